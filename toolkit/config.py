@@ -1,0 +1,304 @@
+"""Load ``inventories/<env>/rodeo.yml`` once into frozen dataclasses.
+
+The file is checked against the dataclasses below: unknown keys (with a
+"did you mean"), wrong types, missing required keys and missing files are one
+``ConfigError`` naming the file, the key and the fix. Nothing else in Rodeo
+reads rodeo.yml; the ``Config`` is passed down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from toolkit.errors import ConfigError
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
+STACKS = ("local", "aws")
+
+
+@dataclass(frozen=True)
+class AmiFilter:
+    """Find the newest AMI whose name matches ``name`` among ``owners``."""
+
+    name: str
+    owners: tuple[str, ...] = ("self",)
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image to bake: its playbook, its tests and where it starts from."""
+
+    name: str
+    playbook: Path
+    tests: Path
+    source_ami: AmiFilter | str | None = None
+    parent: str | None = None
+    instance_type: str = "t3.micro"
+    ssh_username: str = "admin"
+    volume_size_gb: int = 8
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Instance counts of a slot's Auto Scaling group while it is active."""
+
+    min: int = 2
+    max: int = 4
+    desired: int = 2
+
+
+@dataclass(frozen=True)
+class SmokeCheck:
+    """An HTTP GET each new instance must answer with 2xx before it takes traffic."""
+
+    path: str = "/health"
+    port: int = 8080
+    timeout_seconds: int = 5
+
+
+@dataclass(frozen=True)
+class Release:
+    """How ``invoke release`` moves traffic: slots, steps and gates."""
+
+    load_balancer: str
+    slots: dict[str, str]
+    image: str = "app"
+    listener_port: int = 80
+    capacity: Capacity = field(default_factory=Capacity)
+    steps: tuple[int, ...] = (10, 50, 100)
+    pause_seconds: int = 60
+    alarms: tuple[str, ...] = ()
+    health_timeout_seconds: int = 600
+    keep_old_slot_warm: bool = False
+    instance_type: str = "t3.micro"
+    smoke_check: SmokeCheck | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """One environment's settings, as read from its rodeo.yml."""
+
+    app: str
+    region: str
+    images: dict[str, Image]
+    stack: str = "aws"
+    profile: str | None = None
+    copy_to_regions: tuple[str, ...] = ()
+    encrypt_boot: bool = True
+    subnet_id: str | None = None
+    release: Release | None = None
+    # Filled in by load(), not read from the file.
+    env: str = ""
+    root: Path = Path(".")
+    path: Path = Path("rodeo.yml")
+
+    @property
+    def inventory_dir(self) -> Path:
+        """The environment's folder: rodeo.yml, Ansible hosts and group_vars."""
+        return self.path.parent
+
+    @property
+    def is_local(self) -> bool:
+        """True when this environment runs on the local stack (moto + sandbox)."""
+        return self.stack == "local"
+
+    def image(self, name: str) -> Image:
+        """The image called ``name``, or a ConfigError listing the valid names."""
+        if name not in self.images:
+            raise ConfigError(
+                f"{self.path}: no image named {name!r}",
+                f"choose one of: {', '.join(sorted(self.images))}",
+            )
+        return self.images[name]
+
+    def lineage(self, name: str) -> list[Image]:
+        """The image and its parents, root first (base, ..., name)."""
+        chain = [self.image(name)]
+        while chain[0].parent:
+            chain.insert(0, self.image(chain[0].parent))
+        return chain
+
+
+_NOT_FROM_FILE = {"env", "root", "path", "name"}
+
+
+def environments(root: Path) -> list[str]:
+    """The environments that have an ``inventories/<env>/rodeo.yml``."""
+    return sorted(p.parent.name for p in (root / "inventories").glob("*/rodeo.yml"))
+
+
+def load(env: str = "local", root: Path | str = ".") -> Config:
+    """Read and check ``inventories/<env>/rodeo.yml`` under ``root``."""
+    root = Path(root).resolve()
+    if not NAME_RE.match(env):
+        raise ConfigError(f"--env {env!r} is not a valid environment name", _env_hint(root))
+    path = root / "inventories" / env / "rodeo.yml"
+    if not path.is_file():
+        raise ConfigError(f"no environment {env!r}: {_rel(path, root)} does not exist", _env_hint(root))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{_rel(path, root)}: not valid YAML{where}", "fix the syntax (indentation, colons, quotes)") from None
+    shown = _rel(path, root)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shown}: must be a mapping of settings, got {_kind(data)}", "start from inventories/local/rodeo.yml")
+    images = data.get("images")
+    if isinstance(images, dict):
+        data = dict(data, images={k: dict(v, name=k) if isinstance(v, dict) else v for k, v in images.items()})
+    config = _build(Config, data, shown, "")
+    config = dataclasses.replace(config, env=env, root=root, path=path)
+    _check(config, shown)
+    return config
+
+
+def _env_hint(root: Path) -> str:
+    envs = environments(root)
+    return f"choose one of: {', '.join(envs)}" if envs else "create inventories/<env>/rodeo.yml"
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _kind(value: Any) -> str:
+    return {type(None): "nothing (empty)", list: "a list", str: "a string", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _build(cls: type, data: Any, file: str, key: str) -> Any:
+    """Make dataclass ``cls`` from ``data``, checking keys and types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: {key or 'top level'}: expected a mapping, got {_kind(data)}", "see inventories/local/rodeo.yml for the shape")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_FROM_FILE or f.name == "name"}
+    allowed = [n for n in fields if n != "name"]
+    for name in data:
+        if name not in fields:
+            close = difflib.get_close_matches(str(name), allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(allowed)}"
+            raise ConfigError(f"{file}: {_join(key, name)}: unknown key", hint)
+    values = {}
+    for name, f in fields.items():
+        if name in data:
+            values[name] = _coerce(hints[name], data[name], file, _join(key, name))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{file}: {_join(key, name)}: required key is missing", f"add '{name}:' under {key or 'the top level'}")
+    return cls(**values)
+
+
+def _join(key: str, name: Any) -> str:
+    return f"{key}.{name}" if key else str(name)
+
+
+def _coerce(hint: Any, value: Any, file: str, key: str) -> Any:
+    """Check ``value`` against type ``hint``; return it in its frozen form."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _coerce(option, value, file, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[-1]
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, file, key)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{file}: {key}: expected a list, got {_kind(value)}", f"write it as [a, b] or as '- item' lines")
+        (item,) = typing.get_args(hint)[:1]
+        return tuple(_coerce(item, v, file, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{file}: {key}: expected a mapping, got {_kind(value)}", "write it as 'name: value' lines")
+        _, item = typing.get_args(hint)
+        return {str(k): _coerce(item, v, file, _join(key, k)) for k, v in value.items()}
+    if hint is Path:
+        return Path(_coerce(str, value, file, key))
+    expected = {str: "a string", int: "a whole number", bool: "true or false"}[hint]
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{file}: {key}: expected {expected}, got {value!r}", "write a number without quotes")
+    if not isinstance(value, hint):
+        raise ConfigError(f"{file}: {key}: expected {expected}, got {_kind(value)} {value!r}", "fix the value's type")
+    return value
+
+
+def _check(config: Config, file: str) -> None:
+    """Checks that span keys: names, regions, files, parents, release steps."""
+    if not NAME_RE.match(config.app):
+        raise ConfigError(f"{file}: app: {config.app!r} is not a valid name", "use lowercase letters, digits and '-', starting with a letter")
+    if config.stack not in STACKS:
+        raise ConfigError(f"{file}: stack: {config.stack!r} is not known", f"choose one of: {', '.join(STACKS)}")
+    for key, region in [("region", config.region)] + [(f"copy_to_regions[{i}]", r) for i, r in enumerate(config.copy_to_regions)]:
+        if not REGION_RE.match(region):
+            raise ConfigError(f"{file}: {key}: {region!r} is not an AWS region name", "write it like us-east-1 or eu-west-2")
+    if not config.images:
+        raise ConfigError(f"{file}: images: no image is defined", "add at least one image under 'images:'")
+    for image in config.images.values():
+        _check_image(config, image, file)
+    if config.release:
+        _check_release(config, config.release, file)
+
+
+def _check_image(config: Config, image: Image, file: str) -> None:
+    key = f"images.{image.name}"
+    if not NAME_RE.match(image.name):
+        raise ConfigError(f"{file}: {key}: {image.name!r} is not a valid image name", "use lowercase letters, digits and '-', starting with a letter")
+    for attr in ("playbook", "tests"):
+        path = (config.root / getattr(image, attr)).resolve()
+        if not path.is_relative_to(config.root):
+            raise ConfigError(f"{file}: {key}.{attr}: {getattr(image, attr)} is outside the project", "keep playbooks and tests inside the project folder")
+        if not path.is_file():
+            raise ConfigError(f"{file}: {key}.{attr}: {getattr(image, attr)} does not exist", "fix the path (it is relative to the project root)")
+    if (image.parent is None) == (image.source_ami is None):
+        raise ConfigError(f"{file}: {key}: set exactly one of 'parent' or 'source_ami'", "a base image names its source_ami; a layered one names its parent")
+    if image.parent is not None and image.parent not in config.images:
+        raise ConfigError(f"{file}: {key}.parent: no image named {image.parent!r}", f"choose one of: {', '.join(sorted(config.images))}")
+    if isinstance(image.source_ami, str) and not AMI_RE.match(image.source_ami):
+        raise ConfigError(f"{file}: {key}.source_ami: {image.source_ami!r} is not an AMI id", "write an id like ami-0abc1234 or a filter {name: ..., owners: [...]}")
+    if image.volume_size_gb < 1:
+        raise ConfigError(f"{file}: {key}.volume_size_gb: must be at least 1", "give the root volume size in GiB")
+    seen, name = set(), image.name
+    while name:
+        if name in seen:
+            raise ConfigError(f"{file}: {key}.parent: images form a loop ({' -> '.join(seen)})", "make the chain of parents end at an image with a source_ami")
+        seen.add(name)
+        name = config.images[name].parent if name in config.images else None
+
+
+def _check_release(config: Config, release: Release, file: str) -> None:
+    if release.image not in config.images:
+        raise ConfigError(f"{file}: release.image: no image named {release.image!r}", f"choose one of: {', '.join(sorted(config.images))}")
+    if sorted(release.slots) != ["blue", "green"]:
+        raise ConfigError(f"{file}: release.slots: must name exactly 'blue' and 'green'", "write slots: {blue: <target group>, green: <target group>}")
+    cap = release.capacity
+    if cap.min < 0 or cap.desired < 1 or cap.max < 1:
+        raise ConfigError(f"{file}: release.capacity: counts must be positive (min >= 0, desired and max >= 1)", "fix the capacity numbers")
+    if not cap.min <= cap.desired <= cap.max:
+        raise ConfigError(f"{file}: release.capacity: need min <= desired <= max, got {cap.min}/{cap.desired}/{cap.max}", "fix the capacity numbers")
+    steps = list(release.steps)
+    if not steps or steps[-1] != 100 or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)):
+        raise ConfigError(f"{file}: release.steps: {steps} must increase and end at 100", "write percentages of traffic like [10, 50, 100]")
+    for key in ("pause_seconds", "health_timeout_seconds"):
+        if getattr(release, key) < 0:
+            raise ConfigError(f"{file}: release.{key}: must not be negative", "give a number of seconds")
+    if not 1 <= release.listener_port <= 65535:
+        raise ConfigError(f"{file}: release.listener_port: {release.listener_port} is not a port", "give a port between 1 and 65535")

@@ -1,0 +1,216 @@
+"""The local stack: a moto server standing in for AWS, and its seed data.
+
+``up`` starts ``python -m moto.server`` in the background on a free loopback
+port (pid file and log under ``<state>/local/``), waits until it answers, and
+seeds what the local environment needs: a VPC with two subnets and the base
+Debian AMI (whose contents are the cached root file system). ``up`` is
+idempotent; ``down`` stops the server and forgets its images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from toolkit.errors import StackError
+from toolkit.local.store import ImageStore
+
+BASE_AMI_NAME = "debian-12-amd64-rodeo-local"
+SEED_TAG = "rodeo:seed"
+START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where one local stack keeps its state (pid, port, log, images)."""
+
+    state_dir: Path
+    cache_dir: Path
+
+    @property
+    def dir(self) -> Path:
+        return self.state_dir / "local"
+
+    @property
+    def store(self) -> ImageStore:
+        return ImageStore(self.dir / "images")
+
+    @property
+    def rootfs(self) -> Path:
+        """The cached Debian root file system every local image starts from."""
+        return self.cache_dir / "rootfs-bookworm"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "moto.log"
+
+
+def status(stack: Stack) -> dict:
+    """What is running: ``{"running", "endpoint", "pid", "log", "images"}``."""
+    info = _read_state(stack)
+    pid = info.get("pid")
+    running = bool(pid) and _alive(pid) and _answers(info.get("endpoint", ""))
+    images = sorted(p.stem for p in stack.store.root.glob("ami-*.json")) if running else []
+    return {
+        "running": running,
+        "endpoint": info.get("endpoint") if running else None,
+        "pid": pid if running else None,
+        "log": str(stack.log_path),
+        "images": images,
+    }
+
+
+def endpoint(stack: Stack) -> str | None:
+    """The running server's URL, or None."""
+    return status(stack)["endpoint"]
+
+
+def up(stack: Stack, region: str, seeders: tuple = ()) -> str:
+    """Start the moto server unless it runs, seed it, and return its endpoint.
+
+    ``seeders`` are extra ``fn(aws)`` callables (such as the release slots)
+    run after the base seed; each must be idempotent.
+    """
+    with _locked(stack):
+        url = endpoint(stack)
+        if url is None:
+            stack.store.clear()
+            url = _start(stack)
+        from toolkit.aws.session import Aws
+
+        aws = Aws(region=region, endpoint=url, local=True)
+        seed_base(stack, aws)
+        for seeder in seeders:
+            seeder(aws)
+        return url
+
+
+def down(stack: Stack) -> bool:
+    """Stop the server (if running) and forget its images. True if one was stopped."""
+    with _locked(stack):
+        pid = _read_state(stack).get("pid")
+        stopped = False
+        if pid and _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+            stopped = True
+        (stack.dir / "stack.json").unlink(missing_ok=True)
+        stack.store.clear()
+        return stopped
+
+
+def seed_base(stack: Stack, aws) -> dict:
+    """Make the VPC, two subnets and the base AMI, unless they exist."""
+    ec2 = aws.client("ec2")
+    seed = [{"Name": f"tag:{SEED_TAG}", "Values": ["local"]}]
+    vpcs = ec2.describe_vpcs(Filters=seed)["Vpcs"]
+    if vpcs:
+        vpc_id = vpcs[0]["VpcId"]
+    else:
+        vpc_id = ec2.create_vpc(CidrBlock="10.80.0.0/16", TagSpecifications=_tags("vpc", "rodeo-local"))["Vpc"]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=seed + [{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    for i, zone in enumerate(zones[len(subnets):], start=len(subnets)):
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.80.{i}.0/24", AvailabilityZone=zone, TagSpecifications=_tags("subnet", f"rodeo-local-{i}"))
+    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [BASE_AMI_NAME]}])["Images"]
+    if images:
+        ami = images[0]["ImageId"]
+    else:
+        ami = ec2.register_image(
+            Name=BASE_AMI_NAME,
+            Description="Debian 12 (bookworm) root file system for local bakes",
+            Architecture="x86_64",
+            RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}],
+        )["ImageId"]
+        ec2.create_tags(Resources=[ami], Tags=[{"Key": SEED_TAG, "Value": "local"}])
+    if not stack.store.has(ami):
+        stack.store.add(ami, [stack.rootfs])
+    return {"vpc": vpc_id, "base_ami": ami}
+
+
+def _tags(kind: str, name: str) -> list[dict]:
+    return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}, {"Key": SEED_TAG, "Value": "local"}]}]
+
+
+def _start(stack: Stack) -> str:
+    stack.dir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(stack.log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while not _answers(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise StackError(f"the moto server did not start (see {stack.log_path})", "check that 'moto[server]' is installed: make setup")
+        time.sleep(0.1)
+    (stack.dir / "stack.json").write_text(json.dumps({"pid": proc.pid, "endpoint": url, "port": port}) + "\n")
+    return url
+
+
+def _read_state(stack: Stack) -> dict:
+    try:
+        return json.loads((stack.dir / "stack.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@contextlib.contextmanager
+def _locked(stack: Stack) -> Iterator[None]:
+    stack.dir.mkdir(parents=True, exist_ok=True)
+    with open(stack.dir / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still "exists"; treat it as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _answers(url: str) -> bool:
+    if not url:
+        return False
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=2) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
