@@ -1,0 +1,86 @@
+"""AMIs as Rodeo sees them: lineage tags, look-ups and source resolution.
+
+Every AMI Rodeo bakes carries ``rodeo:*`` tags (see ``TAG_KEYS``) on itself
+and its snapshots; they let ``release`` find the newest verified image and a
+later bake find a parent or a cached result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from toolkit.config import AmiFilter, Image
+from toolkit.errors import ImageError
+
+TAG_KEYS = (
+    "rodeo:app",
+    "rodeo:image",
+    "rodeo:git-sha",
+    "rodeo:source-ami",
+    "rodeo:inputs-hash",
+    "rodeo:verified",
+    "rodeo:toolkit-version",
+    "rodeo:built-at",
+)
+
+
+def tags_of(image: dict) -> dict[str, str]:
+    """An EC2 image's tags as a plain dict."""
+    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+
+
+def find_ami(aws: Any, ami: str, region: str | None = None) -> dict | None:
+    """The AMI ``ami`` with ``"tags"`` as a dict, or None when it does not exist."""
+    ec2 = aws.client("ec2", region)
+    try:
+        images = ec2.describe_images(ImageIds=[ami])["Images"]
+    except Exception as exc:  # InvalidAMIID.NotFound / .Malformed
+        if "InvalidAMIID" in str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")):
+            return None
+        raise
+    if not images:
+        return None
+    return dict(images[0], tags=tags_of(images[0]))
+
+
+def require_ami(aws: Any, ami: str, allow_unverified: bool = False) -> dict:
+    """The AMI ``ami``; ImageError when it is missing or (unless allowed) unverified."""
+    found = find_ami(aws, ami)
+    if found is None:
+        raise ImageError(f"{ami} does not exist in {aws.region}", "check the id, or bake one with 'invoke bake'")
+    if not allow_unverified and found["tags"].get("rodeo:verified") != "true":
+        raise ImageError(f"{ami} is not a verified Rodeo image (no rodeo:verified=true tag)", "bake it with 'invoke bake', or pass --allow-unverified")
+    return found
+
+
+def newest_verified(aws: Any, app: str, image: str, region: str | None = None) -> dict | None:
+    """The newest AMI of ``image`` tagged verified for ``app``, or None."""
+    ec2 = aws.client("ec2", region)
+    filters = [
+        {"Name": "tag:rodeo:app", "Values": [app]},
+        {"Name": "tag:rodeo:image", "Values": [image]},
+        {"Name": "tag:rodeo:verified", "Values": ["true"]},
+    ]
+    images = ec2.describe_images(Owners=["self"], Filters=filters)["Images"]
+    images = [i for i in images if i.get("State", "available") == "available"]
+    if not images:
+        return None
+    newest = max(images, key=lambda i: (tags_of(i).get("rodeo:built-at", ""), i.get("CreationDate", "")))
+    return dict(newest, tags=tags_of(newest))
+
+
+def resolve_source(aws: Any, image: Image) -> str:
+    """The AMI id a base image starts from (an id, or the newest match of its filter)."""
+    source = image.source_ami
+    if isinstance(source, str):
+        if find_ami(aws, source) is None:
+            raise ImageError(f"images.{image.name}.source_ami: {source} does not exist in {aws.region}", "check the id and the region in rodeo.yml")
+        return source
+    assert isinstance(source, AmiFilter)
+    found = aws.client("ec2").describe_images(Owners=list(source.owners), Filters=[{"Name": "name", "Values": [source.name]}])["Images"]
+    if not found:
+        raise ImageError(
+            f"images.{image.name}.source_ami: no AMI named {source.name!r} owned by {', '.join(source.owners)} in {aws.region}",
+            "fix the name filter or owners in rodeo.yml (on the local stack, run 'invoke local.up' to seed the base AMI)",
+        )
+    return max(found, key=lambda i: i.get("CreationDate", ""))["ImageId"]
