@@ -68,8 +68,72 @@ def _stack():
     return Stack(state_dir=STATE_DIR, cache_dir=CACHE_DIR)
 
 
+def _connect(cfg, reporter=None):
+    """AWS clients for ``cfg``'s environment, and the local stack (started if needed) or None."""
+    from toolkit.aws.session import for_config
+
+    if not cfg.is_local:
+        return for_config(cfg), None
+    from toolkit.local import stack
+
+    url = stack.up(_stack(), cfg.region)
+    return for_config(cfg, endpoint=url), _stack()
+
+
+def _reporter(json_mode: bool):
+    from toolkit.ui import Reporter
+
+    return Reporter(stderr=json_mode)
+
+
 def _print_json(data: dict) -> None:
     print(json.dumps(data, sort_keys=True, default=str))
+
+
+# --- bake ---------------------------------------------------------------------------
+
+
+@task(
+    help={
+        "image": "image to bake, as named under 'images:' in rodeo.yml (default: app)",
+        "env": "environment: inventories/<env>/rodeo.yml (default: local)",
+        "json": "print the bake's record as one JSON object on the last line",
+        "debug": "show tracebacks",
+    }
+)
+@rodeo
+def bake(c, image="app", env="local", json=False, debug=False):
+    """Bake IMAGE into a verified AMI: render, packer build, Ansible, testinfra, tags."""
+    from toolkit.bake import bake as run_bake
+
+    cfg = _config(env)
+    cfg.image(image)
+    reporter = _reporter(json)
+    aws, stack = _connect(cfg, reporter)
+    record = run_bake(cfg, aws, image, STATE_DIR, stack, reporter)
+    if json:
+        _print_json(record)
+        return
+    phases = ", ".join(f"{k} {v:.1f}s" for k, v in record["phases"].items())
+    print(f"\n{record['image']} baked: {', '.join(f'{r} {a}' for r, a in record['ami'].items())}")
+    print(f"  {record['duration_s']:.1f}s in all ({phases})")
+    print(f"  git {record['tags'].get('rodeo:git-sha', '?')[:12]}, inputs {record['tags'].get('rodeo:inputs-hash', '?')[:12]}")
+    print(f"  artifacts: {record['artifacts']}")
+
+
+@task(help={"image": "render only this image (default: all)", "env": "environment (default: local)", "debug": "show tracebacks"})
+@rodeo
+def render(c, image="", env="local", debug=False):
+    """Write packer/<image>.pkr.hcl for each image (deterministic; commit the result)."""
+    from toolkit.packer import render as hcl
+    from toolkit.packer.run import version
+
+    cfg = _config(env)
+    names = [cfg.image(image).name] if image else sorted(cfg.images)
+    packer_version = version()
+    for name in names:
+        path = hcl.write(cfg, name, packer_version)
+        print(f"wrote {path.relative_to(ROOT)}")
 
 
 # --- local stack ---------------------------------------------------------------
@@ -118,4 +182,6 @@ local.add_task(local_down, "down")
 local.add_task(local_status, "status")
 
 ns = Collection()
+ns.add_task(bake)
+ns.add_task(render)
 ns.add_collection(local)

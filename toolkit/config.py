@@ -217,8 +217,10 @@ def _coerce(hint: Any, value: Any, file: str, key: str) -> Any:
             try:
                 return _coerce(option, value, file, key)
             except ConfigError as exc:
-                errors.append(exc)
-        raise errors[-1]
+                # The option of the value's own shape explains best what is wrong.
+                shaped = isinstance(value, dict) == (dataclasses.is_dataclass(option) or typing.get_origin(option) is dict)
+                errors.insert(0 if shaped else len(errors), exc)
+        raise errors[0]
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, file, key)
     if origin is tuple:

@@ -156,7 +156,7 @@ def _start(stack: Stack) -> str:
     url = f"http://127.0.0.1:{port}"
     with open(stack.log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "toolkit.local.motoserver", "-H", "127.0.0.1", "-p", str(port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
     deadline = time.monotonic() + START_TIMEOUT

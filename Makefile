@@ -1,0 +1,38 @@
+# Rodeo's entry points. Each target sets up what it needs first, and every
+# target is safe to run again.
+#   make bake   install, start the local stack, bake the sample app image
+#   make test   install, then run the whole test suite
+#   make setup  install only (apt: packer, mmdebstrap; .venv with Rodeo)
+
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := packer mmdebstrap openssh-client git util-linux python3-venv
+STAMP := $(VENV)/.installed
+
+.PHONY: setup bake test clean
+
+setup: $(STAMP)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@command -v packer >/dev/null && packer version | head -1
+
+# Reinstall only when the dependencies change.
+$(STAMP): pyproject.toml
+	@[ -x $(PY) ] || python3 -m venv $(VENV) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv >/dev/null && python3 -m venv $(VENV); }
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+bake: setup
+	$(SUDO) $(VENV)/bin/invoke bake --image app
+
+test: setup
+	$(SUDO) $(VENV)/bin/pytest
+
+clean:
+	-$(VENV)/bin/invoke local.down
+	rm -rf .rodeo

@@ -1,0 +1,128 @@
+"""rodeo.yml is read into frozen dataclasses; every mistake is one ConfigError naming file and key."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from toolkit import config
+from toolkit.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """
+app: web
+stack: local
+region: us-east-1
+images:
+  base:
+    source_ami: {name: "debian-12-*", owners: ["self"]}
+    playbook: pb.yml
+    tests: t.py
+  app:
+    parent: base
+    playbook: pb.yml
+    tests: t.py
+release:
+  load_balancer: web
+  slots: {blue: web-blue, green: web-green}
+"""
+
+
+def project(tmp_path: Path, text: str, env: str = "dev") -> Path:
+    (tmp_path / "inventories" / env).mkdir(parents=True)
+    (tmp_path / "inventories" / env / "rodeo.yml").write_text(textwrap.dedent(text))
+    (tmp_path / "pb.yml").write_text("- hosts: all\n")
+    (tmp_path / "t.py").write_text("def test_x(): pass\n")
+    return tmp_path
+
+
+def test_the_local_environment_loads():
+    cfg = config.load("local", ROOT)
+    assert cfg.env == "local" and cfg.is_local
+    assert [i.name for i in cfg.lineage("app")] == ["base", "app"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.app = "other"
+
+
+def test_a_good_file_gives_typed_values(tmp_path):
+    cfg = config.load("dev", project(tmp_path, GOOD))
+    assert cfg.images["base"].source_ami == config.AmiFilter(name="debian-12-*", owners=("self",))
+    assert cfg.images["app"].parent == "base"
+    assert cfg.release.steps == (10, 50, 100)
+    assert cfg.release.capacity == config.Capacity(2, 4, 2)
+
+
+def _edit(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+BAD = [
+    # (change to GOOD, words the message must hold, words the hint must hold)
+    (("app: web", "app: web\nregoin: x"), "regoin: unknown key", "did you mean 'region'"),
+    (("    playbook: pb.yml\n    tests: t.py\n  app", "    playbok: pb.yml\n    tests: t.py\n  app"), "images.base.playbok: unknown key", "did you mean 'playbook'"),
+    (("region: us-east-1", "region: us-east-l"), "region: 'us-east-l' is not an AWS region", "us-east-1"),
+    (("stack: local", "stack: cloud"), "stack: 'cloud' is not known", "local, aws"),
+    (("    parent: base", "    parent: bsae"), "images.app.parent: no image named 'bsae'", "app, base"),
+    (("    playbook: pb.yml\n    tests: t.py\nrelease", "    playbook: missing.yml\n    tests: t.py\nrelease"), "images.app.playbook: missing.yml does not exist", "relative to the project root"),
+    (("    playbook: pb.yml\n    tests: t.py\nrelease", "    playbook: ../../etc/passwd\n    tests: t.py\nrelease"), "is outside the project", "inside the project"),
+    (("  slots:", "  steps: [50, 10, 100]\n  slots:"), "release.steps: [50, 10, 100] must increase and end at 100", "percentages"),
+    (("  slots:", "  steps: [10, 50]\n  slots:"), "must increase and end at 100", ""),
+    (("  slots:", "  capacity: {min: -1, desired: 2, max: 4}\n  slots:"), "counts must be positive", ""),
+    (("  slots:", "  capacity: {min: 3, desired: 2, max: 4}\n  slots:"), "need min <= desired <= max", ""),
+    (("  slots:", "  pause_seconds: soon\n  slots:"), "release.pause_seconds: expected a whole number", "without quotes"),
+    (("  slots:", "  pause_seconds: true\n  slots:"), "release.pause_seconds: expected a whole number", ""),
+    (("  load_balancer: web\n", ""), "release.load_balancer: required key is missing", "add 'load_balancer:'"),
+    (("app: web", "app: 'web; rm -rf /'"), "app: 'web; rm -rf /' is not a valid name", "lowercase"),
+    (("  app:\n    parent", "  'a$(id)':\n    parent"), "is not a valid image name", "lowercase"),
+    (("    source_ami: {name: \"debian-12-*\", owners: [\"self\"]}", "    source_ami: ami-xyz"), "source_ami: 'ami-xyz' is not an AMI id", ""),
+    (("    source_ami: {name: \"debian-12-*\", owners: [\"self\"]}", "    source_ami: {name: \"debian-12-*\", owner: [\"self\"]}"), "images.base.source_ami.owner: unknown key", "did you mean 'owners'"),
+    (("    parent: base", "    parent: base\n    source_ami: ami-12345678"), "set exactly one of 'parent' or 'source_ami'", ""),
+    (("images:", "copy_to_regions: us-west-2\nimages:"), "copy_to_regions: expected a list", ""),
+]
+
+
+@pytest.mark.parametrize("change,message,hint", BAD, ids=[b[1][:40] for b in BAD])
+def test_mistakes_name_the_file_and_key(tmp_path, change, message, hint):
+    root = project(tmp_path, _edit(GOOD, *change))
+    with pytest.raises(ConfigError) as err:
+        config.load("dev", root)
+    assert err.value.message.startswith("inventories/dev/rodeo.yml: "), err.value.message
+    assert message in err.value.message
+    assert hint in err.value.hint
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("", "must be a mapping of settings, got nothing (empty)"),
+        ("- a\n- b\n", "must be a mapping of settings, got a list"),
+        ("app: [unclosed\n", "not valid YAML at line"),
+        ("app: web\nregion: us-east-1\n", "images: required key is missing"),
+    ],
+)
+def test_files_that_are_not_settings(tmp_path, text, message):
+    with pytest.raises(ConfigError, match="inventories/dev/rodeo.yml") as err:
+        config.load("dev", project(tmp_path, text))
+    assert message in err.value.message
+
+
+def test_an_unknown_environment_lists_the_known_ones(tmp_path):
+    root = project(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as err:
+        config.load("prod", root)
+    assert "no environment 'prod'" in err.value.message
+    assert err.value.hint == "choose one of: dev"
+    with pytest.raises(ConfigError, match="not a valid environment name"):
+        config.load("../dev", root)
+
+
+def test_image_lookup_lists_valid_names(tmp_path):
+    cfg = config.load("dev", project(tmp_path, GOOD))
+    with pytest.raises(ConfigError) as err:
+        cfg.image("ap")
+    assert err.value.hint == "choose one of: app, base"

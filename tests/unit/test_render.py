@@ -1,0 +1,78 @@
+"""The Packer template is rendered with python-hcl2, deterministically, per Packer version."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hcl2
+import pytest
+
+from toolkit import config
+from toolkit.packer import render
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parent / "golden"
+VERSIONS = {"1.6.6": (1, 6, 6), "1.9.4": (1, 9, 4)}
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return config.load("local", ROOT)
+
+
+@pytest.mark.parametrize("name", sorted(VERSIONS))
+@pytest.mark.parametrize("image", ["base", "app"])
+def test_matches_the_golden_file(cfg, image, name):
+    text = render.render(cfg, image, VERSIONS[name])
+    golden = GOLDEN / f"{image}-packer-{name}.pkr.hcl"
+    if os.environ.get("RODEO_UPDATE_GOLDEN") == "1":
+        golden.write_text(text)
+    assert text == golden.read_text(), f"re-run with RODEO_UPDATE_GOLDEN=1 if the change to {golden.name} is intended"
+
+
+def test_is_deterministic(cfg):
+    assert render.render(cfg, "app", (1, 6, 6)) == render.render(cfg, "app", (1, 6, 6))
+
+
+def test_required_plugins_only_from_packer_1_7(cfg):
+    old = hcl2.loads(render.render(cfg, "base", (1, 6, 6)))
+    new = hcl2.loads(render.render(cfg, "base", (1, 7, 0)))
+    assert "packer" not in old
+    plugins = new["packer"][0]["required_plugins"][0]["amazon"]
+    assert plugins["source"] == '"github.com/hashicorp/amazon"'
+
+
+def test_round_trip_keeps_the_shape(cfg):
+    doc = hcl2.loads(render.render(cfg, "app", (1, 6, 6)))
+    source = doc["source"][0]['"amazon-ebs"']['"app"']
+    assert source["source_ami"] == "${var.source_ami}"
+    assert source["custom_endpoint_ec2"] == "${var.endpoint}"
+    assert source["tags"]['"rodeo:image"'] == '"app"'
+    assert source["tags"]['"rodeo:verified"'] == '"true"'
+    assert set(source["tags"]) == {f'"{k}"' for k in render.LINEAGE_TAGS}
+    assert source["snapshot_tags"] == source["tags"]
+    provisioners = doc["build"][0]["provisioner"]
+    commands = [p['"shell-local"']["inline"][0] for p in provisioners]
+    assert "-m toolkit.provision" in commands[0] and "-m toolkit.verify" in commands[1]
+    assert all("${build.Host}" in c and "${build.Port}" in c and "${build.User}" in c for c in commands)
+    variables = {list(v)[0].strip('"') for v in doc["variable"]}
+    assert variables == set(render.VARIABLES)
+
+
+def test_no_machine_specific_value_in_the_template(cfg):
+    text = render.render(cfg, "app", (1, 6, 6))
+    for volatile in (str(ROOT), "127.0.0.1", "ami-", ".rodeo"):
+        assert volatile not in text
+
+
+def test_committed_templates_are_current(cfg):
+    for image in cfg.images:
+        committed = (ROOT / "packer" / f"{image}.pkr.hcl").read_text()
+        assert committed == render.render(cfg, image, (1, 6, 6)), "run 'invoke render' and commit packer/"
+
+
+def test_var_file_refuses_unknown_variables():
+    assert render.var_file({"app": "web", "ssh_port": 2222, "local_stack": True}) == 'app = "web"\nssh_port = 2222\nlocal_stack = true\n'
+    with pytest.raises(KeyError):
+        render.var_file({"nope": 1})

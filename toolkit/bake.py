@@ -1,0 +1,247 @@
+"""``invoke bake``: render, build, provision, verify and tag one image.
+
+The bake is planned first (``plan_bake``: image, source AMI, inputs hash,
+variables) and then carried out (``bake``): a fresh SSH key imported as the
+bake's EC2 key pair, the build instance (on the local stack, a chroot sandbox
+on the parent's layers; on AWS, the instance Packer launches), ``packer
+build``, and the bake's record. Whatever happens, the key pair is deleted and
+the sandbox torn down; Packer deletes what it made when a step fails, so a
+failed bake registers no AMI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from toolkit import __version__, inputs
+from toolkit.aws import images
+from toolkit.config import Config
+from toolkit.errors import PackerError, ProvisionError, RodeoError, VerifyError
+from toolkit.local.stack import Stack
+from toolkit.packer import render
+from toolkit.packer import run as packer
+from toolkit.ui import Reporter
+
+
+@dataclass(frozen=True)
+class BakePlan:
+    """Everything decided before Packer runs."""
+
+    image: str
+    bake_id: str
+    bake_dir: Path
+    template: Path
+    source_ami: str
+    parent_ami: str | None
+    inputs_hash: str
+    git_sha: str
+    built_at: str
+    packer_version: tuple[int, ...]
+
+
+def git_sha(root: Path) -> str:
+    """HEAD's commit, with ``-dirty`` when the work tree has changes; ``unknown`` outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def plan_bake(config: Config, aws: Any, image_name: str, state_dir: Path, parent_ami: str | None = None) -> BakePlan:
+    """Decide a bake of ``image_name``: its id, folder, template, source and inputs hash."""
+    image = config.image(image_name)
+    version = packer.version()
+    template = render.write(config, image.name, version)
+    source = parent_ami or images.resolve_source(aws, image)
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    bake_id = f"{image.name}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return BakePlan(
+        image=image.name,
+        bake_id=bake_id,
+        bake_dir=state_dir / "bakes" / bake_id,
+        template=template,
+        source_ami=source,
+        parent_ami=parent_ami,
+        inputs_hash=inputs.inputs_hash(config, image, template.read_text(), parent_ami or "", __version__),
+        git_sha=git_sha(config.root),
+        built_at=now.isoformat().replace("+00:00", "Z"),
+        packer_version=version,
+    )
+
+
+def ensure_parent(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stack | None, reporter: Reporter) -> str | None:
+    """The AMI a layered image starts from: its parent's newest verified AMI, baked first if none."""
+    parent = config.image(image_name).parent
+    if parent is None:
+        return None
+    found = images.newest_verified(aws, config.app, parent)
+    if found and (stack is None or stack.store.has(found["ImageId"])):
+        reporter.info(f"parent image {parent}: {found['ImageId']} (built {found['tags'].get('rodeo:built-at', '?')})")
+        return found["ImageId"]
+    reporter.info(f"parent image {parent} has no verified AMI yet: baking it first")
+    return bake(config, aws, parent, state_dir, stack, reporter)["ami"][config.region]
+
+
+def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stack | None = None, reporter: Reporter | None = None) -> dict:
+    """Bake ``image_name`` into a verified, tagged AMI and return the bake's record.
+
+    ``stack`` is the local stack (required when ``config.is_local``): the build
+    instance is then a sandbox on this machine. Raises a RodeoError naming the
+    failing step; nothing is registered when a step fails.
+    """
+    reporter = reporter or Reporter()
+    started = time.monotonic()
+    if config.is_local:
+        from toolkit.local import sandbox
+
+        sandbox.check_host()
+    parent_ami = ensure_parent(config, aws, image_name, state_dir, stack, reporter)
+    with reporter.step(f"render packer/{image_name}.pkr.hcl") as box:
+        t0 = time.monotonic()
+        plan = plan_bake(config, aws, image_name, state_dir, parent_ami)
+        plan.bake_dir.mkdir(parents=True)
+        render_s = time.monotonic() - t0
+        box["result"] = f"rendered {plan.template.relative_to(config.root)} (Packer {'.'.join(map(str, plan.packer_version))}, inputs {plan.inputs_hash[:12]})"
+    reporter.info(f"baking {plan.image} from {plan.source_ami} as {plan.bake_id}")
+    key = _ssh_key(plan.bake_dir)
+    with _key_pair(aws, plan, key) as key_name, _build_host(config, stack, plan, key, reporter) as host:
+        values = _variables(config, aws, plan, key, key_name, host)
+        var_file = plan.bake_dir / "bake.pkrvars.hcl"
+        var_file.write_text(render.var_file(values))
+        env = packer.packer_env(aws.env())
+        if render.needs_plugins(plan.packer_version):
+            packer.init(plan.template, env)
+        try:
+            result = packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_line=reporter.detail)
+        except PackerError as exc:
+            raise _bake_failure(plan.bake_dir, exc) from None
+        if stack is not None:
+            _keep_layer(stack, plan, host, result.amis[config.region])
+    found = images.find_ami(aws, result.amis[config.region])
+    tags = {k: v for k, v in (found or {}).get("tags", {}).items() if k.startswith("rodeo:")}
+    record = _record(config, plan, result, tags, render_s, time.monotonic() - started)
+    (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def _bake_failure(bake_dir: Path, exc: PackerError) -> RodeoError:
+    """The provision/verify step's own reason when it wrote one, else Packer's."""
+    try:
+        failure = json.loads((bake_dir / "failure.json").read_text())
+    except (OSError, ValueError):
+        return exc
+    kind = {"provision": ProvisionError, "verify": VerifyError}.get(failure.get("phase"), PackerError)
+    return kind(f"{failure['message']}; no AMI was made", failure.get("hint", ""))
+
+
+def _ssh_key(bake_dir: Path) -> Path:
+    key = bake_dir / "ssh_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"rodeo-{bake_dir.name}", "-f", str(key)], check=True)
+    return key
+
+
+@contextlib.contextmanager
+def _key_pair(aws: Any, plan: BakePlan, key: Path) -> Iterator[str]:
+    """The bake's public key as an EC2 key pair, deleted afterwards whatever happens."""
+    ec2 = aws.client("ec2")
+    name = f"rodeo-{plan.bake_id}"
+    ec2.import_key_pair(KeyName=name, PublicKeyMaterial=key.with_suffix(".pub").read_bytes(),
+                        TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "rodeo:bake", "Value": plan.bake_id}]}])
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(Exception):
+            ec2.delete_key_pair(KeyName=name)
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where Packer should SSH: empty host means 'the instance it launched'."""
+
+    host: str = ""
+    port: int = 22
+    layers: tuple[Path, ...] = ()
+    upper: Path | None = None
+
+
+@contextlib.contextmanager
+def _build_host(config: Config, stack: Stack | None, plan: BakePlan, key: Path, reporter: Reporter) -> Iterator[Host]:
+    if not config.is_local:
+        yield Host()
+        return
+    from toolkit.local import sandbox
+
+    assert stack is not None, "the local stack is required for a local bake"
+    sandbox.ensure_rootfs(stack.rootfs, reporter)
+    layers = stack.store.layers(plan.source_ami)
+    upper = plan.bake_dir / "layer"
+    user = config.image(plan.image).ssh_username
+    with sandbox.build_instance(layers, upper, key.with_suffix(".pub").read_text(), user=user) as inst:
+        reporter.detail(f"build instance: sandbox sshd on {inst.host}:{inst.port} ({len(layers)} lower layer(s))")
+        yield Host(host=inst.host, port=inst.port, layers=tuple(layers), upper=upper)
+
+
+def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: str, host: Host) -> dict:
+    image = config.image(plan.image)
+    return {
+        "app": config.app,
+        "env": config.env,
+        "region": config.region,
+        "source_ami": plan.source_ami,
+        "instance_type": image.instance_type,
+        "ssh_username": image.ssh_username,
+        "volume_size_gb": image.volume_size_gb,
+        "copy_to_regions": list(config.copy_to_regions),
+        "encrypt_boot": config.encrypt_boot,
+        "subnet_id": config.subnet_id or "",
+        "endpoint": aws.endpoint or "",
+        "local_stack": config.is_local,
+        "ssh_host": host.host,
+        "ssh_port": host.port,
+        "ssh_keypair_name": key_name,
+        "ssh_private_key_file": str(key),
+        "python": sys.executable,
+        "bake_id": plan.bake_id,
+        "bake_dir": str(plan.bake_dir),
+        "git_sha": plan.git_sha,
+        "inputs_hash": plan.inputs_hash,
+        "toolkit_version": __version__,
+        "built_at": plan.built_at,
+    }
+
+
+def _keep_layer(stack: Stack, plan: BakePlan, host: Host, ami: str) -> None:
+    """Keep the sandbox's upper layer as the local image of the new AMI."""
+    assert host.upper is not None
+    target = stack.store.layer_dir(ami)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(host.upper), str(target))
+    stack.store.add(ami, list(host.layers) + [target])
+
+
+def _record(config: Config, plan: BakePlan, result: packer.BuildResult, tags: dict, render_s: float, total_s: float) -> dict:
+    """The bake's summary; ``tags`` are read back from the AMI, not assumed."""
+    return {
+        "image": plan.image,
+        "bake_id": plan.bake_id,
+        "ami": result.amis,
+        "source_ami": plan.source_ami,
+        "tags": tags,
+        "cached": False,
+        "phases": dict({"render": round(render_s, 2)}, **result.phases),
+        "duration_s": round(total_s, 2),
+        "artifacts": str(plan.bake_dir),
+        "template": str(plan.template.relative_to(config.root)),
+    }

@@ -1,0 +1,180 @@
+"""Render an image's Packer template (``packer/<image>.pkr.hcl``) with python-hcl2.
+
+The template is the image's shape and nothing else: everything that differs
+between environments or bakes (region, source AMI, the build host, the bake
+folder, lineage values) is a Packer variable, given per bake in a var file
+(see ``bake_vars``). So rendering is pure and deterministic: the same config
+and Packer version give the same bytes, and the committed file changes only
+when the shape does.
+
+Packer 1.7+ needs a ``packer { required_plugins { amazon = ... } }`` block (and
+``packer init``); Packer 1.6.6, which has the builder built in, rejects it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import hcl2
+
+from toolkit.config import Config
+
+AMAZON_PLUGIN = {"version": ">= 1.2.8, < 2.0.0", "source": "github.com/hashicorp/amazon"}
+PLUGINS_SINCE = (1, 7, 0)
+HEADER = "# Rendered by Rodeo from inventories/<env>/rodeo.yml ('invoke render'). Do not edit: changes are overwritten.\n\n"
+
+# name -> (HCL type, default or None for "required"). Order is the file's order.
+VARIABLES: dict[str, tuple[str, Any]] = {
+    "app": ("string", None),
+    "env": ("string", None),
+    "region": ("string", None),
+    "source_ami": ("string", None),
+    "instance_type": ("string", "t3.micro"),
+    "ssh_username": ("string", "admin"),
+    "volume_size_gb": ("number", 8),
+    "copy_to_regions": ("list(string)", []),
+    "encrypt_boot": ("bool", True),
+    "subnet_id": ("string", ""),
+    "ssh_source_cidrs": ("list(string)", ["0.0.0.0/0"]),
+    "endpoint": ("string", ""),
+    "local_stack": ("bool", False),
+    "ssh_host": ("string", ""),
+    "ssh_port": ("number", 22),
+    "ssh_keypair_name": ("string", None),
+    "ssh_private_key_file": ("string", None),
+    "python": ("string", "python3"),
+    "bake_id": ("string", None),
+    "bake_dir": ("string", None),
+    "git_sha": ("string", None),
+    "inputs_hash": ("string", None),
+    "toolkit_version": ("string", None),
+    "built_at": ("string", None),
+}
+
+LINEAGE_TAGS = {
+    "rodeo:app": "var.app",
+    "rodeo:image": None,  # the image name, a literal
+    "rodeo:git-sha": "var.git_sha",
+    "rodeo:source-ami": "var.source_ami",
+    "rodeo:inputs-hash": "var.inputs_hash",
+    "rodeo:verified": '"true"',
+    "rodeo:toolkit-version": "var.toolkit_version",
+    "rodeo:built-at": "var.built_at",
+}
+
+
+def q(value: str) -> str:
+    """An HCL string literal (python-hcl2 writes strings bare)."""
+    return json.dumps(value)
+
+
+def needs_plugins(version: tuple[int, ...]) -> bool:
+    """True when this Packer version needs ``required_plugins`` and ``packer init``."""
+    return tuple(version) >= PLUGINS_SINCE
+
+
+def render(config: Config, image_name: str, packer_version: tuple[int, ...]) -> str:
+    """The HCL text of ``image_name``'s template for ``packer_version``."""
+    image = config.image(image_name)
+    top = hcl2.Builder()
+    if needs_plugins(packer_version):
+        plugins = hcl2.Builder()
+        plugins.block("required_plugins", amazon={k: q(v) for k, v in AMAZON_PLUGIN.items()})
+        top.block("packer", __nested_builder__=plugins)
+    for name, (kind, default) in VARIABLES.items():
+        attrs: dict[str, Any] = {"type": kind}
+        if default is not None:
+            attrs["default"] = _literal(default)
+        top.block("variable", [q(name)], **attrs)
+    top.block("source", [q("amazon-ebs"), q(image.name)], __nested_builder__=_source_blocks(), **_source(image.name))
+    top.block("build", __nested_builder__=_build_blocks(image.name), sources=[q(f"source.amazon-ebs.{image.name}")])
+    return HEADER + _tidy(hcl2.dumps(top.build()))
+
+
+def _literal(value: Any) -> Any:
+    if isinstance(value, str):
+        return q(value)
+    if isinstance(value, list):
+        return [_literal(v) for v in value]
+    return value
+
+
+def _source(name: str) -> dict[str, Any]:
+    tags = {q(k): (v or q(name)) for k, v in LINEAGE_TAGS.items()}
+    return {
+        "ami_name": q("${var.app}-${var.bake_id}"),
+        "ami_description": q(f"Rodeo image {name} of ${{var.app}} (${{var.git_sha}})"),
+        "region": "var.region",
+        "source_ami": "var.source_ami",
+        "instance_type": "var.instance_type",
+        "subnet_id": "var.subnet_id",
+        "ami_regions": "var.copy_to_regions",
+        "encrypt_boot": "var.encrypt_boot",
+        "custom_endpoint_ec2": "var.endpoint",
+        "skip_region_validation": "var.local_stack",
+        "skip_metadata_api_check": "var.local_stack",
+        "skip_credential_validation": "var.local_stack",
+        "communicator": q("ssh"),
+        "ssh_username": "var.ssh_username",
+        "ssh_host": "var.ssh_host",
+        "ssh_port": "var.ssh_port",
+        "ssh_keypair_name": "var.ssh_keypair_name",
+        "ssh_private_key_file": "var.ssh_private_key_file",
+        "ssh_timeout": q("10m"),
+        "temporary_security_group_source_cidrs": "var.ssh_source_cidrs",
+        "run_tags": {q("Name"): q(f"rodeo-bake-${{var.bake_id}}"), q("rodeo:bake"): "var.bake_id"},
+        "tags": tags,
+        "snapshot_tags": tags,
+    }
+
+
+def _source_blocks() -> hcl2.Builder:
+    inner = hcl2.Builder()
+    inner.block(
+        "launch_block_device_mappings",
+        device_name=q("/dev/xvda"),
+        volume_size="var.volume_size_gb",
+        volume_type=q("gp3"),
+        throughput=125,
+        iops=3000,
+        delete_on_termination=True,
+    )
+    return inner
+
+
+def _build_blocks(name: str) -> hcl2.Builder:
+    inner = hcl2.Builder()
+    common = (
+        f"--env ${{var.env}} --image {name} --bake-dir '${{var.bake_dir}}' "
+        "--host ${build.Host} --port ${build.Port} --user ${build.User} --key '${var.ssh_private_key_file}'"
+    )
+    for module in ("provision", "verify"):
+        inner.block("provisioner", [q("shell-local")], inline=[q(f"'${{var.python}}' -m toolkit.{module} {common}")])
+    inner.block("post-processor", [q("manifest")], output=q("${var.bake_dir}/manifest.json"), strip_path=True)
+    return inner
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def write(config: Config, image_name: str, packer_version: tuple[int, ...]) -> Path:
+    """Render ``image_name`` to ``packer/<image>.pkr.hcl``; rewrite only when it changed."""
+    path = config.root / "packer" / f"{image_name}.pkr.hcl"
+    text = render(config, image_name, packer_version)
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return path
+
+
+def var_file(values: dict[str, Any]) -> str:
+    """A ``.pkrvars.hcl`` text setting ``values`` (every key must be a template variable)."""
+    unknown = sorted(set(values) - set(VARIABLES))
+    if unknown:
+        raise KeyError(f"not template variables: {unknown}")
+    return "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())

@@ -1,0 +1,175 @@
+"""Provision a build host with the image's playbook through ansible-runner.
+
+Packer runs this as a ``shell-local`` provisioner::
+
+    python -m toolkit.provision --env ENV --image NAME --bake-dir DIR \\
+        --host HOST --port PORT --user USER --key KEYFILE
+
+It writes an inventory for the one build host (with the environment's
+``group_vars``), runs the playbook with SSH pipelining, prints each task as it
+runs and the ok/changed/failed counts, and keeps ansible-runner's artifacts
+under ``<bake-dir>/ansible/``. A failed run writes ``<bake-dir>/failure.json``
+and exits 1 naming the task, the host and Ansible's message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolkit import config as config_mod
+from toolkit.errors import ProvisionError, RodeoError
+
+
+
+@dataclass(frozen=True)
+class BuildHost:
+    """How to reach the build host over SSH."""
+
+    host: str
+    port: int
+    user: str
+    key: Path
+
+    @property
+    def url(self) -> str:
+        return f"ssh://{self.user}@{self.host}:{self.port}"
+
+
+def write_inventory(target: Path, host: BuildHost, image: str, inventory_dir: Path) -> Path:
+    """An inventory folder holding the build host (groups ``build`` and the image) and the env's vars."""
+    target.mkdir(parents=True, exist_ok=True)
+    hostvars = {
+        "ansible_host": host.host,
+        "ansible_port": host.port,
+        "ansible_user": host.user,
+        "ansible_ssh_private_key_file": str(host.key),
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }
+    inventory = {"all": {"children": {"build": {"hosts": {"build-host": hostvars}}, image.replace("-", "_"): {"hosts": {"build-host": None}}}}}
+    (target / "hosts.yml").write_text(json.dumps(inventory, indent=2) + "\n")
+    for sub in ("group_vars", "host_vars"):
+        link = target / sub
+        if (inventory_dir / sub).is_dir() and not link.exists():
+            link.symlink_to((inventory_dir / sub).resolve(), target_is_directory=True)
+    return target
+
+
+class TaskPrinter:
+    """An ansible-runner event handler that prints each task and keeps the last failure."""
+
+    def __init__(self, out=sys.stdout) -> None:
+        self.out = out
+        self.failure: dict | None = None
+
+    def __call__(self, event: dict) -> bool:
+        data = event.get("event_data", {})
+        kind = event.get("event", "")
+        if kind == "playbook_on_task_start":
+            self._print(f"TASK {data.get('task', '').strip()}")
+        elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            res = data.get("res", {}) or {}
+            message = res.get("msg") or res.get("stderr") or res.get("module_stderr") or "failed"
+            self.failure = {"task": data.get("task", "?"), "host": data.get("host", "?"), "message": _one_line(str(message))}
+            self._print(f"  FAILED on {self.failure['host']}: {self.failure['message']}")
+        elif kind == "runner_on_ok" and data.get("res", {}).get("changed"):
+            self._print("  changed")
+        return True
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def run(cfg: config_mod.Config, image_name: str, host: BuildHost, bake_dir: Path, out=sys.stdout) -> dict:
+    """Run the image's playbook on ``host``; return the per-host stats, or raise ProvisionError."""
+    import ansible_runner
+
+    image = cfg.image(image_name)
+    playbook = (cfg.root / image.playbook).resolve()
+    private = bake_dir / "ansible"
+    inventory = write_inventory(private / "inventory", host, image.name, cfg.inventory_dir)
+    printer = TaskPrinter(out)
+    envvars = {
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
+        "ANSIBLE_ROLES_PATH": str(playbook.parent / "roles"),
+        "ANSIBLE_NOCOLOR": "True",
+    }
+    if (cfg.root / "ansible.cfg").is_file():
+        envvars["ANSIBLE_CONFIG"] = str(cfg.root / "ansible.cfg")
+    result = ansible_runner.run(
+        private_data_dir=str(private),
+        playbook=str(playbook),
+        inventory=str(inventory),
+        envvars=envvars,
+        ident="provision",
+        event_handler=printer,
+        quiet=True,
+        rotate_artifacts=0,
+    )
+    stats = result.stats or {}
+    counts = {k: sum((stats.get(k) or {}).values()) for k in ("ok", "changed", "failures", "dark", "skipped")}
+    print(f"PLAY RECAP ok={counts['ok']} changed={counts['changed']} failed={counts['failures']} unreachable={counts['dark']} skipped={counts['skipped']}", file=out, flush=True)
+    if result.status != "successful":
+        failure = printer.failure or {"task": "(playbook)", "host": "build-host", "message": _runner_reason(result)}
+        raise ProvisionError(
+            f"Ansible task '{failure['task']}' failed on {failure['host']}: {failure['message']}",
+            f"fix {image.playbook} (artifacts: {private / 'artifacts' / 'provision'})",
+        )
+    return counts
+
+
+def _runner_reason(result) -> str:
+    """The tail of Ansible's output when no task event says why (syntax errors, bad paths)."""
+    try:
+        lines = [ln.strip() for ln in result.stdout.read().splitlines() if ln.strip()]
+    except Exception:
+        lines = []
+    interesting = [ln for ln in lines if "ERROR" in ln or "error" in ln.lower()]
+    return _one_line((interesting or lines or [f"status {result.status}, rc {result.rc}"])[0])
+
+
+def write_failure(bake_dir: Path, phase: str, exc: RodeoError) -> None:
+    """Leave the reason for the bake to report (Packer only says 'exit code 1')."""
+    (bake_dir / "failure.json").write_text(json.dumps({"phase": phase, "message": exc.message, "hint": exc.hint}) + "\n")
+
+
+def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
+    """The flags Packer's shell-local provisioners pass to provision and verify."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--bake-dir", required=True, type=Path)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--key", required=True, type=Path)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``python -m toolkit.provision``."""
+    args = parse_args(sys.argv[1:] if argv is None else argv, "python -m toolkit.provision")
+    try:
+        cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
+        run(cfg, args.image, BuildHost(args.host, args.port, args.user, args.key), args.bake_dir)
+    except RodeoError as exc:
+        write_failure(args.bake_dir, "provision", exc)
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
