@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import secrets
+import signal
 import shutil
 import subprocess
 import sys
@@ -127,8 +129,10 @@ def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stac
             result = packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_line=reporter.detail)
         except PackerError as exc:
             raise _bake_failure(plan.bake_dir, exc) from None
-        if stack is not None:
-            _keep_layer(stack, plan, host, result.amis[config.region])
+        finally:
+            reap(plan.bake_dir)
+    if stack is not None:  # after teardown: the layer is unmounted and scrubbed
+        _keep_layer(stack, plan, host, result.amis[config.region])
     found = images.find_ami(aws, result.amis[config.region])
     tags = {k: v for k, v in (found or {}).get("tags", {}).items() if k.startswith("rodeo:")}
     record = _record(config, plan, result, tags, render_s, time.monotonic() - started)
@@ -144,6 +148,38 @@ def _bake_failure(bake_dir: Path, exc: PackerError) -> RodeoError:
         return exc
     kind = {"provision": ProvisionError, "verify": VerifyError}.get(failure.get("phase"), PackerError)
     return kind(f"{failure['message']}; no AMI was made", failure.get("hint", ""))
+
+
+def reap(bake_dir: Path, grace: float = 10.0) -> list[int]:
+    """End the bake's provisioners that outlived Packer (after Ctrl-C); return their pids.
+
+    Packer stops waiting for a shell-local step when interrupted; the step
+    (ansible-runner, pytest) is told too and stops on its own within seconds,
+    so give it ``grace`` seconds before SIGTERM, then SIGKILL.
+    """
+    needle = str(bake_dir).encode()
+    found = [p for p in _pids() if needle in _cmdline(p)]
+    deadline = time.monotonic() + grace
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        for pid in found:
+            if sig is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+        while any(_cmdline(p) for p in found) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        deadline = time.monotonic() + 3
+    return found
+
+
+def _pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and int(p.name) != os.getpid()] if Path("/proc").is_dir() else []
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _ssh_key(bake_dir: Path) -> Path:

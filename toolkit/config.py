@@ -83,6 +83,10 @@ class Release:
     keep_old_slot_warm: bool = False
     instance_type: str = "t3.micro"
     smoke_check: SmokeCheck | None = None
+    # Where the slot groups launch instances; empty: the load balancer's subnets.
+    subnets: tuple[str, ...] = ()
+    # Security groups of the instances (launch template); empty: the VPC's default.
+    security_groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ class Config:
         """The image called ``name``, or a ConfigError listing the valid names."""
         if name not in self.images:
             raise ConfigError(
-                f"{self.path}: no image named {name!r}",
+                f"{_rel(self.path, self.root)}: no image named {name!r}",
                 f"choose one of: {', '.join(sorted(self.images))}",
             )
         return self.images[name]
@@ -304,3 +308,7 @@ def _check_release(config: Config, release: Release, file: str) -> None:
             raise ConfigError(f"{file}: release.{key}: must not be negative", "give a number of seconds")
     if not 1 <= release.listener_port <= 65535:
         raise ConfigError(f"{file}: release.listener_port: {release.listener_port} is not a port", "give a port between 1 and 65535")
+    for key, prefix in (("subnets", "subnet-"), ("security_groups", "sg-")):
+        for i, value in enumerate(getattr(release, key)):
+            if not re.match(rf"^{prefix}[0-9a-f]{{8,17}}$", value):
+                raise ConfigError(f"{file}: release.{key}[{i}]: {value!r} is not an id like {prefix}0abc1234", f"give {key.replace('_', ' ')} by id")

@@ -32,7 +32,7 @@ def ssh_config(path: Path, host: BuildHost) -> Path:
         "  UserKnownHostsFile /dev/null\n"
         "  LogLevel ERROR\n"
         "  ControlMaster auto\n"
-        f"  ControlPath {path.parent}/.ssh-%C\n"
+        "  ControlPath /tmp/rodeo-ssh-%C\n"  # unix sockets allow ~100 chars: keep it short
         "  ControlPersist 30s\n"
     )
     return path

@@ -1,0 +1,60 @@
+"""Rodeo's sample web app: a WSGI app on the standard library alone.
+
+GET /health answers {"status": "ok", "version": ...}; GET / a hello page.
+The version and port come from config.json next to this file; --port wins.
+"""
+
+import argparse
+import json
+import socketserver
+import sys
+from pathlib import Path
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+CONFIG = json.loads((Path(__file__).parent / "config.json").read_text())
+PAGE = """<!doctype html>
+<html><head><title>Rodeo</title></head>
+<body><h1>Hello from Rodeo</h1><p>Version {version}</p></body></html>
+"""
+
+
+def app(environ, start_response):
+    path = environ.get("PATH_INFO", "/")
+    if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+        return _reply(start_response, "405 Method Not Allowed", "text/plain", "method not allowed\n")
+    if path == "/health":
+        body = json.dumps({"status": "ok", "version": CONFIG["version"]})
+        return _reply(start_response, "200 OK", "application/json", body)
+    if path == "/":
+        return _reply(start_response, "200 OK", "text/html; charset=utf-8", PAGE.format(version=CONFIG["version"]))
+    return _reply(start_response, "404 Not Found", "text/plain", "not found\n")
+
+
+def _reply(start_response, status, content_type, body):
+    data = body.encode()
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        sys.stdout.write("%s %s\n" % (self.address_string(), format % args))
+        sys.stdout.flush()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=CONFIG["port"])
+    args = parser.parse_args()
+    with make_server(args.host, args.port, app, server_class=ThreadingServer, handler_class=QuietHandler) as server:
+        print(f"serving version {CONFIG['version']} on {args.host}:{args.port}", flush=True)
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

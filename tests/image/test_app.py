@@ -1,0 +1,87 @@
+"""The app image: the web user, its code, its systemd unit, and a live /health.
+
+Run by testinfra against a build instance (``--hosts=ssh://admin@...``).
+systemd does not run on the local build host (a chroot), so the health check
+starts the app by hand, as the web user, on a free port.
+"""
+
+import json
+import time
+
+import pytest
+
+UNIT = "/etc/systemd/system/web.service"
+WANTS = "/etc/systemd/system/multi-user.target.wants/web.service"
+FREE_PORT = "python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'"
+
+
+def test_web_user_cannot_log_in(host):
+    web = host.user("web")
+    assert web.exists
+    assert web.shell == "/usr/sbin/nologin"
+    assert web.uid < 1000
+
+
+def test_code_belongs_to_root(host):
+    for path in ("/opt/web/app.py", "/opt/web/config.json"):
+        f = host.file(path)
+        assert f.is_file
+        assert (f.user, f.group, f.mode) == ("root", "root", 0o644)
+
+
+def test_unit_file(host):
+    unit = host.file(UNIT).content_string.splitlines()
+    for line in (
+        "User=web",
+        "ExecStart=/usr/bin/python3 /opt/web/app.py",
+        "Restart=on-failure",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "WantedBy=multi-user.target",
+    ):
+        assert line in unit
+
+
+def test_unit_enabled_at_boot(host):
+    wants = host.file(WANTS)
+    assert wants.is_symlink
+    assert wants.linked_to == UNIT
+    assert host.check_output("systemctl is-enabled web.service") == "enabled"
+
+
+@pytest.fixture
+def running_app(host):
+    """The app started as user web on a free port; yields the port."""
+    port = int(host.check_output(FREE_PORT))
+    with host.sudo():
+        pid = host.check_output(
+            f"timeout 60 runuser -u web -- python3 /opt/web/app.py --host 127.0.0.1 --port {port}"
+            " >/tmp/rodeo-web-test.log 2>&1 & echo $!"
+        )
+    try:
+        yield port
+    finally:
+        with host.sudo():
+            host.run(f"kill {pid}; rm -f /tmp/rodeo-web-test.log")
+
+
+def _get(host, port, path):
+    deadline = time.monotonic() + 15
+    while True:
+        result = host.run(f"curl -fsS http://127.0.0.1:{port}{path}")
+        if result.rc == 0 or time.monotonic() > deadline:
+            return result
+        time.sleep(0.3)
+
+
+def test_health_answers(host, running_app):
+    result = _get(host, running_app, "/health")
+    assert result.rc == 0, result.stderr
+    expected = json.loads(host.file("/opt/web/config.json").content_string)["version"]
+    assert json.loads(result.stdout) == {"status": "ok", "version": expected}
+
+
+def test_home_page_says_hello(host, running_app):
+    result = _get(host, running_app, "/")
+    assert result.rc == 0, result.stderr
+    assert "Hello from Rodeo" in result.stdout

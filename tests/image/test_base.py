@@ -1,0 +1,74 @@
+"""The base image: admin group and users, sshd hardening, no unattended upgrades, time sync, logs.
+
+Run by testinfra against a build instance (``--hosts=ssh://admin@...``).
+Nothing here needs systemd running: the local build host is a chroot.
+"""
+
+import pytest
+
+WANTS = "/etc/systemd/system/sysinit.target.wants/systemd-timesyncd.service"
+
+
+def test_ops_group_and_deploy_user(host):
+    assert host.group("ops").exists
+    deploy = host.user("deploy")
+    assert deploy.exists
+    assert deploy.shell == "/bin/bash"
+    assert host.file(deploy.home).is_directory
+    assert "ops" not in deploy.groups
+
+
+def test_ops_may_sudo(host):
+    with host.sudo():
+        sudoers = host.file("/etc/sudoers.d/50-ops")
+        assert sudoers.mode == 0o440
+        assert "%ops ALL=(ALL:ALL) NOPASSWD: ALL" in sudoers.content_string
+        assert host.run("visudo -c").rc == 0
+
+
+def test_sshd_dropin(host):
+    dropin = host.file("/etc/ssh/sshd_config.d/50-rodeo.conf")
+    assert dropin.user == "root"
+    assert dropin.mode == 0o644
+    lines = dropin.content_string.splitlines()
+    assert "PermitRootLogin no" in lines
+    assert "PasswordAuthentication no" in lines
+
+
+@pytest.mark.parametrize("setting", ["permitrootlogin no", "passwordauthentication no"])
+def test_sshd_effective_settings(host, setting):
+    with host.sudo():
+        effective = host.check_output("/usr/sbin/sshd -T").splitlines()
+    assert setting in effective
+
+
+def test_no_unattended_upgrades(host):
+    assert not host.package("unattended-upgrades").is_installed
+    periodic = host.file("/etc/apt/apt.conf.d/20auto-upgrades").content_string
+    assert 'APT::Periodic::Update-Package-Lists "0";' in periodic
+    assert 'APT::Periodic::Unattended-Upgrade "0";' in periodic
+
+
+def test_timesyncd_enabled_at_boot(host):
+    assert host.package("systemd-timesyncd").is_installed
+    wants = host.file(WANTS)
+    assert wants.is_symlink
+    assert wants.linked_to.endswith("/lib/systemd/system/systemd-timesyncd.service")
+    # systemctl reads unit files without a running systemd, so this holds in
+    # the chroot as well as on a booted instance.
+    assert host.check_output("systemctl is-enabled systemd-timesyncd.service") == "enabled"
+
+
+def test_timesyncd_uses_amazon_time_sync(host):
+    conf = host.file("/etc/systemd/timesyncd.conf.d/rodeo.conf").content_string.splitlines()
+    assert "[Time]" in conf
+    assert "NTP=169.254.169.123" in conf
+    assert any(line.startswith("FallbackNTP=") and len(line) > len("FallbackNTP=") for line in conf)
+
+
+def test_log_directory(host):
+    logs = host.file("/var/log/rodeo")
+    assert logs.is_directory
+    assert logs.user == "root"
+    assert logs.group == "ops"
+    assert logs.mode == 0o2775

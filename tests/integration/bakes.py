@@ -1,0 +1,108 @@
+"""Fixtures for command-line bakes: a copy of the project, a shared local stack, residue checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toolkit.aws.session import Aws
+from toolkit.errors import SandboxError
+from toolkit.local import sandbox, stack
+
+ROOT = Path(__file__).resolve().parents[2]
+COPIED = ("tasks.py", "ansible.cfg", "pyproject.toml", "inventories", "playbooks", "packer", "tests/image")
+CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo"))
+
+
+class Project:
+    """A copy of the project to change and run ``invoke`` in, as a user would."""
+
+    venv_bin = Path(sys.executable).parent
+
+    def __init__(self, root: Path, state: Path) -> None:
+        self.root, self.state = root, state
+        for rel in COPIED:
+            src, dst = ROOT / rel, root / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(src, dst)
+
+    def env(self, path: str | None = None) -> dict:
+        env = dict(os.environ, RODEO_STATE_DIR=str(self.state), RODEO_CACHE_DIR=str(CACHE))
+        env.pop("RODEO_DEBUG", None)
+        env["PATH"] = path or f"{self.venv_bin}:{env['PATH']}"
+        return env
+
+    def invoke(self, *args: str, path: str | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.venv_bin / "invoke"), *args], cwd=self.root, env=self.env(path),
+                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def start(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen([str(self.venv_bin / "invoke"), *args], cwd=self.root, env=self.env(), text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def read(self, rel: str) -> str:
+        return (self.root / rel).read_text()
+
+    def write(self, rel: str, text: str) -> None:
+        (self.root / rel).write_text(text)
+
+    def append(self, rel: str, text: str) -> None:
+        with open(self.root / rel, "a") as fh:
+            fh.write(text)
+
+    @staticmethod
+    def amis(ec2) -> list[str]:
+        return sorted(i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"])
+
+
+def residue(state: Path) -> dict:
+    """Mounts and processes (sshd, unshare, packer) that still refer to the state folder."""
+    needle = str(state)
+    with open("/proc/self/mountinfo") as fh:
+        mounts = [line.strip() for line in fh if needle in line]
+    processes = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            seen = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace") + " " + os.readlink(entry / "root")
+        except OSError:
+            continue
+        if needle in seen and "moto" not in seen:
+            processes.append(seen[:200])
+    return {"mounts": mounts, "processes": processes}
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    """One moto server for the bake tests, stopped at the end."""
+    try:
+        sandbox.check_host()
+        sandbox.ensure_rootfs(CACHE / "rootfs-bookworm")
+    except SandboxError as exc:
+        pytest.skip(f"no local build instance here: {exc}")
+    if shutil.which("packer") is None:
+        pytest.skip("packer is not installed (make setup)")
+    state = tmp_path_factory.mktemp("state")
+    s = stack.Stack(state_dir=state, cache_dir=CACHE)
+    url = stack.up(s, "us-east-1")
+    yield s, url
+    stack.down(s)
+
+
+@pytest.fixture()
+def project(tmp_path, local_stack) -> Project:
+    return Project(tmp_path / "project", local_stack[0].state_dir)
+
+
+@pytest.fixture()
+def ec2(local_stack):
+    return Aws(region="us-east-1", endpoint=local_stack[1], local=True).client("ec2")

@@ -1,0 +1,34 @@
+"""Fixtures for tests that need the local build instance (root, mmdebstrap)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from toolkit.errors import SandboxError
+from toolkit.local import sandbox
+
+
+@pytest.fixture(scope="session")
+def rootfs() -> Path:
+    """The cached Debian root file system, built on first use (~30 s)."""
+    try:
+        sandbox.check_host()
+    except SandboxError as exc:
+        pytest.skip(f"no local build instance here: {exc}")
+    cache = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache/rodeo"))
+    try:
+        return sandbox.ensure_rootfs(cache / "rootfs-bookworm")
+    except SandboxError as exc:
+        pytest.skip(f"cannot build the root file system: {exc}")
+
+
+@pytest.fixture(scope="session")
+def ssh_key(tmp_path_factory) -> Path:
+    """A fresh ed25519 private key; its public half is next to it (``.pub``)."""
+    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rodeo-test", "-f", str(key)], check=True)
+    return key

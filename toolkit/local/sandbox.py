@@ -1,0 +1,277 @@
+"""The local build instance: sshd in a chroot on an overlay of image layers.
+
+``ensure_rootfs`` makes (once) the Debian root file system every local image
+starts from. ``build_instance`` mounts an overlay of an image's layers with a
+fresh upper layer and runs ``sshd`` in a chroot on a free loopback port, so
+Packer and Ansible reach it over real SSH like an EC2 instance.
+
+Everything runs in one ``unshare --mount --pid`` process: every mount lives
+in its private mount namespace and every process in its PID namespace, so the
+kernel drops them all when that process ends, whatever happened in Python.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from toolkit.errors import SandboxError
+
+SUITE = "bookworm"
+PACKAGES = "openssh-server,python3,sudo,systemd,systemd-sysv,systemd-timesyncd,ca-certificates,curl"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+_PR_SET_PDEATHSIG = 1
+
+# Runs as pid 1 inside the namespaces (its own hostname too, so sudo resolves
+# it); arguments are positional so nothing needs quoting. Ends by exec'ing
+# sshd, which stays pid 1.
+_SCRIPT = r"""
+set -e
+hostname localhost
+lower=$1 upper=$2 work=$3 merged=$4 port=$5 user=$6 key=$7
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$merged"
+mount -t proc proc "$merged/proc"
+mount -t sysfs -o ro sysfs "$merged/sys"
+mount --rbind /dev "$merged/dev"
+mount -t tmpfs -o mode=755 tmpfs "$merged/run"
+mkdir -p "$merged/run/sshd"
+chroot "$merged" /bin/sh -ec '
+  home=$(getent passwd "$1" | cut -d: -f6)
+  install -d -m 700 -o "$1" -g "$(id -g "$1")" "$home/.ssh"
+  printf "%s\n" "$2" >> "$home/.ssh/authorized_keys"
+  chown "$1:$(id -g "$1")" "$home/.ssh/authorized_keys"
+  chmod 600 "$home/.ssh/authorized_keys"
+  ssh-keygen -A >/dev/null
+' sh "$user" "$key"
+exec chroot "$merged" /usr/sbin/sshd -D -e -p "$port" -o ListenAddress=127.0.0.1 \
+  -o PasswordAuthentication=no -o UseDNS=no
+"""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """Where a running build instance answers SSH."""
+
+    host: str
+    port: int
+    user: str
+    pid: int
+
+
+def check_host() -> None:
+    """Raise ``SandboxError`` unless this machine can run a build instance."""
+    if not sys.platform.startswith("linux"):
+        raise SandboxError("the local build instance needs Linux (overlay mounts, namespaces)", hint="use --env with an AWS stack on this machine")
+    if os.geteuid() != 0:
+        raise SandboxError("the local build instance needs root (mounts and chroot)", hint="run as root, e.g. sudo make bake")
+    if shutil.which("unshare") is None:
+        raise SandboxError("unshare is not installed", hint="apt-get install util-linux")
+
+
+def ensure_rootfs(path: Path, reporter=None) -> Path:
+    """Return ``path``, building the Debian root file system there if missing.
+
+    Built with mmdebstrap into a sibling temp dir, given an ``admin`` user with
+    passwordless sudo (like a Debian cloud image), then renamed into place, so
+    ``path`` is either absent or complete. A file lock keeps concurrent bakes
+    from building it twice.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return path
+    check_host()
+    if shutil.which("mmdebstrap") is None:
+        raise SandboxError("mmdebstrap is not installed", hint="make setup (or apt-get install mmdebstrap)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_dir():
+            return path
+        if reporter is not None:
+            reporter.info(f"building the local Debian root file system in {path} (once, about 30 s)")
+        tmp = path.parent / f".{path.name}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            _debootstrap(tmp, path.parent / f"{path.name}.log")
+            _cloud_user(tmp, "admin")
+            tmp.rename(path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def _debootstrap(target: Path, log_path: Path) -> None:
+    cmd = ["mmdebstrap", "--variant=apt", f"--include={PACKAGES}", SUITE, str(target)]
+    with open(log_path, "wb") as log:
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+    if rc != 0:
+        raise SandboxError(f"mmdebstrap failed with exit code {rc} (see {log_path})", hint="check network access to deb.debian.org, then retry")
+
+
+def _cloud_user(root: Path, user: str) -> None:
+    """Add a sudo user, drop the host keys and the build host's name, as in a Debian cloud image."""
+    subprocess.run(["chroot", str(root), "useradd", "-m", "-s", "/bin/bash", "-G", "sudo", user], check=True, env={"PATH": _PATH})
+    sudoers = root / "etc/sudoers.d/90-admin"
+    sudoers.write_text(f"{user} ALL=(ALL) NOPASSWD:ALL\n")
+    sudoers.chmod(0o440)
+    for key in (root / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    (root / "etc/hostname").write_text("localhost\n")
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
+
+
+@contextlib.contextmanager
+def build_instance(layers: list[Path], upper: Path, public_key: str, user: str = "admin") -> Iterator[Instance]:
+    """Run a build instance on ``layers`` (bottom first), writing into ``upper``.
+
+    Yields an ``Instance`` once sshd answers; ``public_key`` may log in as
+    ``user``. On exit (normal, exception or Ctrl-C) the instance is stopped,
+    which drops every mount, and the key and host keys are removed from
+    ``upper`` so ``upper`` can be kept as the new image's layer.
+    """
+    check_host()
+    upper = Path(upper).resolve()
+    work, merged = _work_dir(upper), _merged_dir(upper)
+    upper.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    merged.mkdir(exist_ok=True)
+    key = public_key.strip()
+    port = _free_port()
+    lower = ":".join(str(Path(p).resolve()) for p in reversed(layers))
+    args = [lower, str(upper), str(work), str(merged), str(port), user, key]
+    with tempfile.TemporaryFile() as out:
+        proc = None
+        try:
+            proc = subprocess.Popen(
+                ["unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child", "--propagation", "private", "sh", "-c", _SCRIPT, "sh", *args],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                env={"PATH": _PATH, "LANG": "C.UTF-8"}, start_new_session=True, preexec_fn=_die_with_parent,
+            )
+            _wait_for_ssh(proc, port, out)
+            yield Instance(host="127.0.0.1", port=port, user=user, pid=proc.pid)
+        finally:
+            if proc is not None:
+                _stop(proc)
+            shutil.rmtree(work, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                merged.rmdir()
+            _scrub(upper, [Path(p) for p in layers], user, key)
+
+
+def leftovers(upper: Path) -> dict:
+    """Mounts and processes still referring to ``upper`` (empty after teardown).
+
+    ``{"mounts": [mountinfo lines], "processes": [pids]}``, as this (the host)
+    mount namespace sees them.
+    """
+    upper = Path(upper).resolve()
+    needles = (str(upper), str(_merged_dir(upper)), str(_work_dir(upper)))
+    with open("/proc/self/mountinfo") as fh:
+        mounts = [line.rstrip("\n") for line in fh if any(n in line for n in needles)]
+    processes = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            seen = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            seen += " " + os.readlink(entry / "root")
+        except OSError:
+            continue
+        if any(n in seen for n in needles):
+            processes.append(int(entry.name))
+    return {"mounts": mounts, "processes": sorted(processes)}
+
+
+def _work_dir(upper: Path) -> Path:
+    return upper.parent / f".{upper.name}.work"
+
+
+def _merged_dir(upper: Path) -> Path:
+    return upper.parent / f".{upper.name}.merged"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: if Python dies (even by SIGKILL), the
+    # kernel kills unshare, whose --kill-child takes the namespace with it.
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _wait_for_ssh(proc: subprocess.Popen, port: int, out) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            if sock.recv(64).startswith(b"SSH-"):
+                return
+        time.sleep(0.1)
+    out.seek(0)
+    tail = out.read().decode(errors="replace").strip().splitlines()[-15:]
+    state = f"exited with {proc.returncode}" if proc.poll() is not None else f"no SSH banner after {START_TIMEOUT:.0f}s"
+    raise SandboxError(f"the build instance's sshd did not start ({state}):\n" + "\n".join(tail), hint="is overlayfs available and the root file system complete? remove it to rebuild")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    # unshare blocks SIGTERM while it waits, so signal the group: sshd (the
+    # namespace's pid 1) exits, and the kernel kills the rest of the namespace.
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+    proc.wait()
+
+
+def _scrub(upper: Path, layers: list[Path], user: str, key: str) -> None:
+    """Remove the bake key and the generated host keys from ``upper``."""
+    for host_key in (upper / "etc/ssh").glob("ssh_host_*"):
+        host_key.unlink()
+    home = _home([*layers, upper], user)
+    if home is None:
+        return
+    rel = Path(home.lstrip("/")) / ".ssh/authorized_keys"
+    path = upper / rel
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() != key]
+    if kept or any((layer / rel).is_file() for layer in layers):
+        path.write_text("".join(f"{line}\n" for line in kept))
+    else:
+        path.unlink()
+
+
+def _home(layers: list[Path], user: str) -> str | None:
+    """``user``'s home per the topmost layer's /etc/passwd."""
+    for layer in reversed(layers):
+        passwd = layer / "etc/passwd"
+        if passwd.is_file():
+            for line in passwd.read_text().splitlines():
+                fields = line.split(":")
+                if len(fields) >= 6 and fields[0] == user:
+                    return fields[5]
+            return None
+    return None
