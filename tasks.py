@@ -68,16 +68,23 @@ def _stack():
     return Stack(state_dir=STATE_DIR, cache_dir=CACHE_DIR)
 
 
-def _connect(cfg, reporter=None):
-    """AWS clients for ``cfg``'s environment, and the local stack (started if needed) or None."""
+def _connect(cfg, seed=True):
+    """AWS clients for ``cfg``'s environment, and its local stack (started and seeded) or None."""
     from toolkit.aws.session import for_config
 
     if not cfg.is_local:
         return for_config(cfg), None
+    from toolkit.aws.infra import seed_release
     from toolkit.local import stack
 
-    url = stack.up(_stack(), cfg.region)
+    seeders = (seed_release(cfg),) if seed and cfg.release else ()
+    url = stack.up(_stack(), cfg.region, seeders=seeders)
     return for_config(cfg, endpoint=url), _stack()
+
+
+def _aws(cfg, seed=True):
+    """AWS clients for ``cfg``'s environment (see ``_connect``)."""
+    return _connect(cfg, seed)[0]
 
 
 def _reporter(json_mode: bool):
@@ -98,21 +105,25 @@ def _print_json(data: dict) -> None:
         "image": "image to bake, as named under 'images:' in rodeo.yml (default: app)",
         "env": "environment: inventories/<env>/rodeo.yml (default: local)",
         "json": "print the bake's record as one JSON object on the last line",
+        "force": "bake even when a verified AMI with the same inputs exists",
         "debug": "show tracebacks",
     }
 )
 @rodeo
-def bake(c, image="app", env="local", json=False, debug=False):
+def bake(c, image="app", env="local", json=False, force=False, debug=False):
     """Bake IMAGE into a verified AMI: render, packer build, Ansible, testinfra, tags."""
     from toolkit.bake import bake as run_bake
 
     cfg = _config(env)
     cfg.image(image)
     reporter = _reporter(json)
-    aws, stack = _connect(cfg, reporter)
-    record = run_bake(cfg, aws, image, STATE_DIR, stack, reporter)
+    aws, stack = _connect(cfg)
+    record = run_bake(cfg, aws, image, STATE_DIR, stack, reporter, force=force)
     if json:
         _print_json(record)
+        return
+    if record["cached"]:
+        print(f"{record['image']}: {', '.join(f'{r} {a}' for r, a in record['ami'].items())} (unchanged inputs; --force bakes anyway)")
         return
     phases = ", ".join(f"{k} {v:.1f}s" for k, v in record["phases"].items())
     print(f"\n{record['image']} baked: {', '.join(f'{r} {a}' for r, a in record['ami'].items())}")
@@ -143,10 +154,9 @@ def render(c, image="", env="local", debug=False):
 @rodeo
 def local_up(c, env="local", debug=False):
     """Start the local stack (moto server as AWS) and seed it; prints the endpoint."""
-    from toolkit.local import stack
 
     cfg = _config(env)
-    url = stack.up(_stack(), cfg.region)
+    url = _aws(cfg).endpoint
     print(f"local stack up at {url}")
     print(f"  export AWS_ENDPOINT_URL={url}")
 
@@ -181,7 +191,181 @@ local.add_task(local_up, "up")
 local.add_task(local_down, "down")
 local.add_task(local_status, "status")
 
+
+# --- release -------------------------------------------------------------------------
+
+
+def _release_outcome(result: dict, json_mode: bool) -> None:
+    if json_mode:
+        _print_json(result)
+    else:
+        print(f"{result['outcome']}: {result.get('ami')} active in {result.get('active_slot')} (steps {result.get('steps')})")
+
+
+@task(
+    help={
+        "image": "release the newest verified AMI of this image (default: release.image)",
+        "ami": "release this AMI id",
+        "env": "environment (default: local)",
+        "plan": "print what would happen and change nothing",
+        "json": "print one JSON object as the last line",
+        "allow_unverified": "accept an AMI without rodeo:verified=true",
+        "break_lock": "take over a lock left by a run that died",
+        "debug": "show tracebacks",
+    }
+)
+@rodeo
+def release(c, image="", ami="", env="local", plan=False, json=False, allow_unverified=False, break_lock=False, debug=False):
+    """Move traffic to a new AMI: canary steps, gates, automatic rollback on failure."""
+    from toolkit.aws import rollout
+    from toolkit.errors import ReleaseError
+
+    cfg = _config(env)
+    try:
+        result = rollout.release(cfg, _aws(cfg), ami=ami or None, image=image or None, allow_unverified=allow_unverified,
+                                 break_lock=break_lock, plan_only=plan, reporter=_reporter(json))
+    except ReleaseError as exc:
+        if getattr(exc, "result", None):
+            _release_outcome(exc.result, json)
+        raise
+    _release_outcome(result, json)
+
+
+@task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})
+@rodeo
+def rollback(c, env="local", json=False, debug=False):
+    """Put the previous release back (or undo a half-done one)."""
+    from toolkit.aws import rollout
+    from toolkit.errors import ReleaseError
+
+    cfg = _config(env)
+    try:
+        result = rollout.rollback(cfg, _aws(cfg), reporter=_reporter(json))
+    except ReleaseError as exc:
+        if getattr(exc, "result", None):
+            _release_outcome(exc.result, json)
+        raise
+    _release_outcome(result, json)
+
+
+@task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})
+@rodeo
+def status(c, env="local", json=False, debug=False):
+    """Show the active slot, its AMI and git sha, weights, health per slot and the last releases."""
+    from toolkit.aws import rollout
+
+    cfg = _config(env)
+    info = rollout.status(cfg, _aws(cfg))
+    if json:
+        _print_json(info)
+        return
+    print(f"{cfg.app}/{cfg.env}: active {info['active_slot']} with {info['ami']} (git {info['git_sha'] or '?'})" + ("  [traffic split: a release is in progress or was interrupted]" if info["split"] else ""))
+    for name, slot in info["slots"].items():
+        print(f"  {name:5} weight {slot['weight']:3}  healthy {slot['healthy']}/{slot['instances']} (desired {slot['desired']})  {slot['ami']} (template v{slot['version']})")
+    if info["lock"]:
+        print(f"  locked by {info['lock']['by']} (pid {info['lock']['pid']}) since {info['lock']['since']}")
+    for entry in info["releases"]:
+        print(f"  {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']} into {entry['new_slot']} steps {entry.get('steps')}" + (f"  ({entry['reason']})" if entry.get("reason") else ""))
+
+
+@task(help={"env": "environment (default: local)", "debug": "show tracebacks"})
+@rodeo
+def setup(c, env="local", debug=False):
+    """Create what Rodeo owns for releases (table, launch template, slot groups) and check the rest."""
+    from toolkit.aws import infra
+
+    cfg = _config(env)
+    done = infra.ensure(cfg, _aws(cfg, seed=False), create_lb=cfg.is_local)
+    for item in done["created"]:
+        print(f"created {item}")
+    for item in done["found"]:
+        print(f"found   {item}")
+
+
+# --- verify --------------------------------------------------------------------------
+
+
+def _verify_outcome(result: dict, json_mode: bool) -> None:
+    if json_mode:
+        _print_json(result)
+        return
+    verdict = "verified" if result["verified"] else "FAILED verification"
+    print(f"\n{result['ami']} ({result['image']}) {verdict}: {result['tests'] - result['failures']}/{result['tests']} tests passed")
+    print(f"  tagged rodeo:verified={str(result['verified']).lower()} at {result['verified_at']}")
+    print(f"  report: {result['report']}")
+
+
+@task(
+    help={
+        "ami": "the AMI id to boot and test",
+        "env": "environment: inventories/<env>/rodeo.yml (default: local)",
+        "image": "whose tests to run (default: the AMI's rodeo:image tag)",
+        "junit": "also write the JUnit XML report to this file (for CI)",
+        "json": "print one JSON object as the last line",
+        "debug": "show tracebacks",
+    }
+)
+@rodeo
+def verify(c, ami, env="local", image="", junit="", json=False, debug=False):
+    """Run an image's testinfra tests on an instance booted from AMI; the exit code is the verdict.
+
+    On AWS: a temporary key pair, a security group open to SSH from this
+    machine only, and one instance, all deleted afterwards. On the local stack:
+    the AMI's local image in a throw-away sandbox. The verdict is tagged on the
+    AMI (rodeo:verified, rodeo:verified-at).
+    """
+    from toolkit.ami_check import verify_ami
+    from toolkit.errors import VerifyError
+
+    cfg = _config(env)
+    if image:
+        cfg.image(image)
+    aws, stack = _connect(cfg)
+    try:
+        result = verify_ami(cfg, aws, ami, image=image or None, junit=Path(junit).resolve() if junit else None,
+                            stack=stack, state_dir=STATE_DIR, reporter=_reporter(json))
+    except VerifyError as exc:
+        if getattr(exc, "result", None):
+            _verify_outcome(exc.result, json)
+        raise
+    _verify_outcome(result, json)
+
+
+# --- prune ---------------------------------------------------------------------------
+
+
+@task(
+    help={
+        "image": "image whose AMIs to prune, as named under 'images:' in rodeo.yml",
+        "keep": "how many of the newest AMIs to keep (at least 1)",
+        "env": "environment (default: local)",
+        "plan": "list what would go and why the rest stays; change nothing",
+        "json": "print one JSON object as the last line",
+        "debug": "show tracebacks",
+    }
+)
+@rodeo
+def prune(c, image, keep=0, env="local", plan=False, json=False, debug=False):
+    """Deregister IMAGE's AMIs beyond the newest KEEP (and their snapshots) in every region, never one in use."""
+    from toolkit.aws import prune as pruning
+
+    cfg = _config(env)
+    cfg.image(image)
+    pruning.check_keep(keep)
+    result = pruning.prune(cfg, _aws(cfg), image, keep, plan_only=plan, reporter=_reporter(json))
+    if json:
+        _print_json(result)
+        return
+    print("\n".join(pruning.describe(result)))
+
+
 ns = Collection()
 ns.add_task(bake)
 ns.add_task(render)
 ns.add_collection(local)
+ns.add_task(release)
+ns.add_task(rollback)
+ns.add_task(status)
+ns.add_task(setup)
+ns.add_task(verify)
+ns.add_task(prune)

@@ -83,25 +83,16 @@ def plan_bake(config: Config, aws: Any, image_name: str, state_dir: Path, parent
     )
 
 
-def ensure_parent(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stack | None, reporter: Reporter) -> str | None:
-    """The AMI a layered image starts from: its parent's newest verified AMI, baked first if none."""
-    parent = config.image(image_name).parent
-    if parent is None:
-        return None
-    found = images.newest_verified(aws, config.app, parent)
-    if found and (stack is None or stack.store.has(found["ImageId"])):
-        reporter.info(f"parent image {parent}: {found['ImageId']} (built {found['tags'].get('rodeo:built-at', '?')})")
-        return found["ImageId"]
-    reporter.info(f"parent image {parent} has no verified AMI yet: baking it first")
-    return bake(config, aws, parent, state_dir, stack, reporter)["ami"][config.region]
-
-
-def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stack | None = None, reporter: Reporter | None = None) -> dict:
+def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stack | None = None,
+         reporter: Reporter | None = None, force: bool = False) -> dict:
     """Bake ``image_name`` into a verified, tagged AMI and return the bake's record.
 
-    ``stack`` is the local stack (required when ``config.is_local``): the build
-    instance is then a sandbox on this machine. Raises a RodeoError naming the
-    failing step; nothing is registered when a step fails.
+    A layered image first makes sure its parent is current (a cache hit, or a
+    bake of the parent). Then, unless ``force``, a verified AMI with the same
+    inputs hash in every region is reused instead of baking (``"cached":
+    true``). ``stack`` is the local stack (required when ``config.is_local``):
+    the build instance is then a sandbox on this machine. Raises a RodeoError
+    naming the failing step; nothing is registered when a step fails.
     """
     reporter = reporter or Reporter()
     started = time.monotonic()
@@ -109,14 +100,63 @@ def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stac
         from toolkit.local import sandbox
 
         sandbox.check_host()
-    parent_ami = ensure_parent(config, aws, image_name, state_dir, stack, reporter)
-    with reporter.step(f"render packer/{image_name}.pkr.hcl") as box:
-        t0 = time.monotonic()
-        plan = plan_bake(config, aws, image_name, state_dir, parent_ami)
-        plan.bake_dir.mkdir(parents=True)
-        render_s = time.monotonic() - t0
-        box["result"] = f"rendered {plan.template.relative_to(config.root)} (Packer {'.'.join(map(str, plan.packer_version))}, inputs {plan.inputs_hash[:12]})"
+    parent = config.image(image_name).parent
+    parent_ami = None
+    if parent:
+        try:
+            parent_ami = bake(config, aws, parent, state_dir, stack, reporter)["ami"][config.region]
+        except RodeoError as exc:
+            raise type(exc)(f"parent image {parent} has no current verified AMI and its bake failed: {exc.message}", exc.hint) from None
+    t0 = time.monotonic()
+    plan = plan_bake(config, aws, image_name, state_dir, parent_ami)
+    render_s = time.monotonic() - t0
+    if not force:
+        hit = cached(config, aws, plan, stack)
+        if hit is not None:
+            reporter.ok(hit["message"])
+            return dict(hit, duration_s=round(time.monotonic() - started, 2))
+    reporter.ok(f"rendered {plan.template.relative_to(config.root)} (Packer {'.'.join(map(str, plan.packer_version))}, inputs {plan.inputs_hash[:12]})")
     reporter.info(f"baking {plan.image} from {plan.source_ami} as {plan.bake_id}")
+    plan.bake_dir.mkdir(parents=True)
+    result, host = _build(config, aws, plan, stack, reporter)
+    if stack is not None:  # after teardown: the layer is unmounted and scrubbed
+        _keep_layer(stack, plan, host, result.amis)
+    found = images.find_ami(aws, result.amis[config.region])
+    tags = {k: v for k, v in (found or {}).get("tags", {}).items() if k.startswith("rodeo:")}
+    record = _record(config, plan, result, tags, render_s, time.monotonic() - started)
+    (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+def cached(config: Config, aws: Any, plan: BakePlan, stack: Stack | None) -> dict | None:
+    """The record of a verified AMI with ``plan``'s inputs hash in every region, or None."""
+    regions = [config.region, *config.copy_to_regions]
+    amis = {}
+    for region in regions:
+        found = images.find_by_inputs(aws, config.app, plan.image, plan.inputs_hash, region)
+        if found is None:
+            return None
+        amis[region] = found
+    primary = amis[config.region]
+    if stack is not None and not stack.store.has(primary["ImageId"]):
+        return None  # its local image is gone (the stack was restarted): bake again
+    tags = {k: v for k, v in primary["tags"].items() if k.startswith("rodeo:")}
+    sha = tags.get("rodeo:git-sha", "?")
+    return {
+        "image": plan.image,
+        "ami": {region: found["ImageId"] for region, found in amis.items()},
+        "source_ami": plan.source_ami,
+        "tags": tags,
+        "cached": True,
+        "phases": {},
+        "artifacts": None,
+        "template": str(plan.template.relative_to(config.root)),
+        "message": f"reused {primary['ImageId']} built {tags.get('rodeo:built-at', '?')} from {sha[:12]}: inputs unchanged",
+    }
+
+
+def _build(config: Config, aws: Any, plan: BakePlan, stack: Stack | None, reporter: Reporter) -> tuple[packer.BuildResult, "Host"]:
+    """Run Packer on a build host with a fresh key; key pair and sandbox go away whatever happens."""
     key = _ssh_key(plan.bake_dir)
     with _key_pair(aws, plan, key) as key_name, _build_host(config, stack, plan, key, reporter) as host:
         values = _variables(config, aws, plan, key, key_name, host)
@@ -126,18 +166,11 @@ def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stac
         if render.needs_plugins(plan.packer_version):
             packer.init(plan.template, env)
         try:
-            result = packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_line=reporter.detail)
+            return packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_line=reporter.detail), host
         except PackerError as exc:
             raise _bake_failure(plan.bake_dir, exc) from None
         finally:
-            reap(plan.bake_dir)
-    if stack is not None:  # after teardown: the layer is unmounted and scrubbed
-        _keep_layer(stack, plan, host, result.amis[config.region])
-    found = images.find_ami(aws, result.amis[config.region])
-    tags = {k: v for k, v in (found or {}).get("tags", {}).items() if k.startswith("rodeo:")}
-    record = _record(config, plan, result, tags, render_s, time.monotonic() - started)
-    (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return record
+            reap(plan.bake_dir, keep={host.pid})
 
 
 def _bake_failure(bake_dir: Path, exc: PackerError) -> RodeoError:
@@ -150,15 +183,16 @@ def _bake_failure(bake_dir: Path, exc: PackerError) -> RodeoError:
     return kind(f"{failure['message']}; no AMI was made", failure.get("hint", ""))
 
 
-def reap(bake_dir: Path, grace: float = 10.0) -> list[int]:
+def reap(bake_dir: Path, keep: set[int] = frozenset(), grace: float = 10.0) -> list[int]:
     """End the bake's provisioners that outlived Packer (after Ctrl-C); return their pids.
 
     Packer stops waiting for a shell-local step when interrupted; the step
     (ansible-runner, pytest) is told too and stops on its own within seconds,
-    so give it ``grace`` seconds before SIGTERM, then SIGKILL.
+    so give it ``grace`` seconds before SIGTERM, then SIGKILL. ``keep`` are
+    pids that belong there (the build instance, which has its own teardown).
     """
     needle = str(bake_dir).encode()
-    found = [p for p in _pids() if needle in _cmdline(p)]
+    found = [p for p in _pids() if p not in keep and needle in _cmdline(p)]
     deadline = time.monotonic() + grace
     for sig in (None, signal.SIGTERM, signal.SIGKILL):
         for pid in found:
@@ -210,6 +244,7 @@ class Host:
     port: int = 22
     layers: tuple[Path, ...] = ()
     upper: Path | None = None
+    pid: int = 0  # the local build instance's process
 
 
 @contextlib.contextmanager
@@ -226,7 +261,7 @@ def _build_host(config: Config, stack: Stack | None, plan: BakePlan, key: Path, 
     user = config.image(plan.image).ssh_username
     with sandbox.build_instance(layers, upper, key.with_suffix(".pub").read_text(), user=user) as inst:
         reporter.detail(f"build instance: sandbox sshd on {inst.host}:{inst.port} ({len(layers)} lower layer(s))")
-        yield Host(host=inst.host, port=inst.port, layers=tuple(layers), upper=upper)
+        yield Host(host=inst.host, port=inst.port, layers=tuple(layers), upper=upper, pid=inst.pid)
 
 
 def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: str, host: Host) -> dict:
@@ -258,13 +293,14 @@ def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: st
     }
 
 
-def _keep_layer(stack: Stack, plan: BakePlan, host: Host, ami: str) -> None:
-    """Keep the sandbox's upper layer as the local image of the new AMI."""
+def _keep_layer(stack: Stack, plan: BakePlan, host: Host, amis: dict[str, str]) -> None:
+    """Keep the sandbox's upper layer as the local image of the new AMI (and of its copies)."""
     assert host.upper is not None
-    target = stack.store.layer_dir(ami)
+    target = stack.store.layer_dir(plan.bake_id)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(host.upper), str(target))
-    stack.store.add(ami, list(host.layers) + [target])
+    for ami in amis.values():
+        stack.store.add(ami, list(host.layers) + [target])
 
 
 def _record(config: Config, plan: BakePlan, result: packer.BuildResult, tags: dict, render_s: float, total_s: float) -> dict:

@@ -134,7 +134,8 @@ class Config:
         return chain
 
 
-_NOT_FROM_FILE = {"env", "root", "path", "name"}
+# Fields load() fills in, never read from the file (an image's name is its key).
+_DERIVED: dict[type, tuple[str, ...]] = {Config: ("env", "root", "path")}
 
 
 def environments(root: Path) -> list[str]:
@@ -189,7 +190,8 @@ def _build(cls: type, data: Any, file: str, key: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: {key or 'top level'}: expected a mapping, got {_kind(data)}", "see inventories/local/rodeo.yml for the shape")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_FROM_FILE or f.name == "name"}
+    derived = _DERIVED.get(cls, ())
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in derived}
     allowed = [n for n in fields if n != "name"]
     for name in data:
         if name not in fields:
@@ -229,7 +231,7 @@ def _coerce(hint: Any, value: Any, file: str, key: str) -> Any:
         return _build(hint, value, file, key)
     if origin is tuple:
         if not isinstance(value, list):
-            raise ConfigError(f"{file}: {key}: expected a list, got {_kind(value)}", f"write it as [a, b] or as '- item' lines")
+            raise ConfigError(f"{file}: {key}: expected a list, got {_kind(value)}", "write it as [a, b] or as '- item' lines")
         (item,) = typing.get_args(hint)[:1]
         return tuple(_coerce(item, v, file, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:

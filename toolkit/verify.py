@@ -38,8 +38,11 @@ def ssh_config(path: Path, host: BuildHost) -> Path:
     return path
 
 
-def run(cfg: config_mod.Config, image_name: str, host: BuildHost, out_dir: Path, junit: Path | None = None) -> dict:
-    """Run the image's tests against ``host``; return the report, or raise VerifyError."""
+def run(cfg: config_mod.Config, image_name: str, host: BuildHost, out_dir: Path, junit: Path | None = None, stdout=None) -> dict:
+    """Run the image's tests against ``host``; return the report, or raise VerifyError.
+
+    ``stdout`` is where pytest's own output goes (a file, ``subprocess.DEVNULL``; default: ours).
+    """
     image = cfg.image(image_name)
     tests = (cfg.root / image.tests).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -51,7 +54,7 @@ def run(cfg: config_mod.Config, image_name: str, host: BuildHost, out_dir: Path,
         f"--junitxml={junit}", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--color=no",
         f"--rootdir={tests.parent}",
     ]
-    proc = subprocess.run(cmd, cwd=cfg.root)
+    proc = subprocess.run(cmd, cwd=cfg.root, stdout=stdout)
     report = read_junit(junit) if junit.is_file() else {"tests": 0, "failures": 0, "errors": 1, "skipped": 0, "failed": []}
     report["exit_code"] = proc.returncode
     (out_dir / "verify.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -32,3 +32,7 @@ def ssh_key(tmp_path_factory) -> Path:
     key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rodeo-test", "-f", str(key)], check=True)
     return key
+
+
+# Fixtures for command-line bakes, shared by test_bake, test_cache and test_verify_ami.
+from tests.integration.bakes import ec2, local_stack, project  # noqa: E402, F401

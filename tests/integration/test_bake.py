@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.bakes import Project, ec2, local_stack, project, residue  # noqa: F401 (fixtures)
+from tests.integration.bakes import Project, residue
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
 
 
 def test_bake_app_makes_a_verified_tagged_ami_on_its_base(project: Project, ec2):
-    result = project.invoke("bake", "--image", "app", "--json")
+    result = project.invoke("bake", "--image", "app", "--json", "--force")
     assert result.returncode == 0, result.stderr[-3000:]
     record = last_json(result.stdout)
     assert set(record) >= {"image", "ami", "tags", "duration_s", "artifacts"}
@@ -70,7 +70,7 @@ def test_bake_app_makes_a_verified_tagged_ami_on_its_base(project: Project, ec2)
 
 
 def test_readable_summary_without_json(project: Project):
-    result = project.invoke("bake", "--image", "base")
+    result = project.invoke("bake", "--image", "base", "--force")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "base baked: us-east-1 ami-" in result.stdout
     assert "TASK " in result.stdout  # Ansible's tasks streamed as they ran
@@ -152,3 +152,14 @@ def test_ctrl_c_during_provisioning_cleans_up(project: Project, ec2):
     assert project.amis(ec2) == before
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["rodeo-*"]}])["KeyPairs"] == []
     assert residue(project.state) == {"mounts": [], "processes": []}
+
+
+def test_not_root_says_so_before_anything_starts(project: Project, ec2):
+    """Run the real CLI with the uid reported as 1000 (this venv's Python is root's, so no real user can run it)."""
+    before = project.amis(ec2)
+    code = "import os, sys; os.geteuid = lambda: 1000; from invoke.main import program; sys.argv = ['invoke', 'bake']; program.run()"
+    result = subprocess.run([str(project.venv_bin / "python"), "-c", code], cwd=project.root, env=project.env(),
+                            capture_output=True, text=True, timeout=120)
+    assert one_error_line(result) == "error: the local build instance needs root (mounts and chroot)"
+    assert "sudo make bake" in result.stderr
+    assert project.amis(ec2) == before

@@ -69,6 +69,22 @@ def newest_verified(aws: Any, app: str, image: str, region: str | None = None) -
     return dict(newest, tags=tags_of(newest))
 
 
+def find_by_inputs(aws: Any, app: str, image: str, inputs_hash: str, region: str | None = None) -> dict | None:
+    """The newest verified AMI of ``image`` baked from exactly these inputs, or None."""
+    filters = [
+        {"Name": "tag:rodeo:app", "Values": [app]},
+        {"Name": "tag:rodeo:image", "Values": [image]},
+        {"Name": "tag:rodeo:inputs-hash", "Values": [inputs_hash]},
+        {"Name": "tag:rodeo:verified", "Values": ["true"]},
+    ]
+    found = [i for i in aws.client("ec2", region).describe_images(Owners=["self"], Filters=filters)["Images"]
+             if i.get("State", "available") == "available"]
+    if not found:
+        return None
+    newest = max(found, key=lambda i: (tags_of(i).get("rodeo:built-at", ""), i.get("CreationDate", "")))
+    return dict(newest, tags=tags_of(newest))
+
+
 def resolve_source(aws: Any, image: Image) -> str:
     """The AMI id a base image starts from (an id, or the newest match of its filter)."""
     source = image.source_ami

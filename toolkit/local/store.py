@@ -41,9 +41,9 @@ class ImageStore:
         tmp.write_text(json.dumps({"layers": [str(p) for p in layers]}, indent=2) + "\n")
         tmp.replace(self.root / f"{ami}.json")
 
-    def layer_dir(self, ami: str) -> Path:
-        """Where the upper layer of a bake that became ``ami`` is kept."""
-        return self.root / "layers" / ami
+    def layer_dir(self, bake_id: str) -> Path:
+        """Where the upper layer of bake ``bake_id`` is kept (shared by its AMI and copies)."""
+        return self.root / "layers" / bake_id
 
     def clear(self) -> None:
         """Forget every local image (the moto server that knew them is gone)."""

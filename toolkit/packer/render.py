@@ -125,7 +125,7 @@ def _source(name: str) -> dict[str, Any]:
         "ssh_private_key_file": "var.ssh_private_key_file",
         "ssh_timeout": q("10m"),
         "temporary_security_group_source_cidrs": "var.ssh_source_cidrs",
-        "run_tags": {q("Name"): q(f"rodeo-bake-${{var.bake_id}}"), q("rodeo:bake"): "var.bake_id"},
+        "run_tags": {q("Name"): q("rodeo-bake-${var.bake_id}"), q("rodeo:bake"): "var.bake_id"},
         "tags": tags,
         "snapshot_tags": tags,
     }

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Wall time of ``invoke bake --image base`` against the hand-made equivalent (issue 2).
+
+Run (as root, after ``make setup``; the Debian rootfs is built once if missing):
+
+    .venv/bin/python bench/bake.py --runs 5
+
+Both sides do the same real work on this machine, against one moto server the
+benchmark starts in a state dir of its own: boot a build instance (sshd in a
+chroot on the cached rootfs with a fresh upper layer), provision it with
+playbooks/base.yml, verify it with tests/image/test_base.py, and register a
+tagged AMI with Packer's amazon-ebs builder.
+
+* Rodeo: ``invoke bake --image base --json`` as a subprocess (whole CLI,
+  RODEO_STATE_DIR pointing at the benchmark's stack), timed end to end.
+* Hand-made: what a user would script instead: ssh-keygen, import the key pair
+  into moto, start ``toolkit.local.sandbox.build_instance``, then ``packer
+  build`` of the hand-written template below, whose shell-local steps call
+  ``ansible-playbook`` and ``pytest --hosts=ssh://...`` directly. Timed from
+  ssh-keygen until the build instance and key pair are gone.
+
+One untimed warm-up of each side, then N timed runs alternating R, H, R, H...
+Prints each run, the medians, Rodeo/hand-made and Rodeo's phases (``phases``
+of its ``--json`` record). The goal: Rodeo adds under 10%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from toolkit.aws.session import Aws  # noqa: E402
+from toolkit.local import sandbox, stack  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo"))
+REGION = "us-east-1"
+# testinfra 10.2 ignores --ssh-extra-args, so host-key and multiplexing options go in an ssh config.
+SSH_CONFIG = ("Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+              "  ControlMaster auto\n  ControlPath /tmp/hand-ssh-%C\n  ControlPersist 30s\n")
+
+HAND_TEMPLATE = r"""
+variable "endpoint" { type = string }
+variable "source_ami" { type = string }
+variable "ssh_port" { type = number }
+variable "key_file" { type = string }
+variable "key_name" { type = string }
+variable "work" { type = string }
+variable "git_sha" { type = string }
+variable "inputs_hash" { type = string }
+variable "built_at" { type = string }
+
+locals {
+  tags = {
+    "rodeo:app" = "web", "rodeo:image" = "base", "rodeo:git-sha" = var.git_sha,
+    "rodeo:source-ami" = var.source_ami, "rodeo:inputs-hash" = var.inputs_hash, "rodeo:verified" = "true",
+    "rodeo:toolkit-version" = "hand-made", "rodeo:built-at" = var.built_at,
+  }
+}
+
+source "amazon-ebs" "base" {
+  ami_name                   = "hand-base-${formatdate("YYYYMMDDhhmmss", timestamp())}-${var.ssh_port}"
+  region                     = "us-east-1"
+  source_ami                 = var.source_ami
+  instance_type              = "t3.micro"
+  encrypt_boot               = true
+  custom_endpoint_ec2        = var.endpoint
+  skip_region_validation     = true
+  skip_metadata_api_check    = true
+  skip_credential_validation = true
+  communicator               = "ssh"
+  ssh_username               = "admin"
+  ssh_host                   = "127.0.0.1"
+  ssh_port                   = var.ssh_port
+  ssh_keypair_name           = var.key_name
+  ssh_private_key_file       = var.key_file
+  run_tags                   = { Name = "hand-bake" }
+  tags                       = local.tags
+  snapshot_tags              = local.tags
+  launch_block_device_mappings {
+    device_name = "/dev/xvda"
+    volume_size = 8
+    volume_type = "gp3"
+    throughput = 125
+    iops = 3000
+    delete_on_termination = true
+  }
+}
+
+build {
+  sources = ["source.amazon-ebs.base"]
+  provisioner "shell-local" {
+    environment_vars = ["ANSIBLE_PIPELINING=True", "ANSIBLE_HOST_KEY_CHECKING=False"]
+    inline = ["ansible-playbook -i '${var.work}/inventory/hosts.ini' --private-key '${var.key_file}' playbooks/base.yml"]
+  }
+  provisioner "shell-local" {
+    inline = ["pytest -q -p no:cacheprovider --hosts=ssh://admin@${build.Host}:${build.Port} --ssh-identity-file='${var.key_file}' --ssh-config='${var.work}/ssh_config' tests/image/test_base.py"]
+  }
+  post-processor "manifest" { output = "${var.work}/manifest.json" }
+}
+"""
+
+
+def rodeo(state: Path) -> tuple[float, dict]:
+    """``invoke bake --image base --json [--force]``: wall seconds and the bake's record."""
+    env = dict(os.environ, RODEO_STATE_DIR=str(state), RODEO_CACHE_DIR=str(CACHE), PATH=f"{VENV_BIN}:{os.environ['PATH']}")
+    env.pop("RODEO_DEBUG", None)
+    invoke = str(VENV_BIN / "invoke")
+    # Where bake reuses an AMI of unchanged inputs, --force makes it do the real work every run.
+    force = ["--force"] if "--force" in subprocess.run([invoke, "--help", "bake"], cwd=ROOT, capture_output=True, text=True).stdout else []
+    t0 = time.perf_counter()
+    proc = subprocess.run([invoke, "bake", "--image", "base", "--json", *force], cwd=ROOT, env=env,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"invoke bake failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    if record.get("cached"):
+        sys.exit("invoke bake reused a cached AMI instead of baking; the comparison needs a real bake")
+    return wall, record
+
+
+def hand(work: Path, aws: Aws, source_ami: str, template: Path) -> tuple[float, dict]:
+    """The hand-made bake in ``work``: wall seconds and {setup, packer} seconds."""
+    work.mkdir(parents=True)
+    env = dict(os.environ, **aws.env(), CHECKPOINT_DISABLE="1", PATH=f"{VENV_BIN}:{os.environ['PATH']}")
+    t0 = time.perf_counter()
+    key, key_name = work / "key", f"hand-{work.name}-{os.getpid()}"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    ec2 = aws.client("ec2")
+    ec2.import_key_pair(KeyName=key_name, PublicKeyMaterial=key.with_suffix(".pub").read_bytes())
+    try:
+        with sandbox.build_instance([CACHE / "rootfs-bookworm"], work / "layer", key.with_suffix(".pub").read_text()) as inst:
+            inventory = work / "inventory"
+            inventory.mkdir()
+            (inventory / "hosts.ini").write_text(f"[build]\nbuild-host ansible_host={inst.host} ansible_port={inst.port} ansible_user=admin\n")
+            (inventory / "group_vars").symlink_to(ROOT / "inventories/local/group_vars")
+            (work / "ssh_config").write_text(SSH_CONFIG)
+            git_sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+            values = {"endpoint": aws.endpoint, "source_ami": source_ami, "ssh_port": inst.port, "key_file": str(key),
+                      "key_name": key_name, "work": str(work), "git_sha": git_sha,
+                      "inputs_hash": hashlib.sha256((ROOT / "playbooks/base.yml").read_bytes()).hexdigest(),
+                      "built_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            t1 = time.perf_counter()
+            cmd = ["packer", "build", "-color=false", *(f"-var={k}={v}" for k, v in values.items()), str(template)]
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            t2 = time.perf_counter()
+            if proc.returncode != 0:
+                sys.exit(f"hand-made packer build failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
+    finally:
+        ec2.delete_key_pair(KeyName=key_name)
+    wall = time.perf_counter() - t0
+    return wall, {"setup": t1 - t0, "packer": t2 - t1, "teardown": wall - (t2 - t0)}
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each side (default 5)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, bake folders)")
+    args = parser.parse_args()
+    sandbox.check_host()
+    sandbox.ensure_rootfs(CACHE / "rootfs-bookworm")
+    if shutil.which("packer") is None:
+        sys.exit("packer is not installed (make setup)")
+    tmp = Path(tempfile.mkdtemp(prefix="rodeo-bench-bake-"))
+    st = stack.Stack(state_dir=tmp / "state", cache_dir=CACHE)
+    try:
+        url = stack.up(st, REGION)
+        aws = Aws(region=REGION, endpoint=url, local=True)
+        source_ami = stack.seed_base(st, aws)["base_ami"]
+        template = tmp / "hand.pkr.hcl"
+        template.write_text(HAND_TEMPLATE)
+        print(f"moto at {url}, base AMI {source_ami}, temp dir {tmp}", flush=True)
+        print("warm-up: rodeo ...", end=" ", flush=True)
+        print(f"{rodeo(st.state_dir)[0]:.1f}s; hand-made ...", end=" ", flush=True)
+        print(f"{hand(tmp / 'hand-warmup', aws, source_ami, template)[0]:.1f}s", flush=True)
+        r_wall, h_wall, records, h_parts = [], [], [], []
+        print(f"\n{'run':>3}  {'rodeo s':>8}  {'hand s':>8}  {'ratio':>6}", flush=True)
+        for i in range(1, args.runs + 1):
+            wall, record = rodeo(st.state_dir)
+            r_wall.append(wall)
+            records.append(record)
+            wall, parts = hand(tmp / f"hand-{i}", aws, source_ami, template)
+            h_wall.append(wall)
+            h_parts.append(parts)
+            print(f"{i:>3}  {r_wall[-1]:8.2f}  {h_wall[-1]:8.2f}  {r_wall[-1] / h_wall[-1]:6.3f}", flush=True)
+        r, h = med(r_wall), med(h_wall)
+        print(f"{'med':>3}  {r:8.2f}  {h:8.2f}  {r / h:6.3f}")
+        print(f"\nRodeo/hand-made = {r / h:.3f}: Rodeo adds {100 * (r / h - 1):+.1f}% ({r - h:+.2f}s) per bake"
+              f" -> goal (< 10%) {'MET' if r / h < 1.10 else 'NOT MET'}")
+        phases = {k: med([rec["phases"].get(k, 0.0) for rec in records]) for k in records[0]["phases"]}
+        in_bake = med([rec["duration_s"] for rec in records])
+        outside = med([w - rec["duration_s"] for w, rec in zip(r_wall, records)])
+        unphased = med([rec["duration_s"] - sum(rec["phases"].values()) for rec in records])
+        print("Rodeo phases, median s: " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
+        print(f"  bake() duration_s {in_bake:.2f} (of which outside the phases {unphased:.2f});"
+              f" CLI start + config + stack check (wall - duration_s) {outside:.2f}")
+        print("Hand-made parts, median s: " + ", ".join(f"{k} {med([p[k] for p in h_parts]):.2f}" for k in h_parts[0]))
+    finally:
+        stack.down(st)
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""A moto server for the release tests, and one fresh environment per test.
+
+Each test gets its own app name, so its load balancer, target groups, slot
+groups, launch template and DynamoDB table are its own on the shared server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+
+import pytest
+
+from toolkit import config as config_mod
+from toolkit.aws import infra, slots
+from toolkit.aws.release import violations
+from toolkit.aws.session import for_config
+from toolkit.local import stack
+from toolkit.ui import Silent
+
+REGION = "us-east-1"
+_names = itertools.count(1)
+
+RODEO_YML = """\
+app: {app}
+stack: local
+region: us-east-1
+images:
+  base:
+    source_ami: {{name: "debian-12-*", owners: ["self"]}}
+    playbook: playbooks/base.yml
+    tests: tests/image/test_base.py
+  app:
+    parent: base
+    playbook: playbooks/app.yml
+    tests: tests/image/test_app.py
+release:
+  load_balancer: {app}
+  slots: {{blue: {app}-blue, green: {app}-green}}
+  capacity: {{min: 2, max: 4, desired: 2}}
+  steps: [10, 50, 100]
+  pause_seconds: 0
+  alarms: [{app}-5xx]
+  health_timeout_seconds: 3
+"""
+
+
+@pytest.fixture(scope="session")
+def moto_stack(tmp_path_factory):
+    """One moto server for the whole session (stopped at the end)."""
+    state = tmp_path_factory.mktemp("stack")
+    st = stack.Stack(state_dir=state, cache_dir=state)
+    url = stack.up(st, REGION)
+    yield st, url
+    stack.down(st)
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A project root with the files an environment's images point at."""
+    for rel in ("playbooks/base.yml", "playbooks/app.yml", "tests/image/test_base.py", "tests/image/test_app.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    return tmp_path
+
+
+def make_config(project: Path, **release_changes):
+    """A fresh environment (unique app name) loaded from a rodeo.yml under ``project``."""
+    app = f"rt{next(_names)}"
+    env_dir = project / "inventories" / "test"
+    env_dir.mkdir(parents=True, exist_ok=True)
+    (env_dir / "rodeo.yml").write_text(RODEO_YML.format(app=app))
+    cfg = config_mod.load("test", project)
+    if release_changes:
+        cfg = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, **release_changes))
+    return cfg
+
+
+class World:
+    """One seeded environment: its config, clients and helpers to look at it."""
+
+    def __init__(self, cfg, url, st):
+        self.cfg, self.url, self.stack = cfg, url, st
+        self.aws = for_config(cfg, endpoint=url)
+        self.observer = for_config(cfg, endpoint=url)  # reads state without the test's hooks
+        self.reporter = Silent()
+
+    def seed(self):
+        stack.up(self.stack, REGION, seeders=(infra.seed_release(self.cfg),))
+        self.env = slots.resolve(self.cfg, self.aws)
+        return self
+
+    def state(self):
+        return slots.read(self.env, self.observer)
+
+    def ami(self, verified=True, sha="abc1234", image="app"):
+        """Register an AMI in moto tagged as Rodeo's (verified unless told)."""
+        ec2 = self.aws.client("ec2")
+        ami = ec2.register_image(Name=f"{self.cfg.app}-{image}-{next(_names)}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+        tags = {"rodeo:app": self.cfg.app, "rodeo:image": image, "rodeo:git-sha": sha, "rodeo:built-at": f"2026-11-01T00:00:{next(_names) % 60:02d}Z"}
+        if verified:
+            tags["rodeo:verified"] = "true"
+        ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        return ami
+
+    def invariant(self):
+        """Messages for every weighted slot below the healthy minimum (empty when fine)."""
+        return violations(self.state(), self.cfg.release)
+
+
+@pytest.fixture
+def world(moto_stack, project):
+    """A seeded environment: blue live with the base AMI at weight 100, green empty."""
+    st, url = moto_stack
+    return World(make_config(project), url, st).seed()
+
+
+@pytest.fixture
+def make_world(moto_stack, project):
+    """A factory of seeded environments with release settings changed."""
+    st, url = moto_stack
+
+    def make(**changes):
+        return World(make_config(project, **changes), url, st).seed()
+
+    return make

@@ -1,0 +1,280 @@
+"""Release planning: pure functions from a snapshot of the slots to a Plan.
+
+Nothing here talks to AWS. ``toolkit.aws.slots`` reads a ``State`` (the
+listener's weights, each slot's Auto Scaling group, target health and the
+launch template version it is pinned to); ``plan`` decides what a release of
+an AMI must still do from that state, so the same function serves a fresh
+release, a rerun after a crash, a rollback and ``--plan``.
+
+Which slot is "new" when traffic is split: the one pinned to the higher launch
+template version. A release always pins its slot to the newest version (it
+creates one, or reuses the newest when that already holds the AMI), so the
+slot that started taking traffic last always holds the highest version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from toolkit.config import Capacity, Release
+from toolkit.errors import ReleaseError
+
+SLOTS = ("blue", "green")
+# Where a release stands, in the order it gets there.
+POINTS = ("start", "scale_up", "shift", "drain", "done")
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """One slot as AWS sees it now."""
+
+    name: str
+    weight: int = 0
+    desired: int = 0
+    instances: int = 0  # InService instances of the slot's Auto Scaling group
+    healthy: int = 0  # of those, healthy in the slot's target group
+    ami: str | None = None  # AMI of the launch template version the group is pinned to
+    version: int | None = None
+    drain_seconds: int = 300  # the target group's deregistration delay
+
+
+@dataclass(frozen=True)
+class State:
+    """Both slots, plus the launch template's newest version."""
+
+    blue: SlotState
+    green: SlotState
+    latest_version: int | None = None
+    latest_ami: str | None = None
+
+    def slot(self, name: str) -> SlotState:
+        return self.blue if name == "blue" else self.green
+
+    def other(self, name: str) -> SlotState:
+        return self.green if name == "blue" else self.blue
+
+    @property
+    def split(self) -> bool:
+        """True when both slots take traffic (a release is between steps)."""
+        return self.blue.weight > 0 and self.green.weight > 0
+
+    @property
+    def active(self) -> SlotState:
+        """The slot holding all traffic, or when split the older one."""
+        if self.split:
+            return min((self.blue, self.green), key=lambda s: s.version or 0)
+        return self.blue if self.blue.weight > 0 or self.green.weight == 0 else self.green
+
+    @property
+    def weights(self) -> dict[str, int]:
+        return {"blue": self.blue.weight, "green": self.green.weight}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One weight change: percent of traffic on each slot and their instance counts."""
+
+    new_weight: int
+    old_weight: int
+    new_instances: int
+    old_instances: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a release still has to do; ``outcome`` is "release" or "unchanged"."""
+
+    outcome: str
+    resume: str
+    new_slot: str
+    old_slot: str
+    from_ami: str | None
+    to_ami: str
+    reuse_version: int | None  # pin the new slot to this version; None: create one
+    clear_new_first: bool  # the new slot runs another AMI: empty it before re-pinning
+    capacity: Capacity
+    steps: tuple[Step, ...]
+    pause_seconds: int
+    drain_seconds: int
+    scale_old_down: bool
+    rollback_target: str | None
+    first_release: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        """The plan as plain data (for --plan --json and the ledger)."""
+        return asdict(self)
+
+
+def need_healthy(release: Release) -> int:
+    """Healthy targets a slot must have to hold any weight (at least one)."""
+    return max(release.capacity.min, 1)
+
+
+def violations(state: State, release: Release) -> list[str]:
+    """Slots that hold weight with too few healthy targets (the invariant), as messages."""
+    need = need_healthy(release)
+    return [
+        f"{s.name} has weight {s.weight} with {s.healthy} healthy target(s), fewer than {need}"
+        for s in (state.blue, state.green)
+        if s.weight > 0 and s.healthy < need
+    ]
+
+
+def resume_point(state: State, ami: str, release: Release) -> tuple[str, str]:
+    """Where a release of ``ami`` stands in ``state``: ``(point, new_slot)``.
+
+    ``point`` is one of POINTS. A split state that belongs to another AMI is an
+    error unless ``ami`` is the older slot's (then it is undone: a revert).
+    """
+    if state.blue.weight <= 0 and state.green.weight <= 0:
+        raise ReleaseError("the listener sends no traffic to either slot (both weights are 0)", "set the weights in the listener's forward action, or run 'invoke setup'")
+    if state.split:
+        old = state.active
+        new = state.other(old.name)
+        if new.ami == ami:
+            return "shift", new.name
+        if old.ami == ami:
+            return "shift", old.name  # a revert: all weight back to the older slot
+        raise ReleaseError(
+            f"a release of {new.ami} into {new.name} is half done (weights {state.weights})",
+            f"finish it with 'invoke release --ami {new.ami}' or undo it with 'invoke rollback'",
+        )
+    live = state.active
+    idle = state.other(live.name)
+    if live.ami == ami:
+        return ("drain" if idle.desired > 0 or idle.instances > 0 else "done"), live.name
+    if idle.ami == ami and idle.version == state.latest_version and (idle.desired > 0 or idle.instances > 0):
+        return "scale_up", idle.name
+    return "start", idle.name
+
+
+def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None = None, abandon: bool = False) -> Plan:
+    """The Plan that takes ``state`` to ``ami`` holding all traffic.
+
+    ``steps`` overrides ``release.steps`` (a rollback moves in one step, 100).
+    ``abandon`` scales the other slot down even when it is to be kept warm
+    (a rollback discarding a release that never finished). Releasing the AMI
+    that already holds all traffic, with the other slot settled, is
+    ``outcome="unchanged"``.
+    """
+    steps = tuple(steps or release.steps)
+    _check_steps(steps)
+    point, new_name = resume_point(state, ami, release)
+    new, old = state.slot(new_name), state.other(new_name)
+    revert = state.split and new.version is not None and old.version is not None and new.version < old.version
+    keep_warm = release.keep_old_slot_warm and not revert and not abandon
+    notes: list[str] = []
+    if point == "done" or (point == "drain" and keep_warm):
+        return _plan(release, "unchanged", "done", new, old, ami, (), False, scale_old_down=False, notes=("already released: nothing to do",))
+    first = point in ("start", "scale_up") and old.desired == 0 and old.instances == 0
+    if first:
+        steps = (100,)
+        notes.append(f"first release: {old.name} is empty, so traffic moves in one step")
+    if point == "shift":
+        steps = tuple(s for s in steps if s >= new.weight) or (100,)
+        if revert:
+            steps = (100,)
+            notes.append(f"undoing the half-done release in {old.name}")
+    elif point == "drain":
+        steps = ()
+    reuse = None
+    if point in ("start", "scale_up"):
+        if new.ami == ami and new.version is not None and new.version == state.latest_version:
+            reuse = new.version
+        elif state.latest_ami == ami:
+            reuse = state.latest_version
+    elif new.version is not None:
+        reuse = new.version
+    clear = point == "start" and new.ami != ami and (new.desired > 0 or new.instances > 0)
+    return _plan(release, "release", point, new, old, ami, steps, clear, reuse=reuse, scale_old_down=not keep_warm, first=first, notes=tuple(notes))
+
+
+def _plan(release: Release, outcome: str, point: str, new: SlotState, old: SlotState, ami: str, steps: tuple[int, ...], clear: bool,
+          reuse: int | None = None, scale_old_down: bool = True, first: bool = False, notes: tuple[str, ...] = ()) -> Plan:
+    desired = release.capacity.desired
+    return Plan(
+        outcome=outcome,
+        resume=point,
+        new_slot=new.name,
+        old_slot=old.name,
+        from_ami=old.ami if outcome == "release" else new.ami,
+        to_ami=ami,
+        reuse_version=reuse if outcome == "release" else new.version,
+        clear_new_first=clear,
+        capacity=release.capacity,
+        steps=tuple(Step(s, 100 - s, desired, old.instances) for s in steps),
+        pause_seconds=release.pause_seconds,
+        drain_seconds=old.drain_seconds if scale_old_down and outcome == "release" else 0,
+        scale_old_down=scale_old_down and outcome == "release",
+        rollback_target=None if first else (old.ami if outcome == "release" else None),
+        first_release=first,
+        notes=notes,
+    )
+
+
+def _check_steps(steps: tuple[int, ...]) -> None:
+    if not steps or steps[-1] != 100 or any(not 0 < s <= 100 for s in steps) or list(steps) != sorted(set(steps)):
+        raise ReleaseError(f"steps {list(steps)} must increase and end at 100", "write percentages of traffic like [10, 50, 100]")
+
+
+def rollback_target(state: State, history: list[dict]) -> str:
+    """The AMI a rollback restores: the older slot when split, else the release before the live one.
+
+    ``history`` is the ledger, newest first. Without a matching entry the idle
+    slot's AMI is used (it ran the previous release).
+    """
+    if state.split:
+        ami = state.active.ami
+        if ami:
+            return ami
+    live = state.active
+    for entry in history:
+        if entry.get("outcome") == "released" and entry.get("to_ami") == live.ami and entry.get("from_ami") and entry.get("from_ami") != live.ami:
+            return entry["from_ami"]
+    idle = state.other(live.name)
+    failed = {e.get("to_ami") for e in history if e.get("outcome") != "released"} - {e.get("to_ami") for e in history if e.get("outcome") == "released"}
+    if idle.ami and idle.ami != live.ami and idle.ami not in failed:
+        return idle.ami
+    raise ReleaseError(f"nothing to roll back to: no earlier release of {live.ami} is recorded", "release a known-good AMI with 'invoke release --ami ...'")
+
+
+UNFINISHED = ("in_progress", "interrupted")
+
+
+def rollback_plan(state: State, release: Release, history: list[dict]) -> Plan:
+    """The Plan of ``invoke rollback``, from the state and the ledger (newest first).
+
+    Split traffic: all of it back to the older slot, the newer scaled down. A
+    release that never reached 100%: its slot scaled down. Otherwise the
+    release before the live one comes back, in one step.
+    """
+    if state.split:
+        return plan(state, release, state.active.ami or "", steps=(100,))
+    live = state.active
+    idle = state.other(live.name)
+    last = history[0] if history else {}
+    if last.get("outcome") in UNFINISHED and last.get("to_ami") != live.ami and (idle.desired > 0 or idle.instances > 0):
+        return plan(state, release, live.ami or "", abandon=True)
+    return plan(state, release, rollback_target(state, history), steps=(100,))
+
+
+def describe(plan: Plan) -> list[str]:
+    """The plan as lines a person reads (for --plan)."""
+    if plan.outcome == "unchanged":
+        return [f"{plan.to_ami} already holds all traffic in {plan.new_slot}: nothing to do"]
+    lines = [f"release {plan.to_ami} into {plan.new_slot} (live now: {plan.old_slot} with {plan.from_ami or 'nothing'}), resuming at: {plan.resume}"]
+    if plan.resume in ("start", "scale_up"):
+        if plan.clear_new_first:
+            lines.append(f"  empty {plan.new_slot} first (it holds another AMI)")
+        version = f"launch template version {plan.reuse_version}" if plan.reuse_version else "a new launch template version (IMDSv2 required)"
+        lines.append(f"  scale {plan.new_slot} to {plan.capacity.desired} (min {plan.capacity.min}, max {plan.capacity.max}) with {version}, wait until all healthy")
+    for step in plan.steps:
+        lines.append(f"  weight {plan.new_slot} {step.new_weight}% / {plan.old_slot} {step.old_weight}%  ({step.new_instances} + {step.old_instances} instances), watch {plan.pause_seconds}s")
+    if plan.scale_old_down:
+        lines.append(f"  drain {plan.old_slot} (up to {plan.drain_seconds}s) and scale it to 0")
+    elif plan.steps:
+        lines.append(f"  keep {plan.old_slot} warm for a fast rollback")
+    lines.append(f"  rollback target: {plan.rollback_target or 'none'}")
+    lines.extend(f"  note: {n}" for n in plan.notes)
+    return lines
