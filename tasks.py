@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -28,6 +29,10 @@ def _fail(message: str, hint: str = "", code: int = 1) -> Exit:
     return Exit(code=code)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def rodeo(fn):
     """Turn Rodeo's errors into one line and an exit code, unless --debug."""
 
@@ -37,12 +42,18 @@ def rodeo(fn):
         from toolkit.aws.session import explain
         from toolkit.errors import RodeoError
 
+        # SIGTERM (CI cancelling a job, systemd stopping it) cleans up like Ctrl-C.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             return fn(c, *args, **kwargs)
         except RodeoError as exc:
             if debug:
                 raise
             raise _fail(exc.message, exc.hint, exc.exit_code) from None
+        except BrokenPipeError:
+            # The reader went away (`invoke iam-policy | head`): stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(code=141) from None
         except KeyboardInterrupt:
             if debug:
                 raise
@@ -359,6 +370,29 @@ def prune(c, image, keep=0, env="local", plan=False, json=False, debug=False):
     print("\n".join(pruning.describe(result)))
 
 
+# --- least privilege -----------------------------------------------------------------
+
+
+@task(
+    help={
+        "for_": "which role: bake, verify, release, prune or all (default: all)",
+        "env": "environment whose names, tags and regions scope the policy (default: local)",
+        "debug": "show tracebacks",
+    }
+)
+@rodeo
+def iam_policy(c, for_="all", env="local", debug=False):
+    """Print the IAM policy (JSON) with exactly the AWS actions Rodeo calls, scoped to its names and tags.
+
+    Makes no AWS call. bake includes what Packer's amazon-ebs builder calls for
+    the rendered template; release covers release, rollback, status and setup.
+    """
+    from toolkit.aws import iam
+
+    cfg = _config(env)
+    print(json.dumps(iam.policy(cfg, iam.purposes_for(for_)), indent=2))
+
+
 ns = Collection()
 ns.add_task(bake)
 ns.add_task(render)
@@ -369,3 +403,4 @@ ns.add_task(status)
 ns.add_task(setup)
 ns.add_task(verify)
 ns.add_task(prune)
+ns.add_task(iam_policy)

@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import os
-import secrets
+from secrets import token_hex
 import signal
 import shutil
 import subprocess
@@ -23,9 +23,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
-from toolkit import __version__, inputs
+from toolkit import __version__, inputs, secrets
 from toolkit.aws import images
 from toolkit.config import Config
 from toolkit.errors import PackerError, ProvisionError, RodeoError, VerifyError
@@ -68,7 +68,7 @@ def plan_bake(config: Config, aws: Any, image_name: str, state_dir: Path, parent
     template = render.write(config, image.name, version)
     source = parent_ami or images.resolve_source(aws, image)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    bake_id = f"{image.name}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    bake_id = f"{image.name}-{now:%Y%m%d-%H%M%S}-{token_hex(2)}"
     return BakePlan(
         image=image.name,
         bake_id=bake_id,
@@ -84,7 +84,7 @@ def plan_bake(config: Config, aws: Any, image_name: str, state_dir: Path, parent
 
 
 def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stack | None = None,
-         reporter: Reporter | None = None, force: bool = False) -> dict:
+         reporter: Reporter | None = None, force: bool = False, environ: Mapping[str, str] = os.environ) -> dict:
     """Bake ``image_name`` into a verified, tagged AMI and return the bake's record.
 
     A layered image first makes sure its parent is current (a cache hit, or a
@@ -96,6 +96,8 @@ def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stac
     """
     reporter = reporter or Reporter()
     started = time.monotonic()
+    # Secrets reach the provision step through the environment Packer inherits: check them now.
+    secrets.collect(config.secrets, environ)
     if config.is_local:
         from toolkit.local import sandbox
 
@@ -104,7 +106,7 @@ def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stac
     parent_ami = None
     if parent:
         try:
-            parent_ami = bake(config, aws, parent, state_dir, stack, reporter)["ami"][config.region]
+            parent_ami = bake(config, aws, parent, state_dir, stack, reporter, environ=environ)["ami"][config.region]
         except RodeoError as exc:
             raise type(exc)(f"parent image {parent} has no current verified AMI and its bake failed: {exc.message}", exc.hint) from None
     t0 = time.monotonic()
@@ -179,7 +181,7 @@ def _bake_failure(bake_dir: Path, exc: PackerError) -> RodeoError:
         failure = json.loads((bake_dir / "failure.json").read_text())
     except (OSError, ValueError):
         return exc
-    kind = {"provision": ProvisionError, "verify": VerifyError}.get(failure.get("phase"), PackerError)
+    kind = {"provision": ProvisionError, "verify": VerifyError, "seal": VerifyError}.get(failure.get("phase"), PackerError)
     return kind(f"{failure['message']}; no AMI was made", failure.get("hint", ""))
 
 
@@ -279,6 +281,7 @@ def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: st
         "subnet_id": config.subnet_id or "",
         "endpoint": aws.endpoint or "",
         "local_stack": config.is_local,
+        "ssh_source_cidrs": [f"{host.host}/32"] if host.host else [_caller_cidr()],
         "ssh_host": host.host,
         "ssh_port": host.port,
         "ssh_keypair_name": key_name,
@@ -291,6 +294,13 @@ def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: st
         "toolkit_version": __version__,
         "built_at": plan.built_at,
     }
+
+
+def _caller_cidr() -> str:
+    """This machine's public address as a /32: the temporary security group lets only it in."""
+    from toolkit.ami_check import caller_address
+
+    return f"{caller_address()}/32"
 
 
 def _keep_layer(stack: Stack, plan: BakePlan, host: Host, amis: dict[str, str]) -> None:

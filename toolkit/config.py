@@ -101,6 +101,7 @@ class Config:
     copy_to_regions: tuple[str, ...] = ()
     encrypt_boot: bool = True
     subnet_id: str | None = None
+    secrets: tuple[str, ...] = ()  # names; values only from RODEO_SECRET_<NAME>
     release: Release | None = None
     # Filled in by load(), not read from the file.
     env: str = ""
@@ -260,6 +261,9 @@ def _check(config: Config, file: str) -> None:
             raise ConfigError(f"{file}: {key}: {region!r} is not an AWS region name", "write it like us-east-1 or eu-west-2")
     if not config.images:
         raise ConfigError(f"{file}: images: no image is defined", "add at least one image under 'images:'")
+    for i, name in enumerate(config.secrets):
+        if not re.match(r"^[a-z][a-z0-9_]{0,63}$", name):
+            raise ConfigError(f"{file}: secrets[{i}]: {name!r} is not a valid variable name", "use lowercase letters, digits and '_' (the value comes from RODEO_SECRET_<NAME>)")
     for image in config.images.values():
         _check_image(config, image, file)
     if config.release:

@@ -83,6 +83,7 @@ def inputs_hash(config: Config, image: Image, template: str, parent_ami: str, ve
         "region": config.region,
         "copy_to_regions": list(config.copy_to_regions),
         "encrypt_boot": config.encrypt_boot,
+        "secrets": sorted(config.secrets),  # names only: a value never leaves the environment
         "parent_ami": parent_ami,
         "toolkit_version": version,
     }

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit import config as config_mod
+from toolkit import secrets
 from toolkit.errors import ProvisionError, RodeoError
 
 
@@ -88,8 +90,14 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def run(cfg: config_mod.Config, image_name: str, host: BuildHost, bake_dir: Path, out=sys.stdout) -> dict:
-    """Run the image's playbook on ``host``; return the per-host stats, or raise ProvisionError."""
+def run(cfg: config_mod.Config, image_name: str, host: BuildHost, bake_dir: Path, out=sys.stdout,
+        secret_values: dict[str, str] | None = None) -> dict:
+    """Run the image's playbook on ``host``; return the per-host stats, or raise ProvisionError.
+
+    ``secret_values`` become Ansible variables through a private file that is
+    deleted after the run (never through ansible-runner's own files, which
+    keep the environment and extra vars among the artifacts).
+    """
     import ansible_runner
 
     image = cfg.image(image_name)
@@ -107,16 +115,18 @@ def run(cfg: config_mod.Config, image_name: str, host: BuildHost, bake_dir: Path
     }
     if (cfg.root / "ansible.cfg").is_file():
         envvars["ANSIBLE_CONFIG"] = str(cfg.root / "ansible.cfg")
-    result = ansible_runner.run(
-        private_data_dir=str(private),
-        playbook=str(playbook),
-        inventory=str(inventory),
-        envvars=envvars,
-        ident="provision",
-        event_handler=printer,
-        quiet=True,
-        rotate_artifacts=0,
-    )
+    with secrets.vars_file(secret_values or {}) as extra:
+        result = ansible_runner.run(
+            private_data_dir=str(private),
+            playbook=str(playbook),
+            inventory=str(inventory),
+            envvars=envvars,
+            cmdline=f"-e @{extra}" if extra else None,
+            ident="provision",
+            event_handler=printer,
+            quiet=True,
+            rotate_artifacts=0,
+        )
     stats = result.stats or {}
     counts = {k: sum((stats.get(k) or {}).values()) for k in ("ok", "changed", "failures", "dark", "skipped")}
     print(f"PLAY RECAP ok={counts['ok']} changed={counts['changed']} failed={counts['failures']} unreachable={counts['dark']} skipped={counts['skipped']}", file=out, flush=True)
@@ -160,9 +170,10 @@ def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.provision``."""
     args = parse_args(sys.argv[1:] if argv is None else argv, "python -m toolkit.provision")
+    values = secrets.take(os.environ)  # before ansible-runner copies the environment into its artifacts
     try:
         cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
-        run(cfg, args.image, BuildHost(args.host, args.port, args.user, args.key), args.bake_dir)
+        run(cfg, args.image, BuildHost(args.host, args.port, args.user, args.key), args.bake_dir, secret_values=values)
     except RodeoError as exc:
         write_failure(args.bake_dir, "provision", exc)
         print(f"error: {exc.message}", file=sys.stderr)

@@ -10,12 +10,14 @@ report is kept as ``<bake-dir>/verify.xml`` (JUnit) and ``verify.json``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from toolkit import config as config_mod
+from toolkit import secrets
 from toolkit.errors import RodeoError, VerifyError
 from toolkit.provision import BuildHost, parse_args, write_failure
 
@@ -87,6 +89,7 @@ def read_junit(path: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.verify``."""
     args = parse_args(sys.argv[1:] if argv is None else argv, "python -m toolkit.verify")
+    secrets.take(os.environ)  # the image's tests never need them
     try:
         cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
         report = run(cfg, args.image, BuildHost(args.host, args.port, args.user, args.key), args.bake_dir)

@@ -34,14 +34,14 @@ class Project:
             else:
                 shutil.copy2(src, dst)
 
-    def env(self, path: str | None = None) -> dict:
-        env = dict(os.environ, RODEO_STATE_DIR=str(self.state), RODEO_CACHE_DIR=str(CACHE))
+    def env(self, path: str | None = None, extra: dict | None = None) -> dict:
+        env = dict(os.environ, RODEO_STATE_DIR=str(self.state), RODEO_CACHE_DIR=str(CACHE), **(extra or {}))
         env.pop("RODEO_DEBUG", None)
         env["PATH"] = path or f"{self.venv_bin}:{env['PATH']}"
         return env
 
-    def invoke(self, *args: str, path: str | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([str(self.venv_bin / "invoke"), *args], cwd=self.root, env=self.env(path),
+    def invoke(self, *args: str, path: str | None = None, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.venv_bin / "invoke"), *args], cwd=self.root, env=self.env(path, env),
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
     def start(self, *args: str) -> subprocess.Popen:

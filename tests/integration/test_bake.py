@@ -134,7 +134,9 @@ def test_debug_shows_the_traceback(project: Project):
     assert result.returncode != 0 and "Traceback" in result.stderr and "ConfigError" in result.stderr
 
 
-def test_ctrl_c_during_provisioning_cleans_up(project: Project, ec2):
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_during_provisioning_cleans_up(project: Project, ec2, how):
+    """Ctrl-C signals the whole foreground group; SIGTERM (a CI cancel) only Rodeo itself."""
     project.append("playbooks/roles/base/tasks/main.yml", "\n- name: Slow step\n  ansible.builtin.command: sleep 30\n")
     before = project.amis(ec2)
     proc = project.start("bake", "--image", "base")
@@ -145,7 +147,10 @@ def test_ctrl_c_during_provisioning_cleans_up(project: Project, ec2):
         if "TASK Slow step" in line or time.monotonic() > deadline:
             break
     assert any("TASK Slow step" in line for line in seen), "".join(seen[-20:])
-    os.killpg(proc.pid, signal.SIGINT)
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err
     assert "error: interrupted" in err and "Traceback" not in err

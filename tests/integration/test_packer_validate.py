@@ -33,7 +33,7 @@ def test_packer_validate_accepts_the_template(tmp_path, packer_version, image):
     values = {
         "app": "web", "env": "local", "region": "us-east-1", "source_ami": "ami-12345678", "ssh_keypair_name": "k",
         "ssh_private_key_file": str(key), "bake_id": "b", "bake_dir": str(tmp_path), "git_sha": "0" * 40,
-        "inputs_hash": "h", "toolkit_version": "0", "built_at": "2026-01-01T00:00:00Z", "copy_to_regions": ["us-west-2"],
+        "inputs_hash": "h", "toolkit_version": "0", "built_at": "2026-01-01T00:00:00Z", "copy_to_regions": ["us-west-2"], "ssh_source_cidrs": ["127.0.0.1/32"],
     }
     var_file = tmp_path / "v.pkrvars.hcl"
     var_file.write_text(render.var_file(values))

@@ -25,16 +25,17 @@ def test_parse_line(raw, expected):
 
 
 def test_phases_follow_packer_messages(monkeypatch):
-    now = iter([0.0, 1.0, 3.0, 7.0, 8.0, 8.5])
+    now = iter([0.0, 1.0, 3.0, 7.0, 7.5, 8.0, 8.5])
     monkeypatch.setattr(run.time, "monotonic", lambda: next(now))
     clock = run.PhaseClock()  # 0.0
     clock.saw("==> amazon-ebs.app: Launching a source AWS instance...")  # 1.0
     clock.saw("==> amazon-ebs.app: Connected to SSH!")
     clock.saw("==> amazon-ebs.app: Running local shell script: /tmp/packer-shell1")  # 3.0
     clock.saw("==> amazon-ebs.app: Running local shell script: /tmp/packer-shell2")  # 7.0
+    clock.saw("==> amazon-ebs.app: Running local shell script: /tmp/packer-shell3")  # 7.5
     clock.saw("==> amazon-ebs.app: Stopping the source instance...")  # 8.0
     clock.stop()  # 8.5
-    assert clock.durations == {"boot": 2.0, "provision": 4.0, "verify": 1.0, "snapshot": 0.5}
+    assert clock.durations == {"boot": 2.0, "provision": 4.0, "verify": 0.5, "seal": 0.5, "snapshot": 0.5}
 
 
 def test_manifest_gives_every_region(tmp_path):

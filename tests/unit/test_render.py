@@ -76,3 +76,29 @@ def test_var_file_refuses_unknown_variables():
     assert render.var_file({"app": "web", "ssh_port": 2222, "local_stack": True}) == 'app = "web"\nssh_port = 2222\nlocal_stack = true\n'
     with pytest.raises(KeyError):
         render.var_file({"nope": 1})
+
+
+@pytest.mark.parametrize("version", [(1, 6, 6), (1, 9, 4)])
+def test_safe_defaults_in_every_template(cfg, version):
+    """Encrypted EBS, SSH only from the caller, the bake's own key pair, IMDSv2 where Packer allows it."""
+    doc = hcl2.loads(render.render(cfg, "app", version))
+    variables = {list(v)[0].strip('"'): list(v.values())[0] for v in doc["variable"]}
+    assert variables["encrypt_boot"]["default"] is True
+    assert "default" not in variables["ssh_source_cidrs"]  # no 0.0.0.0/0 fallback: the caller's /32 is required
+    assert "default" not in variables["ssh_keypair_name"]  # Rodeo's per-bake key pair, deleted after the bake
+    source = doc["source"][0]['"amazon-ebs"']['"app"']
+    assert source["temporary_security_group_source_cidrs"] == "${var.ssh_source_cidrs}"
+    assert source["encrypt_boot"] == "${var.encrypt_boot}"
+    imds = source.get("metadata_options")
+    if render.needs_plugins(version):
+        assert imds == [{"http_endpoint": '"enabled"', "http_tokens": '"required"', "http_put_response_hop_limit": 1, "__is_block__": True}]
+    else:
+        assert imds is None  # Packer 1.6.6 rejects the block; the launch template requires IMDSv2 instead
+    steps = [p['"shell-local"']["inline"][0].split(" -m ")[1].split()[0] for p in doc["build"][0]["provisioner"]]
+    assert steps == ["toolkit.provision", "toolkit.verify", "toolkit.seal"]
+
+
+def test_packer_cleans_up_on_error():
+    from toolkit.packer.run import build_command
+
+    assert "-on-error=cleanup" in build_command(Path("t.pkr.hcl"), Path("v.pkrvars.hcl"))

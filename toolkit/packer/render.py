@@ -24,6 +24,8 @@ from toolkit.config import Config
 
 AMAZON_PLUGIN = {"version": ">= 1.2.8, < 2.0.0", "source": "github.com/hashicorp/amazon"}
 PLUGINS_SINCE = (1, 7, 0)
+# Packer 1.6.6's builder rejects metadata_options; the release's launch template requires IMDSv2 in any case.
+IMDSV2_SINCE = (1, 7, 0)
 HEADER = "# Rendered by Rodeo from inventories/<env>/rodeo.yml ('invoke render'). Do not edit: changes are overwritten.\n\n"
 
 # name -> (HCL type, default or None for "required"). Order is the file's order.
@@ -38,7 +40,7 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "copy_to_regions": ("list(string)", []),
     "encrypt_boot": ("bool", True),
     "subnet_id": ("string", ""),
-    "ssh_source_cidrs": ("list(string)", ["0.0.0.0/0"]),
+    "ssh_source_cidrs": ("list(string)", None),  # the caller's address only
     "endpoint": ("string", ""),
     "local_stack": ("bool", False),
     "ssh_host": ("string", ""),
@@ -89,7 +91,7 @@ def render(config: Config, image_name: str, packer_version: tuple[int, ...]) -> 
         if default is not None:
             attrs["default"] = _literal(default)
         top.block("variable", [q(name)], **attrs)
-    top.block("source", [q("amazon-ebs"), q(image.name)], __nested_builder__=_source_blocks(), **_source(image.name))
+    top.block("source", [q("amazon-ebs"), q(image.name)], __nested_builder__=_source_blocks(packer_version), **_source(image.name))
     top.block("build", __nested_builder__=_build_blocks(image.name), sources=[q(f"source.amazon-ebs.{image.name}")])
     return HEADER + _tidy(hcl2.dumps(top.build()))
 
@@ -131,8 +133,10 @@ def _source(name: str) -> dict[str, Any]:
     }
 
 
-def _source_blocks() -> hcl2.Builder:
+def _source_blocks(packer_version: tuple[int, ...]) -> hcl2.Builder:
     inner = hcl2.Builder()
+    if tuple(packer_version) >= IMDSV2_SINCE:
+        inner.block("metadata_options", http_endpoint=q("enabled"), http_tokens=q("required"), http_put_response_hop_limit=1)
     inner.block(
         "launch_block_device_mappings",
         device_name=q("/dev/xvda"),
@@ -151,7 +155,7 @@ def _build_blocks(name: str) -> hcl2.Builder:
         f"--env ${{var.env}} --image {name} --bake-dir '${{var.bake_dir}}' "
         "--host ${build.Host} --port ${build.Port} --user ${build.User} --key '${var.ssh_private_key_file}'"
     )
-    for module in ("provision", "verify"):
+    for module in ("provision", "verify", "seal"):
         inner.block("provisioner", [q("shell-local")], inline=[q(f"'${{var.python}}' -m toolkit.{module} {common}")])
     inner.block("post-processor", [q("manifest")], output=q("${var.bake_dir}/manifest.json"), strip_path=True)
     return inner

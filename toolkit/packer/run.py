@@ -8,6 +8,7 @@ returns the AMI ids from the manifest post-processor.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ PHASE_MARKERS = (
     ("snapshot", re.compile(r"Stopping the source instance|Creating AMI|Creating the AMI")),
 )
 INTERRUPT_GRACE = 300.0
+SHELL_STEPS = ("provision", "verify", "seal")  # the template's shell-local provisioners, in order
 
 
 @dataclass
@@ -60,46 +63,72 @@ def init(template: Path, env: dict[str, str]) -> None:
         raise PackerError(f"packer init failed: {proc.stderr.strip() or proc.stdout.strip()}", "check network access to the plugin source")
 
 
+def build_command(template: Path, var_file: Path) -> list[str]:
+    """The ``packer build`` command line: machine-readable, and cleanup of everything on error."""
+    return ["packer", "build", "-machine-readable", "-color=false", "-on-error=cleanup", f"-var-file={var_file}", str(template)]
+
+
 def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], cwd: Path,
           on_line: Callable[[str], None] = lambda line: None) -> BuildResult:
     """``packer build`` the template; PackerError (with Packer's own message) if it fails."""
     log_path = bake_dir / "packer.log"
-    cmd = ["packer", "build", "-machine-readable", "-color=false", "-on-error=cleanup", f"-var-file={var_file}", str(template)]
+    cmd = build_command(template, var_file)
     phases = PhaseClock()
     errors: list[str] = []
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        try:
-            for raw in proc.stdout:
-                log.write(raw)
-                kind, text = parse_line(raw)
-                if kind in ("say", "message", "error") and text:
-                    phases.saw(text)
-                    if kind == "error":
-                        errors.append(text)
-                    for line in text.splitlines():
-                        on_line(line)
-            proc.wait()
-        except KeyboardInterrupt:
-            _stop(proc)
-            raise
-        finally:
-            phases.stop()
+        # Its own process group: an interrupt reaches Packer and its provisioners
+        # through us (see _stop) whether it came from a terminal or a SIGTERM.
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                bufsize=1, start_new_session=True)
+        interrupted = False
+        while True:
+            try:
+                _follow(proc, log, phases, errors, on_line)
+                break
+            except KeyboardInterrupt:
+                if not interrupted:
+                    interrupted = True
+                    _stop(proc)
+                # Keep reading: Packer reports its clean-up, and must not block on a full pipe.
+        phases.stop()
+        if interrupted:
+            raise KeyboardInterrupt
     if proc.returncode != 0:
         last = next((e for e in reversed(errors) if e.strip()), "see the Packer log")
         raise PackerError(f"packer build failed: {last.strip().splitlines()[-1]}", f"full log: {log_path}")
     return BuildResult(amis=read_manifest(bake_dir / "manifest.json"), phases=phases.durations, log=log_path, errors=errors)
 
 
+def _follow(proc: subprocess.Popen, log, phases: "PhaseClock", errors: list[str], on_line: Callable[[str], None]) -> None:
+    """Read Packer's stream to its end: log it, time it, show it."""
+    for raw in proc.stdout:
+        log.write(raw)
+        kind, text = parse_line(raw)
+        if kind in ("say", "message", "error") and text:
+            phases.saw(text)
+            if kind == "error":
+                errors.append(text)
+            for line in text.splitlines():
+                on_line(line)
+    proc.wait()
+
+
 def _stop(proc: subprocess.Popen) -> None:
-    """Let Packer clean up after Ctrl-C (it got the SIGINT too), then make sure it ended."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=INTERRUPT_GRACE)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    """Interrupt Packer and its provisioners; Packer then cancels the build and deletes what it made.
+
+    A watchdog kills the group if Packer has not ended after INTERRUPT_GRACE.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+
+    def watchdog() -> None:
+        try:
+            proc.wait(timeout=INTERRUPT_GRACE)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    threading.Thread(target=watchdog, daemon=True).start()
 
 
 def parse_line(raw: str) -> tuple[str, str]:
@@ -130,7 +159,7 @@ class PhaseClock:
             if pattern.search(text):
                 if name == "provision":
                     self.shell_runs += 1
-                    name = "provision" if self.shell_runs == 1 else "verify"
+                    name = SHELL_STEPS[min(self.shell_runs, len(SHELL_STEPS)) - 1]
                 if name != self.current and name not in self.durations:
                     self._switch(name)
                 return

@@ -56,10 +56,7 @@ variable "subnet_id" {
 }
 
 variable "ssh_source_cidrs" {
-  type    = list(string)
-  default = [
-    "0.0.0.0/0",
-  ]
+  type = list(string)
 }
 
 variable "endpoint" {
@@ -165,6 +162,12 @@ source "amazon-ebs" "app" {
     "rodeo:built-at"        = var.built_at,
   }
 
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
   launch_block_device_mappings {
     device_name           = "/dev/xvda"
     volume_size           = var.volume_size_gb
@@ -189,6 +192,12 @@ build {
   provisioner "shell-local" {
     inline = [
       "'${var.python}' -m toolkit.verify --env ${var.env} --image app --bake-dir '${var.bake_dir}' --host ${build.Host} --port ${build.Port} --user ${build.User} --key '${var.ssh_private_key_file}'",
+    ]
+  }
+
+  provisioner "shell-local" {
+    inline = [
+      "'${var.python}' -m toolkit.seal --env ${var.env} --image app --bake-dir '${var.bake_dir}' --host ${build.Host} --port ${build.Port} --user ${build.User} --key '${var.ssh_private_key_file}'",
     ]
   }
 

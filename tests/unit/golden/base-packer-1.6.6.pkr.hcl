@@ -47,10 +47,7 @@ variable "subnet_id" {
 }
 
 variable "ssh_source_cidrs" {
-  type    = list(string)
-  default = [
-    "0.0.0.0/0",
-  ]
+  type = list(string)
 }
 
 variable "endpoint" {
@@ -180,6 +177,12 @@ build {
   provisioner "shell-local" {
     inline = [
       "'${var.python}' -m toolkit.verify --env ${var.env} --image base --bake-dir '${var.bake_dir}' --host ${build.Host} --port ${build.Port} --user ${build.User} --key '${var.ssh_private_key_file}'",
+    ]
+  }
+
+  provisioner "shell-local" {
+    inline = [
+      "'${var.python}' -m toolkit.seal --env ${var.env} --image base --bake-dir '${var.bake_dir}' --host ${build.Host} --port ${build.Port} --user ${build.User} --key '${var.ssh_private_key_file}'",
     ]
   }
 

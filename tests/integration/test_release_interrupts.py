@@ -1,0 +1,79 @@
+"""SIGINT or SIGTERM at any point of a release: the lock is freed, the invariant holds, a rerun finishes it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from tests.integration.bakes import Project
+
+pytestmark = pytest.mark.integration
+
+
+def verified_ami(ec2, name: str) -> str:
+    ami = ec2.register_image(Name=name, Architecture="x86_64", RootDeviceName="/dev/xvda")["ImageId"]
+    tags = {"rodeo:app": "web", "rodeo:image": "app", "rodeo:verified": "true", "rodeo:git-sha": "f" * 40, "rodeo:built-at": "2026-11-26T00:00:00Z"}
+    ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    return ami
+
+
+def status(project: Project) -> dict:
+    result = project.invoke("status", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_invariant(info: dict, need: int = 2) -> None:
+    for name, slot in info["slots"].items():
+        if slot["weight"] > 0:
+            assert slot["healthy"] >= need, f"{name} holds weight {slot['weight']} with {slot['healthy']} healthy"
+
+
+@pytest.mark.parametrize(
+    "point,how",
+    [
+        ("waiting for 2 healthy", "sigterm"),
+        ("weight 10% on", "sigint"),
+        ("weight 50% on", "sigterm"),
+        ("draining", "sigint"),
+    ],
+)
+def test_interrupted_release_is_consistent_and_resumable(project: Project, ec2, point, how):
+    yml = project.read("inventories/local/rodeo.yml").replace("pause_seconds: 5", "pause_seconds: 2")
+    project.write("inventories/local/rodeo.yml", yml)
+    ami = verified_ami(ec2, f"interrupt-{point[:6]}-{how}-{time.time_ns()}")
+    proc = project.start("release", "--ami", ami)
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()  # progress goes to stdout without --json
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+        if point in line:
+            break
+    assert any(point in line for line in seen), "".join(seen[-20:])
+    if how == "sigint":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    assert "error: interrupted" in err and "Traceback" not in err
+
+    info = status(project)
+    assert info["lock"] is None
+    assert_invariant(info)
+
+    rerun = project.invoke("release", "--ami", ami, "--json")
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    result = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert result["ami"] == ami and result["outcome"] in ("released", "unchanged")
+    info = status(project)
+    active = info["slots"][info["active_slot"]]
+    assert active["ami"] == ami and active["weight"] == 100
+    assert_invariant(info)

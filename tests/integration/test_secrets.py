@@ -1,0 +1,87 @@
+"""Secrets reach Ansible and nothing else; the seal step refuses an image that holds one or the bake key."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.bakes import Project, residue
+
+pytestmark = pytest.mark.integration
+
+SECRET = "s3cr3t-Value-9f8e7d"
+ENV = {"RODEO_SECRET_DB_PASSWORD": SECRET}
+USES_SECRET = """
+- name: Check the database password (build time only)
+  ansible.builtin.command: sh -c 'test -n "$PW"'
+  environment:
+    PW: "{{ db_password }}"
+  changed_when: false
+  no_log: true
+"""
+
+
+def with_secret(project: Project, extra_task: str = "") -> None:
+    yml = project.read("inventories/local/rodeo.yml").replace("copy_to_regions: []", "copy_to_regions: []\nsecrets: [db_password]")
+    project.write("inventories/local/rodeo.yml", yml)
+    project.append("playbooks/roles/base/tasks/main.yml", USES_SECRET + extra_task)
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("error: ")]
+    return line
+
+
+def files_holding(folder: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and needle in p.read_bytes()]
+
+
+def test_a_secret_is_used_but_kept_out_of_template_logs_artifacts_and_image(project: Project, ec2):
+    with_secret(project)
+    result = project.invoke("bake", "--image", "base", "--json", "--force", env=ENV)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert SECRET not in result.stdout + result.stderr
+    assert "Check the database password" in result.stderr  # the task ran
+    assert files_holding(project.root / "packer", SECRET.encode()) == []
+    assert files_holding(Path(record["artifacts"]), SECRET.encode()) == []
+    layers = json.loads((project.state / "local/images" / f"{record['ami']['us-east-1']}.json").read_text())["layers"]
+    top = Path(layers[-1])
+    assert files_holding(top, SECRET.encode()) == []
+    assert not (top / "home/admin/.ssh/authorized_keys").exists()  # the bake key is gone from the image
+    assert not list((top / "etc/ssh").glob("ssh_host_*"))
+
+
+def test_a_named_secret_without_a_value_is_refused(project: Project, ec2):
+    with_secret(project)
+    before = project.amis(ec2)
+    line = error_line(project.invoke("bake", "--image", "base", "--force"))
+    assert line == "error: secret db_password has no value"
+    assert project.amis(ec2) == before
+
+
+@pytest.mark.parametrize(
+    "planted,message",
+    [
+        ("- name: Leak it into the image\n  ansible.builtin.copy: {dest: /etc/leak.conf, content: 'pw={{ db_password }}', mode: '0600'}\n  no_log: true\n",
+         "secret db_password was found on the build instance in /etc/leak.conf"),
+        ("- name: Print it\n  ansible.builtin.debug: {msg: 'pw={{ db_password }}'}\n",
+         "secret db_password was written to the bake's artifacts"),
+        ("- name: Copy the bake key\n  ansible.builtin.copy: {src: '{{ ansible_ssh_private_key_file }}', dest: /root/bake-key, mode: '0600'}\n",
+         "the bake's private SSH key was found on the build instance in /root/bake-key"),
+    ],
+    ids=["secret-in-image", "secret-in-log", "bake-key-in-image"],
+)
+def test_a_planted_secret_or_key_fails_the_bake_before_the_ami(project: Project, ec2, planted, message):
+    with_secret(project, planted)
+    before = project.amis(ec2)
+    result = project.invoke("bake", "--image", "base", "--force", env=ENV)
+    line = error_line(result)
+    assert message in line and "no AMI was made" in line
+    assert project.amis(ec2) == before
+    assert SECRET not in line
+    assert residue(project.state) == {"mounts": [], "processes": []}
