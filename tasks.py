@@ -79,7 +79,7 @@ def _stack():
     return Stack(state_dir=STATE_DIR, cache_dir=CACHE_DIR)
 
 
-def _connect(cfg, seed=True):
+def _connect(cfg, seed=True, reseed=False):
     """AWS clients for ``cfg``'s environment, and its local stack (started and seeded) or None."""
     from toolkit.aws.session import for_config
 
@@ -89,7 +89,7 @@ def _connect(cfg, seed=True):
     from toolkit.local import stack
 
     seeders = (seed_release(cfg),) if seed and cfg.release else ()
-    url = stack.up(_stack(), cfg.region, seeders=seeders)
+    url = stack.up(_stack(), cfg.region, seeders=seeders, reseed=reseed)
     return for_config(cfg, endpoint=url), _stack()
 
 
@@ -167,7 +167,7 @@ def local_up(c, env="local", debug=False):
     """Start the local stack (moto server as AWS) and seed it; prints the endpoint."""
 
     cfg = _config(env)
-    url = _aws(cfg).endpoint
+    url = _connect(cfg, reseed=True)[0].endpoint
     print(f"local stack up at {url}")
     print(f"  export AWS_ENDPOINT_URL={url}")
 

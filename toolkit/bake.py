@@ -65,7 +65,7 @@ def plan_bake(config: Config, aws: Any, image_name: str, state_dir: Path, parent
     """Decide a bake of ``image_name``: its id, folder, template, source and inputs hash."""
     image = config.image(image_name)
     version = packer.version()
-    template = render.write(config, image.name, version)
+    template = render.write(config, image.name, version, memo=state_dir / "render-memo.json")
     source = parent_ami or images.resolve_source(aws, image)
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     bake_id = f"{image.name}-{now:%Y%m%d-%H%M%S}-{token_hex(2)}"

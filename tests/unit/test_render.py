@@ -102,3 +102,18 @@ def test_packer_cleans_up_on_error():
     from toolkit.packer.run import build_command
 
     assert "-on-error=cleanup" in build_command(Path("t.pkr.hcl"), Path("v.pkrvars.hcl"))
+
+
+def test_write_renders_again_only_when_the_file_is_not_current(tmp_path):
+    import shutil
+
+    root = tmp_path / "p"
+    for rel in ("inventories", "playbooks", "tests/image"):
+        shutil.copytree(ROOT / rel, root / rel)
+    cfg = config.load("local", root)
+    memo = tmp_path / "memo.json"
+    path = render.write(cfg, "base", (1, 6, 6), memo=memo)
+    expected = path.read_text()
+    path.write_text(expected + "# edited by hand\n")
+    assert render.write(cfg, "base", (1, 6, 6), memo=memo).read_text() == expected
+    assert render.write(cfg, "base", (1, 9, 4), memo=memo).read_text() == render.render(cfg, "base", (1, 9, 4))

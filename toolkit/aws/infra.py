@@ -15,6 +15,8 @@ from the start, and ``invoke rollback`` has something to return to.
 
 from __future__ import annotations
 
+import hashlib
+
 from typing import Any, Callable
 
 import botocore.exceptions
@@ -61,6 +63,8 @@ def seed_release(config: Config) -> Callable[[Any], None]:
     def seed(aws: Any) -> None:
         ensure(config, aws, create_lb=True)
 
+    # The same settings need seeding once per server (see stack.up).
+    seed.seed_key = f"release:{config.app}:{hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]}"
     return seed
 
 

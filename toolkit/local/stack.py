@@ -77,11 +77,12 @@ def endpoint(stack: Stack) -> str | None:
     return status(stack)["endpoint"]
 
 
-def up(stack: Stack, region: str, seeders: tuple = ()) -> str:
+def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> str:
     """Start the moto server unless it runs, seed it, and return its endpoint.
 
     ``seeders`` are extra ``fn(aws)`` callables (such as the release slots)
-    run after the base seed; each must be idempotent.
+    run after the base seed; each must be idempotent. One with a ``seed_key``
+    runs once per server unless ``reseed``.
     """
     with _locked(stack):
         url = endpoint(stack)
@@ -91,9 +92,18 @@ def up(stack: Stack, region: str, seeders: tuple = ()) -> str:
         from toolkit.aws.session import Aws
 
         aws = Aws(region=region, endpoint=url, local=True)
-        seed_base(stack, aws)
-        for seeder in seeders:
-            seeder(aws)
+        # Seeding is idempotent but costs a dozen calls: a seeder with a
+        # ``seed_key`` runs once per server (the server's state lives as long as it).
+        state = _read_state(stack)
+        done = set(state.get("seeded", []))
+        for seeder in (_base_seeder(stack, region), *seeders):
+            key = getattr(seeder, "seed_key", None)
+            if reseed or key is None or key not in done:
+                seeder(aws)
+                if key:
+                    done.add(key)
+        if done != set(state.get("seeded", [])):
+            _write_state(stack, dict(state, seeded=sorted(done)))
         return url
 
 
@@ -146,6 +156,14 @@ def seed_base(stack: Stack, aws) -> dict:
     return {"vpc": vpc_id, "base_ami": ami}
 
 
+def _base_seeder(stack: Stack, region: str):
+    def seed(aws) -> None:
+        seed_base(stack, aws)
+
+    seed.seed_key = f"base:{region}"
+    return seed
+
+
 def _tags(kind: str, name: str) -> list[dict]:
     return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}, {"Key": SEED_TAG, "Value": "local"}]}]
 
@@ -166,8 +184,14 @@ def _start(stack: Stack) -> str:
                 proc.kill()
             raise StackError(f"the moto server did not start (see {stack.log_path})", "check that 'moto[server]' is installed: make setup")
         time.sleep(0.1)
-    (stack.dir / "stack.json").write_text(json.dumps({"pid": proc.pid, "endpoint": url, "port": port}) + "\n")
+    _write_state(stack, {"pid": proc.pid, "endpoint": url, "port": port})
     return url
+
+
+def _write_state(stack: Stack, state: dict) -> None:
+    tmp = stack.dir / "stack.json.tmp"
+    tmp.write_text(json.dumps(state) + "\n")
+    tmp.replace(stack.dir / "stack.json")
 
 
 def _read_state(stack: Stack) -> dict:
