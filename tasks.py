@@ -356,13 +356,13 @@ def verify(c, ami, env="local", image="", junit="", json=False, debug=False):
     }
 )
 @rodeo
-def prune(c, image, keep=0, env="local", plan=False, json=False, debug=False):
+def prune(c, image, keep="", env="local", plan=False, json=False, debug=False):
     """Deregister IMAGE's AMIs beyond the newest KEEP (and their snapshots) in every region, never one in use."""
     from toolkit.aws import prune as pruning
 
     cfg = _config(env)
     cfg.image(image)
-    pruning.check_keep(keep)
+    keep = pruning.check_keep(keep or "0")  # a string flag: invoke's own int() would end in a traceback
     result = pruning.prune(cfg, _aws(cfg), image, keep, plan_only=plan, reporter=_reporter(json))
     if json:
         _print_json(result)

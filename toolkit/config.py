@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import re
 import types
 import typing
@@ -153,7 +154,11 @@ def load(env: str = "local", root: Path | str = ".") -> Config:
     if not path.is_file():
         raise ConfigError(f"no environment {env!r}: {_rel(path, root)} does not exist", _env_hint(root))
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{_rel(path, root)}: not UTF-8 text (byte {exc.start})", "save the file as UTF-8") from None
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{_rel(path, root)}: duplicate key {exc.args[0]!r} at line {exc.args[1]}", "keep one of them: YAML would silently use the last") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -163,11 +168,31 @@ def load(env: str = "local", root: Path | str = ".") -> Config:
         raise ConfigError(f"{shown}: must be a mapping of settings, got {_kind(data)}", "start from inventories/local/rodeo.yml")
     images = data.get("images")
     if isinstance(images, dict):
+        for key, value in images.items():
+            if isinstance(value, dict) and "name" in value:
+                raise ConfigError(f"{shown}: images.{key}.name: unknown key", "an image's name is its key under images:; remove 'name:'")
         data = dict(data, images={k: dict(v, name=k) if isinstance(v, dict) else v for k, v in images.items()})
     config = _build(Config, data, shown, "")
     config = dataclasses.replace(config, env=env, root=root, path=path)
     _check(config, shown)
     return config
+
+
+class _DuplicateKey(Exception):
+    """A mapping names the same key twice (args: key, line)."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses duplicate keys instead of keeping the last."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _env_hint(root: Path) -> str:
@@ -256,9 +281,12 @@ def _check(config: Config, file: str) -> None:
         raise ConfigError(f"{file}: app: {config.app!r} is not a valid name", "use lowercase letters, digits and '-', starting with a letter")
     if config.stack not in STACKS:
         raise ConfigError(f"{file}: stack: {config.stack!r} is not known", f"choose one of: {', '.join(STACKS)}")
+    known = _known_regions()
     for key, region in [("region", config.region)] + [(f"copy_to_regions[{i}]", r) for i, r in enumerate(config.copy_to_regions)]:
-        if not REGION_RE.match(region):
-            raise ConfigError(f"{file}: {key}: {region!r} is not an AWS region name", "write it like us-east-1 or eu-west-2")
+        if not REGION_RE.match(region) or (known and region not in known):
+            close = difflib.get_close_matches(region, sorted(known), n=2)
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "write it like us-east-1 or eu-west-2"
+            raise ConfigError(f"{file}: {key}: {region!r} is not an AWS region", hint)
     if not config.images:
         raise ConfigError(f"{file}: images: no image is defined", "add at least one image under 'images:'")
     for i, name in enumerate(config.secrets):
@@ -270,6 +298,17 @@ def _check(config: Config, file: str) -> None:
         _check_release(config, config.release, file)
 
 
+def _known_regions() -> set[str]:
+    """Every region botocore's bundled partition data knows (all partitions); no network call."""
+    import botocore
+
+    try:
+        data = json.loads((Path(botocore.__file__).parent / "data" / "partitions.json").read_text())
+        return {r for part in data["partitions"] for r in part.get("regions", {})}
+    except (OSError, ValueError, KeyError):
+        return set()  # an unknown botocore layout: the pattern check alone
+
+
 def _check_image(config: Config, image: Image, file: str) -> None:
     key = f"images.{image.name}"
     if not NAME_RE.match(image.name):
@@ -278,6 +317,8 @@ def _check_image(config: Config, image: Image, file: str) -> None:
         path = (config.root / getattr(image, attr)).resolve()
         if not path.is_relative_to(config.root):
             raise ConfigError(f"{file}: {key}.{attr}: {getattr(image, attr)} is outside the project", "keep playbooks and tests inside the project folder")
+        if path.is_dir():
+            raise ConfigError(f"{file}: {key}.{attr}: {getattr(image, attr)} is a directory, not a file", f"name the {attr} file itself")
         if not path.is_file():
             raise ConfigError(f"{file}: {key}.{attr}: {getattr(image, attr)} does not exist", "fix the path (it is relative to the project root)")
     if (image.parent is None) == (image.source_ami is None):
@@ -286,6 +327,10 @@ def _check_image(config: Config, image: Image, file: str) -> None:
         raise ConfigError(f"{file}: {key}.parent: no image named {image.parent!r}", f"choose one of: {', '.join(sorted(config.images))}")
     if isinstance(image.source_ami, str) and not AMI_RE.match(image.source_ami):
         raise ConfigError(f"{file}: {key}.source_ami: {image.source_ami!r} is not an AMI id", "write an id like ami-0abc1234 or a filter {name: ..., owners: [...]}")
+    if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", image.ssh_username):
+        raise ConfigError(f"{file}: {key}.ssh_username: {image.ssh_username!r} is not a user name", "use a Linux user name like admin or ubuntu")
+    if not re.match(r"^[a-z0-9-]+\.[a-z0-9-]+$", image.instance_type):
+        raise ConfigError(f"{file}: {key}.instance_type: {image.instance_type!r} is not an instance type", "write it like t3.micro")
     if image.volume_size_gb < 1:
         raise ConfigError(f"{file}: {key}.volume_size_gb: must be at least 1", "give the root volume size in GiB")
     seen, name = set(), image.name
@@ -301,6 +346,16 @@ def _check_release(config: Config, release: Release, file: str) -> None:
         raise ConfigError(f"{file}: release.image: no image named {release.image!r}", f"choose one of: {', '.join(sorted(config.images))}")
     if sorted(release.slots) != ["blue", "green"]:
         raise ConfigError(f"{file}: release.slots: must name exactly 'blue' and 'green'", "write slots: {blue: <target group>, green: <target group>}")
+    if release.slots["blue"] == release.slots["green"]:
+        raise ConfigError(f"{file}: release.slots: blue and green both name {release.slots['blue']!r}", "give each slot its own target group")
+    check = release.smoke_check
+    if check is not None:
+        if not 1 <= check.port <= 65535:
+            raise ConfigError(f"{file}: release.smoke_check.port: {check.port} is not a port", "give a port between 1 and 65535")
+        if not check.path.startswith("/"):
+            raise ConfigError(f"{file}: release.smoke_check.path: {check.path!r} must start with '/'", "write it like /health")
+        if check.timeout_seconds < 1:
+            raise ConfigError(f"{file}: release.smoke_check.timeout_seconds: must be at least 1", "give a number of seconds")
     cap = release.capacity
     if cap.min < 0 or cap.desired < 1 or cap.max < 1:
         raise ConfigError(f"{file}: release.capacity: counts must be positive (min >= 0, desired and max >= 1)", "fix the capacity numbers")

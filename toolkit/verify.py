@@ -82,6 +82,9 @@ def read_junit(path: Path) -> dict:
             bad = case.find("error")
         if bad is not None:
             message = " ".join((bad.get("message") or "").split())[:200]
+            if message == "collection failure":  # say why: the last 'E   ...Error: ...' line pytest printed
+                reasons = [ln[1:].strip() for ln in (bad.text or "").splitlines() if ln.startswith("E ") and "Error" in ln]
+                message = f"cannot load the test file: {reasons[-1]}" if reasons else "cannot load the test file"
             failed.append(f"{case.get('name')}: {message}" if message else str(case.get("name")))
     return dict(counts, failed=failed)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit.config import AmiFilter, Image
+from toolkit.config import AMI_RE, AmiFilter, Image
 from toolkit.errors import ImageError
 
 TAG_KEYS = (
@@ -29,8 +29,16 @@ def tags_of(image: dict) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
 
 
+def check_id(ami: str) -> str:
+    """``ami`` if it has an AMI id's form; ImageError otherwise (before any AWS call)."""
+    if not AMI_RE.match(ami or ""):
+        raise ImageError(f"{ami!r} is not an AMI id", "write it like ami-0abc1234def567890")
+    return ami
+
+
 def find_ami(aws: Any, ami: str, region: str | None = None) -> dict | None:
     """The AMI ``ami`` with ``"tags"`` as a dict, or None when it does not exist."""
+    check_id(ami)
     ec2 = aws.client("ec2", region)
     try:
         images = ec2.describe_images(ImageIds=[ami])["Images"]

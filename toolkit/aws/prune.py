@@ -62,10 +62,16 @@ def _plain(entry: Entry) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(entry).items()}
 
 
-def check_keep(keep: int) -> None:
-    """ConfigError unless ``keep`` is at least 1 (keeping none would delete the image)."""
+def check_keep(keep: int | str) -> int:
+    """``keep`` as a number of at least 1; ConfigError otherwise (keeping none would delete the image)."""
+    hint = "give how many of the newest AMIs to keep, at least 1 (e.g. --keep 3)"
+    if isinstance(keep, str):
+        if not keep.strip().lstrip("-").isdigit():
+            raise ConfigError(f"--keep {keep!r} is not a number", hint)
+        keep = int(keep)
     if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
-        raise ConfigError(f"--keep {keep} would keep no AMI of the image", "give how many of the newest AMIs to keep, at least 1 (e.g. --keep 3)")
+        raise ConfigError(f"--keep {keep} would keep no AMI of the image", hint)
+    return keep
 
 
 def plan_prune(images: list[dict], keep: int, in_use: dict[str, str]) -> PrunePlan:

@@ -154,7 +154,7 @@ def _build_blocks(name: str) -> hcl2.Builder:
     inner = hcl2.Builder()
     common = (
         f"--env ${{var.env}} --image {name} --bake-dir '${{var.bake_dir}}' "
-        "--host ${build.Host} --port ${build.Port} --user ${build.User} --key '${var.ssh_private_key_file}'"
+        "--host '${build.Host}' --port '${build.Port}' --user '${build.User}' --key '${var.ssh_private_key_file}'"
     )
     for module in ("provision", "verify", "seal"):
         inner.block("provisioner", [q("shell-local")], inline=[q(f"'${{var.python}}' -m toolkit.{module} {common}")])

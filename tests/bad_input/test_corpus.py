@@ -1,0 +1,330 @@
+"""Bad input, end to end: each case breaks the project or the command line and runs ``invoke``.
+
+Every case must end with a non-zero exit, exactly one ``error: ...`` line on
+stderr that names the problem (and, where given, a ``hint: ...`` line that says
+what to do), no traceback, no mount or process left behind, and the local
+stack's AWS state exactly as before. A case that shows a bug is written as
+the command should behave and marked ``xfail(strict=True, reason="BUG: ...")``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.bad_input.conftest import NOWHERE, aws_state
+from tests.integration.bakes import Project, residue
+
+RODEO_YML = "inventories/local/rodeo.yml"
+STAGING = ("--env", "staging")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: how to break the project, the command, and what the user must be told."""
+
+    id: str
+    args: tuple[str, ...]  # invoke's arguments; "{base_ami}" becomes the seeded, unverified AMI
+    message: str | re.Pattern  # the error line holds this (a pattern is searched)
+    hint: str = ""  # the hint line holds this
+    edit: Callable[[Project], None] | None = None
+    env: dict[str, str | None] = field(default_factory=dict)  # None unsets
+    bug: str = ""  # "BUG: ..." marks the case xfail(strict=True)
+    seconds: float = 60  # the command must end within this
+    prefix: str = "error: "  # invoke's own parser errors are one plain line
+
+
+# --- ways to break a project ------------------------------------------------------------
+
+
+class CaseBroken(Exception):
+    """The case itself no longer applies (the project changed under it); never an expected failure."""
+
+
+def replace(old: str, new: str, rel: str = RODEO_YML) -> Callable[[Project], None]:
+    def edit(p: Project) -> None:
+        text = p.read(rel)
+        if old not in text:
+            raise CaseBroken(f"{rel} no longer holds {old!r}: update the case")
+        p.write(rel, text.replace(old, new, 1))
+
+    return edit
+
+
+def settings(path: str, value: Any = None, delete: bool = False) -> Callable[[Project], None]:
+    """Set (or delete) the dotted key ``path`` of rodeo.yml, keeping the rest."""
+
+    def edit(p: Project) -> None:
+        data = yaml.safe_load(p.read(RODEO_YML))
+        *parents, last = path.split(".")
+        node = data
+        try:
+            for key in parents:
+                node = node[key]
+        except (KeyError, TypeError):
+            raise CaseBroken(f"{RODEO_YML} has no {path!r}: update the case") from None
+        if delete:
+            del node[last]
+        else:
+            node[last] = value
+        p.write(RODEO_YML, yaml.safe_dump(data, sort_keys=False))
+
+    return edit
+
+
+def rename_image(old: str, new: str) -> Callable[[Project], None]:
+    def edit(p: Project) -> None:
+        data = yaml.safe_load(p.read(RODEO_YML))
+        data["images"] = {new if k == old else k: v for k, v in data["images"].items()}
+        p.write(RODEO_YML, yaml.safe_dump(data, sort_keys=False))
+
+    return edit
+
+
+def write(rel: str, content: str | bytes) -> Callable[[Project], None]:
+    def edit(p: Project) -> None:
+        path = p.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+
+    return edit
+
+
+def chain(*edits: Callable[[Project], None]) -> Callable[[Project], None]:
+    def edit(p: Project) -> None:
+        for e in edits:
+            e(p)
+
+    return edit
+
+
+def symlink(rel: str, target: str) -> Callable[[Project], None]:
+    return lambda p: os.symlink(target, p.root / rel)
+
+
+def mkdir(rel: str) -> Callable[[Project], None]:
+    return lambda p: (p.root / rel).mkdir(parents=True)
+
+
+NO_CREDENTIALS = "no AWS credentials found"
+PLAYBOOK_HINT = "fix playbooks/base.yml"
+
+# --- the corpus ----------------------------------------------------------------------------
+
+RODEO_YML_CASES = [
+    Case("yml-only-comments", ("bake",), f"{RODEO_YML}: must be a mapping of settings, got nothing (empty)",
+         "start from inventories/local/rodeo.yml", edit=write(RODEO_YML, "# settings go here\n")),
+    Case("yml-a-string", ("bake",), f"{RODEO_YML}: must be a mapping of settings, got a string",
+         "start from inventories/local/rodeo.yml", edit=write(RODEO_YML, "app web region us-east-1\n")),
+    Case("yml-list-at-top", ("bake",), f"{RODEO_YML}: must be a mapping of settings, got a list",
+         "start from inventories/local/rodeo.yml", edit=write(RODEO_YML, "- app: web\n- region: us-east-1\n")),
+    Case("yml-tab-indented", ("bake",), f"{RODEO_YML}: not valid YAML at line", "indentation",
+         edit=replace("\n  base:\n", "\n\tbase:\n")),
+    Case("yml-not-utf8", ("bake",), re.compile(rf"{RODEO_YML}: .*(UTF-8|utf-8|encoding)"),
+         edit=write(RODEO_YML, b"app: w\xff\xfeb\nregion: us-east-1\n")),
+    Case("yml-duplicate-key", ("bake", "--image", "app"), re.compile(rf"{RODEO_YML}: .*duplicate.*'?images'?"),
+         edit=lambda p: p.append(RODEO_YML, "\nimages:\n  base:\n    source_ami: ami-0123456789abcdef0\n"
+                                            "    playbook: playbooks/base.yml\n    tests: tests/image/test_base.py\n")),
+    Case("type-region-number", ("bake",), f"{RODEO_YML}: region: expected a string, got int 1",
+         "fix the value's type", edit=settings("region", 1)),
+    Case("type-images-list", ("bake",), f"{RODEO_YML}: images: expected a mapping, got a list",
+         "name: value", edit=settings("images", ["base", "app"])),
+    Case("type-capacity-word", ("status",), f"{RODEO_YML}: release.capacity.desired: expected a whole number, got 'two'",
+         "without quotes", edit=settings("release.capacity.desired", "two")),
+    Case("type-bool-word", ("status",), f"{RODEO_YML}: release.keep_old_slot_warm: expected true or false",
+         "fix the value's type", edit=settings("release.keep_old_slot_warm", "sometimes")),
+    Case("type-required-region-missing", ("bake",), f"{RODEO_YML}: region: required key is missing",
+         "add 'region:'", edit=settings("region", delete=True)),
+    Case("unknown-key-top", ("bake",), f"{RODEO_YML}: copy_to_region: unknown key", "did you mean 'copy_to_regions'?",
+         edit=replace("copy_to_regions:", "copy_to_region:")),
+    Case("unknown-key-image", ("bake",), f"{RODEO_YML}: images.app.playbooks: unknown key", "did you mean 'playbook'?",
+         edit=replace("    playbook: playbooks/app.yml", "    playbooks: playbooks/app.yml")),
+    Case("unknown-key-release", ("status",), f"{RODEO_YML}: release.pause_second: unknown key",
+         "did you mean 'pause_seconds'?", edit=replace("  pause_seconds:", "  pause_second:")),
+    Case("unknown-key-capacity", ("status",), f"{RODEO_YML}: release.capacity.maximum: unknown key", "did you mean 'max'?",
+         edit=replace("capacity: {min: 2, max: 4,", "capacity: {min: 2, maximum: 4,")),
+    Case("unknown-key-smoke-check", ("status",), f"{RODEO_YML}: release.smoke_check.pth: unknown key",
+         "did you mean 'path'?", edit=replace("smoke_check: {path:", "smoke_check: {pth:")),
+    Case("unknown-key-image-name", ("render", "--image", "app"), f"{RODEO_YML}: images.app.name",
+         edit=settings("images.app.name", "web-app")),
+    Case("path-tests-absolute", ("bake",), f"{RODEO_YML}: images.base.tests: /etc/hostname is outside the project",
+         "inside the project", edit=replace("tests: tests/image/test_base.py", "tests: /etc/hostname")),
+    Case("path-playbook-symlink-out", ("bake",), f"{RODEO_YML}: images.app.playbook: playbooks/evil.yml is outside the project",
+         "inside the project", edit=chain(symlink("playbooks/evil.yml", "/etc/passwd"),
+                                          replace("playbook: playbooks/app.yml", "playbook: playbooks/evil.yml"))),
+    Case("path-playbook-directory", ("bake",), re.compile(rf"{RODEO_YML}: images\.app\.playbook: playbooks (is a directory|is not a file)"),
+         edit=replace("playbook: playbooks/app.yml", "playbook: playbooks")),
+    Case("path-tests-missing", ("bake",), f"{RODEO_YML}: images.app.tests: tests/image/test_nope.py does not exist",
+         "relative to the project root", edit=replace("tests: tests/image/test_app.py", "tests: tests/image/test_nope.py")),
+    Case("steps-out-of-order", ("status",), f"{RODEO_YML}: release.steps: [10, 100, 50] must increase and end at 100",
+         "[10, 50, 100]", edit=settings("release.steps", [10, 100, 50])),
+    Case("steps-not-ending-at-100", ("status",), f"{RODEO_YML}: release.steps: [25, 75] must increase and end at 100",
+         "percentages", edit=settings("release.steps", [25, 75])),
+    Case("steps-duplicate", ("status",), f"{RODEO_YML}: release.steps: [10, 10, 100] must increase",
+         "percentages", edit=settings("release.steps", [10, 10, 100])),
+    Case("capacity-negative", ("status",), f"{RODEO_YML}: release.capacity: counts must be positive",
+         "fix the capacity numbers", edit=settings("release.capacity", {"min": 2, "max": 4, "desired": -2})),
+    Case("capacity-min-above-desired", ("status",), f"{RODEO_YML}: release.capacity: need min <= desired <= max, got 4/2/4",
+         "fix the capacity numbers", edit=settings("release.capacity", {"min": 4, "max": 4, "desired": 2})),
+    Case("region-typo", ("render",), f"{RODEO_YML}: region: 'us-esat-1' is not an AWS region",
+         edit=settings("region", "us-esat-1")),
+    Case("region-typo-copy", ("render",), f"{RODEO_YML}: copy_to_regions[0]: 'us-wset-2' is not an AWS region",
+         edit=settings("copy_to_regions", ["us-wset-2"])),
+    Case("copy-to-regions-mapping", ("bake",), f"{RODEO_YML}: copy_to_regions: expected a list, got a mapping",
+         "[a, b]", edit=settings("copy_to_regions", {"us-west-2": True})),
+    Case("image-name-shell", ("bake",), f"{RODEO_YML}: images.app`reboot`: 'app`reboot`' is not a valid image name",
+         "lowercase", edit=rename_image("app", "app`reboot`")),
+    Case("ssh-username-shell", ("render", "--image", "base"), f"{RODEO_YML}: images.base.ssh_username",
+         edit=settings("images.base.ssh_username", "admin;touch /tmp/rodeo-pwned")),
+    Case("parent-loop", ("bake", "--image", "base"), re.compile(rf"{RODEO_YML}: images\.\w+\.parent: images form a loop"),
+         "end at an image with a source_ami", edit=chain(settings("images.base.source_ami", delete=True), settings("images.base.parent", "app"))),
+    Case("parent-missing", ("bake",), f"{RODEO_YML}: images.app.parent: no image named 'bsae'", "choose one of: app, base",
+         edit=settings("images.app.parent", "bsae")),
+    Case("parent-and-source", ("bake",), f"{RODEO_YML}: images.app: set exactly one of 'parent' or 'source_ami'",
+         "layered", edit=settings("images.app.source_ami", "ami-0123456789abcdef0")),
+    Case("source-ami-malformed", ("bake",), f"{RODEO_YML}: images.base.source_ami: 'ami-12345' is not an AMI id",
+         "ami-0abc1234", edit=settings("images.base.source_ami", "ami-12345")),
+    Case("source-ami-filter-without-name", ("bake",), f"{RODEO_YML}: images.base.source_ami.name: required key is missing",
+         "add 'name:'", edit=settings("images.base.source_ami", {"owners": ["self"]})),
+    Case("slots-missing-green", ("status",), f"{RODEO_YML}: release.slots: must name exactly 'blue' and 'green'",
+         "{blue: <target group>, green: <target group>}", edit=settings("release.slots", {"blue": "web-blue"})),
+    Case("slots-same-target-group", ("status",), f"{RODEO_YML}: release.slots",
+         edit=settings("release.slots", {"blue": "web-blue", "green": "web-blue"})),
+    Case("smoke-check-port", ("status",), f"{RODEO_YML}: release.smoke_check.port: 70000 is not a port",
+         "between 1 and 65535", edit=settings("release.smoke_check.port", 70000)),
+    Case("release-image-unknown", ("status",), f"{RODEO_YML}: release.image: no image named 'web'",
+         "choose one of: app, base", edit=settings("release.image", "web")),
+]
+
+CLI_CASES = [
+    Case("flag-image-unknown", ("bake", "--image", "nope"), f"{RODEO_YML}: no image named 'nope'", "choose one of: app, base"),
+    Case("flag-image-shell", ("bake", "--image", "a;rm -rf /"), f"{RODEO_YML}: no image named 'a;rm -rf /'", "choose one of: app, base"),
+    Case("flag-release-image-unknown", ("release", "--image", "nope"), f"{RODEO_YML}: no image named 'nope'", "choose one of"),
+    Case("flag-env-unknown", ("bake", "--env", "nope"), "no environment 'nope': inventories/nope/rodeo.yml does not exist",
+         "choose one of: local, staging"),
+    Case("flag-env-traversal", ("bake", "--env", "../x"), "--env '../x' is not a valid environment name", "choose one of"),
+    Case("flag-env-shell", ("status", "--env", "local;id"), "--env 'local;id' is not a valid environment name", "choose one of"),
+    Case("flag-env-folder-without-file", ("release", "--env", "prod", "--plan"), "no environment 'prod'",
+         "choose one of: local, staging", edit=mkdir("inventories/prod")),
+    Case("flag-keep-zero", ("prune", "--image", "app", "--keep", "0"), "--keep 0 would keep no AMI", "at least 1"),
+    Case("flag-keep-negative", ("prune", "--image", "app", "--keep", "-1"), "--keep -1 would keep no AMI", "at least 1"),
+    Case("flag-keep-not-a-number", ("prune", "--image", "app", "--keep", "abc"), "--keep 'abc' is not a number", "at least 1"),
+    # invoke's own parser answers these before any task runs: one plain line, exit 1.
+    Case("flag-unknown", ("bake", "--imgae", "app"), "No idea what '--imgae' is!", prefix=""),
+    Case("flag-ami-required", ("verify",), "'verify' did not receive required positional arguments: 'ami'", prefix=""),
+    Case("flag-prune-unknown-image", ("prune", "--image", "nope", "--keep", "1"), f"{RODEO_YML}: no image named 'nope'", "choose one of"),
+]
+
+AMI_CASES = [
+    Case("ami-release-malformed", ("release", "--ami", "not-an-ami"), "'not-an-ami' is not an AMI id"),
+    Case("ami-verify-malformed", ("verify", "--ami", "not-an-ami"), "'not-an-ami' is not an AMI id"),
+    Case("ami-release-missing", ("release", "--ami", "ami-0123456789abcdef0"), "ami-0123456789abcdef0 does not exist in us-east-1",
+         "check the id"),
+    Case("ami-release-plan-missing", ("release", "--plan", "--ami", "ami-0123456789abcdef0"),
+         "ami-0123456789abcdef0 does not exist in us-east-1", "check the id"),
+    Case("ami-verify-missing", ("verify", "--ami", "ami-0123456789abcdef0"), "ami-0123456789abcdef0 does not exist in us-east-1",
+         "--env"),
+    Case("ami-release-unverified", ("release", "--ami", "{base_ami}"), "is not a verified Rodeo image", "--allow-unverified"),
+    Case("ami-verify-no-image-tag", ("verify", "--ami", "{base_ami}"), "has no rodeo:image tag", "--image NAME"),
+    Case("ami-verify-image-unknown", ("verify", "--ami", "{base_ami}", "--image", "nope"), f"{RODEO_YML}: no image named 'nope'",
+         "choose one of"),
+]
+
+ENV_CASES = [
+    Case("env-staging-no-credentials-status", ("status", *STAGING), NO_CREDENTIALS,
+         "AWS_PROFILE", seconds=20),
+    Case("env-staging-no-credentials-release", ("release", *STAGING, "--ami", "ami-0123456789abcdef0"), NO_CREDENTIALS,
+         "AWS_PROFILE", seconds=20),
+    Case("env-staging-no-credentials-bake", ("bake", *STAGING, "--image", "base"), NO_CREDENTIALS, "AWS_PROFILE", seconds=20),
+    Case("env-staging-profile-missing", ("prune", *STAGING, "--image", "app", "--keep", "2"),
+         "The config profile (nope) could not be found", "AWS_PROFILE", env={"AWS_PROFILE": "nope"}, seconds=20),
+    Case("env-staging-unreachable", ("status", *STAGING), f'AWS is unreachable: Could not connect to the endpoint URL: "{NOWHERE}/"',
+         "AWS_ENDPOINT_URL", env={"AWS_ACCESS_KEY_ID": "rodeo-test", "AWS_SECRET_ACCESS_KEY": "rodeo-test"}, seconds=60),
+]
+
+# A real bake each (a few seconds to ~15 s): broken playbooks and image tests of the base image.
+BAKE = ("bake", "--image", "base")
+BAKE_CASES = [
+    Case("playbook-yaml-syntax", BAKE, "YAML parsing failed", PLAYBOOK_HINT,
+         edit=write("playbooks/base.yml", "- name: Base image\n  hosts: all\n   become: true\n  roles: [base]\n"), seconds=180),
+    Case("playbook-missing-role", BAKE, "the role 'no-such-role' was not found", PLAYBOOK_HINT,
+         edit=write("playbooks/base.yml", "- name: Base image\n  hosts: all\n  roles: [base, no-such-role]\n"), seconds=180),
+    Case("playbook-empty", BAKE, "Empty playbook", PLAYBOOK_HINT, edit=write("playbooks/base.yml", ""), seconds=180),
+    Case("image-test-syntax-error", BAKE, re.compile(r"tests/image/test_base\.py.*(SyntaxError|syntax error)|(SyntaxError|syntax error).*tests/image/test_base\.py"),
+         "fix the playbook or the test", edit=write("tests/image/test_base.py", "def test_x(host)\n    assert True\n"), seconds=180),
+    Case("image-test-none", BAKE, "no test ran (tests/image/test_base.py)", "fix the playbook or the test",
+         edit=write("tests/image/test_base.py", '"""Nothing to check yet."""\n\nimport pytest\n'), seconds=180),
+]
+
+CASES = RODEO_YML_CASES + CLI_CASES + AMI_CASES + ENV_CASES + BAKE_CASES
+
+
+def _param(case: Case):
+    # raises=AssertionError: a case that breaks for another reason (CaseBroken, a crash in the
+    # test itself) fails instead of passing as the expected bug.
+    marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=case.bug)] if case.bug else []
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+def test_ids_are_unique():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)) and len(ids) >= 30
+
+
+@pytest.mark.integration
+def test_the_snapshot_sees_a_change(seeded_stack, ec2, base_ami):
+    """The "nothing changed in AWS" check is only worth something if it notices changes."""
+    before = aws_state(seeded_stack[1])
+    ec2.create_key_pair(KeyName="rodeo-bad-input-probe")
+    ec2.create_tags(Resources=[base_ami], Tags=[{"Key": "rodeo:verified", "Value": "true"}])
+    try:
+        after = aws_state(seeded_stack[1])
+        assert after["key_pairs"] != before["key_pairs"] and after["images"] != before["images"]
+    finally:
+        ec2.delete_key_pair(KeyName="rodeo-bad-input-probe")
+        ec2.delete_tags(Resources=[base_ami], Tags=[{"Key": "rodeo:verified"}])
+    assert aws_state(seeded_stack[1]) == before
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_bad_input_is_refused(case: Case, project: Project, seeded_stack, base_ami, monkeypatch):
+    if case.edit:
+        case.edit(project)
+    args = [a.format(base_ami=base_ami) for a in case.args]
+    before = aws_state(seeded_stack[1])
+
+    with monkeypatch.context() as m:  # the command's environment only, not this process's clients
+        for name, value in case.env.items():
+            if value is None:
+                m.delenv(name, raising=False)
+            else:
+                m.setenv(name, value)
+        started = time.monotonic()
+        out = project.invoke(*args, timeout=int(case.seconds) + 60)
+        took = time.monotonic() - started
+
+    shown = f"$ invoke {' '.join(args)}  (exit {out.returncode}, {took:.1f}s)\n--- stderr\n{out.stderr[-3000:]}\n--- stdout\n{out.stdout[-1500:]}"
+    assert out.returncode != 0, shown
+    assert "Traceback" not in out.stderr + out.stdout, shown
+    lines = out.stderr.splitlines()
+    errors = [i for i, line in enumerate(lines) if line.startswith(case.prefix)]
+    assert len(errors) == 1, shown
+    error = lines[errors[0]]
+    if isinstance(case.message, re.Pattern):
+        assert case.message.search(error), shown
+    else:
+        assert case.message in error, shown
+    if case.hint:
+        hint = lines[errors[0] + 1] if errors[0] + 1 < len(lines) else ""
+        assert hint.startswith("  hint: ") and case.hint in hint, shown
+    assert took < case.seconds, f"took {took:.1f}s: {shown}"
+    assert aws_state(seeded_stack[1]) == before, f"AWS changed: {shown}"
+    assert residue(project.state) == {"mounts": [], "processes": []}, shown
