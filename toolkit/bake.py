@@ -27,6 +27,7 @@ from typing import Any, Iterator, Mapping
 
 from toolkit import __version__, inputs, secrets
 from toolkit.aws import images
+from toolkit.aws.session import error_code
 from toolkit.config import Config
 from toolkit.errors import PackerError, ProvisionError, RodeoError, VerifyError
 from toolkit.local.stack import Stack
@@ -229,8 +230,13 @@ def _key_pair(aws: Any, plan: BakePlan, key: Path) -> Iterator[str]:
     """The bake's public key as an EC2 key pair, deleted afterwards whatever happens."""
     ec2 = aws.client("ec2")
     name = f"rodeo-{plan.bake_id}"
-    ec2.import_key_pair(KeyName=name, PublicKeyMaterial=key.with_suffix(".pub").read_bytes(),
-                        TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "rodeo:bake", "Value": plan.bake_id}]}])
+    try:
+        ec2.import_key_pair(KeyName=name, PublicKeyMaterial=key.with_suffix(".pub").read_bytes(),
+                            TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "rodeo:bake", "Value": plan.bake_id}]}])
+    except Exception as exc:
+        # The name is this bake's own: a duplicate means a retried import had already succeeded.
+        if error_code(exc) != "InvalidKeyPair.Duplicate":
+            raise
     try:
         yield name
     finally:

@@ -86,6 +86,8 @@ def acquire(config: Config, aws: Any, purpose: str, break_lock: bool = False, re
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
     held = holder(config, aws) or {}
+    if held.get("token") == mine["token"]:  # an earlier attempt of our put took effect, its answer was lost
+        return Lock(table, key(config), mine["token"], mine)
     stale = _dead_here(held)
     if not (break_lock or stale):
         raise LockError(
@@ -105,16 +107,18 @@ def acquire(config: Config, aws: Any, purpose: str, break_lock: bool = False, re
 
 
 def release(aws: Any, lock: Lock) -> bool:
-    """Free ``lock`` if it is still ours; False when someone broke it meanwhile."""
+    """Free ``lock`` if it is still ours; False when someone broke it meanwhile (and holds it now)."""
     try:
         aws.client("dynamodb").delete_item(
             TableName=lock.table, Key=lock.key, ConditionExpression="#t = :t", ExpressionAttributeNames={"#t": "token"}, ExpressionAttributeValues={":t": {"S": lock.token}}
         )
         return True
     except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
-        raise
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+    # A retried delete may have freed it on an earlier attempt whose answer was lost: then no one holds it.
+    return retried and "Item" not in aws.client("dynamodb").get_item(TableName=lock.table, Key=lock.key, ConsistentRead=True)
 
 
 def _dead_here(held: dict) -> bool:

@@ -4,9 +4,10 @@
 Plan and execute it step by step with progress lines. After each weight
 change and during each pause the gates run (target health of every weighted
 slot, the configured alarms); the optional smoke check runs before the new
-slot's first weight. A failed gate moves all weight back to the old slot in
-one call, scales the new slot to 0, records the reason and raises
-ReleaseError carrying ``result`` (outcome ``rolled_back``).
+slot's first weight. A failed gate, or an AWS call failing after its retries
+before all traffic moved, moves all weight back to the old slot in one call,
+scales the new slot to 0, records the reason and raises ReleaseError carrying
+``result`` (outcome ``rolled_back``).
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import botocore.exceptions
+
 from toolkit.aws import ledger, lock, slots
 from toolkit.aws.images import find_ami, newest_verified, require_ami
 from toolkit.aws.release import Plan, describe, need_healthy, plan, rollback_plan
+from toolkit.aws.session import explain
 from toolkit.config import Config, Release, SmokeCheck
 from toolkit.errors import ImageError, ReleaseError
 from toolkit.ui import Reporter
 
 GATE_INTERVAL = 5.0
+# An AWS call that failed after its retries: the release rolls back as on a failed gate.
+AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
 class GateFailed(Exception):
@@ -122,12 +128,12 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
             result["steps"].append(step.new_weight)
             entry = ledger.update(config, aws, entry, steps=result["steps"])
             _watch(config, env, aws, weights, p.pause_seconds, reporter)
-    except GateFailed as failed:
-        _revert(env, aws, p, reporter)
-        ledger.update(config, aws, entry, outcome="rolled_back", reason=str(failed), ended_at=ledger.now())
-        error = ReleaseError(f"{kind} of {p.to_ami} rolled back: {failed}", f"all traffic is back on {p.old_slot}; see 'invoke status'")
-        error.result = dict(result, outcome="rolled_back", active_slot=p.old_slot, reason=str(failed), seconds=round(time.monotonic() - started, 2))
-        raise error
+    except (GateFailed, *AWS_ERRORS) as failed:
+        reason = _reason(failed)
+        _roll_back(config, aws, env, p, entry, reason, kind, reporter)
+        error = ReleaseError(f"{kind} of {p.to_ami} rolled back: {reason}", f"all traffic is back on {p.old_slot}; see 'invoke status'")
+        error.result = dict(result, outcome="rolled_back", active_slot=p.old_slot, reason=reason, seconds=round(time.monotonic() - started, 2))
+        raise error from (failed if isinstance(failed, AWS_ERRORS) else None)
     _finish_old(env, aws, p, rel, reporter)
     ledger.update(config, aws, entry, outcome="released", ended_at=ledger.now())
     reporter.ok(f"done: {p.to_ami} holds all traffic in {p.new_slot} ({time.monotonic() - started:.1f}s)")
@@ -176,6 +182,31 @@ def _watch(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], pa
             if left <= 0:
                 return
             time.sleep(min(GATE_INTERVAL, left))
+
+
+def _roll_back(config: Config, aws: Any, env: slots.Env, p: Plan, entry: dict, reason: str, kind: str, reporter: Reporter) -> None:
+    """All weight back on the old slot, the new one scaled down, the reason recorded.
+
+    When AWS fails the rollback too (an outage outlasting the retries), stop
+    with what is known: the old slot was never scaled down, so either command
+    named in the hint converges once AWS answers.
+    """
+    try:
+        _revert(env, aws, p, reporter)
+    except AWS_ERRORS as exc:
+        raise ReleaseError(
+            f"{kind} of {p.to_ami} stopped: {reason}; rolling back failed too: {_reason(exc)}",
+            f"once AWS answers, 'invoke rollback --break-lock' puts all traffic back on {p.old_slot}, or 'invoke release --ami {p.to_ami} --break-lock' finishes the release",
+        ) from exc
+    try:
+        ledger.update(config, aws, entry, outcome="rolled_back", reason=reason, ended_at=ledger.now())
+    except AWS_ERRORS as exc:  # the listener and groups are the truth; the next run closes the entry
+        reporter.warn(f"could not record the rollback in the ledger: {_reason(exc)}")
+
+
+def _reason(failed: BaseException) -> str:
+    explained = explain(failed)
+    return explained.message if explained else str(failed)
 
 
 def _revert(env: slots.Env, aws: Any, p: Plan, reporter: Reporter) -> None:
