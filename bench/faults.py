@@ -19,7 +19,6 @@ Goal: zero broken at every rate.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import tempfile

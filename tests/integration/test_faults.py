@@ -9,7 +9,6 @@ targets than capacity.min) is checked after every mutating call, as in
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import types
 
@@ -19,7 +18,7 @@ import pytest
 from tests.integration.bakes import Project
 from tests.integration.release.conftest import REGION, World, make_config
 from tests.support.faultproxy import FaultProxy
-from toolkit.aws import ledger, lock, rollout
+from toolkit.aws import ledger, rollout
 from toolkit.aws.session import RETRIES, Aws
 from toolkit.errors import ReleaseError
 from toolkit.local import stack
@@ -181,7 +180,7 @@ def test_a_fault_that_outlasts_the_retries_after_traffic_moved_rolls_back(world,
 @pytest.mark.parametrize("when", ["before traffic moved", "after traffic moved"])
 def test_a_lasting_outage_stops_cleanly_and_a_rerun_converges(world, quick_backoff, when):
     """From some call on, every call fails: nothing can be undone, but nothing is half done either."""
-    ami, base = world.ami(), world.state().blue.ami
+    ami = world.ami()
     with FaultProxy(world.url, seed=2) as proxy:
         if when == "after traffic moved":
             on_call = _outage_after_first_weight_change(proxy, kinds=("5xx", "drop"))
