@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Bake cache and layered images: what a rebake costs (issue 4, "Benchmark").
+
+Run (as root, after ``make setup``; the Debian rootfs is built once if missing):
+
+    .venv/bin/python bench/cache.py --runs 3
+
+Everything runs in a temp copy of the project (``tests.integration.bakes.Project``)
+against one moto server the benchmark starts in a state dir of its own and stops
+at the end. Each kind is ``invoke ... --json`` as a subprocess, timed end to end
+(the whole CLI, Python start included):
+
+1. full:   ``invoke bake --image app`` after appending a counter comment to
+           inventories/local/group_vars/all.yml: base and app hashes change, both bake.
+2. hit:    ``invoke bake --image app`` again, inputs unchanged: a cache hit.
+3. layered: append a counter comment to roles/webapp/templates/config.json.j2,
+           ``invoke bake --image app``: base is a cache hit, only app bakes (its
+           overlay on base's layers).
+4. mono:   the same kind of change, ``invoke bake --env mono --image mono --force``:
+           an env made here (local's settings and group_vars, image ``mono`` from the
+           Debian seed with playbooks/mono.yml = base.yml + app.yml, tests
+           test_app.py): the app's change baked without layering.
+
+One untimed warm-up of kinds 1 and 4, then N rounds of 1, 2, 3, 4 (3 and 4
+alternate). Prints each run with the load average, a table (median, min, max),
+hit time against the 2 s goal, layered/mono against the 0.5 goal, and the
+medians of the ``phases`` of the bakes each kind made (kind 1: base + app summed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.bakes import CACHE, Project  # noqa: E402
+from toolkit.local import sandbox, stack  # noqa: E402
+
+REGION = "us-east-1"
+KINDS = ("full", "hit", "layered", "mono")
+LABELS = {"full": "1 full app bake (base + app)", "hit": "2 cache hit (whole CLI)",
+          "layered": "3 app change, layered", "mono": "4 app change, monolithic"}
+GROUP_VARS = "inventories/local/group_vars/all.yml"
+APP_FILE = "playbooks/roles/webapp/templates/config.json.j2"
+ORDER = ("render", "boot", "provision", "verify", "seal", "snapshot")
+
+
+def make_mono(project: Project) -> None:
+    """inventories/mono: local's settings and group_vars, one image ``mono`` = base + app from the seed."""
+    cfg = yaml.safe_load(project.read("inventories/local/rodeo.yml"))
+    base = cfg["images"]["base"]
+    cfg["images"] = {"mono": dict(base, playbook="playbooks/mono.yml", tests="tests/image/test_app.py")}
+    cfg.pop("release", None)  # nothing to release; keeps `invoke bake --env mono` from seeding slots
+    (project.root / "inventories/mono").mkdir()
+    shutil.copytree(project.root / "inventories/local/group_vars", project.root / "inventories/mono/group_vars")
+    project.write("inventories/mono/rodeo.yml", yaml.safe_dump(cfg, sort_keys=False))
+    project.write("playbooks/mono.yml", "---\n# base and app in one image, no layering (bench/cache.py)\n"
+                  "- import_playbook: base.yml\n- import_playbook: app.yml\n")
+
+
+def bakes(project: Project) -> set[str]:
+    folder = project.state / "bakes"
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def run(project: Project, kind: str, counter: int) -> dict:
+    """One run of ``kind``: wall seconds, the CLI's record, and the phases of the bakes it made."""
+    if kind == "full":
+        project.append(GROUP_VARS, f"# bench {counter}\n")
+    elif kind in ("layered", "mono"):
+        project.append(APP_FILE, f"{{# bench {counter} #}}\n")
+    args = {"full": ["--image", "app"], "hit": ["--image", "app"], "layered": ["--image", "app"],
+            "mono": ["--env", "mono", "--image", "mono", "--force"]}[kind]
+    before = bakes(project)
+    t0 = time.perf_counter()
+    proc = project.invoke("bake", *args, "--json", timeout=1200)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{kind}: invoke bake {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    made = sorted(bakes(project) - before)
+    expect = {"full": 2, "hit": 0, "layered": 1, "mono": 1}[kind]
+    if bool(record["cached"]) != (kind == "hit") or len(made) != expect:
+        sys.exit(f"{kind}: expected {expect} bake(s) (cached={kind == 'hit'}), got {made} (cached={record['cached']})")
+    phases: dict[str, float] = {}
+    for name in made:
+        for k, v in json.loads((project.state / "bakes" / name / "bake.json").read_text())["phases"].items():
+            phases[k] = phases.get(k, 0.0) + v
+    return {"wall": wall, "record": record, "made": made, "phases": phases, "load": os.getloadavg()[0]}
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="timed runs of each kind (default 3)")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up bakes")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (project copy, logs, bake folders)")
+    args = parser.parse_args()
+    sandbox.check_host()
+    sandbox.ensure_rootfs(CACHE / "rootfs-bookworm")
+    if shutil.which("packer") is None:
+        sys.exit("packer is not installed (make setup)")
+    tmp = Path(tempfile.mkdtemp(prefix="rodeo-bench-cache-"))
+    st = stack.Stack(state_dir=tmp / "state", cache_dir=CACHE)
+    load0 = os.getloadavg()
+    try:
+        url = stack.up(st, REGION)
+        project = Project(tmp / "project", st.state_dir)
+        make_mono(project)
+        print(f"moto at {url}, temp dir {tmp}, {os.cpu_count()} cores, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}",
+              flush=True)
+        counter = 0
+        if not args.no_warmup:
+            for kind in ("full", "mono"):
+                counter += 1
+                print(f"warm-up {kind}: {run(project, kind, counter)['wall']:.1f}s", flush=True)
+        results: dict[str, list[dict]] = {k: [] for k in KINDS}
+        print(f"\n{'run':>3}  " + "  ".join(f"{k + ' s':>9}" for k in KINDS) + "  load(1m)", flush=True)
+        for i in range(1, args.runs + 1):
+            loads = []
+            for kind in KINDS:
+                counter += 1
+                results[kind].append(run(project, kind, counter))
+                loads.append(results[kind][-1]["load"])
+            print(f"{i:>3}  " + "  ".join(f"{results[k][-1]['wall']:9.2f}" for k in KINDS)
+                  + "  " + " ".join(f"{x:.1f}" for x in loads), flush=True)
+        walls = {k: [r["wall"] for r in results[k]] for k in KINDS}
+        print(f"\n{'kind':<30} {'median s':>9} {'min s':>8} {'max s':>8}")
+        for k in KINDS:
+            print(f"{LABELS[k]:<30} {med(walls[k]):9.2f} {min(walls[k]):8.2f} {max(walls[k]):8.2f}")
+        hit, layered, mono, full = (med(walls[k]) for k in ("hit", "layered", "mono", "full"))
+        print(f"\ncache hit: {hit:.2f}s wall -> goal (< 2 s) {'MET' if hit < 2 else 'NOT MET'}"
+              f"  (bake() itself {med([r['record']['duration_s'] for r in results['hit']]):.2f}s,"
+              f" CLI start + config + stack check {med([r['wall'] - r['record']['duration_s'] for r in results['hit']]):.2f}s)")
+        print(f"layered / monolithic = {layered / mono:.3f} ({layered:.2f}s / {mono:.2f}s)"
+              f" -> goal (<= 0.5) {'MET' if layered / mono <= 0.5 else 'NOT MET'}")
+        print(f"full / layered = {full / layered:.2f}; hit / full = {hit / full:.3f}")
+        print("\nphases, median s (of the bakes each run made)")
+        for k in ("full", "layered", "mono"):
+            rs = results[k]
+            names = sorted({n for r in rs for n in r["phases"]}, key=lambda n: (ORDER.index(n) if n in ORDER else 99, n))
+            phases = ", ".join(f"{n} {med([r['phases'].get(n, 0.0) for r in rs]):.2f}" for n in names)
+            inside = med([sum(r["phases"].values()) for r in rs])
+            outside = med([r["wall"] - sum(r["phases"].values()) for r in rs])
+            print(f"  {k:<8} {phases}  | sum {inside:.2f}, rest of wall {outside:.2f}")
+        load1 = os.getloadavg()
+        print(f"\nload average: start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+    finally:
+        stack.down(st)
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
