@@ -206,7 +206,20 @@ local.add_task(local_status, "status")
 # --- release -------------------------------------------------------------------------
 
 
-def _release_outcome(result: dict, json_mode: bool) -> None:
+def _release_outcome(json_mode: bool, action, *args, **kwargs) -> None:
+    """Run a release or rollback and print its result, also when it rolled back (then exit non-zero)."""
+    from toolkit.errors import ReleaseError
+
+    try:
+        result = action(*args, **kwargs)
+    except ReleaseError as exc:
+        if getattr(exc, "result", None):
+            _show_release(exc.result, json_mode)
+        raise
+    _show_release(result, json_mode)
+
+
+def _show_release(result: dict, json_mode: bool) -> None:
     if json_mode:
         _print_json(result)
     else:
@@ -229,17 +242,10 @@ def _release_outcome(result: dict, json_mode: bool) -> None:
 def release(c, image="", ami="", env="local", plan=False, json=False, allow_unverified=False, break_lock=False, debug=False):
     """Move traffic to a new AMI: canary steps, gates, automatic rollback on failure."""
     from toolkit.aws import rollout
-    from toolkit.errors import ReleaseError
 
     cfg = _config(env)
-    try:
-        result = rollout.release(cfg, _aws(cfg), ami=ami or None, image=image or None, allow_unverified=allow_unverified,
-                                 break_lock=break_lock, plan_only=plan, reporter=_reporter(json))
-    except ReleaseError as exc:
-        if getattr(exc, "result", None):
-            _release_outcome(exc.result, json)
-        raise
-    _release_outcome(result, json)
+    _release_outcome(json, rollout.release, cfg, _aws(cfg), ami=ami or None, image=image or None, allow_unverified=allow_unverified,
+                     break_lock=break_lock, plan_only=plan, reporter=_reporter(json))
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})
@@ -247,16 +253,9 @@ def release(c, image="", ami="", env="local", plan=False, json=False, allow_unve
 def rollback(c, env="local", json=False, debug=False):
     """Put the previous release back (or undo a half-done one)."""
     from toolkit.aws import rollout
-    from toolkit.errors import ReleaseError
 
     cfg = _config(env)
-    try:
-        result = rollout.rollback(cfg, _aws(cfg), reporter=_reporter(json))
-    except ReleaseError as exc:
-        if getattr(exc, "result", None):
-            _release_outcome(exc.result, json)
-        raise
-    _release_outcome(result, json)
+    _release_outcome(json, rollout.rollback, cfg, _aws(cfg), reporter=_reporter(json))
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})

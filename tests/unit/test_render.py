@@ -21,11 +21,17 @@ def cfg():
     return config.load("local", ROOT)
 
 
+def golden_file(image: str, name: str) -> Path:
+    """Debian's Packer (1.6.6) renders the committed packer/*.pkr.hcl; newer ones have golden copies."""
+    return ROOT / "packer" / f"{image}.pkr.hcl" if name == "1.6.6" else GOLDEN / f"{image}-packer-{name}.pkr.hcl"
+
+
 @pytest.mark.parametrize("name", sorted(VERSIONS))
 @pytest.mark.parametrize("image", ["base", "app"])
 def test_matches_the_golden_file(cfg, image, name):
+    """For 1.6.6 this also proves the committed templates are current ('invoke render' and commit)."""
     text = render.render(cfg, image, VERSIONS[name])
-    golden = GOLDEN / f"{image}-packer-{name}.pkr.hcl"
+    golden = golden_file(image, name)
     if os.environ.get("RODEO_UPDATE_GOLDEN") == "1":
         golden.write_text(text)
     assert text == golden.read_text(), f"re-run with RODEO_UPDATE_GOLDEN=1 if the change to {golden.name} is intended"
@@ -64,12 +70,6 @@ def test_no_machine_specific_value_in_the_template(cfg):
     text = render.render(cfg, "app", (1, 6, 6))
     for volatile in (str(ROOT), "127.0.0.1", "ami-", ".rodeo"):
         assert volatile not in text
-
-
-def test_committed_templates_are_current(cfg):
-    for image in cfg.images:
-        committed = (ROOT / "packer" / f"{image}.pkr.hcl").read_text()
-        assert committed == render.render(cfg, image, (1, 6, 6)), "run 'invoke render' and commit packer/"
 
 
 def test_var_file_refuses_unknown_variables():
