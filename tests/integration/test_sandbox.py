@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -85,7 +86,9 @@ def _inventory(tmp_path: Path, instance: Instance, key: Path) -> Path:
 
 def _playbook(tmp_path: Path, instance: Instance, key: Path, playbook: str) -> str:
     env = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path), "ANSIBLE_HOST_KEY_CHECKING": "False",
-           "ANSIBLE_PIPELINING": "True", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp")}
+           "ANSIBLE_PIPELINING": "True", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+           # Unix sockets allow ~100 characters; pytest's (and xdist's) tmp paths are long.
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="rodeo-cp-", dir="/tmp")}
     cmd = [str(BIN / "ansible-playbook"), "-i", str(_inventory(tmp_path, instance, key)), str(ROOT / "playbooks" / playbook)]
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
