@@ -137,6 +137,9 @@ def bake(c, image="app", env="local", json=False, force=False, debug=False):
         print(f"{record['image']}: {', '.join(f'{r} {a}' for r, a in record['ami'].items())} (unchanged inputs; --force bakes anyway)")
         return
     phases = ", ".join(f"{k} {v:.1f}s" for k, v in record["phases"].items())
+    parent = record.get("parent")
+    if parent and not parent["cached"]:
+        phases += f"; its parent {parent['image']} baked first in {parent['duration_s']:.1f}s"
     print(f"\n{record['image']} baked: {', '.join(f'{r} {a}' for r, a in record['ami'].items())}")
     print(f"  {record['duration_s']:.1f}s in all ({phases})")
     print(f"  git {record['tags'].get('rodeo:git-sha', '?')[:12]}, inputs {record['tags'].get('rodeo:inputs-hash', '?')[:12]}")

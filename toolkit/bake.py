@@ -104,10 +104,11 @@ def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stac
 
         sandbox.check_host()
     parent = config.image(image_name).parent
-    parent_ami = None
+    parent_ami, parent_record = None, None
     if parent:
         try:
-            parent_ami = bake(config, aws, parent, state_dir, stack, reporter, environ=environ)["ami"][config.region]
+            parent_record = bake(config, aws, parent, state_dir, stack, reporter, environ=environ)
+            parent_ami = parent_record["ami"][config.region]
         except RodeoError as exc:
             raise type(exc)(f"parent image {parent} has no current verified AMI and its bake failed: {exc.message}", exc.hint) from None
     t0 = time.monotonic()
@@ -117,7 +118,7 @@ def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stac
         hit = cached(config, aws, plan, stack)
         if hit is not None:
             reporter.ok(hit["message"])
-            return dict(hit, duration_s=round(time.monotonic() - started, 2))
+            return dict(hit, duration_s=round(time.monotonic() - started, 2), parent=_parent_summary(parent_record))
     reporter.ok(f"rendered {plan.template.relative_to(config.root)} (Packer {'.'.join(map(str, plan.packer_version))}, inputs {plan.inputs_hash[:12]})")
     reporter.info(f"baking {plan.image} from {plan.source_ami} as {plan.bake_id}")
     plan.bake_dir.mkdir(parents=True)
@@ -126,9 +127,16 @@ def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stac
         _keep_layer(stack, plan, host, result.amis)
     found = images.find_ami(aws, result.amis[config.region])
     tags = {k: v for k, v in (found or {}).get("tags", {}).items() if k.startswith("rodeo:")}
-    record = _record(config, plan, result, tags, render_s, time.monotonic() - started)
+    record = dict(_record(config, plan, result, tags, render_s, time.monotonic() - started), parent=_parent_summary(parent_record))
     (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
+
+
+def _parent_summary(record: dict | None) -> dict | None:
+    """What became of the parent in this run: its AMI, and whether it was baked (its time counts in ours)."""
+    if record is None:
+        return None
+    return {"image": record["image"], "ami": record["ami"], "cached": record["cached"], "duration_s": record["duration_s"]}
 
 
 def cached(config: Config, aws: Any, plan: BakePlan, stack: Stack | None) -> dict | None:

@@ -48,6 +48,7 @@ def test_an_app_change_rebakes_only_the_app(project: Project, ec2):
     second = bake(project, "--image", "app")
     assert second["cached"] is False and second["ami"] != first["ami"]
     assert source_of(ec2, second["ami"]["us-east-1"]) == base
+    assert second["parent"] == {"image": "base", "ami": {"us-east-1": base}, "cached": True, "duration_s": second["parent"]["duration_s"]}
     assert second["tags"]["rodeo:inputs-hash"] != first["tags"]["rodeo:inputs-hash"]
 
 
