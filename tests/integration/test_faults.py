@@ -18,10 +18,10 @@ import pytest
 from tests.integration.bakes import Project
 from tests.integration.release.conftest import REGION, World, make_config
 from tests.support.faultproxy import FaultProxy
+from tests.support.stacks import moto_stack
 from toolkit.aws import ledger, rollout
 from toolkit.aws.session import RETRIES, Aws
 from toolkit.errors import ReleaseError
-from toolkit.local import stack
 from toolkit.ui import Silent
 
 pytestmark = pytest.mark.integration
@@ -71,11 +71,8 @@ class Recorder(Silent):
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
     """A moto server for this module's releases (not the bake stack: no build instance needed)."""
-    state = tmp_path_factory.mktemp("faults-stack")
-    st = stack.Stack(state_dir=state, cache_dir=state)
-    url = stack.up(st, REGION)
-    yield st, url
-    stack.down(st)
+    with moto_stack(tmp_path_factory.mktemp("faults-stack"), REGION) as started:
+        yield started
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import pytest
 from tests.integration.aws_calls import Recorder
 from tests.integration.bakes import ROOT, Project
 from tests.integration.release.conftest import World, make_config
+from tests.support.stacks import moto_stack
 from toolkit import ami_check
 from toolkit import config as config_mod
 from toolkit.aws import iam, images, infra, ledger, rollout
@@ -42,11 +43,8 @@ _ids = itertools.count(1)
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
     """One moto server for this module (seeded: VPC, subnets, base AMI), stopped at the end."""
-    state = tmp_path_factory.mktemp("iam-stack")
-    st = stack.Stack(state_dir=state, cache_dir=state)
-    url = stack.up(st, E)
-    yield st, url
-    stack.down(st)
+    with moto_stack(tmp_path_factory.mktemp("iam-stack"), E) as started:
+        yield started
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import botocore.exceptions
 import pytest
 
 from tests.integration.bakes import Project
+from tests.support.stacks import moto_stack
 from toolkit import config as config_mod
 from toolkit.aws import infra, ledger, slots
 from toolkit.aws.prune import prune
@@ -55,11 +56,8 @@ release:
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
     """One moto server for this module, stopped at the end."""
-    state = tmp_path_factory.mktemp("prune-stack")
-    st = stack.Stack(state_dir=state, cache_dir=state)
-    url = stack.up(st, E)
-    yield st, url
-    stack.down(st)
+    with moto_stack(tmp_path_factory.mktemp("prune-stack"), E) as started:
+        yield started
 
 
 class Env:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.stacks import moto_stack as own_moto
 from toolkit import config as config_mod
 from toolkit.aws import infra, slots
 from toolkit.aws.release import violations
@@ -49,11 +50,8 @@ release:
 @pytest.fixture(scope="session")
 def moto_stack(tmp_path_factory):
     """One moto server for the whole session (stopped at the end)."""
-    state = tmp_path_factory.mktemp("stack")
-    st = stack.Stack(state_dir=state, cache_dir=state)
-    url = stack.up(st, REGION)
-    yield st, url
-    stack.down(st)
+    with own_moto(tmp_path_factory.mktemp("stack"), REGION) as started:
+        yield started
 
 
 @pytest.fixture
