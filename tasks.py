@@ -225,6 +225,8 @@ def _release_outcome(json_mode: bool, action, *args, **kwargs) -> None:
 def _show_release(result: dict, json_mode: bool) -> None:
     if json_mode:
         _print_json(result)
+    elif result["outcome"] == "planned":
+        print("planned only: nothing was changed (run without --plan to release)")
     else:
         print(f"{result['outcome']}: {result.get('ami')} active in {result.get('active_slot')} (steps {result.get('steps')})")
 
