@@ -172,12 +172,6 @@ def _test_output(reporter: Reporter) -> Any:
     return stream
 
 
-def _ssh_key(out_dir: Path, comment: str) -> Path:
-    key = out_dir / "ssh_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], check=True)
-    return key
-
-
 def _forget_key(key: Path) -> None:
     for path in (key, key.with_suffix(".pub")):
         path.unlink(missing_ok=True)
@@ -196,7 +190,7 @@ def _local_host(config: Config, stack: Any, ami: str, image: str, out_dir: Path,
     sandbox.check_host()
     sandbox.ensure_rootfs(stack.rootfs, reporter)
     out_dir.mkdir(parents=True)
-    key = _ssh_key(out_dir, f"rodeo-verify-{out_dir.name}")
+    key = verify.new_ssh_key(out_dir, f"rodeo-verify-{out_dir.name}")
     upper = out_dir / "layer"
     user = config.image(image).ssh_username
     try:
@@ -281,7 +275,7 @@ def _aws_host(config: Config, aws: Any, found: dict, image: str, check_id: str, 
     rule = ssh_ingress(caller())
     vpc_id, subnet_id = _network(aws, config)
     out_dir.mkdir(parents=True)
-    key = _ssh_key(out_dir, f"rodeo-verify-{check_id}")
+    key = verify.new_ssh_key(out_dir, f"rodeo-verify-{check_id}")
     made = _Temporary(aws, reporter)
     tags = [{"Key": TAG, "Value": check_id}, {"Key": "Name", "Value": f"rodeo-verify-{check_id}"}]
     try:

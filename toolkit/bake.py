@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from toolkit import __version__, inputs, secrets
+from toolkit import __version__, inputs, procs, secrets, verify
 from toolkit.aws import images
 from toolkit.aws.session import error_code
 from toolkit.config import Config
@@ -126,7 +126,7 @@ def bake(config: Config, aws: Any, image_name: str, state_dir: Path, stack: Stac
     if stack is not None:  # after teardown: the layer is unmounted and scrubbed
         _keep_layer(stack, plan, host, result.amis)
     found = images.find_ami(aws, result.amis[config.region])
-    tags = {k: v for k, v in (found or {}).get("tags", {}).items() if k.startswith("rodeo:")}
+    tags = images.lineage((found or {}).get("tags", {}))
     record = dict(_record(config, plan, result, tags, render_s, time.monotonic() - started), parent=_parent_summary(parent_record))
     (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
@@ -151,7 +151,7 @@ def cached(config: Config, aws: Any, plan: BakePlan, stack: Stack | None) -> dic
     primary = amis[config.region]
     if stack is not None and not stack.store.has(primary["ImageId"]):
         return None  # its local image is gone (the stack was restarted): bake again
-    tags = {k: v for k, v in primary["tags"].items() if k.startswith("rodeo:")}
+    tags = images.lineage(primary["tags"])
     sha = tags.get("rodeo:git-sha", "?")
     return {
         "image": plan.image,
@@ -168,7 +168,7 @@ def cached(config: Config, aws: Any, plan: BakePlan, stack: Stack | None) -> dic
 
 def _build(config: Config, aws: Any, plan: BakePlan, stack: Stack | None, reporter: Reporter) -> tuple[packer.BuildResult, "Host"]:
     """Run Packer on a build host with a fresh key; key pair and sandbox go away whatever happens."""
-    key = _ssh_key(plan.bake_dir)
+    key = verify.new_ssh_key(plan.bake_dir, f"rodeo-{plan.bake_id}")
     with _key_pair(aws, plan, key) as key_name, _build_host(config, stack, plan, key, reporter) as host:
         values = _variables(config, aws, plan, key, key_name, host)
         var_file = plan.bake_dir / "bake.pkrvars.hcl"
@@ -202,35 +202,18 @@ def reap(bake_dir: Path, keep: set[int] = frozenset(), grace: float = 10.0) -> l
     so give it ``grace`` seconds before SIGTERM, then SIGKILL. ``keep`` are
     pids that belong there (the build instance, which has its own teardown).
     """
-    needle = str(bake_dir).encode()
-    found = [p for p in _pids() if p not in keep and needle in _cmdline(p)]
+    needle = str(bake_dir)
+    found = [pid for pid, cmdline, _ in procs.processes() if pid not in keep and needle in cmdline]
     deadline = time.monotonic() + grace
     for sig in (None, signal.SIGTERM, signal.SIGKILL):
         for pid in found:
             if sig is not None:
                 with contextlib.suppress(OSError):
                     os.kill(pid, sig)
-        while any(_cmdline(p) for p in found) and time.monotonic() < deadline:
+        while any(procs.alive(p) for p in found) and time.monotonic() < deadline:
             time.sleep(0.1)
         deadline = time.monotonic() + 3
     return found
-
-
-def _pids() -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and int(p.name) != os.getpid()] if Path("/proc").is_dir() else []
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
-def _ssh_key(bake_dir: Path) -> Path:
-    key = bake_dir / "ssh_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"rodeo-{bake_dir.name}", "-f", str(key)], check=True)
-    return key
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 from toolkit import config as config_mod
@@ -167,18 +168,32 @@ def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``python -m toolkit.provision``."""
-    args = parse_args(sys.argv[1:] if argv is None else argv, "python -m toolkit.provision")
-    values = secrets.take(os.environ)  # before ansible-runner copies the environment into its artifacts
+def step_main(phase: str, step: Callable[[argparse.Namespace, BuildHost, dict[str, str]], str], argv: list[str] | None) -> int:
+    """A shell-local step's entry point: Packer's flags in, secrets out of the environment, ``step`` run.
+
+    ``step`` returns a line to print. A RodeoError leaves ``failure.json`` for
+    the bake to report (Packer only says 'exit code 1') and exits 1.
+    """
+    args = parse_args(sys.argv[1:] if argv is None else argv, f"python -m toolkit.{phase}")
+    values = secrets.take(os.environ)  # before anything (ansible-runner) copies the environment to disk
     try:
-        cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
-        run(cfg, args.image, BuildHost(args.host, args.port, args.user, args.key), args.bake_dir, secret_values=values)
+        print(step(args, BuildHost(args.host, args.port, args.user, args.key), values))
     except RodeoError as exc:
-        write_failure(args.bake_dir, "provision", exc)
+        write_failure(args.bake_dir, phase, exc)
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _provision(args: argparse.Namespace, host: BuildHost, values: dict[str, str]) -> str:
+    cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
+    counts = run(cfg, args.image, host, args.bake_dir, secret_values=values)
+    return f"provisioned: {counts['changed']} change(s)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``python -m toolkit.provision``."""
+    return step_main("provision", _provision, argv)
 
 
 if __name__ == "__main__":

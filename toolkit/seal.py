@@ -11,14 +11,13 @@ boot).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from toolkit import secrets
-from toolkit.errors import RodeoError, VerifyError
-from toolkit.provision import BuildHost, parse_args, write_failure
+from toolkit.errors import VerifyError
+from toolkit.provision import BuildHost, step_main
 from toolkit.verify import ssh_config
 
 SKIP_DIRS = ("proc", "sys", "dev", "run")
@@ -88,18 +87,14 @@ def seal(host: BuildHost, bake_dir: Path, values: dict[str, str]) -> None:
         raise VerifyError(f"could not remove the bake's SSH key from the build instance: {proc.stderr.strip()}", "check sudo for the SSH user")
 
 
+def _seal(args, host: BuildHost, values: dict[str, str]) -> str:
+    seal(host, args.bake_dir, values)
+    return f"sealed: no secret or bake key found ({len(secrets.scannable(values))} secret(s) scanned); bake key and host keys removed"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.seal``."""
-    args = parse_args(sys.argv[1:] if argv is None else argv, "python -m toolkit.seal")
-    values = secrets.take(os.environ)
-    try:
-        seal(BuildHost(args.host, args.port, args.user, args.key), args.bake_dir, values)
-        print(f"sealed: no secret or bake key found ({len(secrets.scannable(values))} secret(s) scanned); bake key and host keys removed")
-    except RodeoError as exc:
-        write_failure(args.bake_dir, "seal", exc)
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    return 0
+    return step_main("seal", _seal, argv)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,21 @@ report is kept as ``<bake-dir>/verify.xml`` (JUnit) and ``verify.json``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from toolkit import config as config_mod
-from toolkit import secrets
-from toolkit.errors import RodeoError, VerifyError
-from toolkit.provision import BuildHost, parse_args, write_failure
+from toolkit.errors import VerifyError
+from toolkit.provision import BuildHost, step_main
+
+
+def new_ssh_key(folder: Path, comment: str) -> Path:
+    """A fresh ed25519 key pair ``folder/ssh_key`` (+ ``.pub``) to reach one build host."""
+    key = folder / "ssh_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], check=True)
+    return key
 
 
 def ssh_config(path: Path, host: BuildHost) -> Path:
@@ -89,19 +94,15 @@ def read_junit(path: Path) -> dict:
     return dict(counts, failed=failed)
 
 
+def _verify(args, host: BuildHost, values: dict[str, str]) -> str:
+    cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
+    report = run(cfg, args.image, host, args.bake_dir)  # the image's tests never need the secrets
+    return f"verified: {report['tests']} tests passed"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.verify``."""
-    args = parse_args(sys.argv[1:] if argv is None else argv, "python -m toolkit.verify")
-    secrets.take(os.environ)  # the image's tests never need them
-    try:
-        cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
-        report = run(cfg, args.image, BuildHost(args.host, args.port, args.user, args.key), args.bake_dir)
-        print(f"verified: {report['tests']} tests passed")
-    except RodeoError as exc:
-        write_failure(args.bake_dir, "verify", exc)
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    return 0
+    return step_main("verify", _verify, argv)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from toolkit import procs
 from toolkit.aws.session import Aws
 from toolkit.errors import SandboxError
 from toolkit.local import sandbox, stack
@@ -66,19 +67,9 @@ class Project:
 def residue(state: Path) -> dict:
     """Mounts and processes (sshd, unshare, packer) that still refer to the state folder."""
     needle = str(state)
-    with open("/proc/self/mountinfo") as fh:
-        mounts = [line.strip() for line in fh if needle in line]
-    processes = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            seen = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace") + " " + os.readlink(entry / "root")
-        except OSError:
-            continue
-        if needle in seen and "moto" not in seen:
-            processes.append(seen[:200])
-    return {"mounts": mounts, "processes": processes}
+    processes = [f"{cmdline} {root}"[:200] for _, cmdline, root in procs.processes()
+                 if needle in f"{cmdline} {root}" and "moto" not in cmdline]
+    return {"mounts": procs.mounts((needle,)), "processes": processes}
 
 
 @pytest.fixture(scope="session")

@@ -63,27 +63,20 @@ def require_ami(aws: Any, ami: str, allow_unverified: bool = False) -> dict:
 
 def newest_verified(aws: Any, app: str, image: str, region: str | None = None) -> dict | None:
     """The newest AMI of ``image`` tagged verified for ``app``, or None."""
-    ec2 = aws.client("ec2", region)
-    filters = [
-        {"Name": "tag:rodeo:app", "Values": [app]},
-        {"Name": "tag:rodeo:image", "Values": [image]},
-        {"Name": "tag:rodeo:verified", "Values": ["true"]},
-    ]
-    images = ec2.describe_images(Owners=["self"], Filters=filters)["Images"]
-    images = [i for i in images if i.get("State", "available") == "available"]
-    if not images:
-        return None
-    newest = max(images, key=lambda i: (tags_of(i).get("rodeo:built-at", ""), i.get("CreationDate", "")))
-    return dict(newest, tags=tags_of(newest))
+    return _newest_verified(aws, region, app, image)
 
 
 def find_by_inputs(aws: Any, app: str, image: str, inputs_hash: str, region: str | None = None) -> dict | None:
     """The newest verified AMI of ``image`` baked from exactly these inputs, or None."""
+    return _newest_verified(aws, region, app, image, {"Name": "tag:rodeo:inputs-hash", "Values": [inputs_hash]})
+
+
+def _newest_verified(aws: Any, region: str | None, app: str, image: str, *more: dict) -> dict | None:
     filters = [
         {"Name": "tag:rodeo:app", "Values": [app]},
         {"Name": "tag:rodeo:image", "Values": [image]},
-        {"Name": "tag:rodeo:inputs-hash", "Values": [inputs_hash]},
         {"Name": "tag:rodeo:verified", "Values": ["true"]},
+        *more,
     ]
     found = [i for i in aws.client("ec2", region).describe_images(Owners=["self"], Filters=filters)["Images"]
              if i.get("State", "available") == "available"]
@@ -91,6 +84,11 @@ def find_by_inputs(aws: Any, app: str, image: str, inputs_hash: str, region: str
         return None
     newest = max(found, key=lambda i: (tags_of(i).get("rodeo:built-at", ""), i.get("CreationDate", "")))
     return dict(newest, tags=tags_of(newest))
+
+
+def lineage(tags: dict[str, str]) -> dict[str, str]:
+    """Only Rodeo's ``rodeo:*`` tags."""
+    return {k: v for k, v in tags.items() if k.startswith("rodeo:")}
 
 
 def resolve_source(aws: Any, image: Image) -> str:

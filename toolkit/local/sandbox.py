@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from toolkit import procs
 from toolkit.errors import SandboxError
 
 SUITE = "bookworm"
@@ -181,20 +182,9 @@ def leftovers(upper: Path) -> dict:
     """
     upper = Path(upper).resolve()
     needles = (str(upper), str(_merged_dir(upper)), str(_work_dir(upper)))
-    with open("/proc/self/mountinfo") as fh:
-        mounts = [line.rstrip("\n") for line in fh if any(n in line for n in needles)]
-    processes = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            seen = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            seen += " " + os.readlink(entry / "root")
-        except OSError:
-            continue
-        if any(n in seen for n in needles):
-            processes.append(int(entry.name))
-    return {"mounts": mounts, "processes": sorted(processes)}
+    # The root folder finds sshd, whose command line does not name the path.
+    found = [pid for pid, cmdline, root in procs.processes() if any(n in f"{cmdline} {root}" for n in needles)]
+    return {"mounts": procs.mounts(needles), "processes": sorted(found)}
 
 
 def _work_dir(upper: Path) -> Path:

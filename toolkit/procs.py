@@ -1,0 +1,41 @@
+"""This machine's processes and mounts, as /proc shows them (Linux).
+
+Used to end what a bake left running and to prove that a build instance left
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+
+def processes() -> Iterator[tuple[int, str, str]]:
+    """``(pid, command line, root folder)`` of every other process that can be read."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            root = os.readlink(entry / "root")
+        except OSError:
+            continue
+        yield int(entry.name), cmdline, root
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie has an empty command line, so it counts as ended)."""
+    try:
+        return bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+    except OSError:
+        return False
+
+
+def mounts(needles: tuple[str, ...]) -> list[str]:
+    """Lines of this mount namespace's mountinfo that mention any of ``needles``."""
+    with open("/proc/self/mountinfo") as fh:
+        return [line.rstrip("\n") for line in fh if any(n in line for n in needles)]
