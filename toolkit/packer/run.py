@@ -9,6 +9,7 @@ returns the AMI ids from the manifest post-processor.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -49,6 +50,12 @@ def version(binary: str = "packer") -> tuple[int, ...]:
     path = shutil.which(binary)
     if path is None:
         raise PackerError("packer is not installed", "run 'make setup' (or apt-get install packer)")
+    return _version_of(path)
+
+
+@functools.lru_cache(maxsize=None)
+def _version_of(path: str) -> tuple[int, ...]:
+    # Once per binary and process: a layered bake plans every image of its lineage.
     out = subprocess.run([path, "version"], capture_output=True, text=True, timeout=60).stdout
     match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", out)
     if not match:
