@@ -209,17 +209,17 @@ local.add_task(local_status, "status")
 # --- release -------------------------------------------------------------------------
 
 
-def _release_outcome(json_mode: bool, action, *args, **kwargs) -> None:
-    """Run a release or rollback and print its result, also when it rolled back (then exit non-zero)."""
-    from toolkit.errors import ReleaseError
+def _with_result(show, json_mode: bool, action, *args, **kwargs) -> None:
+    """Run ``action`` and ``show`` its result, also when it failed with one (then exit non-zero)."""
+    from toolkit.errors import RodeoError
 
     try:
         result = action(*args, **kwargs)
-    except ReleaseError as exc:
+    except RodeoError as exc:  # a rolled-back release, a failed verification
         if getattr(exc, "result", None):
-            _show_release(exc.result, json_mode)
+            show(exc.result, json_mode)
         raise
-    _show_release(result, json_mode)
+    show(result, json_mode)
 
 
 def _show_release(result: dict, json_mode: bool) -> None:
@@ -249,7 +249,7 @@ def release(c, image="", ami="", env="local", plan=False, json=False, allow_unve
     from toolkit.aws import rollout
 
     cfg = _config(env)
-    _release_outcome(json, rollout.release, cfg, _aws(cfg), ami=ami or None, image=image or None, allow_unverified=allow_unverified,
+    _with_result(_show_release, json, rollout.release, cfg, _aws(cfg), ami=ami or None, image=image or None, allow_unverified=allow_unverified,
                      break_lock=break_lock, plan_only=plan, reporter=_reporter(json))
 
 
@@ -260,7 +260,7 @@ def rollback(c, env="local", json=False, debug=False):
     from toolkit.aws import rollout
 
     cfg = _config(env)
-    _release_outcome(json, rollout.rollback, cfg, _aws(cfg), reporter=_reporter(json))
+    _with_result(_show_release, json, rollout.rollback, cfg, _aws(cfg), reporter=_reporter(json))
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})
@@ -300,7 +300,7 @@ def setup(c, env="local", debug=False):
 # --- verify --------------------------------------------------------------------------
 
 
-def _verify_outcome(result: dict, json_mode: bool) -> None:
+def _show_verdict(result: dict, json_mode: bool) -> None:
     if json_mode:
         _print_json(result)
         return
@@ -330,20 +330,13 @@ def verify(c, ami, env="local", image="", junit="", json=False, debug=False):
     AMI (rodeo:verified, rodeo:verified-at).
     """
     from toolkit.ami_check import verify_ami
-    from toolkit.errors import VerifyError
 
     cfg = _config(env)
     if image:
         cfg.image(image)
     aws, stack = _connect(cfg)
-    try:
-        result = verify_ami(cfg, aws, ami, image=image or None, junit=Path(junit).resolve() if junit else None,
-                            stack=stack, state_dir=STATE_DIR, reporter=_reporter(json))
-    except VerifyError as exc:
-        if getattr(exc, "result", None):
-            _verify_outcome(exc.result, json)
-        raise
-    _verify_outcome(result, json)
+    _with_result(_show_verdict, json, verify_ami, cfg, aws, ami, image=image or None, junit=Path(junit).resolve() if junit else None,
+                 stack=stack, state_dir=STATE_DIR, reporter=_reporter(json))
 
 
 # --- prune ---------------------------------------------------------------------------
