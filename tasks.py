@@ -39,7 +39,7 @@ def rodeo(fn):
     @functools.wraps(fn)
     def wrapper(c, *args, **kwargs):
         debug = kwargs.get("debug") or os.environ.get("RODEO_DEBUG") == "1"
-        from toolkit.aws.session import explain
+        from toolkit.aws import explain
         from toolkit.errors import RodeoError
 
         # SIGTERM (CI cancelling a job, systemd stopping it) cleans up like Ctrl-C.
@@ -73,29 +73,22 @@ def _config(env: str):
     return config.load(env, ROOT)
 
 
-def _stack():
-    from toolkit.local.stack import Stack
-
-    return Stack(state_dir=STATE_DIR, cache_dir=CACHE_DIR)
-
-
-def _connect(cfg, seed=True, reseed=False):
+def _connect(cfg, seed_release=True, reseed=False, start=True):
     """AWS clients for ``cfg``'s environment, and its local stack (started and seeded) or None."""
-    from toolkit.aws.session import for_config
+    from toolkit.local.stack import connect
 
-    if not cfg.is_local:
-        return for_config(cfg), None
-    from toolkit.aws.infra import seed_release
-    from toolkit.local import stack
-
-    seeders = (seed_release(cfg),) if seed and cfg.release else ()
-    url = stack.up(_stack(), cfg.region, seeders=seeders, reseed=reseed)
-    return for_config(cfg, endpoint=url), _stack()
+    return connect(cfg, STATE_DIR, CACHE_DIR, seed_release=seed_release, reseed=reseed, start=start)
 
 
-def _aws(cfg, seed=True):
-    """AWS clients for ``cfg``'s environment (see ``_connect``)."""
-    return _connect(cfg, seed)[0]
+def _aws(cfg, plan=False):
+    """AWS clients for ``cfg``'s environment; with ``plan`` a local stack is never started or seeded."""
+    return _connect(cfg, seed_release=not plan, start=not plan)[0]
+
+
+def _hosts(cfg, aws, stack):
+    from toolkit import hosts
+
+    return hosts.connect(cfg, aws, stack)
 
 
 def _reporter(json_mode: bool):
@@ -106,6 +99,27 @@ def _reporter(json_mode: bool):
 
 def _print_json(data: dict) -> None:
     print(json.dumps(data, sort_keys=True, default=str))
+
+
+def _show(result, json_mode: bool) -> None:
+    """Print a typed result: its ``to_dict()`` as JSON, or its ``lines()``."""
+    if json_mode:
+        _print_json(result.to_dict())
+    else:
+        print("\n".join(result.lines()))
+
+
+def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
+    """Run ``action`` and show its result, also when it failed with one (then exit non-zero)."""
+    from toolkit.errors import RodeoError
+
+    try:
+        result = action(*args, **kwargs)
+    except RodeoError as exc:  # a rolled-back release, a failed verification
+        if exc.result is not None:
+            _show(exc.result, json_mode)
+        raise
+    _show(result, json_mode)
 
 
 # --- bake ---------------------------------------------------------------------------
@@ -123,27 +137,12 @@ def _print_json(data: dict) -> None:
 @rodeo
 def bake(c, image="app", env="local", json=False, force=False, debug=False):
     """Bake IMAGE into a verified AMI: render, packer build, Ansible, testinfra, tags."""
-    from toolkit.bake import bake as run_bake
+    from toolkit.bake.pipeline import bake as run_bake
 
     cfg = _config(env)
     cfg.image(image)
-    reporter = _reporter(json)
     aws, stack = _connect(cfg)
-    record = run_bake(cfg, aws, image, STATE_DIR, stack, reporter, force=force)
-    if json:
-        _print_json(record)
-        return
-    if record["cached"]:
-        print(f"{record['image']}: {', '.join(f'{r} {a}' for r, a in record['ami'].items())} (unchanged inputs; --force bakes anyway)")
-        return
-    phases = ", ".join(f"{k} {v:.1f}s" for k, v in record["phases"].items())
-    parent = record.get("parent")
-    if parent and not parent["cached"]:
-        phases += f"; its parent {parent['image']} baked first in {parent['duration_s']:.1f}s"
-    print(f"\n{record['image']} baked: {', '.join(f'{r} {a}' for r, a in record['ami'].items())}")
-    print(f"  {record['duration_s']:.1f}s in all ({phases})")
-    print(f"  git {record['tags'].get('rodeo:git-sha', '?')[:12]}, inputs {record['tags'].get('rodeo:inputs-hash', '?')[:12]}")
-    print(f"  artifacts: {record['artifacts']}")
+    _show(run_bake(cfg, aws, _hosts(cfg, aws, stack), image, STATE_DIR, _reporter(json), force=force), json)
 
 
 @task(help={"image": "render only this image (default: all)", "env": "environment (default: local)", "debug": "show tracebacks"})
@@ -181,7 +180,7 @@ def local_down(c, debug=False):
     """Stop the local stack and forget its AMIs and local images."""
     from toolkit.local import stack
 
-    stopped = stack.down(_stack())
+    stopped = stack.down(stack.Stack(STATE_DIR, CACHE_DIR))
     print("local stack stopped" if stopped else "local stack was not running")
 
 
@@ -191,7 +190,7 @@ def local_status(c, json=False, debug=False):
     """Show whether the local stack runs, its endpoint and its images."""
     from toolkit.local import stack
 
-    info = stack.status(_stack())
+    info = stack.status(stack.Stack(STATE_DIR, CACHE_DIR))
     if json:
         _print_json(info)
     elif info["running"]:
@@ -209,28 +208,6 @@ local.add_task(local_status, "status")
 # --- release -------------------------------------------------------------------------
 
 
-def _with_result(show, json_mode: bool, action, *args, **kwargs) -> None:
-    """Run ``action`` and ``show`` its result, also when it failed with one (then exit non-zero)."""
-    from toolkit.errors import RodeoError
-
-    try:
-        result = action(*args, **kwargs)
-    except RodeoError as exc:  # a rolled-back release, a failed verification
-        if getattr(exc, "result", None):
-            show(exc.result, json_mode)
-        raise
-    show(result, json_mode)
-
-
-def _show_release(result: dict, json_mode: bool) -> None:
-    if json_mode:
-        _print_json(result)
-    elif result["outcome"] == "planned":
-        print("planned only: nothing was changed (run without --plan to release)")
-    else:
-        print(f"{result['outcome']}: {result.get('ami')} active in {result.get('active_slot')} (steps {result.get('steps')})")
-
-
 @task(
     help={
         "image": "release the newest verified AMI of this image (default: release.image)",
@@ -246,51 +223,45 @@ def _show_release(result: dict, json_mode: bool) -> None:
 @rodeo
 def release(c, image="", ami="", env="local", plan=False, json=False, allow_unverified=False, break_lock=False, debug=False):
     """Move traffic to a new AMI: canary steps, gates, automatic rollback on failure."""
-    from toolkit.aws import rollout
+    from toolkit.release import rollout
 
     cfg = _config(env)
-    _with_result(_show_release, json, rollout.release, cfg, _aws(cfg), ami=ami or None, image=image or None, allow_unverified=allow_unverified,
-                     break_lock=break_lock, plan_only=plan, reporter=_reporter(json))
+    _with_result(json, rollout.release, cfg, _aws(cfg, plan=plan), ami=ami or None, image=image or None, allow_unverified=allow_unverified,
+                 break_lock=break_lock, plan_only=plan, reporter=_reporter(json))
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})
 @rodeo
 def rollback(c, env="local", json=False, debug=False):
     """Put the previous release back (or undo a half-done one)."""
-    from toolkit.aws import rollout
+    from toolkit.release import rollout
 
     cfg = _config(env)
-    _with_result(_show_release, json, rollout.rollback, cfg, _aws(cfg), reporter=_reporter(json))
+    _with_result(json, rollout.rollback, cfg, _aws(cfg), reporter=_reporter(json))
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})
 @rodeo
 def status(c, env="local", json=False, debug=False):
     """Show the active slot, its AMI and git sha, weights, health per slot and the last releases."""
-    from toolkit.aws import rollout
+    from toolkit.release import status as state
 
     cfg = _config(env)
-    info = rollout.status(cfg, _aws(cfg))
+    info = state.status(cfg, _aws(cfg))
     if json:
         _print_json(info)
-        return
-    print(f"{cfg.app}/{cfg.env}: active {info['active_slot']} with {info['ami']} (git {info['git_sha'] or '?'})" + ("  [traffic split: a release is in progress or was interrupted]" if info["split"] else ""))
-    for name, slot in info["slots"].items():
-        print(f"  {name:5} weight {slot['weight']:3}  healthy {slot['healthy']}/{slot['instances']} (desired {slot['desired']})  {slot['ami']} (template v{slot['version']})")
-    if info["lock"]:
-        print(f"  locked by {info['lock']['by']} (pid {info['lock']['pid']}) since {info['lock']['since']}")
-    for entry in info["releases"]:
-        print(f"  {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']} into {entry['new_slot']} steps {entry.get('steps')}" + (f"  ({entry['reason']})" if entry.get("reason") else ""))
+    else:
+        print("\n".join(state.lines(cfg, info)))
 
 
 @task(help={"env": "environment (default: local)", "debug": "show tracebacks"})
 @rodeo
 def setup(c, env="local", debug=False):
     """Create what Rodeo owns for releases (table, launch template, slot groups) and check the rest."""
-    from toolkit.aws import infra
+    from toolkit.release import setup as release_setup
 
     cfg = _config(env)
-    done = infra.ensure(cfg, _aws(cfg, seed=False), create_lb=cfg.is_local)
+    done = release_setup.ensure(cfg, _aws(cfg))
     for item in done["created"]:
         print(f"created {item}")
     for item in done["found"]:
@@ -298,16 +269,6 @@ def setup(c, env="local", debug=False):
 
 
 # --- verify --------------------------------------------------------------------------
-
-
-def _show_verdict(result: dict, json_mode: bool) -> None:
-    if json_mode:
-        _print_json(result)
-        return
-    verdict = "verified" if result["verified"] else "FAILED verification"
-    print(f"\n{result['ami']} ({result['image']}) {verdict}: {result['tests'] - result['failures']}/{result['tests']} tests passed")
-    print(f"  tagged rodeo:verified={str(result['verified']).lower()} at {result['verified_at']}")
-    print(f"  report: {result['report']}")
 
 
 @task(
@@ -329,14 +290,14 @@ def verify(c, ami, env="local", image="", junit="", json=False, debug=False):
     the AMI's local image in a throw-away sandbox. The verdict is tagged on the
     AMI (rodeo:verified, rodeo:verified-at).
     """
-    from toolkit.ami_check import verify_ami
+    from toolkit.images.check import verify_ami
 
     cfg = _config(env)
     if image:
         cfg.image(image)
     aws, stack = _connect(cfg)
-    _with_result(_show_verdict, json, verify_ami, cfg, aws, ami, image=image or None, junit=Path(junit).resolve() if junit else None,
-                 stack=stack, state_dir=STATE_DIR, reporter=_reporter(json))
+    _with_result(json, verify_ami, cfg, aws, _hosts(cfg, aws, stack), ami, image=image or None, junit=Path(junit).resolve() if junit else None,
+                 state_dir=STATE_DIR, reporter=_reporter(json))
 
 
 # --- prune ---------------------------------------------------------------------------
@@ -355,16 +316,12 @@ def verify(c, ami, env="local", image="", junit="", json=False, debug=False):
 @rodeo
 def prune(c, image, keep="", env="local", plan=False, json=False, debug=False):
     """Deregister IMAGE's AMIs beyond the newest KEEP (and their snapshots) in every region, never one in use."""
-    from toolkit.aws import prune as pruning
+    from toolkit.images import prune as pruning
 
     cfg = _config(env)
     cfg.image(image)
     keep = pruning.check_keep(keep or "0")  # a string flag: invoke's own int() would end in a traceback
-    result = pruning.prune(cfg, _aws(cfg), image, keep, plan_only=plan, reporter=_reporter(json))
-    if json:
-        _print_json(result)
-        return
-    print("\n".join(pruning.describe(result)))
+    _show(pruning.prune(cfg, _aws(cfg, plan=plan), image, keep, plan_only=plan, reporter=_reporter(json)), json)
 
 
 # --- least privilege -----------------------------------------------------------------
@@ -384,7 +341,7 @@ def iam_policy(c, for_="all", env="local", debug=False):
     Makes no AWS call. bake includes what Packer's amazon-ebs builder calls for
     the rendered template; release covers release, rollback, status and setup.
     """
-    from toolkit.aws import iam
+    from toolkit import iam
 
     cfg = _config(env)
     print(json.dumps(iam.policy(cfg, iam.purposes_for(for_)), indent=2))

@@ -42,8 +42,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from toolkit.aws.session import Aws  # noqa: E402
-from toolkit.local import sandbox, stack  # noqa: E402
+from toolkit.aws import Aws  # noqa: E402
+from toolkit.hosts import sandbox  # noqa: E402
+from toolkit.local import seed, stack  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo"))
@@ -184,7 +185,7 @@ def main() -> None:
     try:
         url = stack.up(st, REGION)
         aws = Aws(region=REGION, endpoint=url, local=True)
-        source_ami = stack.seed_base(st, aws)["base_ami"]
+        source_ami = seed.seed_base(st, aws)["base_ami"]
         template = tmp / "hand.pkr.hcl"
         template.write_text(HAND_TEMPLATE)
         print(f"moto at {url}, base AMI {source_ami}, temp dir {tmp}", flush=True)

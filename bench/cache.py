@@ -45,7 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.integration.bakes import CACHE, Project  # noqa: E402
-from toolkit.local import sandbox, stack  # noqa: E402
+from toolkit.hosts import sandbox  # noqa: E402
+from toolkit.local import stack  # noqa: E402
 
 REGION = "us-east-1"
 KINDS = ("full", "hit", "layered", "mono")

@@ -1,11 +1,15 @@
 """Releases under AWS faults: released, rolled back or broken, by fault rate.
 
-Run: .venv/bin/python bench/faults.py [--rates 0.1,0.3,0.5] [--runs 5] [--seed 1]
+Run: .venv/bin/python bench/faults.py [--rates 0.1,0.3,0.5] [--runs 5] [--seed 1] [--kinds throttle,5xx,drop] [--after 0.3]
 
 Starts a throwaway moto server, seeds one environment (blue live with 2
 instances, green empty, pause 0) and puts ``tests.support.faultproxy`` in
 front of it, answering a share of all calls with throttling (400
-Throttling / RequestLimitExceeded / ThrottlingException) or 5xx errors. Each
+Throttling / RequestLimitExceeded / ThrottlingException), 5xx errors or a
+dropped connection. A share of the faults (``--after``) is injected after
+moto applied the call: the change happened but its answer is lost, so the
+retry meets its own effect (a duplicate create, a conditional write that
+"fails" on itself). The last lines count the faults injected by kind. Each
 run releases a fresh verified AMI into the idle slot, so runs alternate
 between the slots and start from the world the last one left. After every
 mutating call (botocore ``after-call`` / ``after-call-error`` hooks) the
@@ -29,11 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.faultproxy import FaultProxy  # noqa: E402
 from toolkit import config as config_mod  # noqa: E402
-from toolkit.aws import infra, ledger, lock, rollout, slots  # noqa: E402
-from toolkit.aws.release import violations  # noqa: E402
-from toolkit.aws.session import Aws, for_config  # noqa: E402
+from toolkit.release import ledger  # noqa: E402
+from toolkit.release import lock  # noqa: E402
+from toolkit.release import rollout  # noqa: E402
+from toolkit.release import slots  # noqa: E402
+from toolkit.release.plan import violations  # noqa: E402
+from toolkit.aws import Aws, for_config  # noqa: E402
 from toolkit.errors import RodeoError  # noqa: E402
-from toolkit.local import stack  # noqa: E402
+from toolkit.local import seed, stack  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
 MUTATING = ("Create", "Update", "Modify", "Delete", "Put", "Set", "Attach", "Register", "Deregister", "Terminate")
@@ -87,10 +94,10 @@ def run_once(cfg, env, observer: Aws, proxy: FaultProxy, n: int) -> dict:
     faults_before = proxy.stats.faulted
     started = time.monotonic()
     try:
-        outcome = rollout.release(cfg, aws, ami=ami, reporter=Silent())["outcome"]
+        outcome = rollout.release(cfg, aws, ami=ami, reporter=Silent()).outcome
         error = ""
     except RodeoError as exc:
-        outcome = (getattr(exc, "result", None) or {}).get("outcome", "failed")
+        outcome = exc.result.outcome if exc.result is not None else "failed"
         error = exc.message
     except Exception as exc:  # an AWS error escaping Rodeo is itself a finding
         outcome, error = "crashed", f"{type(exc).__name__}: {exc}"
@@ -118,9 +125,12 @@ def main() -> None:
     parser.add_argument("--rates", default="0.1,0.3,0.5")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kinds", default="throttle,5xx,drop", help="fault kinds (tests.support.faultproxy.KINDS)")
+    parser.add_argument("--after", type=float, default=0.3,
+                        help="share of faults injected after moto applied the call (the answer is lost: a retry meets its own effect)")
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
-    rows = []
+    rows, kinds_seen = [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for name in ("p.yml", "t.py"):
@@ -130,18 +140,19 @@ def main() -> None:
         cfg = config_mod.load("bench", root)
         st = stack.Stack(state_dir=root / "state", cache_dir=root / "state")
         try:
-            url = stack.up(st, cfg.region, seeders=(infra.seed_release(cfg),))
+            url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
             observer = for_config(cfg, endpoint=url)
             env = slots.resolve(cfg, observer)
             n = 0
             for rate in rates:
                 results = []
-                with FaultProxy(url, rate=rate, kinds=("throttle", "5xx"), seed=args.seed + int(rate * 1000)) as proxy:
+                with FaultProxy(url, rate=rate, kinds=tuple(args.kinds.split(",")), after=args.after, seed=args.seed + int(rate * 1000)) as proxy:
                     for _ in range(args.runs):
                         n += 1
                         results.append(run_once(cfg, env, observer, proxy, n))
                         print(f"  rate {rate:.0%} run {len(results)}: {results[-1]['verdict']} in {results[-1]['seconds']:.1f}s, {results[-1]['faults']} faults {'; '.join(results[-1]['why'])}", file=sys.stderr)
                 rows.append((rate, results))
+                kinds_seen.append((rate, dict(proxy.stats.kinds)))
         finally:
             stack.down(st)
     print(f"{'fault rate':>10}  {'runs':>4}  {'released':>8}  {'rolled back':>11}  {'broken':>6}  {'faults/run':>10}  {'median s':>8}")
@@ -149,6 +160,8 @@ def main() -> None:
         count = lambda v: sum(r["verdict"] == v for r in results)  # noqa: E731
         print(f"{rate:>10.0%}  {len(results):>4}  {count('released'):>8}  {count('rolled_back'):>11}  {count('broken'):>6}  "
               f"{statistics.mean(r['faults'] for r in results):>10.1f}  {statistics.median(r['seconds'] for r in results):>8.1f}")
+    for rate, kinds in kinds_seen:
+        print(f"faults injected at {rate:.0%}: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
     for rate, results in rows:
         for r in results:
             if r["verdict"] == "broken":

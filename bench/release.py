@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from toolkit import config as config_mod  # noqa: E402
-from toolkit.aws import infra, rollout  # noqa: E402
-from toolkit.aws.session import for_config  # noqa: E402
+from toolkit.release import rollout  # noqa: E402
+from toolkit.aws import for_config  # noqa: E402
 from toolkit.config import Capacity  # noqa: E402
-from toolkit.local import stack  # noqa: E402
+from toolkit.local import seed, stack  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
 RODEO_YML = """\
@@ -50,7 +50,7 @@ def bench(root: Path, st: stack.Stack, size: int) -> dict:
     (root / "inventories" / app / "rodeo.yml").write_text(RODEO_YML.format(app=app))
     cfg = config_mod.load(app, root)
     cfg = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, capacity=Capacity(min=size, max=size, desired=size)))
-    url = stack.up(st, cfg.region, seeders=(infra.seed_release(cfg),))
+    url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
     aws = for_config(cfg, endpoint=url)
     ec2 = aws.client("ec2")
     ami = ec2.register_image(Name=f"{app}-app", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
@@ -61,7 +61,7 @@ def bench(root: Path, st: stack.Stack, size: int) -> dict:
     started = time.monotonic()
     result = rollout.release(cfg, aws, ami=ami, reporter=Silent())
     seconds = time.monotonic() - started
-    assert result["outcome"] == "released", result
+    assert result.outcome == "released", result
     return {"size": size, "calls": sum(calls.values()), "seconds": seconds, "by_op": calls}
 
 

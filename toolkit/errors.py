@@ -7,16 +7,20 @@ both and exits non-zero; a traceback is shown only with ``--debug``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RodeoError(Exception):
     """Base of every error Rodeo expects a user may cause."""
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", result: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # The typed result of a run that ended badly but has one to show (a rolled-back release, a failed verify).
+        self.result = result
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

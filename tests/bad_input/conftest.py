@@ -14,8 +14,8 @@ import pytest
 
 from tests.integration.bakes import ec2, local_stack, project  # noqa: F401
 from toolkit import config
-from toolkit.aws.infra import seed_release
-from toolkit.aws.session import Aws
+from toolkit.local.seed import BASE_AMI_NAME, seed_release
+from toolkit.aws import Aws
 from toolkit.local import stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def no_real_aws(monkeypatch):
 @pytest.fixture()
 def base_ami(seeded_stack, ec2) -> str:  # noqa: F811
     """The seeded Debian AMI: exists, but is neither verified nor tagged with an image."""
-    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [stack.BASE_AMI_NAME]}])["Images"]
+    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [BASE_AMI_NAME]}])["Images"]
     return images[0]["ImageId"]
 
 

@@ -1,6 +1,6 @@
 """Record the IAM actions Rodeo's AWS calls need, through botocore's event hooks.
 
-``Recorder.patch(monkeypatch)`` wraps ``toolkit.aws.session.Aws.client`` so
+``Recorder.patch(monkeypatch)`` wraps ``toolkit.aws.Aws.client`` so
 that every client Rodeo makes gets a ``before-parameter-build`` hook (once
 per client); session.py itself is untouched. A call made while a phase is
 open (``with recorder.phase("release"):``) is recorded as the IAM action it
@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from toolkit.aws.session import Aws
+from toolkit.aws import Aws
 
 # botocore service name -> IAM action prefix, where they differ.
 IAM_PREFIX = {"elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing", "monitoring": "cloudwatch"}

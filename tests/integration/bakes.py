@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from toolkit import procs
-from toolkit.aws.session import Aws
+from toolkit.aws import Aws
 from toolkit.errors import SandboxError
-from toolkit.local import sandbox, stack
+from toolkit.hosts import sandbox
+from toolkit.local import stack
 
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = ("tasks.py", "ansible.cfg", "pyproject.toml", "inventories", "playbooks", "packer", "tests/image")

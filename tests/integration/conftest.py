@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.errors import SandboxError
-from toolkit.local import sandbox
+from toolkit.hosts import sandbox
 
 
 @pytest.fixture(scope="session")

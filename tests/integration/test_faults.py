@@ -9,7 +9,9 @@ targets than capacity.min) is checked after every mutating call, as in
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 import types
 
 import botocore.endpoint
@@ -19,8 +21,9 @@ from tests.integration.bakes import Project
 from tests.integration.release.conftest import REGION, World, make_config
 from tests.support.faultproxy import FaultProxy
 from tests.support.stacks import moto_stack
-from toolkit.aws import ledger, rollout
-from toolkit.aws.session import RETRIES, Aws
+from toolkit.release import ledger
+from toolkit.release import rollout
+from toolkit.aws import RETRIES, Aws
 from toolkit.errors import ReleaseError
 from toolkit.ui import Silent
 
@@ -118,7 +121,7 @@ def test_a_release_survives_throttling_5xx_and_dropped_connections(world, seed):
     with FaultProxy(world.url, rate=0.25, seed=seed) as proxy:
         aws = Faulty(world, proxy)
         result = rollout.release(world.cfg, aws, ami=ami, reporter=world.reporter)
-    assert result["outcome"] == "released"
+    assert result.outcome == "released"
     assert aws.broken == []
     assert proxy.stats.faulted >= 10 and set(proxy.stats.kinds) == {"throttle", "5xx", "drop"}
     assert_released(world, ami, base)
@@ -133,7 +136,7 @@ def test_a_call_that_took_effect_but_failed_is_not_repeated_into_a_duplicate(wor
         aws = Faulty(world, proxy)
         result = rollout.release(world.cfg, aws, ami=ami, reporter=reporter)
     assert proxy.stats.faults == {action: 1}
-    assert result["outcome"] == "released" and aws.broken == [] and reporter.warnings == []
+    assert result.outcome == "released" and aws.broken == [] and reporter.warnings == []
     assert_released(world, ami, base)
 
 
@@ -144,7 +147,7 @@ def test_many_calls_that_took_effect_but_failed_leave_no_duplicates(world):
         aws = Faulty(world, proxy)
         result = rollout.release(world.cfg, aws, ami=ami, reporter=reporter)
     assert proxy.stats.faulted >= 3
-    assert result["outcome"] == "released" and aws.broken == [] and reporter.warnings == []
+    assert result.outcome == "released" and aws.broken == [] and reporter.warnings == []
     assert_released(world, ami, base)
 
 
@@ -163,7 +166,7 @@ def test_a_fault_that_outlasts_the_retries_after_traffic_moved_rolls_back(world,
         with pytest.raises(ReleaseError) as caught:
             rollout.release(world.cfg, aws, ami=ami, reporter=world.reporter)
     assert "rolled back" in caught.value.message and "all traffic is back on blue" in caught.value.hint
-    assert caught.value.result["outcome"] == "rolled_back"
+    assert caught.value.result.outcome == "rolled_back"
     assert proxy.stats.faults == {"ModifyListener": ATTEMPTS}
     assert aws.broken == []
     after = world.state()
@@ -198,7 +201,7 @@ def test_a_lasting_outage_stops_cleanly_and_a_rerun_converges(world, quick_backo
     assert len(lock_items(world)) <= 1  # held by the run AWS stopped answering: --break-lock takes it
     rerun = Faulty(world, types.SimpleNamespace(url=world.url))
     result = rollout.release(world.cfg, rerun, ami=ami, break_lock=True, reporter=world.reporter)
-    assert result["outcome"] == "released" and rerun.broken == []
+    assert result.outcome == "released" and rerun.broken == []
     assert_after = world.state()
     assert assert_after.weights == {"blue": 0, "green": 100} and assert_after.green.ami == ami
     assert len(versions(world)) == 2
@@ -214,7 +217,8 @@ def test_a_bake_and_its_tag_read_back_survive_faults(tmp_path, local_stack):
     Faults land before the request reaches moto (none after the effect).
     """
     from toolkit import config as config_mod
-    from toolkit.bake import bake
+    from toolkit.bake.pipeline import bake
+    from toolkit.hosts.local import LocalHosts
 
     st, url = local_stack
     project = Project(tmp_path / "project", st.state_dir)
@@ -223,12 +227,12 @@ def test_a_bake_and_its_tag_read_back_survive_faults(tmp_path, local_stack):
     before = set(Project.amis(observer))
     with FaultProxy(url, rate=0.15, seed=4, exclude={"DescribeImages"}) as proxy:
         aws = Aws(region=cfg.region, endpoint=proxy.url, local=True)
-        record = bake(cfg, aws, "base", st.state_dir, stack=st, reporter=Silent(), force=True)
+        record = bake(cfg, aws, LocalHosts(st), "base", st.state_dir, reporter=Silent(), force=True).to_dict()
     new = set(Project.amis(observer)) - before
     ami = record["ami"][cfg.region]
     assert new == {ami}
     tags = {t["Key"]: t["Value"] for t in observer.describe_images(ImageIds=[ami])["Images"][0]["Tags"]}
-    assert LINEAGE <= set(tags) and tags["rodeo:verified"] == "true"
+    assert LINEAGE <= set(tags) and json.loads((Path(record["artifacts"]) / "verify.json").read_text())["failures"] == 0
     assert record["tags"] == {k: v for k, v in tags.items() if k.startswith("rodeo:")}
     assert proxy.stats.faulted >= 3, proxy.stats
     assert observer.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["rodeo-*"]}])["KeyPairs"] == []

@@ -22,13 +22,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from toolkit.errors import StackError
+from toolkit.local import seed
 from toolkit.local.store import ImageStore
 
-BASE_AMI_NAME = "debian-12-amd64-rodeo-local"
-SEED_TAG = "rodeo:seed"
 START_TIMEOUT = 30.0
 
 
@@ -72,6 +71,29 @@ def status(stack: Stack) -> dict:
     }
 
 
+def connect(config: Any, state_dir: Path, cache_dir: Path, seed_release: bool = True, reseed: bool = False, start: bool = True) -> tuple[Any, "Stack | None"]:
+    """AWS clients for ``config``'s environment, and its local stack or None.
+
+    On a local environment the stack is started (unless ``start`` is False:
+    then a StackError says it is not running) and seeded, the release side
+    too unless ``seed_release`` is False. Elsewhere: the account boto3 finds.
+    """
+    from toolkit.aws import for_config
+
+    if not config.is_local:
+        return for_config(config), None
+    stack = Stack(state_dir=state_dir, cache_dir=cache_dir)
+    if not start:
+        url = endpoint(stack)
+        if url is None:
+            raise StackError("the local stack is not running, and this command changes nothing, so it does not start it",
+                             "start it with 'invoke local.up', then run the command again")
+        return for_config(config, endpoint=url), stack
+    seeders = (seed.seed_release(config),) if seed_release and config.release else ()
+    url = up(stack, config.region, seeders=seeders, reseed=reseed)
+    return for_config(config, endpoint=url), stack
+
+
 def endpoint(stack: Stack) -> str | None:
     """The running server's URL, or None."""
     return status(stack)["endpoint"]
@@ -89,14 +111,14 @@ def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> 
         if url is None:
             stack.store.clear()
             url = _start(stack)
-        from toolkit.aws.session import Aws
+        from toolkit.aws import Aws
 
         aws = Aws(region=region, endpoint=url, local=True)
         # Seeding is idempotent but costs a dozen calls: a seeder with a
         # ``seed_key`` runs once per server (the server's state lives as long as it).
         state = _read_state(stack)
         done = set(state.get("seeded", []))
-        for seeder in (_base_seeder(stack, region), *seeders):
+        for seeder in (seed.base_seeder(stack, region), *seeders):
             key = getattr(seeder, "seed_key", None)
             if reseed or key is None or key not in done:
                 seeder(aws)
@@ -123,49 +145,6 @@ def down(stack: Stack) -> bool:
         (stack.dir / "stack.json").unlink(missing_ok=True)
         stack.store.clear()
         return stopped
-
-
-def seed_base(stack: Stack, aws) -> dict:
-    """Make the VPC, two subnets and the base AMI, unless they exist."""
-    ec2 = aws.client("ec2")
-    seed = [{"Name": f"tag:{SEED_TAG}", "Values": ["local"]}]
-    vpcs = ec2.describe_vpcs(Filters=seed)["Vpcs"]
-    if vpcs:
-        vpc_id = vpcs[0]["VpcId"]
-    else:
-        vpc_id = ec2.create_vpc(CidrBlock="10.80.0.0/16", TagSpecifications=_tags("vpc", "rodeo-local"))["Vpc"]["VpcId"]
-    subnets = ec2.describe_subnets(Filters=seed + [{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
-    for i, zone in enumerate(zones[len(subnets):], start=len(subnets)):
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.80.{i}.0/24", AvailabilityZone=zone, TagSpecifications=_tags("subnet", f"rodeo-local-{i}"))
-    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [BASE_AMI_NAME]}])["Images"]
-    if images:
-        ami = images[0]["ImageId"]
-    else:
-        ami = ec2.register_image(
-            Name=BASE_AMI_NAME,
-            Description="Debian 12 (bookworm) root file system for local bakes",
-            Architecture="x86_64",
-            RootDeviceName="/dev/xvda",
-            VirtualizationType="hvm",
-            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}],
-        )["ImageId"]
-        ec2.create_tags(Resources=[ami], Tags=[{"Key": SEED_TAG, "Value": "local"}])
-    if not stack.store.has(ami):
-        stack.store.add(ami, [stack.rootfs])
-    return {"vpc": vpc_id, "base_ami": ami}
-
-
-def _base_seeder(stack: Stack, region: str):
-    def seed(aws) -> None:
-        seed_base(stack, aws)
-
-    seed.seed_key = f"base:{region}"
-    return seed
-
-
-def _tags(kind: str, name: str) -> list[dict]:
-    return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}, {"Key": SEED_TAG, "Value": "local"}]}]
 
 
 def _start(stack: Stack) -> str:

@@ -13,6 +13,7 @@ Packer 1.7+ needs a ``packer { required_plugins { amazon = ... } }`` block (and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -56,6 +57,9 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "toolkit_version": ("string", None),
     "built_at": ("string", None),
 }
+
+# The bake's shell-local steps, in order: provision, image tests, seal.
+STEP_MODULES = ("toolkit.bake.provision", "toolkit.bake.image_tests", "toolkit.bake.seal")
 
 LINEAGE_TAGS = {
     "rodeo:app": "var.app",
@@ -156,8 +160,8 @@ def _build_blocks(name: str) -> hcl2.Builder:
         f"--env ${{var.env}} --image {name} --bake-dir '${{var.bake_dir}}' "
         "--host '${build.Host}' --port '${build.Port}' --user '${build.User}' --key '${var.ssh_private_key_file}'"
     )
-    for module in ("provision", "verify", "seal"):
-        inner.block("provisioner", [q("shell-local")], inline=[q(f"'${{var.python}}' -m toolkit.{module} {common}")])
+    for module in STEP_MODULES:
+        inner.block("provisioner", [q("shell-local")], inline=[q(f"'${{var.python}}' -m {module} {common}")])
     inner.block("post-processor", [q("manifest")], output=q("${var.bake_dir}/manifest.json"), strip_path=True)
     return inner
 
@@ -167,35 +171,21 @@ def _tidy(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
 
-def write(config: Config, image_name: str, packer_version: tuple[int, ...], memo: Path | None = None) -> Path:
-    """Render ``image_name`` to ``packer/<image>.pkr.hcl``; rewrite only when it changed.
-
-    The text depends only on the image's name, the Packer version and this
-    renderer, so ``memo`` (a JSON file) remembers the text's hash per such key
-    and a current file is not rendered again (python-hcl2 takes ~0.2 s a template).
-    """
+def write(config: Config, image_name: str, packer_version: tuple[int, ...]) -> Path:
+    """Render ``image_name`` to ``packer/<image>.pkr.hcl`` (``invoke render`` only); rewrite only when it changed."""
     config.image(image_name)
     path = config.root / "packer" / f"{image_name}.pkr.hcl"
-    key = hashlib.sha256(f"{image_name}|{packer_version}|{hcl2.version.__version__}|".encode() + Path(__file__).read_bytes()).hexdigest()
-    known = _read_memo(memo)
-    if path.is_file() and known.get(key) == hashlib.sha256(path.read_bytes()).hexdigest():
-        return path
     text = render(config, image_name, packer_version)
     if not path.is_file() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    if memo is not None:
-        known[key] = hashlib.sha256(text.encode()).hexdigest()
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        memo.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
     return path
 
 
-def _read_memo(memo: Path | None) -> dict:
-    try:
-        return json.loads(memo.read_text()) if memo else {}
-    except (OSError, ValueError):
-        return {}
+@functools.lru_cache(maxsize=1)
+def renderer_digest() -> str:
+    """What the rendered text depends on besides its arguments: this file and python-hcl2's version."""
+    return hashlib.sha256(Path(__file__).read_bytes() + hcl2.version.__version__.encode()).hexdigest()
 
 
 def var_file(values: dict[str, Any]) -> str:

@@ -76,8 +76,11 @@ def build_command(template: Path, var_file: Path) -> list[str]:
 
 
 def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], cwd: Path,
-          on_line: Callable[[str], None] = lambda line: None) -> BuildResult:
-    """``packer build`` the template; PackerError (with Packer's own message) if it fails."""
+          on_line: Callable[[str], None] = lambda line: None, redact: Callable[[str], str] | None = None) -> BuildResult:
+    """``packer build`` the template; PackerError (with Packer's own message) if it fails.
+
+    ``redact`` rewrites every line before it is logged or shown (secret values out).
+    """
     log_path = bake_dir / "packer.log"
     cmd = build_command(template, var_file)
     phases = PhaseClock()
@@ -90,7 +93,7 @@ def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], c
         interrupted = False
         while True:
             try:
-                _follow(proc, log, phases, errors, on_line)
+                _follow(proc, log, phases, errors, on_line, redact or (lambda line: line))
                 break
             except KeyboardInterrupt:
                 if not interrupted:
@@ -106,9 +109,11 @@ def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], c
     return BuildResult(amis=read_manifest(bake_dir / "manifest.json"), phases=phases.durations, log=log_path, errors=errors)
 
 
-def _follow(proc: subprocess.Popen, log, phases: "PhaseClock", errors: list[str], on_line: Callable[[str], None]) -> None:
+def _follow(proc: subprocess.Popen, log, phases: "PhaseClock", errors: list[str], on_line: Callable[[str], None],
+            redact: Callable[[str], str]) -> None:
     """Read Packer's stream to its end: log it, time it, show it."""
     for raw in proc.stdout:
+        raw = redact(raw)
         log.write(raw)
         kind, text = parse_line(raw)
         if kind in ("say", "message", "error") and text:

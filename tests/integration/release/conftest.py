@@ -14,10 +14,10 @@ import pytest
 
 from tests.support.stacks import moto_stack as own_moto
 from toolkit import config as config_mod
-from toolkit.aws import infra, slots
-from toolkit.aws.release import violations
-from toolkit.aws.session import for_config
-from toolkit.local import stack
+from toolkit.release import slots
+from toolkit.release.plan import violations
+from toolkit.aws import for_config
+from toolkit.local import seed, stack
 from toolkit.ui import Silent
 
 REGION = "us-east-1"
@@ -85,7 +85,7 @@ class World:
         self.reporter = Silent()
 
     def seed(self):
-        stack.up(self.stack, REGION, seeders=(infra.seed_release(self.cfg),))
+        stack.up(self.stack, REGION, seeders=(seed.seed_release(self.cfg),))
         self.env = slots.resolve(self.cfg, self.aws)
         return self
 

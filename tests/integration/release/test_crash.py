@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.aws import ledger, lock, rollout
-from toolkit.aws.session import Aws
+from toolkit.release import ledger
+
+from toolkit.release import lock
+
+from toolkit.release import rollout
+from toolkit.aws import Aws
 
 MUTATING = ("Create", "Update", "Modify", "Delete", "Put", "Set", "Attach", "Register", "Deregister", "Terminate")
 CALLS_IN_A_RELEASE = 14  # checked below: a clean release makes this many mutating calls
@@ -77,7 +81,7 @@ def test_rerun_after_a_crash_converges(world, n):
     rerun = Watched(world)
     result = rollout.release(world.cfg, rerun, ami=ami, break_lock=True, reporter=world.reporter)
     assert rerun.broken == []
-    assert result["outcome"] in ("released", "unchanged")
+    assert result.outcome in ("released", "unchanged")
     after = world.state()
     assert after.weights == {"blue": 0, "green": 100}
     assert (after.green.ami, after.green.healthy, after.blue.desired, after.blue.instances) == (ami, 2, 0, 0)

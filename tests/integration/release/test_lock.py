@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.aws import lock, rollout
+from toolkit.release import lock
+
+from toolkit.release import rollout
 from toolkit.errors import LockError
 
 
@@ -23,9 +25,9 @@ def test_second_release_is_refused_while_one_holds_the_lock(world):
 def test_break_lock_takes_over_and_frees_it_after(world):
     held = lock.acquire(world.cfg, world.aws, "release of ami-other")
     result = rollout.release(world.cfg, world.aws, ami=world.ami(), break_lock=True, reporter=world.reporter)
-    assert result["outcome"] == "released"
+    assert result.outcome == "released"
     assert lock.holder(world.cfg, world.aws) is None
-    assert lock.release(world.aws, held) is False  # the broken holder cannot free a lock it lost
+    assert lock.free(world.aws, held) is False  # the broken holder cannot free a lock it lost
 
 
 def test_lock_is_freed_after_a_rolled_back_release(world):

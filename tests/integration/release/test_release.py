@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.aws import ledger, rollout
+from toolkit.release import ledger
+
+from toolkit.release import rollout, status as release_status
 from toolkit.errors import ImageError, ReleaseError
 
 
@@ -12,8 +14,8 @@ def test_happy_path_moves_all_traffic_and_records_it(world):
     before = world.state()
     ami = world.ami(sha="c0ffee1")
     result = rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
-    assert result["outcome"] == "released"
-    assert result["active_slot"] == "green" and result["steps"] == [10, 50, 100]
+    assert result.outcome == "released"
+    assert result.active_slot == "green" and result.steps == [10, 50, 100]
     after = world.state()
     assert after.weights == {"blue": 0, "green": 100}
     assert (after.green.ami, after.green.instances, after.green.healthy) == (ami, 2, 2)
@@ -23,7 +25,7 @@ def test_happy_path_moves_all_traffic_and_records_it(world):
     assert entry["from_ami"] == before.blue.ami and entry["by"] and entry["ended_at"] >= entry["started_at"]
     template = world.aws.client("ec2").describe_launch_template_versions(LaunchTemplateName=f"rodeo-{world.cfg.app}", Versions=[str(after.green.version)])
     assert template["LaunchTemplateVersions"][0]["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "required"
-    status = rollout.status(world.cfg, world.aws)
+    status = release_status.status(world.cfg, world.aws)
     assert status["active_slot"] == "green" and status["ami"] == ami and status["git_sha"] == "c0ffee1" and status["lock"] is None
     assert status["slots"]["green"]["healthy"] == 2 and status["releases"][0]["outcome"] == "released"
 
@@ -33,7 +35,7 @@ def test_image_flag_picks_the_newest_verified(world):
     newest = world.ami()
     world.ami(verified=False)
     result = rollout.release(world.cfg, world.aws, image="app", reporter=world.reporter)
-    assert result["ami"] == newest
+    assert result.ami == newest
 
 
 def test_releasing_the_active_ami_is_unchanged(world):
@@ -41,7 +43,7 @@ def test_releasing_the_active_ami_is_unchanged(world):
     rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
     before = world.state()
     result = rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
-    assert result["outcome"] == "unchanged" and result["active_slot"] == "green"
+    assert result.outcome == "unchanged" and result.active_slot == "green"
     assert world.state() == before
 
 
@@ -50,8 +52,8 @@ def test_plan_changes_nothing(world):
     before = world.state()
     history = ledger.recent(world.cfg, world.aws)
     result = rollout.release(world.cfg, world.aws, ami=ami, plan_only=True, reporter=world.reporter)
-    assert result["outcome"] == "planned" and result["steps"] == [10, 50, 100]
-    assert result["plan"]["new_slot"] == "green" and result["plan"]["rollback_target"] == before.blue.ami
+    assert result.outcome == "planned" and result.steps == [10, 50, 100]
+    assert result.plan["new_slot"] == "green" and result.plan["rollback_target"] == before.blue.ami
     assert world.state() == before and ledger.recent(world.cfg, world.aws) == history
 
 
@@ -60,11 +62,11 @@ def test_rollback_after_a_good_release(world):
     ami = world.ami()
     rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
     result = rollout.rollback(world.cfg, world.aws, reporter=world.reporter)
-    assert result["outcome"] == "released" and result["kind"] == "rollback" and result["ami"] == base
+    assert result.outcome == "released" and result.kind == "rollback" and result.ami == base
     after = world.state()
     assert after.weights == {"blue": 100, "green": 0}
     assert (after.blue.ami, after.blue.healthy, after.green.desired) == (base, 2, 0)
-    assert result["steps"] == [100]
+    assert result.steps == [100]
 
 
 def test_keep_warm_makes_rollback_a_weight_shift(make_world):
@@ -91,7 +93,7 @@ def test_unhealthy_new_instances_roll_back(world):
     world.aws.client("autoscaling").meta.events.register("after-call.autoscaling.UpdateAutoScalingGroup", stop_new_instances)
     with pytest.raises(ReleaseError) as caught:
         rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
-    assert caught.value.result["outcome"] == "rolled_back" and "healthy" in caught.value.message
+    assert caught.value.result.outcome == "rolled_back" and "healthy" in caught.value.message
     after = world.state()
     assert after.weights == {"blue": 100, "green": 0}
     assert after.green.desired == 0 and after.green.instances == 0 and after.blue.healthy == 2
@@ -114,7 +116,7 @@ def test_alarm_mid_release_rolls_back(world):
     world.aws.client("elbv2").meta.events.register("after-call", fire_after_first_weight)
     with pytest.raises(ReleaseError) as caught:
         rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
-    assert caught.value.result["outcome"] == "rolled_back" and caught.value.result["steps"] == [10]
+    assert caught.value.result.outcome == "rolled_back" and caught.value.result.steps == [10]
     assert "ALARM" in caught.value.message
     after = world.state()
     assert after.weights == {"blue": 100, "green": 0} and after.green.desired == 0
@@ -135,7 +137,7 @@ def test_unverified_ami_is_refused_unless_allowed(world):
     with pytest.raises(ImageError, match="not a verified"):
         rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
     assert world.state() == before
-    assert rollout.release(world.cfg, world.aws, ami=ami, allow_unverified=True, reporter=world.reporter)["outcome"] == "released"
+    assert rollout.release(world.cfg, world.aws, ami=ami, allow_unverified=True, reporter=world.reporter).outcome == "released"
 
 
 def test_missing_target_group_names_it(world):
@@ -166,3 +168,45 @@ def test_missing_load_balancer_and_bad_steps(world):
         rollout.release(dataclasses.replace(world.cfg, release=dataclasses.replace(rel, load_balancer="nope")), world.aws, ami=world.ami(), reporter=world.reporter)
     with pytest.raises(ReleaseError, match="must increase and end at 100"):
         rollout.release(dataclasses.replace(world.cfg, release=dataclasses.replace(rel, steps=(50, 10))), world.aws, ami=world.ami(), reporter=world.reporter)
+
+
+@pytest.mark.parametrize("status,rolled_back", [(500, True), (404, True), (200, False)])
+def test_a_failing_smoke_check_rolls_the_release_back(make_world, monkeypatch, status, rolled_back):
+    """The new instances answer the smoke check with ``status``: anything but 2xx rolls back before any weight moves."""
+    import http.server
+    import threading
+
+    from toolkit.config import SmokeCheck
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        world = make_world(smoke_check=SmokeCheck(path="/health", port=server.server_address[1], timeout_seconds=2))
+        real = rollout.slots.addresses
+
+        def on_loopback(env, aws, slot):  # moto's instances have VPC addresses: answer for them on loopback
+            return [dict(t, public="127.0.0.1") for t in real(env, aws, slot)]
+
+        monkeypatch.setattr(rollout.slots, "addresses", on_loopback)
+        ami = world.ami()
+        if rolled_back:
+            with pytest.raises(ReleaseError) as caught:
+                rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
+            assert caught.value.result.outcome == "rolled_back" and caught.value.result.steps == []
+            assert f"answered {status}" in caught.value.message
+            after = world.state()
+            assert after.weights == {"blue": 100, "green": 0} and after.green.desired == 0
+        else:
+            assert rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter).outcome == "released"
+            entry = ledger.recent(world.cfg, world.aws, 1)[0]
+            assert entry["smoke"] == "passed 2"
+    finally:
+        server.shutdown()

@@ -1,0 +1,162 @@
+"""The local build instance: SSH, layers, teardown, and the sample playbooks for real."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import tempfile
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from toolkit.hosts.sandbox import Instance, build_instance, leftovers
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+
+
+def ssh(instance: Instance, key: Path, command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["ssh", "-i", str(key), "-p", str(instance.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+         "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", f"{instance.user}@{instance.host}", command],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def public(key: Path) -> str:
+    return key.with_suffix(".pub").read_text()
+
+
+def assert_clean(upper: Path, key: Path) -> None:
+    assert leftovers(upper) == {"mounts": [], "processes": []}
+    authorized = upper / "home/admin/.ssh/authorized_keys"
+    assert not authorized.exists() or public(key).split()[1] not in authorized.read_text()
+    assert not list((upper / "etc/ssh").glob("ssh_host_*"))
+    assert sorted(p.name for p in upper.parent.iterdir()) == [upper.name]
+
+
+def test_answers_ssh_with_sudo_and_keeps_writes(rootfs, ssh_key, tmp_path):
+    upper = tmp_path / "upper"
+    with build_instance([rootfs], upper, public(ssh_key)) as instance:
+        assert instance.host == "127.0.0.1" and instance.user == "admin"
+        result = ssh(instance, ssh_key, "sudo -n true && echo baked | sudo tee /etc/rodeo-test >/dev/null && hostname")
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""
+        assert leftovers(upper)["processes"]
+    assert (upper / "etc/rodeo-test").read_text() == "baked\n"
+    assert not (rootfs / "etc/rodeo-test").exists()
+    assert_clean(upper, ssh_key)
+
+
+def test_exception_inside_still_tears_down(rootfs, ssh_key, tmp_path):
+    upper = tmp_path / "upper"
+    with pytest.raises(RuntimeError, match="boom"):
+        with build_instance([rootfs], upper, public(ssh_key)) as instance:
+            assert ssh(instance, ssh_key, "true").returncode == 0
+            raise RuntimeError("boom")
+    assert_clean(upper, ssh_key)
+
+
+def test_layers_stack_bottom_first(rootfs, ssh_key, tmp_path):
+    first, second = tmp_path / "first" / "upper", tmp_path / "second" / "upper"
+    with build_instance([rootfs], first, public(ssh_key)) as instance:
+        assert ssh(instance, ssh_key, "echo one | sudo tee /etc/layer >/dev/null && sudo touch /etc/gone").returncode == 0
+    with build_instance([rootfs, first], second, public(ssh_key)) as instance:
+        result = ssh(instance, ssh_key, "cat /etc/layer && sudo rm /etc/gone")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "one\n"
+    assert (first / "etc/gone").exists()
+    assert not (second / "etc/layer").exists()
+    assert_clean(second, ssh_key)
+
+
+def _inventory(tmp_path: Path, instance: Instance, key: Path) -> Path:
+    inventory = tmp_path / "inventory"
+    shutil.copytree(ROOT / "inventories/local/group_vars", inventory / "group_vars", dirs_exist_ok=True)
+    (inventory / "hosts.ini").write_text(
+        f"build ansible_host={instance.host} ansible_port={instance.port} ansible_user={instance.user} ansible_ssh_private_key_file={key}\n"
+    )
+    return inventory
+
+
+def _playbook(tmp_path: Path, instance: Instance, key: Path, playbook: str) -> str:
+    env = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path), "ANSIBLE_HOST_KEY_CHECKING": "False",
+           "ANSIBLE_PIPELINING": "True", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+           # Unix sockets allow ~100 characters; pytest's (and xdist's) tmp paths are long.
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="rodeo-cp-", dir="/tmp")}
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(_inventory(tmp_path, instance, key)), str(ROOT / "playbooks" / playbook)]
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+def _testinfra(tmp_path: Path, instance: Instance, key: Path, *tests: str) -> subprocess.CompletedProcess:
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {instance.host}\n  Port {instance.port}\n  User {instance.user}\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
+        "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+    )
+    cmd = [str(BIN / "pytest"), "-p", "no:cacheprovider", f"--hosts=ssh://{instance.user}@{instance.host}:{instance.port}",
+           f"--ssh-config={config}", *tests]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.timeout(600)
+def test_sample_playbooks_bake_layered_images_that_pass_their_tests(rootfs, ssh_key, tmp_path):
+    base, app = tmp_path / "base" / "upper", tmp_path / "app" / "upper"
+    with build_instance([rootfs], base, public(ssh_key)) as instance:
+        _playbook(tmp_path, instance, ssh_key, "base.yml")
+        again = _playbook(tmp_path, instance, ssh_key, "base.yml")
+        assert "changed=0" in again, again[-3000:]
+    with build_instance([rootfs, base], app, public(ssh_key)) as instance:
+        _playbook(tmp_path, instance, ssh_key, "app.yml")
+        again = _playbook(tmp_path, instance, ssh_key, "app.yml")
+        assert "changed=0" in again, again[-3000:]
+        result = _testinfra(tmp_path, instance, ssh_key, "tests/image/")
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+        assert " passed" in result.stdout and " failed" not in result.stdout
+    assert_clean(app, ssh_key)
+    assert (base / "etc/ssh/sshd_config.d/50-rodeo.conf").is_file()
+    assert (app / "opt/web/app.py").is_file() and not (app / "etc/ssh/sshd_config.d").exists()
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from toolkit.hosts.sandbox import build_instance
+with build_instance([Path(sys.argv[1])], Path(sys.argv[2]), sys.argv[3]) as instance:
+    print(instance.port, flush=True)
+    time.sleep(600)
+"""
+
+
+def _hold(rootfs: Path, upper: Path, key: Path) -> subprocess.Popen:
+    """A Python process holding a build instance until it is signalled."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(rootfs), str(upper), public(key)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip().isdigit()
+    assert leftovers(upper)["processes"]
+    return holder
+
+
+def test_ctrl_c_tears_down(rootfs, ssh_key, tmp_path):
+    upper = tmp_path / "upper"
+    holder = _hold(rootfs, upper, ssh_key)
+    holder.send_signal(signal.SIGINT)
+    assert holder.wait(timeout=15) != 0
+    assert_clean(upper, ssh_key)
+
+
+def test_nothing_outlives_a_killed_python(rootfs, ssh_key, tmp_path):
+    upper = tmp_path / "upper"
+    holder = _hold(rootfs, upper, ssh_key)
+    holder.kill()
+    holder.wait()
+    deadline = time.monotonic() + 5
+    while leftovers(upper)["processes"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftovers(upper) == {"mounts": [], "processes": []}

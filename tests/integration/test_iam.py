@@ -1,0 +1,253 @@
+"""The IAM policy grants exactly what Rodeo calls: recorded from the real flows against a moto server.
+
+Each test runs one purpose's flows in-process with every client ``Aws.client``
+makes hooked (``aws_calls.Recorder``), then checks both ways against
+``toolkit.aws.iam.policy``: no recorded action is missing from the policy, and
+no action of Rodeo's own (non-Packer) statements went uncalled. Seeding the
+local stack and the tests' own set-up run paused and are not counted.
+Packer's own calls happen in its process and cannot be hooked; the unit test
+holds them to Packer's documented list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import itertools
+import subprocess
+import types
+import urllib.request
+
+import pytest
+
+from tests.integration.aws_calls import Recorder
+from tests.integration.bakes import ROOT, Project
+from tests.integration.release.conftest import World, make_config
+from tests.support.stacks import moto_stack
+from toolkit.images import check as ami_check
+from toolkit import config as config_mod
+from toolkit import iam
+from toolkit.images import lineage as images
+from toolkit.hosts.ec2 import Ec2Hosts
+from toolkit.hosts.local import LocalHosts
+from toolkit.release import setup as infra
+from toolkit.release import ledger
+from toolkit.release import rollout, status as release_status
+from toolkit.images.prune import prune
+from toolkit.aws import Aws, for_config
+from toolkit.config import SmokeCheck
+from toolkit.errors import VerifyError
+from toolkit.local import seed, stack
+from toolkit.ui import Silent
+
+pytestmark = pytest.mark.integration
+
+E, W = "us-east-1", "us-west-2"
+_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    """One moto server for this module (seeded: VPC, subnets, base AMI), stopped at the end."""
+    with moto_stack(tmp_path_factory.mktemp("iam-stack"), E) as started:
+        yield started
+
+
+@pytest.fixture
+def recorder(monkeypatch) -> Recorder:
+    rec = Recorder()
+    rec.patch(monkeypatch)
+    return rec
+
+
+@pytest.fixture
+def project(tmp_path):
+    for rel in ("playbooks/base.yml", "playbooks/app.yml", "tests/image/test_base.py", "tests/image/test_app.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    return tmp_path
+
+
+def covered(document: dict, action: str) -> bool:
+    """True when a statement of ``document`` allows ``action`` (IAM matching: case-insensitive, wildcards)."""
+    for statement in document["Statement"]:
+        granted = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if any(fnmatch.fnmatch(action.lower(), g.lower()) for g in granted):
+            return True
+    return False
+
+
+def check(cfg, rec: Recorder, purpose: str, phase: str = "") -> None:
+    """The policy for ``purpose`` covers every call recorded in ``phase`` (default: the purpose),
+    and Rodeo's own grants were all called."""
+    phase = phase or purpose
+    called = rec.actions(phase)
+    assert called, f"nothing recorded for {phase}"
+    print(f"{purpose}: {len(called)} actions called: {', '.join(sorted(called))}")  # shown with -s, or on failure
+    document = iam.policy(cfg, (purpose,))
+    missing = sorted(a for a in called if not covered(document, a))
+    assert not missing, f"{purpose}: called but not in the policy: {missing}"
+    lowered = {a.lower() for a in called}
+    unused = sorted(a for a in iam.actions(cfg, (purpose,), packer=False) if a.lower() not in lowered)
+    assert not unused, f"{purpose}: granted to Rodeo but never called: {unused}"
+    outside = rec.regions(phase) - set(iam.regions(cfg))
+    assert not outside, f"{purpose}: calls in regions the policy does not allow: {outside}"
+
+
+class _Answer:
+    status = 200
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
+    st, url = moto
+    with recorder.paused():
+        world = World(make_config(project, smoke_check=SmokeCheck()), url, st).seed()
+        ami = world.ami(sha="feed123")
+        fresh = World(make_config(project), url, st).seed()  # setup below makes its Rodeo-owned half again
+        _remove_rodeo_owned(fresh)
+    smoked = []
+    # moto hands out public-looking addresses: the smoke check must never send a packet to one.
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: smoked.append(url) or _Answer())
+    cfg, aws = world.cfg, world.aws
+    with recorder.phase("release"):
+        assert rollout.release(cfg, aws, ami=ami, plan_only=True, reporter=Silent()).outcome == "planned"
+        assert rollout.release(cfg, aws, ami=ami, reporter=Silent()).outcome == "released"
+        assert release_status.status(cfg, aws)["ami"] == ami
+        assert rollout.rollback(cfg, aws, reporter=Silent()).outcome == "released"
+        assert infra.ensure(cfg, aws)["created"] == []  # setup on a complete environment only checks
+        created = infra.ensure(fresh.cfg, fresh.aws)["created"]
+    with recorder.paused():
+        entry = ledger.recent(cfg, world.observer, 2)[-1]  # the release (the rollback is newer)
+    assert entry["kind"] == "release" and entry["smoke"].startswith("passed")  # ran: reached or skipped each instance
+    assert all(u.endswith(":8080/health") for u in smoked)
+    assert len(created) == 4, created  # table, launch template, both slot groups
+    with recorder.paused():
+        asg = fresh.observer.client("autoscaling")
+        asg.detach_load_balancer_target_groups(AutoScalingGroupName=fresh.cfg.release.slots["blue"], TargetGroupARNs=[fresh.env.target_groups["blue"]])
+    with recorder.phase("release"):
+        assert infra.ensure(fresh.cfg, fresh.aws)["created"] == []  # re-attaches the target group
+    check(cfg, recorder, "release")
+    assert "elasticloadbalancing:ModifyListener" in recorder.actions("release")
+    assert "autoscaling:AttachLoadBalancerTargetGroups" in recorder.actions("release")
+
+
+def _remove_rodeo_owned(world: World) -> None:
+    """Delete the table, launch template and slot groups Rodeo's setup makes (the load balancer side stays)."""
+    cfg, aws = world.cfg, world.observer
+    for name in cfg.release.slots.values():
+        aws.client("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+    aws.client("ec2").delete_launch_template(LaunchTemplateName=f"rodeo-{cfg.app}")
+    aws.client("dynamodb").delete_table(TableName=ledger.table_name(cfg))
+
+
+PRUNE_YML = """\
+app: {app}
+stack: local
+region: us-east-1
+copy_to_regions: [us-west-2]
+images:
+  app:
+    source_ami: {{name: "debian-12-*", owners: ["self"]}}
+    playbook: playbooks/app.yml
+    tests: tests/image/test_app.py
+release:
+  load_balancer: {app}
+  slots: {{blue: {app}-blue, green: {app}-green}}
+  capacity: {{min: 1, max: 2, desired: 1}}
+  pause_seconds: 0
+  health_timeout_seconds: 3
+"""
+
+
+def test_prune_plan_and_for_real(moto, project, recorder):
+    st, url = moto
+    app = f"iam{next(_ids)}"
+    path = project / "inventories" / "test" / "rodeo.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(PRUNE_YML.format(app=app))
+    cfg = config_mod.load("test", project)
+    aws = for_config(cfg, endpoint=url)
+    with recorder.paused():
+        stack.up(st, E, seeders=(seed.seed_release(cfg),))
+        for n in range(1, 5):
+            _register_build(aws, app, n)
+        # A legacy slot group (launch configuration) in the copy region: prune reads its AMI too.
+        west = aws.client("autoscaling", W)
+        west.create_launch_configuration(LaunchConfigurationName=f"{app}-legacy", ImageId=_register_build(aws, app, 9)[W], InstanceType="t3.micro")
+        west.create_auto_scaling_group(AutoScalingGroupName=f"{app}-blue", LaunchConfigurationName=f"{app}-legacy", MinSize=0, MaxSize=1,
+                                       DesiredCapacity=0, AvailabilityZones=[f"{W}a"])
+    with recorder.phase("prune"):
+        planned = prune(cfg, aws, "app", 1, plan_only=True, reporter=Silent()).to_dict()
+        done = prune(cfg, aws, "app", 1, reporter=Silent()).to_dict()
+    assert planned["delete"] and planned["deleted"] == []
+    assert done["deleted"] and {d["region"] for d in done["deleted"]} == {E, W}
+    assert any("pinned by slot group" in r for e in done["keep"] for r in e["reasons"])
+    check(cfg, recorder, "prune")
+
+
+def _register_build(aws, app: str, n: int) -> dict[str, str]:
+    tags = [{"Key": k, "Value": v} for k, v in {"rodeo:app": app, "rodeo:image": "app", "rodeo:verified": "true",
+                                                "rodeo:built-at": f"2026-11-01T00:{n:02d}:00Z", "rodeo:inputs-hash": f"h{n:04d}"}.items()]
+    out = {}
+    for region in (E, W):
+        ec2 = aws.client("ec2", region)
+        ami = ec2.register_image(Name=f"{app}-app-{n}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+        ec2.create_tags(Resources=[ami], Tags=tags)
+        out[region] = ami
+    return out
+
+
+def test_verify_aws_path(moto, recorder, tmp_path):
+    _, url = moto
+    cfg = dataclasses.replace(config_mod.load("local", ROOT), stack="aws")
+    aws = Aws(region=E, endpoint=url, local=True)
+    with recorder.paused():
+        ec2 = aws.client("ec2")
+        ami = ec2.register_image(Name=f"iam-verify-{next(_ids)}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
+                                 BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+        ec2.create_tags(Resources=[ami], Tags=[{"Key": "rodeo:image", "Value": "base"}, {"Key": "rodeo:app", "Value": cfg.app}])
+    with recorder.phase("verify"):
+        # ssh_timeout=0: moto's instances have public-looking addresses; never connect to one.
+        with pytest.raises(VerifyError, match="did not answer SSH"):
+            ami_check.verify_ami(cfg, aws, Ec2Hosts(aws, caller=lambda: "203.0.113.7", ssh_timeout=0), ami, state_dir=tmp_path, reporter=Silent())
+        ami_check.record_verdict(aws, images.find_ami(aws, ami), True)  # the verdict a run with tests records
+    check(cfg, recorder, "verify")
+
+
+def test_bake_aws_helpers(moto, recorder, tmp_path):
+    """Every AWS call a bake makes itself, through the helpers it uses (runs without root or Packer)."""
+    from toolkit.bake import pipeline as bake
+
+    _, url = moto
+    cfg = config_mod.load("local", ROOT)
+    aws = for_config(cfg, endpoint=url)
+    key = tmp_path / "ssh_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    with recorder.phase("bake-helpers"):
+        source = images.resolve_source(aws, cfg.image("base"))  # the seeded base AMI, by name filter
+        assert images.find_ami(aws, source)["ImageId"] == source
+        assert images.find_by_inputs(aws, cfg.app, "base", "0" * 64) is None  # the cache look-up
+        with bake._key_pair(aws, types.SimpleNamespace(bake_id=f"base-iam-{next(_ids)}"), key) as name:
+            assert name.startswith("rodeo-base-iam-")
+    check(cfg, recorder, "bake", "bake-helpers")
+
+
+def test_bake_own_calls(local_stack, tmp_path, recorder):
+    """A real bake of ``base`` in-process: Rodeo's own calls are recorded (Packer's run in its own process)."""
+    from toolkit.bake.pipeline import bake
+
+    st, url = local_stack
+    proj = Project(tmp_path / "project", st.state_dir)
+    cfg = config_mod.load("local", proj.root)
+    aws = for_config(cfg, endpoint=url)
+    with recorder.phase("bake"):
+        baked = bake(cfg, aws, LocalHosts(st), "base", st.state_dir, Silent(), force=True)
+        again = bake(cfg, aws, LocalHosts(st), "base", st.state_dir, Silent())
+    assert baked.cached is False and again.cached is True and again.ami == baked.ami
+    check(cfg, recorder, "bake")

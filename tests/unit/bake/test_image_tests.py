@@ -1,0 +1,32 @@
+"""The verify step's report and the provision step's task lines."""
+
+from __future__ import annotations
+
+import io
+
+from toolkit.bake.provision import TaskPrinter
+from toolkit.bake.image_tests import read_junit
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" errors="0" failures="1" skipped="1" tests="3">
+<testcase classname="tests.image.test_app" name="test_user[ssh://h]"/>
+<testcase classname="tests.image.test_app" name="test_health[ssh://h]"><failure message="assert 503 == 200">trace</failure></testcase>
+<testcase classname="tests.image.test_app" name="test_skip[ssh://h]"><skipped message="x"/></testcase>
+</testsuite></testsuites>"""
+
+
+def test_junit_counts_and_failures(tmp_path):
+    path = tmp_path / "r.xml"
+    path.write_text(JUNIT)
+    assert read_junit(path) == {"tests": 3, "failures": 1, "errors": 0, "skipped": 1, "failed": ["test_health[ssh://h]: assert 503 == 200"]}
+
+
+def test_task_printer_keeps_the_failing_task():
+    out = io.StringIO()
+    printer = TaskPrinter(out)
+    printer({"event": "playbook_on_task_start", "event_data": {"task": "Install app"}})
+    printer({"event": "runner_on_ok", "event_data": {"res": {"changed": True}}})
+    printer({"event": "runner_on_failed", "event_data": {"task": "Start app", "host": "build-host", "res": {"msg": "boom\n  twice"}}})
+    printer({"event": "runner_on_failed", "event_data": {"task": "Ignored", "host": "h", "ignore_errors": True, "res": {"msg": "x"}}})
+    assert printer.failure == {"task": "Start app", "host": "build-host", "message": "boom twice"}
+    assert out.getvalue().splitlines() == ["TASK Install app", "  changed", "  FAILED on build-host: boom twice"]

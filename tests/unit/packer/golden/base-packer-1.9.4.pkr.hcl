@@ -1,0 +1,208 @@
+# Rendered by Rodeo from inventories/<env>/rodeo.yml ('invoke render'). Do not edit: changes are overwritten.
+
+packer {
+  required_plugins {
+    amazon = {
+      version = ">= 1.2.8, < 2.0.0",
+      source  = "github.com/hashicorp/amazon",
+    }
+  }
+}
+
+variable "app" {
+  type = string
+}
+
+variable "env" {
+  type = string
+}
+
+variable "region" {
+  type = string
+}
+
+variable "source_ami" {
+  type = string
+}
+
+variable "instance_type" {
+  type    = string
+  default = "t3.micro"
+}
+
+variable "ssh_username" {
+  type    = string
+  default = "admin"
+}
+
+variable "volume_size_gb" {
+  type    = number
+  default = 8
+}
+
+variable "copy_to_regions" {
+  type    = list(string)
+  default = []
+}
+
+variable "encrypt_boot" {
+  type    = bool
+  default = true
+}
+
+variable "subnet_id" {
+  type    = string
+  default = ""
+}
+
+variable "ssh_source_cidrs" {
+  type = list(string)
+}
+
+variable "endpoint" {
+  type    = string
+  default = ""
+}
+
+variable "local_stack" {
+  type    = bool
+  default = false
+}
+
+variable "ssh_host" {
+  type    = string
+  default = ""
+}
+
+variable "ssh_port" {
+  type    = number
+  default = 22
+}
+
+variable "ssh_keypair_name" {
+  type = string
+}
+
+variable "ssh_private_key_file" {
+  type = string
+}
+
+variable "python" {
+  type    = string
+  default = "python3"
+}
+
+variable "bake_id" {
+  type = string
+}
+
+variable "bake_dir" {
+  type = string
+}
+
+variable "git_sha" {
+  type = string
+}
+
+variable "inputs_hash" {
+  type = string
+}
+
+variable "toolkit_version" {
+  type = string
+}
+
+variable "built_at" {
+  type = string
+}
+
+source "amazon-ebs" "base" {
+  ami_name                              = "${var.app}-${var.bake_id}"
+  ami_description                       = "Rodeo image base of ${var.app} (${var.git_sha})"
+  region                                = var.region
+  source_ami                            = var.source_ami
+  instance_type                         = var.instance_type
+  subnet_id                             = var.subnet_id
+  ami_regions                           = var.copy_to_regions
+  encrypt_boot                          = var.encrypt_boot
+  custom_endpoint_ec2                   = var.endpoint
+  skip_region_validation                = var.local_stack
+  skip_metadata_api_check               = var.local_stack
+  skip_credential_validation            = var.local_stack
+  communicator                          = "ssh"
+  ssh_username                          = var.ssh_username
+  ssh_host                              = var.ssh_host
+  ssh_port                              = var.ssh_port
+  ssh_keypair_name                      = var.ssh_keypair_name
+  ssh_private_key_file                  = var.ssh_private_key_file
+  ssh_timeout                           = "10m"
+  temporary_security_group_source_cidrs = var.ssh_source_cidrs
+  run_tags                              = {
+    "Name"       = "rodeo-bake-${var.bake_id}",
+    "rodeo:bake" = var.bake_id,
+  }
+  tags                                  = {
+    "rodeo:app"             = var.app,
+    "rodeo:image"           = "base",
+    "rodeo:git-sha"         = var.git_sha,
+    "rodeo:source-ami"      = var.source_ami,
+    "rodeo:inputs-hash"     = var.inputs_hash,
+    "rodeo:verified"        = "true",
+    "rodeo:toolkit-version" = var.toolkit_version,
+    "rodeo:built-at"        = var.built_at,
+  }
+  snapshot_tags                         = {
+    "rodeo:app"             = var.app,
+    "rodeo:image"           = "base",
+    "rodeo:git-sha"         = var.git_sha,
+    "rodeo:source-ami"      = var.source_ami,
+    "rodeo:inputs-hash"     = var.inputs_hash,
+    "rodeo:verified"        = "true",
+    "rodeo:toolkit-version" = var.toolkit_version,
+    "rodeo:built-at"        = var.built_at,
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+
+  launch_block_device_mappings {
+    device_name           = "/dev/xvda"
+    volume_size           = var.volume_size_gb
+    volume_type           = "gp3"
+    throughput            = 125
+    iops                  = 3000
+    delete_on_termination = true
+  }
+}
+
+build {
+  sources = [
+    "source.amazon-ebs.base",
+  ]
+
+  provisioner "shell-local" {
+    inline = [
+      "'${var.python}' -m toolkit.bake.provision --env ${var.env} --image base --bake-dir '${var.bake_dir}' --host '${build.Host}' --port '${build.Port}' --user '${build.User}' --key '${var.ssh_private_key_file}'",
+    ]
+  }
+
+  provisioner "shell-local" {
+    inline = [
+      "'${var.python}' -m toolkit.bake.image_tests --env ${var.env} --image base --bake-dir '${var.bake_dir}' --host '${build.Host}' --port '${build.Port}' --user '${build.User}' --key '${var.ssh_private_key_file}'",
+    ]
+  }
+
+  provisioner "shell-local" {
+    inline = [
+      "'${var.python}' -m toolkit.bake.seal --env ${var.env} --image base --bake-dir '${var.bake_dir}' --host '${build.Host}' --port '${build.Port}' --user '${build.User}' --key '${var.ssh_private_key_file}'",
+    ]
+  }
+
+  post-processor "manifest" {
+    output     = "${var.bake_dir}/manifest.json"
+    strip_path = true
+  }
+}

@@ -1,0 +1,132 @@
+"""The release plan as tables: a State and a target AMI in, a Plan out (no AWS)."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolkit.release.plan import SlotState, State, plan, resume_point, rollback_plan, rollback_target, violations
+from toolkit.config import Capacity, Release
+from toolkit.errors import ReleaseError
+
+REL = Release(load_balancer="web", slots={"blue": "web-blue", "green": "web-green"}, capacity=Capacity(2, 4, 2), pause_seconds=0)
+WARM = Release(load_balancer="web", slots={"blue": "web-blue", "green": "web-green"}, keep_old_slot_warm=True)
+A, B, C = "ami-aaaaaaaa", "ami-bbbbbbbb", "ami-cccccccc"
+
+
+def s(name, weight=0, n=0, ami=None, version=None, healthy=None):
+    return SlotState(name, weight=weight, desired=n, instances=n, healthy=n if healthy is None else healthy, ami=ami, version=version, drain_seconds=30)
+
+
+def st(blue, green, latest=None):
+    versions = [x for x in ((blue.version, blue.ami), (green.version, green.ami)) if x[0]]
+    top = latest or (max(versions) if versions else (None, None))
+    return State(blue, green, top[0], top[1])
+
+
+LIVE_A = st(s("blue", 100, 2, A, 1), s("green", 0, 0, A, 1))
+# (name, state, target, expected (outcome, resume, new, old, steps, reuse, clear, scale_old_down))
+CASES = [
+    ("fresh release", LIVE_A, B, ("release", "start", "green", "blue", [10, 50, 100], None, False, True)),
+    ("crash after new version", st(s("blue", 100, 2, A, 1), s("green", 0, 0, A, 1), latest=(2, B)), B, ("release", "start", "green", "blue", [10, 50, 100], 2, False, True)),
+    ("crash after scale-up", st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)), B, ("release", "scale_up", "green", "blue", [10, 50, 100], 2, False, True)),
+    ("crash at 10%", st(s("blue", 90, 2, A, 1), s("green", 10, 2, B, 2)), B, ("release", "shift", "green", "blue", [10, 50, 100], 2, False, True)),
+    ("crash at 50%", st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)), B, ("release", "shift", "green", "blue", [50, 100], 2, False, True)),
+    ("odd weight resumes at the next step", st(s("blue", 63, 2, A, 1), s("green", 37, 2, B, 2)), B, ("release", "shift", "green", "blue", [50, 100], 2, False, True)),
+    ("crash at 100% before drain", st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), B, ("release", "drain", "green", "blue", [], 2, False, True)),
+    ("already released", st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)), B, ("unchanged", "done", "green", "blue", [], 2, False, False)),
+    ("idle slot runs an older AMI", st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), C, ("release", "start", "blue", "green", [10, 50, 100], None, True, True)),
+    ("split, releasing the older AMI reverts", st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)), A, ("release", "shift", "blue", "green", [100], 1, False, True)),
+    ("idle holds the AMI on an old version", st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)), A, ("release", "start", "blue", "green", [10, 50, 100], None, False, True)),
+    ("first release into an empty pair", st(s("blue", 100, 0, None, 1), s("green", 0, 0, None, 1)), B, ("release", "start", "green", "blue", [100], None, False, True)),
+]
+
+
+@pytest.mark.parametrize("name,state,target,expected", CASES, ids=[c[0] for c in CASES])
+def test_plan_table(name, state, target, expected):
+    p = plan(state, REL, target)
+    got = (p.outcome, p.resume, p.new_slot, p.old_slot, [x.new_weight for x in p.steps], p.reuse_version, p.clear_new_first, p.scale_old_down)
+    assert got == expected
+    assert all(x.new_weight + x.old_weight == 100 for x in p.steps)
+
+
+def test_plan_details():
+    p = plan(LIVE_A, REL, B)
+    assert (p.from_ami, p.to_ami, p.rollback_target, p.drain_seconds) == (A, B, A, 30)
+    assert [(x.new_instances, x.old_instances) for x in p.steps] == [(2, 2)] * 3
+    assert plan(LIVE_A, REL, B, steps=(100,)).steps[0].new_weight == 100
+    first = plan(st(s("blue", 100, 0, None, 1), s("green", 0, 0, None, 1)), REL, B)
+    assert first.first_release and first.rollback_target is None
+
+
+@pytest.mark.parametrize(
+    "state,resume",
+    [
+        (st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), "unchanged"),  # old kept warm: nothing to do
+        (LIVE_A, "release"),
+    ],
+)
+def test_keep_warm(state, resume):
+    p = plan(state, WARM, B)
+    assert p.outcome == ("unchanged" if resume == "unchanged" else "release")
+    assert not p.scale_old_down
+
+
+@pytest.mark.parametrize(
+    "state,target,error",
+    [
+        (st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)), C, "half done"),
+        (st(s("blue", 0, 2, A, 1), s("green", 0, 2, B, 2)), B, "no traffic"),
+    ],
+)
+def test_plan_refuses(state, target, error):
+    with pytest.raises(ReleaseError, match=error):
+        plan(state, REL, target)
+
+
+@pytest.mark.parametrize("steps", [(50, 10, 100), (10, 50), (0, 100), (10, 10, 100), ()])
+def test_bad_steps(steps):
+    with pytest.raises(ReleaseError, match="increase and end at 100"):
+        plan(LIVE_A, REL, B, steps=steps or (1, 2))
+
+
+@pytest.mark.parametrize(
+    "state,target,point",
+    [
+        (LIVE_A, B, ("start", "green")),
+        (st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)), B, ("shift", "green")),
+        (st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), B, ("drain", "green")),
+        (st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)), B, ("done", "green")),
+    ],
+)
+def test_resume_point(state, target, point):
+    assert resume_point(state, target, REL) == point
+
+
+RELEASED_B = [{"outcome": "released", "from_ami": A, "to_ami": B}]
+ROLLBACKS = [
+    ("after a release", st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)), RELEASED_B, (A, "blue", [100], "start")),
+    ("mid release", st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)), [{"outcome": "in_progress", "from_ami": A, "to_ami": B}], (A, "blue", [100], "shift")),
+    ("release never reached traffic", st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)), [{"outcome": "interrupted", "from_ami": A, "to_ami": B}], (A, "blue", [], "drain")),
+    ("ledger empty, idle slot knows", st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)), [], (A, "blue", [100], "start")),
+]
+
+
+@pytest.mark.parametrize("name,state,history,expected", ROLLBACKS, ids=[r[0] for r in ROLLBACKS])
+def test_rollback_plan(name, state, history, expected):
+    p = rollback_plan(state, REL, history)
+    assert (p.to_ami, p.new_slot, [x.new_weight for x in p.steps], p.resume) == expected
+    assert p.scale_old_down
+
+
+def test_rollback_never_picks_a_failed_release():
+    state = st(s("blue", 100, 2, A, 3), s("green", 0, 0, B, 2))
+    with pytest.raises(ReleaseError, match="nothing to roll back to"):
+        rollback_target(state, [{"outcome": "rolled_back", "from_ami": A, "to_ami": B}])
+
+
+def test_violations():
+    ok = st(s("blue", 90, 2, A, 1), s("green", 10, 2, B, 2))
+    bad = st(s("blue", 90, 2, A, 1), s("green", 10, 2, B, 2, healthy=1))
+    idle_unhealthy = st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2, healthy=0))
+    assert violations(ok, REL) == [] and violations(idle_unhealthy, REL) == []
+    assert violations(bad, REL) == ["green has weight 10 with 1 healthy target(s), fewer than 2"]

@@ -1,0 +1,181 @@
+"""The IAM policy as a value: its shape, its scoping, and Packer's part held to Packer's documentation (no AWS).
+
+Rodeo's own actions are checked against the calls it really makes in
+tests/integration/test_iam_policy.py; Packer's cannot be recorded there (they
+happen in Packer's process), so here they must come from Packer's documented
+minimal policy and match the options the rendered templates use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from toolkit import config as config_mod
+from toolkit import iam
+from toolkit.aws import Aws
+from toolkit.errors import ConfigError, ReleaseError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Packer 1.6.x, "Amazon AMI Builder" > "IAM Task or Instance Role": "the minimal set permissions
+# necessary for Packer to work", plus the KMS key permissions from its Troubleshooting section.
+# https://developer.hashicorp.com/packer/docs/v1.6.x/builders/amazon#iam-task-or-instance-role
+# (source: hashicorp/packer website/pages/docs/builders/amazon/index.mdx)
+PACKER_DOCUMENTED = {
+    "ec2:AttachVolume", "ec2:AuthorizeSecurityGroupIngress", "ec2:CopyImage", "ec2:CreateImage", "ec2:CreateKeypair",
+    "ec2:CreateSecurityGroup", "ec2:CreateSnapshot", "ec2:CreateTags", "ec2:CreateVolume", "ec2:DeleteKeyPair",
+    "ec2:DeleteSecurityGroup", "ec2:DeleteSnapshot", "ec2:DeleteVolume", "ec2:DeregisterImage", "ec2:DescribeImageAttribute",
+    "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeRegions", "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSnapshots", "ec2:DescribeSubnets", "ec2:DescribeTags", "ec2:DescribeVolumes", "ec2:DetachVolume",
+    "ec2:GetPasswordData", "ec2:ModifyImageAttribute", "ec2:ModifyInstanceAttribute", "ec2:ModifySnapshotAttribute",
+    "ec2:RegisterImage", "ec2:RunInstances", "ec2:StopInstances", "ec2:TerminateInstances",
+    "kms:ReEncrypt*", "kms:GenerateDataKey*",
+}
+
+# amazon-ebs options that would need a documented action Rodeo's policy leaves out: none may appear in a template.
+NEEDS_MORE = {
+    "ami_users": "ec2:ModifyImageAttribute", "ami_groups": "ec2:ModifyImageAttribute", "ami_product_codes": "ec2:ModifyImageAttribute",
+    "snapshot_users": "ec2:ModifySnapshotAttribute", "snapshot_groups": "ec2:ModifySnapshotAttribute",
+    "ena_support": "ec2:ModifyInstanceAttribute", "sriov_support": "ec2:ModifyInstanceAttribute",
+    "spot_price": "ec2:CreateFleet", "kms_key_id": "kms:CreateGrant", "region_kms_key_ids": "kms:CreateGrant",
+    "force_deregister": "ec2:DeregisterImage", "windows_password_timeout": "ec2:GetPasswordData",
+    "iam_instance_profile": "iam:PassRole", "temporary_iam_instance_profile_policy_document": "iam:CreateRole",
+    "security_group_id": "", "security_group_ids": "",  # would make the temporary security group grants unused
+}
+
+
+def load(env: str = "staging", **changes) -> config_mod.Config:
+    cfg = config_mod.load(env, ROOT)
+    return dataclasses.replace(cfg, **changes) if changes else cfg
+
+
+def statements(cfg, purposes=iam.PURPOSES) -> dict[str, dict]:
+    return {s["Sid"]: s for s in iam.policy(cfg, purposes)["Statement"]}
+
+
+def listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_packer_grants_come_from_its_documented_minimal_policy():
+    documented = {a.lower() for a in PACKER_DOCUMENTED}
+    for cfg in (load(), load(copy_to_regions=("us-west-2",), encrypt_boot=True), load(encrypt_boot=False)):
+        packer = iam.actions(cfg, ("bake",), packer=True)
+        assert packer and {a.lower() for a in packer} <= documented, sorted(a for a in packer if a.lower() not in documented)
+        assert "ec2:CreateKeyPair" not in packer and "ec2:DeleteKeyPair" not in packer  # the template brings its key pair
+
+
+@pytest.mark.parametrize("template", sorted((ROOT / "packer").glob("*.pkr.hcl")), ids=lambda p: p.name)
+def test_templates_use_only_options_the_policy_covers(template):
+    text = template.read_text()
+    used = set(re.findall(r"^\s*([a-z_]+)\s*=", text, re.MULTILINE))
+    assert not used & set(NEEDS_MORE), f"{template.name} uses {sorted(used & set(NEEDS_MORE))}: grant what they need in toolkit/aws/iam.py"
+    assert {"ssh_keypair_name", "ami_regions", "encrypt_boot", "run_tags", "tags", "snapshot_tags"} <= used
+    assert "temporary_security_group_source_cidrs" in used  # Packer makes (and deletes) the security group
+
+
+@pytest.mark.parametrize(
+    "changes, present, absent",
+    [
+        ({"encrypt_boot": True, "copy_to_regions": ()}, {"ec2:CopyImage", "ec2:DeregisterImage", "kms:ReEncrypt*"}, set()),
+        ({"encrypt_boot": False, "copy_to_regions": ("us-west-2",)}, {"ec2:CopyImage"}, {"ec2:DeregisterImage", "ec2:DeleteSnapshot", "kms:ReEncrypt*"}),
+        ({"encrypt_boot": False, "copy_to_regions": ()}, set(), {"ec2:CopyImage", "ec2:DeregisterImage", "kms:GenerateDataKey*"}),
+    ],
+)
+def test_packer_part_follows_the_template_options(changes, present, absent):
+    packer = iam.actions(load(**changes), ("bake",), packer=True)
+    assert present <= packer and not absent & packer
+
+
+def test_document_shape():
+    cfg = load()
+    doc = iam.policy(cfg)
+    assert doc["Version"] == "2012-10-17"
+    sids = [s["Sid"] for s in doc["Statement"]]
+    assert len(sids) == len(set(sids)) and all(re.fullmatch(r"[A-Za-z0-9]+", s) for s in sids)
+    for s in doc["Statement"]:
+        assert set(s) == {"Sid", "Effect", "Action", "Resource", "Condition"} and s["Effect"] == "Allow"
+        assert all(re.fullmatch(r"[a-z0-9]+:[A-Za-z*]+", a) for a in s["Action"])
+        assert s["Condition"]["StringEquals"]["aws:RequestedRegion"] == ["eu-west-1"]
+    json.dumps(doc)
+    assert len(json.dumps(iam.policy(cfg, ("release",)), separators=(",", ":"))) < 6144  # fits a managed policy
+
+
+def test_scoped_to_the_apps_names_and_tags():
+    cfg = load()  # app web, region eu-west-1, load balancer web-staging, slots web-staging-blue/-green
+    by_sid = statements(cfg)
+    assert by_sid["ReleaseTable"]["Resource"] == "arn:aws:dynamodb:eu-west-1:*:table/rodeo-web"
+    assert by_sid["PruneLedger"]["Resource"] == "arn:aws:dynamodb:eu-west-1:*:table/rodeo-web"
+    assert by_sid["ReleaseWeights"]["Resource"] == "arn:aws:elasticloadbalancing:eu-west-1:*:listener/app/web-staging/*"
+    assert listed(by_sid["ReleaseSlotGroups"]["Resource"]) == [
+        f"arn:aws:autoscaling:eu-west-1:*:autoScalingGroup:*:autoScalingGroupName/web-staging-{slot}" for slot in ("blue", "green")]
+    assert by_sid["PruneDelete"]["Condition"]["StringEquals"]["ec2:ResourceTag/rodeo:app"] == "web"
+    assert by_sid["VerifyVerdict"]["Condition"]["StringEquals"]["ec2:ResourceTag/rodeo:app"] == "web"
+    assert by_sid["ReleaseLaunchTemplateVersions"]["Condition"]["StringEquals"]["ec2:ResourceTag/rodeo:app"] == "web"
+    assert by_sid["VerifyTemporary"]["Condition"]["Null"] == {"ec2:ResourceTag/rodeo:verify": "false"}
+    assert by_sid["BakeKeyPair"]["Resource"] == "arn:aws:ec2:eu-west-1:*:key-pair/rodeo-*"
+    assert by_sid["VerifyKeyPair"]["Resource"] == "arn:aws:ec2:eu-west-1:*:key-pair/rodeo-verify-*"
+    # Every mutation is scoped by resource or condition beyond the region, except those AWS gives nothing to scope by.
+    unscoped = {a for s in by_sid.values() if s["Resource"] == "*" and set(s["Condition"]) == {"StringEquals"}
+                and set(s["Condition"]["StringEquals"]) == {"aws:RequestedRegion"} for a in s["Action"]}
+    mutations = {a for a in unscoped if not re.match(r"[a-z0-9]+:(Describe|Get|List)", a)}
+    assert mutations == {"ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup", "ec2:RunInstances",
+                         "ec2:CreateImage", "ec2:CreateTags", "ec2:CopyImage", "ec2:DeregisterImage", "ec2:DeleteSnapshot"}
+
+
+def test_regions_include_the_copy_regions():
+    cfg = load(copy_to_regions=("us-west-2", "eu-central-1"))
+    for s in iam.policy(cfg)["Statement"]:
+        assert s["Condition"]["StringEquals"]["aws:RequestedRegion"] == ["eu-west-1", "us-west-2", "eu-central-1"]
+    kms = statements(cfg)["PackerEncryptKms"]["Condition"]["StringEquals"]["kms:ViaService"]
+    assert kms == ["ec2.eu-west-1.amazonaws.com", "ec2.us-west-2.amazonaws.com", "ec2.eu-central-1.amazonaws.com"]
+
+
+def test_optional_reads_follow_the_settings():
+    cfg = load()
+    assert {"cloudwatch:DescribeAlarms", "ec2:DescribeInstances", "ec2:DescribeVpcs"} <= iam.actions(cfg, ("release",))
+    bare = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, alarms=(), smoke_check=None))
+    assert not {"cloudwatch:DescribeAlarms", "ec2:DescribeInstances", "ec2:DescribeVpcs"} & iam.actions(bare, ("release",))
+    assert "ec2:DescribeVpcs" in iam.actions(cfg, ("verify",))
+    assert "ec2:DescribeVpcs" not in iam.actions(load(subnet_id="subnet-0abc"), ("verify",))
+
+
+def test_purposes():
+    assert iam.purposes_for("all") == iam.PURPOSES and iam.purposes_for("prune") == ("prune",)
+    with pytest.raises(ConfigError) as err:
+        iam.purposes_for("deploy")
+    assert "bake, verify, release, prune, all" in err.value.hint
+    cfg = load()
+    assert all(sid.startswith("Release") for sid in statements(cfg, ("release",)))
+    assert {re.match(r"[A-Z][a-z]+", sid).group() for sid in statements(cfg, ("release", "prune"))} == {"Release", "Prune"}
+
+
+def test_no_release_section():
+    cfg = load(release=None)
+    sids = statements(cfg)
+    assert not any(s.startswith("Release") for s in sids)  # "all" leaves release out
+    assert "autoscaling:DescribeAutoScalingGroups" not in iam.actions(cfg, ("prune",))
+    with pytest.raises(ReleaseError, match="no 'release:' section"):
+        iam.policy(cfg, ("release",))
+
+
+def test_action_wildcards_only_for_packers_documented_kms_grant():
+    assert {a for a in iam.actions(load()) if "*" in a} == {"kms:GenerateDataKey*", "kms:ReEncrypt*"}
+
+
+def test_task_prints_the_policy_without_calling_aws(monkeypatch, capsys):
+    from invoke import MockContext
+
+    import tasks
+
+    def no_aws(*args, **kwargs):
+        raise AssertionError("iam-policy must not call AWS")
+
+    monkeypatch.setattr(Aws, "client", no_aws)
+    tasks.iam_policy(MockContext(), for_="release", env="staging")
+    assert json.loads(capsys.readouterr().out) == iam.policy(load(), ("release",))

@@ -1,0 +1,85 @@
+"""Verify a build host with the image's testinfra tests, over SSH.
+
+Packer runs this as the second ``shell-local`` provisioner (same flags as
+``toolkit.bake.provision``); a failing test exits 1, which stops Packer before the
+AMI exists. The tests run in a pytest of their own with
+``--hosts=ssh://USER@HOST:PORT`` and an SSH config holding the bake key; the
+report is kept as ``<bake-dir>/verify.xml`` (JUnit) and ``verify.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from toolkit import config as config_mod
+from toolkit.errors import VerifyError
+from toolkit.bake import step
+from toolkit.hosts.ssh import SshHost, client_config
+
+
+def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, junit: Path | None = None, stdout=None) -> dict:
+    """Run the image's tests against ``host``; return the report, or raise VerifyError.
+
+    ``stdout`` is where pytest's own output goes (a file, ``subprocess.DEVNULL``; default: ours).
+    """
+    image = cfg.image(image_name)
+    tests = (cfg.root / image.tests).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    junit = junit or out_dir / "verify.xml"
+    cfg_file = client_config(out_dir / "ssh_config", host)
+    cmd = [
+        sys.executable, "-m", "pytest", str(tests),
+        f"--hosts={host.url}", f"--ssh-config={cfg_file}",
+        f"--junitxml={junit}", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--color=no",
+        f"--rootdir={tests.parent}",
+    ]
+    proc = subprocess.run(cmd, cwd=cfg.root, stdout=stdout)
+    report = read_junit(junit) if junit.is_file() else {"tests": 0, "failures": 0, "errors": 1, "skipped": 0, "failed": []}
+    report["exit_code"] = proc.returncode
+    (out_dir / "verify.json").write_text(json.dumps(report, indent=2) + "\n")
+    if proc.returncode != 0 or report["tests"] == 0:
+        failed = report["failed"] or ["no test ran" if report["tests"] == 0 else f"pytest exit {proc.returncode}"]
+        more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+        raise VerifyError(
+            f"image test failed: {failed[0]}{more} ({image.tests})",
+            f"fix the playbook or the test; report: {junit}",
+        )
+    return report
+
+
+def read_junit(path: Path) -> dict:
+    """Counts and failing test ids from a JUnit XML report."""
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    counts = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
+    failed = []
+    for case in root.iter("testcase"):
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is not None:
+            message = " ".join((bad.get("message") or "").split())[:200]
+            if message == "collection failure":  # say why: the last 'E   ...Error: ...' line pytest printed
+                reasons = [ln[1:].strip() for ln in (bad.text or "").splitlines() if ln.startswith("E ") and "Error" in ln]
+                message = f"cannot load the test file: {reasons[-1]}" if reasons else "cannot load the test file"
+            failed.append(f"{case.get('name')}: {message}" if message else str(case.get("name")))
+    return dict(counts, failed=failed)
+
+
+def _verify(args, host: SshHost, values: dict[str, str]) -> str:
+    cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
+    report = run(cfg, args.image, host, args.bake_dir)  # the image's tests never need the secrets
+    return f"verified: {report['tests']} tests passed"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``python -m toolkit.bake.image_tests``."""
+    return step.main("verify", _verify, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""``invoke bake``: gather, plan, then build one image (its parent first when needed).
+
+The bake is planned first (``toolkit.bake.plan``) and then carried out here:
+a cache look-up by inputs hash, a fresh SSH key imported as the bake's EC2
+key pair, the build host from the environment's connector
+(``toolkit.hosts``), ``packer build`` of the bake's own copy of the
+template, and the bake's record. Whatever happens, the key pair is deleted
+and the build host torn down; Packer deletes what it made when a step fails,
+so a failed bake registers no AMI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from toolkit import __version__, procs
+from toolkit.aws import error_code
+from toolkit.bake import inputs, secrets
+from toolkit.bake.plan import BakePlan, gather, plan_bake
+from toolkit.config import Config
+from toolkit.errors import PackerError, ProvisionError, RodeoError, VerifyError
+from toolkit.hosts import BuildTarget, Hosts
+from toolkit.hosts.ssh import new_key
+from toolkit.images import lineage
+from toolkit.packer import render
+from toolkit.packer import run as packer
+from toolkit.ui import Reporter
+
+
+@dataclass(frozen=True)
+class BakeResult:
+    """What ``invoke bake`` made or reused; ``to_dict`` is its ``--json``."""
+
+    image: str
+    ami: dict[str, str]  # region -> AMI id
+    source_ami: str
+    tags: dict[str, str]
+    cached: bool
+    template: str
+    inputs_hash: str
+    bake_id: str | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+    duration_s: float = 0.0
+    artifacts: str | None = None
+    message: str = ""
+    why: list[str] = field(default_factory=list)  # the inputs that changed since the last bake of the image
+    parent: "BakeResult | None" = None
+
+    def to_dict(self) -> dict:
+        """Plain data; the parent is summed up (its AMI, whether it was baked, its time)."""
+        data = dataclasses.asdict(dataclasses.replace(self, parent=None))
+        data["parent"] = None if self.parent is None else {
+            "image": self.parent.image, "ami": self.parent.ami, "cached": self.parent.cached, "duration_s": self.parent.duration_s}
+        if self.bake_id is None:
+            data.pop("bake_id")
+        return data
+
+    def lines(self) -> list[str]:
+        """The result as a person reads it."""
+        amis = ", ".join(f"{r} {a}" for r, a in self.ami.items())
+        if self.cached:
+            return [f"{self.image}: {amis} (unchanged inputs; --force bakes anyway)"]
+        phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
+        if self.parent and not self.parent.cached:
+            phases += f"; its parent {self.parent.image} baked first in {self.parent.duration_s:.1f}s"
+        out = [f"\n{self.image} baked: {amis}", f"  {self.duration_s:.1f}s in all ({phases})"]
+        if self.why:
+            out.append(f"  because: {', '.join(self.why)} changed")
+        out.append(f"  git {self.tags.get('rodeo:git-sha', '?')[:12]}, inputs {self.inputs_hash[:12]}")
+        out.append(f"  artifacts: {self.artifacts}")
+        return out
+
+
+def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Path, reporter: Reporter | None = None,
+         force: bool = False, environ: Mapping[str, str] = os.environ) -> BakeResult:
+    """Bake ``image_name`` into a verified, tagged AMI and return the result.
+
+    A layered image first makes sure its parent is current (a cache hit, or a
+    bake of the parent). Then, unless ``force``, a verified AMI with the same
+    inputs hash in every region is reused instead of baking (``cached``).
+    Raises a RodeoError naming the failing step; nothing is registered when a
+    step fails.
+    """
+    reporter = reporter or Reporter()
+    started = time.monotonic()
+    # Secrets reach the provision step through the environment Packer inherits: check them now.
+    values = secrets.collect(config.secrets, environ)
+    hosts.check()
+    parent = config.image(image_name).parent
+    parent_result = None
+    if parent:
+        try:
+            parent_result = bake(config, aws, hosts, parent, state_dir, reporter, environ=environ)
+        except RodeoError as exc:
+            raise type(exc)(f"parent image {parent} has no current verified AMI and its bake failed: {exc.message}", exc.hint) from None
+    t0 = time.monotonic()
+    facts = gather(config, aws, image_name, state_dir, parent_result.ami[config.region] if parent_result else None)
+    plan = plan_bake(facts, config, state_dir)
+    render_s = time.monotonic() - t0
+    if not force:
+        hit = cached(config, aws, hosts, plan)
+        if hit is not None:
+            reporter.ok(hit.message)
+            return dataclasses.replace(hit, duration_s=round(time.monotonic() - started, 2), parent=parent_result)
+    why = _why(state_dir, plan)
+    reporter.ok(f"planned {plan.image} (Packer {'.'.join(map(str, plan.packer_version))}, inputs {plan.inputs_hash[:12]})"
+                + (f": {', '.join(why)} changed" if why else ""))
+    reporter.info(f"baking {plan.image} from {plan.source_ami} as {plan.bake_id}")
+    plan.bake_dir.mkdir(parents=True)
+    plan.template.write_text(plan.template_text)
+    try:
+        built, target = _build(config, aws, hosts, plan, values, reporter)
+    finally:
+        secrets.redact_files(plan.bake_dir, values, skip=("ssh_key",))  # on failure too: nothing Rodeo keeps holds a secret
+    hosts.keep_image(target, plan.bake_id, built.amis)  # after teardown: the layer is unmounted and scrubbed
+    found = lineage.find_ami(aws, built.amis[config.region])
+    result = BakeResult(
+        image=plan.image, bake_id=plan.bake_id, ami=built.amis, source_ami=plan.source_ami,
+        tags=lineage.lineage((found or {}).get("tags", {})), cached=False, template=str(plan.template.relative_to(config.root)) if plan.template.is_relative_to(config.root) else str(plan.template),
+        inputs_hash=plan.inputs_hash, phases=dict({"render": round(render_s, 2)}, **built.phases),
+        duration_s=round(time.monotonic() - started, 2), artifacts=str(plan.bake_dir), why=why, parent=parent_result,
+    )
+    record = dict(result.to_dict(), inputs=plan.inputs)
+    (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def cached(config: Config, aws: Any, hosts: Hosts, plan: BakePlan) -> BakeResult | None:
+    """The result of a verified AMI with ``plan``'s inputs hash in every region, or None."""
+    amis = {}
+    for region in [config.region, *config.copy_to_regions]:
+        found = lineage.find_by_inputs(aws, config.app, plan.image, plan.inputs_hash, region)
+        if found is None:
+            return None
+        amis[region] = found
+    primary = amis[config.region]
+    if not hosts.has_image(primary["ImageId"]):
+        return None  # its local image is gone (the stack was restarted): bake again
+    tags = lineage.lineage(primary["tags"])
+    sha = tags.get("rodeo:git-sha", "?")
+    return BakeResult(
+        image=plan.image, ami={region: found["ImageId"] for region, found in amis.items()}, source_ami=plan.source_ami,
+        tags=tags, cached=True, template=str(plan.template.name), inputs_hash=plan.inputs_hash,
+        message=f"reused {primary['ImageId']} built {tags.get('rodeo:built-at', '?')} from {sha[:12]}: inputs unchanged",
+    )
+
+
+def _why(state_dir: Path, plan: BakePlan) -> list[str]:
+    """The inputs that changed since the last bake of this image here (from its record), or []."""
+    last = None
+    for record in sorted((state_dir / "bakes").glob(f"{plan.image}-*/bake.json"), reverse=True):
+        with contextlib.suppress(OSError, ValueError):
+            last = json.loads(record.read_text()).get("inputs")
+            if last:
+                break
+    return inputs.changed(last, plan.inputs) if last else []
+
+
+def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], reporter: Reporter) -> tuple[packer.BuildResult, BuildTarget]:
+    """Run Packer on a build host with a fresh key; key pair and host go away whatever happens."""
+    key = new_key(plan.bake_dir, f"rodeo-{plan.bake_id}")
+    user = config.image(plan.image).ssh_username
+    with _key_pair(aws, plan, key) as key_name, hosts.build_host(plan.source_ami, plan.bake_dir, key.with_suffix(".pub").read_text(), user, reporter) as target:
+        var_file = plan.bake_dir / "bake.pkrvars.hcl"
+        var_file.write_text(render.var_file(_variables(config, aws, plan, key, key_name, target)))
+        env = packer.packer_env(aws.env())
+        if render.needs_plugins(plan.packer_version):
+            packer.init(plan.template, env)
+        try:
+            redact = (lambda line: secrets.redact(line, values)) if values else None
+            return packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_line=reporter.detail, redact=redact), target
+        except PackerError as exc:
+            raise _bake_failure(plan.bake_dir, exc) from None
+        finally:
+            reap(plan.bake_dir, keep={target.pid})
+
+
+def _bake_failure(bake_dir: Path, exc: PackerError) -> RodeoError:
+    """The provision/verify step's own reason when it wrote one, else Packer's."""
+    try:
+        failure = json.loads((bake_dir / "failure.json").read_text())
+    except (OSError, ValueError):
+        return exc
+    kind = {"provision": ProvisionError, "verify": VerifyError, "seal": VerifyError}.get(failure.get("phase"), PackerError)
+    return kind(f"{failure['message']}; no AMI was made", failure.get("hint", ""))
+
+
+def reap(bake_dir: Path, keep: set[int] = frozenset(), grace: float = 10.0) -> list[int]:
+    """End the bake's provisioners that outlived Packer (after Ctrl-C); return their pids.
+
+    Packer stops waiting for a shell-local step when interrupted; the step
+    (ansible-runner, pytest) is told too and stops on its own within seconds,
+    so give it ``grace`` seconds before SIGTERM, then SIGKILL. ``keep`` are
+    pids that belong there (the build instance, which has its own teardown).
+    """
+    needle = str(bake_dir)
+    found = [pid for pid, cmdline, _ in procs.processes() if pid not in keep and needle in cmdline]
+    deadline = time.monotonic() + grace
+    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+        for pid in found:
+            if sig is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+        while any(procs.alive(p) for p in found) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        deadline = time.monotonic() + 3
+    return found
+
+
+@contextlib.contextmanager
+def _key_pair(aws: Any, plan: BakePlan, key: Path) -> Iterator[str]:
+    """The bake's public key as an EC2 key pair, deleted afterwards whatever happens."""
+    ec2 = aws.client("ec2")
+    name = f"rodeo-{plan.bake_id}"
+    try:
+        ec2.import_key_pair(KeyName=name, PublicKeyMaterial=key.with_suffix(".pub").read_bytes(),
+                            TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "rodeo:bake", "Value": plan.bake_id}]}])
+    except Exception as exc:
+        # The name is this bake's own: a duplicate means a retried import had already succeeded.
+        if error_code(exc) != "InvalidKeyPair.Duplicate":
+            raise
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(Exception):
+            ec2.delete_key_pair(KeyName=name)
+
+
+def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: str, target: BuildTarget) -> dict:
+    image = config.image(plan.image)
+    return {
+        "app": config.app,
+        "env": config.env,
+        "region": config.region,
+        "source_ami": plan.source_ami,
+        "instance_type": image.instance_type,
+        "ssh_username": image.ssh_username,
+        "volume_size_gb": image.volume_size_gb,
+        "copy_to_regions": list(config.copy_to_regions),
+        "encrypt_boot": config.encrypt_boot,
+        "subnet_id": config.subnet_id or "",
+        "endpoint": aws.endpoint or "",
+        "local_stack": bool(aws.endpoint),  # a custom endpoint has no real region, metadata or credential checks
+        "ssh_source_cidrs": list(target.ssh_source_cidrs),
+        "ssh_host": target.host,
+        "ssh_port": target.port,
+        "ssh_keypair_name": key_name,
+        "ssh_private_key_file": str(key),
+        "python": sys.executable,
+        "bake_id": plan.bake_id,
+        "bake_dir": str(plan.bake_dir),
+        "git_sha": plan.git_sha,
+        "inputs_hash": plan.inputs_hash,
+        "toolkit_version": __version__,
+        "built_at": plan.built_at,
+    }

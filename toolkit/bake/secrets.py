@@ -1,0 +1,116 @@
+"""Secret variables: from the environment to Ansible, and nowhere else.
+
+A secret is named in rodeo.yml (``secrets: [db_password]``) or simply present
+as ``RODEO_SECRET_<NAME>`` in the environment; its value only ever comes from
+that variable. It reaches the provision step through the environment Packer
+passes on (never through the template, a var file or a flag), which hands it
+to Ansible in a private file on a memory file system, deleted right after the
+run. The seal step then scans the build instance and the bake's artifacts for
+every value and fails the bake when one is found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Mapping, MutableMapping
+
+from toolkit.errors import ConfigError
+
+PREFIX = "RODEO_SECRET_"
+# A shorter value cannot be told from chance matches when the seal step scans a
+# whole root file system (binaries hold most short strings), and is too weak to be a secret.
+MIN_LENGTH = 8
+# Never handed to Ansible: ansible-runner writes its whole environment to its artifacts.
+CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+def env_name(name: str) -> str:
+    """The environment variable that holds secret ``name``."""
+    return PREFIX + name.upper()
+
+
+def collect(names: tuple[str, ...], environ: Mapping[str, str]) -> dict[str, str]:
+    """Every secret's value: the named ones (which must be set) and any other RODEO_SECRET_*."""
+    values = {key[len(PREFIX):].lower(): value for key, value in environ.items() if key.startswith(PREFIX) and value}
+    missing = [n for n in names if n not in values]
+    if missing:
+        raise ConfigError(
+            f"secret {missing[0]} has no value",
+            f"set {env_name(missing[0])} in the environment (secrets are never read from files)",
+        )
+    short = sorted(n for n, v in values.items() if len(v) < MIN_LENGTH)
+    if short:
+        raise ConfigError(
+            f"secret {short[0]} is shorter than {MIN_LENGTH} characters",
+            f"give {env_name(short[0])} a longer value: a short one cannot be scanned for reliably, nor kept secret",
+        )
+    return values
+
+
+def take(environ: MutableMapping[str, str]) -> dict[str, str]:
+    """Remove the secrets and AWS credentials from ``environ``; return the secrets."""
+    values = collect((), environ)
+    for key in [k for k in environ if k.startswith(PREFIX) or k in CREDENTIALS]:
+        del environ[key]
+    return values
+
+
+@contextlib.contextmanager
+def vars_file(values: dict[str, str]) -> Iterator[Path | None]:
+    """A 0600 JSON file of the secrets for ``ansible-playbook -e @FILE``, removed afterwards."""
+    if not values:
+        yield None
+        return
+    folder = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory, not disk
+    fd, name = tempfile.mkstemp(prefix="rodeo-secrets-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(values, fh)
+        yield Path(name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+def redact(text: str, values: dict[str, str]) -> str:
+    """``text`` with every secret's value replaced by ``[secret NAME]`` (longest values first)."""
+    for name, value in sorted(values.items(), key=lambda kv: -len(kv[1])):
+        if value:
+            text = text.replace(value, f"[secret {name}]")
+    return text
+
+
+def redact_files(folder: Path, values: dict[str, str], skip: tuple[str, ...] = ()) -> list[tuple[Path, list[str]]]:
+    """Redact every secret's value in the files under ``folder``; return (file, secret names) for each that held one."""
+    if not values:
+        return []
+    changed = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and p.name not in skip):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        names = sorted(n for n, v in values.items() if v and v.encode() in data)
+        if names:
+            path.write_bytes(redact(data.decode("utf-8", errors="surrogateescape"), values).encode("utf-8", errors="surrogateescape"))
+            changed.append((path, names))
+    return changed
+
+
+def find_in_files(folder: Path, values: dict[str, str], skip: tuple[str, ...] = ()) -> list[tuple[str, Path]]:
+    """(secret name, file) for every file under ``folder`` holding a secret's value."""
+    needles = {name: value.encode() for name, value in values.items() if value}
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        if path.name in skip:
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        found += [(name, path) for name, needle in needles.items() if needle in data]
+    return found

@@ -1,0 +1,57 @@
+"""The entry point shared by the bake's ``shell-local`` steps (provision, image tests, seal).
+
+Packer runs each step as ``python -m toolkit.bake.<step> --env ENV --image
+NAME --bake-dir DIR --host HOST --port PORT --user USER --key KEYFILE``.
+A step that fails leaves ``<bake-dir>/failure.json`` with its reason, since
+Packer itself only reports "exit code 1".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+from toolkit.bake import secrets
+from toolkit.errors import RodeoError
+from toolkit.hosts.ssh import SshHost
+
+Step = Callable[[argparse.Namespace, SshHost, dict[str, str]], str]
+
+
+def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
+    """The flags Packer's shell-local provisioners pass to each step."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--bake-dir", required=True, type=Path)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--key", required=True, type=Path)
+    return parser.parse_args(argv)
+
+
+def write_failure(bake_dir: Path, phase: str, exc: RodeoError, secret_values: dict[str, str] | None = None) -> None:
+    """Leave the reason for the bake to report, with every secret value redacted."""
+    record = {"phase": phase, "message": secrets.redact(exc.message, secret_values or {}), "hint": secrets.redact(exc.hint, secret_values or {})}
+    (bake_dir / "failure.json").write_text(json.dumps(record) + "\n")
+
+
+def main(phase: str, step: Step, argv: list[str] | None) -> int:
+    """Run ``step`` with Packer's flags, the secrets taken out of the environment first.
+
+    ``step`` returns a line to print. A RodeoError leaves ``failure.json`` and exits 1.
+    """
+    args = parse_args(sys.argv[1:] if argv is None else argv, f"python -m toolkit.bake.{phase}")
+    values = secrets.take(os.environ)  # before anything (ansible-runner) copies the environment to disk
+    try:
+        print(step(args, SshHost(args.host, args.port, args.user, args.key), values))
+    except RodeoError as exc:
+        write_failure(args.bake_dir, phase, exc, values)
+        print(f"error: {secrets.redact(exc.message, values)}", file=sys.stderr)
+        return 1
+    return 0

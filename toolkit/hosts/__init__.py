@@ -1,0 +1,68 @@
+"""The build-host connector: where a bake's build instance and a check's test instance run.
+
+One interface, two connectors (as pyinfra's ``connectors/``):
+
+- ``LocalHosts`` (``hosts/local.py``): on the local stack, a chroot sandbox on
+  this machine on the AMI's overlay layers, reached over real SSH; the bake's
+  upper layer becomes the new AMI's local image.
+- ``Ec2Hosts`` (``hosts/ec2.py``): on AWS, the instance Packer launches, and a
+  temporary instance for ``invoke verify --ami``.
+
+``connect`` picks one for an environment; nothing else in Rodeo asks which.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from toolkit.config import Config
+from toolkit.hosts.ssh import SshHost
+from toolkit.ui import Reporter
+
+
+@dataclass(frozen=True)
+class BuildTarget:
+    """Where Packer should SSH: an empty ``host`` means "the instance Packer launches"."""
+
+    host: str = ""
+    port: int = 22
+    ssh_source_cidrs: tuple[str, ...] = ()
+    pid: int = 0  # the local build instance's process, if any (a bake's reaper spares it)
+    layers: tuple[Path, ...] = field(default=(), compare=False)
+    upper: Path | None = None
+
+
+class Hosts(Protocol):
+    """What a bake and a check need from wherever their hosts run."""
+
+    name: str
+
+    def check(self) -> None:
+        """Raise a RodeoError when this machine cannot run the hosts."""
+
+    def has_image(self, ami: str) -> bool:
+        """True when ``ami`` can be booted here (always on AWS)."""
+
+    def build_host(self, source_ami: str, bake_dir: Path, public_key: str, user: str, reporter: Reporter) -> contextlib.AbstractContextManager[BuildTarget]:
+        """A build host from ``source_ami`` that ``public_key`` may log in to as ``user``."""
+
+    def keep_image(self, target: BuildTarget, bake_id: str, amis: dict[str, str]) -> None:
+        """Keep what the build host became as the image of ``amis`` (after the host is gone)."""
+
+    def test_host(self, config: Config, found: dict, image: str, run_dir: Path, reporter: Reporter) -> contextlib.AbstractContextManager[SshHost]:
+        """A throw-away host booted from the AMI ``found``, reachable over SSH."""
+
+
+def connect(config: Config, aws: Any, stack: Any = None) -> Hosts:
+    """The connector for ``config``'s environment: the local sandbox with a local stack, else EC2."""
+    if config.is_local:
+        from toolkit.hosts.local import LocalHosts
+
+        assert stack is not None, "the local stack is required on a local environment"
+        return LocalHosts(stack)
+    from toolkit.hosts.ec2 import Ec2Hosts
+
+    return Ec2Hosts(aws)

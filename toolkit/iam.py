@@ -1,0 +1,210 @@
+"""Least privilege: the IAM policy for exactly what Rodeo calls, as a pure value.
+
+``policy(config, purposes)`` returns an IAM policy document for one or more
+purposes, each one a role Rodeo can run as:
+
+- ``bake``: Rodeo's own calls during a bake (source and cache look-ups, the
+  bake's key pair) plus what Packer's amazon-ebs builder calls for the
+  rendered template (``packer/<image>.pkr.hcl``);
+- ``verify``: ``invoke verify --ami`` on AWS (temporary key pair, security
+  group and instance; the verdict tags);
+- ``release``: release, rollback, status and setup (weights, slot groups,
+  launch template, alarms, the lock and ledger table);
+- ``prune``: what prune reads to know what is in use, and the deletions.
+
+Every statement is scoped to the environment's regions with
+``aws:RequestedRegion``; statements that AWS lets us scope further name
+Rodeo's resources (by ARN, or by the ``rodeo:*`` tags Rodeo and Packer put
+on them). ``Describe*``/``Get*`` reads that support no resource-level
+permissions stay on ``"*"``. The ARNs assume the ``aws`` partition.
+
+Nothing here calls AWS: ``tests/integration/test_iam_policy.py`` records the
+calls the real flows make and checks them against this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from toolkit.release.ledger import table_name
+from toolkit.config import Config
+from toolkit.errors import ConfigError, ReleaseError
+
+PURPOSES = ("bake", "verify", "release", "prune")
+VERSION = "2012-10-17"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One statement: ``packer`` marks actions Packer calls, not Rodeo itself."""
+
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...] = ("*",)
+    condition: dict = field(default_factory=dict, hash=False)
+    packer: bool = False
+
+
+def purposes_for(name: str) -> tuple[str, ...]:
+    """``"all"`` or one purpose name -> the purposes; ConfigError listing the valid names."""
+    if name == "all":
+        return PURPOSES
+    if name not in PURPOSES:
+        raise ConfigError(f"--for {name}: unknown purpose", f"give one of: {', '.join(PURPOSES)}, all")
+    return (name,)
+
+
+def regions(config: Config) -> list[str]:
+    """The regions Rodeo calls: the environment's, then every ``copy_to_regions`` one."""
+    return list(dict.fromkeys((config.region, *config.copy_to_regions)))
+
+
+def grants(config: Config, purposes: tuple[str, ...] = PURPOSES) -> list[Grant]:
+    """The statements for ``purposes``. ``release`` needs a ``release:`` section;
+    asked for together with others (``all``), it is left out when there is none."""
+    builders = {"bake": _bake, "verify": _verify, "release": _release, "prune": _prune}
+    out: list[Grant] = []
+    for purpose in purposes:
+        if purpose == "release" and config.release is None:
+            if len(purposes) > 1:
+                continue
+            raise ReleaseError(f"{config.path}: no 'release:' section, so Rodeo makes no release calls", "ask for --for bake, verify or prune")
+        out += builders[purpose](config)
+    return out
+
+
+def policy(config: Config, purposes: tuple[str, ...] = PURPOSES) -> dict:
+    """The IAM policy document (Version 2012-10-17) for ``purposes`` in ``config``'s environment."""
+    where = {"aws:RequestedRegion": regions(config)}
+    statements = []
+    for g in grants(config, purposes):
+        condition = {op: dict(keys) for op, keys in g.condition.items()}
+        condition.setdefault("StringEquals", {}).update(where)
+        statements.append({"Sid": g.sid, "Effect": "Allow", "Action": list(g.actions),
+                           "Resource": list(g.resources) if len(g.resources) > 1 else g.resources[0], "Condition": condition})
+    return {"Version": VERSION, "Statement": statements}
+
+
+def actions(config: Config, purposes: tuple[str, ...] = PURPOSES, packer: bool | None = None) -> set[str]:
+    """Every action granted for ``purposes``; only Packer's (``packer=True``) or only Rodeo's (``False``)."""
+    return {a for g in grants(config, purposes) if packer is None or g.packer == packer for a in g.actions}
+
+
+# --- the purposes ----------------------------------------------------------------------
+
+
+def _arn(service: str, region: str, resource: str, account: str = "*") -> str:
+    return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+
+def _key_pairs(config: Config, prefix: str) -> str:
+    # Key pair ARNs carry the name; Rodeo names its own rodeo-<bake-id> / rodeo-verify-<check-id>.
+    return _arn("ec2", config.region, f"key-pair/{prefix}*")
+
+
+def _bake(config: Config) -> list[Grant]:
+    keys = _key_pairs(config, "rodeo-")
+    out = [
+        Grant("BakeDescribeImages", ("ec2:DescribeImages",)),  # source AMI, parent, cache hits: no resource-level permissions
+        Grant("BakeKeyPair", ("ec2:ImportKeyPair", "ec2:DeleteKeyPair"), (keys,)),
+        # ImportKeyPair tags the key pair as it creates it, which needs CreateTags for that action only.
+        Grant("BakeTagKeyPair", ("ec2:CreateTags",), (keys,), {"StringEquals": {"ec2:CreateAction": ["ImportKeyPair"]}}),
+    ]
+    return out + _packer(config)
+
+
+def _packer(config: Config) -> list[Grant]:
+    """What Packer 1.6.6's amazon-ebs builder calls for Rodeo's template: a subset of its documented
+    minimal policy (see tests/unit/test_iam_policy.py). The template brings its own key pair
+    (``ssh_keypair_name``: no CreateKeyPair), sets no ENA/SR-IOV, AMI users or Windows password
+    (no Modify*Attribute, GetPasswordData) and launches no spot instance."""
+    out = [
+        # Describes support no resource-level permissions. DescribeImages is in BakeDescribeImages.
+        Grant("PackerDescribe", ("ec2:DescribeInstances", "ec2:DescribeRegions", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"), packer=True),
+        # The temporary security group (SSH from temporary_security_group_source_cidrs): Packer 1.6.6
+        # cannot tag it, so there is no tag to scope it by.
+        Grant("PackerSecurityGroup", ("ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup"), packer=True),
+        Grant("PackerLaunch", ("ec2:RunInstances",), packer=True),
+        # The build instance carries the run tag rodeo:bake; Packer stops and terminates only that one.
+        Grant("PackerBuildInstance", ("ec2:StopInstances", "ec2:TerminateInstances"), condition={"Null": {"ec2:ResourceTag/rodeo:bake": "false"}}, packer=True),
+        # CreateTags: run_tags at launch, then tags/snapshot_tags on the new AMI, its snapshots and copies,
+        # which have no tag yet to scope by.
+        Grant("PackerImage", ("ec2:CreateImage", "ec2:CreateTags"), packer=True),
+    ]
+    if config.copy_to_regions or config.encrypt_boot:  # ami_regions, and encrypt_boot's encrypted copy
+        out.append(Grant("PackerCopyImage", ("ec2:CopyImage",), packer=True))
+    if config.encrypt_boot:
+        # Packer copies the AMI encrypted, then deletes the unencrypted intermediate AMI and its
+        # snapshots before tagging anything, so these cannot be scoped by tag.
+        out.append(Grant("PackerEncryptCleanup", ("ec2:DeregisterImage", "ec2:DeleteSnapshot"), packer=True))
+        # encrypt_boot without kms_key_id: the account's EBS key, used only through EC2.
+        via = [f"ec2.{r}.amazonaws.com" for r in regions(config)]
+        out.append(Grant("PackerEncryptKms", ("kms:GenerateDataKey*", "kms:ReEncrypt*"), condition={"StringEquals": {"kms:ViaService": via}}, packer=True))
+    return out
+
+
+def _verify(config: Config) -> list[Grant]:
+    keys = _key_pairs(config, "rodeo-verify-")
+    reads = ("ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSubnets") + (() if config.subnet_id else ("ec2:DescribeVpcs",))
+    made_here = {"Null": {"ec2:ResourceTag/rodeo:verify": "false"}}
+    return [
+        Grant("VerifyDescribe", reads),
+        Grant("VerifyKeyPair", ("ec2:ImportKeyPair", "ec2:DeleteKeyPair"), (keys,)),
+        # New resources have no tag to scope by yet; they are tagged rodeo:verify as they are made.
+        Grant("VerifyCreate", ("ec2:CreateSecurityGroup", "ec2:RunInstances")),
+        Grant("VerifyTagOnCreate", ("ec2:CreateTags",), condition={"StringEquals": {"ec2:CreateAction": ["ImportKeyPair", "CreateSecurityGroup", "RunInstances"]}}),
+        # Opening, deleting and terminating: only what a verify run made (tag rodeo:verify).
+        Grant("VerifyTemporary", ("ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup", "ec2:TerminateInstances"), condition=made_here),
+        # The verdict goes on the app's own AMIs and snapshots (rodeo:app, put there by the bake).
+        Grant("VerifyVerdict", ("ec2:CreateTags",), (_arn("ec2", config.region, "image/*", ""), _arn("ec2", config.region, "snapshot/*", "")),
+              {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}}),
+    ]
+
+
+def _release(config: Config) -> list[Grant]:
+    rel = config.release
+    assert rel is not None
+    region, app = config.region, config.app
+    reads = ["elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups",
+             "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTargetGroupAttributes",
+             "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeImages", "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"]
+    if rel.alarms:
+        reads.append("cloudwatch:DescribeAlarms")
+    if rel.smoke_check:  # the new instances' addresses, and whether this host is inside their VPC
+        reads += ["ec2:DescribeInstances", "ec2:DescribeVpcs"]
+    groups = tuple(_arn("autoscaling", region, f"autoScalingGroup:*:autoScalingGroupName/{name}") for name in sorted(rel.slots.values()))
+    templates = (_arn("ec2", region, "launch-template/*"),)
+    return [
+        Grant("ReleaseDescribe", tuple(reads)),
+        # Weights: only the listeners of this load balancer (an ALB's listener ARN carries its name).
+        Grant("ReleaseWeights", ("elasticloadbalancing:ModifyListener",), (_arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"),)),
+        # The two slot groups by name; CreateOrUpdateTags because setup creates them with tags.
+        Grant("ReleaseSlotGroups", ("autoscaling:CreateAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup",
+                                    "autoscaling:AttachLoadBalancerTargetGroups", "autoscaling:CreateOrUpdateTags"), groups),
+        # Auto Scaling checks that the caller may launch from the launch template it is given.
+        Grant("ReleaseLaunchFromTemplate", ("ec2:RunInstances",)),
+        # Launch template ARNs carry an id, not the name: scope by the rodeo:app tag setup puts on it.
+        Grant("ReleaseCreateLaunchTemplate", ("ec2:CreateLaunchTemplate",), templates, {"StringEquals": {"aws:RequestTag/rodeo:app": app}}),
+        Grant("ReleaseTagLaunchTemplate", ("ec2:CreateTags",), templates, {"StringEquals": {"ec2:CreateAction": ["CreateLaunchTemplate"]}}),
+        Grant("ReleaseLaunchTemplateVersions", ("ec2:CreateLaunchTemplateVersion",), templates, {"StringEquals": {"ec2:ResourceTag/rodeo:app": app}}),
+        # The lock and ledger: one table, rodeo-<app>, made by setup (with a tag, hence TagResource).
+        Grant("ReleaseTable", ("dynamodb:DescribeTable", "dynamodb:CreateTable", "dynamodb:TagResource", "dynamodb:GetItem",
+                               "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"), (_table(config),)),
+    ]
+
+
+def _prune(config: Config) -> list[Grant]:
+    reads = ["ec2:DescribeImages", "ec2:DescribeLaunchTemplateVersions"]
+    if config.release is not None:  # AMIs pinned by the slot groups (launch template or legacy launch configuration)
+        reads += ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations"]
+    return [
+        Grant("PruneDescribe", tuple(reads)),
+        Grant("PruneLedger", ("dynamodb:Query",), (_table(config),)),  # AMIs of the last releases stay
+        # Only the app's own AMIs and snapshots (rodeo:app, in every region the bake copies to).
+        Grant("PruneDelete", ("ec2:DeregisterImage", "ec2:DeleteSnapshot"), (_arn("ec2", "*", "image/*", ""), _arn("ec2", "*", "snapshot/*", "")),
+              {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}}),
+    ]
+
+
+def _table(config: Config) -> str:
+    return _arn("dynamodb", config.region, f"table/{table_name(config)}")

@@ -1,0 +1,150 @@
+"""Seed the local stack: what a team's own infrastructure code makes on AWS.
+
+``seed_base`` makes a VPC with two subnets and registers the base Debian AMI
+(its contents: the cached root file system). ``seed_release`` makes the
+release side of an environment: a security group, the ALB, its target groups
+(deregistration delay ``DRAIN_SECONDS``), the weighted listener and the
+alarms, then runs ``invoke setup``'s own ``ensure``.
+
+The local stack starts with a live "previous release": blue runs the seeded
+base AMI at ``capacity.desired`` with weight 100, green is empty. So the very
+first ``invoke release`` there is a real blue/green shift, the invariant holds
+from the start, and ``invoke rollback`` has something to return to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable
+
+import botocore.exceptions
+
+from toolkit.aws import error_code
+from toolkit.config import Config, Release
+from toolkit.errors import ReleaseError
+from toolkit.release import setup
+from toolkit.release.plan import SLOTS
+
+BASE_AMI_NAME = "debian-12-amd64-rodeo-local"
+SEED_TAG = "rodeo:seed"
+SEEDED = [{"Name": f"tag:{SEED_TAG}", "Values": ["local"]}]
+DRAIN_SECONDS = 10
+
+
+def seed_base(stack: Any, aws: Any) -> dict:
+    """Make the VPC, two subnets and the base AMI, unless they exist."""
+    ec2 = aws.client("ec2")
+    seed = SEEDED
+    vpcs = ec2.describe_vpcs(Filters=seed)["Vpcs"]
+    if vpcs:
+        vpc_id = vpcs[0]["VpcId"]
+    else:
+        vpc_id = ec2.create_vpc(CidrBlock="10.80.0.0/16", TagSpecifications=_tags("vpc", "rodeo-local"))["Vpc"]["VpcId"]
+    subnets = ec2.describe_subnets(Filters=seed + [{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    for i, zone in enumerate(zones[len(subnets):], start=len(subnets)):
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.80.{i}.0/24", AvailabilityZone=zone, TagSpecifications=_tags("subnet", f"rodeo-local-{i}"))
+    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [BASE_AMI_NAME]}])["Images"]
+    if images:
+        ami = images[0]["ImageId"]
+    else:
+        ami = ec2.register_image(
+            Name=BASE_AMI_NAME,
+            Description="Debian 12 (bookworm) root file system for local bakes",
+            Architecture="x86_64",
+            RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}],
+        )["ImageId"]
+        ec2.create_tags(Resources=[ami], Tags=[{"Key": SEED_TAG, "Value": "local"}])
+    if not stack.store.has(ami):
+        stack.store.add(ami, [stack.rootfs])
+    return {"vpc": vpc_id, "base_ami": ami}
+
+
+def base_seeder(stack: Any, region: str) -> Callable[[Any], None]:
+    """A seeder for ``toolkit.local.stack.up``: the base network and AMI, once per server and region."""
+
+    def seed(aws: Any) -> None:
+        seed_base(stack, aws)
+
+    seed.seed_key = f"base:{region}"
+    return seed
+
+
+def _tags(kind: str, name: str) -> list[dict]:
+    return [{"ResourceType": kind, "Tags": [{"Key": "Name", "Value": name}, {"Key": SEED_TAG, "Value": "local"}]}]
+
+
+def seed_release(config: Config) -> Callable[[Any], None]:
+    """A seeder for ``toolkit.local.stack.up``: the whole release side of ``config``'s environment."""
+
+    def seed(aws: Any) -> None:
+        _load_balancer(config, aws, setup.slots.release_of(config))
+        setup.ensure(config, aws, initial_ami=base_ami(aws), live_slot_capacity=config.release.capacity.desired)
+
+    # The same settings need seeding once per server (see stack.up).
+    seed.seed_key = f"release:{config.app}:{hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]}"
+    return seed
+
+
+def base_ami(aws: Any) -> str | None:
+    """The seeded Debian AMI's id, if the stack has one."""
+    images = aws.client("ec2").describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [BASE_AMI_NAME]}])["Images"]
+    return images[0]["ImageId"] if images else None
+
+
+def _load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
+    """Security group, ALB, target groups, weighted listener and alarms in the seeded VPC."""
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    vpcs = ec2.describe_vpcs(Filters=SEEDED)["Vpcs"]
+    if not vpcs:
+        raise ReleaseError("the local VPC (tag rodeo:seed=local) does not exist", "run 'invoke local.up' first")
+    vpc = vpcs[0]["VpcId"]
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=SEEDED + [{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    created = []
+    group_name = f"rodeo-{config.app}-alb"
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [group_name]}, {"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+    sg = groups[0]["GroupId"] if groups else ec2.create_security_group(GroupName=group_name, Description="rodeo local load balancer", VpcId=vpc)["GroupId"]
+    try:
+        lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "LoadBalancerNotFound":
+            raise
+        lb = elbv2.create_load_balancer(Name=rel.load_balancer, Subnets=subnets, SecurityGroups=[sg], Type="application", Scheme="internal")["LoadBalancers"][0]
+        created.append(f"load balancer {rel.load_balancer}")
+    arns = {}
+    for slot in SLOTS:
+        try:
+            arns[slot] = elbv2.describe_target_groups(Names=[rel.slots[slot]])["TargetGroups"][0]["TargetGroupArn"]
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "TargetGroupNotFound":
+                raise
+            arns[slot] = elbv2.create_target_group(Name=rel.slots[slot], Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance", HealthCheckPath="/health")["TargetGroups"][0]["TargetGroupArn"]
+            elbv2.modify_target_group_attributes(TargetGroupArn=arns[slot], Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(DRAIN_SECONDS)}])
+            created.append(f"target group {rel.slots[slot]}")
+    listeners = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    if not any(l["Port"] == rel.listener_port for l in listeners):
+        forward = {"TargetGroups": [{"TargetGroupArn": arns["blue"], "Weight": 100}, {"TargetGroupArn": arns["green"], "Weight": 0}]}
+        elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=rel.listener_port, DefaultActions=[{"Type": "forward", "ForwardConfig": forward}])
+        created.append(f"listener :{rel.listener_port}")
+    created += _alarms(aws, rel, lb["LoadBalancerArn"])
+    return created
+
+
+def _alarms(aws: Any, rel: Release, lb_arn: str) -> list[str]:
+    """Each alarm in ``release.alarms``, as a 5xx-count alarm on the load balancer."""
+    cw = aws.client("cloudwatch")
+    existing = {a["AlarmName"] for a in cw.describe_alarms(AlarmNames=list(rel.alarms))["MetricAlarms"]} if rel.alarms else set()
+    created = []
+    for name in rel.alarms:
+        if name in existing:
+            continue
+        cw.put_metric_alarm(
+            AlarmName=name, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
+            Dimensions=[{"Name": "LoadBalancer", "Value": lb_arn.split(":loadbalancer/")[-1]}],
+            Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching",
+        )
+        created.append(f"alarm {name}")
+    return created
+

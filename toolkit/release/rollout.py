@@ -1,0 +1,341 @@
+"""Carry out a release Plan: lock, scale, shift weights behind gates, drain, record.
+
+``release`` and ``rollback`` read the slots, ask ``toolkit.aws.release`` for a
+Plan and execute it step by step with progress lines. After each weight
+change and during each pause the gates run (target health of every weighted
+slot, the configured alarms); the optional smoke check runs before the new
+slot's first weight. A failed gate, or an AWS call failing after its retries
+before all traffic moved, moves all weight back to the old slot in one call,
+scales the new slot to 0, records the reason and raises ReleaseError carrying
+the ``ReleaseResult`` (outcome ``rolled_back``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass, field
+import urllib.error
+import urllib.request
+from typing import Any
+
+import botocore.exceptions
+
+from toolkit.release import ledger, lock, slots
+from toolkit.images.lineage import find_ami, newest_verified, require_ami
+from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
+from toolkit.aws import explain
+from toolkit.config import Config, Release, SmokeCheck
+from toolkit.errors import ImageError, ReleaseError
+from toolkit.ui import Reporter
+
+GATE_INTERVAL = 5.0
+# An AWS call that failed after its retries: the release rolls back as on a failed gate.
+AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
+class GateFailed(Exception):
+    """A gate said no; the message is the reason."""
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    """What ``invoke release`` or ``invoke rollback`` did; ``to_dict`` is its ``--json``."""
+
+    outcome: str  # released, unchanged, planned, rolled_back
+    kind: str  # release or rollback
+    ami: str
+    git_sha: str | None
+    active_slot: str
+    previous_slot: str | None = None
+    from_ami: str | None = None
+    steps: list[int] = field(default_factory=list)
+    seconds: float | None = None
+    reason: str | None = None
+    plan: dict | None = None
+
+    def to_dict(self) -> dict:
+        """Plain data (keys without a value are left out)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def lines(self) -> list[str]:
+        """The result as a person reads it."""
+        if self.outcome == "planned":
+            return ["planned only: nothing was changed (run without --plan to release)"]
+        return [f"{self.outcome}: {self.ami} active in {self.active_slot} (steps {self.steps})"]
+
+
+def release(config: Config, aws: Any, ami: str | None = None, image: str | None = None, allow_unverified: bool = False,
+            break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None) -> ReleaseResult:
+    """Release ``ami`` (or the newest verified AMI of ``image``) behind the load balancer.
+
+    Returns the result (``outcome`` released / unchanged / planned); a failed
+    gate raises ReleaseError after rolling back, carrying the result.
+    """
+    rel = slots.release_of(config)
+    reporter = reporter or Reporter()
+    found = _choose(config, aws, ami, image, allow_unverified)
+    ami = found["ImageId"]
+    env = slots.resolve(config, aws)
+    _check_alarms(config, aws, rel)
+    if plan_only:
+        return _planned(plan(slots.read(env, aws), rel, ami), found, "release", reporter)
+    held = lock.acquire(config, aws, f"release of {ami}", break_lock, reporter)
+    try:
+        state = slots.read(env, aws)
+        _close_unfinished(config, aws, state)
+        p = plan(state, rel, ami)
+        return _execute(config, aws, env, p, found, "release", reporter)
+    finally:
+        _free(aws, held, reporter)
+
+
+def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None) -> ReleaseResult:
+    """Put the previous release back (or undo a half-done one), behind the same gates."""
+    rel = slots.release_of(config)
+    reporter = reporter or Reporter()
+    env = slots.resolve(config, aws)
+    if plan_only:
+        p = rollback_plan(slots.read(env, aws), rel, ledger.recent(config, aws))
+        return _planned(p, find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}, "rollback", reporter)
+    held = lock.acquire(config, aws, "rollback", break_lock, reporter)
+    try:
+        state = slots.read(env, aws)
+        _close_unfinished(config, aws, state)
+        p = rollback_plan(state, rel, ledger.recent(config, aws))
+        found = find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}
+        return _execute(config, aws, env, p, found, "rollback", reporter)
+    finally:
+        _free(aws, held, reporter)
+
+
+def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter) -> ReleaseResult:
+    rel = slots.release_of(config)
+    started = time.monotonic()
+    result = ReleaseResult(outcome=p.outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"), active_slot=p.new_slot,
+                           previous_slot=p.old_slot, from_ami=p.from_ami)
+    if p.outcome == "unchanged":
+        reporter.ok(f"{p.to_ami} already holds all traffic in {p.new_slot}: nothing to do")
+        return result
+    for line in describe(p):
+        reporter.detail(line)
+    entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume})
+    try:
+        if p.resume in ("start", "scale_up"):
+            _prepare(env, aws, p, rel, reporter)
+            entry = ledger.update(config, aws, entry, smoke=_smoke(env, aws, rel.smoke_check, p.new_slot, reporter))
+        for step in p.steps:
+            weights = {p.new_slot: step.new_weight, p.old_slot: step.old_weight}
+            _gates(config, env, aws, weights, "before the weight change")
+            with reporter.step(f"weight {step.new_weight}% on {p.new_slot}, {step.old_weight}% on {p.old_slot}"):
+                slots.set_weights(env, aws, weights)
+            result.steps.append(step.new_weight)
+            entry = ledger.update(config, aws, entry, steps=result.steps)
+            _watch(config, env, aws, weights, p.pause_seconds, reporter)
+    except (GateFailed, *AWS_ERRORS) as failed:
+        reason = _reason(failed)
+        _roll_back(config, aws, env, p, entry, reason, kind, reporter)
+        rolled_back = dataclasses.replace(result, outcome="rolled_back", active_slot=p.old_slot, reason=reason, seconds=round(time.monotonic() - started, 2))
+        raise ReleaseError(f"{kind} of {p.to_ami} rolled back: {reason}", f"all traffic is back on {p.old_slot}; see 'invoke status'",
+                           result=rolled_back) from (failed if isinstance(failed, AWS_ERRORS) else None)
+    _finish_old(env, aws, p, rel, reporter)
+    ledger.update(config, aws, entry, outcome="released", ended_at=ledger.now())
+    reporter.ok(f"done: {p.to_ami} holds all traffic in {p.new_slot} ({time.monotonic() - started:.1f}s)")
+    return dataclasses.replace(result, outcome="released", seconds=round(time.monotonic() - started, 2))
+
+
+def _prepare(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter) -> None:
+    """Pin the new slot to the AMI, scale it up, wait until every instance is healthy."""
+    cap = rel.capacity
+    if p.clear_new_first:
+        with reporter.step(f"emptying {p.new_slot} (it runs another AMI)"):
+            slots.set_capacity(env, aws, p.new_slot, 0, 0)
+            if not slots.wait_drained(env, aws, p.new_slot, rel.health_timeout_seconds):
+                raise GateFailed(f"{p.new_slot} did not empty within {rel.health_timeout_seconds}s")
+    with reporter.step(f"{p.new_slot} scaling up to {cap.desired} with {p.to_ami}") as box:
+        version = slots.ensure_version(env, aws, p.to_ami, p.reuse_version)
+        slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max, version)
+        box["result"] = f"{p.new_slot} pinned to launch template version {version}, {cap.desired} instance(s) asked for"
+    with reporter.step(f"waiting for {cap.desired} healthy instance(s) in {p.new_slot}") as box:
+        ok = slots.wait_in_service(env, aws, p.new_slot, cap.desired, rel.health_timeout_seconds, lambda n, total: reporter.detail(f"instances healthy {n}/{total}"))
+        if not ok:
+            healthy, total = slots.health(env, aws)[p.new_slot]
+            raise GateFailed(f"{p.new_slot} has {healthy}/{cap.desired} healthy instance(s) ({total} in service) after {rel.health_timeout_seconds}s")
+        box["result"] = f"instances healthy {cap.desired}/{cap.desired}"
+
+
+def _gates(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], when: str) -> None:
+    """Target health of every slot with weight, then the alarms; GateFailed on the first no."""
+    rel = slots.release_of(config)
+    need = need_healthy(rel)
+    for slot, (healthy, total) in slots.health(env, aws).items():
+        if weights.get(slot, 0) > 0 and healthy < need:
+            raise GateFailed(f"{slot} has {healthy} healthy of {total} instance(s), fewer than {need} ({when})")
+    firing = _alarms_firing(aws, rel.alarms)
+    if firing:
+        raise GateFailed(f"alarm(s) in ALARM: {', '.join(firing)} ({when})")
+
+
+def _watch(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], pause: float, reporter: Reporter) -> None:
+    """Run the gates now and every few seconds until ``pause`` has passed."""
+    deadline = time.monotonic() + pause
+    with reporter.step(f"watching for {pause:g}s (health, alarms)"):
+        while True:
+            _gates(config, env, aws, weights, "while watching")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(GATE_INTERVAL, left))
+
+
+def _roll_back(config: Config, aws: Any, env: slots.Env, p: Plan, entry: dict, reason: str, kind: str, reporter: Reporter) -> None:
+    """All weight back on the old slot, the new one scaled down, the reason recorded.
+
+    When AWS fails the rollback too (an outage outlasting the retries), stop
+    with what is known: the old slot was never scaled down, so either command
+    named in the hint converges once AWS answers.
+    """
+    try:
+        _revert(env, aws, p, reporter)
+    except AWS_ERRORS as exc:
+        raise ReleaseError(
+            f"{kind} of {p.to_ami} stopped: {reason}; rolling back failed too: {_reason(exc)}",
+            f"once AWS answers, 'invoke rollback --break-lock' puts all traffic back on {p.old_slot}, or 'invoke release --ami {p.to_ami} --break-lock' finishes the release",
+        ) from exc
+    try:
+        ledger.update(config, aws, entry, outcome="rolled_back", reason=reason, ended_at=ledger.now())
+    except AWS_ERRORS as exc:  # the listener and groups are the truth; the next run closes the entry
+        reporter.warn(f"could not record the rollback in the ledger: {_reason(exc)}")
+
+
+def _reason(failed: BaseException) -> str:
+    explained = explain(failed)
+    return explained.message if explained else str(failed)
+
+
+def _revert(env: slots.Env, aws: Any, p: Plan, reporter: Reporter) -> None:
+    with reporter.step(f"rolling back: all traffic to {p.old_slot}"):
+        slots.set_weights(env, aws, {p.old_slot: 100, p.new_slot: 0})
+    with reporter.step(f"{p.new_slot} scaling down to 0"):
+        slots.set_capacity(env, aws, p.new_slot, 0, 0)
+
+
+def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter) -> None:
+    if not p.scale_old_down:
+        reporter.info(f"keeping {p.old_slot} warm for a fast rollback")
+        return
+    with reporter.step(f"{p.old_slot} draining (deregistration delay up to {p.drain_seconds}s), then scaling to 0"):
+        slots.set_capacity(env, aws, p.old_slot, 0, 0)
+        if not slots.wait_drained(env, aws, p.old_slot, p.drain_seconds + rel.health_timeout_seconds):
+            reporter.warn(f"{p.old_slot} still has instances; its group will finish scaling in")
+
+
+def _smoke(env: slots.Env, aws: Any, check: SmokeCheck | None, slot: str, reporter: Reporter) -> str:
+    """GET the check's path on each new instance; GateFailed on a non-2xx answer.
+
+    An instance this host cannot route to (no public address, and this host
+    outside its VPC) is skipped with the reason reported, never counted a pass.
+    """
+    if check is None:
+        return "not configured"
+    targets = slots.addresses(env, aws, slot)
+    cidrs = _vpc_cidrs(aws, {t["vpc"] for t in targets if t["vpc"]})
+    reachable, skipped = [], []
+    for t in targets:
+        host = t["public"] or (t["private"] if t["private"] and _inside(t["private"], cidrs) else None)
+        (reachable if host else skipped).append((t["id"], host or t["private"]))
+    if skipped:
+        reporter.warn(f"smoke check skipped for {len(skipped)} instance(s): no reachable address from this host ({', '.join(f'{i} {a}' for i, a in skipped)} are private to their VPC)")
+    with reporter.step(f"smoke check GET :{check.port}{check.path} on {len(reachable)} instance(s)"):
+        for instance, host in reachable:
+            url = f"http://{host}:{check.port}{check.path}"
+            try:
+                with urllib.request.urlopen(url, timeout=check.timeout_seconds) as resp:
+                    code = resp.status
+            except urllib.error.HTTPError as exc:
+                code = exc.code
+            except (urllib.error.URLError, OSError) as exc:
+                raise GateFailed(f"smoke check {url} on {instance} failed: {exc}") from None
+            if not 200 <= code < 300:
+                raise GateFailed(f"smoke check {url} on {instance} answered {code}")
+    return f"passed {len(reachable)}, skipped {len(skipped)} (unreachable)" if skipped else f"passed {len(reachable)}"
+
+
+def _vpc_cidrs(aws: Any, vpcs: set[str]) -> list:
+    if not vpcs:
+        return []
+    found = aws.client("ec2").describe_vpcs(VpcIds=sorted(vpcs))["Vpcs"]
+    return [ipaddress.ip_network(a["CidrBlock"]) for v in found for a in v.get("CidrBlockAssociationSet", [{"CidrBlock": v["CidrBlock"]}])]
+
+
+def _inside(address: str, cidrs: list) -> bool:
+    """True when this host's route to ``address`` leaves from an address inside one of ``cidrs``."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((address, 9))  # UDP: no packet is sent; the kernel picks the source
+            source = ipaddress.ip_address(s.getsockname()[0])
+    except OSError:
+        return False
+    return any(source in net for net in cidrs)
+
+
+def _choose(config: Config, aws: Any, ami: str | None, image: str | None, allow_unverified: bool) -> dict:
+    if ami and image:
+        raise ReleaseError("give --ami or --image, not both", "--ami picks one AMI; --image picks the newest verified AMI of an image")
+    if ami:
+        return require_ami(aws, ami, allow_unverified)
+    name = image or slots.release_of(config).image
+    config.image(name)
+    found = newest_verified(aws, config.app, name)
+    if found is None:
+        raise ImageError(f"no verified AMI of image {name!r} for app {config.app!r} in {config.region}", f"bake one with 'invoke bake --image {name}', or pass --ami")
+    return found
+
+
+def _check_alarms(config: Config, aws: Any, rel: Release) -> None:
+    if not rel.alarms:
+        return
+    found = {a["AlarmName"] for a in _describe_alarms(aws, rel.alarms)}
+    absent = [a for a in rel.alarms if a not in found]
+    if absent:
+        raise ReleaseError(f"release.alarms: no CloudWatch alarm named {', '.join(absent)} in {config.region}", "create the alarm or remove it from release.alarms in rodeo.yml")
+
+
+def _alarms_firing(aws: Any, names: tuple[str, ...]) -> list[str]:
+    return sorted(a["AlarmName"] for a in _describe_alarms(aws, names) if a["StateValue"] == "ALARM")
+
+
+def _describe_alarms(aws: Any, names: tuple[str, ...]) -> list[dict]:
+    if not names:
+        return []
+    out = []
+    for page in aws.client("cloudwatch").get_paginator("describe_alarms").paginate(AlarmNames=list(names), AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+        out += page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
+    return out
+
+
+def _close_unfinished(config: Config, aws: Any, state: Any) -> None:
+    """Mark releases a crash left "in_progress": released if their AMI now holds all traffic."""
+    for entry in ledger.recent(config, aws, 5):
+        if entry.get("outcome") == "in_progress":
+            done = not state.split and state.active.ami == entry.get("to_ami")
+            ledger.update(config, aws, entry, outcome="released" if done else "interrupted", reason="closed by the next run after a crash", ended_at=ledger.now())
+
+
+def _planned(p: Plan, found: dict, kind: str, reporter: Reporter) -> ReleaseResult:
+    for line in describe(p):
+        reporter.info(line)
+    outcome = "unchanged" if p.outcome == "unchanged" else "planned"
+    return ReleaseResult(outcome=outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"),
+                         active_slot=p.old_slot if outcome == "planned" else p.new_slot, steps=[s.new_weight for s in p.steps], plan=p.to_dict())
+
+
+def _free(aws: Any, held: lock.Lock, reporter: Reporter) -> None:
+    try:
+        if not lock.free(aws, held):
+            reporter.warn("the lock was broken by someone else during this run")
+    except Exception as exc:  # the run's own outcome matters more than a lost unlock
+        reporter.warn(f"could not free the lock: {exc}")
+

@@ -1,0 +1,109 @@
+"""``invoke setup``: check what a release needs in AWS, and create the parts Rodeo owns.
+
+The load balancer, listener and target groups belong to the team's
+infrastructure code: ``ensure`` checks them and names anything absent (on
+the local stack, ``toolkit.local.seed`` makes them first). Rodeo owns the
+DynamoDB table (lock + ledger), the launch template ``rodeo-<app>`` and the
+two slot groups; ``ensure`` creates those when missing. Every step is
+idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import botocore.exceptions
+
+from toolkit.release import ledger
+
+from toolkit.release import slots
+from toolkit.images.lineage import newest_verified
+from toolkit.release.plan import SLOTS
+from toolkit.aws import error_code
+from toolkit.config import Config, Release
+
+
+def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_capacity: int = 0) -> dict:
+    """Make what Rodeo owns; check the rest.
+
+    ``initial_ami`` is the launch template's first AMI (default: the newest
+    verified AMI of the release image, if any); ``live_slot_capacity`` the size
+    blue starts at when its group is made (0: nothing runs until the first
+    release). Returns ``{"created": [...], "found": [...]}``; ReleaseError
+    names what is absent and cannot be created here.
+    """
+    rel = slots.release_of(config)
+    created: list[str] = []
+    if ledger.ensure_table(config, aws):
+        created.append(f"dynamodb table {ledger.table_name(config)}")
+    env = slots.resolve(config, aws)
+    lb = aws.client("elbv2").describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
+    subnets = list(rel.subnets) or [z["SubnetId"] for z in lb["AvailabilityZones"]]
+    if _ensure_template(config, aws, rel, initial_ami):
+        created.append(f"launch template {slots.template_name(config)}")
+    for slot in SLOTS:
+        desired = live_slot_capacity if slot == "blue" else 0
+        if _ensure_group(config, aws, env, slot, subnets, desired):
+            created.append(f"auto scaling group {env.groups[slot]}")
+    found = [f"load balancer {rel.load_balancer}", f"listener :{rel.listener_port}"] + [f"target group {rel.slots[s]}" for s in SLOTS]
+    return {"created": created, "found": found}
+
+
+def _ensure_template(config: Config, aws: Any, rel: Release, initial_ami: str | None) -> bool:
+    ec2 = aws.client("ec2")
+    name = slots.template_name(config)
+    try:
+        ec2.describe_launch_templates(LaunchTemplateNames=[name])
+        return False
+    except botocore.exceptions.ClientError as exc:
+        if "NotFound" not in error_code(exc):
+            raise
+    data: dict = {"InstanceType": rel.instance_type, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}}
+    ami = initial_ami or _initial_ami(config, aws, rel)
+    if ami:
+        data["ImageId"] = ami
+    if rel.security_groups:
+        data["SecurityGroupIds"] = list(rel.security_groups)
+    tags = [{"ResourceType": "launch-template", "Tags": [{"Key": "rodeo:app", "Value": config.app}]}]
+    try:
+        ec2.create_launch_template(LaunchTemplateName=name, VersionDescription="created by rodeo setup", LaunchTemplateData=data, TagSpecifications=tags)
+    except botocore.exceptions.ClientError as exc:
+        if "AlreadyExists" not in error_code(exc):
+            raise
+        return False
+    return True
+
+
+def _initial_ami(config: Config, aws: Any, rel: Release) -> str | None:
+    """The newest verified AMI of the release image, if any."""
+    found = newest_verified(aws, config.app, rel.image)
+    return found["ImageId"] if found else None
+
+
+def _ensure_group(config: Config, aws: Any, env: slots.Env, slot: str, subnets: list[str], desired: int) -> bool:
+    asg = aws.client("autoscaling")
+    name, tg = env.groups[slot], env.target_groups[slot]
+    groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    if groups:
+        if tg not in groups[0].get("TargetGroupARNs", []):
+            asg.attach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=[tg])
+        return False
+    rel = slots.release_of(config)
+    try:
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateName": env.template, "Version": "1"},
+            MinSize=min(rel.capacity.min, desired),
+            MaxSize=rel.capacity.max,
+            DesiredCapacity=desired,
+            VPCZoneIdentifier=",".join(subnets),
+            TargetGroupARNs=[tg],
+            HealthCheckType="ELB",
+            HealthCheckGracePeriod=60,
+            Tags=[{"Key": "rodeo:app", "Value": config.app, "PropagateAtLaunch": True}, {"Key": "rodeo:slot", "Value": slot, "PropagateAtLaunch": True}],
+        )
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "AlreadyExists":
+            raise
+        return False
+    return True

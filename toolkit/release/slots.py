@@ -1,0 +1,285 @@
+"""The two slots in AWS: read their State, and the steps that change them.
+
+A slot is an Auto Scaling group and a target group of the same name (the
+``release.slots`` value), both in the listener's weighted ``forward`` action.
+Every mutating function here is safe to repeat: asking for the state AWS is
+already in is success. Nothing here decides what to do; ``release.plan`` does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import botocore.exceptions
+
+from toolkit.release.plan import SLOTS, SlotState, State
+from toolkit.aws import error_code
+from toolkit.config import Config
+from toolkit.errors import ReleaseError
+
+POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Env:
+    """The resolved resources of one environment's release."""
+
+    listener_arn: str
+    target_groups: dict[str, str]  # slot -> target group ARN
+    groups: dict[str, str]  # slot -> Auto Scaling group name
+    template: str  # launch template name
+    action: dict = field(default_factory=dict, hash=False)  # the listener's forward action, as found
+
+
+def template_name(config: Config) -> str:
+    """The launch template Rodeo owns for ``config.app``."""
+    return f"rodeo-{config.app}"
+
+
+def resolve(config: Config, aws: Any) -> Env:
+    """Find the listener and target groups; ReleaseError naming whatever is absent."""
+    rel = release_of(config)
+    elbv2 = aws.client("elbv2")
+    try:
+        lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "LoadBalancerNotFound":
+            raise
+        raise ReleaseError(f"load balancer {rel.load_balancer!r} does not exist in {config.region}", _infra_hint(config)) from None
+    listeners = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    listener = next((l for l in listeners if l["Port"] == rel.listener_port), None)
+    if listener is None:
+        ports = ", ".join(str(l["Port"]) for l in listeners) or "none"
+        raise ReleaseError(f"load balancer {rel.load_balancer!r} has no listener on port {rel.listener_port} (ports: {ports})", _infra_hint(config))
+    arns = target_groups(config, aws)
+    action = next((a for a in listener["DefaultActions"] if a["Type"] == "forward"), None)
+    forwarded = {t["TargetGroupArn"] for t in (action or {}).get("ForwardConfig", {}).get("TargetGroups", [])}
+    if action and action.get("TargetGroupArn"):
+        forwarded.add(action["TargetGroupArn"])
+    absent = [rel.slots[s] for s in SLOTS if arns[s] not in forwarded]
+    if absent:
+        raise ReleaseError(
+            f"listener {rel.load_balancer}:{rel.listener_port} does not forward to {', '.join(absent)}",
+            "give its default action a weighted forward to both slot target groups (blue 100, green 0)",
+        )
+    return Env(listener["ListenerArn"], arns, {s: rel.slots[s] for s in SLOTS}, template_name(config), action)
+
+
+def target_groups(config: Config, aws: Any) -> dict[str, str]:
+    """Slot -> target group ARN; ReleaseError naming every absent target group."""
+    rel = release_of(config)
+    elbv2 = aws.client("elbv2")
+    found = {}
+    for slot in SLOTS:
+        try:
+            found[slot] = elbv2.describe_target_groups(Names=[rel.slots[slot]])["TargetGroups"][0]["TargetGroupArn"]
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "TargetGroupNotFound":
+                raise
+    absent = [rel.slots[s] for s in SLOTS if s not in found]
+    if absent:
+        raise ReleaseError(f"target group(s) {', '.join(absent)} do not exist in {config.region}", _infra_hint(config))
+    return found
+
+
+def read(env: Env, aws: Any) -> State:
+    """The State of both slots: weights, capacity, health and pinned AMI."""
+    weights = listener_weights(env, aws)
+    groups = _groups(env, aws)
+    versions = _versions(env, aws, [g["LaunchTemplate"]["Version"] for g in groups.values() if g.get("LaunchTemplate")])
+    latest = versions.get("$Latest")
+    slots = {}
+    for slot in SLOTS:
+        group = groups[slot]
+        pinned = versions.get(group.get("LaunchTemplate", {}).get("Version", ""))
+        in_service = _in_service(group)
+        slots[slot] = SlotState(
+            name=slot,
+            weight=weights.get(env.target_groups[slot], 0),
+            desired=group["DesiredCapacity"],
+            instances=len(in_service),
+            healthy=len(healthy_targets(env, aws, slot) & in_service),
+            ami=pinned[1] if pinned else None,
+            version=pinned[0] if pinned else None,
+            drain_seconds=_drain_seconds(env, aws, slot),
+        )
+    return State(slots["blue"], slots["green"], latest[0] if latest else None, latest[1] if latest else None)
+
+
+def health(env: Env, aws: Any) -> dict[str, tuple[int, int]]:
+    """Slot -> (healthy, in service) now; the cheap read the gates repeat."""
+    groups = _groups(env, aws)
+    out = {}
+    for slot in SLOTS:
+        in_service = _in_service(groups[slot])
+        out[slot] = (len(healthy_targets(env, aws, slot) & in_service), len(in_service))
+    return out
+
+
+def listener_weights(env: Env, aws: Any) -> dict[str, int]:
+    """Target group ARN -> weight in the listener's forward action."""
+    listener = aws.client("elbv2").describe_listeners(ListenerArns=[env.listener_arn])["Listeners"][0]
+    action = next((a for a in listener["DefaultActions"] if a["Type"] == "forward"), {})
+    groups = action.get("ForwardConfig", {}).get("TargetGroups")
+    if groups:
+        return {t["TargetGroupArn"]: int(t.get("Weight", 1)) for t in groups}
+    return {action["TargetGroupArn"]: 100} if action.get("TargetGroupArn") else {}
+
+
+def healthy_targets(env: Env, aws: Any, slot: str) -> set[str]:
+    """Ids of the targets the slot's target group reports healthy."""
+    described = aws.client("elbv2").describe_target_health(TargetGroupArn=env.target_groups[slot])["TargetHealthDescriptions"]
+    return {d["Target"]["Id"] for d in described if d["TargetHealth"]["State"] == "healthy"}
+
+
+def instance_ids(env: Env, aws: Any, slot: str) -> list[str]:
+    """The slot's InService instance ids."""
+    return sorted(_in_service(_groups(env, aws)[slot]))
+
+
+def set_weights(env: Env, aws: Any, weights: dict[str, int]) -> None:
+    """Set both slots' weights in ONE modify_listener call (stickiness kept)."""
+    forward = {"TargetGroups": [{"TargetGroupArn": env.target_groups[s], "Weight": int(weights[s])} for s in SLOTS]}
+    stickiness = env.action.get("ForwardConfig", {}).get("TargetGroupStickinessConfig")
+    if stickiness:
+        forward["TargetGroupStickinessConfig"] = stickiness
+    aws.client("elbv2").modify_listener(ListenerArn=env.listener_arn, DefaultActions=[{"Type": "forward", "ForwardConfig": forward}])
+
+
+def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None) -> int:
+    """The launch template version to pin: ``reuse``, or a new one with ``ami`` and IMDSv2 required."""
+    if reuse is not None:
+        return reuse
+    ec2 = aws.client("ec2")
+    created = ec2.create_launch_template_version(
+        LaunchTemplateName=env.template,
+        SourceVersion="$Latest",
+        VersionDescription=f"rodeo release of {ami}",
+        LaunchTemplateData={"ImageId": ami, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}},
+    )
+    return int(created["LaunchTemplateVersion"]["VersionNumber"])
+
+
+def set_capacity(env: Env, aws: Any, slot: str, desired: int, minimum: int = 0, maximum: int | None = None, version: int | None = None) -> None:
+    """Set a slot's group size (and, when given, its pinned launch template version)."""
+    args: dict = {"AutoScalingGroupName": env.groups[slot], "MinSize": minimum, "DesiredCapacity": desired}
+    if maximum is not None:
+        args["MaxSize"] = max(maximum, desired)
+    if version is not None:
+        args["LaunchTemplate"] = {"LaunchTemplateName": env.template, "Version": str(version)}
+    aws.client("autoscaling").update_auto_scaling_group(**args)
+
+
+def wait_in_service(env: Env, aws: Any, slot: str, count: int, timeout: float, progress: Callable[[int, int], None] = lambda n, total: None) -> bool:
+    """Wait until the slot has exactly ``count`` InService instances, all healthy in its target group.
+
+    Polls the group (no waiter exists for it), then uses elbv2's
+    ``target_in_service`` waiter. False on timeout.
+    """
+    deadline = time.monotonic() + timeout
+    seen = -1
+    while True:
+        ids = instance_ids(env, aws, slot)
+        if len(ids) == count:
+            if count == 0:
+                return True
+            healthy = len(healthy_targets(env, aws, slot) & set(ids))
+            if healthy != seen:
+                progress(healthy, count)
+                seen = healthy
+            if healthy == count:
+                return True
+            left = deadline - time.monotonic()
+            if left > 0 and _waiter_in_service(env, aws, slot, ids, left):
+                progress(count, count)
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.05)))
+
+
+def _waiter_in_service(env: Env, aws: Any, slot: str, ids: list[str], left: float) -> bool:
+    delay = max(1, min(15, int(left // 4) or 1))
+    waiter = aws.client("elbv2").get_waiter("target_in_service")
+    try:
+        waiter.wait(TargetGroupArn=env.target_groups[slot], Targets=[{"Id": i} for i in ids], WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(left // delay))})
+        return True
+    except botocore.exceptions.WaiterError:
+        return False
+
+
+def wait_drained(env: Env, aws: Any, slot: str, timeout: float) -> bool:
+    """Wait until the slot's group has no instances and its target group nothing draining."""
+    deadline = time.monotonic() + timeout
+    elbv2 = aws.client("elbv2")
+    while True:
+        group = _groups(env, aws)[slot]
+        draining = [d for d in elbv2.describe_target_health(TargetGroupArn=env.target_groups[slot])["TargetHealthDescriptions"] if d["TargetHealth"]["State"] == "draining"]
+        if not group["Instances"] and not draining:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+
+
+def addresses(env: Env, aws: Any, slot: str) -> list[dict]:
+    """``{"id", "public", "private", "vpc"}`` for each InService instance of the slot."""
+    ids = instance_ids(env, aws, slot)
+    if not ids:
+        return []
+    out = []
+    for page in aws.client("ec2").get_paginator("describe_instances").paginate(InstanceIds=ids):
+        for reservation in page["Reservations"]:
+            for i in reservation["Instances"]:
+                out.append({"id": i["InstanceId"], "public": i.get("PublicIpAddress"), "private": i.get("PrivateIpAddress"), "vpc": i.get("VpcId")})
+    return out
+
+
+def _groups(env: Env, aws: Any) -> dict[str, dict]:
+    names = [env.groups[s] for s in SLOTS]
+    found = {}
+    for page in aws.client("autoscaling").get_paginator("describe_auto_scaling_groups").paginate(AutoScalingGroupNames=names):
+        for group in page["AutoScalingGroups"]:
+            found[group["AutoScalingGroupName"]] = group
+    absent = [n for n in names if n not in found]
+    if absent:
+        raise ReleaseError(f"Auto Scaling group(s) {', '.join(absent)} do not exist", "create them with 'invoke setup --env ENV'")
+    return {s: found[env.groups[s]] for s in SLOTS}
+
+
+def _in_service(group: dict) -> set[str]:
+    return {i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"}
+
+
+def _versions(env: Env, aws: Any, wanted: list[str]) -> dict[str, tuple[int, str | None]]:
+    """Version label ("3", "$Latest") -> (number, AMI)."""
+    labels = sorted(set(wanted) | {"$Latest"})
+    try:
+        found = aws.client("ec2").describe_launch_template_versions(LaunchTemplateName=env.template, Versions=labels)["LaunchTemplateVersions"]
+    except botocore.exceptions.ClientError as exc:
+        if "NotFound" not in error_code(exc):
+            raise
+        raise ReleaseError(f"launch template {env.template!r} does not exist", "create it with 'invoke setup --env ENV'") from None
+    by_number = {str(v["VersionNumber"]): (int(v["VersionNumber"]), v["LaunchTemplateData"].get("ImageId")) for v in found}
+    out = dict(by_number)
+    if by_number:
+        out["$Latest"] = by_number[max(by_number, key=int)]
+    return out
+
+
+def _drain_seconds(env: Env, aws: Any, slot: str) -> int:
+    attrs = aws.client("elbv2").describe_target_group_attributes(TargetGroupArn=env.target_groups[slot])["Attributes"]
+    return int(next((a["Value"] for a in attrs if a["Key"] == "deregistration_delay.timeout_seconds"), 300))
+
+
+def release_of(config: Config) -> Any:
+    if config.release is None:
+        raise ReleaseError(f"{config.path}: no 'release:' section", "add one (see inventories/local/release.example.yml)")
+    return config.release
+
+
+def _infra_hint(config: Config) -> str:
+    return (f"create it with your infrastructure code (Rodeo owns only the launch template, slot groups and weights) or fix release: in rodeo.yml; "
+            f"on the local stack, 'invoke local.up --env {config.env}' creates it")

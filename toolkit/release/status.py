@@ -1,0 +1,47 @@
+"""``invoke status``: the active slot, its AMI, weights, health per slot, the last releases and the lock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from toolkit.config import Config
+from toolkit.images.lineage import find_ami
+from toolkit.release import ledger, lock, slots
+
+
+def status(config: Config, aws: Any, history: int = 5) -> dict:
+    """Active slot, its AMI and git sha, weights, healthy/total per slot, last releases, lock."""
+    env = slots.resolve(config, aws)
+    state = slots.read(env, aws)
+    active = state.active
+    found = find_ami(aws, active.ami) if active.ami else None
+    per_slot = {
+        s.name: {"target_group": env.groups[s.name], "weight": s.weight, "healthy": s.healthy, "instances": s.instances, "desired": s.desired, "ami": s.ami, "version": s.version}
+        for s in (state.blue, state.green)
+    }
+    return {
+        "app": config.app,
+        "env": config.env,
+        "active_slot": active.name,
+        "ami": active.ami,
+        "git_sha": (found or {}).get("tags", {}).get("rodeo:git-sha"),
+        "split": state.split,
+        "weights": state.weights,
+        "slots": per_slot,
+        "releases": ledger.recent(config, aws, history),
+        "lock": lock.holder(config, aws),
+    }
+
+
+def lines(config: Config, info: dict) -> list[str]:
+    """The status as a person reads it."""
+    out = [f"{config.app}/{config.env}: active {info['active_slot']} with {info['ami']} (git {info['git_sha'] or '?'})"
+           + ("  [traffic split: a release is in progress or was interrupted]" if info["split"] else "")]
+    for name, slot in info["slots"].items():
+        out.append(f"  {name:5} weight {slot['weight']:3}  healthy {slot['healthy']}/{slot['instances']} (desired {slot['desired']})  {slot['ami']} (template v{slot['version']})")
+    if info["lock"]:
+        out.append(f"  locked by {info['lock']['by']} (pid {info['lock']['pid']}) since {info['lock']['since']}")
+    for entry in info["releases"]:
+        out.append(f"  {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']} into {entry['new_slot']} steps {entry.get('steps')}"
+                   + (f"  ({entry['reason']})" if entry.get("reason") else ""))
+    return out
