@@ -9,6 +9,7 @@ the command should behave and marked ``xfail(strict=True, reason="BUG: ...")``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -39,6 +40,7 @@ class Case:
     bug: str = ""  # "BUG: ..." marks the case xfail(strict=True)
     seconds: float = 60  # the command must end within this
     prefix: str = "error: "  # invoke's own parser errors are one plain line
+    here: bool = False  # run in this process (bad config and flags: no interpreter start-up per case)
 
 
 # --- ways to break a project ------------------------------------------------------------
@@ -219,6 +221,8 @@ CLI_CASES = [
     # invoke's own parser answers these before any task runs: one plain line, exit 1.
     Case("flag-unknown", ("bake", "--imgae", "app"), "No idea what '--imgae' is!", prefix=""),
     Case("flag-ami-required", ("verify",), "'verify' did not receive required positional arguments: 'ami'", prefix=""),
+    Case("flag-var-malformed", ("bake", "--var", "webapp_fault"), "--var 'webapp_fault' is not KEY=VALUE", "--var app_version=1.2.3"),
+    Case("flag-var-bad-name", ("bake", "--var", "app-version=1"), "--var 'app-version=1' is not KEY=VALUE", "letters, digits"),
     Case("flag-prune-unknown-image", ("prune", "--image", "nope", "--keep", "1"), f"{RODEO_YML}: no image named 'nope'", "choose one of"),
 ]
 
@@ -251,6 +255,8 @@ ENV_CASES = [
 
 # A real bake each (a few seconds to ~15 s): broken playbooks and image tests of the base image.
 BAKE = ("bake", "--image", "base")
+# The image-test cases need a provisioned host, not the whole base role: one task is enough.
+ONE_TASK = write("playbooks/base.yml", "- name: Base image\n  hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n")
 BAKE_CASES = [
     Case("playbook-yaml-syntax", BAKE, "YAML parsing failed", PLAYBOOK_HINT,
          edit=write("playbooks/base.yml", "- name: Base image\n  hosts: all\n   become: true\n  roles: [base]\n"), seconds=180),
@@ -258,12 +264,13 @@ BAKE_CASES = [
          edit=write("playbooks/base.yml", "- name: Base image\n  hosts: all\n  roles: [base, no-such-role]\n"), seconds=180),
     Case("playbook-empty", BAKE, "Empty playbook", PLAYBOOK_HINT, edit=write("playbooks/base.yml", ""), seconds=180),
     Case("image-test-syntax-error", BAKE, re.compile(r"tests/image/test_base\.py.*(SyntaxError|syntax error)|(SyntaxError|syntax error).*tests/image/test_base\.py"),
-         "fix the playbook or the test", edit=write("tests/image/test_base.py", "def test_x(host)\n    assert True\n"), seconds=180),
+         "fix the playbook or the test", edit=chain(ONE_TASK, write("tests/image/test_base.py", "def test_x(host)\n    assert True\n")), seconds=180),
     Case("image-test-none", BAKE, "no test ran (tests/image/test_base.py)", "fix the playbook or the test",
-         edit=write("tests/image/test_base.py", '"""Nothing to check yet."""\n\nimport pytest\n'), seconds=180),
+         edit=chain(ONE_TASK, write("tests/image/test_base.py", '"""Nothing to check yet."""\n\nimport pytest\n')), seconds=180),
 ]
 
-CASES = RODEO_YML_CASES + CLI_CASES + AMI_CASES + ENV_CASES + BAKE_CASES
+IN_PROCESS = [dataclasses.replace(c, here=True) for c in RODEO_YML_CASES + CLI_CASES + AMI_CASES]
+CASES = IN_PROCESS + ENV_CASES + BAKE_CASES
 
 
 def _param(case: Case):
@@ -308,7 +315,7 @@ def test_bad_input_is_refused(case: Case, project: Project, seeded_stack, base_a
             else:
                 m.setenv(name, value)
         started = time.monotonic()
-        out = project.invoke(*args, timeout=int(case.seconds) + 60)
+        out = project.invoke_here(*args) if case.here else project.invoke(*args, timeout=int(case.seconds) + 60)
         took = time.monotonic() - started
 
     shown = f"$ invoke {' '.join(args)}  (exit {out.returncode}, {took:.1f}s)\n--- stderr\n{out.stderr[-3000:]}\n--- stdout\n{out.stdout[-1500:]}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,40 @@ class Project:
     def invoke(self, *args: str, path: str | None = None, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
         return subprocess.run([str(self.venv_bin / "invoke"), *args], cwd=self.root, env=self.env(path, env),
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def invoke_here(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        """``invoke ARGS`` in this process (the project's own tasks.py, its cwd and environment): no interpreter start-up.
+
+        For commands that end before any subprocess or signal handler matters (bad config, bad flags).
+        """
+        import contextlib
+        import importlib.util
+        import io
+
+        from invoke import Program
+
+        out, err, code = io.StringIO(), io.StringIO(), 0
+        saved_env, saved_cwd = dict(os.environ), os.getcwd()
+        saved_signal = signal.getsignal(signal.SIGTERM)
+        wanted = {k: v for k, v in self.env(extra=env).items() if v is not None}
+        try:
+            os.environ.clear()
+            os.environ.update(wanted)
+            os.chdir(self.root)
+            spec = importlib.util.spec_from_file_location(f"rodeo_tasks_{id(self)}", self.root / "tasks.py")
+            tasks = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(tasks)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    Program(namespace=tasks.ns, name="invoke", binary="invoke").run(["invoke", *args])
+                except SystemExit as exc:
+                    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            os.chdir(saved_cwd)
+            os.environ.clear()
+            os.environ.update(saved_env)
+            signal.signal(signal.SIGTERM, saved_signal)
+        return subprocess.CompletedProcess(["invoke", *args], code, out.getvalue(), err.getvalue())
 
     def start(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen([str(self.venv_bin / "invoke"), *args], cwd=self.root, env=self.env(), text=True,

@@ -72,7 +72,7 @@ def test_interrupted_release_is_consistent_and_resumable(project: Project, ec2, 
     rerun = project.invoke("release", "--ami", ami, "--json")
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     result = json.loads(rerun.stdout.strip().splitlines()[-1])
-    assert result.ami == ami and result.outcome in ("released", "unchanged")
+    assert result["ami"] == ami and result["outcome"] in ("released", "unchanged")
     info = status(project)
     active = info["slots"][info["active_slot"]]
     assert active["ami"] == ami and active["weight"] == 100

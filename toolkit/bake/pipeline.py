@@ -26,6 +26,7 @@ from toolkit import __version__, procs
 from toolkit.aws import error_code
 from toolkit.bake import inputs, secrets
 from toolkit.bake.plan import BakePlan, gather, plan_bake
+from toolkit.bake.provision import EXTRA_VARS
 from toolkit.config import Config
 from toolkit.errors import PackerError, ProvisionError, RodeoError, VerifyError
 from toolkit.hosts import BuildTarget, Hosts
@@ -53,6 +54,7 @@ class BakeResult:
     artifacts: str | None = None
     message: str = ""
     why: list[str] = field(default_factory=list)  # the inputs that changed since the last bake of the image
+    vars: dict[str, str] = field(default_factory=dict)  # extra Ansible variables (--var)
     parent: "BakeResult | None" = None
 
     def to_dict(self) -> dict:
@@ -75,18 +77,22 @@ class BakeResult:
         out = [f"\n{self.image} baked: {amis}", f"  {self.duration_s:.1f}s in all ({phases})"]
         if self.why:
             out.append(f"  because: {', '.join(self.why)} changed")
+        if self.vars:
+            out.append(f"  vars: {', '.join(f'{k}={v}' for k, v in sorted(self.vars.items()))}")
         out.append(f"  git {self.tags.get('rodeo:git-sha', '?')[:12]}, inputs {self.inputs_hash[:12]}")
         out.append(f"  artifacts: {self.artifacts}")
         return out
 
 
 def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Path, reporter: Reporter | None = None,
-         force: bool = False, environ: Mapping[str, str] = os.environ) -> BakeResult:
+         force: bool = False, environ: Mapping[str, str] = os.environ, extra_vars: dict[str, str] | None = None) -> BakeResult:
     """Bake ``image_name`` into a verified, tagged AMI and return the result.
 
     A layered image first makes sure its parent is current (a cache hit, or a
     bake of the parent). Then, unless ``force``, a verified AMI with the same
     inputs hash in every region is reused instead of baking (``cached``).
+    ``extra_vars`` are Ansible variables for this image only (not its parent),
+    and inputs of its hash.
     Raises a RodeoError naming the failing step; nothing is registered when a
     step fails.
     """
@@ -103,7 +109,7 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
         except RodeoError as exc:
             raise type(exc)(f"parent image {parent} has no current verified AMI and its bake failed: {exc.message}", exc.hint) from None
     t0 = time.monotonic()
-    facts = gather(config, aws, image_name, state_dir, parent_result.ami[config.region] if parent_result else None)
+    facts = gather(config, aws, image_name, state_dir, parent_result.ami[config.region] if parent_result else None, extra_vars)
     plan = plan_bake(facts, config, state_dir)
     render_s = time.monotonic() - t0
     if not force:
@@ -117,6 +123,8 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
     reporter.info(f"baking {plan.image} from {plan.source_ami} as {plan.bake_id}")
     plan.bake_dir.mkdir(parents=True)
     plan.template.write_text(plan.template_text)
+    if plan.extra_vars:
+        (plan.bake_dir / EXTRA_VARS).write_text(json.dumps(plan.extra_vars, indent=1, sort_keys=True) + "\n")
     try:
         built, target = _build(config, aws, hosts, plan, values, reporter)
     finally:
@@ -127,7 +135,7 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
         image=plan.image, bake_id=plan.bake_id, ami=built.amis, source_ami=plan.source_ami,
         tags=lineage.lineage((found or {}).get("tags", {})), cached=False, template=str(plan.template.relative_to(config.root)) if plan.template.is_relative_to(config.root) else str(plan.template),
         inputs_hash=plan.inputs_hash, phases=dict({"render": round(render_s, 2)}, **built.phases),
-        duration_s=round(time.monotonic() - started, 2), artifacts=str(plan.bake_dir), why=why, parent=parent_result,
+        duration_s=round(time.monotonic() - started, 2), artifacts=str(plan.bake_dir), why=why, parent=parent_result, vars=plan.extra_vars,
     )
     record = dict(result.to_dict(), inputs=plan.inputs)
     (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -149,7 +157,7 @@ def cached(config: Config, aws: Any, hosts: Hosts, plan: BakePlan) -> BakeResult
     sha = tags.get("rodeo:git-sha", "?")
     return BakeResult(
         image=plan.image, ami={region: found["ImageId"] for region, found in amis.items()}, source_ami=plan.source_ami,
-        tags=tags, cached=True, template=str(plan.template.name), inputs_hash=plan.inputs_hash,
+        tags=tags, cached=True, template=str(plan.template.name), inputs_hash=plan.inputs_hash, vars=plan.extra_vars,
         message=f"reused {primary['ImageId']} built {tags.get('rodeo:built-at', '?')} from {sha[:12]}: inputs unchanged",
     )
 

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 import subprocess
 from dataclasses import dataclass, field
@@ -22,9 +23,13 @@ from typing import Any
 from toolkit import __version__
 from toolkit.bake import inputs
 from toolkit.config import Config
+from toolkit.errors import ConfigError
 from toolkit.images import lineage
 from toolkit.packer import render
 from toolkit.packer import run as packer
+
+
+VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class BakeFacts:
     now: dt.datetime
     token: str = "0000"  # a random suffix that keeps bake ids unique
     toolkit_version: str = __version__
+    extra_vars: dict[str, str] = field(default_factory=dict)  # `invoke bake --var KEY=VALUE`
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class BakePlan:
     git_sha: str
     built_at: str
     packer_version: tuple[int, ...]
+    extra_vars: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The plan as plain data (``--plan --json``)."""
@@ -73,6 +80,8 @@ def plan_bake(facts: BakeFacts, config: Config, state_dir: Path) -> BakePlan:
     bake_id = f"{image.name}-{facts.now:%Y%m%d-%H%M%S}-{facts.token}"
     bake_dir = state_dir / "bakes" / bake_id
     digests = inputs.digests(config, image, facts.template, facts.source_ami, facts.parent_ami or "", facts.toolkit_version, facts.files)
+    if facts.extra_vars:
+        digests["vars"] = hashlib.sha256(json.dumps(facts.extra_vars, sort_keys=True).encode()).hexdigest()
     return BakePlan(
         image=image.name,
         bake_id=bake_id,
@@ -86,10 +95,24 @@ def plan_bake(facts: BakeFacts, config: Config, state_dir: Path) -> BakePlan:
         git_sha=facts.git_sha,
         built_at=facts.now.isoformat().replace("+00:00", "Z"),
         packer_version=facts.packer_version,
+        extra_vars=dict(facts.extra_vars),
     )
 
 
-def gather(config: Config, aws: Any, image_name: str, state_dir: Path, parent_ami: str | None = None) -> BakeFacts:
+def parse_vars(pairs: list[str]) -> dict[str, str]:
+    """``["KEY=VALUE", ...]`` from ``--var`` flags as a dict; ConfigError naming the first bad one."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not VAR_RE.match(key):
+            raise ConfigError(f"--var {pair!r} is not KEY=VALUE with a variable name as KEY",
+                              "write it like --var app_version=1.2.3 (letters, digits and '_'; secrets go in RODEO_SECRET_<NAME>)")
+        out[key] = value
+    return out
+
+
+def gather(config: Config, aws: Any, image_name: str, state_dir: Path, parent_ami: str | None = None,
+           extra_vars: dict[str, str] | None = None) -> BakeFacts:
     """Read what a plan of ``image_name`` needs. Writes nothing but the render cache."""
     image = config.image(image_name)
     version = packer.version()
@@ -103,6 +126,7 @@ def gather(config: Config, aws: Any, image_name: str, state_dir: Path, parent_am
         files=inputs.file_digests(config, image),
         now=dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
         token=secrets.token_hex(2),
+        extra_vars=dict(extra_vars or {}),
     )
 
 

@@ -21,6 +21,7 @@ from toolkit.bake import secrets, step
 from toolkit.errors import ProvisionError
 from toolkit.hosts.ssh import SshHost
 
+EXTRA_VARS = "extra-vars.json"  # `invoke bake --var`: written by the pipeline, passed as -e @FILE
 LEAKS = "leaks.json"  # files of the artifacts that held a secret's value (redacted since)
 
 
@@ -57,9 +58,7 @@ class TaskPrinter:
         if kind == "playbook_on_task_start":
             self._print(f"TASK {data.get('task', '').strip()}")
         elif kind in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
-            res = data.get("res", {}) or {}
-            message = res.get("msg") or res.get("stderr") or res.get("module_stderr") or "failed"
-            message = secrets.redact(str(message), self.secret_values)
+            message = secrets.redact(failure_message(data.get("res", {}) or {}), self.secret_values)
             self.failure = {"task": data.get("task", "?"), "host": data.get("host", "?"), "message": _one_line(message)}
             self._print(f"  FAILED on {self.failure['host']}: {self.failure['message']}")
         elif kind == "runner_on_ok" and data.get("res", {}).get("changed"):
@@ -68,6 +67,19 @@ class TaskPrinter:
 
     def _print(self, line: str) -> None:
         print(secrets.redact(line, self.secret_values), file=self.out, flush=True)
+
+
+def failure_message(res: dict, tail: int = 3) -> str:
+    """Why a task failed: Ansible's message, and for a command that ran, its return code and the last lines of its stderr."""
+    message = str(res.get("msg") or res.get("module_stderr") or "failed")
+    stderr = [ln.strip() for ln in str(res.get("stderr") or "").splitlines() if ln.strip()]
+    if "rc" in res and (stderr or res.get("rc")):
+        message = f"{message} (rc {res['rc']})"
+        if stderr:
+            message += ": " + " | ".join(stderr[-tail:])
+    elif not res.get("msg") and stderr:
+        message = " | ".join(stderr[-tail:])
+    return message
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -107,7 +119,7 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
                 playbook=str(playbook),
                 inventory=str(inventory),
                 envvars=envvars,
-                cmdline=f"-e @{extra}" if extra else None,
+                cmdline=_cmdline(bake_dir, extra),
                 ident="provision",
                 event_handler=printer,
                 quiet=True,
@@ -125,6 +137,12 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
             f"fix {image.playbook} (artifacts: {private / 'artifacts' / 'provision'})",
         )
     return counts
+
+
+def _cmdline(bake_dir: Path, secrets_file: Path | None) -> str | None:
+    """ansible-playbook's extra arguments: the --var file, then the secrets (which win)."""
+    files = [f for f in (bake_dir / EXTRA_VARS, secrets_file) if f is not None and f.is_file()]
+    return " ".join(f"-e @{f}" for f in files) or None
 
 
 def _redact_artifacts(private: Path, bake_dir: Path, values: dict[str, str]) -> None:

@@ -79,7 +79,9 @@ def test_readable_summary_without_json(project: Project):
 
 
 def test_failing_task_names_task_host_and_message(project: Project, ec2):
-    project.append("playbooks/roles/base/tasks/main.yml", "\n- name: Deliberately failing step\n  ansible.builtin.command: /bin/false\n")
+    # First in the role: the bake fails at once instead of after the whole base role.
+    project.write("playbooks/roles/base/tasks/main.yml", "- name: Deliberately failing step\n  ansible.builtin.command: /bin/false\n\n"
+                  + project.read("playbooks/roles/base/tasks/main.yml").removeprefix("---\n"))
     before = project.amis(ec2)
     result = project.invoke("bake", "--image", "base")
     line = one_error_line(result)

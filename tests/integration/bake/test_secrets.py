@@ -30,6 +30,15 @@ def with_secret(project: Project, extra_task: str = "") -> None:
     project.append("playbooks/roles/base/tasks/main.yml", USES_SECRET + extra_task)
 
 
+def minimal(project: Project, extra_task: str) -> None:
+    """A one-play base image (the secret's task and ``extra_task``, no base role) with one passing test: a fast bake."""
+    yml = project.read("inventories/local/rodeo.yml").replace("copy_to_regions: []", "copy_to_regions: []\nsecrets: [db_password]")
+    project.write("inventories/local/rodeo.yml", yml)
+    tasks = "".join("    " + line + "\n" if line else "\n" for line in (USES_SECRET + extra_task).splitlines())
+    project.write("playbooks/base.yml", f"- name: Base image\n  hosts: all\n  gather_facts: false\n  become: true\n  tasks:\n{tasks}")
+    project.write("tests/image/test_base.py", "def test_the_host_answers(host):\n    assert host.file('/etc/os-release').exists\n")
+
+
 def error_line(result: subprocess.CompletedProcess) -> str:
     assert result.returncode != 0 and "Traceback" not in result.stderr
     (line,) = [ln for ln in result.stderr.splitlines() if ln.startswith("error: ")]
@@ -77,11 +86,27 @@ def test_a_named_secret_without_a_value_is_refused(project: Project, ec2):
     ids=["secret-in-image", "secret-in-log", "bake-key-in-image"],
 )
 def test_a_planted_secret_or_key_fails_the_bake_before_the_ami(project: Project, ec2, planted, message):
-    with_secret(project, planted)
+    minimal(project, planted)
     before = project.amis(ec2)
     result = project.invoke("bake", "--image", "base", "--force", env=ENV)
     line = error_line(result)
     assert message in line and "no AMI was made" in line
     assert project.amis(ec2) == before
     assert SECRET not in line
+    assert residue(project.state) == {"mounts": [], "processes": []}
+
+
+def test_a_failing_task_that_prints_a_secret_is_redacted_everywhere(project: Project, ec2):
+    """No no_log, and the task fails printing the value: the error line, packer.log, failure.json and artifacts hold none of it."""
+    minimal(project, "- name: Fail loudly\n  ansible.builtin.shell: echo \"connecting with {{ db_password }}\" >&2; exit 3\n")
+    before = project.amis(ec2)
+    result = project.invoke("bake", "--image", "base", "--force", env=ENV)
+    line = error_line(result)
+    assert "Ansible task 'Fail loudly' failed" in line and "[secret db_password]" in line
+    assert SECRET not in result.stdout + result.stderr
+    bake_dir = max((project.state / "bakes").glob("base-*"), key=lambda p: p.stat().st_mtime)
+    assert (bake_dir / "failure.json").is_file() and (bake_dir / "packer.log").is_file()
+    assert files_holding(bake_dir, SECRET.encode()) == []
+    assert "[secret db_password]" in (bake_dir / "failure.json").read_text()
+    assert project.amis(ec2) == before
     assert residue(project.state) == {"mounts": [], "processes": []}

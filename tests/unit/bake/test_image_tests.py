@@ -30,3 +30,23 @@ def test_task_printer_keeps_the_failing_task():
     printer({"event": "runner_on_failed", "event_data": {"task": "Ignored", "host": "h", "ignore_errors": True, "res": {"msg": "x"}}})
     assert printer.failure == {"task": "Start app", "host": "build-host", "message": "boom twice"}
     assert out.getvalue().splitlines() == ["TASK Install app", "  changed", "  FAILED on build-host: boom twice"]
+
+
+import pytest  # noqa: E402
+
+from toolkit.bake.provision import failure_message  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "res,expected",
+    [
+        ({"msg": "non-zero return code", "rc": 128, "stderr": "warning: x\nfatal: Needed a single revision"},
+         "non-zero return code (rc 128): warning: x | fatal: Needed a single revision"),
+        ({"msg": "non-zero return code", "rc": 1, "stderr": ""}, "non-zero return code (rc 1)"),
+        ({"msg": "the file does not exist"}, "the file does not exist"),
+        ({"stderr": "boom"}, "boom"),
+        ({}, "failed"),
+    ],
+)
+def test_a_failed_command_says_its_rc_and_the_end_of_its_stderr(res, expected):
+    assert failure_message(res) == expected

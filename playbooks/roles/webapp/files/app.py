@@ -6,12 +6,14 @@ The version and port come from config.json next to this file; --port wins.
 
 import argparse
 import json
+import os
 import socketserver
 import sys
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 CONFIG = json.loads((Path(__file__).parent / "config.json").read_text())
+FAULT = os.environ.get("WEBAPP_FAULT", "")  # a deliberately broken build (see the role's defaults)
 PAGE = """<!doctype html>
 <html><head><title>Rodeo</title></head>
 <body><h1>Hello from Rodeo</h1><p>Version {version}</p></body></html>
@@ -23,8 +25,12 @@ def app(environ, start_response):
     if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
         return _reply(start_response, "405 Method Not Allowed", "text/plain", "method not allowed\n")
     if path == "/health":
+        if FAULT == "health":
+            return _reply(start_response, "500 Internal Server Error", "application/json", json.dumps({"status": "broken"}))
         body = json.dumps({"status": "ok", "version": CONFIG["version"]})
         return _reply(start_response, "200 OK", "application/json", body)
+    if path == "/" and FAULT == "root":
+        return _reply(start_response, "500 Internal Server Error", "text/plain", "broken\n")
     if path == "/":
         return _reply(start_response, "200 OK", "text/html; charset=utf-8", PAGE.format(version=CONFIG["version"]))
     return _reply(start_response, "404 Not Found", "text/plain", "not found\n")
@@ -32,7 +38,7 @@ def app(environ, start_response):
 
 def _reply(start_response, status, content_type, body):
     data = body.encode()
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data))), ("X-App-Version", str(CONFIG["version"]))])
     return [data]
 
 
