@@ -19,6 +19,8 @@ from invoke import Collection, Exit, task
 ROOT = Path(__file__).resolve().parent
 STATE_DIR = Path(os.environ.get("RODEO_STATE_DIR", ROOT / ".rodeo"))
 CACHE_DIR = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo"))
+# The local stack boots instances and runs HAProxy (the live stack) unless RODEO_LOCAL_LIVE=0.
+LIVE = os.environ.get("RODEO_LOCAL_LIVE", "1") != "0"
 
 
 def _fail(message: str, hint: str = "", code: int = 1) -> Exit:
@@ -76,7 +78,7 @@ def _config(env: str):
 def _stack():
     from toolkit.local.stack import Stack
 
-    return Stack(state_dir=STATE_DIR, cache_dir=CACHE_DIR)
+    return Stack(state_dir=STATE_DIR, cache_dir=CACHE_DIR, live=LIVE)
 
 
 def _connect(cfg, seed=True, reseed=False):
@@ -173,6 +175,11 @@ def local_up(c, env="local", debug=False):
     url = _connect(cfg, reseed=True)[0].endpoint
     print(f"local stack up at {url}")
     print(f"  export AWS_ENDPOINT_URL={url}")
+    from toolkit.local import stack
+
+    for name, urls in stack.status(_stack())["load_balancers"].items():
+        for port, lb_url in sorted(urls.items()):
+            print(f"  load balancer {name}:{port} at {lb_url}")
 
 
 @task(help={"debug": "show tracebacks"})
@@ -196,6 +203,8 @@ def local_status(c, json=False, debug=False):
         _print_json(info)
     elif info["running"]:
         print(f"running at {info['endpoint']} (pid {info['pid']}), {len(info['images'])} local image(s)")
+        if info["load_balancer_url"]:
+            print(f"load balancer at {info['load_balancer_url']}")
     else:
         print("not running (start it with: invoke local.up)")
 
@@ -274,6 +283,12 @@ def status(c, env="local", json=False, debug=False):
     if json:
         _print_json(info)
         return
+    if cfg.is_local:
+        from toolkit.local import stack
+
+        lb_url = stack.status(_stack())["load_balancer_url"]
+        if lb_url:
+            print(f"load balancer at {lb_url}")
     print(f"{cfg.app}/{cfg.env}: active {info['active_slot']} with {info['ami']} (git {info['git_sha'] or '?'})" + ("  [traffic split: a release is in progress or was interrupted]" if info["split"] else ""))
     for name, slot in info["slots"].items():
         print(f"  {name:5} weight {slot['weight']:3}  healthy {slot['healthy']}/{slot['instances']} (desired {slot['desired']})  {slot['ami']} (template v{slot['version']})")

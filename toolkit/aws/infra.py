@@ -30,6 +30,7 @@ from toolkit.errors import ReleaseError
 
 LOCAL_SEED = [{"Name": "tag:rodeo:seed", "Values": ["local"]}]
 LOCAL_DRAIN_SECONDS = 10
+LOCAL_APP_PORT = 8080
 
 
 def ensure(config: Config, aws: Any, create_lb: bool = False) -> dict:
@@ -160,7 +161,11 @@ def _local_load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) != "TargetGroupNotFound":
                 raise
-            arns[slot] = elbv2.create_target_group(Name=rel.slots[slot], Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance", HealthCheckPath="/health")["TargetGroups"][0]["TargetGroupArn"]
+            # The sample app's port; checks as fast as AWS allows, so a local release waits seconds, not minutes.
+            arns[slot] = elbv2.create_target_group(
+                Name=rel.slots[slot], Protocol="HTTP", Port=LOCAL_APP_PORT, VpcId=vpc, TargetType="instance", HealthCheckPath="/health",
+                HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2, UnhealthyThresholdCount=2,
+            )["TargetGroups"][0]["TargetGroupArn"]
             elbv2.modify_target_group_attributes(TargetGroupArn=arns[slot], Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(LOCAL_DRAIN_SECONDS)}])
             created.append(f"target group {rel.slots[slot]}")
     listeners = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]

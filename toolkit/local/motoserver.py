@@ -28,7 +28,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-RUN_DIR = Path("/run/rodeo-live")  # short: unix socket paths have at most 107 bytes
 
 
 def _ebs_backed_amis() -> None:
@@ -98,13 +97,18 @@ def _live_target_health(controller) -> None:
     """describe_target_health answers from HAProxy's checks for the targets the stack serves."""
     from moto.elbv2 import models
 
+    from toolkit.local.health import INITIAL
+
     health_for = models.FakeTargetGroup.health_for
     describe = models.ELBv2Backend.describe_target_health
 
     def live_health_for(self, target, ec2_backend):
         answer = controller.health_of(self.arn, target["Id"])
         if answer is None:
-            return health_for(self, target, ec2_backend)
+            instance = ec2_backend.get_instance_by_id(target["Id"]) if target["Id"].startswith("i-") else None
+            if instance is None or target["Id"] not in self.targets or not controller.manages(instance):
+                return health_for(self, target, ec2_backend)
+            answer = INITIAL  # registered a moment ago: the controller has not seen it yet
         registered = self.targets.get(target["Id"]) or {}
         port = registered.get("Port") or target.get("Port") or self.port
         return models.FakeHealthStatus(target["Id"], port, self.health_check_port, *answer)
@@ -126,7 +130,7 @@ def _private_folder(path: Path) -> None:
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700", "tmpfs", str(path)], check=True)
 
 
-def _go_live(live_dir: Path, images: Path):
+def _go_live(live_dir: Path, images: Path, run_dir: Path):
     """Start the controller; SIGTERM powers every instance off and stops HAProxy first."""
     if os.getpid() != 1:
         raise SystemExit("--live needs its own mount and PID namespaces: run it under 'unshare --mount --pid --fork --kill-child --propagation private --mount-proc'")
@@ -134,8 +138,8 @@ def _go_live(live_dir: Path, images: Path):
     from toolkit.local.store import ImageStore
 
     _private_folder(Path("/run/netns"))
-    _private_folder(RUN_DIR)
-    controller = Controller(live_dir, ImageStore(images), RUN_DIR)
+    _private_folder(run_dir)
+    controller = Controller(live_dir, ImageStore(images), run_dir)
     _pending_until_booted(controller)
     _register_pending_targets()
     _live_target_health(controller)
@@ -154,12 +158,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--live", type=Path)
     parser.add_argument("--images", type=Path)
+    parser.add_argument("--run-dir", type=Path, default=Path("/run/rodeo-live"))
     ours, args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     _ebs_backed_amis()
     _idempotent_launch_template_versions()
     if ours.live is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        _go_live(ours.live, ours.images)
+        _go_live(ours.live, ours.images, ours.run_dir)
     from moto.server import main as moto_main
 
     moto_main(args)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -61,6 +62,11 @@ class Stack:
         return self.dir / "moto.log"
 
     @property
+    def run_dir(self) -> Path:
+        """The live stack's socket folder: short (a socket path has at most 107 bytes), one per stack, private to it."""
+        return Path("/run") / f"rodeo-{hashlib.sha256(str(self.dir.resolve()).encode()).hexdigest()[:10]}"
+
+    @property
     def live_dir(self) -> Path:
         """The live stack's instances, HAProxy config and logs."""
         return self.dir / "live"
@@ -90,6 +96,13 @@ def status(stack: Stack) -> dict:
     }
 
 
+def _forget_live(stack: Stack) -> None:
+    """Remove a stopped live stack's files (its mounts and processes ended with it)."""
+    shutil.rmtree(stack.live_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        stack.run_dir.rmdir()  # the empty mount point its private tmpfs was on
+
+
 def _load_balancers(stack: Stack) -> dict:
     try:
         return json.loads((stack.live_dir / "load_balancers.json").read_text())
@@ -113,7 +126,7 @@ def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> 
         url = endpoint(stack)
         if url is None:
             stack.store.clear()
-            shutil.rmtree(stack.live_dir, ignore_errors=True)
+            _forget_live(stack)
             url = _start(stack)
         from toolkit.aws.session import Aws
 
@@ -154,7 +167,7 @@ def down(stack: Stack) -> bool:
             stopped = True
         (stack.dir / "stack.json").unlink(missing_ok=True)
         stack.store.clear()
-        shutil.rmtree(stack.live_dir, ignore_errors=True)
+        _forget_live(stack)
         return stopped
 
 
@@ -217,7 +230,7 @@ def _command(stack: Stack, port: int) -> list[str]:
     check_live_host()
     # Its own mount and PID namespaces: whatever it mounts or starts ends with it.
     unshare = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private", "--mount-proc"]
-    return [*unshare, *server, "--live", str(stack.live_dir), "--images", str(stack.store.root)]
+    return [*unshare, *server, "--live", str(stack.live_dir), "--images", str(stack.store.root), "--run-dir", str(stack.run_dir)]
 
 
 def _start(stack: Stack) -> str:
