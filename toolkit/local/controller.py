@@ -116,7 +116,13 @@ class Controller:
         self._instances(world)
         self._balancer(world)
         self._health(world)
-        reap_orphans({b.proc.pid for b in self.booted.values()})
+        reap_orphans(self._children())
+
+    def _children(self) -> set[int]:
+        """PIDs of the processes this controller waits for itself."""
+        procs = [b.proc for b in self.booted.values()] + [f for b in self.booted.values() for f in b.forwarders.values()]
+        procs += [p for p in [self.haproxy.proc, *self.haproxy.old] if p is not None]
+        return {p.pid for p in procs}
 
     # --- instances ------------------------------------------------------------------
 
