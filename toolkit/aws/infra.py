@@ -8,7 +8,8 @@ On the local stack (``create_lb=True``) it also makes the security group,
 load balancer, target groups, listener and alarms. Every step is idempotent.
 
 The local stack starts with a live "previous release": blue runs the seeded
-base AMI at ``capacity.desired`` with weight 100, green is empty. So the very
+base AMI (on the live stack: a placeholder app that answers /health, see
+``toolkit.local.seedimage``) at ``capacity.desired`` with weight 100, green is empty. So the very
 first ``invoke release`` there is a real blue/green shift, the invariant holds
 from the start, and ``invoke rollback`` has something to return to.
 """
@@ -95,13 +96,15 @@ def _ensure_template(config: Config, aws: Any, rel: Release, local: bool) -> boo
 
 
 def _initial_ami(config: Config, aws: Any, rel: Release, local: bool) -> str | None:
-    """Local: the seeded base AMI. Real: the newest verified release image, if any."""
+    """Local: the live stack's placeholder app, else the seeded base AMI. Real: the newest verified release image, if any."""
     if local:
+        from toolkit.local.seedimage import NAME as SEED_APP_NAME
         from toolkit.local.stack import BASE_AMI_NAME
 
-        images = aws.client("ec2").describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [BASE_AMI_NAME]}])["Images"]
-        if images:
-            return images[0]["ImageId"]
+        for name in (SEED_APP_NAME, BASE_AMI_NAME):
+            images = aws.client("ec2").describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
+            if images:
+                return images[0]["ImageId"]
     found = newest_verified(aws, config.app, rel.image)
     return found["ImageId"] if found else None
 

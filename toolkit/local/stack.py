@@ -199,7 +199,27 @@ def seed_base(stack: Stack, aws) -> dict:
         ec2.create_tags(Resources=[ami], Tags=[{"Key": SEED_TAG, "Value": "local"}])
     if not stack.store.has(ami):
         stack.store.add(ami, [stack.rootfs])
-    return {"vpc": vpc_id, "base_ami": ami}
+    seeded = {"vpc": vpc_id, "base_ami": ami}
+    if stack.live:
+        seeded["seed_app_ami"] = _seed_app(stack, ec2)
+    return seeded
+
+
+def _seed_app(stack: Stack, ec2) -> str:
+    """The live stack's placeholder app AMI (see toolkit.local.seedimage), unless it exists."""
+    from toolkit.local import seedimage
+
+    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [seedimage.NAME]}])["Images"]
+    if images:
+        ami = images[0]["ImageId"]
+    else:
+        ami = ec2.register_image(Name=seedimage.NAME, Description="answers /health until the first release", Architecture="x86_64",
+                                 RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+        ec2.create_tags(Resources=[ami], Tags=[{"Key": SEED_TAG, "Value": "local"}])
+    if not stack.store.has(ami):
+        layer = seedimage.write_layer(stack.store.layer_dir("seed-app"), port=8080)
+        stack.store.add(ami, [stack.rootfs, layer])
+    return ami
 
 
 def _base_seeder(stack: Stack, region: str):
