@@ -19,7 +19,6 @@ tagged ``rodeo:bake``) are left to moto as before.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 from toolkit.local import instances
 from toolkit.local.balancer import Backend, Check, Frontend, HAProxy, Server, apportion, render_config
 from toolkit.local.health import target_health
+from toolkit.local.motostate import World, backend_name, check_of, drain_seconds, forget_target, forward_weights, read_moto, set_state, short
 from toolkit.local.store import ImageStore
 
 POLL = 0.5
@@ -126,7 +126,7 @@ class Controller:
 
     # --- instances ------------------------------------------------------------------
 
-    def _instances(self, world: "World") -> None:
+    def _instances(self, world: World) -> None:
         for iid, inst in world.instances.items():
             if iid in self.failed or not self.manages(inst):
                 continue
@@ -182,7 +182,7 @@ class Controller:
 
     # --- load balancer ------------------------------------------------------------
 
-    def _balancer(self, world: "World") -> None:
+    def _balancer(self, world: World) -> None:
         frontends = [self._frontend(arn, lb, listener) for arn, (lb, listener) in world.listeners.items()]
         backends = [Backend(backend_name(tg), check_of(tg)) for tg in world.target_groups.values()]
         structure = (tuple(frontends), tuple(backends))
@@ -206,7 +206,7 @@ class Controller:
             self.frontends[arn] = Frontend(f"lb-{lb.name}-{listener.port}-{short(arn)}", free_port())
         return self.frontends[arn]
 
-    def _publish(self, world: "World") -> None:
+    def _publish(self, world: World) -> None:
         urls: dict[str, dict[str, str]] = {}
         for arn, (lb, listener) in world.listeners.items():
             urls.setdefault(lb.name, {})[str(listener.port)] = f"http://127.0.0.1:{self.frontends[arn].port}"
@@ -219,7 +219,7 @@ class Controller:
     def _sock(self, iid: str, port: int) -> Path:
         return self.run_dir / f"{iid}-{port}.sock"
 
-    def _servers(self, world: "World", checks: dict[str, Check]) -> None:
+    def _servers(self, world: World, checks: dict[str, Check]) -> None:
         wanted: dict[tuple[str, str], tuple] = {}
         for tg in world.target_groups.values():
             if tg.arn not in world.in_use:
@@ -256,7 +256,7 @@ class Controller:
 
     # --- health -------------------------------------------------------------------
 
-    def _health(self, world: "World") -> None:
+    def _health(self, world: World) -> None:
         stats = self.haproxy.stats() if self.served else {}
         now = time.monotonic()
         health: dict[tuple[str, str], tuple] = {}
@@ -294,107 +294,6 @@ class Controller:
         for iid in list(self.booted):
             self._shut(iid, keep_disk=False)
         self.haproxy.stop()
-
-
-@dataclass
-class World:
-    """What moto holds now (every account and region)."""
-
-    instances: dict  # id -> moto Instance
-    target_groups: dict  # ARN -> FakeTargetGroup
-    listeners: dict  # ARN -> (FakeLoadBalancer, FakeListener)
-    in_use: set  # ARNs of target groups some listener forwards to
-
-
-def read_moto() -> World:
-    """A consistent-enough copy of moto's EC2 and ELBv2 state (retried if a request changes it mid-read)."""
-    for _ in range(5):
-        try:
-            return _read_moto()
-        except RuntimeError:  # "dictionary changed size during iteration"
-            time.sleep(0.01)
-    return _read_moto()
-
-
-def _read_moto() -> World:
-    from moto.ec2.models import ec2_backends
-    from moto.elbv2.models import elbv2_backends
-
-    found: dict = {}
-    for account in list(dict.values(ec2_backends)):
-        for backend in list(dict.values(account)):
-            for reservation in list(backend.reservations.values()):
-                for inst in list(reservation.instances):
-                    found[inst.id] = inst
-    groups, listeners, in_use = {}, {}, set()
-    for account in list(dict.values(elbv2_backends)):
-        for backend in list(dict.values(account)):
-            groups.update(backend.target_groups)
-            for lb in list(backend.load_balancers.values()):
-                for arn, listener in list(lb.listeners.items()):
-                    if (listener.protocol or "HTTP") in ("HTTP", "HTTPS"):
-                        listeners[arn] = (lb, listener)
-                        in_use.update(a for a, _ in forward_weights(listener, None))
-    return World(found, groups, listeners, in_use)
-
-
-def forward_weights(listener, world: World | None) -> list[tuple[str, int]]:
-    """The default forward action as [(target group ARN or backend name, weight)]: names when ``world`` is given."""
-    action = next((a for a in listener.default_actions if a.type == "forward"), None)
-    if action is None:
-        return []
-    data = action.data
-    pairs = [(t["TargetGroupArn"], int(t.get("Weight", 1))) for t in data.get("ForwardConfig", {}).get("TargetGroups", [])]
-    if not pairs and data.get("TargetGroupArn"):
-        pairs = [(data["TargetGroupArn"], 1)]
-    if world is None:
-        return pairs
-    return [(backend_name(world.target_groups[a]), w) for a, w in pairs if a in world.target_groups]
-
-
-def backend_name(tg) -> str:
-    return f"tg-{tg.name}-{short(tg.arn)}"
-
-
-def short(arn: str) -> str:
-    return hashlib.sha256(arn.encode()).hexdigest()[:6]
-
-
-def check_of(tg) -> Check:
-    """A target group's health check settings."""
-    return Check(
-        path=tg.health_check_path or "/",
-        interval=int(tg.health_check_interval_seconds),
-        timeout=int(tg.health_check_timeout_seconds),
-        rise=int(tg.healthy_threshold_count),
-        fall=int(tg.unhealthy_threshold_count),
-        matcher=str((getattr(tg, "matcher", None) or {}).get("HttpCode", "200")),
-        enabled=bool(tg.health_check_enabled),
-    )
-
-
-def drain_seconds(tg) -> int:
-    return int(tg.attributes.get("deregistration_delay.timeout_seconds", 300))
-
-
-def forget_target(tg, instance_id: str, world: World) -> None:
-    """After its drain, a target of a terminated instance leaves its group (an ASG deregisters before it terminates)."""
-    inst = world.instances.get(instance_id)
-    if tg is None or inst is None or inst.state not in ("shutting-down", "terminated"):
-        return
-    target = tg.targets.pop(instance_id, None)
-    if target is not None:
-        tg.deregistered_targets[instance_id] = target
-
-
-def set_state(inst, name: str, code: int, reason: tuple[str, str] | None = None) -> None:
-    """Set a moto instance's state (and state reason) as EC2 would show it."""
-    from moto.ec2.models.instances import StateReason
-
-    inst._state.name, inst._state.code = name, code
-    if reason is not None:
-        inst.state_reason = StateReason(reason[1], reason[0])
-        inst._reason = reason[1]
 
 
 def free_port() -> int:

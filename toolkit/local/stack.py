@@ -5,6 +5,10 @@ port (pid file and log under ``<state>/local/``), waits until it answers, and
 seeds what the local environment needs: a VPC with two subnets and the base
 Debian AMI (whose contents are the cached root file system). ``up`` is
 idempotent; ``down`` stops the server and forgets its images.
+
+A ``Stack(live=True)`` runs the server under ``unshare`` with ``--live``: it
+also boots instances and serves the load balancers through HAProxy
+(``toolkit.local.controller``); ``status`` then has ``load_balancer_url``.
 """
 
 from __future__ import annotations
