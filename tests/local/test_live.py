@@ -223,6 +223,18 @@ def test_scale_in_drains_then_removes_the_instance(live):
     assert procs.mounts((str(folder),)) == []
 
 
+def test_changed_health_settings_apply_and_a_wrong_code_is_a_mismatch(live):
+    # A new matcher reloads HAProxy (servers and their health kept), then checks fail on the code.
+    ids = live.instances("blue")
+    live.elb.modify_target_group(TargetGroupArn=live.tgs["blue"], Matcher={"HttpCode": "201-204"})
+    try:
+        live.wait_health("blue", lambda h: set(h.values()) == {("unhealthy", "Target.ResponseCodeMismatch")}, timeout=40)
+    finally:
+        live.elb.modify_target_group(TargetGroupArn=live.tgs["blue"], Matcher={"HttpCode": "200"})
+    live.wait_health("blue", lambda h: sorted(h) == ids and all(s == "healthy" for s, _ in h.values()), timeout=40)
+    assert versions(live.url, 10) == {live.blue: 10}
+
+
 def test_an_image_that_cannot_boot_says_why(live, tmp_path):
     empty = tmp_path / "empty-layer"
     empty.mkdir()
