@@ -2,13 +2,13 @@
 # target is safe to run again.
 #   make bake   install, start the local stack, bake the sample app image
 #   make test   install, then run the whole test suite
-#   make setup  install only (apt: packer, mmdebstrap; .venv with Rodeo)
+#   make setup  install only (apt: packer, mmdebstrap, haproxy, systemd-container, socat; .venv with Rodeo)
 
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := packer mmdebstrap openssh-client git util-linux python3-venv
+APT_PACKAGES := packer mmdebstrap openssh-client git util-linux python3-venv haproxy systemd-container socat iproute2
 STAMP := $(VENV)/.installed
 
 .PHONY: setup bake test clean

@@ -19,6 +19,8 @@ from invoke import Collection, Exit, task
 ROOT = Path(__file__).resolve().parent
 STATE_DIR = Path(os.environ.get("RODEO_STATE_DIR", ROOT / ".rodeo"))
 CACHE_DIR = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo"))
+# The local stack boots instances and runs HAProxy (the live stack) unless RODEO_LOCAL_LIVE=0.
+LIVE = os.environ.get("RODEO_LOCAL_LIVE", "1") != "0"
 
 
 def _fail(message: str, hint: str = "", code: int = 1) -> Exit:
@@ -77,7 +79,13 @@ def _connect(cfg, seed_release=True, reseed=False, start=True):
     """AWS clients for ``cfg``'s environment, and its local stack (started and seeded) or None."""
     from toolkit.local.stack import connect
 
-    return connect(cfg, STATE_DIR, CACHE_DIR, seed_release=seed_release, reseed=reseed, start=start)
+    return connect(cfg, _stack(), seed_release=seed_release, reseed=reseed, start=start)
+
+
+def _stack():
+    from toolkit.local.stack import Stack
+
+    return Stack(state_dir=STATE_DIR, cache_dir=CACHE_DIR, live=LIVE)
 
 
 def _aws(cfg, plan=False):
@@ -89,6 +97,15 @@ def _hosts(cfg, aws, stack):
     from toolkit import hosts
 
     return hosts.connect(cfg, aws, stack)
+
+
+def _local_lb_url(stack):
+    """The local stack's load balancer URL (HAProxy on loopback), or None: on AWS the ALB's DNS name is used."""
+    if stack is None:
+        return None
+    from toolkit.local.stack import status
+
+    return status(stack)["load_balancer_url"]
 
 
 def _reporter(json_mode: bool):
@@ -172,10 +189,15 @@ def render(c, image="", env="local", debug=False):
 def local_up(c, env="local", debug=False):
     """Start the local stack (moto server as AWS) and seed it; prints the endpoint."""
 
+    from toolkit.local import stack
+
     cfg = _config(env)
     url = _connect(cfg, reseed=True)[0].endpoint
     print(f"local stack up at {url}")
     print(f"  export AWS_ENDPOINT_URL={url}")
+    for name, urls in stack.status(_stack())["load_balancers"].items():
+        for port, lb_url in sorted(urls.items()):
+            print(f"  load balancer {name}:{port} at {lb_url}")
 
 
 @task(help={"debug": "show tracebacks"})
@@ -184,7 +206,7 @@ def local_down(c, debug=False):
     """Stop the local stack and forget its AMIs and local images."""
     from toolkit.local import stack
 
-    stopped = stack.down(stack.Stack(STATE_DIR, CACHE_DIR))
+    stopped = stack.down(_stack())
     print("local stack stopped" if stopped else "local stack was not running")
 
 
@@ -194,11 +216,13 @@ def local_status(c, json=False, debug=False):
     """Show whether the local stack runs, its endpoint and its images."""
     from toolkit.local import stack
 
-    info = stack.status(stack.Stack(STATE_DIR, CACHE_DIR))
+    info = stack.status(_stack())
     if json:
         _print_json(info)
     elif info["running"]:
         print(f"running at {info['endpoint']} (pid {info['pid']}), {len(info['images'])} local image(s)")
+        if info["load_balancer_url"]:
+            print(f"load balancer at {info['load_balancer_url']}")
     else:
         print("not running (start it with: invoke local.up)")
 
@@ -251,7 +275,8 @@ def status(c, env="local", json=False, debug=False):
     from toolkit.release import status as state
 
     cfg = _config(env)
-    info = state.status(cfg, _aws(cfg))
+    aws, stack = _connect(cfg)
+    info = state.status(cfg, aws, lb_url=_local_lb_url(stack))
     if json:
         _print_json(info)
     else:

@@ -72,3 +72,10 @@ def test_log_directory(host):
     assert logs.user == "root"
     assert logs.group == "ops"
     assert logs.mode == 0o2775
+
+
+def test_ssh_host_keys_are_made_at_boot(host):
+    dropin = host.file("/etc/systemd/system/ssh.service.d/10-rodeo-host-keys.conf")
+    assert dropin.is_file
+    lines = dropin.content_string.splitlines()
+    assert lines.index("ExecStartPre=/usr/bin/ssh-keygen -A") < lines.index("ExecStartPre=/usr/sbin/sshd -t")

@@ -8,11 +8,26 @@ refuses as the source of a layered bake ("invalid root device type"), and
 CreateLaunchTemplateVersion honours ``ClientToken`` as AWS does (botocore sends
 one per call and repeats it on retries): a retry of a create that took effect
 returns that version instead of making a duplicate.
+
+With ``--live DIR`` (the live local stack) it also boots instances and runs
+HAProxy (``toolkit.local.controller``, a thread of this process), and answers
+``describe_target_health`` from HAProxy's checks. It must then run as PID 1 of
+its own mount and PID namespaces (``unshare --mount --pid --fork
+--kill-child --propagation private --mount-proc``, as ``toolkit.local.stack``
+starts it): every mount, network namespace and process it makes ends with it,
+even on ``kill -9``.
 """
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
+import signal
+import subprocess
 import sys
+from pathlib import Path
+
 
 
 def _ebs_backed_amis() -> None:
@@ -46,13 +61,113 @@ def _idempotent_launch_template_versions() -> None:
     LaunchTemplates.create_launch_template_version = create
 
 
+def _pending_until_booted(controller) -> None:
+    """RunInstances (and an ASG's launches) of a locally bootable AMI start ``pending``."""
+    from moto.ec2.models.instances import InstanceBackend
+
+    original = InstanceBackend.run_instances
+
+    def run_instances(self, *args, **kwargs):
+        reservation = original(self, *args, **kwargs)
+        for inst in reservation.instances:
+            if controller.manages(inst):
+                inst._state.name, inst._state.code = "pending", 0
+        return reservation
+
+    InstanceBackend.run_instances = run_instances
+
+
+def _register_pending_targets() -> None:
+    """RegisterTargets accepts a pending instance, as AWS does (an ASG registers its launches at once)."""
+    from moto.elbv2.exceptions import TargetNotRunning
+    from moto.elbv2.models import FakeTargetGroup
+
+    def register(self, targets):
+        for target in targets:
+            instance = self.ec2_backend.get_instance_by_id(target["Id"])
+            if instance is not None and instance.state not in ("pending", "running"):
+                raise TargetNotRunning(instance_id=target["Id"])
+            self.targets[target["Id"]] = {"Id": target["Id"], "Port": target.get("Port", self.port)}
+            self.deregistered_targets.pop(target["Id"], None)
+
+    FakeTargetGroup.register = register
+
+
+def _live_target_health(controller) -> None:
+    """describe_target_health answers from HAProxy's checks for the targets the stack serves."""
+    from moto.elbv2 import models
+
+    from toolkit.local.health import INITIAL
+
+    health_for = models.FakeTargetGroup.health_for
+    describe = models.ELBv2Backend.describe_target_health
+
+    def live_health_for(self, target, ec2_backend):
+        answer = controller.health_of(self.arn, target["Id"])
+        if answer is None:
+            instance = ec2_backend.get_instance_by_id(target["Id"]) if target["Id"].startswith("i-") else None
+            if instance is None or target["Id"] not in self.targets or not controller.manages(instance):
+                return health_for(self, target, ec2_backend)
+            answer = INITIAL  # registered a moment ago: the controller has not seen it yet
+        registered = self.targets.get(target["Id"]) or {}
+        port = registered.get("Port") or target.get("Port") or self.port
+        return models.FakeHealthStatus(target["Id"], port, self.health_check_port, *answer)
+
+    def live_describe(self, target_group_arn, targets):
+        group = self.target_groups.get(target_group_arn)
+        if not targets and group is not None:
+            targets = list(group.targets.values())
+            targets += [t for t in controller.draining_targets(target_group_arn) if t["Id"] not in group.targets]
+        return describe(self, target_group_arn, targets)
+
+    models.FakeTargetGroup.health_for = live_health_for
+    models.ELBv2Backend.describe_target_health = live_describe
+
+
+def _private_folder(path: Path) -> None:
+    """A tmpfs of this mount namespace's own on ``path`` (the host sees an empty folder)."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700", "tmpfs", str(path)], check=True)
+
+
+def _go_live(live_dir: Path, images: Path, run_dir: Path):
+    """Start the controller; SIGTERM powers every instance off and stops HAProxy first."""
+    if os.getpid() != 1:
+        raise SystemExit("--live needs its own mount and PID namespaces: run it under 'unshare --mount --pid --fork --kill-child --propagation private --mount-proc'")
+    from toolkit.local.controller import Controller
+    from toolkit.local.store import ImageStore
+
+    _private_folder(Path("/run/netns"))
+    _private_folder(run_dir)
+    controller = Controller(live_dir, ImageStore(images), run_dir)
+    _pending_until_booted(controller)
+    _register_pending_targets()
+    _live_target_health(controller)
+
+    def stop(signum, frame):
+        controller.stop()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    controller.start()
+    return controller
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Start moto's server (same flags as ``moto_server``)."""
+    """Start moto's server (same flags as ``moto_server``, plus ``--live DIR --images DIR``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--live", type=Path)
+    parser.add_argument("--images", type=Path)
+    parser.add_argument("--run-dir", type=Path, default=Path("/run/rodeo-live"))
+    ours, args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     _ebs_backed_amis()
     _idempotent_launch_template_versions()
+    if ours.live is not None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        _go_live(ours.live, ours.images, ours.run_dir)
     from moto.server import main as moto_main
 
-    moto_main(sys.argv[1:] if argv is None else argv)
+    moto_main(args)
 
 
 if __name__ == "__main__":

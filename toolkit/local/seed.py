@@ -7,7 +7,8 @@ release side of an environment: a security group, the ALB, its target groups
 alarms, then runs ``invoke setup``'s own ``ensure``.
 
 The local stack starts with a live "previous release": blue runs the seeded
-base AMI at ``capacity.desired`` with weight 100, green is empty. So the very
+base AMI (on the live stack: a placeholder app that answers /health, see
+``toolkit.local.seedimage``) at ``capacity.desired`` with weight 100, green is empty. So the very
 first ``invoke release`` there is a real blue/green shift, the invariant holds
 from the start, and ``invoke rollback`` has something to return to.
 """
@@ -29,6 +30,7 @@ BASE_AMI_NAME = "debian-12-amd64-rodeo-local"
 SEED_TAG = "rodeo:seed"
 SEEDED = [{"Name": f"tag:{SEED_TAG}", "Values": ["local"]}]
 DRAIN_SECONDS = 10
+APP_PORT = 8080  # the sample app's (and the placeholder's) port
 
 
 def seed_base(stack: Any, aws: Any) -> dict:
@@ -59,7 +61,27 @@ def seed_base(stack: Any, aws: Any) -> dict:
         ec2.create_tags(Resources=[ami], Tags=[{"Key": SEED_TAG, "Value": "local"}])
     if not stack.store.has(ami):
         stack.store.add(ami, [stack.rootfs])
-    return {"vpc": vpc_id, "base_ami": ami}
+    seeded = {"vpc": vpc_id, "base_ami": ami}
+    if stack.live:
+        seeded["seed_app_ami"] = _seed_app(stack, ec2)
+    return seeded
+
+
+def _seed_app(stack: Any, ec2: Any) -> str:
+    """The live stack's placeholder app AMI (see toolkit.local.seedimage), unless it exists."""
+    from toolkit.local import seedimage
+
+    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [seedimage.NAME]}])["Images"]
+    if images:
+        ami = images[0]["ImageId"]
+    else:
+        ami = ec2.register_image(Name=seedimage.NAME, Description="answers /health until the first release", Architecture="x86_64",
+                                 RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+        ec2.create_tags(Resources=[ami], Tags=[{"Key": SEED_TAG, "Value": "local"}])
+    if not stack.store.has(ami):
+        layer = seedimage.write_layer(stack.store.layer_dir("seed-app"), port=8080)
+        stack.store.add(ami, [stack.rootfs, layer])
+    return ami
 
 
 def base_seeder(stack: Any, region: str) -> Callable[[Any], None]:
@@ -81,7 +103,7 @@ def seed_release(config: Config) -> Callable[[Any], None]:
 
     def seed(aws: Any) -> None:
         _load_balancer(config, aws, setup.slots.release_of(config))
-        setup.ensure(config, aws, initial_ami=base_ami(aws), live_slot_capacity=config.release.capacity.desired)
+        setup.ensure(config, aws, initial_ami=initial_ami(aws), live_slot_capacity=config.release.capacity.desired)
 
     # The same settings need seeding once per server (see stack.up).
     seed.seed_key = f"release:{config.app}:{hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]}"
@@ -90,7 +112,18 @@ def seed_release(config: Config) -> Callable[[Any], None]:
 
 def base_ami(aws: Any) -> str | None:
     """The seeded Debian AMI's id, if the stack has one."""
-    images = aws.client("ec2").describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [BASE_AMI_NAME]}])["Images"]
+    return _ami_named(aws, BASE_AMI_NAME)
+
+
+def initial_ami(aws: Any) -> str | None:
+    """What blue runs before the first release: the live stack's placeholder app, else the base AMI."""
+    from toolkit.local import seedimage
+
+    return _ami_named(aws, seedimage.NAME) or base_ami(aws)
+
+
+def _ami_named(aws: Any, name: str) -> str | None:
+    images = aws.client("ec2").describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
     return images[0]["ImageId"] if images else None
 
 
@@ -120,7 +153,11 @@ def _load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) != "TargetGroupNotFound":
                 raise
-            arns[slot] = elbv2.create_target_group(Name=rel.slots[slot], Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance", HealthCheckPath="/health")["TargetGroups"][0]["TargetGroupArn"]
+            # The sample app's port; checks as fast as AWS allows, so a local release waits seconds, not minutes.
+            arns[slot] = elbv2.create_target_group(
+                Name=rel.slots[slot], Protocol="HTTP", Port=APP_PORT, VpcId=vpc, TargetType="instance", HealthCheckPath="/health",
+                HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2, UnhealthyThresholdCount=2,
+            )["TargetGroups"][0]["TargetGroupArn"]
             elbv2.modify_target_group_attributes(TargetGroupArn=arns[slot], Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(DRAIN_SECONDS)}])
             created.append(f"target group {rel.slots[slot]}")
     listeners = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]

@@ -5,14 +5,20 @@ port (pid file and log under ``<state>/local/``), waits until it answers, and
 seeds what the local environment needs: a VPC with two subnets and the base
 Debian AMI (whose contents are the cached root file system). ``up`` is
 idempotent; ``down`` stops the server and forgets its images.
+
+A ``Stack(live=True)`` runs the server under ``unshare`` with ``--live``: it
+also boots instances and serves the load balancers through HAProxy
+(``toolkit.local.controller``); ``status`` then has ``load_balancer_url``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,6 +35,8 @@ from toolkit.local import seed
 from toolkit.local.store import ImageStore
 
 START_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0  # a live stack powers its instances off first
+LIVE_TOOLS = {"haproxy": "haproxy", "systemd-nspawn": "systemd-container", "socat": "socat", "ip": "iproute2", "unshare": "util-linux"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class Stack:
 
     state_dir: Path
     cache_dir: Path
+    live: bool = False  # boot instances and run HAProxy (toolkit.local.controller)
 
     @property
     def dir(self) -> Path:
@@ -55,24 +64,43 @@ class Stack:
     def log_path(self) -> Path:
         return self.dir / "moto.log"
 
+    @property
+    def run_dir(self) -> Path:
+        """The live stack's socket folder: short (a socket path has at most 107 bytes), one per stack, private to it."""
+        return Path("/run") / f"rodeo-{hashlib.sha256(str(self.dir.resolve()).encode()).hexdigest()[:10]}"
+
+    @property
+    def live_dir(self) -> Path:
+        """The live stack's instances, HAProxy config and logs."""
+        return self.dir / "live"
+
 
 def status(stack: Stack) -> dict:
-    """What is running: ``{"running", "endpoint", "pid", "log", "images"}``."""
+    """What is running: ``{"running", "endpoint", "pid", "log", "images", "live", "load_balancers", "load_balancer_url"}``.
+
+    ``load_balancers`` is ``{name: {listener port: url}}`` on a live stack;
+    ``load_balancer_url`` the first of them (None when there is none).
+    """
     info = _read_state(stack)
     pid = info.get("pid")
     running = bool(pid) and _alive(pid) and _answers(info.get("endpoint", ""))
     images = sorted(p.stem for p in stack.store.root.glob("ami-*.json")) if running else []
+    lbs = _load_balancers(stack) if running and info.get("live") else {}
+    first = next((lbs[name][port] for name in sorted(lbs) for port in sorted(lbs[name], key=int)), None)
     return {
         "running": running,
         "endpoint": info.get("endpoint") if running else None,
         "pid": pid if running else None,
         "log": str(stack.log_path),
         "images": images,
+        "live": bool(running and info.get("live")),
+        "load_balancers": lbs,
+        "load_balancer_url": first,
     }
 
 
-def connect(config: Any, state_dir: Path, cache_dir: Path, seed_release: bool = True, reseed: bool = False, start: bool = True) -> tuple[Any, "Stack | None"]:
-    """AWS clients for ``config``'s environment, and its local stack or None.
+def connect(config: Any, stack: "Stack", seed_release: bool = True, reseed: bool = False, start: bool = True) -> tuple[Any, "Stack | None"]:
+    """AWS clients for ``config``'s environment, and ``stack`` when it is local, else None.
 
     On a local environment the stack is started (unless ``start`` is False:
     then a StackError says it is not running) and seeded, the release side
@@ -82,7 +110,6 @@ def connect(config: Any, state_dir: Path, cache_dir: Path, seed_release: bool = 
 
     if not config.is_local:
         return for_config(config), None
-    stack = Stack(state_dir=state_dir, cache_dir=cache_dir)
     if not start:
         url = endpoint(stack)
         if url is None:
@@ -92,6 +119,20 @@ def connect(config: Any, state_dir: Path, cache_dir: Path, seed_release: bool = 
     seeders = (seed.seed_release(config),) if seed_release and config.release else ()
     url = up(stack, config.region, seeders=seeders, reseed=reseed)
     return for_config(config, endpoint=url), stack
+
+
+def _forget_live(stack: Stack) -> None:
+    """Remove a stopped live stack's files (its mounts and processes ended with it)."""
+    shutil.rmtree(stack.live_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        stack.run_dir.rmdir()  # the empty mount point its private tmpfs was on
+
+
+def _load_balancers(stack: Stack) -> dict:
+    try:
+        return json.loads((stack.live_dir / "load_balancers.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def endpoint(stack: Stack) -> str | None:
@@ -110,6 +151,7 @@ def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> 
         url = endpoint(stack)
         if url is None:
             stack.store.clear()
+            _forget_live(stack)
             url = _start(stack)
         from toolkit.aws import Aws
 
@@ -135,16 +177,42 @@ def down(stack: Stack) -> bool:
         pid = _read_state(stack).get("pid")
         stopped = False
         if pid and _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
+            # The whole group: a live stack's unshare ignores SIGTERM, the
+            # server under it powers its instances off on SIGTERM.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT
             while _alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                while _alive(pid) and time.monotonic() < deadline + 5:
+                    time.sleep(0.1)
             stopped = True
         (stack.dir / "stack.json").unlink(missing_ok=True)
         stack.store.clear()
+        _forget_live(stack)
         return stopped
+
+
+def check_live_host() -> None:
+    """Raise ``StackError`` unless this machine can run the live stack (Linux, root, the tools)."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        raise StackError("the live local stack needs Linux and root (namespaces, mounts, systemd-nspawn)", "run as root, or without the live stack")
+    missing = sorted({pkg for tool, pkg in LIVE_TOOLS.items() if shutil.which(tool) is None})
+    if missing:
+        raise StackError(f"the live local stack needs {', '.join(missing)}", f"make setup (or apt-get install {' '.join(missing)})")
+
+
+def _command(stack: Stack, port: int) -> list[str]:
+    server = [sys.executable, "-m", "toolkit.local.motoserver", "-H", "127.0.0.1", "-p", str(port)]
+    if not stack.live:
+        return server
+    check_live_host()
+    # Its own mount and PID namespaces: whatever it mounts or starts ends with it.
+    unshare = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private", "--mount-proc"]
+    return [*unshare, *server, "--live", str(stack.live_dir), "--images", str(stack.store.root), "--run-dir", str(stack.run_dir)]
 
 
 def _start(stack: Stack) -> str:
@@ -153,7 +221,7 @@ def _start(stack: Stack) -> str:
     url = f"http://127.0.0.1:{port}"
     with open(stack.log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "toolkit.local.motoserver", "-H", "127.0.0.1", "-p", str(port)],
+            _command(stack, port),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
     deadline = time.monotonic() + START_TIMEOUT
@@ -163,7 +231,7 @@ def _start(stack: Stack) -> str:
                 proc.kill()
             raise StackError(f"the moto server did not start (see {stack.log_path})", "check that 'moto[server]' is installed: make setup")
         time.sleep(0.1)
-    _write_state(stack, {"pid": proc.pid, "endpoint": url, "port": port})
+    _write_state(stack, {"pid": proc.pid, "endpoint": url, "port": port, "live": stack.live})
     return url
 
 

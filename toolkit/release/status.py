@@ -9,7 +9,7 @@ from toolkit.images.lineage import find_ami
 from toolkit.release import ledger, lock, slots
 
 
-def status(config: Config, aws: Any, history: int = 5) -> dict:
+def status(config: Config, aws: Any, history: int = 5, lb_url: str | None = None) -> dict:
     """Active slot, its AMI and git sha, weights, healthy/total per slot, last releases, lock."""
     env = slots.resolve(config, aws)
     state = slots.read(env, aws)
@@ -30,12 +30,21 @@ def status(config: Config, aws: Any, history: int = 5) -> dict:
         "slots": per_slot,
         "releases": ledger.recent(config, aws, history),
         "lock": lock.holder(config, aws),
+        "load_balancer_url": lb_url or _dns_url(config, aws),
     }
+
+
+def _dns_url(config: Config, aws: Any) -> str | None:
+    """``http://<the ALB's DNS name>:<listener port>``."""
+    rel = slots.release_of(config)
+    found = aws.client("elbv2").describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"]
+    return f"http://{found[0]['DNSName']}:{rel.listener_port}" if found else None
 
 
 def lines(config: Config, info: dict) -> list[str]:
     """The status as a person reads it."""
-    out = [f"{config.app}/{config.env}: active {info['active_slot']} with {info['ami']} (git {info['git_sha'] or '?'})"
+    out = [f"load balancer at {info['load_balancer_url']}"] if info.get("load_balancer_url") else []
+    out += [f"{config.app}/{config.env}: active {info['active_slot']} with {info['ami']} (git {info['git_sha'] or '?'})"
            + ("  [traffic split: a release is in progress or was interrupted]" if info["split"] else "")]
     for name, slot in info["slots"].items():
         out.append(f"  {name:5} weight {slot['weight']:3}  healthy {slot['healthy']}/{slot['instances']} (desired {slot['desired']})  {slot['ami']} (template v{slot['version']})")

@@ -1,0 +1,258 @@
+"""The live local stack for real: the sample app image booted by an ASG, behind HAProxy.
+
+One stack and one set of instances for the whole module (the tests run in
+order and build on each other): blue runs the sample app, green the same app
+with its version set to "green", so every answer says which slot served it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.local.conftest import CACHE, host_pid_of_container, leftovers
+from toolkit import procs
+from toolkit.aws import Aws
+from toolkit.local import stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+REGION = "us-east-1"
+CHECK = {"HealthCheckPath": "/health", "HealthCheckIntervalSeconds": 5, "HealthCheckTimeoutSeconds": 2,
+         "HealthyThresholdCount": 2, "UnhealthyThresholdCount": 2}
+DRAIN_SECONDS = 3
+
+
+class Live:
+    """The module's stack: clients, the load balancer's resources, helpers to read them."""
+
+    def __init__(self, st: stack.Stack, url: str, layers: dict, folder: Path) -> None:
+        self.st = st
+        aws = Aws(region=REGION, endpoint=url, local=True)
+        self.ec2, self.elb, self.asg = aws.client("ec2"), aws.client("elbv2"), aws.client("autoscaling")
+        self.blue = json.loads((layers["app"] / "opt/web/config.json").read_text())["version"]
+        green = folder / "green-layer" / "opt/web"
+        green.mkdir(parents=True)
+        (green / "config.json").write_text(json.dumps({"version": "green", "port": 8080}))
+        self.amis = {
+            "blue": self._ami("live-app", [layers["rootfs"], layers["base"], layers["app"]]),
+            "green": self._ami("live-app-green", [layers["rootfs"], layers["base"], layers["app"], folder / "green-layer"]),
+        }
+        vpc = self.ec2.describe_vpcs(Filters=[{"Name": "tag:rodeo:seed", "Values": ["local"]}])["Vpcs"][0]["VpcId"]
+        self.subnets = [s["SubnetId"] for s in self.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+        lb = self.elb.create_load_balancer(Name="live", Subnets=self.subnets, Type="application", Scheme="internal")["LoadBalancers"][0]
+        self.tgs = {}
+        for slot in ("blue", "green"):
+            self.tgs[slot] = self.elb.create_target_group(Name=f"live-{slot}", Protocol="HTTP", Port=8080, VpcId=vpc, **CHECK)["TargetGroups"][0]["TargetGroupArn"]
+            self.elb.modify_target_group_attributes(TargetGroupArn=self.tgs[slot], Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(DRAIN_SECONDS)}])
+        self.listener = self.elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=[self.forward(100, 0)])["Listeners"][0]["ListenerArn"]
+
+    def _ami(self, name: str, layers: list[Path]) -> str:
+        ami = self.ec2.register_image(Name=name, Architecture="x86_64", RootDeviceName="/dev/xvda")["ImageId"]
+        self.st.store.add(ami, layers)
+        return ami
+
+    def forward(self, blue: int, green: int) -> dict:
+        groups = [{"TargetGroupArn": self.tgs["blue"], "Weight": blue}, {"TargetGroupArn": self.tgs["green"], "Weight": green}]
+        return {"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}
+
+    def group(self, slot: str, desired: int) -> None:
+        name = f"live-{slot}"
+        if not self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]:
+            self.ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": self.amis[slot], "InstanceType": "t3.micro"})
+            self.asg.create_auto_scaling_group(
+                AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": name, "Version": "1"}, MinSize=0, MaxSize=4,
+                DesiredCapacity=desired, VPCZoneIdentifier=",".join(self.subnets), TargetGroupARNs=[self.tgs[slot]],
+            )
+        else:
+            self.asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, DesiredCapacity=desired)
+
+    def instances(self, slot: str) -> list[str]:
+        group = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[f"live-{slot}"])["AutoScalingGroups"][0]
+        return sorted(i["InstanceId"] for i in group["Instances"])
+
+    def states(self, ids: list[str]) -> dict[str, str]:
+        found = self.ec2.describe_instances(InstanceIds=ids)["Reservations"]
+        return {i["InstanceId"]: i["State"]["Name"] for r in found for i in r["Instances"]}
+
+    def health(self, slot: str) -> dict[str, tuple]:
+        described = self.elb.describe_target_health(TargetGroupArn=self.tgs[slot])["TargetHealthDescriptions"]
+        return {d["Target"]["Id"]: (d["TargetHealth"]["State"], d["TargetHealth"].get("Reason")) for d in described}
+
+    def wait_health(self, slot: str, want, timeout: float = 60.0) -> list[dict]:
+        """Poll target health until ``want(health)``; return every distinct answer seen (bounded)."""
+        seen: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.health(slot)
+            if not seen or seen[-1] != now:
+                seen.append(now)
+            if want(now):
+                return seen
+            time.sleep(0.5)
+        raise AssertionError(f"{slot}: no wanted health in {timeout}s; seen {seen}")
+
+    @property
+    def url(self) -> str:
+        return stack.status(self.st)["load_balancer_url"]
+
+
+def get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def versions(url: str, count: int) -> dict[str, int]:
+    """Which version answered each of ``count`` requests to /health ("error" for anything but 200)."""
+    counts: dict[str, int] = {}
+    for _ in range(count):
+        status, body = get(f"{url}/health")
+        key = json.loads(body)["version"] if status == 200 else "error"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def containers(ids: list[str]) -> list[str]:
+    return [i for i in ids if any(c.startswith("systemd-nspawn") and f"-M {i}" in c for _, c, _ in procs.processes())]
+
+
+def in_instance(instance_id: str, *command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["nsenter", "-t", str(host_pid_of_container(instance_id)), "-a", *command], capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def live(layers, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("live")
+    st = stack.Stack(state_dir=folder / "state", cache_dir=CACHE, live=True)
+    url = stack.up(st, REGION)
+    try:
+        yield Live(st, url, layers, folder)
+    finally:
+        stack.down(st)
+
+
+def test_scale_up_boots_instances_that_pass_their_checks(live):
+    live.group("blue", 2)
+    ids = live.instances("blue")
+    assert len(ids) == 2
+    assert set(live.states(ids).values()) <= {"pending", "running"}
+    seen = live.wait_health("blue", lambda h: len(h) == 2 and all(s == "healthy" for s, _ in h.values()), timeout=90)
+    assert all(s == "initial" for s, _ in seen[0].values()), seen
+    assert live.states(ids) == {i: "running" for i in ids}
+    assert containers(ids) == ids
+    # The sealed image made its own host keys at boot: sshd runs.
+    assert in_instance(ids[0], "systemctl", "is-active", "ssh").stdout.strip() == "active"
+
+
+def test_load_balancer_answers_from_the_app(live):
+    assert live.url.startswith("http://127.0.0.1:")
+    assert stack.status(live.st)["load_balancers"] == {"live": {"80": live.url}}
+    status, body = get(live.url + "/")
+    assert status == 200 and "Hello from Rodeo" in body
+    assert versions(live.url, 20) == {live.blue: 20}
+
+
+def test_weights_shift_the_share_of_requests_without_dropping_any(live):
+    live.group("green", 1)
+    live.wait_health("green", lambda h: len(h) == 1 and all(s == "healthy" for s, _ in h.values()), timeout=90)
+    assert versions(live.url, 30) == {live.blue: 30}
+    failures: list = []
+    stop = threading.Event()
+
+    def load() -> None:  # bounded: at most 2,000 requests or until told to stop
+        for _ in range(2000):
+            if stop.is_set():
+                return
+            status, body = get(live.url + "/health")
+            if status != 200:
+                failures.append((status, body[:100]))
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    try:
+        live.elb.modify_listener(ListenerArn=live.listener, DefaultActions=[live.forward(50, 50)])
+        time.sleep(1.0)
+        split = versions(live.url, 200)
+        live.elb.modify_listener(ListenerArn=live.listener, DefaultActions=[live.forward(100, 0)])
+        time.sleep(1.0)
+        after = versions(live.url, 50)
+    finally:
+        stop.set()
+        loader.join(30)
+    assert set(split) == {live.blue, "green"}, split
+    assert 60 <= split["green"] <= 140, split
+    assert after == {live.blue: 50}
+    assert failures == []
+
+
+def test_a_stopped_app_turns_its_target_unhealthy_and_gets_no_requests(live):
+    victim, other = live.instances("blue")
+    assert in_instance(victim, "systemctl", "stop", "web").returncode == 0
+    try:
+        live.wait_health("blue", lambda h: h[victim] == ("unhealthy", "Target.FailedHealthChecks") and h[other][0] == "healthy", timeout=40)
+        assert versions(live.url, 20) == {live.blue: 20}
+    finally:
+        in_instance(victim, "systemctl", "start", "web")
+    live.wait_health("blue", lambda h: all(s == "healthy" for s, _ in h.values()), timeout=40)
+
+
+def test_scale_in_drains_then_removes_the_instance(live):
+    (gone,) = live.instances("green")
+    folder = live.st.live_dir / "instances" / gone
+    assert folder.is_dir()
+    live.group("green", 0)
+    seen = live.wait_health("green", lambda h: h == {}, timeout=DRAIN_SECONDS + 20)
+    assert any(h.get(gone, ("",))[0] == "draining" for h in seen), seen
+    deadline = time.monotonic() + 20
+    while (containers([gone]) or folder.exists()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert containers([gone]) == [] and not folder.exists()
+    assert live.states([gone]) == {gone: "terminated"}
+    assert procs.mounts((str(folder),)) == []
+
+
+def test_changed_health_settings_apply_and_a_wrong_code_is_a_mismatch(live):
+    # A new matcher reloads HAProxy (servers and their health kept), then checks fail on the code.
+    ids = live.instances("blue")
+    live.elb.modify_target_group(TargetGroupArn=live.tgs["blue"], Matcher={"HttpCode": "201-204"})
+    try:
+        live.wait_health("blue", lambda h: set(h.values()) == {("unhealthy", "Target.ResponseCodeMismatch")}, timeout=40)
+    finally:
+        live.elb.modify_target_group(TargetGroupArn=live.tgs["blue"], Matcher={"HttpCode": "200"})
+    live.wait_health("blue", lambda h: sorted(h) == ids and all(s == "healthy" for s, _ in h.values()), timeout=40)
+    assert versions(live.url, 10) == {live.blue: 10}
+
+
+def test_an_image_that_cannot_boot_says_why(live, tmp_path):
+    empty = tmp_path / "empty-layer"
+    empty.mkdir()
+    ami = live._ami("not-an-os", [empty])
+    iid = live.ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=live.subnets[0])["Instances"][0]["InstanceId"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        inst = live.ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        if inst["State"]["Name"] == "terminated":
+            break
+        time.sleep(0.5)
+    assert inst["State"]["Name"] == "terminated"
+    assert inst["StateReason"]["Code"] == "Server.InternalError"
+    assert "did not boot" in inst["StateReason"]["Message"]
+
+
+def test_down_leaves_nothing(live):
+    assert leftovers(live.st)["processes"]
+    assert stack.down(live.st)
+    assert leftovers(live.st) == {"processes": [], "mounts": [], "netns": []}
+    assert not live.st.live_dir.exists() and not live.st.run_dir.exists()

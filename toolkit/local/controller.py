@@ -1,0 +1,315 @@
+"""Keeps real instances and HAProxy in step with moto's EC2 and ELBv2 state.
+
+Runs as a thread inside the moto server's process (``toolkit.local.motoserver
+--live DIR``) and reads moto's backends directly, every ``POLL`` seconds:
+
+- an instance whose AMI has a local image boots (``toolkit.local.instances``):
+  moto shows it ``pending`` until its systemd is up, then ``running``; an
+  image that cannot boot ends ``terminated`` with the reason; a stopped
+  instance is shut down and keeps its disk, a terminated one loses it (after
+  its targets drained);
+- each listener is a HAProxy frontend, each target group a backend, each
+  registered target of a running instance a server (``toolkit.local.balancer``);
+- ``health_of`` answers ``describe_target_health`` from HAProxy's checks.
+
+Instances of AMIs without a local image (and Packer's build instances,
+tagged ``rodeo:bake``) are left to moto as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from toolkit.local import instances
+from toolkit.local.balancer import Backend, Check, Frontend, HAProxy, Server, apportion, render_config
+from toolkit.local.health import target_health
+from toolkit.local.motostate import World, backend_name, check_of, drain_seconds, forget_target, forward_weights, read_moto, set_state, short
+from toolkit.local.store import ImageStore
+
+POLL = 0.5
+BAKE_TAG = "rodeo:bake"
+log = logging.getLogger("rodeo.live")
+
+
+@dataclass
+class Served:
+    """A server in HAProxy for one (target group, instance, port)."""
+
+    tg_arn: str
+    instance_id: str
+    port: int
+    added: float = field(default_factory=time.monotonic)
+    seen_up: bool = False
+    drain_until: float | None = None
+
+
+class Controller:
+    """The live local stack's reconciler (one per moto server)."""
+
+    def __init__(self, live_dir: Path, store: ImageStore, run_dir: Path) -> None:
+        self.dir, self.store, self.run_dir = live_dir, store, run_dir
+        self.instances_dir = live_dir / "instances"
+        self.booted: dict[str, instances.Booted] = {}
+        self.failed: set[str] = set()
+        self._managed: dict[str, bool] = {}
+        self.served: dict[tuple[str, str], Served] = {}  # (backend, server name)
+        self.frontends: dict[str, Frontend] = {}  # listener ARN -> frontend
+        self.urls: dict[str, dict[str, str]] = {}
+        self.structure: tuple | None = None
+        self.maps: dict[str, list[str]] = {}
+        self.health: dict[tuple[str, str], tuple] = {}  # (tg ARN, target id) -> answer
+        self.draining: dict[str, list[dict]] = {}  # tg ARN -> targets being drained
+        self.haproxy = HAProxy(run_dir, live_dir)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="rodeo-live", daemon=True)
+
+    # --- what moto's patches ask -------------------------------------------------
+
+    def manages(self, instance) -> bool:
+        """True for an instance this stack boots: a local image, not a Packer build instance."""
+        known = self._managed.get(instance.id)
+        if known is None:
+            tags = instance.get_tags() if hasattr(instance, "get_tags") else []
+            baking = any(BAKE_TAG in (t.get("key"), t.get("Key")) for t in tags)
+            known = self._managed[instance.id] = not baking and self.store.has(instance.image_id)
+        return known
+
+    def health_of(self, tg_arn: str, target_id: str) -> tuple | None:
+        """``(state, reason, description)``, or None for a target this stack does not serve."""
+        return self.health.get((tg_arn, target_id))
+
+    def draining_targets(self, tg_arn: str) -> list[dict]:
+        return list(self.draining.get(tg_arn, []))
+
+    # --- the loop -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self.instances_dir.mkdir(parents=True, exist_ok=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.step()
+            except Exception:  # keep serving: log and try again next round
+                log.error("live stack step failed:\n%s", traceback.format_exc())
+            self.stopping.wait(POLL)
+        self._teardown()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """End the loop; it powers every instance off and stops HAProxy."""
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+
+    def step(self) -> None:
+        world = read_moto()
+        self._instances(world)
+        self._balancer(world)
+        self._health(world)
+        reap_orphans(self._children())
+
+    def _children(self) -> set[int]:
+        """PIDs of the processes this controller waits for itself."""
+        procs = [b.proc for b in self.booted.values()] + [f for b in self.booted.values() for f in b.forwarders.values()]
+        procs += [p for p in [self.haproxy.proc, *self.haproxy.old] if p is not None]
+        return {p.pid for p in procs}
+
+    # --- instances ------------------------------------------------------------------
+
+    def _instances(self, world: World) -> None:
+        for iid, inst in world.instances.items():
+            if iid in self.failed or not self.manages(inst):
+                continue
+            state = inst.state
+            booted = self.booted.get(iid)
+            if state in ("pending", "running") and booted is None:
+                self._boot(inst)
+            elif booted is not None and state in ("pending", "running"):
+                self._follow_boot(inst, booted)
+            elif booted is not None and state in ("stopping", "stopped"):
+                self._shut(iid, keep_disk=True)
+            elif booted is not None and state in ("shutting-down", "terminated"):
+                if any(s.instance_id == iid for s in self.served.values()):
+                    set_state(inst, "shutting-down", 32)
+                else:
+                    self._shut(iid, keep_disk=False)
+                    set_state(inst, "terminated", 48)
+        for iid in [i for i in self.booted if i not in world.instances]:
+            self._shut(iid, keep_disk=False)
+
+    def _boot(self, inst) -> None:
+        set_state(inst, "pending", 0)
+        try:
+            self.booted[inst.id] = instances.boot(inst.id, self.store.layers(inst.image_id), self.instances_dir, self.run_dir)
+        except Exception as exc:  # a boot that cannot even start: say why on the instance
+            self._fail(inst, str(exc))
+
+    def _follow_boot(self, inst, booted: instances.Booted) -> None:
+        now = booted.poll()
+        if now == "running" and inst.state != "running":
+            set_state(inst, "running", 16)
+        elif now == "failed":
+            self._fail(inst, booted.failure())
+        elif now == "pending" and inst.state != "pending":
+            set_state(inst, "pending", 0)
+
+    def _fail(self, inst, why: str) -> None:
+        log.error("instance %s did not boot: %s", inst.id, why)
+        self.failed.add(inst.id)
+        if inst.id in self.booted:
+            self._shut(inst.id, keep_disk=False)
+        set_state(inst, "terminated", 48, reason=("Server.InternalError", f"Server.InternalError: the local image did not boot: {why}"))
+
+    def _shut(self, iid: str, keep_disk: bool) -> None:
+        booted = self.booted.pop(iid, None)
+        for key, served in list(self.served.items()):
+            if served.instance_id == iid:
+                with contextlib.suppress(OSError):
+                    self.haproxy.del_server(*key)
+                self.served.pop(key)
+        if booted is not None:
+            instances.stop(booted, keep_disk)
+
+    # --- load balancer ------------------------------------------------------------
+
+    def _balancer(self, world: World) -> None:
+        frontends = [self._frontend(arn, lb, listener) for arn, (lb, listener) in world.listeners.items()]
+        backends = [Backend(backend_name(tg), check_of(tg)) for tg in world.target_groups.values()]
+        structure = (tuple(frontends), tuple(backends))
+        maps = {self.frontends[arn].name: apportion(forward_weights(listener, world)) for arn, (_, listener) in world.listeners.items()}
+        if structure != self.structure or self.haproxy.proc is None or self.haproxy.proc.poll() is not None:
+            servers = [Server(b, n, str(self._sock(s.instance_id, s.port))) for (b, n), s in self.served.items()]
+            self.haproxy.apply(render_config(self.run_dir, frontends, backends, servers), maps)
+            self.structure, self.maps = structure, dict(maps)
+            for (b, n), s in self.served.items():
+                if s.drain_until is not None:
+                    self.haproxy.drain_server(b, n)
+            self._publish(world)
+        for name, entries in maps.items():
+            if self.maps.get(name) != entries:
+                self.haproxy.set_map(name, entries)
+                self.maps[name] = entries
+        self._servers(world, {b.name: b.check for b in backends})
+
+    def _frontend(self, arn: str, lb, listener) -> Frontend:
+        if arn not in self.frontends:
+            self.frontends[arn] = Frontend(f"lb-{lb.name}-{listener.port}-{short(arn)}", free_port())
+        return self.frontends[arn]
+
+    def _publish(self, world: World) -> None:
+        urls: dict[str, dict[str, str]] = {}
+        for arn, (lb, listener) in world.listeners.items():
+            urls.setdefault(lb.name, {})[str(listener.port)] = f"http://127.0.0.1:{self.frontends[arn].port}"
+        if urls != self.urls:
+            tmp = self.dir / "load_balancers.json.tmp"
+            tmp.write_text(json.dumps(urls, indent=2, sort_keys=True) + "\n")
+            tmp.replace(self.dir / "load_balancers.json")
+            self.urls = urls
+
+    def _sock(self, iid: str, port: int) -> Path:
+        return self.run_dir / f"{iid}-{port}.sock"
+
+    def _servers(self, world: World, checks: dict[str, Check]) -> None:
+        wanted: dict[tuple[str, str], tuple] = {}
+        for tg in world.target_groups.values():
+            if tg.arn not in world.in_use:
+                continue
+            for target in list(tg.targets.values()):
+                booted = self.booted.get(target["Id"])
+                inst = world.instances.get(target["Id"])
+                if booted is None or not booted.ready or inst is None or inst.state != "running":
+                    continue
+                port = int(target.get("Port") or tg.port)
+                wanted[(backend_name(tg), f"{target['Id']}-{port}")] = (tg, booted, port)
+        for key, (tg, booted, port) in wanted.items():
+            served = self.served.get(key)
+            if served is None:
+                sock = booted.forward(port, self._sock(booted.instance_id, port))
+                self.haproxy.add_server(Server(key[0], key[1], str(sock)), checks[key[0]])
+                self.served[key] = Served(tg.arn, booted.instance_id, port)
+            elif served.drain_until is not None:  # registered again while draining
+                self.haproxy.command(f"set server {key[0]}/{key[1]} state ready")
+                served.drain_until = None
+        now = time.monotonic()
+        for key, served in list(self.served.items()):
+            if key in wanted:
+                continue
+            if served.drain_until is None:
+                tg = world.target_groups.get(served.tg_arn)
+                delay = drain_seconds(tg) if tg is not None and served.tg_arn in world.in_use else 0
+                served.drain_until = now + delay
+                self.haproxy.drain_server(*key)
+            if now >= served.drain_until:
+                self.haproxy.del_server(*key)
+                del self.served[key]
+                forget_target(world.target_groups.get(served.tg_arn), served.instance_id, world)
+
+    # --- health -------------------------------------------------------------------
+
+    def _health(self, world: World) -> None:
+        stats = self.haproxy.stats() if self.served else {}
+        now = time.monotonic()
+        health: dict[tuple[str, str], tuple] = {}
+        draining: dict[str, list[dict]] = {}
+        by_target = {(s.tg_arn, s.instance_id): (key, s) for key, s in self.served.items()}
+        for tg in world.target_groups.values():
+            check = check_of(tg)
+            ids = {t["Id"]: t for t in list(tg.targets.values())}
+            for key, s in self.served.items():
+                if s.tg_arn == tg.arn and s.drain_until is not None:
+                    ids.setdefault(s.instance_id, {"Id": s.instance_id, "Port": s.port})
+            for iid, target in ids.items():
+                inst = world.instances.get(iid)
+                if inst is None or not self.manages(inst):
+                    continue
+                key, served = by_target.get((tg.arn, iid), (None, None))
+                row = stats.get(key) if key else None
+                if served is not None and row is not None and row.get("status", "").startswith("UP"):
+                    served.seen_up = True
+                is_draining = served is not None and served.drain_until is not None
+                if is_draining:
+                    draining.setdefault(tg.arn, []).append({"Id": iid, "Port": served.port})
+                health[(tg.arn, iid)] = target_health(
+                    row, check, instance_state=inst.state, in_use=tg.arn in world.in_use, draining=is_draining,
+                    seen_up=bool(served and served.seen_up), age=now - served.added if served else 0.0,
+                )
+        self.health, self.draining = health, draining
+
+    # --- teardown -----------------------------------------------------------------
+
+    def _teardown(self) -> None:
+        for booted in self.booted.values():  # SIGTERM to all first: they power off in parallel
+            with contextlib.suppress(ProcessLookupError):
+                booted.proc.terminate()
+        for iid in list(self.booted):
+            self._shut(iid, keep_disk=False)
+        self.haproxy.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def reap_orphans(known: set[int]) -> None:
+    """Wait for zombie children that are not ours to wait for (we are PID 1 of the stack's namespace)."""
+    if os.getpid() != 1:
+        return
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in known:
+            continue
+        with contextlib.suppress(OSError, IndexError):
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if stat[0] == "Z" and int(stat[1]) == 1:
+                os.waitpid(int(entry.name), os.WNOHANG)

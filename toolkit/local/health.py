@@ -1,0 +1,55 @@
+"""Target health in ELBv2's words, from HAProxy's view of a server (pure).
+
+``target_health`` maps one ``show stat`` row, plus what the controller knows
+(booting, draining, ever passed its checks), to ``(State, Reason,
+Description)`` as ``describe_target_health`` answers them on AWS.
+"""
+
+from __future__ import annotations
+
+from toolkit.local.balancer import Check
+
+INITIAL = ("initial", "Elb.RegistrationInProgress", "Target registration is in progress")
+CHECKING = ("initial", "Elb.InitialHealthChecking", "Initial health checks in progress")
+DRAINING = ("draining", "Target.DeregistrationInProgress", "Target deregistration is in progress")
+NOT_IN_USE = ("unused", "Target.NotInUse", "Target group is not configured to receive traffic from the load balancer")
+STOPPED = ("unused", "Target.InvalidState", "Target is in the stopped state")
+DISABLED = ("unavailable", "Target.HealthCheckDisabled", "Health checks are disabled")
+HEALTHY = ("healthy", None, None)
+_STOPPED_STATES = {"stopping", "stopped", "shutting-down", "terminated"}
+_TIMEOUTS = {"L4TOUT", "L6TOUT", "L7TOUT"}
+
+
+def target_health(row: dict | None, check: Check, *, instance_state: str, in_use: bool, draining: bool, seen_up: bool, age: float) -> tuple:
+    """``(state, reason, description)`` of one registered target.
+
+    ``row`` is the server's ``show stat`` row (None before it exists); ``age``
+    seconds since it was added to HAProxy. A target that never passed its
+    checks stays ``initial`` until it has had time to fail ``fall`` of them.
+    """
+    if draining:
+        return DRAINING
+    if instance_state in _STOPPED_STATES:
+        return STOPPED
+    if not in_use:
+        return NOT_IN_USE
+    if row is None or instance_state == "pending":
+        return INITIAL
+    if not check.enabled:
+        return DISABLED
+    status = row.get("status", "")
+    if status.startswith(("UP", "NOLB", "DRAIN")):
+        return HEALTHY
+    if not seen_up and (row.get("check_status") in ("INI", "L7OK", "") or age < check.fall * check.interval + check.timeout):
+        return CHECKING
+    return unhealthy(row)
+
+
+def unhealthy(row: dict) -> tuple:
+    """The ``unhealthy`` answer with AWS's reason code for HAProxy's last check result."""
+    status = row.get("check_status", "")
+    if status == "L7STS":
+        return ("unhealthy", "Target.ResponseCodeMismatch", f"Health checks failed with these codes: [{row.get('check_code', '')}]")
+    if status in _TIMEOUTS:
+        return ("unhealthy", "Target.Timeout", "Request timed out")
+    return ("unhealthy", "Target.FailedHealthChecks", "Health checks failed")

@@ -1,0 +1,115 @@
+"""Moto's state as the live stack reads and changes it (in moto's own process).
+
+``read_moto`` copies what the controller needs from every account and
+region: instances, target groups and HTTP listeners; the other functions read
+a target group's settings or change an instance's state the way EC2 shows it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from toolkit.local.balancer import Check
+
+
+@dataclass
+class World:
+    """What moto holds now (every account and region)."""
+
+    instances: dict  # id -> moto Instance
+    target_groups: dict  # ARN -> FakeTargetGroup
+    listeners: dict  # ARN -> (FakeLoadBalancer, FakeListener)
+    in_use: set  # ARNs of target groups some listener forwards to
+
+
+def read_moto() -> World:
+    """A consistent-enough copy of moto's EC2 and ELBv2 state (retried if a request changes it mid-read)."""
+    for _ in range(5):
+        try:
+            return _read_moto()
+        except RuntimeError:  # "dictionary changed size during iteration"
+            time.sleep(0.01)
+    return _read_moto()
+
+
+def _read_moto() -> World:
+    from moto.ec2.models import ec2_backends
+    from moto.elbv2.models import elbv2_backends
+
+    found: dict = {}
+    for account in list(dict.values(ec2_backends)):
+        for backend in list(dict.values(account)):
+            for reservation in list(backend.reservations.values()):
+                for inst in list(reservation.instances):
+                    found[inst.id] = inst
+    groups, listeners, in_use = {}, {}, set()
+    for account in list(dict.values(elbv2_backends)):
+        for backend in list(dict.values(account)):
+            groups.update(backend.target_groups)
+            for lb in list(backend.load_balancers.values()):
+                for arn, listener in list(lb.listeners.items()):
+                    if (listener.protocol or "HTTP") in ("HTTP", "HTTPS"):
+                        listeners[arn] = (lb, listener)
+                        in_use.update(a for a, _ in forward_weights(listener, None))
+    return World(found, groups, listeners, in_use)
+
+
+def forward_weights(listener, world: World | None) -> list[tuple[str, int]]:
+    """The default forward action as [(target group ARN or backend name, weight)]: names when ``world`` is given."""
+    action = next((a for a in listener.default_actions if a.type == "forward"), None)
+    if action is None:
+        return []
+    data = action.data
+    pairs = [(t["TargetGroupArn"], int(t.get("Weight", 1))) for t in data.get("ForwardConfig", {}).get("TargetGroups", [])]
+    if not pairs and data.get("TargetGroupArn"):
+        pairs = [(data["TargetGroupArn"], 1)]
+    if world is None:
+        return pairs
+    return [(backend_name(world.target_groups[a]), w) for a, w in pairs if a in world.target_groups]
+
+
+def backend_name(tg) -> str:
+    return f"tg-{tg.name}-{short(tg.arn)}"
+
+
+def short(arn: str) -> str:
+    return hashlib.sha256(arn.encode()).hexdigest()[:6]
+
+
+def check_of(tg) -> Check:
+    """A target group's health check settings."""
+    return Check(
+        path=tg.health_check_path or "/",
+        interval=int(tg.health_check_interval_seconds),
+        timeout=int(tg.health_check_timeout_seconds),
+        rise=int(tg.healthy_threshold_count),
+        fall=int(tg.unhealthy_threshold_count),
+        matcher=str((getattr(tg, "matcher", None) or {}).get("HttpCode", "200")),
+        enabled=bool(tg.health_check_enabled),
+    )
+
+
+def drain_seconds(tg) -> int:
+    return int(tg.attributes.get("deregistration_delay.timeout_seconds", 300))
+
+
+def forget_target(tg, instance_id: str, world: World) -> None:
+    """After its drain, a target of a terminated instance leaves its group (an ASG deregisters before it terminates)."""
+    inst = world.instances.get(instance_id)
+    if tg is None or inst is None or inst.state not in ("shutting-down", "terminated"):
+        return
+    target = tg.targets.pop(instance_id, None)
+    if target is not None:
+        tg.deregistered_targets[instance_id] = target
+
+
+def set_state(inst, name: str, code: int, reason: tuple[str, str] | None = None) -> None:
+    """Set a moto instance's state (and state reason) as EC2 would show it."""
+    from moto.ec2.models.instances import StateReason
+
+    inst._state.name, inst._state.code = name, code
+    if reason is not None:
+        inst.state_reason = StateReason(reason[1], reason[0])
+        inst._reason = reason[1]
