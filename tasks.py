@@ -108,6 +108,15 @@ def _local_lb_url(stack):
     return status(stack)["load_balancer_url"]
 
 
+def _local_lb_urls(cfg, stack):
+    """A function giving listener port -> URL of the local stack's HAProxy, or None (AWS: the load balancer's DNS name)."""
+    if stack is None or cfg.release is None:
+        return None
+    from toolkit.local.stack import listener_urls
+
+    return lambda: listener_urls(stack, cfg.release.load_balancer)
+
+
 def _reporter(json_mode: bool):
     from toolkit.ui import Reporter
 
@@ -254,8 +263,9 @@ def release(c, image="", ami="", env="local", plan=False, json=False, allow_unve
     from toolkit.release import rollout
 
     cfg = _config(env)
-    _with_result(json, rollout.release, cfg, _aws(cfg, plan=plan), ami=ami or None, image=image or None, allow_unverified=allow_unverified,
-                 break_lock=break_lock, plan_only=plan, reporter=_reporter(json))
+    aws, stack = _connect(cfg, seed_release=not plan, start=not plan)
+    _with_result(json, rollout.release, cfg, aws, ami=ami or None, image=image or None, allow_unverified=allow_unverified,
+                 break_lock=break_lock, plan_only=plan, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})
@@ -265,7 +275,8 @@ def rollback(c, env="local", json=False, debug=False):
     from toolkit.release import rollout
 
     cfg = _config(env)
-    _with_result(json, rollout.rollback, cfg, _aws(cfg), reporter=_reporter(json))
+    aws, stack = _connect(cfg)
+    _with_result(json, rollout.rollback, cfg, aws, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})

@@ -61,11 +61,12 @@ class Capacity:
 
 @dataclass(frozen=True)
 class SmokeCheck:
-    """An HTTP GET each new instance must answer with 2xx before it takes traffic."""
+    """GETs the new slot must answer with 2xx, through a test listener on ``port``, before it takes traffic."""
 
     path: str = "/health"
-    port: int = 8080
+    port: int = 8080  # the load balancer's test listener (Rodeo points it at the new slot only)
     timeout_seconds: int = 5
+    requests: int = 5
 
 
 @dataclass(frozen=True)
@@ -356,6 +357,11 @@ def _check_release(config: Config, release: Release, file: str) -> None:
             raise ConfigError(f"{file}: release.smoke_check.path: {check.path!r} must start with '/'", "write it like /health")
         if check.timeout_seconds < 1:
             raise ConfigError(f"{file}: release.smoke_check.timeout_seconds: must be at least 1", "give a number of seconds")
+        if not 1 <= check.requests <= 100:
+            raise ConfigError(f"{file}: release.smoke_check.requests: {check.requests} must be between 1 and 100", "a few requests are enough")
+        if check.port == release.listener_port:
+            raise ConfigError(f"{file}: release.smoke_check.port: {check.port} is the live listener's port",
+                              "give the test listener a port of its own (it sends everything to the new slot)")
     cap = release.capacity
     if cap.min < 0 or cap.desired < 1 or cap.max < 1:
         raise ConfigError(f"{file}: release.capacity: counts must be positive (min >= 0, desired and max >= 1)", "fix the capacity numbers")

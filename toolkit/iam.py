@@ -170,14 +170,14 @@ def _release(config: Config) -> list[Grant]:
              "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeImages", "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"]
     if rel.alarms:
         reads.append("cloudwatch:DescribeAlarms")
-    if rel.smoke_check:  # the new instances' addresses, and whether this host is inside their VPC
-        reads += ["ec2:DescribeInstances", "ec2:DescribeVpcs"]
     groups = tuple(_arn("autoscaling", region, f"autoScalingGroup:*:autoScalingGroupName/{name}") for name in sorted(rel.slots.values()))
     templates = (_arn("ec2", region, "launch-template/*"),)
     return [
         Grant("ReleaseDescribe", tuple(reads)),
         # Weights: only the listeners of this load balancer (an ALB's listener ARN carries its name).
         Grant("ReleaseWeights", ("elasticloadbalancing:ModifyListener",), (_arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"),)),
+        *([Grant("ReleaseTestListener", ("elasticloadbalancing:CreateListener",), (_arn("elasticloadbalancing", region, f"loadbalancer/app/{rel.load_balancer}/*"),))]
+          if rel.smoke_check else []),
         # The two slot groups by name; CreateOrUpdateTags because setup creates them with tags.
         Grant("ReleaseSlotGroups", ("autoscaling:CreateAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup",
                                     "autoscaling:AttachLoadBalancerTargetGroups", "autoscaling:CreateOrUpdateTags"), groups),

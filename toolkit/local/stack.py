@@ -128,6 +128,11 @@ def _forget_live(stack: Stack) -> None:
         stack.run_dir.rmdir()  # the empty mount point its private tmpfs was on
 
 
+def listener_urls(stack: Stack, load_balancer: str) -> dict[int, str]:
+    """Listener port -> the URL where the live stack's HAProxy serves it, for one load balancer."""
+    return {int(port): url for port, url in _load_balancers(stack).get(load_balancer, {}).items()}
+
+
 def _load_balancers(stack: Stack) -> dict:
     try:
         return json.loads((stack.live_dir / "load_balancers.json").read_text())

@@ -3,7 +3,7 @@
 ``release`` and ``rollback`` read the slots, ask ``toolkit.aws.release`` for a
 Plan and execute it step by step with progress lines. After each weight
 change and during each pause the gates run (target health of every weighted
-slot, the configured alarms); the optional smoke check runs before the new
+slot, the configured alarms); the optional smoke check (``toolkit.release.smoke``) runs before the new
 slot's first weight. A failed gate, or an AWS call failing after its retries
 before all traffic moved, moves all weight back to the old slot in one call,
 scales the new slot to 0, records the reason and raises ReleaseError carrying
@@ -13,21 +13,17 @@ the ``ReleaseResult`` (outcome ``rolled_back``).
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import socket
 import time
 from dataclasses import dataclass, field
-import urllib.error
-import urllib.request
-from typing import Any
+from typing import Any, Callable
 
 import botocore.exceptions
 
-from toolkit.release import ledger, lock, slots
+from toolkit.release import ledger, lock, slots, smoke
 from toolkit.images.lineage import find_ami, newest_verified, require_ami
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
 from toolkit.aws import explain
-from toolkit.config import Config, Release, SmokeCheck
+from toolkit.config import Config, Release
 from toolkit.errors import ImageError, ReleaseError
 from toolkit.ui import Reporter
 
@@ -68,11 +64,13 @@ class ReleaseResult:
 
 
 def release(config: Config, aws: Any, ami: str | None = None, image: str | None = None, allow_unverified: bool = False,
-            break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None) -> ReleaseResult:
+            break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None, lb_urls: Callable[[], dict[int, str]] | None = None) -> ReleaseResult:
     """Release ``ami`` (or the newest verified AMI of ``image``) behind the load balancer.
 
     Returns the result (``outcome`` released / unchanged / planned); a failed
     gate raises ReleaseError after rolling back, carrying the result.
+    ``lb_urls()`` maps listener ports to URLs where the load balancer answers
+    (the local stack's HAProxy); by default its DNS name is used.
     """
     rel = slots.release_of(config)
     reporter = reporter or Reporter()
@@ -87,12 +85,13 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
         state = slots.read(env, aws)
         _close_unfinished(config, aws, state)
         p = plan(state, rel, ami)
-        return _execute(config, aws, env, p, found, "release", reporter)
+        return _execute(config, aws, env, p, found, "release", reporter, lb_urls)
     finally:
         _free(aws, held, reporter)
 
 
-def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None) -> ReleaseResult:
+def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None,
+             lb_urls: Callable[[], dict[int, str]] | None = None) -> ReleaseResult:
     """Put the previous release back (or undo a half-done one), behind the same gates."""
     rel = slots.release_of(config)
     reporter = reporter or Reporter()
@@ -106,12 +105,13 @@ def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool
         _close_unfinished(config, aws, state)
         p = rollback_plan(state, rel, ledger.recent(config, aws))
         found = find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}
-        return _execute(config, aws, env, p, found, "rollback", reporter)
+        return _execute(config, aws, env, p, found, "rollback", reporter, lb_urls)
     finally:
         _free(aws, held, reporter)
 
 
-def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter) -> ReleaseResult:
+def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter,
+             lb_urls: Callable[[], dict[int, str]] | None = None) -> ReleaseResult:
     rel = slots.release_of(config)
     started = time.monotonic()
     result = ReleaseResult(outcome=p.outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"), active_slot=p.new_slot,
@@ -125,7 +125,7 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     try:
         if p.resume in ("start", "scale_up"):
             _prepare(env, aws, p, rel, reporter)
-            entry = ledger.update(config, aws, entry, smoke=_smoke(env, aws, rel.smoke_check, p.new_slot, reporter))
+            entry = ledger.update(config, aws, entry, smoke=smoke.check(env, aws, rel, p.new_slot, reporter, lb_urls))
         for step in p.steps:
             weights = {p.new_slot: step.new_weight, p.old_slot: step.old_weight}
             _gates(config, env, aws, weights, "before the weight change")
@@ -134,7 +134,7 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
             result.steps.append(step.new_weight)
             entry = ledger.update(config, aws, entry, steps=result.steps)
             _watch(config, env, aws, weights, p.pause_seconds, reporter)
-    except (GateFailed, *AWS_ERRORS) as failed:
+    except (GateFailed, smoke.SmokeFailed, *AWS_ERRORS) as failed:
         reason = _reason(failed)
         _roll_back(config, aws, env, p, entry, reason, kind, reporter)
         rolled_back = dataclasses.replace(result, outcome="rolled_back", active_slot=p.old_slot, reason=reason, seconds=round(time.monotonic() - started, 2))
@@ -230,55 +230,6 @@ def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Repor
         slots.set_capacity(env, aws, p.old_slot, 0, 0)
         if not slots.wait_drained(env, aws, p.old_slot, p.drain_seconds + rel.health_timeout_seconds):
             reporter.warn(f"{p.old_slot} still has instances; its group will finish scaling in")
-
-
-def _smoke(env: slots.Env, aws: Any, check: SmokeCheck | None, slot: str, reporter: Reporter) -> str:
-    """GET the check's path on each new instance; GateFailed on a non-2xx answer.
-
-    An instance this host cannot route to (no public address, and this host
-    outside its VPC) is skipped with the reason reported, never counted a pass.
-    """
-    if check is None:
-        return "not configured"
-    targets = slots.addresses(env, aws, slot)
-    cidrs = _vpc_cidrs(aws, {t["vpc"] for t in targets if t["vpc"]})
-    reachable, skipped = [], []
-    for t in targets:
-        host = t["public"] or (t["private"] if t["private"] and _inside(t["private"], cidrs) else None)
-        (reachable if host else skipped).append((t["id"], host or t["private"]))
-    if skipped:
-        reporter.warn(f"smoke check skipped for {len(skipped)} instance(s): no reachable address from this host ({', '.join(f'{i} {a}' for i, a in skipped)} are private to their VPC)")
-    with reporter.step(f"smoke check GET :{check.port}{check.path} on {len(reachable)} instance(s)"):
-        for instance, host in reachable:
-            url = f"http://{host}:{check.port}{check.path}"
-            try:
-                with urllib.request.urlopen(url, timeout=check.timeout_seconds) as resp:
-                    code = resp.status
-            except urllib.error.HTTPError as exc:
-                code = exc.code
-            except (urllib.error.URLError, OSError) as exc:
-                raise GateFailed(f"smoke check {url} on {instance} failed: {exc}") from None
-            if not 200 <= code < 300:
-                raise GateFailed(f"smoke check {url} on {instance} answered {code}")
-    return f"passed {len(reachable)}, skipped {len(skipped)} (unreachable)" if skipped else f"passed {len(reachable)}"
-
-
-def _vpc_cidrs(aws: Any, vpcs: set[str]) -> list:
-    if not vpcs:
-        return []
-    found = aws.client("ec2").describe_vpcs(VpcIds=sorted(vpcs))["Vpcs"]
-    return [ipaddress.ip_network(a["CidrBlock"]) for v in found for a in v.get("CidrBlockAssociationSet", [{"CidrBlock": v["CidrBlock"]}])]
-
-
-def _inside(address: str, cidrs: list) -> bool:
-    """True when this host's route to ``address`` leaves from an address inside one of ``cidrs``."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.connect((address, 9))  # UDP: no packet is sent; the kernel picks the source
-            source = ipaddress.ip_address(s.getsockname()[0])
-    except OSError:
-        return False
-    return any(source in net for net in cidrs)
 
 
 def _choose(config: Config, aws: Any, ami: str | None, image: str | None, allow_unverified: bool) -> dict:

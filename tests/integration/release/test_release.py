@@ -171,8 +171,12 @@ def test_missing_load_balancer_and_bad_steps(world):
 
 
 @pytest.mark.parametrize("status,rolled_back", [(500, True), (404, True), (200, False)])
-def test_a_failing_smoke_check_rolls_the_release_back(make_world, monkeypatch, status, rolled_back):
-    """The new instances answer the smoke check with ``status``: anything but 2xx rolls back before any weight moves."""
+def test_a_failing_smoke_check_rolls_the_release_back(make_world, status, rolled_back):
+    """The test listener answers ``status``: anything but 2xx rolls back before any weight moves.
+
+    moto's load balancer answers nothing: a loopback server stands in for what
+    the test listener serves (the live stack's tests send it through HAProxy).
+    """
     import http.server
     import threading
 
@@ -189,24 +193,24 @@ def test_a_failing_smoke_check_rolls_the_release_back(make_world, monkeypatch, s
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        world = make_world(smoke_check=SmokeCheck(path="/health", port=server.server_address[1], timeout_seconds=2))
-        real = rollout.slots.addresses
-
-        def on_loopback(env, aws, slot):  # moto's instances have VPC addresses: answer for them on loopback
-            return [dict(t, public="127.0.0.1") for t in real(env, aws, slot)]
-
-        monkeypatch.setattr(rollout.slots, "addresses", on_loopback)
+        world = make_world(smoke_check=SmokeCheck(path="/health", port=8081, timeout_seconds=2, requests=3))
+        urls = lambda: {8081: f"http://127.0.0.1:{server.server_address[1]}"}  # noqa: E731
         ami = world.ami()
         if rolled_back:
             with pytest.raises(ReleaseError) as caught:
-                rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
+                rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter, lb_urls=urls)
             assert caught.value.result.outcome == "rolled_back" and caught.value.result.steps == []
-            assert f"answered {status}" in caught.value.message
+            assert f"answered {status} (3 of 3 bad)" in caught.value.message
             after = world.state()
             assert after.weights == {"blue": 100, "green": 0} and after.green.desired == 0
         else:
-            assert rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter).outcome == "released"
-            entry = ledger.recent(world.cfg, world.aws, 1)[0]
-            assert entry["smoke"] == "passed 2"
+            assert rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter, lb_urls=urls).outcome == "released"
+            assert ledger.recent(world.cfg, world.aws, 1)[0]["smoke"] == "passed 3"
+        # The test listener sends everything to the slot under test (green) and nothing else.
+        elbv2 = world.aws.client("elbv2")
+        lb_arn = elbv2.describe_load_balancers(Names=[world.cfg.release.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
+        (test_listener,) = [l for l in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"] if l["Port"] == 8081]
+        groups = test_listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+        assert [g["TargetGroupArn"] for g in groups] == [world.env.target_groups["green"]]
     finally:
         server.shutdown()

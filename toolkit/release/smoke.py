@@ -1,0 +1,82 @@
+"""The smoke check: requests to the new slot through a test listener, before it takes any traffic.
+
+As CodeDeploy's test listener does, the load balancer gets a second listener
+(``smoke_check.port``) whose forward action sends everything to the new slot's
+target group; Rodeo points it there and sends ``smoke_check.requests`` GETs of
+``smoke_check.path`` through it. Every answer must be 2xx, or the release
+rolls back before any weight moves. It works from anywhere the load balancer
+answers (no route into the instances' VPC is needed); on the local stack the
+listener is a HAProxy frontend on a loopback port (``urls()`` maps ports to
+it; it appears a moment after the listener is made).
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable
+
+from toolkit.config import Release
+from toolkit.release import slots
+from toolkit.ui import Reporter
+
+ROUTE_TIMEOUT = 30.0  # a new listener (or its new target) takes a moment before it answers
+
+
+class SmokeFailed(Exception):
+    """The new slot answered the smoke check badly; the message says how."""
+
+
+def check(env: slots.Env, aws: Any, rel: Release, slot: str, reporter: Reporter, urls: Callable[[], dict[int, str]] | None = None) -> str:
+    """Point the test listener at ``slot``'s target group and GET the check's path through it; SmokeFailed on a non-2xx."""
+    smoke = rel.smoke_check
+    if smoke is None:
+        return "not configured"
+    with reporter.step(f"smoke check: {smoke.requests} x GET {smoke.path} through test listener :{smoke.port} (only {slot})") as box:
+        point_test_listener(env, aws, rel, slot)
+        where = (lambda: urls().get(smoke.port)) if urls else (lambda: dns_url(aws, rel))
+        codes = [_get(where, smoke.path, smoke.timeout_seconds, first=(i == 0)) for i in range(smoke.requests)]
+        bad = [c for c in codes if not 200 <= c < 300]
+        if bad:
+            raise SmokeFailed(f"smoke check {smoke.path} through the test listener answered {bad[0]} ({len(bad)} of {len(codes)} bad)")
+        box["result"] = f"smoke check passed: {len(codes)}/{len(codes)} answered 2xx"
+    return f"passed {len(codes)}"
+
+
+def point_test_listener(env: slots.Env, aws: Any, rel: Release, slot: str) -> None:
+    """Create the test listener, or re-point it: all of its traffic to ``slot``'s target group."""
+    elbv2 = aws.client("elbv2")
+    lb_arn = env.listener_arn.replace(":listener/", ":loadbalancer/").rsplit("/", 1)[0]
+    action = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": env.target_groups[slot], "Weight": 1}]}}]
+    found = [l for l in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"] if l["Port"] == rel.smoke_check.port]
+    if found:
+        elbv2.modify_listener(ListenerArn=found[0]["ListenerArn"], DefaultActions=action)
+    else:
+        elbv2.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=rel.smoke_check.port, DefaultActions=action)
+
+
+def dns_url(aws: Any, rel: Release) -> str:
+    """``http://<the load balancer's DNS name>:<test listener port>``."""
+    lb = aws.client("elbv2").describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
+    return f"http://{lb['DNSName']}:{rel.smoke_check.port}"
+
+
+def _get(where: Callable[[], str | None], path: str, timeout: float, first: bool) -> int:
+    """The status of one GET; the first one waits (bounded) for the listener to exist and answer at all."""
+    deadline = time.monotonic() + (ROUTE_TIMEOUT if first else 0)
+    while True:
+        base = where()
+        url = f"{base}{path}"
+        try:
+            if base is None:
+                raise urllib.error.URLError("the test listener is not there yet")
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            if not (first and exc.code == 503 and time.monotonic() < deadline):  # no server up yet behind a new listener
+                return exc.code
+        except (urllib.error.URLError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise SmokeFailed(f"smoke check {url} got no answer: {getattr(exc, 'reason', exc)}") from None
+        time.sleep(0.5)
