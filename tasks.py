@@ -253,7 +253,7 @@ local.add_task(local_status, "status")
         "plan": "print what would happen and change nothing",
         "json": "print one JSON object as the last line",
         "allow_unverified": "accept an AMI without rodeo:verified=true",
-        "break_lock": "take over a lock left by a run that died",
+        "break_lock": "take over a lock left by a run that died (refused while its process runs on this host)",
         "debug": "show tracebacks",
     }
 )
@@ -268,15 +268,25 @@ def release(c, image="", ami="", env="local", plan=False, json=False, allow_unve
                  break_lock=break_lock, plan_only=plan, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
 
 
-@task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})
+@task(
+    help={
+        "env": "environment (default: local)",
+        "json": "print one JSON object as the last line",
+        "break_lock": "take over a lock left by a run that died (refused while its process runs on this host)",
+        "debug": "show tracebacks",
+    }
+)
 @rodeo
-def rollback(c, env="local", json=False, debug=False):
-    """Put the previous release back (or undo a half-done one)."""
+def rollback(c, env="local", json=False, break_lock=False, debug=False):
+    """Restore the AMI that was live before the last release that moved traffic (or is in progress).
+
+    A rerun of a killed rollback finishes that same rollback.
+    """
     from toolkit.release import rollout
 
     cfg = _config(env)
     aws, stack = _connect(cfg)
-    _with_result(json, rollout.rollback, cfg, aws, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
+    _with_result(json, rollout.rollback, cfg, aws, break_lock=break_lock, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})

@@ -64,3 +64,7 @@ class ReleaseError(RodeoError):
 
 class LockError(ReleaseError):
     """Another release holds the environment's lock."""
+
+
+class LockLost(LockError):
+    """The lock this run held was taken over (``--break-lock``); the run stopped before its next change."""

@@ -35,6 +35,19 @@ def alive(pid: int) -> bool:
         return False
 
 
+def started(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks after boot, from /proc/PID/stat), or None when it is gone.
+
+    A pid and its start time name one process: a later process given the same
+    pid has another start time.
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(") ", 1)[-1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def mounts(needles: tuple[str, ...]) -> list[str]:
     """Lines of this mount namespace's mountinfo that mention any of ``needles``."""
     with open("/proc/self/mountinfo") as fh:

@@ -40,7 +40,7 @@ class Project:
     def env(self, path: str | None = None, extra: dict | None = None) -> dict:
         env = dict(os.environ, RODEO_STATE_DIR=str(self.state), RODEO_CACHE_DIR=str(CACHE), **(extra or {}))
         env.pop("RODEO_DEBUG", None)
-        # These tests measure bakes and moto-side releases: no booted instances (tests/local/ covers those).
+        # These tests measure bakes and moto-side releases: no booted instances (tests/integration/local/ covers those).
         env.setdefault("RODEO_LOCAL_LIVE", "0")
         env["PATH"] = path or f"{self.venv_bin}:{env['PATH']}"
         return env

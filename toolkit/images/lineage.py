@@ -61,6 +61,26 @@ def require_ami(aws: Any, ami: str, allow_unverified: bool = False) -> dict:
     return found
 
 
+def require_owner(found: dict, app: str, image: str | None = None) -> dict:
+    """``found`` (an AMI from ``find_ami``); ImageError when its tags name another app, or another image.
+
+    An AMI without ``rodeo:app`` (not baked by Rodeo, released with
+    --allow-unverified) passes; so does one without ``rodeo:image`` when
+    ``image`` is given.
+    """
+    tags = found.get("tags", {})
+    ami = found.get("ImageId", "?")
+    owner = tags.get("rodeo:app")
+    if owner and owner != app:
+        raise ImageError(f"{ami} was baked for app {owner!r}, not {app!r} (tag rodeo:app)",
+                         f"release an AMI of {app!r}: 'invoke bake' in this project, or check --ami and --env")
+    kind = tags.get("rodeo:image")
+    if image and kind and kind != image:
+        raise ImageError(f"{ami} is an AMI of image {kind!r}, not {image!r} (tag rodeo:image)",
+                         f"release an AMI of {image!r}, or set release.image: {kind} in rodeo.yml if that image is the one to release")
+    return found
+
+
 def newest_verified(aws: Any, app: str, image: str, region: str | None = None) -> dict | None:
     """The newest AMI of ``image`` tagged verified for ``app``, or None."""
     return _newest_verified(aws, region, app, image)

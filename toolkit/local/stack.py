@@ -155,9 +155,13 @@ def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> 
     with _locked(stack):
         url = endpoint(stack)
         if url is None:
+            lost = _read_state(stack).get("pid")
             stack.store.clear()
             _forget_live(stack)
             url = _start(stack)
+            if lost and not _alive(lost):
+                print(f"warning: the local stack had stopped (pid {lost}); started a new, empty one: its AMIs, releases and local images are gone",
+                      file=sys.stderr)
         from toolkit.aws import Aws
 
         aws = Aws(region=region, endpoint=url, local=True)

@@ -4,7 +4,20 @@ The lock is the item ``pk=<env>#lock`` in the app's table ``rodeo-<app>``
 (see ``ledger.table_name``). Taking it is a conditional put that succeeds only
 when no lock exists, so two machines racing for it cannot both win; breaking
 it is a conditional put on the holder's token, so two breakers cannot either.
-A lock left by a dead process on this same host is taken over on its own.
+A lock left by a dead process on this same host (gone, or a zombie) is
+taken over on its own; ``--break-lock`` refuses while the holder still runs
+on this host, and takes over a lock held from another host (the user vouches
+that that run died).
+
+Noticing a broken lock: the holder calls ``check`` right before each step
+that changes the slots (a launch template version, a group's size, the
+listener's weights). A fencing token would need every write to carry a
+condition, but only DynamoDB writes can: the Auto Scaling and load balancer
+calls accept none. So a run re-reads the lock (one consistent GetItem) before
+each change and stops with ``LockLost``, changing nothing more, when the
+token is no longer its own. What is left is the window between that read and
+the call (one API round trip); on this host it cannot open, because
+``--break-lock`` refuses while the holder's process lives.
 """
 
 from __future__ import annotations
@@ -20,10 +33,11 @@ from typing import Any
 
 import botocore.exceptions
 
+from toolkit import procs
 from toolkit.release.ledger import missing_table, table_name
 from toolkit.aws import error_code
 from toolkit.config import Config
-from toolkit.errors import LockError
+from toolkit.errors import LockError, LockLost
 
 
 def whoami() -> str:
@@ -71,6 +85,7 @@ def acquire(config: Config, aws: Any, purpose: str, break_lock: bool = False, re
     mine = {
         "by": whoami(),
         "pid": str(os.getpid()),
+        "pid_started": procs.started(os.getpid()) or "",
         "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "purpose": purpose,
         "token": uuid.uuid4().hex,
@@ -89,6 +104,12 @@ def acquire(config: Config, aws: Any, purpose: str, break_lock: bool = False, re
     if held.get("token") == mine["token"]:  # an earlier attempt of our put took effect, its answer was lost
         return Lock(table, key(config), mine["token"], mine)
     stale = _dead_here(held)
+    running = _running_here(held)
+    if running:
+        raise LockError(
+            f"{config.app}/{config.env} is locked by pid {held.get('pid')}, which is still running on this host ({held.get('by', '?')}, since {held.get('since', '?')}, for {held.get('purpose', '?')})",
+            f"wait for it to end; --break-lock only takes over a lock whose run died (stop that run first: kill {held.get('pid')})",
+        )
     if not (break_lock or stale):
         raise LockError(
             f"{config.app}/{config.env} is locked by {held.get('by', '?')} (pid {held.get('pid', '?')}) since {held.get('since', '?')} for {held.get('purpose', '?')}",
@@ -121,23 +142,51 @@ def free(aws: Any, lock: Lock) -> bool:
     return retried and "Item" not in aws.client("dynamodb").get_item(TableName=lock.table, Key=lock.key, ConsistentRead=True)
 
 
-def _dead_here(held: dict) -> bool:
-    """True when the holder ran on this host and its process no longer exists."""
-    if held.get("by") != whoami():
-        return False
+def check(aws: Any, lock: Lock, before: str) -> None:
+    """LockLost unless ``lock`` is still held with its token; call it right before each change.
+
+    ``before`` names the step about to run, for the message.
+    """
+    item = aws.client("dynamodb").get_item(TableName=lock.table, Key=lock.key, ConsistentRead=True).get("Item")
+    now = {k: v.get("S", v.get("N")) for k, v in (item or {}).items()}
+    if now.get("token") == lock.token:
+        return
+    who = f"{now.get('by', '?')} (pid {now.get('pid', '?')}) since {now.get('since', '?')}" if item else "no one (it was freed)"
+    raise LockLost(
+        f"this run lost the lock, now held by {who}; stopped before {before}, changing nothing more",
+        "see 'invoke status': the run holding the lock now finishes or undoes what this one started",
+    )
+
+
+def _here(held: dict) -> int | None:
+    """The holder's pid when it ran on this host (and is not this process), else None."""
+    if str(held.get("by", "")).rpartition("@")[2] != socket.gethostname():
+        return None
     try:
         pid = int(held.get("pid", ""))
     except ValueError:
+        return None
+    return None if pid == os.getpid() else pid
+
+
+def _alive(pid: int, held: dict) -> bool:
+    """True while the holder's process runs: a zombie counts as ended, and so does a reused pid."""
+    if not procs.alive(pid):
         return False
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    recorded = held.get("pid_started")
+    return not recorded or procs.started(pid) == recorded
+
+
+def _dead_here(held: dict) -> bool:
+    """True when the holder ran on this host and its process has ended (a zombie has ended)."""
+    pid = _here(held)
+    return pid is not None and not _alive(pid, held)
+
+
+def _running_here(held: dict) -> bool:
+    """True when the holder ran on this host and its process still runs."""
+    pid = _here(held)
+    return pid is not None and _alive(pid, held)
 
 
 def age(held: dict) -> float:

@@ -218,45 +218,72 @@ def _check_steps(steps: tuple[int, ...]) -> None:
         raise ReleaseError(f"steps {list(steps)} must increase and end at 100", "write percentages of traffic like [10, 50, 100]")
 
 
-def rollback_target(state: State, history: list[dict]) -> str:
-    """The AMI a rollback restores: the older slot when split, else the release before the live one.
-
-    ``history`` is the ledger, newest first. Without a matching entry the idle
-    slot's AMI is used (it ran the previous release).
-    """
-    if state.split:
-        ami = state.active.ami
-        if ami:
-            return ami
-    live = state.active
-    for entry in history:
-        if entry.get("outcome") == "released" and entry.get("to_ami") == live.ami and entry.get("from_ami") and entry.get("from_ami") != live.ami:
-            return entry["from_ami"]
-    idle = state.other(live.name)
-    failed = {e.get("to_ami") for e in history if e.get("outcome") != "released"} - {e.get("to_ami") for e in history if e.get("outcome") == "released"}
-    if idle.ami and idle.ami != live.ami and idle.ami not in failed:
-        return idle.ami
-    raise ReleaseError(f"nothing to roll back to: no earlier release of {live.ami} is recorded", "release a known-good AMI with 'invoke release --ami ...'")
-
-
 UNFINISHED = ("in_progress", "interrupted")
+
+
+def moved_traffic(entry: dict) -> bool:
+    """True for a ledger entry of a release that moved traffic, or that was in progress when it ended.
+
+    Rollbacks never count (a rollback undoes a release; it is not one), nor do
+    runs that only drained the other slot (``resume == "drain"``: they finish a
+    release that has its own entry), nor a release that rolled itself back
+    before any weight moved. Being closed after a crash ("interrupted", or
+    "released" when its AMI held all traffic) does not change the answer, so a
+    rerun sees the same last release as the run that was killed.
+    """
+    if entry.get("kind", "release") != "release" or entry.get("resume") == "drain":
+        return False
+    return entry.get("outcome") in ("released", *UNFINISHED) or bool(entry.get("steps"))
+
+
+def last_release(history: list[dict]) -> dict | None:
+    """The newest ledger entry (``history`` is newest first) that ``moved_traffic``, or None."""
+    return next((e for e in history if moved_traffic(e)), None)
+
+
+def rollback_target(state: State, history: list[dict]) -> str:
+    """The AMI ``invoke rollback`` restores: the one live before the last release that moved traffic.
+
+    Traffic split (a release between steps): the older slot's AMI, which the
+    state shows holding traffic now. Otherwise the ``from_ami`` of
+    ``last_release``: the AMI that held all traffic when that release began.
+    Only with no release in the ledger at all is the idle slot used, and only
+    when it is pinned to an older launch template version than the live one
+    (so it held traffic before the live slot did). Never an AMI that did not
+    take traffic.
+    """
+    if state.split and state.active.ami:
+        return state.active.ami
+    live, idle = state.active, state.other(state.active.name)
+    last = last_release(history)
+    if last is not None:
+        if last.get("from_ami"):
+            return last["from_ami"]
+        raise ReleaseError(f"nothing to roll back to: the last release, of {last.get('to_ami')}, was the first one", "release a known-good AMI with 'invoke release --ami ...'")
+    releases = [e for e in history if e.get("kind", "release") == "release"]
+    if not releases and idle.ami and idle.ami != live.ami and (idle.version or 0) < (live.version or 0):
+        return idle.ami
+    raise ReleaseError(f"nothing to roll back to: no release that moved traffic to {live.ami} is recorded", "release a known-good AMI with 'invoke release --ami ...'")
 
 
 def rollback_plan(state: State, release: Release, history: list[dict]) -> Plan:
     """The Plan of ``invoke rollback``, from the state and the ledger (newest first).
 
-    Split traffic: all of it back to the older slot, the newer scaled down. A
-    release that never reached 100%: its slot scaled down. Otherwise the
-    release before the live one comes back, in one step.
+    The target is ``rollback_target``. Split traffic: all of it back to the
+    older slot in one step, the newer scaled down. Target already live: the
+    other slot is scaled down when it holds a release that never finished
+    (killed or rolled back), else nothing to do (a finished rollback, or its
+    rerun). Otherwise the target comes back in one step. The ledger's own
+    rollback entries are never read, so a rerun of a killed rollback plans the
+    same rollback from wherever the kill left the slots.
     """
+    target = rollback_target(state, history)
     if state.split:
-        return plan(state, release, state.active.ami or "", steps=(100,))
-    live = state.active
-    idle = state.other(live.name)
-    last = history[0] if history else {}
-    if last.get("outcome") in UNFINISHED and last.get("to_ami") != live.ami and (idle.desired > 0 or idle.instances > 0):
-        return plan(state, release, live.ami or "", abandon=True)
-    return plan(state, release, rollback_target(state, history), steps=(100,))
+        return plan(state, release, target, steps=(100,))
+    if target == state.active.ami:
+        last = last_release(history)
+        return plan(state, release, target, abandon=last is None or last.get("outcome") != "released")
+    return plan(state, release, target, steps=(100,))
 
 
 def describe(plan: Plan) -> list[str]:

@@ -20,14 +20,16 @@ from typing import Any, Callable
 import botocore.exceptions
 
 from toolkit.release import ledger, lock, slots, smoke
-from toolkit.images.lineage import find_ami, newest_verified, require_ami
+from toolkit.images.lineage import find_ami, newest_verified, require_ami, require_owner
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
 from toolkit.aws import explain
 from toolkit.config import Config, Release
 from toolkit.errors import ImageError, ReleaseError
 from toolkit.ui import Reporter
 
-GATE_INTERVAL = 5.0
+# How often the watch re-runs the gates: weight sits at most about this long
+# (plus one round of describe calls) on a slot that failed outside Rodeo.
+GATE_INTERVAL = 1.0
 # An AWS call that failed after its retries: the release rolls back as on a failed gate.
 AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
@@ -76,6 +78,7 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
     reporter = reporter or Reporter()
     found = _choose(config, aws, ami, image, allow_unverified)
     ami = found["ImageId"]
+    require_owner(found, config.app, image or rel.image)
     env = slots.resolve(config, aws)
     _check_alarms(config, aws, rel)
     if plan_only:
@@ -85,7 +88,7 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
         state = slots.read(env, aws)
         _close_unfinished(config, aws, state)
         p = plan(state, rel, ami)
-        return _execute(config, aws, env, p, found, "release", reporter, lb_urls)
+        return _execute(config, aws, env, p, found, "release", reporter, held, lb_urls)
     finally:
         _free(aws, held, reporter)
 
@@ -105,12 +108,12 @@ def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool
         _close_unfinished(config, aws, state)
         p = rollback_plan(state, rel, ledger.recent(config, aws))
         found = find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}
-        return _execute(config, aws, env, p, found, "rollback", reporter, lb_urls)
+        return _execute(config, aws, env, p, found, "rollback", reporter, held, lb_urls)
     finally:
         _free(aws, held, reporter)
 
 
-def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter,
+def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter, held: lock.Lock,
              lb_urls: Callable[[], dict[int, str]] | None = None) -> ReleaseResult:
     rel = slots.release_of(config)
     started = time.monotonic()
@@ -124,11 +127,14 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume})
     try:
         if p.resume in ("start", "scale_up"):
-            _prepare(env, aws, p, rel, reporter)
+            _prepare(env, aws, p, rel, reporter, held)
+            if rel.smoke_check:
+                lock.check(aws, held, f"pointing the test listener at {p.new_slot}")
             entry = ledger.update(config, aws, entry, smoke=smoke.check(env, aws, rel, p.new_slot, reporter, lb_urls))
         for step in p.steps:
             weights = {p.new_slot: step.new_weight, p.old_slot: step.old_weight}
             _gates(config, env, aws, weights, "before the weight change")
+            lock.check(aws, held, f"weight {step.new_weight}% on {p.new_slot}")
             with reporter.step(f"weight {step.new_weight}% on {p.new_slot}, {step.old_weight}% on {p.old_slot}"):
                 slots.set_weights(env, aws, weights)
             result.steps.append(step.new_weight)
@@ -136,24 +142,26 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
             _watch(config, env, aws, weights, p.pause_seconds, reporter)
     except (GateFailed, smoke.SmokeFailed, *AWS_ERRORS) as failed:
         reason = _reason(failed)
-        _roll_back(config, aws, env, p, entry, reason, kind, reporter)
+        _roll_back(config, aws, env, p, dict(entry, steps=list(result.steps)), reason, kind, reporter, held)
         rolled_back = dataclasses.replace(result, outcome="rolled_back", active_slot=p.old_slot, reason=reason, seconds=round(time.monotonic() - started, 2))
         raise ReleaseError(f"{kind} of {p.to_ami} rolled back: {reason}", f"all traffic is back on {p.old_slot}; see 'invoke status'",
                            result=rolled_back) from (failed if isinstance(failed, AWS_ERRORS) else None)
-    _finish_old(env, aws, p, rel, reporter)
+    _finish_old(env, aws, p, rel, reporter, held)
     ledger.update(config, aws, entry, outcome="released", ended_at=ledger.now())
     reporter.ok(f"done: {p.to_ami} holds all traffic in {p.new_slot} ({time.monotonic() - started:.1f}s)")
     return dataclasses.replace(result, outcome="released", seconds=round(time.monotonic() - started, 2))
 
 
-def _prepare(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter) -> None:
+def _prepare(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter, held: lock.Lock) -> None:
     """Pin the new slot to the AMI, scale it up, wait until every instance is healthy."""
     cap = rel.capacity
     if p.clear_new_first:
+        lock.check(aws, held, f"emptying {p.new_slot}")
         with reporter.step(f"emptying {p.new_slot} (it runs another AMI)"):
             slots.set_capacity(env, aws, p.new_slot, 0, 0)
             if not slots.wait_drained(env, aws, p.new_slot, rel.health_timeout_seconds):
                 raise GateFailed(f"{p.new_slot} did not empty within {rel.health_timeout_seconds}s")
+    lock.check(aws, held, f"scaling {p.new_slot} up")
     with reporter.step(f"{p.new_slot} scaling up to {cap.desired} with {p.to_ami}") as box:
         version = slots.ensure_version(env, aws, p.to_ami, p.reuse_version)
         slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max, version)
@@ -190,14 +198,16 @@ def _watch(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], pa
             time.sleep(min(GATE_INTERVAL, left))
 
 
-def _roll_back(config: Config, aws: Any, env: slots.Env, p: Plan, entry: dict, reason: str, kind: str, reporter: Reporter) -> None:
+def _roll_back(config: Config, aws: Any, env: slots.Env, p: Plan, entry: dict, reason: str, kind: str, reporter: Reporter, held: lock.Lock) -> None:
     """All weight back on the old slot, the new one scaled down, the reason recorded.
 
     When AWS fails the rollback too (an outage outlasting the retries), stop
     with what is known: the old slot was never scaled down, so either command
-    named in the hint converges once AWS answers.
+    named in the hint converges once AWS answers. When the lock was taken
+    over meanwhile, nothing is touched: the run holding it now owns the slots.
     """
     try:
+        lock.check(aws, held, "rolling back")
         _revert(env, aws, p, reporter)
     except AWS_ERRORS as exc:
         raise ReleaseError(
@@ -222,10 +232,11 @@ def _revert(env: slots.Env, aws: Any, p: Plan, reporter: Reporter) -> None:
         slots.set_capacity(env, aws, p.new_slot, 0, 0)
 
 
-def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter) -> None:
+def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter, held: lock.Lock) -> None:
     if not p.scale_old_down:
         reporter.info(f"keeping {p.old_slot} warm for a fast rollback")
         return
+    lock.check(aws, held, f"draining {p.old_slot}")
     with reporter.step(f"{p.old_slot} draining (deregistration delay up to {p.drain_seconds}s), then scaling to 0"):
         slots.set_capacity(env, aws, p.old_slot, 0, 0)
         if not slots.wait_drained(env, aws, p.old_slot, p.drain_seconds + rel.health_timeout_seconds):
@@ -268,7 +279,11 @@ def _describe_alarms(aws: Any, names: tuple[str, ...]) -> list[dict]:
 
 
 def _close_unfinished(config: Config, aws: Any, state: Any) -> None:
-    """Mark releases a crash left "in_progress": released if their AMI now holds all traffic."""
+    """Mark runs a crash left "in_progress": released if their AMI now holds all traffic, else interrupted.
+
+    Only the outcome changes; ``plan.moved_traffic`` counts both alike, so
+    closing an entry never changes what a rollback restores.
+    """
     for entry in ledger.recent(config, aws, 5):
         if entry.get("outcome") == "in_progress":
             done = not state.split and state.active.ami == entry.get("to_ami")

@@ -20,6 +20,8 @@ from toolkit.aws import Aws
 
 MUTATING = ("Create", "Update", "Modify", "Delete", "Put", "Set", "Attach", "Register", "Deregister", "Terminate")
 CALLS_IN_A_RELEASE = 14  # checked below: a clean release makes this many mutating calls
+CALLS_IN_A_ROLLBACK = 10  # and a clean rollback of a finished release this many
+CALLS_IN_A_REVERT = 9  # and a rollback of a release killed at 50% this many (its first lock put fails)
 
 
 class Crash(Exception):
@@ -98,6 +100,83 @@ def test_rollback_after_a_crash_restores_the_previous_release(world, n):
     except Exception as exc:  # the crash came before anything moved: nothing to roll back
         assert "nothing to roll back to" in str(exc)
     assert rerun.broken == []
+    after = world.state()
+    assert after.weights == {"blue": 100, "green": 0}
+    assert (after.blue.ami, after.blue.healthy, after.green.desired, after.green.instances) == (base, 2, 0, 0)
+
+
+def test_a_clean_rollback_makes_the_expected_mutating_calls(world):
+    rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
+    watched = Watched(world)
+    rollout.rollback(world.cfg, watched, reporter=world.reporter)
+    assert watched.count == CALLS_IN_A_ROLLBACK and watched.broken == []
+
+
+def test_a_clean_revert_makes_the_expected_mutating_calls(world):
+    _crash(world, 8)
+    watched = Watched(world)
+    rollout.rollback(world.cfg, watched, break_lock=True, reporter=world.reporter)
+    assert watched.count == CALLS_IN_A_REVERT and watched.broken == []
+
+
+def _crash_rollback(world, n):
+    """Release a new AMI to the end, then kill ``invoke rollback`` after its Nth mutating call."""
+    base = world.state().blue.ami
+    ami = world.ami()
+    rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
+    crashing = Watched(world, crash_after=n)
+    try:
+        rollout.rollback(world.cfg, crashing, reporter=world.reporter)
+    except Crash:
+        pass
+    assert crashing.dead and crashing.broken == []  # a crash freeing the lock is only warned about
+    return ami, base
+
+
+@pytest.mark.parametrize("n", range(1, CALLS_IN_A_ROLLBACK + 1))
+def test_rerun_of_a_killed_rollback_finishes_it(world, n):
+    """Issue 9, case 1: the rerun restores the same AMI, never the one it was rolling back."""
+    ami, base = _crash_rollback(world, n)
+    rerun = Watched(world)
+    result = rollout.rollback(world.cfg, rerun, break_lock=True, reporter=world.reporter)
+    assert rerun.broken == []
+    assert result.ami == base and result.outcome in ("released", "unchanged")
+    after = world.state()
+    assert after.weights == {"blue": 100, "green": 0}
+    assert (after.blue.ami, after.blue.healthy, after.green.desired, after.green.instances) == (base, 2, 0, 0)
+    again = rollout.rollback(world.cfg, Watched(world), reporter=world.reporter)  # and once more: still the same
+    assert (again.outcome, again.ami) == ("unchanged", base)
+    assert lock.holder(world.cfg, world.aws) is None
+    assert all(e["outcome"] != "in_progress" for e in ledger.recent(world.cfg, world.aws))
+
+
+@pytest.mark.parametrize("n", range(1, CALLS_IN_A_ROLLBACK + 1))
+def test_release_after_a_killed_rollback_converges(world, n):
+    """The other command: releasing the AMI the killed rollback was removing puts it back in full."""
+    ami, _ = _crash_rollback(world, n)
+    rerun = Watched(world)
+    result = rollout.release(world.cfg, rerun, ami=ami, break_lock=True, reporter=world.reporter)
+    assert rerun.broken == []
+    assert result.outcome in ("released", "unchanged")
+    after = world.state()
+    live, idle = after.active, after.other(after.active.name)
+    assert (live.weight, live.ami, live.healthy, idle.desired, idle.instances) == (100, ami, 2, 0, 0)
+
+
+@pytest.mark.parametrize("m", range(1, CALLS_IN_A_REVERT + 1))
+def test_killed_rollback_of_a_killed_release(world, m):
+    """A release killed at 50%, the rollback undoing it killed after each call, then rollback again."""
+    _, base = _crash(world, 8)  # after the 50% weight change
+    assert world.state().split
+    crashing = Watched(world, crash_after=m)
+    try:
+        rollout.rollback(world.cfg, crashing, break_lock=True, reporter=world.reporter)
+    except Crash:
+        pass
+    assert crashing.dead and crashing.broken == []
+    rerun = Watched(world)
+    result = rollout.rollback(world.cfg, rerun, break_lock=True, reporter=world.reporter)
+    assert rerun.broken == [] and result.ami == base
     after = world.state()
     assert after.weights == {"blue": 100, "green": 0}
     assert (after.blue.ami, after.blue.healthy, after.green.desired, after.green.instances) == (base, 2, 0, 0)

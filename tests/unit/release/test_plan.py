@@ -130,3 +130,81 @@ def test_violations():
     idle_unhealthy = st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2, healthy=0))
     assert violations(ok, REL) == [] and violations(idle_unhealthy, REL) == []
     assert violations(bad, REL) == ["green has weight 10 with 1 healthy target(s), fewer than 2"]
+
+
+# --- rollback: every ledger/slot combination, one sentence ------------------------------------
+# `invoke rollback` restores the AMI that was live before the last release that moved traffic
+# (or was in progress), and a rerun of a killed rollback finishes that same rollback.
+X = "ami-99999999"  # live before A
+
+
+def rel(frm, to, outcome, steps=None, resume="start"):
+    steps = [10, 50, 100] if steps is None and outcome == "released" else (steps or [])
+    return {"kind": "release", "from_ami": frm, "to_ami": to, "outcome": outcome, "steps": steps, "resume": resume}
+
+
+def rb(frm, to, outcome, steps=()):
+    return {"kind": "rollback", "from_ami": frm, "to_ami": to, "outcome": outcome, "steps": list(steps), "resume": "start"}
+
+
+A_TO_B = rel(A, B, "released")
+B_LIVE = st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2))
+A_BACK = st(s("blue", 100, 2, A, 3), s("green", 0, 0, B, 2))  # a finished rollback: A re-pinned to v3
+# (name, config, state, ledger newest first, expected: (target, outcome, new slot, steps, resume, scale other down) or an error)
+ROLLBACK_TABLE = [
+    ("fresh: nothing released yet", REL, LIVE_A, [], "nothing to roll back to"),
+    ("first release recorded", REL, B_LIVE, [rel(None, B, "released")], "nothing to roll back to"),
+    ("after a good release", REL, B_LIVE, [A_TO_B], (A, "release", "blue", [100], "start", True)),
+    ("after a good release, legacy entry", REL, B_LIVE, [{"outcome": "released", "from_ami": A, "to_ami": B}], (A, "release", "blue", [100], "start", True)),
+    ("ledger empty, idle slot is older", REL, B_LIVE, [], (A, "release", "blue", [100], "start", True)),
+    # a release killed at each point (its entry in_progress, or closed as interrupted by a later run)
+    ("release killed before its new version", REL, LIVE_A, [rel(A, B, "in_progress"), rel(X, A, "released")], (A, "unchanged", "blue", [], "done", False)),
+    ("release killed after its new version", REL, st(s("blue", 100, 2, A, 1), s("green", 0, 0, A, 1), latest=(2, B)), [rel(A, B, "interrupted"), rel(X, A, "released")],
+     (A, "unchanged", "blue", [], "done", False)),
+    ("release killed after scale-up", REL, st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)), [rel(A, B, "in_progress"), rel(X, A, "released")], (A, "release", "blue", [], "drain", True)),
+    ("release killed at 10%", REL, st(s("blue", 90, 2, A, 1), s("green", 10, 2, B, 2)), [rel(A, B, "in_progress", [10])], (A, "release", "blue", [100], "shift", True)),
+    ("release killed at 50%, odd weight", REL, st(s("blue", 63, 2, A, 1), s("green", 37, 2, B, 2)), [rel(A, B, "interrupted", [10])], (A, "release", "blue", [100], "shift", True)),
+    ("release killed at 100% before drain", REL, st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), [rel(A, B, "in_progress", [10, 50])], (A, "release", "blue", [100], "start", True)),
+    ("release killed at 100%, closed as released", REL, st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), [rel(A, B, "released", [10, 50])], (A, "release", "blue", [100], "start", True)),
+    # a rollback of A->B killed at each point, then rerun: always A, never B
+    ("rollback killed before any change", REL, B_LIVE, [rb(B, A, "in_progress"), A_TO_B], (A, "release", "blue", [100], "start", True)),
+    ("rollback killed after its new version", REL, st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2), latest=(3, A)), [rb(B, A, "interrupted"), A_TO_B],
+     (A, "release", "blue", [100], "start", True)),
+    ("rollback killed after scale-up", REL, st(s("blue", 0, 2, A, 3), s("green", 100, 2, B, 2)), [rb(B, A, "in_progress"), A_TO_B], (A, "release", "blue", [100], "scale_up", True)),
+    ("rollback killed at 100%", REL, st(s("blue", 100, 2, A, 3), s("green", 0, 2, B, 2)), [rb(B, A, "in_progress", [100]), A_TO_B], (A, "release", "blue", [], "drain", True)),
+    ("rollback killed at 100%, closed as released", REL, st(s("blue", 100, 2, A, 3), s("green", 0, 2, B, 2)), [rb(B, A, "released", [100]), A_TO_B], (A, "release", "blue", [], "drain", True)),
+    ("rollback finished", REL, A_BACK, [rb(B, A, "released", [100]), A_TO_B], (A, "unchanged", "blue", [], "done", False)),
+    ("rollback of a half-done release killed after its weight change", REL, st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)), [rb(B, A, "in_progress", [100]), rel(A, B, "interrupted", [10])],
+     (A, "release", "blue", [], "drain", True)),
+    # a second rollback never deploys an AMI that never took traffic
+    ("second rollback after a release killed before traffic", REL, st(s("blue", 100, 2, A, 1), s("green", 0, 0, B, 2)), [rb(B, A, "released"), rel(A, B, "interrupted"), rel(X, A, "released")],
+     (A, "unchanged", "blue", [], "done", False)),
+    ("cleanup run of the live AMI does not count", REL, st(s("blue", 100, 2, A, 1), s("green", 0, 0, B, 2)), [rel(B, A, "released", [], resume="drain"), rel(A, B, "interrupted")],
+     (A, "unchanged", "blue", [], "done", False)),
+    ("release that rolled itself back before traffic does not count", REL, B_LIVE, [rel(B, C, "rolled_back", []), A_TO_B], (A, "release", "blue", [100], "start", True)),
+    ("release that rolled itself back after traffic counts", REL, B_LIVE, [rel(B, C, "rolled_back", [10]), A_TO_B], (B, "unchanged", "green", [], "done", False)),
+    ("only a failed release recorded", REL, st(s("blue", 100, 2, A, 3), s("green", 0, 0, B, 2)), [rel(A, B, "rolled_back", [])], "nothing to roll back to"),
+    # the old slot kept warm
+    ("warm: after a good release", WARM, st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), [A_TO_B], (A, "release", "blue", [100], "start", False)),
+    ("warm: rollback finished, B stays warm", WARM, st(s("blue", 100, 2, A, 3), s("green", 0, 2, B, 2)), [rb(B, A, "released", [100]), A_TO_B], (A, "unchanged", "blue", [], "done", False)),
+    ("warm: a release killed before traffic is scaled down", WARM, st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)), [rel(A, B, "in_progress")], (A, "release", "blue", [], "drain", True)),
+]
+
+
+@pytest.mark.parametrize("name,config,state,history,expected", ROLLBACK_TABLE, ids=[r[0] for r in ROLLBACK_TABLE])
+def test_rollback_table(name, config, state, history, expected):
+    if isinstance(expected, str):
+        with pytest.raises(ReleaseError, match=expected):
+            rollback_plan(state, config, history)
+        return
+    p = rollback_plan(state, config, history)
+    assert (p.to_ami, p.outcome, p.new_slot, [x.new_weight for x in p.steps], p.resume, p.scale_old_down) == expected
+    assert p.to_ami in (A, B, X)
+
+
+@pytest.mark.parametrize("name,config,state,history,expected", [r for r in ROLLBACK_TABLE if not isinstance(r[4], str)], ids=[r[0] for r in ROLLBACK_TABLE if not isinstance(r[4], str)])
+def test_closing_entries_never_changes_the_target(name, config, state, history, expected):
+    """What the next run's bookkeeping does to unfinished entries (interrupted, or released) changes nothing."""
+    for closed in ("interrupted", "released"):
+        again = [dict(e, outcome=closed) if e["outcome"] == "in_progress" else e for e in history]
+        assert rollback_plan(state, config, again).to_ami == expected[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.local.conftest import CACHE, leftovers
+from tests.integration.local.conftest import CACHE, leftovers
 from toolkit.aws import Aws
 from toolkit.errors import SandboxError, StackError
 from toolkit.hosts import sandbox

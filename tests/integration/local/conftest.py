@@ -17,7 +17,7 @@ from toolkit.errors import SandboxError, StackError
 from toolkit.hosts import sandbox
 from toolkit.local import stack
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo"))
 # What a live stack may leave behind, by command line.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.local.conftest import CACHE, host_pid_of_container, leftovers
+from tests.integration.local.conftest import CACHE, host_pid_of_container, leftovers
 from toolkit import procs
 from toolkit.aws import Aws
 from toolkit.local import stack
