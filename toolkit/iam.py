@@ -176,7 +176,10 @@ def _release(config: Config) -> list[Grant]:
         Grant("ReleaseDescribe", tuple(reads)),
         # Weights: only the listeners of this load balancer (an ALB's listener ARN carries its name).
         Grant("ReleaseWeights", ("elasticloadbalancing:ModifyListener",), (_arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"),)),
-        *([Grant("ReleaseTestListener", ("elasticloadbalancing:CreateListener",), (_arn("elasticloadbalancing", region, f"loadbalancer/app/{rel.load_balancer}/*"),))]
+        # The smoke check's test listener, made and deleted on this load balancer only.
+        *([Grant("ReleaseTestListener", ("elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener"),
+                 (_arn("elasticloadbalancing", region, f"loadbalancer/app/{rel.load_balancer}/*"),
+                  _arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*")))]
           if rel.smoke_check else []),
         # The two slot groups by name; CreateOrUpdateTags because setup creates them with tags.
         Grant("ReleaseSlotGroups", ("autoscaling:CreateAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup",

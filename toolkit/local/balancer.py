@@ -105,7 +105,8 @@ def render_config(run_dir: Path, frontends: list[Frontend], backends: list[Backe
     """The whole haproxy.cfg for these listeners, target groups and (current) servers."""
     lines = [
         "global",
-        f"  stats socket {run_dir}/haproxy.sock mode 600 level admin",
+        # expose-fd: a reload (-x) takes the listening sockets over, so no connection waiting to be accepted is reset.
+        f"  stats socket {run_dir}/haproxy.sock mode 600 level admin expose-fd listeners",
         f"  server-state-file {run_dir}/servers.state",
         "  log stderr format short local0 notice",
         "defaults",
@@ -115,6 +116,9 @@ def render_config(run_dir: Path, frontends: list[Frontend], backends: list[Backe
         "  timeout connect 5s",
         "  timeout client 60s",
         "  timeout server 60s",
+        # On a reload the old process answers a kept-alive connection's next request, then closes it,
+        # instead of closing it idle under the client (as an ALB never does).
+        "  option idle-close-on-response",
         f"backend {NO_TARGETS}",
         '  http-request return status 503 content-type text/plain string "no target group holds weight"',
     ]
@@ -157,7 +161,7 @@ class HAProxy:
         self.config.write_text(text)
         cmd = ["haproxy", "-db", "-f", str(self.config)]
         if self.proc is not None and self.proc.poll() is None:
-            cmd += ["-sf", str(self.proc.pid)]
+            cmd += ["-x", str(self.sock), "-sf", str(self.proc.pid)]
             self.old.append(self.proc)
         self.proc = spawn(cmd, self.log_dir / "haproxy.log")
         self._wait_ready()

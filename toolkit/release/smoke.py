@@ -2,8 +2,10 @@
 
 As CodeDeploy's test listener does, the load balancer gets a second listener
 (``smoke_check.port``) whose forward action sends everything to the new slot's
-target group; Rodeo points it there and sends ``smoke_check.requests`` GETs of
-``smoke_check.path`` through it. Every answer must be 2xx, or the release
+target group; Rodeo makes it, sends ``smoke_check.requests`` GETs of
+``smoke_check.path`` through it, and deletes it. A listener made for this
+check alone can only route to the new slot: re-pointing a standing one would
+race the change (an answer from the old slot could pass the check). Every answer must be 2xx, or the release
 rolls back before any weight moves. It works from anywhere the load balancer
 answers (no route into the instances' VPC is needed); on the local stack the
 listener is a HAProxy frontend on a loopback port (``urls()`` maps ports to
@@ -34,9 +36,12 @@ def check(env: slots.Env, aws: Any, rel: Release, slot: str, reporter: Reporter,
     if smoke is None:
         return "not configured"
     with reporter.step(f"smoke check: {smoke.requests} x GET {smoke.path} through test listener :{smoke.port} (only {slot})") as box:
-        point_test_listener(env, aws, rel, slot)
-        where = (lambda: urls().get(smoke.port)) if urls else (lambda: dns_url(aws, rel))
-        codes = [_get(where, smoke.path, smoke.timeout_seconds, first=(i == 0)) for i in range(smoke.requests)]
+        listener = open_test_listener(env, aws, rel, slot)
+        try:
+            where = (lambda: urls().get(smoke.port)) if urls else (lambda: dns_url(aws, rel))
+            codes = [_get(where, smoke.path, smoke.timeout_seconds, first=(i == 0)) for i in range(smoke.requests)]
+        finally:
+            aws.client("elbv2").delete_listener(ListenerArn=listener)
         bad = [c for c in codes if not 200 <= c < 300]
         if bad:
             raise SmokeFailed(f"smoke check {smoke.path} through the test listener answered {bad[0]} ({len(bad)} of {len(codes)} bad)")
@@ -44,16 +49,19 @@ def check(env: slots.Env, aws: Any, rel: Release, slot: str, reporter: Reporter,
     return f"passed {len(codes)}"
 
 
-def point_test_listener(env: slots.Env, aws: Any, rel: Release, slot: str) -> None:
-    """Create the test listener, or re-point it: all of its traffic to ``slot``'s target group."""
+def open_test_listener(env: slots.Env, aws: Any, rel: Release, slot: str) -> str:
+    """A fresh test listener sending all of its traffic to ``slot``'s target group; its ARN.
+
+    One a killed run left behind is deleted first (it may route to another slot).
+    """
     elbv2 = aws.client("elbv2")
     lb_arn = env.listener_arn.replace(":listener/", ":loadbalancer/").rsplit("/", 1)[0]
+    for stale in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]:
+        if stale["Port"] == rel.smoke_check.port:
+            elbv2.delete_listener(ListenerArn=stale["ListenerArn"])
     action = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": env.target_groups[slot], "Weight": 1}]}}]
-    found = [l for l in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"] if l["Port"] == rel.smoke_check.port]
-    if found:
-        elbv2.modify_listener(ListenerArn=found[0]["ListenerArn"], DefaultActions=action)
-    else:
-        elbv2.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=rel.smoke_check.port, DefaultActions=action)
+    made = elbv2.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=rel.smoke_check.port, DefaultActions=action)
+    return made["Listeners"][0]["ListenerArn"]
 
 
 def dns_url(aws: Any, rel: Release) -> str:

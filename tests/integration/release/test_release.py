@@ -194,6 +194,9 @@ def test_a_failing_smoke_check_rolls_the_release_back(make_world, status, rolled
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         world = make_world(smoke_check=SmokeCheck(path="/health", port=8081, timeout_seconds=2, requests=3))
+        world.made_listeners = []
+        world.aws.client("elbv2").meta.events.register(
+            "provide-client-params", lambda params, model, **kw: world.made_listeners.append(params) if model.name == "CreateListener" else None)
         urls = lambda: {8081: f"http://127.0.0.1:{server.server_address[1]}"}  # noqa: E731
         ami = world.ami()
         if rolled_back:
@@ -206,11 +209,11 @@ def test_a_failing_smoke_check_rolls_the_release_back(make_world, status, rolled
         else:
             assert rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter, lb_urls=urls).outcome == "released"
             assert ledger.recent(world.cfg, world.aws, 1)[0]["smoke"] == "passed 3"
-        # The test listener sends everything to the slot under test (green) and nothing else.
+        # The test listener existed for the check only, and sent everything to the slot under test (green).
         elbv2 = world.aws.client("elbv2")
         lb_arn = elbv2.describe_load_balancers(Names=[world.cfg.release.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
-        (test_listener,) = [l for l in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"] if l["Port"] == 8081]
-        groups = test_listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
-        assert [g["TargetGroupArn"] for g in groups] == [world.env.target_groups["green"]]
+        assert [l["Port"] for l in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]] == [80]
+        (made,) = world.made_listeners
+        assert [g["TargetGroupArn"] for g in made["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]] == [world.env.target_groups["green"]]
     finally:
         server.shutdown()

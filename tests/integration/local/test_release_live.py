@@ -1,0 +1,140 @@
+"""Releases on the live stack, under load: real instances, real health, a real test listener, counted requests.
+
+One live stack for the module: blue starts on the stack's placeholder app;
+each test releases a build of the sample app (tests/support/livebuilds.py)
+while a bounded load (50 requests/s on the load balancer's loopback URL, new
+and kept-alive connections) runs, and asserts the exact number of failed
+requests: zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.local.conftest import CACHE, leftovers
+from tests.support import livebuilds
+from tests.support.load import Load
+from toolkit import config
+from toolkit.aws import Aws
+from toolkit.config import SmokeCheck
+from toolkit.errors import ReleaseError
+from toolkit.local import seed, stack
+from toolkit.release import ledger, rollout, slots
+from toolkit.ui import Silent
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parents[3]
+REGION = "us-east-1"
+RATE = 50
+
+
+class Steps(Silent):
+    """A silent reporter that keeps each progress line with the load's clock (shown when a count is off)."""
+
+    def __init__(self, load: Load) -> None:
+        super().__init__()
+        self.load, self.lines = load, []
+
+    def info(self, message: str) -> None:
+        self.lines.append(f"{self.load.now():6.2f}s {message}")
+
+    ok = detail = warn = info
+
+
+class World:
+    def __init__(self, cfg, st: stack.Stack, url: str, layers: dict, folder: Path) -> None:
+        self.cfg, self.st, self.layers, self.folder = cfg, st, layers, folder
+        self.aws = Aws(region=REGION, endpoint=url, local=True)
+        self.env = slots.resolve(cfg, self.aws)
+
+    def build(self, version: str, fault: str = "") -> str:
+        return livebuilds.build(self.st, self.aws.client("ec2"), self.layers, self.folder, version, fault)
+
+    def urls(self) -> dict[int, str]:
+        return stack.listener_urls(self.st, "web")
+
+    def state(self):
+        return slots.read(self.env, self.aws)
+
+    def under_load(self, action, *args, **kwargs):
+        """Run ``action`` with steady load before, during and after it; return (result or ReleaseError, load)."""
+        with Load(self.urls()[80], rate=RATE, workers=6, max_seconds=300) as load:
+            time.sleep(1.0)
+            self.steps = Steps(load)
+            try:
+                outcome = action(*args, reporter=self.steps, lb_urls=self.urls, **kwargs)
+            except ReleaseError as exc:
+                outcome = exc
+            time.sleep(1.0)
+        return outcome, load
+
+
+@pytest.fixture(scope="module")
+def world(layers, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("release-live")
+    cfg = config.load("local", livebuilds.project(folder / "project", ROOT))
+    st = stack.Stack(state_dir=folder / "state", cache_dir=CACHE, live=True)
+    url = stack.up(st, REGION, seeders=(seed.seed_release(cfg),))
+    try:
+        w = World(cfg, st, url, layers, folder)
+        deadline = time.monotonic() + 120
+        while w.state().blue.healthy < 2:  # the placeholder app boots in blue
+            assert time.monotonic() < deadline, w.state()
+            time.sleep(0.5)
+        yield w
+    finally:
+        stack.down(st)
+    assert leftovers(st) == {"processes": [], "mounts": [], "netns": []}
+
+
+def assert_no_failures(load: Load, steps: Steps) -> dict:
+    summary = load.summary()
+    assert summary["requests"] >= RATE * 5, summary  # the load really ran
+    assert summary["failed"] == 0, (summary, load.failed()[:5], steps.lines)
+    return summary
+
+
+def test_a_good_release_drops_no_request(world):
+    ami = world.build("1.0.0")
+    result, load = world.under_load(rollout.release, world.cfg, world.aws, ami=ami)
+    assert not isinstance(result, ReleaseError), result
+    assert result.outcome == "released" and result.steps == [10, 50, 100]
+    summary = assert_no_failures(load, world.steps)
+    assert summary["versions"].get("1.0.0", 0) > 0
+    assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {"1.0.0"}  # only the new build at the end
+    assert ledger.recent(world.cfg, world.aws, 1)[0]["smoke"] == "passed 3"
+
+
+def test_a_build_failing_its_health_check_is_rolled_back_without_a_failed_request(world):
+    before = world.state().active
+    result, load = world.under_load(rollout.release, world.cfg, world.aws, ami=world.build("1.1.0-health", fault="health"))
+    assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", result
+    assert "healthy" in result.message and result.result.steps == []
+    summary = assert_no_failures(load, world.steps)
+    assert "1.1.0-health" not in summary["versions"]
+    after = world.state()
+    assert after.active.name == before.name and after.active.weight == 100 and after.other(before.name).desired == 0
+
+
+def test_a_failing_smoke_check_rolls_back_before_any_weight(world):
+    rel = dataclasses.replace(world.cfg.release, smoke_check=SmokeCheck(path="/", port=8081, timeout_seconds=3, requests=3))
+    cfg = dataclasses.replace(world.cfg, release=rel)
+    result, load = world.under_load(rollout.release, cfg, world.aws, ami=world.build("1.2.0-root", fault="root"))
+    assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, world.steps.lines, load.summary())
+    assert "smoke check / through the test listener answered 500 (3 of 3 bad)" in result.message
+    assert result.result.steps == []  # no weight ever moved
+    assert_no_failures(load, world.steps)
+
+
+def test_rollback_drops_no_request(world):
+    result, load = world.under_load(rollout.rollback, world.cfg, world.aws)
+    assert not isinstance(result, ReleaseError), result
+    assert result.outcome == "released" and result.kind == "rollback"
+    summary = assert_no_failures(load, world.steps)
+    assert "1.0.0" in summary["versions"]
+    assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {"?"}  # the placeholder again
