@@ -10,7 +10,9 @@ Runs as a thread inside the moto server's process (``toolkit.local.motoserver
   its targets drained);
 - each listener is a HAProxy frontend, each target group a backend, each
   registered target of a running instance a server (``toolkit.local.balancer``);
-- ``health_of`` answers ``describe_target_health`` from HAProxy's checks.
+- ``health_of`` answers ``describe_target_health`` from HAProxy's checks;
+- HAProxy's counts become ``AWS/ApplicationELB`` metrics in moto's CloudWatch,
+  and every metric alarm is evaluated on its data (``toolkit.local.monitor``).
 
 Instances of AMIs without a local image (and Packer's build instances,
 tagged ``rodeo:bake``) are left to moto as before.
@@ -30,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.local import instances
-from toolkit.local.balancer import Backend, Check, Frontend, HAProxy, Server, apportion, render_config
+from toolkit.local.balancer import Backend, Check, Frontend, HAProxy, Server, apportion, render_config, servers_of
 from toolkit.local.health import target_health
+from toolkit.local.monitor import Monitor
 from toolkit.local.motostate import World, backend_name, check_of, drain_seconds, forget_target, forward_weights, read_moto, set_state, short
 from toolkit.local.store import ImageStore
 
@@ -69,6 +72,7 @@ class Controller:
         self.health: dict[tuple[str, str], tuple] = {}  # (tg ARN, target id) -> answer
         self.draining: dict[str, list[dict]] = {}  # tg ARN -> targets being drained
         self.haproxy = HAProxy(run_dir, live_dir)
+        self.monitor = Monitor()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="rodeo-live", daemon=True)
 
@@ -115,7 +119,9 @@ class Controller:
         world = read_moto()
         self._instances(world)
         self._balancer(world)
-        self._health(world)
+        rows = self._stat_rows()
+        self._health(world, servers_of(rows))
+        self.monitor.step(world, rows, self.frontends, time.time())
         reap_orphans(self._children())
 
     def _children(self) -> set[int]:
@@ -256,8 +262,13 @@ class Controller:
 
     # --- health -------------------------------------------------------------------
 
-    def _health(self, world: World) -> None:
-        stats = self.haproxy.stats() if self.served else {}
+    def _stat_rows(self) -> list[dict]:
+        """HAProxy's counters and check results now (none while it does not run)."""
+        if self.haproxy.proc is None or self.haproxy.proc.poll() is not None:
+            return []
+        return self.haproxy.rows()
+
+    def _health(self, world: World, stats: dict) -> None:
         now = time.monotonic()
         health: dict[tuple[str, str], tuple] = {}
         draining: dict[str, list[dict]] = {}

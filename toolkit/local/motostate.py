@@ -113,3 +113,23 @@ def set_state(inst, name: str, code: int, reason: tuple[str, str] | None = None)
     if reason is not None:
         inst.state_reason = StateReason(reason[1], reason[0])
         inst._reason = reason[1]
+
+
+def dimension_value(arn: str) -> str:
+    """An ELBv2 ARN's CloudWatch dimension value: ``app/<name>/<id>`` or ``targetgroup/<name>/<id>``."""
+    return arn.split(":", 5)[-1].split("/", 1)[-1] if ":loadbalancer/" in arn else arn.split(":", 5)[-1]
+
+
+def put_metrics(arn: str, namespace: str, datums: list[dict]) -> None:
+    """Add ``datums`` (``MetricData`` entries) to the CloudWatch of ``arn``'s account and region."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    _, _, _, region, account, _ = arn.split(":", 5)
+    cloudwatch_backends[account][region].put_metric_data(namespace, datums)
+
+
+def cloudwatch_regions() -> list:
+    """Every CloudWatch backend moto has made (one per account and region)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    return [backend for account in list(dict.values(cloudwatch_backends)) for backend in list(dict.values(account))]
