@@ -13,14 +13,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from tests.local.conftest import CACHE, host_pid_of_container, leftovers
 from toolkit import procs
 from toolkit.aws import Aws
-from toolkit.local import stack
+from toolkit.local import seed, stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -233,6 +235,87 @@ def test_changed_health_settings_apply_and_a_wrong_code_is_a_mismatch(live):
         live.elb.modify_target_group(TargetGroupArn=live.tgs["blue"], Matcher={"HttpCode": "200"})
     live.wait_health("blue", lambda h: sorted(h) == ids and all(s == "healthy" for s, _ in h.values()), timeout=40)
     assert versions(live.url, 10) == {live.blue: 10}
+
+
+def alarm_state(cw, name: str) -> str:
+    return cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"]
+
+
+def wait_alarm(cw, name: str, want: str, timeout: float) -> list[str]:
+    """Poll ``name`` until it is ``want``; return the states seen (bounded)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = alarm_state(cw, name)
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        if state == want:
+            return seen
+        time.sleep(0.5)
+    raise AssertionError(f"{name}: not {want} after {timeout}s; seen {seen}")
+
+
+def lb_sum(cw, metric: str, dims: list[dict], since) -> float:
+    """The Sum of an ALB metric since ``since`` (all of it: one period spanning the whole time)."""
+    points = cw.get_metric_statistics(Namespace="AWS/ApplicationELB", MetricName=metric, Dimensions=dims, StartTime=since,
+                                      EndTime=datetime.now(timezone.utc) + timedelta(minutes=5), Period=3600, Statistics=["Sum"])["Datapoints"]
+    return sum(p["Sum"] for p in points)
+
+
+def restart_web(instance_id: str, before: str) -> None:
+    """Run ``before`` in the instance, restart web, and wait (bounded) until it answers inside."""
+    ready = "for i in $(seq 100); do python3 -c 'import urllib.request as u; u.urlopen(\"http://127.0.0.1:8080/health\", timeout=1)' 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
+    done = in_instance(instance_id, "sh", "-c", f"{before} && systemctl daemon-reload && systemctl restart web && {ready}")
+    assert done.returncode == 0, done.stderr
+
+
+def test_real_5xx_drive_the_seeded_alarm_to_alarm_and_back_to_ok(live):
+    aws = Aws(region=REGION, endpoint=stack.endpoint(live.st), local=True)
+    cw = aws.client("cloudwatch")
+    lb_arn = live.elb.describe_load_balancers(Names=["live"])["LoadBalancers"][0]["LoadBalancerArn"]
+    seed._alarms(aws, SimpleNamespace(alarms=("live-5xx",)), lb_arn)  # the seeded alarm: Sum of target 5xx on the LB, 10 s
+    lb_dims = [{"Name": "LoadBalancer", "Value": lb_arn.split(":loadbalancer/")[1]}]
+    tg_dims = lb_dims + [{"Name": "TargetGroup", "Value": live.tgs["blue"].split(":")[-1]}]
+    victim, _ = live.instances("blue")
+    assert wait_alarm(cw, "live-5xx", "OK", timeout=5)
+    time.sleep(1.5)  # counts of earlier tests are published before ``since``
+    since = datetime.now(timezone.utc)
+    fault = "mkdir -p /etc/systemd/system/web.service.d && printf '[Service]\\nEnvironment=WEBAPP_FAULT=root\\n' > /etc/systemd/system/web.service.d/fault.conf"
+    restart_web(victim, fault)
+    try:
+        codes = [get(live.url + "/")[0] for _ in range(20)]  # bounded: 20 requests, 5 s timeout each
+        assert codes.count(500) >= 3 and set(codes) <= {200, 500}, codes
+        seen = wait_alarm(cw, "live-5xx", "ALARM", timeout=10)
+        assert seen[0] == "OK", seen
+        alarm = cw.describe_alarms(AlarmNames=["live-5xx"])["MetricAlarms"][0]
+        assert alarm["StateReason"].startswith("Threshold Crossed")
+        time.sleep(1.5)  # the last tick's counts are published
+        assert lb_sum(cw, "RequestCount", lb_dims, since) == 20
+        assert lb_sum(cw, "HTTPCode_Target_5XX_Count", lb_dims, since) == codes.count(500)
+        assert lb_sum(cw, "HTTPCode_Target_5XX_Count", tg_dims, since) == codes.count(500)
+        assert lb_sum(cw, "HTTPCode_ELB_5XX_Count", lb_dims, since) == 0
+        assert lb_sum(cw, "RequestCount", tg_dims, since) == 20
+    finally:
+        restart_web(victim, "rm -f /etc/systemd/system/web.service.d/fault.conf")
+    codes = [get(live.url + "/")[0] for _ in range(10)]
+    assert codes == [200] * 10, codes
+    # No 5xx for a whole period: back to OK (period 10 s, a tick every 0.5 s).
+    seen = wait_alarm(cw, "live-5xx", "OK", timeout=seed.ALARM_PERIOD + 5)
+    assert seen[0] == "ALARM", seen
+    live.wait_health("blue", lambda h: all(s == "healthy" for s, _ in h.values()), timeout=40)
+
+
+def test_an_alarm_set_by_hand_holds_for_one_period(live):
+    aws = Aws(region=REGION, endpoint=stack.endpoint(live.st), local=True)
+    cw = aws.client("cloudwatch")
+    cw.put_metric_alarm(AlarmName="live-custom", Namespace="Rodeo/Test", MetricName="Errors", Statistic="Sum", Period=10, EvaluationPeriods=1,
+                        Threshold=0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
+    cw.set_alarm_state(AlarmName="live-custom", StateValue="ALARM", StateReason="test")
+    time.sleep(3)
+    assert alarm_state(cw, "live-custom") == "ALARM"  # as on AWS: until the next evaluation
+    wait_alarm(cw, "live-custom", "OK", timeout=15)
+    cw.put_metric_data(Namespace="Rodeo/Test", MetricData=[{"MetricName": "Errors", "Value": 1}])  # anyone's data counts
+    wait_alarm(cw, "live-custom", "ALARM", timeout=5)
 
 
 def test_an_image_that_cannot_boot_says_why(live, tmp_path):
