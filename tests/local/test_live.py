@@ -7,6 +7,7 @@ with its version set to "green", so every answer says which slot served it.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import threading
@@ -30,6 +31,7 @@ REGION = "us-east-1"
 CHECK = {"HealthCheckPath": "/health", "HealthCheckIntervalSeconds": 5, "HealthCheckTimeoutSeconds": 2,
          "HealthyThresholdCount": 2, "UnhealthyThresholdCount": 2}
 DRAIN_SECONDS = 3
+USER_DATA = "#!/bin/sh\necho configured by user data\n"
 
 
 class Live:
@@ -68,7 +70,8 @@ class Live:
     def group(self, slot: str, desired: int) -> None:
         name = f"live-{slot}"
         if not self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]:
-            self.ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": self.amis[slot], "InstanceType": "t3.micro"})
+            self.ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": self.amis[slot], "InstanceType": "t3.micro",
+                                                                                   "UserData": base64.b64encode(USER_DATA.encode()).decode()})
             self.asg.create_auto_scaling_group(
                 AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": name, "Version": "1"}, MinSize=0, MaxSize=4,
                 DesiredCapacity=desired, VPCZoneIdentifier=",".join(self.subnets), TargetGroupARNs=[self.tgs[slot]],
@@ -316,6 +319,49 @@ def test_an_alarm_set_by_hand_holds_for_one_period(live):
     wait_alarm(cw, "live-custom", "OK", timeout=15)
     cw.put_metric_data(Namespace="Rodeo/Test", MetricData=[{"MetricName": "Errors", "Value": 1}])  # anyone's data counts
     wait_alarm(cw, "live-custom", "ALARM", timeout=5)
+
+
+# Run inside an instance: IMDSv2 credentials, then a signed-looking STS call to the endpoint in its environment (no boto3).
+CALLER = """
+import json, os, sys, urllib.request
+def call(method, url, headers, data=None):
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return resp.read().decode()
+token = {"X-aws-ec2-metadata-token": call("PUT", "http://169.254.169.254/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"})}
+base = "http://169.254.169.254/latest/meta-data/"
+region = call("GET", base + "placement/region", token)
+role = call("GET", base + "iam/security-credentials/", token).split()[0]
+creds = json.loads(call("GET", base + "iam/security-credentials/" + role, token))
+auth = "AWS4-HMAC-SHA256 Credential=%s/20260101/%s/sts/aws4_request, SignedHeaders=host, Signature=0" % (creds["AccessKeyId"], region)
+body = call("POST", os.environ["AWS_ENDPOINT_URL"] + "/", {"Authorization": auth, "X-Amz-Security-Token": creds["Token"],
+            "Content-Type": "application/x-www-form-urlencoded"}, b"Action=GetCallerIdentity&Version=2011-06-15")
+print(json.dumps({"region": region, "role": role, "sts": body}))
+"""
+
+
+def test_an_instance_finds_its_metadata_and_the_aws_endpoint(live):
+    iid = live.instances("blue")[0]
+    token = in_instance(iid, "curl", "-sf", "-X", "PUT", "-H", "X-aws-ec2-metadata-token-ttl-seconds: 60", "http://169.254.169.254/latest/api/token")
+    assert token.returncode == 0 and len(token.stdout) > 20, token.stderr
+    asked = in_instance(iid, "curl", "-sf", "-H", f"X-aws-ec2-metadata-token: {token.stdout}", "http://169.254.169.254/latest/meta-data/instance-id")
+    assert asked.stdout == iid
+    user_data = in_instance(iid, "curl", "-sf", "-H", f"X-aws-ec2-metadata-token: {token.stdout}", "http://169.254.169.254/latest/user-data")
+    assert user_data.stdout == USER_DATA
+    refused = in_instance(iid, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "X-aws-ec2-metadata-token: forged", "http://169.254.169.254/latest/meta-data/instance-id")
+    assert refused.stdout == "401"
+    # Services get the endpoint from the stack's systemd drop-in; login shells from profile.d.
+    web_pid = in_instance(iid, "systemctl", "show", "-p", "MainPID", "--value", "web").stdout.strip()
+    environ = in_instance(iid, "cat", f"/proc/{web_pid}/environ").stdout.split("\0")
+    endpoint = next(e.split("=", 1)[1] for e in environ if e.startswith("AWS_ENDPOINT_URL="))
+    assert endpoint.startswith("http://127.0.0.1:")
+    moto_api = in_instance(iid, "curl", "-sf", "-o", "/dev/null", "-w", "%{http_code}", endpoint + "/moto-api/")
+    assert moto_api.stdout == "200"
+    done = in_instance(iid, "env", f"AWS_ENDPOINT_URL={endpoint}", "python3", "-c", CALLER)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["region"] == REGION and found["role"] == "rodeo-local"
+    assert "<GetCallerIdentityResult>" in found["sts"] and "<Account>" in found["sts"]
 
 
 def test_an_image_that_cannot_boot_says_why(live, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from toolkit.local.balancer import NO_TARGETS, Backend, Check, Frontend, Server, apportion, matcher_regex, render_config
 from toolkit.local.alarms import AlarmSpec, Sample, can_evaluate, evaluate
 from toolkit.local.health import target_health
+from toolkit.local.imds import Identity, Tokens, answer
 from toolkit.local.metrics import Names, alb_datums, counters, deltas
 from toolkit.local.motostate import dimension_value
 
@@ -179,3 +181,49 @@ def test_only_plain_alarms_are_evaluated(spec, ok):
 )
 def test_dimension_values(arn, value):
     assert dimension_value(arn) == value
+
+
+# --- the instance metadata service ------------------------------------------------------
+
+WHO = Identity(instance_id="i-0abc", image_id="ami-1", instance_type="t3.micro", region="us-east-1", zone="us-east-1a",
+               account="123456789012", private_ip="10.0.0.5", role="rodeo-local", user_data=b"#!/bin/sh\n")
+
+
+@pytest.mark.parametrize(
+    "method,path,headers,who,status,body",
+    [
+        ("GET", "/latest/meta-data/instance-id", {}, WHO, 200, b"i-0abc"),  # IMDSv1 while tokens are optional
+        ("GET", "/latest/meta-data/instance-id", {}, replace(WHO, tokens_required=True), 401, None),
+        ("GET", "/latest/meta-data/instance-id", {"x-aws-ec2-metadata-token": "GOOD"}, replace(WHO, tokens_required=True), 200, b"i-0abc"),
+        ("GET", "/latest/meta-data/instance-id", {"x-aws-ec2-metadata-token": "forged"}, WHO, 401, None),
+        ("GET", "/latest/meta-data/placement/region", {}, WHO, 200, b"us-east-1"),
+        ("GET", "/latest/meta-data/placement/", {}, WHO, 200, b"availability-zone\nregion"),
+        ("GET", "/latest/meta-data/iam/security-credentials/", {}, WHO, 200, b"rodeo-local"),
+        ("GET", "/latest/meta-data/iam/security-credentials/other", {}, WHO, 404, None),
+        ("GET", "/latest/user-data", {}, WHO, 200, b"#!/bin/sh\n"),
+        ("GET", "/latest/user-data", {}, replace(WHO, user_data=None), 404, None),
+        ("PUT", "/latest/api/token", {}, WHO, 400, None),
+        ("PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "21601"}, WHO, 400, None),
+        ("PUT", "/latest/meta-data/instance-id", {}, WHO, 405, None),
+    ],
+)
+def test_metadata_answers(method, path, headers, who, status, body):
+    tokens = Tokens()
+    good = tokens.issue(60, NOW)
+    headers = {k: (good if v == "GOOD" else v) for k, v in headers.items()}
+    got = answer(method, path, headers, who, tokens, NOW)
+    assert got[0] == status
+    if body is not None:
+        assert got[2] == body
+
+
+def test_metadata_tokens_and_credentials():
+    tokens = Tokens()
+    status, _, token = answer("PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "10"}, WHO, tokens, NOW)
+    assert status == 200
+    header = {"x-aws-ec2-metadata-token": token.decode()}
+    status, kind, body = answer("GET", "/latest/meta-data/iam/security-credentials/rodeo-local", header, WHO, tokens, NOW)
+    creds = json.loads(body)
+    assert (status, kind, creds["Code"]) == (200, "application/json", "Success")
+    assert creds["AccessKeyId"].startswith("ASIA") and creds["Token"] and creds["Expiration"] > creds["LastUpdated"]
+    assert answer("GET", "/latest/meta-data/instance-id", header, WHO, tokens, NOW + 11)[0] == 401  # expired

@@ -161,7 +161,7 @@ def _private_folder(path: Path) -> None:
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700", "tmpfs", str(path)], check=True)
 
 
-def _go_live(live_dir: Path, images: Path, run_dir: Path):
+def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = None):
     """Start the controller; SIGTERM powers every instance off and stops HAProxy first."""
     if os.getpid() != 1:
         raise SystemExit("--live needs its own mount and PID namespaces: run it under 'unshare --mount --pid --fork --kill-child --propagation private --mount-proc'")
@@ -170,7 +170,7 @@ def _go_live(live_dir: Path, images: Path, run_dir: Path):
 
     _private_folder(Path("/run/netns"))
     _private_folder(run_dir)
-    controller = Controller(live_dir, ImageStore(images), run_dir)
+    controller = Controller(live_dir, ImageStore(images), run_dir, aws_port=port)
     _pending_until_booted(controller)
     _register_pending_targets()
     _live_target_health(controller)
@@ -196,7 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     _exact_dimensions_in_statistics()
     if ours.live is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        _go_live(ours.live, ours.images, ours.run_dir)
+        port = argparse.ArgumentParser(add_help=False)
+        port.add_argument("-p", "--port", type=int)
+        _go_live(ours.live, ours.images, ours.run_dir, port.parse_known_args(args)[0].port)
     from moto.server import main as moto_main
 
     moto_main(args)
