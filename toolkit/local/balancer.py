@@ -224,16 +224,20 @@ class HAProxy:
         target = f"{backend}/{name}"
         self.command(f"set server {target} state maint;shutdown sessions server {target};del server {target}")
 
-    def stats(self) -> dict[tuple[str, str], dict]:
-        """``show stat`` as (backend, server) -> row (servers only)."""
-        text = self.command("show stat").lstrip("# ")
-        rows = csv.DictReader(io.StringIO(text))
-        return {(r["pxname"], r["svname"]): r for r in rows if r.get("svname") not in ("FRONTEND", "BACKEND", None)}
+    def rows(self) -> list[dict]:
+        """``show stat``: one row per frontend, backend and server."""
+        return list(csv.DictReader(io.StringIO(self.command("show stat").lstrip("# "))))
+
 
     def stop(self) -> None:
         for proc in [*self.old, self.proc]:
             end(proc, timeout=2, sig=15)
         self.proc, self.old = None, []
+
+
+def servers_of(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    """``show stat`` rows as (backend, server) -> row (servers only)."""
+    return {(r["pxname"], r["svname"]): r for r in rows if r.get("svname") not in ("FRONTEND", "BACKEND", None)}
 
 
 def write_map(path: Path, entries: list[str]) -> None:

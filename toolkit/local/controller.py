@@ -10,7 +10,12 @@ Runs as a thread inside the moto server's process (``toolkit.local.motoserver
   its targets drained);
 - each listener is a HAProxy frontend, each target group a backend, each
   registered target of a running instance a server (``toolkit.local.balancer``);
-- ``health_of`` answers ``describe_target_health`` from HAProxy's checks.
+- ``health_of`` answers ``describe_target_health`` from HAProxy's checks;
+- each booted instance has a metadata service on 169.254.169.254 and the
+  AWS endpoint on 127.0.0.1:4566 inside its namespace (``toolkit.local.imds``,
+  ``Booted.metadata``), and ``AWS_ENDPOINT_URL`` in its services' environment;
+- HAProxy's counts become ``AWS/ApplicationELB`` metrics in moto's CloudWatch,
+  and every metric alarm is evaluated on its data (``toolkit.local.monitor``).
 
 Instances of AMIs without a local image (and Packer's build instances,
 tagged ``rodeo:bake``) are left to moto as before.
@@ -30,9 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.local import instances
-from toolkit.local.balancer import Backend, Check, Frontend, HAProxy, Server, apportion, render_config
+from toolkit.local.balancer import Backend, Check, Frontend, HAProxy, Server, apportion, render_config, servers_of
 from toolkit.local.health import target_health
-from toolkit.local.motostate import World, backend_name, check_of, drain_seconds, forget_target, forward_weights, read_moto, set_state, short
+from toolkit.local.imds import MetadataServer
+from toolkit.local.monitor import Monitor
+from toolkit.local.motostate import World, backend_name, check_of, drain_seconds, forget_target, forward_weights, identity_of, read_moto, set_state, short
 from toolkit.local.store import ImageStore
 
 POLL = 0.5
@@ -55,8 +62,8 @@ class Served:
 class Controller:
     """The live local stack's reconciler (one per moto server)."""
 
-    def __init__(self, live_dir: Path, store: ImageStore, run_dir: Path) -> None:
-        self.dir, self.store, self.run_dir = live_dir, store, run_dir
+    def __init__(self, live_dir: Path, store: ImageStore, run_dir: Path, aws_port: int | None = None) -> None:
+        self.dir, self.store, self.run_dir, self.aws_port = live_dir, store, run_dir, aws_port
         self.instances_dir = live_dir / "instances"
         self.booted: dict[str, instances.Booted] = {}
         self.failed: set[str] = set()
@@ -69,6 +76,9 @@ class Controller:
         self.health: dict[tuple[str, str], tuple] = {}  # (tg ARN, target id) -> answer
         self.draining: dict[str, list[dict]] = {}  # tg ARN -> targets being drained
         self.haproxy = HAProxy(run_dir, live_dir)
+        self.monitor = Monitor()
+        self.metadata: dict[str, MetadataServer] = {}  # instance id -> its metadata service
+        self.aws_forwarder = None  # the host side of the instances' AWS endpoint: a unix socket to moto
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="rodeo-live", daemon=True)
 
@@ -94,6 +104,11 @@ class Controller:
 
     def start(self) -> None:
         self.instances_dir.mkdir(parents=True, exist_ok=True)
+        if self.aws_port is not None:
+            sock = self.run_dir / "aws.sock"
+            sock.unlink(missing_ok=True)
+            cmd = ["socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:127.0.0.1:{self.aws_port}"]
+            self.aws_forwarder = instances.spawn(cmd, self.dir / "aws-forwarder.log")
         self.thread.start()
 
     def _loop(self) -> None:
@@ -115,13 +130,15 @@ class Controller:
         world = read_moto()
         self._instances(world)
         self._balancer(world)
-        self._health(world)
+        rows = self._stat_rows()
+        self._health(world, servers_of(rows))
+        self.monitor.step(world, rows, self.frontends, time.time())
         reap_orphans(self._children())
 
     def _children(self) -> set[int]:
         """PIDs of the processes this controller waits for itself."""
         procs = [b.proc for b in self.booted.values()] + [f for b in self.booted.values() for f in b.forwarders.values()]
-        procs += [p for p in [self.haproxy.proc, *self.haproxy.old] if p is not None]
+        procs += [p for p in [self.haproxy.proc, *self.haproxy.old, self.aws_forwarder] if p is not None]
         return {p.pid for p in procs}
 
     # --- instances ------------------------------------------------------------------
@@ -150,9 +167,20 @@ class Controller:
     def _boot(self, inst) -> None:
         set_state(inst, "pending", 0)
         try:
-            self.booted[inst.id] = instances.boot(inst.id, self.store.layers(inst.image_id), self.instances_dir, self.run_dir)
+            files = instances.aws_configuration(inst.region_name) if self.aws_port is not None else {}
+            booted = self.booted[inst.id] = instances.boot(inst.id, self.store.layers(inst.image_id), self.instances_dir, self.run_dir, files=files)
+            self._metadata(inst, booted)
         except Exception as exc:  # a boot that cannot even start: say why on the instance
             self._fail(inst, str(exc))
+
+    def _metadata(self, inst, booted: instances.Booted) -> None:
+        """The instance's metadata service (answering from moto's instance as it is now) and its forwarders."""
+        old = self.metadata.pop(inst.id, None)
+        if old is not None:
+            old.close()
+        self.metadata[inst.id] = MetadataServer(self.run_dir / f"{inst.id}-imds.sock", lambda: identity_of(inst))
+        aws_sock = self.run_dir / "aws.sock" if self.aws_forwarder is not None else None
+        booted.metadata(self.metadata[inst.id].sock, aws_sock)
 
     def _follow_boot(self, inst, booted: instances.Booted) -> None:
         now = booted.poll()
@@ -179,6 +207,9 @@ class Controller:
                 self.served.pop(key)
         if booted is not None:
             instances.stop(booted, keep_disk)
+        metadata = self.metadata.pop(iid, None)
+        if metadata is not None:
+            metadata.close()
 
     # --- load balancer ------------------------------------------------------------
 
@@ -256,8 +287,13 @@ class Controller:
 
     # --- health -------------------------------------------------------------------
 
-    def _health(self, world: World) -> None:
-        stats = self.haproxy.stats() if self.served else {}
+    def _stat_rows(self) -> list[dict]:
+        """HAProxy's counters and check results now (none while it does not run)."""
+        if self.haproxy.proc is None or self.haproxy.proc.poll() is not None:
+            return []
+        return self.haproxy.rows()
+
+    def _health(self, world: World, stats: dict) -> None:
         now = time.monotonic()
         health: dict[tuple[str, str], tuple] = {}
         draining: dict[str, list[dict]] = {}
@@ -294,6 +330,7 @@ class Controller:
         for iid in list(self.booted):
             self._shut(iid, keep_disk=False)
         self.haproxy.stop()
+        instances.end(self.aws_forwarder, timeout=1)
 
 
 def free_port() -> int:

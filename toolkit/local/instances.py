@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BOOT_TIMEOUT = 120.0
+AWS_PORT = 4566  # inside an instance, the AWS endpoint is http://127.0.0.1:AWS_PORT
 POWEROFF_TIMEOUT = 8.0
 _PR_SET_PDEATHSIG = 1
 _PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -125,11 +126,43 @@ class Booted:
         return sock
 
 
-def boot(instance_id: str, layers: list[Path], root: Path, run_dir: Path, netns_prefix: str = "rodeo-") -> Booted:
+    def metadata(self, imds_sock: Path, aws_sock: Path | None) -> None:
+        """Inside the instance: the metadata service on 169.254.169.254:80 and the AWS endpoint on 127.0.0.1:AWS_PORT.
+
+        Both are forwarders to unix sockets served on this side (``imds_sock``
+        by the stack's metadata service, ``aws_sock`` by a forwarder to moto).
+        """
+        with contextlib.suppress(RuntimeError):  # already there (an instance started again)
+            run("ip", "-n", self.netns, "addr", "add", "169.254.169.254/32", "dev", "lo")
+        pairs = [("imds", "TCP-LISTEN:80,bind=169.254.169.254", imds_sock)]
+        if aws_sock is not None:
+            pairs.append(("aws", f"TCP-LISTEN:{AWS_PORT},bind=127.0.0.1", aws_sock))
+        for name, listen, sock in pairs:
+            end(self.forwarders.get(name))
+            cmd = ["ip", "netns", "exec", self.netns, "socat", f"{listen},fork,reuseaddr", f"UNIX-CONNECT:{sock}"]
+            self.forwarders[name] = spawn(cmd, self.dir / "forwarders.log")
+
+
+def aws_configuration(region: str) -> dict[str, str]:
+    """Files the stack puts on an instance's disk at launch so its software finds the local AWS endpoint.
+
+    A systemd manager drop-in gives every service ``AWS_ENDPOINT_URL`` (and
+    login shells get it from profile.d); the region and credentials come from
+    the metadata service, as on EC2. On AWS none of this is needed.
+    """
+    endpoint = f"http://127.0.0.1:{AWS_PORT}"
+    return {
+        "etc/systemd/system.conf.d/rodeo-local-aws.conf": f"[Manager]\nDefaultEnvironment=AWS_ENDPOINT_URL={endpoint}\n",
+        "etc/profile.d/rodeo-local-aws.sh": f"export AWS_ENDPOINT_URL={endpoint}\n",
+    }
+
+
+def boot(instance_id: str, layers: list[Path], root: Path, run_dir: Path, netns_prefix: str = "rodeo-", files: dict[str, str] | None = None) -> Booted:
     """Start booting ``instance_id`` from ``layers`` (bottom first) under ``root/<id>``.
 
     ``run_dir`` is a short folder for sockets (a unix socket path has at most 107 bytes).
     Keeps an existing upper layer (a stopped instance starting again).
+    ``files`` (path in the instance -> text) are written into the upper layer first.
     Returns at once; ``Booted.poll`` says when it is up.
     """
     base = root / instance_id
@@ -143,6 +176,9 @@ def boot(instance_id: str, layers: list[Path], root: Path, run_dir: Path, netns_
         run("ip", "netns", "add", netns)
     run("ip", "-n", netns, "link", "set", "lo", "up")
     if not os.path.ismount(merged):
+        for name, text in (files or {}).items():
+            (upper / name).parent.mkdir(parents=True, exist_ok=True)
+            (upper / name).write_text(text)
         lower = ":".join(str(Path(p).resolve()) for p in reversed(layers))
         run("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lower},upperdir={upper},workdir={work}", str(merged))
     notify_path = run_dir / f"{instance_id}.notify"

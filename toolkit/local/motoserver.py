@@ -7,7 +7,8 @@ amazon-ebs builder makes. moto 5.2 calls them ``standard``, which Packer then
 refuses as the source of a layered bake ("invalid root device type"), and
 CreateLaunchTemplateVersion honours ``ClientToken`` as AWS does (botocore sends
 one per call and repeats it on retries): a retry of a create that took effect
-returns that version instead of making a duplicate.
+returns that version instead of making a duplicate, and GetMetricStatistics
+reads the metric with exactly the dimensions asked for.
 
 With ``--live DIR`` (the live local stack) it also boots instances and runs
 HAProxy (``toolkit.local.controller``, a thread of this process), and answers
@@ -59,6 +60,36 @@ def _idempotent_launch_template_versions() -> None:
         return result
 
     LaunchTemplates.create_launch_template_version = create
+
+
+def _exact_dimensions_in_statistics() -> None:
+    """GetMetricStatistics reads the metric with exactly the dimensions asked for, as on AWS.
+
+    moto 5.2 matches any metric that has them among others, so an ALB's
+    ``LoadBalancer`` sum would add its per-target-group datapoints in twice.
+    """
+    import threading
+
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    asked = threading.local()
+    all_metrics, statistics = CloudWatchBackend.get_all_metrics, CloudWatchBackend.get_metric_statistics
+
+    def get_all_metrics(self):
+        found, wanted = all_metrics(self), getattr(asked, "dimensions", None)
+        if wanted is None:
+            return found
+        return [m for m in found if frozenset((d.name, d.value) for d in m.dimensions) == wanted]
+
+    def get_metric_statistics(self, namespace, metric_name, start_time, end_time, period, stats, dimensions, unit=None):
+        asked.dimensions = frozenset((d["Name"], d.get("Value")) for d in dimensions or [])
+        try:
+            return statistics(self, namespace, metric_name, start_time, end_time, period, stats, [], unit)
+        finally:
+            asked.dimensions = None
+
+    CloudWatchBackend.get_all_metrics = get_all_metrics
+    CloudWatchBackend.get_metric_statistics = get_metric_statistics
 
 
 def _pending_until_booted(controller) -> None:
@@ -130,7 +161,7 @@ def _private_folder(path: Path) -> None:
     subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700", "tmpfs", str(path)], check=True)
 
 
-def _go_live(live_dir: Path, images: Path, run_dir: Path):
+def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = None):
     """Start the controller; SIGTERM powers every instance off and stops HAProxy first."""
     if os.getpid() != 1:
         raise SystemExit("--live needs its own mount and PID namespaces: run it under 'unshare --mount --pid --fork --kill-child --propagation private --mount-proc'")
@@ -139,7 +170,7 @@ def _go_live(live_dir: Path, images: Path, run_dir: Path):
 
     _private_folder(Path("/run/netns"))
     _private_folder(run_dir)
-    controller = Controller(live_dir, ImageStore(images), run_dir)
+    controller = Controller(live_dir, ImageStore(images), run_dir, aws_port=port)
     _pending_until_booted(controller)
     _register_pending_targets()
     _live_target_health(controller)
@@ -162,9 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     ours, args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     _ebs_backed_amis()
     _idempotent_launch_template_versions()
+    _exact_dimensions_in_statistics()
     if ours.live is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        _go_live(ours.live, ours.images, ours.run_dir)
+        port = argparse.ArgumentParser(add_help=False)
+        port.add_argument("-p", "--port", type=int)
+        _go_live(ours.live, ours.images, ours.run_dir, port.parse_known_args(args)[0].port)
     from moto.server import main as moto_main
 
     moto_main(args)

@@ -113,3 +113,44 @@ def set_state(inst, name: str, code: int, reason: tuple[str, str] | None = None)
     if reason is not None:
         inst.state_reason = StateReason(reason[1], reason[0])
         inst._reason = reason[1]
+
+
+def dimension_value(arn: str) -> str:
+    """An ELBv2 ARN's CloudWatch dimension value: ``app/<name>/<id>`` or ``targetgroup/<name>/<id>``."""
+    return arn.split(":", 5)[-1].split("/", 1)[-1] if ":loadbalancer/" in arn else arn.split(":", 5)[-1]
+
+
+def put_metrics(arn: str, namespace: str, datums: list[dict]) -> None:
+    """Add ``datums`` (``MetricData`` entries) to the CloudWatch of ``arn``'s account and region."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    _, _, _, region, account, _ = arn.split(":", 5)
+    cloudwatch_backends[account][region].put_metric_data(namespace, datums)
+
+
+def cloudwatch_regions() -> list:
+    """Every CloudWatch backend moto has made (one per account and region)."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    return [backend for account in list(dict.values(cloudwatch_backends)) for backend in list(dict.values(account))]
+
+
+def identity_of(inst):
+    """What the metadata service says about a moto instance (its role: the instance profile's, else ``rodeo-local``)."""
+    import base64
+
+    from toolkit.local.imds import Identity
+
+    backend = inst.ec2_backend
+    association = backend.iam_instance_profile_associations.get(inst.id)
+    roles = getattr(getattr(association, "iam_instance_profile", None), "roles", None) or []
+    data = inst.user_data
+    if isinstance(data, list):
+        data = data[0] if data else None
+    raw = getattr(data, "_encoded_string", data)
+    return Identity(
+        instance_id=inst.id, image_id=inst.image_id, instance_type=inst.instance_type, region=inst.region_name,
+        zone=inst.placement.zone, account=backend.account_id, private_ip=inst.private_ip or "10.0.0.1",
+        role=roles[0].name if roles else "rodeo-local", user_data=base64.b64decode(raw) if raw else None,
+        tokens_required=getattr(inst.metadata_options, "http_tokens", "optional") == "required",
+    )

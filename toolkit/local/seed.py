@@ -31,6 +31,8 @@ SEED_TAG = "rodeo:seed"
 SEEDED = [{"Name": f"tag:{SEED_TAG}", "Values": ["local"]}]
 DRAIN_SECONDS = 10
 APP_PORT = 8080  # the sample app's (and the placeholder's) port
+ALARM_PERIOD = 10  # seconds (local only: see _alarms)
+ALARM_THRESHOLD = 2  # more than this many target 5xx in a period is ALARM
 
 
 def seed_base(stack: Any, aws: Any) -> dict:
@@ -170,7 +172,14 @@ def _load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
 
 
 def _alarms(aws: Any, rel: Release, lb_arn: str) -> list[str]:
-    """Each alarm in ``release.alarms``, as a 5xx-count alarm on the load balancer."""
+    """Each alarm in ``release.alarms``, as a 5xx-count alarm on the load balancer.
+
+    The live stack evaluates it (``toolkit.local.monitor``) on the load
+    balancer's real 5xx. Its period is 10 s so a release's watch of a few
+    seconds catches a bad build: on AWS a period under 60 s needs a
+    high-resolution metric, and ALB metrics are standard resolution (there,
+    use ``Period=60``).
+    """
     cw = aws.client("cloudwatch")
     existing = {a["AlarmName"] for a in cw.describe_alarms(AlarmNames=list(rel.alarms))["MetricAlarms"]} if rel.alarms else set()
     created = []
@@ -180,7 +189,7 @@ def _alarms(aws: Any, rel: Release, lb_arn: str) -> list[str]:
         cw.put_metric_alarm(
             AlarmName=name, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
             Dimensions=[{"Name": "LoadBalancer", "Value": lb_arn.split(":loadbalancer/")[-1]}],
-            Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching",
+            Statistic="Sum", Period=ALARM_PERIOD, EvaluationPeriods=1, Threshold=ALARM_THRESHOLD, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching",
         )
         created.append(f"alarm {name}")
     return created

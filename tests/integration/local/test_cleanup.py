@@ -65,7 +65,10 @@ def test_kill_9_leaves_nothing_and_the_next_up_starts_clean(rootfs, tmp_path, vi
     st = stack.Stack(state_dir=tmp_path / "state", cache_dir=CACHE, live=True)
     try:
         boot_one(st)
-        assert leftovers(st)["processes"], "the instance and its helpers run"
+        running = leftovers(st)["processes"]
+        assert running, "the instance and its helpers run"
+        # the metadata service's and the AWS endpoint's forwarders are among what must end
+        assert any("imds.sock" in p for p in running) and any("aws.sock" in p for p in running), running
         pid = stack.status(st)["pid"] if victim == "unshare" else server_pid(st)
         os.kill(pid, signal.SIGKILL)
         assert wait_clean(st) == CLEAN

@@ -7,20 +7,23 @@ with its version set to "green", so every answer says which slot served it.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from tests.integration.local.conftest import CACHE, host_pid_of_container, leftovers
 from toolkit import procs
 from toolkit.aws import Aws
-from toolkit.local import stack
+from toolkit.local import seed, stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -28,6 +31,7 @@ REGION = "us-east-1"
 CHECK = {"HealthCheckPath": "/health", "HealthCheckIntervalSeconds": 5, "HealthCheckTimeoutSeconds": 2,
          "HealthyThresholdCount": 2, "UnhealthyThresholdCount": 2}
 DRAIN_SECONDS = 3
+USER_DATA = "#!/bin/sh\necho configured by user data\n"
 
 
 class Live:
@@ -66,7 +70,8 @@ class Live:
     def group(self, slot: str, desired: int) -> None:
         name = f"live-{slot}"
         if not self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]:
-            self.ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": self.amis[slot], "InstanceType": "t3.micro"})
+            self.ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": self.amis[slot], "InstanceType": "t3.micro",
+                                                                                   "UserData": base64.b64encode(USER_DATA.encode()).decode()})
             self.asg.create_auto_scaling_group(
                 AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": name, "Version": "1"}, MinSize=0, MaxSize=4,
                 DesiredCapacity=desired, VPCZoneIdentifier=",".join(self.subnets), TargetGroupARNs=[self.tgs[slot]],
@@ -233,6 +238,130 @@ def test_changed_health_settings_apply_and_a_wrong_code_is_a_mismatch(live):
         live.elb.modify_target_group(TargetGroupArn=live.tgs["blue"], Matcher={"HttpCode": "200"})
     live.wait_health("blue", lambda h: sorted(h) == ids and all(s == "healthy" for s, _ in h.values()), timeout=40)
     assert versions(live.url, 10) == {live.blue: 10}
+
+
+def alarm_state(cw, name: str) -> str:
+    return cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"]
+
+
+def wait_alarm(cw, name: str, want: str, timeout: float) -> list[str]:
+    """Poll ``name`` until it is ``want``; return the states seen (bounded)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = alarm_state(cw, name)
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        if state == want:
+            return seen
+        time.sleep(0.5)
+    raise AssertionError(f"{name}: not {want} after {timeout}s; seen {seen}")
+
+
+def lb_sum(cw, metric: str, dims: list[dict], since) -> float:
+    """The Sum of an ALB metric since ``since`` (all of it: one period spanning the whole time)."""
+    points = cw.get_metric_statistics(Namespace="AWS/ApplicationELB", MetricName=metric, Dimensions=dims, StartTime=since,
+                                      EndTime=datetime.now(timezone.utc) + timedelta(minutes=5), Period=3600, Statistics=["Sum"])["Datapoints"]
+    return sum(p["Sum"] for p in points)
+
+
+def restart_web(instance_id: str, before: str) -> None:
+    """Run ``before`` in the instance, restart web, and wait (bounded) until it answers inside."""
+    ready = "for i in $(seq 100); do python3 -c 'import urllib.request as u; u.urlopen(\"http://127.0.0.1:8080/health\", timeout=1)' 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
+    done = in_instance(instance_id, "sh", "-c", f"{before} && systemctl daemon-reload && systemctl restart web && {ready}")
+    assert done.returncode == 0, done.stderr
+
+
+def test_real_5xx_drive_the_seeded_alarm_to_alarm_and_back_to_ok(live):
+    aws = Aws(region=REGION, endpoint=stack.endpoint(live.st), local=True)
+    cw = aws.client("cloudwatch")
+    lb_arn = live.elb.describe_load_balancers(Names=["live"])["LoadBalancers"][0]["LoadBalancerArn"]
+    seed._alarms(aws, SimpleNamespace(alarms=("live-5xx",)), lb_arn)  # the seeded alarm: Sum of target 5xx on the LB, 10 s
+    lb_dims = [{"Name": "LoadBalancer", "Value": lb_arn.split(":loadbalancer/")[1]}]
+    tg_dims = lb_dims + [{"Name": "TargetGroup", "Value": live.tgs["blue"].split(":")[-1]}]
+    victim, _ = live.instances("blue")
+    assert wait_alarm(cw, "live-5xx", "OK", timeout=5)
+    time.sleep(1.5)  # counts of earlier tests are published before ``since``
+    since = datetime.now(timezone.utc)
+    fault = "mkdir -p /etc/systemd/system/web.service.d && printf '[Service]\\nEnvironment=WEBAPP_FAULT=root\\n' > /etc/systemd/system/web.service.d/fault.conf"
+    restart_web(victim, fault)
+    try:
+        codes = [get(live.url + "/")[0] for _ in range(20)]  # bounded: 20 requests, 5 s timeout each
+        assert codes.count(500) >= 3 and set(codes) <= {200, 500}, codes
+        seen = wait_alarm(cw, "live-5xx", "ALARM", timeout=10)
+        assert seen[0] == "OK", seen
+        alarm = cw.describe_alarms(AlarmNames=["live-5xx"])["MetricAlarms"][0]
+        assert alarm["StateReason"].startswith("Threshold Crossed")
+        time.sleep(1.5)  # the last tick's counts are published
+        assert lb_sum(cw, "RequestCount", lb_dims, since) == 20
+        assert lb_sum(cw, "HTTPCode_Target_5XX_Count", lb_dims, since) == codes.count(500)
+        assert lb_sum(cw, "HTTPCode_Target_5XX_Count", tg_dims, since) == codes.count(500)
+        assert lb_sum(cw, "HTTPCode_ELB_5XX_Count", lb_dims, since) == 0
+        assert lb_sum(cw, "RequestCount", tg_dims, since) == 20
+    finally:
+        restart_web(victim, "rm -f /etc/systemd/system/web.service.d/fault.conf")
+    codes = [get(live.url + "/")[0] for _ in range(10)]
+    assert codes == [200] * 10, codes
+    # No 5xx for a whole period: back to OK (period 10 s, a tick every 0.5 s).
+    seen = wait_alarm(cw, "live-5xx", "OK", timeout=seed.ALARM_PERIOD + 5)
+    assert seen[0] == "ALARM", seen
+    live.wait_health("blue", lambda h: all(s == "healthy" for s, _ in h.values()), timeout=40)
+
+
+def test_an_alarm_set_by_hand_holds_for_one_period(live):
+    aws = Aws(region=REGION, endpoint=stack.endpoint(live.st), local=True)
+    cw = aws.client("cloudwatch")
+    cw.put_metric_alarm(AlarmName="live-custom", Namespace="Rodeo/Test", MetricName="Errors", Statistic="Sum", Period=10, EvaluationPeriods=1,
+                        Threshold=0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
+    cw.set_alarm_state(AlarmName="live-custom", StateValue="ALARM", StateReason="test")
+    time.sleep(3)
+    assert alarm_state(cw, "live-custom") == "ALARM"  # as on AWS: until the next evaluation
+    wait_alarm(cw, "live-custom", "OK", timeout=15)
+    cw.put_metric_data(Namespace="Rodeo/Test", MetricData=[{"MetricName": "Errors", "Value": 1}])  # anyone's data counts
+    wait_alarm(cw, "live-custom", "ALARM", timeout=5)
+
+
+# Run inside an instance: IMDSv2 credentials, then a signed-looking STS call to the endpoint in its environment (no boto3).
+CALLER = """
+import json, os, sys, urllib.request
+def call(method, url, headers, data=None):
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return resp.read().decode()
+token = {"X-aws-ec2-metadata-token": call("PUT", "http://169.254.169.254/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"})}
+base = "http://169.254.169.254/latest/meta-data/"
+region = call("GET", base + "placement/region", token)
+role = call("GET", base + "iam/security-credentials/", token).split()[0]
+creds = json.loads(call("GET", base + "iam/security-credentials/" + role, token))
+auth = "AWS4-HMAC-SHA256 Credential=%s/20260101/%s/sts/aws4_request, SignedHeaders=host, Signature=0" % (creds["AccessKeyId"], region)
+body = call("POST", os.environ["AWS_ENDPOINT_URL"] + "/", {"Authorization": auth, "X-Amz-Security-Token": creds["Token"],
+            "Content-Type": "application/x-www-form-urlencoded"}, b"Action=GetCallerIdentity&Version=2011-06-15")
+print(json.dumps({"region": region, "role": role, "sts": body}))
+"""
+
+
+def test_an_instance_finds_its_metadata_and_the_aws_endpoint(live):
+    iid = live.instances("blue")[0]
+    token = in_instance(iid, "curl", "-sf", "-X", "PUT", "-H", "X-aws-ec2-metadata-token-ttl-seconds: 60", "http://169.254.169.254/latest/api/token")
+    assert token.returncode == 0 and len(token.stdout) > 20, token.stderr
+    asked = in_instance(iid, "curl", "-sf", "-H", f"X-aws-ec2-metadata-token: {token.stdout}", "http://169.254.169.254/latest/meta-data/instance-id")
+    assert asked.stdout == iid
+    user_data = in_instance(iid, "curl", "-sf", "-H", f"X-aws-ec2-metadata-token: {token.stdout}", "http://169.254.169.254/latest/user-data")
+    assert user_data.stdout == USER_DATA
+    refused = in_instance(iid, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "X-aws-ec2-metadata-token: forged", "http://169.254.169.254/latest/meta-data/instance-id")
+    assert refused.stdout == "401"
+    # Services get the endpoint from the stack's systemd drop-in; login shells from profile.d.
+    web_pid = in_instance(iid, "systemctl", "show", "-p", "MainPID", "--value", "web").stdout.strip()
+    environ = in_instance(iid, "cat", f"/proc/{web_pid}/environ").stdout.split("\0")
+    endpoint = next(e.split("=", 1)[1] for e in environ if e.startswith("AWS_ENDPOINT_URL="))
+    assert endpoint.startswith("http://127.0.0.1:")
+    moto_api = in_instance(iid, "curl", "-sf", "-o", "/dev/null", "-w", "%{http_code}", endpoint + "/moto-api/")
+    assert moto_api.stdout == "200"
+    done = in_instance(iid, "env", f"AWS_ENDPOINT_URL={endpoint}", "python3", "-c", CALLER)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["region"] == REGION and found["role"] == "rodeo-local"
+    assert "<GetCallerIdentityResult>" in found["sts"] and "<Account>" in found["sts"]
 
 
 def test_an_image_that_cannot_boot_says_why(live, tmp_path):

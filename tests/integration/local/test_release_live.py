@@ -138,3 +138,17 @@ def test_rollback_drops_no_request(world):
     summary = assert_no_failures(load, world.steps)
     assert "1.0.0" in summary["versions"]
     assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {"?"}  # the placeholder again
+
+
+def test_a_build_answering_500_on_its_pages_is_rolled_back_by_the_alarm(world):
+    """/health stays 200, so only the 5xx alarm (real counts from HAProxy) can catch it: some 500s reach users, all from the canary."""
+    before = world.state().active
+    result, load = world.under_load(rollout.release, world.cfg, world.aws, ami=world.build("1.3.0-root", fault="root"))
+    assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, world.steps.lines)
+    assert "web-5xx" in result.message and "ALARM" in result.message
+    failed = load.failed()
+    assert failed and {s.status for s in failed} == {500} and {s.version for s in failed} == {"1.3.0-root"}, failed[:5]
+    assert len(failed) <= RATE * 0.5 * 15, load.summary()  # at most half the traffic for the alarm's period and a gate's reaction
+    after = world.state()
+    assert after.active.name == before.name and after.active.weight == 100
+    print(f"alarm scenario: {len(failed)} failed of {load.summary()['requests']} (steps reached {result.result.steps})")

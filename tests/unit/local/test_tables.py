@@ -1,13 +1,19 @@
-"""The live stack's pure parts, as tables: weight maps, matchers, HAProxy config, target health."""
+"""The live stack's pure parts, as tables: weight maps, matchers, HAProxy config, target health, ALB metrics, alarms."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from toolkit.local.balancer import NO_TARGETS, Backend, Check, Frontend, Server, apportion, matcher_regex, render_config
+from toolkit.local.alarms import AlarmSpec, Sample, can_evaluate, evaluate
 from toolkit.local.health import target_health
+from toolkit.local.imds import Identity, Tokens, answer
+from toolkit.local.metrics import Names, alb_datums, counters, deltas
+from toolkit.local.motostate import dimension_value
 
 
 @pytest.mark.parametrize(
@@ -72,3 +78,152 @@ UP = {"status": "UP", "check_status": "L7OK"}
 def test_target_health(row, kwargs, expected):
     args = {"instance_state": "running", "in_use": True, "draining": False, "seen_up": False, "age": 0.0, **kwargs}
     assert target_health(row, CHECK, **args)[:2] == expected
+
+
+# --- ALB metrics from HAProxy's counters ---------------------------------------------
+
+LB, TG = "app/web/50dc6c495c0c9188", "targetgroup/web-blue/73e2d6bc24d8a067"
+NAMES = Names(groups={"tg-blue": (LB, TG)}, balancers={"lb-web": LB})
+
+
+def _row(px, sv, req=0, c2=0, c5=0, rtime=0):
+    return {"pxname": px, "svname": sv, "req_tot": str(req), "hrsp_2xx": str(c2), "hrsp_5xx": str(c5), "rtime": str(rtime)}
+
+
+@pytest.mark.parametrize(
+    "before,now,expected",
+    [
+        ({"req_tot": 10}, {"req_tot": 15}, 5),
+        ({"req_tot": 10}, {"req_tot": 3}, 3),  # HAProxy restarted: counting from 0 again
+        ({}, {"req_tot": 4}, 4),  # a new server
+    ],
+)
+def test_deltas_between_reads(before, now, expected):
+    assert deltas({("b", "s"): before}, {("b", "s"): now})[("b", "s")]["req_tot"] == expected
+
+
+def _by_name(datums):
+    return {(d["MetricName"], len(d["Dimensions"])): d.get("Value", d.get("StatisticValues")) for d in datums}
+
+
+@pytest.mark.parametrize(
+    "rows,expected",
+    [
+        # 10 requests, 3 answered 500 by a target: counted for the group and the load balancer
+        ([_row("tg-blue", "BACKEND", 10, 7, 3, 20), _row("tg-blue", "i-1-8080", 10, 7, 3), _row("lb-web", "FRONTEND", 10, 7, 3)],
+         {("RequestCount", 2): 10.0, ("HTTPCode_Target_5XX_Count", 2): 3.0, ("RequestCount", 1): 10.0, ("HTTPCode_Target_5XX_Count", 1): 3.0,
+          ("TargetResponseTime", 2): {"SampleCount": 10.0, "Sum": 0.2, "Minimum": 0.02, "Maximum": 0.02},
+          ("TargetResponseTime", 1): {"SampleCount": 10.0, "Sum": 0.2, "Minimum": 0.02, "Maximum": 0.02}}),
+        # 503s HAProxy made itself (no server up): ELB 5xx, not target 5xx, and no response time
+        ([_row("tg-blue", "BACKEND", 4, 0, 4), _row("lb-web", "FRONTEND", 4, 0, 4)],
+         {("RequestCount", 2): 4.0, ("HTTPCode_ELB_5XX_Count", 2): 4.0, ("RequestCount", 1): 4.0, ("HTTPCode_ELB_5XX_Count", 1): 4.0}),
+        # the listener's no-weight 503 is the load balancer's alone
+        ([_row("no-targets", "BACKEND", 2, 0, 2), _row("lb-web", "FRONTEND", 2, 0, 2)], {("RequestCount", 1): 2.0, ("HTTPCode_ELB_5XX_Count", 1): 2.0}),
+        # nothing happened: nothing reported
+        ([_row("tg-blue", "BACKEND"), _row("lb-web", "FRONTEND")], {}),
+    ],
+)
+def test_alb_datums(rows, expected):
+    delta = deltas({}, counters(rows))
+    datums = alb_datums(delta, NAMES)
+    assert _by_name(datums) == expected
+    for d in datums:
+        assert d["Dimensions"][0] == {"Name": "LoadBalancer", "Value": LB}
+        assert d["Dimensions"][1:] in ([], [{"Name": "TargetGroup", "Value": TG}])
+
+
+# --- alarm evaluation -------------------------------------------------------------------
+
+SPEC = AlarmSpec(statistic="Sum", period=10, evaluation_periods=1, threshold=2, comparison="GreaterThanThreshold", treat_missing_data="notBreaching")
+NOW = 1000.0
+
+
+@pytest.mark.parametrize(
+    "samples,spec,current,expected",
+    [
+        ([], SPEC, "OK", "OK"),  # no 5xx reported: not breaching
+        ([Sample(995, 3)], SPEC, "OK", "ALARM"),
+        ([Sample(995, 1), Sample(999, 1)], SPEC, "OK", "OK"),  # 2 is not greater than 2
+        ([Sample(995, 1), Sample(999, 2)], SPEC, "OK", "ALARM"),
+        ([Sample(985, 9)], SPEC, "ALARM", "OK"),  # the errors are older than the period: back to OK
+        ([Sample(1001, 9)], SPEC, "OK", "OK"),  # not yet
+        ([Sample(985, 9)], replace(SPEC, evaluation_periods=2), "OK", "OK"),  # one of two periods breaching
+        ([Sample(985, 9), Sample(995, 3)], replace(SPEC, evaluation_periods=2), "OK", "ALARM"),
+        ([Sample(985, 9)], replace(SPEC, evaluation_periods=2, datapoints_to_alarm=1), "OK", "ALARM"),
+        ([], replace(SPEC, treat_missing_data="missing"), "OK", "INSUFFICIENT_DATA"),
+        ([], replace(SPEC, treat_missing_data="breaching"), "OK", "ALARM"),
+        ([], replace(SPEC, treat_missing_data="ignore"), "ALARM", "ALARM"),
+        ([Sample(995, 0.2, 1), Sample(996, 0.6, 1)], replace(SPEC, statistic="Average", threshold=0.3), "OK", "ALARM"),
+        ([Sample(995, 1.0, 4, 0.1, 0.7)], replace(SPEC, statistic="Maximum", threshold=0.5), "OK", "ALARM"),
+        ([Sample(995, 1.0, 4, 0.1, 0.7)], replace(SPEC, statistic="Minimum", threshold=0.5, comparison="LessThanThreshold"), "OK", "ALARM"),
+        ([Sample(995, 1.0, 4)], replace(SPEC, statistic="SampleCount", threshold=4, comparison="GreaterThanOrEqualToThreshold"), "OK", "ALARM"),
+        ([Sample(995, 5)], replace(SPEC, threshold=5, comparison="LessThanOrEqualToThreshold"), "ALARM", "ALARM"),
+    ],
+)
+def test_evaluate_alarm(samples, spec, current, expected):
+    assert evaluate(samples, spec, NOW, current) == expected
+
+
+@pytest.mark.parametrize(
+    "spec,ok",
+    [(SPEC, True), (replace(SPEC, statistic="p99"), False), (replace(SPEC, comparison="LessThanLowerThreshold"), False), (replace(SPEC, period=0), False)],
+)
+def test_only_plain_alarms_are_evaluated(spec, ok):
+    assert can_evaluate(spec) is ok
+
+
+@pytest.mark.parametrize(
+    "arn,value",
+    [
+        ("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188", "app/web/50dc6c495c0c9188"),
+        ("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-blue/73e2d6bc24d8a067", "targetgroup/web-blue/73e2d6bc24d8a067"),
+    ],
+)
+def test_dimension_values(arn, value):
+    assert dimension_value(arn) == value
+
+
+# --- the instance metadata service ------------------------------------------------------
+
+WHO = Identity(instance_id="i-0abc", image_id="ami-1", instance_type="t3.micro", region="us-east-1", zone="us-east-1a",
+               account="123456789012", private_ip="10.0.0.5", role="rodeo-local", user_data=b"#!/bin/sh\n")
+
+
+@pytest.mark.parametrize(
+    "method,path,headers,who,status,body",
+    [
+        ("GET", "/latest/meta-data/instance-id", {}, WHO, 200, b"i-0abc"),  # IMDSv1 while tokens are optional
+        ("GET", "/latest/meta-data/instance-id", {}, replace(WHO, tokens_required=True), 401, None),
+        ("GET", "/latest/meta-data/instance-id", {"x-aws-ec2-metadata-token": "GOOD"}, replace(WHO, tokens_required=True), 200, b"i-0abc"),
+        ("GET", "/latest/meta-data/instance-id", {"x-aws-ec2-metadata-token": "forged"}, WHO, 401, None),
+        ("GET", "/latest/meta-data/placement/region", {}, WHO, 200, b"us-east-1"),
+        ("GET", "/latest/meta-data/placement/", {}, WHO, 200, b"availability-zone\nregion"),
+        ("GET", "/latest/meta-data/iam/security-credentials/", {}, WHO, 200, b"rodeo-local"),
+        ("GET", "/latest/meta-data/iam/security-credentials/other", {}, WHO, 404, None),
+        ("GET", "/latest/user-data", {}, WHO, 200, b"#!/bin/sh\n"),
+        ("GET", "/latest/user-data", {}, replace(WHO, user_data=None), 404, None),
+        ("PUT", "/latest/api/token", {}, WHO, 400, None),
+        ("PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "21601"}, WHO, 400, None),
+        ("PUT", "/latest/meta-data/instance-id", {}, WHO, 405, None),
+    ],
+)
+def test_metadata_answers(method, path, headers, who, status, body):
+    tokens = Tokens()
+    good = tokens.issue(60, NOW)
+    headers = {k: (good if v == "GOOD" else v) for k, v in headers.items()}
+    got = answer(method, path, headers, who, tokens, NOW)
+    assert got[0] == status
+    if body is not None:
+        assert got[2] == body
+
+
+def test_metadata_tokens_and_credentials():
+    tokens = Tokens()
+    status, _, token = answer("PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "10"}, WHO, tokens, NOW)
+    assert status == 200
+    header = {"x-aws-ec2-metadata-token": token.decode()}
+    status, kind, body = answer("GET", "/latest/meta-data/iam/security-credentials/rodeo-local", header, WHO, tokens, NOW)
+    creds = json.loads(body)
+    assert (status, kind, creds["Code"]) == (200, "application/json", "Success")
+    assert creds["AccessKeyId"].startswith("ASIA") and creds["Token"] and creds["Expiration"] > creds["LastUpdated"]
+    assert answer("GET", "/latest/meta-data/instance-id", header, WHO, tokens, NOW + 11)[0] == 401  # expired

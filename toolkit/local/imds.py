@@ -1,0 +1,191 @@
+"""The instance metadata service of the live local stack (IMDSv1 and v2).
+
+Inside each instance's network namespace, ``169.254.169.254:80`` is a
+forwarder to a unix socket that a ``MetadataServer`` of this process serves
+for that instance alone, so it knows who asks. ``answer`` (pure) says what
+EC2's metadata service would: ``PUT /latest/api/token`` gives a session
+token (``X-aws-ec2-metadata-token-ttl-seconds``, 1 to 21600), and with
+``HttpTokens=required`` every GET needs one; ``meta-data/`` has the
+instance's identity, placement, network and IAM role credentials (any key is
+good to moto), ``user-data`` what RunInstances or the launch template gave,
+``dynamic/instance-identity/document`` the identity document.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socketserver
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Callable
+
+ADDRESS = "169.254.169.254"
+TOKEN_HEADER = "x-aws-ec2-metadata-token"
+TTL_HEADER = "x-aws-ec2-metadata-token-ttl-seconds"
+MAX_TTL = 21600
+CREDENTIAL_HOURS = 6
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the metadata service knows about one instance."""
+
+    instance_id: str
+    image_id: str
+    instance_type: str
+    region: str
+    zone: str
+    account: str
+    private_ip: str
+    role: str
+    user_data: bytes | None = None
+    tokens_required: bool = False
+
+
+@dataclass
+class Tokens:
+    """IMDSv2 session tokens of one instance: token -> expiry (epoch seconds)."""
+
+    expiry: dict[str, float] = field(default_factory=dict)
+
+    def issue(self, ttl: int, now: float) -> str:
+        token = secrets.token_urlsafe(32)
+        self.expiry = {t: e for t, e in self.expiry.items() if e > now}
+        self.expiry[token] = now + ttl
+        return token
+
+    def valid(self, token: str | None, now: float) -> bool:
+        return token is not None and self.expiry.get(token, 0) > now
+
+
+def answer(method: str, path: str, headers: dict, who: Identity, tokens: Tokens, now: float) -> tuple[int, str, bytes]:
+    """``(status, content type, body)`` for one request (``headers`` with lower-case names)."""
+    if method == "PUT":
+        if path != "/latest/api/token":
+            return 405, "text/plain", b"Method Not Allowed"
+        try:
+            ttl = int(headers.get(TTL_HEADER, ""))
+        except ValueError:
+            return 400, "text/plain", b"Missing or invalid ttl header"
+        if not 1 <= ttl <= MAX_TTL:
+            return 400, "text/plain", b"Invalid ttl"
+        return 200, "text/plain", tokens.issue(ttl, now).encode()
+    if method != "GET":
+        return 405, "text/plain", b"Method Not Allowed"
+    token = headers.get(TOKEN_HEADER)
+    if (token is not None or who.tokens_required) and not tokens.valid(token, now):
+        return 401, "text/plain", b"Unauthorized"
+    found = _lookup(path, who, now)
+    if found is None:
+        return 404, "text/plain", b"Not Found"
+    kind = "application/json" if found[:1] == b"{" else "text/plain"
+    return 200, kind, found
+
+
+def _lookup(path: str, who: Identity, now: float) -> bytes | None:
+    path = path.split("?", 1)[0]
+    if path in ("/latest/user-data", "/latest/user-data/"):
+        return who.user_data
+    if path == "/latest/dynamic/instance-identity/document":
+        return json.dumps(_document(who), indent=2).encode()
+    if not path.startswith("/latest/meta-data"):
+        return b"dynamic\nmeta-data\nuser-data" if path in ("/latest", "/latest/") else None
+    tree = _tree(who, now)
+    node: object = tree
+    for part in [p for p in path[len("/latest/meta-data"):].split("/") if p]:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, dict):  # a folder: its entries, sub-folders with a slash
+        return "\n".join(k + ("/" if isinstance(v, dict) else "") for k, v in node.items()).encode()
+    return node.encode() if isinstance(node, str) else node
+
+
+def _tree(who: Identity, now: float) -> dict:
+    stamp = datetime.fromtimestamp(now, timezone.utc)
+    credentials = {
+        "Code": "Success", "LastUpdated": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), "Type": "AWS-HMAC",
+        "AccessKeyId": "ASIA" + who.instance_id.replace("-", "").upper()[:16].ljust(16, "X"),
+        "SecretAccessKey": "local-stack-secret-" + who.instance_id, "Token": "local-stack-session-" + who.instance_id,
+        "Expiration": (stamp + timedelta(hours=CREDENTIAL_HOURS)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    return {
+        "ami-id": who.image_id,
+        "hostname": f"ip-{who.private_ip.replace('.', '-')}.ec2.internal",
+        "iam": {
+            "info": json.dumps({"Code": "Success", "LastUpdated": credentials["LastUpdated"],
+                                "InstanceProfileArn": f"arn:aws:iam::{who.account}:instance-profile/{who.role}"}),
+            "security-credentials": {who.role: json.dumps(credentials, indent=2)},
+        },
+        "instance-id": who.instance_id,
+        "instance-type": who.instance_type,
+        "local-hostname": f"ip-{who.private_ip.replace('.', '-')}.ec2.internal",
+        "local-ipv4": who.private_ip,
+        "placement": {"availability-zone": who.zone, "region": who.region},
+    }
+
+
+def _document(who: Identity) -> dict:
+    return {"accountId": who.account, "architecture": "x86_64", "availabilityZone": who.zone, "imageId": who.image_id,
+            "instanceId": who.instance_id, "instanceType": who.instance_type, "privateIp": who.private_ip, "region": who.region, "version": "2017-09-30"}
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    identity: Callable[[], Identity]
+    tokens: Tokens
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "EC2ws"
+    protocol_version = "HTTP/1.1"
+
+    def address_string(self) -> str:  # a unix socket has no client address
+        return "instance"
+
+    def log_message(self, format, *args) -> None:
+        pass
+
+    def _reply(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(min(length, 65536))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, kind, body = answer(method, self.path, headers, self.server.identity(), self.server.tokens, time.time())
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        if method == "PUT" and status == 200:
+            self.send_header(TTL_HEADER, headers.get(TTL_HEADER, ""))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._reply("GET")
+
+    def do_PUT(self) -> None:
+        self._reply("PUT")
+
+
+class MetadataServer:
+    """One instance's metadata service on unix socket ``sock`` (a thread of this process)."""
+
+    def __init__(self, sock: Path, identity: Callable[[], Identity]) -> None:
+        sock.unlink(missing_ok=True)
+        self.sock = sock
+        self.server = _Server(str(sock), _Handler)
+        self.server.identity, self.server.tokens = identity, Tokens()
+        sock.chmod(0o600)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.5}, name=f"imds-{sock.stem}", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.sock.unlink(missing_ok=True)
