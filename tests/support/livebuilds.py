@@ -11,10 +11,62 @@ would tag it: these builds exercise releases, not bakes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
+
+from toolkit.hosts import sandbox
+
+BIN = Path(sys.executable).parent
+
+
+def sample_layers(root: Path, cache: Path, rootfs: Path) -> dict[str, Path]:
+    """``{"rootfs", "base", "app"}``: the sample playbooks run into layers, cached by the playbooks' content."""
+    digest = hashlib.sha256()
+    for path in sorted((root / "playbooks").rglob("*")) + sorted((root / "inventories/local/group_vars").rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
+    folder = cache / "live-test-layers" / digest.hexdigest()[:16]
+    if not (folder / "done").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        _bake(root, rootfs, folder)
+        (folder / "done").touch()
+    return {"rootfs": rootfs, "base": folder / "base", "app": folder / "app"}
+
+
+def _bake(root: Path, rootfs: Path, folder: Path) -> None:
+    work = Path(tempfile.mkdtemp(prefix="rodeo-layers-", dir="/tmp"))
+    try:
+        key = work / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        public = key.with_suffix(".pub").read_text()
+        with sandbox.build_instance([rootfs], folder / "base", public) as instance:
+            _playbook(root, work, instance, key, "base.yml")
+        with sandbox.build_instance([rootfs, folder / "base"], folder / "app", public) as instance:
+            _playbook(root, work, instance, key, "app.yml")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _playbook(root: Path, work: Path, instance, key: Path, playbook: str) -> None:
+    inventory = work / "inventory"
+    shutil.copytree(root / "inventories/local/group_vars", inventory / "group_vars", dirs_exist_ok=True)
+    (inventory / "hosts.ini").write_text(
+        f"build ansible_host={instance.host} ansible_port={instance.port} ansible_user={instance.user} ansible_ssh_private_key_file={key}\n"
+    )
+    env = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work), "ANSIBLE_HOST_KEY_CHECKING": "False",
+           "ANSIBLE_PIPELINING": "True", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"),
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp")}
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(root / "playbooks" / playbook)]
+    result = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"{playbook} failed on the layer: {result.stdout[-4000:]}{result.stderr[-2000:]}")
+
 
 FAULTS = {
     "": None,
