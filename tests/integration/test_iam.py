@@ -112,7 +112,7 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         fresh = World(make_config(project), url, st).seed()  # setup below makes its Rodeo-owned half again
         _remove_rodeo_owned(fresh)
     smoked = []
-    # moto hands out public-looking addresses: the smoke check must never send a packet to one.
+    # The smoke check goes to the load balancer's DNS name (a made-up one in moto): it must never send a packet.
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: smoked.append(url) or _Answer())
     cfg, aws = world.cfg, world.aws
     with recorder.phase("release"):

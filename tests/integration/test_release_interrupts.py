@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import time
@@ -44,6 +45,8 @@ def assert_invariant(info: dict, need: int = 2) -> None:
 )
 def test_interrupted_release_is_consistent_and_resumable(project: Project, ec2, point, how):
     yml = project.read("inventories/local/rodeo.yml").replace("pause_seconds: 5", "pause_seconds: 2")
+    # A moto-only stack (RODEO_LOCAL_LIVE=0) has no load balancer that answers: no smoke check (the live tests have one).
+    yml = re.sub(r"\n  smoke_check: .*", "", yml)
     project.write("inventories/local/rodeo.yml", yml)
     ami = verified_ami(ec2, f"interrupt-{point[:6]}-{how}-{time.time_ns()}")
     proc = project.start("release", "--ami", ami)

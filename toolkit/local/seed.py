@@ -47,7 +47,7 @@ def seed_base(stack: Any, aws: Any) -> dict:
     subnets = ec2.describe_subnets(Filters=seed + [{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
     for i, zone in enumerate(zones[len(subnets):], start=len(subnets)):
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.80.{i}.0/24", AvailabilityZone=zone, TagSpecifications=_tags("subnet", f"rodeo-local-{i}"))
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.80.{i * 16}.0/20", AvailabilityZone=zone, TagSpecifications=_tags("subnet", f"rodeo-local-{i}"))
     images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [BASE_AMI_NAME]}])["Images"]
     if images:
         ami = images[0]["ImageId"]
