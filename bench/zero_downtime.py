@@ -22,10 +22,6 @@ in c, failures bounded by the canary share times the alarm's detection time.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -71,17 +67,7 @@ def run(name: str, load: Load, action) -> dict:
 
 def killed_then_rerun(project: Path, state: Path, ami: str) -> object:
     """`invoke release --ami AMI` killed with SIGKILL at the 50% step, then run again to the end."""
-    env = dict(os.environ, RODEO_STATE_DIR=str(state), RODEO_CACHE_DIR=str(CACHE), RODEO_LOCAL_LIVE="1")
-    invoke = str(Path(sys.executable).parent / "invoke")
-    proc = subprocess.Popen([invoke, "release", "--ami", ami], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    deadline = time.monotonic() + 300
-    for line in proc.stdout:
-        if "weight 50%" in line or time.monotonic() > deadline:
-            break
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    rerun = subprocess.run([invoke, "release", "--ami", ami], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    rerun = livebuilds.killed_then_rerun(project, state, CACHE, ami)
     if rerun.returncode != 0:
         raise ReleaseError(f"the rerun failed: {rerun.stderr.strip().splitlines()[-1:]}")
     return type("Rerun", (), {"outcome": "released after kill -9", "steps": "rerun"})()
@@ -98,8 +84,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rodeo-zero-") as tmp:
         folder = Path(tmp)
         project = livebuilds.project(folder / "project", ROOT, pause=args.pause)
-        shutil.copy2(ROOT / "tasks.py", project / "tasks.py")
-        shutil.copy2(ROOT / "ansible.cfg", project / "ansible.cfg")
         cfg = config.load("local", project)
         st = stack.Stack(state_dir=folder / "state", cache_dir=CACHE, live=True)
         url = stack.up(st, REGION, seeders=(seed.seed_release(cfg),))
@@ -114,10 +98,11 @@ def main() -> None:
             release = lambda ami: rollout.release(cfg, aws, ami=ami, reporter=Silent(), lb_urls=urls)  # noqa: E731
             with Load(urls()[80], rate=args.rate, workers=12, max_seconds=1800) as load:
                 time.sleep(5.0)
+                # d right after a: a rollback undoes the last release that moved traffic, and b and c never finish one.
                 rows.append(run("a good release", load, lambda: release(build("1.0.0"))))
+                rows.append(run("d rollback", load, lambda: rollout.rollback(cfg, aws, reporter=Silent(), lb_urls=urls)))
                 rows.append(run("b /health fails", load, lambda: release(build("1.1.0-health", "health"))))
                 rows.append(run("c / answers 500", load, lambda: release(build("1.2.0-root", "root"))))
-                rows.append(run("d rollback", load, lambda: rollout.rollback(cfg, aws, reporter=Silent(), lb_urls=urls)))
                 rows.append(run("e kill -9, rerun", load, lambda: killed_then_rerun(project, st.state_dir, build("2.0.0"))))
         finally:
             stack.down(st)

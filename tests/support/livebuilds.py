@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,4 +121,28 @@ def project(root: Path, repo: Path, pause: int = 2, health_timeout: int = 40, sm
     for rel in ("playbooks", "tests/image", "inventories/local/group_vars"):
         shutil.copytree(repo / rel, root / rel, dirs_exist_ok=True)
     (root / "inventories/local/rodeo.yml").write_text(RELEASE_YML.format(pause=pause, health_timeout=health_timeout, smoke_path=smoke_path))
+    for rel in ("tasks.py", "ansible.cfg"):
+        shutil.copy2(repo / rel, root / rel)
     return root
+
+
+def killed_then_rerun(project: Path, state: Path, cache: Path, ami: str, at: str = "weight 50%") -> subprocess.CompletedProcess:
+    """``invoke release --ami AMI`` killed with SIGKILL (its whole process group) after the line holding ``at``, then run again.
+
+    Returns the rerun; the kill happens within 300 s whatever the output.
+    """
+    env = dict(os.environ, RODEO_STATE_DIR=str(state), RODEO_CACHE_DIR=str(cache), RODEO_LOCAL_LIVE="1")
+    invoke = str(BIN / "invoke")
+    proc = subprocess.Popen([invoke, "release", "--ami", ami], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if at in line or time.monotonic() > deadline:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if not any(at in line for line in seen):
+        raise RuntimeError(f"the release never printed {at!r}: {''.join(seen[-10:])}")
+    return subprocess.run([invoke, "release", "--ami", ami], cwd=project, env=env, capture_output=True, text=True, timeout=600)

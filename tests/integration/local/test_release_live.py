@@ -152,3 +152,17 @@ def test_a_build_answering_500_on_its_pages_is_rolled_back_by_the_alarm(world):
     after = world.state()
     assert after.active.name == before.name and after.active.weight == 100
     print(f"alarm scenario: {len(failed)} failed of {load.summary()['requests']} (steps reached {result.result.steps})")
+
+
+def test_a_release_killed_at_50_percent_and_run_again_drops_no_request(world):
+    """kill -9 of `invoke release` (its whole process group) mid-way, then the same command: it converges, under load."""
+    ami = world.build("2.0.0")
+    with Load(world.urls()[80], rate=RATE, workers=6, max_seconds=300) as load:
+        time.sleep(1.0)
+        rerun = livebuilds.killed_then_rerun(world.folder / "project", world.st.state_dir, CACHE, ami)
+        time.sleep(1.0)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    summary = load.summary()
+    assert summary["requests"] >= RATE * 5 and summary["failed"] == 0, (summary, load.failed()[:5])
+    assert world.state().active.ami == ami and world.state().active.weight == 100
+    assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {"2.0.0"}
