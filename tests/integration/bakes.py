@@ -83,6 +83,13 @@ class Project:
             signal.signal(signal.SIGTERM, saved_signal)
         return subprocess.CompletedProcess(["invoke", *args], code, out.getvalue(), err.getvalue())
 
+    def minimal_images(self) -> None:
+        """One-task base and app playbooks with one test each: for tests of the bake's mechanics, not the sample's content."""
+        for image in ("base", "app"):
+            self.write(f"playbooks/{image}.yml", f"- name: {image} image\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+                                                 "    - name: Mark the image\n      ansible.builtin.command: /bin/true\n      changed_when: false\n")
+            self.write(f"tests/image/test_{image}.py", "def test_the_host_answers(host):\n    assert host.file('/etc/os-release').exists\n")
+
     def start(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen([str(self.venv_bin / "invoke"), *args], cwd=self.root, env=self.env(), text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)

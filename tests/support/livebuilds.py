@@ -11,6 +11,7 @@ would tag it: these builds exercise releases, not bakes.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -35,10 +36,14 @@ def sample_layers(root: Path, cache: Path, rootfs: Path) -> dict[str, Path]:
         if path.is_file():
             digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
     folder = cache / "live-test-layers" / digest.hexdigest()[:16]
-    if not (folder / "done").exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        _bake(root, rootfs, folder)
-        (folder / "done").touch()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Test workers and benchmarks ask at the same time: one bakes, the others wait for it.
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            _bake(root, rootfs, folder)
+            (folder / "done").touch()
     return {"rootfs": rootfs, "base": folder / "base", "app": folder / "app"}
 
 

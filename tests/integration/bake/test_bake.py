@@ -72,6 +72,7 @@ def test_bake_app_makes_a_verified_tagged_ami_on_its_base(project: Project, ec2)
 
 
 def test_readable_summary_without_json(project: Project):
+    project.minimal_images()
     result = project.invoke("bake", "--image", "base", "--force")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "base baked: us-east-1 ami-" in result.stdout
@@ -177,6 +178,7 @@ def test_not_root_says_so_before_anything_starts(project: Project, ec2):
 def test_a_bake_leaves_the_checkout_clean_and_says_why_it_rebakes(project: Project, ec2):
     """The committed template differs from what this Packer renders: the bake must not rewrite it (no '-dirty')."""
     git = lambda *args: subprocess.run(["git", *args], cwd=project.root, capture_output=True, text=True, check=True).stdout.strip()  # noqa: E731
+    project.minimal_images()
     git("init", "-q")
     project.append("packer/base.pkr.hcl", "# committed by another Packer version\n")
     git("add", "-A")
@@ -186,9 +188,9 @@ def test_a_bake_leaves_the_checkout_clean_and_says_why_it_rebakes(project: Proje
     assert first["tags"]["rodeo:git-sha"] == head
     assert git("status", "--porcelain") == ""
 
-    project.append("playbooks/roles/base/tasks/main.yml", "\n- name: One more step\n  ansible.builtin.command: /bin/true\n  changed_when: false\n")
+    project.append("playbooks/base.yml", "    - name: One more step\n      ansible.builtin.command: /bin/true\n      changed_when: false\n")
     result = project.invoke("bake", "--image", "base", "--json")
     second = last_json(result.stdout)
-    assert second["cached"] is False and second["why"] == ["playbooks/roles/base/tasks/main.yml"]
-    assert "playbooks/roles/base/tasks/main.yml changed" in result.stderr
+    assert second["cached"] is False and second["why"] == ["playbooks/base.yml"]
+    assert "playbooks/base.yml changed" in result.stderr
     assert second["tags"]["rodeo:git-sha"] == f"{head}-dirty"  # the user's own edit, not Rodeo's write

@@ -23,6 +23,7 @@ def source_of(ec2, ami: str) -> str:
 
 
 def test_unchanged_inputs_reuse_the_ami_and_force_bakes_anyway(project: Project, ec2):
+    project.minimal_images()
     first = bake(project, "--image", "app")
     again = project.invoke("bake", "--image", "app", "--json")
     assert again.returncode == 0, again.stderr[-2000:]
@@ -63,6 +64,7 @@ def test_a_base_change_rebakes_base_then_app(project: Project, ec2):
 def test_copies_in_every_region_with_tags_and_a_per_region_cache(project: Project, ec2, local_stack):
     from toolkit.aws import Aws
 
+    project.minimal_images()
     yml = project.read("inventories/local/rodeo.yml").replace("copy_to_regions: []", "copy_to_regions: [us-west-2]")
     project.write("inventories/local/rodeo.yml", yml)
     record = bake(project, "--image", "base")
@@ -79,7 +81,9 @@ def test_copies_in_every_region_with_tags_and_a_per_region_cache(project: Projec
 
 
 def test_a_parent_that_cannot_be_baked_stops_the_child(project: Project, ec2):
-    project.append("playbooks/roles/base/tasks/main.yml", "\n- name: Broken base step\n  ansible.builtin.command: /bin/false\n")
+    # First in the role: the base bake fails at once instead of after the whole role.
+    project.write("playbooks/roles/base/tasks/main.yml", "- name: Broken base step\n  ansible.builtin.command: /bin/false\n\n"
+                  + project.read("playbooks/roles/base/tasks/main.yml").removeprefix("---\n"))
     before = project.amis(ec2)
     result = project.invoke("bake", "--image", "app")
     assert result.returncode != 0 and "Traceback" not in result.stderr
