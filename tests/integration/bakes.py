@@ -91,8 +91,10 @@ class Project:
             self.write(f"tests/image/test_{image}.py", "def test_the_host_answers(host):\n    assert host.file('/etc/os-release').exists\n")
 
     def start(self, *args: str) -> subprocess.Popen:
+        """``invoke ARGS`` running, to be interrupted: Ctrl-C reaches it even when this suite runs in the background."""
         return subprocess.Popen([str(self.venv_bin / "invoke"), *args], cwd=self.root, env=self.env(), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=default_sigint)
 
     def read(self, rel: str) -> str:
         return (self.root / rel).read_text()
@@ -107,6 +109,12 @@ class Project:
     @staticmethod
     def amis(ec2) -> list[str]:
         return sorted(i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"])
+
+
+def default_sigint() -> None:
+    """In a child before exec: SIGINT back to its default (a background shell starts commands with it ignored,
+    and Python then installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def residue(state: Path) -> dict:

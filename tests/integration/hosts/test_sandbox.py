@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.bakes import default_sigint
+
 from toolkit.hosts.sandbox import Instance, build_instance, leftovers
 
 pytestmark = pytest.mark.integration
@@ -137,7 +139,8 @@ with build_instance([Path(sys.argv[1])], Path(sys.argv[2]), sys.argv[3]) as inst
 
 def _hold(rootfs: Path, upper: Path, key: Path) -> subprocess.Popen:
     """A Python process holding a build instance until it is signalled."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(rootfs), str(upper), public(key)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(rootfs), str(upper), public(key)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                              preexec_fn=default_sigint)
     assert holder.stdout.readline().strip().isdigit()
     assert leftovers(upper)["processes"]
     return holder
