@@ -149,8 +149,12 @@ def _hold(rootfs: Path, upper: Path, key: Path) -> subprocess.Popen:
 def test_ctrl_c_tears_down(rootfs, ssh_key, tmp_path):
     upper = tmp_path / "upper"
     holder = _hold(rootfs, upper, ssh_key)
-    holder.send_signal(signal.SIGINT)
-    assert holder.wait(timeout=15) != 0
+    try:
+        holder.send_signal(signal.SIGINT)
+        assert holder.wait(timeout=15) != 0
+    finally:
+        holder.kill()  # a failed test must not leave the instance running (its death takes the namespace along)
+        holder.wait()
     assert_clean(upper, ssh_key)
 
 
