@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.support.hooks import MUTATING, HookedAws  # noqa: E402
 from toolkit import config as config_mod  # noqa: E402
 from toolkit.aws import Aws, for_config  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
@@ -33,7 +34,6 @@ from toolkit.release import rollout, slots  # noqa: E402
 from toolkit.release.plan import need_healthy  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
-MUTATING = ("Create", "Update", "Modify", "Delete", "Put", "Set", "Attach", "Register", "Deregister", "Terminate")
 RODEO_YML = """\
 app: {app}
 stack: local
@@ -55,20 +55,14 @@ class Killed(Exception):
     pass
 
 
-class Killable(Aws):
+class Killable(HookedAws):
     """Clients whose process "dies" after the Nth mutating call: that call and every later one fail."""
+
+    HOOKS = (("before-call", "_before"), ("after-call", "_after"))
 
     def __init__(self, base: Aws, kill_after: int | None):
         super().__init__(region=base.region, endpoint=base.endpoint, local=True)
         self.kill_after, self.count, self.dead = kill_after, 0, False
-
-    def client(self, service, region=None):
-        fresh = (service, region or self.region) not in self._clients
-        client = super().client(service, region)
-        if fresh:
-            client.meta.events.register("before-call", self._before)
-            client.meta.events.register("after-call", self._after)
-        return client
 
     def _before(self, model, **kwargs):
         if self.dead:

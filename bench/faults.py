@@ -38,12 +38,12 @@ from toolkit.release import lock  # noqa: E402
 from toolkit.release import rollout  # noqa: E402
 from toolkit.release import slots  # noqa: E402
 from toolkit.release.plan import violations  # noqa: E402
+from tests.support.hooks import MUTATING, HookedAws  # noqa: E402
 from toolkit.aws import Aws, for_config  # noqa: E402
 from toolkit.errors import RodeoError  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
-MUTATING = ("Create", "Update", "Modify", "Delete", "Put", "Set", "Attach", "Register", "Deregister", "Terminate")
 RODEO_YML = """\
 app: {app}
 stack: local
@@ -61,20 +61,14 @@ release:
 """
 
 
-class Watched(Aws):
+class Watched(HookedAws):
     """Clients through the proxy that read the invariant from moto after each mutating call."""
+
+    HOOKS = (("after-call", "_after"), ("after-call-error", "_after"))
 
     def __init__(self, cfg, env, proxy_url: str, observer: Aws):
         super().__init__(region=cfg.region, endpoint=proxy_url, local=True)
         self.cfg, self.env, self.observer, self.broken = cfg, env, observer, []
-
-    def client(self, service, region=None):
-        fresh = (service, region or self.region) not in self._clients
-        client = super().client(service, region)
-        if fresh:
-            client.meta.events.register("after-call", self._after)
-            client.meta.events.register("after-call-error", self._after)
-        return client
 
     def _after(self, event_name, **kwargs):
         name = event_name.rsplit(".", 1)[-1]

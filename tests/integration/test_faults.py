@@ -23,33 +23,27 @@ from tests.support.faultproxy import FaultProxy
 from tests.support.stacks import moto_stack
 from toolkit.release import ledger
 from toolkit.release import rollout
+from tests.support.hooks import MUTATING, HookedAws
 from toolkit.aws import RETRIES, Aws
 from toolkit.errors import ReleaseError
 from toolkit.ui import Silent
 
 pytestmark = pytest.mark.integration
 
-MUTATING = ("Create", "Update", "Modify", "Delete", "Put", "Set", "Attach", "Register", "Deregister", "Terminate")
 ATTEMPTS = RETRIES["max_attempts"] + 1  # botocore's max_attempts counts retries, after the first attempt
 LINEAGE = {"rodeo:app", "rodeo:image", "rodeo:git-sha", "rodeo:source-ami", "rodeo:inputs-hash", "rodeo:verified", "rodeo:toolkit-version", "rodeo:built-at"}
 
 
-class Faulty(Aws):
+class Faulty(HookedAws):
     """Rodeo's clients through the proxy; the invariant is checked after each mutating call (done or failed)."""
+
+    HOOKS = (("after-call", "_after"), ("after-call-error", "_after"))
 
     def __init__(self, world: World, proxy: FaultProxy, on_call=None):
         super().__init__(region=world.aws.region, endpoint=proxy.url, local=True)
         self.world, self.on_call = world, on_call
         self.calls: list[tuple[str, str]] = []
         self.broken: list[str] = []
-
-    def client(self, service, region=None):
-        fresh = (service, region or self.region) not in self._clients
-        client = super().client(service, region)
-        if fresh:
-            client.meta.events.register("after-call", self._after)
-            client.meta.events.register("after-call-error", self._after)
-        return client
 
     def _after(self, event_name, **kwargs):
         name = event_name.rsplit(".", 1)[-1]

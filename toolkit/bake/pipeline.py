@@ -29,7 +29,7 @@ from toolkit.bake.plan import BakePlan, gather, plan_bake
 from toolkit.bake.provision import EXTRA_VARS
 from toolkit.config import Config
 from toolkit.errors import PackerError, ProvisionError, RodeoError, VerifyError
-from toolkit.hosts import BuildTarget, Hosts
+from toolkit.hosts import HOST_DIRS, BuildTarget, Hosts
 from toolkit.hosts.ssh import new_key
 from toolkit.images import lineage
 from toolkit.packer import render
@@ -128,7 +128,7 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
     try:
         built, target = _build(config, aws, hosts, plan, values, reporter)
     finally:
-        secrets.redact_files(plan.bake_dir, values, skip=("ssh_key",))  # on failure too: nothing Rodeo keeps holds a secret
+        secrets.redact_files(plan.bake_dir, values, skip=("ssh_key", *HOST_DIRS))  # on failure too: nothing Rodeo keeps holds a secret
     hosts.keep_image(target, plan.bake_id, built.amis)  # after teardown: the layer is unmounted and scrubbed
     found = lineage.find_ami(aws, built.amis[config.region])
     result = BakeResult(

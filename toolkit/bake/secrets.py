@@ -89,11 +89,7 @@ def redact_files(folder: Path, values: dict[str, str], skip: tuple[str, ...] = (
     if not values:
         return []
     changed = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and p.name not in skip):
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
+    for path, data in _files(folder, skip):
         names = sorted(n for n, v in values.items() if v and v.encode() in data)
         if names:
             path.write_bytes(redact(data.decode("utf-8", errors="surrogateescape"), values).encode("utf-8", errors="surrogateescape"))
@@ -104,13 +100,17 @@ def redact_files(folder: Path, values: dict[str, str], skip: tuple[str, ...] = (
 def find_in_files(folder: Path, values: dict[str, str], skip: tuple[str, ...] = ()) -> list[tuple[str, Path]]:
     """(secret name, file) for every file under ``folder`` holding a secret's value."""
     needles = {name: value.encode() for name, value in values.items() if value}
-    found = []
+    if not needles:
+        return []
+    return [(name, path) for path, data in _files(folder, skip) for name, needle in needles.items() if needle in data]
+
+
+def _files(folder: Path, skip: tuple[str, ...]) -> Iterator[tuple[Path, bytes]]:
+    """(path, bytes) of every regular file under ``folder``, sorted; a file or folder named in ``skip`` is passed over."""
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
-        if path.name in skip:
+        if skip and any(part in skip for part in path.relative_to(folder).parts):
             continue
         try:
-            data = path.read_bytes()
+            yield path, path.read_bytes()
         except OSError:
             continue
-        found += [(name, path) for name, needle in needles.items() if needle in data]
-    return found

@@ -23,6 +23,11 @@ from toolkit.hosts.ssh import SshHost
 from toolkit.ui import Reporter
 
 
+# Folders of a bake's folder that hold the build host's own disk (the local sandbox's upper layer and its
+# overlay work folders), not Rodeo's artifacts: the seal step scans the host itself for secrets.
+HOST_DIRS = ("layer", ".layer.work", ".layer.merged")
+
+
 @dataclass(frozen=True)
 class BuildTarget:
     """Where Packer should SSH: an empty ``host`` means "the instance Packer launches"."""

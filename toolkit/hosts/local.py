@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from toolkit.config import Config
-from toolkit.hosts import BuildTarget, sandbox
+from toolkit.hosts import HOST_DIRS, BuildTarget, sandbox
 from toolkit.hosts.ssh import SshHost, forget_key, new_key
 from toolkit.ui import Reporter
 
@@ -40,7 +40,7 @@ class LocalHosts:
         """sshd in a sandbox on ``source_ami``'s layers, writing into ``bake_dir/layer``."""
         sandbox.ensure_rootfs(self.stack.rootfs, reporter)
         layers = self.stack.store.layers(source_ami)
-        upper = bake_dir / "layer"
+        upper = bake_dir / HOST_DIRS[0]
         with sandbox.build_instance(layers, upper, public_key, user=user) as inst:
             reporter.detail(f"build instance: sandbox sshd on {inst.host}:{inst.port} ({len(layers)} lower layer(s))")
             yield BuildTarget(host=inst.host, port=inst.port, ssh_source_cidrs=(f"{inst.host}/32",), pid=inst.pid,

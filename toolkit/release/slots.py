@@ -224,19 +224,6 @@ def wait_drained(env: Env, aws: Any, slot: str, timeout: float) -> bool:
         time.sleep(POLL_SECONDS)
 
 
-def addresses(env: Env, aws: Any, slot: str) -> list[dict]:
-    """``{"id", "public", "private", "vpc"}`` for each InService instance of the slot."""
-    ids = instance_ids(env, aws, slot)
-    if not ids:
-        return []
-    out = []
-    for page in aws.client("ec2").get_paginator("describe_instances").paginate(InstanceIds=ids):
-        for reservation in page["Reservations"]:
-            for i in reservation["Instances"]:
-                out.append({"id": i["InstanceId"], "public": i.get("PublicIpAddress"), "private": i.get("PrivateIpAddress"), "vpc": i.get("VpcId")})
-    return out
-
-
 def _groups(env: Env, aws: Any) -> dict[str, dict]:
     names = [env.groups[s] for s in SLOTS]
     found = {}
@@ -272,6 +259,12 @@ def _versions(env: Env, aws: Any, wanted: list[str]) -> dict[str, tuple[int, str
 def _drain_seconds(env: Env, aws: Any, slot: str) -> int:
     attrs = aws.client("elbv2").describe_target_group_attributes(TargetGroupArn=env.target_groups[slot])["Attributes"]
     return int(next((a["Value"] for a in attrs if a["Key"] == "deregistration_delay.timeout_seconds"), 300))
+
+
+def dns_url(aws: Any, rel: Any, port: int) -> str | None:
+    """``http://<the load balancer's DNS name>:<port>``, or None when it does not exist."""
+    found = aws.client("elbv2").describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"]
+    return f"http://{found[0]['DNSName']}:{port}" if found else None
 
 
 def release_of(config: Config) -> Any:

@@ -38,7 +38,7 @@ def check(env: slots.Env, aws: Any, rel: Release, slot: str, reporter: Reporter,
     with reporter.step(f"smoke check: {smoke.requests} x GET {smoke.path} through test listener :{smoke.port} (only {slot})") as box:
         listener = open_test_listener(env, aws, rel, slot)
         try:
-            where = (lambda: urls().get(smoke.port)) if urls else (lambda: dns_url(aws, rel))
+            where = (lambda: urls().get(smoke.port)) if urls else (lambda: slots.dns_url(aws, rel, smoke.port))
             codes = [_get(where, smoke.path, smoke.timeout_seconds, first=(i == 0)) for i in range(smoke.requests)]
         finally:
             aws.client("elbv2").delete_listener(ListenerArn=listener)
@@ -62,12 +62,6 @@ def open_test_listener(env: slots.Env, aws: Any, rel: Release, slot: str) -> str
     action = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": env.target_groups[slot], "Weight": 1}]}}]
     made = elbv2.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=rel.smoke_check.port, DefaultActions=action)
     return made["Listeners"][0]["ListenerArn"]
-
-
-def dns_url(aws: Any, rel: Release) -> str:
-    """``http://<the load balancer's DNS name>:<test listener port>``."""
-    lb = aws.client("elbv2").describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
-    return f"http://{lb['DNSName']}:{rel.smoke_check.port}"
 
 
 def _get(where: Callable[[], str | None], path: str, timeout: float, first: bool) -> int:

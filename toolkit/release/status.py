@@ -11,6 +11,7 @@ from toolkit.release import ledger, lock, slots
 
 def status(config: Config, aws: Any, history: int = 5, lb_url: str | None = None) -> dict:
     """Active slot, its AMI and git sha, weights, healthy/total per slot, last releases, lock."""
+    rel = slots.release_of(config)
     env = slots.resolve(config, aws)
     state = slots.read(env, aws)
     active = state.active
@@ -30,15 +31,8 @@ def status(config: Config, aws: Any, history: int = 5, lb_url: str | None = None
         "slots": per_slot,
         "releases": ledger.recent(config, aws, history),
         "lock": lock.holder(config, aws),
-        "load_balancer_url": lb_url or _dns_url(config, aws),
+        "load_balancer_url": lb_url or slots.dns_url(aws, rel, rel.listener_port),
     }
-
-
-def _dns_url(config: Config, aws: Any) -> str | None:
-    """``http://<the ALB's DNS name>:<listener port>``."""
-    rel = slots.release_of(config)
-    found = aws.client("elbv2").describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"]
-    return f"http://{found[0]['DNSName']}:{rel.listener_port}" if found else None
 
 
 def lines(config: Config, info: dict) -> list[str]:

@@ -16,9 +16,8 @@ from toolkit.release import ledger
 from toolkit.release import lock
 
 from toolkit.release import rollout
-from toolkit.aws import Aws
+from tests.support.hooks import MUTATING, HookedAws
 
-MUTATING = ("Create", "Update", "Modify", "Delete", "Put", "Set", "Attach", "Register", "Deregister", "Terminate")
 CALLS_IN_A_RELEASE = 14  # checked below: a clean release makes this many mutating calls
 CALLS_IN_A_ROLLBACK = 10  # and a clean rollback of a finished release this many
 CALLS_IN_A_REVERT = 9  # and a rollback of a release killed at 50% this many (its first lock put fails)
@@ -28,21 +27,15 @@ class Crash(Exception):
     """The simulated kill."""
 
 
-class Watched(Aws):
+class Watched(HookedAws):
     """Clients that check the invariant after each mutating call and may crash after the Nth."""
+
+    HOOKS = (("before-call", "_before"), ("after-call", "_after"))
 
     def __init__(self, world, crash_after=None):
         super().__init__(region=world.aws.region, endpoint=world.aws.endpoint, local=True)
         self.world, self.crash_after, self.count, self.dead = world, crash_after, 0, False
         self.broken: list[str] = []
-
-    def client(self, service, region=None):
-        fresh = (service, region or self.region) not in self._clients
-        client = super().client(service, region)
-        if fresh:
-            client.meta.events.register("before-call", self._before)
-            client.meta.events.register("after-call", self._after)
-        return client
 
     def _before(self, model, **kwargs):
         if self.dead:
