@@ -99,15 +99,6 @@ def _hosts(cfg, aws, stack):
     return hosts.connect(cfg, aws, stack)
 
 
-def _local_lb_url(stack):
-    """The local stack's load balancer URL (HAProxy on loopback), or None: on AWS the ALB's DNS name is used."""
-    if stack is None:
-        return None
-    from toolkit.local.stack import status
-
-    return status(stack)["load_balancer_url"]
-
-
 def _local_lb_urls(cfg, stack):
     """A function giving listener port -> URL of the local stack's HAProxy, or None (AWS: the load balancer's DNS name)."""
     if stack is None or cfg.release is None:
@@ -297,7 +288,8 @@ def status(c, env="local", json=False, debug=False):
 
     cfg = _config(env)
     aws, stack = _connect(cfg)
-    info = state.status(cfg, aws, lb_url=_local_lb_url(stack))
+    urls = _local_lb_urls(cfg, stack)
+    info = state.status(cfg, aws, lb_url=urls().get(cfg.release.listener_port) if urls else None)
     if json:
         _print_json(info)
     else:
