@@ -37,6 +37,34 @@ class AmiFilter:
 
 
 @dataclass(frozen=True)
+class AppSource:
+    """Where an image's app code comes from: exactly one of ``git``, ``dir`` or ``archive``.
+
+    ``git`` is a repository URL or a path (relative to the project) with a
+    ``ref`` (branch, tag or commit); ``dir`` a folder; ``archive`` a .tar.gz,
+    .tar or .zip (path or https URL) with its ``sha256``. ``version_file``
+    names a file of the source whose first line is the app's version.
+    """
+
+    git: str | None = None
+    ref: str = "HEAD"
+    dir: str | None = None
+    archive: str | None = None
+    sha256: str | None = None
+    version_file: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``git``, ``dir`` or ``archive``."""
+        return "git" if self.git is not None else "dir" if self.dir is not None else "archive"
+
+    @property
+    def location(self) -> str:
+        """The repository, folder or archive, as written in rodeo.yml."""
+        return str(self.git or self.dir or self.archive)
+
+
+@dataclass(frozen=True)
 class Image:
     """One image to bake: its playbook, its tests and where it starts from."""
 
@@ -48,6 +76,7 @@ class Image:
     instance_type: str = "t3.micro"
     ssh_username: str = "admin"
     volume_size_gb: int = 8
+    app_source: AppSource | None = None  # the app's code, an input of the bake (toolkit.bake.source)
 
 
 @dataclass(frozen=True)
@@ -334,12 +363,33 @@ def _check_image(config: Config, image: Image, file: str) -> None:
         raise ConfigError(f"{file}: {key}.instance_type: {image.instance_type!r} is not an instance type", "write it like t3.micro")
     if image.volume_size_gb < 1:
         raise ConfigError(f"{file}: {key}.volume_size_gb: must be at least 1", "give the root volume size in GiB")
+    if image.app_source is not None:
+        _check_app_source(image.app_source, file, f"{key}.app_source")
     seen, name = set(), image.name
     while name:
         if name in seen:
             raise ConfigError(f"{file}: {key}.parent: images form a loop ({' -> '.join(seen)})", "make the chain of parents end at an image with a source_ami")
         seen.add(name)
         name = config.images[name].parent if name in config.images else None
+
+
+def _check_app_source(source: AppSource, file: str, key: str) -> None:
+    given = [k for k in ("git", "dir", "archive") if getattr(source, k) is not None]
+    if len(given) != 1:
+        raise ConfigError(f"{file}: {key}: set exactly one of 'git', 'dir' or 'archive'" + (f" (found {', '.join(given)})" if given else ""),
+                          "git: a repository URL or path with a ref; dir: a folder; archive: a file or https URL with its sha256")
+    if not source.location.strip():
+        raise ConfigError(f"{file}: {key}.{given[0]}: is empty", "name the repository, folder or archive")
+    if source.ref != "HEAD" and source.git is None:
+        raise ConfigError(f"{file}: {key}.ref: only a git source has a ref", "remove 'ref:' or use 'git:'")
+    if not source.ref.strip() or source.ref.startswith("-"):
+        raise ConfigError(f"{file}: {key}.ref: {source.ref!r} is not a git ref", "name a branch, a tag or a commit")
+    if source.archive is not None and not re.match(r"^[0-9a-f]{64}$", source.sha256 or ""):
+        raise ConfigError(f"{file}: {key}.sha256: an archive needs its SHA-256 (64 hex digits)", f"add sha256: (sha256sum {source.archive})")
+    if source.sha256 is not None and source.archive is None:
+        raise ConfigError(f"{file}: {key}.sha256: only an archive source has a sha256", "remove 'sha256:' or use 'archive:'")
+    if source.version_file is not None and (source.version_file.startswith("/") or ".." in Path(source.version_file).parts):
+        raise ConfigError(f"{file}: {key}.version_file: {source.version_file!r} must be a path inside the source", "write it like VERSION")
 
 
 def _check_release(config: Config, release: Release, file: str) -> None:

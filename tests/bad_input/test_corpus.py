@@ -115,6 +115,23 @@ def mkdir(rel: str) -> Callable[[Project], None]:
     return lambda p: (p.root / rel).mkdir(parents=True)
 
 
+def git_repo(rel: str) -> Callable[[Project], None]:
+    """A git repository at ``rel`` with one commit on main (an app's own repository)."""
+
+    def edit(p: Project) -> None:
+        import subprocess
+
+        repo = p.root / rel
+        repo.mkdir(parents=True)
+        (repo / "app.py").write_text("print('hello')\n")
+        env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@example.invalid", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "one"]):
+            subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+    return edit
+
+
 NO_CREDENTIALS = "no AWS credentials found"
 PLAYBOOK_HINT = "fix playbooks/base.yml"
 
@@ -269,7 +286,32 @@ BAKE_CASES = [
          edit=chain(ONE_TASK, write("tests/image/test_base.py", '"""Nothing to check yet."""\n\nimport pytest\n')), seconds=180),
 ]
 
-IN_PROCESS = [dataclasses.replace(c, here=True) for c in RODEO_YML_CASES + CLI_CASES + AMI_CASES]
+# An image's app source (images.app.app_source): each case fails before anything is baked.
+APP = ("bake", "--image", "app")
+APP_SOURCE_CASES = [
+    Case("app-source-repo-missing", APP, "image app: app source no/such/repo is not a git repository Rodeo can read",
+         "a URL, or a path relative to the project", edit=settings("images.app.app_source", {"git": "no/such/repo", "ref": "main"})),
+    Case("app-source-ref-unresolved", APP, "image app: ref 'relase-1' does not resolve in apprepo", "git ls-remote apprepo",
+         edit=chain(git_repo("apprepo"), settings("images.app.app_source", {"git": "apprepo", "ref": "relase-1"}))),
+    Case("app-source-flag-ref-unresolved", (*APP, "--ref", "deadbeef"), "image app: ref 'deadbeef' does not resolve in apprepo",
+         "name a branch, a tag or a commit", edit=chain(git_repo("apprepo"), settings("images.app.app_source", {"git": "apprepo"}))),
+    Case("app-source-archive-sha-differs", APP, "image app: app source archive app.tar.gz has sha256", "put its sha256 in app_source.sha256",
+         edit=chain(write("app.tar.gz", b"not the archive you named"), settings("images.app.app_source", {"archive": "app.tar.gz", "sha256": "0" * 64}))),
+    Case("app-source-archive-no-sha", APP, f"{RODEO_YML}: images.app.app_source.sha256: an archive needs its SHA-256", "sha256sum app.tar.gz",
+         edit=settings("images.app.app_source", {"archive": "app.tar.gz"})),
+    Case("app-source-dir-missing", APP, "image app: app source folder examples/nope does not exist", "app_source.dir",
+         edit=settings("images.app.app_source", {"dir": "examples/nope"})),
+    Case("app-source-dir-empty", APP, "image app: app source folder examples/empty is empty", "put the app's code in it",
+         edit=chain(mkdir("examples/empty/sub"), settings("images.app.app_source", {"dir": "examples/empty"}))),
+    Case("app-source-two-kinds", APP, f"{RODEO_YML}: images.app.app_source: set exactly one of 'git', 'dir' or 'archive' (found git, dir)",
+         edit=settings("images.app.app_source", {"git": "apprepo", "dir": "examples/webapp"})),
+    Case("app-source-ref-without-git", APP, f"{RODEO_YML}: images.app.app_source.ref: only a git source has a ref", "remove 'ref:'",
+         edit=settings("images.app.app_source", {"dir": "examples/webapp", "ref": "main"})),
+    Case("app-source-flag-ref-no-source", ("bake", "--image", "base", "--ref", "main"), "image base has no app_source, so --ref main has nothing to choose",
+         "add app_source"),
+]
+
+IN_PROCESS = [dataclasses.replace(c, here=True) for c in RODEO_YML_CASES + CLI_CASES + AMI_CASES + APP_SOURCE_CASES]
 CASES = IN_PROCESS + ENV_CASES + BAKE_CASES
 
 

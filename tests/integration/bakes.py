@@ -18,7 +18,7 @@ from toolkit.hosts import sandbox
 from toolkit.local import stack
 
 ROOT = Path(__file__).resolve().parents[2]
-COPIED = ("tasks.py", "ansible.cfg", "pyproject.toml", "inventories", "playbooks", "packer", "tests/image")
+COPIED = ("tasks.py", "ansible.cfg", "pyproject.toml", "inventories", "playbooks", "packer", "tests/image", "examples")
 CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo"))
 
 

@@ -27,12 +27,13 @@ from typing import Any
 from toolkit.hosts import sandbox
 
 BIN = Path(sys.executable).parent
+APP_SOURCE = "examples/webapp"  # the sample app's source (images.app.app_source)
 
 
 def sample_layers(root: Path, cache: Path, rootfs: Path) -> dict[str, Path]:
     """``{"rootfs", "base", "app"}``: the sample playbooks run into layers, cached by the playbooks' content."""
     digest = hashlib.sha256()
-    for path in sorted((root / "playbooks").rglob("*")) + sorted((root / "inventories/local/group_vars").rglob("*")):
+    for path in sorted((root / "playbooks").rglob("*")) + sorted((root / "inventories/local/group_vars").rglob("*")) + sorted((root / APP_SOURCE).rglob("*")):
         if path.is_file():
             digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
     folder = cache / "live-test-layers" / digest.hexdigest()[:16]
@@ -70,7 +71,7 @@ def _playbook(root: Path, work: Path, instance, key: Path, playbook: str) -> Non
     env = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work), "ANSIBLE_HOST_KEY_CHECKING": "False",
            "ANSIBLE_PIPELINING": "True", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"),
            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp")}
-    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(root / "playbooks" / playbook)]
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(root / "playbooks" / playbook), "-e", f"rodeo_app_dir={root / APP_SOURCE}"]
     result = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"{playbook} failed on the layer: {result.stdout[-4000:]}{result.stderr[-2000:]}")
@@ -106,7 +107,7 @@ stack: local
 region: us-east-1
 images:
   base: {{source_ami: {{name: "debian-12-*", owners: [self]}}, playbook: playbooks/base.yml, tests: tests/image/test_base.py}}
-  app: {{parent: base, playbook: playbooks/app.yml, tests: tests/image/test_app.py}}
+  app: {{parent: base, playbook: playbooks/app.yml, tests: tests/image/test_app.py, app_source: {{dir: examples/webapp, version_file: VERSION}}}}
 release:
   load_balancer: web
   listener_port: 80
@@ -123,7 +124,7 @@ release:
 
 def project(root: Path, repo: Path, pause: int = 2, health_timeout: int = 40, smoke_path: str = "/health") -> Path:
     """A project folder with the sample playbooks and tests and a release tuned for the live stack."""
-    for rel in ("playbooks", "tests/image", "inventories/local/group_vars"):
+    for rel in ("playbooks", "tests/image", "inventories/local/group_vars", APP_SOURCE):
         shutil.copytree(repo / rel, root / rel, dirs_exist_ok=True)
     (root / "inventories/local/rodeo.yml").write_text(RELEASE_YML.format(pause=pause, health_timeout=health_timeout, smoke_path=smoke_path))
     for rel in ("tasks.py", "ansible.cfg"):

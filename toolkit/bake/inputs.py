@@ -111,8 +111,12 @@ def digests(config: Config, image: Image, template: str, source_ami: str, parent
     newest match of a base image's filter, so a newer source (a security
     update) rebakes the image.
     """
+    shape = _plain(dataclasses.asdict(image))
+    if image.app_source is not None:
+        # Where the source lives is no input (its pin, the "app" input, is): a moved checkout reuses the AMI.
+        shape["app_source"] = {"version_file": image.app_source.version_file}
     settings: dict[str, Any] = {
-        "image": _plain(dataclasses.asdict(image)),
+        "image": shape,
         "region": config.region,
         "copy_to_regions": list(config.copy_to_regions),
         "encrypt_boot": config.encrypt_boot,
@@ -145,6 +149,38 @@ def inputs_hash(config: Config, image: Image, template: str, source_ami: str, pa
 def changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
     """The inputs whose digests differ (added or removed ones too), sorted."""
     return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+
+
+# Inputs that are not files, as a person names them.
+NAMED = {"settings": "the image's settings in rodeo.yml", "template": "the rendered template", "vars": "the --var values",
+         "source_ami": "source AMI", "parent_ami": "parent AMI", "app": "app"}
+
+
+def describe(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """Why a bake happens, one phrase per changed input (pure).
+
+    ``playbooks/base.yml changed``, ``source AMI ami-1 -> ami-2``,
+    ``app commit 3f1c2a9 -> 8e0d4b1``, ``playbooks/x.yml added``.
+    """
+    out = []
+    for name in changed(before, after):
+        old, new = before.get(name), after.get(name)
+        label = NAMED.get(name, name)
+        if name == "app" and old and new:
+            (old_kind, _, old_pin), (new_kind, _, new_pin) = old.partition(":"), new.partition(":")
+            if old_kind == new_kind == "git":
+                out.append(f"app commit {old_pin[:7]} -> {new_pin[:7]}")
+            else:
+                out.append(f"app source {old_kind} {old_pin[:12]} -> {new_kind} {new_pin[:12]}")
+        elif name in ("source_ami", "parent_ami") and old and new:
+            out.append(f"{label} {old} -> {new}")
+        elif old is None:
+            out.append(f"{label} added")
+        elif new is None:
+            out.append(f"{label} removed")
+        else:
+            out.append(f"{label} changed")
+    return out
 
 
 def _sha(data: bytes) -> str:

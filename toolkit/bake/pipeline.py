@@ -24,9 +24,9 @@ from typing import Any, Iterator, Mapping
 
 from toolkit import __version__, procs
 from toolkit.aws import error_code
-from toolkit.bake import inputs, secrets
+from toolkit.bake import inputs, secrets, source
 from toolkit.bake.plan import BakePlan, gather, plan_bake
-from toolkit.bake.provision import EXTRA_VARS
+from toolkit.bake.provision import APP_VARS, EXTRA_VARS
 from toolkit.config import Config
 from toolkit.errors import PackerError, ProvisionError, RodeoError, VerifyError
 from toolkit.hosts import HOST_DIRS, BuildTarget, Hosts
@@ -55,6 +55,7 @@ class BakeResult:
     message: str = ""
     why: list[str] = field(default_factory=list)  # the inputs that changed since the last bake of the image
     vars: dict[str, str] = field(default_factory=dict)  # extra Ansible variables (--var)
+    app: dict[str, str] = field(default_factory=dict)  # the app source: source, commit, version (images with one)
     parent: "BakeResult | None" = None
 
     def to_dict(self) -> dict:
@@ -69,14 +70,17 @@ class BakeResult:
     def lines(self) -> list[str]:
         """The result as a person reads it."""
         amis = ", ".join(f"{r} {a}" for r, a in self.ami.items())
+        app = f"app {self.app['version']} ({self.app['source']} at {self.app['commit'].removeprefix('sha256:')[:12]})" if self.app else ""
         if self.cached:
-            return [f"{self.image}: {amis} (unchanged inputs; --force bakes anyway)"]
+            return [f"{self.image}: {amis} (unchanged inputs; --force bakes anyway)"] + ([f"  {app}"] if app else [])
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
         if self.parent and not self.parent.cached:
             phases += f"; its parent {self.parent.image} baked first in {self.parent.duration_s:.1f}s"
         out = [f"\n{self.image} baked: {amis}", f"  {self.duration_s:.1f}s in all ({phases})"]
         if self.why:
-            out.append(f"  because: {', '.join(self.why)} changed")
+            out.append(f"  because: {'; '.join(self.why)}")
+        if app:
+            out.append(f"  {app}")
         if self.vars:
             out.append(f"  vars: {', '.join(f'{k}={v}' for k, v in sorted(self.vars.items()))}")
         out.append(f"  git {self.tags.get('rodeo:git-sha', '?')[:12]}, inputs {self.inputs_hash[:12]}")
@@ -85,14 +89,15 @@ class BakeResult:
 
 
 def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Path, reporter: Reporter | None = None,
-         force: bool = False, environ: Mapping[str, str] = os.environ, extra_vars: dict[str, str] | None = None) -> BakeResult:
+         force: bool = False, environ: Mapping[str, str] = os.environ, extra_vars: dict[str, str] | None = None,
+         ref: str | None = None) -> BakeResult:
     """Bake ``image_name`` into a verified, tagged AMI and return the result.
 
     A layered image first makes sure its parent is current (a cache hit, or a
     bake of the parent). Then, unless ``force``, a verified AMI with the same
     inputs hash in every region is reused instead of baking (``cached``).
     ``extra_vars`` are Ansible variables for this image only (not its parent),
-    and inputs of its hash.
+    and inputs of its hash; ``ref`` overrides the ref of its git app source.
     Raises a RodeoError naming the failing step; nothing is registered when a
     step fails.
     """
@@ -100,6 +105,7 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
     started = time.monotonic()
     # Secrets reach the provision step through the environment Packer inherits: check them now.
     values = secrets.collect(config.secrets, environ)
+    app = source.resolve(config, config.image(image_name), state_dir / "sources", ref)  # a bad source fails before the parent bakes
     hosts.check()
     parent = config.image(image_name).parent
     parent_result = None
@@ -109,7 +115,7 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
         except RodeoError as exc:
             raise type(exc)(f"parent image {parent} has no current verified AMI and its bake failed: {exc.message}", exc.hint) from None
     t0 = time.monotonic()
-    facts = gather(config, aws, image_name, state_dir, parent_result.ami[config.region] if parent_result else None, extra_vars)
+    facts = gather(config, aws, image_name, state_dir, parent_result.ami[config.region] if parent_result else None, extra_vars, app)
     plan = plan_bake(facts, config, state_dir)
     render_s = time.monotonic() - t0
     if not force:
@@ -118,17 +124,19 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
             reporter.ok(hit.message)
             return dataclasses.replace(hit, duration_s=round(time.monotonic() - started, 2), parent=parent_result)
     why = _why(state_dir, plan)
-    reporter.ok(f"planned {plan.image} (Packer {'.'.join(map(str, plan.packer_version))}, inputs {plan.inputs_hash[:12]})"
-                + (f": {', '.join(why)} changed" if why else ""))
+    reporter.ok(f"planned {plan.image} (Packer {'.'.join(map(str, plan.packer_version))}, inputs {plan.inputs_hash[:12]})")
+    for reason in why:
+        reporter.info(f"{plan.image}: {reason}")
     reporter.info(f"baking {plan.image} from {plan.source_ami} as {plan.bake_id}")
     plan.bake_dir.mkdir(parents=True)
     plan.template.write_text(plan.template_text)
     if plan.extra_vars:
         (plan.bake_dir / EXTRA_VARS).write_text(json.dumps(plan.extra_vars, indent=1, sort_keys=True) + "\n")
+    app = _export_app(config, plan, state_dir, reporter)
     try:
-        built, target = _build(config, aws, hosts, plan, values, reporter)
+        built, target = _build(config, aws, hosts, plan, values, reporter, app)
     finally:
-        secrets.redact_files(plan.bake_dir, values, skip=("ssh_key", *HOST_DIRS))  # on failure too: nothing Rodeo keeps holds a secret
+        secrets.redact_files(plan.bake_dir, values, skip=("ssh_key", source.APP_DIR, *HOST_DIRS))  # on failure too: nothing Rodeo keeps holds a secret
     hosts.keep_image(target, plan.bake_id, built.amis)  # after teardown: the layer is unmounted and scrubbed
     found = lineage.find_ami(aws, built.amis[config.region])
     result = BakeResult(
@@ -136,6 +144,7 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
         tags=lineage.lineage((found or {}).get("tags", {})), cached=False, template=str(plan.template.relative_to(config.root)) if plan.template.is_relative_to(config.root) else str(plan.template),
         inputs_hash=plan.inputs_hash, phases=dict({"render": round(render_s, 2)}, **built.phases),
         duration_s=round(time.monotonic() - started, 2), artifacts=str(plan.bake_dir), why=why, parent=parent_result, vars=plan.extra_vars,
+        app=app_tags(found["tags"]) if found else {},
     )
     record = dict(result.to_dict(), inputs=plan.inputs)
     (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -157,29 +166,49 @@ def cached(config: Config, aws: Any, hosts: Hosts, plan: BakePlan) -> BakeResult
     sha = tags.get("rodeo:git-sha", "?")
     return BakeResult(
         image=plan.image, ami={region: found["ImageId"] for region, found in amis.items()}, source_ami=plan.source_ami,
-        tags=tags, cached=True, template=str(plan.template.name), inputs_hash=plan.inputs_hash, vars=plan.extra_vars,
+        tags=tags, cached=True, template=str(plan.template.name), inputs_hash=plan.inputs_hash, vars=plan.extra_vars, app=app_tags(tags),
         message=f"reused {primary['ImageId']} built {tags.get('rodeo:built-at', '?')} from {sha[:12]}: inputs unchanged",
     )
 
 
+def app_tags(tags: dict[str, str]) -> dict[str, str]:
+    """The app source an AMI was baked from (source, commit, version), from its tags; {} without one."""
+    found = {k: tags.get(f"rodeo:app-{k}", "") for k in ("source", "commit", "version")}
+    return found if found["commit"] else {}
+
+
+def _export_app(config: Config, plan: BakePlan, state_dir: Path, reporter: Reporter) -> source.Exported | None:
+    """Write the pinned app source into the bake's folder and the playbook's variables naming it."""
+    if plan.app is None:
+        return None
+    t0 = time.monotonic()
+    exported = source.export(config, config.image(plan.image), plan.app, plan.bake_dir / source.APP_DIR, state_dir / "sources")
+    variables = {"rodeo_app_dir": str(exported.path), "rodeo_app_commit": plan.app.commit or plan.app.pin,
+                 "rodeo_app_version": exported.version, "rodeo_app_source": plan.app.location}
+    (plan.bake_dir / APP_VARS).write_text(json.dumps(variables, indent=1, sort_keys=True) + "\n")
+    reporter.ok(f"app source {plan.app.location} at {plan.app.short}: version {exported.version} ({time.monotonic() - t0:.1f}s)")
+    return exported
+
+
 def _why(state_dir: Path, plan: BakePlan) -> list[str]:
-    """The inputs that changed since the last bake of this image here (from its record), or []."""
+    """What changed since the last bake of this image here (from its record), as phrases, or []."""
     last = None
     for record in sorted((state_dir / "bakes").glob(f"{plan.image}-*/bake.json"), reverse=True):
         with contextlib.suppress(OSError, ValueError):
             last = json.loads(record.read_text()).get("inputs")
             if last:
                 break
-    return inputs.changed(last, plan.inputs) if last else []
+    return inputs.describe(last, plan.inputs) if last else []
 
 
-def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], reporter: Reporter) -> tuple[packer.BuildResult, BuildTarget]:
+def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], reporter: Reporter,
+           app: source.Exported | None) -> tuple[packer.BuildResult, BuildTarget]:
     """Run Packer on a build host with a fresh key; key pair and host go away whatever happens."""
     key = new_key(plan.bake_dir, f"rodeo-{plan.bake_id}")
     user = config.image(plan.image).ssh_username
     with _key_pair(aws, plan, key) as key_name, hosts.build_host(plan.source_ami, plan.bake_dir, key.with_suffix(".pub").read_text(), user, reporter) as target:
         var_file = plan.bake_dir / "bake.pkrvars.hcl"
-        var_file.write_text(render.var_file(_variables(config, aws, plan, key, key_name, target)))
+        var_file.write_text(render.var_file(_variables(config, aws, plan, key, key_name, target, app)))
         env = packer.packer_env(aws.env())
         if render.needs_plugins(plan.packer_version):
             packer.init(plan.template, env)
@@ -243,9 +272,12 @@ def _key_pair(aws: Any, plan: BakePlan, key: Path) -> Iterator[str]:
             ec2.delete_key_pair(KeyName=name)
 
 
-def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: str, target: BuildTarget) -> dict:
+def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: str, target: BuildTarget, app: source.Exported | None) -> dict:
     image = config.image(plan.image)
-    return {
+    extra = {}
+    if plan.app is not None and app is not None:
+        extra = {"app_source": plan.app.location, "app_commit": plan.app.commit or f"sha256:{plan.app.digest}", "app_version": app.version}
+    return extra | {
         "app": config.app,
         "env": config.env,
         "region": config.region,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit import __version__
-from toolkit.bake import inputs
+from toolkit.bake import inputs, source
 from toolkit.config import Config
 from toolkit.errors import ConfigError
 from toolkit.images import lineage
@@ -47,6 +47,7 @@ class BakeFacts:
     token: str = "0000"  # a random suffix that keeps bake ids unique
     toolkit_version: str = __version__
     extra_vars: dict[str, str] = field(default_factory=dict)  # `invoke bake --var KEY=VALUE`
+    app: source.Resolved | None = None  # the app source, pinned (a commit or a digest)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class BakePlan:
     built_at: str
     packer_version: tuple[int, ...]
     extra_vars: dict[str, str] = field(default_factory=dict)
+    app: source.Resolved | None = None
 
     def to_dict(self) -> dict:
         """The plan as plain data (``--plan --json``)."""
@@ -82,6 +84,8 @@ def plan_bake(facts: BakeFacts, config: Config, state_dir: Path) -> BakePlan:
     digests = inputs.digests(config, image, facts.template, facts.source_ami, facts.parent_ami or "", facts.toolkit_version, facts.files)
     if facts.extra_vars:
         digests["vars"] = hashlib.sha256(json.dumps(facts.extra_vars, sort_keys=True).encode()).hexdigest()
+    if facts.app is not None:
+        digests["app"] = facts.app.pin  # the commit or content, never the checkout's path
     return BakePlan(
         image=image.name,
         bake_id=bake_id,
@@ -96,6 +100,7 @@ def plan_bake(facts: BakeFacts, config: Config, state_dir: Path) -> BakePlan:
         built_at=facts.now.isoformat().replace("+00:00", "Z"),
         packer_version=facts.packer_version,
         extra_vars=dict(facts.extra_vars),
+        app=facts.app,
     )
 
 
@@ -112,8 +117,12 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
 
 
 def gather(config: Config, aws: Any, image_name: str, state_dir: Path, parent_ami: str | None = None,
-           extra_vars: dict[str, str] | None = None) -> BakeFacts:
-    """Read what a plan of ``image_name`` needs. Writes nothing but the render cache."""
+           extra_vars: dict[str, str] | None = None, app: source.Resolved | None = None) -> BakeFacts:
+    """Read what a plan of ``image_name`` needs. Writes nothing but the render cache.
+
+    ``app`` is the image's app source, resolved by the caller first
+    (``source.resolve``), so a bad source fails before a parent bakes.
+    """
     image = config.image(image_name)
     version = packer.version()
     return BakeFacts(
@@ -127,13 +136,15 @@ def gather(config: Config, aws: Any, image_name: str, state_dir: Path, parent_am
         now=dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
         token=secrets.token_hex(2),
         extra_vars=dict(extra_vars or {}),
+        app=app,
     )
 
 
 def rendered(config: Config, image_name: str, version: tuple[int, ...], cache: Path) -> str:
     """The template's text, remembered in ``cache``: it depends only on the image's name,
     the Packer version and the renderer (python-hcl2 takes ~0.2 s a template)."""
-    key = hashlib.sha256(f"{image_name}|{version}|".encode() + render.renderer_digest().encode()).hexdigest()[:24]
+    has_app = config.image(image_name).app_source is not None  # app sources add tags to the template
+    key = hashlib.sha256(f"{image_name}|{version}|{has_app}|".encode() + render.renderer_digest().encode()).hexdigest()[:24]
     path = cache / f"{image_name}-{key}.pkr.hcl"
     try:
         return path.read_text()

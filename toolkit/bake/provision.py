@@ -22,6 +22,7 @@ from toolkit.errors import ProvisionError
 from toolkit.hosts.ssh import SshHost
 
 EXTRA_VARS = "extra-vars.json"  # `invoke bake --var`: written by the pipeline, passed as -e @FILE
+APP_VARS = "app-source.json"  # rodeo_app_dir, rodeo_app_commit, rodeo_app_version: written by the pipeline (toolkit.bake.source)
 LEAKS = "leaks.json"  # files of the artifacts that held a secret's value (redacted since)
 
 
@@ -140,8 +141,8 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
 
 
 def _cmdline(bake_dir: Path, secrets_file: Path | None) -> str | None:
-    """ansible-playbook's extra arguments: the --var file, then the secrets (which win)."""
-    files = [f for f in (bake_dir / EXTRA_VARS, secrets_file) if f is not None and f.is_file()]
+    """ansible-playbook's extra arguments: the app source's variables, the --var file, then the secrets (which win)."""
+    files = [f for f in (bake_dir / APP_VARS, bake_dir / EXTRA_VARS, secrets_file) if f is not None and f.is_file()]
     return " ".join(f"-e @{f}" for f in files) or None
 
 

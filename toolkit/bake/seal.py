@@ -17,6 +17,7 @@ from pathlib import Path
 
 from toolkit.bake import secrets, step
 from toolkit.bake.provision import LEAKS
+from toolkit.bake.source import APP_DIR
 from toolkit.errors import VerifyError
 from toolkit.hosts import HOST_DIRS, ssh
 from toolkit.hosts.ssh import SshHost
@@ -71,7 +72,7 @@ def seal(host: SshHost, bake_dir: Path, values: dict[str, str]) -> None:
     if leaks:
         what, path = leaks[0]
         raise VerifyError(f"{what} was found on the build instance in {path}", "do not write it into the image; mark the task no_log and use it only at build time")
-    leaked = _leaks(bake_dir) + [{"file": str(p.relative_to(bake_dir)), "secrets": [n]} for n, p in secrets.find_in_files(bake_dir, values, skip=("ssh_key", *HOST_DIRS))]
+    leaked = _leaks(bake_dir) + [{"file": str(p.relative_to(bake_dir)), "secrets": [n]} for n, p in secrets.find_in_files(bake_dir, values, skip=("ssh_key", APP_DIR, *HOST_DIRS))]
     if leaked:
         first = leaked[0]
         raise VerifyError(f"secret {first['secrets'][0]} was written to the bake's artifacts ({first['file']}; redacted there since)",

@@ -21,6 +21,9 @@ TAG_KEYS = (
     "rodeo:verified",
     "rodeo:toolkit-version",
     "rodeo:built-at",
+    "rodeo:app-source",  # these three only on images with an app source
+    "rodeo:app-commit",
+    "rodeo:app-version",
 )
 
 

@@ -58,6 +58,10 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "built_at": ("string", None),
 }
 
+# Only in the templates of images with an app source (their tags on the AMI and snapshots).
+APP_VARIABLES: dict[str, tuple[str, Any]] = {"app_source": ("string", None), "app_commit": ("string", None), "app_version": ("string", None)}
+APP_TAGS = {"rodeo:app-source": "var.app_source", "rodeo:app-commit": "var.app_commit", "rodeo:app-version": "var.app_version"}
+
 # The bake's shell-local steps, in order: provision, image tests, seal.
 STEP_MODULES = ("toolkit.bake.provision", "toolkit.bake.image_tests", "toolkit.bake.seal")
 
@@ -91,12 +95,13 @@ def render(config: Config, image_name: str, packer_version: tuple[int, ...]) -> 
         plugins = hcl2.Builder()
         plugins.block("required_plugins", amazon={k: q(v) for k, v in AMAZON_PLUGIN.items()})
         top.block("packer", __nested_builder__=plugins)
-    for name, (kind, default) in VARIABLES.items():
+    has_app = image.app_source is not None
+    for name, (kind, default) in (VARIABLES | APP_VARIABLES if has_app else VARIABLES).items():
         attrs: dict[str, Any] = {"type": kind}
         if default is not None:
             attrs["default"] = _literal(default)
         top.block("variable", [q(name)], **attrs)
-    top.block("source", [q("amazon-ebs"), q(image.name)], __nested_builder__=_source_blocks(packer_version), **_source(image.name))
+    top.block("source", [q("amazon-ebs"), q(image.name)], __nested_builder__=_source_blocks(packer_version), **_source(image.name, has_app))
     top.block("build", __nested_builder__=_build_blocks(image.name), sources=[q(f"source.amazon-ebs.{image.name}")])
     return HEADER + _tidy(hcl2.dumps(top.build()))
 
@@ -109,8 +114,8 @@ def _literal(value: Any) -> Any:
     return value
 
 
-def _source(name: str) -> dict[str, Any]:
-    tags = {q(k): (v or q(name)) for k, v in LINEAGE_TAGS.items()}
+def _source(name: str, has_app: bool = False) -> dict[str, Any]:
+    tags = {q(k): (v or q(name)) for k, v in (LINEAGE_TAGS | APP_TAGS if has_app else LINEAGE_TAGS).items()}
     return {
         "ami_name": q("${var.app}-${var.bake_id}"),
         "ami_description": q(f"Rodeo image {name} of ${{var.app}} (${{var.git_sha}})"),
@@ -190,7 +195,7 @@ def renderer_digest() -> str:
 
 def var_file(values: dict[str, Any]) -> str:
     """A ``.pkrvars.hcl`` text setting ``values`` (every key must be a template variable)."""
-    unknown = sorted(set(values) - set(VARIABLES))
+    unknown = sorted(set(values) - set(VARIABLES) - set(APP_VARIABLES))
     if unknown:
         raise KeyError(f"not template variables: {unknown}")
     return "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())

@@ -56,14 +56,20 @@ def test_round_trip_keeps_the_shape(cfg):
     assert source["custom_endpoint_ec2"] == "${var.endpoint}"
     assert source["tags"]['"rodeo:image"'] == '"app"'
     assert source["tags"]['"rodeo:verified"'] == '"true"'
-    assert set(source["tags"]) == {f'"{k}"' for k in render.LINEAGE_TAGS}
+    # The app image has an app source: its tags say which (base has none).
+    assert set(source["tags"]) == {f'"{k}"' for k in render.LINEAGE_TAGS | render.APP_TAGS}
     assert source["snapshot_tags"] == source["tags"]
     provisioners = doc["build"][0]["provisioner"]
     commands = [p['"shell-local"']["inline"][0] for p in provisioners]
     assert "-m toolkit.bake.provision" in commands[0] and "-m toolkit.bake.image_tests" in commands[1]
     assert all("${build.Host}" in c and "${build.Port}" in c and "${build.User}" in c for c in commands)
     variables = {list(v)[0].strip('"') for v in doc["variable"]}
-    assert variables == set(render.VARIABLES)
+    assert variables == set(render.VARIABLES) | set(render.APP_VARIABLES)
+
+
+def test_only_an_image_with_an_app_source_has_app_tags(cfg):
+    base = hcl2.loads(render.render(cfg, "base", (1, 6, 6)))["source"][0]['"amazon-ebs"']['"base"']
+    assert set(base["tags"]) == {f'"{k}"' for k in render.LINEAGE_TAGS}
 
 
 def test_no_machine_specific_value_in_the_template(cfg):

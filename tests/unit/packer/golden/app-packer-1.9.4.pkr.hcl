@@ -116,6 +116,18 @@ variable "built_at" {
   type = string
 }
 
+variable "app_source" {
+  type = string
+}
+
+variable "app_commit" {
+  type = string
+}
+
+variable "app_version" {
+  type = string
+}
+
 source "amazon-ebs" "app" {
   ami_name                              = "${var.app}-${var.bake_id}"
   ami_description                       = "Rodeo image app of ${var.app} (${var.git_sha})"
@@ -150,6 +162,9 @@ source "amazon-ebs" "app" {
     "rodeo:verified"        = "true",
     "rodeo:toolkit-version" = var.toolkit_version,
     "rodeo:built-at"        = var.built_at,
+    "rodeo:app-source"      = var.app_source,
+    "rodeo:app-commit"      = var.app_commit,
+    "rodeo:app-version"     = var.app_version,
   }
   snapshot_tags                         = {
     "rodeo:app"             = var.app,
@@ -160,6 +175,9 @@ source "amazon-ebs" "app" {
     "rodeo:verified"        = "true",
     "rodeo:toolkit-version" = var.toolkit_version,
     "rodeo:built-at"        = var.built_at,
+    "rodeo:app-source"      = var.app_source,
+    "rodeo:app-commit"      = var.app_commit,
+    "rodeo:app-version"     = var.app_version,
   }
 
   metadata_options {
