@@ -311,6 +311,36 @@ def setup(c, env="local", debug=False):
         print(f"found   {item}")
 
 
+# --- deploy --------------------------------------------------------------------------
+
+
+@task(
+    help={
+        "image": "image to bake and release (default: release.image in rodeo.yml)",
+        "ref": "bake the image's git app source at this branch, tag or commit (overrides app_source.ref)",
+        "env": "environment (default: local)",
+        "plan": "print what would be baked or reused (and why) and how it would be released; change nothing",
+        "json": "print one JSON object as the last line",
+        "debug": "show tracebacks",
+    }
+)
+@rodeo
+def deploy(c, image="", ref="", env="local", plan=False, json=False, debug=False):
+    """Bake (or reuse) the image, then release it: from a commit to traffic in one command.
+
+    A failed bake releases nothing; a failed release rolls back by itself, and
+    the previous version keeps serving.
+    """
+    from toolkit.deploy import deploy as run_deploy
+
+    cfg = _config(env)
+    if image:
+        cfg.image(image)
+    aws, stack = _connect(cfg, seed_release=not plan, start=not plan)
+    _with_result(json, run_deploy, cfg, aws, _hosts(cfg, aws, stack), STATE_DIR, image=image or None, ref=ref or None,
+                 plan_only=plan, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
+
+
 # --- verify --------------------------------------------------------------------------
 
 
@@ -394,6 +424,7 @@ ns = Collection()
 ns.add_task(bake)
 ns.add_task(render)
 ns.add_collection(local)
+ns.add_task(deploy)
 ns.add_task(release)
 ns.add_task(rollback)
 ns.add_task(status)

@@ -163,7 +163,10 @@ def describe(before: dict[str, str], after: dict[str, str]) -> list[str]:
     ``app commit 3f1c2a9 -> 8e0d4b1``, ``playbooks/x.yml added``.
     """
     out = []
-    for name in changed(before, after):
+    names = changed(before, after)
+    for name in names:
+        if name == "source_ami" and "parent_ami" in names:
+            continue  # a layered image's source is its parent: say it once
         old, new = before.get(name), after.get(name)
         label = NAMED.get(name, name)
         if name == "app" and old and new:

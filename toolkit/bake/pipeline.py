@@ -151,6 +151,39 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
     return result
 
 
+@dataclass(frozen=True)
+class Preview:
+    """What a bake of one image of a lineage would do: reuse an AMI, or bake (and why)."""
+
+    image: str
+    action: str  # reuse or bake
+    ami: str | None
+    why: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        """One line of a plan."""
+        if self.action == "reuse":
+            return f"{self.image}: reuse {self.ami} (inputs unchanged)"
+        return f"{self.image}: bake" + (f" because {'; '.join(self.why)}" if self.why else "")
+
+
+def preview(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Path, ref: str | None = None) -> list[Preview]:
+    """What ``bake`` of ``image_name`` would do for it and each parent, root first; changes nothing."""
+    out: list[Preview] = []
+    parent_ami: str | None = None
+    for depth, image in enumerate(config.lineage(image_name)):
+        app = source.resolve(config, image, state_dir / "sources", ref if image.name == image_name else None)
+        if depth and parent_ami is None:
+            out.append(Preview(image.name, "bake", None, [f"its parent {out[-1].image} bakes first"]))
+            continue
+        plan = plan_bake(gather(config, aws, image.name, state_dir, parent_ami, None, app), config, state_dir)
+        hit = cached(config, aws, hosts, plan)
+        parent_ami = hit.ami[config.region] if hit else None
+        out.append(Preview(image.name, "reuse", parent_ami, []) if hit else
+                   Preview(image.name, "bake", None, _why(state_dir, plan) or ["no verified AMI has these inputs"]))
+    return out
+
+
 def cached(config: Config, aws: Any, hosts: Hosts, plan: BakePlan) -> BakeResult | None:
     """The result of a verified AMI with ``plan``'s inputs hash in every region, or None."""
     amis = {}

@@ -21,7 +21,7 @@ from toolkit.aws import error_code
 from toolkit.config import Config
 from toolkit.errors import ReleaseError
 
-FIELDS = ("id", "kind", "ami", "git_sha", "from_ami", "to_ami", "new_slot", "old_slot", "steps", "outcome", "reason", "started_at", "ended_at", "by")
+FIELDS = ("id", "kind", "ami", "git_sha", "app_commit", "app_version", "from_ami", "to_ami", "new_slot", "old_slot", "steps", "outcome", "reason", "started_at", "ended_at", "by")
 
 
 def table_name(config: Config) -> str:

@@ -47,6 +47,8 @@ class ReleaseResult:
     ami: str
     git_sha: str | None
     active_slot: str
+    app_version: str | None = None  # of an AMI baked from an app source (rodeo:app-version)
+    app_commit: str | None = None
     previous_slot: str | None = None
     from_ami: str | None = None
     steps: list[int] = field(default_factory=list)
@@ -62,7 +64,8 @@ class ReleaseResult:
         """The result as a person reads it."""
         if self.outcome == "planned":
             return ["planned only: nothing was changed (run without --plan to release)"]
-        return [f"{self.outcome}: {self.ami} active in {self.active_slot} (steps {self.steps})"]
+        app = f", app {self.app_version}" if self.app_version else ""
+        return [f"{self.outcome}: {self.ami}{app} active in {self.active_slot} (steps {self.steps})"]
 
 
 def release(config: Config, aws: Any, ami: str | None = None, image: str | None = None, allow_unverified: bool = False,
@@ -118,13 +121,13 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     rel = slots.release_of(config)
     started = time.monotonic()
     result = ReleaseResult(outcome=p.outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"), active_slot=p.new_slot,
-                           previous_slot=p.old_slot, from_ami=p.from_ami)
+                           previous_slot=p.old_slot, from_ami=p.from_ami, **_app_of(found))
     if p.outcome == "unchanged":
         reporter.ok(f"{p.to_ami} already holds all traffic in {p.new_slot}: nothing to do")
         return result
     for line in describe(p):
         reporter.detail(line)
-    entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume})
+    entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, **_app_of(found), "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume})
     try:
         if p.resume in ("start", "scale_up"):
             _prepare(env, aws, p, rel, reporter, held)
@@ -295,7 +298,14 @@ def _planned(p: Plan, found: dict, kind: str, reporter: Reporter) -> ReleaseResu
         reporter.info(line)
     outcome = "unchanged" if p.outcome == "unchanged" else "planned"
     return ReleaseResult(outcome=outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"),
-                         active_slot=p.old_slot if outcome == "planned" else p.new_slot, steps=[s.new_weight for s in p.steps], plan=p.to_dict())
+                         active_slot=p.old_slot if outcome == "planned" else p.new_slot, steps=[s.new_weight for s in p.steps], plan=p.to_dict(),
+                         **_app_of(found))
+
+
+def _app_of(found: dict) -> dict:
+    """``app_version``/``app_commit`` of an AMI baked from an app source (its tags), else {}."""
+    tags = found.get("tags", {})
+    return {k: tags[f"rodeo:{k.replace('_', '-')}"] for k in ("app_version", "app_commit") if tags.get(f"rodeo:{k.replace('_', '-')}")}
 
 
 def _free(aws: Any, held: lock.Lock, reporter: Reporter) -> None:

@@ -26,6 +26,8 @@ def status(config: Config, aws: Any, history: int = 5, lb_url: str | None = None
         "active_slot": active.name,
         "ami": active.ami,
         "git_sha": (found or {}).get("tags", {}).get("rodeo:git-sha"),
+        "app_version": (found or {}).get("tags", {}).get("rodeo:app-version"),
+        "app_commit": (found or {}).get("tags", {}).get("rodeo:app-commit"),
         "split": state.split,
         "weights": state.weights,
         "slots": per_slot,
@@ -38,13 +40,15 @@ def status(config: Config, aws: Any, history: int = 5, lb_url: str | None = None
 def lines(config: Config, info: dict) -> list[str]:
     """The status as a person reads it."""
     out = [f"load balancer at {info['load_balancer_url']}"] if info.get("load_balancer_url") else []
-    out += [f"{config.app}/{config.env}: active {info['active_slot']} with {info['ami']} (git {info['git_sha'] or '?'})"
+    app = f", app {info['app_version']} at {info['app_commit'].removeprefix('sha256:')[:12]}" if info.get("app_commit") else ""
+    out += [f"{config.app}/{config.env}: active {info['active_slot']} with {info['ami']} (git {info['git_sha'] or '?'}{app})"
            + ("  [traffic split: a release is in progress or was interrupted]" if info["split"] else "")]
     for name, slot in info["slots"].items():
         out.append(f"  {name:5} weight {slot['weight']:3}  healthy {slot['healthy']}/{slot['instances']} (desired {slot['desired']})  {slot['ami']} (template v{slot['version']})")
     if info["lock"]:
         out.append(f"  locked by {info['lock']['by']} (pid {info['lock']['pid']}) since {info['lock']['since']}")
     for entry in info["releases"]:
-        out.append(f"  {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']} into {entry['new_slot']} steps {entry.get('steps')}"
+        app = f" (app {entry['app_version']})" if entry.get("app_version") else ""
+        out.append(f"  {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']}{app} into {entry['new_slot']} steps {entry.get('steps')}"
                    + (f"  ({entry['reason']})" if entry.get("reason") else ""))
     return out
