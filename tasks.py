@@ -150,12 +150,14 @@ def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
         "force": "bake even when a verified AMI with the same inputs exists",
         "var": "an extra Ansible variable KEY=VALUE for this image (repeatable; an input of the bake; never a secret)",
         "ref": "bake the image's git app source at this branch, tag or commit (overrides app_source.ref)",
+        "wait": "wait for a bake of the same inputs that runs elsewhere, and reuse its AMI (--no-wait: refuse at once)",
+        "break_lock": "take over the lock of a bake of the same inputs whose run died on another machine",
         "debug": "show tracebacks",
     },
     iterable=["var"],
 )
 @rodeo
-def bake(c, image="app", env="local", json=False, force=False, var=None, ref="", debug=False):
+def bake(c, image="app", env="local", json=False, force=False, var=None, ref="", wait=True, break_lock=False, debug=False):
     """Bake IMAGE into a verified AMI: render, packer build, Ansible, testinfra, tags."""
     from toolkit.bake.pipeline import bake as run_bake
     from toolkit.bake.plan import parse_vars
@@ -164,7 +166,8 @@ def bake(c, image="app", env="local", json=False, force=False, var=None, ref="",
     cfg.image(image)
     extra = parse_vars(var or [])
     aws, stack = _connect(cfg)
-    _show(run_bake(cfg, aws, _hosts(cfg, aws, stack), image, STATE_DIR, _reporter(json), force=force, extra_vars=extra, ref=ref or None), json)
+    _show(run_bake(cfg, aws, _hosts(cfg, aws, stack), image, STATE_DIR, _reporter(json), force=force, extra_vars=extra, ref=ref or None,
+                   wait=wait, break_lock=break_lock), json)
 
 
 @task(help={"image": "render only this image (default: all)", "env": "environment (default: local)", "debug": "show tracebacks"})

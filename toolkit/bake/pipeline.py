@@ -28,13 +28,16 @@ from toolkit.bake import inputs, secrets, source
 from toolkit.bake.plan import BakePlan, gather, plan_bake
 from toolkit.bake.provision import APP_VARS, EXTRA_VARS
 from toolkit.config import Config
-from toolkit.errors import PackerError, ProvisionError, RodeoError, VerifyError
+from toolkit.errors import LockError, PackerError, ProvisionError, ReleaseError, RodeoError, VerifyError
 from toolkit.hosts import HOST_DIRS, BuildTarget, Hosts
 from toolkit.hosts.ssh import new_key
 from toolkit.images import lineage
 from toolkit.packer import render
 from toolkit.packer import run as packer
+from toolkit.release import lock
 from toolkit.ui import Reporter
+
+BAKE_WAIT = 3 * 3600  # how long a bake waits for another bake of the same inputs (Packer's own limits end one sooner)
 
 
 @dataclass(frozen=True)
@@ -90,12 +93,15 @@ class BakeResult:
 
 def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Path, reporter: Reporter | None = None,
          force: bool = False, environ: Mapping[str, str] = os.environ, extra_vars: dict[str, str] | None = None,
-         ref: str | None = None) -> BakeResult:
+         ref: str | None = None, wait: bool = True, break_lock: bool = False) -> BakeResult:
     """Bake ``image_name`` into a verified, tagged AMI and return the result.
 
     A layered image first makes sure its parent is current (a cache hit, or a
     bake of the parent). Then, unless ``force``, a verified AMI with the same
     inputs hash in every region is reused instead of baking (``cached``).
+    One bake of an image's inputs runs at a time (a lock in the app's
+    DynamoDB table, shared by CI and laptops): a second one waits and reuses
+    its AMI, or, without ``wait``, refuses.
     ``extra_vars`` are Ansible variables for this image only (not its parent),
     and inputs of its hash; ``ref`` overrides the ref of its git app source.
     Raises a RodeoError naming the failing step; nothing is registered when a
@@ -111,7 +117,7 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
     parent_result = None
     if parent:
         try:
-            parent_result = bake(config, aws, hosts, parent, state_dir, reporter, environ=environ)
+            parent_result = bake(config, aws, hosts, parent, state_dir, reporter, environ=environ, wait=wait, break_lock=break_lock)
         except RodeoError as exc:
             raise type(exc)(f"parent image {parent} has no current verified AMI and its bake failed: {exc.message}", exc.hint) from None
     t0 = time.monotonic()
@@ -123,6 +129,17 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
         if hit is not None:
             reporter.ok(hit.message)
             return dataclasses.replace(hit, duration_s=round(time.monotonic() - started, 2), parent=parent_result)
+    with _bake_lock(config, aws, plan, wait, break_lock, reporter) as waited:
+        hit = cached(config, aws, hosts, plan) if waited and not force else None
+        if hit is not None:
+            reporter.ok(f"{hit.message} (baked by the run this one waited for)")
+            return dataclasses.replace(hit, duration_s=round(time.monotonic() - started, 2), parent=parent_result)
+        return _bake_planned(config, aws, hosts, plan, values, reporter, state_dir, started, parent_result, render_s)
+
+
+def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], reporter: Reporter, state_dir: Path,
+                  started: float, parent_result: BakeResult | None, render_s: float) -> BakeResult:
+    """Carry out ``plan``: Packer on a build host, the local image kept, the record written."""
     why = _why(state_dir, plan)
     reporter.ok(f"planned {plan.image} (Packer {'.'.join(map(str, plan.packer_version))}, inputs {plan.inputs_hash[:12]})")
     for reason in why:
@@ -284,6 +301,35 @@ def reap(bake_dir: Path, keep: set[int] = frozenset(), grace: float = 10.0) -> l
             time.sleep(0.1)
         deadline = time.monotonic() + 3
     return found
+
+
+@contextlib.contextmanager
+def _bake_lock(config: Config, aws: Any, plan: BakePlan, wait: bool, break_lock: bool, reporter: Reporter) -> Iterator[bool]:
+    """Hold the lock of ``plan``'s inputs; yields True when another bake held it first (its AMI may be there now)."""
+    what = f"the bake of {plan.image} with inputs {plan.inputs_hash[:12]}"
+    waited, deadline = False, time.monotonic() + BAKE_WAIT
+    while True:
+        try:
+            held = lock.acquire(config, aws, f"bake {plan.bake_id}", break_lock, reporter, lock.bake_key(plan.image, plan.inputs_hash), what)
+            break
+        except LockError as exc:
+            if not wait:
+                raise LockError(f"{exc.message}: another bake of the same inputs is running", "run without --no-wait to wait for it and reuse its AMI") from None
+            if time.monotonic() > deadline:
+                raise
+            if not waited:
+                reporter.info(f"waiting: {exc.message}")
+            waited = True
+            time.sleep(2)
+        except ReleaseError as exc:  # no table yet (invoke setup makes it): bake unserialized rather than not at all
+            reporter.warn(f"bakes of the same inputs are not serialized: {exc.message} ({exc.hint})")
+            yield False
+            return
+    try:
+        yield waited
+    finally:
+        with contextlib.suppress(Exception):
+            lock.free(aws, held)
 
 
 @contextlib.contextmanager

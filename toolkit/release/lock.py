@@ -60,13 +60,19 @@ class Lock:
 
 
 def key(config: Config) -> dict:
+    """The environment's release lock."""
     return {"pk": {"S": f"{config.env}#lock"}, "sk": {"S": "lock"}}
 
 
-def holder(config: Config, aws: Any) -> dict | None:
-    """Who holds the lock: ``{"by", "pid", "since", "purpose", "token"}``, or None."""
+def bake_key(image: str, inputs_hash: str) -> dict:
+    """The lock of a bake of ``image`` with ``inputs_hash``: shared by every environment of the app, as its AMIs are."""
+    return {"pk": {"S": "bake#lock"}, "sk": {"S": f"{image}#{inputs_hash}"}}
+
+
+def holder(config: Config, aws: Any, lock_key: dict | None = None) -> dict | None:
+    """Who holds the lock (default: the environment's): ``{"by", "pid", "since", "purpose", "token"}``, or None."""
     try:
-        item = aws.client("dynamodb").get_item(TableName=table_name(config), Key=key(config), ConsistentRead=True).get("Item")
+        item = aws.client("dynamodb").get_item(TableName=table_name(config), Key=lock_key or key(config), ConsistentRead=True).get("Item")
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             raise missing_table(config) from None
@@ -74,14 +80,18 @@ def holder(config: Config, aws: Any) -> dict | None:
     return {k: v.get("S", v.get("N")) for k, v in item.items() if k not in ("pk", "sk")} if item else None
 
 
-def acquire(config: Config, aws: Any, purpose: str, break_lock: bool = False, reporter: Any = None) -> Lock:
+def acquire(config: Config, aws: Any, purpose: str, break_lock: bool = False, reporter: Any = None,
+            lock_key: dict | None = None, what: str | None = None) -> Lock:
     """Take the lock, or LockError naming who holds it and since when.
 
     ``break_lock`` takes over a lock someone else holds (a stale one, after a
     crash). A lock whose holder is a dead process on this host is taken over
-    without it.
+    without it. ``lock_key`` and ``what`` name another lock than the
+    environment's release lock (a bake's: ``bake_key``).
     """
     table = table_name(config)
+    lock_key = lock_key or key(config)
+    what = what or f"{config.app}/{config.env}"
     mine = {
         "by": whoami(),
         "pid": str(os.getpid()),
@@ -90,29 +100,29 @@ def acquire(config: Config, aws: Any, purpose: str, break_lock: bool = False, re
         "purpose": purpose,
         "token": uuid.uuid4().hex,
     }
-    item = dict(key(config), **{k: {"S": v} for k, v in mine.items()})
+    item = dict(lock_key, **{k: {"S": v} for k, v in mine.items()})
     ddb = aws.client("dynamodb")
     try:
         ddb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-        return Lock(table, key(config), mine["token"], mine)
+        return Lock(table, lock_key, mine["token"], mine)
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             raise missing_table(config) from None
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
-    held = holder(config, aws) or {}
+    held = holder(config, aws, lock_key) or {}
     if held.get("token") == mine["token"]:  # an earlier attempt of our put took effect, its answer was lost
-        return Lock(table, key(config), mine["token"], mine)
+        return Lock(table, lock_key, mine["token"], mine)
     stale = _dead_here(held)
     running = _running_here(held)
     if running:
         raise LockError(
-            f"{config.app}/{config.env} is locked by pid {held.get('pid')}, which is still running on this host ({held.get('by', '?')}, since {held.get('since', '?')}, for {held.get('purpose', '?')})",
+            f"{what} is locked by pid {held.get('pid')}, which is still running on this host ({held.get('by', '?')}, since {held.get('since', '?')}, for {held.get('purpose', '?')})",
             f"wait for it to end; --break-lock only takes over a lock whose run died (stop that run first: kill {held.get('pid')})",
         )
     if not (break_lock or stale):
         raise LockError(
-            f"{config.app}/{config.env} is locked by {held.get('by', '?')} (pid {held.get('pid', '?')}) since {held.get('since', '?')} for {held.get('purpose', '?')}",
+            f"{what} is locked by {held.get('by', '?')} (pid {held.get('pid', '?')}) since {held.get('since', '?')} for {held.get('purpose', '?')}",
             "wait for that run to end; if it died, rerun with --break-lock",
         )
     try:
@@ -120,11 +130,11 @@ def acquire(config: Config, aws: Any, purpose: str, break_lock: bool = False, re
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
-        raise LockError(f"{config.app}/{config.env}: someone else took the lock while it was being broken", "check 'invoke status' and try again") from None
+        raise LockError(f"{what}: someone else took the lock while it was being broken", "check 'invoke status' and try again") from None
     if reporter is not None:
         why = "its process is gone" if stale else "--break-lock"
         reporter.warn(f"took over the lock of {held.get('by')} (pid {held.get('pid')}, since {held.get('since')}): {why}")
-    return Lock(table, key(config), mine["token"], mine)
+    return Lock(table, lock_key, mine["token"], mine)
 
 
 def free(aws: Any, lock: Lock) -> bool:

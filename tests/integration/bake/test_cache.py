@@ -92,3 +92,41 @@ def test_a_parent_that_cannot_be_baked_stops_the_child(project: Project, ec2):
     assert "Broken base step" in errors[0]
     assert project.amis(ec2) == before
     assert residue(project.state) == {"mounts": [], "processes": []}
+
+
+def test_a_second_bake_of_the_same_inputs_waits_and_reuses_its_ami(project: Project, ec2):
+    """Two bakes of one image's inputs (CI and a laptop): one bakes, the other waits and reuses; --no-wait refuses."""
+    import threading
+    import uuid
+
+    project.minimal_images()
+    marker = ("--var", f"marker={uuid.uuid4().hex}")  # inputs no other test has baked
+    bake(project, "--image", "base")  # the parent is ready: the race is the app's
+    before = set(project.amis(ec2))
+    first = project.start("bake", "--image", "app", "--json", *marker)
+    seen: list[str] = []
+    baking = threading.Event()
+
+    def follow() -> None:
+        for line in first.stderr:
+            seen.append(line)
+            if "baking app from" in line:
+                baking.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    assert baking.wait(120), "".join(seen)[-2000:]
+    refused = project.invoke("bake", "--image", "app", "--no-wait", *marker)
+    second = project.invoke("bake", "--image", "app", "--json", *marker)
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, "".join(seen)[-3000:]
+    assert second.returncode == 0, second.stderr[-3000:]
+    one, two = json.loads(out.strip().splitlines()[-1]), json.loads(second.stdout.strip().splitlines()[-1])
+    assert one["cached"] is False and two["cached"] is True and two["ami"] == one["ami"]
+    assert "waiting: the bake of app with inputs" in second.stderr and "baked by the run this one waited for" in second.stderr
+    assert set(project.amis(ec2)) - before == {one["ami"]["us-east-1"]}
+
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    errors = [ln for ln in refused.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, refused.stderr
+    assert errors[0].startswith(f"error: the bake of app with inputs {one['inputs_hash'][:12]} is locked by pid {first.pid}, which is still running")
+    assert errors[0].endswith("another bake of the same inputs is running") and "hint: run without --no-wait" in refused.stderr
