@@ -152,12 +152,15 @@ def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
         "ref": "bake the image's git app source at this branch, tag or commit (overrides app_source.ref)",
         "wait": "wait for a bake of the same inputs that runs elsewhere, and reuse its AMI (--no-wait: refuse at once)",
         "break_lock": "take over the lock of a bake of the same inputs whose run died on another machine",
+        "keep_on_failure": "leave a failed bake's build host up, and print how to log in and rerun the image tests",
+        "cleanup": "remove the build hosts kept by --keep-on-failure (and nothing else)",
         "debug": "show tracebacks",
     },
     iterable=["var"],
 )
 @rodeo
-def bake(c, image="app", env="local", json=False, force=False, var=None, ref="", wait=True, break_lock=False, debug=False):
+def bake(c, image="app", env="local", json=False, force=False, var=None, ref="", wait=True, break_lock=False,
+         keep_on_failure=False, cleanup=False, debug=False):
     """Bake IMAGE into a verified AMI: render, packer build, Ansible, testinfra, tags."""
     from toolkit.bake.pipeline import bake as run_bake
     from toolkit.bake.plan import parse_vars
@@ -166,8 +169,14 @@ def bake(c, image="app", env="local", json=False, force=False, var=None, ref="",
     cfg.image(image)
     extra = parse_vars(var or [])
     aws, stack = _connect(cfg)
+    if cleanup:
+        from toolkit.bake.keep import cleanup as remove_kept
+
+        if not remove_kept(cfg, aws, _hosts(cfg, aws, stack), STATE_DIR, _reporter(json)):
+            print("no kept build host to remove")
+        return
     _show(run_bake(cfg, aws, _hosts(cfg, aws, stack), image, STATE_DIR, _reporter(json), force=force, extra_vars=extra, ref=ref or None,
-                   wait=wait, break_lock=break_lock), json)
+                   wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure), json)
 
 
 @task(help={"image": "render only this image (default: all)", "env": "environment (default: local)", "debug": "show tracebacks"})

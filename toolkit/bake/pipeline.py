@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping
 
 from toolkit import __version__, procs
 from toolkit.aws import error_code
-from toolkit.bake import inputs, secrets, source
+from toolkit.bake import inputs, keep, secrets, source
 from toolkit.bake.plan import BakePlan, gather, plan_bake
 from toolkit.bake.provision import APP_VARS, EXTRA_VARS
 from toolkit.config import Config
@@ -93,7 +93,7 @@ class BakeResult:
 
 def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Path, reporter: Reporter | None = None,
          force: bool = False, environ: Mapping[str, str] = os.environ, extra_vars: dict[str, str] | None = None,
-         ref: str | None = None, wait: bool = True, break_lock: bool = False) -> BakeResult:
+         ref: str | None = None, wait: bool = True, break_lock: bool = False, keep_on_failure: bool = False) -> BakeResult:
     """Bake ``image_name`` into a verified, tagged AMI and return the result.
 
     A layered image first makes sure its parent is current (a cache hit, or a
@@ -101,7 +101,8 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
     inputs hash in every region is reused instead of baking (``cached``).
     One bake of an image's inputs runs at a time (a lock in the app's
     DynamoDB table, shared by CI and laptops): a second one waits and reuses
-    its AMI, or, without ``wait``, refuses.
+    its AMI, or, without ``wait``, refuses. ``keep_on_failure`` leaves a
+    failed bake's build host up (``toolkit.bake.keep``).
     ``extra_vars`` are Ansible variables for this image only (not its parent),
     and inputs of its hash; ``ref`` overrides the ref of its git app source.
     Raises a RodeoError naming the failing step; nothing is registered when a
@@ -117,7 +118,8 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
     parent_result = None
     if parent:
         try:
-            parent_result = bake(config, aws, hosts, parent, state_dir, reporter, environ=environ, wait=wait, break_lock=break_lock)
+            parent_result = bake(config, aws, hosts, parent, state_dir, reporter, environ=environ, wait=wait, break_lock=break_lock,
+                                 keep_on_failure=keep_on_failure)
         except RodeoError as exc:
             raise type(exc)(f"parent image {parent} has no current verified AMI and its bake failed: {exc.message}", exc.hint) from None
     t0 = time.monotonic()
@@ -134,11 +136,11 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
         if hit is not None:
             reporter.ok(f"{hit.message} (baked by the run this one waited for)")
             return dataclasses.replace(hit, duration_s=round(time.monotonic() - started, 2), parent=parent_result)
-        return _bake_planned(config, aws, hosts, plan, values, reporter, state_dir, started, parent_result, render_s)
+        return _bake_planned(config, aws, hosts, plan, values, reporter, state_dir, started, parent_result, render_s, keep_on_failure)
 
 
 def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], reporter: Reporter, state_dir: Path,
-                  started: float, parent_result: BakeResult | None, render_s: float) -> BakeResult:
+                  started: float, parent_result: BakeResult | None, render_s: float, keep_on_failure: bool = False) -> BakeResult:
     """Carry out ``plan``: Packer on a build host, the local image kept, the record written."""
     why = _why(state_dir, plan)
     reporter.ok(f"planned {plan.image} (Packer {'.'.join(map(str, plan.packer_version))}, inputs {plan.inputs_hash[:12]})")
@@ -150,8 +152,13 @@ def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values
     if plan.extra_vars:
         (plan.bake_dir / EXTRA_VARS).write_text(json.dumps(plan.extra_vars, indent=1, sort_keys=True) + "\n")
     app = _export_app(config, plan, state_dir, reporter)
+    seen: dict[str, BuildTarget] = {}
     try:
-        built, target = _build(config, aws, hosts, plan, values, reporter, app)
+        built, target = _build(config, aws, hosts, plan, values, reporter, app, seen, "abort" if keep_on_failure else "cleanup")
+    except RodeoError as exc:
+        if keep_on_failure and "target" in seen:
+            raise keep.keep(config, hosts, plan.image, plan.bake_id, plan.bake_dir, seen["target"], state_dir, exc) from None
+        raise
     finally:
         secrets.redact_files(plan.bake_dir, values, skip=("ssh_key", source.APP_DIR, *HOST_DIRS))  # on failure too: nothing Rodeo keeps holds a secret
     hosts.keep_image(target, plan.bake_id, built.amis)  # after teardown: the layer is unmounted and scrubbed
@@ -252,11 +259,15 @@ def _why(state_dir: Path, plan: BakePlan) -> list[str]:
 
 
 def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], reporter: Reporter,
-           app: source.Exported | None) -> tuple[packer.BuildResult, BuildTarget]:
-    """Run Packer on a build host with a fresh key; key pair and host go away whatever happens."""
+           app: source.Exported | None, seen: dict, on_error: str) -> tuple[packer.BuildResult, BuildTarget]:
+    """Run Packer on a build host with a fresh key; key pair and host go away whatever happens.
+
+    ``seen["target"]`` is the build host once it is up (a failure's ``--keep-on-failure`` boots it again).
+    """
     key = new_key(plan.bake_dir, f"rodeo-{plan.bake_id}")
     user = config.image(plan.image).ssh_username
     with _key_pair(aws, plan, key) as key_name, hosts.build_host(plan.source_ami, plan.bake_dir, key.with_suffix(".pub").read_text(), user, reporter) as target:
+        seen["target"] = target
         var_file = plan.bake_dir / "bake.pkrvars.hcl"
         var_file.write_text(render.var_file(_variables(config, aws, plan, key, key_name, target, app)))
         env = packer.packer_env(aws.env())
@@ -264,7 +275,8 @@ def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[
             packer.init(plan.template, env)
         try:
             redact = (lambda line: secrets.redact(line, values)) if values else None
-            return packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_line=reporter.detail, redact=redact), target
+            return packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_line=reporter.detail, redact=redact,
+                                on_error=on_error), target
         except PackerError as exc:
             raise _bake_failure(plan.bake_dir, exc) from None
         finally:

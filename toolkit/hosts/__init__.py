@@ -60,6 +60,12 @@ class Hosts(Protocol):
     def test_host(self, config: Config, found: dict, image: str, run_dir: Path, reporter: Reporter) -> contextlib.AbstractContextManager[SshHost]:
         """A throw-away host booted from the AMI ``found``, reachable over SSH."""
 
+    def keep_host(self, target: BuildTarget, bake_id: str, public_key: str, user: str) -> dict | None:
+        """Leave a failed bake's host up (``--keep-on-failure``): ``{"connector", "host", "port", ...}`` for a ``KeptHost``, or None."""
+
+    def discard(self, kept: Any) -> str:
+        """Remove a kept host (a ``hosts.kept.KeptHost``) on this connector's side; returns what was done."""
+
 
 def connect(config: Config, aws: Any, stack: Any = None) -> Hosts:
     """The connector for ``config``'s environment: the local sandbox with a local stack, else EC2."""

@@ -59,6 +59,21 @@ class Ec2Hosts:
     def keep_image(self, target: BuildTarget, bake_id: str, amis: dict[str, str]) -> None:
         """The AMI Packer registered is the image: nothing to keep here."""
 
+    def keep_host(self, target: BuildTarget, bake_id: str, public_key: str, user: str) -> dict | None:
+        """The instance Packer left up (``-on-error=abort``), found by its ``rodeo:bake`` tag."""
+        found = [i for r in self.aws.client("ec2").describe_instances(Filters=[
+            {"Name": "tag:rodeo:bake", "Values": [bake_id]}, {"Name": "instance-state-name", "Values": ["pending", "running"]}])["Reservations"]
+            for i in r["Instances"]]
+        if not found:
+            return None
+        inst = found[0]
+        return {"connector": "ec2", "host": inst.get("PublicIpAddress") or inst.get("PrivateIpAddress", ""), "port": 22,
+                "instance_id": inst["InstanceId"], "region": self.aws.region}
+
+    def discard(self, kept: Any) -> str:
+        """Nothing on this side: the instance and Packer's group go with the bake's EC2 leftovers."""
+        return f"instance {kept.instance_id}"
+
     def test_host(self, config: Config, found: dict, image: str, run_dir: Path, reporter: Reporter) -> contextlib.AbstractContextManager[SshHost]:
         """One instance of the AMI reachable over SSH from the caller only; all of it deleted afterwards."""
         return _aws_host(config, self.aws, found, image, run_dir.name, run_dir, reporter, self.caller, self.ssh_timeout)

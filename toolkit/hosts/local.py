@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from toolkit import procs
 from toolkit.config import Config
 from toolkit.hosts import HOST_DIRS, BuildTarget, sandbox
 from toolkit.hosts.ssh import SshHost, forget_key, new_key
@@ -54,6 +55,20 @@ class LocalHosts:
         shutil.move(str(target.upper), str(kept))
         for ami in amis.values():
             self.stack.store.add(ami, list(target.layers) + [kept])
+
+    def keep_host(self, target: BuildTarget, bake_id: str, public_key: str, user: str) -> dict | None:
+        """Boot the failed bake's disk (its layers and upper layer) again in a sandbox that outlives this run."""
+        if target.upper is None or not target.upper.is_dir():
+            return None
+        inst = sandbox.start_kept(list(target.layers), target.upper, public_key, user)
+        return {"connector": "local", "host": inst.host, "port": inst.port, "pid": inst.pid,
+                "pid_started": procs.started(inst.pid) or "", "upper": str(target.upper)}
+
+    def discard(self, kept: Any) -> str:
+        """Stop a kept sandbox (unless its pid now belongs to another process) and remove its overlay folders."""
+        running = kept.pid and procs.alive(kept.pid) and (not kept.pid_started or procs.started(kept.pid) == kept.pid_started)
+        sandbox.stop_kept(kept.pid if running else None, Path(kept.upper))
+        return f"stopped sandbox pid {kept.pid}" if running else f"sandbox pid {kept.pid} had already ended"
 
     @contextlib.contextmanager
     def test_host(self, config: Config, found: dict, image: str, run_dir: Path, reporter: Reporter) -> Iterator[SshHost]:

@@ -174,6 +174,54 @@ def build_instance(layers: list[Path], upper: Path, public_key: str, user: str =
             _scrub(upper, [Path(p) for p in layers], user, key)
 
 
+def start_kept(layers: list[Path], upper: Path, public_key: str, user: str = "admin") -> Instance:
+    """Boot a build instance again on a failed bake's ``layers`` and ``upper``, detached: it outlives this process.
+
+    For ``invoke bake --keep-on-failure``: the host is left running for a
+    person to look at, until ``stop_kept`` (``invoke bake --cleanup``, ``invoke local.down``).
+    """
+    check_host()
+    upper = Path(upper).resolve()
+    work, merged = _work_dir(upper), _merged_dir(upper)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    merged.mkdir(exist_ok=True)
+    port = _free_port()
+    lower = ":".join(str(Path(p).resolve()) for p in reversed(layers))
+    log = open(upper.parent / "kept-host.log", "wb")
+    with log:
+        proc = subprocess.Popen(
+            ["unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child", "--propagation", "private", "sh", "-c", _SCRIPT, "sh",
+             lower, str(upper), str(work), str(merged), str(port), user, public_key.strip()],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env={"PATH": _PATH, "LANG": "C.UTF-8"}, start_new_session=True,
+        )
+    with open(upper.parent / "kept-host.log", "rb") as out:
+        try:
+            _wait_for_ssh(proc, port, out)
+        except SandboxError:
+            stop_kept(proc.pid, upper)
+            raise
+    return Instance(host="127.0.0.1", port=port, user=user, pid=proc.pid)
+
+
+def stop_kept(pid: int | None, upper: Path) -> None:
+    """Stop a kept build instance (its whole namespace; ``None``: it has ended) and remove its overlay folders; the layer stays."""
+    for sig in (signal.SIGTERM, signal.SIGKILL) if pid and pid > 1 else ():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while procs.alive(pid) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.1)
+        if not procs.alive(pid):
+            break
+    upper = Path(upper).resolve()
+    shutil.rmtree(_work_dir(upper), ignore_errors=True)
+    with contextlib.suppress(OSError):
+        _merged_dir(upper).rmdir()
+
+
 def leftovers(upper: Path) -> dict:
     """Mounts and processes still referring to ``upper`` (empty after teardown).
 

@@ -200,9 +200,20 @@ def down(stack: Stack) -> bool:
                     time.sleep(0.1)
             stopped = True
         (stack.dir / "stack.json").unlink(missing_ok=True)
+        _discard_kept(stack)
         stack.store.clear()
         _forget_live(stack)
         return stopped
+
+
+def _discard_kept(stack: Stack) -> None:
+    """Stop the build hosts ``invoke bake --keep-on-failure`` left on this machine (their AMIs' records go with the server)."""
+    from toolkit.hosts.kept import all_kept
+    from toolkit.hosts.local import LocalHosts
+
+    for path, kept in all_kept(stack.state_dir, "local"):
+        LocalHosts(stack).discard(kept)
+        path.unlink(missing_ok=True)
 
 
 def check_live_host() -> None:

@@ -70,19 +70,19 @@ def init(template: Path, env: dict[str, str]) -> None:
         raise PackerError(f"packer init failed: {proc.stderr.strip() or proc.stdout.strip()}", "check network access to the plugin source")
 
 
-def build_command(template: Path, var_file: Path) -> list[str]:
-    """The ``packer build`` command line: machine-readable, and cleanup of everything on error."""
-    return ["packer", "build", "-machine-readable", "-color=false", "-on-error=cleanup", f"-var-file={var_file}", str(template)]
+def build_command(template: Path, var_file: Path, on_error: str = "cleanup") -> list[str]:
+    """The ``packer build`` command line: machine-readable; on error Packer cleans up, or with ``abort`` leaves the instance up."""
+    return ["packer", "build", "-machine-readable", "-color=false", f"-on-error={on_error}", f"-var-file={var_file}", str(template)]
 
 
 def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], cwd: Path,
-          on_line: Callable[[str], None] = lambda line: None, redact: Callable[[str], str] | None = None) -> BuildResult:
+          on_line: Callable[[str], None] = lambda line: None, redact: Callable[[str], str] | None = None, on_error: str = "cleanup") -> BuildResult:
     """``packer build`` the template; PackerError (with Packer's own message) if it fails.
 
     ``redact`` rewrites every line before it is logged or shown (secret values out).
     """
     log_path = bake_dir / "packer.log"
-    cmd = build_command(template, var_file)
+    cmd = build_command(template, var_file, on_error)
     phases = PhaseClock()
     errors: list[str] = []
     with open(log_path, "w") as log:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -182,6 +183,34 @@ def test_a_bake_killed_with_sigkill_leaves_a_lock_the_rerun_takes_over(project: 
     assert last_json(rerun.stdout)["cached"] is False
     assert f"(pid {proc.pid}, since" in rerun.stderr and "its process is gone" in rerun.stderr
     assert residue(project.state) == {"mounts": [], "processes": []}
+
+
+def test_keep_on_failure_leaves_the_host_to_log_in_and_test_again_until_cleanup(project: Project, ec2):
+    project.minimal_images()
+    project.write("tests/image/test_base.py", "def test_the_marker_is_there(host):\n    assert host.file('/etc/rodeo-marker').exists\n")
+    before = project.amis(ec2)
+    failed = project.invoke("bake", "--image", "base", "--keep-on-failure")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert one_error_line(failed).startswith("error: image test failed: test_the_marker_is_there")
+    assert project.amis(ec2) == before  # no AMI from a failed bake, kept host or not
+    lines = failed.stderr.splitlines()
+    ssh = next(ln.split("log in:", 1)[1].strip() for ln in lines if "log in:" in ln)
+    retest = next(ln.split("test again:", 1)[1].strip() for ln in lines if "test again:" in ln)
+    assert any("remove it:     invoke bake --cleanup --env local" in ln for ln in lines)
+
+    login = subprocess.run([*shlex.split(ssh), "sudo", "-n", "touch", "/etc/rodeo-marker"], capture_output=True, text=True, timeout=60)
+    assert login.returncode == 0, login.stderr
+    again = subprocess.run(shlex.split(retest), cwd=project.root, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "verified: 1 tests passed" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
+
+    kept = [i for r in ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+            for i in r["Instances"] if any(t["Key"] == "rodeo:bake" for t in i.get("Tags", []))]
+    assert len(kept) == 1  # Packer left its instance (-on-error=abort), as it does on AWS
+    cleaned = project.invoke("bake", "--image", "base", "--cleanup")
+    assert cleaned.returncode == 0 and "removed the kept host of base-" in cleaned.stdout + cleaned.stderr, cleaned.stderr
+    assert ec2.describe_instances(InstanceIds=[kept[0]["InstanceId"]])["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
+    assert residue(project.state) == {"mounts": [], "processes": []}
+    assert "no kept build host" in project.invoke("bake", "--cleanup").stdout
 
 
 def test_not_root_says_so_before_anything_starts(project: Project, ec2):
