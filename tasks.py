@@ -108,10 +108,10 @@ def _local_lb_urls(cfg, stack):
     return lambda: listener_urls(stack, cfg.release.load_balancer)
 
 
-def _reporter(json_mode: bool):
+def _reporter(json_mode: bool, verbose: bool = False):
     from toolkit.ui import Reporter
 
-    return Reporter(stderr=json_mode)
+    return Reporter(stderr=json_mode, verbose=verbose)
 
 
 def _print_json(data: dict) -> None:
@@ -149,12 +149,13 @@ def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
         "json": "print the bake's record as one JSON object on the last line",
         "force": "bake even when a verified AMI with the same inputs exists",
         "var": "an extra Ansible variable KEY=VALUE for this image (repeatable; an input of the bake; never a secret)",
+        "verbose": "also show Packer's own output as it comes (always kept in the bake's packer.log)",
         "debug": "show tracebacks",
     },
     iterable=["var"],
 )
 @rodeo
-def bake(c, image="app", env="local", json=False, force=False, var=None, debug=False):
+def bake(c, image="app", env="local", json=False, force=False, var=None, verbose=False, debug=False):
     """Bake IMAGE into a verified AMI: render, packer build, Ansible, testinfra, tags."""
     from toolkit.bake.pipeline import bake as run_bake
     from toolkit.bake.plan import parse_vars
@@ -163,7 +164,7 @@ def bake(c, image="app", env="local", json=False, force=False, var=None, debug=F
     cfg.image(image)
     extra = parse_vars(var or [])
     aws, stack = _connect(cfg)
-    _show(run_bake(cfg, aws, _hosts(cfg, aws, stack), image, STATE_DIR, _reporter(json), force=force, extra_vars=extra), json)
+    _show(run_bake(cfg, aws, _hosts(cfg, aws, stack), image, STATE_DIR, _reporter(json, verbose), force=force, extra_vars=extra), json)
 
 
 @task(help={"image": "render only this image (default: all)", "env": "environment (default: local)", "debug": "show tracebacks"})

@@ -26,6 +26,7 @@ from toolkit import __version__, procs
 from toolkit.aws import error_code
 from toolkit.bake import inputs, secrets
 from toolkit.bake.plan import BakePlan, gather, plan_bake
+from toolkit.bake.progress import Progress
 from toolkit.bake.provision import EXTRA_VARS
 from toolkit.config import Config
 from toolkit.errors import PackerError, ProvisionError, RodeoError, VerifyError
@@ -125,8 +126,11 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
     plan.template.write_text(plan.template_text)
     if plan.extra_vars:
         (plan.bake_dir / EXTRA_VARS).write_text(json.dumps(plan.extra_vars, indent=1, sort_keys=True) + "\n")
+    shown = Progress(reporter)
+    shown.record("render", render_s, plan.template.name)
     try:
-        built, target = _build(config, aws, hosts, plan, values, reporter)
+        with shown:
+            built, target = _build(config, aws, hosts, plan, values, shown)
     finally:
         secrets.redact_files(plan.bake_dir, values, skip=("ssh_key", *HOST_DIRS))  # on failure too: nothing Rodeo keeps holds a secret
     hosts.keep_image(target, plan.bake_id, built.amis)  # after teardown: the layer is unmounted and scrubbed
@@ -173,11 +177,13 @@ def _why(state_dir: Path, plan: BakePlan) -> list[str]:
     return inputs.changed(last, plan.inputs) if last else []
 
 
-def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], reporter: Reporter) -> tuple[packer.BuildResult, BuildTarget]:
+def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], shown: Progress) -> tuple[packer.BuildResult, BuildTarget]:
     """Run Packer on a build host with a fresh key; key pair and host go away whatever happens."""
     key = new_key(plan.bake_dir, f"rodeo-{plan.bake_id}")
     user = config.image(plan.image).ssh_username
-    with _key_pair(aws, plan, key) as key_name, hosts.build_host(plan.source_ami, plan.bake_dir, key.with_suffix(".pub").read_text(), user, reporter) as target:
+    shown.begin("boot")
+    booting = time.monotonic()
+    with _key_pair(aws, plan, key) as key_name, hosts.build_host(plan.source_ami, plan.bake_dir, key.with_suffix(".pub").read_text(), user, shown.reporter) as target:
         var_file = plan.bake_dir / "bake.pkrvars.hcl"
         var_file.write_text(render.var_file(_variables(config, aws, plan, key, key_name, target)))
         env = packer.packer_env(aws.env())
@@ -185,7 +191,10 @@ def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[
             packer.init(plan.template, env)
         try:
             redact = (lambda line: secrets.redact(line, values)) if values else None
-            return packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_line=reporter.detail, redact=redact), target
+            before_packer = time.monotonic() - booting  # the build host's own boot, before Packer's
+            built = packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_event=shown, redact=redact, phase="boot")
+            built.phases["boot"] = round(built.phases.get("boot", 0) + before_packer, 2)
+            return built, target
         except PackerError as exc:
             raise _bake_failure(plan.bake_dir, exc) from None
         finally:
