@@ -79,7 +79,7 @@ def read_junit(path: Path) -> dict:
 def _verify(args, host: SshHost, values: dict[str, str]) -> str:
     cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
     report = run(cfg, args.image, host, args.bake_dir, events=True)  # the image's tests never need the secrets
-    return f"{report['tests']} tests passed"
+    return f"{report['tests']} test{'' if report['tests'] == 1 else 's'} passed"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,7 +47,7 @@ class Task:
 
 
 @dataclass(frozen=True)
-class Test:
+class ImageTest:
     """An image test ended; the counts so far."""
 
     name: str
@@ -89,8 +89,8 @@ class Ended:
     lines: tuple[str, ...] = ()
 
 
-Event = Union[Phase, Note, Task, Test, Done, Failed, Output, Ended]
-KINDS: dict[str, type] = {"phase": Phase, "task": Task, "test": Test, "done": Done, "failed": Failed}  # what steps print
+Event = Union[Phase, Note, Task, ImageTest, Done, Failed, Output, Ended]
+KINDS: dict[str, type] = {"phase": Phase, "task": Task, "test": ImageTest, "done": Done, "failed": Failed}  # what steps print
 _NAMES = {cls: name for name, cls in KINDS.items()}
 
 
@@ -132,7 +132,7 @@ def task_text(event: Task) -> str:
     return f"task {event.n}{total}: {event.name}"
 
 
-def test_text(event: Test) -> str:
+def image_test_text(event: ImageTest) -> str:
     """``3 of 10 passed`` (and the failures so far), then the test that just ended (and how, unless it passed)."""
     of = f" of {event.total}" if event.total else ""
     failed = f", {event.failed} failed" if event.failed else ""
@@ -175,8 +175,8 @@ class Progress:
                 self.summary = event.text
         elif isinstance(event, Task):
             self.line.note(task_text(event))
-        elif isinstance(event, Test):
-            self.line.note(test_text(event))
+        elif isinstance(event, ImageTest):
+            self.line.note(image_test_text(event))
         elif isinstance(event, Done):
             self.summary = event.summary
         elif isinstance(event, Ended):

@@ -251,7 +251,7 @@ def _runner_reason(result) -> str:
 def _provision(args: argparse.Namespace, host: SshHost, values: dict[str, str]) -> str:
     cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
     counts = run(cfg, args.image, host, args.bake_dir, secret_values=values)
-    return f"{counts['tasks']} tasks, {counts['changed']} changed"
+    return f"{counts['tasks']} task{'' if counts['tasks'] == 1 else 's'}, {counts['changed']} changed"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,9 @@ _state: dict = {"config": None, "total": None, "passed": 0, "failed": 0}
 
 
 def short_name(nodeid: str) -> str:
-    """The test's name, without its file or testinfra's host parameter (``[ssh://...]``)."""
-    return re.sub(r"\[[^\]]*://[^\]]*\]$", "", nodeid.split("::")[-1])
+    """The test's name without its file or testinfra's host parameter: ``test_x[ssh://10.0.0.5-a]`` is ``test_x[a]``."""
+    name = re.sub(r"\b[a-z+]+://[^\]-]*-?", "", nodeid.split("::")[-1])
+    return name[:-2] if name.endswith("[]") else name
 
 
 def outcome(report) -> str | None:
@@ -60,7 +61,7 @@ def pytest_runtest_logreport(report) -> None:
         return
     if ended in ("passed", "failed"):
         _state[ended] += 1
-    event = progress.Test(name=short_name(report.nodeid), outcome=ended, passed=_state["passed"], failed=_state["failed"], total=_state["total"])
+    event = progress.ImageTest(name=short_name(report.nodeid), outcome=ended, passed=_state["passed"], failed=_state["failed"], total=_state["total"])
     terminal = _state["config"].pluginmanager.get_plugin("terminalreporter") if _state["config"] else None
     if terminal is None:
         progress.emit(event)

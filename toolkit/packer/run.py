@@ -52,7 +52,7 @@ NOTES = (
 REASON_PREFIXES = re.compile(r"^(?:Build '[^']*' errored after [^:]*: |(?:==>|-->)\s*[\w.-]+: )")
 BOILERPLATE = re.compile(r"Some builds didn't complete successfully|Builds finished but no artifacts|^Provisioning step had errors")
 COPYING = re.compile(r"Copying to: (\S+)")
-SOURCE = re.compile(r"^\s*(?:==>|-->)?\s*[\w-]+\.[\w.-]+: ")  # "    amazon-ebs.app: " before a step's line
+SOURCE = re.compile(r"^\s*(?:==>|-->)?\s*[\w-]+\.[\w.-]+:(?: |$)")  # "    amazon-ebs.app: " before a step's line
 INTERRUPT_GRACE = 300.0
 SHELL_STEPS = ("provision", "verify", "seal")  # the template's shell-local provisioners, in order
 TAIL = 12  # a failing step's last lines shown
