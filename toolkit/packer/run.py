@@ -170,13 +170,13 @@ class Stream:
             else:
                 self.on_event(event)
             return
-        self.on_event(progress.Output(line))
-        if kind == "say":
+        if kind == "say":  # the phase it opens first, then the line (--verbose shows it under that phase)
             self.in_step = bool(self.clock.saw(own) in SHELL_STEPS)
             if self.in_step:
                 self.step_lines.clear()
         elif self.in_step and own.strip():
             self.step_lines.append(own.rstrip())
+        self.on_event(progress.Output(line))
         copying = COPYING.search(own)
         if copying:
             self.regions.append(copying[1])
