@@ -122,6 +122,9 @@ class Reporter:
 class Line(dict):
     """One step's line. Set ``line["result"]`` (``step``) or pass a summary to ``done``."""
 
+    __eq__ = object.__eq__  # a line is itself, not any line holding the same result
+    __hash__ = object.__hash__
+
     def __init__(self, reporter: Reporter, label: str) -> None:
         super().__init__()
         self.reporter, self.label = reporter, label

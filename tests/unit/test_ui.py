@@ -75,3 +75,12 @@ def test_silent_shows_nothing(capsys):
     steps(rep)
     rep.warn("x")
     assert capsys.readouterr() == ("", "")
+
+
+def test_lines_running_at_once_end_on_their_own():
+    rep, out = reporter(live=True)
+    outer, inner = rep.begin("outer"), rep.begin("inner")  # two lines alike (no result yet): each is itself
+    inner.done()
+    assert rep._running == [outer]
+    outer.done()
+    assert rep._live is None
