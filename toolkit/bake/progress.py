@@ -16,7 +16,10 @@ import json
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:  # the steps import this module: no rich for them
+    from toolkit.ui import Line, Reporter
 
 PREFIX = "@rodeo "
 
@@ -92,6 +95,7 @@ class Ended:
 Event = Union[Phase, Note, Task, ImageTest, Done, Failed, Output, Ended]
 KINDS: dict[str, type] = {"phase": Phase, "task": Task, "test": ImageTest, "done": Done, "failed": Failed}  # what steps print
 _NAMES = {cls: name for name, cls in KINDS.items()}
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}  # JSON's short escapes
 
 
 def encode(event: Any) -> str:
@@ -102,7 +106,7 @@ def encode(event: Any) -> str:
     is written as ``\\uXXXX`` (a backslash itself as ``\\u005c``).
     """
     text = json.dumps({"event": _NAMES[type(event)], **dataclasses.asdict(event)}, ensure_ascii=True, separators=(",", ":"))
-    return PREFIX + re.sub(r'\\(["\\/bfnrt])', lambda m: "\\u%04x" % ord(json.loads(f'"\\{m.group(1)}"')), text)
+    return PREFIX + re.sub(r'\\(["\\/bfnrt])', lambda m: "\\u%04x" % ord(_ESCAPES[m.group(1)]), text)
 
 
 def parse(text: str) -> Event | None:
@@ -147,10 +151,10 @@ class Progress:
     (render, the build host's boot). ``close`` ends whatever still runs.
     """
 
-    def __init__(self, reporter: Any) -> None:
+    def __init__(self, reporter: "Reporter") -> None:
         self.reporter = reporter
         self.phase: str | None = None
-        self.line: Any = None
+        self.line: Line | None = None
         self.summary = ""
 
     def begin(self, phase: str) -> None:
