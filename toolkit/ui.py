@@ -26,15 +26,17 @@ LABEL_WIDTH = 10  # bake phases line up; longer labels (release steps) simply ru
 class Reporter:
     """Writes progress lines; ``quiet`` drops everything but warnings.
 
-    ``live`` (default: stdout is a terminal and not ``stderr`` mode) draws steps
-    in place; ``verbose`` asks callers to show their tools' own output too.
+    ``live`` (default: stdout is a terminal, not TERM=dumb, and not ``stderr``
+    mode) draws steps in place; ``verbose`` asks callers to show their tools'
+    own output too.
     """
 
     def __init__(self, stderr: bool = False, quiet: bool = False, live: bool | None = None, verbose: bool = False) -> None:
         self.console = Console(stderr=stderr, highlight=False, soft_wrap=True)
         self.quiet = quiet
         self.verbose = verbose
-        self.live = not quiet and (self.console.is_terminal and not stderr if live is None else live)
+        terminal = self.console.is_terminal and not self.console.is_dumb_terminal and not stderr
+        self.live = not quiet and (terminal if live is None else live)
         self._running: list[Line] = []
         self._live: Live | None = None
 
