@@ -108,10 +108,10 @@ def _local_lb_urls(cfg, stack):
     return lambda: listener_urls(stack, cfg.release.load_balancer)
 
 
-def _reporter(json_mode: bool):
+def _reporter(json_mode: bool, verbose: bool = False):
     from toolkit.ui import Reporter
 
-    return Reporter(stderr=json_mode)
+    return Reporter(stderr=json_mode, verbose=verbose)
 
 
 def _print_json(data: dict) -> None:
@@ -154,13 +154,14 @@ def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
         "break_lock": "take over the lock of a bake of the same inputs whose run died on another machine",
         "keep_on_failure": "leave a failed bake's build host up, and print how to log in and rerun the image tests",
         "cleanup": "remove the build hosts kept by --keep-on-failure (and nothing else)",
+        "verbose": "also show Packer's own output as it comes (always kept in the bake's packer.log)",
         "debug": "show tracebacks",
     },
     iterable=["var"],
 )
 @rodeo
 def bake(c, image="app", env="local", json=False, force=False, var=None, ref="", wait=True, break_lock=False,
-         keep_on_failure=False, cleanup=False, debug=False):
+         keep_on_failure=False, cleanup=False, verbose=False, debug=False):
     """Bake IMAGE into a verified AMI: render, packer build, Ansible, testinfra, tags."""
     from toolkit.bake.pipeline import bake as run_bake
     from toolkit.bake.plan import parse_vars
@@ -175,7 +176,7 @@ def bake(c, image="app", env="local", json=False, force=False, var=None, ref="",
         if not remove_kept(cfg, aws, _hosts(cfg, aws, stack), STATE_DIR, _reporter(json)):
             print("no kept build host to remove")
         return
-    _show(run_bake(cfg, aws, _hosts(cfg, aws, stack), image, STATE_DIR, _reporter(json), force=force, extra_vars=extra, ref=ref or None,
+    _show(run_bake(cfg, aws, _hosts(cfg, aws, stack), image, STATE_DIR, _reporter(json, verbose), force=force, extra_vars=extra, ref=ref or None,
                    wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure), json)
 
 

@@ -20,11 +20,15 @@ from toolkit.errors import VerifyError
 from toolkit.bake import step
 from toolkit.hosts.ssh import SshHost, client_config
 
+EVENT_ARGS = ["-p", "toolkit.bake.pytest_events", "-o", "console_output_style=classic"]
 
-def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, junit: Path | None = None, stdout=None) -> dict:
+
+def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, junit: Path | None = None, stdout=None,
+        events: bool = False) -> dict:
     """Run the image's tests against ``host``; return the report, or raise VerifyError.
 
     ``stdout`` is where pytest's own output goes (a file, ``subprocess.DEVNULL``; default: ours).
+    ``events``: print a progress event per test (``toolkit.bake.pytest_events``) instead of pytest's dots.
     """
     image = cfg.image(image_name)
     tests = (cfg.root / image.tests).resolve()
@@ -37,6 +41,8 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, j
         f"--junitxml={junit}", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--color=no",
         f"--rootdir={tests.parent}",
     ]
+    if events:
+        cmd += EVENT_ARGS
     proc = subprocess.run(cmd, cwd=cfg.root, stdout=stdout)
     report = read_junit(junit) if junit.is_file() else {"tests": 0, "failures": 0, "errors": 1, "skipped": 0, "failed": []}
     report["exit_code"] = proc.returncode
@@ -72,8 +78,8 @@ def read_junit(path: Path) -> dict:
 
 def _verify(args, host: SshHost, values: dict[str, str]) -> str:
     cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
-    report = run(cfg, args.image, host, args.bake_dir)  # the image's tests never need the secrets
-    return f"verified: {report['tests']} tests passed"
+    report = run(cfg, args.image, host, args.bake_dir, events=True)  # the image's tests never need the secrets
+    return f"{report['tests']} test{'' if report['tests'] == 1 else 's'} passed"
 
 
 def main(argv: list[str] | None = None) -> int:

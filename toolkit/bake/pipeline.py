@@ -26,6 +26,7 @@ from toolkit import __version__, procs
 from toolkit.aws import error_code
 from toolkit.bake import inputs, keep, secrets, source
 from toolkit.bake.plan import BakePlan, gather, plan_bake
+from toolkit.bake.progress import Progress
 from toolkit.bake.provision import APP_VARS, EXTRA_VARS
 from toolkit.config import Config
 from toolkit.errors import LockError, PackerError, ProvisionError, ReleaseError, RodeoError, VerifyError
@@ -153,8 +154,11 @@ def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values
         (plan.bake_dir / EXTRA_VARS).write_text(json.dumps(plan.extra_vars, indent=1, sort_keys=True) + "\n")
     app = _export_app(config, plan, state_dir, reporter)
     seen: dict[str, BuildTarget] = {}
+    shown = Progress(reporter)
+    shown.record("render", render_s, plan.template.name)
     try:
-        built, target = _build(config, aws, hosts, plan, values, reporter, app, seen, "abort" if keep_on_failure else "cleanup")
+        with shown:
+            built, target = _build(config, aws, hosts, plan, values, shown, app, seen, "abort" if keep_on_failure else "cleanup")
     except RodeoError as exc:
         if keep_on_failure and "target" in seen:
             raise keep.keep(config, hosts, plan.image, plan.bake_id, plan.bake_dir, seen["target"], state_dir, exc) from None
@@ -258,7 +262,7 @@ def _why(state_dir: Path, plan: BakePlan) -> list[str]:
     return inputs.describe(last, plan.inputs) if last else []
 
 
-def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], reporter: Reporter,
+def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], shown: Progress,
            app: source.Exported | None, seen: dict, on_error: str) -> tuple[packer.BuildResult, BuildTarget]:
     """Run Packer on a build host with a fresh key; key pair and host go away whatever happens.
 
@@ -266,7 +270,9 @@ def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[
     """
     key = new_key(plan.bake_dir, f"rodeo-{plan.bake_id}")
     user = config.image(plan.image).ssh_username
-    with _key_pair(aws, plan, key) as key_name, hosts.build_host(plan.source_ami, plan.bake_dir, key.with_suffix(".pub").read_text(), user, reporter) as target:
+    shown.begin("boot")
+    booting = time.monotonic()
+    with _key_pair(aws, plan, key) as key_name, hosts.build_host(plan.source_ami, plan.bake_dir, key.with_suffix(".pub").read_text(), user, shown.reporter) as target:
         seen["target"] = target
         var_file = plan.bake_dir / "bake.pkrvars.hcl"
         var_file.write_text(render.var_file(_variables(config, aws, plan, key, key_name, target, app)))
@@ -275,8 +281,11 @@ def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[
             packer.init(plan.template, env)
         try:
             redact = (lambda line: secrets.redact(line, values)) if values else None
-            return packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_line=reporter.detail, redact=redact,
-                                on_error=on_error), target
+            before_packer = time.monotonic() - booting  # the build host's own boot, before Packer's
+            built = packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_event=shown, redact=redact, phase="boot",
+                                 on_error=on_error)
+            built.phases["boot"] = round(built.phases.get("boot", 0) + before_packer, 2)
+            return built, target
         except PackerError as exc:
             raise _bake_failure(plan.bake_dir, exc) from None
         finally:

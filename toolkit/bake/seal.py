@@ -92,7 +92,7 @@ def _leaks(bake_dir: Path) -> list[dict]:
 
 def _seal(args, host: SshHost, values: dict[str, str]) -> str:
     seal(host, args.bake_dir, values)
-    return f"sealed: no secret or bake key found ({len(values)} secret(s) scanned); bake key and host keys removed"
+    return f"no secret or bake key found ({len(values)} secret(s) scanned); bake key and host keys removed"
 
 
 def main(argv: list[str] | None = None) -> int:

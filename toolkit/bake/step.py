@@ -2,7 +2,9 @@
 
 Packer runs each step as ``python -m toolkit.bake.<step> --env ENV --image
 NAME --bake-dir DIR --host HOST --port PORT --user USER --key KEYFILE``.
-A step that fails leaves ``<bake-dir>/failure.json`` with its reason, since
+A step tells Rodeo how it goes with progress events on its stdout
+(``toolkit.bake.progress``): that it began, what it did, or why it failed. A
+step that fails also leaves ``<bake-dir>/failure.json`` with its reason, since
 Packer itself only reports "exit code 1".
 """
 
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from toolkit.bake import secrets
+from toolkit.bake import progress, secrets
 from toolkit.errors import RodeoError
 from toolkit.hosts.ssh import SshHost
 
@@ -44,14 +46,17 @@ def write_failure(bake_dir: Path, phase: str, exc: RodeoError, secret_values: di
 def main(phase: str, step: Step, argv: list[str] | None) -> int:
     """Run ``step`` with Packer's flags, the secrets taken out of the environment first.
 
-    ``step`` returns a line to print. A RodeoError leaves ``failure.json`` and exits 1.
+    ``step`` returns a summary of what it did. A RodeoError leaves ``failure.json``
+    and exits 1. Both are progress events too.
     """
     args = parse_args(sys.argv[1:] if argv is None else argv, f"python -m toolkit.bake.{phase}")
     values = secrets.take(os.environ)  # before anything (ansible-runner) copies the environment to disk
+    progress.emit(progress.Phase(phase))
     try:
-        print(step(args, SshHost(args.host, args.port, args.user, args.key), values))
+        summary = step(args, SshHost(args.host, args.port, args.user, args.key), values)
     except RodeoError as exc:
         write_failure(args.bake_dir, phase, exc, values)
-        print(f"error: {secrets.redact(exc.message, values)}", file=sys.stderr)
+        progress.emit(progress.Failed(phase, secrets.redact(exc.message, values), secrets.redact(exc.hint, values)))
         return 1
+    progress.emit(progress.Done(phase, secrets.redact(summary, values)))
     return 0

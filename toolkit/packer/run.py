@@ -1,9 +1,13 @@
 """Run the ``packer`` binary: find its version, ``init``, and ``build`` with live events.
 
-``build`` reads Packer's ``-machine-readable`` stream, shows each UI line as it
-comes, times the phases (boot, provision, verify, snapshot) from Packer's own
-messages, keeps the whole stream as ``packer.log`` in the bake folder, and
-returns the AMI ids from the manifest post-processor.
+``build`` reads Packer's ``-machine-readable`` stream and keeps all of it as
+``packer.log`` in the bake folder. It turns the stream into progress events
+(``toolkit.bake.progress``): Packer's own messages into phases (boot,
+provision, verify, seal, snapshot, copy), which it also times; the steps'
+event lines into theirs; every other line into ``Output`` (shown only with
+``--verbose``). When the build fails, the last event carries the lines that
+say why: the failing step's own output, or Packer's reasons, each once.
+It returns the AMI ids from the manifest post-processor.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from toolkit.bake import progress
 from toolkit.errors import PackerError
 
 # Packer's say/message lines that open each phase, in order.
@@ -30,9 +36,26 @@ PHASE_MARKERS = (
     ("boot", re.compile(r"Launching a source AWS instance|Creating temporary keypair|Prevalidating")),
     ("provision", re.compile(r"Running local shell script|Provisioning with shell-local", re.I)),
     ("snapshot", re.compile(r"Stopping the source instance|Creating AMI|Creating the AMI")),
+    ("copy", re.compile(r"Copying/Encrypting AMI|Copying AMI|Copying to: ")),
 )
+# Packer's messages worth a glance on the running phase's line; True: also its summary when it ends.
+NOTES = (
+    (re.compile(r"Instance ID: (\S+)"), r"instance \1", False),
+    (re.compile(r"Waiting for SSH to become available"), "waiting for SSH", False),
+    (re.compile(r"Connected to SSH!"), "connected over SSH", True),
+    (re.compile(r"Waiting for the instance to stop"), "stopping the instance", False),
+    (re.compile(r"Creating AMI \S+ from instance"), "creating the AMI", False),
+    (re.compile(r"Waiting for AMI to become ready"), "waiting for the AMI", False),
+    (re.compile(r"Waiting for all copies to complete"), "waiting for the copies", False),
+)
+# Packer's words around a failure's reason (it says each reason up to three times).
+REASON_PREFIXES = re.compile(r"^(?:Build '[^']*' errored after [^:]*: |(?:==>|-->)\s*[\w.-]+: )")
+BOILERPLATE = re.compile(r"Some builds didn't complete successfully|Builds finished but no artifacts|^Provisioning step had errors")
+COPYING = re.compile(r"Copying to: (\S+)")
+SOURCE = re.compile(r"^\s*(?:==>|-->)?\s*[\w-]+\.[\w.-]+:(?: |$)")  # "    amazon-ebs.app: " before a step's line
 INTERRUPT_GRACE = 300.0
 SHELL_STEPS = ("provision", "verify", "seal")  # the template's shell-local provisioners, in order
+TAIL = 12  # a failing step's last lines shown
 
 
 @dataclass
@@ -76,15 +99,17 @@ def build_command(template: Path, var_file: Path, on_error: str = "cleanup") -> 
 
 
 def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], cwd: Path,
-          on_line: Callable[[str], None] = lambda line: None, redact: Callable[[str], str] | None = None, on_error: str = "cleanup") -> BuildResult:
+          on_event: Callable[[progress.Event], None] = lambda event: None, redact: Callable[[str], str] | None = None,
+          phase: str | None = None, on_error: str = "cleanup") -> BuildResult:
     """``packer build`` the template; PackerError (with Packer's own message) if it fails.
 
-    ``redact`` rewrites every line before it is logged or shown (secret values out).
+    ``on_event`` gets every progress event; ``redact`` rewrites every line
+    before it is logged or shown (secret values out). ``phase`` is the phase
+    already running when Packer starts (the build host's boot).
     """
     log_path = bake_dir / "packer.log"
     cmd = build_command(template, var_file, on_error)
-    phases = PhaseClock()
-    errors: list[str] = []
+    stream = Stream(on_event, PhaseClock(phase, on_event))
     with open(log_path, "w") as log:
         # Its own process group: an interrupt reaches Packer and its provisioners
         # through us (see _stop) whether it came from a terminal or a SIGTERM.
@@ -93,36 +118,101 @@ def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], c
         interrupted = False
         while True:
             try:
-                _follow(proc, log, phases, errors, on_line, redact or (lambda line: line))
+                for raw in proc.stdout:
+                    raw = (redact or str)(raw)
+                    log.write(raw)
+                    stream.feed(raw)
+                proc.wait()
                 break
             except KeyboardInterrupt:
                 if not interrupted:
                     interrupted = True
                     _stop(proc)
                 # Keep reading: Packer reports its clean-up, and must not block on a full pipe.
-        phases.stop()
+        why = stream.why()
+        stream.clock.stop()
         if interrupted:
             raise KeyboardInterrupt
     if proc.returncode != 0:
-        last = next((e for e in reversed(errors) if e.strip()), "see the Packer log")
-        raise PackerError(f"packer build failed: {last.strip().splitlines()[-1]}", f"full log: {log_path}")
-    return BuildResult(amis=read_manifest(bake_dir / "manifest.json"), phases=phases.durations, log=log_path, errors=errors)
+        reasons = stream.reasons()
+        on_event(progress.Ended(False, why))
+        raise PackerError(f"packer build failed: {(reasons or ['see the Packer log'])[-1]}", f"full log: {log_path}")
+    on_event(progress.Ended(True))
+    return BuildResult(amis=read_manifest(bake_dir / "manifest.json"), phases=stream.clock.durations, log=log_path, errors=stream.errors)
 
 
-def _follow(proc: subprocess.Popen, log, phases: "PhaseClock", errors: list[str], on_line: Callable[[str], None],
-            redact: Callable[[str], str]) -> None:
-    """Read Packer's stream to its end: log it, time it, show it."""
-    for raw in proc.stdout:
-        raw = redact(raw)
-        log.write(raw)
+class Stream:
+    """Packer's machine-readable lines in, progress events out; keeps what a failure needs."""
+
+    def __init__(self, on_event: Callable[[progress.Event], None], clock: "PhaseClock") -> None:
+        self.on_event, self.clock = on_event, clock
+        self.errors: list[str] = []
+        self.step_lines: deque[str] = deque(maxlen=TAIL)  # the last shell step's own output
+        self.in_step = False  # from a shell step's start to Packer's next message of its own
+        self.regions: list[str] = []  # the AMI copied (encrypted) to
+
+    def feed(self, raw: str) -> None:
+        """One line of the stream."""
         kind, text = parse_line(raw)
-        if kind in ("say", "message", "error") and text:
-            phases.saw(text)
-            if kind == "error":
-                errors.append(text)
-            for line in text.splitlines():
-                on_line(line)
-    proc.wait()
+        if kind == "error":
+            self.errors.append(text)
+        if kind not in ("say", "message", "error") or not text:
+            return
+        for line in text.splitlines():
+            self._line(kind, line)
+
+    def _line(self, kind: str, line: str) -> None:
+        own = SOURCE.sub("", line)
+        event = progress.parse(own)
+        if event is not None:
+            if isinstance(event, progress.Phase):
+                self.clock.enter(event.name)
+            else:
+                self.on_event(event)
+            return
+        if kind == "say":  # the phase it opens first, then the line (--verbose shows it under that phase)
+            self.in_step = bool(self.clock.saw(own) in SHELL_STEPS)
+            if self.in_step:
+                self.step_lines.clear()
+        elif self.in_step and own.strip():
+            self.step_lines.append(own.rstrip())
+        self.on_event(progress.Output(line))
+        copying = COPYING.search(own)
+        if copying:
+            self.regions.append(copying[1])
+        note = progress.Note(f"to {', '.join(self.regions)}", True) if copying else phase_note(own)
+        if note:
+            self.on_event(note)
+
+    def reasons(self) -> list[str]:
+        """Packer's error lines, each reason once, without its framing."""
+        return unique_reasons(self.errors)
+
+    def why(self) -> tuple[str, ...]:
+        """The lines that say why the build failed: the failing step's own, else Packer's reasons."""
+        if self.clock.current in SHELL_STEPS and self.step_lines:
+            return tuple(self.step_lines)
+        return tuple(self.reasons())
+
+
+def phase_note(text: str) -> progress.Note | None:
+    """The short news a Packer message gives about the running phase, or None."""
+    for pattern, note, final in NOTES:
+        found = pattern.search(text.strip())
+        if found:
+            return progress.Note(found.expand(note), final)
+    return None
+
+
+def unique_reasons(errors: list[str]) -> list[str]:
+    """Packer's error lines as reasons, each once, in order ("Build 'x' errored after 2s: R", "--> x: R" are R)."""
+    seen: list[str] = []
+    for error in errors:
+        for line in error.splitlines():
+            reason = REASON_PREFIXES.sub("", line.strip()).strip()
+            if reason and not BOILERPLATE.search(reason) and reason not in seen:
+                seen.append(reason)
+    return seen
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -157,24 +247,38 @@ def parse_line(raw: str) -> tuple[str, str]:
 
 
 class PhaseClock:
-    """Times the phases of a bake from the order of Packer's messages."""
+    """Times the phases of a bake from the order of Packer's messages, telling ``on_event`` when one begins.
 
-    def __init__(self) -> None:
+    A phase is entered once: a later message that matches it (``Creating AMI
+    tags`` after the copy) does not go back.
+    """
+
+    def __init__(self, initial: str | None = None, on_event: Callable[[progress.Event], None] = lambda event: None) -> None:
         self.durations: dict[str, float] = {}
         self.current: str | None = None
         self.started = time.monotonic()
         self.shell_runs = 0
+        self.on_event = on_event
+        if initial:
+            self.enter(initial)
 
-    def saw(self, text: str) -> None:
-        """Feed one message; switch phase when it opens the next one."""
+    def saw(self, text: str) -> str | None:
+        """Feed one message; switch phase when it opens the next one. Returns the phase it opened, if any."""
         for name, pattern in PHASE_MARKERS:
             if pattern.search(text):
                 if name == "provision":
                     self.shell_runs += 1
                     name = SHELL_STEPS[min(self.shell_runs, len(SHELL_STEPS)) - 1]
-                if name != self.current and name not in self.durations:
-                    self._switch(name)
-                return
+                return name if self.enter(name) else None
+        return None
+
+    def enter(self, name: str) -> bool:
+        """Switch to ``name`` unless it runs or ran already (a step naming itself confirms the order)."""
+        if name == self.current or name in self.durations:
+            return False
+        self._switch(name)
+        self.on_event(progress.Phase(name))
+        return True
 
     def _switch(self, name: str) -> None:
         now = time.monotonic()

@@ -25,7 +25,7 @@ from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_pl
 from toolkit.aws import explain
 from toolkit.config import Config, Release
 from toolkit.errors import ImageError, ReleaseError
-from toolkit.ui import Reporter
+from toolkit.ui import Line, Reporter
 
 # How often the watch re-runs the gates: weight sits at most about this long
 # (plus one round of describe calls) on a slot that failed outside Rodeo.
@@ -138,11 +138,11 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
             weights = {p.new_slot: step.new_weight, p.old_slot: step.old_weight}
             _gates(config, env, aws, weights, "before the weight change")
             lock.check(aws, held, f"weight {step.new_weight}% on {p.new_slot}")
-            with reporter.step(f"weight {step.new_weight}% on {p.new_slot}, {step.old_weight}% on {p.old_slot}"):
+            with reporter.step(f"weight {step.new_weight}% on {p.new_slot}, {step.old_weight}% on {p.old_slot}") as line:
                 slots.set_weights(env, aws, weights)
-            result.steps.append(step.new_weight)
-            entry = ledger.update(config, aws, entry, steps=result.steps)
-            _watch(config, env, aws, weights, p.pause_seconds, reporter)
+                result.steps.append(step.new_weight)
+                entry = ledger.update(config, aws, entry, steps=result.steps)
+                _watch(config, env, aws, weights, p.pause_seconds, line)
     except (GateFailed, smoke.SmokeFailed, *AWS_ERRORS) as failed:
         reason = _reason(failed)
         _roll_back(config, aws, env, p, dict(entry, steps=list(result.steps)), reason, kind, reporter, held)
@@ -165,16 +165,16 @@ def _prepare(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter
             if not slots.wait_drained(env, aws, p.new_slot, rel.health_timeout_seconds):
                 raise GateFailed(f"{p.new_slot} did not empty within {rel.health_timeout_seconds}s")
     lock.check(aws, held, f"scaling {p.new_slot} up")
-    with reporter.step(f"{p.new_slot} scaling up to {cap.desired} with {p.to_ami}") as box:
+    with reporter.step(f"{p.new_slot} scaling up to {cap.desired} with {p.to_ami}") as line:
         version = slots.ensure_version(env, aws, p.to_ami, p.reuse_version)
         slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max, version)
-        box["result"] = f"{p.new_slot} pinned to launch template version {version}, {cap.desired} instance(s) asked for"
-    with reporter.step(f"waiting for {cap.desired} healthy instance(s) in {p.new_slot}") as box:
-        ok = slots.wait_in_service(env, aws, p.new_slot, cap.desired, rel.health_timeout_seconds, lambda n, total: reporter.detail(f"instances healthy {n}/{total}"))
+        line["result"] = f"pinned to launch template version {version}, {cap.desired} instance(s) asked for"
+    with reporter.step(f"waiting for {cap.desired} healthy instance(s) in {p.new_slot}") as line:
+        ok = slots.wait_in_service(env, aws, p.new_slot, cap.desired, rel.health_timeout_seconds, lambda n, total: line.note(f"instances healthy {n}/{total}"))
         if not ok:
             healthy, total = slots.health(env, aws)[p.new_slot]
             raise GateFailed(f"{p.new_slot} has {healthy}/{cap.desired} healthy instance(s) ({total} in service) after {rel.health_timeout_seconds}s")
-        box["result"] = f"instances healthy {cap.desired}/{cap.desired}"
+        line["result"] = f"instances healthy {cap.desired}/{cap.desired}"
 
 
 def _gates(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], when: str) -> None:
@@ -189,16 +189,18 @@ def _gates(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], wh
         raise GateFailed(f"alarm(s) in ALARM: {', '.join(firing)} ({when})")
 
 
-def _watch(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], pause: float, reporter: Reporter) -> None:
-    """Run the gates now and every few seconds until ``pause`` has passed."""
+def _watch(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], pause: float, line: Line) -> None:
+    """Run the gates now and every second until ``pause`` has passed, counting down on the step's line."""
     deadline = time.monotonic() + pause
-    with reporter.step(f"watching for {pause:g}s (health, alarms)"):
-        while True:
-            _gates(config, env, aws, weights, "while watching")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(GATE_INTERVAL, left))
+    line.note(f"watching for {pause:g}s (health, alarms)")
+    while True:
+        _gates(config, env, aws, weights, "while watching")
+        left = deadline - time.monotonic()
+        if left <= 0:
+            line["result"] = f"watched {pause:g}s: healthy, no alarm"
+            return
+        line.note(f"watching: {left:.0f}s left, healthy, no alarm", plain=False)
+        time.sleep(min(GATE_INTERVAL, left))
 
 
 def _roll_back(config: Config, aws: Any, env: slots.Env, p: Plan, entry: dict, reason: str, kind: str, reporter: Reporter, held: lock.Lock) -> None:
@@ -240,9 +242,12 @@ def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Repor
         reporter.info(f"keeping {p.old_slot} warm for a fast rollback")
         return
     lock.check(aws, held, f"draining {p.old_slot}")
-    with reporter.step(f"{p.old_slot} draining (deregistration delay up to {p.drain_seconds}s), then scaling to 0"):
+    with reporter.step(f"{p.old_slot} draining (deregistration delay up to {p.drain_seconds}s), then scaling to 0") as line:
         slots.set_capacity(env, aws, p.old_slot, 0, 0)
-        if not slots.wait_drained(env, aws, p.old_slot, p.drain_seconds + rel.health_timeout_seconds):
+        if slots.wait_drained(env, aws, p.old_slot, p.drain_seconds + rel.health_timeout_seconds):
+            line["result"] = "no instance left"
+        else:
+            line["result"] = "instances left"
             reporter.warn(f"{p.old_slot} still has instances; its group will finish scaling in")
 
 

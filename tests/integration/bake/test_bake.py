@@ -73,11 +73,26 @@ def test_bake_app_makes_a_verified_tagged_ami_on_its_base(project: Project, ec2)
 
 
 def test_readable_summary_without_json(project: Project):
+    """Not a terminal: one plain line per event, each phase opened and closed once; Packer's own log in packer.log only."""
     project.minimal_images()
     result = project.invoke("bake", "--image", "base", "--force")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "base baked: us-east-1 ami-" in result.stdout
-    assert "TASK " in result.stdout  # Ansible's tasks streamed as they ran
+    progress = result.stdout.split("\nbase baked:")[0].splitlines()
+    assert "  task 1 of 1: Mark the image" in progress  # Ansible's tasks streamed as they ran
+    assert "  1 of 1 passed; test_the_host_answers" in progress  # and the image tests
+    phases = ["boot", "provision", "verify", "seal", "snapshot", "copy"]
+    assert [ln.split()[1] for ln in progress if ln.startswith("→ ")] == phases
+    assert [ln.split()[1] for ln in progress if ln.startswith("✓ ")][2:] == phases  # after "planned" and render
+    assert len(progress) == len(set(progress))  # nothing twice: no tag lines, no "AMIs were created"
+    assert not any("amazon-ebs" in ln or "\x1b" in ln for ln in result.stdout.splitlines())
+    log = (Path(last_line_with(result.stdout, "artifacts: ").split("artifacts: ")[1]) / "packer.log").read_text()
+    assert log.count('Adding tag: "rodeo:image": "base"') == 2  # AMI and snapshot: Packer's whole log is kept
+    assert ",artifact," in log and "AMIs were created" in log and '@rodeo {"event":"task"' in log
+
+
+def last_line_with(text: str, needle: str) -> str:
+    return [ln for ln in text.splitlines() if needle in ln][-1]
 
 
 def test_failing_task_names_task_host_and_message(project: Project, ec2):
@@ -89,6 +104,11 @@ def test_failing_task_names_task_host_and_message(project: Project, ec2):
     line = one_error_line(result)
     assert "Ansible task 'Deliberately failing step' failed on build-host" in line
     assert "no AMI was made" in line
+    assert "hint: fix playbooks/roles/base/tasks/main.yml:1 (artifacts: " in result.stderr  # the role's file, not the playbook
+    # The failing phase, then the step's own lines saying why, once; not Packer's "Script exited" three times.
+    assert "✗ provision" in result.stdout
+    assert result.stdout.count("FAILED: 'Deliberately failing step' on build-host at playbooks/roles/base/tasks/main.yml:1") == 1
+    assert "Script exited" not in result.stdout + result.stderr
     assert project.amis(ec2) == before
     assert residue(project.state) == {"mounts": [], "processes": []}
 
@@ -150,9 +170,9 @@ def test_ctrl_c_or_sigterm_during_provisioning_cleans_up(project: Project, ec2, 
     deadline = time.monotonic() + 120
     for line in proc.stdout:
         seen.append(line)
-        if "TASK Slow step" in line or time.monotonic() > deadline:
+        if ": Slow step" in line or time.monotonic() > deadline:
             break
-    assert any("TASK Slow step" in line for line in seen), "".join(seen[-20:])
+    assert any(": Slow step" in line for line in seen), "".join(seen[-20:])
     if how == "ctrl-c":
         os.killpg(proc.pid, signal.SIGINT)
     else:

@@ -28,8 +28,9 @@ def test_task_printer_keeps_the_failing_task():
     printer({"event": "runner_on_ok", "event_data": {"res": {"changed": True}}})
     printer({"event": "runner_on_failed", "event_data": {"task": "Start app", "host": "build-host", "res": {"msg": "boom\n  twice"}}})
     printer({"event": "runner_on_failed", "event_data": {"task": "Ignored", "host": "h", "ignore_errors": True, "res": {"msg": "x"}}})
-    assert printer.failure == {"task": "Start app", "host": "build-host", "message": "boom twice"}
-    assert out.getvalue().splitlines() == ["TASK Install app", "  changed", "  FAILED on build-host: boom twice"]
+    assert (printer.failure.task, printer.failure.host, printer.failure.message) == ("Start app", "build-host", "boom twice")
+    assert out.getvalue().splitlines() == ['@rodeo {"event":"task","n":1,"name":"Install app","total":null,"approx":false}',
+                                           "FAILED: 'Start app' on build-host", "  boom twice"]
 
 
 import pytest  # noqa: E402
