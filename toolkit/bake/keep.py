@@ -19,6 +19,7 @@ from toolkit.config import Config
 from toolkit.errors import RodeoError
 from toolkit.hosts import BuildTarget, Hosts
 from toolkit.hosts.kept import KeptHost, all_kept, save
+from toolkit.hosts.ssh import SshHost, client_config
 from toolkit.ui import Reporter
 
 WAITER = {"Delay": 2, "MaxAttempts": 300}
@@ -32,7 +33,9 @@ def keep(config: Config, hosts: Hosts, image: str, bake_id: str, bake_dir: Path,
     where = hosts.keep_host(target, bake_id, key.with_suffix(".pub").read_text(), user)
     if where is None:
         return type(failure)(failure.message, f"{failure.hint}; no build host was left to keep (it failed before it booted)")
-    kept = KeptHost(bake_id=bake_id, image=image, env=config.env, user=user, key=str(key), bake_dir=str(bake_dir), **where)
+    ssh_config = client_config(bake_dir / "kept_ssh_config", SshHost(where["host"], where["port"], user, key))
+    kept = KeptHost(bake_id=bake_id, image=image, env=config.env, user=user, key=str(key), bake_dir=str(bake_dir),
+                    tests=str(config.image(image).tests), ssh_config=str(ssh_config), **where)
     save(state_dir, kept)
     return type(failure)(failure.message, "\n".join([failure.hint, *kept.lines()]))
 

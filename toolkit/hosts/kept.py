@@ -29,6 +29,8 @@ class KeptHost:
     user: str
     key: str  # the bake's private key
     bake_dir: str
+    tests: str = ""  # the image's tests, relative to the project
+    ssh_config: str = ""  # an SSH client config for it (testinfra's --ssh-config)
     pid: int = 0  # local: the sandbox's process
     pid_started: str = ""  # local: its start time (a reused pid is not it)
     upper: str = ""  # local: the bake's upper layer
@@ -43,9 +45,9 @@ class KeptHost:
 
     @property
     def retest(self) -> str:
-        """The command that runs only the image's tests against it (the bake's own verify step)."""
-        return (f"{shlex.quote(sys.executable)} -m toolkit.bake.image_tests --env {self.env} --image {self.image} "
-                f"--bake-dir {shlex.quote(self.bake_dir)} --host {self.host} --port {self.port} --user {self.user} --key {shlex.quote(self.key)}")
+        """The command (run in the project) that runs only the image's tests against it, as the bake's verify step does."""
+        return (f"{shlex.quote(sys.executable)} -m pytest {shlex.quote(self.tests)} --hosts=ssh://{self.user}@{self.host}:{self.port} "
+                f"--ssh-config={shlex.quote(self.ssh_config)} -p no:cacheprovider")
 
     def lines(self) -> list[str]:
         """What a person needs to use it, and to remove it."""
