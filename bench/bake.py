@@ -144,7 +144,7 @@ def hand(work: Path, aws: Aws, source_ami: str, template: Path) -> tuple[float, 
     ec2 = aws.client("ec2")
     ec2.import_key_pair(KeyName=key_name, PublicKeyMaterial=key.with_suffix(".pub").read_bytes())
     try:
-        with sandbox.build_instance([CACHE / "rootfs-bookworm"], work / "layer", key.with_suffix(".pub").read_text()) as inst:
+        with sandbox.build_instance([sandbox.rootfs_path(CACHE)], work / "layer", key.with_suffix(".pub").read_text()) as inst:
             inventory = work / "inventory"
             inventory.mkdir()
             (inventory / "hosts.ini").write_text(f"[build]\nbuild-host ansible_host={inst.host} ansible_port={inst.port} ansible_user=admin\n")
@@ -177,7 +177,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, bake folders)")
     args = parser.parse_args()
     sandbox.check_host()
-    sandbox.ensure_rootfs(CACHE / "rootfs-bookworm")
+    sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE))
     if shutil.which("packer") is None:
         sys.exit("packer is not installed (make setup)")
     tmp = Path(tempfile.mkdtemp(prefix="rodeo-bench-bake-"))

@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (project copy, logs, bake folders)")
     args = parser.parse_args()
     sandbox.check_host()
-    sandbox.ensure_rootfs(CACHE / "rootfs-bookworm")
+    sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE))
     if shutil.which("packer") is None:
         sys.exit("packer is not installed (make setup)")
     tmp = Path(tempfile.mkdtemp(prefix="rodeo-bench-cache-"))

@@ -31,7 +31,7 @@ BIN = Path(sys.executable).parent
 
 def sample_layers(root: Path, cache: Path, rootfs: Path) -> dict[str, Path]:
     """``{"rootfs", "base", "app"}``: the sample playbooks run into layers, cached by the playbooks' content."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(rootfs.name.encode())  # a new root file system (other packages) is new layers
     for path in sorted((root / "playbooks").rglob("*")) + sorted((root / "inventories/local/group_vars").rglob("*")):
         if path.is_file():
             digest.update(str(path.relative_to(root)).encode() + path.read_bytes())

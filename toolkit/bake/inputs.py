@@ -23,6 +23,9 @@ import yaml
 
 from toolkit.config import Config, Image
 
+# Image settings that change how a bake runs, not what the image holds: changing them does not rebake.
+NOT_INPUTS = ("ansible_strategy",)
+
 
 def role_names(playbook: Path) -> list[str]:
     """Roles a playbook names in its plays' ``roles:`` and in import/include_role tasks."""
@@ -112,7 +115,7 @@ def digests(config: Config, image: Image, template: str, source_ami: str, parent
     update) rebakes the image.
     """
     settings: dict[str, Any] = {
-        "image": _plain(dataclasses.asdict(image)),
+        "image": _plain({k: v for k, v in dataclasses.asdict(image).items() if k not in NOT_INPUTS}),
         "region": config.region,
         "copy_to_regions": list(config.copy_to_regions),
         "encrypt_boot": config.encrypt_boot,

@@ -7,22 +7,42 @@ It writes an inventory for the one build host (with the environment's
 runs and the ok/changed/failed counts, and keeps ansible-runner's artifacts
 under ``<bake-dir>/ansible/``. A failed run writes ``<bake-dir>/failure.json``
 and exits 1 naming the task, the host and Ansible's message.
+
+Speed: the playbook runs with Mitogen's strategy (``ansible_strategy:
+mitogen``, the default; ``linear`` is plain Ansible), which runs every task
+in one persistent Python on the host instead of copying and starting a
+module per task. When Mitogen cannot load (not installed, an Ansible it
+refuses, a broken plugin), the playbook runs again with the linear strategy,
+announced in one line and in ``<bake-dir>/provision.json`` (which the bake's
+record includes). Ansible's SSH (Mitogen's too) goes through the bake's
+master connection (``toolkit.hosts.ssh``), which the image tests and the
+seal step reuse.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
+from typing import Callable
 
 from toolkit import config as config_mod
 from toolkit.bake import secrets, step
 from toolkit.errors import ProvisionError
+from toolkit.hosts import ssh
 from toolkit.hosts.ssh import SshHost
 
 EXTRA_VARS = "extra-vars.json"  # `invoke bake --var`: written by the pipeline, passed as -e @FILE
 LEAKS = "leaks.json"  # files of the artifacts that held a secret's value (redacted since)
+RECORD = "provision.json"  # how the playbook ran: strategy, Mitogen's fallback reason, counts
+HOST_CLOCK = "host-clock-start"  # the host's clock (epoch s) when provisioning began: the seal scans what changed since
+MITOGEN_STRATEGY = "mitogen_linear"
+# What a module says when it needs to respawn under another Python, which Mitogen cannot do.
+MITOGEN_LIMITS = ("must be installed and visible from", "_module_fqn", "Could not import the python3-apt module",
+                  "Could not import the python3-dnf module", "has already been respawned")
 
 
 def write_inventory(target: Path, host: SshHost, image: str, inventory_dir: Path) -> Path:
@@ -88,12 +108,14 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, out=sys.stdout,
-        secret_values: dict[str, str] | None = None) -> dict:
+        secret_values: dict[str, str] | None = None, strategy_plugins: Path | None = None) -> dict:
     """Run the image's playbook on ``host``; return the per-host stats, or raise ProvisionError.
 
     ``secret_values`` become Ansible variables through a private file that is
     deleted after the run (never through ansible-runner's own files, which
     keep the environment and extra vars among the artifacts).
+    ``strategy_plugins`` is where Mitogen's strategy plugins are (default: the
+    installed ``ansible_mitogen``'s).
     """
     import ansible_runner
 
@@ -106,7 +128,7 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
+        "ANSIBLE_SSH_ARGS": f"-F {_master(host, bake_dir)}",  # the bake's one connection (toolkit.hosts.ssh)
         "ANSIBLE_ROLES_PATH": str(playbook.parent / "roles"),
         "ANSIBLE_NOCOLOR": "True",
     }
@@ -114,22 +136,27 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
         envvars["ANSIBLE_CONFIG"] = str(cfg.root / "ansible.cfg")
     try:
         with secrets.vars_file(secret_values or {}) as extra:
-            result = ansible_runner.run(
-                private_data_dir=str(private),
-                playbook=str(playbook),
-                inventory=str(inventory),
-                envvars=envvars,
-                cmdline=_cmdline(bake_dir, extra),
-                ident="provision",
-                event_handler=printer,
-                quiet=True,
-                rotate_artifacts=0,
-            )
+            def play(env: dict):
+                printer.failure = None  # a failed Mitogen attempt's is not the last run's
+                return ansible_runner.run(
+                    private_data_dir=str(private),
+                    playbook=str(playbook),
+                    inventory=str(inventory),
+                    envvars=env,
+                    cmdline=_cmdline(bake_dir, extra),
+                    ident="provision",
+                    event_handler=printer,
+                    quiet=True,
+                    rotate_artifacts=0,
+                )
+
+            result, how = run_with_strategy(image.ansible_strategy, envvars, play, private, out, strategy_plugins)
     finally:
         _redact_artifacts(private, bake_dir, secret_values or {})
     stats = result.stats or {}
     counts = {k: sum((stats.get(k) or {}).values()) for k in ("ok", "changed", "failures", "dark", "skipped")}
     print(f"PLAY RECAP ok={counts['ok']} changed={counts['changed']} failed={counts['failures']} unreachable={counts['dark']} skipped={counts['skipped']}", file=out, flush=True)
+    (bake_dir / RECORD).write_text(json.dumps(dict(how, counts=counts, status=result.status), indent=1, sort_keys=True) + "\n")
     if result.status != "successful":
         failure = printer.failure or {"task": "(playbook)", "host": "build-host", "message": _runner_reason(result)}
         raise ProvisionError(
@@ -137,6 +164,85 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
             f"fix {image.playbook} (artifacts: {private / 'artifacts' / 'provision'})",
         )
     return counts
+
+
+def _master(host: SshHost, bake_dir: Path) -> Path:
+    """The bake's SSH client config, with its master connection started (``toolkit.hosts.ssh``)."""
+    cfg_file = ssh.client_config(bake_dir / "ssh_config", host)
+    ssh.open_master(host, cfg_file)
+    clock = ssh.run(host, cfg_file, "date +%s", timeout=60)
+    if clock.returncode == 0 and clock.stdout.strip().isdigit():
+        (bake_dir / HOST_CLOCK).write_text(clock.stdout.strip() + "\n")
+    return cfg_file
+
+
+def run_with_strategy(strategy: str, envvars: dict, play: Callable[[dict], object], private: Path, out,
+                      plugins: Path | None = None) -> tuple[object, dict]:
+    """``play(envvars)`` with ``strategy``; for Mitogen, once more with Ansible's linear strategy when it fails to load.
+
+    Returns the last run and ``{"strategy": ..., "fallback": why or None}``.
+    The failed attempt's artifacts are kept as ``artifacts/provision-mitogen``.
+    """
+    fallback = None
+    if strategy == "mitogen":
+        plugins = plugins or mitogen_plugins()
+        if plugins is None:
+            fallback = "mitogen is not installed"
+        else:
+            result = play(dict(envvars, ANSIBLE_STRATEGY=MITOGEN_STRATEGY, ANSIBLE_STRATEGY_PLUGINS=str(plugins)))
+            fallback = mitogen_failure(result)
+            if fallback is None:
+                return result, {"strategy": "mitogen", "fallback": None}
+            failed = private / "artifacts" / "provision"
+            if failed.is_dir():
+                shutil.rmtree(private / "artifacts" / "provision-mitogen", ignore_errors=True)
+                failed.rename(failed.with_name("provision-mitogen"))
+        print(f"mitogen: {fallback}; provisioning with Ansible's linear strategy instead", file=out, flush=True)
+    return play(dict(envvars, ANSIBLE_STRATEGY="linear")), {"strategy": "linear", "fallback": fallback}
+
+
+def mitogen_plugins() -> Path | None:
+    """The strategy plugins of the installed ``ansible_mitogen``, found without importing it (or Ansible)."""
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
+    return folder if (folder / f"{MITOGEN_STRATEGY}.py").is_file() else None
+
+
+def mitogen_failure(result) -> str | None:
+    """Why a run failed because of Mitogen rather than the playbook, or None.
+
+    Three ways: Mitogen did not load (an import error, a plugin Ansible
+    cannot use, a Mitogen that refuses this Ansible: the run ends before its
+    first task); it could not start on the host (unreachable, in Mitogen's
+    words); or a task needed what Mitogen cannot do: a module that re-runs
+    itself under another Python (``apt`` on a host without python3-apt
+    installs it, then respawns). Any other failed task is the playbook's.
+    """
+    if result.status == "successful":
+        return None
+    events = list(result.events)
+    failed = [e for e in events if e.get("event") in ("runner_on_failed", "runner_on_unreachable")
+              and not (e.get("event_data") or {}).get("ignore_errors")]
+    if failed:
+        data = failed[-1].get("event_data") or {}
+        res = data.get("res") or {}
+        text = json.dumps(res, default=str)
+        why = _one_line(failure_message(res), 160)
+        if any(marker in text for marker in MITOGEN_LIMITS):
+            return f"task '{data.get('task', '?')}' needs what Mitogen cannot do ({why})"
+        if failed[-1].get("event") == "runner_on_unreachable" and "mitogen" in text.lower():
+            return f"could not start on the host ({why})"
+        return None
+    if any(str(e.get("event", "")).startswith("runner_on_") for e in events):
+        return None
+    try:
+        lines = [ln.strip() for ln in result.stdout.read().splitlines() if ln.strip()]
+    except Exception:
+        lines = []
+    related = [ln for ln in lines if "mitogen" in ln.lower() or "strategy" in ln.lower()]
+    return f"failed to load ({_one_line(related[0], 200)})" if related else None
 
 
 def _cmdline(bake_dir: Path, secrets_file: Path | None) -> str | None:
