@@ -1,7 +1,7 @@
 """The one place Rodeo makes AWS clients.
 
 Clients get adaptive retries, the environment's region, and the endpoint:
-the local stack's moto server for ``stack: local``, otherwise whatever boto3
+the local stack's moto server for ``stack: local``, otherwise whatever botocore
 finds itself (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``AWS_REGION``, SSO,
 instance roles). ``explain`` turns botocore's failures into one-line errors.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.session
 
 from toolkit.errors import AwsError, RodeoError
 
@@ -34,15 +34,19 @@ class Aws:
     _clients: dict = field(default_factory=dict, repr=False)
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """A boto3 client for ``service`` in ``region`` (default: the environment's)."""
+        """A botocore client for ``service`` in ``region`` (default: the environment's).
+
+        botocore's own session, not boto3's: the same clients, without loading
+        boto3's resources and s3transfer (0.1-0.2 s of every command's start).
+        """
         region = region or self.region
         key = (service, region)
         if key not in self._clients:
             if self._session is None:
-                creds = LOCAL_CREDENTIALS if self.local else {}
-                self._session = boto3.session.Session(profile_name=None if self.local else self.profile, **creds)
+                self._session = botocore.session.Session(profile=None if self.local else self.profile)
+            creds = LOCAL_CREDENTIALS if self.local else {}
             cfg = botocore.config.Config(retries=RETRIES, connect_timeout=5, read_timeout=60)
-            self._clients[key] = self._session.client(service, region_name=region, endpoint_url=self.endpoint, config=cfg)
+            self._clients[key] = self._session.create_client(service, region_name=region, endpoint_url=self.endpoint, config=cfg, **creds)
         return self._clients[key]
 
     def env(self) -> dict[str, str]:
