@@ -27,6 +27,7 @@ from toolkit.aws import error_code
 from toolkit.bake import inputs, secrets
 from toolkit.bake.plan import BakePlan, gather, plan_bake
 from toolkit.bake.provision import EXTRA_VARS
+from toolkit.bake.provision import RECORD as PROVISION_RECORD
 from toolkit.config import Config
 from toolkit.errors import PackerError, ProvisionError, RodeoError, VerifyError
 from toolkit.hosts import HOST_DIRS, BuildTarget, Hosts
@@ -137,7 +138,7 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
         inputs_hash=plan.inputs_hash, phases=dict({"render": round(render_s, 2)}, **built.phases),
         duration_s=round(time.monotonic() - started, 2), artifacts=str(plan.bake_dir), why=why, parent=parent_result, vars=plan.extra_vars,
     )
-    record = dict(result.to_dict(), inputs=plan.inputs)
+    record = dict(result.to_dict(), inputs=plan.inputs, provision=_provision_record(plan.bake_dir))
     (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return result
 
@@ -160,6 +161,13 @@ def cached(config: Config, aws: Any, hosts: Hosts, plan: BakePlan) -> BakeResult
         tags=tags, cached=True, template=str(plan.template.name), inputs_hash=plan.inputs_hash, vars=plan.extra_vars,
         message=f"reused {primary['ImageId']} built {tags.get('rodeo:built-at', '?')} from {sha[:12]}: inputs unchanged",
     )
+
+
+def _provision_record(bake_dir: Path) -> dict | None:
+    """How the provision step ran Ansible (strategy, Mitogen's fallback and why, counts), or None."""
+    with contextlib.suppress(OSError, ValueError):
+        return json.loads((bake_dir / PROVISION_RECORD).read_text())
+    return None
 
 
 def _why(state_dir: Path, plan: BakePlan) -> list[str]:

@@ -138,6 +138,7 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
         with secrets.vars_file(secret_values or {}) as extra:
             def play(env: dict):
                 printer.failure = None  # a failed Mitogen attempt's is not the last run's
+                (private / "env" / "envvars").unlink(missing_ok=True)  # ansible-runner's copy would win over env
                 return ansible_runner.run(
                     private_data_dir=str(private),
                     playbook=str(playbook),

@@ -5,8 +5,9 @@ Packer runs this as the last ``shell-local`` provisioner (same flags as
 secret's value or the bake's private key is found on the build instance, or a
 secret's value in the bake's artifacts. Then it removes what must not be
 baked into the image: the bake's authorized key (the instance's only way in
-for this bake) and the SSH host keys (each instance makes its own at first
-boot), and ends the bake's SSH master connection.
+for this bake), the SSH host keys (each instance makes its own at first
+boot) and Ansible's empty temp folders, and ends the bake's SSH master
+connection.
 
 The scan reads the files whose status changed since the bake began (their
 ctime, which no program can set back), not the whole disk: a secret or the
@@ -89,6 +90,8 @@ if [ -f "$keys" ]; then
   rm -f "$keys.rodeo"
 fi
 rm -f /etc/ssh/ssh_host_*
+# Ansible's remote temp folders (Mitogen's for root too), when empty: provisioning leftovers, not image content.
+for h in "$home" /root; do rmdir "$h/.ansible/tmp" "$h/.ansible" 2>/dev/null || true; done
 if grep -rqsF -- "$2" /root /home /etc/ssh; then echo "bake key still present" >&2; exit 3; fi
 """
 
