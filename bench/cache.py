@@ -23,8 +23,9 @@ at the end. Each kind is ``invoke ... --json`` as a subprocess, timed end to end
 
 One untimed warm-up of kinds 1 and 4, then N rounds of 1, 2, 3, 4 (3 and 4
 alternate). Prints each run with the load average, a table (median, min, max),
-hit time against the 2 s goal, layered/mono against the 0.5 goal, and the
-medians of the ``phases`` of the bakes each kind made (kind 1: base + app summed).
+hit time against the 1 s goal (issue 13: whole CLI, Python start included),
+layered/mono against the 0.4 goal, and the medians of the ``phases`` of the
+bakes each kind made (kind 1: base + app summed).
 """
 
 from __future__ import annotations
@@ -144,11 +145,11 @@ def main() -> None:
         for k in KINDS:
             print(f"{LABELS[k]:<30} {med(walls[k]):9.2f} {min(walls[k]):8.2f} {max(walls[k]):8.2f}")
         hit, layered, mono, full = (med(walls[k]) for k in ("hit", "layered", "mono", "full"))
-        print(f"\ncache hit: {hit:.2f}s wall -> goal (< 2 s) {'MET' if hit < 2 else 'NOT MET'}"
+        print(f"\ncache hit: {hit:.2f}s wall -> goal (< 1 s) {'MET' if hit < 1 else 'NOT MET'}"
               f"  (bake() itself {med([r['record']['duration_s'] for r in results['hit']]):.2f}s,"
               f" CLI start + config + stack check {med([r['wall'] - r['record']['duration_s'] for r in results['hit']]):.2f}s)")
         print(f"layered / monolithic = {layered / mono:.3f} ({layered:.2f}s / {mono:.2f}s)"
-              f" -> goal (<= 0.5) {'MET' if layered / mono <= 0.5 else 'NOT MET'}")
+              f" -> goal (<= 0.4) {'MET' if layered / mono <= 0.4 else 'NOT MET'}")
         print(f"full / layered = {full / layered:.2f}; hit / full = {hit / full:.3f}")
         print("\nphases, median s (of the bakes each run made)")
         for k in ("full", "layered", "mono"):
