@@ -42,7 +42,8 @@ _PR_SET_PDEATHSIG = 1
 
 # Runs as pid 1 inside the namespaces (its own hostname too, so sudo resolves
 # it); arguments are positional so nothing needs quoting. Ends by exec'ing
-# sshd, which stays pid 1.
+# sshd, which stays pid 1. One ed25519 host key, not `ssh-keygen -A`: an RSA
+# key takes 1-4 s of CPU to make, for a host whose keys the seal removes.
 _SCRIPT = r"""
 set -e
 hostname localhost
@@ -59,10 +60,10 @@ chroot "$merged" /bin/sh -ec '
   printf "%s\n" "$2" >> "$home/.ssh/authorized_keys"
   chown "$1:$(id -g "$1")" "$home/.ssh/authorized_keys"
   chmod 600 "$home/.ssh/authorized_keys"
-  ssh-keygen -A >/dev/null
+  [ -f /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
 ' sh "$user" "$key"
 exec chroot "$merged" /usr/sbin/sshd -D -e -p "$port" -o ListenAddress=127.0.0.1 \
-  -o PasswordAuthentication=no -o UseDNS=no
+  -o PasswordAuthentication=no -o UseDNS=no -h /etc/ssh/ssh_host_ed25519_key
 """
 
 
