@@ -247,6 +247,13 @@ def host_costs(tmp: Path, runs: int) -> list[tuple[str, float, str]]:
     (tmp / "ssh_config").write_text(f"Host *\n  IdentityFile {key}\n  User admin\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
                                     f"  LogLevel ERROR\n  ControlPath /tmp/rodeo-bench-%C\n")
     marker = [ln for ln in key.read_text().splitlines() if ln and not ln.startswith("-----")][-2]
+
+    def start_stop() -> None:
+        with sandbox.build_instance([rootfs], tmp / "startlayer", key.with_suffix(".pub").read_text()):
+            pass
+        shutil.rmtree(tmp / "startlayer", ignore_errors=True)
+
+    boot = timed(start_stop, runs)
     with sandbox.build_instance([rootfs], tmp / "hostlayer", key.with_suffix(".pub").read_text()) as inst:
         base = ["ssh", "-F", str(tmp / "ssh_config"), "-p", str(inst.port)]
         start = int(subprocess.run([*base, inst.host, "date +%s"], capture_output=True, text=True).stdout) - 5
@@ -267,6 +274,7 @@ def host_costs(tmp: Path, runs: int) -> list[tuple[str, float, str]]:
         finally:
             subprocess.run([*base, "-O", "exit", inst.host], capture_output=True)
     return [
+        ("build instance start + stop", boot, "sandbox.build_instance on the Debian root file system (sshd up, then torn down)"),
         ("SSH: a new login", login, "ssh ... true, no master (each of Ansible, testinfra, seal paid one before)"),
         ("SSH: a session on the master", session, "ssh ... true through the bake's master connection"),
         ("seal scan: whole disk", whole, "grep -rlsF -f - / on the build host (one pass per value, before)"),
