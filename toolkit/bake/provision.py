@@ -151,7 +151,8 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
                     rotate_artifacts=0,
                 )
 
-            result, how = run_with_strategy(image.ansible_strategy, envvars, play, private, out, strategy_plugins)
+            result, how = run_with_strategy(image.ansible_strategy, envvars, play, private, out, strategy_plugins,
+                                            redact=lambda text: secrets.redact(text, secret_values or {}))
     finally:
         _redact_artifacts(private, bake_dir, secret_values or {})
     stats = result.stats or {}
@@ -178,10 +179,11 @@ def _master(host: SshHost, bake_dir: Path) -> Path:
 
 
 def run_with_strategy(strategy: str, envvars: dict, play: Callable[[dict], object], private: Path, out,
-                      plugins: Path | None = None) -> tuple[object, dict]:
+                      plugins: Path | None = None, redact: Callable[[str], str] = lambda text: text) -> tuple[object, dict]:
     """``play(envvars)`` with ``strategy``; for Mitogen, once more with Ansible's linear strategy when it fails to load.
 
-    Returns the last run and ``{"strategy": ..., "fallback": why or None}``.
+    Returns the last run and ``{"strategy": ..., "fallback": why or None}``
+    (``why`` through ``redact``: a task's message may hold a secret's value).
     The failed attempt's artifacts are kept as ``artifacts/provision-mitogen``.
     """
     fallback = None
@@ -198,6 +200,7 @@ def run_with_strategy(strategy: str, envvars: dict, play: Callable[[dict], objec
             if failed.is_dir():
                 shutil.rmtree(private / "artifacts" / "provision-mitogen", ignore_errors=True)
                 failed.rename(failed.with_name("provision-mitogen"))
+        fallback = redact(fallback)
         print(f"mitogen: {fallback}; provisioning with Ansible's linear strategy instead", file=out, flush=True)
     return play(dict(envvars, ANSIBLE_STRATEGY="linear")), {"strategy": "linear", "fallback": fallback}
 

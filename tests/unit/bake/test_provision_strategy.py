@@ -77,3 +77,13 @@ def test_a_broken_mitogen_runs_the_playbook_again_with_linear(tmp_path):
     assert [e["ANSIBLE_STRATEGY"] for e in envs] == ["mitogen_linear", "linear"]
     assert "ANSIBLE_STRATEGY_PLUGINS" not in envs[1]
     assert (tmp_path / "artifacts" / "provision-mitogen").is_dir()  # the failed attempt's artifacts, kept
+
+
+def test_the_fallback_reason_is_redacted_where_it_is_shown_and_kept(tmp_path):
+    leaky = Run("failed", PLAY + [failed("Install", {"msg": "Could not import the python3-apt module using hunter2hunter2"})])
+    runs = iter([leaky, Run("successful", PLAY + [OK])])
+    out = io.StringIO()
+    _, how = provision.run_with_strategy("mitogen", {}, lambda env: next(runs), tmp_path, out, plugins=tmp_path,
+                                         redact=lambda text: text.replace("hunter2hunter2", "[secret db_password]"))
+    assert "hunter2hunter2" not in out.getvalue() + how["fallback"]
+    assert "[secret db_password]" in how["fallback"]
