@@ -82,7 +82,8 @@ def read_junit(path: Path) -> dict:
 
 def _verify(args, host: SshHost, values: dict[str, str]) -> str:
     cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
-    report = run(cfg, args.image, host, args.bake_dir)  # the image's tests never need the secrets
+    with ssh.master_closed_on_error(host, args.bake_dir / "ssh_config"):
+        report = run(cfg, args.image, host, args.bake_dir)  # the image's tests never need the secrets
     return f"verified: {report['tests']} tests passed"
 
 

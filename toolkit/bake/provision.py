@@ -274,7 +274,8 @@ def _runner_reason(result) -> str:
 
 def _provision(args: argparse.Namespace, host: SshHost, values: dict[str, str]) -> str:
     cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
-    counts = run(cfg, args.image, host, args.bake_dir, secret_values=values)
+    with ssh.master_closed_on_error(host, args.bake_dir / "ssh_config"):
+        counts = run(cfg, args.image, host, args.bake_dir, secret_values=values)
     return f"provisioned: {counts['changed']} change(s)"
 
 

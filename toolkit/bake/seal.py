@@ -163,7 +163,8 @@ def _leaks(bake_dir: Path) -> list[dict]:
 
 
 def _seal(args, host: SshHost, values: dict[str, str]) -> str:
-    seal(host, args.bake_dir, values)
+    with ssh.master_closed_on_error(host, args.bake_dir / "ssh_config"):
+        seal(host, args.bake_dir, values)
     return f"sealed: no secret or bake key found ({len(values)} secret(s) scanned); bake key and host keys removed"
 
 

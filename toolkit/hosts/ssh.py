@@ -21,6 +21,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from toolkit.errors import VerifyError
 
@@ -121,6 +122,20 @@ def close_master(host: SshHost, cfg_file: Path) -> None:
     """End the master connection of ``cfg_file``, if any (``ssh -O exit``)."""
     with contextlib.suppress(subprocess.TimeoutExpired):
         subprocess.run(_ssh(host, cfg_file, "-O", "exit"), capture_output=True, timeout=10)
+
+
+@contextlib.contextmanager
+def master_closed_on_error(host: SshHost, cfg_file: Path) -> Iterator[None]:
+    """Close the master connection when the body fails: a failed step ends the bake, so nothing reuses it.
+
+    Otherwise it would idle until its ``ControlPersist`` or until the bake's
+    reaper ends it, which first gives the bake's processes 10 s to go.
+    """
+    try:
+        yield
+    except BaseException:
+        close_master(host, cfg_file)
+        raise
 
 
 def wait_for_ssh(address: str, port: int, timeout: float, instance_id: str = "", allowed: str = "") -> None:
