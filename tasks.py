@@ -41,7 +41,6 @@ def rodeo(fn):
     @functools.wraps(fn)
     def wrapper(c, *args, **kwargs):
         debug = kwargs.get("debug") or os.environ.get("RODEO_DEBUG") == "1"
-        from toolkit.aws import explain
         from toolkit.errors import RodeoError
 
         # SIGTERM (CI cancelling a job, systemd stopping it) cleans up like Ctrl-C.
@@ -61,6 +60,8 @@ def rodeo(fn):
                 raise
             raise _fail("interrupted", "everything started was cleaned up; run the command again", 130) from None
         except Exception as exc:
+            from toolkit.aws import explain  # here: botocore is not loaded by commands that never call AWS
+
             known = explain(exc)
             if known is None or debug:
                 raise

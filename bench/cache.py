@@ -13,9 +13,10 @@ at the end. Each kind is ``invoke ... --json`` as a subprocess, timed end to end
 1. full:   ``invoke bake --image app`` after appending a counter comment to
            inventories/local/group_vars/all.yml: base and app hashes change, both bake.
 2. hit:    ``invoke bake --image app`` again, inputs unchanged: a cache hit.
-3. layered: append a counter comment to roles/webapp/templates/config.json.j2,
-           ``invoke bake --image app``: base is a cache hit, only app bakes (its
-           overlay on base's layers).
+3. layered: a new version of the app's own code (a counter comment appended to
+           examples/webapp/app.py, the app image's app source: what a new commit in
+           a team's repository is), ``invoke bake --image app``: base is a cache hit,
+           only app bakes (its overlay on base's layers).
 4. mono:   the same kind of change, ``invoke bake --env mono --image mono --force``:
            an env made here (local's settings and group_vars, image ``mono`` from the
            Debian seed with playbooks/mono.yml = base.yml + app.yml, tests
@@ -23,8 +24,9 @@ at the end. Each kind is ``invoke ... --json`` as a subprocess, timed end to end
 
 One untimed warm-up of kinds 1 and 4, then N rounds of 1, 2, 3, 4 (3 and 4
 alternate). Prints each run with the load average, a table (median, min, max),
-hit time against the 2 s goal, layered/mono against the 0.5 goal, and the
-medians of the ``phases`` of the bakes each kind made (kind 1: base + app summed).
+hit time against the 1 s goal (issue 13: whole CLI, Python start included),
+layered/mono against the 0.4 goal, and the medians of the ``phases`` of the
+bakes each kind made (kind 1: base + app summed).
 """
 
 from __future__ import annotations
@@ -51,9 +53,9 @@ from toolkit.local import stack  # noqa: E402
 REGION = "us-east-1"
 KINDS = ("full", "hit", "layered", "mono")
 LABELS = {"full": "1 full app bake (base + app)", "hit": "2 cache hit (whole CLI)",
-          "layered": "3 app change, layered", "mono": "4 app change, monolithic"}
+          "layered": "3 new app code, layered", "mono": "4 new app code, monolithic"}
 GROUP_VARS = "inventories/local/group_vars/all.yml"
-APP_FILE = "playbooks/roles/webapp/templates/config.json.j2"
+APP_FILE = "examples/webapp/app.py"  # the app source (images.app.app_source)
 ORDER = ("render", "boot", "provision", "verify", "seal", "snapshot")
 
 
@@ -61,7 +63,8 @@ def make_mono(project: Project) -> None:
     """inventories/mono: local's settings and group_vars, one image ``mono`` = base + app from the seed."""
     cfg = yaml.safe_load(project.read("inventories/local/rodeo.yml"))
     base = cfg["images"]["base"]
-    cfg["images"] = {"mono": dict(base, playbook="playbooks/mono.yml", tests="tests/image/test_app.py")}
+    app_source = cfg["images"]["app"]["app_source"]  # the app's code: the app role installs it
+    cfg["images"] = {"mono": dict(base, playbook="playbooks/mono.yml", tests="tests/image/test_app.py", app_source=app_source)}
     cfg.pop("release", None)  # nothing to release; keeps `invoke bake --env mono` from seeding slots
     (project.root / "inventories/mono").mkdir()
     shutil.copytree(project.root / "inventories/local/group_vars", project.root / "inventories/mono/group_vars")
@@ -80,7 +83,7 @@ def run(project: Project, kind: str, counter: int) -> dict:
     if kind == "full":
         project.append(GROUP_VARS, f"# bench {counter}\n")
     elif kind in ("layered", "mono"):
-        project.append(APP_FILE, f"{{# bench {counter} #}}\n")
+        project.append(APP_FILE, f"# bench {counter}\n")
     args = {"full": ["--image", "app"], "hit": ["--image", "app"], "layered": ["--image", "app"],
             "mono": ["--env", "mono", "--image", "mono", "--force"]}[kind]
     before = bakes(project)
@@ -112,7 +115,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (project copy, logs, bake folders)")
     args = parser.parse_args()
     sandbox.check_host()
-    sandbox.ensure_rootfs(CACHE / "rootfs-bookworm")
+    sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE))
     if shutil.which("packer") is None:
         sys.exit("packer is not installed (make setup)")
     tmp = Path(tempfile.mkdtemp(prefix="rodeo-bench-cache-"))
@@ -144,11 +147,11 @@ def main() -> None:
         for k in KINDS:
             print(f"{LABELS[k]:<30} {med(walls[k]):9.2f} {min(walls[k]):8.2f} {max(walls[k]):8.2f}")
         hit, layered, mono, full = (med(walls[k]) for k in ("hit", "layered", "mono", "full"))
-        print(f"\ncache hit: {hit:.2f}s wall -> goal (< 2 s) {'MET' if hit < 2 else 'NOT MET'}"
+        print(f"\ncache hit: {hit:.2f}s wall -> goal (< 1 s) {'MET' if hit < 1 else 'NOT MET'}"
               f"  (bake() itself {med([r['record']['duration_s'] for r in results['hit']]):.2f}s,"
               f" CLI start + config + stack check {med([r['wall'] - r['record']['duration_s'] for r in results['hit']]):.2f}s)")
         print(f"layered / monolithic = {layered / mono:.3f} ({layered:.2f}s / {mono:.2f}s)"
-              f" -> goal (<= 0.5) {'MET' if layered / mono <= 0.5 else 'NOT MET'}")
+              f" -> goal (<= 0.4) {'MET' if layered / mono <= 0.4 else 'NOT MET'}")
         print(f"full / layered = {full / layered:.2f}; hit / full = {hit / full:.3f}")
         print("\nphases, median s (of the bakes each run made)")
         for k in ("full", "layered", "mono"):

@@ -46,7 +46,7 @@ REGION = "us-east-1"
 
 def layers() -> dict[str, Path]:
     """The sample base and app layers (the live tests' cache, made on first use)."""
-    return livebuilds.sample_layers(ROOT, CACHE, sandbox.ensure_rootfs(CACHE / "rootfs-bookworm"))
+    return livebuilds.sample_layers(ROOT, CACHE, sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE)))
 
 
 def run(name: str, load: Load, action) -> dict:

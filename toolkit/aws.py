@@ -1,23 +1,30 @@
 """The one place Rodeo makes AWS clients.
 
 Clients get adaptive retries, the environment's region, and the endpoint:
-the local stack's moto server for ``stack: local``, otherwise whatever boto3
+the local stack's moto server for ``stack: local``, otherwise whatever botocore
 finds itself (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``AWS_REGION``, SSO,
 instance roles). ``explain`` turns botocore's failures into one-line errors.
 """
 
 from __future__ import annotations
 
+import hashlib
+import marshal
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.loaders
+import botocore.session
 
 from toolkit.errors import AwsError, RodeoError
 
 RETRIES = {"mode": "adaptive", "max_attempts": 10}
+# botocore's service models, decoded once: EC2's alone is 4 MB of gzipped JSON, 0.1-0.15 s of every start.
+MODEL_CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo")) / "botocore"
 # moto accepts any credentials; these keep a developer's real ones out of it.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "rodeo-local", "aws_secret_access_key": "rodeo-local"}
 
@@ -34,15 +41,20 @@ class Aws:
     _clients: dict = field(default_factory=dict, repr=False)
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """A boto3 client for ``service`` in ``region`` (default: the environment's)."""
+        """A botocore client for ``service`` in ``region`` (default: the environment's).
+
+        botocore's own session, not boto3's: the same clients, without loading
+        boto3's resources and s3transfer (0.1-0.2 s of every command's start).
+        """
         region = region or self.region
         key = (service, region)
         if key not in self._clients:
             if self._session is None:
-                creds = LOCAL_CREDENTIALS if self.local else {}
-                self._session = boto3.session.Session(profile_name=None if self.local else self.profile, **creds)
+                self._session = botocore.session.Session(profile=None if self.local else self.profile)
+                _cache_models(self._session, MODEL_CACHE)
+            creds = LOCAL_CREDENTIALS if self.local else {}
             cfg = botocore.config.Config(retries=RETRIES, connect_timeout=5, read_timeout=60)
-            self._clients[key] = self._session.client(service, region_name=region, endpoint_url=self.endpoint, config=cfg)
+            self._clients[key] = self._session.create_client(service, region_name=region, endpoint_url=self.endpoint, config=cfg, **creds)
         return self._clients[key]
 
     def env(self) -> dict[str, str]:
@@ -55,6 +67,53 @@ class Aws:
         if self.profile and not self.local:
             out["AWS_PROFILE"] = self.profile
         return out
+
+
+class _CachedModels(botocore.loaders.JSONFileLoader):
+    """botocore's data files, kept decoded in ``folder`` (marshal: plain data, loads 5x faster than JSON).
+
+    Keyed by the file's path, size and mtime, so a botocore upgrade reads its own files.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def load_file(self, file_path):
+        source = next((file_path + ext for ext in (".json", ".json.gz") if os.path.isfile(file_path + ext)), None)
+        if source is None:
+            return None
+        st = os.stat(source)
+        cached = self.folder / (hashlib.sha256(f"{source}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32] + ".marshal")
+        try:
+            return marshal.loads(cached.read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+        data = _plain(super().load_file(file_path))
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(marshal.dumps(data))
+            tmp.replace(cached)
+        except (OSError, ValueError):
+            pass  # a read-only cache: decode each time, as botocore does
+        return data
+
+
+def _plain(value: Any) -> Any:
+    """botocore's OrderedDicts as dicts (which keep their order): what marshal can write."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _cache_models(session: Any, folder: Path) -> None:
+    """Give ``session``'s loader the decoded-model cache (botocore's own loading if its layout differs)."""
+    try:
+        session.get_component("data_loader").file_loader = _CachedModels(folder)
+    except Exception:
+        pass
 
 
 def for_config(config: Any, endpoint: str | None = None) -> Aws:

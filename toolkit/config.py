@@ -26,6 +26,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
 STACKS = ("local", "aws")
+ANSIBLE_STRATEGIES = ("mitogen", "linear")
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Image:
     ssh_username: str = "admin"
     volume_size_gb: int = 8
     app_source: AppSource | None = None  # the app's code, an input of the bake (toolkit.bake.source)
+    ansible_strategy: str = "mitogen"  # how Ansible runs the playbook: mitogen (faster) or linear (plain)
 
 
 @dataclass(frozen=True)
@@ -365,6 +367,9 @@ def _check_image(config: Config, image: Image, file: str) -> None:
         raise ConfigError(f"{file}: {key}.volume_size_gb: must be at least 1", "give the root volume size in GiB")
     if image.app_source is not None:
         _check_app_source(image.app_source, file, f"{key}.app_source")
+    if image.ansible_strategy not in ANSIBLE_STRATEGIES:
+        raise ConfigError(f"{file}: {key}.ansible_strategy: {image.ansible_strategy!r} is not known",
+                          f"choose one of: {', '.join(ANSIBLE_STRATEGIES)} (linear is plain Ansible)")
     seen, name = set(), image.name
     while name:
         if name in seen:

@@ -130,7 +130,7 @@ def local_stack(tmp_path_factory):
     """One moto server for the bake tests, stopped at the end."""
     try:
         sandbox.check_host()
-        sandbox.ensure_rootfs(CACHE / "rootfs-bookworm")
+        sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE))
     except SandboxError as exc:
         pytest.skip(f"no local build instance here: {exc}")
     if shutil.which("packer") is None:

@@ -21,7 +21,7 @@ def rootfs() -> Path:
         pytest.skip(f"no local build instance here: {exc}")
     cache = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache/rodeo"))
     try:
-        return sandbox.ensure_rootfs(cache / "rootfs-bookworm")
+        return sandbox.ensure_rootfs(sandbox.rootfs_path(cache))
     except SandboxError as exc:
         pytest.skip(f"cannot build the root file system: {exc}")
 

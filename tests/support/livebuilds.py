@@ -32,7 +32,7 @@ APP_SOURCE = "examples/webapp"  # the sample app's source (images.app.app_source
 
 def sample_layers(root: Path, cache: Path, rootfs: Path) -> dict[str, Path]:
     """``{"rootfs", "base", "app"}``: the sample playbooks run into layers, cached by the playbooks' content."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(rootfs.name.encode())  # a new root file system (other packages) is new layers
     for path in sorted((root / "playbooks").rglob("*")) + sorted((root / "inventories/local/group_vars").rglob("*")) + sorted((root / APP_SOURCE).rglob("*")):
         if path.is_file():
             digest.update(str(path.relative_to(root)).encode() + path.read_bytes())

@@ -83,6 +83,7 @@ BAD = [
     (("    source_ami: {name: \"debian-12-*\", owners: [\"self\"]}", "    source_ami: {name: \"debian-12-*\", owner: [\"self\"]}"), "images.base.source_ami.owner: unknown key", "did you mean 'owners'"),
     (("    parent: base", "    parent: base\n    source_ami: ami-12345678"), "set exactly one of 'parent' or 'source_ami'", ""),
     (("images:", "copy_to_regions: us-west-2\nimages:"), "copy_to_regions: expected a list", ""),
+    (("    parent: base", "    parent: base\n    ansible_strategy: fast"), "images.app.ansible_strategy: 'fast' is not known", "mitogen, linear"),
 ]
 
 
@@ -126,3 +127,9 @@ def test_image_lookup_lists_valid_names(tmp_path):
     with pytest.raises(ConfigError) as err:
         cfg.image("ap")
     assert err.value.hint == "choose one of: app, base"
+
+
+def test_images_run_ansible_with_mitogen_unless_told_otherwise(tmp_path):
+    root = project(tmp_path, _edit(GOOD, "    parent: base", "    parent: base\n    ansible_strategy: linear"))
+    cfg = config.load("dev", root)
+    assert cfg.image("base").ansible_strategy == "mitogen" and cfg.image("app").ansible_strategy == "linear"

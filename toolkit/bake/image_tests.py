@@ -5,6 +5,10 @@ Packer runs this as the second ``shell-local`` provisioner (same flags as
 AMI exists. The tests run in a pytest of their own with
 ``--hosts=ssh://USER@HOST:PORT`` and an SSH config holding the bake key; the
 report is kept as ``<bake-dir>/verify.xml`` (JUnit) and ``verify.json``.
+
+testinfra's ssh backend runs one ``ssh`` per command: through the SSH
+config's master connection (``toolkit.hosts.ssh``), each is a session on the
+connection the provision step opened, not a new login.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from toolkit import config as config_mod
 from toolkit.errors import VerifyError
 from toolkit.bake import step
+from toolkit.hosts import ssh
 from toolkit.hosts.ssh import SshHost, client_config
 
 EVENT_ARGS = ["-p", "toolkit.bake.pytest_events", "-o", "console_output_style=classic"]
@@ -35,6 +40,7 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, j
     out_dir.mkdir(parents=True, exist_ok=True)
     junit = junit or out_dir / "verify.xml"
     cfg_file = client_config(out_dir / "ssh_config", host)
+    opened = not ssh.master_running(host, cfg_file) and ssh.open_master(host, cfg_file)  # a bake's is open already
     cmd = [
         sys.executable, "-m", "pytest", str(tests),
         f"--hosts={host.url}", f"--ssh-config={cfg_file}",
@@ -43,7 +49,11 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, j
     ]
     if events:
         cmd += EVENT_ARGS
-    proc = subprocess.run(cmd, cwd=cfg.root, stdout=stdout)
+    try:
+        proc = subprocess.run(cmd, cwd=cfg.root, stdout=stdout)
+    finally:
+        if opened:
+            ssh.close_master(host, cfg_file)
     report = read_junit(junit) if junit.is_file() else {"tests": 0, "failures": 0, "errors": 1, "skipped": 0, "failed": []}
     report["exit_code"] = proc.returncode
     (out_dir / "verify.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -78,7 +88,8 @@ def read_junit(path: Path) -> dict:
 
 def _verify(args, host: SshHost, values: dict[str, str]) -> str:
     cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
-    report = run(cfg, args.image, host, args.bake_dir, events=True)  # the image's tests never need the secrets
+    with ssh.master_closed_on_error(host, args.bake_dir / "ssh_config"):
+        report = run(cfg, args.image, host, args.bake_dir, events=True)  # the image's tests never need the secrets
     return f"{report['tests']} test{'' if report['tests'] == 1 else 's'} passed"
 
 

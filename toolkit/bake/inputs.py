@@ -23,6 +23,9 @@ import yaml
 
 from toolkit.config import Config, Image
 
+# Image settings that change how a bake runs, not what the image holds: changing them does not rebake.
+NOT_INPUTS = ("ansible_strategy",)
+
 
 def role_names(playbook: Path) -> list[str]:
     """Roles a playbook names in its plays' ``roles:`` and in import/include_role tasks."""
@@ -111,7 +114,7 @@ def digests(config: Config, image: Image, template: str, source_ami: str, parent
     newest match of a base image's filter, so a newer source (a security
     update) rebakes the image.
     """
-    shape = _plain(dataclasses.asdict(image))
+    shape = _plain({k: v for k, v in dataclasses.asdict(image).items() if k not in NOT_INPUTS})
     if image.app_source is not None:
         # Where the source lives is no input (its pin, the "app" input, is): a moved checkout reuses the AMI.
         shape["app_source"] = {"version_file": image.app_source.version_file}

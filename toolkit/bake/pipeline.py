@@ -28,6 +28,7 @@ from toolkit.bake import inputs, keep, secrets, source
 from toolkit.bake.plan import BakePlan, gather, plan_bake
 from toolkit.bake.progress import Progress
 from toolkit.bake.provision import APP_VARS, EXTRA_VARS
+from toolkit.bake.provision import RECORD as PROVISION_RECORD
 from toolkit.config import Config
 from toolkit.errors import LockError, PackerError, ProvisionError, ReleaseError, RodeoError, VerifyError
 from toolkit.hosts import HOST_DIRS, BuildTarget, Hosts
@@ -174,7 +175,7 @@ def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values
         duration_s=round(time.monotonic() - started, 2), artifacts=str(plan.bake_dir), why=why, parent=parent_result, vars=plan.extra_vars,
         app=app_tags(found["tags"]) if found else {},
     )
-    record = dict(result.to_dict(), inputs=plan.inputs)
+    record = dict(result.to_dict(), inputs=plan.inputs, provision=_provision_record(plan.bake_dir))
     (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return result
 
@@ -249,6 +250,13 @@ def _export_app(config: Config, plan: BakePlan, state_dir: Path, reporter: Repor
     (plan.bake_dir / APP_VARS).write_text(json.dumps(variables, indent=1, sort_keys=True) + "\n")
     reporter.ok(f"app source {plan.app.location} at {plan.app.short}: version {exported.version} ({time.monotonic() - t0:.1f}s)")
     return exported
+
+
+def _provision_record(bake_dir: Path) -> dict | None:
+    """How the provision step ran Ansible (strategy, Mitogen's fallback and why, counts), or None."""
+    with contextlib.suppress(OSError, ValueError):
+        return json.loads((bake_dir / PROVISION_RECORD).read_text())
+    return None
 
 
 def _why(state_dir: Path, plan: BakePlan) -> list[str]:

@@ -9,6 +9,16 @@ ansible-runner's artifacts under ``<bake-dir>/ansible/``. A failed run writes
 ``<bake-dir>/failure.json`` and exits 1 naming the task, the host it ran on
 (for a delegated task, the delegate), Ansible's message (for a command, its
 return code and the end of its stderr) and the task's file and line.
+
+Speed: the playbook runs with Mitogen's strategy (``ansible_strategy:
+mitogen``, the default; ``linear`` is plain Ansible), which runs every task
+in one persistent Python on the host instead of copying and starting a
+module per task. When Mitogen cannot load (not installed, an Ansible it
+refuses, a broken plugin), the playbook runs again with the linear strategy,
+announced in one line and in ``<bake-dir>/provision.json`` (which the bake's
+record includes). Ansible's SSH (Mitogen's too) goes through the bake's
+master connection (``toolkit.hosts.ssh``), which the image tests and the
+seal step reuse.
 """
 
 from __future__ import annotations
@@ -16,14 +26,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
 import json
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from toolkit import config as config_mod
 from toolkit.bake import progress, secrets, step
 from toolkit.errors import ProvisionError
+from toolkit.hosts import ssh
 from toolkit.hosts.ssh import SshHost
 
 CALLBACKS = Path(__file__).with_name("ansible_callbacks")  # rodeo_tasks: counts a play's tasks as it starts
@@ -31,6 +45,12 @@ TASK_COUNT = "task-count.json"  # where rodeo_tasks writes the count, in ansible
 EXTRA_VARS = "extra-vars.json"  # `invoke bake --var`: written by the pipeline, passed as -e @FILE
 APP_VARS = "app-source.json"  # rodeo_app_dir, rodeo_app_commit, rodeo_app_version: written by the pipeline (toolkit.bake.source)
 LEAKS = "leaks.json"  # files of the artifacts that held a secret's value (redacted since)
+RECORD = "provision.json"  # how the playbook ran: strategy, Mitogen's fallback reason, counts
+HOST_CLOCK = "host-clock-start"  # the host's clock (epoch s) when provisioning began: the seal scans what changed since
+MITOGEN_STRATEGY = "mitogen_linear"
+# What a module says when it needs to respawn under another Python, which Mitogen cannot do.
+MITOGEN_LIMITS = ("must be installed and visible from", "_module_fqn", "Could not import the python3-apt module",
+                  "Could not import the python3-dnf module", "has already been respawned")
 
 
 def write_inventory(target: Path, host: SshHost, image: str, inventory_dir: Path) -> Path:
@@ -170,12 +190,14 @@ def _relative(task_path: str, root: Path | None) -> str:
 
 
 def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, out=sys.stdout,
-        secret_values: dict[str, str] | None = None) -> dict:
+        secret_values: dict[str, str] | None = None, strategy_plugins: Path | None = None) -> dict:
     """Run the image's playbook on ``host``; return the per-host stats, or raise ProvisionError.
 
     ``secret_values`` become Ansible variables through a private file that is
     deleted after the run (never through ansible-runner's own files, which
     keep the environment and extra vars among the artifacts).
+    ``strategy_plugins`` is where Mitogen's strategy plugins are (default: the
+    installed ``ansible_mitogen``'s).
     """
     import ansible_runner
 
@@ -188,7 +210,7 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
+        "ANSIBLE_SSH_ARGS": f"-F {_master(host, bake_dir)}",  # the bake's one connection (toolkit.hosts.ssh)
         "ANSIBLE_ROLES_PATH": str(playbook.parent / "roles"),
         "ANSIBLE_NOCOLOR": "True",
     }
@@ -197,22 +219,29 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
     envvars["ANSIBLE_CALLBACK_PLUGINS"] = str(CALLBACKS)  # ansible-runner adds its own
     try:
         with secrets.vars_file(secret_values or {}) as extra:
-            result = ansible_runner.run(
-                private_data_dir=str(private),
-                playbook=str(playbook),
-                inventory=str(inventory),
-                envvars=envvars,
-                cmdline=_cmdline(bake_dir, extra),
-                ident="provision",
-                event_handler=printer,
-                quiet=True,
-                rotate_artifacts=0,
-            )
+            def play(env: dict):
+                printer.failure = None  # a failed Mitogen attempt's is not the last run's
+                (private / "env" / "envvars").unlink(missing_ok=True)  # ansible-runner's copy would win over env
+                return ansible_runner.run(
+                    private_data_dir=str(private),
+                    playbook=str(playbook),
+                    inventory=str(inventory),
+                    envvars=env,
+                    cmdline=_cmdline(bake_dir, extra),
+                    ident="provision",
+                    event_handler=printer,
+                    quiet=True,
+                    rotate_artifacts=0,
+                )
+
+            result, how = run_with_strategy(image.ansible_strategy, envvars, play, private, out, strategy_plugins,
+                                            redact=lambda text: secrets.redact(text, secret_values or {}))
     finally:
         _redact_artifacts(private, bake_dir, secret_values or {})
     stats = result.stats or {}
     counts = {k: sum((stats.get(k) or {}).values()) for k in ("ok", "changed", "failures", "dark", "skipped")}
     print(f"PLAY RECAP ok={counts['ok']} changed={counts['changed']} failed={counts['failures']} unreachable={counts['dark']} skipped={counts['skipped']}", file=out, flush=True)
+    (bake_dir / RECORD).write_text(json.dumps(dict(how, counts=counts, status=result.status), indent=1, sort_keys=True) + "\n")
     if result.status != "successful":
         raise provision_error(printer.failure or _runner_reason(result), image.playbook, private / "artifacts" / "provision")
     return dict(counts, tasks=printer.tasks)
@@ -224,6 +253,87 @@ def provision_error(failure: TaskFailure | str, playbook: str, artifacts: Path) 
         return ProvisionError(f"Ansible run of {playbook} failed: {failure}", f"fix {playbook} (artifacts: {artifacts})")
     return ProvisionError(f"Ansible task '{failure.task}' failed on {failure.host}: {failure.message}",
                           f"fix {failure.path or playbook} (artifacts: {artifacts})")
+
+
+def _master(host: SshHost, bake_dir: Path) -> Path:
+    """The bake's SSH client config, with its master connection started (``toolkit.hosts.ssh``)."""
+    cfg_file = ssh.client_config(bake_dir / "ssh_config", host)
+    ssh.open_master(host, cfg_file)
+    clock = ssh.run(host, cfg_file, "date +%s", timeout=60)
+    if clock.returncode == 0 and clock.stdout.strip().isdigit():
+        (bake_dir / HOST_CLOCK).write_text(clock.stdout.strip() + "\n")
+    return cfg_file
+
+
+def run_with_strategy(strategy: str, envvars: dict, play: Callable[[dict], object], private: Path, out,
+                      plugins: Path | None = None, redact: Callable[[str], str] = lambda text: text) -> tuple[object, dict]:
+    """``play(envvars)`` with ``strategy``; for Mitogen, once more with Ansible's linear strategy when it fails to load.
+
+    Returns the last run and ``{"strategy": ..., "fallback": why or None}``
+    (``why`` through ``redact``: a task's message may hold a secret's value).
+    The failed attempt's artifacts are kept as ``artifacts/provision-mitogen``.
+    """
+    fallback = None
+    if strategy == "mitogen":
+        plugins = plugins or mitogen_plugins()
+        if plugins is None:
+            fallback = "mitogen is not installed"
+        else:
+            result = play(dict(envvars, ANSIBLE_STRATEGY=MITOGEN_STRATEGY, ANSIBLE_STRATEGY_PLUGINS=str(plugins)))
+            fallback = mitogen_failure(result)
+            if fallback is None:
+                return result, {"strategy": "mitogen", "fallback": None}
+            failed = private / "artifacts" / "provision"
+            if failed.is_dir():
+                shutil.rmtree(private / "artifacts" / "provision-mitogen", ignore_errors=True)
+                failed.rename(failed.with_name("provision-mitogen"))
+        fallback = redact(fallback)
+        print(f"mitogen: {fallback}; provisioning with Ansible's linear strategy instead", file=out, flush=True)
+    return play(dict(envvars, ANSIBLE_STRATEGY="linear")), {"strategy": "linear", "fallback": fallback}
+
+
+def mitogen_plugins() -> Path | None:
+    """The strategy plugins of the installed ``ansible_mitogen``, found without importing it (or Ansible)."""
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "plugins" / "strategy"
+    return folder if (folder / f"{MITOGEN_STRATEGY}.py").is_file() else None
+
+
+def mitogen_failure(result) -> str | None:
+    """Why a run failed because of Mitogen rather than the playbook, or None.
+
+    Three ways: Mitogen did not load (an import error, a plugin Ansible
+    cannot use, a Mitogen that refuses this Ansible: the run ends before its
+    first task); it could not start on the host (unreachable, in Mitogen's
+    words); or a task needed what Mitogen cannot do: a module that re-runs
+    itself under another Python (``apt`` on a host without python3-apt
+    installs it, then respawns). Any other failed task is the playbook's.
+    """
+    if result.status == "successful":
+        return None
+    events = list(result.events)
+    failed = [e for e in events if e.get("event") in ("runner_on_failed", "runner_on_unreachable")
+              and not (e.get("event_data") or {}).get("ignore_errors")]
+    if failed:
+        data = failed[-1].get("event_data") or {}
+        res = data.get("res") or {}
+        text = json.dumps(res, default=str)
+        why = _one_line(failure_message(res), 160)
+        if any(marker in text for marker in MITOGEN_LIMITS):
+            return f"task '{data.get('task', '?')}' needs what Mitogen cannot do ({why})"
+        if failed[-1].get("event") == "runner_on_unreachable" and "mitogen" in text.lower():
+            return f"could not start on the host ({why})"
+        return None
+    if any(str(e.get("event", "")).startswith("runner_on_") for e in events):
+        return None
+    try:
+        lines = [ln.strip() for ln in result.stdout.read().splitlines() if ln.strip()]
+    except Exception:
+        lines = []
+    related = [ln for ln in lines if "mitogen" in ln.lower() or "strategy" in ln.lower()]
+    return f"failed to load ({_one_line(related[0], 200)})" if related else None
 
 
 def _cmdline(bake_dir: Path, secrets_file: Path | None) -> str | None:
@@ -251,7 +361,8 @@ def _runner_reason(result) -> str:
 
 def _provision(args: argparse.Namespace, host: SshHost, values: dict[str, str]) -> str:
     cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
-    counts = run(cfg, args.image, host, args.bake_dir, secret_values=values)
+    with ssh.master_closed_on_error(host, args.bake_dir / "ssh_config"):
+        counts = run(cfg, args.image, host, args.bake_dir, secret_values=values)
     return f"{counts['tasks']} task{'' if counts['tasks'] == 1 else 's'}, {counts['changed']} changed"
 
 

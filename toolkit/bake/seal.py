@@ -5,8 +5,16 @@ Packer runs this as the last ``shell-local`` provisioner (same flags as
 secret's value or the bake's private key is found on the build instance, or a
 secret's value in the bake's artifacts. Then it removes what must not be
 baked into the image: the bake's authorized key (the instance's only way in
-for this bake) and the SSH host keys (each instance makes its own at first
-boot).
+for this bake), the SSH host keys (each instance makes its own at first
+boot) and Ansible's empty temp folders, and ends the bake's SSH master
+connection.
+
+The scan reads the files whose status changed since the bake began (their
+ctime, which no program can set back), not the whole disk: a secret or the
+key reaches the host only during the bake. It looks for every value in one
+pass, on the host, with the values sent through stdin, never on a command
+line. Without the bake's start time, or when the host's clock went back, it
+reads every file.
 """
 
 from __future__ import annotations
@@ -16,13 +24,62 @@ import sys
 from pathlib import Path
 
 from toolkit.bake import secrets, step
-from toolkit.bake.provision import LEAKS
+from toolkit.bake.provision import HOST_CLOCK, LEAKS
 from toolkit.bake.source import APP_DIR
 from toolkit.errors import VerifyError
 from toolkit.hosts import HOST_DIRS, ssh
 from toolkit.hosts.ssh import SshHost
 
-SKIP_DIRS = ("proc", "sys", "dev", "run")
+SKIP_DIRS = ("/proc", "/sys", "/dev", "/run")
+CLOCK_MARGIN = 5  # seconds before the bake's start that still count as "changed during the bake"
+# Runs as root on the build host with python3 (which Ansible needs there too). stdin: {"needles":
+# {what: value}, "since": epoch or null, "skip": [dirs]}; stdout: one JSON [what, path] a line.
+SCAN = r"""
+import json, os, subprocess, sys, time
+args = json.load(sys.stdin)
+needles = [(what, value.encode()) for what, value in args["needles"].items() if value]
+since, skip = args["since"], args["skip"]
+if since and time.time() < since + args["margin"]:
+    since = None  # the clock went back since the bake began: read everything
+
+def changed():
+    cmd = ["find", "/"]
+    for d in skip:
+        cmd += ["-path", d, "-prune", "-o"]
+    cmd += ["-type", "f"] + (["-newerct", "@%d" % since] if since else []) + ["-print0"]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    if proc.returncode == 0 or proc.stdout:
+        return [p for p in proc.stdout.split(b"\0") if p]
+    found = []  # a find without -newerct (busybox): walk, and compare ctimes here
+    for top, dirs, files in os.walk(b"/"):
+        dirs[:] = [d for d in dirs if os.path.join(top, d).decode(errors="replace") not in skip]
+        for name in files:
+            path = os.path.join(top, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if os.path.stat.S_ISREG(st.st_mode) and (not since or st.st_ctime >= since):
+                found.append(path)
+    return found
+
+overlap = max([len(v) for _, v in needles] + [1]) - 1
+for path in changed():
+    hits, tail = set(), b""
+    try:
+        with open(path, "rb") as fh:
+            while len(hits) < len(needles):
+                chunk = fh.read(1 << 20)
+                if not chunk:
+                    break
+                data = tail + chunk
+                hits.update(what for what, value in needles if value in data)
+                tail = data[-overlap:] if overlap else b""
+    except OSError:
+        continue
+    for what in sorted(hits):
+        print(json.dumps([what, path.decode(errors="replace")]))
+"""
 # Runs as root on the build host: $1 user, $2 the bake key's comment.
 SCRUB = r"""
 set -e
@@ -34,6 +91,8 @@ if [ -f "$keys" ]; then
   rm -f "$keys.rodeo"
 fi
 rm -f /etc/ssh/ssh_host_*
+# Ansible's remote temp folders (Mitogen's for root too), when empty: provisioning leftovers, not image content.
+for h in "$home" /root; do rmdir "$h/.ansible/tmp" "$h/.ansible" 2>/dev/null || true; done
 if grep -rqsF -- "$2" /root /home /etc/ssh; then echo "bake key still present" >&2; exit 3; fi
 """
 
@@ -48,19 +107,32 @@ def key_markers(key: Path) -> dict[str, str]:
     return {"the bake's private SSH key": lines[-2]} if len(lines) >= 2 else {}
 
 
-def scan_host(host: SshHost, cfg_file: Path, needles: dict[str, str]) -> list[tuple[str, str]]:
-    """(what, path) for every file on the build host holding one of ``needles``' values."""
+def scan_host(host: SshHost, cfg_file: Path, needles: dict[str, str], since: int | None = None) -> list[tuple[str, str]]:
+    """(what, path) for every file on the build host holding one of ``needles``' values.
+
+    ``since``: only files whose status changed at or after this time of the
+    host's clock (epoch seconds), unless the clock is now before it; None
+    reads every file.
+    """
     if not needles:
         return []
-    skip = " ".join(f"--exclude-dir={d}" for d in SKIP_DIRS)  # grep matches these by name
-    found = []
-    for what, value in needles.items():
-        # One value at a time, through stdin: never on a command line, where `ps` shows it.
-        proc = ssh.run(host, cfg_file, f"sudo -n grep -rlsF {skip} -f - / || true", stdin=value + "\n")
-        if proc.returncode != 0:
-            raise VerifyError(f"could not scan the build host: {proc.stderr.strip()}", "check sudo for the SSH user")
-        found += [(what, path) for path in proc.stdout.splitlines() if path.strip()]
-    return found
+    request = json.dumps({"needles": needles, "since": since, "margin": CLOCK_MARGIN, "skip": list(SKIP_DIRS)})
+    proc = ssh.run(host, cfg_file, f"sudo -n python3 -c {_quote(SCAN)}", stdin=request + "\n")
+    if proc.returncode != 0:
+        raise VerifyError(f"could not scan the build host: {proc.stderr.strip()}", "check sudo and python3 for the SSH user")
+    return [tuple(json.loads(line)) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def scan_start(bake_dir: Path) -> int | None:
+    """The host's clock when the bake began, less a margin (written by the provision step), or None."""
+    try:
+        return int((bake_dir / HOST_CLOCK).read_text().strip()) - CLOCK_MARGIN
+    except (OSError, ValueError):
+        return None
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 def seal(host: SshHost, bake_dir: Path, values: dict[str, str]) -> None:
@@ -68,7 +140,7 @@ def seal(host: SshHost, bake_dir: Path, values: dict[str, str]) -> None:
     cfg_file = ssh.client_config(bake_dir / "ssh_config", host)
     needles = {f"secret {name}": value for name, value in values.items()}
     needles.update(key_markers(host.key))
-    leaks = scan_host(host, cfg_file, needles)
+    leaks = scan_host(host, cfg_file, needles, scan_start(bake_dir))
     if leaks:
         what, path = leaks[0]
         raise VerifyError(f"{what} was found on the build instance in {path}", "do not write it into the image; mark the task no_log and use it only at build time")
@@ -78,6 +150,7 @@ def seal(host: SshHost, bake_dir: Path, values: dict[str, str]) -> None:
         raise VerifyError(f"secret {first['secrets'][0]} was written to the bake's artifacts ({first['file']}; redacted there since)",
                           "mark the Ansible tasks that use it no_log: true")
     proc = ssh.run(host, cfg_file, f"sudo -n sh -s -- {host.user} rodeo-{bake_dir.name}", stdin=SCRUB)
+    ssh.close_master(host, cfg_file)  # the bake's last use of the host: the session ends, Packer stops it
     if proc.returncode != 0:
         raise VerifyError(f"could not remove the bake's SSH key from the build instance: {proc.stderr.strip()}", "check sudo for the SSH user")
 
@@ -91,7 +164,8 @@ def _leaks(bake_dir: Path) -> list[dict]:
 
 
 def _seal(args, host: SshHost, values: dict[str, str]) -> str:
-    seal(host, args.bake_dir, values)
+    with ssh.master_closed_on_error(host, args.bake_dir / "ssh_config"):
+        seal(host, args.bake_dir, values)
     return f"no secret or bake key found ({len(values)} secret(s) scanned); bake key and host keys removed"
 
 

@@ -42,7 +42,7 @@ class LocalHosts:
         sandbox.ensure_rootfs(self.stack.rootfs, reporter)
         layers = self.stack.store.layers(source_ami)
         upper = bake_dir / HOST_DIRS[0]
-        with sandbox.build_instance(layers, upper, public_key, user=user) as inst:
+        with sandbox.build_instance(layers, upper, public_key, user=user, log=bake_dir / "sshd.log") as inst:
             reporter.detail(f"build instance: sandbox sshd on {inst.host}:{inst.port} ({len(layers)} lower layer(s))")
             yield BuildTarget(host=inst.host, port=inst.port, ssh_source_cidrs=(f"{inst.host}/32",), pid=inst.pid,
                               layers=tuple(layers), upper=upper)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
+import hashlib
 import os
 import shutil
 import signal
@@ -31,7 +32,9 @@ from toolkit import procs
 from toolkit.errors import SandboxError
 
 SUITE = "bookworm"
-PACKAGES = "openssh-server,python3,sudo,systemd,systemd-sysv,systemd-timesyncd,ca-certificates,curl"
+# As on Debian's and Ubuntu's cloud images: python3-apt too (unattended-upgrades needs it there), which
+# Ansible's apt module imports; without it the module installs it first (apt-get update: network, seconds).
+PACKAGES = "openssh-server,python3,python3-apt,sudo,systemd,systemd-sysv,systemd-timesyncd,ca-certificates,curl"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 _PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -39,7 +42,8 @@ _PR_SET_PDEATHSIG = 1
 
 # Runs as pid 1 inside the namespaces (its own hostname too, so sudo resolves
 # it); arguments are positional so nothing needs quoting. Ends by exec'ing
-# sshd, which stays pid 1.
+# sshd, which stays pid 1. One ed25519 host key, not `ssh-keygen -A`: an RSA
+# key takes 1-4 s of CPU to make, for a host whose keys the seal removes.
 _SCRIPT = r"""
 set -e
 hostname localhost
@@ -56,10 +60,10 @@ chroot "$merged" /bin/sh -ec '
   printf "%s\n" "$2" >> "$home/.ssh/authorized_keys"
   chown "$1:$(id -g "$1")" "$home/.ssh/authorized_keys"
   chmod 600 "$home/.ssh/authorized_keys"
-  ssh-keygen -A >/dev/null
+  [ -f /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
 ' sh "$user" "$key"
 exec chroot "$merged" /usr/sbin/sshd -D -e -p "$port" -o ListenAddress=127.0.0.1 \
-  -o PasswordAuthentication=no -o UseDNS=no
+  -o PasswordAuthentication=no -o UseDNS=no -h /etc/ssh/ssh_host_ed25519_key
 """
 
 
@@ -81,6 +85,12 @@ def check_host() -> None:
         raise SandboxError("the local build instance needs root (mounts and chroot)", hint="run as root, e.g. sudo make bake")
     if shutil.which("unshare") is None:
         raise SandboxError("unshare is not installed", hint="apt-get install util-linux")
+
+
+def rootfs_path(cache_dir: Path) -> Path:
+    """Where the root file system of this ``SUITE`` and ``PACKAGES`` is cached: another list is another folder."""
+    digest = hashlib.sha256(f"{SUITE} {PACKAGES}".encode()).hexdigest()[:8]
+    return Path(cache_dir) / f"rootfs-{SUITE}-{digest}"
 
 
 def ensure_rootfs(path: Path, reporter=None) -> Path:
@@ -136,13 +146,14 @@ def _cloud_user(root: Path, user: str) -> None:
 
 
 @contextlib.contextmanager
-def build_instance(layers: list[Path], upper: Path, public_key: str, user: str = "admin") -> Iterator[Instance]:
+def build_instance(layers: list[Path], upper: Path, public_key: str, user: str = "admin", log: Path | None = None) -> Iterator[Instance]:
     """Run a build instance on ``layers`` (bottom first), writing into ``upper``.
 
     Yields an ``Instance`` once sshd answers; ``public_key`` may log in as
     ``user``. On exit (normal, exception or Ctrl-C) the instance is stopped,
     which drops every mount, and the key and host keys are removed from
-    ``upper`` so ``upper`` can be kept as the new image's layer.
+    ``upper`` so ``upper`` can be kept as the new image's layer. ``log`` keeps
+    sshd's log (each login is an ``Accepted publickey`` line).
     """
     check_host()
     upper = Path(upper).resolve()
@@ -155,7 +166,7 @@ def build_instance(layers: list[Path], upper: Path, public_key: str, user: str =
     port = _free_port()
     lower = ":".join(str(Path(p).resolve()) for p in reversed(layers))
     args = [lower, str(upper), str(work), str(merged), str(port), user, key]
-    with tempfile.TemporaryFile() as out:
+    with (open(log, "w+b") if log is not None else tempfile.TemporaryFile()) as out:
         proc = None
         try:
             proc = subprocess.Popen(

@@ -3,15 +3,25 @@
 Every build host (the local sandbox, an EC2 instance Packer launched, an
 instance ``invoke verify --ami`` booted) is reached the same way: an
 ``SshHost`` with the user and the key of this bake or check.
+
+One connection per bake: the bake's steps (Ansible, testinfra, the seal's
+commands) all use the client config ``client_config`` writes in the bake's
+folder, whose ``ControlPath`` names one master connection. ``open_master``
+starts it once; every later ``ssh`` with that config (Ansible's and
+Mitogen's included, through ``-F``) is a session on it, with no new TCP
+connection, key exchange or authentication. ``close_master`` ends it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from toolkit.errors import VerifyError
 
@@ -44,6 +54,20 @@ def forget_key(key: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+# How long an idle master outlives its last session: enough for Packer to start the next step,
+# short enough that a master a killed bake left behind goes away by itself.
+PERSIST_SECONDS = 120
+
+
+def control_path(path: Path) -> str:
+    """The master's socket for the config at ``path``: one per config folder (a bake, a check).
+
+    In /tmp, not in the folder: a unix socket's path has at most ~107 bytes.
+    """
+    token = hashlib.sha256(str(path.resolve().parent).encode()).hexdigest()[:10]
+    return f"/tmp/rodeo-ssh-{token}-%C"
+
+
 def client_config(path: Path, host: SshHost) -> Path:
     """An SSH client config for ``host``: its key, no known-hosts pinning, one shared connection."""
     path.write_text(
@@ -54,20 +78,64 @@ def client_config(path: Path, host: SshHost) -> Path:
         "  IdentitiesOnly yes\n"
         "  StrictHostKeyChecking no\n"
         "  UserKnownHostsFile /dev/null\n"
+        "  GlobalKnownHostsFile /dev/null\n"
         "  LogLevel ERROR\n"
         "  ControlMaster auto\n"
-        "  ControlPath /tmp/rodeo-ssh-%C\n"  # unix sockets allow ~100 chars: keep it short
-        "  ControlPersist 30s\n"
+        f"  ControlPath {control_path(path)}\n"
+        f"  ControlPersist {PERSIST_SECONDS}s\n"
+        "  ServerAliveInterval 15\n"
     )
     return path
 
 
+def _ssh(host: SshHost, cfg_file: Path, *args: str) -> list[str]:
+    return ["ssh", "-F", str(cfg_file), "-p", str(host.port), *args, f"{host.user}@{host.host}"]
+
+
 def run(host: SshHost, cfg_file: Path, command: str, stdin: str = "", timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``command`` on ``host`` (stdin as text); the completed process, whatever its exit code."""
-    return subprocess.run(
-        ["ssh", "-F", str(cfg_file), "-p", str(host.port), f"{host.user}@{host.host}", command],
-        input=stdin, capture_output=True, text=True, timeout=timeout,
-    )
+    return subprocess.run([*_ssh(host, cfg_file), command], input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def master_running(host: SshHost, cfg_file: Path) -> bool:
+    """True when the master connection of ``cfg_file`` answers (``ssh -O check``)."""
+    proc = subprocess.run(_ssh(host, cfg_file, "-O", "check"), capture_output=True, text=True, timeout=10)
+    return proc.returncode == 0
+
+
+def open_master(host: SshHost, cfg_file: Path, timeout: float = 60) -> bool:
+    """Start the master connection of ``cfg_file`` unless it runs; True when one runs afterwards.
+
+    ``ssh -f -N`` returns once it has authenticated and put the master in the
+    background. When it cannot (a host that refuses multiplexing), every
+    client still connects on its own: slower, not wrong.
+    """
+    if master_running(host, cfg_file):
+        return True
+    cmd = _ssh(host, cfg_file, "-o", "ControlMaster=yes", "-o", f"ConnectTimeout={min(int(timeout), 30)}", "-f", "-N")
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
+    return master_running(host, cfg_file)
+
+
+def close_master(host: SshHost, cfg_file: Path) -> None:
+    """End the master connection of ``cfg_file``, if any (``ssh -O exit``)."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        subprocess.run(_ssh(host, cfg_file, "-O", "exit"), capture_output=True, timeout=10)
+
+
+@contextlib.contextmanager
+def master_closed_on_error(host: SshHost, cfg_file: Path) -> Iterator[None]:
+    """Close the master connection when the body fails: a failed step ends the bake, so nothing reuses it.
+
+    Otherwise it would idle until its ``ControlPersist`` or until the bake's
+    reaper ends it, which first gives the bake's processes 10 s to go.
+    """
+    try:
+        yield
+    except BaseException:
+        close_master(host, cfg_file)
+        raise
 
 
 def wait_for_ssh(address: str, port: int, timeout: float, instance_id: str = "", allowed: str = "") -> None:

@@ -58,7 +58,9 @@ class Stack:
     @property
     def rootfs(self) -> Path:
         """The cached Debian root file system every local image starts from."""
-        return self.cache_dir / "rootfs-bookworm"
+        from toolkit.hosts.sandbox import rootfs_path
+
+        return rootfs_path(self.cache_dir)
 
     @property
     def log_path(self) -> Path:

@@ -263,3 +263,14 @@ def test_a_bake_leaves_the_checkout_clean_and_says_why_it_rebakes(project: Proje
     assert second["cached"] is False and second["why"] == ["playbooks/base.yml changed"]
     assert "base: playbooks/base.yml changed" in result.stderr
     assert second["tags"]["rodeo:git-sha"] == f"{head}-dirty"  # the user's own edit, not Rodeo's write
+
+
+def test_a_bake_logs_in_once_besides_packer_and_records_how_ansible_ran(project: Project):
+    """Provision, image tests and seal share one SSH connection; Packer's own is the other login."""
+    result = project.invoke("bake", "--image", "base", "--json", "--force")
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((Path(last_json(result.stdout)["artifacts"]) / "bake.json").read_text())
+    assert record["provision"]["strategy"] == "mitogen" and record["provision"]["fallback"] is None
+    assert record["provision"]["counts"]["changed"] > 0
+    log = (Path(record["artifacts"]) / "sshd.log").read_text().splitlines()
+    assert len([ln for ln in log if ln.startswith("Accepted publickey")]) == 2, log

@@ -27,7 +27,7 @@ def layers() -> dict[str, Path]:
     try:
         sandbox.check_host()
         stack.check_live_host()
-        rootfs = sandbox.ensure_rootfs(CACHE / "rootfs-bookworm")
+        rootfs = sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE))
     except (SandboxError, StackError) as exc:
         pytest.skip(f"no live local stack here: {exc}")
     return livebuilds.sample_layers(ROOT, CACHE, rootfs)

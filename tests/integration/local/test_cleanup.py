@@ -26,7 +26,7 @@ def rootfs() -> Path:
     try:
         sandbox.check_host()
         stack.check_live_host()
-        return sandbox.ensure_rootfs(CACHE / "rootfs-bookworm")
+        return sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE))
     except (SandboxError, StackError) as exc:
         pytest.skip(f"no live local stack here: {exc}")
 

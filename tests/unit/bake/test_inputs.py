@@ -87,6 +87,15 @@ def test_parent_ami_and_settings_are_inputs(root):
     assert app_hash(root) != before
 
 
+def test_how_ansible_runs_is_not_an_input(root):
+    """Mitogen or plain Ansible bake the same image: switching does not rebake."""
+    before = app_hash(root)
+    yml = root / "inventories/dev/rodeo.yml"
+    yml.write_text(yml.read_text().replace("tests/image/test_app.py", "tests/image/test_app.py\n    ansible_strategy: linear"))
+    assert config.load("dev", root).image("app").ansible_strategy == "linear"
+    assert app_hash(root) == before
+
+
 def test_roles_are_found_in_plays_and_tasks(root):
     (root / "playbooks/x.yml").write_text("- hosts: all\n  roles: [a, {role: b}]\n  tasks:\n    - import_role: {name: c}\n    - ansible.builtin.include_role: {name: d}\n")
     assert inputs.role_names(root / "playbooks/x.yml") == ["a", "b", "c", "d"]
