@@ -109,6 +109,9 @@ def _bake(config: Config) -> list[Grant]:
         Grant("BakeKeyPair", ("ec2:ImportKeyPair", "ec2:DeleteKeyPair"), (keys,)),
         # ImportKeyPair tags the key pair as it creates it, which needs CreateTags for that action only.
         Grant("BakeTagKeyPair", ("ec2:CreateTags",), (keys,), {"StringEquals": {"ec2:CreateAction": ["ImportKeyPair"]}}),
+        # One bake of an image's inputs at a time: lock items under the key "bake#lock" of the app's table, no other item.
+        Grant("BakeLock", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"), (_table(config),),
+              {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["bake#lock"]}}),
     ]
     return out + _packer(config)
 

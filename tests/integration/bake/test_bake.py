@@ -210,27 +210,30 @@ def test_keep_on_failure_leaves_the_host_to_log_in_and_test_again_until_cleanup(
     project.write("tests/image/test_base.py", "def test_the_marker_is_there(host):\n    assert host.file('/etc/rodeo-marker').exists\n")
     before = project.amis(ec2)
     failed = project.invoke("bake", "--image", "base", "--keep-on-failure")
-    assert failed.returncode == 1 and "Traceback" not in failed.stderr
-    assert one_error_line(failed).startswith("error: image test failed: test_the_marker_is_there")
-    assert project.amis(ec2) == before  # no AMI from a failed bake, kept host or not
-    lines = failed.stderr.splitlines()
-    ssh = next(ln.split("log in:", 1)[1].strip() for ln in lines if "log in:" in ln)
-    retest = next(ln.split("test again:", 1)[1].strip() for ln in lines if "test again:" in ln)
-    assert any("remove it:     invoke bake --cleanup --env local" in ln for ln in lines)
+    try:
+        assert failed.returncode == 1 and "Traceback" not in failed.stderr
+        assert one_error_line(failed).startswith("error: image test failed: test_the_marker_is_there")
+        assert project.amis(ec2) == before  # no AMI from a failed bake, kept host or not
+        lines = failed.stderr.splitlines()
+        ssh = next(ln.split("log in:", 1)[1].strip() for ln in lines if "log in:" in ln)
+        retest = next(ln.split("test again:", 1)[1].strip() for ln in lines if "test again:" in ln)
+        assert any("remove it:     invoke bake --cleanup --env local" in ln for ln in lines)
 
-    login = subprocess.run([*shlex.split(ssh), "sudo", "-n", "touch", "/etc/rodeo-marker"], capture_output=True, text=True, timeout=60)
-    assert login.returncode == 0, login.stderr
-    again = subprocess.run(shlex.split(retest), cwd=project.root, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and "1 passed" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
+        login = subprocess.run([*shlex.split(ssh), "sudo", "-n", "touch", "/etc/rodeo-marker"], capture_output=True, text=True, timeout=60)
+        assert login.returncode == 0, login.stderr
+        again = subprocess.run(shlex.split(retest), cwd=project.root, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0 and "1 passed" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
 
-    kept = [i for r in ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
-            for i in r["Instances"] if any(t["Key"] == "rodeo:bake" for t in i.get("Tags", []))]
-    assert len(kept) == 1  # Packer left its instance (-on-error=abort), as it does on AWS
-    cleaned = project.invoke("bake", "--image", "base", "--cleanup")
-    assert cleaned.returncode == 0 and "removed the kept host of base-" in cleaned.stdout + cleaned.stderr, cleaned.stderr
-    assert ec2.describe_instances(InstanceIds=[kept[0]["InstanceId"]])["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
-    assert residue(project.state) == {"mounts": [], "processes": []}
-    assert "no kept build host" in project.invoke("bake", "--cleanup").stdout
+        bake_id = next(ln.split("kept the build host of ", 1)[1].split()[0] for ln in lines if "kept the build host of " in ln)
+        kept = [i for r in ec2.describe_instances(Filters=[{"Name": "tag:rodeo:bake", "Values": [bake_id]}])["Reservations"] for i in r["Instances"]]
+        assert [i["State"]["Name"] for i in kept] == ["running"]  # Packer left its instance (-on-error=abort), as it does on AWS
+        cleaned = project.invoke("bake", "--image", "base", "--cleanup")
+        assert cleaned.returncode == 0 and "removed the kept host of base-" in cleaned.stdout + cleaned.stderr, cleaned.stderr
+        assert ec2.describe_instances(InstanceIds=[kept[0]["InstanceId"]])["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
+        assert residue(project.state) == {"mounts": [], "processes": []}
+        assert "no kept build host" in project.invoke("bake", "--cleanup").stdout
+    finally:  # a failing assertion must not leave the kept sandbox to the next tests
+        project.invoke("bake", "--cleanup")
 
 
 def test_not_root_says_so_before_anything_starts(project: Project, ec2):

@@ -35,6 +35,8 @@ def test_packer_validate_accepts_the_template(tmp_path, packer_version, image):
         "ssh_private_key_file": str(key), "bake_id": "b", "bake_dir": str(tmp_path), "git_sha": "0" * 40,
         "inputs_hash": "h", "toolkit_version": "0", "built_at": "2026-01-01T00:00:00Z", "copy_to_regions": ["us-west-2"], "ssh_source_cidrs": ["127.0.0.1/32"],
     }
+    if cfg.image(image).app_source is not None:
+        values.update(app_source="examples/webapp", app_commit="sha256:" + "0" * 64, app_version="1.0.0")
     var_file = tmp_path / "v.pkrvars.hcl"
     var_file.write_text(render.var_file(values))
     if render.needs_plugins(packer_version):

@@ -77,8 +77,15 @@ def image_files(upper: Path, lower: list[Path]) -> dict[str, tuple]:
     return out
 
 
+def app_source_vars(cfg, bake_dir: Path) -> None:
+    """What the pipeline hands the app role (``toolkit.bake.source``): here the sample's folder as it is."""
+    bake_dir.mkdir(parents=True, exist_ok=True)
+    (bake_dir / provision.APP_VARS).write_text(json.dumps({"rodeo_app_dir": str(cfg.root / "examples/webapp"), "rodeo_app_version": "1.0.0"}))
+
+
 def provision_and_seal(cfg, image: str, host: SshHost, bake_dir: Path) -> dict:
     out = io.StringIO()
+    app_source_vars(cfg, bake_dir)
     counts = provision.run(cfg, image, host, bake_dir, out=out)
     seal.seal(host, bake_dir, {})
     return {"counts": counts, "output": out.getvalue(), "record": json.loads((bake_dir / provision.RECORD).read_text())}
@@ -129,6 +136,7 @@ def test_linear_runs_plain_ansible_without_trying_mitogen(rootfs, ssh_key, tmp_p
     project = settings("linear")
     minimal = dataclasses.replace(project, images={"base": dataclasses.replace(project.images["base"], playbook=Path("playbooks/app.yml"))})
     with build_host([rootfs], bake_dir, ssh_key) as host:
+        app_source_vars(minimal, bake_dir)
         provision.run(minimal, "base", host, bake_dir, out=out)
     assert "mitogen" not in out.getvalue()
     assert json.loads((bake_dir / provision.RECORD).read_text())["strategy"] == "linear"
@@ -158,6 +166,7 @@ def test_the_seal_finds_the_key_in_a_file_changed_during_the_bake_not_in_older_f
     bake_dir = tmp_path / "bake"
     minimal = dataclasses.replace(cfg, images={"base": dataclasses.replace(cfg.images["base"], playbook=Path("playbooks/app.yml"))})
     with build_host([rootfs], bake_dir, ssh_key) as host:
+        app_source_vars(minimal, bake_dir)
         provision.run(minimal, "base", host, bake_dir, out=io.StringIO())
         cfg_file = bake_dir / "ssh_config"
         needles = seal.key_markers(ssh_key)

@@ -91,7 +91,8 @@ def _playbook(tmp_path: Path, instance: Instance, key: Path, playbook: str) -> s
            "ANSIBLE_PIPELINING": "True", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
            # Unix sockets allow ~100 characters; pytest's (and xdist's) tmp paths are long.
            "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="rodeo-cp-", dir="/tmp")}
-    cmd = [str(BIN / "ansible-playbook"), "-i", str(_inventory(tmp_path, instance, key)), str(ROOT / "playbooks" / playbook)]
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(_inventory(tmp_path, instance, key)), str(ROOT / "playbooks" / playbook),
+           "-e", f"rodeo_app_dir={ROOT / 'examples/webapp'}"]  # what Rodeo hands the app role (the image's app source)
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result.stdout
