@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from toolkit.bake.provision import MITOGEN_STRATEGY, mitogen_plugins
 from toolkit.hosts import sandbox
 
 BIN = Path(sys.executable).parent
@@ -70,7 +71,8 @@ def _playbook(root: Path, work: Path, instance, key: Path, playbook: str) -> Non
     )
     env = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work), "ANSIBLE_HOST_KEY_CHECKING": "False",
            "ANSIBLE_PIPELINING": "True", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"),
-           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp")}
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp"),
+           "ANSIBLE_STRATEGY": MITOGEN_STRATEGY, "ANSIBLE_STRATEGY_PLUGINS": str(mitogen_plugins())}  # as bakes run
     cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(root / "playbooks" / playbook), "-e", f"rodeo_app_dir={root / APP_SOURCE}"]
     result = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:

@@ -14,6 +14,7 @@ import pytest
 
 from tests.integration.bakes import default_sigint
 
+from toolkit.bake.provision import MITOGEN_STRATEGY, mitogen_plugins
 from toolkit.hosts.sandbox import Instance, build_instance, leftovers
 
 pytestmark = pytest.mark.integration
@@ -90,7 +91,9 @@ def _playbook(tmp_path: Path, instance: Instance, key: Path, playbook: str) -> s
     env = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path), "ANSIBLE_HOST_KEY_CHECKING": "False",
            "ANSIBLE_PIPELINING": "True", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
            # Unix sockets allow ~100 characters; pytest's (and xdist's) tmp paths are long.
-           "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="rodeo-cp-", dir="/tmp")}
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="rodeo-cp-", dir="/tmp"),
+           # Mitogen, as bakes run by default (test_provision_speed.py compares it with plain Ansible).
+           "ANSIBLE_STRATEGY": MITOGEN_STRATEGY, "ANSIBLE_STRATEGY_PLUGINS": str(mitogen_plugins())}
     cmd = [str(BIN / "ansible-playbook"), "-i", str(_inventory(tmp_path, instance, key)), str(ROOT / "playbooks" / playbook),
            "-e", f"rodeo_app_dir={ROOT / 'examples/webapp'}"]  # what Rodeo hands the app role (the image's app source)
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
