@@ -54,6 +54,14 @@ def cleanup(config: Config, aws: Any, hosts: Hosts, state_dir: Path, reporter: R
     return done
 
 
+def leftovers(aws: Any, bake_id: str) -> str:
+    """Remove what a killed bake left in EC2 (its instance, Packer's group, its key pair); says what went, or ""."""
+    said = _ec2_leftovers(aws, bake_id)
+    with contextlib.suppress(Exception):  # the bake's own name: gone already is fine
+        aws.client("ec2").delete_key_pair(KeyName=f"rodeo-{bake_id}")
+    return said
+
+
 def _ec2_leftovers(aws: Any, bake_id: str) -> str:
     """Terminate the instance Packer left for ``bake_id`` and delete its temporary security groups."""
     ec2 = aws.client("ec2")

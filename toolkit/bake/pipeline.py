@@ -354,6 +354,11 @@ def _bake_lock(config: Config, aws: Any, plan: BakePlan, wait: bool, break_lock:
             reporter.warn(f"bakes of the same inputs are not serialized: {exc.message} ({exc.hint})")
             yield False
             return
+    dead = (held.took_over or {}).get("purpose", "")
+    if dead.startswith("bake "):  # a killed bake (kill -9) left what Packer made: its instance, group and key pair
+        said = keep.leftovers(aws, dead.removeprefix("bake "))
+        if said:
+            reporter.warn(f"cleaned up after the killed bake {dead.removeprefix('bake ')}: {said}")
     try:
         yield waited
     finally:

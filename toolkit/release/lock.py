@@ -57,6 +57,7 @@ class Lock:
     key: dict
     token: str
     holder: dict
+    took_over: dict | None = None  # the holder this lock was taken from (a dead run's, or --break-lock)
 
 
 def key(config: Config) -> dict:
@@ -134,7 +135,7 @@ def acquire(config: Config, aws: Any, purpose: str, break_lock: bool = False, re
     if reporter is not None:
         why = "its process is gone" if stale else "--break-lock"
         reporter.warn(f"took over the lock of {held.get('by')} (pid {held.get('pid')}, since {held.get('since')}): {why}")
-    return Lock(table, lock_key, mine["token"], mine)
+    return Lock(table, lock_key, mine["token"], mine, took_over=held or None)
 
 
 def free(aws: Any, lock: Lock) -> bool:

@@ -202,6 +202,12 @@ def test_a_bake_killed_with_sigkill_leaves_a_lock_the_rerun_takes_over(project: 
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert last_json(rerun.stdout)["cached"] is False
     assert f"(pid {proc.pid}, since" in rerun.stderr and "its process is gone" in rerun.stderr
+    # What Packer made for the killed bake (as it would leave it on AWS) is gone too.
+    assert "cleaned up after the killed bake base-" in rerun.stderr
+    killed = rerun.stderr.split("cleaned up after the killed bake ", 1)[1].split(":")[0]
+    left = [i["State"]["Name"] for r in ec2.describe_instances(Filters=[{"Name": "tag:rodeo:bake", "Values": [killed]}])["Reservations"] for i in r["Instances"]]
+    assert left and set(left) == {"terminated"}
+    assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [f"rodeo-{killed}"]}])["KeyPairs"] == []
     assert residue(project.state) == {"mounts": [], "processes": []}
 
 
