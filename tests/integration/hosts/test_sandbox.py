@@ -96,7 +96,10 @@ def _playbook(tmp_path: Path, instance: Instance, key: Path, playbook: str) -> s
            "ANSIBLE_STRATEGY": MITOGEN_STRATEGY, "ANSIBLE_STRATEGY_PLUGINS": str(mitogen_plugins())}
     cmd = [str(BIN / "ansible-playbook"), "-i", str(_inventory(tmp_path, instance, key)), str(ROOT / "playbooks" / playbook),
            "-e", f"rodeo_app_dir={ROOT / 'examples/webapp'}"]  # what Rodeo hands the app role (the image's app source)
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    try:
+        result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        shutil.rmtree(env["ANSIBLE_SSH_CONTROL_PATH_DIR"], ignore_errors=True)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result.stdout
 
