@@ -27,27 +27,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.hooks import MUTATING, HookedAws  # noqa: E402
-from toolkit import config as config_mod  # noqa: E402
+from tests.support.stacks import release_env  # noqa: E402
 from toolkit.aws import Aws, for_config  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
 from toolkit.release import rollout, slots  # noqa: E402
 from toolkit.release.plan import need_healthy  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
-RODEO_YML = """\
-app: {app}
-stack: local
-region: us-east-1
-images:
-  app: {{source_ami: {{name: "x-*", owners: [self]}}, playbook: p.yml, tests: t.py}}
-release:
-  load_balancer: {app}
-  slots: {{blue: {app}-blue, green: {app}-green}}
-  capacity: {{min: 2, max: 4, desired: 2}}
-  steps: [10, 50, 100]
-  pause_seconds: {pause}
-  health_timeout_seconds: 5
-"""
 _names = itertools.count(1)
 
 
@@ -110,10 +96,8 @@ class Watcher(threading.Thread):
 
 
 def environment(root: Path, st: stack.Stack, pause: int = 0):
-    app = f"crash{next(_names)}"
-    (root / "inventories" / app).mkdir(parents=True, exist_ok=True)
-    (root / "inventories" / app / "rodeo.yml").write_text(RODEO_YML.format(app=app, pause=pause))
-    cfg = config_mod.load(app, root)
+    cfg = release_env(root, f"crash{next(_names)}", capacity={"min": 2, "max": 4, "desired": 2}, steps=[10, 50, 100],
+                      pause_seconds=pause, health_timeout_seconds=5)
     url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
     aws = for_config(cfg, endpoint=url)
     env = slots.resolve(cfg, aws)
@@ -197,8 +181,6 @@ def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for name in ("p.yml", "t.py"):
-            (root / name).write_text("")
         st = stack.Stack(state_dir=root / "state", cache_dir=root / "state")
         try:
             rows = [run_case(root, st, args.poll, killed, n, rerun)

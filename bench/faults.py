@@ -32,33 +32,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.faultproxy import FaultProxy  # noqa: E402
-from toolkit import config as config_mod  # noqa: E402
 from toolkit.release import ledger  # noqa: E402
 from toolkit.release import lock  # noqa: E402
 from toolkit.release import rollout  # noqa: E402
 from toolkit.release import slots  # noqa: E402
 from toolkit.release.plan import violations  # noqa: E402
 from tests.support.hooks import MUTATING, HookedAws  # noqa: E402
+from tests.support.stacks import release_env  # noqa: E402
 from toolkit.aws import Aws, for_config  # noqa: E402
 from toolkit.errors import RodeoError  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
-RODEO_YML = """\
-app: {app}
-stack: local
-region: us-east-1
-images:
-  app: {{source_ami: {{name: "x-*", owners: [self]}}, playbook: p.yml, tests: t.py}}
-release:
-  load_balancer: {app}
-  slots: {{blue: {app}-blue, green: {app}-green}}
-  capacity: {{min: 2, max: 4, desired: 2}}
-  steps: [10, 50, 100]
-  pause_seconds: 0
-  health_timeout_seconds: 30
-  alarms: [{app}-5xx]
-"""
 
 
 class Watched(HookedAws):
@@ -127,11 +112,8 @@ def main() -> None:
     rows, kinds_seen = [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for name in ("p.yml", "t.py"):
-            (root / name).write_text("")
-        (root / "inventories" / "bench").mkdir(parents=True)
-        (root / "inventories" / "bench" / "rodeo.yml").write_text(RODEO_YML.format(app="faults"))
-        cfg = config_mod.load("bench", root)
+        cfg = release_env(root, "faults", "bench", capacity={"min": 2, "max": 4, "desired": 2}, steps=[10, 50, 100],
+                          pause_seconds=0, health_timeout_seconds=30, alarms=["faults-5xx"])
         st = stack.Stack(state_dir=root / "state", cache_dir=root / "state")
         try:
             url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))

@@ -22,33 +22,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit import config as config_mod  # noqa: E402
+from tests.support.stacks import release_env  # noqa: E402
 from toolkit.release import rollout  # noqa: E402
 from toolkit.aws import for_config  # noqa: E402
 from toolkit.config import Capacity  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
-RODEO_YML = """\
-app: {app}
-stack: local
-region: us-east-1
-images:
-  app: {{source_ami: {{name: "x-*", owners: [self]}}, playbook: p.yml, tests: t.py}}
-release:
-  load_balancer: {app}
-  slots: {{blue: {app}-blue, green: {app}-green}}
-  pause_seconds: 0
-  health_timeout_seconds: 60
-  alarms: [{app}-5xx]
-"""
 
 
 def bench(root: Path, st: stack.Stack, size: int) -> dict:
     app = f"bench{size}"
-    (root / "inventories" / app).mkdir(parents=True, exist_ok=True)
-    (root / "inventories" / app / "rodeo.yml").write_text(RODEO_YML.format(app=app))
-    cfg = config_mod.load(app, root)
+    cfg = release_env(root, app, pause_seconds=0, health_timeout_seconds=60, alarms=[f"{app}-5xx"])
     cfg = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, capacity=Capacity(min=size, max=size, desired=size)))
     url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
     aws = for_config(cfg, endpoint=url)
@@ -71,8 +56,6 @@ def main() -> None:
     sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for name in ("p.yml", "t.py"):
-            (root / name).write_text("")
         st = stack.Stack(state_dir=root / "state", cache_dir=root / "state")
         try:
             rows = [bench(root, st, size) for size in sizes]
