@@ -147,6 +147,11 @@ class Config:
         return self.path.parent
 
     @property
+    def shown_path(self) -> str:
+        """rodeo.yml's path as messages name it (relative to the project)."""
+        return _rel(self.path, self.root)
+
+    @property
     def is_local(self) -> bool:
         """True when this environment runs on the local stack (moto + sandbox)."""
         return self.stack == "local"
@@ -155,7 +160,7 @@ class Config:
         """The image called ``name``, or a ConfigError listing the valid names."""
         if name not in self.images:
             raise ConfigError(
-                f"{_rel(self.path, self.root)}: no image named {name!r}",
+                f"{self.shown_path}: no image named {name!r}",
                 f"choose one of: {', '.join(sorted(self.images))}",
             )
         return self.images[name]

@@ -173,7 +173,7 @@ def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values
         tags=lineage.lineage((found or {}).get("tags", {})), cached=False, template=str(plan.template.relative_to(config.root)) if plan.template.is_relative_to(config.root) else str(plan.template),
         inputs_hash=plan.inputs_hash, phases=dict({"render": round(render_s, 2)}, **built.phases),
         duration_s=round(time.monotonic() - started, 2), artifacts=str(plan.bake_dir), why=why, parent=parent_result, vars=plan.extra_vars,
-        app=app_tags(found["tags"]) if found else {},
+        app=lineage.app_source(found["tags"]) if found else {},
     )
     record = dict(result.to_dict(), inputs=plan.inputs, provision=_provision_record(plan.bake_dir))
     (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -228,15 +228,9 @@ def cached(config: Config, aws: Any, hosts: Hosts, plan: BakePlan) -> BakeResult
     sha = tags.get("rodeo:git-sha", "?")
     return BakeResult(
         image=plan.image, ami={region: found["ImageId"] for region, found in amis.items()}, source_ami=plan.source_ami,
-        tags=tags, cached=True, template=str(plan.template.name), inputs_hash=plan.inputs_hash, vars=plan.extra_vars, app=app_tags(tags),
+        tags=tags, cached=True, template=str(plan.template.name), inputs_hash=plan.inputs_hash, vars=plan.extra_vars, app=lineage.app_source(tags),
         message=f"reused {primary['ImageId']} built {tags.get('rodeo:built-at', '?')} from {sha[:12]}: inputs unchanged",
     )
-
-
-def app_tags(tags: dict[str, str]) -> dict[str, str]:
-    """The app source an AMI was baked from (source, commit, version), from its tags; {} without one."""
-    found = {k: tags.get(f"rodeo:app-{k}", "") for k in ("source", "commit", "version")}
-    return found if found["commit"] else {}
 
 
 def _export_app(config: Config, plan: BakePlan, state_dir: Path, reporter: Reporter) -> source.Exported | None:

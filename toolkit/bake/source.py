@@ -79,7 +79,7 @@ def resolve(config: Config, image: Image, cache_dir: Path, ref: str | None = Non
     if source is None:
         if ref is not None:
             raise SourceError(f"image {image.name} has no app_source, so --ref {ref} has nothing to choose",
-                              f"add app_source: {{git: ..., ref: ...}} to images.{image.name} in {_rel(config.path, config.root)}, or drop --ref")
+                              f"add app_source: {{git: ..., ref: ...}} to images.{image.name} in {config.shown_path}, or drop --ref")
         return None
     if source.kind == "git":
         return _resolve_git(config, image.name, source, ref or source.ref, cache_dir)
@@ -296,10 +296,3 @@ def _unpack(path: Path, dest: Path, image: str, source: AppSource) -> None:
 
 def _version_key(tag: str) -> tuple:
     return tuple(int(p) if p.isdigit() else -1 for p in re.split(r"[.\-+]", tag.lstrip("v")))
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)

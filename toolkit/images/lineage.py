@@ -114,6 +114,12 @@ def lineage(tags: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if k.startswith("rodeo:")}
 
 
+def app_source(tags: dict[str, str]) -> dict[str, str]:
+    """The app source an AMI was baked from, ``{"source", "commit", "version"}``, from its tags; {} without one."""
+    found = {k: tags.get(f"rodeo:app-{k}", "") for k in ("source", "commit", "version")}
+    return found if found["commit"] else {}
+
+
 def resolve_source(aws: Any, image: Image) -> str:
     """The AMI id a base image starts from (an id, or the newest match of its filter)."""
     source = image.source_ami

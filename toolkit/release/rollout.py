@@ -20,7 +20,7 @@ from typing import Any, Callable
 import botocore.exceptions
 
 from toolkit.release import ledger, lock, slots, smoke
-from toolkit.images.lineage import find_ami, newest_verified, require_ami, require_owner
+from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
 from toolkit.aws import explain
 from toolkit.config import Config, Release
@@ -309,8 +309,8 @@ def _planned(p: Plan, found: dict, kind: str, reporter: Reporter) -> ReleaseResu
 
 def _app_of(found: dict) -> dict:
     """``app_version``/``app_commit`` of an AMI baked from an app source (its tags), else {}."""
-    tags = found.get("tags", {})
-    return {k: tags[f"rodeo:{k.replace('_', '-')}"] for k in ("app_version", "app_commit") if tags.get(f"rodeo:{k.replace('_', '-')}")}
+    app = app_source(found.get("tags", {}))
+    return {"app_version": app["version"], "app_commit": app["commit"]} if app else {}
 
 
 def _free(aws: Any, held: lock.Lock, reporter: Reporter) -> None:

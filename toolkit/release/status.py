@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from toolkit.config import Config
-from toolkit.images.lineage import find_ami
+from toolkit.images.lineage import app_source, find_ami
 from toolkit.release import ledger, lock, slots
 
 
@@ -16,6 +16,7 @@ def status(config: Config, aws: Any, history: int = 5, lb_url: str | None = None
     state = slots.read(env, aws)
     active = state.active
     found = find_ami(aws, active.ami) if active.ami else None
+    app = app_source((found or {}).get("tags", {}))
     per_slot = {
         s.name: {"target_group": env.groups[s.name], "weight": s.weight, "healthy": s.healthy, "instances": s.instances, "desired": s.desired, "ami": s.ami, "version": s.version}
         for s in (state.blue, state.green)
@@ -26,8 +27,8 @@ def status(config: Config, aws: Any, history: int = 5, lb_url: str | None = None
         "active_slot": active.name,
         "ami": active.ami,
         "git_sha": (found or {}).get("tags", {}).get("rodeo:git-sha"),
-        "app_version": (found or {}).get("tags", {}).get("rodeo:app-version"),
-        "app_commit": (found or {}).get("tags", {}).get("rodeo:app-commit"),
+        "app_version": app.get("version"),
+        "app_commit": app.get("commit"),
         "split": state.split,
         "weights": state.weights,
         "slots": per_slot,
