@@ -79,3 +79,8 @@ def test_ssh_host_keys_are_made_at_boot(host):
     assert dropin.is_file
     lines = dropin.content_string.splitlines()
     assert lines.index("ExecStartPre=/usr/bin/ssh-keygen -A") < lines.index("ExecStartPre=/usr/sbin/sshd -t")
+
+
+@pytest.mark.parametrize("package", ["python3-boto3", "python3-systemd"])
+def test_agent_packages(host, package):
+    assert host.package(package).is_installed

@@ -34,7 +34,11 @@ from toolkit.errors import SandboxError
 SUITE = "bookworm"
 # As on Debian's and Ubuntu's cloud images: python3-apt too (unattended-upgrades needs it there), which
 # Ansible's apt module imports; without it the module installs it first (apt-get update: network, seconds).
-PACKAGES = "openssh-server,python3,python3-apt,sudo,systemd,systemd-sysv,systemd-timesyncd,ca-certificates,curl"
+# python3-boto3 and python3-systemd are what the base role installs for the instance agents (config loader,
+# log shipper): on EC2 the role installs them; here they come with the root file system, so a local base
+# bake does not run apt-get update.
+PACKAGES = ("openssh-server,python3,python3-apt,sudo,systemd,systemd-sysv,systemd-timesyncd,ca-certificates,curl,"
+            "python3-boto3,python3-systemd")
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 _PATH = "/usr/sbin:/usr/bin:/sbin:/bin"

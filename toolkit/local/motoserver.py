@@ -7,8 +7,10 @@ amazon-ebs builder makes. moto 5.2 calls them ``standard``, which Packer then
 refuses as the source of a layered bake ("invalid root device type"), and
 CreateLaunchTemplateVersion honours ``ClientToken`` as AWS does (botocore sends
 one per call and repeats it on retries): a retry of a create that took effect
-returns that version instead of making a duplicate, and GetMetricStatistics
-reads the metric with exactly the dimensions asked for.
+returns that version instead of making a duplicate, the user data of a new
+launch template version reaches the instances launched from it (moto 5.2
+stores it unparsed and fails on launch), and GetMetricStatistics reads the
+metric with exactly the dimensions asked for.
 
 With ``--live DIR`` (the live local stack) it also boots instances and runs
 HAProxy (``toolkit.local.controller``, a thread of this process), and answers
@@ -60,6 +62,20 @@ def _idempotent_launch_template_versions() -> None:
         return result
 
     LaunchTemplates.create_launch_template_version = create
+
+
+def _user_data_in_launch_template_versions() -> None:
+    from moto.ec2.models.launch_templates import LaunchTemplate
+    from moto.ec2.utils import parse_user_data
+
+    original = LaunchTemplate.create_version
+
+    def create_version(self, data, description):
+        if isinstance(data.get("UserData"), str):
+            data = dict(data, UserData=parse_user_data(data["UserData"]))
+        return original(self, data, description)
+
+    LaunchTemplate.create_version = create_version
 
 
 def _exact_dimensions_in_statistics() -> None:
@@ -193,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     ours, args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     _ebs_backed_amis()
     _idempotent_launch_template_versions()
+    _user_data_in_launch_template_versions()
     _exact_dimensions_in_statistics()
     if ours.live is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
-from toolkit.release import ledger, lock, slots, smoke
+from toolkit.release import ledger, lock, slots, smoke, userdata
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
 from toolkit.aws import explain
@@ -130,7 +130,7 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, **_app_of(found), "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume})
     try:
         if p.resume in ("start", "scale_up"):
-            _prepare(env, aws, p, rel, reporter, held)
+            _prepare(config, env, aws, p, reporter, held)
             if rel.smoke_check:
                 lock.check(aws, held, f"pointing the test listener at {p.new_slot}")
             entry = ledger.update(config, aws, entry, smoke=smoke.check(env, aws, rel, p.new_slot, reporter, lb_urls))
@@ -155,8 +155,9 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     return dataclasses.replace(result, outcome="released", seconds=round(time.monotonic() - started, 2))
 
 
-def _prepare(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter, held: lock.Lock) -> None:
+def _prepare(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter, held: lock.Lock) -> None:
     """Pin the new slot to the AMI, scale it up, wait until every instance is healthy."""
+    rel = slots.release_of(config)
     cap = rel.capacity
     if p.clear_new_first:
         lock.check(aws, held, f"emptying {p.new_slot}")
@@ -166,7 +167,7 @@ def _prepare(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter
                 raise GateFailed(f"{p.new_slot} did not empty within {rel.health_timeout_seconds}s")
     lock.check(aws, held, f"scaling {p.new_slot} up")
     with reporter.step(f"{p.new_slot} scaling up to {cap.desired} with {p.to_ami}") as line:
-        version = slots.ensure_version(env, aws, p.to_ami, p.reuse_version)
+        version = slots.ensure_version(env, aws, p.to_ami, p.reuse_version, userdata.encode(userdata.document(config)))
         slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max, version)
         line["result"] = f"pinned to launch template version {version}, {cap.desired} instance(s) asked for"
     with reporter.step(f"waiting for {cap.desired} healthy instance(s) in {p.new_slot}") as line:

@@ -148,16 +148,15 @@ def set_weights(env: Env, aws: Any, weights: dict[str, int]) -> None:
     aws.client("elbv2").modify_listener(ListenerArn=env.listener_arn, DefaultActions=[{"Type": "forward", "ForwardConfig": forward}])
 
 
-def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None) -> int:
-    """The launch template version to pin: ``reuse``, or a new one with ``ami`` and IMDSv2 required."""
+def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: str | None = None) -> int:
+    """The launch template version to pin: ``reuse``, or a new one with ``ami``, ``user_data`` (base64) and IMDSv2 required."""
     if reuse is not None:
         return reuse
-    ec2 = aws.client("ec2")
-    created = ec2.create_launch_template_version(
-        LaunchTemplateName=env.template,
-        SourceVersion="$Latest",
-        VersionDescription=f"rodeo release of {ami}",
-        LaunchTemplateData={"ImageId": ami, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}},
+    data: dict = {"ImageId": ami, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}}
+    if user_data:
+        data["UserData"] = user_data
+    created = aws.client("ec2").create_launch_template_version(
+        LaunchTemplateName=env.template, SourceVersion="$Latest", VersionDescription=f"rodeo release of {ami}", LaunchTemplateData=data,
     )
     return int(created["LaunchTemplateVersion"]["VersionNumber"])
 
