@@ -123,6 +123,20 @@ class Release:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Where Rodeo says what happened (bakes, releases, config changes); see ``toolkit.notify``.
+
+    A webhook is an http(s) URL that takes Slack-compatible JSON, or
+    ``${NAME}``: the URL is read from environment variable NAME when a message
+    is sent (webhook URLs carry their secret; keep them out of git).
+    """
+
+    webhooks: tuple[str, ...] = ()
+    sns_topic: str | None = None  # an SNS topic ARN
+    timeout_seconds: int = 5  # per webhook call; a slow or failing one is reported, never fatal
+
+
+@dataclass(frozen=True)
 class Config:
     """One environment's settings, as read from its rodeo.yml."""
 
@@ -136,6 +150,7 @@ class Config:
     subnet_id: str | None = None
     secrets: tuple[str, ...] = ()  # names; values only from RODEO_SECRET_<NAME>
     release: Release | None = None
+    notify: Notify | None = None
     # Filled in by load(), not read from the file.
     env: str = ""
     root: Path = Path(".")
@@ -333,6 +348,8 @@ def _check(config: Config, file: str) -> None:
         _check_image(config, image, file)
     if config.release:
         _check_release(config, config.release, file)
+    if config.notify:
+        _check_notify(config.notify, file)
 
 
 def _known_regions() -> set[str]:
@@ -439,3 +456,24 @@ def _check_release(config: Config, release: Release, file: str) -> None:
         for i, value in enumerate(getattr(release, key)):
             if not re.match(rf"^{prefix}[0-9a-f]{{8,17}}$", value):
                 raise ConfigError(f"{file}: release.{key}[{i}]: {value!r} is not an id like {prefix}0abc1234", f"give {key.replace('_', ' ')} by id")
+
+
+WEBHOOK_ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+SNS_TOPIC_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+
+
+def _check_notify(notify: Notify, file: str) -> None:
+    from urllib.parse import urlsplit
+
+    for i, hook in enumerate(notify.webhooks):
+        if WEBHOOK_ENV_RE.match(hook):
+            continue
+        parts = urlsplit(hook)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            shown = f"a {parts.scheme}: URL" if parts.scheme else repr(hook[:40])
+            raise ConfigError(f"{file}: notify.webhooks[{i}]: {shown} is not an http(s) URL",
+                              "give the webhook's https:// URL, or ${NAME} to read it from an environment variable")
+    if notify.sns_topic is not None and not SNS_TOPIC_RE.match(notify.sns_topic):
+        raise ConfigError(f"{file}: notify.sns_topic: {notify.sns_topic!r} is not an SNS topic ARN", "write it like arn:aws:sns:us-east-1:123456789012:deploys")
+    if not 1 <= notify.timeout_seconds <= 30:
+        raise ConfigError(f"{file}: notify.timeout_seconds: {notify.timeout_seconds} must be between 1 and 30", "a few seconds: a notification never holds a release up for long")

@@ -220,6 +220,13 @@ RODEO_YML_CASES = [
          "between 1 and 65535", edit=settings("release.smoke_check.port", 70000)),
     Case("release-image-unknown", ("status",), f"{RODEO_YML}: release.image: no image named 'web'",
          "choose one of: app, base", edit=settings("release.image", "web")),
+    # notify:
+    Case("notify-webhook-not-http", ("status",), f"{RODEO_YML}: notify.webhooks[0]: a ftp: URL is not an http(s) URL",
+         "${NAME}", edit=settings("notify", {"webhooks": ["ftp://hooks.example.com/x"]})),
+    Case("notify-webhook-no-scheme", ("release",), f"{RODEO_YML}: notify.webhooks[1]: 'hooks.slack.com/services/T0' is not an http(s) URL",
+         "https://", edit=settings("notify", {"webhooks": ["${SLACK_HOOK}", "hooks.slack.com/services/T0"]})),
+    Case("notify-sns-topic-name", ("status",), f"{RODEO_YML}: notify.sns_topic: 'deploys' is not an SNS topic ARN",
+         "arn:aws:sns:", edit=settings("notify", {"sns_topic": "deploys"})),
 ]
 
 CLI_CASES = [

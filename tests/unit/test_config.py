@@ -84,6 +84,12 @@ BAD = [
     (("    parent: base", "    parent: base\n    source_ami: ami-12345678"), "set exactly one of 'parent' or 'source_ami'", ""),
     (("images:", "copy_to_regions: us-west-2\nimages:"), "copy_to_regions: expected a list", ""),
     (("    parent: base", "    parent: base\n    ansible_strategy: fast"), "images.app.ansible_strategy: 'fast' is not known", "mitogen, linear"),
+    (("images:", "notify: {webhooks: ['ftp://hooks.example.com/x']}\nimages:"), "notify.webhooks[0]: a ftp: URL is not an http(s) URL", "${NAME}"),
+    (("images:", "notify: {webhooks: [hooks.example.com/x]}\nimages:"), "notify.webhooks[0]: 'hooks.example.com/x' is not an http(s) URL", "https://"),
+    (("images:", "notify: {webhooks: https://hooks.example.com/x}\nimages:"), "notify.webhooks: expected a list", ""),
+    (("images:", "notify: {sns_topic: deploys}\nimages:"), "notify.sns_topic: 'deploys' is not an SNS topic ARN", "arn:aws:sns:"),
+    (("images:", "notify: {timeout_seconds: 600}\nimages:"), "notify.timeout_seconds: 600 must be between 1 and 30", ""),
+    (("images:", "notify: {webhook: [https://hooks.example.com/x]}\nimages:"), "notify.webhook: unknown key", "did you mean 'webhooks'"),
 ]
 
 

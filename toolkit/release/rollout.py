@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
+from toolkit import notify
 from toolkit.release import ledger, lock, slots, smoke, userdata
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
@@ -128,6 +129,9 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     for line in describe(p):
         reporter.detail(line)
     entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, **_app_of(found), "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume})
+    what = _what(kind, p.to_ami, result)
+    notify.send(config, aws, notify.event(config, "release.started", f"{what} started: {p.new_slot} takes traffic in steps {[s.new_weight for s in p.steps]}",
+                                          **_facts(result, p)), reporter)
     try:
         if p.resume in ("start", "scale_up"):
             _prepare(config, env, aws, p, reporter, held)
@@ -147,12 +151,27 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
         reason = _reason(failed)
         _roll_back(config, aws, env, p, dict(entry, steps=list(result.steps)), reason, kind, reporter, held)
         rolled_back = dataclasses.replace(result, outcome="rolled_back", active_slot=p.old_slot, reason=reason, seconds=round(time.monotonic() - started, 2))
+        notify.send(config, aws, notify.event(config, "release.rolled_back", f"{what} rolled back: {reason}; {p.old_slot} holds all traffic",
+                                              reason=reason, **_facts(rolled_back, p)), reporter)
         raise ReleaseError(f"{kind} of {p.to_ami} rolled back: {reason}", f"all traffic is back on {p.old_slot}; see 'invoke status'",
                            result=rolled_back) from (failed if isinstance(failed, AWS_ERRORS) else None)
     _finish_old(env, aws, p, rel, reporter, held)
     ledger.update(config, aws, entry, outcome="released", ended_at=ledger.now())
     reporter.ok(f"done: {p.to_ami} holds all traffic in {p.new_slot} ({time.monotonic() - started:.1f}s)")
-    return dataclasses.replace(result, outcome="released", seconds=round(time.monotonic() - started, 2))
+    released = dataclasses.replace(result, outcome="released", seconds=round(time.monotonic() - started, 2))
+    notify.send(config, aws, notify.event(config, "release.done", f"{what} done: {p.new_slot} holds all traffic", **_facts(released, p)), reporter)
+    return released
+
+
+def _what(kind: str, ami: str, result: ReleaseResult) -> str:
+    """"release of ami-1 (app 1.2.0)": how a notification names the run."""
+    return f"{kind} of {ami}" + (f" (app {result.app_version})" if result.app_version else "")
+
+
+def _facts(result: ReleaseResult, p: Plan) -> dict:
+    """A release's facts for a notification's data."""
+    return {"run": result.kind, "ami": result.ami, "from_ami": p.from_ami, "slot": result.active_slot, "previous_slot": result.previous_slot,
+            "app_version": result.app_version, "git_sha": result.git_sha, "outcome": result.outcome, "seconds": result.seconds}
 
 
 def _prepare(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter, held: lock.Lock) -> None:

@@ -1,0 +1,115 @@
+"""Notifications from real releases: a loopback webhook, a webhook that fails, and SNS (into an SQS queue) on moto."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import json
+import socket
+import threading
+
+import pytest
+
+from toolkit.config import Notify
+from toolkit.errors import ReleaseError
+from toolkit.release import rollout
+from toolkit.ui import Reporter
+
+
+class Hook(http.server.ThreadingHTTPServer):
+    """A webhook on 127.0.0.1 that keeps every JSON body it is sent and answers ``status``."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status, self.bodies = status, []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(handler):  # noqa: N805
+                self.bodies.append(json.loads(handler.rfile.read(int(handler.headers["Content-Length"]))))
+                handler.send_response(self.status)
+                handler.end_headers()
+
+            def log_message(handler, *args):  # noqa: N805
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/services/T0/B0/secret-part"
+
+    def kinds(self) -> list[str]:
+        return [b["rodeo"]["event"] for b in self.bodies]
+
+
+@pytest.fixture
+def hooks():
+    made = []
+
+    def make(status=200):
+        made.append(Hook(status))
+        return made[-1]
+
+    yield make
+    for hook in made:
+        hook.shutdown()
+        hook.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _notifying(world, *webhooks, sns_topic=None):
+    world.cfg = dataclasses.replace(world.cfg, notify=Notify(webhooks=webhooks, sns_topic=sns_topic, timeout_seconds=2))
+    return world
+
+
+def test_a_release_says_it_started_and_is_done_even_when_one_webhook_fails(world, hooks, capsys, monkeypatch):
+    good, broken = hooks(), hooks(status=500)
+    monkeypatch.setenv("RODEO_TEST_HOOK", good.url)
+    _notifying(world, good.url, broken.url, f"http://127.0.0.1:{_free_port()}/hook", "${RODEO_TEST_HOOK}", "${RODEO_TEST_UNSET_HOOK}")
+    ami = world.ami()
+    result = rollout.release(world.cfg, world.aws, ami=ami, reporter=Reporter(live=False))
+    assert result.outcome == "released" and world.state().weights == {"blue": 0, "green": 100}
+    # Sent directly and through the environment variable: twice each.
+    assert good.kinds() == ["release.started", "release.started", "release.done", "release.done"]
+    done = good.bodies[-1]
+    assert done["rodeo"] | {"ami": ami, "slot": "green", "app": world.cfg.app, "outcome": "released"} == done["rodeo"]
+    assert done["text"].endswith(f"release of {ami} done: green holds all traffic")
+    assert broken.kinds() == ["release.started", "release.done"]
+    out = capsys.readouterr().out
+    assert out.count("it answered HTTP 500") == 2 and out.count("RODEO_TEST_UNSET_HOOK is not set") == 2
+    assert out.count("Connection refused") == 2
+    assert "secret-part" not in out
+
+
+def test_a_rolled_back_release_says_why(world, hooks):
+    hook = hooks()
+    _notifying(world, hook.url)
+    cw = world.aws.client("cloudwatch")
+
+    def fire_at_first_weight(model, **kwargs):
+        if model.name == "ModifyListener":
+            cw.set_alarm_state(AlarmName=f"{world.cfg.app}-5xx", StateValue="ALARM", StateReason="test: 5xx spike")
+
+    world.aws.client("elbv2").meta.events.register("after-call", fire_at_first_weight)
+    with pytest.raises(ReleaseError):
+        rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
+    assert hook.kinds() == ["release.started", "release.rolled_back"]
+    data = hook.bodies[-1]["rodeo"]
+    assert f"{world.cfg.app}-5xx" in data["reason"] and data["slot"] == "blue" and data["outcome"] == "rolled_back"
+
+
+def test_sns_gets_the_same_message(world):
+    sns, sqs = world.aws.client("sns"), world.aws.client("sqs")
+    topic = sns.create_topic(Name=f"{world.cfg.app}-deploys")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"{world.cfg.app}-deploys")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    _notifying(world, sns_topic=topic)
+    rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
+    got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    assert [json.loads(m["Body"])["rodeo"]["event"] for m in got] == ["release.started", "release.done"]
