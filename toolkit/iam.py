@@ -70,6 +70,9 @@ def grants(config: Config, purposes: tuple[str, ...] = PURPOSES) -> list[Grant]:
                 continue
             raise ReleaseError(f"{config.path}: no 'release:' section, so Rodeo makes no release calls", "ask for --for bake, verify or prune")
         out += builders[purpose](config)
+    if config.notify and config.notify.sns_topic and {"bake", "release"} & set(purposes):
+        # Bakes and releases tell the topic what happened (toolkit.notify); that topic only.
+        out.append(Grant("NotifyTopic", ("sns:Publish",), (config.notify.sns_topic,)))
     return out
 
 

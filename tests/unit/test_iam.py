@@ -179,3 +179,11 @@ def test_task_prints_the_policy_without_calling_aws(monkeypatch, capsys):
     monkeypatch.setattr(Aws, "client", no_aws)
     tasks.iam_policy(MockContext(), for_="release", env="staging")
     assert json.loads(capsys.readouterr().out) == iam.policy(load(), ("release",))
+
+
+def test_notifications_may_publish_to_their_topic_only():
+    topic = "arn:aws:sns:eu-west-1:123456789012:deploys"
+    cfg = load(notify=config_mod.Notify(sns_topic=topic))
+    assert statements(cfg, ("release",))["NotifyTopic"]["Resource"] == topic
+    assert statements(cfg, ("bake",))["NotifyTopic"]["Action"] == ["sns:Publish"]
+    assert "NotifyTopic" not in statements(cfg, ("prune",)) and "NotifyTopic" not in statements(load(), ("release",))
