@@ -416,7 +416,7 @@ def prune(c, image, keep="", env="local", plan=False, json=False, debug=False):
 
 @task(
     help={
-        "for_": "which role: bake, verify, release, prune or all (default: all)",
+        "for_": "which role: bake, verify, release, prune, all (default), or instance (the instances' own role)",
         "env": "environment whose names, tags and regions scope the policy (default: local)",
         "debug": "show tracebacks",
     }

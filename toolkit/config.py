@@ -120,6 +120,9 @@ class Release:
     subnets: tuple[str, ...] = ()
     # Security groups of the instances (launch template); empty: the VPC's default.
     security_groups: tuple[str, ...] = ()
+    # The instances' IAM instance profile (its role: `invoke iam-policy --for instance`); how they read
+    # their config vars and ship their logs. Made by your infrastructure code, like the load balancer.
+    instance_profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -452,6 +455,9 @@ def _check_release(config: Config, release: Release, file: str) -> None:
             raise ConfigError(f"{file}: release.{key}: must not be negative", "give a number of seconds")
     if not 1 <= release.listener_port <= 65535:
         raise ConfigError(f"{file}: release.listener_port: {release.listener_port} is not a port", "give a port between 1 and 65535")
+    if release.instance_profile is not None and not re.match(r"^[\w+=,.@-]{1,128}$", release.instance_profile):
+        raise ConfigError(f"{file}: release.instance_profile: {release.instance_profile!r} is not an instance profile name",
+                          "give the profile's name (letters, digits and +=,.@_-), not its ARN")
     for key, prefix in (("subnets", "subnet-"), ("security_groups", "sg-")):
         for i, value in enumerate(getattr(release, key)):
             if not re.match(rf"^{prefix}[0-9a-f]{{8,17}}$", value):

@@ -10,7 +10,9 @@ purposes, each one a role Rodeo can run as:
   group and instance; the verdict tags);
 - ``release``: release, rollback, status and setup (weights, slot groups,
   launch template, alarms, the lock and ledger table);
-- ``prune``: what prune reads to know what is in use, and the deletions.
+- ``prune``: what prune reads to know what is in use, and the deletions;
+- ``instance``: the role of the release's instances (``release.instance_profile``):
+  what their config loader and log shipper call, for this app and environment only.
 
 Every statement is scoped to the environment's regions with
 ``aws:RequestedRegion``; statements that AWS lets us scope further name
@@ -30,7 +32,8 @@ from toolkit.release.ledger import table_name
 from toolkit.config import Config
 from toolkit.errors import ConfigError, ReleaseError
 
-PURPOSES = ("bake", "verify", "release", "prune")
+PURPOSES = ("bake", "verify", "release", "prune")  # what Rodeo's own runs call: "all"
+INSTANCE = "instance"  # another principal (the instances' role): asked for by name only
 VERSION = "2012-10-17"
 
 
@@ -46,11 +49,12 @@ class Grant:
 
 
 def purposes_for(name: str) -> tuple[str, ...]:
-    """``"all"`` or one purpose name -> the purposes; ConfigError listing the valid names."""
+    """``"all"`` (every purpose of Rodeo's own runs), one of them, or ``"instance"`` -> the purposes;
+    ConfigError listing the valid names."""
     if name == "all":
         return PURPOSES
-    if name not in PURPOSES:
-        raise ConfigError(f"--for {name}: unknown purpose", f"give one of: {', '.join(PURPOSES)}, all")
+    if name not in PURPOSES + (INSTANCE,):
+        raise ConfigError(f"--for {name}: unknown purpose", f"give one of: {', '.join(PURPOSES)}, all, or {INSTANCE} (the instances' role)")
     return (name,)
 
 
@@ -62,10 +66,10 @@ def regions(config: Config) -> list[str]:
 def grants(config: Config, purposes: tuple[str, ...] = PURPOSES) -> list[Grant]:
     """The statements for ``purposes``. ``release`` needs a ``release:`` section;
     asked for together with others (``all``), it is left out when there is none."""
-    builders = {"bake": _bake, "verify": _verify, "release": _release, "prune": _prune}
+    builders = {"bake": _bake, "verify": _verify, "release": _release, "prune": _prune, "instance": _instance}
     out: list[Grant] = []
     for purpose in purposes:
-        if purpose == "release" and config.release is None:
+        if purpose in ("release", "instance") and config.release is None:
             if len(purposes) > 1:
                 continue
             raise ReleaseError(f"{config.path}: no 'release:' section, so Rodeo makes no release calls", "ask for --for bake, verify or prune")
@@ -192,6 +196,9 @@ def _release(config: Config) -> list[Grant]:
                                     "autoscaling:AttachLoadBalancerTargetGroups", "autoscaling:CreateOrUpdateTags"), groups),
         # Auto Scaling checks that the caller may launch from the launch template it is given.
         Grant("ReleaseLaunchFromTemplate", ("ec2:RunInstances",)),
+        # Launching with the instance profile passes its role to EC2 (the role's name is the infrastructure code's).
+        *([Grant("ReleasePassInstanceRole", ("iam:PassRole",), ("arn:aws:iam::*:role/*",), {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})]
+          if rel.instance_profile else []),
         # Launch template ARNs carry an id, not the name: scope by the rodeo:app tag setup puts on it.
         Grant("ReleaseCreateLaunchTemplate", ("ec2:CreateLaunchTemplate",), templates, {"StringEquals": {"aws:RequestTag/rodeo:app": app}}),
         Grant("ReleaseTagLaunchTemplate", ("ec2:CreateTags",), templates, {"StringEquals": {"ec2:CreateAction": ["CreateLaunchTemplate"]}}),
@@ -212,6 +219,17 @@ def _prune(config: Config) -> list[Grant]:
         # Only the app's own AMIs and snapshots (rodeo:app, in every region the bake copies to).
         Grant("PruneDelete", ("ec2:DeregisterImage", "ec2:DeleteSnapshot"), (_arn("ec2", "*", "image/*", ""), _arn("ec2", "*", "snapshot/*", "")),
               {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}}),
+    ]
+
+
+def _instance(config: Config) -> list[Grant]:
+    """The instances' own calls: their config vars (SSM, SecureStrings through KMS) and their log streams."""
+    region, path = config.region, f"rodeo/{config.app}/{config.env}"
+    return [
+        Grant("InstanceConfigVars", ("ssm:GetParameters",), (_arn("ssm", region, f"parameter/{path}/*"),)),
+        # SecureString values: the SSM key, used only through SSM.
+        Grant("InstanceConfigDecrypt", ("kms:Decrypt",), condition={"StringEquals": {"kms:ViaService": [f"ssm.{region}.amazonaws.com"]}}),
+        Grant("InstanceLogs", ("logs:CreateLogStream", "logs:PutLogEvents"), (_arn("logs", region, f"log-group:/{path}:*"),)),
     ]
 
 

@@ -149,7 +149,7 @@ def test_purposes():
     assert iam.purposes_for("all") == iam.PURPOSES and iam.purposes_for("prune") == ("prune",)
     with pytest.raises(ConfigError) as err:
         iam.purposes_for("deploy")
-    assert "bake, verify, release, prune, all" in err.value.hint
+    assert "bake, verify, release, prune, all, or instance" in err.value.hint
     cfg = load()
     assert all(sid.startswith("Release") for sid in statements(cfg, ("release",)))
     assert {re.match(r"[A-Z][a-z]+", sid).group() for sid in statements(cfg, ("release", "prune"))} == {"Release", "Prune"}
@@ -187,3 +187,14 @@ def test_notifications_may_publish_to_their_topic_only():
     assert statements(cfg, ("release",))["NotifyTopic"]["Resource"] == topic
     assert statements(cfg, ("bake",))["NotifyTopic"]["Action"] == ["sns:Publish"]
     assert "NotifyTopic" not in statements(cfg, ("prune",)) and "NotifyTopic" not in statements(load(), ("release",))
+
+
+def test_the_instance_role_reads_its_own_config_vars_and_writes_its_own_log_streams():
+    cfg = load()
+    got = statements(cfg, iam.purposes_for("instance"))
+    assert set(got) == {"InstanceConfigVars", "InstanceConfigDecrypt", "InstanceLogs"}
+    assert got["InstanceConfigVars"]["Resource"] == f"arn:aws:ssm:{cfg.region}:*:parameter/rodeo/web/staging/*"
+    assert got["InstanceLogs"]["Resource"] == f"arn:aws:logs:{cfg.region}:*:log-group:/rodeo/web/staging:*"
+    assert "instance" not in iam.purposes_for("all") and not any(sid.startswith("Instance") for sid in statements(cfg))
+    assert "iam:PassRole" in iam.actions(cfg, ("release",))
+    assert "iam:PassRole" not in iam.actions(load(release=dataclasses.replace(cfg.release, instance_profile=None)), ("release",))

@@ -16,6 +16,7 @@ from the start, and ``invoke rollback`` has something to return to.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, Callable
 
 import botocore.exceptions
@@ -105,11 +106,25 @@ def seed_release(config: Config) -> Callable[[Any], None]:
 
     def seed(aws: Any) -> None:
         _load_balancer(config, aws, setup.slots.release_of(config))
+        _instance_profile(aws, config.release.instance_profile)
         setup.ensure(config, aws, initial_ami=initial_ami(aws), live_slot_capacity=config.release.capacity.desired)
 
     # The same settings need seeding once per server (see stack.up).
     seed.seed_key = f"release:{config.app}:{hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]}"
     return seed
+
+
+def _instance_profile(aws: Any, name: str | None) -> None:
+    """The instance profile and its role, as a team's infrastructure code makes them (any policy is good to moto)."""
+    if not name:
+        return
+    iam = aws.client("iam")
+    if any(p["InstanceProfileName"] == name for p in iam.list_instance_profiles()["InstanceProfiles"]):
+        return
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
 
 
 def base_ami(aws: Any) -> str | None:

@@ -64,6 +64,8 @@ def _ensure_template(config: Config, aws: Any, rel: Release, initial_ami: str | 
         data["ImageId"] = ami
     if rel.security_groups:
         data["SecurityGroupIds"] = list(rel.security_groups)
+    if rel.instance_profile:
+        data["IamInstanceProfile"] = {"Name": rel.instance_profile}
     tags = [{"ResourceType": "launch-template", "Tags": [{"Key": "rodeo:app", "Value": config.app}]}]
     try:
         ec2.create_launch_template(LaunchTemplateName=name, VersionDescription="created by rodeo setup", LaunchTemplateData=data, TagSpecifications=tags)
