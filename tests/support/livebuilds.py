@@ -97,7 +97,7 @@ def build(st: Any, ec2: Any, layers: dict[str, Path], folder: Path, version: str
         (top / "etc/systemd/system/web.service.d").mkdir(parents=True)
         (top / "etc/systemd/system/web.service.d/fault.conf").write_text(FAULTS[fault])
     ami = ec2.register_image(Name=f"{app}-app-{version}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
-    tags = {"rodeo:app": app, "rodeo:image": "app", "rodeo:verified": "true", "rodeo:git-sha": version, "rodeo:built-at": f"2026-11-27T00:00:{len(version):02d}Z"}
+    tags = {"rodeo:app": app, "rodeo:image": "app", "rodeo:verified": "true", "rodeo:git-sha": version, "rodeo:app-version": version, "rodeo:built-at": f"2026-11-27T00:00:{len(version):02d}Z"}
     ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     st.store.add(ami, [layers["rootfs"], layers["base"], layers["app"], top])
     return ami

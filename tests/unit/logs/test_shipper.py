@@ -166,7 +166,7 @@ class Journal:
     """python-systemd's Reader as the shipper uses it, over a list of entries."""
 
     def __init__(self, entries):
-        self.entries, self.at, self.boot_only = entries, -1, False
+        self.entries, self.at, self.boot_only = entries, -1, None
 
     def seek_cursor(self, cursor):
         # The saved entry, or (gone from a volatile journal) the first one: here, the next one after it.
@@ -175,8 +175,18 @@ class Journal:
     def test_cursor(self, cursor):
         return 0 <= self.at < len(self.entries) and self.entries[self.at]["__CURSOR"] == cursor
 
-    def this_boot(self):
-        self.boot_only = True
+    def seek_tail(self):
+        self.at = len(self.entries)
+
+    def get_previous(self):
+        if self.at > 0:
+            self.at -= 1
+            return self.entries[self.at]
+        return {}
+
+    def add_match(self, **match):
+        self.boot_only = match["_BOOT_ID"]
+        self.entries = [e for e in self.entries if e.get("_BOOT_ID") == self.boot_only]
 
     def seek_head(self):
         self.at = -1
@@ -212,13 +222,14 @@ def run(entries, cursor_file):
 
 
 def test_a_restart_sends_each_entry_once(tmp_path):
-    entries = [entry(f"line {i}", us=(T0 + i) * 1000, cursor=f"c{i}") for i in range(5)]
+    earlier = [entry(f"build host {i}", us=(T0 - 100 + i) * 1000, cursor=f"b{i}", _BOOT_ID="boot-of-the-bake") for i in range(2)]
+    entries = [entry(f"line {i}", us=(T0 + i) * 1000, cursor=f"c{i}", _BOOT_ID="this-boot") for i in range(5)]
     cursor = tmp_path / "cursor"
-    logs, journal = run(entries[:3], cursor)
-    assert journal.boot_only  # no cursor: from this boot's start
+    logs, journal = run(earlier + entries[:3], cursor)
+    assert journal.boot_only == "this-boot"  # no cursor: from this boot's start, not the image's older journal
     assert [m for b in logs.batches for m in b] == ["line 0", "line 1", "line 2"]
-    logs, journal = run(entries, cursor)  # started again, two more lines meanwhile
-    assert not journal.boot_only
+    logs, journal = run(earlier + entries, cursor)  # started again, two more lines meanwhile
+    assert journal.boot_only is None
     assert [m for b in logs.batches for m in b] == ["line 3", "line 4"]
     assert shipper.read_cursor(cursor, "i-0abc") == "c4"
 

@@ -233,8 +233,7 @@ class Shipper:
             if first and not reader.test_cursor(cursor):  # that entry is gone (a volatile journal): start at the next one
                 self.take(first)
         else:
-            reader.this_boot()
-            reader.seek_head()
+            start_of_this_boot(reader)
         log.info("shipping the journal to %s, stream %s (%s)", self.group, self.stream, "from the saved cursor" if cursor else "from this boot's start")
         while not self.stopping:
             entry = reader.get_next()
@@ -306,6 +305,22 @@ class Shipper:
             delay = min(delay * 2, MAX_BACKOFF)
 
 
+def start_of_this_boot(reader) -> None:
+    """Put ``reader`` before this boot's first entry, and keep it to this boot's entries.
+
+    The boot is the newest entry's, not ``this_boot()``'s: under systemd-nspawn
+    (the local stack) a sandboxed service reads the host's boot id, not the
+    container's. An image's journal from before this instance (its build
+    instance's) is not this instance's to ship.
+    """
+    reader.seek_tail()
+    newest = reader.get_previous()
+    boot = newest.get("_BOOT_ID") if newest else None
+    if boot is not None:
+        reader.add_match(_BOOT_ID=getattr(boot, "hex", str(boot)))
+    reader.seek_head()
+
+
 def nap(seconds: float, stopping) -> bool:
     """Sleep up to ``seconds``, waking early when ``stopping()``; True when asked to stop."""
     end = time.monotonic() + seconds
@@ -339,7 +354,8 @@ def _identity(imds: Imds, stopping) -> tuple[str, str, bytes | None] | None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)  # boto's own chatter: warnings only
+    log.setLevel(logging.INFO)
     shipper: Shipper | None = None
     stop = {"asked": False}
 
