@@ -25,9 +25,8 @@ import pytest
 
 from tests.integration.local.conftest import BIN, CACHE, host_pid_of_container, leftovers
 from tests.support import livebuilds
-from toolkit import config
 from toolkit.aws import Aws
-from toolkit.local import seed, stack
+from toolkit.local import stack
 from toolkit.logs import tail, view
 from toolkit.release import rollout, slots
 from toolkit.ui import Silent
@@ -57,10 +56,9 @@ class Follower:
 
 
 class World:
-    def __init__(self, cfg, st: stack.Stack, url: str, project: Path) -> None:
-        self.cfg, self.st, self.project = cfg, st, project
-        self.aws = Aws(region=REGION, endpoint=url, local=True)
-        self.env = slots.resolve(cfg, self.aws)
+    def __init__(self, cfg, st: stack.Stack, aws: Aws, project: Path) -> None:
+        self.cfg, self.st, self.aws, self.project = cfg, st, aws, project
+        self.env = slots.resolve(cfg, aws)
 
     def instances(self, slot: str) -> list[str]:
         group = self.aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[self.env.groups[slot]])["AutoScalingGroups"][0]
@@ -93,25 +91,20 @@ def in_instance(instance_id: str, *command: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def world(layers, tmp_path_factory):
     folder = tmp_path_factory.mktemp("logs-live")
-    project = livebuilds.project(folder / "project", ROOT, pause=1)
-    cfg = config.load("local", project)
-    st = stack.Stack(state_dir=folder / "state", cache_dir=CACHE, live=True)
-    url = stack.up(st, REGION, seeders=(seed.seed_release(cfg),))
     follower = None
     try:
-        w = World(cfg, st, url, project)
-        until(lambda: slots.read(w.env, w.aws).blue.healthy >= 2, 120)
-        w.before = set(w.instances("blue"))
-        w.follower = follower = Follower(cfg, url)
-        ami = livebuilds.build(st, w.aws.client("ec2"), layers, folder, "1.0.0")
-        result = rollout.release(cfg, w.aws, ami=ami, reporter=Silent(), lb_urls=w.urls)
-        assert result.outcome == "released" and result.active_slot == "green", result
-        w.green = w.instances("green")
-        yield w
+        with livebuilds.live_release(folder, ROOT, CACHE, pause=1) as (cfg, st, aws):
+            w = World(cfg, st, aws, folder / "project")
+            w.before = set(w.instances("blue"))
+            w.follower = follower = Follower(cfg, aws.endpoint)
+            ami = livebuilds.build(st, aws.client("ec2"), layers, folder, "1.0.0")
+            result = rollout.release(cfg, aws, ami=ami, reporter=Silent(), lb_urls=w.urls)
+            assert result.outcome == "released" and result.active_slot == "green", result
+            w.green = w.instances("green")
+            yield w
     finally:
         if follower is not None:
             follower.stop()
-        stack.down(st)
     assert leftovers(st) == {"processes": [], "mounts": [], "netns": []}
 
 
