@@ -11,8 +11,8 @@ PutLogEvents' limits. Credentials and region come from the metadata service
 
 The journal cursor of the last entry sent is written (atomically) only after
 PutLogEvents accepted its batch, and read again at start: a restart or a
-stop loses nothing and sends nothing twice. A kill -9 in the few
-milliseconds between an accepted batch and the cursor's write sends that
+stop loses nothing and sends nothing twice. A kill -9 while a batch is in
+flight (sent, its cursor not yet written: a few milliseconds) sends that
 batch again at the next start (at least once, never lost).
 
 An instance without Rodeo's user data (a build instance, an AMI booted by
