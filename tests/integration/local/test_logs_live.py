@@ -4,7 +4,8 @@ One live stack for the module: blue starts on the stack's placeholder app
 (no shipper: it is not a Rodeo base image); ``invoke logs --follow``
 (``tail.follow``, in a thread) starts, then a release of a sample app build
 boots green's instances, whose shipper sends their journal to
-``/rodeo/web/local``. The tests then read what arrived.
+``/rodeo/web/local``. The tests then read what arrived, restart and kill a
+shipper, and boot one instance without Rodeo's user data.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def world(layers, tmp_path_factory):
             w = World(cfg, st, aws, folder / "project")
             w.before = set(w.instances("blue"))
             w.follower = follower = Follower(cfg, aws.endpoint)
-            ami = livebuilds.build(st, aws.client("ec2"), layers, folder, "1.0.0")
+            w.ami = ami = livebuilds.build(st, aws.client("ec2"), layers, folder, "1.0.0")
             result = rollout.release(cfg, aws, ami=ami, reporter=Silent(), lb_urls=w.urls)
             assert result.outcome == "released" and result.active_slot == "green", result
             w.green = w.instances("green")
@@ -169,6 +170,20 @@ def test_a_stopped_restarted_or_killed_shipper_loses_and_repeats_no_line(world):
     counts = shipped()
     expected = {f"{tag}-{phase}-{i}" for phase in ("before", "restarted", "stopped", "killed") for i in range(1, 21)}
     assert set(counts) == expected and set(counts.values()) == {1}, {m: n for m, n in counts.items() if n != 1}
+
+
+def test_an_instance_without_rodeos_user_data_has_a_shipper_that_says_so_and_stays_down(world):
+    ec2 = world.aws.client("ec2")
+    (instance,) = [i["InstanceId"] for i in ec2.run_instances(ImageId=world.ami, MinCount=1, MaxCount=1, UserData="#!/bin/sh\necho not rodeo's\n")["Instances"]]
+    try:
+        until(lambda: ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running", 90)
+        until(lambda: "nothing to ship" in in_instance(instance, "journalctl", "-u", "rodeo-logs", "-o", "cat", "--no-pager").stdout, 30)
+        state = in_instance(instance, "systemctl", "show", "-p", "ActiveState", "-p", "Result", "-p", "NRestarts", "rodeo-logs").stdout.split()
+        assert sorted(state) == ["ActiveState=inactive", "NRestarts=0", "Result=success"]  # exited 0, not restarted
+        streams = world.aws.client("logs").describe_log_streams(logGroupName=GROUP, logStreamNamePrefix=instance)["logStreams"]
+        assert streams == []
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance])
 
 
 def test_setup_made_the_group_with_its_retention_and_moto_refuses_batches_aws_refuses(world):
