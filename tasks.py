@@ -314,7 +314,7 @@ def status(c, env="local", json=False, debug=False):
 @task(help={"env": "environment (default: local)", "debug": "show tracebacks"})
 @rodeo
 def setup(c, env="local", debug=False):
-    """Create what Rodeo owns for releases (table, launch template, slot groups) and check the rest."""
+    """Create what Rodeo owns for releases (table, launch template, slot groups, log group and its retention) and check the rest."""
     from toolkit.release import setup as release_setup
 
     cfg = _config(env)
@@ -323,6 +323,42 @@ def setup(c, env="local", debug=False):
         print(f"created {item}")
     for item in done["found"]:
         print(f"found   {item}")
+
+
+# --- logs ----------------------------------------------------------------------------
+
+
+@task(
+    help={
+        "follow": "keep showing new lines of every instance (those that start meanwhile too) until Ctrl-C",
+        "since": "from this far back: 30s, 10m, 2h, 1d, or a time like 2026-11-27T14:05:00Z (default: 10m; 1m with --follow)",
+        "grep": "only lines whose message matches this Python regular expression",
+        "slot": "only the instances of this slot: blue or green",
+        "instance": "only this instance's lines (its id)",
+        "env": "environment (default: local)",
+        "json": "one JSON object per line (time, instance, slot, version, unit, message, priority)",
+        "debug": "show tracebacks",
+    }
+)
+@rodeo
+def logs(c, follow=False, since="", grep="", slot="", instance="", env="local", json=False, debug=False):
+    """Show the instances' journals from CloudWatch Logs, merged by time, each line with its instance, slot and version."""
+    from toolkit.logs import tail, view
+
+    cfg = _config(env)
+    query = view.query(since or ("1m" if follow else "10m"), slot=slot, instance=instance, grep=grep)
+    aws = _aws(cfg, plan=True)  # reading logs never starts the local stack
+    show = (lambda line: _print_json(line.to_dict())) if json else (lambda line: print(line.text(), flush=True))
+    if not follow:
+        for line in tail.lines(cfg, aws, query):
+            show(line)
+        return
+    try:
+        for line in tail.follow(cfg, aws, query):
+            show(line)
+            sys.stdout.flush()
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) is how --follow ends: not an error
+        pass
 
 
 # --- deploy --------------------------------------------------------------------------
@@ -416,7 +452,7 @@ def prune(c, image, keep="", env="local", plan=False, json=False, debug=False):
 
 @task(
     help={
-        "for_": "which role: bake, verify, release, prune, all (default), or instance (the instances' own role)",
+        "for_": "which role: bake, verify, release, prune, logs, all (default), or instance (the instances' own role)",
         "env": "environment whose names, tags and regions scope the policy (default: local)",
         "debug": "show tracebacks",
     }
@@ -443,6 +479,7 @@ ns.add_task(release)
 ns.add_task(rollback)
 ns.add_task(status)
 ns.add_task(setup)
+ns.add_task(logs)
 ns.add_task(verify)
 ns.add_task(prune)
 ns.add_task(iam_policy)

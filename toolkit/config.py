@@ -139,6 +139,17 @@ class Notify:
     timeout_seconds: int = 5  # per webhook call; a slow or failing one is reported, never fatal
 
 
+# The only retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days.
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+@dataclass(frozen=True)
+class Logs:
+    """The instances' logs in CloudWatch Logs (group ``/rodeo/<app>/<env>``)."""
+
+    retention_days: int = 30
+
+
 @dataclass(frozen=True)
 class Config:
     """One environment's settings, as read from its rodeo.yml."""
@@ -154,6 +165,7 @@ class Config:
     secrets: tuple[str, ...] = ()  # names; values only from RODEO_SECRET_<NAME>
     release: Release | None = None
     notify: Notify | None = None
+    logs: Logs = field(default_factory=Logs)
     # Filled in by load(), not read from the file.
     env: str = ""
     root: Path = Path(".")
@@ -353,6 +365,12 @@ def _check(config: Config, file: str) -> None:
         _check_release(config, config.release, file)
     if config.notify:
         _check_notify(config.notify, file)
+    if config.logs.retention_days not in RETENTION_DAYS:
+        days = config.logs.retention_days
+        below, above = [d for d in RETENTION_DAYS if d < days][-1:], [d for d in RETENTION_DAYS if d > days][:1]
+        near = below + above
+        raise ConfigError(f"{file}: logs.retention_days: {days} is not a retention CloudWatch Logs accepts",
+                          f"choose one of {', '.join(map(str, RETENTION_DAYS))} (nearest: {' or '.join(map(str, near))})")
 
 
 def _known_regions() -> set[str]:

@@ -68,3 +68,7 @@ class LockError(ReleaseError):
 
 class LockLost(LockError):
     """The lock this run held was taken over (``--break-lock``); the run stopped before its next change."""
+
+
+class LogsError(RodeoError):
+    """The environment's logs cannot be read (no log group yet)."""

@@ -11,6 +11,8 @@ purposes, each one a role Rodeo can run as:
 - ``release``: release, rollback, status and setup (weights, slot groups,
   launch template, alarms, the lock and ledger table);
 - ``prune``: what prune reads to know what is in use, and the deletions;
+- ``logs``: ``invoke logs`` (the environment's log group, and which slot and
+  version each instance is);
 - ``instance``: the role of the release's instances (``release.instance_profile``):
   what their config loader and log shipper call, for this app and environment only.
 
@@ -32,7 +34,7 @@ from toolkit.release.ledger import table_name
 from toolkit.config import Config
 from toolkit.errors import ConfigError, ReleaseError
 
-PURPOSES = ("bake", "verify", "release", "prune")  # what Rodeo's own runs call: "all"
+PURPOSES = ("bake", "verify", "release", "prune", "logs")  # what Rodeo's own runs call: "all"
 INSTANCE = "instance"  # another principal (the instances' role): asked for by name only
 VERSION = "2012-10-17"
 
@@ -66,7 +68,7 @@ def regions(config: Config) -> list[str]:
 def grants(config: Config, purposes: tuple[str, ...] = PURPOSES) -> list[Grant]:
     """The statements for ``purposes``. ``release`` needs a ``release:`` section;
     asked for together with others (``all``), it is left out when there is none."""
-    builders = {"bake": _bake, "verify": _verify, "release": _release, "prune": _prune, "instance": _instance}
+    builders = {"bake": _bake, "verify": _verify, "release": _release, "prune": _prune, "logs": _logs, "instance": _instance}
     out: list[Grant] = []
     for purpose in purposes:
         if purpose in ("release", "instance") and config.release is None:
@@ -203,6 +205,8 @@ def _release(config: Config) -> list[Grant]:
         Grant("ReleaseCreateLaunchTemplate", ("ec2:CreateLaunchTemplate",), templates, {"StringEquals": {"aws:RequestTag/rodeo:app": app}}),
         Grant("ReleaseTagLaunchTemplate", ("ec2:CreateTags",), templates, {"StringEquals": {"ec2:CreateAction": ["CreateLaunchTemplate"]}}),
         Grant("ReleaseLaunchTemplateVersions", ("ec2:CreateLaunchTemplateVersion",), templates, {"StringEquals": {"ec2:ResourceTag/rodeo:app": app}}),
+        # The environment's log group, made and given its retention by setup.
+        Grant("ReleaseLogGroup", ("logs:CreateLogGroup", "logs:PutRetentionPolicy"), _log_group(config)),
         # The lock and ledger: one table, rodeo-<app>, made by setup (with a tag, hence TagResource).
         Grant("ReleaseTable", ("dynamodb:DescribeTable", "dynamodb:CreateTable", "dynamodb:TagResource", "dynamodb:GetItem",
                                "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"), (_table(config),)),
@@ -220,6 +224,19 @@ def _prune(config: Config) -> list[Grant]:
         Grant("PruneDelete", ("ec2:DeregisterImage", "ec2:DeleteSnapshot"), (_arn("ec2", "*", "image/*", ""), _arn("ec2", "*", "snapshot/*", "")),
               {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}}),
     ]
+
+
+def _logs(config: Config) -> list[Grant]:
+    """``invoke logs``: the group's events, and each instance's group (its slot) and AMI (its version)."""
+    return [
+        Grant("LogsRead", ("logs:FilterLogEvents",), _log_group(config)),
+        Grant("LogsDescribe", ("ec2:DescribeInstances", "ec2:DescribeImages")),
+    ]
+
+
+def _log_group(config: Config) -> tuple[str, ...]:
+    group = f"log-group:/rodeo/{config.app}/{config.env}"
+    return (_arn("logs", config.region, group), _arn("logs", config.region, f"{group}:*"))
 
 
 def _instance(config: Config) -> list[Grant]:

@@ -321,6 +321,23 @@ APP_SOURCE_CASES = [
 IN_PROCESS = [dataclasses.replace(c, here=True) for c in RODEO_YML_CASES + CLI_CASES + AMI_CASES + APP_SOURCE_CASES]
 CASES = IN_PROCESS + ENV_CASES + BAKE_CASES
 
+# --- logs (issue 12, item 2): invoke logs' flags, logs.retention_days --------------------------------
+LOGS_CASES = [
+    Case("logs-retention-not-accepted", ("logs",), f"{RODEO_YML}: logs.retention_days: 10 is not a retention CloudWatch Logs accepts",
+         "(nearest: 7 or 14)", edit=settings("logs.retention_days", 10)),
+    Case("logs-retention-word", ("setup",), f"{RODEO_YML}: logs.retention_days: expected a whole number, got 'month'",
+         "without quotes", edit=settings("logs.retention_days", "month")),
+    Case("logs-since-word", ("logs", "--since", "yesterday"), "--since 'yesterday' is not a duration or a time", "10m, 2h or 1d"),
+    Case("logs-since-future", ("logs", "--follow", "--since", "2999-01-01T00:00:00Z"), "--since '2999-01-01T00:00:00Z' is in the future",
+         "10m, 2h or 1d"),
+    Case("logs-slot-unknown", ("logs", "--slot", "purple"), "--slot 'purple' is not a slot", "choose one of: blue, green"),
+    Case("logs-instance-malformed", ("logs", "--instance", "web-1;id"), "--instance 'web-1;id' is not an instance id", "i-0abc1234def567890"),
+    Case("logs-grep-not-a-regex", ("logs", "--grep", "(oops"), "--grep '(oops' is not a regular expression", "escape special characters"),
+]
+CASES += [dataclasses.replace(c, here=True) for c in LOGS_CASES] + [
+    Case("env-staging-no-credentials-logs", ("logs", *STAGING), NO_CREDENTIALS, "AWS_PROFILE", seconds=20),
+]
+
 
 def _param(case: Case):
     # raises=AssertionError: a case that breaks for another reason (CaseBroken, a crash in the

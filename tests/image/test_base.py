@@ -84,3 +84,13 @@ def test_ssh_host_keys_are_made_at_boot(host):
 @pytest.mark.parametrize("package", ["python3-boto3", "python3-systemd"])
 def test_agent_packages(host, package):
     assert host.package(package).is_installed
+
+
+def test_log_shipper_starts_at_boot_and_reads_the_journal(host):
+    unit = host.file("/etc/systemd/system/rodeo-logs.service").content_string.splitlines()
+    assert "ExecStart=/usr/bin/python3 /usr/local/sbin/rodeo-logs" in unit and "User=rodeo-logs" in unit
+    assert host.check_output("systemctl is-enabled rodeo-logs.service") == "enabled"
+    assert "systemd-journal" in host.user("rodeo-logs").groups
+    # The image's own Python compiles it and has what it imports (nothing is written: no __pycache__ in /usr/local/sbin).
+    check = "compile(open('/usr/local/sbin/rodeo-logs').read(), 'rodeo-logs', 'exec'); import boto3, botocore.config, systemd.journal"
+    assert host.run(f'python3 -c "{check}"').rc == 0

@@ -15,6 +15,7 @@ import dataclasses
 import fnmatch
 import itertools
 import subprocess
+import time
 import types
 import urllib.request
 
@@ -136,6 +137,26 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
     check(cfg, recorder, "release")
     assert "elasticloadbalancing:ModifyListener" in recorder.actions("release")
     assert "autoscaling:AttachLoadBalancerTargetGroups" in recorder.actions("release")
+
+
+def test_logs(moto, project, recorder):
+    from toolkit.logs import group, tail, view
+
+    st, url = moto
+    with recorder.paused():
+        world = World(make_config(project), url, st).seed()
+        cfg, aws = world.cfg, world.aws
+        instance = aws.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[cfg.release.slots["blue"]])["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+        group.ensure(cfg, aws)
+        logs = world.observer.client("logs")
+        logs.create_log_stream(logGroupName=group.name(cfg), logStreamName=instance)
+        logs.put_log_events(logGroupName=group.name(cfg), logStreamName=instance,
+                            logEvents=[{"timestamp": int(time.time() * 1000) - 60_000, "message": '{"unit": "web.service", "message": "GET / 200"}'}])
+    with recorder.phase("logs"):
+        got = tail.lines(cfg, aws, view.query("1000w"))
+    assert [(line.instance, line.slot) for line in got] == [(instance, "blue")]
+    check(cfg, recorder, "logs")
 
 
 def _remove_rodeo_owned(world: World) -> None:

@@ -11,6 +11,7 @@ would tag it: these builds exercise releases, not bakes.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -22,7 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from toolkit.bake.provision import MITOGEN_STRATEGY, mitogen_plugins
 from toolkit.hosts import sandbox
@@ -97,7 +98,7 @@ def build(st: Any, ec2: Any, layers: dict[str, Path], folder: Path, version: str
         (top / "etc/systemd/system/web.service.d").mkdir(parents=True)
         (top / "etc/systemd/system/web.service.d/fault.conf").write_text(FAULTS[fault])
     ami = ec2.register_image(Name=f"{app}-app-{version}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
-    tags = {"rodeo:app": app, "rodeo:image": "app", "rodeo:verified": "true", "rodeo:git-sha": version, "rodeo:built-at": f"2026-11-27T00:00:{len(version):02d}Z"}
+    tags = {"rodeo:app": app, "rodeo:image": "app", "rodeo:verified": "true", "rodeo:git-sha": version, "rodeo:app-version": version, "rodeo:built-at": f"2026-11-27T00:00:{len(version):02d}Z"}
     ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     st.store.add(ami, [layers["rootfs"], layers["base"], layers["app"], top])
     return ami
@@ -132,6 +133,30 @@ def project(root: Path, repo: Path, pause: int = 2, health_timeout: int = 40, sm
     for rel in ("tasks.py", "ansible.cfg"):
         shutil.copy2(repo / rel, root / rel)
     return root
+
+
+@contextlib.contextmanager
+def live_release(folder: Path, repo: Path, cache: Path, pause: int = 2, region: str = "us-east-1") -> Iterator[tuple[Any, Any, Any]]:
+    """``(config, stack, aws)``: a live local stack seeded for ``project(folder / "project")``'s release, its blue
+    slot (the stack's placeholder app) healthy within 180 s; stopped afterwards."""
+    from toolkit import config
+    from toolkit.aws import Aws
+    from toolkit.local import seed, stack
+    from toolkit.release import slots
+
+    cfg = config.load("local", project(folder / "project", repo, pause=pause))
+    st = stack.Stack(state_dir=folder / "state", cache_dir=cache, live=True)
+    url = stack.up(st, region, seeders=(seed.seed_release(cfg),))
+    try:
+        aws = Aws(region=region, endpoint=url, local=True)
+        env, deadline = slots.resolve(cfg, aws), time.monotonic() + 180
+        while slots.read(env, aws).blue.healthy < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"blue not healthy in 180 s: {slots.read(env, aws).blue}")
+            time.sleep(0.5)
+        yield cfg, st, aws
+    finally:
+        stack.down(st)
 
 
 def killed_then_rerun(project: Path, state: Path, cache: Path, ami: str, at: str = "weight 50%") -> subprocess.CompletedProcess:

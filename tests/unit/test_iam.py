@@ -149,7 +149,7 @@ def test_purposes():
     assert iam.purposes_for("all") == iam.PURPOSES and iam.purposes_for("prune") == ("prune",)
     with pytest.raises(ConfigError) as err:
         iam.purposes_for("deploy")
-    assert "bake, verify, release, prune, all, or instance" in err.value.hint
+    assert "bake, verify, release, prune, logs, all, or instance" in err.value.hint
     cfg = load()
     assert all(sid.startswith("Release") for sid in statements(cfg, ("release",)))
     assert {re.match(r"[A-Z][a-z]+", sid).group() for sid in statements(cfg, ("release", "prune"))} == {"Release", "Prune"}

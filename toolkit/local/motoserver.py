@@ -9,8 +9,9 @@ CreateLaunchTemplateVersion honours ``ClientToken`` as AWS does (botocore sends
 one per call and repeats it on retries): a retry of a create that took effect
 returns that version instead of making a duplicate, the user data of a new
 launch template version reaches the instances launched from it (moto 5.2
-stores it unparsed and fails on launch), and GetMetricStatistics reads the
-metric with exactly the dimensions asked for.
+stores it unparsed and fails on launch), GetMetricStatistics reads the
+metric with exactly the dimensions asked for, PutLogEvents refuses a batch
+over AWS's limits and FilterLogEvents honours a stream name prefix.
 
 With ``--live DIR`` (the live local stack) it also boots instances and runs
 HAProxy (``toolkit.local.controller``, a thread of this process), and answers
@@ -106,6 +107,59 @@ def _exact_dimensions_in_statistics() -> None:
 
     CloudWatchBackend.get_all_metrics = get_all_metrics
     CloudWatchBackend.get_metric_statistics = get_metric_statistics
+
+
+def _cloudwatch_logs_as_aws() -> None:
+    """PutLogEvents and FilterLogEvents as AWS answers them.
+
+    PutLogEvents refuses a batch over AWS's limits (10,000 events; 1,048,576
+    bytes, each message's UTF-8 bytes plus 26; more than 24 hours between its
+    first and last event), as moto 5.2 does not, so a shipper that breaks
+    them fails here too. FilterLogEvents honours ``logStreamNamePrefix``
+    (moto ignores it and returns every stream) and always interleaves the
+    streams by time (AWS ignores ``interleaved=false`` since 2019). Both run
+    under one lock: moto's event ids come from an unlocked class counter, and
+    every instance of the live stack writes at once.
+    """
+    import json
+    import threading
+
+    from moto.logs.exceptions import InvalidParameterException
+    from moto.logs.models import LogsBackend
+    from moto.logs.responses import LogsResponse
+
+    lock = threading.Lock()
+    put = LogsBackend.put_log_events
+
+    def put_log_events(self, log_group_name, log_stream_name, log_events):
+        size = sum(len(e["message"].encode()) + 26 for e in log_events)
+        if len(log_events) > 10_000:
+            raise InvalidParameterException(constraint="Member must have length less than or equal to 10000", parameter="logEvents", value=len(log_events))
+        if size > 1_048_576:
+            raise InvalidParameterException(f"Log events in a single PutLogEvents request cannot exceed 1048576 bytes (got {size}).")
+        if log_events and log_events[-1]["timestamp"] - log_events[0]["timestamp"] > 24 * 3600 * 1000:
+            raise InvalidParameterException("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
+        with lock:
+            return put(self, log_group_name, log_stream_name, log_events)
+
+    def filter_log_events(self):
+        group_name, names = self._get_param("logGroupName"), self._get_param("logStreamNames", [])
+        prefix = self._get_param("logStreamNamePrefix")
+        if prefix and names:
+            raise InvalidParameterException("logStreamNames and logStreamNamePrefix cannot both be specified.")
+        group = self.logs_backend.groups.get(group_name)
+        if prefix and group is not None:
+            names = [n for n in group.streams if n.startswith(prefix)]
+            if not names:
+                return json.dumps({"events": [], "searchedLogStreams": []})
+        with lock:
+            events, token, searched = self.logs_backend.filter_log_events(
+                group_name, names, self._get_param("startTime"), self._get_param("endTime"), self._get_param("limit"),
+                self._get_param("nextToken"), self._get_param("filterPattern"), True)
+        return json.dumps({"events": events, "nextToken": token, "searchedLogStreams": searched})
+
+    LogsBackend.put_log_events = put_log_events
+    LogsResponse.filter_log_events = filter_log_events
 
 
 def _pending_until_booted(controller) -> None:
@@ -211,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     _idempotent_launch_template_versions()
     _user_data_in_launch_template_versions()
     _exact_dimensions_in_statistics()
+    _cloudwatch_logs_as_aws()
     if ours.live is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         port = argparse.ArgumentParser(add_help=False)

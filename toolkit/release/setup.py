@@ -3,8 +3,9 @@
 The load balancer, listener and target groups belong to the team's
 infrastructure code: ``ensure`` checks them and names anything absent (on
 the local stack, ``toolkit.local.seed`` makes them first). Rodeo owns the
-DynamoDB table (lock + ledger), the launch template ``rodeo-<app>`` and the
-two slot groups; ``ensure`` creates those when missing. Every step is
+DynamoDB table (lock + ledger), the launch template ``rodeo-<app>``, the
+two slot groups and the log group ``/rodeo/<app>/<env>`` (its retention
+set from rodeo.yml each run); ``ensure`` creates those when missing. Every step is
 idempotent.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from toolkit.logs import group as log_group
 from toolkit.release import ledger
 
 from toolkit.release import slots
@@ -46,6 +48,8 @@ def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_c
         if _ensure_group(config, aws, env, slot, subnets, desired):
             created.append(f"auto scaling group {env.groups[slot]}")
     found = [f"load balancer {rel.load_balancer}", f"listener :{rel.listener_port}"] + [f"target group {rel.slots[s]}" for s in SLOTS]
+    logs = f"log group {log_group.name(config)} (retention {config.logs.retention_days} days)"
+    (created if log_group.ensure(config, aws) else found).append(logs)
     return {"created": created, "found": found}
 
 
