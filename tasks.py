@@ -172,7 +172,7 @@ def bake(c, image="", all=False, jobs=0, plan=False, env="local", json=False, fo
     from toolkit.bake.plan import parse_vars
 
     cfg = _config(env)
-    names = parallel.which_images(cfg, image, all, ref, bool(var))
+    names = parallel.which_images(cfg, image, all, ref, bool(var), jobs)
     extra = parse_vars(var or [])
     aws, stack = _connect(cfg, seed_release=not plan, start=not plan)
     hosts = _hosts(cfg, aws, stack)

@@ -314,6 +314,19 @@ APP_SOURCE_CASES = [
 IN_PROCESS = [dataclasses.replace(c, here=True) for c in RODEO_YML_CASES + CLI_CASES + AMI_CASES + APP_SOURCE_CASES]
 CASES = IN_PROCESS + ENV_CASES + BAKE_CASES
 
+# --- bakes of several images (issue 13, item 4): --image a,b, --all, --jobs ----------------------------------
+CASES += [dataclasses.replace(c, here=True) for c in [
+    Case("images-one-unknown", ("bake", "--image", "base,nope"), f"{RODEO_YML}: no image named 'nope'", "choose one of: app, base"),
+    Case("images-empty-name", ("bake", "--image", "base,"), "--image 'base,' names an empty image", "separate image names with commas"),
+    Case("images-all-and-image", ("bake", "--all", "--image", "app"), "--all and --image app both say which images to bake",
+         "--all bakes every image"),
+    Case("images-jobs-negative", ("bake", "--image", "base,app", "--jobs", "-1"), "--jobs -1 is not a number of bakes", "give 1 or more"),
+    Case("images-ref", ("bake", "--image", "base,app", "--ref", "main"), "--ref is for one image, and this bake names 2 (base, app)",
+         "bake the image it is for on its own: invoke bake --image NAME --ref REF"),
+    Case("images-var", ("bake", "--all", "--var", "webapp_fault=root"), "--var is for one image, and this bake names 2 (base, app)",
+         "invoke bake --image NAME --var KEY=VALUE"),
+]]
+
 
 def _param(case: Case):
     # raises=AssertionError: a case that breaks for another reason (CaseBroken, a crash in the

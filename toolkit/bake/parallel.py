@@ -35,11 +35,12 @@ from toolkit.hosts import Hosts
 from toolkit.ui import Board, Reporter
 
 
-def which_images(config: Config, images: str, everything: bool, ref: str = "", has_vars: bool = False) -> list[str]:
-    """The images ``--image a,b`` (default: app) or ``--all`` names, each checked; ConfigError for a bad list.
+def which_images(config: Config, images: str, everything: bool, ref: str = "", has_vars: bool = False, jobs: int = 0) -> list[str]:
+    """The images ``--image a,b`` (default: app) or ``--all`` names, each checked; ConfigError for a bad list or ``--jobs``.
 
     ``--ref`` and ``--var`` are for one image: refused with several.
     """
+    sched.check_jobs(jobs)
     names = sched.requested(images if images or everything else "app", everything, list(config.images))
     for name in names:
         config.image(name)

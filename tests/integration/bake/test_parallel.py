@@ -27,12 +27,13 @@ RODEO_YML = "inventories/local/rodeo.yml"
 SLOW_STEP = "    - name: Slow step\n      ansible.builtin.command: sleep 30\n      changed_when: false\n"
 
 
-def add_images(project: Project, parents: dict[str, str]) -> None:
-    """One-task images (image -> parent) next to the minimal base and app."""
+def add_images(project: Project, parents: dict[str, str | None]) -> None:
+    """One-task images (image -> parent; None: from base's source AMI) next to the minimal base and app."""
     project.minimal_images()
     cfg = yaml.safe_load(project.read(RODEO_YML))
     for name, parent in parents.items():
-        cfg["images"][name] = {"parent": parent, "playbook": f"playbooks/{name}.yml", "tests": f"tests/image/test_{name}.py"}
+        origin = {"parent": parent} if parent else {"source_ami": cfg["images"]["base"]["source_ami"]}
+        cfg["images"][name] = {**origin, "playbook": f"playbooks/{name}.yml", "tests": f"tests/image/test_{name}.py"}
         project.write(f"playbooks/{name}.yml", f"- name: {name} image\n  hosts: all\n  gather_facts: false\n  tasks:\n"
                                                "    - name: Mark the image\n      ansible.builtin.command: /bin/true\n      changed_when: false\n")
         project.write(f"tests/image/test_{name}.py", "def test_the_host_answers(host):\n    assert host.file('/etc/os-release').exists\n")
@@ -103,7 +104,7 @@ def test_independent_images_bake_at_once_their_parent_once_and_a_failure_skips_o
 
 
 def test_ctrl_c_during_two_bakes_stops_both_and_leaves_nothing(project: Project, ec2):
-    add_images(project, {"one": "base", "two": "base"})
+    add_images(project, {"one": None, "two": None})  # no parent to bake first
     for name in ("one", "two"):
         project.append(f"playbooks/{name}.yml", SLOW_STEP)
     before = {name: amis_of(ec2, name) for name in ("one", "two")}  # the session's moto may hold earlier tests' images
