@@ -167,12 +167,12 @@ def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
 def bake(c, image="", all=False, jobs=0, plan=False, env="local", json=False, force=False, var=None, ref="", wait=True, break_lock=False,
          keep_on_failure=False, cleanup=False, verbose=False, debug=False):
     """Bake IMAGE into a verified AMI: render, packer build, Ansible, testinfra, tags."""
-    from toolkit.bake import parallel
     from toolkit.bake.pipeline import bake as run_bake
     from toolkit.bake.plan import parse_vars
+    from toolkit.bake.schedule import which_images
 
     cfg = _config(env)
-    names = parallel.which_images(cfg, image, all, ref, bool(var), jobs)
+    names = which_images(cfg, image, all, ref, bool(var), jobs)
     extra = parse_vars(var or [])
     aws, stack = _connect(cfg, seed_release=not plan, start=not plan)
     hosts = _hosts(cfg, aws, stack)
@@ -183,12 +183,16 @@ def bake(c, image="", all=False, jobs=0, plan=False, env="local", json=False, fo
             print("no kept build host to remove")
         return
     if plan:
-        _show(parallel.plan_images(cfg, aws, hosts, names, STATE_DIR, jobs=jobs, force=force), json)
+        from toolkit.bake.parallel import plan_images
+
+        _show(plan_images(cfg, aws, hosts, names, STATE_DIR, jobs=jobs, force=force), json)
     elif len(names) == 1:
         _show(run_bake(cfg, aws, hosts, names[0], STATE_DIR, _reporter(json, verbose), force=force, extra_vars=extra, ref=ref or None,
                        wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure), json)
     else:
-        _with_result(json, parallel.bake_images, cfg, aws, hosts, names, STATE_DIR, _reporter(json, verbose), jobs=jobs, force=force,
+        from toolkit.bake.parallel import bake_images  # here: a single image's bake (its cache hit too) never loads it
+
+        _with_result(json, bake_images, cfg, aws, hosts, names, STATE_DIR, _reporter(json, verbose), jobs=jobs, force=force,
                      wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure)
 
 

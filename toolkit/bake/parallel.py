@@ -30,26 +30,9 @@ from toolkit.bake import secrets, source
 from toolkit.bake.cancel import Cancel
 from toolkit.bake.pipeline import BakeResult, Preview, bake_image, preview_image
 from toolkit.config import Config
-from toolkit.errors import ConfigError, RodeoError
+from toolkit.errors import RodeoError
 from toolkit.hosts import Hosts
 from toolkit.ui import Board, Reporter
-
-
-def which_images(config: Config, images: str, everything: bool, ref: str = "", has_vars: bool = False, jobs: int = 0) -> list[str]:
-    """The images ``--image a,b`` (default: app) or ``--all`` names, each checked; ConfigError for a bad list or ``--jobs``.
-
-    ``--ref`` and ``--var`` are for one image: refused with several.
-    """
-    sched.check_jobs(jobs)
-    names = sched.requested(images if images or everything else "app", everything, list(config.images))
-    for name in names:
-        config.image(name)
-    if len(names) > 1:
-        for flag, given, what in (("--ref", ref, "REF"), ("--var", has_vars, "KEY=VALUE")):
-            if given:
-                raise ConfigError(f"{flag} is for one image, and this bake names {len(names)} ({', '.join(names)})",
-                                 f"bake the image it is for on its own: invoke bake --image NAME {flag} {what}")
-    return names
 
 
 @dataclass(frozen=True)

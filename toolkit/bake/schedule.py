@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Collection, Mapping, Sequence
 
+from toolkit.config import Config
 from toolkit.errors import ConfigError
 
 OK = ("baked", "reused")  # the ends of a job whose children may start
@@ -52,6 +53,23 @@ class Schedule:
 
     def to_dict(self) -> dict:
         return {"jobs": [job.to_dict() for job in self.jobs], "waves": self.waves(), "cap": self.cap}
+
+
+def which_images(config: Config, images: str, everything: bool, ref: str = "", has_vars: bool = False, jobs: int = 0) -> list[str]:
+    """The images ``--image a,b`` (default: app) or ``--all`` names, each checked; ConfigError for a bad list or ``--jobs``.
+
+    ``--ref`` and ``--var`` are for one image: refused with several.
+    """
+    check_jobs(jobs)
+    names = requested(images if images or everything else "app", everything, list(config.images))
+    for name in names:
+        config.image(name)
+    if len(names) > 1:
+        for flag, given, what in (("--ref", ref, "REF"), ("--var", has_vars, "KEY=VALUE")):
+            if given:
+                raise ConfigError(f"{flag} is for one image, and this bake names {len(names)} ({', '.join(names)})",
+                                 f"bake the image it is for on its own: invoke bake --image NAME {flag} {what}")
+    return names
 
 
 def requested(images: str, everything: bool, names: Sequence[str]) -> list[str]:
