@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 
 class Cancel:
-    """Set once; every bake of the run sees it."""
+    """Once set, stays set; every bake of the run sees it."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -25,10 +25,12 @@ class Cancel:
         self._callbacks: dict[int, Callable[[], None]] = {}
 
     def set(self) -> None:
-        """Stop the run: call every registered callback (once)."""
+        """Stop the run: call every registered callback.
+
+        Calling it again calls them again (they must not mind): a second
+        Ctrl-C that cut the first call short still reaches every bake.
+        """
         with self._lock:
-            if self._event.is_set():
-                return
             self._event.set()
             callbacks = list(self._callbacks.values())
         for callback in callbacks:

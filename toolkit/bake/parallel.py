@@ -185,15 +185,26 @@ class _Runner:
                 self._collect(self._next())
         except KeyboardInterrupt:
             self.cancel.set()
-            while self.threads:
-                try:
-                    self._collect(self._next())
-                except KeyboardInterrupt:
-                    continue  # a second Ctrl-C: the bakes are already stopping; let them clean up
+            self._drain()
             for job in self.plan.jobs:
                 if job.image not in self.ended:
                     self._end(ImageOutcome(job.image, "interrupted", error="not started"), None, "not started: interrupted")
             raise
+
+    def _drain(self) -> None:
+        """After Ctrl-C: wait until every started bake has cleaned up and ended."""
+        while self.threads:
+            try:
+                self._collect(self.finished.get(timeout=0.5))
+            except queue.Empty:
+                # A thread queues its outcome before it ends: one that is not alive, with nothing queued, never
+                # started (Ctrl-C came while it was being started).
+                dead = [image for image, thread in self.threads.items() if not thread.is_alive()]
+                if dead and self.finished.empty():
+                    for image in dead:
+                        self.threads.pop(image)
+            except KeyboardInterrupt:
+                self.cancel.set()  # again: a stop cut short by this second Ctrl-C is finished; the bakes clean up
 
     def _start(self, job: sched.Job, bake_one) -> None:
         lane = self.board.lane(job.image)
