@@ -124,14 +124,9 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
             parent_result = bake(config, aws, hosts, parent, state_dir, reporter, environ=environ, wait=wait, break_lock=break_lock,
                                  keep_on_failure=keep_on_failure)
         except RodeoError as exc:
-            raise type(exc)(parent_failed(parent, exc.message), exc.hint) from None
+            raise type(exc)(f"parent image {parent} has no current verified AMI and its bake failed: {exc.message}", exc.hint) from None
     return bake_image(config, aws, hosts, image_name, state_dir, reporter, parent_result, values, app, force=force, extra_vars=extra_vars,
                       wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure, started=started)
-
-
-def parent_failed(parent: str, message: str) -> str:
-    """What a child's bake says when its parent's failed."""
-    return f"parent image {parent} has no current verified AMI and its bake failed: {message}"
 
 
 def bake_image(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Path, reporter: Reporter,
