@@ -164,8 +164,8 @@ def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
     iterable=["var"],
 )
 @rodeo
-def bake(c, image="", all=False, jobs=0, plan=False, env="local", json=False, force=False, var=None, ref="", wait=True, break_lock=False,
-         keep_on_failure=False, cleanup=False, verbose=False, debug=False):
+def bake(c, image="", env="local", json=False, force=False, var=None, ref="", wait=True, break_lock=False, keep_on_failure=False,
+         cleanup=False, verbose=False, debug=False, all=False, jobs=0, plan=False):  # new flags last: the old short flags stay
     """Bake IMAGE into a verified AMI: render, packer build, Ansible, testinfra, tags."""
     from toolkit.bake.pipeline import bake as run_bake
     from toolkit.bake.plan import parse_vars
