@@ -145,9 +145,12 @@ def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
 
 @task(
     help={
-        "image": "image to bake, as named under 'images:' in rodeo.yml (default: app)",
+        "image": "image to bake, as named under 'images:' in rodeo.yml (default: app); several: --image a,b (baked at once when independent)",
+        "all": "bake every image of rodeo.yml (parents first; independent images at once)",
+        "jobs": "with several images: at most this many bakes at once (default 0: every image whose parent is ready)",
+        "plan": "print what each image would do (reuse or bake, and why) and in which order; change nothing",
         "env": "environment: inventories/<env>/rodeo.yml (default: local)",
-        "json": "print the bake's record as one JSON object on the last line",
+        "json": "print the bake's record as one JSON object on the last line (several images: one result per image)",
         "force": "bake even when a verified AMI with the same inputs exists",
         "var": "an extra Ansible variable KEY=VALUE for this image (repeatable; an input of the bake; never a secret)",
         "ref": "bake the image's git app source at this branch, tag or commit (overrides app_source.ref)",
@@ -161,24 +164,36 @@ def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
     iterable=["var"],
 )
 @rodeo
-def bake(c, image="app", env="local", json=False, force=False, var=None, ref="", wait=True, break_lock=False,
-         keep_on_failure=False, cleanup=False, verbose=False, debug=False):
+def bake(c, image="", env="local", json=False, force=False, var=None, ref="", wait=True, break_lock=False, keep_on_failure=False,
+         cleanup=False, verbose=False, debug=False, all=False, jobs=0, plan=False):  # new flags last: the old short flags stay
     """Bake IMAGE into a verified AMI: render, packer build, Ansible, testinfra, tags."""
     from toolkit.bake.pipeline import bake as run_bake
     from toolkit.bake.plan import parse_vars
+    from toolkit.bake.schedule import which_images
 
     cfg = _config(env)
-    cfg.image(image)
+    names = which_images(cfg, image, all, ref, bool(var), jobs)
     extra = parse_vars(var or [])
-    aws, stack = _connect(cfg)
+    aws, stack = _connect(cfg, seed_release=not plan, start=not plan)
+    hosts = _hosts(cfg, aws, stack)
     if cleanup:
         from toolkit.bake.keep import cleanup as remove_kept
 
-        if not remove_kept(cfg, aws, _hosts(cfg, aws, stack), STATE_DIR, _reporter(json)):
+        if not remove_kept(cfg, aws, hosts, STATE_DIR, _reporter(json)):
             print("no kept build host to remove")
         return
-    _show(run_bake(cfg, aws, _hosts(cfg, aws, stack), image, STATE_DIR, _reporter(json, verbose), force=force, extra_vars=extra, ref=ref or None,
-                   wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure), json)
+    if plan:
+        from toolkit.bake.parallel import plan_images
+
+        _show(plan_images(cfg, aws, hosts, names, STATE_DIR, jobs=jobs, force=force), json)
+    elif len(names) == 1:
+        _show(run_bake(cfg, aws, hosts, names[0], STATE_DIR, _reporter(json, verbose), force=force, extra_vars=extra, ref=ref or None,
+                       wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure), json)
+    else:
+        from toolkit.bake.parallel import bake_images  # here: a single image's bake (its cache hit too) never loads it
+
+        _with_result(json, bake_images, cfg, aws, hosts, names, STATE_DIR, _reporter(json, verbose), jobs=jobs, force=force,
+                     wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure)
 
 
 @task(help={"image": "render only this image (default: all)", "env": "environment (default: local)", "debug": "show tracebacks"})

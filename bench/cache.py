@@ -27,6 +27,14 @@ alternate). Prints each run with the load average, a table (median, min, max),
 hit time against the 1 s goal (issue 13: whole CLI, Python start included),
 layered/mono against the 0.4 goal, and the medians of the ``phases`` of the
 bakes each kind made (kind 1: base + app summed).
+
+``--parallel`` measures instead two independent images (issue 13, item 4):
+``left`` and ``right``, both the sample's base (its playbook and tests) from the
+Debian seed, baked one after the other (``invoke bake --image left,right
+--force --jobs 1``) against at once (the same without ``--jobs 1``), N rounds
+alternating. Prints each run, the
+medians, parallel/sequential, and how long the two Packer runs overlapped (from
+the bakes' records).
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ LABELS = {"full": "1 full app bake (base + app)", "hit": "2 cache hit (whole CLI
 GROUP_VARS = "inventories/local/group_vars/all.yml"
 APP_FILE = "examples/webapp/app.py"  # the app source (images.app.app_source)
 ORDER = ("render", "boot", "provision", "verify", "seal", "snapshot")
+PAIR = ("left", "right")  # --parallel: two independent images
 
 
 def make_mono(project: Project) -> None:
@@ -104,6 +113,47 @@ def run(project: Project, kind: str, counter: int) -> dict:
     return {"wall": wall, "record": record, "made": made, "phases": phases, "load": os.getloadavg()[0]}
 
 
+def make_pair(project: Project) -> None:
+    """Images ``left`` and ``right``: the sample's base twice, each from the Debian seed (no parent to share)."""
+    cfg = yaml.safe_load(project.read("inventories/local/rodeo.yml"))
+    for name in PAIR:
+        cfg["images"][name] = dict(cfg["images"]["base"])
+    project.write("inventories/local/rodeo.yml", yaml.safe_dump(cfg, sort_keys=False))
+
+
+def run_pair(project: Project, how: str) -> dict:
+    """Bake ``left`` and ``right`` (forced) one after the other or at once: wall seconds and the Packer runs' windows."""
+    args = ["--image", ",".join(PAIR), "--jobs", "1" if how == "sequential" else "0"]
+    t0 = time.perf_counter()
+    proc = project.invoke("bake", *args, "--force", "--json", timeout=1200)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{how}: invoke bake {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    records = [o["result"] for o in json.loads(proc.stdout.strip().splitlines()[-1])["images"]]
+    windows = [json.loads((Path(r["artifacts"]) / "bake.json").read_text())["packer_window"] for r in records]
+    overlap = max(0.0, min(w[1] for w in windows) - max(w[0] for w in windows))
+    return {"wall": wall, "overlap": overlap, "packer": [w[1] - w[0] for w in windows], "load": os.getloadavg()[0]}
+
+
+def parallel_figure(project: Project, runs: int, warmup: bool) -> None:
+    """Two independent images: at once against one after the other."""
+    make_pair(project)
+    if warmup:
+        print(f"warm-up parallel: {run_pair(project, 'parallel')['wall']:.1f}s", flush=True)
+    results: dict[str, list[dict]] = {"sequential": [], "parallel": []}
+    print(f"\n{'run':>3}  {'sequential s':>12}  {'parallel s':>10}  {'overlap s':>9}  load(1m)", flush=True)
+    for i in range(1, runs + 1):
+        for how in ("sequential", "parallel"):
+            results[how].append(run_pair(project, how))
+        seq, par = results["sequential"][-1], results["parallel"][-1]
+        print(f"{i:>3}  {seq['wall']:12.2f}  {par['wall']:10.2f}  {par['overlap']:9.2f}  {seq['load']:.1f} {par['load']:.1f}", flush=True)
+    seq, par = (med([r["wall"] for r in results[how]]) for how in ("sequential", "parallel"))
+    packer = {how: med([sum(r["packer"]) / 2 for r in results[how]]) for how in results}
+    print(f"\ntwo independent images: parallel {par:.2f}s, sequential {seq:.2f}s (medians) -> parallel/sequential = {par / seq:.2f}")
+    print(f"one Packer run, median: {packer['sequential']:.2f}s alone, {packer['parallel']:.2f}s beside the other;"
+          f" overlap median {med([r['overlap'] for r in results['parallel']]):.2f}s")
+
+
 def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -113,6 +163,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each kind (default 3)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up bakes")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (project copy, logs, bake folders)")
+    parser.add_argument("--parallel", action="store_true", help="only: two independent images at once against one after the other")
     args = parser.parse_args()
     sandbox.check_host()
     sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE))
@@ -127,6 +178,11 @@ def main() -> None:
         make_mono(project)
         print(f"moto at {url}, temp dir {tmp}, {os.cpu_count()} cores, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}",
               flush=True)
+        if args.parallel:
+            parallel_figure(project, args.runs, not args.no_warmup)
+            load1 = os.getloadavg()
+            print(f"\nload average: start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+            return
         counter = 0
         if not args.no_warmup:
             for kind in ("full", "mono"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ class Aws:
     local: bool = False
     _session: Any = field(default=None, repr=False)
     _clients: dict = field(default_factory=dict, repr=False)
+    # botocore sessions are not safe to use from several threads at once (bakes running in parallel):
+    # clients are made one at a time. A client, once made, is safe to share.
+    _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A botocore client for ``service`` in ``region`` (default: the environment's).
@@ -48,14 +52,18 @@ class Aws:
         """
         region = region or self.region
         key = (service, region)
-        if key not in self._clients:
-            if self._session is None:
-                self._session = botocore.session.Session(profile=None if self.local else self.profile)
-                _cache_models(self._session, MODEL_CACHE)
-            creds = LOCAL_CREDENTIALS if self.local else {}
-            cfg = botocore.config.Config(retries=RETRIES, connect_timeout=5, read_timeout=60)
-            self._clients[key] = self._session.create_client(service, region_name=region, endpoint_url=self.endpoint, config=cfg, **creds)
-        return self._clients[key]
+        made = self._clients.get(key)
+        if made is not None:
+            return made
+        with self._lock:
+            if key not in self._clients:
+                if self._session is None:
+                    self._session = botocore.session.Session(profile=None if self.local else self.profile)
+                    _cache_models(self._session, MODEL_CACHE)
+                creds = LOCAL_CREDENTIALS if self.local else {}
+                cfg = botocore.config.Config(retries=RETRIES, connect_timeout=5, read_timeout=60)
+                self._clients[key] = self._session.create_client(service, region_name=region, endpoint_url=self.endpoint, config=cfg, **creds)
+            return self._clients[key]
 
     def env(self) -> dict[str, str]:
         """Environment variables that point a child process (Packer) at the same account."""

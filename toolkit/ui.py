@@ -43,21 +43,21 @@ class Reporter:
     def info(self, message: str) -> None:
         """A plain progress line."""
         if not self.quiet:
-            self.console.print(escape(message))
+            self._print(escape(message))
 
     def detail(self, message: str) -> None:
         """A dim, indented line (a task, a test, a Packer message)."""
         if not self.quiet:
-            self.console.print(f"  [dim]{escape(message)}[/dim]")
+            self._print(f"  [dim]{escape(message)}[/dim]")
 
     def ok(self, message: str) -> None:
         """A step that finished well."""
         if not self.quiet:
-            self.console.print(f"[green]✓[/green] {escape(message)}")
+            self._print(f"[green]✓[/green] {escape(message)}")
 
     def warn(self, message: str) -> None:
         """Something the user should know even when quiet."""
-        self.console.print(f"[yellow]![/yellow] {escape(message)}")
+        self._print(f"[yellow]![/yellow] {escape(message)}")
 
     def begin(self, label: str, note: str = "") -> "Line":
         """Start a step's line; end it with ``done`` or ``fail``."""
@@ -65,14 +65,9 @@ class Reporter:
         if self.quiet:
             return line
         if self.live:
-            self._running.append(line)
-            if self._live is None:
-                # Transient: a line that ends leaves the live region and is printed for good.
-                self._live = Live(get_renderable=self._render, console=self.console, refresh_per_second=8, transient=True,
-                                  redirect_stdout=False, redirect_stderr=False)
-                self._live.start()
+            self._draw(line)
         else:
-            self.console.print(f"→ {escape(label)}")
+            self._print(f"→ {escape(label)}")
         if note:
             line.note(note)
         return line
@@ -107,15 +102,30 @@ class Reporter:
 
     def _ended(self, line: "Line") -> None:
         if self.live:
-            if line in self._running:
-                self._running.remove(line)
-            if not self._running:
-                self.close()
-            self.console.print(line.render())  # above the live region if another line still runs
+            self._undraw(line)
+            self._print(line.render())  # above the live region if another line still runs
         else:
             icon = "[green]✓[/green]" if line.ok else "[red]✗[/red]"
             summary = f": {escape(line.summary)}" if line.summary else ""
-            self.console.print(f"{icon} {escape(line.label)} ({_took(line.elapsed())}){summary}")
+            self._print(f"{icon} {escape(line.label)} ({_took(line.elapsed())}){summary}")
+
+    def _print(self, what: "str | Text") -> None:
+        """One line for good: rich markup, or a drawn ``Text``."""
+        self.console.print(what)
+
+    def _draw(self, line: "Line") -> None:
+        """Show a running line in the live region."""
+        self._running.append(line)
+        if self._live is None:
+            # Transient: a line that ends leaves the live region and is printed for good.
+            self._live = _live(self.console, self._render)
+            self._live.start()
+
+    def _undraw(self, line: "Line") -> None:
+        if line in self._running:
+            self._running.remove(line)
+        if not self._running:
+            self.close()
 
     def _render(self) -> Group:
         return Group(*(line.render() for line in self._running))
@@ -178,6 +188,95 @@ class Line(dict):
         return out
 
 
+class Board:
+    """Several runs at once (bakes of independent images), each reporting on its own ``Lane``.
+
+    On a terminal each run is one live row: its running step's line, or what
+    it waits for; everything a lane prints for good is prefixed with its name.
+    Elsewhere every line is the plain line a single run prints, prefixed
+    (``[app] → provision``), so a CI log can be grepped per run.
+    """
+
+    def __init__(self, reporter: Reporter, names: list[str]) -> None:
+        self.reporter = reporter
+        width = max((len(name) for name in names), default=0) + 2
+        self.lanes = {name: Lane(self, name, width) for name in names}
+        self._live: Live | None = None
+
+    def lane(self, name: str) -> "Lane":
+        return self.lanes[name]
+
+    def __enter__(self) -> "Board":
+        if self.reporter.live:
+            self._live = _live(self.reporter.console, self._render)
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _render(self) -> Group:
+        return Group(*(lane.row() for lane in list(self.lanes.values()) if lane.state != "ended"))
+
+
+class Lane(Reporter):
+    """One run of a ``Board``: a Reporter whose lines carry the run's name, and whose running step is its row."""
+
+    def __init__(self, board: Board, name: str, width: int) -> None:
+        parent = board.reporter
+        self.console, self.quiet, self.verbose, self.live = parent.console, parent.quiet, parent.verbose, parent.live
+        self._running: list[Line] = []
+        self._live = None
+        self.name = name
+        self.prefix = f"[{name}]".ljust(width)
+        self.current: Line | None = None
+        self.state = "waiting"  # then running, then ended
+        self.status = "waiting"  # what the row says while no step runs
+
+    def show(self, status: str, running: bool = True) -> None:
+        """What the row says between steps ("planning", "waiting for base"); ``running``: the run has started."""
+        self.status = status
+        if running:
+            self.state = "running"
+
+    def end(self, ok: bool | None, summary: str) -> None:
+        """The run is over: its last line (if ``summary``), for good (``ok`` None: it never ran)."""
+        self.state, self.current = "ended", None
+        if summary and not self.quiet:
+            icon = "-" if ok is None else "[green]✓[/green]" if ok else "[red]✗[/red]"
+            self._print(f"{icon} {escape(summary)}")
+
+    def close(self) -> None:
+        """The board draws: a run's end only clears its row's step."""
+        self.current = None
+
+    def row(self) -> Text:
+        """The run's row on the board."""
+        step = self.current
+        if step is not None:
+            out = Text.assemble((self.prefix, "bold"), " ", step.render())
+        else:
+            icon = Text(SPINNER[int(time.monotonic() * 10) % len(SPINNER)], style="cyan") if self.state == "running" else Text("·", style="dim")
+            out = Text.assemble((self.prefix, "bold"), " ", icon, " ", (self.status, "dim"))
+        out.no_wrap, out.overflow = True, "ellipsis"
+        return out
+
+    def _print(self, what: "str | Text") -> None:
+        if isinstance(what, Text):
+            self.console.print(Text.assemble((self.prefix, "bold"), " ", what))
+        else:
+            self.console.print(f"[bold]{escape(self.prefix)}[/bold] {what}")
+
+    def _draw(self, line: Line) -> None:
+        self.current = line
+
+    def _undraw(self, line: Line) -> None:
+        if self.current is line:
+            self.current = None
+
+
 class Silent(Reporter):
     """A reporter that shows nothing (for tests and benchmarks)."""
 
@@ -186,6 +285,11 @@ class Silent(Reporter):
 
     def warn(self, message: str) -> None:
         pass
+
+
+def _live(console: Console, render) -> Live:
+    """A live region redrawn from ``render()``; transient: what ends in it is printed for good by its owner."""
+    return Live(get_renderable=render, console=console, refresh_per_second=8, transient=True, redirect_stdout=False, redirect_stderr=False)
 
 
 def _took(seconds: float) -> str:

@@ -337,6 +337,18 @@ LOGS_CASES = [
 CASES += [dataclasses.replace(c, here=True) for c in LOGS_CASES] + [
     Case("env-staging-no-credentials-logs", ("logs", *STAGING), NO_CREDENTIALS, "AWS_PROFILE", seconds=20),
 ]
+# --- bakes of several images (issue 13, item 4): --image a,b, --all, --jobs ----------------------------------
+CASES += [dataclasses.replace(c, here=True) for c in [
+    Case("images-one-unknown", ("bake", "--image", "base,nope"), f"{RODEO_YML}: no image named 'nope'", "choose one of: app, base"),
+    Case("images-empty-name", ("bake", "--image", "base,"), "--image 'base,' names an empty image", "separate image names with commas"),
+    Case("images-all-and-image", ("bake", "--all", "--image", "app"), "--all and --image app both say which images to bake",
+         "--all bakes every image"),
+    Case("images-jobs-negative", ("bake", "--image", "base,app", "--jobs", "-1"), "--jobs -1 is not a number of bakes", "give 1 or more"),
+    Case("images-ref", ("bake", "--image", "base,app", "--ref", "main"), "--ref is for one image, and this bake names 2 (base, app)",
+         "bake the image it is for on its own: invoke bake --image NAME --ref REF"),
+    Case("images-var", ("bake", "--all", "--var", "webapp_fault=root"), "--var is for one image, and this bake names 2 (base, app)",
+         "invoke bake --image NAME --var KEY=VALUE"),
+]]
 
 
 def _param(case: Case):

@@ -8,7 +8,7 @@ import re
 import pytest
 from rich.console import Console
 
-from toolkit.ui import SPINNER, Reporter, Silent
+from toolkit.ui import SPINNER, Board, Reporter, Silent
 
 
 def reporter(live: bool) -> tuple[Reporter, io.StringIO]:
@@ -84,3 +84,68 @@ def test_lines_running_at_once_end_on_their_own():
     assert rep._running == [outer]
     outer.done()
     assert rep._live is None
+
+
+def two_bakes(rep: Reporter) -> Board:
+    """Two runs interleaved on a board, as two images baking at once report."""
+    board = Board(rep, ["base", "app"])
+    base, app = board.lane("base"), board.lane("app")
+    with board:
+        app.show("waiting for base", running=False)
+        base.show("planning")
+        boot = base.begin("boot")
+        base.detail("build instance: sandbox sshd on 127.0.0.1:5001")
+        boot.done("connected over SSH")
+        base.end(True, "baked ami-1 in 3.0s")
+        app.show("planning")
+        with pytest.raises(RuntimeError):
+            with app.step("provision") as line:
+                line.note("task 1 of 2: Mark the image")
+                raise RuntimeError("task failed")
+        app.end(False, "failed: task failed")
+    return board
+
+
+def test_a_board_prefixes_every_plain_line_with_its_run():
+    rep, out = reporter(live=False)
+    two_bakes(rep)
+    assert untimed(out.getvalue()).splitlines() == [
+        "[base] → boot",
+        "[base]   build instance: sandbox sshd on 127.0.0.1:5001",
+        "[base] ✓ boot (Ts): connected over SSH",
+        "[base] ✓ baked ami-1 in Ts",
+        "[app]  → provision",
+        "[app]    task 1 of 2: Mark the image",
+        "[app]  ✗ provision (Ts): task failed",
+        "[app]  ✗ failed: task failed",
+    ]
+
+
+def test_a_board_draws_one_row_per_run_and_leaves_its_lines():
+    rep, out = reporter(live=True)
+    board = Board(rep, ["base", "app"])
+    base, app = board.lane("base"), board.lane("app")
+    app.show("waiting for base", running=False)
+    base.show("planning")
+    rows = [untimed(r.plain) for r in board._render().renderables]
+    assert [r.split()[0] for r in rows] == ["[base]", "[app]"]
+    assert rows[0].split()[2:] == ["planning"] and rows[1].split()[1:] == ["·", "waiting", "for", "base"]
+    step = base.begin("provision")
+    step.note("task 3 of 9: x")
+    assert untimed(board._render().renderables[0].plain).split()[:4] == ["[base]", step.render().plain[0], "provision", "Ts"]
+    step.done()
+    base.end(True, "baked ami-1")
+    assert [untimed(r.plain).split()[0] for r in board._render().renderables] == ["[app]"]  # an ended run leaves the board
+
+    rep, out = reporter(live=True)
+    board = two_bakes(rep)
+    assert board._live is None
+    printed = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())
+    final = [untimed(line).split() for line in printed.replace("\r", "\n").splitlines() if line.split()[1:2] in (["✓"], ["✗"])]
+    assert final == [  # the rows are redrawn (spinner, "·"); what ends stays, once
+        "[base] ✓ boot Ts connected over SSH".split(),
+        "[base] ✓ baked ami-1 in Ts".split(),
+        "[app] ✗ provision Ts task failed".split(),
+        "[app] ✗ failed: task failed".split(),
+    ]
+    assert printed.count("[base]   build instance: sandbox sshd on 127.0.0.1:5001") == 1

@@ -25,6 +25,7 @@ from typing import Any, Iterator, Mapping
 from toolkit import __version__, procs
 from toolkit.aws import error_code
 from toolkit.bake import inputs, keep, secrets, source
+from toolkit.bake.cancel import Cancel
 from toolkit.bake.plan import BakePlan, gather, plan_bake
 from toolkit.bake.progress import Progress
 from toolkit.bake.provision import APP_VARS, EXTRA_VARS
@@ -124,6 +125,22 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
                                  keep_on_failure=keep_on_failure)
         except RodeoError as exc:
             raise type(exc)(f"parent image {parent} has no current verified AMI and its bake failed: {exc.message}", exc.hint) from None
+    return bake_image(config, aws, hosts, image_name, state_dir, reporter, parent_result, values, app, force=force, extra_vars=extra_vars,
+                      wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure, started=started)
+
+
+def bake_image(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Path, reporter: Reporter,
+               parent_result: BakeResult | None, values: dict[str, str], app: source.Resolved | None, force: bool = False,
+               extra_vars: dict[str, str] | None = None, wait: bool = True, break_lock: bool = False, keep_on_failure: bool = False,
+               started: float | None = None, cancel: Cancel | None = None) -> BakeResult:
+    """Bake one image whose parent (if any) is current: ``parent_result``; the rest of ``bake``.
+
+    ``values`` are the secrets (``secrets.collect``), ``app`` the image's
+    resolved app source (``source.resolve``), both checked by the caller
+    first. ``cancel`` stops it as Ctrl-C would (a bake among several, in a
+    thread of its own: ``toolkit.bake.parallel``).
+    """
+    started = time.monotonic() if started is None else started
     t0 = time.monotonic()
     facts = gather(config, aws, image_name, state_dir, parent_result.ami[config.region] if parent_result else None, extra_vars, app)
     plan = plan_bake(facts, config, state_dir)
@@ -133,16 +150,17 @@ def bake(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Pat
         if hit is not None:
             reporter.ok(hit.message)
             return dataclasses.replace(hit, duration_s=round(time.monotonic() - started, 2), parent=parent_result)
-    with _bake_lock(config, aws, plan, wait, break_lock, reporter) as waited:
+    with _bake_lock(config, aws, plan, wait, break_lock, reporter, cancel) as waited:
         hit = cached(config, aws, hosts, plan) if waited and not force else None
         if hit is not None:
             reporter.ok(f"{hit.message} (baked by the run this one waited for)")
             return dataclasses.replace(hit, duration_s=round(time.monotonic() - started, 2), parent=parent_result)
-        return _bake_planned(config, aws, hosts, plan, values, reporter, state_dir, started, parent_result, render_s, keep_on_failure)
+        return _bake_planned(config, aws, hosts, plan, values, reporter, state_dir, started, parent_result, render_s, keep_on_failure, cancel)
 
 
 def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], reporter: Reporter, state_dir: Path,
-                  started: float, parent_result: BakeResult | None, render_s: float, keep_on_failure: bool = False) -> BakeResult:
+                  started: float, parent_result: BakeResult | None, render_s: float, keep_on_failure: bool = False,
+                  cancel: Cancel | None = None) -> BakeResult:
     """Carry out ``plan``: Packer on a build host, the local image kept, the record written."""
     why = _why(state_dir, plan)
     reporter.ok(f"planned {plan.image} (Packer {'.'.join(map(str, plan.packer_version))}, inputs {plan.inputs_hash[:12]})")
@@ -159,7 +177,7 @@ def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values
     shown.record("render", render_s, plan.template.name)
     try:
         with shown:
-            built, target = _build(config, aws, hosts, plan, values, shown, app, seen, "abort" if keep_on_failure else "cleanup")
+            built, target = _build(config, aws, hosts, plan, values, shown, app, seen, "abort" if keep_on_failure else "cleanup", cancel)
     except RodeoError as exc:
         if keep_on_failure and "target" in seen:
             raise keep.keep(config, hosts, plan.image, plan.bake_id, plan.bake_dir, seen["target"], state_dir, exc) from None
@@ -175,7 +193,7 @@ def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values
         duration_s=round(time.monotonic() - started, 2), artifacts=str(plan.bake_dir), why=why, parent=parent_result, vars=plan.extra_vars,
         app=lineage.app_source(found["tags"]) if found else {},
     )
-    record = dict(result.to_dict(), inputs=plan.inputs, provision=_provision_record(plan.bake_dir))
+    record = dict(result.to_dict(), inputs=plan.inputs, provision=_provision_record(plan.bake_dir), packer_window=list(built.window))
     (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return result
 
@@ -199,18 +217,22 @@ class Preview:
 def preview(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Path, ref: str | None = None) -> list[Preview]:
     """What ``bake`` of ``image_name`` would do for it and each parent, root first; changes nothing."""
     out: list[Preview] = []
-    parent_ami: str | None = None
-    for depth, image in enumerate(config.lineage(image_name)):
+    for image in config.lineage(image_name):
         app = source.resolve(config, image, state_dir / "sources", ref if image.name == image_name else None)
-        if depth and parent_ami is None:
-            out.append(Preview(image.name, "bake", None, [f"its parent {out[-1].image} bakes first"]))
-            continue
-        plan = plan_bake(gather(config, aws, image.name, state_dir, parent_ami, None, app), config, state_dir)
-        hit = cached(config, aws, hosts, plan)
-        parent_ami = hit.ami[config.region] if hit else None
-        out.append(Preview(image.name, "reuse", parent_ami, []) if hit else
-                   Preview(image.name, "bake", None, _why(state_dir, plan) or ["no verified AMI has these inputs"]))
+        out.append(preview_image(config, aws, hosts, image.name, state_dir, out[-1] if out else None, app))
     return out
+
+
+def preview_image(config: Config, aws: Any, hosts: Hosts, image_name: str, state_dir: Path, parent: Preview | None,
+                  app: source.Resolved | None) -> Preview:
+    """What a bake of ``image_name`` would do, given its parent's preview (None: it has no parent); changes nothing."""
+    if parent is not None and parent.ami is None:
+        return Preview(image_name, "bake", None, [f"its parent {parent.image} bakes first"])
+    plan = plan_bake(gather(config, aws, image_name, state_dir, parent.ami if parent else None, None, app), config, state_dir)
+    hit = cached(config, aws, hosts, plan)
+    if hit is not None:
+        return Preview(image_name, "reuse", hit.ami[config.region], [])
+    return Preview(image_name, "bake", None, _why(state_dir, plan) or ["no verified AMI has these inputs"])
 
 
 def cached(config: Config, aws: Any, hosts: Hosts, plan: BakePlan) -> BakeResult | None:
@@ -265,7 +287,7 @@ def _why(state_dir: Path, plan: BakePlan) -> list[str]:
 
 
 def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[str, str], shown: Progress,
-           app: source.Exported | None, seen: dict, on_error: str) -> tuple[packer.BuildResult, BuildTarget]:
+           app: source.Exported | None, seen: dict, on_error: str, cancel: Cancel | None = None) -> tuple[packer.BuildResult, BuildTarget]:
     """Run Packer on a build host with a fresh key; key pair and host go away whatever happens.
 
     ``seen["target"]`` is the build host once it is up (a failure's ``--keep-on-failure`` boots it again).
@@ -285,7 +307,7 @@ def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[
             redact = (lambda line: secrets.redact(line, values)) if values else None
             before_packer = time.monotonic() - booting  # the build host's own boot, before Packer's
             built = packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_event=shown, redact=redact, phase="boot",
-                                 on_error=on_error)
+                                 on_error=on_error, cancel=cancel)
             built.phases["boot"] = round(built.phases.get("boot", 0) + before_packer, 2)
             return built, target
         except PackerError as exc:
@@ -327,11 +349,14 @@ def reap(bake_dir: Path, keep: set[int] = frozenset(), grace: float = 10.0) -> l
 
 
 @contextlib.contextmanager
-def _bake_lock(config: Config, aws: Any, plan: BakePlan, wait: bool, break_lock: bool, reporter: Reporter) -> Iterator[bool]:
+def _bake_lock(config: Config, aws: Any, plan: BakePlan, wait: bool, break_lock: bool, reporter: Reporter,
+               cancel: Cancel | None = None) -> Iterator[bool]:
     """Hold the lock of ``plan``'s inputs; yields True when another bake held it first (its AMI may be there now)."""
     what = f"the bake of {plan.image} with inputs {plan.inputs_hash[:12]}"
     waited, deadline = False, time.monotonic() + BAKE_WAIT
     while True:
+        if cancel is not None:
+            cancel.check()
         try:
             held = lock.acquire(config, aws, f"bake {plan.bake_id}", break_lock, reporter, lock.bake_key(plan.image, plan.inputs_hash), what)
             break
@@ -343,7 +368,10 @@ def _bake_lock(config: Config, aws: Any, plan: BakePlan, wait: bool, break_lock:
             if not waited:
                 reporter.info(f"waiting: {exc.message}")
             waited = True
-            time.sleep(2)
+            if cancel is not None:
+                cancel.wait(2)
+            else:
+                time.sleep(2)
         except ReleaseError as exc:  # no table yet (invoke setup makes it): bake unserialized rather than not at all
             reporter.warn(f"bakes of the same inputs are not serialized: {exc.message} ({exc.hint})")
             yield False

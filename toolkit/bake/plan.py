@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from toolkit.packer import run as packer
 
 
 VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RENDERING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ def rendered(config: Config, image_name: str, version: tuple[int, ...], cache: P
         return path.read_text()
     except OSError:
         pass
-    text = render.render(config, image_name, version)
+    with _RENDERING:  # python-hcl2's parser is shared: one render at a time when bakes run in parallel
+        text = render.render(config, image_name, version)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
     tmp.write_text(text)

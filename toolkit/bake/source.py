@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import threading
 import urllib.parse
 import urllib.request
 import zipfile
@@ -33,6 +34,7 @@ from toolkit.config import AppSource, Config, Image
 from toolkit.errors import ConfigError
 
 GIT_TIMEOUT = 120
+_FETCHING = threading.Lock()  # two images of one source, baked at once, must not fetch into the same mirror or file
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 SHORT_SHA_RE = re.compile(r"^[0-9a-f]{4,39}$")
 APP_DIR = "app"  # the bake's folder holding the exported source (the app's own files: not scanned as artifacts)
@@ -204,6 +206,11 @@ def _git(args: list[str], image: str, source: AppSource, text: bool = True):
 
 def _mirror(config: Config, image: str, source: AppSource, cache_dir: Path, want: str | None = None) -> Path:
     """A bare mirror of the repository under ``cache_dir``, fetched now (branches and tags)."""
+    with _FETCHING:
+        return _fetched_mirror(config, image, source, cache_dir, want)
+
+
+def _fetched_mirror(config: Config, image: str, source: AppSource, cache_dir: Path, want: str | None) -> Path:
     where = _git_location(config, source)
     mirror = cache_dir / "sources" / (hashlib.sha256(where.encode()).hexdigest()[:16] + ".git")
     if want and mirror.is_dir():
@@ -259,6 +266,12 @@ def _fetch_archive(config: Config, image: str, source: AppSource, cache_dir: Pat
         _check_sha(path, image, source)
         return path
     kept = cache_dir / "sources" / f"{source.sha256}.archive"
+    with _FETCHING:
+        _download(kept, image, source)
+    return kept
+
+
+def _download(kept: Path, image: str, source: AppSource) -> None:
     if not kept.is_file():
         kept.parent.mkdir(parents=True, exist_ok=True)
         part = kept.with_suffix(".part")
@@ -269,7 +282,6 @@ def _fetch_archive(config: Config, image: str, source: AppSource, cache_dir: Pat
             raise SourceError(f"image {image}: cannot download {public_location(str(source.archive))} ({exc})", "check the URL and the network") from None
         _check_sha(part, image, source)
         part.replace(kept)
-    return kept
 
 
 def _unpack(path: Path, dest: Path, image: str, source: AppSource) -> None:

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 _PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 _PR_SET_PDEATHSIG = 1
+_PORTS_LOCK = threading.Lock()
+_PORTS_GIVEN: set[int] = set()
 
 # Runs as pid 1 inside the namespaces (its own hostname too, so sudo resolves
 # it); arguments are positional so nothing needs quoting. Ends by exec'ing
@@ -259,9 +262,16 @@ def _merged_dir(upper: Path) -> Path:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    # The port is free when asked, and sshd binds it a moment later: sandboxes this process starts at
+    # once (parallel bakes) must not be handed the same one, or one's banner would answer for the other.
+    with _PORTS_LOCK:
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            if port not in _PORTS_GIVEN:
+                _PORTS_GIVEN.add(port)
+                return port
 
 
 def _die_with_parent() -> None:

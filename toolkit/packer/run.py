@@ -27,10 +27,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from toolkit.bake import progress
 from toolkit.errors import PackerError
+
+if TYPE_CHECKING:
+    from toolkit.bake.cancel import Cancel
 
 # Packer's say/message lines that open each phase, in order.
 PHASE_MARKERS = (
@@ -68,6 +71,7 @@ class BuildResult:
     phases: dict[str, float]
     log: Path
     errors: list[str] = field(default_factory=list)
+    window: tuple[float, float] = (0.0, 0.0)  # when Packer started and ended (epoch seconds): bakes that overlapped show it
 
 
 def version(binary: str = "packer") -> tuple[int, ...]:
@@ -111,35 +115,46 @@ def build_command(template: Path, var_file: Path, on_error: str = "cleanup") -> 
 
 def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], cwd: Path,
           on_event: Callable[[progress.Event], None] = lambda event: None, redact: Callable[[str], str] | None = None,
-          phase: str | None = None, on_error: str = "cleanup") -> BuildResult:
+          phase: str | None = None, on_error: str = "cleanup", cancel: "Cancel | None" = None) -> BuildResult:
     """``packer build`` the template; PackerError (with Packer's own message) if it fails.
 
     ``on_event`` gets every progress event; ``redact`` rewrites every line
     before it is logged or shown (secret values out). ``phase`` is the phase
-    already running when Packer starts (the build host's boot).
+    already running when Packer starts (the build host's boot). ``cancel``
+    stops the build as Ctrl-C does, from another thread (a bake among several).
     """
+    if cancel is not None:
+        cancel.check()
     log_path = bake_dir / "packer.log"
     cmd = build_command(template, var_file, on_error)
     stream = Stream(on_event, PhaseClock(phase, on_event))
+    started = time.time()
     with open(log_path, "w") as log:
         # Its own process group: an interrupt reaches Packer and its provisioners
         # through us (see _stop) whether it came from a terminal or a SIGTERM.
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 bufsize=1, start_new_session=True)
-        interrupted = False
-        while True:
-            try:
-                for raw in proc.stdout:
-                    raw = (redact or str)(raw)
-                    log.write(raw)
-                    stream.feed(raw)
-                proc.wait()
-                break
-            except KeyboardInterrupt:
+        stopping = threading.Lock()
+        interrupted: list[bool] = []
+
+        def interrupt() -> None:
+            with stopping:
                 if not interrupted:
-                    interrupted = True
+                    interrupted.append(True)
                     _stop(proc)
-                # Keep reading: Packer reports its clean-up, and must not block on a full pipe.
+
+        with cancel.on_set(interrupt) if cancel is not None else contextlib.nullcontext():
+            while True:
+                try:
+                    for raw in proc.stdout:
+                        raw = (redact or str)(raw)
+                        log.write(raw)
+                        stream.feed(raw)
+                    proc.wait()
+                    break
+                except KeyboardInterrupt:
+                    interrupt()
+                    # Keep reading: Packer reports its clean-up, and must not block on a full pipe.
         why = stream.why()
         stream.clock.stop()
         if interrupted:
@@ -149,7 +164,8 @@ def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], c
         on_event(progress.Ended(False, why))
         raise PackerError(f"packer build failed: {(reasons or ['see the Packer log'])[-1]}", f"full log: {log_path}")
     on_event(progress.Ended(True))
-    return BuildResult(amis=read_manifest(bake_dir / "manifest.json"), phases=stream.clock.durations, log=log_path, errors=stream.errors)
+    return BuildResult(amis=read_manifest(bake_dir / "manifest.json"), phases=stream.clock.durations, log=log_path, errors=stream.errors,
+                       window=(round(started, 3), round(time.time(), 3)))
 
 
 class Stream:
