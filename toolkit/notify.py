@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,6 +87,9 @@ def send(config: Config, aws: Any, ev: Event, reporter: Reporter | None = None) 
 
 
 def _post(hook: str, body: dict, timeout: float) -> Delivery:
+    import urllib.error
+    import urllib.request  # only when there is a webhook: a bake's cache hit stays quick
+
     target = shown(hook)
     named = WEBHOOK_ENV_RE.match(hook)
     url = os.environ.get(named.group(1), "") if named else hook

@@ -37,6 +37,7 @@ from toolkit.hosts.ssh import new_key
 from toolkit.images import lineage
 from toolkit.packer import render
 from toolkit.packer import run as packer
+from toolkit import notify
 from toolkit.release import lock
 from toolkit.ui import Reporter
 
@@ -179,6 +180,8 @@ def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values
         with shown:
             built, target = _build(config, aws, hosts, plan, values, shown, app, seen, "abort" if keep_on_failure else "cleanup", cancel)
     except RodeoError as exc:
+        notify.send(config, aws, notify.event(config, "bake.failed", f"bake of {plan.image} failed: {exc.message}", image=plan.image,
+                                              bake_id=plan.bake_id, reason=exc.message, hint=exc.hint or None), reporter)
         if keep_on_failure and "target" in seen:
             raise keep.keep(config, hosts, plan.image, plan.bake_id, plan.bake_dir, seen["target"], state_dir, exc) from None
         raise
@@ -195,6 +198,10 @@ def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values
     )
     record = dict(result.to_dict(), inputs=plan.inputs, provision=_provision_record(plan.bake_dir), packer_window=list(built.window))
     (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    version = f" (app {result.app['version']})" if result.app else ""
+    notify.send(config, aws, notify.event(config, "bake.done", f"{plan.image} baked{version}: {built.amis[config.region]} in {result.duration_s:.0f}s",
+                                          image=plan.image, ami=built.amis[config.region], amis=built.amis, bake_id=plan.bake_id,
+                                          app_version=result.app.get("version"), git_sha=result.tags.get("rodeo:git-sha")), reporter)
     return result
 
 

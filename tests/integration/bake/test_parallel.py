@@ -20,6 +20,7 @@ import yaml
 
 from tests.integration.bake.test_bake import last_json, one_error_line
 from tests.integration.bakes import Project, residue
+from tests.support.webhook import Hook
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +53,13 @@ def test_independent_images_bake_at_once_their_parent_once_and_a_failure_skips_o
     add_images(project, {"one": "base", "two": "base", "bad": "base", "below": "bad"})
     project.write("tests/image/test_bad.py", "def test_the_marker_is_there(host):\n    assert host.file('/etc/rodeo-marker').exists\n")
     project.append("playbooks/base.yml", f"# {uuid.uuid4()}\n")  # new inputs for base: it must bake, once, for all three
+    hook = Hook()
+    project.append(RODEO_YML, f"notify: {{webhooks: ['{hook.url}']}}\n")
     before = {name: amis_of(ec2, name) for name in ("one", "two", "bad", "below")}  # the session's moto holds other tests' images
-    result = project.invoke("bake", "--image", "one,two,below", "--json")
+    try:
+        result = project.invoke("bake", "--image", "one,two,below", "--json")
+    finally:
+        hook.close()
     assert one_error_line(result) == "error: 2 of 5 images did not bake: bad (failed), below (skipped)", result.stderr[-4000:]
     assert "hint: fix what each failed image's line says, then run the same command again" in result.stderr
     run = last_json(result.stdout)
@@ -61,6 +67,10 @@ def test_independent_images_bake_at_once_their_parent_once_and_a_failure_skips_o
         ("base", "baked"), ("one", "baked"), ("two", "baked"), ("bad", "failed"), ("below", "skipped")]
     by = {o["image"]: o for o in run["images"]}
     base = by["base"]["result"]
+    # Each bake that ran told the webhook how it ended; the skipped one ran no bake.
+    told = sorted((b["rodeo"]["event"], b["rodeo"]["image"]) for b in hook.bodies)
+    assert told == [("bake.done", "base"), ("bake.done", "one"), ("bake.done", "two"), ("bake.failed", "bad")], told
+    assert {b["rodeo"]["ami"] for b in hook.bodies if b["rodeo"]["event"] == "bake.done" and b["rodeo"]["image"] == "base"} == {base["ami"]["us-east-1"]}
     assert by["one"]["result"]["source_ami"] == by["two"]["result"]["source_ami"] == base["ami"]["us-east-1"]
 
     # The parent once: one bake of its inputs, one Packer run in the progress.
