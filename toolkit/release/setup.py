@@ -17,6 +17,7 @@ import botocore.exceptions
 from toolkit.release import ledger
 
 from toolkit.release import slots
+from toolkit.release import scaling
 from toolkit.images.lineage import newest_verified
 from toolkit.release.plan import SLOTS
 from toolkit.aws import error_code
@@ -46,7 +47,17 @@ def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_c
         if _ensure_group(config, aws, env, slot, subnets, desired):
             created.append(f"auto scaling group {env.groups[slot]}")
     found = [f"load balancer {rel.load_balancer}", f"listener :{rel.listener_port}"] + [f"target group {rel.slots[s]}" for s in SLOTS]
-    return {"created": created, "found": found}
+    return {"created": created, "found": found, "scaled": _ensure_scaling(config, aws, env)}
+
+
+def _ensure_scaling(config: Config, aws: Any, env: slots.Env) -> list[str]:
+    """rodeo.yml's scaling on each slot that holds traffic (the other slot is a release's business); what changed."""
+    weights = slots.listener_weights(env, aws)
+    changed: list[str] = []
+    for slot in SLOTS:
+        if weights.get(env.target_groups[slot], 0) > 0:
+            changed += scaling.apply(config, env, aws, slot)
+    return changed
 
 
 def _ensure_template(config: Config, aws: Any, rel: Release, initial_ami: str | None) -> bool:
