@@ -22,6 +22,7 @@ Facts (``read``) -> the AWS calls to make (``converge``, ``suspend_calls``,
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -261,30 +262,43 @@ def describe(scaling: Scaling | None, plan: Any) -> list[str]:
 # --- facts and execution ----------------------------------------------------------------
 
 
-def read(env: Any, aws: Any, slots: tuple[str, ...] = SLOTS) -> dict[str, Group]:
-    """Slot -> its group's scheduled actions, policies, suspended processes and Rodeo's tag."""
+def read(env: Any, aws: Any, slots: tuple[str, ...] = SLOTS, processes: bool = True, configured: bool = True) -> dict[str, Group]:
+    """Slot -> its group's scaling as AWS holds it now.
+
+    ``processes``: the suspended processes and Rodeo's tag (one call for all
+    groups); ``configured``: the scheduled actions and policies (two calls a
+    group). What is not asked for is left empty.
+    """
     asg = aws.client("autoscaling")
-    names = [env.groups[s] for s in slots]
-    found = {g["AutoScalingGroupName"]: g for page in asg.get_paginator("describe_auto_scaling_groups").paginate(AutoScalingGroupNames=names)
-             for g in page["AutoScalingGroups"]}
+    found = {}
+    if processes:
+        pages = asg.get_paginator("describe_auto_scaling_groups").paginate(AutoScalingGroupNames=[env.groups[s] for s in slots])
+        found = {g["AutoScalingGroupName"]: g for page in pages for g in page["AutoScalingGroups"]}
+        absent = [env.groups[s] for s in slots if env.groups[s] not in found]
+        if absent:
+            raise ReleaseError(f"Auto Scaling group(s) {', '.join(absent)} do not exist", "create them with 'invoke setup --env ENV'")
     out = {}
     for slot in slots:
-        group = found.get(env.groups[slot])
-        if group is None:
-            raise ReleaseError(f"Auto Scaling group {env.groups[slot]} does not exist", "create it with 'invoke setup --env ENV'")
-        name = group["AutoScalingGroupName"]
-        actions = [a for page in asg.get_paginator("describe_scheduled_actions").paginate(AutoScalingGroupName=name) for a in page["ScheduledUpdateGroupActions"]]
-        policies = [p for page in asg.get_paginator("describe_policies").paginate(AutoScalingGroupName=name) for p in page["ScalingPolicies"]]
+        name = env.groups[slot]
+        group = found.get(name, {})
         tag = next((t["Value"] for t in group.get("Tags", []) if t["Key"] == TAG), None)
         ours, _, since = (tag or "").partition(" since ")
         out[slot] = Group(
-            slot=slot, name=name,
-            actions=tuple(Action(a["ScheduledActionName"], a.get("Recurrence"), a.get("TimeZone"), a.get("MinSize"), a.get("MaxSize"), a.get("DesiredCapacity")) for a in actions),
-            policies=tuple(_policy(p) for p in policies),
+            slot=slot, name=name, actions=_actions(asg, name) if configured else (), policies=_policies(asg, name) if configured else (),
             suspended=tuple(sorted(p["ProcessName"] for p in group.get("SuspendedProcesses", []))),
             ours=tuple(p for p in ours.split(",") if p), since=since or None, tagged=tag is not None,
         )
     return out
+
+
+def _actions(asg: Any, name: str) -> tuple[Action, ...]:
+    pages = asg.get_paginator("describe_scheduled_actions").paginate(AutoScalingGroupName=name)
+    return tuple(Action(a["ScheduledActionName"], a.get("Recurrence"), a.get("TimeZone"), a.get("MinSize"), a.get("MaxSize"), a.get("DesiredCapacity"))
+                 for page in pages for a in page["ScheduledUpdateGroupActions"])
+
+
+def _policies(asg: Any, name: str) -> tuple[Policy, ...]:
+    return tuple(_policy(p) for page in asg.get_paginator("describe_policies").paginate(AutoScalingGroupName=name) for p in page["ScalingPolicies"])
 
 
 def _policy(found: dict) -> Policy:
@@ -323,14 +337,14 @@ def apply(config: Config, env: Any, aws: Any, slot: str, reporter: Any = None, b
 
     ``before()`` runs before any change (the release checks its lock there).
     """
-    group = read(env, aws, (slot,))[slot]
+    group = read(env, aws, (slot,), processes=False)[slot]
     label = resource_label(env.listener_arn, env.target_groups[slot])
     return _run(aws, converge(group, *wanted(config.scaling, label)), reporter, f"scaling of {slot} ({group.name}) as in rodeo.yml", before)
 
 
 def remove(env: Any, aws: Any, slot: str, reporter: Any, before: Callable[[], None] = lambda: None) -> None:
     """Take Rodeo's scheduled actions and policies off ``slot``'s group; ``before()`` runs before any change."""
-    group = read(env, aws, (slot,))[slot]
+    group = read(env, aws, (slot,), processes=False)[slot]
     _run(aws, converge(group, (), ()), reporter, f"scaling of {slot} ({group.name}) removed", before)
 
 
@@ -349,7 +363,11 @@ def suspend(config: Config, env: Any, aws: Any, reporter: Any, before: Callable[
 
 def resume(env: Any, aws: Any, reporter: Any, before: Callable[[], None] = lambda: None) -> None:
     """Resume what a Rodeo release suspended on either group (this run's or a killed one's); ``before()`` runs first when there is any."""
-    calls = [c for g in read(env, aws).values() for c in resume_calls(g, now_utc())]
+    asg = aws.client("autoscaling")
+    groups = read(env, aws, configured=False).values()
+    # Only a group whose ScheduledActions Rodeo resumes needs its schedules (to catch one up).
+    groups = [dataclasses.replace(g, actions=_actions(asg, g.name)) if "ScheduledActions" in g.ours and "ScheduledActions" in g.suspended else g for g in groups]
+    calls = [c for g in groups for c in resume_calls(g, now_utc())]
     _run(aws, calls, reporter, "scaling processes resumed", before)
 
 
