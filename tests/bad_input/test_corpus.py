@@ -352,7 +352,7 @@ SCALING_CASES = [
          edit=scaling_with("target_tracking.0.target", 150)),
     Case("scaling-requests-target-zero", ("release",), f"{SCALING_KEY}.target_tracking[1].target: 0 is out of range for requests_per_target", "at least 1",
          edit=scaling_with("target_tracking.1.target", 0)),
-    Case("scaling-metric-unknown", ("setup",), f"{SCALING_KEY}.target_tracking[0].metric: 'cpu_percent' is not known", "did you mean 'cpu'",
+    Case("scaling-metric-unknown", ("setup",), f"{SCALING_KEY}.target_tracking[0].metric: 'cpu_percent' is not known", "choose one of: cpu, requests_per_target",
          edit=scaling_with("target_tracking.0.metric", "cpu_percent")),
     Case("scaling-desired-above-max", ("setup",), f"{SCALING_KEY}.schedules[1]: need min <= desired <= max, got min 4, desired 9, max 8", "fix the sizes",
          edit=scaling_with("schedules.1.desired", 9)),
