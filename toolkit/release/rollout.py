@@ -220,7 +220,7 @@ def _roll_back(config: Config, aws: Any, env: slots.Env, p: Plan, entry: dict, r
     """
     try:
         lock.check(aws, held, "rolling back")
-        _revert(env, aws, p, reporter)
+        _revert(config, env, aws, p, reporter)
     except AWS_ERRORS as exc:
         raise ReleaseError(
             f"{kind} of {p.to_ami} stopped: {reason}; rolling back failed too: {_reason(exc)}",
@@ -237,12 +237,13 @@ def _reason(failed: BaseException) -> str:
     return explained.message if explained else str(failed)
 
 
-def _revert(env: slots.Env, aws: Any, p: Plan, reporter: Reporter) -> None:
+def _revert(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter) -> None:
     with reporter.step(f"rolling back: all traffic to {p.old_slot}"):
         slots.set_weights(env, aws, {p.old_slot: 100, p.new_slot: 0})
     with reporter.step(f"{p.new_slot} scaling down to 0"):
         slots.set_capacity(env, aws, p.new_slot, 0, 0)
-    scaling.remove(env, aws, p.new_slot, reporter)  # the old slot kept its scaling throughout
+    scaling.remove(env, aws, p.new_slot, reporter)
+    scaling.apply(config, env, aws, p.old_slot, reporter)  # it kept its scaling throughout; or gets it, when rodeo.yml has new scaling
 
 
 def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter, held: lock.Lock) -> None:

@@ -317,7 +317,8 @@ def run(aws: Any, calls: list[Call]) -> None:
         except botocore.exceptions.ClientError as exc:
             if call.op == "delete_policy" and "not found" in str(exc).lower():
                 continue
-            raise
+            message = exc.response.get("Error", {}).get("Message") or str(exc)
+            raise ScalingFailed(f"AWS refused to {call.what}: {message}", "fix scaling: in rodeo.yml (see the message), then run the command again") from exc
         failed = [f for f in answer.get("FailedScheduledUpdateGroupActions", []) + answer.get("FailedScheduledActions", [])
                   if not (call.op.startswith("batch_delete") and "not found" in f.get("ErrorMessage", "").lower())]
         if failed:
@@ -342,10 +343,10 @@ def apply(config: Config, env: Any, aws: Any, slot: str, reporter: Any = None, b
     return _run(aws, converge(group, *wanted(config.scaling, label)), reporter, f"scaling of {slot} ({group.name}) as in rodeo.yml", before)
 
 
-def remove(env: Any, aws: Any, slot: str, reporter: Any, before: Callable[[], None] = lambda: None) -> None:
-    """Take Rodeo's scheduled actions and policies off ``slot``'s group; ``before()`` runs before any change."""
+def remove(env: Any, aws: Any, slot: str, reporter: Any = None, before: Callable[[], None] = lambda: None) -> list[str]:
+    """Take Rodeo's scheduled actions and policies off ``slot``'s group; what changed. ``before()`` runs before any change."""
     group = read(env, aws, (slot,), processes=False)[slot]
-    _run(aws, converge(group, (), ()), reporter, f"scaling of {slot} ({group.name}) removed", before)
+    return _run(aws, converge(group, (), ()), reporter, f"scaling of {slot} ({group.name}) removed", before)
 
 
 def suspend(config: Config, env: Any, aws: Any, reporter: Any, before: Callable[[], None] = lambda: None) -> None:

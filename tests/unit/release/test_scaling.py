@@ -190,3 +190,39 @@ def test_status_lines_are_loud_about_suspended_processes():
     assert "SUSPENDED AZRebalance, not by Rodeo" in lines[3] and "--scaling-processes AZRebalance" in lines[3]
     assert scaling.status_lines(g().to_dict(), release_running=False) == ["        scaling: none"]
     assert "by the release running now" in scaling.status_lines(info, release_running=True)[1]
+
+
+class _Clients:
+    """``aws.client("autoscaling")`` answered by botocore's Stubber (no network)."""
+
+    def __init__(self):
+        import botocore.session
+        from botocore.stub import Stubber
+
+        self.asg = botocore.session.get_session().create_client("autoscaling", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        self.stub = Stubber(self.asg)
+
+    def client(self, service):
+        return self.asg
+
+
+def test_run_treats_what_is_already_gone_as_done_and_names_any_other_refusal():
+    aws = _Clients()
+    drop = scaling.converge(g([NIGHT], [CPU]), (), ())
+    aws.stub.add_response("batch_delete_scheduled_action", {"FailedScheduledActions": [
+        {"ScheduledActionName": "rodeo-night", "ErrorCode": "ValidationError", "ErrorMessage": "Scheduled action name not found"}]})
+    aws.stub.add_client_error("delete_policy", "ValidationError", "Policy rodeo-cpu not found")
+    with aws.stub:
+        scaling.run(aws, drop)
+    aws.stub.assert_no_pending_responses()
+
+    put = scaling.converge(g(), ACTIONS, ())
+    aws.stub.add_response("batch_put_scheduled_update_group_action", {"FailedScheduledUpdateGroupActions": [
+        {"ScheduledActionName": "rodeo-peak", "ErrorCode": "AlreadyExists", "ErrorMessage": "a scheduled action at this time already exists"}]})
+    with aws.stub, pytest.raises(scaling.ScalingFailed) as caught:
+        scaling.run(aws, put)
+    assert "rodeo-peak: a scheduled action at this time already exists" in caught.value.message and "rodeo.yml" in caught.value.hint
+
+    aws.stub.add_client_error("put_scaling_policy", "ValidationError", "ResourceLabel is not valid")
+    with aws.stub, pytest.raises(scaling.ScalingFailed, match="AWS refused to put policy rodeo-requests on web-green"):
+        scaling.run(aws, scaling.converge(g(), (), (REQUESTS,)))
