@@ -400,7 +400,8 @@ def status_lines(info: dict, release_running: bool) -> list[str]:
         out.append("        ! scaling differs from rodeo.yml: 'invoke setup' applies it")
     ours, group = info["suspended_by_rodeo"], info["group"]
     if ours:
-        why = "by the release running now" if release_running else "by a Rodeo release that did not finish: the next 'invoke release' or 'invoke rollback' resumes them"
+        why = ("by the release holding the lock; if that run died, the next 'invoke release' or 'invoke rollback' resumes them" if release_running
+               else "by a Rodeo release that did not finish: the next 'invoke release' or 'invoke rollback' resumes them")
         out.append(f"        ! SUSPENDED {', '.join(ours)} since {info['suspended_since']} {why}")
     theirs = [p for p in info["suspended"] if p not in ours]
     if theirs:

@@ -189,7 +189,7 @@ def test_status_lines_are_loud_about_suspended_processes():
     assert "'invoke release' or 'invoke rollback' resumes them" in lines[2]
     assert "SUSPENDED AZRebalance, not by Rodeo" in lines[3] and "--scaling-processes AZRebalance" in lines[3]
     assert scaling.status_lines(g().to_dict(), release_running=False) == ["        scaling: none"]
-    assert "by the release running now" in scaling.status_lines(info, release_running=True)[1]
+    assert "by the release holding the lock; if that run died" in scaling.status_lines(info, release_running=True)[1]
 
 
 class _Clients:
