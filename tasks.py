@@ -338,6 +338,8 @@ def setup(c, env="local", debug=False):
         print(f"created {item}")
     for item in done["found"]:
         print(f"found   {item}")
+    for item in done.get("scaled", []):
+        print(f"scaling: {item}")
 
 
 # --- logs ----------------------------------------------------------------------------

@@ -151,6 +151,36 @@ class Logs:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A recurring scheduled action of the slot holding traffic: at ``cron`` set the group's sizes (at least one)."""
+
+    name: str
+    cron: str  # minute hour day-of-month month day-of-week (toolkit.release.cron)
+    min: int | None = None
+    max: int | None = None
+    desired: int | None = None
+    time_zone: str | None = None  # default: scaling.time_zone
+
+
+@dataclass(frozen=True)
+class TargetTracking:
+    """A target tracking policy of the slot holding traffic: keep ``metric`` near ``target``."""
+
+    name: str
+    metric: str  # cpu (average CPU %, 1-100) or requests_per_target (ALB requests per target per minute)
+    target: int
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """``scaling:``: schedules and target tracking, kept on whichever slot holds traffic under stable names."""
+
+    time_zone: str = "Etc/UTC"  # IANA name; the schedules' default
+    schedules: tuple[Schedule, ...] = ()
+    target_tracking: tuple[TargetTracking, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     """One environment's settings, as read from its rodeo.yml."""
 
@@ -166,6 +196,7 @@ class Config:
     release: Release | None = None
     notify: Notify | None = None
     logs: Logs = field(default_factory=Logs)
+    scaling: Scaling | None = None
     # Filled in by load(), not read from the file.
     env: str = ""
     root: Path = Path(".")
@@ -371,6 +402,8 @@ def _check(config: Config, file: str) -> None:
         near = below + above
         raise ConfigError(f"{file}: logs.retention_days: {days} is not a retention CloudWatch Logs accepts",
                           f"choose one of {', '.join(map(str, RETENTION_DAYS))} (nearest: {' or '.join(map(str, near))})")
+    if config.scaling:
+        _check_scaling(config, config.scaling, file)
 
 
 def _known_regions() -> set[str]:
@@ -501,3 +534,67 @@ def _check_notify(notify: Notify, file: str) -> None:
         raise ConfigError(f"{file}: notify.sns_topic: {notify.sns_topic!r} is not an SNS topic ARN", "write it like arn:aws:sns:us-east-1:123456789012:deploys")
     if not 1 <= notify.timeout_seconds <= 30:
         raise ConfigError(f"{file}: notify.timeout_seconds: {notify.timeout_seconds} must be between 1 and 30", "a few seconds: a notification never holds a release up for long")
+METRICS = {"cpu": (1, 100, "a CPU percentage from 1 to 100"), "requests_per_target": (1, 1_000_000, "requests per target per minute, at least 1")}
+
+
+def _check_scaling(config: Config, scaling: Scaling, file: str) -> None:
+    """Names, cron expressions, time zones, sizes and targets of ``scaling:``; pure (no AWS)."""
+    from toolkit.release import cron
+
+    if config.release is None:
+        raise ConfigError(f"{file}: scaling: needs a release: section", "scaling applies to the release's slots; add release: or remove scaling:")
+    _check_zone(scaling.time_zone, file, "scaling.time_zone")
+    seen: dict[str, str] = {}
+    timed: list[tuple[str, str, Any]] = []  # (name, zone, parsed cron) of the schedules checked so far
+    floor = config.release.capacity.min
+    entries = [(f"scaling.schedules[{i}]", s) for i, s in enumerate(scaling.schedules)]
+    entries += [(f"scaling.target_tracking[{i}]", t) for i, t in enumerate(scaling.target_tracking)]
+    for key, entry in entries:
+        if not NAME_RE.match(entry.name):
+            raise ConfigError(f"{file}: {key}.name: {entry.name!r} is not a valid name", "use lowercase letters, digits and '-', starting with a letter (AWS gets rodeo-<name>)")
+        if entry.name in seen:
+            raise ConfigError(f"{file}: {key}.name: {entry.name!r} is also {seen[entry.name]}", "give each schedule and policy its own name")
+        seen[entry.name] = key
+    for key, s in entries[:len(scaling.schedules)]:
+        try:
+            parsed = cron.parse(s.cron)
+        except cron.CronError as exc:
+            raise ConfigError(f"{file}: {key}.cron: {exc}", "write 5 fields like \"0 9 * * MON-FRI\" (minute hour day-of-month month day-of-week)") from None
+        if not cron.fires(parsed):
+            raise ConfigError(f"{file}: {key}.cron: {s.cron!r} never fires (no such day)", "check the day of month against the month")
+        zone = s.time_zone or scaling.time_zone
+        if s.time_zone is not None:
+            _check_zone(s.time_zone, file, f"{key}.time_zone")
+        other = next((name for name, z, c in timed if z == zone and cron.overlap(c, parsed)), None)
+        if other:
+            raise ConfigError(f"{file}: {key}.cron: {s.name!r} can fire at the same minute as {other!r}",
+                              "AWS refuses two scheduled actions of a group at the same time: move one by a minute, or merge them")
+        timed.append((s.name, zone, parsed))
+        sizes = [(k, getattr(s, k)) for k in ("min", "desired", "max") if getattr(s, k) is not None]
+        if not sizes:
+            raise ConfigError(f"{file}: {key}: sets none of min, max and desired", "give the sizes the group takes at that time (min, max and desired)")
+        low = [f"{k} {v}" for k, v in sizes if v < floor]
+        if low:
+            raise ConfigError(f"{file}: {key}: {', '.join(low)} is below release.capacity.min ({floor})",
+                              "a slot holding traffic needs capacity.min healthy instances, or every release's health gate fails: raise it or lower capacity.min")
+        if [v for _, v in sizes] != sorted(v for _, v in sizes):
+            raise ConfigError(f"{file}: {key}: need min <= desired <= max, got {', '.join(f'{k} {v}' for k, v in sizes)}", "fix the sizes")
+    for key, t in entries[len(scaling.schedules):]:
+        if t.metric not in METRICS:
+            close = difflib.get_close_matches(t.metric, list(METRICS), n=1)
+            raise ConfigError(f"{file}: {key}.metric: {t.metric!r} is not known",
+                              f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(METRICS)}")
+        low, high, what = METRICS[t.metric]
+        if not low <= t.target <= high:
+            raise ConfigError(f"{file}: {key}.target: {t.target} is out of range for {t.metric}", f"give {what}")
+
+
+def _check_zone(zone: str, file: str, key: str) -> None:
+    """An IANA time zone name this machine's tz database knows (AWS takes IANA names)."""
+    import zoneinfo
+
+    known = zoneinfo.available_timezones()
+    if zone not in known:
+        close = difflib.get_close_matches(zone, sorted(known), n=2)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "write an IANA name like Europe/Berlin or America/New_York"
+        raise ConfigError(f"{file}: {key}: {zone!r} is not a known time zone", hint)

@@ -182,6 +182,7 @@ def _release(config: Config) -> list[Grant]:
              "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeImages", "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"]
     if rel.alarms:
         reads.append("cloudwatch:DescribeAlarms")
+    reads += ["autoscaling:DescribeScheduledActions", "autoscaling:DescribePolicies"]  # scaling: on the live slot, suspended processes
     groups = tuple(_arn("autoscaling", region, f"autoScalingGroup:*:autoScalingGroupName/{name}") for name in sorted(rel.slots.values()))
     templates = (_arn("ec2", region, "launch-template/*"),)
     return [
@@ -196,6 +197,13 @@ def _release(config: Config) -> list[Grant]:
         # The two slot groups by name; CreateOrUpdateTags because setup creates them with tags.
         Grant("ReleaseSlotGroups", ("autoscaling:CreateAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup",
                                     "autoscaling:AttachLoadBalancerTargetGroups", "autoscaling:CreateOrUpdateTags"), groups),
+        # Scaling processes are suspended during a release and resumed after (the group tag rodeo:suspended
+        # marks Rodeo's, DeleteTags removes it); scaling: puts schedules and target tracking (rodeo-<name>)
+        # on the slot holding traffic.
+        Grant("ReleaseSuspendScaling", ("autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses", "autoscaling:DeleteTags"), groups),
+        *([Grant("ReleaseSlotScaling", ("autoscaling:BatchPutScheduledUpdateGroupAction", "autoscaling:BatchDeleteScheduledAction",
+                                        "autoscaling:PutScalingPolicy", "autoscaling:DeletePolicy"), groups)]
+          if config.scaling else []),
         # Auto Scaling checks that the caller may launch from the launch template it is given.
         Grant("ReleaseLaunchFromTemplate", ("ec2:RunInstances",)),
         # Launching with the instance profile passes its role to EC2 (the role's name is the infrastructure code's).

@@ -79,6 +79,13 @@ def aws_state(endpoint: str) -> dict:
             for lst in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
         ),
         "tables": {t: sorted(json.dumps(item, sort_keys=True) for item in ddb.scan(TableName=t)["Items"]) for t in ddb.list_tables()["TableNames"]},
+        # Each group's scheduled actions, scaling policies, suspended processes and tags (scaling: in rodeo.yml).
+        "scaling": sorted(
+            (g["AutoScalingGroupName"], json.dumps(asg.describe_scheduled_actions(AutoScalingGroupName=g["AutoScalingGroupName"])["ScheduledUpdateGroupActions"], sort_keys=True, default=str),
+             json.dumps(asg.describe_policies(AutoScalingGroupName=g["AutoScalingGroupName"])["ScalingPolicies"], sort_keys=True, default=str),
+             sorted(p["ProcessName"] for p in g.get("SuspendedProcesses", [])), _tags(g))
+            for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]
+        ),
     }
     assert state["groups"] and state["listeners"], "the local stack's release side is not seeded"
     return state

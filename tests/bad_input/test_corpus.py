@@ -22,6 +22,7 @@ import yaml
 
 from tests.bad_input.conftest import NOWHERE, aws_state
 from tests.integration.bakes import Project, residue
+from toolkit.aws import Aws
 
 RODEO_YML = "inventories/local/rodeo.yml"
 STAGING = ("--env", "staging")
@@ -349,6 +350,70 @@ CASES += [dataclasses.replace(c, here=True) for c in [
     Case("images-var", ("bake", "--all", "--var", "webapp_fault=root"), "--var is for one image, and this bake names 2 (base, app)",
          "invoke bake --image NAME --var KEY=VALUE"),
 ]]
+# --- scaling by clock and load (issue 12, item 3): a bad scaling: section is refused when rodeo.yml loads,
+# before `invoke setup` or `invoke release` changes anything.
+SCALING = {"time_zone": "Europe/Berlin",
+           "schedules": [{"name": "night", "cron": "0 22 * * *", "min": 2, "max": 4, "desired": 2},
+                         {"name": "peak", "cron": "0 9 * * MON-FRI", "min": 4, "max": 8, "desired": 4}],
+           "target_tracking": [{"name": "cpu", "metric": "cpu", "target": 50}, {"name": "requests", "metric": "requests_per_target", "target": 1000}]}
+
+
+def scaling_with(path: str, value: Any) -> Callable[[Project], None]:
+    """rodeo.yml with ``SCALING`` whose dotted ``path`` (``schedules.1.cron``) is ``value``."""
+    data = yaml.safe_load(yaml.safe_dump(SCALING))
+    *parents, last = path.split(".")
+    node = data
+    for key in parents:
+        node = node[int(key) if key.isdigit() else key]
+    node[int(last) if last.isdigit() else last] = value
+    return settings("scaling", data)
+
+
+SCALING_KEY = f"{RODEO_YML}: scaling"
+SCALING_CASES = [
+    Case("scaling-time-zone-unknown", ("setup",), f"{SCALING_KEY}.time_zone: 'Europe/Berln' is not a known time zone", "did you mean 'Europe/Berlin'",
+         edit=scaling_with("time_zone", "Europe/Berln")),
+    Case("scaling-time-zone-path", ("release", "--plan"), f"{SCALING_KEY}.time_zone: '../../../etc/passwd' is not a known time zone", "IANA",
+         edit=scaling_with("time_zone", "../../../etc/passwd")),
+    Case("scaling-cron-four-fields", ("setup",), f"{SCALING_KEY}.schedules[1].cron: '0 9 * *' has 4 field(s), not 5", "0 9 * * MON-FRI",
+         edit=scaling_with("schedules.1.cron", "0 9 * *")),
+    Case("scaling-cron-hour-25", ("release",), f"{SCALING_KEY}.schedules[0].cron: hour field: 25 is outside 0-23", "minute hour",
+         edit=scaling_with("schedules.0.cron", "0 25 * * *")),
+    Case("scaling-cron-quartz", ("setup",), f"{SCALING_KEY}.schedules[1].cron: day of month field '?'", "5 fields",
+         edit=scaling_with("schedules.1.cron", "0 9 ? * MON-FRI")),
+    Case("scaling-cron-day-name", ("status",), f"{SCALING_KEY}.schedules[1].cron: day of week field: 'fry' is not a number or a name", "",
+         edit=scaling_with("schedules.1.cron", "0 9 * * MON-FRY")),
+    Case("scaling-cpu-target-150", ("setup",), f"{SCALING_KEY}.target_tracking[0].target: 150 is out of range for cpu", "1 to 100",
+         edit=scaling_with("target_tracking.0.target", 150)),
+    Case("scaling-requests-target-zero", ("release",), f"{SCALING_KEY}.target_tracking[1].target: 0 is out of range for requests_per_target", "at least 1",
+         edit=scaling_with("target_tracking.1.target", 0)),
+    Case("scaling-metric-unknown", ("setup",), f"{SCALING_KEY}.target_tracking[0].metric: 'cpu_percent' is not known", "choose one of: cpu, requests_per_target",
+         edit=scaling_with("target_tracking.0.metric", "cpu_percent")),
+    Case("scaling-desired-above-max", ("setup",), f"{SCALING_KEY}.schedules[1]: need min <= desired <= max, got min 4, desired 9, max 8", "fix the sizes",
+         edit=scaling_with("schedules.1.desired", 9)),
+    Case("scaling-below-capacity-min", ("release",), f"{SCALING_KEY}.schedules[0]: min 1, desired 1 is below release.capacity.min (2)", "health gate",
+         edit=scaling_with("schedules.0", {"name": "night", "cron": "0 22 * * *", "min": 1, "max": 4, "desired": 1})),
+    Case("scaling-same-minute", ("setup",), f"{SCALING_KEY}.schedules[1].cron: 'peak' can fire at the same minute as 'night'", "move one by a minute",
+         edit=scaling_with("schedules.1.cron", "0 22 * * 1-5")),
+    Case("scaling-name-twice", ("setup",), f"{SCALING_KEY}.target_tracking[0].name: 'night' is also scaling.schedules[0]", "its own name",
+         edit=scaling_with("target_tracking.0.name", "night")),
+]
+CASES += [dataclasses.replace(c, here=True) for c in SCALING_CASES]
+
+
+@pytest.mark.integration
+def test_the_snapshot_sees_scaling_changes(seeded_stack):
+    """The corpus's "nothing changed in AWS" covers scheduled actions, policies and suspended processes too."""
+    asg = Aws(region="us-east-1", endpoint=seeded_stack[1], local=True).client("autoscaling")
+    before = aws_state(seeded_stack[1])
+    asg.put_scheduled_update_group_action(AutoScalingGroupName="web-blue", ScheduledActionName="rodeo-probe", Recurrence="0 3 * * *", DesiredCapacity=2)
+    asg.suspend_processes(AutoScalingGroupName="web-green", ScalingProcesses=["AZRebalance"])
+    try:
+        assert aws_state(seeded_stack[1])["scaling"] != before["scaling"]
+    finally:
+        asg.delete_scheduled_action(AutoScalingGroupName="web-blue", ScheduledActionName="rodeo-probe")
+        asg.resume_processes(AutoScalingGroupName="web-green", ScalingProcesses=["AZRebalance"])
+    assert aws_state(seeded_stack[1]) == before
 
 
 def _param(case: Case):

@@ -37,7 +37,7 @@ from toolkit.release import lock as release_lock
 from toolkit.release import rollout, status as release_status
 from toolkit.images.prune import prune
 from toolkit.aws import Aws, for_config
-from toolkit.config import SmokeCheck
+from toolkit.config import Scaling, Schedule, SmokeCheck, TargetTracking
 from toolkit.errors import LockError, VerifyError
 from toolkit.local import seed, stack
 from toolkit.ui import Silent
@@ -110,6 +110,10 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
     st, url = moto
     with recorder.paused():
         world = World(make_config(project, smoke_check=SmokeCheck()), url, st).seed()
+        # With scaling: a schedule and a policy move to the new slot; their processes are suspended and resumed.
+        world.cfg = dataclasses.replace(world.cfg, scaling=Scaling(schedules=(Schedule("night", "0 22 * * *", min=2, max=4, desired=2),),
+                                                                   target_tracking=(TargetTracking("cpu", "cpu", 50),)))
+        infra.ensure(world.cfg, world.aws)
         ami = world.ami(sha="feed123")
         fresh = World(make_config(project), url, st).seed()  # setup below makes its Rodeo-owned half again
         _remove_rodeo_owned(fresh)

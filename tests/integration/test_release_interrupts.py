@@ -80,3 +80,43 @@ def test_interrupted_release_is_consistent_and_resumable(project: Project, ec2, 
     active = info["slots"][info["active_slot"]]
     assert active["ami"] == ami and active["weight"] == 100
     assert_invariant(info)
+
+
+SCALING_YML = """
+scaling:
+  time_zone: Europe/Berlin
+  schedules:
+    - {name: night, cron: "0 22 * * *", min: 2, max: 4, desired: 2}
+  target_tracking:
+    - {name: cpu, metric: cpu, target: 50}
+"""
+
+
+def test_ctrl_c_resumes_the_scaling_processes(project: Project, ec2):
+    """Scaling by clock and load: Ctrl-C at 50% resumes what the release suspended; the rerun leaves the scaling on the live slot only."""
+    yml = re.sub(r"\n  smoke_check: .*", "", project.read("inventories/local/rodeo.yml").replace("pause_seconds: 5", "pause_seconds: 2"))
+    project.write("inventories/local/rodeo.yml", yml + SCALING_YML)
+    ami = verified_ami(ec2, f"interrupt-scaling-{time.time_ns()}")
+    proc = project.start("release", "--ami", ami)
+    deadline, seen = time.monotonic() + 120, []
+    while time.monotonic() < deadline and not any("weight 50% on" in line for line in seen):
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+    assert any("scaling processes suspended" in line for line in seen), "".join(seen[-20:])
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "error: interrupted" in err, out + err
+    info = status(project)
+    assert [s["scaling"]["suspended"] for s in info["slots"].values()] == [[], []], info["slots"]
+    new = next(s for s in info["slots"].values() if s["ami"] == ami)
+    assert new["weight"] > 0 and new["scaling"]["schedules"] == ["rodeo-night"]  # it got the scaling before its first weight
+
+    rerun = project.invoke("release", "--ami", ami)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    info = status(project)
+    live, idle = info["slots"][info["active_slot"]], [s for n, s in info["slots"].items() if n != info["active_slot"]][0]
+    assert (live["scaling"]["schedules"], live["scaling"]["policies"], idle["scaling"]["schedules"], idle["scaling"]["policies"]) == (["rodeo-night"], ["rodeo-cpu"], [], [])
+    project.write("inventories/local/rodeo.yml", yml)  # leave the shared stack's groups without Rodeo's scaling
+    assert project.invoke("setup").returncode == 0

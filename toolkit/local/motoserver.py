@@ -11,7 +11,8 @@ returns that version instead of making a duplicate, the user data of a new
 launch template version reaches the instances launched from it (moto 5.2
 stores it unparsed and fails on launch), GetMetricStatistics reads the
 metric with exactly the dimensions asked for, PutLogEvents refuses a batch
-over AWS's limits and FilterLogEvents honours a stream name prefix.
+over AWS's limits, FilterLogEvents honours a stream name prefix, and
+scheduled action and scaling policy names are per Auto Scaling group.
 
 With ``--live DIR`` (the live local stack) it also boots instances and runs
 HAProxy (``toolkit.local.controller``, a thread of this process), and answers
@@ -160,6 +161,53 @@ def _cloudwatch_logs_as_aws() -> None:
 
     LogsBackend.put_log_events = put_log_events
     LogsResponse.filter_log_events = filter_log_events
+def _scaling_names_per_group() -> None:
+    """Scheduled action and scaling policy names are unique per Auto Scaling group, as on AWS.
+
+    moto 5.2 keys both by name alone, so ``rodeo-night`` put on a second group
+    replaces the first group's, and DeletePolicy ignores the group it is given.
+    """
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.models import AutoScalingBackend
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    put_action, put_policy = AutoScalingBackend.put_scheduled_update_group_action, AutoScalingBackend.put_scaling_policy
+
+    def put_scheduled_update_group_action(self, name, *args, **kwargs):
+        action = put_action(self, name, *args, **kwargs)
+        self.scheduled_actions.pop(action.scheduled_action_name, None)
+        self.scheduled_actions[(name, action.scheduled_action_name)] = action
+        return action
+
+    def delete_scheduled_action(self, auto_scaling_group_name, scheduled_action_name):
+        if self.scheduled_actions.pop((auto_scaling_group_name, scheduled_action_name), None) is None:
+            raise ValidationError("Scheduled action name not found")
+
+    def put_scaling_policy(self, name, *args, **kwargs):
+        policy = put_policy(self, name, *args, **kwargs)
+        self.policies.pop(name, None)
+        self.policies[(policy.auto_scaling_group_name, name)] = policy
+        return policy
+
+    def delete_policy(self, group_name, policy_name):
+        for key, policy in list(self.policies.items()):
+            if policy_name in (policy.name, policy.arn) and group_name in (None, policy.auto_scaling_group_name):
+                del self.policies[key]
+
+    def execute_policy(self, policy_name):
+        next(p for p in self.policies.values() if policy_name in (p.name, p.arn)).execute()
+
+    def delete_policy_response(self):
+        self.autoscaling_backend.delete_policy(self._get_param("AutoScalingGroupName"), self._get_param("PolicyName"))
+        return EmptyResult()
+
+    AutoScalingBackend.put_scheduled_update_group_action = put_scheduled_update_group_action
+    AutoScalingBackend.delete_scheduled_action = delete_scheduled_action
+    AutoScalingBackend.put_scaling_policy = put_scaling_policy
+    AutoScalingBackend.delete_policy = delete_policy
+    AutoScalingBackend.execute_policy = execute_policy
+    AutoScalingResponse.delete_policy = delete_policy_response
 
 
 def _pending_until_booted(controller) -> None:
@@ -266,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     _user_data_in_launch_template_versions()
     _exact_dimensions_in_statistics()
     _cloudwatch_logs_as_aws()
+    _scaling_names_per_group()
     if ours.live is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         port = argparse.ArgumentParser(add_help=False)

@@ -36,6 +36,8 @@ class SlotState:
     ami: str | None = None  # AMI of the launch template version the group is pinned to
     version: int | None = None
     drain_seconds: int = 300  # the target group's deregistration delay
+    min_size: int = 0  # the group's MinSize and MaxSize now (a schedule may have changed them)
+    max_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,18 @@ class Plan:
     def to_dict(self) -> dict:
         """The plan as plain data (for --plan --json and the ledger)."""
         return asdict(self)
+
+
+def start_capacity(release: Release, live: SlotState) -> Capacity:
+    """The new slot's sizes: ``release.capacity``, raised to what the live slot runs now.
+
+    A release at peak (a schedule or a policy grew the live slot) must not
+    start the new slot smaller: it takes the live slot's desired count, min
+    and max when they are higher.
+    """
+    cap = release.capacity
+    desired = max(cap.desired, live.desired)
+    return Capacity(min=min(max(cap.min, live.min_size), desired), max=max(cap.max, live.max_size, desired), desired=desired)
 
 
 def need_healthy(release: Release) -> int:
@@ -187,12 +201,16 @@ def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None
     elif new.version is not None:
         reuse = new.version
     clear = point == "start" and new.ami != ami and (new.desired > 0 or new.instances > 0)
+    cap = start_capacity(release, old)
+    if point in ("start", "scale_up") and cap != release.capacity:
+        notes.append(f"{old.name} runs {old.desired} now (min {old.min_size}, max {old.max_size}): {new.name} starts at {cap.desired} "
+                     f"(min {cap.min}, max {cap.max}) instead of release.capacity")
     return _plan(release, "release", point, new, old, ami, steps, clear, reuse=reuse, scale_old_down=not keep_warm, first=first, notes=tuple(notes))
 
 
 def _plan(release: Release, outcome: str, point: str, new: SlotState, old: SlotState, ami: str, steps: tuple[int, ...], clear: bool,
           reuse: int | None = None, scale_old_down: bool = True, first: bool = False, notes: tuple[str, ...] = ()) -> Plan:
-    desired = release.capacity.desired
+    capacity = start_capacity(release, old)
     return Plan(
         outcome=outcome,
         resume=point,
@@ -202,8 +220,8 @@ def _plan(release: Release, outcome: str, point: str, new: SlotState, old: SlotS
         to_ami=ami,
         reuse_version=reuse if outcome == "release" else new.version,
         clear_new_first=clear,
-        capacity=release.capacity,
-        steps=tuple(Step(s, 100 - s, desired, old.instances) for s in steps),
+        capacity=capacity,
+        steps=tuple(Step(s, 100 - s, capacity.desired, old.instances) for s in steps),
         pause_seconds=release.pause_seconds,
         drain_seconds=old.drain_seconds if scale_old_down and outcome == "release" else 0,
         scale_old_down=scale_old_down and outcome == "release",

@@ -21,6 +21,7 @@ import botocore.exceptions
 
 from toolkit import notify
 from toolkit.release import ledger, lock, slots, smoke, userdata
+from toolkit.release import scaling
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
 from toolkit.aws import explain
@@ -86,7 +87,7 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
     env = slots.resolve(config, aws)
     _check_alarms(config, aws, rel)
     if plan_only:
-        return _planned(plan(slots.read(env, aws), rel, ami), found, "release", reporter)
+        return _planned(plan(slots.read(env, aws), rel, ami), found, "release", reporter, config)
     held = lock.acquire(config, aws, f"release of {ami}", break_lock, reporter)
     try:
         state = slots.read(env, aws)
@@ -94,6 +95,7 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
         p = plan(state, rel, ami)
         return _execute(config, aws, env, p, found, "release", reporter, held, lb_urls)
     finally:
+        _resume_scaling(env, aws, held, reporter)
         _free(aws, held, reporter)
 
 
@@ -105,7 +107,7 @@ def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool
     env = slots.resolve(config, aws)
     if plan_only:
         p = rollback_plan(slots.read(env, aws), rel, ledger.recent(config, aws))
-        return _planned(p, find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}, "rollback", reporter)
+        return _planned(p, find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}, "rollback", reporter, config)
     held = lock.acquire(config, aws, "rollback", break_lock, reporter)
     try:
         state = slots.read(env, aws)
@@ -114,6 +116,7 @@ def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool
         found = find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}
         return _execute(config, aws, env, p, found, "rollback", reporter, held, lb_urls)
     finally:
+        _resume_scaling(env, aws, held, reporter)
         _free(aws, held, reporter)
 
 
@@ -124,20 +127,23 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     result = ReleaseResult(outcome=p.outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"), active_slot=p.new_slot,
                            previous_slot=p.old_slot, from_ami=p.from_ami, **_app_of(found))
     if p.outcome == "unchanged":
+        _settle_scaling(config, env, aws, p, reporter, held)
         reporter.ok(f"{p.to_ami} already holds all traffic in {p.new_slot}: nothing to do")
         return result
-    for line in describe(p):
+    for line in describe(p) + scaling.describe(config.scaling, p):
         reporter.detail(line)
     entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, **_app_of(found), "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume})
     what = _what(kind, p.to_ami, result)
     notify.send(config, aws, notify.event(config, "release.started", f"{what} started: {p.new_slot} takes traffic in steps {[s.new_weight for s in p.steps]}",
                                           **_facts(result, p)), reporter)
+    scaling.suspend(config, env, aws, reporter, before=lambda: lock.check(aws, held, "suspending scaling processes"))
     try:
         if p.resume in ("start", "scale_up"):
             _prepare(config, env, aws, p, reporter, held)
             if rel.smoke_check:
                 lock.check(aws, held, f"pointing the test listener at {p.new_slot}")
             entry = ledger.update(config, aws, entry, smoke=smoke.check(env, aws, rel, p.new_slot, reporter, lb_urls))
+        scaling.apply(config, env, aws, p.new_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.new_slot}"))
         for step in p.steps:
             weights = {p.new_slot: step.new_weight, p.old_slot: step.old_weight}
             _gates(config, env, aws, weights, "before the weight change")
@@ -147,7 +153,7 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
                 result.steps.append(step.new_weight)
                 entry = ledger.update(config, aws, entry, steps=result.steps)
                 _watch(config, env, aws, weights, p.pause_seconds, line)
-    except (GateFailed, smoke.SmokeFailed, *AWS_ERRORS) as failed:
+    except (GateFailed, smoke.SmokeFailed, scaling.ScalingFailed, *AWS_ERRORS) as failed:
         reason = _reason(failed)
         _roll_back(config, aws, env, p, dict(entry, steps=list(result.steps)), reason, kind, reporter, held)
         rolled_back = dataclasses.replace(result, outcome="rolled_back", active_slot=p.old_slot, reason=reason, seconds=round(time.monotonic() - started, 2))
@@ -177,7 +183,7 @@ def _facts(result: ReleaseResult, p: Plan) -> dict:
 def _prepare(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter, held: lock.Lock) -> None:
     """Pin the new slot to the AMI, scale it up, wait until every instance is healthy."""
     rel = slots.release_of(config)
-    cap = rel.capacity
+    cap = p.capacity  # release.capacity, or more when the live slot runs more now
     if p.clear_new_first:
         lock.check(aws, held, f"emptying {p.new_slot}")
         with reporter.step(f"emptying {p.new_slot} (it runs another AMI)"):
@@ -233,7 +239,7 @@ def _roll_back(config: Config, aws: Any, env: slots.Env, p: Plan, entry: dict, r
     """
     try:
         lock.check(aws, held, "rolling back")
-        _revert(env, aws, p, reporter)
+        _revert(config, env, aws, p, reporter)
     except AWS_ERRORS as exc:
         raise ReleaseError(
             f"{kind} of {p.to_ami} stopped: {reason}; rolling back failed too: {_reason(exc)}",
@@ -250,16 +256,19 @@ def _reason(failed: BaseException) -> str:
     return explained.message if explained else str(failed)
 
 
-def _revert(env: slots.Env, aws: Any, p: Plan, reporter: Reporter) -> None:
+def _revert(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter) -> None:
     with reporter.step(f"rolling back: all traffic to {p.old_slot}"):
         slots.set_weights(env, aws, {p.old_slot: 100, p.new_slot: 0})
     with reporter.step(f"{p.new_slot} scaling down to 0"):
         slots.set_capacity(env, aws, p.new_slot, 0, 0)
+    scaling.remove(env, aws, p.new_slot, reporter)
+    scaling.apply(config, env, aws, p.old_slot, reporter)  # it kept its scaling throughout; or gets it, when rodeo.yml has new scaling
 
 
 def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter, held: lock.Lock) -> None:
     if not p.scale_old_down:
         reporter.info(f"keeping {p.old_slot} warm for a fast rollback")
+        scaling.remove(env, aws, p.old_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.old_slot}"))
         return
     lock.check(aws, held, f"draining {p.old_slot}")
     with reporter.step(f"{p.old_slot} draining (deregistration delay up to {p.drain_seconds}s), then scaling to 0") as line:
@@ -269,6 +278,7 @@ def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Repor
         else:
             line["result"] = "instances left"
             reporter.warn(f"{p.old_slot} still has instances; its group will finish scaling in")
+    scaling.remove(env, aws, p.old_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.old_slot}"))
 
 
 def _choose(config: Config, aws: Any, ami: str | None, image: str | None, allow_unverified: bool) -> dict:
@@ -318,8 +328,8 @@ def _close_unfinished(config: Config, aws: Any, state: Any) -> None:
             ledger.update(config, aws, entry, outcome="released" if done else "interrupted", reason="closed by the next run after a crash", ended_at=ledger.now())
 
 
-def _planned(p: Plan, found: dict, kind: str, reporter: Reporter) -> ReleaseResult:
-    for line in describe(p):
+def _planned(p: Plan, found: dict, kind: str, reporter: Reporter, config: Config) -> ReleaseResult:
+    for line in describe(p) + scaling.describe(config.scaling, p):
         reporter.info(line)
     outcome = "unchanged" if p.outcome == "unchanged" else "planned"
     return ReleaseResult(outcome=outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"),
@@ -331,6 +341,20 @@ def _app_of(found: dict) -> dict:
     """``app_version``/``app_commit`` of an AMI baked from an app source (its tags), else {}."""
     app = app_source(found.get("tags", {}))
     return {"app_version": app["version"], "app_commit": app["commit"]} if app else {}
+
+
+def _settle_scaling(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter, held: lock.Lock) -> None:
+    """Nothing to release: still put rodeo.yml's scaling on the live slot and none on the other (a rerun after a crash converges)."""
+    scaling.apply(config, env, aws, p.new_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.new_slot}"))
+    scaling.remove(env, aws, p.old_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.old_slot}"))
+
+
+def _resume_scaling(env: slots.Env, aws: Any, held: lock.Lock, reporter: Reporter) -> None:
+    """On every way out: resume the processes a release suspended (this run's, or a killed run's), unless the lock was taken over."""
+    try:
+        scaling.resume(env, aws, reporter, before=lambda: lock.check(aws, held, "resuming scaling processes"))
+    except Exception as exc:  # the run's own outcome matters more; the next release or rollback resumes them
+        reporter.warn(f"scaling processes not resumed: {_reason(exc)}; the next 'invoke release' or 'invoke rollback' resumes them")
 
 
 def _free(aws: Any, held: lock.Lock, reporter: Reporter) -> None:

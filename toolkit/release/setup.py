@@ -19,6 +19,7 @@ from toolkit.logs import group as log_group
 from toolkit.release import ledger
 
 from toolkit.release import slots
+from toolkit.release import scaling
 from toolkit.images.lineage import newest_verified
 from toolkit.release.plan import SLOTS
 from toolkit.aws import error_code
@@ -50,7 +51,17 @@ def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_c
     found = [f"load balancer {rel.load_balancer}", f"listener :{rel.listener_port}"] + [f"target group {rel.slots[s]}" for s in SLOTS]
     logs = f"log group {log_group.name(config)} (retention {config.logs.retention_days} days)"
     (created if log_group.ensure(config, aws) else found).append(logs)
-    return {"created": created, "found": found}
+    return {"created": created, "found": found, "scaled": _ensure_scaling(config, aws, env)}
+
+
+def _ensure_scaling(config: Config, aws: Any, env: slots.Env) -> list[str]:
+    """rodeo.yml's scaling on each slot that holds traffic (the other slot is a release's business); what changed."""
+    weights = slots.listener_weights(env, aws)
+    changed: list[str] = []
+    for slot in SLOTS:
+        if weights.get(env.target_groups[slot], 0) > 0:
+            changed += scaling.apply(config, env, aws, slot)
+    return changed
 
 
 def _ensure_template(config: Config, aws: Any, rel: Release, initial_ami: str | None) -> bool:

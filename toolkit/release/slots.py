@@ -104,6 +104,8 @@ def read(env: Env, aws: Any) -> State:
             ami=pinned[1] if pinned else None,
             version=pinned[0] if pinned else None,
             drain_seconds=_drain_seconds(env, aws, slot),
+            min_size=group["MinSize"],
+            max_size=group["MaxSize"],
         )
     return State(slots["blue"], slots["green"], latest[0] if latest else None, latest[1] if latest else None)
 

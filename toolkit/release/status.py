@@ -7,6 +7,7 @@ from typing import Any
 from toolkit.config import Config
 from toolkit.images.lineage import app_source, find_ami
 from toolkit.release import ledger, lock, slots
+from toolkit.release import scaling
 
 
 def status(config: Config, aws: Any, history: int = 5, lb_url: str | None = None) -> dict:
@@ -21,6 +22,8 @@ def status(config: Config, aws: Any, history: int = 5, lb_url: str | None = None
         s.name: {"target_group": env.groups[s.name], "weight": s.weight, "healthy": s.healthy, "instances": s.instances, "desired": s.desired, "ami": s.ami, "version": s.version}
         for s in (state.blue, state.green)
     }
+    for name, group in scaling.read(env, aws).items():
+        per_slot[name]["scaling"] = scaling.slot_status(config, env, group, state.slot(name).weight > 0)
     return {
         "app": config.app,
         "env": config.env,
@@ -46,6 +49,7 @@ def lines(config: Config, info: dict) -> list[str]:
            + ("  [traffic split: a release is in progress or was interrupted]" if info["split"] else "")]
     for name, slot in info["slots"].items():
         out.append(f"  {name:5} weight {slot['weight']:3}  healthy {slot['healthy']}/{slot['instances']} (desired {slot['desired']})  {slot['ami']} (template v{slot['version']})")
+        out += scaling.status_lines(slot["scaling"], release_running=bool(info["lock"])) if "scaling" in slot else []
     if info["lock"]:
         out.append(f"  locked by {info['lock']['by']} (pid {info['lock']['pid']}) since {info['lock']['since']}")
     for entry in info["releases"]:
