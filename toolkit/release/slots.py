@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
+from toolkit.release import userdata
 from toolkit.release.plan import SLOTS, SlotState, State
 from toolkit.aws import error_code
 from toolkit.config import Config
@@ -85,7 +86,7 @@ def target_groups(config: Config, aws: Any) -> dict[str, str]:
 
 
 def read(env: Env, aws: Any) -> State:
-    """The State of both slots: weights, capacity, health and pinned AMI."""
+    """The State of both slots: weights, capacity, health and pinned AMI (and config version)."""
     weights = listener_weights(env, aws)
     groups = _groups(env, aws)
     versions = _versions(env, aws, [g["LaunchTemplate"]["Version"] for g in groups.values() if g.get("LaunchTemplate")])
@@ -104,8 +105,9 @@ def read(env: Env, aws: Any) -> State:
             ami=pinned[1] if pinned else None,
             version=pinned[0] if pinned else None,
             drain_seconds=_drain_seconds(env, aws, slot),
+            config=pinned[2] if pinned else 0,
         )
-    return State(slots["blue"], slots["green"], latest[0] if latest else None, latest[1] if latest else None)
+    return State(slots["blue"], slots["green"], latest[0] if latest else None, latest[1] if latest else None, latest[2] if latest else 0)
 
 
 def health(env: Env, aws: Any) -> dict[str, tuple[int, int]]:
@@ -239,8 +241,8 @@ def _in_service(group: dict) -> set[str]:
     return {i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"}
 
 
-def _versions(env: Env, aws: Any, wanted: list[str]) -> dict[str, tuple[int, str | None]]:
-    """Version label ("3", "$Latest") -> (number, AMI)."""
+def _versions(env: Env, aws: Any, wanted: list[str]) -> dict[str, tuple[int, str | None, int]]:
+    """Version label ("3", "$Latest") -> (number, AMI, config version of its user data)."""
     labels = sorted(set(wanted) | {"$Latest"})
     try:
         found = aws.client("ec2").describe_launch_template_versions(LaunchTemplateName=env.template, Versions=labels)["LaunchTemplateVersions"]
@@ -248,11 +250,20 @@ def _versions(env: Env, aws: Any, wanted: list[str]) -> dict[str, tuple[int, str
         if "NotFound" not in error_code(exc):
             raise
         raise ReleaseError(f"launch template {env.template!r} does not exist", "create it with 'invoke setup --env ENV'") from None
-    by_number = {str(v["VersionNumber"]): (int(v["VersionNumber"]), v["LaunchTemplateData"].get("ImageId")) for v in found}
+    by_number = {str(v["VersionNumber"]): (int(v["VersionNumber"]), v["LaunchTemplateData"].get("ImageId"), _config_of(v["LaunchTemplateData"])) for v in found}
     out = dict(by_number)
     if by_number:
         out["$Latest"] = by_number[max(by_number, key=int)]
     return out
+
+
+def _config_of(data: dict) -> int:
+    """The config version a launch template version's user data names (0: none, or not Rodeo's)."""
+    doc = userdata.decode(data.get("UserData"))
+    try:
+        return int((doc or {}).get("rodeo", {}).get("config_version") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _drain_seconds(env: Env, aws: Any, slot: str) -> int:
