@@ -1,4 +1,4 @@
-"""The base image: admin group and users, sshd hardening, no unattended upgrades, time sync, logs.
+"""The base image: admin group and users, sshd hardening, no unattended upgrades, time sync, logs, the config loader.
 
 Run by testinfra against a build instance (``--hosts=ssh://admin@...``).
 Nothing here needs systemd running: the local build host is a chroot.
@@ -84,3 +84,14 @@ def test_ssh_host_keys_are_made_at_boot(host):
 @pytest.mark.parametrize("package", ["python3-boto3", "python3-systemd"])
 def test_agent_packages(host, package):
     assert host.package(package).is_installed
+
+
+def test_config_loader_runs_at_boot(host):
+    loader = host.file("/usr/local/lib/rodeo/rodeo-config-loader.py")
+    assert (loader.user, loader.group, loader.mode) == ("root", "root", 0o755)
+    assert host.run("python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' /usr/local/lib/rodeo/rodeo-config-loader.py").rc == 0
+    unit = host.file("/etc/systemd/system/rodeo-config.service").content_string.splitlines()
+    for line in ("Type=oneshot", "RemainAfterExit=yes", "ExecStart=/usr/bin/python3 /usr/local/lib/rodeo/rodeo-config-loader.py",
+                 "RuntimeDirectory=rodeo-config", "WantedBy=multi-user.target"):
+        assert line in unit
+    assert host.check_output("systemctl is-enabled rodeo-config.service") == "enabled"
