@@ -181,3 +181,21 @@ def test_a_secret_is_never_shown_recorded_or_put_in_user_data(world, monkeypatch
     # asked for: shown, and it is what SSM holds as a SecureString
     assert change.list_vars(world.cfg, world.aws, show_secrets=True).vars["DB_PASSWORD"] == {"value": secret, "secret": True, "parameter_version": 1}
     assert parameters(world)[f"/rodeo/{world.cfg.app}/test/DB_PASSWORD"] == [(1, "SecureString")]
+
+
+def test_the_instance_loader_fetches_exactly_the_named_versions(world):
+    """The loader's AWS side (its script, loaded by path) against SSM: more than one batch of 10, old versions, secrets decrypted."""
+    from tests.unit.configvars.test_loader import loader
+    from toolkit.configvars import pin
+
+    values = {f"K{i:02d}": f"value {i}" for i in range(12)}
+    change.set_vars(world.cfg, world.aws, values, release=False, reporter=world.reporter)
+    change.set_vars(world.cfg, world.aws, {"K00": "newer", "TOKEN": "hush hush"}, secret=True, release=False, reporter=world.reporter)
+    ssm = world.aws.client("ssm")
+    for number, expected in ((1, values), (2, {**values, "K00": "newer", "TOKEN": "hush hush"})):
+        doc = json.dumps({"rodeo": {"app": world.cfg.app, "env": "test", **pin.user_data(world.cfg, world.aws, number)}}).encode()
+        version, refs = loader.references(doc)
+        assert version == number and loader.fetch(ssm, refs) == expected
+    ssm.delete_parameter(Name=f"/rodeo/{world.cfg.app}/test/K05")
+    with pytest.raises(loader.LoadError, match=f"SSM has no such parameter version: /rodeo/{world.cfg.app}/test/K05:1"):
+        loader.fetch(ssm, refs)

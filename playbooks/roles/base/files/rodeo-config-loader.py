@@ -6,7 +6,7 @@ instance's user data from the metadata service (IMDSv2), where a Rodeo
 release names its config version and each key's SSM parameter with its
 version (``{"rodeo": {"config_version": 3, "config_parameters": ["/rodeo/web/prod/GREETING:2"]}}``),
 fetches exactly those versions (GetParameters, decrypted, 10 a call) with the
-instance role's credentials (boto3's default chain), and writes them as
+instance role's credentials (the SDK's default chain), and writes them as
 ``KEY="value"`` lines to the environment file (default
 ``/run/rodeo-config/config.env``: memory, so a secret never reaches the disk),
 owned by root, group ``RODEO_CONFIG_GROUP`` (the app's user), mode 0640,
@@ -16,8 +16,8 @@ unit) does not start with missing config.
 
 It logs keys, never values. ``AWS_ENDPOINT_URL``, when set, is the AWS
 endpoint (Debian 12's botocore predates reading it itself). Only the
-standard library and Debian's python3-boto3 (imported only when there is
-config to fetch).
+standard library and Debian's python3-boto3 (its botocore, imported only
+when there is config to fetch).
 """
 
 from __future__ import annotations
@@ -161,12 +161,12 @@ def load(out: str = OUT, group: str = GROUP) -> str:
 
 
 def _from_ssm(refs: list[tuple[str, str, int]], region: str, deadline: float) -> dict[str, str]:
-    import boto3
-    import botocore.config
+    import botocore.config  # botocore's own session: boto3's client, without importing boto3 and s3transfer at boot
     import botocore.exceptions
+    import botocore.session
 
     config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
-    ssm = boto3.client("ssm", region_name=region, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None, config=config)
+    ssm = botocore.session.get_session().create_client("ssm", region_name=region, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None, config=config)
     while True:
         try:
             return fetch(ssm, refs)
