@@ -156,7 +156,7 @@ def _change(config: Config, aws: Any, make_diff: Callable[[ConfigVersion], Diff]
         return _release(config, aws, result, held, reporter, lb_urls)
     finally:
         if held is not None:
-            _free(aws, held, reporter)
+            rollout.free_lock(aws, held, reporter)
 
 
 def _record(config: Config, aws: Any, current: ConfigVersion, diff: Diff, versions: dict[str, int]) -> ConfigVersion:
@@ -184,14 +184,6 @@ def _release(config: Config, aws: Any, result: ConfigResult, held: lock.Lock, re
         raise type(exc)(f"config version {result.version} was recorded but {'rolled back' if rolled_back else 'not released'}: {exc.message}",
                         hint, result=failed) from exc
     return dataclasses.replace(result, outcome="released" if released.outcome == "released" else released.outcome, release=released)
-
-
-def _free(aws: Any, held: lock.Lock, reporter: Reporter) -> None:
-    try:
-        if not lock.free(aws, held):
-            reporter.warn("the lock was broken by someone else during this change")
-    except Exception as exc:  # the change's own outcome matters more than a lost unlock
-        reporter.warn(f"could not free the lock: {exc}")
 
 
 def _live(config: Config, aws: Any) -> int | None:

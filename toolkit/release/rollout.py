@@ -111,7 +111,7 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
         return _execute(config, aws, env, p, found, "release", reporter, held, lb_urls)
     finally:
         if own:
-            _free(aws, held, reporter)
+            free_lock(aws, held, reporter)
 
 
 def _live(aws: Any, state: Any) -> dict:
@@ -141,7 +141,7 @@ def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool
         found = find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}
         return _execute(config, aws, env, p, found, "rollback", reporter, held, lb_urls)
     finally:
-        _free(aws, held, reporter)
+        free_lock(aws, held, reporter)
 
 
 def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter, held: lock.Lock,
@@ -343,7 +343,8 @@ def _app_of(found: dict) -> dict:
     return {"app_version": app["version"], "app_commit": app["commit"]} if app else {}
 
 
-def _free(aws: Any, held: lock.Lock, reporter: Reporter) -> None:
+def free_lock(aws: Any, held: lock.Lock, reporter: Reporter) -> None:
+    """Free the release lock; a lost or failed unlock is a warning (the run's own outcome matters more)."""
     try:
         if not lock.free(aws, held):
             reporter.warn("the lock was broken by someone else during this run")
