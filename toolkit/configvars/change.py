@@ -150,9 +150,9 @@ def _change(config: Config, aws: Any, make_diff: Callable[[ConfigVersion], Diff]
         made = _record(config, aws, current, diff, versions)
         result = ConfigResult("staged", config.app, config.env, made.number, made.number - 1, list(made.changed), list(made.removed),
                               list(diff.unchanged), sorted(k for k in made.changed if made.vars[k].secret))
-        reporter.ok(result.lines()[0])
         if not release:
             return result
+        reporter.ok(result.lines()[0])  # then the release's own progress lines
         return _release(config, aws, result, held, reporter, lb_urls)
     finally:
         if held is not None:
