@@ -80,6 +80,7 @@ class ListResult:
     at: str = ""
 
     def to_dict(self) -> dict:
+        """Plain data (a hidden secret's value is None)."""
         return dataclasses.asdict(self)
 
     def lines(self) -> list[str]:
