@@ -275,18 +275,19 @@ local.add_task(local_status, "status")
         "json": "print one JSON object as the last line",
         "allow_unverified": "accept an AMI without rodeo:verified=true",
         "break_lock": "take over a lock left by a run that died (refused while its process runs on this host)",
+        "config_only": "release the live AMI with the newest config version (after 'invoke config.set --no-release')",
         "debug": "show tracebacks",
     }
 )
 @rodeo
-def release(c, image="", ami="", env="local", plan=False, json=False, allow_unverified=False, break_lock=False, debug=False):
-    """Move traffic to a new AMI: canary steps, gates, automatic rollback on failure."""
+def release(c, image="", ami="", env="local", plan=False, json=False, allow_unverified=False, break_lock=False, config_only=False, debug=False):
+    """Move traffic to a new AMI with the newest config version: canary steps, gates, automatic rollback on failure."""
     from toolkit.release import rollout
 
     cfg = _config(env)
     aws, stack = _connect(cfg, seed_release=not plan, start=not plan)
     _with_result(json, rollout.release, cfg, aws, ami=ami or None, image=image or None, allow_unverified=allow_unverified,
-                 break_lock=break_lock, plan_only=plan, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
+                 break_lock=break_lock, plan_only=plan, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack), config_only=config_only)
 
 
 @task(
@@ -376,6 +377,75 @@ def logs(c, follow=False, since="", grep="", slot="", instance="", env="local", 
             sys.stdout.flush()
     except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) is how --follow ends: not an error
         pass
+
+
+# --- config vars ---------------------------------------------------------------------
+
+CONFIG_CHANGE_HELP = {
+    "env": "environment (default: local)",
+    "release": "release the new config version with the live AMI (default); --no-release only records it",
+    "json": "print one JSON object as the last line (keys and versions, never values)",
+    "break_lock": "take over a release lock left by a run that died (refused while its process runs on this host)",
+    "debug": "show tracebacks",
+}
+
+
+@task(
+    help={
+        "pair": "KEY=VALUE; with --secret a bare KEY reads its value from stdin (a hidden prompt on a terminal)",
+        "and_": "another KEY=VALUE in the same config version (repeatable)",
+        "secret": "the values are secrets: SSM SecureString, never shown unless asked (config.list --show-secrets)",
+        **CONFIG_CHANGE_HELP,
+    },
+    iterable=["and_"],
+)
+@rodeo
+def config_set(c, pair, and_=None, secret=False, env="local", release=True, json=False, break_lock=False, debug=False):
+    """Set config vars: a new config version, released with the live AMI through the release's gates.
+
+    invoke config.set GREETING=hello --and WORKERS=4; invoke config.set DB_PASSWORD --secret < file.
+    A key is an environment variable name (^[A-Z_][A-Z0-9_]*$, not AWS_* or RODEO_*), a value 1 to 4096 bytes.
+    """
+    from toolkit.configvars import change
+    from toolkit.configvars.plan import parse_pairs
+
+    cfg = _config(env)
+    values = parse_pairs([pair, *(and_ or [])], secret, lambda key: change.read_value(sys.stdin, key))
+    aws, stack = _connect(cfg)
+    _with_result(json, change.set_vars, cfg, aws, values, secret=secret, release=release, break_lock=break_lock,
+                 reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
+
+
+@task(help={"key": "the key to remove", "and_": "another key to remove in the same config version (repeatable)", **CONFIG_CHANGE_HELP},
+      iterable=["and_"])
+@rodeo
+def config_unset(c, key, and_=None, env="local", release=True, json=False, break_lock=False, debug=False):
+    """Remove config vars: a new config version without them, released like config.set (their SSM parameters stay, for rollbacks)."""
+    from toolkit.configvars import change
+    from toolkit.configvars.plan import parse_keys
+
+    cfg = _config(env)
+    keys = parse_keys([key, *(and_ or [])])
+    aws, stack = _connect(cfg)
+    _with_result(json, change.unset_vars, cfg, aws, keys, release=release, break_lock=break_lock,
+                 reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
+
+
+@task(help={"env": "environment (default: local)", "json": "print one JSON object", "show_secrets": "show secret values (decrypted)",
+            "debug": "show tracebacks"})
+@rodeo
+def config_list(c, env="local", json=False, show_secrets=False, debug=False):
+    """Show the newest config version's vars (secrets as '(secret)' unless --show-secrets) and the one live."""
+    from toolkit.configvars import change
+
+    cfg = _config(env)
+    _show(change.list_vars(cfg, _aws(cfg), show_secrets=show_secrets), json)
+
+
+config_vars = Collection("config")
+config_vars.add_task(config_set, "set")
+config_vars.add_task(config_unset, "unset")
+config_vars.add_task(config_list, "list")
 
 
 # --- deploy --------------------------------------------------------------------------
@@ -497,6 +567,7 @@ ns.add_task(rollback)
 ns.add_task(status)
 ns.add_task(setup)
 ns.add_task(logs)
+ns.add_collection(config_vars)
 ns.add_task(verify)
 ns.add_task(prune)
 ns.add_task(iam_policy)

@@ -33,12 +33,10 @@ sys.path.insert(0, str(ROOT))
 from tests.integration.local.conftest import CACHE  # noqa: E402
 from tests.support import livebuilds  # noqa: E402
 from tests.support.load import Load  # noqa: E402
-from toolkit import config  # noqa: E402
-from toolkit.aws import Aws  # noqa: E402
 from toolkit.errors import ReleaseError  # noqa: E402
 from toolkit.hosts import sandbox  # noqa: E402
-from toolkit.local import seed, stack  # noqa: E402
-from toolkit.release import rollout, slots  # noqa: E402
+from toolkit.local import stack  # noqa: E402
+from toolkit.release import rollout  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
 REGION = "us-east-1"
@@ -81,31 +79,20 @@ def main() -> None:
     stack.check_live_host()
     parts = layers()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="rodeo-zero-") as tmp:
-        folder = Path(tmp)
-        project = livebuilds.project(folder / "project", ROOT, pause=args.pause)
-        cfg = config.load("local", project)
-        st = stack.Stack(state_dir=folder / "state", cache_dir=CACHE, live=True)
-        url = stack.up(st, REGION, seeders=(seed.seed_release(cfg),))
-        try:
-            aws = Aws(region=REGION, endpoint=url, local=True)
-            env = slots.resolve(cfg, aws)
-            while slots.read(env, aws).blue.healthy < 2:
-                time.sleep(0.5)
-            ec2 = aws.client("ec2")
-            urls = lambda: stack.listener_urls(st, "web")  # noqa: E731
-            build = lambda version, fault="": livebuilds.build(st, ec2, parts, folder, version, fault)  # noqa: E731
-            release = lambda ami: rollout.release(cfg, aws, ami=ami, reporter=Silent(), lb_urls=urls)  # noqa: E731
-            with Load(urls()[80], rate=args.rate, workers=12, max_seconds=1800) as load:
-                time.sleep(5.0)
-                # d right after a: a rollback undoes the last release that moved traffic, and b and c never finish one.
-                rows.append(run("a good release", load, lambda: release(build("1.0.0"))))
-                rows.append(run("d rollback", load, lambda: rollout.rollback(cfg, aws, reporter=Silent(), lb_urls=urls)))
-                rows.append(run("b /health fails", load, lambda: release(build("1.1.0-health", "health"))))
-                rows.append(run("c / answers 500", load, lambda: release(build("1.2.0-root", "root"))))
-                rows.append(run("e kill -9, rerun", load, lambda: killed_then_rerun(project, st.state_dir, build("2.0.0"))))
-        finally:
-            stack.down(st)
+    with tempfile.TemporaryDirectory(prefix="rodeo-zero-") as tmp, livebuilds.live_sample(Path(tmp), ROOT, CACHE, pause=args.pause) as live:
+        folder, project, cfg, st, aws = Path(tmp), live.project, live.cfg, live.st, live.aws
+        ec2 = aws.client("ec2")
+        urls = live.urls
+        build = lambda version, fault="": livebuilds.build(st, ec2, parts, folder, version, fault)  # noqa: E731
+        release = lambda ami: rollout.release(cfg, aws, ami=ami, reporter=Silent(), lb_urls=urls)  # noqa: E731
+        with Load(urls()[80], rate=args.rate, workers=12, max_seconds=1800) as load:
+            time.sleep(5.0)
+            # d right after a: a rollback undoes the last release that moved traffic, and b and c never finish one.
+            rows.append(run("a good release", load, lambda: release(build("1.0.0"))))
+            rows.append(run("d rollback", load, lambda: rollout.rollback(cfg, aws, reporter=Silent(), lb_urls=urls)))
+            rows.append(run("b /health fails", load, lambda: release(build("1.1.0-health", "health"))))
+            rows.append(run("c / answers 500", load, lambda: release(build("1.2.0-root", "root"))))
+            rows.append(run("e kill -9, rerun", load, lambda: killed_then_rerun(project, st.state_dir, build("2.0.0"))))
     print(f"{'scenario':18} {'requests':>8} {'failed':>6} {'gap s':>6} {'p50 ms':>7} {'p99 ms':>7} {'steady p99':>10}  outcome")
     for r in rows:
         print(f"{r['name']:18} {r['requests']:>8} {r['failed']:>6} {r['longest_gap_s']:>6.2f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['steady_p99_ms']:>10.1f}  {r['outcome']}")

@@ -213,6 +213,9 @@ def _release(config: Config) -> list[Grant]:
         Grant("ReleaseCreateLaunchTemplate", ("ec2:CreateLaunchTemplate",), templates, {"StringEquals": {"aws:RequestTag/rodeo:app": app}}),
         Grant("ReleaseTagLaunchTemplate", ("ec2:CreateTags",), templates, {"StringEquals": {"ec2:CreateAction": ["CreateLaunchTemplate"]}}),
         Grant("ReleaseLaunchTemplateVersions", ("ec2:CreateLaunchTemplateVersion",), templates, {"StringEquals": {"ec2:ResourceTag/rodeo:app": app}}),
+        # Config vars: one parameter per key under /rodeo/<app>/<env>/ (SecureStrings through SSM's KMS key),
+        # read back by release, rollback, status and config.list; their config versions are items of the table.
+        Grant("ReleaseConfigVars", ("ssm:PutParameter", "ssm:GetParameters"), (_arn("ssm", region, f"parameter/rodeo/{app}/{config.env}/*"),)),
         # The environment's log group, made and given its retention by setup.
         Grant("ReleaseLogGroup", ("logs:CreateLogGroup", "logs:PutRetentionPolicy"), _log_group(config)),
         # The lock and ledger: one table, rodeo-<app>, made by setup (with a tag, hence TagResource).

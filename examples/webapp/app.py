@@ -1,10 +1,13 @@
 """Rodeo's sample web app: a WSGI app on the standard library alone.
 
 GET /health answers {"status": "ok", "version": ...}; GET / a hello page.
-The version and port come from config.json next to this file; --port wins.
+The version and port come from config.json next to this file. Config vars
+(Rodeo's ``invoke config.set``) arrive as environment variables: GREETING is
+the page's heading, PORT (a number) the port; --port wins over both.
 """
 
 import argparse
+import html
 import json
 import os
 import socketserver
@@ -14,9 +17,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 CONFIG = json.loads((Path(__file__).parent / "config.json").read_text())
 FAULT = os.environ.get("WEBAPP_FAULT", "")  # a deliberately broken build (see the role's defaults)
+GREETING = os.environ.get("GREETING", "Hello from Rodeo")
 PAGE = """<!doctype html>
 <html><head><title>Rodeo</title></head>
-<body><h1>Hello from Rodeo</h1><p>Version {version}</p></body></html>
+<body><h1>{greeting}</h1><p>Version {version}</p></body></html>
 """
 
 
@@ -32,7 +36,7 @@ def app(environ, start_response):
     if path == "/" and FAULT == "root":
         return _reply(start_response, "500 Internal Server Error", "text/plain", "broken\n")
     if path == "/":
-        return _reply(start_response, "200 OK", "text/html; charset=utf-8", PAGE.format(version=CONFIG["version"]))
+        return _reply(start_response, "200 OK", "text/html; charset=utf-8", PAGE.format(greeting=html.escape(GREETING), version=CONFIG["version"]))
     return _reply(start_response, "404 Not Found", "text/plain", "not found\n")
 
 
@@ -52,11 +56,22 @@ class QuietHandler(WSGIRequestHandler):
         sys.stdout.flush()
 
 
+def port_from_env():
+    """PORT from the environment, else config.json's; a PORT that is not a number stops the app (a bad config var)."""
+    value = os.environ.get("PORT", "")
+    if not value:
+        return CONFIG["port"]
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        sys.exit(f"PORT must be a port number, not {value!r}")
+    return int(value)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=CONFIG["port"])
+    parser.add_argument("--port", type=int)
     args = parser.parse_args()
+    args.port = args.port or port_from_env()
     with make_server(args.host, args.port, app, server_class=ThreadingServer, handler_class=QuietHandler) as server:
         print(f"serving version {CONFIG['version']} on {args.host}:{args.port}", flush=True)
         server.serve_forever()

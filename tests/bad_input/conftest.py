@@ -55,8 +55,8 @@ def base_ami(seeded_stack, ec2) -> str:  # noqa: F811
 def aws_state(endpoint: str) -> dict:
     """What a refused command must leave alone: AMIs and their tags, snapshots, key pairs,
     security groups, live instances, launch template versions, slot groups, listener
-    weights, and the lock/ledger tables."""
-    vm, asg, elb, ddb = _clients(endpoint)
+    weights, the lock/ledger tables, and SSM parameters (config vars) with their versions."""
+    vm, asg, elb, ddb, ssm = _clients(endpoint)
     live = [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
     state = {
         "images": sorted((i["ImageId"], i["State"], _tags(i)) for i in vm.describe_images(Owners=["self"])["Images"]),
@@ -86,6 +86,7 @@ def aws_state(endpoint: str) -> dict:
              sorted(p["ProcessName"] for p in g.get("SuspendedProcesses", [])), _tags(g))
             for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]
         ),
+        "parameters": sorted((p["Name"], p["Version"]) for page in ssm.get_paginator("describe_parameters").paginate() for p in page["Parameters"]),
     }
     assert state["groups"] and state["listeners"], "the local stack's release side is not seeded"
     return state
@@ -93,9 +94,9 @@ def aws_state(endpoint: str) -> dict:
 
 @functools.lru_cache(maxsize=4)
 def _clients(endpoint: str) -> tuple:
-    """ec2, autoscaling, elbv2 and dynamodb clients, made once: making one loads its service model (~0.3 s)."""
+    """ec2, autoscaling, elbv2, dynamodb and ssm clients, made once: making one loads its service model (~0.3 s)."""
     aws = Aws(region=REGION, endpoint=endpoint, local=True)
-    return tuple(aws.client(s) for s in ("ec2", "autoscaling", "elbv2", "dynamodb"))
+    return tuple(aws.client(s) for s in ("ec2", "autoscaling", "elbv2", "dynamodb", "ssm"))
 
 
 def _tags(resource: dict) -> tuple:

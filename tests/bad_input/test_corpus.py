@@ -414,6 +414,24 @@ def test_the_snapshot_sees_scaling_changes(seeded_stack):
         asg.delete_scheduled_action(AutoScalingGroupName="web-blue", ScheduledActionName="rodeo-probe")
         asg.resume_processes(AutoScalingGroupName="web-green", ScalingProcesses=["AZRebalance"])
     assert aws_state(seeded_stack[1]) == before
+# --- config vars (issue 12, item 1): keys that are no environment variable name, values SSM cannot hold ---
+KEY_HINT = "^[A-Z_][A-Z0-9_]*$"
+CONFIG_VAR_CASES = [dataclasses.replace(c, here=True) for c in [
+    Case("config-key-lowercase", ("config.set", "greeting=hi"), "config key 'greeting' is not a valid environment variable name", KEY_HINT),
+    Case("config-key-dash", ("config.set", "DB-HOST=db"), "config key 'DB-HOST' is not a valid environment variable name", KEY_HINT),
+    Case("config-key-digit-first", ("config.set", "GREETING=hi", "--and", "2FAST=x"), "config key '2FAST' is not a valid environment variable name", KEY_HINT),
+    Case("config-key-shell", ("config.unset", "A;rm"), "config key 'A;rm' is not a valid environment variable name", KEY_HINT),
+    Case("config-key-reserved", ("config.set", "AWS_REGION=eu-west-1"), "config key 'AWS_REGION' starts with AWS_, which is reserved", "another name"),
+    Case("config-value-over-ssm-limit", ("config.set", "BIG=" + "x" * 4097), "config key BIG: the value is 4097 bytes, over SSM's limit of 4096",
+         "under 4 KB"),
+    Case("config-value-over-ssm-limit-utf8", ("config.set", "BIG=" + "é" * 2049), "config key BIG: the value is 4098 bytes", "under 4 KB"),
+    Case("config-value-empty", ("config.set", "GREETING="), "config key GREETING: the value is empty", "invoke config.unset GREETING"),
+    Case("config-not-a-pair", ("config.set", "GREETING"), "'GREETING' is not KEY=VALUE", "--secret"),
+    Case("config-two-values-from-stdin", ("config.set", "A", "--and", "B", "--secret"), "only one value can come from stdin", "--no-release"),
+    Case("config-unset-not-set", ("config.unset", "NOPE"), "config key NOPE is not set", "invoke config.list"),
+    Case("config-only-with-ami", ("release", "--config-only", "--ami", "{base_ami}"), "--config-only releases the live AMI", "drop --config-only"),
+]]
+CASES += CONFIG_VAR_CASES
 
 
 def _param(case: Case):
@@ -440,6 +458,21 @@ def test_the_snapshot_sees_a_change(seeded_stack, ec2, base_ami):
     finally:
         ec2.delete_key_pair(KeyName="rodeo-bad-input-probe")
         ec2.delete_tags(Resources=[base_ami], Tags=[{"Key": "rodeo:verified"}])
+    assert aws_state(seeded_stack[1]) == before
+
+
+@pytest.mark.integration
+def test_the_snapshot_sees_a_config_var(seeded_stack):
+    """Config vars are SSM parameters: a new one, or a new version of one, is a change the snapshot notices."""
+    from tests.bad_input.conftest import _clients
+
+    ssm = _clients(seeded_stack[1])[4]
+    before = aws_state(seeded_stack[1])
+    ssm.put_parameter(Name="/rodeo/web/local/BAD_INPUT_PROBE", Value="x", Type="String")
+    try:
+        assert aws_state(seeded_stack[1])["parameters"] != before["parameters"]
+    finally:
+        ssm.delete_parameter(Name="/rodeo/web/local/BAD_INPUT_PROBE")
     assert aws_state(seeded_stack[1]) == before
 
 

@@ -34,12 +34,20 @@ def test_unit_file(host):
     for line in (
         "User=web",
         "ExecStart=/usr/bin/python3 /opt/web/app.py",
+        "Requires=rodeo-config.service",
+        "After=network-online.target rodeo-config.service",
+        "EnvironmentFile=/run/rodeo-config/config.env",
         "Restart=on-failure",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "WantedBy=multi-user.target",
     ):
         assert line in unit
+
+
+def test_config_vars_are_for_the_web_group(host):
+    dropin = host.file("/etc/systemd/system/rodeo-config.service.d/50-webapp.conf").content_string.splitlines()
+    assert "Environment=RODEO_CONFIG_GROUP=web" in dropin
 
 
 def test_unit_enabled_at_boot(host):

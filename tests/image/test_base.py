@@ -1,4 +1,4 @@
-"""The base image: admin group and users, sshd hardening, no unattended upgrades, time sync, logs.
+"""The base image: admin group and users, sshd hardening, no unattended upgrades, time sync, logs, the config loader.
 
 Run by testinfra against a build instance (``--hosts=ssh://admin@...``).
 Nothing here needs systemd running: the local build host is a chroot.
@@ -94,3 +94,14 @@ def test_log_shipper_starts_at_boot_and_reads_the_journal(host):
     # The image's own Python compiles it and has what it imports (nothing is written: no __pycache__ in /usr/local/sbin).
     check = "compile(open('/usr/local/sbin/rodeo-logs').read(), 'rodeo-logs', 'exec'); import boto3, botocore.config, systemd.journal"
     assert host.run(f'python3 -c "{check}"').rc == 0
+
+
+def test_config_loader_runs_at_boot(host):
+    loader = host.file("/usr/local/lib/rodeo/rodeo-config-loader.py")
+    assert (loader.user, loader.group, loader.mode) == ("root", "root", 0o755)
+    assert host.run("python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' /usr/local/lib/rodeo/rodeo-config-loader.py").rc == 0
+    unit = host.file("/etc/systemd/system/rodeo-config.service").content_string.splitlines()
+    for line in ("Type=oneshot", "RemainAfterExit=yes", "ExecStart=/usr/bin/python3 /usr/local/lib/rodeo/rodeo-config-loader.py",
+                 "RuntimeDirectory=rodeo-config", "WantedBy=multi-user.target"):
+        assert line in unit
+    assert host.check_output("systemctl is-enabled rodeo-config.service") == "enabled"

@@ -25,6 +25,7 @@ from tests.integration.aws_calls import Recorder
 from tests.integration.bakes import ROOT, Project
 from tests.integration.release.conftest import World, make_config
 from tests.support.stacks import moto_stack
+from toolkit.configvars import change
 from toolkit.images import check as ami_check
 from toolkit import config as config_mod
 from toolkit import iam
@@ -126,10 +127,14 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         assert rollout.release(cfg, aws, ami=ami, reporter=Silent()).outcome == "released"
         assert release_status.status(cfg, aws)["ami"] == ami
         assert rollout.rollback(cfg, aws, reporter=Silent()).outcome == "released"
+        # Config vars: a plain and a secret value, then a config-only release that reads them back.
+        change.set_vars(cfg, aws, {"GREETING": "hi"}, release=False, reporter=Silent())
+        assert change.set_vars(cfg, aws, {"API_TOKEN": "t0ken"}, secret=True, reporter=Silent()).outcome == "released"
+        assert change.list_vars(cfg, aws, show_secrets=True).vars["API_TOKEN"]["value"] == "t0ken"
         assert infra.ensure(cfg, aws)["created"] == []  # setup on a complete environment only checks
         created = infra.ensure(fresh.cfg, fresh.aws)["created"]
     with recorder.paused():
-        entry = ledger.recent(cfg, world.observer, 2)[-1]  # the release (the rollback is newer)
+        entry = ledger.recent(cfg, world.observer, 3)[-1]  # the release (the rollback and the config release are newer)
     assert entry["kind"] == "release" and entry["smoke"].startswith("passed")  # ran: reached or skipped each instance
     assert all(u.endswith(":8080/health") for u in smoked)
     assert len(created) == 4, created  # table, launch template, both slot groups

@@ -22,11 +22,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from toolkit import config
+from toolkit.aws import Aws
 from toolkit.bake.provision import MITOGEN_STRATEGY, mitogen_plugins
 from toolkit.hosts import sandbox
+from toolkit.local import seed, stack
+from toolkit.release import slots
 
 BIN = Path(sys.executable).parent
 APP_SOURCE = "examples/webapp"  # the sample app's source (images.app.app_source)
@@ -179,3 +184,38 @@ def killed_then_rerun(project: Path, state: Path, cache: Path, ami: str, at: str
     if not any(at in line for line in seen):
         raise RuntimeError(f"the release never printed {at!r}: {''.join(seen[-10:])}")
     return subprocess.run([invoke, "release", "--ami", ami], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+
+
+@dataclass
+class LiveSample:
+    """A live local stack serving the sample project: its folder, config, stack, clients and release resources."""
+
+    project: Path
+    cfg: Any
+    st: Any
+    aws: Any
+    env: Any
+
+    def urls(self) -> dict[int, str]:
+        """Listener port -> the local load balancer's loopback URL."""
+        return stack.listener_urls(self.st, "web")
+
+
+@contextlib.contextmanager
+def live_sample(folder: Path, repo: Path, cache: Path, pause: int = 2, boot_timeout: float = 300) -> Iterator[LiveSample]:
+    """A live local stack (seeded for releases) for a sample project under ``folder``, blue's placeholder app healthy; stopped after."""
+    root = project(folder / "project", repo, pause=pause)
+    cfg = config.load("local", root)
+    st = stack.Stack(state_dir=folder / "state", cache_dir=cache, live=True)
+    url = stack.up(st, "us-east-1", seeders=(seed.seed_release(cfg),))
+    try:
+        aws = Aws(region="us-east-1", endpoint=url, local=True)
+        env = slots.resolve(cfg, aws)
+        deadline = time.monotonic() + boot_timeout
+        while slots.read(env, aws).blue.healthy < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the placeholder app is not healthy in blue after {boot_timeout:.0f}s")
+            time.sleep(0.5)
+        yield LiveSample(root, cfg, st, aws, env)
+    finally:
+        stack.down(st)

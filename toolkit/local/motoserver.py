@@ -11,8 +11,9 @@ returns that version instead of making a duplicate, the user data of a new
 launch template version reaches the instances launched from it (moto 5.2
 stores it unparsed and fails on launch), GetMetricStatistics reads the
 metric with exactly the dimensions asked for, PutLogEvents refuses a batch
-over AWS's limits, FilterLogEvents honours a stream name prefix, and
-scheduled action and scaling policy names are per Auto Scaling group.
+over AWS's limits, FilterLogEvents honours a stream name prefix, scheduled
+action and scaling policy names are per Auto Scaling group, and PutParameter
+refuses a standard-tier value over 4096 characters, as SSM does.
 
 With ``--live DIR`` (the live local stack) it also boots instances and runs
 HAProxy (``toolkit.local.controller``, a thread of this process), and answers
@@ -208,6 +209,22 @@ def _scaling_names_per_group() -> None:
     AutoScalingBackend.delete_policy = delete_policy
     AutoScalingBackend.execute_policy = execute_policy
     AutoScalingResponse.delete_policy = delete_policy_response
+def _standard_tier_value_limit() -> None:
+    """PutParameter refuses a value over 4 KB in the standard tier, as SSM does (moto 5.2 stores any size)."""
+    from moto.ssm.exceptions import ValidationException
+    from moto.ssm.models import SimpleSystemManagerBackend
+
+    original = SimpleSystemManagerBackend.put_parameter
+
+    def put_parameter(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite, tags, data_type, tier, policies):
+        standard = (tier or self.default_parameter_tier) == "Standard"
+        if standard and value is not None and len(value) > 4096:
+            raise ValidationException("Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger "
+                                      "parameter value, upgrade the parameter to use the advanced-parameter tier. For more information, "
+                                      "see https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html")
+        return original(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite, tags, data_type, tier, policies)
+
+    SimpleSystemManagerBackend.put_parameter = put_parameter
 
 
 def _pending_until_booted(controller) -> None:
@@ -315,6 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     _exact_dimensions_in_statistics()
     _cloudwatch_logs_as_aws()
     _scaling_names_per_group()
+    _standard_tier_value_limit()
     if ours.live is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         port = argparse.ArgumentParser(add_help=False)

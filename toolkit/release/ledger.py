@@ -3,8 +3,8 @@
 Items live in the app's table ``rodeo-<app>`` (shared with the lock) under
 ``pk=<env>#release`` with ``sk=<started-at>#<id>``, so the last releases are
 one ``Query`` in reverse order. Each entry holds the AMI and its git sha, the
-slots, the steps reached, the outcome and reason, start and end times, and
-who ran it. The ledger is a record, not the truth: the listener and the
+config version released with it (and the one live before), the slots, the
+steps reached, the outcome and reason, start and end times, and who ran it. The ledger is a record, not the truth: the listener and the
 groups are (see ``toolkit.aws.release``).
 """
 
@@ -21,7 +21,7 @@ from toolkit.aws import error_code
 from toolkit.config import Config
 from toolkit.errors import ReleaseError
 
-FIELDS = ("id", "kind", "ami", "git_sha", "app_commit", "app_version", "from_ami", "to_ami", "new_slot", "old_slot", "steps", "outcome", "reason", "started_at", "ended_at", "by")
+FIELDS = ("id", "kind", "ami", "git_sha", "app_commit", "app_version", "from_ami", "to_ami", "new_slot", "old_slot", "steps", "outcome", "reason", "started_at", "ended_at", "by", "config_version", "from_config_version")
 
 
 def table_name(config: Config) -> str:

@@ -6,6 +6,10 @@ launch template version it is pinned to); ``plan`` decides what a release of
 an AMI must still do from that state, so the same function serves a fresh
 release, a rerun after a crash, a rollback and ``--plan``.
 
+What a release puts in a slot is a pair: an AMI and a config version (the
+config vars its instances load at boot, ``toolkit.configvars``; 0 is none).
+A slot holds a release only when both match.
+
 Which slot is "new" when traffic is split: the one pinned to the higher launch
 template version. A release always pins its slot to the newest version (it
 creates one, or reuses the newest when that already holds the AMI), so the
@@ -38,6 +42,11 @@ class SlotState:
     drain_seconds: int = 300  # the target group's deregistration delay
     min_size: int = 0  # the group's MinSize and MaxSize now (a schedule may have changed them)
     max_size: int = 0
+    config: int = 0  # config version named by its launch template version's user data (0: none)
+
+    def holds(self, ami: str | None, config: int) -> bool:
+        """True when the slot is pinned to ``ami`` with config version ``config``."""
+        return self.ami == ami and self.config == config
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class State:
     green: SlotState
     latest_version: int | None = None
     latest_ami: str | None = None
+    latest_config: int = 0
 
     def slot(self, name: str) -> SlotState:
         return self.blue if name == "blue" else self.green
@@ -102,6 +112,9 @@ class Plan:
     rollback_target: str | None
     first_release: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    to_config: int = 0  # the config version released with to_ami
+    from_config: int | None = None
+    rollback_config: int | None = None
 
     def to_dict(self) -> dict:
         """The plan as plain data (for --plan --json and the ledger)."""
@@ -135,8 +148,8 @@ def violations(state: State, release: Release) -> list[str]:
     ]
 
 
-def resume_point(state: State, ami: str, release: Release) -> tuple[str, str]:
-    """Where a release of ``ami`` stands in ``state``: ``(point, new_slot)``.
+def resume_point(state: State, ami: str, release: Release, config: int = 0) -> tuple[str, str]:
+    """Where a release of ``ami`` with config version ``config`` stands in ``state``: ``(point, new_slot)``.
 
     ``point`` is one of POINTS. A split state that belongs to another AMI is an
     error unless ``ami`` is the older slot's (then it is undone: a revert).
@@ -146,9 +159,9 @@ def resume_point(state: State, ami: str, release: Release) -> tuple[str, str]:
     if state.split:
         old = state.active
         new = state.other(old.name)
-        if new.ami == ami:
+        if new.holds(ami, config):
             return "shift", new.name
-        if old.ami == ami:
+        if old.holds(ami, config):
             return "shift", old.name  # a revert: all weight back to the older slot
         raise ReleaseError(
             f"a release of {new.ami} into {new.name} is half done (weights {state.weights})",
@@ -156,15 +169,15 @@ def resume_point(state: State, ami: str, release: Release) -> tuple[str, str]:
         )
     live = state.active
     idle = state.other(live.name)
-    if live.ami == ami:
+    if live.holds(ami, config):
         return ("drain" if idle.desired > 0 or idle.instances > 0 else "done"), live.name
-    if idle.ami == ami and idle.version == state.latest_version and (idle.desired > 0 or idle.instances > 0):
+    if idle.holds(ami, config) and idle.version == state.latest_version and (idle.desired > 0 or idle.instances > 0):
         return "scale_up", idle.name
     return "start", idle.name
 
 
-def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None = None, abandon: bool = False) -> Plan:
-    """The Plan that takes ``state`` to ``ami`` holding all traffic.
+def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None = None, abandon: bool = False, config: int = 0) -> Plan:
+    """The Plan that takes ``state`` to ``ami`` with config version ``config`` holding all traffic.
 
     ``steps`` overrides ``release.steps`` (a rollback moves in one step, 100).
     ``abandon`` scales the other slot down even when it is to be kept warm
@@ -174,13 +187,13 @@ def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None
     """
     steps = tuple(steps or release.steps)
     _check_steps(steps)
-    point, new_name = resume_point(state, ami, release)
+    point, new_name = resume_point(state, ami, release, config)
     new, old = state.slot(new_name), state.other(new_name)
     revert = state.split and new.version is not None and old.version is not None and new.version < old.version
     keep_warm = release.keep_old_slot_warm and not revert and not abandon
     notes: list[str] = []
     if point == "done" or (point == "drain" and keep_warm):
-        return _plan(release, "unchanged", "done", new, old, ami, (), False, scale_old_down=False, notes=("already released: nothing to do",))
+        return _plan(release, "unchanged", "done", new, old, ami, (), False, scale_old_down=False, notes=("already released: nothing to do",), config=config)
     first = point in ("start", "scale_up") and old.desired == 0 and old.instances == 0
     if first:
         steps = (100,)
@@ -194,22 +207,22 @@ def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None
         steps = ()
     reuse = None
     if point in ("start", "scale_up"):
-        if new.ami == ami and new.version is not None and new.version == state.latest_version:
+        if new.holds(ami, config) and new.version is not None and new.version == state.latest_version:
             reuse = new.version
-        elif state.latest_ami == ami:
+        elif state.latest_ami == ami and state.latest_config == config:
             reuse = state.latest_version
     elif new.version is not None:
         reuse = new.version
-    clear = point == "start" and new.ami != ami and (new.desired > 0 or new.instances > 0)
+    clear = point == "start" and not new.holds(ami, config) and (new.desired > 0 or new.instances > 0)
     cap = start_capacity(release, old)
     if point in ("start", "scale_up") and cap != release.capacity:
         notes.append(f"{old.name} runs {old.desired} now (min {old.min_size}, max {old.max_size}): {new.name} starts at {cap.desired} "
                      f"(min {cap.min}, max {cap.max}) instead of release.capacity")
-    return _plan(release, "release", point, new, old, ami, steps, clear, reuse=reuse, scale_old_down=not keep_warm, first=first, notes=tuple(notes))
+    return _plan(release, "release", point, new, old, ami, steps, clear, reuse=reuse, scale_old_down=not keep_warm, first=first, notes=tuple(notes), config=config)
 
 
 def _plan(release: Release, outcome: str, point: str, new: SlotState, old: SlotState, ami: str, steps: tuple[int, ...], clear: bool,
-          reuse: int | None = None, scale_old_down: bool = True, first: bool = False, notes: tuple[str, ...] = ()) -> Plan:
+          reuse: int | None = None, scale_old_down: bool = True, first: bool = False, notes: tuple[str, ...] = (), config: int = 0) -> Plan:
     capacity = start_capacity(release, old)
     return Plan(
         outcome=outcome,
@@ -228,6 +241,9 @@ def _plan(release: Release, outcome: str, point: str, new: SlotState, old: SlotS
         rollback_target=None if first else (old.ami if outcome == "release" else None),
         first_release=first,
         notes=notes,
+        to_config=config,
+        from_config=old.config if outcome == "release" else new.config,
+        rollback_config=None if first else (old.config if outcome == "release" else None),
     )
 
 
@@ -260,27 +276,33 @@ def last_release(history: list[dict]) -> dict | None:
 
 
 def rollback_target(state: State, history: list[dict]) -> str:
-    """The AMI ``invoke rollback`` restores: the one live before the last release that moved traffic.
+    """The AMI ``invoke rollback`` restores (see ``rollback_release``)."""
+    return rollback_release(state, history)[0]
 
-    Traffic split (a release between steps): the older slot's AMI, which the
-    state shows holding traffic now. Otherwise the ``from_ami`` of
-    ``last_release``: the AMI that held all traffic when that release began.
+
+def rollback_release(state: State, history: list[dict]) -> tuple[str, int]:
+    """The (AMI, config version) ``invoke rollback`` restores: the pair live before the last release that moved traffic.
+
+    Traffic split (a release between steps): the older slot's AMI and config,
+    which the state shows holding traffic now. Otherwise the ``from_ami`` and
+    ``from_config_version`` of ``last_release``: what held all traffic when
+    that release began.
     Only with no release in the ledger at all is the idle slot used, and only
     when it is pinned to an older launch template version than the live one
     (so it held traffic before the live slot did). Never an AMI that did not
     take traffic.
     """
     if state.split and state.active.ami:
-        return state.active.ami
+        return state.active.ami, state.active.config
     live, idle = state.active, state.other(state.active.name)
     last = last_release(history)
     if last is not None:
         if last.get("from_ami"):
-            return last["from_ami"]
+            return last["from_ami"], int(last.get("from_config_version") or 0)  # entries before config vars: none
         raise ReleaseError(f"nothing to roll back to: the last release, of {last.get('to_ami')}, was the first one", "release a known-good AMI with 'invoke release --ami ...'")
     releases = [e for e in history if e.get("kind", "release") == "release"]
-    if not releases and idle.ami and idle.ami != live.ami and (idle.version or 0) < (live.version or 0):
-        return idle.ami
+    if not releases and idle.ami and not idle.holds(live.ami, live.config) and (idle.version or 0) < (live.version or 0):
+        return idle.ami, idle.config
     raise ReleaseError(f"nothing to roll back to: no release that moved traffic to {live.ami} is recorded", "release a known-good AMI with 'invoke release --ami ...'")
 
 
@@ -295,20 +317,21 @@ def rollback_plan(state: State, release: Release, history: list[dict]) -> Plan:
     rollback entries are never read, so a rerun of a killed rollback plans the
     same rollback from wherever the kill left the slots.
     """
-    target = rollback_target(state, history)
+    target, config = rollback_release(state, history)
     if state.split:
-        return plan(state, release, target, steps=(100,))
-    if target == state.active.ami:
+        return plan(state, release, target, steps=(100,), config=config)
+    if state.active.holds(target, config):
         last = last_release(history)
-        return plan(state, release, target, abandon=last is None or last.get("outcome") != "released")
-    return plan(state, release, target, steps=(100,))
+        return plan(state, release, target, abandon=last is None or last.get("outcome") != "released", config=config)
+    return plan(state, release, target, steps=(100,), config=config)
 
 
 def describe(plan: Plan) -> list[str]:
     """The plan as lines a person reads (for --plan)."""
     if plan.outcome == "unchanged":
-        return [f"{plan.to_ami} already holds all traffic in {plan.new_slot}: nothing to do"]
-    lines = [f"release {plan.to_ami} into {plan.new_slot} (live now: {plan.old_slot} with {plan.from_ami or 'nothing'}), resuming at: {plan.resume}"]
+        return [f"{plan.to_ami} with config v{plan.to_config} already holds all traffic in {plan.new_slot}: nothing to do"]
+    lines = [f"release {plan.to_ami} with config v{plan.to_config} into {plan.new_slot} "
+             f"(live now: {plan.old_slot} with {plan.from_ami or 'nothing'}, config v{plan.from_config or 0}), resuming at: {plan.resume}"]
     if plan.resume in ("start", "scale_up"):
         if plan.clear_new_first:
             lines.append(f"  empty {plan.new_slot} first (it holds another AMI)")
@@ -320,6 +343,6 @@ def describe(plan: Plan) -> list[str]:
         lines.append(f"  drain {plan.old_slot} (up to {plan.drain_seconds}s) and scale it to 0")
     elif plan.steps:
         lines.append(f"  keep {plan.old_slot} warm for a fast rollback")
-    lines.append(f"  rollback target: {plan.rollback_target or 'none'}")
+    lines.append(f"  rollback target: {plan.rollback_target or 'none'}" + (f" with config v{plan.rollback_config or 0}" if plan.rollback_target else ""))
     lines.extend(f"  note: {n}" for n in plan.notes)
     return lines

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import botocore.exceptions
 
 from toolkit import notify
+from toolkit.configvars import pin
 from toolkit.release import ledger, lock, slots, smoke, userdata
 from toolkit.release import scaling
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
@@ -57,6 +58,7 @@ class ReleaseResult:
     seconds: float | None = None
     reason: str | None = None
     plan: dict | None = None
+    config_version: int | None = None  # the config version released with the AMI (0: none)
 
     def to_dict(self) -> dict:
         """Plain data (keys without a value are left out)."""
@@ -67,36 +69,61 @@ class ReleaseResult:
         if self.outcome == "planned":
             return ["planned only: nothing was changed (run without --plan to release)"]
         app = f", app {self.app_version}" if self.app_version else ""
-        return [f"{self.outcome}: {self.ami}{app} active in {self.active_slot} (steps {self.steps})"]
+        cfg = f" with config v{self.config_version}" if self.config_version is not None else ""
+        return [f"{self.outcome}: {self.ami}{app}{cfg} active in {self.active_slot} (steps {self.steps})"]
 
 
 def release(config: Config, aws: Any, ami: str | None = None, image: str | None = None, allow_unverified: bool = False,
-            break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None, lb_urls: Callable[[], dict[int, str]] | None = None) -> ReleaseResult:
-    """Release ``ami`` (or the newest verified AMI of ``image``) behind the load balancer.
+            break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None, lb_urls: Callable[[], dict[int, str]] | None = None,
+            config_only: bool = False, held: lock.Lock | None = None) -> ReleaseResult:
+    """Release ``ami`` (or the newest verified AMI of ``image``) with the newest config version behind the load balancer.
 
-    Returns the result (``outcome`` released / unchanged / planned); a failed
-    gate raises ReleaseError after rolling back, carrying the result.
+    ``config_only`` releases the live AMI with the newest config version
+    instead. Returns the result (``outcome`` released / unchanged / planned); a
+    failed gate raises ReleaseError after rolling back, carrying the result.
     ``lb_urls()`` maps listener ports to URLs where the load balancer answers
-    (the local stack's HAProxy); by default its DNS name is used.
+    (the local stack's HAProxy); by default its DNS name is used. ``held`` is
+    the release lock when the caller took it (``invoke config.set``): it is
+    used, and left for the caller to free.
     """
     rel = slots.release_of(config)
     reporter = reporter or Reporter()
-    found = _choose(config, aws, ami, image, allow_unverified)
-    ami = found["ImageId"]
-    require_owner(found, config.app, image or rel.image)
+    found = None
+    if config_only and (ami or image):
+        raise ReleaseError("--config-only releases the live AMI with the newest config: give no --ami or --image",
+                           "drop --config-only to release another AMI (it takes the newest config too)")
+    if not config_only:
+        found = _choose(config, aws, ami, image, allow_unverified)
+        ami = found["ImageId"]
+        require_owner(found, config.app, image or rel.image)
     env = slots.resolve(config, aws)
     _check_alarms(config, aws, rel)
+    target = pin.newest(config, aws)
     if plan_only:
-        return _planned(plan(slots.read(env, aws), rel, ami), found, "release", reporter, config)
-    held = lock.acquire(config, aws, f"release of {ami}", break_lock, reporter)
+        state = slots.read(env, aws)
+        found = found or _live(aws, state)
+        return _planned(plan(state, rel, found["ImageId"], config=target), found, "release", reporter, config)
+    own = held is None
+    held = held or lock.acquire(config, aws, f"release of {ami or 'the live AMI'} with config v{target}", break_lock, reporter)
     try:
         state = slots.read(env, aws)
+        found = found or _live(aws, state)
         _close_unfinished(config, aws, state)
-        p = plan(state, rel, ami)
+        p = plan(state, rel, found["ImageId"], config=target)
         return _execute(config, aws, env, p, found, "release", reporter, held, lb_urls)
     finally:
         _resume_scaling(env, aws, held, reporter)
-        _free(aws, held, reporter)
+        if own:
+            free_lock(aws, held, reporter)
+
+
+def _live(aws: Any, state: Any) -> dict:
+    """The AMI holding the traffic (its tags, when it still exists), for a config-only release."""
+    ami = state.active.ami
+    if not ami:
+        raise ReleaseError("nothing is live yet, so there is no AMI to release the config with",
+                           "release an AMI first ('invoke release'): it takes the newest config version")
+    return find_ami(aws, ami) or {"ImageId": ami, "tags": {}}
 
 
 def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None,
@@ -113,11 +140,12 @@ def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool
         state = slots.read(env, aws)
         _close_unfinished(config, aws, state)
         p = rollback_plan(state, rel, ledger.recent(config, aws))
+        pin.check(config, aws, p.to_config)
         found = find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}
         return _execute(config, aws, env, p, found, "rollback", reporter, held, lb_urls)
     finally:
         _resume_scaling(env, aws, held, reporter)
-        _free(aws, held, reporter)
+        free_lock(aws, held, reporter)
 
 
 def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter, held: lock.Lock,
@@ -125,14 +153,15 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     rel = slots.release_of(config)
     started = time.monotonic()
     result = ReleaseResult(outcome=p.outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"), active_slot=p.new_slot,
-                           previous_slot=p.old_slot, from_ami=p.from_ami, **_app_of(found))
+                           previous_slot=p.old_slot, from_ami=p.from_ami, config_version=p.to_config, **_app_of(found))
     if p.outcome == "unchanged":
         _settle_scaling(config, env, aws, p, reporter, held)
-        reporter.ok(f"{p.to_ami} already holds all traffic in {p.new_slot}: nothing to do")
+        reporter.ok(f"{p.to_ami} with config v{p.to_config} already holds all traffic in {p.new_slot}: nothing to do")
         return result
     for line in describe(p) + scaling.describe(config.scaling, p):
         reporter.detail(line)
-    entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, **_app_of(found), "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume})
+    entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, **_app_of(found), "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume,
+                                       "config_version": p.to_config, "from_config_version": p.from_config})
     what = _what(kind, p.to_ami, result)
     notify.send(config, aws, notify.event(config, "release.started", f"{what} started: {p.new_slot} takes traffic in steps {[s.new_weight for s in p.steps]}",
                                           **_facts(result, p)), reporter)
@@ -192,7 +221,8 @@ def _prepare(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Report
                 raise GateFailed(f"{p.new_slot} did not empty within {rel.health_timeout_seconds}s")
     lock.check(aws, held, f"scaling {p.new_slot} up")
     with reporter.step(f"{p.new_slot} scaling up to {cap.desired} with {p.to_ami}") as line:
-        version = slots.ensure_version(env, aws, p.to_ami, p.reuse_version, userdata.encode(userdata.document(config)))
+        version = slots.ensure_version(env, aws, p.to_ami, p.reuse_version, userdata.encode(userdata.document(config, **pin.user_data(config, aws, p.to_config))),
+                                       rel.instance_profile)
         slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max, version)
         line["result"] = f"pinned to launch template version {version}, {cap.desired} instance(s) asked for"
     with reporter.step(f"waiting for {cap.desired} healthy instance(s) in {p.new_slot}") as line:
@@ -324,7 +354,7 @@ def _close_unfinished(config: Config, aws: Any, state: Any) -> None:
     """
     for entry in ledger.recent(config, aws, 5):
         if entry.get("outcome") == "in_progress":
-            done = not state.split and state.active.ami == entry.get("to_ami")
+            done = not state.split and state.active.holds(entry.get("to_ami"), int(entry.get("config_version") or 0))
             ledger.update(config, aws, entry, outcome="released" if done else "interrupted", reason="closed by the next run after a crash", ended_at=ledger.now())
 
 
@@ -334,7 +364,7 @@ def _planned(p: Plan, found: dict, kind: str, reporter: Reporter, config: Config
     outcome = "unchanged" if p.outcome == "unchanged" else "planned"
     return ReleaseResult(outcome=outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"),
                          active_slot=p.old_slot if outcome == "planned" else p.new_slot, steps=[s.new_weight for s in p.steps], plan=p.to_dict(),
-                         **_app_of(found))
+                         config_version=p.to_config, **_app_of(found))
 
 
 def _app_of(found: dict) -> dict:
@@ -357,7 +387,8 @@ def _resume_scaling(env: slots.Env, aws: Any, held: lock.Lock, reporter: Reporte
         reporter.warn(f"scaling processes not resumed: {_reason(exc)}; the next 'invoke release' or 'invoke rollback' resumes them")
 
 
-def _free(aws: Any, held: lock.Lock, reporter: Reporter) -> None:
+def free_lock(aws: Any, held: lock.Lock, reporter: Reporter) -> None:
+    """Free the release lock; a lost or failed unlock is a warning (the run's own outcome matters more)."""
     try:
         if not lock.free(aws, held):
             reporter.warn("the lock was broken by someone else during this run")

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
+from toolkit.release import userdata
 from toolkit.release.plan import SLOTS, SlotState, State
 from toolkit.aws import error_code
 from toolkit.config import Config
@@ -85,7 +86,7 @@ def target_groups(config: Config, aws: Any) -> dict[str, str]:
 
 
 def read(env: Env, aws: Any) -> State:
-    """The State of both slots: weights, capacity, health and pinned AMI."""
+    """The State of both slots: weights, capacity, health and pinned AMI (and config version)."""
     weights = listener_weights(env, aws)
     groups = _groups(env, aws)
     versions = _versions(env, aws, [g["LaunchTemplate"]["Version"] for g in groups.values() if g.get("LaunchTemplate")])
@@ -106,8 +107,9 @@ def read(env: Env, aws: Any) -> State:
             drain_seconds=_drain_seconds(env, aws, slot),
             min_size=group["MinSize"],
             max_size=group["MaxSize"],
+            config=pinned[2] if pinned else 0,
         )
-    return State(slots["blue"], slots["green"], latest[0] if latest else None, latest[1] if latest else None)
+    return State(slots["blue"], slots["green"], latest[0] if latest else None, latest[1] if latest else None, latest[2] if latest else 0)
 
 
 def health(env: Env, aws: Any) -> dict[str, tuple[int, int]]:
@@ -150,13 +152,16 @@ def set_weights(env: Env, aws: Any, weights: dict[str, int]) -> None:
     aws.client("elbv2").modify_listener(ListenerArn=env.listener_arn, DefaultActions=[{"Type": "forward", "ForwardConfig": forward}])
 
 
-def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: str | None = None) -> int:
-    """The launch template version to pin: ``reuse``, or a new one with ``ami``, ``user_data`` (base64) and IMDSv2 required."""
+def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: str | None = None, profile: str | None = None) -> int:
+    """The launch template version to pin: ``reuse``, or a new one with ``ami``, ``user_data`` (base64), the
+    instance ``profile`` (by name; none: the newest version's) and IMDSv2 required."""
     if reuse is not None:
         return reuse
     data: dict = {"ImageId": ami, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}}
     if user_data:
         data["UserData"] = user_data
+    if profile:
+        data["IamInstanceProfile"] = {"Name": profile}
     created = aws.client("ec2").create_launch_template_version(
         LaunchTemplateName=env.template, SourceVersion="$Latest", VersionDescription=f"rodeo release of {ami}", LaunchTemplateData=data,
     )
@@ -241,8 +246,8 @@ def _in_service(group: dict) -> set[str]:
     return {i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"}
 
 
-def _versions(env: Env, aws: Any, wanted: list[str]) -> dict[str, tuple[int, str | None]]:
-    """Version label ("3", "$Latest") -> (number, AMI)."""
+def _versions(env: Env, aws: Any, wanted: list[str]) -> dict[str, tuple[int, str | None, int]]:
+    """Version label ("3", "$Latest") -> (number, AMI, config version of its user data)."""
     labels = sorted(set(wanted) | {"$Latest"})
     try:
         found = aws.client("ec2").describe_launch_template_versions(LaunchTemplateName=env.template, Versions=labels)["LaunchTemplateVersions"]
@@ -250,11 +255,20 @@ def _versions(env: Env, aws: Any, wanted: list[str]) -> dict[str, tuple[int, str
         if "NotFound" not in error_code(exc):
             raise
         raise ReleaseError(f"launch template {env.template!r} does not exist", "create it with 'invoke setup --env ENV'") from None
-    by_number = {str(v["VersionNumber"]): (int(v["VersionNumber"]), v["LaunchTemplateData"].get("ImageId")) for v in found}
+    by_number = {str(v["VersionNumber"]): (int(v["VersionNumber"]), v["LaunchTemplateData"].get("ImageId"), _config_of(v["LaunchTemplateData"])) for v in found}
     out = dict(by_number)
     if by_number:
         out["$Latest"] = by_number[max(by_number, key=int)]
     return out
+
+
+def _config_of(data: dict) -> int:
+    """The config version a launch template version's user data names (0: none, or not Rodeo's)."""
+    doc = userdata.decode(data.get("UserData"))
+    try:
+        return int((doc or {}).get("rodeo", {}).get("config_version") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _drain_seconds(env: Env, aws: Any, slot: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,3 +51,8 @@ def host_pid_of_container(instance_id: str) -> int:
             if children:
                 return int(children[0])
     raise AssertionError(f"no container for {instance_id}")
+
+
+def in_instance(instance_id: str, *command: str) -> subprocess.CompletedProcess:
+    """Run ``command`` inside an instance (all its namespaces: its own /run, its network)."""
+    return subprocess.run(["nsenter", "-t", str(host_pid_of_container(instance_id)), "-a", *command], capture_output=True, text=True, timeout=30)

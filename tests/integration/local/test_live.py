@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import threading
 import time
 import urllib.error
@@ -20,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.integration.local.conftest import CACHE, host_pid_of_container, leftovers
+from tests.integration.local.conftest import CACHE, in_instance, leftovers
 from toolkit import procs
 from toolkit.aws import Aws
 from toolkit.local import seed, stack
@@ -131,10 +130,6 @@ def versions(url: str, count: int) -> dict[str, int]:
 
 def containers(ids: list[str]) -> list[str]:
     return [i for i in ids if any(c.startswith("systemd-nspawn") and f"-M {i}" in c for _, c, _ in procs.processes())]
-
-
-def in_instance(instance_id: str, *command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["nsenter", "-t", str(host_pid_of_container(instance_id)), "-a", *command], capture_output=True, text=True, timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -85,3 +85,15 @@ def test_sns_gets_the_same_message(world):
     rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
     got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
     assert [json.loads(m["Body"])["rodeo"]["event"] for m in got] == ["release.started", "release.done"]
+
+
+def test_a_config_change_names_its_keys_never_a_value(world, hooks):
+    from toolkit.configvars import change
+
+    hook = hooks()
+    _notifying(world, hook.url)
+    change.set_vars(world.cfg, world.aws, {"GREETING": "hello-there", "API_TOKEN": "s3cr3t-value"}, secret=False, release=False, reporter=world.reporter)
+    assert hook.kinds() == ["config.changed"]
+    body = hook.bodies[0]
+    assert body["rodeo"]["version"] == 1 and sorted(body["rodeo"]["changed"]) == ["API_TOKEN", "GREETING"]
+    assert "staged" in body["text"] and "s3cr3t-value" not in json.dumps(body) and "hello-there" not in json.dumps(body)

@@ -208,3 +208,88 @@ def test_closing_entries_never_changes_the_target(name, config, state, history, 
     for closed in ("interrupted", "released"):
         again = [dict(e, outcome=closed) if e["outcome"] == "in_progress" else e for e in history]
         assert rollback_plan(state, config, again).to_ami == expected[0]
+
+
+# --- config vars: a release is an (AMI, config version) pair ------------------------------------
+
+
+def sc(name, weight=0, n=0, ami=None, version=None, config=0):
+    return SlotState(name, weight=weight, desired=n, instances=n, healthy=n, ami=ami, version=version, drain_seconds=30, config=config)
+
+
+def stc(blue, green, latest=None):
+    """A State whose launch template's newest version is ``latest`` = (version, ami, config), or the slots' highest."""
+    top = latest or max((x.version, x.ami, x.config) for x in (blue, green) if x.version)
+    return State(blue, green, *top)
+
+
+A1 = stc(sc("blue", 100, 2, A, 1, config=1), sc("green", 0, 0, A, 1, config=1))
+# (name, state, target (ami, config), expected (outcome, resume, new, old, steps, reuse, clear, from_config, rollback_config))
+CONFIG_CASES = [
+    ("same AMI, new config: a full release", A1, (A, 2), ("release", "start", "green", "blue", [10, 50, 100], None, False, 1, 1)),
+    ("same AMI and config: nothing to do", A1, (A, 1), ("unchanged", "done", "blue", "green", [], 1, False, 1, None)),
+    ("new AMI, same config", A1, (B, 1), ("release", "start", "green", "blue", [10, 50, 100], None, False, 1, 1)),
+    ("crash after the new version of a config release: reused", stc(sc("blue", 100, 2, A, 1, 1), sc("green", 0, 0, A, 1, 1), latest=(2, A, 2)), (A, 2),
+     ("release", "start", "green", "blue", [10, 50, 100], 2, False, 1, 1)),
+    ("newest version has the AMI but another config: not reused", stc(sc("blue", 100, 2, A, 1, 1), sc("green", 0, 0, A, 1, 1), latest=(2, A, 3)), (A, 2),
+     ("release", "start", "green", "blue", [10, 50, 100], None, False, 1, 1)),
+    ("idle slot runs the AMI with an older config: emptied first", stc(sc("blue", 0, 2, A, 1, 1), sc("green", 100, 2, A, 2, 2)), (A, 3),
+     ("release", "start", "blue", "green", [10, 50, 100], None, True, 2, 2)),
+    ("crash after scale-up of a config release", stc(sc("blue", 100, 2, A, 1, 1), sc("green", 0, 2, A, 2, 2)), (A, 2),
+     ("release", "scale_up", "green", "blue", [10, 50, 100], 2, False, 1, 1)),
+    ("crash at 50% of a config release", stc(sc("blue", 50, 2, A, 1, 1), sc("green", 50, 2, A, 2, 2)), (A, 2),
+     ("release", "shift", "green", "blue", [50, 100], 2, False, 1, 1)),
+    ("split, the older pair reverts", stc(sc("blue", 50, 2, A, 1, 1), sc("green", 50, 2, A, 2, 2)), (A, 1),
+     ("release", "shift", "blue", "green", [100], 1, False, 2, 2)),
+    ("slots before config vars (no user data) hold config 0", LIVE_A, (A, 0), ("unchanged", "done", "blue", "green", [], 1, False, 0, None)),
+]
+
+
+@pytest.mark.parametrize("name,state,target,expected", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_plan_table_with_config(name, state, target, expected):
+    p = plan(state, REL, target[0], config=target[1])
+    got = (p.outcome, p.resume, p.new_slot, p.old_slot, [x.new_weight for x in p.steps], p.reuse_version, p.clear_new_first, p.from_config, p.rollback_config)
+    assert got == expected
+    assert p.to_config == target[1]
+
+
+def test_a_half_done_release_of_another_config_is_refused():
+    with pytest.raises(ReleaseError, match="half done"):
+        plan(stc(sc("blue", 50, 2, A, 1, 1), sc("green", 50, 2, A, 2, 2)), REL, A, config=3)
+
+
+def relc(frm, frm_cfg, to, to_cfg, outcome="released", steps=None):
+    return dict(rel(frm, to, outcome, steps), from_config_version=frm_cfg, config_version=to_cfg)
+
+
+# (name, state, ledger newest first, expected (ami, config, outcome, new slot, steps, resume))
+CONFIG_ROLLBACKS = [
+    ("after a config-only release: the old config on the same AMI", stc(sc("blue", 0, 0, A, 1, 1), sc("green", 100, 2, A, 2, 2)), [relc(A, 1, A, 2)],
+     (A, 1, "release", "blue", [100], "start")),
+    ("after an AMI release: the old AMI with the config it ran", stc(sc("blue", 0, 0, A, 1, 2), sc("green", 100, 2, B, 2, 2)), [relc(A, 2, B, 2)],
+     (A, 2, "release", "blue", [100], "start")),
+    ("both changed: both restored", stc(sc("blue", 0, 0, A, 1, 1), sc("green", 100, 2, B, 2, 2)), [relc(A, 1, B, 2)],
+     (A, 1, "release", "blue", [100], "start")),
+    ("a ledger entry from before config vars restores config 0", B_LIVE, [A_TO_B], (A, 0, "release", "blue", [100], "start")),
+    ("split config release: the older pair", stc(sc("blue", 90, 2, A, 1, 1), sc("green", 10, 2, A, 2, 2)), [relc(A, 1, A, 2, "in_progress", [10])],
+     (A, 1, "release", "blue", [100], "shift")),
+    ("rollback finished: nothing to do", stc(sc("blue", 100, 2, A, 3, 1), sc("green", 0, 0, A, 2, 2)), [rb(A, A, "released", [100]), relc(A, 1, A, 2)],
+     (A, 1, "unchanged", "blue", [], "done")),
+    ("ledger empty, the idle slot's older pair", stc(sc("blue", 0, 0, A, 1, 1), sc("green", 100, 2, A, 2, 2)), [],
+     (A, 1, "release", "blue", [100], "start")),
+]
+
+
+@pytest.mark.parametrize("name,state,history,expected", CONFIG_ROLLBACKS, ids=[r[0] for r in CONFIG_ROLLBACKS])
+def test_rollback_restores_ami_and_config(name, state, history, expected):
+    p = rollback_plan(state, REL, history)
+    assert (p.to_ami, p.to_config, p.outcome, p.new_slot, [x.new_weight for x in p.steps], p.resume) == expected
+
+
+def test_describe_names_the_config_versions():
+    from toolkit.release.plan import describe
+
+    lines = describe(plan(A1, REL, A, config=2))
+    assert lines[0].startswith(f"release {A} with config v2 into green (live now: blue with {A}, config v1)")
+    assert lines[-1] == f"  rollback target: {A} with config v1"
+    assert describe(plan(A1, REL, A, config=1)) == [f"{A} with config v1 already holds all traffic in blue: nothing to do"]
