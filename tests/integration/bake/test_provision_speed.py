@@ -116,8 +116,12 @@ def test_a_mitogen_that_fails_to_load_falls_back_to_plain_ansible(rootfs, ssh_ke
     (broken / f"{provision.MITOGEN_STRATEGY}.py").write_text("raise ImportError('this Mitogen is broken on purpose')\n")
     out = io.StringIO()
     bake_dir = tmp_path / "bake"
+    project = settings("mitogen")
+    # The sample app's playbook as the image (a few tasks: the fallback is what is tested, not the base role).
+    minimal = dataclasses.replace(project, images={"base": dataclasses.replace(project.images["base"], playbook=Path("playbooks/app.yml"))})
     with build_host([rootfs], bake_dir, ssh_key) as host:
-        counts = provision.run(settings("mitogen"), "base", host, bake_dir, out=out, strategy_plugins=broken)
+        app_source_vars(minimal, bake_dir)
+        counts = provision.run(minimal, "base", host, bake_dir, out=out, strategy_plugins=broken)
     lines = out.getvalue().splitlines()
     announced = [ln for ln in lines if ln.startswith("mitogen: ")]
     assert len(announced) == 1 and "provisioning with Ansible's linear strategy instead" in announced[0], lines

@@ -5,22 +5,29 @@ each test releases a build of the sample app (tests/support/livebuilds.py)
 while a bounded load (50 requests/s on the load balancer's loopback URL, new
 and kept-alive connections) runs, and asserts the exact number of failed
 requests: zero.
+
+Config vars are released the same way, on the same stack (one stack boot
+less for the suite): the config tests at the end change a build's config with
+``config.set`` and look inside every instance (its own /run, its processes,
+its metadata service).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import html
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.local.conftest import CACHE, leftovers
+from tests.integration.local.conftest import CACHE, in_instance, leftovers
 from tests.support import livebuilds
 from tests.support.load import Load
 from toolkit import config
 from toolkit.aws import Aws
 from toolkit.config import SmokeCheck
+from toolkit.configvars import change, store
 from toolkit.errors import ReleaseError
 from toolkit.local import seed, stack
 from toolkit.release import ledger, rollout, slots
@@ -166,3 +173,66 @@ def test_a_release_killed_at_50_percent_and_run_again_drops_no_request(world):
     assert summary["requests"] >= RATE * 5 and summary["failed"] == 0, (summary, load.failed()[:5])
     assert world.state().active.ami == ami and world.state().active.weight == 100
     assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {"2.0.0"}
+
+
+# --- config vars, released like code -------------------------------------------------------
+
+GREETING = 'Howdy, "partner": $HOME \\ `id` it\'s <b>'  # what systemd's EnvironmentFile quoting must keep verbatim
+SECRET = 'pa$$ "w0rd"\nsecond line \\ end'
+ENV_FILE = "/run/rodeo-config/config.env"
+IMDS_USER_DATA = ('T=$(curl -sS -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" http://169.254.169.254/latest/api/token) && '
+                  'curl -sS -H "X-aws-ec2-metadata-token: $T" http://169.254.169.254/latest/user-data')
+
+
+@pytest.fixture(scope="module")
+def app(world):
+    """The world with a build of the sample app (whose unit requires the config loader) live, and no config yet."""
+    result = rollout.release(world.cfg, world.aws, ami=world.build("2.0.0"), reporter=Silent(), lb_urls=world.urls)
+    assert result.outcome == "released" and result.config_version == 0
+    return world
+
+
+def live_instances(w) -> list[str]:
+    ids = slots.instance_ids(w.env, w.aws, w.state().active.name)
+    assert len(ids) == w.cfg.release.capacity.desired
+    return ids
+
+
+def test_a_greeting_lands_on_every_instance_without_a_failed_request(app):
+    result, load = app.under_load(change.set_vars, app.cfg, app.aws, {"GREETING": GREETING})
+    assert not isinstance(result, ReleaseError), (result, app.steps.lines)
+    assert (result.outcome, result.version, result.release.steps) == ("released", 1, [10, 50, 100])
+    assert_no_failures(load, app.steps)
+    for iid in live_instances(app):
+        page = in_instance(iid, "curl", "-sS", "http://127.0.0.1:8080/")
+        assert f"<h1>{html.escape(GREETING)}</h1>" in page.stdout, (iid, page)
+
+
+def test_a_secret_reaches_the_app_through_a_private_file_and_nowhere_else(app):
+    result = change.set_vars(app.cfg, app.aws, {"DB_PASSWORD": SECRET}, secret=True, reporter=Silent(), lb_urls=app.urls)
+    assert (result.outcome, result.version, result.secrets) == ("released", 2, ["DB_PASSWORD"])
+    for iid in live_instances(app):
+        assert in_instance(iid, "stat", "-c", "%U:%G %a", ENV_FILE).stdout.strip() == "root:web 640"
+        pid = in_instance(iid, "systemctl", "show", "-p", "MainPID", "--value", "web.service").stdout.strip()
+        environ = in_instance(iid, "cat", f"/proc/{pid}/environ").stdout.split("\0")
+        assert f"DB_PASSWORD={SECRET}" in environ and f"GREETING={GREETING}" in environ  # systemd read the file back exactly
+        user_data = in_instance(iid, "sh", "-c", IMDS_USER_DATA).stdout
+        assert "/rodeo/web/local/DB_PASSWORD:1" in user_data and '"config_version":2' in user_data
+        assert "pa$$" not in user_data and "w0rd" not in user_data
+        journal = in_instance(iid, "journalctl", "-u", "rodeo-config.service", "--no-pager").stdout
+        assert "DB_PASSWORD" in journal and "w0rd" not in journal  # keys logged, values never
+    # never on a disk: every instance's upper layer, the stack's state and logs (the file is on the instance's /run, in memory)
+    on_disk = [p for p in app.st.state_dir.rglob("*") if p.is_file() and not p.is_symlink() and b"w0rd" in p.read_bytes()]
+    assert on_disk == []
+
+
+def test_a_value_the_app_refuses_is_rolled_back_by_the_health_gate_without_a_failed_request(app):
+    before = app.state().active
+    result, load = app.under_load(change.set_vars, app.cfg, app.aws, {"PORT": "eighty"})
+    assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, app.steps.lines)
+    assert "config version 3 was recorded but rolled back" in result.message and "healthy" in result.message
+    assert "stays the newest" in result.hint and result.result.release.steps == []
+    assert_no_failures(load, app.steps)
+    after = app.state().active
+    assert (after.name, after.ami, after.config, after.weight) == (before.name, before.ami, 2, 100)
+    assert store.newest(app.cfg, app.aws).number == 3  # the bad version stays the newest until a new change

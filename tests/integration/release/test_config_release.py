@@ -2,7 +2,7 @@
 
 The instances here are moto's records: what they would load is read from the
 launch template versions' user data. Booted instances loading it for real:
-tests/integration/local/test_config_live.py.
+tests/integration/local/test_release_live.py (its config tests).
 """
 
 from __future__ import annotations

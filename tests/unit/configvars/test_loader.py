@@ -2,7 +2,7 @@
 
 The script runs on the instance with the standard library and Debian's boto3;
 it is loaded here by path. The systemd side (that systemd reads the file back
-as these values) is proven on booted instances: tests/integration/local/test_config_live.py.
+as these values) is proven on booted instances: tests/integration/local/test_release_live.py (its config tests).
 """
 
 from __future__ import annotations

@@ -1,0 +1,32 @@
+"""Suite-wide: the slowest test files start first.
+
+The suite runs on pytest-xdist workers with ``--dist loadfile``: a file is one
+unit of work, handed out in collection order. Collected alphabetically, the
+live-stack modules (minutes each) came last and one worker ran them alone
+while the others idled; started first, they overlap with everything else.
+The list is ordered by measured duration (``pytest --durations``), slowest
+first; a file not listed keeps its place after them.
+"""
+
+from __future__ import annotations
+
+SLOWEST_FIRST = (
+    "tests/integration/local/test_release_live.py",
+    "tests/bad_input/test_corpus.py",
+    "tests/integration/bake/test_provision_speed.py",
+    "tests/integration/bake/test_stopped.py",
+    "tests/integration/test_deploy.py",
+    "tests/integration/local/test_live.py",
+    "tests/integration/hosts/test_sandbox.py",
+    "tests/integration/local/test_logs_live.py",
+    "tests/integration/bake/test_cache.py",
+    "tests/integration/bake/test_bake.py",
+    "tests/integration/bake/test_parallel.py",
+    "tests/integration/bake/test_app_source.py",
+    "tests/integration/test_faults.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {path: i for i, path in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
