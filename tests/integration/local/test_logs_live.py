@@ -92,20 +92,18 @@ def in_instance(instance_id: str, *command: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def world(layers, tmp_path_factory):
     folder = tmp_path_factory.mktemp("logs-live")
-    follower = None
-    try:
-        with livebuilds.live_release(folder, ROOT, CACHE, pause=1) as (cfg, st, aws):
-            w = World(cfg, st, aws, folder / "project")
-            w.before = set(w.instances("blue"))
-            w.follower = follower = Follower(cfg, aws.endpoint)
+    with livebuilds.live_release(folder, ROOT, CACHE, pause=1) as (cfg, st, aws):
+        w = World(cfg, st, aws, folder / "project")
+        w.before = set(w.instances("blue"))
+        w.follower = Follower(cfg, aws.endpoint)
+        try:
             w.ami = ami = livebuilds.build(st, aws.client("ec2"), layers, folder, "1.0.0")
             result = rollout.release(cfg, aws, ami=ami, reporter=Silent(), lb_urls=w.urls)
             assert result.outcome == "released" and result.active_slot == "green", result
             w.green = w.instances("green")
             yield w
-    finally:
-        if follower is not None:
-            follower.stop()
+        finally:
+            w.follower.stop()  # before the stack stops: it polls the stack's endpoint
     assert leftovers(st) == {"processes": [], "mounts": [], "netns": []}
 
 
