@@ -43,6 +43,10 @@ def rodeo(fn):
         debug = kwargs.get("debug") or os.environ.get("RODEO_DEBUG") == "1"
         from toolkit.errors import RodeoError
 
+        # `invoke config.set --help`: Invoke hands --help to a task's first positional argument.
+        asked = next((a for a in (*args, *kwargs.values()) if isinstance(a, str) and a in ("--help", "-h")), None)
+        if asked:
+            raise _fail(f"{asked} came where {_task_name(fn)}'s first argument goes", f"for its help: invoke --help {_task_name(fn)}", 2)
         # SIGTERM (CI cancelling a job, systemd stopping it) cleans up like Ctrl-C.
         signal.signal(signal.SIGTERM, _interrupt)
         try:
@@ -68,6 +72,14 @@ def rodeo(fn):
             raise _fail(known.message, known.hint) from None
 
     return wrapper
+
+
+def _task_name(fn) -> str:
+    """The name invoke knows a task function by: config_set -> config.set, iam_policy -> iam-policy."""
+    for collection in ("config", "local"):
+        if fn.__name__.startswith(f"{collection}_"):
+            return f"{collection}.{fn.__name__.removeprefix(collection + '_').replace('_', '-')}"
+    return fn.__name__.replace("_", "-")
 
 
 def _config(env: str):

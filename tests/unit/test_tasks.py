@@ -1,8 +1,9 @@
-"""Issue 9, case 4: ``invoke rollback --break-lock`` reaches the rollback (tasks stay thin)."""
+"""The tasks stay thin: flags reach the toolkit (issue 9, case 4), and --help is never taken for an argument."""
 
 from __future__ import annotations
 
-from invoke import Context
+import pytest
+from invoke import Context, Exit
 
 import tasks
 from toolkit.release import rollout
@@ -23,3 +24,12 @@ def test_rollback_passes_break_lock(monkeypatch, capsys):
     assert seen["break_lock"] is True
     assert "unchanged: ami-aaaaaaaa" in capsys.readouterr().out
     assert "break_lock" in tasks.rollback.help
+
+
+@pytest.mark.parametrize("task,name,argument", [(tasks.config_set, "config.set", "pair"), (tasks.config_unset, "config.unset", "key"),
+                                                (tasks.verify, "verify", "ami")])
+def test_help_where_a_positional_argument_goes_points_to_the_help(task, name, argument, capsys):
+    with pytest.raises(Exit) as stopped:
+        task.body(Context(), **{argument: "--help"})  # how invoke hands it over: `invoke config.set --help`
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: --help came where {name}'s first argument goes", f"  hint: for its help: invoke --help {name}"]
