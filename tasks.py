@@ -294,9 +294,12 @@ local.add_task(local_status, "status")
 @rodeo
 def release(c, image="", ami="", env="local", plan=False, json=False, allow_unverified=False, break_lock=False, config_only=False, debug=False):
     """Move traffic to a new AMI with the newest config version: canary steps, gates, automatic rollback on failure."""
+    from toolkit.images.lineage import check_id
     from toolkit.release import rollout
 
     cfg = _config(env)
+    if ami:
+        check_id(ami)  # before the local stack starts
     aws, stack = _connect(cfg, seed_release=not plan, start=not plan)
     _with_result(json, rollout.release, cfg, aws, ami=ami or None, image=image or None, allow_unverified=allow_unverified,
                  break_lock=break_lock, plan_only=plan, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack), config_only=config_only)
@@ -513,8 +516,10 @@ def verify(c, ami, env="local", image="", junit="", json=False, debug=False):
     AMI (rodeo:verified, rodeo:verified-at).
     """
     from toolkit.images.check import verify_ami
+    from toolkit.images.lineage import check_id
 
     cfg = _config(env)
+    check_id(ami)  # before the local stack starts
     if image:
         cfg.image(image)
     aws, stack = _connect(cfg)
