@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from toolkit.configvars.plan import parameter_path
+from toolkit.logs import group as log_group
 from toolkit.release.ledger import table_name
 from toolkit.config import Config
 from toolkit.errors import ConfigError, ReleaseError
@@ -215,7 +217,7 @@ def _release(config: Config) -> list[Grant]:
         Grant("ReleaseLaunchTemplateVersions", ("ec2:CreateLaunchTemplateVersion",), templates, {"StringEquals": {"ec2:ResourceTag/rodeo:app": app}}),
         # Config vars: one parameter per key under /rodeo/<app>/<env>/ (SecureStrings through SSM's KMS key),
         # read back by release, rollback, status and config.list; their config versions are items of the table.
-        Grant("ReleaseConfigVars", ("ssm:PutParameter", "ssm:GetParameters"), (_arn("ssm", region, f"parameter/rodeo/{app}/{config.env}/*"),)),
+        Grant("ReleaseConfigVars", ("ssm:PutParameter", "ssm:GetParameters"), (_parameters(config),)),
         # The environment's log group, made and given its retention by setup.
         Grant("ReleaseLogGroup", ("logs:CreateLogGroup", "logs:PutRetentionPolicy"), _log_group(config)),
         # The lock and ledger: one table, rodeo-<app>, made by setup (with a tag, hence TagResource).
@@ -246,18 +248,24 @@ def _logs(config: Config) -> list[Grant]:
 
 
 def _log_group(config: Config) -> tuple[str, ...]:
-    group = f"log-group:/rodeo/{config.app}/{config.env}"
+    """The environment's log group (``toolkit.logs.group``), and everything in it (its streams)."""
+    group = f"log-group:{log_group.name(config)}"
     return (_arn("logs", config.region, group), _arn("logs", config.region, f"{group}:*"))
+
+
+def _parameters(config: Config) -> str:
+    """Every config var parameter of the environment (under ``toolkit.configvars.plan.parameter_path``)."""
+    return _arn("ssm", config.region, f"parameter{parameter_path(config.app, config.env)}*")
 
 
 def _instance(config: Config) -> list[Grant]:
     """The instances' own calls: their config vars (SSM, SecureStrings through KMS) and their log streams."""
-    region, path = config.region, f"rodeo/{config.app}/{config.env}"
+    region = config.region
     return [
-        Grant("InstanceConfigVars", ("ssm:GetParameters",), (_arn("ssm", region, f"parameter/{path}/*"),)),
+        Grant("InstanceConfigVars", ("ssm:GetParameters",), (_parameters(config),)),
         # SecureString values: the SSM key, used only through SSM.
         Grant("InstanceConfigDecrypt", ("kms:Decrypt",), condition={"StringEquals": {"kms:ViaService": [f"ssm.{region}.amazonaws.com"]}}),
-        Grant("InstanceLogs", ("logs:CreateLogStream", "logs:PutLogEvents"), (_arn("logs", region, f"log-group:/{path}:*"),)),
+        Grant("InstanceLogs", ("logs:CreateLogStream", "logs:PutLogEvents"), _log_group(config)[1:]),
     ]
 
 
