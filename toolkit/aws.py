@@ -61,7 +61,7 @@ class Aws:
                     self._session = botocore.session.Session(profile=None if self.local else self.profile)
                     _cache_models(self._session, MODEL_CACHE)
                 creds = LOCAL_CREDENTIALS if self.local else {}
-                cfg = botocore.config.Config(retries=RETRIES, connect_timeout=5, read_timeout=60)
+                cfg = botocore.config.Config(retries=retries(self._session), connect_timeout=5, read_timeout=60)
                 self._clients[key] = self._session.create_client(service, region_name=region, endpoint_url=self.endpoint, config=cfg, **creds)
             return self._clients[key]
 
@@ -75,6 +75,19 @@ class Aws:
         if self.profile and not self.local:
             out["AWS_PROFILE"] = self.profile
         return out
+
+
+def retries(session: Any) -> dict:
+    """Rodeo's retry settings, except where the user set their own (``AWS_MAX_ATTEMPTS``, ``AWS_RETRY_MODE``, or the profile's)."""
+    try:
+        profile = session.get_scoped_config()
+    except botocore.exceptions.ProfileNotFound:
+        profile = {}
+    out = dict(RETRIES)
+    for key, variable in (("mode", "retry_mode"), ("max_attempts", "max_attempts")):
+        if os.environ.get(f"AWS_{variable.upper()}") or profile.get(variable):
+            del out[key]  # botocore applies the user's
+    return out
 
 
 class _CachedModels(botocore.loaders.JSONFileLoader):

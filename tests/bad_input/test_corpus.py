@@ -275,7 +275,9 @@ ENV_CASES = [
     Case("env-staging-profile-missing", ("prune", *STAGING, "--image", "app", "--keep", "2"),
          "The config profile (nope) could not be found", "AWS_PROFILE", env={"AWS_PROFILE": "nope"}, seconds=20),
     Case("env-staging-unreachable", ("status", *STAGING), f'AWS is unreachable: Could not connect to the endpoint URL: "{NOWHERE}/"',
-         "AWS_ENDPOINT_URL", env={"AWS_ACCESS_KEY_ID": "rodeo-test", "AWS_SECRET_ACCESS_KEY": "rodeo-test"}, seconds=60),
+         "AWS_ENDPOINT_URL", seconds=60,
+         # AWS_MAX_ATTEMPTS: the user's own retry count wins (Rodeo's 10 attempts take ~20 s to give up).
+         env={"AWS_ACCESS_KEY_ID": "rodeo-test", "AWS_SECRET_ACCESS_KEY": "rodeo-test", "AWS_MAX_ATTEMPTS": "2"}),
 ]
 
 # A real bake each (a few seconds to ~15 s): broken playbooks and image tests of the base image.

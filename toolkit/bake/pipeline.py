@@ -336,22 +336,21 @@ def _bake_failure(bake_dir: Path, exc: PackerError) -> RodeoError:
 def reap(bake_dir: Path, keep: set[int] = frozenset(), grace: float = 10.0) -> list[int]:
     """End the bake's provisioners that outlived Packer (after Ctrl-C); return their pids.
 
-    Packer stops waiting for a shell-local step when interrupted; the step
-    (ansible-runner, pytest) is told too and stops on its own within seconds,
-    so give it ``grace`` seconds before SIGTERM, then SIGKILL. ``keep`` are
-    pids that belong there (the build instance, which has its own teardown).
+    Packer stops waiting for a shell-local step when interrupted, but the step
+    (ansible-runner, pytest) may still be running. Each gets SIGTERM at once
+    (the provision step stops Ansible and redacts its artifacts on the way
+    out), ``grace`` seconds to end, then SIGKILL. ``keep`` are pids that belong
+    there (the build instance, which has its own teardown).
     """
     needle = str(bake_dir)
     found = [pid for pid, cmdline, _ in procs.processes() if pid not in keep and needle in cmdline]
-    deadline = time.monotonic() + grace
-    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 3.0)):
         for pid in found:
-            if sig is not None:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, sig)
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
         while any(procs.alive(p) for p in found) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        deadline = time.monotonic() + 3
+            time.sleep(0.05)
     return found
 
 

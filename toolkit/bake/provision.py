@@ -29,7 +29,9 @@ import dataclasses
 import importlib.util
 import json
 import shutil
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -49,6 +51,7 @@ RECORD = "provision.json"  # how the playbook ran: strategy, Mitogen's fallback 
 HOST_CLOCK = "host-clock-start"  # the host's clock (epoch s) when provisioning began: the seal scans what changed since
 MITOGEN_STRATEGY = "mitogen_linear"
 # What a module says when it needs to respawn under another Python, which Mitogen cannot do.
+STOP_POLL = 0.2  # seconds between ansible-runner's looks at ``stopped``
 MITOGEN_LIMITS = ("must be installed and visible from", "_module_fqn", "Could not import the python3-apt module",
                   "Could not import the python3-dnf module", "has already been respawned")
 
@@ -190,14 +193,16 @@ def _relative(task_path: str, root: Path | None) -> str:
 
 
 def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, out=sys.stdout,
-        secret_values: dict[str, str] | None = None, strategy_plugins: Path | None = None) -> dict:
+        secret_values: dict[str, str] | None = None, strategy_plugins: Path | None = None,
+        stopped: Callable[[], bool] | None = None) -> dict:
     """Run the image's playbook on ``host``; return the per-host stats, or raise ProvisionError.
 
     ``secret_values`` become Ansible variables through a private file that is
     deleted after the run (never through ansible-runner's own files, which
     keep the environment and extra vars among the artifacts).
     ``strategy_plugins`` is where Mitogen's strategy plugins are (default: the
-    installed ``ansible_mitogen``'s).
+    installed ``ansible_mitogen``'s). ``stopped`` is asked a few times a
+    second; when it says True, Ansible is stopped and ProvisionError raised.
     """
     import ansible_runner
 
@@ -232,6 +237,8 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
                     event_handler=printer,
                     quiet=True,
                     rotate_artifacts=0,
+                    cancel_callback=stopped,
+                    settings={"pexpect_timeout": STOP_POLL},  # how often ansible-runner asks ``stopped``
                 )
 
             result, how = run_with_strategy(image.ansible_strategy, envvars, play, private, out, strategy_plugins,
@@ -242,6 +249,8 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
     counts = {k: sum((stats.get(k) or {}).values()) for k in ("ok", "changed", "failures", "dark", "skipped")}
     print(f"PLAY RECAP ok={counts['ok']} changed={counts['changed']} failed={counts['failures']} unreachable={counts['dark']} skipped={counts['skipped']}", file=out, flush=True)
     (bake_dir / RECORD).write_text(json.dumps(dict(how, counts=counts, status=result.status), indent=1, sort_keys=True) + "\n")
+    if result.status == "canceled":
+        raise ProvisionError("provisioning was stopped (interrupted)", "run the command again")
     if result.status != "successful":
         raise provision_error(printer.failure or _runner_reason(result), image.playbook, private / "artifacts" / "provision")
     return dict(counts, tasks=printer.tasks)
@@ -280,7 +289,7 @@ def run_with_strategy(strategy: str, envvars: dict, play: Callable[[dict], objec
             fallback = "mitogen is not installed"
         else:
             result = play(dict(envvars, ANSIBLE_STRATEGY=MITOGEN_STRATEGY, ANSIBLE_STRATEGY_PLUGINS=str(plugins)))
-            fallback = mitogen_failure(result)
+            fallback = None if result.status == "canceled" else mitogen_failure(result)
             if fallback is None:
                 return result, {"strategy": "mitogen", "fallback": None}
             failed = private / "artifacts" / "provision"
@@ -361,8 +370,13 @@ def _runner_reason(result) -> str:
 
 def _provision(args: argparse.Namespace, host: SshHost, values: dict[str, str]) -> str:
     cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
+    # Ctrl-C reaches this step with Packer; Rodeo sends SIGTERM when Packer stops waiting for it.
+    # Either stops Ansible at once, and the artifacts are still redacted on the way out.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     with ssh.master_closed_on_error(host, args.bake_dir / "ssh_config"):
-        counts = run(cfg, args.image, host, args.bake_dir, secret_values=values)
+        counts = run(cfg, args.image, host, args.bake_dir, secret_values=values, stopped=stop.is_set)
     return f"{counts['tasks']} task{'' if counts['tasks'] == 1 else 's'}, {counts['changed']} changed"
 
 

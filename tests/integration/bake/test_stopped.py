@@ -22,8 +22,9 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_ctrl_c_or_sigterm_during_provisioning_cleans_up(project: Project, ec2, how):
     """Ctrl-C signals the whole foreground group; SIGTERM (a CI cancel) only Rodeo itself."""
-    project.append("playbooks/roles/base/tasks/main.yml", "\n- name: Slow step\n  ansible.builtin.command: sleep 30\n")
-    before = project.amis(ec2)
+    project.minimal_images()
+    project.append("playbooks/base.yml", "    - name: Slow step\n      ansible.builtin.command: sleep 30\n")
+    before, earlier = project.amis(ec2), set(project.state.glob("bakes/base-*"))
     proc = project.start("bake", "--image", "base")
     seen = []
     deadline = time.monotonic() + 120
@@ -42,6 +43,9 @@ def test_ctrl_c_or_sigterm_during_provisioning_cleans_up(project: Project, ec2, 
     assert project.amis(ec2) == before
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["rodeo-*"]}])["KeyPairs"] == []
     assert residue(project.state) == {"mounts": [], "processes": []}
+    # The provision step stopped Ansible itself (not killed after a grace period): ansible-runner's own record says so.
+    (bake,) = set(project.state.glob("bakes/base-*")) - earlier
+    assert (bake / "ansible/artifacts/provision/status").read_text() == "canceled"
 
 
 def test_a_bake_killed_with_sigkill_leaves_a_lock_the_rerun_takes_over(project: Project, ec2):

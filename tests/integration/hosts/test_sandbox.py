@@ -1,11 +1,12 @@
-"""The local build instance: SSH, layers, teardown, and the sample playbooks for real."""
+"""The local build instance: SSH, layers, teardown.
+
+The sample playbooks baked for real on it: tests/integration/bake/test_provision_speed.py.
+"""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
-import tempfile
 import sys
 import time
 from pathlib import Path
@@ -14,7 +15,6 @@ import pytest
 
 from tests.integration.bakes import default_sigint
 
-from toolkit.bake.provision import MITOGEN_STRATEGY, mitogen_plugins
 from toolkit.hosts.sandbox import Instance, build_instance, leftovers
 
 pytestmark = pytest.mark.integration
@@ -76,62 +76,6 @@ def test_layers_stack_bottom_first(rootfs, ssh_key, tmp_path):
     assert (first / "etc/gone").exists()
     assert not (second / "etc/layer").exists()
     assert_clean(second, ssh_key)
-
-
-def _inventory(tmp_path: Path, instance: Instance, key: Path) -> Path:
-    inventory = tmp_path / "inventory"
-    shutil.copytree(ROOT / "inventories/local/group_vars", inventory / "group_vars", dirs_exist_ok=True)
-    (inventory / "hosts.ini").write_text(
-        f"build ansible_host={instance.host} ansible_port={instance.port} ansible_user={instance.user} ansible_ssh_private_key_file={key}\n"
-    )
-    return inventory
-
-
-def _playbook(tmp_path: Path, instance: Instance, key: Path, playbook: str) -> str:
-    env = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(tmp_path), "ANSIBLE_HOST_KEY_CHECKING": "False",
-           "ANSIBLE_PIPELINING": "True", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-           # Unix sockets allow ~100 characters; pytest's (and xdist's) tmp paths are long.
-           "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="rodeo-cp-", dir="/tmp"),
-           # Mitogen, as bakes run by default (test_provision_speed.py compares it with plain Ansible).
-           "ANSIBLE_STRATEGY": MITOGEN_STRATEGY, "ANSIBLE_STRATEGY_PLUGINS": str(mitogen_plugins())}
-    cmd = [str(BIN / "ansible-playbook"), "-i", str(_inventory(tmp_path, instance, key)), str(ROOT / "playbooks" / playbook),
-           "-e", f"rodeo_app_dir={ROOT / 'examples/webapp'}"]  # what Rodeo hands the app role (the image's app source)
-    try:
-        result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    finally:
-        shutil.rmtree(env["ANSIBLE_SSH_CONTROL_PATH_DIR"], ignore_errors=True)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    return result.stdout
-
-
-def _testinfra(tmp_path: Path, instance: Instance, key: Path, *tests: str) -> subprocess.CompletedProcess:
-    config = tmp_path / "ssh_config"
-    config.write_text(
-        f"Host {instance.host}\n  Port {instance.port}\n  User {instance.user}\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
-        "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
-    )
-    cmd = [str(BIN / "pytest"), "-p", "no:cacheprovider", f"--hosts=ssh://{instance.user}@{instance.host}:{instance.port}",
-           f"--ssh-config={config}", *tests]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-
-
-@pytest.mark.timeout(600)
-def test_sample_playbooks_bake_layered_images_that_pass_their_tests(rootfs, ssh_key, tmp_path):
-    base, app = tmp_path / "base" / "upper", tmp_path / "app" / "upper"
-    with build_instance([rootfs], base, public(ssh_key)) as instance:
-        _playbook(tmp_path, instance, ssh_key, "base.yml")
-        again = _playbook(tmp_path, instance, ssh_key, "base.yml")
-        assert "changed=0" in again, again[-3000:]
-    with build_instance([rootfs, base], app, public(ssh_key)) as instance:
-        _playbook(tmp_path, instance, ssh_key, "app.yml")
-        again = _playbook(tmp_path, instance, ssh_key, "app.yml")
-        assert "changed=0" in again, again[-3000:]
-        result = _testinfra(tmp_path, instance, ssh_key, "tests/image/")
-        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-        assert " passed" in result.stdout and " failed" not in result.stdout
-    assert_clean(app, ssh_key)
-    assert (base / "etc/ssh/sshd_config.d/50-rodeo.conf").is_file()
-    assert (app / "opt/web/app.py").is_file() and not (app / "etc/ssh/sshd_config.d").exists()
 
 
 HOLDER = """

@@ -117,9 +117,14 @@ def test_a_good_release_drops_no_request(world):
     assert ledger.recent(world.cfg, world.aws, 1)[0]["smoke"] == "passed 3"
 
 
+def impatient(cfg, seconds: int = 15):
+    """``cfg`` with a shorter health timeout: for builds that never become healthy, whatever the wait."""
+    return dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, health_timeout_seconds=seconds))
+
+
 def test_a_build_failing_its_health_check_is_rolled_back_without_a_failed_request(world):
     before = world.state().active
-    result, load = world.under_load(rollout.release, world.cfg, world.aws, ami=world.build("1.1.0-health", fault="health"))
+    result, load = world.under_load(rollout.release, impatient(world.cfg), world.aws, ami=world.build("1.1.0-health", fault="health"))
     assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", result
     assert "healthy" in result.message and result.result.steps == []
     summary = assert_no_failures(load, world.steps)
@@ -228,7 +233,7 @@ def test_a_secret_reaches_the_app_through_a_private_file_and_nowhere_else(app):
 
 def test_a_value_the_app_refuses_is_rolled_back_by_the_health_gate_without_a_failed_request(app):
     before = app.state().active
-    result, load = app.under_load(change.set_vars, app.cfg, app.aws, {"PORT": "eighty"})
+    result, load = app.under_load(change.set_vars, impatient(app.cfg), app.aws, {"PORT": "eighty"})
     assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, app.steps.lines)
     assert "config version 3 was recorded but rolled back" in result.message and "healthy" in result.message
     assert "stays the newest" in result.hint and result.result.release.steps == []
