@@ -111,6 +111,7 @@ def test_failing_task_names_task_host_and_message(project: Project, ec2):
 
 
 def test_failing_image_test_stops_before_the_ami(project: Project, ec2):
+    project.minimal_images()
     project.append("tests/image/test_base.py", "\n\ndef test_deliberately_failing(host):\n    assert host.file('/etc/rodeo-missing').exists\n")
     before = project.amis(ec2)
     result = project.invoke("bake", "--image", "base")
@@ -191,6 +192,8 @@ def test_a_bake_leaves_the_checkout_clean_and_says_why_it_rebakes(project: Proje
 
 def test_a_bake_logs_in_once_besides_packer_and_records_how_ansible_ran(project: Project):
     """Provision, image tests and seal share one SSH connection; Packer's own is the other login."""
+    project.minimal_images()
+    project.append("playbooks/base.yml", "    - name: Leave a mark\n      ansible.builtin.copy: {dest: /etc/rodeo-marker, content: baked}\n      become: true\n")
     result = project.invoke("bake", "--image", "base", "--json", "--force")
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((Path(last_json(result.stdout)["artifacts"]) / "bake.json").read_text())
