@@ -11,7 +11,7 @@ at the end. Each kind is ``invoke ... --json`` as a subprocess, timed end to end
 (the whole CLI, Python start included):
 
 1. full:   ``invoke bake --image app`` after appending a counter comment to
-           inventories/local/group_vars/all.yml: base and app hashes change, both bake.
+           the base role's defaults: base and app hashes change, both bake.
 2. hit:    ``invoke bake --image app`` again, inputs unchanged: a cache hit.
 3. layered: a new version of the app's own code (a counter comment appended to
            examples/webapp/app.py, the app image's app source: what a new commit in
@@ -21,6 +21,15 @@ at the end. Each kind is ``invoke ... --json`` as a subprocess, timed end to end
            an env made here (local's settings and group_vars, image ``mono`` from the
            Debian seed with playbooks/mono.yml = base.yml + app.yml, tests
            test_app.py): the app's change baked without layering.
+
+``--seed cloud`` bakes both from a seed like a Debian cloud image on EC2
+instead of the local root file system as it is: image ``cloud``, layered on
+the seeded AMI, removes the agent packages the local root file system comes
+with (python3-boto3, python3-systemd and what only they needed) and the apt
+package lists, so the base role installs them as it does on EC2 (``apt-get
+update`` and the downloads from deb.debian.org: the package registry, the
+only network this uses). ``base`` and ``mono`` are layered on ``cloud``,
+which is baked first (untimed) and then a cache hit.
 
 One untimed warm-up of kinds 1 and 4, then N rounds of 1, 2, 3, 4 (3 and 4
 alternate). Prints each run with the load average, a table (median, min, max),
@@ -62,18 +71,48 @@ REGION = "us-east-1"
 KINDS = ("full", "hit", "layered", "mono")
 LABELS = {"full": "1 full app bake (base + app)", "hit": "2 cache hit (whole CLI)",
           "layered": "3 new app code, layered", "mono": "4 new app code, monolithic"}
-GROUP_VARS = "inventories/local/group_vars/all.yml"
+BASE_FILE = "playbooks/roles/base/defaults/main.yml"  # changed for kind 1: base and app rebake
+CLOUD_PLAYBOOK = """---
+# bench/cache.py --seed cloud: the local root file system made like a Debian cloud image on EC2,
+# which has neither the instance agents' packages nor fresh package lists.
+- name: Seed like a cloud image
+  hosts: all
+  gather_facts: false
+  become: true
+  tasks:
+    - name: No agent packages
+      ansible.builtin.apt: {name: [python3-boto3, python3-systemd], state: absent, purge: true, autoremove: true}
+    - name: No package lists
+      ansible.builtin.shell: rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+      changed_when: true
+"""
+CLOUD_TESTS = """def test_the_agent_packages_are_absent(host):
+    assert not host.package("python3-boto3").is_installed and not host.package("python3-systemd").is_installed
+"""
 APP_FILE = "examples/webapp/app.py"  # the app source (images.app.app_source)
 ORDER = ("render", "boot", "provision", "verify", "seal", "snapshot")
 PAIR = ("left", "right")  # --parallel: two independent images
 
 
+def make_cloud_seed(project: Project) -> None:
+    """Image ``cloud`` on the seeded AMI, like a cloud image (no agent packages, no package lists); base on it."""
+    project.write("playbooks/cloud.yml", CLOUD_PLAYBOOK)
+    project.write("tests/image/test_cloud.py", CLOUD_TESTS)
+    cfg = yaml.safe_load(project.read("inventories/local/rodeo.yml"))
+    base = cfg["images"]["base"]
+    cloud = {"source_ami": base.pop("source_ami"), "playbook": "playbooks/cloud.yml", "tests": "tests/image/test_cloud.py",
+             "instance_type": base["instance_type"], "ssh_username": base["ssh_username"]}
+    cfg["images"] = {"cloud": cloud, "base": dict(base, parent="cloud"), **{k: v for k, v in cfg["images"].items() if k != "base"}}
+    project.write("inventories/local/rodeo.yml", yaml.safe_dump(cfg, sort_keys=False))
+
+
 def make_mono(project: Project) -> None:
-    """inventories/mono: local's settings and group_vars, one image ``mono`` = base + app from the seed."""
+    """inventories/mono: local's settings and group_vars, one image ``mono`` = base + app on the same seed as base."""
     cfg = yaml.safe_load(project.read("inventories/local/rodeo.yml"))
     base = cfg["images"]["base"]
     app_source = cfg["images"]["app"]["app_source"]  # the app's code: the app role installs it
-    cfg["images"] = {"mono": dict(base, playbook="playbooks/mono.yml", tests="tests/image/test_app.py", app_source=app_source)}
+    mono = dict(base, playbook="playbooks/mono.yml", tests="tests/image/test_app.py", app_source=app_source)
+    cfg["images"] = {"cloud": cfg["images"]["cloud"], "mono": mono} if "cloud" in cfg["images"] else {"mono": mono}
     cfg.pop("release", None)  # nothing to release; keeps `invoke bake --env mono` from seeding slots
     (project.root / "inventories/mono").mkdir()
     shutil.copytree(project.root / "inventories/local/group_vars", project.root / "inventories/mono/group_vars")
@@ -90,7 +129,7 @@ def bakes(project: Project) -> set[str]:
 def run(project: Project, kind: str, counter: int) -> dict:
     """One run of ``kind``: wall seconds, the CLI's record, and the phases of the bakes it made."""
     if kind == "full":
-        project.append(GROUP_VARS, f"# bench {counter}\n")
+        project.append(BASE_FILE, f"# bench {counter}\n")
     elif kind in ("layered", "mono"):
         project.append(APP_FILE, f"# bench {counter}\n")
     args = {"full": ["--image", "app"], "hit": ["--image", "app"], "layered": ["--image", "app"],
@@ -164,6 +203,8 @@ def main() -> None:
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up bakes")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (project copy, logs, bake folders)")
     parser.add_argument("--parallel", action="store_true", help="only: two independent images at once against one after the other")
+    parser.add_argument("--seed", choices=("local", "cloud"), default="local",
+                        help="local: the local root file system as it is (agent packages included); cloud: like a Debian cloud image on EC2")
     args = parser.parse_args()
     sandbox.check_host()
     sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE))
@@ -175,8 +216,15 @@ def main() -> None:
     try:
         url = stack.up(st, REGION)
         project = Project(tmp / "project", st.state_dir)
+        if args.seed == "cloud":
+            make_cloud_seed(project)
         make_mono(project)
-        print(f"moto at {url}, temp dir {tmp}, {os.cpu_count()} cores, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}",
+        if args.seed == "cloud":  # the seed of each env, baked once, untimed
+            for env in ("local", "mono"):
+                proc = project.invoke("bake", "--env", env, "--image", "cloud", timeout=1200)
+                if proc.returncode != 0:
+                    sys.exit(f"the cloud-like seed ({env}) failed to bake:\n{proc.stderr[-3000:]}")
+        print(f"seed {args.seed}, moto at {url}, temp dir {tmp}, {os.cpu_count()} cores, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}",
               flush=True)
         if args.parallel:
             parallel_figure(project, args.runs, not args.no_warmup)

@@ -237,7 +237,8 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
                     event_handler=printer,
                     quiet=True,
                     rotate_artifacts=0,
-                    cancel_callback=stopped,
+                    # never None: ansible-runner would put its own SIGINT/SIGTERM handlers in this process for good
+                    cancel_callback=stopped or (lambda: False),
                     settings={"pexpect_timeout": STOP_POLL},  # how often ansible-runner asks ``stopped``
                 )
 
