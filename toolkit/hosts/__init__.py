@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from toolkit.config import Config
 from toolkit.hosts.ssh import SshHost
-from toolkit.ui import Reporter
+
+if TYPE_CHECKING:  # the bake's steps import toolkit.hosts.ssh: without config and ui (rich), they start faster
+    from toolkit.config import Config
+    from toolkit.ui import Reporter
 
 
 # Folders of a bake's folder that hold the build host's own disk (the local sandbox's upper layer and its
