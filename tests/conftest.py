@@ -10,6 +10,10 @@ first; a file not listed keeps its place after them.
 
 from __future__ import annotations
 
+import signal
+
+import pytest
+
 SLOWEST_FIRST = (
     "tests/integration/local/test_release_live.py",
     "tests/bad_input/test_corpus.py",
@@ -30,3 +34,14 @@ SLOWEST_FIRST = (
 def pytest_collection_modifyitems(items):
     rank = {path: i for i, path in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_left_as_it_was():
+    """A test must not leave a SIGINT handler behind: later tests on the same worker rely on Ctrl-C raising KeyboardInterrupt."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    if after is not before:
+        signal.signal(signal.SIGINT, before)
+        pytest.fail(f"this test left a SIGINT handler behind: {after!r}")

@@ -93,7 +93,8 @@ def read_junit(path: Path) -> dict:
     return dict(counts, failed=failed)
 
 
-def _verify(args, host: SshHost, values: dict[str, str]) -> str:
+def run_step(args, host: SshHost, values: dict[str, str]) -> str:
+    """The verify step: the image's tests against the build host, in this process."""
     cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
     with ssh.master_closed_on_error(host, args.bake_dir / "ssh_config"):
         # the image's tests never need the secrets; Packer runs this step in the project root
@@ -103,7 +104,7 @@ def _verify(args, host: SshHost, values: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.bake.image_tests``."""
-    return step.main("verify", _verify, argv)
+    return step.main("verify", run_step, argv)
 
 
 if __name__ == "__main__":

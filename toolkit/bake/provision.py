@@ -369,21 +369,28 @@ def _runner_reason(result) -> str:
     return _one_line((interesting or lines or [f"status {result.status}, rc {result.rc}"])[0])
 
 
-def _provision(args: argparse.Namespace, host: SshHost, values: dict[str, str]) -> str:
+def run_step(args: argparse.Namespace, host: SshHost, values: dict[str, str]) -> str:
+    """The provision step: the image's playbook on the build host (Ctrl-C or SIGTERM stops Ansible)."""
     cfg = config_mod.load(args.env, Path.cwd())  # Packer runs us in the project root
     # Ctrl-C reaches this step with Packer; Rodeo sends SIGTERM when Packer stops waiting for it.
     # Either stops Ansible at once, and the artifacts are still redacted on the way out.
+    # The next steps (same process) get the usual handlers back.
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    with ssh.master_closed_on_error(host, args.bake_dir / "ssh_config"):
-        counts = run(cfg, args.image, host, args.bake_dir, secret_values=values, stopped=stop.is_set)
+    saved = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with ssh.master_closed_on_error(host, args.bake_dir / "ssh_config"):
+            counts = run(cfg, args.image, host, args.bake_dir, secret_values=values, stopped=stop.is_set)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    if stop.is_set():  # a signal after Ansible's last task: stop before the next step
+        raise ProvisionError("the bake was stopped (interrupted) after provisioning", "run the command again")
     return f"{counts['tasks']} task{'' if counts['tasks'] == 1 else 's'}, {counts['changed']} changed"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.bake.provision``."""
-    return step.main("provision", _provision, argv)
+    return step.main("provision", run_step, argv)
 
 
 if __name__ == "__main__":

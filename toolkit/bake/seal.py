@@ -163,7 +163,8 @@ def _leaks(bake_dir: Path) -> list[dict]:
         return []
 
 
-def _seal(args, host: SshHost, values: dict[str, str]) -> str:
+def run_step(args, host: SshHost, values: dict[str, str]) -> str:
+    """The seal step: no secret or bake key left on the build host; the bake key and host keys removed."""
     with ssh.master_closed_on_error(host, args.bake_dir / "ssh_config"):
         seal(host, args.bake_dir, values)
     return f"no secret or bake key found ({len(values)} secret(s) scanned); bake key and host keys removed"
@@ -171,7 +172,7 @@ def _seal(args, host: SshHost, values: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.bake.seal``."""
-    return step.main("seal", _seal, argv)
+    return step.main("seal", run_step, argv)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""The entry point shared by the bake's ``shell-local`` steps (provision, image tests, seal).
+"""The entry point shared by the bake's steps on the build host (provision, image tests, seal).
 
-Packer runs each step as ``python -m toolkit.bake.<step> --env ENV --image
-NAME --bake-dir DIR --host HOST --port PORT --user USER --key KEYFILE``.
-A step tells Rodeo how it goes with progress events on its stdout
+Packer runs them in one ``shell-local`` provisioner, in one process (one
+Python start, not three): ``python -m toolkit.bake.steps --env ENV --image
+NAME --bake-dir DIR --host HOST --port PORT --user USER --key KEYFILE``. Each
+step can also run alone, with the same flags (``python -m toolkit.bake.seal
+...``). A step tells Rodeo how it goes with progress events on its stdout
 (``toolkit.bake.progress``): that it began, what it did, or why it failed. A
 step that fails also leaves ``<bake-dir>/failure.json`` with its reason, since
-Packer itself only reports "exit code 1".
+Packer itself only reports "exit code 1"; the steps after it do not run.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from toolkit.bake import progress, secrets
 from toolkit.errors import RodeoError
@@ -44,19 +46,26 @@ def write_failure(bake_dir: Path, phase: str, exc: RodeoError, secret_values: di
 
 
 def main(phase: str, step: Step, argv: list[str] | None) -> int:
-    """Run ``step`` with Packer's flags, the secrets taken out of the environment first.
+    """Run one ``step`` with Packer's flags (``run_steps`` with one step)."""
+    return run_steps([(phase, step)], argv, f"python -m toolkit.bake.{phase}")
 
-    ``step`` returns a summary of what it did. A RodeoError leaves ``failure.json``
-    and exits 1. Both are progress events too.
+
+def run_steps(steps: Sequence[tuple[str, Step]], argv: list[str] | None, prog: str) -> int:
+    """Run ``steps`` (phase name, step) in order with Packer's flags, the secrets taken out of the environment first.
+
+    Each step returns a summary of what it did. A RodeoError leaves ``failure.json``
+    and exits 1 before the next step. Both are progress events too.
     """
-    args = parse_args(sys.argv[1:] if argv is None else argv, f"python -m toolkit.bake.{phase}")
+    args = parse_args(sys.argv[1:] if argv is None else argv, prog)
     values = secrets.take(os.environ)  # before anything (ansible-runner) copies the environment to disk
-    progress.emit(progress.Phase(phase))
-    try:
-        summary = step(args, SshHost(args.host, args.port, args.user, args.key), values)
-    except RodeoError as exc:
-        write_failure(args.bake_dir, phase, exc, values)
-        progress.emit(progress.Failed(phase, secrets.redact(exc.message, values), secrets.redact(exc.hint, values)))
-        return 1
-    progress.emit(progress.Done(phase, secrets.redact(summary, values)))
+    host = SshHost(args.host, args.port, args.user, args.key)
+    for phase, step in steps:
+        progress.emit(progress.Phase(phase))
+        try:
+            summary = step(args, host, values)
+        except RodeoError as exc:
+            write_failure(args.bake_dir, phase, exc, values)
+            progress.emit(progress.Failed(phase, secrets.redact(exc.message, values), secrets.redact(exc.hint, values)))
+            return 1
+        progress.emit(progress.Done(phase, secrets.redact(summary, values)))
     return 0

@@ -64,8 +64,8 @@ VARIABLES: dict[str, tuple[str, Any]] = {
 APP_VARIABLES: dict[str, tuple[str, Any]] = {"app_source": ("string", None), "app_commit": ("string", None), "app_version": ("string", None)}
 APP_TAGS = {"rodeo:app-source": "var.app_source", "rodeo:app-commit": "var.app_commit", "rodeo:app-version": "var.app_version"}
 
-# The bake's shell-local steps, in order: provision, image tests, seal.
-STEP_MODULES = ("toolkit.bake.provision", "toolkit.bake.image_tests", "toolkit.bake.seal")
+# The bake's steps on the build host (provision, image tests, seal), one shell-local provisioner: one process.
+STEPS_MODULE = "toolkit.bake.steps"
 
 LINEAGE_TAGS = {
     "rodeo:app": "var.app",
@@ -173,8 +173,7 @@ def _build_blocks(name: str) -> hcl2.Builder:
         f"--env ${{var.env}} --image {name} --bake-dir '${{var.bake_dir}}' "
         "--host '${build.Host}' --port '${build.Port}' --user '${build.User}' --key '${var.ssh_private_key_file}'"
     )
-    for module in STEP_MODULES:
-        inner.block("provisioner", [q("shell-local")], inline=[q(f"'${{var.python}}' -m {module} {common}")])
+    inner.block("provisioner", [q("shell-local")], inline=[q(f"'${{var.python}}' -m {STEPS_MODULE} {common}")])
     inner.block("post-processor", [q("manifest")], output=q("${var.bake_dir}/manifest.json"), strip_path=True)
     return inner
 

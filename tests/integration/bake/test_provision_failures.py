@@ -63,6 +63,7 @@ def run_playbook(root: Path, tasks: str, monkeypatch) -> tuple[object, TaskPrint
         private_data_dir=str(private), playbook=str(root / "playbooks/site.yml"), inventory=str(root / "hosts.yml"), ident="provision",
         envvars={"ANSIBLE_ROLES_PATH": str(root / "playbooks/roles"), "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_NOCOLOR": "True"},
         event_handler=printer, quiet=True, rotate_artifacts=0,
+        cancel_callback=lambda: False,  # as provision.run: without one, ansible-runner takes over this worker's Ctrl-C for good
     )
     events = [progress.parse(line) for line in out.getvalue().splitlines()]
     return result, printer, events
