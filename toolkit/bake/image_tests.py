@@ -104,7 +104,7 @@ def run_step(args, host: SshHost, values: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.bake.image_tests``."""
-    return step.main("verify", run_step, argv)
+    return step.main("verify", run_step, argv, "toolkit.bake.image_tests")
 
 
 if __name__ == "__main__":

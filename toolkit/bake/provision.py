@@ -390,7 +390,7 @@ def run_step(args: argparse.Namespace, host: SshHost, values: dict[str, str]) ->
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.bake.provision``."""
-    return step.main("provision", run_step, argv)
+    return step.main("provision", run_step, argv, "toolkit.bake.provision")
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ def run_step(args, host: SshHost, values: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.bake.seal``."""
-    return step.main("seal", run_step, argv)
+    return step.main("seal", run_step, argv, "toolkit.bake.seal")
 
 
 if __name__ == "__main__":

@@ -45,9 +45,9 @@ def write_failure(bake_dir: Path, phase: str, exc: RodeoError, secret_values: di
     (bake_dir / "failure.json").write_text(json.dumps(record) + "\n")
 
 
-def main(phase: str, step: Step, argv: list[str] | None) -> int:
-    """Run one ``step`` with Packer's flags (``run_steps`` with one step)."""
-    return run_steps([(phase, step)], argv, f"python -m toolkit.bake.{phase}")
+def main(phase: str, step: Step, argv: list[str] | None, module: str) -> int:
+    """Run one ``step`` (``python -m MODULE``) with Packer's flags: ``run_steps`` with one step."""
+    return run_steps([(phase, step)], argv, f"python -m {module}")
 
 
 def run_steps(steps: Sequence[tuple[str, Step]], argv: list[str] | None, prog: str) -> int:
