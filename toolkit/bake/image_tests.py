@@ -43,21 +43,20 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, j
     junit = junit or out_dir / "verify.xml"
     cfg_file = client_config(out_dir / "ssh_config", host)
     opened = not ssh.master_running(host, cfg_file) and ssh.open_master(host, cfg_file)  # a bake's is open already
-    cmd = [
-        sys.executable, "-m", "pytest", str(tests),
-        f"--hosts={host.url}", f"--ssh-config={cfg_file}",
+    args = [
+        str(tests), f"--hosts={host.url}", f"--ssh-config={cfg_file}",
         f"--junitxml={junit}", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--color=no",
         f"--rootdir={tests.parent}",
     ]
     if events:
-        cmd += EVENT_ARGS
+        args += EVENT_ARGS
     try:
         if in_process:
             import pytest
 
-            returncode = int(pytest.main(cmd[3:]))
+            returncode = int(pytest.main(args))
         else:
-            returncode = subprocess.run(cmd, cwd=cfg.root, stdout=stdout).returncode
+            returncode = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cfg.root, stdout=stdout).returncode
     finally:
         if opened:
             ssh.close_master(host, cfg_file)

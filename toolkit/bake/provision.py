@@ -50,8 +50,8 @@ LEAKS = "leaks.json"  # files of the artifacts that held a secret's value (redac
 RECORD = "provision.json"  # how the playbook ran: strategy, Mitogen's fallback reason, counts
 HOST_CLOCK = "host-clock-start"  # the host's clock (epoch s) when provisioning began: the seal scans what changed since
 MITOGEN_STRATEGY = "mitogen_linear"
-# What a module says when it needs to respawn under another Python, which Mitogen cannot do.
 STOP_POLL = 0.2  # seconds between ansible-runner's looks at ``stopped``
+# What a module says when it needs to respawn under another Python, which Mitogen cannot do.
 MITOGEN_LIMITS = ("must be installed and visible from", "_module_fqn", "Could not import the python3-apt module",
                   "Could not import the python3-dnf module", "has already been respawned")
 
@@ -290,7 +290,7 @@ def run_with_strategy(strategy: str, envvars: dict, play: Callable[[dict], objec
             fallback = "mitogen is not installed"
         else:
             result = play(dict(envvars, ANSIBLE_STRATEGY=MITOGEN_STRATEGY, ANSIBLE_STRATEGY_PLUGINS=str(plugins)))
-            fallback = None if result.status == "canceled" else mitogen_failure(result)
+            fallback = mitogen_failure(result)
             if fallback is None:
                 return result, {"strategy": "mitogen", "fallback": None}
             failed = private / "artifacts" / "provision"
@@ -321,7 +321,7 @@ def mitogen_failure(result) -> str | None:
     itself under another Python (``apt`` on a host without python3-apt
     installs it, then respawns). Any other failed task is the playbook's.
     """
-    if result.status == "successful":
+    if result.status in ("successful", "canceled"):  # a stopped run is not Mitogen's failure: no fallback
         return None
     events = list(result.events)
     failed = [e for e in events if e.get("event") in ("runner_on_failed", "runner_on_unreachable")

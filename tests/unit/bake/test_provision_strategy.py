@@ -30,6 +30,8 @@ PLAY = [{"event": "playbook_on_start"}, {"event": "playbook_on_play_start"}]
 CASES = [
     # (run, fallback reason starts with, or None: the playbook's own failure)
     (Run("successful", PLAY + [OK]), None),
+    # Stopped (Ctrl-C) while Mitogen was loading: the output names the strategy, but no fallback run.
+    (Run("canceled", PLAY, "[WARNING]: ... mitogen_linear strategy ..."), None),
     (Run("failed", PLAY, "ERROR! Invalid play strategy specified: mitogen_linear"), "failed to load (ERROR! Invalid play strategy"),
     (Run("failed", PLAY, "[ERROR]: Unexpected Exception: No module named 'mitogen'"), "failed to load"),
     (Run("failed", PLAY, "ERROR! the playbook: x.yml could not be found"), None),  # not Mitogen's doing
