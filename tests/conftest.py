@@ -21,7 +21,6 @@ SLOWEST_FIRST = (
     "tests/integration/bake/test_stopped.py",
     "tests/integration/test_deploy.py",
     "tests/integration/local/test_live.py",
-    "tests/integration/hosts/test_sandbox.py",
     "tests/integration/local/test_logs_live.py",
     "tests/integration/bake/test_cache.py",
     "tests/integration/bake/test_bake.py",

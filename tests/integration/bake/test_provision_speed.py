@@ -14,6 +14,7 @@ import io
 import json
 import os
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,6 +41,12 @@ def venv_on_path(monkeypatch):
 def settings(strategy: str) -> config_mod.Config:
     cfg = config_mod.load("local", ROOT)
     return dataclasses.replace(cfg, images={k: dataclasses.replace(v, ansible_strategy=strategy) for k, v in cfg.images.items()})
+
+
+def few_tasks(strategy: str) -> config_mod.Config:
+    """Settings whose image ``base`` runs the sample app's playbook: a few tasks, for tests of how Ansible runs, not of the base role."""
+    cfg = settings(strategy)
+    return dataclasses.replace(cfg, images={"base": dataclasses.replace(cfg.images["base"], playbook=Path("playbooks/app.yml"))})
 
 
 @contextlib.contextmanager
@@ -103,7 +110,7 @@ def bake_as_the_pipeline_does(cfg, image: str, host: SshHost, bake_dir: Path) ->
     (bake_dir / "ansible/artifacts/provision").rename(bake_dir / "ansible/artifacts/provision-first")
     again = provision.run(cfg, image, host, bake_dir, out=io.StringIO())
     assert again["changed"] == 0 and again["failures"] == 0, f"{image}: a second run changed something: {again}"
-    report = image_tests.run(cfg, image, host, bake_dir, stdout=open(os.devnull, "w"))
+    report = image_tests.run(cfg, image, host, bake_dir, stdout=subprocess.DEVNULL)
     assert report["tests"] > 0 and report["failures"] == 0, report
     seal.seal(host, bake_dir, {})
     assert not ssh.master_running(host, cfg_file)  # the seal step ends it
@@ -147,9 +154,7 @@ def test_a_mitogen_that_fails_to_load_falls_back_to_plain_ansible(rootfs, ssh_ke
     (broken / f"{provision.MITOGEN_STRATEGY}.py").write_text("raise ImportError('this Mitogen is broken on purpose')\n")
     out = io.StringIO()
     bake_dir = tmp_path / "bake"
-    project = settings("mitogen")
-    # The sample app's playbook as the image (a few tasks: the fallback is what is tested, not the base role).
-    minimal = dataclasses.replace(project, images={"base": dataclasses.replace(project.images["base"], playbook=Path("playbooks/app.yml"))})
+    minimal = few_tasks("mitogen")  # the fallback is what is tested, not the base role
     with build_host([rootfs], bake_dir, ssh_key) as host:
         app_source_vars(minimal, bake_dir)
         counts = provision.run(minimal, "base", host, bake_dir, out=out, strategy_plugins=broken)
@@ -168,8 +173,7 @@ def test_a_mitogen_that_fails_to_load_falls_back_to_plain_ansible(rootfs, ssh_ke
 def test_linear_runs_plain_ansible_without_trying_mitogen(rootfs, ssh_key, tmp_path):
     out = io.StringIO()
     bake_dir = tmp_path / "bake"
-    project = settings("linear")
-    minimal = dataclasses.replace(project, images={"base": dataclasses.replace(project.images["base"], playbook=Path("playbooks/app.yml"))})
+    minimal = few_tasks("linear")
     with build_host([rootfs], bake_dir, ssh_key) as host:
         app_source_vars(minimal, bake_dir)
         provision.run(minimal, "base", host, bake_dir, out=out)
@@ -180,9 +184,8 @@ def test_linear_runs_plain_ansible_without_trying_mitogen(rootfs, ssh_key, tmp_p
 
 def test_the_seal_finds_the_key_in_a_file_changed_during_the_bake_not_in_older_files(rootfs, ssh_key, tmp_path, monkeypatch):
     """The scan reads what changed since provisioning began (ctime on the host's clock), and finds the bake key there."""
-    cfg = settings("mitogen")
     bake_dir = tmp_path / "bake"
-    minimal = dataclasses.replace(cfg, images={"base": dataclasses.replace(cfg.images["base"], playbook=Path("playbooks/app.yml"))})
+    minimal = few_tasks("mitogen")
     with build_host([rootfs], bake_dir, ssh_key) as host:
         app_source_vars(minimal, bake_dir)
         provision.run(minimal, "base", host, bake_dir, out=io.StringIO())
