@@ -203,6 +203,5 @@ def _listener(facts: Facts):
 
 def no_load_balancer(facts: Facts, name: str) -> Check:
     """A check that cannot run because the release's load balancer was not found (or not readable)."""
-    rel = facts.release
-    why = facts.errors.get("load_balancer", "not found")
-    return Check(name, FAIL, f"cannot read load balancer {rel.load_balancer if rel else ''}: {why}; create it in your infrastructure code or fix release.load_balancer")
+    why = facts.errors.get("load_balancer", "the load balancer was not found")
+    return Check(name, FAIL, f"{why}; create it in your infrastructure code or fix release.load_balancer")

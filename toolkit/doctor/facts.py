@@ -263,7 +263,12 @@ def _ebs(aws: Any, region: str, identity: Identity | None) -> Ebs:
 def _release(rel: Release, aws: Any, errors: dict[str, str]) -> dict:
     """The load balancer, its listeners and slot target groups, the instances' network and groups, the alarms."""
     elbv2, ec2 = aws.client("elbv2"), aws.client("ec2")
-    lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
+    try:
+        lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "LoadBalancerNotFound":
+            raise
+        raise RodeoError(f"load balancer {rel.load_balancer!r} does not exist in {aws.region}") from None
     zones = lb.get("AvailabilityZones", [])
     lb_subnets = [z["SubnetId"] for z in zones]
     out: dict[str, Any] = {"load_balancer": lb["LoadBalancerName"], "lb_zones": tuple(sorted(z["ZoneName"] for z in zones)),
