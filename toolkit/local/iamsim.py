@@ -18,7 +18,7 @@
   (``alias/aws/ebs`` until ModifyEbsDefaultKmsKeyId sets one).
   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_GetEbsDefaultKmsKeyId.html
 
-Checked against moto 5.2.6 (``tests/unit/local/test_iamsim.py`` fails when
+Checked against moto 5.2.6 (``tests/unit/doctor/test_iamsim.py`` fails when
 moto grows either call or changes what these patches rely on).
 """
 
