@@ -230,9 +230,21 @@ def _packer(packer_env: dict[str, str], environ: Mapping[str, str], version: Cal
         parser.read(path)
     except configparser.Error:
         pass
-    section = "default" if profile == "default" else f"profile {profile}"
-    sso = tuple(sorted(k for k in (parser[section] if parser.has_section(section) else {}) if k.startswith("sso_")))
-    return Packer(found, bool(env.get("AWS_ACCESS_KEY_ID")), profile, sso, path)
+    return Packer(found, bool(env.get("AWS_ACCESS_KEY_ID")), profile, _sso_keys(parser, profile), path)
+
+
+def _sso_keys(parser: configparser.ConfigParser, profile: str) -> tuple[str, ...]:
+    """The ``sso_*`` settings of ``profile``, or of the profile its ``source_profile`` chain starts from (a role assumed from SSO)."""
+    seen: set[str] = set()
+    while profile not in seen:
+        seen.add(profile)
+        section = "default" if profile == "default" else f"profile {profile}"
+        settings = parser[section] if parser.has_section(section) else {}
+        sso = tuple(sorted(k for k in settings if k.startswith("sso_")))
+        if sso or "source_profile" not in settings:
+            return sso
+        profile = settings["source_profile"]
+    return ()
 
 
 def _table_exists(aws: Any, name: str) -> bool:

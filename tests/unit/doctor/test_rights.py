@@ -59,3 +59,4 @@ def test_the_questions_cover_every_action_of_iam_policy_for_all(tmp_path):
 def test_doctors_own_actions_are_reads():
     writes = [a for a in ACTIONS if not a.split(":")[1].startswith(("Describe", "Get", "List", "SimulatePrincipalPolicy"))]
     assert writes == []
+
