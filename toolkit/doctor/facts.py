@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
+import botocore.parsers
 
 from toolkit.config import AmiFilter, Config, Release
 from toolkit.doctor import rights
@@ -178,7 +179,7 @@ def _part(errors: dict[str, str], name: str, read: Callable[[], Any]) -> Any:
         return read()
     except RodeoError as exc:
         errors[name] = exc.message
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, botocore.parsers.ResponseParserError) as exc:
         known = explain(exc)
         errors[name] = known.message if known else str(exc)
     return None
