@@ -307,7 +307,7 @@ def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[
     user = config.image(plan.image).ssh_username
     shown.begin("boot")
     booting = time.monotonic()
-    with _key_pair(aws, plan, key) as key_name, hosts.build_host(plan.source_ami, plan.bake_dir, key.with_suffix(".pub").read_text(), user, shown.reporter) as target:
+    with _key_pair(aws, plan, key, shown.reporter) as key_name, hosts.build_host(plan.source_ami, plan.bake_dir, key.with_suffix(".pub").read_text(), user, shown.reporter) as target:
         seen["target"] = target
         var_file = plan.bake_dir / "bake.pkrvars.hcl"
         var_file.write_text(render.var_file(_variables(config, aws, plan, key, key_name, target, app)))
@@ -406,8 +406,8 @@ def _bake_lock(config: Config, aws: Any, plan: BakePlan, wait: bool, break_lock:
 
 
 @contextlib.contextmanager
-def _key_pair(aws: Any, plan: BakePlan, key: Path) -> Iterator[str]:
-    """The bake's public key as an EC2 key pair, deleted afterwards whatever happens."""
+def _key_pair(aws: Any, plan: BakePlan, key: Path, reporter: Reporter) -> Iterator[str]:
+    """The bake's public key as an EC2 key pair, deleted afterwards whatever happens (a failed delete is said)."""
     ec2 = aws.client("ec2")
     name = f"rodeo-{plan.bake_id}"
     try:
@@ -420,8 +420,13 @@ def _key_pair(aws: Any, plan: BakePlan, key: Path) -> Iterator[str]:
     try:
         yield name
     finally:
-        with contextlib.suppress(Exception):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
             ec2.delete_key_pair(KeyName=name)
+        except (BotoCoreError, ClientError) as exc:
+            reporter.warn(f"could not delete the bake's key pair {name} ({error_code(exc) or exc}); "
+                          f"delete it: aws ec2 delete-key-pair --key-name {name} --region {aws.region}")
 
 
 def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: str, target: BuildTarget, app: source.Exported | None) -> dict:
