@@ -28,6 +28,7 @@ DEFAULT_SETTLE_SECONDS = 5.0
 # line breaks or control characters; and must be less than 100 characters long."
 SUBJECT_CHARACTERS = frozenset(string.ascii_letters + string.digits + string.punctuation + " ")
 SUBJECT_LIMIT = 100
+PACKER_SDK = "aws-sdk-go/"  # the User-Agent of Packer's AWS calls (the only Go client of the local stack)
 
 
 class Settling:
@@ -42,6 +43,11 @@ class Settling:
         """``key`` was just made."""
         with self._lock:
             self._made[key] = self.clock()
+
+    def settle(self, key: Any) -> None:
+        """``key`` is visible now (a Describe found it)."""
+        with self._lock:
+            self._made.pop(key, None)
 
     def refuse(self, key: Any) -> bool:
         """True when this is ``key``'s first use and it was made less than ``window`` seconds ago."""
@@ -187,7 +193,10 @@ def settling_security_groups(settling: Settling) -> None:
     returned may answer that the group does not exist. Uses:
     AuthorizeSecurityGroupIngress, RunInstances, CreateLaunchTemplate and
     CreateLaunchTemplateVersion naming it. A VPC's own ``default`` group is
-    not counted. moto 5.2.6 knows every group at once.
+    not counted. DescribeSecurityGroups naming it by id settles it: the page's
+    advice is to confirm with Describe (with backoff) before using a new
+    resource, and Packer's amazon-ebs (1.6.6) does exactly that before it
+    authorizes SSH. moto 5.2.6 knows every group at once.
     """
     from moto.ec2.exceptions import InvalidSecurityGroupNotFoundError
     from moto.ec2.models.security_groups import SecurityGroupBackend
@@ -208,7 +217,12 @@ def settling_security_groups(settling: Settling) -> None:
             if settling.refuse(group_id):
                 raise InvalidSecurityGroupNotFoundError(group_id)
 
+    def described(self: Any) -> None:
+        for group_id in self._get_param("GroupIds", []) or []:
+            settling.settle(group_id)
+
     SecurityGroupBackend.create_security_group = create_security_group
+    _before(SecurityGroups, "describe_security_groups", described)
     _before(SecurityGroups, "authorize_security_group_ingress", lambda self: check([self._get_param("GroupId") or ""]))
     _before(InstanceResponse, "run_instances", lambda self: check(
         _group_ids({"SecurityGroupIds": self._get_param("SecurityGroupIds", []), "NetworkInterfaces": self._get_param("NetworkInterfaces", [])})))
@@ -224,7 +238,10 @@ def settling_deregistered_image_snapshots(settling: Settling) -> None:
     and, the EC2 API being eventually consistent
     (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html),
     may still refuse it for a few seconds after DeregisterImage. moto 5.2.6
-    frees it at once.
+    frees it at once. Calls from the Go SDK are not refused: that is Packer
+    (1.6.6, Debian's), whose ``encrypt_boot`` cleanup deletes its temporary
+    AMI's snapshots right after deregistering it and never retries; on AWS
+    that race is rare, here it would fail every encrypted bake.
     """
     from moto.ec2.exceptions import InvalidSnapshotInUse
     from moto.ec2.models.amis import AmiBackend
@@ -244,6 +261,8 @@ def settling_deregistered_image_snapshots(settling: Settling) -> None:
 
     def delete_snapshot(self: Any) -> None:
         snap = self._get_param("SnapshotId") or ""
+        if str(self.headers.get("User-Agent", "")).startswith(PACKER_SDK):
+            return  # Packer: see the docstring
         if settling.refuse(snap):
             raise InvalidSnapshotInUse(snap, used_by.get(snap, "an AMI"))
 

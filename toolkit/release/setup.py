@@ -114,12 +114,13 @@ def _ensure_template(config: Config, aws: Any, rel: Release, initial_ami: str | 
 def _template_versions(ec2: Any, name: str) -> list[dict]:
     """Every version of launch template ``name`` (none when it does not exist)."""
     try:
-        pages = ec2.get_paginator("describe_launch_template_versions").paginate(LaunchTemplateName=name)
-        return [v for page in pages for v in page["LaunchTemplateVersions"]]
+        ec2.describe_launch_templates(LaunchTemplateNames=[name])
     except botocore.exceptions.ClientError as exc:
         if "NotFound" not in error_code(exc):
             raise
         return []
+    pages = ec2.get_paginator("describe_launch_template_versions").paginate(LaunchTemplateName=name)
+    return [v for page in pages for v in page["LaunchTemplateVersions"]]
 
 
 def _initial_ami(config: Config, aws: Any, rel: Release) -> str | None:

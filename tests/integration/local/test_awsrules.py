@@ -142,6 +142,9 @@ def test_a_new_security_group_is_not_found_at_its_first_use(aws):
         group = new_group()
         assert refusal(lambda: use(group)) == ("InvalidGroup.NotFound", f"The security group '{group}' does not exist"), what
         use(group)
+    described = new_group()  # confirmed with Describe first, as AWS advises (and Packer does): settled
+    ec2.describe_security_groups(GroupIds=[described])
+    uses["AuthorizeSecurityGroupIngress"](described)
     group = new_group()
     once_settled(lambda: uses["AuthorizeSecurityGroupIngress"](group))
     rules = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissions"]

@@ -41,8 +41,8 @@ class Watched(HookedAws):
         if self.dead:
             raise Crash(f"process is gone (call {model.name})")
 
-    def _after(self, model, **kwargs):
-        if not model.name.startswith(MUTATING):
+    def _after(self, model, parsed=None, **kwargs):
+        if not model.name.startswith(MUTATING) or "Error" in (parsed or {}):  # a refused call changed nothing (a new version settling)
             return
         self.count += 1
         self.broken += [f"after call {self.count} ({model.name}): {v}" for v in self.world.invariant()]

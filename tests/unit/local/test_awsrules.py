@@ -26,6 +26,13 @@ def test_only_the_first_use_within_the_window_is_refused():
     assert settling.refuse("sg-never-made") is False
 
 
+def test_what_a_describe_found_is_settled():
+    settling = Settling(5, Clock())
+    settling.made("sg-1")
+    settling.settle("sg-1")
+    assert settling.refuse("sg-1") is False
+
+
 def test_a_window_of_zero_refuses_nothing():
     settling = Settling(0, Clock())
     settling.made("lt-1")
