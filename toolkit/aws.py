@@ -192,7 +192,7 @@ def settling(exc: BaseException) -> bool:
     return fragment in message and "parameter ImageId" not in message
 
 
-def once_settled(call: Callable[[], T], timeout: float = SETTLE_SECONDS, first_delay: float = 0.2, sleep: Callable[[float], None] = time.sleep,
+def once_settled(call: Callable[[], T], timeout: float = SETTLE_SECONDS, first_delay: float = 0.1, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> T:
     """``call()``, repeated while AWS answers that what it uses was made a moment ago (``settling``).
 

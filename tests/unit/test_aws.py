@@ -57,7 +57,7 @@ class Answers:
 def test_what_aws_has_not_seen_yet_is_retried_with_backoff(error):
     call = Answers(error, error, error)
     assert once_settled(call, sleep=call.sleep, clock=lambda: call.now) == "done"
-    assert call.slept == [0.2, 0.4, 0.8]
+    assert call.slept == [0.1, 0.2, 0.4]
 
 
 @pytest.mark.parametrize("error", [
@@ -76,4 +76,4 @@ def test_it_gives_up_after_its_timeout():
     call = Answers(*[_error("InvalidGroup.NotFound")] * 20)
     with pytest.raises(botocore.exceptions.ClientError):
         once_settled(call, timeout=10, sleep=call.sleep, clock=lambda: call.now)
-    assert call.slept == [0.2, 0.4, 0.8, 1.6, 3.2] and call.now <= 10
+    assert call.slept == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2] and call.now <= 10
