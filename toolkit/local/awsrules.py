@@ -24,8 +24,7 @@ from typing import Any, Callable
 
 SETTLE_ENV = "RODEO_LOCAL_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 5.0
-# SNS's Publish: "Subjects must be ASCII text that begins with a letter, number, or punctuation mark; must not include
-# line breaks or control characters; and must be less than 100 characters long."
+# SNS's Publish (see sns_subject_rules): printable ASCII, not starting with a space, under 100 characters.
 SUBJECT_CHARACTERS = frozenset(string.ascii_letters + string.digits + string.punctuation + " ")
 SUBJECT_LIMIT = 100
 PACKER_SDK = "aws-sdk-go/"  # the User-Agent of Packer's AWS calls (the only Go client of the local stack)
@@ -276,12 +275,15 @@ def settling_deregistered_image_snapshots(settling: Settling) -> None:
 def sns_subject_rules() -> None:
     """Publish refuses a Subject that is not printable ASCII, starts with a space, or is not under 100 characters.
 
-    AWS (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html):
+    AWS (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html) said
     "Subjects must be ASCII text that begins with a letter, number, or
     punctuation mark; must not include line breaks or control characters; and
-    must be less than 100 characters long", refused with ``InvalidParameter:
-    Invalid parameter: Subject``. moto 5.2.6 checks only the length, and lets
-    100 through. (A ``.fifo`` topic's MessageGroupId and deduplication id
+    must be less than 100 characters long"; botocore's model today says "UTF-8
+    text with no line breaks or control characters, and less than 100
+    characters long". The stricter reading is enforced, refused as AWS does
+    with ``InvalidParameter: Invalid parameter: Subject`` (moto issue #1503
+    reports AWS taking exactly 100; the documented limit is kept). moto 5.2.6
+    checks only the length, and lets 100 through. (A ``.fifo`` topic's MessageGroupId and deduplication id
     moto 5.2.6 already requires; tests/unit/local/test_awsrules.py keeps it so.)
     """
     from moto.sns.exceptions import SNSInvalidParameter
