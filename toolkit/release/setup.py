@@ -107,7 +107,7 @@ def _ensure_template(config: Config, aws: Any, rel: Release, initial_ami: str | 
     except botocore.exceptions.ClientError as exc:
         if "AlreadyExists" not in error_code(exc):
             raise
-        return _ensure_template(config, aws, rel, ami)  # made meanwhile by another setup
+        return 1, []  # made meanwhile by another setup (with its first AMI)
     return 1, [f"launch template {name}"]
 
 
