@@ -356,6 +356,8 @@ def setup(c, env="local", debug=False):
         print(f"found   {item}")
     for item in done.get("scaled", []):
         print(f"scaling: {item}")
+    for item in done.get("waiting", []):
+        print(f"waiting {item}")
 
 
 # --- logs ----------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Clients get adaptive retries, the environment's region, and the endpoint:
 the local stack's moto server for ``stack: local``, otherwise whatever botocore
 finds itself (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``AWS_REGION``, SSO,
-instance roles). ``explain`` turns botocore's failures into one-line errors.
+instance roles). ``explain`` turns botocore's failures into one-line errors;
+``once_settled`` retries a call while AWS has not yet seen what it just made.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import hashlib
 import marshal
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import botocore.config
 import botocore.exceptions
@@ -28,6 +30,18 @@ RETRIES = {"mode": "adaptive", "max_attempts": 10}
 MODEL_CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo")) / "botocore"
 # moto accepts any credentials; these keep a developer's real ones out of it.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "rodeo-local", "aws_secret_access_key": "rodeo-local"}
+# What AWS answers for a resource made (or freed) a moment ago, before every part of EC2 and Auto Scaling has seen it:
+# https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html. Error code -> a fragment its message
+# must hold ("": any message). A launch template without ImageId is "fully-formed" too, but never becomes so.
+SETTLING = {
+    "InvalidGroup.NotFound": "",
+    "InvalidSecurityGroupID.NotFound": "",
+    "InvalidSnapshot.InUse": "",
+    "InvalidLaunchTemplateId.VersionNotFound": "",
+    "ValidationError": "fully-formed launch template",
+}
+SETTLE_SECONDS = 60.0  # AWS's guide: retry "starting with a couple of seconds ... up to a few minutes"
+T = TypeVar("T")
 
 
 @dataclass
@@ -167,6 +181,34 @@ def explain(exc: BaseException) -> RodeoError | None:
     if isinstance(exc, e.BotoCoreError):
         return AwsError(f"AWS call failed: {exc}", "run again with --debug for details")
     return None
+
+
+def settling(exc: BaseException) -> bool:
+    """True when ``exc`` is AWS saying a resource made a moment ago is not visible yet (see ``SETTLING``)."""
+    fragment = SETTLING.get(error_code(exc))
+    if fragment is None:
+        return False
+    message = exc.response.get("Error", {}).get("Message", "")  # type: ignore[attr-defined]
+    return fragment in message and "parameter ImageId" not in message
+
+
+def once_settled(call: Callable[[], T], timeout: float = SETTLE_SECONDS, first_delay: float = 0.1, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> T:
+    """``call()``, repeated while AWS answers that what it uses was made a moment ago (``settling``).
+
+    Backs off from ``first_delay`` (doubling, at most 5 s) for up to
+    ``timeout`` seconds, then lets the last refusal through. Any other
+    failure is raised at once.
+    """
+    deadline, delay = clock() + timeout, first_delay
+    while True:
+        try:
+            return call()
+        except botocore.exceptions.ClientError as exc:
+            if not settling(exc) or clock() + delay > deadline:
+                raise
+        sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 def error_code(exc: BaseException) -> str:

@@ -27,7 +27,9 @@ from toolkit.ui import Reporter
 KINDS = ("bake.done", "bake.failed", "release.started", "release.done", "release.rolled_back", "config.changed")
 # What each kind is called in a message's first words.
 ICONS = {"bake.done": "✅", "bake.failed": "❌", "release.started": "🚀", "release.done": "✅", "release.rolled_back": "↩️", "config.changed": "⚙️"}
-SUBJECT_LIMIT = 100  # SNS's limit for Subject
+# SNS's Publish: a Subject is "ASCII text that begins with a letter, number, or punctuation mark; must not include line
+# breaks or control characters; and must be less than 100 characters long".
+SUBJECT_LIMIT = 99
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,22 @@ def message(ev: Event) -> dict:
     """The JSON body a webhook gets (and SNS carries): Slack's ``text`` plus the same facts as data."""
     return {"text": f"{ICONS[ev.kind]} {ev.app} ({ev.env}): {ev.summary}",
             "rodeo": {"event": ev.kind, "app": ev.app, "env": ev.env, **ev.details}}
+
+
+def subject(ev: Event, text: str) -> str:
+    """``text`` as an SNS Subject: printable ASCII on one line, no leading space, under 100 characters (else the kind)."""
+    ascii_text = "".join(c if " " <= c <= "~" else " " for c in text.encode("ascii", "ignore").decode())
+    return " ".join(ascii_text.split())[:SUBJECT_LIMIT].strip() or ev.kind
+
+
+def publish_args(topic: str, ev: Event, body: dict, dedup: str) -> dict:
+    """SNS Publish's arguments for ``ev``; a ``.fifo`` topic also gets a message group (the app and environment,
+    so its events stay in order) and ``dedup`` as the deduplication id (needed unless content-based deduplication is on)."""
+    args = {"TopicArn": topic, "Subject": subject(ev, body["text"]), "Message": json.dumps(body),
+            "MessageAttributes": {"event": {"DataType": "String", "StringValue": ev.kind}}}
+    if topic.endswith(".fifo"):
+        args.update(MessageGroupId=f"rodeo-{ev.app}-{ev.env}", MessageDeduplicationId=dedup)
+    return args
 
 
 def shown(url: str) -> str:
@@ -115,10 +133,10 @@ def _publish(aws: Any, topic: str, ev: Event, body: dict) -> Delivery:
 
     from toolkit.aws import explain
 
-    subject = body["text"].encode("ascii", "ignore").decode().strip()[:SUBJECT_LIMIT] or ev.kind
+    import uuid
+
     try:
-        aws.client("sns").publish(TopicArn=topic, Subject=subject, Message=json.dumps(body),
-                                  MessageAttributes={"event": {"DataType": "String", "StringValue": ev.kind}})
+        aws.client("sns").publish(**publish_args(topic, ev, body, uuid.uuid4().hex))
         return Delivery(topic, True)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         explained = explain(exc)

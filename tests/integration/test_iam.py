@@ -118,6 +118,7 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         ami = world.ami(sha="feed123")
         fresh = World(make_config(project), url, st).seed()  # setup below makes its Rodeo-owned half again
         _remove_rodeo_owned(fresh)
+        fresh.ami()  # its first bake: setup makes the template and groups only once an AMI exists
     smoked = []
     # The smoke check goes to the load balancer's DNS name (a made-up one in moto): it must never send a packet.
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: smoked.append(url) or _Answer())

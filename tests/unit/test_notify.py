@@ -35,3 +35,29 @@ def test_without_notify_settings_nothing_is_sent():
     from toolkit.config import Config
 
     assert notify.send(Config(app="web", region="us-east-1", images={}), aws=None, ev=notify.Event("bake.done", "web", "local", "x")) == []
+
+
+LONG = "release of ami-0123456789abcdef0 rolled back: alarm web-5xx fired\nat step 10% (" + "x" * 80 + ")"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("✅ web (production): release of ami-1 done", "web (production): release of ami-1 done"),
+    ("↩️ web (local): rolled back:\n\talarm web-5xx", "web (local): rolled back: alarm web-5xx"),
+    ("⚙️ ", "config.changed"),
+    (LONG, ("release of ami-0123456789abcdef0 rolled back: alarm web-5xx fired at step 10% (" + "x" * 80)[:99]),
+])
+def test_an_sns_subject_is_what_sns_takes(text, expected):
+    got = notify.subject(notify.Event("config.changed", "web", "local", "x"), text)
+    assert got == expected
+    assert len(got) < 100 and all(" " <= c <= "~" for c in got) and not got.startswith(" ")
+
+
+def test_a_fifo_topic_gets_a_message_group_and_a_deduplication_id():
+    ev = notify.Event("release.done", "web", "production", "done")
+    body = notify.message(ev)
+    standard = notify.publish_args("arn:aws:sns:us-east-1:1:deploys", ev, body, "d1")
+    fifo = notify.publish_args("arn:aws:sns:us-east-1:1:deploys.fifo", ev, body, "d1")
+    assert "MessageGroupId" not in standard and "MessageDeduplicationId" not in standard
+    assert (fifo["MessageGroupId"], fifo["MessageDeduplicationId"]) == ("rodeo-web-production", "d1")
+    same = ("Subject", "Message", "MessageAttributes")
+    assert [fifo[k] for k in same] == [standard[k] for k in same] and fifo["TopicArn"].endswith(".fifo")

@@ -31,10 +31,17 @@ KEY_HINT = "a config key is an environment variable name: capital letters, digit
 
 @dataclass(frozen=True)
 class Var:
-    """One key of a config version: the SSM parameter version it holds, and whether it is a secret."""
+    """One key of a config version: the SSM parameter version it holds, and whether it is a secret.
+
+    ``name`` is the SSM parameter holding it when that is not the key's usual
+    one (``parameter_name``): SSM refuses to change a parameter's type, so a
+    key that turned from plain to secret (or back) lives on under
+    ``type_parameter_name`` while the older versions stay where they were.
+    """
 
     version: int
     secret: bool = False
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,13 +57,14 @@ class ConfigVersion:
 
     def to_dict(self) -> dict:
         """Plain data (names, versions and flags: never a value)."""
-        return {"number": self.number, "vars": {k: {"version": v.version, "secret": v.secret} for k, v in sorted(self.vars.items())},
+        return {"number": self.number, "vars": {k: {"version": v.version, "secret": v.secret, **({"name": v.name} if v.name else {})}
+                                                for k, v in sorted(self.vars.items())},
                 "changed": list(self.changed), "removed": list(self.removed), "by": self.by, "at": self.at}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ConfigVersion":
         """The version ``to_dict`` wrote."""
-        return cls(int(data["number"]), {k: Var(int(v["version"]), bool(v.get("secret"))) for k, v in data.get("vars", {}).items()},
+        return cls(int(data["number"]), {k: Var(int(v["version"]), bool(v.get("secret")), v.get("name", "")) for k, v in data.get("vars", {}).items()},
                    tuple(data.get("changed", ())), tuple(data.get("removed", ())), data.get("by", ""), data.get("at", ""))
 
     @property
@@ -90,9 +98,22 @@ def parameter_name(app: str, env: str, key: str) -> str:
     return parameter_path(app, env) + key
 
 
+def type_parameter_name(app: str, env: str, key: str, secret: bool) -> str:
+    """Where ``key`` lives when its usual parameter holds the other type: ``/rodeo/<app>/<env>/<secret|plain>/<KEY>``.
+
+    Never a key's own name (keys have no ``/`` and no lower case), and always of one type.
+    """
+    return f"{parameter_path(app, env)}{'secret' if secret else 'plain'}/{key}"
+
+
+def parameter_of(app: str, env: str, key: str, var: Var) -> str:
+    """The SSM parameter holding ``key`` as ``var`` records it."""
+    return var.name or parameter_name(app, env, key)
+
+
 def references(version: ConfigVersion, app: str, env: str) -> list[str]:
     """``/rodeo/<app>/<env>/<KEY>:<parameter version>`` for every key: what the instances fetch (names and versions only)."""
-    return [f"{parameter_name(app, env, k)}:{v.version}" for k, v in sorted(version.vars.items())]
+    return [f"{parameter_of(app, env, k, v)}:{v.version}" for k, v in sorted(version.vars.items())]
 
 
 def check_key(key: str) -> None:
@@ -203,13 +224,15 @@ def diff_unset(current: ConfigVersion, keys: list[str]) -> Diff:
     return Diff(removed=tuple(keys))
 
 
-def apply(base: ConfigVersion, diff: Diff, versions: dict[str, int], by: str, at: str) -> ConfigVersion:
-    """The version after ``base``: ``diff`` applied, ``versions`` the parameter versions SSM gave the keys written.
+def apply(base: ConfigVersion, diff: Diff, versions: dict[str, int | Var], by: str, at: str) -> ConfigVersion:
+    """The version after ``base``: ``diff`` applied, ``versions`` the parameter versions SSM gave the keys written
+    (a ``Var`` when the key was written to another parameter than its usual one).
 
     ``base`` may be newer than the version ``diff`` was made from (another
     change won the race for its number): the change is applied on top of it.
     """
     keys = {k: v for k, v in base.vars.items() if k not in diff.removed}
     for key, secret in diff.put.items():
-        keys[key] = Var(versions[key], secret)
+        written = versions[key]
+        keys[key] = written if isinstance(written, Var) else Var(written, secret)
     return ConfigVersion(base.number + 1, keys, tuple(sorted(diff.put)), tuple(sorted(k for k in diff.removed if k in base.vars)), by, at)

@@ -9,6 +9,12 @@ key. Versions are made with a conditional put, so two changes racing for the
 same number cannot both have it. Values are read only to list them, or to
 leave a key alone that is set to what it holds; a secret is decrypted only
 when asked (``config.list --show-secrets``).
+
+SSM refuses to change an existing parameter's type (``HierarchyTypeMismatchException``),
+so a key turned from plain to secret (or back) is written to
+``/rodeo/<app>/<env>/<secret|plain>/<KEY>`` instead, and its config version
+records that name: no parameter is deleted, so every older config version
+(a rollback's) still names parameter versions that hold what they held.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import botocore.exceptions
 from toolkit.aws import error_code
 from toolkit.bake.secrets import redact
 from toolkit.config import Config
-from toolkit.configvars.plan import EMPTY, ConfigVersion, parameter_name
+from toolkit.configvars.plan import EMPTY, ConfigVersion, Var, parameter_name, parameter_of, type_parameter_name
 from toolkit.errors import AwsError, ReleaseError
 from toolkit.release.ledger import missing_table, table_name
 
@@ -81,24 +87,38 @@ def record(config: Config, aws: Any, version: ConfigVersion) -> bool:
     return get(config, aws, version.number) == version
 
 
-def put_values(config: Config, aws: Any, values: dict[str, str], put: dict[str, bool]) -> dict[str, int]:
-    """Write each key of ``put`` (key -> secret) with its value in ``values``; key -> the new parameter version.
+def put_values(config: Config, aws: Any, values: dict[str, str], put: dict[str, bool]) -> dict[str, int | Var]:
+    """Write each key of ``put`` (key -> secret) with its value in ``values``; key -> the new parameter version
+    (a ``Var`` naming the parameter when the key's usual one holds the other type: see the module's docstring).
 
     A refusal from AWS is one AwsError with the value redacted from AWS's own message.
     """
-    ssm = aws.client("ssm")
-    versions = {}
+    versions: dict[str, int | Var] = {}
     for key in sorted(put):
-        name = parameter_name(config.app, config.env, key)
+        usual = parameter_name(config.app, config.env, key)
         try:
-            answer = ssm.put_parameter(Name=name, Value=values[key], Type="SecureString" if put[key] else "String", Overwrite=True, Tier="Standard")
+            versions[key] = _put(aws, key, usual, values[key], put[key])
         except botocore.exceptions.ClientError as exc:
-            err = exc.response.get("Error", {})
-            message = redact(f"{err.get('Code', 'Error')}: {err.get('Message', '')}", {key: values[key]})
-            raise AwsError(f"AWS refused to store config key {key} ({name}): {message}",
-                           "fix the cause above and run the command again (keys stored before it are in SSM, in no config version yet)") from None
-        versions[key] = int(answer["Version"])
+            if error_code(exc) != "HierarchyTypeMismatchException":
+                raise _refused(key, usual, values[key], exc) from None
+            other = type_parameter_name(config.app, config.env, key, put[key])
+            try:
+                versions[key] = Var(_put(aws, key, other, values[key], put[key]), put[key], other)
+            except botocore.exceptions.ClientError as again:
+                raise _refused(key, other, values[key], again) from None
     return versions
+
+
+def _put(aws: Any, key: str, name: str, value: str, secret: bool) -> int:
+    answer = aws.client("ssm").put_parameter(Name=name, Value=value, Type="SecureString" if secret else "String", Overwrite=True, Tier="Standard")
+    return int(answer["Version"])
+
+
+def _refused(key: str, name: str, value: str, exc: botocore.exceptions.ClientError) -> AwsError:
+    err = exc.response.get("Error", {})
+    message = redact(f"{err.get('Code', 'Error')}: {err.get('Message', '')}", {key: value})
+    return AwsError(f"AWS refused to store config key {key} ({name}): {message}",
+                    "fix the cause above and run the command again (keys stored before it are in SSM, in no config version yet)")
 
 
 def values(config: Config, aws: Any, version: ConfigVersion, keys: list[str] | None = None, decrypt: bool = False) -> dict[str, str]:
@@ -117,7 +137,7 @@ def require(config: Config, aws: Any, version: ConfigVersion) -> None:
 
 
 def _missing(config: Config, version: ConfigVersion, keys: list[str]) -> ReleaseError:
-    refs = ", ".join(f"{parameter_name(config.app, config.env, k)}:{version.vars[k].version}" for k in keys)
+    refs = ", ".join(f"{parameter_of(config.app, config.env, k, version.vars[k])}:{version.vars[k].version}" for k in keys)
     return ReleaseError(f"config version {version.number} names parameter versions SSM no longer has: {refs}",
                         "set those keys again ('invoke config.set'): a new config version holds their new parameter versions")
 
@@ -125,7 +145,7 @@ def _missing(config: Config, version: ConfigVersion, keys: list[str]) -> Release
 def _fetch(config: Config, aws: Any, version: ConfigVersion, keys: list[str], decrypt: bool) -> dict[str, str | None]:
     """key -> value (None for a secret read without ``decrypt``), by name and parameter version, 10 a call."""
     ssm = aws.client("ssm")
-    by_ref = {f"{parameter_name(config.app, config.env, k)}:{version.vars[k].version}": k for k in keys}
+    by_ref = {f"{parameter_of(config.app, config.env, k, version.vars[k])}:{version.vars[k].version}": k for k in keys}
     refs = sorted(by_ref)
     out: dict[str, str | None] = {}
     gone: list[str] = []

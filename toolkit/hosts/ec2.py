@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from toolkit.aws import error_code
+from toolkit.aws import error_code, once_settled
 from toolkit.config import Config
 from toolkit.errors import AwsError, ConfigError
 from toolkit.hosts import BuildTarget
@@ -182,8 +182,10 @@ def _aws_host(config: Config, aws: Any, found: dict, image: str, check_id: str, 
             made.group_id = made.ec2.create_security_group(
                 GroupName=f"rodeo-verify-{check_id}", Description=f"rodeo verify {check_id}: SSH from the caller only",
                 VpcId=vpc_id, TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}])["GroupId"]
-            made.ec2.authorize_security_group_ingress(GroupId=made.group_id, IpPermissions=[rule])
-            made.instance_id = _run_instance(made.ec2, found["ImageId"], config.image(image).instance_type, subnet_id, made.group_id, made.key_name, tags)
+            # A security group just made may be InvalidGroup.NotFound for a few seconds (EC2 is eventually consistent).
+            once_settled(lambda: made.ec2.authorize_security_group_ingress(GroupId=made.group_id, IpPermissions=[rule]))
+            made.instance_id = once_settled(lambda: _run_instance(made.ec2, found["ImageId"], config.image(image).instance_type, subnet_id,
+                                                                  made.group_id, made.key_name, tags))
             address = _wait_running(made.ec2, made.instance_id)
             box["result"] = f"{made.instance_id} running at {address}"
         with reporter.step(f"wait for SSH on {address}:22 (up to {ssh_timeout:.0f}s)"):

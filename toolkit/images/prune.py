@@ -24,7 +24,7 @@ from toolkit.release import ledger
 
 from toolkit.release import slots
 from toolkit.images.lineage import tags_of
-from toolkit.aws import error_code
+from toolkit.aws import SETTLE_SECONDS, error_code, once_settled
 from toolkit.config import Config
 from toolkit.errors import AwsError, ConfigError, ReleaseError
 from toolkit.ui import Reporter, Silent
@@ -33,6 +33,8 @@ LEDGER_DEPTH = 10
 # Codes AWS answers with for a region the account has not enabled (or cannot use).
 REGION_REFUSED = ("OptInRequired", "UnauthorizedOperation", "AuthFailure", "InvalidClientTokenId")
 GONE = ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound")
+# How long a snapshot of an AMI just deregistered may stay "in use" (EC2 is eventually consistent) before it is left behind.
+SNAPSHOT_SETTLE_SECONDS = SETTLE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -303,13 +305,21 @@ def prune(config: Config, aws: Any, image: str, keep: int, plan_only: bool = Fal
     for entry in p.delete:
         with reporter.step(f"deregistering {entry.ami} in {entry.region} (built {entry.built_at or entry.created})") as box:
             gone = delete(aws, entry, reporter)
-            box["result"] = f"deregistered {entry.ami} in {entry.region}, deleted {len(gone)} snapshot(s)"
-        result.deleted.append({"ami": entry.ami, "region": entry.region, "snapshots": gone})
+            left = len(entry.snapshots) - len(gone)
+            box["result"] = f"deregistered {entry.ami} in {entry.region}, deleted {len(gone)} snapshot(s)" + (f", left {left} behind" if left else "")
+        result.deleted.append({"ami": entry.ami, "region": entry.region, "snapshots": gone,
+                               "left_behind": [s for s in entry.snapshots if s not in gone]})
     return result
 
 
 def delete(aws: Any, entry: Entry, reporter: Reporter) -> list[str]:
-    """Deregister the AMI, then delete its snapshots; anything already gone is fine."""
+    """Deregister the AMI, then delete its snapshots; anything already gone is fine.
+
+    A snapshot another AMI uses stays (a warning says which). Right after
+    DeregisterImage, AWS may still answer ``InvalidSnapshot.InUse`` for a
+    while: that is retried for ``SNAPSHOT_SETTLE_SECONDS``, then the snapshot
+    is left behind with a warning saying how to delete it later.
+    """
     ec2 = aws.client("ec2", entry.region)
     try:
         ec2.deregister_image(ImageId=entry.ami)
@@ -319,14 +329,34 @@ def delete(aws: Any, entry: Entry, reporter: Reporter) -> list[str]:
     deleted = []
     for snap in entry.snapshots:
         try:
-            ec2.delete_snapshot(SnapshotId=snap)
+            once_settled(lambda: _delete_snapshot(ec2, snap, entry.ami), timeout=SNAPSHOT_SETTLE_SECONDS)
             deleted.append(snap)
+        except _UsedElsewhere as used:
+            reporter.warn(f"kept snapshot {snap} in {entry.region}: {used.ami} still uses it")
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) == "InvalidSnapshot.InUse":
-                reporter.warn(f"kept snapshot {snap}: another AMI still uses it")
+                reporter.warn(f"left snapshot {snap} behind in {entry.region}: AWS still says it is in use {SNAPSHOT_SETTLE_SECONDS:.0f}s after "
+                              f"{entry.ami} was deregistered; delete it later: aws ec2 delete-snapshot --region {entry.region} --snapshot-id {snap}")
             elif error_code(exc) not in GONE:
                 raise
     return deleted
+
+
+class _UsedElsewhere(Exception):
+    def __init__(self, ami: str) -> None:
+        self.ami = ami
+
+
+def _delete_snapshot(ec2: Any, snap: str, deregistered: str) -> None:
+    """DeleteSnapshot; _UsedElsewhere when AWS names another AMI than ``deregistered`` as its user
+    ("The snapshot snap-1 is currently in use by ami-2": no retry will free it)."""
+    try:
+        ec2.delete_snapshot(SnapshotId=snap)
+    except botocore.exceptions.ClientError as exc:
+        user = exc.response.get("Error", {}).get("Message", "").rpartition(" by ")[2].strip()
+        if error_code(exc) == "InvalidSnapshot.InUse" and user.startswith("ami-") and user != deregistered:
+            raise _UsedElsewhere(user) from None
+        raise
 
 
 def describe(result: dict) -> list[str]:

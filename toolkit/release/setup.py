@@ -7,6 +7,14 @@ DynamoDB table (lock + ledger), the launch template ``rodeo-<app>``, the
 two slot groups and the log group ``/rodeo/<app>/<env>`` (its retention
 set from rodeo.yml each run); ``ensure`` creates those when missing. Every step is
 idempotent.
+
+AWS refuses an Auto Scaling group on a launch template without an AMI ("You
+must use a valid fully-formed launch template"), so before the release image's
+first verified AMI exists the template and groups wait: ``ensure`` says so in
+one line, and the first run after a bake makes them (a template an older
+Rodeo made without an AMI gets a version with one). A launch template version
+just made may be refused for a few seconds: group creation retries it
+(``toolkit.aws.once_settled``).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from toolkit.release import slots
 from toolkit.release import scaling
 from toolkit.images.lineage import newest_verified
 from toolkit.release.plan import SLOTS
-from toolkit.aws import error_code
+from toolkit.aws import error_code, once_settled
 from toolkit.config import Config, Release
 
 
@@ -32,7 +40,8 @@ def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_c
     ``initial_ami`` is the launch template's first AMI (default: the newest
     verified AMI of the release image, if any); ``live_slot_capacity`` the size
     blue starts at when its group is made (0: nothing runs until the first
-    release). Returns ``{"created": [...], "found": [...]}``; ReleaseError
+    release). Returns ``{"created": [...], "found": [...], "scaled": [...],
+    "waiting": [...]}`` ("waiting": what needs an AMI first); ReleaseError
     names what is absent and cannot be created here.
     """
     rel = slots.release_of(config)
@@ -42,16 +51,20 @@ def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_c
     env = slots.resolve(config, aws)
     lb = aws.client("elbv2").describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
     subnets = list(rel.subnets) or [z["SubnetId"] for z in lb["AvailabilityZones"]]
-    if _ensure_template(config, aws, rel, initial_ami):
-        created.append(f"launch template {slots.template_name(config)}")
-    for slot in SLOTS:
+    version, made = _ensure_template(config, aws, rel, initial_ami)
+    created += made
+    waiting = [] if version is not None else [
+        f"launch template {env.template} and slot groups {', '.join(env.groups[s] for s in SLOTS)}: image {rel.image!r} has no verified AMI yet "
+        f"(AWS refuses a group on a template without one); run 'invoke bake --image {rel.image}', then 'invoke setup' again"]
+    for slot in SLOTS if version is not None else ():
         desired = live_slot_capacity if slot == "blue" else 0
-        if _ensure_group(config, aws, env, slot, subnets, desired):
+        if _ensure_group(config, aws, env, slot, subnets, desired, version):
             created.append(f"auto scaling group {env.groups[slot]}")
     found = [f"load balancer {rel.load_balancer}", f"listener :{rel.listener_port}"] + [f"target group {rel.slots[s]}" for s in SLOTS]
     logs = f"log group {log_group.name(config)} (retention {config.logs.retention_days} days)"
     (created if log_group.ensure(config, aws) else found).append(logs)
-    return {"created": created, "found": found, "scaled": _ensure_scaling(config, aws, env)}
+    scaled = _ensure_scaling(config, aws, env) if version is not None else []
+    return {"created": created, "found": found, "scaled": scaled, "waiting": waiting}
 
 
 def _ensure_scaling(config: Config, aws: Any, env: slots.Env) -> list[str]:
@@ -64,31 +77,50 @@ def _ensure_scaling(config: Config, aws: Any, env: slots.Env) -> list[str]:
     return changed
 
 
-def _ensure_template(config: Config, aws: Any, rel: Release, initial_ami: str | None) -> bool:
+def _ensure_template(config: Config, aws: Any, rel: Release, initial_ami: str | None) -> tuple[int | None, list[str]]:
+    """(the template version new slot groups pin, what was created); (None, []) while no AMI is known.
+
+    An existing template's newest version with an AMI is used; a template
+    without any (made by an older Rodeo) gets a new version with the AMI.
+    """
     ec2 = aws.client("ec2")
     name = slots.template_name(config)
-    try:
-        ec2.describe_launch_templates(LaunchTemplateNames=[name])
-        return False
-    except botocore.exceptions.ClientError as exc:
-        if "NotFound" not in error_code(exc):
-            raise
-    data: dict = {"InstanceType": rel.instance_type, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}}
+    versions = _template_versions(ec2, name)
+    with_ami = [v["VersionNumber"] for v in versions if v["LaunchTemplateData"].get("ImageId")]
+    if with_ami:
+        return max(with_ami), []
     ami = initial_ami or _initial_ami(config, aws, rel)
-    if ami:
-        data["ImageId"] = ami
+    if not ami:
+        return None, []
+    data: dict = {"ImageId": ami, "InstanceType": rel.instance_type, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}}
     if rel.security_groups:
         data["SecurityGroupIds"] = list(rel.security_groups)
     if rel.instance_profile:
         data["IamInstanceProfile"] = {"Name": rel.instance_profile}
+    if versions:
+        made = ec2.create_launch_template_version(LaunchTemplateName=name, VersionDescription=f"rodeo setup: first AMI {ami}", LaunchTemplateData=data)
+        number = int(made["LaunchTemplateVersion"]["VersionNumber"])
+        return number, [f"launch template {name} v{number} ({ami}: its versions had no AMI)"]
     tags = [{"ResourceType": "launch-template", "Tags": [{"Key": "rodeo:app", "Value": config.app}]}]
     try:
         ec2.create_launch_template(LaunchTemplateName=name, VersionDescription="created by rodeo setup", LaunchTemplateData=data, TagSpecifications=tags)
     except botocore.exceptions.ClientError as exc:
         if "AlreadyExists" not in error_code(exc):
             raise
-        return False
-    return True
+        return 1, []  # made meanwhile by another setup (with its first AMI)
+    return 1, [f"launch template {name}"]
+
+
+def _template_versions(ec2: Any, name: str) -> list[dict]:
+    """Every version of launch template ``name`` (none when it does not exist)."""
+    try:
+        ec2.describe_launch_templates(LaunchTemplateNames=[name])
+    except botocore.exceptions.ClientError as exc:
+        if "NotFound" not in error_code(exc):
+            raise
+        return []
+    pages = ec2.get_paginator("describe_launch_template_versions").paginate(LaunchTemplateName=name)
+    return [v for page in pages for v in page["LaunchTemplateVersions"]]
 
 
 def _initial_ami(config: Config, aws: Any, rel: Release) -> str | None:
@@ -97,7 +129,7 @@ def _initial_ami(config: Config, aws: Any, rel: Release) -> str | None:
     return found["ImageId"] if found else None
 
 
-def _ensure_group(config: Config, aws: Any, env: slots.Env, slot: str, subnets: list[str], desired: int) -> bool:
+def _ensure_group(config: Config, aws: Any, env: slots.Env, slot: str, subnets: list[str], desired: int, version: int) -> bool:
     asg = aws.client("autoscaling")
     name, tg = env.groups[slot], env.target_groups[slot]
     groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
@@ -107,9 +139,9 @@ def _ensure_group(config: Config, aws: Any, env: slots.Env, slot: str, subnets: 
         return False
     rel = slots.release_of(config)
     try:
-        asg.create_auto_scaling_group(
+        once_settled(lambda: asg.create_auto_scaling_group(
             AutoScalingGroupName=name,
-            LaunchTemplate={"LaunchTemplateName": env.template, "Version": "1"},
+            LaunchTemplate={"LaunchTemplateName": env.template, "Version": str(version)},
             MinSize=min(rel.capacity.min, desired),
             MaxSize=rel.capacity.max,
             DesiredCapacity=desired,
@@ -118,7 +150,7 @@ def _ensure_group(config: Config, aws: Any, env: slots.Env, slot: str, subnets: 
             HealthCheckType="ELB",
             HealthCheckGracePeriod=60,
             Tags=[{"Key": "rodeo:app", "Value": config.app, "PropagateAtLaunch": True}, {"Key": "rodeo:slot", "Value": slot, "PropagateAtLaunch": True}],
-        )
+        ))
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "AlreadyExists":
             raise

@@ -16,7 +16,7 @@ import botocore.exceptions
 
 from toolkit.release import userdata
 from toolkit.release.plan import SLOTS, SlotState, State
-from toolkit.aws import error_code
+from toolkit.aws import error_code, once_settled
 from toolkit.config import Config
 from toolkit.errors import ReleaseError
 
@@ -144,12 +144,39 @@ def instance_ids(env: Env, aws: Any, slot: str) -> list[str]:
 
 
 def set_weights(env: Env, aws: Any, weights: dict[str, int]) -> None:
-    """Set both slots' weights in ONE modify_listener call (stickiness kept)."""
-    forward = {"TargetGroups": [{"TargetGroupArn": env.target_groups[s], "Weight": int(weights[s])} for s in SLOTS]}
-    stickiness = env.action.get("ForwardConfig", {}).get("TargetGroupStickinessConfig")
-    if stickiness:
-        forward["TargetGroupStickinessConfig"] = stickiness
-    aws.client("elbv2").modify_listener(ListenerArn=env.listener_arn, DefaultActions=[{"Type": "forward", "ForwardConfig": forward}])
+    """Set both slots' weights in ONE modify_listener call, keeping the listener's other actions.
+
+    ModifyListener replaces the whole action list, so the list sent is the
+    listener's own as it is now (an ``authenticate-oidc``/``authenticate-cognito``
+    before the forward, each with its Order) with only the forward's weights
+    changed (its stickiness kept).
+    """
+    elbv2 = aws.client("elbv2")
+    actions = elbv2.describe_listeners(ListenerArns=[env.listener_arn])["Listeners"][0]["DefaultActions"]
+    elbv2.modify_listener(ListenerArn=env.listener_arn, DefaultActions=weighted_actions(actions, env.target_groups, weights))
+
+
+def weighted_actions(actions: list[dict], target_groups: dict[str, str], weights: dict[str, int]) -> list[dict]:
+    """The listener's ``actions`` for ModifyListener with the forward's weights set to ``weights`` (slot -> weight).
+
+    Other actions are kept as they are, in their order; an OIDC action keeps
+    its client secret (``UseExistingClientSecret``: DescribeListeners never
+    returns it). A list without a forward gets one.
+    """
+    forward_config = {"TargetGroups": [{"TargetGroupArn": target_groups[s], "Weight": int(weights[s])} for s in SLOTS]}
+    out, forwarded = [], False
+    for action in actions:
+        if action["Type"] == "forward" and not forwarded:
+            forwarded = True
+            stickiness = action.get("ForwardConfig", {}).get("TargetGroupStickinessConfig")
+            forward = {"Type": "forward", "ForwardConfig": dict(forward_config, **({"TargetGroupStickinessConfig": stickiness} if stickiness else {}))}
+            out.append(dict(forward, **({"Order": action["Order"]} if "Order" in action else {})))
+        elif action["Type"] == "authenticate-oidc":
+            config = {k: v for k, v in action["AuthenticateOidcConfig"].items() if k != "ClientSecret"}
+            out.append(dict(action, AuthenticateOidcConfig=dict(config, UseExistingClientSecret=True)))
+        else:
+            out.append(action)
+    return out if forwarded else out + [{"Type": "forward", "ForwardConfig": forward_config}]
 
 
 def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: str | None = None, profile: str | None = None) -> int:
@@ -175,7 +202,7 @@ def set_capacity(env: Env, aws: Any, slot: str, desired: int, minimum: int = 0, 
         args["MaxSize"] = max(maximum, desired)
     if version is not None:
         args["LaunchTemplate"] = {"LaunchTemplateName": env.template, "Version": str(version)}
-    aws.client("autoscaling").update_auto_scaling_group(**args)
+    once_settled(lambda: aws.client("autoscaling").update_auto_scaling_group(**args))  # a version made a moment ago may be refused
 
 
 def wait_in_service(env: Env, aws: Any, slot: str, count: int, timeout: float, progress: Callable[[int, int], None] = lambda n, total: None) -> bool:

@@ -241,3 +241,23 @@ def test_cli_plan_prints_json_and_changes_nothing(moto, tmp_path):
     refused = project.invoke("prune", "--env", "test", "--image", "app", "--keep", "0", timeout=120)
     assert refused.returncode == 1 and refused.stderr.startswith("error: --keep 0")
     assert env.world() == before
+
+
+def test_a_snapshot_still_in_use_after_the_retries_is_left_behind_with_a_hint(env, monkeypatch, capsys):
+    """The local stack answers InvalidSnapshot.InUse right after DeregisterImage, as AWS may: with no time to retry, it is left behind."""
+    from toolkit.images import prune as prune_mod
+    from toolkit.local.awsrules import settle_seconds
+    from toolkit.ui import Reporter
+
+    if settle_seconds() == 0:
+        pytest.skip("RODEO_LOCAL_SETTLE_SECONDS=0: the stack frees snapshots at once")
+    monkeypatch.setattr(prune_mod, "SNAPSHOT_SETTLE_SECONDS", 0)
+    old, new = env.bake(1)[E], env.bake(2)[E]
+    snap = env.snapshot_of(old)
+    result = prune(env.cfg, env.aws, "app", 1, reporter=Reporter(live=False)).to_dict()
+    assert result["deleted"] == [{"ami": old, "region": E, "snapshots": [], "left_behind": [snap]}]
+    assert env.amis() == {new} and env.snapshot_exists(snap)
+    out = capsys.readouterr().out
+    assert f"left snapshot {snap} behind in {E}: AWS still says it is in use 0s after {old} was deregistered; " \
+           f"delete it later: aws ec2 delete-snapshot --region {E} --snapshot-id {snap}" in out
+    assert f"deregistered {old} in {E}, deleted 0 snapshot(s), left 1 behind" in out

@@ -21,7 +21,7 @@ import pytest
 
 from tests.integration.local.conftest import CACHE, in_instance, leftovers
 from toolkit import procs
-from toolkit.aws import Aws
+from toolkit.aws import Aws, once_settled
 from toolkit.local import seed, stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -71,10 +71,10 @@ class Live:
         if not self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]:
             self.ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": self.amis[slot], "InstanceType": "t3.micro",
                                                                                    "UserData": base64.b64encode(USER_DATA.encode()).decode()})
-            self.asg.create_auto_scaling_group(
+            once_settled(lambda: self.asg.create_auto_scaling_group(  # a version just made is refused at first, as on AWS
                 AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": name, "Version": "1"}, MinSize=0, MaxSize=4,
                 DesiredCapacity=desired, VPCZoneIdentifier=",".join(self.subnets), TargetGroupARNs=[self.tgs[slot]],
-            )
+            ))
         else:
             self.asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, DesiredCapacity=desired)
 

@@ -199,3 +199,24 @@ def test_the_instance_loader_fetches_exactly_the_named_versions(world):
     ssm.delete_parameter(Name=f"/rodeo/{world.cfg.app}/test/K05")
     with pytest.raises(loader.LoadError, match=f"SSM has no such parameter version: /rodeo/{world.cfg.app}/test/K05:1"):
         loader.fetch(ssm, refs)
+
+
+def test_a_key_turned_secret_and_back_keeps_every_config_versions_values(world):
+    """SSM refuses to change a parameter's type (the local stack too): the other type lives under <secret|plain>/KEY, nothing is deleted."""
+    from tests.unit.configvars.test_loader import loader
+    from toolkit.configvars import pin
+
+    app, r = world.cfg.app, world.reporter
+    change.set_vars(world.cfg, world.aws, {"TOKEN": "plain one"}, release=False, reporter=r)
+    change.set_vars(world.cfg, world.aws, {"TOKEN": "hush hush"}, secret=True, release=False, reporter=r)
+    change.unset_vars(world.cfg, world.aws, ["TOKEN"], release=False, reporter=r)
+    change.set_vars(world.cfg, world.aws, {"TOKEN": "plain again"}, release=False, reporter=r)
+    assert {n: h for n, h in parameters(world).items() if n.startswith(f"/rodeo/{app}/")} == {f"/rodeo/{app}/test/TOKEN": [(1, "String"), (2, "String")], f"/rodeo/{app}/test/secret/TOKEN": [(1, "SecureString")]}
+    ssm = world.aws.client("ssm")
+    loaded = {}
+    for number in (1, 2, 3, 4):
+        doc = json.dumps({"rodeo": {"app": app, "env": "test", **pin.user_data(world.cfg, world.aws, number)}}).encode()
+        loaded[number] = loader.fetch(ssm, loader.references(doc)[1])
+    assert loaded == {1: {"TOKEN": "plain one"}, 2: {"TOKEN": "hush hush"}, 3: {}, 4: {"TOKEN": "plain again"}}
+    assert change.list_vars(world.cfg, world.aws, show_secrets=True).vars["TOKEN"] == {"value": "plain again", "secret": False, "parameter_version": 2}
+    assert store.get(world.cfg, world.aws, 2).vars["TOKEN"].name == f"/rodeo/{app}/test/secret/TOKEN"

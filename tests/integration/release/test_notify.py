@@ -97,3 +97,17 @@ def test_a_config_change_names_its_keys_never_a_value(world, hooks):
     body = hook.bodies[0]
     assert body["rodeo"]["version"] == 1 and sorted(body["rodeo"]["changed"]) == ["API_TOKEN", "GREETING"]
     assert "staged" in body["text"] and "s3cr3t-value" not in json.dumps(body) and "hello-there" not in json.dumps(body)
+
+
+def test_sns_takes_a_long_multiline_summary_and_a_fifo_topic(world):
+    """AWS's Subject rules and a .fifo topic's ids, as the local stack enforces them (moto alone lets both through)."""
+    from toolkit import notify
+
+    sns = world.aws.client("sns")
+    standard = sns.create_topic(Name=f"{world.cfg.app}-deploys")["TopicArn"]
+    fifo = sns.create_topic(Name=f"{world.cfg.app}-deploys.fifo", Attributes={"FifoTopic": "true"})["TopicArn"]
+    summary = "release of ami-0123456789abcdef0 rolled back: alarm web-5xx\nfired at 10% with " + "5xx " * 30
+    ev = notify.event(world.cfg, "release.rolled_back", summary, reason="alarm")
+    for topic in (standard, fifo):
+        delivered = notify.send(_notifying(world, sns_topic=topic).cfg, world.aws, ev)
+        assert [(d.target, d.ok, d.error) for d in delivered] == [(topic, True, "")]

@@ -217,3 +217,19 @@ def test_a_failing_smoke_check_rolls_the_release_back(make_world, status, rolled
         assert [g["TargetGroupArn"] for g in made["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]] == [world.env.target_groups["green"]]
     finally:
         server.shutdown()
+
+
+def test_a_release_keeps_the_listeners_authenticate_action_before_the_forward(world):
+    """ModifyListener replaces the whole list (as on AWS): each weight change must send the OIDC action again."""
+    elbv2 = world.aws.client("elbv2")
+    oidc = {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": {
+        "Issuer": "https://idp.example.com", "AuthorizationEndpoint": "https://idp.example.com/auth", "TokenEndpoint": "https://idp.example.com/token",
+        "UserInfoEndpoint": "https://idp.example.com/userinfo", "ClientId": "rodeo", "ClientSecret": "s3cret"}}
+    forward = {"Type": "forward", "Order": 2, "ForwardConfig": {"TargetGroups": [
+        {"TargetGroupArn": world.env.target_groups["blue"], "Weight": 100}, {"TargetGroupArn": world.env.target_groups["green"], "Weight": 0}]}}
+    elbv2.modify_listener(ListenerArn=world.env.listener_arn, DefaultActions=[oidc, forward])
+    assert rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter).outcome == "released"
+    actions = elbv2.describe_listeners(ListenerArns=[world.env.listener_arn])["Listeners"][0]["DefaultActions"]
+    assert [(a["Type"], a.get("Order")) for a in actions] == [("authenticate-oidc", 1), ("forward", 2)]
+    assert actions[0]["AuthenticateOidcConfig"]["Issuer"] == "https://idp.example.com"
+    assert world.state().weights == {"blue": 0, "green": 100}

@@ -172,3 +172,14 @@ def test_references_and_round_trip():
     assert references(EMPTY, "web", "prod") == []
     assert ConfigVersion.from_dict(V3.to_dict()) == V3
     assert "value" not in str(V3.to_dict())
+
+
+def test_a_key_living_under_its_other_type_name_is_recorded_and_referenced_there():
+    from toolkit.configvars.plan import references, type_parameter_name
+
+    moved = type_parameter_name("web", "prod", "TOKEN", True)
+    version = ConfigVersion(2, {"TOKEN": Var(1, True, moved), "MODE": Var(3)})
+    assert moved == "/rodeo/web/prod/secret/TOKEN" and type_parameter_name("web", "prod", "TOKEN", False) == "/rodeo/web/prod/plain/TOKEN"
+    assert ConfigVersion.from_dict(version.to_dict()) == version
+    assert version.to_dict()["vars"] == {"MODE": {"version": 3, "secret": False}, "TOKEN": {"version": 1, "secret": True, "name": moved}}
+    assert references(version, "web", "prod") == ["/rodeo/web/prod/MODE:3", "/rodeo/web/prod/secret/TOKEN:1"]

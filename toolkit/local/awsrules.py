@@ -1,0 +1,337 @@
+"""AWS's rules that moto skips, enforced by the local stack (checked against moto 5.2.6).
+
+Each function patches moto the way ``toolkit.local.motoserver``'s fidelity
+fixes do, and names the AWS behaviour and its documentation. ``apply`` turns
+them all on; ``motoserver.main`` calls it for every local stack, live or not.
+The README's list "Rules the local stack enforces that moto skips" is kept
+beside this module: a rule added here is a line added there.
+
+Eventual consistency (``settling_*``) is approximated, deterministically: a
+resource made less than ``RODEO_LOCAL_SETTLE_SECONDS`` (default 5) ago is
+refused at its *first* use, as AWS may refuse it for a few seconds after it
+is made; that refusal, or any use after the window, makes it ready. So code
+that uses what it just made without retrying fails here every time, and code
+that retries pays one short backoff. AWS's window is random and can be longer.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+import threading
+import time
+from typing import Any, Callable
+
+SETTLE_ENV = "RODEO_LOCAL_SETTLE_SECONDS"
+DEFAULT_SETTLE_SECONDS = 5.0
+# SNS's Publish (see sns_subject_rules): printable ASCII, not starting with a space, under 100 characters.
+SUBJECT_CHARACTERS = frozenset(string.ascii_letters + string.digits + string.punctuation + " ")
+SUBJECT_LIMIT = 100
+PACKER_SDK = "aws-sdk-go/"  # the User-Agent of Packer's AWS calls (the only Go client of the local stack)
+
+
+class Settling:
+    """Things made a moment ago: each is refused at its first use within ``window`` seconds of being made."""
+
+    def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window, self.clock = window, clock
+        self._made: dict[Any, float] = {}
+        self._lock = threading.Lock()
+
+    def made(self, key: Any) -> None:
+        """``key`` was just made."""
+        with self._lock:
+            self._made[key] = self.clock()
+
+    def settle(self, key: Any) -> None:
+        """``key`` is visible now (a Describe found it)."""
+        with self._lock:
+            self._made.pop(key, None)
+
+    def refuse(self, key: Any) -> bool:
+        """True when this is ``key``'s first use and it was made less than ``window`` seconds ago."""
+        with self._lock:
+            at = self._made.pop(key, None)
+        return at is not None and self.clock() - at < self.window
+
+
+def settle_seconds() -> float:
+    """The settling window from ``RODEO_LOCAL_SETTLE_SECONDS`` (0 turns eventual consistency off)."""
+    try:
+        return max(0.0, float(os.environ.get(SETTLE_ENV, DEFAULT_SETTLE_SECONDS)))
+    except ValueError:
+        return DEFAULT_SETTLE_SECONDS
+
+
+def apply(window: float | None = None) -> None:
+    """Turn every rule on (``window``: the settling window, default ``settle_seconds()``)."""
+    window = settle_seconds() if window is None else window
+    settling_launch_template_versions(Settling(window))
+    fully_formed_launch_templates()  # patched last, checked first: a template without an AMI never settles
+    settling_security_groups(Settling(window))
+    settling_deregistered_image_snapshots(Settling(window))
+    sns_subject_rules()
+    ssm_type_changes_refused()
+
+
+# --- launch templates --------------------------------------------------------------------
+
+
+def _template_version(ec2_backend: Any, spec: dict | None) -> Any:
+    """The moto launch template version ``spec`` names (LaunchTemplateId/Name, Version), or None (moto then answers)."""
+    if not spec or not (spec.get("LaunchTemplateId") or spec.get("LaunchTemplateName")):
+        return None
+    try:
+        template = (ec2_backend.get_launch_template(spec["LaunchTemplateId"]) if spec.get("LaunchTemplateId")
+                    else ec2_backend.get_launch_template_by_name(spec["LaunchTemplateName"]))
+        return template.get_version(spec.get("Version") or "$Default")
+    except Exception:  # not found: moto's own answer says so
+        return None
+
+
+def _group_templates(response: Any) -> list[dict]:
+    """The launch templates a CreateAutoScalingGroup/UpdateAutoScalingGroup request names."""
+    specs = [response._get_param("LaunchTemplate", {}) or {}]
+    mixed = response._get_param("MixedInstancesPolicy") or {}
+    specs.append(((mixed.get("LaunchTemplate") or {}).get("LaunchTemplateSpecification")) or {})
+    return [s for s in specs if s]
+
+
+def fully_formed_launch_templates() -> None:
+    """An Auto Scaling group, or RunInstances, on a launch template version without ``ImageId`` is refused.
+
+    AWS: CreateAutoScalingGroup and UpdateAutoScalingGroup validate the
+    launch template as a launch would, and refuse one that cannot launch with
+    ``ValidationError: You must use a valid fully-formed launch template.``
+    followed by EC2's reason (here RunInstances' ``The request must contain
+    the parameter ImageId``); RunInstances itself answers ``MissingParameter``
+    with that reason. ``ImageId`` is optional in a launch template
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/create-launch-template.html)
+    and required to launch
+    (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RunInstances.html).
+    moto 5.2.6 makes the group and launches instances with no AMI.
+    """
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.ec2.exceptions import MissingParameterError
+    from moto.ec2.responses.instances import InstanceResponse
+
+    def refuse_imageless(self: Any) -> None:
+        for spec in _group_templates(self):
+            version = _template_version(self.autoscaling_backend.ec2_backend, spec)
+            if version is not None and not version.image_id:
+                raise ValidationError("You must use a valid fully-formed launch template. The request must contain the parameter ImageId")
+
+    def run_instances_check(self: Any) -> None:
+        version = _template_version(self.ec2_backend, self._get_param("LaunchTemplate", {}))
+        if version is not None and not version.image_id and not self._get_param("ImageId"):
+            raise MissingParameterError("ImageId")
+
+    _before(AutoScalingResponse, "create_auto_scaling_group", refuse_imageless)
+    _before(AutoScalingResponse, "update_auto_scaling_group", refuse_imageless)
+    _before(InstanceResponse, "run_instances", run_instances_check)
+
+
+def settling_launch_template_versions(settling: Settling) -> None:
+    """A launch template version made a moment ago is refused at its first use, as AWS may refuse it for a few seconds.
+
+    AWS's EC2 API is eventually consistent
+    (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html):
+    a version used right after CreateLaunchTemplate(Version) can be refused by
+    Auto Scaling as not a ``valid fully-formed launch template`` and by
+    RunInstances as not found (Terraform's AWS provider retries exactly this).
+    Uses: CreateAutoScalingGroup, UpdateAutoScalingGroup, RunInstances with a
+    LaunchTemplate. moto 5.2.6 makes every version visible at once.
+    """
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.ec2.exceptions import InvalidLaunchTemplateVersionNotFound
+    from moto.ec2.models.launch_templates import LaunchTemplateVersion
+    from moto.ec2.responses.instances import InstanceResponse
+
+    init = LaunchTemplateVersion.__init__
+
+    def made(self: Any, template: Any, number: int, *args: Any, **kwargs: Any) -> None:
+        init(self, template, number, *args, **kwargs)
+        settling.made((template.id, number))
+
+    def group_use(self: Any) -> None:
+        for spec in _group_templates(self):
+            version = _template_version(self.autoscaling_backend.ec2_backend, spec)
+            if version is not None and settling.refuse((version.template.id, version.number)):
+                raise ValidationError(f"You must use a valid fully-formed launch template. Could not find the specified version "
+                                      f"{version.number} for the launch template with ID {version.template.id}.")
+
+    def run_use(self: Any) -> None:
+        version = _template_version(self.ec2_backend, self._get_param("LaunchTemplate", {}))
+        if version is not None and settling.refuse((version.template.id, version.number)):
+            raise InvalidLaunchTemplateVersionNotFound(str(version.number), version.template.id)
+
+    LaunchTemplateVersion.__init__ = made
+    _before(AutoScalingResponse, "create_auto_scaling_group", group_use)
+    _before(AutoScalingResponse, "update_auto_scaling_group", group_use)
+    _before(InstanceResponse, "run_instances", run_use)
+
+
+# --- security groups and snapshots -------------------------------------------------------
+
+
+def _group_ids(data: dict) -> list[str]:
+    """Security group ids in a RunInstances request or a launch template's data (direct and per network interface)."""
+    ids = list(data.get("SecurityGroupIds") or [])
+    for nic in data.get("NetworkInterfaces") or []:
+        ids += list(nic.get("Groups") or [])
+    return [i for i in ids if isinstance(i, str)]
+
+
+def settling_security_groups(settling: Settling) -> None:
+    """A security group made a moment ago is ``InvalidGroup.NotFound`` at its first use, as on AWS.
+
+    AWS (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html,
+    "InvalidGroup.NotFound"): a command using the id CreateSecurityGroup just
+    returned may answer that the group does not exist. Uses:
+    AuthorizeSecurityGroupIngress, RunInstances, CreateLaunchTemplate and
+    CreateLaunchTemplateVersion naming it. A VPC's own ``default`` group is
+    not counted. DescribeSecurityGroups naming it by id settles it: the page's
+    advice is to confirm with Describe (with backoff) before using a new
+    resource, and Packer's amazon-ebs (1.6.6) does exactly that before it
+    authorizes SSH. moto 5.2.6 knows every group at once.
+    """
+    from moto.ec2.exceptions import InvalidSecurityGroupNotFoundError
+    from moto.ec2.models.security_groups import SecurityGroupBackend
+    from moto.ec2.responses.instances import InstanceResponse
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+    from moto.ec2.responses.security_groups import SecurityGroups
+
+    create = SecurityGroupBackend.create_security_group
+
+    def create_security_group(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        group = create(self, name, *args, **kwargs)
+        if name != "default":
+            settling.made(group.id)
+        return group
+
+    def check(ids: list[str]) -> None:
+        for group_id in ids:
+            if settling.refuse(group_id):
+                raise InvalidSecurityGroupNotFoundError(group_id)
+
+    def described(self: Any) -> None:
+        for group_id in self._get_param("GroupIds", []) or []:
+            settling.settle(group_id)
+
+    SecurityGroupBackend.create_security_group = create_security_group
+    _before(SecurityGroups, "describe_security_groups", described)
+    _before(SecurityGroups, "authorize_security_group_ingress", lambda self: check([self._get_param("GroupId") or ""]))
+    _before(InstanceResponse, "run_instances", lambda self: check(
+        _group_ids({"SecurityGroupIds": self._get_param("SecurityGroupIds", []), "NetworkInterfaces": self._get_param("NetworkInterfaces", [])})))
+    for action in ("create_launch_template", "create_launch_template_version"):
+        _before(LaunchTemplates, action, lambda self: check(_group_ids(self._get_param("LaunchTemplateData", {}) or {})))
+
+
+def settling_deregistered_image_snapshots(settling: Settling) -> None:
+    """A snapshot of an image deregistered a moment ago is ``InvalidSnapshot.InUse`` at its first DeleteSnapshot, as on AWS.
+
+    AWS: DeleteSnapshot refuses a snapshot an AMI uses
+    (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-deleting-snapshot.html)
+    and, the EC2 API being eventually consistent
+    (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html),
+    may still refuse it for a few seconds after DeregisterImage. moto 5.2.6
+    frees it at once. Calls from the Go SDK are not refused: that is Packer
+    (1.6.6, Debian's), whose ``encrypt_boot`` cleanup deletes its temporary
+    AMI's snapshots right after deregistering it and never retries; on AWS
+    that race is rare, here it would fail every encrypted bake.
+    """
+    from moto.ec2.exceptions import InvalidSnapshotInUse
+    from moto.ec2.models.amis import AmiBackend
+    from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+
+    deregister = AmiBackend.deregister_image
+    used_by: dict[str, str] = {}  # snapshot -> the AMI deregistered a moment ago
+
+    def deregister_image(self: Any, ami_id: str) -> None:
+        image = self.amis.get(ami_id)
+        deregister(self, ami_id)
+        mapped = {(m.get("Ebs") or {}).get("SnapshotId") for m in getattr(image, "block_device_mappings", None) or [] if isinstance(m, dict)}
+        for snap in list(self.snapshots.values()):
+            if snap.from_ami == ami_id or snap.id in mapped:
+                used_by[snap.id] = ami_id
+                settling.made(snap.id)
+
+    def delete_snapshot(self: Any) -> None:
+        snap = self._get_param("SnapshotId") or ""
+        if str(self.headers.get("User-Agent", "")).startswith(PACKER_SDK):
+            return  # Packer: see the docstring
+        if settling.refuse(snap):
+            raise InvalidSnapshotInUse(snap, used_by.get(snap, "an AMI"))
+
+    AmiBackend.deregister_image = deregister_image
+    _before(ElasticBlockStore, "delete_snapshot", delete_snapshot)
+
+
+# --- SNS and SSM -------------------------------------------------------------------------
+
+
+def sns_subject_rules() -> None:
+    """Publish refuses a Subject that is not printable ASCII, starts with a space, or is not under 100 characters.
+
+    AWS (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html) said
+    "Subjects must be ASCII text that begins with a letter, number, or
+    punctuation mark; must not include line breaks or control characters; and
+    must be less than 100 characters long"; botocore's model today says "UTF-8
+    text with no line breaks or control characters, and less than 100
+    characters long". The stricter reading is enforced, refused as AWS does
+    with ``InvalidParameter: Invalid parameter: Subject`` (moto issue #1503
+    reports AWS taking exactly 100; the documented limit is kept). moto 5.2.6
+    checks only the length, and lets 100 through. (A ``.fifo`` topic's MessageGroupId and deduplication id
+    moto 5.2.6 already requires; tests/unit/local/test_awsrules.py keeps it so.)
+    """
+    from moto.sns.exceptions import SNSInvalidParameter
+    from moto.sns.responses import SNSResponse
+
+    def check(self: Any) -> None:
+        subject = self._get_param("Subject")
+        if subject is None:
+            return
+        legal = set(subject) <= SUBJECT_CHARACTERS and not subject.startswith(" ")
+        if subject == "" or len(subject) >= SUBJECT_LIMIT or not legal:
+            raise SNSInvalidParameter("Invalid parameter: Subject")
+
+    _before(SNSResponse, "publish", check)
+
+
+def ssm_type_changes_refused() -> None:
+    """PutParameter with ``Overwrite`` refuses to change an existing parameter's type (``HierarchyTypeMismatchException``).
+
+    AWS's PutParameter (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html)
+    lists HierarchyTypeMismatchException: "Parameter Store doesn't support
+    changing a parameter type in a hierarchy. For example, you can't change a
+    parameter from a String type to a SecureString type. You must create a
+    new, unique parameter." moto 5.2.6 changes the type. (Whether AWS refuses
+    every such overwrite needs a real account to confirm: the README says so.)
+    """
+    from moto.ssm.exceptions import SSMException
+    from moto.ssm.models import SimpleSystemManagerBackend
+
+    original = SimpleSystemManagerBackend.put_parameter
+
+    def put_parameter(self: Any, name: str, description: str, value: str, parameter_type: str, *args: Any, **kwargs: Any) -> Any:
+        held = self._parameters[name] if name in self._parameters else None
+        if held and parameter_type and held[-1].parameter_type != parameter_type:
+            raise SSMException("HierarchyTypeMismatchException",
+                               "Parameter Store doesn't support changing a parameter type in a hierarchy. For example, you can't change a "
+                               "parameter from a String type to a SecureString type. You must create a new, unique parameter.")
+        return original(self, name, description, value, parameter_type, *args, **kwargs)
+
+    SimpleSystemManagerBackend.put_parameter = put_parameter
+
+
+def _before(cls: type, action: str, check: Callable[[Any], None]) -> None:
+    """Run ``check(response)`` before moto's ``cls.action`` answers; it refuses by raising moto's exception."""
+    original = getattr(cls, action)
+
+    def action_with_rule(self: Any) -> Any:
+        check(self)
+        return original(self)
+
+    setattr(cls, action, action_with_rule)
