@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from toolkit import config, iam
-from toolkit.aws import Aws
+from toolkit.aws import Aws, once_settled
 
 APP_PORT = 8080
 DRAIN = 30
@@ -89,8 +89,8 @@ def healthy(url: str, region: str = "us-east-1") -> Shape:
     shape.private_table = _table(ec2, shape.vpc, shape.private, NatGatewayId=shape.nat)
     shape.lb_sg = ec2.create_security_group(GroupName=f"{shape.name}-lb", Description="load balancer", VpcId=shape.vpc)["GroupId"]
     shape.app_sg = ec2.create_security_group(GroupName=f"{shape.name}-app", Description="instances", VpcId=shape.vpc)["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=shape.app_sg, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": APP_PORT, "ToPort": APP_PORT, "UserIdGroupPairs": [{"GroupId": shape.lb_sg}]}])
+    once_settled(lambda: ec2.authorize_security_group_ingress(GroupId=shape.app_sg, IpPermissions=[  # AWS: a new group settles first
+        {"IpProtocol": "tcp", "FromPort": APP_PORT, "ToPort": APP_PORT, "UserIdGroupPairs": [{"GroupId": shape.lb_sg}]}]))
     _load_balancer(shape)
     shape.ami = ec2.register_image(Name=f"{shape.name}-debian-12", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
     shape.aws.client("cloudwatch").put_metric_alarm(
