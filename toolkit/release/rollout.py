@@ -222,7 +222,7 @@ def _prepare(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Report
     lock.check(aws, held, f"scaling {p.new_slot} up")
     with reporter.step(f"{p.new_slot} scaling up to {cap.desired} with {p.to_ami}") as line:
         version = slots.ensure_version(env, aws, p.to_ami, p.reuse_version, userdata.encode(userdata.document(config, **pin.user_data(config, aws, p.to_config))),
-                                       rel.instance_profile)
+                                       rel.instance_profile, rel.instance_type, rel.security_groups)
         slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max, version)
         line["result"] = f"pinned to launch template version {version}, {cap.desired} instance(s) asked for"
     with reporter.step(f"waiting for {cap.desired} healthy instance(s) in {p.new_slot}") as line:

@@ -152,9 +152,12 @@ def set_weights(env: Env, aws: Any, weights: dict[str, int]) -> None:
     aws.client("elbv2").modify_listener(ListenerArn=env.listener_arn, DefaultActions=[{"Type": "forward", "ForwardConfig": forward}])
 
 
-def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: str | None = None, profile: str | None = None) -> int:
+def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: str | None = None, profile: str | None = None,
+                   instance_type: str | None = None, security_groups: tuple[str, ...] = ()) -> int:
     """The launch template version to pin: ``reuse``, or a new one with ``ami``, ``user_data`` (base64), the
-    instance ``profile`` (by name; none: the newest version's) and IMDSv2 required."""
+    instance ``profile`` (by name; none: the newest version's), ``instance_type`` and ``security_groups``
+    (rodeo.yml's now: a new version copies the newest one, so a changed type or group must be given;
+    no groups: the newest version's) and IMDSv2 required."""
     if reuse is not None:
         return reuse
     data: dict = {"ImageId": ami, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}}
@@ -162,6 +165,10 @@ def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: s
         data["UserData"] = user_data
     if profile:
         data["IamInstanceProfile"] = {"Name": profile}
+    if instance_type:
+        data["InstanceType"] = instance_type
+    if security_groups:
+        data["SecurityGroupIds"] = list(security_groups)
     created = aws.client("ec2").create_launch_template_version(
         LaunchTemplateName=env.template, SourceVersion="$Latest", VersionDescription=f"rodeo release of {ami}", LaunchTemplateData=data,
     )
