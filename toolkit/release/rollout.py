@@ -98,6 +98,7 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
         require_owner(found, config.app, image or rel.image)
     env = slots.resolve(config, aws)
     _check_alarms(config, aws, rel)
+    smoke.check_port(env, aws, rel)
     target = pin.newest(config, aws)
     if plan_only:
         state = slots.read(env, aws)
