@@ -21,7 +21,7 @@ import botocore.exceptions
 
 from toolkit import notify
 from toolkit.configvars import pin
-from toolkit.release import ledger, lock, slots, smoke, userdata
+from toolkit.release import ledger, lock, slots, smoke, userdata, watch
 from toolkit.release import scaling
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
@@ -328,10 +328,12 @@ def _choose(config: Config, aws: Any, ami: str | None, image: str | None, allow_
 def _check_alarms(config: Config, aws: Any, rel: Release) -> None:
     if not rel.alarms:
         return
-    found = {a["AlarmName"] for a in _describe_alarms(aws, rel.alarms)}
+    described = _describe_alarms(aws, rel.alarms)
+    found = {a["AlarmName"] for a in described}
     absent = [a for a in rel.alarms if a not in found]
     if absent:
         raise ReleaseError(f"release.alarms: no CloudWatch alarm named {', '.join(absent)} in {config.region}", "create the alarm or remove it from release.alarms in rodeo.yml")
+    watch.check(rel.pause_seconds, [t for t in map(watch.timing, described) if t is not None])
 
 
 def _alarms_firing(aws: Any, names: tuple[str, ...]) -> list[str]:

@@ -86,7 +86,7 @@ def world(layers, tmp_path_factory):
     folder = tmp_path_factory.mktemp("release-live")
     cfg = config.load("local", livebuilds.project(folder / "project", ROOT))
     st = stack.Stack(state_dir=folder / "state", cache_dir=CACHE, live=True)
-    url = stack.up(st, REGION, seeders=(seed.seed_release(cfg),))
+    url = stack.up(st, REGION, seeders=(seed.seed_release(livebuilds.with_alarm(cfg)),))  # the alarm web-5xx too
     try:
         w = World(cfg, st, url, layers, folder)
         deadline = time.monotonic() + 120
@@ -155,7 +155,7 @@ def test_rollback_drops_no_request(world):
 def test_a_build_answering_500_on_its_pages_is_rolled_back_by_the_alarm(world):
     """/health stays 200, so only the 5xx alarm (real counts from HAProxy) can catch it: some 500s reach users, all from the canary."""
     before = world.state().active
-    result, load = world.under_load(rollout.release, world.cfg, world.aws, ami=world.build("1.3.0-root", fault="root"))
+    result, load = world.under_load(rollout.release, livebuilds.with_alarm(world.cfg), world.aws, ami=world.build("1.3.0-root", fault="root"))
     assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, world.steps.lines)
     assert "web-5xx" in result.message and "ALARM" in result.message
     failed = load.failed()
