@@ -85,14 +85,20 @@ def test_a_failed_bake_releases_nothing_and_says_so(project: Project, ec2):
 
 
 def test_a_refused_release_leaves_the_previous_version_serving(project: Project, ec2, local_stack):
+    from types import SimpleNamespace
+
     from toolkit.aws import Aws
+    from toolkit.local import seed
 
     quick(project)
     assert deploy(project).returncode == 0
     serving = last_json(project.invoke("status", "--json").stdout)["ami"]
     project.write("examples/webapp/VERSION", "2.0.0\n")
-    cloudwatch = Aws(region="us-east-1", endpoint=local_stack[1], local=True).client("cloudwatch")
-    # The gate alarm back, with the pause it needs: the release stops at its first check, before any weight moves.
+    aws = Aws(region="us-east-1", endpoint=local_stack[1], local=True)
+    cloudwatch = aws.client("cloudwatch")
+    # The gate alarm (as the stack seeds it), with the pause it needs: the release stops at its first check, before any weight moves.
+    lb_arn = aws.client("elbv2").describe_load_balancers(Names=["web"])["LoadBalancers"][0]["LoadBalancerArn"]
+    seed._alarms(aws, SimpleNamespace(alarms=("web-5xx",)), lb_arn)
     project.write("inventories/local/rodeo.yml", project.read("inventories/local/rodeo.yml").replace("alarms: []", "alarms: [web-5xx]")
                   .replace("pause_seconds: 0", "pause_seconds: 20"))
     cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="a test holds it")
