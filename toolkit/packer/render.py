@@ -14,7 +14,8 @@ one, else its private one: in a subnet that gives no public IP, SSH times out
 from outside the VPC. Rodeo's default is ``public_ip`` with a public IP asked
 for, like ``invoke verify --ami``'s instance (its temporary security group
 admits the caller's public address only); ``private_ip`` suits a Packer that
-runs inside the VPC. Packer 1.6.6 applies ``associate_public_ip_address`` only
+runs inside the VPC (that group must then admit its private address: today
+``hosts/ec2.py`` gives the public one, so this needs that change). Packer 1.6.6 applies ``associate_public_ip_address`` only
 with a ``subnet_id`` (hashicorp/packer#6589); without one, the default VPC's
 subnets give public IPs themselves. A local build host's ``ssh_host`` wins
 over both.
