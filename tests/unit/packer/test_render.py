@@ -144,7 +144,7 @@ def test_packer_reaches_the_build_instance_the_way_the_image_says(cfg, version):
     Item 16: the AMI waiters poll for an hour (aws_polling), not the SDK's 10 minutes.
     """
     doc = hcl2.loads(render.render(cfg, "base", version))
-    variables = {list(v)[0].strip('"'): list(v.values())[0] for v in doc["variable"]}
+    variables = {next(iter(v)).strip('"'): next(iter(v.values())) for v in doc["variable"]}
     assert (variables["ssh_interface"]["default"], variables["associate_public_ip_address"]["default"]) == ('"public_ip"', True)
     source = doc["source"][0]['"amazon-ebs"']['"base"']
     assert (source["ssh_interface"], source["associate_public_ip_address"]) == ("${var.ssh_interface}", "${var.associate_public_ip_address}")
