@@ -46,6 +46,16 @@ variable "subnet_id" {
   default = ""
 }
 
+variable "ssh_interface" {
+  type    = string
+  default = "public_ip"
+}
+
+variable "associate_public_ip_address" {
+  type    = bool
+  default = true
+}
+
 variable "ssh_source_cidrs" {
   type = list(string)
 }
@@ -126,6 +136,7 @@ source "amazon-ebs" "app" {
   source_ami                            = var.source_ami
   instance_type                         = var.instance_type
   subnet_id                             = var.subnet_id
+  associate_public_ip_address           = var.associate_public_ip_address
   ami_regions                           = var.copy_to_regions
   encrypt_boot                          = var.encrypt_boot
   custom_endpoint_ec2                   = var.endpoint
@@ -133,6 +144,7 @@ source "amazon-ebs" "app" {
   skip_metadata_api_check               = var.local_stack
   skip_credential_validation            = var.local_stack
   communicator                          = "ssh"
+  ssh_interface                         = var.ssh_interface
   ssh_username                          = var.ssh_username
   ssh_host                              = var.ssh_host
   ssh_port                              = var.ssh_port
@@ -169,6 +181,11 @@ source "amazon-ebs" "app" {
     "rodeo:app-source"      = var.app_source,
     "rodeo:app-commit"      = var.app_commit,
     "rodeo:app-version"     = var.app_version,
+  }
+
+  aws_polling {
+    delay_seconds = 15
+    max_attempts  = 240
   }
 
   launch_block_device_mappings {

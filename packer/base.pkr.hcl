@@ -46,6 +46,16 @@ variable "subnet_id" {
   default = ""
 }
 
+variable "ssh_interface" {
+  type    = string
+  default = "public_ip"
+}
+
+variable "associate_public_ip_address" {
+  type    = bool
+  default = true
+}
+
 variable "ssh_source_cidrs" {
   type = list(string)
 }
@@ -114,6 +124,7 @@ source "amazon-ebs" "base" {
   source_ami                            = var.source_ami
   instance_type                         = var.instance_type
   subnet_id                             = var.subnet_id
+  associate_public_ip_address           = var.associate_public_ip_address
   ami_regions                           = var.copy_to_regions
   encrypt_boot                          = var.encrypt_boot
   custom_endpoint_ec2                   = var.endpoint
@@ -121,6 +132,7 @@ source "amazon-ebs" "base" {
   skip_metadata_api_check               = var.local_stack
   skip_credential_validation            = var.local_stack
   communicator                          = "ssh"
+  ssh_interface                         = var.ssh_interface
   ssh_username                          = var.ssh_username
   ssh_host                              = var.ssh_host
   ssh_port                              = var.ssh_port
@@ -151,6 +163,11 @@ source "amazon-ebs" "base" {
     "rodeo:verified"        = "true",
     "rodeo:toolkit-version" = var.toolkit_version,
     "rodeo:built-at"        = var.built_at,
+  }
+
+  aws_polling {
+    delay_seconds = 15
+    max_attempts  = 240
   }
 
   launch_block_device_mappings {

@@ -26,6 +26,8 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,38}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
 STACKS = ("local", "aws")
+# Packer 1.6.6's amazon-ebs ssh_interface values Rodeo supports (session_manager: see _check_image).
+SSH_INTERFACES = ("public_ip", "private_ip", "public_dns", "private_dns")
 ANSIBLE_STRATEGIES = ("mitogen", "linear")
 
 
@@ -79,6 +81,17 @@ class Image:
     volume_size_gb: int = 8
     app_source: AppSource | None = None  # the app's code, an input of the bake (toolkit.bake.source)
     ansible_strategy: str = "mitogen"  # how Ansible runs the playbook: mitogen (faster) or linear (plain)
+    # How Packer reaches the build instance over SSH (one of SSH_INTERFACES), and whether the instance gets a
+    # public IP (unset: yes for public_ip/public_dns, else the subnet's default). See toolkit.packer.render.
+    ssh_interface: str = "public_ip"
+    associate_public_ip_address: bool | None = None
+
+    @property
+    def public_address(self) -> bool:
+        """True when the build instance asks for a public IP: explicitly, or because Packer connects to one."""
+        if self.associate_public_ip_address is not None:
+            return self.associate_public_ip_address
+        return self.ssh_interface.startswith("public_")
 
 
 @dataclass(frozen=True)
@@ -443,6 +456,11 @@ def _check_image(config: Config, image: Image, file: str) -> None:
         raise ConfigError(f"{file}: {key}.volume_size_gb: must be at least 1", "give the root volume size in GiB")
     if image.app_source is not None:
         _check_app_source(image.app_source, file, f"{key}.app_source")
+    if image.ssh_interface not in SSH_INTERFACES:
+        why = (" (Debian's AMIs carry no SSM agent; Packer needs the session-manager-plugin and an instance profile)"
+               if image.ssh_interface == "session_manager" else "")
+        raise ConfigError(f"{file}: {key}.ssh_interface: {image.ssh_interface!r} is not supported{why}",
+                          f"choose one of: {', '.join(SSH_INTERFACES)} (private_*: Packer runs where it reaches the subnet, e.g. CI in the VPC)")
     if image.ansible_strategy not in ANSIBLE_STRATEGIES:
         raise ConfigError(f"{file}: {key}.ansible_strategy: {image.ansible_strategy!r} is not known",
                           f"choose one of: {', '.join(ANSIBLE_STRATEGIES)} (linear is plain Ansible)")

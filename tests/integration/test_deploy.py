@@ -22,9 +22,10 @@ def quick(project: Project) -> str:
     version = f"1.0.{uuid.uuid4().hex[:8]}"
     project.write("examples/webapp/VERSION", version + "\n")
     project.minimal_images()
-    yml = project.read("inventories/local/rodeo.yml").replace("pause_seconds: 5", "pause_seconds: 0")
+    yml = re.sub(r"\n  pause_seconds: \d+", "\n  pause_seconds: 0", project.read("inventories/local/rodeo.yml"))
+    yml = re.sub(r"\n  alarms: .*", "\n  alarms: []", yml)  # no pause, so no alarm it could not wait for (toolkit.release.watch)
     yml = re.sub(r"\n  smoke_check: .*", "", yml)  # moto's load balancer answers no request (tests/integration/local/ has real ones)
-    assert "pause_seconds: 0" in yml and "smoke_check" not in yml
+    assert "pause_seconds: 0" in yml and "alarms: []" in yml and "smoke_check" not in yml
     project.write("inventories/local/rodeo.yml", yml)
     return version
 
@@ -84,13 +85,22 @@ def test_a_failed_bake_releases_nothing_and_says_so(project: Project, ec2):
 
 
 def test_a_refused_release_leaves_the_previous_version_serving(project: Project, ec2, local_stack):
+    from types import SimpleNamespace
+
     from toolkit.aws import Aws
+    from toolkit.local import seed
 
     quick(project)
     assert deploy(project).returncode == 0
     serving = last_json(project.invoke("status", "--json").stdout)["ami"]
     project.write("examples/webapp/VERSION", "2.0.0\n")
-    cloudwatch = Aws(region="us-east-1", endpoint=local_stack[1], local=True).client("cloudwatch")
+    aws = Aws(region="us-east-1", endpoint=local_stack[1], local=True)
+    cloudwatch = aws.client("cloudwatch")
+    # The gate alarm (as the stack seeds it), with the pause it needs: the release stops at its first check, before any weight moves.
+    lb_arn = aws.client("elbv2").describe_load_balancers(Names=["web"])["LoadBalancers"][0]["LoadBalancerArn"]
+    seed._alarms(aws, SimpleNamespace(alarms=("web-5xx",)), lb_arn)
+    project.write("inventories/local/rodeo.yml", project.read("inventories/local/rodeo.yml").replace("alarms: []", "alarms: [web-5xx]")
+                  .replace("pause_seconds: 0", "pause_seconds: 20"))
     cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="a test holds it")
     try:
         out = project.invoke("deploy", "--json")

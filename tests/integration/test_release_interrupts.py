@@ -15,6 +15,11 @@ from tests.integration.bakes import Project
 pytestmark = pytest.mark.integration
 
 
+def unwatched(yml: str) -> str:
+    """rodeo.yml with a 2 s pause and no gate alarm (a 2 s watch is too short for one: toolkit.release.watch)."""
+    return re.sub(r"\n  alarms: .*", "\n  alarms: []", re.sub(r"\n  pause_seconds: \d+", "\n  pause_seconds: 2", yml))
+
+
 def verified_ami(ec2, name: str) -> str:
     ami = ec2.register_image(Name=name, Architecture="x86_64", RootDeviceName="/dev/xvda")["ImageId"]
     tags = {"rodeo:app": "web", "rodeo:image": "app", "rodeo:verified": "true", "rodeo:git-sha": "f" * 40, "rodeo:built-at": "2026-11-26T00:00:00Z"}
@@ -44,7 +49,7 @@ def assert_invariant(info: dict, need: int = 2) -> None:
     ],
 )
 def test_interrupted_release_is_consistent_and_resumable(project: Project, ec2, point, how):
-    yml = project.read("inventories/local/rodeo.yml").replace("pause_seconds: 5", "pause_seconds: 2")
+    yml = unwatched(project.read("inventories/local/rodeo.yml"))
     # A moto-only stack (RODEO_LOCAL_LIVE=0) has no load balancer that answers: no smoke check (the live tests have one).
     yml = re.sub(r"\n  smoke_check: .*", "", yml)
     project.write("inventories/local/rodeo.yml", yml)
@@ -94,7 +99,7 @@ scaling:
 
 def test_ctrl_c_resumes_the_scaling_processes(project: Project, ec2):
     """Scaling by clock and load: Ctrl-C at 50% resumes what the release suspended; the rerun leaves the scaling on the live slot only."""
-    yml = re.sub(r"\n  smoke_check: .*", "", project.read("inventories/local/rodeo.yml").replace("pause_seconds: 5", "pause_seconds: 2"))
+    yml = re.sub(r"\n  smoke_check: .*", "", unwatched(project.read("inventories/local/rodeo.yml")))
     project.write("inventories/local/rodeo.yml", yml + SCALING_YML)
     ami = verified_ami(ec2, f"interrupt-scaling-{time.time_ns()}")
     proc = project.start("release", "--ami", ami)

@@ -12,6 +12,7 @@ would tag it: these builds exercise releases, not bakes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -32,6 +33,7 @@ from toolkit.bake.provision import MITOGEN_STRATEGY, mitogen_plugins
 from toolkit.hosts import sandbox
 from toolkit.local import seed, stack
 from toolkit.release import slots
+from toolkit.release.watch import AlarmTiming
 
 BIN = Path(sys.executable).parent
 APP_SOURCE = "examples/webapp"  # the sample app's source (images.app.app_source)
@@ -124,20 +126,30 @@ release:
   capacity: {{min: 2, max: 4, desired: 2}}
   steps: [10, 50, 100]
   pause_seconds: {pause}
-  alarms: [web-5xx]
+  alarms: []
   health_timeout_seconds: {health_timeout}
   smoke_check: {{path: {smoke_path}, port: 8081, timeout_seconds: 3, requests: 3}}
 """
 
 
 def project(root: Path, repo: Path, pause: int = 2, health_timeout: int = 40, smoke_path: str = "/health") -> Path:
-    """A project folder with the sample playbooks and tests and a release tuned for the live stack."""
+    """A project folder with the sample playbooks and tests and a release tuned for the live stack.
+
+    No gate alarm: a watch of a few seconds is too short for one to fire (``toolkit.release.watch``);
+    see ``with_alarm`` for the releases that are gated on the seeded ``web-5xx``.
+    """
     for rel in ("playbooks", "tests/image", "inventories/local/group_vars", APP_SOURCE):
         shutil.copytree(repo / rel, root / rel, dirs_exist_ok=True)
     (root / "inventories/local/rodeo.yml").write_text(RELEASE_YML.format(pause=pause, health_timeout=health_timeout, smoke_path=smoke_path))
     for rel in ("tasks.py", "ansible.cfg"):
         shutil.copy2(repo / rel, root / rel)
     return root
+
+
+def with_alarm(cfg: Any) -> Any:
+    """``cfg`` gated on the alarm ``web-5xx`` (what seeding it needs), with the pause the alarm needs to fire."""
+    pause = AlarmTiming("web-5xx", seed.ALARM_PERIOD, 1).seconds_to_fire()  # seed._alarms: one period
+    return dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, alarms=("web-5xx",), pause_seconds=pause))
 
 
 @contextlib.contextmanager

@@ -90,6 +90,10 @@ BAD = [
     (("images:", "notify: {sns_topic: deploys}\nimages:"), "notify.sns_topic: 'deploys' is not an SNS topic ARN", "arn:aws:sns:"),
     (("images:", "notify: {timeout_seconds: 600}\nimages:"), "notify.timeout_seconds: 600 must be between 1 and 30", ""),
     (("images:", "notify: {webhook: [https://hooks.example.com/x]}\nimages:"), "notify.webhook: unknown key", "did you mean 'webhooks'"),
+    (("    parent: base", "    parent: base\n    ssh_interface: session_manager"), "images.app.ssh_interface: 'session_manager' is not supported (Debian's AMIs carry no SSM agent",
+     "public_ip, private_ip, public_dns, private_dns"),
+    (("    parent: base", "    parent: base\n    ssh_interface: public-ip"), "images.app.ssh_interface: 'public-ip' is not supported", "public_ip, private_ip"),
+    (("    parent: base", "    parent: base\n    associate_public_ip_address: yes please"), "images.app.associate_public_ip_address: expected true or false", ""),
 ]
 
 
@@ -139,3 +143,15 @@ def test_images_run_ansible_with_mitogen_unless_told_otherwise(tmp_path):
     root = project(tmp_path, _edit(GOOD, "    parent: base", "    parent: base\n    ansible_strategy: linear"))
     cfg = config.load("dev", root)
     assert cfg.image("base").ansible_strategy == "mitogen" and cfg.image("app").ansible_strategy == "linear"
+
+
+@pytest.mark.parametrize(("lines", "interface", "public"), [
+    ("", "public_ip", True),  # the default: like invoke verify --ami's instance, reached at its public IP
+    ("    ssh_interface: public_dns\n", "public_dns", True),
+    ("    ssh_interface: private_ip\n", "private_ip", False),  # Packer inside the VPC: the subnet's default
+    ("    ssh_interface: private_ip\n    associate_public_ip_address: true\n", "private_ip", True),
+    ("    associate_public_ip_address: false\n", "public_ip", False),
+])
+def test_how_packer_reaches_the_build_instance(tmp_path, lines, interface, public):
+    cfg = config.load("dev", project(tmp_path, _edit(GOOD, "    parent: base\n", "    parent: base\n" + lines)))
+    assert (cfg.images["app"].ssh_interface, cfg.images["app"].public_address) == (interface, public)

@@ -445,6 +445,8 @@ def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: st
         "copy_to_regions": list(config.copy_to_regions),
         "encrypt_boot": config.encrypt_boot,
         "subnet_id": config.subnet_id or "",
+        "ssh_interface": image.ssh_interface,
+        "associate_public_ip_address": image.public_address,
         "endpoint": aws.endpoint or "",
         "local_stack": bool(aws.endpoint),  # a custom endpoint has no real region, metadata or credential checks
         "ssh_source_cidrs": list(target.ssh_source_cidrs),

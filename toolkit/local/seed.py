@@ -190,10 +190,11 @@ def _alarms(aws: Any, rel: Release, lb_arn: str) -> list[str]:
     """Each alarm in ``release.alarms``, as a 5xx-count alarm on the load balancer.
 
     The live stack evaluates it (``toolkit.local.monitor``) on the load
-    balancer's real 5xx. Its period is 10 s so a release's watch of a few
-    seconds catches a bad build: on AWS a period under 60 s needs a
-    high-resolution metric, and ALB metrics are standard resolution (there,
-    use ``Period=60``).
+    balancer's real 5xx. Its period is 10 s so a release's watch of 20 s
+    (``toolkit.release.watch``: one 10 s datapoint, one 10 s evaluation; the
+    local ``pause_seconds``) catches a bad build: on AWS a period under 60 s
+    needs a high-resolution metric, and ALB metrics are standard resolution
+    (there, use ``Period=60``, and a watch of 180 s).
     """
     cw = aws.client("cloudwatch")
     existing = {a["AlarmName"] for a in cw.describe_alarms(AlarmNames=list(rel.alarms))["MetricAlarms"]} if rel.alarms else set()

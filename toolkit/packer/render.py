@@ -7,6 +7,19 @@ folder, lineage values) is a Packer variable, given per bake in a var file
 and Packer version give the same bytes, and the committed file changes only
 when the shape does.
 
+How Packer reaches the build instance is the image's ``ssh_interface`` and
+``associate_public_ip_address`` (rodeo.yml, per environment: variables).
+Without them Packer 1.6.6 connects to the instance's public IP when it has
+one, else its private one: in a subnet that gives no public IP, SSH times out
+from outside the VPC. Rodeo's default is ``public_ip`` with a public IP asked
+for, like ``invoke verify --ami``'s instance (its temporary security group
+admits the caller's public address only); ``private_ip`` suits a Packer that
+runs inside the VPC (that group must then admit its private address: today
+``hosts/ec2.py`` gives the public one, so this needs that change). Packer 1.6.6 applies ``associate_public_ip_address`` only
+with a ``subnet_id`` (hashicorp/packer#6589); without one, the default VPC's
+subnets give public IPs themselves. A local build host's ``ssh_host`` wins
+over both.
+
 Packer 1.7+ needs a ``packer { required_plugins { amazon = ... } }`` block (and
 ``packer init``); Packer 1.6.6, which has the builder built in, rejects it.
 """
@@ -30,6 +43,9 @@ AMAZON_PLUGIN = {"version": ">= 1.2.8, < 2.0.0", "source": "github.com/hashicorp
 PLUGINS_SINCE = (1, 7, 0)
 # Packer 1.6.6's builder rejects metadata_options; the release's launch template requires IMDSv2 in any case.
 IMDSV2_SINCE = (1, 7, 0)
+# Packer's waiters (AMI available, instance stopped, snapshots): the SDK's default gives up after 10 minutes
+# (40 x 15 s), less than an encrypted copy of a large snapshot can take. One hour here; Packer 1.6.6 accepts the block.
+AWS_POLLING = {"delay_seconds": 15, "max_attempts": 240}
 HEADER = "# Rendered by Rodeo from inventories/<env>/rodeo.yml ('invoke render'). Do not edit: changes are overwritten.\n\n"
 
 # name -> (HCL type, default or None for "required"). Order is the file's order.
@@ -44,6 +60,8 @@ VARIABLES: dict[str, tuple[str, Any]] = {
     "copy_to_regions": ("list(string)", []),
     "encrypt_boot": ("bool", True),
     "subnet_id": ("string", ""),
+    "ssh_interface": ("string", "public_ip"),
+    "associate_public_ip_address": ("bool", True),
     "ssh_source_cidrs": ("list(string)", None),  # the caller's address only
     "endpoint": ("string", ""),
     "local_stack": ("bool", False),
@@ -127,6 +145,7 @@ def _source(name: str, has_app: bool = False) -> dict[str, Any]:
         "source_ami": "var.source_ami",
         "instance_type": "var.instance_type",
         "subnet_id": "var.subnet_id",
+        "associate_public_ip_address": "var.associate_public_ip_address",
         "ami_regions": "var.copy_to_regions",
         "encrypt_boot": "var.encrypt_boot",
         "custom_endpoint_ec2": "var.endpoint",
@@ -134,6 +153,7 @@ def _source(name: str, has_app: bool = False) -> dict[str, Any]:
         "skip_metadata_api_check": "var.local_stack",
         "skip_credential_validation": "var.local_stack",
         "communicator": q("ssh"),
+        "ssh_interface": "var.ssh_interface",
         "ssh_username": "var.ssh_username",
         "ssh_host": "var.ssh_host",
         "ssh_port": "var.ssh_port",
@@ -153,6 +173,7 @@ def _source_blocks(packer_version: tuple[int, ...]) -> hcl2.Builder:
     inner = hcl2.Builder()
     if tuple(packer_version) >= IMDSV2_SINCE:
         inner.block("metadata_options", http_endpoint=q("enabled"), http_tokens=q("required"), http_put_response_hop_limit=1)
+    inner.block("aws_polling", **AWS_POLLING)
     inner.block(
         "launch_block_device_mappings",
         device_name=q("/dev/xvda"),

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from toolkit.bake import progress
-from toolkit.errors import PackerError
+from toolkit.errors import AwsError, PackerError
 
 if TYPE_CHECKING:
     from toolkit.bake.cancel import Cancel
@@ -60,6 +60,9 @@ SOURCE = re.compile(r"^\s*(?:==>|-->)?\s*[\w-]+\.[\w.-]+:(?: |$)")  # "    amazo
 INTERRUPT_GRACE = 300.0
 SHELL_STEPS = ("provision", "verify", "seal")  # the template's shell-local provisioners, in order
 TAIL = 12  # a failing step's last lines shown
+# What Packer gets instead of a profile (see packer_env), and the variables that would name one.
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 VERSION_CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo")) / "versions"
 
 
@@ -331,11 +334,52 @@ def read_manifest(path: Path) -> dict[str, str]:
 
 
 def packer_env(aws_env: dict[str, str]) -> dict[str, str]:
-    """The environment Packer runs with: ours, plus the account's, without checkpoint calls."""
+    """The environment Packer runs with: ours, plus the account's as plain keys, without checkpoint calls.
+
+    Packer 1.6.6 (Debian's) reads ``AWS_PROFILE`` with an old SDK that knows
+    neither SSO profiles nor some ``credential_process`` and role chains
+    (hashicorp/packer#10525). So Rodeo resolves the credentials itself, with
+    botocore (the chain its own clients use), and hands Packer only
+    ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and, for temporary ones,
+    ``AWS_SESSION_TOKEN``: no profile variable reaches Packer. Temporary
+    credentials are not refreshed during the build: they must outlive it
+    (an SSO or assumed role's session lasts an hour or more).
+    """
     env = dict(os.environ)
     env.update(aws_env)
+    keys = aws_credentials(aws_env)
+    for name in PROFILE_VARIABLES + CREDENTIAL_VARIABLES:
+        env.pop(name, None)
+    env.update(keys)
     # The provisioners call ansible-playbook and pytest from Rodeo's own venv.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["CHECKPOINT_DISABLE"] = "1"
     env["PACKER_NO_COLOR"] = "1"
     return env
+
+
+def aws_credentials(aws_env: dict[str, str]) -> dict[str, str]:
+    """The credentials of ``aws_env``'s account as the three plain variables; AwsError when there are none.
+
+    Keys already in ``aws_env`` (the local stack's) are taken as they are;
+    otherwise botocore resolves them for ``aws_env``'s ``AWS_PROFILE`` (an
+    explicit profile, as Rodeo's clients use it), else its default chain.
+    """
+    if aws_env.get("AWS_ACCESS_KEY_ID"):
+        return {name: aws_env[name] for name in CREDENTIAL_VARIABLES if aws_env.get(name)}
+    import botocore.exceptions
+    import botocore.session
+
+    from toolkit.aws import explain
+
+    try:
+        found = botocore.session.Session(profile=aws_env.get("AWS_PROFILE") or None).get_credentials()
+        frozen = found.get_frozen_credentials() if found is not None else None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise (explain(exc) or PackerError(str(exc), "check the AWS profile")) from None
+    if frozen is None or not frozen.access_key:
+        raise AwsError("no AWS credentials found for Packer", "set AWS_PROFILE (or run 'aws sso login'), or use --env local")
+    out = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
+    if frozen.token:
+        out["AWS_SESSION_TOKEN"] = frozen.token
+    return out

@@ -21,7 +21,7 @@ import botocore.exceptions
 
 from toolkit import notify
 from toolkit.configvars import pin
-from toolkit.release import ledger, lock, slots, smoke, userdata
+from toolkit.release import ledger, lock, slots, smoke, userdata, watch
 from toolkit.release import scaling
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
@@ -98,6 +98,7 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
         require_owner(found, config.app, image or rel.image)
     env = slots.resolve(config, aws)
     _check_alarms(config, aws, rel)
+    smoke.check_port(env, aws, rel)
     target = pin.newest(config, aws)
     if plan_only:
         state = slots.read(env, aws)
@@ -222,7 +223,7 @@ def _prepare(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Report
     lock.check(aws, held, f"scaling {p.new_slot} up")
     with reporter.step(f"{p.new_slot} scaling up to {cap.desired} with {p.to_ami}") as line:
         version = slots.ensure_version(env, aws, p.to_ami, p.reuse_version, userdata.encode(userdata.document(config, **pin.user_data(config, aws, p.to_config))),
-                                       rel.instance_profile)
+                                       rel.instance_profile, rel.instance_type, rel.security_groups)
         slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max, version)
         line["result"] = f"pinned to launch template version {version}, {cap.desired} instance(s) asked for"
     with reporter.step(f"waiting for {cap.desired} healthy instance(s) in {p.new_slot}") as line:
@@ -327,10 +328,12 @@ def _choose(config: Config, aws: Any, ami: str | None, image: str | None, allow_
 def _check_alarms(config: Config, aws: Any, rel: Release) -> None:
     if not rel.alarms:
         return
-    found = {a["AlarmName"] for a in _describe_alarms(aws, rel.alarms)}
+    described = _describe_alarms(aws, rel.alarms)
+    found = {a["AlarmName"] for a in described}
     absent = [a for a in rel.alarms if a not in found]
     if absent:
         raise ReleaseError(f"release.alarms: no CloudWatch alarm named {', '.join(absent)} in {config.region}", "create the alarm or remove it from release.alarms in rodeo.yml")
+    watch.check(rel.pause_seconds, [t for t in map(watch.timing, described) if t is not None])
 
 
 def _alarms_firing(aws: Any, names: tuple[str, ...]) -> list[str]:

@@ -179,9 +179,12 @@ def weighted_actions(actions: list[dict], target_groups: dict[str, str], weights
     return out if forwarded else out + [{"Type": "forward", "ForwardConfig": forward_config}]
 
 
-def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: str | None = None, profile: str | None = None) -> int:
+def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: str | None = None, profile: str | None = None,
+                   instance_type: str | None = None, security_groups: tuple[str, ...] = ()) -> int:
     """The launch template version to pin: ``reuse``, or a new one with ``ami``, ``user_data`` (base64), the
-    instance ``profile`` (by name; none: the newest version's) and IMDSv2 required."""
+    instance ``profile`` (by name; none: the newest version's), ``instance_type`` and ``security_groups``
+    (rodeo.yml's now: a new version copies the newest one, so a changed type or group must be given;
+    no groups: the newest version's) and IMDSv2 required."""
     if reuse is not None:
         return reuse
     data: dict = {"ImageId": ami, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}}
@@ -189,6 +192,10 @@ def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: s
         data["UserData"] = user_data
     if profile:
         data["IamInstanceProfile"] = {"Name": profile}
+    if instance_type:
+        data["InstanceType"] = instance_type
+    if security_groups:
+        data["SecurityGroupIds"] = list(security_groups)
     created = aws.client("ec2").create_launch_template_version(
         LaunchTemplateName=env.template, SourceVersion="$Latest", VersionDescription=f"rodeo release of {ami}", LaunchTemplateData=data,
     )
@@ -304,9 +311,25 @@ def _drain_seconds(env: Env, aws: Any, slot: str) -> int:
 
 
 def dns_url(aws: Any, rel: Any, port: int) -> str | None:
-    """``http://<the load balancer's DNS name>:<port>``, or None when it does not exist."""
-    found = aws.client("elbv2").describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"]
-    return f"http://{found[0]['DNSName']}:{port}" if found else None
+    """The URL of the load balancer's listener on ``port``: its protocol's scheme, its DNS name; None when there is no load balancer.
+
+    ``https://name`` for an HTTPS listener (``http://`` for HTTP), the port
+    written only when it is not the scheme's own (443, 80).
+    """
+    elbv2 = aws.client("elbv2")
+    found = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"]
+    if not found:
+        return None
+    listeners = elbv2.describe_listeners(LoadBalancerArn=found[0]["LoadBalancerArn"])["Listeners"]
+    protocol = next((item["Protocol"] for item in listeners if item["Port"] == port), "HTTP")
+    return listener_url(protocol, found[0]["DNSName"], port)
+
+
+def listener_url(protocol: str, host: str, port: int) -> str:
+    """``scheme://host[:port]`` for a listener of ``protocol`` (HTTPS or HTTP) on ``port``."""
+    scheme = "https" if protocol == "HTTPS" else "http"
+    default = {"https": 443, "http": 80}[scheme]
+    return f"{scheme}://{host}" + ("" if port == default else f":{port}")
 
 
 def release_of(config: Config) -> Any:

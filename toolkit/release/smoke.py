@@ -6,7 +6,9 @@ target group; Rodeo makes it, sends ``smoke_check.requests`` GETs of
 ``smoke_check.path`` through it, and deletes it. A listener made for this
 check alone can only route to the new slot: re-pointing a standing one would
 race the change (an answer from the old slot could pass the check). Every answer must be 2xx, or the release
-rolls back before any weight moves. It works from anywhere the load balancer
+rolls back before any weight moves. The listener carries the tag
+``rodeo:smoke-check``: a killed run's is deleted by the next one, a
+listener without it on that port is refused, never deleted. It works from anywhere the load balancer
 answers (no route into the instances' VPC is needed); on the local stack the
 listener is a HAProxy frontend on a loopback port (``urls()`` maps ports to
 it; it appears a moment after the listener is made).
@@ -20,9 +22,11 @@ import urllib.request
 from typing import Any, Callable
 
 from toolkit.config import Release
+from toolkit.errors import ReleaseError
 from toolkit.release import slots
 from toolkit.ui import Reporter
 
+TAG = "rodeo:smoke-check"  # on the test listener Rodeo makes: the only listeners it ever deletes
 ROUTE_TIMEOUT = 30.0  # a new listener (or its new target) takes a moment before it answers
 
 
@@ -50,18 +54,54 @@ def check(env: slots.Env, aws: Any, rel: Release, slot: str, reporter: Reporter,
 
 
 def open_test_listener(env: slots.Env, aws: Any, rel: Release, slot: str) -> str:
-    """A fresh test listener sending all of its traffic to ``slot``'s target group; its ARN.
+    """A fresh test listener sending all of its traffic to ``slot``'s target group, tagged ``rodeo:smoke-check``; its ARN.
 
-    One a killed run left behind is deleted first (it may route to another slot).
+    One a killed run left behind (it carries the tag) is deleted first: it may
+    route to another slot. A listener on the port without the tag is someone
+    else's: SmokeFailed, and it is left alone.
     """
     elbv2 = aws.client("elbv2")
-    lb_arn = env.listener_arn.replace(":listener/", ":loadbalancer/").rsplit("/", 1)[0]
-    for stale in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]:
-        if stale["Port"] == rel.smoke_check.port:
-            elbv2.delete_listener(ListenerArn=stale["ListenerArn"])
+    foreign = []
+    for listener, ours in _on_port(env, aws, rel.smoke_check.port):
+        if ours:
+            elbv2.delete_listener(ListenerArn=listener)
+        else:
+            foreign.append(listener)
+    if foreign:
+        raise SmokeFailed(f"port {rel.smoke_check.port} got a listener Rodeo did not make ({foreign[0]}): it was left alone")
     action = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": env.target_groups[slot], "Weight": 1}]}}]
-    made = elbv2.create_listener(LoadBalancerArn=lb_arn, Protocol="HTTP", Port=rel.smoke_check.port, DefaultActions=action)
+    made = elbv2.create_listener(LoadBalancerArn=_balancer(env), Protocol="HTTP", Port=rel.smoke_check.port, DefaultActions=action,
+                                 Tags=[{"Key": TAG, "Value": slot}])
     return made["Listeners"][0]["ListenerArn"]
+
+
+def check_port(env: slots.Env, aws: Any, rel: Release) -> None:
+    """ReleaseError when the smoke check's port has a listener Rodeo did not make (before a release changes anything).
+
+    Rodeo deletes only the listeners it tagged ``rodeo:smoke-check``; a
+    listener of the team's own infrastructure on that port is never touched.
+    """
+    if rel.smoke_check is None:
+        return
+    foreign = [listener for listener, ours in _on_port(env, aws, rel.smoke_check.port) if not ours]
+    if foreign:
+        raise ReleaseError(f"release.smoke_check.port {rel.smoke_check.port}: the load balancer {rel.load_balancer} already has a listener "
+                           f"there that Rodeo did not make ({foreign[0]})",
+                           "give smoke_check a port no listener uses (Rodeo makes and deletes its own test listener there), or remove that listener")
+
+
+def _on_port(env: slots.Env, aws: Any, port: int) -> list[tuple[str, bool]]:
+    """``(ARN, made by Rodeo)`` of each listener of the load balancer on ``port``."""
+    elbv2 = aws.client("elbv2")
+    arns = [item["ListenerArn"] for item in elbv2.describe_listeners(LoadBalancerArn=_balancer(env))["Listeners"] if item["Port"] == port]
+    if not arns:
+        return []
+    tags = {d["ResourceArn"]: {t["Key"] for t in d.get("Tags", [])} for d in elbv2.describe_tags(ResourceArns=arns)["TagDescriptions"]}
+    return [(arn, TAG in tags.get(arn, set())) for arn in arns]
+
+
+def _balancer(env: slots.Env) -> str:
+    return env.listener_arn.replace(":listener/", ":loadbalancer/").rsplit("/", 1)[0]
 
 
 def _get(where: Callable[[], str | None], path: str, timeout: float, first: bool) -> int:

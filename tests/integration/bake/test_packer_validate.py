@@ -23,8 +23,13 @@ def packer_version():
     return version()
 
 
-@pytest.mark.parametrize("image", ["base", "app"])
-def test_packer_validate_accepts_the_template(tmp_path, packer_version, image):
+@pytest.mark.parametrize(("image", "reach"), [
+    ("base", {}), ("app", {}),
+    # issue 19 item 12: Packer inside the VPC, no public IP asked for
+    ("base", {"ssh_interface": "private_ip", "associate_public_ip_address": False}),
+])
+def test_packer_validate_accepts_the_template(tmp_path, packer_version, image, reach):
+    """Also proves Packer 1.6.6 takes ssh_interface, associate_public_ip_address and the aws_polling block (item 16)."""
     cfg = config.load("local", ROOT)
     template = tmp_path / f"{image}.pkr.hcl"
     template.write_text(render.render(cfg, image, packer_version))
@@ -35,6 +40,7 @@ def test_packer_validate_accepts_the_template(tmp_path, packer_version, image):
         "ssh_private_key_file": str(key), "bake_id": "b", "bake_dir": str(tmp_path), "git_sha": "0" * 40,
         "inputs_hash": "h", "toolkit_version": "0", "built_at": "2026-01-01T00:00:00Z", "copy_to_regions": ["us-west-2"], "ssh_source_cidrs": ["127.0.0.1/32"],
     }
+    values.update(reach)
     if cfg.image(image).app_source is not None:
         values.update(app_source="examples/webapp", app_commit="sha256:" + "0" * 64, app_version="1.0.0")
     var_file = tmp_path / "v.pkrvars.hcl"

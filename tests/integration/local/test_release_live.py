@@ -93,7 +93,7 @@ def world(layers, tmp_path_factory):
     folder = tmp_path_factory.mktemp("release-live")
     cfg = config.load("local", livebuilds.project(folder / "project", ROOT))
     st = stack.Stack(state_dir=folder / "state", cache_dir=CACHE, live=True)
-    url = stack.up(st, REGION, seeders=(seed.seed_release(cfg),))
+    url = stack.up(st, REGION, seeders=(seed.seed_release(livebuilds.with_alarm(cfg)),))  # the alarm web-5xx too
     try:
         w = World(cfg, st, url, layers, folder)
         deadline = time.monotonic() + 120
@@ -165,9 +165,8 @@ def test_rollback_drops_no_request(world):
 def test_a_build_answering_500_on_its_pages_is_rolled_back_by_the_alarm(world):
     """/health stays 200, so only the 5xx alarm (real counts from HAProxy) can catch it: some 500s reach users, all from the canary."""
     before = world.state().active
-    # A watch of one alarm period at each step: the alarm fires within the 10% step, whose watch then ends at once.
-    cfg = dataclasses.replace(world.cfg, release=dataclasses.replace(world.cfg.release, pause_seconds=seed.ALARM_PERIOD))
-    result, load = world.under_load(rollout.release, cfg, world.aws, ami=world.build("1.3.0-root", fault="root"))
+    # with_alarm: a watch at each step long enough for the alarm to fire; it fires within the 10% step, whose watch then ends.
+    result, load = world.under_load(rollout.release, livebuilds.with_alarm(world.cfg), world.aws, ami=world.build("1.3.0-root", fault="root"))
     assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, world.steps.lines)
     assert "web-5xx" in result.message and "ALARM" in result.message
     assert result.result.steps == [10], world.steps.lines

@@ -16,11 +16,13 @@ from tests.support.stacks import moto_stack as own_moto
 from toolkit import config as config_mod
 from toolkit.release import slots
 from toolkit.release.plan import violations
+from toolkit.release.watch import AlarmTiming
 from toolkit.aws import for_config
 from toolkit.local import seed, stack
 from toolkit.ui import Silent
 
 REGION = "us-east-1"
+ALARMED_PAUSE = AlarmTiming("seeded", seed.ALARM_PERIOD, 1).seconds_to_fire()  # seed._alarms: one period
 _names = itertools.count(1)
 
 RODEO_YML = """\
@@ -41,8 +43,8 @@ release:
   slots: {{blue: {app}-blue, green: {app}-green}}
   capacity: {{min: 2, max: 4, desired: 2}}
   steps: [10, 50, 100]
-  pause_seconds: 0
-  alarms: [{app}-5xx]
+  pause_seconds: {pause}
+  alarms: {alarms}
   health_timeout_seconds: 3
 """
 
@@ -63,12 +65,19 @@ def project(tmp_path) -> Path:
     return tmp_path
 
 
-def make_config(project: Path, **release_changes):
-    """A fresh environment (unique app name) loaded from a rodeo.yml under ``project``."""
+def make_config(project: Path, alarmed: bool = False, **release_changes):
+    """A fresh environment (unique app name) loaded from a rodeo.yml under ``project``.
+
+    No pause and no alarm, unless ``alarmed``: then the gate alarm ``<app>-5xx``
+    (seeded with the local stack's period) and the pause it needs to fire
+    (``toolkit.release.watch``: a shorter one is refused). A test that sets the
+    alarm to ALARM ends the watch at its first check.
+    """
     app = f"rt{next(_names)}"
     env_dir = project / "inventories" / "test"
     env_dir.mkdir(parents=True, exist_ok=True)
-    (env_dir / "rodeo.yml").write_text(RODEO_YML.format(app=app))
+    pause, alarms = (ALARMED_PAUSE, f"[{app}-5xx]") if alarmed else (0, "[]")
+    (env_dir / "rodeo.yml").write_text(RODEO_YML.format(app=app, pause=pause, alarms=alarms))
     cfg = config_mod.load("test", project)
     if release_changes:
         cfg = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, **release_changes))
@@ -112,6 +121,13 @@ def world(moto_stack, project):
     """A seeded environment: blue live with the base AMI at weight 100, green empty."""
     st, url = moto_stack
     return World(make_config(project), url, st).seed()
+
+
+@pytest.fixture
+def alarmed_world(moto_stack, project):
+    """``world`` with the gate alarm ``<app>-5xx`` and the pause it needs."""
+    st, url = moto_stack
+    return World(make_config(project, alarmed=True), url, st).seed()
 
 
 @pytest.fixture

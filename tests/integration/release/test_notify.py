@@ -58,7 +58,8 @@ def test_a_release_says_it_started_and_is_done_even_when_one_webhook_fails(world
     assert "secret-part" not in out
 
 
-def test_a_rolled_back_release_says_why(world, hooks):
+def test_a_rolled_back_release_says_why(alarmed_world, hooks):
+    world = alarmed_world
     hook = hooks()
     _notifying(world, hook.url)
     cw = world.aws.client("cloudwatch")

@@ -101,7 +101,8 @@ def test_unhealthy_new_instances_roll_back(world):
     assert entry["outcome"] == "rolled_back" and "healthy" in entry["reason"]
 
 
-def test_alarm_mid_release_rolls_back(world):
+def test_alarm_mid_release_rolls_back(alarmed_world):
+    world = alarmed_world
     ami = world.ami()
     cw = world.aws.client("cloudwatch")
     seen = []

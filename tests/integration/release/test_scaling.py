@@ -124,7 +124,7 @@ def test_setup_puts_scaling_on_the_live_slot_and_a_release_moves_it(scaled):
 
 @pytest.mark.parametrize("had_it", [True, False], ids=["old slot had the scaling", "scaling added to rodeo.yml since setup"])
 def test_a_gate_rollback_leaves_the_scaling_on_the_old_slot(scaled, had_it):
-    world = scaled()
+    world = scaled(alarmed=True)
     if not had_it:
         scaling.remove(world.env, world.aws, "blue", None)
     cw = world.aws.client("cloudwatch")

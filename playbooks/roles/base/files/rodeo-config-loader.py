@@ -11,7 +11,11 @@ instance role's credentials (the SDK's default chain), and writes them as
 ``/run/rodeo-config/config.env``: memory, so a secret never reaches the disk),
 owned by root, group ``RODEO_CONFIG_GROUP`` (the app's user), mode 0640,
 replaced atomically. No user data, none of Rodeo's, or no config: an empty
-file. Any failure to fetch exits non-zero, so the app (which requires this
+file. No credentials yet (the instance profile's are served a little after
+boot), or AWS not reachable yet: tried again with a backoff (1, 2, 4, 8, then
+10 s) for up to a minute; then it exits non-zero, and systemd starts it again
+(``Restart=on-failure``, a bounded number of times) while the app waits. Any
+other failure to fetch exits non-zero at once, so the app (which requires this
 unit) does not start with missing config.
 
 It logs keys, never values. ``AWS_ENDPOINT_URL``, when set, is the AWS
@@ -38,7 +42,8 @@ GROUP = os.environ.get("RODEO_CONFIG_GROUP", "root")
 KEY_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 REF_RE = re.compile(r"^(/[A-Za-z0-9_.\-/]+/([A-Z_][A-Z0-9_]*)):([0-9]+)$")
 BATCH = 10  # GetParameters takes at most 10 names a call
-WAIT_SECONDS = 60  # for the metadata service and AWS to answer at boot
+WAIT_SECONDS = 60  # for the metadata service and AWS to answer at boot (then systemd restarts the unit: Restart=on-failure)
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 10.0  # seconds between tries of AWS: doubling from the first, at most the max
 
 
 class LoadError(Exception):
@@ -165,20 +170,41 @@ def _from_ssm(refs: list[tuple[str, str, int]], region: str, deadline: float) ->
     import botocore.exceptions
     import botocore.session
 
+    e = botocore.exceptions
     config = botocore.config.Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
-    ssm = botocore.session.get_session().create_client("ssm", region_name=region, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None, config=config)
+
+    def attempt() -> dict[str, str]:
+        # A new session each time: one that found no credentials (the instance profile's are served a few
+        # seconds after boot) keeps none, and its client would fail the same way forever.
+        ssm = botocore.session.get_session().create_client("ssm", region_name=region, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None, config=config)
+        return fetch(ssm, refs)
+
+    try:
+        return with_backoff(attempt, (e.NoCredentialsError, e.PartialCredentialsError, e.CredentialRetrievalError, e.EndpointConnectionError,
+                                      e.ConnectTimeoutError, e.ReadTimeoutError, e.ConnectionClosedError), deadline)
+    except e.NoCredentialsError:
+        raise LoadError(f"no AWS credentials after {WAIT_SECONDS}s: give the instances an instance profile whose role may "
+                        "ssm:GetParameters (and kms:Decrypt for secrets)") from None
+    except e.BotoCoreError as exc:
+        raise LoadError(f"AWS did not answer: {exc}") from None
+    except e.ClientError as exc:
+        err = exc.response.get("Error", {})
+        raise LoadError(f"SSM refused GetParameters: {err.get('Code')}: {err.get('Message')}") from None
+
+
+def with_backoff(call, retryable: tuple, deadline: float):
+    """``call()``, again after 1, 2, 4, 8, then every 10 s while it raises one of ``retryable``; the last error once
+    the next try would start after ``deadline`` (AWS credentials and endpoints can lag the network at first boot)."""
+    delay = BACKOFF_FIRST
     while True:
         try:
-            return fetch(ssm, refs)
-        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError) as exc:
-            if time.monotonic() >= deadline:
-                raise LoadError(f"AWS did not answer: {exc}") from None
-            time.sleep(1)
-        except botocore.exceptions.NoCredentialsError:
-            raise LoadError("no AWS credentials: give the instances an instance profile whose role may ssm:GetParameters (and kms:Decrypt for secrets)") from None
-        except botocore.exceptions.ClientError as exc:
-            err = exc.response.get("Error", {})
-            raise LoadError(f"SSM refused GetParameters: {err.get('Code')}: {err.get('Message')}") from None
+            return call()
+        except retryable as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            print(f"rodeo-config: {type(exc).__name__}: {exc}; trying again in {delay:g}s", file=sys.stderr, flush=True)
+            time.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
 
 
 def main() -> int:

@@ -55,6 +55,16 @@ variable "subnet_id" {
   default = ""
 }
 
+variable "ssh_interface" {
+  type    = string
+  default = "public_ip"
+}
+
+variable "associate_public_ip_address" {
+  type    = bool
+  default = true
+}
+
 variable "ssh_source_cidrs" {
   type = list(string)
 }
@@ -123,6 +133,7 @@ source "amazon-ebs" "base" {
   source_ami                            = var.source_ami
   instance_type                         = var.instance_type
   subnet_id                             = var.subnet_id
+  associate_public_ip_address           = var.associate_public_ip_address
   ami_regions                           = var.copy_to_regions
   encrypt_boot                          = var.encrypt_boot
   custom_endpoint_ec2                   = var.endpoint
@@ -130,6 +141,7 @@ source "amazon-ebs" "base" {
   skip_metadata_api_check               = var.local_stack
   skip_credential_validation            = var.local_stack
   communicator                          = "ssh"
+  ssh_interface                         = var.ssh_interface
   ssh_username                          = var.ssh_username
   ssh_host                              = var.ssh_host
   ssh_port                              = var.ssh_port
@@ -166,6 +178,11 @@ source "amazon-ebs" "base" {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
     http_put_response_hop_limit = 1
+  }
+
+  aws_polling {
+    delay_seconds = 15
+    max_attempts  = 240
   }
 
   launch_block_device_mappings {
