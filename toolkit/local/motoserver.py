@@ -34,6 +34,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from toolkit.local import auth
 
 
 def _ebs_backed_amis() -> None:
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     _cloudwatch_logs_as_aws()
     _scaling_names_per_group()
     _standard_tier_value_limit()
+    auth.enforce()  # IAM from the first request (toolkit.local.auth)
     if ours.live is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         port = argparse.ArgumentParser(add_help=False)
