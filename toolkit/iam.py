@@ -160,6 +160,9 @@ def _packer(config: Config) -> list[Grant]:
         # CreateTags: run_tags at launch, then tags/snapshot_tags on the new AMI, its snapshots and copies,
         # which have no tag yet to scope by.
         Grant("PackerImage", ("ec2:CreateImage", "ec2:CreateTags"), packer=True),
+        # The templates' ami_description: Packer 1.6.6 sets it on each AMI it made (copies too) with
+        # ModifyImageAttribute, before it tags them ("Modifying attributes on AMI" in packer.log).
+        Grant("PackerImageDescription", ("ec2:ModifyImageAttribute",), (_arn("ec2", "*", "image/*", ""),), packer=True),
     ]
     if config.copy_to_regions or config.encrypt_boot:  # ami_regions, and encrypt_boot's encrypted copy
         out.append(Grant("PackerCopyImage", ("ec2:CopyImage",), packer=True))

@@ -101,6 +101,7 @@ def _unknown_resource_checks_action_only() -> None:
 def _access_denied_in_the_protocol() -> None:
     """AccessDenied in the body format of the request's protocol (moto answers XML to all, which JSON clients read as "403")."""
     from moto.core import cbor
+    from xmltodict import unparse
     from moto.core.exceptions import AccessDeniedError, JsonRESTError
     from moto.iam.access_control import IAMRequest
 
@@ -114,6 +115,12 @@ def _access_denied_in_the_protocol() -> None:
         if "cbor" in kind:
             error = AccessDeniedError(user_arn=self._access_key.arn, action=self._action)
             error.description = cbor.dumps({"__type": "AccessDenied", "message": message})
+            raise error
+        if self._service == "ec2":  # EC2's own code and <Response> document (SDKs other than botocore's read only that)
+            error = AccessDeniedError(user_arn=self._access_key.arn, action=self._action)
+            error.error_type = "UnauthorizedOperation"
+            error.description = unparse({"Response": {"Errors": {"Error": {"Code": "UnauthorizedOperation", "Message": f"You are not authorized to perform this operation. {message}"}},
+                                         "RequestID": "rodeo-local"}}, full_document=True)
             raise error
         original(self)
 
