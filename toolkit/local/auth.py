@@ -18,7 +18,7 @@ What moto 5.2 checks, and the two fixes made here:
   request's signing scope. CloudWatch signs as ``monitoring``, while IAM
   calls its actions ``cloudwatch:*``; moto would refuse every CloudWatch
   call a policy allows, so the prefix is mapped (``IAM_PREFIX``);
-- the resource: only IAM, STS, SQS and S3 requests name one; for every
+- the resource: only IAM (calls naming a role), STS (AssumeRole), SQS and S3 requests name one; for every
   other service moto checks against ``"*"``, which no ARN in a statement
   matches, so a least-privilege policy would be refused everything it scopes.
   Here such a request is checked on its action alone: the statement's
