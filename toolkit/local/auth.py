@@ -51,6 +51,7 @@ def enforce() -> None:
     _iam_action_prefixes()
     _unknown_resource_checks_action_only()
     _access_denied_in_the_protocol()
+    _instance_profiles_from_launch_templates()
     make_admin()
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
@@ -125,3 +126,28 @@ def _access_denied_in_the_protocol() -> None:
         original(self)
 
     IAMRequest._raise_access_denied = raise_access_denied
+
+
+def _instance_profiles_from_launch_templates() -> None:
+    """An instance launched from a launch template (an Auto Scaling group's too) has the template's instance
+    profile, as on EC2, so the metadata service serves that role's credentials. moto 5.2 associates a profile
+    only when RunInstances names one itself. (A profile that does not exist is left out here; EC2 refuses the launch.)"""
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.iam.exceptions import NotFoundException
+
+    original = InstanceBackend.run_instances
+
+    def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
+        reservation = original(self, image_id, count, user_data, security_group_names, **kwargs)
+        template = kwargs.get("launch_template")
+        profile = (self._get_template_from_args(template).data.get("IamInstanceProfile") or {}) if template else {}
+        if profile.get("Name") or profile.get("Arn"):
+            for inst in reservation.instances:
+                if inst.id not in self.iam_instance_profile_associations:
+                    try:
+                        self.associate_iam_instance_profile(inst.id, profile.get("Name"), profile.get("Arn"))
+                    except NotFoundException:
+                        pass
+        return reservation
+
+    InstanceBackend.run_instances = run_instances
