@@ -29,7 +29,7 @@ import pytest
 from tests.integration.aws_calls import Recorder
 from tests.integration.bakes import ROOT, Project
 from tests.integration.release.conftest import World, make_config
-from tests.support.principals import acting_as, user_with
+from tests.support.principals import acting_as
 from tests.support.stacks import moto_stack
 from toolkit.configvars import change
 from toolkit.images import check as ami_check
@@ -138,6 +138,8 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         change.set_vars(cfg, aws, {"GREETING": "hi"}, release=False, reporter=Silent())
         assert change.set_vars(cfg, aws, {"API_TOKEN": "t0ken"}, secret=True, reporter=Silent()).outcome == "released"
         assert change.list_vars(cfg, aws, show_secrets=True).vars["API_TOKEN"]["value"] == "t0ken"
+        change.unset_vars(cfg, aws, ["GREETING"], release=False, reporter=Silent())
+        assert set(change.list_vars(cfg, aws).vars) == {"API_TOKEN"}
         assert infra.ensure(cfg, aws)["created"] == []  # setup on a complete environment only checks
         created = infra.ensure(fresh.cfg, fresh_aws)["created"]
     with recorder.paused():

@@ -102,9 +102,9 @@ def _unknown_resource_checks_action_only() -> None:
 def _access_denied_in_the_protocol() -> None:
     """AccessDenied in the body format of the request's protocol (moto answers XML to all, which JSON clients read as "403")."""
     from moto.core import cbor
-    from xmltodict import unparse
     from moto.core.exceptions import AccessDeniedError, JsonRESTError
     from moto.iam.access_control import IAMRequest
+    from xmltodict import unparse
 
     original = IAMRequest._raise_access_denied
 
