@@ -28,8 +28,8 @@ from toolkit.errors import AwsError, RodeoError
 RETRIES = {"mode": "adaptive", "max_attempts": 10}
 # botocore's service models, decoded once: EC2's alone is 4 MB of gzipped JSON, 0.1-0.15 s of every start.
 MODEL_CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo")) / "botocore"
-# moto accepts any credentials; these keep a developer's real ones out of it.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "rodeo-local", "aws_secret_access_key": "rodeo-local"}
+# The local stack's admin (toolkit.local.auth makes the user): keeps a developer's real credentials out of it.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "AKIARODEOLOCALADMIN1", "aws_secret_access_key": "rodeo-local"}  # moto reads 20-character key ids
 # What AWS answers for a resource made (or freed) a moment ago, before every part of EC2 and Auto Scaling has seen it:
 # https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html. Error code -> a fragment its message
 # must hold ("": any message). A launch template without ImageId is "fully-formed" too, but never becomes so.
@@ -52,6 +52,7 @@ class Aws:
     endpoint: str | None = None
     profile: str | None = None
     local: bool = False
+    credentials: dict | None = None  # botocore's aws_access_key_id, ...: a given principal (default: LOCAL_CREDENTIALS locally)
     _session: Any = field(default=None, repr=False)
     _clients: dict = field(default_factory=dict, repr=False)
     # botocore sessions are not safe to use from several threads at once (bakes running in parallel):
@@ -74,7 +75,7 @@ class Aws:
                 if self._session is None:
                     self._session = botocore.session.Session(profile=None if self.local else self.profile)
                     _cache_models(self._session, MODEL_CACHE)
-                creds = LOCAL_CREDENTIALS if self.local else {}
+                creds = self.credentials or (LOCAL_CREDENTIALS if self.local else {})
                 cfg = botocore.config.Config(retries=retries(self._session), connect_timeout=5, read_timeout=60)
                 self._clients[key] = self._session.create_client(service, region_name=region, endpoint_url=self.endpoint, config=cfg, **creds)
             return self._clients[key]
@@ -82,8 +83,11 @@ class Aws:
     def env(self) -> dict[str, str]:
         """Environment variables that point a child process (Packer) at the same account."""
         out = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
-        if self.local:
-            out.update(AWS_ACCESS_KEY_ID=LOCAL_CREDENTIALS["aws_access_key_id"], AWS_SECRET_ACCESS_KEY=LOCAL_CREDENTIALS["aws_secret_access_key"])
+        creds = self.credentials or (LOCAL_CREDENTIALS if self.local else None)
+        if creds:
+            out.update(AWS_ACCESS_KEY_ID=creds["aws_access_key_id"], AWS_SECRET_ACCESS_KEY=creds["aws_secret_access_key"])
+            if creds.get("aws_session_token"):
+                out["AWS_SESSION_TOKEN"] = creds["aws_session_token"]
         if self.endpoint:
             out["AWS_ENDPOINT_URL"] = self.endpoint
         if self.profile and not self.local:

@@ -43,13 +43,15 @@ VERSION = "2012-10-17"
 
 @dataclass(frozen=True)
 class Grant:
-    """One statement: ``packer`` marks actions Packer calls, not Rodeo itself."""
+    """One statement: ``packer`` marks actions Packer calls, not Rodeo itself; ``by_aws`` actions an AWS
+    service calls with the caller's rights while serving one of its calls (EC2 using the EBS key)."""
 
     sid: str
     actions: tuple[str, ...]
     resources: tuple[str, ...] = ("*",)
     condition: dict = field(default_factory=dict, hash=False)
     packer: bool = False
+    by_aws: bool = False
 
 
 def purposes_for(name: str) -> tuple[str, ...]:
@@ -97,8 +99,9 @@ def policy(config: Config, purposes: tuple[str, ...] = PURPOSES) -> dict:
 
 
 def actions(config: Config, purposes: tuple[str, ...] = PURPOSES, packer: bool | None = None) -> set[str]:
-    """Every action granted for ``purposes``; only Packer's (``packer=True``) or only Rodeo's (``False``)."""
-    return {a for g in grants(config, purposes) if packer is None or g.packer == packer for a in g.actions}
+    """Every action granted for ``purposes``; only Packer's (``packer=True``) or only Rodeo's own calls (``False``);
+    either leaves out what AWS services call on the caller's behalf (``Grant.by_aws``)."""
+    return {a for g in grants(config, purposes) if packer is None or (g.packer, g.by_aws) == (packer, False) for a in g.actions}
 
 
 # --- the purposes ----------------------------------------------------------------------
@@ -106,6 +109,19 @@ def actions(config: Config, purposes: tuple[str, ...] = PURPOSES, packer: bool |
 
 def _arn(service: str, region: str, resource: str, account: str = "*") -> str:
     return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+
+def _ebs_key(config: Config, prefix: str) -> list[Grant]:
+    """The account's default EBS key, used by EC2 for the caller: a customer-managed default key (EBS encryption by
+    default) needs these for RunInstances and CopyImage of encrypted volumes, and for new volumes it encrypts.
+    https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html ("Permissions for users");
+    the key's id is the account's setting, so the key is not named: only EC2 may use it (``kms:ViaService``), and
+    grants only for AWS resources (``kms:GrantIsForAWSResource``)."""
+    via = {"StringEquals": {"kms:ViaService": [f"ec2.{r}.amazonaws.com" for r in regions(config)]}}
+    return [
+        Grant(f"{prefix}EbsKey", ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"), condition=via, by_aws=True),
+        Grant(f"{prefix}EbsKeyGrant", ("kms:CreateGrant",), condition={**via, "Bool": {"kms:GrantIsForAWSResource": "true"}}, by_aws=True),
+    ]
 
 
 def _key_pairs(config: Config, prefix: str) -> str:
@@ -124,7 +140,7 @@ def _bake(config: Config) -> list[Grant]:
         Grant("BakeLock", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"), (_table(config),),
               {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["bake#lock"]}}),
     ]
-    return out + _packer(config)
+    return out + _packer(config) + _ebs_key(config, "Bake")  # Packer's RunInstances and CopyImage
 
 
 def _packer(config: Config) -> list[Grant]:
@@ -144,6 +160,9 @@ def _packer(config: Config) -> list[Grant]:
         # CreateTags: run_tags at launch, then tags/snapshot_tags on the new AMI, its snapshots and copies,
         # which have no tag yet to scope by.
         Grant("PackerImage", ("ec2:CreateImage", "ec2:CreateTags"), packer=True),
+        # The templates' ami_description: Packer 1.6.6 sets it on each AMI it made (copies too) with
+        # ModifyImageAttribute, before it tags them ("Modifying attributes on AMI" in packer.log).
+        Grant("PackerImageDescription", ("ec2:ModifyImageAttribute",), (_arn("ec2", "*", "image/*", ""),), packer=True),
     ]
     if config.copy_to_regions or config.encrypt_boot:  # ami_regions, and encrypt_boot's encrypted copy
         out.append(Grant("PackerCopyImage", ("ec2:CopyImage",), packer=True))
@@ -172,6 +191,7 @@ def _verify(config: Config) -> list[Grant]:
         # The verdict goes on the app's own AMIs and snapshots (rodeo:app, put there by the bake).
         Grant("VerifyVerdict", ("ec2:CreateTags",), (_arn("ec2", config.region, "image/*", ""), _arn("ec2", config.region, "snapshot/*", "")),
               {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}}),
+        *_ebs_key(config, "Verify"),  # its RunInstances of the AMI
     ]
 
 
@@ -201,13 +221,15 @@ def _release(config: Config) -> list[Grant]:
                                     "autoscaling:AttachLoadBalancerTargetGroups", "autoscaling:CreateOrUpdateTags"), groups),
         # Scaling processes are suspended during a release and resumed after (the group tag rodeo:suspended
         # marks Rodeo's, DeleteTags removes it); scaling: puts schedules and target tracking (rodeo-<name>)
-        # on the slot holding traffic.
+        # on the slot holding traffic, and a release removes them from the other slot, and from both once
+        # scaling: is gone from rodeo.yml: the deletions do not depend on today's scaling: section.
         Grant("ReleaseSuspendScaling", ("autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses", "autoscaling:DeleteTags"), groups),
-        *([Grant("ReleaseSlotScaling", ("autoscaling:BatchPutScheduledUpdateGroupAction", "autoscaling:BatchDeleteScheduledAction",
-                                        "autoscaling:PutScalingPolicy", "autoscaling:DeletePolicy"), groups)]
+        Grant("ReleaseSlotScalingRemove", ("autoscaling:BatchDeleteScheduledAction", "autoscaling:DeletePolicy"), groups),
+        *([Grant("ReleaseSlotScaling", ("autoscaling:BatchPutScheduledUpdateGroupAction", "autoscaling:PutScalingPolicy"), groups)]
           if config.scaling else []),
         # Auto Scaling checks that the caller may launch from the launch template it is given.
         Grant("ReleaseLaunchFromTemplate", ("ec2:RunInstances",)),
+        *_ebs_key(config, "Release"),
         # Launching with the instance profile passes its role to EC2 (the role's name is the infrastructure code's).
         *([Grant("ReleasePassInstanceRole", ("iam:PassRole",), ("arn:aws:iam::*:role/*",), {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})]
           if rel.instance_profile else []),

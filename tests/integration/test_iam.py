@@ -1,12 +1,16 @@
 """The IAM policy grants exactly what Rodeo calls: recorded from the real flows against a moto server.
 
 Each test runs one purpose's flows in-process with every client ``Aws.client``
-makes hooked (``aws_calls.Recorder``), then checks both ways against
-``toolkit.aws.iam.policy``: no recorded action is missing from the policy, and
-no action of Rodeo's own (non-Packer) statements went uncalled. Seeding the
-local stack and the tests' own set-up run paused and are not counted.
-Packer's own calls happen in its process and cannot be hooked; the unit test
-holds them to Packer's documented list.
+makes hooked (``aws_calls.Recorder``), as an IAM user holding only that
+purpose's policy (``invoke iam-policy --for <purpose>``) on a stack that
+enforces IAM (``toolkit.local.auth``): a call the policy leaves out fails
+with AccessDenied, Packer's own calls in a bake included. Then it checks
+both ways against ``toolkit.iam.policy``: no recorded action is missing from
+the policy (moto checks actions, not resources or conditions: the recorder
+covers what moto cannot see, such as tags at creation), and no action of
+Rodeo's own (non-Packer) statements went uncalled. Seeding the local stack
+and the tests' own set-up run paused, as the stack's admin, and are not
+counted. The unit test holds Packer's part to Packer's documented list.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import time
 import types
 import urllib.request
 
+import botocore.exceptions
 import pytest
 
 from tests.integration.aws_calls import Recorder
 from tests.integration.bakes import ROOT, Project
 from tests.integration.release.conftest import World, make_config
+from tests.support.principals import acting_as
 from tests.support.stacks import moto_stack
 from toolkit.configvars import change
 from toolkit.images import check as ami_check
@@ -39,7 +45,7 @@ from toolkit.release import rollout, status as release_status
 from toolkit.images.prune import prune
 from toolkit.aws import Aws, for_config
 from toolkit.config import Scaling, Schedule, SmokeCheck, TargetTracking
-from toolkit.errors import LockError, VerifyError
+from toolkit.errors import LockError, ReleaseError, VerifyError
 from toolkit.local import seed, stack
 from toolkit.ui import Silent
 
@@ -119,10 +125,11 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         fresh = World(make_config(project), url, st).seed()  # setup below makes its Rodeo-owned half again
         _remove_rodeo_owned(fresh)
         fresh.ami()  # its first bake: setup makes the template and groups only once an AMI exists
+        aws, fresh_aws = acting_as(world.cfg, url, "release"), acting_as(fresh.cfg, url, "release")
     smoked = []
     # The smoke check goes to the load balancer's DNS name (a made-up one in moto): it must never send a packet.
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: smoked.append(url) or _Answer())
-    cfg, aws = world.cfg, world.aws
+    cfg = world.cfg
     with recorder.phase("release"):
         assert rollout.release(cfg, aws, ami=ami, plan_only=True, reporter=Silent()).outcome == "planned"
         assert rollout.release(cfg, aws, ami=ami, reporter=Silent()).outcome == "released"
@@ -132,8 +139,10 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         change.set_vars(cfg, aws, {"GREETING": "hi"}, release=False, reporter=Silent())
         assert change.set_vars(cfg, aws, {"API_TOKEN": "t0ken"}, secret=True, reporter=Silent()).outcome == "released"
         assert change.list_vars(cfg, aws, show_secrets=True).vars["API_TOKEN"]["value"] == "t0ken"
+        change.unset_vars(cfg, aws, ["GREETING"], release=False, reporter=Silent())
+        assert set(change.list_vars(cfg, aws).vars) == {"API_TOKEN"}
         assert infra.ensure(cfg, aws)["created"] == []  # setup on a complete environment only checks
-        created = infra.ensure(fresh.cfg, fresh.aws)["created"]
+        created = infra.ensure(fresh.cfg, fresh_aws)["created"]
     with recorder.paused():
         entry = ledger.recent(cfg, world.observer, 3)[-1]  # the release (the rollback and the config release are newer)
     assert entry["kind"] == "release" and entry["smoke"].startswith("passed")  # ran: reached or skipped each instance
@@ -143,7 +152,7 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         asg = fresh.observer.client("autoscaling")
         asg.detach_load_balancer_target_groups(AutoScalingGroupName=fresh.cfg.release.slots["blue"], TargetGroupARNs=[fresh.env.target_groups["blue"]])
     with recorder.phase("release"):
-        assert infra.ensure(fresh.cfg, fresh.aws)["created"] == []  # re-attaches the target group
+        assert infra.ensure(fresh.cfg, fresh_aws)["created"] == []  # re-attaches the target group
     check(cfg, recorder, "release")
     assert "elasticloadbalancing:ModifyListener" in recorder.actions("release")
     assert "autoscaling:AttachLoadBalancerTargetGroups" in recorder.actions("release")
@@ -155,10 +164,10 @@ def test_logs(moto, project, recorder):
     st, url = moto
     with recorder.paused():
         world = World(make_config(project), url, st).seed()
-        cfg, aws = world.cfg, world.aws
-        instance = aws.client("autoscaling").describe_auto_scaling_groups(
+        cfg, aws = world.cfg, acting_as(world.cfg, url, "logs")
+        instance = world.observer.client("autoscaling").describe_auto_scaling_groups(
             AutoScalingGroupNames=[cfg.release.slots["blue"]])["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
-        group.ensure(cfg, aws)
+        group.ensure(cfg, world.observer)
         logs = world.observer.client("logs")
         logs.create_log_stream(logGroupName=group.name(cfg), logStreamName=instance)
         logs.put_log_events(logGroupName=group.name(cfg), logStreamName=instance,
@@ -204,16 +213,17 @@ def test_prune_plan_and_for_real(moto, project, recorder):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(PRUNE_YML.format(app=app))
     cfg = config_mod.load("test", project)
-    aws = for_config(cfg, endpoint=url)
+    admin = for_config(cfg, endpoint=url)
     with recorder.paused():
         stack.up(st, E, seeders=(seed.seed_release(cfg),))
         for n in range(1, 5):
-            _register_build(aws, app, n)
+            _register_build(admin, app, n)
         # A legacy slot group (launch configuration) in the copy region: prune reads its AMI too.
-        west = aws.client("autoscaling", W)
-        west.create_launch_configuration(LaunchConfigurationName=f"{app}-legacy", ImageId=_register_build(aws, app, 9)[W], InstanceType="t3.micro")
+        west = admin.client("autoscaling", W)
+        west.create_launch_configuration(LaunchConfigurationName=f"{app}-legacy", ImageId=_register_build(admin, app, 9)[W], InstanceType="t3.micro")
         west.create_auto_scaling_group(AutoScalingGroupName=f"{app}-blue", LaunchConfigurationName=f"{app}-legacy", MinSize=0, MaxSize=1,
                                        DesiredCapacity=0, AvailabilityZones=[f"{W}a"])
+        aws = acting_as(cfg, url, "prune")
     with recorder.phase("prune"):
         planned = prune(cfg, aws, "app", 1, plan_only=True, reporter=Silent()).to_dict()
         done = prune(cfg, aws, "app", 1, reporter=Silent()).to_dict()
@@ -238,12 +248,12 @@ def _register_build(aws, app: str, n: int) -> dict[str, str]:
 def test_verify_aws_path(moto, recorder, tmp_path):
     _, url = moto
     cfg = dataclasses.replace(config_mod.load("local", ROOT), stack="aws")
-    aws = Aws(region=E, endpoint=url, local=True)
     with recorder.paused():
-        ec2 = aws.client("ec2")
+        ec2 = Aws(region=E, endpoint=url, local=True).client("ec2")
         ami = ec2.register_image(Name=f"iam-verify-{next(_ids)}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
                                  BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
         ec2.create_tags(Resources=[ami], Tags=[{"Key": "rodeo:image", "Value": "base"}, {"Key": "rodeo:app", "Value": cfg.app}])
+        aws = acting_as(cfg, url, "verify")
     with recorder.phase("verify"):
         # ssh_timeout=0: moto's instances have public-looking addresses; never connect to one.
         with pytest.raises(VerifyError, match="did not answer SSH"):
@@ -258,7 +268,8 @@ def test_bake_aws_helpers(moto, recorder, tmp_path):
 
     _, url = moto
     cfg = config_mod.load("local", ROOT)
-    aws = for_config(cfg, endpoint=url)
+    with recorder.paused():
+        aws = acting_as(cfg, url, "bake")
     key = tmp_path / "ssh_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     with recorder.phase("bake-helpers"):
@@ -269,7 +280,7 @@ def test_bake_aws_helpers(moto, recorder, tmp_path):
             assert name.startswith("rodeo-base-iam-")
         # The bake lock, held by another run (a pid of this host that still runs: this test's own parent).
         with recorder.paused():
-            ledger.ensure_table(cfg, aws)  # invoke setup's, not the bake's
+            ledger.ensure_table(cfg, for_config(cfg, endpoint=url))  # invoke setup's (as the admin), not the bake's
         key_of = release_lock.bake_key("base", "f" * 64)
         held = release_lock.acquire(cfg, aws, "bake by another run", lock_key=key_of, what="the bake of base")
         plan = types.SimpleNamespace(image="base", inputs_hash="f" * 64, bake_id="base-iam-lock")
@@ -287,12 +298,77 @@ def test_bake_own_calls(local_stack, tmp_path, recorder):
     st, url = local_stack
     proj = Project(tmp_path / "project", st.state_dir)
     cfg = config_mod.load("local", proj.root)
-    aws = for_config(cfg, endpoint=url)
     with recorder.paused():
-        ledger.ensure_table(cfg, aws)  # the bake lock's table (invoke setup makes it)
+        ledger.ensure_table(cfg, for_config(cfg, endpoint=url))  # the bake lock's table (invoke setup makes it, as the admin)
+        aws = acting_as(cfg, url, "bake")  # Rodeo's calls and Packer's (its process gets these credentials)
     with recorder.phase("bake"):
         baked = bake(cfg, aws, LocalHosts(st), "base", st.state_dir, Silent(), force=True)
         again = bake(cfg, aws, LocalHosts(st), "base", st.state_dir, Silent())
     assert baked.cached is False and again.cached is True and again.ami == baked.ami
     # GetItem reads the lock only when another bake holds it: test_bake_aws_helpers calls it.
     check(cfg, recorder, "bake", unused_ok=("dynamodb:GetItem",))
+
+
+def test_moto_refuses_what_the_policy_leaves_out(moto, project):
+    """IAM is enforced, not assumed: a principal gets exactly its policy's actions, and an unknown or forged key nothing."""
+    st, url = moto
+    world = World(make_config(project), url, st).seed()
+    logs_only = acting_as(world.cfg, url, "logs")
+    assert logs_only.client("ec2").describe_instances()["Reservations"] is not None  # LogsDescribe
+    refused = [  # (service, action, code: each protocol's own)
+        ("ec2", "DescribeVpcs", "UnauthorizedOperation", lambda: logs_only.client("ec2").describe_vpcs()),
+        ("elbv2", "elasticloadbalancing:DescribeLoadBalancers", "AccessDenied", lambda: logs_only.client("elbv2").describe_load_balancers()),
+        ("ssm", "ssm:PutParameter", "AccessDeniedException", lambda: logs_only.client("ssm").put_parameter(Name="/rodeo/x", Value="1", Type="String")),
+        ("dynamodb", "dynamodb:ListTables", "AccessDeniedException", lambda: logs_only.client("dynamodb").list_tables()),
+        ("cloudwatch", "cloudwatch:DescribeAlarms", "AccessDeniedException", lambda: logs_only.client("cloudwatch").describe_alarms()),
+    ]
+    for service, action, code, call in refused:
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            call()
+        assert (service, err.value.response["Error"]["Code"]) == (service, code)
+        assert err.value.response["Error"]["Message"].endswith(f"is not authorized to perform: {action if ':' in action else 'ec2:' + action}")
+    forged = dict(logs_only.credentials, aws_secret_access_key="forged")
+    unknown = {"aws_access_key_id": "AKIAUNKNOWNUNKNOWN00", "aws_secret_access_key": "x"}
+    for creds, code in ((forged, "SignatureDoesNotMatch"), (unknown, "InvalidClientTokenId")):
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            Aws(region=E, endpoint=url, local=True, credentials=creds).client("elbv2").describe_load_balancers()
+        assert err.value.response["Error"]["Code"] == code
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            Aws(region=E, endpoint=url, local=True, credentials=creds).client("ec2").describe_instances()
+        assert err.value.response["Error"]["Code"] == "AuthFailure"
+
+
+def test_a_release_fails_on_the_first_call_its_policy_leaves_out(moto, project):
+    st, url = moto
+    world = World(make_config(project), url, st).seed()
+    ami = world.ami(sha="feed456")
+    document = iam.policy(world.cfg, ("release",))
+    for statement in document["Statement"]:
+        statement["Action"] = [a for a in statement["Action"] if a != "elasticloadbalancing:ModifyListener"]
+    document["Statement"] = [s for s in document["Statement"] if s["Action"]]
+    aws = acting_as(world.cfg, url, "release", document)
+    with pytest.raises(ReleaseError) as err:
+        rollout.release(world.cfg, aws, ami=ami, reporter=Silent())
+    assert err.value.message == (f"release of {ami} stopped: AWS refused ModifyListener: AccessDenied; "
+                                 "rolling back failed too: AWS refused ModifyListener: AccessDenied")
+    state = world.state()
+    assert (state.blue.weight, state.green.weight) == (100, 0)  # nothing shifted
+
+
+def test_a_release_without_scaling_removes_what_an_earlier_config_put_on(moto, project):
+    """Issue 19 item 16: the release policy of a config without scaling: still deletes Rodeo's schedules and policies."""
+    st, url = moto
+    world = World(make_config(project), url, st).seed()
+    scaled = dataclasses.replace(world.cfg, scaling=Scaling(schedules=(Schedule("night", "0 22 * * *", min=2, max=4, desired=2),),
+                                                            target_tracking=(TargetTracking("cpu", "cpu", 50),)))
+    assert rollout.release(scaled, world.aws, ami=world.ami(sha="5ca1ed1"), reporter=Silent()).outcome == "released"
+    asg = world.observer.client("autoscaling")
+    live = world.cfg.release.slots["green"]
+    assert len(asg.describe_scheduled_actions(AutoScalingGroupName=live)["ScheduledUpdateGroupActions"]) == 1
+    assert len(asg.describe_policies(AutoScalingGroupName=live)["ScalingPolicies"]) == 1
+    unscaled = dataclasses.replace(world.cfg, scaling=None)
+    aws = acting_as(unscaled, url, "release")
+    assert rollout.release(unscaled, aws, ami=world.ami(sha="5ca1ed2"), reporter=Silent()).outcome == "released"
+    for slot in world.cfg.release.slots.values():
+        assert asg.describe_scheduled_actions(AutoScalingGroupName=slot)["ScheduledUpdateGroupActions"] == []
+        assert asg.describe_policies(AutoScalingGroupName=slot)["ScalingPolicies"] == []

@@ -129,6 +129,7 @@ release:
   alarms: []
   health_timeout_seconds: {health_timeout}
   smoke_check: {{path: {smoke_path}, port: 8081, timeout_seconds: 3, requests: 3}}
+  instance_profile: web-instance  # seeded with invoke iam-policy --for instance: the loader and shipper get its credentials
 """
 
 

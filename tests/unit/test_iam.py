@@ -39,7 +39,7 @@ PACKER_DOCUMENTED = {
 
 # amazon-ebs options that would need a documented action Rodeo's policy leaves out: none may appear in a template.
 NEEDS_MORE = {
-    "ami_users": "ec2:ModifyImageAttribute", "ami_groups": "ec2:ModifyImageAttribute", "ami_product_codes": "ec2:ModifyImageAttribute",
+    "ami_users": "", "ami_groups": "", "ami_product_codes": "",  # would share the AMIs (ModifyImageAttribute, granted for the description)
     "snapshot_users": "ec2:ModifySnapshotAttribute", "snapshot_groups": "ec2:ModifySnapshotAttribute",
     "ena_support": "ec2:ModifyInstanceAttribute", "sriov_support": "ec2:ModifyInstanceAttribute",
     "spot_price": "ec2:CreateFleet", "kms_key_id": "kms:CreateGrant", "region_kms_key_ids": "kms:CreateGrant",
@@ -75,7 +75,7 @@ def test_templates_use_only_options_the_policy_covers(template):
     text = template.read_text()
     used = set(re.findall(r"^\s*([a-z_]+)\s*=", text, re.MULTILINE))
     assert not used & set(NEEDS_MORE), f"{template.name} uses {sorted(used & set(NEEDS_MORE))}: grant what they need in toolkit/aws/iam.py"
-    assert {"ssh_keypair_name", "ami_regions", "encrypt_boot", "run_tags", "tags", "snapshot_tags"} <= used
+    assert {"ssh_keypair_name", "ami_regions", "encrypt_boot", "run_tags", "tags", "snapshot_tags", "ami_description"} <= used
     assert "temporary_security_group_source_cidrs" in used  # Packer makes (and deletes) the security group
 
 
@@ -198,3 +198,30 @@ def test_the_instance_role_reads_its_own_config_vars_and_writes_its_own_log_stre
     assert "instance" not in iam.purposes_for("all") and not any(sid.startswith("Instance") for sid in statements(cfg))
     assert "iam:PassRole" in iam.actions(cfg, ("release",))
     assert "iam:PassRole" not in iam.actions(load(release=dataclasses.replace(cfg.release, instance_profile=None)), ("release",))
+
+
+@pytest.mark.parametrize("purpose", ["bake", "verify", "release"])
+def test_launches_and_copies_may_use_a_customer_managed_default_ebs_key_through_ec2_only(purpose):
+    """Issue 19 item 14: EBS encryption by default with a customer-managed key; AWS's "Permissions for users"
+    (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html)."""
+    cfg = load(copy_to_regions=("us-west-2",))
+    got = statements(cfg, (purpose,))
+    prefix = purpose.capitalize()
+    use, grant = got[f"{prefix}EbsKey"], got[f"{prefix}EbsKeyGrant"]
+    assert use["Action"] == ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"]
+    assert grant["Action"] == ["kms:CreateGrant"] and grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    for s in (use, grant):
+        assert s["Condition"]["StringEquals"]["kms:ViaService"] == ["ec2.eu-west-1.amazonaws.com", "ec2.us-west-2.amazonaws.com"]
+    # EC2 calls them for the caller: neither Rodeo's own calls nor Packer's.
+    assert not {"kms:CreateGrant", "kms:DescribeKey"} & (iam.actions(cfg, (purpose,), packer=False) | iam.actions(cfg, (purpose,), packer=True))
+    assert not any("EbsKey" in sid for sid in statements(cfg, ("prune", "logs")))
+
+
+def test_a_release_may_remove_scaling_left_by_an_earlier_config():
+    """Issue 19 item 16: without scaling: a release still deletes the schedules and policies an earlier config put on."""
+    cfg = load()
+    without = load(scaling=None)
+    removal = {"autoscaling:BatchDeleteScheduledAction", "autoscaling:DeletePolicy"}
+    assert removal <= iam.actions(without, ("release",)) and removal <= iam.actions(cfg, ("release",))
+    assert statements(without, ("release",))["ReleaseSlotScalingRemove"]["Resource"] == statements(cfg, ("release",))["ReleaseSlotScalingRemove"]["Resource"]
+    assert not {"autoscaling:BatchPutScheduledUpdateGroupAction", "autoscaling:PutScalingPolicy"} & iam.actions(without, ("release",))

@@ -6,8 +6,10 @@ for that instance alone, so it knows who asks. ``answer`` (pure) says what
 EC2's metadata service would: ``PUT /latest/api/token`` gives a session
 token (``X-aws-ec2-metadata-token-ttl-seconds``, 1 to 21600), and with
 ``HttpTokens=required`` every GET needs one; ``meta-data/`` has the
-instance's identity, placement, network and IAM role credentials (any key is
-good to moto), ``user-data`` what RunInstances or the launch template gave,
+instance's identity, placement, network and, when its instance profile has a
+role, that role's temporary credentials (``role_credentials``: moto's STS
+assumes the role, so the instance can do exactly what the role's policies
+allow), ``user-data`` what RunInstances or the launch template gave,
 ``dynamic/instance-identity/document`` the identity document.
 """
 
@@ -19,7 +21,7 @@ import socketserver
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable
@@ -29,6 +31,8 @@ TOKEN_HEADER = "x-aws-ec2-metadata-token"
 TTL_HEADER = "x-aws-ec2-metadata-token-ttl-seconds"
 MAX_TTL = 21600
 CREDENTIAL_HOURS = 6
+# EC2 makes new role credentials available at least five minutes before the old expire; here, with an hour left.
+RENEW_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,12 @@ class Tokens:
         return token is not None and self.expiry.get(token, 0) > now
 
 
-def answer(method: str, path: str, headers: dict, who: Identity, tokens: Tokens, now: float) -> tuple[int, str, bytes]:
-    """``(status, content type, body)`` for one request (``headers`` with lower-case names)."""
+def answer(method: str, path: str, headers: dict, who: Identity, tokens: Tokens, now: float, credentials: dict | None = None) -> tuple[int, str, bytes]:
+    """``(status, content type, body)`` for one request (``headers`` with lower-case names).
+
+    ``credentials`` are the instance role's (``AccessKeyId``, ``SecretAccessKey``, ``Token``, ``Expiration``);
+    without them there is no ``iam/`` folder, as on an instance without an instance profile.
+    """
     if method == "PUT":
         if path != "/latest/api/token":
             return 405, "text/plain", b"Method Not Allowed"
@@ -80,14 +88,14 @@ def answer(method: str, path: str, headers: dict, who: Identity, tokens: Tokens,
     token = headers.get(TOKEN_HEADER)
     if (token is not None or who.tokens_required) and not tokens.valid(token, now):
         return 401, "text/plain", b"Unauthorized"
-    found = _lookup(path, who, now)
+    found = _lookup(path, who, now, credentials)
     if found is None:
         return 404, "text/plain", b"Not Found"
     kind = "application/json" if found[:1] == b"{" else "text/plain"
     return 200, kind, found
 
 
-def _lookup(path: str, who: Identity, now: float) -> bytes | None:
+def _lookup(path: str, who: Identity, now: float, credentials: dict | None) -> bytes | None:
     path = path.split("?", 1)[0]
     if path in ("/latest/user-data", "/latest/user-data/"):
         return who.user_data
@@ -95,7 +103,7 @@ def _lookup(path: str, who: Identity, now: float) -> bytes | None:
         return json.dumps(_document(who), indent=2).encode()
     if not path.startswith("/latest/meta-data"):
         return b"dynamic\nmeta-data\nuser-data" if path in ("/latest", "/latest/") else None
-    tree = _tree(who, now)
+    tree = _tree(who, now, credentials)
     node: object = tree
     for part in [p for p in path[len("/latest/meta-data"):].split("/") if p]:
         if not isinstance(node, dict) or part not in node:
@@ -106,28 +114,59 @@ def _lookup(path: str, who: Identity, now: float) -> bytes | None:
     return node.encode() if isinstance(node, str) else node
 
 
-def _tree(who: Identity, now: float) -> dict:
-    stamp = datetime.fromtimestamp(now, timezone.utc)
-    credentials = {
-        "Code": "Success", "LastUpdated": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), "Type": "AWS-HMAC",
-        "AccessKeyId": "ASIA" + who.instance_id.replace("-", "").upper()[:16].ljust(16, "X"),
-        "SecretAccessKey": "local-stack-secret-" + who.instance_id, "Token": "local-stack-session-" + who.instance_id,
-        "Expiration": (stamp + timedelta(hours=CREDENTIAL_HOURS)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    return {
+def _tree(who: Identity, now: float, credentials: dict | None) -> dict:
+    tree = {
         "ami-id": who.image_id,
         "hostname": f"ip-{who.private_ip.replace('.', '-')}.ec2.internal",
-        "iam": {
-            "info": json.dumps({"Code": "Success", "LastUpdated": credentials["LastUpdated"],
-                                "InstanceProfileArn": f"arn:aws:iam::{who.account}:instance-profile/{who.role}"}),
-            "security-credentials": {who.role: json.dumps(credentials, indent=2)},
-        },
+        "iam": _iam(who, now, credentials),
         "instance-id": who.instance_id,
         "instance-type": who.instance_type,
         "local-hostname": f"ip-{who.private_ip.replace('.', '-')}.ec2.internal",
         "local-ipv4": who.private_ip,
         "placement": {"availability-zone": who.zone, "region": who.region},
     }
+    if tree["iam"] is None:
+        del tree["iam"]
+    return tree
+
+
+def _iam(who: Identity, now: float, credentials: dict | None) -> dict | None:
+    if credentials is None:
+        return None
+    updated = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    served = {"Code": "Success", "LastUpdated": updated, "Type": "AWS-HMAC", **credentials}
+    return {
+        "info": json.dumps({"Code": "Success", "LastUpdated": updated, "InstanceProfileArn": f"arn:aws:iam::{who.account}:instance-profile/{who.role}"}),
+        "security-credentials": {who.role: json.dumps(served, indent=2)},
+    }
+
+
+_issued: dict[tuple[str, str], dict] = {}
+_issued_lock = threading.Lock()
+
+
+def role_credentials(who: Identity, now: float) -> dict | None:
+    """Temporary credentials of ``who``'s role from moto's STS (an AssumeRole, as EC2 makes for an instance
+    profile), the same ones until an hour before they expire; None when no IAM role has that name."""
+    from moto.iam.exceptions import NotFoundException
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    try:
+        role = iam_backends[who.account]["aws"].get_role(who.role)
+    except NotFoundException:
+        return None
+    key = (who.instance_id, role.arn)
+    with _issued_lock:
+        held = _issued.get(key)
+        if held is None or held["expires"] - now < RENEW_SECONDS:
+            assumed = sts_backends[who.account]["aws"].assume_role(
+                region_name=who.region, role_session_name=who.instance_id, role_arn=role.arn, policy=None,
+                duration=CREDENTIAL_HOURS * 3600, external_id=None)
+            held = _issued[key] = {"expires": now + CREDENTIAL_HOURS * 3600, "AccessKeyId": assumed.access_key_id,
+                                   "SecretAccessKey": assumed.secret_access_key, "Token": assumed.session_token}
+        expiry = datetime.fromtimestamp(held["expires"], timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"AccessKeyId": held["AccessKeyId"], "SecretAccessKey": held["SecretAccessKey"], "Token": held["Token"], "Expiration": expiry}
 
 
 def _document(who: Identity) -> dict:
@@ -138,6 +177,7 @@ def _document(who: Identity) -> dict:
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     identity: Callable[[], Identity]
+    credentials: Callable[[Identity, float], dict | None]
     tokens: Tokens
 
 
@@ -157,7 +197,9 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(min(length, 65536))
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, kind, body = answer(method, self.path, headers, self.server.identity(), self.server.tokens, time.time())
+        who, now = self.server.identity(), time.time()
+        role = self.server.credentials(who, now) if self.path.startswith("/latest/meta-data") else None
+        status, kind, body = answer(method, self.path, headers, who, self.server.tokens, now, role)
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
@@ -174,13 +216,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class MetadataServer:
-    """One instance's metadata service on unix socket ``sock`` (a thread of this process)."""
+    """One instance's metadata service on unix socket ``sock`` (a thread of this process); its role's
+    credentials from ``credentials`` (default: ``role_credentials``, from moto in this process)."""
 
-    def __init__(self, sock: Path, identity: Callable[[], Identity]) -> None:
+    def __init__(self, sock: Path, identity: Callable[[], Identity], credentials: Callable[[Identity, float], dict | None] = role_credentials) -> None:
         sock.unlink(missing_ok=True)
         self.sock = sock
         self.server = _Server(str(sock), _Handler)
-        self.server.identity, self.server.tokens = identity, Tokens()
+        self.server.identity, self.server.credentials, self.server.tokens = identity, credentials, Tokens()
         sock.chmod(0o600)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.5}, name=f"imds-{sock.stem}", daemon=True)
         self.thread.start()

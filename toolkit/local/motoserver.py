@@ -34,7 +34,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from toolkit.local import awsrules, iamsim
+from toolkit.local import auth, awsrules, iamsim
 
 
 def _ebs_backed_amis() -> None:
@@ -334,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     _cloudwatch_logs_as_aws()
     _scaling_names_per_group()
     _standard_tier_value_limit()
+    auth.enforce()  # IAM from the first request (toolkit.local.auth)
     awsrules.apply()  # AWS's rules moto skips: on in every local stack
     iamsim.install()  # iam:SimulatePrincipalPolicy and ec2:GetEbsDefaultKmsKeyId, for invoke doctor
     if ours.live is not None:

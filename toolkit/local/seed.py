@@ -24,6 +24,7 @@ import botocore.exceptions
 from toolkit.aws import error_code
 from toolkit.config import Config, Release
 from toolkit.errors import ReleaseError
+from toolkit.iam import INSTANCE, policy
 from toolkit.release import setup
 from toolkit.release.plan import SLOTS
 
@@ -34,6 +35,7 @@ DRAIN_SECONDS = 10
 APP_PORT = 8080  # the sample app's (and the placeholder's) port
 ALARM_PERIOD = 10  # seconds (local only: see _alarms)
 ALARM_THRESHOLD = 2  # more than this many target 5xx in a period is ALARM
+INSTANCE_POLICY = "rodeo-instance"  # the seeded instance role's inline policy
 
 
 def seed_base(stack: Any, aws: Any) -> dict:
@@ -106,7 +108,7 @@ def seed_release(config: Config) -> Callable[[Any], None]:
 
     def seed(aws: Any) -> None:
         _load_balancer(config, aws, setup.slots.release_of(config))
-        _instance_profile(aws, config.release.instance_profile)
+        _instance_profile(aws, config)
         setup.ensure(config, aws, initial_ami=initial_ami(aws), live_slot_capacity=config.release.capacity.desired)
 
     # The same settings need seeding once per server (see stack.up).
@@ -114,17 +116,19 @@ def seed_release(config: Config) -> Callable[[Any], None]:
     return seed
 
 
-def _instance_profile(aws: Any, name: str | None) -> None:
-    """The instance profile and its role, as a team's infrastructure code makes them (any policy is good to moto)."""
+def _instance_profile(aws: Any, config: Config) -> None:
+    """The instance profile and its role, as a team's infrastructure code makes them: the role holds
+    ``invoke iam-policy --for instance`` (``INSTANCE_POLICY``), all the instances' credentials may do."""
+    name = config.release.instance_profile
     if not name:
         return
     iam = aws.client("iam")
-    if any(p["InstanceProfileName"] == name for p in iam.list_instance_profiles()["InstanceProfiles"]):
-        return
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
-    iam.create_instance_profile(InstanceProfileName=name)
-    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    if not any(p["InstanceProfileName"] == name for p in iam.list_instance_profiles()["InstanceProfiles"]):
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        iam.create_instance_profile(InstanceProfileName=name)
+        iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    iam.put_role_policy(RoleName=name, PolicyName=INSTANCE_POLICY, PolicyDocument=json.dumps(policy(config, (INSTANCE,))))
 
 
 def base_ami(aws: Any) -> str | None:

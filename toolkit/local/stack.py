@@ -6,6 +6,10 @@ seeds what the local environment needs: a VPC with two subnets and the base
 Debian AMI (whose contents are the cached root file system). ``up`` is
 idempotent; ``down`` stops the server and forgets its images.
 
+The server enforces IAM from its first request (``toolkit.local.auth``):
+Rodeo's clients, Packer and the seeding sign as the stack's admin user, whose
+key is ``toolkit.aws.LOCAL_CREDENTIALS``.
+
 A ``Stack(live=True)`` runs the server under ``unshare`` with ``--live``: it
 also boots instances and serves the load balancers through HAProxy
 (``toolkit.local.controller``); ``status`` then has ``load_balancer_url``.

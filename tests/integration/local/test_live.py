@@ -31,6 +31,8 @@ CHECK = {"HealthCheckPath": "/health", "HealthCheckIntervalSeconds": 5, "HealthC
          "HealthyThresholdCount": 2, "UnhealthyThresholdCount": 2}
 DRAIN_SECONDS = 3
 USER_DATA = "#!/bin/sh\necho configured by user data\n"
+ROLE = "live-instance"  # the instances' profile and role: may read one parameter, nothing else
+ROLE_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": "arn:aws:ssm:*:*:parameter/live/*"}]}
 
 
 class Live:
@@ -40,6 +42,12 @@ class Live:
         self.st = st
         aws = Aws(region=REGION, endpoint=url, local=True)
         self.ec2, self.elb, self.asg = aws.client("ec2"), aws.client("elbv2"), aws.client("autoscaling")
+        iam = aws.client("iam")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(RoleName=ROLE, PolicyName=ROLE, PolicyDocument=json.dumps(ROLE_POLICY))
+        iam.create_instance_profile(InstanceProfileName=ROLE)
+        iam.add_role_to_instance_profile(InstanceProfileName=ROLE, RoleName=ROLE)
         self.blue = json.loads((layers["app"] / "opt/web/config.json").read_text())["version"]
         green = folder / "green-layer" / "opt/web"
         green.mkdir(parents=True)
@@ -70,6 +78,7 @@ class Live:
         name = f"live-{slot}"
         if not self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]:
             self.ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": self.amis[slot], "InstanceType": "t3.micro",
+                                                                                   "IamInstanceProfile": {"Name": ROLE},
                                                                                    "UserData": base64.b64encode(USER_DATA.encode()).decode()})
             once_settled(lambda: self.asg.create_auto_scaling_group(  # a version just made is refused at first, as on AWS
                 AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": name, "Version": "1"}, MinSize=0, MaxSize=4,
@@ -324,22 +333,28 @@ def test_an_alarm_set_by_hand_holds_for_one_period(live):
     wait_alarm(cw, "live-custom", "ALARM", timeout=5)
 
 
-# Run inside an instance: IMDSv2 credentials, then a signed-looking STS call to the endpoint in its environment (no boto3).
+# Run inside an instance: the role's name from IMDSv2, then botocore's own credential chain (the metadata service)
+# against the endpoint in its environment: who it is, and what its role may not do.
 CALLER = """
-import json, os, sys, urllib.request
-def call(method, url, headers, data=None):
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(req, timeout=5) as resp:
+import json, os, urllib.request
+import botocore.exceptions, botocore.session
+def call(method, url, headers):
+    with urllib.request.urlopen(urllib.request.Request(url, method=method, headers=headers), timeout=5) as resp:
         return resp.read().decode()
 token = {"X-aws-ec2-metadata-token": call("PUT", "http://169.254.169.254/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"})}
 base = "http://169.254.169.254/latest/meta-data/"
 region = call("GET", base + "placement/region", token)
 role = call("GET", base + "iam/security-credentials/", token).split()[0]
-creds = json.loads(call("GET", base + "iam/security-credentials/" + role, token))
-auth = "AWS4-HMAC-SHA256 Credential=%s/20260101/%s/sts/aws4_request, SignedHeaders=host, Signature=0" % (creds["AccessKeyId"], region)
-body = call("POST", os.environ["AWS_ENDPOINT_URL"] + "/", {"Authorization": auth, "X-Amz-Security-Token": creds["Token"],
-            "Content-Type": "application/x-www-form-urlencoded"}, b"Action=GetCallerIdentity&Version=2011-06-15")
-print(json.dumps({"region": region, "role": role, "sts": body}))
+session = botocore.session.get_session()
+endpoint = os.environ["AWS_ENDPOINT_URL"]
+arn = session.create_client("sts", region_name=region, endpoint_url=endpoint).get_caller_identity()["Arn"]
+params = session.create_client("ssm", region_name=region, endpoint_url=endpoint).get_parameters(Names=["/live/x"])["InvalidParameters"]
+try:
+    session.create_client("ec2", region_name=region, endpoint_url=endpoint).describe_instances()
+    refused = None
+except botocore.exceptions.ClientError as exc:
+    refused = exc.response["Error"]["Code"]
+print(json.dumps({"region": region, "role": role, "arn": arn, "params": params, "refused": refused}))
 """
 
 
@@ -363,8 +378,8 @@ def test_an_instance_finds_its_metadata_and_the_aws_endpoint(live):
     done = in_instance(iid, "env", f"AWS_ENDPOINT_URL={endpoint}", "python3", "-c", CALLER)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
-    assert found["region"] == REGION and found["role"] == "rodeo-local"
-    assert "<GetCallerIdentityResult>" in found["sts"] and "<Account>" in found["sts"]
+    assert found == {"region": REGION, "role": ROLE, "arn": f"arn:aws:sts::123456789012:assumed-role/{ROLE}/{iid}",
+                     "params": ["/live/x"], "refused": "UnauthorizedOperation"}  # its role's rights, and only those
 
 
 def test_an_image_that_cannot_boot_says_why(live, tmp_path):

@@ -186,7 +186,8 @@ def test_dimension_values(arn, value):
 # --- the instance metadata service ------------------------------------------------------
 
 WHO = Identity(instance_id="i-0abc", image_id="ami-1", instance_type="t3.micro", region="us-east-1", zone="us-east-1a",
-               account="123456789012", private_ip="10.0.0.5", role="rodeo-local", user_data=b"#!/bin/sh\n")
+               account="123456789012", private_ip="10.0.0.5", role="web-instance", user_data=b"#!/bin/sh\n")
+ROLE = {"AccessKeyId": "ASIAEXAMPLEEXAMPLE01", "SecretAccessKey": "s3cret", "Token": "t0ken", "Expiration": "2026-11-02T06:00:00Z"}
 
 
 @pytest.mark.parametrize(
@@ -198,7 +199,7 @@ WHO = Identity(instance_id="i-0abc", image_id="ami-1", instance_type="t3.micro",
         ("GET", "/latest/meta-data/instance-id", {"x-aws-ec2-metadata-token": "forged"}, WHO, 401, None),
         ("GET", "/latest/meta-data/placement/region", {}, WHO, 200, b"us-east-1"),
         ("GET", "/latest/meta-data/placement/", {}, WHO, 200, b"availability-zone\nregion"),
-        ("GET", "/latest/meta-data/iam/security-credentials/", {}, WHO, 200, b"rodeo-local"),
+        ("GET", "/latest/meta-data/iam/security-credentials/", {}, WHO, 200, b"web-instance"),
         ("GET", "/latest/meta-data/iam/security-credentials/other", {}, WHO, 404, None),
         ("GET", "/latest/user-data", {}, WHO, 200, b"#!/bin/sh\n"),
         ("GET", "/latest/user-data", {}, replace(WHO, user_data=None), 404, None),
@@ -211,7 +212,7 @@ def test_metadata_answers(method, path, headers, who, status, body):
     tokens = Tokens()
     good = tokens.issue(60, NOW)
     headers = {k: (good if v == "GOOD" else v) for k, v in headers.items()}
-    got = answer(method, path, headers, who, tokens, NOW)
+    got = answer(method, path, headers, who, tokens, NOW, ROLE)
     assert got[0] == status
     if body is not None:
         assert got[2] == body
@@ -222,8 +223,11 @@ def test_metadata_tokens_and_credentials():
     status, _, token = answer("PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "10"}, WHO, tokens, NOW)
     assert status == 200
     header = {"x-aws-ec2-metadata-token": token.decode()}
-    status, kind, body = answer("GET", "/latest/meta-data/iam/security-credentials/rodeo-local", header, WHO, tokens, NOW)
+    status, kind, body = answer("GET", "/latest/meta-data/iam/security-credentials/web-instance", header, WHO, tokens, NOW, ROLE)
     creds = json.loads(body)
-    assert (status, kind, creds["Code"]) == (200, "application/json", "Success")
-    assert creds["AccessKeyId"].startswith("ASIA") and creds["Token"] and creds["Expiration"] > creds["LastUpdated"]
+    assert (status, kind, creds["Code"], creds["Type"]) == (200, "application/json", "Success", "AWS-HMAC")
+    assert {k: creds[k] for k in ROLE} == ROLE  # the role's own credentials, as given
+    # No role (no instance profile): no iam/ folder, as on EC2.
+    assert answer("GET", "/latest/meta-data/iam/security-credentials/", header, WHO, tokens, NOW, None)[0] == 404
+    assert b"iam/" not in answer("GET", "/latest/meta-data/", header, WHO, tokens, NOW, None)[2]
     assert answer("GET", "/latest/meta-data/instance-id", header, WHO, tokens, NOW + 11)[0] == 401  # expired
