@@ -312,6 +312,7 @@ class Controller:
             self.blackhole.release(sock)
             booted.forward(port, sock)
         else:
+            log.info("%s port %d: no security group of it admits the load balancer: its packets are dropped", booted.instance_id, port)
             instances.end(booted.forwarders.pop(port, None), timeout=1)
             self.blackhole.listen(sock)
         self.opened[key] = self.admitted.get(key, False)
@@ -322,7 +323,6 @@ class Controller:
         for key, was in list(self.opened.items()):
             now = self.admitted.get(key)
             if now is not None and now != was and key[0] in self.booted:
-                log.info("%s port %d: the load balancer %s", key[0], key[1], "is admitted now" if now else "is no longer admitted")
                 self._open_port(self.booted[key[0]], key[1])
 
     def _forget_network(self, iid: str) -> None:
