@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from toolkit.local import instances
@@ -47,7 +47,9 @@ from toolkit.local.monitor import Monitor
 from toolkit.local.netfacts import network_view
 from toolkit.local.netproxy import Blackhole, EndpointProxy
 from toolkit.local.network import NONE
-from toolkit.local.motostate import World, backend_name, check_of, drain_seconds, forget_target, forward_weights, identity_of, read_moto, set_state, short
+from toolkit.local.motostate import (
+    World, backend_name, check_of, drain_seconds, forget_target, forward_weights, group_stickiness, identity_of, read_moto, set_state, short, target_stickiness,
+)
 from toolkit.local.store import ImageStore
 
 POLL = 0.5
@@ -227,8 +229,8 @@ class Controller:
     # --- load balancer ------------------------------------------------------------
 
     def _balancer(self, world: World) -> None:
-        frontends = [self._frontend(arn, lb, listener) for arn, (lb, listener) in world.listeners.items()]
-        backends = [Backend(backend_name(tg), check_of(tg)) for tg in world.target_groups.values()]
+        frontends = [self._frontend(arn, lb, listener, world) for arn, (lb, listener) in world.listeners.items()]
+        backends = [Backend(backend_name(tg), check_of(tg), target_stickiness(tg)) for tg in world.target_groups.values()]
         structure = (tuple(frontends), tuple(backends))
         maps = {self.frontends[arn].name: apportion(forward_weights(listener, world)) for arn, (_, listener) in world.listeners.items()}
         if structure != self.structure or self.haproxy.proc is None or self.haproxy.proc.poll() is not None:
@@ -245,9 +247,12 @@ class Controller:
                 self.maps[name] = entries
         self._servers(world, {b.name: b.check for b in backends})
 
-    def _frontend(self, arn: str, lb, listener) -> Frontend:
+    def _frontend(self, arn: str, lb, listener, world: World) -> Frontend:
         if arn not in self.frontends:
             self.frontends[arn] = Frontend(f"lb-{lb.name}-{listener.port}-{short(arn)}", free_port())
+        sticky = group_stickiness(listener)
+        names = tuple(name for name, _ in forward_weights(listener, world)) if sticky else ()
+        self.frontends[arn] = replace(self.frontends[arn], sticky_seconds=sticky, sticky_backends=names)
         return self.frontends[arn]
 
     def _publish(self, world: World) -> None:
