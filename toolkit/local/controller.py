@@ -45,7 +45,7 @@ from toolkit.local.health import target_health
 from toolkit.local.imds import MetadataServer
 from toolkit.local.monitor import Monitor
 from toolkit.local.netfacts import network_view
-from toolkit.local.netproxy import Blackhole, EndpointProxy
+from toolkit.local.netproxy import EndpointProxy, TargetPorts
 from toolkit.local.network import NONE
 from toolkit.local.motostate import (
     World, backend_name, check_of, drain_seconds, forget_target, forward_weights, group_stickiness, identity_of, read_moto, set_state, short, target_stickiness,
@@ -88,12 +88,10 @@ class Controller:
         self.haproxy = HAProxy(run_dir, live_dir)
         self.monitor = Monitor()
         self.metadata: dict[str, MetadataServer] = {}  # instance id -> its metadata service
-        self.aws_forwarder = None  # kept for _children; the instances' AWS endpoint is self.endpoints
         self.endpoints: EndpointProxy | None = None  # the host side of each instance's AWS endpoint
-        self.blackhole = Blackhole()  # target ports the load balancer may not reach
+        self.ports = TargetPorts()  # which registered ports the load balancer reaches, which are black holes
         self.reach: dict[str, frozenset] = {}  # instance id -> the AWS services its network reaches
         self.admitted: dict[tuple[str, int], bool] = {}  # (instance id, port) -> the load balancer may reach it
-        self.opened: dict[tuple[str, int], bool] = {}  # (instance id, port) -> served by a forwarder (else the black hole)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="rodeo-live", daemon=True)
 
@@ -152,7 +150,7 @@ class Controller:
     def _children(self) -> set[int]:
         """PIDs of the processes this controller waits for itself."""
         procs = [b.proc for b in self.booted.values()] + [f for b in self.booted.values() for f in b.forwarders.values()]
-        procs += [p for p in [self.haproxy.proc, *self.haproxy.old, self.aws_forwarder] if p is not None]
+        procs += [p for p in [self.haproxy.proc, *self.haproxy.old] if p is not None]
         return {p.pid for p in procs}
 
     # --- instances ------------------------------------------------------------------
@@ -310,32 +308,19 @@ class Controller:
         self.reach, self.admitted = network_view(world, set(self.booted))
 
     def _open_port(self, booted: instances.Booted, port: int) -> Path:
-        """The socket HAProxy reaches ``port`` of an instance through: its forwarder when admitted, else the black hole."""
-        sock = self._sock(booted.instance_id, port)
-        key = (booted.instance_id, port)
-        if self.admitted.get(key, False):
-            self.blackhole.release(sock)
-            booted.forward(port, sock)
-        else:
-            log.info("%s port %d: no security group of it admits the load balancer: its packets are dropped", booted.instance_id, port)
-            instances.end(booted.forwarders.pop(port, None), timeout=1)
-            self.blackhole.listen(sock)
-        self.opened[key] = self.admitted.get(key, False)
-        return sock
+        """The socket HAProxy reaches ``port`` of an instance through (see ``TargetPorts``)."""
+        return self.ports.open(booted, port, self._sock(booted.instance_id, port), self.admitted.get((booted.instance_id, port), False))
 
     def _enforce(self) -> None:
         """Open or close the ports whose security groups changed (a deregistered, draining port keeps its way)."""
-        for key, was in list(self.opened.items()):
-            now = self.admitted.get(key)
-            if now is not None and now != was and key[0] in self.booted:
+        for key in self.ports.changed(self.admitted):
+            if key[0] in self.booted:
                 self._open_port(self.booted[key[0]], key[1])
 
     def _forget_network(self, iid: str) -> None:
         if self.endpoints is not None:
             self.endpoints.forget(iid)
-        for key in [k for k in self.opened if k[0] == iid]:
-            self.blackhole.release(self._sock(*key))
-            del self.opened[key]
+        self.ports.forget(iid, lambda port: self._sock(iid, port))
         self.reach.pop(iid, None)
 
     # --- health -------------------------------------------------------------------
@@ -383,10 +368,9 @@ class Controller:
         for iid in list(self.booted):
             self._shut(iid, keep_disk=False)
         self.haproxy.stop()
-        instances.end(self.aws_forwarder, timeout=1)
         if self.endpoints is not None:
             self.endpoints.close()
-        self.blackhole.close()
+        self.ports.close()
 
 
 def free_port() -> int:

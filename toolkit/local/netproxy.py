@@ -7,6 +7,8 @@ are unix sockets on this side of the instances' namespaces, so:
 - ``Blackhole`` listens on a socket (a target port the load balancer may not
   reach) and accepts connections without ever answering: HAProxy's health
   check times out (``L7TOUT``, ``Target.Timeout``) and no request is served.
+  ``TargetPorts`` switches a registered port between its forwarder into the
+  instance and the black hole as its security groups change.
 - ``EndpointProxy`` is the host side of each instance's AWS endpoint
   (``127.0.0.1:4566`` inside the instance): it reads a request's head, asks
   ``reach(instance id)`` which services the instance may reach
@@ -26,6 +28,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from toolkit.local.instances import end
 from toolkit.local.network import reaches, service_of
 
 HOLD_SECONDS = 600.0  # an unanswered connection is closed after this, if its client never gives up
@@ -96,6 +99,38 @@ class Blackhole:
     def close(self) -> None:
         for path in list(self.listeners):
             self.release(path)
+
+
+class TargetPorts:
+    """Which socket serves each registered (instance, port): the instance's forwarder when the load balancer is admitted, else a black hole."""
+
+    def __init__(self) -> None:
+        self.blackhole = Blackhole()
+        self.opened: dict[tuple[str, int], bool] = {}  # (instance id, port) -> served by its forwarder
+
+    def open(self, booted, port: int, sock: Path, admitted: bool) -> Path:
+        """Serve ``sock`` by ``booted``'s forwarder to ``port`` when ``admitted``, else by the black hole; return it."""
+        if admitted:
+            self.blackhole.release(sock)
+            booted.forward(port, sock)
+        else:
+            log.info("%s port %d: no security group of it admits the load balancer: its packets are dropped", booted.instance_id, port)
+            end(booted.forwarders.pop(port, None), timeout=1)
+            self.blackhole.listen(sock)
+        self.opened[(booted.instance_id, port)] = admitted
+        return sock
+
+    def changed(self, admitted: dict[tuple[str, int], bool]) -> list[tuple[str, int]]:
+        """The ports whose admission differs from how they are served (ports no longer registered are left as they are)."""
+        return [key for key, was in self.opened.items() if admitted.get(key, was) != was]
+
+    def forget(self, instance_id: str, sock_of: Callable[[int], Path]) -> None:
+        for key in [k for k in self.opened if k[0] == instance_id]:
+            self.blackhole.release(sock_of(key[1]))
+            del self.opened[key]
+
+    def close(self) -> None:
+        self.blackhole.close()
 
 
 class EndpointProxy:

@@ -221,10 +221,10 @@ class PinnedClient(threading.Thread):
 
 
 def test_a_release_with_target_group_stickiness_drops_no_request_from_a_pinned_client(world):
-    """The listener pins a client to the live slot for 30 s; the release waits that out before it scales the old slot to 0."""
+    """The listener pins a client to the live slot for 45 s (longer than the release up to 100%); the release waits that out before it scales the old slot to 0."""
     before = world.state().active
     ami = world.build("2.1.0")
-    set_group_stickiness(world, 30)
+    set_group_stickiness(world, 45)
     client = PinnedClient(world.urls()[80])
     try:
         deadline = time.monotonic() + 10  # a new stickiness setting reloads HAProxy
