@@ -407,6 +407,7 @@ def test_an_instance_whose_groups_do_not_admit_the_load_balancer_times_out_and_g
                                                                 SecurityGroupIds=[default])["Instances"]]
     live.elb.register_targets(TargetGroupArn=live.tgs["blue"], Targets=[{"Id": iid}])
     opened = [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": seed.load_balancer_group(live.ec2, vpc)}]}]
+    authorized = False
     try:
         seen = live.wait_health("blue", lambda h: h.get(iid) == ("unhealthy", "Target.Timeout"), timeout=90)
         assert [h[iid][0] for h in seen if iid in h and h[iid][0] == "healthy"] == [], seen
@@ -415,12 +416,14 @@ def test_an_instance_whose_groups_do_not_admit_the_load_balancer_times_out_and_g
         assert requests_served(iid) == 0  # not a health check, not a request
         # The group opened to the load balancer's: the stack reads the rule again and the target turns healthy.
         live.ec2.authorize_security_group_ingress(GroupId=default, IpPermissions=opened)
+        authorized = True
         live.wait_health("blue", lambda h: h.get(iid, ("",))[0] == "healthy", timeout=40)
         assert requests_served(iid) > 0
     finally:
         live.elb.deregister_targets(TargetGroupArn=live.tgs["blue"], Targets=[{"Id": iid}])
         live.ec2.terminate_instances(InstanceIds=[iid])
-        live.ec2.revoke_security_group_ingress(GroupId=default, IpPermissions=opened)
+        if authorized:
+            live.ec2.revoke_security_group_ingress(GroupId=default, IpPermissions=opened)
     live.wait_health("blue", lambda h: iid not in h, timeout=DRAIN_SECONDS + 20)
 
 
