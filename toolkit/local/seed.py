@@ -83,6 +83,7 @@ def _network(ec2: Any) -> str:
     vpcs = ec2.describe_vpcs(Filters=SEEDED)["Vpcs"]
     if vpcs:
         return vpcs[0]["VpcId"]
+    _default_vpc_online(ec2)
     vpc = ec2.create_vpc(CidrBlock="10.80.0.0/16", TagSpecifications=_tags("vpc", "rodeo-local"))["Vpc"]["VpcId"]
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
     public = [_subnet(ec2, vpc, zone, f"10.80.{i * 16}.0/20", "public", f"rodeo-local-public-{i}") for i, zone in enumerate(zones)]
@@ -102,6 +103,16 @@ def _network(ec2: Any) -> str:
     sg = ec2.create_security_group(GroupName=INSTANCE_GROUP, Description="rodeo local instances", VpcId=vpc, TagSpecifications=tags)["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": APP_PORT, "ToPort": APP_PORT, "UserIdGroupPairs": [{"GroupId": lb_sg}]}])
     return vpc
+
+
+def _default_vpc_online(ec2: Any) -> None:
+    """moto's default VPC as AWS's: an internet gateway and a default route to it (its subnets give public IPs)."""
+    for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc["VpcId"])
+        main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+        for table in main:
+            ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
 
 
 def _subnet(ec2: Any, vpc: str, zone: str, cidr: str, tier: str, name: str, custom_id: str | None = None) -> str:
