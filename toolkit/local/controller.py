@@ -44,12 +44,12 @@ from toolkit.local.balancer import Backend, Check, Frontend, HAProxy, Server, ap
 from toolkit.local.health import target_health
 from toolkit.local.imds import MetadataServer
 from toolkit.local.monitor import Monitor
-from toolkit.local.netfacts import network_view
-from toolkit.local.netproxy import EndpointProxy, TargetPorts
-from toolkit.local.network import NONE
 from toolkit.local.motostate import (
     World, backend_name, check_of, drain_seconds, forget_target, forward_weights, group_stickiness, identity_of, read_moto, set_state, short, target_stickiness,
 )
+from toolkit.local.netfacts import network_view
+from toolkit.local.netproxy import EndpointProxy, TargetPorts
+from toolkit.local.network import NONE
 from toolkit.local.store import ImageStore
 
 POLL = 0.5

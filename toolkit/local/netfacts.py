@@ -12,7 +12,16 @@ is a few dozen objects on the local stack: cheap enough for every poll.
 from __future__ import annotations
 
 from toolkit.local.motostate import World, forward_weights
-from toolkit.local.network import Endpoint, Host, Route, Rule, Vpc, admits_load_balancer, endpoint_reach, endpoint_service
+from toolkit.local.network import (
+    Endpoint,
+    Host,
+    Route,
+    Rule,
+    Vpc,
+    admits_load_balancer,
+    endpoint_reach,
+    endpoint_service,
+)
 
 
 def network_view(world: World, booted: set[str]) -> tuple[dict[str, frozenset], dict[tuple[str, int], bool]]:

@@ -25,8 +25,8 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from toolkit.local.instances import end
 from toolkit.local.network import reaches, service_of

@@ -68,7 +68,7 @@ def test_a_vpc_endpoint_and_a_removed_nat_route_are_read(seeded):
 
 
 def test_moto_default_vpc_reaches_aws_as_aws_default_vpc_does(seeded):
-    ec2, elb, _, tg = seeded
+    ec2 = seeded[0]
     default = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
     subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [default]}])["Subnets"][0]
     iid = ec2.run_instances(ImageId="ami-1e749f67", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]  # no subnet: a default one

@@ -7,7 +7,19 @@ from dataclasses import replace
 import pytest
 
 from toolkit.local.network import (
-    ALL, NONE, Endpoint, Host, Route, Rule, Vpc, admits_load_balancer, endpoint_reach, endpoint_service, reaches, route_table_of, service_of,
+    ALL,
+    NONE,
+    Endpoint,
+    Host,
+    Route,
+    Rule,
+    Vpc,
+    admits_load_balancer,
+    endpoint_reach,
+    endpoint_service,
+    reaches,
+    route_table_of,
+    service_of,
 )
 
 # The seeded shape: public subnets (igw) a/b, private subnets (nat) a/b, a subnet with no table of its own.

@@ -7,7 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from toolkit.local.balancer import Backend, Check, Frontend, render_config, render_group_stickiness, render_target_stickiness
+from toolkit.local.balancer import (
+    Backend,
+    Check,
+    Frontend,
+    render_config,
+    render_group_stickiness,
+    render_target_stickiness,
+)
 from toolkit.local.motostate import group_stickiness, target_stickiness
 from toolkit.release.slots import stickiness_seconds
 
