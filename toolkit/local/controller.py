@@ -47,7 +47,7 @@ from toolkit.local.monitor import Monitor
 from toolkit.local.motostate import (
     World, backend_name, check_of, drain_seconds, forget_target, forward_weights, group_stickiness, identity_of, read_moto, set_state, short, target_stickiness,
 )
-from toolkit.local.netfacts import network_view
+from toolkit.local.netfacts import network_view, reach_of
 from toolkit.local.netproxy import EndpointProxy, TargetPorts
 from toolkit.local.network import NONE
 from toolkit.local.store import ImageStore
@@ -191,6 +191,7 @@ class Controller:
         if old is not None:
             old.close()
         self.metadata[inst.id] = MetadataServer(self.run_dir / f"{inst.id}-imds.sock", lambda: identity_of(inst))
+        self.reach[inst.id] = reach_of(inst)  # before its first call, not at the next poll
         aws_sock = self.endpoints.serve(inst.id, self.run_dir / f"{inst.id}-aws.sock") if self.endpoints is not None else None
         booted.metadata(self.metadata[inst.id].sock, aws_sock)
 

@@ -82,6 +82,11 @@ def read_network(backend) -> Vpc:
     return Vpc(ingress, default_group, subnets, tables, associations, mains, nats, attached, endpoints)
 
 
+def reach_of(inst) -> frozenset:
+    """The AWS services one moto instance reaches now (for an instance booted between two polls)."""
+    return endpoint_reach(host_of(inst), read_network(inst.ec2_backend))
+
+
 def _rule(rule) -> Rule:
     cidr = (rule.ip_range or {}).get("CidrIp")
     group = (rule.source_group or {}).get("GroupId")
