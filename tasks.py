@@ -551,6 +551,28 @@ def prune(c, image, keep="", env="local", plan=False, json=False, debug=False):
     _show(pruning.prune(cfg, _aws(cfg, plan=plan), image, keep, plan_only=plan, reporter=_reporter(json)), json)
 
 
+# --- doctor --------------------------------------------------------------------------
+
+
+@task(help={"env": "environment whose account to check (default: local)", "json": "print one JSON object as the last line",
+            "debug": "show tracebacks"})
+@rodeo
+def doctor(c, env="local", json=False, debug=False):
+    """Check, with read calls only, what would break the first bake or release on the account: one line per check.
+
+    Exits non-zero when a check fails. On the local stack it needs the stack running (it never starts it).
+    """
+    from toolkit.doctor.run import doctor as check_account
+    from toolkit.errors import RodeoError
+
+    cfg = _config(env)
+    result = check_account(cfg, _aws(cfg, plan=True))
+    _show(result, json)
+    if result.failed:
+        names = ", ".join(c.name for c in result.failed)
+        raise RodeoError(f"{len(result.failed)} doctor check(s) failed: {names}", "fix each ✗ line above, then run 'invoke doctor' again")
+
+
 # --- least privilege -----------------------------------------------------------------
 
 
@@ -588,3 +610,4 @@ ns.add_collection(config_vars)
 ns.add_task(verify)
 ns.add_task(prune)
 ns.add_task(iam_policy)
+ns.add_task(doctor)

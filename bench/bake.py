@@ -270,7 +270,7 @@ def host_costs(tmp: Path, runs: int) -> list[tuple[str, float, str]]:
             from toolkit.hosts.ssh import SshHost
             host = SshHost(inst.host, inst.port, "admin", key)
             if "since" in seal.scan_host.__code__.co_varnames:
-                changed = timed(lambda: seal.scan_host(host, tmp / "ssh_config", {"key": marker}, since=start), runs)
+                changed = timed(lambda: seal.scan_host(host, tmp / "ssh_config", [("key", marker)], since=start), runs)
         finally:
             subprocess.run([*base, "-O", "exit", inst.host], capture_output=True)
     return [

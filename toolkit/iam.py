@@ -22,7 +22,7 @@ Rodeo's resources (by ARN, or by the ``rodeo:*`` tags Rodeo and Packer put
 on them). ``Describe*``/``Get*`` reads that support no resource-level
 permissions stay on ``"*"``. The ARNs assume the ``aws`` partition.
 
-Nothing here calls AWS: ``tests/integration/test_iam_policy.py`` records the
+Nothing here calls AWS: ``tests/integration/test_iam.py`` records the
 calls the real flows make and checks them against this module.
 """
 
@@ -129,7 +129,7 @@ def _bake(config: Config) -> list[Grant]:
 
 def _packer(config: Config) -> list[Grant]:
     """What Packer 1.6.6's amazon-ebs builder calls for Rodeo's template: a subset of its documented
-    minimal policy (see tests/unit/test_iam_policy.py). The template brings its own key pair
+    minimal policy (see tests/unit/test_iam.py). The template brings its own key pair
     (``ssh_keypair_name``: no CreateKeyPair), sets no ENA/SR-IOV, AMI users or Windows password
     (no Modify*Attribute, GetPasswordData) and launches no spot instance."""
     out = [

@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from toolkit import config
 from toolkit.aws import Aws
@@ -169,9 +169,12 @@ def live_release(folder: Path, repo: Path, cache: Path, pause: int = 2, region: 
         stack.down(st)
 
 
-def killed_then_rerun(project: Path, state: Path, cache: Path, ami: str, at: str = "weight 50%") -> subprocess.CompletedProcess:
+def killed_then_rerun(project: Path, state: Path, cache: Path, ami: str, at: str = "weight 50%",
+                      reached: Callable[[], bool] | None = None, killed: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
     """``invoke release --ami AMI`` killed with SIGKILL (its whole process group) after the line holding ``at``, then run again.
 
+    ``reached``: polled after that line until it is true (the line is printed before the change it names is made),
+    then the kill. ``killed``: called between the kill and the rerun (to look at what the kill left).
     Returns the rerun; the kill happens within 300 s whatever the output.
     """
     env = dict(os.environ, RODEO_STATE_DIR=str(state), RODEO_CACHE_DIR=str(cache), RODEO_LOCAL_LIVE="1")
@@ -184,10 +187,16 @@ def killed_then_rerun(project: Path, state: Path, cache: Path, ami: str, at: str
         seen.append(line)
         if at in line or time.monotonic() > deadline:
             break
+    while reached is not None and any(at in line for line in seen) and not reached() and time.monotonic() < deadline:
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     if not any(at in line for line in seen):
         raise RuntimeError(f"the release never printed {at!r}: {''.join(seen[-10:])}")
+    if reached is not None and not reached():
+        raise RuntimeError(f"the release printed {at!r} but never got there in 300 s")
+    if killed is not None:
+        killed()
     return subprocess.run([invoke, "release", "--ami", ami], cwd=project, env=env, capture_output=True, text=True, timeout=600)
 
 

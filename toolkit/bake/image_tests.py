@@ -25,6 +25,7 @@ from toolkit.bake import step
 from toolkit.hosts import ssh
 from toolkit.hosts.ssh import SshHost, client_config
 
+TIMEOUT = 1800  # seconds: image tests still running after half an hour wait on something that will not come
 EVENT_ARGS = ["-p", "toolkit.bake.pytest_events", "-o", "console_output_style=classic"]
 
 
@@ -56,7 +57,10 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, j
 
             returncode = int(pytest.main(args))
         else:
-            returncode = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cfg.root, stdout=stdout).returncode
+            returncode = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cfg.root, stdout=stdout, timeout=TIMEOUT).returncode
+    except subprocess.TimeoutExpired:
+        raise VerifyError(f"image tests of {image_name} did not end within {TIMEOUT // 60} minutes ({image.tests})",
+                          f"a test waits on something that never comes (a service, the network): run it alone; report: {junit}") from None
     finally:
         if opened:
             ssh.close_master(host, cfg_file)

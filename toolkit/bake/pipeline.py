@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -176,6 +177,7 @@ def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values
     seen: dict[str, BuildTarget] = {}
     shown = Progress(reporter)
     shown.record("render", render_s, plan.template.name)
+    built = None
     try:
         with shown:
             built, target = _build(config, aws, hosts, plan, values, shown, app, seen, "abort" if keep_on_failure else "cleanup", cancel)
@@ -186,6 +188,8 @@ def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values
             raise keep.keep(config, hosts, plan.image, plan.bake_id, plan.bake_dir, seen["target"], state_dir, exc) from None
         raise
     finally:
+        if built is None and not (keep_on_failure and "target" in seen):
+            _drop_host_disk(plan.bake_dir)
         secrets.redact_files(plan.bake_dir, values, skip=("ssh_key", source.APP_DIR, *HOST_DIRS))  # on failure too: nothing Rodeo keeps holds a secret
     hosts.keep_image(target, plan.bake_id, built.amis)  # after teardown: the layer is unmounted and scrubbed
     found = lineage.find_ami(aws, built.amis[config.region])
@@ -303,7 +307,7 @@ def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[
     user = config.image(plan.image).ssh_username
     shown.begin("boot")
     booting = time.monotonic()
-    with _key_pair(aws, plan, key) as key_name, hosts.build_host(plan.source_ami, plan.bake_dir, key.with_suffix(".pub").read_text(), user, shown.reporter) as target:
+    with _key_pair(aws, plan, key, shown.reporter) as key_name, hosts.build_host(plan.source_ami, plan.bake_dir, key.with_suffix(".pub").read_text(), user, shown.reporter) as target:
         seen["target"] = target
         var_file = plan.bake_dir / "bake.pkrvars.hcl"
         var_file.write_text(render.var_file(_variables(config, aws, plan, key, key_name, target, app)))
@@ -331,6 +335,13 @@ def _bake_failure(bake_dir: Path, exc: PackerError) -> RodeoError:
         return exc
     kind = {"provision": ProvisionError, "verify": VerifyError, "seal": VerifyError}.get(failure.get("phase"), PackerError)
     return kind(f"{failure['message']}; no AMI was made", failure.get("hint", ""))
+
+
+def _drop_host_disk(bake_dir: Path) -> None:
+    """A failed bake's build host disk goes with it, as an EC2 build instance's volume does: it may hold what the
+    seal would have refused (a secret, the bake key). ``--keep-on-failure`` keeps it instead."""
+    for name in HOST_DIRS:
+        shutil.rmtree(bake_dir / name, ignore_errors=True)
 
 
 def reap(bake_dir: Path, keep: set[int] = frozenset(), grace: float = 10.0) -> list[int]:
@@ -395,8 +406,8 @@ def _bake_lock(config: Config, aws: Any, plan: BakePlan, wait: bool, break_lock:
 
 
 @contextlib.contextmanager
-def _key_pair(aws: Any, plan: BakePlan, key: Path) -> Iterator[str]:
-    """The bake's public key as an EC2 key pair, deleted afterwards whatever happens."""
+def _key_pair(aws: Any, plan: BakePlan, key: Path, reporter: Reporter) -> Iterator[str]:
+    """The bake's public key as an EC2 key pair, deleted afterwards whatever happens (a failed delete is said)."""
     ec2 = aws.client("ec2")
     name = f"rodeo-{plan.bake_id}"
     try:
@@ -409,8 +420,13 @@ def _key_pair(aws: Any, plan: BakePlan, key: Path) -> Iterator[str]:
     try:
         yield name
     finally:
-        with contextlib.suppress(Exception):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
             ec2.delete_key_pair(KeyName=name)
+        except (BotoCoreError, ClientError) as exc:
+            reporter.warn(f"could not delete the bake's key pair {name} ({error_code(exc) or exc}); "
+                          f"delete it: aws ec2 delete-key-pair --key-name {name} --region {aws.region}")
 
 
 def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: str, target: BuildTarget, app: source.Exported | None) -> dict:

@@ -33,11 +33,11 @@ from toolkit.hosts.ssh import SshHost
 SKIP_DIRS = ("/proc", "/sys", "/dev", "/run")
 CLOCK_MARGIN = 5  # seconds before the bake's start that still count as "changed during the bake"
 # Runs as root on the build host with python3 (which Ansible needs there too). stdin: {"needles":
-# {what: value}, "since": epoch or null, "skip": [dirs]}; stdout: one JSON [what, path] a line.
+# [[what, value], ...], "since": epoch or null, "skip": [dirs]}; stdout: one JSON [what, path] a line.
 SCAN = r"""
 import json, os, subprocess, sys, time
 args = json.load(sys.stdin)
-needles = [(what, value.encode()) for what, value in args["needles"].items() if value]
+needles = [(what, value.encode()) for what, value in args["needles"] if value]
 since, skip = args["since"], args["skip"]
 if since and time.time() < since + args["margin"]:
     since = None  # the clock went back since the bake began: read everything
@@ -68,7 +68,7 @@ for path in changed():
     hits, tail = set(), b""
     try:
         with open(path, "rb") as fh:
-            while len(hits) < len(needles):
+            while len(hits) < len({what for what, _ in needles}):
                 chunk = fh.read(1 << 20)
                 if not chunk:
                     break
@@ -107,8 +107,8 @@ def key_markers(key: Path) -> dict[str, str]:
     return {"the bake's private SSH key": lines[-2]} if len(lines) >= 2 else {}
 
 
-def scan_host(host: SshHost, cfg_file: Path, needles: dict[str, str], since: int | None = None) -> list[tuple[str, str]]:
-    """(what, path) for every file on the build host holding one of ``needles``' values.
+def scan_host(host: SshHost, cfg_file: Path, needles: list[tuple[str, str]], since: int | None = None) -> list[tuple[str, str]]:
+    """(what, path) for every file on the build host holding one of ``needles``' (what, value) values.
 
     ``since``: only files whose status changed at or after this time of the
     host's clock (epoch seconds), unless the clock is now before it; None
@@ -138,8 +138,7 @@ def _quote(text: str) -> str:
 def seal(host: SshHost, bake_dir: Path, values: dict[str, str]) -> None:
     """Scan for secrets and the bake key, then remove the bake's SSH access; VerifyError if unsafe."""
     cfg_file = ssh.client_config(bake_dir / "ssh_config", host)
-    needles = {f"secret {name}": value for name, value in values.items()}
-    needles.update(key_markers(host.key))
+    needles = [(f"secret {name}", form) for name, form in secrets.needles(values)] + list(key_markers(host.key).items())
     leaks = scan_host(host, cfg_file, needles, scan_start(bake_dir))
     if leaks:
         what, path = leaks[0]

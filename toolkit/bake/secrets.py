@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import tempfile
+from xml.sax.saxutils import escape as xml_escape
 from pathlib import Path
 from typing import Iterator, Mapping, MutableMapping
 
@@ -76,11 +78,38 @@ def vars_file(values: dict[str, str]) -> Iterator[Path | None]:
             os.unlink(name)
 
 
+# How the tools a bake runs write a string: JSON with and without ASCII escapes (ansible-runner's event
+# files, Ansible's own result JSON), Go's JSON (Packer: also escapes <, > and &), Python's repr (pytest's
+# assertion messages), XML text and attributes (JUnit reports) and a shell word (Ansible's cmd).
+ENCODINGS = {
+    "json": lambda v: json.dumps(v)[1:-1],
+    "json-utf8": lambda v: json.dumps(v, ensure_ascii=False)[1:-1],
+    "go-json": lambda v: json.dumps(v, ensure_ascii=False)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"),
+    "repr": lambda v: repr(v)[1:-1],
+    "xml": lambda v: xml_escape(v, {'"': "&quot;", "'": "&apos;"}),
+    "xml-text": xml_escape,
+    "shell": shlex.quote,
+}
+
+
+def forms(value: str) -> tuple[str, ...]:
+    """Every way ``value`` may be written by a tool of the bake: raw, and each encoding once or twice over
+    (Ansible's result JSON inside ansible-runner's event JSON, a repr inside a JUnit report), longest first."""
+    once = {encode(value) for encode in ENCODINGS.values()}
+    twice = {encode(form) for form in once for encode in ENCODINGS.values()}
+    return tuple(sorted({value} | once | twice, key=lambda form: (-len(form), form)))
+
+
+def needles(values: dict[str, str]) -> list[tuple[str, str]]:
+    """(secret name, form) for every form of every secret, longest first: what to redact or look for."""
+    found = [(name, form) for name, value in values.items() if value for form in forms(value)]
+    return sorted(found, key=lambda pair: (-len(pair[1]), pair))
+
+
 def redact(text: str, values: dict[str, str]) -> str:
-    """``text`` with every secret's value replaced by ``[secret NAME]`` (longest values first)."""
-    for name, value in sorted(values.items(), key=lambda kv: -len(kv[1])):
-        if value:
-            text = text.replace(value, f"[secret {name}]")
+    """``text`` with every secret, in each of its ``forms``, replaced by ``[secret NAME]`` (longest first)."""
+    for name, form in needles(values):
+        text = text.replace(form, f"[secret {name}]")
     return text
 
 
@@ -89,8 +118,9 @@ def redact_files(folder: Path, values: dict[str, str], skip: tuple[str, ...] = (
     if not values:
         return []
     changed = []
+    encoded = [(name, form.encode()) for name, form in needles(values)]
     for path, data in _files(folder, skip):
-        names = sorted(n for n, v in values.items() if v and v.encode() in data)
+        names = sorted({name for name, form in encoded if form in data})
         if names:
             path.write_bytes(redact(data.decode("utf-8", errors="surrogateescape"), values).encode("utf-8", errors="surrogateescape"))
             changed.append((path, names))
@@ -99,10 +129,10 @@ def redact_files(folder: Path, values: dict[str, str], skip: tuple[str, ...] = (
 
 def find_in_files(folder: Path, values: dict[str, str], skip: tuple[str, ...] = ()) -> list[tuple[str, Path]]:
     """(secret name, file) for every file under ``folder`` holding a secret's value."""
-    needles = {name: value.encode() for name, value in values.items() if value}
-    if not needles:
+    encoded = [(name, form.encode()) for name, form in needles(values)]
+    if not encoded:
         return []
-    return [(name, path) for path, data in _files(folder, skip) for name, needle in needles.items() if needle in data]
+    return [(name, path) for path, data in _files(folder, skip) for name in sorted({n for n, form in encoded if form in data})]
 
 
 def _files(folder: Path, skip: tuple[str, ...]) -> Iterator[tuple[Path, bytes]]:

@@ -214,7 +214,7 @@ def _fetched_mirror(config: Config, image: str, source: AppSource, cache_dir: Pa
     where = _git_location(config, source)
     mirror = cache_dir / "sources" / (hashlib.sha256(where.encode()).hexdigest()[:16] + ".git")
     if want and mirror.is_dir():
-        have = subprocess.run(["git", "--git-dir", str(mirror), "cat-file", "-e", f"{want}^{{commit}}"], capture_output=True)
+        have = subprocess.run(["git", "--git-dir", str(mirror), "cat-file", "-e", f"{want}^{{commit}}"], capture_output=True, timeout=GIT_TIMEOUT)
         if have.returncode == 0:
             return mirror
     if not mirror.is_dir():

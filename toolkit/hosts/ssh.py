@@ -44,7 +44,7 @@ class SshHost:
 def new_key(folder: Path, comment: str) -> Path:
     """A fresh ed25519 key pair ``folder/ssh_key`` (+ ``.pub``) to reach one host."""
     key = folder / "ssh_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], check=True, timeout=30)
     return key
 
 

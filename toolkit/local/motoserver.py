@@ -37,6 +37,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from toolkit.local import iamsim
 
 
 def _ebs_backed_amis() -> None:
@@ -365,6 +366,7 @@ def main(argv: list[str] | None = None) -> None:
     _scaling_names_per_group()
     _standard_tier_value_limit()
     _custom_network_ids()
+    iamsim.install()  # iam:SimulatePrincipalPolicy and ec2:GetEbsDefaultKmsKeyId, for invoke doctor
     if ours.live is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         port = argparse.ArgumentParser(add_help=False)

@@ -295,7 +295,7 @@ def dns_url(aws: Any, rel: Any, port: int) -> str | None:
 
 def release_of(config: Config) -> Any:
     if config.release is None:
-        raise ReleaseError(f"{config.path}: no 'release:' section", "add one (see inventories/local/release.example.yml)")
+        raise ReleaseError(f"{config.path}: no 'release:' section", "add one: inventories/local/rodeo.yml has a release: section to start from")
     return config.release
 
 

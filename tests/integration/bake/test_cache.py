@@ -31,6 +31,11 @@ def test_unchanged_inputs_reuse_the_ami_and_force_bakes_anyway(project: Project,
     assert record["cached"] is True and record["ami"] == first["ami"]
     assert f"reused {first['ami']['us-east-1']} built " in again.stderr and "inputs unchanged" in again.stderr
     assert "packer" not in again.stderr.lower()
+    # The README's claim: a cache hit loads neither moto, boto3 nor python-hcl2 (python -X importtime's list).
+    profiled = project.invoke("bake", "--image", "app", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in profiled.stderr.splitlines() if line.startswith("import time:")}
+    assert profiled.returncode == 0 and {"toolkit", "botocore"} <= imported
+    assert imported & {"moto", "boto3", "hcl2"} == set()
 
     project.append("README.md", "a change that is no input\n")
     assert bake(project, "--image", "app")["cached"] is True

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def packer_version():
     if shutil.which("packer") is None:
-        pytest.skip("packer is not installed (make setup)")
+        pytest.fail("packer is not installed (make setup)", pytrace=False)
     return version()
 
 

@@ -9,17 +9,16 @@ from pathlib import Path
 import pytest
 
 from tests.integration.bakes import Project, residue
+from toolkit.bake import secrets
 
 pytestmark = pytest.mark.integration
 
-SECRET = "s3cr3t-Value-9f8e7d"
+# Quotes, a backslash, non-ASCII letters, a dollar, spaces and markup: every tool of the bake escapes some of them.
+SECRET = 'pa"ss\\wörd-ß $HOME <b>&\'9f8e'
 ENV = {"RODEO_SECRET_DB_PASSWORD": SECRET}
 USES_SECRET = """
 - name: Check the database password (build time only)
-  ansible.builtin.command: sh -c 'test -n "$PW"'
-  environment:
-    PW: "{{ db_password }}"
-  changed_when: false
+  ansible.builtin.assert: {that: db_password | length >= 8}
   no_log: true
 """
 
@@ -45,8 +44,14 @@ def error_line(result: subprocess.CompletedProcess) -> str:
     return line
 
 
-def files_holding(folder: Path, needle: bytes) -> list[str]:
-    return [str(p) for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and needle in p.read_bytes()]
+def files_holding(folder: Path, value: str) -> list[str]:
+    """Every file under ``folder`` holding ``value`` in any of the forms a tool writes it (raw, JSON, repr, XML...)."""
+    forms = [form.encode() for form in secrets.forms(value)]
+    return [str(p) for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and any(f in p.read_bytes() for f in forms)]
+
+
+def nowhere_in(text: str) -> bool:
+    return not any(form in text for form in secrets.forms(SECRET))
 
 
 def test_a_secret_is_used_but_kept_out_of_template_logs_artifacts_and_image(project: Project, ec2):
@@ -54,13 +59,13 @@ def test_a_secret_is_used_but_kept_out_of_template_logs_artifacts_and_image(proj
     result = project.invoke("bake", "--image", "base", "--json", "--force", env=ENV)
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads(result.stdout.strip().splitlines()[-1])
-    assert SECRET not in result.stdout + result.stderr
+    assert nowhere_in(result.stdout + result.stderr)
     assert "Check the database password" in result.stderr  # the task ran
-    assert files_holding(project.root / "packer", SECRET.encode()) == []
-    assert files_holding(Path(record["artifacts"]), SECRET.encode()) == []
+    assert files_holding(project.root / "packer", SECRET) == []
+    assert files_holding(Path(record["artifacts"]), SECRET) == []
     layers = json.loads((project.state / "local/images" / f"{record['ami']['us-east-1']}.json").read_text())["layers"]
     top = Path(layers[-1])
-    assert files_holding(top, SECRET.encode()) == []
+    assert files_holding(top, SECRET) == []
     assert not (top / "home/admin/.ssh/authorized_keys").exists()  # the bake key is gone from the image
     assert not list((top / "etc/ssh").glob("ssh_host_*"))
 
@@ -92,21 +97,42 @@ def test_a_planted_secret_or_key_fails_the_bake_before_the_ami(project: Project,
     line = error_line(result)
     assert message in line and "no AMI was made" in line
     assert project.amis(ec2) == before
-    assert SECRET not in line
+    assert nowhere_in(line)
+    bake_dir = max((project.state / "bakes").glob("base-*"), key=lambda p: p.stat().st_mtime)
+    assert files_holding(bake_dir, SECRET) == []
     assert residue(project.state) == {"mounts": [], "processes": []}
 
 
 def test_a_failing_task_that_prints_a_secret_is_redacted_everywhere(project: Project, ec2):
     """No no_log, and the task fails printing the value: the error line, packer.log, failure.json and artifacts hold none of it."""
-    minimal(project, "- name: Fail loudly\n  ansible.builtin.shell: echo \"connecting with {{ db_password }}\" >&2; exit 3\n")
+    # stdin, not an environment variable: Ansible's `environment:` passes values through a shell unquoted.
+    minimal(project, "- name: Fail loudly\n  ansible.builtin.shell: cat >&2; exit 3\n  args: {stdin: 'connecting with {{ db_password }}'}\n")
     before = project.amis(ec2)
     result = project.invoke("bake", "--image", "base", "--force", env=ENV)
     line = error_line(result)
     assert "Ansible task 'Fail loudly' failed" in line and "[secret db_password]" in line
-    assert SECRET not in result.stdout + result.stderr
+    assert nowhere_in(result.stdout + result.stderr)
     bake_dir = max((project.state / "bakes").glob("base-*"), key=lambda p: p.stat().st_mtime)
     assert (bake_dir / "failure.json").is_file() and (bake_dir / "packer.log").is_file()
-    assert files_holding(bake_dir, SECRET.encode()) == []
+    assert files_holding(bake_dir, SECRET) == []
     assert "[secret db_password]" in (bake_dir / "failure.json").read_text()
+    assert project.amis(ec2) == before
+    assert residue(project.state) == {"mounts": [], "processes": []}
+
+
+def test_an_image_test_that_prints_a_secret_is_redacted_everywhere(project: Project, ec2):
+    """The image test fails with the value in its assertion (pytest's repr, JUnit's XML): no form of it is kept."""
+    minimal(project, "- name: Leave it for the test\n  ansible.builtin.copy: {dest: /etc/app.conf, content: '{{ db_password }}', mode: '0644'}\n"
+                     "  no_log: true\n")
+    project.write("tests/image/test_base.py", "def test_the_password_is_not_there(host):\n"
+                                              "    assert host.file('/etc/app.conf').content_string == 'expected'\n")
+    before = project.amis(ec2)
+    result = project.invoke("bake", "--image", "base", "--force", env=ENV)
+    line = error_line(result)
+    assert "image test failed: test_the_password_is_not_there" in line
+    assert nowhere_in(result.stdout + result.stderr)
+    bake_dir = max((project.state / "bakes").glob("base-*"), key=lambda p: p.stat().st_mtime)
+    assert "[secret db_password]" in (bake_dir / "verify.xml").read_text()
+    assert files_holding(bake_dir, SECRET) == []
     assert project.amis(ec2) == before
     assert residue(project.state) == {"mounts": [], "processes": []}

@@ -289,6 +289,14 @@ def wait_alarm(cw, name: str, want: str, timeout: float) -> list[str]:
     raise AssertionError(f"{name}: not {want} after {timeout}s; seen {seen}")
 
 
+def poll(read, want, timeout: float):
+    """``read()`` until it returns ``want`` or ``timeout`` seconds pass; the last value read."""
+    deadline = time.monotonic() + timeout
+    while (got := read()) != want and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return got
+
+
 def lb_sum(cw, metric: str, dims: list[dict], since) -> float:
     """The Sum of an ALB metric since ``since`` (all of it: one period spanning the whole time)."""
     points = cw.get_metric_statistics(Namespace="AWS/ApplicationELB", MetricName=metric, Dimensions=dims, StartTime=since,
@@ -323,12 +331,11 @@ def test_real_5xx_drive_the_seeded_alarm_to_alarm_and_back_to_ok(live):
         assert seen[0] == "OK", seen
         alarm = cw.describe_alarms(AlarmNames=["live-5xx"])["MetricAlarms"][0]
         assert alarm["StateReason"].startswith("Threshold Crossed")
-        time.sleep(1.5)  # the last tick's counts are published
-        assert lb_sum(cw, "RequestCount", lb_dims, since) == 20
-        assert lb_sum(cw, "HTTPCode_Target_5XX_Count", lb_dims, since) == codes.count(500)
-        assert lb_sum(cw, "HTTPCode_Target_5XX_Count", tg_dims, since) == codes.count(500)
-        assert lb_sum(cw, "HTTPCode_ELB_5XX_Count", lb_dims, since) == 0
-        assert lb_sum(cw, "RequestCount", tg_dims, since) == 20
+        sums = [("RequestCount", lb_dims), ("HTTPCode_Target_5XX_Count", lb_dims), ("HTTPCode_Target_5XX_Count", tg_dims),
+                ("HTTPCode_ELB_5XX_Count", lb_dims), ("RequestCount", tg_dims)]
+        want = [20, codes.count(500), codes.count(500), 0, 20]
+        # Counts reach CloudWatch at the stack's next tick (0.5 s): poll until they match (a count over is never matched).
+        assert poll(lambda: [lb_sum(cw, metric, dims, since) for metric, dims in sums], want, timeout=10) == want
     finally:
         restart_web(victim, "rm -f /etc/systemd/system/web.service.d/fault.conf")
     codes = [get(live.url + "/")[0] for _ in range(10)]
@@ -345,9 +352,10 @@ def test_an_alarm_set_by_hand_holds_for_one_period(live):
     cw.put_metric_alarm(AlarmName="live-custom", Namespace="Rodeo/Test", MetricName="Errors", Statistic="Sum", Period=10, EvaluationPeriods=1,
                         Threshold=0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
     cw.set_alarm_state(AlarmName="live-custom", StateValue="ALARM", StateReason="test")
-    time.sleep(3)
-    assert alarm_state(cw, "live-custom") == "ALARM"  # as on AWS: until the next evaluation
-    wait_alarm(cw, "live-custom", "OK", timeout=15)
+    set_at = cw.describe_alarms(AlarmNames=["live-custom"])["MetricAlarms"][0]["StateUpdatedTimestamp"]
+    assert wait_alarm(cw, "live-custom", "OK", timeout=15) == ["ALARM", "OK"]
+    ok_at = cw.describe_alarms(AlarmNames=["live-custom"])["MetricAlarms"][0]["StateUpdatedTimestamp"]
+    assert ok_at - set_at >= timedelta(seconds=10)  # as on AWS: until the next evaluation, one period (10 s) later
     cw.put_metric_data(Namespace="Rodeo/Test", MetricData=[{"MetricName": "Errors", "Value": 1}])  # anyone's data counts
     wait_alarm(cw, "live-custom", "ALARM", timeout=5)
 

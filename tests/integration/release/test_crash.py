@@ -16,6 +16,7 @@ from toolkit.release import ledger
 from toolkit.release import lock
 
 from toolkit.release import rollout
+from toolkit.errors import ReleaseError
 from tests.support.hooks import MUTATING, HookedAws
 
 CALLS_IN_A_RELEASE = 14  # checked below: a clean release makes this many mutating calls
@@ -90,7 +91,7 @@ def test_rollback_after_a_crash_restores_the_previous_release(world, n):
     rerun = Watched(world)
     try:
         rollout.rollback(world.cfg, rerun, break_lock=True, reporter=world.reporter)
-    except Exception as exc:  # the crash came before anything moved: nothing to roll back
+    except ReleaseError as exc:  # the crash came before anything moved: nothing to roll back
         assert "nothing to roll back to" in str(exc)
     assert rerun.broken == []
     after = world.state()

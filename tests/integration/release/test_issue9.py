@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.release.test_crash import Crash, Watched
 from toolkit import procs
-from toolkit.errors import ImageError, LockError, LockLost
+from toolkit.errors import ImageError, LockError, LockLost, ReleaseError
 from toolkit.release import ledger, lock, rollout
 
 
@@ -136,21 +136,25 @@ def test_case7_a_zombie_holder_counts_as_dead(world):
         zombie.wait()
 
 
+PAUSE = 30  # seconds of the 50% step's watch in case 9
+
+
 def test_case9_weight_leaves_a_failed_slot_during_the_pause_not_after_it(make_world):
     """The watch checks the gates during the pause (every second), not only when it ends.
 
     The reaction time itself is a figure for bench/crash.py, not a timed test:
-    this asserts only that weight left before the 4 s pause was over.
+    this asserts only that weight left before the pause was over (a long pause: a passing run never waits it out).
     """
-    world = make_world(pause_seconds=4, steps=(50, 100))
-    ec2 = world.aws.client("ec2")
-    failed_at, back_at = [], []
+    world = make_world(pause_seconds=PAUSE, steps=(50, 100))
+    moved_at, failed_at, back_at = [], [], []
 
     def fail_soon(model, params, **kwargs):
         if model.name != "ModifyListener":
             return
         weights = {t["Weight"] for t in params["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]}
-        if weights == {50} and not failed_at:
+        if weights == {50} and not moved_at:
+            moved_at.append(time.monotonic())
+
             def stop():
                 time.sleep(0.5)
                 ids = [i["InstanceId"] for i in world.observer.client("autoscaling").describe_auto_scaling_groups(
@@ -162,11 +166,11 @@ def test_case9_weight_leaves_a_failed_slot_during_the_pause_not_after_it(make_wo
             back_at.append(time.monotonic())
 
     world.aws.client("elbv2").meta.events.register("before-parameter-build", fail_soon)
-    assert ec2  # the failure comes from another client: outside Rodeo
-    with pytest.raises(Exception, match="healthy"):
+    with pytest.raises(ReleaseError, match="rolled back: .*healthy"):
         rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
-    assert failed_at and back_at
-    assert back_at[0] - failed_at[0] < 3.5, f"weight sat {back_at[0] - failed_at[0]:.2f}s on a failed slot: the pause ran out first"
+    assert (len(moved_at), len(failed_at), len(back_at)) == (1, 1, 1)
+    # Checked only when the pause ran out, the weight would have come back PAUSE seconds or more after it moved.
+    assert back_at[0] - moved_at[0] < PAUSE, f"weight came back {back_at[0] - moved_at[0]:.2f}s after it moved: the pause ran out first"
 
 
 def _fake_lock(world, pid, started=None):

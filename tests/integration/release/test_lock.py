@@ -7,7 +7,7 @@ import pytest
 from toolkit.release import lock
 
 from toolkit.release import rollout
-from toolkit.errors import LockError
+from toolkit.errors import LockError, ReleaseError
 
 
 def test_second_release_is_refused_while_one_holds_the_lock(world):
@@ -32,6 +32,6 @@ def test_break_lock_takes_over_and_frees_it_after(world):
 
 def test_lock_is_freed_after_a_rolled_back_release(world):
     world.aws.client("cloudwatch").set_alarm_state(AlarmName=f"{world.cfg.app}-5xx", StateValue="ALARM", StateReason="test")
-    with pytest.raises(Exception):
+    with pytest.raises(ReleaseError, match="rolled back: alarm\\(s\\) in ALARM"):
         rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
     assert lock.holder(world.cfg, world.aws) is None

@@ -1,0 +1,123 @@
+"""Doctor's network checks, pure on ``Facts``: the instances' way to AWS, the load balancer's zones and its way in.
+
+On AWS an instance with no route out reaches nothing: its config loader
+cannot read SSM, its logs never reach CloudWatch Logs, and ``web.service``
+never starts. A target whose security groups do not admit the load
+balancer's is never healthy. Neither shows until the first release.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from toolkit.doctor.checks import FAIL, OK, Check, listed, no_load_balancer
+from toolkit.doctor.facts import Facts, Subnet
+
+# What the instances call at boot: their config vars (SSM), their logs (CloudWatch Logs), and S3 (packages, artifacts).
+SERVICES = ("ssm", "logs", "s3")
+GATEWAY_SERVICES = ("s3", "dynamodb")  # the services with gateway endpoints (routes in a route table)
+
+
+def way_out(subnet: Subnet, facts: Facts) -> tuple[str, list[str]]:
+    """How instances in ``subnet`` reach AWS's endpoints, and the services they cannot reach ([] when all).
+
+    A NAT gateway route, or an internet gateway route with a public IP on
+    launch, reaches every service; otherwise each service needs a VPC
+    endpoint: an interface endpoint with private DNS (so the SDK's default
+    host name resolves to it), or for S3 a gateway endpoint on the subnet's
+    route table. https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html
+    """
+    route = subnet.default_route
+    if route.startswith("nat-") and subnet.nat_available:
+        return f"NAT gateway {route}", []
+    if route.startswith("igw-") and subnet.public_ip_on_launch:
+        return f"internet gateway {route} with public IPs", []
+    reached = set()
+    for endpoint in facts.endpoints:
+        if endpoint.kind == "Interface" and endpoint.private_dns or endpoint.kind == "Gateway" and endpoint.service in GATEWAY_SERVICES and subnet.route_table in endpoint.route_tables:
+            reached.add(endpoint.service)
+    return "VPC endpoints", [s for s in SERVICES if s not in reached]
+
+
+def _why_not(subnet: Subnet) -> str:
+    route = subnet.default_route
+    if route.startswith("igw-"):
+        return f"a route to internet gateway {route} but no public IP on launch"
+    if route.startswith("nat-"):
+        return f"a route to NAT gateway {route}, which is not available"
+    return "no route to a NAT or internet gateway"
+
+
+def instance_network(facts: Facts) -> Check:
+    """Each subnet the instances launch in reaches SSM, CloudWatch Logs and S3."""
+    rel = facts.release
+    if rel is None:
+        return Check("network", OK, "no release: no instances to check")
+    if "network" in facts.errors:
+        return Check("network", FAIL, f"cannot read the instances' subnets: {facts.errors['network']}")
+    if facts.load_balancer is None and not rel.subnets:
+        return no_load_balancer(facts, "network")
+    bad: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for subnet in facts.subnets:
+        missing = way_out(subnet, facts)[1]
+        if missing:
+            bad.setdefault((_why_not(subnet), tuple(missing)), []).append(f"{subnet.id} ({subnet.zone})")
+    if bad:
+        said = [f"subnet{'s' if len(where) > 1 else ''} {', '.join(where)}: {why}, and no VPC endpoint for {', '.join(missing)}" for (why, missing), where in bad.items()]
+        return Check("network", FAIL, f"{'; '.join(said)}: instances there cannot load their config or ship logs; route 0.0.0.0/0 to a NAT "
+                                      "gateway or add the endpoints")
+    ways = sorted({way_out(s, facts)[0] for s in facts.subnets})
+    return Check("network", OK, f"{len(facts.subnets)} instance subnet(s) reach SSM, Logs and S3 ({', '.join(ways)})")
+
+
+def lb_zones(facts: Facts) -> Check:
+    """The load balancer spans two zones or more, and serves every zone the instances launch in."""
+    rel = facts.release
+    if rel is None:
+        return Check("lb-zones", OK, "no release load balancer to check")
+    if facts.load_balancer is None:
+        return no_load_balancer(facts, "lb-zones")
+    zones = facts.lb_zones
+    if len(set(zones)) < 2:
+        return Check("lb-zones", FAIL, f"load balancer {facts.load_balancer} spans {len(set(zones))} zone ({', '.join(zones) or 'none'}); "
+                                       "an Application Load Balancer needs subnets in at least two zones")
+    outside = sorted({s.zone for s in facts.subnets} - set(zones))
+    if outside:
+        return Check("lb-zones", FAIL, f"instances launch in {', '.join(outside)}, where load balancer {facts.load_balancer} has no subnet: "
+                                       "their targets stay unused; enable that zone on it or fix release.subnets")
+    return Check("lb-zones", OK, f"load balancer {facts.load_balancer} spans {len(set(zones))} zones ({', '.join(zones)})")
+
+
+def admits(facts: Facts, port: int) -> bool:
+    """Whether one of the instances' ingress rules lets the load balancer in on ``port``: from one of its
+    security groups, or from an address range holding all of its subnets."""
+    nets = [ipaddress.ip_network(c) for c in facts.lb_subnet_cidrs]
+    for rule in facts.ingress:
+        if rule.protocol not in ("-1", "tcp", "6"):
+            continue
+        if rule.protocol != "-1" and not (rule.from_port or 0) <= port <= (rule.to_port if rule.to_port is not None else 65535):
+            continue
+        if set(rule.groups) & set(facts.lb_groups):
+            return True
+        if nets and any(all(n.subnet_of(ipaddress.ip_network(c)) for n in nets) for c in rule.cidrs):
+            return True
+    return False
+
+
+def lb_to_instances(facts: Facts) -> Check:
+    """The instances' security groups admit the load balancer's on each slot's target port."""
+    rel = facts.release
+    if rel is None:
+        return Check("lb-to-instances", OK, "no release load balancer to check")
+    if facts.load_balancer is None:
+        return no_load_balancer(facts, "lb-to-instances")
+    if "security_groups" in facts.errors:
+        return Check("lb-to-instances", FAIL, f"cannot read the instances' security groups: {facts.errors['security_groups']}")
+    ports = sorted({g.port for g in facts.target_groups})
+    shut = [p for p in ports if not admits(facts, p)]
+    lb = listed(list(facts.lb_groups)) or "(none)"
+    groups = listed(list(facts.instance_groups)) + ("" if rel.security_groups else " (the VPC's default)")
+    if shut:
+        return Check("lb-to-instances", FAIL, f"the instances' security groups {groups} do not admit the load balancer's {lb} on port "
+                                              f"{', '.join(map(str, shut))}: health checks time out; allow tcp {shut[0]} from {facts.lb_groups[0] if facts.lb_groups else 'it'}")
+    return Check("lb-to-instances", OK, f"the instances' security groups admit the load balancer on port {', '.join(map(str, ports))}")
