@@ -130,6 +130,8 @@ release:
   health_timeout_seconds: {health_timeout}
   smoke_check: {{path: {smoke_path}, port: 8081, timeout_seconds: 3, requests: 3}}
   instance_profile: web-instance  # seeded with invoke iam-policy --for instance: the loader and shipper get its credentials
+  subnets: [{subnets}]          # the seeded private subnets and instances' group (toolkit.local.seed._network)
+  security_groups: [{group}]
 """
 
 
@@ -141,7 +143,10 @@ def project(root: Path, repo: Path, pause: int = 2, health_timeout: int = 40, sm
     """
     for rel in ("playbooks", "tests/image", "inventories/local/group_vars", APP_SOURCE):
         shutil.copytree(repo / rel, root / rel, dirs_exist_ok=True)
-    (root / "inventories/local/rodeo.yml").write_text(RELEASE_YML.format(pause=pause, health_timeout=health_timeout, smoke_path=smoke_path))
+    from toolkit.local import seed
+
+    (root / "inventories/local/rodeo.yml").write_text(RELEASE_YML.format(pause=pause, health_timeout=health_timeout, smoke_path=smoke_path,
+                                                                         subnets=", ".join(seed.PRIVATE_SUBNETS), group=seed.INSTANCE_SG))
     for rel in ("tasks.py", "ansible.cfg"):
         shutil.copy2(repo / rel, root / rel)
     return root

@@ -11,6 +11,19 @@ change takes effect at once with no reload. Only a new or changed listener or
 target group reloads HAProxy (``-sf``: the old process finishes its
 connections), with every server and its health kept through the state file.
 
+Stickiness, as an ALB has it (``render_stickiness``): a listener whose
+forward action has target group stickiness (``TargetGroupStickinessConfig``)
+sends a client that holds a valid ``AWSALBTG`` cookie to that cookie's target
+group, whatever the weights (even 0), and gives a client without one the
+cookie of the group the weights chose, for ``DurationSeconds`` (not renewed:
+the pin runs from the first routing). A target group with ``lb_cookie``
+stickiness sends a client holding its ``AWSALB`` cookie to the same target
+(a stick table keyed by the cookie, renewed on each request) while that
+target is up. The duration is the cookie's ``Max-Age``: the stack trusts the
+client to drop it (an ALB encrypts the expiry into the cookie).
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/sticky-sessions.html
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#forward-actions
+
 The ``render_*``, ``apportion`` and ``matcher_regex`` functions are pure.
 """
 
@@ -50,6 +63,7 @@ class Backend:
 
     name: str
     check: Check
+    sticky_seconds: int = 0  # lb_cookie stickiness to a target (AWSALB); 0: off
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,8 @@ class Frontend:
 
     name: str
     port: int
+    sticky_seconds: int = 0  # target group stickiness of its forward action (AWSALBTG); 0: off
+    sticky_backends: tuple[str, ...] = ()  # the forward action's target groups, which the cookie may name
 
 
 @dataclass(frozen=True)
@@ -123,19 +139,42 @@ def render_config(run_dir: Path, frontends: list[Frontend], backends: list[Backe
         '  http-request return status 503 content-type text/plain string "no target group holds weight"',
     ]
     for fe in frontends:
-        lines += [
-            f"frontend {fe.name}",
-            f"  bind 127.0.0.1:{fe.port}",
-            f"  use_backend %[rand(100),map_int({run_dir}/{fe.name}.map,{NO_TARGETS})]",
-            f"  default_backend {NO_TARGETS}",
-        ]
+        lines += [f"frontend {fe.name}", f"  bind 127.0.0.1:{fe.port}", *render_group_stickiness(fe)]
+        lines += [f"  use_backend %[rand(100),map_int({run_dir}/{fe.name}.map,{NO_TARGETS})]", f"  default_backend {NO_TARGETS}"]
     for be in backends:
         c = be.check
-        lines += [f"backend {be.name}", "  balance roundrobin"]
+        lines += [f"backend {be.name}", "  balance roundrobin", *render_target_stickiness(be)]
         if c.enabled:
             lines += [f"  option httpchk GET {c.path}", f"  http-check expect rstatus {matcher_regex(c.matcher)}", f"  timeout check {c.timeout}s"]
         lines += [f"  server {s.name} unix@{s.sock} {server_options(c)}".rstrip() for s in servers if s.backend == be.name]
     return "\n".join(lines) + "\n"
+
+
+def render_group_stickiness(fe: Frontend) -> list[str]:
+    """A frontend's lines for target group stickiness: a valid AWSALBTG cookie overrides the weights."""
+    if fe.sticky_seconds <= 0 or not fe.sticky_backends:
+        return []
+    names = " ".join(fe.sticky_backends)
+    return [
+        f"  acl tg_stuck req.cook(AWSALBTG) -m str {names}",
+        "  http-request set-var(txn.tg_stuck) req.cook(AWSALBTG) if tg_stuck",
+        "  use_backend %[req.cook(AWSALBTG)] if tg_stuck",
+        f'  http-response add-header Set-Cookie "AWSALBTG=%[be_name]; Max-Age={fe.sticky_seconds}; Path=/" if {{ be_name -m str {names} }} !{{ var(txn.tg_stuck) -m found }}',
+    ]
+
+
+def render_target_stickiness(be: Backend) -> list[str]:
+    """A backend's lines for lb_cookie stickiness: an AWSALB cookie (a random id) keeps its client on one target."""
+    if be.sticky_seconds <= 0:
+        return []
+    return [
+        f"  stick-table type string len 40 size 100k expire {be.sticky_seconds}s",
+        "  http-request set-var(txn.awsalb) req.cook(AWSALB)",
+        "  http-request set-var(txn.awsalb) uuid() unless { req.cook(AWSALB) -m found }",
+        "  stick match var(txn.awsalb)",
+        "  stick store-request var(txn.awsalb)",
+        f'  http-response add-header Set-Cookie "AWSALB=%[var(txn.awsalb)]; Max-Age={be.sticky_seconds}; Path=/"',
+    ]
 
 
 class HAProxy:

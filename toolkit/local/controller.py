@@ -15,7 +15,12 @@ Runs as a thread inside the moto server's process (``toolkit.local.motoserver
   AWS endpoint on 127.0.0.1:4566 inside its namespace (``toolkit.local.imds``,
   ``Booted.metadata``), and ``AWS_ENDPOINT_URL`` in its services' environment;
 - HAProxy's counts become ``AWS/ApplicationELB`` metrics in moto's CloudWatch,
-  and every metric alarm is evaluated on its data (``toolkit.local.monitor``).
+  and every metric alarm is evaluated on its data (``toolkit.local.monitor``);
+- the VPC's rules hold (``toolkit.local.network``, re-read every poll): a
+  target port the instance's security groups do not open to the load
+  balancer is a black hole (its checks time out), and an instance's AWS
+  endpoint carries only what its subnet's routes and the VPC's endpoints
+  reach (``toolkit.local.netproxy``).
 
 Instances of AMIs without a local image (and Packer's build instances,
 tagged ``rodeo:bake``) are left to moto as before.
@@ -31,7 +36,7 @@ import socket
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from toolkit.local import instances
@@ -39,7 +44,12 @@ from toolkit.local.balancer import Backend, Check, Frontend, HAProxy, Server, ap
 from toolkit.local.health import target_health
 from toolkit.local.imds import MetadataServer
 from toolkit.local.monitor import Monitor
-from toolkit.local.motostate import World, backend_name, check_of, drain_seconds, forget_target, forward_weights, identity_of, read_moto, set_state, short
+from toolkit.local.motostate import (
+    World, backend_name, check_of, drain_seconds, forget_target, forward_weights, group_stickiness, identity_of, read_moto, set_state, short, target_stickiness,
+)
+from toolkit.local.netfacts import network_view, reach_of
+from toolkit.local.netproxy import EndpointProxy, TargetPorts
+from toolkit.local.network import NONE
 from toolkit.local.store import ImageStore
 
 POLL = 0.5
@@ -78,7 +88,10 @@ class Controller:
         self.haproxy = HAProxy(run_dir, live_dir)
         self.monitor = Monitor()
         self.metadata: dict[str, MetadataServer] = {}  # instance id -> its metadata service
-        self.aws_forwarder = None  # the host side of the instances' AWS endpoint: a unix socket to moto
+        self.endpoints: EndpointProxy | None = None  # the host side of each instance's AWS endpoint
+        self.ports = TargetPorts()  # which registered ports the load balancer reaches, which are black holes
+        self.reach: dict[str, frozenset] = {}  # instance id -> the AWS services its network reaches
+        self.admitted: dict[tuple[str, int], bool] = {}  # (instance id, port) -> the load balancer may reach it
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="rodeo-live", daemon=True)
 
@@ -105,10 +118,7 @@ class Controller:
     def start(self) -> None:
         self.instances_dir.mkdir(parents=True, exist_ok=True)
         if self.aws_port is not None:
-            sock = self.run_dir / "aws.sock"
-            sock.unlink(missing_ok=True)
-            cmd = ["socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:127.0.0.1:{self.aws_port}"]
-            self.aws_forwarder = instances.spawn(cmd, self.dir / "aws-forwarder.log")
+            self.endpoints = EndpointProxy(self.aws_port, lambda iid: self.reach.get(iid, NONE))
         self.thread.start()
 
     def _loop(self) -> None:
@@ -128,8 +138,10 @@ class Controller:
 
     def step(self) -> None:
         world = read_moto()
+        self._network(world)
         self._instances(world)
         self._balancer(world)
+        self._enforce()
         rows = self._stat_rows()
         self._health(world, servers_of(rows))
         self.monitor.step(world, rows, self.frontends, time.time())
@@ -138,7 +150,7 @@ class Controller:
     def _children(self) -> set[int]:
         """PIDs of the processes this controller waits for itself."""
         procs = [b.proc for b in self.booted.values()] + [f for b in self.booted.values() for f in b.forwarders.values()]
-        procs += [p for p in [self.haproxy.proc, *self.haproxy.old, self.aws_forwarder] if p is not None]
+        procs += [p for p in [self.haproxy.proc, *self.haproxy.old] if p is not None]
         return {p.pid for p in procs}
 
     # --- instances ------------------------------------------------------------------
@@ -179,7 +191,8 @@ class Controller:
         if old is not None:
             old.close()
         self.metadata[inst.id] = MetadataServer(self.run_dir / f"{inst.id}-imds.sock", lambda: identity_of(inst))
-        aws_sock = self.run_dir / "aws.sock" if self.aws_forwarder is not None else None
+        self.reach[inst.id] = reach_of(inst)  # before its first call, not at the next poll
+        aws_sock = self.endpoints.serve(inst.id, self.run_dir / f"{inst.id}-aws.sock") if self.endpoints is not None else None
         booted.metadata(self.metadata[inst.id].sock, aws_sock)
 
     def _follow_boot(self, inst, booted: instances.Booted) -> None:
@@ -207,6 +220,7 @@ class Controller:
                 self.served.pop(key)
         if booted is not None:
             instances.stop(booted, keep_disk)
+        self._forget_network(iid)
         metadata = self.metadata.pop(iid, None)
         if metadata is not None:
             metadata.close()
@@ -214,8 +228,8 @@ class Controller:
     # --- load balancer ------------------------------------------------------------
 
     def _balancer(self, world: World) -> None:
-        frontends = [self._frontend(arn, lb, listener) for arn, (lb, listener) in world.listeners.items()]
-        backends = [Backend(backend_name(tg), check_of(tg)) for tg in world.target_groups.values()]
+        frontends = [self._frontend(arn, lb, listener, world) for arn, (lb, listener) in world.listeners.items()]
+        backends = [Backend(backend_name(tg), check_of(tg), target_stickiness(tg)) for tg in world.target_groups.values()]
         structure = (tuple(frontends), tuple(backends))
         maps = {self.frontends[arn].name: apportion(forward_weights(listener, world)) for arn, (_, listener) in world.listeners.items()}
         if structure != self.structure or self.haproxy.proc is None or self.haproxy.proc.poll() is not None:
@@ -232,9 +246,12 @@ class Controller:
                 self.maps[name] = entries
         self._servers(world, {b.name: b.check for b in backends})
 
-    def _frontend(self, arn: str, lb, listener) -> Frontend:
+    def _frontend(self, arn: str, lb, listener, world: World) -> Frontend:
         if arn not in self.frontends:
             self.frontends[arn] = Frontend(f"lb-{lb.name}-{listener.port}-{short(arn)}", free_port())
+        sticky = group_stickiness(listener)
+        names = tuple(name for name, _ in forward_weights(listener, world)) if sticky else ()
+        self.frontends[arn] = replace(self.frontends[arn], sticky_seconds=sticky, sticky_backends=names)
         return self.frontends[arn]
 
     def _publish(self, world: World) -> None:
@@ -265,7 +282,7 @@ class Controller:
         for key, (tg, booted, port) in wanted.items():
             served = self.served.get(key)
             if served is None:
-                sock = booted.forward(port, self._sock(booted.instance_id, port))
+                sock = self._open_port(booted, port)
                 self.haproxy.add_server(Server(key[0], key[1], str(sock)), checks[key[0]])
                 self.served[key] = Served(tg.arn, booted.instance_id, port)
             elif served.drain_until is not None:  # registered again while draining
@@ -284,6 +301,28 @@ class Controller:
                 self.haproxy.del_server(*key)
                 del self.served[key]
                 forget_target(world.target_groups.get(served.tg_arn), served.instance_id, world)
+
+    # --- network (toolkit.local.network) -------------------------------------------
+
+    def _network(self, world: World) -> None:
+        """From EC2's state now: the AWS services each booted instance reaches, and which registered ports the load balancer reaches."""
+        self.reach, self.admitted = network_view(world, set(self.booted))
+
+    def _open_port(self, booted: instances.Booted, port: int) -> Path:
+        """The socket HAProxy reaches ``port`` of an instance through (see ``TargetPorts``)."""
+        return self.ports.open(booted, port, self._sock(booted.instance_id, port), self.admitted.get((booted.instance_id, port), False))
+
+    def _enforce(self) -> None:
+        """Open or close the ports whose security groups changed (a deregistered, draining port keeps its way)."""
+        for key in self.ports.changed(self.admitted):
+            if key[0] in self.booted:
+                self._open_port(self.booted[key[0]], key[1])
+
+    def _forget_network(self, iid: str) -> None:
+        if self.endpoints is not None:
+            self.endpoints.forget(iid)
+        self.ports.forget(iid, lambda port: self._sock(iid, port))
+        self.reach.pop(iid, None)
 
     # --- health -------------------------------------------------------------------
 
@@ -330,7 +369,9 @@ class Controller:
         for iid in list(self.booted):
             self._shut(iid, keep_disk=False)
         self.haproxy.stop()
-        instances.end(self.aws_forwarder, timeout=1)
+        if self.endpoints is not None:
+            self.endpoints.close()
+        self.ports.close()
 
 
 def free_port() -> int:

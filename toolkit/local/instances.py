@@ -130,7 +130,7 @@ class Booted:
         """Inside the instance: the metadata service on 169.254.169.254:80 and the AWS endpoint on 127.0.0.1:AWS_PORT.
 
         Both are forwarders to unix sockets served on this side (``imds_sock``
-        by the stack's metadata service, ``aws_sock`` by a forwarder to moto).
+        by the stack's metadata service, ``aws_sock`` by its AWS endpoint, ``toolkit.local.netproxy``).
         """
         with contextlib.suppress(RuntimeError):  # already there (an instance started again)
             run("ip", "-n", self.netns, "addr", "add", "169.254.169.254/32", "dev", "lo")

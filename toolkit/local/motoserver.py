@@ -13,7 +13,10 @@ stores it unparsed and fails on launch), GetMetricStatistics reads the
 metric with exactly the dimensions asked for, PutLogEvents refuses a batch
 over AWS's limits, FilterLogEvents honours a stream name prefix, scheduled
 action and scaling policy names are per Auto Scaling group, and PutParameter
-refuses a standard-tier value over 4096 characters, as SSM does.
+refuses a standard-tier value over 4096 characters, as SSM does. A subnet or
+security group created with a ``_custom_id_`` tag takes that id, as moto's
+other resources do, so the local inventory can name the seeded private
+subnets and the instances' security group by id, as a team's inventory does.
 
 With ``--live DIR`` (the live local stack) it also boots instances and runs
 HAProxy (``toolkit.local.controller``, a thread of this process), and answers
@@ -228,6 +231,34 @@ def _standard_tier_value_limit() -> None:
     SimpleSystemManagerBackend.put_parameter = put_parameter
 
 
+def _custom_network_ids() -> None:
+    """CreateSubnet and CreateSecurityGroup honour moto's ``_custom_id_`` tag (moto 5.2.6's EC2 ignores it)."""
+    import threading
+
+    from moto.ec2.models import security_groups, subnets
+
+    wanted = threading.local()
+
+    def custom_id(tags) -> str | None:
+        tags = tags or {}
+        flat = next((v for v in tags.values() if isinstance(v, dict)), tags)
+        return flat.get("_custom_id_")
+
+    for module, random_name, backend, create in ((subnets, "random_subnet_id", subnets.SubnetBackend, "create_subnet"),
+                                                 (security_groups, "random_security_group_id", security_groups.SecurityGroupBackend, "create_security_group")):
+        make_id, original = getattr(module, random_name), getattr(backend, create)
+        setattr(module, random_name, lambda make_id=make_id: getattr(wanted, "id", None) or make_id())
+
+        def created(self, *args, original=original, **kwargs):
+            wanted.id = custom_id(kwargs.get("tags"))
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                wanted.id = None
+
+        setattr(backend, create, created)
+
+
 def _pending_until_booted(controller) -> None:
     """RunInstances (and an ASG's launches) of a locally bootable AMI start ``pending``."""
     from moto.ec2.models.instances import InstanceBackend
@@ -336,6 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     _standard_tier_value_limit()
     auth.enforce()  # IAM from the first request (toolkit.local.auth)
     awsrules.apply()  # AWS's rules moto skips: on in every local stack
+    _custom_network_ids()
     iamsim.install()  # iam:SimulatePrincipalPolicy and ec2:GetEbsDefaultKmsKeyId, for invoke doctor
     if ours.live is not None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

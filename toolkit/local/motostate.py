@@ -70,6 +70,23 @@ def forward_weights(listener, world: World | None) -> list[tuple[str, int]]:
     return [(backend_name(world.target_groups[a]), w) for a, w in pairs if a in world.target_groups]
 
 
+def group_stickiness(listener) -> int:
+    """Seconds of target group stickiness on the listener's forward action (``TargetGroupStickinessConfig``); 0: off."""
+    action = next((a for a in listener.default_actions if a.type == "forward"), None)
+    config = (action.data.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig") or {} if action is not None else {}
+    if str(config.get("Enabled", False)).lower() != "true":
+        return 0
+    return int(config.get("DurationSeconds") or 3600)
+
+
+def target_stickiness(tg) -> int:
+    """Seconds of a target group's ``lb_cookie`` stickiness (its attributes); 0: off or another type."""
+    attributes = tg.attributes
+    if str(attributes.get("stickiness.enabled", "false")).lower() != "true" or attributes.get("stickiness.type", "lb_cookie") != "lb_cookie":
+        return 0
+    return int(attributes.get("stickiness.lb_cookie.duration_seconds") or 86400)
+
+
 def backend_name(tg) -> str:
     return f"tg-{tg.name}-{short(tg.arn)}"
 

@@ -1,8 +1,10 @@
 """Seed the local stack: what a team's own infrastructure code makes on AWS.
 
-``seed_base`` makes a VPC with two subnets and registers the base Debian AMI
-(its contents: the cached root file system). ``seed_release`` makes the
-release side of an environment: a security group, the ALB, its target groups
+``seed_base`` makes a VPC as AWS has it (public and private subnets in two
+zones, an internet and a NAT gateway, the load balancer's and the instances'
+security groups: ``_network``) and registers the base Debian AMI (its
+contents: the cached root file system). ``seed_release`` makes the release
+side of an environment: the ALB (in the public subnets), its target groups
 (deregistration delay ``DRAIN_SECONDS``), the weighted listener and the
 alarms, then runs ``invoke setup``'s own ``ensure``.
 
@@ -33,24 +35,21 @@ SEED_TAG = "rodeo:seed"
 SEEDED = [{"Name": f"tag:{SEED_TAG}", "Values": ["local"]}]
 DRAIN_SECONDS = 10
 APP_PORT = 8080  # the sample app's (and the placeholder's) port
+# The instances' side of the seeded VPC, by id (inventories/local/rodeo.yml names them): see _network.
+PRIVATE_SUBNETS = ("subnet-0c0ffee00000000a1", "subnet-0c0ffee00000000b1")
+INSTANCE_SG = "sg-0c0ffee0000000001"
+INSTANCE_GROUP = "rodeo-local-instances"
+LB_GROUP = "rodeo-local-lb"
+TIER_TAG = "rodeo:tier"
 ALARM_PERIOD = 10  # seconds (local only: see _alarms)
 ALARM_THRESHOLD = 2  # more than this many target 5xx in a period is ALARM
 INSTANCE_POLICY = "rodeo-instance"  # the seeded instance role's inline policy
 
 
 def seed_base(stack: Any, aws: Any) -> dict:
-    """Make the VPC, two subnets and the base AMI, unless they exist."""
+    """Make the VPC (see ``_network``) and the base AMI, unless they exist."""
     ec2 = aws.client("ec2")
-    seed = SEEDED
-    vpcs = ec2.describe_vpcs(Filters=seed)["Vpcs"]
-    if vpcs:
-        vpc_id = vpcs[0]["VpcId"]
-    else:
-        vpc_id = ec2.create_vpc(CidrBlock="10.80.0.0/16", TagSpecifications=_tags("vpc", "rodeo-local"))["Vpc"]["VpcId"]
-    subnets = ec2.describe_subnets(Filters=seed + [{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
-    for i, zone in enumerate(zones[len(subnets):], start=len(subnets)):
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.80.{i * 16}.0/20", AvailabilityZone=zone, TagSpecifications=_tags("subnet", f"rodeo-local-{i}"))
+    vpc_id = _network(ec2)
     images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [BASE_AMI_NAME]}])["Images"]
     if images:
         ami = images[0]["ImageId"]
@@ -70,6 +69,80 @@ def seed_base(stack: Any, aws: Any) -> dict:
     if stack.live:
         seeded["seed_app_ami"] = _seed_app(stack, ec2)
     return seeded
+
+
+def _network(ec2: Any) -> str:
+    """The VPC as a team's infrastructure code makes it on AWS; its id.
+
+    In two zones: a public subnet each (the load balancer's: a default route
+    to the internet gateway, no public IP on launch) and a private subnet each
+    (the instances': a default route to a NAT gateway in the first public
+    subnet). Two security groups: the load balancer's, and the instances',
+    which admits the load balancer's on ``APP_PORT``. The private subnets and
+    the instances' group have fixed ids (``inventories/local/rodeo.yml``
+    names them); ``toolkit.local.network`` enforces what this shape allows.
+    """
+    vpcs = ec2.describe_vpcs(Filters=SEEDED)["Vpcs"]
+    if vpcs:
+        return vpcs[0]["VpcId"]
+    _default_vpc_online(ec2)
+    vpc = ec2.create_vpc(CidrBlock="10.80.0.0/16", TagSpecifications=_tags("vpc", "rodeo-local"))["Vpc"]["VpcId"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    public = [_subnet(ec2, vpc, zone, f"10.80.{i * 16}.0/20", "public", f"rodeo-local-public-{i}") for i, zone in enumerate(zones)]
+    private = [_subnet(ec2, vpc, zone, f"10.80.{128 + i * 16}.0/20", "private", f"rodeo-local-private-{i}", custom_id)
+               for i, (zone, custom_id) in enumerate(zip(zones, PRIVATE_SUBNETS))]
+    igw = ec2.create_internet_gateway(TagSpecifications=_tags("internet-gateway", "rodeo-local"))["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    _route_table(ec2, vpc, "rodeo-local-public", public, GatewayId=igw)
+    eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public[0], AllocationId=eip, TagSpecifications=_tags("natgateway", "rodeo-local"))["NatGateway"]["NatGatewayId"]
+    _route_table(ec2, vpc, "rodeo-local-private", private, NatGatewayId=nat)
+    lb_sg = ec2.create_security_group(GroupName=LB_GROUP, Description="rodeo local load balancer", VpcId=vpc,
+                                      TagSpecifications=_tags("security-group", LB_GROUP))["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=lb_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    tags = _tags("security-group", INSTANCE_GROUP)
+    tags[0]["Tags"].append({"Key": "_custom_id_", "Value": INSTANCE_SG})
+    sg = ec2.create_security_group(GroupName=INSTANCE_GROUP, Description="rodeo local instances", VpcId=vpc, TagSpecifications=tags)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": APP_PORT, "ToPort": APP_PORT, "UserIdGroupPairs": [{"GroupId": lb_sg}]}])
+    return vpc
+
+
+def _default_vpc_online(ec2: Any) -> None:
+    """moto's default VPC as AWS's: an internet gateway and a default route to it (its subnets give public IPs)."""
+    for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc["VpcId"])
+        main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+        for table in main:
+            ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+
+
+def _subnet(ec2: Any, vpc: str, zone: str, cidr: str, tier: str, name: str, custom_id: str | None = None) -> str:
+    tags = _tags("subnet", name)
+    tags[0]["Tags"].append({"Key": TIER_TAG, "Value": tier})
+    if custom_id:
+        tags[0]["Tags"].append({"Key": "_custom_id_", "Value": custom_id})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone, TagSpecifications=tags)["Subnet"]["SubnetId"]
+    ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": False})
+    return subnet
+
+
+def _route_table(ec2: Any, vpc: str, name: str, subnets: list[str], **default_route: str) -> None:
+    table = ec2.create_route_table(VpcId=vpc, TagSpecifications=_tags("route-table", name))["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", **default_route)
+    for subnet in subnets:
+        ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+
+
+def public_subnets(ec2: Any, vpc: str) -> list[str]:
+    """The seeded VPC's public subnets (the load balancer's), by zone."""
+    found = ec2.describe_subnets(Filters=SEEDED + [{"Name": "vpc-id", "Values": [vpc]}, {"Name": f"tag:{TIER_TAG}", "Values": ["public"]}])["Subnets"]
+    return [s["SubnetId"] for s in sorted(found, key=lambda s: s["AvailabilityZone"])]
+
+
+def load_balancer_group(ec2: Any, vpc: str) -> str:
+    """The seeded load balancer security group's id."""
+    return ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [LB_GROUP]}, {"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"][0]["GroupId"]
 
 
 def _seed_app(stack: Any, ec2: Any) -> str:
@@ -149,17 +222,14 @@ def _ami_named(aws: Any, name: str) -> str | None:
 
 
 def _load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
-    """Security group, ALB, target groups, weighted listener and alarms in the seeded VPC."""
+    """ALB (public subnets, the seeded load balancer group), target groups, weighted listener and alarms in the seeded VPC."""
     ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
     vpcs = ec2.describe_vpcs(Filters=SEEDED)["Vpcs"]
     if not vpcs:
         raise ReleaseError("the local VPC (tag rodeo:seed=local) does not exist", "run 'invoke local.up' first")
     vpc = vpcs[0]["VpcId"]
-    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=SEEDED + [{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    subnets, sg = public_subnets(ec2, vpc), load_balancer_group(ec2, vpc)
     created = []
-    group_name = f"rodeo-{config.app}-alb"
-    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [group_name]}, {"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
-    sg = groups[0]["GroupId"] if groups else ec2.create_security_group(GroupName=group_name, Description="rodeo local load balancer", VpcId=vpc)["GroupId"]
     try:
         lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
     except botocore.exceptions.ClientError as exc:

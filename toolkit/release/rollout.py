@@ -301,6 +301,7 @@ def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Repor
         reporter.info(f"keeping {p.old_slot} warm for a fast rollback")
         scaling.remove(env, aws, p.old_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.old_slot}"))
         return
+    _wait_out_stickiness(env, p, reporter)
     lock.check(aws, held, f"draining {p.old_slot}")
     with reporter.step(f"{p.old_slot} draining (deregistration delay up to {p.drain_seconds}s), then scaling to 0") as line:
         slots.set_capacity(env, aws, p.old_slot, 0, 0)
@@ -310,6 +311,15 @@ def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Repor
             line["result"] = "instances left"
             reporter.warn(f"{p.old_slot} still has instances; its group will finish scaling in")
     scaling.remove(env, aws, p.old_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.old_slot}"))
+
+
+def _wait_out_stickiness(env: slots.Env, p: Plan, reporter: Reporter) -> None:
+    """Clients the listener pinned to the old slot (target group stickiness) keep going there until their pin ends: wait it out."""
+    left = slots.stickiness_seconds(env) - p.pause_seconds  # the last step's watch ran with the old slot at weight 0
+    if left > 0:
+        with reporter.step(f"waiting {left}s for clients pinned to {p.old_slot} by the listener's target group stickiness") as line:
+            time.sleep(left)
+            line["result"] = "pins ended"
 
 
 def _choose(config: Config, aws: Any, ami: str | None, image: str | None, allow_unverified: bool) -> dict:

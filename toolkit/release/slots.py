@@ -143,6 +143,17 @@ def instance_ids(env: Env, aws: Any, slot: str) -> list[str]:
     return sorted(_in_service(_groups(env, aws)[slot]))
 
 
+def stickiness_seconds(env: Env) -> int:
+    """How long the listener's forward action pins a client to the target group it chose (its target group stickiness); 0: off.
+
+    Such a client keeps going to that group whatever the weights, even 0,
+    until the duration ends: a group scaled to 0 before then answers it 503.
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#forward-actions
+    """
+    config = env.action.get("ForwardConfig", {}).get("TargetGroupStickinessConfig") or {}
+    return int(config.get("DurationSeconds") or 0) if config.get("Enabled") else 0
+
+
 def set_weights(env: Env, aws: Any, weights: dict[str, int]) -> None:
     """Set both slots' weights in ONE modify_listener call, keeping the listener's other actions.
 

@@ -8,7 +8,9 @@ with its version set to "green", so every answer says which slot served it.
 from __future__ import annotations
 
 import base64
+import http.cookiejar
 import json
+import subprocess
 import threading
 import time
 import urllib.error
@@ -57,8 +59,10 @@ class Live:
             "green": self._ami("live-app-green", [layers["rootfs"], layers["base"], layers["app"], folder / "green-layer"]),
         }
         vpc = self.ec2.describe_vpcs(Filters=[{"Name": "tag:rodeo:seed", "Values": ["local"]}])["Vpcs"][0]["VpcId"]
-        self.subnets = [s["SubnetId"] for s in self.ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
-        lb = self.elb.create_load_balancer(Name="live", Subnets=self.subnets, Type="application", Scheme="internal")["LoadBalancers"][0]
+        # The seeded network: the load balancer in the public subnets, instances in the private ones with the group admitting it.
+        self.subnets = list(seed.PRIVATE_SUBNETS)
+        lb = self.elb.create_load_balancer(Name="live", Subnets=seed.public_subnets(self.ec2, vpc), SecurityGroups=[seed.load_balancer_group(self.ec2, vpc)],
+                                           Type="application", Scheme="internal")["LoadBalancers"][0]
         self.tgs = {}
         for slot in ("blue", "green"):
             self.tgs[slot] = self.elb.create_target_group(Name=f"live-{slot}", Protocol="HTTP", Port=8080, VpcId=vpc, **CHECK)["TargetGroups"][0]["TargetGroupArn"]
@@ -70,15 +74,16 @@ class Live:
         self.st.store.add(ami, layers)
         return ami
 
-    def forward(self, blue: int, green: int) -> dict:
+    def forward(self, blue: int, green: int, sticky_seconds: int = 0) -> dict:
         groups = [{"TargetGroupArn": self.tgs["blue"], "Weight": blue}, {"TargetGroupArn": self.tgs["green"], "Weight": green}]
-        return {"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}
+        stickiness = {"Enabled": True, "DurationSeconds": sticky_seconds} if sticky_seconds else {"Enabled": False}
+        return {"Type": "forward", "ForwardConfig": {"TargetGroups": groups, "TargetGroupStickinessConfig": stickiness}}
 
     def group(self, slot: str, desired: int) -> None:
         name = f"live-{slot}"
         if not self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]:
             self.ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": self.amis[slot], "InstanceType": "t3.micro",
-                                                                                   "IamInstanceProfile": {"Name": ROLE},
+                                                                                   "IamInstanceProfile": {"Name": ROLE}, "SecurityGroupIds": [seed.INSTANCE_SG],
                                                                                    "UserData": base64.b64encode(USER_DATA.encode()).decode()})
             once_settled(lambda: self.asg.create_auto_scaling_group(  # a version just made is refused at first, as on AWS
                 AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": name, "Version": "1"}, MinSize=0, MaxSize=4,
@@ -204,6 +209,37 @@ def test_weights_shift_the_share_of_requests_without_dropping_any(live):
     assert 60 <= split["green"] <= 140, split
     assert after == {live.blue: 50}
     assert failures == []
+
+
+def pinned_versions(opener, url: str, count: int) -> dict[str, int]:
+    """Like ``versions``, through ``opener`` (a client keeping its cookies)."""
+    counts: dict[str, int] = {}
+    for _ in range(count):
+        with opener.open(f"{url}/health", timeout=5) as resp:
+            key = json.loads(resp.read())["version"]
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_a_client_pinned_by_target_group_stickiness_keeps_its_slot_when_the_weights_change(live):
+    jar = http.cookiejar.CookieJar()
+    pinned = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    live.elb.modify_listener(ListenerArn=live.listener, DefaultActions=[live.forward(0, 100, sticky_seconds=60)])
+    try:
+        deadline = time.monotonic() + 10  # a new stickiness setting reloads HAProxy
+        while not any(c.name == "AWSALBTG" for c in jar) and time.monotonic() < deadline:
+            pinned_versions(pinned, live.url, 1)
+            time.sleep(0.2)
+        assert [c.name for c in jar] == ["AWSALBTG"]
+        assert pinned_versions(pinned, live.url, 5) == {"green": 5}
+        live.elb.modify_listener(ListenerArn=live.listener, DefaultActions=[live.forward(100, 0, sticky_seconds=60)])
+        deadline = time.monotonic() + 5
+        while versions(live.url, 1) != {live.blue: 1} and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert versions(live.url, 20) == {live.blue: 20}  # a new client follows the weights
+        assert pinned_versions(pinned, live.url, 20) == {"green": 20}  # a pinned one keeps its group, at weight 0
+    finally:
+        live.elb.modify_listener(ListenerArn=live.listener, DefaultActions=[live.forward(100, 0)])
 
 
 def test_a_stopped_app_turns_its_target_unhealthy_and_gets_no_requests(live):
@@ -380,6 +416,74 @@ def test_an_instance_finds_its_metadata_and_the_aws_endpoint(live):
     found = json.loads(done.stdout)
     assert found == {"region": REGION, "role": ROLE, "arn": f"arn:aws:sts::123456789012:assumed-role/{ROLE}/{iid}",
                      "params": ["/live/x"], "refused": "UnauthorizedOperation"}  # its role's rights, and only those
+
+
+def requests_served(iid: str) -> int:
+    """How many requests (health checks included) the app inside ``iid`` has logged."""
+    return sum(1 for line in in_instance(iid, "journalctl", "-u", "web", "-o", "cat").stdout.splitlines() if '"GET ' in line)
+
+
+def test_an_instance_whose_groups_do_not_admit_the_load_balancer_times_out_and_gets_no_request(live):
+    vpc = live.ec2.describe_vpcs(Filters=seed.SEEDED)["Vpcs"][0]["VpcId"]
+    default = live.ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
+    (iid,) = [i["InstanceId"] for i in live.ec2.run_instances(ImageId=live.amis["blue"], MinCount=1, MaxCount=1, SubnetId=live.subnets[0],
+                                                                SecurityGroupIds=[default])["Instances"]]
+    live.elb.register_targets(TargetGroupArn=live.tgs["blue"], Targets=[{"Id": iid}])
+    opened = [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": seed.load_balancer_group(live.ec2, vpc)}]}]
+    authorized = False
+    try:
+        seen = live.wait_health("blue", lambda h: h.get(iid) == ("unhealthy", "Target.Timeout"), timeout=90)
+        assert [h[iid][0] for h in seen if iid in h and h[iid][0] == "healthy"] == [], seen
+        assert versions(live.url, 20) == {live.blue: 20}
+        assert in_instance(iid, "systemctl", "is-active", "web").stdout.strip() == "active"
+        assert requests_served(iid) == 0  # not a health check, not a request
+        # The group opened to the load balancer's: the stack reads the rule again and the target turns healthy.
+        live.ec2.authorize_security_group_ingress(GroupId=default, IpPermissions=opened)
+        authorized = True
+        live.wait_health("blue", lambda h: h.get(iid, ("",))[0] == "healthy", timeout=40)
+        assert requests_served(iid) > 0
+    finally:
+        live.elb.deregister_targets(TargetGroupArn=live.tgs["blue"], Targets=[{"Id": iid}])
+        live.ec2.terminate_instances(InstanceIds=[iid])
+        if authorized:
+            live.ec2.revoke_security_group_ingress(GroupId=default, IpPermissions=opened)
+    live.wait_health("blue", lambda h: iid not in h, timeout=DRAIN_SECONDS + 20)
+
+
+def aws_call(iid: str, service: str) -> subprocess.CompletedProcess:
+    """A request signed for ``service`` to the AWS endpoint inside ``iid``, given up after 3 s (curl's 28: timed out)."""
+    auth = f"Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261205/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
+    return in_instance(iid, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{http_code}", "-H", auth, "http://127.0.0.1:4566/")
+
+
+def test_an_instance_reaches_aws_only_through_a_nat_gateway_or_a_vpc_endpoint(live):
+    vpc = live.ec2.describe_vpcs(Filters=seed.SEEDED)["Vpcs"][0]["VpcId"]
+    zone = live.ec2.describe_subnets(SubnetIds=[live.subnets[0]])["Subnets"][0]["AvailabilityZone"]
+    # A private subnet without a route out: the VPC's main route table has only the local route.
+    bare = live.ec2.create_subnet(VpcId=vpc, CidrBlock="10.80.240.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+    (iid,) = [i["InstanceId"] for i in live.ec2.run_instances(ImageId=live.amis["blue"], MinCount=1, MaxCount=1, SubnetId=bare,
+                                                                SecurityGroupIds=[seed.INSTANCE_SG])["Instances"]]
+    endpoint = None
+    try:
+        deadline = time.monotonic() + 90
+        while live.states([iid])[iid] != "running":
+            assert time.monotonic() < deadline, live.states([iid])
+            time.sleep(0.5)
+        seeded = live.instances("blue")[0]  # the seeded shape: a private subnet with a NAT gateway
+        assert aws_call(seeded, "ssm").returncode == 0
+        assert aws_call(iid, "ssm").returncode == 28  # no route: the connection hangs, as on AWS
+        assert in_instance(iid, "curl", "-s", "-o", "/dev/null", "-m", "3", "http://169.254.169.254/latest/meta-data/").returncode == 0
+        endpoint = live.ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.ssm", VpcEndpointType="Interface",
+                                                SubnetIds=[bare], PrivateDnsEnabled=True)["VpcEndpoint"]["VpcEndpointId"]
+        deadline = time.monotonic() + 10  # the stack reads the endpoint at its next poll
+        while (called := aws_call(iid, "ssm")).returncode != 0 and time.monotonic() < deadline:
+            pass
+        assert called.returncode == 0, called
+        assert aws_call(iid, "logs").returncode == 28  # only the endpoint's service
+    finally:
+        live.ec2.terminate_instances(InstanceIds=[iid])
+        if endpoint:
+            live.ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint])
 
 
 def test_an_image_that_cannot_boot_says_why(live, tmp_path):

@@ -16,8 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import http.cookiejar
 import math
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -208,6 +212,68 @@ def test_a_release_killed_at_50_percent_and_run_again_drops_no_request(world):
     assert summary["requests"] >= RATE * 5 and summary["failed"] == 0, (summary, load.failed()[:5])
     assert world.state().active.ami == ami and world.state().active.weight == 100
     assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {"2.0.0"}
+
+
+def set_group_stickiness(world, seconds: int) -> None:
+    """The listener's forward action, its weights kept, with target group stickiness for ``seconds`` (0: off)."""
+    env = slots.resolve(world.cfg, world.aws)
+    groups = [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in slots.listener_weights(env, world.aws).items()]
+    sticky = {"Enabled": True, "DurationSeconds": seconds} if seconds else {"Enabled": False}
+    world.aws.client("elbv2").modify_listener(ListenerArn=env.listener_arn, DefaultActions=[
+        {"Type": "forward", "ForwardConfig": {"TargetGroups": groups, "TargetGroupStickinessConfig": sticky}}])
+
+
+class PinnedClient(threading.Thread):
+    """One client keeping its cookies (so the load balancer's pin), 10 requests a second; bounded in count and time."""
+
+    def __init__(self, url: str, max_requests: int = 1500, max_seconds: float = 150.0) -> None:
+        super().__init__(daemon=True)
+        self.url, self.max_requests, self.max_seconds = url, max_requests, max_seconds
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.answers: list[tuple[int, str]] = []  # (status, version)
+        self.stopping = threading.Event()
+
+    def get(self) -> tuple[int, str]:
+        try:
+            with self.opener.open(self.url + "/health", timeout=5) as resp:
+                return resp.status, resp.headers.get("X-App-Version", "")
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+        except OSError:
+            return 0, ""
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while len(self.answers) < self.max_requests and time.monotonic() < deadline and not self.stopping.is_set():
+            self.answers.append(self.get())
+            time.sleep(0.1)
+
+
+def test_a_release_with_target_group_stickiness_drops_no_request_from_a_pinned_client(world):
+    """The listener pins a client to the live slot for 45 s (longer than the release up to 100%); the release waits that out before it scales the old slot to 0."""
+    before = world.state().active
+    ami = world.build("2.1.0")
+    set_group_stickiness(world, 45)
+    client = PinnedClient(world.urls()[80])
+    try:
+        deadline = time.monotonic() + 10  # a new stickiness setting reloads HAProxy
+        while not any(c.name == "AWSALBTG" for c in client.jar) and time.monotonic() < deadline:
+            client.get()
+            time.sleep(0.2)
+        assert [c.name for c in client.jar] == ["AWSALBTG"]
+        client.start()
+        result = rollout.release(world.cfg, world.aws, ami=ami, reporter=Silent(), lb_urls=world.urls)
+        time.sleep(1.0)
+    finally:
+        client.stopping.set()
+        client.join(10)
+        set_group_stickiness(world, 0)
+    assert result.outcome == "released", result
+    assert len(client.answers) > 100 and [a for a in client.answers if a[0] != 200] == [], client.answers
+    versions = [v for _, v in client.answers]
+    assert versions[0] != "2.1.0" and versions[-1] == "2.1.0", versions  # pinned to the old slot, then moved on
+    assert world.state().active.name != before.name
 
 
 # --- config vars, released like code -------------------------------------------------------
