@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from toolkit.aws import Aws
+from toolkit.aws import LOCAL_CREDENTIALS, Aws
 from toolkit.errors import AwsError
 from toolkit.packer.run import packer_env
 
@@ -55,7 +55,8 @@ def test_the_local_stacks_keys_are_kept_as_they_are(aws_files, monkeypatch):
     monkeypatch.setenv("AWS_PROFILE", "team")
     env = packer_env(Aws(region="us-east-1", endpoint="http://127.0.0.1:5000", local=True).env())
     assert aws_part(env) == {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
-                             "AWS_ACCESS_KEY_ID": "rodeo-local", "AWS_SECRET_ACCESS_KEY": "rodeo-local"}
+                             "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+                             "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]}
 
 
 def test_no_credentials_is_one_clear_error(aws_files):
