@@ -44,7 +44,8 @@ VERSION = "2012-10-17"
 @dataclass(frozen=True)
 class Grant:
     """One statement: ``packer`` marks actions Packer calls, not Rodeo itself; ``by_aws`` actions an AWS
-    service calls with the caller's rights while serving one of its calls (EC2 using the EBS key)."""
+    service calls or authorizes with the caller's rights while serving one of its calls (EC2 using the EBS
+    key, tags given to a resource at its creation)."""
 
     sid: str
     actions: tuple[str, ...]
@@ -204,6 +205,8 @@ def _release(config: Config) -> list[Grant]:
              "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeImages", "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"]
     if rel.alarms:
         reads.append("cloudwatch:DescribeAlarms")
+    if rel.smoke_check:
+        reads.append("elasticloadbalancing:DescribeTags")  # which listener on the smoke port is Rodeo's own (its tag)
     reads += ["autoscaling:DescribeScheduledActions", "autoscaling:DescribePolicies"]  # scaling: on the live slot, suspended processes
     groups = tuple(_arn("autoscaling", region, f"autoScalingGroup:*:autoScalingGroupName/{name}") for name in sorted(rel.slots.values()))
     templates = (_arn("ec2", region, "launch-template/*"),)
@@ -214,7 +217,10 @@ def _release(config: Config) -> list[Grant]:
         # The smoke check's test listener, made and deleted on this load balancer only.
         *([Grant("ReleaseTestListener", ("elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener"),
                  (_arn("elasticloadbalancing", region, f"loadbalancer/app/{rel.load_balancer}/*"),
-                  _arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*")))]
+                  _arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"))),
+             # CreateListener with Tags (rodeo:smoke-check) is also authorized as AddTags on the new listener.
+             Grant("ReleaseTagTestListener", ("elasticloadbalancing:AddTags",), (_arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"),),
+                   by_aws=True)]
           if rel.smoke_check else []),
         # The two slot groups by name; CreateOrUpdateTags because setup creates them with tags.
         Grant("ReleaseSlotGroups", ("autoscaling:CreateAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup",

@@ -41,7 +41,7 @@ from toolkit.hosts.local import LocalHosts
 from toolkit.release import setup as infra
 from toolkit.release import ledger
 from toolkit.release import lock as release_lock
-from toolkit.release import rollout, status as release_status
+from toolkit.release import rollout, smoke, status as release_status
 from toolkit.images.prune import prune
 from toolkit.aws import Aws, for_config
 from toolkit.config import Scaling, Schedule, SmokeCheck, TargetTracking
@@ -126,6 +126,10 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         _remove_rodeo_owned(fresh)
         fresh.ami()  # its first bake: setup makes the template and groups only once an AMI exists
         aws, fresh_aws = acting_as(world.cfg, url, "release"), acting_as(fresh.cfg, url, "release")
+        # A killed release's test listener, left on the smoke port: the release finds it by its tag and deletes it.
+        world.observer.client("elbv2").create_listener(
+            LoadBalancerArn=smoke._balancer(world.env), Protocol="HTTP", Port=SmokeCheck().port, Tags=[{"Key": smoke.TAG, "Value": "killed"}],
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": world.env.target_groups["blue"]}])
     smoked = []
     # The smoke check goes to the load balancer's DNS name (a made-up one in moto): it must never send a packet.
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: smoked.append(url) or _Answer())

@@ -10,15 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from toolkit.doctor.facts import Facts
+from toolkit.errors import ReleaseError
+from toolkit.release import watch
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SHOWN = 4  # names listed in one line before "and N more"
 # Packer 1.6.6's AWS SDK cannot read SSO profiles (hashicorp/packer#10525); Packer 1.7+ with the amazon
 # plugin reads sso_start_url profiles, and sso-session ones since packer-plugin-amazon#415 (2023-09).
 PACKER_SSO = (1, 7, 0)
-# ALB metrics are 60-second datapoints that reach CloudWatch after their minute ends: an alarm on them sees a
-# bad minute a period late. https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html
-ALB_METRIC_DELAY = 60
 
 
 @dataclass(frozen=True)
@@ -93,28 +92,20 @@ def packer_credentials(facts: Facts) -> Check:
 
 
 def alarm_timing(facts: Facts) -> Check:
-    """Each release alarm can fire within one step's watch: period x evaluation periods (+ ALB metrics' delay) <= pause_seconds."""
+    """Each release alarm can fire within one step's watch (``toolkit.release.watch``: the rule a release enforces)."""
     rel = facts.release
     if rel is None or not rel.alarms:
         return Check("alarms", OK, "no release alarms to check")
     if "alarms" in facts.errors:
         return Check("alarms", FAIL, f"cannot read the release alarms: {facts.errors['alarms']}")
-    found = {a.name: a for a in facts.alarms}
+    found = {a.name for a in facts.alarms}
     missing = [n for n in rel.alarms if n not in found]
     if missing:
         return Check("alarms", FAIL, f"alarm(s) {listed(missing)} do not exist in {facts.region}; create them or fix release.alarms")
-    slow = []
-    for name in rel.alarms:
-        alarm = found[name]
-        delay = ALB_METRIC_DELAY if alarm.namespace == "AWS/ApplicationELB" else 0
-        needs = alarm.period * alarm.evaluation_periods + delay
-        if needs > rel.pause_seconds:
-            why = f"{alarm.period} s x {alarm.evaluation_periods}" + (f" + {delay} s until ALB metrics arrive" if delay else "")
-            slow.append((needs, f"{name} needs {needs} s to fire ({why})"))
-    if slow:
-        longest = max(n for n, _ in slow)
-        return Check("alarms", FAIL, f"{'; '.join(t for _, t in slow)}, but release.pause_seconds is {rel.pause_seconds}: a bad step is over before "
-                                     f"it can fire; set pause_seconds to at least {longest}")
+    try:
+        watch.check(rel.pause_seconds, list(facts.alarms))
+    except ReleaseError as exc:
+        return Check("alarms", FAIL, f"{exc.message}; {exc.hint}")
     return Check("alarms", OK, f"{len(rel.alarms)} alarm(s) can fire within release.pause_seconds ({rel.pause_seconds} s)")
 
 

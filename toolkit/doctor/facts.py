@@ -20,7 +20,9 @@ import botocore.parsers
 from toolkit.config import AmiFilter, Config, Release
 from toolkit.doctor import rights
 from toolkit.errors import RodeoError
+from toolkit.release import watch
 from toolkit.release.ledger import table_name
+from toolkit.release.watch import AlarmTiming
 
 
 @dataclass(frozen=True)
@@ -105,14 +107,6 @@ class TargetGroup:
 
 
 @dataclass(frozen=True)
-class Alarm:
-    name: str
-    namespace: str
-    period: int
-    evaluation_periods: int
-
-
-@dataclass(frozen=True)
 class Ebs:
     """The account's EBS encryption defaults in the region, and the rights on a customer-managed default key."""
 
@@ -145,7 +139,7 @@ class Facts:
     endpoints: tuple[Endpoint, ...] = ()
     instance_groups: tuple[str, ...] = ()
     ingress: tuple[Rule, ...] = ()  # of every instance security group
-    alarms: tuple[Alarm, ...] = ()
+    alarms: tuple[AlarmTiming, ...] = ()
     table_exists: bool | None = None
     ebs: Ebs | None = None
     errors: dict[str, str] = field(default_factory=dict, hash=False)
@@ -342,10 +336,6 @@ def _instance_groups(ec2: Any, vpc: str, rel: Release) -> dict:
     return {"instance_groups": tuple(g["GroupId"] for g in groups), "ingress": rules}
 
 
-def _alarms(cloudwatch: Any, names: tuple[str, ...]) -> tuple[Alarm, ...]:
-    out = []
-    for alarm in cloudwatch.describe_alarms(AlarmNames=list(names))["MetricAlarms"]:
-        stat = next((m["MetricStat"] for m in alarm.get("Metrics", []) if "MetricStat" in m), {})
-        namespace = alarm.get("Namespace") or stat.get("Metric", {}).get("Namespace", "")
-        out.append(Alarm(alarm["AlarmName"], namespace, int(alarm.get("Period") or stat.get("Period") or 60), int(alarm["EvaluationPeriods"])))
-    return tuple(out)
+def _alarms(cloudwatch: Any, names: tuple[str, ...]) -> tuple[AlarmTiming, ...]:
+    described = cloudwatch.describe_alarms(AlarmNames=list(names))["MetricAlarms"]
+    return tuple(t for t in map(watch.timing, described) if t is not None)

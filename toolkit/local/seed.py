@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
-from toolkit.aws import error_code
+from toolkit.aws import error_code, once_settled
 from toolkit.config import Config, Release
 from toolkit.errors import ReleaseError
 from toolkit.iam import INSTANCE, policy
@@ -99,11 +99,14 @@ def _network(ec2: Any) -> str:
     _route_table(ec2, vpc, "rodeo-local-private", private, NatGatewayId=nat)
     lb_sg = ec2.create_security_group(GroupName=LB_GROUP, Description="rodeo local load balancer", VpcId=vpc,
                                       TagSpecifications=_tags("security-group", LB_GROUP))["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=lb_sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    # A group made a moment ago may not be found yet (AWS's eventual consistency, which the stack enforces).
+    once_settled(lambda: ec2.authorize_security_group_ingress(GroupId=lb_sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]))
     tags = _tags("security-group", INSTANCE_GROUP)
     tags[0]["Tags"].append({"Key": "_custom_id_", "Value": INSTANCE_SG})
     sg = ec2.create_security_group(GroupName=INSTANCE_GROUP, Description="rodeo local instances", VpcId=vpc, TagSpecifications=tags)["GroupId"]
-    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{"IpProtocol": "tcp", "FromPort": APP_PORT, "ToPort": APP_PORT, "UserIdGroupPairs": [{"GroupId": lb_sg}]}])
+    once_settled(lambda: ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": APP_PORT, "ToPort": APP_PORT, "UserIdGroupPairs": [{"GroupId": lb_sg}]}]))
     return vpc
 
 

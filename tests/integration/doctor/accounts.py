@@ -101,7 +101,7 @@ def healthy(url: str, region: str = "us-east-1") -> Shape:
         "app": shape.name, "region": region,
         "images": {"base": {"source_ami": {"name": f"{shape.name}-debian-*", "owners": ["self"]}, "playbook": "p.yml", "tests": "t.py"}},
         "release": {"load_balancer": shape.name, "image": "base", "slots": {"blue": f"{shape.name}-blue", "green": f"{shape.name}-green"},
-                    "pause_seconds": 120, "alarms": [f"{shape.name}-5xx"], "subnets": list(shape.private), "security_groups": [shape.app_sg],
+                    "pause_seconds": 180, "alarms": [f"{shape.name}-5xx"], "subnets": list(shape.private), "security_groups": [shape.app_sg],
                     "smoke_check": {"path": "/health", "port": 8081}},
     }
     return shape

@@ -132,9 +132,10 @@ def vpc_default_group(shape, ctx):
 
 
 def alarm_slower_than_a_step(shape, ctx):
-    shape.settings["release"]["pause_seconds"] = 60
-    return "alarms", (f"{shape.name}-5xx needs 120 s to fire (60 s x 1 + 60 s until ALB metrics arrive), but release.pause_seconds is 60: "
-                      "a bad step is over before it can fire; set pause_seconds to at least 120")
+    shape.settings["release"]["pause_seconds"] = 120
+    return "alarms", (f"release.pause_seconds 120 is shorter than alarm {shape.name}-5xx needs to fire: 180s (1 datapoint(s) of 60s, 60s to "
+                      "publish, 60s to evaluate); a bad step would be over before it could; set release.pause_seconds to at least 180 in "
+                      "rodeo.yml, or give the alarm a shorter period or fewer datapoints to alarm")
 
 
 def alarm_missing(shape, ctx):
