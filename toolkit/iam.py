@@ -38,6 +38,28 @@ from toolkit.errors import ConfigError, ReleaseError
 
 PURPOSES = ("bake", "verify", "release", "prune", "logs")  # what Rodeo's own runs call: "all"
 INSTANCE = "instance"  # another principal (the instances' role): asked for by name only
+DOCTOR = "doctor"  # `invoke doctor`'s reads: asked for by name only
+# Every AWS action `invoke doctor` calls: all reads (and the IAM policy simulator).
+DOCTOR_ACTIONS = (
+    "sts:GetCallerIdentity",
+    "iam:GetRole",  # an assumed role's ARN with its path, for the simulator
+    "iam:SimulatePrincipalPolicy",
+    "ec2:DescribeImages",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeNatGateways",
+    "ec2:DescribeVpcEndpoints",
+    "ec2:DescribeSecurityGroups",
+    "ec2:GetEbsEncryptionByDefault",
+    "ec2:GetEbsDefaultKmsKeyId",
+    "kms:DescribeKey",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "cloudwatch:DescribeAlarms",
+    "dynamodb:DescribeTable",
+)
 VERSION = "2012-10-17"
 
 
@@ -53,6 +75,7 @@ class Grant:
     condition: dict = field(default_factory=dict, hash=False)
     packer: bool = False
     by_aws: bool = False
+    global_service: bool = False  # IAM answers from us-east-1 whatever the environment's region: no region condition
 
 
 def purposes_for(name: str) -> tuple[str, ...]:
@@ -60,8 +83,9 @@ def purposes_for(name: str) -> tuple[str, ...]:
     ConfigError listing the valid names."""
     if name == "all":
         return PURPOSES
-    if name not in PURPOSES + (INSTANCE,):
-        raise ConfigError(f"--for {name}: unknown purpose", f"give one of: {', '.join(PURPOSES)}, all, or {INSTANCE} (the instances' role)")
+    if name not in PURPOSES + (INSTANCE, DOCTOR):
+        raise ConfigError(f"--for {name}: unknown purpose",
+                          f"give one of: {', '.join(PURPOSES)}, all, {DOCTOR} (invoke doctor's reads), or {INSTANCE} (the instances' role)")
     return (name,)
 
 
@@ -73,7 +97,7 @@ def regions(config: Config) -> list[str]:
 def grants(config: Config, purposes: tuple[str, ...] = PURPOSES) -> list[Grant]:
     """The statements for ``purposes``. ``release`` needs a ``release:`` section;
     asked for together with others (``all``), it is left out when there is none."""
-    builders = {"bake": _bake, "verify": _verify, "release": _release, "prune": _prune, "logs": _logs, "instance": _instance}
+    builders = {"bake": _bake, "verify": _verify, "release": _release, "prune": _prune, "logs": _logs, "instance": _instance, DOCTOR: _doctor}
     out: list[Grant] = []
     for purpose in purposes:
         if purpose in ("release", "instance") and config.release is None:
@@ -93,9 +117,10 @@ def policy(config: Config, purposes: tuple[str, ...] = PURPOSES) -> dict:
     statements = []
     for g in grants(config, purposes):
         condition = {op: dict(keys) for op, keys in g.condition.items()}
-        condition.setdefault("StringEquals", {}).update(where)
+        if not g.global_service:
+            condition.setdefault("StringEquals", {}).update(where)
         statements.append({"Sid": g.sid, "Effect": "Allow", "Action": list(g.actions),
-                           "Resource": list(g.resources) if len(g.resources) > 1 else g.resources[0], "Condition": condition})
+                           "Resource": list(g.resources) if len(g.resources) > 1 else g.resources[0], **({"Condition": condition} if condition else {})})
     return {"Version": VERSION, "Statement": statements}
 
 
@@ -273,6 +298,13 @@ def _logs(config: Config) -> list[Grant]:
         Grant("LogsRead", ("logs:FilterLogEvents",), _log_group(config)),
         Grant("LogsDescribe", ("ec2:DescribeInstances", "ec2:DescribeImages")),
     ]
+
+
+def _doctor(config: Config) -> list[Grant]:
+    """Reads only: what ``invoke doctor`` looks at (``DOCTOR_ACTIONS``)."""
+    iam_actions = tuple(a for a in DOCTOR_ACTIONS if a.startswith("iam:"))
+    return [Grant("DoctorReads", tuple(a for a in DOCTOR_ACTIONS if a not in iam_actions)),
+            Grant("DoctorSimulate", iam_actions, global_service=True)]
 
 
 def _log_group(config: Config) -> tuple[str, ...]:

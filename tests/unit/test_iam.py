@@ -149,7 +149,7 @@ def test_purposes():
     assert iam.purposes_for("all") == iam.PURPOSES and iam.purposes_for("prune") == ("prune",)
     with pytest.raises(ConfigError) as err:
         iam.purposes_for("deploy")
-    assert "bake, verify, release, prune, logs, all, or instance" in err.value.hint
+    assert "bake, verify, release, prune, logs, all, doctor (invoke doctor's reads), or instance" in err.value.hint
     cfg = load()
     assert all(sid.startswith("Release") for sid in statements(cfg, ("release",)))
     assert {re.match(r"[A-Z][a-z]+", sid).group() for sid in statements(cfg, ("release", "prune"))} == {"Release", "Prune"}
@@ -225,3 +225,15 @@ def test_a_release_may_remove_scaling_left_by_an_earlier_config():
     assert removal <= iam.actions(without, ("release",)) and removal <= iam.actions(cfg, ("release",))
     assert statements(without, ("release",))["ReleaseSlotScalingRemove"]["Resource"] == statements(cfg, ("release",))["ReleaseSlotScalingRemove"]["Resource"]
     assert not {"autoscaling:BatchPutScheduledUpdateGroupAction", "autoscaling:PutScalingPolicy"} & iam.actions(without, ("release",))
+
+
+def test_doctor_reads_only_and_asks_iam_from_any_region():
+    """``--for doctor``: exactly the actions doctor calls, none of them a write; the simulator (IAM answers from
+    us-east-1 whatever the environment's region) without the region condition every other statement has."""
+    cfg = config_mod.load("local", ROOT)
+    document = iam.policy(cfg, iam.purposes_for("doctor"))
+    granted = [a for s in document["Statement"] for a in s["Action"]]
+    assert sorted(granted) == sorted(iam.DOCTOR_ACTIONS)
+    assert [a for a in granted if not a.split(":")[1].startswith(("Describe", "Get", "SimulatePrincipalPolicy"))] == []
+    regional = {s["Sid"]: s.get("Condition", {}).get("StringEquals", {}).get("aws:RequestedRegion") for s in document["Statement"]}
+    assert regional == {"DoctorReads": [cfg.region], "DoctorSimulate": None}

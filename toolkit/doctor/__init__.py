@@ -5,24 +5,6 @@ simulator; never a write), ``checks`` turns those facts into one line per
 check, and ``run.doctor`` ties them together into a ``DoctorResult``.
 """
 
-# Every AWS action doctor calls: all reads. (``toolkit.iam`` grants them as ``--for doctor``.)
-ACTIONS = (
-    "sts:GetCallerIdentity",
-    "iam:GetRole",  # an assumed role's ARN with its path, for the simulator
-    "iam:SimulatePrincipalPolicy",
-    "ec2:DescribeImages",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeRouteTables",
-    "ec2:DescribeNatGateways",
-    "ec2:DescribeVpcEndpoints",
-    "ec2:DescribeSecurityGroups",
-    "ec2:GetEbsEncryptionByDefault",
-    "ec2:GetEbsDefaultKmsKeyId",
-    "kms:DescribeKey",
-    "elasticloadbalancing:DescribeLoadBalancers",
-    "elasticloadbalancing:DescribeListeners",
-    "elasticloadbalancing:DescribeTargetGroups",
-    "elasticloadbalancing:DescribeTargetGroupAttributes",
-    "cloudwatch:DescribeAlarms",
-    "dynamodb:DescribeTable",
-)
+from toolkit.iam import DOCTOR_ACTIONS as ACTIONS  # every AWS action doctor calls: `invoke iam-policy --for doctor`
+
+__all__ = ["ACTIONS"]
