@@ -280,8 +280,11 @@ def test_bake_aws_helpers(moto, recorder, tmp_path):
         source = images.resolve_source(aws, cfg.image("base"))  # the seeded base AMI, by name filter
         assert images.find_ami(aws, source)["ImageId"] == source
         assert images.find_by_inputs(aws, cfg.app, "base", "0" * 64) is None  # the cache look-up
-        with bake._key_pair(aws, types.SimpleNamespace(bake_id=f"base-iam-{next(_ids)}"), key) as name:
+        said = types.SimpleNamespace(warnings=[])
+        said.warn = said.warnings.append
+        with bake._key_pair(aws, types.SimpleNamespace(bake_id=f"base-iam-{next(_ids)}"), key, said) as name:
             assert name.startswith("rodeo-base-iam-")
+        assert said.warnings == []  # the key pair was deleted: the bake policy allows it
         # The bake lock, held by another run (a pid of this host that still runs: this test's own parent).
         with recorder.paused():
             ledger.ensure_table(cfg, for_config(cfg, endpoint=url))  # invoke setup's (as the admin), not the bake's

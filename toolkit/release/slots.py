@@ -207,9 +207,9 @@ def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: s
         data["InstanceType"] = instance_type
     if security_groups:
         data["SecurityGroupIds"] = list(security_groups)
-    created = aws.client("ec2").create_launch_template_version(
+    created = once_settled(lambda: aws.client("ec2").create_launch_template_version(  # a group made a moment ago may not be found yet
         LaunchTemplateName=env.template, SourceVersion="$Latest", VersionDescription=f"rodeo release of {ami}", LaunchTemplateData=data,
-    )
+    ))
     return int(created["LaunchTemplateVersion"]["VersionNumber"])
 
 

@@ -198,8 +198,9 @@ def test_the_seal_finds_the_key_in_a_file_changed_during_the_bake_not_in_older_f
         app_source_vars(minimal, bake_dir)
         provision.run(minimal, "base", host, bake_dir, out=io.StringIO())
         cfg_file = bake_dir / "ssh_config"
-        needles = list(seal.key_markers(ssh_key).items())
-        ssh.run(host, cfg_file, "sudo -n tee /var/lib/leaked-key >/dev/null", stdin=needles["the bake's private SSH key"] + "\n")
+        markers = seal.key_markers(ssh_key)
+        needles = list(markers.items())
+        ssh.run(host, cfg_file, "sudo -n tee /var/lib/leaked-key >/dev/null", stdin=markers["the bake's private SSH key"] + "\n")
         with pytest.raises(VerifyError, match="private SSH key was found on the build instance in /var/lib/leaked-key"):
             seal.seal(host, bake_dir, {})
         # A scan that starts after the file changed skips it; a full scan finds it.

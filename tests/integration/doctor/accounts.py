@@ -143,5 +143,5 @@ def user_with(shape: Shape, policy: dict, monkeypatch: Any) -> Aws:
 
 
 def rodeo_policy(cfg: config.Config) -> dict:
-    """``invoke iam-policy --for all`` of ``cfg``."""
-    return iam.policy(cfg, iam.PURPOSES)
+    """``invoke iam-policy --for all`` of ``cfg``, and ``--for doctor`` (what doctor itself reads)."""
+    return iam.policy(cfg, (*iam.PURPOSES, iam.DOCTOR))

@@ -189,7 +189,10 @@ def packer_with_an_sso_profile(shape, ctx):
 def ebs_key_without_rights(shape, ctx):
     key = shape.aws.client("kms").create_key(Description="team EBS key")["KeyMetadata"]
     shape.ec2.modify_ebs_default_kms_key_id(KmsKeyId=key["KeyId"])
-    ctx["caller"] = accounts.user_with(shape, accounts.rodeo_policy(shape.write(ctx["root"])), ctx["monkeypatch"])
+    # A team's own policy without Rodeo's grants of the default EBS key through EC2.
+    policy = accounts.rodeo_policy(shape.write(ctx["root"]))
+    policy["Statement"] = [s for s in policy["Statement"] if not any(a.startswith("kms:") for a in s["Action"])]
+    ctx["caller"] = accounts.user_with(shape, policy, ctx["monkeypatch"])
     return "ebs-key", (f"default EBS key {key['Arn']} is customer-managed and the caller may not kms:CreateGrant, kms:Decrypt, kms:DescribeKey on it "
                        "(through EC2): CopyImage and RunInstances of encrypted volumes fail; grant them in its key policy or the caller's policy")
 
