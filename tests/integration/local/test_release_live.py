@@ -250,21 +250,46 @@ class PinnedClient(threading.Thread):
             time.sleep(0.1)
 
 
+class PinsAtTheFirstWeight(Silent):
+    """Runs ``pin`` as the release announces its first weight step (the weights are still 100/0 then)."""
+
+    def __init__(self, pin) -> None:
+        super().__init__()
+        self.pin = pin
+
+    def begin(self, label: str, note: str = ""):
+        if label.startswith("weight") and self.pin is not None:
+            self.pin, pin = None, self.pin
+            pin()
+        return super().begin(label, note)
+
+
+PIN_SECONDS = 20  # longer than the three steps' watches (3 x 2 s) and their gates: the pin outlasts the 100% step
+
+
 def test_a_release_with_target_group_stickiness_drops_no_request_from_a_pinned_client(world):
-    """The listener pins a client to the live slot for 45 s (longer than the release up to 100%); the release waits that out before it scales the old slot to 0."""
+    """The listener pins a client to the live slot as the weights start to move, for longer than the steps take; the release
+    waits that out before it scales the old slot to 0 (without the wait, the client's next requests are 503s)."""
     before = world.state().active
     ami = world.build("2.1.0")
-    set_group_stickiness(world, 45)
+    set_group_stickiness(world, PIN_SECONDS)
     client = PinnedClient(world.urls()[80])
-    try:
+
+    def pin() -> None:
         deadline = time.monotonic() + 10  # a new stickiness setting reloads HAProxy
         while not any(c.name == "AWSALBTG" for c in client.jar) and time.monotonic() < deadline:
             client.get()
             time.sleep(0.2)
         assert [c.name for c in client.jar] == ["AWSALBTG"]
+        pinned.append(time.monotonic())
         client.start()
-        result = rollout.release(world.cfg, world.aws, ami=ami, reporter=Silent(), lb_urls=world.urls)
-        time.sleep(1.0)
+
+    pinned: list[float] = []
+    try:
+        result = rollout.release(world.cfg, world.aws, ami=ami, reporter=PinsAtTheFirstWeight(pin), lb_urls=world.urls)
+        # The client goes on until its pin has ended (bounded): a slot scaled to 0 too early answers its last requests 503.
+        while pinned and time.monotonic() < pinned[0] + PIN_SECONDS + 1.0 and client.is_alive():
+            time.sleep(0.1)
     finally:
         client.stopping.set()
         client.join(10)
