@@ -108,7 +108,8 @@ for h in "$home" /root; do rmdir "$h/.ansible/tmp" "$h/.ansible" 2>/dev/null || 
 if command -v cloud-init >/dev/null; then
   # Its first boot must be over (it writes keys and users), then its per-instance state goes, so every
   # instance of the image runs it afresh: users, keys, host keys.
-  timeout 300 cloud-init status --wait >/dev/null 2>&1 || true
+  # (only under a running systemd: elsewhere, a chroot, its boot stages never run and --wait never returns).
+  [ ! -d /run/systemd/system ] || timeout 300 cloud-init status --wait >/dev/null 2>&1 || true
   cloud-init clean --logs >&2 || { echo "cloud-init clean failed" >&2; exit 4; }
 fi
 # Each instance makes its own machine id; an empty file (as Debian's cloud images ship it), not none: a missing
