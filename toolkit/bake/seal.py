@@ -4,9 +4,12 @@ Packer runs this as the last ``shell-local`` provisioner (same flags as
 ``toolkit.bake.provision``). It fails the bake, before any AMI exists, when a
 secret's value or the bake's private key is found on the build instance, or a
 secret's value in the bake's artifacts. Then it removes what must not be
-baked into the image: the bake's authorized key (the instance's only way in
-for this bake), the SSH host keys (each instance makes its own at first
-boot) and Ansible's empty temp folders, and ends the bake's SSH master
+baked into the image: the bake's authorized key from every home, root's
+included (on EC2, cloud-init writes the key pair's key into both), the SSH
+host keys (each instance makes its own at first boot), Ansible's empty temp
+folders, cloud-init's per-instance state and logs (``cloud-init clean``, so
+every instance of the image runs it afresh) and the machine id; it fails
+when the key is still in any home, and ends the bake's SSH master
 connection.
 
 The scan reads the files whose status changed since the bake began (their
@@ -80,20 +83,41 @@ for path in changed():
     for what in sorted(hits):
         print(json.dumps([what, path.decode(errors="replace")]))
 """
-# Runs as root on the build host: $1 user, $2 the bake key's comment.
+# Runs as root on the build host: $1 the SSH user, $2 the bake key's comment (its EC2 key pair's name), $3 its
+# base64 body (a key the instance's metadata served carries the key pair's name, whatever comment it was made with).
+# Every home's authorized_keys loses the bake key, root's too: cloud-init writes it there as well, behind its
+# disable_root "Please login as the user ..." command. Exit 3: the key is still somewhere; 4: cloud-init clean failed.
 SCRUB = r"""
 set -e
-home=$(getent passwd "$1" | cut -d: -f6)
-keys="$home/.ssh/authorized_keys"
-if [ -f "$keys" ]; then
-  grep -vF -- "$2" "$keys" > "$keys.rodeo" || true
-  if [ -s "$keys.rodeo" ]; then cat "$keys.rodeo" > "$keys"; else rm -f "$keys"; fi
-  rm -f "$keys.rodeo"
-fi
+user=$1 name=$2 body=$3
+set -- -e "$name"
+[ -z "$body" ] || set -- "$@" -e "$body"
+homes=$( { getent passwd | cut -d: -f6; echo /root; } | sort -u)
+echo "$homes" | while IFS= read -r h; do
+  for keys in "$h/.ssh/authorized_keys" "$h/.ssh/authorized_keys2"; do
+    [ -f "$keys" ] || continue
+    grep -vF "$@" -- "$keys" > "$keys.rodeo" || true
+    if [ -s "$keys.rodeo" ]; then cat "$keys.rodeo" > "$keys"; else rm -f "$keys"; fi
+    rm -f "$keys.rodeo"
+  done
+done
 rm -f /etc/ssh/ssh_host_*
 # Ansible's remote temp folders (Mitogen's for root too), when empty: provisioning leftovers, not image content.
+home=$(getent passwd "$user" | cut -d: -f6)
 for h in "$home" /root; do rmdir "$h/.ansible/tmp" "$h/.ansible" 2>/dev/null || true; done
-if grep -rqsF -- "$2" /root /home /etc/ssh; then echo "bake key still present" >&2; exit 3; fi
+if command -v cloud-init >/dev/null; then
+  # Its first boot must be over (it writes keys and users), then its per-instance state goes, so every
+  # instance of the image runs it afresh: users, keys, host keys.
+  # (only under a running systemd: elsewhere, a chroot, its boot stages never run and --wait never returns).
+  [ ! -d /run/systemd/system ] || timeout 300 cloud-init status --wait >/dev/null 2>&1 || true
+  cloud-init clean --logs >&2 || { echo "cloud-init clean failed" >&2; exit 4; }
+fi
+# Each instance makes its own machine id; an empty file (as Debian's cloud images ship it), not none: a missing
+# one makes systemd's next boot a "first boot", which presets every unit (re-enabling what a playbook disabled).
+[ ! -s /etc/machine-id ] || : > /etc/machine-id
+left=$(echo "$homes" | while IFS= read -r h; do [ ! -d "$h/.ssh" ] || grep -rlsF "$@" -- "$h/.ssh" || true; done)
+left="$left$(grep -rlsF "$@" -- /root /home /etc/ssh || true)"
+if [ -n "$left" ]; then echo "the bake key is still in $(echo "$left" | sort -u | tr '\n' ' ')" >&2; exit 3; fi
 """
 
 
@@ -105,6 +129,15 @@ def key_markers(key: Path) -> dict[str, str]:
     """
     lines = [ln.strip() for ln in key.read_text().splitlines() if ln.strip() and not ln.startswith("-----")]
     return {"the bake's private SSH key": lines[-2]} if len(lines) >= 2 else {}
+
+
+def public_key_body(key: Path) -> str:
+    """The base64 body of ``key``'s public half (``key.pub``), or "" when there is none."""
+    try:
+        fields = key.with_suffix(".pub").read_text().split()
+    except OSError:
+        return ""
+    return fields[1] if len(fields) >= 2 else ""
 
 
 def scan_host(host: SshHost, cfg_file: Path, needles: list[tuple[str, str]], since: int | None = None) -> list[tuple[str, str]]:
@@ -148,10 +181,11 @@ def seal(host: SshHost, bake_dir: Path, values: dict[str, str]) -> None:
         first = leaked[0]
         raise VerifyError(f"secret {first['secrets'][0]} was written to the bake's artifacts ({first['file']}; redacted there since)",
                           "mark the Ansible tasks that use it no_log: true")
-    proc = ssh.run(host, cfg_file, f"sudo -n sh -s -- {host.user} rodeo-{bake_dir.name}", stdin=SCRUB)
+    proc = ssh.run(host, cfg_file, f"sudo -n sh -s -- {host.user} rodeo-{bake_dir.name} {public_key_body(host.key)}", stdin=SCRUB)
     ssh.close_master(host, cfg_file)  # the bake's last use of the host: the session ends, Packer stops it
     if proc.returncode != 0:
-        raise VerifyError(f"could not remove the bake's SSH key from the build instance: {proc.stderr.strip()}", "check sudo for the SSH user")
+        said = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+        raise VerifyError(f"could not seal the build instance: {said[0]}", "check sudo for the SSH user; every home's authorized_keys must lose the bake key")
 
 
 def _leaks(bake_dir: Path) -> list[dict]:

@@ -16,6 +16,7 @@ allow), ``user-data`` what RunInstances or the launch template gave,
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import socketserver
 import threading
@@ -49,6 +50,8 @@ class Identity:
     role: str
     user_data: bytes | None = None
     tokens_required: bool = False
+    key_name: str = ""  # the key pair RunInstances named, if any
+    public_key: str = ""  # its public key (OpenSSH format)
 
 
 @dataclass
@@ -96,7 +99,7 @@ def answer(method: str, path: str, headers: dict, who: Identity, tokens: Tokens,
 
 
 def _lookup(path: str, who: Identity, now: float, credentials: dict | None) -> bytes | None:
-    path = path.split("?", 1)[0]
+    path = latest(path.split("?", 1)[0])
     if path in ("/latest/user-data", "/latest/user-data/"):
         return who.user_data
     if path == "/latest/dynamic/instance-identity/document":
@@ -104,14 +107,29 @@ def _lookup(path: str, who: Identity, now: float, credentials: dict | None) -> b
     if not path.startswith("/latest/meta-data"):
         return b"dynamic\nmeta-data\nuser-data" if path in ("/latest", "/latest/") else None
     tree = _tree(who, now, credentials)
+    tree.update(public_keys(who))
     node: object = tree
     for part in [p for p in path[len("/latest/meta-data"):].split("/") if p]:
         if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
+    if path.rstrip("/").endswith("/meta-data/public-keys") and isinstance(node, dict):
+        return "\n".join(f"{index}={who.key_name}" for index in node).encode()
     if isinstance(node, dict):  # a folder: its entries, sub-folders with a slash
         return "\n".join(k + ("/" if isinstance(v, dict) else "") for k, v in node.items()).encode()
     return node.encode() if isinstance(node, str) else node
+
+
+def latest(path: str) -> str:
+    """``path`` with a dated API version (``/2009-04-04/meta-data/...``, as cloud-init asks) read as ``/latest/``.
+
+    EC2 serves every API version it lists at ``/``; this service has one tree for all of them.
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html
+    """
+    head, _, rest = path.lstrip("/").partition("/")
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", head):
+        return "/latest/" + rest if rest or path.endswith("/") else "/latest"
+    return path
 
 
 def _tree(who: Identity, now: float, credentials: dict | None) -> dict:
@@ -167,6 +185,21 @@ def role_credentials(who: Identity, now: float) -> dict | None:
                                    "SecretAccessKey": assumed.secret_access_key, "Token": assumed.session_token}
         expiry = datetime.fromtimestamp(held["expires"], timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         return {"AccessKeyId": held["AccessKeyId"], "SecretAccessKey": held["SecretAccessKey"], "Token": held["Token"], "Expiration": expiry}
+
+
+def public_keys(who: Identity) -> dict:
+    """``meta-data/public-keys`` as EC2 has it: the key pair's key with its name as the comment, or nothing.
+
+    EC2 lists the folder as ``0=<key name>``; ``public-keys/0/openssh-key``
+    is the key's type and body followed by the key pair's name (whatever
+    comment the key was made with). cloud-init writes that line into the
+    default user's ``authorized_keys`` and, behind ``disable_root``, root's.
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-categories.html
+    """
+    fields = who.public_key.split()
+    if not who.key_name or len(fields) < 2:
+        return {}
+    return {"public-keys": {"0": {"openssh-key": f"{fields[0]} {fields[1]} {who.key_name}"}}}
 
 
 def _document(who: Identity) -> dict:
