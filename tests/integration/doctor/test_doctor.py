@@ -257,3 +257,21 @@ def test_the_command_exits_non_zero_with_one_json_object_on_a_broken_account(ser
     assert found["ok"] is False
     assert [c for c in found["checks"] if c["status"] == "fail"] == [{"name": name, "status": "fail", "line": line}]
     assert done.stderr.splitlines() == ["error: 1 doctor check(s) failed: smoke-port", "  hint: fix each ✗ line above, then run 'invoke doctor' again"]
+
+
+def test_the_seeded_local_environment_passes_every_check(tmp_path):
+    """The local stack is seeded in AWS's shape (public and private subnets, NAT, groups, an alarm the pause lets fire):
+    doctor finds nothing to fix in it, so what the suite proves there is what a healthy account would see."""
+    from toolkit import config
+    from toolkit.aws import Aws
+    from toolkit.local import seed, stack
+
+    cfg = config.load("local", ROOT)
+    st = stack.Stack(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
+    url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
+    try:
+        result = doctor(cfg, Aws(region=cfg.region, endpoint=url, local=True), environ={}, packer_version=lambda: PACKER)
+    finally:
+        stack.down(st)
+    assert [(c.name, c.status, c.line) for c in result.checks if c.status != "ok"] == []
+    assert len(result.checks) == 13
