@@ -132,17 +132,24 @@ def ensure_rootfs(path: Path, reporter=None) -> Path:
     return path
 
 
+ROOTFS_TIMEOUT = 900  # seconds: about 30 s here; a stalled mirror must not hang the bake
+
+
 def _debootstrap(target: Path, log_path: Path) -> None:
     cmd = ["mmdebstrap", "--variant=apt", f"--include={PACKAGES}", SUITE, str(target)]
     with open(log_path, "wb") as log:
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+        try:
+            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=ROOTFS_TIMEOUT).returncode
+        except subprocess.TimeoutExpired:
+            raise SandboxError(f"mmdebstrap did not end within {ROOTFS_TIMEOUT // 60} minutes (see {log_path})",
+                               hint="check network access to deb.debian.org, then retry") from None
     if rc != 0:
         raise SandboxError(f"mmdebstrap failed with exit code {rc} (see {log_path})", hint="check network access to deb.debian.org, then retry")
 
 
 def _cloud_user(root: Path, user: str) -> None:
     """Add a sudo user, drop the host keys and the build host's name, as in a Debian cloud image."""
-    subprocess.run(["chroot", str(root), "useradd", "-m", "-s", "/bin/bash", "-G", "sudo", user], check=True, env={"PATH": _PATH})
+    subprocess.run(["chroot", str(root), "useradd", "-m", "-s", "/bin/bash", "-G", "sudo", user], check=True, env={"PATH": _PATH}, timeout=60)
     sudoers = root / "etc/sudoers.d/90-admin"
     sudoers.write_text(f"{user} ALL=(ALL) NOPASSWD:ALL\n")
     sudoers.chmod(0o440)

@@ -325,7 +325,7 @@ def _live_target_health(controller) -> None:
 def _private_folder(path: Path) -> None:
     """A tmpfs of this mount namespace's own on ``path`` (the host sees an empty folder)."""
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700", "tmpfs", str(path)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=700", "tmpfs", str(path)], check=True, timeout=30)
 
 
 def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = None):

@@ -104,9 +104,15 @@ def _version_of(path: str) -> tuple[int, ...]:
     return tuple(int(x) for x in match.groups())
 
 
+INIT_TIMEOUT = 300  # seconds: downloading the amazon plugin takes a few; a stalled download must not hang the bake
+
+
 def init(template: Path, env: dict[str, str]) -> None:
     """``packer init`` (Packer 1.7+): installs the plugins the template requires."""
-    proc = subprocess.run(["packer", "init", str(template)], capture_output=True, text=True, env=env)
+    try:
+        proc = subprocess.run(["packer", "init", str(template)], capture_output=True, text=True, env=env, timeout=INIT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise PackerError(f"packer init did not end within {INIT_TIMEOUT} s", "check network access to the plugin source (github.com)") from None
     if proc.returncode != 0:
         raise PackerError(f"packer init failed: {proc.stderr.strip() or proc.stdout.strip()}", "check network access to the plugin source")
 
