@@ -48,6 +48,7 @@ DOCTOR_ACTIONS = (
     "ec2:DescribeSubnets",
     "ec2:DescribeRouteTables",
     "ec2:DescribeNatGateways",
+    "ec2:DescribeInternetGateways",
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribeSecurityGroups",
     "ec2:GetEbsEncryptionByDefault",

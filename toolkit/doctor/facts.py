@@ -23,6 +23,7 @@ from toolkit.errors import RodeoError
 from toolkit.release import watch
 from toolkit.release.ledger import table_name
 from toolkit.release.watch import AlarmTiming
+from toolkit.vpc import Endpoint, Route, Rule, Vpc, default_target, endpoint_service, route_table_of
 
 
 @dataclass(frozen=True)
@@ -64,28 +65,6 @@ class Subnet:
     public_ip_on_launch: bool
     route_table: str
     default_route: str  # the target of its 0.0.0.0/0 route (nat-..., igw-..., or "")
-    nat_available: bool = False  # the NAT gateway of that route exists and is available
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A VPC endpoint of the instances' VPC: the service's short name (ssm, logs, s3)."""
-
-    service: str
-    kind: str  # Interface or Gateway
-    private_dns: bool
-    route_tables: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One ingress permission of a security group."""
-
-    protocol: str  # "-1" for all
-    from_port: int | None
-    to_port: int | None
-    groups: tuple[str, ...] = ()
-    cidrs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,7 +115,7 @@ class Facts:
     listeners: tuple[Listener, ...] = ()
     target_groups: tuple[TargetGroup, ...] = ()
     subnets: tuple[Subnet, ...] = ()
-    endpoints: tuple[Endpoint, ...] = ()
+    network: Vpc | None = None  # the instances' VPC as toolkit.vpc models it: routes, NAT and internet gateways, endpoints
     instance_groups: tuple[str, ...] = ()
     ingress: tuple[Rule, ...] = ()  # of every instance security group
     alarms: tuple[AlarmTiming, ...] = ()
@@ -308,22 +287,34 @@ def _target_group(elbv2: Any, name: str) -> TargetGroup:
     return TargetGroup(name, group["TargetGroupArn"], int(group.get("Port") or 0), int(attrs.get("deregistration_delay.timeout_seconds", 300)))
 
 
-def _network(ec2: Any, vpc: str, subnet_ids: list[str]) -> dict:
+def _network(ec2: Any, vpc_id: str, subnet_ids: list[str]) -> dict:
+    """The instances' subnets, and their VPC as ``toolkit.vpc`` models it (the rules the local stack enforces)."""
+    in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    tables = ec2.describe_route_tables(Filters=in_vpc)["RouteTables"]
+    gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]
+    model = Vpc(
+        subnets={s["SubnetId"]: (vpc_id, s["CidrBlock"]) for s in ec2.describe_subnets(Filters=in_vpc)["Subnets"]},
+        route_tables={t["RouteTableId"]: tuple(Route(r["DestinationCidrBlock"], _route_target(r)) for r in t.get("Routes", [])
+                                               if r.get("DestinationCidrBlock") and r.get("State", "active") == "active") for t in tables},
+        associations={a["SubnetId"]: t["RouteTableId"] for t in tables for a in t.get("Associations", []) if a.get("SubnetId")},
+        main_tables={vpc_id: t["RouteTableId"] for t in tables if any(a.get("Main") for a in t.get("Associations", []))},
+        nat_gateways={n["NatGatewayId"]: n["SubnetId"] for n in ec2.describe_nat_gateways(Filter=in_vpc)["NatGateways"] if n.get("State") == "available"},
+        attached_gateways={g["InternetGatewayId"]: vpc_id for g in gateways
+                           if any(a.get("VpcId") == vpc_id and a.get("State") in ("available", "attached") for a in g.get("Attachments", []))},
+        endpoints=tuple(Endpoint(vpc_id, endpoint_service(e["ServiceName"]), e.get("VpcEndpointType", "Gateway"), tuple(e.get("RouteTableIds", [])),
+                                 bool(e.get("PrivateDnsEnabled")), e.get("State", "available").lower() == "available")
+                        for e in ec2.describe_vpc_endpoints(Filters=in_vpc)["VpcEndpoints"]),
+    )
     subnets = ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"] if subnet_ids else []
-    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"]
-    nats = {n["NatGatewayId"]: n.get("State") for n in ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc]}])["NatGateways"]}
-    main = next((t for t in tables if any(a.get("Main") for a in t.get("Associations", []))), None)
     out = []
     for s in subnets:
-        table = next((t for t in tables if any(a.get("SubnetId") == s["SubnetId"] for a in t.get("Associations", []))), main) or {}
-        route = next((r for r in table.get("Routes", []) if r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("State", "active") == "active"), {})
-        target = route.get("NatGatewayId") or route.get("GatewayId") or ""
-        out.append(Subnet(s["SubnetId"], s["AvailabilityZone"], s["CidrBlock"], bool(s.get("MapPublicIpOnLaunch")), table.get("RouteTableId", ""),
-                          target, nats.get(target) == "available"))
-    endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["VpcEndpoints"]
-    found = tuple(Endpoint(e["ServiceName"].rsplit(".", 1)[-1], e.get("VpcEndpointType", "Gateway"), bool(e.get("PrivateDnsEnabled")), tuple(e.get("RouteTableIds", [])))
-                  for e in endpoints if e.get("State", "available").lower() == "available")
-    return {"subnets": tuple(out), "endpoints": found}
+        table = route_table_of(s["SubnetId"], model) or ""
+        out.append(Subnet(s["SubnetId"], s["AvailabilityZone"], s["CidrBlock"], bool(s.get("MapPublicIpOnLaunch")), table, default_target(table, model) or ""))
+    return {"subnets": tuple(out), "network": model}
+
+
+def _route_target(route: dict) -> str:
+    return route.get("NatGatewayId") or route.get("GatewayId") or route.get("VpcEndpointId") or route.get("NetworkInterfaceId") or ""
 
 
 def _instance_groups(ec2: Any, vpc: str, rel: Release) -> dict:
@@ -331,8 +322,8 @@ def _instance_groups(ec2: Any, vpc: str, rel: Release) -> dict:
         groups = ec2.describe_security_groups(GroupIds=list(rel.security_groups))["SecurityGroups"]
     else:
         groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
-    rules = tuple(Rule(str(p.get("IpProtocol", "-1")), p.get("FromPort"), p.get("ToPort"), tuple(g["GroupId"] for g in p.get("UserIdGroupPairs", [])),
-                       tuple(r["CidrIp"] for r in p.get("IpRanges", []))) for g in groups for p in g.get("IpPermissions", []))
+    rules = tuple(Rule(str(p.get("IpProtocol", "-1")), p.get("FromPort"), p.get("ToPort"), groups=tuple(g["GroupId"] for g in p.get("UserIdGroupPairs", [])),
+                       cidrs=tuple(r["CidrIp"] for r in p.get("IpRanges", []))) for g in groups for p in g.get("IpPermissions", []))
     return {"instance_groups": tuple(g["GroupId"] for g in groups), "ingress": rules}
 
 

@@ -8,43 +8,38 @@ balancer's is never healthy. Neither shows until the first release.
 
 from __future__ import annotations
 
-import ipaddress
-
+from toolkit import vpc
 from toolkit.doctor.checks import FAIL, OK, Check, listed, no_load_balancer
 from toolkit.doctor.facts import Facts, Subnet
 
 # What the instances call at boot: their config vars (SSM), their logs (CloudWatch Logs), and S3 (packages, artifacts).
 SERVICES = ("ssm", "logs", "s3")
-GATEWAY_SERVICES = ("s3", "dynamodb")  # the services with gateway endpoints (routes in a route table)
 
 
 def way_out(subnet: Subnet, facts: Facts) -> tuple[str, list[str]]:
     """How instances in ``subnet`` reach AWS's endpoints, and the services they cannot reach ([] when all).
 
-    A NAT gateway route, or an internet gateway route with a public IP on
-    launch, reaches every service; otherwise each service needs a VPC
-    endpoint: an interface endpoint with private DNS (so the SDK's default
-    host name resolves to it), or for S3 a gateway endpoint on the subnet's
-    route table. https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html
+    ``toolkit.vpc.endpoint_reach``, the rule the local stack enforces: a route
+    to an available NAT gateway (itself routed to an attached internet
+    gateway), or to an attached internet gateway with a public IP on launch,
+    reaches every service; otherwise each service needs a VPC endpoint: an
+    interface endpoint with private DNS (so the SDK's default host name
+    resolves to it), or a gateway endpoint on the subnet's route table.
+    https://docs.aws.amazon.com/vpc/latest/privatelink/create-interface-endpoint.html
     """
+    reach = vpc.endpoint_reach(vpc.Host(subnet.id, (), subnet.public_ip_on_launch), facts.network or vpc.Vpc())
     route = subnet.default_route
-    if route.startswith("nat-") and subnet.nat_available:
-        return f"NAT gateway {route}", []
-    if route.startswith("igw-") and subnet.public_ip_on_launch:
-        return f"internet gateway {route} with public IPs", []
-    reached = set()
-    for endpoint in facts.endpoints:
-        if endpoint.kind == "Interface" and endpoint.private_dns or endpoint.kind == "Gateway" and endpoint.service in GATEWAY_SERVICES and subnet.route_table in endpoint.route_tables:
-            reached.add(endpoint.service)
-    return "VPC endpoints", [s for s in SERVICES if s not in reached]
+    if reach == vpc.ALL:
+        return (f"NAT gateway {route}" if route.startswith("nat-") else f"internet gateway {route} with public IPs"), []
+    return "VPC endpoints", [s for s in SERVICES if not vpc.reaches(reach, s)]
 
 
 def _why_not(subnet: Subnet) -> str:
     route = subnet.default_route
     if route.startswith("igw-"):
-        return f"a route to internet gateway {route} but no public IP on launch"
+        return f"a route to internet gateway {route} but no public IP on launch (or the gateway is not attached)"
     if route.startswith("nat-"):
-        return f"a route to NAT gateway {route}, which is not available"
+        return f"a route to NAT gateway {route}, which is not available or has no route to an internet gateway"
     return "no route to a NAT or internet gateway"
 
 
@@ -89,19 +84,12 @@ def lb_zones(facts: Facts) -> Check:
 
 
 def admits(facts: Facts, port: int) -> bool:
-    """Whether one of the instances' ingress rules lets the load balancer in on ``port``: from one of its
-    security groups, or from an address range holding all of its subnets."""
-    nets = [ipaddress.ip_network(c) for c in facts.lb_subnet_cidrs]
-    for rule in facts.ingress:
-        if rule.protocol not in ("-1", "tcp", "6"):
-            continue
-        if rule.protocol != "-1" and not (rule.from_port or 0) <= port <= (rule.to_port if rule.to_port is not None else 65535):
-            continue
-        if set(rule.groups) & set(facts.lb_groups):
-            return True
-        if nets and any(all(n.subnet_of(ipaddress.ip_network(c)) for n in nets) for c in rule.cidrs):
-            return True
-    return False
+    """Whether the instances' security groups let the load balancer in on ``port`` (``toolkit.vpc.admits_load_balancer``,
+    the rule the local stack enforces): from one of its security groups, or from a range holding all of its subnets."""
+    lb_subnets = tuple(f"lb-subnet-{n}" for n in range(len(facts.lb_subnet_cidrs)))  # the rule needs their ranges only
+    model = vpc.Vpc(ingress={group: facts.ingress for group in facts.instance_groups},
+                    subnets={name: ("", cidr) for name, cidr in zip(lb_subnets, facts.lb_subnet_cidrs)})
+    return vpc.admits_load_balancer(vpc.Host(None, facts.instance_groups, False), port, facts.lb_groups, lb_subnets, model)
 
 
 def lb_to_instances(facts: Facts) -> Check:

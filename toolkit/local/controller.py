@@ -16,7 +16,7 @@ Runs as a thread inside the moto server's process (``toolkit.local.motoserver
   ``Booted.metadata``), and ``AWS_ENDPOINT_URL`` in its services' environment;
 - HAProxy's counts become ``AWS/ApplicationELB`` metrics in moto's CloudWatch,
   and every metric alarm is evaluated on its data (``toolkit.local.monitor``);
-- the VPC's rules hold (``toolkit.local.network``, re-read every poll): a
+- the VPC's rules hold (``toolkit.vpc``, re-read every poll): a
   target port the instance's security groups do not open to the load
   balancer is a black hole (its checks time out), and an instance's AWS
   endpoint carries only what its subnet's routes and the VPC's endpoints
@@ -49,7 +49,7 @@ from toolkit.local.motostate import (
 )
 from toolkit.local.netfacts import network_view, reach_of
 from toolkit.local.netproxy import EndpointProxy, TargetPorts
-from toolkit.local.network import NONE
+from toolkit.vpc import NONE
 from toolkit.local.store import ImageStore
 
 POLL = 0.5
@@ -302,7 +302,7 @@ class Controller:
                 del self.served[key]
                 forget_target(world.target_groups.get(served.tg_arn), served.instance_id, world)
 
-    # --- network (toolkit.local.network) -------------------------------------------
+    # --- network (toolkit.vpc) -------------------------------------------
 
     def _network(self, world: World) -> None:
         """From EC2's state now: the AWS services each booted instance reaches, and which registered ports the load balancer reaches."""

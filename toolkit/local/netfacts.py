@@ -1,4 +1,4 @@
-"""Moto's EC2 network state as ``toolkit.local.network``'s facts (in moto's own process).
+"""Moto's EC2 network state as ``toolkit.vpc``'s facts (in moto's own process).
 
 ``network_view`` answers the controller's two questions for the instances it
 booted: which AWS services each reaches, and whether the load balancer may
@@ -12,7 +12,7 @@ is a few dozen objects on the local stack: cheap enough for every poll.
 from __future__ import annotations
 
 from toolkit.local.motostate import World, forward_weights
-from toolkit.local.network import (
+from toolkit.vpc import (
     Endpoint,
     Host,
     Route,

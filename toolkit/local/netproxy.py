@@ -12,7 +12,7 @@ are unix sockets on this side of the instances' namespaces, so:
 - ``EndpointProxy`` is the host side of each instance's AWS endpoint
   (``127.0.0.1:4566`` inside the instance): it reads a request's head, asks
   ``reach(instance id)`` which services the instance may reach
-  (``toolkit.local.network``), and either carries the connection to moto or
+  (``toolkit.vpc``), and either carries the connection to moto or
   holds it unanswered until the client gives up (as a connection to an AWS
   endpoint with no route hangs). The service comes from the request's SigV4
   credential scope; a connection is judged by its first request (every AWS
@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote
 
 from toolkit.local.instances import end
-from toolkit.local.network import reaches, service_of
+from toolkit.vpc import reaches
 
 HOLD_SECONDS = 600.0  # an unanswered connection is closed after this, if its client never gives up
 HEAD_LIMIT = 65536
@@ -206,3 +208,24 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
     other.join(HOLD_SECONDS)
     a.close()
     b.close()
+
+
+# Which service a request is for: its SigV4 credential scope (Credential=AKID/DATE/REGION/SERVICE/aws4_request),
+# in the Authorization header or a presigned URL's X-Amz-Credential.
+_SCOPE = re.compile(r"Credential=[^/\s,]+/\d{8}/[a-z0-9-]+/([a-z0-9.-]+)/aws4_request", re.IGNORECASE)
+_QUERY_SCOPE = re.compile(r"[?&]X-Amz-Credential=([^&\s]+)", re.IGNORECASE)
+
+
+def service_of(head: bytes) -> str | None:
+    """The service an HTTP request head is signed for (its SigV4 credential scope), or None."""
+    text = head.decode("latin-1")
+    for line in text.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "authorization":
+            found = _SCOPE.search(value)
+            return found.group(1).lower() if found else None
+    query = _QUERY_SCOPE.search(text.split("\r\n", 1)[0])
+    if query:
+        parts = unquote(query.group(1)).split("/")
+        return parts[3].lower() if len(parts) == 5 else None
+    return None

@@ -80,7 +80,7 @@ def _network(ec2: Any) -> str:
     subnet). Two security groups: the load balancer's, and the instances',
     which admits the load balancer's on ``APP_PORT``. The private subnets and
     the instances' group have fixed ids (``inventories/local/rodeo.yml``
-    names them); ``toolkit.local.network`` enforces what this shape allows.
+    names them); ``toolkit.vpc`` enforces what this shape allows.
     """
     vpcs = ec2.describe_vpcs(Filters=SEEDED)["Vpcs"]
     if vpcs:

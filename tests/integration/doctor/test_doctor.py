@@ -81,7 +81,7 @@ def private_without_nat(shape, ctx):
 
 def public_without_public_ips(shape, ctx):
     shape.settings["release"]["subnets"] = list(shape.public)
-    return "network", (f"{_subnets(shape.public, shape.zones)}: a route to internet gateway {shape.igw} but no public IP on launch, "
+    return "network", (f"{_subnets(shape.public, shape.zones)}: a route to internet gateway {shape.igw} but no public IP on launch (or the gateway is not attached), "
                        f"and no VPC endpoint for ssm, logs, s3{NETWORK_FIX}")
 
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from toolkit.local.netproxy import Blackhole, EndpointProxy, TargetPorts
-from toolkit.local.network import ALL, NONE
+from toolkit.vpc import ALL, NONE
 
 pytestmark = pytest.mark.integration
 SIGNED = "POST / HTTP/1.1\r\nHost: 127.0.0.1:4566\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKID/20261205/us-east-1/{service}/aws4_request, Signature=0\r\nContent-Length: 0\r\n\r\n"

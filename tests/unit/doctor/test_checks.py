@@ -10,12 +10,10 @@ from toolkit.config import Release, SmokeCheck
 from toolkit.doctor import checks, network
 from toolkit.doctor.facts import (
     Ebs,
-    Endpoint,
     Facts,
     Identity,
     Listener,
     Packer,
-    Rule,
     SourceAmi,
     Subnet,
     TargetGroup,
@@ -23,13 +21,25 @@ from toolkit.doctor.facts import (
 from toolkit.doctor.rights import Decision
 from toolkit.doctor.run import check_all
 from toolkit.release.watch import AlarmTiming
+from toolkit.vpc import Endpoint, Route, Rule, Vpc
 
 REL = Release(load_balancer="web", slots={"blue": "web-blue", "green": "web-green"}, pause_seconds=180, alarms=("web-5xx",),
               smoke_check=SmokeCheck(port=8081), security_groups=("sg-app",))
 BLUE, GREEN = "arn:tg/web-blue", "arn:tg/web-green"
 USER = "arn:aws:iam::111122223333:user/ci"
-PRIVATE = (Subnet("subnet-a", "eu-west-1a", "10.0.10.0/24", False, "rtb-private", "nat-1", True),
-           Subnet("subnet-b", "eu-west-1b", "10.0.11.0/24", False, "rtb-private", "nat-1", True))
+PRIVATE = (Subnet("subnet-a", "eu-west-1a", "10.0.10.0/24", False, "rtb-private", "nat-1"),
+           Subnet("subnet-b", "eu-west-1b", "10.0.11.0/24", False, "rtb-private", "nat-1"))
+
+
+def network_of(route: str = "", nat: bool = False, table: str = "rtb-1", endpoints: tuple = ()) -> Vpc:
+    """subnet-a and -b routed by ``table`` (``0.0.0.0/0`` to ``route``), a public subnet routed to igw-1 (attached),
+    nat-1 in it when ``nat`` (an available NAT gateway)."""
+    return Vpc(subnets={"subnet-a": ("vpc-1", "10.0.10.0/24"), "subnet-b": ("vpc-1", "10.0.11.0/24"), "subnet-pub": ("vpc-1", "10.0.0.0/24")},
+               route_tables={table: (Route("0.0.0.0/0", route),) if route else (), "rtb-public": (Route("0.0.0.0/0", "igw-1"),)},
+               associations={"subnet-a": table, "subnet-b": table, "subnet-pub": "rtb-public"},
+               nat_gateways={"nat-1": "subnet-pub"} if nat else {}, attached_gateways={"igw-1": "vpc-1"}, endpoints=endpoints)
+
+
 HEALTHY = Facts(
     region="eu-west-1", env="staging", encrypt_boot=True, release=REL, table="rodeo-web",
     identity=Identity(USER, "111122223333", USER),
@@ -39,7 +49,7 @@ HEALTHY = Facts(
     load_balancer="web", lb_zones=("eu-west-1a", "eu-west-1b"), lb_subnet_cidrs=("10.0.0.0/24", "10.0.1.0/24"), lb_groups=("sg-lb",),
     listeners=(Listener(80, ("forward",), (BLUE, GREEN)),),
     target_groups=(TargetGroup("web-blue", BLUE, 8080, 30), TargetGroup("web-green", GREEN, 8080, 30)),
-    subnets=PRIVATE, instance_groups=("sg-app",), ingress=(Rule("tcp", 8080, 8080, ("sg-lb",)),),
+    subnets=PRIVATE, network=network_of("nat-1", nat=True, table="rtb-private"), instance_groups=("sg-app",), ingress=(Rule("tcp", 8080, 8080, groups=("sg-lb",)),),
     alarms=(AlarmTiming("web-5xx", 60, 1),), table_exists=True, ebs=Ebs(False, "alias/aws/ebs"),
 )
 
@@ -125,18 +135,18 @@ CASES = [
      ("fail", "load balancer 'web' does not exist in eu-west-1; create it in your infrastructure code or fix release.load_balancer")),
     ("one zone", network.lb_zones, facts(lb_zones=("eu-west-1a",), subnets=PRIVATE[:1]),
      ("fail", "load balancer web spans 1 zone (eu-west-1a); an Application Load Balancer needs subnets in at least two zones")),
-    ("instances outside its zones", network.lb_zones, facts(subnets=(*PRIVATE, Subnet("subnet-c", "eu-west-1c", "10.0.12.0/24", False, "rtb-private", "nat-1", True))),
+    ("instances outside its zones", network.lb_zones, facts(subnets=(*PRIVATE, Subnet("subnet-c", "eu-west-1c", "10.0.12.0/24", False, "rtb-private", "nat-1"))),
      ("fail", "instances launch in eu-west-1c, where load balancer web has no subnet: their targets stay unused; enable that zone on it or fix release.subnets")),
     ("group closed", network.lb_to_instances, facts(ingress=()),
      ("fail", "the instances' security groups sg-app do not admit the load balancer's sg-lb on port 8080: health checks time out; allow tcp 8080 from sg-lb")),
-    ("the VPC's default group", network.lb_to_instances, facts(release=rel(security_groups=()), instance_groups=("sg-default",), ingress=(Rule("-1", None, None, ("sg-default",)),)),
+    ("the VPC's default group", network.lb_to_instances, facts(release=rel(security_groups=()), instance_groups=("sg-default",), ingress=(Rule("-1", None, None, groups=("sg-default",)),)),
      ("fail", ("the instances' security groups sg-default (the VPC's default) do not admit the load balancer's sg-lb on port 8080: health checks time out; "
               "allow tcp 8080 from sg-lb"))),
-    ("the VPC's range admits it", network.lb_to_instances, facts(ingress=(Rule("tcp", 8000, 8100, (), ("10.0.0.0/16",)),)),
+    ("the VPC's range admits it", network.lb_to_instances, facts(ingress=(Rule("tcp", 8000, 8100, cidrs=("10.0.0.0/16",)),)),
      ("ok", "the instances' security groups admit the load balancer on port 8080")),
-    ("a range missing one LB subnet", network.lb_to_instances, facts(ingress=(Rule("tcp", 8080, 8080, (), ("10.0.0.0/24",)),)),
+    ("a range missing one LB subnet", network.lb_to_instances, facts(ingress=(Rule("tcp", 8080, 8080, cidrs=("10.0.0.0/24",)),)),
      ("fail", "the instances' security groups sg-app do not admit the load balancer's sg-lb on port 8080: health checks time out; allow tcp 8080 from sg-lb")),
-    ("udp does not count", network.lb_to_instances, facts(ingress=(Rule("udp", 8080, 8080, ("sg-lb",)),)),
+    ("udp does not count", network.lb_to_instances, facts(ingress=(Rule("udp", 8080, 8080, groups=("sg-lb",)),)),
      ("fail", "the instances' security groups sg-app do not admit the load balancer's sg-lb on port 8080: health checks time out; allow tcp 8080 from sg-lb")),
 ]
 
@@ -147,34 +157,35 @@ def test_check(check, given, expected):
     assert (found.status, found.line) == expected
 
 
-def subnet(route="", public=False, nat=False, table="rtb-1"):
-    return Subnet("subnet-a", "eu-west-1a", "10.0.10.0/24", public, table, route, nat)
+def subnet(route="", public=False, table="rtb-1"):
+    return Subnet("subnet-a", "eu-west-1a", "10.0.10.0/24", public, table, route)
 
 
-ALL = (Endpoint("ssm", "Interface", True), Endpoint("logs", "Interface", True), Endpoint("s3", "Gateway", False, ("rtb-1",)))
+ALL = (Endpoint("vpc-1", "ssm", "Interface"), Endpoint("vpc-1", "logs", "Interface"), Endpoint("vpc-1", "s3", "Gateway", ("rtb-1",), private_dns=False))
 WAYS = [
-    # (name, subnet, endpoints, (way, missing))
-    ("NAT gateway", subnet("nat-1", nat=True), (), ("NAT gateway nat-1", [])),
-    ("NAT gateway not available", subnet("nat-1"), (), ("VPC endpoints", ["ssm", "logs", "s3"])),
-    ("internet gateway with public IPs", subnet("igw-1", public=True), (), ("internet gateway igw-1 with public IPs", [])),
-    ("internet gateway without public IPs", subnet("igw-1"), (), ("VPC endpoints", ["ssm", "logs", "s3"])),
-    ("every endpoint", subnet(), ALL, ("VPC endpoints", [])),
-    ("interface endpoint without private DNS", subnet(), (Endpoint("ssm", "Interface", False), *ALL[1:]), ("VPC endpoints", ["ssm"])),
-    ("S3 gateway on another route table", subnet(table="rtb-2"), ALL, ("VPC endpoints", ["s3"])),
-    ("S3 as an interface endpoint", subnet(), (*ALL[:2], Endpoint("s3", "Interface", True)), ("VPC endpoints", [])),
+    # (name, subnet, its VPC, (way, missing))
+    ("NAT gateway", subnet("nat-1"), network_of("nat-1", nat=True), ("NAT gateway nat-1", [])),
+    ("NAT gateway not available", subnet("nat-1"), network_of("nat-1"), ("VPC endpoints", ["ssm", "logs", "s3"])),
+    ("internet gateway with public IPs", subnet("igw-1", public=True), network_of("igw-1"), ("internet gateway igw-1 with public IPs", [])),
+    ("internet gateway without public IPs", subnet("igw-1"), network_of("igw-1"), ("VPC endpoints", ["ssm", "logs", "s3"])),
+    ("every endpoint", subnet(), network_of(endpoints=ALL), ("VPC endpoints", [])),
+    ("interface endpoint without private DNS", subnet(), network_of(endpoints=(Endpoint("vpc-1", "ssm", "Interface", private_dns=False), *ALL[1:])),
+     ("VPC endpoints", ["ssm"])),
+    ("S3 gateway on another route table", subnet(table="rtb-2"), network_of(table="rtb-2", endpoints=ALL), ("VPC endpoints", ["s3"])),
+    ("S3 as an interface endpoint", subnet(), network_of(endpoints=(*ALL[:2], Endpoint("vpc-1", "s3", "Interface"))), ("VPC endpoints", [])),
 ]
 
 
-@pytest.mark.parametrize("given, endpoints, expected", [w[1:] for w in WAYS], ids=[w[0] for w in WAYS])
-def test_way_out(given, endpoints, expected):
-    assert network.way_out(given, facts(endpoints=endpoints)) == expected
+@pytest.mark.parametrize("given, network_, expected", [w[1:] for w in WAYS], ids=[w[0] for w in WAYS])
+def test_way_out(given, network_, expected):
+    assert network.way_out(given, facts(network=network_)) == expected
 
 
 def test_network_names_each_way_out_and_groups_the_subnets_that_have_none():
     ok = network.instance_network(HEALTHY)
     assert (ok.status, ok.line) == ("ok", "2 instance subnet(s) reach SSM, Logs and S3 (NAT gateway nat-1)")
     cut = tuple(dataclasses.replace(s, default_route="") for s in PRIVATE)
-    bad = network.instance_network(facts(subnets=cut, endpoints=ALL[:1]))
+    bad = network.instance_network(facts(subnets=cut, network=network_of(table="rtb-private", endpoints=ALL[:1])))
     assert (bad.status, bad.line) == ("fail", ("subnets subnet-a (eu-west-1a), subnet-b (eu-west-1b): no route to a NAT or internet gateway, and no VPC "
                                               "endpoint for logs, s3: instances there cannot load their config or ship logs; route 0.0.0.0/0 to a NAT "
                                               "gateway or add the endpoints"))

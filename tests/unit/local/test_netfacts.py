@@ -1,4 +1,4 @@
-"""Moto's network state read as toolkit.local.network's facts: the seeded VPC, in moto's own process (in memory).
+"""Moto's network state read as toolkit.vpc's facts: the seeded VPC, in moto's own process (in memory).
 
 These fail when moto moves: the attributes read (``toolkit.local.netfacts``)
 and the custom-id patch (``toolkit.local.motoserver``) were checked against
@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from toolkit.local import motoserver, netfacts, seed
 from toolkit.local.motostate import read_moto
-from toolkit.local.network import ALL, NONE
+from toolkit.vpc import ALL, NONE
 
 REGION = "us-east-1"
 motoserver._custom_network_ids()  # as the stack's moto server does at start (once per process)

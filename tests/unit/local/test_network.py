@@ -1,4 +1,4 @@
-"""The VPC's rules the live stack enforces (toolkit.local.network), as tables."""
+"""The VPC's rules the live stack enforces (toolkit.vpc), as tables."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from toolkit.local.network import (
+from toolkit.local.netproxy import service_of
+from toolkit.vpc import (
     ALL,
     NONE,
     Endpoint,
@@ -19,7 +20,6 @@ from toolkit.local.network import (
     endpoint_service,
     reaches,
     route_table_of,
-    service_of,
 )
 
 # The seeded shape: public subnets (igw) a/b, private subnets (nat) a/b, a subnet with no table of its own.

@@ -1,6 +1,9 @@
-"""The VPC's rules as AWS applies them, on facts read from moto (pure).
+"""The VPC's rules as AWS applies them (pure): what the live local stack enforces, what ``invoke doctor`` checks.
 
-The live local stack asks two questions of EC2's state, every time it changes:
+The live local stack (``toolkit.local.netfacts``: facts read from moto) asks
+two questions of EC2's state, every time it changes, and ``invoke doctor``
+(``toolkit.doctor.facts``: facts read from an account) asks them before the
+first release:
 
 - ``admits_load_balancer``: may the load balancer reach an instance's target
   port? Only when one of the instance's security groups has an ingress rule
@@ -23,10 +26,6 @@ The live local stack asks two questions of EC2's state, every time it changes:
 
 Not modelled: network ACLs, security group egress rules, an interface
 endpoint's own security groups, prefix-list rules, IPv6.
-
-``service_of`` reads which service a request is for from its SigV4
-credential scope (``Credential=AKID/DATE/REGION/SERVICE/aws4_request``), in
-the ``Authorization`` header or a presigned URL's ``X-Amz-Credential``.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 
 EVERY_SERVICE = "*"
 ALL = frozenset({EVERY_SERVICE})
@@ -190,22 +188,3 @@ def endpoint_reach(host: Host, vpc: Vpc) -> frozenset:
 def reaches(reach: frozenset, service: str | None) -> bool:
     """True when a request for ``service`` (None: unsigned, unknown) gets through with ``reach``."""
     return EVERY_SERVICE in reach or (service is not None and service in reach)
-
-
-_SCOPE = re.compile(r"Credential=[^/\s,]+/\d{8}/[a-z0-9-]+/([a-z0-9.-]+)/aws4_request", re.IGNORECASE)
-_QUERY_SCOPE = re.compile(r"[?&]X-Amz-Credential=([^&\s]+)", re.IGNORECASE)
-
-
-def service_of(head: bytes) -> str | None:
-    """The service an HTTP request head is signed for (its SigV4 credential scope), or None."""
-    text = head.decode("latin-1")
-    for line in text.split("\r\n")[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "authorization":
-            found = _SCOPE.search(value)
-            return found.group(1).lower() if found else None
-    query = _QUERY_SCOPE.search(text.split("\r\n", 1)[0])
-    if query:
-        parts = unquote(query.group(1)).split("/")
-        return parts[3].lower() if len(parts) == 5 else None
-    return None
