@@ -5,6 +5,7 @@ simulator; never a write), ``checks`` turns those facts into one line per
 check, and ``run.doctor`` ties them together into a ``DoctorResult``.
 """
 
-from toolkit.iam import DOCTOR_ACTIONS as ACTIONS  # every AWS action doctor calls: `invoke iam-policy --for doctor`
+# Every AWS action doctor calls: `invoke iam-policy --for doctor`.
+from toolkit.iam import DOCTOR_ACTIONS as ACTIONS
 
 __all__ = ["ACTIONS"]
