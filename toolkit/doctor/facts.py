@@ -23,7 +23,15 @@ from toolkit.errors import RodeoError
 from toolkit.release import watch
 from toolkit.release.ledger import table_name
 from toolkit.release.watch import AlarmTiming
-from toolkit.vpc import Endpoint, Route, Rule, Vpc, default_target, endpoint_service, route_table_of
+from toolkit.vpc import (
+    Endpoint,
+    Route,
+    Rule,
+    Vpc,
+    default_target,
+    endpoint_service,
+    route_table_of,
+)
 
 
 @dataclass(frozen=True)

@@ -40,17 +40,37 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from toolkit.local import instances
-from toolkit.local.balancer import Backend, Check, Frontend, HAProxy, Server, apportion, render_config, servers_of
+from toolkit.local.balancer import (
+    Backend,
+    Check,
+    Frontend,
+    HAProxy,
+    Server,
+    apportion,
+    render_config,
+    servers_of,
+)
 from toolkit.local.health import target_health
 from toolkit.local.imds import MetadataServer
 from toolkit.local.monitor import Monitor
 from toolkit.local.motostate import (
-    World, backend_name, check_of, drain_seconds, forget_target, forward_weights, group_stickiness, identity_of, read_moto, set_state, short, target_stickiness,
+    World,
+    backend_name,
+    check_of,
+    drain_seconds,
+    forget_target,
+    forward_weights,
+    group_stickiness,
+    identity_of,
+    read_moto,
+    set_state,
+    short,
+    target_stickiness,
 )
 from toolkit.local.netfacts import network_view, reach_of
 from toolkit.local.netproxy import EndpointProxy, TargetPorts
-from toolkit.vpc import NONE
 from toolkit.local.store import ImageStore
+from toolkit.vpc import NONE
 
 POLL = 0.5
 BAKE_TAG = "rodeo:bake"
