@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -39,6 +40,7 @@ from toolkit.local import seed
 from toolkit.local.store import ImageStore
 
 START_TIMEOUT = 30.0
+START_TRIES = 3  # ports tried: another program may take the free one first
 STOP_TIMEOUT = 20.0  # a live stack powers its instances off first
 LIVE_TOOLS = {"haproxy": "haproxy", "systemd-nspawn": "systemd-container", "socat": "socat", "ip": "iproute2", "unshare": "util-linux"}
 
@@ -243,24 +245,30 @@ def _command(stack: Stack, port: int) -> list[str]:
 
 def _start(stack: Stack) -> str:
     stack.dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(stack.log_path, "ab") as log:
-        # Without moto's catalogue of public AMIs (and their snapshots): the stack seeds the one it needs, and
-        # listing snapshots or images no longer walks thousands of records (1.2 s a DescribeSnapshots call).
-        proc = subprocess.Popen(
-            _command(stack, port), env=dict(os.environ, MOTO_EC2_LOAD_DEFAULT_AMIS="false"),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        )
     deadline = time.monotonic() + START_TIMEOUT
-    while not _answers(url):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            raise StackError(f"the moto server did not start (see {stack.log_path})", "check that 'moto[server]' is installed: make setup")
-        time.sleep(0.1)
-    _write_state(stack, {"pid": proc.pid, "endpoint": url, "port": port, "live": stack.live})
-    return url
+    # A port found free can be taken by another program before the server binds it: the server then exits at once,
+    # and the next try takes another port.
+    for _ in range(START_TRIES):
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        with open(stack.log_path, "ab") as log:
+            # Without moto's catalogue of public AMIs (and their snapshots): the stack seeds the one it needs, and
+            # listing snapshots or images no longer walks thousands of records (1.2 s a DescribeSnapshots call).
+            proc = subprocess.Popen(
+                _command(stack, port), env=dict(os.environ, MOTO_EC2_LOAD_DEFAULT_AMIS="false"),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        while not _answers(url) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if proc.poll() is None and _answers(url):
+            _write_state(stack, {"pid": proc.pid, "endpoint": url, "port": port, "live": stack.live})
+            return url
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT)
+        if time.monotonic() >= deadline:
+            break
+    raise StackError(f"the moto server did not start (see {stack.log_path})", "check that 'moto[server]' is installed: make setup")
 
 
 def _write_state(stack: Stack, state: dict) -> None:
@@ -305,8 +313,8 @@ def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/moto-api/", timeout=2) as resp:
             return resp.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
+        return False  # nothing there yet, or another program's (an sshd answers with its banner)
 
 
 def _free_port() -> int:
