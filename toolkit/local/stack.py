@@ -162,7 +162,8 @@ def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> 
     """
     with _locked(stack):
         url = endpoint(stack)
-        if url is None:
+        started = url is None
+        if started:
             lost = _read_state(stack).get("pid")
             stack.store.clear()
             _forget_live(stack)
@@ -170,48 +171,63 @@ def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> 
             if lost and not _alive(lost):
                 print(f"warning: the local stack had stopped (pid {lost}); started a new, empty one: its AMIs, releases and local images are gone",
                       file=sys.stderr)
-        from toolkit.aws import Aws
+        try:
+            return _seed(stack, region, url, seeders, reseed)
+        except BaseException:
+            if started:  # a server this call started and could not seed is nobody's: stop it
+                _stop(stack)
+            raise
 
-        aws = Aws(region=region, endpoint=url, local=True)
-        # Seeding is idempotent but costs a dozen calls: a seeder with a
-        # ``seed_key`` runs once per server (the server's state lives as long as it).
-        state = _read_state(stack)
-        done = set(state.get("seeded", []))
-        for seeder in (seed.base_seeder(stack, region), *seeders):
-            key = getattr(seeder, "seed_key", None)
-            if reseed or key is None or key not in done:
-                seeder(aws)
-                if key:
-                    done.add(key)
-        if done != set(state.get("seeded", [])):
-            _write_state(stack, dict(state, seeded=sorted(done)))
-        return url
+
+def _seed(stack: Stack, region: str, url: str, seeders: tuple, reseed: bool) -> str:
+    """Run the base seed and ``seeders`` (each with a ``seed_key`` once per server); the endpoint."""
+    from toolkit.aws import Aws
+
+    aws = Aws(region=region, endpoint=url, local=True)
+    # Seeding is idempotent but costs a dozen calls: a seeder with a
+    # ``seed_key`` runs once per server (the server's state lives as long as it).
+    state = _read_state(stack)
+    done = set(state.get("seeded", []))
+    for seeder in (seed.base_seeder(stack, region), *seeders):
+        key = getattr(seeder, "seed_key", None)
+        if reseed or key is None or key not in done:
+            seeder(aws)
+            if key:
+                done.add(key)
+    if done != set(state.get("seeded", [])):
+        _write_state(stack, dict(state, seeded=sorted(done)))
+    return url
 
 
 def down(stack: Stack) -> bool:
     """Stop the server (if running) and forget its images. True if one was stopped."""
     with _locked(stack):
-        pid = _read_state(stack).get("pid")
-        stopped = False
-        if pid and _alive(pid):
-            # The whole group: a live stack's unshare ignores SIGTERM, the
-            # server under it powers its instances off on SIGTERM.
+        return _stop(stack)
+
+
+def _stop(stack: Stack) -> bool:
+    """``down`` with the stack's lock held."""
+    pid = _read_state(stack).get("pid")
+    stopped = False
+    if pid and _alive(pid):
+        # The whole group: a live stack's unshare ignores SIGTERM, the
+        # server under it powers its instances off on SIGTERM.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT
-            while _alive(pid) and time.monotonic() < deadline:
+                os.killpg(pid, signal.SIGKILL)
+            while _alive(pid) and time.monotonic() < deadline + 5:
                 time.sleep(0.1)
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-                while _alive(pid) and time.monotonic() < deadline + 5:
-                    time.sleep(0.1)
-            stopped = True
-        (stack.dir / "stack.json").unlink(missing_ok=True)
-        _discard_kept(stack)
-        stack.store.clear()
-        _forget_live(stack)
-        return stopped
+        stopped = True
+    (stack.dir / "stack.json").unlink(missing_ok=True)
+    _discard_kept(stack)
+    stack.store.clear()
+    _forget_live(stack)
+    return stopped
 
 
 def _discard_kept(stack: Stack) -> None:

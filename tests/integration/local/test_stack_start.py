@@ -42,3 +42,18 @@ def test_a_port_taken_by_another_program_is_passed_over(tmp_path, monkeypatch):
         stack.down(st)
         stop.set()
         taken.close()
+
+
+def test_a_seeder_that_fails_stops_the_server_it_started(tmp_path):
+    """A stack whose seeding fails ends with no server: nobody holds its endpoint to stop it."""
+    st = stack.Stack(state_dir=tmp_path, cache_dir=tmp_path)
+    pids = []
+
+    def broken(aws) -> None:
+        pids.append(stack._read_state(st)["pid"])  # the server up() started for this stack
+        raise RuntimeError("seeding failed")
+
+    with pytest.raises(RuntimeError, match="seeding failed"):
+        stack.up(st, "us-east-1", seeders=(broken,))
+    assert len(pids) == 1 and not stack._alive(pids[0])
+    assert stack.status(st)["running"] is False
