@@ -39,6 +39,9 @@ from pathlib import Path
 
 from toolkit.local import auth, awsrules, iamsim
 
+# The moto release every patch here and in awsrules, auth and iamsim was checked against (pyproject pins it).
+MOTO_CHECKED = "5.2.6"
+
 
 def _ebs_backed_amis() -> None:
     from moto.ec2.models import amis
