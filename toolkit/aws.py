@@ -26,6 +26,8 @@ import botocore.session
 from toolkit.errors import AwsError, RodeoError
 
 RETRIES = {"mode": "adaptive", "max_attempts": 10}
+# What a failed AWS call raises: AWS's refusal (ClientError), or botocore's own (no credentials, endpoint down, ...).
+AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 # botocore's service models, decoded once: EC2's alone is 4 MB of gzipped JSON, 0.1-0.15 s of every start.
 MODEL_CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo")) / "botocore"
 # The local stack's admin (toolkit.local.auth makes the user): keeps a developer's real credentials out of it.

@@ -129,15 +129,13 @@ def _post(hook: str, body: dict, timeout: float) -> Delivery:
 
 
 def _publish(aws: Any, topic: str, ev: Event, body: dict) -> Delivery:
-    import botocore.exceptions
-
-    from toolkit.aws import explain
-
     import uuid
+
+    from toolkit.aws import AWS_ERRORS, explain
 
     try:
         aws.client("sns").publish(**publish_args(topic, ev, body, uuid.uuid4().hex))
         return Delivery(topic, True)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+    except AWS_ERRORS as exc:
         explained = explain(exc)
         return Delivery(topic, False, explained.message if explained else str(exc))

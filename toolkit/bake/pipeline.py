@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from toolkit import __version__, procs
-from toolkit.aws import error_code
+from toolkit.aws import AWS_ERRORS, error_code
 from toolkit.bake import inputs, keep, secrets, source
 from toolkit.bake.cancel import Cancel
 from toolkit.bake.plan import BakePlan, gather, plan_bake
@@ -420,11 +420,9 @@ def _key_pair(aws: Any, plan: BakePlan, key: Path, reporter: Reporter) -> Iterat
     try:
         yield name
     finally:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             ec2.delete_key_pair(KeyName=name)
-        except (BotoCoreError, ClientError) as exc:
+        except AWS_ERRORS as exc:
             reporter.warn(f"could not delete the bake's key pair {name} ({error_code(exc) or exc}); "
                           f"delete it: aws ec2 delete-key-pair --key-name {name} --region {aws.region}")
 

@@ -17,15 +17,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import botocore.exceptions
-
 from toolkit import notify
 from toolkit.configvars import pin
 from toolkit.release import ledger, lock, slots, smoke, userdata, watch
 from toolkit.release import scaling
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
-from toolkit.aws import explain
+from toolkit.aws import AWS_ERRORS, explain
 from toolkit.config import Config, Release
 from toolkit.errors import ImageError, ReleaseError
 from toolkit.ui import Line, Reporter
@@ -34,7 +32,6 @@ from toolkit.ui import Line, Reporter
 # (plus one round of describe calls) on a slot that failed outside Rodeo.
 GATE_INTERVAL = 1.0
 # An AWS call that failed after its retries: the release rolls back as on a failed gate.
-AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
 class GateFailed(Exception):
