@@ -12,6 +12,7 @@ every value and fails the bake when one is found.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shlex
@@ -92,6 +93,7 @@ ENCODINGS = {
 }
 
 
+@functools.lru_cache(maxsize=64)  # redact runs on every line a bake prints: each value's forms are made once
 def forms(value: str) -> tuple[str, ...]:
     """Every way ``value`` may be written by a tool of the bake: raw, and each encoding once or twice over
     (Ansible's result JSON inside ansible-runner's event JSON, a repr inside a JUnit report), longest first."""
