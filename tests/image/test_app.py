@@ -1,8 +1,9 @@
 """The app image: the web user, its code, its systemd unit, and a live /health.
 
 Run by testinfra against a build instance (``--hosts=ssh://admin@...``).
-systemd does not run on the local build host (a chroot), so the health check
-starts the app by hand, as the web user, on a free port.
+``web.service`` needs this release's config vars (its config loader reads
+them from SSM with the instance's role), which a build instance has not: the
+health check starts the app by hand, as the web user, on a free port.
 """
 
 import json

@@ -22,6 +22,30 @@ COPIED = ("tasks.py", "ansible.cfg", "pyproject.toml", "inventories", "playbooks
 CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo"))
 
 
+# A minimal app that passes the load balancer's health check: /health served from a folder by Python's file server.
+SERVING_TASKS = """\
+    - name: The served folder exists
+      ansible.builtin.file: {path: /srv/minimal, state: directory, mode: "0755"}
+      become: true
+    - name: The health path exists
+      ansible.builtin.copy: {dest: /srv/minimal/health, content: "ok\\n", mode: "0644"}
+      become: true
+    - name: The file server is a unit
+      ansible.builtin.copy:
+        dest: /etc/systemd/system/minimal-web.service
+        mode: "0644"
+        content: |
+          [Service]
+          ExecStart=/usr/bin/python3 -m http.server 8080 --directory /srv/minimal
+          [Install]
+          WantedBy=multi-user.target
+      become: true
+    - name: The file server starts at boot
+      ansible.builtin.systemd: {name: minimal-web.service, enabled: true}
+      become: true
+"""
+
+
 class Project:
     """A copy of the project to change and run ``invoke`` in, as a user would."""
 
@@ -40,7 +64,7 @@ class Project:
     def env(self, path: str | None = None, extra: dict | None = None) -> dict:
         env = dict(os.environ, RODEO_STATE_DIR=str(self.state), RODEO_CACHE_DIR=str(CACHE), **(extra or {}))
         env.pop("RODEO_DEBUG", None)
-        # These tests measure bakes and moto-side releases: no booted instances (tests/integration/local/ covers those).
+        # The shared stack is live (build instances boot); a stack these commands would start is not.
         env.setdefault("RODEO_LOCAL_LIVE", "0")
         env["PATH"] = path or f"{self.venv_bin}:{env['PATH']}"
         return env
@@ -83,11 +107,16 @@ class Project:
             signal.signal(signal.SIGTERM, saved_signal)
         return subprocess.CompletedProcess(["invoke", *args], code, out.getvalue(), err.getvalue())
 
-    def minimal_images(self) -> None:
-        """One-task base and app playbooks with one test each: for tests of the bake's mechanics, not the sample's content."""
+    def minimal_images(self, serving: bool = False) -> None:
+        """One-task base and app playbooks with one test each: for tests of the bake's mechanics, not the sample's content.
+
+        ``serving``: the app image also answers the load balancer's health check (``/health`` on 8080, a static
+        file server started at boot), for tests that release it: the instances of a release boot for real.
+        """
         for image in ("base", "app"):
             self.write(f"playbooks/{image}.yml", f"- name: {image} image\n  hosts: all\n  gather_facts: false\n  tasks:\n"
-                                                 "    - name: Mark the image\n      ansible.builtin.command: /bin/true\n      changed_when: false\n")
+                                                 "    - name: Mark the image\n      ansible.builtin.command: /bin/true\n      changed_when: false\n"
+                                                 + (SERVING_TASKS if serving and image == "app" else ""))
             self.write(f"tests/image/test_{image}.py", "def test_the_host_answers(host):\n    assert host.file('/etc/os-release').exists\n")
 
     def start(self, *args: str) -> subprocess.Popen:
@@ -118,11 +147,27 @@ def default_sigint() -> None:
 
 
 def residue(state: Path) -> dict:
-    """Mounts and processes (sshd, unshare, packer) that still refer to the state folder."""
-    needle = str(state)
+    """Mounts and processes (sshd, unshare, packer, a build instance) that still refer to the state folder.
+
+    The live stack's own (moto, HAProxy, the instances of its seeded release)
+    are not a bake's; a build instance is (its folder names its bake), and so
+    is whatever still serves a bake's SSH socket.
+    """
+    needle, live = str(state), str(state / "local" / "live")
+    sockets = tuple(f"/run/rodeo-bakes/{bake.name}.sock" for bake in state.glob("bakes/*"))
     processes = [f"{cmdline} {root}"[:200] for _, cmdline, root in procs.processes()
-                 if needle in f"{cmdline} {root}" and "moto" not in cmdline]
+                 if (needle in f"{cmdline} {root}" and "moto" not in cmdline and (live not in cmdline or _a_bakes(cmdline, live)))
+                 or any(sock in cmdline for sock in sockets)]
     return {"mounts": procs.mounts((needle,)), "processes": processes}
+
+
+def _a_bakes(cmdline: str, live: str) -> bool:
+    """True when a live-stack process belongs to a build instance (its instance folder is marked with its bake)."""
+    head = live + "/instances/"
+    if head not in cmdline:
+        return False
+    iid = cmdline.split(head, 1)[1].split("/", 1)[0].split()[0]
+    return (Path(head) / iid / "bake-id").exists()
 
 
 @pytest.fixture(scope="session")
@@ -136,7 +181,7 @@ def local_stack(tmp_path_factory):
     if shutil.which("packer") is None:
         pytest.fail("packer is not installed (make setup)", pytrace=False)
     state = tmp_path_factory.mktemp("state")
-    s = stack.Stack(state_dir=state, cache_dir=CACHE)
+    s = stack.Stack(state_dir=state, cache_dir=CACHE, live=True)  # the build instances boot (toolkit/local/buildinstances.py)
     url = stack.up(s, "us-east-1")
     yield s, url
     stack.down(s)

@@ -1,7 +1,7 @@
 """``invoke deploy``: bake or reuse, then release; a failure names its half and leaves the previous version serving.
 
-The releases here run on moto's side of the local stack (RODEO_LOCAL_LIVE=0):
-tests/integration/local/ proves releases against booted instances.
+The shared stack is live (the build instances boot), so the releases here
+boot their instances too: the minimal app image serves the health path.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ def quick(project: Project) -> str:
     """Minimal images, a release without pauses, and an app version of this test's own (so its first deploy bakes); returns it."""
     version = f"1.0.{uuid.uuid4().hex[:8]}"
     project.write("examples/webapp/VERSION", version + "\n")
-    project.minimal_images()
+    project.minimal_images(serving=True)
     yml = re.sub(r"\n  pause_seconds: \d+", "\n  pause_seconds: 0", project.read("inventories/local/rodeo.yml"))
+    yml = re.sub(r"\n  capacity: .*", "\n  capacity: {min: 1, max: 1, desired: 1}", yml)  # one instance boots per slot
     yml = re.sub(r"\n  alarms: .*", "\n  alarms: []", yml)  # no pause, so no alarm it could not wait for (toolkit.release.watch)
     yml = re.sub(r"\n  smoke_check: .*", "", yml)  # moto's load balancer answers no request (tests/integration/local/ has real ones)
-    assert "pause_seconds: 0" in yml and "alarms: []" in yml and "smoke_check" not in yml
+    assert "pause_seconds: 0" in yml and "alarms: []" in yml and "smoke_check" not in yml and "desired: 1}" in yml
     project.write("inventories/local/rodeo.yml", yml)
     return version
 
@@ -85,27 +86,25 @@ def test_a_failed_bake_releases_nothing_and_says_so(project: Project, ec2):
 
 
 def test_a_refused_release_leaves_the_previous_version_serving(project: Project, ec2, local_stack):
-    from types import SimpleNamespace
-
     from toolkit.aws import Aws
-    from toolkit.local import seed
 
     quick(project)
     assert deploy(project).returncode == 0
     serving = last_json(project.invoke("status", "--json").stdout)["ami"]
     project.write("examples/webapp/VERSION", "2.0.0\n")
-    aws = Aws(region="us-east-1", endpoint=local_stack[1], local=True)
-    cloudwatch = aws.client("cloudwatch")
-    # The gate alarm (as the stack seeds it), with the pause it needs: the release stops at its first check, before any weight moves.
-    lb_arn = aws.client("elbv2").describe_load_balancers(Names=["web"])["LoadBalancers"][0]["LoadBalancerArn"]
-    seed._alarms(aws, SimpleNamespace(alarms=("web-5xx",)), lb_arn)
-    project.write("inventories/local/rodeo.yml", project.read("inventories/local/rodeo.yml").replace("alarms: []", "alarms: [web-5xx]")
+    cloudwatch = Aws(region="us-east-1", endpoint=local_stack[1], local=True).client("cloudwatch")
+    # A gate alarm held in ALARM by its own rule (no data is breaching), which the live stack's evaluation keeps so, with
+    # the pause it needs: the release stops at its first check, before any weight moves.
+    name = f"held-{uuid.uuid4().hex[:6]}"
+    cloudwatch.put_metric_alarm(AlarmName=name, Namespace="Rodeo/Test", MetricName="Nothing", Statistic="Sum", Period=10,
+                                EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="breaching")
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="no data is breaching")  # as AWS's first evaluation would
+    project.write("inventories/local/rodeo.yml", project.read("inventories/local/rodeo.yml").replace("alarms: []", f"alarms: [{name}]")
                   .replace("pause_seconds: 0", "pause_seconds: 20"))
-    cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="ALARM", StateReason="a test holds it")
     try:
         out = project.invoke("deploy", "--json")
     finally:
-        cloudwatch.set_alarm_state(AlarmName="web-5xx", StateValue="OK", StateReason="test over")
+        cloudwatch.delete_alarms(AlarmNames=[name])
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert f"but its release failed ({serving} still serves)" in out.stderr
     result = last_json(out.stdout)

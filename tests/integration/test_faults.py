@@ -221,7 +221,7 @@ def test_a_bake_and_its_tag_read_back_survive_faults(tmp_path, local_stack):
     before = set(Project.amis(observer))
     with FaultProxy(url, rate=0.15, seed=4, exclude={"DescribeImages"}) as proxy:
         aws = Aws(region=cfg.region, endpoint=proxy.url, local=True)
-        record = bake(cfg, aws, LocalHosts(st), "base", st.state_dir, reporter=Silent(), force=True).to_dict()
+        record = bake(cfg, aws, LocalHosts(st, aws), "base", st.state_dir, reporter=Silent(), force=True).to_dict()
     new = set(Project.amis(observer)) - before
     ami = record["ami"][cfg.region]
     assert new == {ami}

@@ -309,8 +309,8 @@ def test_bake_own_calls(local_stack, tmp_path, recorder):
         ledger.ensure_table(cfg, for_config(cfg, endpoint=url))  # the bake lock's table (invoke setup makes it, as the admin)
         aws = acting_as(cfg, url, "bake")  # Rodeo's calls and Packer's (its process gets these credentials)
     with recorder.phase("bake"):
-        baked = bake(cfg, aws, LocalHosts(st), "base", st.state_dir, Silent(), force=True)
-        again = bake(cfg, aws, LocalHosts(st), "base", st.state_dir, Silent())
+        baked = bake(cfg, aws, LocalHosts(st, aws), "base", st.state_dir, Silent(), force=True)
+        again = bake(cfg, aws, LocalHosts(st, aws), "base", st.state_dir, Silent())
     assert baked.cached is False and again.cached is True and again.ami == baked.ami
     # GetItem reads the lock only when another bake holds it: test_bake_aws_helpers calls it.
     check(cfg, recorder, "bake", unused_ok=("dynamodb:GetItem",))

@@ -2,9 +2,10 @@
 
 One interface, two connectors (as pyinfra's ``connectors/``):
 
-- ``LocalHosts`` (``hosts/local.py``): on the local stack, a chroot sandbox on
-  this machine on the AMI's overlay layers, reached over real SSH; the bake's
-  upper layer becomes the new AMI's local image.
+- ``LocalHosts`` (``hosts/local.py``): on the local stack, the instance Packer
+  launches, booted by the live stack under systemd-nspawn with cloud-init
+  (``local/buildinstances.py``), reached through a 127.0.0.1 relay
+  (``hosts/instance.py``); its disk becomes the new AMI's local image.
 - ``Ec2Hosts`` (``hosts/ec2.py``): on AWS, the instance Packer launches, and a
   temporary instance for ``invoke verify --ami``.
 
@@ -75,7 +76,7 @@ def connect(config: Config, aws: Any, stack: Any = None) -> Hosts:
         from toolkit.hosts.local import LocalHosts
 
         assert stack is not None, "the local stack is required on a local environment"
-        return LocalHosts(stack)
+        return LocalHosts(stack, aws)
     from toolkit.hosts.ec2 import Ec2Hosts
 
     return Ec2Hosts(aws)

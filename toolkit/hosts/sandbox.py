@@ -31,6 +31,7 @@ from typing import Iterator
 
 from toolkit import procs
 from toolkit.errors import SandboxError
+from toolkit.hosts import cloudimage
 
 SUITE = "bookworm"
 # As on Debian's and Ubuntu's cloud images: python3-apt too (unattended-upgrades needs it there), which
@@ -38,8 +39,10 @@ SUITE = "bookworm"
 # python3-boto3 and python3-systemd are what the base role installs for the instance agents (config loader,
 # log shipper): on EC2 the role installs them; here they come with the root file system, so a local base
 # bake does not run apt-get update.
+# cloud-init: as in Debian's cloud images, it makes the user, its keys and the host keys at first boot (hosts/cloudimage.py);
+# dbus, as there too: with systemd running, systemctl as a user (testinfra's service checks) needs the system bus.
 PACKAGES = ("openssh-server,python3,python3-apt,sudo,systemd,systemd-sysv,systemd-timesyncd,ca-certificates,curl,"
-            "python3-boto3,python3-systemd")
+            "python3-boto3,python3-systemd,cloud-init,dbus")
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 _PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -48,8 +51,8 @@ _PORTS_LOCK = threading.Lock()
 _PORTS_GIVEN: set[int] = set()
 
 # Runs as pid 1 inside the namespaces (its own hostname too, so sudo resolves
-# it); arguments are positional so nothing needs quoting. Ends by exec'ing
-# sshd, which stays pid 1. One ed25519 host key, not `ssh-keygen -A`: an RSA
+# it); arguments are positional so nothing needs quoting. Ends waiting for
+# sshd. One ed25519 host key, not `ssh-keygen -A`: an RSA
 # key takes 1-4 s of CPU to make, for a host whose keys the seal removes.
 _SCRIPT = r"""
 set -e
@@ -62,6 +65,11 @@ mount --rbind /dev "$merged/dev"
 mount -t tmpfs -o mode=755 tmpfs "$merged/run"
 mkdir -p "$merged/run/sshd"
 chroot "$merged" /bin/sh -ec '
+  if ! id "$1" >/dev/null 2>&1; then  # what cloud-init makes at first boot
+    useradd -m -s /bin/bash -G sudo "$1"
+    printf "%s ALL=(ALL) NOPASSWD:ALL\n" "$1" > /etc/sudoers.d/90-cloud-init-users
+    chmod 440 /etc/sudoers.d/90-cloud-init-users
+  fi
   home=$(getent passwd "$1" | cut -d: -f6)
   install -d -m 700 -o "$1" -g "$(id -g "$1")" "$home/.ssh"
   printf "%s\n" "$2" >> "$home/.ssh/authorized_keys"
@@ -69,8 +77,11 @@ chroot "$merged" /bin/sh -ec '
   chmod 600 "$home/.ssh/authorized_keys"
   [ -f /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
 ' sh "$user" "$key"
-exec chroot "$merged" /usr/sbin/sshd -D -e -p "$port" -o ListenAddress=127.0.0.1 \
-  -o PasswordAuthentication=no -o UseDNS=no -h /etc/ssh/ssh_host_ed25519_key
+# sshd is not pid 1: it rewrites its title over its environment, and cloud-init (the seal's "cloud-init clean")
+# reads pid 1's environment to tell a container. This shell stays pid 1 and ends when sshd does.
+chroot "$merged" /usr/sbin/sshd -D -e -p "$port" -o ListenAddress=127.0.0.1 \
+  -o PasswordAuthentication=no -o UseDNS=no -h /etc/ssh/ssh_host_ed25519_key &
+wait $!
 """
 
 
@@ -95,16 +106,17 @@ def check_host() -> None:
 
 
 def rootfs_path(cache_dir: Path) -> Path:
-    """Where the root file system of this ``SUITE`` and ``PACKAGES`` is cached: another list is another folder."""
-    digest = hashlib.sha256(f"{SUITE} {PACKAGES}".encode()).hexdigest()[:8]
+    """Where the root file system of this ``SUITE``, ``PACKAGES`` and cloud-init config is cached: another is another folder."""
+    digest = hashlib.sha256(f"{SUITE} {PACKAGES} {cloudimage.CONFIG}".encode()).hexdigest()[:8]
     return Path(cache_dir) / f"rootfs-{SUITE}-{digest}"
 
 
 def ensure_rootfs(path: Path, reporter=None) -> Path:
     """Return ``path``, building the Debian root file system there if missing.
 
-    Built with mmdebstrap into a sibling temp dir, given an ``admin`` user with
-    passwordless sudo (like a Debian cloud image), then renamed into place, so
+    Built with mmdebstrap into a sibling temp dir, made a cloud image
+    (``hosts/cloudimage.py``: cloud-init makes the ``admin`` user at first
+    boot, as in a Debian cloud image), then renamed into place, so
     ``path`` is either absent or complete. A file lock keeps concurrent bakes
     from building it twice.
     """
@@ -125,7 +137,7 @@ def ensure_rootfs(path: Path, reporter=None) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             _debootstrap(tmp, path.parent / f"{path.name}.log")
-            _cloud_user(tmp, "admin")
+            cloudimage.prepare(tmp)
             tmp.rename(path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -145,18 +157,6 @@ def _debootstrap(target: Path, log_path: Path) -> None:
                                hint="check network access to deb.debian.org, then retry") from None
     if rc != 0:
         raise SandboxError(f"mmdebstrap failed with exit code {rc} (see {log_path})", hint="check network access to deb.debian.org, then retry")
-
-
-def _cloud_user(root: Path, user: str) -> None:
-    """Add a sudo user, drop the host keys and the build host's name, as in a Debian cloud image."""
-    subprocess.run(["chroot", str(root), "useradd", "-m", "-s", "/bin/bash", "-G", "sudo", user], check=True, env={"PATH": _PATH}, timeout=60)
-    sudoers = root / "etc/sudoers.d/90-admin"
-    sudoers.write_text(f"{user} ALL=(ALL) NOPASSWD:ALL\n")
-    sudoers.chmod(0o440)
-    for key in (root / "etc/ssh").glob("ssh_host_*"):
-        key.unlink()
-    (root / "etc/hostname").write_text("localhost\n")
-    (root / "etc/hosts").write_text("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n")
 
 
 @contextlib.contextmanager

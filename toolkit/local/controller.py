@@ -22,8 +22,9 @@ Runs as a thread inside the moto server's process (``toolkit.local.motoserver
   endpoint carries only what its subnet's routes and the VPC's endpoints
   reach (``toolkit.local.netproxy``).
 
-Instances of AMIs without a local image (and Packer's build instances,
-tagged ``rodeo:bake``) are left to moto as before.
+Packer's build instances (tagged ``rodeo:bake``) boot too, with the
+differences ``toolkit.local.buildinstances`` lists. Instances of AMIs
+without a local image are left to moto as before.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from toolkit.local import instances
+from toolkit.local import buildinstances, instances
 from toolkit.local.balancer import (
     Backend,
     Check,
@@ -73,7 +74,6 @@ from toolkit.local.store import ImageStore
 from toolkit.vpc import NONE
 
 POLL = 0.5
-BAKE_TAG = "rodeo:bake"
 log = logging.getLogger("rodeo.live")
 
 
@@ -97,6 +97,7 @@ class Controller:
         self.instances_dir = live_dir / "instances"
         self.booted: dict[str, instances.Booted] = {}
         self.failed: set[str] = set()
+        self.bakes: dict[str, str] = {}  # instance id -> the bake it was launched for ("" for any other)
         self._managed: dict[str, bool] = {}
         self.served: dict[tuple[str, str], Served] = {}  # (backend, server name)
         self.frontends: dict[str, Frontend] = {}  # listener ARN -> frontend
@@ -118,13 +119,17 @@ class Controller:
     # --- what moto's patches ask -------------------------------------------------
 
     def manages(self, instance) -> bool:
-        """True for an instance this stack boots: a local image, not a Packer build instance."""
+        """True for an instance this stack boots: its AMI has a local image (Packer's build instances too)."""
         known = self._managed.get(instance.id)
         if known is None:
-            tags = instance.get_tags() if hasattr(instance, "get_tags") else []
-            baking = any(BAKE_TAG in (t.get("key"), t.get("Key")) for t in tags)
-            known = self._managed[instance.id] = not baking and self.store.has(instance.image_id)
+            known = self._managed[instance.id] = self.store.has(instance.image_id)
         return known
+
+    def bake_of(self, instance) -> str:
+        """The bake ``instance`` was launched for (Packer's build instance), or ""; its tag may come after the launch."""
+        if not self.bakes.get(instance.id):
+            self.bakes[instance.id] = buildinstances.bake_id_of(instance)
+        return self.bakes[instance.id]
 
     def health_of(self, tg_arn: str, target_id: str) -> tuple | None:
         """``(state, reason, description)``, or None for a target this stack does not serve."""
@@ -197,10 +202,13 @@ class Controller:
             self._shut(iid, keep_disk=False)
 
     def _boot(self, inst) -> None:
-        set_state(inst, "pending", 0)
+        baking = self.bake_of(inst)
+        set_state(inst, "running" if baking else "pending", 16 if baking else 0)
         try:
-            files = instances.aws_configuration(inst.region_name) if self.aws_port is not None else {}
+            files = instances.aws_configuration(inst.region_name) if self.aws_port is not None and not baking else {}
             booted = self.booted[inst.id] = instances.boot(inst.id, self.store.layers(inst.image_id), self.instances_dir, self.run_dir, files=files)
+            if baking:
+                buildinstances.mark(booted.dir, baking)
             self._metadata(inst, booted)
         except Exception as exc:  # a boot that cannot even start: say why on the instance
             self._fail(inst, str(exc))
@@ -210,19 +218,30 @@ class Controller:
         old = self.metadata.pop(inst.id, None)
         if old is not None:
             old.close()
-        self.metadata[inst.id] = MetadataServer(self.run_dir / f"{inst.id}-imds.sock", lambda: identity_of(inst))
+        self.metadata[inst.id] = MetadataServer(self.run_dir / f"{inst.id}-imds.sock", lambda: buildinstances.with_key(identity_of(inst), inst))
         self.reach[inst.id] = reach_of(inst)  # before its first call, not at the next poll
         aws_sock = self.endpoints.serve(inst.id, self.run_dir / f"{inst.id}-aws.sock") if self.endpoints is not None else None
         booted.metadata(self.metadata[inst.id].sock, aws_sock)
 
     def _follow_boot(self, inst, booted: instances.Booted) -> None:
         now = booted.poll()
-        if now == "running" and inst.state != "running":
+        if self.bake_of(inst):
+            self._follow_build_instance(inst, booted, now)
+        elif now == "running" and inst.state != "running":
             set_state(inst, "running", 16)
         elif now == "failed":
             self._fail(inst, booted.failure())
         elif now == "pending" and inst.state != "pending":
             set_state(inst, "pending", 0)
+
+    def _follow_build_instance(self, inst, booted: instances.Booted, now: str) -> None:
+        """A build instance: its SSH socket once systemd is up (sshd with it); moto's state stays ``running``."""
+        if now == "running":
+            sock = buildinstances.ssh_socket(self.bakes[inst.id])
+            sock.parent.mkdir(mode=0o700, exist_ok=True)
+            booted.forward(22, sock)
+        elif now == "failed":
+            self._fail(inst, booted.failure())
 
     def _fail(self, inst, why: str) -> None:
         log.error("instance %s did not boot: %s", inst.id, why)
@@ -239,7 +258,11 @@ class Controller:
                     self.haproxy.del_server(*key)
                 self.served.pop(key)
         if booted is not None:
-            instances.stop(booted, keep_disk)
+            baking = self.bakes.get(iid, "")
+            instances.stop(booted, keep_disk or bool(baking))
+            if baking:
+                buildinstances.hand_over(booted.dir, self.dir, baking)
+                instances.release(booted.dir, booted.netns, keep_disk=False)
         self._forget_network(iid)
         metadata = self.metadata.pop(iid, None)
         if metadata is not None:

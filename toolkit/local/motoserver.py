@@ -271,7 +271,7 @@ def _pending_until_booted(controller) -> None:
     def run_instances(self, *args, **kwargs):
         reservation = original(self, *args, **kwargs)
         for inst in reservation.instances:
-            if controller.manages(inst):
+            if controller.manages(inst) and not controller.bake_of(inst):  # a build instance is running at once, as on EC2
                 inst._state.name, inst._state.code = "pending", 0
         return reservation
 

@@ -199,5 +199,7 @@ def test_a_bake_logs_in_once_besides_packer_and_records_how_ansible_ran(project:
     record = json.loads((Path(last_json(result.stdout)["artifacts"]) / "bake.json").read_text())
     assert record["provision"]["strategy"] == "mitogen" and record["provision"]["fallback"] is None
     assert record["provision"]["counts"]["changed"] > 0
-    log = (Path(record["artifacts"]) / "sshd.log").read_text().splitlines()
+    # The build instance's sshd logged to its journal, which its disk (now the AMI's local layer) keeps.
+    journal = project.state / "local/images/layers" / record["bake_id"] / "var/log/journal"
+    log = subprocess.run(["journalctl", "-D", str(journal), "-t", "sshd", "-o", "cat", "--no-pager"], capture_output=True, text=True, check=True).stdout.splitlines()
     assert len([ln for ln in log if ln.startswith("Accepted publickey")]) == 2, log

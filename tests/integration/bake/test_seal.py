@@ -52,8 +52,11 @@ def cloud_init_writes(host: SshHost, cfg: Path, served: str, other_key: str = OT
 
 def in_instance(inst, path: str) -> str:
     """A file as the running instance sees it (its sshd's root), or "" when there is none."""
-    sshd = Path(f"/proc/{inst.pid}/task/{inst.pid}/children").read_text().split()[0]
-    file = Path(f"/proc/{sshd}/root") / path.lstrip("/")
+    def children(pid: str) -> list[str]:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
+    shell = children(str(inst.pid))[0]  # the namespace's pid 1, whose child sshd runs in the chroot
+    file = Path(f"/proc/{children(shell)[0]}/root") / path.lstrip("/")
     return file.read_text() if file.exists() else ""
 
 
