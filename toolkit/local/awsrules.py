@@ -27,6 +27,8 @@ import threading
 import time
 from typing import Any, Callable
 
+from toolkit.local.motopatches import replace
+
 SETTLE_ENV = "RODEO_LOCAL_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 5.0
 # SNS's Publish (see sns_subject_rules): printable ASCII, not starting with a space, under 100 characters.
@@ -183,7 +185,7 @@ def settling_launch_template_versions(settling: Settling) -> None:
         if version is not None and settling.refuse((version.template.id, version.number)):
             raise InvalidLaunchTemplateVersionNotFound(str(version.number), version.template.id)
 
-    LaunchTemplateVersion.__init__ = made
+    replace(LaunchTemplateVersion, "__init__", made)
     _before(AutoScalingResponse, "create_auto_scaling_group", group_use)
     _before(AutoScalingResponse, "update_auto_scaling_group", group_use)
     _before(InstanceResponse, "run_instances", run_use)
@@ -236,7 +238,7 @@ def settling_security_groups(settling: Settling) -> None:
         for group_id in self._get_param("GroupIds", []) or []:
             settling.settle(group_id)
 
-    SecurityGroupBackend.create_security_group = create_security_group
+    replace(SecurityGroupBackend, "create_security_group", create_security_group)
     _before(SecurityGroups, "describe_security_groups", described)
     _before(SecurityGroups, "authorize_security_group_ingress", lambda self: check([self._get_param("GroupId") or ""]))
     _before(InstanceResponse, "run_instances", lambda self: check(
@@ -281,7 +283,7 @@ def settling_deregistered_image_snapshots(settling: Settling) -> None:
         if settling.refuse(snap):
             raise InvalidSnapshotInUse(snap, used_by.get(snap, "an AMI"))
 
-    AmiBackend.deregister_image = deregister_image
+    replace(AmiBackend, "deregister_image", deregister_image)
     _before(ElasticBlockStore, "delete_snapshot", delete_snapshot)
 
 
@@ -339,7 +341,7 @@ def ssm_type_changes_refused() -> None:
                                "parameter from a String type to a SecureString type. You must create a new, unique parameter.")
         return original(self, name, description, value, parameter_type, *args, **kwargs)
 
-    SimpleSystemManagerBackend.put_parameter = put_parameter
+    replace(SimpleSystemManagerBackend, "put_parameter", put_parameter)
 
 
 # --- target health -----------------------------------------------------------------------
@@ -406,8 +408,8 @@ def targets_checked_before_healthy(scale: float, clock: Callable[[], float] = ti
             answer.status, answer.reason, answer.description = found
         return answer
 
-    ELBv2Backend.register_targets = register_targets
-    FakeTargetGroup.health_for = checked_health_for
+    replace(ELBv2Backend, "register_targets", register_targets)
+    replace(FakeTargetGroup, "health_for", checked_health_for)
 
 
 def _before(cls: type, action: str, check: Callable[[Any], None]) -> None:
@@ -418,4 +420,4 @@ def _before(cls: type, action: str, check: Callable[[Any], None]) -> None:
         check(self)
         return original(self)
 
-    setattr(cls, action, action_with_rule)
+    replace(cls, action, action_with_rule)
