@@ -9,50 +9,21 @@ except the two that pin what moto already does (ModifyListener, FIFO topics).
 from __future__ import annotations
 
 import itertools
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import botocore.exceptions
 import pytest
 
-from toolkit.aws import Aws, error_code, once_settled
-from toolkit.local.awsrules import DEFAULT_HEALTH_SCALE, HEALTH_SCALE_ENV, time_to_healthy
+from toolkit.aws import error_code, once_settled
+from toolkit.local.awsrules import DEFAULT_HEALTH_SCALE, time_to_healthy
 
 _names = itertools.count(1)
 PERMISSION = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
 
 
 @pytest.fixture(scope="module")
-def aws(tmp_path_factory):
-    """Clients of a bare local-stack moto server of this module's own."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("awsrules") / "moto.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("RODEO_LOCAL_SETTLE_SECONDS", HEALTH_SCALE_ENV)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "toolkit.local.motoserver", "-H", "127.0.0.1", "-p", str(port)],
-                                env=dict(env, MOTO_EC2_LOAD_DEFAULT_AMIS="false"), stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"the moto server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
-    try:
-        yield Aws(region="us-east-1", endpoint=url, local=True)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def aws(bare_aws):
+    return bare_aws
 
 
 def refusal(call) -> tuple[str, str]:
