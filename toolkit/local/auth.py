@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 
 from toolkit.aws import LOCAL_CREDENTIALS
+from toolkit.local.motopatches import replace
 
 ADMIN_USER = "rodeo-local-admin"
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -53,7 +54,7 @@ def enforce() -> None:
     _access_denied_in_the_protocol()
     _instance_profiles_from_launch_templates()
     make_admin()
-    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    replace(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
 
 
 def make_admin(account: str | None = None) -> None:
@@ -83,7 +84,7 @@ def _iam_action_prefixes() -> None:
         prefix, _, operation = self._action.partition(":")
         self._action = f"{IAM_PREFIX.get(prefix, prefix)}:{operation}"
 
-    IAMRequestBase.__init__ = init
+    replace(IAMRequestBase, "__init__", init)
 
 
 def _unknown_resource_checks_action_only() -> None:
@@ -96,7 +97,7 @@ def _unknown_resource_checks_action_only() -> None:
             return True  # moto does not know this request's resource
         return original(self, element, value)
 
-    IAMPolicyStatement._check_element_matches = matches
+    replace(IAMPolicyStatement, "_check_element_matches", matches)
 
 
 def _access_denied_in_the_protocol() -> None:
@@ -125,7 +126,7 @@ def _access_denied_in_the_protocol() -> None:
             raise error
         original(self)
 
-    IAMRequest._raise_access_denied = raise_access_denied
+    replace(IAMRequest, "_raise_access_denied", raise_access_denied)
 
 
 def _instance_profiles_from_launch_templates() -> None:
@@ -150,4 +151,4 @@ def _instance_profiles_from_launch_templates() -> None:
                         pass
         return reservation
 
-    InstanceBackend.run_instances = run_instances
+    replace(InstanceBackend, "run_instances", run_instances)

@@ -12,6 +12,11 @@ refused at its *first* use, as AWS may refuse it for a few seconds after it
 is made; that refusal, or any use after the window, makes it ready. So code
 that uses what it just made without retrying fails here every time, and code
 that retries pays one short backoff. AWS's window is random and can be longer.
+
+Target health (``targets_checked_before_healthy``) takes the time a target
+group's health checks would, scaled down by ``RODEO_LOCAL_HEALTH_CHECK_SCALE``
+(default 0.05: the seeded groups check every 5 s with a healthy threshold of
+2, so a new target is ``initial`` for 0.5 s where AWS takes about 10 s).
 """
 
 from __future__ import annotations
@@ -22,11 +27,15 @@ import threading
 import time
 from typing import Any, Callable
 
+from toolkit.local.motopatches import replace
+
 SETTLE_ENV = "RODEO_LOCAL_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 5.0
 # SNS's Publish (see sns_subject_rules): printable ASCII, not starting with a space, under 100 characters.
 SUBJECT_CHARACTERS = frozenset(string.ascii_letters + string.digits + string.punctuation + " ")
 SUBJECT_LIMIT = 100
+HEALTH_SCALE_ENV = "RODEO_LOCAL_HEALTH_CHECK_SCALE"
+DEFAULT_HEALTH_SCALE = 0.05  # AWS's time to healthy (interval x healthy threshold) x this; small: the suite releases ~200 times
 PACKER_SDK = "aws-sdk-go/"  # the User-Agent of Packer's AWS calls (the only Go client of the local stack)
 
 
@@ -63,8 +72,16 @@ def settle_seconds() -> float:
         return DEFAULT_SETTLE_SECONDS
 
 
-def apply(window: float | None = None) -> None:
-    """Turn every rule on (``window``: the settling window, default ``settle_seconds()``)."""
+def health_scale() -> float:
+    """The health checks' time scale from ``RODEO_LOCAL_HEALTH_CHECK_SCALE`` (0: every registered target healthy at once)."""
+    try:
+        return max(0.0, float(os.environ.get(HEALTH_SCALE_ENV, DEFAULT_HEALTH_SCALE)))
+    except ValueError:
+        return DEFAULT_HEALTH_SCALE
+
+
+def apply(window: float | None = None, scale: float | None = None) -> None:
+    """Turn every rule on (``window``: the settling window, default ``settle_seconds()``; ``scale``: ``health_scale()``)."""
     window = settle_seconds() if window is None else window
     settling_launch_template_versions(Settling(window))
     fully_formed_launch_templates()  # patched last, checked first: a template without an AMI never settles
@@ -72,6 +89,7 @@ def apply(window: float | None = None) -> None:
     settling_deregistered_image_snapshots(Settling(window))
     sns_subject_rules()
     ssm_type_changes_refused()
+    targets_checked_before_healthy(health_scale() if scale is None else scale)
 
 
 # --- launch templates --------------------------------------------------------------------
@@ -167,7 +185,7 @@ def settling_launch_template_versions(settling: Settling) -> None:
         if version is not None and settling.refuse((version.template.id, version.number)):
             raise InvalidLaunchTemplateVersionNotFound(str(version.number), version.template.id)
 
-    LaunchTemplateVersion.__init__ = made
+    replace(LaunchTemplateVersion, "__init__", made)
     _before(AutoScalingResponse, "create_auto_scaling_group", group_use)
     _before(AutoScalingResponse, "update_auto_scaling_group", group_use)
     _before(InstanceResponse, "run_instances", run_use)
@@ -220,7 +238,7 @@ def settling_security_groups(settling: Settling) -> None:
         for group_id in self._get_param("GroupIds", []) or []:
             settling.settle(group_id)
 
-    SecurityGroupBackend.create_security_group = create_security_group
+    replace(SecurityGroupBackend, "create_security_group", create_security_group)
     _before(SecurityGroups, "describe_security_groups", described)
     _before(SecurityGroups, "authorize_security_group_ingress", lambda self: check([self._get_param("GroupId") or ""]))
     _before(InstanceResponse, "run_instances", lambda self: check(
@@ -265,7 +283,7 @@ def settling_deregistered_image_snapshots(settling: Settling) -> None:
         if settling.refuse(snap):
             raise InvalidSnapshotInUse(snap, used_by.get(snap, "an AMI"))
 
-    AmiBackend.deregister_image = deregister_image
+    replace(AmiBackend, "deregister_image", deregister_image)
     _before(ElasticBlockStore, "delete_snapshot", delete_snapshot)
 
 
@@ -323,7 +341,75 @@ def ssm_type_changes_refused() -> None:
                                "parameter from a String type to a SecureString type. You must create a new, unique parameter.")
         return original(self, name, description, value, parameter_type, *args, **kwargs)
 
-    SimpleSystemManagerBackend.put_parameter = put_parameter
+    replace(SimpleSystemManagerBackend, "put_parameter", put_parameter)
+
+
+# --- target health -----------------------------------------------------------------------
+
+INITIAL = ("initial", "Elb.RegistrationInProgress", "Target registration is in progress")
+CHECKING = ("initial", "Elb.InitialHealthChecking", "Initial health checks in progress")
+GONE = ("unused", "Target.InvalidState", "Target is in the terminated state")
+
+
+def time_to_healthy(interval: Any, threshold: Any, scale: float) -> tuple[float, float]:
+    """(seconds registering, seconds until healthy) of a new target: one check interval, then ``threshold`` of them, scaled."""
+    interval, threshold = float(interval or 30), int(threshold or 5)
+    return interval * scale, interval * threshold * scale
+
+
+def initial_health(age: float, registering: float, healthy_after: float) -> tuple | None:
+    """The ``initial`` answer for a target registered ``age`` seconds ago, or None once its checks have passed."""
+    if age >= healthy_after:
+        return None
+    return INITIAL if age < registering else CHECKING
+
+
+def targets_checked_before_healthy(scale: float, clock: Callable[[], float] = time.monotonic) -> None:
+    """A registered target is ``initial`` until its health checks could have passed, and not healthy once its instance is gone.
+
+    AWS (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html):
+    a target is ``initial`` (``Elb.RegistrationInProgress``, then
+    ``Elb.InitialHealthChecking``) until it passes ``HealthyThresholdCount``
+    consecutive checks, one every ``HealthCheckIntervalSeconds``; a target
+    whose instance is terminated is ``unused`` (``Target.InvalidState``).
+    moto 5.2.6 answers ``healthy`` for every registered target at once, and
+    for one whose instance an Auto Scaling group terminated (scaling in does
+    not deregister it), so a release's health gates never saw a target that
+    was not ready. Here the checks take ``scale`` times AWS's time (see
+    ``health_scale``). A target re-registered while registered keeps its age
+    (an Auto Scaling group re-registers all of its instances on every change).
+    The live stack answers for the instances it boots from HAProxy's checks.
+    """
+    from moto.elbv2.models import ELBv2Backend, FakeTargetGroup
+
+    register, health_for = ELBv2Backend.register_targets, FakeTargetGroup.health_for
+    registered: dict[tuple[str, str], float] = {}
+
+    def register_targets(self: Any, target_group_arn: str, instances: list[Any]) -> None:
+        group = self.target_groups.get(target_group_arn)
+        new = [t["Id"] for t in instances if group is not None and t["Id"] not in group.targets]
+        register(self, target_group_arn, instances)
+        now = clock()
+        for target_id in new:
+            registered[(target_group_arn, target_id)] = now
+
+    def checked_health_for(self: Any, target: dict, ec2_backend: Any) -> Any:
+        answer = health_for(self, target, ec2_backend)
+        if answer.status != "healthy":
+            return answer
+        instance = ec2_backend.get_instance_by_id(target["Id"]) if target["Id"].startswith("i-") else None
+        if instance is not None and instance.state in ("shutting-down", "terminated"):
+            answer.status, answer.reason, answer.description = GONE
+            return answer
+        at = registered.get((self.arn, target["Id"]))
+        found = None if at is None else initial_health(clock() - at, *time_to_healthy(
+            self.health_check_interval_seconds, self.healthy_threshold_count, scale))
+        if found is not None:
+            answer.status, answer.reason, answer.description = found
+        return answer
+
+    replace(ELBv2Backend, "register_targets", register_targets)
+    replace(FakeTargetGroup, "health_for", checked_health_for)
 
 
 def _before(cls: type, action: str, check: Callable[[Any], None]) -> None:
@@ -334,4 +420,4 @@ def _before(cls: type, action: str, check: Callable[[Any], None]) -> None:
         check(self)
         return original(self)
 
-    setattr(cls, action, action_with_rule)
+    replace(cls, action, action_with_rule)

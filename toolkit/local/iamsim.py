@@ -27,6 +27,8 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
+from toolkit.local.motopatches import replace
+
 DEFAULT_EBS_KEY = "alias/aws/ebs"
 STRING_OPS = {
     "StringEquals": lambda want, got: want == got,
@@ -55,8 +57,8 @@ def install() -> None:
     def get_ebs_default_kms_key_id(self):
         return ActionResult({"KmsKeyId": self.ec2_backend.default_kms_key_id or DEFAULT_EBS_KEY})
 
-    IamResponse.simulate_principal_policy = simulate_principal_policy
-    ElasticBlockStore.get_ebs_default_kms_key_id = get_ebs_default_kms_key_id
+    replace(IamResponse, "simulate_principal_policy", simulate_principal_policy)
+    replace(ElasticBlockStore, "get_ebs_default_kms_key_id", get_ebs_default_kms_key_id)
 
 
 def simulate(backend: Any, source_arn: str, actions: list[str], resources: list[str], entries: list[dict]) -> list[dict]:

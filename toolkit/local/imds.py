@@ -166,6 +166,13 @@ _issued_lock = threading.Lock()
 def role_credentials(who: Identity, now: float) -> dict | None:
     """Temporary credentials of ``who``'s role from moto's STS (an AssumeRole, as EC2 makes for an instance
     profile), the same ones until an hour before they expire; None when no IAM role has that name."""
+    from toolkit.local.motostate import LOCK
+
+    with LOCK:  # moto's IAM and STS, between two requests
+        return _role_credentials(who, now)
+
+
+def _role_credentials(who: Identity, now: float) -> dict | None:
     from moto.iam.exceptions import NotFoundException
     from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends

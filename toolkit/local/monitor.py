@@ -21,7 +21,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 
 from toolkit.local import alarms, metrics
-from toolkit.local.motostate import World, backend_name, cloudwatch_regions, dimension_value, forward_weights, put_metrics
+from toolkit.local.motostate import LOCK, World, backend_name, cloudwatch_regions, dimension_value, forward_weights, put_metrics
 
 MAX_WINDOW = 86400.0
 log = logging.getLogger("rodeo.live")
@@ -55,6 +55,10 @@ class Monitor:
     # --- alarms out -------------------------------------------------------------------
 
     def evaluate(self, now: float) -> None:
+        with LOCK:  # reads moto's datapoints and alarms, and sets alarm states, between two requests
+            self._evaluate(now)
+
+    def _evaluate(self, now: float) -> None:
         for backend in cloudwatch_regions():
             self._index(backend)
             for alarm in list(backend.alarms.values()):

@@ -37,10 +37,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from toolkit.local import auth, awsrules, iamsim
-
-# The moto release every patch here and in awsrules, auth and iamsim was checked against (pyproject pins it).
-MOTO_CHECKED = "5.2.6"
+from toolkit.local import auth, awsrules, iamsim, motostate
+from toolkit.local.motopatches import MOTO_CHECKED, replace  # noqa: F401  (every patch: toolkit.local.motopatches.PATCHES)
 
 
 def _ebs_backed_amis() -> None:
@@ -52,7 +50,7 @@ def _ebs_backed_amis() -> None:
         kwargs.setdefault("root_device_type", "ebs")
         original(self, *args, **kwargs)
 
-    amis.Ami.__init__ = init
+    replace(amis.Ami, "__init__", init)
 
 
 def _idempotent_launch_template_versions() -> None:
@@ -71,7 +69,7 @@ def _idempotent_launch_template_versions() -> None:
             made[key] = result
         return result
 
-    LaunchTemplates.create_launch_template_version = create
+    replace(LaunchTemplates, "create_launch_template_version", create)
 
 
 def _user_data_in_launch_template_versions() -> None:
@@ -85,7 +83,7 @@ def _user_data_in_launch_template_versions() -> None:
             data = dict(data, UserData=parse_user_data(data["UserData"]))
         return original(self, data, description)
 
-    LaunchTemplate.create_version = create_version
+    replace(LaunchTemplate, "create_version", create_version)
 
 
 def _exact_dimensions_in_statistics() -> None:
@@ -114,8 +112,8 @@ def _exact_dimensions_in_statistics() -> None:
         finally:
             asked.dimensions = None
 
-    CloudWatchBackend.get_all_metrics = get_all_metrics
-    CloudWatchBackend.get_metric_statistics = get_metric_statistics
+    replace(CloudWatchBackend, "get_all_metrics", get_all_metrics)
+    replace(CloudWatchBackend, "get_metric_statistics", get_metric_statistics)
 
 
 def _cloudwatch_logs_as_aws() -> None:
@@ -167,8 +165,8 @@ def _cloudwatch_logs_as_aws() -> None:
                 self._get_param("nextToken"), self._get_param("filterPattern"), True)
         return json.dumps({"events": events, "nextToken": token, "searchedLogStreams": searched})
 
-    LogsBackend.put_log_events = put_log_events
-    LogsResponse.filter_log_events = filter_log_events
+    replace(LogsBackend, "put_log_events", put_log_events)
+    replace(LogsResponse, "filter_log_events", filter_log_events)
 def _scaling_names_per_group() -> None:
     """Scheduled action and scaling policy names are unique per Auto Scaling group, as on AWS.
 
@@ -210,12 +208,12 @@ def _scaling_names_per_group() -> None:
         self.autoscaling_backend.delete_policy(self._get_param("AutoScalingGroupName"), self._get_param("PolicyName"))
         return EmptyResult()
 
-    AutoScalingBackend.put_scheduled_update_group_action = put_scheduled_update_group_action
-    AutoScalingBackend.delete_scheduled_action = delete_scheduled_action
-    AutoScalingBackend.put_scaling_policy = put_scaling_policy
-    AutoScalingBackend.delete_policy = delete_policy
-    AutoScalingBackend.execute_policy = execute_policy
-    AutoScalingResponse.delete_policy = delete_policy_response
+    replace(AutoScalingBackend, "put_scheduled_update_group_action", put_scheduled_update_group_action)
+    replace(AutoScalingBackend, "delete_scheduled_action", delete_scheduled_action)
+    replace(AutoScalingBackend, "put_scaling_policy", put_scaling_policy)
+    replace(AutoScalingBackend, "delete_policy", delete_policy)
+    replace(AutoScalingBackend, "execute_policy", execute_policy)
+    replace(AutoScalingResponse, "delete_policy", delete_policy_response)
 def _standard_tier_value_limit() -> None:
     """PutParameter refuses a value over 4 KB in the standard tier, as SSM does (moto 5.2 stores any size)."""
     from moto.ssm.exceptions import ValidationException
@@ -231,7 +229,7 @@ def _standard_tier_value_limit() -> None:
                                       "see https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html")
         return original(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite, tags, data_type, tier, policies)
 
-    SimpleSystemManagerBackend.put_parameter = put_parameter
+    replace(SimpleSystemManagerBackend, "put_parameter", put_parameter)
 
 
 def _custom_network_ids() -> None:
@@ -250,7 +248,7 @@ def _custom_network_ids() -> None:
     for module, random_name, backend, create in ((subnets, "random_subnet_id", subnets.SubnetBackend, "create_subnet"),
                                                  (security_groups, "random_security_group_id", security_groups.SecurityGroupBackend, "create_security_group")):
         make_id, original = getattr(module, random_name), getattr(backend, create)
-        setattr(module, random_name, lambda make_id=make_id: getattr(wanted, "id", None) or make_id())
+        replace(module, random_name, lambda make_id=make_id: getattr(wanted, "id", None) or make_id())
 
         def created(self, *args, original=original, **kwargs):
             wanted.id = custom_id(kwargs.get("tags"))
@@ -259,7 +257,7 @@ def _custom_network_ids() -> None:
             finally:
                 wanted.id = None
 
-        setattr(backend, create, created)
+        replace(backend, create, created)
 
 
 def _pending_until_booted(controller) -> None:
@@ -275,7 +273,7 @@ def _pending_until_booted(controller) -> None:
                 inst._state.name, inst._state.code = "pending", 0
         return reservation
 
-    InstanceBackend.run_instances = run_instances
+    replace(InstanceBackend, "run_instances", run_instances)
 
 
 def _register_pending_targets() -> None:
@@ -291,7 +289,7 @@ def _register_pending_targets() -> None:
             self.targets[target["Id"]] = {"Id": target["Id"], "Port": target.get("Port", self.port)}
             self.deregistered_targets.pop(target["Id"], None)
 
-    FakeTargetGroup.register = register
+    replace(FakeTargetGroup, "register", register)
 
 
 def _live_target_health(controller) -> None:
@@ -321,8 +319,8 @@ def _live_target_health(controller) -> None:
             targets += [t for t in controller.draining_targets(target_group_arn) if t["Id"] not in group.targets]
         return describe(self, target_group_arn, targets)
 
-    models.FakeTargetGroup.health_for = live_health_for
-    models.ELBv2Backend.describe_target_health = live_describe
+    replace(models.FakeTargetGroup, "health_for", live_health_for)
+    replace(models.ELBv2Backend, "describe_target_health", live_describe)
 
 
 def _private_folder(path: Path) -> None:
@@ -341,6 +339,7 @@ def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = Non
     _private_folder(Path("/run/netns"))
     _private_folder(run_dir)
     controller = Controller(live_dir, ImageStore(images), run_dir, aws_port=port)
+    motostate.one_request_at_a_time()  # the controller's threads share moto's state with its requests
     _pending_until_booted(controller)
     _register_pending_targets()
     _live_target_health(controller)

@@ -3,12 +3,21 @@
 ``read_moto`` copies what the controller needs from every account and
 region: instances, target groups and HTTP listeners; the other functions read
 a target group's settings or change an instance's state the way EC2 shows it.
+
+moto has no lock over its backends (5.2.6: ``backend_lock`` guards only
+making a region's backend), and its server answers each request on a thread
+of its own, while the live stack's controller, metadata services and monitor
+read and change the same dicts from theirs. So ``one_request_at_a_time``
+makes every request to a service whose state they share (``SHARED``) run
+under ``LOCK``, and they take ``LOCK`` too: a read never sees a request half
+done, and never meets "dictionary changed size during iteration". Services
+outside ``SHARED`` (SQS's long polls among them) are not held up.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
+import threading
 from dataclasses import dataclass
 
 from toolkit.local.balancer import Check
@@ -24,14 +33,38 @@ class World:
     in_use: set  # ARNs of target groups some listener forwards to
 
 
+# moto's services (a request's Flask app's ``service``) whose state the live stack reads or changes, or that change it.
+SHARED = frozenset({"ec2", "elbv2", "autoscaling", "cloudwatch", "iam", "sts", "cloudformation", "moto_api"})
+LOCK = threading.RLock()
+
+
+def one_request_at_a_time() -> None:
+    """moto's server answers a request to a ``SHARED`` service under ``LOCK`` (call before it starts)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    from toolkit.local.motopatches import replace
+
+    replace(DomainDispatcherApplication, "__call__", locked(DomainDispatcherApplication.__call__))
+
+
+def locked(call):
+    """``DomainDispatcherApplication.__call__`` holding ``LOCK`` while a ``SHARED`` service answers."""
+
+    def dispatch(self, environ, start_response):
+        app = self.get_application(environ)
+        if getattr(app, "service", None) not in SHARED:
+            return app(environ, start_response)
+        with LOCK:
+            return app(environ, start_response)
+
+    dispatch.unlocked = call
+    return dispatch
+
+
 def read_moto() -> World:
-    """A consistent-enough copy of moto's EC2 and ELBv2 state (retried if a request changes it mid-read)."""
-    for _ in range(5):
-        try:
-            return _read_moto()
-        except RuntimeError:  # "dictionary changed size during iteration"
-            time.sleep(0.01)
-    return _read_moto()
+    """A copy of moto's EC2 and ELBv2 containers, read between two requests (under ``LOCK``)."""
+    with LOCK:
+        return _read_moto()
 
 
 def _read_moto() -> World:
@@ -117,19 +150,21 @@ def forget_target(tg, instance_id: str, world: World) -> None:
     inst = world.instances.get(instance_id)
     if tg is None or inst is None or inst.state not in ("shutting-down", "terminated"):
         return
-    target = tg.targets.pop(instance_id, None)
-    if target is not None:
-        tg.deregistered_targets[instance_id] = target
+    with LOCK:
+        target = tg.targets.pop(instance_id, None)
+        if target is not None:
+            tg.deregistered_targets[instance_id] = target
 
 
 def set_state(inst, name: str, code: int, reason: tuple[str, str] | None = None) -> None:
     """Set a moto instance's state (and state reason) as EC2 would show it."""
     from moto.ec2.models.instances import StateReason
 
-    inst._state.name, inst._state.code = name, code
-    if reason is not None:
-        inst.state_reason = StateReason(reason[1], reason[0])
-        inst._reason = reason[1]
+    with LOCK:
+        inst._state.name, inst._state.code = name, code
+        if reason is not None:
+            inst.state_reason = StateReason(reason[1], reason[0])
+            inst._reason = reason[1]
 
 
 def dimension_value(arn: str) -> str:
@@ -142,14 +177,16 @@ def put_metrics(arn: str, namespace: str, datums: list[dict]) -> None:
     from moto.cloudwatch.models import cloudwatch_backends
 
     _, _, _, region, account, _ = arn.split(":", 5)
-    cloudwatch_backends[account][region].put_metric_data(namespace, datums)
+    with LOCK:
+        cloudwatch_backends[account][region].put_metric_data(namespace, datums)
 
 
 def cloudwatch_regions() -> list:
     """Every CloudWatch backend moto has made (one per account and region)."""
     from moto.cloudwatch.models import cloudwatch_backends
 
-    return [backend for account in list(dict.values(cloudwatch_backends)) for backend in list(dict.values(account))]
+    with LOCK:
+        return [backend for account in list(dict.values(cloudwatch_backends)) for backend in list(dict.values(account))]
 
 
 def identity_of(inst):
@@ -159,8 +196,9 @@ def identity_of(inst):
     from toolkit.local.imds import Identity
 
     backend = inst.ec2_backend
-    association = backend.iam_instance_profile_associations.get(inst.id)
-    roles = getattr(getattr(association, "iam_instance_profile", None), "roles", None) or []
+    with LOCK:
+        association = backend.iam_instance_profile_associations.get(inst.id)
+        roles = list(getattr(getattr(association, "iam_instance_profile", None), "roles", None) or [])
     data = inst.user_data
     if isinstance(data, list):
         data = data[0] if data else None

@@ -11,7 +11,7 @@ is a few dozen objects on the local stack: cheap enough for every poll.
 
 from __future__ import annotations
 
-from toolkit.local.motostate import World, forward_weights
+from toolkit.local.motostate import LOCK, World, forward_weights
 from toolkit.vpc import (
     Endpoint,
     Host,
@@ -28,8 +28,13 @@ def network_view(world: World, booted: set[str]) -> tuple[dict[str, frozenset], 
     """``(reach, admitted)``: instance id -> the services it reaches; (instance id, port) -> a load balancer reaches it.
 
     A port registered in several target groups is admitted when any load
-    balancer forwarding to one of them is.
+    balancer forwarding to one of them is. Read under ``LOCK``, between two requests.
     """
+    with LOCK:
+        return _network_view(world, booted)
+
+
+def _network_view(world: World, booted: set[str]) -> tuple[dict[str, frozenset], dict[tuple[str, int], bool]]:
     vpcs: dict[int, Vpc] = {}
 
     def vpc_of(inst) -> Vpc:

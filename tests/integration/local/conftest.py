@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.support import livebuilds
 from toolkit import procs
+from toolkit.aws import Aws
 from toolkit.errors import SandboxError, StackError
 from toolkit.hosts import sandbox
 from toolkit.local import stack
+from toolkit.local.awsrules import HEALTH_SCALE_ENV, SETTLE_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
@@ -56,3 +61,32 @@ def host_pid_of_container(instance_id: str) -> int:
 def in_instance(instance_id: str, *command: str) -> subprocess.CompletedProcess:
     """Run ``command`` inside an instance (all its namespaces: its own /run, its network)."""
     return subprocess.run(["nsenter", "-t", str(host_pid_of_container(instance_id)), "-a", *command], capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def bare_aws(tmp_path_factory):
+    """Clients of a bare local-stack moto server of the module's own (no seeding, no live stack; default settling and health timing)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("bare") / "moto.log"
+    env = {k: v for k, v in os.environ.items() if k not in (SETTLE_ENV, HEALTH_SCALE_ENV)}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "toolkit.local.motoserver", "-H", "127.0.0.1", "-p", str(port)],
+                                env=dict(env, MOTO_EC2_LOAD_DEFAULT_AMIS="false"), stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"the moto server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+    try:
+        yield Aws(region="us-east-1", endpoint=url, local=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

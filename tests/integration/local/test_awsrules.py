@@ -9,49 +9,21 @@ except the two that pin what moto already does (ModifyListener, FIFO topics).
 from __future__ import annotations
 
 import itertools
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import botocore.exceptions
 import pytest
 
-from toolkit.aws import Aws, error_code, once_settled
+from toolkit.aws import error_code, once_settled
+from toolkit.local.awsrules import DEFAULT_HEALTH_SCALE, time_to_healthy
 
 _names = itertools.count(1)
 PERMISSION = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
 
 
 @pytest.fixture(scope="module")
-def aws(tmp_path_factory):
-    """Clients of a bare local-stack moto server of this module's own."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tmp_path_factory.mktemp("awsrules") / "moto.log"
-    env = {k: v for k, v in os.environ.items() if k != "RODEO_LOCAL_SETTLE_SECONDS"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "toolkit.local.motoserver", "-H", "127.0.0.1", "-p", str(port)],
-                                env=dict(env, MOTO_EC2_LOAD_DEFAULT_AMIS="false"), stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"the moto server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
-    try:
-        yield Aws(region="us-east-1", endpoint=url, local=True)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def aws(bare_aws):
+    return bare_aws
 
 
 def refusal(call) -> tuple[str, str]:
@@ -211,3 +183,50 @@ def test_ssm_refuses_to_change_a_parameters_type(aws):
     assert (code, message.startswith("Parameter Store doesn't support changing a parameter type")) == ("HierarchyTypeMismatchException", True)
     assert ssm.put_parameter(Name=name, Value="plain 2", Type="String", Overwrite=True)["Version"] == 2
     assert ssm.get_parameter(Name=name)["Parameter"]["Type"] == "String"
+
+
+def _health(elbv2, tg: str) -> list[tuple[str, str, str | None]]:
+    found = elbv2.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+    return [(d["Target"]["Id"], d["TargetHealth"]["State"], d["TargetHealth"].get("Reason")) for d in found]
+
+
+def test_a_registered_target_is_initial_until_its_checks_pass_and_not_healthy_once_terminated(aws):
+    """Checks every 20 s, healthy after 4 (AWS: 20 s registering, healthy after 80 s; scaled by the default 0.05)."""
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    vpc, subnet = _network(aws)
+    tg = elbv2.create_target_group(Name=f"rules-{next(_names)}", Protocol="HTTP", Port=80, VpcId=vpc,
+                                   HealthCheckIntervalSeconds=20, HealthyThresholdCount=4)["TargetGroups"][0]["TargetGroupArn"]
+    registering, healthy_after = time_to_healthy(20, 4, DEFAULT_HEALTH_SCALE)
+    assert (registering, healthy_after) == (1.0, 4.0)
+    instance = ec2.run_instances(ImageId=_ami(aws), MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
+    elbv2.register_targets(TargetGroupArn=tg, Targets=[{"Id": instance}])
+    registered = time.monotonic()
+    seen = [_health(elbv2, tg)[0]]
+    again = None
+    while seen[-1][1] != "healthy" and time.monotonic() < registered + 10:
+        time.sleep(0.1)
+        if again is None and seen[-1][2] == "Elb.InitialHealthChecking":
+            elbv2.register_targets(TargetGroupArn=tg, Targets=[{"Id": instance}])  # registered again: keeps its age
+            again = time.monotonic()
+        answer = _health(elbv2, tg)[0]
+        if answer != seen[-1]:
+            seen.append(answer)
+            healthy_at = time.monotonic()
+    assert seen == [(instance, "initial", "Elb.RegistrationInProgress"), (instance, "initial", "Elb.InitialHealthChecking"), (instance, "healthy", None)]
+    assert healthy_at - registered >= healthy_after and again is not None and healthy_at - again < healthy_after
+
+
+def test_a_target_whose_instance_an_auto_scaling_group_terminated_is_not_healthy(aws):
+    """Scaling in terminates the instance; moto 5.2.6 leaves it registered (and called it healthy)."""
+    elbv2, autoscaling = aws.client("elbv2"), aws.client("autoscaling")
+    vpc, subnet = _network(aws)
+    tg = elbv2.create_target_group(Name=f"rules-{next(_names)}", Protocol="HTTP", Port=80, VpcId=vpc,
+                                   HealthCheckIntervalSeconds=5, HealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    name, template = f"rules-{next(_names)}", _template(aws, {"ImageId": _ami(aws)})
+    once_settled(lambda: autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": template, "Version": "1"}, MinSize=0, MaxSize=1, DesiredCapacity=1,
+        VPCZoneIdentifier=subnet, TargetGroupARNs=[tg]))
+    [(instance, state, _)] = _health(elbv2, tg)
+    assert state == "initial"
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, DesiredCapacity=0)
+    assert _health(elbv2, tg) == [(instance, "unused", "Target.InvalidState")]

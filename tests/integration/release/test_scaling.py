@@ -241,3 +241,40 @@ def test_status_shows_scaling_and_who_suspended_what(scaled, capsys):
     assert found["green"].suspended == ("ScheduledActions",) and not found["green"].tagged  # the person's, left as it was
     assert found["blue"].suspended == () and found["green"].rodeo_names() == NAMES
     assert "suspended by someone else: left as it is" in capsys.readouterr().err
+
+
+class Replacing(HookedAws):
+    """Clients with which Auto Scaling replaces a green instance (as after a failed EC2 check) just before the first gate at 10%."""
+
+    HOOKS = (("after-call", "_after"), ("before-call", "_before"))
+
+    def __init__(self, world: World):
+        super().__init__(region=world.aws.region, endpoint=world.aws.endpoint, local=True)
+        self.world, self.weighted, self.seen = world, False, None
+
+    def _after(self, model, **kwargs):
+        self.weighted = self.weighted or model.name == "ModifyListener"
+
+    def _before(self, model, **kwargs):
+        if not self.weighted or self.seen is not None or model.name != "DescribeAutoScalingGroups":
+            return
+        asg, elbv2, green = self.world.observer.client("autoscaling"), self.world.observer.client("elbv2"), self.world.env.groups["green"]
+        old, kept = [i["InstanceId"] for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=[green])["AutoScalingGroups"][0]["Instances"]]
+        asg.terminate_instance_in_auto_scaling_group(InstanceId=old, ShouldDecrementDesiredCapacity=False)
+        health = elbv2.describe_target_health(TargetGroupArn=self.world.env.target_groups["green"])["TargetHealthDescriptions"]
+        by_id = {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in health}
+        new = [i for i in by_id if i not in (old, kept)]
+        self.seen = {"replaced": by_id[old], "kept": by_id[kept], "replacement": [by_id[i] for i in new]}
+
+
+def test_an_instance_replaced_mid_release_is_initial_and_the_gate_rolls_back(scaled):
+    """The replacement is not healthy yet: green, holding weight, has 1 healthy of 2, fewer than capacity.min, so the gate rolls back."""
+    world = scaled(None)
+    run = Replacing(world)
+    with pytest.raises(ReleaseError) as caught:
+        rollout.release(world.cfg, run, ami=world.ami(), reporter=world.reporter)
+    assert run.seen == {"replaced": "unused", "kept": "healthy", "replacement": ["initial"]}
+    result = caught.value.result
+    assert (result.outcome, result.steps, result.reason) == ("rolled_back", [10], "green has 1 healthy of 2 instance(s), fewer than 2 (while watching)")
+    after_ = world.state()
+    assert (after_.weights, after_.blue.healthy, after_.green.desired) == ({"blue": 100, "green": 0}, 2, 0)

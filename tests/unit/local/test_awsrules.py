@@ -1,10 +1,21 @@
-"""The settling window of the local stack's eventual consistency, on a fake clock."""
+"""The settling window of the local stack's eventual consistency, and its health checks' timing, on fake clocks."""
 
 from __future__ import annotations
 
 import pytest
 
-from toolkit.local.awsrules import DEFAULT_SETTLE_SECONDS, Settling, settle_seconds
+from toolkit.local.awsrules import (
+    CHECKING,
+    DEFAULT_HEALTH_SCALE,
+    DEFAULT_SETTLE_SECONDS,
+    HEALTH_SCALE_ENV,
+    INITIAL,
+    Settling,
+    health_scale,
+    initial_health,
+    settle_seconds,
+    time_to_healthy,
+)
 
 
 class Clock:
@@ -46,3 +57,27 @@ def test_the_window_comes_from_the_environment(monkeypatch, value, seconds):
     else:
         monkeypatch.setenv("RODEO_LOCAL_SETTLE_SECONDS", value)
     assert settle_seconds() == seconds
+
+
+@pytest.mark.parametrize("value, scale", [(None, DEFAULT_HEALTH_SCALE), ("0", 0.0), ("0.2", 0.2), ("-1", 0.0), ("fast", DEFAULT_HEALTH_SCALE)])
+def test_the_health_check_scale_comes_from_the_environment(monkeypatch, value, scale):
+    if value is None:
+        monkeypatch.delenv(HEALTH_SCALE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(HEALTH_SCALE_ENV, value)
+    assert health_scale() == scale
+
+
+@pytest.mark.parametrize("interval, threshold, scale, expected", [
+    (5, 2, 0.05, (0.25, 0.5)),  # the seeded target groups: 0.5 s to healthy
+    (None, None, 0.05, (1.5, 7.5)),  # AWS's defaults: every 30 s, 5 to pass
+    ("10", "3", 1.0, (10.0, 30.0)),  # unscaled: AWS's own time
+    (5, 2, 0.0, (0.0, 0.0)),
+])
+def test_time_to_healthy_is_the_groups_checks_scaled(interval, threshold, scale, expected):
+    assert time_to_healthy(interval, threshold, scale) == expected
+
+
+@pytest.mark.parametrize("age, expected", [(0.0, INITIAL), (0.24, INITIAL), (0.25, CHECKING), (0.49, CHECKING), (0.5, None), (60.0, None)])
+def test_a_new_target_registers_then_is_checked_then_passes(age, expected):
+    assert initial_health(age, 0.25, 0.5) == expected

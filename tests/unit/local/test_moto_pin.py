@@ -6,7 +6,7 @@ import re
 from importlib.metadata import version
 from pathlib import Path
 
-from toolkit.local.motoserver import MOTO_CHECKED
+from toolkit.local.motopatches import MOTO_CHECKED
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -1,0 +1,82 @@
+"""Every patch of moto is listed in toolkit.local.motopatches, and moto still has what each one replaces, as it was checked.
+
+A failure here after a moto upgrade names the patch to look at again: moto
+renamed or removed what it replaces, changed its parameters, or grew a call
+the local stack adds. The behaviour of each patch is proven by the tests its
+entry names (``proof``), which run it in a moto server.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toolkit.local import motopatches
+from toolkit.local.motopatches import ADDED, PATCHES, SETTING, original, replace, targets
+
+ROOT = Path(__file__).resolve().parents[3]
+PATCHING_MODULES = ("motoserver", "awsrules", "auth", "iamsim", "motostate")
+
+
+@pytest.mark.parametrize("target, params", sorted(targets().items()), ids=sorted(targets()))
+def test_moto_still_has_what_the_patch_replaces_with_the_parameters_relied_on(target, params):
+    found = original(target)
+    if params is ADDED:
+        assert found is None, f"moto {motopatches.MOTO_CHECKED}+ has {target} itself: drop the patch, check moto's against AWS"
+    elif params == SETTING:
+        assert isinstance(found, (int, float)) and not isinstance(found, bool)
+    else:
+        assert callable(found), f"{target} is gone from moto"
+        assert tuple(inspect.signature(found).parameters) == params
+
+
+@pytest.mark.parametrize("patch", PATCHES, ids=[p.installer.rsplit(":", 1)[1] for p in PATCHES])
+def test_each_patch_is_made_by_a_function_and_names_tests_that_exist(patch):
+    module, _, name = patch.installer.partition(":")
+    assert callable(getattr(importlib.import_module(module), name))
+    assert patch.what and patch.why and patch.proof
+    for proof in patch.proof:
+        path, _, test = proof.partition("::")
+        assert (ROOT / path).is_file(), proof
+        if test:
+            assert re.search(rf"^def {re.escape(test)}\(", (ROOT / path).read_text(), re.M), proof
+
+
+INSTALL_ALL = """
+import json
+from toolkit.local import auth, awsrules, iamsim, motopatches, motoserver, motostate
+for name in dir(motoserver):
+    if name.startswith("_") and name not in ("_go_live", "_private_folder") and callable(getattr(motoserver, name)) \\
+            and getattr(getattr(motoserver, name), "__module__", "") == "toolkit.local.motoserver":
+        fn = getattr(motoserver, name)
+        fn(None) if fn.__code__.co_argcount else fn()
+auth.enforce(); awsrules.apply(); iamsim.install(); motostate.one_request_at_a_time()
+print(json.dumps(sorted(motopatches.ORIGINALS)))
+"""
+
+
+def test_the_patches_made_are_exactly_the_ones_listed():
+    """Every function that patches moto, run in a fresh process: what it replaced is what PATCHES lists, no more, no less."""
+    done = subprocess.run([sys.executable, "-c", INSTALL_ALL], capture_output=True, text=True, timeout=120, cwd=ROOT, check=True)
+    assert json.loads(done.stdout) == sorted(targets())
+
+
+def test_a_patch_not_listed_is_refused():
+    from moto.sns.responses import SNSResponse
+
+    with pytest.raises(LookupError, match="moto.sns.responses:SNSResponse.subscribe is not in toolkit.local.motopatches.PATCHES"):
+        replace(SNSResponse, "subscribe", lambda self: None)
+
+
+@pytest.mark.parametrize("module", PATCHING_MODULES)
+def test_no_module_patches_moto_around_the_registry(module):
+    """An assignment to a moto class's attribute, or a setattr, outside motopatches.replace would go unlisted."""
+    source = (ROOT / "toolkit" / "local" / f"{module}.py").read_text()
+    assert re.findall(r"^\s+(?:[\w.]*[A-Z]\w*\.\w+ = |setattr\()", source, re.M) == []
