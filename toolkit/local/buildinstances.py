@@ -75,8 +75,11 @@ def hand_over(instance_dir: Path, live_dir: Path, bake_id: str) -> None:
 
 def with_key(identity, inst):
     """``identity`` with the key pair RunInstances named (its public key as moto keeps it), as EC2's metadata serves it."""
+    from toolkit.local.motostate import LOCK
+
     name = getattr(inst, "key_name", None) or ""
-    pair = inst.ec2_backend.key_pairs.get(name) if name else None
+    with LOCK:  # moto's key pairs, between two requests
+        pair = inst.ec2_backend.key_pairs.get(name) if name else None
     if pair is None:
         return identity
     material = pair.material_public
