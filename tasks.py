@@ -135,7 +135,7 @@ def _show(result, json_mode: bool) -> None:
     """Print a typed result: its ``to_dict()`` as JSON, or its ``lines()``."""
     if json_mode:
         _print_json(result.to_dict())
-    else:
+    elif result.lines():  # none when the error that follows says it all (a rolled-back release)
         print("\n".join(result.lines()))
 
 

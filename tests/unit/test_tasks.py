@@ -7,7 +7,7 @@ from invoke import Context, Exit
 
 import tasks
 from toolkit.release import rollout
-from toolkit.release.rollout import ReleaseResult
+from toolkit.release.result import ReleaseResult
 
 
 def test_rollback_passes_break_lock(monkeypatch, capsys):
@@ -22,7 +22,7 @@ def test_rollback_passes_break_lock(monkeypatch, capsys):
     monkeypatch.setattr(rollout, "rollback", fake_rollback)
     tasks.rollback.body(Context(), break_lock=True)
     assert seen["break_lock"] is True
-    assert "unchanged: ami-aaaaaaaa" in capsys.readouterr().out
+    assert "nothing to roll back: ami-aaaaaaaa already serves from blue" in capsys.readouterr().out
     assert "break_lock" in tasks.rollback.help
 
 
