@@ -299,7 +299,7 @@ BAKE_CASES = [
 # An image's app source (images.app.app_source): each case fails before anything is baked.
 APP = ("bake", "--image", "app")
 APP_SOURCE_CASES = [
-    Case("app-source-repo-missing", APP, "image app: app source no/such/repo is not a git repository Rodeo can read",
+    Case("app-source-repo-missing", APP, "image app: app source no/such/repo: no such folder",
          "a URL, or a path relative to the project", edit=settings("images.app.app_source", {"git": "no/such/repo", "ref": "main"})),
     Case("app-source-ref-unresolved", APP, "image app: ref 'relase-1' does not resolve in apprepo", "git ls-remote apprepo",
          edit=chain(git_repo("apprepo"), settings("images.app.app_source", {"git": "apprepo", "ref": "relase-1"}))),
