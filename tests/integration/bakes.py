@@ -58,7 +58,7 @@ class Project:
         import importlib.util
         import io
 
-        from invoke import Program
+        from toolkit.argv import RodeoProgram  # what tasks.py gives invoke's own program
 
         out, err, code = io.StringIO(), io.StringIO(), 0
         saved_env, saved_cwd = dict(os.environ), os.getcwd()
@@ -73,7 +73,7 @@ class Project:
             spec.loader.exec_module(tasks)
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 try:
-                    Program(namespace=tasks.ns, name="invoke", binary="invoke").run(["invoke", *args])
+                    RodeoProgram(namespace=tasks.ns, name="invoke", binary="invoke").run(["invoke", *args])
                 except SystemExit as exc:
                     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         finally:
