@@ -14,9 +14,46 @@ import signal
 import sys
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit, Program, task
+from invoke.exceptions import ParseError
 
-from toolkit.argv import adopt
+from toolkit import argv
+
+
+class RodeoProgram(Program):
+    """invoke's Program, reading Heroku's forms: ``rewrite`` before the tasks are parsed, a ``refusal`` instead of a bare ParseError."""
+
+    def parse_tasks(self) -> None:
+        # One parser, made here and used by invoke's own parse_tasks: making the contexts consumes the tasks' help texts.
+        self._rodeo_parser = parser = super()._make_parser()
+        names = {name: parser.contexts[name] for name in parser.contexts}
+        flags = {name: set(ctx.flags) | set(ctx.flags.aliases) for name, ctx in names.items()}
+        takes = {name: {f for f in flags[name] if ctx.flags[f].takes_value} for name, ctx in names.items()}
+        self.core.unparsed = argv.rewrite(list(self.core.unparsed), takes)
+        try:
+            super().parse_tasks()
+        except ParseError as exc:
+            word = argv.refused_word(str(exc))
+            if word is None:
+                raise
+            said = argv.refusal(word, exc.context.name if exc.context is not None else None, list(self.core.unparsed), flags)
+            print(f"error: {said.message}\n  hint: {said.hint}", file=sys.stderr)
+            raise Exit(code=2) from None
+
+    def _make_parser(self):  # invoke's own hook: the parser made above
+        return self._rodeo_parser
+
+
+def adopt() -> None:
+    """Give the program of invoke's own ``invoke`` command Rodeo's parsing (it loads tasks.py before it parses the tasks).
+
+    A program of another class (a test's, a tool's own binary) is left as it is.
+    """
+    main = sys.modules.get("invoke.main")
+    program = getattr(main, "program", None)
+    if type(program) is Program:
+        program.__class__ = RodeoProgram
+
 
 adopt()  # run by invoke's own command: Heroku's forms are read (config.set A=1 B=2) or refused with Rodeo's as the hint
 

@@ -1,16 +1,14 @@
 """The command line as a Heroku user types it: taken in Rodeo's form, or refused with Rodeo's form as the hint.
 
 invoke parses the whole command line before any task runs, so a word it does
-not know never reaches ``tasks.py``: it prints "No idea what 'ps' is!" and
-exits. ``RodeoProgram`` is invoke's ``Program`` with one change, in
-``parse_tasks``: the words are first rewritten (``rewrite``: the extra
-``KEY=VALUE`` words of ``config.set`` become ``--and KEY=VALUE``), and what
-invoke still refuses becomes one error line with a hint (``refusal``), exit
-code 2. ``adopt`` gives invoke's own program this parsing: ``tasks.py``
-calls it when it is loaded, which invoke does before it parses the tasks.
+not know never reaches a task: it prints "No idea what 'ps' is!" and exits.
+``tasks.py`` gives invoke's program a ``parse_tasks`` that first rewrites the
+words (``rewrite``: the extra ``KEY=VALUE`` words of ``config.set`` become
+``--and KEY=VALUE``) and turns what invoke still refuses into one error line
+with a hint (``refusal``), exit code 2.
 
-The rest is pure: tables of Heroku's commands and flags, and functions from
-the words to the words or to the refusal.
+This module is pure (no invoke): tables of Heroku's commands and flags, and
+functions from the words to the words or to the refusal.
 """
 
 from __future__ import annotations
@@ -20,8 +18,6 @@ import difflib
 import sys
 from dataclasses import dataclass
 
-from invoke import Exit, Program
-from invoke.exceptions import ParseError
 
 # Tasks whose one positional argument may come several times: each extra one becomes this flag.
 VARIADIC = {"config.set": "--and", "config.unset": "--and"}
@@ -131,31 +127,7 @@ def _flag(flag: str, task: str | None, tasks: dict[str, set[str]]) -> Refusal:
     return Refusal(where, said + (f"invoke --help {task} lists its flags" if task else "flags come after the command: invoke COMMAND --flag"))
 
 
-class RodeoProgram(Program):
-    """invoke's Program, reading Heroku's forms: ``rewrite`` before the tasks are parsed, a ``refusal`` instead of a bare ParseError."""
-
-    def parse_tasks(self) -> None:
-        # One parser, made here and used by invoke's own parse_tasks: making the contexts consumes the tasks' help texts.
-        self._rodeo_parser = parser = super()._make_parser()
-        names = {name: parser.contexts[name] for name in parser.contexts}
-        flags = {name: set(ctx.flags) | set(ctx.flags.aliases) for name, ctx in names.items()}
-        takes = {name: {f for f in flags[name] if ctx.flags[f].takes_value} for name, ctx in names.items()}
-        self.core.unparsed = rewrite(list(self.core.unparsed), takes)
-        try:
-            super().parse_tasks()
-        except ParseError as exc:
-            word = _refused_word(str(exc))
-            if word is None:
-                raise
-            said = refusal(word, exc.context.name if exc.context is not None else None, list(self.core.unparsed), flags)
-            print(f"error: {said.message}\n  hint: {said.hint}", file=sys.stderr)
-            raise Exit(code=2) from None
-
-    def _make_parser(self):  # invoke's own hook: the parser made above
-        return self._rodeo_parser
-
-
-def _refused_word(message: str) -> str | None:
+def refused_word(message: str) -> str | None:
     """The word of invoke's "No idea what 'X' is!" (X as Python's repr), else None (other parse errors are invoke's to say)."""
     head, tail = "No idea what ", " is!"
     if not (message.startswith(head) and message.endswith(tail)):
@@ -165,14 +137,3 @@ def _refused_word(message: str) -> str | None:
     except (ValueError, SyntaxError):
         return None
     return word if isinstance(word, str) else None
-
-
-def adopt() -> None:
-    """Give the program of invoke's own ``invoke`` command Rodeo's parsing (it loads tasks.py before it parses the tasks).
-
-    A program of another class (a test's, a tool's own binary) is left as it is.
-    """
-    main = sys.modules.get("invoke.main")
-    program = getattr(main, "program", None)
-    if type(program) is Program:
-        program.__class__ = RodeoProgram

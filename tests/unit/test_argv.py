@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from toolkit import argv
-from toolkit.argv import RodeoProgram, refusal, rewrite
+from toolkit.argv import refusal, rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
 TAKES = {"config.set": {"--env", "-e", "--and", "-a"}, "config.unset": {"--env", "-e", "--and", "-a"}, "status": {"--env", "-e"}, "logs": {"--since", "-s"}}
@@ -71,7 +71,8 @@ def fresh_tasks():
 
 def run(args, capsys):
     """``invoke ARGS`` through Rodeo's program, parsing only (the task itself is not run): the program, exit code, stderr (--help: stdout)."""
-    program = RodeoProgram(namespace=fresh_tasks().ns, name="invoke", binary="invoke")
+    tasks = fresh_tasks()
+    program = tasks.RodeoProgram(namespace=tasks.ns, name="invoke", binary="invoke")
     program.execute = lambda: None
     try:
         program.run(["invoke", *args])
@@ -114,10 +115,11 @@ def test_adopt_gives_invokes_own_program_rodeos_parsing():
     from invoke import Program
     from invoke import main
 
+    tasks = fresh_tasks()
     saved = main.program.__class__
     try:
         main.program.__class__ = Program
-        argv.adopt()
-        assert type(main.program) is RodeoProgram
+        tasks.adopt()
+        assert type(main.program) is tasks.RodeoProgram
     finally:
         main.program.__class__ = saved
