@@ -14,7 +14,48 @@ import signal
 import sys
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit, Program, task
+from invoke.exceptions import ParseError
+
+from toolkit import argv
+
+
+class RodeoProgram(Program):
+    """invoke's Program, reading Heroku's forms: ``rewrite`` before the tasks are parsed, a ``refusal`` instead of a bare ParseError."""
+
+    def parse_tasks(self) -> None:
+        # One parser, made here and used by invoke's own parse_tasks: making the contexts consumes the tasks' help texts.
+        self._rodeo_parser = parser = super()._make_parser()
+        names = {name: parser.contexts[name] for name in parser.contexts}
+        flags = {name: set(ctx.flags) | set(ctx.flags.aliases) for name, ctx in names.items()}
+        takes = {name: {f for f in flags[name] if ctx.flags[f].takes_value} for name, ctx in names.items()}
+        self.core.unparsed = argv.rewrite(list(self.core.unparsed), takes)
+        try:
+            super().parse_tasks()
+        except ParseError as exc:
+            word = argv.refused_word(str(exc))
+            if word is None:
+                raise
+            said = argv.refusal(word, exc.context.name if exc.context is not None else None, list(self.core.unparsed), flags)
+            print(f"error: {said.message}\n  hint: {said.hint}", file=sys.stderr)
+            raise Exit(code=2) from None
+
+    def _make_parser(self):  # invoke's own hook: the parser made above
+        return self._rodeo_parser
+
+
+def adopt() -> None:
+    """Give the program of invoke's own ``invoke`` command Rodeo's parsing (it loads tasks.py before it parses the tasks).
+
+    A program of another class (a test's, a tool's own binary) is left as it is.
+    """
+    main = sys.modules.get("invoke.main")
+    program = getattr(main, "program", None)
+    if type(program) is Program:
+        program.__class__ = RodeoProgram
+
+
+adopt()  # run by invoke's own command: Heroku's forms are read (config.set A=1 B=2) or refused with Rodeo's as the hint
 
 ROOT = Path(__file__).resolve().parent
 STATE_DIR = Path(os.environ.get("RODEO_STATE_DIR", ROOT / ".rodeo"))
@@ -135,7 +176,7 @@ def _show(result, json_mode: bool) -> None:
     """Print a typed result: its ``to_dict()`` as JSON, or its ``lines()``."""
     if json_mode:
         _print_json(result.to_dict())
-    else:
+    elif result.lines():  # none when the error that follows says it all (a rolled-back release)
         print("\n".join(result.lines()))
 
 
@@ -342,6 +383,26 @@ def status(c, env="local", json=False, debug=False):
         print("\n".join(state.lines(cfg, info)))
 
 
+@task(
+    help={
+        "process": "web=N (or web+1, web-1): that many instances in the slot that serves ('invoke status' shows how many run)",
+        "env": "environment (default: local)",
+        "plan": "print what would change, change nothing",
+        "json": "print one JSON object as the last line",
+        "break_lock": "take over a lock left by a run that died (refused while its process runs on this host)",
+        "debug": "show tracebacks",
+    }
+)
+@rodeo
+def scale(c, process, env="local", plan=False, json=False, break_lock=False, debug=False):
+    """Run N instances of the app in the slot that serves (Heroku's ps:scale), within its group's min and max."""
+    from toolkit.release import resize
+
+    cfg = _config(env)
+    change = resize.parse(process)  # before the local stack starts
+    _show(resize.scale(cfg, _aws(cfg, plan=plan), change, plan_only=plan, break_lock=break_lock, reporter=_reporter(json)), json)
+
+
 @task(help={"env": "environment (default: local)", "debug": "show tracebacks"})
 @rodeo
 def setup(c, env="local", debug=False):
@@ -365,31 +426,34 @@ def setup(c, env="local", debug=False):
 
 @task(
     help={
-        "follow": "keep showing new lines of every instance (those that start meanwhile too) until Ctrl-C",
-        "since": "from this far back: 30s, 10m, 2h, 1d, or a time like 2026-11-27T14:05:00Z (default: 10m; 1m with --follow)",
+        "follow": "keep showing new lines of every instance (those that start meanwhile too) from now on, until Ctrl-C (with --since: from then on)",
+        "tail": "the same as --follow (Heroku's name)",
+        "since": "from this far back: 30s, 10m, 2h, 1d, or a time like 2026-11-27T14:05:00Z (default: 10m; now with --follow)",
         "grep": "only lines whose message matches this Python regular expression",
         "slot": "only the instances of this slot: blue or green",
         "instance": "only this instance's lines (its id)",
+        "all": "the system's lines too (the kernel, systemd, the base image's services); default: the app's units only",
         "env": "environment (default: local)",
         "json": "one JSON object per line (time, instance, slot, version, unit, message, priority)",
         "debug": "show tracebacks",
     }
 )
 @rodeo
-def logs(c, follow=False, since="", grep="", slot="", instance="", env="local", json=False, debug=False):
-    """Show the instances' journals from CloudWatch Logs, merged by time, each line with its instance, slot and version."""
-    from toolkit.logs import tail, view
+def logs(c, follow=False, since="", grep="", slot="", instance="", env="local", json=False, debug=False, tail=False, all=False):
+    """Show the app's lines from every instance's journal (CloudWatch Logs), merged by time, each with its instance, slot and version."""
+    from toolkit.logs import tail as reading, view
 
+    follow = follow or tail
     cfg = _config(env)
-    query = view.query(since or ("1m" if follow else "10m"), slot=slot, instance=instance, grep=grep)
+    query = view.query(since or ("0s" if follow else "10m"), slot=slot, instance=instance, grep=grep, everything=all)
     aws = _aws(cfg, plan=True)  # reading logs never starts the local stack
     show = (lambda line: _print_json(line.to_dict())) if json else (lambda line: print(line.text(), flush=True))
     if not follow:
-        for line in tail.lines(cfg, aws, query):
+        for line in reading.lines(cfg, aws, query):
             show(line)
         return
     try:
-        for line in tail.follow(cfg, aws, query):
+        for line in reading.follow(cfg, aws, query):
             show(line)
             sys.stdout.flush()
     except KeyboardInterrupt:  # Ctrl-C (or SIGTERM) is how --follow ends: not an error
@@ -605,6 +669,7 @@ ns.add_collection(local)
 ns.add_task(deploy)
 ns.add_task(release)
 ns.add_task(rollback)
+ns.add_task(scale)
 ns.add_task(status)
 ns.add_task(setup)
 ns.add_task(logs)

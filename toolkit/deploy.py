@@ -18,7 +18,7 @@ from toolkit.config import Config
 from toolkit.errors import RodeoError
 from toolkit.hosts import Hosts
 from toolkit.release import rollout, slots
-from toolkit.release.rollout import ReleaseResult
+from toolkit.release.result import ReleaseResult
 from toolkit.ui import Reporter
 
 
@@ -58,12 +58,9 @@ class DeployResult:
             how = "reused" if self.bake.cached else f"baked in {self.bake.duration_s:.0f}s" + (f" because {'; '.join(self.bake.why)}" if self.bake.why else "")
             out.append(f"{self.image}: {next(iter(self.bake.ami.values()), '?')}{app} {how}")
         if self.release:
-            took = f" in {self.release.seconds:.0f}s" if self.release.seconds else ""
-            out.append(f"release: {self.release.outcome}{took}, {self.release.ami} active in {self.release.active_slot} (steps {self.release.steps})")
+            out += self.release.lines()  # none for a rolled-back release: the error says what happened
         if self.outcome in ("deployed", "unchanged"):
             out.append(f"serving at {self.url}" if self.url else "serving (no load balancer URL found)")
-        elif self.serving:
-            out.append(f"still serving: {self.serving}")
         return out
 
 
@@ -88,17 +85,23 @@ def deploy(config: Config, aws: Any, hosts: Hosts, state_dir: Path, image: str |
         baked = bake(config, aws, hosts, name, state_dir, reporter, ref=ref)
     except RodeoError as exc:
         result = DeployResult(name, "bake_failed", serving=serving)
-        raise type(exc)(f"deploy stopped at the bake of {name}, nothing was released: {exc.message}", exc.hint, result=result) from None
+        raise type(exc)(f"deploy of {name} stopped at its bake, so nothing was released ({_serves(serving)}): {exc.message}", exc.hint,
+                        result=result) from None
     ami = baked.ami[config.region]
     try:
         released = rollout.release(config, aws, ami=ami, reporter=reporter, lb_urls=lb_urls)
     except RodeoError as exc:
         still = _serving(config, aws) or serving
         result = DeployResult(name, "release_failed", bake=baked, release=exc.result, serving=still)
-        raise type(exc)(f"deploy baked {ami} but its release failed ({still or 'the previous version'} still serves): {exc.message}",
-                        exc.hint, result=result) from None
+        if getattr(exc.result, "outcome", None) == "rolled_back":  # its message says what was tried, why it failed and what serves
+            raise type(exc)(f"deploy of {name}: {exc.message}", exc.hint, result=result) from None
+        raise type(exc)(f"deploy of {name} baked {ami} but did not release it ({_serves(still)}): {exc.message}", exc.hint, result=result) from None
     url = (lb_urls() if lb_urls else {}).get(rel.listener_port) or slots.dns_url(aws, rel, rel.listener_port)
     return DeployResult(name, "unchanged" if released.outcome == "unchanged" else "deployed", bake=baked, release=released, url=url)
+
+
+def _serves(ami: str | None) -> str:
+    return f"{ami} serves, as before" if ami else "nothing was serving"
 
 
 def _serving(config: Config, aws: Any) -> str | None:

@@ -243,8 +243,13 @@ CLI_CASES = [
     Case("flag-keep-zero", ("prune", "--image", "app", "--keep", "0"), "--keep 0 would keep no AMI", "at least 1"),
     Case("flag-keep-negative", ("prune", "--image", "app", "--keep", "-1"), "--keep -1 would keep no AMI", "at least 1"),
     Case("flag-keep-not-a-number", ("prune", "--image", "app", "--keep", "abc"), "--keep 'abc' is not a number", "at least 1"),
-    # invoke's own parser answers these before any task runs: one plain line, exit 1.
-    Case("flag-unknown", ("bake", "--imgae", "app"), "No idea what '--imgae' is!", prefix=""),
+    # invoke's parser answers these before any task runs; a word it does not know gets Rodeo's hint (toolkit/argv.py).
+    Case("flag-unknown", ("bake", "--imgae", "app"), "bake has no flag --imgae", "did you mean --image?"),
+    Case("heroku-ps-scale", ("ps:scale", "web=3"), "no command 'ps:scale' (Heroku's)", "Rodeo's form: invoke scale web=3", here=True),
+    Case("heroku-logs-num", ("logs", "-n", "200"), "logs has no flag -n", "--since 10m", here=True),
+    Case("heroku-config-set-colon", ("config:set", "A=1", "B=2"), "no command 'config:set' (Heroku's)", "invoke config.set A=1 B=2", here=True),
+    Case("scale-other-process", ("scale", "worker=2"), "no process type 'worker'", "write web=2", here=True),
+    Case("scale-instance-size", ("scale", "web=2:standard-2x"), "'web=2:standard-2x' is not a process and a count", "release.instance_type", here=True),
     Case("flag-ami-required", ("verify",), "'verify' did not receive required positional arguments: 'ami'", prefix=""),
     Case("flag-var-malformed", ("bake", "--var", "webapp_fault"), "--var 'webapp_fault' is not KEY=VALUE", "--var app_version=1.2.3"),
     Case("flag-var-bad-name", ("bake", "--var", "app-version=1"), "--var 'app-version=1' is not KEY=VALUE", "letters, digits"),
@@ -299,7 +304,7 @@ BAKE_CASES = [
 # An image's app source (images.app.app_source): each case fails before anything is baked.
 APP = ("bake", "--image", "app")
 APP_SOURCE_CASES = [
-    Case("app-source-repo-missing", APP, "image app: app source no/such/repo is not a git repository Rodeo can read",
+    Case("app-source-repo-missing", APP, "image app: app source no/such/repo: no such folder",
          "a URL, or a path relative to the project", edit=settings("images.app.app_source", {"git": "no/such/repo", "ref": "main"})),
     Case("app-source-ref-unresolved", APP, "image app: ref 'relase-1' does not resolve in apprepo", "git ls-remote apprepo",
          edit=chain(git_repo("apprepo"), settings("images.app.app_source", {"git": "apprepo", "ref": "relase-1"}))),

@@ -82,8 +82,6 @@ class Project:
         import importlib.util
         import io
 
-        from invoke import Program
-
         out, err, code = io.StringIO(), io.StringIO(), 0
         saved_env, saved_cwd = dict(os.environ), os.getcwd()
         saved_signal = signal.getsignal(signal.SIGTERM)
@@ -97,7 +95,7 @@ class Project:
             spec.loader.exec_module(tasks)
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 try:
-                    Program(namespace=tasks.ns, name="invoke", binary="invoke").run(["invoke", *args])
+                    tasks.RodeoProgram(namespace=tasks.ns, name="invoke", binary="invoke").run(["invoke", *args])  # what tasks.py gives invoke's own program
                 except SystemExit as exc:
                     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         finally:

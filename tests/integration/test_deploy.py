@@ -79,8 +79,9 @@ def test_a_failed_bake_releases_nothing_and_says_so(project: Project, ec2):
                                        "    - name: Break\n      ansible.builtin.command: /bin/false\n")
     out = project.invoke("deploy")
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert "error: deploy stopped at the bake of app, nothing was released: Ansible task 'Break' failed" in out.stderr
-    assert f"still serving: {serving}" in out.stdout
+    assert (f"error: deploy of app stopped at its bake, so nothing was released ({serving} serves, as before): Ansible task 'Break' failed"
+            in out.stderr)
+    assert (out.stdout + out.stderr).count(serving) == 1  # said once, in the error
     assert last_json(project.invoke("status", "--json").stdout)["ami"] == serving
     assert residue(project.state) == {"mounts": [], "processes": []}
 
@@ -106,7 +107,9 @@ def test_a_refused_release_leaves_the_previous_version_serving(project: Project,
     finally:
         cloudwatch.delete_alarms(AlarmNames=[name])
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert f"but its release failed ({serving} still serves)" in out.stderr
+    (error,) = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+    assert re.match(r"error: deploy of app: release of ami-\w+ \(app 2\.0\.0, config v0\) rolled back after \d+s before it took any traffic: "
+                    rf"alarm\(s\) in ALARM: web-5xx \(before the weight change\); blue serves {serving} \(config v0\), as before$", error), error
     result = last_json(out.stdout)
     assert result["outcome"] == "release_failed" and result["bake"]["app"]["version"] == "2.0.0" and result["serving"] == serving
     assert last_json(project.invoke("status", "--json").stdout)["ami"] == serving

@@ -159,7 +159,7 @@ def test_a_fault_that_outlasts_the_retries_after_traffic_moved_rolls_back(world,
         aws = Faulty(world, proxy, _outage_after_first_weight_change(proxy, kinds=("5xx", "drop"), actions={"ModifyListener"}, limit=ATTEMPTS))
         with pytest.raises(ReleaseError) as caught:
             rollout.release(world.cfg, aws, ami=ami, reporter=world.reporter)
-    assert "rolled back" in caught.value.message and "all traffic is back on blue" in caught.value.hint
+    assert "rolled back" in caught.value.message and f"blue serves {base}" in caught.value.message and "invoke logs --slot green" in caught.value.hint
     assert caught.value.result.outcome == "rolled_back"
     assert proxy.stats.faults == {"ModifyListener": ATTEMPTS}
     assert aws.broken == []

@@ -7,7 +7,7 @@ from invoke import Context, Exit
 
 import tasks
 from toolkit.release import rollout
-from toolkit.release.rollout import ReleaseResult
+from toolkit.release.result import ReleaseResult
 
 
 def test_rollback_passes_break_lock(monkeypatch, capsys):
@@ -22,7 +22,7 @@ def test_rollback_passes_break_lock(monkeypatch, capsys):
     monkeypatch.setattr(rollout, "rollback", fake_rollback)
     tasks.rollback.body(Context(), break_lock=True)
     assert seen["break_lock"] is True
-    assert "unchanged: ami-aaaaaaaa" in capsys.readouterr().out
+    assert "nothing to roll back: ami-aaaaaaaa already serves from blue" in capsys.readouterr().out
     assert "break_lock" in tasks.rollback.help
 
 
@@ -33,3 +33,20 @@ def test_help_where_a_positional_argument_goes_points_to_the_help(task, name, ar
         task.body(Context(), **{argument: "--help"})  # how invoke hands it over: `invoke config.set --help`
     assert stopped.value.code == 2
     assert capsys.readouterr().err.splitlines() == [f"error: --help came where {name}'s first argument goes", f"  hint: for its help: invoke --help {name}"]
+
+
+@pytest.mark.parametrize("flags, back_s", [({"follow": True}, 0), ({"tail": True}, 0), ({"tail": True, "since": "5m"}, 300), ({}, 600)])
+def test_logs_follow_starts_at_now_and_tail_is_follow(monkeypatch, flags, back_s):
+    import time
+
+    from toolkit.logs import tail
+
+    seen = {}
+    monkeypatch.setattr(tasks, "_config", lambda env: "cfg")
+    monkeypatch.setattr(tasks, "_aws", lambda cfg, plan=False: "aws")
+    monkeypatch.setattr(tail, "follow", lambda cfg, aws, query: seen.update(how="follow", query=query) or iter(()))
+    monkeypatch.setattr(tail, "lines", lambda cfg, aws, query: seen.update(how="lines", query=query) or [])
+    tasks.logs.body(Context(), **flags)
+    assert seen["how"] == ("lines" if not flags else "follow")
+    assert abs(seen["query"].since_ms - (time.time() - back_s) * 1000) < 5000
+    assert seen["query"].everything is False

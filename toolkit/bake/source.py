@@ -35,8 +35,6 @@ from toolkit.errors import ConfigError
 
 GIT_TIMEOUT = 120
 _FETCHING = threading.Lock()  # two images of one source, baked at once, must not fetch into the same mirror or file
-SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-SHORT_SHA_RE = re.compile(r"^[0-9a-f]{4,39}$")
 APP_DIR = "app"  # the bake's folder holding the exported source (the app's own files: not scanned as artifacts)
 
 
@@ -149,30 +147,59 @@ def public_location(location: str) -> str:
 
 
 def _resolve_git(config: Config, image: str, source: AppSource, ref: str, cache_dir: Path) -> Resolved:
+    """Pin ``ref`` to its commit, once: a name the repository advertises (no clone), else what ``git rev-parse`` makes of it there."""
     where = _git_location(config, source)
+    if not _is_remote(where) and not Path(where).exists():
+        raise SourceError(f"image {image}: app source {source.git}: no such folder ({where})",
+                          f"check app_source.git in {config.shown_path}: a URL, or a path relative to the project")
     refs = _ls_remote(where, image, source)
-    commit = None
-    for name in (ref, f"refs/heads/{ref}", f"refs/tags/{ref}"):
-        commit = refs.get(f"{name}^{{}}") or refs.get(name)  # an annotated tag: the commit it points at
-        if commit:
-            break
-    if commit is None and (SHA_RE.match(ref) or SHORT_SHA_RE.match(ref)):
-        mirror = _mirror(config, image, source, cache_dir)
-        found = subprocess.run(["git", "--git-dir", str(mirror), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-                               capture_output=True, text=True, timeout=GIT_TIMEOUT)
-        commit = found.stdout.strip() if found.returncode == 0 else None
+    commit = _advertised(refs, ref) or _rev_parse(config, image, source, ref, where, refs.get("HEAD"), cache_dir)
     if commit is None:
         raise SourceError(f"image {image}: ref {ref!r} does not resolve in {public_location(source.location)}",
-                          f"name a branch, a tag or a commit of it (git ls-remote {public_location(source.location)} lists them)")
+                          "name a branch, a tag or a commit of it, or anything else git rev-parse takes there (HEAD~1, main^, v1.2.0); "
+                          f"git ls-remote {public_location(source.location)} lists its branches and tags")
     tags = sorted({name[len("refs/tags/"):].removesuffix("^{}") for name, sha in refs.items()
                    if name.startswith("refs/tags/") and sha == commit and (name.endswith("^{}") or f"{name}^{{}}" not in refs)})
     return Resolved(image, "git", public_location(source.location), ref, commit, commit, tuple(tags))
 
 
+def _advertised(refs: dict[str, str], ref: str) -> str | None:
+    """The commit of ``ref`` when the repository advertises it by that name (a branch, a tag, HEAD), else None."""
+    for name in (ref, f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/remotes/{ref}"):
+        commit = refs.get(f"{name}^{{}}") or refs.get(name)  # an annotated tag: the commit it points at
+        if commit:
+            return commit
+    return None
+
+
+def _rev_parse(config: Config, image: str, source: AppSource, ref: str, where: str, head: str | None, cache_dir: Path) -> str | None:
+    """What ``git rev-parse`` makes of ``ref`` in the app's repository (HEAD~1, main^, a short commit), or None.
+
+    A repository on this machine answers itself (its HEAD, its reflog, its
+    remote branches); one behind a URL answers through the bare mirror,
+    whose HEAD is set to the repository's.
+    """
+    if ref.startswith("-"):
+        return None
+    if not _is_remote(where):
+        return _commit_of(["-C", where], ref)
+    return _commit_of(["--git-dir", str(_mirror(config, image, source, cache_dir, head=head))], ref)
+
+
+def _commit_of(repository: list[str], ref: str) -> str | None:
+    found = subprocess.run(["git", *repository, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+                           capture_output=True, text=True, timeout=GIT_TIMEOUT)
+    return found.stdout.strip() if found.returncode == 0 else None
+
+
+def _is_remote(where: str) -> bool:
+    return "://" in where or re.match(r"^[\w.-]+@[\w.-]+:", where) is not None
+
+
 def _git_location(config: Config, source: AppSource) -> str:
     """A URL as it is; a path relative to the project made absolute."""
     assert source.git is not None
-    if "://" in source.git or re.match(r"^[\w.-]+@[\w.-]+:", source.git):
+    if _is_remote(source.git):
         return source.git
     return str((config.root / source.git).resolve())
 
@@ -197,32 +224,47 @@ def _git(args: list[str], image: str, source: AppSource, text: bool = True):
     except FileNotFoundError:
         raise SourceError("git is not installed", "install it (apt-get install git)") from None
     if proc.returncode != 0:
-        err = proc.stderr if text else proc.stderr.decode(errors="replace")
-        reason = " ".join((err.strip().splitlines() or ["failed"])[-1].split())
-        raise SourceError(f"image {image}: app source {public_location(source.location)} is not a git repository Rodeo can read ({reason})",
+        reason = git_reason(proc.stderr if text else proc.stderr.decode(errors="replace"))
+        raise SourceError(f"image {image}: git cannot read app source {public_location(source.location)}: {reason}",
                           "check app_source.git in rodeo.yml: a URL, or a path relative to the project")
     return proc.stdout
 
 
-def _mirror(config: Config, image: str, source: AppSource, cache_dir: Path, want: str | None = None) -> Path:
-    """A bare mirror of the repository under ``cache_dir``, fetched now (branches and tags)."""
+def git_reason(stderr: str) -> str:
+    """The line of git's stderr that says why: its first ``fatal:`` or ``error:`` line (without the prefix), else its last line."""
+    lines = [" ".join(line.split()) for line in stderr.strip().splitlines() if line.strip()]
+    said = next((line.split(":", 1)[1].strip() for line in lines if line.startswith(("fatal:", "error:"))), None)
+    return said or (lines[-1] if lines else "failed")
+
+
+def _mirror(config: Config, image: str, source: AppSource, cache_dir: Path, want: str | None = None, head: str | None = None) -> Path:
+    """A bare mirror of the repository under ``cache_dir``, fetched now (branches and tags; ``want``, a commit, too).
+
+    ``head`` is the repository's HEAD commit: the mirror's HEAD is set to it, so HEAD~1 means there what it means in the repository.
+    """
     with _FETCHING:
-        return _fetched_mirror(config, image, source, cache_dir, want)
+        return _fetched_mirror(config, image, source, cache_dir, want, head)
 
 
-def _fetched_mirror(config: Config, image: str, source: AppSource, cache_dir: Path, want: str | None) -> Path:
+def _fetched_mirror(config: Config, image: str, source: AppSource, cache_dir: Path, want: str | None, head: str | None) -> Path:
     where = _git_location(config, source)
     mirror = cache_dir / "sources" / (hashlib.sha256(where.encode()).hexdigest()[:16] + ".git")
-    if want and mirror.is_dir():
-        have = subprocess.run(["git", "--git-dir", str(mirror), "cat-file", "-e", f"{want}^{{commit}}"], capture_output=True, timeout=GIT_TIMEOUT)
-        if have.returncode == 0:
-            return mirror
+    if want and mirror.is_dir() and _has(mirror, want):
+        return mirror
     if not mirror.is_dir():
         mirror.parent.mkdir(parents=True, exist_ok=True)
         _git(["init", "--quiet", "--bare", str(mirror)], image, source)
     _git(["--git-dir", str(mirror), "fetch", "--quiet", "--prune", "--tags", "--force", where,
-          "+refs/heads/*:refs/heads/*"], image, source)
+          "+refs/heads/*:refs/heads/*", *([head] if head else [])], image, source)
+    if want and not _has(mirror, want):  # a commit on no branch or tag (a detached HEAD's, HEAD~1 of one)
+        _git(["--git-dir", str(mirror), "fetch", "--quiet", where, want], image, source)
+    if head:
+        _git(["--git-dir", str(mirror), "update-ref", "--no-deref", "HEAD", head], image, source)
     return mirror
+
+
+def _has(mirror: Path, commit: str) -> bool:
+    return subprocess.run(["git", "--git-dir", str(mirror), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True, timeout=GIT_TIMEOUT).returncode == 0
 
 
 def _local_dir(config: Config, image: str, source: AppSource) -> Path:

@@ -28,7 +28,7 @@ from toolkit.configvars import store
 from toolkit.configvars.plan import ConfigVersion, Diff, apply, diff_set, diff_unset
 from toolkit.errors import ReleaseError, RodeoError
 from toolkit.release import ledger, lock, rollout, slots
-from toolkit.release.rollout import ReleaseResult
+from toolkit.release.result import ReleaseResult
 from toolkit.ui import Reporter
 
 RACE_RETRIES = 5  # conditional writes lost to other changes before giving up
@@ -63,8 +63,10 @@ class ConfigResult:
         head = f"config version {self.version} of {self.app}/{self.env} (was {self.previous}): {what}"
         if self.outcome == "staged":
             return [head, "  staged, not released: release it with 'invoke release --config-only' (or with the next 'invoke release')"]
-        if self.outcome in ("rolled_back", "not_released"):
-            return [head, f"  {self.outcome.replace('_', ' ')}: the instances still serve config version {self.previous}"]
+        if self.outcome == "rolled_back":
+            return [head]  # the error says how its release ended and what serves
+        if self.outcome == "not_released":
+            return [head, f"  not released: the instances still serve config version {self.previous}"]
         return [head] + [f"  {line}" for line in (self.release.lines() if self.release else [])]
 
 
@@ -186,8 +188,9 @@ def _release(config: Config, aws: Any, result: ConfigResult, held: lock.Lock, re
         failed = dataclasses.replace(result, outcome="rolled_back" if rolled_back else "not_released", release=exc.result)
         hint = (f"config version {result.version} stays the newest, so the next release would take it again: fix it with "
                 "'invoke config.set' or 'invoke config.unset' (a new version)" if rolled_back else exc.hint or "")
-        raise type(exc)(f"config version {result.version} was recorded but {'rolled back' if rolled_back else 'not released'}: {exc.message}",
-                        hint, result=failed) from exc
+        message = (f"config version {result.version} was recorded but rolled back {exc.result.rolled_back_tail()}" if rolled_back else
+                   f"config version {result.version} was recorded but not released: {exc.message}")
+        raise type(exc)(message, hint, result=failed) from exc
     return dataclasses.replace(result, outcome="released" if released.outcome == "released" else released.outcome, release=released)
 
 

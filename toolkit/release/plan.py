@@ -18,7 +18,7 @@ slot that started taking traffic last always holds the highest version.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from toolkit.config import Capacity, Release
 from toolkit.errors import ReleaseError
@@ -115,6 +115,7 @@ class Plan:
     to_config: int = 0  # the config version released with to_ami
     from_config: int | None = None
     rollback_config: int | None = None
+    kind: str = "release"  # or "rollback": the same moves, said in other words
 
     def to_dict(self) -> dict:
         """The plan as plain data (for --plan --json and the ledger)."""
@@ -319,19 +320,21 @@ def rollback_plan(state: State, release: Release, history: list[dict]) -> Plan:
     """
     target, config = rollback_release(state, history)
     if state.split:
-        return plan(state, release, target, steps=(100,), config=config)
-    if state.active.holds(target, config):
+        p = plan(state, release, target, steps=(100,), config=config)
+    elif state.active.holds(target, config):
         last = last_release(history)
-        return plan(state, release, target, abandon=last is None or last.get("outcome") != "released", config=config)
-    return plan(state, release, target, steps=(100,), config=config)
+        p = plan(state, release, target, abandon=last is None or last.get("outcome") != "released", config=config)
+    else:
+        p = plan(state, release, target, steps=(100,), config=config)
+    return replace(p, kind="rollback", rollback_target=None, rollback_config=None)
 
 
 def describe(plan: Plan) -> list[str]:
     """The plan as lines a person reads (for --plan)."""
     if plan.outcome == "unchanged":
         return [f"{plan.to_ami} with config v{plan.to_config} already holds all traffic in {plan.new_slot}: nothing to do"]
-    lines = [f"release {plan.to_ami} with config v{plan.to_config} into {plan.new_slot} "
-             f"(live now: {plan.old_slot} with {plan.from_ami or 'nothing'}, config v{plan.from_config or 0}), resuming at: {plan.resume}"]
+    what = f"roll back to {plan.to_ami} with config v{plan.to_config} in" if plan.kind == "rollback" else f"release {plan.to_ami} with config v{plan.to_config} into"
+    lines = [f"{what} {plan.new_slot} (live now: {plan.old_slot} with {plan.from_ami or 'nothing'}, config v{plan.from_config or 0}), resuming at: {plan.resume}"]
     if plan.resume in ("start", "scale_up"):
         if plan.clear_new_first:
             lines.append(f"  empty {plan.new_slot} first (it holds another AMI)")
@@ -343,6 +346,7 @@ def describe(plan: Plan) -> list[str]:
         lines.append(f"  drain {plan.old_slot} (up to {plan.drain_seconds}s) and scale it to 0")
     elif plan.steps:
         lines.append(f"  keep {plan.old_slot} warm for a fast rollback")
-    lines.append(f"  rollback target: {plan.rollback_target or 'none'}" + (f" with config v{plan.rollback_config or 0}" if plan.rollback_target else ""))
+    if plan.kind == "release":
+        lines.append(f"  rollback target: {plan.rollback_target or 'none'}" + (f" with config v{plan.rollback_config or 0}" if plan.rollback_target else ""))
     lines.extend(f"  note: {n}" for n in plan.notes)
     return lines

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from toolkit import notify
@@ -23,6 +22,7 @@ from toolkit.release import ledger, lock, slots, smoke, userdata, watch
 from toolkit.release import scaling
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
+from toolkit.release.result import ReleaseResult
 from toolkit.aws import AWS_ERRORS, explain
 from toolkit.config import Config, Release
 from toolkit.errors import ImageError, ReleaseError
@@ -36,38 +36,6 @@ GATE_INTERVAL = 1.0
 
 class GateFailed(Exception):
     """A gate said no; the message is the reason."""
-
-
-@dataclass(frozen=True)
-class ReleaseResult:
-    """What ``invoke release`` or ``invoke rollback`` did; ``to_dict`` is its ``--json``."""
-
-    outcome: str  # released, unchanged, planned, rolled_back
-    kind: str  # release or rollback
-    ami: str
-    git_sha: str | None
-    active_slot: str
-    app_version: str | None = None  # of an AMI baked from an app source (rodeo:app-version)
-    app_commit: str | None = None
-    previous_slot: str | None = None
-    from_ami: str | None = None
-    steps: list[int] = field(default_factory=list)
-    seconds: float | None = None
-    reason: str | None = None
-    plan: dict | None = None
-    config_version: int | None = None  # the config version released with the AMI (0: none)
-
-    def to_dict(self) -> dict:
-        """Plain data (keys without a value are left out)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
-    def lines(self) -> list[str]:
-        """The result as a person reads it."""
-        if self.outcome == "planned":
-            return ["planned only: nothing was changed (run without --plan to release)"]
-        app = f", app {self.app_version}" if self.app_version else ""
-        cfg = f" with config v{self.config_version}" if self.config_version is not None else ""
-        return [f"{self.outcome}: {self.ami}{app}{cfg} active in {self.active_slot} (steps {self.steps})"]
 
 
 def release(config: Config, aws: Any, ami: str | None = None, image: str | None = None, allow_unverified: bool = False,
@@ -151,11 +119,10 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     rel = slots.release_of(config)
     started = time.monotonic()
     result = ReleaseResult(outcome=p.outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"), active_slot=p.new_slot,
-                           previous_slot=p.old_slot, from_ami=p.from_ami, config_version=p.to_config, **_app_of(found))
+                           previous_slot=p.old_slot, from_ami=p.from_ami, config_version=p.to_config, from_config=p.from_config, **_app_of(found))
     if p.outcome == "unchanged":
         _settle_scaling(config, env, aws, p, reporter, held)
-        reporter.ok(f"{p.to_ami} with config v{p.to_config} already holds all traffic in {p.new_slot}: nothing to do")
-        return result
+        return result  # its line says so
     for line in describe(p) + scaling.describe(config.scaling, p):
         reporter.detail(line)
     entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, **_app_of(found), "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume,
@@ -186,11 +153,10 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
         rolled_back = dataclasses.replace(result, outcome="rolled_back", active_slot=p.old_slot, reason=reason, seconds=round(time.monotonic() - started, 2))
         notify.send(config, aws, notify.event(config, "release.rolled_back", f"{what} rolled back: {reason}; {p.old_slot} holds all traffic",
                                               reason=reason, **_facts(rolled_back, p)), reporter)
-        raise ReleaseError(f"{kind} of {p.to_ami} rolled back: {reason}", f"all traffic is back on {p.old_slot}; see 'invoke status'",
+        raise ReleaseError(rolled_back.rolled_back_message(), f"see why in its instances' logs: 'invoke logs --slot {p.new_slot} --since 15m'",
                            result=rolled_back) from (failed if isinstance(failed, AWS_ERRORS) else None)
     _finish_old(env, aws, p, rel, reporter, held)
     ledger.update(config, aws, entry, outcome="released", ended_at=ledger.now())
-    reporter.ok(f"done: {p.to_ami} holds all traffic in {p.new_slot} ({time.monotonic() - started:.1f}s)")
     released = dataclasses.replace(result, outcome="released", seconds=round(time.monotonic() - started, 2))
     notify.send(config, aws, notify.event(config, "release.done", f"{what} done: {p.new_slot} holds all traffic", **_facts(released, p)), reporter)
     return released

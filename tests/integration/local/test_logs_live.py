@@ -47,7 +47,7 @@ class Follower:
         self.stopped = threading.Event()
         deadline = time.monotonic() + limit
         aws = Aws(region=REGION, endpoint=url, local=True)  # its own clients: this thread's
-        follow = tail.follow(cfg, aws, view.query(since), stop=lambda: self.stopped.is_set() or time.monotonic() > deadline)
+        follow = tail.follow(cfg, aws, view.query(since, everything=True), stop=lambda: self.stopped.is_set() or time.monotonic() > deadline)
         self.thread = threading.Thread(target=lambda: self.lines.extend((time.monotonic(), line) for line in follow), daemon=True)
         self.thread.start()
 
@@ -146,7 +146,7 @@ def test_a_stopped_restarted_or_killed_shipper_loses_and_repeats_no_line(world):
         in_instance(instance, "sh", "-c", f"for i in $(seq 1 {count}); do logger -t marker {tag}-{phase}-$i; done")
 
     def shipped() -> Counter:
-        return Counter(line.message for line in world.lines(instance=instance, grep=tag))
+        return Counter(line.message for line in world.lines(instance=instance, grep=tag, everything=True))  # logger's lines: the system's
 
     mark("before")
     until(lambda: len(shipped()) == 20, 30)
@@ -208,3 +208,10 @@ def test_invoke_logs_follow_prints_json_lines_and_ends_on_ctrl_c_with_exit_0(wor
     assert proc.returncode == 0 and "error" not in err, err
     assert first["slot"] == "green" and first["version"] == "1.0.0" and first["unit"] == "web.service" and "GET /health" in first["message"]
     assert set(first) == {"time", "timestamp", "instance", "slot", "version", "unit", "message", "priority"}
+
+
+def test_invoke_logs_shows_the_apps_units_and_with_all_the_systems_too(world):
+    app, everything = world.lines(), world.lines(everything=True)
+    assert app and not any(view.is_system(line.unit) for line in app)
+    assert {"web.service"} <= {line.unit for line in app}
+    assert {"systemd", "rodeo-logs.service"} <= {line.unit for line in everything} and len(everything) > len(app)

@@ -166,7 +166,7 @@ def test_case9_weight_leaves_a_failed_slot_during_the_pause_not_after_it(make_wo
             back_at.append(time.monotonic())
 
     world.aws.client("elbv2").meta.events.register("before-parameter-build", fail_soon)
-    with pytest.raises(ReleaseError, match="rolled back: .*healthy"):
+    with pytest.raises(ReleaseError, match="rolled back after .*: .*healthy"):
         rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
     assert (len(moved_at), len(failed_at), len(back_at)) == (1, 1, 1)
     # Checked only when the pause ran out, the weight would have come back PAUSE seconds or more after it moved.

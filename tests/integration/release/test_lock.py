@@ -33,6 +33,6 @@ def test_break_lock_takes_over_and_frees_it_after(world):
 def test_lock_is_freed_after_a_rolled_back_release(alarmed_world):
     world = alarmed_world
     world.aws.client("cloudwatch").set_alarm_state(AlarmName=f"{world.cfg.app}-5xx", StateValue="ALARM", StateReason="test")
-    with pytest.raises(ReleaseError, match="rolled back: alarm\\(s\\) in ALARM"):
+    with pytest.raises(ReleaseError, match="rolled back after .*: alarm\\(s\\) in ALARM"):
         rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
     assert lock.holder(world.cfg, world.aws) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toolkit.bake import inputs, source
-from toolkit.bake.source import Resolved
+from toolkit.bake.source import Resolved, git_reason
 
 C1, C2 = "3f1c2a9" + "0" * 33, "8e0d4b1" + "1" * 33
 
@@ -64,3 +64,14 @@ def test_a_folder_digest_follows_content_and_names_not_place(tmp_path):
     (b / "sub" / "x").write_text("x")
     (b / "app.py").chmod(0o755)  # the executable bit is content
     assert source.dir_digest(a) != source.dir_digest(b)
+
+
+@pytest.mark.parametrize("stderr, reason", [
+    ("fatal: '/x' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\nPlease make sure you have the correct "
+     "access rights\nand the repository exists.\n", "'/x' does not appear to be a git repository"),
+    ("error: pathspec 'x' did not match\n", "pathspec 'x' did not match"),
+    ("warning: something\nit broke\n", "it broke"),
+    ("", "failed"),
+])
+def test_gits_reason_is_its_first_fatal_line(stderr, reason):
+    assert git_reason(stderr) == reason

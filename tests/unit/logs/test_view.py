@@ -110,9 +110,26 @@ def test_an_unknown_instance_is_a_question_mark_and_each_line_of_a_message_is_pr
     (Query(0, slot="blue", grep=re.compile("health")), ["c"]),
 ])
 def test_filters_table(query, kept):
-    lines = [LogLine(1, "i-0aaa", "blue", "1", "u", "GET / 200 a"), LogLine(2, "i-0bbb", "green", "1", "u", "GET /x b"),
-             LogLine(3, "i-0ccc", "blue", "1", "u", "GET /health c")]
+    lines = [LogLine(1, "i-0aaa", "blue", "1", "web.service", "GET / 200 a"), LogLine(2, "i-0bbb", "green", "1", "web.service", "GET /x b"),
+             LogLine(3, "i-0ccc", "blue", "1", "web.service", "GET /health c")]
     assert [line.message[-1] for line in lines if query.keeps(line)] == kept
+
+
+@pytest.mark.parametrize("unit, system", [
+    ("web.service", False), ("worker.service", False), ("myapp-web.service", False), ("node_exporter.service", False),
+    ("systemd", True), ("kernel", True), ("-", True), ("sudo", True), ("marker", True),  # no service: systemd itself, a session's command
+    ("systemd-journald.service", True), ("systemd-networkd.service", True), ("user@0.service", True), ("getty@tty1.service", True),
+    ("ssh.service", True), ("cron.service", True), ("dbus.service", True), ("apt-daily-upgrade.service", True), ("e2scrub_reap.service", True),
+    ("cloud-init.service", True), ("rodeo-config.service", True), ("rodeo-logs.service", True),
+])
+def test_which_lines_are_the_systems(unit, system):
+    assert view.is_system(unit) is system
+
+
+def test_invoke_logs_shows_the_apps_lines_and_with_all_the_systems_too():
+    lines = [LogLine(1, "i-0aaa", "blue", "1", unit, "m") for unit in ("systemd", "rodeo-logs.service", "web.service", "kernel", "worker.service")]
+    assert [line.unit for line in lines if view.query("10m").keeps(line)] == ["web.service", "worker.service"]
+    assert [line.unit for line in lines if view.query("10m", everything=True).keeps(line)] == [line.unit for line in lines]
 
 
 def test_follow_shows_a_late_event_once_and_forgets_ids_behind_the_window():

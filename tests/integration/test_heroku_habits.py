@@ -1,0 +1,65 @@
+"""Heroku's habits against the local stack (moto's side, RODEO_LOCAL_LIVE=0): scale web=N, config.set A=1 B=2, and the words of a rollback.
+
+One deploy, then each command through ``invoke`` as a user types it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.bakes import Project
+from tests.integration.test_deploy import deploy, last_json, quick
+from toolkit.aws import Aws
+
+pytestmark = pytest.mark.integration
+
+
+def group(local_stack, name: str) -> dict:
+    aws = Aws(region="us-east-1", endpoint=local_stack[1], local=True)
+    return aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+
+
+def test_scale_config_set_and_rollback_as_a_heroku_user_types_them(project: Project, local_stack):
+    quick(project)
+    first = deploy(project)
+    assert first.returncode == 0, first.stderr[-3000:]
+    released = last_json(first.stdout)["release"]
+    slot, ami = released["active_slot"], released["ami"]
+    name = f"web-{slot}"
+    assert group(local_stack, name)["DesiredCapacity"] == 2
+
+    # scale web=N: the serving slot's group, within its min and max; --plan changes nothing.
+    planned = project.invoke("scale", "web=3", "--plan")
+    assert planned.returncode == 0, planned.stderr
+    assert f"scale web from 2 to 3 instance(s) of {ami} in {slot} (group {name}, min 2, max 4)" in planned.stdout
+    assert group(local_stack, name)["DesiredCapacity"] == 2
+    scaled = project.invoke("scale", "web+1", "--json")
+    assert scaled.returncode == 0, scaled.stderr[-2000:]
+    assert last_json(scaled.stdout)["outcome"] == "scaled" and group(local_stack, name)["DesiredCapacity"] == 3
+    assert (group(local_stack, name)["MinSize"], group(local_stack, name)["MaxSize"]) == (2, 4)  # its limits stay
+    refused = project.invoke("scale", "web=9")
+    assert refused.returncode == 1 and refused.stderr.splitlines()[0] == f"error: web=9 is outside what {name} allows: 2 to 4 instance(s)"
+    assert group(local_stack, name)["DesiredCapacity"] == 3
+    again = project.invoke("scale", "web=3")
+    assert again.returncode == 0 and again.stdout.strip().endswith(f"nothing to scale: {slot} already runs web=3 (group {name}, min 2, max 4)")
+
+    # config.set with several KEY=VALUE: one config version holding them all.
+    staged = project.invoke("config.set", "GREETING=hello", "WORKERS=4", "--no-release", "--json")
+    assert staged.returncode == 0, staged.stderr[-2000:]
+    made = last_json(staged.stdout)
+    assert (made["outcome"], made["version"], sorted(made["changed"])) == ("staged", 1, ["GREETING", "WORKERS"])
+
+    # A release of that config, then a rollback: each says what happened, once, in plain words.
+    out = project.invoke("release", "--config-only")
+    assert out.returncode == 0, out.stderr[-2000:]
+    other = "green" if slot == "blue" else "blue"
+    assert out.stdout.strip().splitlines()[-1].startswith(f"released {ami} (app ") and \
+        out.stdout.strip().endswith(f": {other} serves it now, in place of {ami} (config v0)")
+    back = project.invoke("rollback")
+    assert back.returncode == 0, back.stderr[-2000:]
+    said = back.stdout.strip().splitlines()
+    assert said[-1].startswith(f"rolled back to {ami} (app ") and said[-1].endswith(f": {slot} serves it again, in place of {ami} (config v1)")
+    assert not any(line.lstrip("✓→ ").startswith(("release ", "released")) or "rollback target" in line for line in said), said
+    assert json.loads(project.invoke("rollback", "--json").stdout.strip().splitlines()[-1])["outcome"] == "unchanged"
