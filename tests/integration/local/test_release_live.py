@@ -29,13 +29,14 @@ import pytest
 from tests.integration.local.conftest import CACHE, in_instance, leftovers
 from tests.support import livebuilds
 from tests.support.load import Load
+from tests.support.principals import acting_as
 from toolkit import config
 from toolkit.aws import Aws
 from toolkit.config import SmokeCheck
 from toolkit.configvars import change, store
 from toolkit.errors import ReleaseError
 from toolkit.local import controller, seed, stack
-from toolkit.release import ledger, rollout, slots
+from toolkit.release import crash, ledger, rollout, slots
 from toolkit.ui import Silent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -140,6 +141,27 @@ def test_a_build_failing_its_health_check_is_rolled_back_without_a_failed_reques
     assert "healthy" in result.message and result.result.steps == []
     summary = assert_no_failures(load, world.steps)
     assert "1.1.0-health" not in summary["versions"]
+    after = world.state()
+    assert after.active.name == before.name and after.active.weight == 100 and after.other(before.name).desired == 0
+
+
+def test_an_app_crashing_at_start_is_rolled_back_before_the_health_timeout_with_its_error(world):
+    """The sample app with a syntax error (issue 21, item 3): the wait stops at its crash loop, read from the instances'
+    shipped journals by a user holding only the release policy, and the error shows the app's own SyntaxError line."""
+    timeout = 60  # the default health timeout: without the crash check, the release waits all of it
+    cfg = dataclasses.replace(world.cfg, release=dataclasses.replace(world.cfg.release, health_timeout_seconds=timeout))
+    before = world.state().active
+    new = world.state().other(before.name).name
+    releaser = acting_as(cfg, world.aws.endpoint, "release")
+    result, load = world.under_load(rollout.release, cfg, releaser, ami=world.build("1.4.0-syntax", fault="syntax"))
+    assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, world.steps.lines)
+    assert f"web.service failed {crash.CRASHES} times (exit-code)" in result.message, result.message
+    assert livebuilds.SYNTAX_ERROR in result.message and f"'invoke logs --slot {new}'" in result.message, result.message
+    assert result.result.steps == []  # no weight ever moved
+    assert result.result.seconds < timeout, result.result.seconds
+    print(f"syntax error: rolled back in {result.result.seconds:.1f}s (health timeout {timeout}s): {result.message.splitlines()[0]}")
+    summary = assert_no_failures(load, world.steps)
+    assert "1.4.0-syntax" not in summary["versions"]
     after = world.state()
     assert after.active.name == before.name and after.active.weight == 100 and after.other(before.name).desired == 0
 
