@@ -79,11 +79,11 @@ def fail_on(report: dict, returncode: int, cfg: config_mod.Config, image: config
     if returncode == 0 and report["tests"] > 0:
         return
     failed = report["failed"] or ["no test ran" if report["tests"] == 0 else f"pytest exit {returncode}"]
-    more = f" (and {len(failed) - 1} more test(s) failed)" if len(failed) > 1 else ""
+    more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
     name, _, why = failed[0].partition(": ")
     first, *lines = why.splitlines() or [""]
-    head = f"{name} ({image.tests}): {first}" if why else f"{name} ({image.tests})"
-    raise VerifyError(f"image test failed: {head}{more}" + "".join(f"\n    {line}" for line in lines), _hint(cfg, image, junit))
+    head = f"{name} ({image.tests}){more}" + (f": {first}" if why else "")
+    raise VerifyError(f"image test failed: {head}" + "".join(f"\n    {line}" for line in lines), _hint(cfg, image, junit))
 
 
 def _hint(cfg: config_mod.Config, image: config_mod.Image, junit: Path) -> str:
