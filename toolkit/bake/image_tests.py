@@ -14,6 +14,7 @@ connection the provision step opened, not a new login.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -29,6 +30,7 @@ from toolkit.hosts.ssh import SshHost, client_config
 TIMEOUT = 1800  # seconds: image tests still running after half an hour wait on something that will not come
 MAX_LINES = 14  # of a failed test's explanation: its first line, and the last ones
 LINE_CHARS = 300
+ADDRESS_RE = re.compile(r"backend=<[^<>]* object at 0x[0-9a-f]+>, | object at 0x[0-9a-f]+")  # in pytest's reprs: noise
 EVENT_ARGS = ["-p", "toolkit.bake.pytest_events", "-o", "console_output_style=classic"]
 
 
@@ -114,21 +116,29 @@ def read_junit(path: Path) -> dict:
 
 
 def explain(message: str, text: str) -> list[str]:
-    """Why a test failed, as lines a person reads: its assertion's message (a test's own words: the app's output, when the
-    test gives it) or the exception, without pytest's ``+ where`` lines (object reprs); at most ``MAX_LINES``, the last ones
-    kept (an error ends a traceback).
+    """Why a test failed, as lines a person reads, at most ``MAX_LINES`` (the first, then the last ones: an error ends a traceback).
 
-    ``text`` is the report's failure text, whose ``E`` lines are whole (``message`` may be cut).
+    ``text`` is the report's failure text, whose ``E`` lines are whole (``message``
+    may be cut). A test's own assertion message (the app's output, when the
+    test gives it) is shown line by line, without pytest's explanation after
+    it; a bare ``assert`` is one line with pytest's ``+ where`` parts, the
+    only explanation it has, without object addresses (testinfra's
+    ``CommandResult`` then reads as its exit status, command, stdout and
+    stderr).
     """
     if message == "collection failure":  # say why: the last 'E   ...Error: ...' line pytest printed
         reasons = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ") and "Error" in ln]
         return [f"cannot load the test file: {reasons[-1]}" if reasons else "cannot load the test file"]
     said = [ln[1:] for ln in text.splitlines() if ln.startswith("E ")] or message.splitlines()
     lines = textwrap.dedent("\n".join(said)).splitlines()
-    if lines and lines[0].startswith("AssertionError: "):  # the test's own message, then pytest's explanation ("assert 7 == 0", "+ where ...")
-        end = next((i for i, ln in enumerate(lines) if ln.startswith("assert ")), len(lines))
-        lines = [lines[0][len("AssertionError: "):]] + textwrap.dedent("\n".join(lines[1:end])).splitlines()
-    lines = [ln.rstrip()[:LINE_CHARS] for ln in lines if ln.strip() and not ln.strip().startswith("+")]
+    if lines and lines[0].startswith("AssertionError: "):  # pytest in a process of its own writes the class before a bare assert too
+        lines[0] = lines[0][len("AssertionError: "):]
+        if not lines[0].startswith("assert "):  # the test's own message, then pytest's explanation ("assert 7 == 0", "+ where ...")
+            end = next((i for i, ln in enumerate(lines) if ln.startswith("assert ")), len(lines))
+            lines = lines[:1] + textwrap.dedent("\n".join(lines[1:end])).splitlines()
+    if lines and lines[0].startswith("assert "):  # a bare assert: pytest's explanation is all there is, one line
+        lines = [" ".join(" ".join(lines).split())]
+    lines = [ADDRESS_RE.sub("", ln).rstrip()[:LINE_CHARS] for ln in lines if ln.strip()]
     if len(lines) > MAX_LINES:
         lines = lines[:1] + ["..."] + lines[-(MAX_LINES - 2):]
     return lines

@@ -32,7 +32,11 @@ CURL = "curl: (7) Failed to connect to 127.0.0.1 port 40001 after 0 ms: Couldn't
 APP = ['  File "/opt/web/app.py", line 27', "    def app(environ, start_response)", "                                    ^", "SyntaxError: expected ':'"]
 EXPLAINED = [
     # (what, failure text's E lines, what the error shows)
-    ("a bare assert: the comparison, no repr", ["assert 7 == 0", WHERE], ["assert 7 == 0"]),
+    ("a bare assert: one line, pytest's explanation without object addresses", ["assert 7 == 0", WHERE],
+     ["assert 7 == 0 + where 7 = CommandResult(exit_status=7, command=b'curl -...lth', _stdout=b'', _stderr=b\"" + CURL + "\\n\").rc"]),
+    ("a bare assert on a file, as pytest in its own process writes it", ["AssertionError: assert False", " +  where False = <file /etc/rodeo-marker>.exists",
+                                 " +    where <file /etc/rodeo-marker> = <testinfra.host.Host ssh://h>.file('/etc/rodeo-marker')"],
+     ["assert False + where False = <file /etc/rodeo-marker>.exists + where <file /etc/rodeo-marker> = <testinfra.host.Host ssh://h>.file('/etc/rodeo-marker')"]),
     ("the test's message, without pytest's explanation", [f"AssertionError: {CURL}", "  ", "assert 7 == 0", WHERE], [CURL]),
     ("the app's own lines in the message, as the app wrote them",
      [f"AssertionError: {CURL}; the app's last output:", *(f"  {line}" for line in APP), "  ", "assert 7 == 0", WHERE],
