@@ -127,6 +127,11 @@ def test_a_good_release_drops_no_request(world):
     assert summary["versions"].get("1.0.0", 0) > 0
     assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {"1.0.0"}  # only the new build at the end
     assert ledger.recent(world.cfg, world.aws, 1)[0]["smoke"] == "passed 3"
+    # The crash check never fires on a healthy boot: the new instances' journals hold no failure of any unit.
+    journals = crash.read(world.cfg, world.aws, slots.instance_ids(world.env, world.aws, world.state().active.name))
+    assert journals and crash.find(journals) == []
+    failures = [e for e in map(crash.entry_of, (j["message"] for j in journals)) if e and e.from_manager and crash.FAILED_RE.match(e.message)]
+    assert failures == [], failures
 
 
 def impatient(cfg, seconds: int = 15):
@@ -374,11 +379,12 @@ def test_a_secret_reaches_the_app_through_a_private_file_and_nowhere_else(app):
     assert on_disk == []
 
 
-def test_a_value_the_app_refuses_is_rolled_back_by_the_health_gate_without_a_failed_request(app):
+def test_a_value_the_app_refuses_is_rolled_back_by_its_crash_loop_in_its_own_words_without_a_failed_request(app):
     before = app.state().active
     result, load = app.under_load(change.set_vars, impatient(app.cfg), app.aws, {"PORT": "eighty"})
     assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, app.steps.lines)
-    assert "config version 3 was recorded but rolled back" in result.message and "healthy" in result.message
+    assert "config version 3 was recorded but rolled back" in result.message
+    assert "web.service failed" in result.message and "PORT must be a port number, not 'eighty'" in result.message, result.message  # the app's own line
     assert "stays the newest" in result.hint and result.result.release.steps == []
     assert_no_failures(load, app.steps)
     after = app.state().active
