@@ -274,6 +274,8 @@ def _release(config: Config) -> list[Grant]:
         Grant("ReleaseConfigVars", ("ssm:PutParameter", "ssm:GetParameters"), (_parameters(config),)),
         # The environment's log group, made and given its retention by setup.
         Grant("ReleaseLogGroup", ("logs:CreateLogGroup", "logs:PutRetentionPolicy"), _log_group(config)),
+        # While the new slot comes up, its instances' streams: a crashed app stops the wait (toolkit.release.crash).
+        Grant("ReleaseCrashCheck", ("logs:FilterLogEvents",), _log_group(config)),
         # The lock and ledger: one table, rodeo-<app>, made by setup (with a tag, hence TagResource).
         Grant("ReleaseTable", ("dynamodb:DescribeTable", "dynamodb:CreateTable", "dynamodb:TagResource", "dynamodb:GetItem",
                                "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"), (_table(config),)),

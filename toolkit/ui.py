@@ -303,4 +303,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return " ".join(message.split())
+    # A reason of several lines (an app's own error lines) is printed whole by the command's error: its first line here.
+    first, _, more = message.strip().partition("\n")
+    return " ".join(first.split()) + (" …" if more.strip() else "")

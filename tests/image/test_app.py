@@ -13,6 +13,7 @@ import pytest
 
 UNIT = "/etc/systemd/system/web.service"
 WANTS = "/etc/systemd/system/multi-user.target.wants/web.service"
+LOG = "/tmp/rodeo-web-test.log"  # the app's output while these tests run it
 FREE_PORT = "python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])'"
 
 
@@ -60,37 +61,45 @@ def test_unit_enabled_at_boot(host):
 
 @pytest.fixture(scope="module")
 def running_app(host):
-    """The app started once for this file's tests, as user web on a free port; yields the port."""
+    """The app started once for this file's tests, as user web on a free port; yields its port and pid."""
     port = int(host.check_output(FREE_PORT))
     with host.sudo():
         pid = host.check_output(
             f"timeout 60 runuser -u web -- python3 /opt/web/app.py --host 127.0.0.1 --port {port}"
-            " >/tmp/rodeo-web-test.log 2>&1 & echo $!"
+            f" >{LOG} 2>&1 & echo $!"
         )
     try:
-        yield port
+        yield port, pid
     finally:
         with host.sudo():
-            host.run(f"kill {pid}; rm -f /tmp/rodeo-web-test.log")
+            host.run(f"kill {pid}; rm -f {LOG}")
 
 
-def _get(host, port, path):
+def _get(host, app, path):
+    """GET ``path`` of the running app; an assertion that shows the app's own last lines when it does not answer."""
+    port, pid = app
     deadline = time.monotonic() + 15
     while True:
         result = host.run(f"curl -fsS http://127.0.0.1:{port}{path}")
-        if result.rc == 0 or time.monotonic() > deadline:
+        if result.rc == 0:
             return result
+        with host.sudo():
+            ended = host.run(f"kill -0 {pid}").rc != 0
+        if ended or time.monotonic() > deadline:  # a crashed app never answers: no need to wait for it
+            break
         time.sleep(0.05)  # the app is up within a few tenths of a second: poll often, not long
+    with host.sudo():
+        output = host.run(f"tail -n 20 {LOG}").stdout.rstrip()
+    state = "the app exited" if ended else "the app runs but does not answer"
+    raise AssertionError(f"GET {path}: {result.stderr.strip()}; {state}, its last output:\n{output or '(none)'}")
 
 
 def test_health_answers(host, running_app):
     result = _get(host, running_app, "/health")
-    assert result.rc == 0, result.stderr
     expected = json.loads(host.file("/opt/web/config.json").content_string)["version"]
     assert json.loads(result.stdout) == {"status": "ok", "version": expected}
 
 
 def test_home_page_says_hello(host, running_app):
     result = _get(host, running_app, "/")
-    assert result.rc == 0, result.stderr
     assert "Hello from Rodeo" in result.stdout

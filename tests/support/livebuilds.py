@@ -4,7 +4,8 @@ A build is the sample base and app layers (``tests/integration/local/conftest.py
 bakes them once, cached by the playbooks' content) plus a thin layer of its
 own: its version in ``/opt/web/config.json`` and, for a deliberately broken
 build, the ``webapp_fault`` drop-in the app role writes (``health``: /health
-answers 500; ``start``: the service fails at start; ``root``: / answers 500).
+answers 500; ``start``: the service fails at start; ``root``: / answers 500;
+``syntax``: its ``app.py`` has a syntax error, so the app crashes at each start).
 It is registered as a verified AMI of app ``web``, image ``app``, as a bake
 would tag it: these builds exercise releases, not bakes.
 """
@@ -92,7 +93,10 @@ FAULTS = {
     "health": "[Service]\nEnvironment=WEBAPP_FAULT=health\n",
     "root": "[Service]\nEnvironment=WEBAPP_FAULT=root\n",
     "start": "[Service]\nExecStartPre=/bin/false\n",
+    "syntax": None,  # app.py itself is broken (SYNTAX_ERROR)
 }
+# What the "syntax" build's app.py says at each start: the sample app with the colon of its WSGI function cut.
+SYNTAX_ERROR = "SyntaxError: expected ':'"
 
 
 def build(st: Any, ec2: Any, layers: dict[str, Path], folder: Path, version: str, fault: str = "", app: str = "web") -> str:
@@ -104,6 +108,12 @@ def build(st: Any, ec2: Any, layers: dict[str, Path], folder: Path, version: str
     if FAULTS[fault]:
         (top / "etc/systemd/system/web.service.d").mkdir(parents=True)
         (top / "etc/systemd/system/web.service.d/fault.conf").write_text(FAULTS[fault])
+    if fault == "syntax":
+        source = (layers["app"] / "opt/web/app.py").read_text()
+        broken = source.replace("def app(environ, start_response):", "def app(environ, start_response)", 1)
+        assert broken != source, "the sample app has no 'def app(environ, start_response):' to break"
+        (top / "opt/web/app.py").write_text(broken)
+        (top / "opt/web/app.py").chmod(0o644)
     ami = ec2.register_image(Name=f"{app}-app-{version}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
     tags = {"rodeo:app": app, "rodeo:image": "app", "rodeo:verified": "true", "rodeo:git-sha": version, "rodeo:app-version": version, "rodeo:built-at": f"2026-11-27T00:00:{len(version):02d}Z"}
     ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])

@@ -14,8 +14,10 @@ connection the provision step opened, not a new login.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from toolkit.hosts import ssh
 from toolkit.hosts.ssh import SshHost, client_config
 
 TIMEOUT = 1800  # seconds: image tests still running after half an hour wait on something that will not come
+MAX_LINES = 14  # of a failed test's explanation: its first line, and the last ones
+LINE_CHARS = 300
+ADDRESS_RE = re.compile(r"backend=<[^<>]* object at 0x[0-9a-f]+>, | object at 0x[0-9a-f]+")  # in pytest's reprs: noise
 EVENT_ARGS = ["-p", "toolkit.bake.pytest_events", "-o", "console_output_style=classic"]
 
 
@@ -67,18 +72,34 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, j
     report = read_junit(junit) if junit.is_file() else {"tests": 0, "failures": 0, "errors": 1, "skipped": 0, "failed": []}
     report["exit_code"] = returncode
     (out_dir / "verify.json").write_text(json.dumps(report, indent=2) + "\n")
-    if returncode != 0 or report["tests"] == 0:
-        failed = report["failed"] or ["no test ran" if report["tests"] == 0 else f"pytest exit {returncode}"]
-        more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
-        raise VerifyError(
-            f"image test failed: {failed[0]}{more} ({image.tests})",
-            f"fix the playbook or the test; report: {junit}",
-        )
+    fail_on(report, returncode, cfg, image, junit)
     return report
 
 
+def fail_on(report: dict, returncode: int, cfg: config_mod.Config, image: config_mod.Image, junit: Path) -> None:
+    """VerifyError when the tests failed (or none ran): the first failed test by name, with its own lines; the hint names the app."""
+    if returncode == 0 and report["tests"] > 0:
+        return
+    failed = report["failed"] or ["no test ran" if report["tests"] == 0 else f"pytest exit {returncode}"]
+    more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+    name, _, why = failed[0].partition(": ")
+    first, *lines = why.splitlines() or [""]
+    head = f"{name} ({image.tests}){more}" + (f": {first}" if why else "")
+    raise VerifyError(f"image test failed: {head}" + "".join(f"\n    {line}" for line in lines), _hint(cfg, image, junit))
+
+
+def _hint(cfg: config_mod.Config, image: config_mod.Image, junit: Path) -> str:
+    """What to fix: the app (named, with its source) when the image carries one, else the playbook; or the test."""
+    if image.app_source is not None:
+        return (f"the error above is app {cfg.app}'s ({image.app_source.location}): fix the app, or its playbook ({image.playbook}) "
+                f"or test ({image.tests}); report: {junit}")
+    return f"fix the playbook or the test ({image.playbook}, {image.tests}); report: {junit}"
+
+
 def read_junit(path: Path) -> dict:
-    """Counts and failing test ids from a JUnit XML report."""
+    """Counts and failing tests from a JUnit XML report: each ``name: why`` (``explain``), a test's own lines after a newline."""
+    from toolkit.bake.pytest_events import short_name  # imports pytest: only once tests ran
+
     root = ET.parse(path).getroot()
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     counts = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
@@ -88,12 +109,39 @@ def read_junit(path: Path) -> dict:
         if bad is None:
             bad = case.find("error")
         if bad is not None:
-            message = " ".join((bad.get("message") or "").split())[:200]
-            if message == "collection failure":  # say why: the last 'E   ...Error: ...' line pytest printed
-                reasons = [ln[1:].strip() for ln in (bad.text or "").splitlines() if ln.startswith("E ") and "Error" in ln]
-                message = f"cannot load the test file: {reasons[-1]}" if reasons else "cannot load the test file"
-            failed.append(f"{case.get('name')}: {message}" if message else str(case.get("name")))
+            name = short_name(str(case.get("name")))
+            lines = explain(bad.get("message") or "", bad.text or "")
+            failed.append(f"{name}: {chr(10).join(lines)}" if lines else name)
     return dict(counts, failed=failed)
+
+
+def explain(message: str, text: str) -> list[str]:
+    """Why a test failed, as lines a person reads, at most ``MAX_LINES`` (the first, then the last ones: an error ends a traceback).
+
+    ``text`` is the report's failure text, whose ``E`` lines are whole (``message``
+    may be cut). A test's own assertion message (the app's output, when the
+    test gives it) is shown line by line, without pytest's explanation after
+    it; a bare ``assert`` is one line with pytest's ``+ where`` parts, the
+    only explanation it has, without object addresses (testinfra's
+    ``CommandResult`` then reads as its exit status, command, stdout and
+    stderr).
+    """
+    if message == "collection failure":  # say why: the last 'E   ...Error: ...' line pytest printed
+        reasons = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ") and "Error" in ln]
+        return [f"cannot load the test file: {reasons[-1]}" if reasons else "cannot load the test file"]
+    said = [ln[1:] for ln in text.splitlines() if ln.startswith("E ")] or message.splitlines()
+    lines = textwrap.dedent("\n".join(said)).splitlines()
+    if lines and lines[0].startswith("AssertionError: "):  # pytest in a process of its own writes the class before a bare assert too
+        lines[0] = lines[0][len("AssertionError: "):]
+        if not lines[0].startswith("assert "):  # the test's own message, then pytest's explanation ("assert 7 == 0", "+ where ...")
+            end = next((i for i, ln in enumerate(lines) if ln.startswith("assert ")), len(lines))
+            lines = lines[:1] + textwrap.dedent("\n".join(lines[1:end])).splitlines()
+    if lines and lines[0].startswith("assert "):  # a bare assert: pytest's explanation is all there is, one line
+        lines = [" ".join(" ".join(lines).split())]
+    lines = [ADDRESS_RE.sub("", ln).rstrip()[:LINE_CHARS] for ln in lines if ln.strip()]
+    if len(lines) > MAX_LINES:
+        lines = lines[:1] + ["..."] + lines[-(MAX_LINES - 2):]
+    return lines
 
 
 def run_step(args, host: SshHost, values: dict[str, str]) -> str:

@@ -267,4 +267,5 @@ def _last_line(outcome: ImageOutcome) -> tuple[bool | None, str]:
         return True, "" if result.cached else f"baked {amis} in {result.duration_s:.1f}s"  # a reuse has said so already
     if outcome.status == "interrupted":
         return False, "interrupted"
-    return False, f"failed: {outcome.error}"
+    first, _, more = (outcome.error or "").partition("\n")  # the lines after the first (an app's output) are in the summary
+    return False, f"failed: {first}" + (" …" if more.strip() else "")

@@ -334,7 +334,8 @@ def _bake_failure(bake_dir: Path, exc: PackerError) -> RodeoError:
     except (OSError, ValueError):
         return exc
     kind = {"provision": ProvisionError, "verify": VerifyError, "seal": VerifyError}.get(failure.get("phase"), PackerError)
-    return kind(f"{failure['message']}; no AMI was made", failure.get("hint", ""))
+    first, newline, lines = failure["message"].partition("\n")  # an image test's own lines follow its first line
+    return kind(f"{first}; no AMI was made{newline}{lines}", failure.get("hint", ""))
 
 
 def _drop_host_disk(bake_dir: Path) -> None:

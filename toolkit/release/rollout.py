@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from toolkit import notify
 from toolkit.configvars import pin
-from toolkit.release import ledger, lock, slots, smoke, userdata, watch
+from toolkit.release import crash, ledger, lock, slots, smoke, userdata, watch
 from toolkit.release import scaling
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
@@ -190,11 +190,19 @@ def _prepare(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Report
         slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max, version)
         line["result"] = f"pinned to launch template version {version}, {cap.desired} instance(s) asked for"
     with reporter.step(f"waiting for {cap.desired} healthy instance(s) in {p.new_slot}") as line:
-        ok = slots.wait_in_service(env, aws, p.new_slot, cap.desired, rel.health_timeout_seconds, lambda n, total: line.note(f"instances healthy {n}/{total}"))
+        ok = slots.wait_in_service(env, aws, p.new_slot, cap.desired, rel.health_timeout_seconds, lambda n, total: line.note(f"instances healthy {n}/{total}"),
+                                   watch=lambda ids: _no_crash(config, aws, p.new_slot, ids))
         if not ok:
             healthy, total = slots.health(env, aws)[p.new_slot]
             raise GateFailed(f"{p.new_slot} has {healthy}/{cap.desired} healthy instance(s) ({total} in service) after {rel.health_timeout_seconds}s")
         line["result"] = f"instances healthy {cap.desired}/{cap.desired}"
+
+
+def _no_crash(config: Config, aws: Any, slot: str, ids: list[str]) -> None:
+    """GateFailed, with the app's last lines, when an instance's shipped journal shows a crashed unit (``toolkit.release.crash``)."""
+    found = crash.check(config, aws, ids)
+    if found:
+        raise GateFailed(crash.reason(slot, found, len(ids)))
 
 
 def _gates(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], when: str) -> None:

@@ -223,11 +223,15 @@ def set_capacity(env: Env, aws: Any, slot: str, desired: int, minimum: int = 0, 
     once_settled(lambda: aws.client("autoscaling").update_auto_scaling_group(**args))  # a version made a moment ago may be refused
 
 
-def wait_in_service(env: Env, aws: Any, slot: str, count: int, timeout: float, progress: Callable[[int, int], None] = lambda n, total: None) -> bool:
+def wait_in_service(env: Env, aws: Any, slot: str, count: int, timeout: float, progress: Callable[[int, int], None] = lambda n, total: None,
+                    watch: Callable[[list[str]], None] = lambda ids: None) -> bool:
     """Wait until the slot has exactly ``count`` InService instances, all healthy in its target group.
 
-    Polls the group (no waiter exists for it), then uses elbv2's
-    ``target_in_service`` waiter. False on timeout.
+    Polls the group and its target health every ``POLL_SECONDS`` (no waiter
+    exists for the group, and elbv2's ``target_in_service`` waiter would block
+    the whole timeout); while some are not healthy yet, ``watch(ids)`` runs
+    with the InService ids: it may raise to stop waiting (the release's crash
+    check). False on timeout.
     """
     deadline = time.monotonic() + timeout
     seen = -1
@@ -242,23 +246,10 @@ def wait_in_service(env: Env, aws: Any, slot: str, count: int, timeout: float, p
                 seen = healthy
             if healthy == count:
                 return True
-            left = deadline - time.monotonic()
-            if left > 0 and _waiter_in_service(env, aws, slot, ids, left):
-                progress(count, count)
-                return True
+        watch(ids)
         if time.monotonic() >= deadline:
             return False
         time.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.05)))
-
-
-def _waiter_in_service(env: Env, aws: Any, slot: str, ids: list[str], left: float) -> bool:
-    delay = max(1, min(15, int(left // 4) or 1))
-    waiter = aws.client("elbv2").get_waiter("target_in_service")
-    try:
-        waiter.wait(TargetGroupArn=env.target_groups[slot], Targets=[{"Id": i} for i in ids], WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(left // delay))})
-        return True
-    except botocore.exceptions.WaiterError:
-        return False
 
 
 def wait_drained(env: Env, aws: Any, slot: str, timeout: float) -> bool:

@@ -29,13 +29,14 @@ import pytest
 from tests.integration.local.conftest import CACHE, in_instance, leftovers
 from tests.support import livebuilds
 from tests.support.load import Load
+from tests.support.principals import acting_as
 from toolkit import config
 from toolkit.aws import Aws
 from toolkit.config import SmokeCheck
 from toolkit.configvars import change, store
 from toolkit.errors import ReleaseError
 from toolkit.local import controller, seed, stack
-from toolkit.release import ledger, rollout, slots
+from toolkit.release import crash, ledger, rollout, slots
 from toolkit.ui import Silent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -126,6 +127,11 @@ def test_a_good_release_drops_no_request(world):
     assert summary["versions"].get("1.0.0", 0) > 0
     assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {"1.0.0"}  # only the new build at the end
     assert ledger.recent(world.cfg, world.aws, 1)[0]["smoke"] == "passed 3"
+    # The crash check never fires on a healthy boot: the new instances' journals hold no failure of any unit.
+    journals = crash.read(world.cfg, world.aws, slots.instance_ids(world.env, world.aws, world.state().active.name))
+    assert journals and crash.find(journals) == []
+    failures = [e for e in map(crash.entry_of, (j["message"] for j in journals)) if e and e.from_manager and crash.FAILED_RE.match(e.message)]
+    assert failures == [], failures
 
 
 def impatient(cfg, seconds: int = 15):
@@ -140,6 +146,27 @@ def test_a_build_failing_its_health_check_is_rolled_back_without_a_failed_reques
     assert "healthy" in result.message and result.result.steps == []
     summary = assert_no_failures(load, world.steps)
     assert "1.1.0-health" not in summary["versions"]
+    after = world.state()
+    assert after.active.name == before.name and after.active.weight == 100 and after.other(before.name).desired == 0
+
+
+def test_an_app_crashing_at_start_is_rolled_back_before_the_health_timeout_with_its_error(world):
+    """The sample app with a syntax error (issue 21, item 3): the wait stops at its crash loop, read from the instances'
+    shipped journals by a user holding only the release policy, and the error shows the app's own SyntaxError line."""
+    timeout = 60  # the default health timeout: without the crash check, the release waits all of it
+    cfg = dataclasses.replace(world.cfg, release=dataclasses.replace(world.cfg.release, health_timeout_seconds=timeout))
+    before = world.state().active
+    new = world.state().other(before.name).name
+    releaser = acting_as(cfg, world.aws.endpoint, "release")
+    result, load = world.under_load(rollout.release, cfg, releaser, ami=world.build("1.4.0-syntax", fault="syntax"))
+    assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, world.steps.lines)
+    assert f"web.service failed {crash.CRASHES} times (exit-code)" in result.message, result.message
+    assert livebuilds.SYNTAX_ERROR in result.message and f"'invoke logs --slot {new}'" in result.message, result.message
+    assert result.result.steps == []  # no weight ever moved
+    assert result.result.seconds < timeout, result.result.seconds
+    print(f"syntax error: rolled back in {result.result.seconds:.1f}s (health timeout {timeout}s): {result.message.splitlines()[0]}")
+    summary = assert_no_failures(load, world.steps)
+    assert "1.4.0-syntax" not in summary["versions"]
     after = world.state()
     assert after.active.name == before.name and after.active.weight == 100 and after.other(before.name).desired == 0
 
@@ -352,11 +379,12 @@ def test_a_secret_reaches_the_app_through_a_private_file_and_nowhere_else(app):
     assert on_disk == []
 
 
-def test_a_value_the_app_refuses_is_rolled_back_by_the_health_gate_without_a_failed_request(app):
+def test_a_value_the_app_refuses_is_rolled_back_by_its_crash_loop_in_its_own_words_without_a_failed_request(app):
     before = app.state().active
     result, load = app.under_load(change.set_vars, impatient(app.cfg), app.aws, {"PORT": "eighty"})
     assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, app.steps.lines)
-    assert "config version 3 was recorded but rolled back" in result.message and "healthy" in result.message
+    assert "config version 3 was recorded but rolled back" in result.message
+    assert "web.service failed" in result.message and "PORT must be a port number, not 'eighty'" in result.message, result.message  # the app's own line
     assert "stays the newest" in result.hint and result.result.release.steps == []
     assert_no_failures(load, app.steps)
     after = app.state().active
