@@ -87,14 +87,14 @@ def test_a_failed_bake_releases_nothing_and_says_so(project: Project, ec2):
 def test_a_refused_release_leaves_the_previous_version_serving(project: Project, ec2, local_stack):
     from types import SimpleNamespace
 
-    from toolkit.aws import Aws
     from toolkit.local import seed
+    from toolkit.local.environment import LocalEnvironment
 
     quick(project)
     assert deploy(project).returncode == 0
     serving = last_json(project.invoke("status", "--json").stdout)["ami"]
     project.write("examples/webapp/VERSION", "2.0.0\n")
-    aws = Aws(region="us-east-1", endpoint=local_stack[1], local=True)
+    aws = LocalEnvironment(region="us-east-1", endpoint=local_stack[1])
     cloudwatch = aws.client("cloudwatch")
     # The gate alarm (as the stack seeds it), with the pause it needs: the release stops at its first check, before any weight moves.
     lb_arn = aws.client("elbv2").describe_load_balancers(Names=["web"])["LoadBalancers"][0]["LoadBalancerArn"]

@@ -19,7 +19,8 @@ import urllib.request
 import botocore.exceptions
 import pytest
 
-from toolkit.aws import Aws, error_code, once_settled
+from toolkit.aws import error_code, once_settled
+from toolkit.local.environment import LocalEnvironment
 
 _names = itertools.count(1)
 PERMISSION = [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
@@ -48,7 +49,7 @@ def aws(tmp_path_factory):
                 pytest.fail(f"the moto server did not start: {log.read_text()[-2000:]}")
             time.sleep(0.1)
     try:
-        yield Aws(region="us-east-1", endpoint=url, local=True)
+        yield LocalEnvironment(region="us-east-1", endpoint=url)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
