@@ -1,11 +1,11 @@
 """The one place Rodeo makes AWS clients.
 
 Clients get adaptive retries, the environment's region, and the endpoint and
-credentials given (the local stack's, from ``toolkit.local.environment``),
-otherwise whatever botocore finds itself (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``,
-``AWS_REGION``, SSO, instance roles). ``toolkit.environment`` builds the
-environment a command works in on ``Aws``. ``explain`` turns botocore's failures into one-line errors;
-``once_settled`` retries a call while AWS has not yet seen what it just made.
+credentials they are given, otherwise whatever botocore finds itself
+(``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``AWS_REGION``, SSO, instance roles).
+The environment a command works in (``toolkit.environment``) is an ``Aws``.
+``explain`` turns botocore's failures into one-line errors; ``once_settled``
+retries a call while AWS has not yet seen what it just made.
 """
 
 from __future__ import annotations
