@@ -130,10 +130,10 @@ def _config(env: str):
 
 
 def _connect(cfg, seed_release=True, reseed=False, start=True):
-    """AWS clients for ``cfg``'s environment, and its local stack (started and seeded) or None."""
-    from toolkit.local.stack import connect
+    """``cfg``'s environment: AWS clients, build hosts, listeners' URLs (a local stack started and seeded unless ``start`` is False)."""
+    from toolkit.environment import connect
 
-    return connect(cfg, _stack(), seed_release=seed_release, reseed=reseed, start=start)
+    return connect(cfg, STATE_DIR, CACHE_DIR, live=LIVE, seed_release=seed_release, reseed=reseed, start=start)
 
 
 def _stack():
@@ -143,23 +143,8 @@ def _stack():
 
 
 def _aws(cfg, plan=False):
-    """AWS clients for ``cfg``'s environment; with ``plan`` a local stack is never started or seeded."""
-    return _connect(cfg, seed_release=not plan, start=not plan)[0]
-
-
-def _hosts(cfg, aws, stack):
-    from toolkit import hosts
-
-    return hosts.connect(cfg, aws, stack)
-
-
-def _local_lb_urls(cfg, stack):
-    """A function giving listener port -> URL of the local stack's HAProxy, or None (AWS: the load balancer's DNS name)."""
-    if stack is None or cfg.release is None:
-        return None
-    from toolkit.local.stack import listener_urls
-
-    return lambda: listener_urls(stack, cfg.release.load_balancer)
+    """``cfg``'s environment; with ``plan`` a local stack is never started or seeded."""
+    return _connect(cfg, seed_release=not plan, start=not plan)
 
 
 def _reporter(json_mode: bool, verbose: bool = False):
@@ -227,8 +212,8 @@ def bake(c, image="", env="local", json=False, force=False, var=None, ref="", wa
     cfg = _config(env)
     names = which_images(cfg, image, all, ref, bool(var), jobs)
     extra = parse_vars(var or [])
-    aws, stack = _connect(cfg, seed_release=not plan, start=not plan)
-    hosts = _hosts(cfg, aws, stack)
+    aws = _connect(cfg, seed_release=not plan, start=not plan)
+    hosts = aws.hosts()
     if cleanup:
         from toolkit.bake.keep import cleanup as remove_kept
 
@@ -275,7 +260,7 @@ def local_up(c, env="local", debug=False):
     from toolkit.local import stack
 
     cfg = _config(env)
-    url = _connect(cfg, reseed=True)[0].endpoint
+    url = _connect(cfg, reseed=True).endpoint
     print(f"local stack up at {url}")
     print(f"  export AWS_ENDPOINT_URL={url}")
     for name, urls in stack.status(_stack())["load_balancers"].items():
@@ -341,9 +326,9 @@ def release(c, image="", ami="", env="local", plan=False, json=False, allow_unve
     cfg = _config(env)
     if ami:
         check_id(ami)  # before the local stack starts
-    aws, stack = _connect(cfg, seed_release=not plan, start=not plan)
+    aws = _connect(cfg, seed_release=not plan, start=not plan)
     _with_result(json, rollout.release, cfg, aws, ami=ami or None, image=image or None, allow_unverified=allow_unverified,
-                 break_lock=break_lock, plan_only=plan, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack), config_only=config_only)
+                 break_lock=break_lock, plan_only=plan, reporter=_reporter(json), config_only=config_only)
 
 
 @task(
@@ -363,8 +348,7 @@ def rollback(c, env="local", json=False, break_lock=False, debug=False):
     from toolkit.release import rollout
 
     cfg = _config(env)
-    aws, stack = _connect(cfg)
-    _with_result(json, rollout.rollback, cfg, aws, break_lock=break_lock, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
+    _with_result(json, rollout.rollback, cfg, _connect(cfg), break_lock=break_lock, reporter=_reporter(json))
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})
@@ -374,9 +358,7 @@ def status(c, env="local", json=False, debug=False):
     from toolkit.release import status as state
 
     cfg = _config(env)
-    aws, stack = _connect(cfg)
-    urls = _local_lb_urls(cfg, stack)
-    info = state.status(cfg, aws, lb_url=urls().get(cfg.release.listener_port) if urls else None)
+    info = state.status(cfg, _connect(cfg))
     if json:
         _print_json(info)
     else:
@@ -492,9 +474,8 @@ def config_set(c, pair, and_=None, secret=False, env="local", release=True, json
 
     cfg = _config(env)
     values = parse_pairs([pair, *(and_ or [])], secret, lambda key: change.read_value(sys.stdin, key))
-    aws, stack = _connect(cfg)
-    _with_result(json, change.set_vars, cfg, aws, values, secret=secret, release=release, break_lock=break_lock,
-                 reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
+    _with_result(json, change.set_vars, cfg, _connect(cfg), values, secret=secret, release=release, break_lock=break_lock,
+                 reporter=_reporter(json))
 
 
 @task(help={"key": "the key to remove", "and_": "another key to remove in the same config version (repeatable)", **CONFIG_CHANGE_HELP},
@@ -507,9 +488,7 @@ def config_unset(c, key, and_=None, env="local", release=True, json=False, break
 
     cfg = _config(env)
     keys = parse_keys([key, *(and_ or [])])
-    aws, stack = _connect(cfg)
-    _with_result(json, change.unset_vars, cfg, aws, keys, release=release, break_lock=break_lock,
-                 reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
+    _with_result(json, change.unset_vars, cfg, _connect(cfg), keys, release=release, break_lock=break_lock, reporter=_reporter(json))
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object", "show_secrets": "show secret values (decrypted)",
@@ -554,9 +533,8 @@ def deploy(c, image="", ref="", env="local", plan=False, json=False, debug=False
     cfg = _config(env)
     if image:
         cfg.image(image)
-    aws, stack = _connect(cfg, seed_release=not plan, start=not plan)
-    _with_result(json, run_deploy, cfg, aws, _hosts(cfg, aws, stack), STATE_DIR, image=image or None, ref=ref or None,
-                 plan_only=plan, reporter=_reporter(json), lb_urls=_local_lb_urls(cfg, stack))
+    aws = _connect(cfg, seed_release=not plan, start=not plan)
+    _with_result(json, run_deploy, cfg, aws, aws.hosts(), STATE_DIR, image=image or None, ref=ref or None, plan_only=plan, reporter=_reporter(json))
 
 
 # --- verify --------------------------------------------------------------------------
@@ -588,8 +566,8 @@ def verify(c, ami, env="local", image="", junit="", json=False, debug=False):
     check_id(ami)  # before the local stack starts
     if image:
         cfg.image(image)
-    aws, stack = _connect(cfg)
-    _with_result(json, verify_ami, cfg, aws, _hosts(cfg, aws, stack), ami, image=image or None, junit=Path(junit).resolve() if junit else None,
+    aws = _connect(cfg)
+    _with_result(json, verify_ami, cfg, aws, aws.hosts(), ami, image=image or None, junit=Path(junit).resolve() if junit else None,
                  state_dir=STATE_DIR, reporter=_reporter(json))
 
 

@@ -59,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 from toolkit.aws import Aws  # noqa: E402
 from toolkit.hosts import instance, sandbox  # noqa: E402
 from toolkit.local import buildinstances, seed, stack  # noqa: E402
+from toolkit.local.environment import LocalEnvironment  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo"))
@@ -227,14 +228,14 @@ def fixed_costs(tmp: Path, st, aws: Aws, runs: int) -> list[tuple[str, float, st
     (tmp / "test_trivial.py").write_text("def test_nothing():\n    pass\n")
     (tmp / "runner").mkdir()
     load = "from pathlib import Path; from toolkit import config; cfg = config.load('local', Path('.'))"
-    connect = load + "; from toolkit.local.stack import Stack, connect; import os; aws = connect(cfg, Stack(Path(os.environ['RODEO_STATE_DIR']), Path(os.environ['RODEO_CACHE_DIR'])))[0]"
+    connect = load + "; from toolkit.environment import connect; import os; aws = connect(cfg, Path(os.environ['RODEO_STATE_DIR']), Path(os.environ['RODEO_CACHE_DIR']), live=False)"
     plan = connect + "; from toolkit.bake.plan import gather, plan_bake; plan_bake(gather(cfg, aws, 'base', Path(os.environ['RODEO_STATE_DIR'])), cfg, Path(os.environ['RODEO_STATE_DIR']))"
     runner = ("import ansible_runner; r = ansible_runner.run(private_data_dir='%s', playbook='%s', inventory='localhost ansible_connection=local',"
               " quiet=True, rotate_artifacts=1); assert r.status == 'successful', r.status") % (tmp / "runner", tmp / "empty.yml")
     rows = [
         ("CLI start", timed(lambda: run_ok([str(VENV_BIN / "invoke"), "--help", "bake"], cwd=ROOT, env=env), runs), "invoke --help bake"),
         ("config", timed(py(load), runs), "python -c: import toolkit.config, load rodeo.yml"),
-        ("stack check", timed(py(connect), runs), "python -c: config + toolkit.local.stack.connect (moto up, seeded)"),
+        ("stack check", timed(py(connect), runs), "python -c: config + toolkit.environment.connect (moto up, seeded)"),
         ("render (plan)", timed(py(plan), runs), "python -c: config + connect + gather + plan_bake (render cache warm)"),
         ("Packer start", timed(lambda: run_ok(["packer", "build", "-machine-readable", str(tmp / "null.pkr.hcl")], cwd=tmp, env=env), runs),
          "packer build of a null source, nothing to do"),
@@ -305,7 +306,7 @@ def main() -> None:
     st = stack.Stack(state_dir=tmp / "state", cache_dir=CACHE, live=True)  # both sides' build instances boot
     try:
         url = stack.up(st, REGION)
-        aws = Aws(region=REGION, endpoint=url, local=True)
+        aws = LocalEnvironment(region=REGION, endpoint=url)
         source_ami = seed.seed_base(st, aws)["base_ami"]
         template = tmp / "hand.pkr.hcl"
         template.write_text(HAND_TEMPLATE)

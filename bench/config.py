@@ -99,7 +99,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="rodeo-bench-config-") as tmp, livebuilds.live_sample(Path(tmp), ROOT, CACHE, pause=args.pause) as live:
         cfg, aws, env = live.cfg, live.aws, live.env
-        rollout.release(cfg, aws, ami=livebuilds.build(live.st, aws.client("ec2"), parts, Path(tmp), "1.0.0"), reporter=Silent(), lb_urls=live.urls)
+        rollout.release(cfg, aws, ami=livebuilds.build(live.st, aws.client("ec2"), parts, Path(tmp), "1.0.0"), reporter=Silent())
         port = int(live.urls()[80].rsplit(":", 1)[1])
         steps_below_100 = len([s for s in cfg.release.steps if s < 100])
         cli_env = dict(os.environ, RODEO_STATE_DIR=str(live.st.state_dir), RODEO_CACHE_DIR=str(CACHE), RODEO_LOCAL_LIVE="1")

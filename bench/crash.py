@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.hooks import MUTATING, HookedAws  # noqa: E402
 from tests.support.stacks import release_env  # noqa: E402
-from toolkit.aws import Aws, for_config  # noqa: E402
+from toolkit.aws import Aws  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
+from toolkit.local.environment import LocalEnvironment  # noqa: E402
 from toolkit.release import rollout, slots  # noqa: E402
 from toolkit.release.plan import need_healthy  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
@@ -47,7 +48,7 @@ class Killable(HookedAws):
     HOOKS = (("before-call", "_before"), ("after-call", "_after"))
 
     def __init__(self, base: Aws, kill_after: int | None):
-        super().__init__(region=base.region, endpoint=base.endpoint, local=True)
+        super().__init__(region=base.region, endpoint=base.endpoint)
         self.kill_after, self.count, self.dead = kill_after, 0, False
 
     def _before(self, model, **kwargs):
@@ -99,7 +100,7 @@ def environment(root: Path, st: stack.Stack, pause: int = 0):
     cfg = release_env(root, f"crash{next(_names)}", capacity={"min": 2, "max": 4, "desired": 2}, steps=[10, 50, 100],
                       pause_seconds=pause, health_timeout_seconds=5)
     url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
-    aws = for_config(cfg, endpoint=url)
+    aws = LocalEnvironment(region=cfg.region, endpoint=url)
     env = slots.resolve(cfg, aws)
     return cfg, aws, env
 
@@ -114,7 +115,7 @@ def new_ami(cfg, aws) -> str:
 
 def run_case(root, st, poll, killed: str, n: int, rerun: str) -> dict:
     cfg, aws, env = environment(root, st)
-    watcher = Watcher(env, for_config(cfg, endpoint=aws.endpoint), need_healthy(cfg.release), poll)
+    watcher = Watcher(env, LocalEnvironment(region=cfg.region, endpoint=aws.endpoint), need_healthy(cfg.release), poll)
     base = slots.read(env, aws).blue.ami
     ami = new_ami(cfg, aws)
     watcher.start()
@@ -144,7 +145,7 @@ def run_case(root, st, poll, killed: str, n: int, rerun: str) -> dict:
 def reaction(root, st, poll) -> dict:
     cfg, aws, env = environment(root, st, pause=5)
     cfg = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, steps=(50, 100)))
-    outside = for_config(cfg, endpoint=aws.endpoint)
+    outside = LocalEnvironment(region=cfg.region, endpoint=aws.endpoint)
     watcher = Watcher(env, outside, need_healthy(cfg.release), poll)
     marks: dict[str, float] = {}
 

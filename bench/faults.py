@@ -39,9 +39,10 @@ from toolkit.release import slots  # noqa: E402
 from toolkit.release.plan import violations  # noqa: E402
 from tests.support.hooks import MUTATING, HookedAws  # noqa: E402
 from tests.support.stacks import release_env  # noqa: E402
-from toolkit.aws import Aws, for_config  # noqa: E402
+from toolkit.aws import Aws  # noqa: E402
 from toolkit.errors import RodeoError  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
+from toolkit.local.environment import LocalEnvironment  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
 
@@ -52,7 +53,7 @@ class Watched(HookedAws):
     HOOKS = (("after-call", "_after"), ("after-call-error", "_after"))
 
     def __init__(self, cfg, env, proxy_url: str, observer: Aws):
-        super().__init__(region=cfg.region, endpoint=proxy_url, local=True)
+        super().__init__(region=cfg.region, endpoint=proxy_url)
         self.cfg, self.env, self.observer, self.broken = cfg, env, observer, []
 
     def _after(self, event_name, **kwargs):
@@ -117,7 +118,7 @@ def main() -> None:
         st = stack.Stack(state_dir=root / "state", cache_dir=root / "state")
         try:
             url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
-            observer = for_config(cfg, endpoint=url)
+            observer = LocalEnvironment(region=cfg.region, endpoint=url)
             env = slots.resolve(cfg, observer)
             n = 0
             for rate in rates:

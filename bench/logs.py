@@ -99,7 +99,7 @@ def main() -> None:
         try:
             urls = lambda: stack.listener_urls(st, "web")  # noqa: E731
             ami = livebuilds.build(st, aws.client("ec2"), parts, folder, "1.0.0")
-            rollout.release(cfg, aws, ami=ami, reporter=Silent(), lb_urls=urls)
+            rollout.release(cfg, aws, ami=ami, reporter=Silent())
             lb = urls()[80]
             follow = Follow(folder / "project", st.state_dir)
             time.sleep(3.0)  # the CLI has started and polled once

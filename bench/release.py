@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.stacks import release_env  # noqa: E402
-from toolkit.release import rollout  # noqa: E402
-from toolkit.aws import for_config  # noqa: E402
 from toolkit.config import Capacity  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
+from toolkit.local.environment import LocalEnvironment  # noqa: E402
+from toolkit.release import rollout  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def bench(root: Path, st: stack.Stack, size: int) -> dict:
     cfg = release_env(root, app, pause_seconds=0, health_timeout_seconds=60, alarms=[])
     cfg = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, capacity=Capacity(min=size, max=size, desired=size)))
     url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
-    aws = for_config(cfg, endpoint=url)
+    aws = LocalEnvironment(region=cfg.region, endpoint=url)
     ec2 = aws.client("ec2")
     ami = ec2.register_image(Name=f"{app}-app", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
     ec2.create_tags(Resources=[ami], Tags=[{"Key": "rodeo:app", "Value": app}, {"Key": "rodeo:image", "Value": "app"}, {"Key": "rodeo:verified", "Value": "true"}])

@@ -84,12 +84,12 @@ def main() -> None:
         ec2 = aws.client("ec2")
         urls = live.urls
         build = lambda version, fault="": livebuilds.build(st, ec2, parts, folder, version, fault)  # noqa: E731
-        release = lambda ami: rollout.release(cfg, aws, ami=ami, reporter=Silent(), lb_urls=urls)  # noqa: E731
+        release = lambda ami: rollout.release(cfg, aws, ami=ami, reporter=Silent())  # noqa: E731
         with Load(urls()[80], rate=args.rate, workers=12, max_seconds=1800) as load:
             time.sleep(5.0)
             # d right after a: a rollback undoes the last release that moved traffic, and b and c never finish one.
             rows.append(run("a good release", load, lambda: release(build("1.0.0"))))
-            rows.append(run("d rollback", load, lambda: rollout.rollback(cfg, aws, reporter=Silent(), lb_urls=urls)))
+            rows.append(run("d rollback", load, lambda: rollout.rollback(cfg, aws, reporter=Silent())))
             rows.append(run("b /health fails", load, lambda: release(build("1.1.0-health", "health"))))
             rows.append(run("c / answers 500", load, lambda: release(build("1.2.0-root", "root"))))
             rows.append(run("e kill -9, rerun", load, lambda: killed_then_rerun(project, st.state_dir, build("2.0.0"))))

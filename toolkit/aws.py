@@ -1,10 +1,11 @@
 """The one place Rodeo makes AWS clients.
 
-Clients get adaptive retries, the environment's region, and the endpoint:
-the local stack's moto server for ``stack: local``, otherwise whatever botocore
-finds itself (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``AWS_REGION``, SSO,
-instance roles). ``explain`` turns botocore's failures into one-line errors;
-``once_settled`` retries a call while AWS has not yet seen what it just made.
+Clients get adaptive retries, the environment's region, and the endpoint and
+credentials they are given, otherwise whatever botocore finds itself
+(``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``AWS_REGION``, SSO, instance roles).
+The environment a command works in (``toolkit.environment``) is an ``Aws``.
+``explain`` turns botocore's failures into one-line errors; ``once_settled``
+retries a call while AWS has not yet seen what it just made.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ RETRIES = {"mode": "adaptive", "max_attempts": 10}
 AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 # botocore's service models, decoded once: EC2's alone is 4 MB of gzipped JSON, 0.1-0.15 s of every start.
 MODEL_CACHE = Path(os.environ.get("RODEO_CACHE_DIR", Path.home() / ".cache" / "rodeo")) / "botocore"
-# The local stack's admin (toolkit.local.auth makes the user): keeps a developer's real credentials out of it.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "AKIARODEOLOCALADMIN1", "aws_secret_access_key": "rodeo-local"}  # moto reads 20-character key ids
 # What AWS answers for a resource made (or freed) a moment ago, before every part of EC2 and Auto Scaling has seen it:
 # https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html. Error code -> a fragment its message
 # must hold ("": any message). A launch template without ImageId is "fully-formed" too, but never becomes so.
@@ -53,8 +52,7 @@ class Aws:
     region: str
     endpoint: str | None = None
     profile: str | None = None
-    local: bool = False
-    credentials: dict | None = None  # botocore's aws_access_key_id, ...: a given principal (default: LOCAL_CREDENTIALS locally)
+    credentials: dict | None = None  # botocore's aws_access_key_id, ...: a given principal (default: botocore's chain)
     _session: Any = field(default=None, repr=False)
     _clients: dict = field(default_factory=dict, repr=False)
     # botocore sessions are not safe to use from several threads at once (bakes running in parallel):
@@ -75,9 +73,9 @@ class Aws:
         with self._lock:
             if key not in self._clients:
                 if self._session is None:
-                    self._session = botocore.session.Session(profile=None if self.local else self.profile)
+                    self._session = botocore.session.Session(profile=self.profile)
                     _cache_models(self._session, MODEL_CACHE)
-                creds = self.credentials or (LOCAL_CREDENTIALS if self.local else {})
+                creds = self.credentials or {}
                 cfg = botocore.config.Config(retries=retries(self._session), connect_timeout=5, read_timeout=60)
                 self._clients[key] = self._session.create_client(service, region_name=region, endpoint_url=self.endpoint, config=cfg, **creds)
             return self._clients[key]
@@ -85,14 +83,14 @@ class Aws:
     def env(self) -> dict[str, str]:
         """Environment variables that point a child process (Packer) at the same account."""
         out = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
-        creds = self.credentials or (LOCAL_CREDENTIALS if self.local else None)
+        creds = self.credentials
         if creds:
             out.update(AWS_ACCESS_KEY_ID=creds["aws_access_key_id"], AWS_SECRET_ACCESS_KEY=creds["aws_secret_access_key"])
             if creds.get("aws_session_token"):
                 out["AWS_SESSION_TOKEN"] = creds["aws_session_token"]
         if self.endpoint:
             out["AWS_ENDPOINT_URL"] = self.endpoint
-        if self.profile and not self.local:
+        if self.profile:
             out["AWS_PROFILE"] = self.profile
         return out
 
@@ -155,15 +153,6 @@ def _cache_models(session: Any, folder: Path) -> None:
         session.get_component("data_loader").file_loader = _CachedModels(folder)
     except Exception:
         pass
-
-
-def for_config(config: Any, endpoint: str | None = None) -> Aws:
-    """Clients for ``config``'s environment.
-
-    ``endpoint`` is the local stack's URL (its fixed credentials come with
-    it); without it, boto3 finds the account itself, ``AWS_ENDPOINT_URL`` included.
-    """
-    return Aws(region=config.region, endpoint=endpoint, profile=config.profile, local=endpoint is not None)
 
 
 def explain(exc: BaseException) -> RodeoError | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from toolkit.bake.pipeline import BakeResult, Preview, bake, preview
 from toolkit.config import Config
@@ -65,7 +65,7 @@ class DeployResult:
 
 
 def deploy(config: Config, aws: Any, hosts: Hosts, state_dir: Path, image: str | None = None, ref: str | None = None,
-           plan_only: bool = False, reporter: Reporter | None = None, lb_urls: Callable[[], dict[int, str]] | None = None) -> DeployResult:
+           plan_only: bool = False, reporter: Reporter | None = None) -> DeployResult:
     """Bake ``image`` (default: the release's image) at ``ref``, or reuse its AMI, then release it.
 
     A RodeoError names the half that failed (its result attached): after a
@@ -89,14 +89,14 @@ def deploy(config: Config, aws: Any, hosts: Hosts, state_dir: Path, image: str |
                         result=result) from None
     ami = baked.ami[config.region]
     try:
-        released = rollout.release(config, aws, ami=ami, reporter=reporter, lb_urls=lb_urls)
+        released = rollout.release(config, aws, ami=ami, reporter=reporter)
     except RodeoError as exc:
         still = _serving(config, aws) or serving
         result = DeployResult(name, "release_failed", bake=baked, release=exc.result, serving=still)
         if getattr(exc.result, "outcome", None) == "rolled_back":  # its message says what was tried, why it failed and what serves
             raise type(exc)(f"deploy of {name}: {exc.message}", exc.hint, result=result) from None
         raise type(exc)(f"deploy of {name} baked {ami} but did not release it ({_serves(still)}): {exc.message}", exc.hint, result=result) from None
-    url = (lb_urls() if lb_urls else {}).get(rel.listener_port) or slots.dns_url(aws, rel, rel.listener_port)
+    url = aws.listener_url(rel.load_balancer, rel.listener_port)
     return DeployResult(name, "unchanged" if released.outcome == "unchanged" else "deployed", bake=baked, release=released, url=url)
 
 

@@ -15,9 +15,9 @@ import pytest
 
 from tests.integration.bakes import ec2, local_stack, project  # noqa: F401
 from toolkit import config
-from toolkit.local.seed import BASE_AMI_NAME, seed_release
-from toolkit.aws import Aws
 from toolkit.local import stack
+from toolkit.local.environment import LocalEnvironment
+from toolkit.local.seed import BASE_AMI_NAME, seed_release
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -95,7 +95,7 @@ def aws_state(endpoint: str) -> dict:
 @functools.lru_cache(maxsize=4)
 def _clients(endpoint: str) -> tuple:
     """ec2, autoscaling, elbv2, dynamodb and ssm clients, made once: making one loads its service model (~0.3 s)."""
-    aws = Aws(region=REGION, endpoint=endpoint, local=True)
+    aws = LocalEnvironment(region=REGION, endpoint=endpoint)
     return tuple(aws.client(s) for s in ("ec2", "autoscaling", "elbv2", "dynamodb", "ssm"))
 
 

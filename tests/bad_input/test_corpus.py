@@ -22,7 +22,7 @@ import yaml
 
 from tests.bad_input.conftest import NOWHERE, aws_state
 from tests.integration.bakes import Project, residue
-from toolkit.aws import Aws
+from toolkit.local.environment import LocalEnvironment
 
 RODEO_YML = "inventories/local/rodeo.yml"
 STAGING = ("--env", "staging")
@@ -411,7 +411,7 @@ CASES += [dataclasses.replace(c, here=True) for c in SCALING_CASES]
 @pytest.mark.integration
 def test_the_snapshot_sees_scaling_changes(seeded_stack):
     """The corpus's "nothing changed in AWS" covers scheduled actions, policies and suspended processes too."""
-    asg = Aws(region="us-east-1", endpoint=seeded_stack[1], local=True).client("autoscaling")
+    asg = LocalEnvironment(region="us-east-1", endpoint=seeded_stack[1]).client("autoscaling")
     before = aws_state(seeded_stack[1])
     asg.put_scheduled_update_group_action(AutoScalingGroupName="web-blue", ScheduledActionName="rodeo-probe", Recurrence="0 3 * * *", DesiredCapacity=2)
     asg.suspend_processes(AutoScalingGroupName="web-green", ScalingProcesses=["AZRebalance"])

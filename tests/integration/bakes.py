@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from toolkit import procs
-from toolkit.aws import Aws
 from toolkit.errors import SandboxError
 from toolkit.hosts import sandbox
 from toolkit.local import stack
+from toolkit.local.environment import LocalEnvironment
 
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = ("tasks.py", "ansible.cfg", "pyproject.toml", "inventories", "playbooks", "packer", "tests/image", "examples")
@@ -192,4 +192,4 @@ def project(tmp_path, local_stack) -> Project:
 
 @pytest.fixture()
 def ec2(local_stack):
-    return Aws(region="us-east-1", endpoint=local_stack[1], local=True).client("ec2")
+    return LocalEnvironment(region="us-east-1", endpoint=local_stack[1]).client("ec2")

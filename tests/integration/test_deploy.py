@@ -87,13 +87,13 @@ def test_a_failed_bake_releases_nothing_and_says_so(project: Project, ec2):
 
 
 def test_a_refused_release_leaves_the_previous_version_serving(project: Project, ec2, local_stack):
-    from toolkit.aws import Aws
+    from toolkit.local.environment import LocalEnvironment
 
     quick(project)
     assert deploy(project).returncode == 0
     serving = last_json(project.invoke("status", "--json").stdout)["ami"]
     project.write("examples/webapp/VERSION", "2.0.0\n")
-    cloudwatch = Aws(region="us-east-1", endpoint=local_stack[1], local=True).client("cloudwatch")
+    cloudwatch = LocalEnvironment(region="us-east-1", endpoint=local_stack[1]).client("cloudwatch")
     # A gate alarm held in ALARM by its own rule (no data is breaching), which the live stack's evaluation keeps so, with
     # the pause it needs: the release stops at its first check, before any weight moves.
     name = f"held-{uuid.uuid4().hex[:6]}"

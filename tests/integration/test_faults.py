@@ -1,7 +1,7 @@
 """AWS faults: throttling, 5xx answers and dropped connections, through a proxy in front of moto.
 
-Rodeo's clients point at ``tests.support.faultproxy`` (``Aws(region,
-endpoint=proxy.url, local=True)``); the test's observer reads the world
+Rodeo's clients point at ``tests.support.faultproxy`` (``LocalEnvironment(region,
+endpoint=proxy.url)``); the test's observer reads the world
 straight from moto. The invariant (no weight on a slot with fewer healthy
 targets than capacity.min) is checked after every mutating call, as in
 ``release/test_crash.py``.
@@ -24,8 +24,9 @@ from tests.support.stacks import moto_stack
 from toolkit.release import ledger
 from toolkit.release import rollout
 from tests.support.hooks import MUTATING, HookedAws
-from toolkit.aws import RETRIES, Aws
+from toolkit.aws import RETRIES
 from toolkit.errors import ReleaseError
+from toolkit.local.environment import LocalEnvironment
 from toolkit.ui import Silent
 
 pytestmark = pytest.mark.integration
@@ -40,7 +41,7 @@ class Faulty(HookedAws):
     HOOKS = (("after-call", "_after"), ("after-call-error", "_after"))
 
     def __init__(self, world: World, proxy: FaultProxy, on_call=None):
-        super().__init__(region=world.aws.region, endpoint=proxy.url, local=True)
+        super().__init__(region=world.aws.region, endpoint=proxy.url)
         self.world, self.on_call = world, on_call
         self.calls: list[tuple[str, str]] = []
         self.broken: list[str] = []
@@ -217,10 +218,10 @@ def test_a_bake_and_its_tag_read_back_survive_faults(tmp_path, local_stack):
     st, url = local_stack
     project = Project(tmp_path / "project", st.state_dir)
     cfg = config_mod.load("local", project.root)
-    observer = Aws(region=cfg.region, endpoint=url, local=True).client("ec2")
+    observer = LocalEnvironment(region=cfg.region, endpoint=url).client("ec2")
     before = set(Project.amis(observer))
     with FaultProxy(url, rate=0.15, seed=4, exclude={"DescribeImages"}) as proxy:
-        aws = Aws(region=cfg.region, endpoint=proxy.url, local=True)
+        aws = LocalEnvironment(region=cfg.region, endpoint=proxy.url)
         record = bake(cfg, aws, LocalHosts(st, aws), "base", st.state_dir, reporter=Silent(), force=True).to_dict()
     new = set(Project.amis(observer)) - before
     ami = record["ami"][cfg.region]

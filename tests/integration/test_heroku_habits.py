@@ -11,13 +11,13 @@ import pytest
 
 from tests.integration.bakes import Project
 from tests.integration.test_deploy import deploy, last_json, quick
-from toolkit.aws import Aws
+from toolkit.local.environment import LocalEnvironment
 
 pytestmark = pytest.mark.integration
 
 
 def group(local_stack, name: str) -> dict:
-    aws = Aws(region="us-east-1", endpoint=local_stack[1], local=True)
+    aws = LocalEnvironment(region="us-east-1", endpoint=local_stack[1])
     return aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
 
 

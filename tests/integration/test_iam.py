@@ -31,22 +31,22 @@ from tests.integration.bakes import ROOT, Project
 from tests.integration.release.conftest import World, make_config
 from tests.support.principals import acting_as
 from tests.support.stacks import moto_stack
-from toolkit.configvars import change
-from toolkit.images import check as ami_check
 from toolkit import config as config_mod
 from toolkit import iam
-from toolkit.images import lineage as images
+from toolkit.config import Scaling, Schedule, SmokeCheck, TargetTracking
+from toolkit.configvars import change
+from toolkit.errors import LockError, ReleaseError, VerifyError
 from toolkit.hosts.ec2 import Ec2Hosts
 from toolkit.hosts.local import LocalHosts
+from toolkit.images import check as ami_check
+from toolkit.images import lineage as images
+from toolkit.images.prune import prune
+from toolkit.local import seed, stack
+from toolkit.local.environment import LocalEnvironment
 from toolkit.release import setup as infra
 from toolkit.release import ledger
 from toolkit.release import lock as release_lock
 from toolkit.release import rollout, smoke, status as release_status
-from toolkit.images.prune import prune
-from toolkit.aws import Aws, for_config
-from toolkit.config import Scaling, Schedule, SmokeCheck, TargetTracking
-from toolkit.errors import LockError, ReleaseError, VerifyError
-from toolkit.local import seed, stack
 from toolkit.ui import Silent
 
 pytestmark = pytest.mark.integration
@@ -219,7 +219,7 @@ def test_prune_plan_and_for_real(moto, project, recorder):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(PRUNE_YML.format(app=app))
     cfg = config_mod.load("test", project)
-    admin = for_config(cfg, endpoint=url)
+    admin = LocalEnvironment(region=cfg.region, endpoint=url)
     with recorder.paused():
         stack.up(st, E, seeders=(seed.seed_release(cfg),))
         for n in range(1, 5):
@@ -255,7 +255,7 @@ def test_verify_aws_path(moto, recorder, tmp_path):
     _, url = moto
     cfg = dataclasses.replace(config_mod.load("local", ROOT), stack="aws")
     with recorder.paused():
-        ec2 = Aws(region=E, endpoint=url, local=True).client("ec2")
+        ec2 = LocalEnvironment(region=E, endpoint=url).client("ec2")
         ami = ec2.register_image(Name=f"iam-verify-{next(_ids)}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
                                  BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
         ec2.create_tags(Resources=[ami], Tags=[{"Key": "rodeo:image", "Value": "base"}, {"Key": "rodeo:app", "Value": cfg.app}])
@@ -289,7 +289,7 @@ def test_bake_aws_helpers(moto, recorder, tmp_path):
         assert said.warnings == []  # the key pair was deleted: the bake policy allows it
         # The bake lock, held by another run (a pid of this host that still runs: this test's own parent).
         with recorder.paused():
-            ledger.ensure_table(cfg, for_config(cfg, endpoint=url))  # invoke setup's (as the admin), not the bake's
+            ledger.ensure_table(cfg, LocalEnvironment(region=cfg.region, endpoint=url))  # invoke setup's (as the admin), not the bake's
         key_of = release_lock.bake_key("base", "f" * 64)
         held = release_lock.acquire(cfg, aws, "bake by another run", lock_key=key_of, what="the bake of base")
         plan = types.SimpleNamespace(image="base", inputs_hash="f" * 64, bake_id="base-iam-lock")
@@ -308,7 +308,7 @@ def test_bake_own_calls(local_stack, tmp_path, recorder):
     proj = Project(tmp_path / "project", st.state_dir)
     cfg = config_mod.load("local", proj.root)
     with recorder.paused():
-        ledger.ensure_table(cfg, for_config(cfg, endpoint=url))  # the bake lock's table (invoke setup makes it, as the admin)
+        ledger.ensure_table(cfg, LocalEnvironment(region=cfg.region, endpoint=url))  # the bake lock's table (invoke setup makes it, as the admin)
         aws = acting_as(cfg, url, "bake")  # Rodeo's calls and Packer's (its process gets these credentials)
     with recorder.phase("bake"):
         baked = bake(cfg, aws, LocalHosts(st, aws), "base", st.state_dir, Silent(), force=True)
@@ -340,10 +340,10 @@ def test_moto_refuses_what_the_policy_leaves_out(moto, project):
     unknown = {"aws_access_key_id": "AKIAUNKNOWNUNKNOWN00", "aws_secret_access_key": "x"}
     for creds, code in ((forged, "SignatureDoesNotMatch"), (unknown, "InvalidClientTokenId")):
         with pytest.raises(botocore.exceptions.ClientError) as err:
-            Aws(region=E, endpoint=url, local=True, credentials=creds).client("elbv2").describe_load_balancers()
+            LocalEnvironment(region=E, endpoint=url, credentials=creds).client("elbv2").describe_load_balancers()
         assert err.value.response["Error"]["Code"] == code
         with pytest.raises(botocore.exceptions.ClientError) as err:
-            Aws(region=E, endpoint=url, local=True, credentials=creds).client("ec2").describe_instances()
+            LocalEnvironment(region=E, endpoint=url, credentials=creds).client("ec2").describe_instances()
         assert err.value.response["Error"]["Code"] == "AuthFailure"
 
 

@@ -23,7 +23,7 @@ are injected (``rate=1.0, limit=10``: an outage that lasts exactly ten calls). E
 the proxy runs (``proxy.rate = 1.0``: from now on every call fails).
 
     with FaultProxy(moto_url, rate=0.25, seed=7) as proxy:
-        aws = Aws("us-east-1", endpoint=proxy.url, local=True)
+        aws = LocalEnvironment("us-east-1", endpoint=proxy.url)
         ...
         proxy.stats.faults  # Counter: action -> faults injected
 

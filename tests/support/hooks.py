@@ -1,14 +1,14 @@
-"""AWS clients with hooks on every call (tests and benchmarks): count, check or fail the mutating ones."""
+"""The local stack's clients with hooks on every call (tests and benchmarks): count, check or fail the mutating ones."""
 
 from __future__ import annotations
 
-from toolkit.aws import Aws
+from toolkit.local.environment import LocalEnvironment
 
 # The actions that change something (what a crash test kills after, what an invariant watcher checks after).
 MUTATING = ("Create", "Update", "Modify", "Delete", "Put", "Set", "Attach", "Register", "Deregister", "Terminate")
 
 
-class HookedAws(Aws):
+class HookedAws(LocalEnvironment):
     """Clients whose calls pass through this object's methods named in ``HOOKS`` (botocore event -> method)."""
 
     HOOKS: tuple[tuple[str, str], ...] = ()

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from toolkit import config
-from toolkit.aws import Aws
 from toolkit.bake.provision import MITOGEN_STRATEGY, mitogen_plugins
 from toolkit.hosts import sandbox
 from toolkit.local import seed, stack
+from toolkit.local.environment import LocalEnvironment
 from toolkit.release import slots
 from toolkit.release.watch import AlarmTiming
 
@@ -173,7 +173,6 @@ def live_release(folder: Path, repo: Path, cache: Path, pause: int = 2, region: 
     """``(config, stack, aws)``: a live local stack seeded for ``project(folder / "project")``'s release, its blue
     slot (the stack's placeholder app) healthy within 180 s; stopped afterwards."""
     from toolkit import config
-    from toolkit.aws import Aws
     from toolkit.local import seed, stack
     from toolkit.release import slots
 
@@ -181,7 +180,7 @@ def live_release(folder: Path, repo: Path, cache: Path, pause: int = 2, region: 
     st = stack.Stack(state_dir=folder / "state", cache_dir=cache, live=True)
     url = stack.up(st, region, seeders=(seed.seed_release(cfg),))
     try:
-        aws = Aws(region=region, endpoint=url, local=True)
+        aws = LocalEnvironment(region=region, endpoint=url, stack=st)
         env, deadline = slots.resolve(cfg, aws), time.monotonic() + 180
         while slots.read(env, aws).blue.healthy < 2:
             if time.monotonic() > deadline:
@@ -246,7 +245,7 @@ def live_sample(folder: Path, repo: Path, cache: Path, pause: int = 2, boot_time
     st = stack.Stack(state_dir=folder / "state", cache_dir=cache, live=True)
     url = stack.up(st, "us-east-1", seeders=(seed.seed_release(cfg),))
     try:
-        aws = Aws(region="us-east-1", endpoint=url, local=True)
+        aws = LocalEnvironment(region="us-east-1", endpoint=url, stack=st)
         env = slots.resolve(cfg, aws)
         deadline = time.monotonic() + boot_timeout
         while slots.read(env, aws).blue.healthy < 2:

@@ -8,6 +8,7 @@ import json
 from toolkit import iam
 from toolkit.aws import Aws
 from toolkit.config import Config
+from toolkit.local.environment import LocalEnvironment
 
 _users = itertools.count(1)
 
@@ -26,7 +27,7 @@ def user_with(admin: Aws, name: str, document: dict) -> dict:
 def acting_as(config: Config, url: str, purpose: str, document: dict | None = None) -> Aws:
     """Clients for ``config``'s environment on the local stack at ``url``, as a new user holding only
     ``invoke iam-policy --for <purpose>`` (or ``document``): what the policy leaves out, moto refuses."""
-    admin = Aws(region=config.region, endpoint=url, local=True)
+    admin = LocalEnvironment(region=config.region, endpoint=url)
     name = f"rodeo-{purpose}-{config.app}-{next(_users)}"
-    return Aws(region=config.region, endpoint=url, local=True,
+    return LocalEnvironment(region=config.region, endpoint=url,
                credentials=user_with(admin, name, document if document is not None else iam.policy(config, (purpose,))))

@@ -18,7 +18,7 @@ def test_rollback_passes_break_lock(monkeypatch, capsys):
         return ReleaseResult(outcome="unchanged", kind="rollback", ami="ami-aaaaaaaa", git_sha=None, active_slot="blue")
 
     monkeypatch.setattr(tasks, "_config", lambda env: "cfg")
-    monkeypatch.setattr(tasks, "_connect", lambda cfg, **kwargs: ("aws", None))
+    monkeypatch.setattr(tasks, "_connect", lambda cfg, **kwargs: "aws")
     monkeypatch.setattr(rollout, "rollback", fake_rollback)
     tasks.rollback.body(Context(), break_lock=True)
     assert seen["break_lock"] is True

@@ -429,6 +429,7 @@ def _key_pair(aws: Any, plan: BakePlan, key: Path, reporter: Reporter) -> Iterat
 
 
 def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: str, target: BuildTarget, app: source.Exported | None) -> dict:
+    """The template's variables: the bake's own, then the environment's (its endpoint and checks, none on AWS)."""
     image = config.image(plan.image)
     extra = {}
     if plan.app is not None and app is not None:
@@ -446,8 +447,6 @@ def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: st
         "subnet_id": config.subnet_id or "",
         "ssh_interface": image.ssh_interface,
         "associate_public_ip_address": image.public_address,
-        "endpoint": aws.endpoint or "",
-        "local_stack": bool(aws.endpoint),  # a custom endpoint has no real region, metadata or credential checks
         "ssh_source_cidrs": list(target.ssh_source_cidrs),
         "ssh_host": target.host,
         "ssh_port": target.port,
@@ -460,4 +459,4 @@ def _variables(config: Config, aws: Any, plan: BakePlan, key: Path, key_name: st
         "inputs_hash": plan.inputs_hash,
         "toolkit_version": __version__,
         "built_at": plan.built_at,
-    }
+    } | aws.packer_variables()

@@ -108,7 +108,7 @@ def read_value(stream: TextIO, key: str) -> str:
 
 
 def set_vars(config: Config, aws: Any, values: dict[str, str], secret: bool = False, release: bool = True, break_lock: bool = False,
-             reporter: Reporter | None = None, lb_urls: Callable[[], dict[int, str]] | None = None) -> ConfigResult:
+             reporter: Reporter | None = None) -> ConfigResult:
     """Give the keys of ``values`` those values (secrets with ``secret``) in a new config version, then release it.
 
     ``values`` come checked (``plan.parse_pairs``). A key set to the plain
@@ -119,16 +119,16 @@ def set_vars(config: Config, aws: Any, values: dict[str, str], secret: bool = Fa
         plain = [k for k in values if k in current.vars and not current.vars[k].secret and not secret]
         return diff_set(current, values, secret, store.values(config, aws, current, keys=plain))
 
-    return _change(config, aws, make_diff, values, release, break_lock, reporter, lb_urls)
+    return _change(config, aws, make_diff, values, release, break_lock, reporter)
 
 
 def unset_vars(config: Config, aws: Any, keys: list[str], release: bool = True, break_lock: bool = False,
-               reporter: Reporter | None = None, lb_urls: Callable[[], dict[int, str]] | None = None) -> ConfigResult:
+               reporter: Reporter | None = None) -> ConfigResult:
     """Remove ``keys`` in a new config version, then release it.
 
     Their SSM parameters stay (a rollback may need their old versions).
     """
-    return _change(config, aws, lambda current: diff_unset(current, keys), {}, release, break_lock, reporter, lb_urls)
+    return _change(config, aws, lambda current: diff_unset(current, keys), {}, release, break_lock, reporter)
 
 
 def list_vars(config: Config, aws: Any, show_secrets: bool = False) -> ListResult:
@@ -140,7 +140,7 @@ def list_vars(config: Config, aws: Any, show_secrets: bool = False) -> ListResul
 
 
 def _change(config: Config, aws: Any, make_diff: Callable[[ConfigVersion], Diff], values: dict[str, str], release: bool, break_lock: bool,
-            reporter: Reporter | None, lb_urls: Callable[[], dict[int, str]] | None) -> ConfigResult:
+            reporter: Reporter | None) -> ConfigResult:
     reporter = reporter or Reporter()
     if release:
         slots.release_of(config)  # no release: section, no release: say so before anything is written
@@ -160,7 +160,7 @@ def _change(config: Config, aws: Any, make_diff: Callable[[ConfigVersion], Diff]
         if not release:
             return result
         reporter.ok(result.lines()[0])  # then the release's own progress lines
-        return _release(config, aws, result, held, reporter, lb_urls)
+        return _release(config, aws, result, held, reporter)
     finally:
         if held is not None:
             rollout.free_lock(aws, held, reporter)
@@ -178,11 +178,10 @@ def _record(config: Config, aws: Any, current: ConfigVersion, diff: Diff, versio
                        "run the command again (the values are stored in SSM; only the config version is missing)")
 
 
-def _release(config: Config, aws: Any, result: ConfigResult, held: lock.Lock, reporter: Reporter,
-             lb_urls: Callable[[], dict[int, str]] | None) -> ConfigResult:
+def _release(config: Config, aws: Any, result: ConfigResult, held: lock.Lock, reporter: Reporter) -> ConfigResult:
     """Release ``result``'s config version with the live AMI; a failure says what serves and what to do."""
     try:
-        released = rollout.release(config, aws, config_only=True, held=held, reporter=reporter, lb_urls=lb_urls)
+        released = rollout.release(config, aws, config_only=True, held=held, reporter=reporter)
     except RodeoError as exc:
         rolled_back = getattr(exc.result, "outcome", None) == "rolled_back"
         failed = dataclasses.replace(result, outcome="rolled_back" if rolled_back else "not_released", release=exc.result)

@@ -9,7 +9,8 @@ One interface, two connectors (as pyinfra's ``connectors/``):
 - ``Ec2Hosts`` (``hosts/ec2.py``): on AWS, the instance Packer launches, and a
   temporary instance for ``invoke verify --ami``.
 
-``connect`` picks one for an environment; nothing else in Rodeo asks which.
+The environment hands out its own (``toolkit.environment``'s ``hosts()``);
+nothing else in Rodeo asks which.
 """
 
 from __future__ import annotations
@@ -68,15 +69,3 @@ class Hosts(Protocol):
 
     def discard(self, kept: Any) -> str:
         """Remove a kept host (a ``hosts.kept.KeptHost``) on this connector's side; returns what was done."""
-
-
-def connect(config: Config, aws: Any, stack: Any = None) -> Hosts:
-    """The connector for ``config``'s environment: the local sandbox with a local stack, else EC2."""
-    if config.is_local:
-        from toolkit.hosts.local import LocalHosts
-
-        assert stack is not None, "the local stack is required on a local environment"
-        return LocalHosts(stack, aws)
-    from toolkit.hosts.ec2 import Ec2Hosts
-
-    return Ec2Hosts(aws)

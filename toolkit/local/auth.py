@@ -6,7 +6,7 @@ first request (``INITIAL_NO_AUTH_ACTION_COUNT`` 0: every request is signed
 by a known principal, its signature checked, its action allowed by one of
 the principal's policies and denied by none) and makes the stack's admin:
 the IAM user ``ADMIN_USER`` with an allow-everything inline policy, whose
-access key is ``toolkit.aws.LOCAL_CREDENTIALS`` (what Rodeo uses on the
+access key is ``LOCAL_CREDENTIALS`` (what Rodeo uses on the
 local stack unless told otherwise). Other principals are made through the
 API like on AWS: users with ``invoke iam-policy`` policies, and the
 instances' roles, whose credentials the metadata service hands out
@@ -36,10 +36,12 @@ from __future__ import annotations
 
 import json
 
-from toolkit.aws import LOCAL_CREDENTIALS
 from toolkit.local.motopatches import replace
 
 ADMIN_USER = "rodeo-local-admin"
+# The admin's key: what Rodeo signs with on the local stack (toolkit.local.environment), keeping a developer's real
+# credentials out of it. moto reads 20-character key ids.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "AKIARODEOLOCALADMIN1", "aws_secret_access_key": "rodeo-local"}
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 # Signing name -> IAM action prefix, where they differ (botocore's endpointPrefix for CloudWatch is "monitoring").
 IAM_PREFIX = {"monitoring": "cloudwatch"}

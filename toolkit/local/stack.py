@@ -8,7 +8,8 @@ idempotent; ``down`` stops the server and forgets its images.
 
 The server enforces IAM from its first request (``toolkit.local.auth``):
 Rodeo's clients, Packer and the seeding sign as the stack's admin user, whose
-key is ``toolkit.aws.LOCAL_CREDENTIALS``.
+key is ``toolkit.local.auth.LOCAL_CREDENTIALS``. ``toolkit.local.environment`` makes
+the stack an environment (``toolkit.environment.connect``).
 
 A ``Stack(live=True)`` runs the server under ``unshare`` with ``--live``: it
 also boots instances and serves the load balancers through HAProxy
@@ -33,7 +34,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from toolkit.errors import StackError
 from toolkit.local import seed
@@ -107,28 +108,6 @@ def status(stack: Stack) -> dict:
     }
 
 
-def connect(config: Any, stack: "Stack", seed_release: bool = True, reseed: bool = False, start: bool = True) -> tuple[Any, "Stack | None"]:
-    """AWS clients for ``config``'s environment, and ``stack`` when it is local, else None.
-
-    On a local environment the stack is started (unless ``start`` is False:
-    then a StackError says it is not running) and seeded, the release side
-    too unless ``seed_release`` is False. Elsewhere: the account boto3 finds.
-    """
-    from toolkit.aws import for_config
-
-    if not config.is_local:
-        return for_config(config), None
-    if not start:
-        url = endpoint(stack)
-        if url is None:
-            raise StackError("the local stack is not running, and this command changes nothing, so it does not start it",
-                             "start it with 'invoke local.up', then run the command again")
-        return for_config(config, endpoint=url), stack
-    seeders = (seed.seed_release(config),) if seed_release and config.release else ()
-    url = up(stack, config.region, seeders=seeders, reseed=reseed)
-    return for_config(config, endpoint=url), stack
-
-
 def _forget_live(stack: Stack) -> None:
     """Remove a stopped live stack's files (its mounts and processes ended with it)."""
     shutil.rmtree(stack.live_dir, ignore_errors=True)
@@ -181,9 +160,9 @@ def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> 
 
 def _seed(stack: Stack, region: str, url: str, seeders: tuple, reseed: bool) -> str:
     """Run the base seed and ``seeders`` (each with a ``seed_key`` once per server); the endpoint."""
-    from toolkit.aws import Aws
+    from toolkit.local.environment import LocalEnvironment  # it builds on this module
 
-    aws = Aws(region=region, endpoint=url, local=True)
+    aws = LocalEnvironment(region=region, endpoint=url, stack=stack)
     # Seeding is idempotent but costs a dozen calls: a seeder with a
     # ``seed_key`` runs once per server (the server's state lives as long as it).
     state = _read_state(stack)

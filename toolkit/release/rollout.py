@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable
+from typing import Any
 
 from toolkit import notify
 from toolkit.configvars import pin
@@ -39,17 +39,17 @@ class GateFailed(Exception):
 
 
 def release(config: Config, aws: Any, ami: str | None = None, image: str | None = None, allow_unverified: bool = False,
-            break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None, lb_urls: Callable[[], dict[int, str]] | None = None,
-            config_only: bool = False, held: lock.Lock | None = None) -> ReleaseResult:
+            break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None, config_only: bool = False,
+            held: lock.Lock | None = None) -> ReleaseResult:
     """Release ``ami`` (or the newest verified AMI of ``image``) with the newest config version behind the load balancer.
 
     ``config_only`` releases the live AMI with the newest config version
     instead. Returns the result (``outcome`` released / unchanged / planned); a
     failed gate raises ReleaseError after rolling back, carrying the result.
-    ``lb_urls()`` maps listener ports to URLs where the load balancer answers
-    (the local stack's HAProxy); by default its DNS name is used. ``held`` is
-    the release lock when the caller took it (``invoke config.set``): it is
-    used, and left for the caller to free.
+    ``aws`` is the environment (``toolkit.environment``): the smoke check
+    asks it where the test listener answers. ``held`` is the release lock
+    when the caller took it (``invoke config.set``): it is used, and left for
+    the caller to free.
     """
     rel = slots.release_of(config)
     reporter = reporter or Reporter()
@@ -76,7 +76,7 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
         found = found or _live(aws, state)
         _close_unfinished(config, aws, state)
         p = plan(state, rel, found["ImageId"], config=target)
-        return _execute(config, aws, env, p, found, "release", reporter, held, lb_urls)
+        return _execute(config, aws, env, p, found, "release", reporter, held)
     finally:
         _resume_scaling(env, aws, held, reporter)
         if own:
@@ -92,8 +92,7 @@ def _live(aws: Any, state: Any) -> dict:
     return find_ami(aws, ami) or {"ImageId": ami, "tags": {}}
 
 
-def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None,
-             lb_urls: Callable[[], dict[int, str]] | None = None) -> ReleaseResult:
+def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None) -> ReleaseResult:
     """Put the previous release back (or undo a half-done one), behind the same gates."""
     rel = slots.release_of(config)
     reporter = reporter or Reporter()
@@ -108,14 +107,13 @@ def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool
         p = rollback_plan(state, rel, ledger.recent(config, aws))
         pin.check(config, aws, p.to_config)
         found = find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}
-        return _execute(config, aws, env, p, found, "rollback", reporter, held, lb_urls)
+        return _execute(config, aws, env, p, found, "rollback", reporter, held)
     finally:
         _resume_scaling(env, aws, held, reporter)
         free_lock(aws, held, reporter)
 
 
-def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter, held: lock.Lock,
-             lb_urls: Callable[[], dict[int, str]] | None = None) -> ReleaseResult:
+def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter, held: lock.Lock) -> ReleaseResult:
     rel = slots.release_of(config)
     started = time.monotonic()
     result = ReleaseResult(outcome=p.outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"), active_slot=p.new_slot,
@@ -136,7 +134,7 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
             _prepare(config, env, aws, p, reporter, held)
             if rel.smoke_check:
                 lock.check(aws, held, f"pointing the test listener at {p.new_slot}")
-            entry = ledger.update(config, aws, entry, smoke=smoke.check(env, aws, rel, p.new_slot, reporter, lb_urls))
+            entry = ledger.update(config, aws, entry, smoke=smoke.check(env, aws, rel, p.new_slot, reporter))
         scaling.apply(config, env, aws, p.new_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.new_slot}"))
         for step in p.steps:
             weights = {p.new_slot: step.new_weight, p.old_slot: step.old_weight}

@@ -312,28 +312,6 @@ def _drain_seconds(env: Env, aws: Any, slot: str) -> int:
     return int(next((a["Value"] for a in attrs if a["Key"] == "deregistration_delay.timeout_seconds"), 300))
 
 
-def dns_url(aws: Any, rel: Any, port: int) -> str | None:
-    """The URL of the load balancer's listener on ``port``: its protocol's scheme, its DNS name; None when there is no load balancer.
-
-    ``https://name`` for an HTTPS listener (``http://`` for HTTP), the port
-    written only when it is not the scheme's own (443, 80).
-    """
-    elbv2 = aws.client("elbv2")
-    found = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"]
-    if not found:
-        return None
-    listeners = elbv2.describe_listeners(LoadBalancerArn=found[0]["LoadBalancerArn"])["Listeners"]
-    protocol = next((item["Protocol"] for item in listeners if item["Port"] == port), "HTTP")
-    return listener_url(protocol, found[0]["DNSName"], port)
-
-
-def listener_url(protocol: str, host: str, port: int) -> str:
-    """``scheme://host[:port]`` for a listener of ``protocol`` (HTTPS or HTTP) on ``port``."""
-    scheme = "https" if protocol == "HTTPS" else "http"
-    default = {"https": 443, "http": 80}[scheme]
-    return f"{scheme}://{host}" + ("" if port == default else f":{port}")
-
-
 def release_of(config: Config) -> Any:
     if config.release is None:
         raise ReleaseError(f"{config.path}: no 'release:' section", "add one: inventories/local/rodeo.yml has a release: section to start from")

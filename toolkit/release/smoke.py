@@ -9,13 +9,14 @@ race the change (an answer from the old slot could pass the check). Every answer
 rolls back before any weight moves. The listener carries the tag
 ``rodeo:smoke-check``: a killed run's is deleted by the next one, a
 listener without it on that port is refused, never deleted. It works from anywhere the load balancer
-answers (no route into the instances' VPC is needed); on the local stack the
-listener is a HAProxy frontend on a loopback port (``urls()`` maps ports to
-it; it appears a moment after the listener is made).
+answers (no route into the instances' VPC is needed): the environment's
+``listener_url`` says where (on the live local stack a HAProxy frontend on a
+loopback port, which appears a moment after the listener is made).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import urllib.error
 import urllib.request
@@ -34,7 +35,7 @@ class SmokeFailed(Exception):
     """The new slot answered the smoke check badly; the message says how."""
 
 
-def check(env: slots.Env, aws: Any, rel: Release, slot: str, reporter: Reporter, urls: Callable[[], dict[int, str]] | None = None) -> str:
+def check(env: slots.Env, aws: Any, rel: Release, slot: str, reporter: Reporter) -> str:
     """Point the test listener at ``slot``'s target group and GET the check's path through it; SmokeFailed on a non-2xx."""
     smoke = rel.smoke_check
     if smoke is None:
@@ -42,7 +43,7 @@ def check(env: slots.Env, aws: Any, rel: Release, slot: str, reporter: Reporter,
     with reporter.step(f"smoke check: {smoke.requests} x GET {smoke.path} through test listener :{smoke.port} (only {slot})") as box:
         listener = open_test_listener(env, aws, rel, slot)
         try:
-            where = (lambda: urls().get(smoke.port)) if urls else (lambda: slots.dns_url(aws, rel, smoke.port))
+            where = functools.partial(aws.listener_url, rel.load_balancer, smoke.port)
             codes = [_get(where, smoke.path, smoke.timeout_seconds, first=(i == 0)) for i in range(smoke.requests)]
         finally:
             aws.client("elbv2").delete_listener(ListenerArn=listener)

@@ -11,7 +11,7 @@ from toolkit.release import ledger, lock, slots
 from toolkit.release import scaling
 
 
-def status(config: Config, aws: Any, history: int = 5, lb_url: str | None = None) -> dict:
+def status(config: Config, aws: Any, history: int = 5) -> dict:
     """Active slot, its AMI and git sha, weights, healthy/total per slot, last releases, lock."""
     rel = slots.release_of(config)
     env = slots.resolve(config, aws)
@@ -40,7 +40,7 @@ def status(config: Config, aws: Any, history: int = 5, lb_url: str | None = None
         "slots": per_slot,
         "releases": ledger.recent(config, aws, history),
         "lock": lock.holder(config, aws),
-        "load_balancer_url": lb_url or slots.dns_url(aws, rel, rel.listener_port),
+        "load_balancer_url": aws.listener_url(rel.load_balancer, rel.listener_port),
     }
 
 

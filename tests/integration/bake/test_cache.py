@@ -69,14 +69,14 @@ def test_a_base_change_rebakes_base_then_app(project: Project, ec2):
 
 
 def test_copies_in_every_region_with_tags_and_a_per_region_cache(project: Project, ec2, local_stack):
-    from toolkit.aws import Aws
+    from toolkit.local.environment import LocalEnvironment
 
     project.minimal_images()
     yml = project.read("inventories/local/rodeo.yml").replace("copy_to_regions: []", "copy_to_regions: [us-west-2]")
     project.write("inventories/local/rodeo.yml", yml)
     record = bake(project, "--image", "base")
     assert set(record["ami"]) == {"us-east-1", "us-west-2"}
-    west = Aws(region="us-west-2", endpoint=local_stack[1], local=True).client("ec2")
+    west = LocalEnvironment(region="us-west-2", endpoint=local_stack[1]).client("ec2")
     copy = west.describe_images(ImageIds=[record["ami"]["us-west-2"]])["Images"][0]
     tags = {t["Key"]: t["Value"] for t in copy["Tags"]}
     assert tags["rodeo:inputs-hash"] == record["tags"]["rodeo:inputs-hash"]

@@ -6,7 +6,6 @@ Real repositories, no AWS: ``source.resolve`` (the plan) and ``source.export`` (
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from pathlib import Path
 
 import pytest

@@ -20,6 +20,7 @@ import yaml
 
 from toolkit import config, iam
 from toolkit.aws import Aws, once_settled
+from toolkit.local.environment import LocalEnvironment
 
 APP_PORT = 8080
 DRAIN = 30
@@ -75,7 +76,7 @@ class Shape:
 def healthy(url: str, region: str = "us-east-1") -> Shape:
     """A healthy environment of its own (its own VPC, names and AMI) on the moto server at ``url``."""
     n = next(_numbers)
-    shape = Shape(f"doc{n}", region, Aws(region=region, endpoint=url, local=True))
+    shape = Shape(f"doc{n}", region, LocalEnvironment(region=region, endpoint=url))
     ec2 = shape.ec2
     shape.vpc = ec2.create_vpc(CidrBlock=f"10.{n}.0.0/16")["Vpc"]["VpcId"]
     shape.zones = tuple(z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"][:3])
@@ -139,7 +140,7 @@ def user_with(shape: Shape, policy: dict, monkeypatch: Any) -> Aws:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-    return Aws(region=shape.region, endpoint=shape.aws.endpoint, local=False)
+    return Aws(region=shape.region, endpoint=shape.aws.endpoint)
 
 
 def rodeo_policy(cfg: config.Config) -> dict:

@@ -263,14 +263,14 @@ def test_the_seeded_local_environment_passes_every_check(tmp_path):
     """The local stack is seeded in AWS's shape (public and private subnets, NAT, groups, an alarm the pause lets fire):
     doctor finds nothing to fix in it, so what the suite proves there is what a healthy account would see."""
     from toolkit import config
-    from toolkit.aws import Aws
     from toolkit.local import seed, stack
+    from toolkit.local.environment import LocalEnvironment
 
     cfg = config.load("local", ROOT)
     st = stack.Stack(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
     url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
     try:
-        result = doctor(cfg, Aws(region=cfg.region, endpoint=url, local=True), environ={}, packer_version=lambda: PACKER)
+        result = doctor(cfg, LocalEnvironment(region=cfg.region, endpoint=url), environ={}, packer_version=lambda: PACKER)
     finally:
         stack.down(st)
     assert [(c.name, c.status, c.line) for c in result.checks if c.status != "ok"] == []

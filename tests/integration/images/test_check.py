@@ -21,10 +21,10 @@ import pytest
 
 from tests.integration.bakes import ROOT, Project, residue
 from toolkit import config
+from toolkit.errors import ImageError, VerifyError
 from toolkit.hosts.ec2 import Ec2Hosts
 from toolkit.images import check as ami_check
-from toolkit.aws import Aws
-from toolkit.errors import ImageError, VerifyError
+from toolkit.local.environment import LocalEnvironment
 from toolkit.ui import Silent
 
 pytestmark = pytest.mark.integration
@@ -190,7 +190,7 @@ class Spy(Silent):
 def aws_env(local_stack, ec2):
     """A Config for a real-AWS environment whose endpoint is the moto server, and its clients."""
     cfg = dataclasses.replace(config.load("local", ROOT), stack="aws")
-    return cfg, Aws(region="us-east-1", endpoint=local_stack[1], local=True)
+    return cfg, LocalEnvironment(region="us-east-1", endpoint=local_stack[1])
 
 
 def _made(ec2) -> dict:

@@ -18,12 +18,12 @@ import pytest
 from tests.integration.bakes import Project
 from tests.support.stacks import moto_stack
 from toolkit import config as config_mod
+from toolkit.errors import AwsError, ConfigError
+from toolkit.images.prune import prune
+from toolkit.local import seed, stack
+from toolkit.local.environment import LocalEnvironment
 from toolkit.release import ledger
 from toolkit.release import slots
-from toolkit.images.prune import prune
-from toolkit.aws import for_config
-from toolkit.errors import AwsError, ConfigError
-from toolkit.local import seed, stack
 from toolkit.ui import Silent
 
 E, W = "us-east-1", "us-west-2"
@@ -74,7 +74,7 @@ class Env:
         path.write_text(RODEO_YML.format(app=self.app) + (RELEASE_YML.format(app=self.app) if release else ""))
         self.root, self.stack, self.url = root, st, url
         self.cfg = config_mod.load("test", root)
-        self.aws = for_config(self.cfg, endpoint=url)
+        self.aws = LocalEnvironment(region=self.cfg.region, endpoint=url)
 
     def ec2(self, region: str = E):
         return self.aws.client("ec2", region)

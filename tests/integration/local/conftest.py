@@ -14,7 +14,7 @@ import pytest
 
 from tests.support import livebuilds
 from toolkit import procs
-from toolkit.aws import Aws
+from toolkit.local.environment import LocalEnvironment
 from toolkit.errors import SandboxError, StackError
 from toolkit.hosts import sandbox
 from toolkit.local import stack
@@ -86,7 +86,7 @@ def bare_aws(tmp_path_factory):
                 pytest.fail(f"the moto server did not start: {log.read_text()[-2000:]}")
             time.sleep(0.1)
     try:
-        yield Aws(region="us-east-1", endpoint=url, local=True)
+        yield LocalEnvironment(region="us-east-1", endpoint=url)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

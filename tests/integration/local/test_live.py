@@ -23,8 +23,9 @@ import pytest
 
 from tests.integration.local.conftest import CACHE, in_instance, leftovers
 from toolkit import procs
-from toolkit.aws import Aws, once_settled
+from toolkit.aws import once_settled
 from toolkit.local import seed, stack
+from toolkit.local.environment import LocalEnvironment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -42,7 +43,7 @@ class Live:
 
     def __init__(self, st: stack.Stack, url: str, layers: dict, folder: Path) -> None:
         self.st = st
-        aws = Aws(region=REGION, endpoint=url, local=True)
+        aws = LocalEnvironment(region=REGION, endpoint=url)
         self.ec2, self.elb, self.asg = aws.client("ec2"), aws.client("elbv2"), aws.client("autoscaling")
         iam = aws.client("iam")
         trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -321,7 +322,7 @@ def restart_web(instance_id: str, before: str) -> None:
 
 
 def test_real_5xx_drive_the_seeded_alarm_to_alarm_and_back_to_ok(live):
-    aws = Aws(region=REGION, endpoint=stack.endpoint(live.st), local=True)
+    aws = LocalEnvironment(region=REGION, endpoint=stack.endpoint(live.st))
     cw = aws.client("cloudwatch")
     lb_arn = live.elb.describe_load_balancers(Names=["live"])["LoadBalancers"][0]["LoadBalancerArn"]
     seed._alarms(aws, SimpleNamespace(alarms=("live-5xx",)), lb_arn)  # the seeded alarm: Sum of target 5xx on the LB, 10 s
@@ -356,7 +357,7 @@ def test_real_5xx_drive_the_seeded_alarm_to_alarm_and_back_to_ok(live):
 
 
 def test_an_alarm_set_by_hand_holds_for_one_period(live):
-    aws = Aws(region=REGION, endpoint=stack.endpoint(live.st), local=True)
+    aws = LocalEnvironment(region=REGION, endpoint=stack.endpoint(live.st))
     cw = aws.client("cloudwatch")
     cw.put_metric_alarm(AlarmName="live-custom", Namespace="Rodeo/Test", MetricName="Errors", Statistic="Sum", Period=10, EvaluationPeriods=1,
                         Threshold=0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")

@@ -28,6 +28,7 @@ from tests.integration.local.conftest import BIN, CACHE, host_pid_of_container, 
 from tests.support import livebuilds
 from toolkit.aws import Aws
 from toolkit.local import stack
+from toolkit.local.environment import LocalEnvironment
 from toolkit.logs import tail, view
 from toolkit.release import rollout, slots
 from toolkit.ui import Silent
@@ -46,7 +47,7 @@ class Follower:
         self.lines: list[tuple[float, view.LogLine]] = []
         self.stopped = threading.Event()
         deadline = time.monotonic() + limit
-        aws = Aws(region=REGION, endpoint=url, local=True)  # its own clients: this thread's
+        aws = LocalEnvironment(region=REGION, endpoint=url)  # its own clients: this thread's
         follow = tail.follow(cfg, aws, view.query(since, everything=True), stop=lambda: self.stopped.is_set() or time.monotonic() > deadline)
         self.thread = threading.Thread(target=lambda: self.lines.extend((time.monotonic(), line) for line in follow), daemon=True)
         self.thread.start()
@@ -98,7 +99,7 @@ def world(layers, tmp_path_factory):
         w.follower = Follower(cfg, aws.endpoint)
         try:
             w.ami = ami = livebuilds.build(st, aws.client("ec2"), layers, folder, "1.0.0")
-            result = rollout.release(cfg, aws, ami=ami, reporter=Silent(), lb_urls=w.urls)
+            result = rollout.release(cfg, aws, ami=ami, reporter=Silent())
             assert result.outcome == "released" and result.active_slot == "green", result
             w.green = w.instances("green")
             yield w

@@ -31,11 +31,11 @@ from tests.support import livebuilds
 from tests.support.load import Load
 from tests.support.principals import acting_as
 from toolkit import config
-from toolkit.aws import Aws
 from toolkit.config import SmokeCheck
 from toolkit.configvars import change, store
 from toolkit.errors import ReleaseError
 from toolkit.local import controller, seed, stack
+from toolkit.local.environment import LocalEnvironment
 from toolkit.release import crash, ledger, rollout, slots
 from toolkit.ui import Silent
 
@@ -63,7 +63,7 @@ class Steps(Silent):
 class World:
     def __init__(self, cfg, st: stack.Stack, url: str, layers: dict, folder: Path) -> None:
         self.cfg, self.st, self.layers, self.folder = cfg, st, layers, folder
-        self.aws = Aws(region=REGION, endpoint=url, local=True)
+        self.aws = LocalEnvironment(region=REGION, endpoint=url, stack=st)
         self.env = slots.resolve(cfg, self.aws)
 
     def build(self, version: str, fault: str = "") -> str:
@@ -86,7 +86,7 @@ class World:
             time.sleep(1.0)
             self.steps = Steps(load)
             try:
-                outcome = action(*args, reporter=self.steps, lb_urls=self.urls, **kwargs)
+                outcome = action(*args, reporter=self.steps, **kwargs)
             except ReleaseError as exc:
                 outcome = exc
             time.sleep(1.0)
@@ -184,7 +184,7 @@ def test_a_failing_smoke_check_rolls_back_before_any_weight(world):
 def test_rollback_drops_no_request(world):
     """Rolls back a release of 1.0.0 from the placeholder: made here when the good release's test did not run first."""
     if world.version_of(world.state().active.ami) != "1.0.0":
-        rollout.release(world.cfg, world.aws, ami=world.build("1.0.0"), reporter=Silent(), lb_urls=world.urls)
+        rollout.release(world.cfg, world.aws, ami=world.build("1.0.0"), reporter=Silent())
     result, load = world.under_load(rollout.rollback, world.cfg, world.aws)
     assert not isinstance(result, ReleaseError), result
     assert result.outcome == "released" and result.kind == "rollback"
@@ -313,7 +313,7 @@ def test_a_release_with_target_group_stickiness_drops_no_request_from_a_pinned_c
 
     pinned: list[float] = []
     try:
-        result = rollout.release(world.cfg, world.aws, ami=ami, reporter=PinsAtTheFirstWeight(pin), lb_urls=world.urls)
+        result = rollout.release(world.cfg, world.aws, ami=ami, reporter=PinsAtTheFirstWeight(pin))
         # The client goes on until its pin has ended (bounded): a slot scaled to 0 too early answers its last requests 503.
         while pinned and time.monotonic() < pinned[0] + PIN_SECONDS + 1.0 and client.is_alive():
             time.sleep(0.1)
@@ -340,7 +340,7 @@ IMDS_USER_DATA = ('T=$(curl -sS -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds:
 @pytest.fixture(scope="module")
 def app(world):
     """The world with a build of the sample app (whose unit requires the config loader) live, and no config yet."""
-    result = rollout.release(world.cfg, world.aws, ami=world.build("2.0.0"), reporter=Silent(), lb_urls=world.urls)
+    result = rollout.release(world.cfg, world.aws, ami=world.build("2.0.0"), reporter=Silent())
     assert result.outcome == "released" and result.config_version == 0
     return world
 
@@ -362,7 +362,7 @@ def test_a_greeting_lands_on_every_instance_without_a_failed_request(app):
 
 
 def test_a_secret_reaches_the_app_through_a_private_file_and_nowhere_else(app):
-    result = change.set_vars(app.cfg, app.aws, {"DB_PASSWORD": SECRET}, secret=True, reporter=Silent(), lb_urls=app.urls)
+    result = change.set_vars(app.cfg, app.aws, {"DB_PASSWORD": SECRET}, secret=True, reporter=Silent())
     assert (result.outcome, result.version, result.secrets) == ("released", 2, ["DB_PASSWORD"])
     for iid in live_instances(app):
         assert in_instance(iid, "stat", "-c", "%U:%G %a", ENV_FILE).stdout.strip() == "root:web 640"

@@ -14,11 +14,11 @@ import pytest
 
 from tests.support.stacks import moto_stack as own_moto
 from toolkit import config as config_mod
+from toolkit.local import seed, stack
+from toolkit.local.environment import LocalEnvironment
 from toolkit.release import slots
 from toolkit.release.plan import violations
 from toolkit.release.watch import AlarmTiming
-from toolkit.aws import for_config
-from toolkit.local import seed, stack
 from toolkit.ui import Silent
 
 REGION = "us-east-1"
@@ -89,8 +89,8 @@ class World:
 
     def __init__(self, cfg, url, st):
         self.cfg, self.url, self.stack = cfg, url, st
-        self.aws = for_config(cfg, endpoint=url)
-        self.observer = for_config(cfg, endpoint=url)  # reads state without the test's hooks
+        self.aws = LocalEnvironment(region=cfg.region, endpoint=url)
+        self.observer = LocalEnvironment(region=cfg.region, endpoint=url)  # reads state without the test's hooks
         self.reporter = Silent()
 
     def seed(self):

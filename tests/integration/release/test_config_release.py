@@ -17,9 +17,9 @@ import pytest
 from invoke import Context
 
 import tasks
-from toolkit.aws import for_config
 from toolkit.configvars import change, store
 from toolkit.errors import ConfigError, LockError, ReleaseError
+from toolkit.local.environment import LocalEnvironment
 from toolkit.release import ledger, lock, rollout, status as release_status
 
 
@@ -132,7 +132,7 @@ def test_concurrent_changes_get_their_own_versions(world):
 
     def set_one(key):
         try:
-            aws = for_config(world.cfg, endpoint=world.url)
+            aws = LocalEnvironment(region=world.cfg.region, endpoint=world.url)
             barrier.wait(timeout=30)
             change.set_vars(world.cfg, aws, {key: "x"}, release=False, reporter=world.reporter)
         except Exception as exc:  # reported below
@@ -153,7 +153,7 @@ def test_a_secret_is_never_shown_recorded_or_put_in_user_data(world, monkeypatch
     """Through the CLI task: the value comes from stdin and is found nowhere but SSM (and config.list --show-secrets)."""
     secret = "s3cr3t-Value-4711-x"
     monkeypatch.setattr(tasks, "_config", lambda env: world.cfg)
-    monkeypatch.setattr(tasks, "_connect", lambda cfg, **kwargs: (world.aws, None))
+    monkeypatch.setattr(tasks, "_connect", lambda cfg, **kwargs: world.aws)
     monkeypatch.setattr(tasks, "_aws", lambda cfg, plan=False: world.aws)
     monkeypatch.setattr(sys, "stdin", io.StringIO(secret + "\n"))
     tasks.config_set.body(Context(), "DB_PASSWORD", secret=True)

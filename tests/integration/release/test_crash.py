@@ -40,7 +40,7 @@ class Watched(HookedAws):
     HOOKS = (("before-call", "_before"), ("after-call", "_after"))
 
     def __init__(self, world, crash_after=None):
-        super().__init__(region=world.aws.region, endpoint=world.aws.endpoint, local=True)
+        super().__init__(region=world.aws.region, endpoint=world.aws.endpoint)
         self.world, self.crash_after, self.count, self.dead = world, crash_after, 0, False
         self.broken: list[str] = []
 

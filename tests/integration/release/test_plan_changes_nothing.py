@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.bakes import Project
-from toolkit.aws import Aws
 from toolkit.local import seed, stack
+from toolkit.local.environment import LocalEnvironment
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def test_plan_does_not_seed_the_release_side(tmp_path):
     url = stack.up(st, "us-east-1")  # the base seed only: no load balancer yet
     try:
         project = Project(tmp_path / "project", st.state_dir)
-        aws = Aws(region="us-east-1", endpoint=url, local=True)
+        aws = LocalEnvironment(region="us-east-1", endpoint=url)
         result = project.invoke("release", "--plan", "--ami", seed.base_ami(aws), "--allow-unverified")
         assert result.returncode == 1
         assert error_lines(result) == ["error: load balancer 'web' does not exist in us-east-1"]

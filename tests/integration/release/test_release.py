@@ -198,17 +198,17 @@ def test_a_failing_smoke_check_rolls_the_release_back(make_world, status, rolled
         world.made_listeners = []
         world.aws.client("elbv2").meta.events.register(
             "provide-client-params", lambda params, model, **kw: world.made_listeners.append(params) if model.name == "CreateListener" else None)
-        urls = lambda: {8081: f"http://127.0.0.1:{server.server_address[1]}"}  # noqa: E731
+        world.aws.listener_url = lambda load_balancer, port: {8081: f"http://127.0.0.1:{server.server_address[1]}"}.get(port)
         ami = world.ami()
         if rolled_back:
             with pytest.raises(ReleaseError) as caught:
-                rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter, lb_urls=urls)
+                rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
             assert caught.value.result.outcome == "rolled_back" and caught.value.result.steps == []
             assert f"answered {status} (3 of 3 bad)" in caught.value.message
             after = world.state()
             assert after.weights == {"blue": 100, "green": 0} and after.green.desired == 0
         else:
-            assert rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter, lb_urls=urls).outcome == "released"
+            assert rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter).outcome == "released"
             assert ledger.recent(world.cfg, world.aws, 1)[0]["smoke"] == "passed 3"
         # The test listener existed for the check only, and sent everything to the slot under test (green).
         elbv2 = world.aws.client("elbv2")

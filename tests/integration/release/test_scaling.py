@@ -41,7 +41,7 @@ class Run(HookedAws):
     HOOKS = (("before-parameter-build", "_log"), ("before-call", "_before"), ("after-call", "_after"))
 
     def __init__(self, world: World, stop_at=None, stop_with: type[BaseException] = Killed):
-        super().__init__(region=world.aws.region, endpoint=world.aws.endpoint, local=True)
+        super().__init__(region=world.aws.region, endpoint=world.aws.endpoint)
         self.stop_at, self.stop_with, self.dead = stop_at, stop_with, False
         self.log: list[tuple[str, dict]] = []
 
@@ -249,7 +249,7 @@ class Replacing(HookedAws):
     HOOKS = (("after-call", "_after"), ("before-call", "_before"))
 
     def __init__(self, world: World):
-        super().__init__(region=world.aws.region, endpoint=world.aws.endpoint, local=True)
+        super().__init__(region=world.aws.region, endpoint=world.aws.endpoint)
         self.world, self.weighted, self.seen = world, False, None
 
     def _after(self, model, **kwargs):

@@ -8,8 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from toolkit.aws import LOCAL_CREDENTIALS
 from toolkit.local import auth, imds
+from toolkit.local.auth import LOCAL_CREDENTIALS
 from toolkit.local.imds import Identity
 
 ACCOUNT = "123456789012"

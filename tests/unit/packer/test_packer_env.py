@@ -6,8 +6,10 @@ import sys
 
 import pytest
 
-from toolkit.aws import LOCAL_CREDENTIALS, Aws
+from toolkit.aws import Aws
 from toolkit.errors import AwsError
+from toolkit.local.auth import LOCAL_CREDENTIALS
+from toolkit.local.environment import LocalEnvironment
 from toolkit.packer.run import packer_env
 
 PROCESS_OUTPUT = {"Version": 1, "AccessKeyId": "ASIAPROCESS", "SecretAccessKey": "process-secret", "SessionToken": "process-token"}
@@ -53,7 +55,7 @@ def test_a_credential_process_profile_named_in_the_shell_gives_temporary_keys(aw
 
 def test_the_local_stacks_keys_are_kept_as_they_are(aws_files, monkeypatch):
     monkeypatch.setenv("AWS_PROFILE", "team")
-    env = packer_env(Aws(region="us-east-1", endpoint="http://127.0.0.1:5000", local=True).env())
+    env = packer_env(LocalEnvironment(region="us-east-1", endpoint="http://127.0.0.1:5000").env())
     assert aws_part(env) == {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
                              "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
                              "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"]}

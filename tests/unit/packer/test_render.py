@@ -79,7 +79,7 @@ def test_no_machine_specific_value_in_the_template(cfg):
 
 
 def test_var_file_refuses_unknown_variables():
-    assert render.var_file({"app": "web", "ssh_port": 2222, "local_stack": True}) == 'app = "web"\nssh_port = 2222\nlocal_stack = true\n'
+    assert render.var_file({"app": "web", "ssh_port": 2222, "skip_region_validation": True}) == 'app = "web"\nssh_port = 2222\nskip_region_validation = true\n'
     with pytest.raises(KeyError):
         render.var_file({"nope": 1})
 

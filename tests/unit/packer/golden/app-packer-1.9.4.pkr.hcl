@@ -74,7 +74,17 @@ variable "endpoint" {
   default = ""
 }
 
-variable "local_stack" {
+variable "skip_region_validation" {
+  type    = bool
+  default = false
+}
+
+variable "skip_metadata_api_check" {
+  type    = bool
+  default = false
+}
+
+variable "skip_credential_validation" {
   type    = bool
   default = false
 }
@@ -149,9 +159,9 @@ source "amazon-ebs" "app" {
   ami_regions                           = var.copy_to_regions
   encrypt_boot                          = var.encrypt_boot
   custom_endpoint_ec2                   = var.endpoint
-  skip_region_validation                = var.local_stack
-  skip_metadata_api_check               = var.local_stack
-  skip_credential_validation            = var.local_stack
+  skip_region_validation                = var.skip_region_validation
+  skip_metadata_api_check               = var.skip_metadata_api_check
+  skip_credential_validation            = var.skip_credential_validation
   communicator                          = "ssh"
   ssh_interface                         = var.ssh_interface
   ssh_username                          = var.ssh_username
