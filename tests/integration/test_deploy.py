@@ -109,7 +109,7 @@ def test_a_refused_release_leaves_the_previous_version_serving(project: Project,
     assert out.returncode == 1 and "Traceback" not in out.stderr
     (error,) = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
     assert re.match(r"error: deploy of app: release of ami-\w+ \(app 2\.0\.0, config v0\) rolled back after \d+s before it took any traffic: "
-                    rf"alarm\(s\) in ALARM: web-5xx \(before the weight change\); blue serves {serving} \(config v0\), as before$", error), error
+                    rf"alarm\(s\) in ALARM: {name} \(before the weight change\); blue serves {serving} \(config v0\), as before$", error), error
     result = last_json(out.stdout)
     assert result["outcome"] == "release_failed" and result["bake"]["app"]["version"] == "2.0.0" and result["serving"] == serving
     assert last_json(project.invoke("status", "--json").stdout)["ami"] == serving

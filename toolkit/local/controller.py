@@ -33,6 +33,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -74,6 +75,7 @@ from toolkit.local.store import ImageStore
 from toolkit.vpc import NONE
 
 POLL = 0.5
+_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x1f\x7f]")
 log = logging.getLogger("rodeo.live")
 
 
@@ -87,6 +89,11 @@ class Served:
     added: float = field(default_factory=time.monotonic)
     seen_up: bool = False
     drain_until: float | None = None
+
+
+def printable(text: str) -> str:
+    """``text`` without terminal colour codes or control characters: an instance's state reason is in XML replies, which may hold neither."""
+    return _CONTROL.sub("", text)
 
 
 class Controller:
@@ -142,6 +149,9 @@ class Controller:
 
     def start(self) -> None:
         self.instances_dir.mkdir(parents=True, exist_ok=True)
+        raised = instances.raise_inotify_limit()
+        if raised:
+            log.info("fs.inotify.max_user_instances raised from %d to %d: each booted instance's systemd needs about 8", *raised)
         if self.aws_port is not None:
             self.endpoints = EndpointProxy(self.aws_port, lambda iid: self.reach.get(iid, NONE))
         self.thread.start()
@@ -244,6 +254,7 @@ class Controller:
             self._fail(inst, booted.failure())
 
     def _fail(self, inst, why: str) -> None:
+        why = printable(why)
         log.error("instance %s did not boot: %s", inst.id, why)
         self.failed.add(inst.id)
         if inst.id in self.booted:

@@ -36,6 +36,24 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+# Each booted instance's systemd, journald and logind hold about 8 inotify instances; the kernel's default of 128 per user
+# stops the 16th instance's systemd ("Failed to allocate manager object"). 1024, as LXD's production setup advises.
+INOTIFY_INSTANCES = 1024
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def raise_inotify_limit(path: Path = INOTIFY_LIMIT, wanted: int = INOTIFY_INSTANCES) -> tuple[int, int] | None:
+    """Raise the host's inotify instances per user to ``wanted`` when lower; ``(old, new)`` when raised, else None."""
+    try:
+        old = int(path.read_text())
+        if old >= wanted:
+            return None
+        path.write_text(f"{wanted}\n")
+    except (OSError, ValueError):
+        return None  # not Linux, or not root: instances boot until the limit, and say so when they fail
+    return old, wanted
+
+
 def run(*cmd: str) -> subprocess.CompletedProcess:
     """Run a short command; raise ``RuntimeError`` with its output on failure."""
     done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env={"PATH": _PATH, "LANG": "C.UTF-8"}, timeout=30)
