@@ -6,9 +6,18 @@ nothing behind.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 from pathlib import Path
 from typing import Iterator
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: the kernel kills the child (SIGKILL) when the thread that started it ends, even by SIGKILL."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def processes() -> Iterator[tuple[int, str, str]]:

@@ -25,7 +25,7 @@ from typing import Any, Iterator, Mapping
 
 from toolkit import __version__, procs
 from toolkit.aws import AWS_ERRORS, error_code
-from toolkit.bake import inputs, keep, secrets, source
+from toolkit.bake import handoff, inputs, keep, secrets, source
 from toolkit.bake.cancel import Cancel
 from toolkit.bake.plan import BakePlan, gather, plan_bake
 from toolkit.bake.progress import Progress
@@ -314,6 +314,9 @@ def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[
         env = packer.packer_env(aws.env())
         if render.needs_plugins(plan.packer_version):
             packer.init(plan.template, env)
+        # The steps start now, and import what they need while the instance boots; Packer hands them the host.
+        steps = handoff.start(plan.bake_dir, ["--env", config.env, "--image", plan.image, "--bake-dir", str(plan.bake_dir), "--key", str(key)],
+                              env, config.root)
         try:
             redact = (lambda line: secrets.redact(line, values)) if values else None
             before_packer = time.monotonic() - booting  # the build host's own boot, before Packer's
@@ -324,6 +327,7 @@ def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[
         except PackerError as exc:
             raise _bake_failure(plan.bake_dir, exc) from None
         finally:
+            handoff.stop(steps)
             reap(plan.bake_dir, keep={target.pid})
 
 

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from toolkit import procs
 from toolkit.errors import SandboxError
 from toolkit.hosts import sandbox
 
@@ -50,7 +51,7 @@ def ssh_port(sock: Path, folder: Path) -> Iterator[tuple[int, int]]:
     cmd = ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"EXEC:sh {script}"]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=sandbox._die_with_parent, env={"PATH": sandbox._PATH})
+                                preexec_fn=procs.die_with_parent, env={"PATH": sandbox._PATH})
     try:
         _wait_listening(proc, port)
         yield port, proc.pid

@@ -13,7 +13,6 @@ kernel drops them all when that process ends, whatever happened in Python.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import hashlib
 import os
@@ -46,7 +45,6 @@ PACKAGES = ("openssh-server,python3,python3-apt,sudo,systemd,systemd-sysv,system
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 _PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-_PR_SET_PDEATHSIG = 1
 _PORTS_LOCK = threading.Lock()
 _PORTS_GIVEN: set[int] = set()
 
@@ -186,7 +184,7 @@ def build_instance(layers: list[Path], upper: Path, public_key: str, user: str =
             proc = subprocess.Popen(
                 ["unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child", "--propagation", "private", "sh", "-c", _SCRIPT, "sh", *args],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env={"PATH": _PATH, "LANG": "C.UTF-8"}, start_new_session=True, preexec_fn=_die_with_parent,
+                env={"PATH": _PATH, "LANG": "C.UTF-8"}, start_new_session=True, preexec_fn=procs.die_with_parent,
             )
             _wait_for_ssh(proc, port, out)
             yield Instance(host="127.0.0.1", port=port, user=user, pid=proc.pid)
@@ -279,12 +277,6 @@ def _free_port() -> int:
             if port not in _PORTS_GIVEN:
                 _PORTS_GIVEN.add(port)
                 return port
-
-
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if Python dies (even by SIGKILL), the
-    # kernel kills unshare, whose --kill-child takes the namespace with it.
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _wait_for_ssh(proc: subprocess.Popen, port: int, out) -> None:

@@ -14,7 +14,6 @@ that process, whatever happens; ``stop`` is the orderly path.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -24,16 +23,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolkit import procs
+
 BOOT_TIMEOUT = 120.0
 AWS_PORT = 4566  # inside an instance, the AWS endpoint is http://127.0.0.1:AWS_PORT
 POWEROFF_TIMEOUT = 8.0
-_PR_SET_PDEATHSIG = 1
 _PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def die_with_parent() -> None:
-    """``preexec_fn``: the kernel kills the child when its parent thread ends."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 # Each booted instance's systemd, journald and logind hold about 8 inotify instances; the kernel's default of 128 per user
@@ -67,7 +62,7 @@ def spawn(cmd: list[str], log: Path, env: dict | None = None) -> subprocess.Pope
     with open(log, "ab") as out:
         return subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env={"PATH": _PATH, "LANG": "C.UTF-8", **(env or {})}, preexec_fn=die_with_parent,
+            env={"PATH": _PATH, "LANG": "C.UTF-8", **(env or {})}, preexec_fn=procs.die_with_parent,
         )
 
 

@@ -85,8 +85,8 @@ VARIABLES: dict[str, tuple[str, Any]] = {
 APP_VARIABLES: dict[str, tuple[str, Any]] = {"app_source": ("string", None), "app_commit": ("string", None), "app_version": ("string", None)}
 APP_TAGS = {"rodeo:app-source": "var.app_source", "rodeo:app-commit": "var.app_commit", "rodeo:app-version": "var.app_version"}
 
-# The bake's steps on the build host (provision, image tests, seal), one shell-local provisioner: one process.
-STEPS_MODULE = "toolkit.bake.steps"
+# Packer's one shell-local provisioner hands the build host to the bake's steps (provision, image tests, seal), already running.
+HANDOFF_MODULE = "toolkit.bake.handoff"
 
 LINEAGE_TAGS = {
     "rodeo:app": "var.app",
@@ -193,11 +193,9 @@ def _build_blocks(name: str) -> hcl2.Builder:
     import hcl2
 
     inner = hcl2.Builder()
-    common = (
-        f"--env ${{var.env}} --image {name} --bake-dir '${{var.bake_dir}}' "
-        "--host '${build.Host}' --port '${build.Port}' --user '${build.User}' --key '${var.ssh_private_key_file}'"
-    )
-    inner.block("provisioner", [q("shell-local")], inline=[q(f"'${{var.python}}' -m {STEPS_MODULE} {common}")])
+    # The steps are already running (started by the bake with Packer): this hands them the host Packer reached.
+    handoff = "--bake-dir '${var.bake_dir}' --host '${build.Host}' --port '${build.Port}' --user '${build.User}'"
+    inner.block("provisioner", [q("shell-local")], inline=[q(f"'${{var.python}}' -m {HANDOFF_MODULE} {handoff}")])
     inner.block("post-processor", [q("manifest")], output=q("${var.bake_dir}/manifest.json"), strip_path=True)
     return inner
 

@@ -61,7 +61,7 @@ def test_round_trip_keeps_the_shape(cfg):
     assert source["snapshot_tags"] == source["tags"]
     provisioners = doc["build"][0]["provisioner"]
     commands = [p['"shell-local"']["inline"][0] for p in provisioners]
-    assert len(commands) == 1 and "-m toolkit.bake.steps" in commands[0]  # provision, image tests, seal: one process
+    assert len(commands) == 1 and "-m toolkit.bake.handoff" in commands[0]  # provision, image tests, seal: one process
     assert all("${build.Host}" in c and "${build.Port}" in c and "${build.User}" in c for c in commands)
     variables = {list(v)[0].strip('"') for v in doc["variable"]}
     assert variables == set(render.VARIABLES) | set(render.APP_VARIABLES)
@@ -101,7 +101,7 @@ def test_safe_defaults_in_every_template(cfg, version):
     else:
         assert imds is None  # Packer 1.6.6 rejects the block; the launch template requires IMDSv2 instead
     steps = [p['"shell-local"']["inline"][0].split(" -m ")[1].split()[0] for p in doc["build"][0]["provisioner"]]
-    assert steps == ["toolkit.bake.steps"]
+    assert steps == ["toolkit.bake.handoff"]
 
 
 def test_packer_cleans_up_on_error():

@@ -230,7 +230,7 @@ build {
 
   provisioner "shell-local" {
     inline = [
-      "'${var.python}' -m toolkit.bake.steps --env ${var.env} --image app --bake-dir '${var.bake_dir}' --host '${build.Host}' --port '${build.Port}' --user '${build.User}' --key '${var.ssh_private_key_file}'",
+      "'${var.python}' -m toolkit.bake.handoff --bake-dir '${var.bake_dir}' --host '${build.Host}' --port '${build.Port}' --user '${build.User}'",
     ]
   }
 
