@@ -320,7 +320,8 @@ def _build(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values: dict[
         try:
             redact = (lambda line: secrets.redact(line, values)) if values else None
             before_packer = time.monotonic() - booting  # the build host's own boot, before Packer's
-            built = packer.build(plan.template, var_file, plan.bake_dir, env, config.root, on_event=shown, redact=redact, phase="boot",
+            packer_env = {k: v for k, v in env.items() if not k.startswith(secrets.PREFIX)}  # the steps have them; Packer needs none
+            built = packer.build(plan.template, var_file, plan.bake_dir, packer_env, config.root, on_event=shown, redact=redact, phase="boot",
                                  on_error=on_error, cancel=cancel)
             built.phases["boot"] = round(built.phases.get("boot", 0) + before_packer, 2)
             return built, target

@@ -2,8 +2,9 @@
 
 A secret is named in rodeo.yml (``secrets: [db_password]``) or simply present
 as ``RODEO_SECRET_<NAME>`` in the environment; its value only ever comes from
-that variable. It reaches the provision step through the environment Packer
-passes on (never through the template, a var file or a flag), which hands it
+that variable. It reaches the provision step through the environment of the
+bake's steps (``toolkit.bake.handoff``; never Packer's, the template, a var
+file or a flag), which hands it
 to Ansible in a private file on a memory file system, deleted right after the
 run. The seal step then scans the build instance and the bake's artifacts for
 every value and fails the bake when one is found.
