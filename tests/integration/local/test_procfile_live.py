@@ -24,7 +24,7 @@ import pytest
 from tests.integration.local.conftest import CACHE, in_instance
 from tests.support import livebuilds
 from toolkit import config
-from toolkit.local import seed, stack
+from toolkit.local import egress, seed, stack
 from toolkit.local.environment import LocalEnvironment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -52,6 +52,10 @@ def test_a_fresh_repository_with_a_procfile_is_baked_released_and_served(layers,
         assert result["bake"]["parent"] == {"image": "base", "ami": {"us-east-1": base}, "cached": True, "duration_s": result["bake"]["parent"]["duration_s"]}
         assert result["bake"]["app"]["commit"] == commit and result["bake"]["app"]["version"] == commit[:7]
         assert "Procfile: web, worker on python (requirements.txt); release: kept for the release phase" in out.stderr
+
+        layer = st.store.layers(result["bake"]["ami"]["us-east-1"])[-1]  # what the app's build instance wrote
+        assert (layer / "opt/venv/bin/gunicorn").is_file()
+        assert [name for name in egress.configuration("ca") if (layer / name).exists()] == []  # its way out stayed behind
 
         record = json.loads((Path(result["bake"]["artifacts"]) / "bake.json").read_text())
         assert record["procfile"]["rodeo_procfile"]["release"] == "python -c \"print('release phase: nothing to migrate')\""
