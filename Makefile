@@ -1,6 +1,6 @@
 # Rodeo's entry points. Each target sets up what it needs first, and every
 # target is safe to run again.
-#   make bake   install, start the local stack, bake the sample app image
+#   make bake   install, start the local stack, bake the sample app image and release it: ends with its URL
 #   make test   install, then run the whole test suite
 #   make setup  install only (apt: packer, mmdebstrap, haproxy, systemd-container, socat; .venv with Rodeo)
 
@@ -27,8 +27,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+# A deploy, not only a bake: the sample app is served at the URL it prints (again: reused, unchanged, same URL).
 bake: setup
-	$(SUDO) $(VENV)/bin/invoke bake --image app
+	$(SUDO) $(VENV)/bin/invoke deploy
+	@echo "next: $(strip $(SUDO) $(VENV)/bin/invoke) config.set GREETING=Howdy (released like code), then open that URL again;"
+	@echo "      or bake your own app from its Procfile: README, 'Bake your own app'"
 
 test: setup
 	$(SUDO) $(VENV)/bin/pytest

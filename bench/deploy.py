@@ -19,6 +19,13 @@ end. Each run is ``invoke deploy --json`` as a subprocess, timed end to end
    pauses (scale-up, health, smoke check, weights, drain).
 
 One untimed warm-up deploy first (bakes base and app, first release).
+
+With ``--procfile`` (issue 21, "Measure"): a fresh git repository holding
+only the sample Procfile app (``examples/procfile-app``), named in three
+lines of rodeo.yml; each run changes its VERSION, ``git commit``s, and times
+from the commit to the load balancer's URL answering the new version (first
+answer, and every answer: the deploy's end), with the bake, the release and
+its pauses, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -54,7 +61,10 @@ def deploy(project: Project) -> tuple[float, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--procfile", action="store_true", help="time git commit -> served new version of a Procfile app")
     args = parser.parse_args()
+    if args.procfile:
+        return procfile_main(args.runs)
     top = Path(tempfile.mkdtemp(prefix="rodeo-bench-deploy-"))
     project = Project(top / "project", top / "state")
     cfg = yaml.safe_load(project.read("inventories/local/rodeo.yml"))
@@ -81,6 +91,80 @@ def main() -> int:
             print(f"  {kind:12} " + "  ".join(f"{k} {statistics.median(r[k] for r in runs):.2f}s" for k in keys))
     finally:
         subprocess.run([str(project.venv_bin / "invoke"), "local.down"], cwd=project.root, env=project.env(), capture_output=True)
+        shutil.rmtree(top, ignore_errors=True)
+    return 0
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="b@example.com", GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="b@example.com")
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env, timeout=60).stdout.strip()
+
+
+def _served_version(url: str) -> str | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as answer:
+            return json.loads(answer.read()).get("version")
+    except (OSError, ValueError):
+        return None
+
+
+def procfile_main(runs: int) -> int:
+    """git commit -> the URL serves the new version, for a Procfile app in a fresh repository."""
+    import re
+    import threading
+
+    top = Path(tempfile.mkdtemp(prefix="rodeo-bench-procfile-"))
+    shop = top / "shop"
+    shutil.copytree(ROOT / "examples/procfile-app", shop)
+    _git(shop, "init", "-q", "-b", "main")
+    _git(shop, "add", "-A")
+    _git(shop, "commit", "-q", "-m", "a Procfile app")
+    project = Project(top / "project", top / "state")
+    yml = project.read("inventories/local/rodeo.yml")
+    yml, n = re.subn(r"\n  app:\n(?:    .*\n)+", f"\n  app:\n    parent: base\n    app_source: {{git: {shop}, ref: main}}\n", yml)
+    assert n == 1, "no images.app block to replace in inventories/local/rodeo.yml"
+    project.write("inventories/local/rodeo.yml", yml)
+    cfg = yaml.safe_load(yml)
+    pause, steps = cfg["release"]["pause_seconds"], len(cfg["release"]["steps"])
+    rows = []
+    try:
+        print(f"warm-up deploy: bakes base and the app, first release (load {os.getloadavg()[0]:.2f})", flush=True)
+        _, first = deploy(project)
+        url = first["url"]
+        for i in range(runs):
+            version = f"2.{i}.0"
+            (shop / "VERSION").write_text(version + "\n")
+            _git(shop, "commit", "-q", "-am", f"version {version}")
+            committed, load = time.monotonic(), os.getloadavg()[0]
+            seen: dict[str, float] = {}
+            done = threading.Event()
+
+            def watch() -> None:
+                while not done.is_set():
+                    if "first" not in seen and _served_version(url) == version:
+                        seen["first"] = time.monotonic() - committed
+                    done.wait(0.25)
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            took, result = deploy(project)
+            done.set()
+            watcher.join()
+            answers = [_served_version(url) for _ in range(20)]
+            assert answers == [version] * 20, f"after the deploy the URL answers {answers}"
+            release = result["release"]
+            row = {"commit -> first answer": seen.get("first", took), "commit -> all answers": time.monotonic() - committed,
+                   "bake": result["bake"]["duration_s"], "release": release["seconds"], "pauses": float(steps * pause)}
+            rows.append(row)
+            print(f"  run {i + 1}: " + ", ".join(f"{k} {v:.1f}s" for k, v in row.items())
+                  + f"  (load {load:.2f} -> {os.getloadavg()[0]:.2f})", flush=True)
+        print(f"\nmedians of {runs} run(s), steps {cfg['release']['steps']} x {pause}s pauses, load average now {os.getloadavg()}:")
+        for key in rows[0]:
+            print(f"  {key:24} {statistics.median(r[key] for r in rows):6.1f}s")
+    finally:
+        subprocess.run([str(project.venv_bin / "invoke"), "local.down"], cwd=project.root, env=project.env(), capture_output=True, timeout=300)
         shutil.rmtree(top, ignore_errors=True)
     return 0
 

@@ -29,6 +29,9 @@ STACKS = ("local", "aws")
 # Packer 1.6.6's amazon-ebs ssh_interface values Rodeo supports (session_manager: see _check_image).
 SSH_INTERFACES = ("public_ip", "private_ip", "public_dns", "private_dns")
 ANSIBLE_STRATEGIES = ("mitogen", "linear")
+# Rodeo's own playbook and image tests for an image whose app source holds a Procfile and which names no playbook.
+PROCFILE_PLAYBOOK = Path("playbooks/procfile.yml")
+PROCFILE_TESTS = Path("tests/image/test_procfile.py")
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,9 @@ class Image:
     """One image to bake: its playbook, its tests and where it starts from."""
 
     name: str
-    playbook: Path
-    tests: Path
+    # Left out for an image with an app_source: Rodeo's app role bakes its Procfile (toolkit.bake.procfile).
+    playbook: Path | None = None
+    tests: Path | None = None
     source_ami: AmiFilter | str | None = None
     parent: str | None = None
     instance_type: str = "t3.micro"
@@ -85,6 +89,11 @@ class Image:
     # public IP (unset: yes for public_ip/public_dns, else the subnet's default). See toolkit.packer.render.
     ssh_interface: str = "public_ip"
     associate_public_ip_address: bool | None = None
+
+    @property
+    def procfile(self) -> bool:
+        """True when Rodeo's own app role bakes this image from its app source's Procfile (no playbook given)."""
+        return self.playbook == PROCFILE_PLAYBOOK
 
     @property
     def public_address(self) -> bool:
@@ -284,7 +293,7 @@ def load(env: str = "local", root: Path | str = ".") -> Config:
                 raise ConfigError(f"{shown}: images.{key}.name: unknown key", "an image's name is its key under images:; remove 'name:'")
         data = dict(data, images={k: dict(v, name=k) if isinstance(v, dict) else v for k, v in images.items()})
     config = _build(Config, data, shown, "")
-    config = dataclasses.replace(config, env=env, root=root, path=path)
+    config = dataclasses.replace(config, env=env, root=root, path=path, images={k: _defaults(v, shown) for k, v in config.images.items()})
     _check(config, shown)
     return config
 
@@ -304,6 +313,18 @@ class _StrictLoader(yaml.SafeLoader):
                 raise _DuplicateKey(key, key_node.start_mark.line + 1)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _defaults(image: Image, file: str) -> Image:
+    """An image with an app source and no playbook gets Rodeo's app role (and its tests, unless it names its own)."""
+    if image.playbook is None and image.app_source is None:
+        raise ConfigError(f"{file}: images.{image.name}.playbook: required key is missing",
+                          "add 'playbook:' (and 'tests:'), or an app_source holding a Procfile for Rodeo's own app role")
+    if image.playbook is None:
+        return dataclasses.replace(image, playbook=PROCFILE_PLAYBOOK, tests=image.tests or PROCFILE_TESTS)
+    if image.tests is None:
+        raise ConfigError(f"{file}: images.{image.name}.tests: required key is missing", "add 'tests:' naming the image's testinfra tests")
+    return image
 
 
 def _env_hint(root: Path) -> str:

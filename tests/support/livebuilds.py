@@ -255,3 +255,42 @@ def live_sample(folder: Path, repo: Path, cache: Path, pause: int = 2, boot_time
         yield LiveSample(root, cfg, st, aws, env)
     finally:
         stack.down(st)
+
+
+PROCFILE_APP = "examples/procfile-app"  # the sample Procfile app (no playbook, no tests of its own)
+
+
+def procfile_repository(folder: Path, repo: Path) -> Path:
+    """A fresh git repository under ``folder`` holding only the sample Procfile app, one commit on ``main``."""
+    shutil.copytree(repo / PROCFILE_APP, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
+    for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "a Procfile app"]):
+        subprocess.run(["git", "-C", str(folder), *cmd], check=True, env=env, capture_output=True, timeout=30)
+    return folder
+
+
+def procfile_project(root: Path, repo: Path, app_repo: Path, pause: int = 2) -> Path:
+    """``project`` whose ``app`` image is the Procfile app in ``app_repo``, in the three lines a team writes."""
+    project(root, repo, pause=pause)
+    yml = root / "inventories/local/rodeo.yml"
+    lines = [line for line in yml.read_text().splitlines(keepends=True) if not line.startswith("  app: {")]
+    at = next(i for i, line in enumerate(lines) if line.startswith("release:"))
+    lines[at:at] = ["  app:\n", "    parent: base\n", f"    app_source: {{git: {app_repo}, ref: main}}\n"]
+    yml.write_text("".join(lines))
+    return root
+
+
+def register_base(cfg: Any, st: Any, aws: Any, layers: dict[str, Path]) -> str:
+    """Register the cached sample base layer as the verified AMI a bake of ``base`` would make now (its inputs hash):
+    a bake of a child image reuses it instead of baking base. Returns its id."""
+    from toolkit.bake.plan import gather, plan_bake
+
+    plan = plan_bake(gather(cfg, aws, "base", st.state_dir), cfg, st.state_dir)
+    ec2 = aws.client("ec2")
+    ami = ec2.register_image(Name=f"web-base-{plan.inputs_hash[:12]}", Architecture="x86_64", RootDeviceName="/dev/xvda",
+                             VirtualizationType="hvm")["ImageId"]
+    tags = {"rodeo:app": cfg.app, "rodeo:image": "base", "rodeo:verified": "true", "rodeo:inputs-hash": plan.inputs_hash,
+            "rodeo:git-sha": "layers", "rodeo:built-at": plan.built_at}
+    ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    st.store.add(ami, [layers["rootfs"], layers["base"]])
+    return ami

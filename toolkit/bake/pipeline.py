@@ -25,7 +25,7 @@ from typing import Any, Iterator, Mapping
 
 from toolkit import __version__, procs
 from toolkit.aws import AWS_ERRORS, error_code
-from toolkit.bake import handoff, inputs, keep, secrets, source
+from toolkit.bake import handoff, inputs, keep, procfile, secrets, source
 from toolkit.bake.cancel import Cancel
 from toolkit.bake.plan import BakePlan, gather, plan_bake
 from toolkit.bake.progress import Progress
@@ -42,6 +42,7 @@ from toolkit import notify
 from toolkit.release import lock
 from toolkit.ui import Reporter
 
+PROCFILE_RECORD = "procfile.json"  # an image baked by Rodeo's app role: its Procfile and runtime, as read
 BAKE_WAIT = 3 * 3600  # how long a bake waits for another bake of the same inputs (Packer's own limits end one sooner)
 
 
@@ -201,6 +202,8 @@ def _bake_planned(config: Config, aws: Any, hosts: Hosts, plan: BakePlan, values
         app=lineage.app_source(found["tags"]) if found else {},
     )
     record = dict(result.to_dict(), inputs=plan.inputs, provision=_provision_record(plan.bake_dir), packer_window=list(built.window))
+    if (plan.bake_dir / PROCFILE_RECORD).is_file():  # the Procfile as read (its release command too, for the release phase)
+        record["procfile"] = json.loads((plan.bake_dir / PROCFILE_RECORD).read_text())
     (plan.bake_dir / "bake.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     version = f" (app {result.app['version']})" if result.app else ""
     notify.send(config, aws, notify.event(config, "bake.done", f"{plan.image} baked{version}: {built.amis[config.region]} in {result.duration_s:.0f}s",
@@ -274,6 +277,12 @@ def _export_app(config: Config, plan: BakePlan, state_dir: Path, reporter: Repor
     exported = source.export(config, config.image(plan.image), plan.app, plan.bake_dir / source.APP_DIR, state_dir / "sources")
     variables = {"rodeo_app_dir": str(exported.path), "rodeo_app_commit": plan.app.commit or plan.app.pin,
                  "rodeo_app_version": exported.version, "rodeo_app_source": plan.app.location}
+    if config.image(plan.image).procfile:  # Rodeo's app role: the Procfile's process types and the runtime
+        app = procfile.read(exported.path)
+        variables |= app.variables()
+        (plan.bake_dir / PROCFILE_RECORD).write_text(json.dumps(app.variables(), indent=1, sort_keys=True) + "\n")
+        reporter.ok(f"Procfile: {', '.join(n for n, _ in app.procfile.processes)} on {app.runtime.name}"
+                    + (f" ({app.runtime.file})" if app.runtime.file else "") + ("; release: kept for the release phase" if app.procfile.release else ""))
     (plan.bake_dir / APP_VARS).write_text(json.dumps(variables, indent=1, sort_keys=True) + "\n")
     reporter.ok(f"app source {plan.app.location} at {plan.app.short}: version {exported.version} ({time.monotonic() - t0:.1f}s)")
     return exported

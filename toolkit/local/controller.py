@@ -41,7 +41,7 @@ import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from toolkit.local import buildinstances, instances
+from toolkit.local import buildinstances, egress, instances
 from toolkit.local.balancer import (
     Backend,
     Check,
@@ -117,6 +117,7 @@ class Controller:
         self.monitor = Monitor()
         self.metadata: dict[str, MetadataServer] = {}  # instance id -> its metadata service
         self.endpoints: EndpointProxy | None = None  # the host side of each instance's AWS endpoint
+        self.egress: egress.EgressProxy | None = None  # build instances' way to the package registries (toolkit.local.egress)
         self.ports = TargetPorts()  # which registered ports the load balancer reaches, which are black holes
         self.reach: dict[str, frozenset] = {}  # instance id -> the AWS services its network reaches
         self.admitted: dict[tuple[str, int], bool] = {}  # (instance id, port) -> the load balancer may reach it
@@ -215,7 +216,7 @@ class Controller:
         baking = self.bake_of(inst)
         set_state(inst, "running" if baking else "pending", 16 if baking else 0)
         try:
-            files = instances.aws_configuration(inst.region_name) if self.aws_port is not None and not baking else {}
+            files = egress.configuration(egress.host_ca_bundle()) if baking else instances.aws_configuration(inst.region_name) if self.aws_port is not None else {}
             booted = self.booted[inst.id] = instances.boot(inst.id, self.store.layers(inst.image_id), self.instances_dir, self.run_dir, files=files)
             if baking:
                 buildinstances.mark(booted.dir, baking)
@@ -232,6 +233,10 @@ class Controller:
         self.reach[inst.id] = reach_of(inst)  # before its first call, not at the next poll
         aws_sock = self.endpoints.serve(inst.id, self.run_dir / f"{inst.id}-aws.sock") if self.endpoints is not None else None
         booted.metadata(self.metadata[inst.id].sock, aws_sock)
+        if self.bake_of(inst):  # a build instance downloads packages, as through its subnet's NAT gateway on AWS
+            if self.egress is None:
+                self.egress = egress.EgressProxy(self.run_dir / "egress.sock")
+            booted.outbound("egress", egress.PORT, self.egress.sock)
 
     def _follow_boot(self, inst, booted: instances.Booted) -> None:
         now = booted.poll()
@@ -272,6 +277,7 @@ class Controller:
             baking = self.bakes.get(iid, "")
             instances.stop(booted, keep_disk or bool(baking))
             if baking:
+                egress.forget(booted.dir / "upper")  # the image keeps no local-only proxy setting
                 buildinstances.hand_over(booted.dir, self.dir, baking)
                 instances.release(booted.dir, booted.netns, keep_disk=False)
         self._forget_network(iid)
@@ -425,6 +431,8 @@ class Controller:
         self.haproxy.stop()
         if self.endpoints is not None:
             self.endpoints.close()
+        if self.egress is not None:
+            self.egress.close()
         self.ports.close()
 
 

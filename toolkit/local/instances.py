@@ -155,6 +155,12 @@ class Booted:
             cmd = ["ip", "netns", "exec", self.netns, "socat", f"{listen},fork,reuseaddr", f"UNIX-CONNECT:{sock}"]
             self.forwarders[name] = spawn(cmd, self.dir / "forwarders.log")
 
+    def outbound(self, name: str, port: int, sock: Path) -> None:
+        """Inside the instance, 127.0.0.1:``port`` reaches ``sock``, a unix socket served on this side (the build instance's egress)."""
+        end(self.forwarders.get(name))
+        cmd = ["ip", "netns", "exec", self.netns, "socat", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"UNIX-CONNECT:{sock}"]
+        self.forwarders[name] = spawn(cmd, self.dir / "forwarders.log")
+
 
 def aws_configuration(region: str) -> dict[str, str]:
     """Files the stack puts on an instance's disk at launch so its software finds the local AWS endpoint.
