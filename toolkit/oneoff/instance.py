@@ -84,7 +84,7 @@ def terminate(aws: Any, run_id: str, wait: bool = False) -> list[str]:
 
 def launch(config: Config, aws: Any, oneoff: spec.OneOff, base: dict) -> str:
     """RunInstances of the one-off instance; its id."""
-    data = spec.encode(spec.user_data(base, oneoff))
+    data = spec.text(spec.user_data(base, oneoff))
     try:
         made = aws.client("ec2").run_instances(**spec.launch_request(config, oneoff, data, owner(), datetime.now(timezone.utc)))
     except botocore.exceptions.ClientError as exc:
@@ -111,7 +111,7 @@ def follow(config: Config, aws: Any, oneoff: spec.OneOff, instance_id: str, sinc
             code = spec.end_of(line.message, oneoff.run_id) if line.unit == spec.UNIT else None
             if code is not None:
                 return code
-            if spec.is_output(line.unit, line.message):
+            if spec.is_output(line.unit, line.message, oneoff.run_id):
                 show(line)
         if clock() >= deadline:
             raise OneOffError(f"one-off instance {instance_id} gave no exit code within {oneoff.deadline_seconds}s (boot, the command's "

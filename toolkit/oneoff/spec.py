@@ -19,7 +19,6 @@ overdue (``leftover``), as bakes do with their build instances.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import uuid
@@ -71,9 +70,10 @@ def user_data(base: dict, oneoff: OneOff) -> dict:
     return {"rodeo": {**base["rodeo"], "oneoff": {"id": oneoff.run_id, "argv": list(oneoff.argv), "timeout": oneoff.timeout}}}
 
 
-def encode(doc: dict) -> str:
-    """Base64 of the document's canonical JSON, as RunInstances' ``UserData`` takes it (as ``toolkit.release.userdata.encode``)."""
-    return base64.b64encode(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).decode()
+def text(doc: dict) -> str:
+    """The document's canonical JSON. RunInstances' ``UserData`` is given as text: boto3 encodes it in base64 itself
+    (botocore's ``base64_encode_user_data``), unlike a launch template's, which is given encoded."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
 def tags(config: Config, oneoff: OneOff, owner: str, now: datetime) -> list[dict]:
@@ -84,7 +84,7 @@ def tags(config: Config, oneoff: OneOff, owner: str, now: datetime) -> list[dict
     return [{"Key": k, "Value": v} for k, v in pairs.items()]
 
 
-def launch_request(config: Config, oneoff: OneOff, user_data_b64: str, owner: str, now: datetime) -> dict:
+def launch_request(config: Config, oneoff: OneOff, user_data_text: str, owner: str, now: datetime) -> dict:
     """The RunInstances arguments: one instance, IMDSv2 required, tagged at launch, ``ClientToken`` = the run id.
 
     ``InstanceInitiatedShutdownBehavior=terminate``: an instance shut down
@@ -92,7 +92,7 @@ def launch_request(config: Config, oneoff: OneOff, user_data_b64: str, owner: st
     """
     request: dict = {
         "ImageId": oneoff.ami, "InstanceType": oneoff.instance_type, "MinCount": 1, "MaxCount": 1, "ClientToken": oneoff.run_id,
-        "UserData": user_data_b64, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        "UserData": user_data_text, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
         "InstanceInitiatedShutdownBehavior": "terminate",
         "TagSpecifications": [{"ResourceType": "instance", "Tags": tags(config, oneoff, owner, now)}],
     }
@@ -113,9 +113,9 @@ def end_of(message: str, run_id: str) -> int | None:
     return TIMED_OUT if found.group("timeout") else int(found.group("code"))
 
 
-def is_output(unit: str, message: str) -> bool:
-    """True for a line of the command's own output (the runner unit's lines that are not its own announcements)."""
-    return unit == UNIT and not message.startswith("rodeo-oneoff")
+def is_output(unit: str, message: str, run_id: str) -> bool:
+    """True for a line of the command's own output: the runner unit's lines but its announcements of ``run_id``."""
+    return unit == UNIT and not message.startswith(f"rodeo-oneoff {run_id}: ")
 
 
 def leftover(tags_of: dict[str, str], state: str, host: str, alive: "callable", now: datetime) -> str | None:

@@ -7,16 +7,15 @@ instance's user data (IMDSv2); an instance whose user data names no one-off
 command (``{"rodeo": {"oneoff": {"id": ..., "argv": [...], "timeout": N}}}``:
 every slot instance) has nothing to run and exits 0 at once.
 
-The command's stdout and stderr go to the journal as two streams (priority
-info and err), so the log shipper sends them to CloudWatch Logs like any
-unit's lines, and Rodeo reads them back from the instance's stream. Its end
+The command's stdout and stderr go to the journal as this unit's lines
+(priority info and err), so the log shipper sends them to CloudWatch Logs, and Rodeo reads them back from the instance's stream. Its end
 is one line of this unit's own: ``rodeo-oneoff <id>: exit <code>`` (or
 ``timed out after <N>s``), which Rodeo waits for. A timeout stops the
 command's process group (TERM, then KILL after 10 s). The command runs at
 most once per instance: a marker in the unit's state folder keeps a reboot
 from running it again.
 
-Only the standard library and Debian's python3-systemd.
+Only the standard library.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -83,18 +83,31 @@ def user_data() -> bytes | None:
             time.sleep(1)
 
 
-def run(argv: list[str], timeout: int) -> int | None:
-    """Run ``argv`` with its output in the journal; its exit code (128+N for signal N), None when it timed out."""
-    from systemd import journal
+def _relay(pipe, level: int, lock: threading.Lock) -> None:
+    """Each line of ``pipe`` to this unit's stdout with a ``<level>`` prefix: the journal's priority for it (6 info, 3 err)."""
+    for raw in iter(pipe.readline, b""):
+        with lock:
+            sys.stdout.write(f"<{level}>" + raw.decode("utf-8", errors="replace").rstrip("\n") + "\n")
+            sys.stdout.flush()
+    pipe.close()
 
-    out, err = journal.stream("rodeo-run", priority=6), journal.stream("rodeo-run", priority=3)
+
+def run(argv: list[str], timeout: int) -> int | None:
+    """Run ``argv``, its output in the journal as this unit's (stdout info, stderr err); its exit code (128+N for signal N), None when it timed out.
+
+    The lines go through this unit's own stdout (journald's stream for the unit, with ``SyslogLevelPrefix``), so the
+    journal files them under rodeo-oneoff.service wherever the unit's cgroup cannot be read (a container).
+    """
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     except OSError as exc:
-        print(f"rodeo-oneoff: cannot start {argv[0]!r}: {exc}", file=err, flush=True)
+        print(f"<3>rodeo-oneoff: cannot start {argv[0]!r}: {exc}", flush=True)
         return 127
-    stop = lambda signum, frame: os.killpg(proc.pid, signal.SIGTERM)  # the instance is going away: so is the command
-    signal.signal(signal.SIGTERM, stop)
+    lock = threading.Lock()
+    relays = [threading.Thread(target=_relay, args=(pipe, level, lock), daemon=True) for pipe, level in ((proc.stdout, 6), (proc.stderr, 3))]
+    for relay in relays:
+        relay.start()
+    signal.signal(signal.SIGTERM, lambda signum, frame: os.killpg(proc.pid, signal.SIGTERM))  # the instance is going away: so is the command
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -104,10 +117,11 @@ def run(argv: list[str], timeout: int) -> int | None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        code = None
+    for relay in relays:
+        relay.join(timeout=GRACE_SECONDS)  # the last lines, unless a child the command left keeps a pipe open
+    if code is None:
         return None
-    finally:
-        out.close()
-        err.close()
     return 128 - code if code < 0 else code
 
 
