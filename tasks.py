@@ -45,6 +45,11 @@ class RodeoProgram(Program):
     def _make_parser(self):  # invoke's own hook: the parser made above
         return self._rodeo_parser
 
+    @staticmethod
+    def _rodeo_words_after_ddash() -> list[str]:
+        """The words given after ``--`` (``invoke run``'s command), each as given."""
+        return list(_AFTER_DDASH)
+
 
 _AFTER_DDASH: list[str] = []  # the words after `--`, as given (invoke's own remainder is one string)
 

@@ -127,3 +127,11 @@ def test_adopt_gives_invokes_own_program_rodeos_parsing():
         assert type(main.program) is tasks.RodeoProgram
     finally:
         main.program.__class__ = saved
+
+
+def test_run_takes_heroku_s_form_and_keeps_the_command_s_words_apart(capsys):
+    program, code, err = run(["run", "--size", "t3.large", "sh", "-c", "echo a b; exit 3", "--env", "x"], capsys)
+    assert code == 0 and err == ""
+    (parsed,) = program.tasks
+    assert parsed.args["size"].value == "t3.large" and parsed.args["env"].value == "local"  # --env after the command is the command's
+    assert program._rodeo_words_after_ddash() == ["sh", "-c", "echo a b; exit 3", "--env", "x"]

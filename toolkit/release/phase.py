@@ -56,7 +56,9 @@ def decide(history: list[dict], entry_id: str, ami: str, config_version: int, co
                 and int(entry.get("config_version") or 0) == config_version and entry.get("outcome") in UNFINISHED)
         if not same:
             break
-        record = entry.get("release_phase") or {}
+        record = entry.get("release_phase")
+        if not record:
+            continue  # killed before it got to the phase: look further back
         if record.get("command") != command:
             break
         if record.get("status") == "succeeded":
