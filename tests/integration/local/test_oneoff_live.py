@@ -24,6 +24,7 @@ import pytest
 
 from tests.integration.local.conftest import CACHE
 from tests.support import livebuilds
+from tests.support.principals import acting_as
 from toolkit.configvars import change
 from toolkit.oneoff import spec
 from toolkit.release import ledger, run as oneoff_run, slots
@@ -56,7 +57,8 @@ def test_run_streams_both_outputs_with_the_config_and_returns_the_exit_code(live
     cfg, st, aws, folder, ami = live
     made = change.set_vars(cfg, aws, {"GREETING": "hello from v1"}, release=False, reporter=Silent())
     lines = []
-    result = oneoff_run.run(cfg, aws, ["sh", "-c", 'echo "to stdout: $GREETING"; echo "to stderr" >&2; exit 3'], ami=ami,
+    runner = acting_as(cfg, aws.endpoint, "run")  # only `invoke iam-policy --for run`
+    result = oneoff_run.run(cfg, runner, ["sh", "-c", 'echo "to stdout: $GREETING"; echo "to stderr" >&2; exit 3'], ami=ami,
                             config_version=made.version, timeout=60, reporter=Silent(), out=lambda line: lines.append((line.priority, line.message)))
     assert result.exit_code == 3 and result.config_version == made.version
     assert sorted(lines) == [(3, "to stderr"), (6, "to stdout: hello from v1")]
