@@ -11,6 +11,7 @@ tests/unit/release/test_phase.py).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -22,12 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.local.conftest import CACHE
+from tests.integration.local.conftest import CACHE, leftovers
 from tests.support import livebuilds
 from tests.support.principals import acting_as
 from toolkit.configvars import change
 from toolkit.oneoff import spec
-from toolkit.release import ledger, run as oneoff_run, slots
+from toolkit.errors import ReleaseError
+from toolkit.release import ledger, rollout, run as oneoff_run, slots
 from toolkit.ui import Silent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -46,6 +48,7 @@ def live(layers, tmp_path_factory):
     folder = tmp_path_factory.mktemp("oneoff-live")
     with livebuilds.live_release(folder, ROOT, CACHE) as (cfg, st, aws):
         yield cfg, st, aws, folder, livebuilds.build(st, aws.client("ec2"), layers, folder, "2.0.0")
+    assert leftovers(st) == {"processes": [], "mounts": [], "netns": []}
 
 
 def one_offs(aws) -> dict[str, str]:
@@ -65,23 +68,59 @@ def test_run_streams_both_outputs_with_the_config_and_returns_the_exit_code(live
     assert set(one_offs(aws).values()) == {"terminated"}
 
 
-def test_a_run_killed_with_sigkill_leaves_an_instance_the_next_run_terminates(live):
+def start_run(live, *words: str) -> tuple[subprocess.Popen, set[str]]:
+    """``invoke run WORDS`` in the background, once its one-off instance runs: the process and the instance's id."""
     cfg, st, aws, folder, ami = live
     env = dict(os.environ, RODEO_STATE_DIR=str(st.state_dir), RODEO_CACHE_DIR=str(CACHE), RODEO_LOCAL_LIVE="1")
     before = set(one_offs(aws))
-    proc = subprocess.Popen([str(BIN / "invoke"), "run", "--ami", ami, "--", "sleep", "300"], cwd=folder / "project", env=env,
+    proc = subprocess.Popen([str(BIN / "invoke"), "run", "--ami", ami, "--", *words], cwd=folder / "project", env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline, left = time.monotonic() + 120, set()
-    while not left and time.monotonic() < deadline:
-        left = {i for i, state in one_offs(aws).items() if i not in before and state == "running"}
+    deadline, started = time.monotonic() + 120, set()
+    while not started and time.monotonic() < deadline and proc.poll() is None:
+        started = {i for i, state in one_offs(aws).items() if i not in before and state == "running"}
         time.sleep(0.5)
-    assert left, proc.stderr.read() if proc.poll() is not None else "no one-off instance within 120 s"
+    assert started, proc.stderr.read() if proc.poll() is not None else "no one-off instance within 120 s"
+    return proc, started
+
+
+def test_ctrl_c_stops_a_run_and_terminates_its_instance(live):
+    cfg, st, aws, folder, ami = live
+    proc, started = start_run(live, "sleep", "300")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "error: interrupted" in err, err
+    assert {i: one_offs(aws)[i] for i in started} == {i: "terminated" for i in started}
+
+
+def test_a_run_killed_with_sigkill_leaves_an_instance_the_next_run_terminates(live):
+    cfg, st, aws, folder, ami = live
+    proc, left = start_run(live, "sleep", "300")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert {one_offs(aws)[i] for i in left} == {"running"}  # kill -9: nothing ran to terminate it
     result = oneoff_run.run(cfg, aws, ["true"], ami=ami, timeout=30, reporter=Silent(), out=lambda line: None)
     assert result.exit_code == 0
     assert {i: one_offs(aws)[i] for i in left} == {i: "terminated" for i in left}
+
+
+def test_a_failing_release_phase_stops_the_release_with_nothing_moved(live, capsys):
+    cfg, st, aws, folder, ami = live
+    phased = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, release_command="echo 'no database' >&2; exit 1"))
+    env = slots.resolve(cfg, aws)
+    before = slots.read(env, aws)
+    with pytest.raises(ReleaseError) as stopped:
+        rollout.release(phased, aws, ami=ami, reporter=Silent())
+    newest = stopped.value.result.config_version  # the newest config version (the first test made one), not the live one
+    assert stopped.value.message == (f"release of {ami} (config v{newest}) stopped before any traffic moved: release phase "
+                                     f"\"echo 'no database' >&2; exit 1\" exited 1; {before.active.name} serves {before.active.ami} (config v{before.active.config}), as before")
+    assert stopped.value.result.outcome == "stopped"
+    assert "no database" in capsys.readouterr().err  # the command's stderr, on stderr
+    after = slots.read(env, aws)
+    idle = before.other(before.active.name).name
+    assert (after.weights, after.slot(idle).desired, after.active.ami) == (before.weights, before.slot(idle).desired, before.active.ami)
+    entry = ledger.recent(cfg, aws, 1)[0]
+    assert (entry["outcome"], entry["release_phase"]["status"], entry["release_phase"]["exit_code"]) == ("stopped", "failed", 1)
+    assert all(state == "terminated" for state in one_offs(aws).values())
 
 
 def counted(aws) -> int:
