@@ -124,30 +124,30 @@ def follow(config: Config, aws: Any, oneoff: spec.OneOff, instance_id: str, sinc
 
 def _require_running(aws: Any, instance_id: str) -> None:
     found = find(aws, [{"Name": "instance-id", "Values": [instance_id]}])
-    state = found[0]["State"]["Name"] if found else "gone"
+    if not found:
+        return  # EC2 is eventually consistent: a new instance may not be described yet (the deadline still holds)
+    state = found[0]["State"]["Name"]
     if state not in ("pending", "running"):
         reason = found[0].get("StateReason", {}).get("Message", "") if found else ""
         raise OneOffError(f"one-off instance {instance_id} is {state} before its command ended" + (f": {reason}" if reason else ""),
                           f"see its journal: 'invoke logs --instance {instance_id} --all --since 1h'")
 
 
-def run(config: Config, aws: Any, oneoff: spec.OneOff, base: dict, show: Callable[[LogLine], None], reporter: Reporter,
-        started: Callable[[str], None] = lambda instance_id: None) -> int:
-    """Launch, follow, terminate: the command's exit code. The instance is terminated on every way out (Ctrl-C too).
-
-    ``started(instance_id)`` runs once the launch answered (the release phase records it).
-    """
+def run(config: Config, aws: Any, oneoff: spec.OneOff, base: dict, show: Callable[[LogLine], None], reporter: Reporter) -> int:
+    """Launch, follow, terminate: the command's exit code. The instance is terminated on every way out (Ctrl-C too)."""
     cleanup(config, aws, reporter)
     since_ms = int(time.time() * 1000) - 5_000
+    launched: list[str] = []
     try:
         with reporter.step(f"one-off instance of {oneoff.ami} with config v{oneoff.config_version} ({oneoff.instance_type})") as line:
-            instance_id = launch(config, aws, oneoff, base)
-            line["result"] = instance_id
-        started(instance_id)
-        reporter.info(f"running {' '.join(oneoff.argv)} on {instance_id} (output as it reaches CloudWatch Logs)")
-        return follow(config, aws, oneoff, instance_id, since_ms, show)
+            launched.append(launch(config, aws, oneoff, base))
+            line["result"] = launched[0]
+        reporter.info(f"running {' '.join(oneoff.argv)} on {launched[0]} (output as it reaches CloudWatch Logs)")
+        return follow(config, aws, oneoff, launched[0], since_ms, show)
     finally:
         with contextlib.suppress(Exception):  # never hide the run's own outcome; the next command ends a leftover
-            ended = terminate(aws, oneoff.run_id)
+            if launched:  # by id: a describe by tag may not list an instance launched a moment ago
+                aws.client("ec2").terminate_instances(InstanceIds=launched)
+            ended = sorted(set(launched) | set(terminate(aws, oneoff.run_id)))  # by tag: also one whose launch answer was lost
             if ended:
                 reporter.detail(f"terminated one-off instance {', '.join(ended)}")
