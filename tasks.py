@@ -30,6 +30,8 @@ class RodeoProgram(Program):
         flags = {name: set(ctx.flags) | set(ctx.flags.aliases) for name, ctx in names.items()}
         takes = {name: {f for f in flags[name] if ctx.flags[f].takes_value} for name, ctx in names.items()}
         self.core.unparsed = argv.rewrite(list(self.core.unparsed), takes)
+        words = list(self.core.unparsed)
+        _AFTER_DDASH[:] = words[words.index("--") + 1:] if "--" in words else []  # `invoke run -- CMD ...` keeps its words apart
         try:
             super().parse_tasks()
         except ParseError as exc:
@@ -42,6 +44,14 @@ class RodeoProgram(Program):
 
     def _make_parser(self):  # invoke's own hook: the parser made above
         return self._rodeo_parser
+
+    @staticmethod
+    def _rodeo_words_after_ddash() -> list[str]:
+        """The words given after ``--`` (``invoke run``'s command), each as given."""
+        return list(_AFTER_DDASH)
+
+
+_AFTER_DDASH: list[str] = []  # the words after `--`, as given (invoke's own remainder is one string)
 
 
 def adopt() -> None:
@@ -513,6 +523,44 @@ config_vars.add_task(config_list, "list")
 
 @task(
     help={
+        "env": "environment (default: local)",
+        "size": "instance type of the one-off instance (default: release.instance_type)",
+        "ami": "run on this AMI (default: the live one)",
+        "config_version": "with this config version (default: the live one; 0: none)",
+        "timeout": "stop the command after this many seconds (default: 3600)",
+        "json": "print one JSON object as the last line (stderr keeps the progress)",
+        "debug": "show tracebacks",
+    }
+)
+@rodeo
+def run(c, env="local", size="", ami="", config_version=-1, timeout=3600, json=False, debug=False):
+    """Run a command once on a fresh instance of the live release (invoke run -- CMD ...); its exit code is this one's.
+
+    The output streams as it comes (through CloudWatch Logs: no SSH, no open port); Ctrl-C stops it; the instance is
+    terminated afterwards in every case.
+    """
+    import shlex
+
+    from toolkit.images.lineage import check_id
+    from toolkit.release import run as oneoff_run
+
+    words = list(_AFTER_DDASH) or shlex.split(c.remainder or "")
+    cfg = _config(env)
+    if ami:
+        check_id(ami)
+    aws = _connect(cfg)
+    from toolkit.ui import Reporter
+
+    result = oneoff_run.run(cfg, aws, words, size=size or None, ami=ami or None, config_version=None if config_version < 0 else config_version,
+                            timeout=timeout, reporter=Reporter(stderr=True))
+    if json:
+        _print_json(result.to_dict())
+    if result.exit_code:
+        raise Exit(code=result.exit_code)
+
+
+@task(
+    help={
         "image": "image to bake and release (default: release.image in rodeo.yml)",
         "ref": "bake the image's git app source at this branch, tag or commit (overrides app_source.ref)",
         "env": "environment (default: local)",
@@ -645,6 +693,7 @@ ns.add_task(bake)
 ns.add_task(render)
 ns.add_collection(local)
 ns.add_task(deploy)
+ns.add_task(run)
 ns.add_task(release)
 ns.add_task(rollback)
 ns.add_task(scale)

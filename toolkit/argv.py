@@ -21,6 +21,10 @@ from dataclasses import dataclass
 # Tasks whose one positional argument may come several times: each extra one becomes this flag.
 VARIADIC = {"config.set": "--and", "config.unset": "--and"}
 
+# Tasks whose first positional word starts a command of their own: it and every word after it are that command's
+# (``invoke run bash -c 'ls'`` is ``invoke run -- bash -c 'ls'``, as ``heroku run bash`` reads).
+PASSTHROUGH = {"run"}
+
 # A Heroku command -> the Rodeo command that does it ({args}: the words given after it), or what to do instead.
 COMMANDS = {
     "ps": "invoke status",
@@ -40,8 +44,7 @@ COMMANDS = {
     "open": "invoke status (it prints the URL where the app answers)",
     "info": "invoke status",
     "apps:info": "invoke status",
-    "run": "Rodeo's instances run no one-off commands: put the command in the image (its playbook); 'invoke logs' shows what runs",
-    "run:detached": "Rodeo's instances run no one-off commands: put the command in the image (its playbook)",
+    "run:detached": "invoke run -- {args} (it waits for the command; its output stays in 'invoke logs')",
     "push": "invoke deploy (it bakes the commit, then releases it)",
     "builds": "invoke bake --plan (what would be baked), invoke status (what serves)",
     "builds:create": "invoke bake",
@@ -76,7 +79,8 @@ def rewrite(words: list[str], takes_value: dict[str, set[str]]) -> list[str]:
 
     ``takes_value`` maps each task name to the flags of it that take a value
     (their next word is that value, not a positional). A word naming a task
-    starts that task, as invoke reads it; nothing after ``--`` changes.
+    starts that task, as invoke reads it; nothing after ``--`` changes. The
+    first positional word of a PASSTHROUGH task (even a task's name) gets a ``--`` before it.
     """
     out: list[str] = []
     task, seen, value_next = None, 0, False
@@ -86,6 +90,8 @@ def rewrite(words: list[str], takes_value: dict[str, set[str]]) -> list[str]:
         if value_next:
             out.append(word)
             value_next = False
+        elif task in PASSTHROUGH and not (word.startswith("-") and word != "-"):
+            return out + ["--"] + words[i:]  # even a word naming a task: `invoke run status` runs a command named status
         elif word in takes_value:
             task, seen = word, 0
             out.append(word)

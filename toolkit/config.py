@@ -145,6 +145,10 @@ class Release:
     # The instances' IAM instance profile (its role: `invoke iam-policy --for instance`); how they read
     # their config vars and ship their logs. Made by your infrastructure code, like the load balancer.
     instance_profile: str | None = None
+    # The release phase: a shell command run once per release on a one-off instance of the new AMI with the
+    # release's config version, before any traffic moves (database migrations); non-zero or a timeout stops the release.
+    release_command: str | None = None
+    release_timeout_seconds: int = 600
 
 
 @dataclass(frozen=True)
@@ -543,6 +547,10 @@ def _check_release(config: Config, release: Release, file: str) -> None:
     for key in ("pause_seconds", "health_timeout_seconds"):
         if getattr(release, key) < 0:
             raise ConfigError(f"{file}: release.{key}: must not be negative", "give a number of seconds")
+    if release.release_command is not None and not release.release_command.strip():
+        raise ConfigError(f"{file}: release.release_command: is empty", "give a shell command (like bin/migrate), or leave the key out")
+    if release.release_timeout_seconds < 1:
+        raise ConfigError(f"{file}: release.release_timeout_seconds: must be at least 1", "give a number of seconds")
     if not 1 <= release.listener_port <= 65535:
         raise ConfigError(f"{file}: release.listener_port: {release.listener_port} is not a port", "give a port between 1 and 65535")
     if release.instance_profile is not None and not re.match(r"^[\w+=,.@-]{1,128}$", release.instance_profile):

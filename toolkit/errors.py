@@ -72,3 +72,7 @@ class LockLost(LockError):
 
 class LogsError(RodeoError):
     """The environment's logs cannot be read (no log group yet)."""
+
+
+class OneOffError(RodeoError):
+    """A one-off instance could not run its command (launch refused, instance gone, no end in time)."""

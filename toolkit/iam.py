@@ -10,6 +10,8 @@ purposes, each one a role Rodeo can run as:
   group and instance; the verdict tags);
 - ``release``: release, rollback, status and setup (weights, slot groups,
   launch template, alarms, the lock and ledger table);
+- ``run``: ``invoke run`` (the live slot's AMI and config version, the
+  one-off instance: launched, followed in its log stream, terminated);
 - ``prune``: what prune reads to know what is in use, and the deletions;
 - ``logs``: ``invoke logs`` (the environment's log group, and which slot and
   version each instance is);
@@ -36,7 +38,7 @@ from toolkit.release.ledger import table_name
 from toolkit.config import Config
 from toolkit.errors import ConfigError, ReleaseError
 
-PURPOSES = ("bake", "verify", "release", "prune", "logs")  # what Rodeo's own runs call: "all"
+PURPOSES = ("bake", "verify", "release", "run", "prune", "logs")  # what Rodeo's own runs call: "all"
 INSTANCE = "instance"  # another principal (the instances' role): asked for by name only
 DOCTOR = "doctor"  # `invoke doctor`'s reads: asked for by name only
 # Every AWS action `invoke doctor` calls: all reads (and the IAM policy simulator).
@@ -98,10 +100,10 @@ def regions(config: Config) -> list[str]:
 def grants(config: Config, purposes: tuple[str, ...] = PURPOSES) -> list[Grant]:
     """The statements for ``purposes``. ``release`` needs a ``release:`` section;
     asked for together with others (``all``), it is left out when there is none."""
-    builders = {"bake": _bake, "verify": _verify, "release": _release, "prune": _prune, "logs": _logs, "instance": _instance, DOCTOR: _doctor}
+    builders = {"bake": _bake, "verify": _verify, "release": _release, "run": _run, "prune": _prune, "logs": _logs, "instance": _instance, DOCTOR: _doctor}
     out: list[Grant] = []
     for purpose in purposes:
-        if purpose in ("release", "instance") and config.release is None:
+        if purpose in ("release", "instance", "run") and config.release is None:
             if len(purposes) > 1:
                 continue
             raise ReleaseError(f"{config.path}: no 'release:' section, so Rodeo makes no release calls", "ask for --for bake, verify or prune")
@@ -222,6 +224,43 @@ def _verify(config: Config) -> list[Grant]:
     ]
 
 
+def _slot_reads(config: Config) -> list[str]:
+    """What reading the slots' state calls (``toolkit.release.slots.read``)."""
+    return ["elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups",
+            "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTargetGroupAttributes",
+            "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeImages", "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"]
+
+
+def _oneoff(config: Config, prefix: str) -> list[Grant]:
+    """A one-off instance (``toolkit.oneoff``): launched tagged rodeo:oneoff, found by that tag, terminated only if it has it."""
+    rel = config.release
+    assert rel is not None
+    return [
+        Grant(f"{prefix}OneOffLaunch", ("ec2:RunInstances",)),
+        # RunInstances with TagSpecifications is also authorized as CreateTags on the new instance.
+        Grant(f"{prefix}OneOffTagOnLaunch", ("ec2:CreateTags",), (_arn("ec2", config.region, "instance/*"),),
+              {"StringEquals": {"ec2:CreateAction": ["RunInstances"]}}, by_aws=True),
+        Grant(f"{prefix}OneOffDescribe", ("ec2:DescribeInstances",)),
+        Grant(f"{prefix}OneOffTerminate", ("ec2:TerminateInstances",), (_arn("ec2", config.region, "instance/*"),),
+              {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}, "Null": {"ec2:ResourceTag/rodeo:oneoff": "false"}}),
+        # Its output: the instance's stream in the environment's log group.
+        Grant(f"{prefix}OneOffOutput", ("logs:FilterLogEvents",), _log_group(config)),
+        *([Grant(f"{prefix}OneOffPassInstanceRole", ("iam:PassRole",), ("arn:aws:iam::*:role/*",), {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})]
+          if rel.instance_profile else []),
+    ]
+
+
+def _run(config: Config) -> list[Grant]:
+    """``invoke run``: the live slot (its AMI and config version), the config version's parameters, the one-off instance."""
+    return [
+        Grant("RunDescribe", tuple(_slot_reads(config))),
+        Grant("RunConfigVersions", ("dynamodb:GetItem", "dynamodb:Query"), (_table(config),)),
+        Grant("RunConfigVars", ("ssm:GetParameters",), (_parameters(config),)),
+        *_oneoff(config, "Run"),
+        *_ebs_key(config, "Run"),
+    ]
+
+
 def _release(config: Config) -> list[Grant]:
     rel = config.release
     assert rel is not None
@@ -279,6 +318,8 @@ def _release(config: Config) -> list[Grant]:
         # The lock and ledger: one table, rodeo-<app>, made by setup (with a tag, hence TagResource).
         Grant("ReleaseTable", ("dynamodb:DescribeTable", "dynamodb:CreateTable", "dynamodb:TagResource", "dynamodb:GetItem",
                                "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"), (_table(config),)),
+        # The release phase (release.release_command) runs on a one-off instance.
+        *([g for g in _oneoff(config, "Release") if g.actions != ("iam:PassRole",)] if rel.release_command else []),
     ]
 
 

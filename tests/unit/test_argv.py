@@ -13,7 +13,7 @@ from toolkit import argv
 from toolkit.argv import refusal, rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
-TAKES = {"config.set": {"--env", "-e", "--and", "-a"}, "config.unset": {"--env", "-e", "--and", "-a"}, "status": {"--env", "-e"}, "logs": {"--since", "-s"}}
+TAKES = {"run": {"--env", "-e", "--size", "-s"}, "config.set": {"--env", "-e", "--and", "-a"}, "config.unset": {"--env", "-e", "--and", "-a"}, "status": {"--env", "-e"}, "logs": {"--since", "-s"}}
 
 REWRITES = [
     ("several pairs", ["config.set", "A=1", "B=2", "C=3"], ["config.set", "A=1", "--and", "B=2", "--and", "C=3"]),
@@ -27,6 +27,10 @@ REWRITES = [
     ("a task name starts that task", ["config.set", "A=1", "status"], ["config.set", "A=1", "status"]),
     ("other tasks are left alone", ["logs", "--since", "5m", "x"], ["logs", "--since", "5m", "x"]),
     ("nothing after --", ["config.set", "A=1", "--", "B=2"], ["config.set", "A=1", "--", "B=2"]),
+    ("run's command starts at its first word", ["run", "--env", "staging", "bash", "-c", "ls --all"],
+     ["run", "--env", "staging", "--", "bash", "-c", "ls --all"]),
+    ("run's command may be named like a task", ["run", "status", "x"], ["run", "--", "status", "x"]),
+    ("run with -- is left alone", ["run", "--size", "t3.large", "--", "rails", "console"], ["run", "--size", "t3.large", "--", "rails", "console"]),
 ]
 
 
@@ -43,8 +47,8 @@ REFUSALS = [
     ("config:set", None, ["config:set", "A=1", "B=2"], "no command 'config:set' (Heroku's)", "Rodeo's form: invoke config.set A=1 B=2"),
     ("releases", None, ["releases"], "no command 'releases' (Heroku's)", "Rodeo's form: invoke status (the last releases are at its end)"),
     ("open", None, ["open"], "no command 'open' (Heroku's)", "Rodeo's form: invoke status (it prints the URL where the app answers)"),
-    ("run", None, ["run", "bash"], "no command 'run' (Heroku's)",
-     "Rodeo's instances run no one-off commands: put the command in the image (its playbook); 'invoke logs' shows what runs"),
+    ("run:detached", None, ["run:detached", "bin/task"], "no command 'run:detached' (Heroku's)",
+     "Rodeo's form: invoke run -- bin/task (it waits for the command; its output stays in 'invoke logs')"),
     ("deplyo", None, ["deplyo"], "no command 'deplyo'", "did you mean 'invoke deploy'? invoke --list shows Rodeo's commands"),
     ("xyzzy", None, ["xyzzy"], "no command 'xyzzy'", "invoke --list shows Rodeo's commands"),
     ("-n", "logs", ["logs", "-n", "200"], "logs has no flag -n", "Rodeo's form: --since 10m (lines from that far back)"),
@@ -123,3 +127,11 @@ def test_adopt_gives_invokes_own_program_rodeos_parsing():
         assert type(main.program) is tasks.RodeoProgram
     finally:
         main.program.__class__ = saved
+
+
+def test_run_takes_heroku_s_form_and_keeps_the_command_s_words_apart(capsys):
+    program, code, err = run(["run", "--size", "t3.large", "sh", "-c", "echo a b; exit 3", "--env", "x"], capsys)
+    assert code == 0 and err == ""
+    (parsed,) = program.tasks
+    assert parsed.args["size"].value == "t3.large" and parsed.args["env"].value == "local"  # --env after the command is the command's
+    assert program._rodeo_words_after_ddash() == ["sh", "-c", "echo a b; exit 3", "--env", "x"]

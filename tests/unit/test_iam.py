@@ -149,7 +149,7 @@ def test_purposes():
     assert iam.purposes_for("all") == iam.PURPOSES and iam.purposes_for("prune") == ("prune",)
     with pytest.raises(ConfigError) as err:
         iam.purposes_for("deploy")
-    assert "bake, verify, release, prune, logs, all, doctor (invoke doctor's reads), or instance" in err.value.hint
+    assert "bake, verify, release, run, prune, logs, all, doctor (invoke doctor's reads), or instance" in err.value.hint
     cfg = load()
     assert all(sid.startswith("Release") for sid in statements(cfg, ("release",)))
     assert {re.match(r"[A-Z][a-z]+", sid).group() for sid in statements(cfg, ("release", "prune"))} == {"Release", "Prune"}
@@ -237,3 +237,18 @@ def test_doctor_reads_only_and_asks_iam_from_any_region():
     assert [a for a in granted if not a.split(":")[1].startswith(("Describe", "Get", "SimulatePrincipalPolicy"))] == []
     regional = {s["Sid"]: s.get("Condition", {}).get("StringEquals", {}).get("aws:RequestedRegion") for s in document["Statement"]}
     assert regional == {"DoctorReads": [cfg.region], "DoctorSimulate": None}
+
+
+def test_one_off_instances_are_launched_tagged_and_only_tagged_ones_terminated():
+    cfg = load()
+    run = iam.policy(cfg, ("run",))["Statement"]
+    by_sid = {s["Sid"]: s for s in run}
+    assert {"ec2:RunInstances", "ec2:TerminateInstances", "ec2:DescribeInstances", "logs:FilterLogEvents", "ssm:GetParameters"} <= iam.actions(cfg, ("run",))
+    assert by_sid["RunOneOffTerminate"]["Condition"]["Null"] == {"ec2:ResourceTag/rodeo:oneoff": "false"}
+    assert by_sid["RunOneOffTerminate"]["Condition"]["StringEquals"]["ec2:ResourceTag/rodeo:app"] == cfg.app
+    assert by_sid["RunOneOffTagOnLaunch"]["Condition"]["StringEquals"]["ec2:CreateAction"] == ["RunInstances"]
+    assert not any(a.startswith(("elasticloadbalancing:Modify", "autoscaling:Update")) for a in iam.actions(cfg, ("run",)))
+    # The release phase's calls only when there is one.
+    assert "ec2:TerminateInstances" not in iam.actions(cfg, ("release",))
+    phased = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, release_command="bin/migrate"))
+    assert {"ec2:TerminateInstances", "ec2:DescribeInstances"} <= iam.actions(phased, ("release",))

@@ -65,6 +65,8 @@ class Sources:
         for inst in instances:
             tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
             slot = self.slot_of_group.get(tags.get("aws:autoscaling:groupName", ""), UNKNOWN)
+            if "rodeo:oneoff" in tags:  # a one-off instance (toolkit.oneoff.spec.TAG): invoke run, the release phase
+                slot = "one-off"
             out[inst["InstanceId"]] = (slot, versions.get(inst.get("ImageId", ""), inst.get("ImageId") or UNKNOWN))
         return out
 

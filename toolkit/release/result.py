@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 class ReleaseResult:
     """What ``invoke release`` or ``invoke rollback`` did; ``to_dict`` is its ``--json``."""
 
-    outcome: str  # released, unchanged, planned, rolled_back
+    outcome: str  # released, unchanged, planned, rolled_back, stopped (the release phase failed: nothing moved)
     kind: str  # release or rollback
     ami: str  # what the run put (or tried to put) in front of the traffic
     git_sha: str | None
@@ -40,8 +40,8 @@ class ReleaseResult:
 
     def lines(self) -> list[str]:
         """The result as a person reads it: one line; none for a rolled-back run (its error says it)."""
-        if self.outcome == "rolled_back":
-            return []
+        if self.outcome in ("rolled_back", "stopped"):
+            return []  # the error says it
         verb = "roll back" if self.kind == "rollback" else "release"
         if self.outcome == "planned":
             return [f"planned only: nothing was changed (run without --plan to {verb})"]

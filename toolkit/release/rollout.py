@@ -18,7 +18,7 @@ from typing import Any
 
 from toolkit import notify
 from toolkit.configvars import pin
-from toolkit.release import crash, ledger, lock, slots, smoke, userdata, watch
+from toolkit.release import crash, ledger, lock, phase, slots, smoke, userdata, watch
 from toolkit.release import scaling
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
@@ -121,7 +121,7 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     if p.outcome == "unchanged":
         _settle_scaling(config, env, aws, p, reporter, held)
         return result  # its line says so
-    for line in describe(p) + scaling.describe(config.scaling, p):
+    for line in _described(config, p):
         reporter.detail(line)
     entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, **_app_of(found), "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume,
                                        "config_version": p.to_config, "from_config_version": p.from_config})
@@ -131,6 +131,8 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     scaling.suspend(config, env, aws, reporter, before=lambda: lock.check(aws, held, "suspending scaling processes"))
     try:
         if p.resume in ("start", "scale_up"):
+            if p.kind == "release" and rel.release_command:
+                entry = phase.run(config, aws, p, entry, reporter, held)  # raises, nothing moved, when it fails
             _prepare(config, env, aws, p, reporter, held)
             if rel.smoke_check:
                 lock.check(aws, held, f"pointing the test listener at {p.new_slot}")
@@ -158,6 +160,12 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     released = dataclasses.replace(result, outcome="released", seconds=round(time.monotonic() - started, 2))
     notify.send(config, aws, notify.event(config, "release.done", f"{what} done: {p.new_slot} holds all traffic", **_facts(released, p)), reporter)
     return released
+
+
+def _described(config: Config, p: Plan) -> list[str]:
+    """The plan's lines, its release phase and scaling included."""
+    rel = slots.release_of(config)
+    return describe(p) + phase.describe(p, rel.release_command, rel.release_timeout_seconds) + scaling.describe(config.scaling, p)
 
 
 def _what(kind: str, ami: str, result: ReleaseResult) -> str:
@@ -341,7 +349,7 @@ def _close_unfinished(config: Config, aws: Any, state: Any) -> None:
 
 
 def _planned(p: Plan, found: dict, kind: str, reporter: Reporter, config: Config) -> ReleaseResult:
-    for line in describe(p) + scaling.describe(config.scaling, p):
+    for line in _described(config, p):
         reporter.info(line)
     outcome = "unchanged" if p.outcome == "unchanged" else "planned"
     return ReleaseResult(outcome=outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"),
