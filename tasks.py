@@ -333,22 +333,37 @@ def release(c, image="", ami="", env="local", plan=False, json=False, allow_unve
 
 @task(
     help={
+        "to": "vN: restore release N's AMI and config version (see 'invoke releases'); default: the release before the last",
         "env": "environment (default: local)",
+        "plan": "print what would happen and change nothing",
         "json": "print one JSON object as the last line",
         "break_lock": "take over a lock left by a run that died (refused while its process runs on this host)",
         "debug": "show tracebacks",
     }
 )
 @rodeo
-def rollback(c, env="local", json=False, break_lock=False, debug=False):
-    """Restore the AMI that was live before the last release that moved traffic (or is in progress).
+def rollback(c, to="", env="local", plan=False, json=False, break_lock=False, debug=False):
+    """Restore the AMI and config that were live before the last release that moved traffic (or is in progress); --to vN: release N's.
 
-    A rerun of a killed rollback finishes that same rollback.
+    A rollback is a new release: the config version it restores becomes the
+    newest, so the next deploy keeps it. A rerun of a killed rollback finishes that same rollback.
     """
-    from toolkit.release import rollout
+    from toolkit.release import history, rollout
 
     cfg = _config(env)
-    _with_result(json, rollout.rollback, cfg, _connect(cfg), break_lock=break_lock, reporter=_reporter(json))
+    number = history.number(to) if to else None  # before the local stack starts
+    _with_result(json, rollout.rollback, cfg, _aws(cfg, plan=plan), to=number, break_lock=break_lock,
+                 plan_only=plan, reporter=_reporter(json))
+
+
+@task(help={"env": "environment (default: local)", "json": "print one JSON object", "debug": "show tracebacks"})
+@rodeo
+def releases(c, env="local", json=False, debug=False):
+    """Every release and rollback, numbered (v1, v2, ...), newest first: AMI, app, config version, who, when, how long, outcome, reason."""
+    from toolkit.release import history
+
+    cfg = _config(env)
+    _show(history.read(cfg, _connect(cfg)), json)
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})

@@ -277,8 +277,11 @@ def _release(config: Config) -> list[Grant]:
         # While the new slot comes up, its instances' streams: a crashed app stops the wait (toolkit.release.crash).
         Grant("ReleaseCrashCheck", ("logs:FilterLogEvents",), _log_group(config)),
         # The lock and ledger: one table, rodeo-<app>, made by setup (with a tag, hence TagResource).
+        # UpdateItem: the ledger's release numbers (v1, v2, ...) come from one atomic counter item.
         Grant("ReleaseTable", ("dynamodb:DescribeTable", "dynamodb:CreateTable", "dynamodb:TagResource", "dynamodb:GetItem",
-                               "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"), (_table(config),)),
+                               "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"), (_table(config),)),
+        # Who released: the ledger records the caller's ARN (AWS answers GetCallerIdentity whatever the policies say).
+        Grant("ReleaseWho", ("sts:GetCallerIdentity",)),
     ]
 
 

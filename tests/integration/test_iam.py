@@ -138,7 +138,7 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         assert rollout.release(cfg, aws, ami=ami, plan_only=True, reporter=Silent()).outcome == "planned"
         assert rollout.release(cfg, aws, ami=ami, reporter=Silent()).outcome == "released"
         assert release_status.status(cfg, aws)["ami"] == ami
-        assert rollout.rollback(cfg, aws, reporter=Silent()).outcome == "released"
+        assert rollout.rollback(cfg, aws, reporter=Silent()).outcome == "restored"
         # Config vars: a plain and a secret value, then a config-only release that reads them back.
         change.set_vars(cfg, aws, {"GREETING": "hi"}, release=False, reporter=Silent())
         assert change.set_vars(cfg, aws, {"API_TOKEN": "t0ken"}, secret=True, reporter=Silent()).outcome == "released"

@@ -307,7 +307,7 @@ def rollback_release(state: State, history: list[dict]) -> tuple[str, int]:
     raise ReleaseError(f"nothing to roll back to: no release that moved traffic to {live.ami} is recorded", "release a known-good AMI with 'invoke release --ami ...'")
 
 
-def rollback_plan(state: State, release: Release, history: list[dict]) -> Plan:
+def rollback_plan(state: State, release: Release, history: list[dict], target: tuple[str, int] | None = None) -> Plan:
     """The Plan of ``invoke rollback``, from the state and the ledger (newest first).
 
     The target is ``rollback_target``. Split traffic: all of it back to the
@@ -316,9 +316,11 @@ def rollback_plan(state: State, release: Release, history: list[dict]) -> Plan:
     (killed or rolled back), else nothing to do (a finished rollback, or its
     rerun). Otherwise the target comes back in one step. The ledger's own
     rollback entries are never read, so a rerun of a killed rollback plans the
-    same rollback from wherever the kill left the slots.
+    same rollback from wherever the kill left the slots. ``target`` overrides
+    the (AMI, config version) restored: the same AMI with the config version
+    that holds ``rollback_release``'s config as the newest (a rollback's copy).
     """
-    target, config = rollback_release(state, history)
+    target, config = target or rollback_release(state, history)
     if state.split:
         p = plan(state, release, target, steps=(100,), config=config)
     elif state.active.holds(target, config):
@@ -327,6 +329,15 @@ def rollback_plan(state: State, release: Release, history: list[dict]) -> Plan:
     else:
         p = plan(state, release, target, steps=(100,), config=config)
     return replace(p, kind="rollback", rollback_target=None, rollback_config=None)
+
+
+def restore_plan(state: State, release: Release, ami: str, config: int) -> Plan:
+    """The Plan of ``invoke rollback --to vN``: release vN's AMI with ``config`` in one step, as a rollback.
+
+    Like any release it resumes where a killed run stopped; a half-done
+    release of something else is refused (finish or undo it first).
+    """
+    return replace(plan(state, release, ami, steps=(100,), config=config), kind="rollback", rollback_target=None, rollback_config=None)
 
 
 def describe(plan: Plan) -> list[str]:

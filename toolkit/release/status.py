@@ -59,6 +59,6 @@ def lines(config: Config, info: dict) -> list[str]:
     for entry in info["releases"]:
         app = f" (app {entry['app_version']})" if entry.get("app_version") else ""
         cfg = f" config v{entry.get('from_config_version') or 0} -> v{entry['config_version']}" if "config_version" in entry else ""
-        out.append(f"  {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']}{app}{cfg} into {entry['new_slot']} steps {entry.get('steps')}"
+        out.append(f"  {'v' + str(entry['number']) if entry.get('number') else '-':>5} {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']}{app}{cfg} into {entry['new_slot']} steps {entry.get('steps')}"
                    + (f"  ({entry['reason']})" if entry.get("reason") else ""))
     return out
