@@ -381,8 +381,11 @@ def status(c, env="local", json=False, debug=False):
 
 
 @task(
+    positional=["process"],
     help={
-        "process": "web=N (or web+1, web-1): that many instances in the slot that serves ('invoke status' shows how many run)",
+        "process": "web=N or N (or web+1, web-1): that many instances in the slot that serves ('invoke status' shows how many run)",
+        "min": "the group's new minimum (not below release.capacity.min)",
+        "max": "the group's new maximum",
         "env": "environment (default: local)",
         "plan": "print what would change, change nothing",
         "json": "print one JSON object as the last line",
@@ -391,12 +394,12 @@ def status(c, env="local", json=False, debug=False):
     }
 )
 @rodeo
-def scale(c, process, env="local", plan=False, json=False, break_lock=False, debug=False):
-    """Run N instances of the app in the slot that serves (Heroku's ps:scale), within its group's min and max."""
+def scale(c, process="", min="", max="", env="local", plan=False, json=False, break_lock=False, debug=False):
+    """Run N instances of the app in the slot that serves (Heroku's ps:scale), kept until changed: the next release starts at it."""
     from toolkit.release import resize
 
     cfg = _config(env)
-    change = resize.parse(process)  # before the local stack starts
+    change = resize.parse(process, min, max)  # before the local stack starts
     _show(resize.scale(cfg, _aws(cfg, plan=plan), change, plan_only=plan, break_lock=break_lock, reporter=_reporter(json)), json)
 
 

@@ -8,7 +8,7 @@ from toolkit.config import Config
 from toolkit.configvars import store as configvars
 from toolkit.images.lineage import app_source, find_ami
 from toolkit.release import ledger, lock, slots
-from toolkit.release import scaling
+from toolkit.release import scaled, scaling
 
 
 def status(config: Config, aws: Any, history: int = 5) -> dict:
@@ -40,6 +40,7 @@ def status(config: Config, aws: Any, history: int = 5) -> dict:
         "slots": per_slot,
         "releases": ledger.recent(config, aws, history),
         "lock": lock.holder(config, aws),
+        "scaled": (found_scale.to_dict() if (found_scale := scaled.recorded(config, aws)) else None),
         "load_balancer_url": aws.listener_url(rel.load_balancer, rel.listener_port),
     }
 
@@ -54,6 +55,9 @@ def lines(config: Config, info: dict) -> list[str]:
     for name, slot in info["slots"].items():
         out.append(f"  {name:5} weight {slot['weight']:3}  healthy {slot['healthy']}/{slot['instances']} (desired {slot['desired']})  {slot['ami']} config v{slot.get('config_version', 0)} (template v{slot['version']})")
         out += scaling.status_lines(slot["scaling"], release_running=bool(info["lock"])) if "scaling" in slot else []
+    if info.get("scaled"):
+        sc = info["scaled"]
+        out.append(f"  scaled to web={sc['desired']} (min {sc['min']}, max {sc['max']}) by {sc['by']} at {sc['at']}: the next release starts at it")
     if info["lock"]:
         out.append(f"  locked by {info['lock']['by']} (pid {info['lock']['pid']}) since {info['lock']['since']}")
     for entry in info["releases"]:
