@@ -332,6 +332,7 @@ def release(c, image="", ami="", env="local", plan=False, json=False, allow_unve
 
 
 @task(
+    positional=["to"],
     help={
         "to": "vN: restore release N's AMI and config version (see 'invoke releases'); default: the release before the last",
         "env": "environment (default: local)",

@@ -63,3 +63,17 @@ def test_scale_config_set_and_rollback_as_a_heroku_user_types_them(project: Proj
     assert said[-1].startswith(f"rolled back to {ami} (app ") and said[-1].endswith(f": {slot} serves it again, in place of {ami} (config v1)")
     assert not any(line.lstrip("✓→ ").startswith(("release ", "released")) or "rollback target" in line for line in said), said
     assert json.loads(project.invoke("rollback", "--json").stdout.strip().splitlines()[-1])["outcome"] == "unchanged"
+
+    # heroku releases, heroku rollback v2: numbered runs, and a rollback to one of them that the next config change builds on.
+    runs = last_json(project.invoke("releases", "--json").stdout)["releases"]
+    assert [(r["number"], r["kind"], r["outcome"], r["config_version"]) for r in runs] == [
+        (3, "rollback", "restored", 2), (2, "release", "released", 1), (1, "release", "released", 0)]
+    to = project.invoke("rollback", "v2", "--json")
+    assert to.returncode == 0, to.stderr[-2000:]
+    assert {k: last_json(to.stdout)[k] for k in ("outcome", "number", "config_version")} == {"outcome": "restored", "number": 4, "config_version": 3}
+    listed = last_json(project.invoke("config.list", "--json").stdout)
+    assert (listed["version"], listed["live"], sorted(listed["vars"])) == (3, 3, ["GREETING", "WORKERS"])
+    assert project.invoke("releases").stdout.splitlines()[1].startswith("   v4  ")
+    # invoke scale N is kept: status shows it
+    assert project.invoke("scale", "2").returncode == 0
+    assert "  scaled to web=2 (min 2, max 4) by " in project.invoke("status").stdout
