@@ -332,7 +332,6 @@ def release(c, image="", ami="", env="local", plan=False, json=False, allow_unve
 
 
 @task(
-    positional=["to"],
     help={
         "to": "vN: restore release N's AMI and config version (see 'invoke releases'); default: the release before the last",
         "env": "environment (default: local)",
@@ -382,7 +381,6 @@ def status(c, env="local", json=False, debug=False):
 
 
 @task(
-    positional=["process"],
     help={
         "process": "web=N or N (or web+1, web-1): that many instances in the slot that serves ('invoke status' shows how many run)",
         "min": "the group's new minimum (not below release.capacity.min)",
@@ -666,6 +664,7 @@ ns.add_collection(local)
 ns.add_task(deploy)
 ns.add_task(release)
 ns.add_task(rollback)
+ns.add_task(releases)
 ns.add_task(scale)
 ns.add_task(status)
 ns.add_task(setup)

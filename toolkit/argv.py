@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 # Tasks whose one positional argument may come several times: each extra one becomes this flag.
 VARIADIC = {"config.set": "--and", "config.unset": "--and"}
+# Tasks whose argument may be left out (invoke's positional arguments are required): the word becomes this flag.
+# `invoke rollback v102` as Heroku's `heroku rollback v102`; `invoke scale 4` beside `invoke scale --max 6`.
+OPTIONAL = {"rollback": "--to", "scale": "--process"}
 
 # A Heroku command -> the Rodeo command that does it ({args}: the words given after it), or what to do instead.
 COMMANDS = {
@@ -72,7 +75,8 @@ class Refusal:
 
 
 def rewrite(words: list[str], takes_value: dict[str, set[str]]) -> list[str]:
-    """``words`` (the tasks and their flags) with each extra positional word of a VARIADIC task given its flag.
+    """``words`` (the tasks and their flags) with each extra positional word of a VARIADIC task given its flag,
+    and the one word of an OPTIONAL task too.
 
     ``takes_value`` maps each task name to the flags of it that take a value
     (their next word is that value, not a positional). A word naming a task
@@ -94,6 +98,9 @@ def rewrite(words: list[str], takes_value: dict[str, set[str]]) -> list[str]:
             value_next = task is not None and "=" not in word and word in takes_value[task]
         elif task in VARIADIC and seen:
             out += [VARIADIC[task], word]
+        elif task in OPTIONAL and not seen:
+            out += [OPTIONAL[task], word]
+            seen += 1
         else:
             out.append(word)
             seen += 1

@@ -13,7 +13,8 @@ from toolkit import argv
 from toolkit.argv import refusal, rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
-TAKES = {"config.set": {"--env", "-e", "--and", "-a"}, "config.unset": {"--env", "-e", "--and", "-a"}, "status": {"--env", "-e"}, "logs": {"--since", "-s"}}
+TAKES = {"config.set": {"--env", "-e", "--and", "-a"}, "config.unset": {"--env", "-e", "--and", "-a"}, "status": {"--env", "-e"}, "logs": {"--since", "-s"},
+         "rollback": {"--to", "--env"}, "scale": {"--process", "--min", "--max", "--env"}}
 
 REWRITES = [
     ("several pairs", ["config.set", "A=1", "B=2", "C=3"], ["config.set", "A=1", "--and", "B=2", "--and", "C=3"]),
@@ -27,6 +28,12 @@ REWRITES = [
     ("a task name starts that task", ["config.set", "A=1", "status"], ["config.set", "A=1", "status"]),
     ("other tasks are left alone", ["logs", "--since", "5m", "x"], ["logs", "--since", "5m", "x"]),
     ("nothing after --", ["config.set", "A=1", "--", "B=2"], ["config.set", "A=1", "--", "B=2"]),
+    ("heroku rollback v102", ["rollback", "v102"], ["rollback", "--to", "v102"]),
+    ("rollback --to is left alone", ["rollback", "--to", "v102", "--plan"], ["rollback", "--to", "v102", "--plan"]),
+    ("a bare rollback", ["rollback", "--env", "x"], ["rollback", "--env", "x"]),
+    ("scale N", ["scale", "4", "--max", "6"], ["scale", "--process", "4", "--max", "6"]),
+    ("scale web=N", ["scale", "--env", "x", "web=2"], ["scale", "--env", "x", "--process", "web=2"]),
+    ("scale limits only", ["scale", "--min", "2"], ["scale", "--min", "2"]),
 ]
 
 

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable
+from typing import Any
 
 from toolkit import notify
 from toolkit.configvars import pin
 from toolkit.release import crash, ledger, lock, slots, smoke, userdata, watch, who
-from toolkit.release import scaled, scaling
+from toolkit.release import restore, scaled, scaling
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
-from toolkit.release.history import find as find_release
-from toolkit.release.plan import Plan, describe, need_healthy, plan, restore_plan, rollback_plan, rollback_release
+from toolkit.release.plan import Plan, describe, need_healthy, plan
 from toolkit.release.result import ReleaseResult
 from toolkit.aws import AWS_ERRORS, explain
-from toolkit.config import Capacity, Config, Release
+from toolkit.config import Config, Release
 from toolkit.errors import ImageError, ReleaseError
 from toolkit.ui import Line, Reporter
 
@@ -69,14 +68,14 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
     if plan_only:
         state = slots.read(env, aws)
         found = found or _live(aws, state)
-        return _planned(plan(state, rel, found["ImageId"], config=target, scaled=_scaled(config, aws)), found, "release", reporter, config)
+        return _planned(plan(state, rel, found["ImageId"], config=target, scaled=scaled.capacity(config, aws)), found, "release", reporter, config)
     own = held is None
     held = held or lock.acquire(config, aws, f"release of {ami or 'the live AMI'} with config v{target}", break_lock, reporter)
     try:
         state = slots.read(env, aws)
         found = found or _live(aws, state)
         _close_unfinished(config, aws, state)
-        p = plan(state, rel, found["ImageId"], config=target, scaled=_scaled(config, aws))
+        p = plan(state, rel, found["ImageId"], config=target, scaled=scaled.capacity(config, aws))
         return _execute(config, aws, env, p, found, "release", reporter, held)
     finally:
         _resume_scaling(env, aws, held, reporter)
@@ -106,50 +105,19 @@ def rollback(config: Config, aws: Any, to: int | None = None, break_lock: bool =
     env = slots.resolve(config, aws)
     if plan_only:
         state = slots.read(env, aws)
-        p = _rollback_plan(config, aws, state, to, lambda number: pin.restore(config, aws, number, "", "", write=False))
+        p = restore.rollback_plan(config, aws, state, to, lambda number: pin.restore(config, aws, number, "", "", write=False))
         return _planned(p, find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}, "rollback", reporter, config)
     held = lock.acquire(config, aws, f"rollback to v{to}" if to else "rollback", break_lock, reporter)
     try:
         state = slots.read(env, aws)
         _close_unfinished(config, aws, state)
-        p = _rollback_plan(config, aws, state, to, lambda number: pin.restore(config, aws, number, lock.whoami(), ledger.now()))
+        p = restore.rollback_plan(config, aws, state, to, lambda number: pin.restore(config, aws, number, lock.whoami(), ledger.now()))
         pin.check(config, aws, p.to_config)
         found = find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}
         return _execute(config, aws, env, p, found, "rollback", reporter, held, restores=to)
     finally:
         _resume_scaling(env, aws, held, reporter)
         free_lock(aws, held, reporter)
-
-
-def _rollback_plan(config: Config, aws: Any, state: Any, to: int | None, restore: Callable[[int], int]) -> Plan:
-    """The rollback's Plan; ``restore(number)`` makes that config version the newest and returns the version holding it."""
-    rel = slots.release_of(config)
-    if to is None:
-        history = ledger.recent(config, aws)
-        ami, number = rollback_release(state, history)
-    else:
-        history = ledger.every(config, aws)
-        entry = find_release(history, to)
-        ami, number = entry["to_ami"], int(entry.get("config_version") or 0)
-    size = _scaled(config, aws)
-
-    def pick(number: int) -> Plan:
-        return rollback_plan(state, rel, history, (ami, number), size) if to is None else restore_plan(state, rel, ami, number, size)
-
-    planned = pick(number)  # refuses (nothing written) when it cannot be done
-    sticky = restore(number)
-    if state.split:
-        return planned  # undoing a half-done release: the older slot serves it as it is (the copy still makes it the newest)
-    live = state.active
-    if live.ami == ami and live.config in (number, sticky):
-        return pick(live.config)  # it serves already (a rerun, a second rollback): nothing to launch
-    return pick(sticky)
-
-
-def _scaled(config: Config, aws: Any) -> Capacity | None:
-    """The size ``invoke scale`` set last: a release starts its new slot at it."""
-    found = scaled.recorded(config, aws)
-    return found.capacity if found else None
 
 
 def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter, held: lock.Lock,

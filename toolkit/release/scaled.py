@@ -63,3 +63,9 @@ def record(config: Config, aws: Any, scaled: Scaled) -> None:
         if error_code(exc) == "ResourceNotFoundException":
             raise missing_table(config) from None
         raise
+
+
+def capacity(config: Config, aws: Any) -> Capacity | None:
+    """The size ``invoke scale`` set last, as the Capacity a release starts its new slot at (None: never scaled)."""
+    found = recorded(config, aws)
+    return found.capacity if found else None
