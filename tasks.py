@@ -649,7 +649,7 @@ def iam_policy(c, for_="all", env="local", debug=False):
     """Print the IAM policy (JSON) with exactly the AWS actions Rodeo calls, scoped to its names and tags.
 
     Makes no AWS call. bake includes what Packer's amazon-ebs builder calls for
-    the rendered template; release covers release, rollback, status and setup.
+    the rendered template; release covers release, rollback, scale, releases, status and setup.
     """
     from toolkit import iam
 

@@ -8,7 +8,7 @@ purposes, each one a role Rodeo can run as:
   rendered template (``packer/<image>.pkr.hcl``);
 - ``verify``: ``invoke verify --ami`` on AWS (temporary key pair, security
   group and instance; the verdict tags);
-- ``release``: release, rollback, status and setup (weights, slot groups,
+- ``release``: release, rollback, scale, releases, status and setup (weights, slot groups,
   launch template, alarms, the lock and ledger table);
 - ``prune``: what prune reads to know what is in use, and the deletions;
 - ``logs``: ``invoke logs`` (the environment's log group, and which slot and

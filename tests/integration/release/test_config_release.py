@@ -249,3 +249,44 @@ def test_a_key_turned_secret_and_back_keeps_every_config_versions_values(world):
     assert loaded == {1: {"TOKEN": "plain one"}, 2: {"TOKEN": "hush hush"}, 3: {}, 4: {"TOKEN": "plain again"}}
     assert change.list_vars(world.cfg, world.aws, show_secrets=True).vars["TOKEN"] == {"value": "plain again", "secret": False, "parameter_version": 2}
     assert store.get(world.cfg, world.aws, 2).vars["TOKEN"].name == f"/rodeo/{app}/test/secret/TOKEN"
+
+
+# A config rollback --to: lock, the copy (config version 3), the ledger's counter and entry, a launch template version,
+# ..., the lock's release: killed after each mutating call in turn, then run again, it finishes with one copy, never two.
+CALLS_IN_A_CONFIG_ROLLBACK = 12  # checked below: a clean one makes this many mutating calls
+
+
+def _two_config_releases(world):
+    change.set_vars(world.cfg, world.aws, {"GREETING": "one"}, reporter=world.reporter)  # v1: (seed, config 1)
+    change.set_vars(world.cfg, world.aws, {"GREETING": "two"}, reporter=world.reporter)  # v2: (seed, config 2)
+    return world.state().active.ami
+
+
+def test_a_clean_config_rollback_makes_the_expected_mutating_calls(world):
+    from tests.integration.release.test_crash import Watched
+
+    _two_config_releases(world)
+    watched = Watched(world)
+    assert rollout.rollback(world.cfg, watched, to=1, reporter=world.reporter).outcome == "restored"
+    assert watched.count == CALLS_IN_A_CONFIG_ROLLBACK and watched.broken == []
+
+
+@pytest.mark.parametrize("n", range(1, CALLS_IN_A_CONFIG_ROLLBACK + 1))
+def test_a_killed_config_rollback_reruns_to_one_copy(world, n):
+    from tests.integration.release.test_crash import Crash, Watched
+
+    seed_ami = _two_config_releases(world)
+    crashing = Watched(world, crash_after=n)
+    try:
+        rollout.rollback(world.cfg, crashing, to=1, reporter=world.reporter)
+    except Crash:
+        pass
+    assert crashing.dead and crashing.broken == []  # the last call frees the lock: its failure is only warned about
+    rerun = Watched(world)
+    result = rollout.rollback(world.cfg, rerun, to=1, break_lock=True, reporter=world.reporter)
+    assert rerun.broken == [] and result.outcome in ("restored", "unchanged")
+    newest = store.newest(world.cfg, world.aws)
+    assert (newest.number, newest.restores) == (3, 1)  # one copy, whether the kill came before or after it was made
+    assert world.state().active.holds(seed_ami, 3) and not world.state().split
+    assert all(e["outcome"] != "in_progress" for e in ledger.recent(world.cfg, world.aws))
+    assert change.list_vars(world.cfg, world.aws).vars["GREETING"]["value"] == "one"
