@@ -30,7 +30,7 @@ from toolkit.aws import error_code
 from toolkit.config import Config
 from toolkit.errors import ReleaseError
 
-FIELDS = ("id", "number", "kind", "ami", "git_sha", "app_commit", "app_version", "from_ami", "to_ami", "new_slot", "old_slot", "steps", "outcome", "reason", "started_at", "ended_at", "by", "config_version", "from_config_version")
+FIELDS = ("id", "number", "kind", "ami", "git_sha", "app_commit", "app_version", "from_ami", "to_ami", "new_slot", "old_slot", "steps", "outcome", "reason", "started_at", "ended_at", "by", "aws_caller", "git_author", "config_version", "from_config_version", "restores")
 
 
 def table_name(config: Config) -> str:
