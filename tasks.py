@@ -343,22 +343,37 @@ def release(c, image="", ami="", env="local", plan=False, json=False, allow_unve
 
 @task(
     help={
+        "to": "vN: restore release N's AMI and config version (see 'invoke releases'); default: the release before the last",
         "env": "environment (default: local)",
+        "plan": "print what would happen and change nothing",
         "json": "print one JSON object as the last line",
         "break_lock": "take over a lock left by a run that died (refused while its process runs on this host)",
         "debug": "show tracebacks",
     }
 )
 @rodeo
-def rollback(c, env="local", json=False, break_lock=False, debug=False):
-    """Restore the AMI that was live before the last release that moved traffic (or is in progress).
+def rollback(c, to="", env="local", plan=False, json=False, break_lock=False, debug=False):
+    """Restore the AMI and config that were live before the last release that moved traffic (or is in progress); --to vN: release N's.
 
-    A rerun of a killed rollback finishes that same rollback.
+    A rollback is a new release: the config version it restores becomes the
+    newest, so the next deploy keeps it. A rerun of a killed rollback finishes that same rollback.
     """
-    from toolkit.release import rollout
+    from toolkit.release import history, rollout
 
     cfg = _config(env)
-    _with_result(json, rollout.rollback, cfg, _connect(cfg), break_lock=break_lock, reporter=_reporter(json))
+    number = history.number(to) if to else None  # before the local stack starts
+    _with_result(json, rollout.rollback, cfg, _aws(cfg, plan=plan), to=number, break_lock=break_lock,
+                 plan_only=plan, reporter=_reporter(json))
+
+
+@task(help={"env": "environment (default: local)", "json": "print one JSON object", "debug": "show tracebacks"})
+@rodeo
+def releases(c, env="local", json=False, debug=False):
+    """Every release and rollback, numbered (v1, v2, ...), newest first: AMI, app, config version, who, when, how long, outcome, reason."""
+    from toolkit.release import history
+
+    cfg = _config(env)
+    _show(history.read(cfg, _connect(cfg)), json)
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})
@@ -377,7 +392,9 @@ def status(c, env="local", json=False, debug=False):
 
 @task(
     help={
-        "process": "web=N (or web+1, web-1): that many instances in the slot that serves ('invoke status' shows how many run)",
+        "process": "web=N or N (or web+1, web-1): that many instances in the slot that serves ('invoke status' shows how many run)",
+        "min": "the group's new minimum (not below release.capacity.min)",
+        "max": "the group's new maximum",
         "env": "environment (default: local)",
         "plan": "print what would change, change nothing",
         "json": "print one JSON object as the last line",
@@ -386,12 +403,12 @@ def status(c, env="local", json=False, debug=False):
     }
 )
 @rodeo
-def scale(c, process, env="local", plan=False, json=False, break_lock=False, debug=False):
-    """Run N instances of the app in the slot that serves (Heroku's ps:scale), within its group's min and max."""
+def scale(c, process="", min="", max="", env="local", plan=False, json=False, break_lock=False, debug=False):
+    """Run N instances of the app in the slot that serves (Heroku's ps:scale), kept until changed: the next release starts at it."""
     from toolkit.release import resize
 
     cfg = _config(env)
-    change = resize.parse(process)  # before the local stack starts
+    change = resize.parse(process, min, max)  # before the local stack starts
     _show(resize.scale(cfg, _aws(cfg, plan=plan), change, plan_only=plan, break_lock=break_lock, reporter=_reporter(json)), json)
 
 
@@ -680,7 +697,7 @@ def iam_policy(c, for_="all", env="local", debug=False):
     """Print the IAM policy (JSON) with exactly the AWS actions Rodeo calls, scoped to its names and tags.
 
     Makes no AWS call. bake includes what Packer's amazon-ebs builder calls for
-    the rendered template; release covers release, rollback, status and setup.
+    the rendered template; release covers release, rollback, scale, releases, status and setup.
     """
     from toolkit import iam
 
@@ -696,6 +713,7 @@ ns.add_task(deploy)
 ns.add_task(run)
 ns.add_task(release)
 ns.add_task(rollback)
+ns.add_task(releases)
 ns.add_task(scale)
 ns.add_task(status)
 ns.add_task(setup)

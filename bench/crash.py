@@ -176,8 +176,8 @@ def reaction(root, st, poll) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--poll", type=float, default=0.15)
-    parser.add_argument("--release-calls", type=int, default=14)
-    parser.add_argument("--rollback-calls", type=int, default=10)
+    parser.add_argument("--release-calls", type=int, default=15)
+    parser.add_argument("--rollback-calls", type=int, default=11)
     args = parser.parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:

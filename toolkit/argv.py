@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 # Tasks whose one positional argument may come several times: each extra one becomes this flag.
 VARIADIC = {"config.set": "--and", "config.unset": "--and"}
+# Tasks whose argument may be left out (invoke's positional arguments are required): the word becomes this flag.
+# `invoke rollback v102` as Heroku's `heroku rollback v102`; `invoke scale 4` beside `invoke scale --max 6`.
+OPTIONAL = {"rollback": "--to", "scale": "--process"}
 
 # Tasks whose first positional word starts a command of their own: it and every word after it are that command's
 # (``invoke run bash -c 'ls'`` is ``invoke run -- bash -c 'ls'``, as ``heroku run bash`` reads).
@@ -31,9 +34,9 @@ COMMANDS = {
     "ps:scale": "invoke scale {args}",
     "ps:restart": "Rodeo restarts nothing in place: 'invoke release --config-only' starts new instances of the live AMI once the config changed",
     "restart": "Rodeo restarts nothing in place: 'invoke release --config-only' starts new instances of the live AMI once the config changed",
-    "releases": "invoke status (the last releases are at its end)",
-    "releases:info": "invoke status",
-    "releases:rollback": "invoke rollback",
+    "releases": "invoke releases",
+    "releases:info": "invoke releases (each one's AMI, app, config version, who, when and why); invoke status for what serves now",
+    "releases:rollback": "invoke rollback {args}",
     "config": "invoke config.list",
     "config:get": "invoke config.list",
     "config:set": "invoke config.set {args}",
@@ -75,7 +78,8 @@ class Refusal:
 
 
 def rewrite(words: list[str], takes_value: dict[str, set[str]]) -> list[str]:
-    """``words`` (the tasks and their flags) with each extra positional word of a VARIADIC task given its flag.
+    """``words`` (the tasks and their flags) with each extra positional word of a VARIADIC task given its flag,
+    and the one word of an OPTIONAL task too.
 
     ``takes_value`` maps each task name to the flags of it that take a value
     (their next word is that value, not a positional). A word naming a task
@@ -100,6 +104,9 @@ def rewrite(words: list[str], takes_value: dict[str, set[str]]) -> list[str]:
             value_next = task is not None and "=" not in word and word in takes_value[task]
         elif task in VARIADIC and seen:
             out += [VARIADIC[task], word]
+        elif task in OPTIONAL and not seen:
+            out += [OPTIONAL[task], word]
+            seen += 1
         else:
             out.append(word)
             seen += 1

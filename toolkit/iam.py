@@ -8,7 +8,7 @@ purposes, each one a role Rodeo can run as:
   rendered template (``packer/<image>.pkr.hcl``);
 - ``verify``: ``invoke verify --ami`` on AWS (temporary key pair, security
   group and instance; the verdict tags);
-- ``release``: release, rollback, status and setup (weights, slot groups,
+- ``release``: release, rollback, scale, releases, status and setup (weights, slot groups,
   launch template, alarms, the lock and ledger table);
 - ``run``: ``invoke run`` (the live slot's AMI and config version, the
   one-off instance: launched, followed in its log stream, terminated);
@@ -316,8 +316,11 @@ def _release(config: Config) -> list[Grant]:
         # While the new slot comes up, its instances' streams: a crashed app stops the wait (toolkit.release.crash).
         Grant("ReleaseCrashCheck", ("logs:FilterLogEvents",), _log_group(config)),
         # The lock and ledger: one table, rodeo-<app>, made by setup (with a tag, hence TagResource).
+        # UpdateItem: the ledger's release numbers (v1, v2, ...) come from one atomic counter item.
         Grant("ReleaseTable", ("dynamodb:DescribeTable", "dynamodb:CreateTable", "dynamodb:TagResource", "dynamodb:GetItem",
-                               "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"), (_table(config),)),
+                               "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"), (_table(config),)),
+        # Who released: the ledger records the caller's ARN (AWS answers GetCallerIdentity whatever the policies say).
+        Grant("ReleaseWho", ("sts:GetCallerIdentity",)),
         # The release phase (release.release_command) runs on a one-off instance.
         *([g for g in _oneoff(config, "Release") if g.actions != ("iam:PassRole",)] if rel.release_command else []),
     ]

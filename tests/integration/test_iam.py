@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import itertools
+import re
 import subprocess
 import time
 import types
@@ -46,7 +47,7 @@ from toolkit.local.environment import LocalEnvironment
 from toolkit.release import setup as infra
 from toolkit.release import ledger
 from toolkit.release import lock as release_lock
-from toolkit.release import rollout, smoke, status as release_status
+from toolkit.release import history, resize, rollout, smoke, status as release_status
 from toolkit.ui import Silent
 
 pytestmark = pytest.mark.integration
@@ -138,7 +139,7 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         assert rollout.release(cfg, aws, ami=ami, plan_only=True, reporter=Silent()).outcome == "planned"
         assert rollout.release(cfg, aws, ami=ami, reporter=Silent()).outcome == "released"
         assert release_status.status(cfg, aws)["ami"] == ami
-        assert rollout.rollback(cfg, aws, reporter=Silent()).outcome == "released"
+        assert rollout.rollback(cfg, aws, reporter=Silent()).outcome == "restored"
         # Config vars: a plain and a secret value, then a config-only release that reads them back.
         change.set_vars(cfg, aws, {"GREETING": "hi"}, release=False, reporter=Silent())
         assert change.set_vars(cfg, aws, {"API_TOKEN": "t0ken"}, secret=True, reporter=Silent()).outcome == "released"
@@ -150,6 +151,11 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
     with recorder.paused():
         entry = ledger.recent(cfg, world.observer, 3)[-1]  # the release (the rollback and the config release are newer)
     assert entry["kind"] == "release" and entry["smoke"].startswith("passed")  # ran: reached or skipped each instance
+    with recorder.phase("release"):  # scale, the numbered history, and a rollback to v1 (the first release): the same user
+        assert resize.scale(cfg, aws, resize.parse("3"), reporter=Silent()).outcome == "scaled"
+        first = history.read(cfg, aws).runs[-1]
+        assert rollout.rollback(cfg, aws, to=first.number, reporter=Silent()).outcome == "restored"
+    assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:user/rodeo-release-{cfg.app}-\d+", first.aws_caller), first.aws_caller  # who: the policy's user
     assert all(u.endswith(":8080/health") for u in smoked)
     assert len(created) == 4, created  # table, launch template, both slot groups
     with recorder.paused():

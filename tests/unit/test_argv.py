@@ -13,7 +13,8 @@ from toolkit import argv
 from toolkit.argv import refusal, rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
-TAKES = {"run": {"--env", "-e", "--size", "-s"}, "config.set": {"--env", "-e", "--and", "-a"}, "config.unset": {"--env", "-e", "--and", "-a"}, "status": {"--env", "-e"}, "logs": {"--since", "-s"}}
+TAKES = {"run": {"--env", "-e", "--size", "-s"}, "config.set": {"--env", "-e", "--and", "-a"}, "config.unset": {"--env", "-e", "--and", "-a"},
+         "status": {"--env", "-e"}, "logs": {"--since", "-s"}, "rollback": {"--to", "--env"}, "scale": {"--process", "--min", "--max", "--env"}}
 
 REWRITES = [
     ("several pairs", ["config.set", "A=1", "B=2", "C=3"], ["config.set", "A=1", "--and", "B=2", "--and", "C=3"]),
@@ -31,6 +32,12 @@ REWRITES = [
      ["run", "--env", "staging", "--", "bash", "-c", "ls --all"]),
     ("run's command may be named like a task", ["run", "status", "x"], ["run", "--", "status", "x"]),
     ("run with -- is left alone", ["run", "--size", "t3.large", "--", "rails", "console"], ["run", "--size", "t3.large", "--", "rails", "console"]),
+    ("heroku rollback v102", ["rollback", "v102"], ["rollback", "--to", "v102"]),
+    ("rollback --to is left alone", ["rollback", "--to", "v102", "--plan"], ["rollback", "--to", "v102", "--plan"]),
+    ("a bare rollback", ["rollback", "--env", "x"], ["rollback", "--env", "x"]),
+    ("scale N", ["scale", "4", "--max", "6"], ["scale", "--process", "4", "--max", "6"]),
+    ("scale web=N", ["scale", "--env", "x", "web=2"], ["scale", "--env", "x", "--process", "web=2"]),
+    ("scale limits only", ["scale", "--min", "2"], ["scale", "--min", "2"]),
 ]
 
 
@@ -45,7 +52,8 @@ REFUSALS = [
     ("ps", None, ["ps"], "no command 'ps' (Heroku's)", "Rodeo's form: invoke status"),
     ("ps:scale", None, ["ps:scale", "web=3"], "no command 'ps:scale' (Heroku's)", "Rodeo's form: invoke scale web=3"),
     ("config:set", None, ["config:set", "A=1", "B=2"], "no command 'config:set' (Heroku's)", "Rodeo's form: invoke config.set A=1 B=2"),
-    ("releases", None, ["releases"], "no command 'releases' (Heroku's)", "Rodeo's form: invoke status (the last releases are at its end)"),
+    ("releases:rollback", None, ["releases:rollback", "v102"], "no command 'releases:rollback' (Heroku's)", "Rodeo's form: invoke rollback v102"),
+    ("releases:rollback", None, ["releases:rollback"], "no command 'releases:rollback' (Heroku's)", "Rodeo's form: invoke rollback"),
     ("open", None, ["open"], "no command 'open' (Heroku's)", "Rodeo's form: invoke status (it prints the URL where the app answers)"),
     ("run:detached", None, ["run:detached", "bin/task"], "no command 'run:detached' (Heroku's)",
      "Rodeo's form: invoke run -- bin/task (it waits for the command; its output stays in 'invoke logs')"),

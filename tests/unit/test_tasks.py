@@ -50,3 +50,12 @@ def test_logs_follow_starts_at_now_and_tail_is_follow(monkeypatch, flags, back_s
     assert seen["how"] == ("lines" if not flags else "follow")
     assert abs(seen["query"].since_ms - (time.time() - back_s) * 1000) < 5000
     assert seen["query"].everything is False
+
+
+def test_every_task_is_in_the_collection():
+    """A task left out of ``ns`` is one invoke says it has no idea of (``releases`` once was)."""
+    from invoke import Task
+
+    defined = {id(t) for t in vars(tasks).values() if isinstance(t, Task)}
+    listed = {id(t) for t in tasks.ns.tasks.values()} | {id(t) for c in tasks.ns.collections.values() for t in c.tasks.values()}
+    assert defined == listed

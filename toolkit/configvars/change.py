@@ -81,6 +81,7 @@ class ListResult:
     vars: dict[str, dict] = field(default_factory=dict)  # key -> {"value": str | None, "secret": bool, "parameter_version": int}
     by: str = ""
     at: str = ""
+    restores: int = 0  # made by a rollback: a copy of this config version
 
     def to_dict(self) -> dict:
         """Plain data (a hidden secret's value is None)."""
@@ -91,6 +92,7 @@ class ListResult:
         live = "" if self.live is None else (" (live)" if self.live == self.version else
                                              f" (live: config version {self.live}; 'invoke release --config-only' releases {self.version})")
         made = f", made {self.at} by {self.by}" if self.at else ""
+        made += f" (a rollback's copy of config version {self.restores})" if self.restores else ""
         out = [f"config version {self.version} of {self.app}/{self.env}{live}{made}"]
         if not self.vars:
             out.append("  no config vars (set one with 'invoke config.set KEY=VALUE')")
@@ -136,7 +138,7 @@ def list_vars(config: Config, aws: Any, show_secrets: bool = False) -> ListResul
     version = store.newest(config, aws)
     found = store.values(config, aws, version, decrypt=show_secrets)
     shown = {k: {"value": found.get(k), "secret": v.secret, "parameter_version": v.version} for k, v in version.vars.items()}
-    return ListResult(config.app, config.env, version.number, _live(config, aws), shown, version.by, version.at)
+    return ListResult(config.app, config.env, version.number, _live(config, aws), shown, version.by, version.at, version.restores)
 
 
 def _change(config: Config, aws: Any, make_diff: Callable[[ConfigVersion], Diff], values: dict[str, str], release: bool, break_lock: bool,

@@ -54,18 +54,20 @@ class ConfigVersion:
     removed: tuple[str, ...] = ()  # keys it dropped
     by: str = ""
     at: str = ""
+    restores: int = 0  # made by a rollback: a copy of config version ``restores``
 
     def to_dict(self) -> dict:
         """Plain data (names, versions and flags: never a value)."""
         return {"number": self.number, "vars": {k: {"version": v.version, "secret": v.secret, **({"name": v.name} if v.name else {})}
                                                 for k, v in sorted(self.vars.items())},
-                "changed": list(self.changed), "removed": list(self.removed), "by": self.by, "at": self.at}
+                "changed": list(self.changed), "removed": list(self.removed), "by": self.by, "at": self.at,
+                **({"restores": self.restores} if self.restores else {})}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ConfigVersion":
         """The version ``to_dict`` wrote."""
         return cls(int(data["number"]), {k: Var(int(v["version"]), bool(v.get("secret")), v.get("name", "")) for k, v in data.get("vars", {}).items()},
-                   tuple(data.get("changed", ())), tuple(data.get("removed", ())), data.get("by", ""), data.get("at", ""))
+                   tuple(data.get("changed", ())), tuple(data.get("removed", ())), data.get("by", ""), data.get("at", ""), int(data.get("restores", 0)))
 
     @property
     def secrets(self) -> list[str]:
@@ -236,3 +238,16 @@ def apply(base: ConfigVersion, diff: Diff, versions: dict[str, int | Var], by: s
         written = versions[key]
         keys[key] = written if isinstance(written, Var) else Var(written, secret)
     return ConfigVersion(base.number + 1, keys, tuple(sorted(diff.put)), tuple(sorted(k for k in diff.removed if k in base.vars)), by, at)
+
+
+def restore(newest: ConfigVersion, old: ConfigVersion, by: str, at: str) -> ConfigVersion | None:
+    """The version after ``newest`` holding exactly ``old``'s keys and parameter versions (a rollback's copy, so later
+    changes and releases build on what it restored), or None when ``newest`` already holds them (no copy needed).
+
+    ``changed`` and ``removed`` say what the copy changes against ``newest``.
+    """
+    if newest.vars == old.vars:
+        return None
+    changed = tuple(sorted(k for k, v in old.vars.items() if newest.vars.get(k) != v))
+    removed = tuple(sorted(k for k in newest.vars if k not in old.vars))
+    return ConfigVersion(newest.number + 1, dict(old.vars), changed, removed, by, at, restores=old.number)

@@ -4,8 +4,17 @@ Items live in the app's table ``rodeo-<app>`` (shared with the lock) under
 ``pk=<env>#release`` with ``sk=<started-at>#<id>``, so the last releases are
 one ``Query`` in reverse order. Each entry holds the AMI and its git sha, the
 config version released with it (and the one live before), the slots, the
-steps reached, the outcome and reason, start and end times, and who ran it. The ledger is a record, not the truth: the listener and the
-groups are (see ``toolkit.aws.release``).
+steps reached, the outcome and reason, start and end times, and who ran it
+(``by``: user@host; ``aws_caller``: the AWS principal; ``git_author``: the
+git identity where it ran). The ledger is a record, not the truth: the
+listener and the groups are (see ``toolkit.release.slots``).
+
+Each entry has a ``number`` (v1, v2, ... per environment, Heroku's release
+numbers): one atomic ``UpdateItem ... ADD`` on the counter item
+``pk=<env>#counter, sk=release`` hands it out, so two runs can never get the
+same number (the release lock already keeps them apart; the counter does not
+rely on it). A run killed between taking its number and writing its entry
+leaves a gap, never a duplicate.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from toolkit.aws import error_code
 from toolkit.config import Config
 from toolkit.errors import ReleaseError
 
-FIELDS = ("id", "kind", "ami", "git_sha", "app_commit", "app_version", "from_ami", "to_ami", "new_slot", "old_slot", "steps", "outcome", "reason", "started_at", "ended_at", "by", "config_version", "from_config_version")
+FIELDS = ("id", "number", "kind", "ami", "git_sha", "app_commit", "app_version", "from_ami", "to_ami", "new_slot", "old_slot", "steps", "outcome", "reason", "started_at", "ended_at", "by", "aws_caller", "git_author", "config_version", "from_config_version", "restores")
 
 
 def table_name(config: Config) -> str:
@@ -63,8 +72,9 @@ def now() -> str:
 
 
 def start(config: Config, aws: Any, entry: dict) -> dict:
-    """Record a release that begins; returns the entry with its ``id`` and ``sk``."""
+    """Record a release that begins; returns the entry with its ``id``, ``number`` and ``sk``."""
     entry = dict(entry, id=entry.get("id") or uuid.uuid4().hex[:12], started_at=entry.get("started_at") or now(), outcome="in_progress", steps=list(entry.get("steps", [])))
+    entry["number"] = entry.get("number") or next_number(config, aws)
     entry["sk"] = f"{entry['started_at']}#{entry['id']}"
     _put(config, aws, entry)
     return entry
@@ -92,6 +102,39 @@ def recent(config: Config, aws: Any, limit: int = 10) -> list[dict]:
             raise missing_table(config) from None
         raise
     return [json.loads(i["data"]["S"]) for i in items]
+
+
+def every(config: Config, aws: Any) -> list[dict]:
+    """Every entry of the environment, newest first (all pages)."""
+    ddb = aws.client("dynamodb")
+    args = {"TableName": table_name(config), "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"{config.env}#release"}}, "ScanIndexForward": False}
+    out: list[dict] = []
+    try:
+        while True:
+            page = ddb.query(**args)
+            out += [json.loads(i["data"]["S"]) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return out
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise missing_table(config) from None
+        raise
+
+
+def next_number(config: Config, aws: Any) -> int:
+    """The environment's next release number: one atomic increment of its counter item (1 for the first)."""
+    try:
+        answer = aws.client("dynamodb").update_item(
+            TableName=table_name(config), Key={"pk": {"S": f"{config.env}#counter"}, "sk": {"S": "release"}},
+            UpdateExpression="ADD #n :one", ExpressionAttributeNames={"#n": "number"}, ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW")
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise missing_table(config) from None
+        raise
+    return int(answer["Attributes"]["number"]["N"])
 
 
 def _put(config: Config, aws: Any, entry: dict) -> None:

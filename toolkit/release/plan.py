@@ -122,14 +122,14 @@ class Plan:
         return asdict(self)
 
 
-def start_capacity(release: Release, live: SlotState) -> Capacity:
-    """The new slot's sizes: ``release.capacity``, raised to what the live slot runs now.
+def start_capacity(release: Release, live: SlotState, scaled: Capacity | None = None) -> Capacity:
+    """The new slot's sizes: what ``invoke scale`` set last (``scaled``), else ``release.capacity``, raised to what the live slot runs now.
 
     A release at peak (a schedule or a policy grew the live slot) must not
     start the new slot smaller: it takes the live slot's desired count, min
     and max when they are higher.
     """
-    cap = release.capacity
+    cap = scaled or release.capacity
     desired = max(cap.desired, live.desired)
     return Capacity(min=min(max(cap.min, live.min_size), desired), max=max(cap.max, live.max_size, desired), desired=desired)
 
@@ -177,12 +177,14 @@ def resume_point(state: State, ami: str, release: Release, config: int = 0) -> t
     return "start", idle.name
 
 
-def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None = None, abandon: bool = False, config: int = 0) -> Plan:
+def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None = None, abandon: bool = False, config: int = 0,
+         scaled: Capacity | None = None) -> Plan:
     """The Plan that takes ``state`` to ``ami`` with config version ``config`` holding all traffic.
 
     ``steps`` overrides ``release.steps`` (a rollback moves in one step, 100).
     ``abandon`` scales the other slot down even when it is to be kept warm
-    (a rollback discarding a release that never finished). Releasing the AMI
+    (a rollback discarding a release that never finished). ``scaled`` is the
+    size ``invoke scale`` set last: the new slot starts at it. Releasing the AMI
     that already holds all traffic, with the other slot settled, is
     ``outcome="unchanged"``.
     """
@@ -194,7 +196,8 @@ def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None
     keep_warm = release.keep_old_slot_warm and not revert and not abandon
     notes: list[str] = []
     if point == "done" or (point == "drain" and keep_warm):
-        return _plan(release, "unchanged", "done", new, old, ami, (), False, scale_old_down=False, notes=("already released: nothing to do",), config=config)
+        return _plan(release, "unchanged", "done", new, old, ami, (), False, scale_old_down=False, notes=("already released: nothing to do",), config=config,
+                     scaled=scaled)
     first = point in ("start", "scale_up") and old.desired == 0 and old.instances == 0
     if first:
         steps = (100,)
@@ -215,16 +218,21 @@ def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None
     elif new.version is not None:
         reuse = new.version
     clear = point == "start" and not new.holds(ami, config) and (new.desired > 0 or new.instances > 0)
-    cap = start_capacity(release, old)
-    if point in ("start", "scale_up") and cap != release.capacity:
+    cap = start_capacity(release, old, scaled)
+    if point in ("start", "scale_up") and scaled is not None:
+        notes.append(f"{new.name} starts at {cap.desired} (min {cap.min}, max {cap.max}): the size 'invoke scale' set"
+                     + (f", raised to what {old.name} runs now ({old.desired})" if cap != scaled else ""))
+    elif point in ("start", "scale_up") and cap != release.capacity:
         notes.append(f"{old.name} runs {old.desired} now (min {old.min_size}, max {old.max_size}): {new.name} starts at {cap.desired} "
                      f"(min {cap.min}, max {cap.max}) instead of release.capacity")
-    return _plan(release, "release", point, new, old, ami, steps, clear, reuse=reuse, scale_old_down=not keep_warm, first=first, notes=tuple(notes), config=config)
+    return _plan(release, "release", point, new, old, ami, steps, clear, reuse=reuse, scale_old_down=not keep_warm, first=first, notes=tuple(notes), config=config,
+                 scaled=scaled)
 
 
 def _plan(release: Release, outcome: str, point: str, new: SlotState, old: SlotState, ami: str, steps: tuple[int, ...], clear: bool,
-          reuse: int | None = None, scale_old_down: bool = True, first: bool = False, notes: tuple[str, ...] = (), config: int = 0) -> Plan:
-    capacity = start_capacity(release, old)
+          reuse: int | None = None, scale_old_down: bool = True, first: bool = False, notes: tuple[str, ...] = (), config: int = 0,
+          scaled: Capacity | None = None) -> Plan:
+    capacity = start_capacity(release, old, scaled)
     return Plan(
         outcome=outcome,
         resume=point,
@@ -307,7 +315,7 @@ def rollback_release(state: State, history: list[dict]) -> tuple[str, int]:
     raise ReleaseError(f"nothing to roll back to: no release that moved traffic to {live.ami} is recorded", "release a known-good AMI with 'invoke release --ami ...'")
 
 
-def rollback_plan(state: State, release: Release, history: list[dict]) -> Plan:
+def rollback_plan(state: State, release: Release, history: list[dict], target: tuple[str, int] | None = None, scaled: Capacity | None = None) -> Plan:
     """The Plan of ``invoke rollback``, from the state and the ledger (newest first).
 
     The target is ``rollback_target``. Split traffic: all of it back to the
@@ -316,17 +324,28 @@ def rollback_plan(state: State, release: Release, history: list[dict]) -> Plan:
     (killed or rolled back), else nothing to do (a finished rollback, or its
     rerun). Otherwise the target comes back in one step. The ledger's own
     rollback entries are never read, so a rerun of a killed rollback plans the
-    same rollback from wherever the kill left the slots.
+    same rollback from wherever the kill left the slots. ``target`` overrides
+    the (AMI, config version) restored: the same AMI with the config version
+    that holds ``rollback_release``'s config as the newest (a rollback's copy).
     """
-    target, config = rollback_release(state, history)
+    target, config = target or rollback_release(state, history)
     if state.split:
-        p = plan(state, release, target, steps=(100,), config=config)
+        p = plan(state, release, target, steps=(100,), config=config, scaled=scaled)
     elif state.active.holds(target, config):
         last = last_release(history)
-        p = plan(state, release, target, abandon=last is None or last.get("outcome") != "released", config=config)
+        p = plan(state, release, target, abandon=last is None or last.get("outcome") != "released", config=config, scaled=scaled)
     else:
-        p = plan(state, release, target, steps=(100,), config=config)
+        p = plan(state, release, target, steps=(100,), config=config, scaled=scaled)
     return replace(p, kind="rollback", rollback_target=None, rollback_config=None)
+
+
+def restore_plan(state: State, release: Release, ami: str, config: int, scaled: Capacity | None = None) -> Plan:
+    """The Plan of ``invoke rollback --to vN``: release vN's AMI with ``config`` in one step, as a rollback.
+
+    Like any release it resumes where a killed run stopped; a half-done
+    release of something else is refused (finish or undo it first).
+    """
+    return replace(plan(state, release, ami, steps=(100,), config=config, scaled=scaled), kind="rollback", rollback_target=None, rollback_config=None)
 
 
 def describe(plan: Plan) -> list[str]:

@@ -1,7 +1,8 @@
 """What a release or a rollback did: the typed result and the plain words for it.
 
 ``ReleaseResult.to_dict`` is the ``--json`` record, with the internal
-outcome names (``released``, ``unchanged``, ``planned``, ``rolled_back``).
+outcome names (``released``, ``restored``, ``unchanged``, ``planned``,
+``rolled_back``).
 The words a person reads say, once, what was tried, what serves now and why,
 and never use those names: ``lines()`` for a run that ended, and
 ``rolled_back_tail()`` for the error of one that was rolled back (whose
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 class ReleaseResult:
     """What ``invoke release`` or ``invoke rollback`` did; ``to_dict`` is its ``--json``."""
 
-    outcome: str  # released, unchanged, planned, rolled_back, stopped (the release phase failed: nothing moved)
+    outcome: str  # released, restored (a rollback that came to serve), unchanged, planned, rolled_back (a failed gate undid it),
+    # stopped (the release phase failed: nothing moved)
     kind: str  # release or rollback
     ami: str  # what the run put (or tried to put) in front of the traffic
     git_sha: str | None
@@ -33,6 +35,7 @@ class ReleaseResult:
     plan: dict | None = None
     config_version: int | None = None  # the config version released with the AMI (0: none)
     from_config: int | None = None  # the config version released with from_ami
+    number: int | None = None  # its release number in the ledger (v1, v2, ...)
 
     def to_dict(self) -> dict:
         """Plain data (keys without a value are left out)."""
@@ -49,6 +52,7 @@ class ReleaseResult:
         if self.outcome == "unchanged":
             return [f"nothing to {verb}: {tried} already serves from {self.active_slot}"]
         took = f" in {self.seconds:.0f}s" if self.seconds is not None else ""
+        took += f" as v{self.number}" if self.number else ""
         replaced = self.from_ami and (self.from_ami, self.from_config) != (self.ami, self.config_version)
         instead = f", in place of {named(self.from_ami, None, self.from_config)}" if replaced else ""
         if self.kind == "rollback":

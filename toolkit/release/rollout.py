@@ -18,10 +18,10 @@ from typing import Any
 
 from toolkit import notify
 from toolkit.configvars import pin
-from toolkit.release import crash, ledger, lock, phase, slots, smoke, userdata, watch
-from toolkit.release import scaling
+from toolkit.release import crash, ledger, lock, phase, slots, smoke, userdata, watch, who
+from toolkit.release import restore, scaled, scaling
 from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
-from toolkit.release.plan import Plan, describe, need_healthy, plan, rollback_plan
+from toolkit.release.plan import Plan, describe, need_healthy, plan
 from toolkit.release.result import ReleaseResult
 from toolkit.aws import AWS_ERRORS, explain
 from toolkit.config import Config, Release
@@ -68,14 +68,14 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
     if plan_only:
         state = slots.read(env, aws)
         found = found or _live(aws, state)
-        return _planned(plan(state, rel, found["ImageId"], config=target), found, "release", reporter, config)
+        return _planned(plan(state, rel, found["ImageId"], config=target, scaled=scaled.capacity(config, aws)), found, "release", reporter, config)
     own = held is None
     held = held or lock.acquire(config, aws, f"release of {ami or 'the live AMI'} with config v{target}", break_lock, reporter)
     try:
         state = slots.read(env, aws)
         found = found or _live(aws, state)
         _close_unfinished(config, aws, state)
-        p = plan(state, rel, found["ImageId"], config=target)
+        p = plan(state, rel, found["ImageId"], config=target, scaled=scaled.capacity(config, aws))
         return _execute(config, aws, env, p, found, "release", reporter, held)
     finally:
         _resume_scaling(env, aws, held, reporter)
@@ -92,28 +92,35 @@ def _live(aws: Any, state: Any) -> dict:
     return find_ami(aws, ami) or {"ImageId": ami, "tags": {}}
 
 
-def rollback(config: Config, aws: Any, break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None) -> ReleaseResult:
-    """Put the previous release back (or undo a half-done one), behind the same gates."""
-    rel = slots.release_of(config)
+def rollback(config: Config, aws: Any, to: int | None = None, break_lock: bool = False, plan_only: bool = False,
+             reporter: Reporter | None = None) -> ReleaseResult:
+    """Put the previous release back (or undo a half-done one), behind the same gates; with ``to``, release vN's AMI and config.
+
+    A rollback is a new release (outcome ``restored``): the config version it
+    restores is made the newest first (``pin.restore``: a copy when a newer
+    one exists), so the next release or config change builds on it.
+    """
     reporter = reporter or Reporter()
     env = slots.resolve(config, aws)
     if plan_only:
-        p = rollback_plan(slots.read(env, aws), rel, ledger.recent(config, aws))
+        state = slots.read(env, aws)
+        p = restore.rollback_plan(config, aws, state, to, lambda number: pin.restore(config, aws, number, "", "", write=False))
         return _planned(p, find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}, "rollback", reporter, config)
-    held = lock.acquire(config, aws, "rollback", break_lock, reporter)
+    held = lock.acquire(config, aws, f"rollback to v{to}" if to else "rollback", break_lock, reporter)
     try:
         state = slots.read(env, aws)
         _close_unfinished(config, aws, state)
-        p = rollback_plan(state, rel, ledger.recent(config, aws))
+        p = restore.rollback_plan(config, aws, state, to, lambda number: pin.restore(config, aws, number, lock.whoami(), ledger.now()))
         pin.check(config, aws, p.to_config)
         found = find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}
-        return _execute(config, aws, env, p, found, "rollback", reporter, held)
+        return _execute(config, aws, env, p, found, "rollback", reporter, held, restores=to)
     finally:
         _resume_scaling(env, aws, held, reporter)
         free_lock(aws, held, reporter)
 
 
-def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter, held: lock.Lock) -> ReleaseResult:
+def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter, held: lock.Lock,
+             restores: int | None = None) -> ReleaseResult:
     rel = slots.release_of(config)
     started = time.monotonic()
     result = ReleaseResult(outcome=p.outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"), active_slot=p.new_slot,
@@ -123,8 +130,11 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
         return result  # its line says so
     for line in _described(config, p):
         reporter.detail(line)
-    entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, **_app_of(found), "new_slot": p.new_slot, "old_slot": p.old_slot, "by": lock.whoami(), "resume": p.resume,
-                                       "config_version": p.to_config, "from_config_version": p.from_config})
+    entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, **_app_of(found),
+                                       "new_slot": p.new_slot, "old_slot": p.old_slot, "resume": p.resume, "config_version": p.to_config,
+                                       "from_config_version": p.from_config, **({"restores": restores} if restores else {}),
+                                       "by": lock.whoami(), "aws_caller": who.aws_caller(aws), "git_author": who.git_author(config.root)})
+    result = dataclasses.replace(result, number=entry["number"])
     what = _what(kind, p.to_ami, result)
     notify.send(config, aws, notify.event(config, "release.started", f"{what} started: {p.new_slot} takes traffic in steps {[s.new_weight for s in p.steps]}",
                                           **_facts(result, p)), reporter)
@@ -156,8 +166,9 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
         raise ReleaseError(rolled_back.rolled_back_message(), f"see why in its instances' logs: 'invoke logs --slot {p.new_slot} --since 15m'",
                            result=rolled_back) from (failed if isinstance(failed, AWS_ERRORS) else None)
     _finish_old(env, aws, p, rel, reporter, held)
-    ledger.update(config, aws, entry, outcome="released", ended_at=ledger.now())
-    released = dataclasses.replace(result, outcome="released", seconds=round(time.monotonic() - started, 2))
+    done = served(kind)
+    ledger.update(config, aws, entry, outcome=done, ended_at=ledger.now())
+    released = dataclasses.replace(result, outcome=done, seconds=round(time.monotonic() - started, 2))
     notify.send(config, aws, notify.event(config, "release.done", f"{what} done: {p.new_slot} holds all traffic", **_facts(released, p)), reporter)
     return released
 
@@ -166,6 +177,11 @@ def _described(config: Config, p: Plan) -> list[str]:
     """The plan's lines, its release phase and scaling included."""
     rel = slots.release_of(config)
     return describe(p) + phase.describe(p, rel.release_command, rel.release_timeout_seconds) + scaling.describe(config.scaling, p)
+
+
+def served(kind: str) -> str:
+    """The outcome of a run whose AMI and config came to hold all traffic: ``released``, or ``restored`` for a rollback."""
+    return "restored" if kind == "rollback" else "released"
 
 
 def _what(kind: str, ami: str, result: ReleaseResult) -> str:
@@ -345,7 +361,7 @@ def _close_unfinished(config: Config, aws: Any, state: Any) -> None:
     for entry in ledger.recent(config, aws, 5):
         if entry.get("outcome") == "in_progress":
             done = not state.split and state.active.holds(entry.get("to_ami"), int(entry.get("config_version") or 0))
-            ledger.update(config, aws, entry, outcome="released" if done else "interrupted", reason="closed by the next run after a crash", ended_at=ledger.now())
+            ledger.update(config, aws, entry, outcome=served(entry.get("kind", "release")) if done else "interrupted", reason="closed by the next run after a crash", ended_at=ledger.now())
 
 
 def _planned(p: Plan, found: dict, kind: str, reporter: Reporter, config: Config) -> ReleaseResult:

@@ -8,7 +8,7 @@ from toolkit.config import Config
 from toolkit.configvars import store as configvars
 from toolkit.images.lineage import app_source, find_ami
 from toolkit.release import ledger, lock, slots
-from toolkit.release import scaling
+from toolkit.release import scaled, scaling
 
 
 def status(config: Config, aws: Any, history: int = 5) -> dict:
@@ -40,6 +40,7 @@ def status(config: Config, aws: Any, history: int = 5) -> dict:
         "slots": per_slot,
         "releases": ledger.recent(config, aws, history),
         "lock": lock.holder(config, aws),
+        "scaled": (found_scale.to_dict() if (found_scale := scaled.recorded(config, aws)) else None),
         "load_balancer_url": aws.listener_url(rel.load_balancer, rel.listener_port),
     }
 
@@ -54,11 +55,14 @@ def lines(config: Config, info: dict) -> list[str]:
     for name, slot in info["slots"].items():
         out.append(f"  {name:5} weight {slot['weight']:3}  healthy {slot['healthy']}/{slot['instances']} (desired {slot['desired']})  {slot['ami']} config v{slot.get('config_version', 0)} (template v{slot['version']})")
         out += scaling.status_lines(slot["scaling"], release_running=bool(info["lock"])) if "scaling" in slot else []
+    if info.get("scaled"):
+        sc = info["scaled"]
+        out.append(f"  scaled to web={sc['desired']} (min {sc['min']}, max {sc['max']}) by {sc['by']} at {sc['at']}: the next release starts at it")
     if info["lock"]:
         out.append(f"  locked by {info['lock']['by']} (pid {info['lock']['pid']}) since {info['lock']['since']}")
     for entry in info["releases"]:
         app = f" (app {entry['app_version']})" if entry.get("app_version") else ""
         cfg = f" config v{entry.get('from_config_version') or 0} -> v{entry['config_version']}" if "config_version" in entry else ""
-        out.append(f"  {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']}{app}{cfg} into {entry['new_slot']} steps {entry.get('steps')}"
+        out.append(f"  {'v' + str(entry['number']) if entry.get('number') else '-':>5} {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']}{app}{cfg} into {entry['new_slot']} steps {entry.get('steps')}"
                    + (f"  ({entry['reason']})" if entry.get("reason") else ""))
     return out

@@ -27,5 +27,5 @@ def test_a_rollback_is_never_refused_for_its_watch(make_world):
     world = make_world(alarmed=True, pause_seconds=0)
     unwatched = dataclasses.replace(world.cfg, release=dataclasses.replace(world.cfg.release, alarms=()))
     assert rollout.release(unwatched, world.aws, ami=world.ami(), reporter=world.reporter).outcome == "released"
-    assert rollout.rollback(world.cfg, world.aws, reporter=world.reporter).outcome == "released"
+    assert rollout.rollback(world.cfg, world.aws, reporter=world.reporter).outcome == "restored"
     assert world.state().weights == {"blue": 100, "green": 0}

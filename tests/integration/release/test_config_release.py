@@ -20,7 +20,7 @@ import tasks
 from toolkit.configvars import change, store
 from toolkit.errors import ConfigError, LockError, ReleaseError
 from toolkit.local.environment import LocalEnvironment
-from toolkit.release import ledger, lock, rollout, status as release_status
+from toolkit.release import history, ledger, lock, rollout, status as release_status
 
 
 def user_data(world, version: int) -> dict:
@@ -75,20 +75,49 @@ def test_no_release_stages_then_release_config_only_ships_them_together(world):
         rollout.release(world.cfg, world.aws, ami=world.ami(), config_only=True, reporter=world.reporter)
 
 
-def test_rollback_restores_the_ami_and_the_config_version(world):
+def test_rollback_restores_the_ami_and_the_config_version_and_it_sticks(world):
     seed_ami = world.state().active.ami
     change.set_vars(world.cfg, world.aws, {"GREETING": "one"}, reporter=world.reporter)  # (seed, v1)
     ami = world.ami()
     assert rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter).config_version == 1  # (ami, v1): the newest config
     change.set_vars(world.cfg, world.aws, {"GREETING": "two"}, reporter=world.reporter)  # (ami, v2)
     back = rollout.rollback(world.cfg, world.aws, reporter=world.reporter)
-    assert (back.outcome, back.ami, back.config_version) == ("released", ami, 1)
-    assert world.state().active.holds(ami, 1)
+    # a rollback is a new release: config version 3, a copy of 1, is the newest and serves
+    assert (back.outcome, back.ami, back.config_version) == ("restored", ami, 3)
+    copy = store.get(world.cfg, world.aws, 3)
+    assert (copy.restores, copy.changed, copy.vars) == (1, ("GREETING",), store.get(world.cfg, world.aws, 1).vars)
+    assert world.state().active.holds(ami, 3)
     assert user_data(world, world.state().active.version)["rodeo"]["config_parameters"] == [f"/rodeo/{world.cfg.app}/test/GREETING:1"]
-    assert rollout.rollback(world.cfg, world.aws, reporter=world.reporter).outcome == "unchanged"  # never further back
-    # the newest config version is still 2: an AMI release takes it, rollbacks do not change what is newest
-    assert change.list_vars(world.cfg, world.aws).version == 2 and change.list_vars(world.cfg, world.aws).live == 1
+    assert rollout.rollback(world.cfg, world.aws, reporter=world.reporter).outcome == "unchanged"  # never further back, no second copy
+    assert change.list_vars(world.cfg, world.aws).version == 3 and change.list_vars(world.cfg, world.aws).live == 3
+    # the next deploy keeps what the rollback restored
+    later = rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
+    assert later.config_version == 3 and change.list_vars(world.cfg, world.aws).vars["GREETING"]["value"] == "one"
     assert seed_ami != ami
+
+
+def test_rollback_to_a_numbered_release_restores_its_ami_and_config(world):
+    seed_ami = world.state().active.ami
+    change.set_vars(world.cfg, world.aws, {"GREETING": "one"}, reporter=world.reporter)  # v1: (seed, config 1)
+    ami = world.ami(sha="feed123")
+    rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)  # v2: (ami, config 1)
+    change.set_vars(world.cfg, world.aws, {"GREETING": "two"}, reporter=world.reporter)  # v3: (ami, config 2)
+    assert [(r.number, r.outcome, r.ami, r.config_version) for r in history.read(world.cfg, world.aws).runs] == [
+        (3, "released", ami, 2), (2, "released", ami, 1), (1, "released", seed_ami, 1)]
+    planned = rollout.rollback(world.cfg, world.aws, to=1, plan_only=True, reporter=world.reporter)
+    assert (planned.outcome, planned.ami, planned.config_version) == ("planned", seed_ami, 3) and store.newest(world.cfg, world.aws).number == 2
+    back = rollout.rollback(world.cfg, world.aws, to=1, reporter=world.reporter)
+    assert (back.outcome, back.kind, back.ami, back.config_version, back.number, back.steps) == ("restored", "rollback", seed_ami, 3, 4, [100])
+    assert world.state().active.holds(seed_ami, 3) and store.get(world.cfg, world.aws, 3).restores == 1
+    runs = history.read(world.cfg, world.aws)
+    newest = runs.runs[0]
+    assert (newest.number, newest.kind, newest.outcome, newest.restores, newest.from_ami, newest.from_config_version) == (4, "rollback", "restored", 1, ami, 2)
+    assert newest.aws_caller and newest.aws_caller.startswith("arn:aws:") and newest.seconds is not None and newest.by
+    assert "   v4" in runs.lines()[1] and "rolled back to v1" in runs.lines()[1]
+    assert rollout.rollback(world.cfg, world.aws, to=1, reporter=world.reporter).outcome == "unchanged"  # a rerun: nothing to do
+    with pytest.raises(ReleaseError, match="no release v9 is recorded") as refused:
+        rollout.rollback(world.cfg, world.aws, to=9, reporter=world.reporter)
+    assert refused.value.hint.startswith("these served and may be restored: v4, v3, v2, v1")
 
 
 def test_unset_keeps_the_parameter_and_a_rollback_brings_the_key_back(world):
@@ -98,7 +127,7 @@ def test_unset_keeps_the_parameter_and_a_rollback_brings_the_key_back(world):
     assert user_data(world, world.state().active.version)["rodeo"]["config_parameters"] == [f"/rodeo/{world.cfg.app}/test/GREETING:1"]
     assert f"/rodeo/{world.cfg.app}/test/MODE" in parameters(world)  # still in SSM, for the rollback
     back = rollout.rollback(world.cfg, world.aws, reporter=world.reporter)
-    assert back.config_version == 1 and len(user_data(world, world.state().active.version)["rodeo"]["config_parameters"]) == 2
+    assert back.config_version == 3 and len(user_data(world, world.state().active.version)["rodeo"]["config_parameters"]) == 2  # 3: a copy of 1
 
 
 def test_refusals_change_nothing(world):
@@ -220,3 +249,44 @@ def test_a_key_turned_secret_and_back_keeps_every_config_versions_values(world):
     assert loaded == {1: {"TOKEN": "plain one"}, 2: {"TOKEN": "hush hush"}, 3: {}, 4: {"TOKEN": "plain again"}}
     assert change.list_vars(world.cfg, world.aws, show_secrets=True).vars["TOKEN"] == {"value": "plain again", "secret": False, "parameter_version": 2}
     assert store.get(world.cfg, world.aws, 2).vars["TOKEN"].name == f"/rodeo/{app}/test/secret/TOKEN"
+
+
+# A config rollback --to: lock, the copy (config version 3), the ledger's counter and entry, a launch template version,
+# ..., the lock's release: killed after each mutating call in turn, then run again, it finishes with one copy, never two.
+CALLS_IN_A_CONFIG_ROLLBACK = 12  # checked below: a clean one makes this many mutating calls
+
+
+def _two_config_releases(world):
+    change.set_vars(world.cfg, world.aws, {"GREETING": "one"}, reporter=world.reporter)  # v1: (seed, config 1)
+    change.set_vars(world.cfg, world.aws, {"GREETING": "two"}, reporter=world.reporter)  # v2: (seed, config 2)
+    return world.state().active.ami
+
+
+def test_a_clean_config_rollback_makes_the_expected_mutating_calls(world):
+    from tests.integration.release.test_crash import Watched
+
+    _two_config_releases(world)
+    watched = Watched(world)
+    assert rollout.rollback(world.cfg, watched, to=1, reporter=world.reporter).outcome == "restored"
+    assert watched.count == CALLS_IN_A_CONFIG_ROLLBACK and watched.broken == []
+
+
+@pytest.mark.parametrize("n", range(1, CALLS_IN_A_CONFIG_ROLLBACK + 1))
+def test_a_killed_config_rollback_reruns_to_one_copy(world, n):
+    from tests.integration.release.test_crash import Crash, Watched
+
+    seed_ami = _two_config_releases(world)
+    crashing = Watched(world, crash_after=n)
+    try:
+        rollout.rollback(world.cfg, crashing, to=1, reporter=world.reporter)
+    except Crash:
+        pass
+    assert crashing.dead and crashing.broken == []  # the last call frees the lock: its failure is only warned about
+    rerun = Watched(world)
+    result = rollout.rollback(world.cfg, rerun, to=1, break_lock=True, reporter=world.reporter)
+    assert rerun.broken == [] and result.outcome in ("restored", "unchanged")
+    newest = store.newest(world.cfg, world.aws)
+    assert (newest.number, newest.restores) == (3, 1)  # one copy, whether the kill came before or after it was made
+    assert world.state().active.holds(seed_ami, 3) and not world.state().split
+    assert all(e["outcome"] != "in_progress" for e in ledger.recent(world.cfg, world.aws))
+    assert change.list_vars(world.cfg, world.aws).vars["GREETING"]["value"] == "one"

@@ -40,14 +40,14 @@ def test_case1_rerun_of_a_rollback_killed_at_100_keeps_the_rolled_back_ami_out(w
     base = world.state().blue.ami
     x = world.ami()
     rollout.release(world.cfg, world.aws, ami=x, reporter=world.reporter)
-    _kill(world, 6, rollout.rollback)  # right after "weight 100%" (ModifyListener)
+    _kill(world, 7, rollout.rollback)  # right after "weight 100%" (ModifyListener)
     result = rollout.rollback(world.cfg, Watched(world), break_lock=True, reporter=world.reporter)
     assert result.ami == base != x
     after = world.state()
     assert after.active.ami == base and after.active.weight == 100 and after.green.desired == 0
 
 
-@pytest.mark.parametrize("n", [2, 3], ids=["after-ledger-start", "after-new-version"])
+@pytest.mark.parametrize("n", [3, 4], ids=["after-ledger-start", "after-new-version"])
 def test_case2_rollback_of_a_release_killed_before_scaling_keeps_the_live_release(world, n):
     a, b = _two_releases(world)
     _kill(world, n, rollout.release, ami=b)
@@ -59,7 +59,7 @@ def test_case2_rollback_of_a_release_killed_before_scaling_keeps_the_live_releas
 
 def test_case2_rollback_of_a_release_killed_after_scaling_cleans_up_its_slot(world):
     a, b = _two_releases(world)
-    _kill(world, 4, rollout.release, ami=b)  # after "pinned to launch template version": blue scaling up with B
+    _kill(world, 5, rollout.release, ami=b)  # after "pinned to launch template version": blue scaling up with B
     result = rollout.rollback(world.cfg, Watched(world), break_lock=True, reporter=world.reporter)
     assert result.ami == a
     after = world.state()
@@ -68,7 +68,7 @@ def test_case2_rollback_of_a_release_killed_after_scaling_cleans_up_its_slot(wor
 
 def test_case3_second_rollback_never_deploys_an_ami_that_took_no_traffic(world):
     a, b = _two_releases(world)
-    _kill(world, 4, rollout.release, ami=b)
+    _kill(world, 5, rollout.release, ami=b)
     rollout.rollback(world.cfg, Watched(world), break_lock=True, reporter=world.reporter)
     second = Watched(world)
     result = rollout.rollback(world.cfg, second, reporter=world.reporter)

@@ -62,7 +62,7 @@ def test_rollback_after_a_good_release(world):
     ami = world.ami()
     rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
     result = rollout.rollback(world.cfg, world.aws, reporter=world.reporter)
-    assert result.outcome == "released" and result.kind == "rollback" and result.ami == base
+    assert result.outcome == "restored" and result.kind == "rollback" and result.ami == base
     after = world.state()
     assert after.weights == {"blue": 100, "green": 0}
     assert (after.blue.ami, after.blue.healthy, after.green.desired) == (base, 2, 0)

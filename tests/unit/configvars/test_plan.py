@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.configvars.plan import EMPTY, ConfigVersion, Var, apply, check_key, check_value, diff_set, diff_unset, parse_keys, parse_pairs, references
+from toolkit.configvars.plan import EMPTY, ConfigVersion, Var, apply, check_key, check_value, diff_set, diff_unset, parse_keys, parse_pairs, references, restore
 from toolkit.errors import ConfigError
 
 GOOD_KEYS = ["GREETING", "_PRIVATE", "A", "DB_HOST_2", "X" * 64]
@@ -183,3 +183,25 @@ def test_a_key_living_under_its_other_type_name_is_recorded_and_referenced_there
     assert ConfigVersion.from_dict(version.to_dict()) == version
     assert version.to_dict()["vars"] == {"MODE": {"version": 3, "secret": False}, "TOKEN": {"version": 1, "secret": True, "name": moved}}
     assert references(version, "web", "prod") == ["/rodeo/web/prod/MODE:3", "/rodeo/web/prod/secret/TOKEN:1"]
+
+
+V1 = ConfigVersion(1, {"GREETING": Var(1), "MODE": Var(1)})
+V2 = ConfigVersion(2, {"GREETING": Var(2), "TOKEN": Var(1, True)})
+RESTORES = [
+    # (name, newest, old, expected (number, changed, removed, restores) or None: no copy)
+    ("the newest itself", V2, V2, None),
+    ("a copy an earlier run made", ConfigVersion(3, dict(V1.vars), ("GREETING",), ("TOKEN",), restores=1), V1, None),
+    ("an older version", V2, V1, (3, ("GREETING", "MODE"), ("TOKEN",), 1)),
+    ("back to no config", V2, EMPTY, (3, (), ("GREETING", "TOKEN"), 0)),
+]
+
+
+@pytest.mark.parametrize("name,newest,old,expected", RESTORES, ids=[r[0] for r in RESTORES])
+def test_restore_copies_an_older_version_on_top(name, newest, old, expected):
+    made = restore(newest, old, "me@here", "2026-12-05T10:00:00.000+00:00")
+    if expected is None:
+        assert made is None
+        return
+    assert (made.number, made.changed, made.removed, made.restores) == expected
+    assert made.vars == old.vars and (made.by, made.at) == ("me@here", "2026-12-05T10:00:00.000+00:00")
+    assert ConfigVersion.from_dict(made.to_dict()) == made

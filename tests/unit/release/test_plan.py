@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.release.plan import SlotState, State, plan, resume_point, rollback_plan, rollback_target, violations
+from toolkit.release.plan import SlotState, State, plan, restore_plan, resume_point, rollback_plan, rollback_target, start_capacity, violations
 from toolkit.config import Capacity, Release
 from toolkit.errors import ReleaseError
 
@@ -293,3 +293,41 @@ def test_describe_names_the_config_versions():
     assert lines[0].startswith(f"release {A} with config v2 into green (live now: blue with {A}, config v1)")
     assert lines[-1] == f"  rollback target: {A} with config v1"
     assert describe(plan(A1, REL, A, config=1)) == [f"{A} with config v1 already holds all traffic in blue: nothing to do"]
+
+
+# A rollback's target with the config version that holds what it restores (a copy, made the newest): same moves, that config.
+RESTORES = [
+    ("rollback with a copied config", lambda s: rollback_plan(s, REL, RELEASED_B, target=(A, 3)), ("blue", [100], "start", A, 3, "rollback")),
+    ("rollback --to an older release", lambda s: restore_plan(s, REL, C, 1), ("blue", [100], "start", C, 1, "rollback")),
+    ("rollback --to what serves", lambda s: restore_plan(s, REL, B, 0), ("green", [], "done", B, 0, "rollback")),
+]
+
+
+@pytest.mark.parametrize("name,make,expected", RESTORES, ids=[r[0] for r in RESTORES])
+def test_rollback_to_a_chosen_release(name, make, expected):
+    p = make(st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)))
+    assert (p.new_slot, [x.new_weight for x in p.steps], p.resume, p.to_ami, p.to_config, p.kind) == expected
+    assert p.rollback_target is None
+
+
+def test_rollback_to_refuses_a_half_done_release_of_something_else():
+    with pytest.raises(ReleaseError, match="half done"):
+        restore_plan(st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)), REL, C, 0)
+
+
+# The size `invoke scale` set: the next release starts its slot at it, raised to what the live slot runs now.
+SCALED = [
+    ("nothing scaled: release.capacity", None, 2, Capacity(2, 4, 2)),
+    ("scaled up", Capacity(2, 8, 5), 5, Capacity(2, 8, 5)),
+    ("scaled to the floor", Capacity(2, 4, 2), 2, Capacity(2, 4, 2)),
+    ("a schedule grew the live slot since", Capacity(2, 4, 3), 4, Capacity(2, 4, 4)),
+]
+
+
+@pytest.mark.parametrize("name,scaled,live_desired,expected", SCALED, ids=[x[0] for x in SCALED])
+def test_a_release_starts_at_the_scaled_size(name, scaled, live_desired, expected):
+    live = SlotState("blue", 100, live_desired, live_desired, live_desired, A, 1, min_size=2, max_size=4)
+    assert start_capacity(REL, live, scaled) == expected
+    p = plan(State(live, s("green", 0, 0, A, 1), 1, A), REL, B, scaled=scaled)
+    assert p.capacity == expected and all(x.new_instances == expected.desired for x in p.steps)
+    assert any("the size 'invoke scale' set" in n for n in p.notes) == (scaled is not None)

@@ -71,3 +71,64 @@ def test_plan_lines_and_notes():
         "  note: the schedules (night) set its size at their times",
     ]
     assert plan(live(), Change("=", 2), "web-blue").lines() == ["nothing to scale: blue already runs web=2 (group web-blue, min 2, max 4)"]
+
+
+@pytest.mark.parametrize("word, low, high, change", [
+    ("3", "", "", Change("=", 3)),
+    (" 12 ", "", "", Change("=", 12)),
+    ("web=3", "2", "6", Change("=", 3, 2, 6)),
+    ("", "", "8", Change("", 0, None, 8)),
+])
+def test_parse_a_bare_count_and_limits(word, low, high, change):
+    assert parse(word, low, high) == change
+
+
+@pytest.mark.parametrize("word, low, high, message", [
+    ("", "", "", "no count given"),
+    ("3", "two", "", "--min 'two' is not a number of instances"),
+    ("3", "", "-1", "--max '-1' is not a number of instances"),
+    ("12345", "", "", "'12345' is not a process and a count"),
+])
+def test_parse_refuses_bad_limits(word, low, high, message):
+    with pytest.raises(ConfigError) as refused:
+        parse(word, low, high)
+    assert refused.value.message == message and refused.value.hint
+
+
+LIMITS = [
+    # (name, change, expected (outcome, current, desired, min, max, from_min, from_max))
+    ("raise the max and scale", Change("=", 6, None, 8), ("scale", 2, 6, 2, 8, 2, 4)),
+    ("limits only: the count moves into them", Change("", 0, 3, 6), ("scale", 2, 3, 3, 6, 2, 4)),
+    ("same limits, same count", Change("=", 2, 2, 4), ("unchanged", 2, 2, 2, 4, None, None)),
+    ("at the floor", Change("=", 2), ("scale", 3, 2, 2, 4, None, None)),
+]
+
+
+@pytest.mark.parametrize("name, change, expected", LIMITS, ids=[x[0] for x in LIMITS])
+def test_plan_with_limits(name, change, expected):
+    state = live(3) if name == "at the floor" else live()
+    p = plan(state, change, "web-blue", floor=2)
+    assert (p.outcome, p.current, p.desired, p.min, p.max, p.from_min, p.from_max) == expected
+
+
+@pytest.mark.parametrize("change, message, hint", [
+    (Change("=", 1, 1, 4), "--min 1 is below release.capacity.min (2)",
+     "release.capacity.min is 2: a slot needs that many healthy instances to hold any traffic (the release's gates); "
+     "give --min 2 or more, or lower release.capacity.min in rodeo.yml"),
+    (Change("=", 1, 0, 4), "--min 0 is below release.capacity.min (2)", None),
+    (Change("-", 1), "web=1 is below release.capacity.min (2)",
+     "release.capacity.min is 2: a slot needs that many healthy instances to hold any traffic (the release's gates), "
+     "so fewer would stop the next release; scale to 2 or more, or lower release.capacity.min in rodeo.yml"),
+    (Change("", 0, 5, 3), "--min 5 is above --max 3", "give a minimum no larger than the maximum"),
+    (Change("=", 6), "web=6 is outside what web-blue allows: 2 to 4 instance(s)", "scale within them, or change them with --min/--max"),
+])
+def test_plan_refuses_below_the_floor_with_the_reason(change, message, hint):
+    with pytest.raises(ConfigError) as refused:
+        plan(live(), change, "web-blue", floor=2)
+    assert refused.value.message == message
+    assert hint is None or refused.value.hint == hint
+
+
+def test_lines_with_new_limits():
+    assert plan(live(), Change("", 0, 2, 8), "web-blue", floor=2).lines() == [
+        f"keep web=2 of {A} in blue, new limits (group web-blue, min 2 -> 2, max 4 -> 8)"]
