@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any, Callable
 
 import botocore.exceptions
 
 from toolkit.aws import error_code, once_settled
 from toolkit.config import Config, Release
-from toolkit.errors import ReleaseError
+from toolkit.errors import ReleaseError, StackError
 from toolkit.iam import INSTANCE, policy
 from toolkit.release import setup
 from toolkit.release.plan import SLOTS
+
+SERVING_TIMEOUT = 180.0  # seconds the seeded slot may take to pass its health checks (a loaded 2-core machine boots slowly)
 
 BASE_AMI_NAME = "debian-12-amd64-rodeo-local"
 SEED_TAG = "rodeo:seed"
@@ -186,10 +189,27 @@ def seed_release(config: Config) -> Callable[[Any], None]:
         _load_balancer(config, aws, setup.slots.release_of(config))
         _instance_profile(aws, config)
         setup.ensure(config, aws, initial_ami=initial_ami(aws), live_slot_capacity=config.release.capacity.desired)
+        _wait_serving(aws, setup.slots.release_of(config))
 
     # The same settings need seeding once per server (see stack.up).
     seed.seed_key = f"release:{config.app}:{hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]}"
     return seed
+
+
+def _wait_serving(aws: Any, rel: Release, timeout: float = SERVING_TIMEOUT) -> None:
+    """Until the seeded live slot's instances pass their health checks, so that a release right after meets a healthy
+    environment, as on an account (a live stack boots them: about 10 s, cloud-init included). StackError after ``timeout``."""
+    elbv2 = aws.client("elbv2")
+    arn = elbv2.describe_target_groups(Names=[rel.slots[SLOTS[0]]])["TargetGroups"][0]["TargetGroupArn"]
+    deadline, healthy = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        states = [t["TargetHealth"]["State"] for t in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]]
+        healthy = states.count("healthy")
+        if healthy >= rel.capacity.desired:
+            return
+        time.sleep(0.5)
+    raise StackError(f"the seeded {SLOTS[0]} slot has {healthy} of {rel.capacity.desired} healthy instance(s) after {timeout:.0f}s",
+                     "its instances' boot logs are in the stack's live/instances/ folder; 'invoke local.down' then 'invoke local.up' starts afresh")
 
 
 def _instance_profile(aws: Any, config: Config) -> None:
