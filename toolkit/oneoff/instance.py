@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
+from toolkit import procs
 from toolkit.aws import error_code
 from toolkit.config import Config
 from toolkit.errors import OneOffError
@@ -38,16 +39,6 @@ def owner() -> str:
     return f"{socket.gethostname()} {os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def find(aws: Any, filters: list[dict]) -> list[dict]:
     """The instances matching ``filters`` (terminated ones too)."""
     pages = aws.client("ec2").get_paginator("describe_instances").paginate(Filters=filters)
@@ -61,7 +52,7 @@ def cleanup(config: Config, aws: Any, reporter: Reporter, now: datetime | None =
                        {"Name": "tag-key", "Values": [spec.TAG]}, {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])
     host, gone = socket.gethostname(), []
     for inst in found:
-        why = spec.leftover({t["Key"]: t["Value"] for t in inst.get("Tags", [])}, inst["State"]["Name"], host, _alive, now)
+        why = spec.leftover({t["Key"]: t["Value"] for t in inst.get("Tags", [])}, inst["State"]["Name"], host, procs.alive, now)
         if why:
             reporter.warn(f"terminating one-off instance {inst['InstanceId']} left behind: {why}")
             gone.append(inst["InstanceId"])
