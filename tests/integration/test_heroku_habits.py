@@ -30,6 +30,9 @@ def test_scale_config_set_and_rollback_as_a_heroku_user_types_them(project: Proj
     released = last_json(first.stdout)["release"]
     slot, ami = released["active_slot"], released["ami"]
     name = f"web-{slot}"
+    # The release started its slot at what the live one ran (a shared stack's earlier seeding may have run 2): one, to begin.
+    one = project.invoke("scale", "web=1")
+    assert one.returncode == 0, one.stderr[-2000:]
     assert group(local_stack, name)["DesiredCapacity"] == 1
 
     # scale web=N: the serving slot's group, within its min and max; --plan changes nothing.

@@ -24,9 +24,11 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -114,11 +116,26 @@ def serve(argv: list[str], run: Callable[[list[str]], int] | None = None, wait: 
         sys.stderr.flush()
         os.dup2(conn.fileno(), 1)  # what Packer's shell-local gave the steps: their output, their subprocesses' too
         os.dup2(conn.fileno(), 2)
+        done = threading.Event()
+        threading.Thread(target=_stop_when_packer_leaves, args=(conn, done), daemon=True).start()
         code = run(argv + ["--host", host["host"], "--port", str(host["port"]), "--user", host["user"]])
+        done.set()
         sys.stdout.flush()
         sys.stderr.flush()
         (bake_dir / EXIT_CODE).write_text(f"{code}\n")
     return code
+
+
+def _stop_when_packer_leaves(conn: socket.socket, done: threading.Event) -> None:
+    """SIGTERM to the steps once Packer's provisioner is gone (Packer killed): the provision step then stops Ansible,
+    as it does when Rodeo stops it, instead of leaving Ansible's processes behind."""
+    try:
+        while conn.recv(1):  # the provisioner sends nothing after the host
+            pass
+    except OSError:
+        pass
+    if not done.is_set():
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _accept(server: socket.socket, wait: float, parent: int | None) -> socket.socket | None:

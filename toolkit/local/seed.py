@@ -189,26 +189,38 @@ def seed_release(config: Config) -> Callable[[Any], None]:
         _load_balancer(config, aws, setup.slots.release_of(config))
         _instance_profile(aws, config)
         setup.ensure(config, aws, initial_ami=initial_ami(aws), live_slot_capacity=config.release.capacity.desired)
-        _wait_serving(aws, setup.slots.release_of(config))
+        if _ami_named(aws, seedimage_name()):  # the placeholder app serves; the bare base AMI never would
+            _wait_serving(aws, setup.slots.release_of(config))
 
     # The same settings need seeding once per server (see stack.up).
     seed.seed_key = f"release:{config.app}:{hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]}"
     return seed
 
 
+def seedimage_name() -> str:
+    """The placeholder app AMI's name (``toolkit.local.seedimage``)."""
+    from toolkit.local import seedimage
+
+    return seedimage.NAME
+
+
 def _wait_serving(aws: Any, rel: Release, timeout: float = SERVING_TIMEOUT) -> None:
-    """Until the seeded live slot's instances pass their health checks, so that a release right after meets a healthy
-    environment, as on an account (a live stack boots them: about 10 s, cloud-init included). StackError after ``timeout``."""
+    """Until the live slot (the listener's heaviest) has ``capacity.min`` instances passing their health checks, so that
+    a release right after seeding meets a healthy environment, as on an account (a live stack boots them: about 10 s,
+    cloud-init included). StackError after ``timeout``."""
     elbv2 = aws.client("elbv2")
-    arn = elbv2.describe_target_groups(Names=[rel.slots[SLOTS[0]]])["TargetGroups"][0]["TargetGroupArn"]
+    lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
+    listener = next(x for x in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"] if x["Port"] == rel.listener_port)
+    groups = [a for a in listener["DefaultActions"] if a["Type"] == "forward"][0].get("ForwardConfig", {}).get("TargetGroups", [])
+    arn = max(groups, key=lambda g: g.get("Weight", 0))["TargetGroupArn"]  # the live slot: blue when just seeded
     deadline, healthy = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         states = [t["TargetHealth"]["State"] for t in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]]
         healthy = states.count("healthy")
-        if healthy >= rel.capacity.desired:
+        if healthy >= rel.capacity.min:
             return
         time.sleep(0.5)
-    raise StackError(f"the seeded {SLOTS[0]} slot has {healthy} of {rel.capacity.desired} healthy instance(s) after {timeout:.0f}s",
+    raise StackError(f"the live slot has {healthy} of {rel.capacity.min} healthy instance(s) after {timeout:.0f}s",
                      "its instances' boot logs are in the stack's live/instances/ folder; 'invoke local.down' then 'invoke local.up' starts afresh")
 
 

@@ -187,7 +187,7 @@ def test_rollback_drops_no_request(world):
         rollout.release(world.cfg, world.aws, ami=world.build("1.0.0"), reporter=Silent())
     result, load = world.under_load(rollout.rollback, world.cfg, world.aws)
     assert not isinstance(result, ReleaseError), result
-    assert result.outcome == "released" and result.kind == "rollback"
+    assert result.outcome == "restored" and result.kind == "rollback"
     summary = assert_no_failures(load, world.steps)
     assert "1.0.0" in summary["versions"]
     assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {"?"}  # the placeholder again

@@ -81,3 +81,17 @@ def test_steps_whose_bake_died_stop_waiting(tmp_path):
         time.sleep(0.05)
     assert not running(pid), "the steps still wait for a bake that is gone"
     assert not (tmp_path / handoff.SOCKET).exists()
+
+
+def test_steps_stop_when_packers_provisioner_is_gone(tmp_path):
+    # The steps run (here: wait for SIGTERM, as the provision step stops Ansible on it); Packer's client is killed.
+    waiting = FAKE_STEPS.replace(
+        "def run(argv):\n", "def run(argv):\n    import signal, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))\n"
+    ).replace("    return 3", "    time.sleep(60); return 3")
+    steps = subprocess.Popen([sys.executable, "-c", waiting, "--bake-dir", str(tmp_path), "30"], cwd=ROOT)
+    client = subprocess.Popen([sys.executable, "-m", "toolkit.bake.handoff", "--bake-dir", str(tmp_path), "--host", "h", "--port", "22",
+                               "--user", "admin"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert client.stdout.readline().startswith("@rodeo steps got")
+    client.kill()
+    client.wait(timeout=10)
+    assert steps.wait(timeout=20) == 143
