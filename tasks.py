@@ -31,14 +31,18 @@ class RodeoProgram(Program):
         takes = {name: {f for f in flags[name] if ctx.flags[f].takes_value} for name, ctx in names.items()}
         self.core.unparsed = argv.rewrite(list(self.core.unparsed), takes)
         words = list(self.core.unparsed)
-        _AFTER_DDASH[:] = words[words.index("--") + 1:] if "--" in words else []  # `invoke run -- CMD ...` keeps its words apart
+        _AFTER_DDASH[:] = (
+            words[words.index("--") + 1 :] if "--" in words else []
+        )  # `invoke run -- CMD ...` keeps its words apart
         try:
             super().parse_tasks()
         except ParseError as exc:
             word = argv.refused_word(str(exc))
             if word is None:
                 raise
-            said = argv.refusal(word, exc.context.name if exc.context is not None else None, list(self.core.unparsed), flags)
+            said = argv.refusal(
+                word, exc.context.name if exc.context is not None else None, list(self.core.unparsed), flags
+            )
             print(f"error: {said.message}\n  hint: {said.hint}", file=sys.stderr)
             raise Exit(code=2) from None
 
@@ -97,7 +101,11 @@ def rodeo(fn):
         # `invoke config.set --help`: Invoke hands --help to a task's first positional argument.
         asked = next((a for a in (*args, *kwargs.values()) if isinstance(a, str) and a in ("--help", "-h")), None)
         if asked:
-            raise _fail(f"{asked} came where {_task_name(fn)}'s first argument goes", f"for its help: invoke --help {_task_name(fn)}", 2)
+            raise _fail(
+                f"{asked} came where {_task_name(fn)}'s first argument goes",
+                f"for its help: invoke --help {_task_name(fn)}",
+                2,
+            )
         # SIGTERM (CI cancelling a job, systemd stopping it) cleans up like Ctrl-C.
         signal.signal(signal.SIGTERM, _interrupt)
         try:
@@ -212,8 +220,24 @@ def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
     iterable=["var"],
 )
 @rodeo
-def bake(c, image="", env="local", json=False, force=False, var=None, ref="", wait=True, break_lock=False, keep_on_failure=False,
-         cleanup=False, verbose=False, debug=False, all=False, jobs=0, plan=False):  # new flags last: the old short flags stay
+def bake(
+    c,
+    image="",
+    env="local",
+    json=False,
+    force=False,
+    var=None,
+    ref="",
+    wait=True,
+    break_lock=False,
+    keep_on_failure=False,
+    cleanup=False,
+    verbose=False,
+    debug=False,
+    all=False,
+    jobs=0,
+    plan=False,
+):  # new flags last: the old short flags stay
     """Bake IMAGE into a verified AMI: render, packer build, Ansible, testinfra, tags."""
     from toolkit.bake.pipeline import bake as run_bake
     from toolkit.bake.plan import parse_vars
@@ -235,16 +259,50 @@ def bake(c, image="", env="local", json=False, force=False, var=None, ref="", wa
 
         _show(plan_images(cfg, aws, hosts, names, STATE_DIR, jobs=jobs, force=force), json)
     elif len(names) == 1:
-        _show(run_bake(cfg, aws, hosts, names[0], STATE_DIR, _reporter(json, verbose), force=force, extra_vars=extra, ref=ref or None,
-                       wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure), json)
+        _show(
+            run_bake(
+                cfg,
+                aws,
+                hosts,
+                names[0],
+                STATE_DIR,
+                _reporter(json, verbose),
+                force=force,
+                extra_vars=extra,
+                ref=ref or None,
+                wait=wait,
+                break_lock=break_lock,
+                keep_on_failure=keep_on_failure,
+            ),
+            json,
+        )
     else:
         from toolkit.bake.parallel import bake_images  # here: a single image's bake (its cache hit too) never loads it
 
-        _with_result(json, bake_images, cfg, aws, hosts, names, STATE_DIR, _reporter(json, verbose), jobs=jobs, force=force,
-                     wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure)
+        _with_result(
+            json,
+            bake_images,
+            cfg,
+            aws,
+            hosts,
+            names,
+            STATE_DIR,
+            _reporter(json, verbose),
+            jobs=jobs,
+            force=force,
+            wait=wait,
+            break_lock=break_lock,
+            keep_on_failure=keep_on_failure,
+        )
 
 
-@task(help={"image": "render only this image (default: all)", "env": "environment (default: local)", "debug": "show tracebacks"})
+@task(
+    help={
+        "image": "render only this image (default: all)",
+        "env": "environment (default: local)",
+        "debug": "show tracebacks",
+    }
+)
 @rodeo
 def render(c, image="", env="local", debug=False):
     """Write packer/<image>.pkr.hcl for each image (deterministic; commit the result)."""
@@ -328,7 +386,18 @@ local.add_task(local_status, "status")
     }
 )
 @rodeo
-def release(c, image="", ami="", env="local", plan=False, json=False, allow_unverified=False, break_lock=False, config_only=False, debug=False):
+def release(
+    c,
+    image="",
+    ami="",
+    env="local",
+    plan=False,
+    json=False,
+    allow_unverified=False,
+    break_lock=False,
+    config_only=False,
+    debug=False,
+):
     """Move traffic to a new AMI with the newest config version: canary steps, gates, automatic rollback on failure."""
     from toolkit.images.lineage import check_id
     from toolkit.release import rollout
@@ -337,8 +406,19 @@ def release(c, image="", ami="", env="local", plan=False, json=False, allow_unve
     if ami:
         check_id(ami)  # before the local stack starts
     aws = _connect(cfg, seed_release=not plan, start=not plan)
-    _with_result(json, rollout.release, cfg, aws, ami=ami or None, image=image or None, allow_unverified=allow_unverified,
-                 break_lock=break_lock, plan_only=plan, reporter=_reporter(json), config_only=config_only)
+    _with_result(
+        json,
+        rollout.release,
+        cfg,
+        aws,
+        ami=ami or None,
+        image=image or None,
+        allow_unverified=allow_unverified,
+        break_lock=break_lock,
+        plan_only=plan,
+        reporter=_reporter(json),
+        config_only=config_only,
+    )
 
 
 @task(
@@ -362,8 +442,16 @@ def rollback(c, to="", env="local", plan=False, json=False, break_lock=False, de
 
     cfg = _config(env)
     number = history.number(to) if to else None  # before the local stack starts
-    _with_result(json, rollout.rollback, cfg, _aws(cfg, plan=plan), to=number, break_lock=break_lock,
-                 plan_only=plan, reporter=_reporter(json))
+    _with_result(
+        json,
+        rollout.rollback,
+        cfg,
+        _aws(cfg, plan=plan),
+        to=number,
+        break_lock=break_lock,
+        plan_only=plan,
+        reporter=_reporter(json),
+    )
 
 
 @task(help={"env": "environment (default: local)", "json": "print one JSON object", "debug": "show tracebacks"})
@@ -376,7 +464,13 @@ def releases(c, env="local", json=False, debug=False):
     _show(history.read(cfg, _connect(cfg)), json)
 
 
-@task(help={"env": "environment (default: local)", "json": "print one JSON object as the last line", "debug": "show tracebacks"})
+@task(
+    help={
+        "env": "environment (default: local)",
+        "json": "print one JSON object as the last line",
+        "debug": "show tracebacks",
+    }
+)
 @rodeo
 def status(c, env="local", json=False, debug=False):
     """Show the active slot, its AMI and git sha, weights, health per slot and the last releases."""
@@ -409,7 +503,12 @@ def scale(c, process="", min="", max="", env="local", plan=False, json=False, br
 
     cfg = _config(env)
     change = resize.parse(process, min, max)  # before the local stack starts
-    _show(resize.scale(cfg, _aws(cfg, plan=plan), change, plan_only=plan, break_lock=break_lock, reporter=_reporter(json)), json)
+    _show(
+        resize.scale(
+            cfg, _aws(cfg, plan=plan), change, plan_only=plan, break_lock=break_lock, reporter=_reporter(json)
+        ),
+        json,
+    )
 
 
 @task(help={"env": "environment (default: local)", "debug": "show tracebacks"})
@@ -448,9 +547,22 @@ def setup(c, env="local", debug=False):
     }
 )
 @rodeo
-def logs(c, follow=False, since="", grep="", slot="", instance="", env="local", json=False, debug=False, tail=False, all=False):
+def logs(
+    c,
+    follow=False,
+    since="",
+    grep="",
+    slot="",
+    instance="",
+    env="local",
+    json=False,
+    debug=False,
+    tail=False,
+    all=False,
+):
     """Show the app's lines from every instance's journal (CloudWatch Logs), merged by time, each with its instance, slot and version."""
-    from toolkit.logs import tail as reading, view
+    from toolkit.logs import tail as reading
+    from toolkit.logs import view
 
     follow = follow or tail
     cfg = _config(env)
@@ -501,12 +613,27 @@ def config_set(c, pair, and_=None, secret=False, env="local", release=True, json
 
     cfg = _config(env)
     values = parse_pairs([pair, *(and_ or [])], secret, lambda key: change.read_value(sys.stdin, key))
-    _with_result(json, change.set_vars, cfg, _connect(cfg), values, secret=secret, release=release, break_lock=break_lock,
-                 reporter=_reporter(json))
+    _with_result(
+        json,
+        change.set_vars,
+        cfg,
+        _connect(cfg),
+        values,
+        secret=secret,
+        release=release,
+        break_lock=break_lock,
+        reporter=_reporter(json),
+    )
 
 
-@task(help={"key": "the key to remove", "and_": "another key to remove in the same config version (repeatable)", **CONFIG_CHANGE_HELP},
-      iterable=["and_"])
+@task(
+    help={
+        "key": "the key to remove",
+        "and_": "another key to remove in the same config version (repeatable)",
+        **CONFIG_CHANGE_HELP,
+    },
+    iterable=["and_"],
+)
 @rodeo
 def config_unset(c, key, and_=None, env="local", release=True, json=False, break_lock=False, debug=False):
     """Remove config vars: a new config version without them, released like config.set (their SSM parameters stay, for rollbacks)."""
@@ -515,11 +642,26 @@ def config_unset(c, key, and_=None, env="local", release=True, json=False, break
 
     cfg = _config(env)
     keys = parse_keys([key, *(and_ or [])])
-    _with_result(json, change.unset_vars, cfg, _connect(cfg), keys, release=release, break_lock=break_lock, reporter=_reporter(json))
+    _with_result(
+        json,
+        change.unset_vars,
+        cfg,
+        _connect(cfg),
+        keys,
+        release=release,
+        break_lock=break_lock,
+        reporter=_reporter(json),
+    )
 
 
-@task(help={"env": "environment (default: local)", "json": "print one JSON object", "show_secrets": "show secret values (decrypted)",
-            "debug": "show tracebacks"})
+@task(
+    help={
+        "env": "environment (default: local)",
+        "json": "print one JSON object",
+        "show_secrets": "show secret values (decrypted)",
+        "debug": "show tracebacks",
+    }
+)
 @rodeo
 def config_list(c, env="local", json=False, show_secrets=False, debug=False):
     """Show the newest config version's vars (secrets as '(secret)' unless --show-secrets) and the one live."""
@@ -568,8 +710,16 @@ def run(c, env="local", size="", ami="", config_version=-1, timeout=3600, json=F
     aws = _connect(cfg)
     from toolkit.ui import Reporter
 
-    result = oneoff_run.run(cfg, aws, words, size=size or None, ami=ami or None, config_version=None if config_version < 0 else config_version,
-                            timeout=timeout, reporter=Reporter(stderr=True))
+    result = oneoff_run.run(
+        cfg,
+        aws,
+        words,
+        size=size or None,
+        ami=ami or None,
+        config_version=None if config_version < 0 else config_version,
+        timeout=timeout,
+        reporter=Reporter(stderr=True),
+    )
     if json:
         _print_json(result.to_dict())
     if result.exit_code:
@@ -599,7 +749,18 @@ def deploy(c, image="", ref="", env="local", plan=False, json=False, debug=False
     if image:
         cfg.image(image)
     aws = _connect(cfg, seed_release=not plan, start=not plan)
-    _with_result(json, run_deploy, cfg, aws, aws.hosts(), STATE_DIR, image=image or None, ref=ref or None, plan_only=plan, reporter=_reporter(json))
+    _with_result(
+        json,
+        run_deploy,
+        cfg,
+        aws,
+        aws.hosts(),
+        STATE_DIR,
+        image=image or None,
+        ref=ref or None,
+        plan_only=plan,
+        reporter=_reporter(json),
+    )
 
 
 # --- verify --------------------------------------------------------------------------
@@ -632,8 +793,18 @@ def verify(c, ami, env="local", image="", junit="", json=False, debug=False):
     if image:
         cfg.image(image)
     aws = _connect(cfg)
-    _with_result(json, verify_ami, cfg, aws, aws.hosts(), ami, image=image or None, junit=Path(junit).resolve() if junit else None,
-                 state_dir=STATE_DIR, reporter=_reporter(json))
+    _with_result(
+        json,
+        verify_ami,
+        cfg,
+        aws,
+        aws.hosts(),
+        ami,
+        image=image or None,
+        junit=Path(junit).resolve() if junit else None,
+        state_dir=STATE_DIR,
+        reporter=_reporter(json),
+    )
 
 
 # --- prune ---------------------------------------------------------------------------
@@ -663,8 +834,13 @@ def prune(c, image, keep="", env="local", plan=False, json=False, debug=False):
 # --- doctor --------------------------------------------------------------------------
 
 
-@task(help={"env": "environment whose account to check (default: local)", "json": "print one JSON object as the last line",
-            "debug": "show tracebacks"})
+@task(
+    help={
+        "env": "environment whose account to check (default: local)",
+        "json": "print one JSON object as the last line",
+        "debug": "show tracebacks",
+    }
+)
 @rodeo
 def doctor(c, env="local", json=False, debug=False):
     """Check, with read calls only, what would break the first bake or release on the account: one line per check.
@@ -679,7 +855,10 @@ def doctor(c, env="local", json=False, debug=False):
     _show(result, json)
     if result.failed:
         names = ", ".join(c.name for c in result.failed)
-        raise RodeoError(f"{len(result.failed)} doctor check(s) failed: {names}", "fix each ✗ line above, then run 'invoke doctor' again")
+        raise RodeoError(
+            f"{len(result.failed)} doctor check(s) failed: {names}",
+            "fix each ✗ line above, then run 'invoke doctor' again",
+        )
 
 
 # --- least privilege -----------------------------------------------------------------

@@ -67,8 +67,10 @@ REGION = "us-east-1"
 # The source image both sides bake from (an older Rodeo, run with this file for its figures, named it so).
 ROOTFS = sandbox.rootfs_path(CACHE) if hasattr(sandbox, "rootfs_path") else CACHE / "rootfs-bookworm"
 # testinfra 10.2 ignores --ssh-extra-args, so host-key and multiplexing options go in an ssh config.
-SSH_CONFIG = ("Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
-              "  ControlMaster auto\n  ControlPath /tmp/hand-ssh-%C\n  ControlPersist 30s\n")
+SSH_CONFIG = (
+    "Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+    "  ControlMaster auto\n  ControlPath /tmp/hand-ssh-%C\n  ControlPersist 30s\n"
+)
 
 HAND_TEMPLATE = r"""
 variable "endpoint" { type = string }
@@ -135,14 +137,26 @@ build {
 
 def rodeo(state: Path) -> tuple[float, dict]:
     """``invoke bake --image base --json [--force]``: wall seconds and the bake's record."""
-    env = dict(os.environ, RODEO_STATE_DIR=str(state), RODEO_CACHE_DIR=str(CACHE), PATH=f"{VENV_BIN}:{os.environ['PATH']}")
+    env = dict(
+        os.environ, RODEO_STATE_DIR=str(state), RODEO_CACHE_DIR=str(CACHE), PATH=f"{VENV_BIN}:{os.environ['PATH']}"
+    )
     env.pop("RODEO_DEBUG", None)
     invoke = str(VENV_BIN / "invoke")
     # Where bake reuses an AMI of unchanged inputs, --force makes it do the real work every run.
-    force = ["--force"] if "--force" in subprocess.run([invoke, "--help", "bake"], cwd=ROOT, capture_output=True, text=True).stdout else []
+    force = (
+        ["--force"]
+        if "--force" in subprocess.run([invoke, "--help", "bake"], cwd=ROOT, capture_output=True, text=True).stdout
+        else []
+    )
     t0 = time.perf_counter()
-    proc = subprocess.run([invoke, "bake", "--image", "base", "--json", *force], cwd=ROOT, env=env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [invoke, "bake", "--image", "base", "--json", *force],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"invoke bake failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -168,14 +182,26 @@ def hand(work: Path, aws: Aws, source_ami: str, template: Path, live_dir: Path) 
         with instance.ssh_port(buildinstances.ssh_socket(bake_id), work) as (port, _):
             inventory = work / "inventory"
             inventory.mkdir()
-            (inventory / "hosts.ini").write_text(f"[build]\nbuild-host ansible_host=127.0.0.1 ansible_port={port} ansible_user=admin\n")
+            (inventory / "hosts.ini").write_text(
+                f"[build]\nbuild-host ansible_host=127.0.0.1 ansible_port={port} ansible_user=admin\n"
+            )
             (inventory / "group_vars").symlink_to(ROOT / "inventories/local/group_vars")
             (work / "ssh_config").write_text(SSH_CONFIG)
-            git_sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-            values = {"endpoint": aws.endpoint, "source_ami": source_ami, "ssh_port": port, "key_file": str(key), "bake_id": bake_id,
-                      "key_name": key_name, "work": str(work), "git_sha": git_sha,
-                      "inputs_hash": hashlib.sha256((ROOT / "playbooks/base.yml").read_bytes()).hexdigest(),
-                      "built_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            git_sha = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+            values = {
+                "endpoint": aws.endpoint,
+                "source_ami": source_ami,
+                "ssh_port": port,
+                "key_file": str(key),
+                "bake_id": bake_id,
+                "key_name": key_name,
+                "work": str(work),
+                "git_sha": git_sha,
+                "inputs_hash": hashlib.sha256((ROOT / "playbooks/base.yml").read_bytes()).hexdigest(),
+                "built_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
             t1 = time.perf_counter()
             cmd = ["packer", "build", "-color=false", *(f"-var={k}={v}" for k, v in values.items()), str(template)]
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -219,31 +245,89 @@ PY = str(VENV_BIN / "python")
 
 def fixed_costs(tmp: Path, st, aws: Aws, runs: int) -> list[tuple[str, float, str]]:
     """(what, median seconds, how it is measured) for each fixed cost of a bake."""
-    env = dict(os.environ, RODEO_STATE_DIR=str(st.state_dir), RODEO_CACHE_DIR=str(CACHE), PATH=f"{VENV_BIN}:{os.environ['PATH']}",
-               RODEO_LOCAL_LIVE="0", CHECKPOINT_DISABLE="1", PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        RODEO_STATE_DIR=str(st.state_dir),
+        RODEO_CACHE_DIR=str(CACHE),
+        PATH=f"{VENV_BIN}:{os.environ['PATH']}",
+        RODEO_LOCAL_LIVE="0",
+        CHECKPOINT_DISABLE="1",
+        PYTHONPATH=str(ROOT),
+    )
+
     def py(code: str):
         return lambda: run_ok([PY, "-c", code], cwd=ROOT, env=env)
+
     (tmp / "null.pkr.hcl").write_text(NULL_TEMPLATE)
     (tmp / "empty.yml").write_text(EMPTY_PLAY)
     (tmp / "test_trivial.py").write_text("def test_nothing():\n    pass\n")
     (tmp / "runner").mkdir()
     load = "from pathlib import Path; from toolkit import config; cfg = config.load('local', Path('.'))"
-    connect = load + "; from toolkit.environment import connect; import os; aws = connect(cfg, Path(os.environ['RODEO_STATE_DIR']), Path(os.environ['RODEO_CACHE_DIR']), live=False)"
-    plan = connect + "; from toolkit.bake.plan import gather, plan_bake; plan_bake(gather(cfg, aws, 'base', Path(os.environ['RODEO_STATE_DIR'])), cfg, Path(os.environ['RODEO_STATE_DIR']))"
-    runner = ("import ansible_runner; r = ansible_runner.run(private_data_dir='%s', playbook='%s', inventory='localhost ansible_connection=local',"
-              " quiet=True, rotate_artifacts=1); assert r.status == 'successful', r.status") % (tmp / "runner", tmp / "empty.yml")
+    connect = (
+        load
+        + "; from toolkit.environment import connect; import os; aws = connect(cfg, Path(os.environ['RODEO_STATE_DIR']), Path(os.environ['RODEO_CACHE_DIR']), live=False)"
+    )
+    plan = (
+        connect
+        + "; from toolkit.bake.plan import gather, plan_bake; plan_bake(gather(cfg, aws, 'base', Path(os.environ['RODEO_STATE_DIR'])), cfg, Path(os.environ['RODEO_STATE_DIR']))"
+    )
+    runner = (
+        "import ansible_runner; r = ansible_runner.run(private_data_dir='%s', playbook='%s', inventory='localhost ansible_connection=local',"
+        " quiet=True, rotate_artifacts=1); assert r.status == 'successful', r.status"
+    ) % (tmp / "runner", tmp / "empty.yml")
     rows = [
-        ("CLI start", timed(lambda: run_ok([str(VENV_BIN / "invoke"), "--help", "bake"], cwd=ROOT, env=env), runs), "invoke --help bake"),
+        (
+            "CLI start",
+            timed(lambda: run_ok([str(VENV_BIN / "invoke"), "--help", "bake"], cwd=ROOT, env=env), runs),
+            "invoke --help bake",
+        ),
         ("config", timed(py(load), runs), "python -c: import toolkit.config, load rodeo.yml"),
         ("stack check", timed(py(connect), runs), "python -c: config + toolkit.environment.connect (moto up, seeded)"),
-        ("render (plan)", timed(py(plan), runs), "python -c: config + connect + gather + plan_bake (render cache warm)"),
-        ("Packer start", timed(lambda: run_ok(["packer", "build", "-machine-readable", str(tmp / "null.pkr.hcl")], cwd=tmp, env=env), runs),
-         "packer build of a null source, nothing to do"),
-        ("ansible-runner start", timed(py(runner), runs), "python -c: ansible_runner.run of a play with no task (local)"),
-        ("pytest start", timed(lambda: run_ok([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", str(tmp / "test_trivial.py")],
-                                              cwd=tmp, env=env), runs), "python -m pytest of one empty test (testinfra loaded)"),
-        ("a step's start (x3 a bake)", timed(lambda: run_ok([PY, "-m", "toolkit.bake.seal", "--help"], cwd=ROOT, env=env), runs),
-         "python -m toolkit.bake.seal --help (interpreter and imports)"),
+        (
+            "render (plan)",
+            timed(py(plan), runs),
+            "python -c: config + connect + gather + plan_bake (render cache warm)",
+        ),
+        (
+            "Packer start",
+            timed(
+                lambda: run_ok(["packer", "build", "-machine-readable", str(tmp / "null.pkr.hcl")], cwd=tmp, env=env),
+                runs,
+            ),
+            "packer build of a null source, nothing to do",
+        ),
+        (
+            "ansible-runner start",
+            timed(py(runner), runs),
+            "python -c: ansible_runner.run of a play with no task (local)",
+        ),
+        (
+            "pytest start",
+            timed(
+                lambda: run_ok(
+                    [
+                        PY,
+                        "-m",
+                        "pytest",
+                        "-q",
+                        "-p",
+                        "no:cacheprovider",
+                        "-o",
+                        "addopts=",
+                        str(tmp / "test_trivial.py"),
+                    ],
+                    cwd=tmp,
+                    env=env,
+                ),
+                runs,
+            ),
+            "python -m pytest of one empty test (testinfra loaded)",
+        ),
+        (
+            "a step's start (x3 a bake)",
+            timed(lambda: run_ok([PY, "-m", "toolkit.bake.seal", "--help"], cwd=ROOT, env=env), runs),
+            "python -m toolkit.bake.seal --help (interpreter and imports)",
+        ),
     ]
     rows += host_costs(tmp, runs)
     return rows
@@ -254,8 +338,10 @@ def host_costs(tmp: Path, runs: int) -> list[tuple[str, float, str]]:
     rootfs = ROOTFS
     key = tmp / "hostkey"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    (tmp / "ssh_config").write_text(f"Host *\n  IdentityFile {key}\n  User admin\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
-                                    f"  LogLevel ERROR\n  ControlPath /tmp/rodeo-bench-%C\n")
+    (tmp / "ssh_config").write_text(
+        f"Host *\n  IdentityFile {key}\n  User admin\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+        f"  LogLevel ERROR\n  ControlPath /tmp/rodeo-bench-%C\n"
+    )
     marker = [ln for ln in key.read_text().splitlines() if ln and not ln.startswith("-----")][-2]
 
     def start_stop() -> None:
@@ -272,23 +358,44 @@ def host_costs(tmp: Path, runs: int) -> list[tuple[str, float, str]]:
         login = timed(lambda: run_ok([*base, "-o", "ControlMaster=no", inst.host, "true"]), runs)
         run_ok([*base, "-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-f", "-N", inst.host])
         session = timed(lambda: run_ok([*base, inst.host, "true"]), runs)
-        whole = timed(lambda: subprocess.run([*base, inst.host, "sudo -n grep -rlsF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
-                                               "--exclude-dir=run -f - / || true"], input=marker + "\n", capture_output=True, text=True), runs)
+        whole = timed(
+            lambda: subprocess.run(
+                [
+                    *base,
+                    inst.host,
+                    "sudo -n grep -rlsF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
+                    "--exclude-dir=run -f - / || true",
+                ],
+                input=marker + "\n",
+                capture_output=True,
+                text=True,
+            ),
+            runs,
+        )
         changed = float("nan")
         try:
             from toolkit.bake import seal
             from toolkit.hosts.ssh import SshHost
+
             host = SshHost(inst.host, inst.port, "admin", key)
             if "since" in seal.scan_host.__code__.co_varnames:
                 changed = timed(lambda: seal.scan_host(host, tmp / "ssh_config", [("key", marker)], since=start), runs)
         finally:
             subprocess.run([*base, "-O", "exit", inst.host], capture_output=True)
     return [
-        ("build instance start + stop", boot, "sandbox.build_instance on the Debian root file system (sshd up, then torn down)"),
+        (
+            "build instance start + stop",
+            boot,
+            "sandbox.build_instance on the Debian root file system (sshd up, then torn down)",
+        ),
         ("SSH: a new login", login, "ssh ... true, no master (each of Ansible, testinfra, seal paid one before)"),
         ("SSH: a session on the master", session, "ssh ... true through the bake's master connection"),
         ("seal scan: whole disk", whole, "grep -rlsF -f - / on the build host (one pass per value, before)"),
-        ("seal scan: changed files", changed, "toolkit.bake.seal.scan_host since the bake began (all values, one pass)"),
+        (
+            "seal scan: changed files",
+            changed,
+            "toolkit.bake.seal.scan_host since the bake began (all values, one pass)",
+        ),
     ]
 
 
@@ -310,7 +417,10 @@ def main() -> None:
         source_ami = seed.seed_base(st, aws)["base_ami"]
         template = tmp / "hand.pkr.hcl"
         template.write_text(HAND_TEMPLATE)
-        print(f"moto at {url}, base AMI {source_ami}, temp dir {tmp}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+        print(
+            f"moto at {url}, base AMI {source_ami}, temp dir {tmp}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+            flush=True,
+        )
         if args.fixed:
             rodeo(st.state_dir)  # a bake first: the stack seeded, the render cache warm
             print(f"\n{'fixed cost':<30} {'median s':>9}  how")
@@ -333,17 +443,26 @@ def main() -> None:
             print(f"{i:>3}  {r_wall[-1]:8.2f}  {h_wall[-1]:8.2f}  {r_wall[-1] / h_wall[-1]:6.3f}", flush=True)
         r, h = med(r_wall), med(h_wall)
         print(f"{'med':>3}  {r:8.2f}  {h:8.2f}  {r / h:6.3f}")
-        print(f"\nRodeo/hand-made = {r / h:.3f} ({r - h:+.2f}s per bake) -> goal (<= 0.50) {'MET' if r / h <= 0.50 else 'NOT MET'}")
+        print(
+            f"\nRodeo/hand-made = {r / h:.3f} ({r - h:+.2f}s per bake) -> goal (<= 0.50) {'MET' if r / h <= 0.50 else 'NOT MET'}"
+        )
         ran = [json.loads((Path(rec["artifacts"]) / "bake.json").read_text()).get("provision") or {} for rec in records]
-        print("Rodeo's provisioning: " + ", ".join(f"{p.get('strategy', '?')}" + (f" (fell back: {p['fallback']})" if p.get("fallback") else "")
-                                                  for p in ran))
+        print(
+            "Rodeo's provisioning: "
+            + ", ".join(
+                f"{p.get('strategy', '?')}" + (f" (fell back: {p['fallback']})" if p.get("fallback") else "")
+                for p in ran
+            )
+        )
         phases = {k: med([rec["phases"].get(k, 0.0) for rec in records]) for k in records[0]["phases"]}
         in_bake = med([rec["duration_s"] for rec in records])
         outside = med([w - rec["duration_s"] for w, rec in zip(r_wall, records)])
         unphased = med([rec["duration_s"] - sum(rec["phases"].values()) for rec in records])
         print("Rodeo phases, median s: " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
-        print(f"  bake() duration_s {in_bake:.2f} (of which outside the phases {unphased:.2f});"
-              f" CLI start + config + stack check (wall - duration_s) {outside:.2f}")
+        print(
+            f"  bake() duration_s {in_bake:.2f} (of which outside the phases {unphased:.2f});"
+            f" CLI start + config + stack check (wall - duration_s) {outside:.2f}"
+        )
         print("Hand-made parts, median s: " + ", ".join(f"{k} {med([p[k] for p in h_parts]):.2f}" for k in h_parts[0]))
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:

@@ -69,8 +69,12 @@ from toolkit.local import stack  # noqa: E402
 
 REGION = "us-east-1"
 KINDS = ("full", "hit", "layered", "mono")
-LABELS = {"full": "1 full app bake (base + app)", "hit": "2 cache hit (whole CLI)",
-          "layered": "3 new app code, layered", "mono": "4 new app code, monolithic"}
+LABELS = {
+    "full": "1 full app bake (base + app)",
+    "hit": "2 cache hit (whole CLI)",
+    "layered": "3 new app code, layered",
+    "mono": "4 new app code, monolithic",
+}
 BASE_FILE = "playbooks/roles/base/defaults/main.yml"  # changed for kind 1: base and app rebake
 CLOUD_PLAYBOOK = """---
 # bench/cache.py --seed cloud: the local root file system made like a Debian cloud image on EC2,
@@ -100,9 +104,18 @@ def make_cloud_seed(project: Project) -> None:
     project.write("tests/image/test_cloud.py", CLOUD_TESTS)
     cfg = yaml.safe_load(project.read("inventories/local/rodeo.yml"))
     base = cfg["images"]["base"]
-    cloud = {"source_ami": base.pop("source_ami"), "playbook": "playbooks/cloud.yml", "tests": "tests/image/test_cloud.py",
-             "instance_type": base["instance_type"], "ssh_username": base["ssh_username"]}
-    cfg["images"] = {"cloud": cloud, "base": dict(base, parent="cloud"), **{k: v for k, v in cfg["images"].items() if k != "base"}}
+    cloud = {
+        "source_ami": base.pop("source_ami"),
+        "playbook": "playbooks/cloud.yml",
+        "tests": "tests/image/test_cloud.py",
+        "instance_type": base["instance_type"],
+        "ssh_username": base["ssh_username"],
+    }
+    cfg["images"] = {
+        "cloud": cloud,
+        "base": dict(base, parent="cloud"),
+        **{k: v for k, v in cfg["images"].items() if k != "base"},
+    }
     project.write("inventories/local/rodeo.yml", yaml.safe_dump(cfg, sort_keys=False))
 
 
@@ -117,8 +130,11 @@ def make_mono(project: Project) -> None:
     (project.root / "inventories/mono").mkdir()
     shutil.copytree(project.root / "inventories/local/group_vars", project.root / "inventories/mono/group_vars")
     project.write("inventories/mono/rodeo.yml", yaml.safe_dump(cfg, sort_keys=False))
-    project.write("playbooks/mono.yml", "---\n# base and app in one image, no layering (bench/cache.py)\n"
-                  "- import_playbook: base.yml\n- import_playbook: app.yml\n")
+    project.write(
+        "playbooks/mono.yml",
+        "---\n# base and app in one image, no layering (bench/cache.py)\n"
+        "- import_playbook: base.yml\n- import_playbook: app.yml\n",
+    )
 
 
 def bakes(project: Project) -> set[str]:
@@ -132,8 +148,12 @@ def run(project: Project, kind: str, counter: int) -> dict:
         project.append(BASE_FILE, f"# bench {counter}\n")
     elif kind in ("layered", "mono"):
         project.append(APP_FILE, f"# bench {counter}\n")
-    args = {"full": ["--image", "app"], "hit": ["--image", "app"], "layered": ["--image", "app"],
-            "mono": ["--env", "mono", "--image", "mono", "--force"]}[kind]
+    args = {
+        "full": ["--image", "app"],
+        "hit": ["--image", "app"],
+        "layered": ["--image", "app"],
+        "mono": ["--env", "mono", "--image", "mono", "--force"],
+    }[kind]
     before = bakes(project)
     t0 = time.perf_counter()
     proc = project.invoke("bake", *args, "--json", timeout=1200)
@@ -185,12 +205,19 @@ def parallel_figure(project: Project, runs: int, warmup: bool) -> None:
         for how in ("sequential", "parallel"):
             results[how].append(run_pair(project, how))
         seq, par = results["sequential"][-1], results["parallel"][-1]
-        print(f"{i:>3}  {seq['wall']:12.2f}  {par['wall']:10.2f}  {par['overlap']:9.2f}  {seq['load']:.1f} {par['load']:.1f}", flush=True)
+        print(
+            f"{i:>3}  {seq['wall']:12.2f}  {par['wall']:10.2f}  {par['overlap']:9.2f}  {seq['load']:.1f} {par['load']:.1f}",
+            flush=True,
+        )
     seq, par = (med([r["wall"] for r in results[how]]) for how in ("sequential", "parallel"))
     packer = {how: med([sum(r["packer"]) / 2 for r in results[how]]) for how in results}
-    print(f"\ntwo independent images: parallel {par:.2f}s, sequential {seq:.2f}s (medians) -> parallel/sequential = {par / seq:.2f}")
-    print(f"one Packer run, median: {packer['sequential']:.2f}s alone, {packer['parallel']:.2f}s beside the other;"
-          f" overlap median {med([r['overlap'] for r in results['parallel']]):.2f}s")
+    print(
+        f"\ntwo independent images: parallel {par:.2f}s, sequential {seq:.2f}s (medians) -> parallel/sequential = {par / seq:.2f}"
+    )
+    print(
+        f"one Packer run, median: {packer['sequential']:.2f}s alone, {packer['parallel']:.2f}s beside the other;"
+        f" overlap median {med([r['overlap'] for r in results['parallel']]):.2f}s"
+    )
 
 
 def med(values: list[float]) -> float:
@@ -202,9 +229,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each kind (default 3)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up bakes")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (project copy, logs, bake folders)")
-    parser.add_argument("--parallel", action="store_true", help="only: two independent images at once against one after the other")
-    parser.add_argument("--seed", choices=("local", "cloud"), default="local",
-                        help="local: the local root file system as it is (agent packages included); cloud: like a Debian cloud image on EC2")
+    parser.add_argument(
+        "--parallel", action="store_true", help="only: two independent images at once against one after the other"
+    )
+    parser.add_argument(
+        "--seed",
+        choices=("local", "cloud"),
+        default="local",
+        help="local: the local root file system as it is (agent packages included); cloud: like a Debian cloud image on EC2",
+    )
     args = parser.parse_args()
     sandbox.check_host()
     sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE))
@@ -224,12 +257,16 @@ def main() -> None:
                 proc = project.invoke("bake", "--env", env, "--image", "cloud", timeout=1200)
                 if proc.returncode != 0:
                     sys.exit(f"the cloud-like seed ({env}) failed to bake:\n{proc.stderr[-3000:]}")
-        print(f"seed {args.seed}, moto at {url}, temp dir {tmp}, {os.cpu_count()} cores, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}",
-              flush=True)
+        print(
+            f"seed {args.seed}, moto at {url}, temp dir {tmp}, {os.cpu_count()} cores, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}",
+            flush=True,
+        )
         if args.parallel:
             parallel_figure(project, args.runs, not args.no_warmup)
             load1 = os.getloadavg()
-            print(f"\nload average: start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+            print(
+                f"\nload average: start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}"
+            )
             return
         counter = 0
         if not args.no_warmup:
@@ -244,29 +281,42 @@ def main() -> None:
                 counter += 1
                 results[kind].append(run(project, kind, counter))
                 loads.append(results[kind][-1]["load"])
-            print(f"{i:>3}  " + "  ".join(f"{results[k][-1]['wall']:9.2f}" for k in KINDS)
-                  + "  " + " ".join(f"{x:.1f}" for x in loads), flush=True)
+            print(
+                f"{i:>3}  "
+                + "  ".join(f"{results[k][-1]['wall']:9.2f}" for k in KINDS)
+                + "  "
+                + " ".join(f"{x:.1f}" for x in loads),
+                flush=True,
+            )
         walls = {k: [r["wall"] for r in results[k]] for k in KINDS}
         print(f"\n{'kind':<30} {'median s':>9} {'min s':>8} {'max s':>8}")
         for k in KINDS:
             print(f"{LABELS[k]:<30} {med(walls[k]):9.2f} {min(walls[k]):8.2f} {max(walls[k]):8.2f}")
         hit, layered, mono, full = (med(walls[k]) for k in ("hit", "layered", "mono", "full"))
-        print(f"\ncache hit: {hit:.2f}s wall -> goal (< 1 s) {'MET' if hit < 1 else 'NOT MET'}"
-              f"  (bake() itself {med([r['record']['duration_s'] for r in results['hit']]):.2f}s,"
-              f" CLI start + config + stack check {med([r['wall'] - r['record']['duration_s'] for r in results['hit']]):.2f}s)")
-        print(f"layered / monolithic = {layered / mono:.3f} ({layered:.2f}s / {mono:.2f}s)"
-              f" -> goal (<= 0.4) {'MET' if layered / mono <= 0.4 else 'NOT MET'}")
+        print(
+            f"\ncache hit: {hit:.2f}s wall -> goal (< 1 s) {'MET' if hit < 1 else 'NOT MET'}"
+            f"  (bake() itself {med([r['record']['duration_s'] for r in results['hit']]):.2f}s,"
+            f" CLI start + config + stack check {med([r['wall'] - r['record']['duration_s'] for r in results['hit']]):.2f}s)"
+        )
+        print(
+            f"layered / monolithic = {layered / mono:.3f} ({layered:.2f}s / {mono:.2f}s)"
+            f" -> goal (<= 0.4) {'MET' if layered / mono <= 0.4 else 'NOT MET'}"
+        )
         print(f"full / layered = {full / layered:.2f}; hit / full = {hit / full:.3f}")
         print("\nphases, median s (of the bakes each run made)")
         for k in ("full", "layered", "mono"):
             rs = results[k]
-            names = sorted({n for r in rs for n in r["phases"]}, key=lambda n: (ORDER.index(n) if n in ORDER else 99, n))
+            names = sorted(
+                {n for r in rs for n in r["phases"]}, key=lambda n: (ORDER.index(n) if n in ORDER else 99, n)
+            )
             phases = ", ".join(f"{n} {med([r['phases'].get(n, 0.0) for r in rs]):.2f}" for n in names)
             inside = med([sum(r["phases"].values()) for r in rs])
             outside = med([r["wall"] - sum(r["phases"].values()) for r in rs])
             print(f"  {k:<8} {phases}  | sum {inside:.2f}, rest of wall {outside:.2f}")
         load1 = os.getloadavg()
-        print(f"\nload average: start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
+        print(
+            f"\nload average: start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, end {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}"
+        )
     finally:
         stack.down(st)
         if args.keep:

@@ -97,19 +97,32 @@ def main() -> None:
     stack.check_live_host()
     parts = livebuilds.sample_layers(ROOT, CACHE, sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE)))
     rows = []
-    with tempfile.TemporaryDirectory(prefix="rodeo-bench-config-") as tmp, livebuilds.live_sample(Path(tmp), ROOT, CACHE, pause=args.pause) as live:
+    with (
+        tempfile.TemporaryDirectory(prefix="rodeo-bench-config-") as tmp,
+        livebuilds.live_sample(Path(tmp), ROOT, CACHE, pause=args.pause) as live,
+    ):
         cfg, aws, env = live.cfg, live.aws, live.env
-        rollout.release(cfg, aws, ami=livebuilds.build(live.st, aws.client("ec2"), parts, Path(tmp), "1.0.0"), reporter=Silent())
+        rollout.release(
+            cfg, aws, ami=livebuilds.build(live.st, aws.client("ec2"), parts, Path(tmp), "1.0.0"), reporter=Silent()
+        )
         port = int(live.urls()[80].rsplit(":", 1)[1])
         steps_below_100 = len([s for s in cfg.release.steps if s < 100])
-        cli_env = dict(os.environ, RODEO_STATE_DIR=str(live.st.state_dir), RODEO_CACHE_DIR=str(CACHE), RODEO_LOCAL_LIVE="1")
+        cli_env = dict(
+            os.environ, RODEO_STATE_DIR=str(live.st.state_dir), RODEO_CACHE_DIR=str(CACHE), RODEO_LOCAL_LIVE="1"
+        )
         for i in range(args.runs):
             value = f"Hello, run {i + 1}"
             load_before = os.getloadavg()[0]
             with Poller(port) as poller:
                 started = time.monotonic()
-                out = subprocess.run([str(livebuilds.BIN / "invoke"), "config.set", f"GREETING={value}", "--json"], cwd=live.project, env=cli_env,
-                                     capture_output=True, text=True, timeout=600)
+                out = subprocess.run(
+                    [str(livebuilds.BIN / "invoke"), "config.set", f"GREETING={value}", "--json"],
+                    cwd=live.project,
+                    env=cli_env,
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                )
                 wall = time.monotonic() - started
                 time.sleep(1.0)
             if out.returncode != 0:
@@ -120,13 +133,25 @@ def main() -> None:
                 sys.exit(f"run {i + 1}: the load balancer never answered only {value!r}")
             to_all_new = all_new - started
             ids = slots.instance_ids(env, aws, slots.read(env, aws).active.name)
-            served = sum(f"<h1>{value}</h1>" in in_instance(iid, "curl", "-sS", "http://127.0.0.1:8080/").stdout for iid in ids)
+            served = sum(
+                f"<h1>{value}</h1>" in in_instance(iid, "curl", "-sS", "http://127.0.0.1:8080/").stdout for iid in ids
+            )
             pauses = steps_below_100 * args.pause
-            rows.append({"to all new": to_all_new, "pauses": pauses, "goal (pauses excluded)": to_all_new - pauses,
-                         "cli wall": wall, "release": record["release"]["seconds"]})
-            print(f"  run {i + 1}: to all new {to_all_new:6.2f}s, pauses before it {pauses}s -> {to_all_new - pauses:6.2f}s; "
-                  f"cli {wall:.2f}s, release {record['release']['seconds']:.2f}s; config v{record['version']}; "
-                  f"{served}/{len(ids)} instances serve it; {len(poller.samples)} polls (load {load_before:.2f} -> {os.getloadavg()[0]:.2f})", flush=True)
+            rows.append(
+                {
+                    "to all new": to_all_new,
+                    "pauses": pauses,
+                    "goal (pauses excluded)": to_all_new - pauses,
+                    "cli wall": wall,
+                    "release": record["release"]["seconds"],
+                }
+            )
+            print(
+                f"  run {i + 1}: to all new {to_all_new:6.2f}s, pauses before it {pauses}s -> {to_all_new - pauses:6.2f}s; "
+                f"cli {wall:.2f}s, release {record['release']['seconds']:.2f}s; config v{record['version']}; "
+                f"{served}/{len(ids)} instances serve it; {len(poller.samples)} polls (load {load_before:.2f} -> {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
         print("  where the last run's release went (its progress lines):")
         for line in out.stderr.splitlines():
             if line.startswith(("✓", "✗")):

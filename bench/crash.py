@@ -97,8 +97,14 @@ class Watcher(threading.Thread):
 
 
 def environment(root: Path, st: stack.Stack, pause: int = 0):
-    cfg = release_env(root, f"crash{next(_names)}", capacity={"min": 2, "max": 4, "desired": 2}, steps=[10, 50, 100],
-                      pause_seconds=pause, health_timeout_seconds=5)
+    cfg = release_env(
+        root,
+        f"crash{next(_names)}",
+        capacity={"min": 2, "max": 4, "desired": 2},
+        steps=[10, 50, 100],
+        pause_seconds=pause,
+        health_timeout_seconds=5,
+    )
     url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
     aws = LocalEnvironment(region=cfg.region, endpoint=url)
     env = slots.resolve(cfg, aws)
@@ -107,7 +113,12 @@ def environment(root: Path, st: stack.Stack, pause: int = 0):
 
 def new_ami(cfg, aws) -> str:
     ec2 = aws.client("ec2")
-    ami = ec2.register_image(Name=f"{cfg.app}-app-{next(_names)}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+    ami = ec2.register_image(
+        Name=f"{cfg.app}-app-{next(_names)}",
+        Architecture="x86_64",
+        RootDeviceName="/dev/xvda",
+        VirtualizationType="hvm",
+    )["ImageId"]
     tags = {"rodeo:app": cfg.app, "rodeo:image": "app", "rodeo:verified": "true"}
     ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     return ami
@@ -123,7 +134,11 @@ def run_case(root, st, poll, killed: str, n: int, rerun: str) -> dict:
         rollout.release(cfg, aws, ami=ami, reporter=Silent())
     victim = Killable(aws, n)
     try:
-        (rollout.release(cfg, victim, ami=ami, reporter=Silent()) if killed == "release" else rollout.rollback(cfg, victim, reporter=Silent()))
+        (
+            rollout.release(cfg, victim, ami=ami, reporter=Silent())
+            if killed == "release"
+            else rollout.rollback(cfg, victim, reporter=Silent())
+        )
     except Killed:
         pass
     expected = ami if rerun == "release" else base
@@ -138,8 +153,22 @@ def run_case(root, st, poll, killed: str, n: int, rerun: str) -> dict:
     spans = watcher.finish()
     state = slots.read(env, aws)
     live, idle = state.active, state.other(state.active.name)
-    converged = live.weight == 100 and live.ami == expected and idle.desired == 0 and (error is None or "nothing to roll back to" in error)
-    return {"killed": killed, "n": n, "rerun": rerun, "reached": victim.dead, "converged": converged, "breaks": len(spans), "longest": max(spans, default=0.0), "error": error}
+    converged = (
+        live.weight == 100
+        and live.ami == expected
+        and idle.desired == 0
+        and (error is None or "nothing to roll back to" in error)
+    )
+    return {
+        "killed": killed,
+        "n": n,
+        "rerun": rerun,
+        "reached": victim.dead,
+        "converged": converged,
+        "breaks": len(spans),
+        "longest": max(spans, default=0.0),
+        "error": error,
+    }
 
 
 def reaction(root, st, poll) -> dict:
@@ -154,11 +183,15 @@ def reaction(root, st, poll) -> dict:
             return
         weights = sorted(t["Weight"] for t in params["DefaultActions"][0]["ForwardConfig"]["TargetGroups"])
         if weights == [50, 50] and "failed" not in marks:
+
             def fail():
                 time.sleep(1.0)
-                group = outside.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[env.groups["green"]])["AutoScalingGroups"][0]
+                group = outside.client("autoscaling").describe_auto_scaling_groups(
+                    AutoScalingGroupNames=[env.groups["green"]]
+                )["AutoScalingGroups"][0]
                 outside.client("ec2").stop_instances(InstanceIds=[i["InstanceId"] for i in group["Instances"]])
                 marks["failed"] = time.monotonic()
+
             threading.Thread(target=fail, daemon=True).start()
         elif weights == [0, 100] and "failed" in marks:
             marks.setdefault("back", time.monotonic())
@@ -170,7 +203,10 @@ def reaction(root, st, poll) -> dict:
     except Exception:
         pass
     spans = watcher.finish()
-    return {"reaction": marks.get("back", float("nan")) - marks.get("failed", float("nan")), "watched_longest": max(spans, default=0.0)}
+    return {
+        "reaction": marks.get("back", float("nan")) - marks.get("failed", float("nan")),
+        "watched_longest": max(spans, default=0.0),
+    }
 
 
 def main() -> None:
@@ -184,21 +220,30 @@ def main() -> None:
         root = Path(tmp)
         st = stack.Stack(state_dir=root / "state", cache_dir=root / "state")
         try:
-            rows = [run_case(root, st, args.poll, killed, n, rerun)
-                    for killed, calls in (("release", args.release_calls), ("rollback", args.rollback_calls))
-                    for n in range(1, calls + 1) for rerun in ("release", "rollback")]
+            rows = [
+                run_case(root, st, args.poll, killed, n, rerun)
+                for killed, calls in (("release", args.release_calls), ("rollback", args.rollback_calls))
+                for n in range(1, calls + 1)
+                for rerun in ("release", "rollback")
+            ]
             react = reaction(root, st, args.poll)
         finally:
             stack.down(st)
     points = {(r["killed"], r["n"]) for r in rows if r["reached"]}
-    print(f"kill points tried: {len(points)} ({sum(1 for k, _ in points if k == 'release')} in a release, {sum(1 for k, _ in points if k == 'rollback')} in a rollback)")
+    print(
+        f"kill points tried: {len(points)} ({sum(1 for k, _ in points if k == 'release')} in a release, {sum(1 for k, _ in points if k == 'rollback')} in a rollback)"
+    )
     print(f"reruns: {len(rows)}, converged to the expected version: {sum(r['converged'] for r in rows)}")
     for r in rows:
         if not r["converged"]:
             print(f"  NOT converged: {r['killed']} killed after call {r['n']}, rerun {r['rerun']}: {r['error']}")
-    print(f"invariant breaks seen by the watcher (poll {args.poll}s) during kills and reruns: {sum(r['breaks'] for r in rows)}, "
-          f"longest {max((r['longest'] for r in rows), default=0.0):.2f}s")
-    print(f"outside failure: weight left the failed slot {react['reaction']:.2f}s after it failed (watcher saw weight below capacity.min for {react['watched_longest']:.2f}s at most)")
+    print(
+        f"invariant breaks seen by the watcher (poll {args.poll}s) during kills and reruns: {sum(r['breaks'] for r in rows)}, "
+        f"longest {max((r['longest'] for r in rows), default=0.0):.2f}s"
+    )
+    print(
+        f"outside failure: weight left the failed slot {react['reaction']:.2f}s after it failed (watcher saw weight below capacity.min for {react['watched_longest']:.2f}s at most)"
+    )
     print(f"wall time {time.monotonic() - started:.0f}s")
 
 

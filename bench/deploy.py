@@ -61,7 +61,9 @@ def deploy(project: Project) -> tuple[float, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--procfile", action="store_true", help="time git commit -> served new version of a Procfile app")
+    parser.add_argument(
+        "--procfile", action="store_true", help="time git commit -> served new version of a Procfile app"
+    )
     args = parser.parse_args()
     if args.procfile:
         return procfile_main(args.runs)
@@ -76,28 +78,49 @@ def main() -> int:
         for i in range(args.runs):
             took, result = deploy(project)
             rows["unchanged"].append({"wall": took})
-            print(f"  unchanged    {took:6.2f}s  release {result['release']['outcome']}  (load {os.getloadavg()[0]:.2f})", flush=True)
+            print(
+                f"  unchanged    {took:6.2f}s  release {result['release']['outcome']}  (load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
             project.write("examples/webapp/VERSION", f"1.{i + 1}.0\n")
             took, result = deploy(project)
             release = result["release"]
-            row = {"wall": took, "bake": result["bake"]["duration_s"], "release": release["seconds"], "pauses": steps * pause}
+            row = {
+                "wall": took,
+                "bake": result["bake"]["duration_s"],
+                "release": release["seconds"],
+                "pauses": steps * pause,
+            }
             row["beyond pauses"] = row["release"] - row["pauses"]
             rows["new version"].append(row)
-            print(f"  new version  {took:6.2f}s  bake {row['bake']:.1f}s  release {row['release']:.1f}s "
-                  f"(pauses {row['pauses']}s, beyond {row['beyond pauses']:.1f}s)  (load {os.getloadavg()[0]:.2f})", flush=True)
+            print(
+                f"  new version  {took:6.2f}s  bake {row['bake']:.1f}s  release {row['release']:.1f}s "
+                f"(pauses {row['pauses']}s, beyond {row['beyond pauses']:.1f}s)  (load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
         print(f"\nmedians of {args.runs} runs ({steps} steps x {pause}s pauses):")
         for kind, runs in rows.items():
             keys = [k for k in runs[0]]
             print(f"  {kind:12} " + "  ".join(f"{k} {statistics.median(r[k] for r in runs):.2f}s" for k in keys))
     finally:
-        subprocess.run([str(project.venv_bin / "invoke"), "local.down"], cwd=project.root, env=project.env(), capture_output=True)
+        subprocess.run(
+            [str(project.venv_bin / "invoke"), "local.down"], cwd=project.root, env=project.env(), capture_output=True
+        )
         shutil.rmtree(top, ignore_errors=True)
     return 0
 
 
 def _git(repo: Path, *args: str) -> str:
-    env = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="b@example.com", GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="b@example.com")
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env, timeout=60).stdout.strip()
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="bench",
+        GIT_AUTHOR_EMAIL="b@example.com",
+        GIT_COMMITTER_NAME="bench",
+        GIT_COMMITTER_EMAIL="b@example.com",
+    )
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env, timeout=60
+    ).stdout.strip()
 
 
 def _served_version(url: str) -> str | None:
@@ -123,7 +146,9 @@ def procfile_main(runs: int) -> int:
     _git(shop, "commit", "-q", "-m", "a Procfile app")
     project = Project(top / "project", top / "state")
     yml = project.read("inventories/local/rodeo.yml")
-    yml, n = re.subn(r"\n  app:\n(?:    .*\n)+", f"\n  app:\n    parent: base\n    app_source: {{git: {shop}, ref: main}}\n", yml)
+    yml, n = re.subn(
+        r"\n  app:\n(?:    .*\n)+", f"\n  app:\n    parent: base\n    app_source: {{git: {shop}, ref: main}}\n", yml
+    )
     assert n == 1, "no images.app block to replace in inventories/local/rodeo.yml"
     project.write("inventories/local/rodeo.yml", yml)
     cfg = yaml.safe_load(yml)
@@ -155,16 +180,33 @@ def procfile_main(runs: int) -> int:
             answers = [_served_version(url) for _ in range(20)]
             assert answers == [version] * 20, f"after the deploy the URL answers {answers}"
             release = result["release"]
-            row = {"commit -> first answer": seen.get("first", took), "commit -> all answers": time.monotonic() - committed,
-                   "bake": result["bake"]["duration_s"], "release": release["seconds"], "pauses": float(steps * pause)}
+            row = {
+                "commit -> first answer": seen.get("first", took),
+                "commit -> all answers": time.monotonic() - committed,
+                "bake": result["bake"]["duration_s"],
+                "release": release["seconds"],
+                "pauses": float(steps * pause),
+            }
             rows.append(row)
-            print(f"  run {i + 1}: " + ", ".join(f"{k} {v:.1f}s" for k, v in row.items())
-                  + f"  (load {load:.2f} -> {os.getloadavg()[0]:.2f})", flush=True)
-        print(f"\nmedians of {runs} run(s), steps {cfg['release']['steps']} x {pause}s pauses, load average now {os.getloadavg()}:")
+            print(
+                f"  run {i + 1}: "
+                + ", ".join(f"{k} {v:.1f}s" for k, v in row.items())
+                + f"  (load {load:.2f} -> {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
+        print(
+            f"\nmedians of {runs} run(s), steps {cfg['release']['steps']} x {pause}s pauses, load average now {os.getloadavg()}:"
+        )
         for key in rows[0]:
             print(f"  {key:24} {statistics.median(r[key] for r in rows):6.1f}s")
     finally:
-        subprocess.run([str(project.venv_bin / "invoke"), "local.down"], cwd=project.root, env=project.env(), capture_output=True, timeout=300)
+        subprocess.run(
+            [str(project.venv_bin / "invoke"), "local.down"],
+            cwd=project.root,
+            env=project.env(),
+            capture_output=True,
+            timeout=300,
+        )
         shutil.rmtree(top, ignore_errors=True)
     return 0
 

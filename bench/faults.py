@@ -32,19 +32,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.faultproxy import FaultProxy  # noqa: E402
-from toolkit.release import ledger  # noqa: E402
-from toolkit.release import lock  # noqa: E402
-from toolkit.release import rollout  # noqa: E402
-from toolkit.release import slots  # noqa: E402
-from toolkit.release.plan import violations  # noqa: E402
 from tests.support.hooks import MUTATING, HookedAws  # noqa: E402
 from tests.support.stacks import release_env  # noqa: E402
 from toolkit.aws import Aws  # noqa: E402
 from toolkit.errors import RodeoError  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
 from toolkit.local.environment import LocalEnvironment  # noqa: E402
+from toolkit.release import (
+    ledger,  # noqa: E402
+    lock,  # noqa: E402
+    rollout,  # noqa: E402
+    slots,  # noqa: E402
+)
+from toolkit.release.plan import violations  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
-
 
 
 class Watched(HookedAws):
@@ -65,8 +66,17 @@ class Watched(HookedAws):
 
 def run_once(cfg, env, observer: Aws, proxy: FaultProxy, n: int) -> dict:
     ec2 = observer.client("ec2")
-    ami = ec2.register_image(Name=f"{cfg.app}-app-{n}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
-    ec2.create_tags(Resources=[ami], Tags=[{"Key": "rodeo:app", "Value": cfg.app}, {"Key": "rodeo:image", "Value": "app"}, {"Key": "rodeo:verified", "Value": "true"}])
+    ami = ec2.register_image(
+        Name=f"{cfg.app}-app-{n}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm"
+    )["ImageId"]
+    ec2.create_tags(
+        Resources=[ami],
+        Tags=[
+            {"Key": "rodeo:app", "Value": cfg.app},
+            {"Key": "rodeo:image", "Value": "app"},
+            {"Key": "rodeo:verified", "Value": "true"},
+        ],
+    )
     template = slots.template_name(cfg)
     versions_before = len(ec2.describe_launch_template_versions(LaunchTemplateName=template)["LaunchTemplateVersions"])
     before = slots.read(env, observer)
@@ -97,7 +107,12 @@ def run_once(cfg, env, observer: Aws, proxy: FaultProxy, n: int) -> dict:
     if any(e["outcome"] == "in_progress" for e in ledger.recent(cfg, observer, 3)):
         left.append("a ledger entry still in progress")
     verdict = "broken" if left or outcome not in ("released", "rolled_back") else outcome
-    return {"verdict": verdict, "seconds": seconds, "faults": proxy.stats.faulted - faults_before, "why": left or ([error] if verdict != "released" else [])}
+    return {
+        "verdict": verdict,
+        "seconds": seconds,
+        "faults": proxy.stats.faulted - faults_before,
+        "why": left or ([error] if verdict != "released" else []),
+    }
 
 
 def main() -> None:
@@ -106,15 +121,27 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--kinds", default="throttle,5xx,drop", help="fault kinds (tests.support.faultproxy.KINDS)")
-    parser.add_argument("--after", type=float, default=0.3,
-                        help="share of faults injected after moto applied the call (the answer is lost: a retry meets its own effect)")
+    parser.add_argument(
+        "--after",
+        type=float,
+        default=0.3,
+        help="share of faults injected after moto applied the call (the answer is lost: a retry meets its own effect)",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     rows, kinds_seen = [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        cfg = release_env(root, "faults", "bench", capacity={"min": 2, "max": 4, "desired": 2}, steps=[10, 50, 100],
-                          pause_seconds=0, health_timeout_seconds=30, alarms=[])  # no pause, so no alarm (toolkit.release.watch)
+        cfg = release_env(
+            root,
+            "faults",
+            "bench",
+            capacity={"min": 2, "max": 4, "desired": 2},
+            steps=[10, 50, 100],
+            pause_seconds=0,
+            health_timeout_seconds=30,
+            alarms=[],
+        )  # no pause, so no alarm (toolkit.release.watch)
         st = stack.Stack(state_dir=root / "state", cache_dir=root / "state")
         try:
             url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
@@ -123,20 +150,33 @@ def main() -> None:
             n = 0
             for rate in rates:
                 results = []
-                with FaultProxy(url, rate=rate, kinds=tuple(args.kinds.split(",")), after=args.after, seed=args.seed + int(rate * 1000)) as proxy:
+                with FaultProxy(
+                    url,
+                    rate=rate,
+                    kinds=tuple(args.kinds.split(",")),
+                    after=args.after,
+                    seed=args.seed + int(rate * 1000),
+                ) as proxy:
                     for _ in range(args.runs):
                         n += 1
                         results.append(run_once(cfg, env, observer, proxy, n))
-                        print(f"  rate {rate:.0%} run {len(results)}: {results[-1]['verdict']} in {results[-1]['seconds']:.1f}s, {results[-1]['faults']} faults {'; '.join(results[-1]['why'])}", file=sys.stderr)
+                        print(
+                            f"  rate {rate:.0%} run {len(results)}: {results[-1]['verdict']} in {results[-1]['seconds']:.1f}s, {results[-1]['faults']} faults {'; '.join(results[-1]['why'])}",
+                            file=sys.stderr,
+                        )
                 rows.append((rate, results))
                 kinds_seen.append((rate, dict(proxy.stats.kinds)))
         finally:
             stack.down(st)
-    print(f"{'fault rate':>10}  {'runs':>4}  {'released':>8}  {'rolled back':>11}  {'broken':>6}  {'faults/run':>10}  {'median s':>8}")
+    print(
+        f"{'fault rate':>10}  {'runs':>4}  {'released':>8}  {'rolled back':>11}  {'broken':>6}  {'faults/run':>10}  {'median s':>8}"
+    )
     for rate, results in rows:
         count = lambda v: sum(r["verdict"] == v for r in results)  # noqa: E731
-        print(f"{rate:>10.0%}  {len(results):>4}  {count('released'):>8}  {count('rolled_back'):>11}  {count('broken'):>6}  "
-              f"{statistics.mean(r['faults'] for r in results):>10.1f}  {statistics.median(r['seconds'] for r in results):>8.1f}")
+        print(
+            f"{rate:>10.0%}  {len(results):>4}  {count('released'):>8}  {count('rolled_back'):>11}  {count('broken'):>6}  "
+            f"{statistics.mean(r['faults'] for r in results):>10.1f}  {statistics.median(r['seconds'] for r in results):>8.1f}"
+        )
     for rate, kinds in kinds_seen:
         print(f"faults injected at {rate:.0%}: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
     for rate, results in rows:

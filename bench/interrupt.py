@@ -67,8 +67,12 @@ def main() -> None:
         for n in range(1, args.runs + 1):
             seconds, code = one_run(project)
             times.append(seconds)
-            print(f"run {n}: {seconds:.2f} s from SIGINT to exit (exit {code}), load {os.getloadavg()[0]:.2f}", flush=True)
-        print(f"Ctrl-C to exit: median {statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f}) over {len(times)} runs")
+            print(
+                f"run {n}: {seconds:.2f} s from SIGINT to exit (exit {code}), load {os.getloadavg()[0]:.2f}", flush=True
+            )
+        print(
+            f"Ctrl-C to exit: median {statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f}) over {len(times)} runs"
+        )
     finally:
         stack.down(st)
         shutil.rmtree(tmp, ignore_errors=True)

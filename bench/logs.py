@@ -60,8 +60,14 @@ class Follow:
 
     def __init__(self, project: Path, state: Path) -> None:
         env = dict(os.environ, RODEO_STATE_DIR=str(state), RODEO_CACHE_DIR=str(CACHE))
-        self.proc = subprocess.Popen([str(BIN / "invoke"), "logs", "--follow", "--json", "--since", "10s", "--grep", "probe-"],
-                                     cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [str(BIN / "invoke"), "logs", "--follow", "--json", "--since", "10s", "--grep", "probe-"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.came: dict[str, float] = {}
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -94,7 +100,10 @@ def main() -> None:
     stack.check_live_host()
     parts = livebuilds.sample_layers(ROOT, CACHE, sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE)))
     print(f"load average at start: {Path('/proc/loadavg').read_text().strip()}")
-    with tempfile.TemporaryDirectory(prefix="rodeo-logs-bench-") as tmp, livebuilds.live_release(Path(tmp), ROOT, CACHE, pause=1) as (cfg, st, aws):
+    with (
+        tempfile.TemporaryDirectory(prefix="rodeo-logs-bench-") as tmp,
+        livebuilds.live_release(Path(tmp), ROOT, CACHE, pause=1) as (cfg, st, aws),
+    ):
         folder, follow = Path(tmp), None
         try:
             urls = lambda: stack.listener_urls(st, "web")  # noqa: E731
@@ -129,7 +138,11 @@ def main() -> None:
 
 def accepted(aws, log_group: str, sent: dict[str, float]) -> dict[str, float]:
     """Probe -> when CloudWatch accepted its line (the event's ingestionTime, epoch seconds)."""
-    pages = aws.client("logs").get_paginator("filter_log_events").paginate(logGroupName=log_group, startTime=int(min(sent.values()) * 1000) - 1000)
+    pages = (
+        aws.client("logs")
+        .get_paginator("filter_log_events")
+        .paginate(logGroupName=log_group, startTime=int(min(sent.values()) * 1000) - 1000)
+    )
     out = {}
     for page in pages:
         for event in page["events"]:

@@ -40,15 +40,26 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="rodeo-bench-oneoff-"))
     try:
         with livebuilds.live_release(folder, ROOT, CACHE) as (cfg, st, aws):
-            rollout.release(cfg, aws, ami=livebuilds.build(st, aws.client("ec2"), layers, folder, "2.0.0"), reporter=Silent())
+            rollout.release(
+                cfg, aws, ami=livebuilds.build(st, aws.client("ec2"), layers, folder, "2.0.0"), reporter=Silent()
+            )
             env = dict(os.environ, RODEO_STATE_DIR=str(st.state_dir), RODEO_CACHE_DIR=str(CACHE), RODEO_LOCAL_LIVE="1")
             for words in COMMANDS:
                 for _ in range(args.times):
                     started = time.monotonic()
-                    done = subprocess.run([str(Path(sys.executable).parent / "invoke"), *words], cwd=folder / "project", env=env,
-                                          capture_output=True, text=True, timeout=600)
-                    print(f"invoke {' '.join(words)!s:70} exit {done.returncode}  {time.monotonic() - started:5.1f} s  "
-                          f"load {os.getloadavg()[0]:.1f}", flush=True)
+                    done = subprocess.run(
+                        [str(Path(sys.executable).parent / "invoke"), *words],
+                        cwd=folder / "project",
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=600,
+                    )
+                    print(
+                        f"invoke {' '.join(words)!s:70} exit {done.returncode}  {time.monotonic() - started:5.1f} s  "
+                        f"load {os.getloadavg()[0]:.1f}",
+                        flush=True,
+                    )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

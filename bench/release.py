@@ -30,17 +30,27 @@ from toolkit.release import rollout  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
 
-
 def bench(root: Path, st: stack.Stack, size: int) -> dict:
     app = f"bench{size}"
     # No gate alarm: a pause of 0 is too short for any alarm to fire (toolkit.release.watch refuses it).
     cfg = release_env(root, app, pause_seconds=0, health_timeout_seconds=60, alarms=[])
-    cfg = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, capacity=Capacity(min=size, max=size, desired=size)))
+    cfg = dataclasses.replace(
+        cfg, release=dataclasses.replace(cfg.release, capacity=Capacity(min=size, max=size, desired=size))
+    )
     url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
     aws = LocalEnvironment(region=cfg.region, endpoint=url)
     ec2 = aws.client("ec2")
-    ami = ec2.register_image(Name=f"{app}-app", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
-    ec2.create_tags(Resources=[ami], Tags=[{"Key": "rodeo:app", "Value": app}, {"Key": "rodeo:image", "Value": "app"}, {"Key": "rodeo:verified", "Value": "true"}])
+    ami = ec2.register_image(
+        Name=f"{app}-app", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm"
+    )["ImageId"]
+    ec2.create_tags(
+        Resources=[ami],
+        Tags=[
+            {"Key": "rodeo:app", "Value": app},
+            {"Key": "rodeo:image", "Value": "app"},
+            {"Key": "rodeo:verified", "Value": "true"},
+        ],
+    )
     calls: collections.Counter = collections.Counter()
     for service in ("ec2", "elbv2", "autoscaling", "dynamodb", "cloudwatch"):
         aws.client(service).meta.events.register("before-call", lambda model, **kw: calls.update([model.name]))

@@ -58,8 +58,13 @@ def run(name: str, load: Load, action) -> dict:
         what = f"{exc.result.outcome if exc.result else 'failed'}: {exc.message[:90]}"
     time.sleep(2.0)
     figures = load.summary(since=start)
-    figures.update(name=name, outcome=what, steady_p50_ms=steady["p50_ms"], steady_p99_ms=steady["p99_ms"],
-                   shares=load.shares(bucket=5.0, since=start))
+    figures.update(
+        name=name,
+        outcome=what,
+        steady_p50_ms=steady["p50_ms"],
+        steady_p99_ms=steady["p99_ms"],
+        shares=load.shares(bucket=5.0, since=start),
+    )
     return figures
 
 
@@ -79,7 +84,10 @@ def main() -> None:
     stack.check_live_host()
     parts = layers()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="rodeo-zero-") as tmp, livebuilds.live_sample(Path(tmp), ROOT, CACHE, pause=args.pause) as live:
+    with (
+        tempfile.TemporaryDirectory(prefix="rodeo-zero-") as tmp,
+        livebuilds.live_sample(Path(tmp), ROOT, CACHE, pause=args.pause) as live,
+    ):
         folder, project, cfg, st, aws = Path(tmp), live.project, live.cfg, live.st, live.aws
         ec2 = aws.client("ec2")
         urls = live.urls
@@ -93,11 +101,17 @@ def main() -> None:
             rows.append(run("b /health fails", load, lambda: release(build("1.1.0-health", "health"))))
             rows.append(run("c / answers 500", load, lambda: release(build("1.2.0-root", "root"))))
             rows.append(run("e kill -9, rerun", load, lambda: killed_then_rerun(project, st.state_dir, build("2.0.0"))))
-    print(f"{'scenario':18} {'requests':>8} {'failed':>6} {'gap s':>6} {'p50 ms':>7} {'p99 ms':>7} {'steady p99':>10}  outcome")
+    print(
+        f"{'scenario':18} {'requests':>8} {'failed':>6} {'gap s':>6} {'p50 ms':>7} {'p99 ms':>7} {'steady p99':>10}  outcome"
+    )
     for r in rows:
-        print(f"{r['name']:18} {r['requests']:>8} {r['failed']:>6} {r['longest_gap_s']:>6.2f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['steady_p99_ms']:>10.1f}  {r['outcome']}")
+        print(
+            f"{r['name']:18} {r['requests']:>8} {r['failed']:>6} {r['longest_gap_s']:>6.2f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['steady_p99_ms']:>10.1f}  {r['outcome']}"
+        )
     for r in rows:
-        print(f"{r['name']}: share by version every 5 s: " + "; ".join(f"{t:.0f}s {counts}" for t, counts in r["shares"]))
+        print(
+            f"{r['name']}: share by version every 5 s: " + "; ".join(f"{t:.0f}s {counts}" for t, counts in r["shares"])
+        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import ast
 import difflib
 from dataclasses import dataclass
 
-
 # Tasks whose one positional argument may come several times: each extra one becomes this flag.
 VARIADIC = {"config.set": "--and", "config.unset": "--and"}
 # Tasks whose argument may be left out (invoke's positional arguments are required): the word becomes this flag.
@@ -95,7 +94,9 @@ def rewrite(words: list[str], takes_value: dict[str, set[str]]) -> list[str]:
             out.append(word)
             value_next = False
         elif task in PASSTHROUGH and not (word.startswith("-") and word != "-"):
-            return out + ["--"] + words[i:]  # even a word naming a task: `invoke run status` runs a command named status
+            return (
+                out + ["--"] + words[i:]
+            )  # even a word naming a task: `invoke run status` runs a command named status
         elif word in takes_value:
             task, seen = word, 0
             out.append(word)
@@ -117,17 +118,22 @@ def refusal(word: str, task: str | None, words: list[str], tasks: dict[str, set[
     """Why ``word`` was refused (after ``task``, or as a command when None) and Rodeo's form; ``tasks`` maps each task to all its flags."""
     if word.startswith("-"):
         return _flag(word.split("=", 1)[0], task, tasks)
-    after = words[words.index(word) + 1:] if word in words else []
+    after = words[words.index(word) + 1 :] if word in words else []
     form = COMMANDS.get(word)
     if form is None and ":" in word and word.replace(":", ".") in tasks:
         form = f"invoke {word.replace(':', '.')} {{args}}"
     if form is not None:
         shown = form.format(args=" ".join(after)).replace("  ", " ").rstrip()
-        return Refusal(f"no command {word!r} (Heroku's)", f"Rodeo's form: {shown}" if shown.startswith("invoke ") else shown)
+        return Refusal(
+            f"no command {word!r} (Heroku's)", f"Rodeo's form: {shown}" if shown.startswith("invoke ") else shown
+        )
     if task is not None and task not in VARIADIC:
         return Refusal(f"{task} takes no argument {word!r}", f"invoke --help {task} lists its flags")
     close = difflib.get_close_matches(word, list(tasks), n=1)
-    return Refusal(f"no command {word!r}", (f"did you mean 'invoke {close[0]}'? " if close else "") + "invoke --list shows Rodeo's commands")
+    return Refusal(
+        f"no command {word!r}",
+        (f"did you mean 'invoke {close[0]}'? " if close else "") + "invoke --list shows Rodeo's commands",
+    )
 
 
 def _flag(flag: str, task: str | None, tasks: dict[str, set[str]]) -> Refusal:
@@ -136,7 +142,11 @@ def _flag(flag: str, task: str | None, tasks: dict[str, set[str]]) -> Refusal:
         return Refusal(where, f"Rodeo's form: {FLAGS[flag]}")
     close = difflib.get_close_matches(flag, sorted(tasks.get(task, ())), n=1) if task else []
     said = f"did you mean {close[0]}? " if close else ""
-    return Refusal(where, said + (f"invoke --help {task} lists its flags" if task else "flags come after the command: invoke COMMAND --flag"))
+    return Refusal(
+        where,
+        said
+        + (f"invoke --help {task} lists its flags" if task else "flags come after the command: invoke COMMAND --flag"),
+    )
 
 
 def refused_word(message: str) -> str | None:
@@ -145,7 +155,7 @@ def refused_word(message: str) -> str | None:
     if not (message.startswith(head) and message.endswith(tail)):
         return None
     try:
-        word = ast.literal_eval(message[len(head):-len(tail)])
+        word = ast.literal_eval(message[len(head) : -len(tail)])
     except (ValueError, SyntaxError):
         return None
     return word if isinstance(word, str) else None

@@ -77,7 +77,9 @@ class Aws:
                     _cache_models(self._session, MODEL_CACHE)
                 creds = self.credentials or {}
                 cfg = botocore.config.Config(retries=retries(self._session), connect_timeout=5, read_timeout=60)
-                self._clients[key] = self._session.create_client(service, region_name=region, endpoint_url=self.endpoint, config=cfg, **creds)
+                self._clients[key] = self._session.create_client(
+                    service, region_name=region, endpoint_url=self.endpoint, config=cfg, **creds
+                )
             return self._clients[key]
 
     def env(self) -> dict[str, str]:
@@ -85,7 +87,9 @@ class Aws:
         out = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
         creds = self.credentials
         if creds:
-            out.update(AWS_ACCESS_KEY_ID=creds["aws_access_key_id"], AWS_SECRET_ACCESS_KEY=creds["aws_secret_access_key"])
+            out.update(
+                AWS_ACCESS_KEY_ID=creds["aws_access_key_id"], AWS_SECRET_ACCESS_KEY=creds["aws_secret_access_key"]
+            )
             if creds.get("aws_session_token"):
                 out["AWS_SESSION_TOKEN"] = creds["aws_session_token"]
         if self.endpoint:
@@ -122,7 +126,9 @@ class _CachedModels(botocore.loaders.JSONFileLoader):
         if source is None:
             return None
         st = os.stat(source)
-        cached = self.folder / (hashlib.sha256(f"{source}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32] + ".marshal")
+        cached = self.folder / (
+            hashlib.sha256(f"{source}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32] + ".marshal"
+        )
         try:
             return marshal.loads(cached.read_bytes())
         except (OSError, EOFError, ValueError, TypeError):
@@ -163,15 +169,27 @@ def explain(exc: BaseException) -> RodeoError | None:
     if isinstance(exc, e.ProfileNotFound):
         return AwsError(str(exc), "check AWS_PROFILE or 'profile:' in rodeo.yml against ~/.aws/config")
     if isinstance(exc, (e.EndpointConnectionError, e.ConnectTimeoutError, e.ConnectionClosedError)):
-        return AwsError(f"AWS is unreachable: {exc}", "check the network, AWS_ENDPOINT_URL, or run 'invoke local.up' for the local stack")
+        return AwsError(
+            f"AWS is unreachable: {exc}",
+            "check the network, AWS_ENDPOINT_URL, or run 'invoke local.up' for the local stack",
+        )
     if isinstance(exc, e.TokenRetrievalError) or isinstance(exc, e.SSOError):
         return AwsError(f"AWS login expired: {exc}", "run 'aws sso login' and try again")
     if isinstance(exc, e.ClientError):
         err = exc.response.get("Error", {})
         code, msg = err.get("Code", "Error"), err.get("Message", "")
         op = getattr(exc, "operation_name", "an AWS call")
-        if code in ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "UnrecognizedClientException", "InvalidClientTokenId"):
-            return AwsError(f"AWS refused {op}: {code}", "the credentials lack this permission; grant it to the role or pick another AWS_PROFILE")
+        if code in (
+            "UnauthorizedOperation",
+            "AccessDenied",
+            "AccessDeniedException",
+            "UnrecognizedClientException",
+            "InvalidClientTokenId",
+        ):
+            return AwsError(
+                f"AWS refused {op}: {code}",
+                "the credentials lack this permission; grant it to the role or pick another AWS_PROFILE",
+            )
         return AwsError(f"AWS {op} failed: {code}: {msg}", "fix the cause above and run the command again")
     if isinstance(exc, e.BotoCoreError):
         return AwsError(f"AWS call failed: {exc}", "run again with --debug for details")
@@ -187,8 +205,13 @@ def settling(exc: BaseException) -> bool:
     return fragment in message and "parameter ImageId" not in message
 
 
-def once_settled(call: Callable[[], T], timeout: float = SETTLE_SECONDS, first_delay: float = 0.1, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> T:
+def once_settled(
+    call: Callable[[], T],
+    timeout: float = SETTLE_SECONDS,
+    first_delay: float = 0.1,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
     """``call()``, repeated while AWS answers that what it uses was made a moment ago (``settling``).
 
     Backs off from ``first_delay`` (doubling, at most 5 s) for up to

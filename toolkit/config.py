@@ -166,7 +166,30 @@ class Notify:
 
 
 # The only retention periods CloudWatch Logs accepts (PutRetentionPolicy), in days.
-RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 @dataclass(frozen=True)
@@ -282,22 +305,34 @@ def load(env: str = "local", root: Path | str = ".") -> Config:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{_rel(path, root)}: not UTF-8 text (byte {exc.start})", "save the file as UTF-8") from None
     except _DuplicateKey as exc:
-        raise ConfigError(f"{_rel(path, root)}: duplicate key {exc.args[0]!r} at line {exc.args[1]}", "keep one of them: YAML would silently use the last") from None
+        raise ConfigError(
+            f"{_rel(path, root)}: duplicate key {exc.args[0]!r} at line {exc.args[1]}",
+            "keep one of them: YAML would silently use the last",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{_rel(path, root)}: not valid YAML{where}", "fix the syntax (indentation, colons, quotes)") from None
+        raise ConfigError(
+            f"{_rel(path, root)}: not valid YAML{where}", "fix the syntax (indentation, colons, quotes)"
+        ) from None
     shown = _rel(path, root)
     if not isinstance(data, dict):
-        raise ConfigError(f"{shown}: must be a mapping of settings, got {_kind(data)}", "start from inventories/local/rodeo.yml")
+        raise ConfigError(
+            f"{shown}: must be a mapping of settings, got {_kind(data)}", "start from inventories/local/rodeo.yml"
+        )
     images = data.get("images")
     if isinstance(images, dict):
         for key, value in images.items():
             if isinstance(value, dict) and "name" in value:
-                raise ConfigError(f"{shown}: images.{key}.name: unknown key", "an image's name is its key under images:; remove 'name:'")
+                raise ConfigError(
+                    f"{shown}: images.{key}.name: unknown key",
+                    "an image's name is its key under images:; remove 'name:'",
+                )
         data = dict(data, images={k: dict(v, name=k) if isinstance(v, dict) else v for k, v in images.items()})
     config = _build(Config, data, shown, "")
-    config = dataclasses.replace(config, env=env, root=root, path=path, images={k: _defaults(v, shown) for k, v in config.images.items()})
+    config = dataclasses.replace(
+        config, env=env, root=root, path=path, images={k: _defaults(v, shown) for k, v in config.images.items()}
+    )
     _check(config, shown)
     return config
 
@@ -322,12 +357,17 @@ class _StrictLoader(yaml.SafeLoader):
 def _defaults(image: Image, file: str) -> Image:
     """An image with an app source and no playbook gets Rodeo's app role (and its tests, unless it names its own)."""
     if image.playbook is None and image.app_source is None:
-        raise ConfigError(f"{file}: images.{image.name}.playbook: required key is missing",
-                          "add 'playbook:' (and 'tests:'), or an app_source holding a Procfile for Rodeo's own app role")
+        raise ConfigError(
+            f"{file}: images.{image.name}.playbook: required key is missing",
+            "add 'playbook:' (and 'tests:'), or an app_source holding a Procfile for Rodeo's own app role",
+        )
     if image.playbook is None:
         return dataclasses.replace(image, playbook=PROCFILE_PLAYBOOK, tests=image.tests or PROCFILE_TESTS)
     if image.tests is None:
-        raise ConfigError(f"{file}: images.{image.name}.tests: required key is missing", "add 'tests:' naming the image's testinfra tests")
+        raise ConfigError(
+            f"{file}: images.{image.name}.tests: required key is missing",
+            "add 'tests:' naming the image's testinfra tests",
+        )
     return image
 
 
@@ -344,13 +384,18 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {type(None): "nothing (empty)", list: "a list", str: "a string", dict: "a mapping"}.get(type(value), type(value).__name__)
+    return {type(None): "nothing (empty)", list: "a list", str: "a string", dict: "a mapping"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _build(cls: type, data: Any, file: str, key: str) -> Any:
     """Make dataclass ``cls`` from ``data``, checking keys and types."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{file}: {key or 'top level'}: expected a mapping, got {_kind(data)}", "see inventories/local/rodeo.yml for the shape")
+        raise ConfigError(
+            f"{file}: {key or 'top level'}: expected a mapping, got {_kind(data)}",
+            "see inventories/local/rodeo.yml for the shape",
+        )
     hints = typing.get_type_hints(cls)
     derived = _DERIVED.get(cls, ())
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in derived}
@@ -365,7 +410,9 @@ def _build(cls: type, data: Any, file: str, key: str) -> Any:
         if name in data:
             values[name] = _coerce(hints[name], data[name], file, _join(key, name))
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{file}: {_join(key, name)}: required key is missing", f"add '{name}:' under {key or 'the top level'}")
+            raise ConfigError(
+                f"{file}: {_join(key, name)}: required key is missing", f"add '{name}:' under {key or 'the top level'}"
+            )
     return cls(**values)
 
 
@@ -386,19 +433,25 @@ def _coerce(hint: Any, value: Any, file: str, key: str) -> Any:
                 return _coerce(option, value, file, key)
             except ConfigError as exc:
                 # The option of the value's own shape explains best what is wrong.
-                shaped = isinstance(value, dict) == (dataclasses.is_dataclass(option) or typing.get_origin(option) is dict)
+                shaped = isinstance(value, dict) == (
+                    dataclasses.is_dataclass(option) or typing.get_origin(option) is dict
+                )
                 errors.insert(0 if shaped else len(errors), exc)
         raise errors[0]
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, file, key)
     if origin is tuple:
         if not isinstance(value, list):
-            raise ConfigError(f"{file}: {key}: expected a list, got {_kind(value)}", "write it as [a, b] or as '- item' lines")
+            raise ConfigError(
+                f"{file}: {key}: expected a list, got {_kind(value)}", "write it as [a, b] or as '- item' lines"
+            )
         (item,) = typing.get_args(hint)[:1]
         return tuple(_coerce(item, v, file, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{file}: {key}: expected a mapping, got {_kind(value)}", "write it as 'name: value' lines")
+            raise ConfigError(
+                f"{file}: {key}: expected a mapping, got {_kind(value)}", "write it as 'name: value' lines"
+            )
         _, item = typing.get_args(hint)
         return {str(k): _coerce(item, v, file, _join(key, k)) for k, v in value.items()}
     if hint is Path:
@@ -414,20 +467,32 @@ def _coerce(hint: Any, value: Any, file: str, key: str) -> Any:
 def _check(config: Config, file: str) -> None:
     """Checks that span keys: names, regions, files, parents, release steps."""
     if not NAME_RE.match(config.app):
-        raise ConfigError(f"{file}: app: {config.app!r} is not a valid name", "use lowercase letters, digits and '-', starting with a letter")
+        raise ConfigError(
+            f"{file}: app: {config.app!r} is not a valid name",
+            "use lowercase letters, digits and '-', starting with a letter",
+        )
     if config.stack not in STACKS:
         raise ConfigError(f"{file}: stack: {config.stack!r} is not known", f"choose one of: {', '.join(STACKS)}")
     known = _known_regions()
-    for key, region in [("region", config.region)] + [(f"copy_to_regions[{i}]", r) for i, r in enumerate(config.copy_to_regions)]:
+    for key, region in [("region", config.region)] + [
+        (f"copy_to_regions[{i}]", r) for i, r in enumerate(config.copy_to_regions)
+    ]:
         if not REGION_RE.match(region) or (known and region not in known):
             close = difflib.get_close_matches(region, sorted(known), n=2)
-            hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "write it like us-east-1 or eu-west-2"
+            hint = (
+                f"did you mean {' or '.join(repr(c) for c in close)}?"
+                if close
+                else "write it like us-east-1 or eu-west-2"
+            )
             raise ConfigError(f"{file}: {key}: {region!r} is not an AWS region", hint)
     if not config.images:
         raise ConfigError(f"{file}: images: no image is defined", "add at least one image under 'images:'")
     for i, name in enumerate(config.secrets):
         if not re.match(r"^[a-z][a-z0-9_]{0,63}$", name):
-            raise ConfigError(f"{file}: secrets[{i}]: {name!r} is not a valid variable name", "use lowercase letters, digits and '_' (the value comes from RODEO_SECRET_<NAME>)")
+            raise ConfigError(
+                f"{file}: secrets[{i}]: {name!r} is not a valid variable name",
+                "use lowercase letters, digits and '_' (the value comes from RODEO_SECRET_<NAME>)",
+            )
     for image in config.images.values():
         _check_image(config, image, file)
     if config.release:
@@ -438,8 +503,10 @@ def _check(config: Config, file: str) -> None:
         days = config.logs.retention_days
         below, above = [d for d in RETENTION_DAYS if d < days][-1:], [d for d in RETENTION_DAYS if d > days][:1]
         near = below + above
-        raise ConfigError(f"{file}: logs.retention_days: {days} is not a retention CloudWatch Logs accepts",
-                          f"choose one of {', '.join(map(str, RETENTION_DAYS))} (nearest: {' or '.join(map(str, near))})")
+        raise ConfigError(
+            f"{file}: logs.retention_days: {days} is not a retention CloudWatch Logs accepts",
+            f"choose one of {', '.join(map(str, RETENTION_DAYS))} (nearest: {' or '.join(map(str, near))})",
+        )
     if config.scaling:
         _check_scaling(config, config.scaling, file)
 
@@ -458,41 +525,77 @@ def _known_regions() -> set[str]:
 def _check_image(config: Config, image: Image, file: str) -> None:
     key = f"images.{image.name}"
     if not NAME_RE.match(image.name):
-        raise ConfigError(f"{file}: {key}: {image.name!r} is not a valid image name", "use lowercase letters, digits and '-', starting with a letter")
+        raise ConfigError(
+            f"{file}: {key}: {image.name!r} is not a valid image name",
+            "use lowercase letters, digits and '-', starting with a letter",
+        )
     for attr in ("playbook", "tests"):
         path = (config.root / getattr(image, attr)).resolve()
         if not path.is_relative_to(config.root):
-            raise ConfigError(f"{file}: {key}.{attr}: {getattr(image, attr)} is outside the project", "keep playbooks and tests inside the project folder")
+            raise ConfigError(
+                f"{file}: {key}.{attr}: {getattr(image, attr)} is outside the project",
+                "keep playbooks and tests inside the project folder",
+            )
         if path.is_dir():
-            raise ConfigError(f"{file}: {key}.{attr}: {getattr(image, attr)} is a directory, not a file", f"name the {attr} file itself")
+            raise ConfigError(
+                f"{file}: {key}.{attr}: {getattr(image, attr)} is a directory, not a file",
+                f"name the {attr} file itself",
+            )
         if not path.is_file():
-            raise ConfigError(f"{file}: {key}.{attr}: {getattr(image, attr)} does not exist", "fix the path (it is relative to the project root)")
+            raise ConfigError(
+                f"{file}: {key}.{attr}: {getattr(image, attr)} does not exist",
+                "fix the path (it is relative to the project root)",
+            )
     if (image.parent is None) == (image.source_ami is None):
-        raise ConfigError(f"{file}: {key}: set exactly one of 'parent' or 'source_ami'", "a base image names its source_ami; a layered one names its parent")
+        raise ConfigError(
+            f"{file}: {key}: set exactly one of 'parent' or 'source_ami'",
+            "a base image names its source_ami; a layered one names its parent",
+        )
     if image.parent is not None and image.parent not in config.images:
-        raise ConfigError(f"{file}: {key}.parent: no image named {image.parent!r}", f"choose one of: {', '.join(sorted(config.images))}")
+        raise ConfigError(
+            f"{file}: {key}.parent: no image named {image.parent!r}",
+            f"choose one of: {', '.join(sorted(config.images))}",
+        )
     if isinstance(image.source_ami, str) and not AMI_RE.match(image.source_ami):
-        raise ConfigError(f"{file}: {key}.source_ami: {image.source_ami!r} is not an AMI id", "write an id like ami-0abc1234 or a filter {name: ..., owners: [...]}")
+        raise ConfigError(
+            f"{file}: {key}.source_ami: {image.source_ami!r} is not an AMI id",
+            "write an id like ami-0abc1234 or a filter {name: ..., owners: [...]}",
+        )
     if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", image.ssh_username):
-        raise ConfigError(f"{file}: {key}.ssh_username: {image.ssh_username!r} is not a user name", "use a Linux user name like admin or ubuntu")
+        raise ConfigError(
+            f"{file}: {key}.ssh_username: {image.ssh_username!r} is not a user name",
+            "use a Linux user name like admin or ubuntu",
+        )
     if not re.match(r"^[a-z0-9-]+\.[a-z0-9-]+$", image.instance_type):
-        raise ConfigError(f"{file}: {key}.instance_type: {image.instance_type!r} is not an instance type", "write it like t3.micro")
+        raise ConfigError(
+            f"{file}: {key}.instance_type: {image.instance_type!r} is not an instance type", "write it like t3.micro"
+        )
     if image.volume_size_gb < 1:
         raise ConfigError(f"{file}: {key}.volume_size_gb: must be at least 1", "give the root volume size in GiB")
     if image.app_source is not None:
         _check_app_source(image.app_source, file, f"{key}.app_source")
     if image.ssh_interface not in SSH_INTERFACES:
-        why = (" (Debian's AMIs carry no SSM agent; Packer needs the session-manager-plugin and an instance profile)"
-               if image.ssh_interface == "session_manager" else "")
-        raise ConfigError(f"{file}: {key}.ssh_interface: {image.ssh_interface!r} is not supported{why}",
-                          f"choose one of: {', '.join(SSH_INTERFACES)} (private_*: Packer runs where it reaches the subnet, e.g. CI in the VPC)")
+        why = (
+            " (Debian's AMIs carry no SSM agent; Packer needs the session-manager-plugin and an instance profile)"
+            if image.ssh_interface == "session_manager"
+            else ""
+        )
+        raise ConfigError(
+            f"{file}: {key}.ssh_interface: {image.ssh_interface!r} is not supported{why}",
+            f"choose one of: {', '.join(SSH_INTERFACES)} (private_*: Packer runs where it reaches the subnet, e.g. CI in the VPC)",
+        )
     if image.ansible_strategy not in ANSIBLE_STRATEGIES:
-        raise ConfigError(f"{file}: {key}.ansible_strategy: {image.ansible_strategy!r} is not known",
-                          f"choose one of: {', '.join(ANSIBLE_STRATEGIES)} (linear is plain Ansible)")
+        raise ConfigError(
+            f"{file}: {key}.ansible_strategy: {image.ansible_strategy!r} is not known",
+            f"choose one of: {', '.join(ANSIBLE_STRATEGIES)} (linear is plain Ansible)",
+        )
     seen, name = set(), image.name
     while name:
         if name in seen:
-            raise ConfigError(f"{file}: {key}.parent: images form a loop ({' -> '.join(seen)})", "make the chain of parents end at an image with a source_ami")
+            raise ConfigError(
+                f"{file}: {key}.parent: images form a loop ({' -> '.join(seen)})",
+                "make the chain of parents end at an image with a source_ami",
+            )
         seen.add(name)
         name = config.images[name].parent if name in config.images else None
 
@@ -500,8 +603,11 @@ def _check_image(config: Config, image: Image, file: str) -> None:
 def _check_app_source(source: AppSource, file: str, key: str) -> None:
     given = [k for k in ("git", "dir", "archive") if getattr(source, k) is not None]
     if len(given) != 1:
-        raise ConfigError(f"{file}: {key}: set exactly one of 'git', 'dir' or 'archive'" + (f" (found {', '.join(given)})" if given else ""),
-                          "git: a repository URL or path with a ref; dir: a folder; archive: a file or https URL with its sha256")
+        raise ConfigError(
+            f"{file}: {key}: set exactly one of 'git', 'dir' or 'archive'"
+            + (f" (found {', '.join(given)})" if given else ""),
+            "git: a repository URL or path with a ref; dir: a folder; archive: a file or https URL with its sha256",
+        )
     if not source.location.strip():
         raise ConfigError(f"{file}: {key}.{given[0]}: is empty", "name the repository, folder or archive")
     if source.ref != "HEAD" and source.git is None:
@@ -509,57 +615,106 @@ def _check_app_source(source: AppSource, file: str, key: str) -> None:
     if not source.ref.strip() or source.ref.startswith("-"):
         raise ConfigError(f"{file}: {key}.ref: {source.ref!r} is not a git ref", "name a branch, a tag or a commit")
     if source.archive is not None and not re.match(r"^[0-9a-f]{64}$", source.sha256 or ""):
-        raise ConfigError(f"{file}: {key}.sha256: an archive needs its SHA-256 (64 hex digits)", f"add sha256: (sha256sum {source.archive})")
+        raise ConfigError(
+            f"{file}: {key}.sha256: an archive needs its SHA-256 (64 hex digits)",
+            f"add sha256: (sha256sum {source.archive})",
+        )
     if source.sha256 is not None and source.archive is None:
-        raise ConfigError(f"{file}: {key}.sha256: only an archive source has a sha256", "remove 'sha256:' or use 'archive:'")
-    if source.version_file is not None and (source.version_file.startswith("/") or ".." in Path(source.version_file).parts):
-        raise ConfigError(f"{file}: {key}.version_file: {source.version_file!r} must be a path inside the source", "write it like VERSION")
+        raise ConfigError(
+            f"{file}: {key}.sha256: only an archive source has a sha256", "remove 'sha256:' or use 'archive:'"
+        )
+    if source.version_file is not None and (
+        source.version_file.startswith("/") or ".." in Path(source.version_file).parts
+    ):
+        raise ConfigError(
+            f"{file}: {key}.version_file: {source.version_file!r} must be a path inside the source",
+            "write it like VERSION",
+        )
 
 
 def _check_release(config: Config, release: Release, file: str) -> None:
     if release.image not in config.images:
-        raise ConfigError(f"{file}: release.image: no image named {release.image!r}", f"choose one of: {', '.join(sorted(config.images))}")
+        raise ConfigError(
+            f"{file}: release.image: no image named {release.image!r}",
+            f"choose one of: {', '.join(sorted(config.images))}",
+        )
     if sorted(release.slots) != ["blue", "green"]:
-        raise ConfigError(f"{file}: release.slots: must name exactly 'blue' and 'green'", "write slots: {blue: <target group>, green: <target group>}")
+        raise ConfigError(
+            f"{file}: release.slots: must name exactly 'blue' and 'green'",
+            "write slots: {blue: <target group>, green: <target group>}",
+        )
     if release.slots["blue"] == release.slots["green"]:
-        raise ConfigError(f"{file}: release.slots: blue and green both name {release.slots['blue']!r}", "give each slot its own target group")
+        raise ConfigError(
+            f"{file}: release.slots: blue and green both name {release.slots['blue']!r}",
+            "give each slot its own target group",
+        )
     check = release.smoke_check
     if check is not None:
         if not 1 <= check.port <= 65535:
-            raise ConfigError(f"{file}: release.smoke_check.port: {check.port} is not a port", "give a port between 1 and 65535")
+            raise ConfigError(
+                f"{file}: release.smoke_check.port: {check.port} is not a port", "give a port between 1 and 65535"
+            )
         if not check.path.startswith("/"):
-            raise ConfigError(f"{file}: release.smoke_check.path: {check.path!r} must start with '/'", "write it like /health")
+            raise ConfigError(
+                f"{file}: release.smoke_check.path: {check.path!r} must start with '/'", "write it like /health"
+            )
         if check.timeout_seconds < 1:
-            raise ConfigError(f"{file}: release.smoke_check.timeout_seconds: must be at least 1", "give a number of seconds")
+            raise ConfigError(
+                f"{file}: release.smoke_check.timeout_seconds: must be at least 1", "give a number of seconds"
+            )
         if not 1 <= check.requests <= 100:
-            raise ConfigError(f"{file}: release.smoke_check.requests: {check.requests} must be between 1 and 100", "a few requests are enough")
+            raise ConfigError(
+                f"{file}: release.smoke_check.requests: {check.requests} must be between 1 and 100",
+                "a few requests are enough",
+            )
         if check.port == release.listener_port:
-            raise ConfigError(f"{file}: release.smoke_check.port: {check.port} is the live listener's port",
-                              "give the test listener a port of its own (it sends everything to the new slot)")
+            raise ConfigError(
+                f"{file}: release.smoke_check.port: {check.port} is the live listener's port",
+                "give the test listener a port of its own (it sends everything to the new slot)",
+            )
     cap = release.capacity
     if cap.min < 0 or cap.desired < 1 or cap.max < 1:
-        raise ConfigError(f"{file}: release.capacity: counts must be positive (min >= 0, desired and max >= 1)", "fix the capacity numbers")
+        raise ConfigError(
+            f"{file}: release.capacity: counts must be positive (min >= 0, desired and max >= 1)",
+            "fix the capacity numbers",
+        )
     if not cap.min <= cap.desired <= cap.max:
-        raise ConfigError(f"{file}: release.capacity: need min <= desired <= max, got {cap.min}/{cap.desired}/{cap.max}", "fix the capacity numbers")
+        raise ConfigError(
+            f"{file}: release.capacity: need min <= desired <= max, got {cap.min}/{cap.desired}/{cap.max}",
+            "fix the capacity numbers",
+        )
     steps = list(release.steps)
     if not steps or steps[-1] != 100 or any(not 0 < s <= 100 for s in steps) or steps != sorted(set(steps)):
-        raise ConfigError(f"{file}: release.steps: {steps} must increase and end at 100", "write percentages of traffic like [10, 50, 100]")
+        raise ConfigError(
+            f"{file}: release.steps: {steps} must increase and end at 100",
+            "write percentages of traffic like [10, 50, 100]",
+        )
     for key in ("pause_seconds", "health_timeout_seconds"):
         if getattr(release, key) < 0:
             raise ConfigError(f"{file}: release.{key}: must not be negative", "give a number of seconds")
     if release.release_command is not None and not release.release_command.strip():
-        raise ConfigError(f"{file}: release.release_command: is empty", "give a shell command (like bin/migrate), or leave the key out")
+        raise ConfigError(
+            f"{file}: release.release_command: is empty",
+            "give a shell command (like bin/migrate), or leave the key out",
+        )
     if release.release_timeout_seconds < 1:
         raise ConfigError(f"{file}: release.release_timeout_seconds: must be at least 1", "give a number of seconds")
     if not 1 <= release.listener_port <= 65535:
-        raise ConfigError(f"{file}: release.listener_port: {release.listener_port} is not a port", "give a port between 1 and 65535")
+        raise ConfigError(
+            f"{file}: release.listener_port: {release.listener_port} is not a port", "give a port between 1 and 65535"
+        )
     if release.instance_profile is not None and not re.match(r"^[\w+=,.@-]{1,128}$", release.instance_profile):
-        raise ConfigError(f"{file}: release.instance_profile: {release.instance_profile!r} is not an instance profile name",
-                          "give the profile's name (letters, digits and +=,.@_-), not its ARN")
+        raise ConfigError(
+            f"{file}: release.instance_profile: {release.instance_profile!r} is not an instance profile name",
+            "give the profile's name (letters, digits and +=,.@_-), not its ARN",
+        )
     for key, prefix in (("subnets", "subnet-"), ("security_groups", "sg-")):
         for i, value in enumerate(getattr(release, key)):
             if not re.match(rf"^{prefix}[0-9a-f]{{8,17}}$", value):
-                raise ConfigError(f"{file}: release.{key}[{i}]: {value!r} is not an id like {prefix}0abc1234", f"give {key.replace('_', ' ')} by id")
+                raise ConfigError(
+                    f"{file}: release.{key}[{i}]: {value!r} is not an id like {prefix}0abc1234",
+                    f"give {key.replace('_', ' ')} by id",
+                )
 
 
 WEBHOOK_ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -575,13 +730,26 @@ def _check_notify(notify: Notify, file: str) -> None:
         parts = urlsplit(hook)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             shown = f"a {parts.scheme}: URL" if parts.scheme else repr(hook[:40])
-            raise ConfigError(f"{file}: notify.webhooks[{i}]: {shown} is not an http(s) URL",
-                              "give the webhook's https:// URL, or ${NAME} to read it from an environment variable")
+            raise ConfigError(
+                f"{file}: notify.webhooks[{i}]: {shown} is not an http(s) URL",
+                "give the webhook's https:// URL, or ${NAME} to read it from an environment variable",
+            )
     if notify.sns_topic is not None and not SNS_TOPIC_RE.match(notify.sns_topic):
-        raise ConfigError(f"{file}: notify.sns_topic: {notify.sns_topic!r} is not an SNS topic ARN", "write it like arn:aws:sns:us-east-1:123456789012:deploys")
+        raise ConfigError(
+            f"{file}: notify.sns_topic: {notify.sns_topic!r} is not an SNS topic ARN",
+            "write it like arn:aws:sns:us-east-1:123456789012:deploys",
+        )
     if not 1 <= notify.timeout_seconds <= 30:
-        raise ConfigError(f"{file}: notify.timeout_seconds: {notify.timeout_seconds} must be between 1 and 30", "a few seconds: a notification never holds a release up for long")
-METRICS = {"cpu": (1, 100, "a CPU percentage from 1 to 100"), "requests_per_target": (1, 1_000_000, "requests per target per minute, at least 1")}
+        raise ConfigError(
+            f"{file}: notify.timeout_seconds: {notify.timeout_seconds} must be between 1 and 30",
+            "a few seconds: a notification never holds a release up for long",
+        )
+
+
+METRICS = {
+    "cpu": (1, 100, "a CPU percentage from 1 to 100"),
+    "requests_per_target": (1, 1_000_000, "requests per target per minute, at least 1"),
+}
 
 
 def _check_scaling(config: Config, scaling: Scaling, file: str) -> None:
@@ -589,7 +757,10 @@ def _check_scaling(config: Config, scaling: Scaling, file: str) -> None:
     from toolkit.release import cron
 
     if config.release is None:
-        raise ConfigError(f"{file}: scaling: needs a release: section", "scaling applies to the release's slots; add release: or remove scaling:")
+        raise ConfigError(
+            f"{file}: scaling: needs a release: section",
+            "scaling applies to the release's slots; add release: or remove scaling:",
+        )
     _check_zone(scaling.time_zone, file, "scaling.time_zone")
     seen: dict[str, str] = {}
     timed: list[tuple[str, str, Any]] = []  # (name, zone, parsed cron) of the schedules checked so far
@@ -598,39 +769,62 @@ def _check_scaling(config: Config, scaling: Scaling, file: str) -> None:
     entries += [(f"scaling.target_tracking[{i}]", t) for i, t in enumerate(scaling.target_tracking)]
     for key, entry in entries:
         if not NAME_RE.match(entry.name):
-            raise ConfigError(f"{file}: {key}.name: {entry.name!r} is not a valid name", "use lowercase letters, digits and '-', starting with a letter (AWS gets rodeo-<name>)")
+            raise ConfigError(
+                f"{file}: {key}.name: {entry.name!r} is not a valid name",
+                "use lowercase letters, digits and '-', starting with a letter (AWS gets rodeo-<name>)",
+            )
         if entry.name in seen:
-            raise ConfigError(f"{file}: {key}.name: {entry.name!r} is also {seen[entry.name]}", "give each schedule and policy its own name")
+            raise ConfigError(
+                f"{file}: {key}.name: {entry.name!r} is also {seen[entry.name]}",
+                "give each schedule and policy its own name",
+            )
         seen[entry.name] = key
-    for key, s in entries[:len(scaling.schedules)]:
+    for key, s in entries[: len(scaling.schedules)]:
         try:
             parsed = cron.parse(s.cron)
         except cron.CronError as exc:
-            raise ConfigError(f"{file}: {key}.cron: {exc}", "write 5 fields like \"0 9 * * MON-FRI\" (minute hour day-of-month month day-of-week)") from None
+            raise ConfigError(
+                f"{file}: {key}.cron: {exc}",
+                'write 5 fields like "0 9 * * MON-FRI" (minute hour day-of-month month day-of-week)',
+            ) from None
         if not cron.fires(parsed):
-            raise ConfigError(f"{file}: {key}.cron: {s.cron!r} never fires (no such day)", "check the day of month against the month")
+            raise ConfigError(
+                f"{file}: {key}.cron: {s.cron!r} never fires (no such day)", "check the day of month against the month"
+            )
         zone = s.time_zone or scaling.time_zone
         if s.time_zone is not None:
             _check_zone(s.time_zone, file, f"{key}.time_zone")
         other = next((name for name, z, c in timed if z == zone and cron.overlap(c, parsed)), None)
         if other:
-            raise ConfigError(f"{file}: {key}.cron: {s.name!r} can fire at the same minute as {other!r}",
-                              "AWS refuses two scheduled actions of a group at the same time: move one by a minute, or merge them")
+            raise ConfigError(
+                f"{file}: {key}.cron: {s.name!r} can fire at the same minute as {other!r}",
+                "AWS refuses two scheduled actions of a group at the same time: move one by a minute, or merge them",
+            )
         timed.append((s.name, zone, parsed))
         sizes = [(k, getattr(s, k)) for k in ("min", "desired", "max") if getattr(s, k) is not None]
         if not sizes:
-            raise ConfigError(f"{file}: {key}: sets none of min, max and desired", "give the sizes the group takes at that time (min, max and desired)")
+            raise ConfigError(
+                f"{file}: {key}: sets none of min, max and desired",
+                "give the sizes the group takes at that time (min, max and desired)",
+            )
         low = [f"{k} {v}" for k, v in sizes if v < floor]
         if low:
-            raise ConfigError(f"{file}: {key}: {', '.join(low)} is below release.capacity.min ({floor})",
-                              "a slot holding traffic needs capacity.min healthy instances, or every release's health gate fails: raise it or lower capacity.min")
+            raise ConfigError(
+                f"{file}: {key}: {', '.join(low)} is below release.capacity.min ({floor})",
+                "a slot holding traffic needs capacity.min healthy instances, or every release's health gate fails: raise it or lower capacity.min",
+            )
         if [v for _, v in sizes] != sorted(v for _, v in sizes):
-            raise ConfigError(f"{file}: {key}: need min <= desired <= max, got {', '.join(f'{k} {v}' for k, v in sizes)}", "fix the sizes")
-    for key, t in entries[len(scaling.schedules):]:
+            raise ConfigError(
+                f"{file}: {key}: need min <= desired <= max, got {', '.join(f'{k} {v}' for k, v in sizes)}",
+                "fix the sizes",
+            )
+    for key, t in entries[len(scaling.schedules) :]:
         if t.metric not in METRICS:
             close = difflib.get_close_matches(t.metric, list(METRICS), n=1)
-            raise ConfigError(f"{file}: {key}.metric: {t.metric!r} is not known",
-                              f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(METRICS)}")
+            raise ConfigError(
+                f"{file}: {key}.metric: {t.metric!r} is not known",
+                f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(METRICS)}",
+            )
         low, high, what = METRICS[t.metric]
         if not low <= t.target <= high:
             raise ConfigError(f"{file}: {key}.target: {t.target} is out of range for {t.metric}", f"give {what}")
@@ -643,5 +837,9 @@ def _check_zone(zone: str, file: str, key: str) -> None:
     known = zoneinfo.available_timezones()
     if zone not in known:
         close = difflib.get_close_matches(zone, sorted(known), n=2)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "write an IANA name like Europe/Berlin or America/New_York"
+        hint = (
+            f"did you mean {' or '.join(repr(c) for c in close)}?"
+            if close
+            else "write an IANA name like Europe/Berlin or America/New_York"
+        )
         raise ConfigError(f"{file}: {key}: {zone!r} is not a known time zone", hint)

@@ -37,7 +37,10 @@ class DeployResult:
     def to_dict(self) -> dict:
         """Plain data: the bake's and the release's own records inside."""
         return {
-            "image": self.image, "outcome": self.outcome, "url": self.url, "serving": self.serving,
+            "image": self.image,
+            "outcome": self.outcome,
+            "url": self.url,
+            "serving": self.serving,
             "bake": self.bake.to_dict() if self.bake else None,
             "release": self.release.to_dict() if self.release else None,
             "plan": [dataclasses.asdict(p) for p in self.plan],
@@ -50,12 +53,19 @@ class DeployResult:
             if self.release and self.release.plan:
                 out.append(f"  then release it: steps {self.release.steps} into the idle slot")
             elif self.release is None:
-                out.append("  then release the AMI the bake makes (run 'invoke release --plan' after the bake for its steps)")
+                out.append(
+                    "  then release the AMI the bake makes (run 'invoke release --plan' after the bake for its steps)"
+                )
             return out
         out = []
         if self.bake:
             app = f" (app {self.bake.app['version']})" if self.bake.app else ""
-            how = "reused" if self.bake.cached else f"baked in {self.bake.duration_s:.0f}s" + (f" because {'; '.join(self.bake.why)}" if self.bake.why else "")
+            how = (
+                "reused"
+                if self.bake.cached
+                else f"baked in {self.bake.duration_s:.0f}s"
+                + (f" because {'; '.join(self.bake.why)}" if self.bake.why else "")
+            )
             out.append(f"{self.image}: {next(iter(self.bake.ami.values()), '?')}{app} {how}")
         if self.release:
             out += self.release.lines()  # none for a rolled-back release: the error says what happened
@@ -64,8 +74,16 @@ class DeployResult:
         return out
 
 
-def deploy(config: Config, aws: Any, hosts: Hosts, state_dir: Path, image: str | None = None, ref: str | None = None,
-           plan_only: bool = False, reporter: Reporter | None = None) -> DeployResult:
+def deploy(
+    config: Config,
+    aws: Any,
+    hosts: Hosts,
+    state_dir: Path,
+    image: str | None = None,
+    ref: str | None = None,
+    plan_only: bool = False,
+    reporter: Reporter | None = None,
+) -> DeployResult:
     """Bake ``image`` (default: the release's image) at ``ref``, or reuse its AMI, then release it.
 
     A RodeoError names the half that failed (its result attached): after a
@@ -85,19 +103,30 @@ def deploy(config: Config, aws: Any, hosts: Hosts, state_dir: Path, image: str |
         baked = bake(config, aws, hosts, name, state_dir, reporter, ref=ref)
     except RodeoError as exc:
         result = DeployResult(name, "bake_failed", serving=serving)
-        raise type(exc)(f"deploy of {name} stopped at its bake, so nothing was released ({_serves(serving)}): {exc.message}", exc.hint,
-                        result=result) from None
+        raise type(exc)(
+            f"deploy of {name} stopped at its bake, so nothing was released ({_serves(serving)}): {exc.message}",
+            exc.hint,
+            result=result,
+        ) from None
     ami = baked.ami[config.region]
     try:
         released = rollout.release(config, aws, ami=ami, reporter=reporter)
     except RodeoError as exc:
         still = _serving(config, aws) or serving
         result = DeployResult(name, "release_failed", bake=baked, release=exc.result, serving=still)
-        if getattr(exc.result, "outcome", None) == "rolled_back":  # its message says what was tried, why it failed and what serves
+        if (
+            getattr(exc.result, "outcome", None) == "rolled_back"
+        ):  # its message says what was tried, why it failed and what serves
             raise type(exc)(f"deploy of {name}: {exc.message}", exc.hint, result=result) from None
-        raise type(exc)(f"deploy of {name} baked {ami} but did not release it ({_serves(still)}): {exc.message}", exc.hint, result=result) from None
+        raise type(exc)(
+            f"deploy of {name} baked {ami} but did not release it ({_serves(still)}): {exc.message}",
+            exc.hint,
+            result=result,
+        ) from None
     url = aws.listener_url(rel.load_balancer, rel.listener_port)
-    return DeployResult(name, "unchanged" if released.outcome == "unchanged" else "deployed", bake=baked, release=released, url=url)
+    return DeployResult(
+        name, "unchanged" if released.outcome == "unchanged" else "deployed", bake=baked, release=released, url=url
+    )
 
 
 def _serves(ami: str | None) -> str:

@@ -61,8 +61,15 @@ def url_for(protocol: str, host: str, port: int) -> str:
     return f"{scheme}://{host}" + ("" if port == default else f":{port}")
 
 
-def connect(config: Config, state_dir: Path, cache_dir: Path, live: bool = True, start: bool = True, seed_release: bool = True,
-            reseed: bool = False) -> Environment:
+def connect(
+    config: Config,
+    state_dir: Path,
+    cache_dir: Path,
+    live: bool = True,
+    start: bool = True,
+    seed_release: bool = True,
+    reseed: bool = False,
+) -> Environment:
     """The environment of ``config``: its ``stack:``'s implementation, connected.
 
     ``start`` False is for commands that change nothing: a local stack must
@@ -73,8 +80,15 @@ def connect(config: Config, state_dir: Path, cache_dir: Path, live: bool = True,
     account is always there: they change nothing for it.
     """
     module = importlib.import_module(IMPLEMENTATIONS[config.stack])
-    return module.open_environment(config, state_dir=state_dir, cache_dir=cache_dir, live=live, start=start, seed_release=seed_release,
-                                   reseed=reseed)
+    return module.open_environment(
+        config,
+        state_dir=state_dir,
+        cache_dir=cache_dir,
+        live=live,
+        start=start,
+        seed_release=seed_release,
+        reseed=reseed,
+    )
 
 
 def open_environment(config: Config, **_: Any) -> Environment:

@@ -32,11 +32,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from toolkit.config import Config
 from toolkit.configvars.plan import parameter_path
+from toolkit.errors import ConfigError, ReleaseError
 from toolkit.logs import group as log_group
 from toolkit.release.ledger import table_name
-from toolkit.config import Config
-from toolkit.errors import ConfigError, ReleaseError
 
 PURPOSES = ("bake", "verify", "release", "run", "prune", "logs")  # what Rodeo's own runs call: "all"
 INSTANCE = "instance"  # another principal (the instances' role): asked for by name only
@@ -87,8 +87,10 @@ def purposes_for(name: str) -> tuple[str, ...]:
     if name == "all":
         return PURPOSES
     if name not in PURPOSES + (INSTANCE, DOCTOR):
-        raise ConfigError(f"--for {name}: unknown purpose",
-                          f"give one of: {', '.join(PURPOSES)}, all, {DOCTOR} (invoke doctor's reads), or {INSTANCE} (the instances' role)")
+        raise ConfigError(
+            f"--for {name}: unknown purpose",
+            f"give one of: {', '.join(PURPOSES)}, all, {DOCTOR} (invoke doctor's reads), or {INSTANCE} (the instances' role)",
+        )
     return (name,)
 
 
@@ -100,13 +102,25 @@ def regions(config: Config) -> list[str]:
 def grants(config: Config, purposes: tuple[str, ...] = PURPOSES) -> list[Grant]:
     """The statements for ``purposes``. ``release`` needs a ``release:`` section;
     asked for together with others (``all``), it is left out when there is none."""
-    builders = {"bake": _bake, "verify": _verify, "release": _release, "run": _run, "prune": _prune, "logs": _logs, "instance": _instance, DOCTOR: _doctor}
+    builders = {
+        "bake": _bake,
+        "verify": _verify,
+        "release": _release,
+        "run": _run,
+        "prune": _prune,
+        "logs": _logs,
+        "instance": _instance,
+        DOCTOR: _doctor,
+    }
     out: list[Grant] = []
     for purpose in purposes:
         if purpose in ("release", "instance", "run") and config.release is None:
             if len(purposes) > 1:
                 continue
-            raise ReleaseError(f"{config.path}: no 'release:' section, so Rodeo makes no release calls", "ask for --for bake, verify or prune")
+            raise ReleaseError(
+                f"{config.path}: no 'release:' section, so Rodeo makes no release calls",
+                "ask for --for bake, verify or prune",
+            )
         out += builders[purpose](config)
     if config.notify and config.notify.sns_topic and {"bake", "release"} & set(purposes):
         # Bakes and releases tell the topic what happened (toolkit.notify); that topic only.
@@ -122,15 +136,27 @@ def policy(config: Config, purposes: tuple[str, ...] = PURPOSES) -> dict:
         condition = {op: dict(keys) for op, keys in g.condition.items()}
         if not g.global_service:
             condition.setdefault("StringEquals", {}).update(where)
-        statements.append({"Sid": g.sid, "Effect": "Allow", "Action": list(g.actions),
-                           "Resource": list(g.resources) if len(g.resources) > 1 else g.resources[0], **({"Condition": condition} if condition else {})})
+        statements.append(
+            {
+                "Sid": g.sid,
+                "Effect": "Allow",
+                "Action": list(g.actions),
+                "Resource": list(g.resources) if len(g.resources) > 1 else g.resources[0],
+                **({"Condition": condition} if condition else {}),
+            }
+        )
     return {"Version": VERSION, "Statement": statements}
 
 
 def actions(config: Config, purposes: tuple[str, ...] = PURPOSES, packer: bool | None = None) -> set[str]:
     """Every action granted for ``purposes``; only Packer's (``packer=True``) or only Rodeo's own calls (``False``);
     either leaves out what AWS services call on the caller's behalf (``Grant.by_aws``)."""
-    return {a for g in grants(config, purposes) if packer is None or (g.packer, g.by_aws) == (packer, False) for a in g.actions}
+    return {
+        a
+        for g in grants(config, purposes)
+        if packer is None or (g.packer, g.by_aws) == (packer, False)
+        for a in g.actions
+    }
 
 
 # --- the purposes ----------------------------------------------------------------------
@@ -148,8 +174,18 @@ def _ebs_key(config: Config, prefix: str) -> list[Grant]:
     grants only for AWS resources (``kms:GrantIsForAWSResource``)."""
     via = {"StringEquals": {"kms:ViaService": [f"ec2.{r}.amazonaws.com" for r in regions(config)]}}
     return [
-        Grant(f"{prefix}EbsKey", ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"), condition=via, by_aws=True),
-        Grant(f"{prefix}EbsKeyGrant", ("kms:CreateGrant",), condition={**via, "Bool": {"kms:GrantIsForAWSResource": "true"}}, by_aws=True),
+        Grant(
+            f"{prefix}EbsKey",
+            ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"),
+            condition=via,
+            by_aws=True,
+        ),
+        Grant(
+            f"{prefix}EbsKeyGrant",
+            ("kms:CreateGrant",),
+            condition={**via, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+            by_aws=True,
+        ),
     ]
 
 
@@ -161,13 +197,21 @@ def _key_pairs(config: Config, prefix: str) -> str:
 def _bake(config: Config) -> list[Grant]:
     keys = _key_pairs(config, "rodeo-")
     out = [
-        Grant("BakeDescribeImages", ("ec2:DescribeImages",)),  # source AMI, parent, cache hits: no resource-level permissions
+        Grant(
+            "BakeDescribeImages", ("ec2:DescribeImages",)
+        ),  # source AMI, parent, cache hits: no resource-level permissions
         Grant("BakeKeyPair", ("ec2:ImportKeyPair", "ec2:DeleteKeyPair"), (keys,)),
         # ImportKeyPair tags the key pair as it creates it, which needs CreateTags for that action only.
-        Grant("BakeTagKeyPair", ("ec2:CreateTags",), (keys,), {"StringEquals": {"ec2:CreateAction": ["ImportKeyPair"]}}),
+        Grant(
+            "BakeTagKeyPair", ("ec2:CreateTags",), (keys,), {"StringEquals": {"ec2:CreateAction": ["ImportKeyPair"]}}
+        ),
         # One bake of an image's inputs at a time: lock items under the key "bake#lock" of the app's table, no other item.
-        Grant("BakeLock", ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"), (_table(config),),
-              {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["bake#lock"]}}),
+        Grant(
+            "BakeLock",
+            ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"),
+            (_table(config),),
+            {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["bake#lock"]}},
+        ),
     ]
     return out + _packer(config) + _ebs_key(config, "Bake")  # Packer's RunInstances and CopyImage
 
@@ -179,13 +223,26 @@ def _packer(config: Config) -> list[Grant]:
     (no Modify*Attribute, GetPasswordData) and launches no spot instance."""
     out = [
         # Describes support no resource-level permissions. DescribeImages is in BakeDescribeImages.
-        Grant("PackerDescribe", ("ec2:DescribeInstances", "ec2:DescribeRegions", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"), packer=True),
+        Grant(
+            "PackerDescribe",
+            ("ec2:DescribeInstances", "ec2:DescribeRegions", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets"),
+            packer=True,
+        ),
         # The temporary security group (SSH from temporary_security_group_source_cidrs): Packer 1.6.6
         # cannot tag it, so there is no tag to scope it by.
-        Grant("PackerSecurityGroup", ("ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup"), packer=True),
+        Grant(
+            "PackerSecurityGroup",
+            ("ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup"),
+            packer=True,
+        ),
         Grant("PackerLaunch", ("ec2:RunInstances",), packer=True),
         # The build instance carries the run tag rodeo:bake; Packer stops and terminates only that one.
-        Grant("PackerBuildInstance", ("ec2:StopInstances", "ec2:TerminateInstances"), condition={"Null": {"ec2:ResourceTag/rodeo:bake": "false"}}, packer=True),
+        Grant(
+            "PackerBuildInstance",
+            ("ec2:StopInstances", "ec2:TerminateInstances"),
+            condition={"Null": {"ec2:ResourceTag/rodeo:bake": "false"}},
+            packer=True,
+        ),
         # CreateTags: run_tags at launch, then tags/snapshot_tags on the new AMI, its snapshots and copies,
         # which have no tag yet to scope by.
         Grant("PackerImage", ("ec2:CreateImage", "ec2:CreateTags"), packer=True),
@@ -201,34 +258,63 @@ def _packer(config: Config) -> list[Grant]:
         out.append(Grant("PackerEncryptCleanup", ("ec2:DeregisterImage", "ec2:DeleteSnapshot"), packer=True))
         # encrypt_boot without kms_key_id: the account's EBS key, used only through EC2.
         via = [f"ec2.{r}.amazonaws.com" for r in regions(config)]
-        out.append(Grant("PackerEncryptKms", ("kms:GenerateDataKey*", "kms:ReEncrypt*"), condition={"StringEquals": {"kms:ViaService": via}}, packer=True))
+        out.append(
+            Grant(
+                "PackerEncryptKms",
+                ("kms:GenerateDataKey*", "kms:ReEncrypt*"),
+                condition={"StringEquals": {"kms:ViaService": via}},
+                packer=True,
+            )
+        )
     return out
 
 
 def _verify(config: Config) -> list[Grant]:
     keys = _key_pairs(config, "rodeo-verify-")
-    reads = ("ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSubnets") + (() if config.subnet_id else ("ec2:DescribeVpcs",))
+    reads = ("ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeSubnets") + (
+        () if config.subnet_id else ("ec2:DescribeVpcs",)
+    )
     made_here = {"Null": {"ec2:ResourceTag/rodeo:verify": "false"}}
     return [
         Grant("VerifyDescribe", reads),
         Grant("VerifyKeyPair", ("ec2:ImportKeyPair", "ec2:DeleteKeyPair"), (keys,)),
         # New resources have no tag to scope by yet; they are tagged rodeo:verify as they are made.
         Grant("VerifyCreate", ("ec2:CreateSecurityGroup", "ec2:RunInstances")),
-        Grant("VerifyTagOnCreate", ("ec2:CreateTags",), condition={"StringEquals": {"ec2:CreateAction": ["ImportKeyPair", "CreateSecurityGroup", "RunInstances"]}}),
+        Grant(
+            "VerifyTagOnCreate",
+            ("ec2:CreateTags",),
+            condition={"StringEquals": {"ec2:CreateAction": ["ImportKeyPair", "CreateSecurityGroup", "RunInstances"]}},
+        ),
         # Opening, deleting and terminating: only what a verify run made (tag rodeo:verify).
-        Grant("VerifyTemporary", ("ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup", "ec2:TerminateInstances"), condition=made_here),
+        Grant(
+            "VerifyTemporary",
+            ("ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup", "ec2:TerminateInstances"),
+            condition=made_here,
+        ),
         # The verdict goes on the app's own AMIs and snapshots (rodeo:app, put there by the bake).
-        Grant("VerifyVerdict", ("ec2:CreateTags",), (_arn("ec2", config.region, "image/*", ""), _arn("ec2", config.region, "snapshot/*", "")),
-              {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}}),
+        Grant(
+            "VerifyVerdict",
+            ("ec2:CreateTags",),
+            (_arn("ec2", config.region, "image/*", ""), _arn("ec2", config.region, "snapshot/*", "")),
+            {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}},
+        ),
         *_ebs_key(config, "Verify"),  # its RunInstances of the AMI
     ]
 
 
 def _slot_reads(config: Config) -> list[str]:
     """What reading the slots' state calls (``toolkit.release.slots.read``)."""
-    return ["elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups",
-            "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTargetGroupAttributes",
-            "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeImages", "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"]
+    return [
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeTargetGroupAttributes",
+        "autoscaling:DescribeAutoScalingGroups",
+        "ec2:DescribeImages",
+        "ec2:DescribeLaunchTemplates",
+        "ec2:DescribeLaunchTemplateVersions",
+    ]
 
 
 def _oneoff(config: Config, prefix: str) -> list[Grant]:
@@ -238,15 +324,37 @@ def _oneoff(config: Config, prefix: str) -> list[Grant]:
     return [
         Grant(f"{prefix}OneOffLaunch", ("ec2:RunInstances",)),
         # RunInstances with TagSpecifications is also authorized as CreateTags on the new instance.
-        Grant(f"{prefix}OneOffTagOnLaunch", ("ec2:CreateTags",), (_arn("ec2", config.region, "instance/*"),),
-              {"StringEquals": {"ec2:CreateAction": ["RunInstances"]}}, by_aws=True),
+        Grant(
+            f"{prefix}OneOffTagOnLaunch",
+            ("ec2:CreateTags",),
+            (_arn("ec2", config.region, "instance/*"),),
+            {"StringEquals": {"ec2:CreateAction": ["RunInstances"]}},
+            by_aws=True,
+        ),
         Grant(f"{prefix}OneOffDescribe", ("ec2:DescribeInstances",)),
-        Grant(f"{prefix}OneOffTerminate", ("ec2:TerminateInstances",), (_arn("ec2", config.region, "instance/*"),),
-              {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}, "Null": {"ec2:ResourceTag/rodeo:oneoff": "false"}}),
+        Grant(
+            f"{prefix}OneOffTerminate",
+            ("ec2:TerminateInstances",),
+            (_arn("ec2", config.region, "instance/*"),),
+            {
+                "StringEquals": {"ec2:ResourceTag/rodeo:app": config.app},
+                "Null": {"ec2:ResourceTag/rodeo:oneoff": "false"},
+            },
+        ),
         # Its output: the instance's stream in the environment's log group.
         Grant(f"{prefix}OneOffOutput", ("logs:FilterLogEvents",), _log_group(config)),
-        *([Grant(f"{prefix}OneOffPassInstanceRole", ("iam:PassRole",), ("arn:aws:iam::*:role/*",), {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})]
-          if rel.instance_profile else []),
+        *(
+            [
+                Grant(
+                    f"{prefix}OneOffPassInstanceRole",
+                    ("iam:PassRole",),
+                    ("arn:aws:iam::*:role/*",),
+                    {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+                )
+            ]
+            if rel.instance_profile
+            else []
+        ),
     ]
 
 
@@ -265,49 +373,129 @@ def _release(config: Config) -> list[Grant]:
     rel = config.release
     assert rel is not None
     region, app = config.region, config.app
-    reads = ["elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups",
-             "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTargetGroupAttributes",
-             "autoscaling:DescribeAutoScalingGroups", "ec2:DescribeImages", "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions"]
+    reads = [
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "elasticloadbalancing:DescribeTargetGroupAttributes",
+        "autoscaling:DescribeAutoScalingGroups",
+        "ec2:DescribeImages",
+        "ec2:DescribeLaunchTemplates",
+        "ec2:DescribeLaunchTemplateVersions",
+    ]
     if rel.alarms:
         reads.append("cloudwatch:DescribeAlarms")
     if rel.smoke_check:
         reads.append("elasticloadbalancing:DescribeTags")  # which listener on the smoke port is Rodeo's own (its tag)
-    reads += ["autoscaling:DescribeScheduledActions", "autoscaling:DescribePolicies"]  # scaling: on the live slot, suspended processes
-    groups = tuple(_arn("autoscaling", region, f"autoScalingGroup:*:autoScalingGroupName/{name}") for name in sorted(rel.slots.values()))
+    reads += [
+        "autoscaling:DescribeScheduledActions",
+        "autoscaling:DescribePolicies",
+    ]  # scaling: on the live slot, suspended processes
+    groups = tuple(
+        _arn("autoscaling", region, f"autoScalingGroup:*:autoScalingGroupName/{name}")
+        for name in sorted(rel.slots.values())
+    )
     templates = (_arn("ec2", region, "launch-template/*"),)
     return [
         Grant("ReleaseDescribe", tuple(reads)),
         # Weights: only the listeners of this load balancer (an ALB's listener ARN carries its name).
-        Grant("ReleaseWeights", ("elasticloadbalancing:ModifyListener",), (_arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"),)),
+        Grant(
+            "ReleaseWeights",
+            ("elasticloadbalancing:ModifyListener",),
+            (_arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"),),
+        ),
         # The smoke check's test listener, made and deleted on this load balancer only.
-        *([Grant("ReleaseTestListener", ("elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener"),
-                 (_arn("elasticloadbalancing", region, f"loadbalancer/app/{rel.load_balancer}/*"),
-                  _arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"))),
-             # CreateListener with Tags (rodeo:smoke-check) is also authorized as AddTags on the new listener.
-             Grant("ReleaseTagTestListener", ("elasticloadbalancing:AddTags",), (_arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"),),
-                   by_aws=True)]
-          if rel.smoke_check else []),
+        *(
+            [
+                Grant(
+                    "ReleaseTestListener",
+                    ("elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener"),
+                    (
+                        _arn("elasticloadbalancing", region, f"loadbalancer/app/{rel.load_balancer}/*"),
+                        _arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"),
+                    ),
+                ),
+                # CreateListener with Tags (rodeo:smoke-check) is also authorized as AddTags on the new listener.
+                Grant(
+                    "ReleaseTagTestListener",
+                    ("elasticloadbalancing:AddTags",),
+                    (_arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"),),
+                    by_aws=True,
+                ),
+            ]
+            if rel.smoke_check
+            else []
+        ),
         # The two slot groups by name; CreateOrUpdateTags because setup creates them with tags.
-        Grant("ReleaseSlotGroups", ("autoscaling:CreateAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup",
-                                    "autoscaling:AttachLoadBalancerTargetGroups", "autoscaling:CreateOrUpdateTags"), groups),
+        Grant(
+            "ReleaseSlotGroups",
+            (
+                "autoscaling:CreateAutoScalingGroup",
+                "autoscaling:UpdateAutoScalingGroup",
+                "autoscaling:AttachLoadBalancerTargetGroups",
+                "autoscaling:CreateOrUpdateTags",
+            ),
+            groups,
+        ),
         # Scaling processes are suspended during a release and resumed after (the group tag rodeo:suspended
         # marks Rodeo's, DeleteTags removes it); scaling: puts schedules and target tracking (rodeo-<name>)
         # on the slot holding traffic, and a release removes them from the other slot, and from both once
         # scaling: is gone from rodeo.yml: the deletions do not depend on today's scaling: section.
-        Grant("ReleaseSuspendScaling", ("autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses", "autoscaling:DeleteTags"), groups),
-        Grant("ReleaseSlotScalingRemove", ("autoscaling:BatchDeleteScheduledAction", "autoscaling:DeletePolicy"), groups),
-        *([Grant("ReleaseSlotScaling", ("autoscaling:BatchPutScheduledUpdateGroupAction", "autoscaling:PutScalingPolicy"), groups)]
-          if config.scaling else []),
+        Grant(
+            "ReleaseSuspendScaling",
+            ("autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses", "autoscaling:DeleteTags"),
+            groups,
+        ),
+        Grant(
+            "ReleaseSlotScalingRemove", ("autoscaling:BatchDeleteScheduledAction", "autoscaling:DeletePolicy"), groups
+        ),
+        *(
+            [
+                Grant(
+                    "ReleaseSlotScaling",
+                    ("autoscaling:BatchPutScheduledUpdateGroupAction", "autoscaling:PutScalingPolicy"),
+                    groups,
+                )
+            ]
+            if config.scaling
+            else []
+        ),
         # Auto Scaling checks that the caller may launch from the launch template it is given.
         Grant("ReleaseLaunchFromTemplate", ("ec2:RunInstances",)),
         *_ebs_key(config, "Release"),
         # Launching with the instance profile passes its role to EC2 (the role's name is the infrastructure code's).
-        *([Grant("ReleasePassInstanceRole", ("iam:PassRole",), ("arn:aws:iam::*:role/*",), {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})]
-          if rel.instance_profile else []),
+        *(
+            [
+                Grant(
+                    "ReleasePassInstanceRole",
+                    ("iam:PassRole",),
+                    ("arn:aws:iam::*:role/*",),
+                    {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+                )
+            ]
+            if rel.instance_profile
+            else []
+        ),
         # Launch template ARNs carry an id, not the name: scope by the rodeo:app tag setup puts on it.
-        Grant("ReleaseCreateLaunchTemplate", ("ec2:CreateLaunchTemplate",), templates, {"StringEquals": {"aws:RequestTag/rodeo:app": app}}),
-        Grant("ReleaseTagLaunchTemplate", ("ec2:CreateTags",), templates, {"StringEquals": {"ec2:CreateAction": ["CreateLaunchTemplate"]}}),
-        Grant("ReleaseLaunchTemplateVersions", ("ec2:CreateLaunchTemplateVersion",), templates, {"StringEquals": {"ec2:ResourceTag/rodeo:app": app}}),
+        Grant(
+            "ReleaseCreateLaunchTemplate",
+            ("ec2:CreateLaunchTemplate",),
+            templates,
+            {"StringEquals": {"aws:RequestTag/rodeo:app": app}},
+        ),
+        Grant(
+            "ReleaseTagLaunchTemplate",
+            ("ec2:CreateTags",),
+            templates,
+            {"StringEquals": {"ec2:CreateAction": ["CreateLaunchTemplate"]}},
+        ),
+        Grant(
+            "ReleaseLaunchTemplateVersions",
+            ("ec2:CreateLaunchTemplateVersion",),
+            templates,
+            {"StringEquals": {"ec2:ResourceTag/rodeo:app": app}},
+        ),
         # Config vars: one parameter per key under /rodeo/<app>/<env>/ (SecureStrings through SSM's KMS key),
         # read back by release, rollback, status and config.list; their config versions are items of the table.
         Grant("ReleaseConfigVars", ("ssm:PutParameter", "ssm:GetParameters"), (_parameters(config),)),
@@ -317,8 +505,20 @@ def _release(config: Config) -> list[Grant]:
         Grant("ReleaseCrashCheck", ("logs:FilterLogEvents",), _log_group(config)),
         # The lock and ledger: one table, rodeo-<app>, made by setup (with a tag, hence TagResource).
         # UpdateItem: the ledger's release numbers (v1, v2, ...) come from one atomic counter item.
-        Grant("ReleaseTable", ("dynamodb:DescribeTable", "dynamodb:CreateTable", "dynamodb:TagResource", "dynamodb:GetItem",
-                               "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"), (_table(config),)),
+        Grant(
+            "ReleaseTable",
+            (
+                "dynamodb:DescribeTable",
+                "dynamodb:CreateTable",
+                "dynamodb:TagResource",
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:Query",
+            ),
+            (_table(config),),
+        ),
         # Who released: the ledger records the caller's ARN (AWS answers GetCallerIdentity whatever the policies say).
         Grant("ReleaseWho", ("sts:GetCallerIdentity",)),
         # The release phase (release.release_command) runs on a one-off instance.
@@ -334,8 +534,12 @@ def _prune(config: Config) -> list[Grant]:
         Grant("PruneDescribe", tuple(reads)),
         Grant("PruneLedger", ("dynamodb:Query",), (_table(config),)),  # AMIs of the last releases stay
         # Only the app's own AMIs and snapshots (rodeo:app, in every region the bake copies to).
-        Grant("PruneDelete", ("ec2:DeregisterImage", "ec2:DeleteSnapshot"), (_arn("ec2", "*", "image/*", ""), _arn("ec2", "*", "snapshot/*", "")),
-              {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}}),
+        Grant(
+            "PruneDelete",
+            ("ec2:DeregisterImage", "ec2:DeleteSnapshot"),
+            (_arn("ec2", "*", "image/*", ""), _arn("ec2", "*", "snapshot/*", "")),
+            {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}},
+        ),
     ]
 
 
@@ -350,8 +554,10 @@ def _logs(config: Config) -> list[Grant]:
 def _doctor(config: Config) -> list[Grant]:
     """Reads only: what ``invoke doctor`` looks at (``DOCTOR_ACTIONS``)."""
     iam_actions = tuple(a for a in DOCTOR_ACTIONS if a.startswith("iam:"))
-    return [Grant("DoctorReads", tuple(a for a in DOCTOR_ACTIONS if a not in iam_actions)),
-            Grant("DoctorSimulate", iam_actions, global_service=True)]
+    return [
+        Grant("DoctorReads", tuple(a for a in DOCTOR_ACTIONS if a not in iam_actions)),
+        Grant("DoctorSimulate", iam_actions, global_service=True),
+    ]
 
 
 def _log_group(config: Config) -> tuple[str, ...]:
@@ -371,7 +577,11 @@ def _instance(config: Config) -> list[Grant]:
     return [
         Grant("InstanceConfigVars", ("ssm:GetParameters",), (_parameters(config),)),
         # SecureString values: the SSM key, used only through SSM.
-        Grant("InstanceConfigDecrypt", ("kms:Decrypt",), condition={"StringEquals": {"kms:ViaService": [f"ssm.{region}.amazonaws.com"]}}),
+        Grant(
+            "InstanceConfigDecrypt",
+            ("kms:Decrypt",),
+            condition={"StringEquals": {"kms:ViaService": [f"ssm.{region}.amazonaws.com"]}},
+        ),
         Grant("InstanceLogs", ("logs:CreateLogStream", "logs:PutLogEvents"), _log_group(config)[1:]),
     ]
 

@@ -26,7 +26,14 @@ from toolkit.ui import Reporter
 
 KINDS = ("bake.done", "bake.failed", "release.started", "release.done", "release.rolled_back", "config.changed")
 # What each kind is called in a message's first words.
-ICONS = {"bake.done": "✅", "bake.failed": "❌", "release.started": "🚀", "release.done": "✅", "release.rolled_back": "↩️", "config.changed": "⚙️"}
+ICONS = {
+    "bake.done": "✅",
+    "bake.failed": "❌",
+    "release.started": "🚀",
+    "release.done": "✅",
+    "release.rolled_back": "↩️",
+    "config.changed": "⚙️",
+}
 # SNS's Publish: a Subject is "ASCII text that begins with a letter, number, or punctuation mark; must not include line
 # breaks or control characters; and must be less than 100 characters long".
 SUBJECT_LIMIT = 99
@@ -61,8 +68,10 @@ def event(config: Config, kind: str, summary: str, **details: Any) -> Event:
 
 def message(ev: Event) -> dict:
     """The JSON body a webhook gets (and SNS carries): Slack's ``text`` plus the same facts as data."""
-    return {"text": f"{ICONS[ev.kind]} {ev.app} ({ev.env}): {ev.summary}",
-            "rodeo": {"event": ev.kind, "app": ev.app, "env": ev.env, **ev.details}}
+    return {
+        "text": f"{ICONS[ev.kind]} {ev.app} ({ev.env}): {ev.summary}",
+        "rodeo": {"event": ev.kind, "app": ev.app, "env": ev.env, **ev.details},
+    }
 
 
 def subject(ev: Event, text: str) -> str:
@@ -74,8 +83,12 @@ def subject(ev: Event, text: str) -> str:
 def publish_args(topic: str, ev: Event, body: dict, dedup: str) -> dict:
     """SNS Publish's arguments for ``ev``; a ``.fifo`` topic also gets a message group (the app and environment,
     so its events stay in order) and ``dedup`` as the deduplication id (needed unless content-based deduplication is on)."""
-    args = {"TopicArn": topic, "Subject": subject(ev, body["text"]), "Message": json.dumps(body),
-            "MessageAttributes": {"event": {"DataType": "String", "StringValue": ev.kind}}}
+    args = {
+        "TopicArn": topic,
+        "Subject": subject(ev, body["text"]),
+        "Message": json.dumps(body),
+        "MessageAttributes": {"event": {"DataType": "String", "StringValue": ev.kind}},
+    }
     if topic.endswith(".fifo"):
         args.update(MessageGroupId=f"rodeo-{ev.app}-{ev.env}", MessageDeduplicationId=dedup)
     return args
@@ -115,8 +128,12 @@ def _post(hook: str, body: dict, timeout: float) -> Delivery:
         return Delivery(target, False, f"environment variable {named.group(1)} is not set")
     if urlsplit(url).scheme not in ("http", "https"):
         return Delivery(target, False, f"{named.group(1) if named else 'the webhook'} is not an http(s) URL")
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "User-Agent": f"rodeo/{__version__}"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": f"rodeo/{__version__}"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             answer.read(65536)

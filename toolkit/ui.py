@@ -31,7 +31,9 @@ class Reporter:
     own output too.
     """
 
-    def __init__(self, stderr: bool = False, quiet: bool = False, live: bool | None = None, verbose: bool = False) -> None:
+    def __init__(
+        self, stderr: bool = False, quiet: bool = False, live: bool | None = None, verbose: bool = False
+    ) -> None:
         self.console = Console(stderr=stderr, highlight=False, soft_wrap=True)
         self.quiet = quiet
         self.verbose = verbose
@@ -179,8 +181,13 @@ class Line(dict):
         else:
             icon = Text("✓", style="green") if self.ok else Text("✗", style="red")
             text = self.summary
-        out = Text.assemble(icon, " ", (self.label.ljust(LABEL_WIDTH), "bold" if self.ok is None else ""), " ",
-                            (_took(self.elapsed()).rjust(6), "dim"))
+        out = Text.assemble(
+            icon,
+            " ",
+            (self.label.ljust(LABEL_WIDTH), "bold" if self.ok is None else ""),
+            " ",
+            (_took(self.elapsed()).rjust(6), "dim"),
+        )
         if text:
             out.append("  ")
             out.append(text, style="dim" if self.ok is not False else "red")
@@ -258,7 +265,11 @@ class Lane(Reporter):
         if step is not None:
             out = Text.assemble((self.prefix, "bold"), " ", step.render())
         else:
-            icon = Text(SPINNER[int(time.monotonic() * 10) % len(SPINNER)], style="cyan") if self.state == "running" else Text("·", style="dim")
+            icon = (
+                Text(SPINNER[int(time.monotonic() * 10) % len(SPINNER)], style="cyan")
+                if self.state == "running"
+                else Text("·", style="dim")
+            )
             out = Text.assemble((self.prefix, "bold"), " ", icon, " ", (self.status, "dim"))
         out.no_wrap, out.overflow = True, "ellipsis"
         return out
@@ -289,7 +300,14 @@ class Silent(Reporter):
 
 def _live(console: Console, render) -> Live:
     """A live region redrawn from ``render()``; transient: what ends in it is printed for good by its owner."""
-    return Live(get_renderable=render, console=console, refresh_per_second=8, transient=True, redirect_stdout=False, redirect_stderr=False)
+    return Live(
+        get_renderable=render,
+        console=console,
+        refresh_per_second=8,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
 
 
 def _took(seconds: float) -> str:

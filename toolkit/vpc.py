@@ -115,7 +115,9 @@ def groups_of(host: Host, vpc: Vpc) -> tuple[str, ...]:
     return (vpc.default_group[vpc_id],) if vpc_id in vpc.default_group else ()
 
 
-def admits_load_balancer(host: Host, port: int, lb_groups: tuple[str, ...], lb_subnets: tuple[str, ...], vpc: Vpc) -> bool:
+def admits_load_balancer(
+    host: Host, port: int, lb_groups: tuple[str, ...], lb_subnets: tuple[str, ...], vpc: Vpc
+) -> bool:
     """True when one of ``host``'s security groups lets the load balancer in on TCP ``port``.
 
     ``lb_groups`` are the load balancer's security groups (none: its VPC's
@@ -173,14 +175,21 @@ def endpoint_reach(host: Host, vpc: Vpc) -> frozenset:
         return NONE
     table = route_table_of(host.subnet, vpc)
     target = default_target(table, vpc) or ""
-    if target.startswith("nat-") and target in vpc.nat_gateways and _internet_gateway_route(vpc.nat_gateways[target], vpc):
+    if (
+        target.startswith("nat-")
+        and target in vpc.nat_gateways
+        and _internet_gateway_route(vpc.nat_gateways[target], vpc)
+    ):
         return ALL
     if host.public_ip and _internet_gateway_route(host.subnet, vpc):
         return ALL
     vpc_id = vpc.subnets[host.subnet][0]
     services = {
-        e.service for e in vpc.endpoints
-        if e.available and e.vpc == vpc_id and ((e.kind == "Gateway" and table in e.route_tables) or (e.kind == "Interface" and e.private_dns))
+        e.service
+        for e in vpc.endpoints
+        if e.available
+        and e.vpc == vpc_id
+        and ((e.kind == "Gateway" and table in e.route_tables) or (e.kind == "Interface" and e.private_dns))
     }
     return frozenset(services)
 

@@ -36,8 +36,17 @@ def seeded_stack(local_stack):  # noqa: F811
 @pytest.fixture(autouse=True)
 def no_real_aws(monkeypatch):
     """No credentials, no metadata service, and no endpoint off this machine for any subprocess."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-                 "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "RODEO_DEBUG"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "RODEO_DEBUG",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
@@ -63,14 +72,31 @@ def aws_state(endpoint: str) -> dict:
         "snapshots": sorted(s["SnapshotId"] for s in vm.describe_snapshots(OwnerIds=["self"])["Snapshots"]),
         "key_pairs": sorted(k["KeyName"] for k in vm.describe_key_pairs()["KeyPairs"]),
         "security_groups": sorted(g["GroupId"] for g in vm.describe_security_groups()["SecurityGroups"]),
-        "instances": sorted((i["InstanceId"], i["ImageId"]) for r in vm.describe_instances(Filters=live)["Reservations"] for i in r["Instances"]),
+        "instances": sorted(
+            (i["InstanceId"], i["ImageId"])
+            for r in vm.describe_instances(Filters=live)["Reservations"]
+            for i in r["Instances"]
+        ),
         "launch_templates": sorted(
-            (v["LaunchTemplateName"], v["VersionNumber"], v["LaunchTemplateData"].get("ImageId"), v.get("DefaultVersion"))
+            (
+                v["LaunchTemplateName"],
+                v["VersionNumber"],
+                v["LaunchTemplateData"].get("ImageId"),
+                v.get("DefaultVersion"),
+            )
             for t in vm.describe_launch_templates()["LaunchTemplates"]
-            for v in vm.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"])["LaunchTemplateVersions"]
+            for v in vm.describe_launch_template_versions(LaunchTemplateId=t["LaunchTemplateId"])[
+                "LaunchTemplateVersions"
+            ]
         ),
         "groups": sorted(
-            (g["AutoScalingGroupName"], g["MinSize"], g["MaxSize"], g["DesiredCapacity"], json.dumps(g.get("LaunchTemplate"), sort_keys=True))
+            (
+                g["AutoScalingGroupName"],
+                g["MinSize"],
+                g["MaxSize"],
+                g["DesiredCapacity"],
+                json.dumps(g.get("LaunchTemplate"), sort_keys=True),
+            )
             for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]
         ),
         "listeners": sorted(
@@ -78,15 +104,36 @@ def aws_state(endpoint: str) -> dict:
             for lb in elb.describe_load_balancers()["LoadBalancers"]
             for lst in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
         ),
-        "tables": {t: sorted(json.dumps(item, sort_keys=True) for item in ddb.scan(TableName=t)["Items"]) for t in ddb.list_tables()["TableNames"]},
+        "tables": {
+            t: sorted(json.dumps(item, sort_keys=True) for item in ddb.scan(TableName=t)["Items"])
+            for t in ddb.list_tables()["TableNames"]
+        },
         # Each group's scheduled actions, scaling policies, suspended processes and tags (scaling: in rodeo.yml).
         "scaling": sorted(
-            (g["AutoScalingGroupName"], json.dumps(asg.describe_scheduled_actions(AutoScalingGroupName=g["AutoScalingGroupName"])["ScheduledUpdateGroupActions"], sort_keys=True, default=str),
-             json.dumps(asg.describe_policies(AutoScalingGroupName=g["AutoScalingGroupName"])["ScalingPolicies"], sort_keys=True, default=str),
-             sorted(p["ProcessName"] for p in g.get("SuspendedProcesses", [])), _tags(g))
+            (
+                g["AutoScalingGroupName"],
+                json.dumps(
+                    asg.describe_scheduled_actions(AutoScalingGroupName=g["AutoScalingGroupName"])[
+                        "ScheduledUpdateGroupActions"
+                    ],
+                    sort_keys=True,
+                    default=str,
+                ),
+                json.dumps(
+                    asg.describe_policies(AutoScalingGroupName=g["AutoScalingGroupName"])["ScalingPolicies"],
+                    sort_keys=True,
+                    default=str,
+                ),
+                sorted(p["ProcessName"] for p in g.get("SuspendedProcesses", [])),
+                _tags(g),
+            )
             for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]
         ),
-        "parameters": sorted((p["Name"], p["Version"]) for page in ssm.get_paginator("describe_parameters").paginate() for p in page["Parameters"]),
+        "parameters": sorted(
+            (p["Name"], p["Version"])
+            for page in ssm.get_paginator("describe_parameters").paginate()
+            for p in page["Parameters"]
+        ),
     }
     assert state["groups"] and state["listeners"], "the local stack's release side is not seeded"
     return state

@@ -65,8 +65,7 @@ def running_app(host):
     port = int(host.check_output(FREE_PORT))
     with host.sudo():
         pid = host.check_output(
-            f"timeout 60 runuser -u web -- python3 /opt/web/app.py --host 127.0.0.1 --port {port}"
-            f" >{LOG} 2>&1 & echo $!"
+            f"timeout 60 runuser -u web -- python3 /opt/web/app.py --host 127.0.0.1 --port {port} >{LOG} 2>&1 & echo $!"
         )
     try:
         yield port, pid

@@ -99,11 +99,24 @@ def test_log_shipper_starts_at_boot_and_reads_the_journal(host):
 def test_config_loader_runs_at_boot(host):
     loader = host.file("/usr/local/lib/rodeo/rodeo-config-loader.py")
     assert (loader.user, loader.group, loader.mode) == ("root", "root", 0o755)
-    assert host.run("python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' /usr/local/lib/rodeo/rodeo-config-loader.py").rc == 0
+    assert (
+        host.run(
+            "python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' /usr/local/lib/rodeo/rodeo-config-loader.py"
+        ).rc
+        == 0
+    )
     unit = host.file("/etc/systemd/system/rodeo-config.service").content_string.splitlines()
-    for line in ("Type=oneshot", "RemainAfterExit=yes", "ExecStart=/usr/bin/python3 /usr/local/lib/rodeo/rodeo-config-loader.py",
-                 "RuntimeDirectory=rodeo-config", "WantedBy=multi-user.target",
-                 "Restart=on-failure", "RestartSec=10", "StartLimitIntervalSec=900", "StartLimitBurst=5"):
+    for line in (
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        "ExecStart=/usr/bin/python3 /usr/local/lib/rodeo/rodeo-config-loader.py",
+        "RuntimeDirectory=rodeo-config",
+        "WantedBy=multi-user.target",
+        "Restart=on-failure",
+        "RestartSec=10",
+        "StartLimitIntervalSec=900",
+        "StartLimitBurst=5",
+    ):
         assert line in unit
     assert host.check_output("systemctl is-enabled rodeo-config.service") == "enabled"
 

@@ -51,7 +51,9 @@ def web(host, app):
         pytest.skip("the Procfile has no web process")
     port = int(host.check_output(FREE_PORT))
     with host.sudo():
-        pid = host.check_output(f"cd / && RODEO_PORT={port} timeout 60 runuser -u app -- /usr/local/lib/rodeo/procfile/web >{LOG} 2>&1 & echo $!")
+        pid = host.check_output(
+            f"cd / && RODEO_PORT={port} timeout 60 runuser -u app -- /usr/local/lib/rodeo/procfile/web >{LOG} 2>&1 & echo $!"
+        )
     try:
         yield port, pid
     finally:
@@ -75,4 +77,6 @@ def test_web_answers_the_health_path(host, app, web):
     with host.sudo():
         output = host.run(f"tail -n 20 {LOG}").stdout.rstrip()
     state = "web exited" if ended else "web runs but does not answer"
-    raise AssertionError(f"GET {path} on web's $PORT: {result.stderr.strip()}; {state}, its last output:\n{output or '(none)'}")
+    raise AssertionError(
+        f"GET {path} on web's $PORT: {result.stderr.strip()}; {state}, its last output:\n{output or '(none)'}"
+    )

@@ -69,9 +69,18 @@ class Project:
         env["PATH"] = path or f"{self.venv_bin}:{env['PATH']}"
         return env
 
-    def invoke(self, *args: str, path: str | None = None, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([str(self.venv_bin / "invoke"), *args], cwd=self.root, env=self.env(path, env),
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    def invoke(
+        self, *args: str, path: str | None = None, env: dict | None = None, timeout: int = 600
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(self.venv_bin / "invoke"), *args],
+            cwd=self.root,
+            env=self.env(path, env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
     def invoke_here(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         """``invoke ARGS`` in this process (the project's own tasks.py, its cwd and environment): no interpreter start-up.
@@ -95,7 +104,9 @@ class Project:
             spec.loader.exec_module(tasks)
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 try:
-                    tasks.RodeoProgram(namespace=tasks.ns, name="invoke", binary="invoke").run(["invoke", *args])  # what tasks.py gives invoke's own program
+                    tasks.RodeoProgram(namespace=tasks.ns, name="invoke", binary="invoke").run(
+                        ["invoke", *args]
+                    )  # what tasks.py gives invoke's own program
                 except SystemExit as exc:
                     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         finally:
@@ -112,16 +123,30 @@ class Project:
         file server started at boot), for tests that release it: the instances of a release boot for real.
         """
         for image in ("base", "app"):
-            self.write(f"playbooks/{image}.yml", f"- name: {image} image\n  hosts: all\n  gather_facts: false\n  tasks:\n"
-                                                 "    - name: Mark the image\n      ansible.builtin.command: /bin/true\n      changed_when: false\n"
-                                                 + (SERVING_TASKS if serving and image == "app" else ""))
-            self.write(f"tests/image/test_{image}.py", "def test_the_host_answers(host):\n    assert host.file('/etc/os-release').exists\n")
+            self.write(
+                f"playbooks/{image}.yml",
+                f"- name: {image} image\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+                "    - name: Mark the image\n      ansible.builtin.command: /bin/true\n      changed_when: false\n"
+                + (SERVING_TASKS if serving and image == "app" else ""),
+            )
+            self.write(
+                f"tests/image/test_{image}.py",
+                "def test_the_host_answers(host):\n    assert host.file('/etc/os-release').exists\n",
+            )
 
     def start(self, *args: str) -> subprocess.Popen:
         """``invoke ARGS`` running, to be interrupted: Ctrl-C reaches it even when this suite runs in the background."""
-        return subprocess.Popen([str(self.venv_bin / "invoke"), *args], cwd=self.root, env=self.env(), text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=default_sigint)
+        return subprocess.Popen(
+            [str(self.venv_bin / "invoke"), *args],
+            cwd=self.root,
+            env=self.env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=default_sigint,
+        )
 
     def read(self, rel: str) -> str:
         return (self.root / rel).read_text()
@@ -153,9 +178,14 @@ def residue(state: Path) -> dict:
     """
     needle, live = str(state), str(state / "local" / "live")
     sockets = tuple(f"/run/rodeo-bakes/{bake.name}.sock" for bake in state.glob("bakes/*"))
-    processes = [f"{cmdline} {root}"[:200] for _, cmdline, root in procs.processes()
-                 if (needle in f"{cmdline} {root}" and "moto" not in cmdline and (live not in cmdline or _a_bakes(cmdline, live)))
-                 or any(sock in cmdline for sock in sockets)]
+    processes = [
+        f"{cmdline} {root}"[:200]
+        for _, cmdline, root in procs.processes()
+        if (
+            needle in f"{cmdline} {root}" and "moto" not in cmdline and (live not in cmdline or _a_bakes(cmdline, live))
+        )
+        or any(sock in cmdline for sock in sockets)
+    ]
     return {"mounts": procs.mounts((needle,)), "processes": processes}
 
 
@@ -179,7 +209,9 @@ def local_stack(tmp_path_factory):
     if shutil.which("packer") is None:
         pytest.fail("packer is not installed (make setup)", pytrace=False)
     state = tmp_path_factory.mktemp("state")
-    s = stack.Stack(state_dir=state, cache_dir=CACHE, live=True)  # the build instances boot (toolkit/local/buildinstances.py)
+    s = stack.Stack(
+        state_dir=state, cache_dir=CACHE, live=True
+    )  # the build instances boot (toolkit/local/buildinstances.py)
     url = stack.up(s, "us-east-1")
     yield s, url
     stack.down(s)

@@ -24,8 +24,12 @@ def quick(project: Project) -> str:
     project.minimal_images(serving=True)
     yml = re.sub(r"\n  pause_seconds: \d+", "\n  pause_seconds: 0", project.read("inventories/local/rodeo.yml"))
     yml = re.sub(r"\n  capacity: .*", "\n  capacity: {min: 1, max: 1, desired: 1}", yml)  # one instance boots per slot
-    yml = re.sub(r"\n  alarms: .*", "\n  alarms: []", yml)  # no pause, so no alarm it could not wait for (toolkit.release.watch)
-    yml = re.sub(r"\n  smoke_check: .*", "", yml)  # moto's load balancer answers no request (tests/integration/local/ has real ones)
+    yml = re.sub(
+        r"\n  alarms: .*", "\n  alarms: []", yml
+    )  # no pause, so no alarm it could not wait for (toolkit.release.watch)
+    yml = re.sub(
+        r"\n  smoke_check: .*", "", yml
+    )  # moto's load balancer answers no request (tests/integration/local/ has real ones)
     assert "pause_seconds: 0" in yml and "alarms: []" in yml and "smoke_check" not in yml and "desired: 1}" in yml
     project.write("inventories/local/rodeo.yml", yml)
     return version
@@ -75,12 +79,17 @@ def test_a_failed_bake_releases_nothing_and_says_so(project: Project, ec2):
     quick(project)
     assert deploy(project).returncode == 0
     serving = last_json(project.invoke("status", "--json").stdout)["ami"]
-    project.write("playbooks/app.yml", "- name: app image\n  hosts: all\n  gather_facts: false\n  tasks:\n"
-                                       "    - name: Break\n      ansible.builtin.command: /bin/false\n")
+    project.write(
+        "playbooks/app.yml",
+        "- name: app image\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Break\n      ansible.builtin.command: /bin/false\n",
+    )
     out = project.invoke("deploy")
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert (f"error: deploy of app stopped at its bake, so nothing was released ({serving} serves, as before): Ansible task 'Break' failed"
-            in out.stderr)
+    assert (
+        f"error: deploy of app stopped at its bake, so nothing was released ({serving} serves, as before): Ansible task 'Break' failed"
+        in out.stderr
+    )
     assert (out.stdout + out.stderr).count(serving) == 1  # said once, in the error
     assert last_json(project.invoke("status", "--json").stdout)["ami"] == serving
     assert residue(project.state) == {"mounts": [], "processes": []}
@@ -97,19 +106,41 @@ def test_a_refused_release_leaves_the_previous_version_serving(project: Project,
     # A gate alarm held in ALARM by its own rule (no data is breaching), which the live stack's evaluation keeps so, with
     # the pause it needs: the release stops at its first check, before any weight moves.
     name = f"held-{uuid.uuid4().hex[:6]}"
-    cloudwatch.put_metric_alarm(AlarmName=name, Namespace="Rodeo/Test", MetricName="Nothing", Statistic="Sum", Period=10,
-                                EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="breaching")
-    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="no data is breaching")  # as AWS's first evaluation would
-    project.write("inventories/local/rodeo.yml", project.read("inventories/local/rodeo.yml").replace("alarms: []", f"alarms: [{name}]")
-                  .replace("pause_seconds: 0", "pause_seconds: 20"))
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="Rodeo/Test",
+        MetricName="Nothing",
+        Statistic="Sum",
+        Period=10,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="breaching",
+    )
+    cloudwatch.set_alarm_state(
+        AlarmName=name, StateValue="ALARM", StateReason="no data is breaching"
+    )  # as AWS's first evaluation would
+    project.write(
+        "inventories/local/rodeo.yml",
+        project.read("inventories/local/rodeo.yml")
+        .replace("alarms: []", f"alarms: [{name}]")
+        .replace("pause_seconds: 0", "pause_seconds: 20"),
+    )
     try:
         out = project.invoke("deploy", "--json")
     finally:
         cloudwatch.delete_alarms(AlarmNames=[name])
     assert out.returncode == 1 and "Traceback" not in out.stderr
     (error,) = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
-    assert re.match(r"error: deploy of app: release of ami-\w+ \(app 2\.0\.0, config v0\) rolled back after \d+s before it took any traffic: "
-                    rf"alarm\(s\) in ALARM: {name} \(before the weight change\); blue serves {serving} \(config v0\), as before$", error), error
+    assert re.match(
+        r"error: deploy of app: release of ami-\w+ \(app 2\.0\.0, config v0\) rolled back after \d+s before it took any traffic: "
+        rf"alarm\(s\) in ALARM: {name} \(before the weight change\); blue serves {serving} \(config v0\), as before$",
+        error,
+    ), error
     result = last_json(out.stdout)
-    assert result["outcome"] == "release_failed" and result["bake"]["app"]["version"] == "2.0.0" and result["serving"] == serving
+    assert (
+        result["outcome"] == "release_failed"
+        and result["bake"]["app"]["version"] == "2.0.0"
+        and result["serving"] == serving
+    )
     assert last_json(project.invoke("status", "--json").stdout)["ami"] == serving

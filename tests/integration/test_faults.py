@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 import types
+from pathlib import Path
 
 import botocore.endpoint
 import pytest
@@ -20,19 +20,27 @@ import pytest
 from tests.integration.bakes import Project
 from tests.integration.release.conftest import REGION, World, make_config
 from tests.support.faultproxy import FaultProxy
-from tests.support.stacks import moto_stack
-from toolkit.release import ledger
-from toolkit.release import rollout
 from tests.support.hooks import MUTATING, HookedAws
+from tests.support.stacks import moto_stack
 from toolkit.aws import RETRIES
 from toolkit.errors import ReleaseError
 from toolkit.local.environment import LocalEnvironment
+from toolkit.release import ledger, rollout
 from toolkit.ui import Silent
 
 pytestmark = pytest.mark.integration
 
 ATTEMPTS = RETRIES["max_attempts"] + 1  # botocore's max_attempts counts retries, after the first attempt
-LINEAGE = {"rodeo:app", "rodeo:image", "rodeo:git-sha", "rodeo:source-ami", "rodeo:inputs-hash", "rodeo:verified", "rodeo:toolkit-version", "rodeo:built-at"}
+LINEAGE = {
+    "rodeo:app",
+    "rodeo:image",
+    "rodeo:git-sha",
+    "rodeo:source-ami",
+    "rodeo:inputs-hash",
+    "rodeo:verified",
+    "rodeo:toolkit-version",
+    "rodeo:built-at",
+}
 
 
 class Faulty(HookedAws):
@@ -92,18 +100,30 @@ def quick_backoff(monkeypatch):
 
 def versions(world) -> list[dict]:
     name = f"rodeo-{world.cfg.app}"
-    return world.observer.client("ec2").describe_launch_template_versions(LaunchTemplateName=name)["LaunchTemplateVersions"]
+    return world.observer.client("ec2").describe_launch_template_versions(LaunchTemplateName=name)[
+        "LaunchTemplateVersions"
+    ]
 
 
 def lock_items(world) -> list[dict]:
     ddb = world.observer.client("dynamodb")
-    return ddb.query(TableName=ledger.table_name(world.cfg), KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": f"{world.cfg.env}#lock"}})["Items"]
+    return ddb.query(
+        TableName=ledger.table_name(world.cfg),
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"{world.cfg.env}#lock"}},
+    )["Items"]
 
 
 def assert_released(world, ami, base):
     after = world.state()
     assert after.weights == {"blue": 0, "green": 100}
-    assert (after.green.ami, after.green.healthy, after.blue.desired, after.blue.instances, after.blue.ami) == (ami, 2, 0, 0, base)
+    assert (after.green.ami, after.green.healthy, after.blue.desired, after.blue.instances, after.blue.ami) == (
+        ami,
+        2,
+        0,
+        0,
+        base,
+    )
     assert len(versions(world)) == 2  # the seed's and exactly one for this release
     entries = ledger.recent(world.cfg, world.observer)
     assert [(e["to_ami"], e["outcome"], e["steps"]) for e in entries] == [(ami, "released", [10, 50, 100])]
@@ -122,7 +142,9 @@ def test_a_release_survives_throttling_5xx_and_dropped_connections(world, seed):
     assert_released(world, ami, base)
 
 
-@pytest.mark.parametrize("action", ["PutItem", "CreateLaunchTemplateVersion", "UpdateAutoScalingGroup", "ModifyListener", "DeleteItem"])
+@pytest.mark.parametrize(
+    "action", ["PutItem", "CreateLaunchTemplateVersion", "UpdateAutoScalingGroup", "ModifyListener", "DeleteItem"]
+)
 def test_a_call_that_took_effect_but_failed_is_not_repeated_into_a_duplicate(world, action):
     """The first ``action`` reaches moto, then the client sees a 5xx or a dropped connection and retries."""
     ami, base = world.ami(), world.state().blue.ami
@@ -150,6 +172,7 @@ def _outage_after_first_weight_change(proxy, **fault):
     def on_call(name, outcome):
         if name == "ModifyListener" and outcome == "ok" and proxy.rate == 0:
             proxy.configure(rate=1.0, **fault)
+
     return on_call
 
 
@@ -157,10 +180,18 @@ def test_a_fault_that_outlasts_the_retries_after_traffic_moved_rolls_back(world,
     """Every attempt of the second weight change fails; AWS answers again for the rollback."""
     ami, base = world.ami(), world.state().blue.ami
     with FaultProxy(world.url, seed=1) as proxy:
-        aws = Faulty(world, proxy, _outage_after_first_weight_change(proxy, kinds=("5xx", "drop"), actions={"ModifyListener"}, limit=ATTEMPTS))
+        aws = Faulty(
+            world,
+            proxy,
+            _outage_after_first_weight_change(proxy, kinds=("5xx", "drop"), actions={"ModifyListener"}, limit=ATTEMPTS),
+        )
         with pytest.raises(ReleaseError) as caught:
             rollout.release(world.cfg, aws, ami=ami, reporter=world.reporter)
-    assert "rolled back" in caught.value.message and f"blue serves {base}" in caught.value.message and "invoke logs --slot green" in caught.value.hint
+    assert (
+        "rolled back" in caught.value.message
+        and f"blue serves {base}" in caught.value.message
+        and "invoke logs --slot green" in caught.value.hint
+    )
     assert caught.value.result.outcome == "rolled_back"
     assert proxy.stats.faults == {"ModifyListener": ATTEMPTS}
     assert aws.broken == []
@@ -180,9 +211,11 @@ def test_a_lasting_outage_stops_cleanly_and_a_rerun_converges(world, quick_backo
         if when == "after traffic moved":
             on_call = _outage_after_first_weight_change(proxy, kinds=("5xx", "drop"))
         else:
+
             def on_call(name, outcome):
                 if name == "CreateLaunchTemplateVersion" and proxy.rate == 0:
                     proxy.configure(rate=1.0, kinds=("5xx", "drop"))
+
         aws = Faulty(world, proxy, on_call)
         with pytest.raises(ReleaseError) as caught:
             rollout.release(world.cfg, aws, ami=ami, reporter=world.reporter)

@@ -23,8 +23,12 @@ def group(local_stack, name: str) -> dict:
 
 def test_scale_config_set_and_rollback_as_a_heroku_user_types_them(project: Project, local_stack):
     quick(project)  # one instance per slot, at most one: widened below so there is room to scale
-    project.write("inventories/local/rodeo.yml", project.read("inventories/local/rodeo.yml").replace(
-        "capacity: {min: 1, max: 1, desired: 1}", "capacity: {min: 1, max: 3, desired: 1}"))
+    project.write(
+        "inventories/local/rodeo.yml",
+        project.read("inventories/local/rodeo.yml").replace(
+            "capacity: {min: 1, max: 1, desired: 1}", "capacity: {min: 1, max: 3, desired: 1}"
+        ),
+    )
     first = deploy(project)
     assert first.returncode == 0, first.stderr[-3000:]
     released = last_json(first.stdout)["release"]
@@ -45,10 +49,15 @@ def test_scale_config_set_and_rollback_as_a_heroku_user_types_them(project: Proj
     assert last_json(scaled.stdout)["outcome"] == "scaled" and group(local_stack, name)["DesiredCapacity"] == 2
     assert (group(local_stack, name)["MinSize"], group(local_stack, name)["MaxSize"]) == (1, 3)  # its limits stay
     refused = project.invoke("scale", "web=9")
-    assert refused.returncode == 1 and refused.stderr.splitlines()[0] == f"error: web=9 is outside what {name} allows: 1 to 3 instance(s)"
+    assert (
+        refused.returncode == 1
+        and refused.stderr.splitlines()[0] == f"error: web=9 is outside what {name} allows: 1 to 3 instance(s)"
+    )
     assert group(local_stack, name)["DesiredCapacity"] == 2
     again = project.invoke("scale", "web=2")
-    assert again.returncode == 0 and again.stdout.strip().endswith(f"nothing to scale: {slot} already runs web=2 (group {name}, min 1, max 3)")
+    assert again.returncode == 0 and again.stdout.strip().endswith(
+        f"nothing to scale: {slot} already runs web=2 (group {name}, min 1, max 3)"
+    )
     below = project.invoke("scale", "0")
     assert below.returncode == 1 and below.stderr.splitlines()[0] == "error: web=0 is below release.capacity.min (1)"
 
@@ -62,13 +71,18 @@ def test_scale_config_set_and_rollback_as_a_heroku_user_types_them(project: Proj
     out = project.invoke("release", "--config-only")
     assert out.returncode == 0, out.stderr[-2000:]
     other = "green" if slot == "blue" else "blue"
-    assert out.stdout.strip().splitlines()[-1].startswith(f"released {ami} (app ") and \
-        out.stdout.strip().endswith(f": {other} serves it now, in place of {ami} (config v0)")
+    assert out.stdout.strip().splitlines()[-1].startswith(f"released {ami} (app ") and out.stdout.strip().endswith(
+        f": {other} serves it now, in place of {ami} (config v0)"
+    )
     back = project.invoke("rollback")
     assert back.returncode == 0, back.stderr[-2000:]
     said = back.stdout.strip().splitlines()
-    assert said[-1].startswith(f"rolled back to {ami} (app ") and said[-1].endswith(f": {slot} serves it again, in place of {ami} (config v1)")
-    assert not any(line.lstrip("✓→ ").startswith(("release ", "released")) or "rollback target" in line for line in said), said
+    assert said[-1].startswith(f"rolled back to {ami} (app ") and said[-1].endswith(
+        f": {slot} serves it again, in place of {ami} (config v1)"
+    )
+    assert not any(
+        line.lstrip("✓→ ").startswith(("release ", "released")) or "rollback target" in line for line in said
+    ), said
     assert json.loads(project.invoke("rollback", "--json").stdout.strip().splitlines()[-1])["outcome"] == "unchanged"
 
     # heroku releases, heroku rollback v2: numbered runs, and a rollback to one of them that the next config change builds on.
@@ -76,10 +90,17 @@ def test_scale_config_set_and_rollback_as_a_heroku_user_types_them(project: Proj
     assert listed.returncode == 0, listed.stderr[-2000:]
     runs = last_json(listed.stdout)["releases"]
     assert [(r["number"], r["kind"], r["outcome"], r["config_version"]) for r in runs] == [
-        (3, "rollback", "restored", 2), (2, "release", "released", 1), (1, "release", "released", 0)]
+        (3, "rollback", "restored", 2),
+        (2, "release", "released", 1),
+        (1, "release", "released", 0),
+    ]
     to = project.invoke("rollback", "v2", "--json")
     assert to.returncode == 0, to.stderr[-2000:]
-    assert {k: last_json(to.stdout)[k] for k in ("outcome", "number", "config_version")} == {"outcome": "restored", "number": 4, "config_version": 3}
+    assert {k: last_json(to.stdout)[k] for k in ("outcome", "number", "config_version")} == {
+        "outcome": "restored",
+        "number": 4,
+        "config_version": 3,
+    }
     config = last_json(project.invoke("config.list", "--json").stdout)
     assert (config["version"], config["live"], sorted(config["vars"])) == (3, 3, ["GREETING", "WORKERS"])
     assert project.invoke("releases").stdout.splitlines()[1].startswith("   v4  ")

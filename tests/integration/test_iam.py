@@ -44,10 +44,10 @@ from toolkit.images import lineage as images
 from toolkit.images.prune import prune
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment
-from toolkit.release import setup as infra
-from toolkit.release import ledger
+from toolkit.release import history, ledger, resize, rollout, smoke
 from toolkit.release import lock as release_lock
-from toolkit.release import history, resize, rollout, smoke, status as release_status
+from toolkit.release import setup as infra
+from toolkit.release import status as release_status
 from toolkit.ui import Silent
 
 pytestmark = pytest.mark.integration
@@ -98,7 +98,9 @@ def check(cfg, rec: Recorder, purpose: str, phase: str = "", unused_ok: tuple[st
     missing = sorted(a for a in called if not covered(document, a))
     assert not missing, f"{purpose}: called but not in the policy: {missing}"
     lowered = {a.lower() for a in called}
-    unused = sorted(a for a in iam.actions(cfg, (purpose,), packer=False) if a.lower() not in lowered and a not in unused_ok)
+    unused = sorted(
+        a for a in iam.actions(cfg, (purpose,), packer=False) if a.lower() not in lowered and a not in unused_ok
+    )
     assert not unused, f"{purpose}: granted to Rodeo but never called: {unused}"
     outside = rec.regions(phase) - set(iam.regions(cfg))
     assert not outside, f"{purpose}: calls in regions the policy does not allow: {outside}"
@@ -119,8 +121,13 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
     with recorder.paused():
         world = World(make_config(project, smoke_check=SmokeCheck()), url, st).seed()
         # With scaling: a schedule and a policy move to the new slot; their processes are suspended and resumed.
-        world.cfg = dataclasses.replace(world.cfg, scaling=Scaling(schedules=(Schedule("night", "0 22 * * *", min=2, max=4, desired=2),),
-                                                                   target_tracking=(TargetTracking("cpu", "cpu", 50),)))
+        world.cfg = dataclasses.replace(
+            world.cfg,
+            scaling=Scaling(
+                schedules=(Schedule("night", "0 22 * * *", min=2, max=4, desired=2),),
+                target_tracking=(TargetTracking("cpu", "cpu", 50),),
+            ),
+        )
         infra.ensure(world.cfg, world.aws)
         ami = world.ami(sha="feed123")
         fresh = World(make_config(project), url, st).seed()  # setup below makes its Rodeo-owned half again
@@ -129,8 +136,12 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         aws, fresh_aws = acting_as(world.cfg, url, "release"), acting_as(fresh.cfg, url, "release")
         # A killed release's test listener, left on the smoke port: the release finds it by its tag and deletes it.
         world.observer.client("elbv2").create_listener(
-            LoadBalancerArn=smoke._balancer(world.env), Protocol="HTTP", Port=SmokeCheck().port, Tags=[{"Key": smoke.TAG, "Value": "killed"}],
-            DefaultActions=[{"Type": "forward", "TargetGroupArn": world.env.target_groups["blue"]}])
+            LoadBalancerArn=smoke._balancer(world.env),
+            Protocol="HTTP",
+            Port=SmokeCheck().port,
+            Tags=[{"Key": smoke.TAG, "Value": "killed"}],
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": world.env.target_groups["blue"]}],
+        )
     smoked = []
     # The smoke check goes to the load balancer's DNS name (a made-up one in moto): it must never send a packet.
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: smoked.append(url) or _Answer())
@@ -151,16 +162,22 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
     with recorder.paused():
         entry = ledger.recent(cfg, world.observer, 3)[-1]  # the release (the rollback and the config release are newer)
     assert entry["kind"] == "release" and entry["smoke"].startswith("passed")  # ran: reached or skipped each instance
-    with recorder.phase("release"):  # scale, the numbered history, and a rollback to v1 (the first release): the same user
+    with recorder.phase(
+        "release"
+    ):  # scale, the numbered history, and a rollback to v1 (the first release): the same user
         assert resize.scale(cfg, aws, resize.parse("3"), reporter=Silent()).outcome == "scaled"
         first = history.read(cfg, aws).runs[-1]
         assert rollout.rollback(cfg, aws, to=first.number, reporter=Silent()).outcome == "restored"
-    assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:user/rodeo-release-{cfg.app}-\d+", first.aws_caller), first.aws_caller  # who: the policy's user
+    assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:user/rodeo-release-{cfg.app}-\d+", first.aws_caller), (
+        first.aws_caller
+    )  # who: the policy's user
     assert all(u.endswith(":8080/health") for u in smoked)
     assert len(created) == 4, created  # table, launch template, both slot groups
     with recorder.paused():
         asg = fresh.observer.client("autoscaling")
-        asg.detach_load_balancer_target_groups(AutoScalingGroupName=fresh.cfg.release.slots["blue"], TargetGroupARNs=[fresh.env.target_groups["blue"]])
+        asg.detach_load_balancer_target_groups(
+            AutoScalingGroupName=fresh.cfg.release.slots["blue"], TargetGroupARNs=[fresh.env.target_groups["blue"]]
+        )
     with recorder.phase("release"):
         assert infra.ensure(fresh.cfg, fresh_aws)["created"] == []  # re-attaches the target group
     # FilterLogEvents reads the new slot's journals while its instances are not healthy: instances here are at once
@@ -178,12 +195,21 @@ def test_logs(moto, project, recorder):
         world = World(make_config(project), url, st).seed()
         cfg, aws = world.cfg, acting_as(world.cfg, url, "logs")
         instance = world.observer.client("autoscaling").describe_auto_scaling_groups(
-            AutoScalingGroupNames=[cfg.release.slots["blue"]])["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
+            AutoScalingGroupNames=[cfg.release.slots["blue"]]
+        )["AutoScalingGroups"][0]["Instances"][0]["InstanceId"]
         group.ensure(cfg, world.observer)
         logs = world.observer.client("logs")
         logs.create_log_stream(logGroupName=group.name(cfg), logStreamName=instance)
-        logs.put_log_events(logGroupName=group.name(cfg), logStreamName=instance,
-                            logEvents=[{"timestamp": int(time.time() * 1000) - 60_000, "message": '{"unit": "web.service", "message": "GET / 200"}'}])
+        logs.put_log_events(
+            logGroupName=group.name(cfg),
+            logStreamName=instance,
+            logEvents=[
+                {
+                    "timestamp": int(time.time() * 1000) - 60_000,
+                    "message": '{"unit": "web.service", "message": "GET / 200"}',
+                }
+            ],
+        )
     with recorder.phase("logs"):
         got = tail.lines(cfg, aws, view.query("1000w"))
     assert [(line.instance, line.slot) for line in got] == [(instance, "blue")]
@@ -232,9 +258,17 @@ def test_prune_plan_and_for_real(moto, project, recorder):
             _register_build(admin, app, n)
         # A legacy slot group (launch configuration) in the copy region: prune reads its AMI too.
         west = admin.client("autoscaling", W)
-        west.create_launch_configuration(LaunchConfigurationName=f"{app}-legacy", ImageId=_register_build(admin, app, 9)[W], InstanceType="t3.micro")
-        west.create_auto_scaling_group(AutoScalingGroupName=f"{app}-blue", LaunchConfigurationName=f"{app}-legacy", MinSize=0, MaxSize=1,
-                                       DesiredCapacity=0, AvailabilityZones=[f"{W}a"])
+        west.create_launch_configuration(
+            LaunchConfigurationName=f"{app}-legacy", ImageId=_register_build(admin, app, 9)[W], InstanceType="t3.micro"
+        )
+        west.create_auto_scaling_group(
+            AutoScalingGroupName=f"{app}-blue",
+            LaunchConfigurationName=f"{app}-legacy",
+            MinSize=0,
+            MaxSize=1,
+            DesiredCapacity=0,
+            AvailabilityZones=[f"{W}a"],
+        )
         aws = acting_as(cfg, url, "prune")
     with recorder.phase("prune"):
         planned = prune(cfg, aws, "app", 1, plan_only=True, reporter=Silent()).to_dict()
@@ -246,12 +280,22 @@ def test_prune_plan_and_for_real(moto, project, recorder):
 
 
 def _register_build(aws, app: str, n: int) -> dict[str, str]:
-    tags = [{"Key": k, "Value": v} for k, v in {"rodeo:app": app, "rodeo:image": "app", "rodeo:verified": "true",
-                                                "rodeo:built-at": f"2026-11-01T00:{n:02d}:00Z", "rodeo:inputs-hash": f"h{n:04d}"}.items()]
+    tags = [
+        {"Key": k, "Value": v}
+        for k, v in {
+            "rodeo:app": app,
+            "rodeo:image": "app",
+            "rodeo:verified": "true",
+            "rodeo:built-at": f"2026-11-01T00:{n:02d}:00Z",
+            "rodeo:inputs-hash": f"h{n:04d}",
+        }.items()
+    ]
     out = {}
     for region in (E, W):
         ec2 = aws.client("ec2", region)
-        ami = ec2.register_image(Name=f"{app}-app-{n}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+        ami = ec2.register_image(
+            Name=f"{app}-app-{n}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm"
+        )["ImageId"]
         ec2.create_tags(Resources=[ami], Tags=tags)
         out[region] = ami
     return out
@@ -262,14 +306,28 @@ def test_verify_aws_path(moto, recorder, tmp_path):
     cfg = dataclasses.replace(config_mod.load("local", ROOT), stack="aws")
     with recorder.paused():
         ec2 = LocalEnvironment(region=E, endpoint=url).client("ec2")
-        ami = ec2.register_image(Name=f"iam-verify-{next(_ids)}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
-                                 BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
-        ec2.create_tags(Resources=[ami], Tags=[{"Key": "rodeo:image", "Value": "base"}, {"Key": "rodeo:app", "Value": cfg.app}])
+        ami = ec2.register_image(
+            Name=f"iam-verify-{next(_ids)}",
+            Architecture="x86_64",
+            RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+        )["ImageId"]
+        ec2.create_tags(
+            Resources=[ami], Tags=[{"Key": "rodeo:image", "Value": "base"}, {"Key": "rodeo:app", "Value": cfg.app}]
+        )
         aws = acting_as(cfg, url, "verify")
     with recorder.phase("verify"):
         # ssh_timeout=0: moto's instances have public-looking addresses; never connect to one.
         with pytest.raises(VerifyError, match="did not answer SSH"):
-            ami_check.verify_ami(cfg, aws, Ec2Hosts(aws, caller=lambda: "203.0.113.7", ssh_timeout=0), ami, state_dir=tmp_path, reporter=Silent())
+            ami_check.verify_ami(
+                cfg,
+                aws,
+                Ec2Hosts(aws, caller=lambda: "203.0.113.7", ssh_timeout=0),
+                ami,
+                state_dir=tmp_path,
+                reporter=Silent(),
+            )
         ami_check.record_verdict(aws, images.find_ami(aws, ami), True)  # the verdict a run with tests records
     check(cfg, recorder, "verify")
 
@@ -295,7 +353,9 @@ def test_bake_aws_helpers(moto, recorder, tmp_path):
         assert said.warnings == []  # the key pair was deleted: the bake policy allows it
         # The bake lock, held by another run (a pid of this host that still runs: this test's own parent).
         with recorder.paused():
-            ledger.ensure_table(cfg, LocalEnvironment(region=cfg.region, endpoint=url))  # invoke setup's (as the admin), not the bake's
+            ledger.ensure_table(
+                cfg, LocalEnvironment(region=cfg.region, endpoint=url)
+            )  # invoke setup's (as the admin), not the bake's
         key_of = release_lock.bake_key("base", "f" * 64)
         held = release_lock.acquire(cfg, aws, "bake by another run", lock_key=key_of, what="the bake of base")
         plan = types.SimpleNamespace(image="base", inputs_hash="f" * 64, bake_id="base-iam-lock")
@@ -314,7 +374,9 @@ def test_bake_own_calls(local_stack, tmp_path, recorder):
     proj = Project(tmp_path / "project", st.state_dir)
     cfg = config_mod.load("local", proj.root)
     with recorder.paused():
-        ledger.ensure_table(cfg, LocalEnvironment(region=cfg.region, endpoint=url))  # the bake lock's table (invoke setup makes it, as the admin)
+        ledger.ensure_table(
+            cfg, LocalEnvironment(region=cfg.region, endpoint=url)
+        )  # the bake lock's table (invoke setup makes it, as the admin)
         aws = acting_as(cfg, url, "bake")  # Rodeo's calls and Packer's (its process gets these credentials)
     with recorder.phase("bake"):
         baked = bake(cfg, aws, LocalHosts(st, aws), "base", st.state_dir, Silent(), force=True)
@@ -332,16 +394,38 @@ def test_moto_refuses_what_the_policy_leaves_out(moto, project):
     assert logs_only.client("ec2").describe_instances()["Reservations"] is not None  # LogsDescribe
     refused = [  # (service, action, code: each protocol's own)
         ("ec2", "DescribeVpcs", "UnauthorizedOperation", lambda: logs_only.client("ec2").describe_vpcs()),
-        ("elbv2", "elasticloadbalancing:DescribeLoadBalancers", "AccessDenied", lambda: logs_only.client("elbv2").describe_load_balancers()),
-        ("ssm", "ssm:PutParameter", "AccessDeniedException", lambda: logs_only.client("ssm").put_parameter(Name="/rodeo/x", Value="1", Type="String")),
-        ("dynamodb", "dynamodb:ListTables", "AccessDeniedException", lambda: logs_only.client("dynamodb").list_tables()),
-        ("cloudwatch", "cloudwatch:DescribeAlarms", "AccessDeniedException", lambda: logs_only.client("cloudwatch").describe_alarms()),
+        (
+            "elbv2",
+            "elasticloadbalancing:DescribeLoadBalancers",
+            "AccessDenied",
+            lambda: logs_only.client("elbv2").describe_load_balancers(),
+        ),
+        (
+            "ssm",
+            "ssm:PutParameter",
+            "AccessDeniedException",
+            lambda: logs_only.client("ssm").put_parameter(Name="/rodeo/x", Value="1", Type="String"),
+        ),
+        (
+            "dynamodb",
+            "dynamodb:ListTables",
+            "AccessDeniedException",
+            lambda: logs_only.client("dynamodb").list_tables(),
+        ),
+        (
+            "cloudwatch",
+            "cloudwatch:DescribeAlarms",
+            "AccessDeniedException",
+            lambda: logs_only.client("cloudwatch").describe_alarms(),
+        ),
     ]
     for service, action, code, call in refused:
         with pytest.raises(botocore.exceptions.ClientError) as err:
             call()
         assert (service, err.value.response["Error"]["Code"]) == (service, code)
-        assert err.value.response["Error"]["Message"].endswith(f"is not authorized to perform: {action if ':' in action else 'ec2:' + action}")
+        assert err.value.response["Error"]["Message"].endswith(
+            f"is not authorized to perform: {action if ':' in action else 'ec2:' + action}"
+        )
     forged = dict(logs_only.credentials, aws_secret_access_key="forged")
     unknown = {"aws_access_key_id": "AKIAUNKNOWNUNKNOWN00", "aws_secret_access_key": "x"}
     for creds, code in ((forged, "SignatureDoesNotMatch"), (unknown, "InvalidClientTokenId")):
@@ -364,8 +448,10 @@ def test_a_release_fails_on_the_first_call_its_policy_leaves_out(moto, project):
     aws = acting_as(world.cfg, url, "release", document)
     with pytest.raises(ReleaseError) as err:
         rollout.release(world.cfg, aws, ami=ami, reporter=Silent())
-    assert err.value.message == (f"release of {ami} stopped: AWS refused ModifyListener: AccessDenied; "
-                                 "rolling back failed too: AWS refused ModifyListener: AccessDenied")
+    assert err.value.message == (
+        f"release of {ami} stopped: AWS refused ModifyListener: AccessDenied; "
+        "rolling back failed too: AWS refused ModifyListener: AccessDenied"
+    )
     state = world.state()
     assert (state.blue.weight, state.green.weight) == (100, 0)  # nothing shifted
 
@@ -374,8 +460,13 @@ def test_a_release_without_scaling_removes_what_an_earlier_config_put_on(moto, p
     """Issue 19 item 16: the release policy of a config without scaling: still deletes Rodeo's schedules and policies."""
     st, url = moto
     world = World(make_config(project), url, st).seed()
-    scaled = dataclasses.replace(world.cfg, scaling=Scaling(schedules=(Schedule("night", "0 22 * * *", min=2, max=4, desired=2),),
-                                                            target_tracking=(TargetTracking("cpu", "cpu", 50),)))
+    scaled = dataclasses.replace(
+        world.cfg,
+        scaling=Scaling(
+            schedules=(Schedule("night", "0 22 * * *", min=2, max=4, desired=2),),
+            target_tracking=(TargetTracking("cpu", "cpu", 50),),
+        ),
+    )
     assert rollout.release(scaled, world.aws, ami=world.ami(sha="5ca1ed1"), reporter=Silent()).outcome == "released"
     asg = world.observer.client("autoscaling")
     live = world.cfg.release.slots["green"]

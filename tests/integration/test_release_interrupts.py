@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import time
 
@@ -22,7 +22,13 @@ def unwatched(yml: str) -> str:
 
 def verified_ami(ec2, name: str) -> str:
     ami = ec2.register_image(Name=name, Architecture="x86_64", RootDeviceName="/dev/xvda")["ImageId"]
-    tags = {"rodeo:app": "web", "rodeo:image": "app", "rodeo:verified": "true", "rodeo:git-sha": "f" * 40, "rodeo:built-at": "2026-11-26T00:00:00Z"}
+    tags = {
+        "rodeo:app": "web",
+        "rodeo:image": "app",
+        "rodeo:verified": "true",
+        "rodeo:git-sha": "f" * 40,
+        "rodeo:built-at": "2026-11-26T00:00:00Z",
+    }
     ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     return ami
 
@@ -116,12 +122,22 @@ def test_ctrl_c_resumes_the_scaling_processes(project: Project, ec2):
     info = status(project)
     assert [s["scaling"]["suspended"] for s in info["slots"].values()] == [[], []], info["slots"]
     new = next(s for s in info["slots"].values() if s["ami"] == ami)
-    assert new["weight"] > 0 and new["scaling"]["schedules"] == ["rodeo-night"]  # it got the scaling before its first weight
+    assert new["weight"] > 0 and new["scaling"]["schedules"] == [
+        "rodeo-night"
+    ]  # it got the scaling before its first weight
 
     rerun = project.invoke("release", "--ami", ami)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     info = status(project)
-    live, idle = info["slots"][info["active_slot"]], [s for n, s in info["slots"].items() if n != info["active_slot"]][0]
-    assert (live["scaling"]["schedules"], live["scaling"]["policies"], idle["scaling"]["schedules"], idle["scaling"]["policies"]) == (["rodeo-night"], ["rodeo-cpu"], [], [])
+    live, idle = (
+        info["slots"][info["active_slot"]],
+        [s for n, s in info["slots"].items() if n != info["active_slot"]][0],
+    )
+    assert (
+        live["scaling"]["schedules"],
+        live["scaling"]["policies"],
+        idle["scaling"]["schedules"],
+        idle["scaling"]["policies"],
+    ) == (["rodeo-night"], ["rodeo-cpu"], [], [])
     project.write("inventories/local/rodeo.yml", yml)  # leave the shared stack's groups without Rodeo's scaling
     assert project.invoke("setup").returncode == 0

@@ -47,7 +47,18 @@ from typing import Collection, Iterator
 
 KINDS = ("throttle", "5xx", "drop")
 READ_ONLY = ("Describe", "Get", "List", "Query", "Scan", "BatchGet")
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "content-length"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+}
 LOOPBACK = "127.0.0.1"
 
 
@@ -77,9 +88,18 @@ def is_mutating(action: str) -> bool:
 class FaultProxy:
     """The proxy; a context manager that starts and stops it (see the module docstring)."""
 
-    def __init__(self, upstream: str, rate: float = 0.0, kinds: Collection[str] = KINDS, seed: int = 0, after: float = 0.0,
-                 mutating_only: bool = False, actions: Collection[str] | None = None, exclude: Collection[str] = (),
-                 limit: int | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        rate: float = 0.0,
+        kinds: Collection[str] = KINDS,
+        seed: int = 0,
+        after: float = 0.0,
+        mutating_only: bool = False,
+        actions: Collection[str] | None = None,
+        exclude: Collection[str] = (),
+        limit: int | None = None,
+    ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.hostname not in (LOOPBACK, "localhost") or not parsed.port:
             raise ValueError(f"upstream must be http://127.0.0.1:PORT, not {upstream!r}")
@@ -109,7 +129,9 @@ class FaultProxy:
         self.server = ThreadingHTTPServer((LOOPBACK, 0), handler)
         self.server.daemon_threads = True
         self.url = f"http://{LOOPBACK}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="faultproxy").start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True, name="faultproxy"
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -155,11 +177,17 @@ class FaultProxy:
         rid = str(uuid.uuid4())
         if kind == "throttle":
             status = 400
-            code = {"ec2": "RequestLimitExceeded", "dynamodb": "ThrottlingException" if pick < 0.5 else "ProvisionedThroughputExceededException"}.get(service, "Throttling")
+            code = {
+                "ec2": "RequestLimitExceeded",
+                "dynamodb": "ThrottlingException" if pick < 0.5 else "ProvisionedThroughputExceededException",
+            }.get(service, "Throttling")
             message = "Rate exceeded (injected by faultproxy)"
         else:
             status = 500 if pick < 0.5 else 503
-            code = {500: {"ec2": "InternalError", "dynamodb": "InternalServerError"}, 503: {"ec2": "Unavailable", "dynamodb": "ServiceUnavailable"}}[status].get(service, "InternalFailure" if status == 500 else "ServiceUnavailable")
+            code = {
+                500: {"ec2": "InternalError", "dynamodb": "InternalServerError"},
+                503: {"ec2": "Unavailable", "dynamodb": "ServiceUnavailable"},
+            }[status].get(service, "InternalFailure" if status == 500 else "ServiceUnavailable")
             message = "We encountered an internal error (injected by faultproxy)"
         if protocol in ("json", "cbor"):
             namespace = "com.amazonaws.dynamodb.v20120810" if service == "dynamodb" else f"com.amazonaws.{service}"
@@ -168,13 +196,17 @@ class FaultProxy:
             if service != "dynamodb":  # query-compatible services (CloudWatch) name the query error code here
                 headers["x-amzn-query-error"] = f"{code};{'Sender' if status < 500 else 'Receiver'}"
             if protocol == "cbor":
-                return status, dict(headers, **{"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"}), _cbor(fields)
+                return (
+                    status,
+                    dict(headers, **{"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"}),
+                    _cbor(fields),
+                )
             return status, dict(headers, **{"Content-Type": "application/x-amz-json-1.0"}), json.dumps(fields).encode()
         if service == "ec2":
             body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>{rid}</RequestID></Response>'
         else:
             side = "Sender" if status < 500 else "Receiver"
-            body = f'<ErrorResponse><Error><Type>{side}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>'
+            body = f"<ErrorResponse><Error><Type>{side}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"
         return status, {"Content-Type": "text/xml", "x-amzn-RequestId": rid}, body.encode()
 
 
@@ -281,8 +313,16 @@ def _identify(path: str, headers, body: bytes) -> tuple[str, str]:
 
 def _cbor(values: dict[str, str]) -> bytes:
     """A CBOR map of short text keys and values (all an error body needs)."""
+
     def text(s: str) -> bytes:
         raw = s.encode()
-        head = bytes([0x60 | len(raw)]) if len(raw) < 24 else bytes([0x78, len(raw)]) if len(raw) < 256 else bytes([0x79]) + len(raw).to_bytes(2, "big")
+        head = (
+            bytes([0x60 | len(raw)])
+            if len(raw) < 24
+            else bytes([0x78, len(raw)])
+            if len(raw) < 256
+            else bytes([0x79]) + len(raw).to_bytes(2, "big")
+        )
         return head + raw
+
     return bytes([0xA0 | len(values)]) + b"".join(text(k) + text(v) for k, v in values.items())

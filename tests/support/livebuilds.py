@@ -43,7 +43,11 @@ APP_SOURCE = "examples/webapp"  # the sample app's source (images.app.app_source
 def sample_layers(root: Path, cache: Path, rootfs: Path) -> dict[str, Path]:
     """``{"rootfs", "base", "app"}``: the sample playbooks run into layers, cached by the playbooks' content."""
     digest = hashlib.sha256(rootfs.name.encode())  # a new root file system (other packages) is new layers
-    for path in sorted((root / "playbooks").rglob("*")) + sorted((root / "inventories/local/group_vars").rglob("*")) + sorted((root / APP_SOURCE).rglob("*")):
+    for path in (
+        sorted((root / "playbooks").rglob("*"))
+        + sorted((root / "inventories/local/group_vars").rglob("*"))
+        + sorted((root / APP_SOURCE).rglob("*"))
+    ):
         if path.is_file():
             digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
     folder = cache / "live-test-layers" / digest.hexdigest()[:16]
@@ -78,11 +82,25 @@ def _playbook(root: Path, work: Path, instance, key: Path, playbook: str) -> Non
     (inventory / "hosts.ini").write_text(
         f"build ansible_host={instance.host} ansible_port={instance.port} ansible_user={instance.user} ansible_ssh_private_key_file={key}\n"
     )
-    env = {"PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work), "ANSIBLE_HOST_KEY_CHECKING": "False",
-           "ANSIBLE_PIPELINING": "True", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"),
-           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp"),
-           "ANSIBLE_STRATEGY": MITOGEN_STRATEGY, "ANSIBLE_STRATEGY_PLUGINS": str(mitogen_plugins())}  # as bakes run
-    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(root / "playbooks" / playbook), "-e", f"rodeo_app_dir={root / APP_SOURCE}"]
+    env = {
+        "PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": str(work),
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCAL_TEMP": str(work / "ansible-tmp"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(work / "cp"),
+        "ANSIBLE_STRATEGY": MITOGEN_STRATEGY,
+        "ANSIBLE_STRATEGY_PLUGINS": str(mitogen_plugins()),
+    }  # as bakes run
+    cmd = [
+        str(BIN / "ansible-playbook"),
+        "-i",
+        str(inventory),
+        str(root / "playbooks" / playbook),
+        "-e",
+        f"rodeo_app_dir={root / APP_SOURCE}",
+    ]
     result = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"{playbook} failed on the layer: {result.stdout[-4000:]}{result.stderr[-2000:]}")
@@ -99,7 +117,9 @@ FAULTS = {
 SYNTAX_ERROR = "SyntaxError: expected ':'"
 
 
-def build(st: Any, ec2: Any, layers: dict[str, Path], folder: Path, version: str, fault: str = "", app: str = "web") -> str:
+def build(
+    st: Any, ec2: Any, layers: dict[str, Path], folder: Path, version: str, fault: str = "", app: str = "web"
+) -> str:
     """Register a build of the sample app with ``version`` (and ``fault``); return its AMI id."""
     top = folder / f"build-{version}"
     shutil.rmtree(top, ignore_errors=True)
@@ -114,8 +134,17 @@ def build(st: Any, ec2: Any, layers: dict[str, Path], folder: Path, version: str
         assert broken != source, "the sample app has no 'def app(environ, start_response):' to break"
         (top / "opt/web/app.py").write_text(broken)
         (top / "opt/web/app.py").chmod(0o644)
-    ami = ec2.register_image(Name=f"{app}-app-{version}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
-    tags = {"rodeo:app": app, "rodeo:image": "app", "rodeo:verified": "true", "rodeo:git-sha": version, "rodeo:app-version": version, "rodeo:built-at": f"2026-11-27T00:00:{len(version):02d}Z"}
+    ami = ec2.register_image(
+        Name=f"{app}-app-{version}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm"
+    )["ImageId"]
+    tags = {
+        "rodeo:app": app,
+        "rodeo:image": "app",
+        "rodeo:verified": "true",
+        "rodeo:git-sha": version,
+        "rodeo:app-version": version,
+        "rodeo:built-at": f"2026-11-27T00:00:{len(version):02d}Z",
+    }
     ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     st.store.add(ami, [layers["rootfs"], layers["base"], layers["app"], top])
     return ami
@@ -155,8 +184,15 @@ def project(root: Path, repo: Path, pause: int = 2, health_timeout: int = 40, sm
         shutil.copytree(repo / rel, root / rel, dirs_exist_ok=True)
     from toolkit.local import seed
 
-    (root / "inventories/local/rodeo.yml").write_text(RELEASE_YML.format(pause=pause, health_timeout=health_timeout, smoke_path=smoke_path,
-                                                                         subnets=", ".join(seed.PRIVATE_SUBNETS), group=seed.INSTANCE_SG))
+    (root / "inventories/local/rodeo.yml").write_text(
+        RELEASE_YML.format(
+            pause=pause,
+            health_timeout=health_timeout,
+            smoke_path=smoke_path,
+            subnets=", ".join(seed.PRIVATE_SUBNETS),
+            group=seed.INSTANCE_SG,
+        )
+    )
     for rel in ("tasks.py", "ansible.cfg"):
         shutil.copy2(repo / rel, root / rel)
     return root
@@ -169,7 +205,9 @@ def with_alarm(cfg: Any) -> Any:
 
 
 @contextlib.contextmanager
-def live_release(folder: Path, repo: Path, cache: Path, pause: int = 2, region: str = "us-east-1") -> Iterator[tuple[Any, Any, Any]]:
+def live_release(
+    folder: Path, repo: Path, cache: Path, pause: int = 2, region: str = "us-east-1"
+) -> Iterator[tuple[Any, Any, Any]]:
     """``(config, stack, aws)``: a live local stack seeded for ``project(folder / "project")``'s release, its blue
     slot (the stack's placeholder app) healthy within 180 s; stopped afterwards."""
     from toolkit import config
@@ -191,8 +229,15 @@ def live_release(folder: Path, repo: Path, cache: Path, pause: int = 2, region: 
         stack.down(st)
 
 
-def killed_then_rerun(project: Path, state: Path, cache: Path, ami: str, at: str = "weight 50%",
-                      reached: Callable[[], bool] | None = None, killed: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
+def killed_then_rerun(
+    project: Path,
+    state: Path,
+    cache: Path,
+    ami: str,
+    at: str = "weight 50%",
+    reached: Callable[[], bool] | None = None,
+    killed: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess:
     """``invoke release --ami AMI`` killed with SIGKILL (its whole process group) after the line holding ``at``, then run again.
 
     ``reached``: polled after that line until it is true (the line is printed before the change it names is made),
@@ -201,8 +246,15 @@ def killed_then_rerun(project: Path, state: Path, cache: Path, ami: str, at: str
     """
     env = dict(os.environ, RODEO_STATE_DIR=str(state), RODEO_CACHE_DIR=str(cache), RODEO_LOCAL_LIVE="1")
     invoke = str(BIN / "invoke")
-    proc = subprocess.Popen([invoke, "release", "--ami", ami], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [invoke, "release", "--ami", ami],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     seen = []
     for line in proc.stdout:
@@ -219,7 +271,9 @@ def killed_then_rerun(project: Path, state: Path, cache: Path, ami: str, at: str
         raise RuntimeError(f"the release printed {at!r} but never got there in 300 s")
     if killed is not None:
         killed()
-    return subprocess.run([invoke, "release", "--ami", ami], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [invoke, "release", "--ami", ami], cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @dataclass
@@ -238,7 +292,9 @@ class LiveSample:
 
 
 @contextlib.contextmanager
-def live_sample(folder: Path, repo: Path, cache: Path, pause: int = 2, boot_timeout: float = 300) -> Iterator[LiveSample]:
+def live_sample(
+    folder: Path, repo: Path, cache: Path, pause: int = 2, boot_timeout: float = 300
+) -> Iterator[LiveSample]:
     """A live local stack (seeded for releases) for a sample project under ``folder``, blue's placeholder app healthy; stopped after."""
     root = project(folder / "project", repo, pause=pause)
     cfg = config.load("local", root)
@@ -263,7 +319,13 @@ PROCFILE_APP = "examples/procfile-app"  # the sample Procfile app (no playbook, 
 def procfile_repository(folder: Path, repo: Path) -> Path:
     """A fresh git repository under ``folder`` holding only the sample Procfile app, one commit on ``main``."""
     shutil.copytree(repo / PROCFILE_APP, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.com",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.com",
+    )
     for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "a Procfile app"]):
         subprocess.run(["git", "-C", str(folder), *cmd], check=True, env=env, capture_output=True, timeout=30)
     return folder
@@ -287,10 +349,20 @@ def register_base(cfg: Any, st: Any, aws: Any, layers: dict[str, Path]) -> str:
 
     plan = plan_bake(gather(cfg, aws, "base", st.state_dir), cfg, st.state_dir)
     ec2 = aws.client("ec2")
-    ami = ec2.register_image(Name=f"web-base-{plan.inputs_hash[:12]}", Architecture="x86_64", RootDeviceName="/dev/xvda",
-                             VirtualizationType="hvm")["ImageId"]
-    tags = {"rodeo:app": cfg.app, "rodeo:image": "base", "rodeo:verified": "true", "rodeo:inputs-hash": plan.inputs_hash,
-            "rodeo:git-sha": "layers", "rodeo:built-at": plan.built_at}
+    ami = ec2.register_image(
+        Name=f"web-base-{plan.inputs_hash[:12]}",
+        Architecture="x86_64",
+        RootDeviceName="/dev/xvda",
+        VirtualizationType="hvm",
+    )["ImageId"]
+    tags = {
+        "rodeo:app": cfg.app,
+        "rodeo:image": "base",
+        "rodeo:verified": "true",
+        "rodeo:inputs-hash": plan.inputs_hash,
+        "rodeo:git-sha": "layers",
+        "rodeo:built-at": plan.built_at,
+    }
     ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     st.store.add(ami, [layers["rootfs"], layers["base"]])
     return ami

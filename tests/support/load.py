@@ -154,7 +154,9 @@ class Load:
             "versions": versions,
         }
 
-    def shares(self, bucket: float = 1.0, since: float = 0.0, until: float | None = None) -> list[tuple[float, dict[str, int]]]:
+    def shares(
+        self, bucket: float = 1.0, since: float = 0.0, until: float | None = None
+    ) -> list[tuple[float, dict[str, int]]]:
         """Per ``bucket`` seconds: answers per version (the share of each version over time)."""
         out: dict[int, dict[str, int]] = {}
         for s in self._window(since, until):

@@ -29,5 +29,8 @@ def acting_as(config: Config, url: str, purpose: str, document: dict | None = No
     ``invoke iam-policy --for <purpose>`` (or ``document``): what the policy leaves out, moto refuses."""
     admin = LocalEnvironment(region=config.region, endpoint=url)
     name = f"rodeo-{purpose}-{config.app}-{next(_users)}"
-    return LocalEnvironment(region=config.region, endpoint=url,
-               credentials=user_with(admin, name, document if document is not None else iam.policy(config, (purpose,))))
+    return LocalEnvironment(
+        region=config.region,
+        endpoint=url,
+        credentials=user_with(admin, name, document if document is not None else iam.policy(config, (purpose,))),
+    )

@@ -29,7 +29,9 @@ def release_env(root: Path, app: str, env: str | None = None, **release: Any) ->
     for name in ("p.yml", "t.py"):
         (root / name).touch()
     data = {
-        "app": app, "stack": "local", "region": "us-east-1",
+        "app": app,
+        "stack": "local",
+        "region": "us-east-1",
         "images": {"app": {"source_ami": {"name": "x-*", "owners": ["self"]}, "playbook": "p.yml", "tests": "t.py"}},
         "release": {"load_balancer": app, "slots": {"blue": f"{app}-blue", "green": f"{app}-green"}, **release},
     }

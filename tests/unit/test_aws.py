@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import botocore.exceptions
 import botocore.session
 import pytest
-
-import botocore.exceptions
 
 from toolkit.aws import RETRIES, once_settled, retries
 
 
-@pytest.mark.parametrize("env, config, expected", [
-    ({}, "", RETRIES),
-    ({"AWS_MAX_ATTEMPTS": "2"}, "", {"mode": "adaptive"}),
-    ({"AWS_RETRY_MODE": "standard"}, "", {"max_attempts": 10}),
-    ({"AWS_PROFILE": "ci"}, "[profile ci]\nmax_attempts = 3\nretry_mode = standard\n", {}),
-    ({"AWS_PROFILE": "ci"}, "[profile ci]\nregion = eu-west-1\n", RETRIES),
-    ({"AWS_PROFILE": "missing"}, "", RETRIES),
-])
+@pytest.mark.parametrize(
+    "env, config, expected",
+    [
+        ({}, "", RETRIES),
+        ({"AWS_MAX_ATTEMPTS": "2"}, "", {"mode": "adaptive"}),
+        ({"AWS_RETRY_MODE": "standard"}, "", {"max_attempts": 10}),
+        ({"AWS_PROFILE": "ci"}, "[profile ci]\nmax_attempts = 3\nretry_mode = standard\n", {}),
+        ({"AWS_PROFILE": "ci"}, "[profile ci]\nregion = eu-west-1\n", RETRIES),
+        ({"AWS_PROFILE": "missing"}, "", RETRIES),
+    ],
+)
 def test_the_users_own_retry_settings_win(monkeypatch, tmp_path, env, config, expected):
     for name in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -48,23 +50,35 @@ class Answers:
         self.now += seconds
 
 
-@pytest.mark.parametrize("error", [
-    _error("InvalidGroup.NotFound", "The security group 'sg-1' does not exist"),
-    _error("InvalidSnapshot.InUse", "The snapshot snap-1 is currently in use by ami-1"),
-    _error("InvalidLaunchTemplateId.VersionNotFound", "Could not find the specified version 2"),
-    _error("ValidationError", "You must use a valid fully-formed launch template. Could not find the specified version 2"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        _error("InvalidGroup.NotFound", "The security group 'sg-1' does not exist"),
+        _error("InvalidSnapshot.InUse", "The snapshot snap-1 is currently in use by ami-1"),
+        _error("InvalidLaunchTemplateId.VersionNotFound", "Could not find the specified version 2"),
+        _error(
+            "ValidationError",
+            "You must use a valid fully-formed launch template. Could not find the specified version 2",
+        ),
+    ],
+)
 def test_what_aws_has_not_seen_yet_is_retried_with_backoff(error):
     call = Answers(error, error, error)
     assert once_settled(call, sleep=call.sleep, clock=lambda: call.now) == "done"
     assert call.slept == [0.1, 0.2, 0.4]
 
 
-@pytest.mark.parametrize("error", [
-    _error("ValidationError", "You must use a valid fully-formed launch template. The request must contain the parameter ImageId"),
-    _error("ValidationError", "Max bound, 4, must be greater than or equal to min bound, 5"),
-    _error("AccessDenied", "no"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        _error(
+            "ValidationError",
+            "You must use a valid fully-formed launch template. The request must contain the parameter ImageId",
+        ),
+        _error("ValidationError", "Max bound, 4, must be greater than or equal to min bound, 5"),
+        _error("AccessDenied", "no"),
+    ],
+)
 def test_anything_else_is_raised_at_once(error):
     call = Answers(error)
     with pytest.raises(botocore.exceptions.ClientError):

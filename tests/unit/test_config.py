@@ -64,39 +64,113 @@ def _edit(text: str, old: str, new: str) -> str:
 BAD = [
     # (change to GOOD, words the message must hold, words the hint must hold)
     (("app: web", "app: web\nregoin: x"), "regoin: unknown key", "did you mean 'region'"),
-    (("    playbook: pb.yml\n    tests: t.py\n  app", "    playbok: pb.yml\n    tests: t.py\n  app"), "images.base.playbok: unknown key", "did you mean 'playbook'"),
+    (
+        ("    playbook: pb.yml\n    tests: t.py\n  app", "    playbok: pb.yml\n    tests: t.py\n  app"),
+        "images.base.playbok: unknown key",
+        "did you mean 'playbook'",
+    ),
     (("region: us-east-1", "region: us-east-l"), "region: 'us-east-l' is not an AWS region", "us-east-1"),
     (("stack: local", "stack: cloud"), "stack: 'cloud' is not known", "local, aws"),
     (("    parent: base", "    parent: bsae"), "images.app.parent: no image named 'bsae'", "app, base"),
-    (("    playbook: pb.yml\n    tests: t.py\nrelease", "    playbook: missing.yml\n    tests: t.py\nrelease"), "images.app.playbook: missing.yml does not exist", "relative to the project root"),
-    (("    playbook: pb.yml\n    tests: t.py\nrelease", "    playbook: ../../etc/passwd\n    tests: t.py\nrelease"), "is outside the project", "inside the project"),
-    (("  slots:", "  steps: [50, 10, 100]\n  slots:"), "release.steps: [50, 10, 100] must increase and end at 100", "percentages"),
+    (
+        ("    playbook: pb.yml\n    tests: t.py\nrelease", "    playbook: missing.yml\n    tests: t.py\nrelease"),
+        "images.app.playbook: missing.yml does not exist",
+        "relative to the project root",
+    ),
+    (
+        ("    playbook: pb.yml\n    tests: t.py\nrelease", "    playbook: ../../etc/passwd\n    tests: t.py\nrelease"),
+        "is outside the project",
+        "inside the project",
+    ),
+    (
+        ("  slots:", "  steps: [50, 10, 100]\n  slots:"),
+        "release.steps: [50, 10, 100] must increase and end at 100",
+        "percentages",
+    ),
     (("  slots:", "  steps: [10, 50]\n  slots:"), "must increase and end at 100", ""),
     (("  slots:", "  capacity: {min: -1, desired: 2, max: 4}\n  slots:"), "counts must be positive", ""),
     (("  slots:", "  capacity: {min: 3, desired: 2, max: 4}\n  slots:"), "need min <= desired <= max", ""),
-    (("  slots:", "  pause_seconds: soon\n  slots:"), "release.pause_seconds: expected a whole number", "without quotes"),
+    (
+        ("  slots:", "  pause_seconds: soon\n  slots:"),
+        "release.pause_seconds: expected a whole number",
+        "without quotes",
+    ),
     (("  slots:", "  pause_seconds: true\n  slots:"), "release.pause_seconds: expected a whole number", ""),
     (("  load_balancer: web\n", ""), "release.load_balancer: required key is missing", "add 'load_balancer:'"),
     (("  slots:", "  release_command: ' '\n  slots:"), "release.release_command: is empty", "bin/migrate"),
     (("  slots:", "  release_command: [bin/migrate]\n  slots:"), "release.release_command: expected", ""),
-    (("  slots:", "  release_timeout_seconds: 0\n  slots:"), "release.release_timeout_seconds: must be at least 1", "seconds"),
+    (
+        ("  slots:", "  release_timeout_seconds: 0\n  slots:"),
+        "release.release_timeout_seconds: must be at least 1",
+        "seconds",
+    ),
     (("app: web", "app: 'web; rm -rf /'"), "app: 'web; rm -rf /' is not a valid name", "lowercase"),
     (("  app:\n    parent", "  'a$(id)':\n    parent"), "is not a valid image name", "lowercase"),
-    (("    source_ami: {name: \"debian-12-*\", owners: [\"self\"]}", "    source_ami: ami-xyz"), "source_ami: 'ami-xyz' is not an AMI id", ""),
-    (("    source_ami: {name: \"debian-12-*\", owners: [\"self\"]}", "    source_ami: {name: \"debian-12-*\", owner: [\"self\"]}"), "images.base.source_ami.owner: unknown key", "did you mean 'owners'"),
-    (("    parent: base", "    parent: base\n    source_ami: ami-12345678"), "set exactly one of 'parent' or 'source_ami'", ""),
+    (
+        ('    source_ami: {name: "debian-12-*", owners: ["self"]}', "    source_ami: ami-xyz"),
+        "source_ami: 'ami-xyz' is not an AMI id",
+        "",
+    ),
+    (
+        (
+            '    source_ami: {name: "debian-12-*", owners: ["self"]}',
+            '    source_ami: {name: "debian-12-*", owner: ["self"]}',
+        ),
+        "images.base.source_ami.owner: unknown key",
+        "did you mean 'owners'",
+    ),
+    (
+        ("    parent: base", "    parent: base\n    source_ami: ami-12345678"),
+        "set exactly one of 'parent' or 'source_ami'",
+        "",
+    ),
     (("images:", "copy_to_regions: us-west-2\nimages:"), "copy_to_regions: expected a list", ""),
-    (("    parent: base", "    parent: base\n    ansible_strategy: fast"), "images.app.ansible_strategy: 'fast' is not known", "mitogen, linear"),
-    (("images:", "notify: {webhooks: ['ftp://hooks.example.com/x']}\nimages:"), "notify.webhooks[0]: a ftp: URL is not an http(s) URL", "${NAME}"),
-    (("images:", "notify: {webhooks: [hooks.example.com/x]}\nimages:"), "notify.webhooks[0]: 'hooks.example.com/x' is not an http(s) URL", "https://"),
+    (
+        ("    parent: base", "    parent: base\n    ansible_strategy: fast"),
+        "images.app.ansible_strategy: 'fast' is not known",
+        "mitogen, linear",
+    ),
+    (
+        ("images:", "notify: {webhooks: ['ftp://hooks.example.com/x']}\nimages:"),
+        "notify.webhooks[0]: a ftp: URL is not an http(s) URL",
+        "${NAME}",
+    ),
+    (
+        ("images:", "notify: {webhooks: [hooks.example.com/x]}\nimages:"),
+        "notify.webhooks[0]: 'hooks.example.com/x' is not an http(s) URL",
+        "https://",
+    ),
     (("images:", "notify: {webhooks: https://hooks.example.com/x}\nimages:"), "notify.webhooks: expected a list", ""),
-    (("images:", "notify: {sns_topic: deploys}\nimages:"), "notify.sns_topic: 'deploys' is not an SNS topic ARN", "arn:aws:sns:"),
-    (("images:", "notify: {timeout_seconds: 600}\nimages:"), "notify.timeout_seconds: 600 must be between 1 and 30", ""),
-    (("images:", "notify: {webhook: [https://hooks.example.com/x]}\nimages:"), "notify.webhook: unknown key", "did you mean 'webhooks'"),
-    (("    parent: base", "    parent: base\n    ssh_interface: session_manager"), "images.app.ssh_interface: 'session_manager' is not supported (Debian's AMIs carry no SSM agent",
-     "public_ip, private_ip, public_dns, private_dns"),
-    (("    parent: base", "    parent: base\n    ssh_interface: public-ip"), "images.app.ssh_interface: 'public-ip' is not supported", "public_ip, private_ip"),
-    (("    parent: base", "    parent: base\n    associate_public_ip_address: yes please"), "images.app.associate_public_ip_address: expected true or false", ""),
+    (
+        ("images:", "notify: {sns_topic: deploys}\nimages:"),
+        "notify.sns_topic: 'deploys' is not an SNS topic ARN",
+        "arn:aws:sns:",
+    ),
+    (
+        ("images:", "notify: {timeout_seconds: 600}\nimages:"),
+        "notify.timeout_seconds: 600 must be between 1 and 30",
+        "",
+    ),
+    (
+        ("images:", "notify: {webhook: [https://hooks.example.com/x]}\nimages:"),
+        "notify.webhook: unknown key",
+        "did you mean 'webhooks'",
+    ),
+    (
+        ("    parent: base", "    parent: base\n    ssh_interface: session_manager"),
+        "images.app.ssh_interface: 'session_manager' is not supported (Debian's AMIs carry no SSM agent",
+        "public_ip, private_ip, public_dns, private_dns",
+    ),
+    (
+        ("    parent: base", "    parent: base\n    ssh_interface: public-ip"),
+        "images.app.ssh_interface: 'public-ip' is not supported",
+        "public_ip, private_ip",
+    ),
+    (
+        ("    parent: base", "    parent: base\n    associate_public_ip_address: yes please"),
+        "images.app.associate_public_ip_address: expected true or false",
+        "",
+    ),
 ]
 
 
@@ -148,13 +222,16 @@ def test_images_run_ansible_with_mitogen_unless_told_otherwise(tmp_path):
     assert cfg.image("base").ansible_strategy == "mitogen" and cfg.image("app").ansible_strategy == "linear"
 
 
-@pytest.mark.parametrize(("lines", "interface", "public"), [
-    ("", "public_ip", True),  # the default: like invoke verify --ami's instance, reached at its public IP
-    ("    ssh_interface: public_dns\n", "public_dns", True),
-    ("    ssh_interface: private_ip\n", "private_ip", False),  # Packer inside the VPC: the subnet's default
-    ("    ssh_interface: private_ip\n    associate_public_ip_address: true\n", "private_ip", True),
-    ("    associate_public_ip_address: false\n", "public_ip", False),
-])
+@pytest.mark.parametrize(
+    ("lines", "interface", "public"),
+    [
+        ("", "public_ip", True),  # the default: like invoke verify --ami's instance, reached at its public IP
+        ("    ssh_interface: public_dns\n", "public_dns", True),
+        ("    ssh_interface: private_ip\n", "private_ip", False),  # Packer inside the VPC: the subnet's default
+        ("    ssh_interface: private_ip\n    associate_public_ip_address: true\n", "private_ip", True),
+        ("    associate_public_ip_address: false\n", "public_ip", False),
+    ],
+)
 def test_how_packer_reaches_the_build_instance(tmp_path, lines, interface, public):
     cfg = config.load("dev", project(tmp_path, _edit(GOOD, "    parent: base\n", "    parent: base\n" + lines)))
     assert (cfg.images["app"].ssh_interface, cfg.images["app"].public_address) == (interface, public)

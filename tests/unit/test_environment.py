@@ -23,10 +23,15 @@ KNOWING = ("local", "hosts")
 READS_STACK = ("config.py", "environment.py")
 
 
-@pytest.mark.parametrize(("protocol", "port", "url"), [
-    ("HTTPS", 443, "https://lb.example"), ("HTTPS", 8443, "https://lb.example:8443"),
-    ("HTTP", 80, "http://lb.example"), ("HTTP", 8081, "http://lb.example:8081"),
-])
+@pytest.mark.parametrize(
+    ("protocol", "port", "url"),
+    [
+        ("HTTPS", 443, "https://lb.example"),
+        ("HTTPS", 8443, "https://lb.example:8443"),
+        ("HTTP", 80, "http://lb.example"),
+        ("HTTP", 8081, "http://lb.example:8081"),
+    ],
+)
 def test_url_for(protocol, port, url):
     assert url_for(protocol, "lb.example", port) == url
 
@@ -63,7 +68,11 @@ def test_the_local_environment_gives_packer_its_endpoint_through_ordinary_templa
     assert set(variables) <= set(render.VARIABLES)
     # Each is an AWS knob whose template default is AWS's own: no template variable exists for the local stack.
     assert {name: render.VARIABLES[name][1] for name in variables} == {
-        "endpoint": "", "skip_region_validation": False, "skip_metadata_api_check": False, "skip_credential_validation": False}
+        "endpoint": "",
+        "skip_region_validation": False,
+        "skip_metadata_api_check": False,
+        "skip_credential_validation": False,
+    }
     assert not [name for name in render.VARIABLES if "local" in name]
 
 
@@ -90,9 +99,16 @@ def _imports_local(node: ast.AST) -> bool:
         return any(a.name == "toolkit.local" or a.name.startswith("toolkit.local.") for a in node.names)
     if isinstance(node, ast.ImportFrom):
         module = node.module or ""
-        return module == "toolkit.local" or module.startswith("toolkit.local.") or (module == "toolkit" and any(a.name == "local" for a in node.names))
+        return (
+            module == "toolkit.local"
+            or module.startswith("toolkit.local.")
+            or (module == "toolkit" and any(a.name == "local" for a in node.names))
+        )
     if isinstance(node, ast.Call):  # importlib.import_module("toolkit.local...") or __import__(...)
-        return any(isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value.startswith("toolkit.local") for a in node.args)
+        return any(
+            isinstance(a, ast.Constant) and isinstance(a.value, str) and a.value.startswith("toolkit.local")
+            for a in node.args
+        )
     return False
 
 
@@ -102,7 +118,10 @@ def _branches_on_local(node: ast.AST, name: str) -> bool:
     if isinstance(node, ast.Attribute) and node.attr == "stack" and isinstance(node.ctx, ast.Load):
         return name not in READS_STACK
     if isinstance(node, ast.Compare):
-        return any(isinstance(c, ast.Constant) and c.value == "local" for c in [node.left, *node.comparators]) and name != "config.py"
+        return (
+            any(isinstance(c, ast.Constant) and c.value == "local" for c in [node.left, *node.comparators])
+            and name != "config.py"
+        )
     return False
 
 
@@ -115,20 +134,33 @@ def test_nothing_outside_local_and_hosts_imports_the_local_stack_or_asks_for_it(
                 found.append(f"{rel}:{node.lineno}: imports the local stack")
             elif _branches_on_local(node, str(rel)):
                 found.append(f"{rel}:{node.lineno}: asks whether the environment is local")
-    assert not found, "only toolkit/local/ and toolkit/hosts/ know the local stack; ask the environment instead:\n" + "\n".join(found)
+    assert not found, (
+        "only toolkit/local/ and toolkit/hosts/ know the local stack; ask the environment instead:\n" + "\n".join(found)
+    )
 
 
-@pytest.mark.parametrize("source", [
-    "from toolkit.local import stack\n",
-    "import toolkit.local.stack\n",
-    "from toolkit import local\n",
-    "def f():\n    from toolkit.local.stack import up\n",
-    "import importlib\nimportlib.import_module('toolkit.local.environment')\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from toolkit.local import stack\n",
+        "import toolkit.local.stack\n",
+        "from toolkit import local\n",
+        "def f():\n    from toolkit.local.stack import up\n",
+        "import importlib\nimportlib.import_module('toolkit.local.environment')\n",
+    ],
+)
 def test_the_import_check_sees_every_way_in(source):
     assert any(_imports_local(node) for node in ast.walk(ast.parse(source)))
 
 
-@pytest.mark.parametrize("source", ["if config.is_local: pass\n", "creds = KEYS if self.local else {}\n", "if config.stack == 'local': pass\n", "x = cfg.stack\n"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "if config.is_local: pass\n",
+        "creds = KEYS if self.local else {}\n",
+        "if config.stack == 'local': pass\n",
+        "x = cfg.stack\n",
+    ],
+)
 def test_the_branch_check_sees_every_way_to_ask(source):
     assert any(_branches_on_local(node, "release/rollout.py") for node in ast.walk(ast.parse(source)))

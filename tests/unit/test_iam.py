@@ -27,25 +27,61 @@ ROOT = Path(__file__).resolve().parents[2]
 # https://developer.hashicorp.com/packer/docs/v1.6.x/builders/amazon#iam-task-or-instance-role
 # (source: hashicorp/packer website/pages/docs/builders/amazon/index.mdx)
 PACKER_DOCUMENTED = {
-    "ec2:AttachVolume", "ec2:AuthorizeSecurityGroupIngress", "ec2:CopyImage", "ec2:CreateImage", "ec2:CreateKeypair",
-    "ec2:CreateSecurityGroup", "ec2:CreateSnapshot", "ec2:CreateTags", "ec2:CreateVolume", "ec2:DeleteKeyPair",
-    "ec2:DeleteSecurityGroup", "ec2:DeleteSnapshot", "ec2:DeleteVolume", "ec2:DeregisterImage", "ec2:DescribeImageAttribute",
-    "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeRegions", "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSnapshots", "ec2:DescribeSubnets", "ec2:DescribeTags", "ec2:DescribeVolumes", "ec2:DetachVolume",
-    "ec2:GetPasswordData", "ec2:ModifyImageAttribute", "ec2:ModifyInstanceAttribute", "ec2:ModifySnapshotAttribute",
-    "ec2:RegisterImage", "ec2:RunInstances", "ec2:StopInstances", "ec2:TerminateInstances",
-    "kms:ReEncrypt*", "kms:GenerateDataKey*",
+    "ec2:AttachVolume",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:CopyImage",
+    "ec2:CreateImage",
+    "ec2:CreateKeypair",
+    "ec2:CreateSecurityGroup",
+    "ec2:CreateSnapshot",
+    "ec2:CreateTags",
+    "ec2:CreateVolume",
+    "ec2:DeleteKeyPair",
+    "ec2:DeleteSecurityGroup",
+    "ec2:DeleteSnapshot",
+    "ec2:DeleteVolume",
+    "ec2:DeregisterImage",
+    "ec2:DescribeImageAttribute",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstances",
+    "ec2:DescribeInstanceStatus",
+    "ec2:DescribeRegions",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSnapshots",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeTags",
+    "ec2:DescribeVolumes",
+    "ec2:DetachVolume",
+    "ec2:GetPasswordData",
+    "ec2:ModifyImageAttribute",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:ModifySnapshotAttribute",
+    "ec2:RegisterImage",
+    "ec2:RunInstances",
+    "ec2:StopInstances",
+    "ec2:TerminateInstances",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
 }
 
 # amazon-ebs options that would need a documented action Rodeo's policy leaves out: none may appear in a template.
 NEEDS_MORE = {
-    "ami_users": "", "ami_groups": "", "ami_product_codes": "",  # would share the AMIs (ModifyImageAttribute, granted for the description)
-    "snapshot_users": "ec2:ModifySnapshotAttribute", "snapshot_groups": "ec2:ModifySnapshotAttribute",
-    "ena_support": "ec2:ModifyInstanceAttribute", "sriov_support": "ec2:ModifyInstanceAttribute",
-    "spot_price": "ec2:CreateFleet", "kms_key_id": "kms:CreateGrant", "region_kms_key_ids": "kms:CreateGrant",
-    "force_deregister": "ec2:DeregisterImage", "windows_password_timeout": "ec2:GetPasswordData",
-    "iam_instance_profile": "iam:PassRole", "temporary_iam_instance_profile_policy_document": "iam:CreateRole",
-    "security_group_id": "", "security_group_ids": "",  # would make the temporary security group grants unused
+    "ami_users": "",
+    "ami_groups": "",
+    "ami_product_codes": "",  # would share the AMIs (ModifyImageAttribute, granted for the description)
+    "snapshot_users": "ec2:ModifySnapshotAttribute",
+    "snapshot_groups": "ec2:ModifySnapshotAttribute",
+    "ena_support": "ec2:ModifyInstanceAttribute",
+    "sriov_support": "ec2:ModifyInstanceAttribute",
+    "spot_price": "ec2:CreateFleet",
+    "kms_key_id": "kms:CreateGrant",
+    "region_kms_key_ids": "kms:CreateGrant",
+    "force_deregister": "ec2:DeregisterImage",
+    "windows_password_timeout": "ec2:GetPasswordData",
+    "iam_instance_profile": "iam:PassRole",
+    "temporary_iam_instance_profile_policy_document": "iam:CreateRole",
+    "security_group_id": "",
+    "security_group_ids": "",  # would make the temporary security group grants unused
 }
 
 
@@ -66,25 +102,51 @@ def test_packer_grants_come_from_its_documented_minimal_policy():
     documented = {a.lower() for a in PACKER_DOCUMENTED}
     for cfg in (load(), load(copy_to_regions=("us-west-2",), encrypt_boot=True), load(encrypt_boot=False)):
         packer = iam.actions(cfg, ("bake",), packer=True)
-        assert packer and {a.lower() for a in packer} <= documented, sorted(a for a in packer if a.lower() not in documented)
-        assert "ec2:CreateKeyPair" not in packer and "ec2:DeleteKeyPair" not in packer  # the template brings its key pair
+        assert packer and {a.lower() for a in packer} <= documented, sorted(
+            a for a in packer if a.lower() not in documented
+        )
+        assert (
+            "ec2:CreateKeyPair" not in packer and "ec2:DeleteKeyPair" not in packer
+        )  # the template brings its key pair
 
 
 @pytest.mark.parametrize("template", sorted((ROOT / "packer").glob("*.pkr.hcl")), ids=lambda p: p.name)
 def test_templates_use_only_options_the_policy_covers(template):
     text = template.read_text()
     used = set(re.findall(r"^\s*([a-z_]+)\s*=", text, re.MULTILINE))
-    assert not used & set(NEEDS_MORE), f"{template.name} uses {sorted(used & set(NEEDS_MORE))}: grant what they need in toolkit/aws/iam.py"
-    assert {"ssh_keypair_name", "ami_regions", "encrypt_boot", "run_tags", "tags", "snapshot_tags", "ami_description"} <= used
+    assert not used & set(NEEDS_MORE), (
+        f"{template.name} uses {sorted(used & set(NEEDS_MORE))}: grant what they need in toolkit/aws/iam.py"
+    )
+    assert {
+        "ssh_keypair_name",
+        "ami_regions",
+        "encrypt_boot",
+        "run_tags",
+        "tags",
+        "snapshot_tags",
+        "ami_description",
+    } <= used
     assert "temporary_security_group_source_cidrs" in used  # Packer makes (and deletes) the security group
 
 
 @pytest.mark.parametrize(
     "changes, present, absent",
     [
-        ({"encrypt_boot": True, "copy_to_regions": ()}, {"ec2:CopyImage", "ec2:DeregisterImage", "kms:ReEncrypt*"}, set()),
-        ({"encrypt_boot": False, "copy_to_regions": ("us-west-2",)}, {"ec2:CopyImage"}, {"ec2:DeregisterImage", "ec2:DeleteSnapshot", "kms:ReEncrypt*"}),
-        ({"encrypt_boot": False, "copy_to_regions": ()}, set(), {"ec2:CopyImage", "ec2:DeregisterImage", "kms:GenerateDataKey*"}),
+        (
+            {"encrypt_boot": True, "copy_to_regions": ()},
+            {"ec2:CopyImage", "ec2:DeregisterImage", "kms:ReEncrypt*"},
+            set(),
+        ),
+        (
+            {"encrypt_boot": False, "copy_to_regions": ("us-west-2",)},
+            {"ec2:CopyImage"},
+            {"ec2:DeregisterImage", "ec2:DeleteSnapshot", "kms:ReEncrypt*"},
+        ),
+        (
+            {"encrypt_boot": False, "copy_to_regions": ()},
+            set(),
+            {"ec2:CopyImage", "ec2:DeregisterImage", "kms:GenerateDataKey*"},
+        ),
     ],
 )
 def test_packer_part_follows_the_template_options(changes, present, absent):
@@ -113,7 +175,9 @@ def test_scoped_to_the_apps_names_and_tags():
     assert by_sid["PruneLedger"]["Resource"] == "arn:aws:dynamodb:eu-west-1:*:table/rodeo-web"
     assert by_sid["ReleaseWeights"]["Resource"] == "arn:aws:elasticloadbalancing:eu-west-1:*:listener/app/web-staging/*"
     assert listed(by_sid["ReleaseSlotGroups"]["Resource"]) == [
-        f"arn:aws:autoscaling:eu-west-1:*:autoScalingGroup:*:autoScalingGroupName/web-staging-{slot}" for slot in ("blue", "green")]
+        f"arn:aws:autoscaling:eu-west-1:*:autoScalingGroup:*:autoScalingGroupName/web-staging-{slot}"
+        for slot in ("blue", "green")
+    ]
     assert by_sid["PruneDelete"]["Condition"]["StringEquals"]["ec2:ResourceTag/rodeo:app"] == "web"
     assert by_sid["VerifyVerdict"]["Condition"]["StringEquals"]["ec2:ResourceTag/rodeo:app"] == "web"
     assert by_sid["ReleaseLaunchTemplateVersions"]["Condition"]["StringEquals"]["ec2:ResourceTag/rodeo:app"] == "web"
@@ -121,11 +185,26 @@ def test_scoped_to_the_apps_names_and_tags():
     assert by_sid["BakeKeyPair"]["Resource"] == "arn:aws:ec2:eu-west-1:*:key-pair/rodeo-*"
     assert by_sid["VerifyKeyPair"]["Resource"] == "arn:aws:ec2:eu-west-1:*:key-pair/rodeo-verify-*"
     # Every mutation is scoped by resource or condition beyond the region, except those AWS gives nothing to scope by.
-    unscoped = {a for s in by_sid.values() if s["Resource"] == "*" and set(s["Condition"]) == {"StringEquals"}
-                and set(s["Condition"]["StringEquals"]) == {"aws:RequestedRegion"} for a in s["Action"]}
+    unscoped = {
+        a
+        for s in by_sid.values()
+        if s["Resource"] == "*"
+        and set(s["Condition"]) == {"StringEquals"}
+        and set(s["Condition"]["StringEquals"]) == {"aws:RequestedRegion"}
+        for a in s["Action"]
+    }
     mutations = {a for a in unscoped if not re.match(r"[a-z0-9]+:(Describe|Get|List)", a)}
-    assert mutations == {"ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup", "ec2:RunInstances",
-                         "ec2:CreateImage", "ec2:CreateTags", "ec2:CopyImage", "ec2:DeregisterImage", "ec2:DeleteSnapshot"}
+    assert mutations == {
+        "ec2:CreateSecurityGroup",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:DeleteSecurityGroup",
+        "ec2:RunInstances",
+        "ec2:CreateImage",
+        "ec2:CreateTags",
+        "ec2:CopyImage",
+        "ec2:DeregisterImage",
+        "ec2:DeleteSnapshot",
+    }
 
 
 def test_regions_include_the_copy_regions():
@@ -152,7 +231,10 @@ def test_purposes():
     assert "bake, verify, release, run, prune, logs, all, doctor (invoke doctor's reads), or instance" in err.value.hint
     cfg = load()
     assert all(sid.startswith("Release") for sid in statements(cfg, ("release",)))
-    assert {re.match(r"[A-Z][a-z]+", sid).group() for sid in statements(cfg, ("release", "prune"))} == {"Release", "Prune"}
+    assert {re.match(r"[A-Z][a-z]+", sid).group() for sid in statements(cfg, ("release", "prune"))} == {
+        "Release",
+        "Prune",
+    }
 
 
 def test_no_release_section():
@@ -197,7 +279,9 @@ def test_the_instance_role_reads_its_own_config_vars_and_writes_its_own_log_stre
     assert got["InstanceLogs"]["Resource"] == f"arn:aws:logs:{cfg.region}:*:log-group:/rodeo/web/staging:*"
     assert "instance" not in iam.purposes_for("all") and not any(sid.startswith("Instance") for sid in statements(cfg))
     assert "iam:PassRole" in iam.actions(cfg, ("release",))
-    assert "iam:PassRole" not in iam.actions(load(release=dataclasses.replace(cfg.release, instance_profile=None)), ("release",))
+    assert "iam:PassRole" not in iam.actions(
+        load(release=dataclasses.replace(cfg.release, instance_profile=None)), ("release",)
+    )
 
 
 @pytest.mark.parametrize("purpose", ["bake", "verify", "release"])
@@ -209,11 +293,18 @@ def test_launches_and_copies_may_use_a_customer_managed_default_ebs_key_through_
     prefix = purpose.capitalize()
     use, grant = got[f"{prefix}EbsKey"], got[f"{prefix}EbsKeyGrant"]
     assert use["Action"] == ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"]
-    assert grant["Action"] == ["kms:CreateGrant"] and grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    assert grant["Action"] == ["kms:CreateGrant"] and grant["Condition"]["Bool"] == {
+        "kms:GrantIsForAWSResource": "true"
+    }
     for s in (use, grant):
-        assert s["Condition"]["StringEquals"]["kms:ViaService"] == ["ec2.eu-west-1.amazonaws.com", "ec2.us-west-2.amazonaws.com"]
+        assert s["Condition"]["StringEquals"]["kms:ViaService"] == [
+            "ec2.eu-west-1.amazonaws.com",
+            "ec2.us-west-2.amazonaws.com",
+        ]
     # EC2 calls them for the caller: neither Rodeo's own calls nor Packer's.
-    assert not {"kms:CreateGrant", "kms:DescribeKey"} & (iam.actions(cfg, (purpose,), packer=False) | iam.actions(cfg, (purpose,), packer=True))
+    assert not {"kms:CreateGrant", "kms:DescribeKey"} & (
+        iam.actions(cfg, (purpose,), packer=False) | iam.actions(cfg, (purpose,), packer=True)
+    )
     assert not any("EbsKey" in sid for sid in statements(cfg, ("prune", "logs")))
 
 
@@ -223,8 +314,13 @@ def test_a_release_may_remove_scaling_left_by_an_earlier_config():
     without = load(scaling=None)
     removal = {"autoscaling:BatchDeleteScheduledAction", "autoscaling:DeletePolicy"}
     assert removal <= iam.actions(without, ("release",)) and removal <= iam.actions(cfg, ("release",))
-    assert statements(without, ("release",))["ReleaseSlotScalingRemove"]["Resource"] == statements(cfg, ("release",))["ReleaseSlotScalingRemove"]["Resource"]
-    assert not {"autoscaling:BatchPutScheduledUpdateGroupAction", "autoscaling:PutScalingPolicy"} & iam.actions(without, ("release",))
+    assert (
+        statements(without, ("release",))["ReleaseSlotScalingRemove"]["Resource"]
+        == statements(cfg, ("release",))["ReleaseSlotScalingRemove"]["Resource"]
+    )
+    assert not {"autoscaling:BatchPutScheduledUpdateGroupAction", "autoscaling:PutScalingPolicy"} & iam.actions(
+        without, ("release",)
+    )
 
 
 def test_doctor_reads_only_and_asks_iam_from_any_region():
@@ -235,7 +331,10 @@ def test_doctor_reads_only_and_asks_iam_from_any_region():
     granted = [a for s in document["Statement"] for a in s["Action"]]
     assert sorted(granted) == sorted(iam.DOCTOR_ACTIONS)
     assert [a for a in granted if not a.split(":")[1].startswith(("Describe", "Get", "SimulatePrincipalPolicy"))] == []
-    regional = {s["Sid"]: s.get("Condition", {}).get("StringEquals", {}).get("aws:RequestedRegion") for s in document["Statement"]}
+    regional = {
+        s["Sid"]: s.get("Condition", {}).get("StringEquals", {}).get("aws:RequestedRegion")
+        for s in document["Statement"]
+    }
     assert regional == {"DoctorReads": [cfg.region], "DoctorSimulate": None}
 
 
@@ -243,11 +342,19 @@ def test_one_off_instances_are_launched_tagged_and_only_tagged_ones_terminated()
     cfg = load()
     run = iam.policy(cfg, ("run",))["Statement"]
     by_sid = {s["Sid"]: s for s in run}
-    assert {"ec2:RunInstances", "ec2:TerminateInstances", "ec2:DescribeInstances", "logs:FilterLogEvents", "ssm:GetParameters"} <= iam.actions(cfg, ("run",))
+    assert {
+        "ec2:RunInstances",
+        "ec2:TerminateInstances",
+        "ec2:DescribeInstances",
+        "logs:FilterLogEvents",
+        "ssm:GetParameters",
+    } <= iam.actions(cfg, ("run",))
     assert by_sid["RunOneOffTerminate"]["Condition"]["Null"] == {"ec2:ResourceTag/rodeo:oneoff": "false"}
     assert by_sid["RunOneOffTerminate"]["Condition"]["StringEquals"]["ec2:ResourceTag/rodeo:app"] == cfg.app
     assert by_sid["RunOneOffTagOnLaunch"]["Condition"]["StringEquals"]["ec2:CreateAction"] == ["RunInstances"]
-    assert not any(a.startswith(("elasticloadbalancing:Modify", "autoscaling:Update")) for a in iam.actions(cfg, ("run",)))
+    assert not any(
+        a.startswith(("elasticloadbalancing:Modify", "autoscaling:Update")) for a in iam.actions(cfg, ("run",))
+    )
     # The release phase's calls only when there is one.
     assert "ec2:TerminateInstances" not in iam.actions(cfg, ("release",))
     phased = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, release_command="bin/migrate"))

@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMED = re.compile(r"\b((?:inventories|playbooks|tests|examples|packer|bench)/[A-Za-z0-9_./-]+\.(?:ya?ml|py|hcl|md|cfg))\b")
+NAMED = re.compile(
+    r"\b((?:inventories|playbooks|tests|examples|packer|bench)/[A-Za-z0-9_./-]+\.(?:ya?ml|py|hcl|md|cfg))\b"
+)
 # Shapes in examples of a docstring, not files: "playbooks/x.yml", "roles/x/tasks/main.yml".
 PLACEHOLDER = re.compile(r"(^|/)x(/|\.)")
 # Files a project may add, which Rodeo reads when they are there.

@@ -12,7 +12,13 @@ def invoke_imports(source: str) -> list[int]:
     """Line numbers of the imports of invoke (or of a module in it) in ``source``."""
     lines = []
     for node in ast.walk(ast.parse(source)):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
         if any(name == "invoke" or name.startswith("invoke.") for name in names):
             lines.append(node.lineno)
     return lines

@@ -8,18 +8,33 @@ from toolkit import notify
 
 
 def test_a_message_has_slacks_text_and_the_facts_as_data():
-    ev = notify.Event("release.rolled_back", "web", "production", "release of ami-1 rolled back: alarm web-5xx", {"ami": "ami-1", "reason": "alarm web-5xx"})
+    ev = notify.Event(
+        "release.rolled_back",
+        "web",
+        "production",
+        "release of ami-1 rolled back: alarm web-5xx",
+        {"ami": "ami-1", "reason": "alarm web-5xx"},
+    )
     assert notify.message(ev) == {
         "text": "↩️ web (production): release of ami-1 rolled back: alarm web-5xx",
-        "rodeo": {"event": "release.rolled_back", "app": "web", "env": "production", "ami": "ami-1", "reason": "alarm web-5xx"},
+        "rodeo": {
+            "event": "release.rolled_back",
+            "app": "web",
+            "env": "production",
+            "ami": "ami-1",
+            "reason": "alarm web-5xx",
+        },
     }
 
 
-@pytest.mark.parametrize("url,shown", [
-    ("https://hooks.slack.com/services/T000/B000/SECRETSECRET", "https://hooks.slack.com/…"),
-    ("http://127.0.0.1:8123/hook?token=abc", "http://127.0.0.1:8123/…"),
-    ("${SLACK_WEBHOOK}", "${SLACK_WEBHOOK}"),
-])
+@pytest.mark.parametrize(
+    "url,shown",
+    [
+        ("https://hooks.slack.com/services/T000/B000/SECRETSECRET", "https://hooks.slack.com/…"),
+        ("http://127.0.0.1:8123/hook?token=abc", "http://127.0.0.1:8123/…"),
+        ("${SLACK_WEBHOOK}", "${SLACK_WEBHOOK}"),
+    ],
+)
 def test_a_webhook_is_shown_without_its_secret_path(url, shown):
     assert notify.shown(url) == shown
 
@@ -34,18 +49,28 @@ def test_an_unknown_kind_is_a_programming_error():
 def test_without_notify_settings_nothing_is_sent():
     from toolkit.config import Config
 
-    assert notify.send(Config(app="web", region="us-east-1", images={}), aws=None, ev=notify.Event("bake.done", "web", "local", "x")) == []
+    assert (
+        notify.send(
+            Config(app="web", region="us-east-1", images={}),
+            aws=None,
+            ev=notify.Event("bake.done", "web", "local", "x"),
+        )
+        == []
+    )
 
 
 LONG = "release of ami-0123456789abcdef0 rolled back: alarm web-5xx fired\nat step 10% (" + "x" * 80 + ")"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("✅ web (production): release of ami-1 done", "web (production): release of ami-1 done"),
-    ("↩️ web (local): rolled back:\n\talarm web-5xx", "web (local): rolled back: alarm web-5xx"),
-    ("⚙️ ", "config.changed"),
-    (LONG, ("release of ami-0123456789abcdef0 rolled back: alarm web-5xx fired at step 10% (" + "x" * 80)[:99]),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("✅ web (production): release of ami-1 done", "web (production): release of ami-1 done"),
+        ("↩️ web (local): rolled back:\n\talarm web-5xx", "web (local): rolled back: alarm web-5xx"),
+        ("⚙️ ", "config.changed"),
+        (LONG, ("release of ami-0123456789abcdef0 rolled back: alarm web-5xx fired at step 10% (" + "x" * 80)[:99]),
+    ],
+)
 def test_an_sns_subject_is_what_sns_takes(text, expected):
     got = notify.subject(notify.Event("config.changed", "web", "local", "x"), text)
     assert got == expected

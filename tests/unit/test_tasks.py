@@ -26,16 +26,27 @@ def test_rollback_passes_break_lock(monkeypatch, capsys):
     assert "break_lock" in tasks.rollback.help
 
 
-@pytest.mark.parametrize("task,name,argument", [(tasks.config_set, "config.set", "pair"), (tasks.config_unset, "config.unset", "key"),
-                                                (tasks.verify, "verify", "ami")])
+@pytest.mark.parametrize(
+    "task,name,argument",
+    [
+        (tasks.config_set, "config.set", "pair"),
+        (tasks.config_unset, "config.unset", "key"),
+        (tasks.verify, "verify", "ami"),
+    ],
+)
 def test_help_where_a_positional_argument_goes_points_to_the_help(task, name, argument, capsys):
     with pytest.raises(Exit) as stopped:
         task.body(Context(), **{argument: "--help"})  # how invoke hands it over: `invoke config.set --help`
     assert stopped.value.code == 2
-    assert capsys.readouterr().err.splitlines() == [f"error: --help came where {name}'s first argument goes", f"  hint: for its help: invoke --help {name}"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: --help came where {name}'s first argument goes",
+        f"  hint: for its help: invoke --help {name}",
+    ]
 
 
-@pytest.mark.parametrize("flags, back_s", [({"follow": True}, 0), ({"tail": True}, 0), ({"tail": True, "since": "5m"}, 300), ({}, 600)])
+@pytest.mark.parametrize(
+    "flags, back_s", [({"follow": True}, 0), ({"tail": True}, 0), ({"tail": True, "since": "5m"}, 300), ({}, 600)]
+)
 def test_logs_follow_starts_at_now_and_tail_is_follow(monkeypatch, flags, back_s):
     import time
 
@@ -57,5 +68,7 @@ def test_every_task_is_in_the_collection():
     from invoke import Task
 
     defined = {id(t) for t in vars(tasks).values() if isinstance(t, Task)}
-    listed = {id(t) for t in tasks.ns.tasks.values()} | {id(t) for c in tasks.ns.collections.values() for t in c.tasks.values()}
+    listed = {id(t) for t in tasks.ns.tasks.values()} | {
+        id(t) for c in tasks.ns.collections.values() for t in c.tasks.values()
+    }
     assert defined == listed

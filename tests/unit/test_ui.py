@@ -50,7 +50,9 @@ def test_live_lines_end_as_one_line_each():
     rep, out = reporter(live=True)
     steps(rep)
     assert rep._live is None  # nothing left drawing
-    printed = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())  # what stays once redrawing is done: the final lines
+    printed = re.sub(
+        r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue()
+    )  # what stays once redrawing is done: the final lines
     final = [untimed(line).split() for line in printed.replace("\r", "\n").splitlines() if line.startswith(("✓", "✗"))]
     assert final == [
         "✓ weight 10% on green, 90% on blue Ts watched 2s: healthy, no alarm".split(),
@@ -65,7 +67,17 @@ def test_a_running_line_shows_its_latest_note():
     line = rep.begin("provision")
     line.note("task 3 of 14: Deploy user exists")
     running = untimed(line.render().plain)
-    assert running[0] in SPINNER and running[1:].split() == ["provision", "Ts", "task", "3", "of", "14:", "Deploy", "user", "exists"]
+    assert running[0] in SPINNER and running[1:].split() == [
+        "provision",
+        "Ts",
+        "task",
+        "3",
+        "of",
+        "14:",
+        "Deploy",
+        "user",
+        "exists",
+    ]
     line.done("14 tasks, 10 changed")
     assert untimed(line.render().plain).split() == ["✓", "provision", "Ts", "14", "tasks,", "10", "changed"]
 
@@ -132,16 +144,27 @@ def test_a_board_draws_one_row_per_run_and_leaves_its_lines():
     assert rows[0].split()[2:] == ["planning"] and rows[1].split()[1:] == ["·", "waiting", "for", "base"]
     step = base.begin("provision")
     step.note("task 3 of 9: x")
-    assert untimed(board._render().renderables[0].plain).split()[:4] == ["[base]", step.render().plain[0], "provision", "Ts"]
+    assert untimed(board._render().renderables[0].plain).split()[:4] == [
+        "[base]",
+        step.render().plain[0],
+        "provision",
+        "Ts",
+    ]
     step.done()
     base.end(True, "baked ami-1")
-    assert [untimed(r.plain).split()[0] for r in board._render().renderables] == ["[app]"]  # an ended run leaves the board
+    assert [untimed(r.plain).split()[0] for r in board._render().renderables] == [
+        "[app]"
+    ]  # an ended run leaves the board
 
     rep, out = reporter(live=True)
     board = two_bakes(rep)
     assert board._live is None
     printed = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())
-    final = [untimed(line).split() for line in printed.replace("\r", "\n").splitlines() if line.split()[1:2] in (["✓"], ["✗"])]
+    final = [
+        untimed(line).split()
+        for line in printed.replace("\r", "\n").splitlines()
+        if line.split()[1:2] in (["✓"], ["✗"])
+    ]
     assert final == [  # the rows are redrawn (spinner, "·"); what ends stays, once
         "[base] ✓ boot Ts connected over SSH".split(),
         "[base] ✓ baked ami-1 in Ts".split(),

@@ -33,11 +33,12 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-
 SOCKET = "steps.sock"
 EXIT_CODE = "steps.rc"
 LOG = "steps.log"
-WAIT_FOR_PACKER = 3600.0  # seconds the steps wait for Packer to reach the host (Packer's own SSH timeout ends a bake sooner)
+WAIT_FOR_PACKER = (
+    3600.0  # seconds the steps wait for Packer to reach the host (Packer's own SSH timeout ends a bake sooner)
+)
 CONNECT_TIMEOUT = 120.0  # seconds the client waits for the steps' socket (they bind it first thing)
 
 
@@ -62,9 +63,15 @@ def start(bake_dir: Path, argv: list[str], env: dict[str, str], cwd: Path) -> su
     for name in (SOCKET, EXIT_CODE):
         (bake_dir / name).unlink(missing_ok=True)
     with open(bake_dir / LOG, "wb") as log:
-        return subprocess.Popen([sys.executable, "-m", "toolkit.bake.handoff", "serve", "--parent", str(os.getpid()), *argv], cwd=cwd, env=env,
-                                stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "toolkit.bake.handoff", "serve", "--parent", str(os.getpid()), *argv],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
@@ -99,7 +106,9 @@ def serve(argv: list[str], run: Callable[[list[str]], int] | None = None, wait: 
             os.umask(old)
     server.listen(1)
     if run is None:
-        from toolkit.bake import steps  # the imports the boot hides: ansible-runner, pytest, testinfra (via the steps' modules)
+        from toolkit.bake import (
+            steps,
+        )  # the imports the boot hides: ansible-runner, pytest, testinfra (via the steps' modules)
 
         steps.prepare()
         run = steps.main

@@ -22,8 +22,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from toolkit import config as config_mod
-from toolkit.errors import VerifyError
 from toolkit.bake import step
+from toolkit.errors import VerifyError
 from toolkit.hosts import ssh
 from toolkit.hosts.ssh import SshHost, client_config
 
@@ -34,8 +34,16 @@ ADDRESS_RE = re.compile(r"backend=<[^<>]* object at 0x[0-9a-f]+>, | object at 0x
 EVENT_ARGS = ["-p", "toolkit.bake.pytest_events", "-o", "console_output_style=classic"]
 
 
-def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, junit: Path | None = None, stdout=None,
-        events: bool = False, in_process: bool = False) -> dict:
+def run(
+    cfg: config_mod.Config,
+    image_name: str,
+    host: SshHost,
+    out_dir: Path,
+    junit: Path | None = None,
+    stdout=None,
+    events: bool = False,
+    in_process: bool = False,
+) -> dict:
     """Run the image's tests against ``host``; return the report, or raise VerifyError.
 
     ``stdout`` is where pytest's own output goes (a file, ``subprocess.DEVNULL``; default: ours).
@@ -50,8 +58,16 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, j
     cfg_file = client_config(out_dir / "ssh_config", host)
     opened = not ssh.master_running(host, cfg_file) and ssh.open_master(host, cfg_file)  # a bake's is open already
     args = [
-        str(tests), f"--hosts={host.url}", f"--ssh-config={cfg_file}",
-        f"--junitxml={junit}", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--color=no",
+        str(tests),
+        f"--hosts={host.url}",
+        f"--ssh-config={cfg_file}",
+        f"--junitxml={junit}",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "-q",
+        "--color=no",
         f"--rootdir={tests.parent}",
     ]
     if events:
@@ -62,14 +78,20 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, out_dir: Path, j
 
             returncode = int(pytest.main(args))
         else:
-            returncode = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cfg.root, stdout=stdout, timeout=TIMEOUT).returncode
+            returncode = subprocess.run(
+                [sys.executable, "-m", "pytest", *args], cwd=cfg.root, stdout=stdout, timeout=TIMEOUT
+            ).returncode
     except subprocess.TimeoutExpired:
-        raise VerifyError(f"image tests of {image_name} did not end within {TIMEOUT // 60} minutes ({image.tests})",
-                          f"a test waits on something that never comes (a service, the network): run it alone; report: {junit}") from None
+        raise VerifyError(
+            f"image tests of {image_name} did not end within {TIMEOUT // 60} minutes ({image.tests})",
+            f"a test waits on something that never comes (a service, the network): run it alone; report: {junit}",
+        ) from None
     finally:
         if opened:
             ssh.close_master(host, cfg_file)
-    report = read_junit(junit) if junit.is_file() else {"tests": 0, "failures": 0, "errors": 1, "skipped": 0, "failed": []}
+    report = (
+        read_junit(junit) if junit.is_file() else {"tests": 0, "failures": 0, "errors": 1, "skipped": 0, "failed": []}
+    )
     report["exit_code"] = returncode
     (out_dir / "verify.json").write_text(json.dumps(report, indent=2) + "\n")
     fail_on(report, returncode, cfg, image, junit)
@@ -85,14 +107,18 @@ def fail_on(report: dict, returncode: int, cfg: config_mod.Config, image: config
     name, _, why = failed[0].partition(": ")
     first, *lines = why.splitlines() or [""]
     head = f"{name} ({image.tests}){more}" + (f": {first}" if why else "")
-    raise VerifyError(f"image test failed: {head}" + "".join(f"\n    {line}" for line in lines), _hint(cfg, image, junit))
+    raise VerifyError(
+        f"image test failed: {head}" + "".join(f"\n    {line}" for line in lines), _hint(cfg, image, junit)
+    )
 
 
 def _hint(cfg: config_mod.Config, image: config_mod.Image, junit: Path) -> str:
     """What to fix: the app (named, with its source) when the image carries one, else the playbook; or the test."""
     if image.app_source is not None:
-        return (f"the error above is app {cfg.app}'s ({image.app_source.location}): fix the app, or its playbook ({image.playbook}) "
-                f"or test ({image.tests}); report: {junit}")
+        return (
+            f"the error above is app {cfg.app}'s ({image.app_source.location}): fix the app, or its playbook ({image.playbook}) "
+            f"or test ({image.tests}); report: {junit}"
+        )
     return f"fix the playbook or the test ({image.playbook}, {image.tests}); report: {junit}"
 
 
@@ -131,16 +157,20 @@ def explain(message: str, text: str) -> list[str]:
         return [f"cannot load the test file: {reasons[-1]}" if reasons else "cannot load the test file"]
     said = [ln[1:] for ln in text.splitlines() if ln.startswith("E ")] or message.splitlines()
     lines = textwrap.dedent("\n".join(said)).splitlines()
-    if lines and lines[0].startswith("AssertionError: "):  # pytest in a process of its own writes the class before a bare assert too
-        lines[0] = lines[0][len("AssertionError: "):]
-        if not lines[0].startswith("assert "):  # the test's own message, then pytest's explanation ("assert 7 == 0", "+ where ...")
+    if lines and lines[0].startswith(
+        "AssertionError: "
+    ):  # pytest in a process of its own writes the class before a bare assert too
+        lines[0] = lines[0][len("AssertionError: ") :]
+        if not lines[0].startswith(
+            "assert "
+        ):  # the test's own message, then pytest's explanation ("assert 7 == 0", "+ where ...")
             end = next((i for i, ln in enumerate(lines) if ln.startswith("assert ")), len(lines))
             lines = lines[:1] + textwrap.dedent("\n".join(lines[1:end])).splitlines()
     if lines and lines[0].startswith("assert "):  # a bare assert: pytest's explanation is all there is, one line
         lines = [" ".join(" ".join(lines).split())]
     lines = [ADDRESS_RE.sub("", ln).rstrip()[:LINE_CHARS] for ln in lines if ln.strip()]
     if len(lines) > MAX_LINES:
-        lines = lines[:1] + ["..."] + lines[-(MAX_LINES - 2):]
+        lines = lines[:1] + ["..."] + lines[-(MAX_LINES - 2) :]
     return lines
 
 

@@ -41,7 +41,12 @@ def role_names(playbook: Path) -> list[str]:
             names.append(role if isinstance(role, str) else str(role.get("role") or role.get("name", "")))
         for section in ("pre_tasks", "tasks", "post_tasks"):
             for task in play.get(section) or []:
-                for key in ("import_role", "include_role", "ansible.builtin.import_role", "ansible.builtin.include_role"):
+                for key in (
+                    "import_role",
+                    "include_role",
+                    "ansible.builtin.import_role",
+                    "ansible.builtin.include_role",
+                ):
                     if isinstance(task, dict) and isinstance(task.get(key), dict):
                         names.append(str(task[key].get("name", "")))
     return [n for n in names if n]
@@ -104,10 +109,21 @@ def files(config: Config, image: Image) -> list[Path]:
 
 def file_digests(config: Config, image: Image) -> dict[str, str]:
     """Each input file of ``image`` (relative to the project) -> the SHA-256 of its bytes."""
-    return {str(path.relative_to(config.root)): hashlib.sha256(path.read_bytes()).hexdigest() for path in files(config, image)}
+    return {
+        str(path.relative_to(config.root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in files(config, image)
+    }
 
 
-def digests(config: Config, image: Image, template: str, source_ami: str, parent_ami: str, version: str, file_digests: dict[str, str]) -> dict[str, str]:
+def digests(
+    config: Config,
+    image: Image,
+    template: str,
+    source_ami: str,
+    parent_ami: str,
+    version: str,
+    file_digests: dict[str, str],
+) -> dict[str, str]:
     """Every input of a bake of ``image``, by name -> digest (pure).
 
     ``source_ami`` is the AMI the build starts from: the parent's, or the
@@ -155,8 +171,14 @@ def changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
 
 
 # Inputs that are not files, as a person names them.
-NAMED = {"settings": "the image's settings in rodeo.yml", "template": "the rendered template", "vars": "the --var values",
-         "source_ami": "source AMI", "parent_ami": "parent AMI", "app": "app"}
+NAMED = {
+    "settings": "the image's settings in rodeo.yml",
+    "template": "the rendered template",
+    "vars": "the --var values",
+    "source_ami": "source AMI",
+    "parent_ami": "parent AMI",
+    "app": "app",
+}
 
 
 def describe(before: dict[str, str], after: dict[str, str]) -> list[str]:

@@ -25,17 +25,36 @@ from toolkit.ui import Reporter
 WAITER = {"Delay": 2, "MaxAttempts": 300}
 
 
-def keep(config: Config, hosts: Hosts, image: str, bake_id: str, bake_dir: Path, target: BuildTarget, state_dir: Path,
-         failure: RodeoError) -> RodeoError:
+def keep(
+    config: Config,
+    hosts: Hosts,
+    image: str,
+    bake_id: str,
+    bake_dir: Path,
+    target: BuildTarget,
+    state_dir: Path,
+    failure: RodeoError,
+) -> RodeoError:
     """Leave the failed bake's host up and write it down; returns ``failure`` with a hint on how to use it."""
     key = bake_dir / "ssh_key"
     user = config.image(image).ssh_username
     where = hosts.keep_host(target, bake_id, key.with_suffix(".pub").read_text(), user)
     if where is None:
-        return type(failure)(failure.message, f"{failure.hint}; no build host was left to keep (it failed before it booted)")
+        return type(failure)(
+            failure.message, f"{failure.hint}; no build host was left to keep (it failed before it booted)"
+        )
     ssh_config = client_config(bake_dir / "kept_ssh_config", SshHost(where["host"], where["port"], user, key))
-    kept = KeptHost(bake_id=bake_id, image=image, env=config.env, user=user, key=str(key), bake_dir=str(bake_dir),
-                    tests=str(config.image(image).tests), ssh_config=str(ssh_config), **where)
+    kept = KeptHost(
+        bake_id=bake_id,
+        image=image,
+        env=config.env,
+        user=user,
+        key=str(key),
+        bake_dir=str(bake_dir),
+        tests=str(config.image(image).tests),
+        ssh_config=str(ssh_config),
+        **where,
+    )
     save(state_dir, kept)
     return type(failure)(failure.message, "\n".join([failure.hint, *kept.lines()]))
 
@@ -65,17 +84,25 @@ def leftovers(aws: Any, bake_id: str) -> str:
 def _ec2_leftovers(aws: Any, bake_id: str) -> str:
     """Terminate the instance Packer left for ``bake_id`` and delete its temporary security groups."""
     ec2 = aws.client("ec2")
-    found = [i for r in ec2.describe_instances(Filters=[{"Name": "tag:rodeo:bake", "Values": [bake_id]},
-                                                        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}])["Reservations"]
-             for i in r["Instances"]]
+    found = [
+        i
+        for r in ec2.describe_instances(
+            Filters=[
+                {"Name": "tag:rodeo:bake", "Values": [bake_id]},
+                {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+            ]
+        )["Reservations"]
+        for i in r["Instances"]
+    ]
     if not found:
         return ""
     ids = [i["InstanceId"] for i in found]
-    groups = {g["GroupId"] for i in found for g in i.get("SecurityGroups", []) if g.get("GroupName", "").startswith("packer_")}
+    groups = {
+        g["GroupId"] for i in found for g in i.get("SecurityGroups", []) if g.get("GroupName", "").startswith("packer_")
+    }
     ec2.terminate_instances(InstanceIds=ids)
     ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig=WAITER)
     for group in sorted(groups):
         with contextlib.suppress(Exception):
             ec2.delete_security_group(GroupId=group)
     return f"terminated {', '.join(ids)}" + (f" and deleted {', '.join(sorted(groups))}" if groups else "")
-

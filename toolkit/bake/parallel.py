@@ -47,14 +47,21 @@ class ImageOutcome:
     kind: type = field(default=RodeoError, repr=False, compare=False)  # the failure's error class (its exit code)
 
     def to_dict(self) -> dict:
-        return {"image": self.image, "status": self.status, "result": self.result.to_dict() if self.result else None,
-                "error": self.error or None, "hint": self.hint or None}
+        return {
+            "image": self.image,
+            "status": self.status,
+            "result": self.result.to_dict() if self.result else None,
+            "error": self.error or None,
+            "hint": self.hint or None,
+        }
 
     def lines(self) -> list[str]:
         if self.result is not None:
             return self.result.lines()
         if self.status == "failed":
-            return [f"✗ {self.image}: {self.error}"] + [f"    {line}" for line in f"hint: {self.hint}".splitlines() if self.hint]
+            return [f"✗ {self.image}: {self.error}"] + [
+                f"    {line}" for line in f"hint: {self.hint}".splitlines() if self.hint
+            ]
         return [f"- {self.image}: {self.status}" + (f" ({self.error})" if self.error else "")]
 
 
@@ -72,8 +79,13 @@ class BakeRun:
         return [o for o in self.outcomes if o.status not in sched.OK]
 
     def to_dict(self) -> dict:
-        return {"images": [o.to_dict() for o in self.outcomes], "ok": not self.unbaked, "duration_s": self.duration_s,
-                "waves": self.plan.waves(), "jobs": self.plan.cap}
+        return {
+            "images": [o.to_dict() for o in self.outcomes],
+            "ok": not self.unbaked,
+            "duration_s": self.duration_s,
+            "waves": self.plan.waves(),
+            "jobs": self.plan.cap,
+        }
 
     def lines(self) -> list[str]:
         out: list[str] = []
@@ -95,13 +107,18 @@ class RunPlan:
     previews: tuple[Preview, ...]
 
     def to_dict(self) -> dict:
-        return dict(self.plan.to_dict(), images=[{"image": p.image, "action": p.action, "ami": p.ami, "why": p.why} for p in self.previews])
+        return dict(
+            self.plan.to_dict(),
+            images=[{"image": p.image, "action": p.action, "ami": p.ami, "why": p.why} for p in self.previews],
+        )
 
     def lines(self) -> list[str]:
         waves = self.plan.waves()
         at_once = f"at most {self.plan.cap} at once" if self.plan.cap else "every ready image at once"
         order = "; then ".join(", ".join(wave) for wave in waves)
-        return [p.line() for p in self.previews] + [f"order: {order} ({at_once}; an image starts when its parent's AMI is known)"]
+        return [p.line() for p in self.previews] + [
+            f"order: {order} ({at_once}; an image starts when its parent's AMI is known)"
+        ]
 
 
 def parents(config: Config) -> dict[str, str | None]:
@@ -109,7 +126,9 @@ def parents(config: Config) -> dict[str, str | None]:
     return {name: image.parent for name, image in config.images.items()}
 
 
-def plan_images(config: Config, aws: Any, hosts: Hosts, names: list[str], state_dir: Path, jobs: int = 0, force: bool = False) -> RunPlan:
+def plan_images(
+    config: Config, aws: Any, hosts: Hosts, names: list[str], state_dir: Path, jobs: int = 0, force: bool = False
+) -> RunPlan:
     """What ``bake_images`` would do for ``names``: per image reuse or bake, and why; changes nothing."""
     plan = sched.schedule(parents(config), names, sched.check_jobs(jobs))
     seen: dict[str, Preview] = {}
@@ -118,13 +137,26 @@ def plan_images(config: Config, aws: Any, hosts: Hosts, names: list[str], state_
             seen[job.image] = Preview(job.image, "bake", None, ["--force"])
             continue
         app = source.resolve(config, config.image(job.image), state_dir / "sources")
-        seen[job.image] = preview_image(config, aws, hosts, job.image, state_dir, seen.get(job.parent) if job.parent else None, app)
+        seen[job.image] = preview_image(
+            config, aws, hosts, job.image, state_dir, seen.get(job.parent) if job.parent else None, app
+        )
     return RunPlan(plan, tuple(seen.values()))
 
 
-def bake_images(config: Config, aws: Any, hosts: Hosts, names: list[str], state_dir: Path, reporter: Reporter, jobs: int = 0,
-                force: bool = False, environ: Mapping[str, str] = os.environ, wait: bool = True, break_lock: bool = False,
-                keep_on_failure: bool = False) -> BakeRun:
+def bake_images(
+    config: Config,
+    aws: Any,
+    hosts: Hosts,
+    names: list[str],
+    state_dir: Path,
+    reporter: Reporter,
+    jobs: int = 0,
+    force: bool = False,
+    environ: Mapping[str, str] = os.environ,
+    wait: bool = True,
+    break_lock: bool = False,
+    keep_on_failure: bool = False,
+) -> BakeRun:
     """Bake ``names`` and the parents they need, independent images at once (at most ``jobs``; 0: all that are ready).
 
     Each image is baked as ``pipeline.bake`` would (cache, lock, Packer,
@@ -143,8 +175,22 @@ def bake_images(config: Config, aws: Any, hosts: Hosts, names: list[str], state_
     runner = _Runner(plan, board, Cancel())
 
     def bake_one(job: sched.Job, parent: BakeResult | None, lane: Reporter, cancel: Cancel) -> BakeResult:
-        return bake_image(config, aws, hosts, job.image, state_dir, lane, parent, values, apps[job.image], force=force and job.requested,
-                          wait=wait, break_lock=break_lock, keep_on_failure=keep_on_failure, cancel=cancel)
+        return bake_image(
+            config,
+            aws,
+            hosts,
+            job.image,
+            state_dir,
+            lane,
+            parent,
+            values,
+            apps[job.image],
+            force=force and job.requested,
+            wait=wait,
+            break_lock=break_lock,
+            keep_on_failure=keep_on_failure,
+            cancel=cancel,
+        )
 
     with board:
         ended = runner.run(bake_one)
@@ -154,8 +200,11 @@ def bake_images(config: Config, aws: Any, hosts: Hosts, names: list[str], state_
     if run.unbaked:
         failed = [o for o in run.unbaked if o.status == "failed"]
         listed = ", ".join(f"{o.image} ({o.status})" for o in run.unbaked)
-        raise failed[0].kind(f"{len(run.unbaked)} of {len(run.outcomes)} images did not bake: {listed}",
-                             "fix what each failed image's line says, then run the same command again (what baked is reused)", result=run)
+        raise failed[0].kind(
+            f"{len(run.unbaked)} of {len(run.outcomes)} images did not bake: {listed}",
+            "fix what each failed image's line says, then run the same command again (what baked is reused)",
+            result=run,
+        )
     return run
 
 
@@ -188,7 +237,9 @@ class _Runner:
             self._drain()
             for job in self.plan.jobs:
                 if job.image not in self.ended:
-                    self._end(ImageOutcome(job.image, "interrupted", error="not started"), None, "not started: interrupted")
+                    self._end(
+                        ImageOutcome(job.image, "interrupted", error="not started"), None, "not started: interrupted"
+                    )
             raise
 
     def _drain(self) -> None:
@@ -255,8 +306,12 @@ class _Runner:
             if job.image in self.ended or job.image in self.threads:
                 continue
             waits_for_parent = job.parent is not None and job.parent not in self.ended
-            self.board.lane(job.image).show(f"waiting for {job.parent}" if waits_for_parent else f"waiting for a free slot (--jobs {self.plan.cap})",
-                                            running=False)
+            self.board.lane(job.image).show(
+                f"waiting for {job.parent}"
+                if waits_for_parent
+                else f"waiting for a free slot (--jobs {self.plan.cap})",
+                running=False,
+            )
 
 
 def _last_line(outcome: ImageOutcome) -> tuple[bool | None, str]:
@@ -267,5 +322,7 @@ def _last_line(outcome: ImageOutcome) -> tuple[bool | None, str]:
         return True, "" if result.cached else f"baked {amis} in {result.duration_s:.1f}s"  # a reuse has said so already
     if outcome.status == "interrupted":
         return False, "interrupted"
-    first, _, more = (outcome.error or "").partition("\n")  # the lines after the first (an app's output) are in the summary
+    first, _, more = (outcome.error or "").partition(
+        "\n"
+    )  # the lines after the first (an app's output) are in the summary
     return False, f"failed: {first}" + (" …" if more.strip() else "")

@@ -29,7 +29,6 @@ from toolkit.images import lineage
 from toolkit.packer import render
 from toolkit.packer import run as packer
 
-
 VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RENDERING = threading.Lock()
 
@@ -83,7 +82,9 @@ def plan_bake(facts: BakeFacts, config: Config, state_dir: Path) -> BakePlan:
     image = config.image(facts.image)
     bake_id = f"{image.name}-{facts.now:%Y%m%d-%H%M%S}-{facts.token}"
     bake_dir = state_dir / "bakes" / bake_id
-    digests = inputs.digests(config, image, facts.template, facts.source_ami, facts.parent_ami or "", facts.toolkit_version, facts.files)
+    digests = inputs.digests(
+        config, image, facts.template, facts.source_ami, facts.parent_ami or "", facts.toolkit_version, facts.files
+    )
     if facts.extra_vars:
         digests["vars"] = hashlib.sha256(json.dumps(facts.extra_vars, sort_keys=True).encode()).hexdigest()
     if facts.app is not None:
@@ -112,14 +113,23 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not VAR_RE.match(key):
-            raise ConfigError(f"--var {pair!r} is not KEY=VALUE with a variable name as KEY",
-                              "write it like --var app_version=1.2.3 (letters, digits and '_'; secrets go in RODEO_SECRET_<NAME>)")
+            raise ConfigError(
+                f"--var {pair!r} is not KEY=VALUE with a variable name as KEY",
+                "write it like --var app_version=1.2.3 (letters, digits and '_'; secrets go in RODEO_SECRET_<NAME>)",
+            )
         out[key] = value
     return out
 
 
-def gather(config: Config, aws: Any, image_name: str, state_dir: Path, parent_ami: str | None = None,
-           extra_vars: dict[str, str] | None = None, app: source.Resolved | None = None) -> BakeFacts:
+def gather(
+    config: Config,
+    aws: Any,
+    image_name: str,
+    state_dir: Path,
+    parent_ami: str | None = None,
+    extra_vars: dict[str, str] | None = None,
+    app: source.Resolved | None = None,
+) -> BakeFacts:
     """Read what a plan of ``image_name`` needs. Writes nothing but the render cache.
 
     ``app`` is the image's app source, resolved by the caller first
@@ -146,7 +156,9 @@ def rendered(config: Config, image_name: str, version: tuple[int, ...], cache: P
     """The template's text, remembered in ``cache``: it depends only on the image's name,
     the Packer version and the renderer (python-hcl2 takes ~0.2 s a template)."""
     has_app = config.image(image_name).app_source is not None  # app sources add tags to the template
-    key = hashlib.sha256(f"{image_name}|{version}|{has_app}|".encode() + render.renderer_digest().encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{image_name}|{version}|{has_app}|".encode() + render.renderer_digest().encode()).hexdigest()[
+        :24
+    ]
     path = cache / f"{image_name}-{key}.pkr.hcl"
     try:
         return path.read_text()
@@ -164,9 +176,21 @@ def rendered(config: Config, image_name: str, version: tuple[int, ...], cache: P
 def git_sha(root: Path) -> str:
     """HEAD's commit, with ``-dirty`` when the work tree has changes; ``unknown`` outside git."""
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=source.GIT_TIMEOUT).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True,
-                               timeout=source.GIT_TIMEOUT).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=source.GIT_TIMEOUT,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=source.GIT_TIMEOUT,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha

@@ -50,7 +50,12 @@ class Runtime:
     node_dependencies: bool = False  # package.json names dependencies: npm comes too
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "install": self.install, "file": self.file, "node_dependencies": self.node_dependencies}
+        return {
+            "name": self.name,
+            "install": self.install,
+            "file": self.file,
+            "node_dependencies": self.node_dependencies,
+        }
 
 
 @dataclass(frozen=True)
@@ -80,20 +85,28 @@ def parse(text: str, where: str = PROCFILE) -> Procfile:
             continue
         match = LINE_RE.match(line)
         if match is None:
-            raise SourceError(f"{where}:{number}: {line[:60]!r} is not 'name: command'",
-                              "write one process type a line, like 'web: gunicorn app:app --bind 0.0.0.0:$PORT'")
+            raise SourceError(
+                f"{where}:{number}: {line[:60]!r} is not 'name: command'",
+                "write one process type a line, like 'web: gunicorn app:app --bind 0.0.0.0:$PORT'",
+            )
         name, command = match.group(1), match.group(2).strip()
         if name in seen:
-            raise SourceError(f"{where}:{number}: process type {name!r} is given twice", "keep one line per process type")
+            raise SourceError(
+                f"{where}:{number}: process type {name!r} is given twice", "keep one line per process type"
+            )
         if not command:
-            raise SourceError(f"{where}:{number}: process type {name!r} has no command", f"write the command after '{name}:'")
+            raise SourceError(
+                f"{where}:{number}: process type {name!r} has no command", f"write the command after '{name}:'"
+            )
         seen.add(name)
         if name == RELEASE:
             release = command
         else:
             processes.append((name, command))
     if not processes:
-        raise SourceError(f"{where}: names no process type", "add a line like 'web: python app.py' (web serves on $PORT)")
+        raise SourceError(
+            f"{where}: names no process type", "add a line like 'web: python app.py' (web serves on $PORT)"
+        )
     return Procfile(tuple(processes), release)
 
 
@@ -119,7 +132,9 @@ def read(tree: Path) -> App:
     """The app in the exported source ``tree``: its Procfile and runtime; SourceError without a Procfile."""
     path = tree / PROCFILE
     if not path.is_file():
-        raise SourceError(f"the app source has no {PROCFILE}, so Rodeo's app role has nothing to run",
-                          "add a Procfile (web: <command serving on $PORT>), or give the image a playbook of your own")
+        raise SourceError(
+            f"the app source has no {PROCFILE}, so Rodeo's app role has nothing to run",
+            "add a Procfile (web: <command serving on $PORT>), or give the image a playbook of your own",
+        )
     files = {file: (tree / file).read_text(errors="replace") for _, file, _ in RUNTIMES if (tree / file).is_file()}
     return App(parse(path.read_text(errors="replace")), runtime(files))

@@ -93,9 +93,24 @@ class Ended:
 
 
 Event = Union[Phase, Note, Task, ImageTest, Done, Failed, Output, Ended]
-KINDS: dict[str, type] = {"phase": Phase, "task": Task, "test": ImageTest, "done": Done, "failed": Failed}  # what steps print
+KINDS: dict[str, type] = {
+    "phase": Phase,
+    "task": Task,
+    "test": ImageTest,
+    "done": Done,
+    "failed": Failed,
+}  # what steps print
 _NAMES = {cls: name for name, cls in KINDS.items()}
-_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}  # JSON's short escapes
+_ESCAPES = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}  # JSON's short escapes
 
 
 def encode(event: Any) -> str:
@@ -105,7 +120,9 @@ def encode(event: Any) -> str:
     backslash as it is, so every JSON escape that starts with a backslash
     is written as ``\\uXXXX`` (a backslash itself as ``\\u005c``).
     """
-    text = json.dumps({"event": _NAMES[type(event)], **dataclasses.asdict(event)}, ensure_ascii=True, separators=(",", ":"))
+    text = json.dumps(
+        {"event": _NAMES[type(event)], **dataclasses.asdict(event)}, ensure_ascii=True, separators=(",", ":")
+    )
     return PREFIX + re.sub(r'\\(["\\/bfnrt])', lambda m: "\\u%04x" % ord(_ESCAPES[m.group(1)]), text)
 
 
@@ -115,7 +132,7 @@ def parse(text: str) -> Event | None:
     if not text.startswith(PREFIX):
         return None
     try:
-        data = json.loads(text[len(PREFIX):])
+        data = json.loads(text[len(PREFIX) :])
         cls = KINDS[data.pop("event")]
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})

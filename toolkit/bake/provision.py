@@ -52,8 +52,13 @@ HOST_CLOCK = "host-clock-start"  # the host's clock (epoch s) when provisioning 
 MITOGEN_STRATEGY = "mitogen_linear"
 STOP_POLL = 0.2  # seconds between ansible-runner's looks at ``stopped``
 # What a module says when it needs to respawn under another Python, which Mitogen cannot do.
-MITOGEN_LIMITS = ("must be installed and visible from", "_module_fqn", "Could not import the python3-apt module",
-                  "Could not import the python3-dnf module", "has already been respawned")
+MITOGEN_LIMITS = (
+    "must be installed and visible from",
+    "_module_fqn",
+    "Could not import the python3-apt module",
+    "Could not import the python3-dnf module",
+    "has already been respawned",
+)
 
 
 def write_inventory(target: Path, host: SshHost, image: str, inventory_dir: Path) -> Path:
@@ -66,7 +71,14 @@ def write_inventory(target: Path, host: SshHost, image: str, inventory_dir: Path
         "ansible_ssh_private_key_file": str(host.key),
         "ansible_python_interpreter": "/usr/bin/python3",
     }
-    inventory = {"all": {"children": {"build": {"hosts": {"build-host": hostvars}}, image.replace("-", "_"): {"hosts": {"build-host": None}}}}}
+    inventory = {
+        "all": {
+            "children": {
+                "build": {"hosts": {"build-host": hostvars}},
+                image.replace("-", "_"): {"hosts": {"build-host": None}},
+            }
+        }
+    }
     (target / "hosts.yml").write_text(json.dumps(inventory, indent=2) + "\n")
     for sub in ("group_vars", "host_vars"):
         link = target / sub
@@ -82,8 +94,13 @@ class TaskPrinter:
     the playbook has (``task n of N``); ``root`` makes task paths relative.
     """
 
-    def __init__(self, out=sys.stdout, secret_values: dict[str, str] | None = None, root: Path | None = None,
-                 count_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        out=sys.stdout,
+        secret_values: dict[str, str] | None = None,
+        root: Path | None = None,
+        count_file: Path | None = None,
+    ) -> None:
         self.out = out
         self.secret_values = secret_values or {}
         self.root = root
@@ -131,14 +148,25 @@ class TaskFailure:
     def lines(self) -> list[str]:
         """The failure as the step prints it (and the bake shows it)."""
         where = f" at {self.path}" if self.path else ""
-        return [f"FAILED: '{self.task}' on {self.host}{where}", f"  {self.reason or self.message}", *(f"  {line}" for line in self.output)]
+        return [
+            f"FAILED: '{self.task}' on {self.host}{where}",
+            f"  {self.reason or self.message}",
+            *(f"  {line}" for line in self.output),
+        ]
 
     def redacted(self, values: dict[str, str]) -> "TaskFailure":
         """The same failure with every secret value taken out of what Ansible said."""
+
         def redact(text: str) -> str:
             return secrets.redact(text, values)
-        return dataclasses.replace(self, task=redact(self.task), message=redact(self.message), reason=redact(self.reason),
-                                   output=tuple(map(redact, self.output)))
+
+        return dataclasses.replace(
+            self,
+            task=redact(self.task),
+            message=redact(self.message),
+            reason=redact(self.reason),
+            output=tuple(map(redact, self.output)),
+        )
 
 
 def task_failure(data: dict, root: Path | None = None, tail: int = 5) -> TaskFailure:
@@ -153,8 +181,12 @@ def task_failure(data: dict, root: Path | None = None, tail: int = 5) -> TaskFai
     stream = "stderr" if _lines(detail.get("stderr")) or "rc" not in detail else "stdout"
     output = tuple(f"{stream}: {line}" for line in _lines(detail.get(stream))[-tail:])
     return TaskFailure(
-        task=data.get("task") or "?", host=host, message=_one_line(failure_message(detail)), path=_relative(data.get("task_path") or "", root),
-        reason=_one_line(failure_message(dict(detail, stderr=""))) if output else "", output=output,
+        task=data.get("task") or "?",
+        host=host,
+        message=_one_line(failure_message(detail)),
+        path=_relative(data.get("task_path") or "", root),
+        reason=_one_line(failure_message(dict(detail, stderr=""))) if output else "",
+        output=output,
     )
 
 
@@ -192,9 +224,16 @@ def _relative(task_path: str, root: Path | None) -> str:
     return f"{path}:{line}" if line else path
 
 
-def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, out=sys.stdout,
-        secret_values: dict[str, str] | None = None, strategy_plugins: Path | None = None,
-        stopped: Callable[[], bool] | None = None) -> dict:
+def run(
+    cfg: config_mod.Config,
+    image_name: str,
+    host: SshHost,
+    bake_dir: Path,
+    out=sys.stdout,
+    secret_values: dict[str, str] | None = None,
+    strategy_plugins: Path | None = None,
+    stopped: Callable[[], bool] | None = None,
+) -> dict:
     """Run the image's playbook on ``host``; return the per-host stats, or raise ProvisionError.
 
     ``secret_values`` become Ansible variables through a private file that is
@@ -224,6 +263,7 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
     envvars["ANSIBLE_CALLBACK_PLUGINS"] = str(CALLBACKS)  # ansible-runner adds its own
     try:
         with secrets.vars_file(secret_values or {}) as extra:
+
             def play(env: dict):
                 printer.failure = None  # a failed Mitogen attempt's is not the last run's
                 (private / "env" / "envvars").unlink(missing_ok=True)  # ansible-runner's copy would win over env
@@ -242,27 +282,46 @@ def run(cfg: config_mod.Config, image_name: str, host: SshHost, bake_dir: Path, 
                     settings={"pexpect_timeout": STOP_POLL},  # how often ansible-runner asks ``stopped``
                 )
 
-            result, how = run_with_strategy(image.ansible_strategy, envvars, play, private, out, strategy_plugins,
-                                            redact=lambda text: secrets.redact(text, secret_values or {}))
+            result, how = run_with_strategy(
+                image.ansible_strategy,
+                envvars,
+                play,
+                private,
+                out,
+                strategy_plugins,
+                redact=lambda text: secrets.redact(text, secret_values or {}),
+            )
     finally:
         _redact_artifacts(private, bake_dir, secret_values or {})
     stats = result.stats or {}
     counts = {k: sum((stats.get(k) or {}).values()) for k in ("ok", "changed", "failures", "dark", "skipped")}
-    print(f"PLAY RECAP ok={counts['ok']} changed={counts['changed']} failed={counts['failures']} unreachable={counts['dark']} skipped={counts['skipped']}", file=out, flush=True)
-    (bake_dir / RECORD).write_text(json.dumps(dict(how, counts=counts, status=result.status), indent=1, sort_keys=True) + "\n")
+    print(
+        f"PLAY RECAP ok={counts['ok']} changed={counts['changed']} failed={counts['failures']} unreachable={counts['dark']} skipped={counts['skipped']}",
+        file=out,
+        flush=True,
+    )
+    (bake_dir / RECORD).write_text(
+        json.dumps(dict(how, counts=counts, status=result.status), indent=1, sort_keys=True) + "\n"
+    )
     if result.status == "canceled":
         raise ProvisionError("provisioning was stopped (interrupted)", "run the command again")
     if result.status != "successful":
-        raise provision_error(printer.failure or _runner_reason(result), image.playbook, private / "artifacts" / "provision")
+        raise provision_error(
+            printer.failure or _runner_reason(result), image.playbook, private / "artifacts" / "provision"
+        )
     return dict(counts, tasks=printer.tasks)
 
 
 def provision_error(failure: TaskFailure | str, playbook: str, artifacts: Path) -> ProvisionError:
     """The bake's error for a failed task (or, as a string, why Ansible failed before any task could)."""
     if isinstance(failure, str):
-        return ProvisionError(f"Ansible run of {playbook} failed: {failure}", f"fix {playbook} (artifacts: {artifacts})")
-    return ProvisionError(f"Ansible task '{failure.task}' failed on {failure.host}: {failure.message}",
-                          f"fix {failure.path or playbook} (artifacts: {artifacts})")
+        return ProvisionError(
+            f"Ansible run of {playbook} failed: {failure}", f"fix {playbook} (artifacts: {artifacts})"
+        )
+    return ProvisionError(
+        f"Ansible task '{failure.task}' failed on {failure.host}: {failure.message}",
+        f"fix {failure.path or playbook} (artifacts: {artifacts})",
+    )
 
 
 def _master(host: SshHost, bake_dir: Path) -> Path:
@@ -275,8 +334,15 @@ def _master(host: SshHost, bake_dir: Path) -> Path:
     return cfg_file
 
 
-def run_with_strategy(strategy: str, envvars: dict, play: Callable[[dict], object], private: Path, out,
-                      plugins: Path | None = None, redact: Callable[[str], str] = lambda text: text) -> tuple[object, dict]:
+def run_with_strategy(
+    strategy: str,
+    envvars: dict,
+    play: Callable[[dict], object],
+    private: Path,
+    out,
+    plugins: Path | None = None,
+    redact: Callable[[str], str] = lambda text: text,
+) -> tuple[object, dict]:
     """``play(envvars)`` with ``strategy``; for Mitogen, once more with Ansible's linear strategy when it fails to load.
 
     Returns the last run and ``{"strategy": ..., "fallback": why or None}``
@@ -324,8 +390,12 @@ def mitogen_failure(result) -> str | None:
     if result.status in ("successful", "canceled"):  # a stopped run is not Mitogen's failure: no fallback
         return None
     events = list(result.events)
-    failed = [e for e in events if e.get("event") in ("runner_on_failed", "runner_on_unreachable")
-              and not (e.get("event_data") or {}).get("ignore_errors")]
+    failed = [
+        e
+        for e in events
+        if e.get("event") in ("runner_on_failed", "runner_on_unreachable")
+        and not (e.get("event_data") or {}).get("ignore_errors")
+    ]
     if failed:
         data = failed[-1].get("event_data") or {}
         res = data.get("res") or {}
@@ -354,7 +424,10 @@ def _cmdline(bake_dir: Path, secrets_file: Path | None) -> str | None:
 
 def _redact_artifacts(private: Path, bake_dir: Path, values: dict[str, str]) -> None:
     """Take every secret's value out of ansible-runner's files, noting which held one (the seal step fails on them)."""
-    found = [{"file": str(path.relative_to(bake_dir)), "secrets": names} for path, names in secrets.redact_files(private, values)]
+    found = [
+        {"file": str(path.relative_to(bake_dir)), "secrets": names}
+        for path, names in secrets.redact_files(private, values)
+    ]
     if found:
         (bake_dir / LEAKS).write_text(json.dumps(found, indent=1) + "\n")
 

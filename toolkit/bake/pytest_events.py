@@ -61,7 +61,13 @@ def pytest_runtest_logreport(report) -> None:
         return
     if ended in ("passed", "failed"):
         _state[ended] += 1
-    event = progress.ImageTest(name=short_name(report.nodeid), outcome=ended, passed=_state["passed"], failed=_state["failed"], total=_state["total"])
+    event = progress.ImageTest(
+        name=short_name(report.nodeid),
+        outcome=ended,
+        passed=_state["passed"],
+        failed=_state["failed"],
+        total=_state["total"],
+    )
     terminal = _state["config"].pluginmanager.get_plugin("terminalreporter") if _state["config"] else None
     if terminal is None:
         progress.emit(event)

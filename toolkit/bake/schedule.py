@@ -55,7 +55,9 @@ class Schedule:
         return {"jobs": [job.to_dict() for job in self.jobs], "waves": self.waves(), "cap": self.cap}
 
 
-def which_images(config: Config, images: str, everything: bool, ref: str = "", has_vars: bool = False, jobs: int = 0) -> list[str]:
+def which_images(
+    config: Config, images: str, everything: bool, ref: str = "", has_vars: bool = False, jobs: int = 0
+) -> list[str]:
     """The images ``--image a,b`` (default: app) or ``--all`` names, each checked; ConfigError for a bad list or ``--jobs``.
 
     ``--ref`` and ``--var`` are for one image: refused with several.
@@ -67,8 +69,10 @@ def which_images(config: Config, images: str, everything: bool, ref: str = "", h
     if len(names) > 1:
         for flag, given, what in (("--ref", ref, "REF"), ("--var", has_vars, "KEY=VALUE")):
             if given:
-                raise ConfigError(f"{flag} is for one image, and this bake names {len(names)} ({', '.join(names)})",
-                                 f"bake the image it is for on its own: invoke bake --image NAME {flag} {what}")
+                raise ConfigError(
+                    f"{flag} is for one image, and this bake names {len(names)} ({', '.join(names)})",
+                    f"bake the image it is for on its own: invoke bake --image NAME {flag} {what}",
+                )
     return names
 
 
@@ -79,18 +83,26 @@ def requested(images: str, everything: bool, names: Sequence[str]) -> list[str]:
     """
     if everything:
         if images:
-            raise ConfigError(f"--all and --image {images} both say which images to bake", "give one of them: --all bakes every image")
+            raise ConfigError(
+                f"--all and --image {images} both say which images to bake", "give one of them: --all bakes every image"
+            )
         return list(names)
     wanted = [name.strip() for name in images.split(",")]
     if not all(wanted):
-        raise ConfigError(f"--image {images!r} names an empty image", f"separate image names with commas, e.g. --image {','.join(names[:2])}")
+        raise ConfigError(
+            f"--image {images!r} names an empty image",
+            f"separate image names with commas, e.g. --image {','.join(names[:2])}",
+        )
     return list(dict.fromkeys(wanted))
 
 
 def check_jobs(jobs: int) -> int:
     """``--jobs N``: 0 (no cap) or more; ConfigError otherwise."""
     if jobs < 0:
-        raise ConfigError(f"--jobs {jobs} is not a number of bakes", "give 1 or more (at most that many at once), or 0 for every image that is ready")
+        raise ConfigError(
+            f"--jobs {jobs} is not a number of bakes",
+            "give 1 or more (at most that many at once), or 0 for every image that is ready",
+        )
     return jobs
 
 

@@ -140,7 +140,9 @@ def public_key_body(key: Path) -> str:
     return fields[1] if len(fields) >= 2 else ""
 
 
-def scan_host(host: SshHost, cfg_file: Path, needles: list[tuple[str, str]], since: int | None = None) -> list[tuple[str, str]]:
+def scan_host(
+    host: SshHost, cfg_file: Path, needles: list[tuple[str, str]], since: int | None = None
+) -> list[tuple[str, str]]:
     """(what, path) for every file on the build host holding one of ``needles``' (what, value) values.
 
     ``since``: only files whose status changed at or after this time of the
@@ -152,7 +154,9 @@ def scan_host(host: SshHost, cfg_file: Path, needles: list[tuple[str, str]], sin
     request = json.dumps({"needles": needles, "since": since, "margin": CLOCK_MARGIN, "skip": list(SKIP_DIRS)})
     proc = ssh.run(host, cfg_file, f"sudo -n python3 -c {_quote(SCAN)}", stdin=request + "\n")
     if proc.returncode != 0:
-        raise VerifyError(f"could not scan the build host: {proc.stderr.strip()}", "check sudo and python3 for the SSH user")
+        raise VerifyError(
+            f"could not scan the build host: {proc.stderr.strip()}", "check sudo and python3 for the SSH user"
+        )
     return [tuple(json.loads(line)) for line in proc.stdout.splitlines() if line.strip()]
 
 
@@ -175,17 +179,30 @@ def seal(host: SshHost, bake_dir: Path, values: dict[str, str]) -> None:
     leaks = scan_host(host, cfg_file, needles, scan_start(bake_dir))
     if leaks:
         what, path = leaks[0]
-        raise VerifyError(f"{what} was found on the build instance in {path}", "do not write it into the image; mark the task no_log and use it only at build time")
-    leaked = _leaks(bake_dir) + [{"file": str(p.relative_to(bake_dir)), "secrets": [n]} for n, p in secrets.find_in_files(bake_dir, values, skip=("ssh_key", APP_DIR, *HOST_DIRS))]
+        raise VerifyError(
+            f"{what} was found on the build instance in {path}",
+            "do not write it into the image; mark the task no_log and use it only at build time",
+        )
+    leaked = _leaks(bake_dir) + [
+        {"file": str(p.relative_to(bake_dir)), "secrets": [n]}
+        for n, p in secrets.find_in_files(bake_dir, values, skip=("ssh_key", APP_DIR, *HOST_DIRS))
+    ]
     if leaked:
         first = leaked[0]
-        raise VerifyError(f"secret {first['secrets'][0]} was written to the bake's artifacts ({first['file']}; redacted there since)",
-                          "mark the Ansible tasks that use it no_log: true")
-    proc = ssh.run(host, cfg_file, f"sudo -n sh -s -- {host.user} rodeo-{bake_dir.name} {public_key_body(host.key)}", stdin=SCRUB)
+        raise VerifyError(
+            f"secret {first['secrets'][0]} was written to the bake's artifacts ({first['file']}; redacted there since)",
+            "mark the Ansible tasks that use it no_log: true",
+        )
+    proc = ssh.run(
+        host, cfg_file, f"sudo -n sh -s -- {host.user} rodeo-{bake_dir.name} {public_key_body(host.key)}", stdin=SCRUB
+    )
     ssh.close_master(host, cfg_file)  # the bake's last use of the host: the session ends, Packer stops it
     if proc.returncode != 0:
         said = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-        raise VerifyError(f"could not seal the build instance: {said[0]}", "check sudo for the SSH user; every home's authorized_keys must lose the bake key")
+        raise VerifyError(
+            f"could not seal the build instance: {said[0]}",
+            "check sudo for the SSH user; every home's authorized_keys must lose the bake key",
+        )
 
 
 def _leaks(bake_dir: Path) -> list[dict]:

@@ -18,9 +18,9 @@ import json
 import os
 import shlex
 import tempfile
-from xml.sax.saxutils import escape as xml_escape
 from pathlib import Path
 from typing import Iterator, Mapping, MutableMapping
+from xml.sax.saxutils import escape as xml_escape
 
 from toolkit.errors import ConfigError
 
@@ -39,7 +39,7 @@ def env_name(name: str) -> str:
 
 def collect(names: tuple[str, ...], environ: Mapping[str, str]) -> dict[str, str]:
     """Every secret's value: the named ones (which must be set) and any other RODEO_SECRET_*."""
-    values = {key[len(PREFIX):].lower(): value for key, value in environ.items() if key.startswith(PREFIX) and value}
+    values = {key[len(PREFIX) :].lower(): value for key, value in environ.items() if key.startswith(PREFIX) and value}
     missing = [n for n in names if n not in values]
     if missing:
         raise ConfigError(
@@ -86,7 +86,9 @@ def vars_file(values: dict[str, str]) -> Iterator[Path | None]:
 ENCODINGS = {
     "json": lambda v: json.dumps(v)[1:-1],
     "json-utf8": lambda v: json.dumps(v, ensure_ascii=False)[1:-1],
-    "go-json": lambda v: json.dumps(v, ensure_ascii=False)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"),
+    "go-json": lambda v: (
+        json.dumps(v, ensure_ascii=False)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    ),
     "repr": lambda v: repr(v)[1:-1],
     "xml": lambda v: xml_escape(v, {'"': "&quot;", "'": "&apos;"}),
     "xml-text": xml_escape,
@@ -125,7 +127,9 @@ def redact_files(folder: Path, values: dict[str, str], skip: tuple[str, ...] = (
     for path, data in _files(folder, skip):
         names = sorted({name for name, form in encoded if form in data})
         if names:
-            path.write_bytes(redact(data.decode("utf-8", errors="surrogateescape"), values).encode("utf-8", errors="surrogateescape"))
+            path.write_bytes(
+                redact(data.decode("utf-8", errors="surrogateescape"), values).encode("utf-8", errors="surrogateescape")
+            )
             changed.append((path, names))
     return changed
 
@@ -135,7 +139,11 @@ def find_in_files(folder: Path, values: dict[str, str], skip: tuple[str, ...] = 
     encoded = [(name, form.encode()) for name, form in needles(values)]
     if not encoded:
         return []
-    return [(name, path) for path, data in _files(folder, skip) for name in sorted({n for n, form in encoded if form in data})]
+    return [
+        (name, path)
+        for path, data in _files(folder, skip)
+        for name in sorted({n for n, form in encoded if form in data})
+    ]
 
 
 def _files(folder: Path, skip: tuple[str, ...]) -> Iterator[tuple[Path, bytes]]:

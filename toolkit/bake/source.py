@@ -78,15 +78,21 @@ def resolve(config: Config, image: Image, cache_dir: Path, ref: str | None = Non
     source = image.app_source
     if source is None:
         if ref is not None:
-            raise SourceError(f"image {image.name} has no app_source, so --ref {ref} has nothing to choose",
-                              f"add app_source: {{git: ..., ref: ...}} to images.{image.name} in {config.shown_path}, or drop --ref")
+            raise SourceError(
+                f"image {image.name} has no app_source, so --ref {ref} has nothing to choose",
+                f"add app_source: {{git: ..., ref: ...}} to images.{image.name} in {config.shown_path}, or drop --ref",
+            )
         return None
     if source.kind == "git":
         return _resolve_git(config, image.name, source, ref or source.ref, cache_dir)
     if ref is not None:
-        raise SourceError(f"image {image.name}: --ref needs a git app source, not a {source.kind} ({source.location})", "drop --ref")
+        raise SourceError(
+            f"image {image.name}: --ref needs a git app source, not a {source.kind} ({source.location})", "drop --ref"
+        )
     if source.kind == "dir":
-        return Resolved(image.name, "dir", source.location, None, None, dir_digest(_local_dir(config, image.name, source)))
+        return Resolved(
+            image.name, "dir", source.location, None, None, dir_digest(_local_dir(config, image.name, source))
+        )
     return _resolve_archive(config, image.name, source)
 
 
@@ -97,13 +103,24 @@ def export(config: Config, image: Image, resolved: Resolved, dest: Path, cache_d
     dest.mkdir(parents=True)
     if resolved.kind == "git":
         mirror = _mirror(config, image.name, source, cache_dir, want=resolved.commit)
-        archive = _git(["--git-dir", str(mirror), "archive", "--format=tar", str(resolved.commit)], image.name, source, text=False)
+        archive = _git(
+            ["--git-dir", str(mirror), "archive", "--format=tar", str(resolved.commit)], image.name, source, text=False
+        )
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(dest, filter="data")
     elif resolved.kind == "dir":
-        shutil.copytree(_local_dir(config, image.name, source), dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git"), symlinks=True)
+        shutil.copytree(
+            _local_dir(config, image.name, source),
+            dest,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns(".git"),
+            symlinks=True,
+        )
         if dir_digest(dest) != resolved.digest:
-            raise SourceError(f"image {image.name}: app source folder {source.location} changed during the bake", "bake again once it is stable")
+            raise SourceError(
+                f"image {image.name}: app source folder {source.location} changed during the bake",
+                "bake again once it is stable",
+            )
     else:
         _unpack(_fetch_archive(config, image.name, source, cache_dir), dest, image.name, source)
     return Exported(dest, version(resolved, dest, source.version_file))
@@ -150,16 +167,25 @@ def _resolve_git(config: Config, image: str, source: AppSource, ref: str, cache_
     """Pin ``ref`` to its commit, once: a name the repository advertises (no clone), else what ``git rev-parse`` makes of it there."""
     where = _git_location(config, source)
     if not _is_remote(where) and not Path(where).exists():
-        raise SourceError(f"image {image}: app source {source.git}: no such folder ({where})",
-                          f"check app_source.git in {config.shown_path}: a URL, or a path relative to the project")
+        raise SourceError(
+            f"image {image}: app source {source.git}: no such folder ({where})",
+            f"check app_source.git in {config.shown_path}: a URL, or a path relative to the project",
+        )
     refs = _ls_remote(where, image, source)
     commit = _advertised(refs, ref) or _rev_parse(config, image, source, ref, where, refs.get("HEAD"), cache_dir)
     if commit is None:
-        raise SourceError(f"image {image}: ref {ref!r} does not resolve in {public_location(source.location)}",
-                          "name a branch, a tag or a commit of it, or anything else git rev-parse takes there (HEAD~1, main^, v1.2.0); "
-                          f"git ls-remote {public_location(source.location)} lists its branches and tags")
-    tags = sorted({name[len("refs/tags/"):].removesuffix("^{}") for name, sha in refs.items()
-                   if name.startswith("refs/tags/") and sha == commit and (name.endswith("^{}") or f"{name}^{{}}" not in refs)})
+        raise SourceError(
+            f"image {image}: ref {ref!r} does not resolve in {public_location(source.location)}",
+            "name a branch, a tag or a commit of it, or anything else git rev-parse takes there (HEAD~1, main^, v1.2.0); "
+            f"git ls-remote {public_location(source.location)} lists its branches and tags",
+        )
+    tags = sorted(
+        {
+            name[len("refs/tags/") :].removesuffix("^{}")
+            for name, sha in refs.items()
+            if name.startswith("refs/tags/") and sha == commit and (name.endswith("^{}") or f"{name}^{{}}" not in refs)
+        }
+    )
     return Resolved(image, "git", public_location(source.location), ref, commit, commit, tuple(tags))
 
 
@@ -172,7 +198,9 @@ def _advertised(refs: dict[str, str], ref: str) -> str | None:
     return None
 
 
-def _rev_parse(config: Config, image: str, source: AppSource, ref: str, where: str, head: str | None, cache_dir: Path) -> str | None:
+def _rev_parse(
+    config: Config, image: str, source: AppSource, ref: str, where: str, head: str | None, cache_dir: Path
+) -> str | None:
     """What ``git rev-parse`` makes of ``ref`` in the app's repository (HEAD~1, main^, a short commit), or None.
 
     A repository on this machine answers itself (its HEAD, its reflog, its
@@ -187,8 +215,12 @@ def _rev_parse(config: Config, image: str, source: AppSource, ref: str, where: s
 
 
 def _commit_of(repository: list[str], ref: str) -> str | None:
-    found = subprocess.run(["git", *repository, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
-                           capture_output=True, text=True, timeout=GIT_TIMEOUT)
+    found = subprocess.run(
+        ["git", *repository, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT,
+    )
     return found.stdout.strip() if found.returncode == 0 else None
 
 
@@ -219,14 +251,18 @@ def _git(args: list[str], image: str, source: AppSource, text: bool = True):
     try:
         proc = subprocess.run(["git", *args], capture_output=True, text=text, timeout=GIT_TIMEOUT, env=env)
     except subprocess.TimeoutExpired:
-        raise SourceError(f"image {image}: git did not answer within {GIT_TIMEOUT}s for {public_location(source.location)}",
-                          "check the network and the repository's address") from None
+        raise SourceError(
+            f"image {image}: git did not answer within {GIT_TIMEOUT}s for {public_location(source.location)}",
+            "check the network and the repository's address",
+        ) from None
     except FileNotFoundError:
         raise SourceError("git is not installed", "install it (apt-get install git)") from None
     if proc.returncode != 0:
         reason = git_reason(proc.stderr if text else proc.stderr.decode(errors="replace"))
-        raise SourceError(f"image {image}: git cannot read app source {public_location(source.location)}: {reason}",
-                          "check app_source.git in rodeo.yml: a URL, or a path relative to the project")
+        raise SourceError(
+            f"image {image}: git cannot read app source {public_location(source.location)}: {reason}",
+            "check app_source.git in rodeo.yml: a URL, or a path relative to the project",
+        )
     return proc.stdout
 
 
@@ -237,7 +273,9 @@ def git_reason(stderr: str) -> str:
     return said or (lines[-1] if lines else "failed")
 
 
-def _mirror(config: Config, image: str, source: AppSource, cache_dir: Path, want: str | None = None, head: str | None = None) -> Path:
+def _mirror(
+    config: Config, image: str, source: AppSource, cache_dir: Path, want: str | None = None, head: str | None = None
+) -> Path:
     """A bare mirror of the repository under ``cache_dir``, fetched now (branches and tags; ``want``, a commit, too).
 
     ``head`` is the repository's HEAD commit: the mirror's HEAD is set to it, so HEAD~1 means there what it means in the repository.
@@ -246,7 +284,9 @@ def _mirror(config: Config, image: str, source: AppSource, cache_dir: Path, want
         return _fetched_mirror(config, image, source, cache_dir, want, head)
 
 
-def _fetched_mirror(config: Config, image: str, source: AppSource, cache_dir: Path, want: str | None, head: str | None) -> Path:
+def _fetched_mirror(
+    config: Config, image: str, source: AppSource, cache_dir: Path, want: str | None, head: str | None
+) -> Path:
     where = _git_location(config, source)
     mirror = cache_dir / "sources" / (hashlib.sha256(where.encode()).hexdigest()[:16] + ".git")
     if want and mirror.is_dir() and _has(mirror, want):
@@ -254,8 +294,22 @@ def _fetched_mirror(config: Config, image: str, source: AppSource, cache_dir: Pa
     if not mirror.is_dir():
         mirror.parent.mkdir(parents=True, exist_ok=True)
         _git(["init", "--quiet", "--bare", str(mirror)], image, source)
-    _git(["--git-dir", str(mirror), "fetch", "--quiet", "--prune", "--tags", "--force", where,
-          "+refs/heads/*:refs/heads/*", *([head] if head else [])], image, source)
+    _git(
+        [
+            "--git-dir",
+            str(mirror),
+            "fetch",
+            "--quiet",
+            "--prune",
+            "--tags",
+            "--force",
+            where,
+            "+refs/heads/*:refs/heads/*",
+            *([head] if head else []),
+        ],
+        image,
+        source,
+    )
     if want and not _has(mirror, want):  # a commit on no branch or tag (a detached HEAD's, HEAD~1 of one)
         _git(["--git-dir", str(mirror), "fetch", "--quiet", where, want], image, source)
     if head:
@@ -264,15 +318,28 @@ def _fetched_mirror(config: Config, image: str, source: AppSource, cache_dir: Pa
 
 
 def _has(mirror: Path, commit: str) -> bool:
-    return subprocess.run(["git", "--git-dir", str(mirror), "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True, timeout=GIT_TIMEOUT).returncode == 0
+    return (
+        subprocess.run(
+            ["git", "--git-dir", str(mirror), "cat-file", "-e", f"{commit}^{{commit}}"],
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+        ).returncode
+        == 0
+    )
 
 
 def _local_dir(config: Config, image: str, source: AppSource) -> Path:
     folder = (config.root / str(source.dir)).resolve()
     if not folder.is_dir():
-        raise SourceError(f"image {image}: app source folder {source.dir} does not exist", "fix app_source.dir in rodeo.yml (relative to the project)")
+        raise SourceError(
+            f"image {image}: app source folder {source.dir} does not exist",
+            "fix app_source.dir in rodeo.yml (relative to the project)",
+        )
     if not any(p for p in folder.rglob("*") if p.is_file() and ".git" not in p.relative_to(folder).parts):
-        raise SourceError(f"image {image}: app source folder {source.dir} is empty", "put the app's code in it, or point app_source.dir elsewhere")
+        raise SourceError(
+            f"image {image}: app source folder {source.dir} is empty",
+            "put the app's code in it, or point app_source.dir elsewhere",
+        )
     return folder
 
 
@@ -290,15 +357,20 @@ def _is_url(location: str) -> bool:
 def _archive_path(config: Config, image: str, source: AppSource) -> Path:
     path = (config.root / str(source.archive)).resolve()
     if not path.is_file():
-        raise SourceError(f"image {image}: app source archive {source.archive} does not exist", "fix app_source.archive in rodeo.yml (relative to the project)")
+        raise SourceError(
+            f"image {image}: app source archive {source.archive} does not exist",
+            "fix app_source.archive in rodeo.yml (relative to the project)",
+        )
     return path
 
 
 def _check_sha(path: Path, image: str, source: AppSource) -> None:
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
     if actual != source.sha256:
-        raise SourceError(f"image {image}: app source archive {public_location(str(source.archive))} has sha256 {actual[:12]}..., not {str(source.sha256)[:12]}... as rodeo.yml says",
-                          "if the new archive is the one you want, put its sha256 in app_source.sha256")
+        raise SourceError(
+            f"image {image}: app source archive {public_location(str(source.archive))} has sha256 {actual[:12]}..., not {str(source.sha256)[:12]}... as rodeo.yml says",
+            "if the new archive is the one you want, put its sha256 in app_source.sha256",
+        )
 
 
 def _fetch_archive(config: Config, image: str, source: AppSource, cache_dir: Path) -> Path:
@@ -321,7 +393,10 @@ def _download(kept: Path, image: str, source: AppSource) -> None:
             with urllib.request.urlopen(str(source.archive), timeout=60) as answer, part.open("wb") as out:
                 shutil.copyfileobj(answer, out)
         except OSError as exc:
-            raise SourceError(f"image {image}: cannot download {public_location(str(source.archive))} ({exc})", "check the URL and the network") from None
+            raise SourceError(
+                f"image {image}: cannot download {public_location(str(source.archive))} ({exc})",
+                "check the URL and the network",
+            ) from None
         _check_sha(part, image, source)
         part.replace(kept)
 
@@ -333,13 +408,19 @@ def _unpack(path: Path, dest: Path, image: str, source: AppSource) -> None:
             with zipfile.ZipFile(path) as archive:
                 for member in archive.namelist():
                     if member.startswith("/") or ".." in Path(member).parts:
-                        raise SourceError(f"image {image}: archive {source.archive} has an unsafe path {member!r}", "rebuild the archive with relative paths")
+                        raise SourceError(
+                            f"image {image}: archive {source.archive} has an unsafe path {member!r}",
+                            "rebuild the archive with relative paths",
+                        )
                 archive.extractall(dest)
         else:
             with tarfile.open(path) as archive:
                 archive.extractall(dest, filter="data")
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
-        raise SourceError(f"image {image}: cannot unpack {public_location(str(source.archive))} ({exc})", "use a .tar.gz, .tar or .zip") from None
+        raise SourceError(
+            f"image {image}: cannot unpack {public_location(str(source.archive))} ({exc})",
+            "use a .tar.gz, .tar or .zip",
+        ) from None
     entries = list(dest.iterdir())
     if len(entries) == 1 and entries[0].is_dir():
         top = entries[0]

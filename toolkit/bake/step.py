@@ -41,7 +41,11 @@ def parse_args(argv: list[str], prog: str) -> argparse.Namespace:
 
 def write_failure(bake_dir: Path, phase: str, exc: RodeoError, secret_values: dict[str, str] | None = None) -> None:
     """Leave the reason for the bake to report, with every secret value redacted."""
-    record = {"phase": phase, "message": secrets.redact(exc.message, secret_values or {}), "hint": secrets.redact(exc.hint, secret_values or {})}
+    record = {
+        "phase": phase,
+        "message": secrets.redact(exc.message, secret_values or {}),
+        "hint": secrets.redact(exc.hint, secret_values or {}),
+    }
     (bake_dir / "failure.json").write_text(json.dumps(record) + "\n")
 
 

@@ -59,10 +59,15 @@ class ConfigResult:
         """The change as a person reads it."""
         what = "; ".join(x for x in (_names("set", self.changed, self.secrets), _names("unset", self.removed, [])) if x)
         if self.outcome == "unchanged":
-            return [f"unchanged: config version {self.version} of {self.app}/{self.env} already holds {', '.join(self.unchanged)} with those values"]
+            return [
+                f"unchanged: config version {self.version} of {self.app}/{self.env} already holds {', '.join(self.unchanged)} with those values"
+            ]
         head = f"config version {self.version} of {self.app}/{self.env} (was {self.previous}): {what}"
         if self.outcome == "staged":
-            return [head, "  staged, not released: release it with 'invoke release --config-only' (or with the next 'invoke release')"]
+            return [
+                head,
+                "  staged, not released: release it with 'invoke release --config-only' (or with the next 'invoke release')",
+            ]
         if self.outcome == "rolled_back":
             return [head]  # the error says how its release ended and what serves
         if self.outcome == "not_released":
@@ -78,7 +83,9 @@ class ListResult:
     env: str
     version: int
     live: int | None  # the config version holding the traffic now (None: no release section, or nothing live)
-    vars: dict[str, dict] = field(default_factory=dict)  # key -> {"value": str | None, "secret": bool, "parameter_version": int}
+    vars: dict[str, dict] = field(
+        default_factory=dict
+    )  # key -> {"value": str | None, "secret": bool, "parameter_version": int}
     by: str = ""
     at: str = ""
     restores: int = 0  # made by a rollback: a copy of this config version
@@ -89,8 +96,15 @@ class ListResult:
 
     def lines(self) -> list[str]:
         """``KEY=value`` lines, a hidden secret as ``(secret)``."""
-        live = "" if self.live is None else (" (live)" if self.live == self.version else
-                                             f" (live: config version {self.live}; 'invoke release --config-only' releases {self.version})")
+        live = (
+            ""
+            if self.live is None
+            else (
+                " (live)"
+                if self.live == self.version
+                else f" (live: config version {self.live}; 'invoke release --config-only' releases {self.version})"
+            )
+        )
         made = f", made {self.at} by {self.by}" if self.at else ""
         made += f" (a rollback's copy of config version {self.restores})" if self.restores else ""
         out = [f"config version {self.version} of {self.app}/{self.env}{live}{made}"]
@@ -109,14 +123,22 @@ def read_value(stream: TextIO, key: str) -> str:
     return value[:-2] if value.endswith("\r\n") else value[:-1] if value.endswith("\n") else value
 
 
-def set_vars(config: Config, aws: Any, values: dict[str, str], secret: bool = False, release: bool = True, break_lock: bool = False,
-             reporter: Reporter | None = None) -> ConfigResult:
+def set_vars(
+    config: Config,
+    aws: Any,
+    values: dict[str, str],
+    secret: bool = False,
+    release: bool = True,
+    break_lock: bool = False,
+    reporter: Reporter | None = None,
+) -> ConfigResult:
     """Give the keys of ``values`` those values (secrets with ``secret``) in a new config version, then release it.
 
     ``values`` come checked (``plan.parse_pairs``). A key set to the plain
     value it holds is left alone; when nothing changes, no version is made
     and nothing is released.
     """
+
     def make_diff(current: ConfigVersion) -> Diff:
         plain = [k for k in values if k in current.vars and not current.vars[k].secret and not secret]
         return diff_set(current, values, secret, store.values(config, aws, current, keys=plain))
@@ -124,8 +146,14 @@ def set_vars(config: Config, aws: Any, values: dict[str, str], secret: bool = Fa
     return _change(config, aws, make_diff, values, release, break_lock, reporter)
 
 
-def unset_vars(config: Config, aws: Any, keys: list[str], release: bool = True, break_lock: bool = False,
-               reporter: Reporter | None = None) -> ConfigResult:
+def unset_vars(
+    config: Config,
+    aws: Any,
+    keys: list[str],
+    release: bool = True,
+    break_lock: bool = False,
+    reporter: Reporter | None = None,
+) -> ConfigResult:
     """Remove ``keys`` in a new config version, then release it.
 
     Their SSM parameters stay (a rollback may need their old versions).
@@ -137,12 +165,23 @@ def list_vars(config: Config, aws: Any, show_secrets: bool = False) -> ListResul
     """The newest config version's keys and values (secrets decrypted only with ``show_secrets``), and the live one."""
     version = store.newest(config, aws)
     found = store.values(config, aws, version, decrypt=show_secrets)
-    shown = {k: {"value": found.get(k), "secret": v.secret, "parameter_version": v.version} for k, v in version.vars.items()}
-    return ListResult(config.app, config.env, version.number, _live(config, aws), shown, version.by, version.at, version.restores)
+    shown = {
+        k: {"value": found.get(k), "secret": v.secret, "parameter_version": v.version} for k, v in version.vars.items()
+    }
+    return ListResult(
+        config.app, config.env, version.number, _live(config, aws), shown, version.by, version.at, version.restores
+    )
 
 
-def _change(config: Config, aws: Any, make_diff: Callable[[ConfigVersion], Diff], values: dict[str, str], release: bool, break_lock: bool,
-            reporter: Reporter | None) -> ConfigResult:
+def _change(
+    config: Config,
+    aws: Any,
+    make_diff: Callable[[ConfigVersion], Diff],
+    values: dict[str, str],
+    release: bool,
+    break_lock: bool,
+    reporter: Reporter | None,
+) -> ConfigResult:
     reporter = reporter or Reporter()
     if release:
         slots.release_of(config)  # no release: section, no release: say so before anything is written
@@ -151,14 +190,37 @@ def _change(config: Config, aws: Any, make_diff: Callable[[ConfigVersion], Diff]
         current = store.newest(config, aws)
         diff = make_diff(current)
         if diff.empty:
-            return ConfigResult("unchanged", config.app, config.env, current.number, current.number, unchanged=list(diff.unchanged))
+            return ConfigResult(
+                "unchanged", config.app, config.env, current.number, current.number, unchanged=list(diff.unchanged)
+            )
         versions = store.put_values(config, aws, values, diff.put)
         made = _record(config, aws, current, diff, versions)
-        result = ConfigResult("staged", config.app, config.env, made.number, made.number - 1, list(made.changed), list(made.removed),
-                              list(diff.unchanged), sorted(k for k in made.changed if made.vars[k].secret))
-        notify.send(config, aws, notify.event(config, "config.changed", f"config v{made.number}: {_summary(made)}"
-                                              + ("" if release else " (staged: 'invoke release --config-only' releases it)"),
-                                              version=made.number, changed=list(made.changed), removed=list(made.removed), by=made.by), reporter)
+        result = ConfigResult(
+            "staged",
+            config.app,
+            config.env,
+            made.number,
+            made.number - 1,
+            list(made.changed),
+            list(made.removed),
+            list(diff.unchanged),
+            sorted(k for k in made.changed if made.vars[k].secret),
+        )
+        notify.send(
+            config,
+            aws,
+            notify.event(
+                config,
+                "config.changed",
+                f"config v{made.number}: {_summary(made)}"
+                + ("" if release else " (staged: 'invoke release --config-only' releases it)"),
+                version=made.number,
+                changed=list(made.changed),
+                removed=list(made.removed),
+                by=made.by,
+            ),
+            reporter,
+        )
         if not release:
             return result
         reporter.ok(result.lines()[0])  # then the release's own progress lines
@@ -176,8 +238,10 @@ def _record(config: Config, aws: Any, current: ConfigVersion, diff: Diff, versio
         if store.record(config, aws, made):
             return made
         base = store.newest(config, aws)
-    raise ReleaseError(f"config version {base.number + 1} was taken by other changes {RACE_RETRIES} times in a row",
-                       "run the command again (the values are stored in SSM; only the config version is missing)")
+    raise ReleaseError(
+        f"config version {base.number + 1} was taken by other changes {RACE_RETRIES} times in a row",
+        "run the command again (the values are stored in SSM; only the config version is missing)",
+    )
 
 
 def _release(config: Config, aws: Any, result: ConfigResult, held: lock.Lock, reporter: Reporter) -> ConfigResult:
@@ -186,18 +250,32 @@ def _release(config: Config, aws: Any, result: ConfigResult, held: lock.Lock, re
         released = rollout.release(config, aws, config_only=True, held=held, reporter=reporter)
     except RodeoError as exc:
         rolled_back = getattr(exc.result, "outcome", None) == "rolled_back"
-        failed = dataclasses.replace(result, outcome="rolled_back" if rolled_back else "not_released", release=exc.result)
-        hint = (f"config version {result.version} stays the newest, so the next release would take it again: fix it with "
-                "'invoke config.set' or 'invoke config.unset' (a new version)" if rolled_back else exc.hint or "")
-        message = (f"config version {result.version} was recorded but rolled back {exc.result.rolled_back_tail()}" if rolled_back else
-                   f"config version {result.version} was recorded but not released: {exc.message}")
+        failed = dataclasses.replace(
+            result, outcome="rolled_back" if rolled_back else "not_released", release=exc.result
+        )
+        hint = (
+            f"config version {result.version} stays the newest, so the next release would take it again: fix it with "
+            "'invoke config.set' or 'invoke config.unset' (a new version)"
+            if rolled_back
+            else exc.hint or ""
+        )
+        message = (
+            f"config version {result.version} was recorded but rolled back {exc.result.rolled_back_tail()}"
+            if rolled_back
+            else f"config version {result.version} was recorded but not released: {exc.message}"
+        )
         raise type(exc)(message, hint, result=failed) from exc
-    return dataclasses.replace(result, outcome="released" if released.outcome == "released" else released.outcome, release=released)
+    return dataclasses.replace(
+        result, outcome="released" if released.outcome == "released" else released.outcome, release=released
+    )
 
 
 def _summary(made: ConfigVersion) -> str:
-    """"GREETING, DB_PASSWORD set; OLD_FLAG unset": key names only, never a value."""
-    parts = [f"{', '.join(made.changed)} set" if made.changed else "", f"{', '.join(made.removed)} unset" if made.removed else ""]
+    """ "GREETING, DB_PASSWORD set; OLD_FLAG unset": key names only, never a value."""
+    parts = [
+        f"{', '.join(made.changed)} set" if made.changed else "",
+        f"{', '.join(made.removed)} unset" if made.removed else "",
+    ]
     return "; ".join(p for p in parts if p)
 
 
@@ -220,4 +298,3 @@ def _shown(value: str) -> str:
     """A value as-is when it reads plainly on one line, else JSON-quoted (newlines, edge spaces, quotes)."""
     plain = value.isprintable() and value == value.strip() and '"' not in value
     return value if plain else json.dumps(value, ensure_ascii=False)
-

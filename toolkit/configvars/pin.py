@@ -16,7 +16,8 @@ from typing import Any
 
 from toolkit.config import Config
 from toolkit.configvars import store
-from toolkit.configvars.plan import references, restore as restored_copy
+from toolkit.configvars.plan import references
+from toolkit.configvars.plan import restore as restored_copy
 from toolkit.errors import ReleaseError
 
 RACE_RETRIES = 5  # copies lost to concurrent config changes before giving up
@@ -36,7 +37,10 @@ def check(config: Config, aws: Any, number: int) -> None:
 
 def user_data(config: Config, aws: Any, number: int) -> dict:
     """``{"config_version": N, "config_parameters": ["/rodeo/<app>/<env>/<KEY>:<version>", ...]}`` for the release's user data."""
-    return {"config_version": number, "config_parameters": references(store.get(config, aws, number), config.app, config.env)}
+    return {
+        "config_version": number,
+        "config_parameters": references(store.get(config, aws, number), config.app, config.env),
+    }
 
 
 def restore(config: Config, aws: Any, number: int, by: str, at: str, write: bool = True) -> int:
@@ -59,4 +63,7 @@ def restore(config: Config, aws: Any, number: int, by: str, at: str, write: bool
             return made.number
         if store.record(config, aws, made):
             return made.number
-    raise ReleaseError(f"config version {newest.number + 1} was taken by other changes {RACE_RETRIES} times in a row", "run the rollback again")
+    raise ReleaseError(
+        f"config version {newest.number + 1} was taken by other changes {RACE_RETRIES} times in a row",
+        "run the rollback again",
+    )

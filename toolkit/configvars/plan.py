@@ -58,16 +58,34 @@ class ConfigVersion:
 
     def to_dict(self) -> dict:
         """Plain data (names, versions and flags: never a value)."""
-        return {"number": self.number, "vars": {k: {"version": v.version, "secret": v.secret, **({"name": v.name} if v.name else {})}
-                                                for k, v in sorted(self.vars.items())},
-                "changed": list(self.changed), "removed": list(self.removed), "by": self.by, "at": self.at,
-                **({"restores": self.restores} if self.restores else {})}
+        return {
+            "number": self.number,
+            "vars": {
+                k: {"version": v.version, "secret": v.secret, **({"name": v.name} if v.name else {})}
+                for k, v in sorted(self.vars.items())
+            },
+            "changed": list(self.changed),
+            "removed": list(self.removed),
+            "by": self.by,
+            "at": self.at,
+            **({"restores": self.restores} if self.restores else {}),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "ConfigVersion":
         """The version ``to_dict`` wrote."""
-        return cls(int(data["number"]), {k: Var(int(v["version"]), bool(v.get("secret")), v.get("name", "")) for k, v in data.get("vars", {}).items()},
-                   tuple(data.get("changed", ())), tuple(data.get("removed", ())), data.get("by", ""), data.get("at", ""), int(data.get("restores", 0)))
+        return cls(
+            int(data["number"]),
+            {
+                k: Var(int(v["version"]), bool(v.get("secret")), v.get("name", ""))
+                for k, v in data.get("vars", {}).items()
+            },
+            tuple(data.get("changed", ())),
+            tuple(data.get("removed", ())),
+            data.get("by", ""),
+            data.get("at", ""),
+            int(data.get("restores", 0)),
+        )
 
     @property
     def secrets(self) -> list[str]:
@@ -121,11 +139,17 @@ def references(version: ConfigVersion, app: str, env: str) -> list[str]:
 def check_key(key: str) -> None:
     """ConfigError unless ``key`` is a valid, unreserved environment variable name."""
     if not KEY_RE.match(key) or len(key) > MAX_KEY_LENGTH:
-        what = f"is longer than {MAX_KEY_LENGTH} characters" if KEY_RE.match(key) else "is not a valid environment variable name"
+        what = (
+            f"is longer than {MAX_KEY_LENGTH} characters"
+            if KEY_RE.match(key)
+            else "is not a valid environment variable name"
+        )
         raise ConfigError(f"config key {key!r} {what}", KEY_HINT)
     for prefix, why in RESERVED.items():
         if key.startswith(prefix):
-            raise ConfigError(f"config key {key!r} starts with {prefix}, which is reserved: {why}", "choose another name")
+            raise ConfigError(
+                f"config key {key!r} starts with {prefix}, which is reserved: {why}", "choose another name"
+            )
 
 
 def check_value(key: str, value: str) -> None:
@@ -134,16 +158,24 @@ def check_value(key: str, value: str) -> None:
     The message never shows the value (it may be a secret).
     """
     if value == "":
-        raise ConfigError(f"config key {key}: the value is empty (SSM stores no empty value)", f"remove the key instead: 'invoke config.unset {key}'")
+        raise ConfigError(
+            f"config key {key}: the value is empty (SSM stores no empty value)",
+            f"remove the key instead: 'invoke config.unset {key}'",
+        )
     if "\0" in value:
-        raise ConfigError(f"config key {key}: the value holds a NUL character, which no environment variable can", "remove it from the value")
+        raise ConfigError(
+            f"config key {key}: the value holds a NUL character, which no environment variable can",
+            "remove it from the value",
+        )
     try:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
         raise ConfigError(f"config key {key}: the value is not valid UTF-8", "give the value as UTF-8 text") from None
     if size > MAX_VALUE_BYTES:
-        raise ConfigError(f"config key {key}: the value is {size} bytes, over SSM's limit of {MAX_VALUE_BYTES} (standard tier)",
-                          "keep a config value under 4 KB: put larger data in S3 and its location in a config var")
+        raise ConfigError(
+            f"config key {key}: the value is {size} bytes, over SSM's limit of {MAX_VALUE_BYTES} (standard tier)",
+            "keep a config value under 4 KB: put larger data in S3 and its location in a config var",
+        )
 
 
 def parse_pairs(pairs: Iterable[str], secret: bool, read_value: Callable[[str], str]) -> dict[str, str]:
@@ -158,7 +190,10 @@ def parse_pairs(pairs: Iterable[str], secret: bool, read_value: Callable[[str], 
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep and not secret:
-            raise ConfigError(f"{pair!r} is not KEY=VALUE", f"write {pair}=VALUE; a secret's value can come from stdin instead: 'invoke config.set {pair} --secret'")
+            raise ConfigError(
+                f"{pair!r} is not KEY=VALUE",
+                f"write {pair}=VALUE; a secret's value can come from stdin instead: 'invoke config.set {pair} --secret'",
+            )
         check_key(key)
         if key in seen:
             raise ConfigError(f"config key {key} is given twice", "give each key once")
@@ -169,8 +204,10 @@ def parse_pairs(pairs: Iterable[str], secret: bool, read_value: Callable[[str], 
         else:
             from_stdin.append(key)
     if len(from_stdin) > 1:
-        raise ConfigError(f"only one value can come from stdin, and {len(from_stdin)} keys have none ({', '.join(from_stdin)})",
-                          "give the others as KEY=VALUE, or set them one command at a time (--no-release, then 'invoke release --config-only')")
+        raise ConfigError(
+            f"only one value can come from stdin, and {len(from_stdin)} keys have none ({', '.join(from_stdin)})",
+            "give the others as KEY=VALUE, or set them one command at a time (--no-release, then 'invoke release --config-only')",
+        )
     if not out and not from_stdin:
         raise ConfigError("no config var given", "write 'invoke config.set KEY=VALUE' (more with --and KEY=VALUE)")
     for key in from_stdin:
@@ -206,14 +243,19 @@ def diff_set(current: ConfigVersion, values: dict[str, str], secret: bool, curre
     for key, value in values.items():
         held = current.vars.get(key)
         if held is not None and held.secret and not secret:
-            raise ConfigError(f"config key {key} is a secret: setting it without --secret would store its value in plain text",
-                              f"add --secret; to make it plain, 'invoke config.unset {key}' first")
+            raise ConfigError(
+                f"config key {key} is a secret: setting it without --secret would store its value in plain text",
+                f"add --secret; to make it plain, 'invoke config.unset {key}' first",
+            )
         if held is not None and not held.secret and not secret and current_values.get(key) == value:
             same.append(key)
         else:
             put[key] = secret
     if len(set(current.vars) | set(put)) > MAX_VARS:
-        raise ConfigError(f"{len(set(current.vars) | set(put))} config vars would exceed the limit of {MAX_VARS}", "unset keys the app no longer reads")
+        raise ConfigError(
+            f"{len(set(current.vars) | set(put))} config vars would exceed the limit of {MAX_VARS}",
+            "unset keys the app no longer reads",
+        )
     return Diff(put=put, unchanged=tuple(sorted(same)))
 
 
@@ -222,7 +264,10 @@ def diff_unset(current: ConfigVersion, keys: list[str]) -> Diff:
     absent = [k for k in keys if k not in current.vars]
     if absent:
         held = ", ".join(sorted(current.vars)) or "none"
-        raise ConfigError(f"config key {absent[0]} is not set (config version {current.number} holds: {held})", "see 'invoke config.list'")
+        raise ConfigError(
+            f"config key {absent[0]} is not set (config version {current.number} holds: {held})",
+            "see 'invoke config.list'",
+        )
     return Diff(removed=tuple(keys))
 
 
@@ -237,7 +282,9 @@ def apply(base: ConfigVersion, diff: Diff, versions: dict[str, int | Var], by: s
     for key, secret in diff.put.items():
         written = versions[key]
         keys[key] = written if isinstance(written, Var) else Var(written, secret)
-    return ConfigVersion(base.number + 1, keys, tuple(sorted(diff.put)), tuple(sorted(k for k in diff.removed if k in base.vars)), by, at)
+    return ConfigVersion(
+        base.number + 1, keys, tuple(sorted(diff.put)), tuple(sorted(k for k in diff.removed if k in base.vars)), by, at
+    )
 
 
 def restore(newest: ConfigVersion, old: ConfigVersion, by: str, at: str) -> ConfigVersion | None:

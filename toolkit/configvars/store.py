@@ -45,9 +45,14 @@ def _sk(number: int) -> dict:
 def newest(config: Config, aws: Any) -> ConfigVersion:
     """The environment's newest config version (``EMPTY``, number 0, before the first change or without the table)."""
     try:
-        items = aws.client("dynamodb").query(TableName=table_name(config), KeyConditionExpression="pk = :pk",
-                                             ExpressionAttributeValues={":pk": _pk(config)}, ScanIndexForward=False, Limit=1,
-                                             ConsistentRead=True)["Items"]
+        items = aws.client("dynamodb").query(
+            TableName=table_name(config),
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": _pk(config)},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )["Items"]
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":  # no table yet ('invoke setup' makes it): no config either
             return EMPTY
@@ -60,15 +65,20 @@ def get(config: Config, aws: Any, number: int) -> ConfigVersion:
     if number == 0:
         return EMPTY
     try:
-        item = aws.client("dynamodb").get_item(TableName=table_name(config), Key={"pk": _pk(config), "sk": _sk(number)},
-                                               ConsistentRead=True).get("Item")
+        item = (
+            aws.client("dynamodb")
+            .get_item(TableName=table_name(config), Key={"pk": _pk(config), "sk": _sk(number)}, ConsistentRead=True)
+            .get("Item")
+        )
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             raise missing_table(config) from None
         raise
     if item is None:
-        raise ReleaseError(f"config version {number} of {config.app}/{config.env} is not recorded in {table_name(config)}",
-                           "see 'invoke config.list'; a release takes the newest config version")
+        raise ReleaseError(
+            f"config version {number} of {config.app}/{config.env} is not recorded in {table_name(config)}",
+            "see 'invoke config.list'; a release takes the newest config version",
+        )
     return ConfigVersion.from_dict(json.loads(item["data"]["S"]))
 
 
@@ -76,7 +86,9 @@ def record(config: Config, aws: Any, version: ConfigVersion) -> bool:
     """Write ``version`` unless its number exists; False when another change took that number first."""
     item = {"pk": _pk(config), "sk": _sk(version.number), "data": {"S": json.dumps(version.to_dict(), sort_keys=True)}}
     try:
-        aws.client("dynamodb").put_item(TableName=table_name(config), Item=item, ConditionExpression="attribute_not_exists(pk)")
+        aws.client("dynamodb").put_item(
+            TableName=table_name(config), Item=item, ConditionExpression="attribute_not_exists(pk)"
+        )
         return True
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
@@ -110,23 +122,33 @@ def put_values(config: Config, aws: Any, values: dict[str, str], put: dict[str, 
 
 
 def _put(aws: Any, key: str, name: str, value: str, secret: bool) -> int:
-    answer = aws.client("ssm").put_parameter(Name=name, Value=value, Type="SecureString" if secret else "String", Overwrite=True, Tier="Standard")
+    answer = aws.client("ssm").put_parameter(
+        Name=name, Value=value, Type="SecureString" if secret else "String", Overwrite=True, Tier="Standard"
+    )
     return int(answer["Version"])
 
 
 def _refused(key: str, name: str, value: str, exc: botocore.exceptions.ClientError) -> AwsError:
     err = exc.response.get("Error", {})
     message = redact(f"{err.get('Code', 'Error')}: {err.get('Message', '')}", {key: value})
-    return AwsError(f"AWS refused to store config key {key} ({name}): {message}",
-                    "fix the cause above and run the command again (keys stored before it are in SSM, in no config version yet)")
+    return AwsError(
+        f"AWS refused to store config key {key} ({name}): {message}",
+        "fix the cause above and run the command again (keys stored before it are in SSM, in no config version yet)",
+    )
 
 
-def values(config: Config, aws: Any, version: ConfigVersion, keys: list[str] | None = None, decrypt: bool = False) -> dict[str, str]:
+def values(
+    config: Config, aws: Any, version: ConfigVersion, keys: list[str] | None = None, decrypt: bool = False
+) -> dict[str, str]:
     """The values ``version`` holds for ``keys`` (default: all); a secret only with ``decrypt``.
 
     ReleaseError naming the first parameter version SSM no longer has.
     """
-    wanted = [k for k in (version.vars if keys is None else keys) if k in version.vars and (decrypt or not version.vars[k].secret)]
+    wanted = [
+        k
+        for k in (version.vars if keys is None else keys)
+        if k in version.vars and (decrypt or not version.vars[k].secret)
+    ]
     found = _fetch(config, aws, version, wanted, decrypt)
     return {k: v for k, v in found.items() if v is not None}
 
@@ -137,9 +159,13 @@ def require(config: Config, aws: Any, version: ConfigVersion) -> None:
 
 
 def _missing(config: Config, version: ConfigVersion, keys: list[str]) -> ReleaseError:
-    refs = ", ".join(f"{parameter_of(config.app, config.env, k, version.vars[k])}:{version.vars[k].version}" for k in keys)
-    return ReleaseError(f"config version {version.number} names parameter versions SSM no longer has: {refs}",
-                        "set those keys again ('invoke config.set'): a new config version holds their new parameter versions")
+    refs = ", ".join(
+        f"{parameter_of(config.app, config.env, k, version.vars[k])}:{version.vars[k].version}" for k in keys
+    )
+    return ReleaseError(
+        f"config version {version.number} names parameter versions SSM no longer has: {refs}",
+        "set those keys again ('invoke config.set'): a new config version holds their new parameter versions",
+    )
 
 
 def _fetch(config: Config, aws: Any, version: ConfigVersion, keys: list[str], decrypt: bool) -> dict[str, str | None]:
@@ -150,7 +176,7 @@ def _fetch(config: Config, aws: Any, version: ConfigVersion, keys: list[str], de
     out: dict[str, str | None] = {}
     gone: list[str] = []
     for start in range(0, len(refs), BATCH):
-        answer = ssm.get_parameters(Names=refs[start:start + BATCH], WithDecryption=decrypt)
+        answer = ssm.get_parameters(Names=refs[start : start + BATCH], WithDecryption=decrypt)
         gone += [by_ref[r] for r in answer.get("InvalidParameters", []) if r in by_ref]
         for p in answer["Parameters"]:
             key = p["Name"].rsplit("/", 1)[-1].split(":")[0]

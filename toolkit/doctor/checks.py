@@ -41,7 +41,11 @@ def listed(names: list[str]) -> str:
 def identity(facts: Facts) -> Check:
     """Who calls (sts:GetCallerIdentity)."""
     if facts.identity is None:
-        return Check("identity", FAIL, f"{facts.errors.get('identity', 'no caller identity')}; set AWS_PROFILE (or run 'aws sso login')")
+        return Check(
+            "identity",
+            FAIL,
+            f"{facts.errors.get('identity', 'no caller identity')}; set AWS_PROFILE (or run 'aws sso login')",
+        )
     return Check("identity", OK, f"{facts.identity.arn} (account {facts.identity.account})")
 
 
@@ -55,7 +59,11 @@ def iam_rights(facts: Facts) -> Check:
     actions = {d.action for d in facts.rights}
     who = facts.identity.principal if facts.identity else "the caller"
     if denied:
-        return Check("rights", FAIL, f"{who} may not call {len(denied)} of the {len(actions)} actions Rodeo calls: {listed(denied)}; attach {policy} to it")
+        return Check(
+            "rights",
+            FAIL,
+            f"{who} may not call {len(denied)} of the {len(actions)} actions Rodeo calls: {listed(denied)}; attach {policy} to it",
+        )
     return Check("rights", OK, f"{who} may call all {len(actions)} actions of {policy}")
 
 
@@ -65,9 +73,21 @@ def source_amis(facts: Facts) -> list[Check]:
     for source in facts.sources:
         name = f"source-ami {source.image}"
         if f"source {source.image}" in facts.errors:
-            out.append(Check(name, FAIL, f"cannot look up images.{source.image}.source_ami: {facts.errors[f'source {source.image}']}"))
+            out.append(
+                Check(
+                    name,
+                    FAIL,
+                    f"cannot look up images.{source.image}.source_ami: {facts.errors[f'source {source.image}']}",
+                )
+            )
         elif source.found is None:
-            out.append(Check(name, FAIL, f"images.{source.image}.source_ami: {source.wanted} in {facts.region}; fix it in rodeo.yml"))
+            out.append(
+                Check(
+                    name,
+                    FAIL,
+                    f"images.{source.image}.source_ami: {source.wanted} in {facts.region}; fix it in rodeo.yml",
+                )
+            )
         else:
             out.append(Check(name, OK, f"images.{source.image}.source_ami is {source.found}"))
     return out
@@ -77,18 +97,32 @@ def packer_credentials(facts: Facts) -> Check:
     """Packer's version against the kind of credentials it gets (an SSO profile needs Packer 1.7+)."""
     packer = facts.packer
     if packer is None or packer.version is None:
-        return Check("packer", FAIL, f"{facts.errors.get('packer', 'packer is not installed')}; run 'make setup' (or apt-get install packer)")
+        return Check(
+            "packer",
+            FAIL,
+            f"{facts.errors.get('packer', 'packer is not installed')}; run 'make setup' (or apt-get install packer)",
+        )
     version = ".".join(map(str, packer.version))
     if packer.static_keys:
         return Check("packer", OK, f"Packer {version} gets keys from the environment (AWS_ACCESS_KEY_ID)")
     if packer.sso_keys and packer.version < PACKER_SSO:
-        return Check("packer", FAIL, f"Packer {version} cannot use the SSO profile {packer.profile!r} ({', '.join(packer.sso_keys)} in {packer.config_file}; "
-                                     f"hashicorp/packer#10525); export its keys first: eval \"$(aws configure export-credentials --profile {packer.profile} "
-                                     "--format env)\", or install Packer 1.7+")
+        return Check(
+            "packer",
+            FAIL,
+            f"Packer {version} cannot use the SSO profile {packer.profile!r} ({', '.join(packer.sso_keys)} in {packer.config_file}; "
+            f'hashicorp/packer#10525); export its keys first: eval "$(aws configure export-credentials --profile {packer.profile} '
+            '--format env)", or install Packer 1.7+',
+        )
     if "sso_session" in packer.sso_keys:
-        return Check("packer", WARN, f"Packer {version} reads the sso-session profile {packer.profile!r} only with an amazon plugin from 2023-09 on "
-                                     "(packer-plugin-amazon#415); run 'packer plugins installed' to check")
-    return Check("packer", OK, f"Packer {version} reads profile {packer.profile!r}" + (" (SSO)" if packer.sso_keys else ""))
+        return Check(
+            "packer",
+            WARN,
+            f"Packer {version} reads the sso-session profile {packer.profile!r} only with an amazon plugin from 2023-09 on "
+            "(packer-plugin-amazon#415); run 'packer plugins installed' to check",
+        )
+    return Check(
+        "packer", OK, f"Packer {version} reads profile {packer.profile!r}" + (" (SSO)" if packer.sso_keys else "")
+    )
 
 
 def alarm_timing(facts: Facts) -> Check:
@@ -101,12 +135,18 @@ def alarm_timing(facts: Facts) -> Check:
     found = {a.name for a in facts.alarms}
     missing = [n for n in rel.alarms if n not in found]
     if missing:
-        return Check("alarms", FAIL, f"alarm(s) {listed(missing)} do not exist in {facts.region}; create them or fix release.alarms")
+        return Check(
+            "alarms",
+            FAIL,
+            f"alarm(s) {listed(missing)} do not exist in {facts.region}; create them or fix release.alarms",
+        )
     try:
         watch.check(rel.pause_seconds, list(facts.alarms))
     except ReleaseError as exc:
         return Check("alarms", FAIL, f"{exc.message}; {exc.hint}")
-    return Check("alarms", OK, f"{len(rel.alarms)} alarm(s) can fire within release.pause_seconds ({rel.pause_seconds} s)")
+    return Check(
+        "alarms", OK, f"{len(rel.alarms)} alarm(s) can fire within release.pause_seconds ({rel.pause_seconds} s)"
+    )
 
 
 def stickiness(facts: Facts) -> Check:
@@ -117,30 +157,52 @@ def stickiness(facts: Facts) -> Check:
         return Check("stickiness", OK, "no target group stickiness on the release listener")
     drain = min((g.drain_seconds for g in facts.target_groups), default=300)
     if rel.keep_old_slot_warm or listener.stickiness_seconds <= drain:
-        return Check("stickiness", OK, f"stickiness of {listener.stickiness_seconds} s ends before the old slot scales down")
-    return Check("stickiness", FAIL, f"listener :{listener.port} keeps a client on a slot for {listener.stickiness_seconds} s (target group stickiness), "
-                                     f"longer than the old slot's {drain} s drain before it scales to 0: stuck clients get 503s; lower the duration "
-                                     f"to {drain} s or set release.keep_old_slot_warm: true")
+        return Check(
+            "stickiness", OK, f"stickiness of {listener.stickiness_seconds} s ends before the old slot scales down"
+        )
+    return Check(
+        "stickiness",
+        FAIL,
+        f"listener :{listener.port} keeps a client on a slot for {listener.stickiness_seconds} s (target group stickiness), "
+        f"longer than the old slot's {drain} s drain before it scales to 0: stuck clients get 503s; lower the duration "
+        f"to {drain} s or set release.keep_old_slot_warm: true",
+    )
 
 
 def listener_actions(facts: Facts) -> Check:
     """The release listener exists, forwards to both slots, and what else it does (authenticate-*) is noted."""
     rel = facts.release
     if rel is None or facts.load_balancer is None:
-        return Check("listener", OK, "no release load balancer to check") if rel is None else no_load_balancer(facts, "listener")
+        return (
+            Check("listener", OK, "no release load balancer to check")
+            if rel is None
+            else no_load_balancer(facts, "listener")
+        )
     listener = _listener(facts)
     if listener is None:
-        ports = ", ".join(str(l.port) for l in facts.listeners) or "none"
-        return Check("listener", FAIL, f"load balancer {facts.load_balancer} has no listener on :{rel.listener_port} (ports: {ports}); "
-                                       "create it in your infrastructure code")
+        ports = ", ".join(str(listener.port) for listener in facts.listeners) or "none"
+        return Check(
+            "listener",
+            FAIL,
+            f"load balancer {facts.load_balancer} has no listener on :{rel.listener_port} (ports: {ports}); "
+            "create it in your infrastructure code",
+        )
     absent = [g.name for g in facts.target_groups if g.arn not in listener.forwards_to]
     if absent or "forward" not in listener.actions:
-        return Check("listener", FAIL, f"listener :{listener.port} does not forward to {listed(absent) or 'the slots'}; give its default action a "
-                                       "weighted forward to both slot target groups (blue 100, green 0)")
+        return Check(
+            "listener",
+            FAIL,
+            f"listener :{listener.port} does not forward to {listed(absent) or 'the slots'}; give its default action a "
+            "weighted forward to both slot target groups (blue 100, green 0)",
+        )
     others = [a for a in listener.actions if a != "forward"]
     if others:
-        return Check("listener", WARN, f"listener :{listener.port} runs {', '.join(others)} before its forward: each weight change must send "
-                                       "it again (ModifyListener replaces the whole action list)")
+        return Check(
+            "listener",
+            WARN,
+            f"listener :{listener.port} runs {', '.join(others)} before its forward: each weight change must send "
+            "it again (ModifyListener replaces the whole action list)",
+        )
     return Check("listener", OK, f"listener :{listener.port} forwards to both slots")
 
 
@@ -152,9 +214,13 @@ def smoke_port(facts: Facts) -> Check:
     if facts.load_balancer is None:
         return no_load_balancer(facts, "smoke-port")
     port = rel.smoke_check.port
-    if any(l.port == port for l in facts.listeners):
-        return Check("smoke-port", FAIL, f"load balancer {facts.load_balancer} already has a listener on :{port}, which the smoke check "
-                                         "would replace; give release.smoke_check.port a free port")
+    if any(listener.port == port for listener in facts.listeners):
+        return Check(
+            "smoke-port",
+            FAIL,
+            f"load balancer {facts.load_balancer} already has a listener on :{port}, which the smoke check "
+            "would replace; give release.smoke_check.port a free port",
+        )
     return Check("smoke-port", OK, f":{port} is free for the smoke check's test listener")
 
 
@@ -164,7 +230,9 @@ def table(facts: Facts) -> Check:
         return Check("table", FAIL, f"cannot read DynamoDB table {facts.table}: {facts.errors.get('table', 'unknown')}")
     if facts.table_exists:
         return Check("table", OK, f"DynamoDB table {facts.table} (lock and ledger) exists")
-    return Check("table", OK, f"DynamoDB table {facts.table} does not exist yet; 'invoke setup --env {facts.env}' makes it")
+    return Check(
+        "table", OK, f"DynamoDB table {facts.table} does not exist yet; 'invoke setup --env {facts.env}' makes it"
+    )
 
 
 def ebs_key(facts: Facts) -> Check:
@@ -174,22 +242,39 @@ def ebs_key(facts: Facts) -> Check:
         return Check("ebs-key", WARN, f"cannot read the default EBS key: {facts.errors.get('ebs', 'unknown')}")
     used = facts.encrypt_boot or ebs.by_default
     if not ebs.customer_managed or not used:
-        return Check("ebs-key", OK, f"default EBS key {ebs.key}" + (" (AWS managed)" if not ebs.customer_managed else " (not used: no encryption)"))
+        return Check(
+            "ebs-key",
+            OK,
+            f"default EBS key {ebs.key}"
+            + (" (AWS managed)" if not ebs.customer_managed else " (not used: no encryption)"),
+        )
     denied = sorted({d.action for d in ebs.key_rights if not d.allowed})
     if not ebs.key_rights:
-        return Check("ebs-key", WARN, f"default EBS key {ebs.key} is customer-managed and the caller's rights on it cannot be simulated; it needs "
-                                      "kms:CreateGrant, kms:Decrypt, kms:DescribeKey through EC2")
+        return Check(
+            "ebs-key",
+            WARN,
+            f"default EBS key {ebs.key} is customer-managed and the caller's rights on it cannot be simulated; it needs "
+            "kms:CreateGrant, kms:Decrypt, kms:DescribeKey through EC2",
+        )
     if denied:
-        return Check("ebs-key", FAIL, f"default EBS key {ebs.key} is customer-managed and the caller may not {', '.join(denied)} on it (through EC2): "
-                                      "CopyImage and RunInstances of encrypted volumes fail; grant them in its key policy or the caller's policy")
-    return Check("ebs-key", OK, f"default EBS key {ebs.key} is customer-managed; the caller's policies allow CreateGrant, Decrypt, DescribeKey "
-                                "(its key policy must too)")
+        return Check(
+            "ebs-key",
+            FAIL,
+            f"default EBS key {ebs.key} is customer-managed and the caller may not {', '.join(denied)} on it (through EC2): "
+            "CopyImage and RunInstances of encrypted volumes fail; grant them in its key policy or the caller's policy",
+        )
+    return Check(
+        "ebs-key",
+        OK,
+        f"default EBS key {ebs.key} is customer-managed; the caller's policies allow CreateGrant, Decrypt, DescribeKey "
+        "(its key policy must too)",
+    )
 
 
 def _listener(facts: Facts):
     if facts.release is None:
         return None
-    return next((l for l in facts.listeners if l.port == facts.release.listener_port), None)
+    return next((listener for listener in facts.listeners if listener.port == facts.release.listener_port), None)
 
 
 def no_load_balancer(facts: Facts, name: str) -> Check:

@@ -123,7 +123,9 @@ class Facts:
     listeners: tuple[Listener, ...] = ()
     target_groups: tuple[TargetGroup, ...] = ()
     subnets: tuple[Subnet, ...] = ()
-    network: Vpc | None = None  # the instances' VPC as toolkit.vpc models it: routes, NAT and internet gateways, endpoints
+    network: Vpc | None = (
+        None  # the instances' VPC as toolkit.vpc models it: routes, NAT and internet gateways, endpoints
+    )
     instance_groups: tuple[str, ...] = ()
     ingress: tuple[Rule, ...] = ()  # of every instance security group
     alarms: tuple[AlarmTiming, ...] = ()
@@ -132,24 +134,42 @@ class Facts:
     errors: dict[str, str] = field(default_factory=dict, hash=False)
 
 
-def gather(config: Config, aws: Any, environ: Mapping[str, str] = os.environ, packer_version: Callable[[], tuple[int, ...]] | None = None) -> Facts:
+def gather(
+    config: Config,
+    aws: Any,
+    environ: Mapping[str, str] = os.environ,
+    packer_version: Callable[[], tuple[int, ...]] | None = None,
+) -> Facts:
     """Read every fact doctor checks. Makes read calls only."""
     errors: dict[str, str] = {}
     parts: dict[str, Any] = {}
     identity = _part(errors, "identity", lambda: _identity(aws))
     parts["identity"] = identity
     if identity is not None and identity.principal:
-        parts["rights"] = _part(errors, "rights", lambda: rights.ask(aws.client("iam"), identity.principal, rights.questions(config, identity.account)))
+        parts["rights"] = _part(
+            errors,
+            "rights",
+            lambda: rights.ask(aws.client("iam"), identity.principal, rights.questions(config, identity.account)),
+        )
     elif identity is not None:
         errors["rights"] = f"{identity.arn} is not an IAM user or role"
-    parts["sources"] = tuple(_source(config, aws, image.name, errors) for image in config.images.values() if image.source_ami is not None)
+    parts["sources"] = tuple(
+        _source(config, aws, image.name, errors) for image in config.images.values() if image.source_ami is not None
+    )
     parts["packer"] = _packer(aws.env(), environ, packer_version, errors)
     parts["table_exists"] = _part(errors, "table", lambda: _table_exists(aws, table_name(config)))
     parts["ebs"] = _part(errors, "ebs", lambda: _ebs(aws, config.region, identity))
     if config.release is not None:
         _part(errors, "load_balancer", lambda: parts.update(_release(config.release, aws, errors)))
-    return Facts(region=config.region, env=config.env, encrypt_boot=config.encrypt_boot, release=config.release, table=table_name(config),
-                 errors=errors, **{k: v for k, v in parts.items() if v is not None})
+    return Facts(
+        region=config.region,
+        env=config.env,
+        encrypt_boot=config.encrypt_boot,
+        release=config.release,
+        table=table_name(config),
+        errors=errors,
+        **{k: v for k, v in parts.items() if v is not None},
+    )
 
 
 def _part(errors: dict[str, str], name: str, read: Callable[[], Any]) -> Any:
@@ -160,7 +180,11 @@ def _part(errors: dict[str, str], name: str, read: Callable[[], Any]) -> Any:
         return read()
     except RodeoError as exc:
         errors[name] = exc.message
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, botocore.parsers.ResponseParserError) as exc:
+    except (
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+        botocore.parsers.ResponseParserError,
+    ) as exc:
         known = explain(exc)
         errors[name] = known.message if known else str(exc)
     return None
@@ -182,7 +206,13 @@ def _source(config: Config, aws: Any, name: str, errors: dict[str, str]) -> Sour
     ec2 = aws.client("ec2")
     if isinstance(source, AmiFilter):
         wanted = f"no AMI named {source.name!r} owned by {', '.join(source.owners)}"
-        found = _part(errors, f"source {name}", lambda: ec2.describe_images(Owners=list(source.owners), Filters=[{"Name": "name", "Values": [source.name]}])["Images"])
+        found = _part(
+            errors,
+            f"source {name}",
+            lambda: ec2.describe_images(
+                Owners=list(source.owners), Filters=[{"Name": "name", "Values": [source.name]}]
+            )["Images"],
+        )
     else:
         wanted = f"{source} does not exist (or is not shared with this account)"
         found = _part(errors, f"source {name}", lambda: _images_by_id(ec2, source))
@@ -199,7 +229,12 @@ def _images_by_id(ec2: Any, ami: str) -> list[dict]:
         raise
 
 
-def _packer(packer_env: dict[str, str], environ: Mapping[str, str], version: Callable[[], tuple[int, ...]] | None, errors: dict[str, str]) -> Packer:
+def _packer(
+    packer_env: dict[str, str],
+    environ: Mapping[str, str],
+    version: Callable[[], tuple[int, ...]] | None,
+    errors: dict[str, str],
+) -> Packer:
     """The credentials Packer gets: Rodeo's environment for it over this process's (``toolkit.packer.run.packer_env``)."""
     from toolkit.packer import run
 
@@ -265,11 +300,20 @@ def _release(rel: Release, aws: Any, errors: dict[str, str]) -> dict:
         raise RodeoError(f"load balancer {rel.load_balancer!r} does not exist in {aws.region}") from None
     zones = lb.get("AvailabilityZones", [])
     lb_subnets = [z["SubnetId"] for z in zones]
-    out: dict[str, Any] = {"load_balancer": lb["LoadBalancerName"], "lb_zones": tuple(sorted(z["ZoneName"] for z in zones)),
-                           "lb_groups": tuple(lb.get("SecurityGroups", []))}
-    out["lb_subnet_cidrs"] = tuple(s["CidrBlock"] for s in ec2.describe_subnets(SubnetIds=lb_subnets)["Subnets"]) if lb_subnets else ()
-    out["listeners"] = tuple(_listener(l) for l in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"])
-    groups = _part(errors, "target_groups", lambda: tuple(_target_group(elbv2, rel.slots[s]) for s in ("blue", "green")))
+    out: dict[str, Any] = {
+        "load_balancer": lb["LoadBalancerName"],
+        "lb_zones": tuple(sorted(z["ZoneName"] for z in zones)),
+        "lb_groups": tuple(lb.get("SecurityGroups", [])),
+    }
+    out["lb_subnet_cidrs"] = (
+        tuple(s["CidrBlock"] for s in ec2.describe_subnets(SubnetIds=lb_subnets)["Subnets"]) if lb_subnets else ()
+    )
+    out["listeners"] = tuple(
+        _listener(listener) for listener in elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    )
+    groups = _part(
+        errors, "target_groups", lambda: tuple(_target_group(elbv2, rel.slots[s]) for s in ("blue", "green"))
+    )
     out["target_groups"] = groups or ()
     vpc = lb.get("VpcId")
     subnet_ids = list(rel.subnets) or lb_subnets
@@ -284,54 +328,125 @@ def _listener(listener: dict) -> Listener:
     actions = sorted(listener.get("DefaultActions", []), key=lambda a: a.get("Order", 0))
     forward = next((a for a in actions if a["Type"] == "forward"), {})
     config = forward.get("ForwardConfig", {})
-    arns = tuple(t["TargetGroupArn"] for t in config.get("TargetGroups", [])) or ((forward["TargetGroupArn"],) if forward.get("TargetGroupArn") else ())
+    arns = tuple(t["TargetGroupArn"] for t in config.get("TargetGroups", [])) or (
+        (forward["TargetGroupArn"],) if forward.get("TargetGroupArn") else ()
+    )
     sticky = config.get("TargetGroupStickinessConfig", {})
-    return Listener(listener["Port"], tuple(a["Type"] for a in actions), arns, int(sticky.get("DurationSeconds", 0)) if sticky.get("Enabled") else 0)
+    return Listener(
+        listener["Port"],
+        tuple(a["Type"] for a in actions),
+        arns,
+        int(sticky.get("DurationSeconds", 0)) if sticky.get("Enabled") else 0,
+    )
 
 
 def _target_group(elbv2: Any, name: str) -> TargetGroup:
     group = elbv2.describe_target_groups(Names=[name])["TargetGroups"][0]
-    attrs = {a["Key"]: a["Value"] for a in elbv2.describe_target_group_attributes(TargetGroupArn=group["TargetGroupArn"])["Attributes"]}
-    return TargetGroup(name, group["TargetGroupArn"], int(group.get("Port") or 0), int(attrs.get("deregistration_delay.timeout_seconds", 300)))
+    attrs = {
+        a["Key"]: a["Value"]
+        for a in elbv2.describe_target_group_attributes(TargetGroupArn=group["TargetGroupArn"])["Attributes"]
+    }
+    return TargetGroup(
+        name,
+        group["TargetGroupArn"],
+        int(group.get("Port") or 0),
+        int(attrs.get("deregistration_delay.timeout_seconds", 300)),
+    )
 
 
 def _network(ec2: Any, vpc_id: str, subnet_ids: list[str]) -> dict:
     """The instances' subnets, and their VPC as ``toolkit.vpc`` models it (the rules the local stack enforces)."""
     in_vpc = [{"Name": "vpc-id", "Values": [vpc_id]}]
     tables = ec2.describe_route_tables(Filters=in_vpc)["RouteTables"]
-    gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])["InternetGateways"]
+    gateways = ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])[
+        "InternetGateways"
+    ]
     model = Vpc(
         subnets={s["SubnetId"]: (vpc_id, s["CidrBlock"]) for s in ec2.describe_subnets(Filters=in_vpc)["Subnets"]},
-        route_tables={t["RouteTableId"]: tuple(Route(r["DestinationCidrBlock"], _route_target(r)) for r in t.get("Routes", [])
-                                               if r.get("DestinationCidrBlock") and r.get("State", "active") == "active") for t in tables},
-        associations={a["SubnetId"]: t["RouteTableId"] for t in tables for a in t.get("Associations", []) if a.get("SubnetId")},
-        main_tables={vpc_id: t["RouteTableId"] for t in tables if any(a.get("Main") for a in t.get("Associations", []))},
-        nat_gateways={n["NatGatewayId"]: n["SubnetId"] for n in ec2.describe_nat_gateways(Filter=in_vpc)["NatGateways"] if n.get("State") == "available"},
-        attached_gateways={g["InternetGatewayId"]: vpc_id for g in gateways
-                           if any(a.get("VpcId") == vpc_id and a.get("State") in ("available", "attached") for a in g.get("Attachments", []))},
-        endpoints=tuple(Endpoint(vpc_id, endpoint_service(e["ServiceName"]), e.get("VpcEndpointType", "Gateway"), tuple(e.get("RouteTableIds", [])),
-                                 bool(e.get("PrivateDnsEnabled")), e.get("State", "available").lower() == "available")
-                        for e in ec2.describe_vpc_endpoints(Filters=in_vpc)["VpcEndpoints"]),
+        route_tables={
+            t["RouteTableId"]: tuple(
+                Route(r["DestinationCidrBlock"], _route_target(r))
+                for r in t.get("Routes", [])
+                if r.get("DestinationCidrBlock") and r.get("State", "active") == "active"
+            )
+            for t in tables
+        },
+        associations={
+            a["SubnetId"]: t["RouteTableId"] for t in tables for a in t.get("Associations", []) if a.get("SubnetId")
+        },
+        main_tables={
+            vpc_id: t["RouteTableId"] for t in tables if any(a.get("Main") for a in t.get("Associations", []))
+        },
+        nat_gateways={
+            n["NatGatewayId"]: n["SubnetId"]
+            for n in ec2.describe_nat_gateways(Filter=in_vpc)["NatGateways"]
+            if n.get("State") == "available"
+        },
+        attached_gateways={
+            g["InternetGatewayId"]: vpc_id
+            for g in gateways
+            if any(
+                a.get("VpcId") == vpc_id and a.get("State") in ("available", "attached")
+                for a in g.get("Attachments", [])
+            )
+        },
+        endpoints=tuple(
+            Endpoint(
+                vpc_id,
+                endpoint_service(e["ServiceName"]),
+                e.get("VpcEndpointType", "Gateway"),
+                tuple(e.get("RouteTableIds", [])),
+                bool(e.get("PrivateDnsEnabled")),
+                e.get("State", "available").lower() == "available",
+            )
+            for e in ec2.describe_vpc_endpoints(Filters=in_vpc)["VpcEndpoints"]
+        ),
     )
     subnets = ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"] if subnet_ids else []
     out = []
     for s in subnets:
         table = route_table_of(s["SubnetId"], model) or ""
-        out.append(Subnet(s["SubnetId"], s["AvailabilityZone"], s["CidrBlock"], bool(s.get("MapPublicIpOnLaunch")), table, default_target(table, model) or ""))
+        out.append(
+            Subnet(
+                s["SubnetId"],
+                s["AvailabilityZone"],
+                s["CidrBlock"],
+                bool(s.get("MapPublicIpOnLaunch")),
+                table,
+                default_target(table, model) or "",
+            )
+        )
     return {"subnets": tuple(out), "network": model}
 
 
 def _route_target(route: dict) -> str:
-    return route.get("NatGatewayId") or route.get("GatewayId") or route.get("VpcEndpointId") or route.get("NetworkInterfaceId") or ""
+    return (
+        route.get("NatGatewayId")
+        or route.get("GatewayId")
+        or route.get("VpcEndpointId")
+        or route.get("NetworkInterfaceId")
+        or ""
+    )
 
 
 def _instance_groups(ec2: Any, vpc: str, rel: Release) -> dict:
     if rel.security_groups:
         groups = ec2.describe_security_groups(GroupIds=list(rel.security_groups))["SecurityGroups"]
     else:
-        groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
-    rules = tuple(Rule(str(p.get("IpProtocol", "-1")), p.get("FromPort"), p.get("ToPort"), groups=tuple(g["GroupId"] for g in p.get("UserIdGroupPairs", [])),
-                       cidrs=tuple(r["CidrIp"] for r in p.get("IpRanges", []))) for g in groups for p in g.get("IpPermissions", []))
+        groups = ec2.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+        )["SecurityGroups"]
+    rules = tuple(
+        Rule(
+            str(p.get("IpProtocol", "-1")),
+            p.get("FromPort"),
+            p.get("ToPort"),
+            groups=tuple(g["GroupId"] for g in p.get("UserIdGroupPairs", [])),
+            cidrs=tuple(r["CidrIp"] for r in p.get("IpRanges", [])),
+        )
+        for g in groups
+        for p in g.get("IpPermissions", [])
+    )
     return {"instance_groups": tuple(g["GroupId"] for g in groups), "ingress": rules}
 
 

@@ -58,9 +58,16 @@ def instance_network(facts: Facts) -> Check:
         if missing:
             bad.setdefault((_why_not(subnet), tuple(missing)), []).append(f"{subnet.id} ({subnet.zone})")
     if bad:
-        said = [f"subnet{'s' if len(where) > 1 else ''} {', '.join(where)}: {why}, and no VPC endpoint for {', '.join(missing)}" for (why, missing), where in bad.items()]
-        return Check("network", FAIL, f"{'; '.join(said)}: instances there cannot load their config or ship logs; route 0.0.0.0/0 to a NAT "
-                                      "gateway or add the endpoints")
+        said = [
+            f"subnet{'s' if len(where) > 1 else ''} {', '.join(where)}: {why}, and no VPC endpoint for {', '.join(missing)}"
+            for (why, missing), where in bad.items()
+        ]
+        return Check(
+            "network",
+            FAIL,
+            f"{'; '.join(said)}: instances there cannot load their config or ship logs; route 0.0.0.0/0 to a NAT "
+            "gateway or add the endpoints",
+        )
     ways = sorted({way_out(s, facts)[0] for s in facts.subnets})
     return Check("network", OK, f"{len(facts.subnets)} instance subnet(s) reach SSM, Logs and S3 ({', '.join(ways)})")
 
@@ -74,22 +81,36 @@ def lb_zones(facts: Facts) -> Check:
         return no_load_balancer(facts, "lb-zones")
     zones = facts.lb_zones
     if len(set(zones)) < 2:
-        return Check("lb-zones", FAIL, f"load balancer {facts.load_balancer} spans {len(set(zones))} zone ({', '.join(zones) or 'none'}); "
-                                       "an Application Load Balancer needs subnets in at least two zones")
+        return Check(
+            "lb-zones",
+            FAIL,
+            f"load balancer {facts.load_balancer} spans {len(set(zones))} zone ({', '.join(zones) or 'none'}); "
+            "an Application Load Balancer needs subnets in at least two zones",
+        )
     outside = sorted({s.zone for s in facts.subnets} - set(zones))
     if outside:
-        return Check("lb-zones", FAIL, f"instances launch in {', '.join(outside)}, where load balancer {facts.load_balancer} has no subnet: "
-                                       "their targets stay unused; enable that zone on it or fix release.subnets")
-    return Check("lb-zones", OK, f"load balancer {facts.load_balancer} spans {len(set(zones))} zones ({', '.join(zones)})")
+        return Check(
+            "lb-zones",
+            FAIL,
+            f"instances launch in {', '.join(outside)}, where load balancer {facts.load_balancer} has no subnet: "
+            "their targets stay unused; enable that zone on it or fix release.subnets",
+        )
+    return Check(
+        "lb-zones", OK, f"load balancer {facts.load_balancer} spans {len(set(zones))} zones ({', '.join(zones)})"
+    )
 
 
 def admits(facts: Facts, port: int) -> bool:
     """Whether the instances' security groups let the load balancer in on ``port`` (``toolkit.vpc.admits_load_balancer``,
     the rule the local stack enforces): from one of its security groups, or from a range holding all of its subnets."""
     lb_subnets = tuple(f"lb-subnet-{n}" for n in range(len(facts.lb_subnet_cidrs)))  # the rule needs their ranges only
-    model = vpc.Vpc(ingress={group: facts.ingress for group in facts.instance_groups},
-                    subnets={name: ("", cidr) for name, cidr in zip(lb_subnets, facts.lb_subnet_cidrs)})
-    return vpc.admits_load_balancer(vpc.Host(None, facts.instance_groups, False), port, facts.lb_groups, lb_subnets, model)
+    model = vpc.Vpc(
+        ingress={group: facts.ingress for group in facts.instance_groups},
+        subnets={name: ("", cidr) for name, cidr in zip(lb_subnets, facts.lb_subnet_cidrs)},
+    )
+    return vpc.admits_load_balancer(
+        vpc.Host(None, facts.instance_groups, False), port, facts.lb_groups, lb_subnets, model
+    )
 
 
 def lb_to_instances(facts: Facts) -> Check:
@@ -100,12 +121,22 @@ def lb_to_instances(facts: Facts) -> Check:
     if facts.load_balancer is None:
         return no_load_balancer(facts, "lb-to-instances")
     if "security_groups" in facts.errors:
-        return Check("lb-to-instances", FAIL, f"cannot read the instances' security groups: {facts.errors['security_groups']}")
+        return Check(
+            "lb-to-instances", FAIL, f"cannot read the instances' security groups: {facts.errors['security_groups']}"
+        )
     ports = sorted({g.port for g in facts.target_groups})
     shut = [p for p in ports if not admits(facts, p)]
     lb = listed(list(facts.lb_groups)) or "(none)"
     groups = listed(list(facts.instance_groups)) + ("" if rel.security_groups else " (the VPC's default)")
     if shut:
-        return Check("lb-to-instances", FAIL, f"the instances' security groups {groups} do not admit the load balancer's {lb} on port "
-                                              f"{', '.join(map(str, shut))}: health checks time out; allow tcp {shut[0]} from {facts.lb_groups[0] if facts.lb_groups else 'it'}")
-    return Check("lb-to-instances", OK, f"the instances' security groups admit the load balancer on port {', '.join(map(str, ports))}")
+        return Check(
+            "lb-to-instances",
+            FAIL,
+            f"the instances' security groups {groups} do not admit the load balancer's {lb} on port "
+            f"{', '.join(map(str, shut))}: health checks time out; allow tcp {shut[0]} from {facts.lb_groups[0] if facts.lb_groups else 'it'}",
+        )
+    return Check(
+        "lb-to-instances",
+        OK,
+        f"the instances' security groups admit the load balancer on port {', '.join(map(str, ports))}",
+    )

@@ -83,7 +83,11 @@ def questions(config: Config, account: str) -> list[Question]:
 
 def ebs_key_question(key_arn: str, region: str) -> Question:
     """What EC2 needs of a customer-managed default EBS key for CopyImage and RunInstances, asked through EC2."""
-    context = (("aws:RequestedRegion", (region,)), ("kms:GrantIsForAWSResource", ("true",)), ("kms:ViaService", (f"ec2.{region}.amazonaws.com",)))
+    context = (
+        ("aws:RequestedRegion", (region,)),
+        ("kms:GrantIsForAWSResource", ("true",)),
+        ("kms:ViaService", (f"ec2.{region}.amazonaws.com",)),
+    )
     return Question(EBS_KEY_ACTIONS, (key_arn,), context)
 
 
@@ -122,13 +126,25 @@ def ask(iam_client: Any, principal_arn: str, asked: list[Question]) -> tuple[Dec
     """Ask the simulator each question about ``principal_arn``; every decision, in order."""
     out: list[Decision] = []
     for question in asked:
-        entries = [{"ContextKeyName": key, "ContextKeyValues": list(values), "ContextKeyType": "stringList" if len(values) > 1 else "string"}
-                   for key, values in question.context]
+        entries = [
+            {
+                "ContextKeyName": key,
+                "ContextKeyValues": list(values),
+                "ContextKeyType": "stringList" if len(values) > 1 else "string",
+            }
+            for key, values in question.context
+        ]
         kwargs = {"PolicySourceArn": principal_arn, "ActionNames": list(question.actions), "ContextEntries": entries}
         if question.resources != ("*",):
             kwargs["ResourceArns"] = list(question.resources)
         for page in iam_client.get_paginator("simulate_principal_policy").paginate(**kwargs):
             for result in page["EvaluationResults"]:
-                out.append(Decision(result["EvalActionName"], result.get("EvalResourceName", "*"), result["EvalDecision"],
-                                    tuple(result.get("MissingContextValues", []))))
+                out.append(
+                    Decision(
+                        result["EvalActionName"],
+                        result.get("EvalResourceName", "*"),
+                        result["EvalDecision"],
+                        tuple(result.get("MissingContextValues", [])),
+                    )
+                )
     return tuple(out)

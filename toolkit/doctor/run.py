@@ -42,7 +42,9 @@ class DoctorResult:
         width = max((len(c.name) for c in self.checks), default=0)
         out = [f"{MARKS[c.status]} {c.name:<{width}}  {c.line}" for c in self.checks]
         passed = len(self.checks) - len(self.failed) - len(self.warned)
-        out.append(f"doctor --env {self.env}: {len(self.failed)} failed, {len(self.warned)} warning(s), {passed} passed")
+        out.append(
+            f"doctor --env {self.env}: {len(self.failed)} failed, {len(self.warned)} warning(s), {passed} passed"
+        )
         return out
 
     def to_dict(self) -> dict:
@@ -51,14 +53,31 @@ class DoctorResult:
 
 def check_all(facts: Facts) -> DoctorResult:
     """Every check on ``facts`` (pure)."""
-    found = [checks.identity(facts), checks.iam_rights(facts), *checks.source_amis(facts), checks.packer_credentials(facts)]
+    found = [
+        checks.identity(facts),
+        checks.iam_rights(facts),
+        *checks.source_amis(facts),
+        checks.packer_credentials(facts),
+    ]
     if facts.release is not None:
-        found += [network.instance_network(facts), network.lb_zones(facts), network.lb_to_instances(facts), checks.listener_actions(facts),
-                  checks.smoke_port(facts), checks.alarm_timing(facts), checks.stickiness(facts)]
+        found += [
+            network.instance_network(facts),
+            network.lb_zones(facts),
+            network.lb_to_instances(facts),
+            checks.listener_actions(facts),
+            checks.smoke_port(facts),
+            checks.alarm_timing(facts),
+            checks.stickiness(facts),
+        ]
     found += [checks.ebs_key(facts), checks.table(facts)]
     return DoctorResult(facts.env, tuple(found))
 
 
-def doctor(config: Config, aws: Any, environ: Mapping[str, str] = os.environ, packer_version: Callable[[], tuple[int, ...]] | None = None) -> DoctorResult:
+def doctor(
+    config: Config,
+    aws: Any,
+    environ: Mapping[str, str] = os.environ,
+    packer_version: Callable[[], tuple[int, ...]] | None = None,
+) -> DoctorResult:
     """Read the account (read calls only) and check what would break the first bake or release."""
     return check_all(gather(config, aws, environ, packer_version))

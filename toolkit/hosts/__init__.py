@@ -55,13 +55,17 @@ class Hosts(Protocol):
     def has_image(self, ami: str) -> bool:
         """True when ``ami`` can be booted here (always on AWS)."""
 
-    def build_host(self, source_ami: str, bake_dir: Path, public_key: str, user: str, reporter: Reporter) -> contextlib.AbstractContextManager[BuildTarget]:
+    def build_host(
+        self, source_ami: str, bake_dir: Path, public_key: str, user: str, reporter: Reporter
+    ) -> contextlib.AbstractContextManager[BuildTarget]:
         """A build host from ``source_ami`` that ``public_key`` may log in to as ``user``."""
 
     def keep_image(self, target: BuildTarget, bake_id: str, amis: dict[str, str]) -> None:
         """Keep what the build host became as the image of ``amis`` (after the host is gone)."""
 
-    def test_host(self, config: Config, found: dict, image: str, run_dir: Path, reporter: Reporter) -> contextlib.AbstractContextManager[SshHost]:
+    def test_host(
+        self, config: Config, found: dict, image: str, run_dir: Path, reporter: Reporter
+    ) -> contextlib.AbstractContextManager[SshHost]:
         """A throw-away host booted from the AMI ``found``, reachable over SSH."""
 
     def keep_host(self, target: BuildTarget, bake_id: str, public_key: str, user: str) -> dict | None:

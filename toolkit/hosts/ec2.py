@@ -52,7 +52,9 @@ class Ec2Hosts:
         return True
 
     @contextlib.contextmanager
-    def build_host(self, source_ami: str, bake_dir: Path, public_key: str, user: str, reporter: Reporter) -> Iterator[BuildTarget]:
+    def build_host(
+        self, source_ami: str, bake_dir: Path, public_key: str, user: str, reporter: Reporter
+    ) -> Iterator[BuildTarget]:
         """Packer launches the instance itself: SSH is let in from this machine's address only."""
         yield BuildTarget(ssh_source_cidrs=(f"{self.caller()}/32",))
 
@@ -61,20 +63,34 @@ class Ec2Hosts:
 
     def keep_host(self, target: BuildTarget, bake_id: str, public_key: str, user: str) -> dict | None:
         """The instance Packer left up (``-on-error=abort``), found by its ``rodeo:bake`` tag."""
-        found = [i for r in self.aws.client("ec2").describe_instances(Filters=[
-            {"Name": "tag:rodeo:bake", "Values": [bake_id]}, {"Name": "instance-state-name", "Values": ["pending", "running"]}])["Reservations"]
-            for i in r["Instances"]]
+        found = [
+            i
+            for r in self.aws.client("ec2").describe_instances(
+                Filters=[
+                    {"Name": "tag:rodeo:bake", "Values": [bake_id]},
+                    {"Name": "instance-state-name", "Values": ["pending", "running"]},
+                ]
+            )["Reservations"]
+            for i in r["Instances"]
+        ]
         if not found:
             return None
         inst = found[0]
-        return {"connector": "ec2", "host": inst.get("PublicIpAddress") or inst.get("PrivateIpAddress", ""), "port": 22,
-                "instance_id": inst["InstanceId"], "region": self.aws.region}
+        return {
+            "connector": "ec2",
+            "host": inst.get("PublicIpAddress") or inst.get("PrivateIpAddress", ""),
+            "port": 22,
+            "instance_id": inst["InstanceId"],
+            "region": self.aws.region,
+        }
 
     def discard(self, kept: Any) -> str:
         """Nothing on this side: the instance and Packer's group go with the bake's EC2 leftovers."""
         return f"instance {kept.instance_id}"
 
-    def test_host(self, config: Config, found: dict, image: str, run_dir: Path, reporter: Reporter) -> contextlib.AbstractContextManager[SshHost]:
+    def test_host(
+        self, config: Config, found: dict, image: str, run_dir: Path, reporter: Reporter
+    ) -> contextlib.AbstractContextManager[SshHost]:
         """One instance of the AMI reachable over SSH from the caller only; all of it deleted afterwards."""
         return _aws_host(config, self.aws, found, image, run_dir.name, run_dir, reporter, self.caller, self.ssh_timeout)
 
@@ -86,8 +102,10 @@ def caller_address(url: str = CHECKIP_URL, timeout: float = 10.0) -> str:
             text = resp.read(100).decode().strip()
         return str(ipaddress.ip_address(text))
     except (OSError, ValueError) as exc:
-        raise AwsError(f"could not find this machine's public address from {url}: {exc}",
-                       "check the network; the temporary security group lets SSH in from that address only") from None
+        raise AwsError(
+            f"could not find this machine's public address from {url}: {exc}",
+            "check the network; the temporary security group lets SSH in from that address only",
+        ) from None
 
 
 def ssh_ingress(address: str) -> dict:
@@ -99,7 +117,6 @@ def ssh_ingress(address: str) -> dict:
     else:
         rule["Ipv6Ranges"] = [{"CidrIpv6": f"{ip}/128", "Description": "rodeo verify: SSH from the caller"}]
     return rule
-
 
 
 class _Temporary:
@@ -165,8 +182,17 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _aws_host(config: Config, aws: Any, found: dict, image: str, check_id: str, out_dir: Path,
-              reporter: Reporter, caller: Callable[[], str], ssh_timeout: float) -> Iterator[SshHost]:
+def _aws_host(
+    config: Config,
+    aws: Any,
+    found: dict,
+    image: str,
+    check_id: str,
+    out_dir: Path,
+    reporter: Reporter,
+    caller: Callable[[], str],
+    ssh_timeout: float,
+) -> Iterator[SshHost]:
     """One instance of the AMI reachable over SSH from the caller only; all of it deleted afterwards."""
     rule = ssh_ingress(caller())
     vpc_id, subnet_id = _network(aws, config)
@@ -177,15 +203,30 @@ def _aws_host(config: Config, aws: Any, found: dict, image: str, check_id: str, 
     try:
         with reporter.step(f"boot {found['ImageId']} in {subnet_id}") as box:
             made.key_name = f"rodeo-verify-{check_id}"
-            made.ec2.import_key_pair(KeyName=made.key_name, PublicKeyMaterial=key.with_suffix(".pub").read_bytes(),
-                                     TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags}])
+            made.ec2.import_key_pair(
+                KeyName=made.key_name,
+                PublicKeyMaterial=key.with_suffix(".pub").read_bytes(),
+                TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags}],
+            )
             made.group_id = made.ec2.create_security_group(
-                GroupName=f"rodeo-verify-{check_id}", Description=f"rodeo verify {check_id}: SSH from the caller only",
-                VpcId=vpc_id, TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}])["GroupId"]
+                GroupName=f"rodeo-verify-{check_id}",
+                Description=f"rodeo verify {check_id}: SSH from the caller only",
+                VpcId=vpc_id,
+                TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+            )["GroupId"]
             # A security group just made may be InvalidGroup.NotFound for a few seconds (EC2 is eventually consistent).
             once_settled(lambda: made.ec2.authorize_security_group_ingress(GroupId=made.group_id, IpPermissions=[rule]))
-            made.instance_id = once_settled(lambda: _run_instance(made.ec2, found["ImageId"], config.image(image).instance_type, subnet_id,
-                                                                  made.group_id, made.key_name, tags))
+            made.instance_id = once_settled(
+                lambda: _run_instance(
+                    made.ec2,
+                    found["ImageId"],
+                    config.image(image).instance_type,
+                    subnet_id,
+                    made.group_id,
+                    made.key_name,
+                    tags,
+                )
+            )
             address = _wait_running(made.ec2, made.instance_id)
             box["result"] = f"{made.instance_id} running at {address}"
         with reporter.step(f"wait for SSH on {address}:22 (up to {ssh_timeout:.0f}s)"):
@@ -204,19 +245,37 @@ def _network(aws: Any, config: Config) -> tuple[str, str]:
         subnets = ec2.describe_subnets(SubnetIds=[config.subnet_id])["Subnets"]
         return subnets[0]["VpcId"], subnets[0]["SubnetId"]
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
-    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [v["VpcId"] for v in vpcs]},
-                                            {"Name": "default-for-az", "Values": ["true"]}])["Subnets"] if vpcs else []
+    subnets = (
+        ec2.describe_subnets(
+            Filters=[
+                {"Name": "vpc-id", "Values": [v["VpcId"] for v in vpcs]},
+                {"Name": "default-for-az", "Values": ["true"]},
+            ]
+        )["Subnets"]
+        if vpcs
+        else []
+    )
     if not subnets:
-        raise ConfigError(f"{config.path.name}: subnet_id: not set, and {aws.region} has no default VPC with a default subnet",
-                          "set subnet_id in rodeo.yml to a subnet with a route to the internet")
+        raise ConfigError(
+            f"{config.path.name}: subnet_id: not set, and {aws.region} has no default VPC with a default subnet",
+            "set subnet_id in rodeo.yml to a subnet with a route to the internet",
+        )
     chosen = min(subnets, key=lambda s: s["AvailabilityZone"])
     return chosen["VpcId"], chosen["SubnetId"]
 
 
-def _run_instance(ec2: Any, ami: str, instance_type: str, subnet_id: str, group_id: str, key_name: str, tags: list) -> str:
+def _run_instance(
+    ec2: Any, ami: str, instance_type: str, subnet_id: str, group_id: str, key_name: str, tags: list
+) -> str:
     reply = ec2.run_instances(
-        ImageId=ami, InstanceType=instance_type, MinCount=1, MaxCount=1, KeyName=key_name,
-        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": subnet_id, "Groups": [group_id], "AssociatePublicIpAddress": True}],
+        ImageId=ami,
+        InstanceType=instance_type,
+        MinCount=1,
+        MaxCount=1,
+        KeyName=key_name,
+        NetworkInterfaces=[
+            {"DeviceIndex": 0, "SubnetId": subnet_id, "Groups": [group_id], "AssociatePublicIpAddress": True}
+        ],
         MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
         InstanceInitiatedShutdownBehavior="terminate",
         TagSpecifications=[{"ResourceType": kind, "Tags": tags} for kind in ("instance", "volume")],
@@ -234,5 +293,3 @@ def _wait_running(ec2: Any, instance_id: str) -> str:
 def _cidr(rule: dict) -> str:
     ranges = rule.get("IpRanges") or rule.get("Ipv6Ranges")
     return ranges[0].get("CidrIp") or ranges[0].get("CidrIpv6")
-
-

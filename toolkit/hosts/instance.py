@@ -34,8 +34,10 @@ BAKE_TAG = "rodeo:bake"
 
 def connect_script(sock: Path, wait: int = SSH_WAIT) -> str:
     """The script socat runs for each connection: wait for ``sock``, then relay to it (stdio)."""
-    return (f"#!/bin/sh\ni=0\nwhile [ ! -S '{sock}' ] && [ $i -lt {wait * 10} ]; do sleep 0.1; i=$((i+1)); done\n"
-            f"exec socat STDIO 'UNIX-CONNECT:{sock}'\n")
+    return (
+        f"#!/bin/sh\ni=0\nwhile [ ! -S '{sock}' ] && [ $i -lt {wait * 10} ]; do sleep 0.1; i=$((i+1)); done\n"
+        f"exec socat STDIO 'UNIX-CONNECT:{sock}'\n"
+    )
 
 
 @contextlib.contextmanager
@@ -50,8 +52,15 @@ def ssh_port(sock: Path, folder: Path) -> Iterator[tuple[int, int]]:
     log = folder / "ssh-forwarder.log"
     cmd = ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"EXEC:sh {script}"]
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=procs.die_with_parent, env={"PATH": sandbox._PATH})
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=procs.die_with_parent,
+            env={"PATH": sandbox._PATH},
+        )
     try:
         _wait_listening(proc, port)
         yield port, proc.pid
@@ -65,8 +74,14 @@ def kept_ssh_port(sock: Path, folder: Path) -> tuple[int, int]:
     script = folder / "ssh-relay.sh"
     script.write_text(connect_script(sock))
     with open(folder / "ssh-forwarder.log", "ab") as out:
-        proc = subprocess.Popen(["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"EXEC:sh {script}"], stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env={"PATH": sandbox._PATH})
+        proc = subprocess.Popen(
+            ["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"EXEC:sh {script}"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={"PATH": sandbox._PATH},
+        )
     _wait_listening(proc, port)
     return port, proc.pid
 
@@ -79,7 +94,9 @@ def _wait_listening(proc: subprocess.Popen, port: int, timeout: float = 5.0) -> 
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.02)
-    raise SandboxError(f"the build instance's SSH forwarder did not listen on 127.0.0.1:{port}", "is socat installed? (make setup)")
+    raise SandboxError(
+        f"the build instance's SSH forwarder did not listen on 127.0.0.1:{port}", "is socat installed? (make setup)"
+    )
 
 
 def launched(ec2, bake_id: str, tag: str = BAKE_TAG) -> list[dict]:

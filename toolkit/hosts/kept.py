@@ -40,22 +40,28 @@ class KeptHost:
     @property
     def ssh(self) -> str:
         """The command that logs in to it."""
-        return (f"ssh -i {shlex.quote(self.key)} -p {self.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-                f"{self.user}@{self.host}")
+        return (
+            f"ssh -i {shlex.quote(self.key)} -p {self.port} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+            f"{self.user}@{self.host}"
+        )
 
     @property
     def retest(self) -> str:
         """The command (run in the project) that runs only the image's tests against it, as the bake's verify step does."""
-        return (f"{shlex.quote(sys.executable)} -m pytest {shlex.quote(self.tests)} --hosts=ssh://{self.user}@{self.host}:{self.port} "
-                f"--ssh-config={shlex.quote(self.ssh_config)} -p no:cacheprovider")
+        return (
+            f"{shlex.quote(sys.executable)} -m pytest {shlex.quote(self.tests)} --hosts=ssh://{self.user}@{self.host}:{self.port} "
+            f"--ssh-config={shlex.quote(self.ssh_config)} -p no:cacheprovider"
+        )
 
     def lines(self) -> list[str]:
         """What a person needs to use it, and to remove it."""
         where = f"instance {self.instance_id} ({self.region})" if self.instance_id else f"sandbox pid {self.pid}"
-        return [f"kept the build host of {self.bake_id} for you to look at: {where}",
-                f"  log in:        {self.ssh}",
-                f"  test again:    {self.retest}",
-                f"  remove it:     invoke bake --cleanup --env {self.env}"]
+        return [
+            f"kept the build host of {self.bake_id} for you to look at: {where}",
+            f"  log in:        {self.ssh}",
+            f"  test again:    {self.retest}",
+            f"  remove it:     invoke bake --cleanup --env {self.env}",
+        ]
 
 
 def folder(state_dir: Path) -> Path:

@@ -40,7 +40,9 @@ class LocalHosts:
         return self.stack.store.has(ami)
 
     @contextlib.contextmanager
-    def build_host(self, source_ami: str, bake_dir: Path, public_key: str, user: str, reporter: Reporter) -> Iterator[BuildTarget]:
+    def build_host(
+        self, source_ami: str, bake_dir: Path, public_key: str, user: str, reporter: Reporter
+    ) -> Iterator[BuildTarget]:
         """The instance Packer launches from ``source_ami``, booted by the live stack; its disk ends in ``bake_dir/layer``.
 
         Packer's SSH goes to a 127.0.0.1 port relaying to the instance's sshd
@@ -54,8 +56,17 @@ class LocalHosts:
         sock = buildinstances.ssh_socket(bake_id)
         try:
             with instance.ssh_port(sock, bake_dir) as (port, pid):
-                reporter.detail(f"build instance: booted by the local stack, SSH through 127.0.0.1:{port} ({len(layers)} lower layer(s))")
-                yield BuildTarget(host="127.0.0.1", port=port, ssh_source_cidrs=("127.0.0.1/32",), pid=pid, layers=tuple(layers), upper=upper)
+                reporter.detail(
+                    f"build instance: booted by the local stack, SSH through 127.0.0.1:{port} ({len(layers)} lower layer(s))"
+                )
+                yield BuildTarget(
+                    host="127.0.0.1",
+                    port=port,
+                    ssh_source_cidrs=("127.0.0.1/32",),
+                    pid=pid,
+                    layers=tuple(layers),
+                    upper=upper,
+                )
         finally:
             self._after_packer(ec2, bake_id, bake_dir, upper)
 
@@ -86,27 +97,46 @@ class LocalHosts:
     def keep_host(self, target: BuildTarget, bake_id: str, public_key: str, user: str) -> dict | None:
         """The failed bake's instance, left running by Packer, reached through a forwarder that outlives this run."""
         assert target.upper is not None
-        running = [i for i in instance.launched(self.aws.client("ec2"), bake_id) if i["State"]["Name"] in ("pending", "running")]
+        running = [
+            i
+            for i in instance.launched(self.aws.client("ec2"), bake_id)
+            if i["State"]["Name"] in ("pending", "running")
+        ]
         if not running:
             return None
         port, pid = instance.kept_ssh_port(buildinstances.ssh_socket(bake_id), target.upper.parent)
-        return {"connector": "local", "host": "127.0.0.1", "port": port, "pid": pid, "pid_started": procs.started(pid) or "",
-                "upper": str(target.upper), "instance_id": running[0]["InstanceId"]}
+        return {
+            "connector": "local",
+            "host": "127.0.0.1",
+            "port": port,
+            "pid": pid,
+            "pid_started": procs.started(pid) or "",
+            "upper": str(target.upper),
+            "instance_id": running[0]["InstanceId"],
+        }
 
     def discard(self, kept: Any) -> str:
         """Stop a kept host's forwarder (unless its pid now belongs to another process); terminate its instance, keep its disk."""
-        running = kept.pid and procs.alive(kept.pid) and (not kept.pid_started or procs.started(kept.pid) == kept.pid_started)
+        running = (
+            kept.pid and procs.alive(kept.pid) and (not kept.pid_started or procs.started(kept.pid) == kept.pid_started)
+        )
         sandbox.stop_kept(kept.pid if running else None, Path(kept.upper))
         said = f"stopped forwarder pid {kept.pid}" if running else f"forwarder pid {kept.pid} had already ended"
-        if kept.instance_id and self.aws is not None:  # without clients (the stack going down) the instance goes with it
+        if (
+            kept.instance_id and self.aws is not None
+        ):  # without clients (the stack going down) the instance goes with it
             ec2 = self.aws.client("ec2")
             ended = instance.end_instances(ec2, kept.bake_id)
-            instance.take_disk(buildinstances.handed_over(self.stack.live_dir, kept.bake_id), Path(kept.upper), bool(ended))
+            instance.take_disk(
+                buildinstances.handed_over(self.stack.live_dir, kept.bake_id), Path(kept.upper), bool(ended)
+            )
             said += f", terminated {kept.instance_id}" if ended else ""
         return said
 
     @contextlib.contextmanager
-    def test_host(self, config: Config, found: dict, image: str, run_dir: Path, reporter: Reporter) -> Iterator[SshHost]:
+    def test_host(
+        self, config: Config, found: dict, image: str, run_dir: Path, reporter: Reporter
+    ) -> Iterator[SshHost]:
         """An instance of the AMI booted by the local stack (cloud-init writes the check's key pair), thrown away afterwards."""
         ami = found["ImageId"]
         layers = self.stack.store.layers(ami)  # SandboxError when this machine has no image of it
@@ -121,8 +151,14 @@ class LocalHosts:
         try:
             ec2.import_key_pair(KeyName=name, PublicKeyMaterial=key.with_suffix(".pub").read_bytes())
             with instance.ssh_port(buildinstances.ssh_socket(check_id), run_dir) as (port, _):
-                reply = ec2.run_instances(ImageId=ami, InstanceType=config.image(image).instance_type, MinCount=1, MaxCount=1, KeyName=name,
-                                          TagSpecifications=[{"ResourceType": "instance", "Tags": tags}])
+                reply = ec2.run_instances(
+                    ImageId=ami,
+                    InstanceType=config.image(image).instance_type,
+                    MinCount=1,
+                    MaxCount=1,
+                    KeyName=name,
+                    TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+                )
                 iid = reply["Instances"][0]["InstanceId"]
                 reporter.info(f"→ boot {ami} as {iid} on the local stack ({len(layers)} layer(s), throw-away disk)")
                 wait_for_ssh("127.0.0.1", port, instance.SSH_WAIT, iid)

@@ -40,8 +40,10 @@ SUITE = "bookworm"
 # bake does not run apt-get update.
 # cloud-init: as in Debian's cloud images, it makes the user, its keys and the host keys at first boot (hosts/cloudimage.py);
 # dbus, as there too: with systemd running, systemctl as a user (testinfra's service checks) needs the system bus.
-PACKAGES = ("openssh-server,python3,python3-apt,sudo,systemd,systemd-sysv,systemd-timesyncd,ca-certificates,curl,"
-            "python3-boto3,python3-systemd,cloud-init,dbus")
+PACKAGES = (
+    "openssh-server,python3,python3-apt,sudo,systemd,systemd-sysv,systemd-timesyncd,ca-certificates,curl,"
+    "python3-boto3,python3-systemd,cloud-init,dbus"
+)
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 _PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -96,9 +98,14 @@ class Instance:
 def check_host() -> None:
     """Raise ``SandboxError`` unless this machine can run a build instance."""
     if not sys.platform.startswith("linux"):
-        raise SandboxError("the local build instance needs Linux (overlay mounts, namespaces)", hint="use --env with an AWS stack on this machine")
+        raise SandboxError(
+            "the local build instance needs Linux (overlay mounts, namespaces)",
+            hint="use --env with an AWS stack on this machine",
+        )
     if os.geteuid() != 0:
-        raise SandboxError("the local build instance needs root (mounts and chroot)", hint="run as root, e.g. sudo make bake")
+        raise SandboxError(
+            "the local build instance needs root (mounts and chroot)", hint="run as root, e.g. sudo make bake"
+        )
     if shutil.which("unshare") is None:
         raise SandboxError("unshare is not installed", hint="apt-get install util-linux")
 
@@ -149,16 +156,25 @@ def _debootstrap(target: Path, log_path: Path) -> None:
     cmd = ["mmdebstrap", "--variant=apt", f"--include={PACKAGES}", SUITE, str(target)]
     with open(log_path, "wb") as log:
         try:
-            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=ROOTFS_TIMEOUT).returncode
+            rc = subprocess.run(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=ROOTFS_TIMEOUT
+            ).returncode
         except subprocess.TimeoutExpired:
-            raise SandboxError(f"mmdebstrap did not end within {ROOTFS_TIMEOUT // 60} minutes (see {log_path})",
-                               hint="check network access to deb.debian.org, then retry") from None
+            raise SandboxError(
+                f"mmdebstrap did not end within {ROOTFS_TIMEOUT // 60} minutes (see {log_path})",
+                hint="check network access to deb.debian.org, then retry",
+            ) from None
     if rc != 0:
-        raise SandboxError(f"mmdebstrap failed with exit code {rc} (see {log_path})", hint="check network access to deb.debian.org, then retry")
+        raise SandboxError(
+            f"mmdebstrap failed with exit code {rc} (see {log_path})",
+            hint="check network access to deb.debian.org, then retry",
+        )
 
 
 @contextlib.contextmanager
-def build_instance(layers: list[Path], upper: Path, public_key: str, user: str = "admin", log: Path | None = None) -> Iterator[Instance]:
+def build_instance(
+    layers: list[Path], upper: Path, public_key: str, user: str = "admin", log: Path | None = None
+) -> Iterator[Instance]:
     """Run a build instance on ``layers`` (bottom first), writing into ``upper``.
 
     Yields an ``Instance`` once sshd answers; ``public_key`` may log in as
@@ -178,13 +194,31 @@ def build_instance(layers: list[Path], upper: Path, public_key: str, user: str =
     port = _free_port()
     lower = ":".join(str(Path(p).resolve()) for p in reversed(layers))
     args = [lower, str(upper), str(work), str(merged), str(port), user, key]
-    with (open(log, "w+b") if log is not None else tempfile.TemporaryFile()) as out:
+    with open(log, "w+b") if log is not None else tempfile.TemporaryFile() as out:
         proc = None
         try:
             proc = subprocess.Popen(
-                ["unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child", "--propagation", "private", "sh", "-c", _SCRIPT, "sh", *args],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env={"PATH": _PATH, "LANG": "C.UTF-8"}, start_new_session=True, preexec_fn=procs.die_with_parent,
+                [
+                    "unshare",
+                    "--mount",
+                    "--pid",
+                    "--uts",
+                    "--fork",
+                    "--kill-child",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    _SCRIPT,
+                    "sh",
+                    *args,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={"PATH": _PATH, "LANG": "C.UTF-8"},
+                start_new_session=True,
+                preexec_fn=procs.die_with_parent,
             )
             _wait_for_ssh(proc, port, out)
             yield Instance(host="127.0.0.1", port=port, user=user, pid=proc.pid)
@@ -214,9 +248,32 @@ def start_kept(layers: list[Path], upper: Path, public_key: str, user: str = "ad
     log = open(upper.parent / "kept-host.log", "wb")
     with log:
         proc = subprocess.Popen(
-            ["unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child", "--propagation", "private", "sh", "-c", _SCRIPT, "sh",
-             lower, str(upper), str(work), str(merged), str(port), user, public_key.strip()],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env={"PATH": _PATH, "LANG": "C.UTF-8"}, start_new_session=True,
+            [
+                "unshare",
+                "--mount",
+                "--pid",
+                "--uts",
+                "--fork",
+                "--kill-child",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                _SCRIPT,
+                "sh",
+                lower,
+                str(upper),
+                str(work),
+                str(merged),
+                str(port),
+                user,
+                public_key.strip(),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={"PATH": _PATH, "LANG": "C.UTF-8"},
+            start_new_session=True,
         )
     with open(upper.parent / "kept-host.log", "rb") as out:
         try:
@@ -291,7 +348,10 @@ def _wait_for_ssh(proc: subprocess.Popen, port: int, out) -> None:
     out.seek(0)
     tail = out.read().decode(errors="replace").strip().splitlines()[-15:]
     state = f"exited with {proc.returncode}" if proc.poll() is not None else f"no SSH banner after {START_TIMEOUT:.0f}s"
-    raise SandboxError(f"the build instance's sshd did not start ({state}):\n" + "\n".join(tail), hint="is overlayfs available and the root file system complete? remove it to rebuild")
+    raise SandboxError(
+        f"the build instance's sshd did not start ({state}):\n" + "\n".join(tail),
+        hint="is overlayfs available and the root file system complete? remove it to rebuild",
+    )
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -44,7 +44,9 @@ class SshHost:
 def new_key(folder: Path, comment: str) -> Path:
     """A fresh ed25519 key pair ``folder/ssh_key`` (+ ``.pub``) to reach one host."""
     key = folder / "ssh_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], check=True, timeout=30)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], check=True, timeout=30
+    )
     return key
 
 
@@ -92,9 +94,13 @@ def _ssh(host: SshHost, cfg_file: Path, *args: str) -> list[str]:
     return ["ssh", "-F", str(cfg_file), "-p", str(host.port), *args, f"{host.user}@{host.host}"]
 
 
-def run(host: SshHost, cfg_file: Path, command: str, stdin: str = "", timeout: float = 600) -> subprocess.CompletedProcess:
+def run(
+    host: SshHost, cfg_file: Path, command: str, stdin: str = "", timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run ``command`` on ``host`` (stdin as text); the completed process, whatever its exit code."""
-    return subprocess.run([*_ssh(host, cfg_file), command], input=stdin, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*_ssh(host, cfg_file), command], input=stdin, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def master_running(host: SshHost, cfg_file: Path) -> bool:
@@ -114,7 +120,9 @@ def open_master(host: SshHost, cfg_file: Path, timeout: float = 60) -> bool:
         return True
     cmd = _ssh(host, cfg_file, "-o", "ControlMaster=yes", "-o", f"ConnectTimeout={min(int(timeout), 30)}", "-f", "-N")
     with contextlib.suppress(subprocess.TimeoutExpired):
-        subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
+        subprocess.run(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout
+        )
     return master_running(host, cfg_file)
 
 

@@ -58,8 +58,16 @@ class VerifyResult:
         ]
 
 
-def verify_ami(config: Config, aws: Any, hosts: Hosts, ami: str, image: str | None = None, junit: Path | None = None,
-               state_dir: Path = Path(".rodeo"), reporter: Reporter | None = None) -> VerifyResult:
+def verify_ami(
+    config: Config,
+    aws: Any,
+    hosts: Hosts,
+    ami: str,
+    image: str | None = None,
+    junit: Path | None = None,
+    state_dir: Path = Path(".rodeo"),
+    reporter: Reporter | None = None,
+) -> VerifyResult:
     """Boot ``ami``, run its image's tests on it, tag the verdict, and return the result.
 
     Failing tests raise VerifyError carrying the result (``verified: false``),
@@ -89,7 +97,11 @@ def verify_ami(config: Config, aws: Any, hosts: Hosts, ami: str, image: str | No
     verified_at = record_verdict(aws, found, failure is None)
     result = _result(ami, name, failure is None, out_dir, junit, verified_at, time.monotonic() - started)
     if failure is not None:
-        raise VerifyError(f"{ami} failed verification: {failure.message}", f"fix the playbook and bake again, or fix the test; report: {junit}", result=result)
+        raise VerifyError(
+            f"{ami} failed verification: {failure.message}",
+            f"fix the playbook and bake again, or fix the test; report: {junit}",
+            result=result,
+        )
     return result
 
 
@@ -105,8 +117,13 @@ def image_of(config: Config, found: dict, image: str | None) -> str:
 def record_verdict(aws: Any, found: dict, verified: bool) -> str:
     """Tag the AMI and its snapshots ``rodeo:verified`` and ``rodeo:verified-at``; return that time."""
     at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    snapshots = [m["Ebs"]["SnapshotId"] for m in found.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")]
-    tags = [{"Key": "rodeo:verified", "Value": "true" if verified else "false"}, {"Key": "rodeo:verified-at", "Value": at}]
+    snapshots = [
+        m["Ebs"]["SnapshotId"] for m in found.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")
+    ]
+    tags = [
+        {"Key": "rodeo:verified", "Value": "true" if verified else "false"},
+        {"Key": "rodeo:verified-at", "Value": at},
+    ]
     aws.client("ec2").create_tags(Resources=[found["ImageId"], *snapshots], Tags=tags)
     return at
 
@@ -116,9 +133,16 @@ def _result(ami: str, image: str, verified: bool, out_dir: Path, junit: Path, at
         report = json.loads((out_dir / "verify.json").read_text())
     except (OSError, ValueError):
         report = {}
-    return VerifyResult(ami=ami, image=image, verified=verified, tests=report.get("tests", 0),
-                        failures=report.get("failures", 0) + report.get("errors", 0), report=str(junit),
-                        verified_at=at, duration_s=round(took, 2))
+    return VerifyResult(
+        ami=ami,
+        image=image,
+        verified=verified,
+        tests=report.get("tests", 0),
+        failures=report.get("failures", 0) + report.get("errors", 0),
+        report=str(junit),
+        verified_at=at,
+        duration_s=round(took, 2),
+    )
 
 
 def _test_output(reporter: Reporter) -> Any:

@@ -60,7 +60,10 @@ def require_ami(aws: Any, ami: str, allow_unverified: bool = False) -> dict:
     if found is None:
         raise ImageError(f"{ami} does not exist in {aws.region}", "check the id, or bake one with 'invoke bake'")
     if not allow_unverified and found["tags"].get("rodeo:verified") != "true":
-        raise ImageError(f"{ami} is not a verified Rodeo image (no rodeo:verified=true tag)", "bake it with 'invoke bake', or pass --allow-unverified")
+        raise ImageError(
+            f"{ami} is not a verified Rodeo image (no rodeo:verified=true tag)",
+            "bake it with 'invoke bake', or pass --allow-unverified",
+        )
     return found
 
 
@@ -75,12 +78,16 @@ def require_owner(found: dict, app: str, image: str | None = None) -> dict:
     ami = found.get("ImageId", "?")
     owner = tags.get("rodeo:app")
     if owner and owner != app:
-        raise ImageError(f"{ami} was baked for app {owner!r}, not {app!r} (tag rodeo:app)",
-                         f"release an AMI of {app!r}: 'invoke bake' in this project, or check --ami and --env")
+        raise ImageError(
+            f"{ami} was baked for app {owner!r}, not {app!r} (tag rodeo:app)",
+            f"release an AMI of {app!r}: 'invoke bake' in this project, or check --ami and --env",
+        )
     kind = tags.get("rodeo:image")
     if image and kind and kind != image:
-        raise ImageError(f"{ami} is an AMI of image {kind!r}, not {image!r} (tag rodeo:image)",
-                         f"release an AMI of {image!r}, or set release.image: {kind} in rodeo.yml if that image is the one to release")
+        raise ImageError(
+            f"{ami} is an AMI of image {kind!r}, not {image!r} (tag rodeo:image)",
+            f"release an AMI of {image!r}, or set release.image: {kind} in rodeo.yml if that image is the one to release",
+        )
     return found
 
 
@@ -101,8 +108,11 @@ def _newest_verified(aws: Any, region: str | None, app: str, image: str, *more: 
         {"Name": "tag:rodeo:verified", "Values": ["true"]},
         *more,
     ]
-    found = [i for i in aws.client("ec2", region).describe_images(Owners=["self"], Filters=filters)["Images"]
-             if i.get("State", "available") == "available"]
+    found = [
+        i
+        for i in aws.client("ec2", region).describe_images(Owners=["self"], Filters=filters)["Images"]
+        if i.get("State", "available") == "available"
+    ]
     if not found:
         return None
     newest = max(found, key=lambda i: (tags_of(i).get("rodeo:built-at", ""), i.get("CreationDate", "")))
@@ -125,10 +135,15 @@ def resolve_source(aws: Any, image: Image) -> str:
     source = image.source_ami
     if isinstance(source, str):
         if find_ami(aws, source) is None:
-            raise ImageError(f"images.{image.name}.source_ami: {source} does not exist in {aws.region}", "check the id and the region in rodeo.yml")
+            raise ImageError(
+                f"images.{image.name}.source_ami: {source} does not exist in {aws.region}",
+                "check the id and the region in rodeo.yml",
+            )
         return source
     assert isinstance(source, AmiFilter)
-    found = aws.client("ec2").describe_images(Owners=list(source.owners), Filters=[{"Name": "name", "Values": [source.name]}])["Images"]
+    found = aws.client("ec2").describe_images(
+        Owners=list(source.owners), Filters=[{"Name": "name", "Values": [source.name]}]
+    )["Images"]
     if not found:
         raise ImageError(
             f"images.{image.name}.source_ami: no AMI named {source.name!r} owned by {', '.join(source.owners)} in {aws.region}",

@@ -20,13 +20,11 @@ from typing import Any
 
 import botocore.exceptions
 
-from toolkit.release import ledger
-
-from toolkit.release import slots
-from toolkit.images.lineage import tags_of
 from toolkit.aws import SETTLE_SECONDS, error_code, once_settled
 from toolkit.config import Config
 from toolkit.errors import AwsError, ConfigError, ReleaseError
+from toolkit.images.lineage import tags_of
+from toolkit.release import ledger, slots
 from toolkit.ui import Reporter, Silent
 
 LEDGER_DEPTH = 10
@@ -59,7 +57,11 @@ class PrunePlan:
 
     def as_dict(self) -> dict:
         """Plain JSON-ready values: ``{"keep_newest", "delete": [...], "keep": [...]}``."""
-        return {"keep_newest": self.keep_newest, "delete": [_plain(e) for e in self.delete], "keep": [_plain(e) for e in self.keep]}
+        return {
+            "keep_newest": self.keep_newest,
+            "delete": [_plain(e) for e in self.delete],
+            "keep": [_plain(e) for e in self.keep],
+        }
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,13 @@ class PruneResult:
 
     def to_dict(self) -> dict:
         """``{"image", "regions", "plan", "keep_newest", "delete", "keep", "deleted"}``."""
-        return {"image": self.image, "regions": self.regions, "plan": self.plan, **self.planned.as_dict(), "deleted": self.deleted}
+        return {
+            "image": self.image,
+            "regions": self.regions,
+            "plan": self.plan,
+            **self.planned.as_dict(),
+            "deleted": self.deleted,
+        }
 
     def lines(self) -> list[str]:
         """A readable table: what goes (or went), and why the rest stays."""
@@ -134,9 +142,16 @@ def _builds(images: list[dict]) -> list[list[dict]]:
         groups.setdefault(key if all(key) else ("ami", img["ImageId"]), []).append(img)
 
     def age(build: list[dict]) -> tuple:
-        return (_tags(build[0]).get("rodeo:built-at", ""), max(i.get("CreationDate", "") for i in build), min(i["ImageId"] for i in build))
+        return (
+            _tags(build[0]).get("rodeo:built-at", ""),
+            max(i.get("CreationDate", "") for i in build),
+            min(i["ImageId"] for i in build),
+        )
 
-    return [sorted(b, key=lambda i: (i.get("Region", ""), i["ImageId"])) for b in sorted(groups.values(), key=age, reverse=True)]
+    return [
+        sorted(b, key=lambda i: (i.get("Region", ""), i["ImageId"]))
+        for b in sorted(groups.values(), key=age, reverse=True)
+    ]
 
 
 def _protect_parents(builds: list[list[dict]], reasons: list[list]) -> None:
@@ -164,8 +179,17 @@ def _reason_for(img: dict, source: dict | None, text: str) -> str:
 
 def _entry(img: dict, reasons: list[str]) -> Entry:
     tags = _tags(img)
-    snaps = tuple(m["Ebs"]["SnapshotId"] for m in img.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId"))
-    return Entry(img["ImageId"], img.get("Region", ""), tags.get("rodeo:built-at", ""), img.get("CreationDate", ""), snaps, tuple(dict.fromkeys(reasons)))
+    snaps = tuple(
+        m["Ebs"]["SnapshotId"] for m in img.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")
+    )
+    return Entry(
+        img["ImageId"],
+        img.get("Region", ""),
+        tags.get("rodeo:built-at", ""),
+        img.get("CreationDate", ""),
+        snaps,
+        tuple(dict.fromkeys(reasons)),
+    )
 
 
 def _tags(img: dict) -> dict[str, str]:
@@ -217,13 +241,22 @@ def _template_amis(config: Config, aws: Any, region: str) -> list[tuple[str, str
     name = slots.template_name(config)
     ec2 = aws.client("ec2", region)
     try:
-        versions = _call(region, lambda: [v for page in ec2.get_paginator("describe_launch_template_versions").paginate(LaunchTemplateName=name) for v in page["LaunchTemplateVersions"]])
+        versions = _call(
+            region,
+            lambda: [
+                v
+                for page in ec2.get_paginator("describe_launch_template_versions").paginate(LaunchTemplateName=name)
+                for v in page["LaunchTemplateVersions"]
+            ],
+        )
     except botocore.exceptions.ClientError as exc:
         if "NotFound" in error_code(exc) or error_code(exc) == "InvalidLaunchTemplateName.MalformedException":
             return []
         raise
     where = "" if region == config.region else f" in {region}"
-    return [(v["LaunchTemplateData"].get("ImageId"), f"in launch template v{v['VersionNumber']}{where}") for v in versions]
+    return [
+        (v["LaunchTemplateData"].get("ImageId"), f"in launch template v{v['VersionNumber']}{where}") for v in versions
+    ]
 
 
 def _group_amis(config: Config, aws: Any, region: str) -> list[tuple[str, str]]:
@@ -231,14 +264,23 @@ def _group_amis(config: Config, aws: Any, region: str) -> list[tuple[str, str]]:
     if config.release is None:
         return []
     names = sorted(config.release.slots.values())
-    groups = _call(region, lambda: aws.client("autoscaling", region).describe_auto_scaling_groups(AutoScalingGroupNames=names)["AutoScalingGroups"])
+    groups = _call(
+        region,
+        lambda: aws.client("autoscaling", region).describe_auto_scaling_groups(AutoScalingGroupNames=names)[
+            "AutoScalingGroups"
+        ],
+    )
     out = []
     for group in groups:
-        spec = group.get("LaunchTemplate") or group.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {}).get("LaunchTemplateSpecification")
+        spec = group.get("LaunchTemplate") or group.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {}).get(
+            "LaunchTemplateSpecification"
+        )
         if spec:
             ami = _version_ami(aws, region, spec)
         elif group.get("LaunchConfigurationName"):
-            configs = aws.client("autoscaling", region).describe_launch_configurations(LaunchConfigurationNames=[group["LaunchConfigurationName"]])["LaunchConfigurations"]
+            configs = aws.client("autoscaling", region).describe_launch_configurations(
+                LaunchConfigurationNames=[group["LaunchConfigurationName"]]
+            )["LaunchConfigurations"]
             ami = configs[0]["ImageId"] if configs else None
         else:
             ami = None
@@ -247,9 +289,15 @@ def _group_amis(config: Config, aws: Any, region: str) -> list[tuple[str, str]]:
 
 
 def _version_ami(aws: Any, region: str, spec: dict) -> str | None:
-    ref = {"LaunchTemplateId": spec["LaunchTemplateId"]} if spec.get("LaunchTemplateId") else {"LaunchTemplateName": spec["LaunchTemplateName"]}
+    ref = (
+        {"LaunchTemplateId": spec["LaunchTemplateId"]}
+        if spec.get("LaunchTemplateId")
+        else {"LaunchTemplateName": spec["LaunchTemplateName"]}
+    )
     try:
-        versions = aws.client("ec2", region).describe_launch_template_versions(Versions=[str(spec.get("Version") or "$Default")], **ref)["LaunchTemplateVersions"]
+        versions = aws.client("ec2", region).describe_launch_template_versions(
+            Versions=[str(spec.get("Version") or "$Default")], **ref
+        )["LaunchTemplateVersions"]
     except botocore.exceptions.ClientError as exc:
         if "NotFound" in error_code(exc):
             return None
@@ -266,7 +314,10 @@ def _ledger_amis(config: Config, aws: Any) -> list[tuple[str, str]]:
     out = []
     for entry in entries:
         when = str(entry.get("started_at", ""))[:19]
-        out += [(entry.get(k), f"in release ledger ({entry.get('kind', 'release')} {when})") for k in ("to_ami", "from_ami", "ami")]
+        out += [
+            (entry.get(k), f"in release ledger ({entry.get('kind', 'release')} {when})")
+            for k in ("to_ami", "from_ami", "ami")
+        ]
     return out
 
 
@@ -277,15 +328,19 @@ def _call(region: str, fn: Any) -> Any:
     except botocore.exceptions.ClientError as exc:
         code = error_code(exc)
         if code in REGION_REFUSED:
-            raise AwsError(f"region {region} is not usable with these credentials ({code}); nothing was deleted",
-                           "enable the region for the account (or remove it from copy_to_regions in rodeo.yml), then run again") from None
+            raise AwsError(
+                f"region {region} is not usable with these credentials ({code}); nothing was deleted",
+                "enable the region for the account (or remove it from copy_to_regions in rodeo.yml), then run again",
+            ) from None
         raise
 
 
 # --- carrying it out -------------------------------------------------------------------
 
 
-def prune(config: Config, aws: Any, image: str, keep: int, plan_only: bool = False, reporter: Reporter | None = None) -> PruneResult:
+def prune(
+    config: Config, aws: Any, image: str, keep: int, plan_only: bool = False, reporter: Reporter | None = None
+) -> PruneResult:
     """Deregister the AMIs of ``image`` beyond the newest ``keep`` in every region, and their snapshots.
 
     Every region is listed (and so checked reachable) before anything is
@@ -303,12 +358,22 @@ def prune(config: Config, aws: Any, image: str, keep: int, plan_only: bool = Fal
     if plan_only:
         return result
     for entry in p.delete:
-        with reporter.step(f"deregistering {entry.ami} in {entry.region} (built {entry.built_at or entry.created})") as box:
+        with reporter.step(
+            f"deregistering {entry.ami} in {entry.region} (built {entry.built_at or entry.created})"
+        ) as box:
             gone = delete(aws, entry, reporter)
             left = len(entry.snapshots) - len(gone)
-            box["result"] = f"deregistered {entry.ami} in {entry.region}, deleted {len(gone)} snapshot(s)" + (f", left {left} behind" if left else "")
-        result.deleted.append({"ami": entry.ami, "region": entry.region, "snapshots": gone,
-                               "left_behind": [s for s in entry.snapshots if s not in gone]})
+            box["result"] = f"deregistered {entry.ami} in {entry.region}, deleted {len(gone)} snapshot(s)" + (
+                f", left {left} behind" if left else ""
+            )
+        result.deleted.append(
+            {
+                "ami": entry.ami,
+                "region": entry.region,
+                "snapshots": gone,
+                "left_behind": [s for s in entry.snapshots if s not in gone],
+            }
+        )
     return result
 
 
@@ -335,8 +400,10 @@ def delete(aws: Any, entry: Entry, reporter: Reporter) -> list[str]:
             reporter.warn(f"kept snapshot {snap} in {entry.region}: {used.ami} still uses it")
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) == "InvalidSnapshot.InUse":
-                reporter.warn(f"left snapshot {snap} behind in {entry.region}: AWS still says it is in use {SNAPSHOT_SETTLE_SECONDS:.0f}s after "
-                              f"{entry.ami} was deregistered; delete it later: aws ec2 delete-snapshot --region {entry.region} --snapshot-id {snap}")
+                reporter.warn(
+                    f"left snapshot {snap} behind in {entry.region}: AWS still says it is in use {SNAPSHOT_SETTLE_SECONDS:.0f}s after "
+                    f"{entry.ami} was deregistered; delete it later: aws ec2 delete-snapshot --region {entry.region} --snapshot-id {snap}"
+                )
             elif error_code(exc) not in GONE:
                 raise
     return deleted
@@ -365,9 +432,13 @@ def describe(result: dict) -> list[str]:
     head = f"prune {result['image']}: keep the newest {result['keep_newest']} in {', '.join(result['regions'])}"
     lines = [head + (" (plan only: nothing changed)" if result["plan"] else "")]
     for e in result["delete"]:
-        lines.append(f"  {verb:12} {e['ami']:21} {e['region']:14} built {e['built_at'] or e['created'] or '?':24} snapshots {', '.join(e['snapshots']) or '-'}")
+        lines.append(
+            f"  {verb:12} {e['ami']:21} {e['region']:14} built {e['built_at'] or e['created'] or '?':24} snapshots {', '.join(e['snapshots']) or '-'}"
+        )
     for e in result["keep"]:
-        lines.append(f"  {'keep':12} {e['ami']:21} {e['region']:14} built {e['built_at'] or e['created'] or '?':24} {'; '.join(e['reasons'])}")
+        lines.append(
+            f"  {'keep':12} {e['ami']:21} {e['region']:14} built {e['built_at'] or e['created'] or '?':24} {'; '.join(e['reasons'])}"
+        )
     if not result["delete"]:
         lines.append("  nothing to delete")
     return lines

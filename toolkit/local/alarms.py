@@ -59,7 +59,9 @@ class AlarmSpec:
 
 def can_evaluate(spec: AlarmSpec) -> bool:
     """True for the alarms ``evaluate`` understands (a plain statistic and comparison, a positive period)."""
-    return spec.statistic in STATISTICS and spec.comparison in COMPARE and spec.period > 0 and spec.evaluation_periods > 0
+    return (
+        spec.statistic in STATISTICS and spec.comparison in COMPARE and spec.period > 0 and spec.evaluation_periods > 0
+    )
 
 
 def statistic(samples: list[Sample], name: str) -> float | None:

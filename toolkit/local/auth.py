@@ -72,7 +72,10 @@ def make_admin(account: str | None = None) -> None:
     key = backend.create_access_key(ADMIN_USER)
     # A fixed key, so a developer's real credentials never reach the local stack, and every client of it agrees.
     del backend.access_keys[key.physical_resource_id]
-    key.access_key_id, key.secret_access_key = LOCAL_CREDENTIALS["aws_access_key_id"], LOCAL_CREDENTIALS["aws_secret_access_key"]
+    key.access_key_id, key.secret_access_key = (
+        LOCAL_CREDENTIALS["aws_access_key_id"],
+        LOCAL_CREDENTIALS["aws_secret_access_key"],
+    )
     backend.access_keys[key.physical_resource_id] = key
 
 
@@ -123,8 +126,20 @@ def _access_denied_in_the_protocol() -> None:
         if self._service == "ec2":  # EC2's own code and <Response> document (SDKs other than botocore's read only that)
             error = AccessDeniedError(user_arn=self._access_key.arn, action=self._action)
             error.error_type = "UnauthorizedOperation"
-            error.description = unparse({"Response": {"Errors": {"Error": {"Code": "UnauthorizedOperation", "Message": f"You are not authorized to perform this operation. {message}"}},
-                                         "RequestID": "rodeo-local"}}, full_document=True)
+            error.description = unparse(
+                {
+                    "Response": {
+                        "Errors": {
+                            "Error": {
+                                "Code": "UnauthorizedOperation",
+                                "Message": f"You are not authorized to perform this operation. {message}",
+                            }
+                        },
+                        "RequestID": "rodeo-local",
+                    }
+                },
+                full_document=True,
+            )
             raise error
         original(self)
 

@@ -35,7 +35,9 @@ DEFAULT_SETTLE_SECONDS = 5.0
 SUBJECT_CHARACTERS = frozenset(string.ascii_letters + string.digits + string.punctuation + " ")
 SUBJECT_LIMIT = 100
 HEALTH_SCALE_ENV = "RODEO_LOCAL_HEALTH_CHECK_SCALE"
-DEFAULT_HEALTH_SCALE = 0.05  # AWS's time to healthy (interval x healthy threshold) x this; small: the suite releases ~200 times
+DEFAULT_HEALTH_SCALE = (
+    0.05  # AWS's time to healthy (interval x healthy threshold) x this; small: the suite releases ~200 times
+)
 PACKER_SDK = "aws-sdk-go/"  # the User-Agent of Packer's AWS calls (the only Go client of the local stack)
 
 
@@ -100,8 +102,11 @@ def _template_version(ec2_backend: Any, spec: dict | None) -> Any:
     if not spec or not (spec.get("LaunchTemplateId") or spec.get("LaunchTemplateName")):
         return None
     try:
-        template = (ec2_backend.get_launch_template(spec["LaunchTemplateId"]) if spec.get("LaunchTemplateId")
-                    else ec2_backend.get_launch_template_by_name(spec["LaunchTemplateName"]))
+        template = (
+            ec2_backend.get_launch_template(spec["LaunchTemplateId"])
+            if spec.get("LaunchTemplateId")
+            else ec2_backend.get_launch_template_by_name(spec["LaunchTemplateName"])
+        )
         return template.get_version(spec.get("Version") or "$Default")
     except Exception:  # not found: moto's own answer says so
         return None
@@ -138,7 +143,9 @@ def fully_formed_launch_templates() -> None:
         for spec in _group_templates(self):
             version = _template_version(self.autoscaling_backend.ec2_backend, spec)
             if version is not None and not version.image_id:
-                raise ValidationError("You must use a valid fully-formed launch template. The request must contain the parameter ImageId")
+                raise ValidationError(
+                    "You must use a valid fully-formed launch template. The request must contain the parameter ImageId"
+                )
 
     def run_instances_check(self: Any) -> None:
         version = _template_version(self.ec2_backend, self._get_param("LaunchTemplate", {}))
@@ -177,8 +184,10 @@ def settling_launch_template_versions(settling: Settling) -> None:
         for spec in _group_templates(self):
             version = _template_version(self.autoscaling_backend.ec2_backend, spec)
             if version is not None and settling.refuse((version.template.id, version.number)):
-                raise ValidationError(f"You must use a valid fully-formed launch template. Could not find the specified version "
-                                      f"{version.number} for the launch template with ID {version.template.id}.")
+                raise ValidationError(
+                    f"You must use a valid fully-formed launch template. Could not find the specified version "
+                    f"{version.number} for the launch template with ID {version.template.id}."
+                )
 
     def run_use(self: Any) -> None:
         version = _template_version(self.ec2_backend, self._get_param("LaunchTemplate", {}))
@@ -241,10 +250,22 @@ def settling_security_groups(settling: Settling) -> None:
     replace(SecurityGroupBackend, "create_security_group", create_security_group)
     _before(SecurityGroups, "describe_security_groups", described)
     _before(SecurityGroups, "authorize_security_group_ingress", lambda self: check([self._get_param("GroupId") or ""]))
-    _before(InstanceResponse, "run_instances", lambda self: check(
-        _group_ids({"SecurityGroupIds": self._get_param("SecurityGroupIds", []), "NetworkInterfaces": self._get_param("NetworkInterfaces", [])})))
+    _before(
+        InstanceResponse,
+        "run_instances",
+        lambda self: check(
+            _group_ids(
+                {
+                    "SecurityGroupIds": self._get_param("SecurityGroupIds", []),
+                    "NetworkInterfaces": self._get_param("NetworkInterfaces", []),
+                }
+            )
+        ),
+    )
     for action in ("create_launch_template", "create_launch_template_version"):
-        _before(LaunchTemplates, action, lambda self: check(_group_ids(self._get_param("LaunchTemplateData", {}) or {})))
+        _before(
+            LaunchTemplates, action, lambda self: check(_group_ids(self._get_param("LaunchTemplateData", {}) or {}))
+        )
 
 
 def settling_deregistered_image_snapshots(settling: Settling) -> None:
@@ -270,7 +291,11 @@ def settling_deregistered_image_snapshots(settling: Settling) -> None:
     def deregister_image(self: Any, ami_id: str) -> None:
         image = self.amis.get(ami_id)
         deregister(self, ami_id)
-        mapped = {(m.get("Ebs") or {}).get("SnapshotId") for m in getattr(image, "block_device_mappings", None) or [] if isinstance(m, dict)}
+        mapped = {
+            (m.get("Ebs") or {}).get("SnapshotId")
+            for m in getattr(image, "block_device_mappings", None) or []
+            if isinstance(m, dict)
+        }
         for snap in list(self.snapshots.values()):
             if snap.from_ami == ami_id or snap.id in mapped:
                 used_by[snap.id] = ami_id
@@ -333,12 +358,16 @@ def ssm_type_changes_refused() -> None:
 
     original = SimpleSystemManagerBackend.put_parameter
 
-    def put_parameter(self: Any, name: str, description: str, value: str, parameter_type: str, *args: Any, **kwargs: Any) -> Any:
+    def put_parameter(
+        self: Any, name: str, description: str, value: str, parameter_type: str, *args: Any, **kwargs: Any
+    ) -> Any:
         held = self._parameters[name] if name in self._parameters else None
         if held and parameter_type and held[-1].parameter_type != parameter_type:
-            raise SSMException("HierarchyTypeMismatchException",
-                               "Parameter Store doesn't support changing a parameter type in a hierarchy. For example, you can't change a "
-                               "parameter from a String type to a SecureString type. You must create a new, unique parameter.")
+            raise SSMException(
+                "HierarchyTypeMismatchException",
+                "Parameter Store doesn't support changing a parameter type in a hierarchy. For example, you can't change a "
+                "parameter from a String type to a SecureString type. You must create a new, unique parameter.",
+            )
         return original(self, name, description, value, parameter_type, *args, **kwargs)
 
     replace(SimpleSystemManagerBackend, "put_parameter", put_parameter)
@@ -402,8 +431,13 @@ def targets_checked_before_healthy(scale: float, clock: Callable[[], float] = ti
             answer.status, answer.reason, answer.description = GONE
             return answer
         at = registered.get((self.arn, target["Id"]))
-        found = None if at is None else initial_health(clock() - at, *time_to_healthy(
-            self.health_check_interval_seconds, self.healthy_threshold_count, scale))
+        found = (
+            None
+            if at is None
+            else initial_health(
+                clock() - at, *time_to_healthy(self.health_check_interval_seconds, self.healthy_threshold_count, scale)
+            )
+        )
         if found is not None:
             answer.status, answer.reason, answer.description = found
         return answer

@@ -140,13 +140,22 @@ def render_config(run_dir: Path, frontends: list[Frontend], backends: list[Backe
     ]
     for fe in frontends:
         lines += [f"frontend {fe.name}", f"  bind 127.0.0.1:{fe.port}", *render_group_stickiness(fe)]
-        lines += [f"  use_backend %[rand(100),map_int({run_dir}/{fe.name}.map,{NO_TARGETS})]", f"  default_backend {NO_TARGETS}"]
+        lines += [
+            f"  use_backend %[rand(100),map_int({run_dir}/{fe.name}.map,{NO_TARGETS})]",
+            f"  default_backend {NO_TARGETS}",
+        ]
     for be in backends:
         c = be.check
         lines += [f"backend {be.name}", "  balance roundrobin", *render_target_stickiness(be)]
         if c.enabled:
-            lines += [f"  option httpchk GET {c.path}", f"  http-check expect rstatus {matcher_regex(c.matcher)}", f"  timeout check {c.timeout}s"]
-        lines += [f"  server {s.name} unix@{s.sock} {server_options(c)}".rstrip() for s in servers if s.backend == be.name]
+            lines += [
+                f"  option httpchk GET {c.path}",
+                f"  http-check expect rstatus {matcher_regex(c.matcher)}",
+                f"  timeout check {c.timeout}s",
+            ]
+        lines += [
+            f"  server {s.name} unix@{s.sock} {server_options(c)}".rstrip() for s in servers if s.backend == be.name
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -266,7 +275,6 @@ class HAProxy:
     def rows(self) -> list[dict]:
         """``show stat``: one row per frontend, backend and server."""
         return list(csv.DictReader(io.StringIO(self.command("show stat").lstrip("# "))))
-
 
     def stop(self) -> None:
         for proc in [*self.old, self.proc]:

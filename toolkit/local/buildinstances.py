@@ -83,4 +83,6 @@ def with_key(identity, inst):
     if pair is None:
         return identity
     material = pair.material_public
-    return dataclasses.replace(identity, key_name=name, public_key=material.decode() if isinstance(material, bytes) else str(material))
+    return dataclasses.replace(
+        identity, key_name=name, public_key=material.decode() if isinstance(material, bytes) else str(material)
+    )

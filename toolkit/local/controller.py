@@ -117,7 +117,9 @@ class Controller:
         self.monitor = Monitor()
         self.metadata: dict[str, MetadataServer] = {}  # instance id -> its metadata service
         self.endpoints: EndpointProxy | None = None  # the host side of each instance's AWS endpoint
-        self.egress: egress.EgressProxy | None = None  # build instances' way to the package registries (toolkit.local.egress)
+        self.egress: egress.EgressProxy | None = (
+            None  # build instances' way to the package registries (toolkit.local.egress)
+        )
         self.ports = TargetPorts()  # which registered ports the load balancer reaches, which are black holes
         self.reach: dict[str, frozenset] = {}  # instance id -> the AWS services its network reaches
         self.admitted: dict[tuple[str, int], bool] = {}  # (instance id, port) -> the load balancer may reach it
@@ -152,7 +154,10 @@ class Controller:
         self.instances_dir.mkdir(parents=True, exist_ok=True)
         raised = instances.raise_inotify_limit()
         if raised:
-            log.info("fs.inotify.max_user_instances raised from %d to %d: each booted instance's systemd needs about 8", *raised)
+            log.info(
+                "fs.inotify.max_user_instances raised from %d to %d: each booted instance's systemd needs about 8",
+                *raised,
+            )
         if self.aws_port is not None:
             self.endpoints = EndpointProxy(self.aws_port, lambda iid: self.reach.get(iid, NONE))
         self.thread.start()
@@ -185,7 +190,9 @@ class Controller:
 
     def _children(self) -> set[int]:
         """PIDs of the processes this controller waits for itself."""
-        procs = [b.proc for b in self.booted.values()] + [f for b in self.booted.values() for f in b.forwarders.values()]
+        procs = [b.proc for b in self.booted.values()] + [
+            f for b in self.booted.values() for f in b.forwarders.values()
+        ]
         procs += [p for p in [self.haproxy.proc, *self.haproxy.old] if p is not None]
         return {p.pid for p in procs}
 
@@ -216,8 +223,16 @@ class Controller:
         baking = self.bake_of(inst)
         set_state(inst, "running" if baking else "pending", 16 if baking else 0)
         try:
-            files = egress.configuration(egress.host_ca_bundle()) if baking else instances.aws_configuration(inst.region_name) if self.aws_port is not None else {}
-            booted = self.booted[inst.id] = instances.boot(inst.id, self.store.layers(inst.image_id), self.instances_dir, self.run_dir, files=files)
+            files = (
+                egress.configuration(egress.host_ca_bundle())
+                if baking
+                else instances.aws_configuration(inst.region_name)
+                if self.aws_port is not None
+                else {}
+            )
+            booted = self.booted[inst.id] = instances.boot(
+                inst.id, self.store.layers(inst.image_id), self.instances_dir, self.run_dir, files=files
+            )
             if baking:
                 buildinstances.mark(booted.dir, baking)
             self._metadata(inst, booted)
@@ -229,9 +244,13 @@ class Controller:
         old = self.metadata.pop(inst.id, None)
         if old is not None:
             old.close()
-        self.metadata[inst.id] = MetadataServer(self.run_dir / f"{inst.id}-imds.sock", lambda: buildinstances.with_key(identity_of(inst), inst))
+        self.metadata[inst.id] = MetadataServer(
+            self.run_dir / f"{inst.id}-imds.sock", lambda: buildinstances.with_key(identity_of(inst), inst)
+        )
         self.reach[inst.id] = reach_of(inst)  # before its first call, not at the next poll
-        aws_sock = self.endpoints.serve(inst.id, self.run_dir / f"{inst.id}-aws.sock") if self.endpoints is not None else None
+        aws_sock = (
+            self.endpoints.serve(inst.id, self.run_dir / f"{inst.id}-aws.sock") if self.endpoints is not None else None
+        )
         booted.metadata(self.metadata[inst.id].sock, aws_sock)
         if self.bake_of(inst):  # a build instance downloads packages, as through its subnet's NAT gateway on AWS
             if self.egress is None:
@@ -264,7 +283,12 @@ class Controller:
         self.failed.add(inst.id)
         if inst.id in self.booted:
             self._shut(inst.id, keep_disk=False)
-        set_state(inst, "terminated", 48, reason=("Server.InternalError", f"Server.InternalError: the local image did not boot: {why}"))
+        set_state(
+            inst,
+            "terminated",
+            48,
+            reason=("Server.InternalError", f"Server.InternalError: the local image did not boot: {why}"),
+        )
 
     def _shut(self, iid: str, keep_disk: bool) -> None:
         booted = self.booted.pop(iid, None)
@@ -289,9 +313,14 @@ class Controller:
 
     def _balancer(self, world: World) -> None:
         frontends = [self._frontend(arn, lb, listener, world) for arn, (lb, listener) in world.listeners.items()]
-        backends = [Backend(backend_name(tg), check_of(tg), target_stickiness(tg)) for tg in world.target_groups.values()]
+        backends = [
+            Backend(backend_name(tg), check_of(tg), target_stickiness(tg)) for tg in world.target_groups.values()
+        ]
         structure = (tuple(frontends), tuple(backends))
-        maps = {self.frontends[arn].name: apportion(forward_weights(listener, world)) for arn, (_, listener) in world.listeners.items()}
+        maps = {
+            self.frontends[arn].name: apportion(forward_weights(listener, world))
+            for arn, (_, listener) in world.listeners.items()
+        }
         if structure != self.structure or self.haproxy.proc is None or self.haproxy.proc.poll() is not None:
             servers = [Server(b, n, str(self._sock(s.instance_id, s.port))) for (b, n), s in self.served.items()]
             self.haproxy.apply(render_config(self.run_dir, frontends, backends, servers), maps)
@@ -370,7 +399,9 @@ class Controller:
 
     def _open_port(self, booted: instances.Booted, port: int) -> Path:
         """The socket HAProxy reaches ``port`` of an instance through (see ``TargetPorts``)."""
-        return self.ports.open(booted, port, self._sock(booted.instance_id, port), self.admitted.get((booted.instance_id, port), False))
+        return self.ports.open(
+            booted, port, self._sock(booted.instance_id, port), self.admitted.get((booted.instance_id, port), False)
+        )
 
     def _enforce(self) -> None:
         """Open or close the ports whose security groups changed (a deregistered, draining port keeps its way)."""
@@ -415,8 +446,13 @@ class Controller:
                 if is_draining:
                     draining.setdefault(tg.arn, []).append({"Id": iid, "Port": served.port})
                 health[(tg.arn, iid)] = target_health(
-                    row, check, instance_state=inst.state, in_use=tg.arn in world.in_use, draining=is_draining,
-                    seen_up=bool(served and served.seen_up), age=now - served.added if served else 0.0,
+                    row,
+                    check,
+                    instance_state=inst.state,
+                    in_use=tg.arn in world.in_use,
+                    draining=is_draining,
+                    seen_up=bool(served and served.seen_up),
+                    age=now - served.added if served else 0.0,
                 )
         self.health, self.draining = health, draining
 

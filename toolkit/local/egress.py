@@ -122,7 +122,9 @@ class EgressProxy:
             try:
                 upstream = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
             except OSError as exc:
-                conn.sendall(f"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\nX-Rodeo-Egress: {exc}\r\n\r\n".encode())
+                conn.sendall(
+                    f"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\nX-Rodeo-Egress: {exc}\r\n\r\n".encode()
+                )
                 return
             upstream.settimeout(None)
             if tunnel:

@@ -38,7 +38,10 @@ class LocalEnvironment(Environment):
         from toolkit.hosts.local import LocalHosts
 
         if self.stack is None:
-            raise StackError("this local environment was made without its stack, so it has no build hosts", "connect with toolkit.environment.connect")
+            raise StackError(
+                "this local environment was made without its stack, so it has no build hosts",
+                "connect with toolkit.environment.connect",
+            )
         return LocalHosts(self.stack, self)
 
     def listener_url(self, load_balancer: str, port: int) -> str | None:
@@ -49,11 +52,23 @@ class LocalEnvironment(Environment):
 
     def packer_variables(self) -> dict[str, Any]:
         """The stack's endpoint for Packer's EC2 calls; no region, metadata or credential checks (moto has no STS account or region list)."""
-        return {"endpoint": self.endpoint or "", "skip_region_validation": True, "skip_metadata_api_check": True, "skip_credential_validation": True}
+        return {
+            "endpoint": self.endpoint or "",
+            "skip_region_validation": True,
+            "skip_metadata_api_check": True,
+            "skip_credential_validation": True,
+        }
 
 
-def open_environment(config: Config, state_dir: Path, cache_dir: Path, live: bool = True, start: bool = True, seed_release: bool = True,
-                     reseed: bool = False) -> LocalEnvironment:
+def open_environment(
+    config: Config,
+    state_dir: Path,
+    cache_dir: Path,
+    live: bool = True,
+    start: bool = True,
+    seed_release: bool = True,
+    reseed: bool = False,
+) -> LocalEnvironment:
     """The local stack of ``config``'s environment, started and seeded (the release side too unless ``seed_release`` is False).
 
     With ``start`` False it is neither: a StackError says when it is not running.
@@ -62,8 +77,10 @@ def open_environment(config: Config, state_dir: Path, cache_dir: Path, live: boo
     if not start:
         url = endpoint(stack)
         if url is None:
-            raise StackError("the local stack is not running, and this command changes nothing, so it does not start it",
-                             "start it with 'invoke local.up', then run the command again")
+            raise StackError(
+                "the local stack is not running, and this command changes nothing, so it does not start it",
+                "start it with 'invoke local.up', then run the command again",
+            )
         return LocalEnvironment(region=config.region, endpoint=url, stack=stack)
     seeders = (seed.seed_release(config),) if seed_release and config.release else ()
     url = up(stack, config.region, seeders=seeders, reseed=reseed)

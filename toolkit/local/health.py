@@ -20,7 +20,9 @@ _STOPPED_STATES = {"stopping", "stopped", "shutting-down", "terminated"}
 _TIMEOUTS = {"L4TOUT", "L6TOUT", "L7TOUT"}
 
 
-def target_health(row: dict | None, check: Check, *, instance_state: str, in_use: bool, draining: bool, seen_up: bool, age: float) -> tuple:
+def target_health(
+    row: dict | None, check: Check, *, instance_state: str, in_use: bool, draining: bool, seen_up: bool, age: float
+) -> tuple:
     """``(state, reason, description)`` of one registered target.
 
     ``row`` is the server's ``show stat`` row (None before it exists); ``age``
@@ -40,7 +42,9 @@ def target_health(row: dict | None, check: Check, *, instance_state: str, in_use
     status = row.get("status", "")
     if status.startswith(("UP", "NOLB", "DRAIN")):
         return HEALTHY
-    if not seen_up and (row.get("check_status") in ("INI", "L7OK", "") or age < check.fall * check.interval + check.timeout):
+    if not seen_up and (
+        row.get("check_status") in ("INI", "L7OK", "") or age < check.fall * check.interval + check.timeout
+    ):
         return CHECKING
     return unhealthy(row)
 
@@ -49,7 +53,11 @@ def unhealthy(row: dict) -> tuple:
     """The ``unhealthy`` answer with AWS's reason code for HAProxy's last check result."""
     status = row.get("check_status", "")
     if status == "L7STS":
-        return ("unhealthy", "Target.ResponseCodeMismatch", f"Health checks failed with these codes: [{row.get('check_code', '')}]")
+        return (
+            "unhealthy",
+            "Target.ResponseCodeMismatch",
+            f"Health checks failed with these codes: [{row.get('check_code', '')}]",
+        )
     if status in _TIMEOUTS:
         return ("unhealthy", "Target.Timeout", "Request timed out")
     return ("unhealthy", "Target.FailedHealthChecks", "Health checks failed")

@@ -50,8 +50,13 @@ def install() -> None:
     from moto.iam.responses import IamResponse
 
     def simulate_principal_policy(self):
-        results = simulate(self.backend, self._get_param("PolicySourceArn"), self._get_param("ActionNames") or [],
-                           self._get_param("ResourceArns") or ["*"], self._get_param("ContextEntries") or [])
+        results = simulate(
+            self.backend,
+            self._get_param("PolicySourceArn"),
+            self._get_param("ActionNames") or [],
+            self._get_param("ResourceArns") or ["*"],
+            self._get_param("ContextEntries") or [],
+        )
         return ActionResult({"EvaluationResults": results, "IsTruncated": False})
 
     def get_ebs_default_kms_key_id(self):
@@ -61,7 +66,9 @@ def install() -> None:
     replace(ElasticBlockStore, "get_ebs_default_kms_key_id", get_ebs_default_kms_key_id)
 
 
-def simulate(backend: Any, source_arn: str, actions: list[str], resources: list[str], entries: list[dict]) -> list[dict]:
+def simulate(
+    backend: Any, source_arn: str, actions: list[str], resources: list[str], entries: list[dict]
+) -> list[dict]:
     """SimulatePrincipalPolicy's EvaluationResults for a principal of ``backend`` (NoSuchEntity when it is not there)."""
     policies = policies_of(backend, source_arn)
     context = {e["ContextKeyName"].lower(): [str(v) for v in e.get("ContextKeyValues", [])] for e in entries}
@@ -69,9 +76,17 @@ def simulate(backend: Any, source_arn: str, actions: list[str], resources: list[
     for action in actions:
         for resource in resources:
             decision, matched, missing = decide(policies, action, resource, context)
-            results.append({"EvalActionName": action, "EvalResourceName": resource, "EvalDecision": decision,
-                            "MatchedStatements": [{"SourcePolicyId": name, "SourcePolicyType": "IAM Policy"} for name in matched],
-                            "MissingContextValues": sorted(missing)})
+            results.append(
+                {
+                    "EvalActionName": action,
+                    "EvalResourceName": resource,
+                    "EvalDecision": decision,
+                    "MatchedStatements": [
+                        {"SourcePolicyId": name, "SourcePolicyType": "IAM Policy"} for name in matched
+                    ],
+                    "MissingContextValues": sorted(missing),
+                }
+            )
     return results
 
 
@@ -99,7 +114,9 @@ def policies_of(backend: Any, arn: str) -> list[tuple[str, dict]]:
     return [(policy_name, IAMPolicy(policy)._policy_json) for policy_name, policy in found]
 
 
-def decide(policies: list[tuple[str, dict]], action: str, resource: str, context: dict[str, list[str]]) -> tuple[str, list[str], set[str]]:
+def decide(
+    policies: list[tuple[str, dict]], action: str, resource: str, context: dict[str, list[str]]
+) -> tuple[str, list[str], set[str]]:
     """(``allowed``/``explicitDeny``/``implicitDeny``, names of the policies that decided it, context keys missing)."""
     from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
@@ -125,7 +142,10 @@ def conditions_hold(conditions: dict, context: dict[str, list[str]], missing: se
     """True when every condition of a statement holds for ``context``; adds the keys it lacked to ``missing``."""
     for operator, keys in conditions.items():
         for key, wanted in keys.items():
-            wanted = [str(w).lower() if isinstance(w, bool) else str(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
+            wanted = [
+                str(w).lower() if isinstance(w, bool) else str(w)
+                for w in (wanted if isinstance(wanted, list) else [wanted])
+            ]
             if not condition_holds(operator, wanted, context.get(key.lower())):
                 if context.get(key.lower()) is None:
                     missing.add(key)
@@ -153,4 +173,3 @@ def condition_holds(operator: str, wanted: list[str], values: list[str] | None) 
     if qualifier == "ForAllValues":
         return all(matches(v) for v in values)
     return any(matches(v) for v in values)
-

@@ -70,7 +70,9 @@ class Tokens:
         return token is not None and self.expiry.get(token, 0) > now
 
 
-def answer(method: str, path: str, headers: dict, who: Identity, tokens: Tokens, now: float, credentials: dict | None = None) -> tuple[int, str, bytes]:
+def answer(
+    method: str, path: str, headers: dict, who: Identity, tokens: Tokens, now: float, credentials: dict | None = None
+) -> tuple[int, str, bytes]:
     """``(status, content type, body)`` for one request (``headers`` with lower-case names).
 
     ``credentials`` are the instance role's (``AccessKeyId``, ``SecretAccessKey``, ``Token``, ``Expiration``);
@@ -109,7 +111,7 @@ def _lookup(path: str, who: Identity, now: float, credentials: dict | None) -> b
     tree = _tree(who, now, credentials)
     tree.update(public_keys(who))
     node: object = tree
-    for part in [p for p in path[len("/latest/meta-data"):].split("/") if p]:
+    for part in [p for p in path[len("/latest/meta-data") :].split("/") if p]:
         if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
@@ -154,7 +156,13 @@ def _iam(who: Identity, now: float, credentials: dict | None) -> dict | None:
     updated = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     served = {"Code": "Success", "LastUpdated": updated, "Type": "AWS-HMAC", **credentials}
     return {
-        "info": json.dumps({"Code": "Success", "LastUpdated": updated, "InstanceProfileArn": f"arn:aws:iam::{who.account}:instance-profile/{who.role}"}),
+        "info": json.dumps(
+            {
+                "Code": "Success",
+                "LastUpdated": updated,
+                "InstanceProfileArn": f"arn:aws:iam::{who.account}:instance-profile/{who.role}",
+            }
+        ),
         "security-credentials": {who.role: json.dumps(served, indent=2)},
     }
 
@@ -186,12 +194,26 @@ def _role_credentials(who: Identity, now: float) -> dict | None:
         held = _issued.get(key)
         if held is None or held["expires"] - now < RENEW_SECONDS:
             assumed = sts_backends[who.account]["aws"].assume_role(
-                region_name=who.region, role_session_name=who.instance_id, role_arn=role.arn, policy=None,
-                duration=CREDENTIAL_HOURS * 3600, external_id=None)
-            held = _issued[key] = {"expires": now + CREDENTIAL_HOURS * 3600, "AccessKeyId": assumed.access_key_id,
-                                   "SecretAccessKey": assumed.secret_access_key, "Token": assumed.session_token}
+                region_name=who.region,
+                role_session_name=who.instance_id,
+                role_arn=role.arn,
+                policy=None,
+                duration=CREDENTIAL_HOURS * 3600,
+                external_id=None,
+            )
+            held = _issued[key] = {
+                "expires": now + CREDENTIAL_HOURS * 3600,
+                "AccessKeyId": assumed.access_key_id,
+                "SecretAccessKey": assumed.secret_access_key,
+                "Token": assumed.session_token,
+            }
         expiry = datetime.fromtimestamp(held["expires"], timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {"AccessKeyId": held["AccessKeyId"], "SecretAccessKey": held["SecretAccessKey"], "Token": held["Token"], "Expiration": expiry}
+        return {
+            "AccessKeyId": held["AccessKeyId"],
+            "SecretAccessKey": held["SecretAccessKey"],
+            "Token": held["Token"],
+            "Expiration": expiry,
+        }
 
 
 def public_keys(who: Identity) -> dict:
@@ -210,8 +232,17 @@ def public_keys(who: Identity) -> dict:
 
 
 def _document(who: Identity) -> dict:
-    return {"accountId": who.account, "architecture": "x86_64", "availabilityZone": who.zone, "imageId": who.image_id,
-            "instanceId": who.instance_id, "instanceType": who.instance_type, "privateIp": who.private_ip, "region": who.region, "version": "2017-09-30"}
+    return {
+        "accountId": who.account,
+        "architecture": "x86_64",
+        "availabilityZone": who.zone,
+        "imageId": who.image_id,
+        "instanceId": who.instance_id,
+        "instanceType": who.instance_type,
+        "privateIp": who.private_ip,
+        "region": who.region,
+        "version": "2017-09-30",
+    }
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -259,13 +290,20 @@ class MetadataServer:
     """One instance's metadata service on unix socket ``sock`` (a thread of this process); its role's
     credentials from ``credentials`` (default: ``role_credentials``, from moto in this process)."""
 
-    def __init__(self, sock: Path, identity: Callable[[], Identity], credentials: Callable[[Identity, float], dict | None] = role_credentials) -> None:
+    def __init__(
+        self,
+        sock: Path,
+        identity: Callable[[], Identity],
+        credentials: Callable[[Identity, float], dict | None] = role_credentials,
+    ) -> None:
         sock.unlink(missing_ok=True)
         self.sock = sock
         self.server = _Server(str(sock), _Handler)
         self.server.identity, self.server.credentials, self.server.tokens = identity, credentials, Tokens()
         sock.chmod(0o600)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.5}, name=f"imds-{sock.stem}", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.5}, name=f"imds-{sock.stem}", daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:

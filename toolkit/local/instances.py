@@ -51,7 +51,14 @@ def raise_inotify_limit(path: Path = INOTIFY_LIMIT, wanted: int = INOTIFY_INSTAN
 
 def run(*cmd: str) -> subprocess.CompletedProcess:
     """Run a short command; raise ``RuntimeError`` with its output on failure."""
-    done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env={"PATH": _PATH, "LANG": "C.UTF-8"}, timeout=30)
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": _PATH, "LANG": "C.UTF-8"},
+        timeout=30,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: {(done.stderr or done.stdout).strip()}")
     return done
@@ -61,8 +68,12 @@ def spawn(cmd: list[str], log: Path, env: dict | None = None) -> subprocess.Pope
     """Start a long-running helper (nspawn, socat, haproxy) logging to ``log``."""
     with open(log, "ab") as out:
         return subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env={"PATH": _PATH, "LANG": "C.UTF-8", **(env or {})}, preexec_fn=procs.die_with_parent,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={"PATH": _PATH, "LANG": "C.UTF-8", **(env or {})},
+            preexec_fn=procs.die_with_parent,
         )
 
 
@@ -117,7 +128,11 @@ class Booted:
 
     def failure(self) -> str:
         """Why the boot failed: the exit status and the console's last lines."""
-        why = f"systemd-nspawn exited with {self.proc.returncode}" if self.proc.poll() is not None else f"not booted after {BOOT_TIMEOUT:.0f}s"
+        why = (
+            f"systemd-nspawn exited with {self.proc.returncode}"
+            if self.proc.poll() is not None
+            else f"not booted after {BOOT_TIMEOUT:.0f}s"
+        )
         try:
             tail = [ln for ln in self.log.read_text(errors="replace").splitlines() if ln.strip()][-3:]
         except OSError:
@@ -138,7 +153,6 @@ class Booted:
             time.sleep(0.02)
         return sock
 
-
     def metadata(self, imds_sock: Path, aws_sock: Path | None) -> None:
         """Inside the instance: the metadata service on 169.254.169.254:80 and the AWS endpoint on 127.0.0.1:AWS_PORT.
 
@@ -158,7 +172,15 @@ class Booted:
     def outbound(self, name: str, port: int, sock: Path) -> None:
         """Inside the instance, 127.0.0.1:``port`` reaches ``sock``, a unix socket served on this side (the build instance's egress)."""
         end(self.forwarders.get(name))
-        cmd = ["ip", "netns", "exec", self.netns, "socat", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"UNIX-CONNECT:{sock}"]
+        cmd = [
+            "ip",
+            "netns",
+            "exec",
+            self.netns,
+            "socat",
+            f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr",
+            f"UNIX-CONNECT:{sock}",
+        ]
         self.forwarders[name] = spawn(cmd, self.dir / "forwarders.log")
 
 
@@ -176,7 +198,14 @@ def aws_configuration(region: str) -> dict[str, str]:
     }
 
 
-def boot(instance_id: str, layers: list[Path], root: Path, run_dir: Path, netns_prefix: str = "rodeo-", files: dict[str, str] | None = None) -> Booted:
+def boot(
+    instance_id: str,
+    layers: list[Path],
+    root: Path,
+    run_dir: Path,
+    netns_prefix: str = "rodeo-",
+    files: dict[str, str] | None = None,
+) -> Booted:
     """Start booting ``instance_id`` from ``layers`` (bottom first) under ``root/<id>``.
 
     ``run_dir`` is a short folder for sockets (a unix socket path has at most 107 bytes).
@@ -206,8 +235,19 @@ def boot(instance_id: str, layers: list[Path], root: Path, run_dir: Path, netns_
     notify.bind(str(notify_path))
     notify.setblocking(False)
     cmd = [
-        "systemd-nspawn", "-q", "--register=no", "--keep-unit", "--link-journal=no", "--notify-ready=yes",
-        "--console=read-only", "-D", str(merged), f"--network-namespace-path=/run/netns/{netns}", "-b", "-M", instance_id,
+        "systemd-nspawn",
+        "-q",
+        "--register=no",
+        "--keep-unit",
+        "--link-journal=no",
+        "--notify-ready=yes",
+        "--console=read-only",
+        "-D",
+        str(merged),
+        f"--network-namespace-path=/run/netns/{netns}",
+        "-b",
+        "-M",
+        instance_id,
     ]
     proc = spawn(cmd, base / "console.log", env={"NOTIFY_SOCKET": str(notify_path)})
     return Booted(instance_id, base, netns, proc, notify, notify_path)

@@ -52,7 +52,11 @@ def deltas(before: dict, now: dict) -> dict[tuple[str, str], dict[str, int]]:
     grown = {}
     for key, values in now.items():
         old = before.get(key, {})
-        grown[key] = {name: (v - old.get(name, 0) if v >= old.get(name, 0) else v) for name, v in values.items() if name != "rtime"}
+        grown[key] = {
+            name: (v - old.get(name, 0) if v >= old.get(name, 0) else v)
+            for name, v in values.items()
+            if name != "rtime"
+        }
         grown[key]["rtime"] = values.get("rtime", 0)
     return grown
 
@@ -65,7 +69,9 @@ def alb_datums(delta: dict[tuple[str, str], dict[str, int]], names: Names) -> li
         row = delta.get((backend, "BACKEND"))
         if row is None:
             continue
-        target_5xx = sum(v.get("hrsp_5xx", 0) for (px, sv), v in delta.items() if px == backend and sv not in ("BACKEND", "FRONTEND"))
+        target_5xx = sum(
+            v.get("hrsp_5xx", 0) for (px, sv), v in delta.items() if px == backend and sv not in ("BACKEND", "FRONTEND")
+        )
         elb_5xx = max(row["hrsp_5xx"] - target_5xx, 0)
         answered = max(_answered(row) - elb_5xx, 0)  # by its targets
         dims = [{"Name": "LoadBalancer", "Value": lb}, {"Name": "TargetGroup", "Value": tg}]
@@ -90,7 +96,11 @@ def alb_datums(delta: dict[tuple[str, str], dict[str, int]], names: Names) -> li
 
 def _counts(dims: list[dict], requests: int, target_5xx: int, elb_5xx: int) -> list[dict]:
     named = (("RequestCount", requests), ("HTTPCode_Target_5XX_Count", target_5xx), ("HTTPCode_ELB_5XX_Count", elb_5xx))
-    return [{"MetricName": name, "Dimensions": dims, "Value": float(value), "Unit": "Count"} for name, value in named if value > 0]
+    return [
+        {"MetricName": name, "Dimensions": dims, "Value": float(value), "Unit": "Count"}
+        for name, value in named
+        if value > 0
+    ]
 
 
 def _timing(dims: list[dict], count: int, seconds: float) -> dict:

@@ -21,7 +21,15 @@ from collections import defaultdict
 from datetime import datetime, timezone
 
 from toolkit.local import alarms, metrics
-from toolkit.local.motostate import LOCK, World, backend_name, cloudwatch_regions, dimension_value, forward_weights, put_metrics
+from toolkit.local.motostate import (
+    LOCK,
+    World,
+    backend_name,
+    cloudwatch_regions,
+    dimension_value,
+    forward_weights,
+    put_metrics,
+)
 
 MAX_WINDOW = 86400.0
 log = logging.getLogger("rodeo.live")
@@ -68,7 +76,11 @@ class Monitor:
                 key = (alarm.namespace, alarm.metric_name, frozenset((d.name, d.value) for d in alarm.dimensions))
                 state = alarms.evaluate(self.samples.get(key, []), spec, now, alarm.state_value)
                 if state != alarm.state_value:
-                    alarm.update_state(reason(alarm, spec, state), json.dumps({"version": "1.0", "evaluator": "rodeo local stack"}), state)
+                    alarm.update_state(
+                        reason(alarm, spec, state),
+                        json.dumps({"version": "1.0", "evaluator": "rodeo local stack"}),
+                        state,
+                    )
                     self.wrote[alarm.alarm_arn] = alarm.state_updated_timestamp
                     log.info("alarm %s is %s", alarm.name, state)
         self._trim(now)
@@ -116,8 +128,12 @@ def spec_of(alarm) -> alarms.AlarmSpec | None:
     if alarm.metric_data_queries or not alarm.metric_name or not alarm.statistic:
         return None
     spec = alarms.AlarmSpec(
-        statistic=alarm.statistic, period=int(alarm.period or 0), evaluation_periods=int(alarm.evaluation_periods or 0),
-        threshold=float(alarm.threshold), comparison=alarm.comparison_operator, treat_missing_data=alarm.treat_missing_data or "missing",
+        statistic=alarm.statistic,
+        period=int(alarm.period or 0),
+        evaluation_periods=int(alarm.evaluation_periods or 0),
+        threshold=float(alarm.threshold),
+        comparison=alarm.comparison_operator,
+        treat_missing_data=alarm.treat_missing_data or "missing",
         datapoints_to_alarm=int(alarm.datapoints_to_alarm) if alarm.datapoints_to_alarm else None,
     )
     return spec if alarms.can_evaluate(spec) else None
@@ -125,7 +141,9 @@ def spec_of(alarm) -> alarms.AlarmSpec | None:
 
 def sample_of(datum) -> alarms.Sample:
     if hasattr(datum, "sum"):
-        return alarms.Sample(epoch(datum.timestamp), float(datum.sum), float(datum.sample_count), float(datum.min), float(datum.max))
+        return alarms.Sample(
+            epoch(datum.timestamp), float(datum.sum), float(datum.sample_count), float(datum.min), float(datum.max)
+        )
     return alarms.Sample(epoch(datum.timestamp), float(datum.value))
 
 
@@ -142,5 +160,7 @@ def reason(alarm, spec: alarms.AlarmSpec, state: str) -> str:
     if state == alarms.INSUFFICIENT:
         return f"Insufficient Data: no datapoints of {alarm.metric_name} in the last {spec.evaluation_periods} period(s) of {spec.period}s"
     verb = "breached" if state == alarms.ALARM else "did not breach"
-    return (f"Threshold Crossed: the {spec.statistic} of {alarm.metric_name} over the last {spec.evaluation_periods} period(s) of "
-            f"{spec.period}s {verb} {spec.comparison} {spec.threshold:g} (evaluated by the local stack)")
+    return (
+        f"Threshold Crossed: the {spec.statistic} of {alarm.metric_name} over the last {spec.evaluation_periods} period(s) of "
+        f"{spec.period}s {verb} {spec.comparison} {spec.threshold:g} (evaluated by the local stack)"
+    )

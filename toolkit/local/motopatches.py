@@ -37,7 +37,9 @@ class Patch:
     """One change to moto: the function that makes it, the attributes it replaces, what and why, its proof."""
 
     installer: str  # "toolkit.local.<module>:<function>"
-    targets: dict[str, tuple[str, ...] | None]  # "moto.<module>:<Class>.<attr>" -> its parameter names, or ADDED, or SETTING
+    targets: dict[
+        str, tuple[str, ...] | None
+    ]  # "moto.<module>:<Class>.<attr>" -> its parameter names, or ADDED, or SETTING
     what: str
     why: str
     proof: tuple[str, ...]  # tests ("path::name") that fail when the behaviour goes
@@ -45,164 +47,407 @@ class Patch:
 
 
 M, AW, AU = "toolkit.local.motoserver", "toolkit.local.awsrules", "toolkit.local.auth"
-RUN_INSTANCES = {"moto.ec2.models.instances:InstanceBackend.run_instances": ("self", "image_id", "count", "user_data", "security_group_names", "kwargs")}
+RUN_INSTANCES = {
+    "moto.ec2.models.instances:InstanceBackend.run_instances": (
+        "self",
+        "image_id",
+        "count",
+        "user_data",
+        "security_group_names",
+        "kwargs",
+    )
+}
 ACTION = ("self",)  # a moto response method: it reads the request from self
 LIVE_TESTS = "tests/integration/local/test_live.py"
 PATCHES: tuple[Patch, ...] = (
-    Patch(f"{M}:_ebs_backed_amis", {"moto.ec2.models.amis:Ami.__init__": (
-        "self", "ec2_backend", "ami_id", "instance", "source_ami", "name", "description", "owner_id", "owner_alias", "public",
-        "virtualization_type", "architecture", "state", "creation_date", "platform", "image_type", "image_location", "hypervisor",
-        "root_device_type", "root_device_name", "sriov", "region_name", "snapshot_description", "product_codes", "boot_mode", "tags")},
+    Patch(
+        f"{M}:_ebs_backed_amis",
+        {
+            "moto.ec2.models.amis:Ami.__init__": (
+                "self",
+                "ec2_backend",
+                "ami_id",
+                "instance",
+                "source_ami",
+                "name",
+                "description",
+                "owner_id",
+                "owner_alias",
+                "public",
+                "virtualization_type",
+                "architecture",
+                "state",
+                "creation_date",
+                "platform",
+                "image_type",
+                "image_location",
+                "hypervisor",
+                "root_device_type",
+                "root_device_name",
+                "sriov",
+                "region_name",
+                "snapshot_description",
+                "product_codes",
+                "boot_mode",
+                "tags",
+            )
+        },
         "RegisterImage and CreateImage make EBS-backed AMIs (root_device_type defaults to ebs)",
         "moto calls them standard, which Packer refuses as the source of a layered bake",
-        ("tests/integration/local/test_motopatches.py::test_images_are_ebs_backed",)),
-    Patch(f"{M}:_idempotent_launch_template_versions", {
-        "moto.ec2.responses.launch_templates:LaunchTemplates.create_launch_template_version": ACTION},
+        ("tests/integration/local/test_motopatches.py::test_images_are_ebs_backed",),
+    ),
+    Patch(
+        f"{M}:_idempotent_launch_template_versions",
+        {"moto.ec2.responses.launch_templates:LaunchTemplates.create_launch_template_version": ACTION},
         "CreateLaunchTemplateVersion returns the version a ClientToken already made",
         "botocore sends one token per call and repeats it on retries: moto made a duplicate version",
-        ("tests/integration/local/test_motopatches.py::test_a_launch_template_version_retried_with_its_token_is_made_once",)),
-    Patch(f"{M}:_user_data_in_launch_template_versions", {
-        "moto.ec2.models.launch_templates:LaunchTemplate.create_version": ("self", "data", "description")},
+        (
+            "tests/integration/local/test_motopatches.py::test_a_launch_template_version_retried_with_its_token_is_made_once",
+        ),
+    ),
+    Patch(
+        f"{M}:_user_data_in_launch_template_versions",
+        {"moto.ec2.models.launch_templates:LaunchTemplate.create_version": ("self", "data", "description")},
         "a new launch template version's UserData is parsed as CreateLaunchTemplate's is",
         "moto stores it unparsed and fails to launch an instance from the version",
-        ("tests/integration/local/test_motopatches.py::test_user_data_of_a_new_launch_template_version_reaches_its_instances",)),
-    Patch(f"{M}:_exact_dimensions_in_statistics", {
-        "moto.cloudwatch.models:CloudWatchBackend.get_all_metrics": ("self",),
-        "moto.cloudwatch.models:CloudWatchBackend.get_metric_statistics": (
-            "self", "namespace", "metric_name", "start_time", "end_time", "period", "stats", "dimensions", "unit")},
+        (
+            "tests/integration/local/test_motopatches.py::test_user_data_of_a_new_launch_template_version_reaches_its_instances",
+        ),
+    ),
+    Patch(
+        f"{M}:_exact_dimensions_in_statistics",
+        {
+            "moto.cloudwatch.models:CloudWatchBackend.get_all_metrics": ("self",),
+            "moto.cloudwatch.models:CloudWatchBackend.get_metric_statistics": (
+                "self",
+                "namespace",
+                "metric_name",
+                "start_time",
+                "end_time",
+                "period",
+                "stats",
+                "dimensions",
+                "unit",
+            ),
+        },
         "GetMetricStatistics reads the metric with exactly the dimensions asked for",
         "moto matches metrics with more dimensions too, adding an ALB's per-target-group datapoints into its own",
-        ("tests/integration/local/test_motopatches.py::test_statistics_read_exactly_the_dimensions_asked_for",)),
-    Patch(f"{M}:_cloudwatch_logs_as_aws", {
-        "moto.logs.models:LogsBackend.put_log_events": ("self", "log_group_name", "log_stream_name", "log_events"),
-        "moto.logs.responses:LogsResponse.filter_log_events": ACTION},
+        ("tests/integration/local/test_motopatches.py::test_statistics_read_exactly_the_dimensions_asked_for",),
+    ),
+    Patch(
+        f"{M}:_cloudwatch_logs_as_aws",
+        {
+            "moto.logs.models:LogsBackend.put_log_events": ("self", "log_group_name", "log_stream_name", "log_events"),
+            "moto.logs.responses:LogsResponse.filter_log_events": ACTION,
+        },
         "PutLogEvents refuses a batch over AWS's limits; FilterLogEvents honours logStreamNamePrefix; both under one lock",
         "moto takes any batch, ignores the prefix, and counts event ids in an unlocked class counter",
-        ("tests/integration/local/test_motopatches.py::test_log_batches_over_aws_limits_are_refused_and_prefixes_filter",
-         "tests/integration/local/test_logs_live.py")),
-    Patch(f"{M}:_scaling_names_per_group", {
-        "moto.autoscaling.models:AutoScalingBackend.put_scheduled_update_group_action": (
-            "self", "name", "desired_capacity", "max_size", "min_size", "scheduled_action_name", "start_time", "end_time", "recurrence", "timezone"),
-        "moto.autoscaling.models:AutoScalingBackend.delete_scheduled_action": ("self", "auto_scaling_group_name", "scheduled_action_name"),
-        "moto.autoscaling.models:AutoScalingBackend.put_scaling_policy": (
-            "self", "name", "policy_type", "metric_aggregation_type", "adjustment_type", "as_name", "min_adjustment_magnitude",
-            "scaling_adjustment", "cooldown", "target_tracking_config", "step_adjustments", "estimated_instance_warmup",
-            "predictive_scaling_configuration"),
-        "moto.autoscaling.models:AutoScalingBackend.delete_policy": ("self", "group_name"),
-        "moto.autoscaling.models:AutoScalingBackend.execute_policy": ("self", "group_name"),
-        "moto.autoscaling.responses:AutoScalingResponse.delete_policy": ACTION},
+        (
+            "tests/integration/local/test_motopatches.py::test_log_batches_over_aws_limits_are_refused_and_prefixes_filter",
+            "tests/integration/local/test_logs_live.py",
+        ),
+    ),
+    Patch(
+        f"{M}:_scaling_names_per_group",
+        {
+            "moto.autoscaling.models:AutoScalingBackend.put_scheduled_update_group_action": (
+                "self",
+                "name",
+                "desired_capacity",
+                "max_size",
+                "min_size",
+                "scheduled_action_name",
+                "start_time",
+                "end_time",
+                "recurrence",
+                "timezone",
+            ),
+            "moto.autoscaling.models:AutoScalingBackend.delete_scheduled_action": (
+                "self",
+                "auto_scaling_group_name",
+                "scheduled_action_name",
+            ),
+            "moto.autoscaling.models:AutoScalingBackend.put_scaling_policy": (
+                "self",
+                "name",
+                "policy_type",
+                "metric_aggregation_type",
+                "adjustment_type",
+                "as_name",
+                "min_adjustment_magnitude",
+                "scaling_adjustment",
+                "cooldown",
+                "target_tracking_config",
+                "step_adjustments",
+                "estimated_instance_warmup",
+                "predictive_scaling_configuration",
+            ),
+            "moto.autoscaling.models:AutoScalingBackend.delete_policy": ("self", "group_name"),
+            "moto.autoscaling.models:AutoScalingBackend.execute_policy": ("self", "group_name"),
+            "moto.autoscaling.responses:AutoScalingResponse.delete_policy": ACTION,
+        },
         "scheduled action and scaling policy names are per Auto Scaling group",
         "moto keys both by name alone: the same name on a second group replaced the first group's",
-        ("tests/integration/local/test_motopatches.py::test_scheduled_action_and_policy_names_are_per_group",
-         "tests/integration/release/test_scaling.py::test_setup_puts_scaling_on_the_live_slot_and_a_release_moves_it")),
-    Patch(f"{M}:_standard_tier_value_limit", {"moto.ssm.models:SimpleSystemManagerBackend.put_parameter": (
-        "self", "name", "description", "value", "parameter_type", "allowed_pattern", "keyid", "overwrite", "tags", "data_type", "tier", "policies")},
+        (
+            "tests/integration/local/test_motopatches.py::test_scheduled_action_and_policy_names_are_per_group",
+            "tests/integration/release/test_scaling.py::test_setup_puts_scaling_on_the_live_slot_and_a_release_moves_it",
+        ),
+    ),
+    Patch(
+        f"{M}:_standard_tier_value_limit",
+        {
+            "moto.ssm.models:SimpleSystemManagerBackend.put_parameter": (
+                "self",
+                "name",
+                "description",
+                "value",
+                "parameter_type",
+                "allowed_pattern",
+                "keyid",
+                "overwrite",
+                "tags",
+                "data_type",
+                "tier",
+                "policies",
+            )
+        },
         "PutParameter refuses a standard-tier value over 4096 characters",
         "moto stores any size, so a config var too big for SSM passed here",
-        ("tests/integration/local/test_motopatches.py::test_a_standard_parameter_over_4096_characters_is_refused",)),
-    Patch(f"{M}:_custom_network_ids", {
-        "moto.ec2.models.subnets:random_subnet_id": (),
-        "moto.ec2.models.security_groups:random_security_group_id": (),
-        "moto.ec2.models.subnets:SubnetBackend.create_subnet": (
-            "self", "vpc_id", "cidr_block", "ipv6_cidr_block", "availability_zone", "availability_zone_id", "ipv6_native", "tags"),
-        "moto.ec2.models.security_groups:SecurityGroupBackend.create_security_group": (
-            "self", "name", "description", "vpc_id", "tags", "force", "is_default")},
+        ("tests/integration/local/test_motopatches.py::test_a_standard_parameter_over_4096_characters_is_refused",),
+    ),
+    Patch(
+        f"{M}:_custom_network_ids",
+        {
+            "moto.ec2.models.subnets:random_subnet_id": (),
+            "moto.ec2.models.security_groups:random_security_group_id": (),
+            "moto.ec2.models.subnets:SubnetBackend.create_subnet": (
+                "self",
+                "vpc_id",
+                "cidr_block",
+                "ipv6_cidr_block",
+                "availability_zone",
+                "availability_zone_id",
+                "ipv6_native",
+                "tags",
+            ),
+            "moto.ec2.models.security_groups:SecurityGroupBackend.create_security_group": (
+                "self",
+                "name",
+                "description",
+                "vpc_id",
+                "tags",
+                "force",
+                "is_default",
+            ),
+        },
         "CreateSubnet and CreateSecurityGroup take the id a _custom_id_ tag names",
         "moto's other resources honour the tag, EC2's do not; the local inventory names the seeded subnets and group by id",
-        ("tests/unit/local/test_netfacts.py", "tests/integration/local/test_motopatches.py::test_a_custom_id_tag_names_a_subnet_and_a_security_group")),
-    Patch(f"{M}:_pending_until_booted", RUN_INSTANCES,
-          "RunInstances (an Auto Scaling group's launches too) of a locally bootable AMI starts pending",
-          "the live stack boots the instance and sets it running once its systemd is up; moto starts every instance running",
-          (LIVE_TESTS,), live=True),
-    Patch(f"{M}:_register_pending_targets", {"moto.elbv2.models:FakeTargetGroup.register": ("self", "targets")},
-          "RegisterTargets accepts a pending instance",
-          "AWS does (an Auto Scaling group registers its launches at once); moto refuses anything not running",
-          (LIVE_TESTS,), live=True),
-    Patch(f"{M}:_live_target_health", {
-        "moto.elbv2.models:FakeTargetGroup.health_for": ("self", "target", "ec2_backend"),
-        "moto.elbv2.models:ELBv2Backend.describe_target_health": ("self", "target_group_arn", "targets")},
+        (
+            "tests/unit/local/test_netfacts.py",
+            "tests/integration/local/test_motopatches.py::test_a_custom_id_tag_names_a_subnet_and_a_security_group",
+        ),
+    ),
+    Patch(
+        f"{M}:_pending_until_booted",
+        RUN_INSTANCES,
+        "RunInstances (an Auto Scaling group's launches too) of a locally bootable AMI starts pending",
+        "the live stack boots the instance and sets it running once its systemd is up; moto starts every instance running",
+        (LIVE_TESTS,),
+        live=True,
+    ),
+    Patch(
+        f"{M}:_register_pending_targets",
+        {"moto.elbv2.models:FakeTargetGroup.register": ("self", "targets")},
+        "RegisterTargets accepts a pending instance",
+        "AWS does (an Auto Scaling group registers its launches at once); moto refuses anything not running",
+        (LIVE_TESTS,),
+        live=True,
+    ),
+    Patch(
+        f"{M}:_live_target_health",
+        {
+            "moto.elbv2.models:FakeTargetGroup.health_for": ("self", "target", "ec2_backend"),
+            "moto.elbv2.models:ELBv2Backend.describe_target_health": ("self", "target_group_arn", "targets"),
+        },
         "DescribeTargetHealth answers from HAProxy's checks for the instances the live stack boots, draining ones included",
         "the live stack's load balancer is HAProxy: its checks are the targets' health",
-        (LIVE_TESTS, "tests/integration/local/test_release_live.py"), live=True),
-    Patch(f"{AU}:_iam_action_prefixes", {"moto.iam.access_control:IAMRequestBase.__init__": (
-        "self", "account_id", "method", "path", "data", "body", "headers", "action")},
+        (LIVE_TESTS, "tests/integration/local/test_release_live.py"),
+        live=True,
+    ),
+    Patch(
+        f"{AU}:_iam_action_prefixes",
+        {
+            "moto.iam.access_control:IAMRequestBase.__init__": (
+                "self",
+                "account_id",
+                "method",
+                "path",
+                "data",
+                "body",
+                "headers",
+                "action",
+            )
+        },
         "the action moto authorizes is named with IAM's prefix (monitoring:* is cloudwatch:*)",
         "moto takes the prefix from the signing name, refusing every CloudWatch call a policy allows",
-        ("tests/integration/test_iam.py", "tests/unit/local/test_auth.py")),
-    Patch(f"{AU}:_unknown_resource_checks_action_only", {
-        "moto.iam.access_control:IAMPolicyStatement._check_element_matches": ("self", "statement_element", "value")},
+        ("tests/integration/test_iam.py", "tests/unit/local/test_auth.py"),
+    ),
+    Patch(
+        f"{AU}:_unknown_resource_checks_action_only",
+        {"moto.iam.access_control:IAMPolicyStatement._check_element_matches": ("self", "statement_element", "value")},
         "a request whose resource moto does not know is authorized on its action alone",
         "moto checks it against '*', which no scoped statement matches: least-privilege policies were refused everything",
-        ("tests/integration/test_iam.py",)),
-    Patch(f"{AU}:_access_denied_in_the_protocol", {"moto.iam.access_control:IAMRequest._raise_access_denied": ("self",)},
-          "AccessDenied comes in the request's protocol (JSON, CBOR, EC2's UnauthorizedOperation)",
-          "moto answers XML to all, which JSON clients read as a bare 403",
-          ("tests/integration/test_iam.py", "tests/unit/local/test_auth.py")),
-    Patch(f"{AU}:_instance_profiles_from_launch_templates", RUN_INSTANCES,
-          "an instance launched from a launch template has the template's instance profile",
-          "moto associates a profile only when RunInstances names one, so the metadata service had no role",
-          ("tests/integration/local/test_config_unit_boot.py", LIVE_TESTS)),
-    Patch(f"{AU}:enforce", {"moto.settings:INITIAL_NO_AUTH_ACTION_COUNT": SETTING},
-          "authorization from the first request (moto's documented setting, set before the server starts)",
-          "every request is signed by a known principal and allowed by its policies, as on AWS",
-          ("tests/integration/test_iam.py",)),
-    Patch(f"{AW}:fully_formed_launch_templates", {
-        "moto.autoscaling.responses:AutoScalingResponse.create_auto_scaling_group": ACTION,
-        "moto.autoscaling.responses:AutoScalingResponse.update_auto_scaling_group": ACTION,
-        "moto.ec2.responses.instances:InstanceResponse.run_instances": ACTION},
+        ("tests/integration/test_iam.py",),
+    ),
+    Patch(
+        f"{AU}:_access_denied_in_the_protocol",
+        {"moto.iam.access_control:IAMRequest._raise_access_denied": ("self",)},
+        "AccessDenied comes in the request's protocol (JSON, CBOR, EC2's UnauthorizedOperation)",
+        "moto answers XML to all, which JSON clients read as a bare 403",
+        ("tests/integration/test_iam.py", "tests/unit/local/test_auth.py"),
+    ),
+    Patch(
+        f"{AU}:_instance_profiles_from_launch_templates",
+        RUN_INSTANCES,
+        "an instance launched from a launch template has the template's instance profile",
+        "moto associates a profile only when RunInstances names one, so the metadata service had no role",
+        ("tests/integration/local/test_config_unit_boot.py", LIVE_TESTS),
+    ),
+    Patch(
+        f"{AU}:enforce",
+        {"moto.settings:INITIAL_NO_AUTH_ACTION_COUNT": SETTING},
+        "authorization from the first request (moto's documented setting, set before the server starts)",
+        "every request is signed by a known principal and allowed by its policies, as on AWS",
+        ("tests/integration/test_iam.py",),
+    ),
+    Patch(
+        f"{AW}:fully_formed_launch_templates",
+        {
+            "moto.autoscaling.responses:AutoScalingResponse.create_auto_scaling_group": ACTION,
+            "moto.autoscaling.responses:AutoScalingResponse.update_auto_scaling_group": ACTION,
+            "moto.ec2.responses.instances:InstanceResponse.run_instances": ACTION,
+        },
         "a group or RunInstances on a launch template version without ImageId is refused",
         "see the function's docstring (AWS's rule, moto launches with no AMI)",
-        ("tests/integration/local/test_awsrules.py::test_a_template_without_an_ami_is_refused_by_auto_scaling_and_run_instances",)),
-    Patch(f"{AW}:settling_launch_template_versions", {
-        "moto.ec2.models.launch_templates:LaunchTemplateVersion.__init__": ("self", "template", "number", "data", "description"),
-        "moto.autoscaling.responses:AutoScalingResponse.create_auto_scaling_group": ACTION,
-        "moto.autoscaling.responses:AutoScalingResponse.update_auto_scaling_group": ACTION,
-        "moto.ec2.responses.instances:InstanceResponse.run_instances": ACTION},
+        (
+            "tests/integration/local/test_awsrules.py::test_a_template_without_an_ami_is_refused_by_auto_scaling_and_run_instances",
+        ),
+    ),
+    Patch(
+        f"{AW}:settling_launch_template_versions",
+        {
+            "moto.ec2.models.launch_templates:LaunchTemplateVersion.__init__": (
+                "self",
+                "template",
+                "number",
+                "data",
+                "description",
+            ),
+            "moto.autoscaling.responses:AutoScalingResponse.create_auto_scaling_group": ACTION,
+            "moto.autoscaling.responses:AutoScalingResponse.update_auto_scaling_group": ACTION,
+            "moto.ec2.responses.instances:InstanceResponse.run_instances": ACTION,
+        },
         "a launch template version made a moment ago is refused at its first use",
         "see the function's docstring (EC2's eventual consistency)",
-        ("tests/integration/local/test_awsrules.py::test_a_new_launch_template_version_is_refused_at_its_first_use_then_settles",)),
-    Patch(f"{AW}:settling_security_groups", {
-        "moto.ec2.models.security_groups:SecurityGroupBackend.create_security_group": (
-            "self", "name", "description", "vpc_id", "tags", "force", "is_default"),
-        "moto.ec2.responses.security_groups:SecurityGroups.describe_security_groups": ACTION,
-        "moto.ec2.responses.security_groups:SecurityGroups.authorize_security_group_ingress": ACTION,
-        "moto.ec2.responses.instances:InstanceResponse.run_instances": ACTION,
-        "moto.ec2.responses.launch_templates:LaunchTemplates.create_launch_template": ACTION,
-        "moto.ec2.responses.launch_templates:LaunchTemplates.create_launch_template_version": ACTION},
+        (
+            "tests/integration/local/test_awsrules.py::test_a_new_launch_template_version_is_refused_at_its_first_use_then_settles",
+        ),
+    ),
+    Patch(
+        f"{AW}:settling_security_groups",
+        {
+            "moto.ec2.models.security_groups:SecurityGroupBackend.create_security_group": (
+                "self",
+                "name",
+                "description",
+                "vpc_id",
+                "tags",
+                "force",
+                "is_default",
+            ),
+            "moto.ec2.responses.security_groups:SecurityGroups.describe_security_groups": ACTION,
+            "moto.ec2.responses.security_groups:SecurityGroups.authorize_security_group_ingress": ACTION,
+            "moto.ec2.responses.instances:InstanceResponse.run_instances": ACTION,
+            "moto.ec2.responses.launch_templates:LaunchTemplates.create_launch_template": ACTION,
+            "moto.ec2.responses.launch_templates:LaunchTemplates.create_launch_template_version": ACTION,
+        },
         "a security group made a moment ago is InvalidGroup.NotFound at its first use",
         "see the function's docstring (EC2's eventual consistency)",
-        ("tests/integration/local/test_awsrules.py::test_a_new_security_group_is_not_found_at_its_first_use",)),
-    Patch(f"{AW}:settling_deregistered_image_snapshots", {
-        "moto.ec2.models.amis:AmiBackend.deregister_image": ("self", "ami_id"),
-        "moto.ec2.responses.elastic_block_store:ElasticBlockStore.delete_snapshot": ACTION},
+        ("tests/integration/local/test_awsrules.py::test_a_new_security_group_is_not_found_at_its_first_use",),
+    ),
+    Patch(
+        f"{AW}:settling_deregistered_image_snapshots",
+        {
+            "moto.ec2.models.amis:AmiBackend.deregister_image": ("self", "ami_id"),
+            "moto.ec2.responses.elastic_block_store:ElasticBlockStore.delete_snapshot": ACTION,
+        },
         "a snapshot of an image deregistered a moment ago is InvalidSnapshot.InUse at its first DeleteSnapshot",
         "see the function's docstring (EC2's eventual consistency)",
-        ("tests/integration/local/test_awsrules.py::test_a_deregistered_images_snapshot_is_in_use_at_its_first_delete",)),
-    Patch(f"{AW}:sns_subject_rules", {"moto.sns.responses:SNSResponse.publish": ACTION},
-          "Publish refuses a Subject AWS refuses", "see the function's docstring (moto checks the length only)",
-          ("tests/integration/local/test_awsrules.py::test_sns_subjects_as_aws_takes_them",)),
-    Patch(f"{AW}:ssm_type_changes_refused", {"moto.ssm.models:SimpleSystemManagerBackend.put_parameter": (
-        "self", "name", "description", "value", "parameter_type", "allowed_pattern", "keyid", "overwrite", "tags", "data_type", "tier", "policies")},
-        "PutParameter with Overwrite refuses to change a parameter's type", "see the function's docstring (moto changes it)",
-        ("tests/integration/local/test_awsrules.py::test_ssm_refuses_to_change_a_parameters_type",)),
-    Patch(f"{AW}:targets_checked_before_healthy", {
-        "moto.elbv2.models:ELBv2Backend.register_targets": ("self", "target_group_arn", "instances"),
-        "moto.elbv2.models:FakeTargetGroup.health_for": ("self", "target", "ec2_backend")},
+        (
+            "tests/integration/local/test_awsrules.py::test_a_deregistered_images_snapshot_is_in_use_at_its_first_delete",
+        ),
+    ),
+    Patch(
+        f"{AW}:sns_subject_rules",
+        {"moto.sns.responses:SNSResponse.publish": ACTION},
+        "Publish refuses a Subject AWS refuses",
+        "see the function's docstring (moto checks the length only)",
+        ("tests/integration/local/test_awsrules.py::test_sns_subjects_as_aws_takes_them",),
+    ),
+    Patch(
+        f"{AW}:ssm_type_changes_refused",
+        {
+            "moto.ssm.models:SimpleSystemManagerBackend.put_parameter": (
+                "self",
+                "name",
+                "description",
+                "value",
+                "parameter_type",
+                "allowed_pattern",
+                "keyid",
+                "overwrite",
+                "tags",
+                "data_type",
+                "tier",
+                "policies",
+            )
+        },
+        "PutParameter with Overwrite refuses to change a parameter's type",
+        "see the function's docstring (moto changes it)",
+        ("tests/integration/local/test_awsrules.py::test_ssm_refuses_to_change_a_parameters_type",),
+    ),
+    Patch(
+        f"{AW}:targets_checked_before_healthy",
+        {
+            "moto.elbv2.models:ELBv2Backend.register_targets": ("self", "target_group_arn", "instances"),
+            "moto.elbv2.models:FakeTargetGroup.health_for": ("self", "target", "ec2_backend"),
+        },
         "a registered target is initial until its checks could pass; unused once its instance is terminated",
         "see the function's docstring (moto calls every registered target healthy at once)",
-        ("tests/integration/local/test_awsrules.py::test_a_registered_target_is_initial_until_its_checks_pass_and_not_healthy_once_terminated",
-         "tests/integration/local/test_awsrules.py::test_a_target_whose_instance_an_auto_scaling_group_terminated_is_not_healthy",
-         "tests/integration/release/test_scaling.py::test_an_instance_replaced_mid_release_is_initial_and_the_gate_rolls_back")),
-    Patch("toolkit.local.iamsim:install", {
-        "moto.iam.responses:IamResponse.simulate_principal_policy": ADDED,
-        "moto.ec2.responses.elastic_block_store:ElasticBlockStore.get_ebs_default_kms_key_id": ADDED},
-        "adds iam:SimulatePrincipalPolicy and ec2:GetEbsDefaultKmsKeyId", "invoke doctor calls both; moto has neither",
-        ("tests/unit/doctor/test_iamsim.py::test_simulate_principal_policy_through_boto",)),
-    Patch("toolkit.local.motostate:one_request_at_a_time", {
-        "moto.moto_server.werkzeug_app:DomainDispatcherApplication.__call__": ("self", "environ", "start_response")},
+        (
+            "tests/integration/local/test_awsrules.py::test_a_registered_target_is_initial_until_its_checks_pass_and_not_healthy_once_terminated",
+            "tests/integration/local/test_awsrules.py::test_a_target_whose_instance_an_auto_scaling_group_terminated_is_not_healthy",
+            "tests/integration/release/test_scaling.py::test_an_instance_replaced_mid_release_is_initial_and_the_gate_rolls_back",
+        ),
+    ),
+    Patch(
+        "toolkit.local.iamsim:install",
+        {
+            "moto.iam.responses:IamResponse.simulate_principal_policy": ADDED,
+            "moto.ec2.responses.elastic_block_store:ElasticBlockStore.get_ebs_default_kms_key_id": ADDED,
+        },
+        "adds iam:SimulatePrincipalPolicy and ec2:GetEbsDefaultKmsKeyId",
+        "invoke doctor calls both; moto has neither",
+        ("tests/unit/doctor/test_iamsim.py::test_simulate_principal_policy_through_boto",),
+    ),
+    Patch(
+        "toolkit.local.motostate:one_request_at_a_time",
+        {"moto.moto_server.werkzeug_app:DomainDispatcherApplication.__call__": ("self", "environ", "start_response")},
         "a request to a service whose state the live stack shares runs under motostate.LOCK",
         "moto has no lock of its own over its backends; the live stack's threads read and change them under the same one",
-        ("tests/unit/local/test_motostate.py",), live=True),
+        ("tests/unit/local/test_motostate.py",),
+        live=True,
+    ),
 )
 
 ORIGINALS: dict[str, Any] = {}  # target -> moto's own attribute, before any patch replaced it
@@ -225,7 +470,9 @@ def replace(owner: Any, attr: str, new: Any) -> None:
     """Set moto's ``owner.attr`` (a class or module) to ``new``; LookupError unless ``PATCHES`` lists it."""
     target = target_of(owner, attr)
     if target not in targets():
-        raise LookupError(f"moto patch {target} is not in toolkit.local.motopatches.PATCHES: add it, with why and a test")
+        raise LookupError(
+            f"moto patch {target} is not in toolkit.local.motopatches.PATCHES: add it, with why and a test"
+        )
     ORIGINALS.setdefault(target, getattr(owner, attr, _ABSENT))
     setattr(owner, attr, new)
 

@@ -141,11 +141,19 @@ def _cloudwatch_logs_as_aws() -> None:
     def put_log_events(self, log_group_name, log_stream_name, log_events):
         size = sum(len(e["message"].encode()) + 26 for e in log_events)
         if len(log_events) > 10_000:
-            raise InvalidParameterException(constraint="Member must have length less than or equal to 10000", parameter="logEvents", value=len(log_events))
+            raise InvalidParameterException(
+                constraint="Member must have length less than or equal to 10000",
+                parameter="logEvents",
+                value=len(log_events),
+            )
         if size > 1_048_576:
-            raise InvalidParameterException(f"Log events in a single PutLogEvents request cannot exceed 1048576 bytes (got {size}).")
+            raise InvalidParameterException(
+                f"Log events in a single PutLogEvents request cannot exceed 1048576 bytes (got {size})."
+            )
         if log_events and log_events[-1]["timestamp"] - log_events[0]["timestamp"] > 24 * 3600 * 1000:
-            raise InvalidParameterException("The batch of log events in a single PutLogEvents request cannot span more than 24 hours.")
+            raise InvalidParameterException(
+                "The batch of log events in a single PutLogEvents request cannot span more than 24 hours."
+            )
         with lock:
             return put(self, log_group_name, log_stream_name, log_events)
 
@@ -161,12 +169,21 @@ def _cloudwatch_logs_as_aws() -> None:
                 return json.dumps({"events": [], "searchedLogStreams": []})
         with lock:
             events, token, searched = self.logs_backend.filter_log_events(
-                group_name, names, self._get_param("startTime"), self._get_param("endTime"), self._get_param("limit"),
-                self._get_param("nextToken"), self._get_param("filterPattern"), True)
+                group_name,
+                names,
+                self._get_param("startTime"),
+                self._get_param("endTime"),
+                self._get_param("limit"),
+                self._get_param("nextToken"),
+                self._get_param("filterPattern"),
+                True,
+            )
         return json.dumps({"events": events, "nextToken": token, "searchedLogStreams": searched})
 
     replace(LogsBackend, "put_log_events", put_log_events)
     replace(LogsResponse, "filter_log_events", filter_log_events)
+
+
 def _scaling_names_per_group() -> None:
     """Scheduled action and scaling policy names are unique per Auto Scaling group, as on AWS.
 
@@ -214,6 +231,8 @@ def _scaling_names_per_group() -> None:
     replace(AutoScalingBackend, "delete_policy", delete_policy)
     replace(AutoScalingBackend, "execute_policy", execute_policy)
     replace(AutoScalingResponse, "delete_policy", delete_policy_response)
+
+
 def _standard_tier_value_limit() -> None:
     """PutParameter refuses a value over 4 KB in the standard tier, as SSM does (moto 5.2 stores any size)."""
     from moto.ssm.exceptions import ValidationException
@@ -221,13 +240,41 @@ def _standard_tier_value_limit() -> None:
 
     original = SimpleSystemManagerBackend.put_parameter
 
-    def put_parameter(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite, tags, data_type, tier, policies):
+    def put_parameter(
+        self,
+        name,
+        description,
+        value,
+        parameter_type,
+        allowed_pattern,
+        keyid,
+        overwrite,
+        tags,
+        data_type,
+        tier,
+        policies,
+    ):
         standard = (tier or self.default_parameter_tier) == "Standard"
         if standard and value is not None and len(value) > 4096:
-            raise ValidationException("Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger "
-                                      "parameter value, upgrade the parameter to use the advanced-parameter tier. For more information, "
-                                      "see https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html")
-        return original(self, name, description, value, parameter_type, allowed_pattern, keyid, overwrite, tags, data_type, tier, policies)
+            raise ValidationException(
+                "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger "
+                "parameter value, upgrade the parameter to use the advanced-parameter tier. For more information, "
+                "see https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html"
+            )
+        return original(
+            self,
+            name,
+            description,
+            value,
+            parameter_type,
+            allowed_pattern,
+            keyid,
+            overwrite,
+            tags,
+            data_type,
+            tier,
+            policies,
+        )
 
     replace(SimpleSystemManagerBackend, "put_parameter", put_parameter)
 
@@ -245,8 +292,10 @@ def _custom_network_ids() -> None:
         flat = next((v for v in tags.values() if isinstance(v, dict)), tags)
         return flat.get("_custom_id_")
 
-    for module, random_name, backend, create in ((subnets, "random_subnet_id", subnets.SubnetBackend, "create_subnet"),
-                                                 (security_groups, "random_security_group_id", security_groups.SecurityGroupBackend, "create_security_group")):
+    for module, random_name, backend, create in (
+        (subnets, "random_subnet_id", subnets.SubnetBackend, "create_subnet"),
+        (security_groups, "random_security_group_id", security_groups.SecurityGroupBackend, "create_security_group"),
+    ):
         make_id, original = getattr(module, random_name), getattr(backend, create)
         replace(module, random_name, lambda make_id=make_id: getattr(wanted, "id", None) or make_id())
 
@@ -269,7 +318,9 @@ def _pending_until_booted(controller) -> None:
     def run_instances(self, *args, **kwargs):
         reservation = original(self, *args, **kwargs)
         for inst in reservation.instances:
-            if controller.manages(inst) and not controller.bake_of(inst):  # a build instance is running at once, as on EC2
+            if controller.manages(inst) and not controller.bake_of(
+                inst
+            ):  # a build instance is running at once, as on EC2
                 inst._state.name, inst._state.code = "pending", 0
         return reservation
 
@@ -332,7 +383,9 @@ def _private_folder(path: Path) -> None:
 def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = None):
     """Start the controller; SIGTERM powers every instance off and stops HAProxy first."""
     if os.getpid() != 1:
-        raise SystemExit("--live needs its own mount and PID namespaces: run it under 'unshare --mount --pid --fork --kill-child --propagation private --mount-proc'")
+        raise SystemExit(
+            "--live needs its own mount and PID namespaces: run it under 'unshare --mount --pid --fork --kill-child --propagation private --mount-proc'"
+        )
     from toolkit.local.controller import Controller
     from toolkit.local.store import ImageStore
 

@@ -95,7 +95,9 @@ def forward_weights(listener, world: World | None) -> list[tuple[str, int]]:
     if action is None:
         return []
     data = action.data
-    pairs = [(t["TargetGroupArn"], int(t.get("Weight", 1))) for t in data.get("ForwardConfig", {}).get("TargetGroups", [])]
+    pairs = [
+        (t["TargetGroupArn"], int(t.get("Weight", 1))) for t in data.get("ForwardConfig", {}).get("TargetGroups", [])
+    ]
     if not pairs and data.get("TargetGroupArn"):
         pairs = [(data["TargetGroupArn"], 1)]
     if world is None:
@@ -106,7 +108,9 @@ def forward_weights(listener, world: World | None) -> list[tuple[str, int]]:
 def group_stickiness(listener) -> int:
     """Seconds of target group stickiness on the listener's forward action (``TargetGroupStickinessConfig``); 0: off."""
     action = next((a for a in listener.default_actions if a.type == "forward"), None)
-    config = (action.data.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig") or {} if action is not None else {}
+    config = (
+        (action.data.get("ForwardConfig") or {}).get("TargetGroupStickinessConfig") or {} if action is not None else {}
+    )
     if str(config.get("Enabled", False)).lower() != "true":
         return 0
     return int(config.get("DurationSeconds") or 3600)
@@ -115,7 +119,10 @@ def group_stickiness(listener) -> int:
 def target_stickiness(tg) -> int:
     """Seconds of a target group's ``lb_cookie`` stickiness (its attributes); 0: off or another type."""
     attributes = tg.attributes
-    if str(attributes.get("stickiness.enabled", "false")).lower() != "true" or attributes.get("stickiness.type", "lb_cookie") != "lb_cookie":
+    if (
+        str(attributes.get("stickiness.enabled", "false")).lower() != "true"
+        or attributes.get("stickiness.type", "lb_cookie") != "lb_cookie"
+    ):
         return 0
     return int(attributes.get("stickiness.lb_cookie.duration_seconds") or 86400)
 
@@ -204,8 +211,14 @@ def identity_of(inst):
         data = data[0] if data else None
     raw = getattr(data, "_encoded_string", data)
     return Identity(
-        instance_id=inst.id, image_id=inst.image_id, instance_type=inst.instance_type, region=inst.region_name,
-        zone=inst.placement.zone, account=backend.account_id, private_ip=inst.private_ip or "10.0.0.1",
-        role=roles[0].name if roles else "rodeo-local", user_data=base64.b64decode(raw) if raw else None,
+        instance_id=inst.id,
+        image_id=inst.image_id,
+        instance_type=inst.instance_type,
+        region=inst.region_name,
+        zone=inst.placement.zone,
+        account=backend.account_id,
+        private_ip=inst.private_ip or "10.0.0.1",
+        role=roles[0].name if roles else "rodeo-local",
+        user_data=base64.b64decode(raw) if raw else None,
         tokens_required=getattr(inst.metadata_options, "http_tokens", "optional") == "required",
     )

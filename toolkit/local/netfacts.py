@@ -55,7 +55,10 @@ def _network_view(world: World, booted: set[str]) -> tuple[dict[str, frozenset],
             if inst is None:
                 continue
             key = (inst.id, int(target.get("Port") or tg.port))
-            ok = any(admits_load_balancer(host_of(inst), key[1], groups, subnets, vpc_of(inst)) for groups, subnets in balancers.get(tg.arn, []))
+            ok = any(
+                admits_load_balancer(host_of(inst), key[1], groups, subnets, vpc_of(inst))
+                for groups, subnets in balancers.get(tg.arn, [])
+            )
             admitted[key] = admitted.get(key, False) or ok
     return reach, admitted
 
@@ -68,20 +71,34 @@ def read_network(backend) -> Vpc:
             ingress[group.id] = tuple(_rule(r) for r in list(group.ingress_rules))
             if group.name == "default" and vpc_id:
                 default_group[vpc_id] = group.id
-    subnets = {s.id: (s.vpc_id, str(s.cidr_block)) for zone in list(backend.subnets.values()) for s in list(zone.values())}
+    subnets = {
+        s.id: (s.vpc_id, str(s.cidr_block)) for zone in list(backend.subnets.values()) for s in list(zone.values())
+    }
     tables, associations, mains = {}, {}, {}
     for table in list(backend.route_tables.values()):
-        tables[table.id] = tuple(Route(str(r.destination_cidr_block), _route_target(r)) for r in table.routes if r.destination_cidr_block)
+        tables[table.id] = tuple(
+            Route(str(r.destination_cidr_block), _route_target(r)) for r in table.routes if r.destination_cidr_block
+        )
         if table.main_association_id is not None:
             mains[table.vpc_id] = table.id
         for target in list(table._associations.values()):
             if target.startswith("subnet-"):
                 associations[target] = table.id
-    nats = {n.id: n.subnet_id for n in list(backend.nat_gateways.values()) if n.state == "available" and getattr(n, "connectivity_type", "public") != "private"}
+    nats = {
+        n.id: n.subnet_id
+        for n in list(backend.nat_gateways.values())
+        if n.state == "available" and getattr(n, "connectivity_type", "public") != "private"
+    }
     attached = {g.id: g.vpc.id for g in list(backend.internet_gateways.values()) if g.vpc is not None}
     endpoints = tuple(
-        Endpoint(e.vpc_id, endpoint_service(e.service_name), e.vpc_endpoint_type or "Gateway", tuple(e.route_table_ids or ()),
-                 e.private_dns_enabled in (True, "true", "True", None), e.state == "available")
+        Endpoint(
+            e.vpc_id,
+            endpoint_service(e.service_name),
+            e.vpc_endpoint_type or "Gateway",
+            tuple(e.route_table_ids or ()),
+            e.private_dns_enabled in (True, "true", "True", None),
+            e.state == "available",
+        )
         for e in list(backend.vpc_end_points.values())
     )
     return Vpc(ingress, default_group, subnets, tables, associations, mains, nats, attached, endpoints)
@@ -124,4 +141,8 @@ def backends() -> dict:
     """(account, region) -> moto's EC2 backend, for every one moto has made."""
     from moto.ec2.models import ec2_backends
 
-    return {(account_id, region): backend for account_id, account in list(dict.items(ec2_backends)) for region, backend in list(dict.items(account))}
+    return {
+        (account_id, region): backend
+        for account_id, account in list(dict.items(ec2_backends))
+        for region, backend in list(dict.items(account))
+    }

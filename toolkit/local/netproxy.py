@@ -116,7 +116,11 @@ class TargetPorts:
             self.blackhole.release(sock)
             booted.forward(port, sock)
         else:
-            log.info("%s port %d: no security group of it admits the load balancer: its packets are dropped", booted.instance_id, port)
+            log.info(
+                "%s port %d: no security group of it admits the load balancer: its packets are dropped",
+                booted.instance_id,
+                port,
+            )
             end(booted.forwarders.pop(port, None), timeout=1)
             self.blackhole.listen(sock)
         self.opened[(booted.instance_id, port)] = admitted
@@ -164,7 +168,11 @@ class EndpointProxy:
             return
         service = service_of(head)
         if not reaches(self.reach(instance_id), service):
-            log.info("%s: no route to the AWS endpoint for %s: connection held unanswered", instance_id, service or "an unsigned request")
+            log.info(
+                "%s: no route to the AWS endpoint for %s: connection held unanswered",
+                instance_id,
+                service or "an unsigned request",
+            )
             _hold(conn)
             return
         try:

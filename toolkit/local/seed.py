@@ -31,7 +31,9 @@ from toolkit.iam import INSTANCE, policy
 from toolkit.release import setup
 from toolkit.release.plan import SLOTS
 
-SERVING_TIMEOUT = 180.0  # seconds the seeded slot may take to pass its health checks (a loaded 2-core machine boots slowly)
+SERVING_TIMEOUT = (
+    180.0  # seconds the seeded slot may take to pass its health checks (a loaded 2-core machine boots slowly)
+)
 
 BASE_AMI_NAME = "debian-12-amd64-rodeo-local"
 SEED_TAG = "rodeo:seed"
@@ -91,25 +93,55 @@ def _network(ec2: Any) -> str:
     _default_vpc_online(ec2)
     vpc = ec2.create_vpc(CidrBlock="10.80.0.0/16", TagSpecifications=_tags("vpc", "rodeo-local"))["Vpc"]["VpcId"]
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
-    public = [_subnet(ec2, vpc, zone, f"10.80.{i * 16}.0/20", "public", f"rodeo-local-public-{i}") for i, zone in enumerate(zones)]
-    private = [_subnet(ec2, vpc, zone, f"10.80.{128 + i * 16}.0/20", "private", f"rodeo-local-private-{i}", custom_id)
-               for i, (zone, custom_id) in enumerate(zip(zones, PRIVATE_SUBNETS))]
-    igw = ec2.create_internet_gateway(TagSpecifications=_tags("internet-gateway", "rodeo-local"))["InternetGateway"]["InternetGatewayId"]
+    public = [
+        _subnet(ec2, vpc, zone, f"10.80.{i * 16}.0/20", "public", f"rodeo-local-public-{i}")
+        for i, zone in enumerate(zones)
+    ]
+    private = [
+        _subnet(ec2, vpc, zone, f"10.80.{128 + i * 16}.0/20", "private", f"rodeo-local-private-{i}", custom_id)
+        for i, (zone, custom_id) in enumerate(zip(zones, PRIVATE_SUBNETS))
+    ]
+    igw = ec2.create_internet_gateway(TagSpecifications=_tags("internet-gateway", "rodeo-local"))["InternetGateway"][
+        "InternetGatewayId"
+    ]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     _route_table(ec2, vpc, "rodeo-local-public", public, GatewayId=igw)
     eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
-    nat = ec2.create_nat_gateway(SubnetId=public[0], AllocationId=eip, TagSpecifications=_tags("natgateway", "rodeo-local"))["NatGateway"]["NatGatewayId"]
+    nat = ec2.create_nat_gateway(
+        SubnetId=public[0], AllocationId=eip, TagSpecifications=_tags("natgateway", "rodeo-local")
+    )["NatGateway"]["NatGatewayId"]
     _route_table(ec2, vpc, "rodeo-local-private", private, NatGatewayId=nat)
-    lb_sg = ec2.create_security_group(GroupName=LB_GROUP, Description="rodeo local load balancer", VpcId=vpc,
-                                      TagSpecifications=_tags("security-group", LB_GROUP))["GroupId"]
+    lb_sg = ec2.create_security_group(
+        GroupName=LB_GROUP,
+        Description="rodeo local load balancer",
+        VpcId=vpc,
+        TagSpecifications=_tags("security-group", LB_GROUP),
+    )["GroupId"]
     # A group made a moment ago may not be found yet (AWS's eventual consistency, which the stack enforces).
-    once_settled(lambda: ec2.authorize_security_group_ingress(GroupId=lb_sg, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]))
+    once_settled(
+        lambda: ec2.authorize_security_group_ingress(
+            GroupId=lb_sg,
+            IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        )
+    )
     tags = _tags("security-group", INSTANCE_GROUP)
     tags[0]["Tags"].append({"Key": "_custom_id_", "Value": INSTANCE_SG})
-    sg = ec2.create_security_group(GroupName=INSTANCE_GROUP, Description="rodeo local instances", VpcId=vpc, TagSpecifications=tags)["GroupId"]
-    once_settled(lambda: ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": APP_PORT, "ToPort": APP_PORT, "UserIdGroupPairs": [{"GroupId": lb_sg}]}]))
+    sg = ec2.create_security_group(
+        GroupName=INSTANCE_GROUP, Description="rodeo local instances", VpcId=vpc, TagSpecifications=tags
+    )["GroupId"]
+    once_settled(
+        lambda: ec2.authorize_security_group_ingress(
+            GroupId=sg,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": APP_PORT,
+                    "ToPort": APP_PORT,
+                    "UserIdGroupPairs": [{"GroupId": lb_sg}],
+                }
+            ],
+        )
+    )
     return vpc
 
 
@@ -118,7 +150,9 @@ def _default_vpc_online(ec2: Any) -> None:
     for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
         igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
         ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc["VpcId"])
-        main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+        main = ec2.describe_route_tables(
+            Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "association.main", "Values": ["true"]}]
+        )["RouteTables"]
         for table in main:
             ec2.create_route(RouteTableId=table["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
 
@@ -128,13 +162,17 @@ def _subnet(ec2: Any, vpc: str, zone: str, cidr: str, tier: str, name: str, cust
     tags[0]["Tags"].append({"Key": TIER_TAG, "Value": tier})
     if custom_id:
         tags[0]["Tags"].append({"Key": "_custom_id_", "Value": custom_id})
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone, TagSpecifications=tags)["Subnet"]["SubnetId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=zone, TagSpecifications=tags)["Subnet"][
+        "SubnetId"
+    ]
     ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": False})
     return subnet
 
 
 def _route_table(ec2: Any, vpc: str, name: str, subnets: list[str], **default_route: str) -> None:
-    table = ec2.create_route_table(VpcId=vpc, TagSpecifications=_tags("route-table", name))["RouteTable"]["RouteTableId"]
+    table = ec2.create_route_table(VpcId=vpc, TagSpecifications=_tags("route-table", name))["RouteTable"][
+        "RouteTableId"
+    ]
     ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", **default_route)
     for subnet in subnets:
         ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
@@ -142,13 +180,17 @@ def _route_table(ec2: Any, vpc: str, name: str, subnets: list[str], **default_ro
 
 def public_subnets(ec2: Any, vpc: str) -> list[str]:
     """The seeded VPC's public subnets (the load balancer's), by zone."""
-    found = ec2.describe_subnets(Filters=SEEDED + [{"Name": "vpc-id", "Values": [vpc]}, {"Name": f"tag:{TIER_TAG}", "Values": ["public"]}])["Subnets"]
+    found = ec2.describe_subnets(
+        Filters=SEEDED + [{"Name": "vpc-id", "Values": [vpc]}, {"Name": f"tag:{TIER_TAG}", "Values": ["public"]}]
+    )["Subnets"]
     return [s["SubnetId"] for s in sorted(found, key=lambda s: s["AvailabilityZone"])]
 
 
 def load_balancer_group(ec2: Any, vpc: str) -> str:
     """The seeded load balancer security group's id."""
-    return ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [LB_GROUP]}, {"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"][0]["GroupId"]
+    return ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [LB_GROUP]}, {"Name": "vpc-id", "Values": [vpc]}]
+    )["SecurityGroups"][0]["GroupId"]
 
 
 def _seed_app(stack: Any, ec2: Any) -> str:
@@ -159,8 +201,13 @@ def _seed_app(stack: Any, ec2: Any) -> str:
     if images:
         ami = images[0]["ImageId"]
     else:
-        ami = ec2.register_image(Name=seedimage.NAME, Description="answers /health until the first release", Architecture="x86_64",
-                                 RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+        ami = ec2.register_image(
+            Name=seedimage.NAME,
+            Description="answers /health until the first release",
+            Architecture="x86_64",
+            RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+        )["ImageId"]
         ec2.create_tags(Resources=[ami], Tags=[{"Key": SEED_TAG, "Value": "local"}])
     if not stack.store.has(ami):
         layer = seedimage.write_layer(stack.store.layer_dir("seed-app"), port=8080)
@@ -210,18 +257,29 @@ def _wait_serving(aws: Any, rel: Release, timeout: float = SERVING_TIMEOUT) -> N
     cloud-init included). StackError after ``timeout``."""
     elbv2 = aws.client("elbv2")
     lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
-    listener = next(x for x in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"] if x["Port"] == rel.listener_port)
-    groups = [a for a in listener["DefaultActions"] if a["Type"] == "forward"][0].get("ForwardConfig", {}).get("TargetGroups", [])
+    listener = next(
+        x for x in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"] if x["Port"] == rel.listener_port
+    )
+    groups = (
+        [a for a in listener["DefaultActions"] if a["Type"] == "forward"][0]
+        .get("ForwardConfig", {})
+        .get("TargetGroups", [])
+    )
     arn = max(groups, key=lambda g: g.get("Weight", 0))["TargetGroupArn"]  # the live slot: blue when just seeded
     deadline, healthy = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
-        states = [t["TargetHealth"]["State"] for t in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]]
+        states = [
+            t["TargetHealth"]["State"]
+            for t in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        ]
         healthy = states.count("healthy")
         if healthy >= rel.capacity.min:
             return
         time.sleep(0.5)
-    raise StackError(f"the live slot has {healthy} of {rel.capacity.min} healthy instance(s) after {timeout:.0f}s",
-                     "its instances' boot logs are in the stack's live/instances/ folder; 'invoke local.down' then 'invoke local.up' starts afresh")
+    raise StackError(
+        f"the live slot has {healthy} of {rel.capacity.min} healthy instance(s) after {timeout:.0f}s",
+        "its instances' boot logs are in the stack's live/instances/ folder; 'invoke local.down' then 'invoke local.up' starts afresh",
+    )
 
 
 def _instance_profile(aws: Any, config: Config) -> None:
@@ -232,11 +290,18 @@ def _instance_profile(aws: Any, config: Config) -> None:
         return
     iam = aws.client("iam")
     if not any(p["InstanceProfileName"] == name for p in iam.list_instance_profiles()["InstanceProfiles"]):
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
         iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
         iam.create_instance_profile(InstanceProfileName=name)
         iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
-    iam.put_role_policy(RoleName=name, PolicyName=INSTANCE_POLICY, PolicyDocument=json.dumps(policy(config, (INSTANCE,))))
+    iam.put_role_policy(
+        RoleName=name, PolicyName=INSTANCE_POLICY, PolicyDocument=json.dumps(policy(config, (INSTANCE,)))
+    )
 
 
 def base_ami(aws: Any) -> str | None:
@@ -270,7 +335,9 @@ def _load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "LoadBalancerNotFound":
             raise
-        lb = elbv2.create_load_balancer(Name=rel.load_balancer, Subnets=subnets, SecurityGroups=[sg], Type="application", Scheme="internal")["LoadBalancers"][0]
+        lb = elbv2.create_load_balancer(
+            Name=rel.load_balancer, Subnets=subnets, SecurityGroups=[sg], Type="application", Scheme="internal"
+        )["LoadBalancers"][0]
         created.append(f"load balancer {rel.load_balancer}")
     arns = {}
     for slot in SLOTS:
@@ -281,15 +348,36 @@ def _load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
                 raise
             # The sample app's port; checks as fast as AWS allows, so a local release waits seconds, not minutes.
             arns[slot] = elbv2.create_target_group(
-                Name=rel.slots[slot], Protocol="HTTP", Port=APP_PORT, VpcId=vpc, TargetType="instance", HealthCheckPath="/health",
-                HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2, UnhealthyThresholdCount=2,
+                Name=rel.slots[slot],
+                Protocol="HTTP",
+                Port=APP_PORT,
+                VpcId=vpc,
+                TargetType="instance",
+                HealthCheckPath="/health",
+                HealthCheckIntervalSeconds=5,
+                HealthCheckTimeoutSeconds=2,
+                HealthyThresholdCount=2,
+                UnhealthyThresholdCount=2,
             )["TargetGroups"][0]["TargetGroupArn"]
-            elbv2.modify_target_group_attributes(TargetGroupArn=arns[slot], Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(DRAIN_SECONDS)}])
+            elbv2.modify_target_group_attributes(
+                TargetGroupArn=arns[slot],
+                Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(DRAIN_SECONDS)}],
+            )
             created.append(f"target group {rel.slots[slot]}")
     listeners = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
-    if not any(l["Port"] == rel.listener_port for l in listeners):
-        forward = {"TargetGroups": [{"TargetGroupArn": arns["blue"], "Weight": 100}, {"TargetGroupArn": arns["green"], "Weight": 0}]}
-        elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=rel.listener_port, DefaultActions=[{"Type": "forward", "ForwardConfig": forward}])
+    if not any(listener["Port"] == rel.listener_port for listener in listeners):
+        forward = {
+            "TargetGroups": [
+                {"TargetGroupArn": arns["blue"], "Weight": 100},
+                {"TargetGroupArn": arns["green"], "Weight": 0},
+            ]
+        }
+        elbv2.create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"],
+            Protocol="HTTP",
+            Port=rel.listener_port,
+            DefaultActions=[{"Type": "forward", "ForwardConfig": forward}],
+        )
         created.append(f"listener :{rel.listener_port}")
     created += _alarms(aws, rel, lb["LoadBalancerArn"])
     return created
@@ -306,16 +394,26 @@ def _alarms(aws: Any, rel: Release, lb_arn: str) -> list[str]:
     (there, use ``Period=60``, and a watch of 180 s).
     """
     cw = aws.client("cloudwatch")
-    existing = {a["AlarmName"] for a in cw.describe_alarms(AlarmNames=list(rel.alarms))["MetricAlarms"]} if rel.alarms else set()
+    existing = (
+        {a["AlarmName"] for a in cw.describe_alarms(AlarmNames=list(rel.alarms))["MetricAlarms"]}
+        if rel.alarms
+        else set()
+    )
     created = []
     for name in rel.alarms:
         if name in existing:
             continue
         cw.put_metric_alarm(
-            AlarmName=name, Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
+            AlarmName=name,
+            Namespace="AWS/ApplicationELB",
+            MetricName="HTTPCode_Target_5XX_Count",
             Dimensions=[{"Name": "LoadBalancer", "Value": lb_arn.split(":loadbalancer/")[-1]}],
-            Statistic="Sum", Period=ALARM_PERIOD, EvaluationPeriods=1, Threshold=ALARM_THRESHOLD, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching",
+            Statistic="Sum",
+            Period=ALARM_PERIOD,
+            EvaluationPeriods=1,
+            Threshold=ALARM_THRESHOLD,
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
         )
         created.append(f"alarm {name}")
     return created
-

@@ -40,5 +40,7 @@ def write_layer(layer: Path, port: int) -> Path:
     site = layer / "srv/rodeo-seed"
     site.mkdir(parents=True)
     (site / "health").write_text(json.dumps({"status": "ok", "version": "seed"}))
-    (site / "index.html").write_text("<!doctype html><title>Rodeo</title><p>Rodeo local stack: nothing released yet</p>\n")
+    (site / "index.html").write_text(
+        "<!doctype html><title>Rodeo</title><p>Rodeo local stack: nothing released yet</p>\n"
+    )
     return layer

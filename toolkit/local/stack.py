@@ -43,7 +43,13 @@ from toolkit.local.store import ImageStore
 START_TIMEOUT = 30.0
 START_TRIES = 3  # ports tried: another program may take the free one first
 STOP_TIMEOUT = 20.0  # a live stack powers its instances off first
-LIVE_TOOLS = {"haproxy": "haproxy", "systemd-nspawn": "systemd-container", "socat": "socat", "ip": "iproute2", "unshare": "util-linux"}
+LIVE_TOOLS = {
+    "haproxy": "haproxy",
+    "systemd-nspawn": "systemd-container",
+    "socat": "socat",
+    "ip": "iproute2",
+    "unshare": "util-linux",
+}
 
 
 @dataclass(frozen=True)
@@ -148,8 +154,10 @@ def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> 
             _forget_live(stack)
             url = _start(stack)
             if lost and not _alive(lost):
-                print(f"warning: the local stack had stopped (pid {lost}); started a new, empty one: its AMIs, releases and local images are gone",
-                      file=sys.stderr)
+                print(
+                    f"warning: the local stack had stopped (pid {lost}); started a new, empty one: its AMIs, releases and local images are gone",
+                    file=sys.stderr,
+                )
         try:
             return _seed(stack, region, url, seeders, reseed)
         except BaseException:
@@ -222,10 +230,15 @@ def _discard_kept(stack: Stack) -> None:
 def check_live_host() -> None:
     """Raise ``StackError`` unless this machine can run the live stack (Linux, root, the tools)."""
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
-        raise StackError("the live local stack needs Linux and root (namespaces, mounts, systemd-nspawn)", "run as root, or without the live stack")
+        raise StackError(
+            "the live local stack needs Linux and root (namespaces, mounts, systemd-nspawn)",
+            "run as root, or without the live stack",
+        )
     missing = sorted({pkg for tool, pkg in LIVE_TOOLS.items() if shutil.which(tool) is None})
     if missing:
-        raise StackError(f"the live local stack needs {', '.join(missing)}", f"make setup (or apt-get install {' '.join(missing)})")
+        raise StackError(
+            f"the live local stack needs {', '.join(missing)}", f"make setup (or apt-get install {' '.join(missing)})"
+        )
 
 
 def _command(stack: Stack, port: int) -> list[str]:
@@ -235,7 +248,16 @@ def _command(stack: Stack, port: int) -> list[str]:
     check_live_host()
     # Its own mount and PID namespaces: whatever it mounts or starts ends with it.
     unshare = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private", "--mount-proc"]
-    return [*unshare, *server, "--live", str(stack.live_dir), "--images", str(stack.store.root), "--run-dir", str(stack.run_dir)]
+    return [
+        *unshare,
+        *server,
+        "--live",
+        str(stack.live_dir),
+        "--images",
+        str(stack.store.root),
+        "--run-dir",
+        str(stack.run_dir),
+    ]
 
 
 def _start(stack: Stack) -> str:
@@ -250,8 +272,12 @@ def _start(stack: Stack) -> str:
             # Without moto's catalogue of public AMIs (and their snapshots): the stack seeds the one it needs, and
             # listing snapshots or images no longer walks thousands of records (1.2 s a DescribeSnapshots call).
             proc = subprocess.Popen(
-                _command(stack, port), env=dict(os.environ, MOTO_EC2_LOAD_DEFAULT_AMIS="false"),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                _command(stack, port),
+                env=dict(os.environ, MOTO_EC2_LOAD_DEFAULT_AMIS="false"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         while not _answers(url) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -263,7 +289,9 @@ def _start(stack: Stack) -> str:
         proc.wait(timeout=STOP_TIMEOUT)
         if time.monotonic() >= deadline:
             break
-    raise StackError(f"the moto server did not start (see {stack.log_path})", "check that 'moto[server]' is installed: make setup")
+    raise StackError(
+        f"the moto server did not start (see {stack.log_path})", "check that 'moto[server]' is installed: make setup"
+    )
 
 
 def _write_state(stack: Stack, state: dict) -> None:

@@ -23,7 +23,10 @@ from toolkit.errors import LogsError
 from toolkit.logs import group
 from toolkit.logs.view import UNKNOWN, LogLine, Query, line_of, order
 
-POLL_MIN, POLL_MAX = 1.0, 3.0  # seconds between polls: back to the minimum when lines come, up to the maximum when none do
+POLL_MIN, POLL_MAX = (
+    1.0,
+    3.0,
+)  # seconds between polls: back to the minimum when lines come, up to the maximum when none do
 LOOKBACK_MS = 15_000  # how late (by its timestamp) a line may reach CloudWatch and still be shown by --follow
 RETRY_UNKNOWN = 30.0  # seconds before asking again about an instance EC2 did not know
 
@@ -41,7 +44,11 @@ class Sources:
     def of(self, instance_ids: set[str]) -> dict[str, tuple[str, str]]:
         """Slot and version of each of ``instance_ids`` (``?`` for what EC2 does not say)."""
         now = self.clock()
-        ask = sorted(i for i in instance_ids if i not in self.known and now - self.missing.get(i, -RETRY_UNKNOWN) >= RETRY_UNKNOWN)
+        ask = sorted(
+            i
+            for i in instance_ids
+            if i not in self.known and now - self.missing.get(i, -RETRY_UNKNOWN) >= RETRY_UNKNOWN
+        )
         if ask:
             found = self._describe(ask)
             self.known.update(found)
@@ -53,7 +60,9 @@ class Sources:
         instances = []
         # A filter, not InstanceIds: an id EC2 forgot (terminated long ago) is left out instead of failing the call.
         for start in range(0, len(ids), 200):
-            pages = ec2.get_paginator("describe_instances").paginate(Filters=[{"Name": "instance-id", "Values": ids[start:start + 200]}])
+            pages = ec2.get_paginator("describe_instances").paginate(
+                Filters=[{"Name": "instance-id", "Values": ids[start : start + 200]}]
+            )
             instances += [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
         amis = sorted({i["ImageId"] for i in instances if i.get("ImageId")})
         versions = {}
@@ -82,8 +91,10 @@ def fetch(config: Config, aws: Any, query: Query, start_ms: int) -> list[dict]:
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise
-        raise LogsError(f"no log group {group.name(config)} in {config.region}",
-                        f"run 'invoke --env {config.env} setup' to create it; instances of a Rodeo base image ship their journal to it") from None
+        raise LogsError(
+            f"no log group {group.name(config)} in {config.region}",
+            f"run 'invoke --env {config.env} setup' to create it; instances of a Rodeo base image ship their journal to it",
+        ) from None
 
 
 def lines(config: Config, aws: Any, query: Query, sources: Sources | None = None) -> list[LogLine]:
@@ -128,8 +139,14 @@ class Window:
         return self.wait
 
 
-def follow(config: Config, aws: Any, query: Query, stop: Callable[[], bool] = lambda: False,
-           clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> Iterator[LogLine]:
+def follow(
+    config: Config,
+    aws: Any,
+    query: Query,
+    stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[LogLine]:
     """The lines of ``query`` as they come, until ``stop()`` (or forever): the past ones first, then each poll's new ones.
 
     Polls every ``POLL_MIN`` to ``POLL_MAX`` seconds (see ``Window``). A line

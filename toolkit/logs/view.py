@@ -31,14 +31,47 @@ INSTANCE_RE = re.compile(r"^i-[0-9a-f]{8,17}$")
 # The system's services (fnmatch patterns): systemd's own, Debian's base services, Rodeo's base units. Every other
 # service is the app's; a line from no service (the kernel, systemd itself, a session's command) is the system's.
 SYSTEM_SERVICES = (
-    "systemd-*", "user@*", "user-runtime-dir@*", "getty@*", "serial-getty@*", "console-getty.service", "container-getty@*",
-    "modprobe@*", "kmod-static-nodes.service", "ldconfig.service", "keyboard-setup.service", "ifup@*", "networking.service",
-    "ssh.service", "sshd.service", "cron.service", "dbus.service", "polkit.service", "rsyslog.service", "chrony.service", "ntp*.service",
-    "apt-daily*", "dpkg-db-backup.service", "fstrim.service", "e2scrub*", "man-db.service", "logrotate.service", "unattended-upgrades.service",
-    "cloud-*", "amazon-ssm-agent.service", "snap*", "acpid.service", "irqbalance.service", "haveged.service", "dhcpcd.service",
-    "rodeo-config.service", "rodeo-logs.service",
+    "systemd-*",
+    "user@*",
+    "user-runtime-dir@*",
+    "getty@*",
+    "serial-getty@*",
+    "console-getty.service",
+    "container-getty@*",
+    "modprobe@*",
+    "kmod-static-nodes.service",
+    "ldconfig.service",
+    "keyboard-setup.service",
+    "ifup@*",
+    "networking.service",
+    "ssh.service",
+    "sshd.service",
+    "cron.service",
+    "dbus.service",
+    "polkit.service",
+    "rsyslog.service",
+    "chrony.service",
+    "ntp*.service",
+    "apt-daily*",
+    "dpkg-db-backup.service",
+    "fstrim.service",
+    "e2scrub*",
+    "man-db.service",
+    "logrotate.service",
+    "unattended-upgrades.service",
+    "cloud-*",
+    "amazon-ssm-agent.service",
+    "snap*",
+    "acpid.service",
+    "irqbalance.service",
+    "haveged.service",
+    "dhcpcd.service",
+    "rodeo-config.service",
+    "rodeo-logs.service",
 )
-SINCE_HINT = "write a duration like 30s, 10m, 2h or 1d, or a time like 2026-11-27T14:05:00Z (UTC unless it has an offset)"
+SINCE_HINT = (
+    "write a duration like 30s, 10m, 2h or 1d, or a time like 2026-11-27T14:05:00Z (UTC unless it has an offset)"
+)
 
 
 @dataclass(frozen=True)
@@ -53,10 +86,12 @@ class Query:
 
     def keeps(self, line: "LogLine") -> bool:
         """True when ``line`` passes every filter given."""
-        return ((self.everything or not is_system(line.unit))
-                and (self.slot is None or line.slot == self.slot)
-                and (self.instance is None or line.instance == self.instance)
-                and (self.grep is None or self.grep.search(line.message) is not None))
+        return (
+            (self.everything or not is_system(line.unit))
+            and (self.slot is None or line.slot == self.slot)
+            and (self.instance is None or line.instance == self.instance)
+            and (self.grep is None or self.grep.search(line.message) is not None)
+        )
 
 
 def is_system(unit: str) -> bool:
@@ -64,20 +99,38 @@ def is_system(unit: str) -> bool:
     return not unit.endswith(".service") or any(fnmatch.fnmatchcase(unit, pattern) for pattern in SYSTEM_SERVICES)
 
 
-def query(since: str, slot: str = "", instance: str = "", grep: str = "", now: datetime | None = None, everything: bool = False) -> Query:
+def query(
+    since: str,
+    slot: str = "",
+    instance: str = "",
+    grep: str = "",
+    now: datetime | None = None,
+    everything: bool = False,
+) -> Query:
     """Check the flags of ``invoke logs`` and make its Query; ConfigError naming the flag otherwise."""
     if slot and slot not in SLOTS:
         raise ConfigError(f"--slot {slot!r} is not a slot", f"choose one of: {', '.join(SLOTS)}")
     if instance and not INSTANCE_RE.match(instance):
-        raise ConfigError(f"--instance {instance!r} is not an instance id", "write it like i-0abc1234def567890 (invoke status shows the slots)")
+        raise ConfigError(
+            f"--instance {instance!r} is not an instance id",
+            "write it like i-0abc1234def567890 (invoke status shows the slots)",
+        )
     pattern = None
     if grep:
         try:
             pattern = re.compile(grep)
         except re.error as exc:
-            raise ConfigError(f"--grep {grep!r} is not a regular expression: {exc}", "escape special characters with \\ (or quote a plain word)") from None
-    return Query(since_ms=parse_since(since, now or datetime.now(timezone.utc)), slot=slot or None, instance=instance or None, grep=pattern,
-                 everything=everything)
+            raise ConfigError(
+                f"--grep {grep!r} is not a regular expression: {exc}",
+                "escape special characters with \\ (or quote a plain word)",
+            ) from None
+    return Query(
+        since_ms=parse_since(since, now or datetime.now(timezone.utc)),
+        slot=slot or None,
+        instance=instance or None,
+        grep=pattern,
+        everything=everything,
+    )
 
 
 def parse_since(text: str, now: datetime) -> int:

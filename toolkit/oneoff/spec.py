@@ -67,7 +67,12 @@ def new_id() -> str:
 
 def user_data(base: dict, oneoff: OneOff) -> dict:
     """The release's user data document ``base`` (``toolkit.release.userdata.document``) with the command added."""
-    return {"rodeo": {**base["rodeo"], "oneoff": {"id": oneoff.run_id, "argv": list(oneoff.argv), "timeout": oneoff.timeout}}}
+    return {
+        "rodeo": {
+            **base["rodeo"],
+            "oneoff": {"id": oneoff.run_id, "argv": list(oneoff.argv), "timeout": oneoff.timeout},
+        }
+    }
 
 
 def text(doc: dict) -> str:
@@ -79,8 +84,15 @@ def text(doc: dict) -> str:
 def tags(config: Config, oneoff: OneOff, owner: str, now: datetime) -> list[dict]:
     """The instance's tags (see the module's docstring)."""
     until = (now + timedelta(seconds=oneoff.deadline_seconds)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    pairs = {TAG: oneoff.run_id, "rodeo:app": config.app, "rodeo:env": config.env, "rodeo:oneoff-purpose": oneoff.purpose,
-             OWNER_TAG: owner, UNTIL_TAG: until, "Name": f"rodeo-{config.app}-{config.env}-{oneoff.purpose}-{oneoff.run_id}"}
+    pairs = {
+        TAG: oneoff.run_id,
+        "rodeo:app": config.app,
+        "rodeo:env": config.env,
+        "rodeo:oneoff-purpose": oneoff.purpose,
+        OWNER_TAG: owner,
+        UNTIL_TAG: until,
+        "Name": f"rodeo-{config.app}-{config.env}-{oneoff.purpose}-{oneoff.run_id}",
+    }
     return [{"Key": k, "Value": v} for k, v in pairs.items()]
 
 
@@ -91,8 +103,13 @@ def launch_request(config: Config, oneoff: OneOff, user_data_text: str, owner: s
     from inside is gone, never a stopped one-off left behind.
     """
     request: dict = {
-        "ImageId": oneoff.ami, "InstanceType": oneoff.instance_type, "MinCount": 1, "MaxCount": 1, "ClientToken": oneoff.run_id,
-        "UserData": user_data_text, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        "ImageId": oneoff.ami,
+        "InstanceType": oneoff.instance_type,
+        "MinCount": 1,
+        "MaxCount": 1,
+        "ClientToken": oneoff.run_id,
+        "UserData": user_data_text,
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
         "InstanceInitiatedShutdownBehavior": "terminate",
         "TagSpecifications": [{"ResourceType": "instance", "Tags": tags(config, oneoff, owner, now)}],
     }

@@ -112,7 +112,7 @@ def crashed(instance: str, entries: Iterable[Entry]) -> Crash | None:
         unit = match["unit"]
         failures.setdefault(unit, []).append(index)
         if match["result"] == GAVE_UP or len(failures[unit]) >= CRASHES:
-            return Crash(instance, unit, len(failures[unit]), match["result"], last_lines(seen[:index + 1], unit))
+            return Crash(instance, unit, len(failures[unit]), match["result"], last_lines(seen[: index + 1], unit))
     return None
 
 
@@ -146,7 +146,11 @@ def find(events: list[dict]) -> list[Crash]:
     out = []
     for stream, found in sorted(by_stream.items()):
         # The journal's order: by time, the stream's own order kept for equal times (a stable sort).
-        entries = [e for e in (entry_of(ev.get("message", "")) for ev in sorted(found, key=lambda ev: ev["timestamp"])) if e is not None]
+        entries = [
+            e
+            for e in (entry_of(ev.get("message", "")) for ev in sorted(found, key=lambda ev: ev["timestamp"]))
+            if e is not None
+        ]
         crash = crashed(stream, entries)
         if crash is not None:
             out.append(crash)
@@ -159,8 +163,10 @@ def reason(slot: str, crashes: list[Crash], instances: int) -> str:
     where = ", ".join(c.instance for c in crashes)
     lines = "".join(f"\n    {line}" for line in first.lines)
     said = f"; its last lines on {first.instance}:{lines}" if lines else ""
-    return (f"{slot}: {first.summary()} on {len(crashes)} of {instances} instance(s) ({where}){said}"
-            f"\n  ('invoke logs --slot {slot}' shows the whole journal)")
+    return (
+        f"{slot}: {first.summary()} on {len(crashes)} of {instances} instance(s) ({where}){said}"
+        f"\n  ('invoke logs --slot {slot}' shows the whole journal)"
+    )
 
 
 def read(config: Config, aws: Any, instance_ids: list[str]) -> list[dict]:
@@ -173,7 +179,7 @@ def read(config: Config, aws: Any, instance_ids: list[str]) -> list[dict]:
     """
     out = []
     for start in range(0, len(instance_ids), STREAMS_PER_CALL):
-        chunk = instance_ids[start:start + STREAMS_PER_CALL]
+        chunk = instance_ids[start : start + STREAMS_PER_CALL]
         found = _filter(config, aws, chunk)
         if found is None:
             found = [e for one in chunk for e in (_filter(config, aws, [one]) or [])]
@@ -184,7 +190,11 @@ def read(config: Config, aws: Any, instance_ids: list[str]) -> list[dict]:
 def _filter(config: Config, aws: Any, streams: list[str]) -> list[dict] | None:
     """The events of ``streams``; None when the group or one of the streams does not exist."""
     try:
-        pages = aws.client("logs").get_paginator("filter_log_events").paginate(logGroupName=group.name(config), logStreamNames=streams)
+        pages = (
+            aws.client("logs")
+            .get_paginator("filter_log_events")
+            .paginate(logGroupName=group.name(config), logStreamNames=streams)
+        )
         return [e for page in pages for e in page.get("events", [])]
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":

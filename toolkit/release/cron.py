@@ -18,9 +18,17 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 # (name, lowest, highest, names) per field, in order.
-MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}
+MONTHS = {
+    m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))
+}
 DAYS = {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
-FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}), ("month", 1, 12, MONTHS), ("day of week", 0, 7, DAYS))
+FIELDS = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, MONTHS),
+    ("day of week", 0, 7, DAYS),
+)
 # How far back ``last_fire`` looks: a yearly schedule still counts.
 LOOK_BACK_DAYS = 400
 
@@ -64,7 +72,16 @@ def parse(text: str) -> Cron:
         values.append(found)
         shown.append(normal)
     weekdays = frozenset(0 if d == 7 else d for d in values[4])
-    return Cron(" ".join(shown), values[0], values[1], values[2], values[3], weekdays, fields[2].startswith("*"), fields[4].startswith("*"))
+    return Cron(
+        " ".join(shown),
+        values[0],
+        values[1],
+        values[2],
+        values[3],
+        weekdays,
+        fields[2].startswith("*"),
+        fields[4].startswith("*"),
+    )
 
 
 def _field(raw: str, name: str, low: int, high: int, names: dict[str, int]) -> tuple[frozenset[int], str]:

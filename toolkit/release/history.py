@@ -20,8 +20,13 @@ from toolkit.release import ledger
 
 # Outcomes of a run that put its AMI and config in front of all the traffic: a rollback --to may restore it.
 SERVED = ("released", "restored")
-WORDS = {"released": "released", "restored": "rolled back", "rolled_back": "failed, undone", "interrupted": "interrupted",
-         "in_progress": "in progress"}
+WORDS = {
+    "released": "released",
+    "restored": "rolled back",
+    "rolled_back": "failed, undone",
+    "interrupted": "interrupted",
+    "in_progress": "in progress",
+}
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,12 @@ class Run:
         return f"v{self.number}" if self.number else "-"
 
     def line(self) -> str:
-        """"v7  2026-12-05 10:02:11  rolled back  ami-1 (app 1.2.0, config v3)  41s  by arn... (Ann <ann@x>): why"."""
-        what = f"{self.ami}" + (f" (app {self.app_version}, config v{self.config_version})" if self.app_version else f" (config v{self.config_version})")
+        """ "v7  2026-12-05 10:02:11  rolled back  ami-1 (app 1.2.0, config v3)  41s  by arn... (Ann <ann@x>): why"."""
+        what = f"{self.ami}" + (
+            f" (app {self.app_version}, config v{self.config_version})"
+            if self.app_version
+            else f" (config v{self.config_version})"
+        )
         to = f" to v{self.restores}" if self.restores else ""
         took = f"  {self.seconds:.0f}s" if self.seconds is not None else ""
         when = (self.started_at or "?").replace("T", " ")[:19]
@@ -82,12 +91,26 @@ class History:
 
 def run_of(entry: dict) -> Run:
     """The Run of one ledger entry (older entries lack the newer fields)."""
-    return Run(number=entry.get("number"), kind=entry.get("kind", "release"), outcome=entry.get("outcome", "?"), ami=entry.get("to_ami") or entry.get("ami"),
-               config_version=int(entry.get("config_version") or 0), from_ami=entry.get("from_ami"),
-               from_config_version=entry.get("from_config_version"), app_version=entry.get("app_version"), app_commit=entry.get("app_commit"),
-               git_sha=entry.get("git_sha"), restores=entry.get("restores"), by=entry.get("by"), aws_caller=entry.get("aws_caller"),
-               git_author=entry.get("git_author"), started_at=entry.get("started_at"), ended_at=entry.get("ended_at"),
-               seconds=seconds(entry.get("started_at"), entry.get("ended_at")), reason=entry.get("reason"))
+    return Run(
+        number=entry.get("number"),
+        kind=entry.get("kind", "release"),
+        outcome=entry.get("outcome", "?"),
+        ami=entry.get("to_ami") or entry.get("ami"),
+        config_version=int(entry.get("config_version") or 0),
+        from_ami=entry.get("from_ami"),
+        from_config_version=entry.get("from_config_version"),
+        app_version=entry.get("app_version"),
+        app_commit=entry.get("app_commit"),
+        git_sha=entry.get("git_sha"),
+        restores=entry.get("restores"),
+        by=entry.get("by"),
+        aws_caller=entry.get("aws_caller"),
+        git_author=entry.get("git_author"),
+        started_at=entry.get("started_at"),
+        ended_at=entry.get("ended_at"),
+        seconds=seconds(entry.get("started_at"), entry.get("ended_at")),
+        reason=entry.get("reason"),
+    )
 
 
 def history(app: str, env: str, entries: list[dict]) -> History:
@@ -110,8 +133,11 @@ def find(entries: list[dict], number: int) -> dict:
     if found is None:
         raise ReleaseError(f"no release v{number} is recorded", hint + " ('invoke releases' lists them)")
     if found.get("outcome") not in SERVED:
-        raise ReleaseError(f"release v{number} never served all the traffic (it ended {WORDS.get(found.get('outcome'), found.get('outcome'))}), "
-                           "so there is nothing known-good to restore", hint)
+        raise ReleaseError(
+            f"release v{number} never served all the traffic (it ended {WORDS.get(found.get('outcome'), found.get('outcome'))}), "
+            "so there is nothing known-good to restore",
+            hint,
+        )
     return found
 
 

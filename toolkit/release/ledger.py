@@ -30,7 +30,30 @@ from toolkit.aws import error_code
 from toolkit.config import Config
 from toolkit.errors import ReleaseError
 
-FIELDS = ("id", "number", "kind", "ami", "git_sha", "app_commit", "app_version", "from_ami", "to_ami", "new_slot", "old_slot", "steps", "outcome", "reason", "started_at", "ended_at", "by", "aws_caller", "git_author", "config_version", "from_config_version", "restores")
+FIELDS = (
+    "id",
+    "number",
+    "kind",
+    "ami",
+    "git_sha",
+    "app_commit",
+    "app_version",
+    "from_ami",
+    "to_ami",
+    "new_slot",
+    "old_slot",
+    "steps",
+    "outcome",
+    "reason",
+    "started_at",
+    "ended_at",
+    "by",
+    "aws_caller",
+    "git_author",
+    "config_version",
+    "from_config_version",
+    "restores",
+)
 
 
 def table_name(config: Config) -> str:
@@ -39,7 +62,10 @@ def table_name(config: Config) -> str:
 
 
 def missing_table(config: Config) -> ReleaseError:
-    return ReleaseError(f"DynamoDB table {table_name(config)!r} does not exist in {config.region}", f"create it with 'invoke setup --env {config.env}'")
+    return ReleaseError(
+        f"DynamoDB table {table_name(config)!r} does not exist in {config.region}",
+        f"create it with 'invoke setup --env {config.env}'",
+    )
 
 
 def ensure_table(config: Config, aws: Any) -> bool:
@@ -56,7 +82,10 @@ def ensure_table(config: Config, aws: Any) -> bool:
         ddb.create_table(
             TableName=name,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
             BillingMode="PAY_PER_REQUEST",
             Tags=[{"Key": "rodeo:app", "Value": config.app}],
         )
@@ -73,7 +102,13 @@ def now() -> str:
 
 def start(config: Config, aws: Any, entry: dict) -> dict:
     """Record a release that begins; returns the entry with its ``id``, ``number`` and ``sk``."""
-    entry = dict(entry, id=entry.get("id") or uuid.uuid4().hex[:12], started_at=entry.get("started_at") or now(), outcome="in_progress", steps=list(entry.get("steps", [])))
+    entry = dict(
+        entry,
+        id=entry.get("id") or uuid.uuid4().hex[:12],
+        started_at=entry.get("started_at") or now(),
+        outcome="in_progress",
+        steps=list(entry.get("steps", [])),
+    )
     entry["number"] = entry.get("number") or next_number(config, aws)
     entry["sk"] = f"{entry['started_at']}#{entry['id']}"
     _put(config, aws, entry)
@@ -107,8 +142,12 @@ def recent(config: Config, aws: Any, limit: int = 10) -> list[dict]:
 def every(config: Config, aws: Any) -> list[dict]:
     """Every entry of the environment, newest first (all pages)."""
     ddb = aws.client("dynamodb")
-    args = {"TableName": table_name(config), "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"{config.env}#release"}}, "ScanIndexForward": False}
+    args = {
+        "TableName": table_name(config),
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": f"{config.env}#release"}},
+        "ScanIndexForward": False,
+    }
     out: list[dict] = []
     try:
         while True:
@@ -127,9 +166,13 @@ def next_number(config: Config, aws: Any) -> int:
     """The environment's next release number: one atomic increment of its counter item (1 for the first)."""
     try:
         answer = aws.client("dynamodb").update_item(
-            TableName=table_name(config), Key={"pk": {"S": f"{config.env}#counter"}, "sk": {"S": "release"}},
-            UpdateExpression="ADD #n :one", ExpressionAttributeNames={"#n": "number"}, ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW")
+            TableName=table_name(config),
+            Key={"pk": {"S": f"{config.env}#counter"}, "sk": {"S": "release"}},
+            UpdateExpression="ADD #n :one",
+            ExpressionAttributeNames={"#n": "number"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             raise missing_table(config) from None
@@ -138,7 +181,11 @@ def next_number(config: Config, aws: Any) -> int:
 
 
 def _put(config: Config, aws: Any, entry: dict) -> None:
-    item = {"pk": {"S": f"{config.env}#release"}, "sk": {"S": entry["sk"]}, "data": {"S": json.dumps(entry, sort_keys=True, default=str)}}
+    item = {
+        "pk": {"S": f"{config.env}#release"},
+        "sk": {"S": entry["sk"]},
+        "data": {"S": json.dumps(entry, sort_keys=True, default=str)},
+    }
     for k in ("outcome", "ami"):
         if entry.get(k):
             item[k] = {"S": str(entry[k])}

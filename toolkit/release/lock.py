@@ -34,10 +34,10 @@ from typing import Any
 import botocore.exceptions
 
 from toolkit import procs
-from toolkit.release.ledger import missing_table, table_name
 from toolkit.aws import error_code
 from toolkit.config import Config
 from toolkit.errors import LockError, LockLost
+from toolkit.release.ledger import missing_table, table_name
 
 
 def whoami() -> str:
@@ -73,7 +73,11 @@ def bake_key(image: str, inputs_hash: str) -> dict:
 def holder(config: Config, aws: Any, lock_key: dict | None = None) -> dict | None:
     """Who holds the lock (default: the environment's): ``{"by", "pid", "since", "purpose", "token"}``, or None."""
     try:
-        item = aws.client("dynamodb").get_item(TableName=table_name(config), Key=lock_key or key(config), ConsistentRead=True).get("Item")
+        item = (
+            aws.client("dynamodb")
+            .get_item(TableName=table_name(config), Key=lock_key or key(config), ConsistentRead=True)
+            .get("Item")
+        )
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             raise missing_table(config) from None
@@ -81,8 +85,15 @@ def holder(config: Config, aws: Any, lock_key: dict | None = None) -> dict | Non
     return {k: v.get("S", v.get("N")) for k, v in item.items() if k not in ("pk", "sk")} if item else None
 
 
-def acquire(config: Config, aws: Any, purpose: str, break_lock: bool = False, reporter: Any = None,
-            lock_key: dict | None = None, what: str | None = None) -> Lock:
+def acquire(
+    config: Config,
+    aws: Any,
+    purpose: str,
+    break_lock: bool = False,
+    reporter: Any = None,
+    lock_key: dict | None = None,
+    what: str | None = None,
+) -> Lock:
     """Take the lock, or LockError naming who holds it and since when.
 
     ``break_lock`` takes over a lock someone else holds (a stale one, after a
@@ -127,14 +138,24 @@ def acquire(config: Config, aws: Any, purpose: str, break_lock: bool = False, re
             "wait for that run to end; if it died, rerun with --break-lock",
         )
     try:
-        ddb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk) OR #t = :t", ExpressionAttributeNames={"#t": "token"}, ExpressionAttributeValues={":t": {"S": held.get("token", "")}})
+        ddb.put_item(
+            TableName=table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk) OR #t = :t",
+            ExpressionAttributeNames={"#t": "token"},
+            ExpressionAttributeValues={":t": {"S": held.get("token", "")}},
+        )
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
-        raise LockError(f"{what}: someone else took the lock while it was being broken", "check 'invoke status' and try again") from None
+        raise LockError(
+            f"{what}: someone else took the lock while it was being broken", "check 'invoke status' and try again"
+        ) from None
     if reporter is not None:
         why = "its process is gone" if stale else "--break-lock"
-        reporter.warn(f"took over the lock of {held.get('by')} (pid {held.get('pid')}, since {held.get('since')}): {why}")
+        reporter.warn(
+            f"took over the lock of {held.get('by')} (pid {held.get('pid')}, since {held.get('since')}): {why}"
+        )
     return Lock(table, lock_key, mine["token"], mine, took_over=held or None)
 
 
@@ -142,7 +163,11 @@ def free(aws: Any, lock: Lock) -> bool:
     """Free ``lock`` if it is still ours; False when someone broke it meanwhile (and holds it now)."""
     try:
         aws.client("dynamodb").delete_item(
-            TableName=lock.table, Key=lock.key, ConditionExpression="#t = :t", ExpressionAttributeNames={"#t": "token"}, ExpressionAttributeValues={":t": {"S": lock.token}}
+            TableName=lock.table,
+            Key=lock.key,
+            ConditionExpression="#t = :t",
+            ExpressionAttributeNames={"#t": "token"},
+            ExpressionAttributeValues={":t": {"S": lock.token}},
         )
         return True
     except botocore.exceptions.ClientError as exc:
@@ -150,7 +175,9 @@ def free(aws: Any, lock: Lock) -> bool:
             raise
         retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
     # A retried delete may have freed it on an earlier attempt whose answer was lost: then no one holds it.
-    return retried and "Item" not in aws.client("dynamodb").get_item(TableName=lock.table, Key=lock.key, ConsistentRead=True)
+    return retried and "Item" not in aws.client("dynamodb").get_item(
+        TableName=lock.table, Key=lock.key, ConsistentRead=True
+    )
 
 
 def check(aws: Any, lock: Lock, before: str) -> None:
@@ -162,7 +189,11 @@ def check(aws: Any, lock: Lock, before: str) -> None:
     now = {k: v.get("S", v.get("N")) for k, v in (item or {}).items()}
     if now.get("token") == lock.token:
         return
-    who = f"{now.get('by', '?')} (pid {now.get('pid', '?')}) since {now.get('since', '?')}" if item else "no one (it was freed)"
+    who = (
+        f"{now.get('by', '?')} (pid {now.get('pid', '?')}) since {now.get('since', '?')}"
+        if item
+        else "no one (it was freed)"
+    )
     raise LockLost(
         f"this run lost the lock, now held by {who}; stopped before {before}, changing nothing more",
         "see 'invoke status': the run holding the lock now finishes or undoes what this one started",

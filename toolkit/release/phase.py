@@ -52,8 +52,12 @@ def decide(history: list[dict], entry_id: str, ami: str, config_version: int, co
     for entry in history:
         if entry.get("id") == entry_id:
             continue
-        same = (entry.get("kind", "release") == "release" and entry.get("to_ami") == ami
-                and int(entry.get("config_version") or 0) == config_version and entry.get("outcome") in UNFINISHED)
+        same = (
+            entry.get("kind", "release") == "release"
+            and entry.get("to_ami") == ami
+            and int(entry.get("config_version") or 0) == config_version
+            and entry.get("outcome") in UNFINISHED
+        )
         if not same:
             break
         record = entry.get("release_phase")
@@ -72,11 +76,21 @@ def describe(p: Plan, rel_command: str | None, timeout: int) -> list[str]:
     """The ``--plan`` line of the release phase, when the plan runs one."""
     if not rel_command or p.kind != "release" or p.outcome != "release" or p.resume not in ("start", "scale_up"):
         return []
-    return [f"  release phase: {rel_command!r} on a one-off instance of {p.to_ami} with config v{p.to_config} (timeout {timeout}s), "
-            "before any weight moves; not again if an interrupted attempt of this release finished it"]
+    return [
+        f"  release phase: {rel_command!r} on a one-off instance of {p.to_ami} with config v{p.to_config} (timeout {timeout}s), "
+        "before any weight moves; not again if an interrupted attempt of this release finished it"
+    ]
 
 
-def run(config: Config, aws: Any, p: Plan, entry: dict, reporter: Reporter, held: lock.Lock, out: Callable[[LogLine], None] | None = None) -> dict:
+def run(
+    config: Config,
+    aws: Any,
+    p: Plan,
+    entry: dict,
+    reporter: Reporter,
+    held: lock.Lock,
+    out: Callable[[LogLine], None] | None = None,
+) -> dict:
     """Run the release phase of plan ``p`` unless this release already did; the updated ledger entry.
 
     ReleaseError (after recording the outcome ``stopped``) when it fails.
@@ -88,13 +102,26 @@ def run(config: Config, aws: Any, p: Plan, entry: dict, reporter: Reporter, held
     if what == "check":
         what, record = _settle(config, aws, record, reporter)
     if what == "done":
-        reporter.info(f"release phase: {command!r} already ran for this release (run {record.get('run_id')}, exit 0): not again")
+        reporter.info(
+            f"release phase: {command!r} already ran for this release (run {record.get('run_id')}, exit 0): not again"
+        )
         return ledger.update(config, aws, entry, release_phase=dict(record, carried=True))
-    oneoff = spec.OneOff(run_id=spec.new_id(), argv=("/bin/sh", "-c", command), ami=p.to_ami, config_version=p.to_config,
-                         timeout=rel.release_timeout_seconds, instance_type=rel.instance_type, subnet=subnet(config, aws, p.new_slot),
-                         security_groups=rel.security_groups, instance_profile=rel.instance_profile, purpose="release")
+    oneoff = spec.OneOff(
+        run_id=spec.new_id(),
+        argv=("/bin/sh", "-c", command),
+        ami=p.to_ami,
+        config_version=p.to_config,
+        timeout=rel.release_timeout_seconds,
+        instance_type=rel.instance_type,
+        subnet=subnet(config, aws, p.new_slot),
+        security_groups=rel.security_groups,
+        instance_profile=rel.instance_profile,
+        purpose="release",
+    )
     lock.check(aws, held, "the release phase")
-    entry = ledger.update(config, aws, entry, release_phase={"status": "started", "run_id": oneoff.run_id, "command": command})
+    entry = ledger.update(
+        config, aws, entry, release_phase={"status": "started", "run_id": oneoff.run_id, "command": command}
+    )
     base = userdata.document(config, **_config_refs(config, aws, p.to_config))
     started = time.monotonic()
     try:
@@ -104,10 +131,29 @@ def run(config: Config, aws: Any, p: Plan, entry: dict, reporter: Reporter, held
     took = round(time.monotonic() - started, 1)
     if code != 0:
         why = f"timed out after {oneoff.timeout}s" if code == spec.TIMED_OUT else f"exited {code}"
-        raise _stopped(config, aws, entry, p, command, code, f"release phase {command!r} {why}",
-                       "its output is above and in 'invoke logs --since 1h'; fix the command or the release, then release again")
+        raise _stopped(
+            config,
+            aws,
+            entry,
+            p,
+            command,
+            code,
+            f"release phase {command!r} {why}",
+            "its output is above and in 'invoke logs --since 1h'; fix the command or the release, then release again",
+        )
     reporter.ok(f"release phase: {command!r} exited 0 in {took:g}s")
-    return ledger.update(config, aws, entry, release_phase={"status": "succeeded", "run_id": oneoff.run_id, "command": command, "exit_code": 0, "seconds": took})
+    return ledger.update(
+        config,
+        aws,
+        entry,
+        release_phase={
+            "status": "succeeded",
+            "run_id": oneoff.run_id,
+            "command": command,
+            "exit_code": 0,
+            "seconds": took,
+        },
+    )
 
 
 def _settle(config: Config, aws: Any, record: dict, reporter: Reporter) -> tuple[str, dict | None]:
@@ -136,22 +182,51 @@ def _stream_of(config: Config, aws: Any, run_id: str) -> list[dict]:
     return out
 
 
-def _stopped(config: Config, aws: Any, entry: dict, p: Plan, command: str, code: int | None, reason: str, hint: str) -> ReleaseError:
+def _stopped(
+    config: Config, aws: Any, entry: dict, p: Plan, command: str, code: int | None, reason: str, hint: str
+) -> ReleaseError:
     from toolkit.release.result import ReleaseResult  # the result names the stop; the rollout is not involved
 
-    ledger.update(config, aws, entry, outcome="stopped", reason=reason, ended_at=ledger.now(),
-                  release_phase=dict(entry.get("release_phase") or {}, status="failed", exit_code=code))
-    result = ReleaseResult(outcome="stopped", kind="release", ami=p.to_ami, git_sha=entry.get("git_sha"), active_slot=p.old_slot,
-                           previous_slot=p.old_slot, from_ami=p.from_ami, config_version=p.to_config, from_config=p.from_config, reason=reason)
-    serving = f"{p.old_slot} serves {p.from_ami} (config v{p.from_config or 0}), as before" if p.from_ami else "nothing served before, and nothing serves now"
-    return ReleaseError(f"release of {p.to_ami} (config v{p.to_config}) stopped before any traffic moved: {reason}; {serving}", hint, result=result)
+    ledger.update(
+        config,
+        aws,
+        entry,
+        outcome="stopped",
+        reason=reason,
+        ended_at=ledger.now(),
+        release_phase=dict(entry.get("release_phase") or {}, status="failed", exit_code=code),
+    )
+    result = ReleaseResult(
+        outcome="stopped",
+        kind="release",
+        ami=p.to_ami,
+        git_sha=entry.get("git_sha"),
+        active_slot=p.old_slot,
+        previous_slot=p.old_slot,
+        from_ami=p.from_ami,
+        config_version=p.to_config,
+        from_config=p.from_config,
+        reason=reason,
+    )
+    serving = (
+        f"{p.old_slot} serves {p.from_ami} (config v{p.from_config or 0}), as before"
+        if p.from_ami
+        else "nothing served before, and nothing serves now"
+    )
+    return ReleaseError(
+        f"release of {p.to_ami} (config v{p.to_config}) stopped before any traffic moved: {reason}; {serving}",
+        hint,
+        result=result,
+    )
 
 
 def subnet(config: Config, aws: Any, slot: str) -> str | None:
     """The first subnet of ``slot``'s Auto Scaling group (where its instances run), else release.subnets' first."""
     rel = config.release
     assert rel is not None
-    groups = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[rel.slots[slot]])["AutoScalingGroups"]
+    groups = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[rel.slots[slot]])[
+        "AutoScalingGroups"
+    ]
     zones = [s for s in (groups[0].get("VPCZoneIdentifier") or "").split(",") if s] if groups else []
     return (zones or list(rel.subnets) or [None])[0]
 

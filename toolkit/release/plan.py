@@ -131,7 +131,9 @@ def start_capacity(release: Release, live: SlotState, scaled: Capacity | None = 
     """
     cap = scaled or release.capacity
     desired = max(cap.desired, live.desired)
-    return Capacity(min=min(max(cap.min, live.min_size), desired), max=max(cap.max, live.max_size, desired), desired=desired)
+    return Capacity(
+        min=min(max(cap.min, live.min_size), desired), max=max(cap.max, live.max_size, desired), desired=desired
+    )
 
 
 def need_healthy(release: Release) -> int:
@@ -156,7 +158,10 @@ def resume_point(state: State, ami: str, release: Release, config: int = 0) -> t
     error unless ``ami`` is the older slot's (then it is undone: a revert).
     """
     if state.blue.weight <= 0 and state.green.weight <= 0:
-        raise ReleaseError("the listener sends no traffic to either slot (both weights are 0)", "set the weights in the listener's forward action, or run 'invoke setup'")
+        raise ReleaseError(
+            "the listener sends no traffic to either slot (both weights are 0)",
+            "set the weights in the listener's forward action, or run 'invoke setup'",
+        )
     if state.split:
         old = state.active
         new = state.other(old.name)
@@ -177,8 +182,15 @@ def resume_point(state: State, ami: str, release: Release, config: int = 0) -> t
     return "start", idle.name
 
 
-def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None = None, abandon: bool = False, config: int = 0,
-         scaled: Capacity | None = None) -> Plan:
+def plan(
+    state: State,
+    release: Release,
+    ami: str,
+    steps: tuple[int, ...] | None = None,
+    abandon: bool = False,
+    config: int = 0,
+    scaled: Capacity | None = None,
+) -> Plan:
     """The Plan that takes ``state`` to ``ami`` with config version ``config`` holding all traffic.
 
     ``steps`` overrides ``release.steps`` (a rollback moves in one step, 100).
@@ -196,8 +208,20 @@ def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None
     keep_warm = release.keep_old_slot_warm and not revert and not abandon
     notes: list[str] = []
     if point == "done" or (point == "drain" and keep_warm):
-        return _plan(release, "unchanged", "done", new, old, ami, (), False, scale_old_down=False, notes=("already released: nothing to do",), config=config,
-                     scaled=scaled)
+        return _plan(
+            release,
+            "unchanged",
+            "done",
+            new,
+            old,
+            ami,
+            (),
+            False,
+            scale_old_down=False,
+            notes=("already released: nothing to do",),
+            config=config,
+            scaled=scaled,
+        )
     first = point in ("start", "scale_up") and old.desired == 0 and old.instances == 0
     if first:
         steps = (100,)
@@ -220,18 +244,49 @@ def plan(state: State, release: Release, ami: str, steps: tuple[int, ...] | None
     clear = point == "start" and not new.holds(ami, config) and (new.desired > 0 or new.instances > 0)
     cap = start_capacity(release, old, scaled)
     if point in ("start", "scale_up") and scaled is not None:
-        notes.append(f"{new.name} starts at {cap.desired} (min {cap.min}, max {cap.max}): the size 'invoke scale' set"
-                     + (f", raised to what {old.name} runs now ({old.desired})" if cap != scaled else ""))
+        notes.append(
+            f"{new.name} starts at {cap.desired} (min {cap.min}, max {cap.max}): the size 'invoke scale' set"
+            + (f", raised to what {old.name} runs now ({old.desired})" if cap != scaled else "")
+        )
     elif point in ("start", "scale_up") and cap != release.capacity:
-        notes.append(f"{old.name} runs {old.desired} now (min {old.min_size}, max {old.max_size}): {new.name} starts at {cap.desired} "
-                     f"(min {cap.min}, max {cap.max}) instead of release.capacity")
-    return _plan(release, "release", point, new, old, ami, steps, clear, reuse=reuse, scale_old_down=not keep_warm, first=first, notes=tuple(notes), config=config,
-                 scaled=scaled)
+        notes.append(
+            f"{old.name} runs {old.desired} now (min {old.min_size}, max {old.max_size}): {new.name} starts at {cap.desired} "
+            f"(min {cap.min}, max {cap.max}) instead of release.capacity"
+        )
+    return _plan(
+        release,
+        "release",
+        point,
+        new,
+        old,
+        ami,
+        steps,
+        clear,
+        reuse=reuse,
+        scale_old_down=not keep_warm,
+        first=first,
+        notes=tuple(notes),
+        config=config,
+        scaled=scaled,
+    )
 
 
-def _plan(release: Release, outcome: str, point: str, new: SlotState, old: SlotState, ami: str, steps: tuple[int, ...], clear: bool,
-          reuse: int | None = None, scale_old_down: bool = True, first: bool = False, notes: tuple[str, ...] = (), config: int = 0,
-          scaled: Capacity | None = None) -> Plan:
+def _plan(
+    release: Release,
+    outcome: str,
+    point: str,
+    new: SlotState,
+    old: SlotState,
+    ami: str,
+    steps: tuple[int, ...],
+    clear: bool,
+    reuse: int | None = None,
+    scale_old_down: bool = True,
+    first: bool = False,
+    notes: tuple[str, ...] = (),
+    config: int = 0,
+    scaled: Capacity | None = None,
+) -> Plan:
     capacity = start_capacity(release, old, scaled)
     return Plan(
         outcome=outcome,
@@ -258,7 +313,9 @@ def _plan(release: Release, outcome: str, point: str, new: SlotState, old: SlotS
 
 def _check_steps(steps: tuple[int, ...]) -> None:
     if not steps or steps[-1] != 100 or any(not 0 < s <= 100 for s in steps) or list(steps) != sorted(set(steps)):
-        raise ReleaseError(f"steps {list(steps)} must increase and end at 100", "write percentages of traffic like [10, 50, 100]")
+        raise ReleaseError(
+            f"steps {list(steps)} must increase and end at 100", "write percentages of traffic like [10, 50, 100]"
+        )
 
 
 UNFINISHED = ("in_progress", "interrupted")
@@ -308,14 +365,31 @@ def rollback_release(state: State, history: list[dict]) -> tuple[str, int]:
     if last is not None:
         if last.get("from_ami"):
             return last["from_ami"], int(last.get("from_config_version") or 0)  # entries before config vars: none
-        raise ReleaseError(f"nothing to roll back to: the last release, of {last.get('to_ami')}, was the first one", "release a known-good AMI with 'invoke release --ami ...'")
+        raise ReleaseError(
+            f"nothing to roll back to: the last release, of {last.get('to_ami')}, was the first one",
+            "release a known-good AMI with 'invoke release --ami ...'",
+        )
     releases = [e for e in history if e.get("kind", "release") == "release"]
-    if not releases and idle.ami and not idle.holds(live.ami, live.config) and (idle.version or 0) < (live.version or 0):
+    if (
+        not releases
+        and idle.ami
+        and not idle.holds(live.ami, live.config)
+        and (idle.version or 0) < (live.version or 0)
+    ):
         return idle.ami, idle.config
-    raise ReleaseError(f"nothing to roll back to: no release that moved traffic to {live.ami} is recorded", "release a known-good AMI with 'invoke release --ami ...'")
+    raise ReleaseError(
+        f"nothing to roll back to: no release that moved traffic to {live.ami} is recorded",
+        "release a known-good AMI with 'invoke release --ami ...'",
+    )
 
 
-def rollback_plan(state: State, release: Release, history: list[dict], target: tuple[str, int] | None = None, scaled: Capacity | None = None) -> Plan:
+def rollback_plan(
+    state: State,
+    release: Release,
+    history: list[dict],
+    target: tuple[str, int] | None = None,
+    scaled: Capacity | None = None,
+) -> Plan:
     """The Plan of ``invoke rollback``, from the state and the ledger (newest first).
 
     The target is ``rollback_target``. Split traffic: all of it back to the
@@ -333,7 +407,14 @@ def rollback_plan(state: State, release: Release, history: list[dict], target: t
         p = plan(state, release, target, steps=(100,), config=config, scaled=scaled)
     elif state.active.holds(target, config):
         last = last_release(history)
-        p = plan(state, release, target, abandon=last is None or last.get("outcome") != "released", config=config, scaled=scaled)
+        p = plan(
+            state,
+            release,
+            target,
+            abandon=last is None or last.get("outcome") != "released",
+            config=config,
+            scaled=scaled,
+        )
     else:
         p = plan(state, release, target, steps=(100,), config=config, scaled=scaled)
     return replace(p, kind="rollback", rollback_target=None, rollback_config=None)
@@ -345,27 +426,51 @@ def restore_plan(state: State, release: Release, ami: str, config: int, scaled: 
     Like any release it resumes where a killed run stopped; a half-done
     release of something else is refused (finish or undo it first).
     """
-    return replace(plan(state, release, ami, steps=(100,), config=config, scaled=scaled), kind="rollback", rollback_target=None, rollback_config=None)
+    return replace(
+        plan(state, release, ami, steps=(100,), config=config, scaled=scaled),
+        kind="rollback",
+        rollback_target=None,
+        rollback_config=None,
+    )
 
 
 def describe(plan: Plan) -> list[str]:
     """The plan as lines a person reads (for --plan)."""
     if plan.outcome == "unchanged":
-        return [f"{plan.to_ami} with config v{plan.to_config} already holds all traffic in {plan.new_slot}: nothing to do"]
-    what = f"roll back to {plan.to_ami} with config v{plan.to_config} in" if plan.kind == "rollback" else f"release {plan.to_ami} with config v{plan.to_config} into"
-    lines = [f"{what} {plan.new_slot} (live now: {plan.old_slot} with {plan.from_ami or 'nothing'}, config v{plan.from_config or 0}), resuming at: {plan.resume}"]
+        return [
+            f"{plan.to_ami} with config v{plan.to_config} already holds all traffic in {plan.new_slot}: nothing to do"
+        ]
+    what = (
+        f"roll back to {plan.to_ami} with config v{plan.to_config} in"
+        if plan.kind == "rollback"
+        else f"release {plan.to_ami} with config v{plan.to_config} into"
+    )
+    lines = [
+        f"{what} {plan.new_slot} (live now: {plan.old_slot} with {plan.from_ami or 'nothing'}, config v{plan.from_config or 0}), resuming at: {plan.resume}"
+    ]
     if plan.resume in ("start", "scale_up"):
         if plan.clear_new_first:
             lines.append(f"  empty {plan.new_slot} first (it holds another AMI)")
-        version = f"launch template version {plan.reuse_version}" if plan.reuse_version else "a new launch template version (IMDSv2 required)"
-        lines.append(f"  scale {plan.new_slot} to {plan.capacity.desired} (min {plan.capacity.min}, max {plan.capacity.max}) with {version}, wait until all healthy")
+        version = (
+            f"launch template version {plan.reuse_version}"
+            if plan.reuse_version
+            else "a new launch template version (IMDSv2 required)"
+        )
+        lines.append(
+            f"  scale {plan.new_slot} to {plan.capacity.desired} (min {plan.capacity.min}, max {plan.capacity.max}) with {version}, wait until all healthy"
+        )
     for step in plan.steps:
-        lines.append(f"  weight {plan.new_slot} {step.new_weight}% / {plan.old_slot} {step.old_weight}%  ({step.new_instances} + {step.old_instances} instances), watch {plan.pause_seconds}s")
+        lines.append(
+            f"  weight {plan.new_slot} {step.new_weight}% / {plan.old_slot} {step.old_weight}%  ({step.new_instances} + {step.old_instances} instances), watch {plan.pause_seconds}s"
+        )
     if plan.scale_old_down:
         lines.append(f"  drain {plan.old_slot} (up to {plan.drain_seconds}s) and scale it to 0")
     elif plan.steps:
         lines.append(f"  keep {plan.old_slot} warm for a fast rollback")
     if plan.kind == "release":
-        lines.append(f"  rollback target: {plan.rollback_target or 'none'}" + (f" with config v{plan.rollback_config or 0}" if plan.rollback_target else ""))
+        lines.append(
+            f"  rollback target: {plan.rollback_target or 'none'}"
+            + (f" with config v{plan.rollback_config or 0}" if plan.rollback_target else "")
+        )
     lines.extend(f"  note: {n}" for n in plan.notes)
     return lines

@@ -94,8 +94,10 @@ class ScaleResult:
         if self.outcome == "unchanged":
             return self.plan.lines()
         p = self.plan
-        return [f"scaled {PROCESS} to {p.desired} in {self.seconds:.0f}s: {p.slot} runs {p.desired} healthy instance(s) of {p.ami} (was {p.current}), "
-                f"min {p.min}, max {p.max}; the next release starts at it"]
+        return [
+            f"scaled {PROCESS} to {p.desired} in {self.seconds:.0f}s: {p.slot} runs {p.desired} healthy instance(s) of {p.ami} (was {p.current}), "
+            f"min {p.min}, max {p.max}; the next release starts at it"
+        ]
 
 
 def parse(word: str, low: str = "", high: str = "") -> Change:
@@ -114,8 +116,10 @@ def parse(word: str, low: str = "", high: str = "") -> Change:
         hint = "write web=2; the instances' type is release.instance_type in rodeo.yml" if sized else FORM_HINT
         raise ConfigError(f"{word!r} is not a process and a count", hint)
     if match["process"] != PROCESS:
-        raise ConfigError(f"no process type {match['process']!r}: Rodeo's instances run one, {PROCESS} (the app behind the load balancer)",
-                          f"write {PROCESS}{match['op']}{match['count']}")
+        raise ConfigError(
+            f"no process type {match['process']!r}: Rodeo's instances run one, {PROCESS} (the app behind the load balancer)",
+            f"write {PROCESS}{match['op']}{match['count']}",
+        )
     return Change(match["op"], int(match["count"]), minimum, maximum)
 
 
@@ -127,7 +131,14 @@ def _limit(flag: str, word: str) -> int | None:
     return int(word)
 
 
-def plan(state: State, change: Change, group: str, targets: tuple[str, ...] = (), schedules: tuple[str, ...] = (), floor: int = 0) -> ScalePlan:
+def plan(
+    state: State,
+    change: Change,
+    group: str,
+    targets: tuple[str, ...] = (),
+    schedules: tuple[str, ...] = (),
+    floor: int = 0,
+) -> ScalePlan:
     """The ScalePlan for ``change`` on the slot holding the traffic in ``state`` (``group`` is its Auto Scaling group).
 
     ``targets`` and ``schedules`` name the ``scaling:`` entries that resize
@@ -135,8 +146,10 @@ def plan(state: State, change: Change, group: str, targets: tuple[str, ...] = ()
     ``release.capacity.min``: no count or minimum below it.
     """
     if state.split:
-        raise ReleaseError(f"a release is between steps (weights {state.weights}): no slot holds all the traffic",
-                           "finish it ('invoke release') or undo it ('invoke rollback'), then scale")
+        raise ReleaseError(
+            f"a release is between steps (weights {state.weights}): no slot holds all the traffic",
+            "finish it ('invoke release') or undo it ('invoke rollback'), then scale",
+        )
     live = state.active
     if not live.ami or live.weight == 0:
         raise ReleaseError("nothing is released yet, so no slot serves to scale", "release first: 'invoke deploy'")
@@ -146,18 +159,27 @@ def plan(state: State, change: Change, group: str, targets: tuple[str, ...] = ()
     if (lo, hi) != (live.min_size, live.max_size):
         base.update(from_min=live.min_size, from_max=live.max_size)
     # No count (--min/--max only): the count it runs, moved into the new limits.
-    desired = {"=": change.count, "+": live.desired + change.count, "-": live.desired - change.count}.get(change.op, min(max(live.desired, lo), hi))
+    desired = {"=": change.count, "+": live.desired + change.count, "-": live.desired - change.count}.get(
+        change.op, min(max(live.desired, lo), hi)
+    )
     why = f"release.capacity.min is {floor}: a slot needs that many healthy instances to hold any traffic (the release's gates)"
     if change.min is not None and change.min < floor:
-        raise ConfigError(f"--min {change.min} is below release.capacity.min ({floor})", f"{why}; give --min {floor} or more, or lower release.capacity.min in rodeo.yml")
+        raise ConfigError(
+            f"--min {change.min} is below release.capacity.min ({floor})",
+            f"{why}; give --min {floor} or more, or lower release.capacity.min in rodeo.yml",
+        )
     if desired < floor:
-        raise ConfigError(f"{PROCESS}={desired} is below release.capacity.min ({floor})",
-                          f"{why}, so fewer would stop the next release; scale to {floor} or more, or lower release.capacity.min in rodeo.yml")
+        raise ConfigError(
+            f"{PROCESS}={desired} is below release.capacity.min ({floor})",
+            f"{why}, so fewer would stop the next release; scale to {floor} or more, or lower release.capacity.min in rodeo.yml",
+        )
     if lo > hi:
         raise ConfigError(f"--min {lo} is above --max {hi}", "give a minimum no larger than the maximum")
     if not lo <= desired <= hi:
-        raise ConfigError(f"{PROCESS}={desired} is outside what {group} allows: {lo} to {hi} instance(s)",
-                          "scale within them, or change them with --min/--max")
+        raise ConfigError(
+            f"{PROCESS}={desired} is outside what {group} allows: {lo} to {hi} instance(s)",
+            "scale within them, or change them with --min/--max",
+        )
     notes = []
     if targets:
         notes.append(f"target tracking ({', '.join(targets)}) resizes {group} by load, and may change this count")
@@ -167,8 +189,14 @@ def plan(state: State, change: Change, group: str, targets: tuple[str, ...] = ()
     return ScalePlan("unchanged" if same else "scale", desired=desired, notes=tuple(notes), **base)
 
 
-def scale(config: Config, aws: Any, change: Change, plan_only: bool = False, break_lock: bool = False,
-          reporter: Reporter | None = None) -> ScaleResult:
+def scale(
+    config: Config,
+    aws: Any,
+    change: Change,
+    plan_only: bool = False,
+    break_lock: bool = False,
+    reporter: Reporter | None = None,
+) -> ScaleResult:
     """Carry out the plan for ``change`` under the release lock; waits until the group runs that many healthy instances."""
     rel = slots.release_of(config)
     reporter = reporter or Reporter()
@@ -185,13 +213,24 @@ def scale(config: Config, aws: Any, change: Change, plan_only: bool = False, bre
         started = time.monotonic()
         lock.check(aws, held, f"scaling {p.slot}")
         with reporter.step(f"{p.slot} from {p.current} to {p.desired} instance(s)") as line:
-            scaled.record(config, aws, kept)  # before the group changes: a kill after it still leaves the next release the new size
+            scaled.record(
+                config, aws, kept
+            )  # before the group changes: a kill after it still leaves the next release the new size
             slots.set_capacity(env, aws, p.slot, p.desired, p.min, p.max)
-            ok = slots.wait_in_service(env, aws, p.slot, p.desired, rel.health_timeout_seconds, lambda n, total: line.note(f"instances healthy {n}/{total}"))
+            ok = slots.wait_in_service(
+                env,
+                aws,
+                p.slot,
+                p.desired,
+                rel.health_timeout_seconds,
+                lambda n, total: line.note(f"instances healthy {n}/{total}"),
+            )
             if not ok:
                 healthy, total = slots.health(env, aws)[p.slot]
-                raise ReleaseError(f"{p.slot} has {healthy}/{p.desired} healthy instance(s) ({total} in service) after {rel.health_timeout_seconds}s",
-                                   f"see why with 'invoke logs --slot {p.slot}'; its group keeps trying to reach {p.desired}")
+                raise ReleaseError(
+                    f"{p.slot} has {healthy}/{p.desired} healthy instance(s) ({total} in service) after {rel.health_timeout_seconds}s",
+                    f"see why with 'invoke logs --slot {p.slot}'; its group keeps trying to reach {p.desired}",
+                )
             line["result"] = f"instances healthy {p.desired}/{p.desired}"
         return ScaleResult("scaled", p, healthy=p.desired, seconds=round(time.monotonic() - started, 2))
     finally:
@@ -203,4 +242,6 @@ def _plan(config: Config, env: slots.Env, aws: Any, change: Change) -> ScalePlan
     scaling = config.scaling
     targets = tuple(t.name for t in scaling.target_tracking) if scaling else ()
     schedules = tuple(s.name for s in scaling.schedules) if scaling else ()
-    return plan(state, change, env.groups[state.active.name], targets, schedules, floor=slots.release_of(config).capacity.min)
+    return plan(
+        state, change, env.groups[state.active.name], targets, schedules, floor=slots.release_of(config).capacity.min
+    )

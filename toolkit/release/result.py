@@ -60,11 +60,14 @@ class ReleaseResult:
         return [f"released {tried}{took}: {self.active_slot} serves it now{instead}"]
 
     def rolled_back_tail(self) -> str:
-        """"after 17s at 10% of traffic: <why>; blue serves ami-1 (config v2), as before": how long, how far, why, what serves."""
+        """ "after 17s at 10% of traffic: <why>; blue serves ami-1 (config v2), as before": how long, how far, why, what serves."""
         reached = f"at {max(self.steps)}% of traffic" if self.steps else "before it took any traffic"
         took = f"after {self.seconds:.0f}s " if self.seconds is not None else ""
-        serving = f"{self.active_slot} serves {named(self.from_ami, None, self.from_config)}, as before" if self.from_ami else \
-            "nothing served before it, and nothing serves now"
+        serving = (
+            f"{self.active_slot} serves {named(self.from_ami, None, self.from_config)}, as before"
+            if self.from_ami
+            else "nothing served before it, and nothing serves now"
+        )
         return f"{took}{reached}: {self.reason}; {serving}"
 
     def rolled_back_message(self) -> str:
@@ -75,7 +78,7 @@ class ReleaseResult:
 
 
 def named(ami: str | None, app_version: str | None = None, config: int | None = None) -> str:
-    """"ami-1 (app 1.2.0, config v3)": an AMI with what is known of it."""
+    """ "ami-1 (app 1.2.0, config v3)": an AMI with what is known of it."""
     about = [f"app {app_version}"] if app_version else []
     about += [f"config v{config}"] if config is not None else []
     return f"{ami or 'nothing'}" + (f" ({', '.join(about)})" if about else "")

@@ -17,15 +17,14 @@ import time
 from typing import Any
 
 from toolkit import notify
-from toolkit.configvars import pin
-from toolkit.release import crash, ledger, lock, phase, slots, smoke, userdata, watch, who
-from toolkit.release import restore, scaled, scaling
-from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
-from toolkit.release.plan import Plan, describe, need_healthy, plan
-from toolkit.release.result import ReleaseResult
 from toolkit.aws import AWS_ERRORS, explain
 from toolkit.config import Config, Release
+from toolkit.configvars import pin
 from toolkit.errors import ImageError, ReleaseError
+from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
+from toolkit.release import crash, ledger, lock, phase, restore, scaled, scaling, slots, smoke, userdata, watch, who
+from toolkit.release.plan import Plan, describe, need_healthy, plan
+from toolkit.release.result import ReleaseResult
 from toolkit.ui import Line, Reporter
 
 # How often the watch re-runs the gates: weight sits at most about this long
@@ -38,9 +37,18 @@ class GateFailed(Exception):
     """A gate said no; the message is the reason."""
 
 
-def release(config: Config, aws: Any, ami: str | None = None, image: str | None = None, allow_unverified: bool = False,
-            break_lock: bool = False, plan_only: bool = False, reporter: Reporter | None = None, config_only: bool = False,
-            held: lock.Lock | None = None) -> ReleaseResult:
+def release(
+    config: Config,
+    aws: Any,
+    ami: str | None = None,
+    image: str | None = None,
+    allow_unverified: bool = False,
+    break_lock: bool = False,
+    plan_only: bool = False,
+    reporter: Reporter | None = None,
+    config_only: bool = False,
+    held: lock.Lock | None = None,
+) -> ReleaseResult:
     """Release ``ami`` (or the newest verified AMI of ``image``) with the newest config version behind the load balancer.
 
     ``config_only`` releases the live AMI with the newest config version
@@ -55,8 +63,10 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
     reporter = reporter or Reporter()
     found = None
     if config_only and (ami or image):
-        raise ReleaseError("--config-only releases the live AMI with the newest config: give no --ami or --image",
-                           "drop --config-only to release another AMI (it takes the newest config too)")
+        raise ReleaseError(
+            "--config-only releases the live AMI with the newest config: give no --ami or --image",
+            "drop --config-only to release another AMI (it takes the newest config too)",
+        )
     if not config_only:
         found = _choose(config, aws, ami, image, allow_unverified)
         ami = found["ImageId"]
@@ -68,9 +78,17 @@ def release(config: Config, aws: Any, ami: str | None = None, image: str | None 
     if plan_only:
         state = slots.read(env, aws)
         found = found or _live(aws, state)
-        return _planned(plan(state, rel, found["ImageId"], config=target, scaled=scaled.capacity(config, aws)), found, "release", reporter, config)
+        return _planned(
+            plan(state, rel, found["ImageId"], config=target, scaled=scaled.capacity(config, aws)),
+            found,
+            "release",
+            reporter,
+            config,
+        )
     own = held is None
-    held = held or lock.acquire(config, aws, f"release of {ami or 'the live AMI'} with config v{target}", break_lock, reporter)
+    held = held or lock.acquire(
+        config, aws, f"release of {ami or 'the live AMI'} with config v{target}", break_lock, reporter
+    )
     try:
         state = slots.read(env, aws)
         found = found or _live(aws, state)
@@ -87,13 +105,21 @@ def _live(aws: Any, state: Any) -> dict:
     """The AMI holding the traffic (its tags, when it still exists), for a config-only release."""
     ami = state.active.ami
     if not ami:
-        raise ReleaseError("nothing is live yet, so there is no AMI to release the config with",
-                           "release an AMI first ('invoke release'): it takes the newest config version")
+        raise ReleaseError(
+            "nothing is live yet, so there is no AMI to release the config with",
+            "release an AMI first ('invoke release'): it takes the newest config version",
+        )
     return find_ami(aws, ami) or {"ImageId": ami, "tags": {}}
 
 
-def rollback(config: Config, aws: Any, to: int | None = None, break_lock: bool = False, plan_only: bool = False,
-             reporter: Reporter | None = None) -> ReleaseResult:
+def rollback(
+    config: Config,
+    aws: Any,
+    to: int | None = None,
+    break_lock: bool = False,
+    plan_only: bool = False,
+    reporter: Reporter | None = None,
+) -> ReleaseResult:
     """Put the previous release back (or undo a half-done one), behind the same gates; with ``to``, release vN's AMI and config.
 
     A rollback is a new release (outcome ``restored``): the config version it
@@ -104,13 +130,17 @@ def rollback(config: Config, aws: Any, to: int | None = None, break_lock: bool =
     env = slots.resolve(config, aws)
     if plan_only:
         state = slots.read(env, aws)
-        p = restore.rollback_plan(config, aws, state, to, lambda number: pin.restore(config, aws, number, "", "", write=False))
+        p = restore.rollback_plan(
+            config, aws, state, to, lambda number: pin.restore(config, aws, number, "", "", write=False)
+        )
         return _planned(p, find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}, "rollback", reporter, config)
     held = lock.acquire(config, aws, f"rollback to v{to}" if to else "rollback", break_lock, reporter)
     try:
         state = slots.read(env, aws)
         _close_unfinished(config, aws, state)
-        p = restore.rollback_plan(config, aws, state, to, lambda number: pin.restore(config, aws, number, lock.whoami(), ledger.now()))
+        p = restore.rollback_plan(
+            config, aws, state, to, lambda number: pin.restore(config, aws, number, lock.whoami(), ledger.now())
+        )
         pin.check(config, aws, p.to_config)
         found = find_ami(aws, p.to_ami) or {"ImageId": p.to_ami, "tags": {}}
         return _execute(config, aws, env, p, found, "rollback", reporter, held, restores=to)
@@ -119,25 +149,70 @@ def rollback(config: Config, aws: Any, to: int | None = None, break_lock: bool =
         free_lock(aws, held, reporter)
 
 
-def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kind: str, reporter: Reporter, held: lock.Lock,
-             restores: int | None = None) -> ReleaseResult:
+def _execute(
+    config: Config,
+    aws: Any,
+    env: slots.Env,
+    p: Plan,
+    found: dict,
+    kind: str,
+    reporter: Reporter,
+    held: lock.Lock,
+    restores: int | None = None,
+) -> ReleaseResult:
     rel = slots.release_of(config)
     started = time.monotonic()
-    result = ReleaseResult(outcome=p.outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"), active_slot=p.new_slot,
-                           previous_slot=p.old_slot, from_ami=p.from_ami, config_version=p.to_config, from_config=p.from_config, **_app_of(found))
+    result = ReleaseResult(
+        outcome=p.outcome,
+        kind=kind,
+        ami=p.to_ami,
+        git_sha=found.get("tags", {}).get("rodeo:git-sha"),
+        active_slot=p.new_slot,
+        previous_slot=p.old_slot,
+        from_ami=p.from_ami,
+        config_version=p.to_config,
+        from_config=p.from_config,
+        **_app_of(found),
+    )
     if p.outcome == "unchanged":
         _settle_scaling(config, env, aws, p, reporter, held)
         return result  # its line says so
     for line in _described(config, p):
         reporter.detail(line)
-    entry = ledger.start(config, aws, {"kind": kind, "ami": p.to_ami, "to_ami": p.to_ami, "from_ami": p.from_ami, "git_sha": result.git_sha, **_app_of(found),
-                                       "new_slot": p.new_slot, "old_slot": p.old_slot, "resume": p.resume, "config_version": p.to_config,
-                                       "from_config_version": p.from_config, **({"restores": restores} if restores else {}),
-                                       "by": lock.whoami(), "aws_caller": who.aws_caller(aws), "git_author": who.git_author(config.root)})
+    entry = ledger.start(
+        config,
+        aws,
+        {
+            "kind": kind,
+            "ami": p.to_ami,
+            "to_ami": p.to_ami,
+            "from_ami": p.from_ami,
+            "git_sha": result.git_sha,
+            **_app_of(found),
+            "new_slot": p.new_slot,
+            "old_slot": p.old_slot,
+            "resume": p.resume,
+            "config_version": p.to_config,
+            "from_config_version": p.from_config,
+            **({"restores": restores} if restores else {}),
+            "by": lock.whoami(),
+            "aws_caller": who.aws_caller(aws),
+            "git_author": who.git_author(config.root),
+        },
+    )
     result = dataclasses.replace(result, number=entry["number"])
     what = _what(kind, p.to_ami, result)
-    notify.send(config, aws, notify.event(config, "release.started", f"{what} started: {p.new_slot} takes traffic in steps {[s.new_weight for s in p.steps]}",
-                                          **_facts(result, p)), reporter)
+    notify.send(
+        config,
+        aws,
+        notify.event(
+            config,
+            "release.started",
+            f"{what} started: {p.new_slot} takes traffic in steps {[s.new_weight for s in p.steps]}",
+            **_facts(result, p),
+        ),
+        reporter,
+    )
     scaling.suspend(config, env, aws, reporter, before=lambda: lock.check(aws, held, "suspending scaling processes"))
     try:
         if p.resume in ("start", "scale_up"):
@@ -147,12 +222,16 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
             if rel.smoke_check:
                 lock.check(aws, held, f"pointing the test listener at {p.new_slot}")
             entry = ledger.update(config, aws, entry, smoke=smoke.check(env, aws, rel, p.new_slot, reporter))
-        scaling.apply(config, env, aws, p.new_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.new_slot}"))
+        scaling.apply(
+            config, env, aws, p.new_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.new_slot}")
+        )
         for step in p.steps:
             weights = {p.new_slot: step.new_weight, p.old_slot: step.old_weight}
             _gates(config, env, aws, weights, "before the weight change")
             lock.check(aws, held, f"weight {step.new_weight}% on {p.new_slot}")
-            with reporter.step(f"weight {step.new_weight}% on {p.new_slot}, {step.old_weight}% on {p.old_slot}") as line:
+            with reporter.step(
+                f"weight {step.new_weight}% on {p.new_slot}, {step.old_weight}% on {p.old_slot}"
+            ) as line:
                 slots.set_weights(env, aws, weights)
                 result.steps.append(step.new_weight)
                 entry = ledger.update(config, aws, entry, steps=result.steps)
@@ -160,23 +239,51 @@ def _execute(config: Config, aws: Any, env: slots.Env, p: Plan, found: dict, kin
     except (GateFailed, smoke.SmokeFailed, scaling.ScalingFailed, *AWS_ERRORS) as failed:
         reason = _reason(failed)
         _roll_back(config, aws, env, p, dict(entry, steps=list(result.steps)), reason, kind, reporter, held)
-        rolled_back = dataclasses.replace(result, outcome="rolled_back", active_slot=p.old_slot, reason=reason, seconds=round(time.monotonic() - started, 2))
-        notify.send(config, aws, notify.event(config, "release.rolled_back", f"{what} rolled back: {reason}; {p.old_slot} holds all traffic",
-                                              reason=reason, **_facts(rolled_back, p)), reporter)
-        raise ReleaseError(rolled_back.rolled_back_message(), f"see why in its instances' logs: 'invoke logs --slot {p.new_slot} --since 15m'",
-                           result=rolled_back) from (failed if isinstance(failed, AWS_ERRORS) else None)
+        rolled_back = dataclasses.replace(
+            result,
+            outcome="rolled_back",
+            active_slot=p.old_slot,
+            reason=reason,
+            seconds=round(time.monotonic() - started, 2),
+        )
+        notify.send(
+            config,
+            aws,
+            notify.event(
+                config,
+                "release.rolled_back",
+                f"{what} rolled back: {reason}; {p.old_slot} holds all traffic",
+                reason=reason,
+                **_facts(rolled_back, p),
+            ),
+            reporter,
+        )
+        raise ReleaseError(
+            rolled_back.rolled_back_message(),
+            f"see why in its instances' logs: 'invoke logs --slot {p.new_slot} --since 15m'",
+            result=rolled_back,
+        ) from (failed if isinstance(failed, AWS_ERRORS) else None)
     _finish_old(env, aws, p, rel, reporter, held)
     done = served(kind)
     ledger.update(config, aws, entry, outcome=done, ended_at=ledger.now())
     released = dataclasses.replace(result, outcome=done, seconds=round(time.monotonic() - started, 2))
-    notify.send(config, aws, notify.event(config, "release.done", f"{what} done: {p.new_slot} holds all traffic", **_facts(released, p)), reporter)
+    notify.send(
+        config,
+        aws,
+        notify.event(config, "release.done", f"{what} done: {p.new_slot} holds all traffic", **_facts(released, p)),
+        reporter,
+    )
     return released
 
 
 def _described(config: Config, p: Plan) -> list[str]:
     """The plan's lines, its release phase and scaling included."""
     rel = slots.release_of(config)
-    return describe(p) + phase.describe(p, rel.release_command, rel.release_timeout_seconds) + scaling.describe(config.scaling, p)
+    return (
+        describe(p)
+        + phase.describe(p, rel.release_command, rel.release_timeout_seconds)
+        + scaling.describe(config.scaling, p)
+    )
 
 
 def served(kind: str) -> str:
@@ -185,14 +292,23 @@ def served(kind: str) -> str:
 
 
 def _what(kind: str, ami: str, result: ReleaseResult) -> str:
-    """"release of ami-1 (app 1.2.0)": how a notification names the run."""
+    """ "release of ami-1 (app 1.2.0)": how a notification names the run."""
     return f"{kind} of {ami}" + (f" (app {result.app_version})" if result.app_version else "")
 
 
 def _facts(result: ReleaseResult, p: Plan) -> dict:
     """A release's facts for a notification's data."""
-    return {"run": result.kind, "ami": result.ami, "from_ami": p.from_ami, "slot": result.active_slot, "previous_slot": result.previous_slot,
-            "app_version": result.app_version, "git_sha": result.git_sha, "outcome": result.outcome, "seconds": result.seconds}
+    return {
+        "run": result.kind,
+        "ami": result.ami,
+        "from_ami": p.from_ami,
+        "slot": result.active_slot,
+        "previous_slot": result.previous_slot,
+        "app_version": result.app_version,
+        "git_sha": result.git_sha,
+        "outcome": result.outcome,
+        "seconds": result.seconds,
+    }
 
 
 def _prepare(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter, held: lock.Lock) -> None:
@@ -207,16 +323,33 @@ def _prepare(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Report
                 raise GateFailed(f"{p.new_slot} did not empty within {rel.health_timeout_seconds}s")
     lock.check(aws, held, f"scaling {p.new_slot} up")
     with reporter.step(f"{p.new_slot} scaling up to {cap.desired} with {p.to_ami}") as line:
-        version = slots.ensure_version(env, aws, p.to_ami, p.reuse_version, userdata.encode(userdata.document(config, **pin.user_data(config, aws, p.to_config))),
-                                       rel.instance_profile, rel.instance_type, rel.security_groups)
+        version = slots.ensure_version(
+            env,
+            aws,
+            p.to_ami,
+            p.reuse_version,
+            userdata.encode(userdata.document(config, **pin.user_data(config, aws, p.to_config))),
+            rel.instance_profile,
+            rel.instance_type,
+            rel.security_groups,
+        )
         slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max, version)
         line["result"] = f"pinned to launch template version {version}, {cap.desired} instance(s) asked for"
     with reporter.step(f"waiting for {cap.desired} healthy instance(s) in {p.new_slot}") as line:
-        ok = slots.wait_in_service(env, aws, p.new_slot, cap.desired, rel.health_timeout_seconds, lambda n, total: line.note(f"instances healthy {n}/{total}"),
-                                   watch=lambda ids: _no_crash(config, aws, p.new_slot, ids))
+        ok = slots.wait_in_service(
+            env,
+            aws,
+            p.new_slot,
+            cap.desired,
+            rel.health_timeout_seconds,
+            lambda n, total: line.note(f"instances healthy {n}/{total}"),
+            watch=lambda ids: _no_crash(config, aws, p.new_slot, ids),
+        )
         if not ok:
             healthy, total = slots.health(env, aws)[p.new_slot]
-            raise GateFailed(f"{p.new_slot} has {healthy}/{cap.desired} healthy instance(s) ({total} in service) after {rel.health_timeout_seconds}s")
+            raise GateFailed(
+                f"{p.new_slot} has {healthy}/{cap.desired} healthy instance(s) ({total} in service) after {rel.health_timeout_seconds}s"
+            )
         line["result"] = f"instances healthy {cap.desired}/{cap.desired}"
 
 
@@ -253,7 +386,17 @@ def _watch(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], pa
         time.sleep(min(GATE_INTERVAL, left))
 
 
-def _roll_back(config: Config, aws: Any, env: slots.Env, p: Plan, entry: dict, reason: str, kind: str, reporter: Reporter, held: lock.Lock) -> None:
+def _roll_back(
+    config: Config,
+    aws: Any,
+    env: slots.Env,
+    p: Plan,
+    entry: dict,
+    reason: str,
+    kind: str,
+    reporter: Reporter,
+    held: lock.Lock,
+) -> None:
     """All weight back on the old slot, the new one scaled down, the reason recorded.
 
     When AWS fails the rollback too (an outage outlasting the retries), stop
@@ -286,7 +429,9 @@ def _revert(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporte
     with reporter.step(f"{p.new_slot} scaling down to 0"):
         slots.set_capacity(env, aws, p.new_slot, 0, 0)
     scaling.remove(env, aws, p.new_slot, reporter)
-    scaling.apply(config, env, aws, p.old_slot, reporter)  # it kept its scaling throughout; or gets it, when rodeo.yml has new scaling
+    scaling.apply(
+        config, env, aws, p.old_slot, reporter
+    )  # it kept its scaling throughout; or gets it, when rodeo.yml has new scaling
 
 
 def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Reporter, held: lock.Lock) -> None:
@@ -296,7 +441,9 @@ def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Repor
         return
     _wait_out_stickiness(env, p, reporter)
     lock.check(aws, held, f"draining {p.old_slot}")
-    with reporter.step(f"{p.old_slot} draining (deregistration delay up to {p.drain_seconds}s), then scaling to 0") as line:
+    with reporter.step(
+        f"{p.old_slot} draining (deregistration delay up to {p.drain_seconds}s), then scaling to 0"
+    ) as line:
         slots.set_capacity(env, aws, p.old_slot, 0, 0)
         if slots.wait_drained(env, aws, p.old_slot, p.drain_seconds + rel.health_timeout_seconds):
             line["result"] = "no instance left"
@@ -310,21 +457,28 @@ def _wait_out_stickiness(env: slots.Env, p: Plan, reporter: Reporter) -> None:
     """Clients the listener pinned to the old slot (target group stickiness) keep going there until their pin ends: wait it out."""
     left = slots.stickiness_seconds(env) - p.pause_seconds  # the last step's watch ran with the old slot at weight 0
     if left > 0:
-        with reporter.step(f"waiting {left}s for clients pinned to {p.old_slot} by the listener's target group stickiness") as line:
+        with reporter.step(
+            f"waiting {left}s for clients pinned to {p.old_slot} by the listener's target group stickiness"
+        ) as line:
             time.sleep(left)
             line["result"] = "pins ended"
 
 
 def _choose(config: Config, aws: Any, ami: str | None, image: str | None, allow_unverified: bool) -> dict:
     if ami and image:
-        raise ReleaseError("give --ami or --image, not both", "--ami picks one AMI; --image picks the newest verified AMI of an image")
+        raise ReleaseError(
+            "give --ami or --image, not both", "--ami picks one AMI; --image picks the newest verified AMI of an image"
+        )
     if ami:
         return require_ami(aws, ami, allow_unverified)
     name = image or slots.release_of(config).image
     config.image(name)
     found = newest_verified(aws, config.app, name)
     if found is None:
-        raise ImageError(f"no verified AMI of image {name!r} for app {config.app!r} in {config.region}", f"bake one with 'invoke bake --image {name}', or pass --ami")
+        raise ImageError(
+            f"no verified AMI of image {name!r} for app {config.app!r} in {config.region}",
+            f"bake one with 'invoke bake --image {name}', or pass --ami",
+        )
     return found
 
 
@@ -335,7 +489,10 @@ def _check_alarms(config: Config, aws: Any, rel: Release) -> None:
     found = {a["AlarmName"] for a in described}
     absent = [a for a in rel.alarms if a not in found]
     if absent:
-        raise ReleaseError(f"release.alarms: no CloudWatch alarm named {', '.join(absent)} in {config.region}", "create the alarm or remove it from release.alarms in rodeo.yml")
+        raise ReleaseError(
+            f"release.alarms: no CloudWatch alarm named {', '.join(absent)} in {config.region}",
+            "create the alarm or remove it from release.alarms in rodeo.yml",
+        )
     watch.check(rel.pause_seconds, [t for t in map(watch.timing, described) if t is not None])
 
 
@@ -347,7 +504,11 @@ def _describe_alarms(aws: Any, names: tuple[str, ...]) -> list[dict]:
     if not names:
         return []
     out = []
-    for page in aws.client("cloudwatch").get_paginator("describe_alarms").paginate(AlarmNames=list(names), AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+    for page in (
+        aws.client("cloudwatch")
+        .get_paginator("describe_alarms")
+        .paginate(AlarmNames=list(names), AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    ):
         out += page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
     return out
 
@@ -361,16 +522,31 @@ def _close_unfinished(config: Config, aws: Any, state: Any) -> None:
     for entry in ledger.recent(config, aws, 5):
         if entry.get("outcome") == "in_progress":
             done = not state.split and state.active.holds(entry.get("to_ami"), int(entry.get("config_version") or 0))
-            ledger.update(config, aws, entry, outcome=served(entry.get("kind", "release")) if done else "interrupted", reason="closed by the next run after a crash", ended_at=ledger.now())
+            ledger.update(
+                config,
+                aws,
+                entry,
+                outcome=served(entry.get("kind", "release")) if done else "interrupted",
+                reason="closed by the next run after a crash",
+                ended_at=ledger.now(),
+            )
 
 
 def _planned(p: Plan, found: dict, kind: str, reporter: Reporter, config: Config) -> ReleaseResult:
     for line in _described(config, p):
         reporter.info(line)
     outcome = "unchanged" if p.outcome == "unchanged" else "planned"
-    return ReleaseResult(outcome=outcome, kind=kind, ami=p.to_ami, git_sha=found.get("tags", {}).get("rodeo:git-sha"),
-                         active_slot=p.old_slot if outcome == "planned" else p.new_slot, steps=[s.new_weight for s in p.steps], plan=p.to_dict(),
-                         config_version=p.to_config, **_app_of(found))
+    return ReleaseResult(
+        outcome=outcome,
+        kind=kind,
+        ami=p.to_ami,
+        git_sha=found.get("tags", {}).get("rodeo:git-sha"),
+        active_slot=p.old_slot if outcome == "planned" else p.new_slot,
+        steps=[s.new_weight for s in p.steps],
+        plan=p.to_dict(),
+        config_version=p.to_config,
+        **_app_of(found),
+    )
 
 
 def _app_of(found: dict) -> dict:
@@ -381,7 +557,9 @@ def _app_of(found: dict) -> dict:
 
 def _settle_scaling(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter, held: lock.Lock) -> None:
     """Nothing to release: still put rodeo.yml's scaling on the live slot and none on the other (a rerun after a crash converges)."""
-    scaling.apply(config, env, aws, p.new_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.new_slot}"))
+    scaling.apply(
+        config, env, aws, p.new_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.new_slot}")
+    )
     scaling.remove(env, aws, p.old_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.old_slot}"))
 
 
@@ -390,7 +568,9 @@ def _resume_scaling(env: slots.Env, aws: Any, held: lock.Lock, reporter: Reporte
     try:
         scaling.resume(env, aws, reporter, before=lambda: lock.check(aws, held, "resuming scaling processes"))
     except Exception as exc:  # the run's own outcome matters more; the next release or rollback resumes them
-        reporter.warn(f"scaling processes not resumed: {_reason(exc)}; the next 'invoke release' or 'invoke rollback' resumes them")
+        reporter.warn(
+            f"scaling processes not resumed: {_reason(exc)}; the next 'invoke release' or 'invoke rollback' resumes them"
+        )
 
 
 def free_lock(aws: Any, held: lock.Lock, reporter: Reporter) -> None:
@@ -400,4 +580,3 @@ def free_lock(aws: Any, held: lock.Lock, reporter: Reporter) -> None:
             reporter.warn("the lock was broken by someone else during this run")
     except Exception as exc:  # the run's own outcome matters more than a lost unlock
         reporter.warn(f"could not free the lock: {exc}")
-

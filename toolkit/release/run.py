@@ -39,8 +39,17 @@ class RunResult:
         return asdict(self)
 
 
-def run(config: Config, aws: Any, argv: list[str], size: str | None = None, ami: str | None = None, config_version: int | None = None,
-        timeout: int = DEFAULT_TIMEOUT, reporter: Reporter | None = None, out: Callable[[LogLine], None] | None = None) -> RunResult:
+def run(
+    config: Config,
+    aws: Any,
+    argv: list[str],
+    size: str | None = None,
+    ami: str | None = None,
+    config_version: int | None = None,
+    timeout: int = DEFAULT_TIMEOUT,
+    reporter: Reporter | None = None,
+    out: Callable[[LogLine], None] | None = None,
+) -> RunResult:
     """Run ``argv`` on a one-off instance and return its exit code (the instance is terminated on every way out)."""
     if not argv:
         raise ConfigError("no command to run", "give it after --, like: invoke run -- bin/rails db:migrate:status")
@@ -52,21 +61,40 @@ def run(config: Config, aws: Any, argv: list[str], size: str | None = None, ami:
     state = slots.read(env, aws)
     live = state.active
     if ami is None and live.ami is None:
-        raise ReleaseError("nothing is live yet, so there is no AMI to run on", "release one first ('invoke release'), or pass --ami")
+        raise ReleaseError(
+            "nothing is live yet, so there is no AMI to run on", "release one first ('invoke release'), or pass --ami"
+        )
     chosen = ami or live.ami
     found = find_ami(aws, chosen)
     if found is None:
-        raise ImageError(f"{chosen} does not exist in {config.region}", "check the id ('invoke status' shows the live one)")
+        raise ImageError(
+            f"{chosen} does not exist in {config.region}", "check the id ('invoke status' shows the live one)"
+        )
     require_owner(found, config.app)
     number = live.config if config_version is None else config_version
     if number:
         pin.check(config, aws, number)
-    oneoff = spec.OneOff(run_id=spec.new_id(), argv=tuple(argv), ami=chosen, config_version=number, timeout=timeout,
-                         instance_type=size or rel.instance_type, subnet=phase.subnet(config, aws, live.name),
-                         security_groups=rel.security_groups, instance_profile=rel.instance_profile, purpose="run")
+    oneoff = spec.OneOff(
+        run_id=spec.new_id(),
+        argv=tuple(argv),
+        ami=chosen,
+        config_version=number,
+        timeout=timeout,
+        instance_type=size or rel.instance_type,
+        subnet=phase.subnet(config, aws, live.name),
+        security_groups=rel.security_groups,
+        instance_profile=rel.instance_profile,
+        purpose="run",
+    )
     base = userdata.document(config, **pin.user_data(config, aws, number))
     started = time.monotonic()
     code = instance.run(config, aws, oneoff, base, out or phase.print_line, reporter)
     if code == spec.TIMED_OUT:
         reporter.warn(f"the command may have timed out after {timeout}s (exit {spec.TIMED_OUT})")
-    return RunResult(exit_code=code, ami=chosen, config_version=number, run_id=oneoff.run_id, seconds=round(time.monotonic() - started, 1))
+    return RunResult(
+        exit_code=code,
+        ami=chosen,
+        config_version=number,
+        run_id=oneoff.run_id,
+        seconds=round(time.monotonic() - started, 1),
+    )

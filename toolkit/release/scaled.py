@@ -47,7 +47,11 @@ def key(config: Config) -> dict:
 def recorded(config: Config, aws: Any) -> Scaled | None:
     """What ``invoke scale`` set last in this environment, or None (never scaled, or no table yet)."""
     try:
-        item = aws.client("dynamodb").get_item(TableName=table_name(config), Key=key(config), ConsistentRead=True).get("Item")
+        item = (
+            aws.client("dynamodb")
+            .get_item(TableName=table_name(config), Key=key(config), ConsistentRead=True)
+            .get("Item")
+        )
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             return None
@@ -58,7 +62,10 @@ def recorded(config: Config, aws: Any) -> Scaled | None:
 def record(config: Config, aws: Any, scaled: Scaled) -> None:
     """Write ``scaled`` over the last one (a put: a rerun writes the same)."""
     try:
-        aws.client("dynamodb").put_item(TableName=table_name(config), Item={**key(config), "data": {"S": json.dumps(scaled.to_dict(), sort_keys=True)}})
+        aws.client("dynamodb").put_item(
+            TableName=table_name(config),
+            Item={**key(config), "data": {"S": json.dumps(scaled.to_dict(), sort_keys=True)}},
+        )
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             raise missing_table(config) from None

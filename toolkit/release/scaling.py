@@ -94,8 +94,14 @@ class Group:
 
     def to_dict(self) -> dict:
         """Plain data for ``invoke status --json``."""
-        return {"group": self.name, "schedules": [a.name for a in self.actions], "policies": [p.name for p in self.policies],
-                "suspended": list(self.suspended), "suspended_by_rodeo": [p for p in self.ours if p in self.suspended], "suspended_since": self.since}
+        return {
+            "group": self.name,
+            "schedules": [a.name for a in self.actions],
+            "policies": [p.name for p in self.policies],
+            "suspended": list(self.suspended),
+            "suspended_by_rodeo": [p for p in self.ours if p in self.suspended],
+            "suspended_since": self.since,
+        }
 
 
 @dataclass(frozen=True)
@@ -117,9 +123,19 @@ def wanted(scaling: Scaling | None, label: str | None) -> tuple[tuple[Action, ..
     """The actions and policies rodeo.yml asks for on a slot whose load balancer/target group label is ``label``."""
     if scaling is None:
         return (), ()
-    actions = tuple(Action(PREFIX + s.name, cron.parse(s.cron).text, s.time_zone or scaling.time_zone, s.min, s.max, s.desired) for s in scaling.schedules)
-    policies = tuple(Policy(PREFIX + t.name, METRIC_TYPES[t.metric], float(t.target), label if t.metric == "requests_per_target" else None)
-                     for t in scaling.target_tracking)
+    actions = tuple(
+        Action(PREFIX + s.name, cron.parse(s.cron).text, s.time_zone or scaling.time_zone, s.min, s.max, s.desired)
+        for s in scaling.schedules
+    )
+    policies = tuple(
+        Policy(
+            PREFIX + t.name,
+            METRIC_TYPES[t.metric],
+            float(t.target),
+            label if t.metric == "requests_per_target" else None,
+        )
+        for t in scaling.target_tracking
+    )
     return actions, policies
 
 
@@ -144,18 +160,50 @@ def converge(group: Group, actions: tuple[Action, ...], policies: tuple[Policy, 
     put_policies = [p for p in policies if have_policies.get(p.name) != p]
     calls = []
     for chunk in _chunks(drop_actions):
-        calls.append(Call("batch_delete_scheduled_action", {"AutoScalingGroupName": name, "ScheduledActionNames": chunk},
-                          f"remove scheduled action(s) {', '.join(chunk)} from {name}"))
-    calls += [Call("delete_policy", {"AutoScalingGroupName": name, "PolicyName": p}, f"remove policy {p} from {name}") for p in drop_policies]
+        calls.append(
+            Call(
+                "batch_delete_scheduled_action",
+                {"AutoScalingGroupName": name, "ScheduledActionNames": chunk},
+                f"remove scheduled action(s) {', '.join(chunk)} from {name}",
+            )
+        )
+    calls += [
+        Call("delete_policy", {"AutoScalingGroupName": name, "PolicyName": p}, f"remove policy {p} from {name}")
+        for p in drop_policies
+    ]
     for chunk in _chunks(put_actions):
-        calls.append(Call("batch_put_scheduled_update_group_action", {"AutoScalingGroupName": name, "ScheduledUpdateGroupActions": [
-            {"ScheduledActionName": a.name, "Recurrence": a.recurrence, "TimeZone": a.time_zone, **a.sizes()} for a in chunk]},
-            f"put scheduled action(s) {', '.join(a.name for a in chunk)} on {name}"))
+        calls.append(
+            Call(
+                "batch_put_scheduled_update_group_action",
+                {
+                    "AutoScalingGroupName": name,
+                    "ScheduledUpdateGroupActions": [
+                        {
+                            "ScheduledActionName": a.name,
+                            "Recurrence": a.recurrence,
+                            "TimeZone": a.time_zone,
+                            **a.sizes(),
+                        }
+                        for a in chunk
+                    ],
+                },
+                f"put scheduled action(s) {', '.join(a.name for a in chunk)} on {name}",
+            )
+        )
     for p in put_policies:
         spec = {"PredefinedMetricType": p.metric, **({"ResourceLabel": p.label} if p.label else {})}
-        calls.append(Call("put_scaling_policy", {"AutoScalingGroupName": name, "PolicyName": p.name, "PolicyType": "TargetTrackingScaling",
-                                                 "TargetTrackingConfiguration": {"PredefinedMetricSpecification": spec, "TargetValue": p.target}},
-                          f"put policy {p.name} on {name} ({p.metric} at {p.target:g})"))
+        calls.append(
+            Call(
+                "put_scaling_policy",
+                {
+                    "AutoScalingGroupName": name,
+                    "PolicyName": p.name,
+                    "PolicyType": "TargetTrackingScaling",
+                    "TargetTrackingConfiguration": {"PredefinedMetricSpecification": spec, "TargetValue": p.target},
+                },
+                f"put policy {p.name} on {name} ({p.metric} at {p.target:g})",
+            )
+        )
     return calls
 
 
@@ -164,13 +212,20 @@ def _normal(action: Action | None) -> Action | None:
     if action is None or action.recurrence is None:
         return None
     try:
-        return Action(action.name, cron.parse(action.recurrence).text, action.time_zone or "Etc/UTC", action.min, action.max, action.desired)
+        return Action(
+            action.name,
+            cron.parse(action.recurrence).text,
+            action.time_zone or "Etc/UTC",
+            action.min,
+            action.max,
+            action.desired,
+        )
     except cron.CronError:
         return None
 
 
 def _chunks(items: list) -> list[list]:
-    return [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
+    return [items[i : i + BATCH] for i in range(0, len(items), BATCH)]
 
 
 # --- suspending and resuming (pure) ----------------------------------------------------
@@ -190,10 +245,31 @@ def suspend_calls(group: Group, since: str) -> list[Call]:
     if not fresh and group.tagged:
         return []
     value = f"{','.join(ours)} since {since}"
-    calls = [Call("create_or_update_tags", {"Tags": [{"ResourceId": group.name, "ResourceType": "auto-scaling-group", "Key": TAG, "Value": value, "PropagateAtLaunch": False}]},
-                  f"mark {group.name}: {value}")]
+    calls = [
+        Call(
+            "create_or_update_tags",
+            {
+                "Tags": [
+                    {
+                        "ResourceId": group.name,
+                        "ResourceType": "auto-scaling-group",
+                        "Key": TAG,
+                        "Value": value,
+                        "PropagateAtLaunch": False,
+                    }
+                ]
+            },
+            f"mark {group.name}: {value}",
+        )
+    ]
     if fresh:
-        calls.append(Call("suspend_processes", {"AutoScalingGroupName": group.name, "ScalingProcesses": fresh}, f"suspend {', '.join(fresh)} on {group.name}"))
+        calls.append(
+            Call(
+                "suspend_processes",
+                {"AutoScalingGroupName": group.name, "ScalingProcesses": fresh},
+                f"suspend {', '.join(fresh)} on {group.name}",
+            )
+        )
     return calls
 
 
@@ -205,12 +281,29 @@ def resume_calls(group: Group, now: datetime) -> list[Call]:
         due = catch_up(group.actions, _when(group.since), now)
         if due is not None:
             action, at = due
-            calls.append(Call("update_auto_scaling_group", {"AutoScalingGroupName": group.name, **action.sizes()},
-                              f"apply {action.name} on {group.name} ({_sizes(action)}): it was due at {at:%Y-%m-%d %H:%M}Z while suspended"))
+            calls.append(
+                Call(
+                    "update_auto_scaling_group",
+                    {"AutoScalingGroupName": group.name, **action.sizes()},
+                    f"apply {action.name} on {group.name} ({_sizes(action)}): it was due at {at:%Y-%m-%d %H:%M}Z while suspended",
+                )
+            )
     if ours:
-        calls.append(Call("resume_processes", {"AutoScalingGroupName": group.name, "ScalingProcesses": ours}, f"resume {', '.join(ours)} on {group.name}"))
+        calls.append(
+            Call(
+                "resume_processes",
+                {"AutoScalingGroupName": group.name, "ScalingProcesses": ours},
+                f"resume {', '.join(ours)} on {group.name}",
+            )
+        )
     if group.tagged:
-        calls.append(Call("delete_tags", {"Tags": [{"ResourceId": group.name, "ResourceType": "auto-scaling-group", "Key": TAG}]}, f"unmark {group.name}"))
+        calls.append(
+            Call(
+                "delete_tags",
+                {"Tags": [{"ResourceId": group.name, "ResourceType": "auto-scaling-group", "Key": TAG}]},
+                f"unmark {group.name}",
+            )
+        )
     return calls
 
 
@@ -245,7 +338,9 @@ def catch_up(actions: tuple[Action, ...], since: datetime, now: datetime) -> tup
 
 
 def _sizes(action: Action) -> str:
-    return ", ".join(f"{k} {v}" for k, v in (("min", action.min), ("desired", action.desired), ("max", action.max)) if v is not None)
+    return ", ".join(
+        f"{k} {v}" for k, v in (("min", action.min), ("desired", action.desired), ("max", action.max)) if v is not None
+    )
 
 
 def describe(scaling: Scaling | None, plan: Any) -> list[str]:
@@ -255,14 +350,18 @@ def describe(scaling: Scaling | None, plan: Any) -> list[str]:
     names = ", ".join(PREFIX + x.name for x in (*scaling.schedules, *scaling.target_tracking)) or "none"
     if plan.outcome == "unchanged":
         return [f"  scaling: {names} kept on {plan.new_slot}, none on {plan.old_slot}"]
-    return [f"  scaling: {', '.join(PROCESSES)} suspended on both groups until the end (resumed on every way out)",
-            f"  scaling: {names} onto {plan.new_slot} before its first weight, off {plan.old_slot} once it is drained"]
+    return [
+        f"  scaling: {', '.join(PROCESSES)} suspended on both groups until the end (resumed on every way out)",
+        f"  scaling: {names} onto {plan.new_slot} before its first weight, off {plan.old_slot} once it is drained",
+    ]
 
 
 # --- facts and execution ----------------------------------------------------------------
 
 
-def read(env: Any, aws: Any, slots: tuple[str, ...] = SLOTS, processes: bool = True, configured: bool = True) -> dict[str, Group]:
+def read(
+    env: Any, aws: Any, slots: tuple[str, ...] = SLOTS, processes: bool = True, configured: bool = True
+) -> dict[str, Group]:
     """Slot -> its group's scaling as AWS holds it now.
 
     ``processes``: the suspended processes and Rodeo's tag (one call for all
@@ -272,11 +371,15 @@ def read(env: Any, aws: Any, slots: tuple[str, ...] = SLOTS, processes: bool = T
     asg = aws.client("autoscaling")
     found = {}
     if processes:
-        pages = asg.get_paginator("describe_auto_scaling_groups").paginate(AutoScalingGroupNames=[env.groups[s] for s in slots])
+        pages = asg.get_paginator("describe_auto_scaling_groups").paginate(
+            AutoScalingGroupNames=[env.groups[s] for s in slots]
+        )
         found = {g["AutoScalingGroupName"]: g for page in pages for g in page["AutoScalingGroups"]}
         absent = [env.groups[s] for s in slots if env.groups[s] not in found]
         if absent:
-            raise ReleaseError(f"Auto Scaling group(s) {', '.join(absent)} do not exist", "create them with 'invoke setup --env ENV'")
+            raise ReleaseError(
+                f"Auto Scaling group(s) {', '.join(absent)} do not exist", "create them with 'invoke setup --env ENV'"
+            )
     out = {}
     for slot in slots:
         name = env.groups[slot]
@@ -284,28 +387,52 @@ def read(env: Any, aws: Any, slots: tuple[str, ...] = SLOTS, processes: bool = T
         tag = next((t["Value"] for t in group.get("Tags", []) if t["Key"] == TAG), None)
         ours, _, since = (tag or "").partition(" since ")
         out[slot] = Group(
-            slot=slot, name=name, actions=_actions(asg, name) if configured else (), policies=_policies(asg, name) if configured else (),
+            slot=slot,
+            name=name,
+            actions=_actions(asg, name) if configured else (),
+            policies=_policies(asg, name) if configured else (),
             suspended=tuple(sorted(p["ProcessName"] for p in group.get("SuspendedProcesses", []))),
-            ours=tuple(p for p in ours.split(",") if p), since=since or None, tagged=tag is not None,
+            ours=tuple(p for p in ours.split(",") if p),
+            since=since or None,
+            tagged=tag is not None,
         )
     return out
 
 
 def _actions(asg: Any, name: str) -> tuple[Action, ...]:
     pages = asg.get_paginator("describe_scheduled_actions").paginate(AutoScalingGroupName=name)
-    return tuple(Action(a["ScheduledActionName"], a.get("Recurrence"), a.get("TimeZone"), a.get("MinSize"), a.get("MaxSize"), a.get("DesiredCapacity"))
-                 for page in pages for a in page["ScheduledUpdateGroupActions"])
+    return tuple(
+        Action(
+            a["ScheduledActionName"],
+            a.get("Recurrence"),
+            a.get("TimeZone"),
+            a.get("MinSize"),
+            a.get("MaxSize"),
+            a.get("DesiredCapacity"),
+        )
+        for page in pages
+        for a in page["ScheduledUpdateGroupActions"]
+    )
 
 
 def _policies(asg: Any, name: str) -> tuple[Policy, ...]:
-    return tuple(_policy(p) for page in asg.get_paginator("describe_policies").paginate(AutoScalingGroupName=name) for p in page["ScalingPolicies"])
+    return tuple(
+        _policy(p)
+        for page in asg.get_paginator("describe_policies").paginate(AutoScalingGroupName=name)
+        for p in page["ScalingPolicies"]
+    )
 
 
 def _policy(found: dict) -> Policy:
     config = found.get("TargetTrackingConfiguration") or {}
     spec = config.get("PredefinedMetricSpecification") or {}
     target = config.get("TargetValue")
-    return Policy(found["PolicyName"], spec.get("PredefinedMetricType"), float(target) if target is not None else None, spec.get("ResourceLabel"))
+    return Policy(
+        found["PolicyName"],
+        spec.get("PredefinedMetricType"),
+        float(target) if target is not None else None,
+        spec.get("ResourceLabel"),
+    )
 
 
 def run(aws: Any, calls: list[Call]) -> None:
@@ -318,12 +445,23 @@ def run(aws: Any, calls: list[Call]) -> None:
             if call.op == "delete_policy" and "not found" in str(exc).lower():
                 continue
             message = exc.response.get("Error", {}).get("Message") or str(exc)
-            raise ScalingFailed(f"AWS refused to {call.what}: {message}", "fix scaling: in rodeo.yml (see the message), then run the command again") from exc
-        failed = [f for f in answer.get("FailedScheduledUpdateGroupActions", []) + answer.get("FailedScheduledActions", [])
-                  if not (call.op.startswith("batch_delete") and "not found" in f.get("ErrorMessage", "").lower())]
+            raise ScalingFailed(
+                f"AWS refused to {call.what}: {message}",
+                "fix scaling: in rodeo.yml (see the message), then run the command again",
+            ) from exc
+        failed = [
+            f
+            for f in answer.get("FailedScheduledUpdateGroupActions", []) + answer.get("FailedScheduledActions", [])
+            if not (call.op.startswith("batch_delete") and "not found" in f.get("ErrorMessage", "").lower())
+        ]
         if failed:
-            reasons = "; ".join(f"{f['ScheduledActionName']}: {f.get('ErrorMessage') or f.get('ErrorCode')}" for f in failed)
-            raise ScalingFailed(f"AWS refused to {call.what}: {reasons}", "fix scaling: in rodeo.yml (see the message), then run the command again")
+            reasons = "; ".join(
+                f"{f['ScheduledActionName']}: {f.get('ErrorMessage') or f.get('ErrorCode')}" for f in failed
+            )
+            raise ScalingFailed(
+                f"AWS refused to {call.what}: {reasons}",
+                "fix scaling: in rodeo.yml (see the message), then run the command again",
+            )
 
 
 def now_utc() -> datetime:
@@ -333,14 +471,22 @@ def now_utc() -> datetime:
 # --- what the release, setup and status call ----------------------------------------------
 
 
-def apply(config: Config, env: Any, aws: Any, slot: str, reporter: Any = None, before: Callable[[], None] = lambda: None) -> list[str]:
+def apply(
+    config: Config, env: Any, aws: Any, slot: str, reporter: Any = None, before: Callable[[], None] = lambda: None
+) -> list[str]:
     """Give ``slot``'s group exactly the scaling of rodeo.yml (none when it has no ``scaling:``); what changed, in words.
 
     ``before()`` runs before any change (the release checks its lock there).
     """
     group = read(env, aws, (slot,), processes=False)[slot]
     label = resource_label(env.listener_arn, env.target_groups[slot])
-    return _run(aws, converge(group, *wanted(config.scaling, label)), reporter, f"scaling of {slot} ({group.name}) as in rodeo.yml", before)
+    return _run(
+        aws,
+        converge(group, *wanted(config.scaling, label)),
+        reporter,
+        f"scaling of {slot} ({group.name}) as in rodeo.yml",
+        before,
+    )
 
 
 def remove(env: Any, aws: Any, slot: str, reporter: Any = None, before: Callable[[], None] = lambda: None) -> list[str]:
@@ -357,9 +503,17 @@ def suspend(config: Config, env: Any, aws: Any, reporter: Any, before: Callable[
     for group in groups.values():
         theirs = [p for p in PROCESSES if p in group.suspended and p not in group.ours]
         if theirs:
-            reporter.warn(f"{', '.join(theirs)} on {group.name} was suspended by someone else: left as it is, and not resumed by this release")
+            reporter.warn(
+                f"{', '.join(theirs)} on {group.name} was suspended by someone else: left as it is, and not resumed by this release"
+            )
     since = earliest(groups.values(), now_utc()).isoformat(timespec="seconds")
-    _run(aws, [c for g in groups.values() for c in suspend_calls(g, since)], reporter, "scaling processes suspended for the release", before)
+    _run(
+        aws,
+        [c for g in groups.values() for c in suspend_calls(g, since)],
+        reporter,
+        "scaling processes suspended for the release",
+        before,
+    )
 
 
 def resume(env: Any, aws: Any, reporter: Any, before: Callable[[], None] = lambda: None) -> None:
@@ -367,7 +521,12 @@ def resume(env: Any, aws: Any, reporter: Any, before: Callable[[], None] = lambd
     asg = aws.client("autoscaling")
     groups = read(env, aws, configured=False).values()
     # Only a group whose ScheduledActions Rodeo resumes needs its schedules (to catch one up).
-    groups = [dataclasses.replace(g, actions=_actions(asg, g.name)) if "ScheduledActions" in g.ours and "ScheduledActions" in g.suspended else g for g in groups]
+    groups = [
+        dataclasses.replace(g, actions=_actions(asg, g.name))
+        if "ScheduledActions" in g.ours and "ScheduledActions" in g.suspended
+        else g
+        for g in groups
+    ]
     calls = [c for g in groups for c in resume_calls(g, now_utc())]
     _run(aws, calls, reporter, "scaling processes resumed", before)
 
@@ -400,11 +559,16 @@ def status_lines(info: dict, release_running: bool) -> list[str]:
         out.append("        ! scaling differs from rodeo.yml: 'invoke setup' applies it")
     ours, group = info["suspended_by_rodeo"], info["group"]
     if ours:
-        why = ("by the release holding the lock; if that run died, the next 'invoke release' or 'invoke rollback' resumes them" if release_running
-               else "by a Rodeo release that did not finish: the next 'invoke release' or 'invoke rollback' resumes them")
+        why = (
+            "by the release holding the lock; if that run died, the next 'invoke release' or 'invoke rollback' resumes them"
+            if release_running
+            else "by a Rodeo release that did not finish: the next 'invoke release' or 'invoke rollback' resumes them"
+        )
         out.append(f"        ! SUSPENDED {', '.join(ours)} since {info['suspended_since']} {why}")
     theirs = [p for p in info["suspended"] if p not in ours]
     if theirs:
-        out.append(f"        ! SUSPENDED {', '.join(theirs)}, not by Rodeo (Rodeo leaves them): when done, "
-                   f"'aws autoscaling resume-processes --auto-scaling-group-name {group} --scaling-processes {' '.join(theirs)}'")
+        out.append(
+            f"        ! SUSPENDED {', '.join(theirs)}, not by Rodeo (Rodeo leaves them): when done, "
+            f"'aws autoscaling resume-processes --auto-scaling-group-name {group} --scaling-processes {' '.join(theirs)}'"
+        )
     return out

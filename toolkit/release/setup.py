@@ -23,15 +23,12 @@ from typing import Any
 
 import botocore.exceptions
 
-from toolkit.logs import group as log_group
-from toolkit.release import ledger
-
-from toolkit.release import slots
-from toolkit.release import scaling
-from toolkit.images.lineage import newest_verified
-from toolkit.release.plan import SLOTS
 from toolkit.aws import error_code, once_settled
 from toolkit.config import Config, Release
+from toolkit.images.lineage import newest_verified
+from toolkit.logs import group as log_group
+from toolkit.release import ledger, scaling, slots
+from toolkit.release.plan import SLOTS
 
 
 def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_capacity: int = 0) -> dict:
@@ -53,14 +50,21 @@ def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_c
     subnets = list(rel.subnets) or [z["SubnetId"] for z in lb["AvailabilityZones"]]
     version, made = _ensure_template(config, aws, rel, initial_ami)
     created += made
-    waiting = [] if version is not None else [
-        f"launch template {env.template} and slot groups {', '.join(env.groups[s] for s in SLOTS)}: image {rel.image!r} has no verified AMI yet "
-        f"(AWS refuses a group on a template without one); run 'invoke bake --image {rel.image}', then 'invoke setup' again"]
+    waiting = (
+        []
+        if version is not None
+        else [
+            f"launch template {env.template} and slot groups {', '.join(env.groups[s] for s in SLOTS)}: image {rel.image!r} has no verified AMI yet "
+            f"(AWS refuses a group on a template without one); run 'invoke bake --image {rel.image}', then 'invoke setup' again"
+        ]
+    )
     for slot in SLOTS if version is not None else ():
         desired = live_slot_capacity if slot == "blue" else 0
         if _ensure_group(config, aws, env, slot, subnets, desired, version):
             created.append(f"auto scaling group {env.groups[slot]}")
-    found = [f"load balancer {rel.load_balancer}", f"listener :{rel.listener_port}"] + [f"target group {rel.slots[s]}" for s in SLOTS]
+    found = [f"load balancer {rel.load_balancer}", f"listener :{rel.listener_port}"] + [
+        f"target group {rel.slots[s]}" for s in SLOTS
+    ]
     logs = f"log group {log_group.name(config)} (retention {config.logs.retention_days} days)"
     (created if log_group.ensure(config, aws) else found).append(logs)
     scaled = _ensure_scaling(config, aws, env) if version is not None else []
@@ -92,18 +96,29 @@ def _ensure_template(config: Config, aws: Any, rel: Release, initial_ami: str | 
     ami = initial_ami or _initial_ami(config, aws, rel)
     if not ami:
         return None, []
-    data: dict = {"ImageId": ami, "InstanceType": rel.instance_type, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}}
+    data: dict = {
+        "ImageId": ami,
+        "InstanceType": rel.instance_type,
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+    }
     if rel.security_groups:
         data["SecurityGroupIds"] = list(rel.security_groups)
     if rel.instance_profile:
         data["IamInstanceProfile"] = {"Name": rel.instance_profile}
     if versions:
-        made = ec2.create_launch_template_version(LaunchTemplateName=name, VersionDescription=f"rodeo setup: first AMI {ami}", LaunchTemplateData=data)
+        made = ec2.create_launch_template_version(
+            LaunchTemplateName=name, VersionDescription=f"rodeo setup: first AMI {ami}", LaunchTemplateData=data
+        )
         number = int(made["LaunchTemplateVersion"]["VersionNumber"])
         return number, [f"launch template {name} v{number} ({ami}: its versions had no AMI)"]
     tags = [{"ResourceType": "launch-template", "Tags": [{"Key": "rodeo:app", "Value": config.app}]}]
     try:
-        ec2.create_launch_template(LaunchTemplateName=name, VersionDescription="created by rodeo setup", LaunchTemplateData=data, TagSpecifications=tags)
+        ec2.create_launch_template(
+            LaunchTemplateName=name,
+            VersionDescription="created by rodeo setup",
+            LaunchTemplateData=data,
+            TagSpecifications=tags,
+        )
     except botocore.exceptions.ClientError as exc:
         if "AlreadyExists" not in error_code(exc):
             raise
@@ -129,7 +144,9 @@ def _initial_ami(config: Config, aws: Any, rel: Release) -> str | None:
     return found["ImageId"] if found else None
 
 
-def _ensure_group(config: Config, aws: Any, env: slots.Env, slot: str, subnets: list[str], desired: int, version: int) -> bool:
+def _ensure_group(
+    config: Config, aws: Any, env: slots.Env, slot: str, subnets: list[str], desired: int, version: int
+) -> bool:
     asg = aws.client("autoscaling")
     name, tg = env.groups[slot], env.target_groups[slot]
     groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
@@ -139,18 +156,23 @@ def _ensure_group(config: Config, aws: Any, env: slots.Env, slot: str, subnets: 
         return False
     rel = slots.release_of(config)
     try:
-        once_settled(lambda: asg.create_auto_scaling_group(
-            AutoScalingGroupName=name,
-            LaunchTemplate={"LaunchTemplateName": env.template, "Version": str(version)},
-            MinSize=min(rel.capacity.min, desired),
-            MaxSize=rel.capacity.max,
-            DesiredCapacity=desired,
-            VPCZoneIdentifier=",".join(subnets),
-            TargetGroupARNs=[tg],
-            HealthCheckType="ELB",
-            HealthCheckGracePeriod=60,
-            Tags=[{"Key": "rodeo:app", "Value": config.app, "PropagateAtLaunch": True}, {"Key": "rodeo:slot", "Value": slot, "PropagateAtLaunch": True}],
-        ))
+        once_settled(
+            lambda: asg.create_auto_scaling_group(
+                AutoScalingGroupName=name,
+                LaunchTemplate={"LaunchTemplateName": env.template, "Version": str(version)},
+                MinSize=min(rel.capacity.min, desired),
+                MaxSize=rel.capacity.max,
+                DesiredCapacity=desired,
+                VPCZoneIdentifier=",".join(subnets),
+                TargetGroupARNs=[tg],
+                HealthCheckType="ELB",
+                HealthCheckGracePeriod=60,
+                Tags=[
+                    {"Key": "rodeo:app", "Value": config.app, "PropagateAtLaunch": True},
+                    {"Key": "rodeo:slot", "Value": slot, "PropagateAtLaunch": True},
+                ],
+            )
+        )
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "AlreadyExists":
             raise

@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
-from toolkit.release import userdata
-from toolkit.release.plan import SLOTS, SlotState, State
 from toolkit.aws import error_code, once_settled
 from toolkit.config import Config
 from toolkit.errors import ReleaseError
+from toolkit.release import userdata
+from toolkit.release.plan import SLOTS, SlotState, State
 
 POLL_SECONDS = 2.0
 
@@ -48,12 +48,17 @@ def resolve(config: Config, aws: Any) -> Env:
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) != "LoadBalancerNotFound":
             raise
-        raise ReleaseError(f"load balancer {rel.load_balancer!r} does not exist in {config.region}", _infra_hint(config)) from None
+        raise ReleaseError(
+            f"load balancer {rel.load_balancer!r} does not exist in {config.region}", _infra_hint(config)
+        ) from None
     listeners = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
-    listener = next((l for l in listeners if l["Port"] == rel.listener_port), None)
+    listener = next((listener for listener in listeners if listener["Port"] == rel.listener_port), None)
     if listener is None:
-        ports = ", ".join(str(l["Port"]) for l in listeners) or "none"
-        raise ReleaseError(f"load balancer {rel.load_balancer!r} has no listener on port {rel.listener_port} (ports: {ports})", _infra_hint(config))
+        ports = ", ".join(str(listener["Port"]) for listener in listeners) or "none"
+        raise ReleaseError(
+            f"load balancer {rel.load_balancer!r} has no listener on port {rel.listener_port} (ports: {ports})",
+            _infra_hint(config),
+        )
     arns = target_groups(config, aws)
     action = next((a for a in listener["DefaultActions"] if a["Type"] == "forward"), None)
     forwarded = {t["TargetGroupArn"] for t in (action or {}).get("ForwardConfig", {}).get("TargetGroups", [])}
@@ -109,7 +114,13 @@ def read(env: Env, aws: Any) -> State:
             max_size=group["MaxSize"],
             config=pinned[2] if pinned else 0,
         )
-    return State(slots["blue"], slots["green"], latest[0] if latest else None, latest[1] if latest else None, latest[2] if latest else 0)
+    return State(
+        slots["blue"],
+        slots["green"],
+        latest[0] if latest else None,
+        latest[1] if latest else None,
+        latest[2] if latest else 0,
+    )
 
 
 def health(env: Env, aws: Any) -> dict[str, tuple[int, int]]:
@@ -134,7 +145,9 @@ def listener_weights(env: Env, aws: Any) -> dict[str, int]:
 
 def healthy_targets(env: Env, aws: Any, slot: str) -> set[str]:
     """Ids of the targets the slot's target group reports healthy."""
-    described = aws.client("elbv2").describe_target_health(TargetGroupArn=env.target_groups[slot])["TargetHealthDescriptions"]
+    described = aws.client("elbv2").describe_target_health(TargetGroupArn=env.target_groups[slot])[
+        "TargetHealthDescriptions"
+    ]
     return {d["Target"]["Id"] for d in described if d["TargetHealth"]["State"] == "healthy"}
 
 
@@ -164,7 +177,9 @@ def set_weights(env: Env, aws: Any, weights: dict[str, int]) -> None:
     """
     elbv2 = aws.client("elbv2")
     actions = elbv2.describe_listeners(ListenerArns=[env.listener_arn])["Listeners"][0]["DefaultActions"]
-    elbv2.modify_listener(ListenerArn=env.listener_arn, DefaultActions=weighted_actions(actions, env.target_groups, weights))
+    elbv2.modify_listener(
+        ListenerArn=env.listener_arn, DefaultActions=weighted_actions(actions, env.target_groups, weights)
+    )
 
 
 def weighted_actions(actions: list[dict], target_groups: dict[str, str], weights: dict[str, int]) -> list[dict]:
@@ -180,7 +195,12 @@ def weighted_actions(actions: list[dict], target_groups: dict[str, str], weights
         if action["Type"] == "forward" and not forwarded:
             forwarded = True
             stickiness = action.get("ForwardConfig", {}).get("TargetGroupStickinessConfig")
-            forward = {"Type": "forward", "ForwardConfig": dict(forward_config, **({"TargetGroupStickinessConfig": stickiness} if stickiness else {}))}
+            forward = {
+                "Type": "forward",
+                "ForwardConfig": dict(
+                    forward_config, **({"TargetGroupStickinessConfig": stickiness} if stickiness else {})
+                ),
+            }
             out.append(dict(forward, **({"Order": action["Order"]} if "Order" in action else {})))
         elif action["Type"] == "authenticate-oidc":
             config = {k: v for k, v in action["AuthenticateOidcConfig"].items() if k != "ClientSecret"}
@@ -190,8 +210,16 @@ def weighted_actions(actions: list[dict], target_groups: dict[str, str], weights
     return out if forwarded else out + [{"Type": "forward", "ForwardConfig": forward_config}]
 
 
-def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: str | None = None, profile: str | None = None,
-                   instance_type: str | None = None, security_groups: tuple[str, ...] = ()) -> int:
+def ensure_version(
+    env: Env,
+    aws: Any,
+    ami: str,
+    reuse: int | None,
+    user_data: str | None = None,
+    profile: str | None = None,
+    instance_type: str | None = None,
+    security_groups: tuple[str, ...] = (),
+) -> int:
     """The launch template version to pin: ``reuse``, or a new one with ``ami``, ``user_data`` (base64), the
     instance ``profile`` (by name; none: the newest version's), ``instance_type`` and ``security_groups``
     (rodeo.yml's now: a new version copies the newest one, so a changed type or group must be given;
@@ -207,24 +235,46 @@ def ensure_version(env: Env, aws: Any, ami: str, reuse: int | None, user_data: s
         data["InstanceType"] = instance_type
     if security_groups:
         data["SecurityGroupIds"] = list(security_groups)
-    created = once_settled(lambda: aws.client("ec2").create_launch_template_version(  # a group made a moment ago may not be found yet
-        LaunchTemplateName=env.template, SourceVersion="$Latest", VersionDescription=f"rodeo release of {ami}", LaunchTemplateData=data,
-    ))
+    created = once_settled(
+        lambda: aws.client("ec2").create_launch_template_version(  # a group made a moment ago may not be found yet
+            LaunchTemplateName=env.template,
+            SourceVersion="$Latest",
+            VersionDescription=f"rodeo release of {ami}",
+            LaunchTemplateData=data,
+        )
+    )
     return int(created["LaunchTemplateVersion"]["VersionNumber"])
 
 
-def set_capacity(env: Env, aws: Any, slot: str, desired: int, minimum: int = 0, maximum: int | None = None, version: int | None = None) -> None:
+def set_capacity(
+    env: Env,
+    aws: Any,
+    slot: str,
+    desired: int,
+    minimum: int = 0,
+    maximum: int | None = None,
+    version: int | None = None,
+) -> None:
     """Set a slot's group size (and, when given, its pinned launch template version)."""
     args: dict = {"AutoScalingGroupName": env.groups[slot], "MinSize": minimum, "DesiredCapacity": desired}
     if maximum is not None:
         args["MaxSize"] = max(maximum, desired)
     if version is not None:
         args["LaunchTemplate"] = {"LaunchTemplateName": env.template, "Version": str(version)}
-    once_settled(lambda: aws.client("autoscaling").update_auto_scaling_group(**args))  # a version made a moment ago may be refused
+    once_settled(
+        lambda: aws.client("autoscaling").update_auto_scaling_group(**args)
+    )  # a version made a moment ago may be refused
 
 
-def wait_in_service(env: Env, aws: Any, slot: str, count: int, timeout: float, progress: Callable[[int, int], None] = lambda n, total: None,
-                    watch: Callable[[list[str]], None] = lambda ids: None) -> bool:
+def wait_in_service(
+    env: Env,
+    aws: Any,
+    slot: str,
+    count: int,
+    timeout: float,
+    progress: Callable[[int, int], None] = lambda n, total: None,
+    watch: Callable[[list[str]], None] = lambda ids: None,
+) -> bool:
     """Wait until the slot has exactly ``count`` InService instances, all healthy in its target group.
 
     Polls the group and its target health every ``POLL_SECONDS`` (no waiter
@@ -258,7 +308,11 @@ def wait_drained(env: Env, aws: Any, slot: str, timeout: float) -> bool:
     elbv2 = aws.client("elbv2")
     while True:
         group = _groups(env, aws)[slot]
-        draining = [d for d in elbv2.describe_target_health(TargetGroupArn=env.target_groups[slot])["TargetHealthDescriptions"] if d["TargetHealth"]["State"] == "draining"]
+        draining = [
+            d
+            for d in elbv2.describe_target_health(TargetGroupArn=env.target_groups[slot])["TargetHealthDescriptions"]
+            if d["TargetHealth"]["State"] == "draining"
+        ]
         if not group["Instances"] and not draining:
             return True
         if time.monotonic() >= deadline:
@@ -269,12 +323,16 @@ def wait_drained(env: Env, aws: Any, slot: str, timeout: float) -> bool:
 def _groups(env: Env, aws: Any) -> dict[str, dict]:
     names = [env.groups[s] for s in SLOTS]
     found = {}
-    for page in aws.client("autoscaling").get_paginator("describe_auto_scaling_groups").paginate(AutoScalingGroupNames=names):
+    for page in (
+        aws.client("autoscaling").get_paginator("describe_auto_scaling_groups").paginate(AutoScalingGroupNames=names)
+    ):
         for group in page["AutoScalingGroups"]:
             found[group["AutoScalingGroupName"]] = group
     absent = [n for n in names if n not in found]
     if absent:
-        raise ReleaseError(f"Auto Scaling group(s) {', '.join(absent)} do not exist", "create them with 'invoke setup --env ENV'")
+        raise ReleaseError(
+            f"Auto Scaling group(s) {', '.join(absent)} do not exist", "create them with 'invoke setup --env ENV'"
+        )
     return {s: found[env.groups[s]] for s in SLOTS}
 
 
@@ -286,12 +344,23 @@ def _versions(env: Env, aws: Any, wanted: list[str]) -> dict[str, tuple[int, str
     """Version label ("3", "$Latest") -> (number, AMI, config version of its user data)."""
     labels = sorted(set(wanted) | {"$Latest"})
     try:
-        found = aws.client("ec2").describe_launch_template_versions(LaunchTemplateName=env.template, Versions=labels)["LaunchTemplateVersions"]
+        found = aws.client("ec2").describe_launch_template_versions(LaunchTemplateName=env.template, Versions=labels)[
+            "LaunchTemplateVersions"
+        ]
     except botocore.exceptions.ClientError as exc:
         if "NotFound" not in error_code(exc):
             raise
-        raise ReleaseError(f"launch template {env.template!r} does not exist", "create it with 'invoke setup --env ENV'") from None
-    by_number = {str(v["VersionNumber"]): (int(v["VersionNumber"]), v["LaunchTemplateData"].get("ImageId"), _config_of(v["LaunchTemplateData"])) for v in found}
+        raise ReleaseError(
+            f"launch template {env.template!r} does not exist", "create it with 'invoke setup --env ENV'"
+        ) from None
+    by_number = {
+        str(v["VersionNumber"]): (
+            int(v["VersionNumber"]),
+            v["LaunchTemplateData"].get("ImageId"),
+            _config_of(v["LaunchTemplateData"]),
+        )
+        for v in found
+    }
     out = dict(by_number)
     if by_number:
         out["$Latest"] = by_number[max(by_number, key=int)]
@@ -314,10 +383,15 @@ def _drain_seconds(env: Env, aws: Any, slot: str) -> int:
 
 def release_of(config: Config) -> Any:
     if config.release is None:
-        raise ReleaseError(f"{config.path}: no 'release:' section", "add one: inventories/local/rodeo.yml has a release: section to start from")
+        raise ReleaseError(
+            f"{config.path}: no 'release:' section",
+            "add one: inventories/local/rodeo.yml has a release: section to start from",
+        )
     return config.release
 
 
 def _infra_hint(config: Config) -> str:
-    return (f"create it with your infrastructure code (Rodeo owns only the launch template, slot groups and weights) or fix release: in rodeo.yml; "
-            f"on the local stack, 'invoke local.up --env {config.env}' creates it")
+    return (
+        f"create it with your infrastructure code (Rodeo owns only the launch template, slot groups and weights) or fix release: in rodeo.yml; "
+        f"on the local stack, 'invoke local.up --env {config.env}' creates it"
+    )

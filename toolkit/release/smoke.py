@@ -40,7 +40,9 @@ def check(env: slots.Env, aws: Any, rel: Release, slot: str, reporter: Reporter)
     smoke = rel.smoke_check
     if smoke is None:
         return "not configured"
-    with reporter.step(f"smoke check: {smoke.requests} x GET {smoke.path} through test listener :{smoke.port} (only {slot})") as box:
+    with reporter.step(
+        f"smoke check: {smoke.requests} x GET {smoke.path} through test listener :{smoke.port} (only {slot})"
+    ) as box:
         listener = open_test_listener(env, aws, rel, slot)
         try:
             where = functools.partial(aws.listener_url, rel.load_balancer, smoke.port)
@@ -49,7 +51,9 @@ def check(env: slots.Env, aws: Any, rel: Release, slot: str, reporter: Reporter)
             aws.client("elbv2").delete_listener(ListenerArn=listener)
         bad = [c for c in codes if not 200 <= c < 300]
         if bad:
-            raise SmokeFailed(f"smoke check {smoke.path} through the test listener answered {bad[0]} ({len(bad)} of {len(codes)} bad)")
+            raise SmokeFailed(
+                f"smoke check {smoke.path} through the test listener answered {bad[0]} ({len(bad)} of {len(codes)} bad)"
+            )
         box["result"] = f"smoke check passed: {len(codes)}/{len(codes)} answered 2xx"
     return f"passed {len(codes)}"
 
@@ -69,10 +73,22 @@ def open_test_listener(env: slots.Env, aws: Any, rel: Release, slot: str) -> str
         else:
             foreign.append(listener)
     if foreign:
-        raise SmokeFailed(f"port {rel.smoke_check.port} got a listener Rodeo did not make ({foreign[0]}): it was left alone")
-    action = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": env.target_groups[slot], "Weight": 1}]}}]
-    made = elbv2.create_listener(LoadBalancerArn=_balancer(env), Protocol="HTTP", Port=rel.smoke_check.port, DefaultActions=action,
-                                 Tags=[{"Key": TAG, "Value": slot}])
+        raise SmokeFailed(
+            f"port {rel.smoke_check.port} got a listener Rodeo did not make ({foreign[0]}): it was left alone"
+        )
+    action = [
+        {
+            "Type": "forward",
+            "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": env.target_groups[slot], "Weight": 1}]},
+        }
+    ]
+    made = elbv2.create_listener(
+        LoadBalancerArn=_balancer(env),
+        Protocol="HTTP",
+        Port=rel.smoke_check.port,
+        DefaultActions=action,
+        Tags=[{"Key": TAG, "Value": slot}],
+    )
     return made["Listeners"][0]["ListenerArn"]
 
 
@@ -86,18 +102,27 @@ def check_port(env: slots.Env, aws: Any, rel: Release) -> None:
         return
     foreign = [listener for listener, ours in _on_port(env, aws, rel.smoke_check.port) if not ours]
     if foreign:
-        raise ReleaseError(f"release.smoke_check.port {rel.smoke_check.port}: the load balancer {rel.load_balancer} already has a listener "
-                           f"there that Rodeo did not make ({foreign[0]})",
-                           "give smoke_check a port no listener uses (Rodeo makes and deletes its own test listener there), or remove that listener")
+        raise ReleaseError(
+            f"release.smoke_check.port {rel.smoke_check.port}: the load balancer {rel.load_balancer} already has a listener "
+            f"there that Rodeo did not make ({foreign[0]})",
+            "give smoke_check a port no listener uses (Rodeo makes and deletes its own test listener there), or remove that listener",
+        )
 
 
 def _on_port(env: slots.Env, aws: Any, port: int) -> list[tuple[str, bool]]:
     """``(ARN, made by Rodeo)`` of each listener of the load balancer on ``port``."""
     elbv2 = aws.client("elbv2")
-    arns = [item["ListenerArn"] for item in elbv2.describe_listeners(LoadBalancerArn=_balancer(env))["Listeners"] if item["Port"] == port]
+    arns = [
+        item["ListenerArn"]
+        for item in elbv2.describe_listeners(LoadBalancerArn=_balancer(env))["Listeners"]
+        if item["Port"] == port
+    ]
     if not arns:
         return []
-    tags = {d["ResourceArn"]: {t["Key"] for t in d.get("Tags", [])} for d in elbv2.describe_tags(ResourceArns=arns)["TagDescriptions"]}
+    tags = {
+        d["ResourceArn"]: {t["Key"] for t in d.get("Tags", [])}
+        for d in elbv2.describe_tags(ResourceArns=arns)["TagDescriptions"]
+    }
     return [(arn, TAG in tags.get(arn, set())) for arn in arns]
 
 
@@ -117,7 +142,9 @@ def _get(where: Callable[[], str | None], path: str, timeout: float, first: bool
             with urllib.request.urlopen(url, timeout=timeout) as resp:
                 return resp.status
         except urllib.error.HTTPError as exc:
-            if not (first and exc.code == 503 and time.monotonic() < deadline):  # no server up yet behind a new listener
+            if not (
+                first and exc.code == 503 and time.monotonic() < deadline
+            ):  # no server up yet behind a new listener
                 return exc.code
         except (urllib.error.URLError, OSError) as exc:
             if time.monotonic() >= deadline:

@@ -7,8 +7,7 @@ from typing import Any
 from toolkit.config import Config
 from toolkit.configvars import store as configvars
 from toolkit.images.lineage import app_source, find_ami
-from toolkit.release import ledger, lock, slots
-from toolkit.release import scaled, scaling
+from toolkit.release import ledger, lock, scaled, scaling, slots
 
 
 def status(config: Config, aws: Any, history: int = 5) -> dict:
@@ -20,7 +19,16 @@ def status(config: Config, aws: Any, history: int = 5) -> dict:
     found = find_ami(aws, active.ami) if active.ami else None
     app = app_source((found or {}).get("tags", {}))
     per_slot = {
-        s.name: {"target_group": env.groups[s.name], "weight": s.weight, "healthy": s.healthy, "instances": s.instances, "desired": s.desired, "ami": s.ami, "version": s.version, "config_version": s.config}
+        s.name: {
+            "target_group": env.groups[s.name],
+            "weight": s.weight,
+            "healthy": s.healthy,
+            "instances": s.instances,
+            "desired": s.desired,
+            "ami": s.ami,
+            "version": s.version,
+            "config_version": s.config,
+        }
         for s in (state.blue, state.green)
     }
     for name, group in scaling.read(env, aws).items():
@@ -48,21 +56,41 @@ def status(config: Config, aws: Any, history: int = 5) -> dict:
 def lines(config: Config, info: dict) -> list[str]:
     """The status as a person reads it."""
     out = [f"load balancer at {info['load_balancer_url']}"] if info.get("load_balancer_url") else []
-    app = f", app {info['app_version']} at {info['app_commit'].removeprefix('sha256:')[:12]}" if info.get("app_commit") else ""
-    staged = f", newest v{info['newest_config_version']} not released" if info.get("newest_config_version", 0) != info.get("config_version", 0) else ""
-    out += [f"{config.app}/{config.env}: active {info['active_slot']} with {info['ami']} (git {info['git_sha'] or '?'}{app}), config v{info.get('config_version', 0)}{staged}"
-           + ("  [traffic split: a release is in progress or was interrupted]" if info["split"] else "")]
+    app = (
+        f", app {info['app_version']} at {info['app_commit'].removeprefix('sha256:')[:12]}"
+        if info.get("app_commit")
+        else ""
+    )
+    staged = (
+        f", newest v{info['newest_config_version']} not released"
+        if info.get("newest_config_version", 0) != info.get("config_version", 0)
+        else ""
+    )
+    out += [
+        f"{config.app}/{config.env}: active {info['active_slot']} with {info['ami']} (git {info['git_sha'] or '?'}{app}), config v{info.get('config_version', 0)}{staged}"
+        + ("  [traffic split: a release is in progress or was interrupted]" if info["split"] else "")
+    ]
     for name, slot in info["slots"].items():
-        out.append(f"  {name:5} weight {slot['weight']:3}  healthy {slot['healthy']}/{slot['instances']} (desired {slot['desired']})  {slot['ami']} config v{slot.get('config_version', 0)} (template v{slot['version']})")
+        out.append(
+            f"  {name:5} weight {slot['weight']:3}  healthy {slot['healthy']}/{slot['instances']} (desired {slot['desired']})  {slot['ami']} config v{slot.get('config_version', 0)} (template v{slot['version']})"
+        )
         out += scaling.status_lines(slot["scaling"], release_running=bool(info["lock"])) if "scaling" in slot else []
     if info.get("scaled"):
         sc = info["scaled"]
-        out.append(f"  scaled to web={sc['desired']} (min {sc['min']}, max {sc['max']}) by {sc['by']} at {sc['at']}: the next release starts at it")
+        out.append(
+            f"  scaled to web={sc['desired']} (min {sc['min']}, max {sc['max']}) by {sc['by']} at {sc['at']}: the next release starts at it"
+        )
     if info["lock"]:
         out.append(f"  locked by {info['lock']['by']} (pid {info['lock']['pid']}) since {info['lock']['since']}")
     for entry in info["releases"]:
         app = f" (app {entry['app_version']})" if entry.get("app_version") else ""
-        cfg = f" config v{entry.get('from_config_version') or 0} -> v{entry['config_version']}" if "config_version" in entry else ""
-        out.append(f"  {'v' + str(entry['number']) if entry.get('number') else '-':>5} {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']}{app}{cfg} into {entry['new_slot']} steps {entry.get('steps')}"
-                   + (f"  ({entry['reason']})" if entry.get("reason") else ""))
+        cfg = (
+            f" config v{entry.get('from_config_version') or 0} -> v{entry['config_version']}"
+            if "config_version" in entry
+            else ""
+        )
+        out.append(
+            f"  {'v' + str(entry['number']) if entry.get('number') else '-':>5} {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']}{app}{cfg} into {entry['new_slot']} steps {entry.get('steps')}"
+            + (f"  ({entry['reason']})" if entry.get("reason") else "")
+        )
     return out

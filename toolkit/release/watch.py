@@ -54,8 +54,11 @@ class AlarmTiming:
     def parts(self) -> dict[str, int]:
         """``seconds_to_fire`` in its parts: datapoints, publication, evaluation."""
         high_resolution = self.period < HIGH_RESOLUTION_BELOW
-        return {"datapoints": self.period * (self.datapoints_to_alarm or self.evaluation_periods),
-                "publication": 0 if high_resolution else PUBLICATION_DELAY, "evaluation": EVALUATION_INTERVAL[high_resolution]}
+        return {
+            "datapoints": self.period * (self.datapoints_to_alarm or self.evaluation_periods),
+            "publication": 0 if high_resolution else PUBLICATION_DELAY,
+            "evaluation": EVALUATION_INTERVAL[high_resolution],
+        }
 
 
 def timing(alarm: dict) -> AlarmTiming | None:
@@ -65,10 +68,14 @@ def timing(alarm: dict) -> AlarmTiming | None:
     """
     if "AlarmRule" in alarm:
         return None
-    period = alarm.get("Period") or max((m.get("MetricStat", {}).get("Period") or m.get("Period") or 0 for m in alarm.get("Metrics", [])), default=0)
+    period = alarm.get("Period") or max(
+        (m.get("MetricStat", {}).get("Period") or m.get("Period") or 0 for m in alarm.get("Metrics", [])), default=0
+    )
     if not period:
         return None
-    return AlarmTiming(alarm["AlarmName"], int(period), int(alarm.get("EvaluationPeriods") or 1), alarm.get("DatapointsToAlarm"))
+    return AlarmTiming(
+        alarm["AlarmName"], int(period), int(alarm.get("EvaluationPeriods") or 1), alarm.get("DatapointsToAlarm")
+    )
 
 
 def check(pause_seconds: int, alarms: list[AlarmTiming]) -> None:
@@ -84,4 +91,5 @@ def check(pause_seconds: int, alarms: list[AlarmTiming]) -> None:
         f"release.pause_seconds {pause_seconds} is shorter than alarm {slowest.name} needs to fire: {need}s "
         f"({slowest.datapoints_to_alarm or slowest.evaluation_periods} datapoint(s) of {slowest.period}s, {parts['publication']}s to publish, "
         f"{parts['evaluation']}s to evaluate); a bad step would be over before it could",
-        f"set release.pause_seconds to at least {need} in rodeo.yml, or give the alarm a shorter period or fewer datapoints to alarm")
+        f"set release.pause_seconds to at least {need} in rodeo.yml, or give the alarm a shorter period or fewer datapoints to alarm",
+    )

@@ -35,7 +35,9 @@ def git_author(root: Path) -> str | None:
 
 def _git_config(root: Path, key: str) -> str | None:
     try:
-        done = subprocess.run(["git", "config", "--get", key], cwd=root, capture_output=True, text=True, timeout=GIT_TIMEOUT)
+        done = subprocess.run(
+            ["git", "config", "--get", key], cwd=root, capture_output=True, text=True, timeout=GIT_TIMEOUT
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None

@@ -37,8 +37,14 @@ def test_the_app_is_installed(host):
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.invalid", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
     return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
@@ -61,7 +67,11 @@ def with_git_source(project: Project, repo: Path, ref: str = "main") -> None:
     project.minimal_images()
     project.write("playbooks/app.yml", APP_PLAYBOOK)
     project.write("tests/image/test_app.py", APP_TEST)
-    yml = re.sub(r"app_source: \{.*\}", f"app_source: {{git: {repo}, ref: {ref}, version_file: VERSION}}", project.read("inventories/local/rodeo.yml"))
+    yml = re.sub(
+        r"app_source: \{.*\}",
+        f"app_source: {{git: {repo}, ref: {ref}, version_file: VERSION}}",
+        project.read("inventories/local/rodeo.yml"),
+    )
     assert f"git: {repo}," in yml
     project.write("inventories/local/rodeo.yml", yml)
 
@@ -80,7 +90,9 @@ def test_a_new_commit_rebakes_only_the_app_and_the_same_commit_reuses_it(project
     first = bake(project)
     assert first["cached"] is False
     assert first["app"] == {"source": str(app_repo), "commit": first_commit, "version": "v1.0.0"}
-    amis = {i["ImageId"]: {t["Key"]: t["Value"] for t in i["Tags"]} for i in ec2.describe_images(Owners=["self"])["Images"]}
+    amis = {
+        i["ImageId"]: {t["Key"]: t["Value"] for t in i["Tags"]} for i in ec2.describe_images(Owners=["self"])["Images"]
+    }
     assert amis[first["ami"]["us-east-1"]]["rodeo:app-commit"] == first_commit
     assert amis[first["ami"]["us-east-1"]]["rodeo:app-version"] == "v1.0.0"
 

@@ -17,7 +17,16 @@ from tests.integration.bakes import Project, residue
 
 pytestmark = pytest.mark.integration
 
-LINEAGE = {"rodeo:app", "rodeo:image", "rodeo:git-sha", "rodeo:source-ami", "rodeo:inputs-hash", "rodeo:verified", "rodeo:toolkit-version", "rodeo:built-at"}
+LINEAGE = {
+    "rodeo:app",
+    "rodeo:image",
+    "rodeo:git-sha",
+    "rodeo:source-ami",
+    "rodeo:inputs-hash",
+    "rodeo:verified",
+    "rodeo:toolkit-version",
+    "rodeo:built-at",
+}
 
 
 def last_json(stdout: str) -> dict:
@@ -64,7 +73,12 @@ def test_bake_app_makes_a_verified_tagged_ami_on_its_base(project: Project, ec2)
     assert (Path(layers[-1]) / "opt/web/app.py").is_file()
     assert not list(Path(layers[-1]).glob("home/*/.ssh/authorized_keys"))
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["rodeo-*"]}])["KeyPairs"] == []
-    running = ec2.describe_instances(Filters=[{"Name": "tag-key", "Values": ["rodeo:bake"]}, {"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    running = ec2.describe_instances(
+        Filters=[
+            {"Name": "tag-key", "Values": ["rodeo:bake"]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]
+    )
     assert running["Reservations"] == []
     assert residue(project.state) == {"mounts": [], "processes": []}
 
@@ -94,17 +108,27 @@ def last_line_with(text: str, needle: str) -> str:
 
 def test_failing_task_names_task_host_and_message(project: Project, ec2):
     # First in the role: the bake fails at once instead of after the whole base role.
-    project.write("playbooks/roles/base/tasks/main.yml", "- name: Deliberately failing step\n  ansible.builtin.command: /bin/false\n\n"
-                  + project.read("playbooks/roles/base/tasks/main.yml").removeprefix("---\n"))
+    project.write(
+        "playbooks/roles/base/tasks/main.yml",
+        "- name: Deliberately failing step\n  ansible.builtin.command: /bin/false\n\n"
+        + project.read("playbooks/roles/base/tasks/main.yml").removeprefix("---\n"),
+    )
     before = project.amis(ec2)
     result = project.invoke("bake", "--image", "base")
     line = one_error_line(result)
     assert "Ansible task 'Deliberately failing step' failed on build-host" in line
     assert "no AMI was made" in line
-    assert "hint: fix playbooks/roles/base/tasks/main.yml:1 (artifacts: " in result.stderr  # the role's file, not the playbook
+    assert (
+        "hint: fix playbooks/roles/base/tasks/main.yml:1 (artifacts: " in result.stderr
+    )  # the role's file, not the playbook
     # The failing phase, then the step's own lines saying why, once; not Packer's "Script exited" three times.
     assert "✗ provision" in result.stdout
-    assert result.stdout.count("FAILED: 'Deliberately failing step' on build-host at playbooks/roles/base/tasks/main.yml:1") == 1
+    assert (
+        result.stdout.count(
+            "FAILED: 'Deliberately failing step' on build-host at playbooks/roles/base/tasks/main.yml:1"
+        )
+        == 1
+    )
     assert "Script exited" not in result.stdout + result.stderr
     assert project.amis(ec2) == before
     assert residue(project.state) == {"mounts": [], "processes": []}
@@ -112,7 +136,10 @@ def test_failing_task_names_task_host_and_message(project: Project, ec2):
 
 def test_failing_image_test_stops_before_the_ami(project: Project, ec2):
     project.minimal_images()
-    project.append("tests/image/test_base.py", "\n\ndef test_deliberately_failing(host):\n    assert host.file('/etc/rodeo-missing').exists\n")
+    project.append(
+        "tests/image/test_base.py",
+        "\n\ndef test_deliberately_failing(host):\n    assert host.file('/etc/rodeo-missing').exists\n",
+    )
     before = project.amis(ec2)
     result = project.invoke("bake", "--image", "base")
     line = one_error_line(result)
@@ -123,7 +150,9 @@ def test_failing_image_test_stops_before_the_ami(project: Project, ec2):
 
 
 def test_playbook_syntax_error(project: Project, ec2):
-    project.write("playbooks/base.yml", "- hosts: all\n  tasks:\n    - name: broken\n      ansible.builtin.command: [unclosed\n")
+    project.write(
+        "playbooks/base.yml", "- hosts: all\n  tasks:\n    - name: broken\n      ansible.builtin.command: [unclosed\n"
+    )
     before = project.amis(ec2)
     line = one_error_line(project.invoke("bake", "--image", "base"))
     assert "failed" in line and "no AMI was made" in line
@@ -132,7 +161,12 @@ def test_playbook_syntax_error(project: Project, ec2):
 
 
 def test_config_typo_is_one_line(project: Project):
-    project.write("inventories/local/rodeo.yml", project.read("inventories/local/rodeo.yml").replace("playbook: playbooks/app.yml", "playbok: playbooks/app.yml"))
+    project.write(
+        "inventories/local/rodeo.yml",
+        project.read("inventories/local/rodeo.yml").replace(
+            "playbook: playbooks/app.yml", "playbok: playbooks/app.yml"
+        ),
+    )
     line = one_error_line(project.invoke("bake"))
     assert line == "error: inventories/local/rodeo.yml: images.app.playbok: unknown key"
 
@@ -162,8 +196,14 @@ def test_not_root_says_so_before_anything_starts(project: Project, ec2):
     """Run the real CLI with the uid reported as 1000 (this venv's Python is root's, so no real user can run it)."""
     before = project.amis(ec2)
     code = "import os, sys; os.geteuid = lambda: 1000; from invoke.main import program; sys.argv = ['invoke', 'bake']; program.run()"
-    result = subprocess.run([str(project.venv_bin / "python"), "-c", code], cwd=project.root, env=project.env(),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(project.venv_bin / "python"), "-c", code],
+        cwd=project.root,
+        env=project.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert one_error_line(result) == "error: the local build instance needs root (mounts and chroot)"
     assert "sudo make bake" in result.stderr
     assert project.amis(ec2) == before
@@ -171,7 +211,12 @@ def test_not_root_says_so_before_anything_starts(project: Project, ec2):
 
 def test_a_bake_leaves_the_checkout_clean_and_says_why_it_rebakes(project: Project, ec2):
     """The committed template differs from what this Packer renders: the bake must not rewrite it (no '-dirty')."""
-    git = lambda *args: subprocess.run(["git", *args], cwd=project.root, capture_output=True, text=True, check=True).stdout.strip()  # noqa: E731
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=project.root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
     project.minimal_images()
     git("init", "-q")
     project.append("packer/base.pkr.hcl", "# committed by another Packer version\n")
@@ -182,7 +227,10 @@ def test_a_bake_leaves_the_checkout_clean_and_says_why_it_rebakes(project: Proje
     assert first["tags"]["rodeo:git-sha"] == head
     assert git("status", "--porcelain") == ""
 
-    project.append("playbooks/base.yml", "    - name: One more step\n      ansible.builtin.command: /bin/true\n      changed_when: false\n")
+    project.append(
+        "playbooks/base.yml",
+        "    - name: One more step\n      ansible.builtin.command: /bin/true\n      changed_when: false\n",
+    )
     result = project.invoke("bake", "--image", "base", "--json")
     second = last_json(result.stdout)
     assert second["cached"] is False and second["why"] == ["playbooks/base.yml changed"]
@@ -193,7 +241,10 @@ def test_a_bake_leaves_the_checkout_clean_and_says_why_it_rebakes(project: Proje
 def test_a_bake_logs_in_once_besides_packer_and_records_how_ansible_ran(project: Project):
     """Provision, image tests and seal share one SSH connection; Packer's own is the other login."""
     project.minimal_images()
-    project.append("playbooks/base.yml", "    - name: Leave a mark\n      ansible.builtin.copy: {dest: /etc/rodeo-marker, content: baked}\n      become: true\n")
+    project.append(
+        "playbooks/base.yml",
+        "    - name: Leave a mark\n      ansible.builtin.copy: {dest: /etc/rodeo-marker, content: baked}\n      become: true\n",
+    )
     result = project.invoke("bake", "--image", "base", "--json", "--force")
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((Path(last_json(result.stdout)["artifacts"]) / "bake.json").read_text())
@@ -201,5 +252,10 @@ def test_a_bake_logs_in_once_besides_packer_and_records_how_ansible_ran(project:
     assert record["provision"]["counts"]["changed"] > 0
     # The build instance's sshd logged to its journal, which its disk (now the AMI's local layer) keeps.
     journal = project.state / "local/images/layers" / record["bake_id"] / "var/log/journal"
-    log = subprocess.run(["journalctl", "-D", str(journal), "-t", "sshd", "-o", "cat", "--no-pager"], capture_output=True, text=True, check=True).stdout.splitlines()
+    log = subprocess.run(
+        ["journalctl", "-D", str(journal), "-t", "sshd", "-o", "cat", "--no-pager"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert len([ln for ln in log if ln.startswith("Accepted publickey")]) == 2, log

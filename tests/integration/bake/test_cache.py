@@ -33,7 +33,11 @@ def test_unchanged_inputs_reuse_the_ami_and_force_bakes_anyway(project: Project,
     assert "packer" not in again.stderr.lower()
     # The README's claim: a cache hit loads neither moto, boto3 nor python-hcl2 (python -X importtime's list).
     profiled = project.invoke("bake", "--image", "app", env={"PYTHONPROFILEIMPORTTIME": "1"})
-    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in profiled.stderr.splitlines() if line.startswith("import time:")}
+    imported = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in profiled.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert profiled.returncode == 0 and {"toolkit", "botocore"} <= imported
     assert imported & {"moto", "boto3", "hcl2"} == set()
 
@@ -55,7 +59,12 @@ def test_an_app_change_rebakes_only_the_app(project: Project, ec2):
     second = bake(project, "--image", "app")
     assert second["cached"] is False and second["ami"] != first["ami"]
     assert source_of(ec2, second["ami"]["us-east-1"]) == base
-    assert second["parent"] == {"image": "base", "ami": {"us-east-1": base}, "cached": True, "duration_s": second["parent"]["duration_s"]}
+    assert second["parent"] == {
+        "image": "base",
+        "ami": {"us-east-1": base},
+        "cached": True,
+        "duration_s": second["parent"]["duration_s"],
+    }
     assert second["tags"]["rodeo:inputs-hash"] != first["tags"]["rodeo:inputs-hash"]
 
 
@@ -89,13 +98,18 @@ def test_copies_in_every_region_with_tags_and_a_per_region_cache(project: Projec
 
 def test_a_parent_that_cannot_be_baked_stops_the_child(project: Project, ec2):
     # First in the role: the base bake fails at once instead of after the whole role.
-    project.write("playbooks/roles/base/tasks/main.yml", "- name: Broken base step\n  ansible.builtin.command: /bin/false\n\n"
-                  + project.read("playbooks/roles/base/tasks/main.yml").removeprefix("---\n"))
+    project.write(
+        "playbooks/roles/base/tasks/main.yml",
+        "- name: Broken base step\n  ansible.builtin.command: /bin/false\n\n"
+        + project.read("playbooks/roles/base/tasks/main.yml").removeprefix("---\n"),
+    )
     before = project.amis(ec2)
     result = project.invoke("bake", "--image", "app")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and errors[0].startswith("error: parent image base has no current verified AMI and its bake failed:")
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: parent image base has no current verified AMI and its bake failed:"
+    )
     assert "Broken base step" in errors[0]
     assert project.amis(ec2) == before
     assert residue(project.state) == {"mounts": [], "processes": []}
@@ -129,11 +143,19 @@ def test_a_second_bake_of_the_same_inputs_waits_and_reuses_its_ami(project: Proj
     assert second.returncode == 0, second.stderr[-3000:]
     one, two = json.loads(out.strip().splitlines()[-1]), json.loads(second.stdout.strip().splitlines()[-1])
     assert one["cached"] is False and two["cached"] is True and two["ami"] == one["ami"]
-    assert "waiting: the bake of app with inputs" in second.stderr and "baked by the run this one waited for" in second.stderr
+    assert (
+        "waiting: the bake of app with inputs" in second.stderr
+        and "baked by the run this one waited for" in second.stderr
+    )
     assert set(project.amis(ec2)) - before == {one["ami"]["us-east-1"]}
 
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     errors = [ln for ln in refused.stderr.splitlines() if ln.startswith("error: ")]
     assert len(errors) == 1, refused.stderr
-    assert errors[0].startswith(f"error: the bake of app with inputs {one['inputs_hash'][:12]} is locked by pid {first.pid}, which is still running")
-    assert errors[0].endswith("another bake of the same inputs is running") and "hint: run without --no-wait" in refused.stderr
+    assert errors[0].startswith(
+        f"error: the bake of app with inputs {one['inputs_hash'][:12]} is locked by pid {first.pid}, which is still running"
+    )
+    assert (
+        errors[0].endswith("another bake of the same inputs is running")
+        and "hint: run without --no-wait" in refused.stderr
+    )

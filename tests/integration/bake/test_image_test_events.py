@@ -35,8 +35,25 @@ def test_setup_error(broken):
 
 def test_one_event_per_test_and_no_dots(tmp_path):
     (tmp_path / "test_image.py").write_text(TESTS)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "test_image.py", "-p", "no:cacheprovider", "-o", "addopts=", "-q", "--color=no", *EVENT_ARGS],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "test_image.py",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "-q",
+            "--color=no",
+            *EVENT_ARGS,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = proc.stdout.splitlines()
     events = [progress.parse(line) for line in lines if line.startswith(progress.PREFIX)]
     assert events == [

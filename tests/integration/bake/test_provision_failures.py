@@ -53,17 +53,30 @@ def run_playbook(root: Path, tasks: str, monkeypatch) -> tuple[object, TaskPrint
     (role / "tasks/main.yml").write_text(tasks)
     (role / "files/bad.sh").write_text(SCRIPT)
     (root / "playbooks/site.yml").write_text(PLAY)
-    (root / "hosts.yml").write_text(f"all: {{hosts: {{build-host: {{ansible_connection: local, ansible_python_interpreter: {sys.executable}}}}}}}\n")
+    (root / "hosts.yml").write_text(
+        f"all: {{hosts: {{build-host: {{ansible_connection: local, ansible_python_interpreter: {sys.executable}}}}}}}\n"
+    )
     private = root / "ansible"
     private.mkdir()
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     out = io.StringIO()
     printer = TaskPrinter(out, {}, root, private / "artifacts" / "provision" / TASK_COUNT)
     result = ansible_runner.run(
-        private_data_dir=str(private), playbook=str(root / "playbooks/site.yml"), inventory=str(root / "hosts.yml"), ident="provision",
-        envvars={"ANSIBLE_ROLES_PATH": str(root / "playbooks/roles"), "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_NOCOLOR": "True"},
-        event_handler=printer, quiet=True, rotate_artifacts=0,
-        cancel_callback=lambda: False,  # as provision.run: without one, ansible-runner takes over this worker's Ctrl-C for good
+        private_data_dir=str(private),
+        playbook=str(root / "playbooks/site.yml"),
+        inventory=str(root / "hosts.yml"),
+        ident="provision",
+        envvars={
+            "ANSIBLE_ROLES_PATH": str(root / "playbooks/roles"),
+            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
+            "ANSIBLE_NOCOLOR": "True",
+        },
+        event_handler=printer,
+        quiet=True,
+        rotate_artifacts=0,
+        cancel_callback=lambda: (
+            False
+        ),  # as provision.run: without one, ansible-runner takes over this worker's Ctrl-C for good
     )
     events = [progress.parse(line) for line in out.getvalue().splitlines()]
     return result, printer, events
@@ -72,10 +85,15 @@ def run_playbook(root: Path, tasks: str, monkeypatch) -> tuple[object, TaskPrint
 def test_a_delegated_command_names_the_delegate_its_stderr_and_the_role_file(tmp_path, monkeypatch):
     result, printer, events = run_playbook(tmp_path, TASKS["delegated"], monkeypatch)
     assert result.status == "failed"
-    assert [e for e in events if e is not None] == [progress.Task(1, "Fine", 2), progress.Task(2, "Delegated failing command", 2)]
+    assert [e for e in events if e is not None] == [
+        progress.Task(1, "Fine", 2),
+        progress.Task(2, "Delegated failing command", 2),
+    ]
     error = provision_error(printer.failure, "playbooks/site.yml", tmp_path / "ansible/artifacts/provision")
-    assert error.message == ("Ansible task 'Delegated failing command' failed on localhost (delegated from build-host): "
-                             "non-zero return code (rc 3): first err | second err")
+    assert error.message == (
+        "Ansible task 'Delegated failing command' failed on localhost (delegated from build-host): "
+        "non-zero return code (rc 3): first err | second err"
+    )
     assert error.hint.startswith("fix playbooks/roles/r1/tasks/main.yml:6 (artifacts: ")
 
 
@@ -85,5 +103,8 @@ def test_a_script_says_its_rc_and_stderr_and_a_dynamic_include_makes_the_count_a
     assert events[0] == progress.Task(1, "Failing script", 2, approx=True)
     assert printer.failure.host == "build-host"
     assert printer.failure.path == "playbooks/roles/r1/tasks/main.yml:2"
-    assert printer.failure.lines() == ["FAILED: 'Failing script' on build-host at playbooks/roles/r1/tasks/main.yml:2",
-                                       "  non-zero return code (rc 4)", "  stderr: script broke here"]
+    assert printer.failure.lines() == [
+        "FAILED: 'Failing script' on build-host at playbooks/roles/r1/tasks/main.yml:2",
+        "  non-zero return code (rc 4)",
+        "  stderr: script broke here",
+    ]

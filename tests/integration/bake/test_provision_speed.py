@@ -40,20 +40,26 @@ def venv_on_path(monkeypatch):
 
 def settings(strategy: str) -> config_mod.Config:
     cfg = config_mod.load("local", ROOT)
-    return dataclasses.replace(cfg, images={k: dataclasses.replace(v, ansible_strategy=strategy) for k, v in cfg.images.items()})
+    return dataclasses.replace(
+        cfg, images={k: dataclasses.replace(v, ansible_strategy=strategy) for k, v in cfg.images.items()}
+    )
 
 
 def few_tasks(strategy: str) -> config_mod.Config:
     """Settings whose image ``base`` runs the sample app's playbook: a few tasks, for tests of how Ansible runs, not of the base role."""
     cfg = settings(strategy)
-    return dataclasses.replace(cfg, images={"base": dataclasses.replace(cfg.images["base"], playbook=Path("playbooks/app.yml"))})
+    return dataclasses.replace(
+        cfg, images={"base": dataclasses.replace(cfg.images["base"], playbook=Path("playbooks/app.yml"))}
+    )
 
 
 @contextlib.contextmanager
 def build_host(layers: list[Path], bake_dir: Path, key: Path):
     """A sandbox on ``layers`` writing into ``bake_dir/layer``, its sshd log in ``bake_dir/sshd.log``."""
     bake_dir.mkdir(parents=True, exist_ok=True)
-    with sandbox.build_instance(layers, bake_dir / "layer", key.with_suffix(".pub").read_text(), log=bake_dir / "sshd.log") as inst:
+    with sandbox.build_instance(
+        layers, bake_dir / "layer", key.with_suffix(".pub").read_text(), log=bake_dir / "sshd.log"
+    ) as inst:
         host = SshHost(inst.host, inst.port, "admin", key)
         try:
             yield host
@@ -87,7 +93,9 @@ def image_files(upper: Path, lower: list[Path]) -> dict[str, tuple]:
 def app_source_vars(cfg, bake_dir: Path) -> None:
     """What the pipeline hands the app role (``toolkit.bake.source``): here the sample's folder as it is."""
     bake_dir.mkdir(parents=True, exist_ok=True)
-    (bake_dir / provision.APP_VARS).write_text(json.dumps({"rodeo_app_dir": str(cfg.root / "examples/webapp"), "rodeo_app_version": "1.0.0"}))
+    (bake_dir / provision.APP_VARS).write_text(
+        json.dumps({"rodeo_app_dir": str(cfg.root / "examples/webapp"), "rodeo_app_version": "1.0.0"})
+    )
 
 
 def provision_twice(cfg, image: str, host: SshHost, bake_dir: Path) -> dict:
@@ -140,7 +148,11 @@ def test_sample_playbooks_bake_the_same_layered_images_with_mitogen_and_plain_an
         for image in ("base", "app"):
             bake_dir = tmp_path / strategy / image
             with build_host(layers, bake_dir, ssh_key) as host:
-                baked = bake_as_the_pipeline_does(cfg, image, host, bake_dir) if strategy == "mitogen" else provision_and_seal(cfg, image, host, bake_dir)
+                baked = (
+                    bake_as_the_pipeline_does(cfg, image, host, bake_dir)
+                    if strategy == "mitogen"
+                    else provision_and_seal(cfg, image, host, bake_dir)
+                )
                 made[f"{strategy}/{image}"] = dict(baked, files=image_files(bake_dir / "layer", layers))
             assert sandbox.leftovers(bake_dir / "layer") == {"mounts": [], "processes": []}
             layers = [*layers, bake_dir / "layer"]
@@ -149,7 +161,9 @@ def test_sample_playbooks_bake_the_same_layered_images_with_mitogen_and_plain_an
         assert fast["record"]["strategy"] == "mitogen" and fast["record"]["fallback"] is None, fast["output"]
         assert plain["record"]["strategy"] == "linear"
         assert fast["counts"] == plain["counts"] and fast["counts"]["changed"] > 0
-        assert fast["files"] == plain["files"], {k for k in set(fast["files"]) | set(plain["files"]) if fast["files"].get(k) != plain["files"].get(k)}
+        assert fast["files"] == plain["files"], {
+            k for k in set(fast["files"]) | set(plain["files"]) if fast["files"].get(k) != plain["files"].get(k)
+        }
     # Each layer holds only its own image's changes.
     base, app = made["mitogen/base"]["files"], made["mitogen/app"]["files"]
     assert "etc/ssh/sshd_config.d/50-rodeo.conf" in base and "opt/web/app.py" not in base
@@ -190,7 +204,9 @@ def test_linear_runs_plain_ansible_without_trying_mitogen(rootfs, ssh_key, tmp_p
     assert not (bake_dir / "ansible/artifacts/provision-mitogen").exists()
 
 
-def test_the_seal_finds_the_key_in_a_file_changed_during_the_bake_not_in_older_files(rootfs, ssh_key, tmp_path, monkeypatch):
+def test_the_seal_finds_the_key_in_a_file_changed_during_the_bake_not_in_older_files(
+    rootfs, ssh_key, tmp_path, monkeypatch
+):
     """The scan reads what changed since provisioning began (ctime on the host's clock), and finds the bake key there."""
     bake_dir = tmp_path / "bake"
     minimal = few_tasks("mitogen")
@@ -200,7 +216,12 @@ def test_the_seal_finds_the_key_in_a_file_changed_during_the_bake_not_in_older_f
         cfg_file = bake_dir / "ssh_config"
         markers = seal.key_markers(ssh_key)
         needles = list(markers.items())
-        ssh.run(host, cfg_file, "sudo -n tee /var/lib/leaked-key >/dev/null", stdin=markers["the bake's private SSH key"] + "\n")
+        ssh.run(
+            host,
+            cfg_file,
+            "sudo -n tee /var/lib/leaked-key >/dev/null",
+            stdin=markers["the bake's private SSH key"] + "\n",
+        )
         with pytest.raises(VerifyError, match="private SSH key was found on the build instance in /var/lib/leaked-key"):
             seal.seal(host, bake_dir, {})
         # A scan that starts after the file changed skips it; a full scan finds it.
@@ -208,4 +229,6 @@ def test_the_seal_finds_the_key_in_a_file_changed_during_the_bake_not_in_older_f
         time.sleep(1.2)
         since = int(ssh.run(host, cfg_file, "date +%s").stdout)
         assert seal.scan_host(host, cfg_file, needles, since=since) == []
-        assert ("the bake's private SSH key", "/var/lib/leaked-key") in seal.scan_host(host, cfg_file, needles, since=None)
+        assert ("the bake's private SSH key", "/var/lib/leaked-key") in seal.scan_host(
+            host, cfg_file, needles, since=None
+        )

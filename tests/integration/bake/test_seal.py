@@ -21,14 +21,18 @@ from toolkit.hosts.ssh import SshHost
 pytestmark = pytest.mark.integration
 
 BAKE_ID = "base-20261205-072600-abcd"
-DISABLE_ROOT = ('no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command="echo \'Please login as the user \\"admin\\" '
-                'rather than the user \\"root\\".\';echo;sleep 10;exit 142" ')
+DISABLE_ROOT = (
+    'no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command="echo \'Please login as the user \\"admin\\" '
+    'rather than the user \\"root\\".\';echo;sleep 10;exit 142" '
+)
 OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherTeamKeyThatMustStay0000000000000000 ops@example"
 
 
 def bake_key(folder: Path) -> Path:
     key = folder / "ssh_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"rodeo-{BAKE_ID}", "-f", str(key)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"rodeo-{BAKE_ID}", "-f", str(key)], check=True
+    )
     return key
 
 
@@ -44,14 +48,17 @@ def root_run(host: SshHost, cfg: Path, script: str) -> subprocess.CompletedProce
 
 def cloud_init_writes(host: SshHost, cfg: Path, served: str, other_key: str = OTHER_KEY) -> None:
     """What cloud-init's ssh module writes at first boot: the user's keys, and root's behind disable_root."""
-    script = (f"install -d -m 700 /root/.ssh && printf '%s\\n' {seal._quote(other_key)} {seal._quote(DISABLE_ROOT + served)} > /root/.ssh/authorized_keys\n"
-              f"printf '%s\\n' {seal._quote(other_key)} {seal._quote(served)} >> /home/admin/.ssh/authorized_keys\n")
+    script = (
+        f"install -d -m 700 /root/.ssh && printf '%s\\n' {seal._quote(other_key)} {seal._quote(DISABLE_ROOT + served)} > /root/.ssh/authorized_keys\n"
+        f"printf '%s\\n' {seal._quote(other_key)} {seal._quote(served)} >> /home/admin/.ssh/authorized_keys\n"
+    )
     result = root_run(host, cfg, script)
     assert result.returncode == 0, result.stderr
 
 
 def in_instance(inst, path: str) -> str:
     """A file as the running instance sees it (its sshd's root), or "" when there is none."""
+
     def children(pid: str) -> list[str]:
         return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
 
@@ -86,5 +93,7 @@ def test_fails_when_the_key_stays_in_a_home(rootfs, tmp_path):
         body = as_ec2_serves(key).split()[1]
         result = root_run(host, cfg, f"echo {body} > /root/notes")
         assert result.returncode == 0, result.stderr
-        with pytest.raises(VerifyError, match=r"could not seal the build instance: the bake key is still in /root/notes"):
+        with pytest.raises(
+            VerifyError, match=r"could not seal the build instance: the bake key is still in /root/notes"
+        ):
             seal.seal(host, bake_dir, {})

@@ -14,7 +14,7 @@ from toolkit.bake import secrets
 pytestmark = pytest.mark.integration
 
 # Quotes, a backslash, non-ASCII letters, a dollar, spaces and markup: every tool of the bake escapes some of them.
-SECRET = 'pa"ss\\wörd-ß $HOME <b>&\'9f8e'
+SECRET = "pa\"ss\\wörd-ß $HOME <b>&'9f8e"
 ENV = {"RODEO_SECRET_DB_PASSWORD": SECRET}
 USES_SECRET = """
 - name: Check the database password (build time only)
@@ -24,18 +24,27 @@ USES_SECRET = """
 
 
 def with_secret(project: Project, extra_task: str = "") -> None:
-    yml = project.read("inventories/local/rodeo.yml").replace("copy_to_regions: []", "copy_to_regions: []\nsecrets: [db_password]")
+    yml = project.read("inventories/local/rodeo.yml").replace(
+        "copy_to_regions: []", "copy_to_regions: []\nsecrets: [db_password]"
+    )
     project.write("inventories/local/rodeo.yml", yml)
     project.append("playbooks/roles/base/tasks/main.yml", USES_SECRET + extra_task)
 
 
 def minimal(project: Project, extra_task: str) -> None:
     """A one-play base image (the secret's task and ``extra_task``, no base role) with one passing test: a fast bake."""
-    yml = project.read("inventories/local/rodeo.yml").replace("copy_to_regions: []", "copy_to_regions: []\nsecrets: [db_password]")
+    yml = project.read("inventories/local/rodeo.yml").replace(
+        "copy_to_regions: []", "copy_to_regions: []\nsecrets: [db_password]"
+    )
     project.write("inventories/local/rodeo.yml", yml)
     tasks = "".join("    " + line + "\n" if line else "\n" for line in (USES_SECRET + extra_task).splitlines())
-    project.write("playbooks/base.yml", f"- name: Base image\n  hosts: all\n  gather_facts: false\n  become: true\n  tasks:\n{tasks}")
-    project.write("tests/image/test_base.py", "def test_the_host_answers(host):\n    assert host.file('/etc/os-release').exists\n")
+    project.write(
+        "playbooks/base.yml",
+        f"- name: Base image\n  hosts: all\n  gather_facts: false\n  become: true\n  tasks:\n{tasks}",
+    )
+    project.write(
+        "tests/image/test_base.py", "def test_the_host_answers(host):\n    assert host.file('/etc/os-release').exists\n"
+    )
 
 
 def error_line(result: subprocess.CompletedProcess) -> str:
@@ -47,7 +56,11 @@ def error_line(result: subprocess.CompletedProcess) -> str:
 def files_holding(folder: Path, value: str) -> list[str]:
     """Every file under ``folder`` holding ``value`` in any of the forms a tool writes it (raw, JSON, repr, XML...)."""
     forms = [form.encode() for form in secrets.forms(value)]
-    return [str(p) for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and any(f in p.read_bytes() for f in forms)]
+    return [
+        str(p)
+        for p in folder.rglob("*")
+        if p.is_file() and not p.is_symlink() and any(f in p.read_bytes() for f in forms)
+    ]
 
 
 def nowhere_in(text: str) -> bool:
@@ -81,12 +94,18 @@ def test_a_named_secret_without_a_value_is_refused(project: Project, ec2):
 @pytest.mark.parametrize(
     "planted,message",
     [
-        ("- name: Leak it into the image\n  ansible.builtin.copy: {dest: /etc/leak.conf, content: 'pw={{ db_password }}', mode: '0600'}\n  no_log: true\n",
-         "secret db_password was found on the build instance in /etc/leak.conf"),
-        ("- name: Print it\n  ansible.builtin.debug: {msg: 'pw={{ db_password }}'}\n",
-         "secret db_password was written to the bake's artifacts"),
-        ("- name: Copy the bake key\n  ansible.builtin.copy: {src: '{{ ansible_ssh_private_key_file }}', dest: /root/bake-key, mode: '0600'}\n",
-         "the bake's private SSH key was found on the build instance in /root/bake-key"),
+        (
+            "- name: Leak it into the image\n  ansible.builtin.copy: {dest: /etc/leak.conf, content: 'pw={{ db_password }}', mode: '0600'}\n  no_log: true\n",
+            "secret db_password was found on the build instance in /etc/leak.conf",
+        ),
+        (
+            "- name: Print it\n  ansible.builtin.debug: {msg: 'pw={{ db_password }}'}\n",
+            "secret db_password was written to the bake's artifacts",
+        ),
+        (
+            "- name: Copy the bake key\n  ansible.builtin.copy: {src: '{{ ansible_ssh_private_key_file }}', dest: /root/bake-key, mode: '0600'}\n",
+            "the bake's private SSH key was found on the build instance in /root/bake-key",
+        ),
     ],
     ids=["secret-in-image", "secret-in-log", "bake-key-in-image"],
 )
@@ -106,7 +125,10 @@ def test_a_planted_secret_or_key_fails_the_bake_before_the_ami(project: Project,
 def test_a_failing_task_that_prints_a_secret_is_redacted_everywhere(project: Project, ec2):
     """No no_log, and the task fails printing the value: the error line, packer.log, failure.json and artifacts hold none of it."""
     # stdin, not an environment variable: Ansible's `environment:` passes values through a shell unquoted.
-    minimal(project, "- name: Fail loudly\n  ansible.builtin.shell: cat >&2; exit 3\n  args: {stdin: 'connecting with {{ db_password }}'}\n")
+    minimal(
+        project,
+        "- name: Fail loudly\n  ansible.builtin.shell: cat >&2; exit 3\n  args: {stdin: 'connecting with {{ db_password }}'}\n",
+    )
     before = project.amis(ec2)
     result = project.invoke("bake", "--image", "base", "--force", env=ENV)
     line = error_line(result)
@@ -122,10 +144,16 @@ def test_a_failing_task_that_prints_a_secret_is_redacted_everywhere(project: Pro
 
 def test_an_image_test_that_prints_a_secret_is_redacted_everywhere(project: Project, ec2):
     """The image test fails with the value in its assertion (pytest's repr, JUnit's XML): no form of it is kept."""
-    minimal(project, "- name: Leave it for the test\n  ansible.builtin.copy: {dest: /etc/app.conf, content: '{{ db_password }}', mode: '0644'}\n"
-                     "  no_log: true\n")
-    project.write("tests/image/test_base.py", "def test_the_password_is_not_there(host):\n"
-                                              "    assert host.file('/etc/app.conf').content_string == 'expected'\n")
+    minimal(
+        project,
+        "- name: Leave it for the test\n  ansible.builtin.copy: {dest: /etc/app.conf, content: '{{ db_password }}', mode: '0644'}\n"
+        "  no_log: true\n",
+    )
+    project.write(
+        "tests/image/test_base.py",
+        "def test_the_password_is_not_there(host):\n"
+        "    assert host.file('/etc/app.conf').content_string == 'expected'\n",
+    )
     before = project.amis(ec2)
     result = project.invoke("bake", "--image", "base", "--force", env=ENV)
     line = error_line(result)

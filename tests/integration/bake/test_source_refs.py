@@ -48,8 +48,19 @@ def test_ref_takes_what_git_rev_parse_takes_in_the_apps_repository(repo: Path, t
     git(repo, "checkout", "-q", "--detach", "main")
     detached = commit(repo, "detached")  # on no branch: HEAD only
     cache = tmp_path / "cache"
-    for ref, expected in [("HEAD", detached), ("HEAD~1", two), ("@~2", one), ("main", two), ("main^", one), ("topic", topic),
-                          ("topic~1", one), ("v1", one), ("v1^{}", one), (two[:8], two), (two, two)]:
+    for ref, expected in [
+        ("HEAD", detached),
+        ("HEAD~1", two),
+        ("@~2", one),
+        ("main", two),
+        ("main^", one),
+        ("topic", topic),
+        ("topic~1", one),
+        ("v1", one),
+        ("v1^{}", one),
+        (two[:8], two),
+        (two, two),
+    ]:
         assert resolve(str(repo), ref, cache).commit == expected, ref
     # The commit on no branch is exported too: the mirror fetches it by its id.
     assert exported(str(repo), resolve(str(repo), "HEAD", cache), tmp_path / "out", cache) == "detached"
@@ -81,4 +92,7 @@ def test_a_path_that_is_no_repository_says_so_in_one_sentence(tmp_path: Path):
     (tmp_path / "plain").mkdir()
     with pytest.raises(SourceError) as plain:
         resolve(str(tmp_path / "plain"), "main", tmp_path / "cache")
-    assert plain.value.message == f"image app: git cannot read app source {tmp_path / 'plain'}: '{tmp_path / 'plain'}' does not appear to be a git repository"
+    assert (
+        plain.value.message
+        == f"image app: git cannot read app source {tmp_path / 'plain'}: '{tmp_path / 'plain'}' does not appear to be a git repository"
+    )

@@ -51,7 +51,10 @@ def test_ctrl_c_or_sigterm_during_provisioning_cleans_up(project: Project, ec2, 
 def test_a_bake_killed_with_sigkill_leaves_a_lock_the_rerun_takes_over(project: Project, ec2):
     """kill -9 runs no cleanup: the bake's lock stays, held by a dead pid; the same bake run again here takes it over."""
     project.minimal_images()
-    project.append("playbooks/base.yml", "    - name: Slow step\n      ansible.builtin.command: sleep 6\n      changed_when: false\n")
+    project.append(
+        "playbooks/base.yml",
+        "    - name: Slow step\n      ansible.builtin.command: sleep 6\n      changed_when: false\n",
+    )
     proc = project.start("bake", "--image", "base", "--force")
     seen, deadline = [], time.monotonic() + 120
     for line in proc.stdout:
@@ -68,7 +71,11 @@ def test_a_bake_killed_with_sigkill_leaves_a_lock_the_rerun_takes_over(project: 
     # What Packer made for the killed bake (as it would leave it on AWS) is gone too.
     assert "cleaned up after the killed bake base-" in rerun.stderr
     killed = rerun.stderr.split("cleaned up after the killed bake ", 1)[1].split(":")[0]
-    left = [i["State"]["Name"] for r in ec2.describe_instances(Filters=[{"Name": "tag:rodeo:bake", "Values": [killed]}])["Reservations"] for i in r["Instances"]]
+    left = [
+        i["State"]["Name"]
+        for r in ec2.describe_instances(Filters=[{"Name": "tag:rodeo:bake", "Values": [killed]}])["Reservations"]
+        for i in r["Instances"]
+    ]
     assert left and set(left) == {"terminated"}
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [f"rodeo-{killed}"]}])["KeyPairs"] == []
     assert residue(project.state) == {"mounts": [], "processes": []}
@@ -76,7 +83,10 @@ def test_a_bake_killed_with_sigkill_leaves_a_lock_the_rerun_takes_over(project: 
 
 def test_keep_on_failure_leaves_the_host_to_log_in_and_test_again_until_cleanup(project: Project, ec2):
     project.minimal_images()
-    project.write("tests/image/test_base.py", "def test_the_marker_is_there(host):\n    assert host.file('/etc/rodeo-marker').exists\n")
+    project.write(
+        "tests/image/test_base.py",
+        "def test_the_marker_is_there(host):\n    assert host.file('/etc/rodeo-marker').exists\n",
+    )
     before = project.amis(ec2)
     failed = project.invoke("bake", "--image", "base", "--keep-on-failure")
     try:
@@ -88,17 +98,34 @@ def test_keep_on_failure_leaves_the_host_to_log_in_and_test_again_until_cleanup(
         retest = next(ln.split("test again:", 1)[1].strip() for ln in lines if "test again:" in ln)
         assert any("remove it:     invoke bake --cleanup --env local" in ln for ln in lines)
 
-        login = subprocess.run([*shlex.split(ssh), "sudo", "-n", "touch", "/etc/rodeo-marker"], capture_output=True, text=True, timeout=60)
+        login = subprocess.run(
+            [*shlex.split(ssh), "sudo", "-n", "touch", "/etc/rodeo-marker"], capture_output=True, text=True, timeout=60
+        )
         assert login.returncode == 0, login.stderr
         again = subprocess.run(shlex.split(retest), cwd=project.root, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and "1 passed" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
 
-        bake_id = next(ln.split("kept the build host of ", 1)[1].split()[0] for ln in lines if "kept the build host of " in ln)
-        kept = [i for r in ec2.describe_instances(Filters=[{"Name": "tag:rodeo:bake", "Values": [bake_id]}])["Reservations"] for i in r["Instances"]]
-        assert [i["State"]["Name"] for i in kept] == ["running"]  # Packer left its instance (-on-error=abort), as it does on AWS
+        bake_id = next(
+            ln.split("kept the build host of ", 1)[1].split()[0] for ln in lines if "kept the build host of " in ln
+        )
+        kept = [
+            i
+            for r in ec2.describe_instances(Filters=[{"Name": "tag:rodeo:bake", "Values": [bake_id]}])["Reservations"]
+            for i in r["Instances"]
+        ]
+        assert [i["State"]["Name"] for i in kept] == [
+            "running"
+        ]  # Packer left its instance (-on-error=abort), as it does on AWS
         cleaned = project.invoke("bake", "--image", "base", "--cleanup")
-        assert cleaned.returncode == 0 and "removed the kept host of base-" in cleaned.stdout + cleaned.stderr, cleaned.stderr
-        assert ec2.describe_instances(InstanceIds=[kept[0]["InstanceId"]])["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
+        assert cleaned.returncode == 0 and "removed the kept host of base-" in cleaned.stdout + cleaned.stderr, (
+            cleaned.stderr
+        )
+        assert (
+            ec2.describe_instances(InstanceIds=[kept[0]["InstanceId"]])["Reservations"][0]["Instances"][0]["State"][
+                "Name"
+            ]
+            == "terminated"
+        )
         assert residue(project.state) == {"mounts": [], "processes": []}
         assert "no kept build host" in project.invoke("bake", "--cleanup").stdout
     finally:  # a failing assertion must not leave the kept sandbox to the next tests

@@ -60,7 +60,10 @@ class Shape:
 
     def forward(self, **extra: Any) -> list[dict]:
         """The listener's weighted forward to both slots (blue 100)."""
-        targets = [{"TargetGroupArn": self.groups["blue"], "Weight": 100}, {"TargetGroupArn": self.groups["green"], "Weight": 0}]
+        targets = [
+            {"TargetGroupArn": self.groups["blue"], "Weight": 100},
+            {"TargetGroupArn": self.groups["green"], "Weight": 0},
+        ]
         return [{"Type": "forward", "ForwardConfig": {"TargetGroups": targets, **extra}}]
 
     def write(self, root: Path, stack: str = "local") -> config.Config:
@@ -82,28 +85,73 @@ def healthy(url: str, region: str = "us-east-1") -> Shape:
     shape.zones = tuple(z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"][:3])
     shape.igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=shape.igw, VpcId=shape.vpc)
-    shape.public = [ec2.create_subnet(VpcId=shape.vpc, CidrBlock=f"10.{n}.{i}.0/24", AvailabilityZone=z)["Subnet"]["SubnetId"] for i, z in enumerate(shape.zones[:2])]
-    shape.private = [ec2.create_subnet(VpcId=shape.vpc, CidrBlock=f"10.{n}.{10 + i}.0/24", AvailabilityZone=z)["Subnet"]["SubnetId"] for i, z in enumerate(shape.zones[:2])]
+    shape.public = [
+        ec2.create_subnet(VpcId=shape.vpc, CidrBlock=f"10.{n}.{i}.0/24", AvailabilityZone=z)["Subnet"]["SubnetId"]
+        for i, z in enumerate(shape.zones[:2])
+    ]
+    shape.private = [
+        ec2.create_subnet(VpcId=shape.vpc, CidrBlock=f"10.{n}.{10 + i}.0/24", AvailabilityZone=z)["Subnet"]["SubnetId"]
+        for i, z in enumerate(shape.zones[:2])
+    ]
     shape.public_table = _table(ec2, shape.vpc, shape.public, GatewayId=shape.igw)
     eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
     shape.nat = ec2.create_nat_gateway(SubnetId=shape.public[0], AllocationId=eip)["NatGateway"]["NatGatewayId"]
     shape.private_table = _table(ec2, shape.vpc, shape.private, NatGatewayId=shape.nat)
-    shape.lb_sg = ec2.create_security_group(GroupName=f"{shape.name}-lb", Description="load balancer", VpcId=shape.vpc)["GroupId"]
-    shape.app_sg = ec2.create_security_group(GroupName=f"{shape.name}-app", Description="instances", VpcId=shape.vpc)["GroupId"]
-    once_settled(lambda: ec2.authorize_security_group_ingress(GroupId=shape.app_sg, IpPermissions=[  # AWS: a new group settles first
-        {"IpProtocol": "tcp", "FromPort": APP_PORT, "ToPort": APP_PORT, "UserIdGroupPairs": [{"GroupId": shape.lb_sg}]}]))
+    shape.lb_sg = ec2.create_security_group(GroupName=f"{shape.name}-lb", Description="load balancer", VpcId=shape.vpc)[
+        "GroupId"
+    ]
+    shape.app_sg = ec2.create_security_group(GroupName=f"{shape.name}-app", Description="instances", VpcId=shape.vpc)[
+        "GroupId"
+    ]
+    once_settled(
+        lambda: ec2.authorize_security_group_ingress(
+            GroupId=shape.app_sg,
+            IpPermissions=[  # AWS: a new group settles first
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": APP_PORT,
+                    "ToPort": APP_PORT,
+                    "UserIdGroupPairs": [{"GroupId": shape.lb_sg}],
+                }
+            ],
+        )
+    )
     _load_balancer(shape)
-    shape.ami = ec2.register_image(Name=f"{shape.name}-debian-12", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+    shape.ami = ec2.register_image(
+        Name=f"{shape.name}-debian-12", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm"
+    )["ImageId"]
     shape.aws.client("cloudwatch").put_metric_alarm(
-        AlarmName=f"{shape.name}-5xx", Namespace="AWS/ApplicationELB", MetricName="HTTPCode_Target_5XX_Count",
-        Dimensions=[{"Name": "LoadBalancer", "Value": shape.lb_arn.split(":loadbalancer/")[-1]}], Statistic="Sum", Period=60,
-        EvaluationPeriods=1, Threshold=5, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
+        AlarmName=f"{shape.name}-5xx",
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Dimensions=[{"Name": "LoadBalancer", "Value": shape.lb_arn.split(":loadbalancer/")[-1]}],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
     shape.settings = {
-        "app": shape.name, "region": region,
-        "images": {"base": {"source_ami": {"name": f"{shape.name}-debian-*", "owners": ["self"]}, "playbook": "p.yml", "tests": "t.py"}},
-        "release": {"load_balancer": shape.name, "image": "base", "slots": {"blue": f"{shape.name}-blue", "green": f"{shape.name}-green"},
-                    "pause_seconds": 180, "alarms": [f"{shape.name}-5xx"], "subnets": list(shape.private), "security_groups": [shape.app_sg],
-                    "smoke_check": {"path": "/health", "port": 8081}},
+        "app": shape.name,
+        "region": region,
+        "images": {
+            "base": {
+                "source_ami": {"name": f"{shape.name}-debian-*", "owners": ["self"]},
+                "playbook": "p.yml",
+                "tests": "t.py",
+            }
+        },
+        "release": {
+            "load_balancer": shape.name,
+            "image": "base",
+            "slots": {"blue": f"{shape.name}-blue", "green": f"{shape.name}-green"},
+            "pause_seconds": 180,
+            "alarms": [f"{shape.name}-5xx"],
+            "subnets": list(shape.private),
+            "security_groups": [shape.app_sg],
+            "smoke_check": {"path": "/health", "port": 8081},
+        },
     }
     return shape
 
@@ -118,12 +166,20 @@ def _table(ec2: Any, vpc: str, subnets: list[str], **target: str) -> str:
 
 def _load_balancer(shape: Shape) -> None:
     elbv2 = shape.elbv2
-    shape.lb_arn = elbv2.create_load_balancer(Name=shape.name, Subnets=shape.public, SecurityGroups=[shape.lb_sg], Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
+    shape.lb_arn = elbv2.create_load_balancer(
+        Name=shape.name, Subnets=shape.public, SecurityGroups=[shape.lb_sg], Type="application"
+    )["LoadBalancers"][0]["LoadBalancerArn"]
     for slot in ("blue", "green"):
-        arn = elbv2.create_target_group(Name=f"{shape.name}-{slot}", Protocol="HTTP", Port=APP_PORT, VpcId=shape.vpc, TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
-        elbv2.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(DRAIN)}])
+        arn = elbv2.create_target_group(
+            Name=f"{shape.name}-{slot}", Protocol="HTTP", Port=APP_PORT, VpcId=shape.vpc, TargetType="instance"
+        )["TargetGroups"][0]["TargetGroupArn"]
+        elbv2.modify_target_group_attributes(
+            TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(DRAIN)}]
+        )
         shape.groups[slot] = arn
-    shape.listener = elbv2.create_listener(LoadBalancerArn=shape.lb_arn, Protocol="HTTP", Port=80, DefaultActions=shape.forward())["Listeners"][0]["ListenerArn"]
+    shape.listener = elbv2.create_listener(
+        LoadBalancerArn=shape.lb_arn, Protocol="HTTP", Port=80, DefaultActions=shape.forward()
+    )["Listeners"][0]["ListenerArn"]
 
 
 def user_with(shape: Shape, policy: dict, monkeypatch: Any) -> Aws:
@@ -131,7 +187,9 @@ def user_with(shape: Shape, policy: dict, monkeypatch: Any) -> Aws:
     iam_client = shape.aws.client("iam")
     user = f"{shape.name}-caller"
     iam_client.create_user(UserName=user)
-    arn = iam_client.create_policy(PolicyName=f"{shape.name}-policy", PolicyDocument=json.dumps(policy))["Policy"]["Arn"]
+    arn = iam_client.create_policy(PolicyName=f"{shape.name}-policy", PolicyDocument=json.dumps(policy))["Policy"][
+        "Arn"
+    ]
     iam_client.attach_user_policy(UserName=user, PolicyArn=arn)
     key = iam_client.create_access_key(UserName=user)["AccessKey"]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])

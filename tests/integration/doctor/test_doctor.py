@@ -47,7 +47,10 @@ def test_a_healthy_account_passes_every_check(server, tmp_path, monkeypatch):
     assert [(c.name, c.status) for c in result.checks if c.status != "ok"] == []
     actions = {a for q in rights.questions(cfg, "123456789012") for a in q.actions}
     user = f"arn:aws:iam::123456789012:user/{shape.name}-caller"
-    assert result.check("rights").line == f"{user} may call all {len(actions)} actions of 'invoke iam-policy --for all --env {shape.name}'"
+    assert (
+        result.check("rights").line
+        == f"{user} may call all {len(actions)} actions of 'invoke iam-policy --for all --env {shape.name}'"
+    )
     assert result.check("network").line == f"2 instance subnet(s) reach SSM, Logs and S3 (NAT gateway {shape.nat})"
     assert result.check("lb-to-instances").line == "the instances' security groups admit the load balancer on port 8080"
     assert len(result.checks) == 13
@@ -58,84 +61,137 @@ def test_a_healthy_account_passes_every_check(server, tmp_path, monkeypatch):
 
 def source_ami_name(shape, ctx):
     shape.settings["images"]["base"]["source_ami"] = {"name": "nothing-*", "owners": ["self"]}
-    return "source-ami base", f"images.base.source_ami: no AMI named 'nothing-*' owned by self in {shape.region}; fix it in rodeo.yml"
+    return (
+        "source-ami base",
+        f"images.base.source_ami: no AMI named 'nothing-*' owned by self in {shape.region}; fix it in rodeo.yml",
+    )
 
 
 def source_ami_id(shape, ctx):
     shape.settings["images"]["base"]["source_ami"] = "ami-0123456789abcdef0"
-    return "source-ami base", (f"images.base.source_ami: ami-0123456789abcdef0 does not exist (or is not shared with this account) "
-                               f"in {shape.region}; fix it in rodeo.yml")
+    return "source-ami base", (
+        f"images.base.source_ami: ami-0123456789abcdef0 does not exist (or is not shared with this account) "
+        f"in {shape.region}; fix it in rodeo.yml"
+    )
 
 
 def _subnets(ids, zones):
     return f"subnet{'s' if len(ids) > 1 else ''} " + ", ".join(f"{s} ({z})" for s, z in zip(ids, zones))
 
 
-NETWORK_FIX = ": instances there cannot load their config or ship logs; route 0.0.0.0/0 to a NAT gateway or add the endpoints"
+NETWORK_FIX = (
+    ": instances there cannot load their config or ship logs; route 0.0.0.0/0 to a NAT gateway or add the endpoints"
+)
 
 
 def private_without_nat(shape, ctx):
     shape.ec2.delete_route(RouteTableId=shape.private_table, DestinationCidrBlock="0.0.0.0/0")
-    return "network", f"{_subnets(shape.private, shape.zones)}: no route to a NAT or internet gateway, and no VPC endpoint for ssm, logs, s3{NETWORK_FIX}"
+    return (
+        "network",
+        f"{_subnets(shape.private, shape.zones)}: no route to a NAT or internet gateway, and no VPC endpoint for ssm, logs, s3{NETWORK_FIX}",
+    )
 
 
 def public_without_public_ips(shape, ctx):
     shape.settings["release"]["subnets"] = list(shape.public)
-    return "network", (f"{_subnets(shape.public, shape.zones)}: a route to internet gateway {shape.igw} but no public IP on launch (or the gateway is not attached), "
-                       f"and no VPC endpoint for ssm, logs, s3{NETWORK_FIX}")
+    return "network", (
+        f"{_subnets(shape.public, shape.zones)}: a route to internet gateway {shape.igw} but no public IP on launch (or the gateway is not attached), "
+        f"and no VPC endpoint for ssm, logs, s3{NETWORK_FIX}"
+    )
 
 
 def endpoints_missing(shape, ctx):
     ec2 = shape.ec2
     ec2.delete_route(RouteTableId=shape.private_table, DestinationCidrBlock="0.0.0.0/0")
     service = f"com.amazonaws.{shape.region}"
-    ec2.create_vpc_endpoint(VpcId=shape.vpc, ServiceName=f"{service}.ssm", VpcEndpointType="Interface", SubnetIds=shape.private[:1], PrivateDnsEnabled=True)
+    ec2.create_vpc_endpoint(
+        VpcId=shape.vpc,
+        ServiceName=f"{service}.ssm",
+        VpcEndpointType="Interface",
+        SubnetIds=shape.private[:1],
+        PrivateDnsEnabled=True,
+    )
     # Without private DNS the SDK's logs host name still resolves to the public endpoint; S3's gateway is on another table.
-    ec2.create_vpc_endpoint(VpcId=shape.vpc, ServiceName=f"{service}.logs", VpcEndpointType="Interface", SubnetIds=shape.private[:1], PrivateDnsEnabled=False)
-    ec2.create_vpc_endpoint(VpcId=shape.vpc, ServiceName=f"{service}.s3", VpcEndpointType="Gateway", RouteTableIds=[shape.public_table])
-    return "network", f"{_subnets(shape.private, shape.zones)}: no route to a NAT or internet gateway, and no VPC endpoint for logs, s3{NETWORK_FIX}"
+    ec2.create_vpc_endpoint(
+        VpcId=shape.vpc,
+        ServiceName=f"{service}.logs",
+        VpcEndpointType="Interface",
+        SubnetIds=shape.private[:1],
+        PrivateDnsEnabled=False,
+    )
+    ec2.create_vpc_endpoint(
+        VpcId=shape.vpc, ServiceName=f"{service}.s3", VpcEndpointType="Gateway", RouteTableIds=[shape.public_table]
+    )
+    return (
+        "network",
+        f"{_subnets(shape.private, shape.zones)}: no route to a NAT or internet gateway, and no VPC endpoint for logs, s3{NETWORK_FIX}",
+    )
 
 
 def instances_outside_the_load_balancers_zones(shape, ctx):
     ec2 = shape.ec2
-    third = ec2.create_subnet(VpcId=shape.vpc, CidrBlock=shape.settings["app"].replace("doc", "10.") + ".20.0/24", AvailabilityZone=shape.zones[2])["Subnet"]["SubnetId"]
+    third = ec2.create_subnet(
+        VpcId=shape.vpc,
+        CidrBlock=shape.settings["app"].replace("doc", "10.") + ".20.0/24",
+        AvailabilityZone=shape.zones[2],
+    )["Subnet"]["SubnetId"]
     ec2.associate_route_table(RouteTableId=shape.private_table, SubnetId=third)
     shape.settings["release"]["subnets"] = [*shape.private, third]
-    return "lb-zones", (f"instances launch in {shape.zones[2]}, where load balancer {shape.name} has no subnet: their targets stay unused; "
-                        "enable that zone on it or fix release.subnets")
+    return "lb-zones", (
+        f"instances launch in {shape.zones[2]}, where load balancer {shape.name} has no subnet: their targets stay unused; "
+        "enable that zone on it or fix release.subnets"
+    )
 
 
 def _closed(shape, groups, default=""):
-    return "lb-to-instances", (f"the instances' security groups {groups}{default} do not admit the load balancer's {shape.lb_sg} on port 8080: "
-                               f"health checks time out; allow tcp 8080 from {shape.lb_sg}")
+    return "lb-to-instances", (
+        f"the instances' security groups {groups}{default} do not admit the load balancer's {shape.lb_sg} on port 8080: "
+        f"health checks time out; allow tcp 8080 from {shape.lb_sg}"
+    )
 
 
 def app_group_shut(shape, ctx):
-    shape.ec2.revoke_security_group_ingress(GroupId=shape.app_sg, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": shape.lb_sg}]}])
+    shape.ec2.revoke_security_group_ingress(
+        GroupId=shape.app_sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": shape.lb_sg}]}
+        ],
+    )
     return _closed(shape, shape.app_sg)
 
 
 def app_group_on_another_port(shape, ctx):
     ec2 = shape.ec2
-    ec2.revoke_security_group_ingress(GroupId=shape.app_sg, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": shape.lb_sg}]}])
-    ec2.authorize_security_group_ingress(GroupId=shape.app_sg, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": shape.lb_sg}]}])
+    ec2.revoke_security_group_ingress(
+        GroupId=shape.app_sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": shape.lb_sg}]}
+        ],
+    )
+    ec2.authorize_security_group_ingress(
+        GroupId=shape.app_sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": shape.lb_sg}]}
+        ],
+    )
     return _closed(shape, shape.app_sg)
 
 
 def vpc_default_group(shape, ctx):
     shape.settings["release"]["security_groups"] = []
-    default = shape.ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [shape.vpc]}, {"Name": "group-name", "Values": ["default"]}])
+    default = shape.ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [shape.vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )
     return _closed(shape, default["SecurityGroups"][0]["GroupId"], " (the VPC's default)")
 
 
 def alarm_slower_than_a_step(shape, ctx):
     shape.settings["release"]["pause_seconds"] = 120
-    return "alarms", (f"release.pause_seconds 120 is shorter than alarm {shape.name}-5xx needs to fire: 180s (1 datapoint(s) of 60s, 60s to "
-                      "publish, 60s to evaluate); a bad step would be over before it could; set release.pause_seconds to at least 180 in "
-                      "rodeo.yml, or give the alarm a shorter period or fewer datapoints to alarm")
+    return "alarms", (
+        f"release.pause_seconds 120 is shorter than alarm {shape.name}-5xx needs to fire: 180s (1 datapoint(s) of 60s, 60s to "
+        "publish, 60s to evaluate); a bad step would be over before it could; set release.pause_seconds to at least 180 in "
+        "rodeo.yml, or give the alarm a shorter period or fewer datapoints to alarm"
+    )
 
 
 def alarm_missing(shape, ctx):
@@ -144,26 +200,46 @@ def alarm_missing(shape, ctx):
 
 
 def stickiness_outlasts_the_drain(shape, ctx):
-    shape.elbv2.modify_listener(ListenerArn=shape.listener, DefaultActions=shape.forward(TargetGroupStickinessConfig={"Enabled": True, "DurationSeconds": 3600}))
-    return "stickiness", ("listener :80 keeps a client on a slot for 3600 s (target group stickiness), longer than the old slot's 30 s drain "
-                          "before it scales to 0: stuck clients get 503s; lower the duration to 30 s or set release.keep_old_slot_warm: true")
+    shape.elbv2.modify_listener(
+        ListenerArn=shape.listener,
+        DefaultActions=shape.forward(TargetGroupStickinessConfig={"Enabled": True, "DurationSeconds": 3600}),
+    )
+    return "stickiness", (
+        "listener :80 keeps a client on a slot for 3600 s (target group stickiness), longer than the old slot's 30 s drain "
+        "before it scales to 0: stuck clients get 503s; lower the duration to 30 s or set release.keep_old_slot_warm: true"
+    )
 
 
 def smoke_port_taken(shape, ctx):
-    shape.elbv2.create_listener(LoadBalancerArn=shape.lb_arn, Protocol="HTTP", Port=8081, DefaultActions=shape.forward())
-    return "smoke-port", f"load balancer {shape.name} already has a listener on :8081, which the smoke check would replace; give release.smoke_check.port a free port"
+    shape.elbv2.create_listener(
+        LoadBalancerArn=shape.lb_arn, Protocol="HTTP", Port=8081, DefaultActions=shape.forward()
+    )
+    return (
+        "smoke-port",
+        f"load balancer {shape.name} already has a listener on :8081, which the smoke check would replace; give release.smoke_check.port a free port",
+    )
 
 
 def listener_forwards_to_blue_only(shape, ctx):
-    only_blue = [{"Type": "forward", "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": shape.groups["blue"], "Weight": 100}]}}]
+    only_blue = [
+        {
+            "Type": "forward",
+            "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": shape.groups["blue"], "Weight": 100}]},
+        }
+    ]
     shape.elbv2.modify_listener(ListenerArn=shape.listener, DefaultActions=only_blue)
-    return "listener", (f"listener :80 does not forward to {shape.name}-green; give its default action a weighted forward to both slot target groups "
-                        "(blue 100, green 0)")
+    return "listener", (
+        f"listener :80 does not forward to {shape.name}-green; give its default action a weighted forward to both slot target groups "
+        "(blue 100, green 0)"
+    )
 
 
 def load_balancer_missing(shape, ctx):
     shape.settings["release"]["load_balancer"] = f"{shape.name}-gone"
-    return "lb-zones", f"load balancer '{shape.name}-gone' does not exist in {shape.region}; create it in your infrastructure code or fix release.load_balancer"
+    return (
+        "lb-zones",
+        f"load balancer '{shape.name}-gone' does not exist in {shape.region}; create it in your infrastructure code or fix release.load_balancer",
+    )
 
 
 def rights_denied(shape, ctx):
@@ -171,19 +247,28 @@ def rights_denied(shape, ctx):
     policy["Statement"].append({"Effect": "Deny", "Action": "ec2:RunInstances", "Resource": "*"})
     ctx["caller"] = accounts.user_with(shape, policy, ctx["monkeypatch"])
     actions = {a for q in rights.questions(shape.write(ctx["root"]), "123456789012") for a in q.actions}
-    return "rights", (f"arn:aws:iam::123456789012:user/{shape.name}-caller may not call 1 of the {len(actions)} actions Rodeo calls: ec2:RunInstances; "
-                      f"attach 'invoke iam-policy --for all --env {shape.name}' to it")
+    return "rights", (
+        f"arn:aws:iam::123456789012:user/{shape.name}-caller may not call 1 of the {len(actions)} actions Rodeo calls: ec2:RunInstances; "
+        f"attach 'invoke iam-policy --for all --env {shape.name}' to it"
+    )
 
 
 def packer_with_an_sso_profile(shape, ctx):
     config_file = ctx["root"] / "aws-config"
-    config_file.write_text("[profile team]\nsso_start_url = https://acme.awsapps.com/start\nsso_region = us-east-1\n"
-                           "sso_account_id = 123456789012\nsso_role_name = Deployer\nregion = us-east-1\n")
+    config_file.write_text(
+        "[profile team]\nsso_start_url = https://acme.awsapps.com/start\nsso_region = us-east-1\n"
+        "sso_account_id = 123456789012\nsso_role_name = Deployer\nregion = us-east-1\n"
+    )
     ctx["caller"] = accounts.user_with(shape, accounts.rodeo_policy(shape.write(ctx["root"])), ctx["monkeypatch"])
-    ctx["environ"] = {"AWS_PROFILE": "team", "AWS_CONFIG_FILE": str(config_file)}  # what Packer gets: no keys, the profile
-    return "packer", (f"Packer 1.6.6 cannot use the SSO profile 'team' (sso_account_id, sso_region, sso_role_name, sso_start_url in {config_file}; "
-                      "hashicorp/packer#10525); export its keys first: eval \"$(aws configure export-credentials --profile team --format env)\", "
-                      "or install Packer 1.7+")
+    ctx["environ"] = {
+        "AWS_PROFILE": "team",
+        "AWS_CONFIG_FILE": str(config_file),
+    }  # what Packer gets: no keys, the profile
+    return "packer", (
+        f"Packer 1.6.6 cannot use the SSO profile 'team' (sso_account_id, sso_region, sso_role_name, sso_start_url in {config_file}; "
+        'hashicorp/packer#10525); export its keys first: eval "$(aws configure export-credentials --profile team --format env)", '
+        "or install Packer 1.7+"
+    )
 
 
 def ebs_key_without_rights(shape, ctx):
@@ -193,14 +278,31 @@ def ebs_key_without_rights(shape, ctx):
     policy = accounts.rodeo_policy(shape.write(ctx["root"]))
     policy["Statement"] = [s for s in policy["Statement"] if not all(a.startswith("kms:") for a in s["Action"])]
     ctx["caller"] = accounts.user_with(shape, policy, ctx["monkeypatch"])
-    return "ebs-key", (f"default EBS key {key['Arn']} is customer-managed and the caller may not kms:CreateGrant, kms:Decrypt on it "
-                       "(through EC2): CopyImage and RunInstances of encrypted volumes fail; grant them in its key policy or the caller's policy")
+    return "ebs-key", (
+        f"default EBS key {key['Arn']} is customer-managed and the caller may not kms:CreateGrant, kms:Decrypt on it "
+        "(through EC2): CopyImage and RunInstances of encrypted volumes fail; grant them in its key policy or the caller's policy"
+    )
 
 
-BROKEN = [source_ami_name, source_ami_id, private_without_nat, public_without_public_ips, endpoints_missing,
-          instances_outside_the_load_balancers_zones, app_group_shut, app_group_on_another_port, vpc_default_group, alarm_slower_than_a_step,
-          alarm_missing, stickiness_outlasts_the_drain, smoke_port_taken, listener_forwards_to_blue_only, load_balancer_missing, rights_denied,
-          packer_with_an_sso_profile]
+BROKEN = [
+    source_ami_name,
+    source_ami_id,
+    private_without_nat,
+    public_without_public_ips,
+    endpoints_missing,
+    instances_outside_the_load_balancers_zones,
+    app_group_shut,
+    app_group_on_another_port,
+    vpc_default_group,
+    alarm_slower_than_a_step,
+    alarm_missing,
+    stickiness_outlasts_the_drain,
+    smoke_port_taken,
+    listener_forwards_to_blue_only,
+    load_balancer_missing,
+    rights_denied,
+    packer_with_an_sso_profile,
+]
 # The default EBS key is the account's in a region: that shape has a region of its own on the shared server.
 REGIONS = {ebs_key_without_rights: "us-west-2"}
 
@@ -217,13 +319,24 @@ def test_a_broken_account_fails_with_its_line(server, tmp_path, monkeypatch, bre
 
 def test_an_authenticating_listener_is_a_warning_not_a_failure(server, tmp_path):
     shape = accounts.healthy(server[1])
-    oidc = {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": {
-        "Issuer": "https://idp.example", "AuthorizationEndpoint": "https://idp.example/auth", "TokenEndpoint": "https://idp.example/token",
-        "UserInfoEndpoint": "https://idp.example/me", "ClientId": "rodeo", "ClientSecret": "not-a-secret"}}
+    oidc = {
+        "Type": "authenticate-oidc",
+        "Order": 1,
+        "AuthenticateOidcConfig": {
+            "Issuer": "https://idp.example",
+            "AuthorizationEndpoint": "https://idp.example/auth",
+            "TokenEndpoint": "https://idp.example/token",
+            "UserInfoEndpoint": "https://idp.example/me",
+            "ClientId": "rodeo",
+            "ClientSecret": "not-a-secret",
+        },
+    }
     shape.elbv2.modify_listener(ListenerArn=shape.listener, DefaultActions=[oidc, dict(shape.forward()[0], Order=2)])
     result = run(shape, tmp_path)
     assert (result.check("listener").status, result.check("listener").line) == (
-        "warn", "listener :80 runs authenticate-oidc before its forward: each weight change must send it again (ModifyListener replaces the whole action list)")
+        "warn",
+        "listener :80 runs authenticate-oidc before its forward: each weight change must send it again (ModifyListener replaces the whole action list)",
+    )
     assert result.failed == []
 
 
@@ -234,8 +347,16 @@ def invoke(root: Path, state: Path, *args: str) -> subprocess.CompletedProcess:
     shutil.copy2(ROOT / "tasks.py", root / "tasks.py")
     env = dict(os.environ, RODEO_STATE_DIR=str(state), RODEO_LOCAL_LIVE="0")
     env.pop("RODEO_DEBUG", None)
-    return subprocess.run([str(Path(sys.executable).parent / "invoke"), "doctor", *args], check=False, cwd=root, env=env, capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "invoke"), "doctor", *args],
+        check=False,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_the_command_exits_zero_on_a_healthy_account(server, tmp_path):
@@ -256,7 +377,10 @@ def test_the_command_exits_non_zero_with_one_json_object_on_a_broken_account(ser
     found = json.loads(done.stdout.splitlines()[-1])
     assert found["ok"] is False
     assert [c for c in found["checks"] if c["status"] == "fail"] == [{"name": name, "status": "fail", "line": line}]
-    assert done.stderr.splitlines() == ["error: 1 doctor check(s) failed: smoke-port", "  hint: fix each ✗ line above, then run 'invoke doctor' again"]
+    assert done.stderr.splitlines() == [
+        "error: 1 doctor check(s) failed: smoke-port",
+        "  hint: fix each ✗ line above, then run 'invoke doctor' again",
+    ]
 
 
 def test_the_seeded_local_environment_passes_every_check(tmp_path):
@@ -270,7 +394,9 @@ def test_the_seeded_local_environment_passes_every_check(tmp_path):
     st = stack.Stack(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
     url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
     try:
-        result = doctor(cfg, LocalEnvironment(region=cfg.region, endpoint=url), environ={}, packer_version=lambda: PACKER)
+        result = doctor(
+            cfg, LocalEnvironment(region=cfg.region, endpoint=url), environ={}, packer_version=lambda: PACKER
+        )
     finally:
         stack.down(st)
     assert [(c.name, c.status, c.line) for c in result.checks if c.status != "ok"] == []

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.integration.bakes import default_sigint
-
 from toolkit.hosts.sandbox import Instance, build_instance, leftovers
 
 pytestmark = pytest.mark.integration
@@ -25,9 +24,26 @@ BIN = Path(sys.executable).parent
 
 def ssh(instance: Instance, key: Path, command: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["ssh", "-i", str(key), "-p", str(instance.port), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", f"{instance.user}@{instance.host}", command],
-        capture_output=True, text=True, timeout=60,
+        [
+            "ssh",
+            "-i",
+            str(key),
+            "-p",
+            str(instance.port),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "BatchMode=yes",
+            f"{instance.user}@{instance.host}",
+            command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -68,7 +84,9 @@ def test_exception_inside_still_tears_down(rootfs, ssh_key, tmp_path):
 def test_layers_stack_bottom_first(rootfs, ssh_key, tmp_path):
     first, second = tmp_path / "first" / "upper", tmp_path / "second" / "upper"
     with build_instance([rootfs], first, public(ssh_key)) as instance:
-        assert ssh(instance, ssh_key, "echo one | sudo tee /etc/layer >/dev/null && sudo touch /etc/gone").returncode == 0
+        assert (
+            ssh(instance, ssh_key, "echo one | sudo tee /etc/layer >/dev/null && sudo touch /etc/gone").returncode == 0
+        )
     with build_instance([rootfs, first], second, public(ssh_key)) as instance:
         result = ssh(instance, ssh_key, "cat /etc/layer && sudo rm /etc/gone")
         assert result.returncode == 0, result.stderr
@@ -90,8 +108,13 @@ with build_instance([Path(sys.argv[1])], Path(sys.argv[2]), sys.argv[3]) as inst
 
 def _hold(rootfs: Path, upper: Path, key: Path) -> subprocess.Popen:
     """A Python process holding a build instance until it is signalled."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(rootfs), str(upper), public(key)], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                              preexec_fn=default_sigint)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(rootfs), str(upper), public(key)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
     assert holder.stdout.readline().strip().isdigit()
     assert leftovers(upper)["processes"]
     return holder

@@ -53,7 +53,9 @@ def tags(ec2, ami: str) -> dict:
 def snapshot_tags(ec2, ami: str) -> list[dict]:
     image = ec2.describe_images(ImageIds=[ami])["Images"][0]
     ids = [m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if m.get("Ebs", {}).get("SnapshotId")]
-    return [{t["Key"]: t["Value"] for t in s.get("Tags", [])} for s in ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"]]
+    return [
+        {t["Key"]: t["Value"] for t in s.get("Tags", [])} for s in ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"]
+    ]
 
 
 def layer_digest(state: Path, ami: str) -> str:
@@ -65,7 +67,9 @@ def layer_digest(state: Path, ami: str) -> str:
         for name in sorted(dirnames + filenames):
             path = Path(dirpath, name)
             st = path.lstat()
-            digest.update(f"{path.relative_to(top)} {st.st_mode} {st.st_uid} {st.st_gid} {st.st_size} {st.st_rdev}\n".encode())
+            digest.update(
+                f"{path.relative_to(top)} {st.st_mode} {st.st_uid} {st.st_gid} {st.st_size} {st.st_rdev}\n".encode()
+            )
             if path.is_symlink():
                 digest.update(os.readlink(path).encode())
             elif path.is_file():
@@ -139,10 +143,17 @@ def test_nonexistent_ami_is_one_line_and_makes_nothing(project: Project, ec2):
 
 
 def _register(ec2, tag_image: str | None) -> str:
-    ami = ec2.register_image(Name=f"rodeo-verify-test-{secrets.token_hex(4)}", Architecture="x86_64", RootDeviceName="/dev/xvda",
-                             VirtualizationType="hvm", BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])["ImageId"]
+    ami = ec2.register_image(
+        Name=f"rodeo-verify-test-{secrets.token_hex(4)}",
+        Architecture="x86_64",
+        RootDeviceName="/dev/xvda",
+        VirtualizationType="hvm",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+    )["ImageId"]
     if tag_image:
-        ec2.create_tags(Resources=[ami], Tags=[{"Key": "rodeo:image", "Value": tag_image}, {"Key": "rodeo:app", "Value": "web"}])
+        ec2.create_tags(
+            Resources=[ami], Tags=[{"Key": "rodeo:image", "Value": tag_image}, {"Key": "rodeo:app", "Value": "web"}]
+        )
     return ami
 
 
@@ -172,10 +183,24 @@ class Spy(Silent):
         self.rules: list = []
 
     def _look(self, message: str) -> None:
-        groups = self.ec2.describe_security_groups(Filters=[{"Name": "tag-key", "Values": ["rodeo:verify"]}])["SecurityGroups"]
-        self.rules += [[(r["IpProtocol"], r.get("FromPort"), r.get("ToPort"), [x["CidrIp"] for x in r.get("IpRanges", [])],
-                         [x["CidrIpv6"] for x in r.get("Ipv6Ranges", [])], r.get("UserIdGroupPairs", []), r.get("PrefixListIds", []))
-                        for r in g["IpPermissions"]] for g in groups]
+        groups = self.ec2.describe_security_groups(Filters=[{"Name": "tag-key", "Values": ["rodeo:verify"]}])[
+            "SecurityGroups"
+        ]
+        self.rules += [
+            [
+                (
+                    r["IpProtocol"],
+                    r.get("FromPort"),
+                    r.get("ToPort"),
+                    [x["CidrIp"] for x in r.get("IpRanges", [])],
+                    [x["CidrIpv6"] for x in r.get("Ipv6Ranges", [])],
+                    r.get("UserIdGroupPairs", []),
+                    r.get("PrefixListIds", []),
+                )
+                for r in g["IpPermissions"]
+            ]
+            for g in groups
+        ]
         if self.interrupt_on and self.interrupt_on in message:
             raise KeyboardInterrupt
 
@@ -195,12 +220,24 @@ def aws_env(local_stack, ec2):
 
 def _made(ec2) -> dict:
     """What Rodeo's verify runs left in AWS: live instances, security groups and key pairs."""
-    live = ec2.describe_instances(Filters=[{"Name": "tag-key", "Values": ["rodeo:verify"]},
-                                           {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped", "shutting-down"]}])
+    live = ec2.describe_instances(
+        Filters=[
+            {"Name": "tag-key", "Values": ["rodeo:verify"]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped", "shutting-down"]},
+        ]
+    )
     return {
         "instances": [i["InstanceId"] for r in live["Reservations"] for i in r["Instances"]],
-        "groups": [g["GroupId"] for g in ec2.describe_security_groups(Filters=[{"Name": "tag-key", "Values": ["rodeo:verify"]}])["SecurityGroups"]],
-        "key_pairs": [k["KeyName"] for k in ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["rodeo-verify-*"]}])["KeyPairs"]],
+        "groups": [
+            g["GroupId"]
+            for g in ec2.describe_security_groups(Filters=[{"Name": "tag-key", "Values": ["rodeo:verify"]}])[
+                "SecurityGroups"
+            ]
+        ],
+        "key_pairs": [
+            k["KeyName"]
+            for k in ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["rodeo-verify-*"]}])["KeyPairs"]
+        ],
     }
 
 
@@ -220,7 +257,9 @@ def test_aws_path_fails_clearly_when_ssh_never_answers_and_cleans_up(aws_env, ec
     spy = Spy(ec2)
     # ssh_timeout=0: moto hands out public-looking addresses; never send a packet to one.
     with pytest.raises(VerifyError) as err:
-        ami_check.verify_ami(cfg, aws, Ec2Hosts(aws, caller=lambda: CALLER, ssh_timeout=0), ami, state_dir=tmp_path, reporter=spy)
+        ami_check.verify_ami(
+            cfg, aws, Ec2Hosts(aws, caller=lambda: CALLER, ssh_timeout=0), ami, state_dir=tmp_path, reporter=spy
+        )
     assert "did not answer SSH on" in err.value.message and err.value.message.endswith("no test ran")
     assert f"{CALLER}/32" in err.value.hint
 
@@ -238,8 +277,14 @@ def test_aws_path_cleans_up_on_ctrl_c(aws_env, ec2, tmp_path):
     ami = _register(ec2, "base")
     with pytest.raises(KeyboardInterrupt):
         # ssh_timeout=0: should the interrupt not come, no packet goes to moto's public-looking address.
-        ami_check.verify_ami(cfg, aws, Ec2Hosts(aws, caller=lambda: CALLER, ssh_timeout=0), ami, state_dir=tmp_path,
-                             reporter=Spy(ec2, interrupt_on="wait for SSH"))
+        ami_check.verify_ami(
+            cfg,
+            aws,
+            Ec2Hosts(aws, caller=lambda: CALLER, ssh_timeout=0),
+            ami,
+            state_dir=tmp_path,
+            reporter=Spy(ec2, interrupt_on="wait for SSH"),
+        )
     assert _made(ec2) == NOTHING
 
 
@@ -247,6 +292,13 @@ def test_aws_path_missing_ami_makes_nothing(aws_env, ec2, tmp_path):
     cfg, aws = aws_env
     called = []
     with pytest.raises(ImageError) as err:
-        ami_check.verify_ami(cfg, aws, Ec2Hosts(aws, caller=lambda: called.append(1) or CALLER), "ami-0123456789abcdef0", state_dir=tmp_path, reporter=Spy(ec2))
+        ami_check.verify_ami(
+            cfg,
+            aws,
+            Ec2Hosts(aws, caller=lambda: called.append(1) or CALLER),
+            "ami-0123456789abcdef0",
+            state_dir=tmp_path,
+            reporter=Spy(ec2),
+        )
     assert err.value.message == "ami-0123456789abcdef0 does not exist in us-east-1"
     assert _made(ec2) == NOTHING and not called and not (tmp_path / "verify").exists()

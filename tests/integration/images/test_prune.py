@@ -22,8 +22,7 @@ from toolkit.errors import AwsError, ConfigError
 from toolkit.images.prune import prune
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment
-from toolkit.release import ledger
-from toolkit.release import slots
+from toolkit.release import ledger, slots
 from toolkit.ui import Silent
 
 E, W = "us-east-1", "us-west-2"
@@ -81,20 +80,32 @@ class Env:
 
     def bake(self, n: int, image: str = "app", regions: tuple = (E,), source: str | None = None) -> dict[str, str]:
         """Register build ``n`` of ``image`` in each region (copies share hash and built-at); region -> AMI."""
-        tags = {"rodeo:app": self.app, "rodeo:image": image, "rodeo:verified": "true",
-                "rodeo:built-at": f"2026-11-01T00:{n:02d}:00Z", "rodeo:inputs-hash": f"{image}{n:04d}"}
+        tags = {
+            "rodeo:app": self.app,
+            "rodeo:image": image,
+            "rodeo:verified": "true",
+            "rodeo:built-at": f"2026-11-01T00:{n:02d}:00Z",
+            "rodeo:inputs-hash": f"{image}{n:04d}",
+        }
         if source:
             tags["rodeo:source-ami"] = source
         out = {}
         for region in regions:
             ec2 = self.ec2(region)
-            ami = ec2.register_image(Name=f"{self.app}-{image}-{n}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+            ami = ec2.register_image(
+                Name=f"{self.app}-{image}-{n}",
+                Architecture="x86_64",
+                RootDeviceName="/dev/xvda",
+                VirtualizationType="hvm",
+            )["ImageId"]
             ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
             out[region] = ami
         return out
 
     def amis(self, region: str = E) -> set[str]:
-        found = self.ec2(region).describe_images(Owners=["self"], Filters=[{"Name": "tag:rodeo:app", "Values": [self.app]}])["Images"]
+        found = self.ec2(region).describe_images(
+            Owners=["self"], Filters=[{"Name": "tag:rodeo:app", "Values": [self.app]}]
+        )["Images"]
         return {i["ImageId"] for i in found}
 
     def snapshot_of(self, ami: str, region: str = E) -> str:
@@ -111,9 +122,14 @@ class Env:
         """Every image and snapshot of the app in both regions, as AWS describes them."""
         out = {}
         for region in (E, W):
-            images = self.ec2(region).describe_images(Owners=["self"], Filters=[{"Name": "tag:rodeo:app", "Values": [self.app]}])["Images"]
+            images = self.ec2(region).describe_images(
+                Owners=["self"], Filters=[{"Name": "tag:rodeo:app", "Values": [self.app]}]
+            )["Images"]
             snaps = sorted(m["Ebs"]["SnapshotId"] for i in images for m in i["BlockDeviceMappings"])
-            out[region] = (sorted(images, key=lambda i: i["ImageId"]), self.ec2(region).describe_snapshots(SnapshotIds=snaps)["Snapshots"] if snaps else [])
+            out[region] = (
+                sorted(images, key=lambda i: i["ImageId"]),
+                self.ec2(region).describe_snapshots(SnapshotIds=snaps)["Snapshots"] if snaps else [],
+            )
         return out
 
     def prune(self, image: str = "app", keep: int = 2, plan: bool = False) -> dict:
@@ -160,7 +176,9 @@ def test_in_use_amis_survive_with_their_reasons(moto, tmp_path):
     assert got[new2] == got[new1] == ["newest 2"]
     assert got[pinned] == [f"in launch template v{version}; pinned by slot group {env.app}-green"]
     assert got[templated] == [f"in launch template v{version + 1}"]
-    assert got[released][0].startswith("in release ledger (release 20") and got[previous][0].startswith("in release ledger")
+    assert got[released][0].startswith("in release ledger (release 20") and got[previous][0].startswith(
+        "in release ledger"
+    )
     assert env.amis() == {pinned, templated, released, previous, new1, new2}
 
 
@@ -185,10 +203,14 @@ def test_plan_changes_nothing(env):
 
 def test_copies_in_a_second_region_go_and_stay_with_their_twin(env):
     builds = [env.bake(n, regions=(E, W)) for n in range(1, 5)]
-    env.ec2().create_launch_template(LaunchTemplateName=f"rodeo-{env.app}", LaunchTemplateData={"ImageId": builds[0][E]})
+    env.ec2().create_launch_template(
+        LaunchTemplateName=f"rodeo-{env.app}", LaunchTemplateData={"ImageId": builds[0][E]}
+    )
     west_snap = env.snapshot_of(builds[1][W], W)
     result = env.prune(keep=1)
-    assert sorted((e["ami"], e["region"]) for e in result["delete"]) == sorted([(builds[1][E], E), (builds[1][W], W), (builds[2][E], E), (builds[2][W], W)])
+    assert sorted((e["ami"], e["region"]) for e in result["delete"]) == sorted(
+        [(builds[1][E], E), (builds[1][W], W), (builds[2][E], E), (builds[2][W], W)]
+    )
     assert reasons(result)[builds[0][W]] == [f"in launch template v1 (as its twin {builds[0][E]} in {E})"]
     assert reasons(result)[builds[3][W]] == ["newest 1"]
     assert env.amis(E) == {builds[0][E], builds[3][E]} and env.amis(W) == {builds[0][W], builds[3][W]}
@@ -258,6 +280,8 @@ def test_a_snapshot_still_in_use_after_the_retries_is_left_behind_with_a_hint(en
     assert result["deleted"] == [{"ami": old, "region": E, "snapshots": [], "left_behind": [snap]}]
     assert env.amis() == {new} and env.snapshot_exists(snap)
     out = capsys.readouterr().out
-    assert f"left snapshot {snap} behind in {E}: AWS still says it is in use 0s after {old} was deregistered; " \
-           f"delete it later: aws ec2 delete-snapshot --region {E} --snapshot-id {snap}" in out
+    assert (
+        f"left snapshot {snap} behind in {E}: AWS still says it is in use 0s after {old} was deregistered; "
+        f"delete it later: aws ec2 delete-snapshot --region {E} --snapshot-id {snap}" in out
+    )
     assert f"deregistered {old} in {E}, deleted 0 snapshot(s), left 1 behind" in out

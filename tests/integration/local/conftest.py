@@ -14,11 +14,11 @@ import pytest
 
 from tests.support import livebuilds
 from toolkit import procs
-from toolkit.local.environment import LocalEnvironment
 from toolkit.errors import SandboxError, StackError
 from toolkit.hosts import sandbox
 from toolkit.local import stack
 from toolkit.local.awsrules import HEALTH_SCALE_ENV, SETTLE_ENV
+from toolkit.local.environment import LocalEnvironment
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
@@ -42,8 +42,11 @@ def layers() -> dict[str, Path]:
 def leftovers(st: stack.Stack) -> dict:
     """What a live stack left: its helper processes, its mounts, network namespaces named rodeo-* on the host."""
     needles = (str(st.state_dir), str(st.run_dir))
-    found = [f"{pid} {cmdline[:160]}" for pid, cmdline, _ in procs.processes()
-             if any(n in cmdline for n in needles) and any(h in cmdline for h in HELPERS) and procs.alive(pid)]
+    found = [
+        f"{pid} {cmdline[:160]}"
+        for pid, cmdline, _ in procs.processes()
+        if any(n in cmdline for n in needles) and any(h in cmdline for h in HELPERS) and procs.alive(pid)
+    ]
     netns = sorted(p.name for p in Path("/run/netns").glob("rodeo-*")) if Path("/run/netns").is_dir() else []
     return {"processes": found, "mounts": procs.mounts(needles), "netns": netns}
 
@@ -60,7 +63,12 @@ def host_pid_of_container(instance_id: str) -> int:
 
 def in_instance(instance_id: str, *command: str) -> subprocess.CompletedProcess:
     """Run ``command`` inside an instance (all its namespaces: its own /run, its network)."""
-    return subprocess.run(["nsenter", "-t", str(host_pid_of_container(instance_id)), "-a", *command], capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        ["nsenter", "-t", str(host_pid_of_container(instance_id)), "-a", *command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +80,12 @@ def bare_aws(tmp_path_factory):
     log = tmp_path_factory.mktemp("bare") / "moto.log"
     env = {k: v for k, v in os.environ.items() if k not in (SETTLE_ENV, HEALTH_SCALE_ENV)}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "toolkit.local.motoserver", "-H", "127.0.0.1", "-p", str(port)],
-                                env=dict(env, MOTO_EC2_LOAD_DEFAULT_AMIS="false"), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "toolkit.local.motoserver", "-H", "127.0.0.1", "-p", str(port)],
+            env=dict(env, MOTO_EC2_LOAD_DEFAULT_AMIS="false"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

@@ -35,7 +35,9 @@ def boot_one(st: stack.Stack) -> str:
     """Start the stack and one instance of the seeded base AMI (plus a load balancer, so HAProxy serves); wait until it runs."""
     url = stack.up(st, REGION)
     ec2 = LocalEnvironment(region=REGION, endpoint=url).client("ec2")
-    ami = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [seed.BASE_AMI_NAME]}])["Images"][0]["ImageId"]
+    ami = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [seed.BASE_AMI_NAME]}])["Images"][0][
+        "ImageId"
+    ]
     subnet = ec2.describe_subnets(Filters=[{"Name": "tag:rodeo:seed", "Values": ["local"]}])["Subnets"][0]["SubnetId"]
     iid = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]["InstanceId"]
     deadline = time.monotonic() + 60

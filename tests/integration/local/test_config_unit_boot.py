@@ -62,8 +62,18 @@ def machine(tmp_path):
     for name in ("upper", "work", "merged", "report"):
         (tmp_path / name).mkdir()
     merged = tmp_path / "merged"
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={rootfs},upperdir={tmp_path / 'upper'},workdir={tmp_path / 'work'}", str(merged)],
-                   check=True)
+    subprocess.run(
+        [
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            f"lowerdir={rootfs},upperdir={tmp_path / 'upper'},workdir={tmp_path / 'work'}",
+            str(merged),
+        ],
+        check=True,
+    )
     try:
         yield merged, tmp_path / "report"
     finally:
@@ -83,9 +93,28 @@ def test_the_app_starts_after_the_loader_failed_once(machine):
         (systemd / name).write_text(text)
         (wants / name).symlink_to(f"/etc/systemd/system/{name}")
     name = f"rodeo-test-{uuid.uuid4().hex[:8]}"
-    booted = subprocess.run(["systemd-nspawn", "-q", "--register=no", "--keep-unit", "--private-network", "-D", str(merged),
-                             f"--bind={report}:/report", "-b", "-M", name], check=False, capture_output=True, text=True, timeout=120)
+    booted = subprocess.run(
+        [
+            "systemd-nspawn",
+            "-q",
+            "--register=no",
+            "--keep-unit",
+            "--private-network",
+            "-D",
+            str(merged),
+            f"--bind={report}:/report",
+            "-b",
+            "-M",
+            name,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     console = re.sub(r"\x1b\[[0-9;]*m", "", booted.stdout + booted.stderr)
     assert "Dependency failed for app.service" in console, console[-3000:]  # the first try failed the app's start job
     # app, loader, restarts of the loader
-    assert (report / "out").read_text().split() == ["active", "active", "1"], [line for line in console.splitlines() if ".service" in line]
+    assert (report / "out").read_text().split() == ["active", "active", "1"], [
+        line for line in console.splitlines() if ".service" in line
+    ]

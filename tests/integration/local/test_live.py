@@ -30,12 +30,20 @@ from toolkit.local.environment import LocalEnvironment
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 REGION = "us-east-1"
-CHECK = {"HealthCheckPath": "/health", "HealthCheckIntervalSeconds": 5, "HealthCheckTimeoutSeconds": 2,
-         "HealthyThresholdCount": 2, "UnhealthyThresholdCount": 2}
+CHECK = {
+    "HealthCheckPath": "/health",
+    "HealthCheckIntervalSeconds": 5,
+    "HealthCheckTimeoutSeconds": 2,
+    "HealthyThresholdCount": 2,
+    "UnhealthyThresholdCount": 2,
+}
 DRAIN_SECONDS = 3
 USER_DATA = "#!/bin/sh\necho configured by user data\n"
 ROLE = "live-instance"  # the instances' profile and role: may read one parameter, nothing else
-ROLE_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": "arn:aws:ssm:*:*:parameter/live/*"}]}
+ROLE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameters", "Resource": "arn:aws:ssm:*:*:parameter/live/*"}],
+}
 
 
 class Live:
@@ -46,7 +54,12 @@ class Live:
         aws = LocalEnvironment(region=REGION, endpoint=url)
         self.ec2, self.elb, self.asg = aws.client("ec2"), aws.client("elbv2"), aws.client("autoscaling")
         iam = aws.client("iam")
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
         iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))
         iam.put_role_policy(RoleName=ROLE, PolicyName=ROLE, PolicyDocument=json.dumps(ROLE_POLICY))
         iam.create_instance_profile(InstanceProfileName=ROLE)
@@ -57,18 +70,32 @@ class Live:
         (green / "config.json").write_text(json.dumps({"version": "green", "port": 8080}))
         self.amis = {
             "blue": self._ami("live-app", [layers["rootfs"], layers["base"], layers["app"]]),
-            "green": self._ami("live-app-green", [layers["rootfs"], layers["base"], layers["app"], folder / "green-layer"]),
+            "green": self._ami(
+                "live-app-green", [layers["rootfs"], layers["base"], layers["app"], folder / "green-layer"]
+            ),
         }
         vpc = self.ec2.describe_vpcs(Filters=[{"Name": "tag:rodeo:seed", "Values": ["local"]}])["Vpcs"][0]["VpcId"]
         # The seeded network: the load balancer in the public subnets, instances in the private ones with the group admitting it.
         self.subnets = list(seed.PRIVATE_SUBNETS)
-        lb = self.elb.create_load_balancer(Name="live", Subnets=seed.public_subnets(self.ec2, vpc), SecurityGroups=[seed.load_balancer_group(self.ec2, vpc)],
-                                           Type="application", Scheme="internal")["LoadBalancers"][0]
+        lb = self.elb.create_load_balancer(
+            Name="live",
+            Subnets=seed.public_subnets(self.ec2, vpc),
+            SecurityGroups=[seed.load_balancer_group(self.ec2, vpc)],
+            Type="application",
+            Scheme="internal",
+        )["LoadBalancers"][0]
         self.tgs = {}
         for slot in ("blue", "green"):
-            self.tgs[slot] = self.elb.create_target_group(Name=f"live-{slot}", Protocol="HTTP", Port=8080, VpcId=vpc, **CHECK)["TargetGroups"][0]["TargetGroupArn"]
-            self.elb.modify_target_group_attributes(TargetGroupArn=self.tgs[slot], Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(DRAIN_SECONDS)}])
-        self.listener = self.elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=[self.forward(100, 0)])["Listeners"][0]["ListenerArn"]
+            self.tgs[slot] = self.elb.create_target_group(
+                Name=f"live-{slot}", Protocol="HTTP", Port=8080, VpcId=vpc, **CHECK
+            )["TargetGroups"][0]["TargetGroupArn"]
+            self.elb.modify_target_group_attributes(
+                TargetGroupArn=self.tgs[slot],
+                Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(DRAIN_SECONDS)}],
+            )
+        self.listener = self.elb.create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80, DefaultActions=[self.forward(100, 0)]
+        )["Listeners"][0]["ListenerArn"]
 
     def _ami(self, name: str, layers: list[Path]) -> str:
         ami = self.ec2.register_image(Name=name, Architecture="x86_64", RootDeviceName="/dev/xvda")["ImageId"]
@@ -76,20 +103,37 @@ class Live:
         return ami
 
     def forward(self, blue: int, green: int, sticky_seconds: int = 0) -> dict:
-        groups = [{"TargetGroupArn": self.tgs["blue"], "Weight": blue}, {"TargetGroupArn": self.tgs["green"], "Weight": green}]
+        groups = [
+            {"TargetGroupArn": self.tgs["blue"], "Weight": blue},
+            {"TargetGroupArn": self.tgs["green"], "Weight": green},
+        ]
         stickiness = {"Enabled": True, "DurationSeconds": sticky_seconds} if sticky_seconds else {"Enabled": False}
         return {"Type": "forward", "ForwardConfig": {"TargetGroups": groups, "TargetGroupStickinessConfig": stickiness}}
 
     def group(self, slot: str, desired: int) -> None:
         name = f"live-{slot}"
         if not self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]:
-            self.ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": self.amis[slot], "InstanceType": "t3.micro",
-                                                                                   "IamInstanceProfile": {"Name": ROLE}, "SecurityGroupIds": [seed.INSTANCE_SG],
-                                                                                   "UserData": base64.b64encode(USER_DATA.encode()).decode()})
-            once_settled(lambda: self.asg.create_auto_scaling_group(  # a version just made is refused at first, as on AWS
-                AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": name, "Version": "1"}, MinSize=0, MaxSize=4,
-                DesiredCapacity=desired, VPCZoneIdentifier=",".join(self.subnets), TargetGroupARNs=[self.tgs[slot]],
-            ))
+            self.ec2.create_launch_template(
+                LaunchTemplateName=name,
+                LaunchTemplateData={
+                    "ImageId": self.amis[slot],
+                    "InstanceType": "t3.micro",
+                    "IamInstanceProfile": {"Name": ROLE},
+                    "SecurityGroupIds": [seed.INSTANCE_SG],
+                    "UserData": base64.b64encode(USER_DATA.encode()).decode(),
+                },
+            )
+            once_settled(
+                lambda: self.asg.create_auto_scaling_group(  # a version just made is refused at first, as on AWS
+                    AutoScalingGroupName=name,
+                    LaunchTemplate={"LaunchTemplateName": name, "Version": "1"},
+                    MinSize=0,
+                    MaxSize=4,
+                    DesiredCapacity=desired,
+                    VPCZoneIdentifier=",".join(self.subnets),
+                    TargetGroupARNs=[self.tgs[slot]],
+                )
+            )
         else:
             self.asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, DesiredCapacity=desired)
 
@@ -247,7 +291,11 @@ def test_a_stopped_app_turns_its_target_unhealthy_and_gets_no_requests(live):
     victim, other = live.instances("blue")
     assert in_instance(victim, "systemctl", "stop", "web").returncode == 0
     try:
-        live.wait_health("blue", lambda h: h[victim] == ("unhealthy", "Target.FailedHealthChecks") and h[other][0] == "healthy", timeout=40)
+        live.wait_health(
+            "blue",
+            lambda h: h[victim] == ("unhealthy", "Target.FailedHealthChecks") and h[other][0] == "healthy",
+            timeout=40,
+        )
         assert versions(live.url, 20) == {live.blue: 20}
     finally:
         in_instance(victim, "systemctl", "start", "web")
@@ -262,7 +310,9 @@ def test_scale_in_drains_then_removes_the_instance(live):
     seen = live.wait_health("green", lambda h: h == {}, timeout=DRAIN_SECONDS + 20)
     assert any(h.get(gone, ("",))[0] == "draining" for h in seen), seen
     deadline = time.monotonic() + 60  # power-off under load takes a while; the state follows it
-    while (containers([gone]) or folder.exists() or live.states([gone]) != {gone: "terminated"}) and time.monotonic() < deadline:
+    while (
+        containers([gone]) or folder.exists() or live.states([gone]) != {gone: "terminated"}
+    ) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert containers([gone]) == [] and not folder.exists()
     assert live.states([gone]) == {gone: "terminated"}
@@ -274,7 +324,9 @@ def test_changed_health_settings_apply_and_a_wrong_code_is_a_mismatch(live):
     ids = live.instances("blue")
     live.elb.modify_target_group(TargetGroupArn=live.tgs["blue"], Matcher={"HttpCode": "201-204"})
     try:
-        live.wait_health("blue", lambda h: set(h.values()) == {("unhealthy", "Target.ResponseCodeMismatch")}, timeout=40)
+        live.wait_health(
+            "blue", lambda h: set(h.values()) == {("unhealthy", "Target.ResponseCodeMismatch")}, timeout=40
+        )
     finally:
         live.elb.modify_target_group(TargetGroupArn=live.tgs["blue"], Matcher={"HttpCode": "200"})
     live.wait_health("blue", lambda h: sorted(h) == ids and all(s == "healthy" for s, _ in h.values()), timeout=40)
@@ -309,15 +361,24 @@ def poll(read, want, timeout: float):
 
 def lb_sum(cw, metric: str, dims: list[dict], since) -> float:
     """The Sum of an ALB metric since ``since`` (all of it: one period spanning the whole time)."""
-    points = cw.get_metric_statistics(Namespace="AWS/ApplicationELB", MetricName=metric, Dimensions=dims, StartTime=since,
-                                      EndTime=datetime.now(timezone.utc) + timedelta(minutes=5), Period=3600, Statistics=["Sum"])["Datapoints"]
+    points = cw.get_metric_statistics(
+        Namespace="AWS/ApplicationELB",
+        MetricName=metric,
+        Dimensions=dims,
+        StartTime=since,
+        EndTime=datetime.now(timezone.utc) + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Sum"],
+    )["Datapoints"]
     return sum(p["Sum"] for p in points)
 
 
 def restart_web(instance_id: str, before: str) -> None:
     """Run ``before`` in the instance, restart web, and wait (bounded) until it answers inside."""
     ready = "for i in $(seq 100); do python3 -c 'import urllib.request as u; u.urlopen(\"http://127.0.0.1:8080/health\", timeout=1)' 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
-    done = in_instance(instance_id, "sh", "-c", f"{before} && systemctl daemon-reload && systemctl restart web && {ready}")
+    done = in_instance(
+        instance_id, "sh", "-c", f"{before} && systemctl daemon-reload && systemctl restart web && {ready}"
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -325,7 +386,9 @@ def test_real_5xx_drive_the_seeded_alarm_to_alarm_and_back_to_ok(live):
     aws = LocalEnvironment(region=REGION, endpoint=stack.endpoint(live.st))
     cw = aws.client("cloudwatch")
     lb_arn = live.elb.describe_load_balancers(Names=["live"])["LoadBalancers"][0]["LoadBalancerArn"]
-    seed._alarms(aws, SimpleNamespace(alarms=("live-5xx",)), lb_arn)  # the seeded alarm: Sum of target 5xx on the LB, 10 s
+    seed._alarms(
+        aws, SimpleNamespace(alarms=("live-5xx",)), lb_arn
+    )  # the seeded alarm: Sum of target 5xx on the LB, 10 s
     lb_dims = [{"Name": "LoadBalancer", "Value": lb_arn.split(":loadbalancer/")[1]}]
     tg_dims = lb_dims + [{"Name": "TargetGroup", "Value": live.tgs["blue"].split(":")[-1]}]
     victim, _ = live.instances("blue")
@@ -341,8 +404,13 @@ def test_real_5xx_drive_the_seeded_alarm_to_alarm_and_back_to_ok(live):
         assert seen[0] == "OK", seen
         alarm = cw.describe_alarms(AlarmNames=["live-5xx"])["MetricAlarms"][0]
         assert alarm["StateReason"].startswith("Threshold Crossed")
-        sums = [("RequestCount", lb_dims), ("HTTPCode_Target_5XX_Count", lb_dims), ("HTTPCode_Target_5XX_Count", tg_dims),
-                ("HTTPCode_ELB_5XX_Count", lb_dims), ("RequestCount", tg_dims)]
+        sums = [
+            ("RequestCount", lb_dims),
+            ("HTTPCode_Target_5XX_Count", lb_dims),
+            ("HTTPCode_Target_5XX_Count", tg_dims),
+            ("HTTPCode_ELB_5XX_Count", lb_dims),
+            ("RequestCount", tg_dims),
+        ]
         want = [20, codes.count(500), codes.count(500), 0, 20]
         # Counts reach CloudWatch at the stack's next tick (0.5 s): poll until they match (a count over is never matched).
         assert poll(lambda: [lb_sum(cw, metric, dims, since) for metric, dims in sums], want, timeout=10) == want
@@ -359,14 +427,25 @@ def test_real_5xx_drive_the_seeded_alarm_to_alarm_and_back_to_ok(live):
 def test_an_alarm_set_by_hand_holds_for_one_period(live):
     aws = LocalEnvironment(region=REGION, endpoint=stack.endpoint(live.st))
     cw = aws.client("cloudwatch")
-    cw.put_metric_alarm(AlarmName="live-custom", Namespace="Rodeo/Test", MetricName="Errors", Statistic="Sum", Period=10, EvaluationPeriods=1,
-                        Threshold=0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
+    cw.put_metric_alarm(
+        AlarmName="live-custom",
+        Namespace="Rodeo/Test",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=10,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
     cw.set_alarm_state(AlarmName="live-custom", StateValue="ALARM", StateReason="test")
     set_at = cw.describe_alarms(AlarmNames=["live-custom"])["MetricAlarms"][0]["StateUpdatedTimestamp"]
     assert wait_alarm(cw, "live-custom", "OK", timeout=15) == ["ALARM", "OK"]
     ok_at = cw.describe_alarms(AlarmNames=["live-custom"])["MetricAlarms"][0]["StateUpdatedTimestamp"]
     assert ok_at - set_at >= timedelta(seconds=10)  # as on AWS: until the next evaluation, one period (10 s) later
-    cw.put_metric_data(Namespace="Rodeo/Test", MetricData=[{"MetricName": "Errors", "Value": 1}])  # anyone's data counts
+    cw.put_metric_data(
+        Namespace="Rodeo/Test", MetricData=[{"MetricName": "Errors", "Value": 1}]
+    )  # anyone's data counts
     wait_alarm(cw, "live-custom", "ALARM", timeout=5)
 
 
@@ -397,13 +476,42 @@ print(json.dumps({"region": region, "role": role, "arn": arn, "params": params, 
 
 def test_an_instance_finds_its_metadata_and_the_aws_endpoint(live):
     iid = live.instances("blue")[0]
-    token = in_instance(iid, "curl", "-sf", "-X", "PUT", "-H", "X-aws-ec2-metadata-token-ttl-seconds: 60", "http://169.254.169.254/latest/api/token")
+    token = in_instance(
+        iid,
+        "curl",
+        "-sf",
+        "-X",
+        "PUT",
+        "-H",
+        "X-aws-ec2-metadata-token-ttl-seconds: 60",
+        "http://169.254.169.254/latest/api/token",
+    )
     assert token.returncode == 0 and len(token.stdout) > 20, token.stderr
-    asked = in_instance(iid, "curl", "-sf", "-H", f"X-aws-ec2-metadata-token: {token.stdout}", "http://169.254.169.254/latest/meta-data/instance-id")
+    asked = in_instance(
+        iid,
+        "curl",
+        "-sf",
+        "-H",
+        f"X-aws-ec2-metadata-token: {token.stdout}",
+        "http://169.254.169.254/latest/meta-data/instance-id",
+    )
     assert asked.stdout == iid
-    user_data = in_instance(iid, "curl", "-sf", "-H", f"X-aws-ec2-metadata-token: {token.stdout}", "http://169.254.169.254/latest/user-data")
+    user_data = in_instance(
+        iid, "curl", "-sf", "-H", f"X-aws-ec2-metadata-token: {token.stdout}", "http://169.254.169.254/latest/user-data"
+    )
     assert user_data.stdout == USER_DATA
-    refused = in_instance(iid, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "X-aws-ec2-metadata-token: forged", "http://169.254.169.254/latest/meta-data/instance-id")
+    refused = in_instance(
+        iid,
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "X-aws-ec2-metadata-token: forged",
+        "http://169.254.169.254/latest/meta-data/instance-id",
+    )
     assert refused.stdout == "401"
     # Services get the endpoint from the stack's systemd drop-in; login shells from profile.d.
     web_pid = in_instance(iid, "systemctl", "show", "-p", "MainPID", "--value", "web").stdout.strip()
@@ -415,22 +523,42 @@ def test_an_instance_finds_its_metadata_and_the_aws_endpoint(live):
     done = in_instance(iid, "env", f"AWS_ENDPOINT_URL={endpoint}", "python3", "-c", CALLER)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
-    assert found == {"region": REGION, "role": ROLE, "arn": f"arn:aws:sts::123456789012:assumed-role/{ROLE}/{iid}",
-                     "params": ["/live/x"], "refused": "UnauthorizedOperation"}  # its role's rights, and only those
+    assert found == {
+        "region": REGION,
+        "role": ROLE,
+        "arn": f"arn:aws:sts::123456789012:assumed-role/{ROLE}/{iid}",
+        "params": ["/live/x"],
+        "refused": "UnauthorizedOperation",
+    }  # its role's rights, and only those
 
 
 def requests_served(iid: str) -> int:
     """How many requests (health checks included) the app inside ``iid`` has logged."""
-    return sum(1 for line in in_instance(iid, "journalctl", "-u", "web", "-o", "cat").stdout.splitlines() if '"GET ' in line)
+    return sum(
+        1 for line in in_instance(iid, "journalctl", "-u", "web", "-o", "cat").stdout.splitlines() if '"GET ' in line
+    )
 
 
 def test_an_instance_whose_groups_do_not_admit_the_load_balancer_times_out_and_gets_no_request(live):
     vpc = live.ec2.describe_vpcs(Filters=seed.SEEDED)["Vpcs"][0]["VpcId"]
-    default = live.ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]["GroupId"]
-    (iid,) = [i["InstanceId"] for i in live.ec2.run_instances(ImageId=live.amis["blue"], MinCount=1, MaxCount=1, SubnetId=live.subnets[0],
-                                                                SecurityGroupIds=[default])["Instances"]]
+    default = live.ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]["GroupId"]
+    (iid,) = [
+        i["InstanceId"]
+        for i in live.ec2.run_instances(
+            ImageId=live.amis["blue"], MinCount=1, MaxCount=1, SubnetId=live.subnets[0], SecurityGroupIds=[default]
+        )["Instances"]
+    ]
     live.elb.register_targets(TargetGroupArn=live.tgs["blue"], Targets=[{"Id": iid}])
-    opened = [{"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": seed.load_balancer_group(live.ec2, vpc)}]}]
+    opened = [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 8080,
+            "ToPort": 8080,
+            "UserIdGroupPairs": [{"GroupId": seed.load_balancer_group(live.ec2, vpc)}],
+        }
+    ]
     authorized = False
     try:
         seen = live.wait_health("blue", lambda h: h.get(iid) == ("unhealthy", "Target.Timeout"), timeout=90)
@@ -454,7 +582,9 @@ def test_an_instance_whose_groups_do_not_admit_the_load_balancer_times_out_and_g
 def aws_call(iid: str, service: str) -> subprocess.CompletedProcess:
     """A request signed for ``service`` to the AWS endpoint inside ``iid``, given up after 3 s (curl's 28: timed out)."""
     auth = f"Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261205/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0"
-    return in_instance(iid, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{http_code}", "-H", auth, "http://127.0.0.1:4566/")
+    return in_instance(
+        iid, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{http_code}", "-H", auth, "http://127.0.0.1:4566/"
+    )
 
 
 def test_an_instance_reaches_aws_only_through_a_nat_gateway_or_a_vpc_endpoint(live):
@@ -462,8 +592,12 @@ def test_an_instance_reaches_aws_only_through_a_nat_gateway_or_a_vpc_endpoint(li
     zone = live.ec2.describe_subnets(SubnetIds=[live.subnets[0]])["Subnets"][0]["AvailabilityZone"]
     # A private subnet without a route out: the VPC's main route table has only the local route.
     bare = live.ec2.create_subnet(VpcId=vpc, CidrBlock="10.80.240.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
-    (iid,) = [i["InstanceId"] for i in live.ec2.run_instances(ImageId=live.amis["blue"], MinCount=1, MaxCount=1, SubnetId=bare,
-                                                                SecurityGroupIds=[seed.INSTANCE_SG])["Instances"]]
+    (iid,) = [
+        i["InstanceId"]
+        for i in live.ec2.run_instances(
+            ImageId=live.amis["blue"], MinCount=1, MaxCount=1, SubnetId=bare, SecurityGroupIds=[seed.INSTANCE_SG]
+        )["Instances"]
+    ]
     endpoint = None
     try:
         deadline = time.monotonic() + 90
@@ -473,9 +607,19 @@ def test_an_instance_reaches_aws_only_through_a_nat_gateway_or_a_vpc_endpoint(li
         seeded = live.instances("blue")[0]  # the seeded shape: a private subnet with a NAT gateway
         assert aws_call(seeded, "ssm").returncode == 0
         assert aws_call(iid, "ssm").returncode == 28  # no route: the connection hangs, as on AWS
-        assert in_instance(iid, "curl", "-s", "-o", "/dev/null", "-m", "3", "http://169.254.169.254/latest/meta-data/").returncode == 0
-        endpoint = live.ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.ssm", VpcEndpointType="Interface",
-                                                SubnetIds=[bare], PrivateDnsEnabled=True)["VpcEndpoint"]["VpcEndpointId"]
+        assert (
+            in_instance(
+                iid, "curl", "-s", "-o", "/dev/null", "-m", "3", "http://169.254.169.254/latest/meta-data/"
+            ).returncode
+            == 0
+        )
+        endpoint = live.ec2.create_vpc_endpoint(
+            VpcId=vpc,
+            ServiceName=f"com.amazonaws.{REGION}.ssm",
+            VpcEndpointType="Interface",
+            SubnetIds=[bare],
+            PrivateDnsEnabled=True,
+        )["VpcEndpoint"]["VpcEndpointId"]
         deadline = time.monotonic() + 10  # the stack reads the endpoint at its next poll
         while (called := aws_call(iid, "ssm")).returncode != 0 and time.monotonic() < deadline:
             pass
@@ -491,7 +635,9 @@ def test_an_image_that_cannot_boot_says_why(live, tmp_path):
     empty = tmp_path / "empty-layer"
     empty.mkdir()
     ami = live._ami("not-an-os", [empty])
-    iid = live.ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=live.subnets[0])["Instances"][0]["InstanceId"]
+    iid = live.ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=live.subnets[0])["Instances"][0][
+        "InstanceId"
+    ]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         inst = live.ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]

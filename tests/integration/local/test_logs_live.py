@@ -48,8 +48,15 @@ class Follower:
         self.stopped = threading.Event()
         deadline = time.monotonic() + limit
         aws = LocalEnvironment(region=REGION, endpoint=url)  # its own clients: this thread's
-        follow = tail.follow(cfg, aws, view.query(since, everything=True), stop=lambda: self.stopped.is_set() or time.monotonic() > deadline)
-        self.thread = threading.Thread(target=lambda: self.lines.extend((time.monotonic(), line) for line in follow), daemon=True)
+        follow = tail.follow(
+            cfg,
+            aws,
+            view.query(since, everything=True),
+            stop=lambda: self.stopped.is_set() or time.monotonic() > deadline,
+        )
+        self.thread = threading.Thread(
+            target=lambda: self.lines.extend((time.monotonic(), line) for line in follow), daemon=True
+        )
         self.thread.start()
 
     def stop(self) -> None:
@@ -63,7 +70,9 @@ class World:
         self.env = slots.resolve(cfg, aws)
 
     def instances(self, slot: str) -> list[str]:
-        group = self.aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[self.env.groups[slot]])["AutoScalingGroups"][0]
+        group = self.aws.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[self.env.groups[slot]]
+        )["AutoScalingGroups"][0]
         return sorted(i["InstanceId"] for i in group["Instances"])
 
     def urls(self) -> dict[int, str]:
@@ -85,7 +94,12 @@ def until(what, timeout: float, interval: float = 0.5):
 
 
 def in_instance(instance_id: str, *command: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(["nsenter", "-t", str(host_pid_of_container(instance_id)), "-a", *command], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["nsenter", "-t", str(host_pid_of_container(instance_id)), "-a", *command],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0, (command, done.stdout, done.stderr)
     return done
 
@@ -136,7 +150,11 @@ def test_follow_shows_the_instances_that_started_during_the_release(world):
     assert (line.slot, line.version) == ("green", "1.0.0")
     started = {ln.instance for _, ln in world.follower.lines if ln.slot == "green"}
     assert started == set(world.green) and not started & world.before  # none of them existed when --follow began
-    assert {ln.unit for _, ln in world.follower.lines if ln.instance == line.instance} >= {"web.service", "rodeo-logs.service", "systemd"}
+    assert {ln.unit for _, ln in world.follower.lines if ln.instance == line.instance} >= {
+        "web.service",
+        "rodeo-logs.service",
+        "systemd",
+    }
     print(f"request -> its line in follow: {came - sent:.2f}s")
 
 
@@ -147,7 +165,9 @@ def test_a_stopped_restarted_or_killed_shipper_loses_and_repeats_no_line(world):
         in_instance(instance, "sh", "-c", f"for i in $(seq 1 {count}); do logger -t marker {tag}-{phase}-$i; done")
 
     def shipped() -> Counter:
-        return Counter(line.message for line in world.lines(instance=instance, grep=tag, everything=True))  # logger's lines: the system's
+        return Counter(
+            line.message for line in world.lines(instance=instance, grep=tag, everything=True)
+        )  # logger's lines: the system's
 
     mark("before")
     until(lambda: len(shipped()) == 20, 30)
@@ -157,6 +177,7 @@ def test_a_stopped_restarted_or_killed_shipper_loses_and_repeats_no_line(world):
     mark("stopped")  # written while no shipper runs
     in_instance(instance, "systemctl", "start", "rodeo-logs")
     until(lambda: len(shipped()) == 60, 30)
+
     # kill -9: Restart=on-failure starts it again 5 s later, from the cursor of the last batch CloudWatch accepted.
     def main_pid() -> str:
         return in_instance(instance, "systemctl", "show", "-p", "MainPID", "--value", "rodeo-logs").stdout.strip()
@@ -173,13 +194,34 @@ def test_a_stopped_restarted_or_killed_shipper_loses_and_repeats_no_line(world):
 
 def test_an_instance_without_rodeos_user_data_has_a_shipper_that_says_so_and_stays_down(world):
     ec2 = world.aws.client("ec2")
-    (instance,) = [i["InstanceId"] for i in ec2.run_instances(ImageId=world.ami, MinCount=1, MaxCount=1, UserData="#!/bin/sh\necho not rodeo's\n")["Instances"]]
+    (instance,) = [
+        i["InstanceId"]
+        for i in ec2.run_instances(ImageId=world.ami, MinCount=1, MaxCount=1, UserData="#!/bin/sh\necho not rodeo's\n")[
+            "Instances"
+        ]
+    ]
     try:
-        until(lambda: ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running", 90)
-        until(lambda: "nothing to ship" in in_instance(instance, "journalctl", "-u", "rodeo-logs", "-o", "cat", "--no-pager").stdout, 30)
-        state = in_instance(instance, "systemctl", "show", "-p", "ActiveState", "-p", "Result", "-p", "NRestarts", "rodeo-logs").stdout.split()
+        until(
+            lambda: (
+                ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]["State"]["Name"]
+                == "running"
+            ),
+            90,
+        )
+        until(
+            lambda: (
+                "nothing to ship"
+                in in_instance(instance, "journalctl", "-u", "rodeo-logs", "-o", "cat", "--no-pager").stdout
+            ),
+            30,
+        )
+        state = in_instance(
+            instance, "systemctl", "show", "-p", "ActiveState", "-p", "Result", "-p", "NRestarts", "rodeo-logs"
+        ).stdout.split()
         assert sorted(state) == ["ActiveState=inactive", "NRestarts=0", "Result=success"]  # exited 0, not restarted
-        streams = world.aws.client("logs").describe_log_streams(logGroupName=GROUP, logStreamNamePrefix=instance)["logStreams"]
+        streams = world.aws.client("logs").describe_log_streams(logGroupName=GROUP, logStreamNamePrefix=instance)[
+            "logStreams"
+        ]
         assert streams == []
     finally:
         ec2.terminate_instances(InstanceIds=[instance])
@@ -190,8 +232,11 @@ def test_setup_made_the_group_with_its_retention_and_moto_refuses_batches_aws_re
     (group,) = logs.describe_log_groups(logGroupNamePrefix=GROUP)["logGroups"]
     assert group["retentionInDays"] == 30
     stream, now = world.green[0], int(time.time() * 1000)
-    for events in ([{"timestamp": now, "message": "x"}] * 10_001, [{"timestamp": now, "message": "x" * 600_000}] * 2,
-                   [{"timestamp": now - 25 * 3600 * 1000, "message": "old"}, {"timestamp": now, "message": "new"}]):
+    for events in (
+        [{"timestamp": now, "message": "x"}] * 10_001,
+        [{"timestamp": now, "message": "x" * 600_000}] * 2,
+        [{"timestamp": now - 25 * 3600 * 1000, "message": "old"}, {"timestamp": now, "message": "new"}],
+    ):
         with pytest.raises(botocore.exceptions.ClientError) as refused:
             logs.put_log_events(logGroupName=GROUP, logStreamName=stream, logEvents=events)
         assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
@@ -199,15 +244,26 @@ def test_setup_made_the_group_with_its_retention_and_moto_refuses_batches_aws_re
 
 def test_invoke_logs_follow_prints_json_lines_and_ends_on_ctrl_c_with_exit_0(world):
     env = dict(os.environ, RODEO_STATE_DIR=str(world.st.state_dir), RODEO_CACHE_DIR=str(CACHE))
-    proc = subprocess.Popen([str(BIN / "invoke"), "logs", "--follow", "--json", "--since", "5m", "--grep", "GET /health"], cwd=world.project,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / "invoke"), "logs", "--follow", "--json", "--since", "5m", "--grep", "GET /health"],
+        cwd=world.project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = json.loads(proc.stdout.readline())  # health checks come every few seconds: a line is there at once
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "error" not in err, err
-    assert first["slot"] == "green" and first["version"] == "1.0.0" and first["unit"] == "web.service" and "GET /health" in first["message"]
+    assert (
+        first["slot"] == "green"
+        and first["version"] == "1.0.0"
+        and first["unit"] == "web.service"
+        and "GET /health" in first["message"]
+    )
     assert set(first) == {"time", "timestamp", "instance", "slot", "version", "unit", "message", "priority"}
 
 

@@ -47,8 +47,14 @@ def test_a_launch_template_version_retried_with_its_token_is_made_once(bare_aws)
     ec2, name = bare_aws.client("ec2"), _name()
     data = {"ImageId": _ami(ec2)}
     ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData=data)
-    made = [once_settled(lambda: ec2.create_launch_template_version(LaunchTemplateName=name, LaunchTemplateData=data, ClientToken="retried"))
-            for _ in range(2)]
+    made = [
+        once_settled(
+            lambda: ec2.create_launch_template_version(
+                LaunchTemplateName=name, LaunchTemplateData=data, ClientToken="retried"
+            )
+        )
+        for _ in range(2)
+    ]
     assert [m["LaunchTemplateVersion"]["VersionNumber"] for m in made] == [2, 2]
     assert len(ec2.describe_launch_template_versions(LaunchTemplateName=name)["LaunchTemplateVersions"]) == 2
 
@@ -57,8 +63,14 @@ def test_user_data_of_a_new_launch_template_version_reaches_its_instances(bare_a
     ec2, name = bare_aws.client("ec2"), _name()
     ami, script = _ami(ec2), b"#!/bin/sh\necho rodeo\n"
     ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": ami})
-    ec2.create_launch_template_version(LaunchTemplateName=name, LaunchTemplateData={"ImageId": ami, "UserData": base64.b64encode(script).decode()})
-    run = once_settled(lambda: ec2.run_instances(LaunchTemplate={"LaunchTemplateName": name, "Version": "2"}, MinCount=1, MaxCount=1, SubnetId=_subnet(ec2)))
+    ec2.create_launch_template_version(
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": ami, "UserData": base64.b64encode(script).decode()}
+    )
+    run = once_settled(
+        lambda: ec2.run_instances(
+            LaunchTemplate={"LaunchTemplateName": name, "Version": "2"}, MinCount=1, MaxCount=1, SubnetId=_subnet(ec2)
+        )
+    )
     attribute = ec2.describe_instance_attribute(InstanceId=run["Instances"][0]["InstanceId"], Attribute="userData")
     assert base64.b64decode(attribute["UserData"]["Value"]) == script
 
@@ -66,11 +78,26 @@ def test_user_data_of_a_new_launch_template_version_reaches_its_instances(bare_a
 def test_statistics_read_exactly_the_dimensions_asked_for(bare_aws):
     cw, namespace, now = bare_aws.client("cloudwatch"), f"Rodeo/{_name()}", datetime.now(timezone.utc)
     lb = {"Name": "LoadBalancer", "Value": "app/web/1"}
-    cw.put_metric_data(Namespace=namespace, MetricData=[
-        {"MetricName": "RequestCount", "Dimensions": [lb], "Value": 1},
-        {"MetricName": "RequestCount", "Dimensions": [lb, {"Name": "TargetGroup", "Value": "targetgroup/web-blue/2"}], "Value": 10}])
-    points = cw.get_metric_statistics(Namespace=namespace, MetricName="RequestCount", Dimensions=[lb], StartTime=now - timedelta(minutes=5),
-                                      EndTime=now + timedelta(minutes=5), Period=600, Statistics=["Sum"])["Datapoints"]
+    cw.put_metric_data(
+        Namespace=namespace,
+        MetricData=[
+            {"MetricName": "RequestCount", "Dimensions": [lb], "Value": 1},
+            {
+                "MetricName": "RequestCount",
+                "Dimensions": [lb, {"Name": "TargetGroup", "Value": "targetgroup/web-blue/2"}],
+                "Value": 10,
+            },
+        ],
+    )
+    points = cw.get_metric_statistics(
+        Namespace=namespace,
+        MetricName="RequestCount",
+        Dimensions=[lb],
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=5),
+        Period=600,
+        Statistics=["Sum"],
+    )["Datapoints"]
     assert [p["Sum"] for p in points] == [1.0]
 
 
@@ -83,7 +110,10 @@ def test_log_batches_over_aws_limits_are_refused_and_prefixes_filter(bare_aws):
     found = logs.filter_log_events(logGroupName=group, logStreamNamePrefix="web")["events"]
     assert sorted(e["message"] for e in found) == ["web-1", "web-2"]
     too_many = [{"timestamp": at, "message": "x"}] * 10_001
-    assert _refused(lambda: logs.put_log_events(logGroupName=group, logStreamName="db-1", logEvents=too_many)) == "InvalidParameterException"
+    assert (
+        _refused(lambda: logs.put_log_events(logGroupName=group, logStreamName="db-1", logEvents=too_many))
+        == "InvalidParameterException"
+    )
 
 
 def test_scheduled_action_and_policy_names_are_per_group(bare_aws):
@@ -91,13 +121,32 @@ def test_scheduled_action_and_policy_names_are_per_group(bare_aws):
     ec2.create_launch_template(LaunchTemplateName=template, LaunchTemplateData={"ImageId": _ami(ec2)})
     groups = [_name(), _name()]
     for group in groups:
-        once_settled(lambda: asg.create_auto_scaling_group(AutoScalingGroupName=group, LaunchTemplate={"LaunchTemplateName": template, "Version": "1"},
-                                                           MinSize=0, MaxSize=2, VPCZoneIdentifier=_subnet(ec2)))
-        asg.put_scheduled_update_group_action(AutoScalingGroupName=group, ScheduledActionName="rodeo-night", Recurrence="0 22 * * *", DesiredCapacity=1)
-        asg.put_scaling_policy(AutoScalingGroupName=group, PolicyName="rodeo-cpu", PolicyType="SimpleScaling", AdjustmentType="ChangeInCapacity", ScalingAdjustment=1)
-    assert [len(asg.describe_scheduled_actions(AutoScalingGroupName=g)["ScheduledUpdateGroupActions"]) for g in groups] == [1, 1]
+        once_settled(
+            lambda: asg.create_auto_scaling_group(
+                AutoScalingGroupName=group,
+                LaunchTemplate={"LaunchTemplateName": template, "Version": "1"},
+                MinSize=0,
+                MaxSize=2,
+                VPCZoneIdentifier=_subnet(ec2),
+            )
+        )
+        asg.put_scheduled_update_group_action(
+            AutoScalingGroupName=group, ScheduledActionName="rodeo-night", Recurrence="0 22 * * *", DesiredCapacity=1
+        )
+        asg.put_scaling_policy(
+            AutoScalingGroupName=group,
+            PolicyName="rodeo-cpu",
+            PolicyType="SimpleScaling",
+            AdjustmentType="ChangeInCapacity",
+            ScalingAdjustment=1,
+        )
+    assert [
+        len(asg.describe_scheduled_actions(AutoScalingGroupName=g)["ScheduledUpdateGroupActions"]) for g in groups
+    ] == [1, 1]
     asg.delete_policy(AutoScalingGroupName=groups[0], PolicyName="rodeo-cpu")
-    assert [[p["PolicyName"] for p in asg.describe_policies(AutoScalingGroupName=g)["ScalingPolicies"]] for g in groups] == [[], ["rodeo-cpu"]]
+    assert [
+        [p["PolicyName"] for p in asg.describe_policies(AutoScalingGroupName=g)["ScalingPolicies"]] for g in groups
+    ] == [[], ["rodeo-cpu"]]
 
 
 def test_a_standard_parameter_over_4096_characters_is_refused(bare_aws):
@@ -110,6 +159,13 @@ def test_a_custom_id_tag_names_a_subnet_and_a_security_group(bare_aws):
     ec2 = bare_aws.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.91.0.0/16")["Vpc"]["VpcId"]
     tagged = lambda kind, wanted: [{"ResourceType": kind, "Tags": [{"Key": "_custom_id_", "Value": wanted}]}]  # noqa: E731
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.91.1.0/24", TagSpecifications=tagged("subnet", "subnet-0patches000000001"))["Subnet"]
-    group = ec2.create_security_group(GroupName=_name(), Description="d", VpcId=vpc, TagSpecifications=tagged("security-group", "sg-0patches000000001"))
+    subnet = ec2.create_subnet(
+        VpcId=vpc, CidrBlock="10.91.1.0/24", TagSpecifications=tagged("subnet", "subnet-0patches000000001")
+    )["Subnet"]
+    group = ec2.create_security_group(
+        GroupName=_name(),
+        Description="d",
+        VpcId=vpc,
+        TagSpecifications=tagged("security-group", "sg-0patches000000001"),
+    )
     assert (subnet["SubnetId"], group["GroupId"]) == ("subnet-0patches000000001", "sg-0patches000000001")

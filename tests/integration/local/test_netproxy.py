@@ -62,7 +62,9 @@ def test_the_endpoint_carries_only_what_the_instance_reaches(upstream, tmp_path,
     try:
         sock = proxy.serve("i-1", tmp_path / "i-1-aws.sock")
         got = ask(sock, SIGNED.format(service=service), timeout=0.5 if not answered else 5.0)
-        assert (got is not None and got.startswith(b"HTTP/1.0 200")) if answered else got is None  # held: no answer, no close
+        assert (
+            (got is not None and got.startswith(b"HTTP/1.0 200")) if answered else got is None
+        )  # held: no answer, no close
     finally:
         proxy.close()
     assert not (tmp_path / "i-1-aws.sock").exists()

@@ -34,7 +34,9 @@ BIN = Path(sys.executable).parent
 
 def test_a_fresh_repository_with_a_procfile_is_baked_released_and_served(layers, tmp_path):
     app_repo = livebuilds.procfile_repository(tmp_path / "shop", ROOT)
-    commit = subprocess.run(["git", "-C", str(app_repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(app_repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout.strip()
     root = livebuilds.procfile_project(tmp_path / "project", ROOT, app_repo)
     cfg = config.load("local", root)
     assert cfg.image("app").procfile and str(cfg.image("app").tests) == "tests/image/test_procfile.py"
@@ -44,20 +46,32 @@ def test_a_fresh_repository_with_a_procfile_is_baked_released_and_served(layers,
         aws = LocalEnvironment(region="us-east-1", endpoint=url, stack=st)
         base = livebuilds.register_base(cfg, st, aws, layers)
         env = dict(os.environ, RODEO_STATE_DIR=str(st.state_dir), RODEO_CACHE_DIR=str(CACHE), RODEO_LOCAL_LIVE="1")
-        out = subprocess.run([str(BIN / "invoke"), "deploy", "--json"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [str(BIN / "invoke"), "deploy", "--json"], cwd=root, env=env, capture_output=True, text=True, timeout=600
+        )
         assert out.returncode == 0, out.stderr[-4000:]
         result = json.loads(out.stdout.strip().splitlines()[-1])
         assert result["outcome"] == "deployed" and result["release"]["outcome"] == "released"
-        assert result["bake"]["parent"] == {"image": "base", "ami": {"us-east-1": base}, "cached": True, "duration_s": result["bake"]["parent"]["duration_s"]}
+        assert result["bake"]["parent"] == {
+            "image": "base",
+            "ami": {"us-east-1": base},
+            "cached": True,
+            "duration_s": result["bake"]["parent"]["duration_s"],
+        }
         assert result["bake"]["app"]["commit"] == commit and result["bake"]["app"]["version"] == commit[:7]
         assert "Procfile: web, worker on python (requirements.txt); release: kept for the release phase" in out.stderr
 
         layer = st.store.layers(result["bake"]["ami"]["us-east-1"])[-1]  # what the app's build instance wrote
         assert (layer / "opt/venv/bin/gunicorn").is_file()
-        assert [name for name in egress.configuration("ca") if (layer / name).exists()] == []  # its way out stayed behind
+        assert [
+            name for name in egress.configuration("ca") if (layer / name).exists()
+        ] == []  # its way out stayed behind
 
         record = json.loads((Path(result["bake"]["artifacts"]) / "bake.json").read_text())
-        assert record["procfile"]["rodeo_procfile"]["release"] == "python -c \"print('release phase: nothing to migrate')\""
+        assert (
+            record["procfile"]["rodeo_procfile"]["release"]
+            == "python -c \"print('release phase: nothing to migrate')\""
+        )
         assert [p["name"] for p in record["procfile"]["rodeo_procfile"]["processes"]] == ["web", "worker"]
 
         with urllib.request.urlopen(result["url"] + "/health", timeout=10) as answer:
@@ -66,7 +80,9 @@ def test_a_fresh_repository_with_a_procfile_is_baked_released_and_served(layers,
             assert answer.read().decode() == "Hello from a Procfile (version 1.0.0)\n"
 
         group = cfg.release.slots[result["release"]["active_slot"]]
-        found = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+        found = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])[
+            "AutoScalingGroups"
+        ][0]
         ids = sorted(i["InstanceId"] for i in found["Instances"])
         assert len(ids) == cfg.release.capacity.desired, found
         for iid in ids:

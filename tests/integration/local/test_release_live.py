@@ -125,12 +125,18 @@ def test_a_good_release_drops_no_request(world):
     assert result.outcome == "released" and result.steps == [10, 50, 100]
     summary = assert_no_failures(load, world.steps)
     assert summary["versions"].get("1.0.0", 0) > 0
-    assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {"1.0.0"}  # only the new build at the end
+    assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {
+        "1.0.0"
+    }  # only the new build at the end
     assert ledger.recent(world.cfg, world.aws, 1)[0]["smoke"] == "passed 3"
     # The crash check never fires on a healthy boot: the new instances' journals hold no failure of any unit.
     journals = crash.read(world.cfg, world.aws, slots.instance_ids(world.env, world.aws, world.state().active.name))
     assert journals and crash.find(journals) == []
-    failures = [e for e in map(crash.entry_of, (j["message"] for j in journals)) if e and e.from_manager and crash.FAILED_RE.match(e.message)]
+    failures = [
+        e
+        for e in map(crash.entry_of, (j["message"] for j in journals))
+        if e and e.from_manager and crash.FAILED_RE.match(e.message)
+    ]
     assert failures == [], failures
 
 
@@ -141,7 +147,9 @@ def impatient(cfg, seconds: int = 15):
 
 def test_a_build_failing_its_health_check_is_rolled_back_without_a_failed_request(world):
     before = world.state().active
-    result, load = world.under_load(rollout.release, impatient(world.cfg), world.aws, ami=world.build("1.1.0-health", fault="health"))
+    result, load = world.under_load(
+        rollout.release, impatient(world.cfg), world.aws, ami=world.build("1.1.0-health", fault="health")
+    )
     assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", result
     assert "healthy" in result.message and result.result.steps == []
     summary = assert_no_failures(load, world.steps)
@@ -164,7 +172,9 @@ def test_an_app_crashing_at_start_is_rolled_back_before_the_health_timeout_with_
     assert livebuilds.SYNTAX_ERROR in result.message and f"'invoke logs --slot {new}'" in result.message, result.message
     assert result.result.steps == []  # no weight ever moved
     assert result.result.seconds < timeout, result.result.seconds
-    print(f"syntax error: rolled back in {result.result.seconds:.1f}s (health timeout {timeout}s): {result.message.splitlines()[0]}")
+    print(
+        f"syntax error: rolled back in {result.result.seconds:.1f}s (health timeout {timeout}s): {result.message.splitlines()[0]}"
+    )
     summary = assert_no_failures(load, world.steps)
     assert "1.4.0-syntax" not in summary["versions"]
     after = world.state()
@@ -172,10 +182,16 @@ def test_an_app_crashing_at_start_is_rolled_back_before_the_health_timeout_with_
 
 
 def test_a_failing_smoke_check_rolls_back_before_any_weight(world):
-    rel = dataclasses.replace(world.cfg.release, smoke_check=SmokeCheck(path="/", port=8081, timeout_seconds=3, requests=3))
+    rel = dataclasses.replace(
+        world.cfg.release, smoke_check=SmokeCheck(path="/", port=8081, timeout_seconds=3, requests=3)
+    )
     cfg = dataclasses.replace(world.cfg, release=rel)
     result, load = world.under_load(rollout.release, cfg, world.aws, ami=world.build("1.2.0-root", fault="root"))
-    assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, world.steps.lines, load.summary())
+    assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (
+        result,
+        world.steps.lines,
+        load.summary(),
+    )
     assert "smoke check / through the test listener answered 500 (3 of 3 bad)" in result.message
     assert result.result.steps == []  # no weight ever moved
     assert_no_failures(load, world.steps)
@@ -197,7 +213,9 @@ def test_a_build_answering_500_on_its_pages_is_rolled_back_by_the_alarm(world):
     """/health stays 200, so only the 5xx alarm (real counts from HAProxy) can catch it: some 500s reach users, all from the canary."""
     before = world.state().active
     # with_alarm: a watch at each step long enough for the alarm to fire; it fires within the 10% step, whose watch then ends.
-    result, load = world.under_load(rollout.release, livebuilds.with_alarm(world.cfg), world.aws, ami=world.build("1.3.0-root", fault="root"))
+    result, load = world.under_load(
+        rollout.release, livebuilds.with_alarm(world.cfg), world.aws, ami=world.build("1.3.0-root", fault="root")
+    )
     assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, world.steps.lines)
     assert "web-5xx" in result.message and "ALARM" in result.message
     assert result.result.steps == [10], world.steps.lines
@@ -229,10 +247,12 @@ def test_a_release_killed_at_50_percent_and_run_again_drops_no_request(world):
 
     with Load(world.urls()[80], rate=RATE, workers=WORKERS, max_seconds=300) as load:
         time.sleep(1.0)
-        rerun = livebuilds.killed_then_rerun(world.folder / "project", world.st.state_dir, CACHE, ami, reached=at_half, killed=look)
+        rerun = livebuilds.killed_then_rerun(
+            world.folder / "project", world.st.state_dir, CACHE, ami, reached=at_half, killed=look
+        )
         time.sleep(1.0)
     # Killed once the listener held 50/50: the old slot still active, both serving with at least capacity.min healthy targets.
-    (weights, active, healthy), = split
+    ((weights, active, healthy),) = split
     assert (weights, active) == ({"blue": 50, "green": 50}, old) and healthy >= world.cfg.release.capacity.min, split
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     summary = load.summary()
@@ -244,10 +264,16 @@ def test_a_release_killed_at_50_percent_and_run_again_drops_no_request(world):
 def set_group_stickiness(world, seconds: int) -> None:
     """The listener's forward action, its weights kept, with target group stickiness for ``seconds`` (0: off)."""
     env = slots.resolve(world.cfg, world.aws)
-    groups = [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in slots.listener_weights(env, world.aws).items()]
+    groups = [
+        {"TargetGroupArn": arn, "Weight": weight} for arn, weight in slots.listener_weights(env, world.aws).items()
+    ]
     sticky = {"Enabled": True, "DurationSeconds": seconds} if seconds else {"Enabled": False}
-    world.aws.client("elbv2").modify_listener(ListenerArn=env.listener_arn, DefaultActions=[
-        {"Type": "forward", "ForwardConfig": {"TargetGroups": groups, "TargetGroupStickinessConfig": sticky}}])
+    world.aws.client("elbv2").modify_listener(
+        ListenerArn=env.listener_arn,
+        DefaultActions=[
+            {"Type": "forward", "ForwardConfig": {"TargetGroups": groups, "TargetGroupStickinessConfig": sticky}}
+        ],
+    )
 
 
 class PinnedClient(threading.Thread):
@@ -333,8 +359,10 @@ def test_a_release_with_target_group_stickiness_drops_no_request_from_a_pinned_c
 GREETING = 'Howdy, "partner": $HOME \\ `id` it\'s <b>'  # what systemd's EnvironmentFile quoting must keep verbatim
 SECRET = 'pa$$ "w0rd"\nsecond line \\ end'
 ENV_FILE = "/run/rodeo-config/config.env"
-IMDS_USER_DATA = ('T=$(curl -sS -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" http://169.254.169.254/latest/api/token) && '
-                  'curl -sS -H "X-aws-ec2-metadata-token: $T" http://169.254.169.254/latest/user-data')
+IMDS_USER_DATA = (
+    'T=$(curl -sS -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" http://169.254.169.254/latest/api/token) && '
+    'curl -sS -H "X-aws-ec2-metadata-token: $T" http://169.254.169.254/latest/user-data'
+)
 
 
 @pytest.fixture(scope="module")
@@ -368,14 +396,18 @@ def test_a_secret_reaches_the_app_through_a_private_file_and_nowhere_else(app):
         assert in_instance(iid, "stat", "-c", "%U:%G %a", ENV_FILE).stdout.strip() == "root:web 640"
         pid = in_instance(iid, "systemctl", "show", "-p", "MainPID", "--value", "web.service").stdout.strip()
         environ = in_instance(iid, "cat", f"/proc/{pid}/environ").stdout.split("\0")
-        assert f"DB_PASSWORD={SECRET}" in environ and f"GREETING={GREETING}" in environ  # systemd read the file back exactly
+        assert (
+            f"DB_PASSWORD={SECRET}" in environ and f"GREETING={GREETING}" in environ
+        )  # systemd read the file back exactly
         user_data = in_instance(iid, "sh", "-c", IMDS_USER_DATA).stdout
         assert "/rodeo/web/local/DB_PASSWORD:1" in user_data and '"config_version":2' in user_data
         assert "pa$$" not in user_data and "w0rd" not in user_data
         journal = in_instance(iid, "journalctl", "-u", "rodeo-config.service", "--no-pager").stdout
         assert "DB_PASSWORD" in journal and "w0rd" not in journal  # keys logged, values never
     # never on a disk: every instance's upper layer, the stack's state and logs (the file is on the instance's /run, in memory)
-    on_disk = [p for p in app.st.state_dir.rglob("*") if p.is_file() and not p.is_symlink() and b"w0rd" in p.read_bytes()]
+    on_disk = [
+        p for p in app.st.state_dir.rglob("*") if p.is_file() and not p.is_symlink() and b"w0rd" in p.read_bytes()
+    ]
     assert on_disk == []
 
 
@@ -384,7 +416,9 @@ def test_a_value_the_app_refuses_is_rolled_back_by_its_crash_loop_in_its_own_wor
     result, load = app.under_load(change.set_vars, impatient(app.cfg), app.aws, {"PORT": "eighty"})
     assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, app.steps.lines)
     assert "config version 3 was recorded but rolled back" in result.message
-    assert "web.service failed" in result.message and "PORT must be a port number, not 'eighty'" in result.message, result.message  # the app's own line
+    assert "web.service failed" in result.message and "PORT must be a port number, not 'eighty'" in result.message, (
+        result.message
+    )  # the app's own line
     assert "stays the newest" in result.hint and result.result.release.steps == []
     assert_no_failures(load, app.steps)
     after = app.state().active

@@ -17,7 +17,10 @@ def test_a_dead_server_is_replaced_and_the_loss_is_said_once(tmp_path, capsys):
     try:
         url = stack.up(st, "us-east-1")
         err = capsys.readouterr().err
-        assert f"the local stack had stopped (pid {gone.pid}); started a new, empty one: its AMIs, releases and local images are gone" in err
+        assert (
+            f"the local stack had stopped (pid {gone.pid}); started a new, empty one: its AMIs, releases and local images are gone"
+            in err
+        )
         assert stack.up(st, "us-east-1") == url
         assert "had stopped" not in capsys.readouterr().err
     finally:

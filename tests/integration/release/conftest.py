@@ -104,8 +104,18 @@ class World:
     def ami(self, verified=True, sha="abc1234", image="app"):
         """Register an AMI in moto tagged as Rodeo's (verified unless told)."""
         ec2 = self.aws.client("ec2")
-        ami = ec2.register_image(Name=f"{self.cfg.app}-{image}-{next(_names)}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
-        tags = {"rodeo:app": self.cfg.app, "rodeo:image": image, "rodeo:git-sha": sha, "rodeo:built-at": f"2026-11-01T00:00:{next(_names) % 60:02d}Z"}
+        ami = ec2.register_image(
+            Name=f"{self.cfg.app}-{image}-{next(_names)}",
+            Architecture="x86_64",
+            RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm",
+        )["ImageId"]
+        tags = {
+            "rodeo:app": self.cfg.app,
+            "rodeo:image": image,
+            "rodeo:git-sha": sha,
+            "rodeo:built-at": f"2026-11-01T00:00:{next(_names) % 60:02d}Z",
+        }
         if verified:
             tags["rodeo:verified"] = "true"
         ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])

@@ -16,8 +16,10 @@ def test_a_watch_too_short_for_the_alarm_is_refused(make_world, plan_only):
     before = world.state()
     with pytest.raises(ReleaseError) as caught:
         rollout.release(world.cfg, world.aws, ami=world.ami(), plan_only=plan_only, reporter=world.reporter)
-    assert caught.value.message == (f"release.pause_seconds 5 is shorter than alarm {world.cfg.app}-5xx needs to fire: 20s (1 datapoint(s) of 10s, "
-                                    "0s to publish, 10s to evaluate); a bad step would be over before it could")
+    assert caught.value.message == (
+        f"release.pause_seconds 5 is shorter than alarm {world.cfg.app}-5xx needs to fire: 20s (1 datapoint(s) of 10s, "
+        "0s to publish, 10s to evaluate); a bad step would be over before it could"
+    )
     assert caught.value.hint.startswith("set release.pause_seconds to at least 20 in rodeo.yml")
     assert world.state() == before
 

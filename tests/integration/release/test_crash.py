@@ -12,14 +12,10 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 
-from toolkit.release import ledger
-
-from toolkit.release import lock
-
-from toolkit.release import rollout
-from toolkit.errors import ReleaseError
 from tests.support.hooks import MUTATING, HookedAws
 from toolkit.aws import settling
+from toolkit.errors import ReleaseError
+from toolkit.release import ledger, lock, rollout
 
 CALLS_IN_A_RELEASE = 15  # checked below: a clean release makes this many mutating calls
 CALLS_IN_A_ROLLBACK = 11  # and a clean rollback of a finished release this many
@@ -49,7 +45,9 @@ class Watched(HookedAws):
             raise Crash(f"process is gone (call {model.name})")
 
     def _after(self, model, parsed=None, **kwargs):
-        if not model.name.startswith(MUTATING) or _settling(parsed, model.name):  # refused: a template version made a moment ago
+        if not model.name.startswith(MUTATING) or _settling(
+            parsed, model.name
+        ):  # refused: a template version made a moment ago
             return
         self.count += 1
         self.broken += [f"after call {self.count} ({model.name}): {v}" for v in self.world.invariant()]

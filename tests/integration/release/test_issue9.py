@@ -74,7 +74,10 @@ def test_case3_second_rollback_never_deploys_an_ami_that_took_no_traffic(world):
     result = rollout.rollback(world.cfg, second, reporter=world.reporter)
     assert (result.outcome, result.ami) == ("unchanged", a) and second.broken == []
     after = world.state()
-    assert after.active.ami == a and b not in (after.blue.ami if after.blue.desired else None, after.green.ami if after.green.desired else None)
+    assert after.active.ami == a and b not in (
+        after.blue.ami if after.blue.desired else None,
+        after.green.ami if after.green.desired else None,
+    )
 
 
 def test_case5_break_lock_refuses_while_the_holder_runs_here(world):
@@ -119,7 +122,11 @@ def test_case6_an_ami_of_another_app_is_refused_before_anything_changes(world):
     assert "invoke bake" in caught.value.hint
     with pytest.raises(ImageError, match="image 'base', not 'app'"):
         rollout.release(world.cfg, world.aws, ami=world.ami(image="base"), reporter=world.reporter)
-    assert world.state() == before and ledger.recent(world.cfg, world.aws) == [] and lock.holder(world.cfg, world.aws) is None
+    assert (
+        world.state() == before
+        and ledger.recent(world.cfg, world.aws) == []
+        and lock.holder(world.cfg, world.aws) is None
+    )
 
 
 def test_case7_a_zombie_holder_counts_as_dead(world):
@@ -130,7 +137,9 @@ def test_case7_a_zombie_holder_counts_as_dead(world):
         time.sleep(0.05)
     try:
         _fake_lock(world, zombie.pid, started)
-        result = rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)  # no --break-lock needed
+        result = rollout.release(
+            world.cfg, world.aws, ami=world.ami(), reporter=world.reporter
+        )  # no --break-lock needed
         assert result.outcome == "released"
     finally:
         zombie.wait()
@@ -157,10 +166,15 @@ def test_case9_weight_leaves_a_failed_slot_during_the_pause_not_after_it(make_wo
 
             def stop():
                 time.sleep(0.5)
-                ids = [i["InstanceId"] for i in world.observer.client("autoscaling").describe_auto_scaling_groups(
-                    AutoScalingGroupNames=[f"{world.cfg.app}-green"])["AutoScalingGroups"][0]["Instances"]]
+                ids = [
+                    i["InstanceId"]
+                    for i in world.observer.client("autoscaling").describe_auto_scaling_groups(
+                        AutoScalingGroupNames=[f"{world.cfg.app}-green"]
+                    )["AutoScalingGroups"][0]["Instances"]
+                ]
                 world.observer.client("ec2").stop_instances(InstanceIds=ids)
                 failed_at.append(time.monotonic())
+
             threading.Thread(target=stop, daemon=True).start()
         elif failed_at and weights == {0, 100}:
             back_at.append(time.monotonic())
@@ -170,10 +184,20 @@ def test_case9_weight_leaves_a_failed_slot_during_the_pause_not_after_it(make_wo
         rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
     assert (len(moved_at), len(failed_at), len(back_at)) == (1, 1, 1)
     # Checked only when the pause ran out, the weight would have come back PAUSE seconds or more after it moved.
-    assert back_at[0] - moved_at[0] < PAUSE, f"weight came back {back_at[0] - moved_at[0]:.2f}s after it moved: the pause ran out first"
+    assert back_at[0] - moved_at[0] < PAUSE, (
+        f"weight came back {back_at[0] - moved_at[0]:.2f}s after it moved: the pause ran out first"
+    )
 
 
 def _fake_lock(world, pid, started=None):
-    held = {"by": lock.whoami(), "pid": str(pid), "pid_started": started or procs.started(pid) or "", "since": "2026-01-01T00:00:00+00:00",
-            "purpose": "release of ami-elsewhere", "token": "t" * 32}
-    world.aws.client("dynamodb").put_item(TableName=ledger.table_name(world.cfg), Item=dict(lock.key(world.cfg), **{k: {"S": v} for k, v in held.items()}))
+    held = {
+        "by": lock.whoami(),
+        "pid": str(pid),
+        "pid_started": started or procs.started(pid) or "",
+        "since": "2026-01-01T00:00:00+00:00",
+        "purpose": "release of ami-elsewhere",
+        "token": "t" * 32,
+    }
+    world.aws.client("dynamodb").put_item(
+        TableName=ledger.table_name(world.cfg), Item=dict(lock.key(world.cfg), **{k: {"S": v} for k, v in held.items()})
+    )

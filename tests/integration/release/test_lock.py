@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.release import lock
-
-from toolkit.release import rollout
 from toolkit.errors import LockError, ReleaseError
+from toolkit.release import lock, rollout
 
 
 def test_second_release_is_refused_while_one_holds_the_lock(world):
@@ -32,7 +30,9 @@ def test_break_lock_takes_over_and_frees_it_after(world):
 
 def test_lock_is_freed_after_a_rolled_back_release(alarmed_world):
     world = alarmed_world
-    world.aws.client("cloudwatch").set_alarm_state(AlarmName=f"{world.cfg.app}-5xx", StateValue="ALARM", StateReason="test")
+    world.aws.client("cloudwatch").set_alarm_state(
+        AlarmName=f"{world.cfg.app}-5xx", StateValue="ALARM", StateReason="test"
+    )
     with pytest.raises(ReleaseError, match="rolled back after .*: alarm\\(s\\) in ALARM"):
         rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
     assert lock.holder(world.cfg, world.aws) is None

@@ -42,7 +42,14 @@ def _notifying(world, *webhooks, sns_topic=None):
 def test_a_release_says_it_started_and_is_done_even_when_one_webhook_fails(world, hooks, capsys, monkeypatch):
     good, broken = hooks(), hooks(status=500)
     monkeypatch.setenv("RODEO_TEST_HOOK", good.url)
-    _notifying(world, good.url, broken.url, f"http://127.0.0.1:{_free_port()}/hook", "${RODEO_TEST_HOOK}", "${RODEO_TEST_UNSET_HOOK}")
+    _notifying(
+        world,
+        good.url,
+        broken.url,
+        f"http://127.0.0.1:{_free_port()}/hook",
+        "${RODEO_TEST_HOOK}",
+        "${RODEO_TEST_UNSET_HOOK}",
+    )
     ami = world.ami()
     result = rollout.release(world.cfg, world.aws, ami=ami, reporter=Reporter(live=False))
     assert result.outcome == "released" and world.state().weights == {"blue": 0, "green": 100}
@@ -93,7 +100,14 @@ def test_a_config_change_names_its_keys_never_a_value(world, hooks):
 
     hook = hooks()
     _notifying(world, hook.url)
-    change.set_vars(world.cfg, world.aws, {"GREETING": "hello-there", "API_TOKEN": "s3cr3t-value"}, secret=False, release=False, reporter=world.reporter)
+    change.set_vars(
+        world.cfg,
+        world.aws,
+        {"GREETING": "hello-there", "API_TOKEN": "s3cr3t-value"},
+        secret=False,
+        release=False,
+        reporter=world.reporter,
+    )
     assert hook.kinds() == ["config.changed"]
     body = hook.bodies[0]
     assert body["rodeo"]["version"] == 1 and sorted(body["rodeo"]["changed"]) == ["API_TOKEN", "GREETING"]

@@ -19,7 +19,9 @@ def test_plan_does_not_start_a_stopped_stack(tmp_path):
     project = Project(tmp_path / "project", tmp_path / "state")
     result = project.invoke("release", "--plan")
     assert result.returncode == 1
-    assert error_lines(result) == ["error: the local stack is not running, and this command changes nothing, so it does not start it"]
+    assert error_lines(result) == [
+        "error: the local stack is not running, and this command changes nothing, so it does not start it"
+    ]
     assert "invoke local.up" in result.stderr
     assert stack.status(stack.Stack(tmp_path / "state", tmp_path / "cache"))["running"] is False
     assert not (tmp_path / "state" / "local" / "stack.json").exists()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.release import ledger
-
-from toolkit.release import rollout, status as release_status
 from toolkit.errors import ImageError, ReleaseError
+from toolkit.release import ledger, rollout
+from toolkit.release import status as release_status
 
 
 def test_happy_path_moves_all_traffic_and_records_it(world):
@@ -23,10 +22,17 @@ def test_happy_path_moves_all_traffic_and_records_it(world):
     entry = ledger.recent(world.cfg, world.aws, 1)[0]
     assert entry["outcome"] == "released" and entry["git_sha"] == "c0ffee1" and entry["steps"] == [10, 50, 100]
     assert entry["from_ami"] == before.blue.ami and entry["by"] and entry["ended_at"] >= entry["started_at"]
-    template = world.aws.client("ec2").describe_launch_template_versions(LaunchTemplateName=f"rodeo-{world.cfg.app}", Versions=[str(after.green.version)])
+    template = world.aws.client("ec2").describe_launch_template_versions(
+        LaunchTemplateName=f"rodeo-{world.cfg.app}", Versions=[str(after.green.version)]
+    )
     assert template["LaunchTemplateVersions"][0]["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "required"
     status = release_status.status(world.cfg, world.aws)
-    assert status["active_slot"] == "green" and status["ami"] == ami and status["git_sha"] == "c0ffee1" and status["lock"] is None
+    assert (
+        status["active_slot"] == "green"
+        and status["ami"] == ami
+        and status["git_sha"] == "c0ffee1"
+        and status["lock"] is None
+    )
     assert status["slots"]["green"]["healthy"] == 2 and status["releases"][0]["outcome"] == "released"
 
 
@@ -85,12 +91,16 @@ def test_unhealthy_new_instances_roll_back(world):
 
     def stop_new_instances(http_response, parsed, model, **kwargs):
         if model.name == "UpdateAutoScalingGroup":
-            group = world.aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{world.cfg.app}-green"])["AutoScalingGroups"][0]
+            group = world.aws.client("autoscaling").describe_auto_scaling_groups(
+                AutoScalingGroupNames=[f"{world.cfg.app}-green"]
+            )["AutoScalingGroups"][0]
             ids = [i["InstanceId"] for i in group["Instances"]]
             if ids:
                 ec2.stop_instances(InstanceIds=ids)
 
-    world.aws.client("autoscaling").meta.events.register("after-call.autoscaling.UpdateAutoScalingGroup", stop_new_instances)
+    world.aws.client("autoscaling").meta.events.register(
+        "after-call.autoscaling.UpdateAutoScalingGroup", stop_new_instances
+    )
     with pytest.raises(ReleaseError) as caught:
         rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
     assert caught.value.result.outcome == "rolled_back" and "healthy" in caught.value.message
@@ -138,14 +148,20 @@ def test_unverified_ami_is_refused_unless_allowed(world):
     with pytest.raises(ImageError, match="not a verified"):
         rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
     assert world.state() == before
-    assert rollout.release(world.cfg, world.aws, ami=ami, allow_unverified=True, reporter=world.reporter).outcome == "released"
+    assert (
+        rollout.release(world.cfg, world.aws, ami=ami, allow_unverified=True, reporter=world.reporter).outcome
+        == "released"
+    )
 
 
 def test_missing_target_group_names_it(world):
     import dataclasses
 
     before = world.state()
-    cfg = dataclasses.replace(world.cfg, release=dataclasses.replace(world.cfg.release, slots={"blue": f"{world.cfg.app}-blue", "green": "nope-green"}))
+    cfg = dataclasses.replace(
+        world.cfg,
+        release=dataclasses.replace(world.cfg.release, slots={"blue": f"{world.cfg.app}-blue", "green": "nope-green"}),
+    )
     with pytest.raises(ReleaseError, match="nope-green"):
         rollout.release(cfg, world.aws, ami=world.ami(), reporter=world.reporter)
     assert world.state() == before
@@ -166,9 +182,19 @@ def test_missing_load_balancer_and_bad_steps(world):
 
     rel = world.cfg.release
     with pytest.raises(ReleaseError, match="load balancer 'nope' does not exist"):
-        rollout.release(dataclasses.replace(world.cfg, release=dataclasses.replace(rel, load_balancer="nope")), world.aws, ami=world.ami(), reporter=world.reporter)
+        rollout.release(
+            dataclasses.replace(world.cfg, release=dataclasses.replace(rel, load_balancer="nope")),
+            world.aws,
+            ami=world.ami(),
+            reporter=world.reporter,
+        )
     with pytest.raises(ReleaseError, match="must increase and end at 100"):
-        rollout.release(dataclasses.replace(world.cfg, release=dataclasses.replace(rel, steps=(50, 10))), world.aws, ami=world.ami(), reporter=world.reporter)
+        rollout.release(
+            dataclasses.replace(world.cfg, release=dataclasses.replace(rel, steps=(50, 10))),
+            world.aws,
+            ami=world.ami(),
+            reporter=world.reporter,
+        )
 
 
 @pytest.mark.parametrize("status,rolled_back", [(500, True), (404, True), (200, False)])
@@ -197,8 +223,12 @@ def test_a_failing_smoke_check_rolls_the_release_back(make_world, status, rolled
         world = make_world(smoke_check=SmokeCheck(path="/health", port=8081, timeout_seconds=2, requests=3))
         world.made_listeners = []
         world.aws.client("elbv2").meta.events.register(
-            "provide-client-params", lambda params, model, **kw: world.made_listeners.append(params) if model.name == "CreateListener" else None)
-        world.aws.listener_url = lambda load_balancer, port: {8081: f"http://127.0.0.1:{server.server_address[1]}"}.get(port)
+            "provide-client-params",
+            lambda params, model, **kw: world.made_listeners.append(params) if model.name == "CreateListener" else None,
+        )
+        world.aws.listener_url = lambda load_balancer, port: {8081: f"http://127.0.0.1:{server.server_address[1]}"}.get(
+            port
+        )
         ami = world.ami()
         if rolled_back:
             with pytest.raises(ReleaseError) as caught:
@@ -212,10 +242,14 @@ def test_a_failing_smoke_check_rolls_the_release_back(make_world, status, rolled
             assert ledger.recent(world.cfg, world.aws, 1)[0]["smoke"] == "passed 3"
         # The test listener existed for the check only, and sent everything to the slot under test (green).
         elbv2 = world.aws.client("elbv2")
-        lb_arn = elbv2.describe_load_balancers(Names=[world.cfg.release.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
-        assert [l["Port"] for l in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]] == [80]
+        lb_arn = elbv2.describe_load_balancers(Names=[world.cfg.release.load_balancer])["LoadBalancers"][0][
+            "LoadBalancerArn"
+        ]
+        assert [listener["Port"] for listener in elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]] == [80]
         (made,) = world.made_listeners
-        assert [g["TargetGroupArn"] for g in made["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]] == [world.env.target_groups["green"]]
+        assert [g["TargetGroupArn"] for g in made["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]] == [
+            world.env.target_groups["green"]
+        ]
     finally:
         server.shutdown()
 
@@ -223,11 +257,28 @@ def test_a_failing_smoke_check_rolls_the_release_back(make_world, status, rolled
 def test_a_release_keeps_the_listeners_authenticate_action_before_the_forward(world):
     """ModifyListener replaces the whole list (as on AWS): each weight change must send the OIDC action again."""
     elbv2 = world.aws.client("elbv2")
-    oidc = {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": {
-        "Issuer": "https://idp.example.com", "AuthorizationEndpoint": "https://idp.example.com/auth", "TokenEndpoint": "https://idp.example.com/token",
-        "UserInfoEndpoint": "https://idp.example.com/userinfo", "ClientId": "rodeo", "ClientSecret": "s3cret"}}
-    forward = {"Type": "forward", "Order": 2, "ForwardConfig": {"TargetGroups": [
-        {"TargetGroupArn": world.env.target_groups["blue"], "Weight": 100}, {"TargetGroupArn": world.env.target_groups["green"], "Weight": 0}]}}
+    oidc = {
+        "Type": "authenticate-oidc",
+        "Order": 1,
+        "AuthenticateOidcConfig": {
+            "Issuer": "https://idp.example.com",
+            "AuthorizationEndpoint": "https://idp.example.com/auth",
+            "TokenEndpoint": "https://idp.example.com/token",
+            "UserInfoEndpoint": "https://idp.example.com/userinfo",
+            "ClientId": "rodeo",
+            "ClientSecret": "s3cret",
+        },
+    }
+    forward = {
+        "Type": "forward",
+        "Order": 2,
+        "ForwardConfig": {
+            "TargetGroups": [
+                {"TargetGroupArn": world.env.target_groups["blue"], "Weight": 100},
+                {"TargetGroupArn": world.env.target_groups["green"], "Weight": 0},
+            ]
+        },
+    }
     elbv2.modify_listener(ListenerArn=world.env.listener_arn, DefaultActions=[oidc, forward])
     assert rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter).outcome == "released"
     actions = elbv2.describe_listeners(ListenerArns=[world.env.listener_arn])["Listeners"][0]["DefaultActions"]

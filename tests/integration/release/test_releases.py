@@ -47,5 +47,7 @@ def test_the_command_lists_every_run_newest_first(world, monkeypatch, capsys):
     tasks.releases.body(Context(), json=True)
     shown = json.loads(capsys.readouterr().out)
     assert [(r["number"], r["kind"], r["outcome"], r["ami"], r["git_sha"]) for r in shown["releases"]] == [
-        (2, "rollback", "restored", base, None), (1, "release", "released", ami, "feed123")]
+        (2, "rollback", "restored", base, None),
+        (1, "release", "released", ami, "feed123"),
+    ]
     assert all(r["aws_caller"].startswith("arn:aws:iam::") and r["seconds"] is not None for r in shown["releases"])

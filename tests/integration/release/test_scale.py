@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from toolkit.errors import ConfigError
-from toolkit.release import resize, rollout, scaled, status as release_status
+from toolkit.release import resize, rollout, scaled
+from toolkit.release import status as release_status
 
 
 def shape(state):
@@ -16,7 +17,9 @@ def shape(state):
 
 
 def group(world, slot):
-    return world.observer.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[world.cfg.release.slots[slot]])["AutoScalingGroups"][0]
+    return world.observer.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[world.cfg.release.slots[slot]]
+    )["AutoScalingGroups"][0]
 
 
 def test_scale_is_kept_by_the_next_release_and_its_rollback(world):
@@ -28,7 +31,9 @@ def test_scale_is_kept_by_the_next_release_and_its_rollback(world):
     assert (kept.desired, kept.min, kept.max) == (5, 2, 6) and kept.by and kept.at
     info = release_status.status(world.cfg, world.aws)
     assert info["scaled"]["desired"] == 5
-    assert any(line.startswith("  scaled to web=5 (min 2, max 6) by ") for line in release_status.lines(world.cfg, info))
+    assert any(
+        line.startswith("  scaled to web=5 (min 2, max 6) by ") for line in release_status.lines(world.cfg, info)
+    )
     # the next release starts its slot at it, though release.capacity says 2 of at most 4
     rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
     green = group(world, "green")
@@ -40,19 +45,29 @@ def test_scale_is_kept_by_the_next_release_and_its_rollback(world):
     assert (world.state().active.name, blue["DesiredCapacity"], blue["MaxSize"]) == ("blue", 3, 6)
 
 
-@pytest.mark.parametrize("word, low, message", [
-    ("1", "", "web=1 is below release.capacity.min (2)"),
-    ("2", "1", "--min 1 is below release.capacity.min (2)"),
-])
+@pytest.mark.parametrize(
+    "word, low, message",
+    [
+        ("1", "", "web=1 is below release.capacity.min (2)"),
+        ("2", "1", "--min 1 is below release.capacity.min (2)"),
+    ],
+)
 def test_below_capacity_min_is_refused_with_the_reason_and_changes_nothing(world, word, low, message):
     before = shape(world.state())
     with pytest.raises(ConfigError) as refused:
         resize.scale(world.cfg, world.aws, resize.parse(word, low), reporter=world.reporter)
-    assert refused.value.message == message and "needs that many healthy instances to hold any traffic" in refused.value.hint
+    assert (
+        refused.value.message == message
+        and "needs that many healthy instances to hold any traffic" in refused.value.hint
+    )
     assert shape(world.state()) == before and scaled.recorded(world.cfg, world.aws) is None
 
 
 def test_plan_changes_and_records_nothing(world):
     before = shape(world.state())
     planned = resize.scale(world.cfg, world.aws, resize.parse("3"), plan_only=True, reporter=world.reporter)
-    assert planned.outcome == "planned" and shape(world.state()) == before and scaled.recorded(world.cfg, world.aws) is None
+    assert (
+        planned.outcome == "planned"
+        and shape(world.state()) == before
+        and scaled.recorded(world.cfg, world.aws) is None
+    )

@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.release.conftest import World, make_config
 from tests.support.hooks import MUTATING, HookedAws
-from toolkit.config import Schedule, Scaling, TargetTracking
+from toolkit.config import Scaling, Schedule, TargetTracking
 from toolkit.errors import ReleaseError
 from toolkit.release import lock, rollout, scaling, setup, slots
 from toolkit.release import status as release_status
@@ -22,7 +22,10 @@ from toolkit.ui import Reporter
 
 SCALING = Scaling(
     time_zone="Europe/Berlin",
-    schedules=(Schedule("night", "0 22 * * *", min=2, max=4, desired=2), Schedule("peak", "0 9 * * MON-FRI", min=2, max=6, desired=4)),
+    schedules=(
+        Schedule("night", "0 22 * * *", min=2, max=4, desired=2),
+        Schedule("peak", "0 9 * * MON-FRI", min=2, max=6, desired=4),
+    ),
     target_tracking=(TargetTracking("cpu", "cpu", 50), TargetTracking("requests", "requests_per_target", 1000)),
 )
 NAMES = ["rodeo-cpu", "rodeo-night", "rodeo-peak", "rodeo-requests"]
@@ -61,12 +64,18 @@ class Run(HookedAws):
 
     def index(self, op: str, **params) -> int:
         """Where the first ``op`` whose parameters include ``params`` is in the log (ValueError when absent)."""
-        return next(i for i, (name, args) in enumerate(self.log) if name == op and all(args.get(k) == v for k, v in params.items()))
+        return next(
+            i
+            for i, (name, args) in enumerate(self.log)
+            if name == op and all(args.get(k) == v for k, v in params.items())
+        )
 
 
 def after(op: str, nth: int = 1, **params):
     """A stop point: right after the ``nth`` call of ``op`` with ``params``."""
-    return lambda log: sum(1 for name, args in log if name == op and all(args.get(k) == v for k, v in params.items())) == nth
+    return lambda log: (
+        sum(1 for name, args in log if name == op and all(args.get(k) == v for k, v in params.items())) == nth
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -111,18 +120,34 @@ def test_setup_puts_scaling_on_the_live_slot_and_a_release_moves_it(scaled):
     assert result.outcome == "released"
     settled(world, "green")
     blue, green = world.env.groups["blue"], world.env.groups["green"]
-    first_weight = next(i for i, (op, args) in enumerate(run.log) if op == "ModifyListener"
-                        and any(t["Weight"] > 0 and t["TargetGroupArn"] == world.env.target_groups["green"] for t in args["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]))
-    assert run.index("SuspendProcesses", AutoScalingGroupName=blue) < run.index("UpdateAutoScalingGroup", AutoScalingGroupName=green)
+    first_weight = next(
+        i
+        for i, (op, args) in enumerate(run.log)
+        if op == "ModifyListener"
+        and any(
+            t["Weight"] > 0 and t["TargetGroupArn"] == world.env.target_groups["green"]
+            for t in args["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]
+        )
+    )
+    assert run.index("SuspendProcesses", AutoScalingGroupName=blue) < run.index(
+        "UpdateAutoScalingGroup", AutoScalingGroupName=green
+    )
     assert run.index("CreateOrUpdateTags") < run.index("SuspendProcesses")
     assert run.index("BatchPutScheduledUpdateGroupAction", AutoScalingGroupName=green) < first_weight
     assert run.index("PutScalingPolicy", AutoScalingGroupName=green) < first_weight
     drained = run.index("UpdateAutoScalingGroup", AutoScalingGroupName=blue, DesiredCapacity=0)
-    assert drained < run.index("BatchDeleteScheduledAction", AutoScalingGroupName=blue) < run.index("ResumeProcesses") < run.index("DeleteTags")
+    assert (
+        drained
+        < run.index("BatchDeleteScheduledAction", AutoScalingGroupName=blue)
+        < run.index("ResumeProcesses")
+        < run.index("DeleteTags")
+    )
     assert run.index("DeletePolicy", AutoScalingGroupName=blue) > drained
 
 
-@pytest.mark.parametrize("had_it", [True, False], ids=["old slot had the scaling", "scaling added to rodeo.yml since setup"])
+@pytest.mark.parametrize(
+    "had_it", [True, False], ids=["old slot had the scaling", "scaling added to rodeo.yml since setup"]
+)
 def test_a_gate_rollback_leaves_the_scaling_on_the_old_slot(scaled, had_it):
     world = scaled(alarmed=True)
     if not had_it:
@@ -160,13 +185,17 @@ def test_ctrl_c_resumes_and_a_rerun_finishes(scaled):
 KILLS = {
     "after suspending": lambda w: after("SuspendProcesses"),
     "at 50%": lambda w: after("ModifyListener", 2),
-    "drained, scaling not yet removed": lambda w: after("UpdateAutoScalingGroup", AutoScalingGroupName=w.env.groups["blue"], DesiredCapacity=0),
+    "drained, scaling not yet removed": lambda w: after(
+        "UpdateAutoScalingGroup", AutoScalingGroupName=w.env.groups["blue"], DesiredCapacity=0
+    ),
 }
 
 
 def _kill(world, point: str) -> str:
     ami = world.ami()
-    killed = Run(world, stop_at=KILLS[point](world) if point in KILLS else after("SuspendProcesses", AutoScalingGroupName=point))
+    killed = Run(
+        world, stop_at=KILLS[point](world) if point in KILLS else after("SuspendProcesses", AutoScalingGroupName=point)
+    )
     with pytest.raises(Killed):
         rollout.release(world.cfg, killed, ami=ami, reporter=world.reporter)
     assert killed.dead
@@ -201,17 +230,34 @@ def test_a_schedule_skipped_while_suspended_is_applied_on_resuming(scaled):
     ami = _kill(world, "after suspending")
     blue = world.env.groups["blue"]
     day_ago = (datetime.now(timezone.utc) - timedelta(hours=25)).isoformat(timespec="seconds")
-    world.aws.client("autoscaling").create_or_update_tags(Tags=[{"ResourceId": blue, "ResourceType": "auto-scaling-group", "Key": scaling.TAG,
-                                                                 "Value": f"AlarmNotification,ScheduledActions since {day_ago}", "PropagateAtLaunch": False}])
+    world.aws.client("autoscaling").create_or_update_tags(
+        Tags=[
+            {
+                "ResourceId": blue,
+                "ResourceType": "auto-scaling-group",
+                "Key": scaling.TAG,
+                "Value": f"AlarmNotification,ScheduledActions since {day_ago}",
+                "PropagateAtLaunch": False,
+            }
+        ]
+    )
     rollout.release(world.cfg, world.aws, ami=ami, break_lock=True, reporter=world.reporter)
-    green = world.aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[world.env.groups["green"]])["AutoScalingGroups"][0]
-    assert (green["MinSize"], green["DesiredCapacity"], green["MaxSize"]) == (2, 3, 5)  # 22:00 UTC passed within the day
+    green = world.aws.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[world.env.groups["green"]]
+    )["AutoScalingGroups"][0]
+    assert (green["MinSize"], green["DesiredCapacity"], green["MaxSize"]) == (
+        2,
+        3,
+        5,
+    )  # 22:00 UTC passed within the day
     assert [(g.suspended, g.tagged) for g in groups(world).values()] == [((), False), ((), False)]
 
 
 def test_a_release_at_peak_starts_the_new_slot_at_the_live_size(scaled):
     world = scaled(None, health_timeout_seconds=10)
-    world.aws.client("autoscaling").update_auto_scaling_group(AutoScalingGroupName=world.env.groups["blue"], MinSize=2, MaxSize=6, DesiredCapacity=5)
+    world.aws.client("autoscaling").update_auto_scaling_group(
+        AutoScalingGroupName=world.env.groups["blue"], MinSize=2, MaxSize=6, DesiredCapacity=5
+    )
     ami = world.ami()
     planned = rollout.release(world.cfg, world.aws, ami=ami, plan_only=True, reporter=world.reporter)
     assert planned.plan["capacity"] == {"min": 2, "max": 6, "desired": 5}
@@ -225,20 +271,33 @@ def test_a_release_at_peak_starts_the_new_slot_at_the_live_size(scaled):
 def test_status_shows_scaling_and_who_suspended_what(scaled, capsys):
     world = scaled()
     asg = world.aws.client("autoscaling")
-    asg.suspend_processes(AutoScalingGroupName=world.env.groups["green"], ScalingProcesses=["ScheduledActions"])  # a person's
+    asg.suspend_processes(
+        AutoScalingGroupName=world.env.groups["green"], ScalingProcesses=["ScheduledActions"]
+    )  # a person's
     ami = _kill(world, world.env.groups["green"])  # after suspending on both groups
     info = release_status.status(world.cfg, world.aws)
     green = info["slots"]["green"]["scaling"]
     assert green["suspended"] == BOTH and green["suspended_by_rodeo"] == ["AlarmNotification"]
-    assert info["slots"]["blue"]["scaling"]["schedules"] == ["rodeo-night", "rodeo-peak"] and not info["slots"]["blue"]["scaling"]["differs"]
+    assert (
+        info["slots"]["blue"]["scaling"]["schedules"] == ["rodeo-night", "rodeo-peak"]
+        and not info["slots"]["blue"]["scaling"]["differs"]
+    )
     text = "\n".join(release_status.lines(world.cfg, dict(info, lock=None)))
     assert "scaling: rodeo-night, rodeo-peak (scheduled); rodeo-cpu, rodeo-requests (target tracking)" in text
-    assert "SUSPENDED AlarmNotification, ScheduledActions since" in text and "by a Rodeo release that did not finish" in text
-    assert f"SUSPENDED ScheduledActions, not by Rodeo (Rodeo leaves them): when done, 'aws autoscaling resume-processes --auto-scaling-group-name {world.env.groups['green']}" in text
+    assert (
+        "SUSPENDED AlarmNotification, ScheduledActions since" in text
+        and "by a Rodeo release that did not finish" in text
+    )
+    assert (
+        f"SUSPENDED ScheduledActions, not by Rodeo (Rodeo leaves them): when done, 'aws autoscaling resume-processes --auto-scaling-group-name {world.env.groups['green']}"
+        in text
+    )
 
     rollout.release(world.cfg, world.aws, ami=ami, break_lock=True, reporter=Reporter(stderr=True))
     found = groups(world)
-    assert found["green"].suspended == ("ScheduledActions",) and not found["green"].tagged  # the person's, left as it was
+    assert (
+        found["green"].suspended == ("ScheduledActions",) and not found["green"].tagged
+    )  # the person's, left as it was
     assert found["blue"].suspended == () and found["green"].rodeo_names() == NAMES
     assert "suspended by someone else: left as it is" in capsys.readouterr().err
 
@@ -258,10 +317,21 @@ class Replacing(HookedAws):
     def _before(self, model, **kwargs):
         if not self.weighted or self.seen is not None or model.name != "DescribeAutoScalingGroups":
             return
-        asg, elbv2, green = self.world.observer.client("autoscaling"), self.world.observer.client("elbv2"), self.world.env.groups["green"]
-        old, kept = [i["InstanceId"] for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=[green])["AutoScalingGroups"][0]["Instances"]]
+        asg, elbv2, green = (
+            self.world.observer.client("autoscaling"),
+            self.world.observer.client("elbv2"),
+            self.world.env.groups["green"],
+        )
+        old, kept = [
+            i["InstanceId"]
+            for i in asg.describe_auto_scaling_groups(AutoScalingGroupNames=[green])["AutoScalingGroups"][0][
+                "Instances"
+            ]
+        ]
         asg.terminate_instance_in_auto_scaling_group(InstanceId=old, ShouldDecrementDesiredCapacity=False)
-        health = elbv2.describe_target_health(TargetGroupArn=self.world.env.target_groups["green"])["TargetHealthDescriptions"]
+        health = elbv2.describe_target_health(TargetGroupArn=self.world.env.target_groups["green"])[
+            "TargetHealthDescriptions"
+        ]
         by_id = {d["Target"]["Id"]: d["TargetHealth"]["State"] for d in health}
         new = [i for i in by_id if i not in (old, kept)]
         self.seen = {"replaced": by_id[old], "kept": by_id[kept], "replacement": [by_id[i] for i in new]}
@@ -275,6 +345,10 @@ def test_an_instance_replaced_mid_release_is_initial_and_the_gate_rolls_back(sca
         rollout.release(world.cfg, run, ami=world.ami(), reporter=world.reporter)
     assert run.seen == {"replaced": "unused", "kept": "healthy", "replacement": ["initial"]}
     result = caught.value.result
-    assert (result.outcome, result.steps, result.reason) == ("rolled_back", [10], "green has 1 healthy of 2 instance(s), fewer than 2 (while watching)")
+    assert (result.outcome, result.steps, result.reason) == (
+        "rolled_back",
+        [10],
+        "green has 1 healthy of 2 instance(s), fewer than 2 (while watching)",
+    )
     after_ = world.state()
     assert (after_.weights, after_.blue.healthy, after_.green.desired) == ({"blue": 100, "green": 0}, 2, 0)

@@ -25,8 +25,13 @@ def _team_listener(world, tags=()) -> str:
     elbv2 = world.aws.client("elbv2")
     lb = elbv2.describe_load_balancers(Names=[world.cfg.release.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
     blue = elbv2.describe_target_groups(Names=[world.cfg.release.slots["blue"]])["TargetGroups"][0]["TargetGroupArn"]
-    return elbv2.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=SMOKE.port, DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}],
-                                 **({"Tags": list(tags)} if tags else {}))["Listeners"][0]["ListenerArn"]
+    return elbv2.create_listener(
+        LoadBalancerArn=lb,
+        Protocol="HTTP",
+        Port=SMOKE.port,
+        DefaultActions=[{"Type": "forward", "TargetGroupArn": blue}],
+        **({"Tags": list(tags)} if tags else {}),
+    )["Listeners"][0]["ListenerArn"]
 
 
 def test_a_foreign_listener_on_the_smoke_port_is_refused_and_kept(make_world):
@@ -35,8 +40,10 @@ def test_a_foreign_listener_on_the_smoke_port_is_refused_and_kept(make_world):
     before = world.state()
     with pytest.raises(ReleaseError) as caught:
         rollout.release(world.cfg, world.aws, ami=world.ami(), reporter=world.reporter)
-    assert caught.value.message == (f"release.smoke_check.port 8081: the load balancer {world.cfg.release.load_balancer} already has a listener "
-                                    f"there that Rodeo did not make ({theirs})")
+    assert caught.value.message == (
+        f"release.smoke_check.port 8081: the load balancer {world.cfg.release.load_balancer} already has a listener "
+        f"there that Rodeo did not make ({theirs})"
+    )
     assert caught.value.hint.startswith("give smoke_check a port no listener uses")
     assert _listeners(world)[8081] == [theirs]
     assert world.state() == before  # nothing scaled, nothing weighted

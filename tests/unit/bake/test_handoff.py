@@ -31,8 +31,13 @@ def running(pid: int) -> bool:
 
 
 def serving(bake_dir: Path, wait: float = 30.0) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", FAKE_STEPS, "--bake-dir", str(bake_dir), "--image", "base", str(wait)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", FAKE_STEPS, "--bake-dir", str(bake_dir), "--image", "base", str(wait)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_the_client_hands_over_the_host_and_relays_output_and_exit_code(tmp_path, capsysbinary):
@@ -43,8 +48,11 @@ def test_the_client_hands_over_the_host_and_relays_output_and_exit_code(tmp_path
     code = handoff.client(bake_dir, "10.0.0.5", 2222, "admin", timeout=30)
     assert code == 3
     out = capsysbinary.readouterr().out.decode().splitlines()
-    assert out == [f"@rodeo steps got --image base 30.0 --bake-dir {bake_dir} --host 10.0.0.5 --port 2222 --user admin",
-                   "from a child", "to stderr"]
+    assert out == [
+        f"@rodeo steps got --image base 30.0 --bake-dir {bake_dir} --host 10.0.0.5 --port 2222 --user admin",
+        "from a child",
+        "to stderr",
+    ]
     assert steps.wait(timeout=30) == 3 and steps.stdout.read() == ""  # nothing of the steps' went anywhere else
     assert sorted(p.name for p in bake_dir.iterdir()) == [handoff.EXIT_CODE]  # the socket is gone
 
@@ -61,7 +69,9 @@ def test_steps_that_end_without_an_exit_code_fail_the_provisioner(tmp_path, caps
     steps = subprocess.Popen([sys.executable, "-c", crashing, "--bake-dir", str(tmp_path), "30"], cwd=ROOT)
     assert handoff.client(tmp_path, "h", 22, "admin", timeout=30) == 1
     assert steps.wait(timeout=30) == 9
-    assert capsys.readouterr().err.endswith(f"the bake's steps ended without an exit code (see {tmp_path / handoff.LOG})\n")
+    assert capsys.readouterr().err.endswith(
+        f"the bake's steps ended without an exit code (see {tmp_path / handoff.LOG})\n"
+    )
 
 
 def test_steps_nobody_hands_a_host_end_after_their_wait(tmp_path):
@@ -73,8 +83,19 @@ def test_steps_nobody_hands_a_host_end_after_their_wait(tmp_path):
 
 def test_steps_whose_bake_died_stop_waiting(tmp_path):
     # The bake (here a shell) starts the steps and is killed before Packer reaches the host: the steps end too.
-    shell = subprocess.run(["sh", "-c", f'"{sys.executable}" -c "$0" --parent $$ --bake-dir "$1" 30 >/dev/null 2>&1 & echo $!', FAKE_STEPS, str(tmp_path)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=30)
+    shell = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f'"{sys.executable}" -c "$0" --parent $$ --bake-dir "$1" 30 >/dev/null 2>&1 & echo $!',
+            FAKE_STEPS,
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     pid = int(shell.stdout)
     deadline = time.monotonic() + 20
     while running(pid) and time.monotonic() < deadline:
@@ -86,11 +107,28 @@ def test_steps_whose_bake_died_stop_waiting(tmp_path):
 def test_steps_stop_when_packers_provisioner_is_gone(tmp_path):
     # The steps run (here: wait for SIGTERM, as the provision step stops Ansible on it); Packer's client is killed.
     waiting = FAKE_STEPS.replace(
-        "def run(argv):\n", "def run(argv):\n    import signal, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))\n"
+        "def run(argv):\n",
+        "def run(argv):\n    import signal, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))\n",
     ).replace("    return 3", "    time.sleep(60); return 3")
     steps = subprocess.Popen([sys.executable, "-c", waiting, "--bake-dir", str(tmp_path), "30"], cwd=ROOT)
-    client = subprocess.Popen([sys.executable, "-m", "toolkit.bake.handoff", "--bake-dir", str(tmp_path), "--host", "h", "--port", "22",
-                               "--user", "admin"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    client = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "toolkit.bake.handoff",
+            "--bake-dir",
+            str(tmp_path),
+            "--host",
+            "h",
+            "--port",
+            "22",
+            "--user",
+            "admin",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert client.stdout.readline().startswith("@rodeo steps got")
     client.kill()
     client.wait(timeout=10)

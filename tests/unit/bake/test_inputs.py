@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from toolkit import config
-
 from toolkit.bake import inputs
 
 RODEO_YML = """
@@ -71,7 +70,9 @@ def test_one_byte_of_an_input_changes_the_hash(root, path):
     assert app_hash(root) != before
 
 
-@pytest.mark.parametrize("path", ["README.md", "playbooks/base.yml", "playbooks/roles/base/tasks/main.yml", "tests/image/test_base.py"])
+@pytest.mark.parametrize(
+    "path", ["README.md", "playbooks/base.yml", "playbooks/roles/base/tasks/main.yml", "tests/image/test_base.py"]
+)
 def test_unrelated_files_do_not(root, path):
     before = app_hash(root)
     with open(root / path, "a") as fh:
@@ -83,7 +84,9 @@ def test_parent_ami_and_settings_are_inputs(root):
     before = app_hash(root)
     assert app_hash(root, parent="ami-00000002") != before
     yml = root / "inventories/dev/rodeo.yml"
-    yml.write_text(yml.read_text().replace("tests/image/test_app.py", "tests/image/test_app.py\n    instance_type: t3.large"))
+    yml.write_text(
+        yml.read_text().replace("tests/image/test_app.py", "tests/image/test_app.py\n    instance_type: t3.large")
+    )
     assert app_hash(root) != before
 
 
@@ -91,13 +94,17 @@ def test_how_ansible_runs_is_not_an_input(root):
     """Mitogen or plain Ansible bake the same image: switching does not rebake."""
     before = app_hash(root)
     yml = root / "inventories/dev/rodeo.yml"
-    yml.write_text(yml.read_text().replace("tests/image/test_app.py", "tests/image/test_app.py\n    ansible_strategy: linear"))
+    yml.write_text(
+        yml.read_text().replace("tests/image/test_app.py", "tests/image/test_app.py\n    ansible_strategy: linear")
+    )
     assert config.load("dev", root).image("app").ansible_strategy == "linear"
     assert app_hash(root) == before
 
 
 def test_roles_are_found_in_plays_and_tasks(root):
-    (root / "playbooks/x.yml").write_text("- hosts: all\n  roles: [a, {role: b}]\n  tasks:\n    - import_role: {name: c}\n    - ansible.builtin.include_role: {name: d}\n")
+    (root / "playbooks/x.yml").write_text(
+        "- hosts: all\n  roles: [a, {role: b}]\n  tasks:\n    - import_role: {name: c}\n    - ansible.builtin.include_role: {name: d}\n"
+    )
     assert inputs.role_names(root / "playbooks/x.yml") == ["a", "b", "c", "d"]
 
 

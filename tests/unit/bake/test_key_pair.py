@@ -38,11 +38,19 @@ def key(tmp_path: Path) -> Path:
     return tmp_path / "id_ed25519"
 
 
-@pytest.mark.parametrize("error,warnings", [
-    (None, []),
-    ("UnauthorizedOperation", ["could not delete the bake's key pair rodeo-b1 (UnauthorizedOperation); "
-                               "delete it: aws ec2 delete-key-pair --key-name rodeo-b1 --region eu-west-1"]),
-])
+@pytest.mark.parametrize(
+    "error,warnings",
+    [
+        (None, []),
+        (
+            "UnauthorizedOperation",
+            [
+                "could not delete the bake's key pair rodeo-b1 (UnauthorizedOperation); "
+                "delete it: aws ec2 delete-key-pair --key-name rodeo-b1 --region eu-west-1"
+            ],
+        ),
+    ],
+)
 def test_the_key_pair_is_deleted_and_a_failed_delete_is_said(tmp_path, error, warnings):
     ec2, said = FakeEc2(error), Said()
     aws = SimpleNamespace(region="eu-west-1", client=lambda service: ec2)

@@ -18,8 +18,15 @@ PARENTS = {"base": None, "one": "base", "two": "base", "bad": "base", "below": "
 
 
 def result(image: str, parent: BakeResult | None = None) -> BakeResult:
-    return BakeResult(image=image, ami={"us-east-1": f"ami-{image}"}, source_ami=parent.ami["us-east-1"] if parent else "ami-seed",
-                      tags={}, cached=False, template=f"{image}.pkr.hcl", inputs_hash=image)
+    return BakeResult(
+        image=image,
+        ami={"us-east-1": f"ami-{image}"},
+        source_ami=parent.ami["us-east-1"] if parent else "ami-seed",
+        tags={},
+        cached=False,
+        template=f"{image}.pkr.hcl",
+        inputs_hash=image,
+    )
 
 
 def runner(wanted: list[str], cap: int = 0) -> _Runner:
@@ -42,7 +49,13 @@ def test_independent_images_run_at_once_on_their_parent_and_a_failure_skips_only
 
     ended = runner(["one", "two", "below", "later"]).run(bake_one)
     assert {image: o.status for image, o in ended.items()} == {
-        "base": "baked", "one": "baked", "two": "baked", "bad": "failed", "below": "skipped", "later": "baked"}
+        "base": "baked",
+        "one": "baked",
+        "two": "baked",
+        "bad": "failed",
+        "below": "skipped",
+        "later": "baked",
+    }
     assert sorted(started) == ["bad", "base", "later", "one", "two"] and started[0] == "base"
     assert ended["later"].result.source_ami == "ami-one"
     assert ended["below"].error == "its parent bad failed" and ended["bad"].kind is VerifyError
@@ -89,8 +102,12 @@ def test_ctrl_c_stops_every_running_bake_waits_for_their_clean_up_and_starts_no_
         r.run(bake_one)
     gate.join()
     assert sorted(cleaned) == ["one", "two"] and not r.threads
-    assert {image: o.status for image, o in r.ended.items()} == {"base": "baked", "one": "interrupted", "two": "interrupted",
-                                                                  "later": "interrupted"}
+    assert {image: o.status for image, o in r.ended.items()} == {
+        "base": "baked",
+        "one": "interrupted",
+        "two": "interrupted",
+        "later": "interrupted",
+    }
     assert r.ended["later"].error == "not started"
 
 

@@ -16,8 +16,17 @@ NOW = dt.datetime(2026, 11, 27, 12, 0, 5, tzinfo=dt.timezone.utc)
 
 
 def facts(**changes) -> BakeFacts:
-    base = dict(image="app", packer_version=(1, 6, 6), template="T", source_ami="ami-00000001", parent_ami="ami-00000001",
-                git_sha="abc", files={"playbooks/app.yml": "1"}, now=NOW, token="beef")
+    base = dict(
+        image="app",
+        packer_version=(1, 6, 6),
+        template="T",
+        source_ami="ami-00000001",
+        parent_ami="ami-00000001",
+        git_sha="abc",
+        files={"playbooks/app.yml": "1"},
+        now=NOW,
+        token="beef",
+    )
     return BakeFacts(**{**base, **changes})
 
 
@@ -40,7 +49,11 @@ def test_the_plan_names_the_bake_and_writes_nothing(cfg, tmp_path):
     "change,changes_hash,named",
     [
         ({}, False, None),
-        ({"now": NOW + dt.timedelta(days=1), "token": "cafe", "git_sha": "def"}, False, None),  # when and from which commit: not inputs
+        (
+            {"now": NOW + dt.timedelta(days=1), "token": "cafe", "git_sha": "def"},
+            False,
+            None,
+        ),  # when and from which commit: not inputs
         ({"template": "T2"}, True, "template"),
         ({"source_ami": "ami-00000002"}, True, "source_ami"),
         ({"parent_ami": "ami-00000002"}, True, "parent_ami"),
@@ -53,7 +66,9 @@ def test_what_changes_the_inputs_hash(cfg, tmp_path, change, changes_hash, named
     before, after = plan_bake(facts(), cfg, tmp_path), plan_bake(facts(**change), cfg, tmp_path)
     assert (before.inputs_hash != after.inputs_hash) is changes_hash
     if named:
-        assert named in {k for k in set(before.inputs) | set(after.inputs) if before.inputs.get(k) != after.inputs.get(k)}
+        assert named in {
+            k for k in set(before.inputs) | set(after.inputs) if before.inputs.get(k) != after.inputs.get(k)
+        }
 
 
 @pytest.mark.parametrize(

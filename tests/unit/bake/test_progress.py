@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from toolkit.bake import progress
-from toolkit.bake.progress import Done, Ended, Failed, Note, Output, Phase, Progress, Task, ImageTest
+from toolkit.bake.progress import Done, Ended, Failed, ImageTest, Note, Output, Phase, Progress, Task
 from toolkit.packer import run
 from toolkit.ui import Reporter
 
@@ -32,7 +32,11 @@ def through_packer(line: str, source: str = "amazon-ebs.app") -> str:
         ImageTest("test_health_answers", "passed", 5, 0, 6),
         ImageTest("test_x[a,b]", "failed", 2, 1, None),
         Done("seal", "no secret or bake key found (0 secret(s) scanned); bake key and host keys removed"),
-        Failed("provision", "Ansible task 'x' failed on localhost (delegated from build-host): rc 3: a | b", "fix playbooks/roles/r/tasks/main.yml:2"),
+        Failed(
+            "provision",
+            "Ansible task 'x' failed on localhost (delegated from build-host): rc 3: a | b",
+            "fix playbooks/roles/r/tasks/main.yml:2",
+        ),
     ],
 )
 def test_an_event_survives_packers_stream(event):
@@ -100,11 +104,23 @@ def _untimed(line: str) -> str:
 
 def test_plain_lines_one_per_event():
     events = [
-        Output("==> amazon-ebs.app: Launching a source AWS instance..."), Phase("boot"), Note("waiting for SSH"),
-        Note("connected over SSH", final=True), Phase("provision"), Task(1, "App group exists", 2), Task(2, "App user exists", 2),
-        Output("    amazon-ebs.app: PLAY RECAP ok=2 changed=1"), Done("provision", "2 tasks, 1 changed"),
-        Phase("verify"), ImageTest("test_a", "passed", 1, 0, 1), Done("verify", "1 tests passed"),
-        Phase("snapshot"), Note("waiting for the AMI"), Phase("copy"), Note("to us-east-1", final=True), Ended(True),
+        Output("==> amazon-ebs.app: Launching a source AWS instance..."),
+        Phase("boot"),
+        Note("waiting for SSH"),
+        Note("connected over SSH", final=True),
+        Phase("provision"),
+        Task(1, "App group exists", 2),
+        Task(2, "App user exists", 2),
+        Output("    amazon-ebs.app: PLAY RECAP ok=2 changed=1"),
+        Done("provision", "2 tasks, 1 changed"),
+        Phase("verify"),
+        ImageTest("test_a", "passed", 1, 0, 1),
+        Done("verify", "1 tests passed"),
+        Phase("snapshot"),
+        Note("waiting for the AMI"),
+        Phase("copy"),
+        Note("to us-east-1", final=True),
+        Ended(True),
     ]
     assert shown(events) == [
         "✓ render (Ts): app.pkr.hcl",
@@ -130,8 +146,17 @@ def test_verbose_shows_packers_own_lines():
 
 
 def test_a_failure_marks_its_phase_and_shows_why_under_it():
-    events = [Phase("provision"), Task(1, "Deliberately failing step", 15),
-              Ended(False, ("FAILED: 'Deliberately failing step' on build-host at playbooks/roles/base/tasks/main.yml:2", "  stderr: one"))]
+    events = [
+        Phase("provision"),
+        Task(1, "Deliberately failing step", 15),
+        Ended(
+            False,
+            (
+                "FAILED: 'Deliberately failing step' on build-host at playbooks/roles/base/tasks/main.yml:2",
+                "  stderr: one",
+            ),
+        ),
+    ]
     assert shown(events)[-4:] == [
         "  task 1 of 15: Deliberately failing step",
         "✗ provision (Ts): task 1 of 15: Deliberately failing step",

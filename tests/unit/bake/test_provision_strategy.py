@@ -32,16 +32,44 @@ CASES = [
     (Run("successful", PLAY + [OK]), None),
     # Stopped (Ctrl-C) while Mitogen was loading: the output names the strategy, but no fallback run.
     (Run("canceled", PLAY, "[WARNING]: ... mitogen_linear strategy ..."), None),
-    (Run("failed", PLAY, "ERROR! Invalid play strategy specified: mitogen_linear"), "failed to load (ERROR! Invalid play strategy"),
+    (
+        Run("failed", PLAY, "ERROR! Invalid play strategy specified: mitogen_linear"),
+        "failed to load (ERROR! Invalid play strategy",
+    ),
     (Run("failed", PLAY, "[ERROR]: Unexpected Exception: No module named 'mitogen'"), "failed to load"),
     (Run("failed", PLAY, "ERROR! the playbook: x.yml could not be found"), None),  # not Mitogen's doing
-    (Run("failed", PLAY + [failed("Install", {"msg": "Could not import the python3-apt module using /usr/bin/python3"})]),
-     "task 'Install' needs what Mitogen cannot do"),
-    (Run("failed", PLAY + [failed("Install", {"msg": "module '__main__' has no attribute '_module_fqn'"})]), "task 'Install' needs"),
-    (Run("failed", PLAY + [failed("Connect", {"msg": "EOF on stream; last 100 lines received: mitogen.core ..."}, "runner_on_unreachable")]),
-     "could not start on the host"),
+    (
+        Run(
+            "failed",
+            PLAY + [failed("Install", {"msg": "Could not import the python3-apt module using /usr/bin/python3"})],
+        ),
+        "task 'Install' needs what Mitogen cannot do",
+    ),
+    (
+        Run("failed", PLAY + [failed("Install", {"msg": "module '__main__' has no attribute '_module_fqn'"})]),
+        "task 'Install' needs",
+    ),
+    (
+        Run(
+            "failed",
+            PLAY
+            + [
+                failed(
+                    "Connect",
+                    {"msg": "EOF on stream; last 100 lines received: mitogen.core ..."},
+                    "runner_on_unreachable",
+                )
+            ],
+        ),
+        "could not start on the host",
+    ),
     (Run("failed", PLAY + [OK, failed("Copy", {"msg": "Destination directory /nope does not exist"})]), None),
-    (Run("failed", PLAY + [failed("Ping", {"msg": "Failed to connect to the host via ssh"}, "runner_on_unreachable")]), None),
+    (
+        Run(
+            "failed", PLAY + [failed("Ping", {"msg": "Failed to connect to the host via ssh"}, "runner_on_unreachable")]
+        ),
+        None,
+    ),
 ]
 
 
@@ -66,7 +94,9 @@ def test_without_mitogen_installed_plain_ansible_runs_once_announced(tmp_path, m
 
 
 def test_a_broken_mitogen_runs_the_playbook_again_with_linear(tmp_path):
-    runs = iter([Run("failed", PLAY, "ERROR! Invalid play strategy specified: mitogen_linear"), Run("successful", PLAY + [OK])])
+    runs = iter(
+        [Run("failed", PLAY, "ERROR! Invalid play strategy specified: mitogen_linear"), Run("successful", PLAY + [OK])]
+    )
     envs = []
 
     def play(env):
@@ -75,17 +105,28 @@ def test_a_broken_mitogen_runs_the_playbook_again_with_linear(tmp_path):
         return next(runs)
 
     result, how = provision.run_with_strategy("mitogen", {}, play, tmp_path, io.StringIO(), plugins=tmp_path)
-    assert result.status == "successful" and how["strategy"] == "linear" and how["fallback"].startswith("failed to load")
+    assert (
+        result.status == "successful" and how["strategy"] == "linear" and how["fallback"].startswith("failed to load")
+    )
     assert [e["ANSIBLE_STRATEGY"] for e in envs] == ["mitogen_linear", "linear"]
     assert "ANSIBLE_STRATEGY_PLUGINS" not in envs[1]
     assert (tmp_path / "artifacts" / "provision-mitogen").is_dir()  # the failed attempt's artifacts, kept
 
 
 def test_the_fallback_reason_is_redacted_where_it_is_shown_and_kept(tmp_path):
-    leaky = Run("failed", PLAY + [failed("Install", {"msg": "Could not import the python3-apt module using hunter2hunter2"})])
+    leaky = Run(
+        "failed", PLAY + [failed("Install", {"msg": "Could not import the python3-apt module using hunter2hunter2"})]
+    )
     runs = iter([leaky, Run("successful", PLAY + [OK])])
     out = io.StringIO()
-    _, how = provision.run_with_strategy("mitogen", {}, lambda env: next(runs), tmp_path, out, plugins=tmp_path,
-                                         redact=lambda text: text.replace("hunter2hunter2", "[secret db_password]"))
+    _, how = provision.run_with_strategy(
+        "mitogen",
+        {},
+        lambda env: next(runs),
+        tmp_path,
+        out,
+        plugins=tmp_path,
+        redact=lambda text: text.replace("hunter2hunter2", "[secret db_password]"),
+    )
     assert "hunter2hunter2" not in out.getvalue() + how["fallback"]
     assert "[secret db_password]" in how["fallback"]

@@ -19,12 +19,18 @@ PARENTS = {"base": None, "app": "base", "worker": "base", "web": "app", "tools":
         (["app", "worker"], [("base", False), ("app", True), ("worker", True)], [["base"], ["app", "worker"]]),
         # named out of order: parents first all the same, then rodeo.yml's order within a wave
         (["worker", "app", "base"], [("base", True), ("app", True), ("worker", True)], [["base"], ["app", "worker"]]),
-        (["web", "cli"], [("base", False), ("tools", False), ("app", False), ("cli", True), ("web", True)],
-         [["base", "tools"], ["app", "cli"], ["web"]]),
+        (
+            ["web", "cli"],
+            [("base", False), ("tools", False), ("app", False), ("cli", True), ("web", True)],
+            [["base", "tools"], ["app", "cli"], ["web"]],
+        ),
         (["tools", "base"], [("base", True), ("tools", True)], [["base", "tools"]]),
         # --all: every image, parents first
-        (list(PARENTS), [("base", True), ("tools", True), ("app", True), ("worker", True), ("cli", True), ("web", True)],
-         [["base", "tools"], ["app", "worker", "cli"], ["web"]]),
+        (
+            list(PARENTS),
+            [("base", True), ("tools", True), ("app", True), ("worker", True), ("cli", True), ("web", True)],
+            [["base", "tools"], ["app", "worker", "cli"], ["web"]],
+        ),
     ],
 )
 def test_each_image_once_parents_first(wanted, jobs, waves):
@@ -53,10 +59,27 @@ def run(plan, ended=None, running=()):
         (["web", "cli"], 2, {}, (), Moves(("base", "tools"))),
         (["web", "cli"], 1, {}, (), Moves(("base",))),
         # a failed parent: its children and theirs are skipped, the rest go on
-        (["web", "worker", "cli"], 0, {"base": "failed"}, (), Moves(("tools",), (("app", "its parent base failed"),
-                                                                              ("worker", "its parent base failed"),
-                                                                              ("web", "its parent app was skipped")))),
-        (["web", "cli"], 0, {"base": "baked", "tools": "failed"}, (), Moves(("app",), (("cli", "its parent tools failed"),))),
+        (
+            ["web", "worker", "cli"],
+            0,
+            {"base": "failed"},
+            (),
+            Moves(
+                ("tools",),
+                (
+                    ("app", "its parent base failed"),
+                    ("worker", "its parent base failed"),
+                    ("web", "its parent app was skipped"),
+                ),
+            ),
+        ),
+        (
+            ["web", "cli"],
+            0,
+            {"base": "baked", "tools": "failed"},
+            (),
+            Moves(("app",), (("cli", "its parent tools failed"),)),
+        ),
         (["app"], 0, {"base": "interrupted"}, (), Moves((), (("app", "its parent base interrupted"),))),
         # a failed sibling changes nothing for the other
         (["app", "worker"], 0, {"base": "baked", "app": "failed"}, ("worker",), Moves()),
@@ -85,7 +108,14 @@ def test_a_run_played_to_the_end_bakes_each_once_and_skips_below_a_failure():
             done = running.pop(0)
             ended[done] = "failed" if done in fails else "baked"
     assert sorted(started) == sorted(set(started)) == ["app", "base", "cli", "tools", "worker"]
-    assert ended == {"base": "baked", "tools": "baked", "app": "failed", "worker": "baked", "cli": "baked", "web": "skipped"}
+    assert ended == {
+        "base": "baked",
+        "tools": "baked",
+        "app": "failed",
+        "worker": "baked",
+        "cli": "baked",
+        "web": "skipped",
+    }
     assert at_once == 2
 
 
@@ -119,13 +149,26 @@ def test_a_run_says_one_line_per_failed_image_and_one_result_per_image():
     from toolkit.bake.parallel import BakeRun, ImageOutcome
     from toolkit.bake.pipeline import BakeResult
 
-    reused = BakeResult(image="base", ami={"us-east-1": "ami-1"}, source_ami="ami-0", tags={}, cached=True, template="base.pkr.hcl",
-                        inputs_hash="h1")
-    run = BakeRun((
-        ImageOutcome("base", "reused", reused),
-        ImageOutcome("one", "failed", error="image test failed: test_x; no AMI was made", hint="fix the playbook or the test"),
-        ImageOutcome("below", "skipped", error="its parent one failed"),
-    ), schedule(PARENTS | {"one": "base", "below": "one"}, ["below"], cap=2), 12.34)
+    reused = BakeResult(
+        image="base",
+        ami={"us-east-1": "ami-1"},
+        source_ami="ami-0",
+        tags={},
+        cached=True,
+        template="base.pkr.hcl",
+        inputs_hash="h1",
+    )
+    run = BakeRun(
+        (
+            ImageOutcome("base", "reused", reused),
+            ImageOutcome(
+                "one", "failed", error="image test failed: test_x; no AMI was made", hint="fix the playbook or the test"
+            ),
+            ImageOutcome("below", "skipped", error="its parent one failed"),
+        ),
+        schedule(PARENTS | {"one": "base", "below": "one"}, ["below"], cap=2),
+        12.34,
+    )
     assert run.lines() == [
         "base: us-east-1 ami-1 (unchanged inputs; --force bakes anyway)",
         "✗ one: image test failed: test_x; no AMI was made",
@@ -136,6 +179,13 @@ def test_a_run_says_one_line_per_failed_image_and_one_result_per_image():
     ]
     data = run.to_dict()
     assert [(i["image"], i["status"], i["error"]) for i in data["images"]] == [
-        ("base", "reused", None), ("one", "failed", "image test failed: test_x; no AMI was made"), ("below", "skipped", "its parent one failed")]
-    assert data["ok"] is False and data["images"][0]["result"]["ami"] == {"us-east-1": "ami-1"} and data["waves"] == [["base"], ["one"], ["below"]]
+        ("base", "reused", None),
+        ("one", "failed", "image test failed: test_x; no AMI was made"),
+        ("below", "skipped", "its parent one failed"),
+    ]
+    assert (
+        data["ok"] is False
+        and data["images"][0]["result"]["ami"] == {"us-east-1": "ami-1"}
+        and data["waves"] == [["base"], ["one"], ["below"]]
+    )
     assert [o.image for o in run.unbaked] == ["one", "below"]

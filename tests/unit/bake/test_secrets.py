@@ -19,7 +19,7 @@ VALUES = {
     "non_ascii": "mot-de-passe-é-ü-ß",
     "dollar_space": "$HOME and more",
     "markup": "<tag>&amp;</tag>",
-    "all_of_them": 'a"b\\c é $d e<f>&\'g',
+    "all_of_them": "a\"b\\c é $d e<f>&'g",
 }
 
 

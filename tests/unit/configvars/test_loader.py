@@ -31,8 +31,11 @@ USER_DATA = [
     ("json, not Rodeo's", b'{"other": 1}', (0, [])),
     ("Rodeo's, before config vars", doc(), (0, [])),
     ("config version 0", doc(config_version=0, config_parameters=[]), (0, [])),
-    ("two keys", doc(config_version=7, config_parameters=["/rodeo/web/prod/GREETING:3", "/rodeo/web/prod/DB_PASSWORD:12"]),
-     (7, [("/rodeo/web/prod/GREETING", "GREETING", 3), ("/rodeo/web/prod/DB_PASSWORD", "DB_PASSWORD", 12)])),
+    (
+        "two keys",
+        doc(config_version=7, config_parameters=["/rodeo/web/prod/GREETING:3", "/rodeo/web/prod/DB_PASSWORD:12"]),
+        (7, [("/rodeo/web/prod/GREETING", "GREETING", 3), ("/rodeo/web/prod/DB_PASSWORD", "DB_PASSWORD", 12)]),
+    ),
 ]
 
 
@@ -41,12 +44,15 @@ def test_references(name, data, expected):
     assert loader.references(data) == expected
 
 
-@pytest.mark.parametrize("refs,error", [
-    (["/rodeo/web/prod/GREETING"], "malformed"),
-    (["/rodeo/web/prod/greeting:1"], "malformed"),
-    (["GREETING:1"], "malformed"),
-    (["/rodeo/web/prod/GREETING:1", "/rodeo/web/other/GREETING:2"], "config key twice: GREETING"),
-])
+@pytest.mark.parametrize(
+    "refs,error",
+    [
+        (["/rodeo/web/prod/GREETING"], "malformed"),
+        (["/rodeo/web/prod/greeting:1"], "malformed"),
+        (["GREETING:1"], "malformed"),
+        (["/rodeo/web/prod/GREETING:1", "/rodeo/web/other/GREETING:2"], "config key twice: GREETING"),
+    ],
+)
 def test_bad_references_fail(refs, error):
     with pytest.raises(loader.LoadError, match=error):
         loader.references(doc(config_version=1, config_parameters=refs))
@@ -79,7 +85,11 @@ def test_quote_refuses_nul():
 
 def test_render():
     text = loader.render({"B": "2", "A": "one two"}, 5)
-    assert text.splitlines() == ["# Rodeo config vars, config version 5: written at boot by rodeo-config.service; do not edit", 'A="one two"', 'B="2"']
+    assert text.splitlines() == [
+        "# Rodeo config vars, config version 5: written at boot by rodeo-config.service; do not edit",
+        'A="one two"',
+        'B="2"',
+    ]
     assert loader.render({}, 0).count("\n") == 1  # an empty file but for its comment
     with pytest.raises(loader.LoadError, match="not an environment variable name"):
         loader.render({"bad-key": "x"}, 1)

@@ -28,7 +28,9 @@ REFS = [("/rodeo/web/prod/GREETING", "GREETING", 3)]
 ANSWER = {"Parameters": [{"Name": "/rodeo/web/prod/GREETING", "Version": 3, "Value": "hello"}], "InvalidParameters": []}
 NO_CREDENTIALS = botocore.exceptions.NoCredentialsError()
 UNREACHABLE = botocore.exceptions.EndpointConnectionError(endpoint_url="https://ssm.us-east-1.amazonaws.com/")
-DENIED = botocore.exceptions.ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "GetParameters")
+DENIED = botocore.exceptions.ClientError(
+    {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}}, "GetParameters"
+)
 
 
 class Boot:
@@ -73,8 +75,10 @@ def test_credentials_that_never_come_fail_after_the_wait(monkeypatch):
     boot = Boot(monkeypatch, [])
     with pytest.raises(loader.LoadError) as caught:
         loader._from_ssm(REFS, "us-east-1", boot.now + loader.WAIT_SECONDS)
-    assert str(caught.value) == ("no AWS credentials after 60s: give the instances an instance profile whose role may "
-                                 "ssm:GetParameters (and kms:Decrypt for secrets)")
+    assert str(caught.value) == (
+        "no AWS credentials after 60s: give the instances an instance profile whose role may "
+        "ssm:GetParameters (and kms:Decrypt for secrets)"
+    )
     assert boot.sleeps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0]  # 55 s: the next 10 s would pass the minute
 
 
@@ -88,9 +92,17 @@ def test_a_refusal_is_not_retried(monkeypatch):
 
 def test_the_unit_restarts_on_failure_within_a_start_limit():
     lines = UNIT.read_text().splitlines()
-    unit, service = lines[lines.index("[Unit]"):lines.index("[Service]")], lines[lines.index("[Service]"):]
-    assert [line for line in unit if line.startswith("StartLimit")] == ["StartLimitIntervalSec=900", "StartLimitBurst=5"]
-    assert [line for line in service if line.startswith(("Restart", "TimeoutStartSec"))] == ["TimeoutStartSec=120", "Restart=on-failure", "RestartSec=10"]
+    unit, service = lines[lines.index("[Unit]") : lines.index("[Service]")], lines[lines.index("[Service]") :]
+    assert [line for line in unit if line.startswith("StartLimit")] == [
+        "StartLimitIntervalSec=900",
+        "StartLimitBurst=5",
+    ]
+    assert [line for line in service if line.startswith(("Restart", "TimeoutStartSec"))] == [
+        "TimeoutStartSec=120",
+        "Restart=on-failure",
+        "RestartSec=10",
+    ]
     # A unit that requires this one is started again once a restart here succeeds (systemd/systemd#18856).
     assert [line for line in service if line.startswith("ExecStartPost=")] == [
-        "ExecStartPost=-/bin/sh -c 'exec systemctl --no-block start $$(systemctl show --property=RequiredBy --value rodeo-config.service)'"]
+        "ExecStartPost=-/bin/sh -c 'exec systemctl --no-block start $$(systemctl show --property=RequiredBy --value rodeo-config.service)'"
+    ]

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.configvars.plan import EMPTY, ConfigVersion, Var, apply, check_key, check_value, diff_set, diff_unset, parse_keys, parse_pairs, references, restore
+from toolkit.configvars.plan import (
+    EMPTY,
+    ConfigVersion,
+    Var,
+    apply,
+    check_key,
+    check_value,
+    diff_set,
+    diff_unset,
+    parse_keys,
+    parse_pairs,
+    references,
+    restore,
+)
 from toolkit.errors import ConfigError
 
 GOOD_KEYS = ["GREETING", "_PRIVATE", "A", "DB_HOST_2", "X" * 64]
@@ -34,7 +47,16 @@ def test_bad_keys(key, message):
     assert caught.value.hint
 
 
-GOOD_VALUES = ["hello", "x", "a b  c", 'quotes " and \' and $HOME and `cmd` and \\', "line one\nline two", "tab\there", "é" * 2048, "x" * 4096]
+GOOD_VALUES = [
+    "hello",
+    "x",
+    "a b  c",
+    "quotes \" and ' and $HOME and `cmd` and \\",
+    "line one\nline two",
+    "tab\there",
+    "é" * 2048,
+    "x" * 4096,
+]
 BAD_VALUES = [
     ("", "the value is empty", "config.unset"),
     ("x" * 4097, "4097 bytes, over SSM's limit of 4096", "under 4 KB"),
@@ -101,7 +123,9 @@ def test_a_value_from_stdin_is_checked_too():
         parse_pairs(["TOKEN"], True, lambda key: "")
 
 
-@pytest.mark.parametrize("keys,error", [(["A", "B"], None), ([], "no config key given"), (["A", "A"], "given twice"), (["a"], "not a valid")])
+@pytest.mark.parametrize(
+    "keys,error", [(["A", "B"], None), ([], "no config key given"), (["A", "A"], "given twice"), (["a"], "not a valid")]
+)
 def test_parse_keys(keys, error):
     if error is None:
         assert parse_keys(keys) == keys
@@ -116,7 +140,14 @@ SETS = [
     ("a new key", {"MODE": "fast"}, False, {}, {"MODE": False}, ()),
     ("a changed value", {"GREETING": "hey"}, False, {"GREETING": "hi"}, {"GREETING": False}, ()),
     ("the same value", {"GREETING": "hi"}, False, {"GREETING": "hi"}, {}, ("GREETING",)),
-    ("one same, one changed", {"GREETING": "hi", "WORKERS": "8"}, False, {"GREETING": "hi", "WORKERS": "4"}, {"WORKERS": False}, ("GREETING",)),
+    (
+        "one same, one changed",
+        {"GREETING": "hi", "WORKERS": "8"},
+        False,
+        {"GREETING": "hi", "WORKERS": "4"},
+        {"WORKERS": False},
+        ("GREETING",),
+    ),
     ("a secret is always written", {"DB_PASSWORD": "same?"}, True, {}, {"DB_PASSWORD": True}, ()),
     ("a plain key made secret", {"GREETING": "hi"}, True, {"GREETING": "hi"}, {"GREETING": True}, ()),
 ]
@@ -143,7 +174,9 @@ def test_too_many_vars():
 
 def test_diff_unset():
     assert diff_unset(V3, ["WORKERS"]).removed == ("WORKERS",)
-    with pytest.raises(ConfigError, match=r"config key NOPE is not set \(config version 3 holds: DB_PASSWORD, GREETING, WORKERS\)"):
+    with pytest.raises(
+        ConfigError, match=r"config key NOPE is not set \(config version 3 holds: DB_PASSWORD, GREETING, WORKERS\)"
+    ):
         diff_unset(V3, ["WORKERS", "NOPE"])
     with pytest.raises(ConfigError, match="holds: none"):
         diff_unset(EMPTY, ["A"])
@@ -152,7 +185,14 @@ def test_diff_unset():
 def test_apply_makes_the_next_version():
     diff = diff_set(V3, {"GREETING": "hey", "MODE": "x"}, False, {"GREETING": "hi"})
     v4 = apply(V3, diff, {"GREETING": 3, "MODE": 1}, "me@host", "t4")
-    assert v4 == ConfigVersion(4, {"GREETING": Var(3), "WORKERS": Var(1), "DB_PASSWORD": Var(4, True), "MODE": Var(1)}, ("GREETING", "MODE"), (), "me@host", "t4")
+    assert v4 == ConfigVersion(
+        4,
+        {"GREETING": Var(3), "WORKERS": Var(1), "DB_PASSWORD": Var(4, True), "MODE": Var(1)},
+        ("GREETING", "MODE"),
+        (),
+        "me@host",
+        "t4",
+    )
     v5 = apply(v4, diff_unset(v4, ["WORKERS"]), {}, "me@host", "t5")
     assert sorted(v5.vars) == ["DB_PASSWORD", "GREETING", "MODE"] and v5.removed == ("WORKERS",) and v5.changed == ()
 
@@ -168,7 +208,11 @@ def test_apply_on_top_of_a_version_that_won_the_race():
 
 
 def test_references_and_round_trip():
-    assert references(V3, "web", "prod") == ["/rodeo/web/prod/DB_PASSWORD:4", "/rodeo/web/prod/GREETING:2", "/rodeo/web/prod/WORKERS:1"]
+    assert references(V3, "web", "prod") == [
+        "/rodeo/web/prod/DB_PASSWORD:4",
+        "/rodeo/web/prod/GREETING:2",
+        "/rodeo/web/prod/WORKERS:1",
+    ]
     assert references(EMPTY, "web", "prod") == []
     assert ConfigVersion.from_dict(V3.to_dict()) == V3
     assert "value" not in str(V3.to_dict())
@@ -179,9 +223,15 @@ def test_a_key_living_under_its_other_type_name_is_recorded_and_referenced_there
 
     moved = type_parameter_name("web", "prod", "TOKEN", True)
     version = ConfigVersion(2, {"TOKEN": Var(1, True, moved), "MODE": Var(3)})
-    assert moved == "/rodeo/web/prod/secret/TOKEN" and type_parameter_name("web", "prod", "TOKEN", False) == "/rodeo/web/prod/plain/TOKEN"
+    assert (
+        moved == "/rodeo/web/prod/secret/TOKEN"
+        and type_parameter_name("web", "prod", "TOKEN", False) == "/rodeo/web/prod/plain/TOKEN"
+    )
     assert ConfigVersion.from_dict(version.to_dict()) == version
-    assert version.to_dict()["vars"] == {"MODE": {"version": 3, "secret": False}, "TOKEN": {"version": 1, "secret": True, "name": moved}}
+    assert version.to_dict()["vars"] == {
+        "MODE": {"version": 3, "secret": False},
+        "TOKEN": {"version": 1, "secret": True, "name": moved},
+    }
     assert references(version, "web", "prod") == ["/rodeo/web/prod/MODE:3", "/rodeo/web/prod/secret/TOKEN:1"]
 
 

@@ -9,39 +9,55 @@ from toolkit import iam
 from toolkit.doctor import ACTIONS, rights
 
 
-@pytest.mark.parametrize("arn, expected", [
-    ("arn:aws:iam::111122223333:user/ci", ("user", "arn:aws:iam::111122223333:user/ci")),
-    ("arn:aws:iam::111122223333:user/team/ci", ("user", "arn:aws:iam::111122223333:user/team/ci")),
-    ("arn:aws:sts::111122223333:assumed-role/Deployer/me@acme.com", ("role", "Deployer")),
-    ("arn:aws:iam::111122223333:role/path/Deployer", ("role", "Deployer")),
-    ("arn:aws:iam::111122223333:root", None),
-    ("arn:aws:sts::111122223333:federated-user/me", None),
-    ("arn:aws:sts::123456789012:user/moto", None),
-    ("not-an-arn", None),
-])
+@pytest.mark.parametrize(
+    "arn, expected",
+    [
+        ("arn:aws:iam::111122223333:user/ci", ("user", "arn:aws:iam::111122223333:user/ci")),
+        ("arn:aws:iam::111122223333:user/team/ci", ("user", "arn:aws:iam::111122223333:user/team/ci")),
+        ("arn:aws:sts::111122223333:assumed-role/Deployer/me@acme.com", ("role", "Deployer")),
+        ("arn:aws:iam::111122223333:role/path/Deployer", ("role", "Deployer")),
+        ("arn:aws:iam::111122223333:root", None),
+        ("arn:aws:sts::111122223333:federated-user/me", None),
+        ("arn:aws:sts::123456789012:user/moto", None),
+        ("not-an-arn", None),
+    ],
+)
 def test_simulated_principal(arn, expected):
     assert rights.simulated_principal(arn) == expected
 
 
-@pytest.mark.parametrize("arn, expected", [
-    ("*", "*"),
-    ("arn:aws:ec2:eu-west-1:*:key-pair/rodeo-*", "arn:aws:ec2:eu-west-1:111122223333:key-pair/rodeo-doctor"),
-    ("arn:aws:ec2:*::image/*", "arn:aws:ec2:eu-west-1::image/doctor"),
-    ("arn:aws:dynamodb:eu-west-1:*:table/rodeo-web", "arn:aws:dynamodb:eu-west-1:111122223333:table/rodeo-web"),
-    ("arn:aws:sns:eu-west-1:444455556666:deploys", "arn:aws:sns:eu-west-1:444455556666:deploys"),
-])
+@pytest.mark.parametrize(
+    "arn, expected",
+    [
+        ("*", "*"),
+        ("arn:aws:ec2:eu-west-1:*:key-pair/rodeo-*", "arn:aws:ec2:eu-west-1:111122223333:key-pair/rodeo-doctor"),
+        ("arn:aws:ec2:*::image/*", "arn:aws:ec2:eu-west-1::image/doctor"),
+        ("arn:aws:dynamodb:eu-west-1:*:table/rodeo-web", "arn:aws:dynamodb:eu-west-1:111122223333:table/rodeo-web"),
+        ("arn:aws:sns:eu-west-1:444455556666:deploys", "arn:aws:sns:eu-west-1:444455556666:deploys"),
+    ],
+)
 def test_concrete_arn(arn, expected):
     assert rights.concrete_arn(arn, "eu-west-1", "111122223333") == expected
 
 
-@pytest.mark.parametrize("condition, expected", [
-    ({}, (("aws:RequestedRegion", ("eu-west-1",)),)),
-    ({"StringEquals": {"ec2:CreateAction": ["ImportKeyPair", "RunInstances"]}},
-     (("aws:RequestedRegion", ("eu-west-1",)), ("ec2:CreateAction", ("ImportKeyPair",)))),
-    ({"Null": {"ec2:ResourceTag/rodeo:bake": "false"}}, (("aws:RequestedRegion", ("eu-west-1",)), ("ec2:ResourceTag/rodeo:bake", ("doctor",)))),
-    ({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["bake#lock"]}},
-     (("aws:RequestedRegion", ("eu-west-1",)), ("dynamodb:LeadingKeys", ("bake#lock",)))),
-])
+@pytest.mark.parametrize(
+    "condition, expected",
+    [
+        ({}, (("aws:RequestedRegion", ("eu-west-1",)),)),
+        (
+            {"StringEquals": {"ec2:CreateAction": ["ImportKeyPair", "RunInstances"]}},
+            (("aws:RequestedRegion", ("eu-west-1",)), ("ec2:CreateAction", ("ImportKeyPair",))),
+        ),
+        (
+            {"Null": {"ec2:ResourceTag/rodeo:bake": "false"}},
+            (("aws:RequestedRegion", ("eu-west-1",)), ("ec2:ResourceTag/rodeo:bake", ("doctor",))),
+        ),
+        (
+            {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["bake#lock"]}},
+            (("aws:RequestedRegion", ("eu-west-1",)), ("dynamodb:LeadingKeys", ("bake#lock",))),
+        ),
+    ],
+)
 def test_context_of(condition, expected):
     assert rights.context_of(condition, "eu-west-1") == expected
 
@@ -57,6 +73,7 @@ def test_the_questions_cover_every_action_of_iam_policy_for_all(tmp_path):
 
 
 def test_doctors_own_actions_are_reads():
-    writes = [a for a in ACTIONS if not a.split(":")[1].startswith(("Describe", "Get", "List", "SimulatePrincipalPolicy"))]
+    writes = [
+        a for a in ACTIONS if not a.split(":")[1].startswith(("Describe", "Get", "List", "SimulatePrincipalPolicy"))
+    ]
     assert writes == []
-

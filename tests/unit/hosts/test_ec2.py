@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from toolkit import config
-
+from toolkit.errors import AwsError, ConfigError, ImageError, VerifyError
 from toolkit.hosts import ec2, ssh
 from toolkit.images import check
-from toolkit.errors import AwsError, ConfigError, ImageError, VerifyError
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -21,8 +20,14 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.mark.parametrize(
     "address, ranges",
     [
-        ("203.0.113.7", {"IpRanges": [{"CidrIp": "203.0.113.7/32", "Description": "rodeo verify: SSH from the caller"}]}),
-        ("2001:db8::1", {"Ipv6Ranges": [{"CidrIpv6": "2001:db8::1/128", "Description": "rodeo verify: SSH from the caller"}]}),
+        (
+            "203.0.113.7",
+            {"IpRanges": [{"CidrIp": "203.0.113.7/32", "Description": "rodeo verify: SSH from the caller"}]},
+        ),
+        (
+            "2001:db8::1",
+            {"Ipv6Ranges": [{"CidrIpv6": "2001:db8::1/128", "Description": "rodeo verify: SSH from the caller"}]},
+        ),
     ],
 )
 def test_ssh_ingress_is_port_22_from_one_address(address, ranges):

@@ -13,7 +13,11 @@ ROOT = Path(__file__).resolve().parents[3]
 DEBIAN = "136693071363"
 # Debian's names: debian-<release>-<arch>-<date>-<build>; backports kernels are debian-12-backports-amd64-...
 OFFICIAL = ("debian-12-amd64-20240717-1811", "debian-12-amd64-20231013-1532")
-NOT_WANTED = ("debian-12-backports-amd64-20240717-1811", "debian-12-arm64-20240717-1811", "debian-11-amd64-20240717-1811")
+NOT_WANTED = (
+    "debian-12-backports-amd64-20240717-1811",
+    "debian-12-arm64-20240717-1811",
+    "debian-11-amd64-20240717-1811",
+)
 
 
 def test_staging_bakes_from_debians_account():

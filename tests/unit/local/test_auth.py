@@ -13,8 +13,16 @@ from toolkit.local.auth import LOCAL_CREDENTIALS
 from toolkit.local.imds import Identity
 
 ACCOUNT = "123456789012"
-WHO = Identity(instance_id="i-0abc", image_id="ami-1", instance_type="t3.micro", region="us-east-1", zone="us-east-1a",
-               account=ACCOUNT, private_ip="10.0.0.5", role="web-instance")
+WHO = Identity(
+    instance_id="i-0abc",
+    image_id="ami-1",
+    instance_type="t3.micro",
+    region="us-east-1",
+    zone="us-east-1a",
+    account=ACCOUNT,
+    private_ip="10.0.0.5",
+    role="web-instance",
+)
 NOW = 1_800_000_000.0
 
 
@@ -33,9 +41,14 @@ def test_the_admin_holds_the_local_credentials(moto_models):
     auth.make_admin()  # once only
     backend = iam_backends[ACCOUNT]["aws"]
     user = backend.get_user_from_access_key_id(LOCAL_CREDENTIALS["aws_access_key_id"])
-    assert user.name == auth.ADMIN_USER and [k.secret_access_key for k in user.access_keys] == [LOCAL_CREDENTIALS["aws_secret_access_key"]]
+    assert user.name == auth.ADMIN_USER and [k.secret_access_key for k in user.access_keys] == [
+        LOCAL_CREDENTIALS["aws_secret_access_key"]
+    ]
     assert list(backend.access_keys) == [LOCAL_CREDENTIALS["aws_access_key_id"]]  # moto finds the account by it
-    assert json.loads(backend.get_user_policy(auth.ADMIN_USER, "rodeo-local-admin")["policy_document"]) == auth.ADMIN_POLICY
+    assert (
+        json.loads(backend.get_user_policy(auth.ADMIN_USER, "rodeo-local-admin")["policy_document"])
+        == auth.ADMIN_POLICY
+    )
 
 
 def test_an_instance_gets_its_roles_credentials_from_sts(moto_models):
@@ -46,10 +59,15 @@ def test_an_instance_gets_its_roles_credentials_from_sts(moto_models):
     first = imds.role_credentials(WHO, NOW)
     assumed = sts_backends[ACCOUNT]["aws"].assumed_roles
     assert [(a.access_key_id, a.session_token, a.role_arn, a.session_name) for a in assumed] == [
-        (first["AccessKeyId"], first["Token"], f"arn:aws:iam::{ACCOUNT}:role/web-instance", "i-0abc")]
+        (first["AccessKeyId"], first["Token"], f"arn:aws:iam::{ACCOUNT}:role/web-instance", "i-0abc")
+    ]
     assert imds.role_credentials(WHO, NOW + 3600) == first  # the same until an hour before they expire
     renewed = imds.role_credentials(WHO, NOW + (imds.CREDENTIAL_HOURS - 1) * 3600 + 1)
-    assert renewed["AccessKeyId"] != first["AccessKeyId"] and renewed["Expiration"] > first["Expiration"] and len(assumed) == 2
+    assert (
+        renewed["AccessKeyId"] != first["AccessKeyId"]
+        and renewed["Expiration"] > first["Expiration"]
+        and len(assumed) == 2
+    )
 
 
 def test_an_instance_launched_from_a_template_has_its_instance_profile(moto_models, monkeypatch):
@@ -66,12 +84,24 @@ def test_an_instance_launched_from_a_template_has_its_instance_profile(moto_mode
     ec2 = boto3.client("ec2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     for name, data in (("with", {"IamInstanceProfile": {"Name": "web-instance"}}), ("without", {})):
-        ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro", **data})
+        ec2.create_launch_template(
+            LaunchTemplateName=name, LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro", **data}
+        )
     asg = boto3.client("autoscaling", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    asg.create_auto_scaling_group(AutoScalingGroupName="g", LaunchTemplate={"LaunchTemplateName": "with", "Version": "1"}, MinSize=2, MaxSize=2,
-                                  DesiredCapacity=2, AvailabilityZones=["us-east-1a"])
-    bare = ec2.run_instances(LaunchTemplate={"LaunchTemplateName": "without"}, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="g",
+        LaunchTemplate={"LaunchTemplateName": "with", "Version": "1"},
+        MinSize=2,
+        MaxSize=2,
+        DesiredCapacity=2,
+        AvailabilityZones=["us-east-1a"],
+    )
+    bare = ec2.run_instances(LaunchTemplate={"LaunchTemplateName": "without"}, MinCount=1, MaxCount=1)["Instances"][0][
+        "InstanceId"
+    ]
     grouped = [i["InstanceId"] for i in asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]]
     associations = ec2_backends[ACCOUNT]["us-east-1"].iam_instance_profile_associations
-    assert len(grouped) == 2 and {associations[i].iam_instance_profile.roles[0].name for i in grouped} == {"web-instance"}
+    assert len(grouped) == 2 and {associations[i].iam_instance_profile.roles[0].name for i in grouped} == {
+        "web-instance"
+    }
     assert bare not in associations

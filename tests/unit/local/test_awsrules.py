@@ -50,7 +50,10 @@ def test_a_window_of_zero_refuses_nothing():
     assert settling.refuse("lt-1") is False
 
 
-@pytest.mark.parametrize("value, seconds", [(None, DEFAULT_SETTLE_SECONDS), ("0", 0.0), ("2.5", 2.5), ("-3", 0.0), ("soon", DEFAULT_SETTLE_SECONDS)])
+@pytest.mark.parametrize(
+    "value, seconds",
+    [(None, DEFAULT_SETTLE_SECONDS), ("0", 0.0), ("2.5", 2.5), ("-3", 0.0), ("soon", DEFAULT_SETTLE_SECONDS)],
+)
 def test_the_window_comes_from_the_environment(monkeypatch, value, seconds):
     if value is None:
         monkeypatch.delenv("RODEO_LOCAL_SETTLE_SECONDS", raising=False)
@@ -59,7 +62,10 @@ def test_the_window_comes_from_the_environment(monkeypatch, value, seconds):
     assert settle_seconds() == seconds
 
 
-@pytest.mark.parametrize("value, scale", [(None, DEFAULT_HEALTH_SCALE), ("0", 0.0), ("0.2", 0.2), ("-1", 0.0), ("fast", DEFAULT_HEALTH_SCALE)])
+@pytest.mark.parametrize(
+    "value, scale",
+    [(None, DEFAULT_HEALTH_SCALE), ("0", 0.0), ("0.2", 0.2), ("-1", 0.0), ("fast", DEFAULT_HEALTH_SCALE)],
+)
 def test_the_health_check_scale_comes_from_the_environment(monkeypatch, value, scale):
     if value is None:
         monkeypatch.delenv(HEALTH_SCALE_ENV, raising=False)
@@ -68,16 +74,21 @@ def test_the_health_check_scale_comes_from_the_environment(monkeypatch, value, s
     assert health_scale() == scale
 
 
-@pytest.mark.parametrize("interval, threshold, scale, expected", [
-    (5, 2, 0.05, (0.25, 0.5)),  # the seeded target groups: 0.5 s to healthy
-    (None, None, 0.05, (1.5, 7.5)),  # AWS's defaults: every 30 s, 5 to pass
-    ("10", "3", 1.0, (10.0, 30.0)),  # unscaled: AWS's own time
-    (5, 2, 0.0, (0.0, 0.0)),
-])
+@pytest.mark.parametrize(
+    "interval, threshold, scale, expected",
+    [
+        (5, 2, 0.05, (0.25, 0.5)),  # the seeded target groups: 0.5 s to healthy
+        (None, None, 0.05, (1.5, 7.5)),  # AWS's defaults: every 30 s, 5 to pass
+        ("10", "3", 1.0, (10.0, 30.0)),  # unscaled: AWS's own time
+        (5, 2, 0.0, (0.0, 0.0)),
+    ],
+)
 def test_time_to_healthy_is_the_groups_checks_scaled(interval, threshold, scale, expected):
     assert time_to_healthy(interval, threshold, scale) == expected
 
 
-@pytest.mark.parametrize("age, expected", [(0.0, INITIAL), (0.24, INITIAL), (0.25, CHECKING), (0.49, CHECKING), (0.5, None), (60.0, None)])
+@pytest.mark.parametrize(
+    "age, expected", [(0.0, INITIAL), (0.24, INITIAL), (0.25, CHECKING), (0.49, CHECKING), (0.5, None), (60.0, None)]
+)
 def test_a_new_target_registers_then_is_checked_then_passes(age, expected):
     assert initial_health(age, 0.25, 0.5) == expected

@@ -9,23 +9,35 @@ import pytest
 from toolkit.local import egress
 
 
-@pytest.mark.parametrize("head, expected", [
-    (b"CONNECT pypi.org:443 HTTP/1.1\r\nHost: pypi.org:443\r\n\r\n", ("pypi.org", 443, True)),
-    (b"GET http://deb.debian.org/debian/dists/bookworm/InRelease HTTP/1.1\r\nHost: deb.debian.org\r\n\r\n", ("deb.debian.org", 80, False)),
-    (b"GET http://example.com:8080/ HTTP/1.0\r\n\r\n", ("example.com", 8080, False)),
-    (b"GET /relative HTTP/1.1\r\n\r\n", None),
-    (b"CONNECT pypi.org HTTP/1.1\r\n\r\n", None),
-    (b"garbage\r\n\r\n", None),
-])
+@pytest.mark.parametrize(
+    "head, expected",
+    [
+        (b"CONNECT pypi.org:443 HTTP/1.1\r\nHost: pypi.org:443\r\n\r\n", ("pypi.org", 443, True)),
+        (
+            b"GET http://deb.debian.org/debian/dists/bookworm/InRelease HTTP/1.1\r\nHost: deb.debian.org\r\n\r\n",
+            ("deb.debian.org", 80, False),
+        ),
+        (b"GET http://example.com:8080/ HTTP/1.0\r\n\r\n", ("example.com", 8080, False)),
+        (b"GET /relative HTTP/1.1\r\n\r\n", None),
+        (b"CONNECT pypi.org HTTP/1.1\r\n\r\n", None),
+        (b"garbage\r\n\r\n", None),
+    ],
+)
 def test_the_target_of_a_request(head, expected):
     assert egress.target(head) == expected
 
 
 def test_tools_are_told_one_by_one_and_the_image_keeps_none_of_it(tmp_path):
     files = egress.configuration("CA BUNDLE\n")
-    assert files["etc/apt/apt.conf.d/90rodeo-local-egress"] == 'Acquire::http::Proxy "http://127.0.0.1:3128";\nAcquire::https::Proxy "http://127.0.0.1:3128";\n'
+    assert (
+        files["etc/apt/apt.conf.d/90rodeo-local-egress"]
+        == 'Acquire::http::Proxy "http://127.0.0.1:3128";\nAcquire::https::Proxy "http://127.0.0.1:3128";\n'
+    )
     assert files["etc/pip.conf"] == "[global]\nproxy = http://127.0.0.1:3128\ncert = /etc/rodeo-local/egress-ca.pem\n"
-    assert files["etc/npmrc"] == "proxy=http://127.0.0.1:3128\nhttps-proxy=http://127.0.0.1:3128\ncafile=/etc/rodeo-local/egress-ca.pem\n"
+    assert (
+        files["etc/npmrc"]
+        == "proxy=http://127.0.0.1:3128\nhttps-proxy=http://127.0.0.1:3128\ncafile=/etc/rodeo-local/egress-ca.pem\n"
+    )
     assert files[egress.CA_FILE] == "CA BUNDLE\n"
     assert "cert" not in egress.configuration("")["etc/pip.conf"]
     for name, text in files.items():

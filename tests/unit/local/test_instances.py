@@ -18,4 +18,7 @@ def test_the_inotify_limit_is_raised_only_when_lower(tmp_path):
 def test_a_reason_holds_no_control_character():
     from toolkit.local.controller import printable
 
-    assert printable("nspawn exited with 255; [\x1b[0;1;31m!!!!!!\x1b[0m] Failed\tto allocate\x07") == "nspawn exited with 255; [!!!!!!] Failedto allocate"
+    assert (
+        printable("nspawn exited with 255; [\x1b[0;1;31m!!!!!!\x1b[0m] Failed\tto allocate\x07")
+        == "nspawn exited with 255; [!!!!!!] Failedto allocate"
+    )

@@ -29,7 +29,9 @@ PATCHING_MODULES = ("motoserver", "awsrules", "auth", "iamsim", "motostate")
 def test_moto_still_has_what_the_patch_replaces_with_the_parameters_relied_on(target, params):
     found = original(target)
     if params is ADDED:
-        assert found is None, f"moto {motopatches.MOTO_CHECKED}+ has {target} itself: drop the patch, check moto's against AWS"
+        assert found is None, (
+            f"moto {motopatches.MOTO_CHECKED}+ has {target} itself: drop the patch, check moto's against AWS"
+        )
     elif params == SETTING:
         assert isinstance(found, (int, float)) and not isinstance(found, bool)
     else:
@@ -64,14 +66,18 @@ print(json.dumps(sorted(motopatches.ORIGINALS)))
 
 def test_the_patches_made_are_exactly_the_ones_listed():
     """Every function that patches moto, run in a fresh process: what it replaced is what PATCHES lists, no more, no less."""
-    done = subprocess.run([sys.executable, "-c", INSTALL_ALL], capture_output=True, text=True, timeout=120, cwd=ROOT, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", INSTALL_ALL], capture_output=True, text=True, timeout=120, cwd=ROOT, check=True
+    )
     assert json.loads(done.stdout) == sorted(targets())
 
 
 def test_a_patch_not_listed_is_refused():
     from moto.sns.responses import SNSResponse
 
-    with pytest.raises(LookupError, match="moto.sns.responses:SNSResponse.subscribe is not in toolkit.local.motopatches.PATCHES"):
+    with pytest.raises(
+        LookupError, match="moto.sns.responses:SNSResponse.subscribe is not in toolkit.local.motopatches.PATCHES"
+    ):
         replace(SNSResponse, "subscribe", lambda self: None)
 
 

@@ -16,7 +16,9 @@ class App:
         self.service, self.free = service, None
 
     def __call__(self, environ, start_response):
-        taker = threading.Thread(target=lambda: setattr(self, "free", LOCK.acquire(timeout=0.05) and (LOCK.release() or True)))
+        taker = threading.Thread(
+            target=lambda: setattr(self, "free", LOCK.acquire(timeout=0.05) and (LOCK.release() or True))
+        )
         taker.start()
         taker.join()
         return [b"answer"]

@@ -35,8 +35,10 @@ VPC = Vpc(
     },
     default_group={"vpc-1": "sg-default"},
     subnets={
-        "subnet-pub-a": ("vpc-1", "10.80.0.0/20"), "subnet-pub-b": ("vpc-1", "10.80.16.0/20"),
-        "subnet-priv-a": ("vpc-1", "10.80.128.0/20"), "subnet-priv-b": ("vpc-1", "10.80.144.0/20"),
+        "subnet-pub-a": ("vpc-1", "10.80.0.0/20"),
+        "subnet-pub-b": ("vpc-1", "10.80.16.0/20"),
+        "subnet-priv-a": ("vpc-1", "10.80.128.0/20"),
+        "subnet-priv-b": ("vpc-1", "10.80.144.0/20"),
         "subnet-bare": ("vpc-1", "10.80.200.0/24"),
     },
     route_tables={
@@ -44,7 +46,12 @@ VPC = Vpc(
         "rtb-pub": (Route("10.80.0.0/16", "local"), Route("0.0.0.0/0", "igw-1")),
         "rtb-priv": (Route("10.80.0.0/16", "local"), Route("0.0.0.0/0", "nat-1")),
     },
-    associations={"subnet-pub-a": "rtb-pub", "subnet-pub-b": "rtb-pub", "subnet-priv-a": "rtb-priv", "subnet-priv-b": "rtb-priv"},
+    associations={
+        "subnet-pub-a": "rtb-pub",
+        "subnet-pub-b": "rtb-pub",
+        "subnet-priv-a": "rtb-priv",
+        "subnet-priv-b": "rtb-priv",
+    },
     main_tables={"vpc-1": "rtb-main"},
     nat_gateways={"nat-1": "subnet-pub-a"},
     attached_gateways={"igw-1": "vpc-1"},
@@ -81,15 +88,30 @@ def test_admits_load_balancer(groups, port, lb, admitted):
         ("subnet-pub-a", True, {}, ALL),  # with one
         ("subnet-bare", True, {}, NONE),  # main table: local route only
         ("subnet-priv-a", False, {"nat_gateways": {}}, NONE),  # the NAT gateway is gone (or not available)
-        ("subnet-priv-a", False, {"nat_gateways": {"nat-1": "subnet-priv-b"}}, NONE),  # a NAT gateway in a private subnet
+        (
+            "subnet-priv-a",
+            False,
+            {"nat_gateways": {"nat-1": "subnet-priv-b"}},
+            NONE,
+        ),  # a NAT gateway in a private subnet
         ("subnet-pub-a", True, {"attached_gateways": {}}, NONE),  # the internet gateway is detached
         ("subnet-nowhere", True, {}, NONE),  # an unknown subnet
         # VPC endpoints: interface ones (private DNS) for the whole VPC, gateway ones for their route tables.
-        ("subnet-bare", False, {"endpoints": (Endpoint("vpc-1", "ssm", "Interface"), Endpoint("vpc-1", "logs", "Interface"))}, frozenset({"ssm", "logs"})),
+        (
+            "subnet-bare",
+            False,
+            {"endpoints": (Endpoint("vpc-1", "ssm", "Interface"), Endpoint("vpc-1", "logs", "Interface"))},
+            frozenset({"ssm", "logs"}),
+        ),
         ("subnet-bare", False, {"endpoints": (Endpoint("vpc-1", "ssm", "Interface", private_dns=False),)}, NONE),
         ("subnet-bare", False, {"endpoints": (Endpoint("vpc-1", "ssm", "Interface", available=False),)}, NONE),
         ("subnet-bare", False, {"endpoints": (Endpoint("vpc-2", "ssm", "Interface"),)}, NONE),
-        ("subnet-bare", False, {"endpoints": (Endpoint("vpc-1", "s3", "Gateway", route_tables=("rtb-main",)),)}, frozenset({"s3"})),
+        (
+            "subnet-bare",
+            False,
+            {"endpoints": (Endpoint("vpc-1", "s3", "Gateway", route_tables=("rtb-main",)),)},
+            frozenset({"s3"}),
+        ),
         ("subnet-bare", False, {"endpoints": (Endpoint("vpc-1", "s3", "Gateway", route_tables=("rtb-priv",)),)}, NONE),
     ],
 )
@@ -107,15 +129,22 @@ def test_route_table_of_a_subnet_is_its_own_else_the_main_one(subnet, table):
 
 @pytest.mark.parametrize(
     "name,service",
-    [("com.amazonaws.us-east-1.ssm", "ssm"), ("com.amazonaws.eu-west-1.logs", "logs"), ("com.amazonaws.us-east-1.s3", "s3"),
-     ("com.amazonaws.us-east-1.ecr.api", "ecr"), ("com.amazonaws.us-east-1.monitoring", "monitoring")],
+    [
+        ("com.amazonaws.us-east-1.ssm", "ssm"),
+        ("com.amazonaws.eu-west-1.logs", "logs"),
+        ("com.amazonaws.us-east-1.s3", "s3"),
+        ("com.amazonaws.us-east-1.ecr.api", "ecr"),
+        ("com.amazonaws.us-east-1.monitoring", "monitoring"),
+    ],
 )
 def test_endpoint_service_is_the_signing_name(name, service):
     assert endpoint_service(name) == service
 
 
-SIGNED = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1:4566\r\nX-Amz-Target: AmazonSSM.GetParameters\r\n"
-          b"Authorization: AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261205/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=abc\r\n\r\n")
+SIGNED = (
+    b"POST / HTTP/1.1\r\nHost: 127.0.0.1:4566\r\nX-Amz-Target: AmazonSSM.GetParameters\r\n"
+    b"Authorization: AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261205/us-east-1/ssm/aws4_request, SignedHeaders=host, Signature=abc\r\n\r\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -124,7 +153,10 @@ SIGNED = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1:4566\r\nX-Amz-Target: AmazonSSM.G
         (SIGNED, "ssm"),
         (SIGNED.replace(b"/ssm/", b"/logs/"), "logs"),
         (SIGNED.replace(b"Authorization", b"authorization"), "ssm"),
-        (b"GET /b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261205%2Fus-east-1%2Fs3%2Faws4_request HTTP/1.1\r\nHost: x\r\n\r\n", "s3"),
+        (
+            b"GET /b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261205%2Fus-east-1%2Fs3%2Faws4_request HTTP/1.1\r\nHost: x\r\n\r\n",
+            "s3",
+        ),
         (b"GET / HTTP/1.1\r\nHost: 127.0.0.1:4566\r\n\r\n", None),  # unsigned
         (b"GET / HTTP/1.1\r\nAuthorization: Bearer x\r\n\r\n", None),
     ],
@@ -135,8 +167,14 @@ def test_service_of_a_request_is_its_credential_scope(head, service):
 
 @pytest.mark.parametrize(
     "reach,service,passes",
-    [(ALL, "ssm", True), (ALL, None, True), (NONE, "ssm", False), (frozenset({"ssm"}), "ssm", True),
-     (frozenset({"ssm"}), "logs", False), (frozenset({"ssm"}), None, False)],
+    [
+        (ALL, "ssm", True),
+        (ALL, None, True),
+        (NONE, "ssm", False),
+        (frozenset({"ssm"}), "ssm", True),
+        (frozenset({"ssm"}), "logs", False),
+        (frozenset({"ssm"}), None, False),
+    ],
 )
 def test_reaches(reach, service, passes):
     assert reaches(reach, service) is passes

@@ -29,8 +29,14 @@ def test_a_sticky_forward_action_sends_a_valid_cookie_to_its_group_whatever_the_
     ]
 
 
-@pytest.mark.parametrize("frontend", [Frontend("fe", 8000), Frontend("fe", 8000, sticky_seconds=0, sticky_backends=("tg-blue",)),
-                                      Frontend("fe", 8000, sticky_seconds=60)])
+@pytest.mark.parametrize(
+    "frontend",
+    [
+        Frontend("fe", 8000),
+        Frontend("fe", 8000, sticky_seconds=0, sticky_backends=("tg-blue",)),
+        Frontend("fe", 8000, sticky_seconds=60),
+    ],
+)
 def test_no_group_stickiness_without_it_on_the_action(frontend):
     assert render_group_stickiness(frontend) == []
 
@@ -45,18 +51,31 @@ def test_target_stickiness_is_a_stick_table_keyed_by_the_awsalb_cookie():
 def test_the_config_puts_stickiness_before_the_weights():
     text = render_config(Path("/run/x"), [Frontend("fe", 8000, 60, ("tg-b",))], [Backend("tg-b", Check(), 30)], [])
     lines = text.splitlines()
-    assert lines.index("  use_backend %[req.cook(AWSALBTG)] if tg_stuck") < lines.index("  use_backend %[rand(100),map_int(/run/x/fe.map,no-targets)]")
+    assert lines.index("  use_backend %[req.cook(AWSALBTG)] if tg_stuck") < lines.index(
+        "  use_backend %[rand(100),map_int(/run/x/fe.map,no-targets)]"
+    )
     assert "  stick match var(txn.awsalb)" in lines
 
 
 def listener(config: dict | None):
-    data = {"Type": "forward", "ForwardConfig": {"TargetGroups": [], **({"TargetGroupStickinessConfig": config} if config is not None else {})}}
+    data = {
+        "Type": "forward",
+        "ForwardConfig": {
+            "TargetGroups": [],
+            **({"TargetGroupStickinessConfig": config} if config is not None else {}),
+        },
+    }
     return SimpleNamespace(default_actions=[SimpleNamespace(type="forward", data=data)])
 
 
 @pytest.mark.parametrize(
     "config,seconds",
-    [(None, 0), ({"Enabled": False}, 0), ({"Enabled": True, "DurationSeconds": 300}, 300), ({"Enabled": "true", "DurationSeconds": "60"}, 60)],
+    [
+        (None, 0),
+        ({"Enabled": False}, 0),
+        ({"Enabled": True, "DurationSeconds": 300}, 300),
+        ({"Enabled": "true", "DurationSeconds": "60"}, 60),
+    ],
 )
 def test_group_stickiness_of_a_listener(config, seconds):
     assert group_stickiness(listener(config)) == seconds
@@ -64,9 +83,20 @@ def test_group_stickiness_of_a_listener(config, seconds):
 
 @pytest.mark.parametrize(
     "attributes,seconds",
-    [({}, 0), ({"stickiness.enabled": "false"}, 0), ({"stickiness.enabled": "true", "stickiness.type": "lb_cookie"}, 86400),
-     ({"stickiness.enabled": "true", "stickiness.type": "lb_cookie", "stickiness.lb_cookie.duration_seconds": "45"}, 45),
-     ({"stickiness.enabled": "true", "stickiness.type": "app_cookie"}, 0)],
+    [
+        ({}, 0),
+        ({"stickiness.enabled": "false"}, 0),
+        ({"stickiness.enabled": "true", "stickiness.type": "lb_cookie"}, 86400),
+        (
+            {
+                "stickiness.enabled": "true",
+                "stickiness.type": "lb_cookie",
+                "stickiness.lb_cookie.duration_seconds": "45",
+            },
+            45,
+        ),
+        ({"stickiness.enabled": "true", "stickiness.type": "app_cookie"}, 0),
+    ],
 )
 def test_target_stickiness_of_a_target_group(attributes, seconds):
     assert target_stickiness(SimpleNamespace(attributes=attributes)) == seconds
@@ -74,8 +104,11 @@ def test_target_stickiness_of_a_target_group(attributes, seconds):
 
 @pytest.mark.parametrize(
     "action,seconds",
-    [({}, 0), ({"ForwardConfig": {"TargetGroupStickinessConfig": {"Enabled": False, "DurationSeconds": 300}}}, 0),
-     ({"ForwardConfig": {"TargetGroupStickinessConfig": {"Enabled": True, "DurationSeconds": 300}}}, 300)],
+    [
+        ({}, 0),
+        ({"ForwardConfig": {"TargetGroupStickinessConfig": {"Enabled": False, "DurationSeconds": 300}}}, 0),
+        ({"ForwardConfig": {"TargetGroupStickinessConfig": {"Enabled": True, "DurationSeconds": 300}}}, 300),
+    ],
 )
 def test_stickiness_seconds_of_the_listener_action_a_release_waits_out(action, seconds):
     assert stickiness_seconds(SimpleNamespace(action=action)) == seconds

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.local.balancer import NO_TARGETS, Backend, Check, Frontend, Server, apportion, matcher_regex, render_config
 from toolkit.local.alarms import AlarmSpec, Sample, can_evaluate, evaluate
+from toolkit.local.balancer import NO_TARGETS, Backend, Check, Frontend, Server, apportion, matcher_regex, render_config
 from toolkit.local.health import target_health
 from toolkit.local.imds import Identity, Tokens, answer
 from toolkit.local.metrics import Names, alb_datums, counters, deltas
@@ -36,7 +36,12 @@ def test_apportion_fills_100_slots_in_proportion(weights, expected):
 
 @pytest.mark.parametrize(
     "codes,regex",
-    [("200", "^(200)$"), ("200,202", "^(200|202)$"), ("200-202", "^(200|201|202)$"), ("302, 200-201", "^(200|201|302)$")],
+    [
+        ("200", "^(200)$"),
+        ("200,202", "^(200|202)$"),
+        ("200-202", "^(200|201|202)$"),
+        ("302, 200-201", "^(200|201|302)$"),
+    ],
 )
 def test_matcher_regex(codes, regex):
     assert matcher_regex(codes) == regex
@@ -44,10 +49,19 @@ def test_matcher_regex(codes, regex):
 
 def test_config_has_a_frontend_per_listener_and_a_checked_backend_per_group():
     check = Check(path="/health", interval=5, timeout=2, rise=2, fall=3, matcher="200-201")
-    text = render_config(Path("/run/x"), [Frontend("lb-web-80-abc", 40001)], [Backend("tg-web-blue-1", check)], [Server("tg-web-blue-1", "i-1-8080", "/run/x/i-1-8080.sock")])
+    text = render_config(
+        Path("/run/x"),
+        [Frontend("lb-web-80-abc", 40001)],
+        [Backend("tg-web-blue-1", check)],
+        [Server("tg-web-blue-1", "i-1-8080", "/run/x/i-1-8080.sock")],
+    )
     assert "bind 127.0.0.1:40001" in text
     assert "use_backend %[rand(100),map_int(/run/x/lb-web-80-abc.map,no-targets)]" in text
-    assert "option httpchk GET /health" in text and "http-check expect rstatus ^(200|201)$" in text and "timeout check 2s" in text
+    assert (
+        "option httpchk GET /health" in text
+        and "http-check expect rstatus ^(200|201)$" in text
+        and "timeout check 2s" in text
+    )
     assert "server i-1-8080 unix@/run/x/i-1-8080.sock check inter 5s rise 2 fall 3" in text
     assert "0.0.0.0" not in text
 
@@ -64,7 +78,11 @@ UP = {"status": "UP", "check_status": "L7OK"}
         ({"status": "DOWN 1/2", "check_status": "L7OK"}, {}, ("initial", "Elb.InitialHealthChecking")),
         (UP, {}, ("healthy", None)),
         ({"status": "UP 1/2", "check_status": "L4CON"}, {"seen_up": True}, ("healthy", None)),
-        ({"status": "DOWN", "check_status": "L7STS", "check_code": "500"}, {"seen_up": True}, ("unhealthy", "Target.ResponseCodeMismatch")),
+        (
+            {"status": "DOWN", "check_status": "L7STS", "check_code": "500"},
+            {"seen_up": True},
+            ("unhealthy", "Target.ResponseCodeMismatch"),
+        ),
         ({"status": "DOWN", "check_status": "L7TOUT"}, {"seen_up": True}, ("unhealthy", "Target.Timeout")),
         ({"status": "DOWN", "check_status": "L4CON"}, {"seen_up": True}, ("unhealthy", "Target.FailedHealthChecks")),
         ({"status": "DOWN", "check_status": "L7RSP"}, {"age": 60.0}, ("unhealthy", "Target.FailedHealthChecks")),
@@ -87,7 +105,14 @@ NAMES = Names(groups={"tg-blue": (LB, TG)}, balancers={"lb-web": LB})
 
 
 def _row(px, sv, req=0, c2=0, c5=0, rtime=0):
-    return {"pxname": px, "svname": sv, "req_tot": str(req), "hrsp_2xx": str(c2), "hrsp_5xx": str(c5), "rtime": str(rtime)}
+    return {
+        "pxname": px,
+        "svname": sv,
+        "req_tot": str(req),
+        "hrsp_2xx": str(c2),
+        "hrsp_5xx": str(c5),
+        "rtime": str(rtime),
+    }
 
 
 @pytest.mark.parametrize(
@@ -110,15 +135,36 @@ def _by_name(datums):
     "rows,expected",
     [
         # 10 requests, 3 answered 500 by a target: counted for the group and the load balancer
-        ([_row("tg-blue", "BACKEND", 10, 7, 3, 20), _row("tg-blue", "i-1-8080", 10, 7, 3), _row("lb-web", "FRONTEND", 10, 7, 3)],
-         {("RequestCount", 2): 10.0, ("HTTPCode_Target_5XX_Count", 2): 3.0, ("RequestCount", 1): 10.0, ("HTTPCode_Target_5XX_Count", 1): 3.0,
-          ("TargetResponseTime", 2): {"SampleCount": 10.0, "Sum": 0.2, "Minimum": 0.02, "Maximum": 0.02},
-          ("TargetResponseTime", 1): {"SampleCount": 10.0, "Sum": 0.2, "Minimum": 0.02, "Maximum": 0.02}}),
+        (
+            [
+                _row("tg-blue", "BACKEND", 10, 7, 3, 20),
+                _row("tg-blue", "i-1-8080", 10, 7, 3),
+                _row("lb-web", "FRONTEND", 10, 7, 3),
+            ],
+            {
+                ("RequestCount", 2): 10.0,
+                ("HTTPCode_Target_5XX_Count", 2): 3.0,
+                ("RequestCount", 1): 10.0,
+                ("HTTPCode_Target_5XX_Count", 1): 3.0,
+                ("TargetResponseTime", 2): {"SampleCount": 10.0, "Sum": 0.2, "Minimum": 0.02, "Maximum": 0.02},
+                ("TargetResponseTime", 1): {"SampleCount": 10.0, "Sum": 0.2, "Minimum": 0.02, "Maximum": 0.02},
+            },
+        ),
         # 503s HAProxy made itself (no server up): ELB 5xx, not target 5xx, and no response time
-        ([_row("tg-blue", "BACKEND", 4, 0, 4), _row("lb-web", "FRONTEND", 4, 0, 4)],
-         {("RequestCount", 2): 4.0, ("HTTPCode_ELB_5XX_Count", 2): 4.0, ("RequestCount", 1): 4.0, ("HTTPCode_ELB_5XX_Count", 1): 4.0}),
+        (
+            [_row("tg-blue", "BACKEND", 4, 0, 4), _row("lb-web", "FRONTEND", 4, 0, 4)],
+            {
+                ("RequestCount", 2): 4.0,
+                ("HTTPCode_ELB_5XX_Count", 2): 4.0,
+                ("RequestCount", 1): 4.0,
+                ("HTTPCode_ELB_5XX_Count", 1): 4.0,
+            },
+        ),
         # the listener's no-weight 503 is the load balancer's alone
-        ([_row("no-targets", "BACKEND", 2, 0, 2), _row("lb-web", "FRONTEND", 2, 0, 2)], {("RequestCount", 1): 2.0, ("HTTPCode_ELB_5XX_Count", 1): 2.0}),
+        (
+            [_row("no-targets", "BACKEND", 2, 0, 2), _row("lb-web", "FRONTEND", 2, 0, 2)],
+            {("RequestCount", 1): 2.0, ("HTTPCode_ELB_5XX_Count", 1): 2.0},
+        ),
         # nothing happened: nothing reported
         ([_row("tg-blue", "BACKEND"), _row("lb-web", "FRONTEND")], {}),
     ],
@@ -134,7 +180,14 @@ def test_alb_datums(rows, expected):
 
 # --- alarm evaluation -------------------------------------------------------------------
 
-SPEC = AlarmSpec(statistic="Sum", period=10, evaluation_periods=1, threshold=2, comparison="GreaterThanThreshold", treat_missing_data="notBreaching")
+SPEC = AlarmSpec(
+    statistic="Sum",
+    period=10,
+    evaluation_periods=1,
+    threshold=2,
+    comparison="GreaterThanThreshold",
+    treat_missing_data="notBreaching",
+)
 NOW = 1000.0
 
 
@@ -155,8 +208,18 @@ NOW = 1000.0
         ([], replace(SPEC, treat_missing_data="ignore"), "ALARM", "ALARM"),
         ([Sample(995, 0.2, 1), Sample(996, 0.6, 1)], replace(SPEC, statistic="Average", threshold=0.3), "OK", "ALARM"),
         ([Sample(995, 1.0, 4, 0.1, 0.7)], replace(SPEC, statistic="Maximum", threshold=0.5), "OK", "ALARM"),
-        ([Sample(995, 1.0, 4, 0.1, 0.7)], replace(SPEC, statistic="Minimum", threshold=0.5, comparison="LessThanThreshold"), "OK", "ALARM"),
-        ([Sample(995, 1.0, 4)], replace(SPEC, statistic="SampleCount", threshold=4, comparison="GreaterThanOrEqualToThreshold"), "OK", "ALARM"),
+        (
+            [Sample(995, 1.0, 4, 0.1, 0.7)],
+            replace(SPEC, statistic="Minimum", threshold=0.5, comparison="LessThanThreshold"),
+            "OK",
+            "ALARM",
+        ),
+        (
+            [Sample(995, 1.0, 4)],
+            replace(SPEC, statistic="SampleCount", threshold=4, comparison="GreaterThanOrEqualToThreshold"),
+            "OK",
+            "ALARM",
+        ),
         ([Sample(995, 5)], replace(SPEC, threshold=5, comparison="LessThanOrEqualToThreshold"), "ALARM", "ALARM"),
     ],
 )
@@ -166,7 +229,12 @@ def test_evaluate_alarm(samples, spec, current, expected):
 
 @pytest.mark.parametrize(
     "spec,ok",
-    [(SPEC, True), (replace(SPEC, statistic="p99"), False), (replace(SPEC, comparison="LessThanLowerThreshold"), False), (replace(SPEC, period=0), False)],
+    [
+        (SPEC, True),
+        (replace(SPEC, statistic="p99"), False),
+        (replace(SPEC, comparison="LessThanLowerThreshold"), False),
+        (replace(SPEC, period=0), False),
+    ],
 )
 def test_only_plain_alarms_are_evaluated(spec, ok):
     assert can_evaluate(spec) is ok
@@ -175,8 +243,14 @@ def test_only_plain_alarms_are_evaluated(spec, ok):
 @pytest.mark.parametrize(
     "arn,value",
     [
-        ("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188", "app/web/50dc6c495c0c9188"),
-        ("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-blue/73e2d6bc24d8a067", "targetgroup/web-blue/73e2d6bc24d8a067"),
+        (
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/web/50dc6c495c0c9188",
+            "app/web/50dc6c495c0c9188",
+        ),
+        (
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-blue/73e2d6bc24d8a067",
+            "targetgroup/web-blue/73e2d6bc24d8a067",
+        ),
     ],
 )
 def test_dimension_values(arn, value):
@@ -185,9 +259,23 @@ def test_dimension_values(arn, value):
 
 # --- the instance metadata service ------------------------------------------------------
 
-WHO = Identity(instance_id="i-0abc", image_id="ami-1", instance_type="t3.micro", region="us-east-1", zone="us-east-1a",
-               account="123456789012", private_ip="10.0.0.5", role="web-instance", user_data=b"#!/bin/sh\n")
-ROLE = {"AccessKeyId": "ASIAEXAMPLEEXAMPLE01", "SecretAccessKey": "s3cret", "Token": "t0ken", "Expiration": "2026-11-02T06:00:00Z"}
+WHO = Identity(
+    instance_id="i-0abc",
+    image_id="ami-1",
+    instance_type="t3.micro",
+    region="us-east-1",
+    zone="us-east-1a",
+    account="123456789012",
+    private_ip="10.0.0.5",
+    role="web-instance",
+    user_data=b"#!/bin/sh\n",
+)
+ROLE = {
+    "AccessKeyId": "ASIAEXAMPLEEXAMPLE01",
+    "SecretAccessKey": "s3cret",
+    "Token": "t0ken",
+    "Expiration": "2026-11-02T06:00:00Z",
+}
 
 
 @pytest.mark.parametrize(
@@ -195,7 +283,14 @@ ROLE = {"AccessKeyId": "ASIAEXAMPLEEXAMPLE01", "SecretAccessKey": "s3cret", "Tok
     [
         ("GET", "/latest/meta-data/instance-id", {}, WHO, 200, b"i-0abc"),  # IMDSv1 while tokens are optional
         ("GET", "/latest/meta-data/instance-id", {}, replace(WHO, tokens_required=True), 401, None),
-        ("GET", "/latest/meta-data/instance-id", {"x-aws-ec2-metadata-token": "GOOD"}, replace(WHO, tokens_required=True), 200, b"i-0abc"),
+        (
+            "GET",
+            "/latest/meta-data/instance-id",
+            {"x-aws-ec2-metadata-token": "GOOD"},
+            replace(WHO, tokens_required=True),
+            200,
+            b"i-0abc",
+        ),
         ("GET", "/latest/meta-data/instance-id", {"x-aws-ec2-metadata-token": "forged"}, WHO, 401, None),
         ("GET", "/latest/meta-data/placement/region", {}, WHO, 200, b"us-east-1"),
         ("GET", "/latest/meta-data/placement/", {}, WHO, 200, b"availability-zone\nregion"),
@@ -220,10 +315,14 @@ def test_metadata_answers(method, path, headers, who, status, body):
 
 def test_metadata_tokens_and_credentials():
     tokens = Tokens()
-    status, _, token = answer("PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "10"}, WHO, tokens, NOW)
+    status, _, token = answer(
+        "PUT", "/latest/api/token", {"x-aws-ec2-metadata-token-ttl-seconds": "10"}, WHO, tokens, NOW
+    )
     assert status == 200
     header = {"x-aws-ec2-metadata-token": token.decode()}
-    status, kind, body = answer("GET", "/latest/meta-data/iam/security-credentials/web-instance", header, WHO, tokens, NOW, ROLE)
+    status, kind, body = answer(
+        "GET", "/latest/meta-data/iam/security-credentials/web-instance", header, WHO, tokens, NOW, ROLE
+    )
     creds = json.loads(body)
     assert (status, kind, creds["Code"], creds["Type"]) == (200, "application/json", "Success", "AWS-HMAC")
     assert {k: creds[k] for k in ROLE} == ROLE  # the role's own credentials, as given

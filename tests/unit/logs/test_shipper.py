@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.logs import group
 from toolkit.config import Config
+from toolkit.logs import group
 
 SCRIPT = Path(__file__).resolve().parents[3] / "playbooks/roles/base/files/rodeo-logs.py"
 
@@ -40,17 +40,24 @@ def event(ms=T0, size=10):
 
 # --- user data -> group ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("data, expected", [
-    (b'{"rodeo": {"app": "web", "env": "local"}}', ("web", "local")),
-    (b'{"rodeo": {"app": "web", "env": "production", "config_version": 3, "more": {"x": 1}}}', ("web", "production")),  # unknown keys ignored
-    (None, None),
-    (b"", None),
-    (b"#!/bin/sh\necho hi\n", None),
-    (b'{"other": 1}', None),
-    (b'{"rodeo": {"app": "web"}}', None),
-    (b'{"rodeo": {"app": "../etc", "env": "local"}}', None),  # names a group only when it is a Rodeo name
-    (b'["rodeo"]', None),
-])
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b'{"rodeo": {"app": "web", "env": "local"}}', ("web", "local")),
+        (
+            b'{"rodeo": {"app": "web", "env": "production", "config_version": 3, "more": {"x": 1}}}',
+            ("web", "production"),
+        ),  # unknown keys ignored
+        (None, None),
+        (b"", None),
+        (b"#!/bin/sh\necho hi\n", None),
+        (b'{"other": 1}', None),
+        (b'{"rodeo": {"app": "web"}}', None),
+        (b'{"rodeo": {"app": "../etc", "env": "local"}}', None),  # names a group only when it is a Rodeo name
+        (b'["rodeo"]', None),
+    ],
+)
 def test_user_data_names_app_and_env_or_nothing(data, expected):
     assert shipper.target(data) == expected
 
@@ -62,18 +69,40 @@ def test_the_shipper_and_the_toolkit_name_the_same_group():
 
 # --- journal entry -> log event -------------------------------------------------------------
 
+
 def test_an_entry_becomes_a_json_message_at_its_journal_time():
-    got = shipper.to_event(entry('127.0.0.1 "GET / HTTP/1.1" 200 12', _SYSTEMD_UNIT="web.service", SYSLOG_IDENTIFIER="python3", _PID=42, PRIORITY=6))
+    got = shipper.to_event(
+        entry(
+            '127.0.0.1 "GET / HTTP/1.1" 200 12',
+            _SYSTEMD_UNIT="web.service",
+            SYSLOG_IDENTIFIER="python3",
+            _PID=42,
+            PRIORITY=6,
+        )
+    )
     assert got["timestamp"] == T0
-    assert json.loads(got["message"]) == {"unit": "web.service", "ident": "python3", "pid": 42, "priority": 6, "message": '127.0.0.1 "GET / HTTP/1.1" 200 12'}
+    assert json.loads(got["message"]) == {
+        "unit": "web.service",
+        "ident": "python3",
+        "pid": 42,
+        "priority": 6,
+        "message": '127.0.0.1 "GET / HTTP/1.1" 200 12',
+    }
 
 
-@pytest.mark.parametrize("fields, message, expected", [
-    ({}, "plain", {"message": "plain"}),  # absent fields are left out
-    ({"_COMM": "sshd"}, "x", {"ident": "sshd", "message": "x"}),  # no SYSLOG_IDENTIFIER: the command's name
-    ({}, b"caf\xc3\xa9 \xff", {"message": "café \ufffd"}),  # python-systemd leaves bytes that are not UTF-8 as bytes
-    ({}, ["one", "two"], {"message": "one\ntwo"}),  # a field given twice
-])
+@pytest.mark.parametrize(
+    "fields, message, expected",
+    [
+        ({}, "plain", {"message": "plain"}),  # absent fields are left out
+        ({"_COMM": "sshd"}, "x", {"ident": "sshd", "message": "x"}),  # no SYSLOG_IDENTIFIER: the command's name
+        (
+            {},
+            b"caf\xc3\xa9 \xff",
+            {"message": "café \ufffd"},
+        ),  # python-systemd leaves bytes that are not UTF-8 as bytes
+        ({}, ["one", "two"], {"message": "one\ntwo"}),  # a field given twice
+    ],
+)
 def test_entry_fields_table(fields, message, expected):
     assert json.loads(shipper.to_event(entry(message, **fields))["message"]) == expected
 
@@ -97,6 +126,7 @@ def test_a_message_over_the_event_limit_is_cut_and_says_so(text):
 
 
 # --- batches ----------------------------------------------------------------------------------
+
 
 def test_a_batch_stops_at_10000_events():
     batch = shipper.Batch()
@@ -140,6 +170,7 @@ def test_a_refused_event_leaves_the_batch_as_it_was():
 
 
 # --- cursor file ------------------------------------------------------------------------------
+
 
 def test_the_cursor_round_trips_for_its_instance_only(tmp_path):
     path = tmp_path / "cursor"
@@ -222,7 +253,10 @@ def run(entries, cursor_file):
 
 
 def test_a_restart_sends_each_entry_once(tmp_path):
-    earlier = [entry(f"build host {i}", us=(T0 - 100 + i) * 1000, cursor=f"b{i}", _BOOT_ID="boot-of-the-bake") for i in range(2)]
+    earlier = [
+        entry(f"build host {i}", us=(T0 - 100 + i) * 1000, cursor=f"b{i}", _BOOT_ID="boot-of-the-bake")
+        for i in range(2)
+    ]
     entries = [entry(f"line {i}", us=(T0 + i) * 1000, cursor=f"c{i}", _BOOT_ID="this-boot") for i in range(5)]
     cursor = tmp_path / "cursor"
     logs, journal = run(earlier + entries[:3], cursor)

@@ -36,7 +36,11 @@ SPECS = [
     ("no user data", None, None),
     ("a shell script", b"#!/bin/sh\necho hi\n", None),
     ("a slot instance's", doc(), None),
-    ("a command", doc(id="0123456789ab", argv=["sh", "-c", "x"], timeout=5), {"id": "0123456789ab", "argv": ["sh", "-c", "x"], "timeout": 5}),
+    (
+        "a command",
+        doc(id="0123456789ab", argv=["sh", "-c", "x"], timeout=5),
+        {"id": "0123456789ab", "argv": ["sh", "-c", "x"], "timeout": 5},
+    ),
 ]
 
 
@@ -45,7 +49,15 @@ def test_spec(name, data, expected):
     assert runner.spec(data) == expected
 
 
-@pytest.mark.parametrize("bad", [dict(id="a", argv=[], timeout=5), dict(id="a", argv=["x"], timeout=0), dict(id="a", argv=[1], timeout=5), dict(argv=["x"], timeout=5)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(id="a", argv=[], timeout=5),
+        dict(id="a", argv=["x"], timeout=0),
+        dict(id="a", argv=[1], timeout=5),
+        dict(argv=["x"], timeout=5),
+    ],
+)
 def test_a_malformed_command_is_refused(bad):
     with pytest.raises(ValueError):
         runner.spec(doc(**bad))
@@ -71,6 +83,12 @@ def test_main_runs_the_command_once_per_instance(tmp_path, monkeypatch, capfd):
     monkeypatch.setattr(runner, "user_data", lambda: doc(id="0123456789ab", argv=["echo", "ran"], timeout=5))
     assert runner.main() == 0
     first = capfd.readouterr().out.splitlines()
-    assert first == ["rodeo-oneoff 0123456789ab: running echo ran (timeout 5s)", "<6>ran", "rodeo-oneoff 0123456789ab: exit 0"]
+    assert first == [
+        "rodeo-oneoff 0123456789ab: running echo ran (timeout 5s)",
+        "<6>ran",
+        "rodeo-oneoff 0123456789ab: exit 0",
+    ]
     assert runner.main() == 0  # a reboot: not again
-    assert capfd.readouterr().out.splitlines() == ["rodeo-oneoff 0123456789ab: ran at an earlier boot of this instance; not again"]
+    assert capfd.readouterr().out.splitlines() == [
+        "rodeo-oneoff 0123456789ab: ran at an earlier boot of this instance; not again"
+    ]

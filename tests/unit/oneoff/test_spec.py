@@ -14,26 +14,53 @@ from toolkit.oneoff import spec
 ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 12, 5, 11, 0, 0, tzinfo=timezone.utc)
 CFG = config.load("local", ROOT)
-ONE = spec.OneOff(run_id="0123456789ab", argv=("sh", "-c", "echo hi"), ami="ami-1", config_version=3, timeout=60, instance_type="t3.small",
-                  subnet="subnet-1", security_groups=("sg-1",), instance_profile="web-instance")
+ONE = spec.OneOff(
+    run_id="0123456789ab",
+    argv=("sh", "-c", "echo hi"),
+    ami="ami-1",
+    config_version=3,
+    timeout=60,
+    instance_type="t3.small",
+    subnet="subnet-1",
+    security_groups=("sg-1",),
+    instance_profile="web-instance",
+)
 
 
 def test_launch_request_is_one_tagged_imdsv2_instance_with_the_run_id_as_client_token():
     got = spec.launch_request(CFG, ONE, '{"rodeo":{}}', "host 42", NOW)
     tags = {t["Key"]: t["Value"] for t in got.pop("TagSpecifications")[0]["Tags"]}
-    assert got == {"ImageId": "ami-1", "InstanceType": "t3.small", "MinCount": 1, "MaxCount": 1, "ClientToken": "0123456789ab",
-                   "UserData": '{"rodeo":{}}', "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
-                   "InstanceInitiatedShutdownBehavior": "terminate", "SubnetId": "subnet-1", "SecurityGroupIds": ["sg-1"],
-                   "IamInstanceProfile": {"Name": "web-instance"}}
+    assert got == {
+        "ImageId": "ami-1",
+        "InstanceType": "t3.small",
+        "MinCount": 1,
+        "MaxCount": 1,
+        "ClientToken": "0123456789ab",
+        "UserData": '{"rodeo":{}}',
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        "InstanceInitiatedShutdownBehavior": "terminate",
+        "SubnetId": "subnet-1",
+        "SecurityGroupIds": ["sg-1"],
+        "IamInstanceProfile": {"Name": "web-instance"},
+    }
     # Deadline: boot allowance + timeout + shipping allowance after now.
-    assert tags == {"rodeo:oneoff": "0123456789ab", "rodeo:app": "web", "rodeo:env": "local", "rodeo:oneoff-purpose": "run",
-                    "rodeo:oneoff-owner": "host 42", "rodeo:oneoff-until": "2026-12-05T11:07:00Z", "Name": "rodeo-web-local-run-0123456789ab"}
+    assert tags == {
+        "rodeo:oneoff": "0123456789ab",
+        "rodeo:app": "web",
+        "rodeo:env": "local",
+        "rodeo:oneoff-purpose": "run",
+        "rodeo:oneoff-owner": "host 42",
+        "rodeo:oneoff-until": "2026-12-05T11:07:00Z",
+        "Name": "rodeo-web-local-run-0123456789ab",
+    }
 
 
 def test_user_data_keeps_the_release_document_and_adds_the_command():
     base = {"rodeo": {"app": "web", "env": "local", "config_version": 3, "config_parameters": ["/rodeo/web/local/A:1"]}}
     doc = spec.user_data(base, ONE)
-    assert doc == {"rodeo": {**base["rodeo"], "oneoff": {"id": "0123456789ab", "argv": ["sh", "-c", "echo hi"], "timeout": 60}}}
+    assert doc == {
+        "rodeo": {**base["rodeo"], "oneoff": {"id": "0123456789ab", "argv": ["sh", "-c", "echo hi"], "timeout": 60}}
+    }
     assert json.loads(spec.text(doc)) == doc and " " not in spec.text(doc).replace("echo hi", "")
 
 
@@ -74,8 +101,20 @@ LEFTOVERS = [
     ("owner alive, in time", tagged(), "running", {42}, None),
     ("owner dead on this host", tagged(), "running", set(), "its Rodeo process (42) is gone"),
     ("owner on another host, in time", tagged(owner="other 42"), "running", set(), None),
-    ("owner on another host, overdue", tagged(owner="other 42", until="2026-12-05T10:59:59Z"), "running", set(), "overdue since 2026-12-05T10:59:59Z"),
-    ("owner alive here but overdue", tagged(until="2026-12-05T10:00:00Z"), "pending", {42}, "overdue since 2026-12-05T10:00:00Z"),
+    (
+        "owner on another host, overdue",
+        tagged(owner="other 42", until="2026-12-05T10:59:59Z"),
+        "running",
+        set(),
+        "overdue since 2026-12-05T10:59:59Z",
+    ),
+    (
+        "owner alive here but overdue",
+        tagged(until="2026-12-05T10:00:00Z"),
+        "pending",
+        {42},
+        "overdue since 2026-12-05T10:00:00Z",
+    ),
     ("an unreadable deadline", tagged(owner="other 1", until="soon"), "running", set(), "overdue since soon"),
     ("already terminated", tagged(), "terminated", set(), None),
     ("shutting down", tagged(), "shutting-down", set(), None),

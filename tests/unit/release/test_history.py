@@ -12,11 +12,29 @@ T0, T1 = "2026-12-05T10:00:00.000+00:00", "2026-12-05T10:00:41.500+00:00"
 
 
 def entry(n, outcome, kind="release", ami=B, config=2, **kw):
-    return {"number": n, "kind": kind, "outcome": outcome, "to_ami": ami, "config_version": config, "started_at": T0, "ended_at": T1, **kw}
+    return {
+        "number": n,
+        "kind": kind,
+        "outcome": outcome,
+        "to_ami": ami,
+        "config_version": config,
+        "started_at": T0,
+        "ended_at": T1,
+        **kw,
+    }
 
 
 LEDGER = [
-    entry(4, "restored", "rollback", ami=A, config=3, restores=1, aws_caller="arn:aws:iam::123456789012:user/ann", git_author="Ann <ann@example.com>"),
+    entry(
+        4,
+        "restored",
+        "rollback",
+        ami=A,
+        config=3,
+        restores=1,
+        aws_caller="arn:aws:iam::123456789012:user/ann",
+        git_author="Ann <ann@example.com>",
+    ),
     entry(3, "rolled_back", reason="alarm(s) in ALARM: web-5xx (while watching)"),
     entry(2, "interrupted", ended_at=None),
     entry(1, "released", ami=A, config=1, app_version="1.2.0", by="ann@laptop"),
@@ -24,8 +42,14 @@ LEDGER = [
 ]
 
 LINES = [
-    (0, "   v4  2026-12-05 10:00:00  rolled back to v1 ami-aaaaaaaa (config v3)  42s  by arn:aws:iam::123456789012:user/ann (Ann <ann@example.com>)"),
-    (1, "   v3  2026-12-05 10:00:00  failed, undone   ami-bbbbbbbb (config v2)  42s  by ?: alarm(s) in ALARM: web-5xx (while watching)"),
+    (
+        0,
+        "   v4  2026-12-05 10:00:00  rolled back to v1 ami-aaaaaaaa (config v3)  42s  by arn:aws:iam::123456789012:user/ann (Ann <ann@example.com>)",
+    ),
+    (
+        1,
+        "   v3  2026-12-05 10:00:00  failed, undone   ami-bbbbbbbb (config v2)  42s  by ?: alarm(s) in ALARM: web-5xx (while watching)",
+    ),
     (2, "   v2  2026-12-05 10:00:00  interrupted      ami-bbbbbbbb (config v2)  by ?"),
     (3, "   v1  2026-12-05 10:00:00  released         ami-aaaaaaaa (app 1.2.0, config v1)  42s  by ann@laptop"),
     (4, "    -  2026-12-05 10:00:00  released         ami-aaaaaaaa (config v0)  by ?"),
@@ -42,9 +66,17 @@ def test_lines(index, line):
 def test_json_keeps_the_outcome_names_and_facts():
     runs = history("web", "prod", LEDGER).to_dict()["releases"]
     assert [(r["number"], r["kind"], r["outcome"], r["seconds"]) for r in runs] == [
-        (4, "rollback", "restored", 41.5), (3, "release", "rolled_back", 41.5), (2, "release", "interrupted", None),
-        (1, "release", "released", 41.5), (None, "release", "released", None)]
-    assert (runs[0]["restores"], runs[0]["aws_caller"], runs[0]["git_author"]) == (1, "arn:aws:iam::123456789012:user/ann", "Ann <ann@example.com>")
+        (4, "rollback", "restored", 41.5),
+        (3, "release", "rolled_back", 41.5),
+        (2, "release", "interrupted", None),
+        (1, "release", "released", 41.5),
+        (None, "release", "released", None),
+    ]
+    assert (runs[0]["restores"], runs[0]["aws_caller"], runs[0]["git_author"]) == (
+        1,
+        "arn:aws:iam::123456789012:user/ann",
+        "Ann <ann@example.com>",
+    )
 
 
 def test_no_release_yet():
@@ -56,11 +88,20 @@ def test_find_a_release_that_served(n, ami):
     assert find(LEDGER, n)["to_ami"] == ami
 
 
-@pytest.mark.parametrize("n,message", [
-    (9, "no release v9 is recorded"),
-    (3, "release v3 never served all the traffic (it ended failed, undone), so there is nothing known-good to restore"),
-    (2, "release v2 never served all the traffic (it ended interrupted), so there is nothing known-good to restore"),
-])
+@pytest.mark.parametrize(
+    "n,message",
+    [
+        (9, "no release v9 is recorded"),
+        (
+            3,
+            "release v3 never served all the traffic (it ended failed, undone), so there is nothing known-good to restore",
+        ),
+        (
+            2,
+            "release v2 never served all the traffic (it ended interrupted), so there is nothing known-good to restore",
+        ),
+    ],
+)
 def test_find_refuses(n, message):
     with pytest.raises(ReleaseError) as refused:
         find(LEDGER, n)

@@ -9,7 +9,13 @@ from toolkit.release import phase
 from toolkit.release.plan import SlotState, State, plan, rollback_plan
 
 CMD = "bin/migrate"
-REL = Release(load_balancer="web", slots={"blue": "web-blue", "green": "web-green"}, capacity=Capacity(2, 4, 2), pause_seconds=0, release_command=CMD)
+REL = Release(
+    load_balancer="web",
+    slots={"blue": "web-blue", "green": "web-green"},
+    capacity=Capacity(2, 4, 2),
+    pause_seconds=0,
+    release_command=CMD,
+)
 
 
 def attempt(ident, outcome="interrupted", status=None, ami="ami-2", config=3, command=CMD, kind="release", run_id="r"):
@@ -25,16 +31,44 @@ DECISIONS = [
     ("killed after it succeeded: not again", [THIS, attempt("a", status="succeeded")], ("done", "a")),
     ("killed while it ran: check its end", [THIS, attempt("a", status="started")], ("check", "a")),
     ("killed before it started: run", [THIS, attempt("a")], ("run", None)),
-    ("the newest record wins over an older success", [THIS, attempt("b", status="started", run_id="b"), attempt("a", status="succeeded")], ("check", "b")),
-    ("an attempt killed before its record, after a success", [THIS, attempt("b"), attempt("a", status="succeeded")], ("done", "a")),
-    ("a failed phase ended that release: a new attempt runs it", [THIS, attempt("a", outcome="stopped", status="failed")], ("run", None)),
-    ("a rolled-back release (a gate): run again", [THIS, attempt("a", outcome="rolled_back", status="succeeded")], ("run", None)),
-    ("a released one earlier (a later rollback, then this)", [THIS, attempt("a", outcome="released", status="succeeded")], ("run", None)),
+    (
+        "the newest record wins over an older success",
+        [THIS, attempt("b", status="started", run_id="b"), attempt("a", status="succeeded")],
+        ("check", "b"),
+    ),
+    (
+        "an attempt killed before its record, after a success",
+        [THIS, attempt("b"), attempt("a", status="succeeded")],
+        ("done", "a"),
+    ),
+    (
+        "a failed phase ended that release: a new attempt runs it",
+        [THIS, attempt("a", outcome="stopped", status="failed")],
+        ("run", None),
+    ),
+    (
+        "a rolled-back release (a gate): run again",
+        [THIS, attempt("a", outcome="rolled_back", status="succeeded")],
+        ("run", None),
+    ),
+    (
+        "a released one earlier (a later rollback, then this)",
+        [THIS, attempt("a", outcome="released", status="succeeded")],
+        ("run", None),
+    ),
     ("another AMI's attempt", [THIS, attempt("a", ami="ami-9", status="succeeded")], ("run", None)),
     ("another config version's attempt", [THIS, attempt("a", config=2, status="succeeded")], ("run", None)),
     ("another command's attempt", [THIS, attempt("a", command="bin/other", status="succeeded")], ("run", None)),
-    ("a rollback's entry in between", [THIS, attempt("r", kind="rollback"), attempt("a", status="succeeded")], ("run", None)),
-    ("the walk stops at the first other entry", [THIS, attempt("x", ami="ami-9"), attempt("a", status="succeeded")], ("run", None)),
+    (
+        "a rollback's entry in between",
+        [THIS, attempt("r", kind="rollback"), attempt("a", status="succeeded")],
+        ("run", None),
+    ),
+    (
+        "the walk stops at the first other entry",
+        [THIS, attempt("x", ami="ami-9"), attempt("a", status="succeeded")],
+        ("run", None),
+    ),
 ]
 
 
@@ -45,13 +79,26 @@ def test_decide(name, history, expected):
 
 
 def slot(name, weight=0, n=0, ami=None, version=None, config=0):
-    return SlotState(name=name, weight=weight, desired=n, instances=n, healthy=n, ami=ami, version=version, min_size=0, max_size=4, config=config)
+    return SlotState(
+        name=name,
+        weight=weight,
+        desired=n,
+        instances=n,
+        healthy=n,
+        ami=ami,
+        version=version,
+        min_size=0,
+        max_size=4,
+        config=config,
+    )
 
 
 LIVE = State(slot("blue", 100, 2, "ami-1", 1, 2), slot("green"), 1, "ami-1", 2)
 SPLIT = State(slot("blue", 90, 2, "ami-1", 1, 2), slot("green", 10, 2, "ami-2", 2, 3), 2, "ami-2", 3)
-LINE = ("  release phase: 'bin/migrate' on a one-off instance of ami-2 with config v3 (timeout 600s), before any weight moves; "
-        "not again if an interrupted attempt of this release finished it")
+LINE = (
+    "  release phase: 'bin/migrate' on a one-off instance of ami-2 with config v3 (timeout 600s), before any weight moves; "
+    "not again if an interrupted attempt of this release finished it"
+)
 PLAN_LINES = [
     ("a fresh release runs it", plan(LIVE, REL, "ami-2", config=3), CMD, [LINE]),
     ("no release_command", plan(LIVE, REL, "ami-2", config=3), None, []),

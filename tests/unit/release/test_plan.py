@@ -4,17 +4,38 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.release.plan import SlotState, State, plan, restore_plan, resume_point, rollback_plan, rollback_target, start_capacity, violations
 from toolkit.config import Capacity, Release
 from toolkit.errors import ReleaseError
+from toolkit.release.plan import (
+    SlotState,
+    State,
+    plan,
+    restore_plan,
+    resume_point,
+    rollback_plan,
+    rollback_target,
+    start_capacity,
+    violations,
+)
 
-REL = Release(load_balancer="web", slots={"blue": "web-blue", "green": "web-green"}, capacity=Capacity(2, 4, 2), pause_seconds=0)
+REL = Release(
+    load_balancer="web", slots={"blue": "web-blue", "green": "web-green"}, capacity=Capacity(2, 4, 2), pause_seconds=0
+)
 WARM = Release(load_balancer="web", slots={"blue": "web-blue", "green": "web-green"}, keep_old_slot_warm=True)
 A, B, C = "ami-aaaaaaaa", "ami-bbbbbbbb", "ami-cccccccc"
 
 
 def s(name, weight=0, n=0, ami=None, version=None, healthy=None):
-    return SlotState(name, weight=weight, desired=n, instances=n, healthy=n if healthy is None else healthy, ami=ami, version=version, drain_seconds=30)
+    return SlotState(
+        name,
+        weight=weight,
+        desired=n,
+        instances=n,
+        healthy=n if healthy is None else healthy,
+        ami=ami,
+        version=version,
+        drain_seconds=30,
+    )
 
 
 def st(blue, green, latest=None):
@@ -27,24 +48,88 @@ LIVE_A = st(s("blue", 100, 2, A, 1), s("green", 0, 0, A, 1))
 # (name, state, target, expected (outcome, resume, new, old, steps, reuse, clear, scale_old_down))
 CASES = [
     ("fresh release", LIVE_A, B, ("release", "start", "green", "blue", [10, 50, 100], None, False, True)),
-    ("crash after new version", st(s("blue", 100, 2, A, 1), s("green", 0, 0, A, 1), latest=(2, B)), B, ("release", "start", "green", "blue", [10, 50, 100], 2, False, True)),
-    ("crash after scale-up", st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)), B, ("release", "scale_up", "green", "blue", [10, 50, 100], 2, False, True)),
-    ("crash at 10%", st(s("blue", 90, 2, A, 1), s("green", 10, 2, B, 2)), B, ("release", "shift", "green", "blue", [10, 50, 100], 2, False, True)),
-    ("crash at 50%", st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)), B, ("release", "shift", "green", "blue", [50, 100], 2, False, True)),
-    ("odd weight resumes at the next step", st(s("blue", 63, 2, A, 1), s("green", 37, 2, B, 2)), B, ("release", "shift", "green", "blue", [50, 100], 2, False, True)),
-    ("crash at 100% before drain", st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), B, ("release", "drain", "green", "blue", [], 2, False, True)),
-    ("already released", st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)), B, ("unchanged", "done", "green", "blue", [], 2, False, False)),
-    ("idle slot runs an older AMI", st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), C, ("release", "start", "blue", "green", [10, 50, 100], None, True, True)),
-    ("split, releasing the older AMI reverts", st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)), A, ("release", "shift", "blue", "green", [100], 1, False, True)),
-    ("idle holds the AMI on an old version", st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)), A, ("release", "start", "blue", "green", [10, 50, 100], None, False, True)),
-    ("first release into an empty pair", st(s("blue", 100, 0, None, 1), s("green", 0, 0, None, 1)), B, ("release", "start", "green", "blue", [100], None, False, True)),
+    (
+        "crash after new version",
+        st(s("blue", 100, 2, A, 1), s("green", 0, 0, A, 1), latest=(2, B)),
+        B,
+        ("release", "start", "green", "blue", [10, 50, 100], 2, False, True),
+    ),
+    (
+        "crash after scale-up",
+        st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)),
+        B,
+        ("release", "scale_up", "green", "blue", [10, 50, 100], 2, False, True),
+    ),
+    (
+        "crash at 10%",
+        st(s("blue", 90, 2, A, 1), s("green", 10, 2, B, 2)),
+        B,
+        ("release", "shift", "green", "blue", [10, 50, 100], 2, False, True),
+    ),
+    (
+        "crash at 50%",
+        st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)),
+        B,
+        ("release", "shift", "green", "blue", [50, 100], 2, False, True),
+    ),
+    (
+        "odd weight resumes at the next step",
+        st(s("blue", 63, 2, A, 1), s("green", 37, 2, B, 2)),
+        B,
+        ("release", "shift", "green", "blue", [50, 100], 2, False, True),
+    ),
+    (
+        "crash at 100% before drain",
+        st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)),
+        B,
+        ("release", "drain", "green", "blue", [], 2, False, True),
+    ),
+    (
+        "already released",
+        st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)),
+        B,
+        ("unchanged", "done", "green", "blue", [], 2, False, False),
+    ),
+    (
+        "idle slot runs an older AMI",
+        st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)),
+        C,
+        ("release", "start", "blue", "green", [10, 50, 100], None, True, True),
+    ),
+    (
+        "split, releasing the older AMI reverts",
+        st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)),
+        A,
+        ("release", "shift", "blue", "green", [100], 1, False, True),
+    ),
+    (
+        "idle holds the AMI on an old version",
+        st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)),
+        A,
+        ("release", "start", "blue", "green", [10, 50, 100], None, False, True),
+    ),
+    (
+        "first release into an empty pair",
+        st(s("blue", 100, 0, None, 1), s("green", 0, 0, None, 1)),
+        B,
+        ("release", "start", "green", "blue", [100], None, False, True),
+    ),
 ]
 
 
 @pytest.mark.parametrize("name,state,target,expected", CASES, ids=[c[0] for c in CASES])
 def test_plan_table(name, state, target, expected):
     p = plan(state, REL, target)
-    got = (p.outcome, p.resume, p.new_slot, p.old_slot, [x.new_weight for x in p.steps], p.reuse_version, p.clear_new_first, p.scale_old_down)
+    got = (
+        p.outcome,
+        p.resume,
+        p.new_slot,
+        p.old_slot,
+        [x.new_weight for x in p.steps],
+        p.reuse_version,
+        p.clear_new_first,
+        p.scale_old_down,
+    )
     assert got == expected
     assert all(x.new_weight + x.old_weight == 100 for x in p.steps)
 
@@ -105,9 +190,24 @@ def test_resume_point(state, target, point):
 RELEASED_B = [{"outcome": "released", "from_ami": A, "to_ami": B}]
 ROLLBACKS = [
     ("after a release", st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)), RELEASED_B, (A, "blue", [100], "start")),
-    ("mid release", st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)), [{"outcome": "in_progress", "from_ami": A, "to_ami": B}], (A, "blue", [100], "shift")),
-    ("release never reached traffic", st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)), [{"outcome": "interrupted", "from_ami": A, "to_ami": B}], (A, "blue", [], "drain")),
-    ("ledger empty, idle slot knows", st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)), [], (A, "blue", [100], "start")),
+    (
+        "mid release",
+        st(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2)),
+        [{"outcome": "in_progress", "from_ami": A, "to_ami": B}],
+        (A, "blue", [100], "shift"),
+    ),
+    (
+        "release never reached traffic",
+        st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)),
+        [{"outcome": "interrupted", "from_ami": A, "to_ami": B}],
+        (A, "blue", [], "drain"),
+    ),
+    (
+        "ledger empty, idle slot knows",
+        st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2)),
+        [],
+        (A, "blue", [100], "start"),
+    ),
 ]
 
 
@@ -144,7 +244,14 @@ def rel(frm, to, outcome, steps=None, resume="start"):
 
 
 def rb(frm, to, outcome, steps=()):
-    return {"kind": "rollback", "from_ami": frm, "to_ami": to, "outcome": outcome, "steps": list(steps), "resume": "start"}
+    return {
+        "kind": "rollback",
+        "from_ami": frm,
+        "to_ami": to,
+        "outcome": outcome,
+        "steps": list(steps),
+        "resume": "start",
+    }
 
 
 A_TO_B = rel(A, B, "released")
@@ -155,39 +262,172 @@ ROLLBACK_TABLE = [
     ("fresh: nothing released yet", REL, LIVE_A, [], "nothing to roll back to"),
     ("first release recorded", REL, B_LIVE, [rel(None, B, "released")], "nothing to roll back to"),
     ("after a good release", REL, B_LIVE, [A_TO_B], (A, "release", "blue", [100], "start", True)),
-    ("after a good release, legacy entry", REL, B_LIVE, [{"outcome": "released", "from_ami": A, "to_ami": B}], (A, "release", "blue", [100], "start", True)),
+    (
+        "after a good release, legacy entry",
+        REL,
+        B_LIVE,
+        [{"outcome": "released", "from_ami": A, "to_ami": B}],
+        (A, "release", "blue", [100], "start", True),
+    ),
     ("ledger empty, idle slot is older", REL, B_LIVE, [], (A, "release", "blue", [100], "start", True)),
     # a release killed at each point (its entry in_progress, or closed as interrupted by a later run)
-    ("release killed before its new version", REL, LIVE_A, [rel(A, B, "in_progress"), rel(X, A, "released")], (A, "unchanged", "blue", [], "done", False)),
-    ("release killed after its new version", REL, st(s("blue", 100, 2, A, 1), s("green", 0, 0, A, 1), latest=(2, B)), [rel(A, B, "interrupted"), rel(X, A, "released")],
-     (A, "unchanged", "blue", [], "done", False)),
-    ("release killed after scale-up", REL, st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)), [rel(A, B, "in_progress"), rel(X, A, "released")], (A, "release", "blue", [], "drain", True)),
-    ("release killed at 10%", REL, st(s("blue", 90, 2, A, 1), s("green", 10, 2, B, 2)), [rel(A, B, "in_progress", [10])], (A, "release", "blue", [100], "shift", True)),
-    ("release killed at 50%, odd weight", REL, st(s("blue", 63, 2, A, 1), s("green", 37, 2, B, 2)), [rel(A, B, "interrupted", [10])], (A, "release", "blue", [100], "shift", True)),
-    ("release killed at 100% before drain", REL, st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), [rel(A, B, "in_progress", [10, 50])], (A, "release", "blue", [100], "start", True)),
-    ("release killed at 100%, closed as released", REL, st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), [rel(A, B, "released", [10, 50])], (A, "release", "blue", [100], "start", True)),
+    (
+        "release killed before its new version",
+        REL,
+        LIVE_A,
+        [rel(A, B, "in_progress"), rel(X, A, "released")],
+        (A, "unchanged", "blue", [], "done", False),
+    ),
+    (
+        "release killed after its new version",
+        REL,
+        st(s("blue", 100, 2, A, 1), s("green", 0, 0, A, 1), latest=(2, B)),
+        [rel(A, B, "interrupted"), rel(X, A, "released")],
+        (A, "unchanged", "blue", [], "done", False),
+    ),
+    (
+        "release killed after scale-up",
+        REL,
+        st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)),
+        [rel(A, B, "in_progress"), rel(X, A, "released")],
+        (A, "release", "blue", [], "drain", True),
+    ),
+    (
+        "release killed at 10%",
+        REL,
+        st(s("blue", 90, 2, A, 1), s("green", 10, 2, B, 2)),
+        [rel(A, B, "in_progress", [10])],
+        (A, "release", "blue", [100], "shift", True),
+    ),
+    (
+        "release killed at 50%, odd weight",
+        REL,
+        st(s("blue", 63, 2, A, 1), s("green", 37, 2, B, 2)),
+        [rel(A, B, "interrupted", [10])],
+        (A, "release", "blue", [100], "shift", True),
+    ),
+    (
+        "release killed at 100% before drain",
+        REL,
+        st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)),
+        [rel(A, B, "in_progress", [10, 50])],
+        (A, "release", "blue", [100], "start", True),
+    ),
+    (
+        "release killed at 100%, closed as released",
+        REL,
+        st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)),
+        [rel(A, B, "released", [10, 50])],
+        (A, "release", "blue", [100], "start", True),
+    ),
     # a rollback of A->B killed at each point, then rerun: always A, never B
-    ("rollback killed before any change", REL, B_LIVE, [rb(B, A, "in_progress"), A_TO_B], (A, "release", "blue", [100], "start", True)),
-    ("rollback killed after its new version", REL, st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2), latest=(3, A)), [rb(B, A, "interrupted"), A_TO_B],
-     (A, "release", "blue", [100], "start", True)),
-    ("rollback killed after scale-up", REL, st(s("blue", 0, 2, A, 3), s("green", 100, 2, B, 2)), [rb(B, A, "in_progress"), A_TO_B], (A, "release", "blue", [100], "scale_up", True)),
-    ("rollback killed at 100%", REL, st(s("blue", 100, 2, A, 3), s("green", 0, 2, B, 2)), [rb(B, A, "in_progress", [100]), A_TO_B], (A, "release", "blue", [], "drain", True)),
-    ("rollback killed at 100%, closed as released", REL, st(s("blue", 100, 2, A, 3), s("green", 0, 2, B, 2)), [rb(B, A, "released", [100]), A_TO_B], (A, "release", "blue", [], "drain", True)),
-    ("rollback finished", REL, A_BACK, [rb(B, A, "released", [100]), A_TO_B], (A, "unchanged", "blue", [], "done", False)),
-    ("rollback of a half-done release killed after its weight change", REL, st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)), [rb(B, A, "in_progress", [100]), rel(A, B, "interrupted", [10])],
-     (A, "release", "blue", [], "drain", True)),
+    (
+        "rollback killed before any change",
+        REL,
+        B_LIVE,
+        [rb(B, A, "in_progress"), A_TO_B],
+        (A, "release", "blue", [100], "start", True),
+    ),
+    (
+        "rollback killed after its new version",
+        REL,
+        st(s("blue", 0, 0, A, 1), s("green", 100, 2, B, 2), latest=(3, A)),
+        [rb(B, A, "interrupted"), A_TO_B],
+        (A, "release", "blue", [100], "start", True),
+    ),
+    (
+        "rollback killed after scale-up",
+        REL,
+        st(s("blue", 0, 2, A, 3), s("green", 100, 2, B, 2)),
+        [rb(B, A, "in_progress"), A_TO_B],
+        (A, "release", "blue", [100], "scale_up", True),
+    ),
+    (
+        "rollback killed at 100%",
+        REL,
+        st(s("blue", 100, 2, A, 3), s("green", 0, 2, B, 2)),
+        [rb(B, A, "in_progress", [100]), A_TO_B],
+        (A, "release", "blue", [], "drain", True),
+    ),
+    (
+        "rollback killed at 100%, closed as released",
+        REL,
+        st(s("blue", 100, 2, A, 3), s("green", 0, 2, B, 2)),
+        [rb(B, A, "released", [100]), A_TO_B],
+        (A, "release", "blue", [], "drain", True),
+    ),
+    (
+        "rollback finished",
+        REL,
+        A_BACK,
+        [rb(B, A, "released", [100]), A_TO_B],
+        (A, "unchanged", "blue", [], "done", False),
+    ),
+    (
+        "rollback of a half-done release killed after its weight change",
+        REL,
+        st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)),
+        [rb(B, A, "in_progress", [100]), rel(A, B, "interrupted", [10])],
+        (A, "release", "blue", [], "drain", True),
+    ),
     # a second rollback never deploys an AMI that never took traffic
-    ("second rollback after a release killed before traffic", REL, st(s("blue", 100, 2, A, 1), s("green", 0, 0, B, 2)), [rb(B, A, "released"), rel(A, B, "interrupted"), rel(X, A, "released")],
-     (A, "unchanged", "blue", [], "done", False)),
-    ("cleanup run of the live AMI does not count", REL, st(s("blue", 100, 2, A, 1), s("green", 0, 0, B, 2)), [rel(B, A, "released", [], resume="drain"), rel(A, B, "interrupted")],
-     (A, "unchanged", "blue", [], "done", False)),
-    ("release that rolled itself back before traffic does not count", REL, B_LIVE, [rel(B, C, "rolled_back", []), A_TO_B], (A, "release", "blue", [100], "start", True)),
-    ("release that rolled itself back after traffic counts", REL, B_LIVE, [rel(B, C, "rolled_back", [10]), A_TO_B], (B, "unchanged", "green", [], "done", False)),
-    ("only a failed release recorded", REL, st(s("blue", 100, 2, A, 3), s("green", 0, 0, B, 2)), [rel(A, B, "rolled_back", [])], "nothing to roll back to"),
+    (
+        "second rollback after a release killed before traffic",
+        REL,
+        st(s("blue", 100, 2, A, 1), s("green", 0, 0, B, 2)),
+        [rb(B, A, "released"), rel(A, B, "interrupted"), rel(X, A, "released")],
+        (A, "unchanged", "blue", [], "done", False),
+    ),
+    (
+        "cleanup run of the live AMI does not count",
+        REL,
+        st(s("blue", 100, 2, A, 1), s("green", 0, 0, B, 2)),
+        [rel(B, A, "released", [], resume="drain"), rel(A, B, "interrupted")],
+        (A, "unchanged", "blue", [], "done", False),
+    ),
+    (
+        "release that rolled itself back before traffic does not count",
+        REL,
+        B_LIVE,
+        [rel(B, C, "rolled_back", []), A_TO_B],
+        (A, "release", "blue", [100], "start", True),
+    ),
+    (
+        "release that rolled itself back after traffic counts",
+        REL,
+        B_LIVE,
+        [rel(B, C, "rolled_back", [10]), A_TO_B],
+        (B, "unchanged", "green", [], "done", False),
+    ),
+    (
+        "only a failed release recorded",
+        REL,
+        st(s("blue", 100, 2, A, 3), s("green", 0, 0, B, 2)),
+        [rel(A, B, "rolled_back", [])],
+        "nothing to roll back to",
+    ),
     # the old slot kept warm
-    ("warm: after a good release", WARM, st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)), [A_TO_B], (A, "release", "blue", [100], "start", False)),
-    ("warm: rollback finished, B stays warm", WARM, st(s("blue", 100, 2, A, 3), s("green", 0, 2, B, 2)), [rb(B, A, "released", [100]), A_TO_B], (A, "unchanged", "blue", [], "done", False)),
-    ("warm: a release killed before traffic is scaled down", WARM, st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)), [rel(A, B, "in_progress")], (A, "release", "blue", [], "drain", True)),
+    (
+        "warm: after a good release",
+        WARM,
+        st(s("blue", 0, 2, A, 1), s("green", 100, 2, B, 2)),
+        [A_TO_B],
+        (A, "release", "blue", [100], "start", False),
+    ),
+    (
+        "warm: rollback finished, B stays warm",
+        WARM,
+        st(s("blue", 100, 2, A, 3), s("green", 0, 2, B, 2)),
+        [rb(B, A, "released", [100]), A_TO_B],
+        (A, "unchanged", "blue", [], "done", False),
+    ),
+    (
+        "warm: a release killed before traffic is scaled down",
+        WARM,
+        st(s("blue", 100, 2, A, 1), s("green", 0, 2, B, 2)),
+        [rel(A, B, "in_progress")],
+        (A, "release", "blue", [], "drain", True),
+    ),
 ]
 
 
@@ -202,7 +442,11 @@ def test_rollback_table(name, config, state, history, expected):
     assert p.to_ami in (A, B, X)
 
 
-@pytest.mark.parametrize("name,config,state,history,expected", [r for r in ROLLBACK_TABLE if not isinstance(r[4], str)], ids=[r[0] for r in ROLLBACK_TABLE if not isinstance(r[4], str)])
+@pytest.mark.parametrize(
+    "name,config,state,history,expected",
+    [r for r in ROLLBACK_TABLE if not isinstance(r[4], str)],
+    ids=[r[0] for r in ROLLBACK_TABLE if not isinstance(r[4], str)],
+)
 def test_closing_entries_never_changes_the_target(name, config, state, history, expected):
     """What the next run's bookkeeping does to unfinished entries (interrupted, or released) changes nothing."""
     for closed in ("interrupted", "released"):
@@ -214,7 +458,17 @@ def test_closing_entries_never_changes_the_target(name, config, state, history, 
 
 
 def sc(name, weight=0, n=0, ami=None, version=None, config=0):
-    return SlotState(name, weight=weight, desired=n, instances=n, healthy=n, ami=ami, version=version, drain_seconds=30, config=config)
+    return SlotState(
+        name,
+        weight=weight,
+        desired=n,
+        instances=n,
+        healthy=n,
+        ami=ami,
+        version=version,
+        drain_seconds=30,
+        config=config,
+    )
 
 
 def stc(blue, green, latest=None):
@@ -226,29 +480,73 @@ def stc(blue, green, latest=None):
 A1 = stc(sc("blue", 100, 2, A, 1, config=1), sc("green", 0, 0, A, 1, config=1))
 # (name, state, target (ami, config), expected (outcome, resume, new, old, steps, reuse, clear, from_config, rollback_config))
 CONFIG_CASES = [
-    ("same AMI, new config: a full release", A1, (A, 2), ("release", "start", "green", "blue", [10, 50, 100], None, False, 1, 1)),
+    (
+        "same AMI, new config: a full release",
+        A1,
+        (A, 2),
+        ("release", "start", "green", "blue", [10, 50, 100], None, False, 1, 1),
+    ),
     ("same AMI and config: nothing to do", A1, (A, 1), ("unchanged", "done", "blue", "green", [], 1, False, 1, None)),
     ("new AMI, same config", A1, (B, 1), ("release", "start", "green", "blue", [10, 50, 100], None, False, 1, 1)),
-    ("crash after the new version of a config release: reused", stc(sc("blue", 100, 2, A, 1, 1), sc("green", 0, 0, A, 1, 1), latest=(2, A, 2)), (A, 2),
-     ("release", "start", "green", "blue", [10, 50, 100], 2, False, 1, 1)),
-    ("newest version has the AMI but another config: not reused", stc(sc("blue", 100, 2, A, 1, 1), sc("green", 0, 0, A, 1, 1), latest=(2, A, 3)), (A, 2),
-     ("release", "start", "green", "blue", [10, 50, 100], None, False, 1, 1)),
-    ("idle slot runs the AMI with an older config: emptied first", stc(sc("blue", 0, 2, A, 1, 1), sc("green", 100, 2, A, 2, 2)), (A, 3),
-     ("release", "start", "blue", "green", [10, 50, 100], None, True, 2, 2)),
-    ("crash after scale-up of a config release", stc(sc("blue", 100, 2, A, 1, 1), sc("green", 0, 2, A, 2, 2)), (A, 2),
-     ("release", "scale_up", "green", "blue", [10, 50, 100], 2, False, 1, 1)),
-    ("crash at 50% of a config release", stc(sc("blue", 50, 2, A, 1, 1), sc("green", 50, 2, A, 2, 2)), (A, 2),
-     ("release", "shift", "green", "blue", [50, 100], 2, False, 1, 1)),
-    ("split, the older pair reverts", stc(sc("blue", 50, 2, A, 1, 1), sc("green", 50, 2, A, 2, 2)), (A, 1),
-     ("release", "shift", "blue", "green", [100], 1, False, 2, 2)),
-    ("slots before config vars (no user data) hold config 0", LIVE_A, (A, 0), ("unchanged", "done", "blue", "green", [], 1, False, 0, None)),
+    (
+        "crash after the new version of a config release: reused",
+        stc(sc("blue", 100, 2, A, 1, 1), sc("green", 0, 0, A, 1, 1), latest=(2, A, 2)),
+        (A, 2),
+        ("release", "start", "green", "blue", [10, 50, 100], 2, False, 1, 1),
+    ),
+    (
+        "newest version has the AMI but another config: not reused",
+        stc(sc("blue", 100, 2, A, 1, 1), sc("green", 0, 0, A, 1, 1), latest=(2, A, 3)),
+        (A, 2),
+        ("release", "start", "green", "blue", [10, 50, 100], None, False, 1, 1),
+    ),
+    (
+        "idle slot runs the AMI with an older config: emptied first",
+        stc(sc("blue", 0, 2, A, 1, 1), sc("green", 100, 2, A, 2, 2)),
+        (A, 3),
+        ("release", "start", "blue", "green", [10, 50, 100], None, True, 2, 2),
+    ),
+    (
+        "crash after scale-up of a config release",
+        stc(sc("blue", 100, 2, A, 1, 1), sc("green", 0, 2, A, 2, 2)),
+        (A, 2),
+        ("release", "scale_up", "green", "blue", [10, 50, 100], 2, False, 1, 1),
+    ),
+    (
+        "crash at 50% of a config release",
+        stc(sc("blue", 50, 2, A, 1, 1), sc("green", 50, 2, A, 2, 2)),
+        (A, 2),
+        ("release", "shift", "green", "blue", [50, 100], 2, False, 1, 1),
+    ),
+    (
+        "split, the older pair reverts",
+        stc(sc("blue", 50, 2, A, 1, 1), sc("green", 50, 2, A, 2, 2)),
+        (A, 1),
+        ("release", "shift", "blue", "green", [100], 1, False, 2, 2),
+    ),
+    (
+        "slots before config vars (no user data) hold config 0",
+        LIVE_A,
+        (A, 0),
+        ("unchanged", "done", "blue", "green", [], 1, False, 0, None),
+    ),
 ]
 
 
 @pytest.mark.parametrize("name,state,target,expected", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
 def test_plan_table_with_config(name, state, target, expected):
     p = plan(state, REL, target[0], config=target[1])
-    got = (p.outcome, p.resume, p.new_slot, p.old_slot, [x.new_weight for x in p.steps], p.reuse_version, p.clear_new_first, p.from_config, p.rollback_config)
+    got = (
+        p.outcome,
+        p.resume,
+        p.new_slot,
+        p.old_slot,
+        [x.new_weight for x in p.steps],
+        p.reuse_version,
+        p.clear_new_first,
+        p.from_config,
+        p.rollback_config,
+    )
     assert got == expected
     assert p.to_config == target[1]
 
@@ -264,19 +562,48 @@ def relc(frm, frm_cfg, to, to_cfg, outcome="released", steps=None):
 
 # (name, state, ledger newest first, expected (ami, config, outcome, new slot, steps, resume))
 CONFIG_ROLLBACKS = [
-    ("after a config-only release: the old config on the same AMI", stc(sc("blue", 0, 0, A, 1, 1), sc("green", 100, 2, A, 2, 2)), [relc(A, 1, A, 2)],
-     (A, 1, "release", "blue", [100], "start")),
-    ("after an AMI release: the old AMI with the config it ran", stc(sc("blue", 0, 0, A, 1, 2), sc("green", 100, 2, B, 2, 2)), [relc(A, 2, B, 2)],
-     (A, 2, "release", "blue", [100], "start")),
-    ("both changed: both restored", stc(sc("blue", 0, 0, A, 1, 1), sc("green", 100, 2, B, 2, 2)), [relc(A, 1, B, 2)],
-     (A, 1, "release", "blue", [100], "start")),
-    ("a ledger entry from before config vars restores config 0", B_LIVE, [A_TO_B], (A, 0, "release", "blue", [100], "start")),
-    ("split config release: the older pair", stc(sc("blue", 90, 2, A, 1, 1), sc("green", 10, 2, A, 2, 2)), [relc(A, 1, A, 2, "in_progress", [10])],
-     (A, 1, "release", "blue", [100], "shift")),
-    ("rollback finished: nothing to do", stc(sc("blue", 100, 2, A, 3, 1), sc("green", 0, 0, A, 2, 2)), [rb(A, A, "released", [100]), relc(A, 1, A, 2)],
-     (A, 1, "unchanged", "blue", [], "done")),
-    ("ledger empty, the idle slot's older pair", stc(sc("blue", 0, 0, A, 1, 1), sc("green", 100, 2, A, 2, 2)), [],
-     (A, 1, "release", "blue", [100], "start")),
+    (
+        "after a config-only release: the old config on the same AMI",
+        stc(sc("blue", 0, 0, A, 1, 1), sc("green", 100, 2, A, 2, 2)),
+        [relc(A, 1, A, 2)],
+        (A, 1, "release", "blue", [100], "start"),
+    ),
+    (
+        "after an AMI release: the old AMI with the config it ran",
+        stc(sc("blue", 0, 0, A, 1, 2), sc("green", 100, 2, B, 2, 2)),
+        [relc(A, 2, B, 2)],
+        (A, 2, "release", "blue", [100], "start"),
+    ),
+    (
+        "both changed: both restored",
+        stc(sc("blue", 0, 0, A, 1, 1), sc("green", 100, 2, B, 2, 2)),
+        [relc(A, 1, B, 2)],
+        (A, 1, "release", "blue", [100], "start"),
+    ),
+    (
+        "a ledger entry from before config vars restores config 0",
+        B_LIVE,
+        [A_TO_B],
+        (A, 0, "release", "blue", [100], "start"),
+    ),
+    (
+        "split config release: the older pair",
+        stc(sc("blue", 90, 2, A, 1, 1), sc("green", 10, 2, A, 2, 2)),
+        [relc(A, 1, A, 2, "in_progress", [10])],
+        (A, 1, "release", "blue", [100], "shift"),
+    ),
+    (
+        "rollback finished: nothing to do",
+        stc(sc("blue", 100, 2, A, 3, 1), sc("green", 0, 0, A, 2, 2)),
+        [rb(A, A, "released", [100]), relc(A, 1, A, 2)],
+        (A, 1, "unchanged", "blue", [], "done"),
+    ),
+    (
+        "ledger empty, the idle slot's older pair",
+        stc(sc("blue", 0, 0, A, 1, 1), sc("green", 100, 2, A, 2, 2)),
+        [],
+        (A, 1, "release", "blue", [100], "start"),
+    ),
 ]
 
 
@@ -292,13 +619,23 @@ def test_describe_names_the_config_versions():
     lines = describe(plan(A1, REL, A, config=2))
     assert lines[0].startswith(f"release {A} with config v2 into green (live now: blue with {A}, config v1)")
     assert lines[-1] == f"  rollback target: {A} with config v1"
-    assert describe(plan(A1, REL, A, config=1)) == [f"{A} with config v1 already holds all traffic in blue: nothing to do"]
+    assert describe(plan(A1, REL, A, config=1)) == [
+        f"{A} with config v1 already holds all traffic in blue: nothing to do"
+    ]
 
 
 # A rollback's target with the config version that holds what it restores (a copy, made the newest): same moves, that config.
 RESTORES = [
-    ("rollback with a copied config", lambda s: rollback_plan(s, REL, RELEASED_B, target=(A, 3)), ("blue", [100], "start", A, 3, "rollback")),
-    ("rollback --to an older release", lambda s: restore_plan(s, REL, C, 1), ("blue", [100], "start", C, 1, "rollback")),
+    (
+        "rollback with a copied config",
+        lambda s: rollback_plan(s, REL, RELEASED_B, target=(A, 3)),
+        ("blue", [100], "start", A, 3, "rollback"),
+    ),
+    (
+        "rollback --to an older release",
+        lambda s: restore_plan(s, REL, C, 1),
+        ("blue", [100], "start", C, 1, "rollback"),
+    ),
     ("rollback --to what serves", lambda s: restore_plan(s, REL, B, 0), ("green", [], "done", B, 0, "rollback")),
 ]
 

@@ -11,17 +11,31 @@ from toolkit.release.resize import Change, parse, plan
 A = "ami-aaaaaaaa"
 
 
-@pytest.mark.parametrize("word, change", [("web=3", Change("=", 3)), ("web+1", Change("+", 1)), ("web-2", Change("-", 2)), (" web=0 ", Change("=", 0))])
+@pytest.mark.parametrize(
+    "word, change",
+    [("web=3", Change("=", 3)), ("web+1", Change("+", 1)), ("web-2", Change("-", 2)), (" web=0 ", Change("=", 0))],
+)
 def test_parse(word, change):
     assert parse(word) == change
 
 
-@pytest.mark.parametrize("word, message, hint", [
-    ("web", "'web' is not a process and a count", "write it like web=3 (or web+1, web-1)"),
-    ("web=x", "'web=x' is not a process and a count", "write it like web=3 (or web+1, web-1)"),
-    ("web=2:standard-2x", "'web=2:standard-2x' is not a process and a count", "write web=2; the instances' type is release.instance_type in rodeo.yml"),
-    ("worker=2", "no process type 'worker': Rodeo's instances run one, web (the app behind the load balancer)", "write web=2"),
-])
+@pytest.mark.parametrize(
+    "word, message, hint",
+    [
+        ("web", "'web' is not a process and a count", "write it like web=3 (or web+1, web-1)"),
+        ("web=x", "'web=x' is not a process and a count", "write it like web=3 (or web+1, web-1)"),
+        (
+            "web=2:standard-2x",
+            "'web=2:standard-2x' is not a process and a count",
+            "write web=2; the instances' type is release.instance_type in rodeo.yml",
+        ),
+        (
+            "worker=2",
+            "no process type 'worker': Rodeo's instances run one, web (the app behind the load balancer)",
+            "write web=2",
+        ),
+    ],
+)
 def test_parse_refuses(word, message, hint):
     with pytest.raises(ConfigError) as refused:
         parse(word)
@@ -51,12 +65,20 @@ def test_plan(name, state, change, expected):
     assert (p.group, p.min, p.max, p.ami) == ("web-blue", 2, 4, A)
 
 
-@pytest.mark.parametrize("state, change, error, message", [
-    (live(), Change("=", 5), ConfigError, "web=5 is outside what web-blue allows: 2 to 4 instance(s)"),
-    (live(), Change("-", 1), ConfigError, "web=1 is outside what web-blue allows: 2 to 4 instance(s)"),
-    (live(split=True), Change("=", 3), ReleaseError, "a release is between steps (weights {'blue': 90, 'green': 10}): no slot holds all the traffic"),
-    (live(ami=None), Change("=", 3), ReleaseError, "nothing is released yet, so no slot serves to scale"),
-])
+@pytest.mark.parametrize(
+    "state, change, error, message",
+    [
+        (live(), Change("=", 5), ConfigError, "web=5 is outside what web-blue allows: 2 to 4 instance(s)"),
+        (live(), Change("-", 1), ConfigError, "web=1 is outside what web-blue allows: 2 to 4 instance(s)"),
+        (
+            live(split=True),
+            Change("=", 3),
+            ReleaseError,
+            "a release is between steps (weights {'blue': 90, 'green': 10}): no slot holds all the traffic",
+        ),
+        (live(ami=None), Change("=", 3), ReleaseError, "nothing is released yet, so no slot serves to scale"),
+    ],
+)
 def test_plan_refuses(state, change, error, message):
     with pytest.raises(error) as refused:
         plan(state, change, "web-blue")
@@ -70,25 +92,33 @@ def test_plan_lines_and_notes():
         "  note: target tracking (cpu) resizes web-blue by load, and may change this count",
         "  note: the schedules (night) set its size at their times",
     ]
-    assert plan(live(), Change("=", 2), "web-blue").lines() == ["nothing to scale: blue already runs web=2 (group web-blue, min 2, max 4)"]
+    assert plan(live(), Change("=", 2), "web-blue").lines() == [
+        "nothing to scale: blue already runs web=2 (group web-blue, min 2, max 4)"
+    ]
 
 
-@pytest.mark.parametrize("word, low, high, change", [
-    ("3", "", "", Change("=", 3)),
-    (" 12 ", "", "", Change("=", 12)),
-    ("web=3", "2", "6", Change("=", 3, 2, 6)),
-    ("", "", "8", Change("", 0, None, 8)),
-])
+@pytest.mark.parametrize(
+    "word, low, high, change",
+    [
+        ("3", "", "", Change("=", 3)),
+        (" 12 ", "", "", Change("=", 12)),
+        ("web=3", "2", "6", Change("=", 3, 2, 6)),
+        ("", "", "8", Change("", 0, None, 8)),
+    ],
+)
 def test_parse_a_bare_count_and_limits(word, low, high, change):
     assert parse(word, low, high) == change
 
 
-@pytest.mark.parametrize("word, low, high, message", [
-    ("", "", "", "no count given"),
-    ("3", "two", "", "--min 'two' is not a number of instances"),
-    ("3", "", "-1", "--max '-1' is not a number of instances"),
-    ("12345", "", "", "'12345' is not a process and a count"),
-])
+@pytest.mark.parametrize(
+    "word, low, high, message",
+    [
+        ("", "", "", "no count given"),
+        ("3", "two", "", "--min 'two' is not a number of instances"),
+        ("3", "", "-1", "--max '-1' is not a number of instances"),
+        ("12345", "", "", "'12345' is not a process and a count"),
+    ],
+)
 def test_parse_refuses_bad_limits(word, low, high, message):
     with pytest.raises(ConfigError) as refused:
         parse(word, low, high)
@@ -111,17 +141,30 @@ def test_plan_with_limits(name, change, expected):
     assert (p.outcome, p.current, p.desired, p.min, p.max, p.from_min, p.from_max) == expected
 
 
-@pytest.mark.parametrize("change, message, hint", [
-    (Change("=", 1, 1, 4), "--min 1 is below release.capacity.min (2)",
-     "release.capacity.min is 2: a slot needs that many healthy instances to hold any traffic (the release's gates); "
-     "give --min 2 or more, or lower release.capacity.min in rodeo.yml"),
-    (Change("=", 1, 0, 4), "--min 0 is below release.capacity.min (2)", None),
-    (Change("-", 1), "web=1 is below release.capacity.min (2)",
-     "release.capacity.min is 2: a slot needs that many healthy instances to hold any traffic (the release's gates), "
-     "so fewer would stop the next release; scale to 2 or more, or lower release.capacity.min in rodeo.yml"),
-    (Change("", 0, 5, 3), "--min 5 is above --max 3", "give a minimum no larger than the maximum"),
-    (Change("=", 6), "web=6 is outside what web-blue allows: 2 to 4 instance(s)", "scale within them, or change them with --min/--max"),
-])
+@pytest.mark.parametrize(
+    "change, message, hint",
+    [
+        (
+            Change("=", 1, 1, 4),
+            "--min 1 is below release.capacity.min (2)",
+            "release.capacity.min is 2: a slot needs that many healthy instances to hold any traffic (the release's gates); "
+            "give --min 2 or more, or lower release.capacity.min in rodeo.yml",
+        ),
+        (Change("=", 1, 0, 4), "--min 0 is below release.capacity.min (2)", None),
+        (
+            Change("-", 1),
+            "web=1 is below release.capacity.min (2)",
+            "release.capacity.min is 2: a slot needs that many healthy instances to hold any traffic (the release's gates), "
+            "so fewer would stop the next release; scale to 2 or more, or lower release.capacity.min in rodeo.yml",
+        ),
+        (Change("", 0, 5, 3), "--min 5 is above --max 3", "give a minimum no larger than the maximum"),
+        (
+            Change("=", 6),
+            "web=6 is outside what web-blue allows: 2 to 4 instance(s)",
+            "scale within them, or change them with --min/--max",
+        ),
+    ],
+)
 def test_plan_refuses_below_the_floor_with_the_reason(change, message, hint):
     with pytest.raises(ConfigError) as refused:
         plan(live(), change, "web-blue", floor=2)
@@ -131,4 +174,5 @@ def test_plan_refuses_below_the_floor_with_the_reason(change, message, hint):
 
 def test_lines_with_new_limits():
     assert plan(live(), Change("", 0, 2, 8), "web-blue", floor=2).lines() == [
-        f"keep web=2 of {A} in blue, new limits (group web-blue, min 2 -> 2, max 4 -> 8)"]
+        f"keep web=2 of {A} in blue, new limits (group web-blue, min 2 -> 2, max 4 -> 8)"
+    ]

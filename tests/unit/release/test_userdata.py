@@ -16,6 +16,15 @@ def test_document_names_app_and_env_and_round_trips():
     assert userdata.decode(encoded) == doc
 
 
-@pytest.mark.parametrize("data", [None, "", base64.b64encode(b"#!/bin/sh\necho hi").decode(), base64.b64encode(b'{"other": 1}').decode(), "not base64!"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        "",
+        base64.b64encode(b"#!/bin/sh\necho hi").decode(),
+        base64.b64encode(b'{"other": 1}').decode(),
+        "not base64!",
+    ],
+)
 def test_user_data_that_is_not_rodeos_decodes_to_none(data):
     assert userdata.decode(data) is None

@@ -18,8 +18,19 @@ TIMINGS = [
     ("five-minute period", dict(ALB_5XX, Period=300), 300 + 60 + 60),
     ("high resolution, 10 s", dict(ALB_5XX, Period=10), 10 + 0 + 10),
     ("high resolution, 2 of 3 x 30 s", dict(ALB_5XX, Period=30, EvaluationPeriods=3, DatapointsToAlarm=2), 60 + 0 + 10),
-    ("metric math: its longest period", {"AlarmName": "rate", "EvaluationPeriods": 2, "Metrics": [
-        {"Id": "e", "Expression": "m1/m2"}, {"Id": "m1", "MetricStat": {"Period": 60}}, {"Id": "m2", "MetricStat": {"Period": 60}}]}, 120 + 60 + 60),
+    (
+        "metric math: its longest period",
+        {
+            "AlarmName": "rate",
+            "EvaluationPeriods": 2,
+            "Metrics": [
+                {"Id": "e", "Expression": "m1/m2"},
+                {"Id": "m1", "MetricStat": {"Period": 60}},
+                {"Id": "m2", "MetricStat": {"Period": 60}},
+            ],
+        },
+        120 + 60 + 60,
+    ),
 ]
 
 
@@ -36,9 +47,14 @@ def test_a_pause_shorter_than_the_slowest_alarm_is_refused_with_the_figure():
     alarms = [timing(ALB_5XX), AlarmTiming("fast", 10, 1)]
     with pytest.raises(ReleaseError) as caught:
         check(60, alarms)  # the default pause_seconds: the 10% step would be over a minute before web-5xx could fire
-    assert caught.value.message == ("release.pause_seconds 60 is shorter than alarm web-5xx needs to fire: 180s (1 datapoint(s) of 60s, "
-                                    "60s to publish, 60s to evaluate); a bad step would be over before it could")
-    assert caught.value.hint == "set release.pause_seconds to at least 180 in rodeo.yml, or give the alarm a shorter period or fewer datapoints to alarm"
+    assert caught.value.message == (
+        "release.pause_seconds 60 is shorter than alarm web-5xx needs to fire: 180s (1 datapoint(s) of 60s, "
+        "60s to publish, 60s to evaluate); a bad step would be over before it could"
+    )
+    assert (
+        caught.value.hint
+        == "set release.pause_seconds to at least 180 in rodeo.yml, or give the alarm a shorter period or fewer datapoints to alarm"
+    )
 
 
 @pytest.mark.parametrize(("pause", "alarms"), [(180, [timing(ALB_5XX)]), (0, []), (20, [AlarmTiming("local", 10, 1)])])

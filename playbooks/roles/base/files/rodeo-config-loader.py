@@ -42,7 +42,9 @@ GROUP = os.environ.get("RODEO_CONFIG_GROUP", "root")
 KEY_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 REF_RE = re.compile(r"^(/[A-Za-z0-9_.\-/]+/([A-Z_][A-Z0-9_]*)):([0-9]+)$")
 BATCH = 10  # GetParameters takes at most 10 names a call
-WAIT_SECONDS = 60  # for the metadata service and AWS to answer at boot (then systemd restarts the unit: Restart=on-failure)
+WAIT_SECONDS = (
+    60  # for the metadata service and AWS to answer at boot (then systemd restarts the unit: Restart=on-failure)
+)
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 10.0  # seconds between tries of AWS: doubling from the first, at most the max
 
 
@@ -94,14 +96,16 @@ def fetch(ssm, refs: list[tuple[str, str, int]]) -> dict[str, str]:
     names = sorted(wanted)
     out = {}
     for start in range(0, len(names), BATCH):
-        answer = ssm.get_parameters(Names=names[start:start + BATCH], WithDecryption=True)
+        answer = ssm.get_parameters(Names=names[start : start + BATCH], WithDecryption=True)
         if answer.get("InvalidParameters"):
             raise LoadError(f"SSM has no such parameter version: {', '.join(sorted(answer['InvalidParameters']))}")
         for param in answer["Parameters"]:
             name = param["Name"].split(":")[0]
             ref = next((r for r in wanted.values() if r[0] == name), None)
             if ref is None or int(param["Version"]) != ref[2]:
-                raise LoadError(f"SSM answered {name} version {param.get('Version')}, not a version the user data names")
+                raise LoadError(
+                    f"SSM answered {name} version {param.get('Version')}, not a version the user data names"
+                )
             out[ref[1]] = param["Value"]
     absent = sorted({k for _, k, _ in refs} - set(out))
     if absent:
@@ -130,7 +134,11 @@ def write(path: str, text: str, group: str) -> None:
 
 def _imds(path: str, token: str | None, method: str = "GET") -> bytes | None:
     """The metadata service's answer for ``path``, None on 404."""
-    headers = {"X-aws-ec2-metadata-token-ttl-seconds": "300"} if method == "PUT" else {"X-aws-ec2-metadata-token": token or ""}
+    headers = (
+        {"X-aws-ec2-metadata-token-ttl-seconds": "300"}
+        if method == "PUT"
+        else {"X-aws-ec2-metadata-token": token or ""}
+    )
     request = urllib.request.Request(IMDS + path, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=2) as answer:
@@ -155,14 +163,22 @@ def _patiently(what: str, call, deadline: float):
 def load(out: str = OUT, group: str = GROUP) -> str:
     """Fetch this instance's config and write the environment file; returns what to log."""
     deadline = time.monotonic() + WAIT_SECONDS
-    token = _patiently("the metadata service did not answer", lambda: _imds("/latest/api/token", None, "PUT").decode(), deadline)
-    version, refs = references(_patiently("the metadata service did not answer", lambda: _imds("/latest/user-data", token), deadline))
+    token = _patiently(
+        "the metadata service did not answer", lambda: _imds("/latest/api/token", None, "PUT").decode(), deadline
+    )
+    version, refs = references(
+        _patiently("the metadata service did not answer", lambda: _imds("/latest/user-data", token), deadline)
+    )
     values = {}
     if refs:
-        region = _patiently("the metadata service did not answer", lambda: _imds("/latest/meta-data/placement/region", token), deadline).decode()
+        region = _patiently(
+            "the metadata service did not answer", lambda: _imds("/latest/meta-data/placement/region", token), deadline
+        ).decode()
         values = _from_ssm(refs, region, deadline)
     write(out, render(values, version), group)
-    return f"config version {version}: {len(values)} config var(s) written to {out}" + (f" ({', '.join(sorted(values))})" if values else "")
+    return f"config version {version}: {len(values)} config var(s) written to {out}" + (
+        f" ({', '.join(sorted(values))})" if values else ""
+    )
 
 
 def _from_ssm(refs: list[tuple[str, str, int]], region: str, deadline: float) -> dict[str, str]:
@@ -176,15 +192,30 @@ def _from_ssm(refs: list[tuple[str, str, int]], region: str, deadline: float) ->
     def attempt() -> dict[str, str]:
         # A new session each time: one that found no credentials (the instance profile's are served a few
         # seconds after boot) keeps none, and its client would fail the same way forever.
-        ssm = botocore.session.get_session().create_client("ssm", region_name=region, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None, config=config)
+        ssm = botocore.session.get_session().create_client(
+            "ssm", region_name=region, endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None, config=config
+        )
         return fetch(ssm, refs)
 
     try:
-        return with_backoff(attempt, (e.NoCredentialsError, e.PartialCredentialsError, e.CredentialRetrievalError, e.EndpointConnectionError,
-                                      e.ConnectTimeoutError, e.ReadTimeoutError, e.ConnectionClosedError), deadline)
+        return with_backoff(
+            attempt,
+            (
+                e.NoCredentialsError,
+                e.PartialCredentialsError,
+                e.CredentialRetrievalError,
+                e.EndpointConnectionError,
+                e.ConnectTimeoutError,
+                e.ReadTimeoutError,
+                e.ConnectionClosedError,
+            ),
+            deadline,
+        )
     except e.NoCredentialsError:
-        raise LoadError(f"no AWS credentials after {WAIT_SECONDS}s: give the instances an instance profile whose role may "
-                        "ssm:GetParameters (and kms:Decrypt for secrets)") from None
+        raise LoadError(
+            f"no AWS credentials after {WAIT_SECONDS}s: give the instances an instance profile whose role may "
+            "ssm:GetParameters (and kms:Decrypt for secrets)"
+        ) from None
     except e.BotoCoreError as exc:
         raise LoadError(f"AWS did not answer: {exc}") from None
     except e.ClientError as exc:
@@ -212,7 +243,11 @@ def main() -> int:
         print(f"rodeo-config: {load()}", flush=True)
         return 0
     except Exception as exc:  # anything: the unit fails and the app does not start (messages name keys, never values)
-        print(f"rodeo-config: config not loaded, the app must not start: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        print(
+            f"rodeo-config: config not loaded, the app must not start: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
 
 

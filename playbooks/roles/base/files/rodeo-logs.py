@@ -120,9 +120,17 @@ def to_event(entry: dict) -> dict | None:
     doc["message"] = message
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     if len(body.encode()) > MAX_MESSAGE_BYTES:
-        room = MAX_MESSAGE_BYTES - len(json.dumps(dict(doc, message=""), ensure_ascii=False, separators=(",", ":")).encode()) - len(TRUNCATED) - 64
-        cut = message.encode()[:max(room, 0)].decode("utf-8", errors="ignore")
-        while len(json.dumps(dict(doc, message=cut + TRUNCATED), ensure_ascii=False, separators=(",", ":")).encode()) > MAX_MESSAGE_BYTES:
+        room = (
+            MAX_MESSAGE_BYTES
+            - len(json.dumps(dict(doc, message=""), ensure_ascii=False, separators=(",", ":")).encode())
+            - len(TRUNCATED)
+            - 64
+        )
+        cut = message.encode()[: max(room, 0)].decode("utf-8", errors="ignore")
+        while (
+            len(json.dumps(dict(doc, message=cut + TRUNCATED), ensure_ascii=False, separators=(",", ":")).encode())
+            > MAX_MESSAGE_BYTES
+        ):
             cut = cut[: len(cut) * 9 // 10]  # escapes made it longer than its bytes: cut more
         body = json.dumps(dict(doc, message=cut + TRUNCATED), ensure_ascii=False, separators=(",", ":"))
     return {"timestamp": timestamp_ms(entry["__REALTIME_TIMESTAMP"]), "message": body}
@@ -152,8 +160,11 @@ class Batch:
         stamp = event["timestamp"]
         if self.events:
             stamp = max(stamp, self.events[-1]["timestamp"])
-            if (len(self.events) >= MAX_BATCH_EVENTS or self.size + size > MAX_BATCH_BYTES
-                    or stamp - self.events[0]["timestamp"] > MAX_SPAN_MS):
+            if (
+                len(self.events) >= MAX_BATCH_EVENTS
+                or self.size + size > MAX_BATCH_BYTES
+                or stamp - self.events[0]["timestamp"] > MAX_SPAN_MS
+            ):
                 return False
         else:
             self.started = now
@@ -194,8 +205,9 @@ class Imds:
         self.base, self.timeout, self.token = base, timeout, None
 
     def _token(self) -> str:
-        request = urllib.request.Request(f"{self.base}/latest/api/token", method="PUT",
-                                         headers={"X-aws-ec2-metadata-token-ttl-seconds": "21600"})
+        request = urllib.request.Request(
+            f"{self.base}/latest/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "21600"}
+        )
         with urllib.request.urlopen(request, timeout=self.timeout) as reply:
             return reply.read().decode()
 
@@ -203,7 +215,9 @@ class Imds:
         """The document at ``path`` (``meta-data/instance-id``), None when there is none (404)."""
         for _ in range(2):
             self.token = self.token or self._token()
-            request = urllib.request.Request(f"{self.base}/latest/{path}", headers={"X-aws-ec2-metadata-token": self.token})
+            request = urllib.request.Request(
+                f"{self.base}/latest/{path}", headers={"X-aws-ec2-metadata-token": self.token}
+            )
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as reply:
                     return reply.read()
@@ -230,11 +244,18 @@ class Shipper:
         if cursor:
             reader.seek_cursor(cursor)
             first = reader.get_next()
-            if first and not reader.test_cursor(cursor):  # that entry is gone (a volatile journal): start at the next one
+            if first and not reader.test_cursor(
+                cursor
+            ):  # that entry is gone (a volatile journal): start at the next one
                 self.take(first)
         else:
             start_of_this_boot(reader)
-        log.info("shipping the journal to %s, stream %s (%s)", self.group, self.stream, "from the saved cursor" if cursor else "from this boot's start")
+        log.info(
+            "shipping the journal to %s, stream %s (%s)",
+            self.group,
+            self.stream,
+            "from the saved cursor" if cursor else "from this boot's start",
+        )
         while not self.stopping:
             entry = reader.get_next()
             if entry:
@@ -265,7 +286,9 @@ class Shipper:
         batch, delay = self.batch, 1.0
         while True:
             try:
-                reply = self.logs.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=batch.events)
+                reply = self.logs.put_log_events(
+                    logGroupName=self.group, logStreamName=self.stream, logEvents=batch.events
+                )
                 break
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
                 if _code(exc) == "ResourceNotFoundException":
@@ -297,7 +320,11 @@ class Shipper:
                 if code == "ResourceAlreadyExistsException":
                     return
                 if not said:
-                    why = f"log group {self.group} does not exist (run 'invoke setup')" if code == "ResourceNotFoundException" else str(exc)
+                    why = (
+                        f"log group {self.group} does not exist (run 'invoke setup')"
+                        if code == "ResourceNotFoundException"
+                        else str(exc)
+                    )
                     log.warning("cannot create log stream %s: %s; trying again", self.stream, why)
                     said = True
             if nap(delay, lambda: self.stopping):
@@ -354,7 +381,9 @@ def _identity(imds: Imds, stopping) -> tuple[str, str, bytes | None] | None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)  # boto's own chatter: warnings only
+    logging.basicConfig(
+        level=logging.WARNING, format="%(message)s", stream=sys.stderr
+    )  # boto's own chatter: warnings only
     log.setLevel(logging.INFO)
     shipper: Shipper | None = None
     stop = {"asked": False}
@@ -372,7 +401,9 @@ def main() -> int:
     instance, region, user_data = found
     where = target(user_data)
     if where is None:
-        log.info("this instance has no Rodeo user data ({\"rodeo\": {\"app\", \"env\"}}): nothing to ship until the next boot")
+        log.info(
+            'this instance has no Rodeo user data ({"rodeo": {"app", "env"}}): nothing to ship until the next boot'
+        )
         return 0
     import boto3
     import botocore.config
@@ -380,8 +411,12 @@ def main() -> int:
 
     # Debian 12's botocore (1.29) predates AWS_ENDPOINT_URL: honour it here, as newer SDKs do.
     logs = boto3.session.Session(region_name=region).client(
-        "logs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
-        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20))
+        "logs",
+        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        config=botocore.config.Config(
+            retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20
+        ),
+    )
     state = Path(os.environ.get("STATE_DIRECTORY", "/var/lib/rodeo-logs").split(":")[0])
     state.mkdir(parents=True, exist_ok=True)
     shipper = Shipper(logs, group_name(*where), instance, state / "cursor")

@@ -48,8 +48,17 @@ def spec(user_data: bytes | None) -> dict | None:
     if not isinstance(oneoff, dict):
         return None
     argv, run_id, timeout = oneoff.get("argv"), oneoff.get("id"), oneoff.get("timeout")
-    if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv) and isinstance(run_id, str) and isinstance(timeout, int) and timeout > 0):
-        raise ValueError("user data names a malformed one-off command (want id, a non-empty argv of strings, a positive timeout)")
+    if not (
+        isinstance(argv, list)
+        and argv
+        and all(isinstance(a, str) for a in argv)
+        and isinstance(run_id, str)
+        and isinstance(timeout, int)
+        and timeout > 0
+    ):
+        raise ValueError(
+            "user data names a malformed one-off command (want id, a non-empty argv of strings, a positive timeout)"
+        )
     return {"id": run_id, "argv": argv, "timeout": timeout}
 
 
@@ -61,9 +70,15 @@ def end_line(run_id: str, code: int | None, timeout: int) -> str:
 
 
 def _imds(path: str, token: str | None, method: str = "GET") -> bytes | None:
-    headers = {"X-aws-ec2-metadata-token-ttl-seconds": "300"} if method == "PUT" else {"X-aws-ec2-metadata-token": token or ""}
+    headers = (
+        {"X-aws-ec2-metadata-token-ttl-seconds": "300"}
+        if method == "PUT"
+        else {"X-aws-ec2-metadata-token": token or ""}
+    )
     try:
-        with urllib.request.urlopen(urllib.request.Request(IMDS + path, method=method, headers=headers), timeout=2) as answer:
+        with urllib.request.urlopen(
+            urllib.request.Request(IMDS + path, method=method, headers=headers), timeout=2
+        ) as answer:
             return answer.read()
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
@@ -99,15 +114,22 @@ def run(argv: list[str], timeout: int) -> int | None:
     journal files them under rodeo-oneoff.service wherever the unit's cgroup cannot be read (a container).
     """
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
     except OSError as exc:
         print(f"<3>rodeo-oneoff: cannot start {argv[0]!r}: {exc}", flush=True)
         return 127
     lock = threading.Lock()
-    relays = [threading.Thread(target=_relay, args=(pipe, level, lock), daemon=True) for pipe, level in ((proc.stdout, 6), (proc.stderr, 3))]
+    relays = [
+        threading.Thread(target=_relay, args=(pipe, level, lock), daemon=True)
+        for pipe, level in ((proc.stdout, 6), (proc.stderr, 3))
+    ]
     for relay in relays:
         relay.start()
-    signal.signal(signal.SIGTERM, lambda signum, frame: os.killpg(proc.pid, signal.SIGTERM))  # the instance is going away: so is the command
+    signal.signal(
+        signal.SIGTERM, lambda signum, frame: os.killpg(proc.pid, signal.SIGTERM)
+    )  # the instance is going away: so is the command
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
