@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,11 @@ class World:
     def seed(self):
         stack.up(self.stack, REGION, seeders=(seed.seed_release(self.cfg),))
         self.env = slots.resolve(self.cfg, self.aws)
+        # Its targets are "initial" for a moment (toolkit.local.awsrules): a test starts from a serving environment.
+        deadline = time.monotonic() + 30
+        while self.state().blue.healthy < self.cfg.release.capacity.min and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert self.state().blue.healthy >= self.cfg.release.capacity.min, self.state()
         return self
 
     def state(self):
