@@ -35,7 +35,7 @@ def test_scale_config_set_and_rollback_as_a_heroku_user_types_them(project: Proj
     slot, ami = released["active_slot"], released["ami"]
     name = f"web-{slot}"
     # The release started its slot at what the live one ran (a shared stack's earlier seeding may have run 2): one, to begin.
-    one = project.invoke("scale", "web=1")
+    one = project.invoke("scale", "web=1", "--min", "1", "--max", "3")
     assert one.returncode == 0, one.stderr[-2000:]
     assert group(local_stack, name)["DesiredCapacity"] == 1
 
