@@ -54,7 +54,9 @@ NOTES = (
 )
 # Packer's words around a failure's reason (it says each reason up to three times).
 REASON_PREFIXES = re.compile(r"^(?:Build '[^']*' errored after [^:]*: |(?:==>|-->)\s*[\w.-]+: )")
-BOILERPLATE = re.compile(r"Some builds didn't complete successfully|Builds finished but no artifacts|^Provisioning step had errors")
+BOILERPLATE = re.compile(
+    r"Some builds didn't complete successfully|Builds finished but no artifacts|^Provisioning step had errors"
+)
 COPYING = re.compile(r"Copying to: (\S+)")
 SOURCE = re.compile(r"^\s*(?:==>|-->)?\s*[\w-]+\.[\w.-]+:(?: |$)")  # "    amazon-ebs.app: " before a step's line
 INTERRUPT_GRACE = 300.0
@@ -74,7 +76,10 @@ class BuildResult:
     phases: dict[str, float]
     log: Path
     errors: list[str] = field(default_factory=list)
-    window: tuple[float, float] = (0.0, 0.0)  # when Packer started and ended (epoch seconds): bakes that overlapped show it
+    window: tuple[float, float] = (
+        0.0,
+        0.0,
+    )  # when Packer started and ended (epoch seconds): bakes that overlapped show it
 
 
 def version(binary: str = "packer") -> tuple[int, ...]:
@@ -110,21 +115,45 @@ INIT_TIMEOUT = 300  # seconds: downloading the amazon plugin takes a few; a stal
 def init(template: Path, env: dict[str, str]) -> None:
     """``packer init`` (Packer 1.7+): installs the plugins the template requires."""
     try:
-        proc = subprocess.run(["packer", "init", str(template)], capture_output=True, text=True, env=env, timeout=INIT_TIMEOUT)
+        proc = subprocess.run(
+            ["packer", "init", str(template)], capture_output=True, text=True, env=env, timeout=INIT_TIMEOUT
+        )
     except subprocess.TimeoutExpired:
-        raise PackerError(f"packer init did not end within {INIT_TIMEOUT} s", "check network access to the plugin source (github.com)") from None
+        raise PackerError(
+            f"packer init did not end within {INIT_TIMEOUT} s", "check network access to the plugin source (github.com)"
+        ) from None
     if proc.returncode != 0:
-        raise PackerError(f"packer init failed: {proc.stderr.strip() or proc.stdout.strip()}", "check network access to the plugin source")
+        raise PackerError(
+            f"packer init failed: {proc.stderr.strip() or proc.stdout.strip()}",
+            "check network access to the plugin source",
+        )
 
 
 def build_command(template: Path, var_file: Path, on_error: str = "cleanup") -> list[str]:
     """The ``packer build`` command line: machine-readable; on error Packer cleans up, or with ``abort`` leaves the instance up."""
-    return ["packer", "build", "-machine-readable", "-color=false", f"-on-error={on_error}", f"-var-file={var_file}", str(template)]
+    return [
+        "packer",
+        "build",
+        "-machine-readable",
+        "-color=false",
+        f"-on-error={on_error}",
+        f"-var-file={var_file}",
+        str(template),
+    ]
 
 
-def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], cwd: Path,
-          on_event: Callable[[progress.Event], None] = lambda event: None, redact: Callable[[str], str] | None = None,
-          phase: str | None = None, on_error: str = "cleanup", cancel: "Cancel | None" = None) -> BuildResult:
+def build(
+    template: Path,
+    var_file: Path,
+    bake_dir: Path,
+    env: dict[str, str],
+    cwd: Path,
+    on_event: Callable[[progress.Event], None] = lambda event: None,
+    redact: Callable[[str], str] | None = None,
+    phase: str | None = None,
+    on_error: str = "cleanup",
+    cancel: "Cancel | None" = None,
+) -> BuildResult:
     """``packer build`` the template; PackerError (with Packer's own message) if it fails.
 
     ``on_event`` gets every progress event; ``redact`` rewrites every line
@@ -138,11 +167,19 @@ def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], c
     cmd = build_command(template, var_file, on_error)
     stream = Stream(on_event, PhaseClock(phase, on_event))
     started = time.time()
-    with open(log_path, "w") as log:
+    with open(log_path, "w", buffering=1) as log:  # line by line: a hung build shows where it stopped
         # Its own process group: an interrupt reaches Packer and its provisioners
         # through us (see _stop) whether it came from a terminal or a SIGTERM.
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                bufsize=1, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
         stopping = threading.Lock()
         interrupted: list[bool] = []
 
@@ -173,8 +210,13 @@ def build(template: Path, var_file: Path, bake_dir: Path, env: dict[str, str], c
         on_event(progress.Ended(False, why))
         raise PackerError(f"packer build failed: {(reasons or ['see the Packer log'])[-1]}", f"full log: {log_path}")
     on_event(progress.Ended(True))
-    return BuildResult(amis=read_manifest(bake_dir / "manifest.json"), phases=stream.clock.durations, log=log_path, errors=stream.errors,
-                       window=(round(started, 3), round(time.time(), 3)))
+    return BuildResult(
+        amis=read_manifest(bake_dir / "manifest.json"),
+        phases=stream.clock.durations,
+        log=log_path,
+        errors=stream.errors,
+        window=(round(started, 3), round(time.time(), 3)),
+    )
 
 
 class Stream:
@@ -289,7 +331,9 @@ class PhaseClock:
     tags`` after the copy) does not go back.
     """
 
-    def __init__(self, initial: str | None = None, on_event: Callable[[progress.Event], None] = lambda event: None) -> None:
+    def __init__(
+        self, initial: str | None = None, on_event: Callable[[progress.Event], None] = lambda event: None
+    ) -> None:
         self.durations: dict[str, float] = {}
         self.current: str | None = None
         self.started = time.monotonic()
@@ -384,7 +428,9 @@ def aws_credentials(aws_env: dict[str, str]) -> dict[str, str]:
     except botocore.exceptions.BotoCoreError as exc:
         raise (explain(exc) or PackerError(str(exc), "check the AWS profile")) from None
     if frozen is None or not frozen.access_key:
-        raise AwsError("no AWS credentials found for Packer", "set AWS_PROFILE (or run 'aws sso login'), or use --env local")
+        raise AwsError(
+            "no AWS credentials found for Packer", "set AWS_PROFILE (or run 'aws sso login'), or use --env local"
+        )
     out = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
     if frozen.token:
         out["AWS_SESSION_TOKEN"] = frozen.token
