@@ -84,6 +84,22 @@ chroot "$merged" /usr/sbin/sshd -D -e -p "$port" -o ListenAddress=127.0.0.1 \
 wait $!
 """
 
+# _SCRIPT as pid 1 of new mount, pid and UTS namespaces (killed with this process); its arguments follow.
+_UNSHARED_SCRIPT = (
+    "unshare",
+    "--mount",
+    "--pid",
+    "--uts",
+    "--fork",
+    "--kill-child",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    _SCRIPT,
+    "sh",
+)
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -198,21 +214,7 @@ def build_instance(
         proc = None
         try:
             proc = subprocess.Popen(
-                [
-                    "unshare",
-                    "--mount",
-                    "--pid",
-                    "--uts",
-                    "--fork",
-                    "--kill-child",
-                    "--propagation",
-                    "private",
-                    "sh",
-                    "-c",
-                    _SCRIPT,
-                    "sh",
-                    *args,
-                ],
+                [*_UNSHARED_SCRIPT, *args],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -249,18 +251,7 @@ def start_kept(layers: list[Path], upper: Path, public_key: str, user: str = "ad
     with log:
         proc = subprocess.Popen(
             [
-                "unshare",
-                "--mount",
-                "--pid",
-                "--uts",
-                "--fork",
-                "--kill-child",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                _SCRIPT,
-                "sh",
+                *_UNSHARED_SCRIPT,
                 lower,
                 str(upper),
                 str(work),
