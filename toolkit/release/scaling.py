@@ -29,9 +29,9 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
+from toolkit import cron
 from toolkit.config import Config, Scaling
 from toolkit.errors import ReleaseError
-from toolkit.release import cron
 from toolkit.release.plan import SLOTS
 
 PREFIX = "rodeo-"
