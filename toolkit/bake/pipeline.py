@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from toolkit import __version__, notify, procs
+from toolkit import __version__, notify, procs, secrets
 from toolkit.aws import AWS_ERRORS, error_code
-from toolkit.bake import handoff, inputs, keep, procfile, secrets, source
+from toolkit.bake import handoff, inputs, keep, procfile, source
 from toolkit.bake.cancel import Cancel
 from toolkit.bake.plan import BakePlan, gather, plan_bake
 from toolkit.bake.progress import Progress

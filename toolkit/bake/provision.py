@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Callable
 
 from toolkit import config as config_mod
-from toolkit.bake import progress, secrets, step
+from toolkit import secrets
+from toolkit.bake import progress, step
 from toolkit.errors import ProvisionError
 from toolkit.hosts import ssh
 from toolkit.hosts.ssh import SshHost

@@ -26,7 +26,8 @@ import json
 import sys
 from pathlib import Path
 
-from toolkit.bake import secrets, step
+from toolkit import secrets
+from toolkit.bake import step
 from toolkit.bake.provision import HOST_CLOCK, LEAKS
 from toolkit.bake.source import APP_DIR
 from toolkit.errors import VerifyError

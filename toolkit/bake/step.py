@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from toolkit.bake import progress, secrets
+from toolkit import secrets
+from toolkit.bake import progress
 from toolkit.errors import RodeoError
 from toolkit.hosts.ssh import SshHost
 
