@@ -26,11 +26,10 @@ from typing import Any, Iterator, Mapping
 from toolkit import __version__, notify, procs, secrets
 from toolkit.aws import AWS_ERRORS, error_code
 from toolkit.bake import handoff, inputs, keep, procfile, source
-from toolkit.bake.cancel import Cancel
 from toolkit.bake.plan import BakePlan, gather, plan_bake
-from toolkit.bake.progress import Progress
 from toolkit.bake.provision import APP_VARS, EXTRA_VARS
 from toolkit.bake.provision import RECORD as PROVISION_RECORD
+from toolkit.cancel import Cancel
 from toolkit.config import Config
 from toolkit.errors import LockError, PackerError, ProvisionError, ReleaseError, RodeoError, VerifyError
 from toolkit.hosts import HOST_DIRS, BuildTarget, Hosts
@@ -38,6 +37,7 @@ from toolkit.hosts.ssh import new_key
 from toolkit.images import lineage
 from toolkit.packer import render
 from toolkit.packer import run as packer
+from toolkit.progress import Progress
 from toolkit.release import lock
 from toolkit.ui import Reporter
 

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Callable
 
 from toolkit import config as config_mod
-from toolkit import secrets
-from toolkit.bake import progress, step
+from toolkit import progress, secrets
+from toolkit.bake import step
 from toolkit.errors import ProvisionError
 from toolkit.hosts import ssh
 from toolkit.hosts.ssh import SshHost

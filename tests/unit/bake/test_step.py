@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from toolkit.bake import progress, step, steps
+from toolkit import progress
+from toolkit.bake import step, steps
 from toolkit.errors import ProvisionError
 
 
