@@ -36,7 +36,7 @@ from toolkit.config import Config
 from toolkit.configvars.plan import parameter_path
 from toolkit.errors import ConfigError, ReleaseError
 from toolkit.logs import group as log_group
-from toolkit.release.ledger import table_name
+from toolkit.table import table_name
 
 PURPOSES = ("bake", "verify", "release", "run", "prune", "logs")  # what Rodeo's own runs call: "all"
 INSTANCE = "instance"  # another principal (the instances' role): asked for by name only

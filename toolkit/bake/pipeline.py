@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from toolkit import __version__, notify, procs, secrets
+from toolkit import __version__, lock, notify, procs, secrets
 from toolkit.aws import AWS_ERRORS, error_code
 from toolkit.bake import handoff, inputs, keep, procfile, source
 from toolkit.bake.plan import BakePlan, gather, plan_bake
@@ -38,7 +38,6 @@ from toolkit.images import lineage
 from toolkit.packer import render
 from toolkit.packer import run as packer
 from toolkit.progress import Progress
-from toolkit.release import lock
 from toolkit.ui import Reporter
 
 PROCFILE_RECORD = "procfile.json"  # an image baked by Rodeo's app role: its Procfile and runtime, as read

@@ -22,9 +22,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolkit import lock
 from toolkit.config import Config
 from toolkit.errors import ConfigError, ReleaseError
-from toolkit.release import ledger, lock, rollout, scaled, slots
+from toolkit.release import ledger, rollout, scaled, slots
 from toolkit.release.plan import State
 from toolkit.ui import Reporter
 
