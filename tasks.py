@@ -399,7 +399,7 @@ def release(
     debug=False,
 ):
     """Move traffic to a new AMI with the newest config version: canary steps, gates, automatic rollback on failure."""
-    from toolkit.images.lineage import check_id
+    from toolkit.lineage import check_id
     from toolkit.release import rollout
 
     cfg = _config(env)
@@ -700,7 +700,7 @@ def run(c, env="local", size="", ami="", config_version=-1, timeout=3600, json=F
     """
     import shlex
 
-    from toolkit.images.lineage import check_id
+    from toolkit.lineage import check_id
     from toolkit.release import run as oneoff_run
 
     words = list(_AFTER_DDASH) or shlex.split(c.remainder or "")
@@ -786,7 +786,7 @@ def verify(c, ami, env="local", image="", junit="", json=False, debug=False):
     AMI (rodeo:verified, rodeo:verified-at).
     """
     from toolkit.images.check import verify_ami
-    from toolkit.images.lineage import check_id
+    from toolkit.lineage import check_id
 
     cfg = _config(env)
     check_id(ami)  # before the local stack starts

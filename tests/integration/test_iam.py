@@ -34,6 +34,7 @@ from tests.support.principals import acting_as
 from tests.support.stacks import moto_stack
 from toolkit import config as config_mod
 from toolkit import iam, table
+from toolkit import lineage as images
 from toolkit import lock as release_lock
 from toolkit.config import Scaling, Schedule, SmokeCheck, TargetTracking
 from toolkit.configvars import change
@@ -41,7 +42,6 @@ from toolkit.errors import LockError, ReleaseError, VerifyError
 from toolkit.hosts.ec2 import Ec2Hosts
 from toolkit.hosts.local import LocalHosts
 from toolkit.images import check as ami_check
-from toolkit.images import lineage as images
 from toolkit.images.prune import prune
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment

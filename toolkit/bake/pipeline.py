@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from toolkit import __version__, lock, notify, procs, secrets
+from toolkit import __version__, lineage, lock, notify, procs, secrets
 from toolkit.aws import AWS_ERRORS, error_code
 from toolkit.bake import handoff, inputs, keep, procfile, source
 from toolkit.bake.plan import BakePlan, gather, plan_bake
@@ -34,7 +34,6 @@ from toolkit.config import Config
 from toolkit.errors import LockError, PackerError, ProvisionError, ReleaseError, RodeoError, VerifyError
 from toolkit.hosts import HOST_DIRS, BuildTarget, Hosts
 from toolkit.hosts.ssh import new_key
-from toolkit.images import lineage
 from toolkit.packer import render
 from toolkit.packer import run as packer
 from toolkit.progress import Progress

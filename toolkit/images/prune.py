@@ -23,7 +23,7 @@ import botocore.exceptions
 from toolkit.aws import SETTLE_SECONDS, error_code, once_settled
 from toolkit.config import Config
 from toolkit.errors import AwsError, ConfigError, ReleaseError
-from toolkit.images.lineage import tags_of
+from toolkit.lineage import tags_of
 from toolkit.release import ledger, slots
 from toolkit.ui import Reporter, Silent
 

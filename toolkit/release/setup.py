@@ -26,7 +26,7 @@ import botocore.exceptions
 from toolkit import table
 from toolkit.aws import error_code, once_settled
 from toolkit.config import Config, Release
-from toolkit.images.lineage import newest_verified
+from toolkit.lineage import newest_verified
 from toolkit.logs import group as log_group
 from toolkit.release import scaling, slots
 from toolkit.release.plan import SLOTS

@@ -7,7 +7,7 @@ from typing import Any
 from toolkit import lock
 from toolkit.config import Config
 from toolkit.configvars import store as configvars
-from toolkit.images.lineage import app_source, find_ami
+from toolkit.lineage import app_source, find_ami
 from toolkit.release import ledger, scaled, scaling, slots
 
 
