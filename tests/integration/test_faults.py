@@ -247,7 +247,7 @@ def test_a_bake_and_its_tag_read_back_survive_faults(tmp_path, local_stack):
     """
     from toolkit import config as config_mod
     from toolkit.bake.pipeline import bake
-    from toolkit.hosts.local import LocalHosts
+    from toolkit.local.hosts import LocalHosts
 
     st, url = local_stack
     project = Project(tmp_path / "project", st.state_dir)

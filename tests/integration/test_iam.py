@@ -40,11 +40,11 @@ from toolkit.config import Scaling, Schedule, SmokeCheck, TargetTracking
 from toolkit.configvars import change
 from toolkit.errors import LockError, ReleaseError, VerifyError
 from toolkit.hosts.ec2 import Ec2Hosts
-from toolkit.hosts.local import LocalHosts
 from toolkit.images import check as ami_check
 from toolkit.images.prune import prune
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment
+from toolkit.local.hosts import LocalHosts
 from toolkit.release import history, ledger, resize, rollout, smoke
 from toolkit.release import setup as infra
 from toolkit.release import status as release_status
