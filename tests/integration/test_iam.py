@@ -33,11 +33,11 @@ from tests.integration.release.conftest import World, make_config
 from tests.support.principals import acting_as
 from tests.support.stacks import moto_stack
 from toolkit import config as config_mod
+from toolkit import configchange as change
 from toolkit import iam, table
 from toolkit import lineage as images
 from toolkit import lock as release_lock
 from toolkit.config import Scaling, Schedule, SmokeCheck, TargetTracking
-from toolkit.configvars import change
 from toolkit.errors import LockError, ReleaseError, VerifyError
 from toolkit.hosts.ec2 import Ec2Hosts
 from toolkit.images import check as ami_check
