@@ -609,7 +609,7 @@ def config_set(c, pair, and_=None, secret=False, env="local", release=True, json
     A key is an environment variable name (^[A-Z_][A-Z0-9_]*$, not AWS_* or RODEO_*), a value 1 to 4096 bytes.
     """
     from toolkit import configchange
-    from toolkit.configvars.plan import parse_pairs
+    from toolkit.configvars.versions import parse_pairs
 
     cfg = _config(env)
     values = parse_pairs([pair, *(and_ or [])], secret, lambda key: configchange.read_value(sys.stdin, key))
@@ -638,7 +638,7 @@ def config_set(c, pair, and_=None, secret=False, env="local", release=True, json
 def config_unset(c, key, and_=None, env="local", release=True, json=False, break_lock=False, debug=False):
     """Remove config vars: a new config version without them, released like config.set (their SSM parameters stay, for rollbacks)."""
     from toolkit import configchange
-    from toolkit.configvars.plan import parse_keys
+    from toolkit.configvars.versions import parse_keys
 
     cfg = _config(env)
     keys = parse_keys([key, *(and_ or [])])

@@ -44,7 +44,7 @@ from toolkit.release import (
     rollout,  # noqa: E402
     slots,  # noqa: E402
 )
-from toolkit.release.plan import violations  # noqa: E402
+from toolkit.release.planner import violations  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, TextIO
 from toolkit import lock, notify
 from toolkit.config import Config
 from toolkit.configvars import store
-from toolkit.configvars.plan import ConfigVersion, Diff, apply, diff_set, diff_unset
+from toolkit.configvars.versions import ConfigVersion, Diff, apply, diff_set, diff_unset
 from toolkit.errors import ReleaseError, RodeoError
 from toolkit.release import ledger, rollout, slots
 from toolkit.release.result import ReleaseResult

@@ -26,7 +26,7 @@ import botocore.exceptions
 
 from toolkit.aws import error_code
 from toolkit.config import Config
-from toolkit.configvars.plan import EMPTY, ConfigVersion, Var, parameter_name, parameter_of, type_parameter_name
+from toolkit.configvars.versions import EMPTY, ConfigVersion, Var, parameter_name, parameter_of, type_parameter_name
 from toolkit.errors import AwsError, ReleaseError
 from toolkit.secrets import redact
 from toolkit.table import missing_table, table_name

@@ -39,7 +39,7 @@ from toolkit.logs import tail
 from toolkit.logs.view import LogLine, Query, line_of
 from toolkit.oneoff import instance, spec
 from toolkit.release import ledger, userdata
-from toolkit.release.plan import UNFINISHED, Plan
+from toolkit.release.planner import UNFINISHED, Plan
 from toolkit.ui import Reporter
 
 

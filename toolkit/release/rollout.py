@@ -23,7 +23,7 @@ from toolkit.configvars import pin
 from toolkit.errors import ImageError, ReleaseError
 from toolkit.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release import crash, ledger, phase, restore, scaled, scaling, slots, smoke, userdata, watch, who
-from toolkit.release.plan import Plan, describe, need_healthy, plan
+from toolkit.release.planner import Plan, describe, need_healthy, plan
 from toolkit.release.result import ReleaseResult
 from toolkit.ui import Line, Reporter
 

@@ -32,7 +32,7 @@ import botocore.exceptions
 from toolkit import cron
 from toolkit.config import Config, Scaling
 from toolkit.errors import ReleaseError
-from toolkit.release.plan import SLOTS
+from toolkit.release.planner import SLOTS
 
 PREFIX = "rodeo-"
 # AlarmNotification: target tracking acts through CloudWatch alarms. ScheduledActions: the schedules.

@@ -29,7 +29,7 @@ from toolkit.config import Config, Release
 from toolkit.lineage import newest_verified
 from toolkit.logs import group as log_group
 from toolkit.release import scaling, slots
-from toolkit.release.plan import SLOTS
+from toolkit.release.planner import SLOTS
 
 
 def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_capacity: int = 0) -> dict:
