@@ -18,7 +18,7 @@ import botocore.exceptions
 
 from toolkit.aws import error_code
 from toolkit.config import Config
-from toolkit.errors import ReleaseError
+from toolkit.errors import TableMissing
 
 
 def table_name(config: Config) -> str:
@@ -26,8 +26,9 @@ def table_name(config: Config) -> str:
     return f"rodeo-{config.app}"
 
 
-def missing_table(config: Config) -> ReleaseError:
-    return ReleaseError(
+def missing_table(config: Config) -> TableMissing:
+    """The error for a call that found no table: a bake's lock, a release's ledger, a config version alike."""
+    return TableMissing(
         f"DynamoDB table {table_name(config)!r} does not exist in {config.region}",
         f"create it with 'invoke setup --env {config.env}'",
     )

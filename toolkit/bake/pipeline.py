@@ -31,7 +31,7 @@ from toolkit.bake.provision import APP_VARS, EXTRA_VARS
 from toolkit.bake.provision import RECORD as PROVISION_RECORD
 from toolkit.cancel import Cancel
 from toolkit.config import Config
-from toolkit.errors import LockError, PackerError, ProvisionError, ReleaseError, RodeoError, VerifyError
+from toolkit.errors import LockError, PackerError, ProvisionError, RodeoError, TableMissing, VerifyError
 from toolkit.hosts import HOST_DIRS, BuildTarget, Hosts
 from toolkit.hosts.ssh import new_key
 from toolkit.packer import render
@@ -626,7 +626,7 @@ def _bake_lock(
                 cancel.wait(2)
             else:
                 time.sleep(2)
-        except ReleaseError as exc:  # no table yet (invoke setup makes it): bake unserialized rather than not at all
+        except TableMissing as exc:  # no table yet (invoke setup makes it): bake unserialized rather than not at all
             reporter.warn(f"bakes of the same inputs are not serialized: {exc.message} ({exc.hint})")
             yield False
             return
