@@ -22,6 +22,7 @@ from tests.integration.release.conftest import REGION, World, make_config
 from tests.support.faultproxy import FaultProxy
 from tests.support.hooks import MUTATING, HookedAws
 from tests.support.stacks import moto_stack
+from toolkit import table
 from toolkit.aws import RETRIES
 from toolkit.errors import ReleaseError
 from toolkit.local.environment import LocalEnvironment
@@ -113,7 +114,7 @@ def versions(world) -> list[dict]:
 def lock_items(world) -> list[dict]:
     ddb = world.observer.client("dynamodb")
     return ddb.query(
-        TableName=ledger.table_name(world.cfg),
+        TableName=table.table_name(world.cfg),
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"{world.cfg.env}#lock"}},
     )["Items"]
@@ -251,7 +252,7 @@ def test_a_bake_and_its_tag_read_back_survive_faults(tmp_path, local_stack):
     """
     from toolkit import config as config_mod
     from toolkit.bake.pipeline import bake
-    from toolkit.hosts.local import LocalHosts
+    from toolkit.local.hosts import LocalHosts
 
     st, url = local_stack
     project = Project(tmp_path / "project", st.state_dir)

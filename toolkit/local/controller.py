@@ -311,7 +311,7 @@ class Controller:
             if baking:
                 egress.forget(booted.dir / "upper")  # the image keeps no local-only proxy setting
                 buildinstances.hand_over(booted.dir, self.dir, baking)
-                instances.release(booted.dir, booted.netns, keep_disk=False)
+                instances.unmount(booted.dir, booted.netns, keep_disk=False)
         self._forget_network(iid)
         metadata = self.metadata.pop(iid, None)
         if metadata is not None:

@@ -32,13 +32,14 @@ import sys
 import time
 from typing import Any, Callable
 
+from toolkit import lock
 from toolkit.config import Config
 from toolkit.errors import OneOffError, ReleaseError
 from toolkit.logs import tail
 from toolkit.logs.view import LogLine, Query, line_of
 from toolkit.oneoff import instance, spec
-from toolkit.release import ledger, lock, userdata
-from toolkit.release.plan import UNFINISHED, Plan
+from toolkit.release import ledger, userdata
+from toolkit.release.planner import UNFINISHED, Plan
 from toolkit.ui import Reporter
 
 
