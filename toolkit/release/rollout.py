@@ -48,6 +48,7 @@ def release(
     reporter: Reporter | None = None,
     config_only: bool = False,
     held: lock.Lock | None = None,
+    promoted_from: dict | None = None,
 ) -> ReleaseResult:
     """Release ``ami`` (or the newest verified AMI of ``image``) with the newest config version behind the load balancer.
 
@@ -57,7 +58,8 @@ def release(
     ``aws`` is the environment (``toolkit.environment``): the smoke check
     asks it where the test listener answers. ``held`` is the release lock
     when the caller took it (``invoke config.set``): it is used, and left for
-    the caller to free.
+    the caller to free. ``promoted_from`` (``invoke promote``: the source
+    environment's release) goes into the ledger entry and the result.
     """
     rel = slots.release_of(config)
     reporter = reporter or Reporter()
@@ -94,7 +96,7 @@ def release(
         found = found or _live(aws, state)
         _close_unfinished(config, aws, state)
         p = plan(state, rel, found["ImageId"], config=target, scaled=scaled.capacity(config, aws))
-        return _execute(config, aws, env, p, found, "release", reporter, held)
+        return _execute(config, aws, env, p, found, "release", reporter, held, promoted_from=promoted_from)
     finally:
         _resume_scaling(env, aws, held, reporter)
         if own:
@@ -159,6 +161,7 @@ def _execute(
     reporter: Reporter,
     held: lock.Lock,
     restores: int | None = None,
+    promoted_from: dict | None = None,
 ) -> ReleaseResult:
     rel = slots.release_of(config)
     started = time.monotonic()
@@ -172,6 +175,7 @@ def _execute(
         from_ami=p.from_ami,
         config_version=p.to_config,
         from_config=p.from_config,
+        promoted_from=promoted_from,
         **_app_of(found),
     )
     if p.outcome == "unchanged":
@@ -195,6 +199,7 @@ def _execute(
             "config_version": p.to_config,
             "from_config_version": p.from_config,
             **({"restores": restores} if restores else {}),
+            **({"promoted_from": promoted_from} if promoted_from else {}),
             "by": lock.whoami(),
             "aws_caller": who.aws_caller(aws),
             "git_author": who.git_author(config.root),
