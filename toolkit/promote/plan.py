@@ -245,7 +245,7 @@ def plan(facts: Facts) -> PromotePlan:
         share_with=None if same_account else dst.account,
         snapshots=() if same_account else tuple(s.id for s in src.snapshots),
         encrypted=encrypted,
-        name=copy_name(src.image.get("Name") or ami),
+        name=copy_name(src.image.get("Name") or ami, ami),
         description=f"{ami} of {src.env} ({src.region}), promoted to {dst.env} by Rodeo"[:255],
         tags={**lineage(tags), COPIED_FROM: origin.key},
     )
@@ -301,10 +301,11 @@ def rolled_back(entries: tuple[dict, ...] | list[dict], ami: str) -> dict | None
     return None
 
 
-def copy_name(name: str) -> str:
-    """The copy's AMI name: the source's (the same build), in the characters CopyImage takes."""
-    kept = "".join(c if c in NAME_CHARS else "-" for c in name)[:128]
-    return kept if len(kept) >= 3 else f"rodeo-{kept}"
+def copy_name(name: str, ami: str) -> str:
+    """The copy's AMI name: the source's and its id (a name is unique per account and region, and the bake's own copy
+    there, Packer's ``copy_to_regions``, has the source's name), in the characters CopyImage takes."""
+    suffix = f" from {ami}"
+    return "".join(c if c in NAME_CHARS else "-" for c in name)[: 128 - len(suffix)] + suffix
 
 
 def _run_words(entry: dict, ami: str) -> str:

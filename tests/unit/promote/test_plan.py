@@ -158,7 +158,7 @@ def test_a_copy_carries_the_lineage_tags_and_where_it_came_from():
         **{k: v for k, v in TAGS.items() if k.startswith("rodeo:")},
         COPIED_FROM: f"{STAGING}/eu-west-1/{B}",
     }
-    assert p.snapshots == ("snap-1",) and p.name == "web-app-20261201"
+    assert p.snapshots == ("snap-1",) and p.name == f"web-app-20261201 from {B}"
     assert p.description == f"{B} of staging (eu-west-1), promoted to production by Rodeo"
     assert (
         "share it with account 222222222222: launch permission on ami-bbbbbbbb, createVolumePermission on snap-1"
@@ -281,15 +281,14 @@ def test_what_rolled_it_back(name, entries, undone):
 @pytest.mark.parametrize(
     "name,copied",
     [
-        ("web-app-20261201", "web-app-20261201"),
-        ("web app (1) [x] ./-'@_", "web app (1) [x] ./-'@_"),
-        ("web:app*1", "web-app-1"),
-        ("x" * 200, "x" * 128),
-        ("ab", "rodeo-ab"),
+        ("web-app-20261201", f"web-app-20261201 from {B}"),
+        ("web app (1) [x] ./-'@_", f"web app (1) [x] ./-'@_ from {B}"),
+        ("web:app*1", f"web-app-1 from {B}"),
+        ("x" * 200, "x" * (128 - 18) + f" from {B}"),
     ],
 )
-def test_copy_names_are_ones_copy_image_takes(name, copied):
-    assert copy_name(name) == copied
+def test_copy_names_are_ones_copy_image_takes_and_never_the_sources(name, copied):
+    assert copy_name(name, B) == copied and len(copied) <= 128
 
 
 def test_the_plan_as_json_names_the_origin():
