@@ -521,9 +521,17 @@ def _release(config: Config) -> list[Grant]:
         ),
         # Who released: the ledger records the caller's ARN (AWS answers GetCallerIdentity whatever the policies say).
         Grant("ReleaseWho", ("sts:GetCallerIdentity",)),
-        # The release phase (release.release_command) runs on a one-off instance.
-        *([g for g in _oneoff(config, "Release") if g.actions != ("iam:PassRole",)] if rel.release_command else []),
+        # The release phase (release.release_command, or the release: line of a Procfile image) runs on a one-off instance.
+        *([g for g in _oneoff(config, "Release") if g.actions != ("iam:PassRole",)] if _phased(config) else []),
     ]
+
+
+def _phased(config: Config) -> bool:
+    """True when a release may run a release phase: rodeo.yml sets release_command, or the released image is baked
+    from a Procfile by Rodeo's app role, whose release: line the AMI records (toolkit.release.phase)."""
+    rel = config.release
+    assert rel is not None
+    return bool(rel.release_command) or (rel.image in config.images and config.image(rel.image).procfile)
 
 
 def _prune(config: Config) -> list[Grant]:

@@ -359,3 +359,7 @@ def test_one_off_instances_are_launched_tagged_and_only_tagged_ones_terminated()
     assert "ec2:TerminateInstances" not in iam.actions(cfg, ("release",))
     phased = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, release_command="bin/migrate"))
     assert {"ec2:TerminateInstances", "ec2:DescribeInstances"} <= iam.actions(phased, ("release",))
+    # An image baked from a Procfile may carry its release: line (the AMI's tag): its releases may run a phase too.
+    app = dataclasses.replace(cfg.image("app"), playbook=config_mod.PROCFILE_PLAYBOOK, tests=config_mod.PROCFILE_TESTS)
+    procfile = dataclasses.replace(cfg, images={**cfg.images, "app": app})
+    assert {"ec2:TerminateInstances", "ec2:DescribeInstances"} <= iam.actions(procfile, ("release",))

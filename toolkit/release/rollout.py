@@ -181,7 +181,7 @@ def _execute(
     if p.outcome == "unchanged":
         _settle_scaling(config, env, aws, p, reporter, held)
         return result  # its line says so
-    for line in _described(config, p):
+    for line in _described(config, p, found):
         reporter.detail(line)
     entry = ledger.start(
         config,
@@ -221,8 +221,11 @@ def _execute(
     scaling.suspend(config, env, aws, reporter, before=lambda: lock.check(aws, held, "suspending scaling processes"))
     try:
         if p.resume in ("start", "scale_up"):
-            if p.kind == "release" and rel.release_command:
-                entry = phase.run(config, aws, p, entry, reporter, held)  # raises, nothing moved, when it fails
+            given = phase.command(rel, found.get("tags", {})) if p.kind == "release" else None
+            if given:  # rodeo.yml's release_command, else the Procfile's release: line the image records
+                entry = phase.run(
+                    config, aws, p, entry, reporter, held, given=given
+                )  # raises, nothing moved, on failure
             _prepare(config, env, aws, p, reporter, held)
             if rel.smoke_check:
                 lock.check(aws, held, f"pointing the test listener at {p.new_slot}")
@@ -281,12 +284,18 @@ def _execute(
     return released
 
 
-def _described(config: Config, p: Plan) -> list[str]:
-    """The plan's lines, its release phase and scaling included."""
+def _described(config: Config, p: Plan, found: dict) -> list[str]:
+    """The plan's lines, its release phase (of rodeo.yml, or of the image ``found``'s Procfile) and scaling included."""
     rel = slots.release_of(config)
+    given = phase.command(rel, found.get("tags", {}))
     return (
         describe(p)
-        + phase.describe(p, rel.release_command, rel.release_timeout_seconds)
+        + phase.describe(
+            p,
+            given and given.text,
+            rel.release_timeout_seconds,
+            given.source if given and not rel.release_command else "",
+        )
         + scaling.describe(config.scaling, p)
     )
 
@@ -538,7 +547,7 @@ def _close_unfinished(config: Config, aws: Any, state: Any) -> None:
 
 
 def _planned(p: Plan, found: dict, kind: str, reporter: Reporter, config: Config) -> ReleaseResult:
-    for line in _described(config, p):
+    for line in _described(config, p, found):
         reporter.info(line)
     outcome = "unchanged" if p.outcome == "unchanged" else "planned"
     return ReleaseResult(
