@@ -9,6 +9,7 @@ first needs production before anything was released there.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 
@@ -21,10 +22,11 @@ from tests.integration.release.conftest import RODEO_YML
 from toolkit import config as config_mod
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment
+from toolkit.promote import transfer
 from toolkit.promote.execute import promote
 from toolkit.promote.plan import COPIED_FROM
 from toolkit.release import history, ledger, rollout, slots
-from toolkit.ui import Silent
+from toolkit.ui import Reporter, Silent
 
 _names = itertools.count(1)
 REGIONS = {"staging": "us-east-1", "production": "us-west-2"}
@@ -50,7 +52,7 @@ class Env:
         ami = ec2.register_image(Name=f"{self.cfg.app}-app-{next(_names)}", RootDeviceName="/dev/xvda")["ImageId"]
         tags = {"rodeo:app": self.cfg.app, "rodeo:image": "app", "rodeo:git-sha": "feed123"}
         tags |= {
-            "rodeo:inputs-hash": "h1",
+            "rodeo:inputs-hash": f"h-{ami}",
             "rodeo:built-at": "2026-12-01T10:00:00Z",
             "rodeo:app-version": "1.4.0",
             "rodeo:app-commit": "c0ffee1",
@@ -122,7 +124,7 @@ def test_promote_copies_the_ami_to_the_other_region_and_releases_it_with_the_led
     assert {k: tags[k] for k in ("rodeo:verified", "rodeo:app-version", "rodeo:inputs-hash")} == {
         "rodeo:verified": "true",
         "rodeo:app-version": "1.4.0",
-        "rodeo:inputs-hash": "h1",
+        "rodeo:inputs-hash": f"h-{ami}",
     }
     origin = {
         "env": "staging",
@@ -167,3 +169,29 @@ def test_an_unverified_or_rolled_back_ami_is_refused_before_anything_changes(env
         code == 1 and f"error: {ami} was rolled back in staging: its release v{failed['number']} failed a gate" in err
     )
     assert production.live().ami == serving  # nothing moved in production
+
+
+def test_the_procfiles_release_line_travels_with_the_image_and_the_targets_own_command_wins(envs, capsys):
+    """A Procfile image's release: line (its AMI's rodeo:release-command) is copied with it, and the target's release
+    plan runs it (the plan says so; moto boots no one-off instance), unless the target's rodeo.yml sets its own."""
+    staging, production = envs["staging"], envs["production"]
+    ami, line = staging.ami(), "python manage.py migrate"
+    rollout.release(staging.cfg, staging.aws, ami=ami, reporter=Silent())
+    # Tagged once live: a release of it here would run the phase, whose one-off instance moto never boots.
+    staging.aws.client("ec2").create_tags(Resources=[ami], Tags=[{"Key": "rodeo:release-command", "Value": line}])
+    planned = promote(staging.cfg, staging.aws, production.cfg, production.aws, plan_only=True, reporter=Silent())
+    assert planned.promotion.action == "copy" and planned.promotion.tags["rodeo:release-command"] == line
+    copy = transfer.copy(production.aws, planned.promotion)  # what the promotion does first
+    transfer.wait(production.aws, copy, delay=0.1)
+
+    def release_plan(target):
+        promote(staging.cfg, staging.aws, target, production.aws, plan_only=True, reporter=Reporter(stderr=True))
+        return capsys.readouterr().err
+
+    assert f"release phase: {line!r} (from the image's Procfile) on a one-off instance of {copy}" in release_plan(
+        production.cfg
+    )
+    own = dataclasses.replace(
+        production.cfg, release=dataclasses.replace(production.cfg.release, release_command="bin/migrate")
+    )
+    assert f"release phase: 'bin/migrate' on a one-off instance of {copy}" in release_plan(own)
