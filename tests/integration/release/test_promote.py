@@ -195,3 +195,30 @@ def test_the_procfiles_release_line_travels_with_the_image_and_the_targets_own_c
         production.cfg, release=dataclasses.replace(production.cfg.release, release_command="bin/migrate")
     )
     assert f"release phase: 'bin/migrate' on a one-off instance of {copy}" in release_plan(own)
+
+
+def test_a_user_holding_iam_policy_for_promote_in_each_environment_can_promote(envs, monkeypatch):
+    """Each side as a user holding only ``invoke iam-policy --for promote`` of its environment (moto refuses an action
+    the policy leaves out), and every call recorded, tags at creation included, is in that policy."""
+    import fnmatch
+
+    from tests.integration.aws_calls import Recorder
+    from tests.support.principals import acting_as
+    from toolkit import iam
+
+    staging, production = envs["staging"], envs["production"]
+    ami = staging.ami()
+    rollout.release(staging.cfg, staging.aws, ami=ami, reporter=Silent())
+    url = staging.aws.endpoint
+    source, target = (
+        acting_as(e.cfg, url, "promote", iam.policy(e.cfg, iam.purposes_for("promote"))) for e in (staging, production)
+    )
+    rec = Recorder()
+    rec.patch(monkeypatch)
+    with rec.phase("promote"):
+        done = promote(staging.cfg, source, production.cfg, target, reporter=Silent(), wait_delay=0.1)
+    assert done.outcome == "released" and done.promotion.action == "copy" and production.live().ami == done.copied
+    granted = {a for s in iam.policy(production.cfg, iam.purposes_for("promote"))["Statement"] for a in s["Action"]}
+    called = rec.actions("promote")
+    assert {"ec2:CopyImage", "ec2:CreateTags", "ec2:DescribeSnapshots"} <= called
+    assert [a for a in called if not any(fnmatch.fnmatch(a, g) for g in granted)] == []
