@@ -19,6 +19,8 @@ from toolkit.images.lineage import find_ami, tags_of
 from toolkit.promote.plan import COPIED_FROM, Facts, Origin, Snapshot, SourceFacts, TargetFacts
 from toolkit.release import ledger, slots
 
+# The tags one build's AMIs share in every region (Packer copies them): the same build, the same content.
+BUILD_TAGS = ("rodeo:app", "rodeo:image", "rodeo:inputs-hash", "rodeo:built-at")
 USABLE = ("pending", "available")  # a copy in either state is one: wait for a pending one, never copy again
 
 
@@ -92,13 +94,9 @@ def existing_copy(aws: Any, key: str, tags: dict[str, str]) -> dict | None:
     ec2 = aws.client("ec2")
     found = ec2.describe_images(Owners=["self"], Filters=[{"Name": f"tag:{COPIED_FROM}", "Values": [key]}])["Images"]
     why = "an earlier promotion's copy"
-    build = [tags.get(k) for k in ("rodeo:app", "rodeo:image", "rodeo:inputs-hash", "rodeo:built-at")]
-    if not [i for i in found if i.get("State") in USABLE] and all(build):
-        filters = [
-            {"Name": f"tag:{k}", "Values": [v]}
-            for k, v in zip(("rodeo:app", "rodeo:image", "rodeo:inputs-hash", "rodeo:built-at"), build)
-        ]
-        filters.append({"Name": "tag:rodeo:verified", "Values": ["true"]})
+    build = {k: tags.get(k) for k in BUILD_TAGS}
+    if not [i for i in found if i.get("State") in USABLE] and all(build.values()):
+        filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in {**build, "rodeo:verified": "true"}.items()]
         found = ec2.describe_images(Owners=["self"], Filters=filters)["Images"]
         why = "the bake's copy in this region (the same build)"
     usable = sorted((i for i in found if i.get("State") in USABLE), key=lambda i: i.get("CreationDate", ""))

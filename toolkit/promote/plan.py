@@ -79,6 +79,8 @@ class TargetFacts:
 
 @dataclass(frozen=True)
 class Facts:
+    """Both environments of a promotion, as ``toolkit.promote.facts.gather`` read them."""
+
     source: SourceFacts
     target: TargetFacts
 

@@ -12,13 +12,12 @@ import botocore.session
 import pytest
 from botocore.stub import ANY, Stubber
 
+from tests.unit.promote.test_plan import PROD, STAGING, B, source, target
 from toolkit.errors import PromoteError
 from toolkit.promote import transfer
-from toolkit.promote.plan import Facts, Snapshot, SourceFacts, TargetFacts, plan
+from toolkit.promote.plan import Facts, Snapshot, plan
 
-B, C = "ami-bbbbbbbb", "ami-cccccccc"
-STAGING, PROD = "111111111111", "222222222222"
-TAGS = {"rodeo:app": "web", "rodeo:image": "app", "rodeo:verified": "true"}
+C = "ami-cccccccc"
 
 
 class _Ec2:
@@ -36,19 +35,8 @@ class _Ec2:
         return self.ec2
 
 
-def _plan(snapshots=(Snapshot("snap-1"), Snapshot("snap-2")), **target):
-    src = SourceFacts(
-        env="staging",
-        region="eu-west-1",
-        account=STAGING,
-        load_balancer="web-staging",
-        live_ami=B,
-        entries=({"number": 7, "outcome": "released", "to_ami": B, "config_version": 0},),
-        image={"ImageId": B, "OwnerId": STAGING, "Name": "web-app-1", "tags": TAGS},
-        snapshots=snapshots,
-    )
-    dst = TargetFacts("production", "eu-west-1", STAGING, "web", "app", "web-production")
-    return plan(Facts(src, TargetFacts(**{**dst.__dict__, **target})))
+def _plan(snapshots=(Snapshot("snap-1"), Snapshot("snap-2")), **changes):
+    return plan(Facts(source(snapshots=snapshots), target(**changes)))
 
 
 def test_another_account_is_granted_launch_and_create_volume_permission_then_copies_it():
@@ -70,7 +58,7 @@ def test_another_account_is_granted_launch_and_create_volume_permission_then_cop
         {
             "SourceImageId": B,
             "SourceRegion": "eu-west-1",
-            "Name": f"web-app-1 from {B}",
+            "Name": f"web-app-20261201 from {B}",
             "Description": f"{B} of staging (eu-west-1), promoted to production by Rodeo",
             "TagSpecifications": [{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}],
         },
