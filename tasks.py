@@ -399,7 +399,7 @@ def release(
     debug=False,
 ):
     """Move traffic to a new AMI with the newest config version: canary steps, gates, automatic rollback on failure."""
-    from toolkit.images.lineage import check_id
+    from toolkit.lineage import check_id
     from toolkit.release import rollout
 
     cfg = _config(env)
@@ -651,14 +651,14 @@ def config_set(c, pair, and_=None, secret=False, env="local", release=True, json
     invoke config.set GREETING=hello --and WORKERS=4; invoke config.set DB_PASSWORD --secret < file.
     A key is an environment variable name (^[A-Z_][A-Z0-9_]*$, not AWS_* or RODEO_*), a value 1 to 4096 bytes.
     """
-    from toolkit.configvars import change
-    from toolkit.configvars.plan import parse_pairs
+    from toolkit import configchange
+    from toolkit.configvars.versions import parse_pairs
 
     cfg = _config(env)
-    values = parse_pairs([pair, *(and_ or [])], secret, lambda key: change.read_value(sys.stdin, key))
+    values = parse_pairs([pair, *(and_ or [])], secret, lambda key: configchange.read_value(sys.stdin, key))
     _with_result(
         json,
-        change.set_vars,
+        configchange.set_vars,
         cfg,
         _connect(cfg),
         values,
@@ -680,14 +680,14 @@ def config_set(c, pair, and_=None, secret=False, env="local", release=True, json
 @rodeo
 def config_unset(c, key, and_=None, env="local", release=True, json=False, break_lock=False, debug=False):
     """Remove config vars: a new config version without them, released like config.set (their SSM parameters stay, for rollbacks)."""
-    from toolkit.configvars import change
-    from toolkit.configvars.plan import parse_keys
+    from toolkit import configchange
+    from toolkit.configvars.versions import parse_keys
 
     cfg = _config(env)
     keys = parse_keys([key, *(and_ or [])])
     _with_result(
         json,
-        change.unset_vars,
+        configchange.unset_vars,
         cfg,
         _connect(cfg),
         keys,
@@ -708,10 +708,10 @@ def config_unset(c, key, and_=None, env="local", release=True, json=False, break
 @rodeo
 def config_list(c, env="local", json=False, show_secrets=False, debug=False):
     """Show the newest config version's vars (secrets as '(secret)' unless --show-secrets) and the one live."""
-    from toolkit.configvars import change
+    from toolkit import configchange
 
     cfg = _config(env)
-    _show(change.list_vars(cfg, _aws(cfg), show_secrets=show_secrets), json)
+    _show(configchange.list_vars(cfg, _aws(cfg), show_secrets=show_secrets), json)
 
 
 config_vars = Collection("config")
@@ -743,7 +743,7 @@ def run(c, env="local", size="", ami="", config_version=-1, timeout=3600, json=F
     """
     import shlex
 
-    from toolkit.images.lineage import check_id
+    from toolkit.lineage import check_id
     from toolkit.release import run as oneoff_run
 
     words = list(_AFTER_DDASH) or shlex.split(c.remainder or "")
@@ -829,7 +829,7 @@ def verify(c, ami, env="local", image="", junit="", json=False, debug=False):
     AMI (rodeo:verified, rodeo:verified-at).
     """
     from toolkit.images.check import verify_ami
-    from toolkit.images.lineage import check_id
+    from toolkit.lineage import check_id
 
     cfg = _config(env)
     check_id(ami)  # before the local stack starts

@@ -32,7 +32,7 @@ from toolkit.aws import Aws  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
 from toolkit.local.environment import LocalEnvironment  # noqa: E402
 from toolkit.release import rollout, slots  # noqa: E402
-from toolkit.release.plan import need_healthy  # noqa: E402
+from toolkit.release.planner import need_healthy  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
 _names = itertools.count(1)

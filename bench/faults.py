@@ -34,17 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support.faultproxy import FaultProxy  # noqa: E402
 from tests.support.hooks import MUTATING, HookedAws  # noqa: E402
 from tests.support.stacks import release_env  # noqa: E402
+from toolkit import lock  # noqa: E402
 from toolkit.aws import Aws  # noqa: E402
 from toolkit.errors import RodeoError  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
 from toolkit.local.environment import LocalEnvironment  # noqa: E402
 from toolkit.release import (
     ledger,  # noqa: E402
-    lock,  # noqa: E402
     rollout,  # noqa: E402
     slots,  # noqa: E402
 )
-from toolkit.release.plan import violations  # noqa: E402
+from toolkit.release.planner import violations  # noqa: E402
 from toolkit.ui import Silent  # noqa: E402
 
 

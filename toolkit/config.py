@@ -204,7 +204,7 @@ class Schedule:
     """A recurring scheduled action of the slot holding traffic: at ``cron`` set the group's sizes (at least one)."""
 
     name: str
-    cron: str  # minute hour day-of-month month day-of-week (toolkit.release.cron)
+    cron: str  # minute hour day-of-month month day-of-week (toolkit.cron)
     min: int | None = None
     max: int | None = None
     desired: int | None = None
@@ -754,7 +754,7 @@ METRICS = {
 
 def _check_scaling(config: Config, scaling: Scaling, file: str) -> None:
     """Names, cron expressions, time zones, sizes and targets of ``scaling:``; pure (no AWS)."""
-    from toolkit.release import cron
+    from toolkit import cron
 
     if config.release is None:
         raise ConfigError(

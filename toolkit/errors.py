@@ -70,6 +70,10 @@ class LockLost(LockError):
     """The lock this run held was taken over (``--break-lock``); the run stopped before its next change."""
 
 
+class TableMissing(RodeoError):
+    """The app's DynamoDB table (locks, release ledger, config versions) does not exist yet: ``invoke setup`` makes it."""
+
+
 class LogsError(RodeoError):
     """The environment's logs cannot be read (no log group yet)."""
 

@@ -37,10 +37,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from toolkit.config import Config
-from toolkit.configvars.plan import parameter_path
+from toolkit.configvars.versions import parameter_path
 from toolkit.errors import ConfigError, ReleaseError
 from toolkit.logs import group as log_group
-from toolkit.release.ledger import table_name
+from toolkit.table import table_name
 
 PURPOSES = ("bake", "verify", "release", "run", "prune", "logs")  # what Rodeo's own runs call: "all"
 INSTANCE = "instance"  # another principal (the instances' role): asked for by name only
@@ -605,7 +605,7 @@ def _log_group(config: Config) -> tuple[str, ...]:
 
 
 def _parameters(config: Config) -> str:
-    """Every config var parameter of the environment (under ``toolkit.configvars.plan.parameter_path``)."""
+    """Every config var parameter of the environment (under ``toolkit.configvars.versions.parameter_path``)."""
     return _arn("ssm", config.region, f"parameter{parameter_path(config.app, config.env)}*")
 
 

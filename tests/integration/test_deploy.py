@@ -100,7 +100,8 @@ def test_a_refused_release_leaves_the_previous_version_serving(project: Project,
 
     quick(project)
     assert deploy(project).returncode == 0
-    serving = last_json(project.invoke("status", "--json").stdout)["ami"]
+    status = last_json(project.invoke("status", "--json").stdout)
+    serving, slot = status["ami"], status["active_slot"]
     project.write("examples/webapp/VERSION", "2.0.0\n")
     cloudwatch = LocalEnvironment(region="us-east-1", endpoint=local_stack[1]).client("cloudwatch")
     # A gate alarm held in ALARM by its own rule (no data is breaching), which the live stack's evaluation keeps so, with
@@ -134,7 +135,7 @@ def test_a_refused_release_leaves_the_previous_version_serving(project: Project,
     (error,) = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
     assert re.match(
         r"error: deploy of app: release of ami-\w+ \(app 2\.0\.0, config v0\) rolled back after \d+s before it took any traffic: "
-        rf"alarm\(s\) in ALARM: {name} \(before the weight change\); blue serves {serving} \(config v0\), as before$",
+        rf"alarm\(s\) in ALARM: {name} \(before the weight change\); {slot} serves {serving} \(config v0\), as before$",
         error,
     ), error
     result = last_json(out.stdout)

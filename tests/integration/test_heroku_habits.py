@@ -29,6 +29,10 @@ def test_scale_config_set_and_rollback_as_a_heroku_user_types_them(project: Proj
             "capacity: {min: 1, max: 1, desired: 1}", "capacity: {min: 1, max: 3, desired: 1}"
         ),
     )
+    # A worker's stack is shared by the modules it runs: releases are numbered after those already in its ledger.
+    before = project.invoke("releases", "--json")
+    assert before.returncode == 0, before.stderr[-2000:]
+    base = max((r["number"] for r in last_json(before.stdout)["releases"]), default=0)
     first = deploy(project)
     assert first.returncode == 0, first.stderr[-3000:]
     released = last_json(first.stdout)["release"]
@@ -89,21 +93,22 @@ def test_scale_config_set_and_rollback_as_a_heroku_user_types_them(project: Proj
     listed = project.invoke("releases", "--json")
     assert listed.returncode == 0, listed.stderr[-2000:]
     runs = last_json(listed.stdout)["releases"]
-    assert [(r["number"], r["kind"], r["outcome"], r["config_version"]) for r in runs] == [
+    assert [(r["number"] - base, r["kind"], r["outcome"], r["config_version"]) for r in runs[:3]] == [
         (3, "rollback", "restored", 2),
         (2, "release", "released", 1),
         (1, "release", "released", 0),
     ]
-    to = project.invoke("rollback", "v2", "--json")
+    assert len(runs) == base + 3
+    to = project.invoke("rollback", f"v{base + 2}", "--json")
     assert to.returncode == 0, to.stderr[-2000:]
     assert {k: last_json(to.stdout)[k] for k in ("outcome", "number", "config_version")} == {
         "outcome": "restored",
-        "number": 4,
+        "number": base + 4,
         "config_version": 3,
     }
     config = last_json(project.invoke("config.list", "--json").stdout)
     assert (config["version"], config["live"], sorted(config["vars"])) == (3, 3, ["GREETING", "WORKERS"])
-    assert project.invoke("releases").stdout.splitlines()[1].startswith("   v4  ")
+    assert project.invoke("releases").stdout.splitlines()[1].lstrip().startswith(f"v{base + 4}  ")
     # invoke scale N is kept: every release since started at 2, and status shows it
     assert group(local_stack, f"web-{last_json(to.stdout)['active_slot']}")["DesiredCapacity"] == 2
     assert "  scaled to web=2 (min 1, max 3) by " in project.invoke("status").stdout

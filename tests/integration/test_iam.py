@@ -33,19 +33,19 @@ from tests.integration.release.conftest import World, make_config
 from tests.support.principals import acting_as
 from tests.support.stacks import moto_stack
 from toolkit import config as config_mod
-from toolkit import iam
+from toolkit import configchange as change
+from toolkit import iam, table
+from toolkit import lineage as images
+from toolkit import lock as release_lock
 from toolkit.config import Scaling, Schedule, SmokeCheck, TargetTracking
-from toolkit.configvars import change
 from toolkit.errors import LockError, ReleaseError, VerifyError
 from toolkit.hosts.ec2 import Ec2Hosts
-from toolkit.hosts.local import LocalHosts
 from toolkit.images import check as ami_check
-from toolkit.images import lineage as images
 from toolkit.images.prune import prune
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment
+from toolkit.local.hosts import LocalHosts
 from toolkit.release import history, ledger, resize, rollout, smoke
-from toolkit.release import lock as release_lock
 from toolkit.release import setup as infra
 from toolkit.release import status as release_status
 from toolkit.ui import Silent
@@ -222,7 +222,7 @@ def _remove_rodeo_owned(world: World) -> None:
     for name in cfg.release.slots.values():
         aws.client("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
     aws.client("ec2").delete_launch_template(LaunchTemplateName=f"rodeo-{cfg.app}")
-    aws.client("dynamodb").delete_table(TableName=ledger.table_name(cfg))
+    aws.client("dynamodb").delete_table(TableName=table.table_name(cfg))
 
 
 PRUNE_YML = """\
@@ -353,7 +353,7 @@ def test_bake_aws_helpers(moto, recorder, tmp_path):
         assert said.warnings == []  # the key pair was deleted: the bake policy allows it
         # The bake lock, held by another run (a pid of this host that still runs: this test's own parent).
         with recorder.paused():
-            ledger.ensure_table(
+            table.ensure_table(
                 cfg, LocalEnvironment(region=cfg.region, endpoint=url)
             )  # invoke setup's (as the admin), not the bake's
         key_of = release_lock.bake_key("base", "f" * 64)
@@ -374,7 +374,7 @@ def test_bake_own_calls(local_stack, tmp_path, recorder):
     proj = Project(tmp_path / "project", st.state_dir)
     cfg = config_mod.load("local", proj.root)
     with recorder.paused():
-        ledger.ensure_table(
+        table.ensure_table(
             cfg, LocalEnvironment(region=cfg.region, endpoint=url)
         )  # the bake lock's table (invoke setup makes it, as the admin)
         aws = acting_as(cfg, url, "bake")  # Rodeo's calls and Packer's (its process gets these credentials)

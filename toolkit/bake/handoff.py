@@ -1,6 +1,6 @@
 """The bake's steps, started before Packer and handed the build host when Packer reaches it.
 
-A bake's steps (``toolkit.bake.steps``: provision, image tests, seal) used to
+A bake's steps (``toolkit.bake.ssh_steps``: provision, image tests, seal) used to
 start only when Packer's ``shell-local`` provisioner ran, after the build
 instance answered SSH: their Python start and imports (ansible-runner,
 pytest, testinfra, the toolkit) then came on top of the boot. Now the bake
@@ -88,7 +88,7 @@ def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
 def serve(argv: list[str], run: Callable[[list[str]], int] | None = None, wait: float = WAIT_FOR_PACKER) -> int:
     """The steps' side: bind, import the steps, wait (``wait`` seconds at most) for the host, run them with the output going to Packer's client.
 
-    ``run`` runs the steps with their flags, the host's included (default: ``toolkit.bake.steps.main``, imported
+    ``run`` runs the steps with their flags, the host's included (default: ``toolkit.bake.ssh_steps.main``, imported
     while Packer boots the instance).
     """
     parser = argparse.ArgumentParser(prog="python -m toolkit.bake.handoff serve")
@@ -106,12 +106,11 @@ def serve(argv: list[str], run: Callable[[list[str]], int] | None = None, wait: 
             os.umask(old)
     server.listen(1)
     if run is None:
-        from toolkit.bake import (
-            steps,
-        )  # the imports the boot hides: ansible-runner, pytest, testinfra (via the steps' modules)
+        # The imports the boot hides: ansible-runner, pytest, testinfra (via the steps' modules).
+        from toolkit.bake import ssh_steps
 
-        steps.prepare()
-        run = steps.main
+        ssh_steps.prepare()
+        run = ssh_steps.main
     conn = _accept(server, wait, known.parent)
     server.close()
     (bake_dir / SOCKET).unlink(missing_ok=True)

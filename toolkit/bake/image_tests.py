@@ -1,8 +1,8 @@
 """Verify a build host with the image's testinfra tests, over SSH.
 
-Packer runs this as the second ``shell-local`` provisioner (same flags as
-``toolkit.bake.provision``); a failing test exits 1, which stops Packer before the
-AMI exists. The tests run in a pytest of their own with
+Runs here, as the second of the bake's steps (``toolkit.bake.ssh_steps``; alone,
+the same flags as ``toolkit.bake.provision``); a failing test exits 1, which stops
+Packer before the AMI exists. The tests run in a pytest of their own with
 ``--hosts=ssh://USER@HOST:PORT`` and an SSH config holding the bake key; the
 report is kept as ``<bake-dir>/verify.xml`` (JUnit) and ``verify.json``.
 
@@ -22,7 +22,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from toolkit import config as config_mod
-from toolkit.bake import step
+from toolkit.bake import runner
 from toolkit.errors import VerifyError
 from toolkit.hosts import ssh
 from toolkit.hosts.ssh import SshHost, client_config
@@ -185,7 +185,7 @@ def run_step(args, host: SshHost, values: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.bake.image_tests``."""
-    return step.main("verify", run_step, argv, "toolkit.bake.image_tests")
+    return runner.main("verify", run_step, argv, "toolkit.bake.image_tests")
 
 
 if __name__ == "__main__":

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from toolkit import secrets
 from toolkit.bake import schedule as sched
-from toolkit.bake import secrets, source
-from toolkit.bake.cancel import Cancel
+from toolkit.bake import source
 from toolkit.bake.pipeline import BakeResult, Preview, bake_image, preview_image
+from toolkit.cancel import Cancel
 from toolkit.config import Config
 from toolkit.errors import RodeoError
 from toolkit.hosts import Hosts

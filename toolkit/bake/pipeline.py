@@ -23,22 +23,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from toolkit import __version__, notify, procs
+from toolkit import __version__, lineage, lock, notify, procs, secrets
 from toolkit.aws import AWS_ERRORS, error_code
-from toolkit.bake import handoff, inputs, keep, procfile, secrets, source
-from toolkit.bake.cancel import Cancel
+from toolkit.bake import handoff, inputs, keep, procfile, source
 from toolkit.bake.plan import BakePlan, gather, plan_bake
-from toolkit.bake.progress import Progress
 from toolkit.bake.provision import APP_VARS, EXTRA_VARS
 from toolkit.bake.provision import RECORD as PROVISION_RECORD
+from toolkit.cancel import Cancel
 from toolkit.config import Config
-from toolkit.errors import LockError, PackerError, ProvisionError, ReleaseError, RodeoError, VerifyError
+from toolkit.errors import LockError, PackerError, ProvisionError, RodeoError, TableMissing, VerifyError
 from toolkit.hosts import HOST_DIRS, BuildTarget, Hosts
 from toolkit.hosts.ssh import new_key
-from toolkit.images import lineage
 from toolkit.packer import render
 from toolkit.packer import run as packer
-from toolkit.release import lock
+from toolkit.progress import Progress
 from toolkit.ui import Reporter
 
 PROCFILE_RECORD = "procfile.json"  # an image baked by Rodeo's app role: its Procfile and runtime, as read
@@ -633,7 +631,7 @@ def _bake_lock(
                 cancel.wait(2)
             else:
                 time.sleep(2)
-        except ReleaseError as exc:  # no table yet (invoke setup makes it): bake unserialized rather than not at all
+        except TableMissing as exc:  # no table yet (invoke setup makes it): bake unserialized rather than not at all
             reporter.warn(f"bakes of the same inputs are not serialized: {exc.message} ({exc.hint})")
             yield False
             return

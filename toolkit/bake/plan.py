@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit import __version__
+from toolkit import __version__, lineage
 from toolkit.bake import inputs, source
 from toolkit.config import Config
 from toolkit.errors import ConfigError
-from toolkit.images import lineage
 from toolkit.packer import render
 from toolkit.packer import run as packer
 

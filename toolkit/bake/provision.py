@@ -1,6 +1,8 @@
 """Provision a build host with the image's playbook through ansible-runner.
 
-Packer runs this as a ``shell-local`` provisioner (flags: ``toolkit.bake.step``).
+Runs here, as the first of the bake's steps (``toolkit.bake.ssh_steps``), and reaches the
+build host over SSH; alone: ``python -m toolkit.bake.provision`` with the runner's flags
+(``toolkit.bake.runner``).
 
 It writes an inventory for the one build host (with the environment's
 ``group_vars``), runs the playbook with SSH pipelining, prints a progress
@@ -37,7 +39,8 @@ from pathlib import Path
 from typing import Callable
 
 from toolkit import config as config_mod
-from toolkit.bake import progress, secrets, step
+from toolkit import progress, secrets
+from toolkit.bake import runner
 from toolkit.errors import ProvisionError
 from toolkit.hosts import ssh
 from toolkit.hosts.ssh import SshHost
@@ -463,7 +466,7 @@ def run_step(args: argparse.Namespace, host: SshHost, values: dict[str, str]) ->
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.bake.provision``."""
-    return step.main("provision", run_step, argv, "toolkit.bake.provision")
+    return runner.main("provision", run_step, argv, "toolkit.bake.provision")
 
 
 if __name__ == "__main__":

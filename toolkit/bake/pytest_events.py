@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from toolkit.bake import progress
+from toolkit import progress
 
 _state: dict = {"config": None, "total": None, "passed": 0, "failed": 0}
 

@@ -1,7 +1,7 @@
 """Seal a verified build host before Packer snapshots it.
 
-Packer runs this as the last ``shell-local`` provisioner (same flags as
-``toolkit.bake.provision``). It fails the bake, before any AMI exists, when a
+Runs here, as the last of the bake's steps (``toolkit.bake.ssh_steps``; alone,
+the same flags as ``toolkit.bake.provision``), over SSH. It fails the bake, before any AMI exists, when a
 secret's value or the bake's private key is found on the build instance, or a
 secret's value in the bake's artifacts. Then it removes what must not be
 baked into the image: the bake's authorized key from every home, root's
@@ -26,7 +26,8 @@ import json
 import sys
 from pathlib import Path
 
-from toolkit.bake import secrets, step
+from toolkit import secrets
+from toolkit.bake import runner
 from toolkit.bake.provision import HOST_CLOCK, LEAKS
 from toolkit.bake.source import APP_DIR
 from toolkit.errors import VerifyError
@@ -222,7 +223,7 @@ def run_step(args, host: SshHost, values: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m toolkit.bake.seal``."""
-    return step.main("seal", run_step, argv, "toolkit.bake.seal")
+    return runner.main("seal", run_step, argv, "toolkit.bake.seal")
 
 
 if __name__ == "__main__":

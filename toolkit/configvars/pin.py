@@ -16,8 +16,8 @@ from typing import Any
 
 from toolkit.config import Config
 from toolkit.configvars import store
-from toolkit.configvars.plan import references
-from toolkit.configvars.plan import restore as restored_copy
+from toolkit.configvars.versions import references
+from toolkit.configvars.versions import restore as restored_copy
 from toolkit.errors import ReleaseError
 
 RACE_RETRIES = 5  # copies lost to concurrent config changes before giving up

@@ -25,11 +25,11 @@ from typing import Any
 import botocore.exceptions
 
 from toolkit.aws import error_code
-from toolkit.bake.secrets import redact
 from toolkit.config import Config
-from toolkit.configvars.plan import EMPTY, ConfigVersion, Var, parameter_name, parameter_of, type_parameter_name
+from toolkit.configvars.versions import EMPTY, ConfigVersion, Var, parameter_name, parameter_of, type_parameter_name
 from toolkit.errors import AwsError, ReleaseError
-from toolkit.release.ledger import missing_table, table_name
+from toolkit.secrets import redact
+from toolkit.table import missing_table, table_name
 
 BATCH = 10  # GetParameters takes at most 10 names a call
 

@@ -21,8 +21,8 @@ from toolkit.config import AmiFilter, Config, Release
 from toolkit.doctor import rights
 from toolkit.errors import RodeoError
 from toolkit.release import watch
-from toolkit.release.ledger import table_name
 from toolkit.release.watch import AlarmTiming
+from toolkit.table import table_name
 from toolkit.vpc import (
     Endpoint,
     Route,

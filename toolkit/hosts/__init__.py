@@ -2,7 +2,7 @@
 
 One interface, two connectors (as pyinfra's ``connectors/``):
 
-- ``LocalHosts`` (``hosts/local.py``): on the local stack, the instance Packer
+- ``LocalHosts`` (``local/hosts.py``, with the local stack): the instance Packer
   launches, booted by the live stack under systemd-nspawn with cloud-init
   (``local/buildinstances.py``), reached through a 127.0.0.1 relay
   (``hosts/instance.py``); its disk becomes the new AMI's local image.

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit import lineage
 from toolkit.bake import image_tests
 from toolkit.config import Config
 from toolkit.errors import ImageError, VerifyError
 from toolkit.hosts import Hosts
-from toolkit.images import lineage
 from toolkit.ui import Reporter
 
 

@@ -22,8 +22,8 @@ import botocore.exceptions
 
 from toolkit.aws import SETTLE_SECONDS, error_code, once_settled
 from toolkit.config import Config
-from toolkit.errors import AwsError, ConfigError, ReleaseError
-from toolkit.images.lineage import tags_of
+from toolkit.errors import AwsError, ConfigError, TableMissing
+from toolkit.lineage import tags_of
 from toolkit.release import ledger, slots
 from toolkit.ui import Reporter, Silent
 
@@ -309,7 +309,7 @@ def _ledger_amis(config: Config, aws: Any) -> list[tuple[str, str]]:
     """(AMI, "in release ledger ...") for the to/from AMI of the last releases; none without a table."""
     try:
         entries = _call(config.region, lambda: ledger.recent(config, aws, LEDGER_DEPTH))
-    except ReleaseError:  # the table does not exist yet: nothing was released
+    except TableMissing:  # the table does not exist yet: nothing was released
         return []
     out = []
     for entry in entries:

@@ -53,7 +53,7 @@ from toolkit.local.balancer import (
     servers_of,
 )
 from toolkit.local.health import target_health
-from toolkit.local.imds import MetadataServer
+from toolkit.local.imds import MetadataServer, role_credentials
 from toolkit.local.monitor import Monitor
 from toolkit.local.motostate import (
     World,
@@ -116,6 +116,7 @@ class Controller:
         self.haproxy = HAProxy(run_dir, live_dir)
         self.monitor = Monitor()
         self.metadata: dict[str, MetadataServer] = {}  # instance id -> its metadata service
+        self.identities: dict = {}  # instance id -> what its metadata service says (read from moto by this thread)
         self.endpoints: EndpointProxy | None = None  # the host side of each instance's AWS endpoint
         self.egress: egress.EgressProxy | None = (
             None  # build instances' way to the package registries (toolkit.local.egress)
@@ -244,9 +245,11 @@ class Controller:
         old = self.metadata.pop(inst.id, None)
         if old is not None:
             old.close()
-        self.metadata[inst.id] = MetadataServer(
-            self.run_dir / f"{inst.id}-imds.sock", lambda: buildinstances.with_key(identity_of(inst), inst)
-        )
+        # The service answers from the identity this thread read, never from moto itself: a metadata request that
+        # waited for moto's lock behind a slow request could outlast cloud-init's short wait at boot.
+        self._identify(inst)
+        iid = inst.id
+        self.metadata[iid] = MetadataServer(self.run_dir / f"{iid}-imds.sock", lambda: self.identities[iid])
         self.reach[inst.id] = reach_of(inst)  # before its first call, not at the next poll
         aws_sock = (
             self.endpoints.serve(inst.id, self.run_dir / f"{inst.id}-aws.sock") if self.endpoints is not None else None
@@ -257,7 +260,12 @@ class Controller:
                 self.egress = egress.EgressProxy(self.run_dir / "egress.sock")
             booted.outbound("egress", egress.PORT, self.egress.sock)
 
+    def _identify(self, inst) -> None:
+        who = self.identities[inst.id] = buildinstances.with_key(identity_of(inst), inst)
+        role_credentials(who, time.time())  # issued here: cloud-init's crawl of the service finds them ready
+
     def _follow_boot(self, inst, booted: instances.Booted) -> None:
+        self._identify(inst)  # metadata options or an instance profile changed since: seen at the next step
         now = booted.poll()
         if self.bake_of(inst):
             self._follow_build_instance(inst, booted, now)
@@ -303,11 +311,12 @@ class Controller:
             if baking:
                 egress.forget(booted.dir / "upper")  # the image keeps no local-only proxy setting
                 buildinstances.hand_over(booted.dir, self.dir, baking)
-                instances.release(booted.dir, booted.netns, keep_disk=False)
+                instances.unmount(booted.dir, booted.netns, keep_disk=False)
         self._forget_network(iid)
         metadata = self.metadata.pop(iid, None)
         if metadata is not None:
             metadata.close()
+        self.identities.pop(iid, None)
 
     # --- load balancer ------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 ``LocalEnvironment`` signs as the stack's admin (``auth.LOCAL_CREDENTIALS``,
 never a developer's profile), boots Packer's build instances on the live stack
-(``toolkit.hosts.local``), serves listeners through the live stack's HAProxy
+(``toolkit.local.hosts``), serves listeners through the live stack's HAProxy
 on loopback ports, and gives Packer the stack's endpoint with AWS's region,
 metadata and credential checks off (a custom endpoint has none of them).
 ``open_environment`` is what ``toolkit.environment.connect`` calls for
@@ -35,7 +35,7 @@ class LocalEnvironment(Environment):
 
     def hosts(self) -> Hosts:
         """Build instances the live stack boots on this machine, from the stack's image layers."""
-        from toolkit.hosts.local import LocalHosts
+        from toolkit.local.hosts import LocalHosts
 
         if self.stack is None:
             raise StackError(

@@ -176,6 +176,10 @@ def role_credentials(who: Identity, now: float) -> dict | None:
     profile), the same ones until an hour before they expire; None when no IAM role has that name."""
     from toolkit.local.motostate import LOCK
 
+    with _issued_lock:  # held and fresh: answered without waiting for moto's lock (a slow request may hold it)
+        held = _issued.get((who.instance_id, who.role))
+        if held is not None and held["expires"] - now >= RENEW_SECONDS:
+            return _answer(held)
     with LOCK:  # moto's IAM and STS, between two requests
         return _role_credentials(who, now)
 
@@ -189,7 +193,7 @@ def _role_credentials(who: Identity, now: float) -> dict | None:
         role = iam_backends[who.account]["aws"].get_role(who.role)
     except NotFoundException:
         return None
-    key = (who.instance_id, role.arn)
+    key = (who.instance_id, who.role)
     with _issued_lock:
         held = _issued.get(key)
         if held is None or held["expires"] - now < RENEW_SECONDS:
@@ -207,13 +211,16 @@ def _role_credentials(who: Identity, now: float) -> dict | None:
                 "SecretAccessKey": assumed.secret_access_key,
                 "Token": assumed.session_token,
             }
-        expiry = datetime.fromtimestamp(held["expires"], timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {
-            "AccessKeyId": held["AccessKeyId"],
-            "SecretAccessKey": held["SecretAccessKey"],
-            "Token": held["Token"],
-            "Expiration": expiry,
-        }
+        return _answer(held)
+
+
+def _answer(held: dict) -> dict:
+    return {
+        "AccessKeyId": held["AccessKeyId"],
+        "SecretAccessKey": held["SecretAccessKey"],
+        "Token": held["Token"],
+        "Expiration": datetime.fromtimestamp(held["expires"], timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def public_keys(who: Identity) -> dict:

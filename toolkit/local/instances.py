@@ -265,10 +265,10 @@ def stop(booted: Booted, keep_disk: bool) -> None:
     end(booted.proc, timeout=POWEROFF_TIMEOUT)
     booted.notify.close()
     booted.notify_path.unlink(missing_ok=True)
-    release(booted.dir, booted.netns, keep_disk)
+    unmount(booted.dir, booted.netns, keep_disk)
 
 
-def release(base: Path, netns: str, keep_disk: bool) -> None:
+def unmount(base: Path, netns: str, keep_disk: bool) -> None:
     """Unmount ``base/merged``, delete ``netns``, and remove ``base`` unless ``keep_disk``."""
     merged = base / "merged"
     for _ in range(3):

@@ -379,7 +379,7 @@ def _copies_boot_as_their_source(store) -> None:
 
     On EC2 a copy's snapshots hold the source's disk; moto's copy is metadata
     only, and the stack boots an AMI from its layers in the image store. (A
-    Packer copy is recorded by the bake itself: ``toolkit.hosts.local``.)
+    Packer copy is recorded by the bake itself: ``toolkit.local.hosts``.)
     """
     from moto.ec2.models.amis import AmiBackend
 

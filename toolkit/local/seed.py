@@ -29,7 +29,7 @@ from toolkit.config import Config, Release
 from toolkit.errors import ReleaseError, StackError
 from toolkit.iam import INSTANCE, policy
 from toolkit.release import setup
-from toolkit.release.plan import SLOTS
+from toolkit.release.planner import SLOTS
 
 SERVING_TIMEOUT = (
     180.0  # seconds the seeded slot may take to pass its health checks (a loaded 2-core machine boots slowly)

@@ -220,7 +220,7 @@ def _stop(stack: Stack) -> bool:
 def _discard_kept(stack: Stack) -> None:
     """Stop the build hosts ``invoke bake --keep-on-failure`` left on this machine (their AMIs' records go with the server)."""
     from toolkit.hosts.kept import all_kept
-    from toolkit.hosts.local import LocalHosts
+    from toolkit.local.hosts import LocalHosts
 
     for path, kept in all_kept(stack.state_dir, "local"):
         LocalHosts(stack).discard(kept)

@@ -86,7 +86,7 @@ APP_VARIABLES: dict[str, tuple[str, Any]] = {"app_source": ("string", None), "ap
 APP_TAGS = {"rodeo:app-source": "var.app_source", "rodeo:app-commit": "var.app_commit", "rodeo:app-version": "var.app_version"}
 
 # Only in the templates of images Rodeo's app role bakes from a Procfile: its release: line ("" for none), on the AMI and
-# its snapshots, for the release phase (toolkit.release.phase; toolkit.images.lineage.RELEASE_COMMAND_TAG).
+# its snapshots, for the release phase (toolkit.release.phase; toolkit.lineage.RELEASE_COMMAND_TAG).
 PROCFILE_VARIABLES: dict[str, tuple[str, Any]] = {"release_command": ("string", "")}
 PROCFILE_TAGS = {"rodeo:release-command": "var.release_command"}
 

@@ -2,7 +2,7 @@
 
 ``build`` reads Packer's ``-machine-readable`` stream and keeps all of it as
 ``packer.log`` in the bake folder. It turns the stream into progress events
-(``toolkit.bake.progress``): Packer's own messages into phases (boot,
+(``toolkit.progress``): Packer's own messages into phases (boot,
 provision, verify, seal, snapshot, copy), which it also times; the steps'
 event lines into theirs; every other line into ``Output`` (shown only with
 ``--verbose``). When the build fails, the last event carries the lines that
@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from toolkit.bake import progress
+from toolkit import procs, progress
 from toolkit.errors import AwsError, PackerError
 
 if TYPE_CHECKING:
-    from toolkit.bake.cancel import Cancel
+    from toolkit.cancel import Cancel
 
 # Packer's say/message lines that open each phase, in order.
 PHASE_MARKERS = (
@@ -179,6 +179,8 @@ def build(
             text=True,
             bufsize=1,
             start_new_session=True,
+            # Rodeo killed (kill -9): Packer is told to stop, and cleans up, instead of waiting out its SSH timeout.
+            preexec_fn=procs.stop_with_parent,
         )
         stopping = threading.Lock()
         interrupted: list[bool] = []

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit import lock
 from toolkit.config import Config
 from toolkit.errors import RodeoError
 from toolkit.promote import facts, transfer
 from toolkit.promote.plan import PromotePlan, check_envs, plan
-from toolkit.release import lock, rollout
+from toolkit.release import rollout
 from toolkit.release.history import origin_words
 from toolkit.release.result import ReleaseResult
 from toolkit.ui import Reporter

@@ -15,7 +15,7 @@ from typing import Any
 import botocore.exceptions
 
 from toolkit.config import Config
-from toolkit.images.lineage import find_ami, tags_of
+from toolkit.lineage import find_ami, tags_of
 from toolkit.promote.plan import COPIED_FROM, Facts, Origin, Snapshot, SourceFacts, TargetFacts
 from toolkit.release import ledger, slots
 

@@ -30,7 +30,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from toolkit.errors import ImageError, PromoteError
-from toolkit.images.lineage import lineage, require_owner
+from toolkit.lineage import lineage, require_owner
 from toolkit.release.history import SERVED, origin_words
 
 COPIED_FROM = "rodeo:copied-from"  # account/region/ami of the AMI a promotion copied

@@ -1,6 +1,6 @@
 """The release ledger: one DynamoDB item per release, newest first.
 
-Items live in the app's table ``rodeo-<app>`` (shared with the lock) under
+Items live in the app's table ``rodeo-<app>`` (``toolkit.table``; shared with the lock) under
 ``pk=<env>#release`` with ``sk=<started-at>#<id>``, so the last releases are
 one ``Query`` in reverse order. Each entry holds the AMI and its git sha, the
 config version released with it (and the one live before), the slots, the
@@ -28,7 +28,7 @@ import botocore.exceptions
 
 from toolkit.aws import error_code
 from toolkit.config import Config
-from toolkit.errors import ReleaseError
+from toolkit.table import missing_table, table_name
 
 FIELDS = (
     "id",
@@ -55,46 +55,6 @@ FIELDS = (
     "restores",
     "promoted_from",
 )
-
-
-def table_name(config: Config) -> str:
-    """The DynamoDB table holding the app's lock and ledger."""
-    return f"rodeo-{config.app}"
-
-
-def missing_table(config: Config) -> ReleaseError:
-    return ReleaseError(
-        f"DynamoDB table {table_name(config)!r} does not exist in {config.region}",
-        f"create it with 'invoke setup --env {config.env}'",
-    )
-
-
-def ensure_table(config: Config, aws: Any) -> bool:
-    """Create the table (on-demand billing) unless it exists; True if created."""
-    ddb = aws.client("dynamodb")
-    name = table_name(config)
-    try:
-        ddb.describe_table(TableName=name)
-        return False
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) != "ResourceNotFoundException":
-            raise
-    try:
-        ddb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-            Tags=[{"Key": "rodeo:app", "Value": config.app}],
-        )
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) != "ResourceInUseException":
-            raise
-    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    return True
 
 
 def now() -> str:

@@ -39,14 +39,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from toolkit import lock
 from toolkit.config import Config, Release
 from toolkit.errors import OneOffError, ReleaseError
-from toolkit.images.lineage import RELEASE_COMMAND_TAG
+from toolkit.lineage import RELEASE_COMMAND_TAG
 from toolkit.logs import tail
 from toolkit.logs.view import LogLine, Query, line_of
 from toolkit.oneoff import instance, spec
-from toolkit.release import ledger, lock, userdata
-from toolkit.release.plan import UNFINISHED, Plan
+from toolkit.release import ledger, userdata
+from toolkit.release.planner import UNFINISHED, Plan
 from toolkit.ui import Reporter
 
 # The app role's runner of the Procfile's release: line (playbooks/roles/procfile), on every image that has one.

@@ -22,10 +22,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from toolkit import lock
 from toolkit.config import Config
 from toolkit.errors import ConfigError, ReleaseError
-from toolkit.release import ledger, lock, rollout, scaled, slots
-from toolkit.release.plan import State
+from toolkit.release import ledger, rollout, scaled, slots
+from toolkit.release.planner import State
 from toolkit.ui import Reporter
 
 PROCESS = "web"  # the one process type: the app behind the load balancer

@@ -17,8 +17,8 @@ from typing import Any, Callable
 from toolkit.config import Config
 from toolkit.release import ledger, scaled, slots
 from toolkit.release.history import find
-from toolkit.release.plan import Plan, State, restore_plan, rollback_release
-from toolkit.release.plan import rollback_plan as plan_back
+from toolkit.release.planner import Plan, State, restore_plan, rollback_release
+from toolkit.release.planner import rollback_plan as plan_back
 
 
 def rollback_plan(config: Config, aws: Any, state: State, to: int | None, make_newest: Callable[[int], int]) -> Plan:

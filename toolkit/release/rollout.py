@@ -16,14 +16,14 @@ import dataclasses
 import time
 from typing import Any
 
-from toolkit import notify
+from toolkit import lock, notify
 from toolkit.aws import AWS_ERRORS, explain
 from toolkit.config import Config, Release
 from toolkit.configvars import pin
 from toolkit.errors import ImageError, ReleaseError
-from toolkit.images.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
-from toolkit.release import crash, ledger, lock, phase, restore, scaled, scaling, slots, smoke, userdata, watch, who
-from toolkit.release.plan import Plan, describe, need_healthy, plan
+from toolkit.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
+from toolkit.release import crash, ledger, phase, restore, scaled, scaling, slots, smoke, userdata, watch, who
+from toolkit.release.planner import Plan, describe, need_healthy, plan
 from toolkit.release.result import ReleaseResult
 from toolkit.ui import Line, Reporter
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from toolkit.config import Config
 from toolkit.configvars import pin
 from toolkit.errors import ConfigError, ImageError, ReleaseError
-from toolkit.images.lineage import find_ami, require_owner
+from toolkit.lineage import find_ami, require_owner
 from toolkit.logs.view import LogLine
 from toolkit.oneoff import instance, spec
 from toolkit.release import phase, slots, userdata

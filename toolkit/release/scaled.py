@@ -19,7 +19,7 @@ import botocore.exceptions
 
 from toolkit.aws import error_code
 from toolkit.config import Capacity, Config
-from toolkit.release.ledger import missing_table, table_name
+from toolkit.table import missing_table, table_name
 
 
 @dataclass(frozen=True)

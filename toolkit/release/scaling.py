@@ -29,10 +29,10 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
+from toolkit import cron
 from toolkit.config import Config, Scaling
 from toolkit.errors import ReleaseError
-from toolkit.release import cron
-from toolkit.release.plan import SLOTS
+from toolkit.release.planner import SLOTS
 
 PREFIX = "rodeo-"
 # AlarmNotification: target tracking acts through CloudWatch alarms. ScheduledActions: the schedules.

@@ -23,12 +23,13 @@ from typing import Any
 
 import botocore.exceptions
 
+from toolkit import table
 from toolkit.aws import error_code, once_settled
 from toolkit.config import Config, Release
-from toolkit.images.lineage import newest_verified
+from toolkit.lineage import newest_verified
 from toolkit.logs import group as log_group
-from toolkit.release import ledger, scaling, slots
-from toolkit.release.plan import SLOTS
+from toolkit.release import scaling, slots
+from toolkit.release.planner import SLOTS
 
 
 def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_capacity: int = 0) -> dict:
@@ -43,8 +44,8 @@ def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_c
     """
     rel = slots.release_of(config)
     created: list[str] = []
-    if ledger.ensure_table(config, aws):
-        created.append(f"dynamodb table {ledger.table_name(config)}")
+    if table.ensure_table(config, aws):
+        created.append(f"dynamodb table {table.table_name(config)}")
     env = slots.resolve(config, aws)
     lb = aws.client("elbv2").describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
     subnets = list(rel.subnets) or [z["SubnetId"] for z in lb["AvailabilityZones"]]

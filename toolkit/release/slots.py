@@ -3,7 +3,7 @@
 A slot is an Auto Scaling group and a target group of the same name (the
 ``release.slots`` value), both in the listener's weighted ``forward`` action.
 Every mutating function here is safe to repeat: asking for the state AWS is
-already in is success. Nothing here decides what to do; ``release.plan`` does.
+already in is success. Nothing here decides what to do; ``release.planner`` does.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from toolkit.aws import error_code, once_settled
 from toolkit.config import Config
 from toolkit.errors import ReleaseError
 from toolkit.release import userdata
-from toolkit.release.plan import SLOTS, SlotState, State
+from toolkit.release.planner import SLOTS, SlotState, State
 
 POLL_SECONDS = 2.0
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from toolkit import lock
 from toolkit.config import Config
 from toolkit.configvars import store as configvars
-from toolkit.images.lineage import app_source, find_ami
-from toolkit.release import ledger, lock, scaled, scaling, slots
+from toolkit.lineage import app_source, find_ami
+from toolkit.release import ledger, scaled, scaling, slots
 
 
 def status(config: Config, aws: Any, history: int = 5) -> dict:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from toolkit.bake import progress
+from toolkit import progress
 from toolkit.bake.image_tests import EVENT_ARGS
 
 pytestmark = pytest.mark.integration

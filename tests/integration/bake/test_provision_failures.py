@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.bake import progress
+from toolkit import progress
 from toolkit.bake.provision import CALLBACKS, TASK_COUNT, TaskPrinter, provision_error
 
 pytestmark = pytest.mark.integration

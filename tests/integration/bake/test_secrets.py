@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.bakes import Project, residue
-from toolkit.bake import secrets
+from toolkit import secrets
 
 pytestmark = pytest.mark.integration
 

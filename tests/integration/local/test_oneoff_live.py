@@ -26,7 +26,7 @@ import pytest
 from tests.integration.local.conftest import CACHE, leftovers
 from tests.support import livebuilds
 from tests.support.principals import acting_as
-from toolkit.configvars import change
+from toolkit import configchange as change
 from toolkit.errors import ReleaseError
 from toolkit.oneoff import spec
 from toolkit.release import ledger, rollout, slots

@@ -31,8 +31,9 @@ from tests.support import livebuilds
 from tests.support.load import Load
 from tests.support.principals import acting_as
 from toolkit import config
+from toolkit import configchange as change
 from toolkit.config import SmokeCheck
-from toolkit.configvars import change, store
+from toolkit.configvars import store
 from toolkit.errors import ReleaseError
 from toolkit.local import controller, seed, stack
 from toolkit.local.environment import LocalEnvironment

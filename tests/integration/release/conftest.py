@@ -18,7 +18,7 @@ from toolkit import config as config_mod
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment
 from toolkit.release import slots
-from toolkit.release.plan import violations
+from toolkit.release.planner import violations
 from toolkit.release.watch import AlarmTiming
 from toolkit.ui import Silent
 

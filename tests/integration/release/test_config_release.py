@@ -17,10 +17,12 @@ import pytest
 from invoke import Context
 
 import tasks
-from toolkit.configvars import change, store
+from toolkit import configchange as change
+from toolkit import lock
+from toolkit.configvars import store
 from toolkit.errors import ConfigError, LockError, ReleaseError
 from toolkit.local.environment import LocalEnvironment
-from toolkit.release import history, ledger, lock, rollout
+from toolkit.release import history, ledger, rollout
 from toolkit.release import status as release_status
 
 

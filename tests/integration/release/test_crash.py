@@ -13,9 +13,10 @@ import botocore.exceptions
 import pytest
 
 from tests.support.hooks import MUTATING, HookedAws
+from toolkit import lock
 from toolkit.aws import settling
 from toolkit.errors import ReleaseError
-from toolkit.release import ledger, lock, rollout
+from toolkit.release import ledger, rollout
 
 CALLS_IN_A_RELEASE = 15  # checked below: a clean release makes this many mutating calls
 CALLS_IN_A_ROLLBACK = 11  # and a clean rollback of a finished release this many

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.release.test_crash import Crash, Watched
-from toolkit import procs
+from toolkit import lock, procs, table
 from toolkit.errors import ImageError, LockError, LockLost, ReleaseError
-from toolkit.release import ledger, lock, rollout
+from toolkit.release import ledger, rollout
 
 
 def _kill(world, n, action, **kwargs):
@@ -199,5 +199,5 @@ def _fake_lock(world, pid, started=None):
         "token": "t" * 32,
     }
     world.aws.client("dynamodb").put_item(
-        TableName=ledger.table_name(world.cfg), Item=dict(lock.key(world.cfg), **{k: {"S": v} for k, v in held.items()})
+        TableName=table.table_name(world.cfg), Item=dict(lock.key(world.cfg), **{k: {"S": v} for k, v in held.items()})
     )

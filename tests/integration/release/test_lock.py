@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from toolkit import lock
 from toolkit.errors import LockError, ReleaseError
-from toolkit.release import lock, rollout
+from toolkit.release import rollout
 
 
 def test_second_release_is_refused_while_one_holds_the_lock(world):

@@ -96,7 +96,7 @@ def test_sns_gets_the_same_message(world):
 
 
 def test_a_config_change_names_its_keys_never_a_value(world, hooks):
-    from toolkit.configvars import change
+    from toolkit import configchange as change
 
     hook = hooks()
     _notifying(world, hook.url)

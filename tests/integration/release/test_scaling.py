@@ -14,9 +14,10 @@ import pytest
 
 from tests.integration.release.conftest import World, make_config
 from tests.support.hooks import MUTATING, HookedAws
+from toolkit import lock
 from toolkit.config import Scaling, Schedule, TargetTracking
 from toolkit.errors import ReleaseError
-from toolkit.release import lock, rollout, scaling, setup, slots
+from toolkit.release import rollout, scaling, setup, slots
 from toolkit.release import status as release_status
 from toolkit.ui import Reporter
 

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from toolkit.bake.cancel import Cancel
 from toolkit.bake.parallel import _Runner
 from toolkit.bake.pipeline import BakeResult
 from toolkit.bake.schedule import schedule
+from toolkit.cancel import Cancel
 from toolkit.errors import VerifyError
 from toolkit.ui import Board, Silent
 

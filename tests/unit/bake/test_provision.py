@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.bake import progress
+from toolkit import progress
 from toolkit.bake.provision import TaskFailure, TaskPrinter, provision_error, task_failure
 
 ROOT = Path("/project")

@@ -155,7 +155,7 @@ def test_a_procfile_image_records_its_release_line_on_the_ami_and_snapshots(cfg)
     """Rodeo's app role's images (no playbook of their own): the release: line as a tag, for the release phase."""
     import dataclasses
 
-    from toolkit.images.lineage import RELEASE_COMMAND_TAG, TAG_KEYS
+    from toolkit.lineage import RELEASE_COMMAND_TAG, TAG_KEYS
 
     image = dataclasses.replace(
         cfg.image("app"), playbook=config.PROCFILE_PLAYBOOK, tests=config.PROCFILE_TESTS

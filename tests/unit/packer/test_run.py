@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.bake.progress import Done, Failed, ImageTest, Note, Output, Phase, Task
+from toolkit.progress import Done, Failed, ImageTest, Note, Output, Phase, Task
 from toolkit.errors import PackerError
 from toolkit.packer import run
 

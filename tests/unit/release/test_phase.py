@@ -6,7 +6,7 @@ import pytest
 
 from toolkit.config import Capacity, Release
 from toolkit.release import phase
-from toolkit.release.plan import SlotState, State, plan, rollback_plan
+from toolkit.release.planner import SlotState, State, plan, rollback_plan
 
 CMD = "bin/migrate"
 REL = Release(

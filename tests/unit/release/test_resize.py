@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toolkit.errors import ConfigError, ReleaseError
-from toolkit.release.plan import SlotState, State
+from toolkit.release.planner import SlotState, State
 from toolkit.release.resize import Change, parse, plan
 
 A = "ami-aaaaaaaa"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toolkit.config import Capacity, Release
-from toolkit.release.plan import SlotState, State, describe, plan, rollback_plan
+from toolkit.release.planner import SlotState, State, describe, plan, rollback_plan
 from toolkit.release.result import ReleaseResult
 
 A, B = "ami-aaaaaaaa", "ami-bbbbbbbb"

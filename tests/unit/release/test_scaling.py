@@ -8,7 +8,7 @@ import pytest
 
 from toolkit.config import Capacity, Release, Scaling, Schedule, TargetTracking
 from toolkit.release import scaling
-from toolkit.release.plan import SlotState, State, plan
+from toolkit.release.planner import SlotState, State, plan
 from toolkit.release.scaling import Action, Group, Policy
 
 UTC = timezone.utc

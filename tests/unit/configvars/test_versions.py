@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.configvars.plan import (
+from toolkit.configvars.versions import (
     EMPTY,
     ConfigVersion,
     Var,
@@ -219,7 +219,7 @@ def test_references_and_round_trip():
 
 
 def test_a_key_living_under_its_other_type_name_is_recorded_and_referenced_there():
-    from toolkit.configvars.plan import references, type_parameter_name
+    from toolkit.configvars.versions import references, type_parameter_name
 
     moved = type_parameter_name("web", "prod", "TOKEN", True)
     version = ConfigVersion(2, {"TOKEN": Var(1, True, moved), "MODE": Var(3)})

@@ -1,11 +1,12 @@
-"""The entry point shared by the bake's steps on the build host (provision, image tests, seal).
+"""Runs the bake's steps (provision, image tests, seal) here, each reaching the build host over SSH.
 
-Packer runs them in one ``shell-local`` provisioner, in one process (one
-Python start, not three): ``python -m toolkit.bake.steps --env ENV --image
-NAME --bake-dir DIR --host HOST --port PORT --user USER --key KEYFILE``. Each
+The steps run on this machine, in one process (one Python start, not three),
+started for Packer's ``shell-local`` provisioner: ``python -m
+toolkit.bake.ssh_steps --env ENV --image NAME --bake-dir DIR --host HOST
+--port PORT --user USER --key KEYFILE``. Each
 step can also run alone, with the same flags (``python -m toolkit.bake.seal
 ...``). A step tells Rodeo how it goes with progress events on its stdout
-(``toolkit.bake.progress``): that it began, what it did, or why it failed. A
+(``toolkit.progress``): that it began, what it did, or why it failed. A
 step that fails also leaves ``<bake-dir>/failure.json`` with its reason, since
 Packer itself only reports "exit code 1"; the steps after it do not run.
 """
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from toolkit.bake import progress, secrets
+from toolkit import progress, secrets
 from toolkit.errors import RodeoError
 from toolkit.hosts.ssh import SshHost
 

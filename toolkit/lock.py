@@ -1,7 +1,10 @@
-"""One release at a time per environment: a lock item in DynamoDB.
+"""Locks as items of the app's DynamoDB table: one release at a time per environment, one bake per inputs.
 
-The lock is the item ``pk=<env>#lock`` in the app's table ``rodeo-<app>``
-(see ``ledger.table_name``). Taking it is a conditional put that succeeds only
+The release lock is the item ``pk=<env>#lock`` in the app's table
+``rodeo-<app>`` (``toolkit.table``); it also serializes what else changes the
+slots (``invoke scale``, a config change). A bake's lock is ``pk=bake#lock``,
+``sk=<image>#<inputs hash>`` (``bake_key``), shared by every environment of
+the app as its AMIs are. Taking a lock is a conditional put that succeeds only
 when no lock exists, so two machines racing for it cannot both win; breaking
 it is a conditional put on the holder's token, so two breakers cannot either.
 A lock left by a dead process on this same host (gone, or a zombie) is
@@ -37,7 +40,7 @@ from toolkit import procs
 from toolkit.aws import error_code
 from toolkit.config import Config
 from toolkit.errors import LockError, LockLost
-from toolkit.release.ledger import missing_table, table_name
+from toolkit.table import missing_table, table_name
 
 
 def whoami() -> str:

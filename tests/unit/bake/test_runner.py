@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from toolkit.bake import progress, step, steps
+from toolkit import progress
+from toolkit.bake import runner, ssh_steps
 from toolkit.errors import ProvisionError
 
 
@@ -43,7 +44,7 @@ def test_the_steps_run_in_order_each_with_its_own_phase(tmp_path, capsys):
         return run
 
     assert (
-        step.run_steps(
+        runner.run_steps(
             [("provision", make("provision")), ("verify", make("verify")), ("seal", make("seal"))],
             flags(tmp_path),
             "test",
@@ -67,7 +68,9 @@ def test_a_failing_step_leaves_its_reason_and_the_next_steps_do_not_run(tmp_path
     def fails(args, host, values):
         raise ProvisionError("Ansible task 'x' failed on build-host: boom", "fix playbooks/base.yml")
 
-    assert step.run_steps([("provision", fails), ("seal", lambda *a: ran.append("seal"))], flags(tmp_path), "test") == 1
+    assert (
+        runner.run_steps([("provision", fails), ("seal", lambda *a: ran.append("seal"))], flags(tmp_path), "test") == 1
+    )
     assert ran == []
     assert events(capsys.readouterr().out) == [("Phase", "provision"), ("Failed", "provision")]
     failure = json.loads((tmp_path / "failure.json").read_text())
@@ -79,4 +82,4 @@ def test_a_failing_step_leaves_its_reason_and_the_next_steps_do_not_run(tmp_path
 
 
 def test_the_bake_runs_provision_then_verify_then_seal():
-    assert [phase for phase, _ in steps.STEPS] == ["provision", "verify", "seal"]
+    assert [phase for phase, _ in ssh_steps.STEPS] == ["provision", "verify", "seal"]

@@ -1,4 +1,4 @@
-"""Build and test hosts on this machine: instances the live local stack boots from its image layers.
+"""The build-host connector on the local stack (``toolkit.hosts``): instances the live stack boots from image layers.
 
 A bake's build host is the instance Packer launches (RunInstances on moto),
 booted by the live stack on the source AMI's layers with a fresh upper layer;

@@ -22,12 +22,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
-from toolkit import notify
+from toolkit import lock, notify
 from toolkit.config import Config
 from toolkit.configvars import store
-from toolkit.configvars.plan import ConfigVersion, Diff, apply, diff_set, diff_unset
+from toolkit.configvars.versions import ConfigVersion, Diff, apply, diff_set, diff_unset
 from toolkit.errors import ReleaseError, RodeoError
-from toolkit.release import ledger, lock, rollout, slots
+from toolkit.release import ledger, rollout, slots
 from toolkit.release.result import ReleaseResult
 from toolkit.ui import Reporter
 

@@ -6,7 +6,7 @@ import pytest
 
 from toolkit.config import Capacity, Release
 from toolkit.errors import ReleaseError
-from toolkit.release.plan import (
+from toolkit.release.planner import (
     SlotState,
     State,
     plan,
@@ -614,7 +614,7 @@ def test_rollback_restores_ami_and_config(name, state, history, expected):
 
 
 def test_describe_names_the_config_versions():
-    from toolkit.release.plan import describe
+    from toolkit.release.planner import describe
 
     lines = describe(plan(A1, REL, A, config=2))
     assert lines[0].startswith(f"release {A} with config v2 into green (live now: blue with {A}, config v1)")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.bake import secrets
+from toolkit import secrets
 
 # Quotes, a backslash, non-ASCII letters, a dollar, spaces, markup: each breaks a raw-only search once encoded.
 VALUES = {

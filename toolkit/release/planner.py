@@ -1,6 +1,6 @@
 """Release planning: pure functions from a snapshot of the slots to a Plan.
 
-Nothing here talks to AWS. ``toolkit.aws.slots`` reads a ``State`` (the
+Nothing here talks to AWS. ``toolkit.release.slots`` reads a ``State`` (the
 listener's weights, each slot's Auto Scaling group, target health and the
 launch template version it is pinned to); ``plan`` decides what a release of
 an AMI must still do from that state, so the same function serves a fresh

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from toolkit.release import cron
+from toolkit import cron
 
 UTC = timezone.utc
 

@@ -1,9 +1,10 @@
 """A bake's progress: the events its steps print, and the lines a person sees.
 
-The steps (provision, image tests, seal) run as Packer ``shell-local``
-subprocesses, so their only way back to Rodeo is their stdout, through
-Packer. A step prints an event as one line, ``PREFIX`` + JSON;
-``toolkit.packer.run`` finds those lines in Packer's stream, turns Packer's
+The steps (provision, image tests, seal) run here, but their output reaches
+Rodeo through Packer (its ``shell-local`` provisioner relays it,
+``toolkit.bake.handoff``), so their only way back is their stdout. A step
+prints an event as one line, ``PREFIX`` + JSON; ``toolkit.packer.run``
+finds those lines in Packer's stream, turns Packer's
 own messages into phase changes, and hands every event to ``Progress``,
 which draws one line per phase on the ``Reporter``. Everything else Packer
 says goes to the bake's ``packer.log`` (and to the screen with ``--verbose``).

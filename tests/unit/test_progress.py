@@ -7,9 +7,9 @@ import io
 import pytest
 from rich.console import Console
 
-from toolkit.bake import progress
-from toolkit.bake.progress import Done, Ended, Failed, ImageTest, Note, Output, Phase, Progress, Task
+from toolkit import progress
 from toolkit.packer import run
+from toolkit.progress import Done, Ended, Failed, ImageTest, Note, Output, Phase, Progress, Task
 from toolkit.ui import Reporter
 
 
