@@ -128,7 +128,7 @@ def check_host() -> None:
 
 def rootfs_path(cache_dir: Path) -> Path:
     """Where the root file system of this ``SUITE``, ``PACKAGES`` and cloud-init config is cached: another is another folder."""
-    digest = hashlib.sha256(f"{SUITE} {PACKAGES} {cloudimage.CONFIG}".encode()).hexdigest()[:8]
+    digest = hashlib.sha256(f"{SUITE} {PACKAGES} {cloudimage.CONFIG} {cloudimage.DATASOURCE}".encode()).hexdigest()[:8]
     return Path(cache_dir) / f"rootfs-{SUITE}-{digest}"
 
 

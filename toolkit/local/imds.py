@@ -106,6 +106,12 @@ def _lookup(path: str, who: Identity, now: float, credentials: dict | None) -> b
         return who.user_data
     if path == "/latest/dynamic/instance-identity/document":
         return json.dumps(_document(who), indent=2).encode()
+    # The folders above it (cloud-init, told it runs on AWS, crawls them). EC2 also lists pkcs7, signature and
+    # rsa2048 here: signatures this service cannot make, so it lists only the document.
+    if path.rstrip("/") == "/latest/dynamic":
+        return b"instance-identity/"
+    if path.rstrip("/") == "/latest/dynamic/instance-identity":
+        return b"document"
     if not path.startswith("/latest/meta-data"):
         return b"dynamic\nmeta-data\nuser-data" if path in ("/latest", "/latest/") else None
     tree = _tree(who, now, credentials)
@@ -276,7 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(min(length, 65536))
         headers = {k.lower(): v for k, v in self.headers.items()}
         who, now = self.server.identity(), time.time()
-        role = self.server.credentials(who, now) if self.path.startswith("/latest/meta-data") else None
+        role = self.server.credentials(who, now) if latest(self.path).startswith("/latest/meta-data") else None
         status, kind, body = answer(method, self.path, headers, who, self.server.tokens, now, role)
         self.send_response(status)
         self.send_header("Content-Type", kind)

@@ -49,6 +49,10 @@ WHO = Identity(
         ),
         ("/2009-04-04/user-data", replace(WHO, user_data=b"#cloud-config\n"), 200, b"#cloud-config\n"),
         ("/2009-04-04/dynamic/instance-identity/document", WHO, 200, None),
+        # cloud-init told it runs on AWS (hosts/cloudimage.py) crawls the folders above the document.
+        ("/2021-03-23/dynamic/", WHO, 200, b"instance-identity/"),
+        ("/2021-03-23/dynamic/instance-identity", WHO, 200, b"document"),
+        ("/2021-03-23/dynamic/instance-identity/pkcs7", WHO, 404, None),
         ("/2009-04-04x/meta-data/instance-id", WHO, 404, None),
     ],
 )
