@@ -34,7 +34,8 @@ class World:
 
 
 # moto's services (a request's Flask app's ``service``) whose state the live stack reads or changes, or that change it.
-SHARED = frozenset({"ec2", "elbv2", "autoscaling", "cloudwatch", "iam", "sts", "cloudformation", "moto_api"})
+# s3: the access logs the controller writes (toolkit.local.accesslogs) while a release lists and reads them.
+SHARED = frozenset({"ec2", "elbv2", "autoscaling", "cloudwatch", "iam", "sts", "cloudformation", "moto_api", "s3"})
 LOCK = threading.RLock()
 
 
