@@ -53,7 +53,7 @@ def test_a_healthy_account_passes_every_check(server, tmp_path, monkeypatch):
     )
     assert result.check("network").line == f"2 instance subnet(s) reach SSM, Logs and S3 (NAT gateway {shape.nat})"
     assert result.check("lb-to-instances").line == "the instances' security groups admit the load balancer on port 8080"
-    assert len(result.checks) == 13
+    assert len(result.checks) == 14
 
 
 # --- broken shapes: each returns the check that must fail and its exact line ----------------------------
@@ -365,7 +365,7 @@ def test_the_command_exits_zero_on_a_healthy_account(server, tmp_path):
     done = invoke(tmp_path, server[0], "--env", shape.name)
     assert done.returncode == 0, done.stderr
     # The stack's own caller is its admin user (toolkit.local.auth): its rights are simulated like anyone's.
-    assert done.stdout.splitlines()[-1] == f"doctor --env {shape.name}: 0 failed, 0 warning(s), 13 passed"
+    assert done.stdout.splitlines()[-1] == f"doctor --env {shape.name}: 0 failed, 0 warning(s), 14 passed"
 
 
 def test_the_command_exits_non_zero_with_one_json_object_on_a_broken_account(server, tmp_path, monkeypatch):
@@ -400,4 +400,4 @@ def test_the_seeded_local_environment_passes_every_check(tmp_path):
     finally:
         stack.down(st)
     assert [(c.name, c.status, c.line) for c in result.checks if c.status != "ok"] == []
-    assert len(result.checks) == 13
+    assert len(result.checks) == 14
