@@ -61,7 +61,9 @@ def window(baseline: Series, canary: Series) -> Window:
     ],
 )
 def test_latency(case, baseline, canary, analysis, expected):
-    verdict = judge(window(series(baseline) if baseline else Series(), series(canary) if canary else Series()), analysis)
+    verdict = judge(
+        window(series(baseline) if baseline else Series(), series(canary) if canary else Series()), analysis
+    )
     assert verdict.verdict == expected, verdict.summary()
     (metric,) = verdict.metrics
     assert (metric.name, metric.verdict) == ("latency", expected)
@@ -120,7 +122,9 @@ def test_the_figures_behind_an_error_failure():
 
 def test_an_error_answered_by_no_target_counts_but_has_no_latency():
     """A 503 the load balancer made (no target answered) is an error, and no response time."""
-    canary = Series(tuple(Request(float(i), 503 if i % 10 == 0 else 200, None if i % 10 == 0 else 0.1) for i in range(100)))
+    canary = Series(
+        tuple(Request(float(i), 503 if i % 10 == 0 else 200, None if i % 10 == 0 else 0.1) for i in range(100))
+    )
     verdict = judge(window(series([0.1], 0, 100), canary), ON)
     latency, errors = verdict.metrics
     assert (latency.figures.n_canary, errors.figures.errors_canary, errors.verdict) == (90, 10, FAIL)
@@ -153,8 +157,12 @@ def test_the_overall_verdict_is_the_worst(verdicts, overall):
 def test_a_named_metric_where_lower_is_worse():
     metric = JudgedMetric(name="orders", namespace="Shop", metric="Orders", statistic="Sum", worse="lower")
     analysis = dataclasses.replace(ON, metrics=(metric,))
-    fewer = window(Series(metrics={"orders": tuple(times(100))}), Series(metrics={"orders": tuple(times(100, factor=0.7))}))
-    more = window(Series(metrics={"orders": tuple(times(100))}), Series(metrics={"orders": tuple(times(100, factor=1.3))}))
+    fewer = window(
+        Series(metrics={"orders": tuple(times(100))}), Series(metrics={"orders": tuple(times(100, factor=0.7))})
+    )
+    more = window(
+        Series(metrics={"orders": tuple(times(100))}), Series(metrics={"orders": tuple(times(100, factor=1.3))})
+    )
     assert judge(fewer, analysis).verdict == FAIL and judge(more, analysis).verdict == PASS
     assert judge(fewer, analysis).metrics[0].reason.startswith("orders +")
 
