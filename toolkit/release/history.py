@@ -4,13 +4,13 @@
 is built from the entries by a pure function (``history``, a table in the
 tests): per run its number, what it put in front of the traffic (AMI, app
 version and commit, config version), who ran it, when, how long it took, the
-outcome and the reason. ``find`` picks release vN for ``invoke rollback --to``.
+outcome and the reason, and in ``--json`` each judged step's canary analysis. ``find`` picks release vN for ``invoke rollback --to``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +51,8 @@ class Run:
     ended_at: str | None = None
     seconds: float | None = None
     reason: str | None = None
+    # The canary analysis of each judged step (``toolkit.release.judging``): window, verdict, decision, figures.
+    analysis: tuple[dict, ...] = field(default=(), hash=False)
 
     @property
     def name(self) -> str:
@@ -110,6 +112,7 @@ def run_of(entry: dict) -> Run:
         ended_at=entry.get("ended_at"),
         seconds=seconds(entry.get("started_at"), entry.get("ended_at")),
         reason=entry.get("reason"),
+        analysis=tuple(entry.get("analysis") or ()),
     )
 
 
