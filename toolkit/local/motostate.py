@@ -175,11 +175,6 @@ def set_state(inst, name: str, code: int, reason: tuple[str, str] | None = None)
             inst._reason = reason[1]
 
 
-def dimension_value(arn: str) -> str:
-    """An ELBv2 ARN's CloudWatch dimension value: ``app/<name>/<id>`` or ``targetgroup/<name>/<id>``."""
-    return arn.split(":", 5)[-1].split("/", 1)[-1] if ":loadbalancer/" in arn else arn.split(":", 5)[-1]
-
-
 def put_metrics(arn: str, namespace: str, datums: list[dict]) -> None:
     """Add ``datums`` (``MetricData`` entries) to the CloudWatch of ``arn``'s account and region."""
     from moto.cloudwatch.models import cloudwatch_backends
