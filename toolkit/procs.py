@@ -20,6 +20,14 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def stop_with_parent() -> None:
+    """``preexec_fn``: the kernel sends the child SIGTERM when the thread that started it ends, even by SIGKILL.
+
+    For a child that cleans up after itself when told to stop (Packer deletes its instance, group and key).
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def processes() -> Iterator[tuple[int, str, str]]:
     """``(pid, command line, root folder)`` of every other process that can be read."""
     proc = Path("/proc")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from toolkit import progress
+from toolkit import procs, progress
 from toolkit.errors import AwsError, PackerError
 
 if TYPE_CHECKING:
@@ -179,6 +179,8 @@ def build(
             text=True,
             bufsize=1,
             start_new_session=True,
+            # Rodeo killed (kill -9): Packer is told to stop, and cleans up, instead of waiting out its SSH timeout.
+            preexec_fn=procs.stop_with_parent,
         )
         stopping = threading.Lock()
         interrupted: list[bool] = []

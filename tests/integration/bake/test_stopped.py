@@ -6,6 +6,7 @@ Each test runs the command line as a user would, in a copy of the project.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -68,9 +69,12 @@ def test_a_bake_killed_with_sigkill_leaves_a_lock_the_rerun_takes_over(project: 
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert last_json(rerun.stdout)["cached"] is False
     assert f"(pid {proc.pid}, since" in rerun.stderr and "its process is gone" in rerun.stderr
-    # What Packer made for the killed bake (as it would leave it on AWS) is gone too.
-    assert "cleaned up after the killed bake base-" in rerun.stderr
-    killed = rerun.stderr.split("cleaned up after the killed bake ", 1)[1].split(":")[0]
+    # What Packer made for the killed bake is gone too: Packer, told to stop when Rodeo died, cleaned up after itself,
+    # and the rerun cleans up whatever was left (it says so when there was something).
+    (killed,) = {m for line in seen for m in re.findall(r"\bbase-\d{8}-\d{6}-[0-9a-f]{4}\b", line)}
+    assert ("cleaned up after the killed bake" not in rerun.stderr) or (
+        f"cleaned up after the killed bake {killed}:" in rerun.stderr
+    )
     left = [
         i["State"]["Name"]
         for r in ec2.describe_instances(Filters=[{"Name": "tag:rodeo:bake", "Values": [killed]}])["Reservations"]
