@@ -50,8 +50,9 @@ TIER_TAG = "rodeo:tier"
 ALARM_PERIOD = 10  # seconds (local only: see _alarms)
 ALARM_THRESHOLD = 2  # more than this many target 5xx in a period is ALARM
 INSTANCE_POLICY = "rodeo-instance"  # the seeded instance role's inline policy
-# Where the seeded load balancer writes its access logs (the canary analysis reads them), under its name as prefix.
-ACCESS_LOG_BUCKET = "rodeo-local-access-logs"
+# Where the seeded load balancer writes its access logs (the canary analysis reads them), under its name as prefix:
+# a bucket per region (an ALB writes only to a bucket of its own region; bucket names are global).
+ACCESS_LOG_BUCKET = "rodeo-local-access-logs-{region}"
 
 
 def seed_base(stack: Any, aws: Any) -> dict:
@@ -388,7 +389,8 @@ def _load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
 
 
 def _access_logs(aws: Any, rel: Release, lb_arn: str) -> list[str]:
-    """The load balancer's access logs on, into ``ACCESS_LOG_BUCKET`` (the live stack writes them: ``toolkit.local.accesslogs``).
+    """The load balancer's access logs on, into its region's ``ACCESS_LOG_BUCKET`` (the live stack writes them:
+    ``toolkit.local.accesslogs``).
 
     On AWS the bucket's policy must let Elastic Load Balancing write to it; the local stack does not check that.
     """
@@ -398,20 +400,23 @@ def _access_logs(aws: Any, rel: Release, lb_arn: str) -> list[str]:
     }
     if attrs.get("access_logs.s3.enabled") == "true":
         return []
+    region = lb_arn.split(":")[3]
+    bucket = ACCESS_LOG_BUCKET.format(region=region)
+    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     try:
-        aws.client("s3").create_bucket(Bucket=ACCESS_LOG_BUCKET)
+        aws.client("s3", region).create_bucket(Bucket=bucket, **where)
     except botocore.exceptions.ClientError as exc:
-        if error_code(exc) != "BucketAlreadyOwnedByYou":
+        if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
     elbv2.modify_load_balancer_attributes(
         LoadBalancerArn=lb_arn,
         Attributes=[
             {"Key": "access_logs.s3.enabled", "Value": "true"},
-            {"Key": "access_logs.s3.bucket", "Value": ACCESS_LOG_BUCKET},
+            {"Key": "access_logs.s3.bucket", "Value": bucket},
             {"Key": "access_logs.s3.prefix", "Value": rel.load_balancer},
         ],
     )
-    return [f"access logs of {rel.load_balancer} into s3://{ACCESS_LOG_BUCKET}/{rel.load_balancer}/"]
+    return [f"access logs of {rel.load_balancer} into s3://{bucket}/{rel.load_balancer}/"]
 
 
 def _alarms(aws: Any, rel: Release, lb_arn: str) -> list[str]:
