@@ -123,6 +123,57 @@ class SmokeCheck:
 
 
 @dataclass(frozen=True)
+class LatencyJudging:
+    """How the canary analysis judges response times (``toolkit.canary.judge``)."""
+
+    # The canary fails when its median response time is more than this share above the baseline's (0.2: +20%) ...
+    tolerance: float = 0.2
+    # ... and more than this many milliseconds above it (a shift nobody notices is no failure; 0: any).
+    floor_ms: float = 0.0
+    outliers: str = "keep"  # keep, or remove: drop each slot's far-out values (3 IQR beyond its quartiles) first
+
+
+@dataclass(frozen=True)
+class ErrorJudging:
+    """How the canary analysis judges the share of 5xx answers."""
+
+    tolerance: float = 0.001  # the canary fails when its 5xx ratio is more than this above the baseline's (0.1 point)
+
+
+@dataclass(frozen=True)
+class JudgedMetric:
+    """A CloudWatch metric of the team's, per slot (its target group, or its Auto Scaling group), judged like latency."""
+
+    name: str
+    namespace: str
+    metric: str
+    statistic: str = "Average"  # Average, Sum, Minimum, Maximum, SampleCount or a percentile (p99, p99.9)
+    dimension: str = (
+        "TargetGroup"  # TargetGroup (with LoadBalancer) or AutoScalingGroupName: what tells the slots apart
+    )
+    period: int = 60  # seconds per datapoint: 60 or more for standard metrics; 1, 5, 10 or 30 for high-resolution ones
+    tolerance: float = 0.1  # relative, as latency's: the canary's median datapoint may be this share worse
+    worse: str = "higher"  # higher or lower: which way is bad
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Canary analysis: at each weight step, the new slot judged against the old one (``toolkit.canary``)."""
+
+    enabled: bool = False
+    metrics: tuple[str | JudgedMetric, ...] = ("latency", "errors")
+    confidence: float = 0.98  # a difference counts when a test is this sure of it (p-value below 1 - confidence)
+    min_samples: int = 50  # per slot and metric; fewer: "not enough data"
+    latency: LatencyJudging = field(default_factory=LatencyJudging)
+    errors: ErrorJudging = field(default_factory=ErrorJudging)
+    on_marginal: str = (
+        "continue"  # continue, rollback, or wait (up to wait_seconds for a clearer verdict, then continue)
+    )
+    on_insufficient: str = "continue"  # continue or rollback, once wait_seconds have passed without enough data
+    wait_seconds: int = 0  # how long past the step's pause to keep watching for more data
+
+
+@dataclass(frozen=True)
 class Release:
     """How ``invoke release`` moves traffic: slots, steps and gates."""
 
@@ -149,6 +200,7 @@ class Release:
     # release's config version, before any traffic moves (database migrations); non-zero or a timeout stops the release.
     release_command: str | None = None
     release_timeout_seconds: int = 600
+    analysis: Analysis = field(default_factory=Analysis)  # canary analysis at each weight step
 
 
 @dataclass(frozen=True)
@@ -456,9 +508,13 @@ def _coerce(hint: Any, value: Any, file: str, key: str) -> Any:
         return {str(k): _coerce(item, v, file, _join(key, k)) for k, v in value.items()}
     if hint is Path:
         return Path(_coerce(str, value, file, key))
-    expected = {str: "a string", int: "a whole number", bool: "true or false"}[hint]
+    expected = {str: "a string", int: "a whole number", bool: "true or false", float: "a number"}[hint]
     if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(f"{file}: {key}: expected {expected}, got {value!r}", "write a number without quotes")
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{file}: {key}: expected {expected}, got {value!r}", "write a number without quotes")
+        return float(value)
     if not isinstance(value, hint):
         raise ConfigError(f"{file}: {key}: expected {expected}, got {_kind(value)} {value!r}", "fix the value's type")
     return value
@@ -715,6 +771,89 @@ def _check_release(config: Config, release: Release, file: str) -> None:
                     f"{file}: release.{key}[{i}]: {value!r} is not an id like {prefix}0abc1234",
                     f"give {key.replace('_', ' ')} by id",
                 )
+    _check_analysis(release.analysis, file)
+
+
+JUDGED = ("latency", "errors")  # what the canary analysis reads from the load balancer's access logs
+ON_MARGINAL = ("continue", "rollback", "wait")
+ON_INSUFFICIENT = ("continue", "rollback")
+STATISTIC_RE = re.compile(r"^(Average|Sum|Minimum|Maximum|SampleCount|p\d{1,2}(\.\d{1,2})?)$")
+DIMENSIONS = ("TargetGroup", "AutoScalingGroupName")
+
+
+def _check_analysis(analysis: Analysis, file: str) -> None:
+    """``release.analysis``: the choices named, numbers in range, each metric known once."""
+    key = f"{file}: release.analysis"
+    for name, value, choices in (
+        ("on_marginal", analysis.on_marginal, ON_MARGINAL),
+        ("on_insufficient", analysis.on_insufficient, ON_INSUFFICIENT),
+        ("latency.outliers", analysis.latency.outliers, ("keep", "remove")),
+    ):
+        if value not in choices:
+            more = " (to wait for data, set wait_seconds)" if value == "wait" else ""
+            raise ConfigError(f"{key}.{name}: {value!r} is not one of {', '.join(choices)}", f"choose one{more}")
+    if not 0.5 <= analysis.confidence < 1:
+        raise ConfigError(
+            f"{key}.confidence: {analysis.confidence:g} must be at least 0.5 and below 1",
+            "write it as a share: 0.98 for 98% (Kayenta's default)",
+        )
+    if analysis.min_samples < 5:
+        raise ConfigError(
+            f"{key}.min_samples: {analysis.min_samples} is too few to tell two slots apart",
+            "give 5 or more (Kayenta asks for 50 data points per metric)",
+        )
+    for name, value in (
+        ("latency.tolerance", analysis.latency.tolerance),
+        ("latency.floor_ms", analysis.latency.floor_ms),
+        ("errors.tolerance", analysis.errors.tolerance),
+        ("wait_seconds", analysis.wait_seconds),
+    ):
+        if value < 0:
+            raise ConfigError(f"{key}.{name}: must not be negative", "give 0 or more")
+    if analysis.enabled and not analysis.metrics:
+        raise ConfigError(
+            f"{key}.metrics: is empty", f"name what to judge: {', '.join(JUDGED)}, or a CloudWatch metric"
+        )
+    seen: set[str] = set()
+    for i, metric in enumerate(analysis.metrics):
+        name = metric if isinstance(metric, str) else metric.name
+        where = f"{key}.metrics[{i}]"
+        if isinstance(metric, str) and metric not in JUDGED:
+            raise ConfigError(
+                f"{where}: unknown metric {metric!r}",
+                f"choose {' or '.join(JUDGED)}, or name a CloudWatch metric as {{name, namespace, metric}}",
+            )
+        if isinstance(metric, JudgedMetric):
+            _check_judged_metric(metric, where)
+        if name in seen:
+            raise ConfigError(f"{where}: {name!r} is named twice", "judge each metric once")
+        seen.add(name)
+
+
+def _check_judged_metric(metric: JudgedMetric, where: str) -> None:
+    if metric.name in JUDGED or not NAME_RE.match(metric.name):
+        raise ConfigError(
+            f"{where}.name: {metric.name!r} is not a name of its own",
+            f"use lowercase letters, digits and '-', other than {' and '.join(JUDGED)}",
+        )
+    if not STATISTIC_RE.match(metric.statistic):
+        raise ConfigError(
+            f"{where}.statistic: {metric.statistic!r} is not a CloudWatch statistic",
+            "choose Average, Sum, Minimum, Maximum, SampleCount or a percentile like p99",
+        )
+    if metric.dimension not in DIMENSIONS:
+        raise ConfigError(
+            f"{where}.dimension: {metric.dimension!r} is not one of {', '.join(DIMENSIONS)}", "choose one"
+        )
+    if metric.period not in (1, 5, 10, 30) and (metric.period < 60 or metric.period % 60):
+        raise ConfigError(
+            f"{where}.period: {metric.period} is not a CloudWatch period",
+            "give 1, 5, 10 or 30 (high-resolution metrics) or a multiple of 60",
+        )
+    if metric.worse not in ("higher", "lower"):
+        raise ConfigError(f"{where}.worse: {metric.worse!r} is not higher or lower", "say which way is bad")
+    if metric.tolerance < 0:
+        raise ConfigError(f"{where}.tolerance: must not be negative", "give 0 or more")
 
 
 WEBHOOK_ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")

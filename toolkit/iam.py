@@ -9,7 +9,8 @@ purposes, each one a role Rodeo can run as:
 - ``verify``: ``invoke verify --ami`` on AWS (temporary key pair, security
   group and instance; the verdict tags);
 - ``release``: release, rollback, scale, releases, status and setup (weights, slot groups,
-  launch template, alarms, the lock and ledger table);
+  launch template, alarms, the lock and ledger table; with ``release.analysis``, the load
+  balancer's access logs);
 - ``run``: ``invoke run`` (the live slot's AMI and config version, the
   one-off instance: launched, followed in its log stream, terminated);
 - ``prune``: what prune reads to know what is in use, and the deletions;
@@ -65,6 +66,7 @@ DOCTOR_ACTIONS = (
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:DescribeLoadBalancerAttributes",  # access logs: what the canary analysis reads
     "cloudwatch:DescribeAlarms",
     "dynamodb:DescribeTable",
 )
@@ -532,6 +534,30 @@ def _release(config: Config) -> list[Grant]:
         Grant("ReleaseWho", ("sts:GetCallerIdentity",)),
         # The release phase (release.release_command, or the release: line of a Procfile image) runs on a one-off instance.
         *([g for g in _oneoff(config, "Release") if g.actions != ("iam:PassRole",)] if _phased(config) else []),
+        *(_analysis(config) if rel.analysis.enabled else []),
+    ]
+
+
+def _analysis(config: Config) -> list[Grant]:
+    """The canary analysis (``toolkit.canary``): where the load balancer writes its access logs, and reading them;
+    named metrics from CloudWatch. The bucket is the load balancer's setting, not Rodeo's: the statements name the
+    keys Elastic Load Balancing writes in the environment's region, in any bucket."""
+    rel = config.release
+    assert rel is not None
+    region = config.region
+    reads = ["elasticloadbalancing:DescribeLoadBalancerAttributes"]
+    if any(not isinstance(m, str) for m in rel.analysis.metrics):
+        reads.append("cloudwatch:GetMetricData")
+    logs = f"AWSLogs/*/elasticloadbalancing/{region}/*"
+    return [
+        Grant("ReleaseAnalysisReads", tuple(reads)),
+        Grant(
+            "ReleaseAccessLogsList",
+            ("s3:ListBucket",),
+            ("arn:aws:s3:::*",),
+            {"StringLike": {"s3:prefix": [logs, f"*/{logs}"]}},
+        ),
+        Grant("ReleaseAccessLogsRead", ("s3:GetObject",), (f"arn:aws:s3:::*/{logs}",)),
     ]
 
 

@@ -8,15 +8,20 @@ the page's heading, PORT (a number) the port; --port wins over both.
 
 import argparse
 import html
+import itertools
 import json
 import os
 import socketserver
 import sys
+import time
 from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 CONFIG = json.loads((Path(__file__).parent / "config.json").read_text())
 FAULT = os.environ.get("WEBAPP_FAULT", "")  # a deliberately broken build (see the role's defaults)
+DELAY_MS = float(os.environ.get("WEBAPP_FAULT_DELAY_MS") or 50)  # slow: added to every page's answer
+ERROR_PERCENT = float(os.environ.get("WEBAPP_FAULT_ERROR_PERCENT") or 1)  # flaky: the share of pages answered 500
+SERVED = itertools.count(1)  # pages served (flaky)
 GREETING = os.environ.get("GREETING", "Hello from Rodeo")
 PAGE = """<!doctype html>
 <html><head><title>Rodeo</title></head>
@@ -35,9 +40,18 @@ def app(environ, start_response):
         return _reply(start_response, "200 OK", "application/json", body)
     if path == "/" and FAULT == "root":
         return _reply(start_response, "500 Internal Server Error", "text/plain", "broken\n")
+    if FAULT == "slow":
+        time.sleep(DELAY_MS / 1000)
+    if FAULT == "flaky" and _unlucky(next(SERVED)):
+        return _reply(start_response, "500 Internal Server Error", "text/plain", "flaky\n")
     if path == "/":
         return _reply(start_response, "200 OK", "text/html; charset=utf-8", PAGE.format(greeting=html.escape(GREETING), version=CONFIG["version"]))
     return _reply(start_response, "404 Not Found", "text/plain", "not found\n")
+
+
+def _unlucky(n):
+    """True for the pages that answer 500: exactly ERROR_PERCENT of them, evenly spread (every 100th at 1%)."""
+    return int(n * ERROR_PERCENT / 100) > int((n - 1) * ERROR_PERCENT / 100)
 
 
 def _reply(start_response, status, content_type, body):

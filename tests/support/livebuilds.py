@@ -5,7 +5,9 @@ bakes them once, cached by the playbooks' content) plus a thin layer of its
 own: its version in ``/opt/web/config.json`` and, for a deliberately broken
 build, the ``webapp_fault`` drop-in the app role writes (``health``: /health
 answers 500; ``start``: the service fails at start; ``root``: / answers 500;
-``syntax``: its ``app.py`` has a syntax error, so the app crashes at each start).
+``syntax``: its ``app.py`` has a syntax error, so the app crashes at each start;
+``slow``: every page answers ``SLOW_MS`` later; ``flaky``: ``FLAKY_PERCENT`` of
+the pages answer 500).
 It is registered as a verified AMI of app ``web``, image ``app``, as a bake
 would tag it: these builds exercise releases, not bakes.
 """
@@ -112,22 +114,36 @@ FAULTS = {
     "root": "[Service]\nEnvironment=WEBAPP_FAULT=root\n",
     "start": "[Service]\nExecStartPre=/bin/false\n",
     "syntax": None,  # app.py itself is broken (SYNTAX_ERROR)
+    "slow": "[Service]\nEnvironment=WEBAPP_FAULT=slow\nEnvironment=WEBAPP_FAULT_DELAY_MS={slow_ms}\n",
+    "flaky": "[Service]\nEnvironment=WEBAPP_FAULT=flaky\nEnvironment=WEBAPP_FAULT_ERROR_PERCENT={flaky_percent}\n",
 }
+SLOW_MS = 50  # the role's defaults (webapp_fault_delay_ms, webapp_fault_error_percent)
+FLAKY_PERCENT = 1
 # What the "syntax" build's app.py says at each start: the sample app with the colon of its WSGI function cut.
 SYNTAX_ERROR = "SyntaxError: expected ':'"
 
 
 def build(
-    st: Any, ec2: Any, layers: dict[str, Path], folder: Path, version: str, fault: str = "", app: str = "web"
+    st: Any,
+    ec2: Any,
+    layers: dict[str, Path],
+    folder: Path,
+    version: str,
+    fault: str = "",
+    app: str = "web",
+    slow_ms: float = SLOW_MS,
+    flaky_percent: float = FLAKY_PERCENT,
 ) -> str:
-    """Register a build of the sample app with ``version`` (and ``fault``); return its AMI id."""
+    """Register a build of the sample app with ``version`` (and ``fault``: ``slow`` by ``slow_ms``, ``flaky`` at
+    ``flaky_percent``); return its AMI id."""
     top = folder / f"build-{version}"
     shutil.rmtree(top, ignore_errors=True)
     (top / "opt/web").mkdir(parents=True)
     (top / "opt/web/config.json").write_text(json.dumps({"version": version, "port": 8080}))
     if FAULTS[fault]:
         (top / "etc/systemd/system/web.service.d").mkdir(parents=True)
-        (top / "etc/systemd/system/web.service.d/fault.conf").write_text(FAULTS[fault])
+        dropin = FAULTS[fault].format(slow_ms=slow_ms, flaky_percent=flaky_percent)
+        (top / "etc/systemd/system/web.service.d/fault.conf").write_text(dropin)
     if fault == "syntax":
         source = (layers["app"] / "opt/web/app.py").read_text()
         broken = source.replace("def app(environ, start_response):", "def app(environ, start_response)", 1)
@@ -169,6 +185,8 @@ release:
   health_timeout_seconds: {health_timeout}
   smoke_check: {{path: {smoke_path}, port: 8081, timeout_seconds: 3, requests: 3}}
   instance_profile: web-instance  # seeded with invoke iam-policy --for instance: the loader and shipper get its credentials
+  # Every release judged, as the local inventory has it: too few requests in a short step go on at once.
+  analysis: {{enabled: true, latency: {{floor_ms: 5}}}}
   subnets: [{subnets}]          # the seeded private subnets and instances' group (toolkit.local.seed._network)
   security_groups: [{group}]
 """

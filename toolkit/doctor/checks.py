@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from toolkit.canary import sources
+from toolkit.config import Analysis, JudgedMetric
 from toolkit.doctor.facts import Facts
 from toolkit.errors import ReleaseError
 from toolkit.release import watch
@@ -147,6 +149,47 @@ def alarm_timing(facts: Facts) -> Check:
     return Check(
         "alarms", OK, f"{len(rel.alarms)} alarm(s) can fire within release.pause_seconds ({rel.pause_seconds} s)"
     )
+
+
+def analysis(facts: Facts) -> Check:
+    """The canary analysis can read its data, and a step lasts long enough on AWS for that data to arrive."""
+    rel = facts.release
+    settings = rel.analysis if rel is not None else None
+    if settings is None or not settings.enabled:
+        return Check("analysis", OK, "canary analysis is off (release.analysis.enabled)")
+    where = ""
+    if any(m in ("latency", "errors") for m in settings.metrics):
+        if "access_logs" in facts.errors or facts.access_logs is None:
+            return Check(
+                "analysis", FAIL, f"cannot read the load balancer's attributes: {facts.errors.get('access_logs')}"
+            )
+        if not facts.access_logs.enabled:
+            return Check(
+                "analysis",
+                FAIL,
+                "release.analysis judges steps on the load balancer's access logs, and they are off; turn on "
+                "access_logs.s3 (a bucket ELB may write to) or set release.analysis.enabled: false",
+            )
+        where = f" from s3://{facts.access_logs.bucket}/{facts.access_logs.prefix.strip('/')}"
+    short = {name: need for name, need in sources.need_seconds(settings).items() if rel.pause_seconds < need}
+    if short:
+        first = max(short, key=short.get)
+        return Check(
+            "analysis",
+            WARN,
+            f"release.pause_seconds {rel.pause_seconds} is shorter than judging {listed(sorted(short))} needs on AWS "
+            f"({short[first]}s for {first}: {_why(settings, first)}): such steps are judged on too little data, which "
+            f"goes on by on_insufficient ({settings.on_insufficient}); raise pause_seconds or wait_seconds",
+        )
+    return Check("analysis", OK, f"each step of {rel.pause_seconds}s can be judged{where}")
+
+
+def _why(settings: Analysis, name: str) -> str:
+    if name in ("latency", "errors"):
+        return f"access logs arrive in {sources.ACCESS_LOG_INTERVAL // 60}-minute files, written after their 5 minutes"
+    metric = next(m for m in settings.metrics if isinstance(m, JudgedMetric) and m.name == name)
+    late = ", and a minute to arrive" if metric.period >= 60 else ""
+    return f"{settings.min_samples} datapoints of {metric.period}s{late}"
 
 
 def stickiness(facts: Facts) -> Check:

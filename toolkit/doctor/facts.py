@@ -94,6 +94,15 @@ class TargetGroup:
 
 
 @dataclass(frozen=True)
+class AccessLogs:
+    """Where the load balancer writes its access logs (its attributes): what the canary analysis reads."""
+
+    enabled: bool
+    bucket: str = ""
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
 class Ebs:
     """The account's EBS encryption defaults in the region, and the rights on a customer-managed default key."""
 
@@ -129,6 +138,7 @@ class Facts:
     instance_groups: tuple[str, ...] = ()
     ingress: tuple[Rule, ...] = ()  # of every instance security group
     alarms: tuple[AlarmTiming, ...] = ()
+    access_logs: AccessLogs | None = None  # None: not read (errors["access_logs"] says why)
     table_exists: bool | None = None
     ebs: Ebs | None = None
     errors: dict[str, str] = field(default_factory=dict, hash=False)
@@ -321,7 +331,18 @@ def _release(rel: Release, aws: Any, errors: dict[str, str]) -> dict:
     out.update(_part(errors, "security_groups", lambda: _instance_groups(ec2, vpc, rel)) or {})
     if rel.alarms:
         out["alarms"] = _part(errors, "alarms", lambda: _alarms(aws.client("cloudwatch"), rel.alarms)) or ()
+    out["access_logs"] = _part(errors, "access_logs", lambda: _access_logs(elbv2, lb["LoadBalancerArn"]))
     return out
+
+
+def _access_logs(elbv2: Any, lb_arn: str) -> AccessLogs:
+    attrs = {
+        a["Key"]: a.get("Value", "")
+        for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb_arn)["Attributes"]
+    }
+    bucket = attrs.get("access_logs.s3.bucket", "")
+    on = attrs.get("access_logs.s3.enabled", "false").lower() == "true" and bool(bucket)
+    return AccessLogs(on, bucket, attrs.get("access_logs.s3.prefix", ""))
 
 
 def _listener(listener: dict) -> Listener:

@@ -67,6 +67,7 @@ def check_all(facts: Facts) -> DoctorResult:
             checks.listener_actions(facts),
             checks.smoke_port(facts),
             checks.alarm_timing(facts),
+            checks.analysis(facts),
             checks.stickiness(facts),
         ]
     found += [checks.ebs_key(facts), checks.table(facts)]

@@ -17,7 +17,9 @@ What moto 5.2 checks, and the two fixes made here:
 - the action: ``<prefix>:<Operation>``, where moto takes the prefix from the
   request's signing scope. CloudWatch signs as ``monitoring``, while IAM
   calls its actions ``cloudwatch:*``; moto would refuse every CloudWatch
-  call a policy allows, so the prefix is mapped (``IAM_PREFIX``);
+  call a policy allows, so the prefix is mapped (``IAM_PREFIX``); and for S3
+  moto names the action after the operation, so one whose IAM action differs
+  is mapped too (``IAM_ACTION``: ListObjectsV2 is authorized as s3:ListBucket);
 - the resource: only IAM (calls naming a role), STS (AssumeRole), SQS and S3 requests name one; for every
   other service moto checks against ``"*"``, which no ARN in a statement
   matches, so a least-privilege policy would be refused everything it scopes.
@@ -45,6 +47,9 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "AKIARODEOLOCALADMIN1", "aws_secret_ac
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 # Signing name -> IAM action prefix, where they differ (botocore's endpointPrefix for CloudWatch is "monitoring").
 IAM_PREFIX = {"monitoring": "cloudwatch"}
+# Operations IAM authorizes as another action, where moto names the action after the operation: ListObjectsV2 needs
+# s3:ListBucket (the S3 API reference's "Permissions"); moto 5.2.6 asks for s3:ListObjectsV2, which no policy has.
+IAM_ACTION = {"s3:ListObjectsV2": "s3:ListBucket"}
 
 
 def enforce() -> None:
@@ -86,10 +91,16 @@ def _iam_action_prefixes() -> None:
 
     def init(self, *args, **kwargs):
         original(self, *args, **kwargs)
-        prefix, _, operation = self._action.partition(":")
-        self._action = f"{IAM_PREFIX.get(prefix, prefix)}:{operation}"
+        self._action = iam_action(self._action)
 
     replace(IAMRequestBase, "__init__", init)
+
+
+def iam_action(action: str) -> str:
+    """The IAM action AWS authorizes for what moto calls ``action`` (``monitoring:PutMetricData``, ``s3:ListObjectsV2``)."""
+    prefix, _, operation = action.partition(":")
+    named = f"{IAM_PREFIX.get(prefix, prefix)}:{operation}"
+    return IAM_ACTION.get(named, named)
 
 
 def _unknown_resource_checks_action_only() -> None:

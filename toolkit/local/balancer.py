@@ -24,6 +24,9 @@ client to drop it (an ALB encrypts the expiry into the cookie).
 https://docs.aws.amazon.com/elasticloadbalancing/latest/application/sticky-sessions.html
 https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-listeners.html#forward-actions
 
+Each frontend logs every request to a socket (``render_request_log``): the
+access logs of ``toolkit.local.accesslogs``.
+
 The ``render_*``, ``apportion`` and ``matcher_regex`` functions are pure.
 """
 
@@ -42,6 +45,10 @@ from toolkit.local.instances import end, spawn
 
 NO_TARGETS = "no-targets"
 START_TIMEOUT = 10.0
+# Every request a frontend answers is logged to this datagram socket in the run folder (``toolkit.local.accesslogs``
+# reads it): accept time, frontend, backend, server, Th Ti TR Tw Tc Tr Ta (ms), status, bytes in and out, client, request.
+REQUEST_LOG = "requests.sock"
+REQUEST_LOG_FORMAT = "%Ts.%ms %f %b %s %Th %Ti %TR %Tw %Tc %Tr %Ta %ST %U %B %ci:%cp %{+Q}r"
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,8 @@ def render_config(run_dir: Path, frontends: list[Frontend], backends: list[Backe
         '  http-request return status 503 content-type text/plain string "no target group holds weight"',
     ]
     for fe in frontends:
-        lines += [f"frontend {fe.name}", f"  bind 127.0.0.1:{fe.port}", *render_group_stickiness(fe)]
+        lines += [f"frontend {fe.name}", f"  bind 127.0.0.1:{fe.port}", *render_request_log(run_dir)]
+        lines += render_group_stickiness(fe)
         lines += [
             f"  use_backend %[rand(100),map_int({run_dir}/{fe.name}.map,{NO_TARGETS})]",
             f"  default_backend {NO_TARGETS}",
@@ -157,6 +165,11 @@ def render_config(run_dir: Path, frontends: list[Frontend], backends: list[Backe
             f"  server {s.name} unix@{s.sock} {server_options(c)}".rstrip() for s in servers if s.backend == be.name
         ]
     return "\n".join(lines) + "\n"
+
+
+def render_request_log(run_dir: Path) -> list[str]:
+    """A frontend's lines that log each request it answers (``REQUEST_LOG_FORMAT``), for the access logs."""
+    return [f"  log {run_dir}/{REQUEST_LOG} format raw local1 info", f'  log-format "{REQUEST_LOG_FORMAT}"']
 
 
 def render_group_stickiness(fe: Frontend) -> list[str]:

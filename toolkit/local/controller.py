@@ -16,6 +16,8 @@ Runs as a thread inside the moto server's process (``toolkit.local.motoserver
   ``Booted.metadata``), and ``AWS_ENDPOINT_URL`` in its services' environment;
 - HAProxy's counts become ``AWS/ApplicationELB`` metrics in moto's CloudWatch,
   and every metric alarm is evaluated on its data (``toolkit.local.monitor``);
+- HAProxy's log of each request becomes the load balancer's access logs in
+  moto's S3, where its attributes turn them on (``toolkit.local.accesslogs``);
 - the VPC's rules hold (``toolkit.vpc``, re-read every poll): a
   target port the instance's security groups do not open to the load
   balancer is a black hole (its checks time out), and an instance's AWS
@@ -41,8 +43,9 @@ import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from toolkit.local import buildinstances, egress, instances
+from toolkit.local import accesslogs, buildinstances, egress, instances
 from toolkit.local.balancer import (
+    REQUEST_LOG,
     Backend,
     Check,
     Frontend,
@@ -115,6 +118,7 @@ class Controller:
         self.draining: dict[str, list[dict]] = {}  # tg ARN -> targets being drained
         self.haproxy = HAProxy(run_dir, live_dir)
         self.monitor = Monitor()
+        self.access_logs: accesslogs.AccessLogs | None = None  # HAProxy's request log, written to S3 as access logs
         self.metadata: dict[str, MetadataServer] = {}  # instance id -> its metadata service
         self.identities: dict = {}  # instance id -> what its metadata service says (read from moto by this thread)
         self.endpoints: EndpointProxy | None = None  # the host side of each instance's AWS endpoint
@@ -159,6 +163,7 @@ class Controller:
                 "fs.inotify.max_user_instances raised from %d to %d: each booted instance's systemd needs about 8",
                 *raised,
             )
+        self.access_logs = accesslogs.AccessLogs(self.run_dir / REQUEST_LOG)  # bound before HAProxy logs to it
         if self.aws_port is not None:
             self.endpoints = EndpointProxy(self.aws_port, lambda iid: self.reach.get(iid, NONE))
         self.thread.start()
@@ -187,6 +192,9 @@ class Controller:
         rows = self._stat_rows()
         self._health(world, servers_of(rows))
         self.monitor.step(world, rows, self.frontends, time.time())
+        if self.access_logs is not None:
+            names = accesslogs.names_of(world, self.frontends, self.served)
+            self.access_logs.step(names, accesslogs.settings_of(world), time.time())
         reap_orphans(self._children())
 
     def _children(self) -> set[int]:
@@ -474,6 +482,8 @@ class Controller:
         for iid in list(self.booted):
             self._shut(iid, keep_disk=False)
         self.haproxy.stop()
+        if self.access_logs is not None:
+            self.access_logs.close()
         if self.endpoints is not None:
             self.endpoints.close()
         if self.egress is not None:

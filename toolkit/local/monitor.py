@@ -20,13 +20,13 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timezone
 
+from toolkit.canary.metrics import dimension_value
 from toolkit.local import alarms, metrics
 from toolkit.local.motostate import (
     LOCK,
     World,
     backend_name,
     cloudwatch_regions,
-    dimension_value,
     forward_weights,
     put_metrics,
 )

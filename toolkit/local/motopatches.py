@@ -304,8 +304,10 @@ PATCHES: tuple[Patch, ...] = (
                 "action",
             )
         },
-        "the action moto authorizes is named with IAM's prefix (monitoring:* is cloudwatch:*)",
-        "moto takes the prefix from the signing name, refusing every CloudWatch call a policy allows",
+        "the action moto authorizes is named as IAM names it: IAM's prefix (monitoring:* is cloudwatch:*), and an S3 "
+        "operation's IAM action (s3:ListObjectsV2 is s3:ListBucket)",
+        "moto takes the prefix from the signing name and S3's action from the operation: it refused every CloudWatch "
+        "call and every object listing a policy allows",
         ("tests/integration/test_iam.py", "tests/unit/local/test_auth.py"),
     ),
     Patch(

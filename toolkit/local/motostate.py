@@ -34,7 +34,8 @@ class World:
 
 
 # moto's services (a request's Flask app's ``service``) whose state the live stack reads or changes, or that change it.
-SHARED = frozenset({"ec2", "elbv2", "autoscaling", "cloudwatch", "iam", "sts", "cloudformation", "moto_api"})
+# s3: the access logs the controller writes (toolkit.local.accesslogs) while a release lists and reads them.
+SHARED = frozenset({"ec2", "elbv2", "autoscaling", "cloudwatch", "iam", "sts", "cloudformation", "moto_api", "s3"})
 LOCK = threading.RLock()
 
 
@@ -172,11 +173,6 @@ def set_state(inst, name: str, code: int, reason: tuple[str, str] | None = None)
         if reason is not None:
             inst.state_reason = StateReason(reason[1], reason[0])
             inst._reason = reason[1]
-
-
-def dimension_value(arn: str) -> str:
-    """An ELBv2 ARN's CloudWatch dimension value: ``app/<name>/<id>`` or ``targetgroup/<name>/<id>``."""
-    return arn.split(":", 5)[-1].split("/", 1)[-1] if ":loadbalancer/" in arn else arn.split(":", 5)[-1]
 
 
 def put_metrics(arn: str, namespace: str, datums: list[dict]) -> None:

@@ -4,9 +4,10 @@
 zones, an internet and a NAT gateway, the load balancer's and the instances'
 security groups: ``_network``) and registers the base Debian AMI (its
 contents: the cached root file system). ``seed_release`` makes the release
-side of an environment: the ALB (in the public subnets), its target groups
-(deregistration delay ``DRAIN_SECONDS``), the weighted listener and the
-alarms, then runs ``invoke setup``'s own ``ensure``.
+side of an environment: the ALB (in the public subnets, its access logs
+into ``ACCESS_LOG_BUCKET``), its target groups (deregistration delay
+``DRAIN_SECONDS``), the weighted listener and the alarms, then runs
+``invoke setup``'s own ``ensure``.
 
 The local stack starts with a live "previous release": blue runs the seeded
 base AMI (on the live stack: a placeholder app that answers /health, see
@@ -49,6 +50,9 @@ TIER_TAG = "rodeo:tier"
 ALARM_PERIOD = 10  # seconds (local only: see _alarms)
 ALARM_THRESHOLD = 2  # more than this many target 5xx in a period is ALARM
 INSTANCE_POLICY = "rodeo-instance"  # the seeded instance role's inline policy
+# Where the seeded load balancer writes its access logs (the canary analysis reads them), under its name as prefix:
+# a bucket per region (an ALB writes only to a bucket of its own region; bucket names are global).
+ACCESS_LOG_BUCKET = "rodeo-local-access-logs-{region}"
 
 
 def seed_base(stack: Any, aws: Any) -> dict:
@@ -379,8 +383,40 @@ def _load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
             DefaultActions=[{"Type": "forward", "ForwardConfig": forward}],
         )
         created.append(f"listener :{rel.listener_port}")
+    created += _access_logs(aws, rel, lb["LoadBalancerArn"])
     created += _alarms(aws, rel, lb["LoadBalancerArn"])
     return created
+
+
+def _access_logs(aws: Any, rel: Release, lb_arn: str) -> list[str]:
+    """The load balancer's access logs on, into its region's ``ACCESS_LOG_BUCKET`` (the live stack writes them:
+    ``toolkit.local.accesslogs``).
+
+    On AWS the bucket's policy must let Elastic Load Balancing write to it; the local stack does not check that.
+    """
+    elbv2 = aws.client("elbv2")
+    attrs = {
+        a["Key"]: a["Value"] for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=lb_arn)["Attributes"]
+    }
+    if attrs.get("access_logs.s3.enabled") == "true":
+        return []
+    region = lb_arn.split(":")[3]
+    bucket = ACCESS_LOG_BUCKET.format(region=region)
+    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    try:
+        aws.client("s3", region).create_bucket(Bucket=bucket, **where)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    elbv2.modify_load_balancer_attributes(
+        LoadBalancerArn=lb_arn,
+        Attributes=[
+            {"Key": "access_logs.s3.enabled", "Value": "true"},
+            {"Key": "access_logs.s3.bucket", "Value": bucket},
+            {"Key": "access_logs.s3.prefix", "Value": rel.load_balancer},
+        ],
+    )
+    return [f"access logs of {rel.load_balancer} into s3://{bucket}/{rel.load_balancer}/"]
 
 
 def _alarms(aws: Any, rel: Release, lb_arn: str) -> list[str]:

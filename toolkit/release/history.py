@@ -4,13 +4,13 @@
 is built from the entries by a pure function (``history``, a table in the
 tests): per run its number, what it put in front of the traffic (AMI, app
 version and commit, config version), who ran it, when, how long it took, the
-outcome and the reason. ``find`` picks release vN for ``invoke rollback --to``.
+outcome and the reason, and in ``--json`` each judged step's canary analysis. ``find`` picks release vN for ``invoke rollback --to``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,8 @@ class Run:
     seconds: float | None = None
     reason: str | None = None
     promoted_from: dict | None = None  # invoke promote: where it came from (toolkit.promote.plan.Origin)
+    # The canary analysis of each judged step (``toolkit.release.judging``): window, verdict, decision, figures.
+    analysis: tuple[dict, ...] = field(default=(), hash=False)
 
     @property
     def name(self) -> str:
@@ -113,6 +115,7 @@ def run_of(entry: dict) -> Run:
         seconds=seconds(entry.get("started_at"), entry.get("ended_at")),
         reason=entry.get("reason"),
         promoted_from=entry.get("promoted_from"),
+        analysis=tuple(entry.get("analysis") or ()),
     )
 
 

@@ -4,7 +4,9 @@
 Plan and execute it step by step with progress lines. After each weight
 change and during each pause the gates run (target health of every weighted
 slot, the configured alarms); the optional smoke check (``toolkit.release.smoke``) runs before the new
-slot's first weight. A failed gate, or an AWS call failing after its retries
+slot's first weight; after each step's watch, while both slots hold weight, the canary analysis
+(``toolkit.release.judging``, when ``release.analysis`` is on) judges the new slot against the old one. A failed
+gate or analysis, or an AWS call failing after its retries
 before all traffic moved, moves all weight back to the old slot in one call,
 scales the new slot to 0, records the reason and raises ReleaseError carrying
 the ``ReleaseResult`` (outcome ``rolled_back``).
@@ -22,7 +24,7 @@ from toolkit.config import Config, Release
 from toolkit.configvars import pin
 from toolkit.errors import ImageError, ReleaseError
 from toolkit.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
-from toolkit.release import crash, ledger, phase, restore, scaled, scaling, slots, smoke, userdata, watch, who
+from toolkit.release import crash, judging, ledger, phase, restore, scaled, scaling, slots, smoke, userdata, watch, who
 from toolkit.release.planner import Plan, describe, need_healthy, plan
 from toolkit.release.result import ReleaseResult
 from toolkit.ui import Line, Reporter
@@ -76,6 +78,7 @@ def release(
     env = slots.resolve(config, aws)
     _check_alarms(config, aws, rel)
     smoke.check_port(env, aws, rel)
+    judging.check(config, aws, env)
     target = pin.newest(config, aws)
     if plan_only:
         state = slots.read(env, aws)
@@ -240,12 +243,17 @@ def _execute(
             with reporter.step(
                 f"weight {step.new_weight}% on {p.new_slot}, {step.old_weight}% on {p.old_slot}"
             ) as line:
+                since = time.time()  # the judged window starts with the new weights
                 slots.set_weights(env, aws, weights)
                 result.steps.append(step.new_weight)
                 entry = ledger.update(config, aws, entry, steps=result.steps)
                 _watch(config, env, aws, weights, p.pause_seconds, line)
-    except (GateFailed, smoke.SmokeFailed, scaling.ScalingFailed, *AWS_ERRORS) as failed:
+                entry = judging.step(
+                    config, aws, env, p, step, since, entry, line, lambda s: _watch(config, env, aws, weights, s, line)
+                )
+    except (GateFailed, judging.JudgeFailed, smoke.SmokeFailed, scaling.ScalingFailed, *AWS_ERRORS) as failed:
         reason = _reason(failed)
+        entry = failed.entry if isinstance(failed, judging.JudgeFailed) else entry  # it holds the judgement
         _roll_back(config, aws, env, p, dict(entry, steps=list(result.steps)), reason, kind, reporter, held)
         rolled_back = dataclasses.replace(
             result,
@@ -263,6 +271,7 @@ def _execute(
                 f"{what} rolled back: {reason}; {p.old_slot} holds all traffic",
                 reason=reason,
                 **_facts(rolled_back, p),
+                **judging.details(failed),
             ),
             reporter,
         )
@@ -297,6 +306,7 @@ def _described(config: Config, p: Plan, found: dict) -> list[str]:
             given.source if given and not rel.release_command else "",
         )
         + scaling.describe(config.scaling, p)
+        + judging.describe(config, p)
     )
 
 

@@ -30,9 +30,10 @@ from tests.integration.local.conftest import CACHE, in_instance, leftovers
 from tests.support import livebuilds
 from tests.support.load import Load
 from tests.support.principals import acting_as
+from tests.support.webhook import Hook
 from toolkit import config
 from toolkit import configchange as change
-from toolkit.config import SmokeCheck
+from toolkit.config import Notify, SmokeCheck
 from toolkit.configvars import store
 from toolkit.errors import ReleaseError
 from toolkit.local import controller, seed, stack
@@ -231,6 +232,45 @@ def test_a_build_answering_500_on_its_pages_is_rolled_back_by_the_alarm(world):
     after = world.state()
     assert after.active.name == before.name and after.active.weight == 100
     print(f"alarm scenario: {len(failed)} failed of {load.summary()['requests']} (steps reached {result.result.steps})")
+
+
+def test_a_slow_build_is_rolled_back_by_the_canary_analysis_with_its_figures(world):
+    """Pages 50 ms slower, every answer 200: no health check, alarm or smoke check sees it; the judge does. Released by a
+    user holding only the release policy (the access logs are read through S3 as on AWS); the figures reach the error,
+    the ledger and the notification."""
+    before = world.state().active
+    analysis = dataclasses.replace(world.cfg.release.analysis, min_samples=50, wait_seconds=15)
+    rel = dataclasses.replace(world.cfg.release, steps=(50, 100), pause_seconds=4, analysis=analysis)
+    hook = Hook()
+    try:
+        cfg = dataclasses.replace(world.cfg, release=rel, notify=Notify(webhooks=(hook.url,)))
+        releaser = dataclasses.replace(
+            acting_as(cfg, world.aws.endpoint, "release"), stack=world.st
+        )  # the smoke check's URL
+        result, load = world.under_load(rollout.release, cfg, releaser, ami=world.build("1.5.0-slow", fault="slow"))
+    finally:
+        hook.close()
+    assert isinstance(result, ReleaseError) and result.result.outcome == "rolled_back", (result, world.steps.lines)
+    assert result.result.steps == [50], "\n".join([result.message, *world.steps.lines])
+    assert "canary analysis at 50%: fail: latency +" in result.message and "Mann-Whitney U=" in result.message, (
+        result.message
+    )
+    assert_no_failures(load, world.steps)  # slow, not broken: every request answered 200
+    (judged,) = ledger.recent(world.cfg, world.aws, 1)[0]["analysis"]
+    latency = next(m for m in judged["metrics"] if m["name"] == "latency")
+    assert (judged["weight"], judged["verdict"], judged["decision"], latency["verdict"]) == (
+        50,
+        "fail",
+        "rollback",
+        "fail",
+    )
+    assert latency["median_canary"] - latency["median_baseline"] >= livebuilds.SLOW_MS / 1000 * 0.9, latency
+    assert min(latency["n_baseline"], latency["n_canary"]) >= 50 and latency["p_value"] < 0.02, latency
+    (rolled_back,) = [b["rodeo"] for b in hook.bodies if b["rodeo"]["event"] == "release.rolled_back"]
+    assert rolled_back["analysis"] == judged and "latency +" in rolled_back["reason"]
+    after = world.state()
+    assert after.active.name == before.name and after.active.weight == 100
+    print(f"canary analysis: {result.message.splitlines()[0]} ({result.result.seconds:.0f}s)")
 
 
 def test_a_release_killed_at_50_percent_and_run_again_drops_no_request(world):

@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
-from toolkit.config import Release, SmokeCheck
+from toolkit.config import Analysis, JudgedMetric, Release, SmokeCheck
 from toolkit.doctor import checks, network
 from toolkit.doctor.facts import (
+    AccessLogs,
     Ebs,
     Facts,
     Identity,
@@ -107,11 +108,12 @@ def test_a_healthy_account_passes_every_check():
         "listener",
         "smoke-port",
         "alarms",
+        "analysis",
         "stickiness",
         "ebs-key",
         "table",
     ]
-    assert result.lines()[-1] == "doctor --env staging: 0 failed, 0 warning(s), 13 passed"
+    assert result.lines()[-1] == "doctor --env staging: 0 failed, 0 warning(s), 14 passed"
 
 
 def test_without_a_release_only_the_account_checks_run():
@@ -488,3 +490,52 @@ def test_network_names_each_way_out_and_groups_the_subnets_that_have_none():
             "gateway or add the endpoints"
         ),
     )
+
+
+ANALYSIS = Analysis(enabled=True)
+LOGS = AccessLogs(True, "web-logs", "web")
+
+
+@pytest.mark.parametrize(
+    ("release", "found", "status", "line"),
+    [
+        (rel(), LOGS, "ok", "canary analysis is off (release.analysis.enabled)"),
+        (
+            rel(analysis=ANALYSIS, pause_seconds=600),
+            LOGS,
+            "ok",
+            "each step of 600s can be judged from s3://web-logs/web",
+        ),
+        (
+            rel(analysis=ANALYSIS, pause_seconds=180),
+            LOGS,
+            "warn",
+            "release.pause_seconds 180 is shorter than judging errors, latency needs on AWS (600s for latency: access "
+            "logs arrive in 5-minute files, written after their 5 minutes): such steps are judged on too little data, "
+            "which goes on by on_insufficient (continue); raise pause_seconds or wait_seconds",
+        ),
+        (
+            rel(analysis=ANALYSIS, pause_seconds=600),
+            AccessLogs(False),
+            "fail",
+            "release.analysis judges steps on the load balancer's access logs, and they are off; turn on access_logs.s3 "
+            "(a bucket ELB may write to) or set release.analysis.enabled: false",
+        ),
+        (
+            rel(
+                analysis=dataclasses.replace(
+                    ANALYSIS, metrics=(JudgedMetric(name="q", namespace="Web", metric="Q", period=10),)
+                ),
+                pause_seconds=300,
+            ),
+            AccessLogs(False),  # not needed for a named metric only
+            "warn",
+            "release.pause_seconds 300 is shorter than judging q needs on AWS (500s for q: 50 datapoints of 10s): "
+            "such steps are judged on too little data, "
+            "which goes on by on_insufficient (continue); raise pause_seconds or wait_seconds",
+        ),
+    ],
+)
+def test_analysis(release, found, status, line):
+    check = checks.analysis(facts(release=release, access_logs=found))
+    assert (check.status, check.line) == (status, line)

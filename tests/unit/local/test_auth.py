@@ -105,3 +105,16 @@ def test_an_instance_launched_from_a_template_has_its_instance_profile(moto_mode
         "web-instance"
     }
     assert bare not in associations
+
+
+@pytest.mark.parametrize(
+    ("moto_calls", "iam_calls"),
+    [
+        ("monitoring:PutMetricData", "cloudwatch:PutMetricData"),
+        ("s3:ListObjectsV2", "s3:ListBucket"),
+        ("s3:GetObject", "s3:GetObject"),
+        ("ec2:RunInstances", "ec2:RunInstances"),
+    ],
+)
+def test_the_action_authorized_is_iams_name_for_it(moto_calls, iam_calls):
+    assert auth.iam_action(moto_calls) == iam_calls

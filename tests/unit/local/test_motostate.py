@@ -35,7 +35,14 @@ class Dispatcher:
 
 
 def test_a_request_to_a_shared_service_holds_the_lock_and_others_do_not():
-    for service, held in (("ec2", True), ("elbv2", True), ("autoscaling", True), ("sqs", False), ("s3", False)):
+    for service, held in (
+        ("ec2", True),
+        ("elbv2", True),
+        ("autoscaling", True),
+        ("s3", True),
+        ("sqs", False),
+        ("logs", False),
+    ):
         app = App(service)
         assert Dispatcher(app)({}, None) == [b"answer"]
         assert (service in SHARED, app.free) == (held, not held)

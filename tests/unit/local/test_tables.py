@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from toolkit.canary.metrics import dimension_value
 from toolkit.local.alarms import AlarmSpec, Sample, can_evaluate, evaluate
 from toolkit.local.balancer import NO_TARGETS, Backend, Check, Frontend, Server, apportion, matcher_regex, render_config
 from toolkit.local.health import target_health
 from toolkit.local.imds import Identity, Tokens, answer
 from toolkit.local.metrics import Names, alb_datums, counters, deltas
-from toolkit.local.motostate import dimension_value
 
 
 @pytest.mark.parametrize(

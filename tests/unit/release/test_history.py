@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toolkit.errors import ConfigError, ReleaseError
-from toolkit.release.history import find, history, number, seconds
+from toolkit.release.history import find, history, number, run_of, seconds
 
 A, B = "ami-aaaaaaaa", "ami-bbbbbbbb"
 T0, T1 = "2026-12-05T10:00:00.000+00:00", "2026-12-05T10:00:41.500+00:00"
@@ -133,3 +133,12 @@ def test_a_promoted_release_says_where_it_came_from():
     )
     assert shown.to_dict()["releases"][0]["promoted_from"] == origin
     assert history("web", "prod", LEDGER).to_dict()["releases"][0]["promoted_from"] is None
+
+
+def test_the_canary_analysis_of_each_judged_step_is_in_the_json():
+    judged = {"weight": 10, "verdict": "insufficient", "decision": "continue", "metrics": []}
+    run = run_of({"number": 3, "outcome": "released", "analysis": [judged]})
+    assert run.analysis == (judged,) and run_of({"number": 2}).analysis == ()
+    assert history("web", "local", [{"number": 3, "analysis": [judged]}]).to_dict()["releases"][0]["analysis"] == (
+        judged,
+    )
