@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.local.instances import end, spawn
+from toolkit.local.listenerrules import Rule, render_rules
 
 NO_TARGETS = "no-targets"
 START_TIMEOUT = 10.0
@@ -74,6 +75,7 @@ class Frontend:
     port: int
     sticky_seconds: int = 0  # target group stickiness of its forward action (AWSALBTG); 0: off
     sticky_backends: tuple[str, ...] = ()  # the forward action's target groups, which the cookie may name
+    rules: tuple[Rule, ...] = ()  # its listener rules (toolkit.local.listenerrules), tried before the default action
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,8 @@ def render_config(run_dir: Path, frontends: list[Frontend], backends: list[Backe
         '  http-request return status 503 content-type text/plain string "no target group holds weight"',
     ]
     for fe in frontends:
-        lines += [f"frontend {fe.name}", f"  bind 127.0.0.1:{fe.port}", *render_group_stickiness(fe)]
+        lines += [f"frontend {fe.name}", f"  bind 127.0.0.1:{fe.port}"]
+        lines += [*render_rules(run_dir, fe.name, fe.rules, NO_TARGETS), *render_group_stickiness(fe)]
         lines += [
             f"  use_backend %[rand(100),map_int({run_dir}/{fe.name}.map,{NO_TARGETS})]",
             f"  default_backend {NO_TARGETS}",
