@@ -80,3 +80,7 @@ class LogsError(RodeoError):
 
 class OneOffError(RodeoError):
     """A one-off instance could not run its command (launch refused, instance gone, no end in time)."""
+
+
+class ReviewError(RodeoError):
+    """A review app could not be made, updated or removed."""

@@ -86,8 +86,7 @@ def _read_moto() -> World:
                 for arn, listener in list(lb.listeners.items()):
                     if (listener.protocol or "HTTP") in ("HTTP", "HTTPS"):
                         listeners[arn] = (lb, listener)
-                        in_use.update(a for a, _ in forward_weights(listener, None))
-                        in_use.update(a for rule in listener_rules(listener) for a, _ in _forwards(rule.actions))
+                        in_use.update(forwarded(listener))
     return World(found, groups, listeners, in_use)
 
 
@@ -97,6 +96,12 @@ def forward_weights(listener, world: World | None) -> list[tuple[str, int]]:
     if world is None:
         return pairs
     return [(backend_name(world.target_groups[a]), w) for a, w in pairs if a in world.target_groups]
+
+
+def forwarded(listener) -> list[str]:
+    """The ARNs of the target groups ``listener`` forwards to: its default action's, then its rules'."""
+    pairs = forward_weights(listener, None) + [p for rule in listener_rules(listener) for p in _forwards(rule.actions)]
+    return list(dict.fromkeys(arn for arn, _ in pairs))
 
 
 def listener_rules(listener) -> list:
