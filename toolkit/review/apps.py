@@ -11,11 +11,12 @@ them is safe to rerun after a kill: the plan is made from AWS as it is.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from toolkit import lock
@@ -187,16 +188,7 @@ def up(
         lines = [p.line() for p in previews] + planned.lines()
         return UpResult(names.name, "planned", names.host, ami=ready, steps=lines, ref=ref or "")
     started = time.monotonic()
-    held = lock.acquire(
-        config,
-        aws,
-        f"review.up {names.name}",
-        break_lock,
-        reporter,
-        lock_key=names.lock,
-        what=f"review app {names.name}",
-    )
-    try:
+    with _locked(config, aws, names, "review.up", break_lock, reporter):
         _same_ref(record.get(config, aws, names.name), names, name, ref)
         baked = bake(config, aws, hosts, rel.image, state_dir, reporter, ref=ref)
         ami = baked.ami[config.region]
@@ -206,8 +198,6 @@ def up(
         deployed = _record(facts, ref, baked.app, ami, want.parent_config)
         state = run_steps.Run(config, aws, facts, want, rel.health_timeout_seconds, deployed=deployed)
         run_steps.run(planned.steps, state, reporter.step)
-    finally:
-        lock.free(aws, held)
     where = where_of(aws, config, names)
     return UpResult(
         names.name,
@@ -223,6 +213,20 @@ def up(
         planned.lines(),
         round(time.monotonic() - started, 1),
     )
+
+
+@contextlib.contextmanager
+def _locked(
+    config: Config, aws: Any, names: Names, purpose: str, break_lock: bool, reporter: Reporter
+) -> Iterator[None]:
+    """Review app ``names``'s lock held while the block runs: one ``up`` or ``down`` of a name at a time."""
+    what = f"review app {names.name}"
+    held = lock.acquire(config, aws, f"{purpose} {names.name}", break_lock, reporter, lock_key=names.lock, what=what)
+    try:
+        yield
+    finally:
+        if not lock.free(aws, held):
+            reporter.warn(f"the lock of {what} was broken by someone else during this run")
 
 
 def _names(config: Config, name: str | None, ref: str | None) -> Names:
@@ -308,23 +312,12 @@ def down(
     if plan_only:
         planned = plan_down(gather(config, aws, names, listener))
         return DownResult(names.name, "planned" if planned.steps else "absent", planned.lines())
-    held = lock.acquire(
-        config,
-        aws,
-        f"review.down {names.name}",
-        break_lock,
-        reporter,
-        lock_key=names.lock,
-        what=f"review app {names.name}",
-    )
-    try:
+    with _locked(config, aws, names, "review.down", break_lock, reporter):
         facts = gather(config, aws, names, listener)
         planned = plan_down(facts)
         run_steps.run(
             planned.steps, run_steps.Run(config, aws, facts, timeout=rel.health_timeout_seconds), reporter.step
         )
-    finally:
-        lock.free(aws, held)
     return DownResult(names.name, planned.outcome, planned.lines())
 
 

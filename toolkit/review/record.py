@@ -18,7 +18,7 @@ import botocore.exceptions
 
 from toolkit.aws import error_code
 from toolkit.config import Config
-from toolkit.table import missing_table, table_name
+from toolkit.table import put_item, table_name
 
 
 @dataclass(frozen=True)
@@ -86,13 +86,11 @@ def every(config: Config, aws: Any) -> list[Record]:
 
 def put(config: Config, aws: Any, record: Record) -> None:
     """Write ``record`` over the last one (a put: a rerun writes the same)."""
-    item = {"pk": _pk(config), "sk": {"S": record.name}, "data": {"S": json.dumps(record.to_dict(), sort_keys=True)}}
-    try:
-        aws.client("dynamodb").put_item(TableName=table_name(config), Item=item)
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise missing_table(config) from None
-        raise
+    put_item(
+        config,
+        aws,
+        {"pk": _pk(config), "sk": {"S": record.name}, "data": {"S": json.dumps(record.to_dict(), sort_keys=True)}},
+    )
 
 
 def delete(config: Config, aws: Any, name: str) -> None:
