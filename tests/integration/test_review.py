@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import subprocess
 import time
 import uuid
@@ -100,9 +101,9 @@ def test_a_review_app_answers_on_its_host_beside_the_app_until_review_down(proje
     assert review["review"] == name
     assert review["config_parameters"] == [f"/rodeo/web/local/review/{name}/GREETING:1"]
     assert "review" not in user_data(base)  # the app itself, on the listener's own address
-    # The printed URL itself: curl takes *.localhost as this machine (Python's resolver here does not).
-    shown = subprocess.run(["curl", "-sf", made["url"] + "user-data"], capture_output=True, text=True, timeout=30)
-    assert json.loads(shown.stdout)["rodeo"]["review"] == name
+    if shutil.which("curl"):  # the printed URL itself: curl takes *.localhost as this machine (Python does not)
+        shown = subprocess.run(["curl", "-sf", made["url"] + "user-data"], capture_output=True, text=True, timeout=30)
+        assert json.loads(shown.stdout)["rodeo"]["review"] == name
 
     listed = last_json(project.invoke("review.list", "--json", env=LIVE).stdout)["apps"]
     (mine,) = [a for a in listed if a["name"] == name]
@@ -112,6 +113,11 @@ def test_a_review_app_answers_on_its_host_beside_the_app_until_review_down(proje
 
     again = project.invoke("review.up", "--name", name, "--json", env=LIVE)
     assert again.returncode == 0 and last_json(again.stdout)["outcome"] == "unchanged", again.stderr[-2000:]
+    # A new value: a new instance beside the old one; once up returns, only the new one answers.
+    changed = project.invoke("review.up", "--name", name, "--set", "GREETING=Again", "--json", env=LIVE)
+    assert changed.returncode == 0 and last_json(changed.stdout)["outcome"] == "updated", changed.stderr[-2000:]
+    for _ in range(5):
+        assert user_data(base, host)["config_parameters"] == [f"/rodeo/web/local/review/{name}/GREETING:2"]
 
     down = project.invoke("review.down", name, "--json", env=LIVE)
     assert down.returncode == 0, down.stderr[-3000:]

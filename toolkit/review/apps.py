@@ -182,11 +182,7 @@ def up(
     listener = slots.resolve(config, aws).listener_arn
     overrides = overrides or {}
     if plan_only:
-        previews = preview(config, aws, hosts, rel.image, state_dir, ref)
-        ready = previews[-1].ami if previews[-1].action == "reuse" else None
-        planned = plan_up(gather(config, aws, names, listener), _want(config, aws, ready, overrides))
-        lines = [p.line() for p in previews] + planned.lines()
-        return UpResult(names.name, "planned", names.host, ami=ready, steps=lines, ref=ref or "")
+        return _plan_up(config, aws, hosts, state_dir, names, listener, ref, overrides)
     started = time.monotonic()
     with _locked(config, aws, names, "review.up", break_lock, reporter):
         _same_ref(record.get(config, aws, names.name), names, name, ref)
@@ -213,6 +209,24 @@ def up(
         planned.lines(),
         round(time.monotonic() - started, 1),
     )
+
+
+def _plan_up(
+    config: Config,
+    aws: Any,
+    hosts: Hosts,
+    state_dir: Path,
+    names: Names,
+    listener: str,
+    ref: str | None,
+    overrides: dict[str, str],
+) -> UpResult:
+    """What ``up`` would do: the bake's preview, then the plan from the AMI it would reuse (none: the one it makes)."""
+    previews = preview(config, aws, hosts, slots.release_of(config).image, state_dir, ref)
+    ready = previews[-1].ami if previews[-1].action == "reuse" else None
+    planned = plan_up(gather(config, aws, names, listener), _want(config, aws, ready, overrides))
+    lines = [p.line() for p in previews] + planned.lines()
+    return UpResult(names.name, "planned", names.host, ami=ready, steps=lines, ref=ref or "")
 
 
 @contextlib.contextmanager

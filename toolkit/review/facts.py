@@ -171,7 +171,7 @@ def group_of(aws: Any, names: Names, tg: str | None) -> GroupFact | None:
     tags = {t["Key"]: t["Value"] for t in group.get("Tags", [])}
     members = [i for i in group.get("Instances", []) if i["LifecycleState"] not in ("Terminating", "Terminated")]
     launched = _launched_versions(aws, [i["InstanceId"] for i in members])
-    healthy = _healthy(aws, tg)
+    healthy = healthy_in(aws, tg)
     return GroupFact(
         version=str((group.get("LaunchTemplate") or {}).get("Version", "")),
         desired=int(group["DesiredCapacity"]),
@@ -201,7 +201,8 @@ def _launched_versions(aws: Any, ids: list[str]) -> dict[str, str]:
     }
 
 
-def _healthy(aws: Any, tg: str | None) -> set[str]:
+def healthy_in(aws: Any, tg: str | None) -> set[str]:
+    """The ids of the targets target group ``tg`` calls healthy (none without one)."""
     if tg is None:
         return set()
     described = aws.client("elbv2").describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]

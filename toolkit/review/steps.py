@@ -19,7 +19,7 @@ from toolkit.config import Config
 from toolkit.errors import ReviewError
 from toolkit.release import slots
 from toolkit.review import record
-from toolkit.review.facts import NAME_TAG, OWNER_TAG, VERSION_TAG, Facts, group_of, listener_rules
+from toolkit.review.facts import NAME_TAG, OWNER_TAG, VERSION_TAG, Facts, group_of, healthy_in, listener_rules
 from toolkit.review.names import Names, priority_for
 from toolkit.review.plan import Step, Want, merged_refs, user_data
 from toolkit.ui import Line
@@ -268,13 +268,23 @@ def wait_healthy(state: Run, step: Step, shown: Line) -> None:
 
 
 def terminate(state: Run, step: Step, shown: Line) -> None:
+    """The older instances go (the group shrinks with them), then the wait until the load balancer sends them nothing.
+
+    Auto Scaling deregisters an instance before it terminates it; once its
+    target is no longer healthy (draining, then gone) no new request reaches
+    it, so when ``up`` returns, the review app's URL answers from the new one.
+    """
     asg = state.aws.client("autoscaling")
-    for instance in step.args["instances"]:
+    old = set(step.args["instances"])
+    for instance in sorted(old):
         try:
             asg.terminate_instance_in_auto_scaling_group(InstanceId=instance, ShouldDecrementDesiredCapacity=True)
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) != "ValidationError":  # gone already (AWS: "Instance Id not found")
                 raise
+    deadline = time.monotonic() + DRAIN_SECONDS + state.timeout
+    while old & healthy_in(state.aws, state.target_group) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS / 4)
 
 
 def write_record(state: Run, step: Step, shown: Line) -> None:
