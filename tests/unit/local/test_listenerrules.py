@@ -120,3 +120,21 @@ def test_moto_rules_become_rules_with_their_weights_and_unserved_ones_are_left_o
         (40001, [(backend_name(review), 1)]),
     ]
     assert served[0][0].name.startswith("r7-") and map_name("fe", served[0][0]) == f"fe-{served[0][0].name}"
+
+
+def test_a_listener_forwards_to_its_default_actions_groups_and_its_rules():
+    from toolkit.local.motostate import forwarded
+
+    default = SimpleNamespace(
+        type="forward", data={"ForwardConfig": {"TargetGroups": [{"TargetGroupArn": "arn:tg/blue"}]}}
+    )
+    host = [{"Field": "host-header", "Values": ["a.review.localhost"]}]
+    listener = SimpleNamespace(
+        default_actions=[default],
+        rules={
+            "1": _rule(40001, host, [{"Type": "forward", "TargetGroupArn": "arn:tg/review"}]),
+            "2": _rule(40002, host, [{"Type": "forward", "TargetGroupArn": "arn:tg/blue"}], "arn:rule/2"),
+        },
+    )
+    # In use (its targets checked and served), and the load balancer's (for the security groups' check).
+    assert forwarded(listener) == ["arn:tg/blue", "arn:tg/review"]
