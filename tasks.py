@@ -794,6 +794,7 @@ def review_up(c, name="", ref="", set_=None, env="local", plan=False, json=False
     from toolkit.review import apps
 
     cfg = _config(env)
+    apps.names_for(cfg, name or None, ref or None)  # before the local stack starts
     overrides = parse_pairs(set_, False, lambda key: "") if set_ else {}
     aws = _aws(cfg, plan=plan)
     _show(
@@ -821,8 +822,10 @@ def review_down(c, name, env="local", plan=False, json=False, break_lock=False, 
     Safe to run again (after a kill, or for a review app that is gone).
     """
     from toolkit.review import apps
+    from toolkit.review.names import check_name, names_of
 
     cfg = _config(env)
+    names_of(cfg, check_name(name))  # before the local stack starts
     _show(apps.down(cfg, _aws(cfg, plan=plan), name, plan, break_lock, _reporter(json)), json)
 
 

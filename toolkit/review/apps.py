@@ -177,7 +177,7 @@ def up(
 ) -> UpResult:
     """Bake (or reuse) the release image at ``ref`` and run it as review app ``name`` (default: named after ``ref``)."""
     reporter = reporter or Reporter()
-    names = _names(config, name, ref)
+    names = names_for(config, name, ref)
     rel = slots.release_of(config)
     listener = slots.resolve(config, aws).listener_arn
     overrides = overrides or {}
@@ -243,7 +243,8 @@ def _locked(
             reporter.warn(f"the lock of {what} was broken by someone else during this run")
 
 
-def _names(config: Config, name: str | None, ref: str | None) -> Names:
+def names_for(config: Config, name: str | None, ref: str | None) -> Names:
+    """The review app ``up`` makes: ``name``, else ``ref``'s; a ReviewError when neither is given."""
     if name:
         return names_of(config, check_name(name))
     if ref:

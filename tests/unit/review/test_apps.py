@@ -9,7 +9,7 @@ import pytest
 
 from toolkit import config
 from toolkit.errors import ReviewError
-from toolkit.review.apps import App, DownResult, ReviewList, UpResult, _names, _same_ref, where_of
+from toolkit.review.apps import App, DownResult, ReviewList, UpResult, _same_ref, names_for, where_of
 from toolkit.review.names import Names
 from toolkit.review.record import Record
 
@@ -41,10 +41,10 @@ def test_the_url_is_the_listeners_with_the_review_host(listener, url, curl):
 
 
 def test_a_name_comes_from_the_flag_or_the_ref_and_one_is_needed():
-    assert _names(LOCAL, "pr-7", "feature/x").name == "pr-7"
-    assert _names(LOCAL, None, "feature/X").name == "feature-x"
+    assert names_for(LOCAL, "pr-7", "feature/x").name == "pr-7"
+    assert names_for(LOCAL, None, "feature/X").name == "feature-x"
     with pytest.raises(ReviewError, match="needs a name"):
-        _names(LOCAL, None, None)
+        names_for(LOCAL, None, None)
 
 
 @pytest.mark.parametrize(
