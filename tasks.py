@@ -454,6 +454,49 @@ def rollback(c, to="", env="local", plan=False, json=False, break_lock=False, de
     )
 
 
+@task(
+    help={
+        "from_": "the environment whose live AMI to promote (its inventory: inventories/<env>/rodeo.yml)",
+        "to": "the environment to release it in, with its own config (default: production)",
+        "plan": "print how the AMI would get there (as is, shared, copied) and its release; change nothing",
+        "json": "print one JSON object as the last line",
+        "break_lock": "take over the target's lock left by a run that died (refused while its process runs on this host)",
+        "debug": "show tracebacks",
+    }
+)
+@rodeo
+def promote(c, from_="", to="production", plan=False, json=False, break_lock=False, debug=False):
+    """Release in --to the AMI live in --from, with --to's own config (Heroku's pipelines:promote).
+
+    The AMI is copied (another region) or shared and copied (another account)
+    with its lineage tags; refused when it is unverified or was rolled back in
+    --from. The release is the normal one (lock, gates, canary steps), and its
+    ledger entry records where it came from ('invoke releases --env TO').
+    """
+    from toolkit.errors import ConfigError
+    from toolkit.promote.execute import promote as run_promote
+    from toolkit.promote.plan import check_envs
+
+    if not from_:
+        raise ConfigError(
+            "--from is required: the environment whose live AMI to promote",
+            "like: invoke promote --from staging --to production",
+        )
+    check_envs(from_, to)  # before the local stack starts
+    source, target = _config(from_), _config(to)
+    _with_result(
+        json,
+        run_promote,
+        source,
+        _aws(source, plan=plan),
+        target,
+        _aws(target, plan=plan),
+        plan_only=plan,
+        break_lock=break_lock,
+        reporter=_reporter(json),
+    )
+
+
 @task(help={"env": "environment (default: local)", "json": "print one JSON object", "debug": "show tracebacks"})
 @rodeo
 def releases(c, env="local", json=False, debug=False):
@@ -962,7 +1005,7 @@ def doctor(c, env="local", json=False, debug=False):
 
 @task(
     help={
-        "for_": "which role: bake, verify, release, prune, logs, all (default), doctor (invoke doctor's reads), or instance (the instances' own role)",
+        "for_": "which role: bake, verify, release, prune, logs, all (default), doctor (invoke doctor's reads), promote (release's and invoke promote's, in each environment of a promotion), or instance (the instances' own role)",
         "env": "environment whose names, tags and regions scope the policy (default: local)",
         "debug": "show tracebacks",
     }
@@ -988,6 +1031,7 @@ ns.add_task(deploy)
 ns.add_task(run)
 ns.add_task(release)
 ns.add_task(rollback)
+ns.add_task(promote)
 ns.add_task(releases)
 ns.add_task(scale)
 ns.add_task(status)

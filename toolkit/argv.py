@@ -50,6 +50,7 @@ COMMANDS = {
     "push": "invoke deploy (it bakes the commit, then releases it)",
     "builds": "invoke bake --plan (what would be baked), invoke status (what serves)",
     "builds:create": "invoke bake",
+    "pipelines:promote": "invoke promote --from ENV --to ENV (the source's live AMI, released with the target's config)",
     "create": "an app's environment is inventories/<env>/rodeo.yml; then 'invoke setup --env <env>'",
     "apps:create": "an app's environment is inventories/<env>/rodeo.yml; then 'invoke setup --env <env>'",
     "reviewapps:enable": "review apps need no switch: 'invoke review.up --ref BRANCH' (CI: the pull-request jobs of .github/workflows/bake-and-release.yml)",

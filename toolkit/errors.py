@@ -82,5 +82,16 @@ class OneOffError(RodeoError):
     """A one-off instance could not run its command (launch refused, instance gone, no end in time)."""
 
 
+class PromoteError(ReleaseError):
+    """``invoke promote`` refused: the same environment, nothing released in the source, an unverified or rolled-back AMI.
+
+    ``reason`` names which refusal it is (a word, for tests and ``--json``).
+    """
+
+    def __init__(self, message: str, hint: str = "", reason: str = "refused", result: Any = None) -> None:
+        super().__init__(message, hint, result)
+        self.reason = reason
+
+
 class ReviewError(RodeoError):
     """A review app could not be made, updated or removed."""

@@ -15,6 +15,10 @@ purposes, each one a role Rodeo can run as:
 - ``prune``: what prune reads to know what is in use, and the deletions;
 - ``logs``: ``invoke logs`` (the environment's log group, and which slot and
   version each instance is);
+- ``promote``: ``invoke promote`` in one environment, as its source or its target:
+  the release's statements plus sharing the app's AMIs and snapshots with
+  another account (the source's side) and copying them in, tagged (the
+  target's side); asked for by name (``--for promote``), not part of ``all``;
 - ``instance``: the role of the release's instances (``release.instance_profile``):
   what their config loader and log shipper call, for this app and environment only.
 
@@ -41,6 +45,7 @@ from toolkit.table import table_name
 PURPOSES = ("bake", "verify", "release", "run", "prune", "logs")  # what Rodeo's own runs call: "all"
 INSTANCE = "instance"  # another principal (the instances' role): asked for by name only
 DOCTOR = "doctor"  # `invoke doctor`'s reads: asked for by name only
+PROMOTE = "promote"  # `invoke promote`: asked for by name only, and it brings the release's statements
 # Every AWS action `invoke doctor` calls: all reads (and the IAM policy simulator).
 DOCTOR_ACTIONS = (
     "sts:GetCallerIdentity",
@@ -86,10 +91,13 @@ def purposes_for(name: str) -> tuple[str, ...]:
     ConfigError listing the valid names."""
     if name == "all":
         return PURPOSES
+    if name == PROMOTE:
+        return ("release", PROMOTE)
     if name not in PURPOSES + (INSTANCE, DOCTOR):
         raise ConfigError(
             f"--for {name}: unknown purpose",
-            f"give one of: {', '.join(PURPOSES)}, all, {DOCTOR} (invoke doctor's reads), or {INSTANCE} (the instances' role)",
+            f"give one of: {', '.join(PURPOSES)}, all, {DOCTOR} (invoke doctor's reads), {PROMOTE} (release's and "
+            f"invoke promote's), or {INSTANCE} (the instances' role)",
         )
     return (name,)
 
@@ -111,11 +119,12 @@ def grants(config: Config, purposes: tuple[str, ...] = PURPOSES) -> list[Grant]:
         "logs": _logs,
         "instance": _instance,
         DOCTOR: _doctor,
+        PROMOTE: _promote,
     }
     out: list[Grant] = []
     for purpose in purposes:
-        if purpose in ("release", "instance", "run") and config.release is None:
-            if len(purposes) > 1:
+        if purpose in ("release", "instance", "run", PROMOTE) and config.release is None:
+            if len(purposes) > 1 and PROMOTE not in purposes:  # "all": the others still apply
                 continue
             raise ReleaseError(
                 f"{config.path}: no 'release:' section, so Rodeo makes no release calls",
@@ -521,9 +530,38 @@ def _release(config: Config) -> list[Grant]:
         ),
         # Who released: the ledger records the caller's ARN (AWS answers GetCallerIdentity whatever the policies say).
         Grant("ReleaseWho", ("sts:GetCallerIdentity",)),
-        # The release phase (release.release_command) runs on a one-off instance.
-        *([g for g in _oneoff(config, "Release") if g.actions != ("iam:PassRole",)] if rel.release_command else []),
+        # The release phase (release.release_command, or the release: line of a Procfile image) runs on a one-off instance.
+        *([g for g in _oneoff(config, "Release") if g.actions != ("iam:PassRole",)] if _phased(config) else []),
     ]
+
+
+def _promote(config: Config) -> list[Grant]:
+    """``invoke promote``'s calls beyond a release's (``toolkit.promote``): in the source environment, the live AMI's
+    snapshots read and, for a target in another account, shared; in the target, the copy made and tagged at once."""
+    own = (_arn("ec2", config.region, "image/*", ""), _arn("ec2", config.region, "snapshot/*", ""))
+    return [
+        Grant("PromoteSnapshots", ("ec2:DescribeSnapshots",)),  # no resource-level permissions
+        # The source's side, for a target in another account: only the app's own AMIs and snapshots (rodeo:app).
+        Grant(
+            "PromoteShare",
+            ("ec2:ModifyImageAttribute", "ec2:ModifySnapshotAttribute"),
+            own,
+            {"StringEquals": {"ec2:ResourceTag/rodeo:app": config.app}},
+        ),
+        # The target's side: the copy (its source may be in any region and account: image and snapshot ARNs have no
+        # account), tagged in the same call (TagSpecifications is authorized as CreateTags on the new resources).
+        Grant("PromoteCopy", ("ec2:CopyImage",), ("arn:aws:ec2:*::image/*", "arn:aws:ec2:*::snapshot/*")),
+        Grant("PromoteTagCopy", ("ec2:CreateTags",), own, {"StringEquals": {"ec2:CreateAction": ["CopyImage"]}}),
+        *_ebs_key(config, "Promote"),  # the copy of an encrypted AMI, with the target region's EBS key
+    ]
+
+
+def _phased(config: Config) -> bool:
+    """True when a release may run a release phase: rodeo.yml sets release_command, or the released image is baked
+    from a Procfile by Rodeo's app role, whose release: line the AMI records (toolkit.release.phase)."""
+    rel = config.release
+    assert rel is not None
+    return bool(rel.release_command) or (rel.image in config.images and config.image(rel.image).procfile)
 
 
 def _prune(config: Config) -> list[Grant]:

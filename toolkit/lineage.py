@@ -24,7 +24,10 @@ TAG_KEYS = (
     "rodeo:app-source",  # these three only on images with an app source
     "rodeo:app-commit",
     "rodeo:app-version",
+    "rodeo:release-command",  # only on images Rodeo's app role baked from a Procfile: its release: line ("" for none)
 )
+# The Procfile's release: line, for the release phase when rodeo.yml sets no release_command (toolkit.release.phase).
+RELEASE_COMMAND_TAG = "rodeo:release-command"
 
 
 def tags_of(image: dict) -> dict[str, str]:

@@ -44,6 +44,18 @@ def test_units_wait_for_the_config_vars(host, app):
     assert "Environment=RODEO_CONFIG_GROUP=app" in dropin
 
 
+def test_the_release_line_has_its_runner(host, app):
+    """The release phase runs it (toolkit.release.phase.PROCFILE_RUNNER) as the app's user, in the app's folder."""
+    runner = host.file("/usr/local/lib/rodeo/release-phase")
+    if not app.get("release"):
+        assert not runner.exists, "a runner without a release: line"
+        return
+    assert runner.exists and runner.user == "root" and runner.mode == 0o755
+    text = runner.content_string
+    assert "exec runuser -u app -- " in text and "cd /opt/app" in text, text
+    assert host.run("sh -n /usr/local/lib/rodeo/release-phase").rc == 0
+
+
 @pytest.fixture(scope="module")
 def web(host, app):
     """``web`` started once, as the app's user on a free port; yields its port and pid."""

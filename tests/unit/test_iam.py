@@ -228,7 +228,10 @@ def test_purposes():
     assert iam.purposes_for("all") == iam.PURPOSES and iam.purposes_for("prune") == ("prune",)
     with pytest.raises(ConfigError) as err:
         iam.purposes_for("deploy")
-    assert "bake, verify, release, run, prune, logs, all, doctor (invoke doctor's reads), or instance" in err.value.hint
+    assert (
+        "bake, verify, release, run, prune, logs, all, doctor (invoke doctor's reads), "
+        "promote (release's and invoke promote's), or instance" in err.value.hint
+    )
     cfg = load()
     assert all(sid.startswith("Release") for sid in statements(cfg, ("release",)))
     assert {re.match(r"[A-Z][a-z]+", sid).group() for sid in statements(cfg, ("release", "prune"))} == {
@@ -359,3 +362,26 @@ def test_one_off_instances_are_launched_tagged_and_only_tagged_ones_terminated()
     assert "ec2:TerminateInstances" not in iam.actions(cfg, ("release",))
     phased = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, release_command="bin/migrate"))
     assert {"ec2:TerminateInstances", "ec2:DescribeInstances"} <= iam.actions(phased, ("release",))
+    # An image baked from a Procfile may carry its release: line (the AMI's tag): its releases may run a phase too.
+    app = dataclasses.replace(cfg.image("app"), playbook=config_mod.PROCFILE_PLAYBOOK, tests=config_mod.PROCFILE_TESTS)
+    procfile = dataclasses.replace(cfg, images={**cfg.images, "app": app})
+    assert {"ec2:TerminateInstances", "ec2:DescribeInstances"} <= iam.actions(procfile, ("release",))
+
+
+def test_promote_is_the_release_plus_sharing_and_copying_the_apps_images():
+    cfg = load()
+    assert iam.purposes_for("promote") == ("release", "promote") and "promote" not in iam.purposes_for("all")
+    by_sid = statements(cfg, iam.purposes_for("promote"))
+    assert set(statements(cfg, ("release",))) < set(by_sid)
+    extra = {a for sid, s in by_sid.items() if sid.startswith("Promote") for a in s["Action"]}
+    assert {
+        "ec2:DescribeSnapshots",
+        "ec2:ModifyImageAttribute",
+        "ec2:ModifySnapshotAttribute",
+        "ec2:CopyImage",
+        "ec2:CreateTags",
+    } <= extra
+    assert by_sid["PromoteShare"]["Condition"]["StringEquals"]["ec2:ResourceTag/rodeo:app"] == cfg.app
+    assert by_sid["PromoteTagCopy"]["Condition"]["StringEquals"]["ec2:CreateAction"] == ["CopyImage"]
+    with pytest.raises(ReleaseError, match="no 'release:' section"):
+        iam.policy(load(release=None), iam.purposes_for("promote"))

@@ -459,6 +459,11 @@ def _export_app(config: Config, plan: BakePlan, state_dir: Path, reporter: Repor
     return exported
 
 
+def _procfile_release(bake_dir: Path) -> str:
+    """The release: line of the Procfile the bake read (``_export_app`` wrote its record before Packer), "" without one."""
+    return json.loads((bake_dir / PROCFILE_RECORD).read_text())["rodeo_procfile"]["release"] or ""
+
+
 def _provision_record(bake_dir: Path) -> dict | None:
     """How the provision step ran Ansible (strategy, Mitogen's fallback and why, counts), or None."""
     with contextlib.suppress(OSError, ValueError):
@@ -681,6 +686,8 @@ def _variables(
             "app_commit": plan.app.commit or f"sha256:{plan.app.digest}",
             "app_version": app.version,
         }
+    if image.procfile:  # the Procfile's release: line, tagged on the AMI for the release phase
+        extra["release_command"] = _procfile_release(plan.bake_dir)
     return (
         extra
         | {

@@ -19,8 +19,9 @@ from toolkit.bake.source import SourceError
 
 PROCFILE = "Procfile"
 LINE_RE = re.compile(r"^([A-Za-z0-9_-]+)\s*:\s*(.*)$")
-# The release phase's command: parsed and kept, not run by the bake (a release runs it).
+# The release phase's command: parsed and kept, not run by the bake (a release runs it: the AMI's rodeo:release-command tag).
 RELEASE = "release"
+TAG_LIMIT = 256  # characters of an EC2 tag value: the longest release: command an AMI can record
 # Which files say which runtime, in the order they are looked for: (runtime, file, how its dependencies install).
 RUNTIMES = (
     ("python", "requirements.txt", "requirements"),
@@ -99,6 +100,12 @@ def parse(text: str, where: str = PROCFILE) -> Procfile:
                 f"{where}:{number}: process type {name!r} has no command", f"write the command after '{name}:'"
             )
         seen.add(name)
+        if name == RELEASE and len(command) > TAG_LIMIT:
+            raise SourceError(
+                f"{where}:{number}: the release command is {len(command)} characters; the image records it in an AMI tag, "
+                f"which holds at most {TAG_LIMIT}",
+                "put the command in a script of the app (like bin/release) and write 'release: bin/release'",
+            )
         if name == RELEASE:
             release = command
         else:

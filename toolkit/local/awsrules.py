@@ -97,6 +97,7 @@ def apply(window: float | None = None, scale: float | None = None) -> None:
     fully_formed_launch_templates()  # patched last, checked first: a template without an AMI never settles
     settling_security_groups(Settling(window))
     settling_deregistered_image_snapshots(Settling(window))
+    image_copies_as_aws()
     sns_subject_rules()
     ssm_type_changes_refused()
     listener_rules_checked()
@@ -319,6 +320,72 @@ def settling_deregistered_image_snapshots(settling: Settling) -> None:
 
     replace(AmiBackend, "deregister_image", deregister_image)
     _before(ElasticBlockStore, "delete_snapshot", delete_snapshot)
+
+
+def image_copies_as_aws() -> None:
+    """CopyImage as EC2 does it, where moto 5.2.6 is laxer (``invoke promote`` copies AMIs across regions).
+
+    - The name: AWS refuses a name an image of the account already has in the
+      region (``InvalidAMIName.Duplicate``); moto makes a second image of that name.
+    - The tags: ``TagSpecifications`` tag the copy (``image``) and its snapshots
+      (``snapshot``) in the same call, any other resource type is refused
+      (``InvalidParameterValue``); moto drops them, so a copy would be untagged.
+    - The state: a copy is ``pending`` for minutes on AWS
+      (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/CopyingAMIs.html);
+      moto's is ``available`` at once. Here it is ``pending`` to the first
+      DescribeImages that shows it, then ``available``: code that releases a
+      copy without waiting for it fails here every time, code that waits
+      (botocore's ``image_available`` waiter) pays no sleep.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.models.amis import AmiBackend
+    from moto.ec2.responses.amis import AmisResponse
+
+    unseen: set[str] = set()  # copies no DescribeImages has shown yet (pending)
+    shown: set[str] = set()  # copies shown pending once: available at the next look
+
+    def copy_image(self: Any) -> Any:
+        name = self._get_param("Name")
+        if any(image.name == name for image in list(self.ec2_backend.amis.values())):
+            raise EC2ClientError("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI")
+        specs = self._get_param("TagSpecifications", []) or []
+        for spec in specs:
+            if spec.get("ResourceType") not in ("image", "snapshot"):
+                raise EC2ClientError(
+                    "InvalidParameterValue",
+                    f"'{spec.get('ResourceType')}' is not a valid taggable resource type for this operation.",
+                )
+        self.error_on_dryrun()
+        image = self.ec2_backend.copy_image(
+            self._get_param("SourceImageId"), self._get_param("SourceRegion"), name, self._get_param("Description")
+        )
+        for spec in specs:
+            tags = {t["Key"]: t.get("Value", "") for t in spec.get("Tags", [])}
+            resource = image.id if spec["ResourceType"] == "image" else image.ebs_snapshot.id
+            if tags:
+                self.ec2_backend.create_tags([resource], tags)
+        image.state = "pending"
+        unseen.add(image.id)
+        return ActionResult({"ImageId": image.id})
+
+    describe = AmiBackend.describe_images
+
+    def describe_images(
+        self: Any, ami_ids: Any = None, filters: Any = None, exec_users: Any = None, owners: Any = None
+    ):
+        for ami in [a for a in shown if a in self.amis]:
+            self.amis[ami].state = "available"
+            shown.discard(ami)
+        found = describe(self, ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners)
+        for image in found:
+            if image.id in unseen:
+                unseen.discard(image.id)
+                shown.add(image.id)
+        return found
+
+    replace(AmisResponse, "copy_image", copy_image)
+    replace(AmiBackend, "describe_images", describe_images)
 
 
 # --- SNS and SSM -------------------------------------------------------------------------

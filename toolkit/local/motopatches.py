@@ -256,6 +256,22 @@ PATCHES: tuple[Patch, ...] = (
         live=True,
     ),
     Patch(
+        f"{M}:_copies_boot_as_their_source",
+        {
+            "moto.ec2.models.amis:AmiBackend.copy_image": (
+                "self",
+                "source_image_id",
+                "source_region",
+                "name",
+                "description",
+            )
+        },
+        "CopyImage of an AMI with a local image gives the copy the same layers in the image store",
+        "an AMI's contents are its layers on this machine: without them the live stack would not boot the copy",
+        ("tests/unit/local/test_image_copies.py::test_a_copy_boots_from_its_sources_layers",),
+        live=True,
+    ),
+    Patch(
         f"{M}:_register_pending_targets",
         {"moto.elbv2.models:FakeTargetGroup.register": ("self", "targets")},
         "RegisterTargets accepts a pending instance",
@@ -385,6 +401,18 @@ PATCHES: tuple[Patch, ...] = (
         "see the function's docstring (EC2's eventual consistency)",
         (
             "tests/integration/local/test_awsrules.py::test_a_deregistered_images_snapshot_is_in_use_at_its_first_delete",
+        ),
+    ),
+    Patch(
+        f"{AW}:image_copies_as_aws",
+        {
+            "moto.ec2.responses.amis:AmisResponse.copy_image": ACTION,
+            "moto.ec2.models.amis:AmiBackend.describe_images": ("self", "ami_ids", "filters", "exec_users", "owners"),
+        },
+        "CopyImage refuses a name in use, tags the copy and its snapshots (TagSpecifications), and the copy is pending at first",
+        "see the function's docstring (moto reuses names, drops the tags, and copies at once)",
+        (
+            "tests/integration/local/test_awsrules.py::test_an_image_copy_is_named_once_tagged_at_once_and_pending_at_first",
         ),
     ),
     Patch(

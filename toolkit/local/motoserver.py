@@ -374,6 +374,26 @@ def _live_target_health(controller) -> None:
     replace(models.ELBv2Backend, "describe_target_health", live_describe)
 
 
+def _copies_boot_as_their_source(store) -> None:
+    """A copy of an AMI (CopyImage, another region) has the source's local image: the live stack boots it.
+
+    On EC2 a copy's snapshots hold the source's disk; moto's copy is metadata
+    only, and the stack boots an AMI from its layers in the image store. (A
+    Packer copy is recorded by the bake itself: ``toolkit.local.hosts``.)
+    """
+    from moto.ec2.models.amis import AmiBackend
+
+    original = AmiBackend.copy_image
+
+    def copy_image(self, source_image_id, source_region, name=None, description=None):
+        image = original(self, source_image_id, source_region, name, description)
+        if store is not None and store.has(source_image_id):
+            store.add(image.id, store.layers(source_image_id))
+        return image
+
+    replace(AmiBackend, "copy_image", copy_image)
+
+
 def _private_folder(path: Path) -> None:
     """A tmpfs of this mount namespace's own on ``path`` (the host sees an empty folder)."""
     path.mkdir(parents=True, exist_ok=True)
@@ -392,6 +412,7 @@ def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = Non
     _private_folder(Path("/run/netns"))
     _private_folder(run_dir)
     controller = Controller(live_dir, ImageStore(images), run_dir, aws_port=port)
+    _copies_boot_as_their_source(controller.store)
     motostate.one_request_at_a_time()  # the controller's threads share moto's state with its requests
     _pending_until_booted(controller)
     _register_pending_targets()

@@ -85,6 +85,11 @@ VARIABLES: dict[str, tuple[str, Any]] = {
 APP_VARIABLES: dict[str, tuple[str, Any]] = {"app_source": ("string", None), "app_commit": ("string", None), "app_version": ("string", None)}
 APP_TAGS = {"rodeo:app-source": "var.app_source", "rodeo:app-commit": "var.app_commit", "rodeo:app-version": "var.app_version"}
 
+# Only in the templates of images Rodeo's app role bakes from a Procfile: its release: line ("" for none), on the AMI and
+# its snapshots, for the release phase (toolkit.release.phase; toolkit.lineage.RELEASE_COMMAND_TAG).
+PROCFILE_VARIABLES: dict[str, tuple[str, Any]] = {"release_command": ("string", "")}
+PROCFILE_TAGS = {"rodeo:release-command": "var.release_command"}
+
 # Packer's one shell-local provisioner hands the build host to the bake's steps (provision, image tests, seal), already running.
 HANDOFF_MODULE = "toolkit.bake.handoff"
 
@@ -121,12 +126,13 @@ def render(config: Config, image_name: str, packer_version: tuple[int, ...]) -> 
         plugins.block("required_plugins", amazon={k: q(v) for k, v in AMAZON_PLUGIN.items()})
         top.block("packer", __nested_builder__=plugins)
     has_app = image.app_source is not None
-    for name, (kind, default) in (VARIABLES | APP_VARIABLES if has_app else VARIABLES).items():
+    variables = VARIABLES | (APP_VARIABLES if has_app else {}) | (PROCFILE_VARIABLES if image.procfile else {})
+    for name, (kind, default) in variables.items():
         attrs: dict[str, Any] = {"type": kind}
         if default is not None:
             attrs["default"] = _literal(default)
         top.block("variable", [q(name)], **attrs)
-    top.block("source", [q("amazon-ebs"), q(image.name)], __nested_builder__=_source_blocks(packer_version), **_source(image.name, has_app))
+    top.block("source", [q("amazon-ebs"), q(image.name)], __nested_builder__=_source_blocks(packer_version), **_source(image.name, has_app, image.procfile))
     top.block("build", __nested_builder__=_build_blocks(image.name), sources=[q(f"source.amazon-ebs.{image.name}")])
     return HEADER + _tidy(hcl2.dumps(top.build()))
 
@@ -139,8 +145,9 @@ def _literal(value: Any) -> Any:
     return value
 
 
-def _source(name: str, has_app: bool = False) -> dict[str, Any]:
-    tags = {q(k): (v or q(name)) for k, v in (LINEAGE_TAGS | APP_TAGS if has_app else LINEAGE_TAGS).items()}
+def _source(name: str, has_app: bool = False, procfile: bool = False) -> dict[str, Any]:
+    named = LINEAGE_TAGS | (APP_TAGS if has_app else {}) | (PROCFILE_TAGS if procfile else {})
+    tags = {q(k): (v or q(name)) for k, v in named.items()}
     return {
         "ami_name": q("${var.app}-${var.bake_id}"),
         "ami_description": q(f"Rodeo image {name} of ${{var.app}} (${{var.git_sha}})"),
@@ -230,7 +237,7 @@ def renderer_digest() -> str:
 
 def var_file(values: dict[str, Any]) -> str:
     """A ``.pkrvars.hcl`` text setting ``values`` (every key must be a template variable)."""
-    unknown = sorted(set(values) - set(VARIABLES) - set(APP_VARIABLES))
+    unknown = sorted(set(values) - set(VARIABLES) - set(APP_VARIABLES) - set(PROCFILE_VARIABLES))
     if unknown:
         raise KeyError(f"not template variables: {unknown}")
     return "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())

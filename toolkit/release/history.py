@@ -51,6 +51,7 @@ class Run:
     ended_at: str | None = None
     seconds: float | None = None
     reason: str | None = None
+    promoted_from: dict | None = None  # invoke promote: where it came from (toolkit.promote.plan.Origin)
 
     @property
     def name(self) -> str:
@@ -64,6 +65,7 @@ class Run:
             else f" (config v{self.config_version})"
         )
         to = f" to v{self.restores}" if self.restores else ""
+        what += promoted_words(self.promoted_from)
         took = f"  {self.seconds:.0f}s" if self.seconds is not None else ""
         when = (self.started_at or "?").replace("T", " ")[:19]
         who = self.aws_caller or self.by or "?"
@@ -110,7 +112,19 @@ def run_of(entry: dict) -> Run:
         ended_at=entry.get("ended_at"),
         seconds=seconds(entry.get("started_at"), entry.get("ended_at")),
         reason=entry.get("reason"),
+        promoted_from=entry.get("promoted_from"),
     )
+
+
+def promoted_words(origin: dict | None) -> str:
+    """ " promoted from staging v7 (ami-1 in eu-west-1)", or "" for a release that was not promoted."""
+    return f" promoted from {origin_words(origin)}" if origin else ""
+
+
+def origin_words(origin: dict) -> str:
+    """ "staging v7 (ami-1 in eu-west-1)": a promotion's source release."""
+    number = f" v{origin['number']}" if origin.get("number") else ""
+    return f"{origin.get('env')}{number} ({origin.get('ami')} in {origin.get('region')})"
 
 
 def history(app: str, env: str, entries: list[dict]) -> History:

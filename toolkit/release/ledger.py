@@ -53,6 +53,7 @@ FIELDS = (
     "config_version",
     "from_config_version",
     "restores",
+    "promoted_from",
 )
 
 

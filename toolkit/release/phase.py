@@ -1,5 +1,11 @@
 """The release phase: ``release.release_command``, once per release, before the new slot takes any weight.
 
+Its command (``command``): ``release.release_command`` when rodeo.yml sets
+one, else the ``release:`` line of the Procfile the AMI was baked from (Rodeo's
+app role records it in the AMI's ``rodeo:release-command`` tag and installs
+``PROCFILE_RUNNER``, which runs it as the app's processes run: as user
+``app``, in the app's folder, with its runtime on the PATH). rodeo.yml's wins.
+
 It runs on a one-off instance (``toolkit.oneoff``) of the release's AMI with
 the release's config version, in the slot group's subnet, with
 ``release.security_groups`` and ``release.instance_profile``: what the new
@@ -30,17 +36,40 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from toolkit import lock
-from toolkit.config import Config
+from toolkit.config import Config, Release
 from toolkit.errors import OneOffError, ReleaseError
+from toolkit.lineage import RELEASE_COMMAND_TAG
 from toolkit.logs import tail
 from toolkit.logs.view import LogLine, Query, line_of
 from toolkit.oneoff import instance, spec
 from toolkit.release import ledger, userdata
 from toolkit.release.planner import UNFINISHED, Plan
 from toolkit.ui import Reporter
+
+# The app role's runner of the Procfile's release: line (playbooks/roles/procfile), on every image that has one.
+PROCFILE_RUNNER = "/usr/local/lib/rodeo/release-phase"
+
+
+@dataclass(frozen=True)
+class Command:
+    """The release phase's command: ``text`` as shown and recorded, ``argv`` as the one-off instance runs it."""
+
+    text: str
+    argv: tuple[str, ...]
+    source: str  # where it was given: rodeo.yml or the image's Procfile
+
+
+def command(rel: Release, tags: dict[str, str]) -> Command | None:
+    """The release phase's command for an AMI with ``tags``: rodeo.yml's ``release_command`` (it wins), else the
+    Procfile's ``release:`` line the image records (run by ``PROCFILE_RUNNER``); None: no release phase."""
+    if rel.release_command:
+        return Command(rel.release_command, ("/bin/sh", "-c", rel.release_command), "release.release_command")
+    line = (tags.get(RELEASE_COMMAND_TAG) or "").strip()
+    return Command(line, (PROCFILE_RUNNER,), "the image's Procfile") if line else None
 
 
 def decide(history: list[dict], entry_id: str, ami: str, config_version: int, command: str) -> tuple[str, dict | None]:
@@ -73,12 +102,13 @@ def decide(history: list[dict], entry_id: str, ami: str, config_version: int, co
     return "run", None
 
 
-def describe(p: Plan, rel_command: str | None, timeout: int) -> list[str]:
-    """The ``--plan`` line of the release phase, when the plan runs one."""
+def describe(p: Plan, rel_command: str | None, timeout: int, source: str = "") -> list[str]:
+    """The ``--plan`` line of the release phase, when the plan runs one (``source``: where the command was given)."""
     if not rel_command or p.kind != "release" or p.outcome != "release" or p.resume not in ("start", "scale_up"):
         return []
+    given = f" (from {source})" if source else ""
     return [
-        f"  release phase: {rel_command!r} on a one-off instance of {p.to_ami} with config v{p.to_config} (timeout {timeout}s), "
+        f"  release phase: {rel_command!r}{given} on a one-off instance of {p.to_ami} with config v{p.to_config} (timeout {timeout}s), "
         "before any weight moves; not again if an interrupted attempt of this release finished it"
     ]
 
@@ -91,25 +121,29 @@ def run(
     reporter: Reporter,
     held: lock.Lock,
     out: Callable[[LogLine], None] | None = None,
+    given: Command | None = None,
 ) -> dict:
     """Run the release phase of plan ``p`` unless this release already did; the updated ledger entry.
 
-    ReleaseError (after recording the outcome ``stopped``) when it fails.
+    ``given`` is its command (``command``; default: rodeo.yml's). ReleaseError
+    (after recording the outcome ``stopped``) when it fails.
     """
     rel = config.release
-    assert rel is not None and rel.release_command
-    command, show = rel.release_command, out or print_line
-    what, record = decide(ledger.recent(config, aws, 10), entry["id"], p.to_ami, p.to_config, command)
+    assert rel is not None
+    given = given or command(rel, {})
+    assert given is not None
+    text, show = given.text, out or print_line
+    what, record = decide(ledger.recent(config, aws, 10), entry["id"], p.to_ami, p.to_config, text)
     if what == "check":
         what, record = _settle(config, aws, record, reporter)
     if what == "done":
         reporter.info(
-            f"release phase: {command!r} already ran for this release (run {record.get('run_id')}, exit 0): not again"
+            f"release phase: {text!r} already ran for this release (run {record.get('run_id')}, exit 0): not again"
         )
         return ledger.update(config, aws, entry, release_phase=dict(record, carried=True))
     oneoff = spec.OneOff(
         run_id=spec.new_id(),
-        argv=("/bin/sh", "-c", command),
+        argv=given.argv,
         ami=p.to_ami,
         config_version=p.to_config,
         timeout=rel.release_timeout_seconds,
@@ -121,14 +155,14 @@ def run(
     )
     lock.check(aws, held, "the release phase")
     entry = ledger.update(
-        config, aws, entry, release_phase={"status": "started", "run_id": oneoff.run_id, "command": command}
+        config, aws, entry, release_phase={"status": "started", "run_id": oneoff.run_id, "command": text}
     )
     base = userdata.document(config, **_config_refs(config, aws, p.to_config))
     started = time.monotonic()
     try:
         code = instance.run(config, aws, oneoff, base, show, reporter)
     except OneOffError as exc:
-        raise _stopped(config, aws, entry, p, command, None, exc.message, exc.hint) from None
+        raise _stopped(config, aws, entry, p, text, None, exc.message, exc.hint) from None
     took = round(time.monotonic() - started, 1)
     if code != 0:
         why = f"timed out after {oneoff.timeout}s" if code == spec.TIMED_OUT else f"exited {code}"
@@ -137,12 +171,12 @@ def run(
             aws,
             entry,
             p,
-            command,
+            text,
             code,
-            f"release phase {command!r} {why}",
+            f"release phase {text!r} {why}",
             "its output is above and in 'invoke logs --since 1h'; fix the command or the release, then release again",
         )
-    reporter.ok(f"release phase: {command!r} exited 0 in {took:g}s")
+    reporter.ok(f"release phase: {text!r} exited 0 in {took:g}s")
     return ledger.update(
         config,
         aws,
@@ -150,7 +184,7 @@ def run(
         release_phase={
             "status": "succeeded",
             "run_id": oneoff.run_id,
-            "command": command,
+            "command": text,
             "exit_code": 0,
             "seconds": took,
         },

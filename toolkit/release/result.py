@@ -36,6 +36,7 @@ class ReleaseResult:
     config_version: int | None = None  # the config version released with the AMI (0: none)
     from_config: int | None = None  # the config version released with from_ami
     number: int | None = None  # its release number in the ledger (v1, v2, ...)
+    promoted_from: dict | None = None  # invoke promote: the source environment's release (toolkit.promote.plan.Origin)
 
     def to_dict(self) -> dict:
         """Plain data (keys without a value are left out)."""

@@ -48,6 +48,7 @@ def release(
     reporter: Reporter | None = None,
     config_only: bool = False,
     held: lock.Lock | None = None,
+    promoted_from: dict | None = None,
 ) -> ReleaseResult:
     """Release ``ami`` (or the newest verified AMI of ``image``) with the newest config version behind the load balancer.
 
@@ -57,7 +58,8 @@ def release(
     ``aws`` is the environment (``toolkit.environment``): the smoke check
     asks it where the test listener answers. ``held`` is the release lock
     when the caller took it (``invoke config.set``): it is used, and left for
-    the caller to free.
+    the caller to free. ``promoted_from`` (``invoke promote``: the source
+    environment's release) goes into the ledger entry and the result.
     """
     rel = slots.release_of(config)
     reporter = reporter or Reporter()
@@ -94,7 +96,7 @@ def release(
         found = found or _live(aws, state)
         _close_unfinished(config, aws, state)
         p = plan(state, rel, found["ImageId"], config=target, scaled=scaled.capacity(config, aws))
-        return _execute(config, aws, env, p, found, "release", reporter, held)
+        return _execute(config, aws, env, p, found, "release", reporter, held, promoted_from=promoted_from)
     finally:
         _resume_scaling(env, aws, held, reporter)
         if own:
@@ -159,6 +161,7 @@ def _execute(
     reporter: Reporter,
     held: lock.Lock,
     restores: int | None = None,
+    promoted_from: dict | None = None,
 ) -> ReleaseResult:
     rel = slots.release_of(config)
     started = time.monotonic()
@@ -172,12 +175,13 @@ def _execute(
         from_ami=p.from_ami,
         config_version=p.to_config,
         from_config=p.from_config,
+        promoted_from=promoted_from,
         **_app_of(found),
     )
     if p.outcome == "unchanged":
         _settle_scaling(config, env, aws, p, reporter, held)
         return result  # its line says so
-    for line in _described(config, p):
+    for line in _described(config, p, found):
         reporter.detail(line)
     entry = ledger.start(
         config,
@@ -195,6 +199,7 @@ def _execute(
             "config_version": p.to_config,
             "from_config_version": p.from_config,
             **({"restores": restores} if restores else {}),
+            **({"promoted_from": promoted_from} if promoted_from else {}),
             "by": lock.whoami(),
             "aws_caller": who.aws_caller(aws),
             "git_author": who.git_author(config.root),
@@ -216,8 +221,11 @@ def _execute(
     scaling.suspend(config, env, aws, reporter, before=lambda: lock.check(aws, held, "suspending scaling processes"))
     try:
         if p.resume in ("start", "scale_up"):
-            if p.kind == "release" and rel.release_command:
-                entry = phase.run(config, aws, p, entry, reporter, held)  # raises, nothing moved, when it fails
+            given = phase.command(rel, found.get("tags", {})) if p.kind == "release" else None
+            if given:  # rodeo.yml's release_command, else the Procfile's release: line the image records
+                entry = phase.run(
+                    config, aws, p, entry, reporter, held, given=given
+                )  # raises, nothing moved, on failure
             _prepare(config, env, aws, p, reporter, held)
             if rel.smoke_check:
                 lock.check(aws, held, f"pointing the test listener at {p.new_slot}")
@@ -276,12 +284,18 @@ def _execute(
     return released
 
 
-def _described(config: Config, p: Plan) -> list[str]:
-    """The plan's lines, its release phase and scaling included."""
+def _described(config: Config, p: Plan, found: dict) -> list[str]:
+    """The plan's lines, its release phase (of rodeo.yml, or of the image ``found``'s Procfile) and scaling included."""
     rel = slots.release_of(config)
+    given = phase.command(rel, found.get("tags", {}))
     return (
         describe(p)
-        + phase.describe(p, rel.release_command, rel.release_timeout_seconds)
+        + phase.describe(
+            p,
+            given and given.text,
+            rel.release_timeout_seconds,
+            given.source if given and not rel.release_command else "",
+        )
         + scaling.describe(config.scaling, p)
     )
 
@@ -533,7 +547,7 @@ def _close_unfinished(config: Config, aws: Any, state: Any) -> None:
 
 
 def _planned(p: Plan, found: dict, kind: str, reporter: Reporter, config: Config) -> ReleaseResult:
-    for line in _described(config, p):
+    for line in _described(config, p, found):
         reporter.info(line)
     outcome = "unchanged" if p.outcome == "unchanged" else "planned"
     return ReleaseResult(

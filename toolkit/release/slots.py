@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import botocore.exceptions
 
@@ -21,6 +21,19 @@ from toolkit.release import userdata
 from toolkit.release.planner import SLOTS, SlotState, State
 
 POLL_SECONDS = 2.0
+
+
+def poll_pauses(first: float = POLL_SECONDS / 8) -> Iterator[float]:
+    """Pauses between two polls: short at first, doubling up to ``POLL_SECONDS``.
+
+    What is polled is often ready within a second (a target passing its checks,
+    a group already drained): it is seen then, not a whole poll later. A slow
+    wait (minutes on AWS) costs three more calls.
+    """
+    pause = first
+    while True:
+        yield pause
+        pause = min(pause * 2, POLL_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -289,14 +302,14 @@ def wait_in_service(
 ) -> bool:
     """Wait until the slot has exactly ``count`` InService instances, all healthy in its target group.
 
-    Polls the group and its target health every ``POLL_SECONDS`` (no waiter
+    Polls the group and its target health (``poll_pauses``; no waiter
     exists for the group, and elbv2's ``target_in_service`` waiter would block
     the whole timeout); while some are not healthy yet, ``watch(ids)`` runs
     with the InService ids: it may raise to stop waiting (the release's crash
     check). False on timeout.
     """
     deadline = time.monotonic() + timeout
-    seen = -1
+    seen, pauses = -1, poll_pauses()
     while True:
         ids = instance_ids(env, aws, slot)
         if len(ids) == count:
@@ -311,13 +324,13 @@ def wait_in_service(
         watch(ids)
         if time.monotonic() >= deadline:
             return False
-        time.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.05)))
+        time.sleep(min(next(pauses), max(deadline - time.monotonic(), 0.05)))
 
 
 def wait_drained(env: Env, aws: Any, slot: str, timeout: float) -> bool:
     """Wait until the slot's group has no instances and its target group nothing draining."""
     deadline = time.monotonic() + timeout
-    elbv2 = aws.client("elbv2")
+    elbv2, pauses = aws.client("elbv2"), poll_pauses()
     while True:
         group = _groups(env, aws)[slot]
         draining = [
@@ -329,7 +342,7 @@ def wait_drained(env: Env, aws: Any, slot: str, timeout: float) -> bool:
             return True
         if time.monotonic() >= deadline:
             return False
-        time.sleep(POLL_SECONDS)
+        time.sleep(next(pauses))
 
 
 def _groups(env: Env, aws: Any) -> dict[str, dict]:

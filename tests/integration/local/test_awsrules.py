@@ -358,3 +358,41 @@ def test_a_target_whose_instance_an_auto_scaling_group_terminated_is_not_healthy
     assert state == "initial"
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, DesiredCapacity=0)
     assert _health(elbv2, tg) == [(instance, "unused", "Target.InvalidState")]
+
+
+def test_an_image_copy_is_named_once_tagged_at_once_and_pending_at_first(aws):
+    """CopyImage (awsrules.image_copies_as_aws): a name in use is refused, TagSpecifications tag the copy and its
+    snapshot, other resource types are refused, and the copy is pending to the first look, available at the next."""
+    source = _ami(aws)
+    name = aws.client("ec2").describe_images(ImageIds=[source])["Images"][0]["Name"]
+    west = aws.client("ec2", "us-west-2")
+    taken = west.register_image(Name=name, RootDeviceName="/dev/xvda")["ImageId"]
+    assert refusal(lambda: west.copy_image(SourceImageId=source, SourceRegion=aws.region, Name=name)) == (
+        "InvalidAMIName.Duplicate",
+        f"AMI name {name} is already in use by AMI",
+    )
+    west.deregister_image(ImageId=taken)
+    tags = [{"Key": "rodeo:copied-from", "Value": f"-/{aws.region}/{source}"}]
+    assert (
+        refusal(
+            lambda: west.copy_image(
+                SourceImageId=source,
+                SourceRegion=aws.region,
+                Name=f"{name}-b",
+                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+            )
+        )[0]
+        == "InvalidParameterValue"
+    )
+    copy = west.copy_image(
+        SourceImageId=source,
+        SourceRegion=aws.region,
+        Name=name,
+        TagSpecifications=[{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}],
+    )["ImageId"]
+    first = west.describe_images(ImageIds=[copy])["Images"][0]
+    assert first["State"] == "pending" and first["Tags"] == tags
+    snapshot = first["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    assert west.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["Tags"] == tags
+    assert west.describe_images(ImageIds=[copy])["Images"][0]["State"] == "available"
+    west.get_waiter("image_available").wait(ImageIds=[copy], WaiterConfig={"Delay": 1, "MaxAttempts": 2})

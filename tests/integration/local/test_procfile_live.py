@@ -5,8 +5,9 @@ a Procfile, requirements.txt, the code; no playbook, no tests). The project
 names it in three lines of rodeo.yml, and ``invoke deploy`` bakes it with
 Rodeo's app role (Python from Debian, gunicorn from PyPI through the build
 instance's way out, a unit per process type, the default image tests) and
-releases it on the live local stack. Base is the cached sample layer,
-registered as the AMI a bake of base would make, so only the app bakes.
+releases it on the live local stack, its Procfile's ``release:`` line run by
+the release phase first. Base is the cached sample layer, registered as the
+AMI a bake of base would make, so only the app bakes.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tests.support import livebuilds
 from toolkit import config
 from toolkit.local import egress, seed, stack
 from toolkit.local.environment import LocalEnvironment
+from toolkit.release import ledger
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -73,6 +75,15 @@ def test_a_fresh_repository_with_a_procfile_is_baked_released_and_served(layers,
             == "python -c \"print('release phase: nothing to migrate')\""
         )
         assert [p["name"] for p in record["procfile"]["rodeo_procfile"]["processes"]] == ["web", "worker"]
+        # The release: line is the release phase's command (rodeo.yml sets none): recorded on the AMI, run once by
+        # the image's runner on a one-off instance before any traffic moved, its output streamed to stdout.
+        release_line = record["procfile"]["rodeo_procfile"]["release"]
+        ami = result["bake"]["ami"]["us-east-1"]
+        tags = {t["Key"]: t["Value"] for t in aws.client("ec2").describe_images(ImageIds=[ami])["Images"][0]["Tags"]}
+        assert tags["rodeo:release-command"] == release_line
+        assert "release phase: nothing to migrate" in out.stdout
+        phase = ledger.recent(cfg, aws, 1)[0]["release_phase"]
+        assert (phase["status"], phase["command"], phase["exit_code"]) == ("succeeded", release_line, 0)
 
         with urllib.request.urlopen(result["url"] + "/health", timeout=10) as answer:
             assert json.loads(answer.read()) == {"status": "ok", "version": "1.0.0"}

@@ -156,3 +156,14 @@ def test_the_role_and_its_tests_are_inputs_of_a_procfile_image():
     role = {str(p.relative_to(ROOT)) for p in (ROOT / "playbooks/roles/procfile").rglob("*") if p.is_file()}
     assert role and role | {"playbooks/procfile.yml", "tests/image/test_procfile.py"} <= names
     assert not any(n.startswith("playbooks/roles/webapp/") for n in names)
+
+
+def test_a_release_line_longer_than_an_ami_tag_holds_is_refused():
+    """The AMI records the release: line in a tag (256 characters at most): refused before any build instance boots."""
+    assert procfile.parse("web: w\nrelease: " + "x" * 256 + "\n").release == "x" * 256
+    with pytest.raises(SourceError) as err:
+        procfile.parse("web: w\nrelease: " + "x" * 257 + "\n")
+    assert err.value.message == (
+        "Procfile:2: the release command is 257 characters; the image records it in an AMI tag, which holds at most 256"
+    )
+    assert "bin/release" in err.value.hint

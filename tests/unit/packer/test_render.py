@@ -149,3 +149,23 @@ def test_packer_reaches_the_build_instance_the_way_the_image_says(cfg, version):
     source = doc["source"][0]['"amazon-ebs"']['"base"']
     assert (source["ssh_interface"], source["associate_public_ip_address"]) == ("${var.ssh_interface}", "${var.associate_public_ip_address}")
     assert source["aws_polling"] == [{"delay_seconds": 15, "max_attempts": 240, "__is_block__": True}]
+
+
+def test_a_procfile_image_records_its_release_line_on_the_ami_and_snapshots(cfg):
+    """Rodeo's app role's images (no playbook of their own): the release: line as a tag, for the release phase."""
+    import dataclasses
+
+    from toolkit.lineage import RELEASE_COMMAND_TAG, TAG_KEYS
+
+    image = dataclasses.replace(
+        cfg.image("app"), playbook=config.PROCFILE_PLAYBOOK, tests=config.PROCFILE_TESTS
+    )  # what an app_source without a playbook gets
+    procfile = dataclasses.replace(cfg, images={**cfg.images, "app": image})
+    doc = hcl2.loads(render.render(procfile, "app", (1, 6, 6)))
+    source = doc["source"][0]['"amazon-ebs"']['"app"']
+    assert source["tags"][f'"{RELEASE_COMMAND_TAG}"'] == "${var.release_command}"
+    assert source["snapshot_tags"] == source["tags"] and RELEASE_COMMAND_TAG in TAG_KEYS
+    variables = {list(v)[0].strip('"'): list(v.values())[0] for v in doc["variable"]}
+    assert variables["release_command"]["default"] == '""'  # no release: line, no release phase
+    assert set(render.PROCFILE_TAGS) == {RELEASE_COMMAND_TAG}
+    assert "release_command = \"bin/migrate\"" in render.var_file({"release_command": "bin/migrate"})

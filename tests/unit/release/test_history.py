@@ -122,3 +122,14 @@ def test_number_refuses(word):
 
 def test_seconds():
     assert (seconds(T0, T1), seconds(T0, None), seconds(None, T1)) == (41.5, None, None)
+
+
+def test_a_promoted_release_says_where_it_came_from():
+    origin = {"env": "staging", "region": "eu-west-1", "account": "1", "ami": A, "number": 7, "config_version": 2}
+    shown = history("web", "prod", [entry(5, "released", ami=B, promoted_from=origin, by="ann@ci")])
+    assert shown.lines()[1] == (
+        "   v5  2026-12-05 10:00:00  released         ami-bbbbbbbb (config v2) "
+        "promoted from staging v7 (ami-aaaaaaaa in eu-west-1)  42s  by ann@ci"
+    )
+    assert shown.to_dict()["releases"][0]["promoted_from"] == origin
+    assert history("web", "prod", LEDGER).to_dict()["releases"][0]["promoted_from"] is None

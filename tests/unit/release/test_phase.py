@@ -111,3 +111,27 @@ PLAN_LINES = [
 @pytest.mark.parametrize("name,p,command,lines", PLAN_LINES, ids=[r[0] for r in PLAN_LINES])
 def test_plan_line(name, p, command, lines):
     assert phase.describe(p, command, 600) == lines
+
+
+BARE = Release(load_balancer="web", slots={"blue": "web-blue", "green": "web-green"})
+MIGRATE = {"rodeo:release-command": "python manage.py migrate"}
+SHELL = ("bin/migrate", ("/bin/sh", "-c", "bin/migrate"), "release.release_command")
+PROCFILE = ("python manage.py migrate", (phase.PROCFILE_RUNNER,), "the image's Procfile")
+COMMANDS = [
+    ("rodeo.yml's command", REL, {}, SHELL),
+    ("rodeo.yml's wins over the Procfile's", REL, MIGRATE, SHELL),
+    ("the Procfile's, run by the image's runner", BARE, MIGRATE, PROCFILE),
+    ("a Procfile without a release: line", BARE, {"rodeo:release-command": " "}, None),
+    ("an image not baked from a Procfile", BARE, {"rodeo:app": "web"}, None),
+]
+
+
+@pytest.mark.parametrize("name,rel,tags,expected", COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_which_command_the_release_phase_runs(name, rel, tags, expected):
+    given = phase.command(rel, tags)
+    assert (given and (given.text, given.argv, given.source)) == expected
+
+
+def test_the_plan_line_says_when_the_command_comes_from_the_procfile():
+    line = phase.describe(plan(LIVE, REL, "ami-2", config=3), "python manage.py migrate", 600, "the image's Procfile")
+    assert line[0].startswith("  release phase: 'python manage.py migrate' (from the image's Procfile) on a one-off")
