@@ -135,7 +135,7 @@ def rodeo(fn):
 
 def _task_name(fn) -> str:
     """The name invoke knows a task function by: config_set -> config.set, iam_policy -> iam-policy."""
-    for collection in ("config", "local"):
+    for collection in ("config", "local", "review"):
         if fn.__name__.startswith(f"{collection}_"):
             return f"{collection}.{fn.__name__.removeprefix(collection + '_').replace('_', '-')}"
     return fn.__name__.replace("_", "-")
@@ -806,6 +806,102 @@ def deploy(c, image="", ref="", env="local", plan=False, json=False, debug=False
     )
 
 
+# --- review apps ---------------------------------------------------------------------
+
+REVIEW_HELP = {
+    "env": "the parent environment: its load balancer, listener and config vars (default: local)",
+    "plan": "print what would change, change nothing",
+    "json": "print one JSON object as the last line",
+    "break_lock": "take over the review app's lock left by a run that died",
+    "debug": "show tracebacks",
+}
+
+
+@task(
+    help={
+        "name": "the review app's name (default: the --ref's, like feature-login for feature/login); CI: pr-<number>",
+        "ref": "bake the app's git source at this branch, tag or commit (default: app_source.ref in rodeo.yml)",
+        "set_": "a config var KEY=VALUE of this review app only, over the parent's (repeatable; kept by later ups)",
+        **REVIEW_HELP,
+    },
+    iterable=["set_"],
+)
+@rodeo
+def review_up(c, name="", ref="", set_=None, env="local", plan=False, json=False, break_lock=False, debug=False):
+    """Bake (or reuse) the app at --ref and run it as a review app on a host of its own behind the shared load balancer.
+
+    Prints its URL: <name>.<review.domain in rodeo.yml>. Rerun it after a new commit: an unchanged app reuses
+    its AMI, a changed one replaces the instance once the new one is healthy.
+    """
+    from toolkit.configvars.versions import parse_pairs
+    from toolkit.review import apps
+
+    cfg = _config(env)
+    apps.names_for(cfg, name or None, ref or None)  # before the local stack starts
+    overrides = parse_pairs(set_, False, lambda key: "") if set_ else {}
+    aws = _aws(cfg, plan=plan)
+    _show(
+        apps.up(
+            cfg,
+            aws,
+            aws.hosts(),
+            STATE_DIR,
+            name=name or None,
+            ref=ref or None,
+            overrides=overrides,
+            plan_only=plan,
+            break_lock=break_lock,
+            reporter=_reporter(json),
+        ),
+        json,
+    )
+
+
+@task(help={"name": "the review app to remove (see 'invoke review.list')", **REVIEW_HELP})
+@rodeo
+def review_down(c, name, env="local", plan=False, json=False, break_lock=False, debug=False):
+    """Remove a review app: its listener rule, instance and group, target group, launch template, config overrides.
+
+    Safe to run again (after a kill, or for a review app that is gone).
+    """
+    from toolkit.review import apps
+    from toolkit.review.names import check_name, names_of
+
+    cfg = _config(env)
+    names_of(cfg, check_name(name))  # before the local stack starts
+    _show(apps.down(cfg, _aws(cfg, plan=plan), name, plan, break_lock, _reporter(json)), json)
+
+
+@task(help={"env": REVIEW_HELP["env"], "json": "print one JSON object", "debug": "show tracebacks"})
+@rodeo
+def review_list(c, env="local", json=False, debug=False):
+    """Show the review apps: name, ref, AMI, URL, when made and last deployed."""
+    from toolkit.review import apps
+
+    cfg = _config(env)
+    _show(apps.list_apps(cfg, _aws(cfg, plan=True)), json)
+
+
+@task(help={"idle_days": "remove those not deployed for more than this many days", **REVIEW_HELP})
+@rodeo
+def review_prune(c, idle_days, env="local", plan=False, json=False, break_lock=False, debug=False):
+    """Remove the review apps not deployed for more than --idle-days days (a nightly CI job)."""
+    from toolkit.errors import ConfigError
+    from toolkit.review import apps
+
+    if not str(idle_days).isdigit():
+        raise ConfigError(f"--idle-days {idle_days!r} is not a number of days", "give a whole number, like 7")
+    cfg = _config(env)
+    _show(apps.prune(cfg, _aws(cfg, plan=plan), int(idle_days), plan, break_lock, _reporter(json)), json)
+
+
+review = Collection("review")
+review.add_task(review_up, "up")
+review.add_task(review_down, "down")
+review.add_task(review_list, "list")
+review.add_task(review_prune, "prune")
+
+
 # --- verify --------------------------------------------------------------------------
 
 
@@ -942,6 +1038,7 @@ ns.add_task(status)
 ns.add_task(setup)
 ns.add_task(logs)
 ns.add_collection(config_vars)
+ns.add_collection(review)
 ns.add_task(verify)
 ns.add_task(prune)
 ns.add_task(iam_policy)

@@ -53,6 +53,8 @@ COMMANDS = {
     "pipelines:promote": "invoke promote --from ENV --to ENV (the source's live AMI, released with the target's config)",
     "create": "an app's environment is inventories/<env>/rodeo.yml; then 'invoke setup --env <env>'",
     "apps:create": "an app's environment is inventories/<env>/rodeo.yml; then 'invoke setup --env <env>'",
+    "reviewapps:enable": "review apps need no switch: 'invoke review.up --ref BRANCH' (CI: the pull-request jobs of .github/workflows/bake-and-release.yml)",
+    "reviewapps:disable": "invoke review.down NAME (each one), or invoke review.prune --idle-days N",
 }
 
 # A Heroku flag (of any command, or of one) -> Rodeo's form.

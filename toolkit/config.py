@@ -282,6 +282,20 @@ class Scaling:
 
 
 @dataclass(frozen=True)
+class Review:
+    """``review:``: review apps (``invoke review.up``), each on its own host name under ``domain``.
+
+    Review app NAME answers at ``NAME.<domain>`` through the release's load
+    balancer and listener (a rule on that host name); on AWS a wildcard DNS
+    record ``*.<domain>`` pointing at the load balancer is the team's
+    infrastructure code's, like the load balancer itself.
+    """
+
+    domain: str
+    instance_type: str | None = None  # default: release.instance_type
+
+
+@dataclass(frozen=True)
 class Config:
     """One environment's settings, as read from its rodeo.yml."""
 
@@ -298,6 +312,7 @@ class Config:
     notify: Notify | None = None
     logs: Logs = field(default_factory=Logs)
     scaling: Scaling | None = None
+    review: Review | None = None
     # Filled in by load(), not read from the file.
     env: str = ""
     root: Path = Path(".")
@@ -565,6 +580,8 @@ def _check(config: Config, file: str) -> None:
         )
     if config.scaling:
         _check_scaling(config, config.scaling, file)
+    if config.review:
+        _check_review(config, config.review, file)
 
 
 def _known_regions() -> set[str]:
@@ -854,6 +871,28 @@ def _check_judged_metric(metric: JudgedMetric, where: str) -> None:
         raise ConfigError(f"{where}.worse: {metric.worse!r} is not higher or lower", "say which way is bad")
     if metric.tolerance < 0:
         raise ConfigError(f"{where}.tolerance: must not be negative", "give 0 or more")
+
+
+# A review app's host is <name (up to 20)>.<domain>: an ALB's host-header value is at most 128 characters, with
+# only letters after its last '.'.
+DOMAIN_RE = re.compile(r"^(?=.{3,100}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _check_review(config: Config, review: Review, file: str) -> None:
+    if config.release is None:
+        raise ConfigError(
+            f"{file}: review: needs a release: section",
+            "review apps run behind the release's load balancer; add release: or remove review:",
+        )
+    if not DOMAIN_RE.match(review.domain):
+        raise ConfigError(
+            f"{file}: review.domain: {review.domain!r} is not a DNS domain an ALB rule can match",
+            "write lowercase labels joined by '.', ending in letters, at most 100 characters: review.example.com",
+        )
+    if review.instance_type is not None and not re.match(r"^[a-z0-9-]+\.[a-z0-9-]+$", review.instance_type):
+        raise ConfigError(
+            f"{file}: review.instance_type: {review.instance_type!r} is not an instance type", "write it like t3.micro"
+        )
 
 
 WEBHOOK_ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")

@@ -91,3 +91,7 @@ class PromoteError(ReleaseError):
     def __init__(self, message: str, hint: str = "", reason: str = "refused", result: Any = None) -> None:
         super().__init__(message, hint, result)
         self.reason = reason
+
+
+class ReviewError(RodeoError):
+    """A review app could not be made, updated or removed."""

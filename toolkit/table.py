@@ -60,3 +60,13 @@ def ensure_table(config: Config, aws: Any) -> bool:
             raise
     ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     return True
+
+
+def put_item(config: Config, aws: Any, item: dict) -> None:
+    """Write ``item`` to the app's table (over an item of its key); ``missing_table``'s error when there is no table."""
+    try:
+        aws.client("dynamodb").put_item(TableName=table_name(config), Item=item)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise missing_table(config) from None
+        raise

@@ -14,7 +14,8 @@ from toolkit import config
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "bake-and-release.yml"
-AWS_JOBS = ("bake", "verify", "release")
+AWS_JOBS = ("bake", "verify", "release", "review-up", "review-down", "review-prune")
+REVIEW_JOBS = ("review-up", "review-down", "review-prune")
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +51,16 @@ def invocations(flow: dict) -> list[list[str]]:
 def test_triggers_push_to_main_and_pull_requests(flow):
     triggers = flow.get("on", flow.get(True))  # YAML 1.1 reads a bare `on` as true
     assert triggers["push"]["branches"] == ["main"] and "pull_request" in triggers
+    # A closed pull request is an event too (its review app goes); the nightly run prunes.
+    assert set(triggers["pull_request"]["types"]) == {"opened", "synchronize", "reopened", "closed"}
+    assert triggers["schedule"][0]["cron"]
 
 
 def test_jobs_chain_test_bake_verify_release(flow):
     jobs = flow["jobs"]
-    assert set(jobs) == {"test", "bake", "verify", "release"}
+    assert set(jobs) == {"test", "bake", "verify", "release", *REVIEW_JOBS}
     assert "needs" not in jobs["test"] and any("make test" in r for r in runs(jobs["test"]))
+    assert "github.event.action != 'closed'" in jobs["test"]["if"]  # nothing to test in a closed pull request
     assert jobs["bake"]["needs"] == "test"
     assert jobs["verify"]["needs"] == "bake"
     assert set(jobs["release"]["needs"]) == {"bake", "verify"}
@@ -97,9 +102,30 @@ def test_release_waits_for_approval_and_never_races(flow):
     assert job["concurrency"]["group"] and job["concurrency"]["cancel-in-progress"] is False
 
 
+def test_pull_requests_of_this_repository_get_a_review_app_until_they_close(flow):
+    jobs = flow["jobs"]
+    up, down, prune = (jobs[name] for name in REVIEW_JOBS)
+    assert up["needs"] == "test"  # tests first, as the release
+    for job, action in ((up, "!= 'closed'"), (down, "== 'closed'")):
+        assert f"github.event.action {action}" in job["if"] and "github.event_name == 'pull_request'" in job["if"]
+        assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]  # no fork's
+        assert job["concurrency"] == {
+            "group": "rodeo-review-pr-${{ github.event.number }}",
+            "cancel-in-progress": False,
+        }
+    (made,) = [s for s in up["steps"] if s.get("id") == "up"]
+    assert (
+        '--name "pr-$PR" --ref "$SHA"' in made["run"]
+        and made["env"]["SHA"] == "${{ github.event.pull_request.head.sha }}"
+    )
+    assert up["outputs"]["url"] == "${{ steps.up.outputs.url }}" and "GITHUB_STEP_SUMMARY" in made["run"]
+    assert any('review.down --env "$RODEO_ENV" "pr-$PR"' in r for r in runs(down))
+    assert prune["if"] == "github.event_name == 'schedule'" and any("--idle-days 7" in r for r in runs(prune))
+
+
 def test_every_invoked_task_and_flag_exists(flow, ns):
     calls = invocations(flow)
-    assert [c[0] for c in calls] == ["bake", "verify", "release"]
+    assert [c[0] for c in calls] == ["bake", "verify", "release", "review.up", "review.down", "review.prune"]
     for name, *args in calls:
         assert name in ns.task_names, f"invoke {name}: no such task (have {sorted(ns.task_names)})"
         flags = {n for arg in ns[name].get_arguments() for n in arg.names}

@@ -171,6 +171,10 @@ BAD = [
         "images.app.associate_public_ip_address: expected true or false",
         "",
     ),
+    (("images:", "review: {domain: localhost}\nimages:"), "review.domain: 'localhost' is not a DNS domain", "review."),
+    (("images:", "review: {domain: review.example.c0m}\nimages:"), "is not a DNS domain an ALB rule can match", ""),
+    (("images:", "review: {domian: review.localhost}\nimages:"), "review.domian: unknown key", "'domain'"),
+    (("images:", "review: {}\nimages:"), "review.domain: required key is missing", ""),
 ]
 
 
@@ -235,3 +239,10 @@ def test_images_run_ansible_with_mitogen_unless_told_otherwise(tmp_path):
 def test_how_packer_reaches_the_build_instance(tmp_path, lines, interface, public):
     cfg = config.load("dev", project(tmp_path, _edit(GOOD, "    parent: base\n", "    parent: base\n" + lines)))
     assert (cfg.images["app"].ssh_interface, cfg.images["app"].public_address) == (interface, public)
+
+
+def test_review_apps_need_the_release_they_run_behind(tmp_path):
+    text = GOOD.split("release:")[0] + "review: {domain: review.localhost}\n"
+    with pytest.raises(ConfigError, match="review: needs a release: section"):
+        config.load("dev", project(tmp_path, text))
+    assert config.load("local", ROOT).review == config.Review(domain="review.localhost")

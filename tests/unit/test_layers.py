@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("table", "lineage", "notify", "logs", "hosts", "packer", "canary"),
     ("lock", "configvars", "oneoff", "environment"),  # locks in the table; config versions; one-off instances
     ("bake", "release", "iam"),  # the two pipelines, and the policy that covers them
-    ("images", "configchange", "deploy", "doctor", "promote"),  # commands made of several concepts
+    ("images", "configchange", "deploy", "doctor", "promote", "review"),  # commands made of several concepts
     ("local",),  # the local stack: may use anything; nothing imports it (see test_environment.py)
 )
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -7,8 +7,9 @@ tags), so they are one *build*: a build stays or goes as a whole, and a copy is
 protected whenever its twin in another region is.
 
 ``in_use`` reads what must never go: any version of the launch template
-``rodeo-<app>``, the AMI each slot group is pinned to, the last releases in the
-ledger, and the parent (``rodeo:source-ami``) of every AMI of the app.
+``rodeo-<app>``, the AMI each slot group and each review app's group is pinned
+to, the last releases in the ledger, and the parent (``rodeo:source-ami``) of
+every AMI of the app.
 ``prune`` lists every region before it deletes anything, so a region that is
 not enabled stops the run with nothing half-deleted.
 """
@@ -224,7 +225,9 @@ def in_use(config: Config, aws: Any, images: list[dict] | None = None) -> dict[s
             found[ami].append(reason)
 
     for region in regions_of(config):
-        for ami, reason in _template_amis(config, aws, region) + _group_amis(config, aws, region):
+        for ami, reason in (
+            _template_amis(config, aws, region) + _group_amis(config, aws, region) + _review_amis(config, aws, region)
+        ):
             add(ami, reason)
     for ami, reason in _ledger_amis(config, aws):
         add(ami, reason)
@@ -285,6 +288,27 @@ def _group_amis(config: Config, aws: Any, region: str) -> list[tuple[str, str]]:
         else:
             ami = None
         out.append((ami, f"pinned by slot group {group['AutoScalingGroupName']}"))
+    return out
+
+
+def _review_amis(config: Config, aws: Any, region: str) -> list[tuple[str, str]]:
+    """(AMI, "run by review app G") for the group of each review app of the app, in any environment (``toolkit.review``)."""
+    pages = (
+        aws.client("autoscaling", region)
+        .get_paginator("describe_auto_scaling_groups")
+        .paginate(Filters=[{"Name": "tag-key", "Values": ["rodeo:review-of"]}])  # toolkit.review.facts.OWNER_TAG
+    )
+    groups = _call(region, lambda: [g for page in pages for g in page["AutoScalingGroups"]])
+    out = []
+    for group in groups:
+        owner = next((t["Value"] for t in group.get("Tags", []) if t["Key"] == "rodeo:review-of"), "")
+        if owner.split("/")[0] == config.app and group.get("LaunchTemplate"):
+            out.append(
+                (
+                    _version_ami(aws, region, group["LaunchTemplate"]),
+                    f"run by review app {group['AutoScalingGroupName']}",
+                )
+            )
     return out
 
 

@@ -22,6 +22,7 @@ group's health checks would, scaled down by ``RODEO_LOCAL_HEALTH_CHECK_SCALE``
 from __future__ import annotations
 
 import os
+import re
 import string
 import threading
 import time
@@ -38,7 +39,14 @@ HEALTH_SCALE_ENV = "RODEO_LOCAL_HEALTH_CHECK_SCALE"
 DEFAULT_HEALTH_SCALE = (
     0.05  # AWS's time to healthy (interval x healthy threshold) x this; small: the suite releases ~200 times
 )
-PACKER_SDK = "aws-sdk-go/"  # the User-Agent of Packer's AWS calls (the only Go client of the local stack)
+PACKER_SDK = "aws-sdk-go/"
+# ELBv2 listener rules (see listener_rules_checked): priorities, condition values and their characters.
+RULE_PRIORITIES = (1, 50000)
+RULE_VALUES, RULE_WILDCARDS = 5, 5  # per rule: condition values, and wildcards in them
+HOST_VALUE = re.compile(r"^[A-Za-z0-9_.*?-]*\.[A-Za-z]+$")  # at least one '.', only letters after the last
+PATH_VALUE = re.compile(
+    r"^[A-Za-z0-9_.$/~\"'@:+&*?-]+$"
+)  # the User-Agent of Packer's AWS calls (the only Go client of the local stack)
 
 
 class Settling:
@@ -92,6 +100,7 @@ def apply(window: float | None = None, scale: float | None = None) -> None:
     image_copies_as_aws()
     sns_subject_rules()
     ssm_type_changes_refused()
+    listener_rules_checked()
     targets_checked_before_healthy(health_scale() if scale is None else scale)
 
 
@@ -438,6 +447,77 @@ def ssm_type_changes_refused() -> None:
         return original(self, name, description, value, parameter_type, *args, **kwargs)
 
     replace(SimpleSystemManagerBackend, "put_parameter", put_parameter)
+
+
+# --- listener rules ---------------------------------------------------------------------
+
+
+def rule_refusal(priority: Any, conditions: list[dict]) -> str | None:
+    """Why AWS refuses a listener rule with this priority (None: not given) and these conditions, or None.
+
+    AWS (https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateRule.html,
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-condition-types.html,
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-limits.html):
+    a priority from 1 to 50000; a host-header value of letters, digits,
+    ``-_.`` and the wildcards ``*?``, with at least one ``.`` and only letters
+    after the last; a path-pattern value of letters, digits, ``_-.$/~"'@:+&``
+    and the wildcards; at most one host-header and one path-pattern condition;
+    at most 5 condition values and 5 wildcards per rule.
+    """
+    if priority is not None and not RULE_PRIORITIES[0] <= int(priority) <= RULE_PRIORITIES[1]:
+        return (
+            f"1 validation error detected: Value '{priority}' at 'priority' failed to satisfy constraint: "
+            f"Member must have value {'greater than or equal to 1' if int(priority) < 1 else 'less than or equal to 50000'}"
+        )
+    values: list[str] = []
+    for field in ("host-header", "path-pattern"):
+        found = [c for c in conditions if c.get("Field") == field]
+        if len(found) > 1:
+            return f"A rule can have at most one '{field}' condition"
+        own = [v for c in found for v in _condition_values(c)]
+        shape = HOST_VALUE if field == "host-header" else PATH_VALUE
+        bad = next((v for v in own if not shape.match(v)), None)
+        if bad is not None:
+            return f"The '{field}' value '{bad}' contains characters that are not valid, or is not in a valid form"
+        values += own
+    if len(values) > RULE_VALUES:
+        return f"A rule can have at most '{RULE_VALUES}' condition values"
+    if sum(v.count("*") + v.count("?") for v in values) > RULE_WILDCARDS:
+        return f"A rule can have at most '{RULE_WILDCARDS}' wildcards in its condition values"
+    return None
+
+
+def _condition_values(condition: dict) -> list[str]:
+    config = condition.get("HostHeaderConfig") or condition.get("PathPatternConfig") or {}
+    return [str(v) for v in (config.get("Values") or condition.get("Values") or [])]
+
+
+def listener_rules_checked() -> None:
+    """CreateRule, ModifyRule and SetRulePriorities refuse what ``rule_refusal`` names, with ``ValidationError``.
+
+    moto 5.2.6 takes any priority (0, 50001) and checks a host-header or
+    path-pattern value's length only; an ALB refuses the rest before any
+    request is routed by it.
+    """
+    from moto.elbv2.exceptions import InvalidConditionValueError
+    from moto.elbv2.responses import ELBV2Response
+
+    def check(priority: Any, conditions: list[dict]) -> None:
+        why = rule_refusal(priority, conditions)
+        if why is not None:
+            raise InvalidConditionValueError(why)
+
+    def created(self: Any) -> None:
+        params = self._get_params()
+        check(params.get("Priority"), params.get("Conditions") or [])
+
+    def priorities(self: Any) -> None:
+        for item in self._get_param("RulePriorities", []) or []:
+            check(item.get("Priority"), [])
+
+    _before(ELBV2Response, "create_rule", created)
+    _before(ELBV2Response, "modify_rule", lambda self: check(None, self._get_params().get("Conditions") or []))
+    _before(ELBV2Response, "set_rule_priorities", priorities)
 
 
 # --- target health -----------------------------------------------------------------------

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.local.instances import end, spawn
+from toolkit.local.listenerrules import Rule, render_rules
 
 NO_TARGETS = "no-targets"
 START_TIMEOUT = 10.0
@@ -81,6 +82,7 @@ class Frontend:
     port: int
     sticky_seconds: int = 0  # target group stickiness of its forward action (AWSALBTG); 0: off
     sticky_backends: tuple[str, ...] = ()  # the forward action's target groups, which the cookie may name
+    rules: tuple[Rule, ...] = ()  # its listener rules (toolkit.local.listenerrules), tried before the default action
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def render_config(run_dir: Path, frontends: list[Frontend], backends: list[Backe
     ]
     for fe in frontends:
         lines += [f"frontend {fe.name}", f"  bind 127.0.0.1:{fe.port}", *render_request_log(run_dir)]
-        lines += render_group_stickiness(fe)
+        lines += [*render_rules(run_dir, fe.name, fe.rules, NO_TARGETS), *render_group_stickiness(fe)]
         lines += [
             f"  use_backend %[rand(100),map_int({run_dir}/{fe.name}.map,{NO_TARGETS})]",
             f"  default_backend {NO_TARGETS}",

@@ -57,6 +57,7 @@ from toolkit.local.balancer import (
 )
 from toolkit.local.health import target_health
 from toolkit.local.imds import MetadataServer, role_credentials
+from toolkit.local.listenerrules import map_name, write_patterns
 from toolkit.local.monitor import Monitor
 from toolkit.local.motostate import (
     World,
@@ -68,6 +69,7 @@ from toolkit.local.motostate import (
     group_stickiness,
     identity_of,
     read_moto,
+    rules_of,
     set_state,
     short,
     target_stickiness,
@@ -338,7 +340,9 @@ class Controller:
             self.frontends[arn].name: apportion(forward_weights(listener, world))
             for arn, (_, listener) in world.listeners.items()
         }
+        maps.update(self._rule_maps(world))
         if structure != self.structure or self.haproxy.proc is None or self.haproxy.proc.poll() is not None:
+            write_patterns(self.run_dir, {fe.name: fe.rules for fe in frontends})
             servers = [Server(b, n, str(self._sock(s.instance_id, s.port))) for (b, n), s in self.served.items()]
             self.haproxy.apply(render_config(self.run_dir, frontends, backends, servers), maps)
             self.structure, self.maps = structure, dict(maps)
@@ -357,8 +361,21 @@ class Controller:
             self.frontends[arn] = Frontend(f"lb-{lb.name}-{listener.port}-{short(arn)}", free_port())
         sticky = group_stickiness(listener)
         names = tuple(name for name, _ in forward_weights(listener, world)) if sticky else ()
-        self.frontends[arn] = replace(self.frontends[arn], sticky_seconds=sticky, sticky_backends=names)
+        rules = tuple(rule for rule, _ in rules_of(listener, world))
+        self.frontends[arn] = replace(self.frontends[arn], sticky_seconds=sticky, sticky_backends=names, rules=rules)
         return self.frontends[arn]
+
+    def _rule_maps(self, world: World) -> dict[str, list[str]]:
+        """The weight map of every listener rule its frontend serves (``toolkit.local.listenerrules``), by the map's name.
+
+        A rule made since the frontend was read waits for the next step (HAProxy knows no map of it yet).
+        """
+        return {
+            map_name(self.frontends[arn].name, rule): apportion(weights)
+            for arn, (_, listener) in world.listeners.items()
+            for rule, weights in rules_of(listener, world)
+            if rule in self.frontends[arn].rules
+        }
 
     def _publish(self, world: World) -> None:
         urls: dict[str, dict[str, str]] = {}

@@ -447,6 +447,21 @@ PATCHES: tuple[Patch, ...] = (
         ("tests/integration/local/test_awsrules.py::test_ssm_refuses_to_change_a_parameters_type",),
     ),
     Patch(
+        f"{AW}:listener_rules_checked",
+        {
+            "moto.elbv2.responses:ELBV2Response.create_rule": ACTION,
+            "moto.elbv2.responses:ELBV2Response.modify_rule": ACTION,
+            "moto.elbv2.responses:ELBV2Response.set_rule_priorities": ACTION,
+        },
+        "a listener rule's priority is 1-50000; its host-header and path-pattern values have AWS's characters and form, "
+        "at most 5 values and 5 wildcards a rule",
+        "moto takes any priority and checks a value's length only; review apps make rules (toolkit.review)",
+        (
+            "tests/unit/local/test_awsrules.py::test_listener_rules_as_aws_refuses_them",
+            "tests/integration/local/test_awsrules.py::test_listener_rules_are_refused_as_aws_refuses_them",
+        ),
+    ),
+    Patch(
         f"{AW}:targets_checked_before_healthy",
         {
             "moto.elbv2.models:ELBv2Backend.register_targets": ("self", "target_group_arn", "instances"),

@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 
 from toolkit.local.balancer import Check
+from toolkit.local.listenerrules import Rule, rule_of
 
 
 @dataclass
@@ -30,7 +31,7 @@ class World:
     instances: dict  # id -> moto Instance
     target_groups: dict  # ARN -> FakeTargetGroup
     listeners: dict  # ARN -> (FakeLoadBalancer, FakeListener)
-    in_use: set  # ARNs of target groups some listener forwards to
+    in_use: set  # ARNs of target groups some listener forwards to (its default action or a rule)
 
 
 # moto's services (a request's Flask app's ``service``) whose state the live stack reads or changes, or that change it.
@@ -86,13 +87,50 @@ def _read_moto() -> World:
                 for arn, listener in list(lb.listeners.items()):
                     if (listener.protocol or "HTTP") in ("HTTP", "HTTPS"):
                         listeners[arn] = (lb, listener)
-                        in_use.update(a for a, _ in forward_weights(listener, None))
+                        in_use.update(forwarded(listener))
     return World(found, groups, listeners, in_use)
 
 
 def forward_weights(listener, world: World | None) -> list[tuple[str, int]]:
     """The default forward action as [(target group ARN or backend name, weight)]: names when ``world`` is given."""
-    action = next((a for a in listener.default_actions if a.type == "forward"), None)
+    pairs = _forwards(listener.default_actions)
+    if world is None:
+        return pairs
+    return [(backend_name(world.target_groups[a]), w) for a, w in pairs if a in world.target_groups]
+
+
+def forwarded(listener) -> list[str]:
+    """The ARNs of the target groups ``listener`` forwards to: its default action's, then its rules'."""
+    pairs = forward_weights(listener, None) + [p for rule in listener_rules(listener) for p in _forwards(rule.actions)]
+    return list(dict.fromkeys(arn for arn, _ in pairs))
+
+
+def listener_rules(listener) -> list:
+    """moto's rules of ``listener`` other than its default one, lowest priority first."""
+    rules = [r for r in list(listener.rules.values()) if not getattr(r, "is_default", False)]
+    return sorted(rules, key=lambda r: int(r.priority))
+
+
+def rules_of(listener, world: World) -> tuple[tuple[Rule, list[tuple[str, int]]], ...]:
+    """The rules the live stack serves, each with its forward's [(backend name, weight)], in priority order.
+
+    A rule with a condition or an action the stack does not serve is left out
+    (``toolkit.local.listenerrules``).
+    """
+    out = []
+    for found in listener_rules(listener):
+        types = [a.type for a in found.actions]
+        rule = rule_of(f"r{int(found.priority)}-{short(found.arn)}", int(found.priority), list(found.conditions or []))
+        if rule is None or "forward" not in types or set(types) - {"forward"}:
+            continue
+        pairs = _forwards(found.actions)
+        out.append((rule, [(backend_name(world.target_groups[a]), w) for a, w in pairs if a in world.target_groups]))
+    return tuple(out)
+
+
+def _forwards(actions) -> list[tuple[str, int]]:
+    """The first forward action of ``actions`` as [(target group ARN, weight)]."""
+    action = next((a for a in actions if a.type == "forward"), None)
     if action is None:
         return []
     data = action.data
@@ -101,9 +139,7 @@ def forward_weights(listener, world: World | None) -> list[tuple[str, int]]:
     ]
     if not pairs and data.get("TargetGroupArn"):
         pairs = [(data["TargetGroupArn"], 1)]
-    if world is None:
-        return pairs
-    return [(backend_name(world.target_groups[a]), w) for a, w in pairs if a in world.target_groups]
+    return pairs
 
 
 def group_stickiness(listener) -> int:

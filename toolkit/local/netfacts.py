@@ -11,7 +11,7 @@ is a few dozen objects on the local stack: cheap enough for every poll.
 
 from __future__ import annotations
 
-from toolkit.local.motostate import LOCK, World, forward_weights
+from toolkit.local.motostate import LOCK, World, forwarded
 from toolkit.vpc import (
     Endpoint,
     Host,
@@ -46,7 +46,7 @@ def _network_view(world: World, booted: set[str]) -> tuple[dict[str, frozenset],
     reach = {iid: endpoint_reach(host_of(inst), vpc_of(inst)) for iid, inst in ours.items()}
     balancers: dict[str, list] = {}
     for lb, listener in world.listeners.values():
-        for tg_arn, _ in forward_weights(listener, None):
+        for tg_arn in forwarded(listener):
             balancers.setdefault(tg_arn, []).append(load_balancer_of(lb))
     admitted: dict[tuple[str, int], bool] = {}
     for tg in world.target_groups.values():

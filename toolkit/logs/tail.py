@@ -76,6 +76,8 @@ class Sources:
             slot = self.slot_of_group.get(tags.get("aws:autoscaling:groupName", ""), UNKNOWN)
             if "rodeo:oneoff" in tags:  # a one-off instance (toolkit.oneoff.spec.TAG): invoke run, the release phase
                 slot = "one-off"
+            elif "rodeo:review" in tags:  # a review app's instance (toolkit.review.facts.NAME_TAG)
+                slot = f"review:{tags['rodeo:review']}"
             out[inst["InstanceId"]] = (slot, versions.get(inst.get("ImageId", ""), inst.get("ImageId") or UNKNOWN))
         return out
 

@@ -28,7 +28,7 @@ import botocore.exceptions
 
 from toolkit.aws import error_code
 from toolkit.config import Config
-from toolkit.table import missing_table, table_name
+from toolkit.table import missing_table, put_item, table_name
 
 FIELDS = (
     "id",
@@ -150,9 +150,4 @@ def _put(config: Config, aws: Any, entry: dict) -> None:
     for k in ("outcome", "ami"):
         if entry.get(k):
             item[k] = {"S": str(entry[k])}
-    try:
-        aws.client("dynamodb").put_item(TableName=table_name(config), Item=item)
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise missing_table(config) from None
-        raise
+    put_item(config, aws, item)

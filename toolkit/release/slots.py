@@ -239,15 +239,7 @@ def ensure_version(
     no groups: the newest version's) and IMDSv2 required."""
     if reuse is not None:
         return reuse
-    data: dict = {"ImageId": ami, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}}
-    if user_data:
-        data["UserData"] = user_data
-    if profile:
-        data["IamInstanceProfile"] = {"Name": profile}
-    if instance_type:
-        data["InstanceType"] = instance_type
-    if security_groups:
-        data["SecurityGroupIds"] = list(security_groups)
+    data = launch_data(ami, user_data, profile, instance_type, security_groups)
     created = once_settled(
         lambda: aws.client("ec2").create_launch_template_version(  # a group made a moment ago may not be found yet
             LaunchTemplateName=env.template,
@@ -257,6 +249,26 @@ def ensure_version(
         )
     )
     return int(created["LaunchTemplateVersion"]["VersionNumber"])
+
+
+def launch_data(
+    ami: str,
+    user_data: str | None = None,
+    profile: str | None = None,
+    instance_type: str | None = None,
+    security_groups: tuple[str, ...] = (),
+) -> dict:
+    """``LaunchTemplateData`` of the app's instances: ``ami`` with IMDSv2 required, and whichever of the rest is given."""
+    data: dict = {"ImageId": ami, "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}}
+    if user_data:
+        data["UserData"] = user_data
+    if profile:
+        data["IamInstanceProfile"] = {"Name": profile}
+    if instance_type:
+        data["InstanceType"] = instance_type
+    if security_groups:
+        data["SecurityGroupIds"] = list(security_groups)
+    return data
 
 
 def set_capacity(

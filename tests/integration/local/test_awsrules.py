@@ -211,6 +211,35 @@ def test_modify_listener_keeps_only_the_actions_it_is_given(aws):
     assert [(a["Type"], a["ForwardConfig"]["TargetGroups"][0]["Weight"]) for a in actions] == [("forward", 7)]
 
 
+def test_listener_rules_are_refused_as_aws_refuses_them(aws):
+    """moto 5.2.6 takes a priority over 50000 and a host name without a '.'; an ALB refuses both."""
+    ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
+    vpc, _ = _network(aws)
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    name = f"rules-{next(_names)}"
+    lb = elbv2.create_load_balancer(Name=name, Subnets=subnets[:2])["LoadBalancers"][0]["LoadBalancerArn"]
+    tg = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0]["TargetGroupArn"]
+    forward = [{"Type": "forward", "TargetGroupArn": tg}]
+    listener = elbv2.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=forward)["Listeners"][
+        0
+    ]["ListenerArn"]
+
+    def rule(priority, host):
+        condition = [{"Field": "host-header", "HostHeaderConfig": {"Values": [host]}}]
+        return lambda: elbv2.create_rule(ListenerArn=listener, Priority=priority, Conditions=condition, Actions=forward)
+
+    code, message = refusal(rule(50001, "a.review.localhost"))
+    assert code == "ValidationError" and "less than or equal to 50000" in message
+    code, message = refusal(rule(7, "localhost"))
+    assert code == "ValidationError" and "'localhost'" in message
+    made = rule(50000, "a.review.localhost")()["Rules"][0]
+    assert made["Priority"] == "50000"
+    code, message = refusal(
+        lambda: elbv2.set_rule_priorities(RulePriorities=[{"RuleArn": made["RuleArn"], "Priority": 60000}])
+    )
+    assert code == "ValidationError"
+
+
 @pytest.mark.parametrize(
     "subject, accepted",
     [

@@ -92,3 +92,42 @@ def test_time_to_healthy_is_the_groups_checks_scaled(interval, threshold, scale,
 )
 def test_a_new_target_registers_then_is_checked_then_passes(age, expected):
     assert initial_health(age, 0.25, 0.5) == expected
+
+
+HOST = "host-header"
+
+
+@pytest.mark.parametrize(
+    "priority,conditions,refused",
+    [
+        (1, [{"Field": HOST, "Values": ["pr-7.review.localhost"]}], None),
+        (50000, [{"Field": HOST, "HostHeaderConfig": {"Values": ["*.review.example.com"]}}], None),
+        ("40001", [{"Field": "path-pattern", "Values": ["/a_b-c.$/~\"'@:+&*?"]}], None),
+        (None, [{"Field": HOST, "Values": ["a.b.io"]}, {"Field": "http-header", "HttpHeaderConfig": {}}], None),
+        (50001, [], "Member must have value less than or equal to 50000"),
+        (0, [], "Member must have value greater than or equal to 1"),
+        (1, [{"Field": HOST, "Values": ["localhost"]}], "'localhost' contains characters"),  # no '.'
+        (1, [{"Field": HOST, "Values": ["a.b.io1"]}], "'a.b.io1'"),  # a digit after the last '.'
+        (1, [{"Field": HOST, "Values": ["a b.io"]}], "'a b.io'"),
+        (1, [{"Field": "path-pattern", "Values": ["/a#b"]}], "'/a#b'"),
+        (1, [{"Field": HOST, "Values": ["a.io"]}, {"Field": HOST, "Values": ["b.io"]}], "at most one 'host-header'"),
+        (
+            1,
+            [
+                {"Field": HOST, "Values": ["a.io", "b.io", "c.io"]},
+                {"Field": "path-pattern", "Values": ["/a", "/b", "/c"]},
+            ],
+            "at most '5' condition values",
+        ),
+        (
+            1,
+            [{"Field": HOST, "Values": ["*.*.*.io"]}, {"Field": "path-pattern", "Values": ["/*/*/*"]}],
+            "at most '5' wildcards",
+        ),
+    ],
+)
+def test_listener_rules_as_aws_refuses_them(priority, conditions, refused):
+    from toolkit.local.awsrules import rule_refusal
+
+    found = rule_refusal(priority, conditions)
+    assert (found is None) if refused is None else (refused in found)
