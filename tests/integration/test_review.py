@@ -87,6 +87,9 @@ def test_a_review_app_answers_on_its_host_beside_the_app_until_review_down(proje
     assert first.returncode == 0, first.stderr[-3000:]
     ami = last_json(first.stdout)["bake"]["ami"]["us-east-1"]
     name = f"it-{uuid.uuid4().hex[:6]}"
+    # The parent's config vars (a worker's stack is shared: other modules may have set some), GREETING overridden.
+    parent = last_json(project.invoke("config.list", "--json", env=LIVE).stdout)["vars"]
+    inherited = [f"/rodeo/web/local/{k}:{v['parameter_version']}" for k, v in parent.items() if k != "GREETING"]
 
     up = project.invoke("review.up", "--name", name, "--set", "GREETING=Review", "--json", env=LIVE)
     assert up.returncode == 0, up.stderr[-3000:]
@@ -99,7 +102,7 @@ def test_a_review_app_answers_on_its_host_beside_the_app_until_review_down(proje
 
     review = user_data(base, host)
     assert review["review"] == name
-    assert review["config_parameters"] == [f"/rodeo/web/local/review/{name}/GREETING:1"]
+    assert sorted(review["config_parameters"]) == sorted([*inherited, f"/rodeo/web/local/review/{name}/GREETING:1"])
     assert "review" not in user_data(base)  # the app itself, on the listener's own address
     if shutil.which("curl"):  # the printed URL itself: curl takes *.localhost as this machine (Python does not)
         shown = subprocess.run(["curl", "-sf", made["url"] + "user-data"], capture_output=True, text=True, timeout=30)
@@ -117,7 +120,9 @@ def test_a_review_app_answers_on_its_host_beside_the_app_until_review_down(proje
     changed = project.invoke("review.up", "--name", name, "--set", "GREETING=Again", "--json", env=LIVE)
     assert changed.returncode == 0 and last_json(changed.stdout)["outcome"] == "updated", changed.stderr[-2000:]
     for _ in range(5):
-        assert user_data(base, host)["config_parameters"] == [f"/rodeo/web/local/review/{name}/GREETING:2"]
+        assert sorted(user_data(base, host)["config_parameters"]) == sorted(
+            [*inherited, f"/rodeo/web/local/review/{name}/GREETING:2"]
+        )
 
     down = project.invoke("review.down", name, "--json", env=LIVE)
     assert down.returncode == 0, down.stderr[-3000:]
