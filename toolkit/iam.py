@@ -98,8 +98,8 @@ class Grant:
 
 
 def purposes_for(name: str) -> tuple[str, ...]:
-    """``"all"`` (every purpose of Rodeo's own runs), one of them, or ``"instance"`` -> the purposes;
-    ConfigError listing the valid names."""
+    """``"all"`` (every purpose of Rodeo's own runs), one of them, ``"instance"``, ``"doctor"``, or one asked for by
+    name with the purposes it brings (``BY_NAME``) -> the purposes; ConfigError listing the valid names."""
     if name == "all":
         return PURPOSES
     if name in BY_NAME:
@@ -345,8 +345,6 @@ def _slot_reads(config: Config) -> list[str]:
 
 def _oneoff(config: Config, prefix: str) -> list[Grant]:
     """A one-off instance (``toolkit.oneoff``): launched tagged rodeo:oneoff, found by that tag, terminated only if it has it."""
-    rel = config.release
-    assert rel is not None
     return [
         Grant(f"{prefix}OneOffLaunch", ("ec2:RunInstances",)),
         # RunInstances with TagSpecifications is also authorized as CreateTags on the new instance.
@@ -369,19 +367,17 @@ def _oneoff(config: Config, prefix: str) -> list[Grant]:
         ),
         # Its output: the instance's stream in the environment's log group.
         Grant(f"{prefix}OneOffOutput", ("logs:FilterLogEvents",), _log_group(config)),
-        *(
-            [
-                Grant(
-                    f"{prefix}OneOffPassInstanceRole",
-                    ("iam:PassRole",),
-                    ("arn:aws:iam::*:role/*",),
-                    {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-                )
-            ]
-            if rel.instance_profile
-            else []
-        ),
+        *_pass_instance_role(config, f"{prefix}OneOffPassInstanceRole"),
     ]
+
+
+def _pass_instance_role(config: Config, sid: str) -> list[Grant]:
+    """Launching with ``release.instance_profile`` passes its role to EC2 (the role's name is the infrastructure
+    code's); nothing without one."""
+    if config.release is None or not config.release.instance_profile:
+        return []
+    passed = {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    return [Grant(sid, ("iam:PassRole",), ("arn:aws:iam::*:role/*",), passed)]
 
 
 def _run(config: Config) -> list[Grant]:
@@ -490,19 +486,7 @@ def _release(config: Config) -> list[Grant]:
         # Auto Scaling checks that the caller may launch from the launch template it is given.
         Grant("ReleaseLaunchFromTemplate", ("ec2:RunInstances",)),
         *_ebs_key(config, "Release"),
-        # Launching with the instance profile passes its role to EC2 (the role's name is the infrastructure code's).
-        *(
-            [
-                Grant(
-                    "ReleasePassInstanceRole",
-                    ("iam:PassRole",),
-                    ("arn:aws:iam::*:role/*",),
-                    {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-                )
-            ]
-            if rel.instance_profile
-            else []
-        ),
+        *_pass_instance_role(config, "ReleasePassInstanceRole"),
         # Launch template ARNs carry an id, not the name: scope by the rodeo:app tag setup puts on it.
         Grant(
             "ReleaseCreateLaunchTemplate",
@@ -676,18 +660,7 @@ def _review(config: Config) -> list[Grant]:
         # Auto Scaling checks that the caller may launch from the launch template it is given; it launches with its
         # own service-linked role, whose use of the EBS key is the key policy's, not the caller's.
         Grant("ReviewLaunchFromTemplate", ("ec2:RunInstances",)),
-        *(
-            [
-                Grant(
-                    "ReviewPassInstanceRole",
-                    ("iam:PassRole",),
-                    ("arn:aws:iam::*:role/*",),
-                    {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-                )
-            ]
-            if rel.instance_profile
-            else []
-        ),
+        *_pass_instance_role(config, "ReviewPassInstanceRole"),
         # Config: the parent's newest version (its item, its parameters still there), the overrides under review/.
         Grant("ReviewParentConfigVars", ("ssm:GetParameters",), (_parameters(config),)),
         Grant(
