@@ -1005,7 +1005,7 @@ def doctor(c, env="local", json=False, debug=False):
 
 @task(
     help={
-        "for_": "which role: bake, verify, release, prune, logs, all (default), doctor (invoke doctor's reads), promote (release's and invoke promote's, in each environment of a promotion), or instance (the instances' own role)",
+        "for_": "which role: bake, verify, release, prune, logs, all (default), doctor (invoke doctor's reads), promote (release's and invoke promote's, in each environment of a promotion), review (bake's and the review apps': CI's review.up/down/list/prune), or instance (the instances' own role)",
         "env": "environment whose names, tags and regions scope the policy (default: local)",
         "debug": "show tracebacks",
     }

@@ -20,6 +20,11 @@ purposes, each one a role Rodeo can run as:
   the release's statements plus sharing the app's AMIs and snapshots with
   another account (the source's side) and copying them in, tagged (the
   target's side); asked for by name (``--for promote``), not part of ``all``;
+- ``review``: ``invoke review.up``, ``review.down``, ``review.list`` and
+  ``review.prune``: the bake's statements (``review.up`` bakes or reuses) plus
+  each review app's target group, listener rule, launch template, Auto Scaling
+  group, config overrides and record, by their names and their
+  ``rodeo:review-of`` tag; asked for by name (``--for review``), not part of ``all``;
 - ``instance``: the role of the release's instances (``release.instance_profile``):
   what their config loader and log shipper call, for this app and environment only.
 
@@ -35,6 +40,7 @@ calls the real flows make and checks them against this module.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from toolkit.config import Config
@@ -47,6 +53,9 @@ PURPOSES = ("bake", "verify", "release", "run", "prune", "logs")  # what Rodeo's
 INSTANCE = "instance"  # another principal (the instances' role): asked for by name only
 DOCTOR = "doctor"  # `invoke doctor`'s reads: asked for by name only
 PROMOTE = "promote"  # `invoke promote`: asked for by name only, and it brings the release's statements
+REVIEW = "review"  # `invoke review.*`: asked for by name only, and it brings the bake's statements
+REVIEW_TAG = "rodeo:review-of"  # <app>/<env>, on every resource of a review app (toolkit.review.facts.OWNER_TAG)
+BY_NAME = {PROMOTE: ("release", PROMOTE), REVIEW: ("bake", REVIEW)}  # what each of those brings
 # Every AWS action `invoke doctor` calls: all reads (and the IAM policy simulator).
 DOCTOR_ACTIONS = (
     "sts:GetCallerIdentity",
@@ -89,17 +98,17 @@ class Grant:
 
 
 def purposes_for(name: str) -> tuple[str, ...]:
-    """``"all"`` (every purpose of Rodeo's own runs), one of them, or ``"instance"`` -> the purposes;
-    ConfigError listing the valid names."""
+    """``"all"`` (every purpose of Rodeo's own runs), one of them, ``"instance"``, ``"doctor"``, or one asked for by
+    name with the purposes it brings (``BY_NAME``) -> the purposes; ConfigError listing the valid names."""
     if name == "all":
         return PURPOSES
-    if name == PROMOTE:
-        return ("release", PROMOTE)
+    if name in BY_NAME:
+        return BY_NAME[name]
     if name not in PURPOSES + (INSTANCE, DOCTOR):
         raise ConfigError(
             f"--for {name}: unknown purpose",
             f"give one of: {', '.join(PURPOSES)}, all, {DOCTOR} (invoke doctor's reads), {PROMOTE} (release's and "
-            f"invoke promote's), or {INSTANCE} (the instances' role)",
+            f"invoke promote's), {REVIEW} (bake's and the review apps'), or {INSTANCE} (the instances' role)",
         )
     return (name,)
 
@@ -122,15 +131,21 @@ def grants(config: Config, purposes: tuple[str, ...] = PURPOSES) -> list[Grant]:
         "instance": _instance,
         DOCTOR: _doctor,
         PROMOTE: _promote,
+        REVIEW: _review,
     }
     out: list[Grant] = []
     for purpose in purposes:
-        if purpose in ("release", "instance", "run", PROMOTE) and config.release is None:
-            if len(purposes) > 1 and PROMOTE not in purposes:  # "all": the others still apply
+        if purpose in ("release", "instance", "run", PROMOTE, REVIEW) and config.release is None:
+            if len(purposes) > 1 and not set(BY_NAME) & set(purposes):  # "all": the others still apply
                 continue
             raise ReleaseError(
                 f"{config.path}: no 'release:' section, so Rodeo makes no release calls",
                 "ask for --for bake, verify or prune",
+            )
+        if purpose == REVIEW and config.review is None:
+            raise ConfigError(
+                f"{config.path}: no 'review:' section, so Rodeo makes no review app calls",
+                "add review: {domain: review.example.com} (inventories/staging/rodeo.yml has one)",
             )
         out += builders[purpose](config)
     if config.notify and config.notify.sns_topic and {"bake", "release"} & set(purposes):
@@ -330,8 +345,6 @@ def _slot_reads(config: Config) -> list[str]:
 
 def _oneoff(config: Config, prefix: str) -> list[Grant]:
     """A one-off instance (``toolkit.oneoff``): launched tagged rodeo:oneoff, found by that tag, terminated only if it has it."""
-    rel = config.release
-    assert rel is not None
     return [
         Grant(f"{prefix}OneOffLaunch", ("ec2:RunInstances",)),
         # RunInstances with TagSpecifications is also authorized as CreateTags on the new instance.
@@ -354,19 +367,17 @@ def _oneoff(config: Config, prefix: str) -> list[Grant]:
         ),
         # Its output: the instance's stream in the environment's log group.
         Grant(f"{prefix}OneOffOutput", ("logs:FilterLogEvents",), _log_group(config)),
-        *(
-            [
-                Grant(
-                    f"{prefix}OneOffPassInstanceRole",
-                    ("iam:PassRole",),
-                    ("arn:aws:iam::*:role/*",),
-                    {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-                )
-            ]
-            if rel.instance_profile
-            else []
-        ),
+        *_pass_instance_role(config, f"{prefix}OneOffPassInstanceRole"),
     ]
+
+
+def _pass_instance_role(config: Config, sid: str) -> list[Grant]:
+    """Launching with ``release.instance_profile`` passes its role to EC2 (the role's name is the infrastructure
+    code's); nothing without one."""
+    if config.release is None or not config.release.instance_profile:
+        return []
+    passed = {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    return [Grant(sid, ("iam:PassRole",), ("arn:aws:iam::*:role/*",), passed)]
 
 
 def _run(config: Config) -> list[Grant]:
@@ -475,19 +486,7 @@ def _release(config: Config) -> list[Grant]:
         # Auto Scaling checks that the caller may launch from the launch template it is given.
         Grant("ReleaseLaunchFromTemplate", ("ec2:RunInstances",)),
         *_ebs_key(config, "Release"),
-        # Launching with the instance profile passes its role to EC2 (the role's name is the infrastructure code's).
-        *(
-            [
-                Grant(
-                    "ReleasePassInstanceRole",
-                    ("iam:PassRole",),
-                    ("arn:aws:iam::*:role/*",),
-                    {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-                )
-            ]
-            if rel.instance_profile
-            else []
-        ),
+        *_pass_instance_role(config, "ReleasePassInstanceRole"),
         # Launch template ARNs carry an id, not the name: scope by the rodeo:app tag setup puts on it.
         Grant(
             "ReleaseCreateLaunchTemplate",
@@ -579,6 +578,113 @@ def _promote(config: Config) -> list[Grant]:
         Grant("PromoteCopy", ("ec2:CopyImage",), ("arn:aws:ec2:*::image/*", "arn:aws:ec2:*::snapshot/*")),
         Grant("PromoteTagCopy", ("ec2:CreateTags",), own, {"StringEquals": {"ec2:CreateAction": ["CopyImage"]}}),
         *_ebs_key(config, "Promote"),  # the copy of an encrypted AMI, with the target region's EBS key
+    ]
+
+
+def _review(config: Config) -> list[Grant]:
+    """The review apps' calls (``toolkit.review``), the bake's aside. Every resource of a review app is named after the
+    app and environment (``toolkit.review.names``: ``tests/unit/test_iam.py`` holds the two to one another) and tagged
+    ``rodeo:review-of=<app>/<env>`` in the call that makes it; changes and deletions need both, so the role cannot touch
+    the team's own rules and target groups on the shared listener, nor another environment's review apps."""
+    rel = config.release
+    assert rel is not None
+    region, owner = config.region, f"{config.app}/{config.env}"
+    made = {"StringEquals": {f"aws:RequestTag/{REVIEW_TAG}": owner}}
+    own = {"StringEquals": {f"aws:ResourceTag/{REVIEW_TAG}": owner}}
+    scope = hashlib.sha256(owner.encode()).hexdigest()[:6]  # target group names are per account and region
+    target_groups = _arn("elasticloadbalancing", region, f"targetgroup/rv-*-{scope}/*")
+    rules = _arn("elasticloadbalancing", region, f"listener-rule/app/{rel.load_balancer}/*")
+    prefix = f"rodeo-{config.app}-{config.env}-review-"  # each one's Auto Scaling group and launch template
+    groups = _arn("autoscaling", region, f"autoScalingGroup:*:autoScalingGroupName/{prefix}*")
+    templates = _arn("ec2", region, "launch-template/*")
+    reads = (
+        "elasticloadbalancing:DescribeLoadBalancers",  # the parent's listener and its slots' target groups
+        "elasticloadbalancing:DescribeListeners",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeRules",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "autoscaling:DescribeAutoScalingGroups",
+        "ec2:DescribeLaunchTemplateVersions",
+        "ec2:DescribeInstances",  # which launch template version each instance came from
+    )
+    return [
+        Grant("ReviewDescribe", reads),
+        Grant("ReviewCreateTargetGroup", ("elasticloadbalancing:CreateTargetGroup",), (target_groups,), made),
+        Grant(
+            "ReviewTargetGroup",
+            ("elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:DeleteTargetGroup"),
+            (target_groups,),
+            own,
+        ),
+        # A rule on the parent's load balancer: the new rule, and the listener it is made on, carry its name.
+        Grant(
+            "ReviewCreateRule",
+            ("elasticloadbalancing:CreateRule",),
+            (_arn("elasticloadbalancing", region, f"listener/app/{rel.load_balancer}/*"), rules),
+            made,
+        ),
+        Grant("ReviewRule", ("elasticloadbalancing:ModifyRule", "elasticloadbalancing:DeleteRule"), (rules,), own),
+        # Tags given in CreateTargetGroup and CreateRule are also authorized as AddTags, for those two calls only.
+        Grant(
+            "ReviewTagOnCreate",
+            ("elasticloadbalancing:AddTags",),
+            (target_groups, rules),
+            {"StringEquals": {"elasticloadbalancing:CreateAction": ["CreateTargetGroup", "CreateRule"]}},
+        ),
+        # Launch template ARNs carry an id, not the name: scope by the tag it is made with.
+        Grant("ReviewCreateLaunchTemplate", ("ec2:CreateLaunchTemplate",), (templates,), made),
+        Grant(
+            "ReviewTagLaunchTemplate",
+            ("ec2:CreateTags",),
+            (templates,),
+            {"StringEquals": {"ec2:CreateAction": ["CreateLaunchTemplate"]}},
+        ),
+        Grant(
+            "ReviewLaunchTemplate",
+            ("ec2:CreateLaunchTemplateVersion", "ec2:DeleteLaunchTemplate"),
+            (templates,),
+            {"StringEquals": {f"ec2:ResourceTag/{REVIEW_TAG}": owner}},
+        ),
+        # The groups by name (CreateOrUpdateTags: they are made with tags, and pinned by one).
+        Grant(
+            "ReviewGroups",
+            (
+                "autoscaling:CreateAutoScalingGroup",
+                "autoscaling:UpdateAutoScalingGroup",
+                "autoscaling:CreateOrUpdateTags",
+                "autoscaling:TerminateInstanceInAutoScalingGroup",
+                "autoscaling:DeleteAutoScalingGroup",
+            ),
+            (groups,),
+        ),
+        # Auto Scaling checks that the caller may launch from the launch template it is given; it launches with its
+        # own service-linked role, whose use of the EBS key is the key policy's, not the caller's.
+        Grant("ReviewLaunchFromTemplate", ("ec2:RunInstances",)),
+        *_pass_instance_role(config, "ReviewPassInstanceRole"),
+        # Config: the parent's newest version (its item, its parameters still there), the overrides under review/.
+        Grant("ReviewParentConfigVars", ("ssm:GetParameters",), (_parameters(config),)),
+        Grant(
+            "ReviewOverrides",
+            ("ssm:PutParameter", "ssm:GetParametersByPath", "ssm:DeleteParameters"),
+            (_arn("ssm", region, f"parameter{parameter_path(config.app, config.env)}review/*"),),
+        ),
+        Grant(
+            "ReviewParentConfig",
+            ("dynamodb:Query",),
+            (_table(config),),
+            {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [f"{config.env}#config"]}},
+        ),
+        # The records (pk <env>#review) and each review app's lock (pk <env>#review-lock): no other item of the table.
+        Grant(
+            "ReviewTable",
+            ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query"),
+            (_table(config),),
+            {
+                "ForAllValues:StringEquals": {
+                    "dynamodb:LeadingKeys": [f"{config.env}#review", f"{config.env}#review-lock"]
+                }
+            },
+        ),
     ]
 
 

@@ -40,6 +40,8 @@ def dependent(service: str, operation: str, params: dict) -> list[str]:
             out.append("ec2:RunInstances")  # Auto Scaling checks the caller may launch from the template
         if operation == "CreateAutoScalingGroup" and params.get("Tags"):
             out.append("autoscaling:CreateOrUpdateTags")
+    if service == "elbv2" and operation.startswith("Create") and params.get("Tags"):
+        out.append("elasticloadbalancing:AddTags")  # tags at creation are authorized as AddTags
     if service == "dynamodb" and operation == "CreateTable" and params.get("Tags"):
         out.append("dynamodb:TagResource")
     return out

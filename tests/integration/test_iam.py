@@ -23,6 +23,7 @@ import subprocess
 import time
 import types
 import urllib.request
+from datetime import datetime, timedelta, timezone
 
 import botocore.exceptions
 import pytest
@@ -478,3 +479,47 @@ def test_a_release_without_scaling_removes_what_an_earlier_config_put_on(moto, p
     for slot in world.cfg.release.slots.values():
         assert asg.describe_scheduled_actions(AutoScalingGroupName=slot)["ScheduledUpdateGroupActions"] == []
         assert asg.describe_policies(AutoScalingGroupName=slot)["ScalingPolicies"] == []
+
+
+def test_review_up_update_list_prune_and_down(moto, project, recorder, monkeypatch, tmp_path):
+    """A review app's whole life as a user holding only ``invoke iam-policy --for review``: made, rerun unchanged,
+    updated (a new instance beside the old, the old one terminated), listed, pruned, removed again (absent).
+    ``review.up`` bakes first; here it gets its AMI as a reuse would, without the bake's calls (test_bake_*)."""
+    from toolkit.config import Review
+    from toolkit.review import apps
+
+    st, url = moto
+    with recorder.paused():
+        world = World(make_config(project), url, st).seed()
+        cfg = dataclasses.replace(world.cfg, review=Review(domain="review.test"))
+        ami = world.ami(sha="feed789")
+        change.set_vars(cfg, world.aws, {"GREETING": "hi", "PLAN": "pro"}, release=False, reporter=Silent())
+        aws = acting_as(cfg, url, "review", iam.policy(cfg, iam.purposes_for("review")))
+    baked = types.SimpleNamespace(ami={cfg.region: ami}, app={"version": "1.0.0", "commit": "feed789"}, cached=True)
+    monkeypatch.setattr(apps, "bake", lambda *args, **kwargs: baked)
+
+    def up(**overrides):
+        return apps.up(cfg, aws, None, tmp_path, name="pr-7", overrides=overrides, reporter=Silent()).outcome
+
+    with recorder.phase("review"):
+        assert up(GREETING="review") == "created"
+        assert up() == "unchanged"
+    with recorder.paused():  # someone pointed its rule at another host: the next up puts it back (ModifyRule)
+        elbv2 = world.observer.client("elbv2")
+        (rule,) = [
+            r for r in elbv2.describe_rules(ListenerArn=world.env.listener_arn)["Rules"] if not r.get("IsDefault")
+        ]
+        host = [{"Field": "host-header", "HostHeaderConfig": {"Values": ["elsewhere.review.test"]}}]
+        elbv2.modify_rule(RuleArn=rule["RuleArn"], Conditions=host)
+    with recorder.phase("review"):
+        assert up(GREETING="again") == "updated"
+        (listed,) = apps.list_apps(cfg, aws).apps
+        assert (listed.name, listed.state, listed.ami) == ("pr-7", "up", ami)
+        later = datetime.now(timezone.utc) + timedelta(days=2)
+        pruned = apps.prune(cfg, aws, 1, reporter=Silent(), clock=lambda: later)
+        assert [r.outcome for r in pruned.removed] == ["removed"]
+        assert apps.down(cfg, aws, "pr-7", reporter=Silent()).outcome == "absent"
+    with recorder.paused():
+        assert apps.list_apps(cfg, world.observer).apps == ()
+    assert {"elasticloadbalancing:AddTags", "ec2:CreateTags", "ec2:RunInstances"} <= recorder.actions("review")
+    check(cfg, recorder, "review")

@@ -9,6 +9,7 @@ minimal policy and match the options the rendered templates use.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -230,7 +231,7 @@ def test_purposes():
         iam.purposes_for("deploy")
     assert (
         "bake, verify, release, run, prune, logs, all, doctor (invoke doctor's reads), "
-        "promote (release's and invoke promote's), or instance" in err.value.hint
+        "promote (release's and invoke promote's), review (bake's and the review apps'), or instance" in err.value.hint
     )
     cfg = load()
     assert all(sid.startswith("Release") for sid in statements(cfg, ("release",)))
@@ -385,3 +386,64 @@ def test_promote_is_the_release_plus_sharing_and_copying_the_apps_images():
     assert by_sid["PromoteTagCopy"]["Condition"]["StringEquals"]["ec2:CreateAction"] == ["CopyImage"]
     with pytest.raises(ReleaseError, match="no 'release:' section"):
         iam.policy(load(release=None), iam.purposes_for("promote"))
+
+
+def test_review_is_the_bake_plus_each_review_apps_own_resources_by_name_and_tag():
+    """``--for review``: what CI's review.up (which bakes), review.down, review.list and review.prune call. The names and
+    tags the statements scope by are ``toolkit.review``'s own: a review app of this environment matches, another's not."""
+    from toolkit.review import record
+    from toolkit.review.facts import OWNER_TAG
+    from toolkit.review.names import names_of
+
+    cfg = load()  # staging: review apps under review.staging.example.com, on load balancer web-staging
+    assert iam.purposes_for("review") == ("bake", "review") and "review" not in iam.purposes_for("all")
+    by_sid = statements(cfg, iam.purposes_for("review"))
+    assert set(statements(cfg, ("bake",))) < set(by_sid) and not any(sid.startswith("Release") for sid in by_sid)
+    mine, theirs = names_of(cfg, "pr-42"), names_of(dataclasses.replace(cfg, env="production"), "pr-42")
+
+    def arns(names, lb="web-staging"):
+        return {
+            "ReviewTargetGroup": f"arn:aws:elasticloadbalancing:eu-west-1:1:targetgroup/{names.target_group}/7f3e",
+            "ReviewRule": f"arn:aws:elasticloadbalancing:eu-west-1:1:listener-rule/app/{lb}/50dc/1e2f/9a8b",
+            "ReviewGroups": f"arn:aws:autoscaling:eu-west-1:1:autoScalingGroup:4c1d:autoScalingGroupName/{names.group}",
+            "ReviewOverrides": f"arn:aws:ssm:eu-west-1:1:parameter{names.parameter_path}GREETING",
+        }
+
+    def allowed(sid, arn):
+        return any(fnmatch.fnmatchcase(arn, pattern) for pattern in listed(by_sid[sid]["Resource"]))
+
+    assert all(allowed(sid, arn) for sid, arn in arns(mine).items())
+    assert not any(allowed(sid, arn) for sid, arn in arns(theirs, lb="web-production").items())
+    # Changed or deleted only when tagged as this environment's review app (the team's own rules on the listener are not).
+    for sid in ("ReviewTargetGroup", "ReviewRule"):
+        assert by_sid[sid]["Condition"]["StringEquals"][f"aws:ResourceTag/{OWNER_TAG}"] == mine.owner == "web/staging"
+    assert by_sid["ReviewLaunchTemplate"]["Condition"]["StringEquals"][f"ec2:ResourceTag/{OWNER_TAG}"] == mine.owner
+    for sid in ("ReviewCreateTargetGroup", "ReviewCreateRule", "ReviewCreateLaunchTemplate"):
+        assert by_sid[sid]["Condition"]["StringEquals"][f"aws:RequestTag/{OWNER_TAG}"] == mine.owner
+    assert by_sid["ReviewTagOnCreate"]["Condition"]["StringEquals"]["elasticloadbalancing:CreateAction"] == [
+        "CreateTargetGroup",
+        "CreateRule",
+    ]
+    # The table: the records and the locks (and the parent's config versions, read only), no other item.
+    keys = by_sid["ReviewTable"]["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+    assert sorted(keys) == sorted([mine.lock["pk"]["S"], record._pk(cfg)["S"]])
+    assert by_sid["ReviewParentConfig"]["Action"] == ["dynamodb:Query"]
+    # The only write on "*" with nothing but the region: the launch Auto Scaling checks the caller could make.
+    unscoped = {
+        a
+        for sid, s in by_sid.items()
+        if sid.startswith("Review")
+        and s["Resource"] == "*"
+        and set(s["Condition"]) == {"StringEquals"}
+        and set(s["Condition"]["StringEquals"]) == {"aws:RequestedRegion"}
+        for a in s["Action"]
+        if not re.match(r"[a-z0-9]+:Describe", a)
+    }
+    assert unscoped == {"ec2:RunInstances"}
+    assert "ReviewPassInstanceRole" in by_sid  # staging's instances have a profile
+    bare = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, instance_profile=None))
+    assert "iam:PassRole" not in iam.actions(bare, ("review",))
+    with pytest.raises(ConfigError, match="no 'review:' section"):
+        iam.policy(load(review=None), iam.purposes_for("review"))
+    with pytest.raises(ReleaseError, match="no 'release:' section"):
+        iam.policy(load(release=None), iam.purposes_for("review"))

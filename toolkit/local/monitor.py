@@ -27,7 +27,7 @@ from toolkit.local.motostate import (
     World,
     backend_name,
     cloudwatch_regions,
-    forward_weights,
+    forwarded,
     put_metrics,
 )
 
@@ -109,14 +109,14 @@ class Monitor:
 
 
 def names_by_balancer(world: World, frontends: dict) -> dict[str, metrics.Names]:
-    """Per load balancer ARN: its frontends' and its target groups' dimension values."""
+    """Per load balancer ARN: its frontends' and its target groups' dimension values (every group a listener forwards to)."""
     found: dict[str, metrics.Names] = {}
     for arn, (lb, listener) in world.listeners.items():
         names = found.setdefault(lb.arn, metrics.Names(groups={}, balancers={}))
         lb_value = dimension_value(lb.arn)
         if arn in frontends:
             names.balancers[frontends[arn].name] = lb_value
-        for tg_arn, _ in forward_weights(listener, None):
+        for tg_arn in forwarded(listener):  # its default action's and its rules' (a review app's is a rule's only)
             tg = world.target_groups.get(tg_arn)
             if tg is not None:
                 names.groups[backend_name(tg)] = (lb_value, dimension_value(tg_arn))

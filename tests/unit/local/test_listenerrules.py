@@ -138,3 +138,35 @@ def test_a_listener_forwards_to_its_default_actions_groups_and_its_rules():
     )
     # In use (its targets checked and served), and the load balancer's (for the security groups' check).
     assert forwarded(listener) == ["arn:tg/blue", "arn:tg/review"]
+
+
+def test_a_target_group_reached_only_through_a_rule_gets_its_alb_metrics():
+    """A review app's target group is forwarded to by a rule, not by the listener's default action: the monitor still
+    names its HAProxy backend, so its requests reach CloudWatch as AWS/ApplicationELB metrics of that target group."""
+    from toolkit.canary.metrics import dimension_value
+    from toolkit.local.metrics import alb_datums
+    from toolkit.local.monitor import names_by_balancer
+
+    lb = SimpleNamespace(arn="arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/web/50dc")
+    blue = SimpleNamespace(name="web-blue", arn="arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-blue/1a")
+    review = SimpleNamespace(name="rv-a", arn="arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/rv-a/2b")
+    host = [{"Field": "host-header", "Values": ["a.review.localhost"]}]
+    listener = SimpleNamespace(
+        default_actions=[SimpleNamespace(type="forward", data={"TargetGroupArn": blue.arn})],
+        rules={"1": _rule(40001, host, [{"Type": "forward", "TargetGroupArn": review.arn}])},
+    )
+    world = World({}, {blue.arn: blue, review.arn: review}, {"arn:listener/80": (lb, listener)}, set())
+    names = names_by_balancer(world, {"arn:listener/80": SimpleNamespace(name="fe-80")})[lb.arn]
+    lb_value = dimension_value(lb.arn)
+    assert names.groups == {
+        backend_name(blue): (lb_value, dimension_value(blue.arn)),
+        backend_name(review): (lb_value, dimension_value(review.arn)),
+    }
+    row = {"req_tot": 3, "hrsp_2xx": 3, "hrsp_5xx": 0, "rtime": 4}
+    delta = {(backend_name(review), "BACKEND"): row, ("fe-80", "FRONTEND"): row}
+    counted = {
+        tuple(d["Value"] for d in datum["Dimensions"]): datum["Value"]
+        for datum in alb_datums(delta, names)
+        if datum["MetricName"] == "RequestCount"
+    }
+    assert counted == {(lb_value, "targetgroup/rv-a/2b"): 3.0, (lb_value,): 3.0}
