@@ -335,7 +335,8 @@ def image_copies_as_aws() -> None:
       moto's is ``available`` at once. Here it is ``pending`` to the first
       DescribeImages that shows it, then ``available``: code that releases a
       copy without waiting for it fails here every time, code that waits
-      (botocore's ``image_available`` waiter) pays no sleep.
+      pays one poll of its waiter (botocore's ``image_available``: 15 s, as
+      Packer's copy to ``ami_regions`` does).
     """
     from moto.core.responses import ActionResult
     from moto.ec2.exceptions import EC2ClientError
