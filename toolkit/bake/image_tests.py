@@ -56,7 +56,7 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     junit = junit or out_dir / "verify.xml"
     cfg_file = client_config(out_dir / "ssh_config", host)
-    opened = not ssh.master_running(host, cfg_file) and ssh.open_master(host, cfg_file)  # a bake's is open already
+    opened = not ssh.master_running(host, cfg_file) and ssh.open_master_when_ready(host, cfg_file)  # a bake's is open
     args = [
         str(tests),
         f"--hosts={host.url}",

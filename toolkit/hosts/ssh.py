@@ -126,6 +126,21 @@ def open_master(host: SshHost, cfg_file: Path, timeout: float = 60) -> bool:
     return master_running(host, cfg_file)
 
 
+def open_master_when_ready(host: SshHost, cfg_file: Path, timeout: float = 30) -> bool:
+    """``open_master``, tried again for ``timeout`` seconds: sshd can answer before the login works.
+
+    An instance's sshd may start while cloud-init is still making its user
+    and key, as Packer knows (it retries its login until ``ssh_timeout``).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if open_master(host, cfg_file, timeout=max(min(deadline - time.monotonic(), 30), 5)):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(1)
+
+
 def close_master(host: SshHost, cfg_file: Path) -> None:
     """End the master connection of ``cfg_file``, if any (``ssh -O exit``)."""
     with contextlib.suppress(subprocess.TimeoutExpired):
