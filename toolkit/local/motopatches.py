@@ -59,6 +59,22 @@ RUN_INSTANCES = {
 }
 ACTION = ("self",)  # a moto response method: it reads the request from self
 LIVE_TESTS = "tests/integration/local/test_live.py"
+# moto's SSM put_parameter, which two patches wrap (its parameters as moto 5.2.6 names them)
+SSM_PUT_PARAMETER = (
+    "self",
+    "name",
+    "description",
+    "value",
+    "parameter_type",
+    "allowed_pattern",
+    "keyid",
+    "overwrite",
+    "tags",
+    "data_type",
+    "tier",
+    "policies",
+)
+
 PATCHES: tuple[Patch, ...] = (
     Patch(
         f"{M}:_ebs_backed_amis",
@@ -195,22 +211,7 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         f"{M}:_standard_tier_value_limit",
-        {
-            "moto.ssm.models:SimpleSystemManagerBackend.put_parameter": (
-                "self",
-                "name",
-                "description",
-                "value",
-                "parameter_type",
-                "allowed_pattern",
-                "keyid",
-                "overwrite",
-                "tags",
-                "data_type",
-                "tier",
-                "policies",
-            )
-        },
+        {"moto.ssm.models:SimpleSystemManagerBackend.put_parameter": SSM_PUT_PARAMETER},
         "PutParameter refuses a standard-tier value over 4096 characters",
         "moto stores any size, so a config var too big for SSM passed here",
         ("tests/integration/local/test_motopatches.py::test_a_standard_parameter_over_4096_characters_is_refused",),
@@ -426,22 +427,7 @@ PATCHES: tuple[Patch, ...] = (
     ),
     Patch(
         f"{AW}:ssm_type_changes_refused",
-        {
-            "moto.ssm.models:SimpleSystemManagerBackend.put_parameter": (
-                "self",
-                "name",
-                "description",
-                "value",
-                "parameter_type",
-                "allowed_pattern",
-                "keyid",
-                "overwrite",
-                "tags",
-                "data_type",
-                "tier",
-                "policies",
-            )
-        },
+        {"moto.ssm.models:SimpleSystemManagerBackend.put_parameter": SSM_PUT_PARAMETER},
         "PutParameter with Overwrite refuses to change a parameter's type",
         "see the function's docstring (moto changes it)",
         ("tests/integration/local/test_awsrules.py::test_ssm_refuses_to_change_a_parameters_type",),
