@@ -8,7 +8,8 @@ baked into the image: the bake's authorized key from every home, root's
 included (on EC2, cloud-init writes the key pair's key into both), the SSH
 host keys (each instance makes its own at first boot), Ansible's empty temp
 folders, cloud-init's per-instance state and logs (``cloud-init clean``, so
-every instance of the image runs it afresh) and the machine id; it fails
+every instance of the image runs it afresh), apt's downloaded packages and
+binary caches (``apt-get clean``) and the machine id; it fails
 when the key is still in any home, and ends the bake's SSH master
 connection.
 
@@ -113,6 +114,9 @@ if command -v cloud-init >/dev/null; then
   [ ! -d /run/systemd/system ] || timeout 300 cloud-init status --wait >/dev/null 2>&1 || true
   cloud-init clean --logs >&2 || { echo "cloud-init clean failed" >&2; exit 4; }
 fi
+# apt's downloaded packages and binary caches (var/cache/apt/*.bin): derived files apt rebuilds at need, whose
+# bytes embed when they were built, so two bakes of one playbook would differ. As Packer templates do: apt-get clean.
+! command -v apt-get >/dev/null || apt-get clean
 # Each instance makes its own machine id; an empty file (as Debian's cloud images ship it), not none: a missing
 # one makes systemd's next boot a "first boot", which presets every unit (re-enabling what a playbook disabled).
 [ ! -s /etc/machine-id ] || : > /etc/machine-id
