@@ -166,6 +166,20 @@ def build(
     return ami
 
 
+def same_build(st: Any, ec2: Any, ami: str) -> str:
+    """Another AMI of the build ``ami`` is: the same layers and tags (an A/A release: the very same code again)."""
+    image = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    again = ec2.register_image(
+        Name=f"{image['Name']}-again-{int(time.time() * 1000)}",
+        Architecture="x86_64",
+        RootDeviceName="/dev/xvda",
+        VirtualizationType="hvm",
+    )["ImageId"]
+    ec2.create_tags(Resources=[again], Tags=[t for t in image.get("Tags", []) if not t["Key"].startswith("aws:")])
+    st.store.add(again, st.store.layers(ami))
+    return again
+
+
 RELEASE_YML = """\
 app: web
 stack: local
