@@ -178,7 +178,7 @@ def main() -> None:
                 print(
                     f"  round {i + 1} {kind:5} {run.outcome:6} verdicts {'/'.join(run.verdicts) or '-'} "
                     f"failed {run.failed} to verdict {run.to_verdict}s shift {_ms(run.shift_ms)} "
-                    f"({run.requests} requests){': ' + run.reason[:120] if run.reason else ''}",
+                    f"({run.requests} requests){': ' + run.reason if run.reason else ''}",
                     flush=True,
                 )
     report(runs, args, slow_ms, command, load_before, os.getloadavg())
