@@ -204,7 +204,7 @@ def _chart(
 
 
 def _polylines(slot: str, points: list, dashed: bool, color: str) -> list[str]:
-    """One polyline per run of points with a value (a bucket without one breaks the line)."""
+    """One polyline per run of points with a value (a bucket without one breaks the line); a lone point, a dot."""
     runs, run = [], []
     for x, y in points + [(None, None)]:
         if y is None:
@@ -212,10 +212,13 @@ def _polylines(slot: str, points: list, dashed: bool, color: str) -> list[str]:
                 runs.append(run)
             run = []
         else:
-            run.append(f"{x},{y}")
+            run.append((x, y))
     dash = ' stroke-dasharray="4 3"' if dashed else ""
     return [
-        f'<polyline class="{_e(slot)}" fill="none" stroke="{color}" stroke-width="1.5"{dash} points="{" ".join(r)}"/>'
+        f'<polyline class="{_e(slot)}" fill="none" stroke="{color}" stroke-width="1.5"{dash} '
+        f'points="{" ".join(f"{x},{y}" for x, y in r)}"/>'
+        if len(r) > 1
+        else f'<circle class="{_e(slot)}" cx="{r[0][0]}" cy="{r[0][1]}" r="{1.5 if dashed else 2}" fill="{color}"/>'
         for r in runs
     ]
 

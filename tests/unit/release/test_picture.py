@@ -166,8 +166,8 @@ def test_the_lines_are_where_the_values_put_them():
     assert "281.0,74.0 715.0,20.0" in lines
     # The weights: a step from 0 to 100 at +5 s, held to the end.
     assert "64.0,128.0 498.0,128.0 498.0,20.0 932.0,20.0" in lines
-    # The p50 (2 ms on a 0-5 scale) breaks where a bucket has no answered request: one point, a line of its own.
-    assert "281.0,84.8" in lines
+    # The p50 (2 ms on a 0-5 scale) breaks where a bucket has no answered request: a lone point is a dot.
+    assert '<circle class="green" cx="281.0" cy="84.8" r="2"' in page
     # 5xx: one bar, in the second bucket, on a 0-2 scale, half the bucket wide (two slots share it).
     assert '<rect class="green" x="498.0" y="20.0" width="217.0" height="108.0"' in page
     # The judged window (+5 to +9 s) is shaded; each mark is numbered on the first chart, on one of three rows.
