@@ -183,8 +183,11 @@ def _show(result, json_mode: bool) -> None:
         print("\n".join(result.lines()))
 
 
-def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
-    """Run ``action`` and show its result, also when it failed with one (then exit non-zero)."""
+def _with_result(json_mode: bool, action, *args, open_report: bool = False, **kwargs) -> None:
+    """Run ``action`` and show its result, also when it failed with one (then exit non-zero).
+
+    ``open_report``: then open the picture the result names (a release's).
+    """
     from toolkit.errors import RodeoError
 
     try:
@@ -192,8 +195,27 @@ def _with_result(json_mode: bool, action, *args, **kwargs) -> None:
     except RodeoError as exc:  # a rolled-back release, a failed verification
         if exc.result is not None:
             _show(exc.result, json_mode)
+            if open_report:
+                _open_page(getattr(exc.result, "report", None))
         raise
     _show(result, json_mode)
+    if open_report:
+        _open_page(getattr(result, "report", None))
+
+
+def _open_page(path: str | None) -> None:
+    """Open a release's picture in a browser when this machine shows one; else say where it is (on stderr)."""
+    if not path:
+        print("no picture was drawn for this run", file=sys.stderr)
+        return
+    shown = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")
+    if shown:
+        import webbrowser
+
+        if webbrowser.open(Path(path).resolve().as_uri()):
+            print(f"opened {path}", file=sys.stderr)
+            return
+    print(f"open {path} in a browser (no display here to open it on)", file=sys.stderr)
 
 
 # --- bake ---------------------------------------------------------------------------
@@ -382,6 +404,7 @@ local.add_task(local_status, "status")
         "allow_unverified": "accept an AMI without rodeo:verified=true",
         "break_lock": "take over a lock left by a run that died (refused while its process runs on this host)",
         "config_only": "release the live AMI with the newest config version (after 'invoke config.set --no-release')",
+        "report": "open the release's picture when it ends (drawn either way: its path is printed)",
         "debug": "show tracebacks",
     }
 )
@@ -397,6 +420,7 @@ def release(
     break_lock=False,
     config_only=False,
     debug=False,
+    report=False,
 ):
     """Move traffic to a new AMI with the newest config version: canary steps, gates, automatic rollback on failure."""
     from toolkit.lineage import check_id
@@ -418,6 +442,7 @@ def release(
         plan_only=plan,
         reporter=_reporter(json),
         config_only=config_only,
+        open_report=report,
     )
 
 
@@ -428,11 +453,12 @@ def release(
         "plan": "print what would happen and change nothing",
         "json": "print one JSON object as the last line",
         "break_lock": "take over a lock left by a run that died (refused while its process runs on this host)",
+        "report": "open the rollback's picture when it ends (drawn either way: its path is printed)",
         "debug": "show tracebacks",
     }
 )
 @rodeo
-def rollback(c, to="", env="local", plan=False, json=False, break_lock=False, debug=False):
+def rollback(c, to="", env="local", plan=False, json=False, break_lock=False, debug=False, report=False):
     """Restore the AMI and config that were live before the last release that moved traffic (or is in progress); --to vN: release N's.
 
     A rollback is a new release: the config version it restores becomes the
@@ -451,6 +477,7 @@ def rollback(c, to="", env="local", plan=False, json=False, break_lock=False, de
         break_lock=break_lock,
         plan_only=plan,
         reporter=_reporter(json),
+        open_report=report,
     )
 
 
@@ -497,14 +524,35 @@ def promote(c, from_="", to="production", plan=False, json=False, break_lock=Fal
     )
 
 
-@task(help={"env": "environment (default: local)", "json": "print one JSON object", "debug": "show tracebacks"})
+@task(
+    help={
+        "env": "environment (default: local)",
+        "json": "print one JSON object",
+        "report": "draw a release's picture again from the logs now (--report: the newest; --report v7), and open it",
+        "debug": "show tracebacks",
+    },
+    optional=["report"],
+)
 @rodeo
-def releases(c, env="local", json=False, debug=False):
-    """Every release and rollback, numbered (v1, v2, ...), newest first: AMI, app, config version, who, when, how long, outcome, reason."""
+def releases(c, env="local", json=False, debug=False, report=None):
+    """Every release and rollback, numbered (v1, v2, ...), newest first: AMI, app, config version, who, when, how long, outcome, reason.
+
+    --report [vN] draws release N's picture again instead (on AWS the access
+    logs arrive 5 to 10 minutes late: a picture drawn as the release ended
+    lacks its last minutes).
+    """
     from toolkit.release import history
+    from toolkit.release import report as pictures
 
     cfg = _config(env)
-    _show(history.read(cfg, _connect(cfg)), json)
+    if report is None:
+        _show(history.read(cfg, _connect(cfg)), json)
+        return
+    # The number is read before the local stack starts: a typo costs no start.
+    number = history.number(report, "--report") if isinstance(report, str) and report else None
+    written = pictures.again(cfg, _connect(cfg), number)
+    _show(written, json)
+    _open_page(written.path)
 
 
 @task(

@@ -2,8 +2,9 @@
 
 An ``Environment`` is all Rodeo asks of where it runs: AWS clients (it is an
 ``Aws``), the build-host connector (``hosts()``), the URL where a load
-balancer's listener answers (``listener_url``) and the variables Packer needs
-besides the template's AWS defaults (``packer_variables``). This module is
+balancer's listener answers (``listener_url``), the variables Packer needs
+besides the template's AWS defaults (``packer_variables``) and the folder
+where this machine keeps Rodeo's files for it (``state_dir``). This module is
 AWS's implementation; the local stack's is ``toolkit.local.environment``,
 found through ``IMPLEMENTATIONS`` by the config's ``stack:`` and imported only
 then. Nothing else in Rodeo asks which of the two it holds.
@@ -29,6 +30,10 @@ IMPLEMENTATIONS = {"aws": "toolkit.environment", "local": "toolkit.local.environ
 @dataclass
 class Environment(Aws):
     """An AWS account: the clients boto3's chain finds, EC2 build hosts, listeners by their DNS names."""
+
+    # Where this machine keeps Rodeo's files for it (``.rodeo``, or RODEO_STATE_DIR): each release's picture goes under
+    # it (``toolkit.release.report``). None: nothing is kept.
+    state_dir: Path | None = None
 
     def hosts(self) -> Hosts:
         """The build-host connector: the instance Packer launches, a temporary one for a check."""
@@ -91,6 +96,6 @@ def connect(
     )
 
 
-def open_environment(config: Config, **_: Any) -> Environment:
+def open_environment(config: Config, state_dir: Path | None = None, **_: Any) -> Environment:
     """AWS's implementation of ``connect``: the account boto3 finds (``AWS_PROFILE`` or rodeo.yml's ``profile:``, ``AWS_ENDPOINT_URL``...)."""
-    return Environment(region=config.region, profile=config.profile)
+    return Environment(region=config.region, profile=config.profile, state_dir=state_dir)

@@ -150,9 +150,6 @@ def build(
         assert broken != source, "the sample app has no 'def app(environ, start_response):' to break"
         (top / "opt/web/app.py").write_text(broken)
         (top / "opt/web/app.py").chmod(0o644)
-    ami = ec2.register_image(
-        Name=f"{app}-app-{version}", Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm"
-    )["ImageId"]
     tags = {
         "rodeo:app": app,
         "rodeo:image": "app",
@@ -161,9 +158,24 @@ def build(
         "rodeo:app-version": version,
         "rodeo:built-at": f"2026-11-27T00:00:{len(version):02d}Z",
     }
+    return register(st, ec2, f"{app}-app-{version}", tags, [layers["rootfs"], layers["base"], layers["app"], top])
+
+
+def register(st: Any, ec2: Any, name: str, tags: dict[str, str], layers: list[Path]) -> str:
+    """Register an AMI ``name`` with ``tags``, made of ``layers`` (bottom first) on the local stack; its id."""
+    ami = ec2.register_image(Name=name, Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm")[
+        "ImageId"
+    ]
     ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
-    st.store.add(ami, [layers["rootfs"], layers["base"], layers["app"], top])
+    st.store.add(ami, layers)
     return ami
+
+
+def same_build(st: Any, ec2: Any, ami: str) -> str:
+    """Another AMI of the build ``ami`` is: the same layers and tags (an A/A release: the very same code again)."""
+    image = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    tags = {t["Key"]: t["Value"] for t in image.get("Tags", []) if not t["Key"].startswith("aws:")}
+    return register(st, ec2, f"{image['Name']}-again-{int(time.time() * 1000)}", tags, st.store.layers(ami))
 
 
 RELEASE_YML = """\
@@ -366,13 +378,6 @@ def register_base(cfg: Any, st: Any, aws: Any, layers: dict[str, Path]) -> str:
     from toolkit.bake.plan import gather, plan_bake
 
     plan = plan_bake(gather(cfg, aws, "base", st.state_dir), cfg, st.state_dir)
-    ec2 = aws.client("ec2")
-    ami = ec2.register_image(
-        Name=f"web-base-{plan.inputs_hash[:12]}",
-        Architecture="x86_64",
-        RootDeviceName="/dev/xvda",
-        VirtualizationType="hvm",
-    )["ImageId"]
     tags = {
         "rodeo:app": cfg.app,
         "rodeo:image": "base",
@@ -381,6 +386,6 @@ def register_base(cfg: Any, st: Any, aws: Any, layers: dict[str, Path]) -> str:
         "rodeo:git-sha": "layers",
         "rodeo:built-at": plan.built_at,
     }
-    ec2.create_tags(Resources=[ami], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
-    st.store.add(ami, [layers["rootfs"], layers["base"]])
-    return ami
+    return register(
+        st, aws.client("ec2"), f"web-base-{plan.inputs_hash[:12]}", tags, [layers["rootfs"], layers["base"]]
+    )

@@ -4,8 +4,9 @@
 worker threads, half of them on kept-alive connections and half on a new
 connection per request, until ``stop()`` or ``max_seconds`` (whichever comes
 first) and never more than ``max_requests``. Each request is recorded: when it
-started, how long it took, its status (0: connection error or timeout), and
-the app version that answered (the ``X-App-Version`` header).
+started (on the load's clock, and the wall clock the load balancer's logs
+use), how long it took, its status (0: connection error or timeout), and the
+app version that answered (the ``X-App-Version`` header).
 
 Only loopback URLs are accepted: the local stack's HAProxy listens on
 127.0.0.1, and nothing else may be loaded.
@@ -25,12 +26,19 @@ LOOPBACK = ("127.0.0.1", "localhost")
 
 @dataclass(frozen=True)
 class Sample:
-    """One request: start (seconds since the load began), latency, HTTP status (0: no answer), version."""
+    """One request: start (seconds since the load began), latency, HTTP status (0: no answer), version, start (epoch)."""
 
     at: float
     seconds: float
     status: int
     version: str = ""
+    wall: float = 0.0  # time.time() as it started: on the clock the load balancer's access logs use
+
+    def within(self, start: float, end: float, slack: float = 0.0) -> tuple[bool, bool]:
+        """(surely, maybe): the moment the load balancer received it (between its start, less ``slack``, and its
+        answer) lies in [start, end] for sure, or may."""
+        first, last = self.wall - slack, self.wall + self.seconds
+        return start <= first and last <= end, last >= start and first <= end
 
     @property
     def ok(self) -> bool:
@@ -101,7 +109,7 @@ class Load:
             delay = due - time.monotonic()
             if delay > 0 and self._stop.wait(delay):
                 return
-            began = time.monotonic()
+            began, wall = time.monotonic(), time.time()
             status, version = 0, ""
             try:
                 if conn is None:
@@ -118,7 +126,7 @@ class Load:
                     conn.close()
                 conn = None
             with self._lock:
-                self.samples.append(Sample(began - self.started, time.monotonic() - began, status, version))
+                self.samples.append(Sample(began - self.started, time.monotonic() - began, status, version, wall))
 
     # --- what happened -------------------------------------------------------------------
 

@@ -9,9 +9,10 @@ on the local stack (whose load balancer writes both, see README's
   request with its target group, status and response time (latency, errors);
 - ``metrics.Metrics``: the team's named CloudWatch metrics per slot.
 
-``window`` asks each and puts the answers together; ``lag_seconds`` is how
-long after a request its data can be read on AWS (``invoke doctor`` warns when
-``release.pause_seconds`` leaves a step no time for it).
+``window`` asks each and puts the answers together (a release's picture,
+``toolkit.release.report``, reads ``access_logs`` alone); ``need_seconds`` is
+how long a step must last on AWS for its data to arrive (``invoke doctor``
+warns when ``release.pause_seconds`` leaves a step no time for it).
 """
 
 from __future__ import annotations
@@ -46,12 +47,17 @@ def sources(aws: Any, analysis: Analysis, lb_arn: str, groups: dict[str, str]) -
     """
     found: list[Source] = []
     if any(m in ("latency", "errors") for m in analysis.metrics):
-        bucket, prefix = accesslogs.where(aws, lb_arn)
-        found.append(accesslogs.AccessLogs(aws, lb_arn, bucket, prefix))
+        found.append(access_logs(aws, lb_arn))
     named = tuple(m for m in analysis.metrics if isinstance(m, JudgedMetric))
     if named:
         found.append(metrics.Metrics(aws, lb_arn, named, groups))
     return found
+
+
+def access_logs(aws: Any, lb_arn: str) -> Source:
+    """Every request of the load balancer's target groups, from its access logs (ReleaseError when they are off)."""
+    bucket, prefix = accesslogs.where(aws, lb_arn)
+    return accesslogs.AccessLogs(aws, lb_arn, bucket, prefix)
 
 
 def window(

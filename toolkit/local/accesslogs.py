@@ -10,7 +10,10 @@ the load balancer that answered, and every ``DELIVERY`` seconds puts one
 gzipped file per load balancer whose attributes turn access logs on
 (``access_logs.s3.enabled``) into its bucket and prefix, named as Elastic
 Load Balancing names them. The canary analysis reads them back through S3,
-as on AWS.
+as on AWS. The names are those of every listener, target group and target
+seen while the stack runs (``merged``): a request to a listener deleted
+before the next tick (the smoke check's test listener) is still logged, as
+AWS logs it.
 
 What the entries take from HAProxy: the time the request was received
 (accept date + handshake + idle, ``%Th``/``%Ti``) as ``request_creation_time``,
@@ -100,6 +103,11 @@ def parse(line: str) -> Hit | None:
         )
     except ValueError:
         return None
+
+
+def merged(known: Names, now: Names) -> Names:
+    """The names ``known`` so far with those of ``now`` (``now``'s win: a frontend name is never reused)."""
+    return Names({**known.balancers, **now.balancers}, {**known.groups, **now.groups}, {**known.targets, **now.targets})
 
 
 def entry(hit: Hit, names: Names, trace: str) -> tuple[str, str] | None:
@@ -196,12 +204,14 @@ class AccessLogs:
         self.pending: dict[str, list[str]] = {}  # load balancer ARN -> entries
         self.last = 0.0
         self.refused: set[str] = set()  # buckets already said to be missing
+        self.known = Names({}, {}, {})  # every name seen: lines may come after their listener was deleted
 
     def step(self, names: Names, settings: dict[str, tuple[bool, str, str]], now: float) -> None:
         """Turn the lines received into entries; every ``DELIVERY`` seconds write them (``settings``: ARN -> on, bucket, prefix)."""
+        self.known = merged(self.known, names)
         for line in self.collector.take():
             hit = parse(line)
-            made = entry(hit, names, secrets.token_hex(12)) if hit else None
+            made = entry(hit, self.known, secrets.token_hex(12)) if hit else None
             if made is not None and settings.get(made[0], (False, "", ""))[0]:
                 self.pending.setdefault(made[0], []).append(made[1])
         if now - self.last < DELIVERY:

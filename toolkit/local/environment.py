@@ -33,6 +33,10 @@ class LocalEnvironment(Environment):
     credentials: dict | None = field(default_factory=lambda: dict(LOCAL_CREDENTIALS))
     stack: Stack | None = None
 
+    def __post_init__(self) -> None:
+        if self.state_dir is None and self.stack is not None:
+            self.state_dir = self.stack.state_dir  # the stack's folder is the project's state folder (tasks.py)
+
     def hosts(self) -> Hosts:
         """Build instances the live stack boots on this machine, from the stack's image layers."""
         from toolkit.local.hosts import LocalHosts

@@ -158,11 +158,11 @@ def find(entries: list[dict], number: int) -> dict:
     return found
 
 
-def number(word: str) -> int:
-    """``v7`` (or ``7``) -> 7; ConfigError naming the form otherwise."""
+def number(word: str, flag: str = "--to") -> int:
+    """``v7`` (or ``7``) -> 7; ConfigError naming the form (and the ``flag`` it was given to) otherwise."""
     digits = word.strip().lower().removeprefix("v")
     if not digits.isdigit() or int(digits) == 0:
-        raise ConfigError(f"--to {word!r} is not a release number", "write it like v7 ('invoke releases' lists them)")
+        raise ConfigError(f"{flag} {word!r} is not a release number", "write it like v7 ('invoke releases' lists them)")
     return int(digits)
 
 

@@ -6,7 +6,8 @@ one ``Query`` in reverse order. Each entry holds the AMI and its git sha, the
 config version released with it (and the one live before), the slots, the
 steps reached, the outcome and reason, start and end times, and who ran it
 (``by``: user@host; ``aws_caller``: the AWS principal; ``git_author``: the
-git identity where it ran). The ledger is a record, not the truth: the
+git identity where it ran), and when it ends its ``timeline`` (when weights
+moved and gates passed: what its picture marks, ``toolkit.release.report``). The ledger is a record, not the truth: the
 listener and the groups are (see ``toolkit.release.slots``).
 
 Each entry has a ``number`` (v1, v2, ... per environment, Heroku's release
@@ -54,11 +55,17 @@ FIELDS = (
     "from_config_version",
     "restores",
     "promoted_from",
+    "timeline",
 )
 
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def epoch(stamp: str) -> float:
+    """Epoch seconds of a ledger time (``now``'s ISO 8601)."""
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def start(config: Config, aws: Any, entry: dict) -> dict:

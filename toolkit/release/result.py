@@ -37,6 +37,7 @@ class ReleaseResult:
     from_config: int | None = None  # the config version released with from_ami
     number: int | None = None  # its release number in the ledger (v1, v2, ...)
     promoted_from: dict | None = None  # invoke promote: the source environment's release (toolkit.promote.plan.Origin)
+    report: str | None = None  # the path of its picture (toolkit.release.report), when one was drawn
 
     def to_dict(self) -> dict:
         """Plain data (keys without a value are left out)."""
@@ -56,9 +57,10 @@ class ReleaseResult:
         took += f" as v{self.number}" if self.number else ""
         replaced = self.from_ami and (self.from_ami, self.from_config) != (self.ami, self.config_version)
         instead = f", in place of {named(self.from_ami, None, self.from_config)}" if replaced else ""
+        pictured = [f"its picture: {self.report}"] if self.report else []
         if self.kind == "rollback":
-            return [f"rolled back to {tried}{took}: {self.active_slot} serves it again{instead}"]
-        return [f"released {tried}{took}: {self.active_slot} serves it now{instead}"]
+            return [f"rolled back to {tried}{took}: {self.active_slot} serves it again{instead}", *pictured]
+        return [f"released {tried}{took}: {self.active_slot} serves it now{instead}", *pictured]
 
     def rolled_back_tail(self) -> str:
         """ "after 17s at 10% of traffic: <why>; blue serves ami-1 (config v2), as before": how long, how far, why, what serves."""

@@ -24,9 +24,24 @@ from toolkit.config import Config, Release
 from toolkit.configvars import pin
 from toolkit.errors import ImageError, ReleaseError
 from toolkit.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
-from toolkit.release import crash, judging, ledger, phase, restore, scaled, scaling, slots, smoke, userdata, watch, who
+from toolkit.release import (
+    crash,
+    judging,
+    ledger,
+    phase,
+    report,
+    restore,
+    scaled,
+    scaling,
+    slots,
+    smoke,
+    userdata,
+    watch,
+    who,
+)
 from toolkit.release.planner import Plan, describe, need_healthy, plan
 from toolkit.release.result import ReleaseResult
+from toolkit.release.timeline import DONE, FAILED, GATE, Timeline
 from toolkit.ui import Line, Reporter
 
 # How often the watch re-runs the gates: weight sits at most about this long
@@ -209,6 +224,9 @@ def _execute(
         },
     )
     result = dataclasses.replace(result, number=entry["number"])
+    timeline = Timeline()
+    if p.resume in ("start", "scale_up"):  # the old slot holds all traffic until the first step
+        timeline.weights({p.old_slot: 100, p.new_slot: 0}, at=ledger.epoch(entry["started_at"]))
     what = _what(kind, p.to_ami, result)
     notify.send(
         config,
@@ -230,9 +248,12 @@ def _execute(
                     config, aws, p, entry, reporter, held, given=given
                 )  # raises, nothing moved, on failure
             _prepare(config, env, aws, p, reporter, held)
+            timeline.mark(GATE, f"{p.new_slot}: {p.capacity.desired} healthy instance(s)")
             if rel.smoke_check:
                 lock.check(aws, held, f"pointing the test listener at {p.new_slot}")
             entry = ledger.update(config, aws, entry, smoke=smoke.check(env, aws, rel, p.new_slot, reporter))
+            if rel.smoke_check:
+                timeline.mark(GATE, f"smoke check {entry['smoke']}")
         scaling.apply(
             config, env, aws, p.new_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.new_slot}")
         )
@@ -245,22 +266,28 @@ def _execute(
             ) as line:
                 since = time.time()  # the judged window starts with the new weights
                 slots.set_weights(env, aws, weights)
+                timeline.weights(weights)
                 result.steps.append(step.new_weight)
                 entry = ledger.update(config, aws, entry, steps=result.steps)
                 _watch(config, env, aws, weights, p.pause_seconds, line)
+                timeline.mark(GATE, f"{step.new_weight}% step {line.get('result')}")
                 entry = judging.step(
                     config, aws, env, p, step, since, entry, line, lambda s: _watch(config, env, aws, weights, s, line)
                 )
     except (GateFailed, judging.JudgeFailed, smoke.SmokeFailed, scaling.ScalingFailed, *AWS_ERRORS) as failed:
         reason = _reason(failed)
         entry = failed.entry if isinstance(failed, judging.JudgeFailed) else entry  # it holds the judgement
-        _roll_back(config, aws, env, p, dict(entry, steps=list(result.steps)), reason, kind, reporter, held)
+        timeline.mark(FAILED, reason)
+        entry = _roll_back(
+            config, aws, env, p, dict(entry, steps=list(result.steps)), reason, kind, reporter, held, timeline
+        )
         rolled_back = dataclasses.replace(
             result,
             outcome="rolled_back",
             active_slot=p.old_slot,
             reason=reason,
             seconds=round(time.monotonic() - started, 2),
+            report=report.draw(config, aws, env, entry, reporter),
         )
         notify.send(
             config,
@@ -275,15 +302,22 @@ def _execute(
             ),
             reporter,
         )
+        pictured = f"; its picture: {rolled_back.report}" if rolled_back.report else ""
         raise ReleaseError(
             rolled_back.rolled_back_message(),
-            f"see why in its instances' logs: 'invoke logs --slot {p.new_slot} --since 15m'",
+            f"see why in its instances' logs: 'invoke logs --slot {p.new_slot} --since 15m'{pictured}",
             result=rolled_back,
         ) from (failed if isinstance(failed, AWS_ERRORS) else None)
     _finish_old(env, aws, p, rel, reporter, held)
+    timeline.mark(DONE, f"{p.new_slot} holds all traffic" + (f", {p.old_slot} scaled to 0" if p.scale_old_down else ""))
     done = served(kind)
-    ledger.update(config, aws, entry, outcome=done, ended_at=ledger.now())
-    released = dataclasses.replace(result, outcome=done, seconds=round(time.monotonic() - started, 2))
+    entry = ledger.update(config, aws, entry, outcome=done, ended_at=ledger.now(), timeline=timeline.to_list())
+    released = dataclasses.replace(
+        result,
+        outcome=done,
+        seconds=round(time.monotonic() - started, 2),
+        report=report.draw(config, aws, env, entry, reporter),
+    )
     notify.send(
         config,
         aws,
@@ -420,8 +454,9 @@ def _roll_back(
     kind: str,
     reporter: Reporter,
     held: lock.Lock,
-) -> None:
-    """All weight back on the old slot, the new one scaled down, the reason recorded.
+    timeline: Timeline,
+) -> dict:
+    """All weight back on the old slot, the new one scaled down, the reason and the timeline recorded; the entry.
 
     When AWS fails the rollback too (an outage outlasting the retries), stop
     with what is known: the old slot was never scaled down, so either command
@@ -430,16 +465,18 @@ def _roll_back(
     """
     try:
         lock.check(aws, held, "rolling back")
-        _revert(config, env, aws, p, reporter)
+        _revert(config, env, aws, p, reporter, timeline)
     except AWS_ERRORS as exc:
         raise ReleaseError(
             f"{kind} of {p.to_ami} stopped: {reason}; rolling back failed too: {_reason(exc)}",
             f"once AWS answers, 'invoke rollback --break-lock' puts all traffic back on {p.old_slot}, or 'invoke release --ami {p.to_ami} --break-lock' finishes the release",
         ) from exc
+    entry = dict(entry, outcome="rolled_back", reason=reason, ended_at=ledger.now(), timeline=timeline.to_list())
     try:
-        ledger.update(config, aws, entry, outcome="rolled_back", reason=reason, ended_at=ledger.now())
+        ledger.update(config, aws, entry)
     except AWS_ERRORS as exc:  # the listener and groups are the truth; the next run closes the entry
         reporter.warn(f"could not record the rollback in the ledger: {_reason(exc)}")
+    return entry
 
 
 def _reason(failed: BaseException) -> str:
@@ -447,9 +484,10 @@ def _reason(failed: BaseException) -> str:
     return explained.message if explained else str(failed)
 
 
-def _revert(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter) -> None:
+def _revert(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter, timeline: Timeline) -> None:
     with reporter.step(f"rolling back: all traffic to {p.old_slot}"):
         slots.set_weights(env, aws, {p.old_slot: 100, p.new_slot: 0})
+        timeline.weights({p.old_slot: 100, p.new_slot: 0})
     with reporter.step(f"{p.new_slot} scaling down to 0"):
         slots.set_capacity(env, aws, p.new_slot, 0, 0)
     scaling.remove(env, aws, p.new_slot, reporter)

@@ -1,4 +1,5 @@
-"""``invoke status``: the active slot, its AMI and config version, weights, health per slot, the last releases and the lock."""
+"""``invoke status``: the active slot, its AMI and config version, weights, health per slot, the last releases, the lock
+and the newest release's picture."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from toolkit import lock
 from toolkit.config import Config
 from toolkit.configvars import store as configvars
 from toolkit.lineage import app_source, find_ami
-from toolkit.release import ledger, scaled, scaling, slots
+from toolkit.release import ledger, report, scaled, scaling, slots
 
 
 def status(config: Config, aws: Any, history: int = 5) -> dict:
-    """Active slot, its AMI and git sha, weights, healthy/total per slot, last releases, lock."""
+    """Active slot, its AMI and git sha, weights, healthy/total per slot, last releases, lock, the newest picture's path."""
     rel = slots.release_of(config)
     env = slots.resolve(config, aws)
     state = slots.read(env, aws)
@@ -51,6 +52,7 @@ def status(config: Config, aws: Any, history: int = 5) -> dict:
         "lock": lock.holder(config, aws),
         "scaled": (found_scale.to_dict() if (found_scale := scaled.recorded(config, aws)) else None),
         "load_balancer_url": aws.listener_url(rel.load_balancer, rel.listener_port),
+        "report": report.latest(config, getattr(aws, "state_dir", None)),
     }
 
 
@@ -94,4 +96,6 @@ def lines(config: Config, info: dict) -> list[str]:
             f"  {'v' + str(entry['number']) if entry.get('number') else '-':>5} {entry['started_at']}  {entry.get('kind', 'release'):8} {entry['outcome']:11} {entry.get('from_ami')} -> {entry['to_ami']}{app}{cfg} into {entry['new_slot']} steps {entry.get('steps')}"
             + (f"  ({entry['reason']})" if entry.get("reason") else "")
         )
+    if info.get("report"):
+        out.append(f"  picture of the last release drawn: {info['report']} ('invoke releases --report' draws it again)")
     return out

@@ -36,9 +36,9 @@ from toolkit import configchange as change
 from toolkit.config import Notify, SmokeCheck
 from toolkit.configvars import store
 from toolkit.errors import ReleaseError
-from toolkit.local import controller, seed, stack
+from toolkit.local import accesslogs, controller, seed, stack
 from toolkit.local.environment import LocalEnvironment
-from toolkit.release import crash, ledger, rollout, slots
+from toolkit.release import crash, ledger, picture, report, rollout, slots
 from toolkit.ui import Silent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -206,6 +206,7 @@ def test_rollback_drops_no_request(world):
     result, load = world.under_load(rollout.rollback, world.cfg, world.aws)
     assert not isinstance(result, ReleaseError), result
     assert result.outcome == "restored" and result.kind == "rollback"
+    assert Path(result.report).name == f"v{result.number}.html" and Path(result.report).exists()  # a rollback's picture
     summary = assert_no_failures(load, world.steps)
     assert "1.0.0" in summary["versions"]
     assert {v for _, counts in load.shares(since=load.now() - 1.0) for v in counts} == {"?"}  # the placeholder again
@@ -268,6 +269,12 @@ def test_a_slow_build_is_rolled_back_by_the_canary_analysis_with_its_figures(wor
     assert min(latency["n_baseline"], latency["n_canary"]) >= 50 and latency["p_value"] < 0.02, latency
     (rolled_back,) = [b["rodeo"] for b in hook.bodies if b["rodeo"]["event"] == "release.rolled_back"]
     assert rolled_back["analysis"] == judged and "latency +" in rolled_back["reason"]
+    marks = picture.data_of(Path(result.result.report).read_text())["marks"]  # the picture marks the verdict
+    assert [(m["kind"], m["verdict"]) for m in marks if m["kind"] in ("judge", "failed")] == [
+        ("judge", "fail"),
+        ("failed", ""),
+    ]
+    assert f"its picture: {result.result.report}" in result.hint
     after = world.state()
     assert after.active.name == before.name and after.active.weight == 100
     print(f"canary analysis: {result.message.splitlines()[0]} ({result.result.seconds:.0f}s)")
@@ -393,6 +400,66 @@ def test_a_release_with_target_group_stickiness_drops_no_request_from_a_pinned_c
     versions = [v for _, v in client.answers]
     assert versions[0] != "2.1.0" and versions[-1] == "2.1.0", versions  # pinned to the old slot, then moved on
     assert world.state().active.name != before.name
+
+
+# HAProxy logs when a request was received as its accept date (whole milliseconds) plus the handshake and idle times
+# (whole milliseconds each): up to 3 ms before the moment the bytes arrived, never after it.
+LOGGED_EARLY = 0.003
+
+
+def test_a_releases_picture_counts_every_request_the_load_sent_to_each_slot(world):
+    """The page a release draws (issue 23, item 5) reads the access logs the judge reads; drawn again once the last
+    file is in S3, its buckets hold, slot by slot, exactly the requests the load generator saw answered by each build.
+
+    Which slot answered a request is its X-App-Version. A request counts in the page's span when the load balancer
+    received it in [start, end], a moment the client cannot see: between the client's start (less LOGGED_EARLY)
+    and its answer. So a request the client had in flight at an edge of the span may fall on either side: the
+    page's count lies between the requests surely inside and those that may be, the same bound for each bucket.
+    Besides the load, only the smoke check reaches a slot: its GETs (and, behind a test listener not serving yet,
+    their 503s and retries: the load saw no 5xx, so the page's are these) reach the new slot before its first weight.
+    """
+    before = world.version_of(world.state().active.ami) or ""  # the placeholder sends no version
+    result, load = world.under_load(rollout.release, world.cfg, world.aws, ami=world.build("1.6.0"))
+    assert not isinstance(result, ReleaseError), (result, world.steps.lines)
+    assert_no_failures(load, world.steps)
+    drawn = Path(result.report)
+    assert drawn == report.folder(world.st.state_dir, world.cfg) / f"v{result.number}.html" and drawn.exists()
+    first = by_role(picture.data_of(drawn.read_text()))
+    time.sleep(accesslogs.DELIVERY + 2 * controller.POLL)  # every request the load made is in a file in S3 now
+    data = picture.data_of(Path(report.again(world.cfg, world.aws, result.number).path).read_text())
+    slot = by_role(data)
+    smoke = world.cfg.release.smoke_check.requests + sum(b["errors"] for b in slot["new"]["buckets"])
+    assert sum(b["errors"] for b in slot["old"]["buckets"]) == 0
+    (smoked,) = [m["at"] for m in data["marks"] if m["text"].startswith("smoke check passed")]
+    for role, version in (("old", before), ("new", "1.6.0")):
+        samples = [s for s in load.samples if s.version == version]
+        total = sum(b["requests"] for b in slot[role]["buckets"])
+        counted = total - (smoke if role == "new" else 0)
+        sure, maybe = bounds(samples, data["start"], data["end"])
+        print(
+            f"picture of v{result.number}, {role} slot: {counted} of the load's requests; the load: {sure} to {maybe}"
+        )
+        assert sure <= counted <= maybe, (role, sure, counted, maybe, world.steps.lines)
+        # Drawn as the run ended, the last second's file may not have been in S3 yet: never more.
+        assert sum(b["requests"] for b in first[role]["buckets"]) <= total
+        for b in slot[role]["buckets"]:  # the series, bucket by bucket (the new slot's after its smoke check)
+            if role == "old" or b["start"] > smoked:
+                low, high = bounds(samples, b["start"], b["start"] + b["width"])
+                assert low <= b["requests"] <= high, (role, b, low, high)
+    assert data["weights"][-1][1] == {slot["new"]["slot"]: 100, slot["old"]["slot"]: 0}
+    kinds = [m["kind"] for m in data["marks"]]
+    assert (kinds.count("weights"), kinds.count("judge")) == (4, 2)  # 100/0 before, 10, 50, 100%; judged at 10 and 50%
+
+
+def by_role(data: dict) -> dict[str, dict]:
+    """A page's slots by role: new and old."""
+    return {s["role"]: s for s in data["slots"]}
+
+
+def bounds(samples: list, start: float, end: float) -> tuple[int, int]:
+    """How many of ``samples`` the load balancer surely received in [start, end], and how many it may have."""
+    inside = [s.within(start, end, LOGGED_EARLY) for s in samples]
+    return sum(sure for sure, _ in inside), sum(maybe for _, maybe in inside)
 
 
 # --- config vars, released like code -------------------------------------------------------

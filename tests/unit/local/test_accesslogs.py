@@ -68,3 +68,13 @@ def test_a_request_no_target_answered():
 
 def test_a_frontend_that_is_no_listener_is_left_out():
     assert accesslogs.entry(accesslogs.parse(SLOW.replace("lb-web-80-abc", "other")), NAMES, "0" * 24) is None
+
+
+def test_a_listener_deleted_before_its_requests_were_taken_still_names_them():
+    """The smoke check's test listener is deleted right after its GETs: their lines come on the next tick."""
+    gone = accesslogs.Names(balancers={}, groups=NAMES.groups, targets={})
+    known = accesslogs.merged(NAMES, gone)
+    lb, line = accesslogs.entry(accesslogs.parse(SLOW), known, "0" * 24)
+    assert lb == LB and aws_format.parse_line(line)["target"] == "10.0.1.7:8080"
+    moved = accesslogs.Names(balancers={"lb-web-80-abc": ("arn:other", 81, "x")}, groups={}, targets={})
+    assert accesslogs.merged(known, moved).balancers["lb-web-80-abc"] == ("arn:other", 81, "x")  # the newest wins
