@@ -15,19 +15,47 @@ import signal
 import pytest
 
 SLOWEST_FIRST = (
+    "tests/integration/release/test_crash.py",
     "tests/integration/local/test_release_live.py",
-    "tests/bad_input/test_corpus.py",
-    "tests/integration/bake/test_provision_speed.py",
-    "tests/integration/bake/test_stopped.py",
     "tests/integration/test_deploy.py",
-    "tests/integration/local/test_live.py",
-    "tests/integration/local/test_logs_live.py",
     "tests/integration/bake/test_cache.py",
     "tests/integration/bake/test_bake.py",
-    "tests/integration/bake/test_parallel.py",
-    "tests/integration/bake/test_app_source.py",
+    "tests/integration/release/test_config_release.py",
+    "tests/integration/local/test_oneoff_live.py",
+    "tests/integration/local/test_live.py",
+    "tests/bad_input/test_corpus.py",
     "tests/integration/test_faults.py",
+    "tests/integration/test_heroku_habits.py",
+    "tests/integration/bake/test_provision_speed.py",
+    "tests/integration/local/test_procfile_live.py",
+    "tests/integration/local/test_logs_live.py",
+    "tests/integration/images/test_check.py",
+    "tests/integration/bake/test_secrets.py",
+    "tests/integration/test_review.py",
+    "tests/integration/test_iam.py",
+    "tests/integration/test_release_interrupts.py",
+    "tests/integration/bake/test_stopped.py",
+    "tests/integration/bake/test_parallel.py",
+    "tests/integration/local/test_config_unit_boot.py",
+    "tests/integration/release/test_release.py",
+    "tests/integration/bake/test_app_source.py",
+    "tests/integration/release/test_scaling.py",
+    "tests/integration/release/test_issue9.py",
+    "tests/integration/doctor/test_doctor.py",
+    "tests/integration/local/test_cleanup.py",
+    "tests/unit/bake/test_parallel.py",
 )
+
+
+def pytest_configure(config):
+    """Ctrl-C raises KeyboardInterrupt here and in every process the tests start, however pytest was started.
+
+    A shell without job control starts a background command (``make test &``)
+    with SIGINT ignored, and every process inherits that: the tests that
+    send Ctrl-C to Rodeo would fail for how the suite was started.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items):
