@@ -194,8 +194,8 @@ source "amazon-ebs" "app" {
   }
 
   aws_polling {
-    delay_seconds = 15
-    max_attempts  = 240
+    delay_seconds = 2
+    max_attempts  = 1800
   }
 
   launch_block_device_mappings {

@@ -43,9 +43,12 @@ AMAZON_PLUGIN = {"version": ">= 1.2.8, < 2.0.0", "source": "github.com/hashicorp
 PLUGINS_SINCE = (1, 7, 0)
 # Packer 1.6.6's builder rejects metadata_options; the release's launch template requires IMDSv2 in any case.
 IMDSV2_SINCE = (1, 7, 0)
-# Packer's waiters (AMI available, instance stopped, snapshots): the SDK's default gives up after 10 minutes
-# (40 x 15 s), less than an encrypted copy of a large snapshot can take. One hour here; Packer 1.6.6 accepts the block.
-AWS_POLLING = {"delay_seconds": 15, "max_attempts": 240}
+# Packer's waiters (instance running and stopped, AMI available, its encrypted copy, snapshots): the SDK's default
+# gives up after 10 minutes (40 x 15 s), less than an encrypted copy of a large snapshot can take, and each wait
+# ends up to 15 s after the resource is ready (7.5 s on average, four waits a bake). A look every 2 s (Packer's own
+# default when AWS_TIMEOUT_SECONDS is set) for one hour: DescribeImages and DescribeInstances are far below EC2's
+# request rate limits at one call per 2 s. Packer 1.6.6 accepts the block.
+AWS_POLLING = {"delay_seconds": 2, "max_attempts": 1800}
 HEADER = "# Rendered by Rodeo from inventories/<env>/rodeo.yml ('invoke render'). Do not edit: changes are overwritten.\n\n"
 
 # name -> (HCL type, default or None for "required"). Order is the file's order.
