@@ -335,8 +335,8 @@ def image_copies_as_aws() -> None:
       moto's is ``available`` at once. Here it is ``pending`` to the first
       DescribeImages that shows it, then ``available``: code that releases a
       copy without waiting for it fails here every time, code that waits
-      pays one poll of its waiter (botocore's ``image_available``: 15 s, as
-      Packer's copy to ``ami_regions`` does).
+      pays one poll of its waiter (Rodeo's and Packer's: 2 s; botocore's
+      default 15 s).
     """
     from moto.core.responses import ActionResult
     from moto.ec2.exceptions import EC2ClientError

@@ -23,7 +23,7 @@ import botocore.exceptions
 from toolkit.errors import PromoteError
 from toolkit.promote.plan import PromotePlan
 
-WAIT_DELAY = 15  # seconds between looks at a pending copy (EC2 copies take minutes)
+WAIT_DELAY = 2  # seconds between looks at a pending copy: it is seen ready at most 2 s late (as Packer's waits, render)
 WAIT_SECONDS = 3600  # at most this long: a large AMI across regions can take most of an hour
 
 
