@@ -6,6 +6,7 @@ One deploy, then each command through ``invoke`` as a user types it.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -75,15 +76,18 @@ def test_scale_config_set_and_rollback_as_a_heroku_user_types_them(project: Proj
     out = project.invoke("release", "--config-only")
     assert out.returncode == 0, out.stderr[-2000:]
     other = "green" if slot == "blue" else "blue"
-    assert out.stdout.strip().splitlines()[-1].startswith(f"released {ami} (app ") and out.stdout.strip().endswith(
+    said = out.stdout.strip().splitlines()
+    assert said[-2].startswith(f"released {ami} (app ") and said[-2].endswith(
         f": {other} serves it now, in place of {ami} (config v0)"
     )
+    assert said[-1].startswith("its picture: ") and Path(said[-1].removeprefix("its picture: ")).is_file()
     back = project.invoke("rollback")
     assert back.returncode == 0, back.stderr[-2000:]
     said = back.stdout.strip().splitlines()
-    assert said[-1].startswith(f"rolled back to {ami} (app ") and said[-1].endswith(
+    assert said[-2].startswith(f"rolled back to {ami} (app ") and said[-2].endswith(
         f": {slot} serves it again, in place of {ami} (config v1)"
     )
+    assert said[-1].startswith("its picture: ") and Path(said[-1].removeprefix("its picture: ")).is_file()
     assert not any(
         line.lstrip("✓→ ").startswith(("release ", "released")) or "rollback target" in line for line in said
     ), said
