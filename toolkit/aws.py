@@ -153,10 +153,24 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_LOADERS: dict[tuple, Any] = {}  # (folder, AWS_DATA_PATH) -> the loader every session of this process shares
+
+
 def _cache_models(session: Any, folder: Path) -> None:
-    """Give ``session``'s loader the decoded-model cache (botocore's own loading if its layout differs)."""
+    """Give ``session`` this process's loader, reading the decoded-model cache (botocore's own loading if its layout differs).
+
+    One loader for every session: it keeps each model it loaded (botocore's
+    loaders cache per instance), so a process that makes many sessions (a
+    test, a long command) decodes EC2's model once, not once a session.
+    """
+    key = (folder, session.get_config_variable("data_path"))
     try:
-        session.get_component("data_loader").file_loader = _CachedModels(folder)
+        loader = _LOADERS.get(key)
+        if loader is None:
+            loader = botocore.loaders.create_loader(key[1])
+            loader.file_loader = _CachedModels(folder)
+            loader = _LOADERS.setdefault(key, loader)
+        session.register_component("data_loader", loader)
     except Exception:
         pass
 
