@@ -18,7 +18,7 @@ from toolkit import config as config_mod
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment
 from toolkit.release import slots
-from toolkit.release.planner import violations
+from toolkit.release.planner import need_healthy
 from toolkit.release.watch import AlarmTiming
 from toolkit.ui import Silent
 
@@ -128,8 +128,19 @@ class World:
         return ami
 
     def invariant(self):
-        """Messages for every weighted slot below the healthy minimum (empty when fine)."""
-        return violations(self.state(), self.cfg.release)
+        """Messages for every weighted slot below the healthy minimum (empty when fine).
+
+        Read after every mutating call of a crash or fault test: only what the
+        invariant needs (the listener's weights, the groups and the target
+        health: four calls), not ``state`` (the launch template and the
+        target groups' attributes too).
+        """
+        weights = slots.listener_weights(self.env, self.observer)
+        return violations_of(
+            {slot: weights.get(self.env.target_groups[slot], 0) for slot in slots.SLOTS},
+            {slot: healthy for slot, (healthy, _) in slots.health(self.env, self.observer).items()},
+            self.cfg.release,
+        )
 
 
 @pytest.fixture
@@ -155,3 +166,13 @@ def make_world(moto_stack, project):
         return World(make_config(project, **changes), url, st).seed()
 
     return make
+
+
+def violations_of(weights: dict[str, int], healthy: dict[str, int], release) -> list[str]:
+    """The invariant, as the tests state it: no weight on a slot with fewer healthy targets than the release needs."""
+    need = need_healthy(release)
+    return [
+        f"{slot} has weight {weights[slot]} with {healthy[slot]} healthy target(s), fewer than {need}"
+        for slot in sorted(weights)
+        if weights[slot] > 0 and healthy[slot] < need
+    ]

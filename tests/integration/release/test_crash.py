@@ -16,7 +16,7 @@ from tests.support.hooks import MUTATING, HookedAws
 from toolkit import lock
 from toolkit.aws import settling
 from toolkit.errors import ReleaseError
-from toolkit.release import ledger, rollout
+from toolkit.release import ledger, rollout, slots
 
 CALLS_IN_A_RELEASE = 15  # checked below: a clean release makes this many mutating calls
 CALLS_IN_A_ROLLBACK = 11  # and a clean rollback of a finished release this many
@@ -55,6 +55,13 @@ class Watched(HookedAws):
         if self.crash_after is not None and self.count == self.crash_after:
             self.dead = True
             raise Crash(f"killed after {model.name}")
+
+
+def test_the_invariant_sees_weight_on_a_slot_without_healthy_targets(world):
+    """The watcher's oracle can fail: weight on green, which has no instance, is reported."""
+    assert world.invariant() == []
+    slots.set_weights(world.env, world.aws, {"blue": 90, "green": 10})
+    assert world.invariant() == ["green has weight 10 with 0 healthy target(s), fewer than 2"]
 
 
 def test_a_clean_release_makes_the_expected_mutating_calls(world):
