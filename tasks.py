@@ -264,10 +264,13 @@ def bake(
     from toolkit.bake.pipeline import bake as run_bake
     from toolkit.bake.plan import parse_vars
     from toolkit.bake.schedule import which_images
+    from toolkit.packer.run import version as packer_version
 
     cfg = _config(env)
     names = which_images(cfg, image, all, ref, bool(var), jobs)
     extra = parse_vars(var or [])
+    if not cleanup:
+        packer_version()  # a machine without Packer says so at once, before the local stack starts
     aws = _connect(cfg, seed_release=not plan, start=not plan)
     hosts = aws.hosts()
     if cleanup:

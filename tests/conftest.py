@@ -1,8 +1,8 @@
 """Suite-wide: the slowest test files start first.
 
 The suite runs on pytest-xdist workers with ``--dist loadfile``: a file is one
-unit of work, handed out in collection order (``--no-loadscope-reorder``:
-xdist would otherwise hand out the files with the most tests first). Collected alphabetically, the
+unit of work. xdist hands out the files with the most tests first (see
+pyproject.toml); among files of equal counts, collection order decides. Collected alphabetically, the
 live-stack modules (minutes each) came last and one worker ran them alone
 while the others idled; started first, they overlap with everything else.
 The list is ordered by measured duration (``pytest --durations``), slowest
