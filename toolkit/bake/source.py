@@ -107,7 +107,7 @@ def export(config: Config, image: Image, resolved: Resolved, dest: Path, cache_d
             ["--git-dir", str(mirror), "archive", "--format=tar", str(resolved.commit)], image.name, source, text=False
         )
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(dest, filter="data")
+            extract_tar(tar, dest)
     elif resolved.kind == "dir":
         shutil.copytree(
             _local_dir(config, image.name, source),
@@ -401,6 +401,28 @@ def _download(kept: Path, image: str, source: AppSource) -> None:
         part.replace(kept)
 
 
+def extract_tar(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract ``tar`` into ``dest`` with tarfile's ``data`` filter: nothing outside ``dest``, no device.
+
+    Python before 3.11.4 (Debian 12's own 3.11.2) has no filters: there the
+    same members are refused first (TarError), then all are extracted.
+    """
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in tar.getmembers():
+        path = (root / member.name).resolve()
+        if member.issym():
+            link = None if member.linkname.startswith("/") else (path.parent / member.linkname).resolve()
+        else:
+            link = (root / member.linkname).resolve() if member.islnk() else root
+        inside = not member.name.startswith("/") and path.is_relative_to(root) and link and link.is_relative_to(root)
+        if not inside or member.isdev():
+            raise tarfile.TarError(f"{member.name!r} would be written outside the folder, or is a device")
+    tar.extractall(dest)
+
+
 def _unpack(path: Path, dest: Path, image: str, source: AppSource) -> None:
     """Unpack a tar (any compression) or zip into ``dest``; a single top folder is stripped."""
     try:
@@ -415,7 +437,7 @@ def _unpack(path: Path, dest: Path, image: str, source: AppSource) -> None:
                 archive.extractall(dest)
         else:
             with tarfile.open(path) as archive:
-                archive.extractall(dest, filter="data")
+                extract_tar(archive, dest)
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as exc:
         raise SourceError(
             f"image {image}: cannot unpack {public_location(str(source.archive))} ({exc})",
