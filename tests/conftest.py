@@ -1,12 +1,12 @@
-"""Suite-wide: the slowest test files start first.
+"""Suite-wide: the slowest test files first, among files xdist would hand out together; Ctrl-C as a terminal sends it.
 
 The suite runs on pytest-xdist workers with ``--dist loadfile``: a file is one
 unit of work. xdist hands out the files with the most tests first (see
-pyproject.toml); among files of equal counts, collection order decides. Collected alphabetically, the
-live-stack modules (minutes each) came last and one worker ran them alone
-while the others idled; started first, they overlap with everything else.
-The list is ordered by measured duration (``pytest --durations``), slowest
-first; a file not listed keeps its place after them.
+pyproject.toml), so this order only decides among files of equal counts;
+with ``--no-loadscope-reorder`` it would decide all (tried: an order
+dependency failed, see the README's Development section). The list is ordered
+by measured duration (``pytest --durations``), slowest first; a file not
+listed keeps its place after them.
 """
 
 from __future__ import annotations
