@@ -143,11 +143,20 @@ def need_healthy(release: Release) -> int:
 
 def violations(state: State, release: Release) -> list[str]:
     """Slots that hold weight with too few healthy targets (the invariant), as messages."""
+    return violations_of(
+        {s.name: s.weight for s in (state.blue, state.green)},
+        {s.name: s.healthy for s in (state.blue, state.green)},
+        release,
+    )
+
+
+def violations_of(weights: dict[str, int], healthy: dict[str, int], release: Release) -> list[str]:
+    """``violations`` from each slot's weight and healthy targets alone (what a watcher reads after every call)."""
     need = need_healthy(release)
     return [
-        f"{s.name} has weight {s.weight} with {s.healthy} healthy target(s), fewer than {need}"
-        for s in (state.blue, state.green)
-        if s.weight > 0 and s.healthy < need
+        f"{slot} has weight {weights[slot]} with {healthy[slot]} healthy target(s), fewer than {need}"
+        for slot in SLOTS
+        if weights[slot] > 0 and healthy[slot] < need
     ]
 
 

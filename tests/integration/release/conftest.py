@@ -18,7 +18,7 @@ from toolkit import config as config_mod
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment
 from toolkit.release import slots
-from toolkit.release.planner import need_healthy
+from toolkit.release.planner import violations_of
 from toolkit.release.watch import AlarmTiming
 from toolkit.ui import Silent
 
@@ -166,13 +166,3 @@ def make_world(moto_stack, project):
         return World(make_config(project, **changes), url, st).seed()
 
     return make
-
-
-def violations_of(weights: dict[str, int], healthy: dict[str, int], release) -> list[str]:
-    """The invariant, as the tests state it: no weight on a slot with fewer healthy targets than the release needs."""
-    need = need_healthy(release)
-    return [
-        f"{slot} has weight {weights[slot]} with {healthy[slot]} healthy target(s), fewer than {need}"
-        for slot in sorted(weights)
-        if weights[slot] > 0 and healthy[slot] < need
-    ]
