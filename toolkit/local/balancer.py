@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
 import socket
 import subprocess
 import time
@@ -231,15 +232,26 @@ class HAProxy:
         self.old = [p for p in self.old if p.poll() is None]
 
     def _wait_ready(self) -> None:
+        """Until the new process answers the runtime API and no old one still holds a listening socket.
+
+        On a reload the old and new processes share the listening sockets (``-x``) until the old one acts on the
+        new one's ``-sf`` signal: until then either may accept a client or a runtime command, and a server added,
+        drained or deleted through the old process would be missing from the new one (or still served there).
+        """
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"haproxy exited with {self.proc.returncode} (see {self.log_dir / 'haproxy.log'})")
             with contextlib.suppress(OSError):
-                if "Name:" in self.command("show info"):
+                if f"Pid: {self.proc.pid}\n" in self.command("show info") and not self._shared_with_old():
                     return
-            time.sleep(0.05)
+            time.sleep(0.02)
         raise RuntimeError("haproxy did not answer on its stats socket")
+
+    def _shared_with_old(self) -> bool:
+        """True while an old process still holds a socket the new one holds (the listeners it handed over)."""
+        mine = sockets_of(self.proc.pid)
+        return any(mine & sockets_of(p.pid) for p in self.old if p.poll() is None)
 
     def command(self, line: str) -> str:
         """Send one runtime API line (commands may be joined by ';'), return the answer."""
@@ -295,6 +307,18 @@ class HAProxy:
         for proc in [*self.old, self.proc]:
             end(proc, timeout=2, sig=15)
         self.proc, self.old = None, []
+
+
+def sockets_of(pid: int) -> set[str]:
+    """The sockets process ``pid`` holds open (``socket:[inode]``; a socket handed to another process keeps its inode)."""
+    found = set()
+    with contextlib.suppress(OSError):
+        for fd in os.scandir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(fd.path)
+                if link.startswith("socket:"):
+                    found.add(link)
+    return found
 
 
 def servers_of(rows: list[dict]) -> dict[tuple[str, str], dict]:
