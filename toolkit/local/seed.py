@@ -241,7 +241,7 @@ def seed_release(config: Config) -> Callable[[Any], None]:
         _instance_profile(aws, config)
         setup.ensure(config, aws, initial_ami=initial_ami(aws), live_slot_capacity=config.release.capacity.desired)
         if _ami_named(aws, seedimage_name()):  # the placeholder app serves; the bare base AMI never would
-            _wait_serving(aws, setup.slots.release_of(config))
+            _wait_serving(aws, config)
 
     # The same settings need seeding once per server (see stack.up).
     seed.seed_key = f"release:{config.app}:{hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]}"
@@ -255,33 +255,34 @@ def seedimage_name() -> str:
     return seedimage.NAME
 
 
-def _wait_serving(aws: Any, rel: Release, timeout: float = SERVING_TIMEOUT) -> None:
-    """Until the live slot (the listener's heaviest) has ``capacity.min`` instances passing their health checks, so that
-    a release right after seeding meets a healthy environment, as on an account (a live stack boots them: about 10 s,
-    cloud-init included). StackError after ``timeout``."""
+def _wait_serving(aws: Any, config: Config, timeout: float = SERVING_TIMEOUT) -> None:
+    """Until the live slot (the listener's heaviest) has as many instances passing their health checks as it should
+    serve with, so that a release right after seeding meets a healthy environment, as on an account (a live stack
+    boots them: about 10 s, cloud-init included). StackError after ``timeout``.
+
+    It should serve with ``capacity.min``, or fewer when its group is sized smaller: an environment seeded before
+    keeps the sizes its last release gave it (``setup.ensure`` makes groups, never resizes them), whatever
+    ``capacity`` says now.
+    """
+    rel = setup.slots.release_of(config)
+    env = setup.slots.resolve(config, aws)
+    weights = {
+        t["TargetGroupArn"]: t.get("Weight", 0) for t in env.action.get("ForwardConfig", {}).get("TargetGroups", [])
+    }
+    live = max(SLOTS, key=lambda slot: weights.get(env.target_groups[slot], 0))  # blue when just seeded
+    groups = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[env.groups[live]])
+    sized = groups["AutoScalingGroups"][0]["DesiredCapacity"] if groups["AutoScalingGroups"] else 0
+    want = min(rel.capacity.min, sized)
     elbv2 = aws.client("elbv2")
-    lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]["LoadBalancerArn"]
-    listener = next(
-        x for x in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"] if x["Port"] == rel.listener_port
-    )
-    groups = (
-        [a for a in listener["DefaultActions"] if a["Type"] == "forward"][0]
-        .get("ForwardConfig", {})
-        .get("TargetGroups", [])
-    )
-    arn = max(groups, key=lambda g: g.get("Weight", 0))["TargetGroupArn"]  # the live slot: blue when just seeded
     deadline, healthy = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
-        states = [
-            t["TargetHealth"]["State"]
-            for t in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-        ]
-        healthy = states.count("healthy")
-        if healthy >= rel.capacity.min:
+        described = elbv2.describe_target_health(TargetGroupArn=env.target_groups[live])["TargetHealthDescriptions"]
+        healthy = [t["TargetHealth"]["State"] for t in described].count("healthy")
+        if healthy >= want:
             return
         time.sleep(0.5)
     raise StackError(
-        f"the live slot has {healthy} of {rel.capacity.min} healthy instance(s) after {timeout:.0f}s",
+        f"the live slot has {healthy} of {want} healthy instance(s) after {timeout:.0f}s",
         "its instances' boot logs are in the stack's live/instances/ folder; 'invoke local.down' then 'invoke local.up' starts afresh",
     )
 
