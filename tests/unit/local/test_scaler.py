@@ -1,0 +1,127 @@
+"""The live stack's scheduled actions carried out in moto (toolkit.local.scaler), on moto in this process, with a clock of the test's."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, FakeScheduledAction
+
+from toolkit.local import clock
+from toolkit.local.scaler import Scaler
+
+REGION = "us-east-1"
+NIGHT = datetime(2026, 12, 5, 21, tzinfo=timezone.utc)  # 22:00 in Berlin
+TICK = timedelta(seconds=0.5)
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        ec2, asg = boto3.client("ec2", REGION), boto3.client("autoscaling", REGION)
+        ami = ec2.register_image(Name="scaler", RootDeviceName="/dev/xvda")["ImageId"]
+        ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": ami})
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName="web",
+            LaunchTemplate={"LaunchTemplateName": "web"},
+            MinSize=2,
+            MaxSize=4,
+            DesiredCapacity=3,
+            AvailabilityZones=[f"{REGION}a"],
+        )
+        asg.put_scheduled_update_group_action(
+            AutoScalingGroupName="web",
+            ScheduledActionName="night",
+            Recurrence="0 22 * * *",
+            TimeZone="Europe/Berlin",
+            MinSize=1,
+            DesiredCapacity=1,
+        )
+        yield asg
+
+
+def group(asg) -> tuple[int, int, int, int]:
+    """(min, max, desired, instances in service)."""
+    g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+    return g["MinSize"], g["MaxSize"], g["DesiredCapacity"], len(g["Instances"])
+
+
+def ticks(scaler: Scaler, start: datetime, end: datetime) -> None:
+    at = start
+    while at <= end:
+        scaler.step(at)
+        at += TICK
+
+
+def test_night_scales_in_through_moto_at_its_time_and_not_before(aws):
+    scaler = Scaler()
+    ticks(scaler, NIGHT - 2 * TICK, NIGHT - TICK)
+    assert group(aws) == (2, 4, 3, 3)
+    scaler.step(NIGHT)
+    assert group(aws) == (1, 4, 1, 1)
+
+
+def test_the_first_reading_only_starts_the_clock(aws):
+    scaler = Scaler()
+    scaler.step(NIGHT + TICK)  # a stack started after 22:00 does not run tonight's action
+    assert group(aws) == (2, 4, 3, 3)
+
+
+def test_a_suspended_group_skips_its_action_and_does_not_run_it_late(aws):
+    scaler = Scaler()
+    scaler.step(NIGHT - TICK)
+    aws.suspend_processes(AutoScalingGroupName="web", ScalingProcesses=["ScheduledActions"])
+    scaler.step(NIGHT)
+    aws.resume_processes(AutoScalingGroupName="web", ScalingProcesses=["ScheduledActions"])
+    ticks(scaler, NIGHT + TICK, NIGHT + 4 * TICK)
+    assert group(aws) == (2, 4, 3, 3)
+
+
+def test_a_clock_moved_back_fires_nothing_twice(aws):
+    scaler = Scaler()
+    scaler.step(NIGHT - TICK)
+    scaler.step(NIGHT)
+    aws.update_auto_scaling_group(AutoScalingGroupName="web", MinSize=2, DesiredCapacity=3)
+    scaler.step(NIGHT - 10 * TICK)
+    ticks(scaler, NIGHT - TICK, NIGHT + TICK)
+    assert group(aws) == (2, 4, 3, 3)
+
+
+def test_a_one_time_action_runs_then_leaves_the_group(aws):
+    start = NIGHT + timedelta(hours=1)
+    aws.put_scheduled_update_group_action(
+        AutoScalingGroupName="web", ScheduledActionName="once", StartTime=start, DesiredCapacity=4
+    )
+    scaler = Scaler()
+    scaler.step(start - TICK)
+    scaler.step(start)
+    assert group(aws) == (2, 4, 4, 4)
+    names = [a["ScheduledActionName"] for a in aws.describe_scheduled_actions()["ScheduledUpdateGroupActions"]]
+    assert names == ["night"]
+
+
+def test_the_offset_file_moves_only_the_stacks_clock(tmp_path):
+    assert clock.offset(tmp_path) == 0.0
+    clock.set_to(tmp_path, NIGHT)
+    moved = clock.now(tmp_path)
+    assert abs((moved - NIGHT).total_seconds()) < 5
+    clock.reset(tmp_path)
+    assert clock.offset(tmp_path) == 0.0
+    with pytest.raises(ValueError):
+        clock.set_to(tmp_path, NIGHT.replace(tzinfo=None))
+
+
+def test_moto_still_has_what_the_scaler_reads_and_calls():
+    assert list(inspect.signature(AutoScalingBackend.set_desired_capacity).parameters) == [
+        "self",
+        "group_name",
+        "desired_capacity",
+    ]
+    action = inspect.signature(FakeScheduledAction.__init__).parameters
+    assert {"desired_capacity", "max_size", "min_size", "start_time", "end_time", "recurrence", "time_zone"} <= set(
+        action
+    )
+    assert isinstance(FakeAutoScalingGroup.suspended_processes, property)
