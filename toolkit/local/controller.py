@@ -199,8 +199,8 @@ class Controller:
         self._enforce()
         rows = self._stat_rows()
         self._health(world, servers_of(rows))
-        self.monitor.step(world, rows, self.frontends, time.time())
-        self.scaler.step(clock.now(self.dir))
+        self.monitor.step(world, rows, self.frontends, time.time(), self._healthy(world))
+        self.scaler.step(clock.now(self.dir), time.time(), self.monitor.samples)
         if self.access_logs is not None:
             names = accesslogs.names_of(world, self.frontends, self.served)
             self.access_logs.step(names, accesslogs.settings_of(world), time.time())
@@ -496,6 +496,15 @@ class Controller:
                     age=now - served.added if served else 0.0,
                 )
         self.health, self.draining = health, draining
+
+    def _healthy(self, world: World) -> dict[str, int]:
+        """Backend name -> its target group's healthy targets now."""
+        found: dict[str, int] = {}
+        for (arn, _), answer in self.health.items():
+            tg = world.target_groups.get(arn)
+            if tg is not None and answer[0] == "healthy":
+                found[backend_name(tg)] = found.get(backend_name(tg), 0) + 1
+        return found
 
     # --- teardown -----------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -11,6 +12,7 @@ from moto import mock_aws
 from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, FakeScheduledAction
 
 from toolkit.local import clock
+from toolkit.local.alarms import Sample
 from toolkit.local.scaler import Scaler
 
 REGION = "us-east-1"
@@ -112,6 +114,79 @@ def test_the_offset_file_moves_only_the_stacks_clock(tmp_path):
     assert clock.offset(tmp_path) == 0.0
     with pytest.raises(ValueError):
         clock.set_to(tmp_path, NIGHT.replace(tzinfo=None))
+
+
+LABEL = "app/web/0123/targetgroup/web-blue/4567"
+METRIC = (
+    "AWS/ApplicationELB",
+    "RequestCountPerTarget",
+    frozenset({("LoadBalancer", "app/web/0123"), ("TargetGroup", "targetgroup/web-blue/4567")}),
+)
+PERIOD = 2.0
+WALL = time.time() + 60  # the policies read the clock the instances were launched by (moto: now)
+
+
+def track(asg, disable_scale_in: bool = False) -> None:
+    asg.put_scaling_policy(
+        AutoScalingGroupName="web",
+        PolicyName="rodeo-requests",
+        PolicyType="TargetTrackingScaling",
+        EstimatedInstanceWarmup=0,
+        TargetTrackingConfiguration={
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "ALBRequestCountPerTarget",
+                "ResourceLabel": LABEL,
+            },
+            "TargetValue": 100.0,
+            "DisableScaleIn": disable_scale_in,
+        },
+    )
+
+
+def load(per_period: list[float], end: float = WALL) -> dict:
+    """The monitor's index with one datapoint per period (oldest first), the last period ending at ``end``."""
+    n = len(per_period)
+    return {METRIC: [Sample(end - (n - 1 - i) * PERIOD - 0.1, v) for i, v in enumerate(per_period)]}
+
+
+def test_target_tracking_scales_out_in_proportion_up_to_the_maximum(aws):
+    track(aws)
+    scaler = Scaler(period=PERIOD)
+    scaler.step(NIGHT - TICK, WALL, load([50.0] * 12 + [250.0] * 2))  # two periods high: no alarm yet
+    assert group(aws) == (2, 4, 3, 3)
+    scaler.step(NIGHT - TICK, WALL, load([50.0] * 12 + [250.0] * 3))
+    assert group(aws) == (2, 4, 4, 4)  # ceil(3 x 250 / 100) = 8, capped at the maximum
+
+
+def test_target_tracking_scales_in_after_fifteen_low_periods_to_no_less_than_the_minimum(aws):
+    track(aws)
+    scaler = Scaler(period=PERIOD)
+    scaler.step(NIGHT - TICK, WALL, load([20.0] * 15))
+    assert group(aws) == (2, 4, 2, 2)  # ceil(3 x 20 / 100) = 1, the minimum is 2
+
+
+def test_target_tracking_waits_while_alarm_notification_is_suspended_or_scale_in_is_disabled(aws):
+    aws.suspend_processes(AutoScalingGroupName="web", ScalingProcesses=["AlarmNotification"])
+    track(aws)
+    scaler = Scaler(period=PERIOD)
+    scaler.step(NIGHT - TICK, WALL, load([50.0] * 12 + [250.0] * 3))
+    assert group(aws) == (2, 4, 3, 3)
+    aws.resume_processes(AutoScalingGroupName="web", ScalingProcesses=["AlarmNotification"])
+    track(aws, disable_scale_in=True)
+    scaler.step(NIGHT - TICK, WALL, load([20.0] * 15))
+    assert group(aws) == (2, 4, 3, 3)
+
+
+def test_a_group_a_policy_resized_is_looked_at_again_after_one_period(aws):
+    track(aws)
+    scaler = Scaler(period=PERIOD)
+    aws.update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=10)
+    scaler.step(NIGHT - TICK, WALL, load([50.0] * 12 + [150.0] * 3))
+    assert group(aws)[2] == 5  # ceil(3 x 150 / 100)
+    scaler.step(NIGHT - TICK, WALL + PERIOD / 2, load([50.0] * 12 + [150.0] * 3))  # the same periods again
+    assert group(aws)[2] == 5
+    scaler.step(NIGHT - TICK, WALL + PERIOD, load([50.0] * 11 + [150.0] * 4, end=WALL + PERIOD))
+    assert group(aws)[2] == 8  # ceil(5 x 150 / 100)
 
 
 def test_moto_still_has_what_the_scaler_reads_and_calls():
