@@ -111,7 +111,8 @@ class Scaler:
             desired = int(group.desired_capacity or 0)
             wants = []
             for tracker in trackers:
-                values = tracking.periods(metric(samples, tracker.label), wall, self.period, tracking.LOW_PERIODS)
+                window = metric(samples, tracker.label, wall - tracking.LOW_PERIODS * self.period)
+                values = tracking.periods(window, wall, self.period, tracking.LOW_PERIODS)
                 warmed, warming = warm_counts(group, wall, tracker.warmup)
                 wants.append(tracking.want(tracker, values, desired, warmed, warming))
             new = tracking.decide(wants, desired, int(group.min_size or 0), int(group.max_size or 0))
@@ -189,11 +190,17 @@ def tracker_of(policy) -> tracking.Tracker | None:
     )
 
 
-def metric(samples: dict, label: str) -> list[tuple[float, float]]:
-    """The ``RequestCountPerTarget`` datapoints of the target group a ResourceLabel names, as (epoch, value)."""
+def metric(samples: dict, label: str, since: float) -> list[tuple[float, float]]:
+    """The ``RequestCountPerTarget`` datapoints after ``since`` of the target group a ResourceLabel names, as (epoch,
+    value); the monitor's index holds a day of them, in the order they came."""
     lb, _, tg = label.partition("/targetgroup/")
     key = (NAMESPACE, "RequestCountPerTarget", frozenset({("LoadBalancer", lb), ("TargetGroup", f"targetgroup/{tg}")}))
-    return [(s.time, s.total) for s in samples.get(key, [])]
+    found = []
+    for sample in reversed(samples.get(key, [])):
+        if sample.time <= since:
+            break
+        found.append((sample.time, sample.total))
+    return found[::-1]
 
 
 def warm_counts(group, wall: float, warmup: float) -> tuple[int, int]:
