@@ -54,7 +54,7 @@ def tracking_period() -> float:
 
 
 class Scaler:
-    """The last clock reading, and which unreadable actions were reported already."""
+    """The stack clock's last reading, the failures reported already, and when a policy last resized each group."""
 
     def __init__(self, period: float | None = None) -> None:
         self.last: datetime | None = None
@@ -84,17 +84,22 @@ class Scaler:
     def _run(self, backend, since: datetime, now: datetime) -> None:
         by_group: dict[str, list] = {}
         for key, action in list(backend.scheduled_actions.items()):
-            by_group.setdefault(action.auto_scaling_group_name, []).append((key, action))
+            try:
+                read = scheduled_of(action)
+            except ValueError as exc:  # a time moto took and AWS would have refused: say so once, leave it
+                self._warn(action.auto_scaling_group_name, action.scheduled_action_name, now, str(exc))
+                continue
+            by_group.setdefault(action.auto_scaling_group_name, []).append((key, read))
         for name, found in by_group.items():
             group = backend.autoscaling_groups.get(name)
             if group is None:
                 continue
-            actions = [scheduled_of(a) for _, a in found]
+            actions = [a for _, a in found]
             outcome = autoscaler.run(sizes_of(group), actions, since, now, suspended(group))
             self._say(name, outcome)
             apply(backend, group, outcome.sizes)
             for key, action in found:
-                if action.scheduled_action_name in outcome.finished:
+                if action.name in outcome.finished:
                     backend.scheduled_actions.pop(key, None)
 
     def _track(self, backend, wall: float, samples: dict) -> None:
@@ -127,9 +132,12 @@ class Scaler:
         for at, action in outcome.skipped:
             log.info("scheduled action %s of %s (due %s) skipped: ScheduledActions is suspended", action, group, at)
         for at, action, why in outcome.failed:
-            if (group, action, why) not in self.reported:
-                self.reported.add((group, action, why))
-                log.warning("scheduled action %s of %s (due %s) failed: %s", action, group, at.isoformat(), why)
+            self._warn(group, action, at, why)
+
+    def _warn(self, group: str, action: str, at: datetime, why: str) -> None:
+        if (group, action, why) not in self.reported:
+            self.reported.add((group, action, why))
+            log.warning("scheduled action %s of %s (due %s) failed: %s", action, group, at.isoformat(), why)
 
 
 def scheduled_of(action) -> Scheduled:

@@ -200,3 +200,19 @@ def test_moto_still_has_what_the_scaler_reads_and_calls():
         action
     )
     assert isinstance(FakeAutoScalingGroup.suspended_processes, property)
+
+
+def test_an_action_with_a_start_time_the_scaler_cannot_read_is_left_alone_and_the_others_run(aws):
+    from moto.autoscaling.models import autoscaling_backends
+
+    aws.put_scheduled_update_group_action(
+        AutoScalingGroupName="web", ScheduledActionName="broken", StartTime=NIGHT + timedelta(days=1), DesiredCapacity=4
+    )
+    backend = autoscaling_backends["123456789012"][REGION]
+    broken = next(a for a in backend.scheduled_actions.values() if a.scheduled_action_name == "broken")
+    broken.start_time = "not a time"  # moto keeps the request's text as it came
+    scaler = Scaler()
+    scaler.step(NIGHT - TICK)
+    scaler.step(NIGHT)
+    assert group(aws) == (1, 4, 1, 1)
+    assert broken in backend.scheduled_actions.values()
