@@ -17,9 +17,10 @@ Runs as a thread inside the moto server's process (``toolkit.local.motoserver
 - HAProxy's counts become ``AWS/ApplicationELB`` metrics in moto's CloudWatch,
   and every metric alarm is evaluated on its data (``toolkit.local.monitor``);
 - every Auto Scaling group's scheduled actions run at their times on the
-  stack's clock (``toolkit.local.scaler``, ``toolkit.local.clock``), resizing
-  the group through moto as SetDesiredCapacity does: its new instances boot,
-  and a terminated one drains before it stops (as above);
+  stack's clock (``toolkit.local.clock``), and its target tracking policies
+  on ``ALBRequestCountPerTarget`` on those metrics (``toolkit.local.scaler``),
+  resizing the group through moto as SetDesiredCapacity does: its new
+  instances boot, and a terminated one drains before it stops (as above);
 - HAProxy's log of each request becomes the load balancer's access logs in
   moto's S3, where its attributes turn them on (``toolkit.local.accesslogs``);
 - the VPC's rules hold (``toolkit.vpc``, re-read every poll): a
@@ -125,7 +126,7 @@ class Controller:
         self.draining: dict[str, list[dict]] = {}  # tg ARN -> targets being drained
         self.haproxy = HAProxy(run_dir, live_dir)
         self.monitor = Monitor()
-        self.scaler = Scaler()  # scheduled actions, on the stack's clock
+        self.scaler = Scaler()  # scheduled actions (on the stack's clock) and target tracking
         self.access_logs: accesslogs.AccessLogs | None = None  # HAProxy's request log, written to S3 as access logs
         self.metadata: dict[str, MetadataServer] = {}  # instance id -> its metadata service
         self.identities: dict = {}  # instance id -> what its metadata service says (read from moto by this thread)
