@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -168,6 +169,7 @@ def main() -> None:
         watch.stop.set()
     finally:
         stack.down(st)
+        shutil.rmtree(folder, ignore_errors=True)
     print(f"\nperiod {args.period:g}s (AWS: 60s), target {PER_TARGET_RATE} req/s per target, warm-up {WARMUP}s")
     print(f"{'phase':10} {'seconds to scale':>17} {'requests':>9} {'failed':>7} {'p99 ms':>7}")
     for name, seconds, requests, failed, p99 in results:
