@@ -20,8 +20,10 @@ load through three phases:
 Periods are ``--period`` seconds (``RODEO_LOCAL_SCALING_PERIOD``; AWS's are
 60 s, so its reactions take 12 times as long). Prints, every second: the
 load's rate, the group's desired capacity, its instances, its healthy
-targets, failed requests so far; then per phase the seconds to scale and the
-failed requests, with the load average before and after.
+targets, failed requests so far; then per phase the seconds until the group's
+desired capacity changed ("decide") and until its instances and healthy
+targets matched it ("done"), and the failed requests, with the load average
+before and after.
 """
 
 from __future__ import annotations
@@ -80,29 +82,36 @@ class Watch:
                 f"{row[0]:6.1f}s  {rate:4.0f} req/s  desired {row[2]}  instances {row[3]}  healthy {row[4]}  failed {failed}"
             )
 
-    def until(self, want, timeout: float) -> float | None:
-        """Seconds until a sample satisfies ``want(desired, instances, healthy)``; None after ``timeout``."""
+    def until(self, decided, done, timeout: float) -> tuple[float | None, float | None]:
+        """Seconds until a sample satisfies ``decided(desired, instances, healthy)`` and until one satisfies ``done``
+        (None: not within ``timeout``)."""
         start = time.monotonic()
-        seen = len(self.rows)
-        while time.monotonic() - start < timeout:
+        seen, found = len(self.rows), [None, None]
+        while time.monotonic() - start < timeout and found[1] is None:
             for row in self.rows[seen:]:
-                if want(*row[2:]):
-                    return time.monotonic() - start
+                for i, want in enumerate((decided, done)):
+                    if found[i] is None and want(*row[2:]):
+                        found[i] = time.monotonic() - start
             seen = len(self.rows)
             time.sleep(0.5)
-        return None
+        return found[0], found[1]
 
 
-def phase(name: str, watch: Watch, rate: float, want, timeout: float, results: list) -> None:
+def phase(
+    name: str, watch: Watch, rate: float, decided, done, timeout: float, results: list, lead: float = 0.0
+) -> None:
+    """``rate`` requests/s until ``done`` (or ``timeout``); records when the group decided, when it was done (seconds
+    after the first ``lead`` seconds of the phase), and the failures."""
     load = Load(watch.live.url, rate=rate, workers=8 if rate > 50 else 4, max_seconds=timeout + 10).start()
     watch.loads.append(load)
     try:
-        seconds = watch.until(want, timeout)
+        seconds = watch.until(decided, done, timeout)
         time.sleep(2.0)
     finally:
         load.stop()
     summary = load.summary()
-    results.append((name, seconds, summary["requests"], summary["failed"], summary["p99_ms"]))
+    shifted = [x - lead if x is not None else None for x in seconds]
+    results.append((name, *shifted, summary["requests"], summary["failed"], summary["p99_ms"]))
 
 
 def main() -> None:
@@ -139,12 +148,22 @@ def main() -> None:
         watch = Watch(live, [])
         watch.thread.start()
         needed = min(4, -(-int(args.high) // PER_TARGET_RATE))
-        phase("steady", watch, args.low, lambda d, i, h: False, 3 * args.period, results)
-        phase("ramp up", watch, args.high, lambda d, i, h: h >= needed, 3 * args.period + 120, results)
+        never = lambda d, i, h: False  # noqa: E731
+        phase("steady", watch, args.low, never, never, 3 * args.period, results)
+        phase(
+            "ramp up",
+            watch,
+            args.high,
+            lambda d, i, h: d >= needed,
+            lambda d, i, h: h >= needed,
+            3 * args.period + 120,
+            results,
+        )
         phase(
             "ramp down",
             watch,
             args.low,
+            lambda d, i, h: d == 1,
             lambda d, i, h: d == 1 and i == 1 and h == 1,
             20 * args.period + WARMUP + 120,
             results,
@@ -164,17 +183,17 @@ def main() -> None:
         local = clock.now(st.live_dir).astimezone(ZoneInfo(zone))
         night = local.replace(hour=22, minute=0, second=1, microsecond=0)
         night = night if night > local else night + timedelta(days=1)
-        threading.Timer(2.0, clock.set_to, (st.live_dir, night)).start()
-        phase("night", watch, args.low * 2, lambda d, i, h: d == 1 and h == 1 and i == 1, 60, results)
+        threading.Timer(2.0, clock.set_to, (st.live_dir, night)).start()  # after 2 s of load
+        phase("night", watch, args.low * 2, lambda d, i, h: d == 1, lambda d, i, h: d == h == i == 1, 60, results, 2.0)
         watch.stop.set()
     finally:
         stack.down(st)
         shutil.rmtree(folder, ignore_errors=True)
     print(f"\nperiod {args.period:g}s (AWS: 60s), target {PER_TARGET_RATE} req/s per target, warm-up {WARMUP}s")
-    print(f"{'phase':10} {'seconds to scale':>17} {'requests':>9} {'failed':>7} {'p99 ms':>7}")
-    for name, seconds, requests, failed, p99 in results:
-        shown = f"{seconds:.1f}" if seconds is not None else "-"
-        print(f"{name:10} {shown:>17} {requests:>9} {failed:>7} {p99:>7}")
+    print(f"{'phase':10} {'s to decide':>11} {'s to done':>9} {'requests':>9} {'failed':>7} {'p99 ms':>7}")
+    for name, decided, done, requests, failed, p99 in results:
+        shown = [f"{x:.1f}" if x is not None else "-" for x in (decided, done)]
+        print(f"{name:10} {shown[0]:>11} {shown[1]:>9} {requests:>9} {failed:>7} {p99:>7}")
     print(f"load average before {before}, after {loadavg()} ({os.cpu_count()} cores), {datetime.now():%Y-%m-%d %H:%M}")
 
 

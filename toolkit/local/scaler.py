@@ -16,7 +16,8 @@ Target tracking policies on ``ALBRequestCountPerTarget`` are decided by
 ``toolkit.local.tracking`` on the ``RequestCountPerTarget`` datapoints the
 monitor publishes (``toolkit.local.monitor``), by this machine's clock, in
 periods of ``RODEO_LOCAL_SCALING_PERIOD`` seconds (default 60, AWS's: a
-smaller one is a local speed-up for tests and benches). After a group was
+smaller one is a local speed-up for tests and benches), aligned to the clock
+as CloudWatch's are: a period counts once it has ended. After a group was
 resized by a policy, it is not looked at again for one period, so the newest
 period reflects the new capacity (AWS's alarms are evaluated once a period).
 An instance warms up for the policy's ``EstimatedInstanceWarmup``, else the
@@ -33,6 +34,7 @@ below.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from datetime import datetime, timezone
 
@@ -114,10 +116,11 @@ class Scaler:
             if group is None or paused(group) or wall - self.resized.get(key, float("-inf")) < self.period:
                 continue
             desired = int(group.desired_capacity or 0)
+            end = math.floor(wall / self.period) * self.period  # the last whole period, aligned to the clock
             wants = []
             for tracker in trackers:
-                window = metric(samples, tracker.label, wall - tracking.LOW_PERIODS * self.period)
-                values = tracking.periods(window, wall, self.period, tracking.LOW_PERIODS)
+                window = metric(samples, tracker.label, end - tracking.LOW_PERIODS * self.period)
+                values = tracking.periods(window, end, self.period, tracking.LOW_PERIODS)
                 warmed, warming = warm_counts(group, wall, tracker.warmup)
                 wants.append(tracking.want(tracker, values, desired, warmed, warming))
             new = tracking.decide(wants, desired, int(group.min_size or 0), int(group.max_size or 0))

@@ -123,7 +123,7 @@ METRIC = (
     frozenset({("LoadBalancer", "app/web/0123"), ("TargetGroup", "targetgroup/web-blue/4567")}),
 )
 PERIOD = 2.0
-WALL = time.time() + 60  # the policies read the clock the instances were launched by (moto: now)
+WALL = (time.time() // 2 + 30) * 2.0  # a period's end, a minute on: moto launches instances by the real clock
 
 
 def track(asg, disable_scale_in: bool = False) -> None:
@@ -147,6 +147,15 @@ def load(per_period: list[float], end: float = WALL) -> dict:
     """The monitor's index with one datapoint per period (oldest first), the last period ending at ``end``."""
     n = len(per_period)
     return {METRIC: [Sample(end - (n - 1 - i) * PERIOD - 0.1, v) for i, v in enumerate(per_period)]}
+
+
+def test_a_period_counts_once_it_has_ended(aws):
+    track(aws)
+    scaler = Scaler(period=PERIOD)
+    scaler.step(NIGHT - TICK, WALL + PERIOD - 0.5, load([50.0] * 12 + [250.0] * 3, end=WALL + PERIOD))
+    assert group(aws) == (2, 4, 3, 3)  # the third high period has not ended
+    scaler.step(NIGHT - TICK, WALL + PERIOD, load([50.0] * 12 + [250.0] * 3, end=WALL + PERIOD))
+    assert group(aws) == (2, 4, 4, 4)
 
 
 def test_target_tracking_scales_out_in_proportion_up_to_the_maximum(aws):
@@ -183,7 +192,7 @@ def test_a_group_a_policy_resized_is_looked_at_again_after_one_period(aws):
     aws.update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=10)
     scaler.step(NIGHT - TICK, WALL, load([50.0] * 12 + [150.0] * 3))
     assert group(aws)[2] == 5  # ceil(3 x 150 / 100)
-    scaler.step(NIGHT - TICK, WALL + PERIOD / 2, load([50.0] * 12 + [150.0] * 3))  # the same periods again
+    scaler.step(NIGHT - TICK, WALL + PERIOD / 2, load([50.0] * 12 + [150.0] * 3))  # no new period yet
     assert group(aws)[2] == 5
     scaler.step(NIGHT - TICK, WALL + PERIOD, load([50.0] * 11 + [150.0] * 4, end=WALL + PERIOD))
     assert group(aws)[2] == 8  # ceil(5 x 150 / 100)
