@@ -174,3 +174,26 @@ def last_fire(cron: Cron, zone: str, since: datetime, now: datetime) -> datetime
                         return at
         day -= timedelta(days=1)
     return None
+
+
+def fire_times(cron: Cron, zone: str, since: datetime, now: datetime) -> list[datetime]:
+    """Every time in ``(since, now]`` (aware datetimes) at which ``cron`` fires in ``zone``, in UTC, earliest first.
+
+    Looks at most ``LOOK_BACK_DAYS`` days back from ``now``. A local time that
+    a daylight saving change skips or repeats is taken at its first reading
+    (as ``last_fire``), so a time the change skips fires once, an hour late
+    on the wall clock, and a repeated one fires once.
+    """
+    tz = ZoneInfo(zone)
+    day, last = since.astimezone(tz).date(), now.astimezone(tz).date()
+    day = max(day, last - timedelta(days=LOOK_BACK_DAYS))
+    found: set[datetime] = set()
+    while day <= last:
+        if cron.fires_on(day):
+            for hour in cron.hours:
+                for minute in cron.minutes:
+                    at = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz).astimezone(timezone.utc)
+                    if since < at <= now:
+                        found.add(at)
+        day += timedelta(days=1)
+    return sorted(found)

@@ -135,3 +135,62 @@ FIRES = [
 @pytest.mark.parametrize("name,text,zone,since,now,expected", FIRES, ids=[f[0] for f in FIRES])
 def test_last_fire(name, text, zone, since, now, expected):
     assert cron.last_fire(cron.parse(text), zone, since, now) == expected
+
+
+# (name, expression, zone, since, now, every fire in (since, now] in UTC)
+ALL_FIRES = [
+    ("none in the window", "0 22 * * *", "Etc/UTC", at(2026, 12, 5, 22), at(2026, 12, 6, 21, 59), []),
+    (
+        "the window's end counts, its start does not",
+        "0 22 * * *",
+        "Etc/UTC",
+        at(2026, 12, 5, 22),
+        at(2026, 12, 6, 22),
+        [at(2026, 12, 6, 22)],
+    ),
+    (
+        "22:00 in Berlin across the spring change: 21:00 UTC, then 20:00 UTC",
+        "0 22 * * *",
+        "Europe/Berlin",
+        at(2026, 3, 28),
+        at(2026, 3, 30),
+        [at(2026, 3, 28, 21), at(2026, 3, 29, 20)],
+    ),
+    (
+        "02:30 Berlin, skipped by the spring change, fires once at 03:30 CEST",
+        "30 2 * * *",
+        "Europe/Berlin",
+        at(2026, 3, 28, 12),
+        at(2026, 3, 29, 12),
+        [at(2026, 3, 29, 1, 30)],
+    ),
+    (
+        "02:30 and 03:30 Berlin on the spring change day are one instant: fired once",
+        "30 2,3 * * *",
+        "Europe/Berlin",
+        at(2026, 3, 28, 12),
+        at(2026, 3, 29, 12),
+        [at(2026, 3, 29, 1, 30)],
+    ),
+    (
+        "02:30 Berlin, repeated by the autumn change, fires once at its first reading (CEST)",
+        "30 2 * * *",
+        "Europe/Berlin",
+        at(2026, 10, 24, 12),
+        at(2026, 10, 25, 12),
+        [at(2026, 10, 25, 0, 30)],
+    ),
+    (
+        "every 20 minutes over an hour, in order",
+        "*/20 * * * *",
+        "Etc/UTC",
+        at(2026, 12, 5, 9, 59),
+        at(2026, 12, 5, 11),
+        [at(2026, 12, 5, 10), at(2026, 12, 5, 10, 20), at(2026, 12, 5, 10, 40), at(2026, 12, 5, 11)],
+    ),
+]
+
+
+@pytest.mark.parametrize("name,text,zone,since,now,expected", ALL_FIRES, ids=[f[0] for f in ALL_FIRES])
+def test_fire_times(name, text, zone, since, now, expected):
+    assert cron.fire_times(cron.parse(text), zone, since, now) == expected

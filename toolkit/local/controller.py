@@ -16,6 +16,11 @@ Runs as a thread inside the moto server's process (``toolkit.local.motoserver
   ``Booted.metadata``), and ``AWS_ENDPOINT_URL`` in its services' environment;
 - HAProxy's counts become ``AWS/ApplicationELB`` metrics in moto's CloudWatch,
   and every metric alarm is evaluated on its data (``toolkit.local.monitor``);
+- every Auto Scaling group's scheduled actions run at their times on the
+  stack's clock (``toolkit.local.clock``), and its target tracking policies
+  on ``ALBRequestCountPerTarget`` on those metrics (``toolkit.local.scaler``),
+  resizing the group through moto as SetDesiredCapacity does: its new
+  instances boot, and a terminated one drains before it stops (as above);
 - HAProxy's log of each request becomes the load balancer's access logs in
   moto's S3, where its attributes turn them on (``toolkit.local.accesslogs``);
 - the VPC's rules hold (``toolkit.vpc``, re-read every poll): a
@@ -43,7 +48,7 @@ import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from toolkit.local import accesslogs, buildinstances, egress, instances
+from toolkit.local import accesslogs, buildinstances, clock, egress, instances
 from toolkit.local.balancer import (
     REQUEST_LOG,
     Backend,
@@ -76,6 +81,7 @@ from toolkit.local.motostate import (
 )
 from toolkit.local.netfacts import network_view, reach_of
 from toolkit.local.netproxy import EndpointProxy, TargetPorts
+from toolkit.local.scaler import Scaler
 from toolkit.local.store import ImageStore
 from toolkit.vpc import NONE
 
@@ -120,6 +126,7 @@ class Controller:
         self.draining: dict[str, list[dict]] = {}  # tg ARN -> targets being drained
         self.haproxy = HAProxy(run_dir, live_dir)
         self.monitor = Monitor()
+        self.scaler = Scaler()  # scheduled actions (on the stack's clock) and target tracking
         self.access_logs: accesslogs.AccessLogs | None = None  # HAProxy's request log, written to S3 as access logs
         self.metadata: dict[str, MetadataServer] = {}  # instance id -> its metadata service
         self.identities: dict = {}  # instance id -> what its metadata service says (read from moto by this thread)
@@ -193,7 +200,8 @@ class Controller:
         self._enforce()
         rows = self._stat_rows()
         self._health(world, servers_of(rows))
-        self.monitor.step(world, rows, self.frontends, time.time())
+        self.monitor.step(world, rows, self.frontends, time.time(), self._healthy(world))
+        self.scaler.step(clock.now(self.dir), time.time(), self.monitor.samples)
         if self.access_logs is not None:
             names = accesslogs.names_of(world, self.frontends, self.served)
             self.access_logs.step(names, accesslogs.settings_of(world), time.time())
@@ -489,6 +497,15 @@ class Controller:
                     age=now - served.added if served else 0.0,
                 )
         self.health, self.draining = health, draining
+
+    def _healthy(self, world: World) -> dict[str, int]:
+        """Backend name -> its target group's healthy targets now."""
+        found: dict[str, int] = {}
+        for (arn, _), answer in self.health.items():
+            tg = world.target_groups.get(arn)
+            if tg is not None and answer[0] == "healthy":
+                found[backend_name(tg)] = found.get(backend_name(tg), 0) + 1
+        return found
 
     # --- teardown -----------------------------------------------------------------
 

@@ -7,7 +7,9 @@ one such delta into CloudWatch datums under ``AWS/ApplicationELB``, as an ALB
 reports them:
 
 - per target group (dimensions ``LoadBalancer`` + ``TargetGroup``):
-  ``RequestCount`` (the backend's requests), ``HTTPCode_Target_5XX_Count``
+  ``RequestCount`` (the backend's requests), ``RequestCountPerTarget`` (them
+  divided among the group's healthy targets, when it has any: what target
+  tracking on ``ALBRequestCountPerTarget`` reads), ``HTTPCode_Target_5XX_Count``
   (5xx answered by its servers), ``HTTPCode_ELB_5XX_Count`` (5xx HAProxy made
   itself for that backend: no server up, a broken connection),
   ``TargetResponseTime`` (seconds; HAProxy's running average ``rtime``,
@@ -61,8 +63,10 @@ def deltas(before: dict, now: dict) -> dict[tuple[str, str], dict[str, int]]:
     return grown
 
 
-def alb_datums(delta: dict[tuple[str, str], dict[str, int]], names: Names) -> list[dict]:
-    """CloudWatch ``MetricData`` entries for one delta (only what is non-zero)."""
+def alb_datums(
+    delta: dict[tuple[str, str], dict[str, int]], names: Names, healthy: dict[str, int] | None = None
+) -> list[dict]:
+    """CloudWatch ``MetricData`` entries for one delta (only what is non-zero); ``healthy``: backend -> healthy targets."""
     datums: list[dict] = []
     per_lb: dict[str, dict] = {}
     for backend, (lb, tg) in sorted(names.groups.items()):
@@ -76,6 +80,16 @@ def alb_datums(delta: dict[tuple[str, str], dict[str, int]], names: Names) -> li
         answered = max(_answered(row) - elb_5xx, 0)  # by its targets
         dims = [{"Name": "LoadBalancer", "Value": lb}, {"Name": "TargetGroup", "Value": tg}]
         datums += _counts(dims, row["req_tot"], target_5xx, elb_5xx)
+        serving = (healthy or {}).get(backend, 0)
+        if serving and row["req_tot"]:
+            datums.append(
+                {
+                    "MetricName": "RequestCountPerTarget",
+                    "Dimensions": dims,
+                    "Value": row["req_tot"] / serving,
+                    "Unit": "Count",
+                }
+            )
         if answered:
             datums.append(_timing(dims, answered, answered * row["rtime"] / 1000.0))
         lb_sum = per_lb.setdefault(lb, {"target_5xx": 0, "answered": 0, "seconds": 0.0})

@@ -44,19 +44,22 @@ class Monitor:
         self.samples: dict[tuple, list[alarms.Sample]] = defaultdict(list)
         self.wrote: dict[str, datetime] = {}  # alarm ARN -> state_updated_timestamp we set
 
-    def step(self, world: World, rows: list[dict], frontends: dict, now: float) -> None:
-        """Publish what the load balancer did since the last tick, then evaluate the alarms."""
-        self.publish(world, rows, frontends)
+    def step(
+        self, world: World, rows: list[dict], frontends: dict, now: float, healthy: dict[str, int] | None = None
+    ) -> None:
+        """Publish what the load balancer did since the last tick, then evaluate the alarms (``healthy``: backend ->
+        its healthy targets, for ``RequestCountPerTarget``)."""
+        self.publish(world, rows, frontends, healthy)
         self.evaluate(now)
 
     # --- metrics in -------------------------------------------------------------------
 
-    def publish(self, world: World, rows: list[dict], frontends: dict) -> None:
+    def publish(self, world: World, rows: list[dict], frontends: dict, healthy: dict[str, int] | None = None) -> None:
         current = metrics.counters(rows)
         delta = metrics.deltas(self.before, current)
         self.before = current
         for lb_arn, names in names_by_balancer(world, frontends).items():
-            datums = metrics.alb_datums(delta, names)
+            datums = metrics.alb_datums(delta, names, healthy)
             if datums:
                 put_metrics(lb_arn, metrics.NAMESPACE, datums)
 

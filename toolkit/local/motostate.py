@@ -228,6 +228,16 @@ def cloudwatch_regions() -> list:
         return [backend for account in list(dict.values(cloudwatch_backends)) for backend in list(dict.values(account))]
 
 
+def autoscaling_regions() -> list:
+    """Every Auto Scaling backend moto has made (one per account and region)."""
+    from moto.autoscaling.models import autoscaling_backends
+
+    with LOCK:
+        return [
+            backend for account in list(dict.values(autoscaling_backends)) for backend in list(dict.values(account))
+        ]
+
+
 def identity_of(inst):
     """What the metadata service says about a moto instance (its role: the instance profile's, else ``rodeo-local``)."""
     import base64

@@ -18,13 +18,15 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.integration.local.conftest import CACHE, in_instance, leftovers
+from tests.support.load import Load
 from toolkit import procs
 from toolkit.aws import once_settled
-from toolkit.local import seed, stack
+from toolkit.local import clock, seed, stack
 from toolkit.local.environment import LocalEnvironment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -317,6 +319,80 @@ def test_scale_in_drains_then_removes_the_instance(live):
     assert containers([gone]) == [] and not folder.exists()
     assert live.states([gone]) == {gone: "terminated"}
     assert procs.mounts((str(folder),)) == []
+
+
+def next_local(after: datetime, zone: str, hour: int) -> datetime:
+    """The first ``hour``:00:01 in ``zone`` after ``after`` (one second past a schedule at ``hour``:00)."""
+    local = after.astimezone(ZoneInfo(zone))
+    when = local.replace(hour=hour, minute=0, second=1, microsecond=0)
+    return when if when > local else when + timedelta(days=1)
+
+
+def test_a_schedule_scales_the_serving_group_in_at_night_and_out_in_the_morning_without_a_failed_request(live):
+    """Scheduled actions on the live stack's clock (issue 24, item 1): at "night" the group drains one instance and
+    stops it, in the "morning" it boots one back, under steady load, and no request fails."""
+    zone, name = "Europe/Berlin", "live-blue"
+    live.group("blue", 2)  # from the tests before: 2 instances, healthy, holding every request
+    live.wait_health("blue", lambda h: len(h) == 2 and all(s == "healthy" for s, _ in h.values()))
+    actions = [
+        {"ScheduledActionName": "night", "Recurrence": "0 22 * * *", "MinSize": 1, "DesiredCapacity": 1},
+        {"ScheduledActionName": "morning", "Recurrence": "0 7 * * *", "MinSize": 2},  # desired follows the minimum
+    ]
+    live.asg.batch_put_scheduled_update_group_action(
+        AutoScalingGroupName=name, ScheduledUpdateGroupActions=[dict(a, TimeZone=zone) for a in actions]
+    )
+    before = live.instances("blue")
+    night = next_local(clock.now(live.st.live_dir), zone, 22)
+    try:
+        with Load(live.url, rate=40, workers=4, max_seconds=120, max_requests=4800) as load:
+            time.sleep(1.0)
+            clock.set_to(live.st.live_dir, night)
+            (kept,) = wait_for(lambda: live.instances("blue") if len(live.instances("blue")) == 1 else None, 10)
+            (gone,) = set(before) - {kept}
+            alive_while_draining = []
+            deadline = time.monotonic() + DRAIN_SECONDS + 30
+            while True:  # the target drains while its instance runs, then leaves; then the instance stops
+                health = live.health("blue")
+                if health.get(gone, ("",))[0] == "draining":
+                    alive_while_draining.append(containers([gone]) == [gone])
+                if health == {kept: ("healthy", None)} and not containers([gone]):
+                    break
+                assert time.monotonic() < deadline, (health, containers([gone]))
+                time.sleep(0.2)
+            assert alive_while_draining and all(alive_while_draining), alive_while_draining
+            assert wait_for(lambda: live.states([gone]) == {gone: "terminated"}, 30)
+            assert sizes(live, name) == (1, 4, 1, 1)
+            clock.set_to(live.st.live_dir, next_local(night, zone, 7))
+            wait_for(lambda: len(live.instances("blue")) == 2, 10)
+            added = (set(live.instances("blue")) - {kept}).pop()
+            live.wait_health("blue", lambda h: h == {kept: ("healthy", None), added: ("healthy", None)}, timeout=90)
+            assert sizes(live, name) == (2, 4, 2, 2)
+            assert containers(sorted([kept, added])) == sorted([kept, added])
+            time.sleep(1.0)
+    finally:
+        clock.reset(live.st.live_dir)
+        live.asg.batch_delete_scheduled_action(AutoScalingGroupName=name, ScheduledActionNames=["night", "morning"])
+    summary = load.summary()
+    print(f"night and morning under load: {summary}, {load.now():.1f}s")
+    assert summary["requests"] >= 40 * 10, summary  # the load ran through both
+    assert summary["failed"] == 0, (summary, load.failed()[:5])
+
+
+def sizes(live: Live, name: str) -> tuple[int, int, int, int]:
+    """(min, max, desired, instances) of an Auto Scaling group."""
+    group = live.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return group["MinSize"], group["MaxSize"], group["DesiredCapacity"], len(group["Instances"])
+
+
+def wait_for(answer, timeout: float):
+    """Poll ``answer()`` every 0.2 s until it is truthy, and return it; AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = answer()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"nothing after {timeout}s"
+        time.sleep(0.2)
 
 
 def test_changed_health_settings_apply_and_a_wrong_code_is_a_mismatch(live):

@@ -330,3 +330,16 @@ def test_metadata_tokens_and_credentials():
     assert answer("GET", "/latest/meta-data/iam/security-credentials/", header, WHO, tokens, NOW, None)[0] == 404
     assert b"iam/" not in answer("GET", "/latest/meta-data/", header, WHO, tokens, NOW, None)[2]
     assert answer("GET", "/latest/meta-data/instance-id", header, WHO, tokens, NOW + 11)[0] == 401  # expired
+
+
+@pytest.mark.parametrize(
+    "healthy,expected",
+    [
+        ({"tg-blue": 4}, 2.5),  # 10 requests among 4 healthy targets
+        ({"tg-blue": 0}, None),  # none healthy: no per-target count
+        ({}, None),
+    ],
+)
+def test_request_count_per_target_divides_among_healthy_targets(healthy, expected):
+    delta = deltas({}, counters([_row("tg-blue", "BACKEND", 10, 10), _row("lb-web", "FRONTEND", 10, 10)]))
+    assert _by_name(alb_datums(delta, NAMES, healthy)).get(("RequestCountPerTarget", 2)) == expected

@@ -1,0 +1,227 @@
+"""The live stack's scheduled actions carried out in moto (toolkit.local.scaler), on moto in this process, with a clock of the test's."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, FakeScheduledAction
+
+from toolkit.local import clock
+from toolkit.local.alarms import Sample
+from toolkit.local.scaler import Scaler
+
+REGION = "us-east-1"
+NIGHT = datetime(2026, 12, 5, 21, tzinfo=timezone.utc)  # 22:00 in Berlin
+TICK = timedelta(seconds=0.5)
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        ec2, asg = boto3.client("ec2", REGION), boto3.client("autoscaling", REGION)
+        ami = ec2.register_image(Name="scaler", RootDeviceName="/dev/xvda")["ImageId"]
+        ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": ami})
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName="web",
+            LaunchTemplate={"LaunchTemplateName": "web"},
+            MinSize=2,
+            MaxSize=4,
+            DesiredCapacity=3,
+            AvailabilityZones=[f"{REGION}a"],
+        )
+        asg.put_scheduled_update_group_action(
+            AutoScalingGroupName="web",
+            ScheduledActionName="night",
+            Recurrence="0 22 * * *",
+            TimeZone="Europe/Berlin",
+            MinSize=1,
+            DesiredCapacity=1,
+        )
+        yield asg
+
+
+def group(asg) -> tuple[int, int, int, int]:
+    """(min, max, desired, instances in service)."""
+    g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+    return g["MinSize"], g["MaxSize"], g["DesiredCapacity"], len(g["Instances"])
+
+
+def ticks(scaler: Scaler, start: datetime, end: datetime) -> None:
+    at = start
+    while at <= end:
+        scaler.step(at)
+        at += TICK
+
+
+def test_night_scales_in_through_moto_at_its_time_and_not_before(aws):
+    scaler = Scaler()
+    ticks(scaler, NIGHT - 2 * TICK, NIGHT - TICK)
+    assert group(aws) == (2, 4, 3, 3)
+    scaler.step(NIGHT)
+    assert group(aws) == (1, 4, 1, 1)
+
+
+def test_the_first_reading_only_starts_the_clock(aws):
+    scaler = Scaler()
+    scaler.step(NIGHT + TICK)  # a stack started after 22:00 does not run tonight's action
+    assert group(aws) == (2, 4, 3, 3)
+
+
+def test_a_suspended_group_skips_its_action_and_does_not_run_it_late(aws):
+    scaler = Scaler()
+    scaler.step(NIGHT - TICK)
+    aws.suspend_processes(AutoScalingGroupName="web", ScalingProcesses=["ScheduledActions"])
+    scaler.step(NIGHT)
+    aws.resume_processes(AutoScalingGroupName="web", ScalingProcesses=["ScheduledActions"])
+    ticks(scaler, NIGHT + TICK, NIGHT + 4 * TICK)
+    assert group(aws) == (2, 4, 3, 3)
+
+
+def test_a_clock_moved_back_fires_nothing_twice(aws):
+    scaler = Scaler()
+    scaler.step(NIGHT - TICK)
+    scaler.step(NIGHT)
+    aws.update_auto_scaling_group(AutoScalingGroupName="web", MinSize=2, DesiredCapacity=3)
+    scaler.step(NIGHT - 10 * TICK)
+    ticks(scaler, NIGHT - TICK, NIGHT + TICK)
+    assert group(aws) == (2, 4, 3, 3)
+
+
+def test_a_one_time_action_runs_then_leaves_the_group(aws):
+    start = NIGHT + timedelta(hours=1)
+    aws.put_scheduled_update_group_action(
+        AutoScalingGroupName="web", ScheduledActionName="once", StartTime=start, DesiredCapacity=4
+    )
+    scaler = Scaler()
+    scaler.step(start - TICK)
+    scaler.step(start)
+    assert group(aws) == (2, 4, 4, 4)
+    names = [a["ScheduledActionName"] for a in aws.describe_scheduled_actions()["ScheduledUpdateGroupActions"]]
+    assert names == ["night"]
+
+
+def test_the_offset_file_moves_only_the_stacks_clock(tmp_path):
+    assert clock.offset(tmp_path) == 0.0
+    clock.set_to(tmp_path, NIGHT)
+    moved = clock.now(tmp_path)
+    assert abs((moved - NIGHT).total_seconds()) < 5
+    clock.reset(tmp_path)
+    assert clock.offset(tmp_path) == 0.0
+    with pytest.raises(ValueError):
+        clock.set_to(tmp_path, NIGHT.replace(tzinfo=None))
+
+
+LABEL = "app/web/0123/targetgroup/web-blue/4567"
+METRIC = (
+    "AWS/ApplicationELB",
+    "RequestCountPerTarget",
+    frozenset({("LoadBalancer", "app/web/0123"), ("TargetGroup", "targetgroup/web-blue/4567")}),
+)
+PERIOD = 2.0
+WALL = (time.time() // 2 + 30) * 2.0  # a period's end, a minute on: moto launches instances by the real clock
+
+
+def track(asg, disable_scale_in: bool = False) -> None:
+    asg.put_scaling_policy(
+        AutoScalingGroupName="web",
+        PolicyName="rodeo-requests",
+        PolicyType="TargetTrackingScaling",
+        EstimatedInstanceWarmup=0,
+        TargetTrackingConfiguration={
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "ALBRequestCountPerTarget",
+                "ResourceLabel": LABEL,
+            },
+            "TargetValue": 100.0,
+            "DisableScaleIn": disable_scale_in,
+        },
+    )
+
+
+def load(per_period: list[float], end: float = WALL) -> dict:
+    """The monitor's index with one datapoint per period (oldest first), the last period ending at ``end``."""
+    n = len(per_period)
+    return {METRIC: [Sample(end - (n - 1 - i) * PERIOD - 0.1, v) for i, v in enumerate(per_period)]}
+
+
+def test_a_period_counts_once_it_has_ended(aws):
+    track(aws)
+    scaler = Scaler(period=PERIOD)
+    scaler.step(NIGHT - TICK, WALL + PERIOD - 0.5, load([50.0] * 12 + [250.0] * 3, end=WALL + PERIOD))
+    assert group(aws) == (2, 4, 3, 3)  # the third high period has not ended
+    scaler.step(NIGHT - TICK, WALL + PERIOD, load([50.0] * 12 + [250.0] * 3, end=WALL + PERIOD))
+    assert group(aws) == (2, 4, 4, 4)
+
+
+def test_target_tracking_scales_out_in_proportion_up_to_the_maximum(aws):
+    track(aws)
+    scaler = Scaler(period=PERIOD)
+    scaler.step(NIGHT - TICK, WALL, load([50.0] * 12 + [250.0] * 2))  # two periods high: no alarm yet
+    assert group(aws) == (2, 4, 3, 3)
+    scaler.step(NIGHT - TICK, WALL, load([50.0] * 12 + [250.0] * 3))
+    assert group(aws) == (2, 4, 4, 4)  # ceil(3 x 250 / 100) = 8, capped at the maximum
+
+
+def test_target_tracking_scales_in_after_fifteen_low_periods_to_no_less_than_the_minimum(aws):
+    track(aws)
+    scaler = Scaler(period=PERIOD)
+    scaler.step(NIGHT - TICK, WALL, load([20.0] * 15))
+    assert group(aws) == (2, 4, 2, 2)  # ceil(3 x 20 / 100) = 1, the minimum is 2
+
+
+def test_target_tracking_waits_while_alarm_notification_is_suspended_or_scale_in_is_disabled(aws):
+    aws.suspend_processes(AutoScalingGroupName="web", ScalingProcesses=["AlarmNotification"])
+    track(aws)
+    scaler = Scaler(period=PERIOD)
+    scaler.step(NIGHT - TICK, WALL, load([50.0] * 12 + [250.0] * 3))
+    assert group(aws) == (2, 4, 3, 3)
+    aws.resume_processes(AutoScalingGroupName="web", ScalingProcesses=["AlarmNotification"])
+    track(aws, disable_scale_in=True)
+    scaler.step(NIGHT - TICK, WALL, load([20.0] * 15))
+    assert group(aws) == (2, 4, 3, 3)
+
+
+def test_a_group_a_policy_resized_is_looked_at_again_after_one_period(aws):
+    track(aws)
+    scaler = Scaler(period=PERIOD)
+    aws.update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=10)
+    scaler.step(NIGHT - TICK, WALL, load([50.0] * 12 + [150.0] * 3))
+    assert group(aws)[2] == 5  # ceil(3 x 150 / 100)
+    scaler.step(NIGHT - TICK, WALL + PERIOD / 2, load([50.0] * 12 + [150.0] * 3))  # no new period yet
+    assert group(aws)[2] == 5
+    scaler.step(NIGHT - TICK, WALL + PERIOD, load([50.0] * 11 + [150.0] * 4, end=WALL + PERIOD))
+    assert group(aws)[2] == 8  # ceil(5 x 150 / 100)
+
+
+def test_moto_still_has_what_the_scaler_reads_and_calls():
+    assert list(inspect.signature(AutoScalingBackend.set_desired_capacity).parameters) == [
+        "self",
+        "group_name",
+        "desired_capacity",
+    ]
+    action = inspect.signature(FakeScheduledAction.__init__).parameters
+    assert {"desired_capacity", "max_size", "min_size", "start_time", "end_time", "recurrence", "time_zone"} <= set(
+        action
+    )
+    assert isinstance(FakeAutoScalingGroup.suspended_processes, property)
+
+
+def test_an_action_with_a_start_time_the_scaler_cannot_read_is_left_alone_and_the_others_run(aws):
+    from moto.autoscaling.models import autoscaling_backends
+
+    aws.put_scheduled_update_group_action(
+        AutoScalingGroupName="web", ScheduledActionName="broken", StartTime=NIGHT + timedelta(days=1), DesiredCapacity=4
+    )
+    backend = autoscaling_backends["123456789012"][REGION]
+    broken = next(a for a in backend.scheduled_actions.values() if a.scheduled_action_name == "broken")
+    broken.start_time = "not a time"  # moto keeps the request's text as it came
+    scaler = Scaler()
+    scaler.step(NIGHT - TICK)
+    scaler.step(NIGHT)
+    assert group(aws) == (1, 4, 1, 1)
+    assert broken in backend.scheduled_actions.values()
