@@ -1,11 +1,10 @@
-"""Suite-wide: the slowest test files first, among files xdist would hand out together; Ctrl-C as a terminal sends it.
+"""Suite-wide: the slowest test files first; Ctrl-C as a terminal sends it.
 
 The suite runs on pytest-xdist workers with ``--dist loadfile``: a file is one
-unit of work. xdist hands out the files with the most tests first (see
-pyproject.toml), so this order only decides among files of equal counts;
-with ``--no-loadscope-reorder`` it would decide all (tried: an order
-dependency failed, see the README's Development section). The list is ordered
-by measured duration (``pytest --durations``), slowest first; a file not
+unit of work, handed out in this order (``--no-loadscope-reorder`` in
+pyproject.toml keeps it; xdist's own would hand out the files with the most
+tests first). The list is ordered by measured duration (``pytest
+--durations``), slowest first, so no long file starts last; a file not
 listed keeps its place after them.
 """
 
