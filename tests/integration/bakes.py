@@ -158,6 +158,26 @@ class Project:
         with open(self.root / rel, "a") as fh:
             fh.write(text)
 
+    def live_slot_at_capacity(self, endpoint: str, timeout: float = 120.0) -> None:
+        """The app's live slot sized to its ``capacity`` (desired, min, max) with that many healthy targets.
+
+        The modules on a worker share its stack and the app ``web``: one before
+        may have left the live slot smaller (``test_deploy.quick``: one
+        instance), and a test that checks the invariant against ``capacity.min``
+        must start from an environment that meets it.
+        """
+        from toolkit import config
+        from toolkit.release import slots
+
+        cfg = config.load("local", self.root)
+        aws = LocalEnvironment(region=cfg.region, endpoint=endpoint)
+        env = slots.resolve(cfg, aws)
+        weights = slots.listener_weights(env, aws)
+        live = max(slots.SLOTS, key=lambda slot: weights.get(env.target_groups[slot], 0))
+        cap = cfg.release.capacity
+        slots.set_capacity(env, aws, live, cap.desired, cap.min, cap.max)
+        assert slots.wait_in_service(env, aws, live, cap.desired, timeout), slots.read(env, aws)
+
     @staticmethod
     def amis(ec2) -> list[str]:
         return sorted(i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"])

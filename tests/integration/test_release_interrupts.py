@@ -45,6 +45,14 @@ def assert_invariant(info: dict, need: int = 2) -> None:
             assert slot["healthy"] >= need, f"{name} holds weight {slot['weight']} with {slot['healthy']} healthy"
 
 
+@pytest.fixture(autouse=True)
+def serving(project: Project, ec2):
+    """Each test starts from a live slot that meets the invariant (a module before on this worker may have left it
+    smaller): the environment seeded by a first command, then sized to its capacity."""
+    status(project)
+    project.live_slot_at_capacity(ec2.meta.endpoint_url)
+
+
 @pytest.mark.parametrize(
     "point,how",
     [
