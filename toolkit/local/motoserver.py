@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -406,6 +405,8 @@ def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = Non
         raise SystemExit(
             "--live needs its own mount and PID namespaces: run it under 'unshare --mount --pid --fork --kill-child --propagation private --mount-proc'"
         )
+    from moto import server as moto_server
+
     from toolkit.local.controller import Controller
     from toolkit.local.store import ImageStore
 
@@ -422,7 +423,9 @@ def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = Non
         controller.stop()
         os._exit(0)
 
-    signal.signal(signal.SIGTERM, stop)
+    # moto's main installs its own handler for both (sys.exit: the controller's thread died with the process, and
+    # no instance was powered off): it installs whatever its module's name holds when it starts.
+    moto_server.signal_handler = stop
     controller.start()
     return controller
 
