@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit import procs
+from toolkit.local import cgroups
 
 BOOT_TIMEOUT = 120.0
 AWS_PORT = 4566  # inside an instance, the AWS endpoint is http://127.0.0.1:AWS_PORT
@@ -64,8 +65,14 @@ def run(*cmd: str) -> subprocess.CompletedProcess:
     return done
 
 
-def spawn(cmd: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
-    """Start a long-running helper (nspawn, socat, haproxy) logging to ``log``."""
+def spawn(cmd: list[str], log: Path, env: dict | None = None, cgroup: list[Path] | None = None) -> subprocess.Popen:
+    """Start a long-running helper (nspawn, socat, haproxy) logging to ``log``; in the ``cgroup`` folders if given."""
+
+    def prepare() -> None:
+        procs.die_with_parent()
+        if cgroup:
+            cgroups.enter(cgroup)
+
     with open(log, "ab") as out:
         return subprocess.Popen(
             cmd,
@@ -73,7 +80,7 @@ def spawn(cmd: list[str], log: Path, env: dict | None = None) -> subprocess.Pope
             stdout=out,
             stderr=subprocess.STDOUT,
             env={"PATH": _PATH, "LANG": "C.UTF-8", **(env or {})},
-            preexec_fn=procs.die_with_parent,
+            preexec_fn=prepare,
         )
 
 
@@ -104,6 +111,7 @@ class Booted:
     started: float = field(default_factory=time.monotonic)
     ready: bool = False
     forwarders: dict = field(default_factory=dict)  # port -> Popen of socat
+    cgroups: list = field(default_factory=list)  # its own cgroup folders (toolkit.local.cgroups), removed once stopped
 
     @property
     def merged(self) -> Path:
@@ -249,8 +257,11 @@ def boot(
         "-M",
         instance_id,
     ]
-    proc = spawn(cmd, base / "console.log", env={"NOTIFY_SOCKET": str(notify_path)})
-    return Booted(instance_id, base, netns, proc, notify, notify_path)
+    folders = cgroups.folders_for(
+        f"{run_dir.name.removeprefix(cgroups.PREFIX)}-{instance_id}"
+    )  # the stack's, then its own
+    proc = spawn(cmd, base / "console.log", env={"NOTIFY_SOCKET": str(notify_path)}, cgroup=folders)
+    return Booted(instance_id, base, netns, proc, notify, notify_path, cgroups=folders)
 
 
 def stop(booted: Booted, keep_disk: bool) -> None:
@@ -263,6 +274,7 @@ def stop(booted: Booted, keep_disk: bool) -> None:
         end(proc, timeout=1)
     booted.forwarders.clear()
     end(booted.proc, timeout=POWEROFF_TIMEOUT)
+    cgroups.remove(booted.cgroups)
     booted.notify.close()
     booted.notify_path.unlink(missing_ok=True)
     unmount(booted.dir, booted.netns, keep_disk)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Iterator
 
 from toolkit.errors import StackError
-from toolkit.local import seed
+from toolkit.local import cgroups, seed
 from toolkit.local.store import ImageStore
 
 START_TIMEOUT = 30.0
@@ -152,6 +152,7 @@ def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> 
             lost = _read_state(stack).get("pid")
             stack.store.clear()
             _forget_live(stack)
+            cgroups.sweep(stack.run_dir.name)
             url = _start(stack)
             if lost and not _alive(lost):
                 print(
@@ -211,6 +212,7 @@ def _stop(stack: Stack) -> bool:
                 time.sleep(0.1)
         stopped = True
     (stack.dir / "stack.json").unlink(missing_ok=True)
+    cgroups.sweep(stack.run_dir.name)  # a killed server's instances left theirs
     _discard_kept(stack)
     stack.store.clear()
     _forget_live(stack)

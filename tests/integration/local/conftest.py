@@ -40,7 +40,8 @@ def layers() -> dict[str, Path]:
 
 
 def leftovers(st: stack.Stack) -> dict:
-    """What a live stack left: its helper processes, its mounts, network namespaces named rodeo-* on the host."""
+    """What a live stack left: its helper processes, its mounts, network namespaces named rodeo-* on the host, its
+    instances' cgroups (``toolkit.local.cgroups``: named after its run folder)."""
     needles = (str(st.state_dir), str(st.run_dir))
     found = [
         f"{pid} {cmdline[:160]}"
@@ -48,7 +49,8 @@ def leftovers(st: stack.Stack) -> dict:
         if any(n in cmdline for n in needles) and any(h in cmdline for h in HELPERS) and procs.alive(pid)
     ]
     netns = sorted(p.name for p in Path("/run/netns").glob("rodeo-*")) if Path("/run/netns").is_dir() else []
-    return {"processes": found, "mounts": procs.mounts(needles), "netns": netns}
+    groups = sorted(str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{st.run_dir.name}-*"))
+    return {"processes": found, "mounts": procs.mounts(needles), "netns": netns, "cgroups": groups}
 
 
 def host_pid_of_container(instance_id: str) -> int:

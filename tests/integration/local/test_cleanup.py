@@ -18,7 +18,7 @@ from toolkit.local.environment import LocalEnvironment
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 REGION = "us-east-1"
-CLEAN = {"processes": [], "mounts": [], "netns": []}
+CLEAN = {"processes": [], "mounts": [], "netns": [], "cgroups": []}
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +73,13 @@ def test_kill_9_leaves_nothing_and_the_next_up_starts_clean(rootfs, tmp_path, vi
         assert any("imds.sock" in p for p in running) and any("aws.sock" in p for p in running), running
         pid = stack.status(st)["pid"] if victim == "unshare" else server_pid(st)
         os.kill(pid, signal.SIGKILL)
-        assert wait_clean(st) == CLEAN
+        # Processes, mounts and namespaces go with the server; its instance's empty cgroup folders wait for the
+        # next up or down (nothing else runs to remove them).
+        assert wait_clean(st) | {"cgroups": []} == CLEAN
         assert not stack.status(st)["running"]
         iid = boot_one(st)  # starts clean: a new server, a fresh instance folder only
         assert [p.name for p in (st.live_dir / "instances").iterdir()] == [iid]
+        assert {Path(p).name for p in leftovers(st)["cgroups"]} == {f"{st.run_dir.name}-{iid}"}  # the old ones swept
     finally:
         stack.down(st)
     assert leftovers(st) == CLEAN

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.integration.local.conftest import CACHE, in_instance, leftovers
+from tests.integration.local.conftest import CACHE, host_pid_of_container, in_instance, leftovers
 from tests.support.load import Load
 from toolkit import procs
 from toolkit.aws import once_settled
@@ -189,6 +189,13 @@ def versions(url: str, count: int) -> dict[str, int]:
     return counts
 
 
+def systemd_cgroups(instance_id: str) -> set[str]:
+    """The cgroup paths of the instance's systemd in the hierarchies that track it, from its own folder's name on."""
+    lines = Path(f"/proc/{host_pid_of_container(instance_id)}/cgroup").read_text().splitlines()
+    paths = [line.split(":", 2)[2] for line in lines if line.startswith("0::") or ":name=systemd:" in line]
+    return {path[path.rindex("/rodeo-") :] if "/rodeo-" in path else path for path in paths}
+
+
 def containers(ids: list[str]) -> list[str]:
     return [i for i in ids if any(c.startswith("systemd-nspawn") and f"-M {i}" in c for _, c, _ in procs.processes())]
 
@@ -213,6 +220,10 @@ def test_scale_up_boots_instances_that_pass_their_checks(live):
     assert all(s == "initial" for s, _ in seen[0].values()), seen
     assert live.states(ids) == {i: "running" for i in ids}
     assert containers(ids) == ids
+    # Each in cgroups of its own (toolkit.local.cgroups): side by side they shared systemd's, and a unit one finished
+    # while the other started it failed there.
+    own = {i: {f"/{live.st.run_dir.name}-{i}/payload/init.scope"} for i in ids}
+    assert {i: systemd_cgroups(i) for i in ids} == own
     # The sealed image made its own host keys at boot: sshd runs.
     assert in_instance(ids[0], "systemctl", "is-active", "ssh").stdout.strip() == "active"
 
@@ -728,5 +739,5 @@ def test_an_image_that_cannot_boot_says_why(live, tmp_path):
 def test_down_leaves_nothing(live):
     assert leftovers(live.st)["processes"]
     assert stack.down(live.st)
-    assert leftovers(live.st) == {"processes": [], "mounts": [], "netns": []}
+    assert leftovers(live.st) == {"processes": [], "mounts": [], "netns": [], "cgroups": []}
     assert not live.st.live_dir.exists() and not live.st.run_dir.exists()

@@ -119,7 +119,7 @@ def world(layers, tmp_path_factory):
             yield w
         finally:
             w.follower.stop()  # before the stack stops: it polls the stack's endpoint
-    assert leftovers(st) == {"processes": [], "mounts": [], "netns": []}
+    assert leftovers(st) == {"processes": [], "mounts": [], "netns": [], "cgroups": []}
 
 
 def request(world: World, probe: str) -> None:

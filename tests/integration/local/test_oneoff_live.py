@@ -51,7 +51,7 @@ def live(layers, tmp_path_factory):
     folder = tmp_path_factory.mktemp("oneoff-live")
     with livebuilds.live_release(folder, ROOT, CACHE) as (cfg, st, aws):
         yield cfg, st, aws, folder, livebuilds.build(st, aws.client("ec2"), layers, folder, "2.0.0")
-    assert leftovers(st) == {"processes": [], "mounts": [], "netns": []}
+    assert leftovers(st) == {"processes": [], "mounts": [], "netns": [], "cgroups": []}
 
 
 def one_offs(aws) -> dict[str, str]:

@@ -110,7 +110,7 @@ def world(layers, tmp_path_factory):
         yield w
     finally:
         stack.down(st)
-    assert leftovers(st) == {"processes": [], "mounts": [], "netns": []}
+    assert leftovers(st) == {"processes": [], "mounts": [], "netns": [], "cgroups": []}
 
 
 def assert_no_failures(load: Load, steps: Steps) -> dict:
