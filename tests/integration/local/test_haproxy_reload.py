@@ -8,7 +8,6 @@ missing from (or left in) the process that serves the next request.
 
 from __future__ import annotations
 
-import http.server
 import socket
 import socketserver
 import threading
@@ -19,21 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.answers import Ok
 from toolkit.local.balancer import Backend, Check, Frontend, HAProxy, Server, apportion, render_config, sockets_of
 
 pytestmark = pytest.mark.integration
 RELOADS = 5
-
-
-class _Ok(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
 
 
 class _UnixHTTP(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -66,7 +55,7 @@ def _answers(url: str, seconds: float = 10.0) -> int:
 
 @pytest.fixture
 def app(tmp_path):
-    server = _UnixHTTP(str(tmp_path / "app.sock"), _Ok)
+    server = _UnixHTTP(str(tmp_path / "app.sock"), Ok)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield str(tmp_path / "app.sock")
     server.shutdown()

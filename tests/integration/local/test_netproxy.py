@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.support.answers import Ok
 from toolkit.local.netproxy import Blackhole, EndpointProxy, TargetPorts
 from toolkit.vpc import ALL, NONE
 
@@ -20,20 +21,9 @@ pytestmark = pytest.mark.integration
 SIGNED = "POST / HTTP/1.1\r\nHost: 127.0.0.1:4566\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKID/20261205/us-east-1/{service}/aws4_request, Signature=0\r\nContent-Length: 0\r\n\r\n"
 
 
-class Answer(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def upstream():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address[1]
