@@ -9,8 +9,8 @@ purposes, each one a role Rodeo can run as:
 - ``verify``: ``invoke verify --ami`` on AWS (temporary key pair, security
   group and instance; the verdict tags);
 - ``release``: release, rollback, scale, releases, status and setup (weights, slot groups,
-  launch template, alarms, the lock and ledger table; with ``release.analysis``, the load
-  balancer's access logs);
+  launch template, alarms, the lock and ledger table, the load balancer's access logs: every release's
+  picture reads them, and ``release.analysis`` judges on them);
 - ``run``: ``invoke run`` (the live slot's AMI and config version, the
   one-off instance: launched, followed in its log stream, terminated);
 - ``prune``: what prune reads to know what is in use, and the deletions;
@@ -28,8 +28,8 @@ purposes, each one a role Rodeo can run as:
 - ``instance``: the role of the release's instances (``release.instance_profile``):
   what their config loader and log shipper call, for this app and environment only.
 
-Every statement is scoped to the environment's regions with
-``aws:RequestedRegion``; statements that AWS lets us scope further name
+Every statement is scoped to the environment's regions: by the region its
+resources' ARNs name, else with ``aws:RequestedRegion``; statements that AWS lets us scope further name
 Rodeo's resources (by ARN, or by the ``rodeo:*`` tags Rodeo and Packer put
 on them). ``Describe*``/``Get*`` reads that support no resource-level
 permissions stay on ``"*"``. The ARNs assume the ``aws`` partition.
@@ -160,7 +160,7 @@ def policy(config: Config, purposes: tuple[str, ...] = PURPOSES) -> dict:
     statements = []
     for g in grants(config, purposes):
         condition = {op: dict(keys) for op, keys in g.condition.items()}
-        if not g.global_service:
+        if not g.global_service and not regional(g.resources, where["aws:RequestedRegion"]):
             condition.setdefault("StringEquals", {}).update(where)
         statements.append(
             {
@@ -172,6 +172,12 @@ def policy(config: Config, purposes: tuple[str, ...] = PURPOSES) -> dict:
             }
         )
     return {"Version": VERSION, "Statement": statements}
+
+
+def regional(resources: tuple[str, ...], allowed: list[str]) -> bool:
+    """True when every resource is an ARN naming one of the ``allowed`` regions: the region is scoped already, and
+    the statement needs no ``aws:RequestedRegion`` (a managed policy holds 6,144 characters)."""
+    return all(r.startswith("arn:") and r.split(":", 4)[3] in allowed for r in resources)
 
 
 def actions(config: Config, purposes: tuple[str, ...] = PURPOSES, packer: bool | None = None) -> set[str]:
@@ -533,19 +539,20 @@ def _release(config: Config) -> list[Grant]:
         Grant("ReleaseWho", ("sts:GetCallerIdentity",)),
         # The release phase (release.release_command, or the release: line of a Procfile image) runs on a one-off instance.
         *([g for g in _oneoff(config, "Release") if g.actions != ("iam:PassRole",)] if _phased(config) else []),
-        *(_analysis(config) if rel.analysis.enabled else []),
+        *_access_logs(config),
     ]
 
 
-def _analysis(config: Config) -> list[Grant]:
-    """The canary analysis (``toolkit.canary``): where the load balancer writes its access logs, and reading them;
-    named metrics from CloudWatch. The bucket is the load balancer's setting, not Rodeo's: the statements name the
-    keys Elastic Load Balancing writes in the environment's region, in any bucket."""
+def _access_logs(config: Config) -> list[Grant]:
+    """Where the load balancer writes its access logs, and reading them: every release's picture draws its traffic
+    from them (``toolkit.release.report``), and the canary analysis judges on them (``toolkit.canary``); the
+    analysis's named metrics from CloudWatch. The bucket is the load balancer's setting, not Rodeo's: the statements
+    name the keys Elastic Load Balancing writes in the environment's region, in any bucket."""
     rel = config.release
     assert rel is not None
     region = config.region
     reads = ["elasticloadbalancing:DescribeLoadBalancerAttributes"]
-    if any(not isinstance(m, str) for m in rel.analysis.metrics):
+    if rel.analysis.enabled and any(not isinstance(m, str) for m in rel.analysis.metrics):
         reads.append("cloudwatch:GetMetricData")
     logs = f"AWSLogs/*/elasticloadbalancing/{region}/*"
     return [

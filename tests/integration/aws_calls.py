@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from toolkit.aws import Aws
+from toolkit.local.auth import IAM_ACTION
 
 # botocore service name -> IAM action prefix, where they differ.
 IAM_PREFIX = {"elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing", "monitoring": "cloudwatch"}
@@ -26,8 +27,10 @@ HOOK_ID = "rodeo-iam-recorder"
 
 
 def iam_action(service: str, operation: str) -> str:
-    """``elbv2``, ``ModifyListener`` -> ``elasticloadbalancing:ModifyListener``."""
-    return f"{IAM_PREFIX.get(service, service)}:{operation}"
+    """``elbv2``, ``ModifyListener`` -> ``elasticloadbalancing:ModifyListener``; an operation IAM authorizes as
+    another action, as that one (``s3``, ``ListObjectsV2`` -> ``s3:ListBucket``: ``toolkit.local.auth.IAM_ACTION``)."""
+    action = f"{IAM_PREFIX.get(service, service)}:{operation}"
+    return IAM_ACTION.get(action, action)
 
 
 def dependent(service: str, operation: str, params: dict) -> list[str]:

@@ -46,7 +46,7 @@ from toolkit.images.prune import prune
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment
 from toolkit.local.hosts import LocalHosts
-from toolkit.release import history, ledger, resize, rollout, smoke
+from toolkit.release import history, ledger, report, resize, rollout, smoke
 from toolkit.release import setup as infra
 from toolkit.release import status as release_status
 from toolkit.ui import Silent
@@ -169,6 +169,10 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         assert resize.scale(cfg, aws, resize.parse("3"), reporter=Silent()).outcome == "scaled"
         first = history.read(cfg, aws).runs[-1]
         assert rollout.rollback(cfg, aws, to=first.number, reporter=Silent()).outcome == "restored"
+        # Every release's picture reads the load balancer's access logs (analysis on or off): the same user.
+        newest = ledger.recent(cfg, aws, 1)[-1]
+        notes = report.gather(cfg, aws, world.env, newest, time.time()).notes
+        assert not [n for n in notes if n.startswith("No traffic drawn")], notes  # the logs were read
     assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:user/rodeo-release-{cfg.app}-\d+", first.aws_caller), (
         first.aws_caller
     )  # who: the policy's user
@@ -183,7 +187,9 @@ def test_release_rollback_status_setup(moto, project, recorder, monkeypatch):
         assert infra.ensure(fresh.cfg, fresh_aws)["created"] == []  # re-attaches the target group
     # FilterLogEvents reads the new slot's journals while its instances are not healthy: instances here are at once
     # (no live stack); the live crash test releases as a user holding only this policy (test_release_live.py).
-    check(cfg, recorder, "release", unused_ok=("logs:FilterLogEvents",))
+    # s3:GetObject: moto's load balancer serves no request, so it writes no access log file to read (a live stack's
+    # does: test_release_live draws a release's picture from them).
+    check(cfg, recorder, "release", unused_ok=("logs:FilterLogEvents", "s3:GetObject"))
     assert "elasticloadbalancing:ModifyListener" in recorder.actions("release")
     assert "autoscaling:AttachLoadBalancerTargetGroups" in recorder.actions("release")
 

@@ -162,9 +162,15 @@ def test_document_shape():
     sids = [s["Sid"] for s in doc["Statement"]]
     assert len(sids) == len(set(sids)) and all(re.fullmatch(r"[A-Za-z0-9]+", s) for s in sids)
     for s in doc["Statement"]:
-        assert set(s) == {"Sid", "Effect", "Action", "Resource", "Condition"} and s["Effect"] == "Allow"
-        assert all(re.fullmatch(r"[a-z0-9]+:[A-Za-z*]+", a) for a in s["Action"])
-        assert s["Condition"]["StringEquals"]["aws:RequestedRegion"] == ["eu-west-1"]
+        assert {"Sid", "Effect", "Action", "Resource"} <= set(s) <= {"Sid", "Effect", "Action", "Resource", "Condition"}
+        assert s["Effect"] == "Allow" and all(re.fullmatch(r"[a-z0-9]+:[A-Za-z*]+", a) for a in s["Action"])
+        in_region = all(r.startswith("arn:aws:") and r.split(":")[3] == "eu-west-1" for r in listed(s["Resource"]))
+        # Scoped to the region by its ARNs, else by the condition (global services' statements name ARNs without one).
+        assert (
+            in_region
+            or s["Condition"]["StringEquals"]["aws:RequestedRegion"] == ["eu-west-1"]
+            or (all(r.split(":")[3] == "" for r in listed(s["Resource"])) and "Condition" not in s)
+        ), s
     json.dumps(doc)
     assert len(json.dumps(iam.policy(cfg, ("release",)), separators=(",", ":"))) < 6144  # fits a managed policy
 
@@ -210,8 +216,12 @@ def test_scoped_to_the_apps_names_and_tags():
 
 def test_regions_include_the_copy_regions():
     cfg = load(copy_to_regions=("us-west-2", "eu-central-1"))
+    wanted = ["eu-west-1", "us-west-2", "eu-central-1"]
     for s in iam.policy(cfg)["Statement"]:
-        assert s["Condition"]["StringEquals"]["aws:RequestedRegion"] == ["eu-west-1", "us-west-2", "eu-central-1"]
+        if "Condition" in s and "aws:RequestedRegion" in s["Condition"].get("StringEquals", {}):
+            assert s["Condition"]["StringEquals"]["aws:RequestedRegion"] == wanted
+        else:  # scoped by its ARNs' regions instead
+            assert all(r.split(":")[3] in wanted for r in listed(s["Resource"])), s
     kms = statements(cfg)["PackerEncryptKms"]["Condition"]["StringEquals"]["kms:ViaService"]
     assert kms == ["ec2.eu-west-1.amazonaws.com", "ec2.us-west-2.amazonaws.com", "ec2.eu-central-1.amazonaws.com"]
 
@@ -447,3 +457,21 @@ def test_review_is_the_bake_plus_each_review_apps_own_resources_by_name_and_tag(
         iam.policy(load(review=None), iam.purposes_for("review"))
     with pytest.raises(ReleaseError, match="no 'release:' section"):
         iam.policy(load(release=None), iam.purposes_for("review"))
+
+
+def test_every_release_reads_the_access_logs_its_picture_draws_and_only_analysis_reads_named_metrics():
+    cfg = load()
+    off = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, analysis=config_mod.Analysis()))
+    metric = config_mod.JudgedMetric("cpu", "AWS/EC2", "CPUUtilization")
+    named = config_mod.Analysis(enabled=True, metrics=("latency", metric))
+    on = dataclasses.replace(cfg, release=dataclasses.replace(cfg.release, analysis=named))
+    for each in (off, on):
+        found = statements(each, ("release",))
+        assert listed(found["ReleaseAccessLogsRead"]["Action"]) == ["s3:GetObject"]
+        assert listed(found["ReleaseAccessLogsRead"]["Resource"]) == [
+            f"arn:aws:s3:::*/AWSLogs/*/elasticloadbalancing/{cfg.region}/*"
+        ]
+        assert listed(found["ReleaseAccessLogsList"]["Action"]) == ["s3:ListBucket"]
+        assert len(json.dumps(iam.policy(each, ("release",)), separators=(",", ":"))) < 6144  # a managed policy
+    assert "cloudwatch:GetMetricData" not in iam.actions(off, ("release",))
+    assert "cloudwatch:GetMetricData" in iam.actions(on, ("release",))
