@@ -172,8 +172,7 @@ class Project:
         cfg = config.load("local", self.root)
         aws = LocalEnvironment(region=cfg.region, endpoint=endpoint)
         env = slots.resolve(cfg, aws)
-        weights = slots.listener_weights(env, aws)
-        live = max(slots.SLOTS, key=lambda slot: weights.get(env.target_groups[slot], 0))
+        live = slots.read(env, aws).active.name
         cap = cfg.release.capacity
         slots.set_capacity(env, aws, live, cap.desired, cap.min, cap.max)
         assert slots.wait_in_service(env, aws, live, cap.desired, timeout), slots.read(env, aws)

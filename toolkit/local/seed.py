@@ -256,7 +256,7 @@ def seedimage_name() -> str:
 
 
 def _wait_serving(aws: Any, config: Config, timeout: float = SERVING_TIMEOUT) -> None:
-    """Until the live slot (the listener's heaviest) has as many instances passing their health checks as it should
+    """Until the live slot (``State.active``: the one holding the traffic) has as many instances passing their health checks as it should
     serve with, so that a release right after seeding meets a healthy environment, as on an account (a live stack
     boots them: about 10 s, cloud-init included). StackError after ``timeout``.
 
@@ -264,20 +264,13 @@ def _wait_serving(aws: Any, config: Config, timeout: float = SERVING_TIMEOUT) ->
     keeps the sizes its last release gave it (``setup.ensure`` makes groups, never resizes them), whatever
     ``capacity`` says now.
     """
-    rel = setup.slots.release_of(config)
-    env = setup.slots.resolve(config, aws)
-    weights = {
-        t["TargetGroupArn"]: t.get("Weight", 0) for t in env.action.get("ForwardConfig", {}).get("TargetGroups", [])
-    }
-    live = max(SLOTS, key=lambda slot: weights.get(env.target_groups[slot], 0))  # blue when just seeded
-    groups = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[env.groups[live]])
-    sized = groups["AutoScalingGroups"][0]["DesiredCapacity"] if groups["AutoScalingGroups"] else 0
-    want = min(rel.capacity.min, sized)
-    elbv2 = aws.client("elbv2")
+    slots = setup.slots
+    env = slots.resolve(config, aws)
+    live = slots.read(env, aws).active  # blue when just seeded
+    want = min(slots.release_of(config).capacity.min, live.desired)
     deadline, healthy = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
-        described = elbv2.describe_target_health(TargetGroupArn=env.target_groups[live])["TargetHealthDescriptions"]
-        healthy = [t["TargetHealth"]["State"] for t in described].count("healthy")
+        healthy = len(slots.healthy_targets(env, aws, live.name))
         if healthy >= want:
             return
         time.sleep(0.5)
