@@ -309,8 +309,8 @@ def test_a_registered_target_is_initial_until_its_checks_pass_and_not_healthy_on
     instance = ec2.run_instances(ImageId=_ami(aws), MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0][
         "InstanceId"
     ]
+    registered = time.monotonic()  # before the call: the server stamps the target while serving it
     elbv2.register_targets(TargetGroupArn=tg, Targets=[{"Id": instance}])
-    registered = time.monotonic()
     seen = [_health(elbv2, tg)[0]]
     again = None
     while seen[-1][1] != "healthy" and time.monotonic() < registered + 10:

@@ -8,7 +8,9 @@ dependent start job and never queues it again (systemd/systemd#18856). The
 unit is the base role's own file, with only its ``ExecStart`` (a script that
 fails on its first run) and ``RestartSec`` (1 s, to keep the test short)
 replaced; the machine is the stack's Debian root file system under an overlay,
-booted by systemd-nspawn with no network.
+booted by systemd-nspawn with no network, and without cloud-init (its
+``cloud-init.disabled`` file): with no metadata service to answer, cloud-init
+would hold the boot for its ``max_wait`` (60 s) before any of this starts.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def test_the_app_starts_after_the_loader_failed_once(machine):
     systemd = merged / "etc/systemd/system"
     wants = systemd / "multi-user.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
+    (merged / "etc/cloud/cloud-init.disabled").write_text("")
     for name, text in (("rodeo-config.service", unit), ("app.service", APP), ("report.service", REPORT)):
         (systemd / name).write_text(text)
         (wants / name).symlink_to(f"/etc/systemd/system/{name}")
