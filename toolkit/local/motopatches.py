@@ -77,6 +77,13 @@ SSM_PUT_PARAMETER = (
 
 PATCHES: tuple[Patch, ...] = (
     Patch(
+        f"{M}:_moto_modules_listed_once",
+        {"moto.backends:list_of_moto_modules": ()},
+        "the server lists moto's package folder once, at start",
+        "moto's dispatcher listed it (a stat of each of ~200 entries) at every request: about a tenth of the server's CPU",
+        ("tests/unit/local/test_motopatches.py::test_the_server_lists_motos_folder_once",),
+    ),
+    Patch(
         f"{M}:_ebs_backed_amis",
         {
             "moto.ec2.models.amis:Ami.__init__": (

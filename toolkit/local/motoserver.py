@@ -52,6 +52,20 @@ def _ebs_backed_amis() -> None:
     replace(amis.Ami, "__init__", init)
 
 
+def _moto_modules_listed_once() -> None:
+    """moto's server lists its own package folder once, not at every request.
+
+    moto 5.2.6's dispatcher asks ``list_of_moto_modules`` for every request,
+    which lists moto's folder and stats each of its ~200 entries: about 0.4 ms
+    of a request's few milliseconds. The installed package does not change
+    while the server runs.
+    """
+    from moto import backends
+
+    listed = tuple(backends.list_of_moto_modules())
+    replace(backends, "list_of_moto_modules", lambda: listed)
+
+
 def _idempotent_launch_template_versions() -> None:
     from moto.ec2.responses.launch_templates import LaunchTemplates
 
@@ -437,6 +451,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=Path)
     parser.add_argument("--run-dir", type=Path, default=Path("/run/rodeo-live"))
     ours, args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    _moto_modules_listed_once()
     _ebs_backed_amis()
     _idempotent_launch_template_versions()
     _user_data_in_launch_template_versions()

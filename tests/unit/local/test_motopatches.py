@@ -86,3 +86,24 @@ def test_no_module_patches_moto_around_the_registry(module):
     """An assignment to a moto class's attribute, or a setattr, outside motopatches.replace would go unlisted."""
     source = (ROOT / "toolkit" / "local" / f"{module}.py").read_text()
     assert re.findall(r"^\s+(?:[\w.]*[A-Z]\w*\.\w+ = |setattr\()", source, re.M) == []
+
+
+LISTINGS = """
+import os
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from toolkit.local import motoserver
+motoserver._moto_modules_listed_once()
+listed = []
+real = os.listdir
+os.listdir = lambda path: listed.append(path) or real(path)
+app = DomainDispatcherApplication(create_backend_app)
+print([app.get_backend_for_host(host) for host in ("ec2", "elbv2", "ec2", "autoscaling")], len(listed))
+"""
+
+
+def test_the_server_lists_motos_folder_once():
+    """Three requests' dispatch, after the patch: each finds its backend, and moto's folder is not listed again."""
+    done = subprocess.run(
+        [sys.executable, "-c", LISTINGS], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True
+    )
+    assert done.stdout.split() == ["['ec2',", "'elbv2',", "'ec2',", "'autoscaling']", "0"]
