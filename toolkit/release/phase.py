@@ -125,7 +125,7 @@ def run(
 ) -> dict:
     """Run the release phase of plan ``p`` unless this release already did; the updated ledger entry.
 
-    ``given`` is its command (``command``; default: rodeo.yml's). ReleaseError
+    ``given`` is its command (``command``; default: rodeo.yml's). PhaseStopped
     (after recording the outcome ``stopped``) when it fails.
     """
     rel = config.release
@@ -217,12 +217,20 @@ def _stream_of(config: Config, aws: Any, run_id: str) -> list[dict]:
     return out
 
 
+class PhaseStopped(ReleaseError):
+    """The release phase failed: the release stopped before any traffic moved; ``entry`` is its ledger entry as recorded."""
+
+    def __init__(self, message: str, hint: str, result: Any, entry: dict) -> None:
+        super().__init__(message, hint, result=result)
+        self.entry = entry
+
+
 def _stopped(
     config: Config, aws: Any, entry: dict, p: Plan, command: str, code: int | None, reason: str, hint: str
-) -> ReleaseError:
+) -> PhaseStopped:
     from toolkit.release.result import ReleaseResult  # the result names the stop; the rollout is not involved
 
-    ledger.update(
+    entry = ledger.update(
         config,
         aws,
         entry,
@@ -248,10 +256,11 @@ def _stopped(
         if p.from_ami
         else "nothing served before, and nothing serves now"
     )
-    return ReleaseError(
+    return PhaseStopped(
         f"release of {p.to_ami} (config v{p.to_config}) stopped before any traffic moved: {reason}; {serving}",
         hint,
-        result=result,
+        result,
+        entry,
     )
 
 

@@ -244,9 +244,10 @@ def _execute(
         if p.resume in ("start", "scale_up"):
             given = phase.command(rel, found.get("tags", {})) if p.kind == "release" else None
             if given:  # rodeo.yml's release_command, else the Procfile's release: line the image records
-                entry = phase.run(
-                    config, aws, p, entry, reporter, held, given=given
-                )  # raises, nothing moved, on failure
+                try:
+                    entry = phase.run(config, aws, p, entry, reporter, held, given=given)
+                except phase.PhaseStopped as stopped:  # nothing moved; its picture shows the traffic it left alone
+                    raise _pictured(config, aws, env, stopped, timeline, reporter) from None
             _prepare(config, env, aws, p, reporter, held)
             timeline.mark(GATE, f"{p.new_slot}: {p.capacity.desired} healthy instance(s)")
             if rel.smoke_check:
@@ -325,6 +326,18 @@ def _execute(
         reporter,
     )
     return released
+
+
+def _pictured(
+    config: Config, aws: Any, env: slots.Env, stopped: phase.PhaseStopped, timeline: Timeline, reporter: Reporter
+) -> ReleaseError:
+    """A release stopped by its release phase, recorded with its timeline and drawn: the error names its picture."""
+    timeline.mark(FAILED, stopped.result.reason)
+    entry = ledger.update(config, aws, stopped.entry, timeline=timeline.to_list())
+    drawn = report.draw(config, aws, env, entry, reporter)
+    result = dataclasses.replace(stopped.result, number=entry.get("number"), report=drawn)
+    pictured = f"; its picture: {drawn}" if drawn else ""
+    return ReleaseError(stopped.message, stopped.hint + pictured, result=result)
 
 
 def _described(config: Config, p: Plan, found: dict) -> list[str]:

@@ -153,6 +153,14 @@ def test_a_failing_release_phase_stops_the_release_with_nothing_moved(live, caps
         1,
     )
     assert all(state == "terminated" for state in one_offs(aws).values())
+    # Its picture: drawn, named by the error's hint, with the stop marked (issue 23).
+    drawn, number = stopped.value.result.report, stopped.value.result.number
+    assert drawn and stopped.value.hint.endswith(f"; its picture: {drawn}") and number == entry["number"]
+    assert [(e["kind"], e["text"]) for e in entry["timeline"]] == [
+        ("weights", f"weights: {before.active.name} 100%, {idle} 0%"),
+        ("failed", "release phase \"echo 'no database' >&2; exit 1\" exited 1"),
+    ]
+    assert Path(drawn).name == f"v{number}.html" and "exited 1" in Path(drawn).read_text()
 
 
 def counted(aws) -> int:
