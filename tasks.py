@@ -196,11 +196,16 @@ def _with_result(json_mode: bool, action, *args, open_report: bool = False, **kw
         if exc.result is not None:
             _show(exc.result, json_mode)
             if open_report:
-                _open_page(getattr(exc.result, "report", None))
+                _open_page(page_of(exc.result))
         raise
     _show(result, json_mode)
     if open_report:
-        _open_page(getattr(result, "report", None))
+        _open_page(page_of(result))
+
+
+def page_of(result) -> str | None:
+    """The picture a result names: a release's own, or that of the release inside a deploy, promote or config change."""
+    return getattr(result, "report", None) or getattr(getattr(result, "release", None), "report", None)
 
 
 def _open_page(path: str | None) -> None:
@@ -491,11 +496,12 @@ def rollback(c, to="", env="local", plan=False, json=False, break_lock=False, de
         "plan": "print how the AMI would get there (as is, shared, copied) and its release; change nothing",
         "json": "print one JSON object as the last line",
         "break_lock": "take over the target's lock left by a run that died (refused while its process runs on this host)",
+        "report": "open the picture of the release it makes when it ends (drawn either way: its path is printed)",
         "debug": "show tracebacks",
     }
 )
 @rodeo
-def promote(c, from_="", to="production", plan=False, json=False, break_lock=False, debug=False):
+def promote(c, from_="", to="production", plan=False, json=False, break_lock=False, debug=False, report=False):
     """Release in --to the AMI live in --from, with --to's own config (Heroku's pipelines:promote).
 
     The AMI is copied (another region) or shared and copied (another account)
@@ -524,6 +530,7 @@ def promote(c, from_="", to="production", plan=False, json=False, break_lock=Fal
         plan_only=plan,
         break_lock=break_lock,
         reporter=_reporter(json),
+        open_report=report,
     )
 
 
@@ -682,6 +689,7 @@ CONFIG_CHANGE_HELP = {
     "release": "release the new config version with the live AMI (default); --no-release only records it",
     "json": "print one JSON object as the last line (keys and versions, never values)",
     "break_lock": "take over a release lock left by a run that died (refused while its process runs on this host)",
+    "report": "open the picture of the release it makes when it ends (drawn either way: its path is printed)",
     "debug": "show tracebacks",
 }
 
@@ -696,7 +704,9 @@ CONFIG_CHANGE_HELP = {
     iterable=["and_"],
 )
 @rodeo
-def config_set(c, pair, and_=None, secret=False, env="local", release=True, json=False, break_lock=False, debug=False):
+def config_set(
+    c, pair, and_=None, secret=False, env="local", release=True, json=False, break_lock=False, debug=False, report=False
+):
     """Set config vars: a new config version, released with the live AMI through the release's gates.
 
     invoke config.set GREETING=hello --and WORKERS=4; invoke config.set DB_PASSWORD --secret < file.
@@ -717,6 +727,7 @@ def config_set(c, pair, and_=None, secret=False, env="local", release=True, json
         release=release,
         break_lock=break_lock,
         reporter=_reporter(json),
+        open_report=report,
     )
 
 
@@ -729,7 +740,7 @@ def config_set(c, pair, and_=None, secret=False, env="local", release=True, json
     iterable=["and_"],
 )
 @rodeo
-def config_unset(c, key, and_=None, env="local", release=True, json=False, break_lock=False, debug=False):
+def config_unset(c, key, and_=None, env="local", release=True, json=False, break_lock=False, debug=False, report=False):
     """Remove config vars: a new config version without them, released like config.set (their SSM parameters stay, for rollbacks)."""
     from toolkit import configchange
     from toolkit.configvars.versions import parse_keys
@@ -745,6 +756,7 @@ def config_unset(c, key, and_=None, env="local", release=True, json=False, break
         release=release,
         break_lock=break_lock,
         reporter=_reporter(json),
+        open_report=report,
     )
 
 
@@ -827,11 +839,12 @@ def run(c, env="local", size="", ami="", config_version=-1, timeout=3600, json=F
         "env": "environment (default: local)",
         "plan": "print what would be baked or reused (and why) and how it would be released; change nothing",
         "json": "print one JSON object as the last line",
+        "report": "open the picture of the release it makes when it ends (drawn either way: its path is printed)",
         "debug": "show tracebacks",
     }
 )
 @rodeo
-def deploy(c, image="", ref="", env="local", plan=False, json=False, debug=False):
+def deploy(c, image="", ref="", env="local", plan=False, json=False, debug=False, report=False):
     """Bake (or reuse) the image, then release it: from a commit to traffic in one command.
 
     A failed bake releases nothing; a failed release rolls back by itself, and
@@ -854,6 +867,7 @@ def deploy(c, image="", ref="", env="local", plan=False, json=False, debug=False
         ref=ref or None,
         plan_only=plan,
         reporter=_reporter(json),
+        open_report=report,
     )
 
 

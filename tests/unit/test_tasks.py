@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from invoke import Context, Exit
 
@@ -72,3 +74,48 @@ def test_every_task_is_in_the_collection():
         id(t) for c in tasks.ns.collections.values() for t in c.tasks.values()
     }
     assert defined == listed
+
+
+@pytest.mark.parametrize(
+    "task", [tasks.release, tasks.rollback, tasks.deploy, tasks.promote, tasks.config_set, tasks.config_unset]
+)
+def test_every_command_that_releases_can_open_its_picture(task):
+    assert "report" in task.help and inspect.signature(task.body).parameters["report"].default is False
+
+
+def _released(report):
+    return ReleaseResult(
+        outcome="released", kind="release", ami="ami-1", git_sha=None, active_slot="green", report=report
+    )
+
+
+@pytest.mark.parametrize("failed", [False, True], ids=["released", "rolled back"])
+def test_the_picture_opened_is_the_release_inside_a_deploy_or_config_change(monkeypatch, failed):
+    from toolkit.configchange import ConfigResult
+    from toolkit.deploy import DeployResult
+    from toolkit.errors import ReleaseError
+
+    opened = []
+    monkeypatch.setattr(tasks, "_open_page", opened.append)
+    monkeypatch.setattr(tasks, "_show", lambda result, json_mode: None)
+    results = [
+        _released("/p/v1.html"),
+        DeployResult(image="app", outcome="deployed", release=_released("/p/v2.html")),
+        ConfigResult(
+            outcome="released", app="web", env="local", version=2, previous=1, release=_released("/p/v3.html")
+        ),
+        DeployResult(image="app", outcome="bake_failed"),
+    ]
+    for result in results:
+
+        def action(result=result):
+            if failed:
+                raise ReleaseError("rolled back", result=result)
+            return result
+
+        if failed:
+            with pytest.raises(ReleaseError):
+                tasks._with_result(False, action, open_report=True)
+        else:
+            tasks._with_result(False, action, open_report=True)
+    assert opened == ["/p/v1.html", "/p/v2.html", "/p/v3.html", None]
