@@ -1,6 +1,7 @@
 """Scaling by load and by clock, measured: instances over time and failed requests on the live local stack.
 
 Run (root, Linux; boots real instances): .venv/bin/python bench/scaling.py [--period 5] [--low 20] [--high 200]
+    [--metric cpu --cpu-target 10]
 
 Starts a live local stack (tests/integration/local/test_live.py's load
 balancer, target groups with a 3 s deregistration delay, the sample app's
@@ -16,6 +17,12 @@ load through three phases:
              scales in, each instance drained before it stops;
   night      a schedule at 22:00 Berlin (min 1, desired 1) on a group moved
              back to 3, with the stack's clock moved to 22:00:01.
+
+``--metric cpu``: the policy tracks ``ASGAverageCPUUtilization`` instead
+(``--cpu-target`` percent of the instance type's vCPUs), the group's
+``CPUUtilization`` the stack measures in each instance's cgroup
+(``toolkit.local.cpu``): the load's CPU in the app scales the group out, and
+the quiet phase back in.
 
 Periods are ``--period`` seconds (``RODEO_LOCAL_SCALING_PERIOD``; AWS's are
 60 s, so its reactions take 12 times as long). Prints, every second: the
@@ -35,7 +42,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -48,6 +55,7 @@ from tests.support import livebuilds  # noqa: E402
 from tests.support.load import Load  # noqa: E402
 from toolkit.hosts import sandbox  # noqa: E402
 from toolkit.local import clock, stack  # noqa: E402
+from toolkit.local.environment import LocalEnvironment  # noqa: E402
 from toolkit.local.scaler import PERIOD_ENV  # noqa: E402
 from toolkit.release.scaling import resource_label  # noqa: E402
 
@@ -55,6 +63,7 @@ REGION = "us-east-1"
 GROUP = "live-blue"
 PER_TARGET_RATE = 50  # requests/s per target the policy aims at
 WARMUP = 20
+POLICY = "rodeo-tracking"
 
 
 def loadavg() -> str:
@@ -79,8 +88,24 @@ class Watch:
             row = (time.monotonic() - self.started, rate, group["DesiredCapacity"], len(group["Instances"]), healthy)
             self.rows.append(row)
             print(
-                f"{row[0]:6.1f}s  {rate:4.0f} req/s  desired {row[2]}  instances {row[3]}  healthy {row[4]}  failed {failed}"
+                f"{row[0]:6.1f}s  {rate:4.0f} req/s  desired {row[2]}  instances {row[3]}  healthy {row[4]}  "
+                f"failed {failed}  cpu {self.cpu()}"
             )
+
+    def cpu(self) -> str:
+        """The group's newest CPUUtilization datapoint (toolkit.local.cpu), as a percentage."""
+        now = datetime.now(timezone.utc)
+        points = self.live.cw.get_metric_statistics(
+            Namespace="AWS/EC2",
+            MetricName="CPUUtilization",
+            Dimensions=[{"Name": "AutoScalingGroupName", "Value": GROUP}],
+            StartTime=now - timedelta(minutes=2),
+            EndTime=now,
+            Period=1,
+            Statistics=["Average"],
+        )["Datapoints"]
+        newest = max(points, key=lambda p: p["Timestamp"], default=None)
+        return f"{newest['Average']:.1f}%" if newest else "-"
 
     def until(self, decided, done, timeout: float) -> tuple[float | None, float | None]:
         """Seconds until a sample satisfies ``decided(desired, instances, healthy)`` and until one satisfies ``done``
@@ -119,6 +144,8 @@ def main() -> None:
     parser.add_argument("--period", type=float, default=5.0)
     parser.add_argument("--low", type=float, default=20.0)
     parser.add_argument("--high", type=float, default=200.0)
+    parser.add_argument("--metric", choices=("requests", "cpu"), default="requests")
+    parser.add_argument("--cpu-target", type=float, default=10.0, help="percent, with --metric cpu")
     args = parser.parse_args()
     os.environ[PERIOD_ENV] = str(args.period)
     before = loadavg()
@@ -132,22 +159,29 @@ def main() -> None:
         live.group("blue", 1)
         live.asg.update_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=1, MaxSize=4)
         live.wait_health("blue", lambda h: len(h) == 1 and all(s == "healthy" for s, _ in h.values()), timeout=120)
+        requests = {
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "ALBRequestCountPerTarget",
+                "ResourceLabel": resource_label(live.listener, live.tgs["blue"]),
+            },
+            "TargetValue": float(PER_TARGET_RATE * args.period),
+        }
+        cpu = {
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+            "TargetValue": args.cpu_target,
+        }
         live.asg.put_scaling_policy(
             AutoScalingGroupName=GROUP,
-            PolicyName="rodeo-requests",
+            PolicyName=POLICY,
             PolicyType="TargetTrackingScaling",
             EstimatedInstanceWarmup=WARMUP,
-            TargetTrackingConfiguration={
-                "PredefinedMetricSpecification": {
-                    "PredefinedMetricType": "ALBRequestCountPerTarget",
-                    "ResourceLabel": resource_label(live.listener, live.tgs["blue"]),
-                },
-                "TargetValue": float(PER_TARGET_RATE * args.period),
-            },
+            TargetTrackingConfiguration=cpu if args.metric == "cpu" else requests,
         )
+        live.cw = LocalEnvironment(region=REGION, endpoint=url).client("cloudwatch")
         watch = Watch(live, [])
         watch.thread.start()
-        needed = min(4, -(-int(args.high) // PER_TARGET_RATE))
+        # By requests: as many as the rate needs; by CPU: out at all (how far depends on what a request costs here).
+        needed = min(4, -(-int(args.high) // PER_TARGET_RATE)) if args.metric == "requests" else 2
         never = lambda d, i, h: False  # noqa: E731
         phase("steady", watch, args.low, never, never, 3 * args.period, results)
         phase(
@@ -168,7 +202,7 @@ def main() -> None:
             20 * args.period + WARMUP + 120,
             results,
         )
-        live.asg.delete_policy(AutoScalingGroupName=GROUP, PolicyName="rodeo-requests")
+        live.asg.delete_policy(AutoScalingGroupName=GROUP, PolicyName=POLICY)
         live.asg.update_auto_scaling_group(AutoScalingGroupName=GROUP, DesiredCapacity=3)
         live.wait_health("blue", lambda h: len(h) == 3 and all(s == "healthy" for s, _ in h.values()), timeout=120)
         zone = "Europe/Berlin"
@@ -189,7 +223,8 @@ def main() -> None:
     finally:
         stack.down(st)
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"\nperiod {args.period:g}s (AWS: 60s), target {PER_TARGET_RATE} req/s per target, warm-up {WARMUP}s")
+    target = f"{args.cpu_target:g}% CPU" if args.metric == "cpu" else f"{PER_TARGET_RATE} req/s per target"
+    print(f"\nperiod {args.period:g}s (AWS: 60s), target {target}, warm-up {WARMUP}s")
     print(f"{'phase':10} {'s to decide':>11} {'s to done':>9} {'requests':>9} {'failed':>7} {'p99 ms':>7}")
     for name, decided, done, requests, failed, p99 in results:
         shown = [f"{x:.1f}" if x is not None else "-" for x in (decided, done)]

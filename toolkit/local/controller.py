@@ -48,7 +48,7 @@ import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from toolkit.local import accesslogs, buildinstances, clock, egress, instances
+from toolkit.local import accesslogs, buildinstances, clock, cpu, egress, instances
 from toolkit.local.balancer import (
     REQUEST_LOG,
     Backend,
@@ -72,12 +72,15 @@ from toolkit.local.motostate import (
     forget_target,
     forward_weights,
     group_stickiness,
+    groups_of_instances,
     identity_of,
+    put_metrics,
     read_moto,
     rules_of,
     set_state,
     short,
     target_stickiness,
+    vcpus_of,
 )
 from toolkit.local.netfacts import network_view, reach_of
 from toolkit.local.netproxy import EndpointProxy, TargetPorts
@@ -127,6 +130,7 @@ class Controller:
         self.haproxy = HAProxy(run_dir, live_dir)
         self.monitor = Monitor()
         self.scaler = Scaler()  # scheduled actions (on the stack's clock) and target tracking
+        self.cpu = cpu.Meter(self.scaler.period)  # the instances' CPUUtilization, once a tracking period
         self.access_logs: accesslogs.AccessLogs | None = None  # HAProxy's request log, written to S3 as access logs
         self.metadata: dict[str, MetadataServer] = {}  # instance id -> its metadata service
         self.identities: dict = {}  # instance id -> what its metadata service says (read from moto by this thread)
@@ -201,11 +205,31 @@ class Controller:
         rows = self._stat_rows()
         self._health(world, servers_of(rows))
         self.monitor.step(world, rows, self.frontends, time.time(), self._healthy(world))
-        self.scaler.step(clock.now(self.dir), time.time(), self.monitor.samples)
+        now = time.time()
+        if self.cpu.due(now):  # before the scaler: a CPU policy reads the period that just ended
+            self._publish_cpu(world, now)
+        self.scaler.step(clock.now(self.dir), now, self.monitor.samples)
         if self.access_logs is not None:
             names = accesslogs.names_of(world, self.frontends, self.served)
             self.access_logs.step(names, accesslogs.settings_of(world), time.time())
         reap_orphans(self._children())
+
+    def _publish_cpu(self, world: World, now: float) -> None:
+        """Each instance's CPU over the period that ended, and its group's average, as EC2 reports them (``cpu``)."""
+        measured = {
+            iid: world.instances[iid]
+            for iid in self.booted
+            if iid in world.instances and not self.bake_of(world.instances[iid])
+        }
+        usage = {iid: cpu.read_usage(self.booted[iid].cgroups) for iid in measured}
+        percents = self.cpu.step(now, usage, {iid: vcpus_of(inst.instance_type) for iid, inst in measured.items()})
+        groups = groups_of_instances()
+        places: dict[tuple[str, str], dict[str, float]] = {}
+        for iid, value in percents.items():
+            inst = measured[iid]
+            places.setdefault((inst.owner_id, inst.region_name), {})[iid] = value
+        for (account, region), values in places.items():
+            put_metrics(f"arn:aws:ec2:{region}:{account}:instance/-", cpu.NAMESPACE, cpu.datums(values, groups))
 
     def _children(self) -> set[int]:
         """PIDs of the processes this controller waits for itself."""

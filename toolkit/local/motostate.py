@@ -220,6 +220,25 @@ def put_metrics(arn: str, namespace: str, datums: list[dict]) -> None:
         cloudwatch_backends[account][region].put_metric_data(namespace, datums)
 
 
+def groups_of_instances() -> dict[str, str]:
+    """Instance id -> the name of the Auto Scaling group it is in (every account and region)."""
+    with LOCK:
+        return {
+            state.instance.id: group.name
+            for backend in autoscaling_regions()
+            for group in list(dict.values(backend.autoscaling_groups))
+            for state in list(group.instance_states)
+        }
+
+
+def vcpus_of(instance_type: str) -> int:
+    """The vCPUs of an instance type (moto's instance type data; 1 when it does not know the type)."""
+    from moto.ec2.models.instance_types import INSTANCE_TYPES
+
+    found = INSTANCE_TYPES.get(instance_type) or {}
+    return int((found.get("VCpuInfo") or {}).get("DefaultVCpus") or 1)
+
+
 def cloudwatch_regions() -> list:
     """Every CloudWatch backend moto has made (one per account and region)."""
     from moto.cloudwatch.models import cloudwatch_backends

@@ -12,9 +12,11 @@ for its target group's deregistration delay before the controller stops it
 deregisters before it terminates. A one-time action that ran, and a
 recurring one past its end time, leave the group.
 
-Target tracking policies on ``ALBRequestCountPerTarget`` are decided by
-``toolkit.local.tracking`` on the ``RequestCountPerTarget`` datapoints the
-monitor publishes (``toolkit.local.monitor``), by this machine's clock, in
+Target tracking policies on ``ALBRequestCountPerTarget`` and
+``ASGAverageCPUUtilization`` are decided by ``toolkit.local.tracking`` on the
+``RequestCountPerTarget`` datapoints the monitor publishes
+(``toolkit.local.monitor``) and the groups' ``CPUUtilization`` the controller
+publishes from the instances' cgroups (``toolkit.local.cpu``), by this machine's clock, in
 periods of ``RODEO_LOCAL_SCALING_PERIOD`` seconds (default 60, AWS's: a
 smaller one is a local speed-up for tests and benches), aligned to the clock
 as CloudWatch's are: a period counts once it has ended. After a group was
@@ -38,7 +40,7 @@ import math
 import os
 from datetime import datetime, timezone
 
-from toolkit.local import autoscaler, tracking
+from toolkit.local import autoscaler, cpu, tracking
 from toolkit.local.autoscaler import Scheduled, Sizes
 from toolkit.local.motostate import LOCK, autoscaling_regions
 
@@ -119,8 +121,9 @@ class Scaler:
             end = math.floor(wall / self.period) * self.period  # the last whole period, aligned to the clock
             wants = []
             for tracker in trackers:
-                window = metric(samples, tracker.label, end - tracking.LOW_PERIODS * self.period)
-                values = tracking.periods(window, end, self.period, tracking.LOW_PERIODS)
+                window = metric(samples, tracker, end - tracking.LOW_PERIODS * self.period)
+                averaged = tracker.metric in tracking.AVERAGED
+                values = tracking.periods(window, end, self.period, tracking.LOW_PERIODS, average=averaged)
                 warmed, warming = warm_counts(group, wall, tracker.warmup)
                 wants.append(tracking.want(tracker, values, desired, warmed, warming))
             new = tracking.decide(wants, desired, int(group.min_size or 0), int(group.max_size or 0))
@@ -183,10 +186,12 @@ def apply(backend, group, sizes: Sizes) -> None:
 
 
 def tracker_of(policy) -> tracking.Tracker | None:
-    """A moto target tracking policy on ``ALBRequestCountPerTarget`` as ``toolkit.local.tracking`` reads it, else None."""
+    """A moto target tracking policy on ``ALBRequestCountPerTarget`` or ``ASGAverageCPUUtilization`` as
+    ``toolkit.local.tracking`` reads it, else None."""
     config = getattr(policy, "target_tracking_configuration", None)
     spec = getattr(config, "PredefinedMetricSpecification", None) or {}
-    if policy.policy_type != "TargetTrackingScaling" or spec.get("PredefinedMetricType") != tracking.METRIC:
+    kind = spec.get("PredefinedMetricType")
+    if policy.policy_type != "TargetTrackingScaling" or kind not in (tracking.METRIC, tracking.CPU):
         return None
     group = policy.autoscaling_backend.autoscaling_groups.get(policy.auto_scaling_group_name)
     warmup = policy.estimated_instance_warmup
@@ -195,22 +200,29 @@ def tracker_of(policy) -> tracking.Tracker | None:
     return tracking.Tracker(
         name=policy.name,
         target=float(config.TargetValue),
-        label=spec.get("ResourceLabel") or "",
+        label=(spec.get("ResourceLabel") or "") if kind == tracking.METRIC else policy.auto_scaling_group_name,
         disable_scale_in=str(getattr(config, "DisableScaleIn", False)).lower() == "true",
         warmup=float(warmup),
+        metric=kind,
     )
 
 
-def metric(samples: dict, label: str, since: float) -> list[tuple[float, float]]:
-    """The ``RequestCountPerTarget`` datapoints after ``since`` of the target group a ResourceLabel names, as (epoch,
-    value); the monitor's index holds a day of them, in the order they came."""
-    lb, _, tg = label.partition("/targetgroup/")
-    key = (NAMESPACE, "RequestCountPerTarget", frozenset({("LoadBalancer", lb), ("TargetGroup", f"targetgroup/{tg}")}))
+def metric(samples: dict, tracker: tracking.Tracker, since: float) -> list[tuple[float, float]]:
+    """The datapoints after ``since`` a tracker reads, as (epoch, value): the ``RequestCountPerTarget`` of the target
+    group its ResourceLabel names, or its group's ``CPUUtilization`` (``toolkit.local.cpu``); the monitor's index
+    holds a day of them, in the order they came."""
+    if tracker.metric == tracking.CPU:
+        key = (cpu.NAMESPACE, cpu.METRIC, frozenset({("AutoScalingGroupName", tracker.label)}))
+    else:
+        lb, _, tg = tracker.label.partition("/targetgroup/")
+        tg_dims = frozenset({("LoadBalancer", lb), ("TargetGroup", f"targetgroup/{tg}")})
+        key = (NAMESPACE, "RequestCountPerTarget", tg_dims)
+    averaged = tracker.metric in tracking.AVERAGED
     found = []
     for sample in reversed(samples.get(key, [])):
         if sample.time <= since:
             break
-        found.append((sample.time, sample.total))
+        found.append((sample.time, sample.total / (sample.count or 1) if averaged else sample.total))
     return found[::-1]
 
 

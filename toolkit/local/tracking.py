@@ -1,4 +1,5 @@
-"""Target tracking on ``ALBRequestCountPerTarget``, decided as EC2 Auto Scaling decides it (pure).
+"""Target tracking on ``ALBRequestCountPerTarget`` and ``ASGAverageCPUUtilization``, decided as EC2 Auto Scaling
+decides it (pure).
 
 A target tracking policy is two CloudWatch alarms AWS makes and manages: a
 high one (the metric above the target for ``HIGH_PERIODS`` consecutive
@@ -6,7 +7,9 @@ periods) that scales out, and a low one (below ``LOW_FACTOR`` x the target
 for ``LOW_PERIODS`` periods) that scales in. A period with no datapoint (an
 ALB reports no count of zero) is missing: the alarm has insufficient data
 and nothing scales. The metric is the Sum per period of the target group's
-``RequestCountPerTarget`` (requests divided among its healthy targets).
+``RequestCountPerTarget`` (requests divided among its healthy targets), or
+the Average per period of the group's ``AWS/EC2`` ``CPUUtilization``
+(``toolkit.local.cpu``).
 
 What a policy wants, from the latest period's value ``v`` and the group's
 instances that finished their warm-up ``n``: ``ceil(n x v / target)``, the
@@ -36,17 +39,20 @@ LOW_PERIODS = 15
 LOW_FACTOR = 0.9
 PROCESS = "AlarmNotification"
 METRIC = "ALBRequestCountPerTarget"
+CPU = "ASGAverageCPUUtilization"
+AVERAGED = frozenset({CPU})  # read as the Average per period; the others as the Sum
 
 
 @dataclass(frozen=True)
 class Tracker:
-    """One target tracking policy on ``ALBRequestCountPerTarget``."""
+    """One target tracking policy on ``ALBRequestCountPerTarget`` or ``ASGAverageCPUUtilization``."""
 
     name: str
     target: float
-    label: str  # ResourceLabel: app/<lb>/<id>/targetgroup/<tg>/<id>
+    label: str  # ResourceLabel: app/<lb>/<id>/targetgroup/<tg>/<id> (request count); the group's name (CPU)
     disable_scale_in: bool = False
     warmup: float = 300.0  # seconds: EstimatedInstanceWarmup, else the group's default warm-up, else its cooldown
+    metric: str = METRIC
 
 
 @dataclass(frozen=True)
@@ -57,15 +63,21 @@ class Want:
     scale_in: bool = False
 
 
-def periods(samples: list[tuple[float, float]], now: float, period: float, count: int) -> list[float | None]:
-    """The Sum of ``samples`` ((epoch seconds, value)) in each of the ``count`` periods ending ``now``, oldest first;
-    None for a period without a sample."""
+def periods(
+    samples: list[tuple[float, float]], now: float, period: float, count: int, average: bool = False
+) -> list[float | None]:
+    """The Sum (``average``: the Average) of ``samples`` ((epoch seconds, value)) in each of the ``count`` periods
+    ending ``now``, oldest first; None for a period without a sample."""
     sums: list[float | None] = [None] * count
+    counts = [0] * count
     start = now - count * period
     for at, value in samples:
         if start < at <= now:
             i = min(math.ceil((at - start) / period) - 1, count - 1)
             sums[i] = (sums[i] or 0.0) + value
+            counts[i] += 1
+    if average:
+        return [None if total is None else total / n for total, n in zip(sums, counts)]
     return sums
 
 

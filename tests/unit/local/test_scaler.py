@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, FakeScheduledAction
 
-from toolkit.local import clock
+from toolkit.local import clock, cpu
 from toolkit.local.alarms import Sample
 from toolkit.local.scaler import Scaler
 
@@ -227,3 +227,57 @@ def test_an_action_with_a_start_time_the_scaler_cannot_read_is_left_alone_and_th
     scaler.step(NIGHT)
     assert group(aws) == (1, 4, 1, 1)
     assert broken in backend.scheduled_actions.values()
+
+
+CPU_GROUP = (cpu.NAMESPACE, cpu.METRIC, frozenset({("AutoScalingGroupName", "web")}))
+
+
+def track_cpu(asg, target: float = 50.0) -> None:
+    asg.put_scaling_policy(
+        AutoScalingGroupName="web",
+        PolicyName="rodeo-cpu",
+        PolicyType="TargetTrackingScaling",
+        EstimatedInstanceWarmup=0,
+        TargetTrackingConfiguration={
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+            "TargetValue": target,
+        },
+    )
+
+
+def cpu_load(per_period: list[list[float]], end: float = WALL) -> dict:
+    """The group's CPUUtilization with several datapoints per period (oldest period first): each period's Average counts."""
+    n = len(per_period)
+    return {
+        CPU_GROUP: [
+            Sample(end - (n - 1 - i) * PERIOD - 0.1 - j * 0.01, v)
+            for i, values in enumerate(per_period)
+            for j, v in enumerate(values)
+        ]
+    }
+
+
+def test_cpu_target_tracking_reads_each_periods_average_of_the_groups_cpu(aws):
+    track_cpu(aws)
+    scaler = Scaler(period=PERIOD)
+    # Three periods whose Sums are over 50 but whose Averages are not: no alarm.
+    scaler.step(NIGHT - TICK, WALL, cpu_load([[40.0]] * 12 + [[40.0, 45.0]] * 3))
+    assert group(aws) == (2, 4, 3, 3)
+    # Averages of 70 for three periods: ceil(3 x 70 / 50) = 5, capped at the maximum.
+    scaler.step(NIGHT - TICK, WALL, cpu_load([[40.0]] * 12 + [[60.0, 80.0]] * 3))
+    assert group(aws) == (2, 4, 4, 4)
+
+
+def test_cpu_target_tracking_scales_in_after_fifteen_low_periods(aws):
+    track_cpu(aws)
+    scaler = Scaler(period=PERIOD)
+    scaler.step(NIGHT - TICK, WALL, cpu_load([[30.0]] * 15))
+    assert group(aws) == (2, 4, 2, 2)  # ceil(3 x 30 / 50) = 2: under 0.9 x 50 for fifteen periods
+
+
+def test_the_cpu_meter_finds_each_instances_group_and_its_types_vcpus(aws):
+    from toolkit.local.motostate import groups_of_instances, vcpus_of
+
+    ids = [i["InstanceId"] for i in aws.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]]
+    assert {i: g for i, g in groups_of_instances().items() if i in ids} == {i: "web" for i in ids} and len(ids) == 3
+    assert (vcpus_of("t3.micro"), vcpus_of("c5.4xlarge"), vcpus_of("no-such-type")) == (2, 16, 1)

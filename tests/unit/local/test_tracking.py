@@ -16,6 +16,8 @@ HIGH = [50.0] * (LOW_PERIODS - HIGH_PERIODS) + [250.0] * HIGH_PERIODS
 def test_periods_sum_each_window_ending_now_and_leave_empty_ones_missing():
     samples = [(100.0, 1.0), (100.5, 2.0), (101.0, 4.0), (104.5, 8.0), (90.0, 16.0)]
     assert periods(samples, now=105.0, period=2.0, count=3) == [7.0, None, 8.0]  # (99,101], (101,103], (103,105]
+    # CPU (ASGAverageCPUUtilization) reads each period's Average
+    assert periods(samples, now=105.0, period=2.0, count=3, average=True) == [7.0 / 3, None, 8.0]
 
 
 # (name, values oldest first, state)
