@@ -18,8 +18,10 @@ Runs as a thread inside the moto server's process (``toolkit.local.motoserver
   and every metric alarm is evaluated on its data (``toolkit.local.monitor``);
 - every Auto Scaling group's scheduled actions run at their times on the
   stack's clock (``toolkit.local.clock``), and its target tracking policies
-  on ``ALBRequestCountPerTarget`` on those metrics (``toolkit.local.scaler``),
-  resizing the group through moto as SetDesiredCapacity does: its new
+  on those metrics (``ALBRequestCountPerTarget``) or on its instances' CPU,
+  measured in their cgroups (``ASGAverageCPUUtilization``,
+  ``toolkit.local.cpu``) (``toolkit.local.scaler``), resizing the group
+  through moto as SetDesiredCapacity does: its new
   instances boot, and a terminated one drains before it stops (as above);
 - HAProxy's log of each request becomes the load balancer's access logs in
   moto's S3, where its attributes turn them on (``toolkit.local.accesslogs``);
