@@ -17,6 +17,10 @@ Per scenario: requests, failed (non-2xx or no answer), the longest gap
 without a success, p50/p99 latency against the steady state before it, and
 the share answered by each version over time. Goal: 0 failed in a, b, d, e;
 in c, failures bounded by the canary share times the alarm's detection time.
+The releases are gated on the seeded alarm ``web-5xx``, with the pause it
+needs to fire (``tests/support/livebuilds.with_alarm``: longer than
+``--pause`` when that is too short); the killed release of e runs with the
+project's own config (``--pause``, no alarm).
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ def main() -> None:
     rows = []
     with (
         tempfile.TemporaryDirectory(prefix="rodeo-zero-") as tmp,
-        livebuilds.live_sample(Path(tmp), ROOT, CACHE, pause=args.pause) as live,
+        livebuilds.live_sample(Path(tmp), ROOT, CACHE, pause=args.pause, alarmed=True) as live,
     ):
         folder, project, cfg, st, aws = Path(tmp), live.project, live.cfg, live.st, live.aws
         ec2 = aws.client("ec2")
@@ -101,6 +105,9 @@ def main() -> None:
             rows.append(run("b /health fails", load, lambda: release(build("1.1.0-health", "health"))))
             rows.append(run("c / answers 500", load, lambda: release(build("1.2.0-root", "root"))))
             rows.append(run("e kill -9, rerun", load, lambda: killed_then_rerun(project, st.state_dir, build("2.0.0"))))
+    print(
+        f"pause {cfg.release.pause_seconds}s per step, gated on {', '.join(cfg.release.alarms)}; {args.rate:g} requests/s"
+    )
     print(
         f"{'scenario':18} {'requests':>8} {'failed':>6} {'gap s':>6} {'p50 ms':>7} {'p99 ms':>7} {'steady p99':>10}  outcome"
     )

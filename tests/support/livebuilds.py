@@ -323,11 +323,15 @@ class LiveSample:
 
 @contextlib.contextmanager
 def live_sample(
-    folder: Path, repo: Path, cache: Path, pause: int = 2, boot_timeout: float = 300
+    folder: Path, repo: Path, cache: Path, pause: int = 2, boot_timeout: float = 300, alarmed: bool = False
 ) -> Iterator[LiveSample]:
-    """A live local stack (seeded for releases) for a sample project under ``folder``, blue's placeholder app healthy; stopped after."""
+    """A live local stack (seeded for releases) for a sample project under ``folder``, blue's placeholder app healthy; stopped after.
+
+    ``alarmed``: its config gated on the seeded alarm ``web-5xx``, with the pause it needs to fire (``with_alarm``).
+    """
     root = project(folder / "project", repo, pause=pause)
     cfg = config.load("local", root)
+    cfg = with_alarm(cfg) if alarmed else cfg
     st = stack.Stack(state_dir=folder / "state", cache_dir=cache, live=True)
     url = stack.up(st, "us-east-1", seeders=(seed.seed_release(cfg),))
     try:
