@@ -122,8 +122,7 @@ class Scaler:
             wants = []
             for tracker in trackers:
                 window = metric(samples, tracker, end - tracking.LOW_PERIODS * self.period)
-                averaged = tracker.metric in tracking.AVERAGED
-                values = tracking.periods(window, end, self.period, tracking.LOW_PERIODS, average=averaged)
+                values = tracking.periods(window, end, self.period, tracking.LOW_PERIODS, average=tracker.averaged)
                 warmed, warming = warm_counts(group, wall, tracker.warmup)
                 wants.append(tracking.want(tracker, values, desired, warmed, warming))
             new = tracking.decide(wants, desired, int(group.min_size or 0), int(group.max_size or 0))
@@ -217,12 +216,11 @@ def metric(samples: dict, tracker: tracking.Tracker, since: float) -> list[tuple
         lb, _, tg = tracker.label.partition("/targetgroup/")
         tg_dims = frozenset({("LoadBalancer", lb), ("TargetGroup", f"targetgroup/{tg}")})
         key = (NAMESPACE, "RequestCountPerTarget", tg_dims)
-    averaged = tracker.metric in tracking.AVERAGED
     found = []
     for sample in reversed(samples.get(key, [])):
         if sample.time <= since:
             break
-        found.append((sample.time, sample.total / (sample.count or 1) if averaged else sample.total))
+        found.append((sample.time, sample.total / (sample.count or 1) if tracker.averaged else sample.total))
     return found[::-1]
 
 

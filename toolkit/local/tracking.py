@@ -54,6 +54,11 @@ class Tracker:
     warmup: float = 300.0  # seconds: EstimatedInstanceWarmup, else the group's default warm-up, else its cooldown
     metric: str = METRIC
 
+    @property
+    def averaged(self) -> bool:
+        """True when its metric is read as the Average per period (CPU); else as the Sum (request count)."""
+        return self.metric in AVERAGED
+
 
 @dataclass(frozen=True)
 class Want:
