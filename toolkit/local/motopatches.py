@@ -84,6 +84,14 @@ PATCHES: tuple[Patch, ...] = (
         ("tests/unit/local/test_motopatches.py::test_the_server_lists_motos_folder_once",),
     ),
     Patch(
+        f"{M}:_atomic_dynamodb_requests",
+        {"moto.dynamodb.responses:DynamoHandler.call_action": ACTION},
+        "the server answers one DynamoDB request at a time",
+        "DynamoDB's writes and their conditions are atomic; moto's threads are not: a GetItem saw an UpdateItem's "
+        "item before its attribute, and two conditional PutItems of one new key could both succeed",
+        ("tests/unit/local/test_motopatches.py::test_a_dynamodb_request_is_answered_under_the_lock",),
+    ),
+    Patch(
         f"{M}:_ebs_backed_amis",
         {
             "moto.ec2.models.amis:Ami.__init__": (

@@ -12,8 +12,10 @@ launch template version reaches the instances launched from it (moto 5.2
 stores it unparsed and fails on launch), GetMetricStatistics reads the
 metric with exactly the dimensions asked for, PutLogEvents refuses a batch
 over AWS's limits, FilterLogEvents honours a stream name prefix, scheduled
-action and scaling policy names are per Auto Scaling group, and PutParameter
-refuses a standard-tier value over 4096 characters, as SSM does. A subnet or
+action and scaling policy names are per Auto Scaling group, PutParameter
+refuses a standard-tier value over 4096 characters, as SSM does, and each
+DynamoDB request is done whole before the next starts, as DynamoDB's writes
+are atomic. A subnet or
 security group created with a ``_custom_id_`` tag takes that id, as moto's
 other resources do, so the local inventory can name the seeded private
 subnets and the instances' security group by id, as a team's inventory does.
@@ -34,6 +36,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from toolkit.local import auth, awsrules, iamsim, motostate
@@ -64,6 +67,35 @@ def _moto_modules_listed_once() -> None:
 
     listed = tuple(backends.list_of_moto_modules())
     replace(backends, "list_of_moto_modules", lambda: listed)
+
+
+DYNAMODB = threading.Lock()  # held while the server answers one DynamoDB request
+
+
+def _atomic_dynamodb_requests() -> None:
+    """The server answers one DynamoDB request at a time, so each is done whole, as DynamoDB's are.
+
+    DynamoDB applies a write, and its condition, atomically: two conditional
+    PutItems of one new key cannot both succeed, and a consistent GetItem never
+    sees an UpdateItem half done. moto 5.2.6 answers each request on a thread
+    of its own with no lock: its UpdateItem stores an empty item before it
+    applies the expression (a GetItem in between reads the item without the
+    attribute), and a condition is checked before the write, so Rodeo's lock
+    (``toolkit.lock``) could be taken twice.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    replace(DynamoHandler, "call_action", one_at_a_time(DynamoHandler.call_action, DYNAMODB))
+
+
+def one_at_a_time(call, lock):
+    """``call`` (a moto response method) answering under ``lock``."""
+
+    def answer(self):
+        with lock:
+            return call(self)
+
+    return answer
 
 
 def _idempotent_launch_template_versions() -> None:
@@ -453,6 +485,7 @@ def main(argv: list[str] | None = None) -> None:
     ours, args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     _moto_modules_listed_once()
     _ebs_backed_amis()
+    _atomic_dynamodb_requests()
     _idempotent_launch_template_versions()
     _user_data_in_launch_template_versions()
     _exact_dimensions_in_statistics()

@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,26 @@ def test_the_server_lists_motos_folder_once():
         [sys.executable, "-c", LISTINGS], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True
     )
     assert done.stdout.split() == ["['ec2',", "'elbv2',", "'ec2',", "'autoscaling']", "0"]
+
+
+def test_a_dynamodb_request_is_answered_under_the_lock():
+    """While one DynamoDB request is answered, another thread cannot take the lock; after it, it can."""
+    from toolkit.local.motoserver import DYNAMODB, one_at_a_time
+
+    free: list[bool] = []
+
+    def try_lock() -> None:
+        taken = DYNAMODB.acquire(timeout=0.05)
+        free.append(taken)
+        if taken:
+            DYNAMODB.release()
+
+    def action(self):
+        taker = threading.Thread(target=try_lock)
+        taker.start()
+        taker.join()
+        return "answer"
+
+    assert one_at_a_time(action, DYNAMODB)(None) == "answer"
+    try_lock()
+    assert free == [False, True]
