@@ -24,8 +24,9 @@ With ``--procfile`` (issue 21, "Measure"): a fresh git repository holding
 only the sample Procfile app (``examples/procfile-app``), named in three
 lines of rodeo.yml; each run changes its VERSION, ``git commit``s, and times
 from the commit to the load balancer's URL answering the new version (first
-answer, and every answer: the deploy's end), with the bake, the release and
-its pauses, and the load average before and after.
+answer, and every answer: the deploy's end), with the bake, the release, its
+release phase (the sample's ``release:`` line on a one-off instance) and its
+pauses, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -133,6 +134,16 @@ def _served_version(url: str) -> str | None:
         return None
 
 
+def _phase_seconds(project: Project, number: int) -> float:
+    """How long release vNUMBER's release phase ran (its one-off instance's boot included), from ``invoke releases``."""
+    out = project.invoke("releases", "--json", env={"RODEO_LOCAL_LIVE": "1"}, timeout=120)
+    if out.returncode != 0:
+        sys.exit(f"invoke releases failed:\n{out.stderr[-3000:]}")
+    runs = json.loads(out.stdout.strip().splitlines()[-1])["releases"]
+    phase = next(r["release_phase"] for r in runs if r["number"] == number)
+    return float(phase["seconds"])
+
+
 def procfile_main(runs: int) -> int:
     """git commit -> the URL serves the new version, for a Procfile app in a fresh repository."""
     import re
@@ -179,12 +190,14 @@ def procfile_main(runs: int) -> int:
             watcher.join()
             answers = [_served_version(url) for _ in range(20)]
             assert answers == [version] * 20, f"after the deploy the URL answers {answers}"
+            ended = time.monotonic() - committed
             release = result["release"]
             row = {
                 "commit -> first answer": seen.get("first", took),
-                "commit -> all answers": time.monotonic() - committed,
+                "commit -> all answers": ended,
                 "bake": result["bake"]["duration_s"],
                 "release": release["seconds"],
+                "release phase": _phase_seconds(project, release["number"]),
                 "pauses": float(steps * pause),
             }
             rows.append(row)

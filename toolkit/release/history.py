@@ -52,6 +52,8 @@ class Run:
     seconds: float | None = None
     reason: str | None = None
     promoted_from: dict | None = None  # invoke promote: where it came from (toolkit.promote.plan.Origin)
+    # Its release phase (toolkit.release.phase): status, command, exit_code and seconds; None without one.
+    release_phase: dict | None = field(default=None, hash=False)
     # The canary analysis of each judged step (``toolkit.release.judging``): window, verdict, decision, figures.
     analysis: tuple[dict, ...] = field(default=(), hash=False)
 
@@ -115,6 +117,7 @@ def run_of(entry: dict) -> Run:
         seconds=seconds(entry.get("started_at"), entry.get("ended_at")),
         reason=entry.get("reason"),
         promoted_from=entry.get("promoted_from"),
+        release_phase=entry.get("release_phase"),
         analysis=tuple(entry.get("analysis") or ()),
     )
 

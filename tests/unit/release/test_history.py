@@ -142,3 +142,9 @@ def test_the_canary_analysis_of_each_judged_step_is_in_the_json():
     assert history("web", "local", [{"number": 3, "analysis": [judged]}]).to_dict()["releases"][0]["analysis"] == (
         judged,
     )
+
+
+def test_a_run_carries_its_release_phase():
+    phase = {"status": "succeeded", "command": "bin/migrate", "exit_code": 0, "seconds": 4.2}
+    assert run_of({"number": 4, "release_phase": phase}).release_phase == phase
+    assert run_of({"number": 3}).release_phase is None
