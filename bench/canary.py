@@ -2,7 +2,7 @@
 
 Run (root, Linux; boots real instances):
   .venv/bin/python bench/canary.py [--runs 3] [--rate 100] [--pause 30] [--steps 50,100]
-      [--base-ms 10] [--slow-percent 30] [--flaky-percent 1] [--floor-ms 0]
+      [--base-ms 10] [--slow-percent 30] [--flaky-percent 1] [--floor-ms 0] [--record FILE]
 
 Starts a live local stack (tests/support/livebuilds.py: the sample app's
 builds, HAProxy as the ALB writing access logs to S3 every second) and
@@ -32,12 +32,18 @@ change to the verdict. Goals (issue 23): at most 2% false fails over 50 or
 more A/A releases; at least 95% detection of +30% latency and of 1% errors
 at 100 requests/s with a 30 s step. The command and the load average are
 printed with the figures.
+
+``--record FILE`` appends each release's figures to FILE (JSON lines, with
+the settings they ran under) and counts the releases FILE already holds
+under the same settings: 50 releases of each kind take about three hours
+here, so they can be gathered over several runs (``bench/results/``).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import statistics
 import sys
@@ -120,6 +126,34 @@ def interval(k: int, n: int) -> tuple[float, float]:
     return low, high
 
 
+def settings(args) -> dict:
+    """What makes two releases' figures comparable: the load, the steps and the builds."""
+    names = ("rate", "pause", "steps", "base_ms", "slow_percent", "flaky_percent", "floor_ms")
+    return {name: getattr(args, name) for name in names}
+
+
+def record(path: Path, under: dict, run: Run) -> None:
+    """Append ``run`` to ``path`` (one JSON object a line), with the settings it ran under and when."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = {"settings": under, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **dataclasses.asdict(run)}
+    with path.open("a") as out:
+        out.write(json.dumps(line, sort_keys=True) + "\n")
+
+
+def recorded(path: Path, under: dict) -> list[Run]:
+    """The runs ``path`` holds that ran under ``under`` (none when it does not exist)."""
+    if not path.exists():
+        return []
+    fields = {f.name for f in dataclasses.fields(Run)}
+    runs = []
+    for line in path.read_text().splitlines():
+        data = json.loads(line)
+        if data.get("settings") == under:
+            found = {k: v for k, v in data.items() if k in fields}
+            runs.append(Run(**dict(found, verdicts=tuple(found["verdicts"]))))
+    return runs
+
+
 def judged_config(cfg, args):
     """The project's release with the bench's steps, pause and latency floor."""
     rel = cfg.release
@@ -142,6 +176,9 @@ def main() -> None:
     parser.add_argument("--slow-percent", type=float, default=30.0, help="the slow build's pages: this much later")
     parser.add_argument("--flaky-percent", type=float, default=1.0, help="the flaky build's share of 500s")
     parser.add_argument("--floor-ms", type=float, default=0.0, help="release.analysis.latency.floor_ms")
+    parser.add_argument(
+        "--record", type=Path, help="append each release to this JSON-lines file; count its earlier ones"
+    )
     args = parser.parse_args()
     if args.base_ms <= 0:
         parser.error("--base-ms must be above 0: the slow build's delay is a share of it")
@@ -149,7 +186,9 @@ def main() -> None:
     command = " ".join([".venv/bin/python", "bench/canary.py", *sys.argv[1:]])
     load_before = os.getloadavg()
     parts = livebuilds.sample_layers(ROOT, CACHE, sandbox.ensure_rootfs(sandbox.rootfs_path(CACHE)))
-    runs: list[Run] = []
+    runs: list[Run] = recorded(args.record, settings(args)) if args.record else []
+    if runs:
+        print(f"{len(runs)} release(s) recorded earlier in {args.record} under these settings: counted", flush=True)
     slow_ms = args.base_ms * (1 + args.slow_percent / 100)
     with (
         tempfile.TemporaryDirectory(prefix="rodeo-canary-") as tmp,
@@ -175,6 +214,8 @@ def main() -> None:
             ):
                 run = release_once(live, cfg, made(), kind, args.rate)
                 runs.append(run)
+                if args.record:
+                    record(args.record, settings(args), run)
                 print(
                     f"  round {i + 1} {kind:5} {run.outcome:6} verdicts {'/'.join(run.verdicts) or '-'} "
                     f"failed {run.failed} to verdict {run.to_verdict}s shift {_ms(run.shift_ms)} "
@@ -187,7 +228,7 @@ def main() -> None:
 def report(runs: list[Run], args, slow_ms: float, command: str, before, after) -> None:
     """The table, the goals, the command and the load average."""
     print(
-        f"\ncanary bench: {args.runs} release(s) of each kind, {args.rate:g} requests/s, steps {args.steps}, "
+        f"\ncanary bench: {len(runs)} release(s) in all, {args.rate:g} requests/s, steps {args.steps}, "
         f"{args.pause} s watch per step; base build {args.base_ms:g} ms a page, slow {slow_ms:g} ms "
         f"(+{args.slow_percent:g}%), flaky {args.flaky_percent:g}% 500s; latency floor {args.floor_ms:g} ms"
     )
