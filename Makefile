@@ -2,7 +2,7 @@
 # target is safe to run again.
 #   make bake   install, start the local stack, bake the sample app image and release it: ends with its URL
 #   make test   install, then run the whole test suite
-#   make setup  install only (apt: packer, mmdebstrap, haproxy, systemd-container, socat; .venv with Rodeo, by uv)
+#   make setup  install only (apt: APT_PACKAGES below; .venv with Rodeo and its dev tools, by uv)
 
 SHELL := /bin/bash
 VENV  := .venv
