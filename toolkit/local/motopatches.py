@@ -92,6 +92,24 @@ PATCHES: tuple[Patch, ...] = (
         ("tests/unit/local/test_motopatches.py::test_a_dynamodb_request_is_answered_under_the_lock",),
     ),
     Patch(
+        f"{M}:_zones_balanced",
+        {
+            "moto.autoscaling.models:FakeAutoScalingGroup.replace_autoscaling_group_instances": (
+                "self",
+                "count_needed",
+                "propagated_tags",
+            ),
+            "moto.autoscaling.models:FakeAutoScalingGroup.set_desired_capacity": ("self", "new_capacity"),
+        },
+        "a group launches each instance in the zone with the fewest, and scales in by AWS's default termination "
+        "policy (the fullest zone first, then another template's or the oldest version's, then the next billing hour)",
+        "moto launches every instance in the group's first subnet and ends the first it holds: one zone held them all",
+        (
+            "tests/unit/local/test_zones.py",
+            "tests/integration/local/test_motopatches.py::test_a_group_over_two_zones_launches_and_scales_in_balanced",
+        ),
+    ),
+    Patch(
         f"{M}:_ebs_backed_amis",
         {
             "moto.ec2.models.amis:Ami.__init__": (

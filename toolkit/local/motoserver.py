@@ -39,7 +39,7 @@ import sys
 import threading
 from pathlib import Path
 
-from toolkit.local import auth, awsrules, iamsim, motostate
+from toolkit.local import auth, awsrules, iamsim, motostate, zones
 from toolkit.local.motopatches import MOTO_CHECKED, replace  # noqa: F401  (every patch: toolkit.local.motopatches.PATCHES)
 
 
@@ -227,6 +227,85 @@ def _cloudwatch_logs_as_aws() -> None:
 
     replace(LogsBackend, "put_log_events", put_log_events)
     replace(LogsResponse, "filter_log_events", filter_log_events)
+
+
+def _zones_balanced() -> None:
+    """Auto Scaling groups launch in, and scale in from, their zones as EC2 Auto Scaling does (``toolkit.local.zones``).
+
+    moto 5.2.6 launches every instance of a group in the first of its
+    subnets and, scaling in, terminates the first instances it holds: a group
+    over two zones' subnets ran in one zone, and losing that zone lost it all.
+    Its instances' ``aws:ec2launchtemplate:version`` tag named the template's
+    default version, not the group's (which the policy reads): it names the
+    version launched, as on AWS. (DescribeAutoScalingGroups still reports the
+    default version for each instance.)
+    """
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    launch, resize = FakeAutoScalingGroup.replace_autoscaling_group_instances, FakeAutoScalingGroup.set_desired_capacity
+
+    def replace_autoscaling_group_instances(self, count_needed: int, propagated_tags: dict) -> None:
+        subnets, before = group_subnets(self), {state.instance.id for state in self.instance_states}
+        if len(subnets) < 2:
+            launch(self, count_needed, propagated_tags)
+        else:
+            listed = self.vpc_zone_identifier
+            try:
+                for subnet in zones.launch_subnets(subnets, group_members(self), count_needed):
+                    self.vpc_zone_identifier = subnet  # moto launches in the first subnet the group lists
+                    launch(self, 1, dict(propagated_tags))
+            finally:
+                self.vpc_zone_identifier = listed
+        if self.ec2_launch_template is not None:
+            # moto launches with the template's default version's number in the instance's tag (its AMI and user
+            # data are the group's version's): AWS tags the version it launched
+            number = self.ec2_launch_template.get_version(self.launch_template_version).number
+            new = [state.instance.id for state in self.instance_states if state.instance.id not in before]
+            self.autoscaling_backend.ec2_backend.create_tags(new, {"aws:ec2launchtemplate:version": str(number)})
+
+    def set_desired_capacity(self, new_capacity: int | None) -> None:
+        wanted = self.min_size if new_capacity is None else new_capacity
+        surplus = len(self.active_instances()) - (wanted or 0)
+        if surplus > 0 and not self.mixed_instances_policy:
+            template = self.ec2_launch_template.id if self.ec2_launch_template else None
+            first = {iid: i for i, iid in enumerate(zones.termination_order(group_members(self), surplus, template))}
+            # moto ends the first unprotected instances it holds: these, in this order
+            self.instance_states.sort(key=lambda state: first.get(state.instance.id, len(first)))
+        resize(self, new_capacity)
+
+    replace(FakeAutoScalingGroup, "replace_autoscaling_group_instances", replace_autoscaling_group_instances)
+    replace(FakeAutoScalingGroup, "set_desired_capacity", set_desired_capacity)
+
+
+def group_subnets(group) -> list[tuple[str, str]]:
+    """A moto group's (subnet, zone) pairs, in the order it lists them."""
+    ec2 = group.autoscaling_backend.ec2_backend
+    listed = [s for s in (group.vpc_zone_identifier or "").split(",") if s]
+    return [(subnet, ec2.get_subnet(subnet).availability_zone) for subnet in listed]
+
+
+def group_members(group) -> list[zones.Member]:
+    """A moto group's InService instances as the termination policy sees them."""
+    from moto.core.utils import utcnow
+
+    ec2, now, found = group.autoscaling_backend.ec2_backend, utcnow(), []
+    for state in group.active_instances():
+        inst = state.instance
+        tags = {t["key"]: t["value"] for t in inst.get_tags()}
+        version = tags.get("aws:ec2launchtemplate:version")
+        found.append(
+            zones.Member(
+                id=inst.id,
+                zone=ec2.get_subnet(inst.subnet_id).availability_zone
+                if inst.subnet_id
+                else inst.availability_zone or "",
+                template=tags.get("aws:ec2launchtemplate:id"),
+                version=int(version) if version and version.isdigit() else None,
+                age=(now - inst.launch_time).total_seconds(),
+                protected=bool(state.protected_from_scale_in),
+            )
+        )
+    return found
 
 
 def _scaling_names_per_group() -> None:
@@ -491,6 +570,7 @@ def main(argv: list[str] | None = None) -> None:
     _exact_dimensions_in_statistics()
     _cloudwatch_logs_as_aws()
     _scaling_names_per_group()
+    _zones_balanced()
     _standard_tier_value_limit()
     auth.enforce()  # IAM from the first request (toolkit.local.auth)
     awsrules.apply()  # AWS's rules moto skips: on in every local stack

@@ -169,3 +169,74 @@ def test_a_custom_id_tag_names_a_subnet_and_a_security_group(bare_aws):
         TagSpecifications=tagged("security-group", "sg-0patches000000001"),
     )
     assert (subnet["SubnetId"], group["GroupId"]) == ("subnet-0patches000000001", "sg-0patches000000001")
+
+
+def test_a_group_over_two_zones_launches_and_scales_in_balanced(bare_aws):
+    """Launches alternate between the zones; scaling in keeps them balanced and ends the older version's first."""
+    ec2, asg, name = bare_aws.client("ec2"), bare_aws.client("autoscaling"), _name()
+    vpc = ec2.create_vpc(CidrBlock="10.90.0.0/16")["Vpc"]["VpcId"]
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    zone_of = {
+        once_settled(lambda: ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.90.{i * 16}.0/20", AvailabilityZone=zone))[
+            "Subnet"
+        ]["SubnetId"]: zone
+        for i, zone in enumerate(zones)
+    }
+    subnets_listed = list(zone_of)
+    template = ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": _ami(ec2)})[
+        "LaunchTemplate"
+    ]["LaunchTemplateId"]
+    once_settled(
+        lambda: asg.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
+            MinSize=0,
+            MaxSize=6,
+            DesiredCapacity=2,
+            VPCZoneIdentifier=",".join(subnets_listed),
+        )
+    )
+
+    def members() -> dict[str, tuple[str, str]]:
+        """Each InService instance's zone and the launch template version it was launched from (its tag, as EC2's)."""
+        group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        ids = [i["InstanceId"] for i in group["Instances"]]
+        found = [i for r in ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]]
+        return {
+            i["InstanceId"]: (
+                i["Placement"]["AvailabilityZone"],
+                {t["Key"]: t["Value"] for t in i["Tags"]}["aws:ec2launchtemplate:version"],
+            )
+            for i in found
+        }
+
+    def per_zone() -> list[int]:
+        return sorted(sum(1 for zone, _ in members().values() if zone == z) for z in set(zone_of.values()))
+
+    assert per_zone() == [1, 1]
+    subnets = {
+        i["InstanceId"]: i["SubnetId"]
+        for r in ec2.describe_instances(InstanceIds=list(members()))["Reservations"]
+        for i in r["Instances"]
+    }
+    assert sorted(subnets.values()) == sorted(subnets_listed)  # each in its zone's subnet
+    asg.update_auto_scaling_group(AutoScalingGroupName=name, DesiredCapacity=5)
+    assert per_zone() == [2, 3]
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=3)
+    assert per_zone() == [1, 2]
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=2)
+    assert per_zone() == [1, 1]
+    # A new version: two more instances from it, then back to two: the old version's end, one a zone.
+    once_settled(
+        lambda: ec2.create_launch_template_version(LaunchTemplateId=template, LaunchTemplateData={"ImageId": _ami(ec2)})
+    )
+    once_settled(
+        lambda: asg.update_auto_scaling_group(
+            AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateId": template, "Version": "2"}, DesiredCapacity=4
+        )
+    )
+    assert sorted(members().values()) == sorted(
+        [(zone, version) for zone in set(zone_of.values()) for version in ("1", "2")]
+    )
+    asg.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=2)
+    assert sorted(members().values()) == sorted((zone, "2") for zone in set(zone_of.values()))
