@@ -82,6 +82,23 @@ def enter(folders: list[Path]) -> None:
                 os.close(fd)
 
 
+def freeze(folders: list[Path], frozen: bool = True) -> bool:
+    """Freeze (or thaw) every process of an instance: cgroup v2's ``cgroup.freeze`` in its unified folder.
+
+    A frozen process runs nothing and answers nothing (a connection to it is
+    accepted by the kernel and then hangs), and is killed by SIGKILL as any
+    other. False when none of ``folders`` is a cgroup v2 folder.
+    """
+    done = False
+    for folder in folders:
+        control = folder / "cgroup.freeze"
+        if control.exists():
+            with contextlib.suppress(OSError):
+                control.write_text("1" if frozen else "0")
+                done = True
+    return done
+
+
 def remove(folders: list[Path], timeout: float = REMOVE_TIMEOUT) -> None:
     """Remove ``folders`` and the cgroups the instance's systemd left in them, deepest first; a cgroup still holding
     a process that is ending is tried again for up to ``timeout`` seconds, then left."""

@@ -50,7 +50,7 @@ import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from toolkit.local import accesslogs, buildinstances, clock, cpu, egress, instances
+from toolkit.local import accesslogs, buildinstances, cgroups, clock, cpu, egress, instances, zones
 from toolkit.local.balancer import (
     REQUEST_LOG,
     Backend,
@@ -83,6 +83,7 @@ from toolkit.local.motostate import (
     short,
     target_stickiness,
     vcpus_of,
+    zone_of,
 )
 from toolkit.local.netfacts import network_view, reach_of
 from toolkit.local.netproxy import EndpointProxy, TargetPorts
@@ -120,6 +121,7 @@ class Controller:
         self.instances_dir = live_dir / "instances"
         self.booted: dict[str, instances.Booted] = {}
         self.failed: set[str] = set()
+        self.frozen: set[str] = set()  # instances of a lost zone (toolkit.local.zones), frozen
         self.bakes: dict[str, str] = {}  # instance id -> the bake it was launched for ("" for any other)
         self._managed: dict[str, bool] = {}
         self.served: dict[tuple[str, str], Served] = {}  # (backend, server name)
@@ -211,6 +213,7 @@ class Controller:
         if self.cpu.due(now):  # before the scaler: a CPU policy reads the period that just ended
             self._publish_cpu(world, now)
         self.scaler.step(clock.now(self.dir), now, self.monitor.samples)
+        self.scaler.replace_unhealthy(now, self.health_of)
         if self.access_logs is not None:
             names = accesslogs.names_of(world, self.frontends, self.served)
             self.access_logs.step(names, accesslogs.settings_of(world), time.time())
@@ -244,11 +247,17 @@ class Controller:
     # --- instances ------------------------------------------------------------------
 
     def _instances(self, world: World) -> None:
+        lost = zones.lost_zones(self.dir)
+        for iid in [i for i in self.frozen if i not in world.instances or zone_of(world.instances[i]) not in lost]:
+            self._thaw(iid)  # its zone is back (or it is gone)
         for iid, inst in world.instances.items():
             if iid in self.failed or not self.manages(inst):
                 continue
             state = inst.state
             booted = self.booted.get(iid)
+            if state in ("pending", "running") and zone_of(inst) in lost:
+                self._lose(iid, booted)  # running to EC2, answering nothing; never booted while its zone is lost
+                continue
             if state in ("pending", "running") and booted is None:
                 self._boot(inst)
             elif booted is not None and state in ("pending", "running"):
@@ -263,6 +272,19 @@ class Controller:
                     set_state(inst, "terminated", 48)
         for iid in [i for i in self.booted if i not in world.instances]:
             self._shut(iid, keep_disk=False)
+
+    def _lose(self, iid: str, booted: instances.Booted | None) -> None:
+        """Freeze an instance of a lost zone (``toolkit.local.zones``): every process of it stops where it is."""
+        if booted is not None and iid not in self.frozen and cgroups.freeze(booted.cgroups):
+            log.warning("instance %s: its zone is lost: frozen", iid)
+            self.frozen.add(iid)
+
+    def _thaw(self, iid: str) -> None:
+        booted = self.booted.get(iid)
+        if booted is not None:
+            cgroups.freeze(booted.cgroups, frozen=False)
+            log.info("instance %s: thawed", iid)
+        self.frozen.discard(iid)
 
     def _boot(self, inst) -> None:
         baking = self.bake_of(inst)
@@ -343,6 +365,8 @@ class Controller:
         )
 
     def _shut(self, iid: str, keep_disk: bool) -> None:
+        if iid in self.frozen:  # thawed first: it powers off as any other (a frozen process ignores SIGTERM)
+            self._thaw(iid)
         booted = self.booted.pop(iid, None)
         for key, served in list(self.served.items()):
             if served.instance_id == iid:

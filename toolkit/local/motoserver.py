@@ -70,6 +70,7 @@ def _moto_modules_listed_once() -> None:
 
 
 DYNAMODB = threading.Lock()  # held while the server answers one DynamoDB request
+LIVE_DIR: Path | None = None  # the live stack's folder (--live): where a drill's lost zones are (toolkit.local.zones)
 
 
 def _atomic_dynamodb_requests() -> None:
@@ -246,12 +247,13 @@ def _zones_balanced() -> None:
 
     def replace_autoscaling_group_instances(self, count_needed: int, propagated_tags: dict) -> None:
         subnets, before = group_subnets(self), {state.instance.id for state in self.instance_states}
-        if len(subnets) < 2:
+        if not subnets:  # a group by zones alone (no VPC): moto's own placement
             launch(self, count_needed, propagated_tags)
         else:
             listed = self.vpc_zone_identifier
             try:
-                for subnet in zones.launch_subnets(subnets, group_members(self), count_needed):
+                lost = zones.lost_zones(LIVE_DIR)
+                for subnet in zones.launch_subnets(subnets, group_members(self), count_needed, lost):
                     self.vpc_zone_identifier = subnet  # moto launches in the first subnet the group lists
                     launch(self, 1, dict(propagated_tags))
             finally:
@@ -261,7 +263,8 @@ def _zones_balanced() -> None:
             # data are the group's version's): AWS tags the version it launched
             number = self.ec2_launch_template.get_version(self.launch_template_version).number
             new = [state.instance.id for state in self.instance_states if state.instance.id not in before]
-            self.autoscaling_backend.ec2_backend.create_tags(new, {"aws:ec2launchtemplate:version": str(number)})
+            if new:
+                self.autoscaling_backend.ec2_backend.create_tags(new, {"aws:ec2launchtemplate:version": str(number)})
 
     def set_desired_capacity(self, new_capacity: int | None) -> None:
         wanted = self.min_size if new_capacity is None else new_capacity
@@ -535,6 +538,8 @@ def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = Non
     from toolkit.local.controller import Controller
     from toolkit.local.store import ImageStore
 
+    global LIVE_DIR
+    LIVE_DIR = live_dir
     _private_folder(Path("/run/netns"))
     _private_folder(run_dir)
     controller = Controller(live_dir, ImageStore(images), run_dir, aws_port=port)

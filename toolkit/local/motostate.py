@@ -200,6 +200,18 @@ def forget_target(tg, instance_id: str, world: World) -> None:
             tg.deregistered_targets[instance_id] = target
 
 
+def zone_of(inst) -> str:
+    """The Availability Zone a moto instance runs in: its subnet's (else its placement's)."""
+    from moto.ec2.exceptions import InvalidSubnetIdError
+
+    if inst.subnet_id:
+        try:
+            return inst.ec2_backend.get_subnet(inst.subnet_id).availability_zone
+        except InvalidSubnetIdError:  # the subnet is gone: the placement still says
+            pass
+    return inst.availability_zone or ""
+
+
 def set_state(inst, name: str, code: int, reason: tuple[str, str] | None = None) -> None:
     """Set a moto instance's state (and state reason) as EC2 would show it."""
     from moto.ec2.models.instances import StateReason

@@ -25,6 +25,11 @@ period reflects the new capacity (AWS's alarms are evaluated once a period).
 An instance warms up for the policy's ``EstimatedInstanceWarmup``, else the
 group's ``DefaultCooldown``, counted from its launch.
 
+ELB health checks (``Scaler.replace_unhealthy``, each tick): an instance of a
+group with ``HealthCheckType: ELB``, in service past its grace period, that
+a target group of its group reports ``unhealthy`` (the controller's answer
+from HAProxy's checks) is terminated and replaced, as EC2 Auto Scaling does.
+
 moto's parts this relies on (5.2.6, checked by
 ``tests/unit/local/test_scaler.py``): ``AutoScalingBackend.scheduled_actions``
 (keyed by (group, name): ``toolkit.local.motoserver._scaling_names_per_group``),
@@ -39,6 +44,7 @@ import logging
 import math
 import os
 from datetime import datetime, timezone
+from typing import Callable
 
 from toolkit.local import autoscaler, cpu, tracking
 from toolkit.local.autoscaler import Scheduled, Sizes
@@ -74,6 +80,24 @@ class Scaler:
             with LOCK:
                 for backend in autoscaling_regions():
                     self._track(backend, wall, samples)
+
+    def replace_unhealthy(self, wall: float, health_of: Callable[[str, str], tuple | None]) -> list[str]:
+        """Terminate and replace every instance ``to_replace`` names, in every group; their ids.
+
+        moto's TerminateInstanceInAutoScalingGroup without decrementing: the
+        group launches the replacement (in the zone with the fewest), and the
+        controller drains the old target for its deregistration delay before
+        the instance stops, as an ASG attached to its target group does.
+        """
+        replaced = []
+        with LOCK:
+            for backend in autoscaling_regions():
+                for group in list(backend.autoscaling_groups.values()):
+                    for iid in to_replace(group, wall, health_of):
+                        log.info("%s: %s is unhealthy in its target group: terminated and replaced", group.name, iid)
+                        backend.terminate_instance(iid, should_decrement=False)
+                        replaced.append(iid)
+        return replaced
 
     def _schedules(self, now: datetime) -> None:
         since, self.last = self.last, now
@@ -172,6 +196,45 @@ def sizes_of(group) -> Sizes:
     return Sizes(int(group.min_size or 0), int(group.max_size or 0), int(group.desired_capacity or 0))
 
 
+HEALTH_PROCESSES = ("HealthCheck", "ReplaceUnhealthy")  # either suspended: no instance is replaced for its health
+
+
+def to_replace(group, wall: float, health_of: Callable[[str, str], tuple | None]) -> list[str]:
+    """The InService instances of ``group`` EC2 Auto Scaling's ELB health check replaces now.
+
+    With ``HealthCheckType: ELB``, an instance in service for its group's
+    ``HealthCheckGracePeriod`` or longer that a target group of the group
+    reports ``unhealthy`` is terminated, then replaced
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html);
+    not while ``HealthCheck`` or ``ReplaceUnhealthy`` is suspended. ``health_of(target group ARN, instance id)``
+    is the live stack's answer (``Controller.health_of``). A target that is still ``initial``, ``draining``
+    or ``unused`` (its group takes no traffic) is not unhealthy.
+    """
+    if (group.health_check_type or "EC2") != "ELB":
+        return []
+    if any(p["ProcessName"] in HEALTH_PROCESSES for p in group.suspended_processes):
+        return []
+    grace = float(group.health_check_grace_period or 0)
+    found = []
+    for state in group.active_instances():
+        if wall - launched_at(state.instance) < grace:
+            continue
+        answers = [health_of(arn, state.instance.id) for arn in group.target_group_arns or []]
+        if any(answer is not None and answer[0] == "unhealthy" for answer in answers):
+            found.append(state.instance.id)
+    return found
+
+
+def launched_at(instance) -> float:
+    """An instance's launch time as epoch seconds (moto keeps a datetime, at times a string)."""
+    launched = instance.launch_time
+    if isinstance(launched, str):
+        launched = datetime.fromisoformat(launched.replace("Z", "+00:00"))
+    if launched.tzinfo is None:
+        launched = launched.replace(tzinfo=timezone.utc)
+    return launched.timestamp()
+
+
 def suspended(group) -> bool:
     """True while the group's ``ScheduledActions`` process is suspended."""
     return any(p["ProcessName"] == autoscaler.PROCESS for p in group.suspended_processes)
@@ -230,12 +293,7 @@ def warm_counts(group, wall: float, warmup: float) -> tuple[int, int]:
     for state in list(group.instance_states):
         if state.lifecycle_state != "InService":
             continue
-        launched = state.instance.launch_time
-        if isinstance(launched, str):
-            launched = datetime.fromisoformat(launched.replace("Z", "+00:00"))
-        if launched.tzinfo is None:
-            launched = launched.replace(tzinfo=timezone.utc)
-        if wall - launched.timestamp() >= warmup:
+        if wall - launched_at(state.instance) >= warmup:
             warmed += 1
         else:
             warming += 1

@@ -1,4 +1,4 @@
-"""Which zone an Auto Scaling group launches in, and which instances it terminates (pure: no moto).
+"""Which zone an Auto Scaling group launches in, which instances it terminates, and the zones a drill lost.
 
 EC2 Auto Scaling keeps a group's instances balanced across the Availability
 Zones of its subnets: it launches each new instance in the zone with the
@@ -18,13 +18,22 @@ terminates in the order it holds them; ``toolkit.local.motoserver`` asks this
 module instead. Ties AWS breaks at random are broken here by the order of the
 group's subnets (launch) and by instance id (termination), so a test can
 predict them.
+
+A lost zone (``lose``, the live stack's drill: ``invoke local.fail-zone``)
+is an Availability Zone gone dark: the live stack freezes every instance in
+it (they stay ``running`` to EC2 and answer nothing, so the load balancer's
+checks time out) and no group launches there, as EC2 Auto Scaling launches
+in the zones that still work when one is impaired. The zones lost are the
+lines of the live stack's ``lost-zones`` file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 BILLING_HOUR = 3600.0
+LOST_FILE = "lost-zones"  # in the live stack's folder: one lost zone a line
 
 
 @dataclass(frozen=True)
@@ -39,16 +48,22 @@ class Member:
     protected: bool = False  # protected from scale in
 
 
-def launch_subnets(subnets: list[tuple[str, str]], members: list[Member], count: int) -> list[str]:
+def launch_subnets(
+    subnets: list[tuple[str, str]], members: list[Member], count: int, lost: frozenset[str] = frozenset()
+) -> list[str]:
     """The subnet of each of ``count`` new instances: each in the zone with the fewest instances then.
 
     ``subnets``: the group's (subnet, zone) pairs in its order; a zone's first
-    subnet is used. Ties go to the zone listed first.
+    subnet is used. Ties go to the zone listed first. No instance goes to a
+    ``lost`` zone: with every zone lost, none is launched (fewer subnets than ``count``).
     """
     first_subnet: dict[str, str] = {}
     for subnet, zone in subnets:
-        first_subnet.setdefault(zone, subnet)
+        if zone not in lost:
+            first_subnet.setdefault(zone, subnet)
     zones = list(first_subnet)
+    if not zones:
+        return []
     counts = {zone: sum(1 for m in members if m.zone == zone) for zone in zones}
     chosen = []
     for _ in range(count):
@@ -86,3 +101,24 @@ def termination_order(members: list[Member], count: int, template: str | None) -
         chosen.append(pick.id)
         left.remove(pick)
     return chosen
+
+
+def lost_zones(live_dir: Path | None) -> frozenset[str]:
+    """The zones the live stack in ``live_dir`` has lost (none without a live stack or a drill)."""
+    if live_dir is None:
+        return frozenset()
+    try:
+        return frozenset(line.strip() for line in (live_dir / LOST_FILE).read_text().splitlines() if line.strip())
+    except OSError:
+        return frozenset()
+
+
+def lose(live_dir: Path, zone: str, lost: bool = True) -> frozenset[str]:
+    """Lose ``zone`` (or get it back, ``lost=False``) on the live stack in ``live_dir``; the zones lost now."""
+    now = set(lost_zones(live_dir))
+    now = now | {zone} if lost else now - {zone}
+    path = live_dir / LOST_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(f"{z}\n" for z in sorted(now)))
+    tmp.replace(path)
+    return frozenset(now)

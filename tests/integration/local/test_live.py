@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import http.cookiejar
 import json
+import math
 import subprocess
 import threading
 import time
@@ -26,7 +27,8 @@ from tests.integration.local.conftest import CACHE, host_pid_of_container, in_in
 from tests.support.load import Load
 from toolkit import procs
 from toolkit.aws import once_settled
-from toolkit.local import clock, seed, stack
+from toolkit.local import clock, seed, stack, zones
+from toolkit.local.controller import POLL
 from toolkit.local.environment import LocalEnvironment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -716,6 +718,56 @@ def test_an_instance_reaches_aws_only_through_a_nat_gateway_or_a_vpc_endpoint(li
         live.ec2.terminate_instances(InstanceIds=[iid])
         if endpoint:
             live.ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint])
+
+
+def zones_of(live: Live, ids: list[str]) -> dict[str, str]:
+    found = live.ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    return {i["InstanceId"]: i["Placement"]["AvailabilityZone"] for r in found for i in r["Instances"]}
+
+
+def test_a_lost_zone_is_replaced_in_the_other_and_only_requests_before_the_checks_notice_fail(live):
+    """A group over two zones, one instance in each; one zone goes dark under load (its instance frozen: running
+    to EC2, answering nothing). The load balancer's checks time out, the group (ELB health checks) replaces it in
+    the zone still up, and the only failed requests are ones sent to it before its checks took it out."""
+    live.elb.modify_listener(ListenerArn=live.listener, DefaultActions=[live.forward(100, 0)])
+    live.group("blue", 2)
+    live.asg.update_auto_scaling_group(
+        AutoScalingGroupName="live-blue", HealthCheckType="ELB", HealthCheckGracePeriod=0
+    )
+    live.wait_health("blue", lambda h: len(h) == 2 and all(s == "healthy" for s, _ in h.values()), timeout=90)
+    before = zones_of(live, live.instances("blue"))
+    assert len(set(before.values())) == 2, before  # one a zone
+    dead, lost = sorted(before.items())[0]
+    rate, workers = 40, 8
+    # Sent to it after it froze and before its second failed check (a check every interval, each given up after
+    # its timeout) took it out; half of the requests go to it then. Each hangs until the load's timeout.
+    noticed = 2 * CHECK["HealthCheckIntervalSeconds"] + CHECK["HealthCheckTimeoutSeconds"]
+    with Load(live.url, rate=rate, workers=workers, max_seconds=180) as load:
+        time.sleep(2)
+        froze = time.time()
+        zones.lose(live.st.live_dir, lost)
+        try:
+            deadline = time.monotonic() + 120  # its checks (12 s), a boot and two passing checks (about 20 s)
+            while time.monotonic() < deadline:
+                ids = live.instances("blue")
+                health = live.health("blue")
+                if dead not in ids and len(ids) == 2 and all(health.get(i, ("",))[0] == "healthy" for i in ids):
+                    break
+                time.sleep(0.5)
+            back = time.time()
+            time.sleep(2)
+        finally:
+            zones.lose(live.st.live_dir, lost, lost=False)
+    after = zones_of(live, live.instances("blue"))
+    assert dead not in after and len(after) == 2 and set(after.values()) == {z for z in before.values() if z != lost}
+    failed = [s for s in load.samples if s.status != 200]
+    bound = math.ceil(rate * 0.5 * noticed) + workers
+    assert len(failed) <= bound, (len(failed), bound, failed[:5])
+    # The stack freezes the zone at its next tick (controller.POLL) after the file names it; a request that
+    # started a moment before it froze was still being answered then.
+    assert all(froze - 1 <= s.wall <= froze + POLL + noticed for s in failed), [s.wall - froze for s in failed][:10]
+    assert [s for s in load.samples if s.wall >= back and s.status != 200] == []
+    assert live.states([dead]) == {dead: "terminated"} or live.states([dead]) == {dead: "shutting-down"}
 
 
 def test_an_image_that_cannot_boot_says_why(live, tmp_path):

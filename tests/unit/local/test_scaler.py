@@ -211,6 +211,11 @@ def test_moto_still_has_what_the_scaler_reads_and_calls():
         action
     )
     assert isinstance(FakeAutoScalingGroup.suspended_processes, property)
+    assert list(inspect.signature(AutoScalingBackend.terminate_instance).parameters) == [
+        "self",
+        "instance_id",
+        "should_decrement",
+    ]
 
 
 def test_an_action_with_a_start_time_the_scaler_cannot_read_is_left_alone_and_the_others_run(aws):
@@ -281,3 +286,58 @@ def test_the_cpu_meter_finds_each_instances_group_and_its_types_vcpus(aws):
     ids = [i["InstanceId"] for i in aws.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]]
     assert {i: g for i, g in groups_of_instances().items() if i in ids} == {i: "web" for i in ids} and len(ids) == 3
     assert (vcpus_of("t3.micro"), vcpus_of("c5.4xlarge"), vcpus_of("no-such-type")) == (2, 16, 1)
+
+
+def target_group() -> str:
+    vpc = boto3.client("ec2", REGION).describe_vpcs()["Vpcs"][0]["VpcId"]
+    elbv2 = boto3.client("elbv2", REGION)
+    return elbv2.create_target_group(Name="web", Protocol="HTTP", Port=8080, VpcId=vpc)["TargetGroups"][0][
+        "TargetGroupArn"
+    ]
+
+
+def elb_checked(asg, grace: int) -> str:
+    """The group checked on ELB health after ``grace`` seconds, with a target group attached; its ARN."""
+    arn = target_group()
+    asg.update_auto_scaling_group(AutoScalingGroupName="web", HealthCheckType="ELB", HealthCheckGracePeriod=grace)
+    asg.attach_load_balancer_target_groups(AutoScalingGroupName="web", TargetGroupARNs=[arn])
+    return arn
+
+
+def in_service(asg) -> list[str]:
+    g = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+    return sorted(i["InstanceId"] for i in g["Instances"])
+
+
+def test_an_instance_its_target_group_finds_unhealthy_is_replaced_after_the_grace_period(aws):
+    tg = elb_checked(aws, grace=60)
+    first = in_service(aws)
+    sick = first[0]
+
+    def health(arn: str, iid: str):
+        return ("unhealthy", "Target.Timeout", "") if (arn, iid) == (tg, sick) else ("healthy", "", "")
+
+    scaler = Scaler()
+    assert scaler.replace_unhealthy(time.time() + 30, health) == []  # within its grace period
+    assert scaler.replace_unhealthy(time.time() + 61, health) == [sick]
+    after = in_service(aws)
+    assert len(after) == 3 and sick not in after and set(first) - {sick} <= set(after)  # terminated, and replaced
+    assert scaler.replace_unhealthy(time.time() + 61, health) == []
+
+
+@pytest.mark.parametrize("state", ["initial", "draining", "unused", "healthy"])
+def test_a_target_not_unhealthy_keeps_its_instance(aws, state):
+    elb_checked(aws, grace=0)
+    assert Scaler().replace_unhealthy(time.time(), lambda arn, iid: (state, "", "")) == []
+
+
+def test_no_instance_is_replaced_for_its_health_without_elb_checks_or_while_health_processes_are_suspended(aws):
+    unhealthy = lambda arn, iid: ("unhealthy", "Target.Timeout", "")  # noqa: E731
+    aws.attach_load_balancer_target_groups(AutoScalingGroupName="web", TargetGroupARNs=[target_group()])
+    assert Scaler().replace_unhealthy(time.time(), unhealthy) == []  # HealthCheckType EC2
+    aws.update_auto_scaling_group(AutoScalingGroupName="web", HealthCheckType="ELB", HealthCheckGracePeriod=0)
+    for process in ("HealthCheck", "ReplaceUnhealthy"):
+        aws.suspend_processes(AutoScalingGroupName="web", ScalingProcesses=[process])
+        assert Scaler().replace_unhealthy(time.time(), unhealthy) == []
+        aws.resume_processes(AutoScalingGroupName="web", ScalingProcesses=[process])
+    assert len(Scaler().replace_unhealthy(time.time(), unhealthy)) == 3
