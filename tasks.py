@@ -393,10 +393,28 @@ def local_status(c, json=False, debug=False):
         print("not running (start it with: invoke local.up)")
 
 
+@task(
+    help={
+        "zone": "the Availability Zone to lose (us-east-1a, ...)",
+        "back": "bring the zone back instead (what was not replaced thaws)",
+        "env": "environment whose region the zone is in (default: local)",
+        "debug": "show tracebacks",
+    }
+)
+@rodeo
+def local_fail_zone(c, zone, back=False, env="local", debug=False):
+    """A drill: lose an Availability Zone on the live local stack (its instances freeze; groups replace them)."""
+    from toolkit.local import stack
+
+    lost = stack.fail_zone(_stack(), _config(env).region, zone, back=back)
+    print(f"zones lost now: {', '.join(sorted(lost)) or 'none'}")
+
+
 local = Collection("local")
 local.add_task(local_up, "up")
 local.add_task(local_down, "down")
 local.add_task(local_status, "status")
+local.add_task(local_fail_zone, "fail-zone")
 
 
 # --- release -------------------------------------------------------------------------

@@ -13,9 +13,10 @@ answering nothing; no launch there). Prints:
 
 - the failed requests, when they were sent (seconds after the zone went
   dark), and the bound the health checks set: the share of the load the dead
-  instance had x the time its target group's checks take to notice (two
-  failed checks: an interval each, the last given up after its timeout),
-  plus the load's workers (requests in flight);
+  instance had x the time its target group's checks take to notice (the
+  stack's tick, then two failed checks: HAProxy starts each an interval
+  after the last ended and gives it up after its timeout), plus the load's
+  workers (requests in flight); and each failed request;
 - the seconds until the load balancer took the dead instance out (its
   target ``unhealthy``), and until the group was back at its desired
   capacity, all healthy, all in the zone still up;
@@ -93,7 +94,9 @@ def main() -> None:
             time.sleep(wait)
         dead, lost = sorted(placed.items())[0]
         desired, share = group["DesiredCapacity"], 1 / len(placed)
-        noticed = 2 * check["HealthCheckIntervalSeconds"] + check["HealthCheckTimeoutSeconds"]
+        # HAProxy starts a server's next check an interval after the last one ended; the zone freezes at the
+        # stack's next tick
+        noticed = POLL + 2 * (check["HealthCheckIntervalSeconds"] + check["HealthCheckTimeoutSeconds"])
         out_at = back_at = None
         with Load(live.urls()[80], rate=args.rate, workers=args.workers, max_seconds=300) as load:
             time.sleep(3)
@@ -117,14 +120,16 @@ def main() -> None:
                 zones.lose(live.st.live_dir, lost, lost=False)
         failed = [s for s in load.samples if not s.ok]
         bound = math.ceil(args.rate * share * noticed) + args.workers
-        late = [s for s in failed if s.wall > dark + POLL + noticed]
+        late = [s for s in failed if s.wall > dark + noticed]
         print(
             f"\nfailed: {len(failed)} of {len(load.samples)} requests; bound {bound} "
-            f"({args.rate:g}/s x {share:.0%} x {noticed} s to notice + {args.workers} in flight); "
+            f"({args.rate:g}/s x {share:.0%} x {noticed:g} s to notice + {args.workers} in flight); "
             f"sent {_span([s.wall - dark for s in failed])} s after the zone went dark; "
             f"after the checks could have noticed: {len(late)}"
         )
         print(f"taken out of the load balancer after: {_s(out_at)}; whole again after: {_s(back_at)}")
+        for s in failed[:40]:
+            print(f"  failed: sent +{s.wall - dark:.2f} s, status {s.status or 'none'}, after {s.seconds:.2f} s")
     print(f"command: {command}")
     print(
         f"load average: {' '.join(f'{x:.2f}' for x in load_before)} before, {' '.join(f'{x:.2f}' for x in os.getloadavg())} after"

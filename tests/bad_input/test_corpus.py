@@ -740,6 +740,17 @@ APP_SOURCE_CASES = [
 IN_PROCESS = [dataclasses.replace(c, here=True) for c in RODEO_YML_CASES + CLI_CASES + AMI_CASES + APP_SOURCE_CASES]
 CASES = IN_PROCESS + ENV_CASES + BAKE_CASES
 
+# --- the zone drill (issue 24, item 2) -------------------------------------------------------------
+CASES += [
+    Case(
+        "fail-zone-unknown",
+        ("local.fail-zone", "us-east-1q"),
+        "us-east-1 has no zone 'us-east-1q'",
+        "choose one of: us-east-1a",
+        here=True,
+    ),
+]
+
 # --- logs (issue 12, item 2): invoke logs' flags, logs.retention_days --------------------------------
 LOGS_CASES = [
     Case(

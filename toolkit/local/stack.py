@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Iterator
 
 from toolkit.errors import StackError
-from toolkit.local import cgroups, seed
+from toolkit.local import cgroups, seed, zones
 from toolkit.local.store import ImageStore
 
 START_TIMEOUT = 30.0
@@ -227,6 +227,25 @@ def _discard_kept(stack: Stack) -> None:
     for path, kept in all_kept(stack.state_dir, "local"):
         LocalHosts(stack).discard(kept)
         path.unlink(missing_ok=True)
+
+
+def fail_zone(stack: Stack, region: str, zone: str, back: bool = False) -> frozenset[str]:
+    """Lose ``zone`` of ``region`` on the running live stack (or get it back, ``back``): a drill; the zones lost now.
+
+    Its instances freeze and no group launches there (``toolkit.local.zones``); an
+    Auto Scaling group with ELB health checks replaces them in its other zones.
+    StackError when no live stack runs or the region has no such zone.
+    """
+    from toolkit.local.environment import LocalEnvironment  # it builds on this module
+
+    running = status(stack)
+    if not running["live"]:
+        raise StackError("no live local stack runs: there is no zone to lose", "invoke local.up (RODEO_LOCAL_LIVE=1)")
+    ec2 = LocalEnvironment(region=region, endpoint=running["endpoint"], stack=stack).client("ec2")
+    known = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]]
+    if zone not in known:
+        raise StackError(f"{region} has no zone {zone!r}", f"choose one of: {', '.join(known)}")
+    return zones.lose(stack.live_dir, zone, lost=not back)
 
 
 def check_live_host() -> None:

@@ -56,3 +56,29 @@ def m(iid: str, zone: str, template: str = "lt-1", version: int = 2, age: float 
 )
 def test_the_default_termination_policy(members, count, ended):
     assert termination_order(members, count, "lt-1") == ended
+
+
+def test_a_zone_is_lost_and_back_in_the_live_stacks_file(tmp_path):
+    from toolkit.local.zones import lose, lost_zones
+
+    assert lost_zones(tmp_path) == frozenset() and lost_zones(None) == frozenset()
+    assert lose(tmp_path, "us-east-1a") == {"us-east-1a"}
+    assert lose(tmp_path, "us-east-1b") == {"us-east-1a", "us-east-1b"} == lost_zones(tmp_path)
+    assert lose(tmp_path, "us-east-1a", lost=False) == {"us-east-1b"} == lost_zones(tmp_path)
+
+
+def test_no_instance_is_launched_in_a_lost_zone():
+    assert launch_subnets(SUBNETS, [], 3, lost=frozenset({"us-east-1a"})) == ["subnet-b"] * 3
+    assert launch_subnets(SUBNETS, [], 2, lost=frozenset({"us-east-1a", "us-east-1b"})) == []
+
+
+def test_there_is_no_zone_to_lose_without_a_live_stack(tmp_path):
+    from toolkit.errors import StackError
+    from toolkit.local import stack
+
+    with pytest.raises(StackError) as refused:
+        stack.fail_zone(stack.Stack(state_dir=tmp_path, cache_dir=tmp_path), "us-east-1", "us-east-1a")
+    assert (refused.value.message, refused.value.hint) == (
+        "no live local stack runs: there is no zone to lose",
+        "invoke local.up (RODEO_LOCAL_LIVE=1)",
+    )
