@@ -294,7 +294,7 @@ def group_members(group) -> list[zones.Member]:
     ec2, now, found = group.autoscaling_backend.ec2_backend, utcnow(), []
     for state in group.active_instances():
         inst = state.instance
-        tags = {t["key"]: t["value"] for t in inst.get_tags()}
+        tags = ec2.tags.get(inst.id, {})  # moto's own index (its get_tags scans every resource's tags)
         version = tags.get("aws:ec2launchtemplate:version")
         found.append(
             zones.Member(
