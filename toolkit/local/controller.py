@@ -255,7 +255,7 @@ class Controller:
                 continue
             state = inst.state
             booted = self.booted.get(iid)
-            if state in ("pending", "running") and zone_of(inst) in lost:
+            if lost and state in ("pending", "running") and zone_of(inst) in lost:
                 self._lose(iid, booted)  # running to EC2, answering nothing; never booted while its zone is lost
                 continue
             if state in ("pending", "running") and booted is None:
