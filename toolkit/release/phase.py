@@ -176,8 +176,8 @@ def run(
             f"release phase {text!r} {why}",
             "its output is above and in 'invoke logs --since 1h'; fix the command or the release, then release again",
         )
-    reporter.ok(f"release phase: {text!r} exited 0 in {took:g}s")
-    return ledger.update(
+    # Recorded before it is said: whoever stops this run once it reads the line finds "succeeded" in the ledger.
+    entry = ledger.update(
         config,
         aws,
         entry,
@@ -189,6 +189,8 @@ def run(
             "seconds": took,
         },
     )
+    reporter.ok(f"release phase: {text!r} exited 0 in {took:g}s")
+    return entry
 
 
 def _settle(config: Config, aws: Any, record: dict, reporter: Reporter) -> tuple[str, dict | None]:
