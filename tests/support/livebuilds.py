@@ -204,7 +204,7 @@ release:
 """
 
 
-def project(root: Path, repo: Path, pause: int = 2, health_timeout: int = 40, smoke_path: str = "/health") -> Path:
+def project(root: Path, repo: Path, pause: int = 2, health_timeout: int = 90, smoke_path: str = "/health") -> Path:
     """A project folder with the sample playbooks and tests and a release tuned for the live stack.
 
     No gate alarm: a watch of a few seconds is too short for one to fire (``toolkit.release.watch``);
