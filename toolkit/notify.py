@@ -139,7 +139,9 @@ def _post(hook: str, body: dict, timeout: float) -> Delivery:
             answer.read(65536)
         return Delivery(target, True)
     except urllib.error.HTTPError as exc:
-        return Delivery(target, False, f"it answered HTTP {exc.code}")
+        # Who refused: the webhook's service, or a proxy or gateway in front of it.
+        server = (exc.headers.get("Server") or "").strip()[:60] if exc.headers else ""
+        return Delivery(target, False, f"it answered HTTP {exc.code}" + (f" (server: {server})" if server else ""))
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return Delivery(target, False, f"no answer ({reason})" if not isinstance(reason, str) else reason)

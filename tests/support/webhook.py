@@ -26,6 +26,11 @@ class Hook(http.server.ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
+    def server(self) -> str:
+        """What its answers say in their ``Server`` header (http.server's own)."""
+        return f"{http.server.BaseHTTPRequestHandler.server_version} {http.server.BaseHTTPRequestHandler.sys_version}"
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/services/T0/B0/secret-part"
 

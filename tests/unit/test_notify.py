@@ -1,9 +1,10 @@
-"""Notification messages and how targets are shown: pure tables."""
+"""Notification messages and how targets are shown (pure tables), and what a refusal says (a loopback webhook)."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.support.webhook import Hook
 from toolkit import notify
 
 
@@ -86,3 +87,15 @@ def test_a_fifo_topic_gets_a_message_group_and_a_deduplication_id():
     assert (fifo["MessageGroupId"], fifo["MessageDeduplicationId"]) == ("rodeo-web-production", "d1")
     same = ("Subject", "Message", "MessageAttributes")
     assert [fifo[k] for k in same] == [standard[k] for k in same] and fifo["TopicArn"].endswith(".fifo")
+
+
+def test_a_refusal_says_which_server_refused():
+    """A 403 from a proxy in front of the webhook and one from the webhook's own service read differently."""
+    hook = Hook(status=403)
+    try:
+        delivery = notify._post(hook.url, {"text": "t"}, timeout=5)
+    finally:
+        hook.close()
+    assert delivery == notify.Delivery(
+        f"http://127.0.0.1:{hook.server_address[1]}/…", False, f"it answered HTTP 403 (server: {hook.server})"
+    )
