@@ -243,8 +243,9 @@ def seed_release(config: Config) -> Callable[[Any], None]:
         if _ami_named(aws, seedimage_name()):  # the placeholder app serves; the bare base AMI never would
             _wait_serving(aws, config)
 
-    # The same settings need seeding once per server (see stack.up).
-    seed.seed_key = f"release:{config.app}:{hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]}"
+    # The same settings need seeding once per server and region (see stack.up): another region has none of it.
+    settings = hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]
+    seed.seed_key = f"release:{config.region}:{config.app}:{settings}"
     return seed
 
 
