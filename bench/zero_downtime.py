@@ -19,7 +19,8 @@ without a success, p50/p99 latency against the steady state before it (the
 answered by each version over time. Then p99 per phase of each release:
 ``boot`` (from its start to its first weight change: the new slot's
 instances boot), ``shift`` (the weight changes and their watches) and
-``drain`` (the old slot drains and stops), each against the steady p99:
+``drain`` (one slot drains and stops: the old one after a release, the new
+one when a gate rolls it back), each against the steady p99:
 where a release's p99 comes from (issue 24 asks for at most 1.5 times). Goal: 0 failed in a, b, d, e;
 in c, failures bounded by the canary share times the alarm's detection time.
 The releases are gated on the seeded alarm ``web-5xx``, with the pause it
