@@ -274,11 +274,32 @@ def _wait_serving(aws: Any, config: Config, timeout: float = SERVING_TIMEOUT) ->
         healthy = len(slots.healthy_targets(env, aws, live.name))
         if healthy >= want:
             return
+        failed = _boot_failure(aws, env.groups[live.name])
+        if failed:  # the stack's own image: another launch would fail the same way
+            raise StackError(
+                f"the live slot's instance {failed}",
+                f"the stack's log ({aws.stack.log_path if aws.stack else 'moto.log'}) says more; fix that, then 'invoke local.down' and 'invoke local.up' start afresh",
+            )
         time.sleep(0.5)
     raise StackError(
         f"the live slot has {healthy} of {want} healthy instance(s) after {timeout:.0f}s",
         "its instances' boot logs are in the stack's live/instances/ folder; 'invoke local.down' then 'invoke local.up' starts afresh",
     )
+
+
+def _boot_failure(aws: Any, group: str) -> str:
+    """``<id> did not boot: <why>`` for an instance of ``group`` the stack terminated because it did not boot, or ''."""
+    found = aws.client("ec2").describe_instances(
+        Filters=[
+            {"Name": "tag:aws:autoscaling:groupName", "Values": [group]},
+            {"Name": "instance-state-name", "Values": ["terminated"]},
+        ]
+    )["Reservations"]
+    for inst in (i for r in found for i in r["Instances"]):
+        reason = inst.get("StateReason", {})
+        if reason.get("Code") == "Server.InternalError":
+            return f"{inst['InstanceId']} did not boot: {reason.get('Message', '').removeprefix('Server.InternalError: ').removeprefix('the local image did not boot: ')}"
+    return ""
 
 
 def _instance_profile(aws: Any, config: Config) -> None:

@@ -145,6 +145,8 @@ def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> 
     run after the base seed; each must be idempotent. One with a ``seed_key``
     runs once per server unless ``reseed``.
     """
+    if stack.live:  # every local AMI boots from it, the seed app's first: before a server can launch one
+        _ensure_rootfs(stack)
     with _locked(stack):
         url = endpoint(stack)
         started = url is None
@@ -165,6 +167,14 @@ def up(stack: Stack, region: str, seeders: tuple = (), reseed: bool = False) -> 
             if started:  # a server this call started and could not seed is nobody's: stop it
                 _stop(stack)
             raise
+
+
+def _ensure_rootfs(stack: Stack) -> None:
+    """Build the cached Debian root file system unless it is there (once per machine; says so on stderr)."""
+    from toolkit.hosts import sandbox
+    from toolkit.ui import Reporter
+
+    sandbox.ensure_rootfs(stack.rootfs, Reporter(stderr=True))
 
 
 def _seed(stack: Stack, region: str, url: str, seeders: tuple, reseed: bool) -> str:
