@@ -180,6 +180,9 @@ class Release:
     load_balancer: str
     slots: dict[str, str]
     image: str = "app"
+    # application: an ALB, traffic moved by listener weights (steps). classic: a Classic ELB, which cannot
+    # weight: the release rotates (the new slot's group joins the ELB, then the old one leaves, draining).
+    load_balancer_type: str = "application"
     listener_port: int = 80
     capacity: Capacity = field(default_factory=Capacity)
     steps: tuple[int, ...] = (10, 50, 100)
@@ -397,6 +400,8 @@ def load(env: str = "local", root: Path | str = ".") -> Config:
                 )
         data = dict(data, images={k: dict(v, name=k) if isinstance(v, dict) else v for k, v in images.items()})
     config = _build(Config, data, shown, "")
+    if config.release and config.release.load_balancer_type == "classic" and "steps" not in data["release"]:
+        config = dataclasses.replace(config, release=dataclasses.replace(config.release, steps=CLASSIC_STEPS))
     config = dataclasses.replace(
         config, env=env, root=root, path=path, images={k: _defaults(v, shown) for k, v in config.images.items()}
     )
@@ -705,7 +710,20 @@ def _check_app_source(source: AppSource, file: str, key: str) -> None:
         )
 
 
+LOAD_BALANCER_TYPES = ("application", "classic")
+# A Classic ELB's rotation as steps: 50 is "both slots' groups attached" (each instance InService gets its
+# share; the new ones only once they pass the ELB's check), 100 "the old group detached" (draining).
+CLASSIC_STEPS = (50, 100)
+
+
 def _check_release(config: Config, release: Release, file: str) -> None:
+    if release.load_balancer_type not in LOAD_BALANCER_TYPES:
+        raise ConfigError(
+            f"{file}: release.load_balancer_type: {release.load_balancer_type!r} is not one of {', '.join(LOAD_BALANCER_TYPES)}",
+            "application for an ALB (the default), classic for a Classic Load Balancer",
+        )
+    if release.load_balancer_type == "classic":
+        _check_classic(config, release, file)
     if release.image not in config.images:
         raise ConfigError(
             f"{file}: release.image: no image named {release.image!r}",
@@ -789,6 +807,35 @@ def _check_release(config: Config, release: Release, file: str) -> None:
                     f"give {key.replace('_', ' ')} by id",
                 )
     _check_analysis(release.analysis, file)
+
+
+def _check_classic(config: Config, release: Release, file: str) -> None:
+    """What a Classic ELB cannot do: weights, a listener reaching only the new slot, per-slot data, host rules."""
+    why = "a Classic ELB sends to every InService instance alike"
+    if release.steps not in (CLASSIC_STEPS, (100,)):
+        raise ConfigError(
+            f"{file}: release.steps: {list(release.steps)} cannot be kept behind a Classic ELB: it has no weights",
+            "leave steps out: the new slot's instances join the old ones (50: watched), then the old leave (100); "
+            "[100] skips the watch in between",
+        )
+    for key, on, hint in (
+        ("smoke_check", release.smoke_check is not None, "remove it: health checks and alarms gate the rotation"),
+        (
+            "analysis",
+            release.analysis.enabled,
+            "set release.analysis.enabled: false (its data tells slots apart by target group)",
+        ),
+    ):
+        if on:
+            raise ConfigError(f"{file}: release.{key}: needs an ALB ({why})", hint)
+    if config.review is not None:
+        raise ConfigError(f"{file}: review: review apps need an ALB's host rules ({why})", "remove review:")
+    for i, policy in enumerate(config.scaling.target_tracking if config.scaling else ()):
+        if policy.metric == "requests_per_target":
+            raise ConfigError(
+                f"{file}: scaling.target_tracking[{i}].metric: requests_per_target needs an ALB's target group",
+                "track cpu behind a Classic ELB",
+            )
 
 
 JUDGED = ("latency", "errors")  # what the canary analysis reads from the load balancer's access logs

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.aws import Aws
+from toolkit.aws import Aws, error_code
 
 if TYPE_CHECKING:
     from toolkit.config import Config
@@ -44,15 +44,34 @@ class Environment(Aws):
     def listener_url(self, load_balancer: str, port: int) -> str | None:
         """Where ``load_balancer``'s listener on ``port`` answers: its DNS name, ``https`` for an HTTPS listener.
 
-        None when there is no such load balancer.
+        None when there is no such load balancer. A Classic ELB of that name is found too (its own API).
         """
+        import botocore.exceptions  # here: a bake's cache hit imports this module, and not botocore
+
         elbv2 = self.client("elbv2")
-        found = elbv2.describe_load_balancers(Names=[load_balancer])["LoadBalancers"]
-        if not found:
-            return None
+        try:
+            found = elbv2.describe_load_balancers(Names=[load_balancer])["LoadBalancers"]
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "LoadBalancerNotFound":
+                raise
+            return self._classic_url(load_balancer, port)
         listeners = elbv2.describe_listeners(LoadBalancerArn=found[0]["LoadBalancerArn"])["Listeners"]
         protocol = next((item["Protocol"] for item in listeners if item["Port"] == port), "HTTP")
         return url_for(protocol, found[0]["DNSName"], port)
+
+    def _classic_url(self, load_balancer: str, port: int) -> str | None:
+        import botocore.exceptions
+
+        try:
+            lb = self.client("elb").describe_load_balancers(LoadBalancerNames=[load_balancer])
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "LoadBalancerNotFound":
+                raise
+            return None
+        found = lb["LoadBalancerDescriptions"][0]
+        listeners = [d["Listener"] for d in found["ListenerDescriptions"]]
+        protocol = next((item["Protocol"] for item in listeners if item["LoadBalancerPort"] == port), "HTTP")
+        return url_for(protocol, found["DNSName"], port)
 
     def packer_variables(self) -> dict[str, Any]:
         """Template variables to set besides the bake's own: none on AWS (the template's defaults are AWS's)."""

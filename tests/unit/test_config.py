@@ -56,6 +56,13 @@ def test_a_good_file_gives_typed_values(tmp_path):
     assert cfg.release.capacity == config.Capacity(2, 4, 2)
 
 
+def test_a_classic_elb_rotates_in_two_steps_unless_told_one(tmp_path):
+    classic = _edit(GOOD, "  slots:", "  load_balancer_type: classic\n  slots:")
+    assert config.load("dev", project(tmp_path / "a", classic)).release.steps == (50, 100)
+    one = _edit(classic, "  slots:", "  steps: [100]\n  slots:")
+    assert config.load("dev", project(tmp_path / "b", one)).release.steps == (100,)
+
+
 def _edit(text: str, old: str, new: str) -> str:
     assert old in text, old
     return text.replace(old, new, 1)
@@ -175,12 +182,47 @@ BAD = [
     (("images:", "review: {domain: review.example.c0m}\nimages:"), "is not a DNS domain an ALB rule can match", ""),
     (("images:", "review: {domian: review.localhost}\nimages:"), "review.domian: unknown key", "'domain'"),
     (("images:", "review: {}\nimages:"), "review.domain: required key is missing", ""),
+    (
+        ("  slots:", "  load_balancer_type: network\n  slots:"),
+        "release.load_balancer_type: 'network' is not one of application, classic",
+        "classic for a Classic Load Balancer",
+    ),
+    (
+        ("  slots:", "  load_balancer_type: classic\n  steps: [10, 50, 100]\n  slots:"),
+        "release.steps: [10, 50, 100] cannot be kept behind a Classic ELB: it has no weights",
+        "leave steps out",
+    ),
+    (
+        ("  slots:", "  load_balancer_type: classic\n  smoke_check: {path: /health, port: 8081}\n  slots:"),
+        "release.smoke_check: needs an ALB (a Classic ELB sends to every InService instance alike)",
+        "remove it",
+    ),
+    (
+        ("  slots:", "  load_balancer_type: classic\n  analysis: {enabled: true}\n  slots:"),
+        "release.analysis: needs an ALB",
+        "enabled: false",
+    ),
+    (
+        ("images:", "review: {domain: review.localhost}\nimages:"),
+        "review: review apps need an ALB's host rules",
+        "remove review:",
+        "classic",
+    ),
+    (
+        ("images:", "scaling:\n  target_tracking: [{name: busy, metric: requests_per_target, target: 100}]\nimages:"),
+        "scaling.target_tracking[0].metric: requests_per_target needs an ALB's target group",
+        "track cpu",
+        "classic",
+    ),
 ]
 
 
-@pytest.mark.parametrize("change,message,hint", BAD, ids=[b[1][:40] for b in BAD])
-def test_mistakes_name_the_file_and_key(tmp_path, change, message, hint):
-    root = project(tmp_path, _edit(GOOD, *change))
+@pytest.mark.parametrize(
+    "change,message,hint,lb", [b if len(b) == 4 else (*b, "") for b in BAD], ids=[b[1][:40] for b in BAD]
+)
+def test_mistakes_name_the_file_and_key(tmp_path, change, message, hint, lb):
+    text = _edit(GOOD, "  slots:", f"  load_balancer_type: {lb}\n  slots:") if lb else GOOD
+    root = project(tmp_path, _edit(text, *change))
     with pytest.raises(ConfigError) as err:
         config.load("dev", root)
     assert err.value.message.startswith("inventories/dev/rodeo.yml: "), err.value.message

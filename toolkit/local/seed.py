@@ -342,13 +342,16 @@ def _ami_named(aws: Any, name: str) -> str | None:
 
 
 def _load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
-    """ALB (public subnets, the seeded load balancer group), target groups, weighted listener and alarms in the seeded VPC."""
+    """ALB (public subnets, the seeded load balancer group), target groups, weighted listener and alarms in the seeded VPC
+    (a Classic ELB with ``release.load_balancer_type: classic``: ``_classic``)."""
     ec2, elbv2 = aws.client("ec2"), aws.client("elbv2")
     vpcs = ec2.describe_vpcs(Filters=SEEDED)["Vpcs"]
     if not vpcs:
         raise ReleaseError("the local VPC (tag rodeo:seed=local) does not exist", "run 'invoke local.up' first")
     vpc = vpcs[0]["VpcId"]
     subnets, sg = public_subnets(ec2, vpc), load_balancer_group(ec2, vpc)
+    if rel.load_balancer_type == "classic":
+        return _classic(aws, rel, subnets, sg)
     created = []
     try:
         lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
@@ -402,6 +405,46 @@ def _load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
     created += _access_logs(aws, rel, lb["LoadBalancerArn"])
     created += _alarms(aws, rel, lb["LoadBalancerArn"])
     return created
+
+
+def _classic(aws: Any, rel: Release, subnets: list[str], sg: str) -> list[str]:
+    """The Classic ELB the seed team had: a listener to the app's port, the ALB's checks, connection draining on."""
+    elb = aws.client("elb")
+    try:
+        elb.describe_load_balancers(LoadBalancerNames=[rel.load_balancer])
+        return []
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) != "LoadBalancerNotFound":
+            raise
+    elb.create_load_balancer(
+        LoadBalancerName=rel.load_balancer,
+        Listeners=[
+            {
+                "Protocol": "HTTP",
+                "LoadBalancerPort": rel.listener_port,
+                "InstanceProtocol": "HTTP",
+                "InstancePort": APP_PORT,
+            }
+        ],
+        Subnets=subnets,
+        SecurityGroups=[sg],
+        Scheme="internal",
+    )
+    elb.configure_health_check(
+        LoadBalancerName=rel.load_balancer,
+        HealthCheck={
+            "Target": f"HTTP:{APP_PORT}/health",
+            "Interval": 5,
+            "Timeout": 2,
+            "HealthyThreshold": 2,
+            "UnhealthyThreshold": 2,
+        },
+    )
+    elb.modify_load_balancer_attributes(
+        LoadBalancerName=rel.load_balancer,
+        LoadBalancerAttributes={"ConnectionDraining": {"Enabled": True, "Timeout": DRAIN_SECONDS}},
+    )
+    return [f"classic load balancer {rel.load_balancer}"]
 
 
 def _access_logs(aws: Any, rel: Release, lb_arn: str) -> list[str]:

@@ -162,6 +162,11 @@ def picture_of(where: str, entry: dict, found: dict[str, Series], now: float, no
 
 def _requests(aws: Any, env: slots.Env, wanted: list[str], start: float, end: float) -> tuple[dict, list[str]]:
     """Each slot's requests of [start, end] from the access logs, and a note when they cannot be read."""
+    if env.classic:
+        return {}, [
+            "No traffic drawn: a Classic ELB's access logs do not say which slot served a request (weights and "
+            "gates are drawn)."
+        ]
     try:
         source = sources.access_logs(aws, judging.load_balancer_arn(env.listener_arn))
         return source.read({slot: env.target_groups[slot] for slot in wanted}, start, end), []

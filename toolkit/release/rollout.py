@@ -25,6 +25,7 @@ from toolkit.configvars import pin
 from toolkit.errors import ImageError, ReleaseError
 from toolkit.lineage import app_source, find_ami, newest_verified, require_ami, require_owner
 from toolkit.release import (
+    classic,
     crash,
     judging,
     ledger,
@@ -262,11 +263,9 @@ def _execute(
             weights = {p.new_slot: step.new_weight, p.old_slot: step.old_weight}
             _gates(config, env, aws, weights, "before the weight change")
             lock.check(aws, held, f"weight {step.new_weight}% on {p.new_slot}")
-            with reporter.step(
-                f"weight {step.new_weight}% on {p.new_slot}, {step.old_weight}% on {p.old_slot}"
-            ) as line:
+            with reporter.step(_step_label(env, p, step)) as line:
                 since = time.time()  # the judged window starts with the new weights
-                slots.set_weights(env, aws, weights)
+                _shift(env, aws, weights, rel, line)
                 timeline.weights(weights)
                 result.steps.append(step.new_weight)
                 entry = ledger.update(config, aws, entry, steps=result.steps)
@@ -431,6 +430,45 @@ def _no_crash(config: Config, aws: Any, slot: str, ids: list[str]) -> None:
         raise GateFailed(crash.reason(slot, found, len(ids)))
 
 
+def _step_label(env: slots.Env, p: Plan, step: Any) -> str:
+    """What a step does, as a person reads it: weights, or a Classic ELB's rotation."""
+    if not env.classic:
+        return f"weight {step.new_weight}% on {p.new_slot}, {step.old_weight}% on {p.old_slot}"
+    if step.old_weight > 0:
+        return f"{p.new_slot} joins {p.old_slot} behind Classic ELB {env.classic}"
+    return f"{p.new_slot} alone behind Classic ELB {env.classic} ({p.old_slot} leaves, draining)"
+
+
+def _shift(env: slots.Env, aws: Any, weights: dict[str, int], rel: Release, line: Line) -> None:
+    """Give the slots ``weights``. Behind a Classic ELB a slot gaining traffic joins first, and the one losing it leaves
+    only once every instance of the joining slot is InService there: the ELB never runs out of instances to send to."""
+    if env.classic:
+        now = slots.slot_weights(env, aws)
+        joining = [slot for slot, weight in weights.items() if weight > 0 and now[slot] == 0]
+        if joining:
+            slots.set_weights(env, aws, {slot: weights[slot] if slot in joining else now[slot] for slot in now})
+        for slot in joining:
+            _joined(env, aws, slot, rel, line)
+    slots.set_weights(env, aws, weights)
+
+
+def _joined(env: slots.Env, aws: Any, slot: str, rel: Release, line: Line) -> None:
+    """Until the ELB reports every instance of ``slot`` InService (it sends them nothing before); GateFailed after the health timeout."""
+    ok = classic.wait_joined(
+        aws,
+        env.classic,
+        lambda: set(slots.instance_ids(env, aws, slot)),
+        rel.health_timeout_seconds,
+        slots.poll_pauses(),
+        lambda n, total: line.note(f"InService on the ELB {n}/{total}"),
+    )
+    if not ok:
+        healthy, total = slots.health(env, aws)[slot]
+        raise GateFailed(
+            f"{slot} has {healthy}/{total} instance(s) InService on Classic ELB {env.classic} after {rel.health_timeout_seconds}s"
+        )
+
+
 def _gates(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], when: str) -> None:
     """Target health of every slot with weight, then the alarms; GateFailed on the first no."""
     rel = slots.release_of(config)
@@ -498,10 +536,17 @@ def _reason(failed: BaseException) -> str:
 
 
 def _revert(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter, timeline: Timeline) -> None:
-    with reporter.step(f"rolling back: all traffic to {p.old_slot}"):
-        slots.set_weights(env, aws, {p.old_slot: 100, p.new_slot: 0})
+    with reporter.step(f"rolling back: all traffic to {p.old_slot}") as line:
+        try:
+            _shift(env, aws, {p.old_slot: 100, p.new_slot: 0}, slots.release_of(config), line)
+        except GateFailed as failed:  # a Classic ELB's old slot did not come back: the new one keeps serving
+            raise ReleaseError(
+                f"rolling back to {p.old_slot} stopped: {failed}; {p.new_slot} still serves",
+                f"see why in its instances' logs: 'invoke logs --slot {p.old_slot} --since 15m'; then 'invoke rollback'",
+            ) from None
         timeline.weights({p.old_slot: 100, p.new_slot: 0})
     with reporter.step(f"{p.new_slot} scaling down to 0"):
+        slots.wait_detached(env, aws, p.new_slot, p.drain_seconds + slots.release_of(config).health_timeout_seconds)
         slots.set_capacity(env, aws, p.new_slot, 0, 0)
     scaling.remove(env, aws, p.new_slot, reporter)
     scaling.apply(
@@ -519,6 +564,7 @@ def _finish_old(env: slots.Env, aws: Any, p: Plan, rel: Release, reporter: Repor
     with reporter.step(
         f"{p.old_slot} draining (deregistration delay up to {p.drain_seconds}s), then scaling to 0"
     ) as line:
+        slots.wait_detached(env, aws, p.old_slot, p.drain_seconds + rel.health_timeout_seconds)
         slots.set_capacity(env, aws, p.old_slot, 0, 0)
         if slots.wait_drained(env, aws, p.old_slot, p.drain_seconds + rel.health_timeout_seconds):
             line["result"] = "no instance left"

@@ -145,6 +145,11 @@ def resource_label(listener_arn: str, target_group_arn: str) -> str:
     return f"{lb}/{target_group_arn.rsplit(':', 1)[1]}"
 
 
+def _label(env: Any, slot: str) -> str:
+    """The slot's ``resource_label``; none behind a Classic ELB (rodeo.yml cannot track requests there: ``config``)."""
+    return "" if env.classic else resource_label(env.listener_arn, env.target_groups[slot])
+
+
 def converge(group: Group, actions: tuple[Action, ...], policies: tuple[Policy, ...]) -> list[Call]:
     """The calls that make Rodeo's part of ``group`` exactly ``actions`` and ``policies`` (deletes first).
 
@@ -479,7 +484,7 @@ def apply(
     ``before()`` runs before any change (the release checks its lock there).
     """
     group = read(env, aws, (slot,), processes=False)[slot]
-    label = resource_label(env.listener_arn, env.target_groups[slot])
+    label = _label(env, slot)
     return _run(
         aws,
         converge(group, *wanted(config.scaling, label)),
@@ -546,7 +551,7 @@ def _run(aws: Any, calls: list[Call], reporter: Any, label: str, before: Callabl
 
 def slot_status(config: Config, env: Any, group: Group, holds_traffic: bool) -> dict:
     """``group.to_dict()``, plus ``differs``: the slot holds traffic and its scaling is not rodeo.yml's."""
-    label = resource_label(env.listener_arn, env.target_groups[group.slot])
+    label = _label(env, group.slot)
     return dict(group.to_dict(), differs=holds_traffic and bool(converge(group, *wanted(config.scaling, label))))
 
 

@@ -47,8 +47,7 @@ def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_c
     if table.ensure_table(config, aws):
         created.append(f"dynamodb table {table.table_name(config)}")
     env = slots.resolve(config, aws)
-    lb = aws.client("elbv2").describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
-    subnets = list(rel.subnets) or [z["SubnetId"] for z in lb["AvailabilityZones"]]
+    subnets = list(rel.subnets) or _load_balancer_subnets(aws, env, rel)
     version, made = _ensure_template(config, aws, rel, initial_ami)
     created += made
     waiting = (
@@ -64,7 +63,7 @@ def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_c
         if _ensure_group(config, aws, env, slot, subnets, desired, version):
             created.append(f"auto scaling group {env.groups[slot]}")
     found = [f"load balancer {rel.load_balancer}", f"listener :{rel.listener_port}"] + [
-        f"target group {rel.slots[s]}" for s in SLOTS
+        f"target group {rel.slots[s]}" for s in SLOTS if not env.classic
     ]
     logs = f"log group {log_group.name(config)} (retention {config.logs.retention_days} days)"
     (created if log_group.ensure(config, aws) else found).append(logs)
@@ -74,12 +73,22 @@ def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_c
 
 def _ensure_scaling(config: Config, aws: Any, env: slots.Env) -> list[str]:
     """rodeo.yml's scaling on each slot that holds traffic (the other slot is a release's business); what changed."""
-    weights = slots.listener_weights(env, aws)
+    weights = slots.slot_weights(env, aws)
     changed: list[str] = []
     for slot in SLOTS:
-        if weights.get(env.target_groups[slot], 0) > 0:
+        if weights[slot] > 0:
             changed += scaling.apply(config, env, aws, slot)
     return changed
+
+
+def _load_balancer_subnets(aws: Any, env: slots.Env, rel: Release) -> list[str]:
+    """The subnets of the release's load balancer: where the slot groups launch when rodeo.yml names none."""
+    if env.classic:
+        return aws.client("elb").describe_load_balancers(LoadBalancerNames=[env.classic])["LoadBalancerDescriptions"][
+            0
+        ]["Subnets"]
+    lb = aws.client("elbv2").describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
+    return [z["SubnetId"] for z in lb["AvailabilityZones"]]
 
 
 def _ensure_template(config: Config, aws: Any, rel: Release, initial_ami: str | None) -> tuple[int | None, list[str]]:
@@ -149,10 +158,10 @@ def _ensure_group(
     config: Config, aws: Any, env: slots.Env, slot: str, subnets: list[str], desired: int, version: int
 ) -> bool:
     asg = aws.client("autoscaling")
-    name, tg = env.groups[slot], env.target_groups[slot]
+    name, tg = env.groups[slot], env.target_groups.get(slot)
     groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     if groups:
-        if tg not in groups[0].get("TargetGroupARNs", []):
+        if tg and tg not in groups[0].get("TargetGroupARNs", []):
             asg.attach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=[tg])
         return False
     rel = slots.release_of(config)
@@ -165,7 +174,8 @@ def _ensure_group(
                 MaxSize=rel.capacity.max,
                 DesiredCapacity=desired,
                 VPCZoneIdentifier=",".join(subnets),
-                TargetGroupARNs=[tg],
+                # Behind a Classic ELB a group takes traffic when attached: blue, live from the start; green at its release.
+                **({"TargetGroupARNs": [tg]} if tg else {"LoadBalancerNames": [env.classic] if slot == "blue" else []}),
                 HealthCheckType="ELB",
                 HealthCheckGracePeriod=60,
                 Tags=[

@@ -17,7 +17,7 @@ import botocore.exceptions
 from toolkit.aws import error_code, once_settled
 from toolkit.config import Config
 from toolkit.errors import ReleaseError
-from toolkit.release import userdata
+from toolkit.release import classic, userdata
 from toolkit.release.planner import SLOTS, SlotState, State
 
 POLL_SECONDS = 2.0
@@ -45,6 +45,7 @@ class Env:
     groups: dict[str, str]  # slot -> Auto Scaling group name
     template: str  # launch template name
     action: dict = field(default_factory=dict, hash=False)  # the listener's forward action, as found
+    classic: str = ""  # the Classic ELB's name (release.load_balancer_type: classic): no listener ARN, no target groups
 
 
 def template_name(config: Config) -> str:
@@ -55,6 +56,9 @@ def template_name(config: Config) -> str:
 def resolve(config: Config, aws: Any) -> Env:
     """Find the listener and target groups; ReleaseError naming whatever is absent."""
     rel = release_of(config)
+    if rel.load_balancer_type == "classic":
+        classic.describe(config, aws, rel.load_balancer, rel.listener_port, _infra_hint(config))
+        return Env("", {}, {s: rel.slots[s] for s in SLOTS}, template_name(config), classic=rel.load_balancer)
     elbv2 = aws.client("elbv2")
     try:
         lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
@@ -105,7 +109,7 @@ def target_groups(config: Config, aws: Any) -> dict[str, str]:
 
 def read(env: Env, aws: Any) -> State:
     """The State of both slots: weights, capacity, health and pinned AMI (and config version)."""
-    weights = listener_weights(env, aws)
+    weights = slot_weights(env, aws)
     groups = _groups(env, aws)
     versions = _versions(env, aws, [g["LaunchTemplate"]["Version"] for g in groups.values() if g.get("LaunchTemplate")])
     latest = versions.get("$Latest")
@@ -116,7 +120,7 @@ def read(env: Env, aws: Any) -> State:
         in_service = _in_service(group)
         slots[slot] = SlotState(
             name=slot,
-            weight=weights.get(env.target_groups[slot], 0),
+            weight=weights[slot],
             desired=group["DesiredCapacity"],
             instances=len(in_service),
             healthy=len(healthy_targets(env, aws, slot) & in_service),
@@ -146,6 +150,14 @@ def health(env: Env, aws: Any) -> dict[str, tuple[int, int]]:
     return out
 
 
+def slot_weights(env: Env, aws: Any) -> dict[str, int]:
+    """Slot -> the share of traffic it is given (behind a Classic ELB: ``classic.weights``)."""
+    if env.classic:
+        return classic.weights(aws, env.groups, env.classic)
+    weights = listener_weights(env, aws)
+    return {slot: weights.get(env.target_groups[slot], 0) for slot in SLOTS}
+
+
 def listener_weights(env: Env, aws: Any) -> dict[str, int]:
     """Target group ARN -> weight in the listener's forward action."""
     listener = aws.client("elbv2").describe_listeners(ListenerArns=[env.listener_arn])["Listeners"][0]
@@ -157,7 +169,15 @@ def listener_weights(env: Env, aws: Any) -> dict[str, int]:
 
 
 def healthy_targets(env: Env, aws: Any, slot: str) -> set[str]:
-    """Ids of the targets the slot's target group reports healthy."""
+    """Ids of the targets the slot's target group reports healthy.
+
+    Behind a Classic ELB: the instances it reports InService once the slot's
+    group is attached; before, the group's InService instances (EC2's checks:
+    the ELB checks only what it was given)."""
+    if env.classic:
+        ids = set(instance_ids(env, aws, slot))
+        attached = classic.states(aws, env.groups, env.classic)[slot] in classic.ATTACHED
+        return classic.in_service(aws, env.classic, ids) if attached else ids
     described = aws.client("elbv2").describe_target_health(TargetGroupArn=env.target_groups[slot])[
         "TargetHealthDescriptions"
     ]
@@ -188,6 +208,9 @@ def set_weights(env: Env, aws: Any, weights: dict[str, int]) -> None:
     before the forward, each with its Order) with only the forward's weights
     changed (its stickiness kept).
     """
+    if env.classic:
+        classic.set_weights(aws, env.groups, env.classic, weights)
+        return
     elbv2 = aws.client("elbv2")
     actions = elbv2.describe_listeners(ListenerArns=[env.listener_arn])["Listeners"][0]["DefaultActions"]
     elbv2.modify_listener(
@@ -328,9 +351,18 @@ def wait_in_service(
 
 
 def wait_drained(env: Env, aws: Any, slot: str, timeout: float) -> bool:
-    """Wait until the slot's group has no instances and its target group nothing draining."""
+    """Wait until the slot's group has no instances and its target group nothing draining (a Classic ELB: nothing ``Removing``)."""
     deadline = time.monotonic() + timeout
     elbv2, pauses = aws.client("elbv2"), poll_pauses()
+    while env.classic:
+        if (
+            not _groups(env, aws)[slot]["Instances"]
+            and classic.states(aws, env.groups, env.classic)[slot] != "Removing"
+        ):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(next(pauses))
     while True:
         group = _groups(env, aws)[slot]
         draining = [
@@ -401,7 +433,18 @@ def _config_of(data: dict) -> int:
         return 0
 
 
+def wait_detached(env: Env, aws: Any, slot: str, timeout: float) -> bool:
+    """Until the slot's instances have left the load balancer, so that scaling in cuts no request; False on timeout.
+
+    Only a Classic ELB's detached group waits (``classic``); a target group
+    stays attached and drains each instance the group terminates.
+    """
+    return not env.classic or classic.wait_detached(aws, env.groups, env.classic, slot, timeout, poll_pauses())
+
+
 def _drain_seconds(env: Env, aws: Any, slot: str) -> int:
+    if env.classic:
+        return classic.drain_seconds(aws, env.classic)
     attrs = aws.client("elbv2").describe_target_group_attributes(TargetGroupArn=env.target_groups[slot])["Attributes"]
     return int(next((a["Value"] for a in attrs if a["Key"] == "deregistration_delay.timeout_seconds"), 300))
 
