@@ -77,8 +77,9 @@ def test_deploy_bakes_then_releases_and_a_new_app_version_rebakes_only_the_app(p
 
 def test_a_failed_bake_releases_nothing_and_says_so(project: Project, ec2):
     quick(project)
-    assert deploy(project).returncode == 0
-    serving = last_json(project.invoke("status", "--json").stdout)["ami"]
+    status = project.invoke("status", "--json")  # whatever serves: the seeded placeholder, or an earlier test's release
+    assert status.returncode == 0, status.stderr[-2000:]
+    serving = last_json(status.stdout)["ami"]
     project.write(
         "playbooks/app.yml",
         "- name: app image\n  hosts: all\n  gather_facts: false\n  tasks:\n"
@@ -99,8 +100,7 @@ def test_a_refused_release_leaves_the_previous_version_serving(project: Project,
     from toolkit.local.environment import LocalEnvironment
 
     quick(project)
-    assert deploy(project).returncode == 0
-    status = last_json(project.invoke("status", "--json").stdout)
+    status = last_json(project.invoke("status", "--json").stdout)  # whatever serves, as above
     serving, slot = status["ami"], status["active_slot"]
     project.write("examples/webapp/VERSION", "2.0.0\n")
     cloudwatch = LocalEnvironment(region="us-east-1", endpoint=local_stack[1]).client("cloudwatch")
