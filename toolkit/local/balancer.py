@@ -64,6 +64,9 @@ class Check:
     fall: int = 2
     matcher: str = "200"
     enabled: bool = True
+    # A Classic ELB's ``TCP:port`` target: any HTTP answer passes. HAProxy reaches a target through a unix socket
+    # whose forwarder accepts before it connects, so a bare connect would pass for a closed port; an answer cannot.
+    tcp: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,9 +162,10 @@ def render_config(run_dir: Path, frontends: list[Frontend], backends: list[Backe
         c = be.check
         lines += [f"backend {be.name}", "  balance roundrobin", *render_target_stickiness(be)]
         if c.enabled:
+            expect = "^[1-5][0-9][0-9]$" if c.tcp else matcher_regex(c.matcher)
             lines += [
                 f"  option httpchk GET {c.path}",
-                f"  http-check expect rstatus {matcher_regex(c.matcher)}",
+                f"  http-check expect rstatus {expect}",
                 f"  timeout check {c.timeout}s",
             ]
         lines += [
