@@ -604,8 +604,8 @@ def classic_load_balancers_checked() -> None:
     """The Classic ELB calls refuse what AWS refuses and moto 5.2.6 takes (``toolkit.local.classic``'s rules).
 
     - CreateLoadBalancer: a name over 32 characters, of other characters than
-      letters, digits and the dash, or beginning or ending with a dash
-      (``ValidationError``); CreateLoadBalancer and CreateLoadBalancerListeners:
+      letters, digits and the dash, or beginning or ending with a dash, and
+      neither Subnets nor AvailabilityZones (``ValidationError``); CreateLoadBalancer and CreateLoadBalancerListeners:
       a protocol other than HTTP, HTTPS, TCP, SSL, a port outside 1-65535
       (``ValidationError``), an HTTP(S) listener to TCP/SSL instances or the
       reverse (``InvalidConfigurationRequest``), an HTTPS or SSL listener
@@ -646,6 +646,8 @@ def classic_load_balancers_checked() -> None:
         why = classic.refusal_of_name(str(self._get_param("LoadBalancerName") or ""))
         if why is not None:
             raise ELBClientError("ValidationError", why)
+        if not self._get_param("Subnets", []) and not self._get_param("AvailabilityZones", []):
+            raise ELBClientError("ValidationError", "Either AvailabilityZones or Subnets must be specified")
         listeners(self)
 
     def health_check(self: Any) -> None:

@@ -91,13 +91,14 @@ def test_classic_calls_aws_refuses_are_refused(clb):
         Listeners=mixed,
         AvailabilityZones=["us-east-1a"],
     )
+    refused(elb.create_load_balancer, "ValidationError", LoadBalancerName="nowhere", Listeners=HTTP)
     assert elb.describe_load_balancers()["LoadBalancerDescriptions"] == []  # nothing made by a refused call
     elb.create_load_balancer(LoadBalancerName="rules", Listeners=HTTP, AvailabilityZones=["us-east-1a"])
     refused(elb.create_load_balancer_listeners, "ValidationError", LoadBalancerName="rules", Listeners=udp)
     for bad in (
         {"Target": "HTTP:8080"},
         {"Target": "TCP:8080/health"},
-        {"Interval": 4},
+        {"Interval": 301},
         {"Timeout": 5, "Interval": 5},
         {"HealthyThreshold": 11},
     ):
