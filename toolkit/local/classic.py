@@ -135,6 +135,20 @@ def refusal_of_draining(draining: dict) -> str | None:
     return None
 
 
+def health_check_of(lb) -> dict | None:
+    """moto's ``FakeHealthCheck`` of an ELB as ConfigureHealthCheck's ``HealthCheck`` (None: it has none)."""
+    found = lb.health_check
+    if found is None:
+        return None
+    return {
+        "Target": found.target,
+        "Interval": found.interval,
+        "Timeout": found.timeout,
+        "HealthyThreshold": found.healthy_threshold,
+        "UnhealthyThreshold": found.unhealthy_threshold,
+    }
+
+
 def check_of(health_check: dict | None, instance_port: int) -> Check:
     """A Classic ELB's ``HealthCheck`` (None: AWS's default, TCP on the first listener's instance port) as HAProxy's."""
     found = dict(DEFAULT_CHECK, Target=f"TCP:{instance_port}") if health_check is None else health_check
@@ -157,7 +171,8 @@ def check_port(health_check: dict | None, instance_port: int) -> int:
 
 def drain_seconds(attributes: dict) -> float:
     """How long a deregistered instance drains: ConnectionDraining's Timeout when it is enabled, else 0 (removed at once)."""
-    draining = attributes.get("connection_draining") or {}
+    draining = {k.lower(): v for k, v in (attributes.get("connection_draining") or {}).items()}  # moto keeps the
+    # request's own keys (Enabled, Timeout), its default lower-case ones
     if str(draining.get("enabled", False)).lower() != "true":
         return 0.0
     return float(draining.get("timeout") or DEFAULT_DRAIN)

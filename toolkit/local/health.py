@@ -72,7 +72,8 @@ FAILED = (
     "Instance",
     "Instance has failed at least the UnhealthyThreshold number of health checks consecutively.",
 )
-DEREGISTERING = ("OutOfService", "ELB", "Instance deregistration currently in progress.")
+# While its in-flight requests finish, a deregistering instance is InService (AWS's config-conn-drain.html).
+DEREGISTERING = ("InService", "N/A", "Instance deregistration currently in progress.")
 NOT_REGISTERED = ("OutOfService", "ELB", "Instance is not currently registered with the LoadBalancer.")
 OTHER_ZONE = (
     "OutOfService",

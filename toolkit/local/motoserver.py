@@ -548,6 +548,7 @@ def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = Non
     _pending_until_booted(controller)
     _register_pending_targets()
     _live_target_health(controller)
+    classicpatches.live(controller)  # DescribeInstanceHealth and detached ELBs from HAProxy's checks and drains
 
     def stop(signum, frame):
         controller.stop()

@@ -136,6 +136,8 @@ def test_classic_rules_as_aws_refuses_them():
         ({"connection_draining": {"enabled": True, "timeout": 7}}, 7.0),
         ({"connection_draining": {"enabled": "true", "timeout": "7"}}, 7.0),
         ({"connection_draining": {"enabled": True}}, 300.0),
+        ({"connection_draining": {"Enabled": True, "Timeout": 5}}, 5.0),  # as ModifyLoadBalancerAttributes left it
+        ({"connection_draining": {"Enabled": False, "Timeout": 5}}, 0.0),
         ({}, 0.0),
     ],
 )
@@ -156,13 +158,16 @@ def test_a_classic_health_check_as_haproxys(health_check, port, check):
     assert classic.check_port(health_check, port) == 8080
 
 
-def test_an_http_check_expects_200_and_a_tcp_one_any_answer():
+def test_an_http_check_expects_200_and_a_tcp_one_any_bytes_back():
     http = classic.check_of(CHECK, 8080)
     tcp = classic.check_of(dict(CHECK, Target="TCP:8080"), 8080)
     text = render_config(Path("/run/x"), [], [Backend("clb-a", http), Backend("clb-b", tcp)], [])
     a, b = text.split("backend clb-a\n")[1].split("backend clb-b\n")
     assert "option httpchk GET /health\n  http-check expect rstatus ^(200)$\n  timeout check 2s" in a
-    assert "option httpchk GET /\n  http-check expect rstatus ^[1-5][0-9][0-9]$\n  timeout check 2s" in b
+    assert (
+        'option tcp-check\n  tcp-check connect\n  tcp-check send "HEAD / HTTP/1.0\\r\\n\\r\\n"\n'
+        "  tcp-check expect rstring .\n  timeout check 2s"
+    ) in b
 
 
 UP, DOWN = {"status": "UP", "check_status": "L7OK"}, {"status": "DOWN", "check_status": "L7STS"}
@@ -192,7 +197,7 @@ HC = Check(interval=5, timeout=2, rise=2, fall=3)
         (
             UP,
             {"draining": True, "registered": False},
-            ("OutOfService", "ELB", "Instance deregistration currently in progress."),
+            ("InService", "N/A", "Instance deregistration currently in progress."),
         ),
         (
             None,
@@ -222,3 +227,45 @@ def test_instance_health_in_describe_instance_healths_words(row, change, answer)
 )
 def test_an_auto_scaling_groups_attachment_state(flags, state):
     assert classic.attachment_state(**flags) == state
+
+
+def counts(req=0, c2=0, c4=0, c5=0, rtime=0) -> dict:
+    return {"req_tot": req, "hrsp_1xx": 0, "hrsp_2xx": c2, "hrsp_3xx": 0, "hrsp_4xx": c4, "hrsp_5xx": c5}
+
+
+@pytest.mark.parametrize(
+    "delta, hosts, expected",
+    [
+        ({}, (0, 0), {}),
+        ({}, (1, 1), {"HealthyHostCount": 1.0, "UnHealthyHostCount": 1.0}),
+        (
+            {
+                ("clb-fe", "FRONTEND"): counts(req=10, c2=7, c4=1, c5=2),
+                ("clb-be", "BACKEND"): dict(counts(req=10, c2=7, c4=1, c5=2), rtime=200),
+                ("clb-be", "i-1-8080"): counts(req=5, c2=4, c5=1),
+                ("clb-be", "i-2-8080"): counts(req=4, c2=3, c4=1),
+                ("other", "i-3-8080"): counts(req=9, c5=9),  # another load balancer's
+            },
+            (2, 0),
+            {
+                "RequestCount": 10.0,
+                "HTTPCode_Backend_2XX": 7.0,
+                "HTTPCode_Backend_4XX": 1.0,
+                "HTTPCode_Backend_5XX": 1.0,
+                "HTTPCode_ELB_5XX": 1.0,  # the one 503 no instance answered
+                "Latency": {"SampleCount": 9.0, "Sum": 1.8, "Minimum": 0.2, "Maximum": 0.2},
+                "HealthyHostCount": 2.0,
+                "UnHealthyHostCount": 0.0,
+            },
+        ),
+    ],
+)
+def test_a_classic_elbs_counts_as_aws_elb_metrics(delta, hosts, expected):
+    from toolkit.local.metrics import classic_datums
+
+    datums = classic_datums(delta, "seed-web", ["clb-fe"], ["clb-be"], hosts)
+    assert all(d["Dimensions"] == [{"Name": "LoadBalancerName", "Value": "seed-web"}] for d in datums)
+    found = {d["MetricName"]: d.get("Value", d.get("StatisticValues")) for d in datums}
+    assert {
+        k: (v if not isinstance(v, dict) else {s: round(x, 6) for s, x in v.items()}) for k, v in found.items()
+    } == expected
