@@ -269,3 +269,46 @@ def test_a_classic_elbs_counts_as_aws_elb_metrics(delta, hosts, expected):
     assert {
         k: (v if not isinstance(v, dict) else {s: round(x, 6) for s, x in v.items()}) for k, v in found.items()
     } == expected
+
+
+def elb(ports: list[int], target: str | None):
+    """A stand-in for moto's Classic ELB: HTTP listeners to ``ports``, a health check on ``target`` (None: none)."""
+    from types import SimpleNamespace
+
+    listeners = [
+        SimpleNamespace(protocol="HTTP", instance_protocol="HTTP", instance_port=p, load_balancer_port=80 + i)
+        for i, p in enumerate(ports)
+    ]
+    check = (
+        None
+        if target is None
+        else SimpleNamespace(target=target, interval=5, timeout=2, healthy_threshold=2, unhealthy_threshold=2)
+    )
+    return SimpleNamespace(name="web", listeners=listeners, health_check=check, instance_ids=["i-1"])
+
+
+ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/web"
+
+
+@pytest.mark.parametrize(
+    "ports, target, checked, followers",
+    [
+        ([8080], "HTTP:8080/health", 8080, []),
+        ([8080], None, 8080, []),  # AWS's default: TCP on the instance port
+        ([8080, 9090], "HTTP:8080/health", 8080, [9090]),
+        ([8080], "TCP:22", 22, [8080]),  # a port no listener routes to: a checked backend of its own
+    ],
+)
+def test_the_backend_on_the_check_port_is_checked_and_the_others_follow_it(ports, target, checked, followers):
+    from types import SimpleNamespace
+
+    from toolkit.local.classiclive import backends_of, followed
+
+    world = SimpleNamespace(classics={ARN: elb(ports, target)})
+    found = backends_of(world)
+    (own,) = [b for b in found.values() if not b.follows]
+    assert own.port == checked and own.check.enabled
+    assert sorted(b.port for b in found.values() if b.follows) == followers
+    for b in found.values():
+        assert followed(found, (b.name, f"i-1-{b.port}")) == (None if not b.follows else (own.name, f"i-1-{checked}"))
+        assert b.check.enabled == (not b.follows)
