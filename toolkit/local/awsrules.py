@@ -101,6 +101,7 @@ def apply(window: float | None = None, scale: float | None = None) -> None:
     sns_subject_rules()
     ssm_type_changes_refused()
     listener_rules_checked()
+    classic_load_balancers_checked()
     targets_checked_before_healthy(health_scale() if scale is None else scale)
 
 
@@ -592,6 +593,100 @@ def targets_checked_before_healthy(scale: float, clock: Callable[[], float] = ti
 
     replace(ELBv2Backend, "register_targets", register_targets)
     replace(FakeTargetGroup, "health_for", checked_health_for)
+
+
+# --- Classic Load Balancers ----------------------------------------------------------------
+
+NO_SUCH_ELBS = "Provided Load Balancers may not be valid. Please ensure they exist and try again."
+
+
+def classic_load_balancers_checked() -> None:
+    """The Classic ELB calls refuse what AWS refuses and moto 5.2.6 takes (``toolkit.local.classic``'s rules).
+
+    - CreateLoadBalancer: a name over 32 characters, of other characters than
+      letters, digits and the dash, or beginning or ending with a dash, and
+      neither Subnets nor AvailabilityZones (``ValidationError``); CreateLoadBalancer and CreateLoadBalancerListeners:
+      a protocol other than HTTP, HTTPS, TCP, SSL, a port outside 1-65535
+      (``ValidationError``), an HTTP(S) listener to TCP/SSL instances or the
+      reverse (``InvalidConfigurationRequest``), an HTTPS or SSL listener
+      without a certificate
+      (https://docs.aws.amazon.com/elasticloadbalancing/2012-06-01/APIReference/API_Listener.html);
+    - ConfigureHealthCheck: a target that is not ``TCP:port``, ``SSL:port``,
+      ``HTTP:port/path`` or ``HTTPS:port/path``, an Interval outside 5-300,
+      a Timeout outside 2-60 or not under the Interval, thresholds outside
+      2-10 (https://docs.aws.amazon.com/elasticloadbalancing/2012-06-01/APIReference/API_HealthCheck.html);
+      moto checks only the target's first letters;
+    - ModifyLoadBalancerAttributes: a ConnectionDraining Timeout outside 1-3600;
+    - RegisterInstancesWithLoadBalancer: an instance that does not exist
+      (``InvalidInstance``); every call on an ELB that does not exist is
+      ``LoadBalancerNotFound`` (moto failed with an internal error);
+    - CreateAutoScalingGroup and AttachLoadBalancers naming a Classic ELB that
+      does not exist (``ValidationError``: moto attached it, and registered nothing).
+    The exact wording of AWS's messages is AWS's where known (the name's), else says the rule.
+    """
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.elb.exceptions import ELBClientError, LoadBalancerNotFoundError
+    from moto.elb.responses import ELBResponse
+
+    from toolkit.local import classic
+
+    def exists(self: Any) -> None:
+        name = self._get_param("LoadBalancerName")
+        if self.elb_backend.get_load_balancer(name) is None:
+            raise LoadBalancerNotFoundError(name)
+
+    def listeners(self: Any) -> None:
+        for listener in self._get_param("Listeners", []) or []:
+            why = classic.refusal_of_listener(listener)
+            if why is not None:
+                raise ELBClientError(*why)
+
+    def created(self: Any) -> None:
+        why = classic.refusal_of_name(str(self._get_param("LoadBalancerName") or ""))
+        if why is not None:
+            raise ELBClientError("ValidationError", why)
+        if not self._get_param("Subnets", []) and not self._get_param("AvailabilityZones", []):
+            raise ELBClientError("ValidationError", "Either AvailabilityZones or Subnets must be specified")
+        listeners(self)
+
+    def health_check(self: Any) -> None:
+        exists(self)
+        why = classic.refusal_of_check(self._get_param("HealthCheck") or {})
+        if why is not None:
+            raise ELBClientError("ValidationError", why)
+
+    def attributes(self: Any) -> None:
+        exists(self)
+        why = classic.refusal_of_draining(self._get_param("LoadBalancerAttributes.ConnectionDraining", {}) or {})
+        if why is not None:
+            raise ELBClientError("ValidationError", why)
+
+    def instances_exist(self: Any) -> None:
+        exists(self)
+        from moto.ec2.models import ec2_backends
+
+        ec2 = ec2_backends[self.current_account][self.region]
+        for item in self._get_param("Instances", []) or []:
+            if ec2.get_instance_by_id(item.get("InstanceId")) is None:
+                raise ELBClientError(
+                    "InvalidInstance", f"The specified instance does not exist: {item.get('InstanceId')}"
+                )
+
+    def elbs_exist(self: Any) -> None:
+        backend = self.autoscaling_backend.elb_backend
+        if any(backend.get_load_balancer(n) is None for n in self._get_param("LoadBalancerNames", []) or []):
+            raise ValidationError(NO_SUCH_ELBS)
+
+    _before(ELBResponse, "create_load_balancer", created)
+    _before(ELBResponse, "create_load_balancer_listeners", lambda self: (exists(self), listeners(self)))
+    _before(ELBResponse, "configure_health_check", health_check)
+    _before(ELBResponse, "modify_load_balancer_attributes", attributes)
+    _before(ELBResponse, "describe_load_balancer_attributes", exists)
+    _before(ELBResponse, "register_instances_with_load_balancer", instances_exist)
+    _before(ELBResponse, "deregister_instances_from_load_balancer", exists)
+    _before(AutoScalingResponse, "create_auto_scaling_group", elbs_exist)
+    _before(AutoScalingResponse, "attach_load_balancers", elbs_exist)
 
 
 def _before(cls: type, action: str, check: Callable[[Any], None]) -> None:

@@ -64,6 +64,11 @@ class Check:
     fall: int = 2
     matcher: str = "200"
     enabled: bool = True
+    # A Classic ELB's ``TCP:port`` target: any bytes back pass (an HTTP server's answer to a HEAD, an SSH banner).
+    # HAProxy reaches a target through a unix socket whose forwarder accepts before it connects, so a bare connect
+    # would pass for a closed port; the forwarder closes at once there, and no bytes come. (A protocol that answers
+    # nothing to a HEAD fails here where AWS would pass it: stricter, never laxer.)
+    tcp: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,12 +163,17 @@ def render_config(run_dir: Path, frontends: list[Frontend], backends: list[Backe
     for be in backends:
         c = be.check
         lines += [f"backend {be.name}", "  balance roundrobin", *render_target_stickiness(be)]
-        if c.enabled:
+        if c.enabled and c.tcp:
             lines += [
-                f"  option httpchk GET {c.path}",
-                f"  http-check expect rstatus {matcher_regex(c.matcher)}",
-                f"  timeout check {c.timeout}s",
+                "  option tcp-check",
+                "  tcp-check connect",
+                '  tcp-check send "HEAD / HTTP/1.0\\r\\n\\r\\n"',
+                "  tcp-check expect rstring .",
             ]
+        elif c.enabled:
+            lines += [f"  option httpchk GET {c.path}", f"  http-check expect rstatus {matcher_regex(c.matcher)}"]
+        if c.enabled:
+            lines.append(f"  timeout check {c.timeout}s")
         lines += [
             f"  server {s.name} unix@{s.sock} {server_options(c)}".rstrip() for s in servers if s.backend == be.name
         ]
@@ -278,12 +288,17 @@ class HAProxy:
         if answer.strip():
             raise RuntimeError(f"commit map {path}: {answer.strip()}")
 
-    def add_server(self, server: Server, check: Check) -> None:
-        """Add a server in maintenance, then enable it marked down: it takes traffic once its checks pass."""
+    def add_server(self, server: Server, check: Check, enable: bool = True) -> None:
+        """Add a server in maintenance, then enable it marked down: it takes traffic once its checks pass.
+
+        ``enable=False`` leaves it in maintenance (a server whose state another server's checks decide).
+        """
         target = f"{server.backend}/{server.name}"
         answer = self.command(f"add server {target} unix@{server.sock} {server_options(check)}")
         if "registered" not in answer and "Already exists" not in answer:
             raise RuntimeError(f"add server {target}: {answer.strip()}")
+        if not enable:
+            return
         parts = [f"enable health {target}"] if check.enabled else []
         parts.append(f"enable server {target}")
         if check.enabled:

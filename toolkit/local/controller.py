@@ -10,11 +10,15 @@ Runs as a thread inside the moto server's process (``toolkit.local.motoserver
   its targets drained);
 - each listener is a HAProxy frontend, each target group a backend, each
   registered target of a running instance a server (``toolkit.local.balancer``);
-- ``health_of`` answers ``describe_target_health`` from HAProxy's checks;
+  each Classic ELB's HTTP listener a frontend too, its registered instances
+  the servers of a backend of its own (``toolkit.local.classiclive``), drained
+  for its connection draining timeout or until their in-flight requests end;
+- ``health_of`` answers ``describe_target_health`` from HAProxy's checks,
+  ``classic_health_of`` DescribeInstanceHealth (``toolkit.local.classicpatches``);
 - each booted instance has a metadata service on 169.254.169.254 and the
   AWS endpoint on 127.0.0.1:4566 inside its namespace (``toolkit.local.imds``,
   ``Booted.metadata``), and ``AWS_ENDPOINT_URL`` in its services' environment;
-- HAProxy's counts become ``AWS/ApplicationELB`` metrics in moto's CloudWatch,
+- HAProxy's counts become ``AWS/ApplicationELB`` (and ``AWS/ELB``) metrics in moto's CloudWatch,
   and every metric alarm is evaluated on its data (``toolkit.local.monitor``);
 - every Auto Scaling group's scheduled actions run at their times on the
   stack's clock (``toolkit.local.clock``), and its target tracking policies
@@ -50,7 +54,18 @@ import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from toolkit.local import accesslogs, buildinstances, cgroups, clock, cpu, egress, instances, zones
+from toolkit.local import (
+    accesslogs,
+    buildinstances,
+    cgroups,
+    classic,
+    classiclive,
+    clock,
+    cpu,
+    egress,
+    instances,
+    zones,
+)
 from toolkit.local.balancer import (
     REQUEST_LOG,
     Backend,
@@ -62,7 +77,7 @@ from toolkit.local.balancer import (
     render_config,
     servers_of,
 )
-from toolkit.local.health import target_health
+from toolkit.local.health import DEREGISTERING, NOT_REGISTERED, target_health
 from toolkit.local.imds import MetadataServer, role_credentials
 from toolkit.local.listenerrules import map_name, write_patterns
 from toolkit.local.monitor import Monitor
@@ -131,6 +146,11 @@ class Controller:
         self.maps: dict[str, list[str]] = {}
         self.health: dict[tuple[str, str], tuple] = {}  # (tg ARN, target id) -> answer
         self.draining: dict[str, list[dict]] = {}  # tg ARN -> targets being drained
+        self.classic_health: dict[tuple[str, str], tuple] = {}  # (Classic ELB ARN, instance id) -> answer
+        self.classic_drains: dict[str, list[str]] = {}  # Classic ELB ARN -> instances being drained
+        self.classic_zones: dict[str, set[str]] = {}  # Classic ELB ARN -> the zones it routes to
+        self.classic_backends: dict[str, classiclive.ClassicBackend] = {}
+        self.following: dict[tuple[str, str], str] = {}  # a server following another's checks -> the state it was set
         self.haproxy = HAProxy(run_dir, live_dir)
         self.monitor = Monitor()
         self.scaler = Scaler()  # scheduled actions (on the stack's clock) and target tracking
@@ -170,6 +190,17 @@ class Controller:
     def draining_targets(self, tg_arn: str) -> list[dict]:
         return list(self.draining.get(tg_arn, []))
 
+    def classic_health_of(self, elb_arn: str, instance_id: str) -> tuple | None:
+        """DescribeInstanceHealth's ``(State, ReasonCode, Description)``, or None for an instance the stack does not serve."""
+        return self.classic_health.get((elb_arn, instance_id))
+
+    def classic_draining(self, elb_arn: str) -> list[str]:
+        return list(self.classic_drains.get(elb_arn, []))
+
+    def classic_serving(self, elb_arn: str, instance_ids: set[str]) -> bool:
+        """True while HAProxy still serves (or drains) one of ``instance_ids`` for the Classic ELB."""
+        return any(s.tg_arn == elb_arn and s.instance_id in instance_ids for s in list(self.served.values()))
+
     # --- the loop -----------------------------------------------------------------
 
     def start(self) -> None:
@@ -202,18 +233,19 @@ class Controller:
 
     def step(self) -> None:
         world = read_moto()
+        self.classic_zones = classiclive.zones(world)
         self._network(world)
         self._instances(world)
         self._balancer(world)
         self._enforce()
         rows = self._stat_rows()
         self._health(world, servers_of(rows))
-        self.monitor.step(world, rows, self.frontends, time.time(), self._healthy(world))
+        self.monitor.step(world, rows, self.frontends, time.time(), self._healthy(world), self._classic_hosts())
         now = time.time()
         if self.cpu.due(now):  # before the scaler: a CPU policy reads the period that just ended
             self._publish_cpu(world, now)
         self.scaler.step(clock.now(self.dir), now, self.monitor.samples)
-        self.scaler.replace_unhealthy(now, self.health_of)
+        self.scaler.replace_unhealthy(now, self.health_of, self.classic_health_of)
         if self.access_logs is not None:
             names = accesslogs.names_of(world, self.frontends, self.served)
             self.access_logs.step(names, accesslogs.settings_of(world), time.time())
@@ -393,12 +425,17 @@ class Controller:
         backends = [
             Backend(backend_name(tg), check_of(tg), target_stickiness(tg)) for tg in world.target_groups.values()
         ]
-        structure = (tuple(frontends), tuple(backends))
         maps = {
             self.frontends[arn].name: apportion(forward_weights(listener, world))
             for arn, (_, listener) in world.listeners.items()
         }
         maps.update(self._rule_maps(world))
+        for arn, lb, listener, backend in classiclive.listeners_of(world):  # one backend takes all of its requests
+            frontends.append(self._classic_frontend(arn, lb, listener))
+            maps[frontends[-1].name] = apportion([(backend, 1)])
+        self.classic_backends = classiclive.backends_of(world)
+        backends += [Backend(b.name, b.check) for b in self.classic_backends.values()]
+        structure = (tuple(frontends), tuple(backends))
         if structure != self.structure or self.haproxy.proc is None or self.haproxy.proc.poll() is not None:
             write_patterns(self.run_dir, {fe.name: fe.rules for fe in frontends})
             servers = [Server(b, n, str(self._sock(s.instance_id, s.port))) for (b, n), s in self.served.items()]
@@ -423,6 +460,13 @@ class Controller:
         self.frontends[arn] = replace(self.frontends[arn], sticky_seconds=sticky, sticky_backends=names, rules=rules)
         return self.frontends[arn]
 
+    def _classic_frontend(self, arn: str, lb, listener) -> Frontend:
+        key = f"{arn}#{listener.load_balancer_port}"
+        if key not in self.frontends:
+            name = f"clb-{lb.name}-{listener.load_balancer_port}-{short(arn)}"
+            self.frontends[key] = Frontend(name, free_port())
+        return self.frontends[key]
+
     def _rule_maps(self, world: World) -> dict[str, list[str]]:
         """The weight map of every listener rule its frontend serves (``toolkit.local.listenerrules``), by the map's name.
 
@@ -439,6 +483,9 @@ class Controller:
         urls: dict[str, dict[str, str]] = {}
         for arn, (lb, listener) in world.listeners.items():
             urls.setdefault(lb.name, {})[str(listener.port)] = f"http://127.0.0.1:{self.frontends[arn].port}"
+        for arn, lb, listener, _ in classiclive.listeners_of(world):
+            port = self.frontends[f"{arn}#{listener.load_balancer_port}"].port
+            urls.setdefault(lb.name, {})[str(listener.load_balancer_port)] = f"http://127.0.0.1:{port}"
         if urls != self.urls:
             tmp = self.dir / "load_balancers.json.tmp"
             tmp.write_text(json.dumps(urls, indent=2, sort_keys=True) + "\n")
@@ -459,29 +506,46 @@ class Controller:
                 if booted is None or not booted.ready or inst is None or inst.state != "running":
                     continue
                 port = int(target.get("Port") or tg.port)
-                wanted[(backend_name(tg), f"{target['Id']}-{port}")] = (tg, booted, port)
-        for key, (tg, booted, port) in wanted.items():
+                wanted[(backend_name(tg), f"{target['Id']}-{port}")] = (tg.arn, booted, port)
+        wanted.update(classiclive.servers_of(world, self.booted, self.classic_zones))
+        for key, (owner, booted, port) in wanted.items():
             served = self.served.get(key)
+            follows = classiclive.followed(self.classic_backends, key) is not None  # in maintenance until it follows
             if served is None:
                 sock = self._open_port(booted, port)
-                self.haproxy.add_server(Server(key[0], key[1], str(sock)), checks[key[0]])
-                self.served[key] = Served(tg.arn, booted.instance_id, port)
+                self.haproxy.add_server(Server(key[0], key[1], str(sock)), checks[key[0]], enable=not follows)
+                self.served[key] = Served(owner, booted.instance_id, port)
+                self.following.pop(key, None)
             elif served.drain_until is not None:  # registered again while draining
-                self.haproxy.command(f"set server {key[0]}/{key[1]} state ready")
+                self.haproxy.command(f"set server {key[0]}/{key[1]} state {'maint' if follows else 'ready'}")
+                self.following.pop(key, None)
                 served.drain_until = None
         now = time.monotonic()
+        idle: set | None = None  # Classic ELB servers draining with no request in flight (read when there are some)
         for key, served in list(self.served.items()):
             if key in wanted:
                 continue
             if served.drain_until is None:
-                tg = world.target_groups.get(served.tg_arn)
-                delay = drain_seconds(tg) if tg is not None and served.tg_arn in world.in_use else 0
-                served.drain_until = now + delay
+                served.drain_until = now + self._drain_delay(world, served.tg_arn)
                 self.haproxy.drain_server(*key)
-            if now >= served.drain_until:
+            if served.tg_arn in world.classics and now < served.drain_until and idle is None:
+                idle = {k for k, row in servers_of(self._stat_rows()).items() if row.get("scur") == "0"}
+            # A Classic ELB's draining instance with no in-flight request is deregistered at once (AWS's
+            # config-conn-drain.html); a target group's drains for its whole delay.
+            if now >= served.drain_until or (served.tg_arn in world.classics and key in (idle or set())):
                 self.haproxy.del_server(*key)
                 del self.served[key]
+                self.following.pop(key, None)
                 forget_target(world.target_groups.get(served.tg_arn), served.instance_id, world)
+
+    @staticmethod
+    def _drain_delay(world: World, owner: str) -> float:
+        """Seconds a server leaving ``owner`` drains: its target group's deregistration delay (none once no listener
+        uses the group), its Classic ELB's connection draining timeout (none when draining is off)."""
+        if owner in world.classics:
+            return classic.drain_seconds(world.classics[owner].attributes)
+        tg = world.target_groups.get(owner)
+        return drain_seconds(tg) if tg is not None and owner in world.in_use else 0
 
     # --- network (toolkit.vpc) -------------------------------------------
 
@@ -547,6 +611,23 @@ class Controller:
                     age=now - served.added if served else 0.0,
                 )
         self.health, self.draining = health, draining
+        self.classic_health, self.classic_drains = classiclive.healths_of(
+            world, self.classic_zones, self.served, stats, self.manages, now
+        )
+        self._follow(stats)
+
+    def _follow(self, stats: dict) -> None:
+        """A Classic ELB's server on a port its health check does not reach takes the state of the same instance's
+        checked server (``toolkit.local.classiclive``): ready while that one is up, in maintenance otherwise."""
+        for key, served in list(self.served.items()):
+            checked = classiclive.followed(self.classic_backends, key)
+            if checked is None or served.drain_until is not None:
+                continue
+            up = (stats.get(checked) or {}).get("status", "").startswith("UP")
+            state = "ready" if up and checked in self.served else "maint"
+            if self.following.get(key) != state:
+                self.haproxy.command(f"set server {key[0]}/{key[1]} state {state}")
+                self.following[key] = state
 
     def _healthy(self, world: World) -> dict[str, int]:
         """Backend name -> its target group's healthy targets now."""
@@ -555,6 +636,16 @@ class Controller:
             tg = world.target_groups.get(arn)
             if tg is not None and answer[0] == "healthy":
                 found[backend_name(tg)] = found.get(backend_name(tg), 0) + 1
+        return found
+
+    def _classic_hosts(self) -> dict[str, tuple[int, int]]:
+        """Classic ELB ARN -> its (InService, OutOfService) registered instances (HealthyHostCount, UnHealthyHostCount)."""
+        found: dict[str, tuple[int, int]] = {}
+        for (arn, _), answer in self.classic_health.items():
+            if answer in (DEREGISTERING, NOT_REGISTERED):
+                continue
+            healthy, unhealthy = found.get(arn, (0, 0))
+            found[arn] = (healthy + 1, unhealthy) if answer[0] == "InService" else (healthy, unhealthy + 1)
         return found
 
     # --- teardown -----------------------------------------------------------------

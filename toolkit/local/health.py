@@ -61,3 +61,64 @@ def unhealthy(row: dict) -> tuple:
     if status in _TIMEOUTS:
         return ("unhealthy", "Target.Timeout", "Request timed out")
     return ("unhealthy", "Target.FailedHealthChecks", "Health checks failed")
+
+
+# --- Classic ELB (DescribeInstanceHealth's State, ReasonCode, Description) ---------------------------------------
+
+IN_SERVICE = ("InService", "N/A", "N/A")
+REGISTERING = ("OutOfService", "ELB", "Instance registration is still in progress.")
+FAILED = (
+    "OutOfService",
+    "Instance",
+    "Instance has failed at least the UnhealthyThreshold number of health checks consecutively.",
+)
+# While its in-flight requests finish, a deregistering instance is InService (AWS's config-conn-drain.html).
+DEREGISTERING = ("InService", "N/A", "Instance deregistration currently in progress.")
+NOT_REGISTERED = ("OutOfService", "ELB", "Instance is not currently registered with the LoadBalancer.")
+OTHER_ZONE = (
+    "OutOfService",
+    "ELB",
+    "Instance is in the EC2 Availability Zone for which LoadBalancer is not configured to route traffic to.",
+)
+PENDING = ("OutOfService", "Instance", "Instance is in pending state.")
+STOPPED_INSTANCE = ("OutOfService", "Instance", "Instance is in stopped state.")
+TERMINATED = ("OutOfService", "Instance", "Instance is in terminated state.")
+
+
+def instance_health(
+    row: dict | None,
+    check: Check,
+    *,
+    instance_state: str,
+    registered: bool,
+    draining: bool,
+    zone_served: bool,
+    seen_up: bool,
+    age: float,
+) -> tuple:
+    """``(State, ReasonCode, Description)`` of one instance of a Classic ELB, as DescribeInstanceHealth answers.
+
+    ``row`` is its server's ``show stat`` row (None before it exists), ``age``
+    seconds since it was added to HAProxy. A new instance is ``OutOfService``
+    (registration in progress) until it passes ``HealthyThreshold`` checks,
+    or has had the time to fail ``UnhealthyThreshold`` of them.
+    """
+    if draining:
+        return DEREGISTERING
+    if not registered:
+        return NOT_REGISTERED
+    if instance_state in ("stopping", "stopped"):
+        return STOPPED_INSTANCE
+    if instance_state in ("shutting-down", "terminated"):
+        return TERMINATED
+    if instance_state == "pending":
+        return PENDING
+    if not zone_served:
+        return OTHER_ZONE
+    if row is None:
+        return REGISTERING
+    if row.get("status", "").startswith("UP"):
+        return IN_SERVICE
+    if not seen_up and (row.get("check_status") in ("INI", "") or age < check.fall * check.interval + check.timeout):
+        return REGISTERING
+    return FAILED

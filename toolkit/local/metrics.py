@@ -4,7 +4,7 @@ HAProxy's ``show stat`` counters are totals since its process started;
 ``deltas`` turns two reads into what happened in between (a smaller total
 means HAProxy restarted: the new total is the delta). ``alb_datums`` turns
 one such delta into CloudWatch datums under ``AWS/ApplicationELB``, as an ALB
-reports them:
+reports them (``classic_datums``: a Classic ELB's, under ``AWS/ELB``):
 
 - per target group (dimensions ``LoadBalancer`` + ``TargetGroup``):
   ``RequestCount`` (the backend's requests), ``RequestCountPerTarget`` (them
@@ -132,3 +132,56 @@ def _int(value) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+# --- Classic ELB (AWS/ELB) ----------------------------------------------------------------------------------------
+
+CLASSIC_NAMESPACE = "AWS/ELB"
+BACKEND_CODES = (("hrsp_2xx", "HTTPCode_Backend_2XX"), ("hrsp_3xx", "HTTPCode_Backend_3XX"))
+BACKEND_CODES += (("hrsp_4xx", "HTTPCode_Backend_4XX"), ("hrsp_5xx", "HTTPCode_Backend_5XX"))
+
+
+def classic_datums(
+    delta: dict[tuple[str, str], dict[str, int]],
+    name: str,
+    frontends: list[str],
+    backends: list[str],
+    hosts: tuple[int, int],
+) -> list[dict]:
+    """CloudWatch ``MetricData`` of Classic ELB ``name`` for one delta, dimension ``LoadBalancerName``.
+
+    ``frontends`` and ``backends`` are its listeners' and instance ports' HAProxy names, ``hosts`` its (healthy,
+    unhealthy) registered instances. As a Classic ELB reports them
+    (https://docs.aws.amazon.com/elasticloadbalancing/latest/classic/elb-cloudwatch-metrics.html): ``RequestCount``,
+    ``HTTPCode_Backend_nXX`` (answered by its instances), ``HTTPCode_ELB_5XX`` (made by the load balancer: no
+    instance in service, a broken connection), ``Latency`` (seconds), each when non-zero; ``HealthyHostCount``
+    and ``UnHealthyHostCount`` whenever it has registered instances.
+    """
+    dims = [{"Name": "LoadBalancerName", "Value": name}]
+    requests = sum(delta.get((fe, "FRONTEND"), {}).get("req_tot", 0) for fe in frontends)
+    all_5xx = sum(delta.get((fe, "FRONTEND"), {}).get("hrsp_5xx", 0) for fe in frontends)
+    servers = {
+        be: [v for (px, sv), v in delta.items() if px == be and sv not in ("BACKEND", "FRONTEND")] for be in backends
+    }
+    rows = [v for found in servers.values() for v in found]
+    counts = [("RequestCount", requests)] + [(metric, sum(v.get(c, 0) for v in rows)) for c, metric in BACKEND_CODES]
+    counts.append(("HTTPCode_ELB_5XX", max(all_5xx - sum(v.get("hrsp_5xx", 0) for v in rows), 0)))
+    datums = [
+        {"MetricName": metric, "Dimensions": dims, "Value": float(value), "Unit": "Count"}
+        for metric, value in counts
+        if value
+    ]
+    answered, seconds = 0, 0.0
+    for be, found in servers.items():
+        count = sum(_answered(v) for v in found)
+        answered += count
+        seconds += count * delta.get((be, "BACKEND"), {}).get("rtime", 0) / 1000.0
+    if answered:
+        timing = _timing(dims, answered, seconds)
+        datums.append(dict(timing, MetricName="Latency"))
+    if sum(hosts):
+        datums += [
+            {"MetricName": "HealthyHostCount", "Dimensions": dims, "Value": float(hosts[0]), "Unit": "Count"},
+            {"MetricName": "UnHealthyHostCount", "Dimensions": dims, "Value": float(hosts[1]), "Unit": "Count"},
+        ]
+    return datums

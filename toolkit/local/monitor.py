@@ -1,7 +1,7 @@
 """The live stack's CloudWatch: the load balancer's metrics in, alarm states out.
 
 Each controller tick, ``Monitor.step`` turns HAProxy's ``show stat`` into ALB
-metrics (``toolkit.local.metrics``) and adds them to moto's CloudWatch, then
+metrics, and Classic ELB ones (``AWS/ELB``) (``toolkit.local.metrics``), and adds them to moto's CloudWatch, then
 evaluates every metric alarm moto holds, in every account and region
 (``toolkit.local.alarms``), on whatever data its metric has: the load
 balancer's, or anyone's ``put_metric_data``. A changed state is written
@@ -21,7 +21,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 
 from toolkit.canary.metrics import dimension_value
-from toolkit.local import alarms, metrics
+from toolkit.local import alarms, classiclive, metrics
 from toolkit.local.motostate import (
     LOCK,
     World,
@@ -45,16 +45,29 @@ class Monitor:
         self.wrote: dict[str, datetime] = {}  # alarm ARN -> state_updated_timestamp we set
 
     def step(
-        self, world: World, rows: list[dict], frontends: dict, now: float, healthy: dict[str, int] | None = None
+        self,
+        world: World,
+        rows: list[dict],
+        frontends: dict,
+        now: float,
+        healthy: dict[str, int] | None = None,
+        hosts: dict[str, tuple[int, int]] | None = None,
     ) -> None:
         """Publish what the load balancer did since the last tick, then evaluate the alarms (``healthy``: backend ->
-        its healthy targets, for ``RequestCountPerTarget``)."""
-        self.publish(world, rows, frontends, healthy)
+        its healthy targets, for ``RequestCountPerTarget``; ``hosts``: Classic ELB ARN -> (healthy, unhealthy))."""
+        self.publish(world, rows, frontends, healthy, hosts)
         self.evaluate(now)
 
     # --- metrics in -------------------------------------------------------------------
 
-    def publish(self, world: World, rows: list[dict], frontends: dict, healthy: dict[str, int] | None = None) -> None:
+    def publish(
+        self,
+        world: World,
+        rows: list[dict],
+        frontends: dict,
+        healthy: dict[str, int] | None = None,
+        hosts: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
         current = metrics.counters(rows)
         delta = metrics.deltas(self.before, current)
         self.before = current
@@ -62,6 +75,10 @@ class Monitor:
             datums = metrics.alb_datums(delta, names, healthy)
             if datums:
                 put_metrics(lb_arn, metrics.NAMESPACE, datums)
+        for arn, (name, fes, bes) in classic_names(world, frontends).items():
+            datums = metrics.classic_datums(delta, name, fes, bes, (hosts or {}).get(arn, (0, 0)))
+            if datums:
+                put_metrics(arn, metrics.CLASSIC_NAMESPACE, datums)
 
     # --- alarms out -------------------------------------------------------------------
 
@@ -123,6 +140,19 @@ def names_by_balancer(world: World, frontends: dict) -> dict[str, metrics.Names]
             tg = world.target_groups.get(tg_arn)
             if tg is not None:
                 names.groups[backend_name(tg)] = (lb_value, dimension_value(tg_arn))
+    return found
+
+
+def classic_names(world: World, frontends: dict) -> dict[str, tuple[str, list[str], list[str]]]:
+    """Per Classic ELB ARN: its name, its listeners' frontends and its backends (``toolkit.local.classiclive``)."""
+    found: dict[str, tuple[str, list[str], list[str]]] = {}
+    for arn, lb, listener, backend in classiclive.listeners_of(world):
+        name, fes, bes = found.setdefault(arn, (lb.name, [], []))
+        frontend = frontends.get(f"{arn}#{listener.load_balancer_port}")
+        if frontend is not None:
+            fes.append(frontend.name)
+        if backend not in bes:
+            bes.append(backend)
     return found
 
 

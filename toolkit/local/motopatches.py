@@ -1,7 +1,7 @@
 """Every change the local stack makes to moto's internals, in one list, checked against one moto release.
 
 The local stack is moto's server with fixes where moto 5.2.6 differs from
-AWS (``toolkit.local.motoserver``), AWS's rules moto skips
+AWS (``toolkit.local.motoserver``, ``toolkit.local.classicpatches`` for Classic ELBs), AWS's rules moto skips
 (``toolkit.local.awsrules``), IAM enforced (``toolkit.local.auth``), two
 calls moto lacks (``toolkit.local.iamsim``), the live stack's instances and
 health (``motoserver._go_live``) and one lock over the state the live stack
@@ -47,6 +47,7 @@ class Patch:
 
 
 M, AW, AU = "toolkit.local.motoserver", "toolkit.local.awsrules", "toolkit.local.auth"
+CP = "toolkit.local.classicpatches"
 RUN_INSTANCES = {
     "moto.ec2.models.instances:InstanceBackend.run_instances": (
         "self",
@@ -492,6 +493,75 @@ PATCHES: tuple[Patch, ...] = (
             "tests/integration/local/test_awsrules.py::test_a_registered_target_is_initial_until_its_checks_pass_and_not_healthy_once_terminated",
             "tests/integration/local/test_awsrules.py::test_a_target_whose_instance_an_auto_scaling_group_terminated_is_not_healthy",
             "tests/integration/release/test_scaling.py::test_an_instance_replaced_mid_release_is_initial_and_the_gate_rolls_back",
+        ),
+    ),
+    Patch(
+        f"{AW}:classic_load_balancers_checked",
+        {
+            "moto.elb.responses:ELBResponse.create_load_balancer": ACTION,
+            "moto.elb.responses:ELBResponse.create_load_balancer_listeners": ACTION,
+            "moto.elb.responses:ELBResponse.configure_health_check": ACTION,
+            "moto.elb.responses:ELBResponse.modify_load_balancer_attributes": ACTION,
+            "moto.elb.responses:ELBResponse.describe_load_balancer_attributes": ACTION,
+            "moto.elb.responses:ELBResponse.register_instances_with_load_balancer": ACTION,
+            "moto.elb.responses:ELBResponse.deregister_instances_from_load_balancer": ACTION,
+            "moto.autoscaling.responses:AutoScalingResponse.create_auto_scaling_group": ACTION,
+            "moto.autoscaling.responses:AutoScalingResponse.attach_load_balancers": ACTION,
+        },
+        "Classic ELB names, listeners, health checks, draining timeouts, registered instances and the ELBs an Auto "
+        "Scaling group names are refused as AWS refuses them",
+        "see the function's docstring (moto takes them, or fails with an internal error)",
+        (
+            "tests/unit/local/test_classic.py::test_classic_rules_as_aws_refuses_them",
+            "tests/integration/local/test_classic_rules.py::test_classic_calls_aws_refuses_are_refused",
+        ),
+    ),
+    Patch(
+        f"{CP}:attachments_as_aws",
+        {
+            "moto.autoscaling.models:AutoScalingBackend.update_attached_elbs": ("self", "group_name"),
+            "moto.autoscaling.models:AutoScalingBackend.attach_load_balancers": (
+                "self",
+                "group_name",
+                "load_balancer_names",
+            ),
+            "moto.autoscaling.models:AutoScalingBackend.detach_load_balancers": (
+                "self",
+                "group_name",
+                "load_balancer_names",
+            ),
+            "moto.autoscaling.responses:AutoScalingResponse.describe_load_balancers": ACTION,
+        },
+        "a group registers and deregisters only its own instances with a Classic ELB; a detached ELB is Removing "
+        "until they are deregistered (drained), then gone; an attached one Adding, Added, then InService",
+        "moto deregistered every other group's instances from a shared ELB (attaching a second group emptied it), "
+        "dropped a detached ELB at once and answered Added for all",
+        (
+            "tests/integration/local/test_classic_rules.py::test_two_groups_share_a_classic_elb_and_a_detached_one_is_removing_then_gone",
+            "tests/integration/local/test_classic_live.py",
+        ),
+    ),
+    Patch(
+        f"{CP}:instance_health_as_aws",
+        {
+            "moto.elb.models:ELBBackend.register_instances": (
+                "self",
+                "load_balancer_name",
+                "instance_ids",
+                "from_autoscaling",
+            ),
+            "moto.elb.responses:ELBResponse.describe_instance_health": ACTION,
+            "moto.elb.responses:ELBResponse.register_instances_with_load_balancer": ACTION,
+            "moto.elb.responses:ELBResponse.deregister_instances_from_load_balancer": ACTION,
+        },
+        "DescribeInstanceHealth says AWS's ReasonCode and Description, leaves terminated instances out, and a new "
+        "instance is OutOfService until its checks could pass (the live stack: HAProxy's checks); an instance is "
+        "registered once, and (de)registering answers the instances registered",
+        "moto answers InService at once with N/A for reason and description, lists an instance again at each "
+        "registration, and answers (de)registration with a nested list clients read as none",
+        (
+            "tests/integration/local/test_classic_rules.py::test_a_registered_instance_is_out_of_service_until_its_checks_could_pass",
+            "tests/integration/local/test_classic_live.py",
         ),
     ),
     Patch(

@@ -39,7 +39,7 @@ import sys
 import threading
 from pathlib import Path
 
-from toolkit.local import auth, awsrules, iamsim, motostate, zones
+from toolkit.local import auth, awsrules, classicpatches, iamsim, motostate, zones
 from toolkit.local.motopatches import MOTO_CHECKED, replace  # noqa: F401  (every patch: toolkit.local.motopatches.PATCHES)
 
 
@@ -548,6 +548,7 @@ def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = Non
     _pending_until_booted(controller)
     _register_pending_targets()
     _live_target_health(controller)
+    classicpatches.live(controller)  # DescribeInstanceHealth and detached ELBs from HAProxy's checks and drains
 
     def stop(signum, frame):
         controller.stop()
@@ -578,6 +579,8 @@ def main(argv: list[str] | None = None) -> None:
     _zones_balanced()
     _standard_tier_value_limit()
     auth.enforce()  # IAM from the first request (toolkit.local.auth)
+    classicpatches.attachments_as_aws()  # Classic ELBs and their Auto Scaling attachments as AWS keeps them
+    classicpatches.instance_health_as_aws()  # before awsrules: its checks wrap these answers
     awsrules.apply()  # AWS's rules moto skips: on in every local stack
     _custom_network_ids()
     iamsim.install()  # iam:SimulatePrincipalPolicy and ec2:GetEbsDefaultKmsKeyId, for invoke doctor

@@ -1,7 +1,7 @@
 """Moto's state as the live stack reads and changes it (in moto's own process).
 
 ``read_moto`` copies what the controller needs from every account and
-region: instances, target groups and HTTP listeners; the other functions read
+region: instances, target groups and HTTP listeners, Classic ELBs; the other functions read
 a target group's settings or change an instance's state the way EC2 shows it.
 
 moto has no lock over its backends (5.2.6: ``backend_lock`` guards only
@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from toolkit.local.balancer import Check
+from toolkit.local.classic import arn_of
 from toolkit.local.listenerrules import Rule, rule_of
 
 
@@ -32,11 +33,14 @@ class World:
     target_groups: dict  # ARN -> FakeTargetGroup
     listeners: dict  # ARN -> (FakeLoadBalancer, FakeListener)
     in_use: set  # ARNs of target groups some listener forwards to (its default action or a rule)
+    classics: dict = field(default_factory=dict)  # ARN -> moto's Classic ELB (``toolkit.local.classic``)
 
 
 # moto's services (a request's Flask app's ``service``) whose state the live stack reads or changes, or that change it.
 # s3: the access logs the controller writes (toolkit.local.accesslogs) while a release lists and reads them.
-SHARED = frozenset({"ec2", "elbv2", "autoscaling", "cloudwatch", "iam", "sts", "cloudformation", "moto_api", "s3"})
+SHARED = frozenset(
+    {"ec2", "elb", "elbv2", "autoscaling", "cloudwatch", "iam", "sts", "cloudformation", "moto_api", "s3"}
+)
 LOCK = threading.RLock()
 
 
@@ -71,6 +75,7 @@ def read_moto() -> World:
 
 def _read_moto() -> World:
     from moto.ec2.models import ec2_backends
+    from moto.elb.models import elb_backends
     from moto.elbv2.models import elbv2_backends
 
     found: dict = {}
@@ -88,7 +93,13 @@ def _read_moto() -> World:
                     if (listener.protocol or "HTTP") in ("HTTP", "HTTPS"):
                         listeners[arn] = (lb, listener)
                         in_use.update(forwarded(listener))
-    return World(found, groups, listeners, in_use)
+    classics = {
+        arn_of(backend.account_id, backend.region_name, lb.name): lb
+        for account in list(dict.values(elb_backends))
+        for backend in list(dict.values(account))
+        for lb in list(backend.load_balancers.values())
+    }
+    return World(found, groups, listeners, in_use, classics)
 
 
 def forward_weights(listener, world: World | None) -> list[tuple[str, int]]:

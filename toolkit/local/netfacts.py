@@ -11,6 +11,7 @@ is a few dozen objects on the local stack: cheap enough for every poll.
 
 from __future__ import annotations
 
+from toolkit.local import classic
 from toolkit.local.motostate import LOCK, World, forwarded
 from toolkit.vpc import (
     Endpoint,
@@ -27,8 +28,8 @@ from toolkit.vpc import (
 def network_view(world: World, booted: set[str]) -> tuple[dict[str, frozenset], dict[tuple[str, int], bool]]:
     """``(reach, admitted)``: instance id -> the services it reaches; (instance id, port) -> a load balancer reaches it.
 
-    A port registered in several target groups is admitted when any load
-    balancer forwarding to one of them is. Read under ``LOCK``, between two requests.
+    A port registered in several target groups (or Classic ELBs) is admitted
+    when any load balancer forwarding to one of them is. Read under ``LOCK``, between two requests.
     """
     with LOCK:
         return _network_view(world, booted)
@@ -60,7 +61,23 @@ def _network_view(world: World, booted: set[str]) -> tuple[dict[str, frozenset],
                 for groups, subnets in balancers.get(tg.arn, [])
             )
             admitted[key] = admitted.get(key, False) or ok
+    for lb in world.classics.values():  # a Classic ELB reaches its instances' ports by its own security groups
+        groups, subnets = load_balancer_of(lb)
+        ports = {int(listener.instance_port) for listener in list(lb.listeners)} | check_ports(lb)
+        for iid in dict.fromkeys(list(lb.instance_ids)):
+            inst = ours.get(iid)
+            for port in ports if inst is not None else ():
+                ok = admits_load_balancer(host_of(inst), port, groups, subnets, vpc_of(inst))
+                admitted[(iid, port)] = admitted.get((iid, port), False) or ok
     return reach, admitted
+
+
+def check_ports(lb) -> set[int]:
+    """The port a Classic ELB's health check reaches (none when its target is one AWS refuses)."""
+    try:
+        return {classic.check_port(classic.health_check_of(lb), 0)} - {0}
+    except ValueError:
+        return set()
 
 
 def read_network(backend) -> Vpc:

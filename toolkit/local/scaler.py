@@ -46,7 +46,7 @@ import os
 from datetime import datetime, timezone
 from typing import Callable
 
-from toolkit.local import autoscaler, cpu, tracking
+from toolkit.local import autoscaler, classic, classicpatches, cpu, health, tracking
 from toolkit.local.autoscaler import Scheduled, Sizes
 from toolkit.local.motostate import LOCK, autoscaling_regions
 
@@ -81,7 +81,12 @@ class Scaler:
                 for backend in autoscaling_regions():
                     self._track(backend, wall, samples)
 
-    def replace_unhealthy(self, wall: float, health_of: Callable[[str, str], tuple | None]) -> list[str]:
+    def replace_unhealthy(
+        self,
+        wall: float,
+        health_of: Callable[[str, str], tuple | None],
+        classic_health_of: Callable[[str, str], tuple | None] | None = None,
+    ) -> list[str]:
         """Terminate and replace every instance ``to_replace`` names, in every group; their ids.
 
         moto's TerminateInstanceInAutoScalingGroup without decrementing: the
@@ -93,8 +98,8 @@ class Scaler:
         with LOCK:
             for backend in autoscaling_regions():
                 for group in list(backend.autoscaling_groups.values()):
-                    for iid in to_replace(group, wall, health_of):
-                        log.info("%s: %s is unhealthy in its target group: terminated and replaced", group.name, iid)
+                    for iid in to_replace(group, wall, health_of, classic_health_of):
+                        log.info("%s: %s is unhealthy in its load balancer: terminated and replaced", group.name, iid)
                         backend.terminate_instance(iid, should_decrement=False)
                         replaced.append(iid)
         return replaced
@@ -199,7 +204,12 @@ def sizes_of(group) -> Sizes:
 HEALTH_PROCESSES = ("HealthCheck", "ReplaceUnhealthy")  # either suspended: no instance is replaced for its health
 
 
-def to_replace(group, wall: float, health_of: Callable[[str, str], tuple | None]) -> list[str]:
+def to_replace(
+    group,
+    wall: float,
+    health_of: Callable[[str, str], tuple | None],
+    classic_health_of: Callable[[str, str], tuple | None] | None = None,
+) -> list[str]:
     """The InService instances of ``group`` EC2 Auto Scaling's ELB health check replaces now.
 
     With ``HealthCheckType: ELB``, an instance in service for its group's
@@ -208,20 +218,45 @@ def to_replace(group, wall: float, health_of: Callable[[str, str], tuple | None]
     (https://docs.aws.amazon.com/autoscaling/ec2/userguide/health-check-grace-period.html);
     not while ``HealthCheck`` or ``ReplaceUnhealthy`` is suspended. ``health_of(target group ARN, instance id)``
     is the live stack's answer (``Controller.health_of``). A target that is still ``initial``, ``draining``
-    or ``unused`` (its group takes no traffic) is not unhealthy.
+    or ``unused`` (its group takes no traffic) is not unhealthy. Likewise an instance a Classic ELB of the group
+    reports ``OutOfService`` (``classic_health_of(ELB ARN, instance id)``), unless it is deregistering or not
+    registered, once the ELB's attachment is ``InService`` (made with the group, or one of its instances passed):
+    "When the load balancer is in the InService state, Amazon EC2 Auto Scaling can terminate and replace any
+    instances that are reported as unhealthy" (autoscaling DescribeLoadBalancers).
     """
     if (group.health_check_type or "EC2") != "ELB":
         return []
     if any(p["ProcessName"] in HEALTH_PROCESSES for p in group.suspended_processes):
         return []
     grace = float(group.health_check_grace_period or 0)
+    active = [state.instance for state in group.active_instances()]
+    elbs = _counted_elbs(group, [i.id for i in active], classic_health_of)
     found = []
-    for state in group.active_instances():
-        if wall - launched_at(state.instance) < grace:
+    for instance in active:
+        if wall - launched_at(instance) < grace:
             continue
-        answers = [health_of(arn, state.instance.id) for arn in group.target_group_arns or []]
-        if any(answer is not None and answer[0] == "unhealthy" for answer in answers):
-            found.append(state.instance.id)
+        answers = [health_of(arn, instance.id) for arn in group.target_group_arns or []]
+        failed = [classic_health_of(arn, instance.id) for arn in elbs] if classic_health_of else []
+        if any(answer is not None and answer[0] == "unhealthy" for answer in answers) or any(
+            answer is not None and answer[0] == "OutOfService" and answer not in NOT_FAILED for answer in failed
+        ):
+            found.append(instance.id)
+    return found
+
+
+NOT_FAILED = (health.DEREGISTERING, health.NOT_REGISTERED)  # OutOfService, but not for the instance's health
+
+
+def _counted_elbs(group, ids: list[str], classic_health_of) -> list[str]:
+    """The ARNs of the group's Classic ELBs whose attachment is InService (their health checks replace instances)."""
+    if classic_health_of is None:
+        return []
+    found = []
+    for name in list(group.load_balancer_names or []):
+        arn = classic.arn_of(group.account_id, group.region, name)
+        passed = any((classic_health_of(arn, iid) or ("",))[0] == "InService" for iid in ids)
+        if classicpatches.made_with_group(group.autoscaling_backend, group.name, name) or passed:
+            found.append(arn)
     return found
 
 

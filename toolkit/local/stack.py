@@ -93,7 +93,8 @@ class Stack:
 def status(stack: Stack) -> dict:
     """What is running: ``{"running", "endpoint", "pid", "log", "images", "live", "load_balancers", "load_balancer_url"}``.
 
-    ``load_balancers`` is ``{name: {listener port: url}}`` on a live stack;
+    ``load_balancers`` is ``{name: {listener port: url}}`` on a live stack (ALBs' HTTP listeners and Classic
+    ELBs' alike);
     ``load_balancer_url`` the first of them (None when there is none).
     """
     info = _read_state(stack)
@@ -122,7 +123,7 @@ def _forget_live(stack: Stack) -> None:
 
 
 def listener_urls(stack: Stack, load_balancer: str) -> dict[int, str]:
-    """Listener port -> the URL where the live stack's HAProxy serves it, for one load balancer."""
+    """Listener port -> the URL where the live stack's HAProxy serves it, for one load balancer (ALB or Classic ELB)."""
     return {int(port): url for port, url in _load_balancers(stack).get(load_balancer, {}).items()}
 
 

@@ -23,7 +23,7 @@ from toolkit.local import motopatches
 from toolkit.local.motopatches import ADDED, PATCHES, SETTING, original, replace, targets
 
 ROOT = Path(__file__).resolve().parents[3]
-PATCHING_MODULES = ("motoserver", "awsrules", "auth", "iamsim", "motostate")
+PATCHING_MODULES = ("motoserver", "awsrules", "auth", "iamsim", "motostate", "classicpatches")
 
 
 @pytest.mark.parametrize("target, params", sorted(targets().items()), ids=sorted(targets()))
@@ -54,12 +54,13 @@ def test_each_patch_is_made_by_a_function_and_names_tests_that_exist(patch):
 
 INSTALL_ALL = """
 import json
-from toolkit.local import auth, awsrules, iamsim, motopatches, motoserver, motostate
+from toolkit.local import auth, awsrules, classicpatches, iamsim, motopatches, motoserver, motostate
 for name in dir(motoserver):
     if name.startswith("_") and name not in ("_go_live", "_private_folder") and callable(getattr(motoserver, name)) \\
             and getattr(getattr(motoserver, name), "__module__", "") == "toolkit.local.motoserver":
         fn = getattr(motoserver, name)
         fn(None) if fn.__code__.co_argcount else fn()
+classicpatches.attachments_as_aws(); classicpatches.instance_health_as_aws()
 auth.enforce(); awsrules.apply(); iamsim.install(); motostate.one_request_at_a_time()
 print(json.dumps(sorted(motopatches.ORIGINALS)))
 """

@@ -38,6 +38,7 @@ def test_a_request_to_a_shared_service_holds_the_lock_and_others_do_not():
     for service, held in (
         ("ec2", True),
         ("elbv2", True),
+        ("elb", True),  # Classic ELBs: the controller reads them, DescribeInstanceHealth reads its answers
         ("autoscaling", True),
         ("s3", True),
         ("sqs", False),

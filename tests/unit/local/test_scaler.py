@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import time
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -341,3 +342,68 @@ def test_no_instance_is_replaced_for_its_health_without_elb_checks_or_while_heal
         assert Scaler().replace_unhealthy(time.time(), unhealthy) == []
         aws.resume_processes(AutoScalingGroupName="web", ScalingProcesses=[process])
     assert len(Scaler().replace_unhealthy(time.time(), unhealthy)) == 3
+
+
+def classic_group(names: list[str], ids: list[str], launched: float) -> SimpleNamespace:
+    """A stand-in for moto's group: ELB checked, no grace, its instances launched at ``launched``."""
+    stamp = datetime.fromtimestamp(launched, timezone.utc)
+    states = [SimpleNamespace(instance=SimpleNamespace(id=i, launch_time=stamp)) for i in ids]
+    return SimpleNamespace(
+        name="web",
+        health_check_type="ELB",
+        suspended_processes=[],
+        health_check_grace_period=60,
+        active_instances=lambda: states,
+        target_group_arns=[],
+        load_balancer_names=names,
+        account_id="123456789012",
+        region=REGION,
+        autoscaling_backend=object(),
+    )
+
+
+ELB = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/seed"
+FAILED = (
+    "OutOfService",
+    "Instance",
+    "Instance has failed at least the UnhealthyThreshold number of health checks consecutively.",
+)
+
+
+@pytest.mark.parametrize(
+    "sick_answer, replaced",
+    [
+        (FAILED, True),
+        (("OutOfService", "ELB", "Instance registration is still in progress."), True),  # past the grace: out is out
+        (("InService", "N/A", "Instance deregistration currently in progress."), False),
+        (("OutOfService", "ELB", "Instance is not currently registered with the LoadBalancer."), False),
+        (("InService", "N/A", "N/A"), False),
+        (None, False),  # an instance the stack does not serve
+    ],
+)
+def test_an_instance_its_classic_elb_reports_out_of_service_is_replaced_after_the_grace_period(sick_answer, replaced):
+    from toolkit.local.scaler import to_replace
+
+    now = time.time()
+    group = classic_group(["seed"], ["i-sick", "i-well"], now - 61)
+    answers = {(ELB, "i-sick"): sick_answer, (ELB, "i-well"): ("InService", "N/A", "N/A")}
+    health = lambda arn, iid: answers.get((arn, iid))  # noqa: E731
+    assert to_replace(group, now, lambda arn, iid: None, health) == (["i-sick"] if replaced else [])
+    assert to_replace(group, now - 30, lambda arn, iid: None, health) == []  # within its grace period
+
+
+def test_a_classic_elb_attached_later_replaces_nothing_until_one_of_the_groups_instances_passed(monkeypatch):
+    """AWS: "When the load balancer is in the InService state, Amazon EC2 Auto Scaling can terminate and replace"."""
+    from toolkit.local import classicpatches
+    from toolkit.local.scaler import to_replace
+
+    now = time.time()
+    group = classic_group(["seed"], ["i-sick", "i-new"], now - 61)
+    monkeypatch.setitem(classicpatches._VIA_ATTACH, (id(group.autoscaling_backend), "web", "seed"), True)
+    answers = {
+        (ELB, "i-sick"): FAILED,
+        (ELB, "i-new"): ("OutOfService", "ELB", "Instance registration is still in progress."),
+    }
+    assert to_replace(group, now, lambda arn, iid: None, lambda arn, iid: answers.get((arn, iid))) == []  # Added
+    answers[(ELB, "i-new")] = ("InService", "N/A", "N/A")
+    assert to_replace(group, now, lambda arn, iid: None, lambda arn, iid: answers.get((arn, iid))) == ["i-sick"]
