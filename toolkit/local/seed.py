@@ -351,7 +351,7 @@ def _load_balancer(config: Config, aws: Any, rel: Release) -> list[str]:
     vpc = vpcs[0]["VpcId"]
     subnets, sg = public_subnets(ec2, vpc), load_balancer_group(ec2, vpc)
     if rel.load_balancer_type == "classic":
-        return _classic(aws, rel, subnets, sg)
+        return _classic(aws, rel, subnets, sg) + _alarms(aws, rel, "")
     created = []
     try:
         lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
@@ -479,7 +479,7 @@ def _access_logs(aws: Any, rel: Release, lb_arn: str) -> list[str]:
 
 
 def _alarms(aws: Any, rel: Release, lb_arn: str) -> list[str]:
-    """Each alarm in ``release.alarms``, as a 5xx-count alarm on the load balancer.
+    """Each alarm in ``release.alarms``, as a 5xx-count alarm on the load balancer (no ``lb_arn``: the Classic ELB's).
 
     The live stack evaluates it (``toolkit.local.monitor``) on the load
     balancer's real 5xx. Its period is 10 s so a release's watch of 20 s
@@ -498,11 +498,22 @@ def _alarms(aws: Any, rel: Release, lb_arn: str) -> list[str]:
     for name in rel.alarms:
         if name in existing:
             continue
+        metric = (  # the instances' 5xx, as each kind of load balancer names them
+            {
+                "Namespace": "AWS/ApplicationELB",
+                "MetricName": "HTTPCode_Target_5XX_Count",
+                "Dimensions": [{"Name": "LoadBalancer", "Value": lb_arn.split(":loadbalancer/")[-1]}],
+            }
+            if lb_arn
+            else {
+                "Namespace": "AWS/ELB",
+                "MetricName": "HTTPCode_Backend_5XX",
+                "Dimensions": [{"Name": "LoadBalancerName", "Value": rel.load_balancer}],
+            }
+        )
         cw.put_metric_alarm(
             AlarmName=name,
-            Namespace="AWS/ApplicationELB",
-            MetricName="HTTPCode_Target_5XX_Count",
-            Dimensions=[{"Name": "LoadBalancer", "Value": lb_arn.split(":loadbalancer/")[-1]}],
+            **metric,
             Statistic="Sum",
             Period=ALARM_PERIOD,
             EvaluationPeriods=1,
