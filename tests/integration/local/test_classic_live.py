@@ -10,22 +10,28 @@ not one request fails.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from tests.integration.local.conftest import CACHE, leftovers
 from tests.support import livebuilds
 from tests.support.load import Load
+from toolkit import config
 from toolkit.aws import once_settled
 from toolkit.local import seed, stack
 from toolkit.local.controller import POLL
 from toolkit.local.environment import LocalEnvironment
+from toolkit.release import rollout, slots
+from toolkit.ui import Silent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parents[3]
 ELB = "seed-web"
 SLOW_MS = 1500  # slot A's pages: a request is in flight for 1.5 s
 DRAIN_SECONDS = 5  # ConnectionDraining's timeout: longer than A's pages
@@ -39,7 +45,7 @@ class Rotation:
     """The module's stack: its clients, the Classic ELB and the two slots' groups."""
 
     def __init__(self, st: stack.Stack, url: str, layers: dict, folder) -> None:
-        self.st = st
+        self.st, self.layers = st, layers
         aws = LocalEnvironment(region=REGION, endpoint=url)
         self.ec2, self.elb, self.asg = aws.client("ec2"), aws.client("elb"), aws.client("autoscaling")
         self.cloudwatch = aws.client("cloudwatch")
@@ -196,6 +202,43 @@ def test_a_rotation_behind_a_classic_elb_fails_no_request(rotation):
     assert r.elb.describe_instance_health(LoadBalancerName=ELB)["InstanceStates"] == [
         {"InstanceId": b, "State": "InService", "ReasonCode": "N/A", "Description": "N/A"}
     ]
+
+
+def test_a_release_behind_a_classic_elb_rotates_and_fails_no_request(rotation, tmp_path):
+    """``invoke release``'s engine behind the seeded Classic ELB (``release.load_balancer_type: classic``), under load:
+    green joins (its instances InService before blue leaves), blue drains and scales in, not one request fails."""
+    r = rotation
+    root = livebuilds.project(tmp_path / "project", ROOT, pause=2)
+    loaded = config.load("local", root)
+    rel = dataclasses.replace(
+        loaded.release,
+        load_balancer_type="classic",
+        steps=(50, 100),
+        smoke_check=None,
+        analysis=dataclasses.replace(loaded.release.analysis, enabled=False),
+    )
+    cfg = dataclasses.replace(loaded, release=rel, review=None)
+    stack.up(r.st, REGION, seeders=(seed.seed_release(cfg),))  # the ELB "web", blue attached and serving
+    aws = LocalEnvironment(region=REGION, endpoint=stack.endpoint(r.st), stack=r.st)
+    env = slots.resolve(cfg, aws)
+    assert env.classic == "web" and slots.read(env, aws).weights == {"blue": 100, "green": 0}
+    ami = livebuilds.build(r.st, r.ec2, r.layers, tmp_path, "c")
+    url = stack.listener_urls(r.st, "web")[80]
+    with Load(url, rate=20, workers=8, path="/", max_seconds=180, max_requests=3600) as load:
+        until(lambda: len(load.samples), lambda n: n >= 20, 10)
+        result = rollout.release(cfg, aws, ami=ami, reporter=Silent())
+        done = load.now()
+        until(lambda: load.now(), lambda now: now > done + 2, 5)  # green alone serves a while
+    samples = list(load.samples)
+    assert load.failed() == [], load.summary()
+    assert result.outcome == "released" and result.steps == [50, 100] and result.active_slot == "green"
+    after = slots.read(env, aws)
+    assert after.weights == {"blue": 0, "green": 100}
+    assert (after.green.ami, after.green.healthy, after.blue.desired, after.blue.instances) == (ami, 2, 0, 0)
+    green = set(slots.instance_ids(env, aws, "green"))
+    health = r.elb.describe_instance_health(LoadBalancerName="web")["InstanceStates"]
+    assert {h["InstanceId"]: h["State"] for h in health} == dict.fromkeys(green, "InService")
+    assert {s.version for s in samples if s.at > done} == {"c"}
 
 
 def test_down_leaves_nothing(rotation):
