@@ -230,6 +230,10 @@ def listener_actions(facts: Facts) -> Check:
             f"load balancer {facts.load_balancer} has no listener on :{rel.listener_port} (ports: {ports}); "
             "create it in your infrastructure code",
         )
+    if rel.load_balancer_type == "classic":
+        return Check(
+            "listener", OK, f"Classic ELB listener :{listener.port}: a release attaches each slot's group in turn"
+        )
     absent = [g.name for g in facts.target_groups if g.arn not in listener.forwards_to]
     if absent or "forward" not in listener.actions:
         return Check(

@@ -302,6 +302,8 @@ def _ebs(aws: Any, region: str, identity: Identity | None) -> Ebs:
 def _release(rel: Release, aws: Any, errors: dict[str, str]) -> dict:
     """The load balancer, its listeners and slot target groups, the instances' network and groups, the alarms."""
     elbv2, ec2 = aws.client("elbv2"), aws.client("ec2")
+    if rel.load_balancer_type == "classic":
+        return _classic(rel, aws, errors)
     try:
         lb = elbv2.describe_load_balancers(Names=[rel.load_balancer])["LoadBalancers"][0]
     except botocore.exceptions.ClientError as exc:
@@ -332,6 +334,40 @@ def _release(rel: Release, aws: Any, errors: dict[str, str]) -> dict:
     if rel.alarms:
         out["alarms"] = _part(errors, "alarms", lambda: _alarms(aws.client("cloudwatch"), rel.alarms)) or ()
     out["access_logs"] = _part(errors, "access_logs", lambda: _access_logs(elbv2, lb["LoadBalancerArn"]))
+    return out
+
+
+def _classic(rel: Release, aws: Any, errors: dict[str, str]) -> dict:
+    """``_release``'s facts of a Classic ELB: its listeners forward to whichever groups are attached, and each
+    instance port stands where a target group's port would (what the instances' security groups must admit)."""
+    elb, ec2 = aws.client("elb"), aws.client("ec2")
+    try:
+        lb = elb.describe_load_balancers(LoadBalancerNames=[rel.load_balancer])["LoadBalancerDescriptions"][0]
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "LoadBalancerNotFound":
+            raise
+        raise RodeoError(f"Classic ELB {rel.load_balancer!r} does not exist in {aws.region}") from None
+    attrs = elb.describe_load_balancer_attributes(LoadBalancerName=rel.load_balancer)["LoadBalancerAttributes"]
+    draining = attrs.get("ConnectionDraining", {})
+    drain = int(draining.get("Timeout", 300)) if draining.get("Enabled") else 0
+    listeners = [d["Listener"] for d in lb["ListenerDescriptions"]]
+    subnets = ec2.describe_subnets(SubnetIds=lb["Subnets"])["Subnets"] if lb.get("Subnets") else []
+    out: dict[str, Any] = {
+        "load_balancer": lb["LoadBalancerName"],
+        "lb_zones": tuple(sorted({s["AvailabilityZone"] for s in subnets} | set(lb.get("AvailabilityZones", [])))),
+        "lb_groups": tuple(lb.get("SecurityGroups", [])),
+        "lb_subnet_cidrs": tuple(s["CidrBlock"] for s in subnets),
+        "listeners": tuple(Listener(item["LoadBalancerPort"], ("forward",)) for item in listeners),
+        "target_groups": tuple(
+            TargetGroup(f"instance port {port}", "", port, drain)
+            for port in sorted({i["InstancePort"] for i in listeners})
+        ),
+        "access_logs": AccessLogs(bool(attrs.get("AccessLog", {}).get("Enabled"))),
+    }
+    out.update(_part(errors, "network", lambda: _network(ec2, lb["VPCId"], list(rel.subnets) or lb["Subnets"])) or {})
+    out.update(_part(errors, "security_groups", lambda: _instance_groups(ec2, lb["VPCId"], rel)) or {})
+    if rel.alarms:
+        out["alarms"] = _part(errors, "alarms", lambda: _alarms(aws.client("cloudwatch"), rel.alarms)) or ()
     return out
 
 

@@ -9,7 +9,7 @@ balancer's is never healthy. Neither shows until the first release.
 from __future__ import annotations
 
 from toolkit import vpc
-from toolkit.doctor.checks import FAIL, OK, Check, listed, no_load_balancer
+from toolkit.doctor.checks import FAIL, OK, WARN, Check, listed, no_load_balancer
 from toolkit.doctor.facts import Facts, Subnet
 
 # What the instances call at boot: their config vars (SSM), their logs (CloudWatch Logs), and S3 (packages, artifacts).
@@ -80,6 +80,13 @@ def lb_zones(facts: Facts) -> Check:
     if facts.load_balancer is None:
         return no_load_balancer(facts, "lb-zones")
     zones = facts.lb_zones
+    if len(set(zones)) < 2 and rel.load_balancer_type == "classic":  # AWS allows it; a lost zone takes it down
+        return Check(
+            "lb-zones",
+            WARN,
+            f"Classic ELB {facts.load_balancer} spans {len(set(zones))} zone ({', '.join(zones) or 'none'}); "
+            "give it subnets in two zones or more, or a lost zone takes every instance with it",
+        )
     if len(set(zones)) < 2:
         return Check(
             "lb-zones",

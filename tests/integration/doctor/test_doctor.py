@@ -404,3 +404,35 @@ def test_the_seeded_local_environment_passes_every_check(tmp_path):
     assert [(c.name, c.status) for c in result.checks if c.status != "ok"] == [("analysis", "warn")]
     assert result.check("analysis").line.startswith("release.pause_seconds 20 is shorter than judging errors, latency")
     assert len(result.checks) == 14
+
+
+def test_a_seeded_classic_elb_passes_every_check(tmp_path):
+    """The same behind the seeded Classic ELB (``release.load_balancer_type: classic``): its listener, the instance
+    port its groups must admit, its alarm on AWS/ELB; nothing to fix."""
+    import dataclasses
+
+    from toolkit import config
+    from toolkit.local import seed, stack
+    from toolkit.local.environment import LocalEnvironment
+
+    local = config.load("local", ROOT)
+    rel = dataclasses.replace(
+        local.release,
+        load_balancer_type="classic",
+        steps=(50, 100),
+        smoke_check=None,
+        analysis=dataclasses.replace(local.release.analysis, enabled=False),
+    )
+    cfg = dataclasses.replace(local, release=rel, review=None)
+    st = stack.Stack(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
+    url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
+    try:
+        result = doctor(
+            cfg, LocalEnvironment(region=cfg.region, endpoint=url), environ={}, packer_version=lambda: PACKER
+        )
+    finally:
+        stack.down(st)
+    assert [(c.name, c.status, c.line) for c in result.checks if c.status != "ok"] == []
+    assert result.check("listener").line == "Classic ELB listener :80: a release attaches each slot's group in turn"
+    assert result.check("lb-to-instances").line == "the instances' security groups admit the load balancer on port 8080"
+    assert len(result.checks) == 14

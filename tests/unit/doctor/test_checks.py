@@ -359,6 +359,21 @@ CASES = [
         ),
     ),
     (
+        "one zone, a Classic ELB",
+        network.lb_zones,
+        facts(lb_zones=("eu-west-1a",), subnets=PRIVATE[:1], release=rel(load_balancer_type="classic")),
+        (
+            "warn",
+            "Classic ELB web spans 1 zone (eu-west-1a); give it subnets in two zones or more, or a lost zone takes every instance with it",
+        ),
+    ),
+    (
+        "a Classic ELB's listener",
+        checks.listener_actions,
+        facts(release=rel(load_balancer_type="classic"), listeners=(Listener(80, ("forward",)),)),
+        ("ok", "Classic ELB listener :80: a release attaches each slot's group in turn"),
+    ),
+    (
         "instances outside its zones",
         network.lb_zones,
         facts(subnets=(*PRIVATE, Subnet("subnet-c", "eu-west-1c", "10.0.12.0/24", False, "rtb-private", "nat-1"))),
