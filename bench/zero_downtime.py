@@ -38,7 +38,6 @@ project's own config (``--pause``, no alarm).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import tempfile
@@ -121,26 +120,6 @@ def run(name: str, load: Load, action, steady_seconds: float) -> dict:
     return figures
 
 
-def classic_config(cfg):
-    """``cfg`` as another app behind a Classic ELB of its own (the local seed makes it: ``web-classic``)."""
-    rel = cfg.release
-    return dataclasses.replace(
-        cfg,
-        app="webclassic",
-        review=None,
-        release=dataclasses.replace(
-            rel,
-            load_balancer="web-classic",
-            slots={"blue": "web-classic-blue", "green": "web-classic-green"},
-            load_balancer_type="classic",
-            steps=(50, 100),
-            smoke_check=None,
-            alarms=("web-classic-5xx",),
-            analysis=dataclasses.replace(rel.analysis, enabled=False),
-        ),
-    )
-
-
 def killed_then_rerun(project: Path, state: Path, ami: str) -> object:
     """`invoke release --ami AMI` killed with SIGKILL at the 50% step, then run again to the end."""
     rerun = livebuilds.killed_then_rerun(project, state, CACHE, ami)
@@ -186,7 +165,13 @@ def main() -> None:
                     run("e kill -9, rerun", load, lambda _: killed_then_rerun(project, st.state_dir, killed), steady)
                 )
         if args.only != "alb":
-            classic = classic_config(cfg)
+            classic = livebuilds.behind_classic(  # another app on the same stack, with an ELB and slots of its own
+                cfg,
+                app="webclassic",
+                load_balancer="web-classic",
+                slots={"blue": "web-classic-blue", "green": "web-classic-green"},
+                alarms=("web-classic-5xx",),
+            )
             stack.up(st, REGION, seeders=(seed.seed_release(classic),))  # waits until its blue serves
             classic_url = stack.listener_urls(st, classic.release.load_balancer)[80]
             with Load(classic_url, rate=args.rate, workers=12, max_seconds=900) as load:

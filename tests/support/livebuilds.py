@@ -228,6 +228,21 @@ def project(root: Path, repo: Path, pause: int = 2, health_timeout: int = 90, sm
     return root
 
 
+def behind_classic(cfg: Any, app: str | None = None, **release_changes: Any) -> Any:
+    """``cfg`` released behind a Classic ELB (``release.load_balancer_type: classic``), without what needs an ALB
+    (the smoke check's test listener, canary analysis, review apps); as app ``app`` when given."""
+    rel = cfg.release
+    release = dataclasses.replace(
+        rel,
+        load_balancer_type="classic",
+        steps=(50, 100),
+        smoke_check=None,
+        analysis=dataclasses.replace(rel.analysis, enabled=False),
+        **release_changes,
+    )
+    return dataclasses.replace(cfg, release=release, review=None, app=app or cfg.app)
+
+
 def with_alarm(cfg: Any) -> Any:
     """``cfg`` gated on the alarm ``web-5xx`` (what seeding it needs), with the pause the alarm needs to fire."""
     pause = AlarmTiming("web-5xx", seed.ALARM_PERIOD, 1).seconds_to_fire()  # seed._alarms: one period

@@ -409,21 +409,12 @@ def test_the_seeded_local_environment_passes_every_check(tmp_path):
 def test_a_seeded_classic_elb_passes_every_check(tmp_path):
     """The same behind the seeded Classic ELB (``release.load_balancer_type: classic``): its listener, the instance
     port its groups must admit, its alarm on AWS/ELB; nothing to fix."""
-    import dataclasses
-
+    from tests.support.livebuilds import behind_classic
     from toolkit import config
     from toolkit.local import seed, stack
     from toolkit.local.environment import LocalEnvironment
 
-    local = config.load("local", ROOT)
-    rel = dataclasses.replace(
-        local.release,
-        load_balancer_type="classic",
-        steps=(50, 100),
-        smoke_check=None,
-        analysis=dataclasses.replace(local.release.analysis, enabled=False),
-    )
-    cfg = dataclasses.replace(local, release=rel, review=None)
+    cfg = behind_classic(config.load("local", ROOT))
     st = stack.Stack(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
     url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
     try:

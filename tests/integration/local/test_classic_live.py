@@ -10,7 +10,6 @@ not one request fails.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -209,15 +208,7 @@ def test_a_release_behind_a_classic_elb_rotates_and_fails_no_request(rotation, t
     green joins (its instances InService before blue leaves), blue drains and scales in, not one request fails."""
     r = rotation
     root = livebuilds.project(tmp_path / "project", ROOT, pause=2)
-    loaded = config.load("local", root)
-    rel = dataclasses.replace(
-        loaded.release,
-        load_balancer_type="classic",
-        steps=(50, 100),
-        smoke_check=None,
-        analysis=dataclasses.replace(loaded.release.analysis, enabled=False),
-    )
-    cfg = dataclasses.replace(loaded, release=rel, review=None)
+    cfg = livebuilds.behind_classic(config.load("local", root))
     stack.up(r.st, REGION, seeders=(seed.seed_release(cfg),))  # the ELB "web", blue attached and serving
     aws = LocalEnvironment(region=REGION, endpoint=stack.endpoint(r.st), stack=r.st)
     env = slots.resolve(cfg, aws)

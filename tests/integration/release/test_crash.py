@@ -70,7 +70,8 @@ def test_a_clean_release_makes_the_expected_mutating_calls(world):
     assert watched.count == CALLS_IN_A_RELEASE and watched.broken == []
 
 
-def _crash(world, n):
+def crash_release(world, n):
+    """A release of a new AMI killed after its Nth mutating call (no call broke the invariant); (that AMI, blue's before)."""
     ami = world.ami()
     base = world.state().blue.ami
     crashing = Watched(world, crash_after=n)
@@ -85,7 +86,7 @@ def _crash(world, n):
 
 @pytest.mark.parametrize("n", range(1, CALLS_IN_A_RELEASE + 1))
 def test_rerun_after_a_crash_converges(world, n):
-    ami, _ = _crash(world, n)
+    ami, _ = crash_release(world, n)
     rerun = Watched(world)
     result = rollout.release(world.cfg, rerun, ami=ami, break_lock=True, reporter=world.reporter)
     assert rerun.broken == []
@@ -99,7 +100,7 @@ def test_rerun_after_a_crash_converges(world, n):
 
 @pytest.mark.parametrize("n", range(1, CALLS_IN_A_RELEASE + 1))
 def test_rollback_after_a_crash_restores_the_previous_release(world, n):
-    _, base = _crash(world, n)
+    _, base = crash_release(world, n)
     rerun = Watched(world)
     try:
         rollout.rollback(world.cfg, rerun, break_lock=True, reporter=world.reporter)
@@ -119,7 +120,7 @@ def test_a_clean_rollback_makes_the_expected_mutating_calls(world):
 
 
 def test_a_clean_revert_makes_the_expected_mutating_calls(world):
-    _crash(world, 8)
+    crash_release(world, 8)
     watched = Watched(world)
     rollout.rollback(world.cfg, watched, break_lock=True, reporter=world.reporter)
     assert watched.count == CALLS_IN_A_REVERT and watched.broken == []
@@ -172,7 +173,7 @@ def test_release_after_a_killed_rollback_converges(world, n):
 @pytest.mark.parametrize("m", range(1, CALLS_IN_A_REVERT + 1))
 def test_killed_rollback_of_a_killed_release(world, m):
     """A release killed at 50%, the rollback undoing it killed after each call, then rollback again."""
-    _, base = _crash(world, 8)  # after the 50% weight change
+    _, base = crash_release(world, 8)  # after the 50% weight change
     assert world.state().split
     crashing = Watched(world, crash_after=m)
     try:
