@@ -351,30 +351,21 @@ def wait_in_service(
 
 
 def wait_drained(env: Env, aws: Any, slot: str, timeout: float) -> bool:
-    """Wait until the slot's group has no instances and its target group nothing draining (a Classic ELB: nothing ``Removing``)."""
-    deadline = time.monotonic() + timeout
-    elbv2, pauses = aws.client("elbv2"), poll_pauses()
-    while env.classic:
-        if (
-            not _groups(env, aws)[slot]["Instances"]
-            and classic.states(aws, env.groups, env.classic)[slot] != "Removing"
-        ):
-            return True
+    """Wait until the slot's group has no instances and none of them is still leaving the load balancer."""
+    deadline, pauses = time.monotonic() + timeout, poll_pauses()
+    while _groups(env, aws)[slot]["Instances"] or _draining(env, aws, slot):
         if time.monotonic() >= deadline:
             return False
         time.sleep(next(pauses))
-    while True:
-        group = _groups(env, aws)[slot]
-        draining = [
-            d
-            for d in elbv2.describe_target_health(TargetGroupArn=env.target_groups[slot])["TargetHealthDescriptions"]
-            if d["TargetHealth"]["State"] == "draining"
-        ]
-        if not group["Instances"] and not draining:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(next(pauses))
+    return True
+
+
+def _draining(env: Env, aws: Any, slot: str) -> bool:
+    """Whether a target of the slot's target group is draining (behind a Classic ELB: its group is ``Removing``)."""
+    if env.classic:
+        return classic.states(aws, env.groups, env.classic)[slot] == "Removing"
+    described = aws.client("elbv2").describe_target_health(TargetGroupArn=env.target_groups[slot])
+    return any(d["TargetHealth"]["State"] == "draining" for d in described["TargetHealthDescriptions"])
 
 
 def _groups(env: Env, aws: Any) -> dict[str, dict]:
