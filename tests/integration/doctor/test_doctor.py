@@ -387,18 +387,8 @@ def test_the_seeded_local_environment_passes_every_check(tmp_path):
     """The local stack is seeded in AWS's shape (public and private subnets, NAT, groups, an alarm the pause lets fire,
     access logs): doctor finds nothing to fix in it, so what the suite proves there is what a healthy account would see."""
     from toolkit import config
-    from toolkit.local import seed, stack
-    from toolkit.local.environment import LocalEnvironment
 
-    cfg = config.load("local", ROOT)
-    st = stack.Stack(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
-    url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
-    try:
-        result = doctor(
-            cfg, LocalEnvironment(region=cfg.region, endpoint=url), environ={}, packer_version=lambda: PACKER
-        )
-    finally:
-        stack.down(st)
+    result = doctor_on_a_seeded_stack(config.load("local", ROOT), tmp_path)
     # One warning: the local inventory's 20 s steps are judged locally, where access logs come every second; on AWS
     # they come in 5-minute files (README, "Canary analysis"), and doctor says so as it would there.
     assert [(c.name, c.status) for c in result.checks if c.status != "ok"] == [("analysis", "warn")]
@@ -411,19 +401,22 @@ def test_a_seeded_classic_elb_passes_every_check(tmp_path):
     port its groups must admit, its alarm on AWS/ELB; nothing to fix."""
     from tests.support.livebuilds import behind_classic
     from toolkit import config
-    from toolkit.local import seed, stack
-    from toolkit.local.environment import LocalEnvironment
 
-    cfg = behind_classic(config.load("local", ROOT))
-    st = stack.Stack(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
-    url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
-    try:
-        result = doctor(
-            cfg, LocalEnvironment(region=cfg.region, endpoint=url), environ={}, packer_version=lambda: PACKER
-        )
-    finally:
-        stack.down(st)
+    result = doctor_on_a_seeded_stack(behind_classic(config.load("local", ROOT)), tmp_path)
     assert [(c.name, c.status, c.line) for c in result.checks if c.status != "ok"] == []
     assert result.check("listener").line == "Classic ELB listener :80: a release attaches each slot's group in turn"
     assert result.check("lb-to-instances").line == "the instances' security groups admit the load balancer on port 8080"
     assert len(result.checks) == 14
+
+
+def doctor_on_a_seeded_stack(cfg, tmp_path):
+    """doctor's result on a local stack of its own, seeded for ``cfg`` as ``invoke local.up`` seeds it."""
+    from toolkit.local import seed, stack
+    from toolkit.local.environment import LocalEnvironment
+
+    st = stack.Stack(state_dir=tmp_path / "state", cache_dir=tmp_path / "cache")
+    url = stack.up(st, cfg.region, seeders=(seed.seed_release(cfg),))
+    try:
+        return doctor(cfg, LocalEnvironment(region=cfg.region, endpoint=url), environ={}, packer_version=lambda: PACKER)
+    finally:
+        stack.down(st)
