@@ -20,7 +20,7 @@ import botocore.parsers
 from toolkit.config import AmiFilter, Config, Release
 from toolkit.doctor import rights
 from toolkit.errors import RodeoError
-from toolkit.release import watch
+from toolkit.release import classic, watch
 from toolkit.release.watch import AlarmTiming
 from toolkit.table import table_name
 from toolkit.vpc import (
@@ -348,8 +348,7 @@ def _classic(rel: Release, aws: Any, errors: dict[str, str]) -> dict:
             raise
         raise RodeoError(f"Classic ELB {rel.load_balancer!r} does not exist in {aws.region}") from None
     attrs = elb.describe_load_balancer_attributes(LoadBalancerName=rel.load_balancer)["LoadBalancerAttributes"]
-    draining = attrs.get("ConnectionDraining", {})
-    drain = int(draining.get("Timeout", 300)) if draining.get("Enabled") else 0
+    drain = classic.draining_timeout(attrs)
     listeners = [d["Listener"] for d in lb["ListenerDescriptions"]]
     subnets = ec2.describe_subnets(SubnetIds=lb["Subnets"])["Subnets"] if lb.get("Subnets") else []
     out: dict[str, Any] = {

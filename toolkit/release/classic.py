@@ -124,5 +124,10 @@ def wait_joined(
 def drain_seconds(aws: Any, load_balancer: str) -> int:
     """The ELB's connection draining timeout; 0 when draining is off."""
     attrs = aws.client("elb").describe_load_balancer_attributes(LoadBalancerName=load_balancer)
-    draining = attrs["LoadBalancerAttributes"].get("ConnectionDraining", {})
+    return draining_timeout(attrs["LoadBalancerAttributes"])
+
+
+def draining_timeout(attributes: dict) -> int:
+    """``drain_seconds`` of DescribeLoadBalancerAttributes's ``LoadBalancerAttributes`` (pure)."""
+    draining = attributes.get("ConnectionDraining", {})
     return int(draining.get("Timeout", 300)) if draining.get("Enabled") else 0
