@@ -174,6 +174,16 @@ class Analysis:
 
 
 @dataclass(frozen=True)
+class RegionWave:
+    """One region of a release in waves (``release.regions``), with what is that region's own: ids differ per region."""
+
+    region: str
+    subnets: tuple[str, ...] = ()  # where its slot groups launch; empty: its load balancer's subnets
+    security_groups: tuple[str, ...] = ()  # its instances' groups; empty: its VPC's default group
+    alarms: tuple[str, ...] | None = None  # its alarms' names; None: release.alarms
+
+
+@dataclass(frozen=True)
 class Release:
     """How ``invoke release`` moves traffic: slots, steps and gates."""
 
@@ -204,6 +214,12 @@ class Release:
     release_command: str | None = None
     release_timeout_seconds: int = 600
     analysis: Analysis = field(default_factory=Analysis)  # canary analysis at each weight step
+    # Regions in waves (toolkit.release.waves): released one after another, each behind its own gates; a region's
+    # entry is its name, or {region, subnets, security_groups, alarms}. Empty: `region:` alone.
+    regions: tuple[str | RegionWave, ...] = ()
+    # A one-box wave first: the first step's share goes to one instance of the new AMI, and the rest of the new
+    # slot starts only once that step's watch has passed (in the first region of the waves).
+    one_box: bool = False
 
 
 @dataclass(frozen=True)
@@ -317,6 +333,7 @@ class Config:
     scaling: Scaling | None = None
     review: Review | None = None
     # Filled in by load(), not read from the file.
+    home_region: str = ""  # `region:`, also in the copy a release in waves makes for each other region (regions.py)
     env: str = ""
     root: Path = Path(".")
     path: Path = Path("rodeo.yml")
@@ -330,6 +347,11 @@ class Config:
     def shown_path(self) -> str:
         """rodeo.yml's path as messages name it (relative to the project)."""
         return _rel(self.path, self.root)
+
+    @property
+    def config_region(self) -> str:
+        """Where config vars live (SSM parameters, config versions): ``region:``, in every region of a release in waves."""
+        return self.home_region or self.region
 
     @property
     def is_local(self) -> bool:
@@ -354,7 +376,7 @@ class Config:
 
 
 # Fields load() fills in, never read from the file (an image's name is its key).
-_DERIVED: dict[type, tuple[str, ...]] = {Config: ("env", "root", "path")}
+_DERIVED: dict[type, tuple[str, ...]] = {Config: ("home_region", "env", "root", "path")}
 
 
 def environments(root: Path) -> list[str]:
@@ -403,7 +425,12 @@ def load(env: str = "local", root: Path | str = ".") -> Config:
     if config.release and config.release.load_balancer_type == "classic" and "steps" not in data["release"]:
         config = dataclasses.replace(config, release=dataclasses.replace(config.release, steps=CLASSIC_STEPS))
     config = dataclasses.replace(
-        config, env=env, root=root, path=path, images={k: _defaults(v, shown) for k, v in config.images.items()}
+        config,
+        home_region=config.region,
+        env=env,
+        root=root,
+        path=path,
+        images={k: _defaults(v, shown) for k, v in config.images.items()},
     )
     _check(config, shown)
     return config
@@ -724,6 +751,8 @@ def _check_release(config: Config, release: Release, file: str) -> None:
         )
     if release.load_balancer_type == "classic":
         _check_classic(config, release, file)
+    if release.regions or release.one_box:
+        _check_waves(config, release, file)
     if release.image not in config.images:
         raise ConfigError(
             f"{file}: release.image: no image named {release.image!r}",
@@ -807,6 +836,42 @@ def _check_release(config: Config, release: Release, file: str) -> None:
                     f"give {key.replace('_', ' ')} by id",
                 )
     _check_analysis(release.analysis, file)
+
+
+def _check_waves(config: Config, release: Release, file: str) -> None:
+    """``release.regions``: known regions, each once, ``region:`` among them, the others copied to; ``one_box``'s step."""
+    known = _known_regions()
+    seen: list[str] = []
+    for i, wave in enumerate(release.regions):
+        name = wave if isinstance(wave, str) else wave.region
+        if not REGION_RE.match(name) or (known and name not in known):
+            close = difflib.get_close_matches(name, sorted(known), n=2)
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "write it like us-east-1"
+            raise ConfigError(f"{file}: release.regions[{i}]: {name!r} is not an AWS region", hint)
+        if name in seen:
+            raise ConfigError(f"{file}: release.regions[{i}]: {name} is named twice", "name each region once")
+        if name != config.region and name not in config.copy_to_regions:
+            raise ConfigError(
+                f"{file}: release.regions[{i}]: {name} has no copy of the AMIs (not in copy_to_regions)",
+                f"add {name} to copy_to_regions: a bake copies its AMI there, with its tags",
+            )
+        seen.append(name)
+    if release.regions and config.region not in seen:
+        raise ConfigError(
+            f"{file}: release.regions: {config.region} (region:) is not one of them",
+            f"add it: the bakes and config vars live there; write regions: [{config.region}, {', '.join(seen)}]",
+        )
+    if release.one_box:
+        if release.load_balancer_type == "classic":
+            raise ConfigError(
+                f"{file}: release.one_box: needs an ALB's weights (a Classic ELB sends to every InService instance alike)",
+                "remove one_box",
+            )
+        if release.steps and release.steps[0] >= 100:
+            raise ConfigError(
+                f"{file}: release.one_box: the first step ({release.steps[0]}%) is the one-box's share: it must be below 100",
+                "start steps with a small share, like [10, 50, 100]",
+            )
 
 
 def _check_classic(config: Config, release: Release, file: str) -> None:

@@ -45,7 +45,7 @@ def _sk(number: int) -> dict:
 def newest(config: Config, aws: Any) -> ConfigVersion:
     """The environment's newest config version (``EMPTY``, number 0, before the first change or without the table)."""
     try:
-        items = aws.client("dynamodb").query(
+        items = aws.client("dynamodb", config.config_region).query(
             TableName=table_name(config),
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": _pk(config)},
@@ -66,7 +66,7 @@ def get(config: Config, aws: Any, number: int) -> ConfigVersion:
         return EMPTY
     try:
         item = (
-            aws.client("dynamodb")
+            aws.client("dynamodb", config.config_region)
             .get_item(TableName=table_name(config), Key={"pk": _pk(config), "sk": _sk(number)}, ConsistentRead=True)
             .get("Item")
         )
@@ -86,7 +86,7 @@ def record(config: Config, aws: Any, version: ConfigVersion) -> bool:
     """Write ``version`` unless its number exists; False when another change took that number first."""
     item = {"pk": _pk(config), "sk": _sk(version.number), "data": {"S": json.dumps(version.to_dict(), sort_keys=True)}}
     try:
-        aws.client("dynamodb").put_item(
+        aws.client("dynamodb", config.config_region).put_item(
             TableName=table_name(config), Item=item, ConditionExpression="attribute_not_exists(pk)"
         )
         return True
@@ -109,20 +109,20 @@ def put_values(config: Config, aws: Any, values: dict[str, str], put: dict[str, 
     for key in sorted(put):
         usual = parameter_name(config.app, config.env, key)
         try:
-            versions[key] = _put(aws, key, usual, values[key], put[key])
+            versions[key] = _put(config, aws, key, usual, values[key], put[key])
         except botocore.exceptions.ClientError as exc:
             if error_code(exc) != "HierarchyTypeMismatchException":
                 raise _refused(key, usual, values[key], exc) from None
             other = type_parameter_name(config.app, config.env, key, put[key])
             try:
-                versions[key] = Var(_put(aws, key, other, values[key], put[key]), put[key], other)
+                versions[key] = Var(_put(config, aws, key, other, values[key], put[key]), put[key], other)
             except botocore.exceptions.ClientError as again:
                 raise _refused(key, other, values[key], again) from None
     return versions
 
 
-def _put(aws: Any, key: str, name: str, value: str, secret: bool) -> int:
-    answer = aws.client("ssm").put_parameter(
+def _put(config: Config, aws: Any, key: str, name: str, value: str, secret: bool) -> int:
+    answer = aws.client("ssm", config.config_region).put_parameter(
         Name=name, Value=value, Type="SecureString" if secret else "String", Overwrite=True, Tier="Standard"
     )
     return int(answer["Version"])
@@ -170,7 +170,7 @@ def _missing(config: Config, version: ConfigVersion, keys: list[str]) -> Release
 
 def _fetch(config: Config, aws: Any, version: ConfigVersion, keys: list[str], decrypt: bool) -> dict[str, str | None]:
     """key -> value (None for a secret read without ``decrypt``), by name and parameter version, 10 a call."""
-    ssm = aws.client("ssm")
+    ssm = aws.client("ssm", config.config_region)
     by_ref = {f"{parameter_of(config.app, config.env, k, version.vars[k])}:{version.vars[k].version}": k for k in keys}
     refs = sorted(by_ref)
     out: dict[str, str | None] = {}

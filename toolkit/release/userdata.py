@@ -19,8 +19,13 @@ from toolkit.config import Config
 
 
 def document(config: Config, **more: object) -> dict:
-    """The user data of ``config``'s instances (``more``: further keys under ``rodeo``)."""
-    return {"rodeo": {"app": config.app, "env": config.env, **more}}
+    """The user data of ``config``'s instances (``more``: further keys under ``rodeo``).
+
+    In a region of a release in waves other than ``region:``, ``config_region``
+    names ``region:``: the config loader reads the config vars there.
+    """
+    away = {"config_region": config.config_region} if config.config_region != config.region else {}
+    return {"rodeo": {"app": config.app, "env": config.env, **away, **more}}
 
 
 def encode(doc: dict) -> str:

@@ -10,7 +10,9 @@ instance role's credentials (the SDK's default chain), and writes them as
 ``KEY="value"`` lines to the environment file (default
 ``/run/rodeo-config/config.env``: memory, so a secret never reaches the disk),
 owned by root, group ``RODEO_CONFIG_GROUP`` (the app's user), mode 0640,
-replaced atomically. No user data, none of Rodeo's, or no config: an empty
+replaced atomically. The parameters are read in the instance's region, or in
+the one the user data names (``config_region``: a release in waves keeps the
+config in its first region). No user data, none of Rodeo's, or no config: an empty
 file. No credentials yet (the instance profile's are served a little after
 boot), or AWS not reachable yet: tried again with a backoff (1, 2, 4, 8, then
 10 s) for up to a minute; then it exits non-zero, and systemd starts it again
@@ -71,6 +73,17 @@ def references(user_data: bytes | None) -> tuple[int, list[tuple[str, str, int]]
     if len(set(keys)) != len(keys):
         raise LoadError(f"user data names a config key twice: {sorted(k for k in keys if keys.count(k) > 1)[0]}")
     return int(rodeo.get("config_version") or 0), refs
+
+
+def config_region(user_data: bytes | None) -> str | None:
+    """The region holding the config vars (``config_region``: rodeo.yml's ``region:`` in a release in waves), or None: this one."""
+    try:
+        doc = json.loads(user_data or b"")
+    except ValueError:
+        return None
+    rodeo = doc.get("rodeo") if isinstance(doc, dict) else None
+    region = rodeo.get("config_region") if isinstance(rodeo, dict) else None
+    return region if isinstance(region, str) and re.match(r"^[a-z]{2}(-[a-z]+)+-[0-9]$", region) else None
 
 
 def quote(value: str) -> str:
@@ -166,14 +179,18 @@ def load(out: str = OUT, group: str = GROUP) -> str:
     token = _patiently(
         "the metadata service did not answer", lambda: _imds("/latest/api/token", None, "PUT").decode(), deadline
     )
-    version, refs = references(
-        _patiently("the metadata service did not answer", lambda: _imds("/latest/user-data", token), deadline)
-    )
+    user_data = _patiently("the metadata service did not answer", lambda: _imds("/latest/user-data", token), deadline)
+    version, refs = references(user_data)
     values = {}
     if refs:
-        region = _patiently(
-            "the metadata service did not answer", lambda: _imds("/latest/meta-data/placement/region", token), deadline
-        ).decode()
+        region = (
+            config_region(user_data)
+            or _patiently(
+                "the metadata service did not answer",
+                lambda: _imds("/latest/meta-data/placement/region", token),
+                deadline,
+            ).decode()
+        )
         values = _from_ssm(refs, region, deadline)
     write(out, render(values, version), group)
     return f"config version {version}: {len(values)} config var(s) written to {out}" + (
