@@ -850,6 +850,13 @@ def _check_waves(config: Config, release: Release, file: str) -> None:
             raise ConfigError(f"{file}: release.regions[{i}]: {name!r} is not an AWS region", hint)
         if name in seen:
             raise ConfigError(f"{file}: release.regions[{i}]: {name} is named twice", "name each region once")
+        for key, prefix in (("subnets", "subnet-"), ("security_groups", "sg-")):
+            for j, value in enumerate(() if isinstance(wave, str) else getattr(wave, key)):
+                if not re.match(rf"^{prefix}[0-9a-f]{{8,17}}$", value):
+                    raise ConfigError(
+                        f"{file}: release.regions[{i}].{key}[{j}]: {value!r} is not an id like {prefix}0abc1234",
+                        f"give {name}'s {key.replace('_', ' ')} by id",
+                    )
         if name != config.region and name not in config.copy_to_regions:
             raise ConfigError(
                 f"{file}: release.regions[{i}]: {name} has no copy of the AMIs (not in copy_to_regions)",

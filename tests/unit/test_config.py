@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit import config
+from toolkit import config, regions
 from toolkit.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +61,35 @@ def test_a_classic_elb_rotates_in_two_steps_unless_told_one(tmp_path):
     assert config.load("dev", project(tmp_path / "a", classic)).release.steps == (50, 100)
     one = _edit(classic, "  slots:", "  steps: [100]\n  slots:")
     assert config.load("dev", project(tmp_path / "b", one)).release.steps == (100,)
+
+
+def test_each_region_of_a_release_in_waves_sees_its_own_ids_and_the_config_of_region(tmp_path):
+    waves = _edit(
+        GOOD,
+        "  slots:",
+        "  subnets: [subnet-0e1e1e1e1]\n  alarms: [web-5xx]\n  one_box: true\n"
+        "  regions: [us-east-1, {region: us-west-2, subnets: [subnet-0a1a1a1a1], alarms: [web-west-5xx]}]\n  slots:",
+    )
+    cfg = config.load("dev", project(tmp_path, _edit(waves, "images:", "copy_to_regions: [us-west-2]\nimages:")))
+    east, west = (regions.in_region(cfg, wave, first=i == 0) for i, wave in enumerate(regions.waves(cfg)))
+    assert (east.region, east.config_region, east.release.subnets, east.release.alarms) == (
+        "us-east-1",
+        "us-east-1",
+        ("subnet-0e1e1e1e1",),
+        ("web-5xx",),
+    )
+    assert (west.region, west.config_region, west.release.subnets, west.release.alarms) == (
+        "us-west-2",
+        "us-east-1",
+        ("subnet-0a1a1a1a1",),
+        ("web-west-5xx",),
+    )
+    assert (east.release.one_box, west.release.one_box, east.release.regions, west.release.security_groups) == (
+        True,
+        False,
+        (),
+        (),
+    )
 
 
 def _edit(text: str, old: str, new: str) -> str:
@@ -214,6 +243,47 @@ BAD = [
         "track cpu",
         "classic",
     ),
+    (
+        ("  slots:", "  regions: [us-east-1, us-wets-2]\n  slots:"),
+        "release.regions[1]: 'us-wets-2' is not an AWS region",
+        "did you mean 'us-west-2'",
+    ),
+    (
+        ("  slots:", "  regions: [us-east-1, us-east-1]\n  slots:"),
+        "release.regions[1]: us-east-1 is named twice",
+        "once",
+    ),
+    (
+        ("  slots:", "  regions: [us-east-1, {region: us-west-2, subnets: [subnet-0a1a1a1a1]}]\n  slots:"),
+        "release.regions[1]: us-west-2 has no copy of the AMIs (not in copy_to_regions)",
+        "add us-west-2 to copy_to_regions",
+    ),
+    (
+        ("images:", "copy_to_regions: [us-west-2]\nimages:", "  slots:", "  regions: [us-west-2]\n  slots:"),
+        "release.regions: us-east-1 (region:) is not one of them",
+        "regions: [us-east-1, us-west-2]",
+    ),
+    (
+        (
+            "images:",
+            "copy_to_regions: [us-west-2]\nimages:",
+            "  slots:",
+            "  regions: [us-east-1, {region: us-west-2, subnets: [subnet-1]}]\n  slots:",
+        ),
+        "release.regions[1].subnets[0]: 'subnet-1' is not an id like subnet-0abc1234",
+        "give us-west-2's subnets by id",
+    ),
+    (
+        ("  slots:", "  one_box: true\n  steps: [100]\n  slots:"),
+        "release.one_box: the first step (100%) is the one-box's share: it must be below 100",
+        "[10, 50, 100]",
+    ),
+    (
+        ("  slots:", "  one_box: true\n  slots:"),
+        "release.one_box: needs an ALB's weights",
+        "remove one_box",
+        "classic",
+    ),
 ]
 
 
@@ -222,7 +292,9 @@ BAD = [
 )
 def test_mistakes_name_the_file_and_key(tmp_path, change, message, hint, lb):
     text = _edit(GOOD, "  slots:", f"  load_balancer_type: {lb}\n  slots:") if lb else GOOD
-    root = project(tmp_path, _edit(text, *change))
+    for at in range(0, len(change), 2):
+        text = _edit(text, *change[at : at + 2])
+    root = project(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         config.load("dev", root)
     assert err.value.message.startswith("inventories/dev/rodeo.yml: "), err.value.message

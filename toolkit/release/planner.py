@@ -262,7 +262,13 @@ def plan(
             f"{old.name} runs {old.desired} now (min {old.min_size}, max {old.max_size}): {new.name} starts at {cap.desired} "
             f"(min {cap.min}, max {cap.max}) instead of release.capacity"
         )
-    return _plan(
+    boxed = one_box(release, point, new, steps, first)
+    if boxed:
+        notes.append(
+            f"one box first: {steps[0]}% of traffic goes to one instance of {new.name}; "
+            f"the rest of it starts once that step's watch has passed"
+        )
+    made = _plan(
         release,
         "release",
         point,
@@ -277,6 +283,26 @@ def plan(
         notes=tuple(notes),
         config=config,
         scaled=scaled,
+    )
+    if boxed:
+        made = replace(made, steps=(replace(made.steps[0], new_instances=1), *made.steps[1:]))
+    return made
+
+
+def one_box(release: Release, point: str, new: SlotState, steps: tuple[int, ...], first: bool) -> bool:
+    """True when the first of ``steps`` is a one-box step (``release.one_box``): one new instance takes its share.
+
+    Only the configured first step, and only while the new slot is not past
+    one instance (a rerun after a kill during the one-box watch boxes again;
+    one past it goes on at full size). A first release has no old slot to
+    compare one box with: it moves in one step.
+    """
+    return (
+        release.one_box
+        and not first
+        and bool(steps)
+        and steps[0] == release.steps[0] < 100
+        and (point in ("start", "scale_up") or new.desired <= 1)
     )
 
 

@@ -261,7 +261,10 @@ def _execute(
         )
         for step in p.steps:
             weights = {p.new_slot: step.new_weight, p.old_slot: step.old_weight}
-            _gates(config, env, aws, weights, "before the weight change")
+            needs = _needs(rel, p, step)
+            if step.new_instances > 1:
+                _grow(config, env, aws, p, reporter, held, timeline)
+            _gates(config, env, aws, weights, "before the weight change", needs)
             lock.check(aws, held, f"weight {step.new_weight}% on {p.new_slot}")
             with reporter.step(_step_label(env, p, step)) as line:
                 since = time.time()  # the judged window starts with the new weights
@@ -269,10 +272,18 @@ def _execute(
                 timeline.weights(weights)
                 result.steps.append(step.new_weight)
                 entry = ledger.update(config, aws, entry, steps=result.steps)
-                _watch(config, env, aws, weights, p.pause_seconds, line)
+                _watch(config, env, aws, weights, p.pause_seconds, line, needs)
                 timeline.mark(GATE, f"{step.new_weight}% step {line.get('result')}")
                 entry = judging.step(
-                    config, aws, env, p, step, since, entry, line, lambda s: _watch(config, env, aws, weights, s, line)
+                    config,
+                    aws,
+                    env,
+                    p,
+                    step,
+                    since,
+                    entry,
+                    line,
+                    lambda s: _watch(config, env, aws, weights, s, line, needs),
                 )
     except (GateFailed, judging.JudgeFailed, smoke.SmokeFailed, scaling.ScalingFailed, *AWS_ERRORS) as failed:
         reason = _reason(failed)
@@ -382,9 +393,11 @@ def _facts(result: ReleaseResult, p: Plan) -> dict:
 
 
 def _prepare(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter, held: lock.Lock) -> None:
-    """Pin the new slot to the AMI, scale it up, wait until every instance is healthy."""
+    """Pin the new slot to the AMI, scale it up (to one instance for a one-box step), wait until every instance is healthy."""
     rel = slots.release_of(config)
-    cap = p.capacity  # release.capacity, or more when the live slot runs more now
+    full = p.capacity  # release.capacity, or more when the live slot runs more now
+    count = p.steps[0].new_instances if p.steps else full.desired
+    cap = dataclasses.replace(full, desired=count, min=min(full.min, count))
     if p.clear_new_first:
         lock.check(aws, held, f"emptying {p.new_slot}")
         with reporter.step(f"emptying {p.new_slot} (it runs another AMI)"):
@@ -469,11 +482,58 @@ def _joined(env: slots.Env, aws: Any, slot: str, rel: Release, line: Line) -> No
         )
 
 
-def _gates(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], when: str) -> None:
-    """Target health of every slot with weight, then the alarms; GateFailed on the first no."""
-    rel = slots.release_of(config)
+def _needs(rel: Release, p: Plan, step: Any) -> dict[str, int]:
+    """Healthy instances each slot must keep while it holds weight at ``step``: one for a one-box step's new slot."""
     need = need_healthy(rel)
+    return {p.old_slot: need, p.new_slot: min(need, step.new_instances)}
+
+
+def _grow(
+    config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter, held: lock.Lock, timeline: Timeline
+) -> None:
+    """After a one-box step: the new slot to its full size, every instance healthy, before the next step's weight.
+
+    Nothing is asked of AWS when the slot already runs its size (every step
+    after the first, or a rerun past the one box).
+    """
+    cap = p.capacity
+    if slots.desired_of(env, aws, p.new_slot) >= cap.desired:
+        return
+    rel = slots.release_of(config)
+    lock.check(aws, held, f"scaling {p.new_slot} up past its one box")
+    with reporter.step(f"{p.new_slot} scaling up to {cap.desired} past its one box") as line:
+        slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max)
+        ok = slots.wait_in_service(
+            env,
+            aws,
+            p.new_slot,
+            cap.desired,
+            rel.health_timeout_seconds,
+            lambda n, total: line.note(f"instances healthy {n}/{total}"),
+            watch=lambda ids: _no_crash(config, aws, p.new_slot, ids),
+        )
+        if not ok:
+            healthy, total = slots.health(env, aws)[p.new_slot]
+            raise GateFailed(
+                f"{p.new_slot} has {healthy} healthy of {total} instance(s) after {rel.health_timeout_seconds}s "
+                f"scaling up past its one box (wanted {cap.desired})"
+            )
+        line["result"] = f"{cap.desired} healthy"
+    timeline.mark(GATE, f"{p.new_slot}: {cap.desired} healthy instance(s)")
+
+
+def _gates(
+    config: Config,
+    env: slots.Env,
+    aws: Any,
+    weights: dict[str, int],
+    when: str,
+    needs: dict[str, int] | None = None,
+) -> None:
+    """Target health of every slot with weight (``needs``: healthy instances per slot), then the alarms; GateFailed on the first no."""
+    rel = slots.release_of(config)
     for slot, (healthy, total) in slots.health(env, aws).items():
+        need = (needs or {}).get(slot, need_healthy(rel))
         if weights.get(slot, 0) > 0 and healthy < need:
             raise GateFailed(f"{slot} has {healthy} healthy of {total} instance(s), fewer than {need} ({when})")
     firing = _alarms_firing(aws, rel.alarms)
@@ -481,12 +541,20 @@ def _gates(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], wh
         raise GateFailed(f"alarm(s) in ALARM: {', '.join(firing)} ({when})")
 
 
-def _watch(config: Config, env: slots.Env, aws: Any, weights: dict[str, int], pause: float, line: Line) -> None:
+def _watch(
+    config: Config,
+    env: slots.Env,
+    aws: Any,
+    weights: dict[str, int],
+    pause: float,
+    line: Line,
+    needs: dict[str, int] | None = None,
+) -> None:
     """Run the gates now and every second until ``pause`` has passed, counting down on the step's line."""
     deadline = time.monotonic() + pause
     line.note(f"watching for {pause:g}s (health, alarms)")
     while True:
-        _gates(config, env, aws, weights, "while watching")
+        _gates(config, env, aws, weights, "while watching", needs)
         left = deadline - time.monotonic()
         if left <= 0:
             line["result"] = f"watched {pause:g}s: healthy, no alarm"

@@ -294,6 +294,12 @@ def launch_data(
     return data
 
 
+def desired_of(env: Env, aws: Any, slot: str) -> int:
+    """A slot's group's desired capacity now."""
+    groups = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[env.groups[slot]])
+    return groups["AutoScalingGroups"][0]["DesiredCapacity"]
+
+
 def set_capacity(
     env: Env,
     aws: Any,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from toolkit.config import Capacity, Release
@@ -668,3 +670,26 @@ def test_a_release_starts_at_the_scaled_size(name, scaled, live_desired, expecte
     p = plan(State(live, s("green", 0, 0, A, 1), 1, A), REL, B, scaled=scaled)
     assert p.capacity == expected and all(x.new_instances == expected.desired for x in p.steps)
     assert any("the size 'invoke scale' set" in n for n in p.notes) == (scaled is not None)
+
+
+BOXED = dataclasses.replace(REL, one_box=True)
+
+
+@pytest.mark.parametrize(
+    "state, counts",
+    [
+        # A fresh release: one box at 10%, then the slot's size.
+        (State(s("blue", 100, 2, A, 1), s("green"), 1, A), [(10, 1), (50, 2), (100, 2)]),
+        # Killed during the one-box watch (green at 10% on one instance): the box again, then grow.
+        (State(s("blue", 90, 2, A, 1), s("green", 10, 1, B, 2), 2, B), [(10, 1), (50, 2), (100, 2)]),
+        # Killed after growing: past the box, it goes on at full size.
+        (State(s("blue", 90, 2, A, 1), s("green", 10, 2, B, 2), 2, B), [(10, 2), (50, 2), (100, 2)]),
+        # Killed at 50%: no box.
+        (State(s("blue", 50, 2, A, 1), s("green", 50, 2, B, 2), 2, B), [(50, 2), (100, 2)]),
+        # A first release moves in one step, without a box.
+        (State(s("blue", 100, 0), s("green"), None, None), [(100, 2)]),
+    ],
+)
+def test_one_box_is_the_first_step_only_while_the_new_slot_runs_one_instance(state, counts):
+    made = plan(state, BOXED, B)
+    assert [(step.new_weight, step.new_instances) for step in made.steps] == counts
