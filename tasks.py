@@ -450,7 +450,7 @@ def release(
 ):
     """Move traffic to a new AMI with the newest config version: canary steps, gates, automatic rollback on failure."""
     from toolkit.lineage import check_id
-    from toolkit.release import rollout
+    from toolkit.release import waves
 
     cfg = _config(env)
     if ami:
@@ -458,7 +458,7 @@ def release(
     aws = _connect(cfg, seed_release=not plan, start=not plan)
     _with_result(
         json,
-        rollout.release,
+        waves.release,
         cfg,
         aws,
         ami=ami or None,

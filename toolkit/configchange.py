@@ -27,8 +27,9 @@ from toolkit.config import Config
 from toolkit.configvars import store
 from toolkit.configvars.versions import ConfigVersion, Diff, apply, diff_set, diff_unset
 from toolkit.errors import ReleaseError, RodeoError
-from toolkit.release import ledger, rollout, slots
+from toolkit.release import ledger, rollout, slots, waves
 from toolkit.release.result import ReleaseResult
+from toolkit.release.waves import WavesResult
 from toolkit.ui import Reporter
 
 RACE_RETRIES = 5  # conditional writes lost to other changes before giving up
@@ -47,7 +48,7 @@ class ConfigResult:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)  # of ``changed``, the secret ones
-    release: ReleaseResult | None = None
+    release: ReleaseResult | WavesResult | None = None
 
     def to_dict(self) -> dict:
         """Plain data; the release's own record inside."""
@@ -247,7 +248,7 @@ def _record(config: Config, aws: Any, current: ConfigVersion, diff: Diff, versio
 def _release(config: Config, aws: Any, result: ConfigResult, held: lock.Lock, reporter: Reporter) -> ConfigResult:
     """Release ``result``'s config version with the live AMI; a failure says what serves and what to do."""
     try:
-        released = rollout.release(config, aws, config_only=True, held=held, reporter=reporter)
+        released = waves.release(config, aws, config_only=True, held=held, reporter=reporter)
     except RodeoError as exc:
         rolled_back = getattr(exc.result, "outcome", None) == "rolled_back"
         failed = dataclasses.replace(

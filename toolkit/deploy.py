@@ -1,7 +1,7 @@
 """``invoke deploy``: the push button. Bake (or reuse) the release's image, then release that AMI.
 
 Two halves, each the command a user could run alone: ``toolkit.bake.pipeline.bake``
-and ``toolkit.release.rollout.release``. A failure says which half failed
+and ``toolkit.release.waves.release`` (``rollout.release`` in each region). A failure says which half failed
 and what still serves: a failed bake releases nothing, and a failed release
 has rolled back to the version that served before.
 """
@@ -17,8 +17,9 @@ from toolkit.bake.pipeline import BakeResult, Preview, bake, preview
 from toolkit.config import Config
 from toolkit.errors import RodeoError
 from toolkit.hosts import Hosts
-from toolkit.release import rollout, slots
+from toolkit.release import slots, waves
 from toolkit.release.result import ReleaseResult
+from toolkit.release.waves import WavesResult
 from toolkit.ui import Reporter
 
 
@@ -29,7 +30,7 @@ class DeployResult:
     image: str
     outcome: str  # deployed, unchanged, planned, bake_failed, release_failed
     bake: BakeResult | None = None
-    release: ReleaseResult | None = None
+    release: ReleaseResult | WavesResult | None = None
     url: str | None = None
     serving: str | None = None  # the AMI that serves after a failure
     plan: list[Preview] = field(default_factory=list)
@@ -50,7 +51,9 @@ class DeployResult:
         """The deploy as a person reads it."""
         if self.outcome == "planned":
             out = ["deploy plan (nothing was changed):"] + [f"  {p.line()}" for p in self.plan]
-            if self.release and self.release.plan:
+            if isinstance(self.release, WavesResult):
+                out.append(f"  then release it in {len(self.release.waves)} regions, one after another")
+            elif self.release and self.release.plan:
                 out.append(f"  then release it: steps {self.release.steps} into the idle slot")
             elif self.release is None:
                 out.append(
@@ -96,7 +99,7 @@ def deploy(
     if plan_only:
         steps = preview(config, aws, hosts, name, state_dir, ref)
         ready = steps[-1].ami if steps[-1].action == "reuse" else None
-        planned = rollout.release(config, aws, ami=ready, plan_only=True, reporter=reporter) if ready else None
+        planned = waves.release(config, aws, ami=ready, plan_only=True, reporter=reporter) if ready else None
         return DeployResult(name, "planned", release=planned, plan=steps)
     serving = _serving(config, aws)
     try:
@@ -110,7 +113,7 @@ def deploy(
         ) from None
     ami = baked.ami[config.region]
     try:
-        released = rollout.release(config, aws, ami=ami, reporter=reporter)
+        released = waves.release(config, aws, ami=ami, reporter=reporter)
     except RodeoError as exc:
         still = _serving(config, aws) or serving
         result = DeployResult(name, "release_failed", bake=baked, release=exc.result, serving=still)

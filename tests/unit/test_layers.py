@@ -22,8 +22,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "procs", "argv", "ui", "cron", "cancel", "vpc"),  # import nothing of Rodeo's
     ("aws", "secrets", "progress"),  # AWS clients; secret values; a bake's progress events
     ("config",),  # rodeo.yml, read once
-    # the app's table, AMIs, webhooks, logs; hosts, Packer; the canary analysis's data and judge
-    ("table", "lineage", "notify", "logs", "hosts", "packer", "canary"),
+    # the app's table, AMIs, webhooks, logs; hosts, Packer; the canary analysis's data and judge; a config per region
+    ("table", "lineage", "notify", "logs", "hosts", "packer", "canary", "regions"),
     ("lock", "configvars", "oneoff", "environment"),  # locks in the table; config versions; one-off instances
     ("bake", "release", "iam"),  # the two pipelines, and the policy that covers them
     ("images", "configchange", "deploy", "doctor", "promote", "review"),  # commands made of several concepts

@@ -88,7 +88,7 @@ def release(
             "drop --config-only to release another AMI (it takes the newest config too)",
         )
     if not config_only:
-        found = _choose(config, aws, ami, image, allow_unverified)
+        found = choose(config, aws, ami, image, allow_unverified)
         ami = found["ImageId"]
         require_owner(found, config.app, image or rel.image)
     env = slots.resolve(config, aws)
@@ -653,7 +653,8 @@ def _wait_out_stickiness(env: slots.Env, p: Plan, reporter: Reporter) -> None:
             line["result"] = "pins ended"
 
 
-def _choose(config: Config, aws: Any, ami: str | None, image: str | None, allow_unverified: bool) -> dict:
+def choose(config: Config, aws: Any, ami: str | None, image: str | None, allow_unverified: bool) -> dict:
+    """The AMI to release (with its tags): ``ami``, checked, or the newest verified one of ``image`` (release.image)."""
     if ami and image:
         raise ReleaseError(
             "give --ami or --image, not both", "--ami picks one AMI; --image picks the newest verified AMI of an image"
