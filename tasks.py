@@ -480,26 +480,29 @@ def release(
         "json": "print one JSON object as the last line",
         "break_lock": "take over a lock left by a run that died (refused while its process runs on this host)",
         "report": "open the rollback's picture when it ends (drawn either way: its path is printed)",
+        "region": "roll back in this region only (release.regions); default: every region the last release in waves reached",
         "debug": "show tracebacks",
     }
 )
 @rodeo
-def rollback(c, to="", env="local", plan=False, json=False, break_lock=False, debug=False, report=False):
+def rollback(c, to="", env="local", plan=False, json=False, break_lock=False, debug=False, report=False, region=""):
     """Restore the AMI and config that were live before the last release that moved traffic (or is in progress); --to vN: release N's.
 
     A rollback is a new release: the config version it restores becomes the
     newest, so the next deploy keeps it. A rerun of a killed rollback finishes that same rollback.
+    With release.regions: in every region the last release in waves reached, the last wave first.
     """
-    from toolkit.release import history, rollout
+    from toolkit.release import history, waves
 
     cfg = _config(env)
     number = history.number(to) if to else None  # before the local stack starts
     _with_result(
         json,
-        rollout.rollback,
+        waves.rollback,
         cfg,
         _aws(cfg, plan=plan),
         to=number,
+        region=region or None,
         break_lock=break_lock,
         plan_only=plan,
         reporter=_reporter(json),
@@ -596,7 +599,7 @@ def status(c, env="local", json=False, debug=False):
     from toolkit.release import status as state
 
     cfg = _config(env)
-    info = state.status(cfg, _connect(cfg))
+    info = state.everywhere(cfg, _connect(cfg))
     if json:
         _print_json(info)
     else:
@@ -637,15 +640,12 @@ def setup(c, env="local", debug=False):
     from toolkit.release import setup as release_setup
 
     cfg = _config(env)
-    done = release_setup.ensure(cfg, _aws(cfg))
-    for item in done["created"]:
-        print(f"created {item}")
-    for item in done["found"]:
-        print(f"found   {item}")
-    for item in done.get("scaled", []):
-        print(f"scaling: {item}")
-    for item in done.get("waiting", []):
-        print(f"waiting {item}")
+    everywhere = release_setup.ensure_everywhere(cfg, _aws(cfg))
+    for region, done in everywhere:
+        where = f"{region}: " if len(everywhere) > 1 else ""
+        for word, key in (("created", "created"), ("found  ", "found"), ("scaling:", "scaled"), ("waiting", "waiting")):
+            for item in done.get(key, []):
+                print(f"{where}{word} {item}")
 
 
 # --- logs ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ Without ``release.regions`` there is one wave: ``region:`` as rodeo.yml has it.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from toolkit.config import Config, RegionWave
 
@@ -43,3 +44,13 @@ def in_region(config: Config, wave: RegionWave, first: bool = True) -> Config:
         one_box=rel.one_box and first,
     )
     return dataclasses.replace(config, region=wave.region, home_region=config.config_region, release=here)
+
+
+def environment_in(aws: Any, region: str) -> Any:
+    """``aws`` (an environment: ``toolkit.environment``) in ``region``: the same account, endpoint and clients' cache."""
+    return aws if aws.region == region else dataclasses.replace(aws, region=region)
+
+
+def each(config: Config, aws: Any) -> list[tuple[Config, Any]]:
+    """(config, environment) of every region of the waves, in order (one pair, ``config`` and ``aws``, without waves)."""
+    return [(in_region(config, w, first=i == 0), environment_in(aws, w.region)) for i, w in enumerate(waves(config))]

@@ -23,13 +23,18 @@ from typing import Any
 
 import botocore.exceptions
 
-from toolkit import table
+from toolkit import regions, table
 from toolkit.aws import error_code, once_settled
 from toolkit.config import Config, Release
 from toolkit.lineage import newest_verified
 from toolkit.logs import group as log_group
 from toolkit.release import scaling, slots
 from toolkit.release.planner import SLOTS
+
+
+def ensure_everywhere(config: Config, aws: Any) -> list[tuple[str, dict]]:
+    """``ensure`` in every region of ``release.regions`` (``region:`` alone without it): (region, what it did) each."""
+    return [(here.region, ensure(here, env)) for here, env in regions.each(config, aws)]
 
 
 def ensure(config: Config, aws: Any, initial_ami: str | None = None, live_slot_capacity: int = 0) -> dict:

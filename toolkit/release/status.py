@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolkit import lock
+from toolkit import lock, regions
 from toolkit.config import Config
 from toolkit.configvars import store as configvars
 from toolkit.lineage import app_source, find_ami
 from toolkit.release import ledger, report, scaled, scaling, slots
+
+
+def everywhere(config: Config, aws: Any, history: int = 5) -> dict:
+    """``status``, or with ``release.regions`` ``{"regions": {region: status there, ...}}`` in wave order."""
+    if not slots.release_of(config).regions:
+        return status(config, aws, history)
+    return {"regions": {here.region: status(here, env, history) for here, env in regions.each(config, aws)}}
 
 
 def status(config: Config, aws: Any, history: int = 5) -> dict:
@@ -57,7 +64,13 @@ def status(config: Config, aws: Any, history: int = 5) -> dict:
 
 
 def lines(config: Config, info: dict) -> list[str]:
-    """The status as a person reads it."""
+    """The status as a person reads it (each region's in turn, for a release in waves)."""
+    if "regions" in info:
+        out = []
+        for region, there in info["regions"].items():
+            here = regions.in_region(config, next(w for w in regions.waves(config) if w.region == region))
+            out += [f"{region}:"] + [f"  {line}" for line in lines(here, there)]
+        return out
     out = [f"load balancer at {info['load_balancer_url']}"] if info.get("load_balancer_url") else []
     app = (
         f", app {info['app_version']} at {info['app_commit'].removeprefix('sha256:')[:12]}"

@@ -25,10 +25,11 @@ from typing import Any
 
 from toolkit import lock
 from toolkit.config import Config
-from toolkit.errors import ImageError, ReleaseError, RodeoError
-from toolkit.lineage import find_by_inputs, require_owner
-from toolkit.regions import in_region, waves
-from toolkit.release import rollout, slots
+from toolkit.errors import ConfigError, ImageError, ReleaseError, RodeoError
+from toolkit.lineage import find_ami, find_by_inputs, require_owner
+from toolkit.regions import each
+from toolkit.release import ledger, rollout, slots
+from toolkit.release.planner import last_release
 from toolkit.release.result import ReleaseResult, named
 from toolkit.ui import Reporter
 
@@ -56,11 +57,14 @@ class Wave:
 class WavesResult:
     """What ``invoke release`` did in each region of ``release.regions``; ``to_dict`` is its ``--json``."""
 
-    outcome: str  # released (every region serves it), unchanged, planned, rolled_back (a wave failed)
+    outcome: (
+        str  # released (every region serves it), restored (a rollback), unchanged, planned, rolled_back (a wave failed)
+    )
     ami: str | None  # the AMI in region:, as given or chosen
     waves: list[Wave] = field(default_factory=list)
     seconds: float | None = None
     reason: str | None = None
+    kind: str = "release"  # or rollback
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "waves"}
@@ -69,8 +73,10 @@ class WavesResult:
     def lines(self) -> list[str]:
         """One line for the run, then one per region: how its wave ended and what serves there."""
         took = f" in {self.seconds:.0f}s" if self.seconds is not None else ""
+        reached = [w for w in self.waves if w.outcome != "untouched"]
         head = {
             "released": f"released {self.ami} in {len(self.waves)} region(s){took}",
+            "restored": f"rolled back in {len(reached)} region(s){took}, the last first",
             "unchanged": f"nothing to release: {self.ami} already serves in every region",
             "planned": "planned only: nothing was changed (run without --plan to release)",
         }.get(self.outcome, f"the waves stopped{took}: {self.reason}")
@@ -83,7 +89,12 @@ class WavesResult:
         return out
 
 
-WORDS = {"rolled_back": "rolled back", "not_started": "not started", "failed": "failed"}
+WORDS = {
+    "rolled_back": "rolled back",
+    "not_started": "not started",
+    "restored": "rolled back",
+    "untouched": "left as is",
+}
 
 
 def release(
@@ -120,9 +131,7 @@ def release(
         )
     reporter = reporter or Reporter()
     started = time.monotonic()
-    regional = [
-        (in_region(config, w, first=i == 0), environment_in(aws, w.region)) for i, w in enumerate(waves(config))
-    ]
+    regional = each(config, aws)
     home = next(i for i, (cfg, _) in enumerate(regional) if cfg.region == config.region)
     amis: dict[str, str | None] = {cfg.region: None for cfg, _ in regional}
     if not config_only:
@@ -183,11 +192,6 @@ def release(
     return WavesResult(overall, done[home].ami, ended, round(time.monotonic() - started, 2))
 
 
-def environment_in(aws: Any, region: str) -> Any:
-    """``aws`` (an environment: ``toolkit.environment``) in ``region``: the same account, endpoint and clients' cache."""
-    return aws if aws.region == region else dataclasses.replace(aws, region=region)
-
-
 def copy_in(config: Config, env: Any, found: dict, image: str) -> str:
     """``found``'s copy in ``env``'s region (itself in its own): the verified AMI baked from the same inputs at the same time.
 
@@ -227,3 +231,87 @@ def _serving(ended: list[Wave], regional: list[tuple[Config, Any]]) -> list[Wave
         except RodeoError:  # a region whose release side is missing: its wave's error says so
             out.append(wave)
     return out
+
+
+def rollback(
+    config: Config,
+    aws: Any,
+    to: int | None = None,
+    region: str | None = None,
+    break_lock: bool = False,
+    plan_only: bool = False,
+    reporter: Reporter | None = None,
+) -> ReleaseResult | WavesResult:
+    """``rollout.rollback`` in ``region`` (default ``region:``); with ``release.regions`` and no ``region``, in every
+    region the last release in waves reached, the last wave first.
+
+    Reached: the region's last release that moved traffic put the same build
+    (its AMI's ``rodeo:inputs-hash`` and ``rodeo:built-at``) as ``region:``'s
+    last one. Each region's rollback is its own (lock, ledger, gates); a
+    region the waves never reached keeps what it runs.
+    """
+    regional = each(config, aws)
+    if region or not slots.release_of(config).regions:
+        chosen = region or config.region
+        pair = next((p for p in regional if p[0].region == chosen), None)
+        if pair is None:
+            raise ConfigError(
+                f"--region {chosen}: not a region of this environment's releases",
+                f"choose one of: {', '.join(c.region for c, _ in regional)}",
+            )
+        return rollout.rollback(pair[0], pair[1], to=to, break_lock=break_lock, plan_only=plan_only, reporter=reporter)
+    if to is not None:
+        raise ConfigError(
+            "--to vN names a release of one region: each region numbers its own releases",
+            "add --region REGION ('invoke releases --env ... --region REGION' lists them)",
+        )
+    reporter = reporter or Reporter()
+    started = time.monotonic()
+    home_cfg, home_env = next(p for p in regional if p[0].region == config.region)
+    wanted = _last_build(home_cfg, home_env)
+    if wanted is None:
+        raise ReleaseError(
+            f"nothing to roll back: no release that moved traffic is recorded in {config.region}",
+            "release a known-good AMI with 'invoke release --ami ...'",
+        )
+    done: list[Wave] = []
+    backwards = list(reversed(regional))
+    for at, (cfg, env) in enumerate(backwards):
+        if _last_build(cfg, env) != wanted:
+            done.append(Wave(cfg.region, "untouched", None, reason="the last release in waves did not reach it"))
+            continue
+        reporter.info(f"rolling back {cfg.region}")
+        try:
+            result = rollout.rollback(cfg, env, break_lock=break_lock, plan_only=plan_only, reporter=reporter)
+        except RodeoError as exc:
+            left = [Wave(c.region, "not_started", None) for c, _ in backwards[at + 1 :]]
+            ended = _serving(list(reversed([*done, _failed(cfg, exc, None), *left])), regional)
+            raise ReleaseError(
+                f"the rollback in waves stopped in {cfg.region}: {exc.message}",
+                "the regions after it in the waves were rolled back, the ones before it were not: "
+                f"fix what stopped it, then run the rollback again. {exc.hint}",
+                result=WavesResult(
+                    "rolled_back",
+                    None,
+                    ended,
+                    round(time.monotonic() - started, 2),
+                    f"{cfg.region}: {exc.message}",
+                    kind="rollback",
+                ),
+            ) from exc
+        done.append(Wave(cfg.region, result.outcome, result.ami, number=result.number, release=result))
+    ordered = list(reversed(done))
+    ended = ordered if plan_only else _serving(ordered, regional)
+    return WavesResult(
+        "planned" if plan_only else "restored", None, ended, round(time.monotonic() - started, 2), kind="rollback"
+    )
+
+
+def _last_build(config: Config, env: Any) -> tuple[str, str] | None:
+    """(rodeo:inputs-hash, rodeo:built-at) of the AMI of the region's last release that moved traffic; None: none."""
+    last = last_release(ledger.recent(config, env, 50))
+    if last is None:
+        return None
+    found = find_ami(env, last["to_ami"]) or {"tags": {}}
+    tags = found["tags"]
+    return (tags.get("rodeo:inputs-hash", last["to_ami"]), tags.get("rodeo:built-at", ""))

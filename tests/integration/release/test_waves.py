@@ -11,9 +11,10 @@ import pytest
 
 from tests.integration.release.conftest import World, make_config
 from toolkit import regions
-from toolkit.errors import ImageError, ReleaseError
+from toolkit.errors import ConfigError, ImageError, ReleaseError
 from toolkit.local import seed, stack
-from toolkit.release import ledger, slots, waves
+from toolkit.release import ledger, setup, slots, waves
+from toolkit.release import status as release_status
 
 EAST, WEST, EU = "us-east-1", "us-west-2", "eu-west-1"
 
@@ -32,7 +33,7 @@ class Waves:
             here = regions.in_region(cfg, wave, first=i == 0)
             if wave.region != EAST:
                 stack.up(st, wave.region, seeders=(seed.seed_release(here),))
-            env = waves.environment_in(self.aws, wave.region)
+            env = regions.environment_in(self.aws, wave.region)
             self.regional[wave.region] = (here, env, slots.resolve(here, env))
         for name in self.regional:
             self._wait_serving(name)
@@ -101,6 +102,15 @@ def test_each_region_is_released_in_turn_and_the_result_says_what_each_runs(moto
     lines = result.lines()
     assert lines[0].startswith(f"released {amis[EAST]} in 2 region(s)")
     assert [line.split()[:3] for line in lines[1:]] == [[EAST, "v1", "released"], [WEST, "v1", "released"]]
+    shown = release_status.everywhere(world.cfg, world.aws)
+    assert {region: there["ami"] for region, there in shown["regions"].items()} == amis
+    assert [line for line in release_status.lines(world.cfg, shown) if not line.startswith(" ")] == [
+        f"{EAST}:",
+        f"{WEST}:",
+    ]
+    again = setup.ensure_everywhere(world.cfg, world.aws)
+    assert [(region, done["created"]) for region, done in again] == [(EAST, []), (WEST, [])]
+    assert all(f"load balancer {world.cfg.app}" in done["found"] for _, done in again)
 
 
 def test_a_wave_failing_its_gates_is_rolled_back_and_the_regions_after_it_are_not_touched(moto_stack, project):
@@ -133,6 +143,16 @@ def test_a_wave_failing_its_gates_is_rolled_back_and_the_regions_after_it_are_no
     assert world.state(WEST).weights == {"blue": 100, "green": 0} and world.state(WEST).green.desired == 0
     assert world.state(EU).green.desired == 0 and ledger.recent(world.regional[EU][0], world.regional[EU][1]) == []
     assert world.home.state().weights == {"blue": 0, "green": 100}
+    back = waves.rollback(world.cfg, world.aws, reporter=world.home.reporter)
+    assert [(w.region, w.outcome, w.serving) for w in back.waves] == [
+        (EAST, "restored", before[EAST]),
+        (WEST, "untouched", before[WEST]),  # its release failed before any weight moved: nothing to undo
+        (EU, "untouched", before[EU]),
+    ]
+    assert back.lines()[0].startswith("rolled back in 1 region(s)")
+    assert ledger.recent(world.regional[EU][0], world.regional[EU][1]) == []
+    with pytest.raises(ConfigError, match="each region numbers its own releases"):
+        waves.rollback(world.cfg, world.aws, to=1)
 
 
 def test_an_ami_without_a_copy_in_a_region_is_named_before_any_traffic_moves(moto_stack, project):
