@@ -8,7 +8,7 @@ import pytest
 from invoke import Context, Exit
 
 import tasks
-from toolkit.release import rollout
+from toolkit.release import waves
 from toolkit.release.result import ReleaseResult
 
 
@@ -21,7 +21,7 @@ def test_rollback_passes_break_lock(monkeypatch, capsys):
 
     monkeypatch.setattr(tasks, "_config", lambda env: "cfg")
     monkeypatch.setattr(tasks, "_connect", lambda cfg, **kwargs: "aws")
-    monkeypatch.setattr(rollout, "rollback", fake_rollback)
+    monkeypatch.setattr(waves, "rollback", fake_rollback)
     tasks.rollback.body(Context(), break_lock=True)
     assert seen["break_lock"] is True
     assert "nothing to roll back: ami-aaaaaaaa already serves from blue" in capsys.readouterr().out
