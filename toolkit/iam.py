@@ -40,8 +40,10 @@ calls the real flows make and checks them against this module.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from toolkit.config import Config
 from toolkit.configvars.versions import parameter_path
@@ -147,11 +149,48 @@ def grants(config: Config, purposes: tuple[str, ...] = PURPOSES) -> list[Grant]:
                 f"{config.path}: no 'review:' section, so Rodeo makes no review app calls",
                 "add review: {domain: review.example.com} (inventories/staging/rodeo.yml has one)",
             )
-        out += builders[purpose](config)
+        if purpose in PER_REGION:
+            out += _everywhere(config, builders[purpose])
+        else:
+            out += builders[purpose](config)
     if config.notify and config.notify.sns_topic and {"bake", "release"} & set(purposes):
         # Bakes and releases tell the topic what happened (toolkit.notify); that topic only.
         out.append(Grant("NotifyTopic", ("sns:Publish",), (config.notify.sns_topic,)))
     return out
+
+
+# What runs in each region of a release in waves (release.regions), each region with its own resources.
+PER_REGION = ("release", "instance")
+
+
+def _everywhere(config: Config, builder: Any) -> list[Grant]:
+    """``builder``'s statements for every region of the waves, one statement per Sid: their resources and condition
+    values together (``region:`` alone without waves)."""
+    merged: dict[str, Grant] = {}
+    for wave in (config.release.regions if config.release else ()) or (config.region,):
+        name = wave if isinstance(wave, str) else wave.region
+        here = dataclasses.replace(config, region=name, home_region=config.config_region)
+        for g in builder(here):
+            seen = merged.get(g.sid)
+            if seen is None:
+                merged[g.sid] = g
+                continue
+            condition = {
+                op: {k: _union(seen.condition.get(op, {}).get(k), v) for k, v in keys.items()}
+                for op, keys in g.condition.items()
+            }
+            merged[g.sid] = dataclasses.replace(
+                seen, resources=tuple(dict.fromkeys(seen.resources + g.resources)), condition=condition
+            )
+    return list(merged.values())
+
+
+def _union(a: Any, b: Any) -> Any:
+    """Two condition values as one: the same value, or a list of both's values."""
+    if a is None or a == b:
+        return b
+    both = [*(a if isinstance(a, list) else [a]), *(b if isinstance(b, list) else [b])]
+    return list(dict.fromkeys(both))
 
 
 def policy(config: Config, purposes: tuple[str, ...] = PURPOSES) -> dict:
@@ -745,12 +784,12 @@ def _log_group(config: Config) -> tuple[str, ...]:
 
 def _parameters(config: Config) -> str:
     """Every config var parameter of the environment (under ``toolkit.configvars.versions.parameter_path``)."""
-    return _arn("ssm", config.region, f"parameter{parameter_path(config.app, config.env)}*")
+    return _arn("ssm", config.config_region, f"parameter{parameter_path(config.app, config.env)}*")
 
 
 def _instance(config: Config) -> list[Grant]:
     """The instances' own calls: their config vars (SSM, SecureStrings through KMS) and their log streams."""
-    region = config.region
+    region = config.config_region
     return [
         Grant("InstanceConfigVars", ("ssm:GetParameters",), (_parameters(config),)),
         # SecureString values: the SSM key, used only through SSM.

@@ -226,6 +226,21 @@ def test_regions_include_the_copy_regions():
     assert kms == ["ec2.eu-west-1.amazonaws.com", "ec2.us-west-2.amazonaws.com", "ec2.eu-central-1.amazonaws.com"]
 
 
+def test_a_release_in_waves_may_release_in_each_region_and_its_instances_read_config_in_region():
+    base = load(copy_to_regions=("us-west-2",))
+    cfg = dataclasses.replace(base, release=dataclasses.replace(base.release, regions=("eu-west-1", "us-west-2")))
+    release = statements(cfg, ("release",))
+    groups = listed(release["ReleaseSlotGroups"]["Resource"])
+    assert [r.split(":")[3] for r in groups] == ["eu-west-1", "eu-west-1", "us-west-2", "us-west-2"]
+    assert {r.split(":")[3] for r in listed(release["ReleaseWeights"]["Resource"])} == {"eu-west-1", "us-west-2"}
+    assert len(release) == len(statements(base, ("release",)))  # one statement per Sid, its resources together
+    instance = statements(cfg, (iam.INSTANCE,))
+    assert [r.split(":")[3] for r in listed(instance["InstanceConfigVars"]["Resource"])] == ["eu-west-1"]
+    assert {r.split(":")[3] for r in listed(instance["InstanceLogs"]["Resource"])} == {"eu-west-1", "us-west-2"}
+    decrypt = instance["InstanceConfigDecrypt"]["Condition"]["StringEquals"]["kms:ViaService"]
+    assert decrypt == ["ssm.eu-west-1.amazonaws.com"]
+
+
 def test_optional_reads_follow_the_settings():
     cfg = load()
     assert {"cloudwatch:DescribeAlarms", "elasticloadbalancing:CreateListener"} <= iam.actions(cfg, ("release",))
