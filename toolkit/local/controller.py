@@ -213,7 +213,11 @@ class Controller:
             )
         self.access_logs = accesslogs.AccessLogs(self.run_dir / REQUEST_LOG)  # bound before HAProxy logs to it
         if self.aws_port is not None:
-            self.endpoints = EndpointProxy(self.aws_port, lambda iid: self.reach.get(iid, NONE))
+            self.endpoints = EndpointProxy(
+                self.aws_port,
+                lambda iid: self.reach.get(iid, NONE),
+                lambda iid: getattr(self.identities.get(iid), "region", None),
+            )
         self.thread.start()
 
     def _loop(self) -> None:
