@@ -329,11 +329,17 @@ def seed_release(config: Config) -> Callable[[Any], None]:
 
     def seed(aws: Any) -> None:
         _instance_profile(aws, config)
-        for i, wave in enumerate(regions.waves(config)):
-            here, there = regions.in_region(config, wave, first=i == 0), in_region_of(aws, wave.region)
-            if wave.region != aws.region:
+        waves = [
+            (regions.in_region(config, wave, first=i == 0), in_region_of(aws, wave.region))
+            for i, wave in enumerate(regions.waves(config))
+        ]
+        for here, there in waves:
+            if there.region != aws.region:
                 seed_base(aws.stack, there)
             _release_side(here, there)
+        for here, there in waves:  # the regions' instances boot together
+            if _ami_named(there, seedimage_name()):  # the placeholder app serves; the bare base AMI never would
+                _wait_serving(there, here)
 
     # The same settings need seeding once per server and region (see stack.up): another region has none of it.
     settings = hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]
@@ -347,11 +353,9 @@ def in_region_of(aws: Any, region: str) -> Any:
 
 
 def _release_side(config: Config, aws: Any) -> None:
-    """One region's load balancer and slots, its live slot serving (``config`` and ``aws`` in that region)."""
+    """One region's load balancer and slots (``config`` and ``aws`` in that region)."""
     _load_balancer(config, aws, setup.slots.release_of(config))
     setup.ensure(config, aws, initial_ami=initial_ami(aws), live_slot_capacity=config.release.capacity.desired)
-    if _ami_named(aws, seedimage_name()):  # the placeholder app serves; the bare base AMI never would
-        _wait_serving(aws, config)
 
 
 def seedimage_name() -> str:
