@@ -20,7 +20,8 @@ first release:
   instance has a public IP; else only the services the VPC has an available
   endpoint for (a gateway endpoint when the subnet's route table is one of
   its route tables; an interface endpoint with private DNS, for the whole
-  VPC); else none.
+  VPC); else none. An endpoint serves its own region only: a request for
+  another region's service needs the NAT or internet gateway (``reaches``).
   https://docs.aws.amazon.com/vpc/latest/userguide/route-table-options.html
   https://docs.aws.amazon.com/vpc/latest/privatelink/privatelink-access-aws-services.html
 
@@ -194,6 +195,14 @@ def endpoint_reach(host: Host, vpc: Vpc) -> frozenset:
     return frozenset(services)
 
 
-def reaches(reach: frozenset, service: str | None) -> bool:
-    """True when a request for ``service`` (None: unsigned, unknown) gets through with ``reach``."""
+def reaches(reach: frozenset, service: str | None, elsewhere: bool = False) -> bool:
+    """True when a request for ``service`` (None: unsigned, unknown) gets through with ``reach``.
+
+    ``elsewhere``: the request is for another region than the VPC's (an instance of a release in waves reading its
+    config in ``region:``). A VPC endpoint serves its own region's service (``com.amazonaws.<region>.ssm``); another
+    region's endpoint name resolves to that region's public addresses, so only a way to the internet (``ALL``: a
+    NAT or internet gateway) carries it.
+    """
+    if elsewhere:
+        return EVERY_SERVICE in reach
     return EVERY_SERVICE in reach or (service is not None and service in reach)

@@ -79,10 +79,18 @@ def test_the_local_environment_gives_packer_its_endpoint_through_ordinary_templa
 def test_a_live_local_stack_serves_listeners_from_haproxy(tmp_path):
     st = Stack(state_dir=tmp_path, cache_dir=tmp_path, live=True)
     st.live_dir.mkdir(parents=True)
-    (st.live_dir / "load_balancers.json").write_text('{"web": {"80": "http://127.0.0.1:4711"}}')
+    (st.live_dir / "load_balancers.json").write_text(
+        '{"us-east-1": {"web": {"80": "http://127.0.0.1:4711"}}, "us-west-2": {"web": {"80": "http://127.0.0.1:4712"}}}'
+    )
     env = LocalEnvironment(region="us-east-1", endpoint="http://127.0.0.1:5000", stack=st)
     assert env.listener_url("web", 80) == "http://127.0.0.1:4711"
     assert env.listener_url("web", 8081) is None  # the smoke check's listener, before HAProxy serves it
+    # Two regions may each have an ALB named web: an environment's is its own region's.
+    west = LocalEnvironment(region="us-west-2", endpoint="http://127.0.0.1:5000", stack=st)
+    assert west.listener_url("web", 80) == "http://127.0.0.1:4712"
+    assert (
+        LocalEnvironment(region="eu-west-1", endpoint="http://127.0.0.1:5000", stack=st).listener_url("web", 80) is None
+    )
 
 
 def test_a_local_environment_without_its_stack_has_no_build_hosts():

@@ -141,7 +141,7 @@ class Controller:
         self._managed: dict[str, bool] = {}
         self.served: dict[tuple[str, str], Served] = {}  # (backend, server name)
         self.frontends: dict[str, Frontend] = {}  # listener ARN -> frontend
-        self.urls: dict[str, dict[str, str]] = {}
+        self.urls: dict[str, dict] = {}
         self.structure: tuple | None = None
         self.maps: dict[str, list[str]] = {}
         self.health: dict[tuple[str, str], tuple] = {}  # (tg ARN, target id) -> answer
@@ -213,7 +213,11 @@ class Controller:
             )
         self.access_logs = accesslogs.AccessLogs(self.run_dir / REQUEST_LOG)  # bound before HAProxy logs to it
         if self.aws_port is not None:
-            self.endpoints = EndpointProxy(self.aws_port, lambda iid: self.reach.get(iid, NONE))
+            self.endpoints = EndpointProxy(
+                self.aws_port,
+                lambda iid: self.reach.get(iid, NONE),
+                lambda iid: getattr(self.identities.get(iid), "region", None),
+            )
         self.thread.start()
 
     def _loop(self) -> None:
@@ -480,12 +484,15 @@ class Controller:
         }
 
     def _publish(self, world: World) -> None:
-        urls: dict[str, dict[str, str]] = {}
+        """``load_balancers.json``: ``{region: {name: {port: url}}}`` (a name is unique only in its region)."""
+        urls: dict[str, dict[str, dict[str, str]]] = {}
         for arn, (lb, listener) in world.listeners.items():
-            urls.setdefault(lb.name, {})[str(listener.port)] = f"http://127.0.0.1:{self.frontends[arn].port}"
+            where = urls.setdefault(region_of(arn), {}).setdefault(lb.name, {})
+            where[str(listener.port)] = f"http://127.0.0.1:{self.frontends[arn].port}"
         for arn, lb, listener, _ in classiclive.listeners_of(world):
             port = self.frontends[f"{arn}#{listener.load_balancer_port}"].port
-            urls.setdefault(lb.name, {})[str(listener.load_balancer_port)] = f"http://127.0.0.1:{port}"
+            where = urls.setdefault(region_of(arn), {}).setdefault(lb.name, {})
+            where[str(listener.load_balancer_port)] = f"http://127.0.0.1:{port}"
         if urls != self.urls:
             tmp = self.dir / "load_balancers.json.tmp"
             tmp.write_text(json.dumps(urls, indent=2, sort_keys=True) + "\n")
@@ -664,6 +671,11 @@ class Controller:
         if self.egress is not None:
             self.egress.close()
         self.ports.close()
+
+
+def region_of(arn: str) -> str:
+    """The region an ARN names (``arn:aws:service:REGION:account:...``)."""
+    return arn.split(":")[3]
 
 
 def free_port() -> int:

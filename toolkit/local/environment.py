@@ -6,7 +6,8 @@ never a developer's profile), boots Packer's build instances on the live stack
 on loopback ports, and gives Packer the stack's endpoint with AWS's region,
 metadata and credential checks off (a custom endpoint has none of them).
 ``open_environment`` is what ``toolkit.environment.connect`` calls for
-``stack: local``: it starts and seeds the stack.
+``stack: local``: it starts and seeds the stack, in every region of
+``release.regions``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from toolkit import regions
 from toolkit.environment import Environment
 from toolkit.errors import StackError
 from toolkit.local import seed
@@ -49,9 +51,10 @@ class LocalEnvironment(Environment):
         return LocalHosts(self.stack, self)
 
     def listener_url(self, load_balancer: str, port: int) -> str | None:
-        """On a live stack, HAProxy's loopback address for the listener (None until it serves it); else moto's DNS name."""
+        """On a live stack, HAProxy's loopback address for the listener of the load balancer of that name in this
+        environment's region (None until it serves it); else moto's DNS name."""
         if self.stack is not None and self.stack.live:
-            return listener_urls(self.stack, load_balancer).get(port)
+            return listener_urls(self.stack, load_balancer, self.region).get(port)
         return super().listener_url(load_balancer, port)
 
     def packer_variables(self) -> dict[str, Any]:
@@ -86,6 +89,8 @@ def open_environment(
                 "start it with 'invoke local.up', then run the command again",
             )
         return LocalEnvironment(region=config.region, endpoint=url, stack=stack)
-    seeders = (seed.seed_release(config),) if seed_release and config.release else ()
+    # Every region of a release in waves has its network and AMIs, as a team's infrastructure code makes them.
+    bases = tuple(seed.base_seeder(stack, w.region) for w in regions.waves(config) if w.region != config.region)
+    seeders = bases + ((seed.seed_release(config),) if seed_release and config.release else ())
     url = up(stack, config.region, seeders=seeders, reseed=reseed)
     return LocalEnvironment(region=config.region, endpoint=url, stack=stack)

@@ -8,7 +8,9 @@ balancer's, or anyone's ``put_metric_data``. A changed state is written
 through moto's ``Alarm.update_state`` (history kept).
 
 New datapoints are read from moto's list once and kept in an index per
-metric, trimmed to the longest alarm window, so a tick costs little however
+metric (``metric_key``: its account and region, namespace, name and
+dimensions: an alarm reads its own region's data only, as CloudWatch's),
+trimmed to the longest alarm window, so a tick costs little however
 long the stack runs. A state someone set by hand (``set_alarm_state``) holds
 for one period of the alarm, as on AWS it holds until the next evaluation.
 """
@@ -93,7 +95,7 @@ class Monitor:
                 spec = spec_of(alarm)
                 if spec is None or self._held(alarm, spec, now):
                     continue
-                key = (alarm.namespace, alarm.metric_name, frozenset((d.name, d.value) for d in alarm.dimensions))
+                key = metric_key(backend, alarm.namespace, alarm.metric_name, alarm.dimensions)
                 state = alarms.evaluate(self.samples.get(key, []), spec, now, alarm.state_value)
                 if state != alarm.state_value:
                     alarm.update_state(
@@ -118,14 +120,19 @@ class Monitor:
             start = 0
             self.samples.clear()
         for datum in data[start:]:
-            key = (datum.namespace, datum.name, frozenset((d.name, d.value) for d in datum.dimensions))
-            self.samples[key].append(sample_of(datum))
+            self.samples[metric_key(backend, datum.namespace, datum.name, datum.dimensions)].append(sample_of(datum))
         self.read[id(backend)] = len(data)
 
     def _trim(self, now: float) -> None:
         for key, found in self.samples.items():
             if found and found[0].time < now - MAX_WINDOW:
                 self.samples[key] = [s for s in found if s.time >= now - MAX_WINDOW]
+
+
+def metric_key(backend, namespace: str, name: str, dimensions) -> tuple:
+    """A metric's key in the index: ``(account, region, namespace, name, frozenset of (dimension, value))``
+    (``backend``: the moto backend of its account and region; ``dimensions``: moto's, each with ``name`` and ``value``)."""
+    return (backend.account_id, backend.region_name, namespace, name, frozenset((d.name, d.value) for d in dimensions))
 
 
 def names_by_balancer(world: World, frontends: dict) -> dict[str, metrics.Names]:

@@ -11,6 +11,8 @@ is a few dozen objects on the local stack: cheap enough for every poll.
 
 from __future__ import annotations
 
+import re
+
 from toolkit.local import classic
 from toolkit.local.motostate import LOCK, World, forwarded
 from toolkit.vpc import (
@@ -117,8 +119,17 @@ def read_network(backend) -> Vpc:
             e.state == "available",
         )
         for e in list(backend.vpc_end_points.values())
+        if _serves_here(e.service_name, backend.region_name)
     )
     return Vpc(ingress, default_group, subnets, tables, associations, mains, nats, attached, endpoints)
+
+
+def _serves_here(service_name: str, region: str) -> bool:
+    """False for an endpoint of another region's service (``com.amazonaws.<other region>.ssm``, PrivateLink's
+    cross-region endpoints): not served here, stricter than AWS, never more forgiving (it would pass this region's
+    requests for that service)."""
+    named = re.match(r"^(?:aws\.sagemaker\.|com\.amazonaws\.)([a-z0-9-]+)\.", service_name)
+    return named is None or named.group(1) == region
 
 
 def reach_of(inst) -> frozenset:

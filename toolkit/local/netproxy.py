@@ -14,9 +14,11 @@ are unix sockets on this side of the instances' namespaces, so:
   ``reach(instance id)`` which services the instance may reach
   (``toolkit.vpc``), and either carries the connection to moto or
   holds it unanswered until the client gives up (as a connection to an AWS
-  endpoint with no route hangs). The service comes from the request's SigV4
-  credential scope; a connection is judged by its first request (every AWS
-  SDK client talks to one service).
+  endpoint with no route hangs). The service and region come from the
+  request's SigV4 credential scope: a request for another region than the
+  instance's own passes only through a NAT or internet gateway, never a VPC
+  endpoint (``toolkit.vpc.reaches``). A connection is judged by its first
+  request (every AWS SDK client talks to one service in one region).
 """
 
 from __future__ import annotations
@@ -142,8 +144,9 @@ class TargetPorts:
 class EndpointProxy:
     """Each instance's AWS endpoint: carries a request to moto when the instance's network reaches its service."""
 
-    def __init__(self, moto_port: int, reach: Callable[[str], frozenset]) -> None:
-        self.moto_port, self.reach = moto_port, reach
+    def __init__(self, moto_port: int, reach: Callable[[str], frozenset], region: Callable[[str], str | None]) -> None:
+        """``reach(instance id)``: the services its network reaches; ``region(instance id)``: its region (None: not known)."""
+        self.moto_port, self.reach, self.region = moto_port, reach, region
         self.listeners: dict[str, _Listener] = {}
 
     def serve(self, instance_id: str, path: Path) -> Path:
@@ -166,12 +169,14 @@ class EndpointProxy:
         if head is None:
             conn.close()
             return
-        service = service_of(head)
-        if not reaches(self.reach(instance_id), service):
+        region, service = scope_of(head)
+        elsewhere = region is not None and region != self.region(instance_id)
+        if not reaches(self.reach(instance_id), service, elsewhere):
             log.info(
-                "%s: no route to the AWS endpoint for %s: connection held unanswered",
+                "%s: no route to the AWS endpoint for %s%s: connection held unanswered",
                 instance_id,
                 service or "an unsigned request",
+                f" in {region}" if elsewhere else "",
             )
             _hold(conn)
             return
@@ -218,22 +223,27 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
     b.close()
 
 
-# Which service a request is for: its SigV4 credential scope (Credential=AKID/DATE/REGION/SERVICE/aws4_request),
-# in the Authorization header or a presigned URL's X-Amz-Credential.
-_SCOPE = re.compile(r"Credential=[^/\s,]+/\d{8}/[a-z0-9-]+/([a-z0-9.-]+)/aws4_request", re.IGNORECASE)
+# Which service and region a request is for: its SigV4 credential scope
+# (Credential=AKID/DATE/REGION/SERVICE/aws4_request), in the Authorization header or a presigned URL's X-Amz-Credential.
+_SCOPE = re.compile(r"Credential=[^/\s,]+/\d{8}/([a-z0-9-]+)/([a-z0-9.-]+)/aws4_request", re.IGNORECASE)
 _QUERY_SCOPE = re.compile(r"[?&]X-Amz-Credential=([^&\s]+)", re.IGNORECASE)
 
 
-def service_of(head: bytes) -> str | None:
-    """The service an HTTP request head is signed for (its SigV4 credential scope), or None."""
+def scope_of(head: bytes) -> tuple[str | None, str | None]:
+    """``(region, service)`` an HTTP request head is signed for (its SigV4 credential scope), or ``(None, None)``."""
     text = head.decode("latin-1")
     for line in text.split("\r\n")[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "authorization":
             found = _SCOPE.search(value)
-            return found.group(1).lower() if found else None
+            return (found.group(1).lower(), found.group(2).lower()) if found else (None, None)
     query = _QUERY_SCOPE.search(text.split("\r\n", 1)[0])
     if query:
         parts = unquote(query.group(1)).split("/")
-        return parts[3].lower() if len(parts) == 5 else None
-    return None
+        return (parts[2].lower(), parts[3].lower()) if len(parts) == 5 else (None, None)
+    return None, None
+
+
+def service_of(head: bytes) -> str | None:
+    """The service an HTTP request head is signed for (its SigV4 credential scope), or None."""
+    return scope_of(head)[1]

@@ -150,7 +150,7 @@ class Scaler:
             end = math.floor(wall / self.period) * self.period  # the last whole period, aligned to the clock
             wants = []
             for tracker in trackers:
-                window = metric(samples, tracker, end - tracking.LOW_PERIODS * self.period)
+                window = metric(samples, tracker, end - tracking.LOW_PERIODS * self.period, backend)
                 values = tracking.periods(window, end, self.period, tracking.LOW_PERIODS, average=tracker.averaged)
                 warmed, warming = warm_counts(group, wall, tracker.warmup)
                 wants.append(tracking.want(tracker, values, desired, warmed, warming))
@@ -304,16 +304,18 @@ def tracker_of(policy) -> tracking.Tracker | None:
     )
 
 
-def metric(samples: dict, tracker: tracking.Tracker, since: float) -> list[tuple[float, float]]:
+def metric(samples: dict, tracker: tracking.Tracker, since: float, backend) -> list[tuple[float, float]]:
     """The datapoints after ``since`` a tracker reads, as (epoch, value): the ``RequestCountPerTarget`` of the target
-    group its ResourceLabel names, or its group's ``CPUUtilization`` (``toolkit.local.cpu``); the monitor's index
-    holds a day of them, in the order they came."""
+    group its ResourceLabel names, or its group's ``CPUUtilization`` (``toolkit.local.cpu``), in the account and
+    region of its Auto Scaling ``backend`` (another region's group of that name is another's); the monitor's index
+    (``toolkit.local.monitor.metric_key``) holds a day of them, in the order they came."""
+    place = (backend.account_id, backend.region_name)
     if tracker.metric == tracking.CPU:
-        key = (cpu.NAMESPACE, cpu.METRIC, frozenset({("AutoScalingGroupName", tracker.label)}))
+        key = (*place, cpu.NAMESPACE, cpu.METRIC, frozenset({("AutoScalingGroupName", tracker.label)}))
     else:
         lb, _, tg = tracker.label.partition("/targetgroup/")
         tg_dims = frozenset({("LoadBalancer", lb), ("TargetGroup", f"targetgroup/{tg}")})
-        key = (NAMESPACE, "RequestCountPerTarget", tg_dims)
+        key = (*place, NAMESPACE, "RequestCountPerTarget", tg_dims)
     found = []
     for sample in reversed(samples.get(key, [])):
         if sample.time <= since:

@@ -9,6 +9,12 @@ into ``ACCESS_LOG_BUCKET``), its target groups (deregistration delay
 ``DRAIN_SECONDS``), the weighted listener and the alarms, then runs
 ``invoke setup``'s own ``ensure``.
 
+A release in waves (``release.regions``) is seeded in each of its regions
+the same way, as ``toolkit.regions.in_region`` sees the config there: each
+region its own VPC, with an address range and fixed ids of its own
+(``vpc_cidr``, ``private_subnets``, ``instance_sg``: its number in
+``REGIONS``), its own AMIs, load balancer, slots and alarms.
+
 The local stack starts with a live "previous release": blue runs the seeded
 base AMI (on the live stack: a placeholder app that answers /health, see
 ``toolkit.local.seedimage``) at ``capacity.desired`` with weight 100, green is empty. So the very
@@ -18,6 +24,7 @@ from the start, and ``invoke rollback`` has something to return to.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -25,6 +32,7 @@ from typing import Any, Callable
 
 import botocore.exceptions
 
+from toolkit import regions
 from toolkit.aws import error_code, once_settled
 from toolkit.config import Config, Release
 from toolkit.errors import ReleaseError, StackError
@@ -41,9 +49,78 @@ SEED_TAG = "rodeo:seed"
 SEEDED = [{"Name": f"tag:{SEED_TAG}", "Values": ["local"]}]
 DRAIN_SECONDS = 10
 APP_PORT = 8080  # the sample app's (and the placeholder's) port
-# The instances' side of the seeded VPC, by id (inventories/local/rodeo.yml names them): see _network.
-PRIVATE_SUBNETS = ("subnet-0c0ffee00000000a1", "subnet-0c0ffee00000000b1")
-INSTANCE_SG = "sg-0c0ffee0000000001"
+# The regions the stack seeds a VPC in, numbered from 1 in this order (never reordered: inventories name the ids
+# the number gives; a region AWS adds is appended). us-east-1 first: its ids and range are the ones the stack always had.
+REGIONS = (
+    "us-east-1",
+    "us-west-2",
+    "eu-west-1",
+    "us-east-2",
+    "us-west-1",
+    "eu-central-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-central-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-east-1",
+    "ap-east-2",
+    "ca-central-1",
+    "ca-west-1",
+    "sa-east-1",
+    "af-south-1",
+    "me-south-1",
+    "me-central-1",
+    "il-central-1",
+    "mx-central-1",
+    "me-west-1",
+    "sa-west-1",
+)
+
+
+def region_number(region: str) -> int:
+    """``region``'s number in ``REGIONS`` (us-east-1 is 1); StackError for a region the stack seeds nothing in."""
+    if region not in REGIONS:
+        raise StackError(
+            f"the local stack seeds no VPC in {region}",
+            f"add {region} at the end of toolkit.local.seed.REGIONS; regions it seeds: {', '.join(REGIONS)}",
+        )
+    return REGIONS.index(region) + 1
+
+
+def vpc_cidr(region: str) -> str:
+    """The seeded VPC's range in ``region``: 10.80.0.0/16 in us-east-1, 10.81.0.0/16 in us-west-2, ... (none shared)."""
+    return f"10.{79 + region_number(region)}.0.0/16"
+
+
+def private_subnets(region: str) -> tuple[str, str]:
+    """The fixed ids of the seeded private subnets (the instances') of ``region``, by zone: ``...a1``, ``...b1`` in
+    us-east-1, ``...a2``, ``...b2`` in us-west-2."""
+    n = region_number(region)
+    return tuple(f"subnet-0c0ffee{f'{zone}{n:x}':0>10}" for zone in "ab")  # type: ignore[return-value]
+
+
+def instance_sg(region: str) -> str:
+    """The fixed id of the seeded instances' security group of ``region``: ``sg-...1`` in us-east-1, ``sg-...2``..."""
+    return f"sg-0c0ffee{region_number(region):010x}"
+
+
+# The instances' side of the seeded VPC in us-east-1, by id (inventories/local/rodeo.yml names them): see _network.
+PRIVATE_SUBNETS = private_subnets("us-east-1")
+INSTANCE_SG = instance_sg("us-east-1")
 INSTANCE_GROUP = "rodeo-local-instances"
 LB_GROUP = "rodeo-local-lb"
 TIER_TAG = "rodeo:tier"
@@ -55,9 +132,9 @@ INSTANCE_POLICY = "rodeo-instance"  # the seeded instance role's inline policy
 ACCESS_LOG_BUCKET = "rodeo-local-access-logs-{region}"
 
 
-def seed_base(stack: Any, aws: Any) -> dict:
-    """Make the VPC (see ``_network``) and the base AMI, unless they exist."""
-    ec2 = aws.client("ec2")
+def seed_base(stack: Any, aws: Any, region: str | None = None) -> dict:
+    """Make the VPC (see ``_network``) and the base AMI in ``region`` (default: ``aws``'s), unless they exist."""
+    ec2 = aws.client("ec2", region)
     vpc_id = _network(ec2)
     images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [BASE_AMI_NAME]}])["Images"]
     if images:
@@ -89,21 +166,32 @@ def _network(ec2: Any) -> str:
     subnet). Two security groups: the load balancer's, and the instances',
     which admits the load balancer's on ``APP_PORT``. The private subnets and
     the instances' group have fixed ids (``inventories/local/rodeo.yml``
-    names them); ``toolkit.vpc`` enforces what this shape allows.
+    names them); ``toolkit.vpc`` enforces what this shape allows. The range
+    and the ids are the client's region's own (``vpc_cidr``, ``private_subnets``, ``instance_sg``).
     """
     vpcs = ec2.describe_vpcs(Filters=SEEDED)["Vpcs"]
     if vpcs:
         return vpcs[0]["VpcId"]
+    region = ec2.meta.region_name
+    octets = vpc_cidr(region).split(".")[:2]  # 10.8x
     _default_vpc_online(ec2)
-    vpc = ec2.create_vpc(CidrBlock="10.80.0.0/16", TagSpecifications=_tags("vpc", "rodeo-local"))["Vpc"]["VpcId"]
+    vpc = ec2.create_vpc(CidrBlock=vpc_cidr(region), TagSpecifications=_tags("vpc", "rodeo-local"))["Vpc"]["VpcId"]
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
     public = [
-        _subnet(ec2, vpc, zone, f"10.80.{i * 16}.0/20", "public", f"rodeo-local-public-{i}")
+        _subnet(ec2, vpc, zone, ".".join([*octets, f"{i * 16}.0/20"]), "public", f"rodeo-local-public-{i}")
         for i, zone in enumerate(zones)
     ]
     private = [
-        _subnet(ec2, vpc, zone, f"10.80.{128 + i * 16}.0/20", "private", f"rodeo-local-private-{i}", custom_id)
-        for i, (zone, custom_id) in enumerate(zip(zones, PRIVATE_SUBNETS))
+        _subnet(
+            ec2,
+            vpc,
+            zone,
+            ".".join([*octets, f"{128 + i * 16}.0/20"]),
+            "private",
+            f"rodeo-local-private-{i}",
+            custom_id,
+        )
+        for i, (zone, custom_id) in enumerate(zip(zones, private_subnets(region)))
     ]
     igw = ec2.create_internet_gateway(TagSpecifications=_tags("internet-gateway", "rodeo-local"))["InternetGateway"][
         "InternetGatewayId"
@@ -129,7 +217,7 @@ def _network(ec2: Any) -> str:
         )
     )
     tags = _tags("security-group", INSTANCE_GROUP)
-    tags[0]["Tags"].append({"Key": "_custom_id_", "Value": INSTANCE_SG})
+    tags[0]["Tags"].append({"Key": "_custom_id_", "Value": instance_sg(region)})
     sg = ec2.create_security_group(
         GroupName=INSTANCE_GROUP, Description="rodeo local instances", VpcId=vpc, TagSpecifications=tags
     )["GroupId"]
@@ -214,7 +302,9 @@ def _seed_app(stack: Any, ec2: Any) -> str:
         )["ImageId"]
         ec2.create_tags(Resources=[ami], Tags=[{"Key": SEED_TAG, "Value": "local"}])
     if not stack.store.has(ami):
-        layer = seedimage.write_layer(stack.store.layer_dir("seed-app"), port=8080)
+        layer = stack.store.layer_dir("seed-app")
+        if not (layer / seedimage.MARK).exists():  # another region's copy may be booted on it: never rewritten
+            seedimage.write_layer(layer, port=APP_PORT)
         stack.store.add(ami, [stack.rootfs, layer])
     return ami
 
@@ -223,7 +313,7 @@ def base_seeder(stack: Any, region: str) -> Callable[[Any], None]:
     """A seeder for ``toolkit.local.stack.up``: the base network and AMI, once per server and region."""
 
     def seed(aws: Any) -> None:
-        seed_base(stack, aws)
+        seed_base(stack, aws, region)
 
     seed.seed_key = f"base:{region}"
     return seed
@@ -234,19 +324,38 @@ def _tags(kind: str, name: str) -> list[dict]:
 
 
 def seed_release(config: Config) -> Callable[[Any], None]:
-    """A seeder for ``toolkit.local.stack.up``: the whole release side of ``config``'s environment."""
+    """A seeder for ``toolkit.local.stack.up``: the whole release side of ``config``'s environment, in every region of
+    ``release.regions`` (each with its base network and AMIs, ``seed_base``; the instance profile is global, once)."""
 
     def seed(aws: Any) -> None:
-        _load_balancer(config, aws, setup.slots.release_of(config))
         _instance_profile(aws, config)
-        setup.ensure(config, aws, initial_ami=initial_ami(aws), live_slot_capacity=config.release.capacity.desired)
-        if _ami_named(aws, seedimage_name()):  # the placeholder app serves; the bare base AMI never would
-            _wait_serving(aws, config)
+        waves = [
+            (regions.in_region(config, wave, first=i == 0), in_region_of(aws, wave.region))
+            for i, wave in enumerate(regions.waves(config))
+        ]
+        for here, there in waves:
+            if there.region != aws.region:
+                seed_base(aws.stack, there)
+            _release_side(here, there)
+        for here, there in waves:  # the regions' instances boot together
+            if _ami_named(there, seedimage_name()):  # the placeholder app serves; the bare base AMI never would
+                _wait_serving(there, here)
 
     # The same settings need seeding once per server and region (see stack.up): another region has none of it.
     settings = hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]
     seed.seed_key = f"release:{config.region}:{config.app}:{settings}"
     return seed
+
+
+def in_region_of(aws: Any, region: str) -> Any:
+    """``aws`` (the stack's environment) with ``region`` as its own: the clients it makes default to it."""
+    return aws if region == aws.region else dataclasses.replace(aws, region=region)
+
+
+def _release_side(config: Config, aws: Any) -> None:
+    """One region's load balancer and slots (``config`` and ``aws`` in that region)."""
+    _load_balancer(config, aws, setup.slots.release_of(config))
+    setup.ensure(config, aws, initial_ami=initial_ami(aws), live_slot_capacity=config.release.capacity.desired)
 
 
 def seedimage_name() -> str:

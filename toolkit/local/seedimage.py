@@ -15,6 +15,7 @@ from pathlib import Path
 
 NAME = "rodeo-local-seed-app"
 UNIT = "rodeo-seed-app.service"
+MARK = "srv/rodeo-seed/health"  # the last file ``write_layer`` writes: the layer is whole
 
 _UNIT_TEXT = """[Unit]
 Description=Rodeo local stack placeholder app (answers /health until the first release)
@@ -39,8 +40,8 @@ def write_layer(layer: Path, port: int) -> Path:
     (units / "multi-user.target.wants" / UNIT).symlink_to(f"../{UNIT}")
     site = layer / "srv/rodeo-seed"
     site.mkdir(parents=True)
-    (site / "health").write_text(json.dumps({"status": "ok", "version": "seed"}))
     (site / "index.html").write_text(
         "<!doctype html><title>Rodeo</title><p>Rodeo local stack: nothing released yet</p>\n"
     )
+    (layer / MARK).write_text(json.dumps({"status": "ok", "version": "seed"}))
     return layer

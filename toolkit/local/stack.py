@@ -91,17 +91,20 @@ class Stack:
 
 
 def status(stack: Stack) -> dict:
-    """What is running: ``{"running", "endpoint", "pid", "log", "images", "live", "load_balancers", "load_balancer_url"}``.
+    """What is running: ``{"running", "endpoint", "pid", "log", "images", "live", "load_balancers",
+    "load_balancers_by_region", "load_balancer_url"}``.
 
-    ``load_balancers`` is ``{name: {listener port: url}}`` on a live stack (ALBs' HTTP listeners and Classic
-    ELBs' alike);
-    ``load_balancer_url`` the first of them (None when there is none).
+    ``load_balancers_by_region`` is ``{region: {name: {listener port: url}}}`` on a live stack (ALBs' HTTP
+    listeners and Classic ELBs' alike); ``load_balancers`` the same as ``{name: {listener port: url}}``, a name
+    that stands in several regions written ``name (region)``; ``load_balancer_url`` the first of them (None when
+    there is none).
     """
     info = _read_state(stack)
     pid = info.get("pid")
     running = bool(pid) and _alive(pid) and _answers(info.get("endpoint", ""))
     images = sorted(p.stem for p in stack.store.root.glob("ami-*.json")) if running else []
-    lbs = _load_balancers(stack) if running and info.get("live") else {}
+    by_region = _load_balancers(stack) if running and info.get("live") else {}
+    lbs = labelled(by_region)
     first = next((lbs[name][port] for name in sorted(lbs) for port in sorted(lbs[name], key=int)), None)
     return {
         "running": running,
@@ -111,7 +114,18 @@ def status(stack: Stack) -> dict:
         "images": images,
         "live": bool(running and info.get("live")),
         "load_balancers": lbs,
+        "load_balancers_by_region": by_region,
         "load_balancer_url": first,
+    }
+
+
+def labelled(by_region: dict) -> dict:
+    """``{region: {name: urls}}`` as ``{label: urls}``: the name, or ``name (region)`` for a name several regions have."""
+    names = [name for lbs in by_region.values() for name in lbs]
+    return {
+        name if names.count(name) == 1 else f"{name} ({region})": urls
+        for region, lbs in sorted(by_region.items())
+        for name, urls in lbs.items()
     }
 
 
@@ -122,12 +136,21 @@ def _forget_live(stack: Stack) -> None:
         stack.run_dir.rmdir()  # the empty mount point its private tmpfs was on
 
 
-def listener_urls(stack: Stack, load_balancer: str) -> dict[int, str]:
-    """Listener port -> the URL where the live stack's HAProxy serves it, for one load balancer (ALB or Classic ELB)."""
-    return {int(port): url for port, url in _load_balancers(stack).get(load_balancer, {}).items()}
+def listener_urls(stack: Stack, load_balancer: str, region: str | None = None) -> dict[int, str]:
+    """Listener port -> the URL where the live stack's HAProxy serves it, for one load balancer (ALB or Classic ELB)
+    of ``region``. Without ``region``: the one region that has a load balancer of that name (StackError when several do).
+    """
+    by_region = _load_balancers(stack)
+    if region is None:
+        found = sorted(r for r, lbs in by_region.items() if load_balancer in lbs)
+        if len(found) > 1:
+            raise StackError(f"load balancers named {load_balancer} stand in {', '.join(found)}", "name the region too")
+        region = found[0] if found else ""
+    return {int(port): url for port, url in by_region.get(region, {}).get(load_balancer, {}).items()}
 
 
 def _load_balancers(stack: Stack) -> dict:
+    """``{region: {name: {listener port: url}}}`` (``toolkit.local.controller`` writes it)."""
     try:
         return json.loads((stack.live_dir / "load_balancers.json").read_text())
     except (OSError, ValueError):

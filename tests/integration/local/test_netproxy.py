@@ -44,11 +44,19 @@ def ask(path: Path, request: str, timeout: float = 1.0) -> bytes | None:
 
 
 @pytest.mark.parametrize(
-    "reach,service,answered",
-    [(ALL, "ssm", True), (frozenset({"ssm"}), "ssm", True), (frozenset({"ssm"}), "logs", False), (NONE, "ssm", False)],
+    "reach,service,region,answered",
+    [
+        (ALL, "ssm", "us-east-1", True),
+        (frozenset({"ssm"}), "ssm", "us-east-1", True),
+        (frozenset({"ssm"}), "logs", "us-east-1", False),
+        (NONE, "ssm", "us-east-1", False),
+        # An instance in us-west-2 reading SSM in us-east-1: through a NAT gateway, not its VPC's SSM endpoint.
+        (ALL, "ssm", "us-west-2", True),
+        (frozenset({"ssm"}), "ssm", "us-west-2", False),
+    ],
 )
-def test_the_endpoint_carries_only_what_the_instance_reaches(upstream, tmp_path, reach, service, answered):
-    proxy = EndpointProxy(upstream, lambda iid: reach if iid == "i-1" else NONE)
+def test_the_endpoint_carries_only_what_the_instance_reaches(upstream, tmp_path, reach, service, region, answered):
+    proxy = EndpointProxy(upstream, lambda iid: reach if iid == "i-1" else NONE, {"i-1": region}.get)
     try:
         sock = proxy.serve("i-1", tmp_path / "i-1-aws.sock")
         got = ask(sock, SIGNED.format(service=service), timeout=0.5 if not answered else 5.0)

@@ -118,7 +118,10 @@ def test_the_offset_file_moves_only_the_stacks_clock(tmp_path):
 
 
 LABEL = "app/web/0123/targetgroup/web-blue/4567"
+ACCOUNT = "123456789012"  # moto's default account: the monitor's index keys each metric by account and region
 METRIC = (
+    ACCOUNT,
+    REGION,
     "AWS/ApplicationELB",
     "RequestCountPerTarget",
     frozenset({("LoadBalancer", "app/web/0123"), ("TargetGroup", "targetgroup/web-blue/4567")}),
@@ -235,7 +238,7 @@ def test_an_action_with_a_start_time_the_scaler_cannot_read_is_left_alone_and_th
     assert broken in backend.scheduled_actions.values()
 
 
-CPU_GROUP = (cpu.NAMESPACE, cpu.METRIC, frozenset({("AutoScalingGroupName", "web")}))
+CPU_GROUP = (ACCOUNT, REGION, cpu.NAMESPACE, cpu.METRIC, frozenset({("AutoScalingGroupName", "web")}))
 
 
 def track_cpu(asg, target: float = 50.0) -> None:
