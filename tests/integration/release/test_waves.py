@@ -12,7 +12,6 @@ import pytest
 from tests.integration.release.conftest import World, make_config
 from toolkit import regions
 from toolkit.errors import ConfigError, ImageError, ReleaseError
-from toolkit.local import seed, stack
 from toolkit.release import ledger, setup, slots, waves
 from toolkit.release import status as release_status
 
@@ -29,12 +28,8 @@ class Waves:
         self.home = World(cfg, url, st).seed()
         self.cfg, self.aws = cfg, self.home.aws
         self.regional = {}
-        for i, wave in enumerate(regions.waves(cfg)):
-            here = regions.in_region(cfg, wave, first=i == 0)
-            if wave.region != EAST:
-                stack.up(st, wave.region, seeders=(seed.seed_release(here),))
-            env = regions.environment_in(self.aws, wave.region)
-            self.regional[wave.region] = (here, env, slots.resolve(here, env))
+        for here, env in regions.each(cfg, self.aws):  # World.seed seeded every region (toolkit.local.seed)
+            self.regional[here.region] = (here, env, slots.resolve(here, env))
         for name in self.regional:
             self._wait_serving(name)
 
