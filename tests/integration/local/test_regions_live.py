@@ -7,9 +7,11 @@ the placeholder app in each region's blue slot. Each region's ALB is named
 ``web``; each is served by HAProxy on a loopback port of its own, answers
 from its own region's instance (the access logs of its region's bucket name
 the target, whose address is in its region's range), and a build copied
-into us-west-2 by CopyImage boots there from the same layers, reading the
-config var set in us-east-1 (``config_region`` in its user data) through its
-subnet's NAT gateway. Three instances boot in all.
+into us-west-2 by CopyImage boots there from the same layers. A release in
+waves of that build goes region by region under load on both listeners,
+without a failed request, and every instance reads the config var set in
+us-east-1 (``config_region`` in us-west-2's user data, through its subnet's
+NAT gateway). Four instances boot in all.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ import yaml
 
 from tests.integration.local.conftest import CACHE, leftovers
 from tests.support import livebuilds
+from tests.support.load import Load
 from toolkit import config, regions
 from toolkit import configchange as change
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment
-from toolkit.release import rollout, slots
+from toolkit.release import slots
+from toolkit.release import waves as in_waves
 from toolkit.ui import Silent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -38,6 +42,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[3]
 EAST, WEST = "us-east-1", "us-west-2"
 REQUESTS = 5  # to each region's listener
+RATE = 20  # requests per second to each region's listener during the release in waves
 GREETING = "Howdy from us-east-1's SSM"
 
 
@@ -133,17 +138,19 @@ def test_each_regions_load_balancer_answers_from_an_instance_of_its_own_region(w
         assert logged_targets(waves, region, REQUESTS) == [f"{instance['PrivateIpAddress']}:8080"] * REQUESTS
 
 
-def test_an_instance_in_another_region_reads_the_config_var_set_in_region(waves):
+def test_a_release_in_waves_goes_region_by_region_under_load_and_reads_the_config_of_region(waves):
     east, west = waves.aws[EAST], waves.aws[WEST]
-    # Config vars live in region: (us-east-1) only; the release in us-west-2 takes their newest version.
+    # Config vars live in region: (us-east-1) only; every region's release takes their newest version.
     made = change.set_vars(waves.cfg, east, {"GREETING": GREETING}, release=False, reporter=Silent())
     assert made.version == 1
     params = {
         r: [p["Name"] for p in waves.aws[r].client("ssm").describe_parameters()["Parameters"]] for r in (EAST, WEST)
     }
     assert (len(params[EAST]), params[WEST]) == (1, []) and params[EAST][0].endswith("/GREETING"), params
-    # A bake copies its AMI to copy_to_regions with its tags; the copy boots from the source's layers.
+    # A bake copies its AMI to copy_to_regions with its tags (its inputs hash and time too); the copy boots from the
+    # source's layers.
     ami = livebuilds.build(waves.st, east.client("ec2"), waves.layers, waves.folder, "3.0.0")
+    east.client("ec2").create_tags(Resources=[ami], Tags=[{"Key": "rodeo:inputs-hash", "Value": "sha256:3.0.0"}])
     tags = east.client("ec2").describe_images(ImageIds=[ami])["Images"][0]["Tags"]
     copy = west.client("ec2").copy_image(
         SourceImageId=ami,
@@ -155,12 +162,32 @@ def test_an_instance_in_another_region_reads_the_config_var_set_in_region(waves)
     while west.client("ec2").describe_images(ImageIds=[copy])["Images"][0]["State"] != "available":
         assert time.monotonic() < deadline, "the copy is not available in 30 s"
         time.sleep(0.5)
+    order = []
 
-    result = rollout.release(waves.cfgs[WEST], west, ami=copy, reporter=Silent())
+    def weight_moved_in(region):
+        return lambda model, **_: order.append(region) if model.name == "ModifyListener" else None
 
-    assert (result.outcome, result.config_version, result.steps) == ("released", 1, [100])
+    for region in (EAST, WEST):  # the clients the release makes: the environment's, one per region (toolkit.aws)
+        east.client("elbv2", region).meta.events.register("after-call", weight_moved_in(region))
+
+    with (
+        Load(waves.url(EAST), rate=RATE, workers=4) as east_load,
+        Load(waves.url(WEST), rate=RATE, workers=4) as west_load,
+    ):
+        time.sleep(1.0)
+        result = in_waves.release(waves.cfg, east, ami=ami, reporter=Silent())
+        time.sleep(1.0)
+
+    assert [(w.region, w.outcome, w.serving, w.serving_config) for w in result.waves] == [
+        (EAST, "released", ami, 1),
+        (WEST, "released", copy, 1),
+    ]
+    assert order == [EAST, WEST]  # us-west-2's weight moved only after us-east-1's release had ended
+    for load in (east_load, west_load):
+        summary = load.summary()
+        assert summary["requests"] >= RATE * 5 and summary["failed"] == 0, (summary, load.failed()[:5])
     (instance,) = waves.serving(WEST)
     assert (instance["ImageId"], instance["SubnetId"] in seed.private_subnets(WEST)) == (copy, True)
-    page = get(waves.url(WEST))
-    assert f"<h1>{html.escape(GREETING)}</h1>" in page and "Version 3.0.0" in page
-    assert "nothing released yet" in get(waves.url(EAST))  # us-east-1 was not released
+    for region in (EAST, WEST):
+        page = get(waves.url(region))
+        assert f"<h1>{html.escape(GREETING)}</h1>" in page and "Version 3.0.0" in page
