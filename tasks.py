@@ -560,28 +560,30 @@ def promote(c, from_="", to="production", plan=False, json=False, break_lock=Fal
         "env": "environment (default: local)",
         "json": "print one JSON object",
         "report": "draw a release's picture again from the logs now (--report: the newest; --report v7), and open it",
+        "region": "that region's releases (release.regions: each region numbers its own); default: region:",
         "debug": "show tracebacks",
     },
     optional=["report"],
 )
 @rodeo
-def releases(c, env="local", json=False, debug=False, report=None):
+def releases(c, env="local", json=False, debug=False, report=None, region=""):
     """Every release and rollback, numbered (v1, v2, ...), newest first: AMI, app, config version, who, when, how long, outcome, reason.
 
     --report [vN] draws release N's picture again instead (on AWS the access
     logs arrive 5 to 10 minutes late: a picture drawn as the release ended
     lacks its last minutes).
     """
+    from toolkit import regions
     from toolkit.release import history
     from toolkit.release import report as pictures
 
     cfg = _config(env)
     if report is None:
-        _show(history.read(cfg, _connect(cfg)), json)
+        _show(history.read(*regions.one(cfg, _connect(cfg), region or None)), json)
         return
     # The number is read before the local stack starts: a typo costs no start.
     number = history.number(report, "--report") if isinstance(report, str) and report else None
-    written = pictures.again(cfg, _connect(cfg), number)
+    written = pictures.again(*regions.one(cfg, _connect(cfg), region or None), number)
     _show(written, json)
     _open_page(written.path)
 

@@ -14,6 +14,7 @@ import dataclasses
 from typing import Any
 
 from toolkit.config import Config, RegionWave
+from toolkit.errors import ConfigError
 
 
 def waves(config: Config) -> list[RegionWave]:
@@ -54,3 +55,16 @@ def environment_in(aws: Any, region: str) -> Any:
 def each(config: Config, aws: Any) -> list[tuple[Config, Any]]:
     """(config, environment) of every region of the waves, in order (one pair, ``config`` and ``aws``, without waves)."""
     return [(in_region(config, w, first=i == 0), environment_in(aws, w.region)) for i, w in enumerate(waves(config))]
+
+
+def one(config: Config, aws: Any, region: str | None) -> tuple[Config, Any]:
+    """(config, environment) of ``region`` (None: ``region:``); ConfigError naming the choices when it is not one of
+    the waves' regions."""
+    chosen = region or config.region
+    for here, env in each(config, aws):
+        if here.region == chosen:
+            return here, env
+    raise ConfigError(
+        f"--region {chosen}: not a region this environment releases in",
+        f"choose one of: {', '.join(w.region for w in waves(config))} (release.regions in {config.shown_path})",
+    )

@@ -27,7 +27,7 @@ from toolkit import lock
 from toolkit.config import Config
 from toolkit.errors import ConfigError, ImageError, ReleaseError, RodeoError
 from toolkit.lineage import find_ami, find_by_inputs, require_owner
-from toolkit.regions import each
+from toolkit.regions import each, one
 from toolkit.release import ledger, rollout, slots
 from toolkit.release.planner import last_release
 from toolkit.release.result import ReleaseResult, named
@@ -250,20 +250,14 @@ def rollback(
     last one. Each region's rollback is its own (lock, ledger, gates); a
     region the waves never reached keeps what it runs.
     """
-    regional = each(config, aws)
     if region or not slots.release_of(config).regions:
-        chosen = region or config.region
-        pair = next((p for p in regional if p[0].region == chosen), None)
-        if pair is None:
-            raise ConfigError(
-                f"--region {chosen}: not a region of this environment's releases",
-                f"choose one of: {', '.join(c.region for c, _ in regional)}",
-            )
-        return rollout.rollback(pair[0], pair[1], to=to, break_lock=break_lock, plan_only=plan_only, reporter=reporter)
+        here, env = one(config, aws, region)
+        return rollout.rollback(here, env, to=to, break_lock=break_lock, plan_only=plan_only, reporter=reporter)
+    regional = each(config, aws)
     if to is not None:
         raise ConfigError(
             "--to vN names a release of one region: each region numbers its own releases",
-            "add --region REGION ('invoke releases --env ... --region REGION' lists them)",
+            "add --region REGION ('invoke releases --region REGION' lists that region's)",
         )
     reporter = reporter or Reporter()
     started = time.monotonic()

@@ -12,7 +12,7 @@ import pytest
 from tests.integration.release.conftest import World, make_config
 from toolkit import regions
 from toolkit.errors import ConfigError, ImageError, ReleaseError
-from toolkit.release import ledger, setup, slots, waves
+from toolkit.release import history, ledger, setup, slots, waves
 from toolkit.release import status as release_status
 
 EAST, WEST, EU = "us-east-1", "us-west-2", "eu-west-1"
@@ -148,6 +148,10 @@ def test_a_wave_failing_its_gates_is_rolled_back_and_the_regions_after_it_are_no
     assert ledger.recent(world.regional[EU][0], world.regional[EU][1]) == []
     with pytest.raises(ConfigError, match="each region numbers its own releases"):
         waves.rollback(world.cfg, world.aws, to=1)
+    with pytest.raises(ConfigError, match="--region ap-south-1: not a region this environment releases in"):
+        waves.rollback(world.cfg, world.aws, region="ap-south-1")
+    west = history.read(*regions.one(world.cfg, world.aws, WEST))
+    assert [(e["number"], e["outcome"]) for e in west.to_dict()["releases"]] == [(1, "rolled_back")]
 
 
 def test_an_ami_without_a_copy_in_a_region_is_named_before_any_traffic_moves(moto_stack, project):
