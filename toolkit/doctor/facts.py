@@ -141,6 +141,7 @@ class Facts:
     access_logs: AccessLogs | None = None  # None: not read (errors["access_logs"] says why)
     table_exists: bool | None = None
     ebs: Ebs | None = None
+    config_region: str = ""  # where the instances read their config vars, when not here (a release in waves)
     errors: dict[str, str] = field(default_factory=dict, hash=False)
 
 
@@ -154,6 +155,31 @@ def gather(
     errors: dict[str, str] = {}
     parts: dict[str, Any] = {}
     identity = _part(errors, "identity", lambda: _identity(aws))
+    return _gathered(config, aws, errors, parts, identity, environ, packer_version)
+
+
+def gather_region(config: Config, aws: Any) -> Facts:
+    """The facts of one more region of a release in waves (``config`` and ``aws`` in it): its table, EBS key and
+    release side; who is calling, the rights, source AMIs and Packer are ``region:``'s (``gather``)."""
+    errors: dict[str, str] = {}
+    parts: dict[str, Any] = {
+        "table_exists": _part(errors, "table", lambda: _table_exists(aws, table_name(config))),
+        "ebs": _part(errors, "ebs", lambda: _ebs(aws, config.region, _part({}, "identity", lambda: _identity(aws)))),
+    }
+    if config.release is not None:
+        _part(errors, "load_balancer", lambda: parts.update(_release(config.release, aws, errors)))
+    return _facts(config, errors, parts)
+
+
+def _gathered(
+    config: Config,
+    aws: Any,
+    errors: dict[str, str],
+    parts: dict[str, Any],
+    identity: Any,
+    environ: Mapping[str, str],
+    packer_version: Callable[[], tuple[int, ...]] | None,
+) -> Facts:
     parts["identity"] = identity
     if identity is not None and identity.principal:
         parts["rights"] = _part(
@@ -171,12 +197,17 @@ def gather(
     parts["ebs"] = _part(errors, "ebs", lambda: _ebs(aws, config.region, identity))
     if config.release is not None:
         _part(errors, "load_balancer", lambda: parts.update(_release(config.release, aws, errors)))
+    return _facts(config, errors, parts)
+
+
+def _facts(config: Config, errors: dict[str, str], parts: dict[str, Any]) -> Facts:
     return Facts(
         region=config.region,
         env=config.env,
         encrypt_boot=config.encrypt_boot,
         release=config.release,
         table=table_name(config),
+        config_region=config.config_region if config.config_region != config.region else "",
         errors=errors,
         **{k: v for k, v in parts.items() if v is not None},
     )

@@ -31,7 +31,10 @@ def way_out(subnet: Subnet, facts: Facts) -> tuple[str, list[str]]:
     route = subnet.default_route
     if reach == vpc.ALL:
         return (f"NAT gateway {route}" if route.startswith("nat-") else f"internet gateway {route} with public IPs"), []
-    return "VPC endpoints", [s for s in SERVICES if not vpc.reaches(reach, s)]
+    # A release in waves' instances read their config vars (SSM) in region:, which no endpoint of theirs serves.
+    return "VPC endpoints", [
+        s for s in SERVICES if not vpc.reaches(reach, s, elsewhere=bool(facts.config_region) and s == "ssm")
+    ]
 
 
 def _why_not(subnet: Subnet) -> str:
@@ -60,6 +63,11 @@ def instance_network(facts: Facts) -> Check:
     if bad:
         said = [
             f"subnet{'s' if len(where) > 1 else ''} {', '.join(where)}: {why}, and no VPC endpoint for {', '.join(missing)}"
+            + (
+                f" (config vars are read in {facts.config_region}, which no VPC endpoint here serves)"
+                if facts.config_region and "ssm" in missing
+                else ""
+            )
             for (why, missing), where in bad.items()
         ]
         return Check(

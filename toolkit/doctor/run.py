@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from toolkit import regions
 from toolkit.config import Config
 from toolkit.doctor import checks, network
 from toolkit.doctor.checks import FAIL, WARN, Check
-from toolkit.doctor.facts import Facts, gather
+from toolkit.doctor.facts import Facts, gather, gather_region
 
 MARKS = {checks.OK: "✓", WARN: "!", FAIL: "✗"}
 
@@ -59,17 +61,7 @@ def check_all(facts: Facts) -> DoctorResult:
         *checks.source_amis(facts),
         checks.packer_credentials(facts),
     ]
-    if facts.release is not None:
-        found += [
-            network.instance_network(facts),
-            network.lb_zones(facts),
-            network.lb_to_instances(facts),
-            checks.listener_actions(facts),
-            checks.smoke_port(facts),
-            checks.alarm_timing(facts),
-            checks.analysis(facts),
-            checks.stickiness(facts),
-        ]
+    found += _release_checks(facts)
     found += [checks.ebs_key(facts), checks.table(facts)]
     return DoctorResult(facts.env, tuple(found))
 
@@ -80,5 +72,31 @@ def doctor(
     environ: Mapping[str, str] = os.environ,
     packer_version: Callable[[], tuple[int, ...]] | None = None,
 ) -> DoctorResult:
-    """Read the account (read calls only) and check what would break the first bake or release."""
-    return check_all(gather(config, aws, environ, packer_version))
+    """Read the account (read calls only) and check what would break the first bake or release; with
+    ``release.regions``, each other region's release side too (its checks named ``name (region)``)."""
+    result = check_all(gather(config, aws, environ, packer_version))
+    for here, env in regions.each(config, aws):
+        if here.region != config.region:
+            result = DoctorResult(result.env, result.checks + check_region(gather_region(here, env)))
+    return result
+
+
+def check_region(facts: Facts) -> tuple[Check, ...]:
+    """The checks of one more region of a release in waves (pure), each named ``name (region)``."""
+    found = [*_release_checks(facts), checks.ebs_key(facts), checks.table(facts)]
+    return tuple(dataclasses.replace(c, name=f"{c.name} ({facts.region})") for c in found)
+
+
+def _release_checks(facts: Facts) -> list[Check]:
+    if facts.release is None:
+        return []
+    return [
+        network.instance_network(facts),
+        network.lb_zones(facts),
+        network.lb_to_instances(facts),
+        checks.listener_actions(facts),
+        checks.smoke_port(facts),
+        checks.alarm_timing(facts),
+        checks.analysis(facts),
+        checks.stickiness(facts),
+    ]

@@ -409,6 +409,47 @@ def test_a_seeded_classic_elb_passes_every_check(tmp_path):
     assert len(result.checks) == 14
 
 
+def test_a_seeded_release_in_waves_is_checked_in_each_region(tmp_path):
+    """``release.regions``: the second region's release side (its load balancer, network, groups, table) is checked
+    too, each line named with its region; the seeded regions have nothing to fix but the local analysis warning."""
+    import dataclasses
+
+    from toolkit import config
+    from toolkit.config import RegionWave
+    from toolkit.local import seed
+
+    cfg = config.load("local", ROOT)
+    west = RegionWave("us-west-2", seed.private_subnets("us-west-2"), (seed.instance_sg("us-west-2"),))
+    cfg = dataclasses.replace(
+        cfg,
+        copy_to_regions=("us-west-2",),
+        release=dataclasses.replace(cfg.release, regions=("us-east-1", west)),
+    )
+    result = doctor_on_a_seeded_stack(cfg, tmp_path)
+    assert [(c.name, c.status) for c in result.checks if c.status != "ok"] == [
+        ("analysis", "warn"),
+        ("analysis (us-west-2)", "warn"),
+    ]
+    assert [c.name for c in result.checks[14:]] == [
+        f"{name} (us-west-2)"
+        for name in (
+            "network",
+            "lb-zones",
+            "lb-to-instances",
+            "listener",
+            "smoke-port",
+            "alarms",
+            "analysis",
+            "stickiness",
+            "ebs-key",
+            "table",
+        )
+    ]
+    assert result.check("network (us-west-2)").line.startswith(
+        "2 instance subnet(s) reach SSM, Logs and S3 (NAT gateway nat-"
+    )
+
+
 def doctor_on_a_seeded_stack(cfg, tmp_path):
     """doctor's result on a local stack of its own, seeded for ``cfg`` as ``invoke local.up`` seeds it."""
     from toolkit.local import seed, stack

@@ -507,6 +507,38 @@ def test_network_names_each_way_out_and_groups_the_subnets_that_have_none():
     )
 
 
+def test_instances_reading_their_config_in_another_region_need_a_nat_or_internet_gateway():
+    """A release in waves: instances outside region: read their config vars there; their own SSM endpoint does not
+    serve another region's SSM (https://docs.aws.amazon.com/vpc/latest/privatelink/privatelink-access-aws-services.html)."""
+    elsewhere = facts(network=network_of(endpoints=ALL), config_region="eu-west-1")
+    assert network.way_out(subnet(), elsewhere) == ("VPC endpoints", ["ssm"])
+    assert network.way_out(
+        subnet("nat-1"), facts(network=network_of("nat-1", nat=True), config_region="eu-west-1")
+    ) == (
+        "NAT gateway nat-1",
+        [],
+    )
+    cut = tuple(dataclasses.replace(s, default_route="") for s in PRIVATE)
+    bad = network.instance_network(
+        facts(
+            subnets=cut,
+            network=network_of(
+                table="rtb-private",
+                endpoints=(*ALL[:2], Endpoint("vpc-1", "s3", "Gateway", ("rtb-private",), private_dns=False)),
+            ),
+            config_region="us-east-1",
+        )
+    )
+    assert (bad.status, bad.line) == (
+        "fail",
+        (
+            "subnets subnet-a (eu-west-1a), subnet-b (eu-west-1b): no route to a NAT or internet gateway, and no VPC "
+            "endpoint for ssm (config vars are read in us-east-1, which no VPC endpoint here serves): instances there "
+            "cannot load their config or ship logs; route 0.0.0.0/0 to a NAT gateway or add the endpoints"
+        ),
+    )
+
+
 ANALYSIS = Analysis(enabled=True)
 LOGS = AccessLogs(True, "web-logs", "web")
 
