@@ -19,6 +19,18 @@ classic``, another app: its own slots), with its own load on that ELB's URL:
   f  a release of a good build (rotation: green joins, blue leaves)
   g  a release of a build whose /health fails (it never gets InService: rolled back)
 
+or, with ``--only controls``, a release of a good build (a) and then each of a
+release's kinds of work alone, with no weight moving: what they cost the
+load's p99 on this machine's two cores, against the release's own phases:
+
+  x1 boot     the idle slot scaled up to the live slot's size and its instances healthy
+  x2 weights  the listener's weights to that slot (same build) 10%, 50%, back to 0, --watch/3 seconds each,
+              without gates: the traffic shift alone
+  x3 gates    the gates of a step's watch (health, alarms) for --watch seconds
+  x4 judge    a step's canary analysis, once: the idle slot against the live one over the last --watch seconds
+  x5 drain    the idle slot scaled to 0 and its instances stopped
+  x6          a release of another good build with the canary analysis off: a without the judge
+
 Per scenario: requests, failed (non-2xx or no answer), the longest gap
 without a success, p50/p99 latency against the steady state before it (the
 ``--steady`` seconds before it, with no release running), and the share
@@ -38,6 +50,7 @@ project's own config (``--pause``, no alarm).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -50,10 +63,13 @@ sys.path.insert(0, str(ROOT))
 from tests.integration.local.conftest import CACHE  # noqa: E402
 from tests.support import livebuilds  # noqa: E402
 from tests.support.load import Load  # noqa: E402
+from toolkit.canary import judge as judge_mod  # noqa: E402
+from toolkit.canary import sources  # noqa: E402
+from toolkit.config import Analysis  # noqa: E402
 from toolkit.errors import ReleaseError, RodeoError  # noqa: E402
 from toolkit.hosts import sandbox  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
-from toolkit.release import rollout  # noqa: E402
+from toolkit.release import judging, rollout, slots  # noqa: E402
 from toolkit.ui import Line, Silent  # noqa: E402
 
 REGION = "us-east-1"
@@ -91,8 +107,10 @@ def phases(begun: list[tuple[float, str]], start: float, end: float) -> dict[str
     return out
 
 
-def run(name: str, load: Load, action, steady_seconds: float) -> dict:
-    """Run one scenario under the load; its figures against the ``steady_seconds`` of steady state before it."""
+def run(name: str, load: Load, action, steady_seconds: float, phase: str = "") -> dict:
+    """Run one scenario under the load; its figures against the ``steady_seconds`` of steady state before it.
+
+    ``phase``: a control's name for its whole run (a release's phases come from its steps)."""
     time.sleep(steady_seconds)  # nothing runs but the load: the previous scenario's instances have stopped
     steady = load.summary(since=max(0.0, load.now() - steady_seconds))
     start = load.now()
@@ -113,11 +131,68 @@ def run(name: str, load: Load, action, steady_seconds: float) -> dict:
         steady_p99_ms=steady["p99_ms"],
         shares=load.shares(bucket=5.0, since=start),
         phases={
-            phase: load.summary(since=a, until=b)["p99_ms"]
-            for phase, (a, b) in phases(reporter.begun, start, end).items()
+            name: load.summary(since=a, until=b)["p99_ms"]
+            for name, (a, b) in ({phase: (start, end)} if phase else phases(reporter.begun, start, end)).items()
         },
     )
     return figures
+
+
+def controls(live, load: Load, steady: float, watch: float) -> list[dict]:
+    """x1-x4: a release's kinds of work alone (no weight moves), each under the load after its steady seconds."""
+    cfg, aws, env = live.cfg, live.aws, live.env
+    state = slots.read(env, aws)
+    live_slot, idle = state.active, state.other(state.active.name)
+    timeout = cfg.release.health_timeout_seconds
+
+    def boot(reporter):
+        slots.set_capacity(env, aws, idle.name, live_slot.desired, 0, live_slot.desired, live_slot.version)
+        if not slots.wait_in_service(env, aws, idle.name, live_slot.desired, timeout):
+            raise ReleaseError(f"{idle.name} did not get {live_slot.desired} healthy instance(s) in {timeout}s")
+        return Done("booted")
+
+    def weights(reporter):  # the idle slot runs the live build: traffic moves, nothing else happens
+        for share in (10, 50, 0):
+            with reporter.step(f"weight {share}%") as line:
+                rollout._shift(env, aws, {idle.name: share, live_slot.name: 100 - share}, cfg.release, line)
+            time.sleep(watch / 3)
+        return Done("shifted 10, 50, back to 0")
+
+    def gates(reporter):
+        with reporter.step("watching") as line:
+            rollout._watch(cfg, env, aws, slots.slot_weights(env, aws), watch, line)
+        return Done("watched")
+
+    def judge(reporter):  # once, as after a step's watch: reading the access logs and testing (the idle slot has none)
+        analysis = cfg.release.analysis
+        found = sources.sources(aws, analysis, judging.load_balancer_arn(env.listener_arn), env.groups)
+        now = time.time()
+        window = sources.window(found, env.target_groups, live_slot.name, idle.name, now - watch, now)
+        return Done(f"judged: {judge_mod.judge(window, analysis).verdict}")
+
+    def drain(reporter):
+        slots.set_capacity(env, aws, idle.name, 0, 0)
+        if not slots.wait_drained(env, aws, idle.name, timeout):
+            raise ReleaseError(f"{idle.name} did not empty in {timeout}s")
+        return Done("drained")
+
+    return [
+        run(name, load, action, steady, phase=name.split()[-1])
+        for name, action in (
+            ("x1 boot", boot),
+            ("x2 weights", weights),
+            ("x3 gates", gates),
+            ("x4 judge", judge),
+            ("x5 drain", drain),
+        )
+    ]
+
+
+class Done:
+    """A control's outcome, shaped as a release result is for ``run``."""
+
+    def __init__(self, what: str) -> None:
+        self.outcome, self.steps = what, ""
 
 
 def killed_then_rerun(project: Path, state: Path, ami: str) -> object:
@@ -134,8 +209,11 @@ def main() -> None:
     parser.add_argument("--pause", type=int, default=3)
     parser.add_argument("--steady", type=float, default=20.0, help="seconds of load alone before each scenario")
     parser.add_argument(
-        "--only", choices=("alb", "classic"), help="run only the ALB's scenarios (a-e) or the Classic ELB's (f, g)"
+        "--only",
+        choices=("alb", "classic", "controls"),
+        help="run only the ALB's scenarios (a-e), the Classic ELB's (f, g), or a and the controls (x1-x4)",
     )
+    parser.add_argument("--watch", type=float, default=20.0, help="seconds of the gates' and the judge's controls")
     args = parser.parse_args()
     stack.check_live_host()
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -151,7 +229,23 @@ def main() -> None:
         build = lambda version, fault="", app="web": livebuilds.build(st, ec2, parts, folder, version, fault, app)  # noqa: E731
         release = lambda ami: lambda reporter: rollout.release(cfg, aws, ami=ami, reporter=reporter)  # noqa: E731
         steady = args.steady
-        if args.only != "classic":
+        if args.only == "controls":
+            with Load(urls()[80], rate=args.rate, workers=12, max_seconds=1800) as load:
+                rows.append(run("a good release", load, release(build("1.0.0")), steady))
+                rows += controls(live, load, steady, args.watch)
+                unjudged = dataclasses.replace(
+                    cfg, release=dataclasses.replace(cfg.release, analysis=Analysis(enabled=False))
+                )
+                again = build("1.0.1")
+                rows.append(
+                    run(
+                        "x6 a, no analysis",
+                        load,
+                        lambda reporter: rollout.release(unjudged, aws, ami=again, reporter=reporter),
+                        steady,
+                    )
+                )
+        if args.only in (None, "alb"):
             with Load(urls()[80], rate=args.rate, workers=12, max_seconds=1800) as load:
                 # d right after a: a rollback undoes the last release that moved traffic, and b and c never finish one.
                 rows.append(run("a good release", load, release(build("1.0.0")), steady))
@@ -164,7 +258,7 @@ def main() -> None:
                 rows.append(
                     run("e kill -9, rerun", load, lambda _: killed_then_rerun(project, st.state_dir, killed), steady)
                 )
-        if args.only != "alb":
+        if args.only in (None, "classic"):
             classic = livebuilds.behind_classic(  # another app on the same stack, with an ELB and slots of its own
                 cfg,
                 app="webclassic",
