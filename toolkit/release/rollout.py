@@ -419,21 +419,26 @@ def _prepare(config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Report
         slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max, version)
         line["result"] = f"pinned to launch template version {version}, {cap.desired} instance(s) asked for"
     with reporter.step(f"waiting for {cap.desired} healthy instance(s) in {p.new_slot}") as line:
-        ok = slots.wait_in_service(
-            env,
-            aws,
-            p.new_slot,
-            cap.desired,
-            rel.health_timeout_seconds,
-            lambda n, total: line.note(f"instances healthy {n}/{total}"),
-            watch=lambda ids: _no_crash(config, aws, p.new_slot, ids),
-        )
-        if not ok:
-            healthy, total = slots.health(env, aws)[p.new_slot]
-            raise GateFailed(
-                f"{p.new_slot} has {healthy}/{cap.desired} healthy instance(s) ({total} in service) after {rel.health_timeout_seconds}s"
-            )
-        line["result"] = f"instances healthy {cap.desired}/{cap.desired}"
+        _wait_healthy(config, env, aws, p.new_slot, cap.desired, line)
+
+
+def _wait_healthy(config: Config, env: slots.Env, aws: Any, slot: str, count: int, line: Line) -> None:
+    """Until ``slot`` has ``count`` healthy instances (counting on ``line``); GateFailed after the health timeout or
+    at an instance's crash."""
+    timeout = slots.release_of(config).health_timeout_seconds
+    ok = slots.wait_in_service(
+        env,
+        aws,
+        slot,
+        count,
+        timeout,
+        lambda n, total: line.note(f"instances healthy {n}/{total}"),
+        watch=lambda ids: _no_crash(config, aws, slot, ids),
+    )
+    if not ok:
+        healthy, total = slots.health(env, aws)[slot]
+        raise GateFailed(f"{slot} has {healthy}/{count} healthy instance(s) ({total} in service) after {timeout}s")
+    line["result"] = f"instances healthy {count}/{count}"
 
 
 def _no_crash(config: Config, aws: Any, slot: str, ids: list[str]) -> None:
@@ -499,26 +504,10 @@ def _grow(
     cap = p.capacity
     if slots.desired_of(env, aws, p.new_slot) >= cap.desired:
         return
-    rel = slots.release_of(config)
     lock.check(aws, held, f"scaling {p.new_slot} up past its one box")
     with reporter.step(f"{p.new_slot} scaling up to {cap.desired} past its one box") as line:
         slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max)
-        ok = slots.wait_in_service(
-            env,
-            aws,
-            p.new_slot,
-            cap.desired,
-            rel.health_timeout_seconds,
-            lambda n, total: line.note(f"instances healthy {n}/{total}"),
-            watch=lambda ids: _no_crash(config, aws, p.new_slot, ids),
-        )
-        if not ok:
-            healthy, total = slots.health(env, aws)[p.new_slot]
-            raise GateFailed(
-                f"{p.new_slot} has {healthy} healthy of {total} instance(s) after {rel.health_timeout_seconds}s "
-                f"scaling up past its one box (wanted {cap.desired})"
-            )
-        line["result"] = f"{cap.desired} healthy"
+        _wait_healthy(config, env, aws, p.new_slot, cap.desired, line)
     timeline.mark(GATE, f"{p.new_slot}: {cap.desired} healthy instance(s)")
 
 
