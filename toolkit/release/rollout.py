@@ -451,7 +451,8 @@ def _no_crash(config: Config, aws: Any, slot: str, ids: list[str]) -> None:
 def _step_label(env: slots.Env, p: Plan, step: Any) -> str:
     """What a step does, as a person reads it: weights, or a Classic ELB's rotation."""
     if not env.classic:
-        return f"weight {step.new_weight}% on {p.new_slot}, {step.old_weight}% on {p.old_slot}"
+        boxed = " (one box)" if step.new_instances == 1 < p.capacity.desired else ""
+        return f"weight {step.new_weight}% on {p.new_slot}{boxed}, {step.old_weight}% on {p.old_slot}"
     if step.old_weight > 0:
         return f"{p.new_slot} joins {p.old_slot} behind Classic ELB {env.classic}"
     return f"{p.new_slot} alone behind Classic ELB {env.classic} ({p.old_slot} leaves, draining)"

@@ -174,3 +174,30 @@ def test_one_box_is_the_first_regions_first_step_only(moto_stack, project):
     assert result.outcome == "planned"
     counts = [[(s["new_weight"], s["new_instances"]) for s in w.release.plan["steps"]] for w in result.waves]
     assert counts == [[(10, 1), (50, 2), (100, 2)], [(10, 2), (50, 2), (100, 2)]]
+
+
+class Crash(BaseException):
+    """Unwinds a release the way a kill would leave it: nothing catches it."""
+
+
+def test_a_rerun_after_a_stop_in_the_second_wave_leaves_the_first_as_is_and_finishes_the_second(moto_stack, project):
+    world = Waves(moto_stack, project, [EAST, WEST])
+    amis = world.ami()
+    moved = []
+
+    def crash_at_the_second_waves_first_weight(model, **kwargs):
+        if model.name == "ModifyListener":
+            moved.append(WEST)
+            if len(moved) == 1:
+                raise Crash()
+
+    world.aws.client("elbv2", WEST).meta.events.register("after-call", crash_at_the_second_waves_first_weight)
+    with pytest.raises(Crash):
+        waves.release(world.cfg, world.aws, ami=amis[EAST], reporter=world.home.reporter)
+    assert world.state(WEST).weights == {"blue": 90, "green": 10}  # stopped at its 10% step
+    result = waves.release(world.cfg, world.aws, ami=amis[EAST], reporter=world.home.reporter)
+    assert [(w.region, w.outcome, w.serving) for w in result.waves] == [
+        (EAST, "unchanged", amis[EAST]),
+        (WEST, "released", amis[WEST]),
+    ]
+    assert result.waves[1].release.steps == [10, 50, 100] and moved == [WEST] * 4
