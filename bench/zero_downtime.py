@@ -28,8 +28,10 @@ load's p99 on this machine's two cores, against the release's own phases:
               without gates: the traffic shift alone
   x3 gates    the gates of a step's watch (health, alarms) for --watch seconds
   x4 judge    a step's canary analysis, once: the idle slot against the live one over the last --watch seconds
+  x4b judge   the same in a process of its own (the load generator shares the bench's interpreter: x4 shares its GIL)
   x5 drain    the idle slot scaled to 0 and its instances stopped
   x6          a release of another good build with the canary analysis off: a without the judge
+  x7          x6 without drawing the release's picture as it ends (it reads every access log of the release)
 
 Per scenario: requests, failed (non-2xx or no answer), the longest gap
 without a success, p50/p99 latency against the steady state before it (the
@@ -52,8 +54,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -69,7 +73,7 @@ from toolkit.config import Analysis  # noqa: E402
 from toolkit.errors import ReleaseError, RodeoError  # noqa: E402
 from toolkit.hosts import sandbox  # noqa: E402
 from toolkit.local import seed, stack  # noqa: E402
-from toolkit.release import judging, rollout, slots  # noqa: E402
+from toolkit.release import judging, report, rollout, slots  # noqa: E402
 from toolkit.ui import Line, Silent  # noqa: E402
 
 REGION = "us-east-1"
@@ -107,6 +111,78 @@ def phases(begun: list[tuple[float, str]], start: float, end: float) -> dict[str
     return out
 
 
+class CpuSampler:
+    """Every process's CPU time, read from /proc every ``interval`` seconds on the load's clock (``--cpu``; the
+    reading itself costs the bench's interpreter a little, so its p99 figures are for runs without it).
+
+    A process is counted by its kind: the moto server, HAProxy, an instance's processes (its cgroup says
+    ``rodeo-``), this bench (the load generator and the release), or its command's name.
+    """
+
+    def __init__(self, load: Load, interval: float = 1.0) -> None:
+        self.load, self.interval = load, interval
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._ticks = os.sysconf("SC_CLK_TCK")
+        self._kinds: dict[int, str] = {}
+
+    def start(self) -> "CpuSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            per: dict[str, float] = {}
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    stat = Path(f"/proc/{entry.name}/stat").read_text()
+                    fields = stat[stat.rindex(")") + 2 :].split()
+                    cpu = (int(fields[11]) + int(fields[12])) / self._ticks
+                    kind = self._kinds.get(int(entry.name)) or self._kind(int(entry.name), stat)
+                except (OSError, ValueError, IndexError):
+                    continue
+                per[f"{entry.name}:{kind}"] = cpu
+            self.samples.append((self.load.now(), per))
+
+    def _kind(self, pid: int, stat: str) -> str:
+        if pid == os.getpid():
+            kind = "bench (load and release)"
+        else:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            group = Path(f"/proc/{pid}/cgroup").read_text()
+            if "motoserver" in cmd:
+                kind = "moto server"
+            elif "/rodeo-" in group:
+                kind = "instances"
+            else:
+                kind = stat[stat.index("(") + 1 : stat.rindex(")")]
+        self._kinds[pid] = kind
+        return kind
+
+    def spent(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds per kind of process between ``start`` and ``end`` (processes that ended meanwhile: up to
+        their last sample)."""
+        before = next((per for at, per in reversed(self.samples) if at <= start), {})
+        after = next((per for at, per in reversed(self.samples) if at <= end), {})
+        out: dict[str, float] = {}
+        for key in set(before) | set(after):
+            used = after.get(key, 0.0) - before.get(key, 0.0) if key in after else 0.0
+            if used > 0:
+                kind = key.split(":", 1)[1]
+                out[kind] = out.get(kind, 0.0) + used
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+CPU: CpuSampler | None = None  # --cpu: the sampler of the running load
+
+
 def run(name: str, load: Load, action, steady_seconds: float, phase: str = "") -> dict:
     """Run one scenario under the load; its figures against the ``steady_seconds`` of steady state before it.
 
@@ -135,6 +211,13 @@ def run(name: str, load: Load, action, steady_seconds: float, phase: str = "") -
             for name, (a, b) in ({phase: (start, end)} if phase else phases(reporter.begun, start, end)).items()
         },
     )
+    if CPU is not None:
+        windows = {"steady": (start - steady_seconds, start)}
+        windows.update({phase: (start, end)} if phase else phases(reporter.begun, start, end))
+        figures["cpu"] = {
+            name: {"seconds": round(b - a, 1), **{k: round(v, 2) for k, v in CPU.spent(a, b).items()}}
+            for name, (a, b) in windows.items()
+        }
     return figures
 
 
@@ -170,6 +253,23 @@ def controls(live, load: Load, steady: float, watch: float) -> list[dict]:
         window = sources.window(found, env.target_groups, live_slot.name, idle.name, now - watch, now)
         return Done(f"judged: {judge_mod.judge(window, analysis).verdict}")
 
+    # The same judge in a process of its own (its imports done before the measure starts): what the analysis costs
+    # the load when it does not share the load generator's interpreter (and its GIL), as on AWS.
+    child = subprocess.Popen(
+        [sys.executable, "-c", JUDGE_ELSEWHERE, str(ROOT), str(live.project), aws.endpoint, live_slot.name, idle.name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout.readline().strip() == "ready"
+
+    def judge_elsewhere(reporter):
+        child.stdin.write(f"{watch}\n")
+        child.stdin.flush()
+        verdict = child.stdout.readline().strip()
+        child.wait(timeout=60)
+        return Done(f"judged in another process: {verdict}")
+
     def drain(reporter):
         slots.set_capacity(env, aws, idle.name, 0, 0)
         if not slots.wait_drained(env, aws, idle.name, timeout):
@@ -183,9 +283,45 @@ def controls(live, load: Load, steady: float, watch: float) -> list[dict]:
             ("x2 weights", weights),
             ("x3 gates", gates),
             ("x4 judge", judge),
+            ("x4b judge", judge_elsewhere),
             ("x5 drain", drain),
         )
     ]
+
+
+# x4b's child: python -c JUDGE_ELSEWHERE ROOT PROJECT ENDPOINT LIVE_SLOT IDLE_SLOT; says "ready" once imported, judges
+# the last N seconds when given N on stdin, prints the verdict.
+JUDGE_ELSEWHERE = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from toolkit import config
+from toolkit.canary import judge, sources
+from toolkit.local.environment import LocalEnvironment
+from toolkit.release import judging, slots
+cfg = config.load("local", sys.argv[2])
+aws = LocalEnvironment(region="us-east-1", endpoint=sys.argv[3])
+env = slots.resolve(cfg, aws)
+print("ready", flush=True)
+watch = float(sys.stdin.readline())
+found = sources.sources(aws, cfg.release.analysis, judging.load_balancer_arn(env.listener_arn), env.groups)
+now = time.time()
+window = sources.window(found, env.target_groups, sys.argv[4], sys.argv[5], now - watch, now)
+print(judge.judge(window, cfg.release.analysis).verdict, flush=True)
+"""
+
+
+def unpictured(cfg, aws, ami: str):
+    """A release of ``ami`` that draws no picture as it ends (``toolkit.release.report.write`` left out for it)."""
+
+    def action(reporter):
+        drawn = report.write
+        report.write = lambda *args, **kwargs: None
+        try:
+            return rollout.release(cfg, aws, ami=ami, reporter=reporter)
+        finally:
+            report.write = drawn
+
+    return action
 
 
 class Done:
@@ -214,6 +350,9 @@ def main() -> None:
         help="run only the ALB's scenarios (a-e), the Classic ELB's (f, g), or a and the controls (x1-x4)",
     )
     parser.add_argument("--watch", type=float, default=20.0, help="seconds of the gates' and the judge's controls")
+    parser.add_argument(
+        "--cpu", action="store_true", help="also print the CPU seconds each kind of process used per phase"
+    )
     args = parser.parse_args()
     stack.check_live_host()
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -231,6 +370,8 @@ def main() -> None:
         steady = args.steady
         if args.only == "controls":
             with Load(urls()[80], rate=args.rate, workers=12, max_seconds=1800) as load:
+                global CPU
+                CPU = CpuSampler(load).start() if args.cpu else None
                 rows.append(run("a good release", load, release(build("1.0.0")), steady))
                 rows += controls(live, load, steady, args.watch)
                 unjudged = dataclasses.replace(
@@ -245,6 +386,7 @@ def main() -> None:
                         steady,
                     )
                 )
+                rows.append(run("x7 x6, no picture", load, unpictured(unjudged, aws, build("1.0.2")), steady))
         if args.only in (None, "alb"):
             with Load(urls()[80], rate=args.rate, workers=12, max_seconds=1800) as load:
                 # d right after a: a rollback undoes the last release that moved traffic, and b and c never finish one.
@@ -291,6 +433,11 @@ def main() -> None:
             for phase, ms in r["phases"].items()
         ]
         print(f"  {r['name']}: " + ("; ".join(parts) if parts else "no phase (run in another process)"))
+    for r in rows:
+        for phase, spent in r.get("cpu", {}).items():
+            seconds = spent.pop("seconds")
+            top = ", ".join(f"{kind} {cpu / seconds:.2f}" for kind, cpu in list(spent.items())[:6])
+            print(f"  cpu (cores busy) {r['name']} {phase} ({seconds:g} s): {top}")
     for r in rows:
         print(
             f"{r['name']}: share by version every 5 s: " + "; ".join(f"{t:.0f}s {counts}" for t, counts in r["shares"])
