@@ -91,10 +91,7 @@ def release(
         found = choose(config, aws, ami, image, allow_unverified)
         ami = found["ImageId"]
         require_owner(found, config.app, image or rel.image)
-    env = slots.resolve(config, aws)
-    _check_alarms(config, aws, rel)
-    smoke.check_port(env, aws, rel)
-    judging.check(config, aws, env)
+    env = preflight(config, aws)
     target = pin.newest(config, aws)
     if plan_only:
         state = slots.read(env, aws)
@@ -660,6 +657,17 @@ def choose(config: Config, aws: Any, ami: str | None, image: str | None, allow_u
             f"bake one with 'invoke bake --image {name}', or pass --ami",
         )
     return found
+
+
+def preflight(config: Config, aws: Any) -> slots.Env:
+    """The release's resources, found (``slots.resolve``), and what would refuse it before it moves traffic: its
+    alarms, the smoke check's port, the canary analysis's data; the Env."""
+    rel = slots.release_of(config)
+    env = slots.resolve(config, aws)
+    _check_alarms(config, aws, rel)
+    smoke.check_port(env, aws, rel)
+    judging.check(config, aws, env)
+    return env
 
 
 def _check_alarms(config: Config, aws: Any, rel: Release) -> None:

@@ -4,8 +4,9 @@ Each region runs the ordinary release (``toolkit.release.rollout``) on its
 own load balancer, slots, lock and ledger, with the config as that region
 sees it (``toolkit.regions.in_region``) and the AMI's copy there: the AMI
 with the same ``rodeo:inputs-hash`` and ``rodeo:built-at`` (a bake's
-``copy_to_regions`` copies it, tags and verification included). Every copy is
-found before the first wave moves any traffic. With ``release.one_box``, the
+``copy_to_regions`` copies it, tags and verification included). Every copy,
+and every region's load balancer, slots and alarms, are found before the
+first wave moves any traffic. With ``release.one_box``, the
 first region's first step is the one-box wave: one instance of the new AMI
 takes that step's share, and the rest of its slot starts only after its watch.
 
@@ -138,6 +139,11 @@ def release(
         found = rollout.choose(config, aws, ami, image, allow_unverified)
         require_owner(found, config.app, image or rel.image)
         amis = {cfg.region: copy_in(config, env, found, image or rel.image) for cfg, env in regional}
+    for cfg, env in regional:  # every region's load balancer, slots and alarms, before the first wave moves traffic
+        try:
+            rollout.preflight(cfg, env)
+        except RodeoError as exc:
+            raise type(exc)(f"{cfg.region}: {exc.message}", exc.hint + " (no region was released)") from None
     own = held is None and not plan_only
     if own:
         held = lock.acquire(

@@ -167,6 +167,21 @@ def test_an_ami_without_a_copy_in_a_region_is_named_before_any_traffic_moves(mot
     assert {region: world.state(region) for region in world.regional} == before
 
 
+def test_a_region_missing_its_listener_is_named_before_any_traffic_moves(moto_stack, project):
+    world = Waves(moto_stack, project, [EAST, WEST])
+    elbv2 = world.aws.client("elbv2", WEST)
+    lb = elbv2.describe_load_balancers(Names=[world.cfg.app])["LoadBalancers"][0]["LoadBalancerArn"]
+    for listener in elbv2.describe_listeners(LoadBalancerArn=lb)["Listeners"]:
+        elbv2.delete_listener(ListenerArn=listener["ListenerArn"])
+    before = world.home.state()
+    amis = world.ami()
+    with pytest.raises(ReleaseError) as caught:
+        waves.release(world.cfg, world.aws, ami=amis[EAST], reporter=world.home.reporter)
+    assert caught.value.message.startswith(f"{WEST}: ") and "listener" in caught.value.message
+    assert caught.value.hint.endswith("(no region was released)")
+    assert world.home.state() == before
+
+
 def test_one_box_is_the_first_regions_first_step_only(moto_stack, project):
     world = Waves(moto_stack, project, [EAST, WEST], one_box=True)
     amis = world.ami()
