@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.integration.release.conftest import World, make_config
-from toolkit import regions
+from toolkit import configchange, regions
 from toolkit.errors import ConfigError, ImageError, ReleaseError
 from toolkit.release import history, ledger, setup, slots, waves
 from toolkit.release import status as release_status
@@ -103,6 +103,15 @@ def test_each_region_is_released_in_turn_and_the_result_says_what_each_runs(moto
         f"{EAST}:",
         f"{WEST}:",
     ]
+    # A config change is a release in waves too: every region takes the new config version of region: (us-east-1).
+    changed = configchange.set_vars(world.cfg, world.aws, {"GREETING": "hi"}, reporter=world.home.reporter)
+    assert changed.outcome == "released" and changed.version == 1
+    assert [(w.region, w.outcome, w.serving, w.serving_config) for w in changed.release.waves] == [
+        (EAST, "released", amis[EAST], 1),
+        (WEST, "released", amis[WEST], 1),
+    ]
+    assert world.user_data(WEST)["config_parameters"] == world.user_data(EAST)["config_parameters"]
+    assert world.aws.client("ssm", WEST).describe_parameters()["Parameters"] == []
     again = setup.ensure_everywhere(world.cfg, world.aws)
     assert [(region, done["created"]) for region, done in again] == [(EAST, []), (WEST, [])]
     assert all(f"load balancer {world.cfg.app}" in done["found"] for _, done in again)
