@@ -103,3 +103,21 @@ def test_write_is_atomic_and_private(tmp_path):
     st = out.stat()
     assert out.read_text() == 'A="2"\n' and stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == os.getuid()
     assert [p.name for p in out.parent.iterdir()] == ["config.env"]
+
+
+@pytest.mark.parametrize(
+    "user_data, region",
+    [
+        (
+            b'{"rodeo": {"config_version": 1, "config_region": "us-east-1"}}',
+            "us-east-1",
+        ),  # a release in waves, elsewhere
+        (b'{"rodeo": {"config_version": 1}}', None),  # in region: itself: the instance's own region
+        (b'{"rodeo": {"config_region": "not a region"}}', None),
+        (b'{"rodeo": {"config_region": 7}}', None),
+        (b"#!/bin/sh\necho hi\n", None),
+        (None, None),
+    ],
+)
+def test_the_config_region_is_the_one_the_user_data_names_else_the_instances_own(user_data, region):
+    assert loader.config_region(user_data) == region

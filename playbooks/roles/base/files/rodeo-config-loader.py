@@ -56,13 +56,9 @@ class LoadError(Exception):
 
 def references(user_data: bytes | None) -> tuple[int, list[tuple[str, str, int]]]:
     """``(config version, [(parameter name, key, version), ...])`` named by ``user_data``; ``(0, [])`` when it names none."""
-    try:
-        doc = json.loads(user_data or b"")
-    except ValueError:
+    rodeo = _rodeo(user_data)
+    if rodeo is None:
         return 0, []  # not Rodeo's user data (a script, or none)
-    rodeo = doc.get("rodeo") if isinstance(doc, dict) else None
-    if not isinstance(rodeo, dict):
-        return 0, []
     refs = []
     for ref in rodeo.get("config_parameters") or []:
         found = REF_RE.match(str(ref))
@@ -77,13 +73,18 @@ def references(user_data: bytes | None) -> tuple[int, list[tuple[str, str, int]]
 
 def config_region(user_data: bytes | None) -> str | None:
     """The region holding the config vars (``config_region``: rodeo.yml's ``region:`` in a release in waves), or None: this one."""
+    region = (_rodeo(user_data) or {}).get("config_region")
+    return region if isinstance(region, str) and re.match(r"^[a-z]{2}(-[a-z]+)+-[0-9]$", region) else None
+
+
+def _rodeo(user_data: bytes | None) -> dict | None:
+    """The ``rodeo`` object of the user data (JSON), or None when it is not Rodeo's (a script, or none)."""
     try:
         doc = json.loads(user_data or b"")
     except ValueError:
         return None
     rodeo = doc.get("rodeo") if isinstance(doc, dict) else None
-    region = rodeo.get("config_region") if isinstance(rodeo, dict) else None
-    return region if isinstance(region, str) and re.match(r"^[a-z]{2}(-[a-z]+)+-[0-9]$", region) else None
+    return rodeo if isinstance(rodeo, dict) else None
 
 
 def quote(value: str) -> str:
