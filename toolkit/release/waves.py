@@ -156,6 +156,8 @@ def release(
                 f"wave {i + 1}/{len(regional)}: {cfg.region}" + (" (one box first)" if cfg.release.one_box else "")
             )
             try:
+                if held is not None and i != home:  # another region checks only its own lock: check region:'s too
+                    lock.check(aws, held, f"wave {i + 1} in {cfg.region}")
                 result = rollout.release(
                     cfg,
                     env,

@@ -14,6 +14,7 @@ from toolkit import configchange, regions
 from toolkit.errors import ConfigError, ImageError, ReleaseError
 from toolkit.release import history, ledger, setup, slots, waves
 from toolkit.release import status as release_status
+from toolkit.ui import Silent
 
 EAST, WEST, EU = "us-east-1", "us-west-2", "eu-west-1"
 
@@ -161,6 +162,29 @@ def test_a_wave_failing_its_gates_is_rolled_back_and_the_regions_after_it_are_no
         waves.rollback(world.cfg, world.aws, region="ap-south-1")
     west = history.read(*regions.one(world.cfg, world.aws, WEST))
     assert [(e["number"], e["outcome"]) for e in west.to_dict()["releases"]] == [(1, "rolled_back")]
+
+
+def test_a_lock_of_region_taken_over_between_waves_stops_the_next_wave(moto_stack, project):
+    world = Waves(moto_stack, project, [EAST, WEST])
+    amis = world.ami()
+    table = world.aws.client("dynamodb")
+
+    class TakenBetweenWaves(Silent):
+        def info(self, message: str) -> None:
+            if message.startswith("wave 2/2"):  # as --break-lock from another host would
+                item = {"pk": {"S": f"{world.cfg.env}#lock"}, "sk": {"S": "lock"}, "token": {"S": "theirs"}}
+                table.put_item(TableName=f"rodeo-{world.cfg.app}", Item={**item, "by": {"S": "ci@elsewhere"}})
+            super().info(message)
+
+    with pytest.raises(ReleaseError) as caught:
+        waves.release(world.cfg, world.aws, ami=amis[EAST], reporter=TakenBetweenWaves())
+    assert caught.value.message.startswith(
+        f"the release in waves stopped in {WEST} (wave 2/2): this run lost the lock, now held by ci@elsewhere"
+    )
+    assert [(w.region, w.outcome) for w in caught.value.result.waves] == [(EAST, "released"), (WEST, "failed")]
+    assert (
+        world.state(WEST).green.desired == 0 and ledger.recent(world.regional[WEST][0], world.regional[WEST][1]) == []
+    )
 
 
 def test_an_ami_without_a_copy_in_a_region_is_named_before_any_traffic_moves(moto_stack, project):
