@@ -49,6 +49,7 @@ from toolkit.config import Config
 from toolkit.configvars.versions import parameter_path
 from toolkit.errors import ConfigError, ReleaseError
 from toolkit.logs import group as log_group
+from toolkit.regions import in_region, waves
 from toolkit.table import table_name
 
 PURPOSES = ("bake", "verify", "release", "run", "prune", "logs")  # what Rodeo's own runs call: "all"
@@ -167,10 +168,8 @@ def _everywhere(config: Config, builder: Any) -> list[Grant]:
     """``builder``'s statements for every region of the waves, one statement per Sid: their resources and condition
     values together (``region:`` alone without waves)."""
     merged: dict[str, Grant] = {}
-    for wave in (config.release.regions if config.release else ()) or (config.region,):
-        name = wave if isinstance(wave, str) else wave.region
-        here = dataclasses.replace(config, region=name, home_region=config.config_region)
-        for g in builder(here):
+    for wave in waves(config):
+        for g in builder(in_region(config, wave)):
             seen = merged.get(g.sid)
             if seen is None:
                 merged[g.sid] = g

@@ -24,7 +24,6 @@ from the start, and ``invoke rollback`` has something to return to.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
@@ -329,10 +328,7 @@ def seed_release(config: Config) -> Callable[[Any], None]:
 
     def seed(aws: Any) -> None:
         _instance_profile(aws, config)
-        waves = [
-            (regions.in_region(config, wave, first=i == 0), in_region_of(aws, wave.region))
-            for i, wave in enumerate(regions.waves(config))
-        ]
+        waves = regions.each(config, aws)
         for here, there in waves:
             if there.region != aws.region:
                 seed_base(aws.stack, there)
@@ -345,11 +341,6 @@ def seed_release(config: Config) -> Callable[[Any], None]:
     settings = hashlib.sha256(repr(config.release).encode()).hexdigest()[:16]
     seed.seed_key = f"release:{config.region}:{config.app}:{settings}"
     return seed
-
-
-def in_region_of(aws: Any, region: str) -> Any:
-    """``aws`` (the stack's environment) with ``region`` as its own: the clients it makes default to it."""
-    return aws if region == aws.region else dataclasses.replace(aws, region=region)
 
 
 def _release_side(config: Config, aws: Any) -> None:
