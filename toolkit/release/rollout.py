@@ -256,6 +256,8 @@ def _execute(
         scaling.apply(
             config, env, aws, p.new_slot, reporter, before=lambda: lock.check(aws, held, f"scaling of {p.new_slot}")
         )
+        if env.classic and p.resume == "shift":
+            _rejoin(env, aws, rel, reporter)
         for step in p.steps:
             weights = {p.new_slot: step.new_weight, p.old_slot: step.old_weight}
             needs = _needs(rel, p, step)
@@ -483,6 +485,20 @@ def _joined(env: slots.Env, aws: Any, slot: str, rel: Release, line: Line) -> No
         raise GateFailed(
             f"{slot} has {healthy}/{total} instance(s) InService on Classic ELB {env.classic} after {rel.health_timeout_seconds}s"
         )
+
+
+def _rejoin(env: slots.Env, aws: Any, rel: Release, reporter: Reporter) -> None:
+    """A rerun of a rotation a stopped run left half done: first, every slot attached to the Classic ELB InService there.
+
+    The stopped run may have died between attaching a slot and its instances
+    passing the ELB's checks; until they do, the ELB sends them nothing and the
+    gates would count them unhealthy.
+    """
+    attached = slots.slot_weights(env, aws)
+    for slot, (healthy, total) in slots.health(env, aws).items():
+        if attached[slot] > 0 and healthy < total:
+            with reporter.step(f"{slot} joining Classic ELB {env.classic} (attached by the stopped run)") as line:
+                _joined(env, aws, slot, rel, line)
 
 
 def _needs(rel: Release, p: Plan, step: Any) -> dict[str, int]:
