@@ -258,11 +258,13 @@ def _execute(
         )
         if env.classic and p.resume == "shift":
             _rejoin(env, aws, rel, reporter)
+        grown = not rel.one_box  # a one-box release's slot grows to its size before its first step past the box
         for step in p.steps:
             weights = {p.new_slot: step.new_weight, p.old_slot: step.old_weight}
             needs = _needs(rel, p, step)
-            if step.new_instances > 1:
+            if not grown and step.new_instances > 1:
                 _grow(config, env, aws, p, reporter, held, timeline)
+                grown = True
             _gates(config, env, aws, weights, "before the weight change", needs)
             lock.check(aws, held, f"weight {step.new_weight}% on {p.new_slot}")
             with reporter.step(_step_label(env, p, step)) as line:
@@ -510,17 +512,16 @@ def _needs(rel: Release, p: Plan, step: Any) -> dict[str, int]:
 def _grow(
     config: Config, env: slots.Env, aws: Any, p: Plan, reporter: Reporter, held: lock.Lock, timeline: Timeline
 ) -> None:
-    """After a one-box step: the new slot to its full size, every instance healthy, before the next step's weight.
+    """Past a one-box step: the new slot to its full size and every instance healthy, before the next step's weight.
 
-    Nothing is asked of AWS when the slot already runs its size (every step
-    after the first, or a rerun past the one box).
+    A rerun past the box finds the size asked for already (perhaps with
+    instances still booting: a stop right after asking) and only waits.
     """
     cap = p.capacity
-    if slots.desired_of(env, aws, p.new_slot) >= cap.desired:
-        return
-    lock.check(aws, held, f"scaling {p.new_slot} up past its one box")
     with reporter.step(f"{p.new_slot} scaling up to {cap.desired} past its one box") as line:
-        slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max)
+        if slots.desired_of(env, aws, p.new_slot) < cap.desired:
+            lock.check(aws, held, f"scaling {p.new_slot} up past its one box")
+            slots.set_capacity(env, aws, p.new_slot, cap.desired, cap.min, cap.max)
         _wait_healthy(config, env, aws, p.new_slot, cap.desired, line)
     timeline.mark(GATE, f"{p.new_slot}: {cap.desired} healthy instance(s)")
 

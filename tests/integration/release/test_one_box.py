@@ -86,3 +86,26 @@ def test_a_rerun_after_a_stop_during_the_one_box_boxes_again_then_grows(make_wor
     _watch_weights(again, seen)
     result = rollout.release(again.cfg, again.aws, ami=ami, reporter=again.reporter)
     assert result.outcome == "released" and seen == [(10, 1, 1), (50, 2, 2), (100, 2, 2)]
+
+
+def test_a_rerun_after_a_stop_while_growing_past_the_box_waits_for_the_new_instances(make_world):
+    world = make_world(one_box=True)
+    ami = world.ami()
+
+    def crash_when_growing(http_response, parsed, model, **kwargs):
+        if "Error" not in parsed and world.state().green.desired == 2:
+            raise Crash()  # the group was asked for 2: the second instance is not healthy yet
+
+    world.aws.client("autoscaling").meta.events.register(
+        "after-call.autoscaling.UpdateAutoScalingGroup", crash_when_growing
+    )
+    with pytest.raises(Crash):
+        rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
+    state = world.state()
+    assert (state.green.weight, state.green.desired) == (10, 2) and state.green.healthy < 2
+    again = world.__class__(world.cfg, world.url, world.stack)
+    again.env = world.env
+    seen = []
+    _watch_weights(again, seen)
+    result = rollout.release(again.cfg, again.aws, ami=ami, reporter=again.reporter)
+    assert result.outcome == "released" and seen == [(10, 2, 2), (50, 2, 2), (100, 2, 2)]
