@@ -85,6 +85,17 @@ PATCHES: tuple[Patch, ...] = (
         ("tests/unit/local/test_motopatches.py::test_the_server_lists_motos_folder_once",),
     ),
     Patch(
+        f"{M}:_requests_without_rescans",
+        {
+            "moto.ec2.models.instances:InstanceBackend.get_instance_by_id": ("self", "instance_id"),
+            "moto.core.responses:method_names_from_class": ("clazz",),
+        },
+        "an instance is found without copying every reservation; a response class's methods are listed once",
+        "each target health answer copied every reservation ever made (a tenth of the release tests' server CPU, "
+        "growing with the server's age), and each request listed its class's methods with inspect",
+        ("tests/unit/local/test_motopatches.py::test_an_instance_is_found_without_copies_and_methods_listed_once",),
+    ),
+    Patch(
         f"{M}:_atomic_dynamodb_requests",
         {"moto.dynamodb.responses:DynamoHandler.call_action": ACTION},
         "the server answers one DynamoDB request at a time",

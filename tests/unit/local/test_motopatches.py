@@ -111,6 +111,36 @@ def test_the_server_lists_motos_folder_once():
     assert done.stdout.split() == ["['ec2',", "'elbv2',", "'ec2',", "'autoscaling']", "0"]
 
 
+RESCANS = """
+import copy, inspect
+from moto.core import DEFAULT_ACCOUNT_ID, responses
+from moto.ec2.models import ec2_backends
+from moto.elbv2.responses import ELBV2Response
+from toolkit.local import motoserver
+ec2 = ec2_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+ami = next(iter(ec2.amis))
+made = [i.id for r in range(3) for i in ec2.run_instances(ami, 2, None, [], is_instance_type_default=True).instances]
+motoserver._requests_without_rescans()
+copies, listings = [], []
+real_copy, real_members = copy.copy, inspect.getmembers
+copy.copy = lambda obj: copies.append(obj) or real_copy(obj)
+inspect.getmembers = lambda *a, **k: listings.append(a) or real_members(*a, **k)
+found = [ec2.get_instance_by_id(i).id for i in made]
+names = [responses.method_names_from_class(ELBV2Response) for _ in range(3)]
+print(found == made, ec2.get_instance_by_id("i-0123456789abcdef0"), len(copies))
+print("describe_target_health" in names[0], names[0] == names[2], len(listings))
+"""
+
+
+def test_an_instance_is_found_without_copies_and_methods_listed_once():
+    """Six instances in three reservations: each found by id (an unknown id is None) with no reservation copied;
+    a class's methods listed three times with one look at the class."""
+    done = subprocess.run(
+        [sys.executable, "-c", RESCANS], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True
+    )
+    assert done.stdout.split() == ["True", "None", "0", "True", "True", "1"]
+
+
 def test_a_dynamodb_request_is_answered_under_the_lock():
     """While one DynamoDB request is answered, another thread cannot take the lock; after it, it can."""
     from toolkit.local.motoserver import DYNAMODB, one_at_a_time
