@@ -98,11 +98,16 @@ class World:
         stack.up(self.stack, REGION, seeders=(seed.seed_release(self.cfg),))
         self.env = slots.resolve(self.cfg, self.aws)
         # Its targets are "initial" for a moment (toolkit.local.awsrules): a test starts from a serving environment.
+        # Polled on blue's health alone (two calls), not the whole state (eight), many times a test.
         deadline = time.monotonic() + 30
-        while self.state().blue.healthy < self.cfg.release.capacity.min and time.monotonic() < deadline:
+        while self.healthy("blue") < self.cfg.release.capacity.min and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert self.state().blue.healthy >= self.cfg.release.capacity.min, self.state()
+        assert self.healthy("blue") >= self.cfg.release.capacity.min, self.state()
         return self
+
+    def healthy(self, slot):
+        """How many of ``slot``'s instances are healthy (behind a Classic ELB: InService once attached)."""
+        return slots.health(self.env, self.observer)[slot][0]
 
     def state(self):
         return slots.read(self.env, self.observer)
