@@ -26,6 +26,15 @@ def _watch_weights(world, seen, then=None):
     world.aws.client("elbv2").meta.events.register("after-call", after)
 
 
+def _rerun(world, ami):
+    """The release of ``ami`` run again on fresh clients (the stopped run's hooks left behind): (result, weights seen)."""
+    again = world.__class__(world.cfg, world.url, world.stack)
+    again.env = world.env
+    seen = []
+    _watch_weights(again, seen)
+    return rollout.release(again.cfg, again.aws, ami=ami, reporter=again.reporter), seen
+
+
 def test_the_first_step_goes_to_one_instance_and_the_rest_start_after_its_watch(make_world):
     world = make_world(one_box=True)
     ami = world.ami()
@@ -80,11 +89,7 @@ def test_a_rerun_after_a_stop_during_the_one_box_boxes_again_then_grows(make_wor
         rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
     assert first == [(10, 1, 1)]
     assert ledger.recent(world.cfg, world.aws, 1)[0]["outcome"] == "in_progress"
-    again = world.__class__(world.cfg, world.url, world.stack)
-    again.env = world.env
-    seen = []
-    _watch_weights(again, seen)
-    result = rollout.release(again.cfg, again.aws, ami=ami, reporter=again.reporter)
+    result, seen = _rerun(world, ami)
     assert result.outcome == "released" and seen == [(10, 1, 1), (50, 2, 2), (100, 2, 2)]
 
 
@@ -103,9 +108,5 @@ def test_a_rerun_after_a_stop_while_growing_past_the_box_waits_for_the_new_insta
         rollout.release(world.cfg, world.aws, ami=ami, reporter=world.reporter)
     state = world.state()
     assert (state.green.weight, state.green.desired) == (10, 2) and state.green.healthy < 2
-    again = world.__class__(world.cfg, world.url, world.stack)
-    again.env = world.env
-    seen = []
-    _watch_weights(again, seen)
-    result = rollout.release(again.cfg, again.aws, ami=ami, reporter=again.reporter)
+    result, seen = _rerun(world, ami)
     assert result.outcome == "released" and seen == [(10, 2, 2), (50, 2, 2), (100, 2, 2)]
