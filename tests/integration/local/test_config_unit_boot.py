@@ -25,7 +25,7 @@ import pytest
 from tests.integration.local.conftest import CACHE
 from toolkit.errors import SandboxError, StackError
 from toolkit.hosts import sandbox
-from toolkit.local import stack
+from toolkit.local import cgroups, stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[3]
@@ -95,8 +95,27 @@ def test_the_app_starts_after_the_loader_failed_once(machine):
     for name, text in (("rodeo-config.service", unit), ("app.service", APP), ("report.service", REPORT)):
         (systemd / name).write_text(text)
         (wants / name).symlink_to(f"/etc/systemd/system/{name}")
-    name = f"rodeo-test-{uuid.uuid4().hex[:8]}"
-    booted = subprocess.run(
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    # In a cgroup of its own, as the stack's instances boot: nspawn --keep-unit makes its payload and supervisor
+    # cgroups where it starts, and left them empty beside the worker's own.
+    folders = cgroups.folders_for(name)
+    try:
+        booted = _boot(merged, report, f"{cgroups.PREFIX}{name}", folders)
+        ran_in = [f for f in folders if (f / "payload").is_dir()]
+    finally:
+        cgroups.remove(folders)
+    assert ran_in == folders and [f for f in folders if f.exists()] == []
+    console = re.sub(r"\x1b\[[0-9;]*m", "", booted.stdout + booted.stderr)
+    assert "Dependency failed for app.service" in console, console[-3000:]  # the first try failed the app's start job
+    # app, loader, restarts of the loader
+    assert (report / "out").read_text().split() == ["active", "active", "1"], [
+        line for line in console.splitlines() if ".service" in line
+    ]
+
+
+def _boot(merged: Path, report: Path, name: str, folders: list[Path]) -> subprocess.CompletedProcess:
+    """Boot ``merged`` until its report service powers it off, nspawn started in ``folders``."""
+    return subprocess.run(
         [
             "systemd-nspawn",
             "-q",
@@ -114,10 +133,5 @@ def test_the_app_starts_after_the_loader_failed_once(machine):
         capture_output=True,
         text=True,
         timeout=120,
+        preexec_fn=lambda: cgroups.enter(folders),
     )
-    console = re.sub(r"\x1b\[[0-9;]*m", "", booted.stdout + booted.stderr)
-    assert "Dependency failed for app.service" in console, console[-3000:]  # the first try failed the app's start job
-    # app, loader, restarts of the loader
-    assert (report / "out").read_text().split() == ["active", "active", "1"], [
-        line for line in console.splitlines() if ".service" in line
-    ]
