@@ -98,7 +98,7 @@ class World:
         stack.up(self.stack, REGION, seeders=(seed.seed_release(self.cfg),))
         self.env = slots.resolve(self.cfg, self.aws)
         # Its targets are "initial" for a moment (toolkit.local.awsrules): a test starts from a serving environment.
-        # Polled on blue's health alone (two calls), not the whole state (eight), many times a test.
+        # Polled on the slots' health alone (three calls), not the whole state (eight), many times a test.
         deadline = time.monotonic() + 30
         while self.healthy("blue") < self.cfg.release.capacity.min and time.monotonic() < deadline:
             time.sleep(0.1)
