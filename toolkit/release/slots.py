@@ -140,11 +140,11 @@ def read(env: Env, aws: Any) -> State:
     )
 
 
-def health(env: Env, aws: Any) -> dict[str, tuple[int, int]]:
-    """Slot -> (healthy, in service) now; the cheap read the gates repeat."""
+def health(env: Env, aws: Any, of: tuple[str, ...] = SLOTS) -> dict[str, tuple[int, int]]:
+    """Slot -> (healthy, in service) now, for the slots ``of`` (default both); the cheap read the gates repeat."""
     groups = _groups(env, aws)
     out = {}
-    for slot in SLOTS:
+    for slot in of:
         in_service = _in_service(groups[slot])
         out[slot] = (len(healthy_targets(env, aws, slot) & in_service), len(in_service))
     return out

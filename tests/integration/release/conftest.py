@@ -18,7 +18,7 @@ from toolkit import config as config_mod
 from toolkit.local import seed, stack
 from toolkit.local.environment import LocalEnvironment
 from toolkit.release import slots
-from toolkit.release.planner import violations_of
+from toolkit.release.planner import SLOTS, violations_of
 from toolkit.release.watch import AlarmTiming
 from toolkit.ui import Silent
 
@@ -98,16 +98,16 @@ class World:
         stack.up(self.stack, REGION, seeders=(seed.seed_release(self.cfg),))
         self.env = slots.resolve(self.cfg, self.aws)
         # Its targets are "initial" for a moment (toolkit.local.awsrules): a test starts from a serving environment.
-        # Polled on the slots' health alone (three calls), not the whole state (eight), many times a test.
-        deadline = time.monotonic() + 30
+        # Polled on blue's health alone (two calls), not the whole state (eight), as often as a release polls.
+        deadline, pauses = time.monotonic() + 30, slots.poll_pauses()
         while self.healthy("blue") < self.cfg.release.capacity.min and time.monotonic() < deadline:
-            time.sleep(0.1)
+            time.sleep(next(pauses))
         assert self.healthy("blue") >= self.cfg.release.capacity.min, self.state()
         return self
 
     def healthy(self, slot):
         """How many of ``slot``'s instances are healthy (behind a Classic ELB: InService once attached)."""
-        return slots.health(self.env, self.observer)[slot][0]
+        return slots.health(self.env, self.observer, of=(slot,))[slot][0]
 
     def state(self):
         return slots.read(self.env, self.observer)
@@ -136,17 +136,17 @@ class World:
         """Messages for every weighted slot below the healthy minimum (empty when fine).
 
         Read after every mutating call of a crash or fault test: only what the
-        invariant needs (the listener's weights, the groups and the target
-        health: four calls), not ``state`` (the launch template and the
-        target groups' attributes too).
+        invariant needs (the listener's weights, then the groups and the
+        target health of the slots with weight: three calls while one slot
+        serves), not ``state`` (the launch template and the target groups'
+        attributes too). A slot without weight breaks nothing, whatever its health.
         """
         if self.env.classic:
             return self._classic_shortfall()
-        return violations_of(
-            slots.slot_weights(self.env, self.observer),
-            {slot: healthy for slot, (healthy, _) in slots.health(self.env, self.observer).items()},
-            self.cfg.release,
-        )
+        weights = slots.slot_weights(self.env, self.observer)
+        weighted = tuple(slot for slot in SLOTS if weights[slot] > 0)
+        health = slots.health(self.env, self.observer, of=weighted) if weighted else {}
+        return violations_of(weights, {slot: health.get(slot, (0, 0))[0] for slot in SLOTS}, self.cfg.release)
 
     def _classic_shortfall(self):
         """Behind a Classic ELB, which sends only to InService instances: a message when the attached slots together
