@@ -98,31 +98,34 @@ def app_source_vars(cfg, bake_dir: Path) -> None:
     )
 
 
+def provision_once(cfg, image: str, host: SshHost, bake_dir: Path) -> dict:
+    """Provision ``image`` on ``host``; the run's counts, output and record."""
+    out = io.StringIO()
+    app_source_vars(cfg, bake_dir)
+    counts = provision.run(cfg, image, host, bake_dir, out=out)
+    record = json.loads((bake_dir / provision.RECORD).read_text())
+    return {"counts": counts, "output": out.getvalue(), "record": record}
+
+
 def provision_twice(cfg, image: str, host: SshHost, bake_dir: Path) -> dict:
     """Provision, then again: the second run must change nothing. Returns the first run's counts, output and record.
 
     The images compare because the seal removes apt's binary caches (var/cache/apt/*.bin), whose
     bytes depend on when apt built them.
     """
-    out = io.StringIO()
-    app_source_vars(cfg, bake_dir)
-    counts = provision.run(cfg, image, host, bake_dir, out=out)
-    record = json.loads((bake_dir / provision.RECORD).read_text())
+    made = provision_once(cfg, image, host, bake_dir)
     # ansible-runner adds a run's events to those already in its artifacts folder: keep the first run's apart
     (bake_dir / "ansible/artifacts/provision").rename(bake_dir / "ansible/artifacts/provision-first")
     again = provision.run(cfg, image, host, bake_dir, out=io.StringIO())
     assert again["changed"] == 0 and again["failures"] == 0, f"{image}: a second run changed something: {again}"
-    return {"counts": counts, "output": out.getvalue(), "record": record}
+    return made
 
 
 def provision_once_and_seal(cfg, image: str, host: SshHost, bake_dir: Path) -> dict:
     """Provision and seal: the image plain Ansible makes (the run Mitogen's is compared with)."""
-    out = io.StringIO()
-    app_source_vars(cfg, bake_dir)
-    counts = provision.run(cfg, image, host, bake_dir, out=out)
-    record = json.loads((bake_dir / provision.RECORD).read_text())
+    made = provision_once(cfg, image, host, bake_dir)
     seal.seal(host, bake_dir, {})
-    return {"counts": counts, "output": out.getvalue(), "record": record}
+    return made
 
 
 def bake_as_the_pipeline_does(cfg, image: str, host: SshHost, bake_dir: Path) -> dict:
