@@ -547,9 +547,12 @@ def targets_checked_before_healthy(scale: float, clock: Callable[[], float] = ti
 
     AWS (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html):
     a target is ``initial`` (``Elb.RegistrationInProgress``, then
-    ``Elb.InitialHealthChecking``) until it passes ``HealthyThresholdCount``
-    consecutive checks, one every ``HealthCheckIntervalSeconds``; a target
-    whose instance is terminated is ``unused`` (``Target.InvalidState``).
+    ``Elb.InitialHealthChecking``) until it passes a check, one every
+    ``HealthCheckIntervalSeconds`` ("After your target is registered, it must
+    pass one health check to be considered healthy"); a target whose instance
+    is terminated is ``unused`` (``Target.InvalidState``). Here a new target
+    waits for ``HealthyThresholdCount`` intervals, longer than AWS (never more
+    forgiving), so the release tests without the live stack see it not ready.
     moto 5.2.6 answers ``healthy`` for every registered target at once, and
     for one whose instance an Auto Scaling group terminated (scaling in does
     not deregister it), so a release's health gates never saw a target that

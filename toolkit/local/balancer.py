@@ -305,6 +305,12 @@ class HAProxy:
             parts.append(f"set server {target} health down")
         self.command(";".join(parts))
 
+    def mark_up(self, backend: str, name: str) -> None:
+        """Force a server up now (its checks go on: ``fall`` failed ones take it down again)."""
+        answer = self.command(f"set server {backend}/{name} health up")
+        if answer.strip():
+            raise RuntimeError(f"set server {backend}/{name} health up: {answer.strip()}")
+
     def drain_server(self, backend: str, name: str) -> None:
         """No new requests; in-flight ones finish."""
         self.command(f"set server {backend}/{name} state drain")

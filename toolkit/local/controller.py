@@ -77,7 +77,7 @@ from toolkit.local.balancer import (
     render_config,
     servers_of,
 )
-from toolkit.local.health import DEREGISTERING, NOT_REGISTERED, target_health
+from toolkit.local.health import DEREGISTERING, NOT_REGISTERED, passed_its_first_check, target_health
 from toolkit.local.imds import MetadataServer, role_credentials
 from toolkit.local.listenerrules import map_name, write_patterns
 from toolkit.local.monitor import Monitor
@@ -120,6 +120,7 @@ class Served:
     port: int
     added: float = field(default_factory=time.monotonic)
     seen_up: bool = False
+    seen_unhealthy: bool = False  # reported unhealthy before it was ever up: it needs HealthyThresholdCount checks
     drain_until: float | None = None
 
 
@@ -603,6 +604,11 @@ class Controller:
                     continue
                 key, served = by_target.get((tg.arn, iid), (None, None))
                 row = stats.get(key) if key else None
+                if served is not None and passed_its_first_check(
+                    row, check, seen_up=served.seen_up or served.seen_unhealthy
+                ):
+                    self.haproxy.mark_up(*key)  # AWS: a new target needs one passed check (toolkit.local.health)
+                    row = dict(row, status="UP")
                 if served is not None and row is not None and row.get("status", "").startswith("UP"):
                     served.seen_up = True
                 is_draining = served is not None and served.drain_until is not None
@@ -617,6 +623,8 @@ class Controller:
                     seen_up=bool(served and served.seen_up),
                     age=now - served.added if served else 0.0,
                 )
+                if served is not None and health[(tg.arn, iid)][0] == "unhealthy":
+                    served.seen_unhealthy = True
         self.health, self.draining = health, draining
         self.classic_health, self.classic_drains = classiclive.healths_of(
             world, self.classic_zones, self.served, stats, self.manages, now

@@ -3,6 +3,13 @@
 ``target_health`` maps one ``show stat`` row, plus what the controller knows
 (booting, draining, ever passed its checks), to ``(State, Reason,
 Description)`` as ``describe_target_health`` answers them on AWS.
+``passed_its_first_check`` says when a new target is healthy: AWS's
+Application Load Balancer guide ("Health checks for Application Load
+Balancer target groups"): "After your target is registered, it must pass
+one health check to be considered healthy"; ``HealthyThresholdCount`` is what
+an unhealthy target needs to be healthy again. HAProxy's ``rise`` counts for
+both, so the controller forces such a server up (``set server ... health
+up``) at its first passed check.
 """
 
 from __future__ import annotations
@@ -47,6 +54,14 @@ def target_health(
     ):
         return CHECKING
     return unhealthy(row)
+
+
+def passed_its_first_check(row: dict | None, check: Check, *, seen_up: bool) -> bool:
+    """True for a target group's server that was never up (nor reported unhealthy: ``seen_up`` covers both) and
+    whose last check, so its first passing one, passed."""
+    if row is None or seen_up or not check.enabled:
+        return False
+    return row.get("status", "").startswith("DOWN") and row.get("check_status") == "L7OK"
 
 
 def unhealthy(row: dict) -> tuple:

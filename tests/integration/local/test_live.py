@@ -41,6 +41,9 @@ CHECK = {
     "HealthyThresholdCount": 2,
     "UnhealthyThresholdCount": 2,
 }
+# Green's healthy threshold is AWS's highest: a new target is healthy at its first passed check all the same (AWS's
+# ALB guide), where HAProxy's rise alone would take GREEN_THRESHOLD checks, 45 s after the first one passed.
+GREEN_THRESHOLD = 10
 DRAIN_SECONDS = 3
 USER_DATA = "#!/bin/sh\necho configured by user data\n"
 ROLE = "live-instance"  # the instances' profile and role: may read one parameter, nothing else
@@ -90,8 +93,9 @@ class Live:
         )["LoadBalancers"][0]
         self.tgs = {}
         for slot in ("blue", "green"):
+            check = dict(CHECK, HealthyThresholdCount=GREEN_THRESHOLD) if slot == "green" else CHECK
             self.tgs[slot] = self.elb.create_target_group(
-                Name=f"live-{slot}", Protocol="HTTP", Port=8080, VpcId=vpc, **CHECK
+                Name=f"live-{slot}", Protocol="HTTP", Port=8080, VpcId=vpc, **check
             )["TargetGroups"][0]["TargetGroupArn"]
             self.elb.modify_target_group_attributes(
                 TargetGroupArn=self.tgs[slot],
@@ -239,8 +243,11 @@ def test_load_balancer_answers_from_the_app(live):
 
 
 def test_weights_shift_the_share_of_requests_without_dropping_any(live):
+    asked = time.monotonic()
     live.group("green", 1)
     live.wait_health("green", lambda h: len(h) == 1 and all(s == "healthy" for s, _ in h.values()), timeout=90)
+    # One passed check made it healthy: GREEN_THRESHOLD of them are (GREEN_THRESHOLD - 1) intervals after the first.
+    assert time.monotonic() - asked < (GREEN_THRESHOLD - 1) * CHECK["HealthCheckIntervalSeconds"]
     assert versions(live.url, 30) == {live.blue: 30}
     failures: list = []
     stop = threading.Event()

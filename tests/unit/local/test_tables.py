@@ -11,7 +11,7 @@ import pytest
 from toolkit.canary.metrics import dimension_value
 from toolkit.local.alarms import AlarmSpec, Sample, can_evaluate, evaluate
 from toolkit.local.balancer import NO_TARGETS, Backend, Check, Frontend, Server, apportion, matcher_regex, render_config
-from toolkit.local.health import target_health
+from toolkit.local.health import passed_its_first_check, target_health
 from toolkit.local.imds import Identity, Tokens, answer
 from toolkit.local.metrics import Names, alb_datums, counters, deltas
 
@@ -96,6 +96,25 @@ UP = {"status": "UP", "check_status": "L7OK"}
 def test_target_health(row, kwargs, expected):
     args = {"instance_state": "running", "in_use": True, "draining": False, "seen_up": False, "age": 0.0, **kwargs}
     assert target_health(row, CHECK, **args)[:2] == expected
+
+
+@pytest.mark.parametrize(
+    "row,check,seen_up,expected",
+    [
+        ({"status": "DOWN 1/2", "check_status": "L7OK"}, CHECK, False, True),  # AWS: one check for a new target
+        ({"status": "DOWN", "check_status": "L7OK"}, CHECK, False, True),
+        ({"status": "DOWN", "check_status": "INI"}, CHECK, False, False),  # not checked yet
+        ({"status": "DOWN", "check_status": "L7STS"}, CHECK, False, False),  # failed
+        ({"status": "DOWN", "check_status": "L4CON"}, CHECK, False, False),
+        ({"status": "DOWN 1/2", "check_status": "L7OK"}, CHECK, True, False),  # was up (or unhealthy): rise counts
+        ({"status": "UP", "check_status": "L7OK"}, CHECK, False, False),  # up already
+        ({"status": "MAINT", "check_status": "L7OK"}, CHECK, False, False),
+        ({"status": "DOWN", "check_status": "L7OK"}, replace(CHECK, enabled=False), False, False),
+        (None, CHECK, False, False),
+    ],
+)
+def test_a_new_target_is_up_at_its_first_passed_check(row, check, seen_up, expected):
+    assert passed_its_first_check(row, check, seen_up=seen_up) is expected
 
 
 # --- ALB metrics from HAProxy's counters ---------------------------------------------
