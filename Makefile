@@ -24,13 +24,17 @@ setup: $(STAMP)
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@command -v packer >/dev/null && packer version | head -1
+	@$(PY) -m compileall -q toolkit tests tasks.py >/dev/null  # Rodeo's own code, installed editable: kept fresh
 
 # Reinstall only when the dependencies change. uv installs what pip would (the same resolution from the same
-# index) in about 2 s where pip took about 34 s of one core here: pip only installs uv.
+# index) in about 2 s where pip took about 34 s of one core here: pip only installs uv. --compile-bytecode writes
+# the .pyc files pip writes at install and uv does not: without them, where PYTHONDONTWRITEBYTECODE is set (this
+# machine sets it), every process compiled every module it imported, every time (importing Rodeo's release code
+# took 0.56 CPU-s instead of 0.21; moto's server 0.74 instead of 0.30).
 $(STAMP): pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 	@[ -x $(VENV)/bin/uv ] || $(PY) -m pip install -q --disable-pip-version-check 'uv>=0.9,<1'
-	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
+	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -e '.[dev]'
 	@touch $(STAMP)
 
 # A deploy, not only a bake: the sample app is served at the URL it prints (again: reused, unchanged, same URL).
