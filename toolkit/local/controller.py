@@ -605,7 +605,7 @@ class Controller:
                 key, served = by_target.get((tg.arn, iid), (None, None))
                 row = stats.get(key) if key else None
                 if served is not None and passed_its_first_check(
-                    row, check, seen_up=served.seen_up or served.seen_unhealthy
+                    row, check, settled=served.seen_up or served.seen_unhealthy
                 ):
                     self.haproxy.mark_up(*key)  # AWS: a new target needs one passed check (toolkit.local.health)
                     row = dict(row, status="UP")

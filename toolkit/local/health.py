@@ -56,10 +56,10 @@ def target_health(
     return unhealthy(row)
 
 
-def passed_its_first_check(row: dict | None, check: Check, *, seen_up: bool) -> bool:
-    """True for a target group's server that was never up (nor reported unhealthy: ``seen_up`` covers both) and
-    whose last check, so its first passing one, passed."""
-    if row is None or seen_up or not check.enabled:
+def passed_its_first_check(row: dict | None, check: Check, *, settled: bool) -> bool:
+    """True for a target group's server not ``settled`` (never up, never reported unhealthy) whose last check, so its
+    first passing one, passed."""
+    if row is None or settled or not check.enabled:
         return False
     return row.get("status", "").startswith("DOWN") and row.get("check_status") == "L7OK"
 

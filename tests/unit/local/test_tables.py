@@ -99,7 +99,7 @@ def test_target_health(row, kwargs, expected):
 
 
 @pytest.mark.parametrize(
-    "row,check,seen_up,expected",
+    "row,check,settled,expected",
     [
         ({"status": "DOWN 1/2", "check_status": "L7OK"}, CHECK, False, True),  # AWS: one check for a new target
         ({"status": "DOWN", "check_status": "L7OK"}, CHECK, False, True),
@@ -113,8 +113,8 @@ def test_target_health(row, kwargs, expected):
         (None, CHECK, False, False),
     ],
 )
-def test_a_new_target_is_up_at_its_first_passed_check(row, check, seen_up, expected):
-    assert passed_its_first_check(row, check, seen_up=seen_up) is expected
+def test_a_new_target_is_up_at_its_first_passed_check(row, check, settled, expected):
+    assert passed_its_first_check(row, check, settled=settled) is expected
 
 
 # --- ALB metrics from HAProxy's counters ---------------------------------------------
