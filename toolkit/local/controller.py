@@ -15,6 +15,8 @@ Runs as a thread inside the moto server's process (``toolkit.local.motoserver
   for its connection draining timeout or until their in-flight requests end;
 - ``health_of`` answers ``describe_target_health`` from HAProxy's checks,
   ``classic_health_of`` DescribeInstanceHealth (``toolkit.local.classicpatches``);
+  a target moto deregisters is drained in HAProxy before moto answers, not a
+  poll later (``deregistered``), as AWS's load balancer stops at once;
 - each booted instance has a metadata service on 169.254.169.254 and the
   AWS endpoint on 127.0.0.1:4566 inside its namespace (``toolkit.local.imds``,
   ``Booted.metadata``), and ``AWS_ENDPOINT_URL`` in its services' environment;
@@ -77,11 +79,12 @@ from toolkit.local.balancer import (
     render_config,
     servers_of,
 )
-from toolkit.local.health import DEREGISTERING, NOT_REGISTERED, passed_its_first_check, target_health
+from toolkit.local.health import DEREGISTERING, DRAINING, NOT_REGISTERED, passed_its_first_check, target_health
 from toolkit.local.imds import MetadataServer, role_credentials
 from toolkit.local.listenerrules import map_name, write_patterns
 from toolkit.local.monitor import Monitor
 from toolkit.local.motostate import (
+    LOCK,
     World,
     backend_name,
     check_of,
@@ -147,6 +150,7 @@ class Controller:
         self.maps: dict[str, list[str]] = {}
         self.health: dict[tuple[str, str], tuple] = {}  # (tg ARN, target id) -> answer
         self.draining: dict[str, list[dict]] = {}  # tg ARN -> targets being drained
+        self.left: dict[tuple[str, str], dict] = {}  # (tg ARN, instance id) -> target deregistered since the read
         self.classic_health: dict[tuple[str, str], tuple] = {}  # (Classic ELB ARN, instance id) -> answer
         self.classic_drains: dict[str, list[str]] = {}  # Classic ELB ARN -> instances being drained
         self.classic_zones: dict[str, set[str]] = {}  # Classic ELB ARN -> the zones it routes to
@@ -186,10 +190,27 @@ class Controller:
 
     def health_of(self, tg_arn: str, target_id: str) -> tuple | None:
         """``(state, reason, description)``, or None for a target this stack does not serve."""
+        if (tg_arn, target_id) in self.left:
+            return DRAINING
         return self.health.get((tg_arn, target_id))
 
     def draining_targets(self, tg_arn: str) -> list[dict]:
-        return list(self.draining.get(tg_arn, []))
+        found = list(self.draining.get(tg_arn, []))
+        return found + [t for (arn, iid), t in list(self.left.items()) if arn == tg_arn and t not in found]
+
+    def deregistered(self, tg_arn: str, instance_ids: set[str]) -> None:
+        """moto has just deregistered these targets (on a request's thread, under moto's lock).
+
+        AWS's load balancer stops sending a deregistered target new requests,
+        and calls it ``draining``, as DeregisterTargets answers; the loop
+        would act a poll later. So HAProxy drains its server now, and
+        ``health_of`` says draining until the loop has read moto since.
+        """
+        for key, served in list(self.served.items()):
+            if served.tg_arn == tg_arn and served.instance_id in instance_ids and served.drain_until is None:
+                with contextlib.suppress(OSError):  # HAProxy not running: the loop drains it when it is
+                    self.haproxy.drain_server(*key)
+                self.left[(tg_arn, served.instance_id)] = {"Id": served.instance_id, "Port": served.port}
 
     def classic_health_of(self, elb_arn: str, instance_id: str) -> tuple | None:
         """DescribeInstanceHealth's ``(State, ReasonCode, Description)``, or None for an instance the stack does not serve."""
@@ -237,14 +258,20 @@ class Controller:
             self.thread.join(timeout)
 
     def step(self) -> None:
-        world = read_moto()
+        with LOCK:  # the targets deregistered before this read: moto's state here shows each of them
+            world = read_moto()
+            left = dict(self.left)
         self.classic_zones = classiclive.zones(world)
         self._network(world)
         self._instances(world)
-        self._balancer(world)
+        self._balancer(world, left)
         self._enforce()
         rows = self._stat_rows()
         self._health(world, servers_of(rows))
+        with LOCK:  # the loop's own answers now say what each of them says
+            for key, target in left.items():
+                if self.left.get(key) is target:
+                    del self.left[key]
         self.monitor.step(world, rows, self.frontends, time.time(), self._healthy(world), self._classic_hosts())
         now = time.time()
         if self.cpu.due(now):  # before the scaler: a CPU policy reads the period that just ended
@@ -425,7 +452,7 @@ class Controller:
 
     # --- load balancer ------------------------------------------------------------
 
-    def _balancer(self, world: World) -> None:
+    def _balancer(self, world: World, left: dict[tuple[str, str], dict]) -> None:
         frontends = [self._frontend(arn, lb, listener, world) for arn, (lb, listener) in world.listeners.items()]
         backends = [
             Backend(backend_name(tg), check_of(tg), target_stickiness(tg)) for tg in world.target_groups.values()
@@ -454,7 +481,7 @@ class Controller:
             if self.maps.get(name) != entries:
                 self.haproxy.set_map(name, entries)
                 self.maps[name] = entries
-        self._servers(world, {b.name: b.check for b in backends})
+        self._servers(world, {b.name: b.check for b in backends}, left)
 
     def _frontend(self, arn: str, lb, listener, world: World) -> Frontend:
         if arn not in self.frontends:
@@ -503,7 +530,7 @@ class Controller:
     def _sock(self, iid: str, port: int) -> Path:
         return self.run_dir / f"{iid}-{port}.sock"
 
-    def _servers(self, world: World, checks: dict[str, Check]) -> None:
+    def _servers(self, world: World, checks: dict[str, Check], left: dict[tuple[str, str], dict]) -> None:
         wanted: dict[tuple[str, str], tuple] = {}
         for tg in world.target_groups.values():
             if tg.arn not in world.in_use:
@@ -528,6 +555,8 @@ class Controller:
                 self.haproxy.command(f"set server {key[0]}/{key[1]} state {'maint' if follows else 'ready'}")
                 self.following.pop(key, None)
                 served.drain_until = None
+            elif (owner, served.instance_id) in left:  # deregistered (drained at once), registered again since
+                self.haproxy.command(f"set server {key[0]}/{key[1]} state ready")
         now = time.monotonic()
         idle: set | None = None  # Classic ELB servers draining with no request in flight (read when there are some)
         for key, served in list(self.served.items()):

@@ -337,6 +337,18 @@ PATCHES: tuple[Patch, ...] = (
         live=True,
     ),
     Patch(
+        f"{M}:_deregistered_targets_drain_at_once",
+        {
+            "moto.elbv2.models:FakeTargetGroup.deregister": ("self", "targets"),
+            "moto.elbv2.models:FakeTargetGroup.deregister_terminated_instances": ("self", "instance_ids"),
+        },
+        "a target deregistered (or of an instance terminated) is drained in HAProxy and draining before moto answers",
+        "AWS's load balancer sends a deregistered target no new request from the moment DeregisterTargets answers; "
+        "the controller's loop would act a poll later, and a caller that waited for the target to leave saw it serve",
+        (f"{LIVE_TESTS}::test_a_deregistered_target_is_draining_and_gets_no_request_once_deregister_targets_answers",),
+        live=True,
+    ),
+    Patch(
         f"{AU}:_iam_action_prefixes",
         {
             "moto.iam.access_control:IAMRequestBase.__init__": (

@@ -496,6 +496,26 @@ def _register_pending_targets() -> None:
     replace(FakeTargetGroup, "register", register)
 
 
+def _deregistered_targets_drain_at_once(controller) -> None:
+    """A deregistered target (DeregisterTargets, or its instance terminated) gets no new request once moto answers."""
+    from moto.elbv2.models import FakeTargetGroup
+
+    deregister = FakeTargetGroup.deregister
+    deregister_terminated = FakeTargetGroup.deregister_terminated_instances
+
+    def deregister_now(self, targets):
+        deregister(self, targets)
+        controller.deregistered(self.arn, {t["Id"] for t in targets})
+
+    def deregister_terminated_now(self, instance_ids):
+        before = set(self.targets)
+        deregister_terminated(self, instance_ids)
+        controller.deregistered(self.arn, before - set(self.targets))
+
+    replace(FakeTargetGroup, "deregister", deregister_now)
+    replace(FakeTargetGroup, "deregister_terminated_instances", deregister_terminated_now)
+
+
 def _live_target_health(controller) -> None:
     """describe_target_health answers from HAProxy's checks for the targets the stack serves."""
     from moto.elbv2 import models
@@ -574,6 +594,7 @@ def _go_live(live_dir: Path, images: Path, run_dir: Path, port: int | None = Non
     _pending_until_booted(controller)
     _register_pending_targets()
     _live_target_health(controller)
+    _deregistered_targets_drain_at_once(controller)
     classicpatches.live(controller)  # DescribeInstanceHealth and detached ELBs from HAProxy's checks and drains
 
     def stop(signum, frame):

@@ -324,6 +324,25 @@ def test_a_stopped_app_turns_its_target_unhealthy_and_gets_no_requests(live):
     live.wait_health("blue", lambda h: all(s == "healthy" for s, _ in h.values()), timeout=40)
 
 
+def test_a_deregistered_target_is_draining_and_gets_no_request_once_deregister_targets_answers(live):
+    """AWS's load balancer stops at once, not a poll of the stack's controller later; registered again, it serves."""
+    victim, other = live.instances("blue")
+    path = f"/after-deregister-{time.time_ns()}"
+    live.elb.deregister_targets(TargetGroupArn=live.tgs["blue"], Targets=[{"Id": victim}])
+    try:
+        assert live.health("blue")[victim] == ("draining", "Target.DeregistrationInProgress")
+        assert [get(live.url + path)[0] for _ in range(20)] == [404] * 20
+    finally:
+        live.elb.register_targets(TargetGroupArn=live.tgs["blue"], Targets=[{"Id": victim}])
+
+    def served() -> dict[str, int] | None:  # an app logs a request once it has answered it: until the 20 are logged
+        found = {iid: sum(path in line for line in app_log(iid)) for iid in (victim, other)}
+        return found if sum(found.values()) >= 20 else None
+
+    assert wait_for(served, 10) == {victim: 0, other: 20}
+    live.wait_health("blue", lambda h: h == {victim: ("healthy", None), other: ("healthy", None)}, timeout=40)
+
+
 def test_scale_in_drains_then_removes_the_instance(live):
     (gone,) = live.instances("green")
     folder = live.st.live_dir / "instances" / gone
@@ -628,11 +647,14 @@ def test_an_instance_finds_its_metadata_and_the_aws_endpoint(live):
     }  # its role's rights, and only those
 
 
+def app_log(iid: str) -> list[str]:
+    """The lines the app inside ``iid`` has logged."""
+    return in_instance(iid, "journalctl", "-u", "web", "-o", "cat").stdout.splitlines()
+
+
 def requests_served(iid: str) -> int:
     """How many requests (health checks included) the app inside ``iid`` has logged."""
-    return sum(
-        1 for line in in_instance(iid, "journalctl", "-u", "web", "-o", "cat").stdout.splitlines() if '"GET ' in line
-    )
+    return sum(1 for line in app_log(iid) if '"GET ' in line)
 
 
 def test_an_instance_whose_groups_do_not_admit_the_load_balancer_times_out_and_gets_no_request(live):
