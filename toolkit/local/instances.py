@@ -29,6 +29,17 @@ from toolkit.local import cgroups
 BOOT_TIMEOUT = 120.0
 AWS_PORT = 4566  # inside an instance, the AWS endpoint is http://127.0.0.1:AWS_PORT
 POWEROFF_TIMEOUT = 8.0
+# socat's listen() backlog (its own default is 5). A connection to a unix socket whose backlog is full fails at once
+# (EAGAIN): HAProxy answered 503 in a burst of requests to a busy machine's forwarder. On AWS the load balancer's
+# connection waits in the instance's TCP backlog, sized by net.core.somaxconn (4096 since Linux 5.4), as here.
+BACKLOG = 4096
+
+
+def listening(address: str) -> str:
+    """socat's listening ``address`` with the backlog of an instance's own sockets (``BACKLOG``)."""
+    return f"{address},backlog={BACKLOG}"
+
+
 _PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -154,7 +165,15 @@ class Booted:
             return sock
         end(proc)
         sock.unlink(missing_ok=True)
-        cmd = ["ip", "netns", "exec", self.netns, "socat", f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:127.0.0.1:{port}"]
+        cmd = [
+            "ip",
+            "netns",
+            "exec",
+            self.netns,
+            "socat",
+            listening(f"UNIX-LISTEN:{sock},fork,mode=600"),
+            f"TCP:127.0.0.1:{port}",
+        ]
         self.forwarders[port] = spawn(cmd, self.dir / "forwarders.log")
         deadline = time.monotonic() + 3
         while not sock.exists() and time.monotonic() < deadline:
@@ -174,7 +193,15 @@ class Booted:
             pairs.append(("aws", f"TCP-LISTEN:{AWS_PORT},bind=127.0.0.1", aws_sock))
         for name, listen, sock in pairs:
             end(self.forwarders.get(name))
-            cmd = ["ip", "netns", "exec", self.netns, "socat", f"{listen},fork,reuseaddr", f"UNIX-CONNECT:{sock}"]
+            cmd = [
+                "ip",
+                "netns",
+                "exec",
+                self.netns,
+                "socat",
+                listening(f"{listen},fork,reuseaddr"),
+                f"UNIX-CONNECT:{sock}",
+            ]
             self.forwarders[name] = spawn(cmd, self.dir / "forwarders.log")
 
     def outbound(self, name: str, port: int, sock: Path) -> None:
@@ -186,7 +213,7 @@ class Booted:
             "exec",
             self.netns,
             "socat",
-            f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr",
+            listening(f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"),
             f"UNIX-CONNECT:{sock}",
         ]
         self.forwarders[name] = spawn(cmd, self.dir / "forwarders.log")
