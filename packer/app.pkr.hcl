@@ -194,8 +194,8 @@ source "amazon-ebs" "app" {
   }
 
   aws_polling {
-    delay_seconds = 2
-    max_attempts  = 1800
+    delay_seconds = 1
+    max_attempts  = 3600
   }
 
   launch_block_device_mappings {

@@ -141,14 +141,14 @@ def test_a_bake_renders_from_its_cache_and_never_writes_packer(tmp_path, cfg):
 def test_packer_reaches_the_build_instance_the_way_the_image_says(cfg, version):
     """Issue 19 item 12: without ssh_interface and associate_public_ip_address Packer SSHes to a private IP and times out.
 
-    Item 16: the AMI waiters poll for an hour (aws_polling), not the SDK's 10 minutes; every 2 s, not 15.
+    Item 16: the AMI waiters poll for an hour (aws_polling), not the SDK's 10 minutes; every second, not every 15.
     """
     doc = hcl2.loads(render.render(cfg, "base", version))
     variables = {next(iter(v)).strip('"'): next(iter(v.values())) for v in doc["variable"]}
     assert (variables["ssh_interface"]["default"], variables["associate_public_ip_address"]["default"]) == ('"public_ip"', True)
     source = doc["source"][0]['"amazon-ebs"']['"base"']
     assert (source["ssh_interface"], source["associate_public_ip_address"]) == ("${var.ssh_interface}", "${var.associate_public_ip_address}")
-    assert source["aws_polling"] == [{"delay_seconds": 2, "max_attempts": 1800, "__is_block__": True}]
+    assert source["aws_polling"] == [{"delay_seconds": 1, "max_attempts": 3600, "__is_block__": True}]
 
 
 def test_a_procfile_image_records_its_release_line_on_the_ami_and_snapshots(cfg):
