@@ -165,16 +165,9 @@ class Booted:
             return sock
         end(proc)
         sock.unlink(missing_ok=True)
-        cmd = [
-            "ip",
-            "netns",
-            "exec",
-            self.netns,
-            "socat",
-            listening(f"UNIX-LISTEN:{sock},fork,mode=600"),
-            f"TCP:127.0.0.1:{port}",
-        ]
-        self.forwarders[port] = spawn(cmd, self.dir / "forwarders.log")
+        self.forwarders[port] = spawn(
+            self._socat(f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:127.0.0.1:{port}"), self.dir / "forwarders.log"
+        )
         deadline = time.monotonic() + 3
         while not sock.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -193,30 +186,18 @@ class Booted:
             pairs.append(("aws", f"TCP-LISTEN:{AWS_PORT},bind=127.0.0.1", aws_sock))
         for name, listen, sock in pairs:
             end(self.forwarders.get(name))
-            cmd = [
-                "ip",
-                "netns",
-                "exec",
-                self.netns,
-                "socat",
-                listening(f"{listen},fork,reuseaddr"),
-                f"UNIX-CONNECT:{sock}",
-            ]
+            cmd = self._socat(f"{listen},fork,reuseaddr", f"UNIX-CONNECT:{sock}")
             self.forwarders[name] = spawn(cmd, self.dir / "forwarders.log")
 
     def outbound(self, name: str, port: int, sock: Path) -> None:
         """Inside the instance, 127.0.0.1:``port`` reaches ``sock``, a unix socket served on this side (the build instance's egress)."""
         end(self.forwarders.get(name))
-        cmd = [
-            "ip",
-            "netns",
-            "exec",
-            self.netns,
-            "socat",
-            listening(f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"),
-            f"UNIX-CONNECT:{sock}",
-        ]
+        cmd = self._socat(f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"UNIX-CONNECT:{sock}")
         self.forwarders[name] = spawn(cmd, self.dir / "forwarders.log")
+
+    def _socat(self, listen: str, connect: str) -> list[str]:
+        """socat inside the instance's namespace: listening on ``listen`` (with ``BACKLOG``), each connection to ``connect``."""
+        return ["ip", "netns", "exec", self.netns, "socat", listening(listen), connect]
 
 
 def aws_configuration(region: str) -> dict[str, str]:
