@@ -29,6 +29,7 @@ from toolkit.local import cgroups
 BOOT_TIMEOUT = 120.0
 AWS_PORT = 4566  # inside an instance, the AWS endpoint is http://127.0.0.1:AWS_PORT
 POWEROFF_TIMEOUT = 8.0
+_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # socat's listen() backlog (its own default is 5). A connection to a unix socket whose backlog is full fails at once
 # (EAGAIN): HAProxy answered 503 in a burst of requests to a busy machine's forwarder. On AWS the load balancer's
 # connection waits in the instance's TCP backlog, sized by net.core.somaxconn (4096 since Linux 5.4), as here.
@@ -38,9 +39,6 @@ BACKLOG = 4096
 def listening(address: str) -> str:
     """socat's listening ``address`` with the backlog of an instance's own sockets (``BACKLOG``)."""
     return f"{address},backlog={BACKLOG}"
-
-
-_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 # Each booted instance's systemd, journald and logind hold about 8 inotify instances; the kernel's default of 128 per user
