@@ -53,31 +53,28 @@ class Aws:
     endpoint: str | None = None
     profile: str | None = None
     credentials: dict | None = None  # botocore's aws_access_key_id, ...: a given principal (default: botocore's chain)
-    _session: Any = field(default=None, repr=False)
     _clients: dict = field(default_factory=dict, repr=False)
-    # botocore sessions are not safe to use from several threads at once (bakes running in parallel):
-    # clients are made one at a time. A client, once made, is safe to share.
-    _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """A botocore client for ``service`` in ``region`` (default: the environment's).
+        """A botocore client for ``service`` in ``region`` (default: the environment's), made once per ``Aws``.
 
         botocore's own session, not boto3's: the same clients, without loading
         boto3's resources and s3transfer (0.1-0.2 s of every command's start).
+        The session is this process's for the profile and the ``AWS_*``
+        environment (``_session``); each ``Aws`` has clients of its own, so an
+        event handler one registers on its client reaches no other.
         """
         region = region or self.region
         key = (service, region)
         made = self._clients.get(key)
         if made is not None:
             return made
-        with self._lock:
+        with _SESSION_LOCK:
             if key not in self._clients:
-                if self._session is None:
-                    self._session = botocore.session.Session(profile=self.profile)
-                    _cache_models(self._session, MODEL_CACHE)
+                session = _session(self.profile)
                 creds = self.credentials or {}
-                cfg = botocore.config.Config(retries=retries(self._session), connect_timeout=5, read_timeout=60)
-                self._clients[key] = self._session.create_client(
+                cfg = botocore.config.Config(retries=retries(session), connect_timeout=5, read_timeout=60)
+                self._clients[key] = session.create_client(
                     service, region_name=region, endpoint_url=self.endpoint, config=cfg, **creds
                 )
             return self._clients[key]
@@ -97,6 +94,29 @@ class Aws:
         if self.profile:
             out["AWS_PROFILE"] = self.profile
         return out
+
+
+# botocore sessions are not safe to use from several threads at once (bakes running in parallel): clients are made
+# one at a time. A client, once made, is safe to share.
+_SESSION_LOCK = threading.Lock()
+_SESSIONS: dict[tuple, Any] = {}
+
+
+def _session(profile: str | None) -> Any:
+    """This process's botocore session for ``profile`` and the ``AWS_*`` environment variables as they are now.
+
+    A session costs about 6 ms to make and its first client twice a later
+    one's (its endpoint and partition data): a test or command that makes
+    many ``Aws`` made as many sessions. Keyed by the environment too, so a
+    changed ``AWS_PROFILE``, ``AWS_CONFIG_FILE`` or key gets a session that
+    reads it, as a new session would. Call under ``_SESSION_LOCK``.
+    """
+    key = (profile, tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
+    session = _SESSIONS.get(key)
+    if session is None:
+        session = _SESSIONS[key] = botocore.session.Session(profile=profile)
+        _cache_models(session, MODEL_CACHE)
+    return session
 
 
 def retries(session: Any) -> dict:
