@@ -1,4 +1,5 @@
-"""Retry settings: Rodeo's defaults, unless the user set their own the AWS way."""
+"""Clients: one botocore session per environment in a process; retry settings: Rodeo's defaults, unless the user set
+their own the AWS way."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import botocore.exceptions
 import botocore.session
 import pytest
 
-from toolkit.aws import RETRIES, once_settled, retries
+from toolkit.aws import RETRIES, Aws, once_settled, retries
 
 
 @pytest.mark.parametrize(
@@ -91,3 +92,28 @@ def test_it_gives_up_after_its_timeout():
     with pytest.raises(botocore.exceptions.ClientError):
         once_settled(call, timeout=10, sleep=call.sleep, clock=lambda: call.now)
     assert call.slept == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2] and call.now <= 10
+
+
+CREDS = {"aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "secret"}
+
+
+def test_every_aws_of_an_environment_shares_one_session_and_keeps_clients_of_its_own(monkeypatch):
+    made = []
+
+    class Counted(botocore.session.Session):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(botocore.session, "Session", Counted)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/rodeo-test-config")  # an environment no earlier test had
+    one = Aws(region="us-east-1", endpoint="http://127.0.0.1:9", credentials=CREDS)
+    two = Aws(region="us-east-1", endpoint="http://127.0.0.1:9", credentials=CREDS)
+    first, second = one.client("ec2"), two.client("ec2")
+    two.client("elbv2")
+    assert len(made) == 1
+    assert one.client("ec2") is first and second is not first
+    assert first.meta.events is not second.meta.events  # a handler registered on one client reaches no other
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/another-config")  # another environment: a session that reads it
+    Aws(region="us-east-1", endpoint="http://127.0.0.1:9", credentials=CREDS).client("ec2")
+    assert len(made) == 2
